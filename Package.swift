@@ -1,0 +1,157 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Swift settings shared by every Swift target: Swift 6 language mode, strict concurrency.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+/// A dispatch algorithm plugin written in Swift, built as `libmserve-algorithm-NAME.so`.
+func algorithmPlugin(_ name: String, target: String) -> (Product, Target) {
+    (
+        .library(name: "mserve-algorithm-\(name)", type: .dynamic, targets: [target]),
+        .target(
+            name: target,
+            dependencies: ["MServePlugin"],
+            path: "plugins/\(name)",
+            swiftSettings: strict
+        )
+    )
+}
+
+let swiftPlugins = [
+    algorithmPlugin("orig", target: "OrigAlgorithm"),
+    algorithmPlugin("even", target: "EvenAlgorithm"),
+    algorithmPlugin("match", target: "MatchAlgorithm"),
+]
+
+let package = Package(
+    name: "mserve",
+    products: [
+        .executable(name: "mserve", targets: ["MServeCLI"]),
+        .executable(name: "mserve-bench", targets: ["MServeBench"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "QData", targets: ["QData"]),
+        .library(name: "MServeQuery", targets: ["MServeQuery"]),
+        .library(name: "MServePlugin", targets: ["MServePlugin"]),
+        .library(name: "MServeProtocol", targets: ["MServeProtocol"]),
+        .library(name: "MServeBroker", targets: ["MServeBroker"]),
+        .library(name: "MServeServant", targets: ["MServeServant"]),
+        .library(name: "MServeClient", targets: ["MServeClient"]),
+        .library(name: "MServeTesting", targets: ["MServeTesting"]),
+    ] + swiftPlugins.map(\.0),
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // libzmq, from the system (Debian: libzmq3-dev).
+        .systemLibrary(
+            name: "CZeroMQ",
+            path: "Sources/CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+
+        // q values and the kdb+ IPC codec.
+        .target(name: "QData", swiftSettings: strict),
+
+        // q query parsing, routing strings, secure invocation.
+        .target(name: "MServeQuery", dependencies: ["QData"], swiftSettings: strict),
+
+        // The dispatch plugin ABI: the C header, and the Swift side (loader, algorithm protocol).
+        .systemLibrary(name: "CMServePlugin", path: "plugins/include"),
+        .target(
+            name: "MServePlugin",
+            dependencies: ["CMServePlugin", "QData", "MServeQuery"],
+            swiftSettings: strict
+        ),
+
+        // Wire protocol between clients, broker and servants; the info dictionary.
+        .target(
+            name: "MServeProtocol",
+            dependencies: ["QData", "MServeQuery"],
+            swiftSettings: strict
+        ),
+
+        .target(
+            name: "MServeBroker",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MServeServant",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "MServeClient",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Helpers for testing servants and clients written with MServe.
+        .target(
+            name: "MServeTesting",
+            dependencies: [
+                "QData", "MServeQuery", "MServeProtocol", "MServeServant", "MServeClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "MServeCLI",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
+                "MServeBroker", "MServeServant", "MServeClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Benchmarks (run with -c release; see bench/README.md).
+        .executableTarget(
+            name: "MServeBench",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/MServeBench",
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(
+            name: "QDataTests",
+            dependencies: ["QData"],
+            resources: [.copy("Vectors")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
+        .testTarget(
+            name: "MServeProtocolTests",
+            dependencies: ["MServeProtocol"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MServeIntegrationTests",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
+            ],
+            swiftSettings: strict
+        ),
+    ] + swiftPlugins.map(\.1)
+)

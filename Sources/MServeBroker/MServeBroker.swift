@@ -1,0 +1,2 @@
+// MServeBroker: the broker: one event loop that routes client queries to servants.
+import QData

@@ -1,0 +1,2 @@
+// MServeCLI: the mserve command.
+print("mserve")

@@ -1,0 +1,2 @@
+// MServeProtocol: the frames clients, brokers and servants exchange, and the info dictionary.
+import QData

@@ -1,0 +1,2 @@
+// MServeQuery: parses q queries, derives routing strings, enforces secure invocation.
+import QData

@@ -1,0 +1,2 @@
+// MServeTesting: helpers to test servants and clients built with MServe.
+import QData

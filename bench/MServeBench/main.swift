@@ -1,0 +1,2 @@
+// MServeBench: the benchmark harness.
+print("mserve-bench")

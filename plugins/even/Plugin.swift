@@ -1,0 +1,2 @@
+// The even dispatch algorithm plugin.
+import MServePlugin

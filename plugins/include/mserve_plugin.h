@@ -1,0 +1,129 @@
+/*
+ * mserve_plugin.h — the MServe dispatch plugin ABI.
+ *
+ * A dispatch plugin is a shared library that decides which servant runs a
+ * query. The broker loads it at launch with dlopen(3), looks up the single
+ * entry symbol `mserve_dispatch_plugin_entry`, checks `abi_version`, and from
+ * then on calls the functions in the returned table from ONE thread (the
+ * broker's event loop), never concurrently. A plugin therefore needs no locks,
+ * must not block, and must not keep pointers it is given beyond the call that
+ * gave them (copy what it needs).
+ *
+ * Versioning: the broker refuses a plugin whose abi_version differs from
+ * MSERVE_PLUGIN_ABI_VERSION. Fields are only ever appended; a new field bumps
+ * the version.
+ */
+#ifndef MSERVE_PLUGIN_H
+#define MSERVE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The ABI version this header describes. */
+#define MSERVE_PLUGIN_ABI_VERSION 1u
+
+/** The name of the symbol every dispatch plugin exports. */
+#define MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL "mserve_dispatch_plugin_entry"
+
+/** `choose` returns this when no servant should take the query now: it waits in the queue. */
+#define MSERVE_DISPATCH_WAIT (-1)
+
+/**
+ * A read-only view of one servant, valid only during the call it is passed to.
+ * The broker passes ALL connected servants, busy or not, in a stable order
+ * (the order they joined); a servant is free when in_flight < capacity.
+ */
+typedef struct mserve_servant_view {
+    /** Stable id for this servant incarnation; never reused while the broker runs. */
+    uint64_t id;
+    /** Unique display name, "host:port". NUL-terminated UTF-8. */
+    const char *name;
+    /** The host part of the name. NUL-terminated UTF-8. */
+    const char *host;
+    /** Queries dispatched to it and not answered yet. */
+    uint32_t in_flight;
+    /** How many queries it runs at once (its worker threads). At least 1. */
+    uint32_t capacity;
+    /** Routing string of the last query dispatched to it; "" if none yet. */
+    const char *last_routing;
+    /** Queries it has answered. */
+    uint64_t queries_served;
+    /** Mean execution time of the queries it answered, in nanoseconds; 0 if none. */
+    uint64_t mean_execution_ns;
+} mserve_servant_view;
+
+/**
+ * A parsed query, as given to a routing hook. Valid only during the call.
+ * Each argument is a complete kdb+ IPC message (8-byte header, then the
+ * serialized value), so any kdb+ IPC reader can decode it.
+ */
+typedef struct mserve_query_view {
+    /** The function name, e.g. "proc1". */
+    const char *function;
+    /** Number of arguments. */
+    size_t argument_count;
+    /** argument_count pointers to the IPC bytes of each argument. */
+    const uint8_t *const *arguments;
+    /** argument_count lengths, in bytes. */
+    const size_t *argument_lengths;
+    /** The default routing string (the first argument, or the function name). */
+    const char *default_routing;
+} mserve_query_view;
+
+/**
+ * The function table a plugin exports. Every function pointer but `route` is
+ * required.
+ */
+typedef struct mserve_dispatch_plugin {
+    /** Must be MSERVE_PLUGIN_ABI_VERSION. */
+    uint32_t abi_version;
+    /** Algorithm name, as chosen with MSERVE_ALGO / --algorithm. Static storage. */
+    const char *name;
+    /** One line for `mserve broker --list-algorithms`. Static storage. */
+    const char *description;
+
+    /**
+     * Creates the plugin's state. `config` is the text after the algorithm
+     * name in MSERVE_ALGO ("chbl:1.5" gives "1.5"), or "" when there is none.
+     * Returns NULL on failure; the broker then refuses to start.
+     */
+    void *(*create)(const char *config);
+
+    /**
+     * Picks the servant for a query with routing string `routing` (UTF-8, NUL
+     * terminated) among `count` servants. Returns an index into `servants`
+     * whose in_flight < capacity, or MSERVE_DISPATCH_WAIT. Any other value is
+     * treated as WAIT and logged.
+     */
+    int64_t (*choose)(void *state, const char *routing,
+                      const mserve_servant_view *servants, size_t count);
+
+    /** Called when `servant` answered a query of `routing` after `execution_ns`. */
+    void (*completed)(void *state, const mserve_servant_view *servant,
+                      const char *routing, uint64_t execution_ns);
+
+    /** Frees the state made by `create`. */
+    void (*destroy)(void *state);
+
+    /**
+     * Optional routing hook (NULL when absent), used when MSERVE_ROUTING is
+     * "plugin:NAME". Writes the routing string (UTF-8, NUL terminated) into
+     * `out` of `out_capacity` bytes and returns its length, or returns -1 to
+     * refuse the query (the client gets an error reply).
+     */
+    int64_t (*route)(void *state, const mserve_query_view *query,
+                     char *out, size_t out_capacity);
+} mserve_dispatch_plugin;
+
+/** The entry symbol. Returns a table with static storage duration. */
+typedef const mserve_dispatch_plugin *(*mserve_dispatch_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MSERVE_PLUGIN_H */

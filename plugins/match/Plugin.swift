@@ -1,0 +1,2 @@
+// The match dispatch algorithm plugin.
+import MServePlugin

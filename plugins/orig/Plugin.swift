@@ -1,0 +1,2 @@
+// The orig dispatch algorithm plugin.
+import MServePlugin
