@@ -105,8 +105,11 @@ let package = Package(
         .target(
             name: "MServeTesting",
             dependencies: [
-                "QData", "MServeQuery", "MServeProtocol", "MServeServant", "MServeClient",
+                "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeBroker",
+                "MServeServant", "MServeClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -1,2 +1,64 @@
-// MServeProtocol: the frames clients, brokers and servants exchange, and the info dictionary.
+// MServeProtocol owns the wire protocol between clients, brokers and servants
+// (frame layouts and commands, see docs/PROTOCOL.md), the info dictionary that
+// comes back with every reply, and the clocks both ends time queries with.
+
 import QData
+
+/// The protocol marker that opens every broker↔servant message. It names the
+/// protocol and its version; a peer refuses any other marker.
+public enum ServantLink {
+    /// Frame 1 of every broker↔servant message.
+    public static let protocolMarker: [UInt8] = Array("MSV1".utf8)
+}
+
+/// The commands of the broker↔servant link (frame 2, ASCII).
+public enum ServantCommand: String, Sendable, CaseIterable {
+    /// Broker → servant: start a session. Frame 3: the broker's incarnation (8 bytes, little-endian).
+    case hello = "HELLO"
+    /// Servant → broker: answer to HELLO. Frame 3: an IPC message holding a symbol-keyed
+    /// dictionary (`name`, `incarnation`, `capacity`, `pid`, `host`, `service`).
+    case ready = "READY"
+    /// Broker → servant: run a query. Frame 3: correlation tag (8 bytes LE). Frame 4: the client's
+    /// `(id; query)` IPC message, unchanged.
+    case query = "QUERY"
+    /// Servant → broker: a query's answer. Frame 3: the tag. Frame 4: the `(id; result)` or
+    /// `(id; result; info)` IPC message. Frame 5: execution time in nanoseconds (8 bytes LE).
+    case reply = "REPLY"
+    /// Broker → servant: heartbeat.
+    case ping = "PING"
+    /// Servant → broker: heartbeat answer. Frame 3: the servant's incarnation (8 bytes LE).
+    case pong = "PONG"
+    /// Either way: the sender is leaving; the receiver forgets the session.
+    case bye = "BYE"
+
+    /// The command's frame bytes.
+    public var frame: [UInt8] { Array(rawValue.utf8) }
+
+    /// Reads a command frame; nil for anything else.
+    public init?(frame: [UInt8]) {
+        guard frame.count <= 8, let text = String(validating: frame, as: UTF8.self) else { return nil }
+        self.init(rawValue: text)
+    }
+}
+
+/// Little-endian 8-byte integers, as used for tags, incarnations and durations on the wire.
+public enum WireInteger {
+    /// Encodes `value` as 8 little-endian bytes.
+    public static func encode(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+    }
+
+    /// Decodes 8 little-endian bytes; nil if `bytes` is not exactly 8 long.
+    public static func decode(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        var value: UInt64 = 0
+        for (index, byte) in bytes.enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+        return value
+    }
+}
+
+/// MServe's version.
+public enum MServeVersion {
+    /// The release version of this build.
+    public static let current = "0.1.0"
+}

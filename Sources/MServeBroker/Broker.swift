@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import MServePlugin
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The MServe broker as a `Service`: run it in a `ServiceGroup` and it stops cleanly on
+/// SIGTERM/SIGINT, answering what it holds before it goes.
+///
+/// ```swift
+/// let broker = try Broker(configuration: config, logger: logger, plugins: registry)
+/// let group = ServiceGroup(services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class Broker: Service, Sendable {
+    /// Makes the dispatch algorithm (and the routing plugin) by name; called on the loop thread.
+    public typealias AlgorithmFactory = @Sendable (String) throws -> any DispatchAlgorithm
+
+    private let configuration: BrokerConfiguration
+    private let logger: Logger
+    private let makeAlgorithm: AlgorithmFactory
+    private let mailbox: ZMQMailbox<BrokerCommand>
+    private let bound = Mutex<Result<String, any Error>?>(nil)
+
+    /// Creates a broker that makes its algorithms with `algorithms`.
+    public init(
+        configuration: BrokerConfiguration,
+        logger: Logger = Logger(label: "mserve.broker"),
+        algorithms: @escaping AlgorithmFactory
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.makeAlgorithm = algorithms
+        self.mailbox = try ZMQMailbox()
+    }
+
+    /// Creates a broker whose algorithms come from loaded dispatch plugins.
+    public convenience init(
+        configuration: BrokerConfiguration,
+        logger: Logger = Logger(label: "mserve.broker"),
+        plugins: DispatchPluginRegistry
+    ) throws {
+        try self.init(configuration: configuration, logger: logger) { spec in
+            try plugins.makeAlgorithm(spec)
+        }
+    }
+
+    /// Runs the broker until graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await runLoopThread()
+            } onCancel: {
+                self.mailbox.post(.stop)
+            }
+        } onGracefulShutdown: {
+            self.mailbox.post(.stop)
+        }
+    }
+
+    private func runLoopThread() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { [self] in
+                do {
+                    let algorithm = try makeAlgorithm(configuration.dispatch.algorithm)
+                    let routingHook = try configuration.dispatch.routing.pluginName.map {
+                        try makeAlgorithm($0)
+                    }
+                    let loop = try BrokerLoop(
+                        configuration: configuration, logger: logger, mailbox: mailbox,
+                        algorithm: algorithm, routingHook: routingHook)
+                    bound.withLock { $0 = .success(loop.clientEndpoint) }
+                    loop.run()
+                    continuation.resume()
+                } catch {
+                    bound.withLock { $0 = .failure(error) }
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "mserve-broker"
+            thread.start()
+        }
+    }
+
+    /// The endpoint clients connect to, once the broker has bound it (the real port when
+    /// the configuration asked for port 0). Throws the start-up error if binding failed.
+    public var clientEndpoint: String {
+        get async throws {
+            while true {
+                if let result = bound.withLock({ $0 }) { return try result.get() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Starts using the servant at `endpoint` (`tcp://host:port`). Safe from any thread.
+    public func addServant(endpoint: String) {
+        mailbox.post(.addServant(endpoint: endpoint))
+    }
+
+    /// Stops using the servant at `endpoint`; its in-flight queries are re-dispatched.
+    public func removeServant(endpoint: String) {
+        mailbox.post(.removeServant(endpoint: endpoint))
+    }
+
+    /// The broker's current state.
+    public func snapshot() async -> BrokerSnapshot {
+        await withCheckedContinuation { continuation in
+            mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
+        }
+    }
+
+    /// Asks the broker to stop (as on SIGTERM).
+    public func stop() {
+        mailbox.post(.stop)
+    }
+}

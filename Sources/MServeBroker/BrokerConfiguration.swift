@@ -1,0 +1,97 @@
+// MServeBroker owns the broker: one event-loop thread that owns all broker state
+// (servant table, FIFO queue, in-flight map), polls the client ROUTER and the
+// servant ROUTER, and routes each client's (id; query) to a servant chosen by a
+// dispatch algorithm. `Broker` runs it as a swift-service-lifecycle `Service`.
+
+import MServePlugin
+import MServeQuery
+
+/// Everything a broker is configured with. Every field has a sane default.
+public struct BrokerConfiguration: Sendable {
+    /// Where clients connect.
+    public struct Clients: Sendable {
+        /// The ZeroMQ endpoint the client ROUTER binds; port 0 picks a free port.
+        public var endpoint: String = "tcp://127.0.0.1:5570"
+        /// Messages larger than this are dropped by libzmq before they reach the broker.
+        public var maxMessageSize: Int64 = 256 << 20
+        /// Replies queued for one slow client before further replies to it are dropped.
+        public var sendHighWaterMark: Int32 = 100_000
+        /// Creates the default client settings.
+        public init() {}
+    }
+
+    /// How the broker finds and watches servants.
+    public struct Servants: Sendable {
+        /// Servant endpoints known at start (`tcp://host:port`); more can join at run time.
+        public var endpoints: [String] = []
+        /// How often the broker pings each servant.
+        public var heartbeatInterval: Duration = .milliseconds(400)
+        /// A servant silent for this long is taken out of dispatch.
+        public var livenessTimeout: Duration = .milliseconds(1_600)
+        /// How many times a query whose servant died is sent to another servant.
+        public var redispatchLimit: Int = 1
+        /// Creates the default servant settings.
+        public init() {}
+    }
+
+    /// How queries are routed and queued.
+    public struct Dispatch: Sendable {
+        /// The dispatch algorithm, `name` or `name:config` (`MSERVE_ALGO`).
+        public var algorithm: String = "match"
+        /// How the routing string is derived (`MSERVE_ROUTING`).
+        public var routing: RoutingSpec = .default
+        /// Function names clients may call; empty means any registered on the servants.
+        public var allowedFunctions: [String] = []
+        /// Queries that may wait for a free servant; beyond this the client gets an error at once.
+        public var queueCapacity: Int = 100_000
+        /// A query not answered within this time gets an error reply.
+        public var queryDeadline: Duration = .seconds(60)
+        /// Creates the default dispatch settings.
+        public init() {}
+    }
+
+    /// Client side settings.
+    public var clients = Clients()
+    /// Servant side settings.
+    public var servants = Servants()
+    /// Routing and queueing settings.
+    public var dispatch = Dispatch()
+
+    /// Creates the default configuration.
+    public init() {}
+}
+
+/// A broker start-up or run-time failure.
+public struct BrokerError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        /// A socket could not be bound or connected.
+        public static let socket = Code(name: "socket")
+        /// The dispatch algorithm or routing plugin could not be made.
+        public static let plugin = Code(name: "plugin")
+        /// The configuration is invalid.
+        public static let configuration = Code(name: "configuration")
+        public var description: String { name }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// A sentence naming the problem.
+    public var message: String
+    /// Where it was raised.
+    public var file: String
+    /// Where it was raised.
+    public var line: Int
+
+    /// Creates an error at the caller's location.
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,703 @@
+import Logging
+import MServePlugin
+import MServeProtocol
+import MServeQuery
+import QData
+import ZeroMQ
+
+/// Commands other threads post to the broker's loop.
+enum BrokerCommand: Sendable {
+    case addServant(endpoint: String)
+    case removeServant(endpoint: String)
+    case snapshot(@Sendable (BrokerSnapshot) -> Void)
+    case stop
+}
+
+/// A point-in-time view of the broker, for status output and tests.
+public struct BrokerSnapshot: Sendable {
+    /// The servants the broker knows, in join order.
+    public var servants: [ServantStatus]
+    /// Queries waiting for a free servant.
+    public var queued: Int
+    /// Queries dispatched and not yet answered.
+    public var inFlight: Int
+    /// Queries answered since start (results and errors).
+    public var answered: UInt64
+}
+
+/// One servant as the broker sees it.
+public struct ServantStatus: Sendable, Hashable {
+    /// The endpoint the broker connects to.
+    public var endpoint: String
+    /// Its display name, `host:port`.
+    public var name: String
+    /// `connecting`, `ready` or `lost`.
+    public var state: String
+    /// Queries running on it now.
+    public var inFlight: Int
+    /// Queries it may run at once.
+    public var capacity: Int
+    /// Queries it has answered.
+    public var served: UInt64
+}
+
+/// A query the broker holds, queued or in flight.
+struct HeldQuery {
+    var tag: UInt64
+    var envelope: [[UInt8]]
+    var message: [UInt8]
+    var id: QValue
+    var routing: String
+    var receivedTimestamp: Int64
+    var receivedAt: UInt64
+    var deadline: UInt64
+    var dispatches: Int = 0
+}
+
+/// A query sent to a servant.
+struct InFlightQuery {
+    var query: HeldQuery
+    var servantID: UInt64
+    var dispatchedAt: UInt64
+    /// Already answered to the client (deadline passed); the servant's reply is dropped.
+    var abandoned = false
+}
+
+/// A servant's record in the broker.
+struct ServantRecord {
+    enum State: String { case connecting, ready, lost }
+
+    var id: UInt64
+    var endpoint: String
+    var routingID: [UInt8]
+    var name: String
+    var host: String
+    var state: State = .connecting
+    var connected = false
+    var incarnation: UInt64 = 0
+    var capacity = 1
+    var inFlight = 0
+    var lastRouting = ""
+    var served: UInt64 = 0
+    var totalExecution: UInt64 = 0
+    var lastHeard: UInt64 = 0
+    var lastHelloSent: UInt64 = 0
+
+    var view: ServantView {
+        ServantView(
+            id: id, name: name, host: host, inFlight: inFlight, capacity: capacity,
+            lastRouting: lastRouting, queriesServed: served,
+            meanExecutionNanoseconds: served == 0 ? 0 : totalExecution / served)
+    }
+}
+
+/// The broker's event loop. Lives on one thread and owns every piece of broker state.
+final class BrokerLoop {
+    private let configuration: BrokerConfiguration
+    private var logger: Logger
+    private let mailbox: ZMQMailbox<BrokerCommand>
+    private let algorithm: any DispatchAlgorithm
+    private let routingHook: (any DispatchAlgorithm)?
+    private let allowlist: FunctionAllowlist
+
+    private let context: ZMQContext
+    private let clientSocket: ZMQSocket
+    private let servantSocket: ZMQSocket
+    private let monitor: ZMQMonitor
+    private let incarnation: UInt64
+
+    private var servants: [UInt64: ServantRecord] = [:]
+    private var servantByRoutingID: [[UInt8]: UInt64] = [:]
+    private var servantByEndpoint: [String: UInt64] = [:]
+    /// Ready servants in join order, and their views (kept in step).
+    private var readyIDs: [UInt64] = []
+    private var views: [ServantView] = []
+
+    private var queue = FIFOQueue<HeldQuery>()
+    private var inFlight: [UInt64: InFlightQuery] = [:]
+    private var nextTag: UInt64 = 1
+    private var nextServantID: UInt64 = 1
+    private var answered: UInt64 = 0
+    private var stopping = false
+
+    private let heartbeatNanoseconds: UInt64
+    private let livenessNanoseconds: UInt64
+    private let deadlineNanoseconds: UInt64
+    private var nextHeartbeat: UInt64 = 0
+    private var nextDeadlineScan: UInt64 = 0
+
+    /// The endpoint clients connect to, with the real port.
+    let clientEndpoint: String
+
+    init(
+        configuration: BrokerConfiguration,
+        logger: Logger,
+        mailbox: ZMQMailbox<BrokerCommand>,
+        algorithm: any DispatchAlgorithm,
+        routingHook: (any DispatchAlgorithm)?
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.mailbox = mailbox
+        self.algorithm = algorithm
+        self.routingHook = routingHook
+        self.allowlist =
+            configuration.dispatch.allowedFunctions.isEmpty
+            ? .any : FunctionAllowlist(configuration.dispatch.allowedFunctions)
+        heartbeatNanoseconds = configuration.servants.heartbeatInterval.nanoseconds
+        livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
+        deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
+        incarnation = UInt64.random(in: 1...UInt64.max)
+
+        context = try ZMQContext(ioThreads: 1)
+        do {
+            clientSocket = try ZMQSocket(context: context, type: .router)
+            try clientSocket.setRouterMandatory(true)
+            try clientSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
+            try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
+            try clientSocket.setReceiveHighWaterMark(0)
+            try clientSocket.setLinger(milliseconds: 0)
+            do {
+                try clientSocket.bind(configuration.clients.endpoint)
+            } catch {
+                throw BrokerError(
+                    .socket, "cannot bind the client endpoint \(configuration.clients.endpoint): \(error)")
+            }
+            clientEndpoint = try clientSocket.lastEndpoint
+
+            servantSocket = try ZMQSocket(context: context, type: .router)
+            try servantSocket.setRoutingId(Array("broker-\(String(incarnation, radix: 16))".utf8))
+            try servantSocket.setRouterMandatory(true)
+            try servantSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
+            try servantSocket.setSendHighWaterMark(0)
+            try servantSocket.setReceiveHighWaterMark(0)
+            try servantSocket.setLinger(milliseconds: 0)
+            try servantSocket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            let monitorEndpoint = "inproc://mserve-broker-monitor-\(incarnation)"
+            try servantSocket.startMonitor(
+                endpoint: monitorEndpoint, events: [.connected, .disconnected])
+            monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        } catch {
+            context.terminate()
+            throw error
+        }
+        self.logger[metadataKey: "broker"] = "\(clientEndpoint)"
+    }
+
+    // MARK: running
+
+    /// Runs until a stop command, then drains and closes every socket.
+    func run() {
+        logger.info(
+            "broker listening for clients",
+            metadata: ["endpoint": "\(clientEndpoint)", "algorithm": "\(algorithm.name)"])
+        for endpoint in configuration.servants.endpoints { addServant(endpoint: endpoint) }
+
+        var poller = ZMQPoller()
+        let clientIndex = poller.add(clientSocket)
+        let servantIndex = poller.add(servantSocket)
+        let monitorIndex = poller.add(monitor.socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        var drainDeadline: UInt64 = 0
+
+        while true {
+            let now = QueryClock.monotonicNanoseconds()
+            if stopping {
+                if inFlight.values.allSatisfy(\.abandoned) || now >= drainDeadline { break }
+            }
+            let timeout = pollTimeout(now: now)
+            do {
+                _ = try poller.poll(timeoutMilliseconds: timeout)
+            } catch {
+                logger.error("poll failed, stopping the broker: \(error)")
+                break
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .addServant(let endpoint): addServant(endpoint: endpoint)
+                    case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
+                    case .snapshot(let reply): reply(snapshot())
+                    case .stop:
+                        if !stopping {
+                            stopping = true
+                            drainDeadline = QueryClock.monotonicNanoseconds() + 2_000_000_000
+                            logger.info(
+                                "broker stopping",
+                                metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
+                            failQueued(reason: "the broker is shutting down")
+                        }
+                    }
+                }
+            }
+            if poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
+            if poller.returnedEvents(at: servantIndex).contains(.readable) { readServants() }
+            if poller.returnedEvents(at: clientIndex).contains(.readable) { readClients() }
+            timers(now: QueryClock.monotonicNanoseconds())
+        }
+        shutdown()
+    }
+
+    private func pollTimeout(now: UInt64) -> Int {
+        let next = min(nextHeartbeat, nextDeadlineScan)
+        if next <= now { return 0 }
+        return Int(min((next - now) / 1_000_000 + 1, 100))
+    }
+
+    private func shutdown() {
+        for (tag, flight) in inFlight where !flight.abandoned {
+            reply(error: "the broker shut down before the servant answered", to: flight.query)
+            inFlight[tag] = nil
+        }
+        for record in servants.values {
+            sendToServant(record.routingID, .bye, [])
+        }
+        monitor.close()
+        clientSocket.close()
+        servantSocket.close()
+        context.terminate()
+        logger.info("broker stopped", metadata: ["answered": "\(answered)"])
+    }
+
+    private func snapshot() -> BrokerSnapshot {
+        let ordered = servants.values.sorted { $0.id < $1.id }
+        return BrokerSnapshot(
+            servants: ordered.map {
+                ServantStatus(
+                    endpoint: $0.endpoint, name: $0.name, state: $0.state.rawValue,
+                    inFlight: $0.inFlight, capacity: $0.capacity, served: $0.served)
+            },
+            queued: queue.count, inFlight: inFlight.count, answered: answered)
+    }
+
+    // MARK: clients
+
+    private func readClients() {
+        while true {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try clientSocket.receiveMultipartBytes(dontWait: true) else { return }
+                frames = received
+            } catch {
+                logger.error("receiving from clients failed: \(error)")
+                return
+            }
+            guard frames.count >= 2 else {
+                logger.warning("dropped a client message without an envelope")
+                continue
+            }
+            handleClient(envelope: Array(frames.dropLast()), message: frames[frames.count - 1])
+        }
+    }
+
+    private func handleClient(envelope: [[UInt8]], message: [UInt8]) {
+        let receivedAt = QueryClock.monotonicNanoseconds()
+        let receivedTimestamp = QueryClock.qTimestampNow()
+        var held = HeldQuery(
+            tag: 0, envelope: envelope, message: message, id: .identity, routing: "",
+            receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
+            deadline: receivedAt + deadlineNanoseconds)
+
+        let clientQuery: ClientQuery
+        do {
+            clientQuery = try ClientQuery(bytes: message)
+        } catch {
+            logger.notice("refused a malformed client message: \(error.message)")
+            reply(error: "mserve: \(error.message)", to: held)
+            return
+        }
+        held.id = clientQuery.id
+        if stopping {
+            reply(error: "the broker is shutting down", to: held)
+            return
+        }
+        do {
+            let parsed = try QueryParser.parse(clientQuery.query)
+            try SecureInvocation.validate(parsed, allowlist: allowlist)
+            held.routing = try routingString(for: parsed)
+        } catch {
+            logger.notice("refused a query: \(error)")
+            reply(error: "mserve: \(error)", to: held)
+            return
+        }
+        held.tag = nextTag
+        nextTag &+= 1
+        if queue.isEmpty, let index = choose(routing: held.routing) {
+            dispatch(held, toReadyIndex: index)
+        } else if queue.count >= configuration.dispatch.queueCapacity {
+            reply(
+                error: "mserve: queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
+                to: held)
+        } else {
+            queue.append(held)
+        }
+    }
+
+    private func routingString(for query: ParsedQuery) throws -> String {
+        let spec = configuration.dispatch.routing
+        if spec.pluginName != nil, let routingHook {
+            let defaultRouting = RoutingSpec.default.routingString(for: query).value
+            let argumentMessages = query.arguments.map { QIPC.encode($0) }
+            switch routingHook.route(
+                function: query.function, argumentMessages: argumentMessages,
+                defaultRouting: defaultRouting)
+            {
+            case .routing(let text): return text
+            case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
+            case nil: return defaultRouting
+            }
+        }
+        return spec.routingString(for: query).value
+    }
+
+    /// Sends `(id; 'message; info)` to the query's client.
+    private func reply(error message: String, to query: HeldQuery, servant: String = "") {
+        let now = QueryClock.monotonicNanoseconds()
+        let elapsed = Int64(now &- query.receivedAt)
+        let info = InfoDictionary.make(
+            routing: query.routing, servant: servant,
+            timings: QueryTimings(
+                received: query.receivedTimestamp, queued: elapsed, execution: 0, elapsed: elapsed))
+        sendToClient(query.envelope, ReplyAssembly.errorReply(id: query.id, message: message, info: info))
+    }
+
+    private func sendToClient(_ envelope: [[UInt8]], _ message: [UInt8]) {
+        answered &+= 1
+        do {
+            for frame in envelope {
+                guard try clientSocket.send(frame, more: true, dontWait: true) else {
+                    logger.warning("dropped a reply: the client is not reading (send queue full)")
+                    return
+                }
+            }
+            if try !clientSocket.send(message, dontWait: true) {
+                logger.warning("dropped a reply: the client is not reading (send queue full)")
+            }
+        } catch let error as ZMQError where error.code == .hostUnreachable {
+            logger.info("dropped a reply: the client has gone")
+        } catch {
+            logger.error("sending a reply failed: \(error)")
+        }
+    }
+
+    // MARK: dispatch
+
+    private func choose(routing: String) -> Int? {
+        guard !views.isEmpty else { return nil }
+        guard let index = algorithm.choose(routing: routing, servants: views) else { return nil }
+        guard views.indices.contains(index), views[index].isFree else {
+            logger.warning(
+                "the dispatch algorithm chose an invalid or busy servant; the query waits",
+                metadata: ["algorithm": "\(algorithm.name)", "index": "\(index)"])
+            return nil
+        }
+        return index
+    }
+
+    private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) {
+        var query = query
+        let servantID = readyIDs[index]
+        guard var record = servants[servantID] else { return }
+        query.dispatches += 1
+        let sent = sendToServant(
+            record.routingID, .query, [WireInteger.encode(query.tag), query.message])
+        guard sent else {
+            // The servant vanished under us: it is lost; the query goes back to the front.
+            query.dispatches -= 1
+            queue.prepend(query)
+            servantLost(servantID, reason: "unreachable")
+            return
+        }
+        record.inFlight += 1
+        record.lastRouting = query.routing
+        servants[servantID] = record
+        views[index] = record.view
+        inFlight[query.tag] = InFlightQuery(
+            query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
+    }
+
+    /// Dispatches queued queries in FIFO order while the algorithm finds servants for them.
+    private func drainQueue() {
+        while let head = queue.first {
+            guard let index = choose(routing: head.routing) else { return }
+            queue.removeFirst()
+            dispatch(head, toReadyIndex: index)
+        }
+    }
+
+    private func failQueued(reason: String) {
+        for query in queue.removeAll() { reply(error: "mserve: \(reason)", to: query) }
+    }
+
+    // MARK: servants
+
+    private func addServant(endpoint: String) {
+        guard servantByEndpoint[endpoint] == nil else { return }
+        let id = nextServantID
+        nextServantID += 1
+        let routingID = Array("servant-\(id)".utf8)
+        let (host, port) = Self.hostAndPort(endpoint)
+        var record = ServantRecord(
+            id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
+        record.lastHeard = QueryClock.monotonicNanoseconds()
+        do {
+            try servantSocket.setConnectRoutingId(routingID)
+            try servantSocket.connect(endpoint)
+        } catch {
+            logger.error("cannot connect to servant \(endpoint): \(error)")
+            return
+        }
+        servants[id] = record
+        servantByRoutingID[routingID] = id
+        servantByEndpoint[endpoint] = id
+        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    private func removeServant(endpoint: String, reason: String) {
+        guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
+        servantLost(id, reason: reason)
+        sendToServant(record.routingID, .bye, [])
+        try? servantSocket.disconnect(endpoint)
+        servants[id] = nil
+        servantByEndpoint[endpoint] = nil
+        servantByRoutingID[record.routingID] = nil
+    }
+
+    static func hostAndPort(_ endpoint: String) -> (String, String) {
+        var rest = Substring(endpoint)
+        if let range = rest.range(of: "://") { rest = rest[range.upperBound...] }
+        guard let colon = rest.lastIndex(of: ":") else { return (String(rest), "") }
+        return (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
+    }
+
+    @discardableResult
+    private func sendToServant(_ routingID: [UInt8], _ command: ServantCommand, _ body: [[UInt8]]) -> Bool {
+        do {
+            return try servantSocket.send(
+                multipart: [routingID, ServantLink.protocolMarker, command.frame] + body, dontWait: true)
+        } catch {
+            return false
+        }
+    }
+
+    private func readMonitor() {
+        while let event = try? monitor.next(dontWait: true) {
+            guard let id = servantByEndpoint[event.endpoint], var record = servants[id] else { continue }
+            if event.event.contains(.connected) {
+                record.connected = true
+                servants[id] = record
+                sendHello(id)
+            } else if event.event.contains(.disconnected) {
+                record.connected = false
+                servants[id] = record
+                servantLost(id, reason: "disconnected")
+            }
+        }
+    }
+
+    private func sendHello(_ id: UInt64) {
+        guard var record = servants[id] else { return }
+        record.lastHelloSent = QueryClock.monotonicNanoseconds()
+        servants[id] = record
+        sendToServant(record.routingID, .hello, [WireInteger.encode(incarnation)])
+    }
+
+    private func readServants() {
+        while true {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try servantSocket.receiveMultipartBytes(dontWait: true) else { return }
+                frames = received
+            } catch {
+                logger.error("receiving from servants failed: \(error)")
+                return
+            }
+            guard frames.count >= 3, frames[1] == ServantLink.protocolMarker,
+                let command = ServantCommand(frame: frames[2])
+            else {
+                logger.warning("dropped a servant message that is not MSV1")
+                continue
+            }
+            guard let id = servantByRoutingID[frames[0]], var record = servants[id] else {
+                continue  // a servant we removed
+            }
+            record.lastHeard = QueryClock.monotonicNanoseconds()
+            servants[id] = record
+            switch command {
+            case .ready: servantReady(id, frames: frames)
+            case .pong:
+                if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
+                    record.state == .ready, reported != record.incarnation
+                {
+                    servantLost(id, reason: "restarted")
+                    sendHello(id)
+                }
+            case .reply: servantReply(id, frames: frames)
+            case .bye: servantLost(id, reason: "said goodbye")
+            case .hello, .query, .ping:
+                logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
+            }
+        }
+    }
+
+    private func servantReady(_ id: UInt64, frames: [[UInt8]]) {
+        guard var record = servants[id] else { return }
+        var capacity = 1
+        var incarnation: UInt64 = 0
+        if frames.count > 3, let info = try? QIPC.decode(frames[3]).value,
+            let entries = InfoDictionary.symbolKeyedEntries(info)
+        {
+            for (key, value) in entries {
+                switch (key, value) {
+                case ("capacity", .atom(.long(let n))): capacity = max(1, Int(n))
+                case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
+                case ("name", .atom(.symbol(let name))) where !name.isEmpty: record.name = name
+                default: break
+                }
+            }
+        }
+        if record.state == .ready {
+            if record.incarnation == incarnation { return }
+            servantLost(id, reason: "restarted")
+            record = servants[id] ?? record
+        }
+        record.capacity = capacity
+        record.incarnation = incarnation
+        record.state = .ready
+        record.inFlight = 0
+        servants[id] = record
+        readyIDs.append(id)
+        views.append(record.view)
+        logger.info(
+            "servant ready",
+            metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
+        drainQueue()
+    }
+
+    private func servantReply(_ id: UInt64, frames: [[UInt8]]) {
+        guard frames.count >= 5, let tag = WireInteger.decode(frames[3]) else {
+            logger.warning("dropped a malformed REPLY from a servant")
+            return
+        }
+        let now = QueryClock.monotonicNanoseconds()
+        guard let flight = inFlight.removeValue(forKey: tag), flight.servantID == id else {
+            logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
+            return
+        }
+        let reportedExecution = frames.count > 5 ? WireInteger.decode(frames[5]) : nil
+        let execution = reportedExecution ?? (now &- flight.dispatchedAt)
+        if var record = servants[id] {
+            record.inFlight = max(0, record.inFlight - 1)
+            record.served += 1
+            record.totalExecution &+= execution
+            servants[id] = record
+            if let index = readyIDs.firstIndex(of: id) {
+                views[index] = record.view
+                algorithm.completed(
+                    servant: record.view, routing: flight.query.routing, executionNanoseconds: execution)
+            }
+        }
+        if !flight.abandoned {
+            let query = flight.query
+            let servantName = servants[id]?.name ?? ""
+            let timings = QueryTimings(
+                received: query.receivedTimestamp,
+                queued: Int64(flight.dispatchedAt &- query.receivedAt),
+                execution: Int64(execution),
+                elapsed: Int64(now &- query.receivedAt))
+            do {
+                let sliced = try SlicedReply(bytes: frames[4])
+                let info = InfoDictionary.make(
+                    routing: query.routing, servant: servantName, timings: timings,
+                    servantInfo: sliced.decodeInfo())
+                sendToClient(query.envelope, ReplyAssembly.clientReply(sliced, info: info))
+            } catch {
+                logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
+                reply(error: "mserve: the servant sent a malformed reply", to: query, servant: servantName)
+            }
+        }
+        drainQueue()
+    }
+
+    /// Takes a servant out of dispatch and re-dispatches or fails what it was running.
+    private func servantLost(_ id: UInt64, reason: String) {
+        guard var record = servants[id] else { return }
+        let wasReady = record.state == .ready
+        record.state = .lost
+        record.inFlight = 0
+        servants[id] = record
+        if let index = readyIDs.firstIndex(of: id) {
+            readyIDs.remove(at: index)
+            views.remove(at: index)
+        }
+        if wasReady {
+            logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
+        }
+        let orphans = inFlight.values.filter { $0.servantID == id }.sorted { $0.query.tag > $1.query.tag }
+        for flight in orphans {
+            inFlight[flight.query.tag] = nil
+            if flight.abandoned { continue }
+            if flight.query.dispatches <= configuration.servants.redispatchLimit {
+                queue.prepend(flight.query)
+            } else {
+                reply(
+                    error:
+                        "mserve: servant \(record.name) was lost (\(reason)) while running the query; "
+                        + "sent \(flight.query.dispatches) time(s), giving up",
+                    to: flight.query, servant: record.name)
+            }
+        }
+        drainQueue()
+    }
+
+    // MARK: timers
+
+    private func timers(now: UInt64) {
+        if now >= nextHeartbeat {
+            nextHeartbeat = now + heartbeatNanoseconds
+            for record in servants.values {
+                switch record.state {
+                case .ready:
+                    if now &- record.lastHeard > livenessNanoseconds {
+                        servantLost(record.id, reason: "missed heartbeats")
+                    } else if record.connected {
+                        sendToServant(record.routingID, .ping, [])
+                    }
+                case .connecting, .lost:
+                    if record.connected && now &- record.lastHelloSent >= heartbeatNanoseconds {
+                        sendHello(record.id)
+                    }
+                }
+            }
+        }
+        if now >= nextDeadlineScan {
+            nextDeadlineScan = now + 50_000_000
+            expireDeadlines(now: now)
+        }
+    }
+
+    private func expireDeadlines(now: UInt64) {
+        // Queries queue in arrival order (re-dispatched ones return to the front, and they
+        // arrived earlier still), so the expired ones are at the front.
+        while let head = queue.first, head.deadline <= now {
+            queue.removeFirst()
+            reply(error: "mserve: deadline exceeded: no servant was free in time", to: head)
+        }
+        for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
+            inFlight[tag]?.abandoned = true
+            let name = servants[flight.servantID]?.name ?? ""
+            reply(
+                error: "mserve: deadline exceeded: servant \(name) did not answer in time",
+                to: flight.query, servant: name)
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (negative durations give 0).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+}

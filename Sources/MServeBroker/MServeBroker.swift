@@ -1,2 +1,0 @@
-// MServeBroker: the broker: one event loop that routes client queries to servants.
-import QData

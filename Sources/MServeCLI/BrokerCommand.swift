@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MServeBroker
+import MServePlugin
+import MServeQuery
+import ServiceLifecycle
+
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run a broker: clients in, servants out.",
+        discussion: """
+            Prints the client endpoint on the first line of standard output once bound, then
+            logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an
+            error reply, running ones are given two seconds to finish.
+
+            Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS
+            (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated
+            plugin files), MSERVE_ROUTING, MSERVE_LOG_LEVEL.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (port 0: any free port).", valueName: "endpoint"))
+    var clients: String?
+
+    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port (repeatable).", valueName: "endpoint"))
+    var servants: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (default match).", valueName: "name"))
+    var algorithm: String?
+
+    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated.", valueName: "paths"))
+    var plugins: String?
+
+    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME (default arg:1).", valueName: "spec"))
+    var routing: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))
+    var allow: String?
+
+    @Option(name: .long, help: "Queries that may wait for a free servant before new ones are refused.")
+    var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
+    var deadline: String = "60"
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))
+    var heartbeat: String = "0.4"
+
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence after which a servant is taken out of dispatch.", valueName: "seconds"))
+    var liveness: String = "1.6"
+
+    @Option(name: .long, help: "Times a query whose servant died is sent to another servant.")
+    var redispatch: Int = 1
+
+    @Flag(name: .long, help: "List the dispatch algorithms found, then exit.")
+    var listAlgorithms = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let registry: DispatchPluginRegistry
+        do {
+            let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
+            registry = try DispatchPluginRegistry(
+                directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: extra)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if listAlgorithms {
+            for plugin in registry.plugins {
+                let hook = plugin.hasRoutingHook ? " [routing hook]" : ""
+                print("\(plugin.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(plugin.description)\(hook)")
+                print("\(String(repeating: " ", count: 15))\(plugin.path)")
+            }
+            return
+        }
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = clients ?? environment("MSERVE_BROKER") ?? configuration.clients.endpoint
+        configuration.servants.endpoints =
+            servants.isEmpty
+            ? (environment("MSERVE_SERVANTS")?.split(separator: ",").map(String.init) ?? []) : servants
+        configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
+        configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
+        configuration.servants.redispatchLimit = max(0, redispatch)
+        configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? "match"
+        if let spec = routing ?? environment("MSERVE_ROUTING") {
+            do {
+                configuration.dispatch.routing = try RoutingSpec(parsing: spec)
+            } catch {
+                throw ValidationError("MSERVE_ROUTING / --routing: \(error)")
+            }
+        }
+        configuration.dispatch.allowedFunctions = allow?.split(separator: ",").map(String.init) ?? []
+        guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
+        configuration.dispatch.queueCapacity = queueCapacity
+        configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
+        // Refuse an unknown algorithm or routing plugin before binding anything.
+        do {
+            _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)
+            if let name = configuration.dispatch.routing.pluginName { _ = try registry.makeAlgorithm(name) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+
+        let logger = logging.bootstrap(label: "mserve.broker")
+        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
+        let group = ServiceGroup(services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        async let running: Void = group.run()
+        do {
+            announce(try await broker.clientEndpoint)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running
+            throw error
+        }
+        try await running
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Synchronization
+
+/// A child `mserve` process whose first line of standard output is its endpoint.
+final class ChildProcess: Sendable {
+    private let process: Process
+    /// What the child is, for messages ("servant 1").
+    let role: String
+
+    /// Starts `mserve ARGUMENTS` from the running binary.
+    init(role: String, arguments: [String], quietLogs: Bool) throws {
+        self.role = role
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ChildProcess.executablePath)
+        process.arguments = arguments
+        process.standardOutput = Pipe()
+        if quietLogs { process.standardError = FileHandle.nullDevice }
+        try process.run()
+        self.process = process
+    }
+
+    /// The running mserve binary.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// Reads the endpoint line the child prints once it is up; throws if it exits or takes too long.
+    func endpoint(timeout: Duration = .seconds(15)) async throws -> String {
+        guard let pipe = process.standardOutput as? Pipe else { throw DemoError("\(role): no output pipe") }
+        let handle = pipe.fileHandleForReading
+        let line = Mutex<String?>(nil)
+        let reader = Thread {
+            var buffer: [UInt8] = []
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                buffer += data
+                if let newline = buffer.firstIndex(of: 10) {
+                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
+                    return
+                }
+            }
+            line.withLock { $0 = "" }
+        }
+        reader.start()
+        let clock = ContinuousClock()
+        let giveUp = clock.now.advanced(by: timeout)
+        while clock.now < giveUp {
+            if let text = line.withLock({ $0 }) {
+                guard !text.isEmpty else { throw DemoError("\(role) exited before it was ready (status \(process.isRunning ? 0 : process.terminationStatus))") }
+                return text
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw DemoError("\(role) was not ready within \(timeout)")
+    }
+
+    /// Sends SIGTERM and waits for the child to exit (SIGKILL after five seconds).
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let giveUp = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

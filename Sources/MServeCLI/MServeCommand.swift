@@ -1,0 +1,77 @@
+// MServeCLI owns the `mserve` command: broker, servant, send, demo and version,
+// with environment variables (MSERVE_*) as defaults that command-line flags override.
+
+import ArgumentParser
+import Foundation
+import Logging
+import MServeProtocol
+import ZeroMQ
+
+@main
+struct MServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mserve",
+        abstract: "MServe: a load balancer for q queries over ZeroMQ.",
+        discussion: """
+            Clients send (id; query) to a broker; the broker derives a routing string from the
+            query, picks a servant with a dispatch algorithm plugin, and returns
+            (id; result; info). Try `mserve demo` for the whole sequence on this machine.
+            """,
+        version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
+        subcommands: [
+            DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, VersionCommand.self,
+        ]
+    )
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version", abstract: "Print MServe's and libzmq's versions.")
+
+    func run() {
+        let zmq = ZMQ.version
+        print("mserve \(MServeVersion.current)")
+        print("libzmq \(zmq.major).\(zmq.minor).\(zmq.patch) (curve: \(ZMQ.has("curve") ? "yes" : "no"))")
+    }
+}
+
+/// Logging options shared by the long-running commands.
+struct LoggingOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Log level: trace, debug, info, notice, warning, error, critical (env MSERVE_LOG_LEVEL).",
+            valueName: "level"))
+    var logLevel: String?
+
+    func bootstrap(label: String) -> Logger {
+        let text = logLevel ?? ProcessInfo.processInfo.environment["MSERVE_LOG_LEVEL"] ?? "info"
+        let level = Logger.Level(rawValue: text.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+/// Reads an environment variable, treating empty as unset.
+func environment(_ name: String) -> String? {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    return value
+}
+
+/// Writes a line to standard output and flushes it, so a parent process sees it at once.
+func announce(_ line: String) {
+    print(line)
+    fflush(stdout)
+}
+
+/// Parses seconds (fractions allowed) into a Duration, with a usage error naming the flag.
+func seconds(_ text: String, flag: String) throws -> Duration {
+    guard let value = Double(text), value > 0 else {
+        throw ValidationError("\(flag) expects a positive number of seconds, got '\(text)'")
+    }
+    return .milliseconds(Int64(value * 1000))
+}

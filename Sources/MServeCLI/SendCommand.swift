@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import MServeClient
+import QData
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send a query to a broker and print its result and info dictionary.",
+        discussion: """
+            Example: mserve send 'proc1 `IBM'
+            Exits 1 with the error on standard error when the query fails or no reply comes
+            within the deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default tcp://127.0.0.1:5570).", valueName: "endpoint"))
+    var broker: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
+    var deadline: String = "30"
+
+    @Flag(name: .long, help: "Print only the result, not the info dictionary.")
+    var quiet = false
+
+    @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces).")
+    var query: [String]
+
+    func run() async throws {
+        let endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
+        var configuration = ClientConfiguration()
+        configuration.deadline = try seconds(deadline, flag: "--deadline")
+        let client = try QueryClient(endpoint: endpoint, configuration: configuration)
+        defer { client.close() }
+        do {
+            let reply = try await client.send(query.joined(separator: " "))
+            print(reply.result)
+            if !quiet {
+                print("")
+                print(reply.info)
+            }
+        } catch let error as ClientError {
+            var text = "mserve send: \(error)"
+            if let info = error.info, case .dictionary = info { text += "\n\(info)" }
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+            throw ExitCode(1)
+        }
+    }
+}

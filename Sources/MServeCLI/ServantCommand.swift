@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MServeServant
+import ServiceLifecycle
+
+struct ServantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "servant",
+        abstract: "Run a servant serving the demo API (proc1, proc2, proc3, echo, sleep, fail, pid).",
+        discussion: """
+            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers
+            should connect to on the first line of standard output, then logs to standard
+            error. Only registered functions run, and only on literal arguments.
+            Stops cleanly on SIGTERM or SIGINT, finishing the queries it is running.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Endpoint to bind.", valueName: "endpoint"))
+    var bind: String = "tcp://*:0"
+
+    @Option(name: .shortAndLong, help: "Worker threads: queries run at once (like q's -s).")
+    var threads: Int = 1
+
+    @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
+    var name: String?
+
+    @Option(name: .long, help: ArgumentHelp("Host name or address other hosts reach this servant at.", valueName: "host"))
+    var advertise: String?
+
+    @Option(name: .long, help: "Service this servant belongs to.")
+    var service: String = "default"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "mserve.servant")
+        var configuration = ServantConfiguration()
+        configuration.endpoint = bind
+        configuration.threads = threads
+        configuration.name = name
+        configuration.advertisedHost = advertise
+        configuration.service = service
+        let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry(), logger: logger)
+        let group = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        async let running: Void = group.run()
+        do {
+            announce(try await servant.endpoint)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running
+            throw error
+        }
+        try await running
+    }
+}

@@ -1,2 +1,0 @@
-// MServeCLI: the mserve command.
-print("mserve")

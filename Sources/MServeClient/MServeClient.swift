@@ -1,2 +1,0 @@
-// MServeClient: an async/await client that sends (id; query) and awaits (id; result; info).
-import QData

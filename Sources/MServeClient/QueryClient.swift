@@ -1,0 +1,281 @@
+// MServeClient owns the client library: `QueryClient` sends `(id; query)` to a broker
+// over ZeroMQ, assigns ids, keeps many queries in flight on one connection, and
+// resumes each caller with its `(id; result; info)` — or a clear error, never a hang.
+
+import Foundation
+import Logging
+import MServeProtocol
+import QData
+import Synchronization
+import ZeroMQ
+
+/// Client settings.
+public struct ClientConfiguration: Sendable {
+    /// How long a query may take before the client gives up on it with an error.
+    /// Keep it above the broker's deadline so the broker's own error reply arrives first.
+    public var deadline: Duration = .seconds(65)
+    /// Largest reply accepted.
+    public var maxMessageSize: Int64 = 1 << 30
+    /// Creates the default settings.
+    public init() {}
+}
+
+/// A query's answer: the `(id; result; info)` the broker sent back.
+public struct QueryReply: Sendable {
+    /// The id the client gave the query.
+    public var id: QValue
+    /// The result the servant computed.
+    public var result: QValue
+    /// The info dictionary (routing, servant, elapsed, execution, queued, received…).
+    public var info: QValue
+
+    /// Creates a reply.
+    public init(id: QValue, result: QValue, info: QValue) {
+        self.id = id
+        self.result = result
+        self.info = info
+    }
+
+    /// The info dictionary's entries, in order.
+    public var infoEntries: [(String, QValue)] { InfoDictionary.symbolKeyedEntries(info) ?? [] }
+
+    /// One info entry by key.
+    public func info(_ key: String) -> QValue? { infoEntries.first { $0.0 == key }?.1 }
+
+    /// The routing string the broker derived.
+    public var routing: String? {
+        if case .atom(.symbol(let text)) = info("routing") { return text }
+        return nil
+    }
+
+    /// The servant that ran the query (`host:port`).
+    public var servant: String? {
+        if case .atom(.symbol(let text)) = info("servant") { return text }
+        return nil
+    }
+}
+
+/// Why a query failed.
+public struct ClientError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        /// The broker or servant answered with a q error; `message` is its text.
+        public static let queryFailed = Code(name: "queryFailed")
+        /// No answer came within the client's deadline (is the broker running?).
+        public static let deadlineExceeded = Code(name: "deadlineExceeded")
+        /// The client was closed before the answer came.
+        public static let closed = Code(name: "closed")
+        /// The answer was not a valid `(id; result; info)` message.
+        public static let malformedReply = Code(name: "malformedReply")
+        /// The socket failed.
+        public static let socket = Code(name: "socket")
+        public var description: String { name }
+    }
+
+    /// What kind of failure.
+    public var code: Code
+    /// The error text (for `.queryFailed`, the q error without its `'`).
+    public var message: String
+    /// The info dictionary that came with a q error reply, if any.
+    public var info: QValue?
+    /// Where it was raised.
+    public var file: String
+    /// Where it was raised.
+    public var line: Int
+
+    /// Creates an error at the caller's location.
+    public init(_ code: Code, _ message: String, info: QValue? = nil, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.info = info
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { code == .queryFailed ? "'\(message)" : "\(code): \(message)" }
+}
+
+/// Commands posted to the client's I/O thread.
+enum ClientCommand: Sendable {
+    case send(id: Int64, bytes: [UInt8], deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)
+    case cancel(id: Int64)
+    case close
+}
+
+/// An async/await client for an MServe broker.
+///
+/// ```swift
+/// let client = try QueryClient(endpoint: "tcp://127.0.0.1:5570")
+/// let reply = try await client.send("proc1 `IBM")
+/// print(reply.result, reply.info)
+/// client.close()
+/// ```
+/// Any number of tasks may send concurrently; ids are assigned by the client.
+public final class QueryClient: Sendable {
+    private let mailbox: ZMQMailbox<ClientCommand>
+    private let nextID = Atomic<Int64>(1)
+    private let deadlineNanoseconds: UInt64
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects to the broker at `endpoint` (connection is made in the background).
+    public init(
+        endpoint: String,
+        configuration: ClientConfiguration = ClientConfiguration(),
+        logger: Logger = Logger(label: "mserve.client")
+    ) throws {
+        let mailbox = try ZMQMailbox<ClientCommand>()
+        self.mailbox = mailbox
+        let (seconds, attoseconds) = configuration.deadline.components
+        deadlineNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        let loop = try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
+        let thread = Thread { loop.run() }
+        thread.name = "mserve-client"
+        thread.start()
+    }
+
+    /// Sends a query given as q text, e.g. `` "proc1 `IBM" ``.
+    public func send(_ query: String) async throws -> QueryReply {
+        try await send(query: .vector(.char(Array(query.utf8))))
+    }
+
+    /// Sends a query given as a q value: a string, or a parse form such as `` (`proc1;`IBM) ``.
+    /// Throws ``ClientError`` with `.queryFailed` when the answer is a q error.
+    public func send(query: QValue) async throws -> QueryReply {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        guard !closed.load(ordering: .relaxed) else { throw ClientError(.closed, "the client is closed") }
+        let bytes = QIPC.encode(.list([.atom(.long(id)), query]), messageType: .async)
+        let deadline = QueryClock.monotonicNanoseconds() + deadlineNanoseconds
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                mailbox.post(.send(id: id, bytes: bytes, deadline: deadline, continuation: continuation))
+            }
+        } onCancel: {
+            mailbox.post(.cancel(id: id))
+        }
+    }
+
+    /// Fails what is pending with `.closed` and stops the client's thread.
+    public func close() {
+        if !closed.exchange(true, ordering: .relaxed) { mailbox.post(.close) }
+    }
+}
+
+/// The client's I/O loop: owns the DEALER socket.
+final class ClientLoop: @unchecked Sendable {
+    // @unchecked: created on the caller's thread, then used only by the client's thread.
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let mailbox: ZMQMailbox<ClientCommand>
+    private let logger: Logger
+    private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+
+    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
+        self.mailbox = mailbox
+        self.logger = logger
+        context = try ZMQContext(ioThreads: 1)
+        do {
+            socket = try ZMQSocket(context: context, type: .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setMaxMessageSize(configuration.maxMessageSize)
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            try socket.connect(endpoint)
+        } catch {
+            context.terminate()
+            throw ClientError(.socket, "cannot connect to \(endpoint): \(error)")
+        }
+    }
+
+    func run() {
+        var poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        var running = true
+        while running {
+            do {
+                _ = try poller.poll(timeoutMilliseconds: pending.isEmpty ? 1_000 : 50)
+            } catch {
+                logger.error("client poll failed: \(error)")
+                break
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .send(let id, let bytes, let deadline, let continuation):
+                        do {
+                            try socket.send(bytes)
+                            pending[id] = (deadline, continuation)
+                        } catch {
+                            continuation.resume(throwing: ClientError(.socket, "send failed: \(error)"))
+                        }
+                    case .cancel(let id):
+                        pending.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+                    case .close:
+                        running = false
+                    }
+                }
+            }
+            if poller.returnedEvents(at: socketIndex).contains(.readable) { readReplies() }
+            let now = QueryClock.monotonicNanoseconds()
+            for (id, entry) in pending where entry.deadline <= now {
+                pending[id] = nil
+                entry.continuation.resume(
+                    throwing: ClientError(.deadlineExceeded, "no reply to query \(id) in time; is the broker running?"))
+            }
+        }
+        for (_, entry) in pending {
+            entry.continuation.resume(throwing: ClientError(.closed, "the client was closed before the reply came"))
+        }
+        pending.removeAll()
+        // Commands that raced with close.
+        for command in mailbox.takeAll() {
+            if case .send(_, _, _, let continuation) = command {
+                continuation.resume(throwing: ClientError(.closed, "the client is closed"))
+            }
+        }
+        socket.close()
+        context.terminate()
+    }
+
+    private func readReplies() {
+        while true {
+            let bytes: [UInt8]
+            do {
+                guard let message = try socket.receive(dontWait: true) else { return }
+                bytes = message.bytes
+                while try socket.hasMoreFrames { _ = try socket.receive() }
+            } catch {
+                logger.error("client receive failed: \(error)")
+                return
+            }
+            let value: QValue
+            do {
+                value = try QIPC.decode(bytes).value
+            } catch {
+                logger.warning("dropped a malformed reply: \(error)")
+                continue
+            }
+            guard case .list(let items, _) = value, items.count >= 2 else {
+                logger.warning("dropped a reply that is not (id; result; info)")
+                continue
+            }
+            guard case .atom(.long(let id)) = items[0], let entry = pending.removeValue(forKey: id) else {
+                if case .error(let message) = items[1] {
+                    logger.warning("the broker refused a message: \(message)")
+                } else {
+                    logger.debug("dropped a reply for an unknown id")
+                }
+                continue
+            }
+            let info = items.count > 2 ? items[2] : .identity
+            if case .error(let message) = items[1] {
+                entry.continuation.resume(throwing: ClientError(.queryFailed, message, info: info))
+            } else {
+                entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
+            }
+        }
+    }
+}

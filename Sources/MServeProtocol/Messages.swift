@@ -1,0 +1,201 @@
+import QData
+
+/// A protocol-level problem with a message: the peer gets an error reply or a log line.
+public struct ProtocolError: Error, CustomStringConvertible, Sendable {
+    /// What kind of problem it is.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        /// The bytes are not a kdb+ IPC message.
+        public static let malformed = Code(name: "malformed")
+        /// The message is valid q but not of the expected shape.
+        public static let unexpectedShape = Code(name: "unexpectedShape")
+        /// A frame sequence that the protocol does not define.
+        public static let badFrames = Code(name: "badFrames")
+        public var description: String { name }
+    }
+
+    /// What kind of problem it is.
+    public var code: Code
+    /// A sentence for logs and error replies.
+    public var message: String
+    /// Where it was raised.
+    public var file: String
+    /// Where it was raised.
+    public var line: Int
+
+    /// Creates an error at the caller's location.
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { message }
+}
+
+/// A client's query message: the q general list `(id; query)`.
+public struct ClientQuery: Sendable {
+    /// The client's id, any q value (usually a long); echoed in the reply.
+    public var id: QValue
+    /// The query: a string, or a general-list parse form such as `` (`proc1;`IBM) ``.
+    public var query: QValue
+
+    /// Creates a query message.
+    public init(id: QValue, query: QValue) {
+        self.id = id
+        self.query = query
+    }
+
+    /// Reads `(id; query)` from IPC bytes.
+    public init(bytes: [UInt8]) throws(ProtocolError) {
+        let message: QMessage
+        do {
+            message = try QIPC.decode(bytes)
+        } catch {
+            throw ProtocolError(.malformed, "malformed message: \(error)")
+        }
+        guard case .list(let items, _) = message.value, items.count == 2 else {
+            throw ProtocolError(
+                .unexpectedShape,
+                "expected the general list (id; query), got a value of type \(message.value.typeNumber)")
+        }
+        self.id = items[0]
+        self.query = items[1]
+    }
+
+    /// The IPC bytes of `(id; query)`, an async message.
+    public func encoded() -> [UInt8] {
+        QIPC.encode(.list([id, query]), messageType: .async)
+    }
+}
+
+/// A servant's reply `(id; result)` or `(id; result; info)`, sliced but not decoded.
+public struct SlicedReply: Sendable {
+    /// The reply message (decompressed if it came compressed).
+    public var bytes: [UInt8]
+    /// Byte range of the id's payload.
+    public var id: Range<Int>
+    /// Byte range of the result's payload.
+    public var result: Range<Int>
+    /// Byte range of the servant's info payload, when it sent one.
+    public var info: Range<Int>?
+
+    /// Slices a servant's reply without decoding the result.
+    public init(bytes: [UInt8]) throws(ProtocolError) {
+        let slices: QListSlices
+        do {
+            slices = try QIPC.sliceList(bytes)
+        } catch {
+            throw ProtocolError(.malformed, "malformed reply: \(error)")
+        }
+        guard slices.items.count == 2 || slices.items.count == 3 else {
+            throw ProtocolError(
+                .unexpectedShape,
+                "expected (id; result) or (id; result; info), got a list of \(slices.items.count)")
+        }
+        self.bytes = slices.bytes
+        self.id = slices.items[0]
+        self.result = slices.items[1]
+        self.info = slices.items.count == 3 ? slices.items[2] : nil
+    }
+
+    /// Decodes the servant's info dictionary, if any. Undecodable info is kept as a q error.
+    public func decodeInfo() -> QValue? {
+        guard let info else { return nil }
+        return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .error("undecodable info")
+    }
+
+    /// True when the result is a q error (type -128): the servant refused or failed the query.
+    public var resultIsError: Bool {
+        !result.isEmpty && bytes[result.lowerBound] == 0x80
+    }
+}
+
+/// Builds reply messages for clients.
+public enum ReplyAssembly {
+    /// `(id; result; info)` from a servant's sliced reply and a new info dictionary.
+    /// The result's bytes are copied, never decoded.
+    public static func clientReply(_ reply: SlicedReply, info: QValue) -> [UInt8] {
+        var infoBytes: [UInt8] = []
+        QIPC.encodePayload(info, into: &infoBytes)
+        return QIPC.assembleList(
+            items: [reply.bytes[reply.id], reply.bytes[reply.result], infoBytes[...]],
+            messageType: .async)
+    }
+
+    /// `(id; 'message; info)`: an error reply.
+    public static func errorReply(id: QValue, message: String, info: QValue) -> [UInt8] {
+        QIPC.encode(.list([id, .error(message), info]), messageType: .async)
+    }
+
+    /// Decodes one item's payload (as found by ``QIPC/sliceList(_:)``).
+    public static func decodePayload(_ payload: ArraySlice<UInt8>) throws -> QValue {
+        let total = payload.count + 8
+        var message: [UInt8] = [1, 0, 0, 0]
+        message += WireInteger.encode(UInt64(total)).prefix(4)
+        message += payload
+        return try QIPC.decode(message).value
+    }
+}
+
+extension QValue {
+    /// q's type number of this value (`type x`), for messages.
+    public var typeNumber: Int {
+        switch self {
+        case .atom(let atom): return -Int(QValue.vector(atom.emptyVector).typeNumber)
+        case .vector(let vector, _):
+            switch vector {
+            case .boolean: return 1
+            case .guid: return 2
+            case .byte: return 4
+            case .short: return 5
+            case .int: return 6
+            case .long: return 7
+            case .real: return 8
+            case .float: return 9
+            case .char: return 10
+            case .symbol: return 11
+            case .timestamp: return 12
+            case .month: return 13
+            case .date: return 14
+            case .datetime: return 15
+            case .timespan: return 16
+            case .minute: return 17
+            case .second: return 18
+            case .time: return 19
+            }
+        case .list: return 0
+        case .dictionary(_, _, let sorted): return sorted ? 127 : 99
+        case .table: return 98
+        case .error: return -128
+        case .identity: return 101
+        }
+    }
+}
+
+extension QAtom {
+    fileprivate var emptyVector: QVector {
+        switch self {
+        case .boolean: .boolean([])
+        case .guid: .guid([])
+        case .byte: .byte([])
+        case .short: .short([])
+        case .int: .int([])
+        case .long: .long([])
+        case .real: .real([])
+        case .float: .float([])
+        case .char: .char([])
+        case .symbol: .symbol([])
+        case .timestamp: .timestamp([])
+        case .month: .month([])
+        case .date: .date([])
+        case .datetime: .datetime([])
+        case .timespan: .timespan([])
+        case .minute: .minute([])
+        case .second: .second([])
+        case .time: .time([])
+        }
+    }
+}

@@ -1,0 +1,121 @@
+// MServeServant owns the library for writing a servant: a registry of named functions
+// (the only things a client can run: secure invocation), worker threads that run them,
+// and the `Servant` service that binds an OS-chosen port and answers a broker.
+
+import Logging
+import MServeProtocol
+import MServeQuery
+import QData
+
+/// What a servant function returns: a result, and optionally its own info dictionary.
+public struct ServantResult: Sendable {
+    /// The result sent to the client.
+    public var result: QValue
+    /// A symbol-keyed dictionary the broker merges into the reply's info dictionary.
+    public var info: QValue?
+
+    /// Creates a result with an optional info dictionary.
+    public init(_ result: QValue, info: QValue? = nil) {
+        self.result = result
+        self.info = info
+    }
+}
+
+/// An error a servant function throws to send the client a q error (`'message`).
+public struct ServantError: Error, CustomStringConvertible, Sendable {
+    /// The text the client sees after the `'`.
+    public var message: String
+
+    /// Creates an error with the text the client sees.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A servant function: literal q arguments in, a result out. Runs on a worker thread.
+public typealias ServantFunction = @Sendable ([QValue]) throws -> ServantResult
+
+/// The functions a servant serves, by name. Nothing else can be called.
+public struct FunctionRegistry: Sendable {
+    struct Entry: Sendable {
+        var arity: ClosedRange<Int>?
+        var body: ServantFunction
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    /// Creates an empty registry.
+    public init() {}
+
+    /// Registers `name`. `arity`, when given, is checked before the call.
+    public mutating func register(
+        _ name: String, arity: ClosedRange<Int>? = nil,
+        _ body: @escaping @Sendable ([QValue]) throws -> QValue
+    ) {
+        entries[name] = Entry(arity: arity) { ServantResult(try body($0)) }
+    }
+
+    /// Registers `name` with a body that also returns an info dictionary.
+    public mutating func register(
+        _ name: String, arity: ClosedRange<Int>? = nil, withInfo body: @escaping ServantFunction
+    ) {
+        entries[name] = Entry(arity: arity, body: body)
+    }
+
+    /// The registered names, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    /// Whether `name` is registered.
+    public func contains(_ name: String) -> Bool { entries[name] != nil }
+
+    /// Runs a parsed query: only a registered function, only with its literal arguments.
+    public func call(_ query: ParsedQuery) throws -> ServantResult {
+        guard let entry = entries[query.function] else {
+            throw ServantError("\(query.function): no such function on this servant")
+        }
+        if let arity = entry.arity, !arity.contains(query.arguments.count) {
+            let expected =
+                arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
+            throw ServantError(
+                "\(query.function): rank: expected \(expected) argument(s), got \(query.arguments.count)")
+        }
+        return try entry.body(query.arguments)
+    }
+
+    /// Parses, checks and runs a query given as the q value a client sent (a string or
+    /// a parse form). Any failure becomes a `ServantError` with a clear text.
+    public func call(query: QValue) throws -> ServantResult {
+        let parsed: ParsedQuery
+        do {
+            parsed = try QueryParser.parse(query)
+            try SecureInvocation.validate(parsed, allowlist: FunctionAllowlist(names))
+        } catch {
+            throw ServantError("\(error)")
+        }
+        return try call(parsed)
+    }
+
+    /// Answers one client message `(id; query)` (IPC bytes) the way a servant does: the
+    /// reply `(id; result)`, `(id; result; info)` or `(id; 'error)`, as IPC bytes. Never throws.
+    public func reply(to message: [UInt8], logger: Logger? = nil) -> [UInt8] {
+        let query: ClientQuery
+        do {
+            query = try ClientQuery(bytes: message)
+        } catch {
+            logger?.notice("refused a malformed query: \(error.message)")
+            return QIPC.encode(.list([.identity, .error("mserve: \(error.message)")]))
+        }
+        do {
+            let outcome = try call(query: query.query)
+            var items = [query.id, outcome.result]
+            if let info = outcome.info { items.append(info) }
+            return QIPC.encode(.list(items))
+        } catch let error as ServantError {
+            return QIPC.encode(.list([query.id, .error(error.message)]))
+        } catch {
+            return QIPC.encode(.list([query.id, .error("\(error)")]))
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// MServeServant: the library to write a servant: registered functions, worker threads.
-import QData

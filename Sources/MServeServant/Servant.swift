@@ -1,0 +1,320 @@
+import Dispatch
+import Foundation
+import Logging
+import MServeProtocol
+import QData
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// Everything a servant is configured with.
+public struct ServantConfiguration: Sendable {
+    /// The endpoint to bind; port 0 (the default) lets the OS choose a free port.
+    public var endpoint: String = "tcp://*:0"
+    /// Worker threads: how many queries run at once (q's `-s`). At least 1.
+    public var threads: Int = 1
+    /// The name brokers show for this servant; nil means `host:port` as the broker sees it.
+    public var name: String? = nil
+    /// The host others should use to reach this servant; nil means this machine's loopback
+    /// address when bound to all interfaces.
+    public var advertisedHost: String? = nil
+    /// The service this servant belongs to (the hub resolves services by name).
+    public var service: String = "default"
+    /// Largest message accepted from a broker.
+    public var maxMessageSize: Int64 = 256 << 20
+
+    /// Creates the default configuration.
+    public init() {}
+}
+
+/// A servant as a `Service`: binds its port, answers brokers, runs registered functions on
+/// its worker threads, and on graceful shutdown finishes what is running before it leaves.
+public final class Servant: Service, Sendable {
+    private let configuration: ServantConfiguration
+    private let functions: FunctionRegistry
+    private let logger: Logger
+    private let mailbox: ZMQMailbox<ServantControl>
+    private let bound = Mutex<Result<String, any Error>?>(nil)
+    /// This run's unique id, sent in READY and PONG so brokers notice a restart.
+    public let incarnation: UInt64
+
+    /// Creates a servant that serves `functions`.
+    public init(
+        configuration: ServantConfiguration = ServantConfiguration(),
+        functions: FunctionRegistry,
+        logger: Logger = Logger(label: "mserve.servant")
+    ) throws {
+        self.configuration = configuration
+        self.functions = functions
+        self.logger = logger
+        self.mailbox = try ZMQMailbox()
+        self.incarnation = UInt64.random(in: 1...UInt64(Int64.max))
+    }
+
+    /// Runs until graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation {
+                    (continuation: CheckedContinuation<Void, any Error>) in
+                    let thread = Thread { [self] in
+                        do {
+                            let loop = try ServantLoop(
+                                configuration: configuration, functions: functions, logger: logger,
+                                mailbox: mailbox, incarnation: incarnation)
+                            bound.withLock { $0 = .success(loop.endpoint) }
+                            loop.run()
+                            continuation.resume()
+                        } catch {
+                            bound.withLock { $0 = .failure(error) }
+                            continuation.resume(throwing: error)
+                        }
+                    }
+                    thread.name = "mserve-servant"
+                    thread.start()
+                }
+            } onCancel: {
+                self.mailbox.post(.stop)
+            }
+        } onGracefulShutdown: {
+            self.mailbox.post(.stop)
+        }
+    }
+
+    /// The endpoint brokers connect to (`tcp://host:port`, with the OS-chosen port), once
+    /// bound. Throws the start-up error if binding failed.
+    public var endpoint: String {
+        get async throws {
+            while true {
+                if let result = bound.withLock({ $0 }) { return try result.get() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Asks the servant to stop (as on SIGTERM).
+    public func stop() {
+        mailbox.post(.stop)
+    }
+}
+
+/// Commands other threads post to a servant's loop.
+enum ServantControl: Sendable {
+    case finished(ServantJob.Completion)
+    case stop
+}
+
+/// One query handed to a worker.
+struct ServantJob: Sendable {
+    var broker: [UInt8]
+    var tag: [UInt8]
+    var message: [UInt8]
+
+    struct Completion: Sendable {
+        var broker: [UInt8]
+        var tag: [UInt8]
+        var reply: [UInt8]
+        var executionNanoseconds: UInt64
+    }
+}
+
+/// The worker threads and their job queue.
+final class WorkerPool: Sendable {
+    private let jobs = Mutex(FIFOQueue<ServantJob?>())
+    private let available = DispatchSemaphore(value: 0)
+    private let running = Mutex(0)
+    private let threads: Int
+
+    init(threads: Int, functions: FunctionRegistry, logger: Logger, done: @escaping @Sendable (ServantJob.Completion) -> Void) {
+        self.threads = threads
+        for index in 0..<threads {
+            let thread = Thread { [self] in
+                while true {
+                    available.wait()
+                    guard let job = jobs.withLock({ $0.removeFirst() }) ?? nil else { return }
+                    running.withLock { $0 += 1 }
+                    let start = QueryClock.monotonicNanoseconds()
+                    let reply = functions.reply(to: job.message, logger: logger)
+                    let elapsed = QueryClock.monotonicNanoseconds() &- start
+                    running.withLock { $0 -= 1 }
+                    done(.init(broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed))
+                }
+            }
+            thread.name = "mserve-worker-\(index)"
+            thread.start()
+        }
+    }
+
+    func submit(_ job: ServantJob) {
+        jobs.withLock { $0.append(job) }
+        available.signal()
+    }
+
+    /// Jobs queued or running.
+    var busy: Int { jobs.withLock { $0.count } + running.withLock { $0 } }
+
+    /// Lets every worker finish its current job and exit.
+    func stop() {
+        for _ in 0..<threads {
+            jobs.withLock { $0.append(nil) }
+            available.signal()
+        }
+    }
+}
+
+/// The servant's event loop: owns its ROUTER socket, hands queries to workers, sends replies.
+final class ServantLoop {
+    private let configuration: ServantConfiguration
+    private let logger: Logger
+    private let mailbox: ZMQMailbox<ServantControl>
+    private let incarnation: UInt64
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let workers: WorkerPool
+    private let readyInfo: [UInt8]
+    private var brokers: Set<[UInt8]> = []
+    let endpoint: String
+
+    init(
+        configuration: ServantConfiguration, functions: FunctionRegistry, logger: Logger,
+        mailbox: ZMQMailbox<ServantControl>, incarnation: UInt64
+    ) throws {
+        self.configuration = configuration
+        self.mailbox = mailbox
+        self.incarnation = incarnation
+        context = try ZMQContext(ioThreads: 1)
+        do {
+            socket = try ZMQSocket(context: context, type: .router)
+            try socket.setRouterMandatory(false)
+            try socket.setRouterHandover(true)
+            try socket.setMaxMessageSize(configuration.maxMessageSize)
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setLinger(milliseconds: 500)
+            do {
+                try socket.bind(configuration.endpoint)
+            } catch {
+                throw ServantError("cannot bind \(configuration.endpoint): \(error)")
+            }
+            endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
+        } catch {
+            context.terminate()
+            throw error
+        }
+        var logger = logger
+        logger[metadataKey: "servant"] = "\(endpoint)"
+        self.logger = logger
+        let threads = max(1, configuration.threads)
+        workers = WorkerPool(threads: threads, functions: functions, logger: logger) { completion in
+            mailbox.post(.finished(completion))
+        }
+        var entries: [(String, QValue)] = [
+            ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
+            ("capacity", .atom(.long(Int64(threads)))),
+            ("pid", .atom(.long(Int64(getpid())))),
+            ("service", .atom(.symbol(configuration.service))),
+            ("functions", .vector(.symbol(functions.names))),
+        ]
+        if let name = configuration.name { entries.append(("name", .atom(.symbol(name)))) }
+        readyInfo = QIPC.encode(InfoDictionary.dictionary(entries))
+    }
+
+    /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).
+    static func reachableEndpoint(_ bound: String, advertisedHost: String?) -> String {
+        guard let colon = bound.lastIndex(of: ":"), let scheme = bound.range(of: "://") else { return bound }
+        let host = String(bound[scheme.upperBound..<colon])
+        let port = bound[bound.index(after: colon)...]
+        if let advertisedHost { return "tcp://\(advertisedHost):\(port)" }
+        if host == "0.0.0.0" || host == "*" || host == "[::]" { return "tcp://127.0.0.1:\(port)" }
+        return bound
+    }
+
+    func run() {
+        logger.info("servant listening", metadata: ["endpoint": "\(endpoint)"])
+        var poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        var stopping = false
+        var drainDeadline: UInt64 = 0
+        while true {
+            if stopping && (workers.busy == 0 || QueryClock.monotonicNanoseconds() > drainDeadline) { break }
+            do {
+                _ = try poller.poll(timeoutMilliseconds: stopping ? 20 : 1_000)
+            } catch {
+                logger.error("poll failed, stopping the servant: \(error)")
+                break
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .finished(let done):
+                        send(
+                            done.broker,
+                            [ServantLink.protocolMarker, ServantCommand.reply.frame, done.tag, done.reply,
+                             WireInteger.encode(done.executionNanoseconds)])
+                    case .stop:
+                        if !stopping {
+                            stopping = true
+                            drainDeadline = QueryClock.monotonicNanoseconds() + 5_000_000_000
+                            logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
+                        }
+                    }
+                }
+            }
+            if !stopping && poller.returnedEvents(at: socketIndex).contains(.readable) { readBrokers() }
+        }
+        workers.stop()
+        for broker in brokers { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
+        socket.close()
+        context.terminate()
+        mailbox.close()
+        logger.info("servant stopped")
+    }
+
+    private func send(_ broker: [UInt8], _ frames: [[UInt8]]) {
+        do {
+            try socket.send(multipart: [broker] + frames)
+        } catch {
+            logger.warning("could not send to a broker: \(error)")
+        }
+    }
+
+    private func readBrokers() {
+        while true {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try socket.receiveMultipartBytes(dontWait: true) else { return }
+                frames = received
+            } catch {
+                logger.error("receiving failed: \(error)")
+                return
+            }
+            guard frames.count >= 3, frames[1] == ServantLink.protocolMarker,
+                let command = ServantCommand(frame: frames[2])
+            else {
+                logger.warning("dropped a message that is not MSV1")
+                continue
+            }
+            let broker = frames[0]
+            switch command {
+            case .hello:
+                if brokers.insert(broker).inserted {
+                    logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                }
+                send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
+            case .ping:
+                send(broker, [ServantLink.protocolMarker, ServantCommand.pong.frame, WireInteger.encode(incarnation)])
+            case .query:
+                guard frames.count >= 5 else {
+                    logger.warning("dropped a QUERY without its frames")
+                    continue
+                }
+                workers.submit(ServantJob(broker: broker, tag: frames[3], message: frames[4]))
+            case .bye:
+                brokers.remove(broker)
+            case .ready, .reply, .pong:
+                logger.warning("dropped an unexpected \(command.rawValue)")
+            }
+        }
+    }
+}

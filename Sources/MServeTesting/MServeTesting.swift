@@ -1,2 +1,0 @@
-// MServeTesting: helpers to test servants and clients built with MServe.
-import QData

@@ -1,0 +1,69 @@
+// MServeTesting owns helpers for testing code built with MServe: call a servant's
+// functions exactly as a broker would (no sockets), run a whole local cluster
+// (broker + servants + client) in-process on loopback. For logs in memory, use
+// swift-log's InMemoryLogging, which this module re-exports.
+
+@_exported import InMemoryLogging
+
+import MServeProtocol
+import MServeServant
+import QData
+
+/// Calls a servant's functions the way a real servant answers a broker: the query is
+/// encoded as `(id; query)` IPC bytes, parsed, checked (secure invocation), run, and the
+/// reply decoded again. What works here works behind a broker.
+///
+/// ```swift
+/// let tester = ServantTester(functions: myRegistry)
+/// let reply = try tester.call("proc1 `IBM")
+/// #expect(reply.result == ...)
+/// ```
+public struct ServantTester: Sendable {
+    /// The functions under test.
+    public let functions: FunctionRegistry
+
+    /// Creates a tester for `functions`.
+    public init(functions: FunctionRegistry) {
+        self.functions = functions
+    }
+
+    /// What the servant answered.
+    public struct Reply: Sendable {
+        /// The id, as echoed.
+        public var id: QValue
+        /// The result, or the q error.
+        public var result: QValue
+        /// The servant's own info dictionary, if it sent one.
+        public var info: QValue?
+
+        /// The q error text, when the result is an error.
+        public var errorMessage: String? {
+            if case .error(let message) = result { return message }
+            return nil
+        }
+    }
+
+    /// Sends the q text `query` with `id` and returns the decoded reply.
+    public func call(_ query: String, id: Int64 = 1) throws -> Reply {
+        try call(query: .vector(.char(Array(query.utf8))), id: id)
+    }
+
+    /// Sends a query given as a q value (string or parse form).
+    public func call(query: QValue, id: Int64 = 1) throws -> Reply {
+        let message = ClientQuery(id: .atom(.long(id)), query: query).encoded()
+        return try decode(functions.reply(to: message))
+    }
+
+    /// Sends raw bytes, as a misbehaving client might, and returns the decoded reply.
+    public func call(rawMessage: [UInt8]) throws -> Reply {
+        try decode(functions.reply(to: rawMessage))
+    }
+
+    private func decode(_ bytes: [UInt8]) throws -> Reply {
+        let value = try QIPC.decode(bytes).value
+        guard case .list(let items, _) = value, items.count == 2 || items.count == 3 else {
+            throw ServantError("the servant's reply is not (id; result) or (id; result; info)")
+        }
+        return Reply(id: items[0], result: items[1], info: items.count == 3 ? items[2] : nil)
+    }
+}
