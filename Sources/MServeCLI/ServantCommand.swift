@@ -18,7 +18,7 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Endpoint to bind.", valueName: "endpoint"))
     var bind: String = "tcp://*:0"
 
-    @Option(name: .shortAndLong, help: "Worker threads: queries run at once (like q's -s).")
+    @Option(name: [.customShort("s"), .long], help: "Worker threads: queries run at once (like q's -s).")
     var threads: Int = 1
 
     @Option(name: .long, help: "Name brokers show for this servant (default host:port).")

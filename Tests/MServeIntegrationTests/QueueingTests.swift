@@ -1,0 +1,86 @@
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+/// Busy tracking, the FIFO queue, its bound, and the per-query deadline.
+@Suite struct QueueingTests {
+    @Test func queriesWaitInOrderWhenEveryServantIsBusy() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1, threads: 1)
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let replies = try await withThrowingTaskGroup(of: (Int, QueryReply).self) { group in
+            for index in 0..<3 {
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(30 * index))
+                    return (index, try await client.send("sleep 150"))
+                }
+            }
+            var all: [(Int, QueryReply)] = []
+            for try await reply in group { all.append(reply) }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        let queued = replies.map { reply -> Int64 in
+            if case .atom(.timespan(let nanoseconds)) = reply.info("queued") { return nanoseconds }
+            return -1
+        }
+        // One servant with one thread: the second and third had to wait for the ones before.
+        #expect(queued[1] > 0)
+        #expect(queued[2] > queued[1])
+        let received = replies.map { reply -> Int64 in
+            if case .atom(.timestamp(let t)) = reply.info("received") { return t }
+            return -1
+        }
+        #expect(received == received.sorted())
+    }
+
+    @Test func aFullQueueRefusesAtOnce() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 1, threads: 1, brokerArguments: ["--queue-capacity", "1"])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let outcomes = await withTaskGroup(of: (Int, String).self) { group in
+            for index in 0..<3 {
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(50 * index))
+                    do {
+                        _ = try await client.send("sleep 400")
+                        return (index, "ok")
+                    } catch let error as ClientError {
+                        return (index, error.message)
+                    } catch {
+                        return (index, "\(error)")
+                    }
+                }
+            }
+            var all: [(Int, String)] = []
+            for await outcome in group { all.append(outcome) }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        #expect(outcomes[0] == "ok")
+        #expect(outcomes[1] == "ok")
+        #expect(outcomes[2].contains("queue full"))
+    }
+
+    @Test func aQueryPastItsDeadlineGetsAnErrorNotAHang() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 1, threads: 1, brokerArguments: ["--deadline", "0.3"])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        await #expect(throws: ClientError.self) { try await client.send("sleep 2000") }
+        do {
+            _ = try await client.send("sleep 2000")
+        } catch let error as ClientError {
+            #expect(error.code == .queryFailed)
+            #expect(error.message.contains("deadline exceeded"))
+            if case .dictionary = error.info {} else { Issue.record("no info with the error") }
+        }
+    }
+}
+}

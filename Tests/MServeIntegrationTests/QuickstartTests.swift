@@ -1,0 +1,98 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+/// The seed's sequence across real processes: a client sends (id; "proc1 `IBM"),
+/// the broker routes it to a servant, the reply carries the table and the info dictionary.
+@Suite struct QuickstartTests {
+    @Test func proc1ReturnsTheTableAndTheInfoDictionary() async throws {
+        let cluster = try await ProcessCluster.start(servants: 2)
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let reply = try await client.send("proc1 `IBM")
+
+        guard case .table(let table, _) = reply.result else {
+            Issue.record("expected a table, got \(reply.result)")
+            return
+        }
+        #expect(table.columns == ["time", "sym", "price", "size"])
+        guard case .vector(.symbol(let symbols), _) = table.values[1] else {
+            Issue.record("sym column is not symbols")
+            return
+        }
+        #expect(symbols == Array(repeating: "IBM", count: 5))
+
+        let keys = reply.infoEntries.map(\.0)
+        #expect(keys == ["routing", "servant", "elapsed", "execution", "queued", "received"])
+        #expect(reply.routing == "IBM")
+        #expect(cluster.servantNames.contains(reply.servant ?? "none"))
+        guard case .atom(.timespan(let elapsed)) = reply.info("elapsed"),
+            case .atom(.timespan(let execution)) = reply.info("execution"),
+            case .atom(.timespan(let queued)) = reply.info("queued"),
+            case .atom(.timestamp(let received)) = reply.info("received")
+        else {
+            Issue.record("info types are wrong: \(reply.info)")
+            return
+        }
+        #expect(elapsed >= execution)
+        #expect(elapsed >= queued)
+        #expect(execution > 0)
+        let now = (Int64(Date().timeIntervalSince1970) - 946_684_800) * 1_000_000_000
+        #expect(abs(now - received) < 60 * 1_000_000_000)
+        #expect(reply.id == .atom(.long(1)))
+    }
+
+    @Test func aParseFormQueryIsRoutedLikeAString() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1)
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let reply = try await client.send(query: .list([.atom(.symbol("proc2")), .vector(.symbol(["IBM", "MSFT"]))]))
+
+        guard case .table(let table, _) = reply.result else {
+            Issue.record("expected a table, got \(reply.result)")
+            return
+        }
+        #expect(table.columns == ["sym", "vwap", "volume"])
+        #expect(reply.result.description.contains("MSFT"))
+    }
+
+    @Test func theServantsOwnInfoIsKeptAndTheRoutingAdded() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1)
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let reply = try await client.send("proc3 `AAPL")
+
+        #expect(reply.info("rows") == .atom(.long(5)))
+        #expect(reply.info("source") == .atom(.symbol("demo")))
+        #expect(reply.routing == "AAPL")
+        #expect(reply.info("elapsed") != nil)
+        #expect(reply.infoEntries.first?.0 == "rows")
+    }
+
+    @Test func theDemoCommandShowsTheWholeSequence() async throws {
+        let process = Process()
+        process.executableURL = MServeProcess.executable
+        process.arguments = ["demo"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        #expect(text.contains("q)send proc1 `IBM"))
+        #expect(text.contains("time"))
+        #expect(text.contains("routing"))
+        #expect(text.contains("execution"))
+    }
+}
+}
