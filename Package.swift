@@ -150,6 +150,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "MServeServantTests",
+            dependencies: ["MServeServant", "MServeTesting", "QData"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MServeTestingTests",
+            dependencies: [
+                "MServeTesting", "MServeServant", "MServeClient", "QData",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [
                 "ZeroMQ", "QData", "MServeProtocol", "MServeClient", "MServeTesting",

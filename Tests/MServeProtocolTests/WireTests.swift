@@ -1,0 +1,28 @@
+import MServeProtocol
+import Testing
+
+struct WireTests {
+    @Test func integersAreEightBytesLittleEndian() {
+        #expect(WireInteger.encode(0x0102_0304_0506_0708) == [8, 7, 6, 5, 4, 3, 2, 1])
+        #expect(WireInteger.decode([8, 7, 6, 5, 4, 3, 2, 1]) == 0x0102_0304_0506_0708)
+        #expect(WireInteger.decode([1, 2, 3]) == nil)
+        #expect(WireInteger.decode(WireInteger.encode(.max)) == .max)
+    }
+
+    @Test func commandsReadOnlyTheirOwnFrames() {
+        for command in ServantCommand.allCases {
+            #expect(ServantCommand(frame: command.frame) == command)
+        }
+        #expect(ServantCommand(frame: Array("QUERYX".utf8)) == nil)
+        #expect(ServantCommand(frame: [0xff, 0xfe]) == nil)
+        #expect(ServantCommand(frame: Array(repeating: 65, count: 1_000)) == nil)
+        #expect(ServantLink.protocolMarker == Array("MSV1".utf8))
+    }
+
+    @Test func theQClockCountsFrom2000() {
+        let now = QueryClock.qTimestampNow()
+        // 2020.01.01 is 631152000 s after 2000.01.01; anything running today is later.
+        #expect(now > 631_152_000 * 1_000_000_000)
+        #expect(QueryClock.monotonicNanoseconds() <= QueryClock.monotonicNanoseconds())
+    }
+}

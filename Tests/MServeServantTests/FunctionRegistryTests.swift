@@ -1,0 +1,64 @@
+import MServeQuery
+import MServeServant
+import QData
+import Testing
+
+struct FunctionRegistryTests {
+    var registry: FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("add", arity: 2...2) { arguments in
+            guard case .atom(.long(let a)) = arguments[0], case .atom(.long(let b)) = arguments[1] else {
+                throw ServantError("add: type")
+            }
+            return .atom(.long(a + b))
+        }
+        functions.register("tagged", withInfo: { _ in
+            ServantResult(.atom(.boolean(true)), info: .dictionary(keys: .vector(.symbol(["k"])), values: .list([.atom(.long(1))])))
+        })
+        return functions
+    }
+
+    @Test func onlyRegisteredFunctionsRun() throws {
+        #expect(registry.names == ["add", "tagged"])
+        #expect(try registry.call(query: .vector(.char(Array("add[1;2]".utf8)))).result == .atom(.long(3)))
+        #expect(throws: ServantError.self) { try registry.call(query: .vector(.char(Array("sub[1;2]".utf8)))) }
+    }
+
+    @Test func arityIsCheckedBeforeTheCall() {
+        do {
+            _ = try registry.call(query: .vector(.char(Array("add 1".utf8))))
+            Issue.record("add 1 ran")
+        } catch let error as ServantError {
+            #expect(error.message.contains("rank"))
+            #expect(error.message.contains("expected 2"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func expressionsAreNeverEvaluated() {
+        for text in ["value \"add[1;2]\"", "add[1;2];exit 0", "add[1;value \"2\"]", "{x}[1]"] {
+            #expect(throws: ServantError.self, "\(text)") {
+                try registry.call(query: .vector(.char(Array(text.utf8))))
+            }
+        }
+    }
+
+    @Test func replyBytesAlwaysComeBack() throws {
+        let message = QIPC.encode(.list([.atom(.long(5)), .vector(.char(Array("tagged[]".utf8)))]))
+        let reply = try QIPC.decode(registry.reply(to: message)).value
+        guard case .list(let items, _) = reply else {
+            Issue.record("not a list")
+            return
+        }
+        #expect(items.count == 3)
+        #expect(items[0] == .atom(.long(5)))
+        let garbage = try QIPC.decode(registry.reply(to: [9, 9, 9])).value
+        guard case .list(let garbageItems, _) = garbage, case .error(let text) = garbageItems[1] else {
+            Issue.record("garbage not answered with an error")
+            return
+        }
+        #expect(garbageItems[0] == .identity)
+        #expect(text.hasPrefix("mserve: malformed"))
+    }
+}
