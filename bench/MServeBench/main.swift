@@ -1,2 +1,26 @@
-// MServeBench: the benchmark harness.
-print("mserve-bench")
+// MServeBench: the benchmark harness. Run it with `swift run -c release mserve-bench <suite>`;
+// figures and the commands that produced them are kept in bench/README.md.
+
+import ArgumentParser
+
+@main
+struct MServeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mserve-bench",
+        abstract: "Measure MServe: the codec, the query parser, and the broker under load.",
+        discussion: "Build with -c release; debug builds measure the debugger's overhead, not MServe.",
+        subcommands: [CodecSuite.self, QuerySuite.self]
+    )
+}
+
+struct CodecSuite: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "codec", abstract: "kdb+ IPC encode/decode throughput.")
+    func run() { CodecBenchmark.run() }
+}
+
+struct QuerySuite: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query", abstract: "Query parsing and routing throughput.")
+    func run() { QueryBenchmark.run() }
+}
