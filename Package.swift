@@ -23,6 +23,22 @@ let swiftPlugins = [
     algorithmPlugin("orig", target: "OrigAlgorithm"),
     algorithmPlugin("even", target: "EvenAlgorithm"),
     algorithmPlugin("match", target: "MatchAlgorithm"),
+    algorithmPlugin("chbl", target: "ChblAlgorithm"),
+    algorithmPlugin("route-by-function", target: "RouteByFunctionAlgorithm"),
+]
+
+/// The dispatch plugin written in C (it proves the ABI language-neutral), built as
+/// `libmserve-algorithm-least-loaded.so` against plugins/include/mserve_plugin.h.
+let cPlugins: [(Product, Target)] = [
+    (
+        .library(name: "mserve-algorithm-least-loaded", type: .dynamic, targets: ["LeastLoadedAlgorithm"]),
+        .target(
+            name: "LeastLoadedAlgorithm",
+            path: "plugins/least-loaded",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../include")]
+        )
+    ),
 ]
 
 let package = Package(
@@ -39,7 +55,7 @@ let package = Package(
         .library(name: "MServeServant", targets: ["MServeServant"]),
         .library(name: "MServeClient", targets: ["MServeClient"]),
         .library(name: "MServeTesting", targets: ["MServeTesting"]),
-    ] + swiftPlugins.map(\.0),
+    ] + swiftPlugins.map(\.0) + cPlugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -143,6 +159,7 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
+        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin"], swiftSettings: strict),
         .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
         .testTarget(
             name: "MServeProtocolTests",
@@ -169,5 +186,5 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-    ] + swiftPlugins.map(\.1)
+    ] + swiftPlugins.map(\.1) + cPlugins.map(\.1)
 )

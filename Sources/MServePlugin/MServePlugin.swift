@@ -1,2 +1,106 @@
 // MServePlugin: the Swift side of the dispatch plugin ABI (plugins/include/mserve_plugin.h).
-import CMServePlugin
+//
+// This target owns the Swift view of a servant (`ServantView`), the algorithm protocol the broker
+// calls (`DispatchAlgorithm`), the plugin loader (`DispatchPluginRegistry`, dlopen) and the
+// exporter that turns a pure Swift algorithm into a C plugin table (`DispatchPluginExport`).
+// Unsafe pointers appear only in the loader and exporter files, where the C ABI demands them.
+
+/// A read-only snapshot of one servant for a dispatch decision (Swift mirror of `mserve_servant_view`).
+public struct ServantView: Sendable, Hashable {
+    /// Stable id for this servant incarnation; never reused while the broker runs.
+    public var id: UInt64
+    /// Unique display name, "host:port".
+    public var name: String
+    /// The host part of the name.
+    public var host: String
+    /// Queries dispatched to the servant and not answered yet.
+    public var inFlight: Int
+    /// How many queries the servant runs at once (its worker threads). At least 1.
+    public var capacity: Int
+    /// Routing string of the last query dispatched to the servant; "" if none yet.
+    public var lastRouting: String
+    /// Queries the servant has answered.
+    public var queriesServed: UInt64
+    /// Mean execution time of the queries the servant answered, in nanoseconds; 0 if none.
+    public var meanExecutionNanoseconds: UInt64
+
+    /// Whether the servant can take one more query now (`inFlight < capacity`).
+    public var isFree: Bool { inFlight < capacity }
+
+    /// Creates a servant view from all of its fields.
+    public init(
+        id: UInt64,
+        name: String,
+        host: String,
+        inFlight: Int = 0,
+        capacity: Int = 1,
+        lastRouting: String = "",
+        queriesServed: UInt64 = 0,
+        meanExecutionNanoseconds: UInt64 = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.host = host
+        self.inFlight = inFlight
+        self.capacity = capacity
+        self.lastRouting = lastRouting
+        self.queriesServed = queriesServed
+        self.meanExecutionNanoseconds = meanExecutionNanoseconds
+    }
+}
+
+/// What a routing hook decided for one query.
+public enum RoutingHookResult: Sendable, Hashable {
+    /// Route the query with this routing string.
+    case routing(String)
+    /// Refuse the query; the client gets an error reply.
+    case refused
+}
+
+/// A dispatch algorithm as the broker sees it. Called from the broker's event loop thread only.
+public protocol DispatchAlgorithm: AnyObject {
+    /// The algorithm name, as chosen with `MSERVE_ALGO`.
+    var name: String { get }
+
+    /// Index into `servants` of the servant that takes the query, or nil to wait.
+    ///
+    /// `servants` holds every connected servant, busy or not, in a stable order (the order they
+    /// joined). A non-nil result always names a free servant.
+    func choose(routing: String, servants: [ServantView]) -> Int?
+
+    /// Tells the algorithm that `servant` answered a query of `routing` after `executionNanoseconds`.
+    func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64)
+
+    /// Optional routing hook; nil when the plugin has none. Arguments are complete kdb+ IPC messages, one per argument.
+    func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult?
+}
+
+/// A dispatch algorithm written in Swift, exported as a C plugin with `DispatchPluginExport`.
+///
+/// The algorithm is pure Swift on `[ServantView]`; the exporter does all the C conversions.
+/// Like every plugin, it is called from one thread only (the broker's event loop) and must not block.
+public protocol SwiftDispatchAlgorithm: AnyObject {
+    /// Creates the algorithm from the text after the name in `MSERVE_ALGO` ("" when none);
+    /// nil when the configuration is invalid, which stops the broker's launch.
+    init?(config: String)
+
+    /// Index into `servants` of the free servant that takes the query, or nil to wait.
+    func choose(routing: String, servants: [ServantView]) -> Int?
+
+    /// Tells the algorithm that `servant` answered a query of `routing` after `executionNanoseconds`.
+    func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64)
+}
+
+extension SwiftDispatchAlgorithm {
+    /// Does nothing: most algorithms decide from the servant views alone.
+    public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+}
+
+/// A Swift dispatch algorithm that also provides the routing hook (`MSERVE_ROUTING=plugin:NAME`).
+public protocol SwiftRoutingHook: SwiftDispatchAlgorithm {
+    /// The routing string for a query calling `function`, or `.refused` to refuse it.
+    ///
+    /// Each element of `argumentMessages` is one argument as a complete kdb+ IPC message (8-byte
+    /// header, then the serialized value); `defaultRouting` is the routing the broker would use.
+    func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult
+}

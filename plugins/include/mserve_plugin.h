@@ -89,7 +89,9 @@ typedef struct mserve_dispatch_plugin {
     /**
      * Creates the plugin's state. `config` is the text after the algorithm
      * name in MSERVE_ALGO ("chbl:1.5" gives "1.5"), or "" when there is none.
-     * Returns NULL on failure; the broker then refuses to start.
+     * `config` is never NULL. Returns NULL on failure; the broker then refuses
+     * to start.
+     * Each call makes an independent state (a broker may make several).
      */
     void *(*create)(const char *config);
 
@@ -113,7 +115,9 @@ typedef struct mserve_dispatch_plugin {
      * Optional routing hook (NULL when absent), used when MSERVE_ROUTING is
      * "plugin:NAME". Writes the routing string (UTF-8, NUL terminated) into
      * `out` of `out_capacity` bytes and returns its length, or returns -1 to
-     * refuse the query (the client gets an error reply).
+     * refuse the query (the client gets an error reply). Like snprintf, a
+     * length >= out_capacity means the string did not fit: the broker calls
+     * `route` once more with at least length + 1 bytes.
      */
     int64_t (*route)(void *state, const mserve_query_view *query,
                      char *out, size_t out_capacity);

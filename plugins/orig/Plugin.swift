@@ -1,2 +1,23 @@
-// The orig dispatch algorithm plugin.
+// The orig dispatch algorithm plugin: always the first free servant from the top of the list.
 import MServePlugin
+
+/// The first free servant from the top of the list (the original mserve dispatcher).
+public final class OrigAlgorithm: SwiftDispatchAlgorithm {
+    /// Takes no configuration; any text is ignored.
+    public init?(config: String) {}
+
+    /// The first free servant, or nil when all are busy.
+    public func choose(routing: String, servants: [ServantView]) -> Int? {
+        servants.firstIndex(where: \.isFree)
+    }
+}
+
+private let exported = DispatchPluginExport<OrigAlgorithm>.table(
+    name: "orig",
+    description: "the first free servant from the top of the list",
+    create: { DispatchPluginExport<OrigAlgorithm>.create(config: $0) }
+)
+
+/// The plugin's entry symbol: the `mserve_dispatch_plugin` table.
+@_cdecl("mserve_dispatch_plugin_entry")
+public func mserveDispatchPluginEntry() -> UnsafeRawPointer { exported.pointer }

@@ -1,0 +1,199 @@
+import CMServePlugin
+import Foundation
+import Glibc
+
+/// One dispatch plugin found and loaded by `DispatchPluginRegistry`.
+public struct LoadedDispatchPlugin: Sendable, Hashable {
+    /// The algorithm name, as chosen with `MSERVE_ALGO`.
+    public var name: String
+    /// The one-line description the plugin gives of itself.
+    public var description: String
+    /// The resolved path of the plugin file.
+    public var path: String
+    /// Whether the plugin provides a routing hook (`MSERVE_ROUTING=plugin:NAME`).
+    public var hasRoutingHook: Bool
+
+    /// Creates a plugin description.
+    public init(name: String, description: String, path: String, hasRoutingHook: Bool) {
+        self.name = name
+        self.description = description
+        self.path = path
+        self.hasRoutingHook = hasRoutingHook
+    }
+}
+
+/// The dispatch plugins available to a broker, loaded once at launch with `dlopen`.
+///
+/// The registry keeps every `dlopen` handle for the life of the process (plugins are never
+/// unloaded, so the tables and code they hand out stay valid). It is immutable after `init`.
+public final class DispatchPluginRegistry: @unchecked Sendable {
+    /// The file name prefix of a plugin found by a directory scan.
+    public static let fileNamePrefix = "libmserve-algorithm-"
+    /// The file name suffix of a plugin found by a directory scan.
+    public static let fileNameSuffix = ".so"
+
+    private struct Entry {
+        var plugin: LoadedDispatchPlugin
+        var table: UnsafePointer<mserve_dispatch_plugin>
+    }
+
+    private let entries: [Entry]
+
+    /// Scans `directories` for `libmserve-algorithm-*.so` and loads `extraPaths` (MSERVE_PLUGINS); errors name the file.
+    ///
+    /// A directory that does not exist is skipped; a file in `extraPaths` that does not exist is an
+    /// error. A file reached twice (by a scan and by a path, or through a symbolic link) is loaded
+    /// once. Two files declaring the same algorithm name are an error.
+    public init(directories: [String], extraPaths: [String]) throws(PluginError) {
+        var candidates: [String] = []
+        for directory in directories where !directory.isEmpty {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for name in names.sorted()
+            where name.hasPrefix(Self.fileNamePrefix) && name.hasSuffix(Self.fileNameSuffix) {
+                candidates.append(directory.hasSuffix("/") ? directory + name : directory + "/" + name)
+            }
+        }
+        for path in extraPaths where !path.isEmpty {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw PluginError(.fileNotFound, "\(path): no such dispatch plugin file")
+            }
+            candidates.append(path)
+        }
+
+        var loaded: [Entry] = []
+        var seenPaths: Set<String> = []
+        for candidate in candidates {
+            let path = Self.resolvedPath(candidate) ?? candidate
+            guard seenPaths.insert(path).inserted else { continue }
+            let entry = try Self.load(path: path)
+            if let other = loaded.first(where: { $0.plugin.name == entry.plugin.name }) {
+                throw PluginError(
+                    .duplicateName,
+                    "\(path): dispatch algorithm \"\(entry.plugin.name)\" is already provided by \(other.plugin.path)"
+                )
+            }
+            loaded.append(entry)
+        }
+        entries = loaded
+    }
+
+    /// The directory of the running mserve binary (resolve /proc/self/exe), so plugins built next to it are found without configuration.
+    ///
+    /// `executablePath` is resolved through symbolic links when it names a file; a bare command
+    /// name (found through `PATH`) falls back to `/proc/self/exe`.
+    public static func defaultDirectories(executablePath: String = CommandLine.arguments[0]) -> [String] {
+        let binary: String?
+        if executablePath.contains("/"), let resolved = resolvedPath(executablePath) {
+            binary = resolved
+        } else {
+            binary = resolvedPath("/proc/self/exe")
+        }
+        guard let binary else { return [] }
+        return [(binary as NSString).deletingLastPathComponent]
+    }
+
+    /// The loaded plugins, scanned directories first (in name order), then the extra paths.
+    public var plugins: [LoadedDispatchPlugin] { entries.map(\.plugin) }
+
+    /// "match", or "chbl:1.25" (name:config). Throws .unknownAlgorithm listing the names found.
+    ///
+    /// Each call creates a new, independent algorithm state. `onInvalidChoice` receives a message
+    /// when the plugin's `choose` returns an index that is out of range or names a busy servant
+    /// (the query then waits).
+    public func makeAlgorithm(
+        _ spec: String,
+        onInvalidChoice: (@Sendable (String) -> Void)? = nil
+    ) throws(PluginError) -> any DispatchAlgorithm {
+        let name: String
+        let config: String
+        if let colon = spec.firstIndex(of: ":") {
+            name = String(spec[..<colon])
+            config = String(spec[spec.index(after: colon)...])
+        } else {
+            name = spec
+            config = ""
+        }
+        guard let entry = entries.first(where: { $0.plugin.name == name }) else {
+            let found = entries.isEmpty ? "none" : entries.map(\.plugin.name).joined(separator: ", ")
+            throw PluginError(.unknownAlgorithm, "unknown dispatch algorithm \"\(name)\"; found: \(found)")
+        }
+        guard let create = entry.table.pointee.create,
+            let state = config.withCString({ create($0) })
+        else {
+            throw PluginError(
+                .createFailed,
+                "\(entry.plugin.path): dispatch algorithm \"\(name)\" refused the configuration \"\(config)\""
+            )
+        }
+        return CDispatchAlgorithm(
+            name: name,
+            path: entry.plugin.path,
+            table: entry.table,
+            state: state,
+            onInvalidChoice: onInvalidChoice
+        )
+    }
+
+    // MARK: Loading
+
+    private static func load(path: String) throws(PluginError) -> Entry {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+            throw PluginError(.openFailed, "\(path): cannot load dispatch plugin: \(reason)")
+        }
+        // The handle is kept for the life of the process on success; a rejected file is closed.
+        var keepHandle = false
+        defer { if !keepHandle { dlclose(handle) } }
+
+        guard let symbol = dlsym(handle, MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) else {
+            throw PluginError(
+                .missingSymbol,
+                "\(path): not a dispatch plugin: symbol \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) not found"
+            )
+        }
+        let entryFunction = unsafeBitCast(symbol, to: mserve_dispatch_plugin_entry_fn.self)
+        guard let table = entryFunction() else {
+            throw PluginError(.invalidTable, "\(path): \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) returned NULL")
+        }
+        // Only abi_version may be read before the version is known to match.
+        let version = table.pointee.abi_version
+        guard version == MSERVE_PLUGIN_ABI_VERSION else {
+            throw PluginError(
+                .abiVersionMismatch,
+                "\(path): plugin ABI version \(version), this broker speaks version \(MSERVE_PLUGIN_ABI_VERSION)"
+            )
+        }
+        let plugin = table.pointee
+        guard let namePointer = plugin.name, namePointer.pointee != 0 else {
+            throw PluginError(.invalidTable, "\(path): the plugin table has no algorithm name")
+        }
+        let name = String(cString: namePointer)
+        var missing: [String] = []
+        if plugin.create == nil { missing.append("create") }
+        if plugin.choose == nil { missing.append("choose") }
+        if plugin.completed == nil { missing.append("completed") }
+        if plugin.destroy == nil { missing.append("destroy") }
+        guard missing.isEmpty else {
+            throw PluginError(
+                .invalidTable,
+                "\(path): plugin \"\(name)\" lacks required functions: \(missing.joined(separator: ", "))"
+            )
+        }
+        keepHandle = true
+        return Entry(
+            plugin: LoadedDispatchPlugin(
+                name: name,
+                description: plugin.description.map { String(cString: $0) } ?? "",
+                path: path,
+                hasRoutingHook: plugin.route != nil
+            ),
+            table: table
+        )
+    }
+
+    private static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import MServePlugin
+import Testing
+
+@Suite struct DispatchPluginRegistryTests {
+    // MARK: The built plugins
+
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func findsEveryBuiltPluginInTheBuildDirectory() throws {
+        let registry = try BuiltPlugins.registry()
+        #expect(registry.plugins.map(\.name).sorted() == BuiltPlugins.names)
+        for plugin in registry.plugins {
+            #expect(!plugin.description.isEmpty)
+            #expect(plugin.path.hasSuffix("/libmserve-algorithm-\(plugin.name).so"))
+        }
+    }
+
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func makesIndependentAlgorithmsByName() throws {
+        let registry = try BuiltPlugins.registry()
+        let first = try registry.makeAlgorithm("even")
+        let second = try registry.makeAlgorithm("even")
+        #expect(first.name == "even")
+        let servants = (1...3).map { ServantView(id: UInt64($0), name: "s\($0)", host: "h", capacity: 1) }
+        #expect(first.choose(routing: "a", servants: servants) == 0)
+        #expect(first.choose(routing: "a", servants: servants) == 1)
+        #expect(second.choose(routing: "a", servants: servants) == 0)
+    }
+
+    @Test func defaultDirectoriesIsTheDirectoryOfTheResolvedBinary() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: directory + "/bin/mserve", contents: Data())
+        try FileManager.default.createSymbolicLink(atPath: directory + "/mserve-link", withDestinationPath: directory + "/bin/mserve")
+        let found = DispatchPluginRegistry.defaultDirectories(executablePath: directory + "/mserve-link")
+        #expect(found.count == 1)
+        #expect(found.first?.hasSuffix("/bin") == true)
+        let running = DispatchPluginRegistry.defaultDirectories(executablePath: "mserve")
+        let selfDirectory = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        #expect(running == [(selfDirectory as NSString).deletingLastPathComponent])
+    }
+
+    @Test func skipsMissingDirectoriesAndOtherFiles() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        _ = FileManager.default.createFile(atPath: directory + "/libsomething-else.so", contents: Data("x".utf8))
+        let registry = try DispatchPluginRegistry(directories: [directory, directory + "/absent"], extraPaths: [""])
+        #expect(registry.plugins.isEmpty)
+    }
+
+    // MARK: Loading errors
+
+    @Test func aMissingFileIsAnError() throws {
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [], extraPaths: ["/nonexistent/libmserve-algorithm-x.so"])
+        }
+        #expect(error?.code == .fileNotFound)
+        #expect(error?.message.contains("/nonexistent/libmserve-algorithm-x.so") == true)
+    }
+
+    @Test func aFileThatIsNotASharedLibraryIsAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = directory + "/libmserve-algorithm-text.so"
+        try "not a library".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+        }
+        #expect(error?.code == .openFailed)
+        #expect(error?.message.contains(path) == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aLibraryWithoutTheEntrySymbolIsAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: "int not_a_plugin(void) { return 1; }\n", into: directory, fileName: "libplain.so")
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        }
+        #expect(error?.code == .missingSymbol)
+        #expect(error?.message.contains(path) == true)
+        #expect(error?.message.contains("mserve_dispatch_plugin_entry") == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func anotherABIVersionIsAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "future", abiVersion: "99"),
+            into: directory,
+            fileName: "libmserve-algorithm-future.so"
+        )
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+        }
+        #expect(error?.code == .abiVersionMismatch)
+        #expect(error?.message.contains(path) == true)
+        #expect(error?.message.contains("99") == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aTableWithoutARequiredFunctionIsAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "partial", chooseFunction: "NULL"),
+            into: directory,
+            fileName: "partial.so"
+        )
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        }
+        #expect(error?.code == .invalidTable)
+        #expect(error?.message.contains("choose") == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func anUnknownAlgorithmNameListsTheNamesFound() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let first = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "alpha"), into: directory, fileName: "alpha.so")
+        let second = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "beta"), into: directory, fileName: "beta.so")
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [first, second])
+        let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("gamma:1") }
+        #expect(error?.code == .unknownAlgorithm)
+        #expect(error?.message.contains("\"gamma\"") == true)
+        #expect(error?.message.contains("alpha, beta") == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func twoFilesWithOneNameAreAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let source = CPluginCompiler.pluginSource(name: "twin")
+        let first = try CPluginCompiler.compile(source: source, into: directory, fileName: "libmserve-algorithm-twin.so")
+        let second = try CPluginCompiler.compile(source: source, into: directory, fileName: "twin-copy.so")
+        let error = #expect(throws: PluginError.self) {
+            try DispatchPluginRegistry(directories: [directory], extraPaths: [second])
+        }
+        #expect(error?.code == .duplicateName)
+        #expect(error?.message.contains(first) == true)
+        #expect(error?.message.contains(second) == true)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func theSameFileReachedTwiceLoadsOnce() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "once"), into: directory, fileName: "libmserve-algorithm-once.so")
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link.so", withDestinationPath: path)
+        let registry = try DispatchPluginRegistry(directories: [directory], extraPaths: [path, directory + "/link.so"])
+        #expect(registry.plugins.map(\.name) == ["once"])
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aRefusedConfigurationIsAnError() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(
+                name: "picky", createBody: "return strcmp(config, \"ok\") == 0 ? &state : NULL;"),
+            into: directory,
+            fileName: "picky.so"
+        )
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        _ = try registry.makeAlgorithm("picky:ok")
+        let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky:bad") }
+        #expect(error?.code == .createFailed)
+        #expect(error?.message.contains(path) == true)
+        #expect(error?.message.contains("\"bad\"") == true)
+        #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky") }
+    }
+
+    // MARK: Checking what a plugin returns
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func anOutOfRangeOrBusyChoiceWaitsAndIsReported() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(
+                name: "wild", chooseBody: "return routing[0] == 'o' ? (int64_t)count : 0;"),
+            into: directory,
+            fileName: "wild.so"
+        )
+        let log = MessageLog()
+        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            .makeAlgorithm("wild", onInvalidChoice: { log.append($0) })
+        let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+        let busy = ServantView(id: 2, name: "s2", host: "h", inFlight: 1, capacity: 1)
+        #expect(algorithm.choose(routing: "in", servants: [free, busy]) == 0)
+        #expect(algorithm.choose(routing: "out", servants: [free, busy]) == nil)
+        #expect(algorithm.choose(routing: "in", servants: [busy, free]) == nil)
+        #expect(log.all.count == 2)
+        #expect(log.all.allSatisfy { $0.contains("wild") })
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func servantViewsReachThePluginIntact() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        // Chooses the servant whose fields all match what the test sets for index 1.
+        let chooseBody = """
+            for (size_t i = 0; i < count; i++) {
+                const mserve_servant_view *v = &servants[i];
+                if (v->id == 42 && strcmp(v->name, "db2:5001") == 0 && strcmp(v->host, "db2") == 0
+                    && v->in_flight == 3 && v->capacity == 4 && strcmp(v->last_routing, routing) == 0
+                    && v->queries_served == 7 && v->mean_execution_ns == 1500) return (int64_t)i;
+            }
+            return MSERVE_DISPATCH_WAIT;
+            """
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "fields", chooseBody: chooseBody),
+            into: directory,
+            fileName: "fields.so"
+        )
+        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("fields")
+        let servants = [
+            ServantView(id: 41, name: "db1:5001", host: "db1", capacity: 4, lastRouting: "IBM"),
+            ServantView(
+                id: 42, name: "db2:5001", host: "db2", inFlight: 3, capacity: 4, lastRouting: "ÎBM ✓",
+                queriesServed: 7, meanExecutionNanoseconds: 1500),
+        ]
+        #expect(algorithm.choose(routing: "ÎBM ✓", servants: servants) == 1)
+        #expect(algorithm.choose(routing: "IBM", servants: servants) == nil)
+    }
+}

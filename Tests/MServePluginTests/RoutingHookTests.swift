@@ -1,0 +1,61 @@
+import MServePlugin
+import Testing
+
+@Suite struct RoutingHookTests {
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func theSwiftExampleRoutesByFunctionName() throws {
+        let registry = try BuiltPlugins.registry()
+        let plugin = try #require(registry.plugins.first { $0.name == "route-by-function" })
+        #expect(plugin.hasRoutingHook)
+        let algorithm = try registry.makeAlgorithm("route-by-function")
+        let argument: [UInt8] = [1, 0, 0, 0, 13, 0, 0, 0, 245, 73, 66, 77, 0]  // -8!`IBM
+        #expect(
+            algorithm.route(function: "proc1", argumentMessages: [argument], defaultRouting: "IBM")
+                == .routing("proc1")
+        )
+        #expect(algorithm.route(function: ".z.ts", argumentMessages: [], defaultRouting: "x") == .refused)
+    }
+
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func pluginsWithoutAHookHaveNone() throws {
+        let registry = try BuiltPlugins.registry()
+        for name in ["orig", "even", "match", "chbl", "least-loaded"] {
+            #expect(registry.plugins.first { $0.name == name }?.hasRoutingHook == false)
+            let algorithm = try registry.makeAlgorithm(name)
+            #expect(algorithm.route(function: "proc1", argumentMessages: [], defaultRouting: "IBM") == nil)
+        }
+    }
+
+    /// A C hook that sees the arguments' IPC bytes and answers with a routing string longer than
+    /// the first buffer, so the broker's second call with the size it asked for is exercised.
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aCHookSeesTheArgumentsAndMayNeedABiggerBuffer() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let routeBody = """
+            if (strcmp(query->function, "refuse") == 0) return -1;
+            char text[1024];
+            int n = snprintf(text, sizeof text, "%s|%zu|%zu|%u|%s|", query->function, query->argument_count,
+                             query->argument_count ? query->argument_lengths[0] : 0,
+                             query->argument_count ? (unsigned)query->arguments[0][8] : 0u, query->default_routing);
+            for (int i = 0; i < 300; i++) text[n++] = 'x';
+            text[n] = 0;
+            if ((size_t)n < capacity) memcpy(out, text, (size_t)n + 1);
+            return n;
+            """
+        let library = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "long-route", routeBody: routeBody),
+            into: directory,
+            fileName: "long-route.so"
+        )
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+        #expect(registry.plugins.first?.hasRoutingHook == true)
+        let algorithm = try registry.makeAlgorithm("long-route")
+        let argument: [UInt8] = [1, 0, 0, 0, 13, 0, 0, 0, 245, 73, 66, 77, 0]
+        let expected = "proc1|1|13|245|IBM|" + String(repeating: "x", count: 300)
+        #expect(
+            algorithm.route(function: "proc1", argumentMessages: [argument], defaultRouting: "IBM")
+                == .routing(expected)
+        )
+        #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
+    }
+}
