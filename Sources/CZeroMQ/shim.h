@@ -4,4 +4,6 @@
 #ifndef MSERVE_CZEROMQ_SHIM_H
 #define MSERVE_CZEROMQ_SHIM_H
 #include <zmq.h>
+// eventfd(2), for waking poll loops from other threads (Glibc's module leaves it out).
+#include <sys/eventfd.h>
 #endif

@@ -1,2 +1,0 @@
-// ZeroMQ: a thin, safe Swift wrapper over libzmq. The only target that touches unsafe pointers.
-import CZeroMQ
