@@ -100,7 +100,7 @@ public enum QVector: Sendable {
 }
 
 /// A q table: named columns of equal length (`flip` of a column dictionary).
-public struct QTable: Sendable {
+public struct QTable: Sendable, Hashable {
     /// Column names, in order.
     public var columns: [String]
     /// One value per column, each a vector or general list of the table's row count.
@@ -114,7 +114,7 @@ public struct QTable: Sendable {
 }
 
 /// Any q object MServe sends or receives.
-public indirect enum QValue: Sendable {
+public indirect enum QValue: Sendable, Hashable {
     /// An atom, e.g. `` `IBM `` or `42j`.
     case atom(QAtom)
     /// A simple vector, e.g. `` `IBM`MSFT `` or `"proc1"`.

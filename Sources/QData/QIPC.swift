@@ -1,0 +1,328 @@
+import Foundation
+
+/// The kind of a kdb+ IPC message (header byte 1).
+public enum QMessageType: UInt8, Sendable, Hashable {
+    /// No response expected (`neg[h] x`).
+    case async = 0
+    /// The sender waits for a response (`h x`).
+    case sync = 1
+    /// A response to a sync message.
+    case response = 2
+}
+
+/// The 8-byte header of a kdb+ IPC message.
+public struct QMessageHeader: Sendable, Hashable {
+    /// Byte 0: 1 for little-endian payloads, 0 for big-endian.
+    public var littleEndian: Bool
+    /// Byte 1: async, sync or response.
+    public var messageType: QMessageType
+    /// Byte 2: whether the payload is compressed.
+    public var compressed: Bool
+    /// Bytes 4–7: the total message length, header included (as sent).
+    public var length: Int
+}
+
+/// A decoded message: its header and its value.
+public struct QMessage: Sendable {
+    /// The header as received (before decompression).
+    public var header: QMessageHeader
+    /// The value it carried.
+    public var value: QValue
+}
+
+/// Where each top-level item of a general-list message lies, found without decoding.
+public struct QListSlices: Sendable {
+    /// The header as received.
+    public var header: QMessageHeader
+    /// The message, decompressed if it came compressed.
+    public var bytes: [UInt8]
+    /// The byte range of each item's serialized form within ``bytes``.
+    public var items: [Range<Int>]
+}
+
+/// A message the codec cannot accept, with where and why.
+public struct QIPCError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        /// Fewer bytes than the message needs.
+        public static let truncated = Code(name: "truncated")
+        /// The header is not a kdb+ IPC header, or its length disagrees with the bytes.
+        public static let badHeader = Code(name: "badHeader")
+        /// A type byte MServe does not accept (functions, enumerations, unknown types).
+        public static let unsupportedType = Code(name: "unsupportedType")
+        /// A count or length that cannot be right (negative, or larger than the bytes left).
+        public static let badLength = Code(name: "badLength")
+        /// Nesting deeper than ``QIPC/maximumDepth``.
+        public static let tooDeep = Code(name: "tooDeep")
+        /// Bytes left over after the value.
+        public static let trailingBytes = Code(name: "trailingBytes")
+        /// The compressed payload does not decompress to the size it announces.
+        public static let badCompression = Code(name: "badCompression")
+        /// The value has the wrong shape for the operation (e.g. slicing a non-list).
+        public static let unexpectedShape = Code(name: "unexpectedShape")
+        public var description: String { name }
+    }
+
+    /// What is wrong.
+    public var code: Code
+    /// A sentence saying what and where (byte offset).
+    public var message: String
+    /// Where it was raised.
+    public var file: String
+    /// Where it was raised.
+    public var line: Int
+
+    init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { message }
+}
+
+/// The kdb+ IPC codec (protocol version 3: what `-8!` produces and `-9!` reads).
+public enum QIPC {
+    /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+    public static let maximumDepth = 128
+
+    // MARK: encoding
+
+    /// Serializes `value` as a complete message: 8-byte header and payload, little-endian.
+    public static func encode(_ value: QValue, messageType: QMessageType = .async) -> [UInt8] {
+        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0]
+        bytes.reserveCapacity(64)
+        encodePayload(value, into: &bytes)
+        patchLength(&bytes)
+        return bytes
+    }
+
+    /// Appends `value`'s serialized form (no header) to `bytes`.
+    public static func encodePayload(_ value: QValue, into bytes: inout [UInt8]) {
+        var writer = QIPCWriter(bytes: bytes)
+        bytes = []
+        writer.write(value)
+        bytes = writer.bytes
+    }
+
+    /// A general-list message from items already serialized (payloads without headers).
+    /// The broker builds `(id; result; info)` this way without decoding `result`.
+    public static func assembleList(items: [ArraySlice<UInt8>], messageType: QMessageType = .async) -> [UInt8] {
+        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0, 0, 0]
+        bytes.reserveCapacity(items.reduce(14) { $0 + $1.count })
+        appendInt32(Int32(items.count), to: &bytes)
+        for item in items { bytes.append(contentsOf: item) }
+        patchLength(&bytes)
+        return bytes
+    }
+
+    static func patchLength(_ bytes: inout [UInt8]) {
+        let length = UInt32(truncatingIfNeeded: bytes.count)
+        for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+    }
+
+    static func appendInt32(_ value: Int32, to bytes: inout [UInt8]) {
+        let raw = UInt32(bitPattern: value)
+        bytes.append(UInt8(truncatingIfNeeded: raw))
+        bytes.append(UInt8(truncatingIfNeeded: raw >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: raw >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: raw >> 24))
+    }
+
+    // MARK: decoding
+
+    /// Reads a message's header, checking it against the bytes present.
+    public static func decodeHeader(_ bytes: [UInt8]) throws(QIPCError) -> QMessageHeader {
+        guard bytes.count >= 8 else {
+            throw QIPCError(.truncated, "a kdb+ IPC message has an 8-byte header; got \(bytes.count) bytes")
+        }
+        guard bytes[0] <= 1 else { throw QIPCError(.badHeader, "byte 0 (endianness) is \(bytes[0]), not 0 or 1") }
+        guard let type = QMessageType(rawValue: bytes[1]) else {
+            throw QIPCError(.badHeader, "byte 1 (message type) is \(bytes[1]), not 0, 1 or 2")
+        }
+        guard bytes[2] <= 2 else { throw QIPCError(.badHeader, "byte 2 (compression) is \(bytes[2]), not 0 or 1") }
+        let littleEndian = bytes[0] == 1
+        let raw =
+            littleEndian
+            ? UInt32(bytes[4]) | UInt32(bytes[5]) << 8 | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24
+            : UInt32(bytes[7]) | UInt32(bytes[6]) << 8 | UInt32(bytes[5]) << 16 | UInt32(bytes[4]) << 24
+        let length = Int(raw)
+        guard length == bytes.count else {
+            throw QIPCError(.badHeader, "the header says \(length) bytes but the message has \(bytes.count)")
+        }
+        return QMessageHeader(littleEndian: littleEndian, messageType: type, compressed: bytes[2] != 0, length: length)
+    }
+
+    /// Decodes a complete message (decompressing it if needed).
+    public static func decode(_ bytes: [UInt8]) throws(QIPCError) -> QMessage {
+        let header = try decodeHeader(bytes)
+        let plain = header.compressed ? try decompress(bytes) : bytes
+        var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
+        let value = try reader.readValue(depth: 0)
+        guard reader.position == plain.count else {
+            throw QIPCError(.trailingBytes, "\(plain.count - reader.position) bytes after the value at offset \(reader.position)")
+        }
+        return QMessage(header: header, value: value)
+    }
+
+    /// Finds the byte range of each item of a general-list message without decoding them.
+    public static func sliceList(_ bytes: [UInt8]) throws(QIPCError) -> QListSlices {
+        let header = try decodeHeader(bytes)
+        let plain = header.compressed ? try decompress(bytes) : bytes
+        guard plain.count > 8, plain[8] == 0 else {
+            let type = plain.count > 8 ? Int(Int8(bitPattern: plain[8])) : 0
+            throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(type)")
+        }
+        var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
+        reader.position = 9
+        _ = try reader.readByte()
+        let count = try reader.readCount(minimumElementSize: 1)
+        var items: [Range<Int>] = []
+        items.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = reader.position
+            try reader.skipValue(depth: 1)
+            items.append(start..<reader.position)
+        }
+        guard reader.position == plain.count else {
+            throw QIPCError(.trailingBytes, "\(plain.count - reader.position) bytes after the list at offset \(reader.position)")
+        }
+        return QListSlices(header: header, bytes: plain, items: items)
+    }
+
+    // MARK: compression
+
+    /// Decompresses a compressed message into the plain message it stands for
+    /// (header byte 2 cleared, length updated). Checks every index against the bounds.
+    public static func decompress(_ message: [UInt8]) throws(QIPCError) -> [UInt8] {
+        guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
+        let littleEndian = message[0] == 1
+        let raw =
+            littleEndian
+            ? UInt32(message[8]) | UInt32(message[9]) << 8 | UInt32(message[10]) << 16 | UInt32(message[11]) << 24
+            : UInt32(message[11]) | UInt32(message[10]) << 8 | UInt32(message[9]) << 16 | UInt32(message[8]) << 24
+        let size = Int(raw)
+        // kdb+'s scheme expands at most ~128× (a 2-byte token yields up to 257 bytes).
+        guard size >= 8, size <= max(message.count, 1) * 130 else {
+            throw QIPCError(.badCompression, "implausible decompressed size \(size) for \(message.count) compressed bytes")
+        }
+        var output = [UInt8](repeating: 0, count: size)
+        for index in 0..<8 { output[index] = message[index] }
+        output[2] = 0
+        var table = [Int](repeating: 0, count: 256)
+        var source = 12
+        var target = 8
+        var hashed = 8
+        var flags = 0
+        var bit = 0
+        while target < size {
+            if bit == 0 {
+                guard source < message.count else { throw QIPCError(.badCompression, "compressed data ends early") }
+                flags = Int(message[source])
+                source += 1
+                bit = 1
+            }
+            var extra = 0
+            if flags & bit != 0 {
+                guard source + 1 < message.count else { throw QIPCError(.badCompression, "compressed data ends early") }
+                var from = table[Int(message[source])]
+                extra = Int(message[source + 1])
+                source += 2
+                guard from >= 8, from + 2 + extra <= size, target + 2 + extra <= size, from < target else {
+                    throw QIPCError(.badCompression, "a back-reference points outside the message")
+                }
+                output[target] = output[from]
+                output[target + 1] = output[from + 1]
+                target += 2
+                from += 2
+                for offset in 0..<extra { output[target + offset] = output[from + offset] }
+            } else {
+                guard source < message.count else { throw QIPCError(.badCompression, "compressed data ends early") }
+                output[target] = message[source]
+                source += 1
+                target += 1
+            }
+            while hashed < target - 1 {
+                table[Int(output[hashed] ^ output[hashed + 1])] = hashed
+                hashed += 1
+            }
+            if flags & bit != 0 {
+                target += extra
+                hashed = target
+            }
+            bit = bit == 128 ? 0 : bit * 2
+        }
+        let length = UInt32(size)
+        for index in 0..<4 {
+            output[littleEndian ? 4 + index : 7 - index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index)))
+        }
+        return output
+    }
+
+    /// Compresses a plain message with kdb+'s scheme, which any kdb+ reader decompresses.
+    /// Returns nil when compression would not save at least half the bytes, as kdb+ does,
+    /// or when the message is shorter than 2000 bytes (kdb+ never compresses those).
+    public static func compress(_ message: [UInt8]) -> [UInt8]? {
+        let total = message.count
+        guard total > 2000, total >= 8 else { return nil }
+        let limit = total / 2
+        var output = [UInt8](repeating: 0, count: 12)
+        output.reserveCapacity(limit + 20)
+        for index in 0..<8 { output[index] = message[index] }
+        output[2] = 1
+        let size = UInt32(truncatingIfNeeded: total)
+        for index in 0..<4 { output[8 + index] = UInt8(truncatingIfNeeded: size >> (8 * UInt32(index))) }
+        var table = [Int](repeating: 0, count: 256)
+        var position = 8
+        var hashed = 8
+        var flagIndex = 0
+        var bit = 0
+        while position < total {
+            if bit == 0 {
+                if output.count > limit { return nil }
+                flagIndex = output.count
+                output.append(0)
+                bit = 1
+            }
+            var matched = false
+            if position + 1 < total {
+                let hash = Int(message[position] ^ message[position + 1])
+                let from = table[hash]
+                if from >= 8, message[from] == message[position], message[from + 1] == message[position + 1] {
+                    var extra = 0
+                    while extra < 255, position + 2 + extra < total,
+                        message[from + 2 + extra] == message[position + 2 + extra]
+                    {
+                        extra += 1
+                    }
+                    output[flagIndex] |= UInt8(bit)
+                    output.append(UInt8(hash))
+                    output.append(UInt8(extra))
+                    position += 2
+                    while hashed < position - 1 {
+                        table[Int(message[hashed] ^ message[hashed + 1])] = hashed
+                        hashed += 1
+                    }
+                    position += extra
+                    hashed = position
+                    matched = true
+                }
+            }
+            if !matched {
+                output.append(message[position])
+                position += 1
+                while hashed < position - 1 {
+                    table[Int(message[hashed] ^ message[hashed + 1])] = hashed
+                    hashed += 1
+                }
+            }
+            bit = bit == 128 ? 0 : bit * 2
+        }
+        guard output.count <= limit else { return nil }
+        patchLength(&output)
+        return output
+    }
+}

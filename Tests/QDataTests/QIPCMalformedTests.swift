@@ -1,0 +1,93 @@
+import QData
+import Testing
+
+/// Malformed input is refused with a precise error: never a crash, never a huge allocation.
+struct QIPCMalformedTests {
+    func code(_ bytes: [UInt8]) -> QIPCError.Code? {
+        do {
+            _ = try QIPC.decode(bytes)
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    @Test func shortAndInconsistentHeadersAreRefused() {
+        #expect(code([]) == .truncated)
+        #expect(code([1, 0, 0]) == .truncated)
+        #expect(code([7, 0, 0, 0, 9, 0, 0, 0, 0]) == .badHeader)
+        #expect(code([1, 9, 0, 0, 9, 0, 0, 0, 0]) == .badHeader)
+        var bytes = QIPC.encode(.atom(.long(1)))
+        bytes[4] = 200
+        #expect(code(bytes) == .badHeader)
+        #expect(code(Array("hello, broker".utf8)) == .badHeader)
+    }
+
+    @Test func forgedCountsAreCheckedBeforeAllocating() {
+        // A long vector claiming 2^31-1 elements in a 14-byte payload.
+        let forged: [UInt8] = [1, 0, 0, 0, 22, 0, 0, 0, 7, 0, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5, 6, 7, 8]
+        #expect(code(forged) == .badLength)
+        let negative: [UInt8] = [1, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]
+        #expect(code(negative) == .badLength)
+        let hugeList: [UInt8] = [1, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f]
+        #expect(code(hugeList) == .badLength)
+    }
+
+    @Test func truncatedValuesAndMissingTerminatorsAreRefused() {
+        let symbol: [UInt8] = [1, 0, 0, 0, 11, 0, 0, 0, 0xf5, 0x61, 0x62]
+        #expect(code(symbol) == .truncated)
+        let long: [UInt8] = [1, 0, 0, 0, 12, 0, 0, 0, 0xf9, 1, 2, 3]
+        #expect(code(long) == .truncated)
+    }
+
+    @Test func functionsAndUnknownTypesAreNeverDecoded() {
+        // A lambda {x}: type 100, context symbol "", then the text as a char vector.
+        let lambda: [UInt8] = [1, 0, 0, 0, 19, 0, 0, 0, 100, 0, 10, 0, 3, 0, 0, 0, 0x7b, 0x78, 0x7d]
+        #expect(code(lambda) == .unsupportedType)
+        // Slicing can step over a lambda inside a list (a result is forwarded, never run).
+        let listWithLambda: [UInt8] = [1, 0, 0, 0, 25, 0, 0, 0, 0, 0, 1, 0, 0, 0, 100, 0, 10, 0, 3, 0, 0, 0, 0x7b, 0x78, 0x7d]
+        #expect((try? QIPC.sliceList(listWithLambda))?.items == [14..<25])
+        let unknown: [UInt8] = [1, 0, 0, 0, 10, 0, 0, 0, 50, 0]
+        #expect(code(unknown) == .unsupportedType)
+        let primitive: [UInt8] = [1, 0, 0, 0, 10, 0, 0, 0, 101, 5]
+        #expect(code(primitive) == .unsupportedType)
+    }
+
+    @Test func deepNestingIsRefused() {
+        var payload: [UInt8] = []
+        for _ in 0..<(QIPC.maximumDepth + 5) { payload += [0, 0, 1, 0, 0, 0] }
+        payload += [0xf9, 1, 0, 0, 0, 0, 0, 0, 0]
+        var bytes: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0] + payload
+        let length = UInt32(bytes.count)
+        for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        #expect(code(bytes) == .tooDeep)
+    }
+
+    @Test func trailingBytesAreRefused() {
+        var bytes = QIPC.encode(.atom(.long(1))) + [0]
+        bytes[4] += 1
+        #expect(code(bytes) == .trailingBytes)
+    }
+
+    @Test func randomDamageNeverCrashes() {
+        let original = QIPC.encode(
+            .list([
+                .atom(.long(1234)), .string("proc1 `IBM"),
+                .table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2])), .vector(.symbol(["x", "y"]))])),
+                .dictionary(keys: .vector(.symbol(["k"])), values: .list([.atom(.float(1.5))])),
+            ]))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3_000 {
+            var bytes = original
+            if round % 3 == 0 {
+                bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
+            } else {
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    bytes[Int.random(in: 8..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            }
+            _ = try? QIPC.decode(bytes)
+            _ = try? QIPC.sliceList(bytes)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import QData
+import Testing
+
+/// Values print the way a q console shows them.
+struct QValueDescriptionTests {
+    @Test func atomsLookLikeQ() {
+        #expect(QValue.atom(.symbol("IBM")).description == "`IBM")
+        #expect(QValue.atom(.long(42)).description == "42")
+        #expect(QValue.atom(.int(42)).description == "42i")
+        #expect(QValue.atom(.short(42)).description == "42h")
+        #expect(QValue.atom(.float(1.5)).description == "1.5")
+        #expect(QValue.atom(.float(2)).description == "2f")
+        #expect(QValue.atom(.real(1.5)).description == "1.5e")
+        #expect(QValue.atom(.boolean(true)).description == "1b")
+        #expect(QValue.atom(.byte(0x2a)).description == "0x2a")
+        #expect(QValue.atom(.date(8_767)).description == "2024.01.02")
+        #expect(QValue.atom(.date(0)).description == "2000.01.01")
+        #expect(QValue.atom(.date(-1)).description == "1999.12.31")
+        #expect(QValue.atom(.month(288)).description == "2024.01m")
+        #expect(QValue.atom(.time(45_000_123)).description == "12:30:00.123")
+        #expect(QValue.atom(.minute(750)).description == "12:30")
+        #expect(QValue.atom(.second(45_000)).description == "12:30:00")
+        #expect(QValue.atom(.timestamp(0)).description == "2000.01.01D00:00:00.000000000")
+        #expect(QValue.atom(.timespan(1_000_000_000)).description == "0D00:00:01.000000000")
+        #expect(QValue.atom(.datetime(0.5)).description == "2000.01.01T12:00:00.000")
+        #expect(QValue.atom(.long(.min)).description == "0N")
+        #expect(QValue.atom(.int(.min)).description == "0Ni")
+        #expect(QValue.atom(.date(.min)).description == "0Nd")
+        #expect(QValue.atom(.float(.nan)).description == "0Nf")
+        #expect(QValue.atom(.long(.max)).description == "0W")
+        #expect(QValue.atom(.float(-.infinity)).description == "-0w")
+        #expect(QValue.identity.description == "::")
+        #expect(QValue.error("type").description == "'type")
+    }
+
+    @Test func listsAndVectorsLookLikeQ() {
+        #expect(QValue.vector(.long([1, 2, 3])).description == "1 2 3")
+        #expect(QValue.vector(.int([1, 2])).description == "1 2i")
+        #expect(QValue.vector(.symbol(["a", "b"])).description == "`a`b")
+        #expect(QValue.vector(.symbol(["a"])).description == ",`a")
+        #expect(QValue.vector(.long([7])).description == ",7")
+        #expect(QValue.string("abc").description == "\"abc\"")
+        #expect(QValue.vector(.boolean([true, false])).description == "10b")
+        #expect(QValue.vector(.float([1, 2])).description == "1 2f")
+        #expect(QValue.vector(.float([1.5, 2])).description == "1.5 2")
+        #expect(QValue.list([.atom(.long(1)), .atom(.symbol("a")), .string("xy")]).description == "(1;`a;\"xy\")")
+        #expect(QValue.list([.string("x")]).description == ",,\"x\"")
+        #expect(QValue.list([]).description == "()")
+    }
+
+    @Test func tablesAndDictionariesLookLikeQ() {
+        let table = QValue.table(
+            QTable(columns: ["sym", "price"], values: [.vector(.symbol(["IBM", "MSFT"])), .vector(.float([1.5, 22.25]))]))
+        #expect(
+            table.description == """
+                sym  price
+                ----------
+                IBM  1.5
+                MSFT 22.25
+                """)
+        let dictionary = QValue.dictionary(["routing": .atom(.symbol("IBM")), "elapsed": .atom(.timespan(5))])
+        #expect(
+            dictionary.description == """
+                routing| `IBM
+                elapsed| 0D00:00:00.000000005
+                """)
+    }
+}
