@@ -373,7 +373,7 @@ final class BrokerLoop {
             if try !clientSocket.send(message, dontWait: true) {
                 logger.warning("dropped a reply: the client is not reading (send queue full)")
             }
-        } catch let error as ZMQError where error.code == .hostUnreachable {
+        } catch where error.code == .hostUnreachable {
             logger.info("dropped a reply: the client has gone")
         } catch {
             logger.error("sending a reply failed: \(error)")

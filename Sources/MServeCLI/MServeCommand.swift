@@ -64,8 +64,7 @@ func environment(_ name: String) -> String? {
 
 /// Writes a line to standard output and flushes it, so a parent process sees it at once.
 func announce(_ line: String) {
-    print(line)
-    fflush(stdout)
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 /// Parses seconds (fractions allowed) into a Duration, with a usage error naming the flag.

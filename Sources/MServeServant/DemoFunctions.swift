@@ -39,7 +39,7 @@ public enum DemoFunctions {
             Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
             return .atom(.long(milliseconds))
         }
-        functions.register("fail", arity: 0...1) { arguments in
+        functions.register("fail", arity: 0...1) { arguments -> QValue in
             throw ServantError(arguments.first.flatMap(text) ?? "fail")
         }
         functions.register("pid", arity: 0...1) { _ in .atom(.int(getpid())) }

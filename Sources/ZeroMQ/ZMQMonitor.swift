@@ -1,67 +1,112 @@
 import CZeroMQ
 
-/// Socket events a monitor reports (`ZMQ_EVENT_*`).
-public struct ZMQMonitorEvents: OptionSet, Sendable, Hashable {
+/// Socket monitor event kinds (`ZMQ_EVENT_*`), used both to choose events and to name one.
+public struct ZMQMonitorEvents: OptionSet, Sendable, Hashable, CustomStringConvertible {
+    /// The `ZMQ_EVENT_*` bits.
     public let rawValue: UInt16
+
+    /// Events from `ZMQ_EVENT_*` bits.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
-    public static let connected = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_CONNECTED))
-    public static let connectDelayed = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_CONNECT_DELAYED))
-    public static let connectRetried = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_CONNECT_RETRIED))
-    public static let listening = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_LISTENING))
-    public static let bindFailed = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_BIND_FAILED))
-    public static let accepted = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_ACCEPTED))
-    public static let acceptFailed = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_ACCEPT_FAILED))
-    public static let closed = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_CLOSED))
-    public static let closeFailed = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_CLOSE_FAILED))
-    public static let disconnected = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_DISCONNECTED))
-    public static let monitorStopped = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_MONITOR_STOPPED))
-    public static let handshakeFailedNoDetail = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
-    public static let handshakeSucceeded = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
-    public static let handshakeFailedProtocol = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
-    public static let handshakeFailedAuth = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
-    public static let all = ZMQMonitorEvents(rawValue: UInt16(ZMQ_EVENT_ALL))
+
+    /// A connection to a remote peer was made.
+    public static let connected = Self(rawValue: UInt16(ZMQ_EVENT_CONNECTED))
+    /// A connect is pending (asynchronous).
+    public static let connectDelayed = Self(rawValue: UInt16(ZMQ_EVENT_CONNECT_DELAYED))
+    /// A reconnection is being tried; the value is the reconnect interval.
+    public static let connectRetried = Self(rawValue: UInt16(ZMQ_EVENT_CONNECT_RETRIED))
+    /// The socket is listening on an endpoint.
+    public static let listening = Self(rawValue: UInt16(ZMQ_EVENT_LISTENING))
+    /// A bind failed; the value is the errno.
+    public static let bindFailed = Self(rawValue: UInt16(ZMQ_EVENT_BIND_FAILED))
+    /// A connection from a peer was accepted.
+    public static let accepted = Self(rawValue: UInt16(ZMQ_EVENT_ACCEPTED))
+    /// Accepting a connection failed; the value is the errno.
+    public static let acceptFailed = Self(rawValue: UInt16(ZMQ_EVENT_ACCEPT_FAILED))
+    /// A connection's file descriptor was closed.
+    public static let closed = Self(rawValue: UInt16(ZMQ_EVENT_CLOSED))
+    /// Closing a file descriptor failed; the value is the errno.
+    public static let closeFailed = Self(rawValue: UInt16(ZMQ_EVENT_CLOSE_FAILED))
+    /// A session was broken unexpectedly.
+    public static let disconnected = Self(rawValue: UInt16(ZMQ_EVENT_DISCONNECTED))
+    /// Monitoring stopped; the last event.
+    public static let monitorStopped = Self(rawValue: UInt16(ZMQ_EVENT_MONITOR_STOPPED))
+    /// A security handshake failed for a reason other than protocol or authentication.
+    public static let handshakeFailedNoDetail = Self(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
+    /// The security handshake succeeded.
+    public static let handshakeSucceeded = Self(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
+    /// The handshake failed on a ZMTP protocol error; the value is the `ZMQ_PROTOCOL_ERROR_*`.
+    public static let handshakeFailedProtocol = Self(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
+    /// The handshake failed because authentication was refused; the value is the ZAP status.
+    public static let handshakeFailedAuth = Self(rawValue: UInt16(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+    /// Every event.
+    public static let all = Self(rawValue: UInt16(ZMQ_EVENT_ALL))
+
+    private static let names: [(Self, String)] = [
+        (.connected, "connected"), (.connectDelayed, "connectDelayed"), (.connectRetried, "connectRetried"),
+        (.listening, "listening"), (.bindFailed, "bindFailed"), (.accepted, "accepted"),
+        (.acceptFailed, "acceptFailed"), (.closed, "closed"), (.closeFailed, "closeFailed"),
+        (.disconnected, "disconnected"), (.monitorStopped, "monitorStopped"),
+        (.handshakeFailedNoDetail, "handshakeFailedNoDetail"), (.handshakeSucceeded, "handshakeSucceeded"),
+        (.handshakeFailedProtocol, "handshakeFailedProtocol"), (.handshakeFailedAuth, "handshakeFailedAuth"),
+    ]
+
+    /// The names of the events in the set, e.g. `[accepted]`.
+    public var description: String {
+        "[" + Self.names.filter { contains($0.0) }.map(\.1).joined(separator: ", ") + "]"
+    }
 }
 
-/// One monitor event: what happened, its value (a descriptor, an errno or an interval),
-/// and the endpoint it concerns (for a connecting socket, the endpoint it connected to).
+/// One event reported by a socket monitor.
 public struct ZMQMonitorEvent: Sendable, Hashable {
-    /// What happened (a single flag).
+    /// The event kind (a single bit).
     public var event: ZMQMonitorEvents
-    /// The event's value.
+    /// The event's value: a file descriptor, errno, interval or status, depending on the kind.
     public var value: Int32
-    /// The endpoint concerned.
+    /// The endpoint the event concerns, e.g. `tcp://127.0.0.1:41234`.
     public var endpoint: String
+
+    /// An event with every field given.
+    public init(event: ZMQMonitorEvents, value: Int32, endpoint: String) {
+        self.event = event
+        self.value = value
+        self.endpoint = endpoint
+    }
 }
 
-/// Reads the events a socket publishes after ``ZMQSocket/startMonitor(endpoint:events:)``.
+/// Reads the events of a socket monitored with ``ZMQSocket/startMonitor(endpoint:events:file:line:)``:
+/// a PAIR socket connected to the monitor endpoint. Owned by one thread.
 public final class ZMQMonitor {
-    /// The PAIR socket the events arrive on (add it to a ``ZMQPoller``).
+    /// The PAIR socket the events arrive on; poll it to wait for events.
     public let socket: ZMQSocket
 
-    /// Connects to a monitor endpoint.
-    public init(context: ZMQContext, endpoint: String) throws {
-        socket = try ZMQSocket(context: context, type: .pair)
-        try socket.connect(endpoint)
+    /// Connects to a monitor endpoint (an inproc endpoint in the same context).
+    public init(context: ZMQContext, endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        socket = try ZMQSocket(context: context, type: .pair, file: file, line: line)
+        try socket.connect(endpoint, file: file, line: line)
     }
 
-    /// The next event; nil when none is waiting (with `dontWait`).
-    public func next(dontWait: Bool = false) throws -> ZMQMonitorEvent? {
-        guard let frames = try socket.receiveMultipartBytes(dontWait: dontWait), frames.count >= 2,
-            frames[0].count >= 6
-        else { return nil }
-        let head = frames[0]
-        let event = UInt16(head[0]) | UInt16(head[1]) << 8
-        let value = Int32(bitPattern: UInt32(head[2]) | UInt32(head[3]) << 8 | UInt32(head[4]) << 16 | UInt32(head[5]) << 24)
+    /// The next event; nil when none is waiting (`dontWait`) or the socket's receive timeout expired.
+    public func next(dontWait: Bool = false, file: String = #fileID, line: Int = #line) throws(ZMQError) -> ZMQMonitorEvent? {
+        guard let frames = try socket.receiveMultipartBytes(dontWait: dontWait, file: file, line: line) else {
+            return nil
+        }
+        guard frames.count == 2, frames[0].count == 6 else {
+            throw ZMQError(
+                code: .invalidArgument, call: "zmq_socket_monitor",
+                message: "malformed monitor event: \(frames.count) frames", file: file, line: line)
+        }
+        let header = frames[0]
+        // The event number and value are in the machine's byte order (little-endian here).
+        let event = UInt16(header[0]) | UInt16(header[1]) << 8
+        let value = UInt32(header[2]) | UInt32(header[3]) << 8 | UInt32(header[4]) << 16 | UInt32(header[5]) << 24
         return ZMQMonitorEvent(
-            event: ZMQMonitorEvents(rawValue: event), value: value,
+            event: ZMQMonitorEvents(rawValue: event), value: Int32(bitPattern: value),
             endpoint: String(decoding: frames[1], as: UTF8.self))
     }
 
-    /// Closes the monitor's socket.
-    public func close() {
-        socket.close()
-    }
+    /// Closes the monitor's socket. Idempotent.
+    public func close() { socket.close() }
 }
 
-@available(*, unavailable, message: "a monitor belongs to one thread")
+@available(*, unavailable, message: "a ZMQMonitor belongs to one thread")
 extension ZMQMonitor: Sendable {}

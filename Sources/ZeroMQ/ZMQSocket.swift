@@ -1,10 +1,14 @@
 import CZeroMQ
-import Glibc
 
-/// The kind of a ZeroMQ socket.
-public enum ZMQSocketType: Sendable, CaseIterable {
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The libzmq socket types available without the draft API.
+public enum ZMQSocketType: Sendable, Hashable {
     case pair, pub, sub, req, rep, dealer, router, pull, push, xpub, xsub, stream
 
+    /// The `ZMQ_*` constant.
     var rawValue: Int32 {
         switch self {
         case .pair: ZMQ_PAIR
@@ -23,311 +27,303 @@ public enum ZMQSocketType: Sendable, CaseIterable {
     }
 }
 
-/// Readiness a poll asks for or reports.
-public struct ZMQPollEvents: OptionSet, Sendable, Hashable {
-    public let rawValue: Int16
-    public init(rawValue: Int16) { self.rawValue = rawValue }
-    /// A message (or data on a descriptor) can be read.
-    public static let readable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLIN))
-    /// A message can be sent without blocking.
-    public static let writable = ZMQPollEvents(rawValue: Int16(ZMQ_POLLOUT))
-    /// An error condition on a raw descriptor.
-    public static let error = ZMQPollEvents(rawValue: Int16(ZMQ_POLLERR))
-}
-
-/// A ZeroMQ socket. Not thread-safe: create, use and close it on one thread.
+/// A libzmq socket, owned by one thread.
+///
+/// The socket keeps its context alive. ``close()`` (or `deinit`) closes it with LINGER 0 unless
+/// a linger period was set explicitly; neither ever terminates the context.
 public final class ZMQSocket {
-    let handle: UnsafeMutableRawPointer
-    /// Kept so the context outlives its sockets.
+    /// The context the socket belongs to; held so it outlives the socket.
     public let context: ZMQContext
-    /// The socket's kind.
+    /// The socket type.
     public let type: ZMQSocketType
-    private var isClosed = false
+    /// The `void *` socket handle; nil once closed.
+    private(set) var handle: UnsafeMutableRawPointer?
+    /// Whether ``setLinger(milliseconds:)`` was called, so ``close()`` keeps that period.
     private var lingerWasSet = false
 
-    /// Creates a socket of `type` in `context`.
-    public init(context: ZMQContext, type: ZMQSocketType) throws {
-        guard let socket = zmq_socket(context.handle, type.rawValue) else {
-            throw ZMQError(call: "zmq_socket(\(type))")
-        }
-        self.handle = socket
+    /// Creates a socket of a type in a context.
+    public init(
+        context: ZMQContext, type: ZMQSocketType, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
         self.context = context
         self.type = type
+        self.handle = try context.makeSocketHandle(type: type.rawValue, file: file, line: line)
     }
 
-    deinit {
-        close()
-    }
+    deinit { close() }
 
-    /// Closes the socket. Unless a linger was set explicitly, pending messages are dropped
-    /// (linger 0), so closing never blocks context termination. Safe to call twice.
+    /// Whether ``close()`` has been called.
+    public var isClosed: Bool { handle == nil }
+
+    /// Closes the socket; unsent messages are dropped unless a linger period was set explicitly.
+    /// Idempotent.
     public func close() {
-        guard !isClosed else { return }
-        isClosed = true
+        guard let handle else { return }
         if !lingerWasSet {
             var zero: Int32 = 0
             zmq_setsockopt(handle, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
         }
         zmq_close(handle)
+        self.handle = nil
     }
 
-    // MARK: endpoints
-
-    /// Binds to `endpoint`, e.g. `tcp://*:0` (any free port) or `inproc://name`.
-    public func bind(_ endpoint: String) throws {
-        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_bind(\(endpoint))") }
+    /// The open handle, or ENOTSOCK when closed.
+    func openHandle(call: @autoclosure () -> String, file: String, line: Int) throws(ZMQError) -> UnsafeMutableRawPointer {
+        guard let handle else {
+            throw ZMQError(code: .notSocket, call: call(), message: "the socket is closed", file: file, line: line)
+        }
+        return handle
     }
 
-    /// Connects to `endpoint`; the connection is made (and remade) in the background.
-    public func connect(_ endpoint: String) throws {
-        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_connect(\(endpoint))") }
+    // MARK: Endpoints
+
+    /// Binds to an endpoint, e.g. `tcp://127.0.0.1:0` (an OS-chosen port; see ``lastEndpoint``)
+    /// or `inproc://name`.
+    public func bind(_ endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try endpointCall("zmq_bind", endpoint, file: file, line: line, zmq_bind)
     }
 
-    /// Stops listening on `endpoint`.
-    public func unbind(_ endpoint: String) throws {
-        guard zmq_unbind(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_unbind(\(endpoint))") }
+    /// Connects to an endpoint; the connection is made (and remade) in the background.
+    public func connect(_ endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try endpointCall("zmq_connect", endpoint, file: file, line: line, zmq_connect)
     }
 
-    /// Drops the connection to `endpoint`.
-    public func disconnect(_ endpoint: String) throws {
-        guard zmq_disconnect(handle, endpoint) == 0 else { throw ZMQError(call: "zmq_disconnect(\(endpoint))") }
+    /// Stops listening on a bound endpoint (use the ``lastEndpoint`` form for wildcard binds).
+    public func unbind(_ endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try endpointCall("zmq_unbind", endpoint, file: file, line: line, zmq_unbind)
     }
 
-    /// The endpoint last bound, with the real port, e.g. `tcp://0.0.0.0:41234`.
+    /// Disconnects from a connected endpoint.
+    public func disconnect(_ endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try endpointCall("zmq_disconnect", endpoint, file: file, line: line, zmq_disconnect)
+    }
+
+    private func endpointCall(
+        _ name: String, _ endpoint: String, file: String, line: Int,
+        _ function: (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Int32
+    ) throws(ZMQError) {
+        let call = "\(name)(\(endpoint))"
+        let handle = try openHandle(call: call, file: file, line: line)
+        guard function(handle, endpoint) == 0 else {
+            throw ZMQError.last(call: call, file: file, line: line)
+        }
+    }
+
+    /// The endpoint last bound or connected (ZMQ_LAST_ENDPOINT), e.g. `tcp://127.0.0.1:41234`.
     public var lastEndpoint: String {
-        get throws { try stringOption(ZMQ_LAST_ENDPOINT, name: "ZMQ_LAST_ENDPOINT") }
+        get throws(ZMQError) { try stringOption(ZMQ_LAST_ENDPOINT, name: "ZMQ_LAST_ENDPOINT") }
     }
 
-    // MARK: sending
+    // MARK: Sending
 
-    /// Sends one frame. Returns false when `dontWait` is set and the send would block.
+    /// Sends one frame (copied). Returns false when the frame could not be queued without
+    /// blocking (`dontWait`) or before the send timeout.
     @discardableResult
-    public func send(_ frame: [UInt8], more: Bool = false, dontWait: Bool = false) throws -> Bool {
-        try send(frame[...], more: more, dontWait: dontWait)
+    public func send(
+        _ frame: [UInt8], more: Bool = false, dontWait: Bool = false,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) -> Bool {
+        try send(frame[...], more: more, dontWait: dontWait, file: file, line: line)
     }
 
-    /// Sends one frame. Returns false when `dontWait` is set and the send would block.
+    /// Sends one frame (copied) from a slice of bytes. Returns false when the frame could not be
+    /// queued without blocking (`dontWait`) or before the send timeout.
     @discardableResult
-    public func send(_ frame: ArraySlice<UInt8>, more: Bool = false, dontWait: Bool = false) throws -> Bool {
-        let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
+    public func send(
+        _ frame: ArraySlice<UInt8>, more: Bool = false, dontWait: Bool = false,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) -> Bool {
+        let handle = try openHandle(call: "zmq_send", file: file, line: line)
+        let flags = Self.sendFlags(more: more, dontWait: dontWait)
         while true {
-            let result = frame.withUnsafeBytes { buffer in
+            let rc = frame.withUnsafeBytes { buffer in
                 zmq_send(handle, buffer.baseAddress, buffer.count, flags)
             }
-            if result >= 0 { return true }
-            let error = ZMQError(call: "zmq_send")
-            if error.code == .interrupted { continue }
-            if error.code == .again && dontWait { return false }
-            throw error
-        }
-    }
-
-    /// Sends a frame received earlier without copying its body.
-    @discardableResult
-    public func send(_ message: ZMQMessage, more: Bool = false, dontWait: Bool = false) throws -> Bool {
-        let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
-        while true {
-            if zmq_msg_send(message.pointer, handle, flags) >= 0 {
-                message.consumed()
-                return true
+            if rc >= 0 { return true }
+            let error = ZMQError.last(call: "zmq_send", file: file, line: line)
+            switch error.code {
+            case .interrupted: continue
+            case .again: return false
+            default: throw error
             }
-            let error = ZMQError(call: "zmq_msg_send")
-            if error.code == .interrupted { continue }
-            if error.code == .again && dontWait { return false }
-            throw error
         }
     }
 
-    /// Sends all `frames` as one message. With `dontWait`, returns false if the first frame
-    /// would block (later frames of a message never block once the first is queued).
+    /// Sends a message without copying its body, e.g. forwarding a received frame.
+    /// On success the message is left empty. Returns false when it could not be queued without
+    /// blocking (`dontWait`) or before the send timeout; the message is then unchanged.
     @discardableResult
-    public func send(multipart frames: [[UInt8]], dontWait: Bool = false) throws -> Bool {
-        for (index, frame) in frames.enumerated() {
-            let sent = try send(frame, more: index < frames.count - 1, dontWait: dontWait && index == 0)
+    public func send(
+        _ message: consuming ZMQMessage, more: Bool = false, dontWait: Bool = false,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) -> Bool {
+        let handle = try openHandle(call: "zmq_msg_send", file: file, line: line)
+        let flags = Self.sendFlags(more: more, dontWait: dontWait)
+        while true {
+            if zmq_msg_send(message.pointer, handle, flags) >= 0 { return true }
+            let error = ZMQError.last(call: "zmq_msg_send", file: file, line: line)
+            switch error.code {
+            case .interrupted: continue
+            case .again: return false
+            default: throw error
+            }
+        }
+    }
+
+    /// Sends a multipart message. The message is atomic: if the first frame cannot be queued
+    /// (`dontWait` or the send timeout) nothing is sent and the result is false.
+    /// An empty list of frames is an invalid argument.
+    @discardableResult
+    public func send(
+        multipart frames: [[UInt8]], dontWait: Bool = false,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) -> Bool {
+        guard let last = frames.indices.last else {
+            throw ZMQError(
+                code: .invalidArgument, call: "zmq_send", message: "a message has at least one frame",
+                file: file, line: line)
+        }
+        for index in frames.indices {
+            // Once the first frame is queued libzmq accepts the rest of the message.
+            let sent = try send(
+                frames[index], more: index != last, dontWait: dontWait && index == 0, file: file, line: line)
             if !sent { return false }
         }
         return true
     }
 
-    // MARK: receiving
+    private static func sendFlags(more: Bool, dontWait: Bool) -> Int32 {
+        (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
+    }
 
-    /// Receives one frame. Nil when `dontWait` is set (or a receive timeout passed) and
-    /// nothing is there.
-    public func receive(dontWait: Bool = false) throws -> ZMQMessage? {
+    // MARK: Receiving
+
+    /// Receives one frame. Returns nil when none is waiting (`dontWait`) or the receive timeout
+    /// expired.
+    public func receive(dontWait: Bool = false, file: String = #fileID, line: Int = #line) throws(ZMQError) -> ZMQMessage? {
+        let handle = try openHandle(call: "zmq_msg_recv", file: file, line: line)
         let message = ZMQMessage()
+        let flags = dontWait ? ZMQ_DONTWAIT : 0
         while true {
-            if zmq_msg_recv(message.pointer, handle, dontWait ? ZMQ_DONTWAIT : 0) >= 0 { return message }
-            let error = ZMQError(call: "zmq_msg_recv")
-            if error.code == .interrupted { continue }
-            if error.code == .again { return nil }
-            throw error
+            if zmq_msg_recv(message.pointer, handle, flags) >= 0 { return message }
+            let error = ZMQError.last(call: "zmq_msg_recv", file: file, line: line)
+            switch error.code {
+            case .interrupted: continue
+            case .again: return nil
+            default: throw error
+            }
         }
     }
 
-    /// Receives every frame of one message. Nil when nothing is there (with `dontWait`).
-    public func receiveMultipart(dontWait: Bool = false) throws -> [ZMQMessage]? {
-        guard let first = try receive(dontWait: dontWait) else { return nil }
+    /// Receives all frames of one message. Returns nil when none is waiting (`dontWait`) or the
+    /// receive timeout expired.
+    public func receiveMultipart(dontWait: Bool = false, file: String = #fileID, line: Int = #line) throws(ZMQError) -> [ZMQMessage]? {
+        guard let first = try receive(dontWait: dontWait, file: file, line: line) else { return nil }
         var frames = [first]
         while frames[frames.count - 1].more {
-            guard let next = try receive() else { break }
+            // The rest of a message arrives together with its first frame.
+            guard let next = try receive(dontWait: false, file: file, line: line) else { break }
             frames.append(next)
         }
         return frames
     }
 
-    /// Receives every frame of one message, as byte arrays.
-    public func receiveMultipartBytes(dontWait: Bool = false) throws -> [[UInt8]]? {
-        try receiveMultipart(dontWait: dontWait)?.map(\.bytes)
+    /// Receives all frames of one message as byte arrays. Returns nil when none is waiting
+    /// (`dontWait`) or the receive timeout expired.
+    public func receiveMultipartBytes(dontWait: Bool = false, file: String = #fileID, line: Int = #line) throws(ZMQError) -> [[UInt8]]? {
+        try receiveMultipart(dontWait: dontWait, file: file, line: line)?.map(\.bytes)
     }
 
-    /// Whether the last frame received has more frames after it.
+    /// Whether the frame last received is followed by more frames of the same message (ZMQ_RCVMORE).
     public var hasMoreFrames: Bool {
-        get throws { try intOption(ZMQ_RCVMORE, name: "ZMQ_RCVMORE") != 0 }
+        get throws(ZMQError) { try int32Option(ZMQ_RCVMORE, name: "ZMQ_RCVMORE") != 0 }
     }
 
-    /// What the socket is ready for now.
+    /// Whether the socket can be read or written now (ZMQ_EVENTS), edge-triggered with ``fileDescriptor``.
     public var events: ZMQPollEvents {
-        get throws { ZMQPollEvents(rawValue: Int16(truncatingIfNeeded: try intOption(ZMQ_EVENTS, name: "ZMQ_EVENTS"))) }
-    }
-
-    /// The descriptor libzmq signals on (edge-triggered; see zmq_getsockopt ZMQ_FD).
-    public var fileDescriptor: Int32 {
-        get throws { try intOption(ZMQ_FD, name: "ZMQ_FD") }
-    }
-
-    // MARK: options
-
-    /// ZMQ_ROUTING_ID: this socket's name as peers' ROUTER sockets see it.
-    public func setRoutingId(_ id: [UInt8]) throws { try setBytes(ZMQ_ROUTING_ID, id, name: "ZMQ_ROUTING_ID") }
-
-    /// ZMQ_CONNECT_ROUTING_ID: the name a ROUTER gives the peer of its next `connect`.
-    public func setConnectRoutingId(_ id: [UInt8]) throws {
-        try setBytes(ZMQ_CONNECT_ROUTING_ID, id, name: "ZMQ_CONNECT_ROUTING_ID")
-    }
-
-    /// ZMQ_ROUTER_MANDATORY: sending to an unknown peer fails with `.hostUnreachable`.
-    public func setRouterMandatory(_ on: Bool) throws { try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, name: "ZMQ_ROUTER_MANDATORY") }
-
-    /// ZMQ_ROUTER_HANDOVER: a new connection with a known routing id takes it over.
-    public func setRouterHandover(_ on: Bool) throws { try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, name: "ZMQ_ROUTER_HANDOVER") }
-
-    /// ZMQ_PROBE_ROUTER: send an empty message on connect.
-    public func setProbeRouter(_ on: Bool) throws { try setInt(ZMQ_PROBE_ROUTER, on ? 1 : 0, name: "ZMQ_PROBE_ROUTER") }
-
-    /// ZMQ_SNDHWM: messages queued per peer before sends block or drop (0: no limit).
-    public func setSendHighWaterMark(_ messages: Int32) throws { try setInt(ZMQ_SNDHWM, messages, name: "ZMQ_SNDHWM") }
-
-    /// ZMQ_RCVHWM: messages queued per peer on receive (0: no limit).
-    public func setReceiveHighWaterMark(_ messages: Int32) throws { try setInt(ZMQ_RCVHWM, messages, name: "ZMQ_RCVHWM") }
-
-    /// ZMQ_LINGER: how long close keeps unsent messages.
-    public func setLinger(milliseconds: Int32) throws {
-        try setInt(ZMQ_LINGER, milliseconds, name: "ZMQ_LINGER")
-        lingerWasSet = true
-    }
-
-    /// ZMTP heartbeats (milliseconds). Answered by libzmq's I/O thread, not the application.
-    public func setHeartbeat(interval: Int32, timeout: Int32, ttl: Int32) throws {
-        try setInt(ZMQ_HEARTBEAT_IVL, interval, name: "ZMQ_HEARTBEAT_IVL")
-        try setInt(ZMQ_HEARTBEAT_TIMEOUT, timeout, name: "ZMQ_HEARTBEAT_TIMEOUT")
-        try setInt(ZMQ_HEARTBEAT_TTL, ttl, name: "ZMQ_HEARTBEAT_TTL")
-    }
-
-    /// ZMQ_IMMEDIATE: queue messages only to completed connections.
-    public func setImmediate(_ on: Bool) throws { try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, name: "ZMQ_IMMEDIATE") }
-
-    /// ZMQ_MAXMSGSIZE: a peer sending a larger message is disconnected (-1: no limit).
-    public func setMaxMessageSize(_ bytes: Int64) throws {
-        var value = bytes
-        try check(zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &value, MemoryLayout<Int64>.size), "ZMQ_MAXMSGSIZE")
-    }
-
-    /// ZMQ_RCVTIMEO: a blocking receive gives up after this long (-1: never).
-    public func setReceiveTimeout(milliseconds: Int32) throws { try setInt(ZMQ_RCVTIMEO, milliseconds, name: "ZMQ_RCVTIMEO") }
-
-    /// ZMQ_SNDTIMEO: a blocking send gives up after this long (-1: never).
-    public func setSendTimeout(milliseconds: Int32) throws { try setInt(ZMQ_SNDTIMEO, milliseconds, name: "ZMQ_SNDTIMEO") }
-
-    /// ZMQ_RECONNECT_IVL and ZMQ_RECONNECT_IVL_MAX.
-    public func setReconnectInterval(milliseconds: Int32, max: Int32) throws {
-        try setInt(ZMQ_RECONNECT_IVL, milliseconds, name: "ZMQ_RECONNECT_IVL")
-        try setInt(ZMQ_RECONNECT_IVL_MAX, max, name: "ZMQ_RECONNECT_IVL_MAX")
-    }
-
-    /// ZMQ_TCP_KEEPALIVE.
-    public func setTCPKeepalive(_ on: Bool) throws { try setInt(ZMQ_TCP_KEEPALIVE, on ? 1 : 0, name: "ZMQ_TCP_KEEPALIVE") }
-
-    /// ZMQ_IPV6.
-    public func setIPv6(_ on: Bool) throws { try setInt(ZMQ_IPV6, on ? 1 : 0, name: "ZMQ_IPV6") }
-
-    /// Subscribes a SUB socket to messages starting with `prefix` (empty: everything).
-    public func subscribe(_ prefix: [UInt8]) throws { try setBytes(ZMQ_SUBSCRIBE, prefix, name: "ZMQ_SUBSCRIBE") }
-
-    /// Removes a subscription.
-    public func unsubscribe(_ prefix: [UInt8]) throws { try setBytes(ZMQ_UNSUBSCRIBE, prefix, name: "ZMQ_UNSUBSCRIBE") }
-
-    /// Makes this socket a CURVE server with its Z85 secret key.
-    public func setCurveServer(secretKey: String) throws {
-        try setInt(ZMQ_CURVE_SERVER, 1, name: "ZMQ_CURVE_SERVER")
-        try setBytes(ZMQ_CURVE_SECRETKEY, Array(secretKey.utf8), name: "ZMQ_CURVE_SECRETKEY")
-    }
-
-    /// Makes this socket a CURVE client of the server with `serverPublicKey` (all Z85).
-    public func setCurveClient(serverPublicKey: String, publicKey: String, secretKey: String) throws {
-        try setBytes(ZMQ_CURVE_SERVERKEY, Array(serverPublicKey.utf8), name: "ZMQ_CURVE_SERVERKEY")
-        try setBytes(ZMQ_CURVE_PUBLICKEY, Array(publicKey.utf8), name: "ZMQ_CURVE_PUBLICKEY")
-        try setBytes(ZMQ_CURVE_SECRETKEY, Array(secretKey.utf8), name: "ZMQ_CURVE_SECRETKEY")
-    }
-
-    /// ZMQ_ZAP_DOMAIN: the domain passed to the ZAP handler.
-    public func setZAPDomain(_ domain: String) throws { try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8), name: "ZMQ_ZAP_DOMAIN") }
-
-    // MARK: monitor
-
-    /// Publishes this socket's `events` on a PAIR endpoint (`inproc://…`); read them with ``ZMQMonitor``.
-    public func startMonitor(endpoint: String, events: ZMQMonitorEvents = .all) throws {
-        guard zmq_socket_monitor(handle, endpoint, Int32(events.rawValue)) == 0 else {
-            throw ZMQError(call: "zmq_socket_monitor(\(endpoint))")
+        get throws(ZMQError) {
+            ZMQPollEvents(rawValue: Int16(truncatingIfNeeded: try int32Option(ZMQ_EVENTS, name: "ZMQ_EVENTS")))
         }
     }
 
-    // MARK: option plumbing
-
-    private func check(_ result: Int32, _ name: String) throws {
-        guard result == 0 else { throw ZMQError(call: "zmq_setsockopt(\(name))") }
+    /// The file descriptor that signals (edge-triggered) that ``events`` may have changed (ZMQ_FD).
+    public var fileDescriptor: Int32 {
+        get throws(ZMQError) { try int32Option(ZMQ_FD, name: "ZMQ_FD") }
     }
 
-    private func setInt(_ option: Int32, _ value: Int32, name: String) throws {
+    // MARK: Monitoring
+
+    /// Publishes this socket's connection events on an inproc PAIR endpoint; read them with a
+    /// ``ZMQMonitor`` on the same context.
+    public func startMonitor(
+        endpoint: String, events: ZMQMonitorEvents = .all, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        let call = "zmq_socket_monitor(\(endpoint))"
+        let handle = try openHandle(call: call, file: file, line: line)
+        guard zmq_socket_monitor(handle, endpoint, Int32(events.rawValue)) == 0 else {
+            throw ZMQError.last(call: call, file: file, line: line)
+        }
+    }
+
+    /// Stops publishing connection events (the monitor receives `.monitorStopped`).
+    public func stopMonitor(file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        let handle = try openHandle(call: "zmq_socket_monitor", file: file, line: line)
+        guard zmq_socket_monitor(handle, nil, 0) == 0 else {
+            throw ZMQError.last(call: "zmq_socket_monitor", file: file, line: line)
+        }
+    }
+
+    // MARK: Raw options (internal)
+
+    func setOption(
+        _ option: Int32, name: String, bytes: some Collection<UInt8>, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        let call = "zmq_setsockopt(\(name))"
+        let handle = try openHandle(call: call, file: file, line: line)
+        let value = Array(bytes)
+        let rc = value.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw ZMQError.last(call: call, file: file, line: line) }
+    }
+
+    func setOption<Value: FixedWidthInteger>(
+        _ option: Int32, name: String, value: Value, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        let call = "zmq_setsockopt(\(name))"
+        let handle = try openHandle(call: call, file: file, line: line)
         var value = value
-        try check(zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size), name)
+        guard zmq_setsockopt(handle, option, &value, MemoryLayout<Value>.size) == 0 else {
+            throw ZMQError.last(call: call, file: file, line: line)
+        }
     }
 
-    private func setBytes(_ option: Int32, _ value: [UInt8], name: String) throws {
-        let result = value.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
-        try check(result, name)
-    }
-
-    private func intOption(_ option: Int32, name: String) throws -> Int32 {
+    func int32Option(_ option: Int32, name: String, file: String = #fileID, line: Int = #line) throws(ZMQError) -> Int32 {
+        let call = "zmq_getsockopt(\(name))"
+        let handle = try openHandle(call: call, file: file, line: line)
         var value: Int32 = 0
         var size = MemoryLayout<Int32>.size
         guard zmq_getsockopt(handle, option, &value, &size) == 0 else {
-            throw ZMQError(call: "zmq_getsockopt(\(name))")
+            throw ZMQError.last(call: call, file: file, line: line)
         }
         return value
     }
 
-    private func stringOption(_ option: Int32, name: String) throws -> String {
-        var buffer = [CChar](repeating: 0, count: 1024)
-        var size = buffer.count
-        guard zmq_getsockopt(handle, option, &buffer, &size) == 0 else {
-            throw ZMQError(call: "zmq_getsockopt(\(name))")
-        }
-        return ZMQ.string(buffer)
+    func bytesOption(_ option: Int32, name: String, capacity: Int = 256, file: String = #fileID, line: Int = #line) throws(ZMQError) -> [UInt8] {
+        let call = "zmq_getsockopt(\(name))"
+        let handle = try openHandle(call: call, file: file, line: line)
+        var buffer = [UInt8](repeating: 0, count: capacity)
+        var size = capacity
+        let rc = buffer.withUnsafeMutableBytes { zmq_getsockopt(handle, option, $0.baseAddress, &size) }
+        guard rc == 0 else { throw ZMQError.last(call: call, file: file, line: line) }
+        return Array(buffer.prefix(size))
     }
+
+    func stringOption(_ option: Int32, name: String, file: String = #fileID, line: Int = #line) throws(ZMQError) -> String {
+        let bytes = try bytesOption(option, name: name, capacity: 1024, file: file, line: line)
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    func markLingerSet() { lingerWasSet = true }
 }
 
-@available(*, unavailable, message: "a ZeroMQ socket belongs to one thread")
+@available(*, unavailable, message: "a ZMQSocket belongs to one thread")
 extension ZMQSocket: Sendable {}
-
-@available(*, unavailable, message: "a ZeroMQ message belongs to one thread")
-extension ZMQMessage: Sendable {}

@@ -1,37 +1,54 @@
 import CZeroMQ
+import Synchronization
+
+#if canImport(Glibc)
 import Glibc
+#endif
 
-/// Wakes a poll loop from another thread: an eventfd the loop adds to its ``ZMQPoller``.
+/// A cross-thread wake-up for poll loops: an eventfd a ``ZMQPoller`` watches.
+/// ``signal()`` may be called from any thread; the polling thread calls ``drain()``.
 public final class ZMQWakeSignal: Sendable {
-    /// The descriptor to poll for `.readable`.
+    /// The eventfd, or -1 once closed; the lock keeps a signal from racing with close.
+    private let descriptor: Mutex<Int32>
+    /// The eventfd as created, for poll sets.
     public let fileDescriptor: Int32
-    private let closed = LockedFlag()
 
-    /// Creates the eventfd (non-blocking, close-on-exec).
-    public init() throws {
-        let descriptor = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
-        guard descriptor >= 0 else {
-            throw ZMQError(code: .init(rawValue: errno), call: "eventfd")
+    /// Creates a non-blocking eventfd.
+    public init(file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        let fd = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard fd >= 0 else {
+            throw ZMQError(code: .init(rawValue: errno), call: "eventfd", message: String(cString: strerror(errno)), file: file, line: line)
         }
-        fileDescriptor = descriptor
+        descriptor = Mutex(fd)
+        fileDescriptor = fd
     }
 
-    /// Makes the descriptor readable. Never blocks; safe from any thread.
+    deinit { close() }
+
+    /// Makes the file descriptor readable until the next ``drain()``. Never blocks.
     public func signal() {
-        guard !closed.isSet else { return }
-        var one: UInt64 = 1
-        _ = write(fileDescriptor, &one, 8)
+        descriptor.withLock { fd in
+            guard fd >= 0 else { return }
+            var one: UInt64 = 1
+            while write(fd, &one, MemoryLayout<UInt64>.size) < 0 && errno == EINTR {}
+        }
     }
 
-    /// Resets the descriptor (call from the loop's thread after it polled readable).
+    /// Resets the file descriptor to not readable.
     public func drain() {
-        var value: UInt64 = 0
-        _ = read(fileDescriptor, &value, 8)
+        descriptor.withLock { fd in
+            guard fd >= 0 else { return }
+            var value: UInt64 = 0
+            while read(fd, &value, MemoryLayout<UInt64>.size) < 0 && errno == EINTR {}
+        }
     }
 
-    /// Closes the descriptor. Call once, when the loop has stopped.
+    /// Closes the eventfd; later signals do nothing. Idempotent.
     public func close() {
-        guard closed.set() else { return }
-        Glibc.close(fileDescriptor)
+        descriptor.withLock { fd in
+            guard fd >= 0 else { return }
+            _ = Glibc.close(fd)
+            fd = -1
+        }
     }
 }

@@ -1,30 +1,43 @@
 import Testing
 import ZeroMQ
 
-struct ZMQMonitorTests {
-    @Test func aMonitorReportsListeningAcceptedAndDisconnected() throws {
-        let context = try ZMQContext()
-        defer { context.terminate() }
-        let server = try ZMQSocket(context: context, type: .router)
-        defer { server.close() }
-        try server.startMonitor(endpoint: "inproc://monitor-test")
-        let monitor = try ZMQMonitor(context: context, endpoint: "inproc://monitor-test")
-        defer { monitor.close() }
-        try monitor.socket.setReceiveTimeout(milliseconds: 5_000)
-        try server.bind("tcp://127.0.0.1:0")
-        let endpoint = try server.lastEndpoint
+@Suite struct ZMQMonitorTests {
+    @Test func reportsListeningAcceptedConnectedAndDisconnected() throws {
+        try withContext { context in
+            let server = try ZMQSocket(context: context, type: .router)
+            let client = try ZMQSocket(context: context, type: .dealer)
+            let serverMonitorEndpoint = uniqueInprocEndpoint("serverMonitor")
+            let clientMonitorEndpoint = uniqueInprocEndpoint("clientMonitor")
+            try server.startMonitor(endpoint: serverMonitorEndpoint)
+            try client.startMonitor(endpoint: clientMonitorEndpoint, events: [.connected, .disconnected])
+            let serverMonitor = try ZMQMonitor(context: context, endpoint: serverMonitorEndpoint)
+            let clientMonitor = try ZMQMonitor(context: context, endpoint: clientMonitorEndpoint)
+            defer { server.close(); client.close(); serverMonitor.close(); clientMonitor.close() }
+            try serverMonitor.socket.setReceiveTimeout(milliseconds: 5000)
+            try clientMonitor.socket.setReceiveTimeout(milliseconds: 5000)
 
-        let client = try ZMQSocket(context: context, type: .dealer)
-        try client.connect(endpoint)
-        var seen: ZMQMonitorEvents = []
-        while !seen.contains(.accepted), let event = try monitor.next() {
-            seen.insert(event.event)
-            if event.event == .listening { #expect(event.endpoint == endpoint) }
+            try server.bind("tcp://127.0.0.1:0")
+            let endpoint = try server.lastEndpoint
+            let listening = try #require(try awaitEvent(.listening, on: serverMonitor))
+            #expect(listening.endpoint == endpoint)
+
+            try client.connect(endpoint)
+            let connected = try #require(try awaitEvent(.connected, on: clientMonitor))
+            #expect(connected.endpoint == endpoint)
+            #expect(connected.value >= 0)
+            #expect(try awaitEvent(.accepted, on: serverMonitor) != nil)
+
+            client.close()
+            #expect(try awaitEvent(.disconnected, on: serverMonitor) != nil)
+
+            try server.stopMonitor()
+            #expect(try awaitEvent(.monitorStopped, on: serverMonitor) != nil)
         }
-        #expect(seen.contains(.listening))
-        #expect(seen.contains(.accepted))
-        client.close()
-        while !seen.contains(.disconnected), let event = try monitor.next() { seen.insert(event.event) }
-        #expect(seen.contains(.disconnected))
+    }
+
+    @Test func eventNamesDescribeTheSet() {
+        #expect(ZMQMonitorEvents.accepted.description == "[accepted]")
+        #expect(ZMQMonitorEvents([.connected, .disconnected]).description == "[connected, disconnected]")
+        #expect(ZMQMonitorEvents.all.contains(.handshakeFailedAuth))
     }
 }

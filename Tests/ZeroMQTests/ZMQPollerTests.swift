@@ -1,51 +1,82 @@
+import Foundation
 import Testing
 import ZeroMQ
 
-struct ZMQPollerTests {
-    @Test func thePollerReportsWhichSocketOrDescriptorIsReady() throws {
-        let context = try ZMQContext()
-        defer { context.terminate() }
-        let a = try ZMQSocket(context: context, type: .pair)
-        let b = try ZMQSocket(context: context, type: .pair)
-        defer {
-            a.close()
-            b.close()
+@Suite struct ZMQPollerTests {
+    @Test func pollsTwoSocketsAndAWakeSignal() throws {
+        try withContext { context in
+            let firstEndpoint = uniqueInprocEndpoint("first")
+            let secondEndpoint = uniqueInprocEndpoint("second")
+            let first = try ZMQSocket(context: context, type: .pull)
+            let second = try ZMQSocket(context: context, type: .pull)
+            let firstSender = try ZMQSocket(context: context, type: .push)
+            let secondSender = try ZMQSocket(context: context, type: .push)
+            defer { first.close(); second.close(); firstSender.close(); secondSender.close() }
+            try first.bind(firstEndpoint)
+            try second.bind(secondEndpoint)
+            try firstSender.connect(firstEndpoint)
+            try secondSender.connect(secondEndpoint)
+            let wake = try ZMQWakeSignal()
+            defer { wake.close() }
+
+            var poller = ZMQPoller()
+            let firstIndex = poller.add(first)
+            let secondIndex = poller.add(second)
+            let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
+            #expect(poller.count == 3)
+
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+
+            try secondSender.send([2])
+            #expect(try poller.poll(timeoutMilliseconds: -1) == 1)
+            #expect(poller.returnedEvents(at: firstIndex).isEmpty)
+            #expect(poller.returnedEvents(at: secondIndex) == .readable)
+            #expect(try second.receive()?.bytes == [2])
+
+            let signaller = Thread { wake.signal() }
+            signaller.start()
+            #expect(try poller.poll(timeoutMilliseconds: -1) == 1)
+            #expect(poller.returnedEvents(at: wakeIndex).contains(.readable))
+            wake.drain()
+
+            try firstSender.send([1])
+            #expect(try poller.poll(timeoutMilliseconds: -1) == 1)
+            #expect(poller.returnedEvents(at: firstIndex) == .readable)
+            #expect(poller.returnedEvents(at: wakeIndex).isEmpty)
         }
-        try a.bind("inproc://poller-test")
-        try b.connect("inproc://poller-test")
-        let wake = try ZMQWakeSignal()
-        defer { wake.close() }
-
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(b)
-        let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
-        #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
-
-        try a.send([1])
-        #expect(try poller.poll(timeoutMilliseconds: 2_000) == 1)
-        #expect(poller.returnedEvents(at: socketIndex).contains(.readable))
-        #expect(!poller.returnedEvents(at: wakeIndex).contains(.readable))
-        _ = try b.receive()
-
-        wake.signal()
-        wake.signal()
-        #expect(try poller.poll(timeoutMilliseconds: 2_000) == 1)
-        #expect(poller.returnedEvents(at: wakeIndex).contains(.readable))
-        wake.drain()
-        #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
     }
 
-    @Test func aMailboxDeliversPostsFromOtherThreadsInOrder() async throws {
-        let mailbox = try ZMQMailbox<Int>()
-        defer { mailbox.close() }
-        await withTaskGroup(of: Void.self) { group in
-            for value in 0..<100 { group.addTask { mailbox.post(value) } }
+    @Test func writableEventsAndRebuilding() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let left = try ZMQSocket(context: context, type: .pair)
+            let right = try ZMQSocket(context: context, type: .pair)
+            defer { left.close(); right.close() }
+            try left.bind(endpoint)
+            try right.connect(endpoint)
+
+            var poller = ZMQPoller()
+            poller.add(left, events: [.readable, .writable])
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 1)
+            #expect(poller.returnedEvents(at: 0) == .writable)
+
+            poller.removeAll()
+            #expect(poller.count == 0)
+            let index = poller.add(right)
+            try left.send([1])
+            #expect(try poller.poll(timeoutMilliseconds: -1) == 1)
+            #expect(poller.returnedEvents(at: index) == .readable)
         }
-        var poller = ZMQPoller()
-        let index = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-        #expect(try poller.poll(timeoutMilliseconds: 1_000) == 1)
-        #expect(poller.returnedEvents(at: index).contains(.readable))
-        #expect(Set(mailbox.takeAll()) == Set(0..<100))
-        #expect(mailbox.takeAll().isEmpty)
+    }
+
+    @Test func pollingAClosedSocketFails() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .pull)
+            var poller = ZMQPoller()
+            poller.add(socket)
+            socket.close()
+            let error = #expect(throws: ZMQError.self) { try poller.poll(timeoutMilliseconds: 0) }
+            #expect(error?.code == .notSocket)
+        }
     }
 }

@@ -7,7 +7,7 @@ final class MServeProcess: Sendable {
     private let process: Process
     private let output: Pipe
     private let errors: Pipe
-    private let errorText = Mutex<[UInt8]>([])
+    private let errorText = ByteCollector()
     /// What it is, for messages.
     let role: String
     /// The endpoint it printed on its first line.
@@ -40,7 +40,7 @@ final class MServeProcess: Sendable {
         let collected = errorText
         errors.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { collected.withLock { $0 += data } }
+            if !data.isEmpty { collected.append(data) }
         }
         endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
     }
@@ -73,7 +73,7 @@ final class MServeProcess: Sendable {
     }
 
     /// Everything it wrote to standard error so far (its logs).
-    var logs: String { String(decoding: errorText.withLock { $0 }, as: UTF8.self) }
+    var logs: String { String(decoding: errorText.bytes, as: UTF8.self) }
 
     /// Its process id.
     var pid: Int32 { process.processIdentifier }
@@ -146,4 +146,11 @@ struct ProcessCluster: Sendable {
     var servantNames: Set<String> {
         Set(servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") })
     }
+}
+
+/// Bytes gathered from another thread.
+final class ByteCollector: Sendable {
+    private let stored = Mutex<[UInt8]>([])
+    func append(_ data: Data) { stored.withLock { $0 += data } }
+    var bytes: [UInt8] { stored.withLock { $0 } }
 }

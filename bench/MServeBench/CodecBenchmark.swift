@@ -1,0 +1,30 @@
+import Foundation
+import QData
+
+/// kdb+ IPC codec throughput: a 1M-element long vector (GB/s) and the small mserve message
+/// `(1234; "proc1 `IBM")` (round trips/s). Targets: ≥ 1 GB/s; ≥ 2 million round trips/s.
+enum CodecBenchmark {
+    static func run() {
+        let vector = QValue.vector(.long((0..<1_000_000).map { Int64($0) &* 2_654_435_761 }))
+        let vectorBytes = QIPC.encode(vector)
+        let megabytes = Double(vectorBytes.count)
+        let encode = Measure.bestSecondsPerIteration(iterations: 20) { Measure.consume(QIPC.encode(vector)) }
+        let decode = Measure.bestSecondsPerIteration(iterations: 20) {
+            Measure.consume(try? QIPC.decode(vectorBytes))
+        }
+        let small = QValue.list([.atom(.long(1234)), .string("proc1 `IBM")])
+        let roundTrip = Measure.bestSecondsPerIteration(iterations: 200_000) {
+            Measure.consume(try? QIPC.decode(QIPC.encode(small)))
+        }
+        let smallBytes = QIPC.encode(small)
+        let slice = Measure.bestSecondsPerIteration(iterations: 200_000) {
+            Measure.consume(try? QIPC.sliceList(smallBytes))
+        }
+        print("codec: 1M long vector (\(vectorBytes.count) bytes)")
+        print("  encode                \(Measure.rate(megabytes / encode, unit: "B"))   target ≥ 1 GB/s")
+        print("  decode                \(Measure.rate(megabytes / decode, unit: "B"))   target ≥ 1 GB/s")
+        print("codec: (1234; \"proc1 `IBM\") (\(smallBytes.count) bytes)")
+        print("  encode+decode         \(Measure.rate(1 / roundTrip, unit: " msg"))   target ≥ 2 M msg/s")
+        print("  slice (no decode)     \(Measure.rate(1 / slice, unit: " msg"))")
+    }
+}
