@@ -4,4 +4,6 @@
 #ifndef MSERVE_CZEROMQ_SHIM_H
 #define MSERVE_CZEROMQ_SHIM_H
 #include <zmq.h>
+// eventfd(2), for the poll-loop wake-up signal (not part of the Glibc module).
+#include <sys/eventfd.h>
 #endif

@@ -1,0 +1,133 @@
+import CZeroMQ
+
+/// Typed socket options. Most must be set before ``ZMQSocket/bind(_:file:line:)`` or
+/// ``ZMQSocket/connect(_:file:line:)`` to take effect for that endpoint.
+extension ZMQSocket {
+    /// The identity this socket presents to ROUTER peers (ZMQ_ROUTING_ID), 1–255 bytes,
+    /// not starting with a zero byte.
+    public func setRoutingId(_ id: [UInt8], file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_ROUTING_ID, name: "ZMQ_ROUTING_ID", bytes: id, file: file, line: line)
+    }
+
+    /// The routing id this socket currently presents (ZMQ_ROUTING_ID).
+    public var routingId: [UInt8] {
+        get throws(ZMQError) { try bytesOption(ZMQ_ROUTING_ID, name: "ZMQ_ROUTING_ID") }
+    }
+
+    /// The name a ROUTER (or STREAM) gives the peer of its next ``connect(_:file:line:)``
+    /// (ZMQ_CONNECT_ROUTING_ID), so it can address that peer at once.
+    public func setConnectRoutingId(_ id: [UInt8], file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_CONNECT_ROUTING_ID, name: "ZMQ_CONNECT_ROUTING_ID", bytes: id, file: file, line: line)
+    }
+
+    /// Whether a ROUTER fails with EHOSTUNREACH for an unknown peer instead of dropping the
+    /// message (ZMQ_ROUTER_MANDATORY).
+    public func setRouterMandatory(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_ROUTER_MANDATORY, name: "ZMQ_ROUTER_MANDATORY", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+
+    /// Whether a new peer with a routing id already in use takes it over (ZMQ_ROUTER_HANDOVER).
+    public func setRouterHandover(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_ROUTER_HANDOVER, name: "ZMQ_ROUTER_HANDOVER", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+
+    /// Whether a ROUTER or DEALER sends an empty message to each peer it connects to, so a
+    /// ROUTER peer learns its routing id (ZMQ_PROBE_ROUTER).
+    public func setProbeRouter(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_PROBE_ROUTER, name: "ZMQ_PROBE_ROUTER", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+
+    /// The most messages queued for sending per peer (ZMQ_SNDHWM); 0 means no limit.
+    public func setSendHighWaterMark(_ messages: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_SNDHWM, name: "ZMQ_SNDHWM", value: messages, file: file, line: line)
+    }
+
+    /// The most messages queued for receiving per peer (ZMQ_RCVHWM); 0 means no limit.
+    public func setReceiveHighWaterMark(_ messages: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_RCVHWM, name: "ZMQ_RCVHWM", value: messages, file: file, line: line)
+    }
+
+    /// How long ``close()`` keeps unsent messages (ZMQ_LINGER); -1 forever. Once set, ``close()``
+    /// keeps this period instead of using 0.
+    public func setLinger(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_LINGER, name: "ZMQ_LINGER", value: milliseconds, file: file, line: line)
+        markLingerSet()
+    }
+
+    /// ZMTP heartbeats: ping every `interval` ms, drop the connection when no traffic arrives
+    /// within `timeout` ms, and ask the peer to wait `ttl` ms (ZMQ_HEARTBEAT_IVL/TIMEOUT/TTL).
+    public func setHeartbeat(interval: Int32, timeout: Int32, ttl: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_HEARTBEAT_IVL, name: "ZMQ_HEARTBEAT_IVL", value: interval, file: file, line: line)
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, name: "ZMQ_HEARTBEAT_TIMEOUT", value: timeout, file: file, line: line)
+        try setOption(ZMQ_HEARTBEAT_TTL, name: "ZMQ_HEARTBEAT_TTL", value: ttl, file: file, line: line)
+    }
+
+    /// Whether messages are queued only for completed connections (ZMQ_IMMEDIATE).
+    public func setImmediate(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_IMMEDIATE, name: "ZMQ_IMMEDIATE", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+
+    /// The largest frame accepted from a peer (ZMQ_MAXMSGSIZE); a peer sending a larger one is
+    /// disconnected. -1 means no limit.
+    public func setMaxMessageSize(_ bytes: Int64, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_MAXMSGSIZE, name: "ZMQ_MAXMSGSIZE", value: bytes, file: file, line: line)
+    }
+
+    /// How long a blocking receive waits before returning nil (ZMQ_RCVTIMEO); -1 forever.
+    public func setReceiveTimeout(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_RCVTIMEO, name: "ZMQ_RCVTIMEO", value: milliseconds, file: file, line: line)
+    }
+
+    /// How long a blocking send waits before returning false (ZMQ_SNDTIMEO); -1 forever.
+    public func setSendTimeout(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_SNDTIMEO, name: "ZMQ_SNDTIMEO", value: milliseconds, file: file, line: line)
+    }
+
+    /// The first reconnection delay and, with exponential back-off, the largest
+    /// (ZMQ_RECONNECT_IVL, ZMQ_RECONNECT_IVL_MAX; 0 for `max` disables back-off).
+    public func setReconnectInterval(milliseconds: Int32, max: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_RECONNECT_IVL, name: "ZMQ_RECONNECT_IVL", value: milliseconds, file: file, line: line)
+        try setOption(ZMQ_RECONNECT_IVL_MAX, name: "ZMQ_RECONNECT_IVL_MAX", value: max, file: file, line: line)
+    }
+
+    /// Whether TCP connections use SO_KEEPALIVE (ZMQ_TCP_KEEPALIVE).
+    public func setTCPKeepalive(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_TCP_KEEPALIVE, name: "ZMQ_TCP_KEEPALIVE", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+
+    /// Subscribes a SUB socket to messages whose first frame starts with `prefix` (empty: all).
+    public func subscribe(_ prefix: [UInt8], file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_SUBSCRIBE, name: "ZMQ_SUBSCRIBE", bytes: prefix, file: file, line: line)
+    }
+
+    /// Removes a subscription made with ``subscribe(_:file:line:)``.
+    public func unsubscribe(_ prefix: [UInt8], file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_UNSUBSCRIBE, name: "ZMQ_UNSUBSCRIBE", bytes: prefix, file: file, line: line)
+    }
+
+    /// Makes the socket a CURVE server with a Z85 secret key (ZMQ_CURVE_SERVER, ZMQ_CURVE_SECRETKEY).
+    public func setCurveServer(secretKey: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_CURVE_SERVER, name: "ZMQ_CURVE_SERVER", value: Int32(1), file: file, line: line)
+        try setOption(ZMQ_CURVE_SECRETKEY, name: "ZMQ_CURVE_SECRETKEY", bytes: secretKey.utf8, file: file, line: line)
+    }
+
+    /// Makes the socket a CURVE client of a server with a known public key; all keys Z85
+    /// (ZMQ_CURVE_SERVERKEY, ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY).
+    public func setCurveClient(
+        serverPublicKey: String, publicKey: String, secretKey: String, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        try setOption(ZMQ_CURVE_SERVERKEY, name: "ZMQ_CURVE_SERVERKEY", bytes: serverPublicKey.utf8, file: file, line: line)
+        try setOption(ZMQ_CURVE_PUBLICKEY, name: "ZMQ_CURVE_PUBLICKEY", bytes: publicKey.utf8, file: file, line: line)
+        try setOption(ZMQ_CURVE_SECRETKEY, name: "ZMQ_CURVE_SECRETKEY", bytes: secretKey.utf8, file: file, line: line)
+    }
+
+    /// The ZAP domain sent to the authentication handler (ZMQ_ZAP_DOMAIN).
+    public func setZAPDomain(_ domain: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_ZAP_DOMAIN, name: "ZMQ_ZAP_DOMAIN", bytes: domain.utf8, file: file, line: line)
+    }
+
+    /// Whether TCP endpoints use IPv6 as well as IPv4 (ZMQ_IPV6).
+    public func setIPv6(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_IPV6, name: "ZMQ_IPV6", value: Int32(on ? 1 : 0), file: file, line: line)
+    }
+}

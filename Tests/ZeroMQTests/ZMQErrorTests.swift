@@ -1,0 +1,49 @@
+import Testing
+import ZeroMQ
+
+@Suite struct ZMQErrorTests {
+    @Test func bindToUnknownTransportCarriesErrnoAndCall() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .router)
+            defer { socket.close() }
+            let error = try #require(#expect(throws: ZMQError.self) { try socket.bind("bogus://nowhere") })
+            #expect(error.code == .protocolNotSupported)
+            #expect(error.code.rawValue != 0)
+            #expect(error.call == "zmq_bind(bogus://nowhere)")
+            #expect(!error.message.isEmpty)
+            #expect(error.file.hasSuffix("ZMQErrorTests.swift"))
+            #expect(error.line > 0)
+            #expect(error.description.contains("zmq_bind(bogus://nowhere) failed"))
+        }
+    }
+
+    @Test func bindingAPortTwiceIsAddressInUse() throws {
+        try withContext { context in
+            let first = try ZMQSocket(context: context, type: .pull)
+            let second = try ZMQSocket(context: context, type: .pull)
+            defer { first.close(); second.close() }
+            try first.bind("tcp://127.0.0.1:0")
+            let endpoint = try first.lastEndpoint
+            let error = #expect(throws: ZMQError.self) { try second.bind(endpoint) }
+            #expect(error?.code == .addressInUse)
+        }
+    }
+
+    @Test func malformedEndpointIsInvalidArgument() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .pull)
+            defer { socket.close() }
+            let error = #expect(throws: ZMQError.self) { try socket.connect("tcp://") }
+            #expect(error?.code == .invalidArgument)
+        }
+    }
+
+    @Test func codesAreDistinctAndDescribed() {
+        let codes: [ZMQError.Code] = [
+            .again, .hostUnreachable, .contextTerminated, .interrupted, .invalidArgument,
+            .notSupported, .protocolNotSupported, .addressInUse, .noDevice, .notSocket, .invalidState,
+        ]
+        #expect(Set(codes).count == codes.count)
+        #expect(ZMQError.Code.contextTerminated.description == "Context was terminated")
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+import ZeroMQ
+
+@Suite struct ZMQMessageTests {
+    @Test func emptyMessage() {
+        let message = ZMQMessage()
+        #expect(message.count == 0)
+        #expect(message.bytes == [])
+        #expect(message.withBytes { $0.byteCount } == 0)
+        #expect(!message.more)
+    }
+
+    @Test func bytesAreCopiedIn() {
+        var source: [UInt8] = [1, 2, 3, 4]
+        let message = ZMQMessage(bytes: source)
+        source[0] = 99
+        #expect(message.count == 4)
+        #expect(message.bytes == [1, 2, 3, 4])
+        #expect(ZMQMessage(bytes: source[1..<3]).bytes == [2, 3])
+        #expect(ZMQMessage(string: "héllo").string == "héllo")
+    }
+
+    @Test func withBytesReadsInPlace() {
+        let message = ZMQMessage(bytes: Array(0..<200).map { UInt8($0) })
+        let sum = message.withBytes { span in
+            (0..<span.byteCount).reduce(0) { $0 + Int(span.unsafeLoad(fromByteOffset: $1, as: UInt8.self)) }
+        }
+        #expect(sum == (0..<200).reduce(0, +))
+    }
+
+    @Test func copySharesTheBody() {
+        let message = ZMQMessage(bytes: [5, 6, 7])
+        let copy = message.copy()
+        #expect(copy.bytes == [5, 6, 7])
+        #expect(message.bytes == [5, 6, 7])
+    }
+
+    @Test func forwardingAReceivedMessageLeavesItEmpty() throws {
+        try withContext { context in
+            let inbound = uniqueInprocEndpoint("in")
+            let outbound = uniqueInprocEndpoint("out")
+            let source = try ZMQSocket(context: context, type: .pair)
+            let relay = try ZMQSocket(context: context, type: .pair)
+            let relayOut = try ZMQSocket(context: context, type: .pair)
+            let sink = try ZMQSocket(context: context, type: .pair)
+            defer { source.close(); relay.close(); relayOut.close(); sink.close() }
+            try relay.bind(inbound)
+            try source.connect(inbound)
+            try sink.bind(outbound)
+            try relayOut.connect(outbound)
+
+            let payload = [UInt8](repeating: 42, count: 4096)
+            try source.send(payload, more: true)
+            try source.send([1])
+            let frames = try #require(try relay.receiveMultipart())
+            #expect(frames.count == 2)
+            for (index, frame) in frames.enumerated() {
+                #expect(try relayOut.send(frame, more: index == 0))
+                #expect(frame.count == 0)
+            }
+            #expect(try sink.receiveMultipartBytes() == [payload, [1]])
+        }
+    }
+}

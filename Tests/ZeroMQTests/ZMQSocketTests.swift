@@ -1,0 +1,311 @@
+import Foundation
+import Testing
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct ZMQSocketTests {
+    @Test func routerDealerMultipartRoundTripWithRoutingId() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let router = try ZMQSocket(context: context, type: .router)
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            defer { router.close(); dealer.close() }
+            try router.bind(endpoint)
+            try dealer.setRoutingId(Array("worker-1".utf8))
+            try dealer.connect(endpoint)
+            #expect(try dealer.routingId == Array("worker-1".utf8))
+
+            try dealer.send(multipart: [[1, 2, 3], [], Array("query".utf8)])
+            let received = try #require(try router.receiveMultipartBytes())
+            #expect(received == [Array("worker-1".utf8), [1, 2, 3], [], Array("query".utf8)])
+
+            try router.send(multipart: [Array("worker-1".utf8), Array("reply".utf8), [9]])
+            let reply = try #require(try dealer.receiveMultipart())
+            #expect(reply.map(\.bytes) == [Array("reply".utf8), [9]])
+            #expect(reply[0].more)
+            #expect(!reply[1].more)
+        }
+    }
+
+    @Test func routerConnectingWithConnectRoutingIdCanAddressThePeerAtOnce() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let servant = try ZMQSocket(context: context, type: .router)
+            let broker = try ZMQSocket(context: context, type: .router)
+            defer { servant.close(); broker.close() }
+            try servant.bind(endpoint)
+            try broker.setRoutingId(Array("broker".utf8))
+            try broker.setRouterMandatory(true)
+            try broker.setConnectRoutingId(Array("servant-A".utf8))
+            try broker.connect(endpoint)
+
+            // inproc connects synchronously once bound, so the peer name is known at once.
+            #expect(try broker.send(multipart: [Array("servant-A".utf8), Array("hello".utf8)]))
+            let atServant = try #require(try servant.receiveMultipartBytes())
+            #expect(atServant == [Array("broker".utf8), Array("hello".utf8)])
+
+            try servant.send(multipart: [Array("broker".utf8), Array("back".utf8)])
+            let atBroker = try #require(try broker.receiveMultipartBytes())
+            #expect(atBroker == [Array("servant-A".utf8), Array("back".utf8)])
+        }
+    }
+
+    @Test func routerMandatoryReportsUnknownPeer() throws {
+        try withContext { context in
+            let router = try ZMQSocket(context: context, type: .router)
+            defer { router.close() }
+            try router.setRouterMandatory(true)
+            try router.bind(uniqueInprocEndpoint())
+            let error = #expect(throws: ZMQError.self) {
+                try router.send(multipart: [Array("nobody".utf8), [1]])
+            }
+            #expect(error?.code == .hostUnreachable)
+        }
+    }
+
+    @Test func bindToOSChosenPortReportsItInLastEndpoint() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .rep)
+            defer { socket.close() }
+            try socket.bind("tcp://127.0.0.1:0")
+            let endpoint = try socket.lastEndpoint
+            #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+            let chosen = try #require(port(of: endpoint))
+            #expect(chosen > 0)
+            try socket.unbind(endpoint)
+        }
+    }
+
+    @Test func publishSubscribeFiltersByPrefix() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let publisher = try ZMQSocket(context: context, type: .pub)
+            let subscriber = try ZMQSocket(context: context, type: .sub)
+            defer { publisher.close(); subscriber.close() }
+            try publisher.bind(endpoint)
+            try subscriber.subscribe(Array("quotes".utf8))
+            try subscriber.setReceiveTimeout(milliseconds: 20)
+            try subscriber.connect(endpoint)
+
+            // The subscription travels asynchronously: publish until it has arrived.
+            var first: [UInt8]?
+            for _ in 0..<500 where first == nil {
+                try publisher.send(Array("trades IBM".utf8))
+                try publisher.send(Array("quotes IBM".utf8))
+                first = try subscriber.receive()?.bytes
+            }
+            #expect(first == Array("quotes IBM".utf8))
+            try subscriber.unsubscribe(Array("quotes".utf8))
+        }
+    }
+
+    @Test func pairOverInproc() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let left = try ZMQSocket(context: context, type: .pair)
+            let right = try ZMQSocket(context: context, type: .pair)
+            defer { left.close(); right.close() }
+            try left.bind(endpoint)
+            try right.connect(endpoint)
+            try left.send(Array("ping".utf8))
+            #expect(try right.receive()?.string == "ping")
+            try right.send(Array("pong".utf8)[1...])
+            #expect(try left.receive()?.bytes == Array("ong".utf8))
+            #expect(try left.receive(dontWait: true) == nil)
+        }
+    }
+
+    @Test func streamSocketExchangesRawTCPBytes() throws {
+        try withContext { context in
+            let stream = try ZMQSocket(context: context, type: .stream)
+            defer { stream.close() }
+            try stream.bind("tcp://127.0.0.1:0")
+            let serverPort = try #require(port(of: try stream.lastEndpoint))
+
+            let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(client >= 0)
+            defer { _ = Glibc.close(client) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(serverPort).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            #expect(connected == 0)
+
+            // A STREAM socket announces a new connection with an empty frame.
+            let hello = try #require(try stream.receiveMultipartBytes())
+            #expect(hello.count == 2 && hello[1].isEmpty)
+            let peer = hello[0]
+
+            let request = Array("raw bytes".utf8)
+            #expect(write(client, request, request.count) == request.count)
+            var received: [UInt8] = []
+            while received.count < request.count {
+                let frames = try #require(try stream.receiveMultipartBytes())
+                #expect(frames[0] == peer)
+                received += frames[1]
+            }
+            #expect(received == request)
+
+            try stream.send(multipart: [peer, Array("answer".utf8)])
+            var buffer = [UInt8](repeating: 0, count: 64)
+            var answer: [UInt8] = []
+            while answer.count < 6 {
+                let count = read(client, &buffer, buffer.count)
+                if count <= 0 { break }
+                answer += buffer[0..<count]
+            }
+            #expect(answer == Array("answer".utf8))
+        }
+    }
+
+    @Test func peerAddressMetadataOnTCPMessage() throws {
+        try withContext { context in
+            let server = try ZMQSocket(context: context, type: .pull)
+            let client = try ZMQSocket(context: context, type: .push)
+            defer { server.close(); client.close() }
+            try server.bind("tcp://127.0.0.1:0")
+            try client.connect(try server.lastEndpoint)
+            try client.send(Array("x".utf8))
+            let message = try #require(try server.receive())
+            #expect(message.metadata("Peer-Address") == "127.0.0.1")
+            #expect(message.metadata("Socket-Type") == "PUSH")
+            #expect(message.metadata("No-Such-Property") == nil)
+        }
+    }
+
+    @Test func maxMessageSizeDropsOversizeMessages() throws {
+        try withContext { context in
+            let receiver = try ZMQSocket(context: context, type: .pull)
+            let sender = try ZMQSocket(context: context, type: .push)
+            defer { receiver.close(); sender.close() }
+            try receiver.setMaxMessageSize(100)
+            try receiver.setReceiveTimeout(milliseconds: 300)
+            try receiver.bind("tcp://127.0.0.1:0")
+            try sender.setReconnectInterval(milliseconds: 10, max: 0)
+            try sender.connect(try receiver.lastEndpoint)
+
+            try sender.send([UInt8](repeating: 7, count: 1000))
+            #expect(try receiver.receive() == nil)
+
+            // The connection is dropped and remade; a small message then gets through.
+            try receiver.setReceiveTimeout(milliseconds: 20)
+            var small: ZMQMessage?
+            for _ in 0..<500 where small == nil {
+                try sender.send([1, 2, 3], dontWait: true)
+                small = try receiver.receive()
+            }
+            #expect(small?.bytes == [1, 2, 3])
+        }
+    }
+
+    @Test func closeIsIdempotentAndLaterCallsFail() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            socket.close()
+            socket.close()
+            #expect(socket.isClosed)
+            let error = #expect(throws: ZMQError.self) { try socket.bind(uniqueInprocEndpoint()) }
+            #expect(error?.code == .notSocket)
+        }
+    }
+
+    @Test func socketKeepsItsContextAlive() throws {
+        var context: ZMQContext? = try ZMQContext()
+        let socket = try ZMQSocket(context: context!, type: .pair)
+        weak let weakContext = context
+        context = nil
+        #expect(weakContext != nil)
+        socket.close()
+        socket.context.terminate()
+    }
+
+    @Test func optionSettersAcceptValidValues() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .router)
+            defer { socket.close() }
+            try socket.setRouterHandover(true)
+            try socket.setProbeRouter(true)
+            try socket.setSendHighWaterMark(5000)
+            try socket.setReceiveHighWaterMark(5000)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setHeartbeat(interval: 1000, timeout: 3000, ttl: 3000)
+            try socket.setImmediate(true)
+            try socket.setSendTimeout(milliseconds: 100)
+            try socket.setTCPKeepalive(true)
+            try socket.setZAPDomain("mserve")
+            try socket.setIPv6(true)
+            #expect(try socket.hasMoreFrames == false)
+            #expect(try socket.fileDescriptor >= 0)
+            #expect(!(try socket.events.contains(.readable)))
+        }
+    }
+
+    @Test func sendReturnsFalseWhenItWouldBlock() throws {
+        try withContext { context in
+            // A DEALER with no peer cannot queue a message.
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            defer { dealer.close() }
+            #expect(try dealer.send([1], dontWait: true) == false)
+            #expect(try dealer.send(multipart: [[1], [2]], dontWait: true) == false)
+            #expect(try dealer.send(ZMQMessage(bytes: [1]), dontWait: true) == false)
+        }
+    }
+
+    @Test func proxyForwardsBetweenRouterAndDealerUntilContextTerminates() throws {
+        let context = try ZMQContext()
+        let frontendEndpoint = uniqueInprocEndpoint("front")
+        let backendEndpoint = uniqueInprocEndpoint("back")
+        let proxyStopped = DispatchSemaphore(value: 0)
+        let bound = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            defer { proxyStopped.signal() }
+            guard let frontend = try? ZMQSocket(context: context, type: .router),
+                  let backend = try? ZMQSocket(context: context, type: .dealer),
+                  (try? frontend.bind(frontendEndpoint)) != nil,
+                  (try? backend.bind(backendEndpoint)) != nil
+            else { bound.signal(); return }
+            bound.signal()
+            try? ZMQ.proxy(frontend: frontend, backend: backend)
+            frontend.close()
+            backend.close()
+        }
+        thread.start()
+        bound.wait()
+
+        let client = try ZMQSocket(context: context, type: .req)
+        let worker = try ZMQSocket(context: context, type: .rep)
+        try client.connect(frontendEndpoint)
+        try worker.connect(backendEndpoint)
+        try client.send(Array("ping".utf8))
+        #expect(try worker.receive()?.string == "ping")
+        try worker.send(Array("pong".utf8))
+        #expect(try client.receive()?.string == "pong")
+        client.close()
+        worker.close()
+
+        context.terminate()
+        proxyStopped.wait()
+        #expect(context.isTerminated)
+    }
+
+    @Test func shutdownMakesBlockingReceiveFailWithContextTerminated() throws {
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, type: .pull)
+        context.shutdown()
+        let error = #expect(throws: ZMQError.self) { try socket.receive() }
+        #expect(error?.code == .contextTerminated)
+        socket.close()
+        context.terminate()
+        context.terminate()
+        let late = #expect(throws: ZMQError.self) { try ZMQSocket(context: context, type: .pair) }
+        #expect(late?.code == .contextTerminated)
+    }
+}
