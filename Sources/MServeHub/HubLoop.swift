@@ -65,7 +65,7 @@ final class HubLoop {
             try socket.setMaxMessageSize(16 << 20)
             do {
                 try socket.bind(configuration.endpoint)
-            } catch let error as ZMQError where error.code == .addressInUse {
+            } catch where error.code == .addressInUse {
                 throw HubError(.addressInUse, "the hub endpoint \(configuration.endpoint) is in use")
             } catch {
                 throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error)")
