@@ -79,11 +79,13 @@ public final class Hub: Service, Sendable {
         mailbox.post(.stop)
     }
 
-    /// The live servants of `service`, asked of the hub at `hub` (`Hub.resolve("dev")`).
+    /// The live servants (or, with `role`, brokers) of `service`, asked of the hub at `hub`
+    /// (`Hub.resolve("dev")`, the seed's `HOP "dev"`).
     public static func resolve(
-        _ service: String, hub: String = HubLink.environmentEndpoint, timeout: Duration = .seconds(3)
+        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.environmentEndpoint,
+        timeout: Duration = .seconds(3)
     ) async throws -> [ServiceEndpoint] {
-        try await HubClient(endpoint: hub, timeout: timeout).resolve(service)
+        try await HubClient(endpoint: hub, timeout: timeout).resolve(service, role: role)
     }
 }
 

@@ -46,9 +46,10 @@ public struct HubClient: Sendable {
         return answer
     }
 
-    /// The live servants of `service`.
-    public func resolve(_ service: String) async throws -> [ServiceEndpoint] {
-        let answer = try await request(HubMessage(.resolve, [("service", .atom(.symbol(service)))]))
+    /// The live spokes of `service` with `role` (servants by default, or brokers).
+    public func resolve(_ service: String, role: String = SpokeRole.servant) async throws -> [ServiceEndpoint] {
+        let answer = try await request(
+            HubMessage(.resolve, [("service", .atom(.symbol(service))), ("role", .atom(.symbol(role)))]))
         guard answer.command == .resolved else {
             throw HubError(.malformed, "expected RESOLVED, got \(answer.command.rawValue)")
         }

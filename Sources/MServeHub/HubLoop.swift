@@ -167,7 +167,13 @@ final class HubLoop {
         case .deregister: deregister(from: routingID)
         case .resolve:
             let service = message.text("service") ?? ""
-            send(routingID, HubMessage(.resolved, ServiceEndpoint.listEntries(service: service, incarnation: incarnation, endpoints(of: service))))
+            let role = message.text("role").flatMap { $0.isEmpty ? nil : $0 } ?? SpokeRole.servant
+            send(
+                routingID,
+                HubMessage(
+                    .resolved,
+                    ServiceEndpoint.listEntries(
+                        service: service, incarnation: incarnation, endpoints(of: service, role: role))))
         case .watch:
             let service = message.text("service") ?? ""
             watchers[routingID] = Watcher(service: service, lastHeard: now)
@@ -316,9 +322,12 @@ final class HubLoop {
         }
     }
 
-    private func endpoints(of service: String) -> [ServiceEndpoint] {
+    private func endpoints(of service: String, role: String = SpokeRole.servant) -> [ServiceEndpoint] {
         spokes.values
-            .filter { $0.isServant && $0.record.registration.service == service }
+            .filter {
+                $0.record.registration.role == role && !$0.record.endpoint.isEmpty
+                    && $0.record.registration.service == service
+            }
             .sorted { $0.record.id < $1.record.id }
             .map(\.record.serviceEndpoint)
     }
