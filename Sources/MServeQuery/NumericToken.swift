@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import QData
 
 /// One number or temporal token of a literal, before a vector decides the final type.
@@ -309,14 +314,35 @@ private struct TokenReader {
         return Int64(magnitude)
     }
 
-    /// A double from digits, a point and an exponent.
+    /// A double from digits, a point and an exponent (parsed by the C library's `strtod`).
     func decimal(_ range: Range<Int>) throws(QueryError) -> Double {
-        var text = negative ? "-" : ""
-        if token[range.lowerBound] == ASCII.dot { text += "0" }
-        text += String(decoding: UnsafeBufferPointer(rebasing: token[range]), as: UTF8.self)
-        if token[range.upperBound - 1] == ASCII.dot { text += "0" }
-        text = text.replacingDotBeforeExponent()
-        guard let value = Double(text) else { throw invalid("number") }
+        let capacity = range.count + 4
+        let value: Double? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) {
+            buffer in
+            var length = 0
+            func append(_ byte: UInt8) {
+                buffer[length] = CChar(bitPattern: byte)
+                length += 1
+            }
+            if negative { append(ASCII.minus) }
+            for index in range {
+                let byte = token[index]
+                // "1.e5" and ".5" are q; C wants a digit on each side of the point.
+                if byte == ASCII.dot && (index == range.lowerBound) { append(ASCII.zero) }
+                append(byte)
+                if byte == ASCII.dot
+                    && (index + 1 == range.upperBound || !ASCII.isDigit(token[index + 1]))
+                {
+                    append(ASCII.zero)
+                }
+            }
+            append(0)
+            var end: UnsafeMutablePointer<CChar>?
+            let base = buffer.baseAddress!
+            let value = strtod(base, &end)
+            return end == base + length - 1 ? value : nil
+        }
+        guard let value else { throw invalid("number") }
         return value
     }
 
@@ -447,13 +473,5 @@ private struct TokenReader {
         }
         return .atom(
             .datetime(Double(days) + Double(nanoseconds) / Double(QCalendar.nanosecondsPerDay)))
-    }
-}
-
-extension String {
-    /// `1.e5` is not accepted by `Double(_:)`; `1.0e5` is.
-    fileprivate func replacingDotBeforeExponent() -> String {
-        guard let range = self.range(of: ".e") ?? self.range(of: ".E") else { return self }
-        return replacingCharacters(in: range, with: ".0e")
     }
 }

@@ -24,6 +24,9 @@ enum QueryNames {
         "xdesc", "xexp", "xgroup", "xkey", "xlog", "xprev", "xrank",
     ]
 
+    /// The length of the longest name in ``builtins``: longer names skip the set lookup.
+    static let longestBuiltin = builtins.map(\.utf8.count).max() ?? 0
+
     /// Whether `name` is a plain q identifier, optionally dotted: `proc1`, `.api.trades`, `a_b`.
     ///
     /// Segments are separated by single dots, each starts with an ASCII letter and continues with
@@ -50,11 +53,13 @@ enum QueryNames {
     }
 
     /// Why a function may not be called, or `nil` when it may.
-    static func refusalReason(forFunction name: String) -> String? {
-        guard isIdentifier(name.utf8) else {
+    static func refusalReason(forFunction name: String, isIdentifier known: Bool = false)
+        -> String?
+    {
+        guard known || isIdentifier(name.utf8) else {
             return "`\(name)` is not a function name (a plain or dotted q identifier)"
         }
-        if builtins.contains(name) {
+        if name.utf8.count <= longestBuiltin && builtins.contains(name) {
             return "`\(name)` is a q built-in, not an API function"
         }
         let bytes = name.utf8

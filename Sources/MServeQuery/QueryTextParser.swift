@@ -64,7 +64,7 @@ struct QueryTextParser {
     ) {
         let nameStart = position
         let name = try readName()
-        if let reason = QueryNames.refusalReason(forFunction: name) {
+        if let reason = QueryNames.refusalReason(forFunction: name, isIdentifier: true) {
             throw QueryError(.refused, reason, column: nameStart + 1)
         }
         if position < bytes.count && bytes[position] == ASCII.openBracket {
@@ -194,6 +194,7 @@ struct QueryTextParser {
         defer { depth -= 1 }
         position += 1
         var items: [QValue] = []
+        items.reserveCapacity(8)
         var slotCount = 0
         var emptySlotColumn: Int?
         while true {

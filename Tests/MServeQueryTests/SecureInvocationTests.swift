@@ -145,3 +145,14 @@ struct SecureInvocationTests {
         }
     }
 }
+
+@Suite("Reserved names")
+struct ReservedNameTests {
+    @Test func everyBuiltinIsRefused() {
+        for name in ["reciprocal", "value", "xrank", "abs", "enlist", "tables", "wj1"] {
+            #expect(parseError("\(name) 1")?.code == .refused, "\(name)")
+        }
+        #expect(parseError("reciprocals 1") == nil)
+        #expect(parseError("values 1") == nil)
+    }
+}
