@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeHub
 import ServiceLifecycle
+import ZeroMQ
 
 /// `mserve hub`: run the hub, print its tables, resolve a service.
 struct HubCommand: AsyncParsableCommand {
@@ -17,7 +18,8 @@ struct HubCommand: AsyncParsableCommand {
             """,
         subcommands: [
             HubServeCommand.self, HubTableCommand.Spokes.self, HubTableCommand.Memst.self,
-            HubTableCommand.Down.self, HubResolveCommand.self,
+            HubTableCommand.Down.self, HubResolveCommand.self, HubAllowCommand.self, HubRevokeCommand.self,
+            HubKeysCommand.self,
         ],
         defaultSubcommand: HubServeCommand.self)
 }
@@ -56,6 +58,9 @@ struct HubServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds of silence before a spoke moves to down.", valueName: "seconds"))
     var liveness: String = "3"
 
+    @Option(name: .long, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))
+    var keys: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -65,6 +70,13 @@ struct HubServeCommand: AsyncParsableCommand {
         if let dir { configuration.directory = dir }
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)
+        if let directory = keyDirectory(keys) {
+            do {
+                configuration.curve = try directory.keyPair("hub")
+            } catch {
+                throw ValidationError("--keys: \(error)")
+            }
+        }
         let hub = try Hub(configuration: configuration, logger: logger)
         let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         async let running: Void = group.run()
@@ -83,6 +95,7 @@ struct HubServeCommand: AsyncParsableCommand {
             hub: HubAutoMode.connectableEndpoint(endpoint),
             registration: .current(port: port, service: "hub", role: SpokeRole.hub, endpoint: endpoint),
             heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
+            curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
             logger: logger)
         async let spoke: Void = agent.run()
         do {

@@ -20,7 +20,7 @@ struct MServeCommand: AsyncParsableCommand {
         version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
         subcommands: [
             DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, HubCommand.self,
-            VersionCommand.self,
+            KeysCommand.self, VersionCommand.self,
         ]
     )
 }

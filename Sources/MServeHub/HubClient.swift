@@ -9,6 +9,8 @@ public struct HubClient: Sendable {
     public var endpoint: String
     /// How long to wait for an answer.
     public var timeout: Duration
+    /// The hub's public key and this client's key pair, when the hub runs with security on.
+    public var curve: ZMQCurveClientKeys? = nil
 
     /// Creates a client of the hub at `endpoint`.
     public init(endpoint: String = HubLink.environmentEndpoint, timeout: Duration = .seconds(3)) {
@@ -21,10 +23,11 @@ public struct HubClient: Sendable {
     public func request(_ message: HubMessage) async throws -> HubMessage {
         let endpoint = endpoint
         let milliseconds = Int(timeout.milliseconds)
+        let curve = curve
         let answer: HubMessage = try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 do {
-                    let peer = try HubPeerSocket(endpoint: endpoint, queueUntilConnected: true)
+                    let peer = try HubPeerSocket(endpoint: endpoint, queueUntilConnected: true, curve: curve)
                     defer { peer.close() }
                     guard peer.send(message) else {
                         throw HubError(.socket, "cannot send \(message.command.rawValue) to the hub at \(endpoint)")
@@ -54,6 +57,33 @@ public struct HubClient: Sendable {
             throw HubError(.malformed, "expected RESOLVED, got \(answer.command.rawValue)")
         }
         return try ServiceEndpoint.list(from: answer)
+    }
+
+    /// Admits the CURVE public key `key` under `name` (needs the hub's own key when security is
+    /// on); returns the admitted keys.
+    public func allow(name: String, key: String) async throws -> [AllowedKey] {
+        try Self.keys(from: try await request(HubMessage(.allow, [("name", .atom(.symbol(name))), ("key", .atom(.symbol(key)))])))
+    }
+
+    /// Stops admitting the key named `name`; returns the admitted keys.
+    public func revoke(name: String) async throws -> [AllowedKey] {
+        try Self.keys(from: try await request(HubMessage(.revoke, [("name", .atom(.symbol(name)))])))
+    }
+
+    /// The admitted keys.
+    public func allowedKeys() async throws -> [AllowedKey] {
+        try Self.keys(from: try await request(HubMessage(.keys)))
+    }
+
+    private static func keys(from answer: HubMessage) throws -> [AllowedKey] {
+        guard answer.command == .keys else {
+            throw HubError(.malformed, "expected KEYS, got \(answer.command.rawValue)")
+        }
+        var names: [String] = []
+        var keys: [String] = []
+        if case .vector(.symbol(let given), _)? = answer["name"] { names = given }
+        if case .vector(.symbol(let given), _)? = answer["key"] { keys = given }
+        return zip(names, keys).map { AllowedKey(name: $0, key: $1) }
     }
 
     /// The hub's table `name`: `spoke`, `memst` or `down`.

@@ -1,4 +1,5 @@
 import Foundation
+import ZeroMQ
 
 /// How a hub runs: where it listens, where it keeps its tables, and how fast it declares a
 /// spoke down.
@@ -13,6 +14,9 @@ public struct HubConfiguration: Sendable {
     public var livenessTimeout: Duration
     /// Memory-stat rows kept per spoke.
     public var memoryStatsKept: Int
+    /// The hub's own CURVE key pair: set, the hub is a CURVE server admitting only the keys in
+    /// its `allowed_keys` table (and its own, which alone may ALLOW and REVOKE). Nil: no security.
+    public var curve: ZMQCurveKeyPair? = nil
 
     /// The hub directory from `MSERVE_HUB_DIR`, or `~/.mserve/hub`.
     public static var environmentDirectory: String {

@@ -83,13 +83,17 @@ public final class HubDatabase: Sendable {
                         crash INTEGER NOT NULL, reason TEXT NOT NULL);
                     """)
         }
+        migrator.registerMigration("v2 allowed keys") { db in
+            try db.execute(
+                sql: "CREATE TABLE allowed_keys (name TEXT PRIMARY KEY, key TEXT NOT NULL, added INTEGER NOT NULL)")
+        }
         return migrator
     }
 
     private static let spokeColumns =
         "pid, port, threads, ip, host, user, command, started, version, buildDate, dir, service, role, endpoint, advertised"
 
-    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
+    func write<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
         do {
             return try queue.write(body)
         } catch {
@@ -97,7 +101,7 @@ public final class HubDatabase: Sendable {
         }
     }
 
-    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
+    func read<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
         do {
             return try queue.read(body)
         } catch {

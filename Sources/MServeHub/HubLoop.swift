@@ -39,6 +39,7 @@ final class HubLoop {
     private var spokeByRoutingID: [[UInt8]: Int64] = [:]
     private var watchers: [[UInt8]: Watcher] = [:]
     private var stopping = false
+    private let admission: HubAdmission
 
     /// The bound endpoint, with the real port.
     let endpoint: String
@@ -60,6 +61,14 @@ final class HubLoop {
             throw HubError(.socket, "cannot create the hub socket: \(error)")
         }
         do {
+            database = try HubDatabase(directory: configuration.directory)
+            admission = try HubAdmission(context: context, socket: socket, configuration: configuration, database: database, logger: logger)
+        } catch {
+            socket.close()
+            context.terminate()
+            throw error
+        }
+        do {
             try socket.setLinger(milliseconds: 0)
             try socket.setRouterHandover(true)
             try socket.setMaxMessageSize(16 << 20)
@@ -71,8 +80,8 @@ final class HubLoop {
                 throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error)")
             }
             endpoint = try socket.lastEndpoint
-            database = try HubDatabase(directory: configuration.directory)
         } catch {
+            admission.stop()
             socket.close()
             context.terminate()
             throw error
@@ -127,6 +136,7 @@ final class HubLoop {
                 nextScan = after + scanNanoseconds
             }
         }
+        admission.stop()
         socket.close()
         context.terminate()
         logger.info("hub stopped", metadata: ["endpoint": "\(endpoint)"])
@@ -147,12 +157,17 @@ final class HubLoop {
             guard parts.count >= 2 else { continue }
             let routingID = parts[0].bytes
             let peerAddress = parts[1].metadata("Peer-Address")
+            let userID = parts[1].metadata("User-Id") ?? ""
             let message: HubMessage
             do {
                 message = try HubMessage(frames: parts.dropFirst().map(\.bytes))
             } catch {
                 logger.debug("malformed hub message", metadata: ["error": "\(error)"])
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+                continue
+            }
+            if configuration.curve != nil, [.allow, .revoke].contains(message.command), userID != HubAdmission.adminUserID {
+                send(routingID, HubMessage(.error, [("message", .string("only the hub's own key may \(message.command.rawValue)"))]))
                 continue
             }
             handle(message, from: routingID, peerAddress: peerAddress)
@@ -186,6 +201,8 @@ final class HubLoop {
             } catch {
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
             }
+        case .allow, .revoke, .keys:
+            send(routingID, admission.handle(message, database: database, logger: logger))
         default:
             send(
                 routingID,

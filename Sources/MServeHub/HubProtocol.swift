@@ -50,6 +50,12 @@ public enum HubCommand: String, Sendable, CaseIterable {
     case table = "TABLE"
     /// Hub → peer: the request could not be served; body `message` (string).
     case error = "ERROR"
+    /// Admin → hub: admit the CURVE public key `key` (symbol, Z85) under `name` (symbol).
+    case allow = "ALLOW"
+    /// Admin → hub: stop admitting the key named `name` (symbol).
+    case revoke = "REVOKE"
+    /// Any peer → hub: the admitted keys. Hub → peer: `name` and `key` symbols, in name order.
+    case keys = "KEYS"
 
     /// The command's frame bytes.
     public var frame: [UInt8] { Array(rawValue.utf8) }

@@ -31,15 +31,19 @@ public final class SpokeAgent: Service, Sendable {
     private let logger: Logger
     private let mailbox: ZMQMailbox<SpokeControl>
     private let state: Mutex<SpokeAgentStatus>
+    private let curve: ZMQCurveClientKeys?
 
-    /// Creates an agent that registers `registration` with the hub at `hub`.
+    /// Creates an agent that registers `registration` with the hub at `hub` (as a CURVE client
+    /// with `curve` when the hub runs with security on).
     public init(
         hub: String = HubLink.environmentEndpoint,
         registration: SpokeRegistration,
         heartbeatInterval: Duration = .seconds(1),
         livenessTimeout: Duration = .seconds(3),
+        curve: ZMQCurveClientKeys? = nil,
         logger: Logger = Logger(label: "mserve.spoke")
     ) throws {
+        self.curve = curve
         self.hubEndpoint = hub
         self.registration = registration
         self.heartbeatInterval = heartbeatInterval
@@ -92,7 +96,8 @@ public final class SpokeAgent: Service, Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread { [self] in
                 do {
-                    let loop = try HubPeerSocket(endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8))
+                    let loop = try HubPeerSocket(
+                        endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8), curve: curve)
                     runLoop(loop)
                     loop.close()
                     continuation.resume()
@@ -205,7 +210,10 @@ final class HubPeerSocket {
 
     /// Connects to the hub; messages sent while no connection is up are dropped, not queued.
     /// With `queueUntilConnected`, a message sent before the connection is up waits for it.
-    init(endpoint: String, routingID: [UInt8]? = nil, queueUntilConnected: Bool = false) throws {
+    init(
+        endpoint: String, routingID: [UInt8]? = nil, queueUntilConnected: Bool = false,
+        curve: ZMQCurveClientKeys? = nil
+    ) throws {
         context = try ZMQContext(ioThreads: 1)
         do {
             socket = try ZMQSocket(context: context, type: .dealer)
@@ -218,6 +226,7 @@ final class HubPeerSocket {
             try socket.setImmediate(!queueUntilConnected)
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
             if let routingID { try socket.setRoutingId(routingID) }
+            if let curve { try socket.setCurveClient(curve) }
             try socket.connect(endpoint)
         } catch {
             socket.close()

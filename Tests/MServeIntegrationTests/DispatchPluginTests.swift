@@ -7,8 +7,8 @@ extension IntegrationTests {
     /// Dispatch algorithms loaded by a running broker with dlopen: the shipped ones, one
     /// compiled from C by this test, loading errors, and routing specs.
     @Suite struct DispatchPluginTests {
-        @Test func theShippedAlgorithmsAreListed() throws {
-            let run = try runMServe(["broker", "--list-algorithms"])
+        @Test func theShippedAlgorithmsAreListed() async throws {
+            let run = try await CommandRun.mserve(["broker", "--list-algorithms"])
             #expect(run.status == 0)
             for name in ["orig", "even", "match", "chbl", "least-loaded", "route-by-function"] {
                 #expect(run.output.contains(name), "\(name) missing from:\n\(run.output)")
@@ -16,17 +16,17 @@ extension IntegrationTests {
             #expect(run.output.contains("libmserve-algorithm-least-loaded.so"))
         }
 
-        @Test func loadingErrorsStopTheLaunchAndNameTheProblem() throws {
-            let unknown = try runMServe(["broker", "--algorithm", "nosuch"])
+        @Test func loadingErrorsStopTheLaunchAndNameTheProblem() async throws {
+            let unknown = try await CommandRun.mserve(["broker", "--algorithm", "nosuch"])
             #expect(unknown.status != 0)
             #expect(unknown.errors.contains("nosuch"))
             #expect(unknown.errors.contains("match"))
 
-            let missing = try runMServe(["broker"], environment: ["MSERVE_PLUGINS": "/nonexistent/libx.so"])
+            let missing = try await CommandRun.mserve(["broker"], environment: ["MSERVE_PLUGINS": "/nonexistent/libx.so"])
             #expect(missing.status != 0)
             #expect(missing.errors.contains("/nonexistent/libx.so"))
 
-            let badRouting = try runMServe(["broker", "--routing", "plugin:match"])
+            let badRouting = try await CommandRun.mserve(["broker", "--routing", "plugin:match"])
             #expect(badRouting.status != 0)
             #expect(badRouting.errors.contains("routing hook"))
         }
@@ -85,7 +85,7 @@ extension IntegrationTests {
             compiler.waitUntilExit()
             try #require(compiler.terminationStatus == 0)
 
-            let listed = try runMServe(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
+            let listed = try await CommandRun.mserve(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
             #expect(listed.output.contains("fewest-served"))
 
             let cluster = try await ProcessCluster.start(

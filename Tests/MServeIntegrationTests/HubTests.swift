@@ -14,19 +14,9 @@ extension IntegrationTests {
                 ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory, "--liveness", "1.5"])
         }
 
-        static func table(_ name: String, hub: String) throws -> String {
-            let run = try runMServe(["hub", name, "--all", "--hub", hub])
+        static func table(_ name: String, hub: String) async throws -> String {
+            let run = try await CommandRun.mserve(["hub", name, "--all", "--hub", hub])
             return run.output + run.errors
-        }
-
-        /// Polls `condition` every 100 ms for up to `seconds`.
-        static func eventually(_ seconds: Double, _ condition: () throws -> Bool) async throws -> Bool {
-            let giveUp = Date().addingTimeInterval(seconds)
-            while Date() < giveUp {
-                if try condition() { return true }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return try condition()
         }
 
         static func servant(hub: String, _ extra: [String] = []) async throws -> MServeProcess {
@@ -46,29 +36,29 @@ extension IntegrationTests {
 
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
             #expect(
-                try await Self.eventually(5) {
-                    let spokes = try Self.table("spokes", hub: hub.endpoint)
+                try await eventually(timeout: .seconds(5)) {
+                    let spokes = try await Self.table("spokes", hub: hub.endpoint)
                     return spokes.contains(port(first)) && spokes.contains(port(second))
                 })
             // Memory stats arrive with the heartbeats.
             #expect(
-                try await Self.eventually(5) {
+                try await eventually(timeout: .seconds(5)) {
                     // Header, rule, and rows from the hub and both servants.
-                    try Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
+                    try await Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
                 })
 
             second.crash()
-            #expect(try await Self.eventually(6) { try Self.table("down", hub: hub.endpoint).contains(port(second)) })
-            let down = try Self.table("down", hub: hub.endpoint)
+            #expect(try await eventually(timeout: .seconds(6)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
+            let down = try await Self.table("down", hub: hub.endpoint)
             #expect(down.contains("crash"))
             #expect(down.contains("rss"))
             #expect(down.contains("\(second.pid)"))
-            #expect(!(try Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
+            #expect(!(try await Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
 
             // A clean exit deregisters without a crash report.
             first.stop()
-            #expect(try await Self.eventually(5) { !(try Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
-            #expect(!(try Self.table("down", hub: hub.endpoint)).contains("\(first.pid)"))
+            #expect(try await eventually(timeout: .seconds(5)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
+            #expect(!(try await Self.table("down", hub: hub.endpoint)).contains("\(first.pid)"))
         }
 
         @Test func aRestartedHubKeepsLiveSpokesAndMovesDeadOnesToDown() async throws {
@@ -83,8 +73,8 @@ extension IntegrationTests {
             defer { victim.stop() }
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
             #expect(
-                try await Self.eventually(5) {
-                    let spokes = try Self.table("spokes", hub: endpoint)
+                try await eventually(timeout: .seconds(5)) {
+                    let spokes = try await Self.table("spokes", hub: endpoint)
                     return spokes.contains(port(survivor)) && spokes.contains(port(victim))
                 })
 
@@ -93,9 +83,9 @@ extension IntegrationTests {
             hub = try await Self.startHub(directory: directory, port: hubPort)
             defer { hub.stop() }
 
-            #expect(try await Self.eventually(8) { try Self.table("down", hub: endpoint).contains(port(victim)) })
-            #expect(try await Self.eventually(5) { try Self.table("spokes", hub: endpoint).contains(port(survivor)) })
-            #expect(!(try Self.table("spokes", hub: endpoint)).contains(port(victim)))
+            #expect(try await eventually(timeout: .seconds(8)) { try await Self.table("down", hub: endpoint).contains(port(victim)) })
+            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: endpoint).contains(port(survivor)) })
+            #expect(!(try await Self.table("spokes", hub: endpoint)).contains(port(victim)))
         }
 
         @Test func aBrokerUsesServantsThatJoinAfterItAndDropsThoseThatLeave() async throws {
@@ -119,12 +109,12 @@ extension IntegrationTests {
             #expect(reply.servant == servant.endpoint.replacingOccurrences(of: "tcp://", with: ""))
 
             // `mserve send --service` finds the broker through the hub.
-            let sent = try runMServe(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
+            let sent = try await CommandRun.mserve(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
             #expect(sent.status == 0, "\(sent.errors)")
             #expect(sent.output.hasPrefix("42"))
 
             servant.stop()
-            #expect(try await Self.eventually(5) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
+            #expect(try await eventually(timeout: .seconds(5)) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
         }
 
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
@@ -139,12 +129,12 @@ extension IntegrationTests {
                 "servant 2", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
             defer { second.stop() }
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
-            #expect(try await Self.eventually(5) { try Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
+            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
 
             first.crash()
             // The second races for the port, serves the hub, reloads the tables, and records the crash.
-            #expect(try await Self.eventually(12) { try Self.table("down", hub: hubEndpoint).contains(port(first)) })
-            #expect(try Self.table("spokes", hub: hubEndpoint).contains(port(second)))
+            #expect(try await eventually(timeout: .seconds(12)) { try await Self.table("down", hub: hubEndpoint).contains(port(first)) })
+            #expect(try await Self.table("spokes", hub: hubEndpoint).contains(port(second)))
         }
     }
 }

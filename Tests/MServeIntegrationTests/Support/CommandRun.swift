@@ -1,22 +1,59 @@
 import Foundation
 
-/// Runs `mserve ARGUMENTS` to completion and returns its exit status and output.
-func runMServe(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
-    let process = Process()
-    process.executableURL = MServeProcess.executable
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (
-        process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self)
-    )
+/// The outcome of running `mserve ARGUMENTS` to completion.
+struct CommandRun: Sendable {
+    /// The exit status.
+    var status: Int32
+    /// Everything written to standard output.
+    var output: String
+    /// Everything written to standard error.
+    var errors: String
+
+    /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds).
+    static func mserve(
+        _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
+    ) async throws -> CommandRun {
+        let process = Process()
+        process.executableURL = MServeProcess.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        let outputBytes = ByteCollector()
+        let errorBytes = ByteCollector()
+        output.fileHandleForReading.readabilityHandler = { handle in outputBytes.append(handle.availableData) }
+        errors.fileHandleForReading.readabilityHandler = { handle in errorBytes.append(handle.availableData) }
+        try process.run()
+        let giveUp = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < giveUp { try await Task.sleep(for: .milliseconds(10)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        output.fileHandleForReading.readabilityHandler = nil
+        errors.fileHandleForReading.readabilityHandler = nil
+        outputBytes.append(output.fileHandleForReading.readDataToEndOfFile())
+        errorBytes.append(errors.fileHandleForReading.readDataToEndOfFile())
+        return CommandRun(
+            status: process.terminationStatus,
+            output: String(decoding: outputBytes.bytes, as: UTF8.self),
+            errors: String(decoding: errorBytes.bytes, as: UTF8.self))
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+extension String {
+    /// How many times `text` occurs.
+    func occurrences(of text: String) -> Int { components(separatedBy: text).count - 1 }
 }
 
 /// A new empty directory under the temporary directory.

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import MServeHub
+import ZeroMQ
+
+/// The key directory: `--keys DIR`, else `MSERVE_KEYS`; nil means security is off.
+func keyDirectory(_ flag: String?) -> ZMQKeyDirectory? {
+    (flag ?? environment("MSERVE_KEYS")).map { ZMQKeyDirectory(path: $0) }
+}
+
+/// The default key directory for `mserve keys new`: `MSERVE_KEYS`, else `~/.mserve/keys`.
+var defaultKeyDirectory: String {
+    environment("MSERVE_KEYS")
+        ?? ((ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) as NSString)
+        .appendingPathComponent(".mserve/keys")
+}
+
+/// `mserve keys`: make CURVE key pairs.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Make CURVE key pairs for MServe's security (--keys DIR).",
+        subcommands: [KeysNewCommand.self])
+}
+
+struct KeysNewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Write NAME.key (secret, mode 0600) and NAME.pub (Z85 public key).",
+        discussion: """
+            Conventional names: hub (the hub's own key; whoever holds hub.key may allow and
+            revoke keys), broker, servant, client. Prints the public key. Admit it with
+            `mserve hub allow NAME DIR/NAME.pub`.
+            """)
+
+    @Argument(help: "The key's name, e.g. servant.") var name: String
+
+    @Option(name: .long, help: ArgumentHelp("Key directory (env MSERVE_KEYS, default ~/.mserve/keys).", valueName: "path"))
+    var dir: String?
+
+    func run() async throws {
+        let directory = ZMQKeyDirectory(path: dir ?? defaultKeyDirectory)
+        do {
+            let pair = try directory.create(name)
+            announce(pair.publicKey)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// Options for editing the hub's allowed keys.
+struct HubAdminOptions: ParsableArguments {
+    @OptionGroup var client: HubClientOptions
+
+    @Option(name: .long, help: ArgumentHelp("Key directory holding hub.key, when the hub runs with security (env MSERVE_KEYS).", valueName: "path"))
+    var keys: String?
+
+    /// A hub client that, with security on, speaks as the hub's own key (the admin).
+    func hubClient() throws -> HubClient {
+        var hub = try client.client()
+        if let directory = keyDirectory(keys) {
+            let own = try directory.keyPair("hub")
+            hub.curve = ZMQCurveClientKeys(serverPublicKey: own.publicKey, keyPair: own)
+        }
+        return hub
+    }
+}
+
+/// Prints the admitted keys, one `name key` line each.
+func printKeys(_ keys: [AllowedKey]) {
+    for key in keys { announce("\(key.name)\t\(key.key)") }
+}
+
+struct HubAllowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allow", abstract: "Admit a public key (a .pub file) under a name.")
+    @Argument(help: "The name to admit it under.") var name: String
+    @Argument(help: "The public key file (NAME.pub).") var keyFile: String
+    @OptionGroup var options: HubAdminOptions
+
+    func run() async throws {
+        let key = try ZMQKeyDirectory.readKey(at: keyFile)
+        printKeys(try await options.hubClient().allow(name: name, key: key))
+    }
+}
+
+struct HubRevokeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Stop admitting the key with this name.")
+    @Argument(help: "The name the key was admitted under.") var name: String
+    @OptionGroup var options: HubAdminOptions
+
+    func run() async throws {
+        printKeys(try await options.hubClient().revoke(name: name))
+    }
+}
+
+struct HubKeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "List the admitted keys.")
+    @OptionGroup var options: HubAdminOptions
+
+    func run() async throws {
+        printKeys(try await options.hubClient().allowedKeys())
+    }
+}

@@ -1,0 +1,80 @@
+import Logging
+import MServeProtocol
+import QData
+import ZeroMQ
+
+/// The hub's side of admission: with a CURVE key pair configured, makes the hub socket a CURVE
+/// server and answers ZAP requests from the `allowed_keys` table (cached, updated on ALLOW and
+/// REVOKE); serves ALLOW, REVOKE and KEYS whether security is on or not.
+final class HubAdmission {
+    /// The User-Id of the hub's own key: the only one that may ALLOW and REVOKE.
+    static let adminUserID = "hub-admin"
+
+    private let keyList = ZAPKeyList()
+    private let ownKey: String?
+    private let handler: ZAPHandler?
+
+    init(
+        context: ZMQContext, socket: ZMQSocket, configuration: HubConfiguration, database: HubDatabase,
+        logger: Logger
+    ) throws {
+        ownKey = configuration.curve?.publicKey
+        guard let curve = configuration.curve else {
+            handler = nil
+            return
+        }
+        let keyList = self.keyList
+        let ownKey = curve.publicKey
+        handler = try ZAPHandler(context: context) { request in
+            if request.publicKey == ownKey { return .admit(as: Self.adminUserID) }
+            if let name = keyList.name(of: request.publicKey) { return .admit(as: name) }
+            logger.warning(
+                "refused a peer: its key is not allowed",
+                metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
+            return .refuse
+        }
+        do {
+            try socket.setCurveServer(secretKey: curve.secretKey)
+            try reload(database)
+        } catch {
+            handler?.stop()
+            throw error
+        }
+    }
+
+    private func reload(_ database: HubDatabase) throws(HubError) {
+        var keys = Dictionary(try database.allowedKeys().map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
+        if let ownKey { keys[ownKey] = Self.adminUserID }
+        keyList.replace(keys)
+    }
+
+    /// The answer to ALLOW, REVOKE or KEYS.
+    func handle(_ message: HubMessage, database: HubDatabase, logger: Logger) -> HubMessage {
+        let name = message.text("name") ?? ""
+        do {
+            switch message.command {
+            case .allow:
+                try database.allow(name: name, key: message.text("key") ?? "", at: QueryClock.qTimestampNow())
+                logger.notice("key allowed", metadata: ["name": "\(name)", "key": "\(message.text("key") ?? "")"])
+            case .revoke:
+                guard try database.revoke(name: name) else {
+                    return HubMessage(.error, [("message", .string("no allowed key is named '\(name)'"))])
+                }
+                logger.notice("key revoked", metadata: ["name": "\(name)"])
+            default:
+                break
+            }
+            try reload(database)
+            let keys = try database.allowedKeys()
+            return HubMessage(
+                .keys, [("name", .vector(.symbol(keys.map(\.name)))), ("key", .vector(.symbol(keys.map(\.key))))])
+        } catch {
+            return HubMessage(.error, [("message", .string(error.message))])
+        }
+    }
+
+    /// Stops the ZAP handler; call before closing the hub socket.
+    func stop() {
+        handler?.stop()
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import MServeHub
+import Testing
+import ZeroMQ
+
+/// The hub's allowed keys: ALLOW, REVOKE and KEYS edit and list them; with its own key pair
+/// the hub is a CURVE server admitting only those keys, and only its own key may edit them.
+@Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
+struct HubAdmissionTests {
+    @Test func allowRevokeAndKeysEditTheTable() async throws {
+        let fixture = HubFixture()
+        let (hub, task) = try await fixture.startHub()
+        defer { hub.stop() }
+        let servant = try ZMQCurveKeyPair.generate()
+
+        #expect(try await fixture.client.allow(name: "servant", key: servant.publicKey) == [
+            AllowedKey(name: "servant", key: servant.publicKey)
+        ])
+        #expect(try await fixture.client.allowedKeys().map(\.name) == ["servant"])
+        #expect(try await fixture.client.revoke(name: "servant").isEmpty)
+        await #expect(throws: HubError.self) { try await fixture.client.revoke(name: "servant") }
+        await #expect(throws: HubError.self) { try await fixture.client.allow(name: "bad", key: "short") }
+        hub.stop()
+        try await task.value
+    }
+
+    @Test func withSecurityOnlyAllowedKeysAreAdmittedAndOnlyTheHubKeyEdits() async throws {
+        var fixture = HubFixture()
+        let hubKeys = try ZMQCurveKeyPair.generate()
+        fixture.configuration.curve = hubKeys
+        let (hub, task) = try await fixture.startHub()
+        defer { hub.stop() }
+        let servant = try ZMQCurveKeyPair.generate()
+        let stranger = try ZMQCurveKeyPair.generate()
+        func client(_ keys: ZMQCurveKeyPair) -> HubClient {
+            var client = HubClient(endpoint: fixture.endpoint, timeout: .milliseconds(700))
+            client.curve = ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: keys)
+            return client
+        }
+
+        // No CURVE at all, or an unknown key: no answer.
+        await #expect(throws: HubError.self) { try await fixture.client.allowedKeys() }
+        await #expect(throws: HubError.self) { try await client(stranger).allowedKeys() }
+
+        _ = try await client(hubKeys).allow(name: "servant", key: servant.publicKey)
+        #expect(try await client(servant).allowedKeys().map(\.key) == [servant.publicKey])
+        // An admitted key that is not the hub's may not edit the list.
+        await #expect(throws: HubError.self) { try await client(servant).allow(name: "x", key: stranger.publicKey) }
+
+        _ = try await client(hubKeys).revoke(name: "servant")
+        await #expect(throws: HubError.self) { try await client(servant).allowedKeys() }
+        hub.stop()
+        try await task.value
+    }
+}

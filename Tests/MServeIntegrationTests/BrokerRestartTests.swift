@@ -1,0 +1,50 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+/// A broker that dies and comes back on the same port: servants and clients reconnect by
+/// themselves; a query in flight when it died fails at the client's deadline, never hangs.
+@Suite struct BrokerRestartTests {
+    @Test func clientsAndServantsCarryOnWithARestartedBroker() async throws {
+        let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
+        defer { servant.stop() }
+        let brokerArguments = ["--servant", servant.endpoint, "--heartbeat", "0.2", "--liveness", "0.8"]
+        let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"] + brokerArguments)
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(2)
+        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        defer { client.close() }
+        #expect(try await client.send("echo 1").result == .atom(.long(1)))
+
+        let inFlight = Task { try await client.send("sleep 1500") }
+        try await Task.sleep(for: .milliseconds(200))
+        broker.crash()
+        await #expect {
+            try await inFlight.value
+        } throws: { error in
+            (error as? ClientError)?.code == .deadlineExceeded
+        }
+
+        let restarted = try await MServeProcess(
+            "restarted broker", ["broker", "--clients", broker.endpoint] + brokerArguments)
+        defer { restarted.stop() }
+        #expect(try await client.send("echo 2").result == .atom(.long(2)))
+        // The servant saw a HELLO from each broker.
+        #expect(servant.logs.occurrences(of: "broker connected") == 2)
+    }
+
+    @Test func sendExitsNonZeroWhenNoBrokerAnswers() async throws {
+        let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
+        let endpoint = broker.endpoint
+        broker.crash()
+
+        let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--deadline", "1", "echo 1"])
+        #expect(run.status == 1)
+        #expect(run.errors.contains("deadlineExceeded"))
+        #expect(run.errors.contains("is the broker running"))
+        #expect(run.output.isEmpty)
+    }
+}
+}

@@ -1,0 +1,64 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+/// Application heartbeats: a wedged servant (SIGSTOP: the kernel and libzmq's I/O thread would
+/// still answer, the servant does not) is taken out of dispatch within the liveness time, its
+/// query goes to another servant, and it is used again once it answers again.
+@Suite struct ServantLivenessTests {
+    @Test func aWedgedServantIsDroppedAndItsQueryRedispatched() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 2, threads: 1,
+            brokerArguments: ["--algorithm", "orig", "--heartbeat", "0.2", "--liveness", "0.8"])
+        defer {
+            kill(cluster.servants[0].pid, SIGCONT)
+            cluster.stop()
+        }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+        let names = cluster.servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") }
+        #expect(await eventually { cluster.broker.logs.occurrences(of: "servant ready") >= 2 })
+
+        // orig sends to the top free servant: the first.
+        async let first = client.send("sleep 200")
+        try await Task.sleep(for: .milliseconds(50))
+        kill(cluster.servants[0].pid, SIGSTOP)
+        let reply = try await first
+        #expect(reply.servant == names[1])
+        #expect(cluster.broker.logs.contains("missed heartbeats"))
+
+        // While it is stopped, every query goes to the other one.
+        for index in 0..<3 {
+            #expect(try await client.send("echo \(index)").servant == names[1])
+        }
+
+        kill(cluster.servants[0].pid, SIGCONT)
+        #expect(await eventually { cluster.broker.logs.occurrences(of: "servant ready") >= 3 })
+        // Two slow queries at once need both servants.
+        async let one = client.send("sleep 300")
+        async let two = client.send("sleep 300")
+        let used = Set([try await one.servant, try await two.servant])
+        #expect(used == Set(names))
+    }
+
+    @Test func aServantRestartedOnTheSamePortIsUsedAgain() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1, threads: 1)
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+        let before = try await client.send("pid[]")
+        #expect(before.result == .atom(.int(cluster.servants[0].pid)))
+
+        let endpoint = cluster.servants[0].endpoint
+        cluster.servants[0].crash()
+        let restarted = try await MServeProcess("restarted servant", ["servant", "--bind", endpoint])
+        defer { restarted.stop() }
+
+        let after = try await client.send("pid[]")
+        #expect(after.result == .atom(.int(restarted.pid)))
+        #expect(after.servant == endpoint.replacingOccurrences(of: "tcp://", with: ""))
+    }
+}
+}

@@ -1,0 +1,52 @@
+import Synchronization
+import Testing
+import ZeroMQ
+
+@Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
+struct ZAPHandlerTests {
+    @Test func admitsListedKeysAndRefusesOthers() throws {
+        try withContext { context in
+            let serverKeys = try ZMQ.curveKeyPair()
+            let known = try ZMQ.curveKeyPair()
+            let stranger = try ZMQ.curveKeyPair()
+            let seen = Mutex<[ZAPRequest]>([])
+            let handler = try ZAPHandler(context: context) { request in
+                seen.withLock { $0.append(request) }
+                return request.publicKey == known.publicKey ? .admit(as: "known") : .refuse
+            }
+            defer { handler.stop() }
+
+            let server = try ZMQSocket(context: context, type: .router)
+            let admitted = try ZMQSocket(context: context, type: .dealer)
+            let refused = try ZMQSocket(context: context, type: .dealer)
+            defer { server.close(); admitted.close(); refused.close() }
+            try server.setCurveServer(secretKey: serverKeys.secretKey)
+            try server.setReceiveTimeout(milliseconds: 2_000)
+            try server.bind("tcp://127.0.0.1:0")
+            let endpoint = try server.lastEndpoint
+            for (socket, keys) in [(refused, stranger), (admitted, known)] {
+                try socket.setCurveClient(
+                    serverPublicKey: serverKeys.publicKey, publicKey: keys.publicKey, secretKey: keys.secretKey)
+                try socket.connect(endpoint)
+            }
+            _ = try refused.send(Array("from the stranger".utf8), dontWait: true)
+            _ = try admitted.send(Array("from a friend".utf8))
+
+            let frames = try #require(try server.receiveMultipart())
+            #expect(frames.last?.string == "from a friend")
+            #expect(frames.last?.metadata("User-Id") == "known")
+            // Nothing else arrives: the stranger never got through the handshake.
+            try server.setReceiveTimeout(milliseconds: 300)
+            #expect(try server.receiveMultipart() == nil)
+
+            let requests = seen.withLock { $0 }
+            #expect(requests.contains { $0.publicKey == stranger.publicKey && $0.address == "127.0.0.1" })
+            #expect(requests.allSatisfy { $0.mechanism == "CURVE" })
+        }
+    }
+
+    @Test func z85EncodesWholeWordsOnly() {
+        #expect(ZMQ.z85Encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]) == "HelloWorld")
+        #expect(ZMQ.z85Encode([1, 2, 3]) == nil)
+    }
+}

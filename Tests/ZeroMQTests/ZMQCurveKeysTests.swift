@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+import ZeroMQ
+
+@Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
+struct ZMQCurveKeysTests {
+    @Test func createWritesASecretFileOnlyTheOwnerReadsAndAPublicFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = ZMQKeyDirectory(path: path)
+        let created = try directory.create("servant")
+
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory.secretKeyPath("servant"))
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(try directory.keyPair("servant") == created)
+        #expect(try directory.publicKey("servant") == created.publicKey)
+        #expect(throws: ZMQKeyFileError.self) { try directory.create("servant") }
+        #expect(throws: ZMQKeyFileError.self) { try directory.publicKey("nobody") }
+    }
+}
