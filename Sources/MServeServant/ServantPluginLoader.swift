@@ -1,6 +1,7 @@
 import CMServeServantPlugin
 import Foundation
 import Glibc
+import MServeQuery
 import QData
 
 /// One function a loaded servant plugin serves, as its table lists it.
@@ -170,9 +171,13 @@ public enum ServantPluginLoader {
         var names: Set<String> = []
         for index in 0..<plugin.function_count {
             let function = array[index]
-            guard let functionName = function.name.map({ String(cString: $0) }), isQName(functionName) else {
+            guard let functionName = function.name.map({ String(cString: $0) }), !functionName.isEmpty else {
+                throw ServantPluginError(.invalidTable, "\(path): plugin \"\(name)\": function \(index) has no name")
+            }
+            if let reason = callableNameRefusal(functionName) {
                 throw ServantPluginError(
-                    .invalidTable, "\(path): plugin \"\(name)\": function \(index) has no valid q name")
+                    .invalidTable,
+                    "\(path): plugin \"\(name)\": function \"\(functionName)\" could never be called: \(reason)")
             }
             let maximum = function.max_arity == UInt32.max ? Int.max : Int(function.max_arity)
             guard Int(function.min_arity) <= maximum else {
@@ -192,11 +197,14 @@ public enum ServantPluginLoader {
             functions: functions, table: table)
     }
 
-    /// Letters, digits, `_` and `.`, not starting with a digit or `_`.
-    static func isQName(_ text: String) -> Bool {
-        guard let first = text.unicodeScalars.first, first != "_", !("0"..."9").contains(first) else { return false }
-        return text.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "."
+    /// Why clients could never call `name` (not a q identifier, a q built-in, a reserved
+    /// namespace: what secure invocation refuses), or nil when they can.
+    static func callableNameRefusal(_ name: String) -> String? {
+        do {
+            try SecureInvocation.validate(ParsedQuery(function: name))
+            return nil
+        } catch {
+            return error.message
         }
     }
 

@@ -77,6 +77,8 @@ struct ServantPluginLoaderTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let cases: [(String, [(String, Int, Int)])] = [
             ("libbadname.so", [("1st", 0, 1)]),
+            ("libbuiltin.so", [("sum", 1, 1)]),
+            ("libreserved.so", [(".z.ts", 0, 1)]),
             ("libbadarity.so", [("f", 2, 1)]),
             ("libtwice.so", [("f", 0, 1), ("f", 1, 1)]),
         ]

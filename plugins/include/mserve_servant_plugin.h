@@ -81,9 +81,11 @@ extern "C" {
 /** One function the plugin serves. */
 typedef struct mserve_servant_function {
     /**
-     * The name clients call, e.g. "proc1". NUL-terminated UTF-8, a q name
-     * (letters, digits, '_' and '.', not starting with a digit). Names are
-     * unique across all the plugins one servant loads.
+     * The name clients call, e.g. "proc1" or ".api.trades". NUL-terminated
+     * UTF-8: a plain or dotted q identifier that is neither a q built-in
+     * ("sum", "value", ...) nor in a reserved namespace (".z", ".Q", ...),
+     * since clients could never call it (the servant refuses to load such a
+     * plugin). Names are unique across all the plugins one servant loads.
      */
     const char *name;
     /** Fewest arguments accepted. `proc1[]` has 0 arguments, `proc1 `IBM` has 1. */
