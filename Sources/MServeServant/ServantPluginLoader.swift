@@ -148,6 +148,22 @@ public enum ServantPluginLoader {
         guard let table = entry() else {
             throw ServantPluginError(.invalidTable, "\(path): \(MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) returned NULL")
         }
+        let plugin = try validate(table: table, path: path)
+        keepHandle = true
+        return plugin
+    }
+
+    /// A plugin from a table already in this process (what an entry symbol returns, e.g.
+    /// `ServantPluginExport.table(…).pointer`), checked like a loaded file; `origin` stands in
+    /// for the path in messages. Lets a Swift plugin be tested through the C ABI without `dlopen`.
+    /// The table must stay valid for the life of the process.
+    public static func plugin(table: UnsafeRawPointer, origin: String) throws(ServantPluginError) -> LoadedServantPlugin {
+        try validate(table: table.assumingMemoryBound(to: mserve_servant_plugin.self), path: origin)
+    }
+
+    private static func validate(
+        table: UnsafePointer<mserve_servant_plugin>, path: String
+    ) throws(ServantPluginError) -> LoadedServantPlugin {
         // Only abi_version may be read before the version is known to match.
         let version = table.pointee.abi_version
         guard version == MSERVE_SERVANT_PLUGIN_ABI_VERSION else {
@@ -191,7 +207,6 @@ public enum ServantPluginLoader {
             }
             functions.append(ServantPluginFunctionDescription(name: functionName, arity: Int(function.min_arity)...maximum))
         }
-        keepHandle = true
         return LoadedServantPlugin(
             name: name, description: plugin.description.map { String(cString: $0) } ?? "", path: path,
             functions: functions, table: table)
