@@ -169,7 +169,8 @@ public enum ServantPluginLoader {
         guard version == MSERVE_SERVANT_PLUGIN_ABI_VERSION else {
             throw ServantPluginError(
                 .abiVersionMismatch,
-                "\(path): servant plugin ABI version \(version), this servant speaks version \(MSERVE_SERVANT_PLUGIN_ABI_VERSION)"
+                "\(path): servant plugin ABI version \(version), "
+                    + "this servant speaks version \(MSERVE_SERVANT_PLUGIN_ABI_VERSION)"
             )
         }
         let plugin = table.pointee

@@ -64,7 +64,8 @@ struct ServantPluginProcessTests {
     }
 
     @Test func qPluginsIsReadWhenMServeServantPluginsIsUnset() throws {
-        let run = try Self.run(["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": PluginFiles.stats])
+        let run = try Self.run(
+            ["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": PluginFiles.stats])
         #expect(run.status == 0)
         #expect(run.output.hasPrefix("stats\tarity 1\tstats\t"))
         #expect(!run.output.contains("proc1"))
