@@ -1,0 +1,130 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+    /// Dispatch algorithms loaded by a running broker with dlopen: the shipped ones, one
+    /// compiled from C by this test, loading errors, and routing specs.
+    @Suite struct DispatchPluginTests {
+        @Test func theShippedAlgorithmsAreListed() throws {
+            let run = try runMServe(["broker", "--list-algorithms"])
+            #expect(run.status == 0)
+            for name in ["orig", "even", "match", "chbl", "least-loaded", "route-by-function"] {
+                #expect(run.output.contains(name), "\(name) missing from:\n\(run.output)")
+            }
+            #expect(run.output.contains("libmserve-algorithm-least-loaded.so"))
+        }
+
+        @Test func loadingErrorsStopTheLaunchAndNameTheProblem() throws {
+            let unknown = try runMServe(["broker", "--algorithm", "nosuch"])
+            #expect(unknown.status != 0)
+            #expect(unknown.errors.contains("nosuch"))
+            #expect(unknown.errors.contains("match"))
+
+            let missing = try runMServe(["broker"], environment: ["MSERVE_PLUGINS": "/nonexistent/libx.so"])
+            #expect(missing.status != 0)
+            #expect(missing.errors.contains("/nonexistent/libx.so"))
+
+            let badRouting = try runMServe(["broker", "--routing", "plugin:match"])
+            #expect(badRouting.status != 0)
+            #expect(badRouting.errors.contains("routing hook"))
+        }
+
+        @Test func evenRotatesAndOrigStaysOnTop() async throws {
+            for (algorithm, expectRotation) in [("even", true), ("orig", false)] {
+                let cluster = try await ProcessCluster.start(servants: 2, brokerArguments: ["--algorithm", algorithm])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                _ = try await client.send("echo 0")
+                try await Task.sleep(for: .milliseconds(200))  // both servants ready
+                var used: [String] = []
+                for index in 1...6 { used.append(try await client.send("echo \(index)").servant ?? "") }
+                if expectRotation {
+                    #expect(Set(used).count == 2, "\(algorithm): \(used)")
+                    #expect(zip(used, used.dropFirst()).allSatisfy { $0 != $1 }, "\(algorithm): \(used)")
+                } else {
+                    #expect(Set(used).count == 1, "\(algorithm): \(used)")
+                }
+            }
+        }
+
+        @Test func aPluginWrittenInCAndCompiledHereDispatchesQueries() async throws {
+            let directory = try temporaryDirectory("mserve-c-plugin")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let source = """
+                #include <stdlib.h>
+                #include "mserve_plugin.h"
+                /* Picks the free servant with the fewest queries served: a tiny algorithm in C. */
+                static int state;
+                static void *create(const char *config) { (void)config; return &state; }
+                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                    (void)s; (void)routing;
+                    int64_t best = MSERVE_DISPATCH_WAIT;
+                    for (size_t i = 0; i < count; i++) {
+                        if (servants[i].in_flight >= servants[i].capacity) continue;
+                        if (best < 0 || servants[i].queries_served < servants[best].queries_served) best = (int64_t)i;
+                    }
+                    return best;
+                }
+                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                static void destroy(void *s) { (void)s; }
+                static const mserve_dispatch_plugin table = {
+                    MSERVE_PLUGIN_ABI_VERSION, "fewest-served", "the free servant that has served the fewest queries",
+                    create, choose, completed, destroy, NULL };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """
+            let sourcePath = directory + "/fewest.c"
+            try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+            let library = directory + "/libfewest.so"
+            let compiler = Process()
+            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+            compiler.arguments = ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath]
+            try compiler.run()
+            compiler.waitUntilExit()
+            try #require(compiler.terminationStatus == 0)
+
+            let listed = try runMServe(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
+            #expect(listed.output.contains("fewest-served"))
+
+            let cluster = try await ProcessCluster.start(
+                servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "fewest-served"])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            _ = try await client.send("echo 0")
+            try await Task.sleep(for: .milliseconds(200))
+            var used: [String] = []
+            for index in 1...6 { used.append(try await client.send("proc1 `S\(index)").servant ?? "") }
+            #expect(Set(used) == cluster.servantNames, "\(used)")
+            #expect(cluster.broker.logs.contains("fewest-served"))
+        }
+
+        @Test func theShippedCPluginRunsInABroker() async throws {
+            let cluster = try await ProcessCluster.start(servants: 2, brokerArguments: ["--algorithm", "least-loaded"])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            let reply = try await client.send("proc1 `IBM")
+            #expect(reply.routing == "IBM")
+            #expect(cluster.broker.logs.contains("least-loaded"))
+        }
+
+        @Test func routingSpecsChooseTheRoutingString() async throws {
+            let byFunction = try await ProcessCluster.start(
+                servants: 1, environment: ["MSERVE_ROUTING": "function,arg:1"])
+            defer { byFunction.stop() }
+            let client = try QueryClient(endpoint: byFunction.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("proc1 `IBM").routing == "proc1|IBM")
+
+            let hook = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--routing", "plugin:route-by-function"])
+            defer { hook.stop() }
+            let hookClient = try QueryClient(endpoint: hook.broker.endpoint)
+            defer { hookClient.close() }
+            #expect(try await hookClient.send("proc2 `IBM`MSFT").routing == "proc2")
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+extension IntegrationTests {
+    /// The hub with real processes: registration, crash reports, hub restarts, a broker
+    /// following its service, and auto-mode failover.
+    @Suite struct HubProcessTests {
+        /// A hub process on an OS-chosen port with its own directory.
+        static func startHub(directory: String, port: Int = 0) async throws -> MServeProcess {
+            try await MServeProcess(
+                "hub",
+                ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory, "--liveness", "1.5"])
+        }
+
+        static func table(_ name: String, hub: String) throws -> String {
+            let run = try runMServe(["hub", name, "--all", "--hub", hub])
+            return run.output + run.errors
+        }
+
+        /// Polls `condition` every 100 ms for up to `seconds`.
+        static func eventually(_ seconds: Double, _ condition: () throws -> Bool) async throws -> Bool {
+            let giveUp = Date().addingTimeInterval(seconds)
+            while Date() < giveUp {
+                if try condition() { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return try condition()
+        }
+
+        static func servant(hub: String, _ extra: [String] = []) async throws -> MServeProcess {
+            try await MServeProcess(
+                "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", hub] + extra)
+        }
+
+        @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await Self.startHub(directory: directory)
+            defer { hub.stop() }
+            let first = try await Self.servant(hub: hub.endpoint)
+            defer { first.stop() }
+            let second = try await Self.servant(hub: hub.endpoint)
+            defer { second.stop() }
+
+            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+            #expect(
+                try await Self.eventually(5) {
+                    let spokes = try Self.table("spokes", hub: hub.endpoint)
+                    return spokes.contains(port(first)) && spokes.contains(port(second))
+                })
+            // Memory stats arrive with the heartbeats.
+            #expect(
+                try await Self.eventually(5) {
+                    // Header, rule, and rows from the hub and both servants.
+                    try Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
+                })
+
+            second.crash()
+            #expect(try await Self.eventually(6) { try Self.table("down", hub: hub.endpoint).contains(port(second)) })
+            let down = try Self.table("down", hub: hub.endpoint)
+            #expect(down.contains("crash"))
+            #expect(down.contains("rss"))
+            #expect(down.contains("\(second.pid)"))
+            #expect(!(try Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
+
+            // A clean exit deregisters without a crash report.
+            first.stop()
+            #expect(try await Self.eventually(5) { !(try Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
+            #expect(!(try Self.table("down", hub: hub.endpoint)).contains("\(first.pid)"))
+        }
+
+        @Test func aRestartedHubKeepsLiveSpokesAndMovesDeadOnesToDown() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var hub = try await Self.startHub(directory: directory)
+            let endpoint = hub.endpoint
+            let hubPort = Int(endpoint.split(separator: ":").last ?? "") ?? 0
+            let survivor = try await Self.servant(hub: endpoint)
+            defer { survivor.stop() }
+            let victim = try await Self.servant(hub: endpoint)
+            defer { victim.stop() }
+            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+            #expect(
+                try await Self.eventually(5) {
+                    let spokes = try Self.table("spokes", hub: endpoint)
+                    return spokes.contains(port(survivor)) && spokes.contains(port(victim))
+                })
+
+            hub.stop()
+            victim.crash()
+            hub = try await Self.startHub(directory: directory, port: hubPort)
+            defer { hub.stop() }
+
+            #expect(try await Self.eventually(8) { try Self.table("down", hub: endpoint).contains(port(victim)) })
+            #expect(try await Self.eventually(5) { try Self.table("spokes", hub: endpoint).contains(port(survivor)) })
+            #expect(!(try Self.table("spokes", hub: endpoint)).contains(port(victim)))
+        }
+
+        @Test func aBrokerUsesServantsThatJoinAfterItAndDropsThoseThatLeave() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await Self.startHub(directory: directory)
+            defer { hub.stop() }
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "prod"])
+            defer { broker.stop() }
+            let servant = try await Self.servant(hub: hub.endpoint, ["--service", "prod"])
+            defer { servant.stop() }
+            let other = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
+            defer { other.stop() }
+
+            var configuration = ClientConfiguration()
+            configuration.deadline = .seconds(10)
+            let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+            defer { client.close() }
+            let reply = try await client.send("proc1 `IBM")
+            #expect(reply.servant == servant.endpoint.replacingOccurrences(of: "tcp://", with: ""))
+
+            // `mserve send --service` finds the broker through the hub.
+            let sent = try runMServe(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
+            #expect(sent.status == 0, "\(sent.errors)")
+            #expect(sent.output.hasPrefix("42"))
+
+            servant.stop()
+            #expect(try await Self.eventually(5) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
+        }
+
+        @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hubEndpoint = "tcp://127.0.0.1:\(try freePort())"
+            let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": directory]
+            let first = try await MServeProcess(
+                "servant 1", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
+            defer { first.stop() }
+            let second = try await MServeProcess(
+                "servant 2", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
+            defer { second.stop() }
+            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+            #expect(try await Self.eventually(5) { try Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
+
+            first.crash()
+            // The second races for the port, serves the hub, reloads the tables, and records the crash.
+            #expect(try await Self.eventually(12) { try Self.table("down", hub: hubEndpoint).contains(port(first)) })
+            #expect(try Self.table("spokes", hub: hubEndpoint).contains(port(second)))
+        }
+    }
+}
+
+/// A TCP port that was free a moment ago.
+func freePort() throws -> Int {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
