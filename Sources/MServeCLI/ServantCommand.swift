@@ -10,13 +10,14 @@ struct ServantCommand: AsyncParsableCommand {
         commandName: "servant",
         abstract: "Run a servant serving the API its plugins list (default: the demo API).",
         discussion: """
-            Loads servant plugins (shared libraries, see docs/PLUGINS.md) from --plugins, else
-            MSERVE_SERVANT_PLUGINS, else Q_PLUGINS (each a colon-separated list of files); with
-            none configured it serves the demo API plugin next to the binary (proc1, proc2,
-            proc3, echo, sleep, fail, pid). Only the functions the plugins list run, and only
+            Loads servant plugins (shared libraries, see docs/PLUGINS.md) from --plugins, else \
+            MSERVE_SERVANT_PLUGINS, else Q_PLUGINS (each a colon-separated list of files); with \
+            none configured it serves the demo API plugin next to the binary (proc1, proc2, \
+            proc3, echo, sleep, fail, pid). Only the functions the plugins list run, and only \
             on literal arguments. A plugin that cannot be loaded stops the launch.
-            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers
-            should connect to on the first line of standard output, then logs to standard
+
+            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers \
+            should connect to on the first line of standard output, then logs to standard \
             error. Stops cleanly on SIGTERM or SIGINT, finishing the queries it is running.
             """)
 
