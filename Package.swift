@@ -41,6 +41,30 @@ let cPlugins: [(Product, Target)] = [
     ),
 ]
 
+/// The servant plugins: the demo API (Swift) and a statistics API (C, against
+/// plugins/include/mserve_servant_plugin.h), built as `libmserve-servant-NAME.so`.
+let servantPlugins: [(Product, Target)] = [
+    (
+        .library(name: "mserve-servant-demo-api", type: .dynamic, targets: ["DemoAPIServantPlugin"]),
+        .target(
+            name: "DemoAPIServantPlugin",
+            dependencies: ["DemoAPI", "MServeServantPluginKit"],
+            path: "plugins/demo-api/Plugin",
+            swiftSettings: strict
+        )
+    ),
+    (
+        .library(name: "mserve-servant-stats", type: .dynamic, targets: ["StatsServantPlugin"]),
+        .target(
+            name: "StatsServantPlugin",
+            path: "plugins/stats-c",
+            publicHeadersPath: ".",
+            cSettings: [.headerSearchPath("../include")],
+            linkerSettings: [.linkedLibrary("m")]
+        )
+    ),
+]
+
 let package = Package(
     name: "mserve",
     products: [
@@ -53,10 +77,11 @@ let package = Package(
         .library(name: "MServeProtocol", targets: ["MServeProtocol"]),
         .library(name: "MServeBroker", targets: ["MServeBroker"]),
         .library(name: "MServeServant", targets: ["MServeServant"]),
+        .library(name: "MServeServantPluginKit", targets: ["MServeServantPluginKit"]),
         .library(name: "MServeClient", targets: ["MServeClient"]),
         .library(name: "MServeTesting", targets: ["MServeTesting"]),
         .library(name: "MServeHub", targets: ["MServeHub"]),
-    ] + swiftPlugins.map(\.0) + cPlugins.map(\.0),
+    ] + swiftPlugins.map(\.0) + cPlugins.map(\.0) + servantPlugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -102,10 +127,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The servant plugin ABI's Swift side for plugin authors: functions on q values.
+        // (The C header is plugins/include/mserve_servant_plugin.h, module CMServeServantPlugin.)
+        .target(
+            name: "MServeServantPluginKit",
+            dependencies: ["CMServePlugin", "QData"],
+            swiftSettings: strict
+        ),
+        // The quickstart's demo API (proc1, proc2, …), shared by its plugin and DemoFunctions.
+        .target(
+            name: "DemoAPI",
+            dependencies: ["MServeServantPluginKit", "QData"],
+            path: "plugins/demo-api/DemoAPI",
+            swiftSettings: strict
+        ),
         .target(
             name: "MServeServant",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol",
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
+                "MServeServantPluginKit", "DemoAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -185,6 +225,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "MServeServantPluginTests",
+            dependencies: [
+                "MServeServant", "MServeServantPluginKit", "MServeTesting", "MServeClient",
+                "MServeProtocol", "QData",
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "MServeTestingTests",
             dependencies: [
                 "MServeTesting", "MServeServant", "MServeClient", "QData",
@@ -208,5 +256,5 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-    ] + swiftPlugins.map(\.1) + cPlugins.map(\.1)
+    ] + swiftPlugins.map(\.1) + cPlugins.map(\.1) + servantPlugins.map(\.1)
 )

@@ -8,13 +8,28 @@ import ServiceLifecycle
 struct ServantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "servant",
-        abstract: "Run a servant serving the demo API (proc1, proc2, proc3, echo, sleep, fail, pid).",
+        abstract: "Run a servant serving the API its plugins list (default: the demo API).",
         discussion: """
-            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers
-            should connect to on the first line of standard output, then logs to standard
-            error. Only registered functions run, and only on literal arguments.
-            Stops cleanly on SIGTERM or SIGINT, finishing the queries it is running.
+            Loads servant plugins (shared libraries, see docs/PLUGINS.md) from --plugins, else \
+            MSERVE_SERVANT_PLUGINS, else Q_PLUGINS (each a colon-separated list of files); with \
+            none configured it serves the demo API plugin next to the binary (proc1, proc2, \
+            proc3, echo, sleep, fail, pid). Only the functions the plugins list run, and only \
+            on literal arguments. A plugin that cannot be loaded stops the launch.
+
+            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers \
+            should connect to on the first line of standard output, then logs to standard \
+            error. Stops cleanly on SIGTERM or SIGINT, finishing the queries it is running.
             """)
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Servant plugin files, colon-separated (env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS).",
+            valueName: "paths"))
+    var plugins: String?
+
+    @Flag(name: .long, help: "Print the functions the plugins serve (name, arity, plugin, file) and exit.")
+    var listFunctions = false
 
     @Option(name: .long, help: ArgumentHelp("Endpoint to bind.", valueName: "endpoint"))
     var bind: String = "tcp://*:0"
@@ -36,15 +51,41 @@ struct ServantCommand: AsyncParsableCommand {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024") }
     }
 
+    /// The plugin files: the flag, else MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API.
+    func pluginPaths() -> [String] {
+        if let list = plugins ?? environment("MSERVE_SERVANT_PLUGINS") ?? environment("Q_PLUGINS") {
+            let paths = ServantPluginLoader.paths(fromList: list)
+            if !paths.isEmpty { return paths }
+        }
+        return ServantPluginLoader.defaultPaths()
+    }
+
     func run() async throws {
+        let loaded = try ServantPluginLoader.load(paths: pluginPaths())
+        if listFunctions {
+            for plugin in loaded {
+                for function in plugin.functions {
+                    print("\(function.name)\tarity \(function.arityText)\t\(plugin.name)\t\(plugin.path)")
+                }
+            }
+            return
+        }
         let logger = logging.bootstrap(label: "mserve.servant")
+        for plugin in loaded {
+            logger.info(
+                "loaded servant plugin",
+                metadata: [
+                    "plugin": "\(plugin.name)", "path": "\(plugin.path)",
+                    "functions": "\(plugin.functions.map(\.name).joined(separator: ","))",
+                ])
+        }
         var configuration = ServantConfiguration()
         configuration.endpoint = bind
         configuration.threads = threads
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
-        let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry(), logger: logger)
+        let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)
         var services: [any Service] = [servant]
         if let hub = hubOptions.mode {
             let (threads, service, advertise) = (self.threads, hubOptions.service, self.advertise)

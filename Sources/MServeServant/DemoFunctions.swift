@@ -1,128 +1,36 @@
-import Foundation
-import MServeProtocol
+import DemoAPI
+import MServeServantPluginKit
 import QData
 
-/// The demo API the quickstart serves: small trade tables per symbol, like mserve's `proc1`.
-///
-/// - `proc1 sym`: five trades for `sym` (a table: time, sym, price, size).
-/// - `proc2 syms`: volume-weighted price and volume per symbol (a table).
-/// - `proc3 sym`: like `proc1`, and the servant adds its own info dictionary (`rows`, `source`).
-/// - `echo x`: returns `x`.
-/// - `sleep ms`: waits `ms` milliseconds, returns `ms` (for queueing and deadline demos).
-/// - `fail text`: fails with the q error `'text`.
-/// - `pid[]`: the servant's process id.
+/// The demo API the quickstart serves (`proc1`, `proc2`, `proc3`, `echo`, `sleep`, `fail`,
+/// `pid`), registered in-process. The same implementation (module `DemoAPI`) is what the
+/// `demo-api` servant plugin exports, so both behave alike.
 public enum DemoFunctions {
     /// A registry with the demo functions.
     public static func registry() -> FunctionRegistry {
         var functions = FunctionRegistry()
-        functions.register("proc1", arity: 1...1) { arguments in
-            .table(trades(for: try symbol(arguments[0], in: "proc1")))
-        }
-        functions.register("proc2", arity: 1...1) { arguments in
-            try summary(for: symbols(arguments[0], in: "proc2"))
-        }
-        functions.register("proc3", arity: 1...1) { arguments in
-            let table = trades(for: try symbol(arguments[0], in: "proc3"))
-            return ServantResult(
-                .table(table),
-                info: InfoDictionary.dictionary([
-                    ("rows", .atom(.long(5))), ("source", .atom(.symbol("demo"))),
-                ]))
-        }
-        functions.register("echo", arity: 1...1) { $0[0] }
-        functions.register("sleep", arity: 1...1) { arguments in
-            guard case .atom(let atom) = arguments[0], let milliseconds = atom.integerValue, milliseconds >= 0,
-                milliseconds <= 600_000
-            else {
-                throw ServantError("sleep: type: expected milliseconds as a number from 0 to 600000")
-            }
-            Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
-            return .atom(.long(milliseconds))
-        }
-        functions.register("fail", arity: 0...1) { arguments -> QValue in
-            throw ServantError(arguments.first.flatMap(text) ?? "fail")
-        }
-        functions.register("pid", arity: 0...1) { _ in .atom(.int(getpid())) }
+        for function in DemoAPI.functions { functions.register(function) }
         return functions
     }
 
     /// Five trades for `symbol`, the same every time for the same symbol.
     public static func trades(for symbol: String) -> QTable {
-        var seed = symbol.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
-        func next() -> UInt64 {
-            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return seed >> 33
-        }
-        let base = 50 + Double(next() % 400)
-        let start: Int64 = 9_162 * 86_400_000_000_000 + 34_200_000_000_000  // 2025.01.31D09:30
-        var times: [Int64] = []
-        var prices: [Double] = []
-        var sizes: [Int64] = []
-        for row in 0..<5 {
-            times.append(start + Int64(row) * 1_000_000_000 + Int64(next() % 1_000_000_000))
-            prices.append(((base + Double(next() % 200) / 100) * 100).rounded() / 100)
-            sizes.append(Int64(100 * (1 + next() % 50)))
-        }
-        return QTable(
-            columns: ["time", "sym", "price", "size"],
-            values: [
-                .vector(.timestamp(times)), .vector(.symbol(Array(repeating: symbol, count: 5))),
-                .vector(.float(prices)), .vector(.long(sizes)),
-            ])
-    }
-
-    static func summary(for symbols: [String]) -> QValue {
-        var vwaps: [Double] = []
-        var volumes: [Int64] = []
-        for symbol in symbols {
-            let table = trades(for: symbol)
-            guard case .vector(.float(let prices), _) = table.values[2],
-                case .vector(.long(let sizes), _) = table.values[3]
-            else { continue }
-            let volume = sizes.reduce(0, +)
-            let notional = zip(prices, sizes).reduce(0.0) { $0 + $1.0 * Double($1.1) }
-            vwaps.append((notional / Double(volume) * 10_000).rounded() / 10_000)
-            volumes.append(volume)
-        }
-        return .table(
-            QTable(
-                columns: ["sym", "vwap", "volume"],
-                values: [.vector(.symbol(symbols)), .vector(.float(vwaps)), .vector(.long(volumes))]))
-    }
-
-    static func symbol(_ value: QValue, in function: String) throws -> String {
-        guard case .atom(.symbol(let symbol)) = value else {
-            throw ServantError("\(function): type: expected a symbol such as `IBM")
-        }
-        return symbol
-    }
-
-    static func symbols(_ value: QValue, in function: String) throws -> [String] {
-        switch value {
-        case .atom(.symbol(let symbol)): return [symbol]
-        case .vector(.symbol(let symbols), _): return symbols
-        default: throw ServantError("\(function): type: expected symbols such as `IBM`MSFT")
-        }
-    }
-
-    static func text(_ value: QValue) -> String? {
-        switch value {
-        case .atom(.symbol(let text)): text
-        case .vector(.char(let bytes), _): String(decoding: bytes, as: UTF8.self)
-        default: nil
-        }
+        DemoAPI.trades(for: symbol)
     }
 }
 
-extension QAtom {
-    /// The atom as an integer, when it is a whole number of any integer type.
-    var integerValue: Int64? {
-        switch self {
-        case .byte(let v): Int64(v)
-        case .short(let v): Int64(v)
-        case .int(let v): Int64(v)
-        case .long(let v): v
-        default: nil
-        }
+extension FunctionRegistry {
+    /// Registers a function written for a servant plugin, run in-process. Its
+    /// `ServantPluginFailure`s reach the client as q errors with the same text.
+    public mutating func register(_ function: ServantPluginFunction) {
+        let body = function.body
+        register(function.name, arity: function.arity, withInfo: { arguments in
+            do {
+                let outcome = try body(arguments)
+                return ServantResult(outcome.result, info: outcome.info)
+            } catch {
+                throw ServantError(ServantPluginFunction.errorText(error))
+            }
+        })
     }
 }

@@ -77,7 +77,9 @@ public struct FunctionRegistry: Sendable {
         }
         if let arity = entry.arity, !arity.contains(query.arguments.count) {
             let expected =
-                arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
+                arity.upperBound == Int.max
+                ? "at least \(arity.lowerBound)"
+                : arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
             throw ServantError(
                 "\(query.function): rank: expected \(expected) argument(s), got \(query.arguments.count)")
         }

@@ -1,0 +1,250 @@
+import CMServeServantPlugin
+import Foundation
+import Glibc
+import MServeQuery
+import QData
+
+/// One function a loaded servant plugin serves, as its table lists it.
+public struct ServantPluginFunctionDescription: Sendable, Hashable {
+    /// The name clients call.
+    public var name: String
+    /// The argument counts accepted; the upper bound is `Int.max` for "any number".
+    public var arity: ClosedRange<Int>
+
+    /// Creates a description.
+    public init(name: String, arity: ClosedRange<Int>) {
+        self.name = name
+        self.arity = arity
+    }
+
+    /// "1", "0-1" or "2+".
+    public var arityText: String {
+        if arity.upperBound == Int.max { return "\(arity.lowerBound)+" }
+        return arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
+    }
+}
+
+/// A servant plugin loaded with `dlopen`: its name, file and functions, and the calls into it.
+///
+/// The `dlopen` handle is kept for the life of the process (plugins are never unloaded), so
+/// the table stays valid; the plugin promises its `call` is thread-safe, so this is `Sendable`.
+public final class LoadedServantPlugin: @unchecked Sendable {
+    /// The plugin's name, from its table.
+    public let name: String
+    /// The one-line description the plugin gives of itself.
+    public let description: String
+    /// The resolved path of the plugin file.
+    public let path: String
+    /// The functions it serves, in table order.
+    public let functions: [ServantPluginFunctionDescription]
+    private let table: UnsafePointer<mserve_servant_plugin>
+
+    init(
+        name: String, description: String, path: String, functions: [ServantPluginFunctionDescription],
+        table: UnsafePointer<mserve_servant_plugin>
+    ) {
+        self.name = name
+        self.description = description
+        self.path = path
+        self.functions = functions
+        self.table = table
+    }
+
+    /// Calls the function at `index` with `arguments` through the C ABI. A failure, an error
+    /// text, or result bytes that do not decode become a `ServantError` naming the function.
+    public func call(functionAt index: Int, arguments: [QValue]) throws(ServantError) -> ServantResult {
+        let functionName = functions[index].name
+        let message = QIPC.encode(.list(arguments))
+        var out = mserve_servant_result()
+        let plugin = table.pointee
+        let status = message.withUnsafeBufferPointer { buffer in
+            plugin.call(index, buffer.baseAddress, buffer.count, &out)
+        }
+        defer { plugin.free_result(&out) }
+        guard status == MSERVE_SERVANT_CALL_OK else {
+            if let error = out.error, error.pointee != 0 { throw ServantError(String(cString: error)) }
+            throw ServantError("\(functionName): failed in plugin \(name)")
+        }
+        guard let resultBytes = out.result_ipc, out.result_len > 0 else {
+            throw ServantError("\(functionName): plugin \(name) returned no result")
+        }
+        let result: QValue
+        var info: QValue? = nil
+        do {
+            result = try QIPC.decode(Array(UnsafeBufferPointer(start: resultBytes, count: out.result_len))).value
+            if let infoBytes = out.info_ipc, out.info_len > 0 {
+                info = try QIPC.decode(Array(UnsafeBufferPointer(start: infoBytes, count: out.info_len))).value
+            }
+        } catch {
+            throw ServantError("\(functionName): plugin \(name) returned malformed IPC bytes: \(error.message)")
+        }
+        return ServantResult(result, info: info)
+    }
+}
+
+/// Loads servant plugins (`MSERVE_SERVANT_PLUGINS`, `Q_PLUGINS`, `--plugins`) at launch.
+public enum ServantPluginLoader {
+    /// The file name of the demo API plugin, served when no plugin is configured.
+    public static let demoPluginFileName = "libmserve-servant-demo-api.so"
+
+    /// Splits a `path[:path…]` list; empty entries are ignored.
+    public static func paths(fromList list: String) -> [String] {
+        list.split(separator: ":", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    /// The demo API plugin next to the running binary (symbolic links resolved).
+    public static func defaultPaths(executablePath: String = CommandLine.arguments[0]) -> [String] {
+        let binary: String?
+        if executablePath.contains("/"), let resolved = resolvedPath(executablePath) {
+            binary = resolved
+        } else {
+            binary = resolvedPath("/proc/self/exe")
+        }
+        guard let binary else { return [] }
+        return [(binary as NSString).deletingLastPathComponent + "/" + demoPluginFileName]
+    }
+
+    /// Loads every file in `paths`, in order. A file reached twice is loaded once. Any
+    /// problem — a missing file, `dlopen` failing, no entry symbol, another ABI version, a
+    /// malformed table, two plugins serving one name — throws an error naming the file.
+    public static func load(paths: [String]) throws(ServantPluginError) -> [LoadedServantPlugin] {
+        var loaded: [LoadedServantPlugin] = []
+        var seenPaths: Set<String> = []
+        var owners: [String: String] = [:]
+        for candidate in paths where !candidate.isEmpty {
+            guard FileManager.default.fileExists(atPath: candidate) else {
+                throw ServantPluginError(.fileNotFound, "\(candidate): no such servant plugin file")
+            }
+            let path = resolvedPath(candidate) ?? candidate
+            guard seenPaths.insert(path).inserted else { continue }
+            let plugin = try load(path: path)
+            for function in plugin.functions {
+                if let owner = owners[function.name] {
+                    throw ServantPluginError(
+                        .duplicateFunction,
+                        "\(path): function \"\(function.name)\" is already served by \(owner)")
+                }
+                owners[function.name] = path
+            }
+            loaded.append(plugin)
+        }
+        return loaded
+    }
+
+    private static func load(path: String) throws(ServantPluginError) -> LoadedServantPlugin {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+            throw ServantPluginError(.openFailed, "\(path): cannot load servant plugin: \(reason)")
+        }
+        // The handle is kept for the life of the process on success; a rejected file is closed.
+        var keepHandle = false
+        defer { if !keepHandle { dlclose(handle) } }
+
+        guard let symbol = dlsym(handle, MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) else {
+            throw ServantPluginError(
+                .missingSymbol, "\(path): not a servant plugin: symbol \(MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) not found")
+        }
+        let entry = unsafeBitCast(symbol, to: mserve_servant_plugin_entry_fn.self)
+        guard let table = entry() else {
+            throw ServantPluginError(.invalidTable, "\(path): \(MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) returned NULL")
+        }
+        let plugin = try validate(table: table, path: path)
+        keepHandle = true
+        return plugin
+    }
+
+    /// A plugin from a table already in this process (what an entry symbol returns, e.g.
+    /// `ServantPluginExport.table(…).pointer`), checked like a loaded file; `origin` stands in
+    /// for the path in messages. Lets a Swift plugin be tested through the C ABI without `dlopen`.
+    /// The table must stay valid for the life of the process.
+    public static func plugin(table: UnsafeRawPointer, origin: String) throws(ServantPluginError) -> LoadedServantPlugin {
+        try validate(table: table.assumingMemoryBound(to: mserve_servant_plugin.self), path: origin)
+    }
+
+    private static func validate(
+        table: UnsafePointer<mserve_servant_plugin>, path: String
+    ) throws(ServantPluginError) -> LoadedServantPlugin {
+        // Only abi_version may be read before the version is known to match.
+        let version = table.pointee.abi_version
+        guard version == MSERVE_SERVANT_PLUGIN_ABI_VERSION else {
+            throw ServantPluginError(
+                .abiVersionMismatch,
+                "\(path): servant plugin ABI version \(version), "
+                    + "this servant speaks version \(MSERVE_SERVANT_PLUGIN_ABI_VERSION)"
+            )
+        }
+        let plugin = table.pointee
+        guard let namePointer = plugin.name, namePointer.pointee != 0 else {
+            throw ServantPluginError(.invalidTable, "\(path): the plugin table has no name")
+        }
+        let name = String(cString: namePointer)
+        guard plugin.call != nil, plugin.free_result != nil else {
+            throw ServantPluginError(.invalidTable, "\(path): plugin \"\(name)\" lacks call or free_result")
+        }
+        guard plugin.function_count > 0, let array = plugin.functions else {
+            throw ServantPluginError(.invalidTable, "\(path): plugin \"\(name)\" lists no functions")
+        }
+        var functions: [ServantPluginFunctionDescription] = []
+        var names: Set<String> = []
+        for index in 0..<plugin.function_count {
+            let function = array[index]
+            guard let functionName = function.name.map({ String(cString: $0) }), !functionName.isEmpty else {
+                throw ServantPluginError(.invalidTable, "\(path): plugin \"\(name)\": function \(index) has no name")
+            }
+            if let reason = callableNameRefusal(functionName) {
+                throw ServantPluginError(
+                    .invalidTable,
+                    "\(path): plugin \"\(name)\": function \"\(functionName)\" could never be called: \(reason)")
+            }
+            let maximum = function.max_arity == UInt32.max ? Int.max : Int(function.max_arity)
+            guard Int(function.min_arity) <= maximum else {
+                throw ServantPluginError(
+                    .invalidTable,
+                    "\(path): plugin \"\(name)\": function \"\(functionName)\" has min_arity above max_arity")
+            }
+            guard names.insert(functionName).inserted else {
+                throw ServantPluginError(
+                    .duplicateFunction, "\(path): plugin \"\(name)\" lists function \"\(functionName)\" twice")
+            }
+            functions.append(ServantPluginFunctionDescription(name: functionName, arity: Int(function.min_arity)...maximum))
+        }
+        return LoadedServantPlugin(
+            name: name, description: plugin.description.map { String(cString: $0) } ?? "", path: path,
+            functions: functions, table: table)
+    }
+
+    /// Why clients could never call `name` (not a q identifier, a q built-in, a reserved
+    /// namespace: what secure invocation refuses), or nil when they can.
+    static func callableNameRefusal(_ name: String) -> String? {
+        do {
+            try SecureInvocation.validate(ParsedQuery(function: name))
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+extension FunctionRegistry {
+    /// A registry serving exactly the functions the plugins list (names are unique across
+    /// them: `ServantPluginLoader.load` checks it).
+    public init(plugins: [LoadedServantPlugin]) {
+        self.init()
+        for plugin in plugins { register(plugin) }
+    }
+
+    /// Registers every function `plugin` serves, each calling into the plugin.
+    public mutating func register(_ plugin: LoadedServantPlugin) {
+        for (index, function) in plugin.functions.enumerated() {
+            register(function.name, arity: function.arity, withInfo: { arguments in
+                try plugin.call(functionAt: index, arguments: arguments)
+            })
+        }
+    }
+}

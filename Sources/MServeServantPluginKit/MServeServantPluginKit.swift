@@ -1,0 +1,79 @@
+// MServeServantPluginKit owns the Swift side of writing a servant plugin: functions written
+// on q values (`ServantPluginFunction`), and the export of them as the C table of
+// plugins/include/mserve_servant_plugin.h (`ServantPluginExport`), which converts the kdb+
+// IPC bytes crossing the ABI to and from `QValue`s.
+
+import QData
+
+/// What a plugin function returns: a result, and optionally an info dictionary.
+public struct ServantPluginResult: Sendable {
+    /// The result sent to the client.
+    public var result: QValue
+    /// A symbol-keyed dictionary the broker merges into the reply's info dictionary.
+    public var info: QValue?
+
+    /// Creates a result with an optional info dictionary.
+    public init(_ result: QValue, info: QValue? = nil) {
+        self.result = result
+        self.info = info
+    }
+}
+
+/// An error a plugin function throws to give the client the q error `'message`.
+///
+/// Any other error thrown by a function reaches the client as its `description`.
+public struct ServantPluginFailure: Error, CustomStringConvertible, Sendable {
+    /// The text the client sees after the `'`.
+    public var message: String
+
+    /// Creates a failure with the text the client sees.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    /// The text the client sees.
+    public var description: String { message }
+}
+
+/// One function a servant plugin serves: a name, the argument counts it accepts, and a body
+/// on q values. The body runs on the servant's worker threads, possibly concurrently.
+public struct ServantPluginFunction: Sendable {
+    /// The name clients call.
+    public var name: String
+    /// The argument counts accepted; the servant checks them before calling the body.
+    public var arity: ClosedRange<Int>
+    /// The body: the literal arguments in, the result (and optional info) out.
+    public var body: @Sendable ([QValue]) throws -> ServantPluginResult
+
+    /// A function returning a plain result.
+    public init(
+        _ name: String, arity: ClosedRange<Int>, _ body: @escaping @Sendable ([QValue]) throws -> QValue
+    ) {
+        self.name = name
+        self.arity = arity
+        self.body = { ServantPluginResult(try body($0)) }
+    }
+
+    /// A function returning a result and its own info dictionary.
+    public init(
+        _ name: String, arity: ClosedRange<Int>,
+        withInfo body: @escaping @Sendable ([QValue]) throws -> ServantPluginResult
+    ) {
+        self.name = name
+        self.arity = arity
+        self.body = body
+    }
+
+    /// The error text a thrown error gives the client.
+    public static func errorText(_ error: any Error) -> String {
+        if let failure = error as? ServantPluginFailure { return failure.message }
+        return "\(error)"
+    }
+}
+
+/// A plugin's API: the functions it serves, listed once (a type, so the export's C
+/// trampolines can name it without capturing anything).
+public protocol ServantPluginAPI {
+    /// The functions served, in the order the C table lists them.
+    static var functions: [ServantPluginFunction] { get }
+}

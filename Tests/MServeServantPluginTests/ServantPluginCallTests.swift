@@ -1,0 +1,122 @@
+import Foundation
+import MServeServant
+import MServeTesting
+import QData
+import Testing
+
+/// Calling plugin functions through the registry, the way a servant's workers do.
+struct ServantPluginCallTests {
+    static func tester(_ paths: [String]) throws -> ServantTester {
+        ServantTester(functions: FunctionRegistry(plugins: try ServantPluginLoader.load(paths: paths)))
+    }
+
+    /// The parse form `(`stats; argument)`.
+    static func stats(_ argument: QValue) -> QValue { .list([.atom(.symbol("stats")), argument]) }
+
+    static func statistics(_ value: QValue) -> [String: QValue] {
+        guard case .dictionary(.vector(.symbol(let keys), _), .list(let values, _), _) = value else { return [:] }
+        return Dictionary(uniqueKeysWithValues: zip(keys, values))
+    }
+
+    @Test func theCStatsPluginSummarisesAFloatVector() throws {
+        let reply = try Self.tester([PluginFiles.stats]).call(query: Self.stats(.vector(.float([1, 2, 3]))))
+        guard case .dictionary(.vector(.symbol(let keys), _), _, _) = reply.result else {
+            Issue.record("not a symbol-keyed dictionary: \(reply.result)")
+            return
+        }
+        #expect(keys == ["count", "mean", "min", "max", "stdev"])
+        let stats = Self.statistics(reply.result)
+        #expect(stats["count"] == .atom(.long(3)))
+        #expect(stats["mean"] == .atom(.float(2)))
+        #expect(stats["min"] == .atom(.float(1)))
+        #expect(stats["max"] == .atom(.float(3)))
+        guard case .atom(.float(let deviation)) = stats["stdev"] else {
+            Issue.record("stdev is not a float")
+            return
+        }
+        #expect(abs(deviation - (2.0 / 3.0).squareRoot()) < 1e-12)
+    }
+
+    @Test func theCStatsPluginTakesLongsAndSkipsNulls() throws {
+        let tester = try Self.tester([PluginFiles.stats])
+        let longs = Self.statistics(try tester.call(query: Self.stats(.vector(.long([4, Int64.min, 8])))).result)
+        #expect(longs["count"] == .atom(.long(2)))
+        #expect(longs["mean"] == .atom(.float(6)))
+        #expect(longs["stdev"] == .atom(.float(2)))
+        let empty = Self.statistics(try tester.call(query: Self.stats(.vector(.float([])))).result)
+        #expect(empty["count"] == .atom(.long(0)))
+        guard case .atom(.float(let mean)) = empty["mean"] else {
+            Issue.record("mean is not a float")
+            return
+        }
+        #expect(mean.isNaN)
+    }
+
+    @Test func aPluginFunctionErrorBecomesAQErrorAndTheNextCallWorks() throws {
+        let tester = try Self.tester([PluginFiles.stats])
+        #expect(try tester.call("stats `IBM").errorMessage?.hasPrefix("stats: type:") == true)
+        #expect(try tester.call("stats[]").errorMessage?.contains("rank") == true)
+        #expect(try tester.call("proc1 `IBM").errorMessage?.contains("proc1") == true)
+        #expect(Self.statistics(try tester.call(query: Self.stats(.vector(.float([5])))).result)["max"] == .atom(.float(5)))
+    }
+
+    @Test func theDemoPluginAnswersLikeTheInProcessDemoFunctions() throws {
+        let plugin = try Self.tester([PluginFiles.demoAPI])
+        let inProcess = ServantTester(functions: DemoFunctions.registry())
+        for query in ["proc1 `IBM", "proc2 `IBM`MSFT", "echo 42", "sleep 1"] {
+            #expect(try plugin.call(query).result == inProcess.call(query).result, "\(query)")
+        }
+        let proc3 = try plugin.call("proc3 `AAPL")
+        #expect(proc3.info == (try inProcess.call("proc3 `AAPL").info))
+        #expect(proc3.info?.description.contains("rows") == true)
+        #expect(try plugin.call("fail \"boom\"").errorMessage == "boom")
+        #expect(try plugin.call("proc1 42").errorMessage?.contains("expected a symbol") == true)
+        #expect(try plugin.call("pid[]").result == .atom(.int(getpid())))
+    }
+
+    @Test func misbehavingPluginsGiveQErrorsNotCrashes() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let callBody = """
+            (void)args; (void)len;
+            switch (index) {
+            case 0: return MSERVE_SERVANT_CALL_FAILED;              /* no error text */
+            case 1: out->result_ipc = malloc(3); memcpy(out->result_ipc, "bad", 3); out->result_len = 3;
+                    return MSERVE_SERVANT_CALL_OK;                  /* bytes that do not decode */
+            case 2: return MSERVE_SERVANT_CALL_OK;                  /* success without a result */
+            default: out->error = malloc(6); memcpy(out->error, "nope!", 6); return 7;
+            }
+            """
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(
+                name: "misbehaving", functions: [("silent", 0, 1), ("garbage", 0, 1), ("empty", 0, 1), ("refuse", 0, 1)],
+                callBody: callBody),
+            named: "libmisbehaving.so", in: directory)
+        let tester = try Self.tester([path])
+        #expect(try tester.call("silent[]").errorMessage == "silent: failed in plugin misbehaving")
+        let garbage = try tester.call("garbage[]").errorMessage ?? ""
+        #expect(garbage.hasPrefix("garbage: plugin misbehaving returned malformed IPC bytes"))
+        #expect(try tester.call("empty[]").errorMessage == "empty: plugin misbehaving returned no result")
+        #expect(try tester.call("refuse[]").errorMessage == "nope!")
+    }
+
+    @Test func variadicFunctionsReceiveEveryArgument() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Echoes the arguments message back: the result is the general list of the arguments.
+        let callBody = """
+            (void)index;
+            out->result_ipc = malloc(len); memcpy(out->result_ipc, args, len); out->result_len = len;
+            return MSERVE_SERVANT_CALL_OK;
+            """
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(name: "arguments", functions: [("args", 1, Int(UInt32.max))], callBody: callBody),
+            named: "libarguments.so", in: directory)
+        let plugins = try ServantPluginLoader.load(paths: [path])
+        #expect(plugins[0].functions[0].arity == 1...Int.max)
+        let tester = ServantTester(functions: FunctionRegistry(plugins: plugins))
+        let reply = try tester.call("args[`a;2;\"cd\"]")
+        #expect(reply.result == .list([.atom(.symbol("a")), .atom(.long(2)), .string("cd")]))
+        #expect(try tester.call("args[]").errorMessage?.contains("at least 1") == true)
+    }
+}

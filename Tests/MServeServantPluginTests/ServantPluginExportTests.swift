@@ -1,0 +1,70 @@
+import MServeServant
+import MServeServantPluginKit
+import MServeTesting
+import QData
+import Testing
+
+/// A Swift API exported through the kit and called back through the C ABI, in-process.
+enum KitTestAPI: ServantPluginAPI {
+    struct Unexpected: Error, CustomStringConvertible {
+        var description: String { "something unexpected" }
+    }
+
+    static let functions: [ServantPluginFunction] = [
+        ServantPluginFunction("arguments", arity: 0...3) { .list($0) },
+        ServantPluginFunction("anything", arity: 1...Int.max) { .atom(.long(Int64($0.count))) },
+        ServantPluginFunction("refuse", arity: 0...1) { _ -> QValue in throw ServantPluginFailure("refuse: not today") },
+        ServantPluginFunction("surprise", arity: 0...1) { _ -> QValue in throw Unexpected() },
+        ServantPluginFunction("annotated", arity: 0...1, withInfo: { _ in
+            ServantPluginResult(
+                .atom(.symbol("done")),
+                info: .dictionary(keys: .vector(.symbol(["cache"])), values: .list([.atom(.symbol("hit"))])))
+        }),
+    ]
+}
+
+private let exported = ServantPluginExport<KitTestAPI>.table(
+    name: "kit-test", description: "exercises the Swift kit",
+    call: { ServantPluginExport<KitTestAPI>.call($0, $1, $2, $3) })
+
+struct ServantPluginExportTests {
+    let plugin: LoadedServantPlugin
+    let tester: ServantTester
+
+    init() throws {
+        plugin = try ServantPluginLoader.plugin(table: exported.pointer, origin: "kit-test")
+        tester = ServantTester(functions: FunctionRegistry(plugins: [plugin]))
+    }
+
+    @Test func theTableListsTheFunctionsWithTheirArities() {
+        #expect(plugin.name == "kit-test")
+        #expect(plugin.description == "exercises the Swift kit")
+        #expect(plugin.functions.map(\.name) == ["arguments", "anything", "refuse", "surprise", "annotated"])
+        #expect(plugin.functions[0].arity == 0...3)
+        #expect(plugin.functions[1].arity == 1...Int.max)
+        #expect(plugin.functions[1].arityText == "1+")
+    }
+
+    @Test func argumentsAndResultsCrossTheABIIntact() throws {
+        let arguments: [QValue] = [
+            .atom(.symbol("IBM")), .vector(.float([1.5, 2.5])), .string("text"),
+        ]
+        let result = try plugin.call(functionAt: 0, arguments: arguments)
+        #expect(result.result == .list(arguments))
+        #expect(result.info == nil)
+        #expect(try tester.call("arguments[]").result == .list([]))
+        #expect(try tester.call("anything[1;2;3;4;5]").result == .atom(.long(5)))
+    }
+
+    @Test func thrownErrorsBecomeTheErrorText() throws {
+        #expect(try tester.call("refuse[]").errorMessage == "refuse: not today")
+        #expect(try tester.call("surprise[]").errorMessage == "something unexpected")
+        #expect(try tester.call("arguments[1;2;3;4]").errorMessage?.contains("rank") == true)
+    }
+
+    @Test func infoDictionariesComeBackWithTheResult() throws {
+        let reply = try tester.call("annotated[]")
+        #expect(reply.result == .atom(.symbol("done")))
+        #expect(reply.info == .dictionary(keys: .vector(.symbol(["cache"])), values: .list([.atom(.symbol("hit"))])))
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import MServeServant
+import Testing
+
+/// Loading servant plugins: good files load, and every bad one stops with an error naming it.
+struct ServantPluginLoaderTests {
+    @Test func theShippedPluginsLoadWithTheirFunctions() throws {
+        let plugins = try ServantPluginLoader.load(paths: [PluginFiles.demoAPI, PluginFiles.stats])
+        #expect(plugins.map(\.name) == ["demo-api", "stats"])
+        #expect(plugins[0].functions.map(\.name) == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid"])
+        #expect(plugins[0].functions.first { $0.name == "fail" }?.arity == 0...1)
+        #expect(plugins[1].functions == [ServantPluginFunctionDescription(name: "stats", arity: 1...1)])
+        let registry = FunctionRegistry(plugins: plugins)
+        #expect(registry.names == ["echo", "fail", "pid", "proc1", "proc2", "proc3", "sleep", "stats"])
+    }
+
+    @Test func theSameFileTwiceIsLoadedOnce() throws {
+        let plugins = try ServantPluginLoader.load(paths: [PluginFiles.stats, PluginFiles.stats])
+        #expect(plugins.count == 1)
+    }
+
+    @Test func aMissingFileIsNamed() {
+        let error = #expect(throws: ServantPluginError.self) {
+            try ServantPluginLoader.load(paths: ["/nonexistent/libmserve-servant-x.so"])
+        }
+        #expect(error?.code == .fileNotFound)
+        #expect(error?.message.contains("/nonexistent/libmserve-servant-x.so") == true)
+    }
+
+    @Test func aFileThatIsNotALibraryIsRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("libtext.so").path
+        try "not a library".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
+        #expect(error?.code == .openFailed)
+        #expect(error?.message.hasPrefix(path) == true)
+    }
+
+    @Test func aLibraryWithoutTheEntrySymbolIsRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = PluginFiles.cPlugin(functions: [("f", 0, 1)], entryName: "some_other_entry")
+        let path = try PluginFiles.compile(source, named: "libnoentry.so", in: directory)
+        let error = #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
+        #expect(error?.code == .missingSymbol)
+        #expect(error?.message.contains("libnoentry.so") == true)
+        #expect(error?.message.contains("mserve_servant_plugin_entry") == true)
+    }
+
+    @Test func anotherABIVersionIsRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = PluginFiles.cPlugin(functions: [("f", 0, 1)], abiVersion: "99")
+        let path = try PluginFiles.compile(source, named: "libversion99.so", in: directory)
+        let error = #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
+        #expect(error?.code == .abiVersionMismatch)
+        #expect(error?.message.contains("libversion99.so") == true)
+        #expect(error?.message.contains("99") == true)
+    }
+
+    @Test func twoPluginsServingOneNameAreRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(name: "rival", functions: [("proc1", 1, 1)]), named: "librival.so", in: directory)
+        let error = #expect(throws: ServantPluginError.self) {
+            try ServantPluginLoader.load(paths: [PluginFiles.demoAPI, path])
+        }
+        #expect(error?.code == .duplicateFunction)
+        #expect(error?.message.contains("librival.so") == true)
+        #expect(error?.message.contains("proc1") == true)
+    }
+
+    @Test func malformedTablesAreRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(String, [(String, Int, Int)])] = [
+            ("libbadname.so", [("1st", 0, 1)]),
+            ("libbuiltin.so", [("sum", 1, 1)]),
+            ("libreserved.so", [(".z.ts", 0, 1)]),
+            ("libbadarity.so", [("f", 2, 1)]),
+            ("libtwice.so", [("f", 0, 1), ("f", 1, 1)]),
+        ]
+        for (file, functions) in cases {
+            let path = try PluginFiles.compile(PluginFiles.cPlugin(functions: functions), named: file, in: directory)
+            let error = #expect(throws: ServantPluginError.self, "\(file)") {
+                try ServantPluginLoader.load(paths: [path])
+            }
+            #expect(error?.code == .invalidTable || error?.code == .duplicateFunction, "\(file)")
+            #expect(error?.message.contains(file) == true, "\(file)")
+        }
+    }
+
+    @Test func pathListsSplitOnColonsAndTheDefaultIsTheDemoPlugin() {
+        #expect(ServantPluginLoader.paths(fromList: "/a.so::/b.so:") == ["/a.so", "/b.so"])
+        let defaults = ServantPluginLoader.defaultPaths(executablePath: MServeProcess.executable.path)
+        #expect(defaults.count == 1)
+        #expect(defaults.first?.hasSuffix("/" + ServantPluginLoader.demoPluginFileName) == true)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import MServeClient
+import QData
+import Testing
+
+/// Real `mserve servant` processes serving plugins, behind a real broker. Serialized: each
+/// test starts processes, and on a small machine parallel clusters compete for the cores.
+@Suite(.serialized)
+struct ServantPluginProcessTests {
+    @Test func theCStatsPluginIsServedEndToEnd() async throws {
+        let cluster = try await ProcessCluster.start(servantArguments: ["--plugins", PluginFiles.stats])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let reply = try await client.send("stats 1.0 2.0 3.0")
+        let stats = ServantPluginCallTests.statistics(reply.result)
+        #expect(stats["count"] == .atom(.long(3)))
+        #expect(stats["mean"] == .atom(.float(2)))
+        #expect(stats["min"] == .atom(.float(1)))
+        #expect(stats["max"] == .atom(.float(3)))
+        #expect(reply.servant != nil)
+
+        // Only the plugin's functions are served: the demo API is not loaded.
+        await #expect(throws: ClientError.self) { try await client.send("proc1 `IBM") }
+    }
+
+    @Test func errorsFromPluginFunctionsReachTheClientAndTheServantKeepsServing() async throws {
+        let cluster = try await ProcessCluster.start(
+            servantEnvironment: ["MSERVE_SERVANT_PLUGINS": "\(PluginFiles.stats):\(PluginFiles.demoAPI)"])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        for (query, text) in [("stats `IBM", "stats: type:"), ("fail \"boom\"", "boom")] {
+            do {
+                let reply = try await client.send(query)
+                Issue.record("\(query) was answered: \(reply.result)")
+            } catch let error as ClientError {
+                #expect(error.code == .queryFailed, "\(query)")
+                #expect(error.message.hasPrefix(text), "\(query): \(error.message)")
+            }
+        }
+        let stats = try await client.send(query: .list([.atom(.symbol("stats")), .vector(.long([2, 4]))]))
+        #expect(ServantPluginCallTests.statistics(stats.result)["mean"] == .atom(.float(3)))
+        #expect(try await client.send("echo 7").result == .atom(.long(7)))
+        #expect(cluster.servants[0].isRunning)
+    }
+
+    @Test func withNoPluginsConfiguredTheDemoAPIIsServed() async throws {
+        let cluster = try await ProcessCluster.start(
+            servantEnvironment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": ""])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        let reply = try await client.send("proc1 `IBM")
+        guard case .table(let table, _) = reply.result else {
+            Issue.record("expected a table, got \(reply.result)")
+            return
+        }
+        #expect(table.columns == ["time", "sym", "price", "size"])
+        #expect(cluster.servants[0].logs.contains("demo-api"))
+    }
+
+    @Test func qPluginsIsReadWhenMServeServantPluginsIsUnset() throws {
+        let run = try Self.run(
+            ["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": PluginFiles.stats])
+        #expect(run.status == 0)
+        #expect(run.output.hasPrefix("stats\tarity 1\tstats\t"))
+        #expect(!run.output.contains("proc1"))
+    }
+
+    @Test func listFunctionsPrintsWhatWouldBeServed() throws {
+        let run = try Self.run(
+            ["servant", "--plugins", "\(PluginFiles.demoAPI):\(PluginFiles.stats)", "--list-functions"],
+            environment: ["Q_PLUGINS": "/nonexistent.so"])
+        #expect(run.status == 0)
+        let names = run.output.split(separator: "\n").map { $0.split(separator: "\t")[0] }
+        #expect(names == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid", "stats"])
+    }
+
+    @Test func aBadPluginStopsTheLaunchNamingTheFile() throws {
+        let run = try Self.run(["servant", "--plugins", "/nonexistent/libmserve-servant-gone.so"])
+        #expect(run.status != 0)
+        #expect(run.errors.contains("/nonexistent/libmserve-servant-gone.so"))
+        #expect(run.output.isEmpty)
+    }
+
+    /// Runs `mserve ARGUMENTS` to completion and returns its exit status and output.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws
+        -> (status: Int32, output: String, errors: String)
+    {
+        let process = Process()
+        process.executableURL = MServeProcess.executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+            String(decoding: errorData, as: UTF8.self)
+        )
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// A real `mserve` process started by a test (from the build directory next to the tests).
+final class MServeProcess: Sendable {
+    private let process: Process
+    private let output: Pipe
+    private let errors: Pipe
+    private let errorText = ByteCollector()
+    /// What it is, for messages.
+    let role: String
+    /// The endpoint it printed on its first line.
+    let endpoint: String
+
+    /// The directory holding the built `mserve` binary and plugins.
+    static var buildDirectory: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    /// The `mserve` binary.
+    static var executable: URL { buildDirectory.appendingPathComponent("mserve") }
+
+    /// Starts `mserve ARGUMENTS` and waits for its endpoint line.
+    init(_ role: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
+        self.role = role
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["MSERVE_LOG_LEVEL"] = env["MSERVE_TEST_LOG_LEVEL"] ?? "info"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        output = Pipe()
+        errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        self.process = process
+        let collected = errorText
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { collected.append(data) }
+        }
+        endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
+    }
+
+    private static func firstLine(of handle: FileHandle, role: String, process: Process) async throws -> String {
+        let line = Mutex<String?>(nil)
+        let reader = Thread {
+            var buffer: [UInt8] = []
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                buffer += data
+                if let newline = buffer.firstIndex(of: 10) {
+                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
+                    return
+                }
+            }
+            line.withLock { $0 = "" }
+        }
+        reader.start()
+        for _ in 0..<1500 {
+            if let text = line.withLock({ $0 }) {
+                if text.isEmpty { throw TestFailure("\(role) exited before printing its endpoint") }
+                return text
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        process.terminate()
+        throw TestFailure("\(role) printed no endpoint within 15 s")
+    }
+
+    /// Everything it wrote to standard error so far (its logs).
+    var logs: String { String(decoding: errorText.bytes, as: UTF8.self) }
+
+    /// Its process id.
+    var pid: Int32 { process.processIdentifier }
+
+    /// Whether it is still running.
+    var isRunning: Bool { process.isRunning }
+
+    /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status.
+    @discardableResult
+    func stop(timeout: TimeInterval = 10) -> Int32 {
+        if process.isRunning { process.terminate() }
+        let giveUp = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: a crash.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+    }
+}
+
+/// A failure with a message, for test support code.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Servants and a broker, as real processes.
+struct ProcessCluster: Sendable {
+    let servants: [MServeProcess]
+    let broker: MServeProcess
+
+    /// Starts one servant with `servantArguments` (after `servant --bind …`) and
+    /// `servantEnvironment`, and a broker connected to it.
+    static func start(servantArguments: [String] = [], servantEnvironment: [String: String] = [:]) async throws
+        -> ProcessCluster
+    {
+        let servant = try await MServeProcess(
+            "servant", ["servant", "--bind", "tcp://127.0.0.1:0"] + servantArguments,
+            environment: servantEnvironment)
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
+        return ProcessCluster(servants: [servant], broker: broker)
+    }
+
+    /// Stops everything, broker first.
+    func stop() {
+        broker.stop()
+        for servant in servants { servant.stop() }
+    }
+}
+
+/// Bytes gathered from another thread.
+final class ByteCollector: Sendable {
+    private let stored = Mutex<[UInt8]>([])
+    func append(_ data: Data) { stored.withLock { $0 += data } }
+    var bytes: [UInt8] { stored.withLock { $0 } }
+}

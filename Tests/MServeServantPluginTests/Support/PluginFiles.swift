@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// Where the servant plugins are: the built ones next to the test binary, and C sources
+/// compiled on the spot with the system `cc` into a temporary directory.
+enum PluginFiles {
+    /// The package's root directory (this file is Tests/MServeServantPluginTests/Support/…).
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The built C statistics plugin.
+    static var stats: String { MServeProcess.buildDirectory.appendingPathComponent("libmserve-servant-stats.so").path }
+
+    /// The built demo API plugin.
+    static var demoAPI: String {
+        MServeProcess.buildDirectory.appendingPathComponent("libmserve-servant-demo-api.so").path
+    }
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mserve-servant-plugin-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Compiles C `source` into `directory/name` as a shared library against plugins/include.
+    static func compile(_ source: String, named name: String, in directory: URL) throws -> String {
+        let sourceFile = directory.appendingPathComponent(name + ".c")
+        try source.write(to: sourceFile, atomically: true, encoding: .utf8)
+        let library = directory.appendingPathComponent(name).path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "cc", "-shared", "-fPIC", "-Wall", "-I", packageRoot.appendingPathComponent("plugins/include").path,
+            "-o", library, sourceFile.path, "-lm",
+        ]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("cc failed for \(name)") }
+        return library
+    }
+
+    /// A C plugin serving `functions` (name, min, max), whose calls answer with `callBody`
+    /// (C statements; `index`, `args`, `len` and `out` are in scope). `abiVersion` and
+    /// `entryName` let a test build a broken one.
+    static func cPlugin(
+        name: String = "test",
+        functions: [(String, Int, Int)],
+        callBody: String = "(void)index; (void)args; (void)len; (void)out; return MSERVE_SERVANT_CALL_FAILED;",
+        abiVersion: String = "MSERVE_SERVANT_PLUGIN_ABI_VERSION",
+        entryName: String = "mserve_servant_plugin_entry"
+    ) -> String {
+        let list = functions.map { "{\"\($0.0)\", \($0.1), \($0.2)}" }.joined(separator: ", ")
+        return """
+            #include "mserve_servant_plugin.h"
+            #include <stdlib.h>
+            #include <string.h>
+            static const mserve_servant_function functions[] = { \(list) };
+            static int32_t call(size_t index, const uint8_t *args, size_t len, mserve_servant_result *out) {
+                \(callBody)
+            }
+            static void free_result(mserve_servant_result *r) { free(r->result_ipc); free(r->error); }
+            static const mserve_servant_plugin table = {
+                \(abiVersion), "\(name)", "a test plugin", sizeof functions / sizeof functions[0], functions,
+                call, free_result,
+            };
+            const mserve_servant_plugin *\(entryName)(void) { return &table; }
+            """
+    }
+}
