@@ -51,6 +51,14 @@ struct DemoCommand: AsyncParsableCommand {
             let endpoint = try await child.endpoint()
             print("servant \(index) up at \(endpoint)" + (index == 1 ? " (serving the hub at \(hubEndpoint))" : ""))
         }
+        // Wait until the hub lists every servant, so the broker finds them all at once.
+        let hub = HubClient(endpoint: hubEndpoint, timeout: .seconds(1))
+        let clock = ContinuousClock()
+        let giveUp = clock.now.advanced(by: .seconds(15))
+        while clock.now < giveUp {
+            if let listed = try? await hub.resolve("default"), listed.count >= servants { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let broker = try ChildProcess(
             role: "broker",
             arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto"],
@@ -83,7 +91,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("")
         }
-        if let spokes = try? await HubClient(endpoint: hubEndpoint).table("spoke") {
+        if let spokes = try? await hub.table("spoke") {
             print("q)select pid,port,role,service,up from spoke   / in the hub")
             print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))
         }

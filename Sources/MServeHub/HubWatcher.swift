@@ -67,7 +67,8 @@ public final class HubWatcher: Service, Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread { [self] in
                 do {
-                    let peer = try HubPeerSocket(endpoint: hubEndpoint)
+                    // The first WATCH waits for the connection, so a new broker learns its servants at once.
+                    let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true)
                     runLoop(peer)
                     peer.close()
                     continuation.resume()
