@@ -37,6 +37,9 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: [.customShort("s"), .long], help: "Worker threads: queries run at once (like q's -s).")
     var threads: Int = 1
 
+    @Option(name: .long, help: "Queries a broker may send before earlier ones are answered (default: the thread count).")
+    var capacity: Int?
+
     @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
     var name: String?
 
@@ -49,6 +52,9 @@ struct ServantCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024") }
+        if let capacity, !(1...65_536).contains(capacity) {
+            throw ValidationError("--capacity must be from 1 to 65536")
+        }
     }
 
     /// The plugin files: the flag, else MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API.
@@ -82,6 +88,7 @@ struct ServantCommand: AsyncParsableCommand {
         var configuration = ServantConfiguration()
         configuration.endpoint = bind
         configuration.threads = threads
+        configuration.capacity = capacity
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service

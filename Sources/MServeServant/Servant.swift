@@ -13,6 +13,11 @@ public struct ServantConfiguration: Sendable {
     public var endpoint: String = "tcp://*:0"
     /// Worker threads: how many queries run at once (q's `-s`). At least 1.
     public var threads: Int = 1
+    /// How many queries a broker may send before earlier ones are answered; nil means
+    /// `threads`, mserve's rule (a servant is busy while it runs a query). A larger value
+    /// lets a broker pipeline queries into the servant's own queue, for throughput over
+    /// latency: the extra ones wait here instead of in the broker's queue.
+    public var capacity: Int? = nil
     /// The name brokers show for this servant; nil means `host:port` as the broker sees it.
     public var name: String? = nil
     /// The host others should use to reach this servant; nil means this machine's loopback
@@ -210,7 +215,7 @@ final class ServantLoop {
         }
         var entries: [(String, QValue)] = [
             ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
-            ("capacity", .atom(.long(Int64(threads)))),
+            ("capacity", .atom(.long(Int64(max(1, configuration.capacity ?? threads))))),
             ("pid", .atom(.long(Int64(getpid())))),
             ("service", .atom(.symbol(configuration.service))),
             ("functions", .vector(.symbol(functions.names))),

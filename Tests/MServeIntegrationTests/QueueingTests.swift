@@ -36,6 +36,31 @@ extension IntegrationTests {
         #expect(received == received.sorted())
     }
 
+    @Test func aServantWithSpareCapacityTakesQueriesBeforeItsThreadIsFree() async throws {
+        let servant = try await MServeProcess(
+            "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--threads", "1", "--capacity", "3"])
+        defer { servant.stop() }
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
+        defer { broker.stop() }
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+        _ = try await client.send("echo 0")
+
+        let replies = try await withThrowingTaskGroup(of: QueryReply.self) { group in
+            for _ in 0..<3 { group.addTask { try await client.send("sleep 300") } }
+            var all: [QueryReply] = []
+            for try await reply in group { all.append(reply) }
+            return all
+        }
+        let queued = replies.compactMap { $0.info("queued")?.duration }
+        let elapsed = replies.compactMap { $0.info("elapsed")?.duration }
+        // All three went to the servant at once (none waited in the broker for the others),
+        // and its one thread ran them one after the other.
+        #expect(queued.count == 3 && queued.allSatisfy { $0 < .milliseconds(250) }, "\(queued)")
+        #expect(elapsed.max() ?? .zero >= .milliseconds(850), "\(elapsed)")
+    }
+
     @Test func aFullQueueRefusesAtOnce() async throws {
         let cluster = try await ProcessCluster.start(
             servants: 1, threads: 1, brokerArguments: ["--queue-capacity", "1"])
