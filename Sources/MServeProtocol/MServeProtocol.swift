@@ -31,8 +31,11 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     /// Either way: the sender is leaving; the receiver forgets the session.
     case bye = "BYE"
 
-    /// The command's frame bytes.
-    public var frame: [UInt8] { Array(rawValue.utf8) }
+    /// The command's frame bytes (made once per command, not per message).
+    public var frame: [UInt8] { Self.frames[self]! }
+
+    private static let frames: [ServantCommand: [UInt8]] = Dictionary(
+        uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })
 
     /// Reads a command frame; nil for anything else.
     public init?(frame: [UInt8]) {
