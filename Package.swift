@@ -55,11 +55,13 @@ let package = Package(
         .library(name: "MServeServant", targets: ["MServeServant"]),
         .library(name: "MServeClient", targets: ["MServeClient"]),
         .library(name: "MServeTesting", targets: ["MServeTesting"]),
+        .library(name: "MServeHub", targets: ["MServeHub"]),
     ] + swiftPlugins.map(\.0) + cPlugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
@@ -118,6 +120,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The hub: registration, liveness, memory stats and crash reports in SQLite, name resolution.
+        .target(
+            name: "MServeHub",
+            dependencies: [
+                "ZeroMQ", "QData", "MServeProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Helpers for testing servants and clients written with MServe.
         .target(
             name: "MServeTesting",
@@ -134,7 +147,7 @@ let package = Package(
             name: "MServeCLI",
             dependencies: [
                 "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
-                "MServeBroker", "MServeServant", "MServeClient",
+                "MServeBroker", "MServeServant", "MServeClient", "MServeHub",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -180,6 +193,15 @@ let package = Package(
             dependencies: [
                 "MServeTesting", "MServeServant", "MServeClient", "QData",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MServeHubTests",
+            dependencies: [
+                "MServeHub", "ZeroMQ", "QData", "MServeProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MServeBroker
+import MServeHub
 import MServePlugin
 import MServeQuery
 import ServiceLifecycle
@@ -17,7 +18,11 @@ struct BrokerCommand: AsyncParsableCommand {
 
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated
-            plugin files), MSERVE_ROUTING, MSERVE_LOG_LEVEL.
+            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL.
+
+            With --hub, the broker registers with the hub and follows the servants of its
+            --service: servants that join are used within a second, servants that leave are
+            dropped, without a restart.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (port 0: any free port).", valueName: "endpoint"))
@@ -55,6 +60,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "List the dispatch algorithms found, then exit.")
     var listAlgorithms = false
+
+    @OptionGroup var hubOptions: HubOptions
 
     @OptionGroup var logging: LoggingOptions
 
@@ -98,14 +105,37 @@ struct BrokerCommand: AsyncParsableCommand {
         // Refuse an unknown algorithm or routing plugin before binding anything.
         do {
             _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)
-            if let name = configuration.dispatch.routing.pluginName { _ = try registry.makeAlgorithm(name) }
+            if let name = configuration.dispatch.routing.pluginName {
+                let pluginName = String(name.prefix { $0 != ":" })
+                guard registry.plugins.contains(where: { $0.name == pluginName && $0.hasRoutingHook }) else {
+                    throw ValidationError("--routing plugin:\(name): no loaded plugin named \(pluginName) has a routing hook")
+                }
+                _ = try registry.makeAlgorithm(name)
+            }
         } catch {
             throw ValidationError("\(error)")
         }
 
         let logger = logging.bootstrap(label: "mserve.broker")
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
-        let group = ServiceGroup(services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [broker]
+        if let hub = hubOptions.mode {
+            let service = hubOptions.service
+            services.append(
+                DeferredService {
+                    let endpoint = try await broker.clientEndpoint
+                    let registration = SpokeRegistration.current(
+                        port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
+                    return try hub.membership(registration, logger: logger)
+                })
+            // Follow the service's servants: joins are used within a second, leaves dropped.
+            services.append(
+                try HubWatcher(
+                    service: service, hub: hub.endpoint, logger: logger,
+                    onJoin: { broker.addServant(endpoint: $0.endpoint) },
+                    onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         async let running: Void = group.run()
         do {
             announce(try await broker.clientEndpoint)

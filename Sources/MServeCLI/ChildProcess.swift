@@ -8,11 +8,12 @@ final class ChildProcess: Sendable {
     let role: String
 
     /// Starts `mserve ARGUMENTS` from the running binary.
-    init(role: String, arguments: [String], quietLogs: Bool) throws {
+    init(role: String, arguments: [String], environment: [String: String] = [:], quietLogs: Bool) throws {
         self.role = role
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ChildProcess.executablePath)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = Pipe()
         if quietLogs { process.standardError = FileHandle.nullDevice }
         try process.run()

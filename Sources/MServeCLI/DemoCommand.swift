@@ -1,17 +1,21 @@
 import ArgumentParser
 import Foundation
 import MServeClient
+import MServeHub
 import QData
+import ZeroMQ
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Bring up a broker and servants on this machine and send the quickstart queries.",
+        abstract: "Bring up a hub, a broker and servants on this machine and send the quickstart queries.",
         discussion: """
-            Starts SERVANTS servant processes on OS-chosen ports and a broker on a free port,
-            sends `proc1 `IBM` (the mserve sequence: client → broker → dispatcher → servant →
-            broker → client), prints the result table and the info dictionary, shows the
-            match algorithm keeping `IBM on its servant, then stops everything.
+            Starts SERVANTS servant processes on OS-chosen ports and a broker, all with
+            `--hub auto` on a private hub port and directory: the first to start serves the
+            hub, the others register with it, and the broker finds the servants through it.
+            Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client),
+            prints the result table and the info dictionary, a few more queries and the hub's
+            spoke table, and stops everything.
             """)
 
     @Option(name: .long, help: "Servant processes to start.")
@@ -20,7 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Dispatch algorithm for the broker.")
     var algorithm: String = "match"
 
-    @Flag(name: .long, help: "Show the broker's and servants' logs.")
+    @Flag(name: .long, help: "Show the hub's, broker's and servants' logs.")
     var verbose = false
 
     @Argument(help: "Queries to send (default: proc1 `IBM, then a few more).")
@@ -31,28 +35,36 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let hubEndpoint = "tcp://127.0.0.1:\(try Self.freePort())"
+        let hubDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mserve-demo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
+        let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": hubDirectory]
+
         var children: [ChildProcess] = []
         defer { for child in children.reversed() { child.stop() } }
-        var servantEndpoints: [String] = []
         for index in 1...servants {
             let child = try ChildProcess(
-                role: "servant \(index)", arguments: ["servant", "--bind", "tcp://127.0.0.1:0"], quietLogs: !verbose)
+                role: "servant \(index)", arguments: ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"],
+                environment: environment, quietLogs: !verbose)
             children.append(child)
-            servantEndpoints.append(try await child.endpoint())
-            print("servant \(index) up at \(servantEndpoints.last!)")
+            let endpoint = try await child.endpoint()
+            print("servant \(index) up at \(endpoint)" + (index == 1 ? " (serving the hub at \(hubEndpoint))" : ""))
         }
         let broker = try ChildProcess(
             role: "broker",
-            arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm]
-                + servantEndpoints.flatMap { ["--servant", $0] },
-            quietLogs: !verbose)
+            arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto"],
+            environment: environment, quietLogs: !verbose)
         children.append(broker)
         let endpoint = try await broker.endpoint()
-        print("broker up at \(endpoint) (algorithm \(algorithm))\n")
+        print("broker up at \(endpoint) (algorithm \(algorithm)), finding servants through the hub\n")
 
-        let client = try QueryClient(endpoint: endpoint)
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(20)
+        let client = try QueryClient(endpoint: endpoint, configuration: configuration)
         defer { client.close() }
         let list = queries.isEmpty ? ["proc1 `IBM", "proc1 `MSFT", "proc1 `IBM", "proc3 `AAPL"] : queries
+        var failures = 0
         for (index, query) in list.enumerated() {
             print("q)send \(query)")
             do {
@@ -62,14 +74,29 @@ struct DemoCommand: AsyncParsableCommand {
                     print("")
                     print(reply.info)
                 } else {
-                    let routing = reply.routing ?? "?"
-                    print("routing `\(routing) ran on \(reply.servant ?? "?")")
+                    print("routing `\(reply.routing ?? "?") ran on \(reply.servant ?? "?")")
                     if query.hasPrefix("proc3") { print(reply.info) }
                 }
             } catch {
+                failures += 1
                 print("error: \(error)")
             }
             print("")
         }
+        if let spokes = try? await HubClient(endpoint: hubEndpoint).table("spoke") {
+            print("q)select pid,port,role,service,up from spoke   / in the hub")
+            print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// A TCP port that was free a moment ago.
+    static func freePort() throws -> Int {
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let socket = try ZMQSocket(context: context, type: .router)
+        defer { socket.close() }
+        try socket.bind("tcp://127.0.0.1:0")
+        return Int(try socket.lastEndpoint.split(separator: ":").last ?? "") ?? 5560
     }
 }

@@ -19,7 +19,8 @@ struct MServeCommand: AsyncParsableCommand {
             """,
         version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
         subcommands: [
-            DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, VersionCommand.self,
+            DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, HubCommand.self,
+            VersionCommand.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MServeClient
+import MServeHub
 import QData
 
 struct SendCommand: AsyncParsableCommand {
@@ -16,6 +17,12 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default tcp://127.0.0.1:5570).", valueName: "endpoint"))
     var broker: String?
 
+    @Option(name: .long, help: ArgumentHelp("Find the broker of this service through the hub (see --hub).", valueName: "name"))
+    var service: String?
+
+    @Option(name: .long, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default tcp://127.0.0.1:5560).", valueName: "endpoint"))
+    var hub: String?
+
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
     var deadline: String = "30"
 
@@ -26,7 +33,24 @@ struct SendCommand: AsyncParsableCommand {
     var query: [String]
 
     func run() async throws {
-        let endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
+        let endpoint: String
+        if let service {
+            let hubEndpoint = HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint)
+            let brokers: [ServiceEndpoint]
+            do {
+                brokers = try await Hub.resolve(service, role: SpokeRole.broker, hub: hubEndpoint)
+            } catch {
+                FileHandle.standardError.write(Data("mserve send: cannot ask the hub at \(hubEndpoint): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            guard let first = brokers.first else {
+                FileHandle.standardError.write(Data("mserve send: the hub knows no broker for service \(service)\n".utf8))
+                throw ExitCode(1)
+            }
+            endpoint = first.endpoint
+        } else {
+            endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
+        }
         var configuration = ClientConfiguration()
         configuration.deadline = try seconds(deadline, flag: "--deadline")
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)

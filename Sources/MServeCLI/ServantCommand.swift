@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MServeHub
 import MServeServant
 import ServiceLifecycle
 
@@ -27,8 +28,7 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Host name or address other hosts reach this servant at.", valueName: "host"))
     var advertise: String?
 
-    @Option(name: .long, help: "Service this servant belongs to.")
-    var service: String = "default"
+    @OptionGroup var hubOptions: HubOptions
 
     @OptionGroup var logging: LoggingOptions
 
@@ -43,9 +43,21 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.threads = threads
         configuration.name = name
         configuration.advertisedHost = advertise
-        configuration.service = service
+        configuration.service = hubOptions.service
         let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry(), logger: logger)
-        let group = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [servant]
+        if let hub = hubOptions.mode {
+            let (threads, service, advertise) = (self.threads, hubOptions.service, self.advertise)
+            services.append(
+                DeferredService {
+                    let endpoint = try await servant.endpoint
+                    let registration = SpokeRegistration.current(
+                        port: port(of: endpoint), threads: Int32(threads), service: service, role: SpokeRole.servant,
+                        endpoint: endpoint, advertisedHost: advertise)
+                    return try hub.membership(registration, logger: logger)
+                })
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         async let running: Void = group.run()
         do {
             announce(try await servant.endpoint)

@@ -81,44 +81,6 @@ public enum InfoDictionary {
 
     /// The entries of a symbol-keyed dictionary (any value shape), or nil for anything else.
     public static func symbolKeyedEntries(_ value: QValue) -> [(String, QValue)]? {
-        guard case .dictionary(.vector(.symbol(let keys), _), let values, _) = value else { return nil }
-        let items = listItems(values)
-        guard let items, items.count == keys.count else { return nil }
-        return Array(zip(keys, items))
-    }
-
-    /// The items of a general list or simple vector as q values; nil for other shapes.
-    public static func listItems(_ value: QValue) -> [QValue]? {
-        switch value {
-        case .list(let items, _): return items
-        case .vector(let vector, _): return vector.atoms.map(QValue.atom)
-        default: return nil
-        }
-    }
-}
-
-extension QVector {
-    /// The vector's elements as atoms.
-    public var atoms: [QAtom] {
-        switch self {
-        case .boolean(let v): v.map(QAtom.boolean)
-        case .guid(let v): v.map(QAtom.guid)
-        case .byte(let v): v.map(QAtom.byte)
-        case .short(let v): v.map(QAtom.short)
-        case .int(let v): v.map(QAtom.int)
-        case .long(let v): v.map(QAtom.long)
-        case .real(let v): v.map(QAtom.real)
-        case .float(let v): v.map(QAtom.float)
-        case .char(let v): v.map(QAtom.char)
-        case .symbol(let v): v.map(QAtom.symbol)
-        case .timestamp(let v): v.map(QAtom.timestamp)
-        case .month(let v): v.map(QAtom.month)
-        case .date(let v): v.map(QAtom.date)
-        case .datetime(let v): v.map(QAtom.datetime)
-        case .timespan(let v): v.map(QAtom.timespan)
-        case .minute(let v): v.map(QAtom.minute)
-        case .second(let v): v.map(QAtom.second)
-        case .time(let v): v.map(QAtom.time)
-        }
+        value.symbolKeyedPairs
     }
 }

@@ -59,7 +59,7 @@ public struct ClientQuery: Sendable {
         guard case .list(let items, _) = message.value, items.count == 2 else {
             throw ProtocolError(
                 .unexpectedShape,
-                "expected the general list (id; query), got a value of type \(message.value.typeNumber)")
+                "expected the general list (id; query), got a value of type \(message.value.type)")
         }
         self.id = items[0]
         self.query = items[1]
@@ -137,65 +137,5 @@ public enum ReplyAssembly {
         message += WireInteger.encode(UInt64(total)).prefix(4)
         message += payload
         return try QIPC.decode(message).value
-    }
-}
-
-extension QValue {
-    /// q's type number of this value (`type x`), for messages.
-    public var typeNumber: Int {
-        switch self {
-        case .atom(let atom): return -Int(QValue.vector(atom.emptyVector).typeNumber)
-        case .vector(let vector, _):
-            switch vector {
-            case .boolean: return 1
-            case .guid: return 2
-            case .byte: return 4
-            case .short: return 5
-            case .int: return 6
-            case .long: return 7
-            case .real: return 8
-            case .float: return 9
-            case .char: return 10
-            case .symbol: return 11
-            case .timestamp: return 12
-            case .month: return 13
-            case .date: return 14
-            case .datetime: return 15
-            case .timespan: return 16
-            case .minute: return 17
-            case .second: return 18
-            case .time: return 19
-            }
-        case .list: return 0
-        case .dictionary(_, _, let sorted): return sorted ? 127 : 99
-        case .table: return 98
-        case .error: return -128
-        case .identity: return 101
-        }
-    }
-}
-
-extension QAtom {
-    fileprivate var emptyVector: QVector {
-        switch self {
-        case .boolean: .boolean([])
-        case .guid: .guid([])
-        case .byte: .byte([])
-        case .short: .short([])
-        case .int: .int([])
-        case .long: .long([])
-        case .real: .real([])
-        case .float: .float([])
-        case .char: .char([])
-        case .symbol: .symbol([])
-        case .timestamp: .timestamp([])
-        case .month: .month([])
-        case .date: .date([])
-        case .datetime: .datetime([])
-        case .timespan: .timespan([])
-        case .minute: .minute([])
-        case .second: .second([])
-        case .time: .time([])
-        }
     }
 }

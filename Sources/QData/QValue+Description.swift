@@ -11,6 +11,21 @@ extension QAtom: CustomStringConvertible {
     public var description: String { QConsole.atom(self, suffix: true) }
 }
 
+extension QAtom {
+    /// The atom as a cell of a q table shows it: no type suffix, nulls blank.
+    public var cellText: String { isNull ? "" : QConsole.atom(in: self) }
+}
+
+extension QTable {
+    /// The table as the q console shows it, with only `columns` (in that order; unknown
+    /// names are skipped), like `select pid,port from spoke`.
+    public func rendered(columns: [String]? = nil) -> String {
+        let names = (columns ?? self.columns).filter { self.columns.contains($0) }
+        guard !names.isEmpty else { return "" }
+        return QConsole.table(QTable(columns: names, values: names.compactMap { column(named: $0) }))
+    }
+}
+
 extension QVector: CustomStringConvertible {
     public var description: String { QConsole.vector(self) }
 }
@@ -327,7 +342,7 @@ enum QConsole {
             case .symbol(let symbols): return symbols
             case .boolean(let values): return values.map { $0 ? "1" : "0" }
             case .byte(let values): return values.map(hex)
-            default: return vector.atoms.map { atom(in: $0) }
+            default: return vector.atoms.map(\.cellText)
             }
         case .list(let items, _): return items.map(cell)
         default: return [inline(value)]
@@ -337,6 +352,7 @@ enum QConsole {
     static func cell(_ value: QValue) -> String {
         switch value {
         case .atom(.symbol(let text)): text
+        case .atom(let atom): atom.cellText
         case .vector(.char(let bytes), _): escape(bytes)
         default: inline(value)
         }

@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MServeHub
+import ServiceLifecycle
+
+/// `mserve hub`: run the hub, print its tables, resolve a service.
+struct HubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub",
+        abstract: "Run the hub (port discovery, liveness, crash reports) or ask it something.",
+        discussion: """
+            The hub keeps the tables spoke (live processes), memst (memory stats) and down (crash
+            reports) in SQLite in its directory. `mserve hub` serves it; `mserve hub spokes`,
+            `memst` and `down` print the tables; `mserve hub resolve SERVICE` lists a service's
+            live servants. MSERVE_HUB names the hub endpoint, MSERVE_HUB_DIR its directory.
+            """,
+        subcommands: [
+            HubServeCommand.self, HubTableCommand.Spokes.self, HubTableCommand.Memst.self,
+            HubTableCommand.Down.self, HubResolveCommand.self,
+        ],
+        defaultSubcommand: HubServeCommand.self)
+}
+
+/// Options naming the hub to ask.
+struct HubClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
+    var hub: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the hub's answer.", valueName: "seconds"))
+    var timeout: String = "3"
+
+    func client() throws -> HubClient {
+        HubClient(
+            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint),
+            timeout: try seconds(timeout, flag: "--timeout"))
+    }
+}
+
+struct HubServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the hub (the default of `mserve hub`).",
+        discussion: """
+            Binds the hub endpoint, reloads the spoke table from the hub directory, and moves
+            every spoke not heard from within the liveness time to down. Prints the bound
+            endpoint on the first line of standard output. Stops cleanly on SIGTERM or SIGINT.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB).", valueName: "endpoint"))
+    var bind: String?
+
+    @Option(name: .long, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))
+    var dir: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a spoke moves to down.", valueName: "seconds"))
+    var liveness: String = "3"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "mserve.hub")
+        var configuration = HubConfiguration()
+        if let bind { configuration.endpoint = bind }
+        if let dir { configuration.directory = dir }
+        configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
+        configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)
+        let hub = try Hub(configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        async let running: Void = group.run()
+        let endpoint: String
+        do {
+            endpoint = try await hub.endpoint
+            announce(endpoint)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running
+            throw error
+        }
+        // The hub lists itself, as the seed's HUB does.
+        let port = Int32(endpoint.split(separator: ":").last.flatMap { Int32($0) } ?? 0)
+        let agent = try SpokeAgent(
+            hub: HubAutoMode.connectableEndpoint(endpoint),
+            registration: .current(port: port, service: "hub", role: SpokeRole.hub, endpoint: endpoint),
+            heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
+            logger: logger)
+        async let spoke: Void = agent.run()
+        do {
+            try await running
+        } catch {
+            agent.stop(deregister: false)
+            _ = try? await spoke
+            throw error
+        }
+        agent.stop(deregister: false)
+        _ = try? await spoke
+    }
+}
+
+/// `mserve hub spokes` / `memst` / `down`.
+enum HubTableCommand {
+    static func print(_ name: String, columns: [String]?, all: Bool, options: HubClientOptions) async throws {
+        let table = try await options.client().table(name)
+        announce(TableText.render(table, columns: all ? nil : columns))
+    }
+
+    struct Spokes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "spokes", abstract: "Print the spoke table (select pid,port,X,up,dir from spoke).")
+        @Flag(name: .long, help: "Print every column.") var all = false
+        @OptionGroup var options: HubClientOptions
+        func run() async throws {
+            try await HubTableCommand.print(
+                "spoke", columns: ["id", "pid", "port", "X", "up", "dir", "service", "role", "endpoint"], all: all,
+                options: options)
+        }
+    }
+
+    struct Memst: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "memst", abstract: "Print the memory stats the spokes report.")
+        @Flag(name: .long, help: "Print every column.") var all = false
+        @OptionGroup var options: HubClientOptions
+        func run() async throws {
+            try await HubTableCommand.print("memst", columns: nil, all: all, options: options)
+        }
+    }
+
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "down", abstract: "Print the crash reports (spokes that stopped answering).")
+        @Flag(name: .long, help: "Print every column.") var all = false
+        @OptionGroup var options: HubClientOptions
+        func run() async throws {
+            try await HubTableCommand.print(
+                "down", columns: ["spoke", "pid", "port", "X", "up", "dir", "service", "used", "rss", "crash", "reason"],
+                all: all, options: options)
+        }
+    }
+}
+
+struct HubResolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve", abstract: "List the endpoints of a service's live servants.")
+
+    @Argument(help: "The service name, e.g. dev.") var service: String
+    @OptionGroup var options: HubClientOptions
+
+    func run() async throws {
+        for endpoint in try await options.client().resolve(service) {
+            announce("\(endpoint.endpoint)\t\(endpoint.name)\t\(endpoint.threads)")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MServeHub
+import ServiceLifecycle
+
+/// How a long-running process takes part in the hub: `--hub ENDPOINT`, `--hub auto`
+/// (serve the hub if its port is free, else join it) or `--hub none`.
+struct HubOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Hub to register with: an endpoint, 'auto' (serve the hub if its port is free, else join it), or 'none' (env MSERVE_HUB; default none).",
+            valueName: "endpoint|auto|none"))
+    var hub: String?
+
+    @Option(name: .long, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
+    var service: String = "default"
+
+    /// The hub setting: nil when the process stays out of the hub.
+    var mode: HubMode? {
+        let value = hub ?? environment("MSERVE_HUB") ?? "none"
+        switch value {
+        case "none", "": return nil
+        case "auto": return .auto(HubConfiguration())
+        default: return .connect(HubAutoMode.connectableEndpoint(value))
+        }
+    }
+}
+
+/// Where a process's hub is.
+enum HubMode: Sendable {
+    /// Connect to the hub at this endpoint.
+    case connect(String)
+    /// Serve the hub when its port is free, else connect to it (the quickstart's default).
+    case auto(HubConfiguration)
+
+    /// The endpoint to ask the hub things at.
+    var endpoint: String {
+        switch self {
+        case .connect(let endpoint): endpoint
+        case .auto(let configuration): HubAutoMode.connectableEndpoint(configuration.endpoint)
+        }
+    }
+
+    /// The service that keeps this process registered (and, in auto mode, may serve the hub).
+    func membership(_ registration: SpokeRegistration, logger: Logger) throws -> any Service {
+        switch self {
+        case .connect(let endpoint): try SpokeAgent(hub: endpoint, registration: registration, logger: logger)
+        case .auto(let configuration):
+            try HubAutoMode(configuration: configuration, registration: registration, logger: logger)
+        }
+    }
+}
+
+/// A service made only once something else is ready (e.g. registration needs the bound port).
+struct DeferredService: Service {
+    let make: @Sendable () async throws -> any Service
+
+    func run() async throws {
+        let service: any Service
+        do {
+            service = try await make()
+        } catch is CancellationError {
+            return
+        }
+        try await service.run()
+    }
+}
+
+/// The port of `tcp://host:port`.
+func port(of endpoint: String) -> Int32 {
+    Int32(endpoint.split(separator: ":").last ?? "") ?? 0
+}

@@ -1,0 +1,95 @@
+// MServeHub owns port discovery: the hub (registration, liveness, the spoke/memst/down tables
+// in SQLite, name resolution and watches), the spoke agent every MServe process runs, one-off
+// hub requests, service watchers, and auto mode (the process that grabs the hub port serves it).
+
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The hub as a `Service`: binds a ROUTER on the hub endpoint, keeps `spoke`, `memst` and `down`
+/// in SQLite in the hub directory, moves silent spokes to `down`, and answers RESOLVE, WATCH and
+/// TABLE requests.
+///
+/// ```swift
+/// let hub = try Hub(configuration: HubConfiguration())
+/// let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
+public final class Hub: Service, Sendable {
+    private let configuration: HubConfiguration
+    private let logger: Logger
+    private let mailbox: ZMQMailbox<HubControl>
+    private let bound = Mutex<Result<String, HubError>?>(nil)
+
+    /// Creates a hub; nothing is bound until ``run()``.
+    public init(configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.mailbox = try ZMQMailbox()
+    }
+
+    /// Runs the hub until graceful shutdown, cancellation or ``stop()``. Throws a ``HubError``
+    /// with code ``HubError/Code/addressInUse`` when another process holds the hub endpoint.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await runLoopThread()
+            } onCancel: {
+                self.mailbox.post(.stop)
+            }
+        } onGracefulShutdown: {
+            self.mailbox.post(.stop)
+        }
+    }
+
+    private func runLoopThread() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { [self] in
+                do {
+                    let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
+                    bound.withLock { $0 = .success(loop.endpoint) }
+                    loop.run()
+                    continuation.resume()
+                } catch {
+                    let hubError =
+                        error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
+                    bound.withLock { $0 = .failure(hubError) }
+                    continuation.resume(throwing: hubError)
+                }
+            }
+            thread.name = "mserve-hub"
+            thread.start()
+        }
+    }
+
+    /// The endpoint the hub bound (with the real port), once bound. Throws the start-up error.
+    public var endpoint: String {
+        get async throws {
+            while true {
+                if let result = bound.withLock({ $0 }) { return try result.get() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Asks the hub to stop (as on SIGTERM). The tables stay on disk for the next hub.
+    public func stop() {
+        mailbox.post(.stop)
+    }
+
+    /// The live servants (or, with `role`, brokers) of `service`, asked of the hub at `hub`
+    /// (`Hub.resolve("dev")`, the seed's `HOP "dev"`).
+    public static func resolve(
+        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.environmentEndpoint,
+        timeout: Duration = .seconds(3)
+    ) async throws -> [ServiceEndpoint] {
+        try await HubClient(endpoint: hub, timeout: timeout).resolve(service, role: role)
+    }
+}
+
+/// Commands other threads post to the hub's loop.
+enum HubControl: Sendable {
+    case stop
+}

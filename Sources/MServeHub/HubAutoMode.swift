@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Auto mode (`--hub auto`): the process tries to bind the hub endpoint; if it wins it serves the
+/// hub in-process (reloading the tables from the hub directory), otherwise it is a spoke of the
+/// hub there. When that hub stops answering, every auto-mode process waits a random moment and
+/// races to bind the port; the winner serves, the others carry on as its spokes. Either way the
+/// process registers itself as a spoke.
+public final class HubAutoMode: Service, Sendable {
+    private let configuration: HubConfiguration
+    private let logger: Logger
+    private let agent: SpokeAgent
+    private let stopped = Atomic<Bool>(false)
+    private let currentHub = Mutex<Hub?>(nil)
+    private let servedHubs = Atomic<Int>(0)
+
+    /// Creates an auto-mode member that registers `registration` with whichever process serves.
+    public init(
+        configuration: HubConfiguration,
+        registration: SpokeRegistration,
+        logger: Logger = Logger(label: "mserve.hub-auto")
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.agent = try SpokeAgent(
+            hub: Self.connectableEndpoint(configuration.endpoint), registration: registration,
+            heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
+            logger: logger)
+    }
+
+    /// The endpoint to connect to for a bind endpoint (`*` and `0.0.0.0` become `127.0.0.1`).
+    public static func connectableEndpoint(_ endpoint: String) -> String {
+        endpoint.replacingOccurrences(of: "://*:", with: "://127.0.0.1:")
+            .replacingOccurrences(of: "://0.0.0.0:", with: "://127.0.0.1:")
+    }
+
+    /// True while this process serves the hub.
+    public var isServingHub: Bool { currentHub.withLock { $0 != nil } }
+
+    /// How many times this process has won the hub port.
+    public var hubTerms: Int { servedHubs.load(ordering: .relaxed) }
+
+    /// This process's spoke agent (its registration status).
+    public var spoke: SpokeAgent { agent }
+
+    /// Runs until graceful shutdown, cancellation or ``stop()``: deregisters, then stops serving.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                async let election: Void = elect()
+                do {
+                    try await agent.run()
+                } catch {
+                    stop()
+                    currentHub.withLock { $0?.stop() }
+                    try? await election
+                    throw error
+                }
+                stopped.store(true, ordering: .sequentiallyConsistent)
+                currentHub.withLock { $0?.stop() }
+                try await election
+            } onCancel: {
+                self.stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Stops: the spoke deregisters (through the hub if this process serves it), then the hub stops.
+    public func stop() {
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        agent.stop(deregister: true)
+    }
+
+    private var isStopped: Bool { stopped.load(ordering: .sequentiallyConsistent) }
+
+    private func elect() async throws {
+        while !isStopped {
+            let hub = try Hub(configuration: configuration, logger: logger)
+            currentHub.withLock { $0 = hub }
+            if isStopped { hub.stop() }
+            do {
+                servedHubs.add(1, ordering: .relaxed)
+                try await hub.run()
+                currentHub.withLock { $0 = nil }
+                logger.info("stopped serving the hub")
+            } catch let error as HubError where error.code == .addressInUse {
+                servedHubs.subtract(1, ordering: .relaxed)
+                currentHub.withLock { $0 = nil }
+                try await followUntilHubSilent()
+            } catch {
+                servedHubs.subtract(1, ordering: .relaxed)
+                currentHub.withLock { $0 = nil }
+                throw error
+            }
+        }
+    }
+
+    /// Waits while another process serves the hub and answers; then a random moment (up to one
+    /// heartbeat interval), so the racers do not all try the port at once.
+    private func followUntilHubSilent() async throws {
+        let pause = max(configuration.heartbeatInterval / 4, .milliseconds(20))
+        // Give the agent a first chance to hear from the hub.
+        try await Task.sleep(for: pause)
+        while !isStopped && agent.isHubAnswering {
+            try await Task.sleep(for: pause)
+        }
+        guard !isStopped else { return }
+        let jitter = Double.random(in: 0...1) * Double(configuration.heartbeatInterval.nanoseconds)
+        logger.info("the hub stopped answering; racing for its port")
+        try await Task.sleep(for: .nanoseconds(Int64(jitter)))
+    }
+}

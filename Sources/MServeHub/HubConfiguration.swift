@@ -1,0 +1,49 @@
+import Foundation
+
+/// How a hub runs: where it listens, where it keeps its tables, and how fast it declares a
+/// spoke down.
+public struct HubConfiguration: Sendable {
+    /// The endpoint the hub binds (`MSERVE_HUB`, default `tcp://127.0.0.1:5560`).
+    public var endpoint: String
+    /// The directory holding `hub.sqlite` (`MSERVE_HUB_DIR`, default `~/.mserve/hub`).
+    public var directory: String
+    /// How often spokes heartbeat; the hub scans for silent spokes at this pace too.
+    public var heartbeatInterval: Duration
+    /// A spoke silent this long moves to `down`.
+    public var livenessTimeout: Duration
+    /// Memory-stat rows kept per spoke.
+    public var memoryStatsKept: Int
+
+    /// The hub directory from `MSERVE_HUB_DIR`, or `~/.mserve/hub`.
+    public static var environmentDirectory: String {
+        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB_DIR"], !value.isEmpty { return value }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".mserve/hub")
+    }
+
+    /// Creates a configuration; the defaults come from the environment.
+    public init(
+        endpoint: String = HubLink.environmentEndpoint,
+        directory: String = HubConfiguration.environmentDirectory,
+        heartbeatInterval: Duration = .seconds(1),
+        livenessTimeout: Duration = .seconds(3),
+        memoryStatsKept: Int = 100
+    ) {
+        self.endpoint = endpoint
+        self.directory = directory
+        self.heartbeatInterval = heartbeatInterval
+        self.livenessTimeout = livenessTimeout
+        self.memoryStatsKept = memoryStatsKept
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (negative durations give 0).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
+    /// The duration in whole milliseconds, at least 1.
+    var milliseconds: Int32 { Int32(clamping: max(1, nanoseconds / 1_000_000)) }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import GRDB
+import MServeProtocol
+import QData
+
+/// One live (or not yet re-confirmed) spoke, as stored in the `spoke` table.
+public struct SpokeRecord: Sendable, Hashable {
+    /// The hub's id for the spoke, never reused.
+    public var id: Int64
+    /// What the spoke said about itself (`address` is the address the hub saw).
+    public var registration: SpokeRegistration
+    /// The endpoint others connect to, `tcp://host:port` (empty when the spoke serves no port).
+    public var endpoint: String
+    /// When it (last) registered, q timestamp.
+    public var registered: Int64
+    /// When the hub last heard from it, q timestamp.
+    public var heard: Int64
+
+    /// The endpoint as a servant of its service, for resolution.
+    public var serviceEndpoint: ServiceEndpoint {
+        let name = endpoint.hasPrefix("tcp://") ? String(endpoint.dropFirst(6)) : endpoint
+        return ServiceEndpoint(endpoint: endpoint, name: name, spokeID: id, threads: registration.threads)
+    }
+}
+
+/// The hub's tables in SQLite: `spoke` (live processes), `memst` (memory stats, the last N per
+/// spoke) and `down` (crash reports: the spoke's last record, its last memory stats, the crash
+/// time and the reason). The file is `hub.sqlite` in the hub directory.
+public final class HubDatabase: Sendable {
+    /// The names of the tables ``table(_:)`` serves.
+    public static let tableNames = ["spoke", "memst", "down"]
+
+    private let queue: DatabaseQueue
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) the hub database in `directory`.
+    public init(directory: String) throws(HubError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            path = (directory as NSString).appendingPathComponent("hub.sqlite")
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+            }
+            try Self.migrator.migrate(queue)
+        } catch let error as HubError {
+            throw error
+        } catch {
+            throw HubError(.database, "cannot open the hub database in \(directory): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE spoke (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL UNIQUE,
+                        pid INTEGER NOT NULL, port INTEGER NOT NULL, threads INTEGER NOT NULL,
+                        ip TEXT NOT NULL, host TEXT NOT NULL, user TEXT NOT NULL, command TEXT NOT NULL,
+                        started INTEGER NOT NULL, version TEXT NOT NULL, buildDate INTEGER NOT NULL,
+                        dir TEXT NOT NULL, service TEXT NOT NULL, role TEXT NOT NULL, endpoint TEXT NOT NULL,
+                        advertised TEXT, registered INTEGER NOT NULL, heard INTEGER NOT NULL);
+                    CREATE TABLE memst (
+                        spoke INTEGER NOT NULL, time INTEGER NOT NULL, used INTEGER NOT NULL,
+                        heap INTEGER NOT NULL, peak INTEGER NOT NULL, rss INTEGER NOT NULL);
+                    CREATE INDEX memst_spoke_time ON memst (spoke, time);
+                    CREATE TABLE down (
+                        spoke INTEGER NOT NULL, session TEXT NOT NULL,
+                        pid INTEGER NOT NULL, port INTEGER NOT NULL, threads INTEGER NOT NULL,
+                        ip TEXT NOT NULL, host TEXT NOT NULL, user TEXT NOT NULL, command TEXT NOT NULL,
+                        started INTEGER NOT NULL, version TEXT NOT NULL, buildDate INTEGER NOT NULL,
+                        dir TEXT NOT NULL, service TEXT NOT NULL, role TEXT NOT NULL, endpoint TEXT NOT NULL,
+                        advertised TEXT, registered INTEGER NOT NULL, heard INTEGER NOT NULL,
+                        used INTEGER, heap INTEGER, peak INTEGER, rss INTEGER, memoryTime INTEGER,
+                        crash INTEGER NOT NULL, reason TEXT NOT NULL);
+                    """)
+        }
+        return migrator
+    }
+
+    private static let spokeColumns =
+        "pid, port, threads, ip, host, user, command, started, version, buildDate, dir, service, role, endpoint, advertised"
+
+    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
+        do {
+            return try queue.write(body)
+        } catch {
+            throw HubError(.database, "cannot \(what): \(error)")
+        }
+    }
+
+    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw HubError(.database, "cannot \(what): \(error)")
+        }
+    }
+
+    /// Inserts a spoke, or updates the one with the same session; returns its id.
+    @discardableResult
+    public func register(_ registration: SpokeRegistration, endpoint: String, at time: Int64) throws(HubError) -> Int64 {
+        try write("register a spoke") { db in
+            let r = registration
+            let arguments: StatementArguments = [
+                r.pid, Int64(r.port), Int64(r.threads), r.address, r.host, r.user, r.commandLine, r.startTime,
+                r.version, Int64(r.buildDate), r.directory, r.service, r.role, endpoint, r.advertisedHost,
+            ]
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM spoke WHERE session = ?", arguments: [r.session]) {
+                try db.execute(
+                    sql: """
+                        UPDATE spoke SET pid = ?, port = ?, threads = ?, ip = ?, host = ?, user = ?, command = ?,
+                        started = ?, version = ?, buildDate = ?, dir = ?, service = ?, role = ?, endpoint = ?,
+                        advertised = ?, registered = ?, heard = ? WHERE id = ?
+                        """,
+                    arguments: arguments + [time, time, id])
+                return id
+            }
+            try db.execute(
+                sql: "INSERT INTO spoke (session, \(Self.spokeColumns), registered, heard) VALUES (?, \(Array(repeating: "?", count: 15).joined(separator: ", ")), ?, ?)",
+                arguments: [r.session] + arguments + [time, time])
+            return db.lastInsertedRowID
+        }
+    }
+
+    /// Records that the hub heard from spoke `id` at `time`, with its memory stats if given,
+    /// keeping the newest `keep` memory-stat rows of the spoke.
+    public func heard(spoke id: Int64, at time: Int64, memory: MemoryStats?, keep: Int) throws(HubError) {
+        try write("record a heartbeat") { db in
+            try db.execute(sql: "UPDATE spoke SET heard = ? WHERE id = ?", arguments: [time, id])
+            guard let memory else { return }
+            try db.execute(
+                sql: "INSERT INTO memst (spoke, time, used, heap, peak, rss) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [id, time, memory.used, memory.heap, memory.peak, memory.rss])
+            try db.execute(
+                sql: """
+                    DELETE FROM memst WHERE spoke = ? AND rowid NOT IN
+                    (SELECT rowid FROM memst WHERE spoke = ? ORDER BY time DESC LIMIT ?)
+                    """,
+                arguments: [id, id, keep])
+        }
+    }
+
+    /// Moves spoke `id` to `down` with its last memory stats, the crash time and the reason.
+    public func markDown(spoke id: Int64, crash: Int64, reason: String) throws(HubError) {
+        try write("move a spoke to down") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO down (spoke, session, \(Self.spokeColumns), registered, heard,
+                        used, heap, peak, rss, memoryTime, crash, reason)
+                    SELECT s.id, s.session, \(Self.spokeColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
+                        s.registered, s.heard, m.used, m.heap, m.peak, m.rss, m.time, ?, ?
+                    FROM spoke s LEFT JOIN memst m ON m.rowid =
+                        (SELECT rowid FROM memst WHERE spoke = s.id ORDER BY time DESC LIMIT 1)
+                    WHERE s.id = ?
+                    """,
+                arguments: [crash, reason, id])
+            try db.execute(sql: "DELETE FROM spoke WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM memst WHERE spoke = ?", arguments: [id])
+        }
+    }
+
+    /// Removes spoke `id` and its memory stats without a crash report (a clean exit).
+    public func remove(spoke id: Int64) throws(HubError) {
+        try write("remove a spoke") { db in
+            try db.execute(sql: "DELETE FROM spoke WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM memst WHERE spoke = ?", arguments: [id])
+        }
+    }
+
+    /// Every spoke in the table, by id.
+    public func spokes() throws(HubError) -> [SpokeRecord] {
+        try read("read the spoke table") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM spoke ORDER BY id").map { row in
+                SpokeRecord(
+                    id: row["id"],
+                    registration: SpokeRegistration(
+                        pid: row["pid"], port: Int32(clamping: row["port"] as Int64),
+                        threads: Int32(clamping: row["threads"] as Int64), address: row["ip"], host: row["host"],
+                        user: row["user"], commandLine: row["command"], startTime: row["started"],
+                        version: row["version"], buildDate: Int32(clamping: row["buildDate"] as Int64),
+                        directory: row["dir"], service: row["service"], role: row["role"], endpoint: row["endpoint"],
+                        advertisedHost: row["advertised"], session: row["session"]),
+                    endpoint: row["endpoint"], registered: row["registered"], heard: row["heard"])
+            }
+        }
+    }
+
+    /// The number of rows of `name` (`spoke`, `memst` or `down`).
+    public func count(_ name: String) throws(HubError) -> Int {
+        guard Self.tableNames.contains(name) else { throw HubError(.refused, "no table named '\(name)'") }
+        return try read("count \(name)") { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(name)") ?? 0 }
+    }
+
+    /// The table `name` (`spoke`, `memst` or `down`) as a q table, with the seed's column names
+    /// (`pid`, `port`, `threads`, `IP`, `host`, `user`, `X`, `P`, `K`, `k`, `up`, `dir`, …).
+    public func table(_ name: String, now: Int64 = QueryClock.qTimestampNow()) throws(HubError) -> QTable {
+        let columns: [QColumn]
+        let sql: String
+        switch name {
+        case "spoke":
+            columns = QColumn.spoke(upUntil: nil)
+            sql = "SELECT * FROM spoke ORDER BY id"
+        case "memst":
+            columns = [
+                .init("spoke", "spoke", .long), .init("time", "time", .timestamp), .init("used", "used", .long),
+                .init("heap", "heap", .long), .init("peak", "peak", .long), .init("rss", "rss", .long),
+            ]
+            sql = "SELECT * FROM memst ORDER BY time, spoke"
+        case "down":
+            columns =
+                [.init("spoke", "spoke", .long)] + QColumn.spoke(upUntil: "heard").dropFirst() + [
+                    .init("used", "used", .long), .init("heap", "heap", .long), .init("peak", "peak", .long),
+                    .init("rss", "rss", .long), .init("crash", "crash", .timestamp), .init("reason", "reason", .string),
+                ]
+            sql = "SELECT * FROM down ORDER BY crash"
+        default:
+            throw HubError(.refused, "no table named '\(name)'; the hub has spoke, memst and down")
+        }
+        let rows = try read("read \(name)") { db in try Row.fetchAll(db, sql: sql) }
+        return QTable(columns: columns.map(\.name), values: columns.map { $0.values(rows, now: now) })
+    }
+}
+
+/// How one SQL column becomes one q column.
+struct QColumn {
+    enum Kind { case long, int, symbol, string, timestamp, date, upTime(String?) }
+    var name: String
+    var sqlName: String
+    var kind: Kind
+
+    init(_ name: String, _ sqlName: String, _ kind: Kind) {
+        self.name = name
+        self.sqlName = sqlName
+        self.kind = kind
+    }
+
+    /// The spoke record's columns; `up` runs to `upUntil`'s column, or to now when nil.
+    static func spoke(upUntil: String?) -> [QColumn] {
+        [
+            .init("id", "id", .long), .init("pid", "pid", .long), .init("port", "port", .int),
+            .init("threads", "threads", .int), .init("IP", "ip", .symbol), .init("host", "host", .symbol),
+            .init("user", "user", .symbol), .init("X", "command", .string), .init("P", "started", .timestamp),
+            .init("K", "version", .symbol), .init("k", "buildDate", .date), .init("up", "started", .upTime(upUntil)),
+            .init("dir", "dir", .string), .init("service", "service", .symbol), .init("role", "role", .symbol),
+            .init("endpoint", "endpoint", .symbol), .init("registered", "registered", .timestamp),
+            .init("heard", "heard", .timestamp),
+        ]
+    }
+
+    private static let nullLong = Int64.min
+
+    func values(_ rows: [Row], now: Int64) -> QValue {
+        func long(_ row: Row, _ column: String) -> Int64 { (row[column] as Int64?) ?? Self.nullLong }
+        switch kind {
+        case .long: return .vector(.long(rows.map { long($0, sqlName) }))
+        case .int: return .vector(.int(rows.map { Int32(clamping: long($0, sqlName)) }))
+        case .symbol: return .vector(.symbol(rows.map { ($0[sqlName] as String?) ?? "" }))
+        case .string: return .list(rows.map { .string(($0[sqlName] as String?) ?? "") })
+        case .timestamp: return .vector(.timestamp(rows.map { long($0, sqlName) }))
+        case .date: return .vector(.date(rows.map { Int32(clamping: long($0, sqlName)) }))
+        case .upTime(let until):
+            return .vector(
+                .timespan(
+                    rows.map { row in
+                        let end = until.map { long(row, $0) } ?? now
+                        return end - long(row, sqlName)
+                    }))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/// Where an error was raised.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    /// The file, as `#fileID`.
+    public var file: String
+    /// The line.
+    public var line: Int
+
+    /// Creates a location; the defaults name the caller.
+    public init(file: String = #fileID, line: Int = #line) {
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "\(file):\(line)" }
+}
+
+/// A hub, spoke or hub-client failure.
+public struct HubError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure it is; extensible.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name.
+        public let name: String
+        /// Creates a code.
+        public init(_ name: String) { self.name = name }
+
+        /// The hub endpoint is already bound by another process (another hub is serving).
+        public static let addressInUse = Code("addressInUse")
+        /// A socket could not be created, bound or connected.
+        public static let socket = Code("socket")
+        /// The hub database could not be opened, read or written.
+        public static let database = Code("database")
+        /// The hub did not answer in time.
+        public static let timeout = Code("timeout")
+        /// A message that the hub protocol does not define.
+        public static let malformed = Code("malformed")
+        /// The hub answered with an error.
+        public static let refused = Code("refused")
+
+        public var description: String { name }
+    }
+
+    /// What kind of failure it is.
+    public var code: Code
+    /// A sentence for logs and users.
+    public var message: String
+    /// Where it was raised.
+    public var location: SourceLocation
+
+    /// Creates an error at the caller's location.
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.location = SourceLocation(file: file, line: line)
+    }
+
+    public var description: String { message }
+}

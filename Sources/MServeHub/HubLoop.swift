@@ -1,0 +1,359 @@
+import Foundation
+import Logging
+import MServeProtocol
+import QData
+import ZeroMQ
+
+/// A spoke the hub holds in memory beside its row in `spoke`.
+struct LiveSpoke {
+    var record: SpokeRecord
+    var routingID: [UInt8]?
+    /// Monotonic nanoseconds when last heard (for a spoke loaded from disk: when the hub started).
+    var lastHeard: UInt64
+    /// False for a spoke loaded from disk that has not spoken to this hub yet.
+    var confirmed: Bool
+
+    var isServant: Bool { record.registration.role == SpokeRole.servant && !record.endpoint.isEmpty }
+}
+
+/// A peer following a service.
+struct Watcher {
+    var service: String
+    var lastHeard: UInt64
+}
+
+/// The hub's event loop. Lives on one thread and owns the socket, the database handle and
+/// every piece of hub state.
+final class HubLoop {
+    private let configuration: HubConfiguration
+    private var logger: Logger
+    private let mailbox: ZMQMailbox<HubControl>
+    private let context: ZMQContext
+    private let socket: ZMQSocket
+    private let database: HubDatabase
+    private let incarnation: UInt64
+    private let livenessNanoseconds: UInt64
+    private let scanNanoseconds: UInt64
+
+    private var spokes: [Int64: LiveSpoke] = [:]
+    private var spokeByRoutingID: [[UInt8]: Int64] = [:]
+    private var watchers: [[UInt8]: Watcher] = [:]
+    private var stopping = false
+
+    /// The bound endpoint, with the real port.
+    let endpoint: String
+
+    init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.mailbox = mailbox
+        incarnation = UInt64.random(in: 1...UInt64(Int64.max))
+        livenessNanoseconds = configuration.livenessTimeout.nanoseconds
+        scanNanoseconds = max(10_000_000, min(configuration.heartbeatInterval.nanoseconds, livenessNanoseconds / 4))
+
+        context = try ZMQContext(ioThreads: 1)
+        let socket: ZMQSocket
+        do {
+            socket = try ZMQSocket(context: context, type: .router)
+        } catch {
+            context.terminate()
+            throw HubError(.socket, "cannot create the hub socket: \(error)")
+        }
+        do {
+            try socket.setLinger(milliseconds: 0)
+            try socket.setRouterHandover(true)
+            try socket.setMaxMessageSize(16 << 20)
+            do {
+                try socket.bind(configuration.endpoint)
+            } catch where error.code == .addressInUse {
+                throw HubError(.addressInUse, "the hub endpoint \(configuration.endpoint) is in use")
+            } catch {
+                throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error)")
+            }
+            endpoint = try socket.lastEndpoint
+            database = try HubDatabase(directory: configuration.directory)
+        } catch {
+            socket.close()
+            context.terminate()
+            throw error
+        }
+        self.socket = socket
+        self.logger[metadataKey: "hub"] = "\(endpoint)"
+    }
+
+    // MARK: running
+
+    /// Runs until a stop command, then closes the socket and the context.
+    func run() {
+        let started = QueryClock.monotonicNanoseconds()
+        do {
+            for record in try database.spokes() {
+                spokes[record.id] = LiveSpoke(record: record, routingID: nil, lastHeard: started, confirmed: false)
+            }
+        } catch {
+            logger.error("cannot load the spoke table", metadata: ["error": "\(error)"])
+        }
+        logger.info(
+            "hub serving",
+            metadata: [
+                "endpoint": "\(endpoint)", "directory": "\(configuration.directory)",
+                "reloaded": "\(spokes.count)",
+            ])
+
+        var poller = ZMQPoller()
+        let socketIndex = poller.add(socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        var nextScan = started + scanNanoseconds
+        while !stopping {
+            let now = QueryClock.monotonicNanoseconds()
+            let timeout = nextScan > now ? Int((nextScan - now) / 1_000_000) + 1 : 0
+            do {
+                _ = try poller.poll(timeoutMilliseconds: timeout)
+            } catch {
+                logger.error("poll failed", metadata: ["error": "\(error)"])
+                break
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .stop: stopping = true
+                    }
+                }
+            }
+            if !stopping && poller.returnedEvents(at: socketIndex).contains(.readable) { readSocket() }
+            let after = QueryClock.monotonicNanoseconds()
+            if after >= nextScan {
+                scanLiveness(now: after)
+                nextScan = after + scanNanoseconds
+            }
+        }
+        socket.close()
+        context.terminate()
+        logger.info("hub stopped", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    // MARK: messages
+
+    private func readSocket() {
+        while true {
+            let parts: [ZMQMessage]
+            do {
+                guard let received = try socket.receiveMultipart(dontWait: true) else { return }
+                parts = received
+            } catch {
+                logger.warning("receive failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard parts.count >= 2 else { continue }
+            let routingID = parts[0].bytes
+            let peerAddress = parts[1].metadata("Peer-Address")
+            let message: HubMessage
+            do {
+                message = try HubMessage(frames: parts.dropFirst().map(\.bytes))
+            } catch {
+                logger.debug("malformed hub message", metadata: ["error": "\(error)"])
+                send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+                continue
+            }
+            handle(message, from: routingID, peerAddress: peerAddress)
+        }
+    }
+
+    private func handle(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?) {
+        let now = QueryClock.monotonicNanoseconds()
+        switch message.command {
+        case .register: register(message, from: routingID, peerAddress: peerAddress, now: now)
+        case .heartbeat: heartbeat(message, from: routingID, now: now)
+        case .deregister: deregister(from: routingID)
+        case .resolve:
+            let service = message.text("service") ?? ""
+            let role = message.text("role").flatMap { $0.isEmpty ? nil : $0 } ?? SpokeRole.servant
+            send(
+                routingID,
+                HubMessage(
+                    .resolved,
+                    ServiceEndpoint.listEntries(
+                        service: service, incarnation: incarnation, endpoints(of: service, role: role))))
+        case .watch:
+            let service = message.text("service") ?? ""
+            watchers[routingID] = Watcher(service: service, lastHeard: now)
+            send(routingID, HubMessage(.snapshot, ServiceEndpoint.listEntries(service: service, incarnation: incarnation, endpoints(of: service))))
+        case .table:
+            let name = message.text("name") ?? ""
+            do {
+                let table = try database.table(name)
+                send(routingID, HubMessage(.table, [("name", .atom(.symbol(name))), ("table", .table(table))]))
+            } catch {
+                send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+            }
+        default:
+            send(
+                routingID,
+                HubMessage(.error, [("message", .string("the hub does not take \(message.command.rawValue)"))]))
+        }
+    }
+
+    private func register(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?, now: UInt64) {
+        var registration: SpokeRegistration
+        do {
+            registration = try SpokeRegistration(message: message)
+        } catch {
+            send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+            return
+        }
+        let seen = peerAddress.flatMap { $0.isEmpty ? nil : $0 }
+        registration.address = registration.advertisedHost ?? seen ?? registration.address
+        var endpoint = ""
+        if registration.port > 0 {
+            let host = registration.address.contains(":") ? "[\(registration.address)]" : registration.address
+            endpoint = "tcp://\(host):\(registration.port)"
+        }
+        let time = QueryClock.qTimestampNow()
+        let id: Int64
+        do {
+            id = try database.register(registration, endpoint: endpoint, at: time)
+        } catch {
+            logger.error("cannot store a registration", metadata: ["error": "\(error)"])
+            send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+            return
+        }
+        let previous = spokes[id]
+        if let oldRoutingID = previous?.routingID, oldRoutingID != routingID {
+            spokeByRoutingID[oldRoutingID] = nil
+        }
+        if let other = spokeByRoutingID[routingID], other != id {
+            // The same connection registered as a different session: the old one left.
+            if let gone = spokes.removeValue(forKey: other) {
+                try? database.remove(spoke: other)
+                announceLeave(gone)
+            }
+        }
+        let record = SpokeRecord(id: id, registration: registration, endpoint: endpoint, registered: time, heard: time)
+        let live = LiveSpoke(record: record, routingID: routingID, lastHeard: now, confirmed: true)
+        spokes[id] = live
+        spokeByRoutingID[routingID] = id
+        if let previous, previous.isServant,
+            previous.record.endpoint != endpoint || previous.record.registration.service != registration.service
+        {
+            announceLeave(previous)
+        }
+        if live.isServant
+            && (previous == nil || previous?.isServant == false || previous?.record.endpoint != endpoint
+                || previous?.record.registration.service != registration.service)
+        {
+            announceJoin(live)
+        }
+        logger.info(
+            previous == nil ? "spoke registered" : "spoke re-registered",
+            metadata: [
+                "id": "\(id)", "pid": "\(registration.pid)", "role": "\(registration.role)",
+                "service": "\(registration.service)", "endpoint": "\(endpoint)",
+            ])
+        send(
+            routingID,
+            HubMessage(
+                .registered,
+                [
+                    ("id", .atom(.long(id))), ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
+                    ("endpoint", .atom(.symbol(endpoint))),
+                ]))
+    }
+
+    private func heartbeat(_ message: HubMessage, from routingID: [UInt8], now: UInt64) {
+        guard let id = spokeByRoutingID[routingID], var live = spokes[id] else {
+            send(routingID, HubMessage(.unknown, [("incarnation", .atom(.long(Int64(bitPattern: incarnation))))]))
+            return
+        }
+        live.lastHeard = now
+        live.confirmed = true
+        spokes[id] = live
+        var memory: MemoryStats?
+        if let used = message.integer("used") {
+            memory = MemoryStats(
+                used: used, heap: message.integer("heap") ?? 0, peak: message.integer("peak") ?? 0,
+                rss: message.integer("rss") ?? 0)
+        }
+        do {
+            try database.heard(spoke: id, at: QueryClock.qTimestampNow(), memory: memory, keep: configuration.memoryStatsKept)
+        } catch {
+            logger.error("cannot record a heartbeat", metadata: ["error": "\(error)"])
+        }
+        send(
+            routingID,
+            HubMessage(
+                .heartbeat, [("incarnation", .atom(.long(Int64(bitPattern: incarnation)))), ("id", .atom(.long(id)))]))
+    }
+
+    private func deregister(from routingID: [UInt8]) {
+        if let id = spokeByRoutingID.removeValue(forKey: routingID), let gone = spokes.removeValue(forKey: id) {
+            do {
+                try database.remove(spoke: id)
+            } catch {
+                logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
+            }
+            logger.info("spoke deregistered", metadata: ["id": "\(id)", "pid": "\(gone.record.registration.pid)"])
+            announceLeave(gone)
+        }
+        send(routingID, HubMessage(.deregistered))
+    }
+
+    // MARK: liveness and watches
+
+    private func scanLiveness(now: UInt64) {
+        for (id, live) in spokes where now &- live.lastHeard > livenessNanoseconds {
+            let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
+            do {
+                try database.markDown(spoke: id, crash: QueryClock.qTimestampNow(), reason: reason)
+            } catch {
+                logger.error("cannot move a spoke to down", metadata: ["error": "\(error)"])
+            }
+            spokes[id] = nil
+            if let routingID = live.routingID { spokeByRoutingID[routingID] = nil }
+            logger.warning(
+                "spoke down",
+                metadata: [
+                    "id": "\(id)", "pid": "\(live.record.registration.pid)", "endpoint": "\(live.record.endpoint)",
+                    "reason": "\(reason)",
+                ])
+            announceLeave(live)
+        }
+        for (routingID, watcher) in watchers where now &- watcher.lastHeard > livenessNanoseconds {
+            watchers[routingID] = nil
+        }
+    }
+
+    private func endpoints(of service: String, role: String = SpokeRole.servant) -> [ServiceEndpoint] {
+        spokes.values
+            .filter {
+                $0.record.registration.role == role && !$0.record.endpoint.isEmpty
+                    && $0.record.registration.service == service
+            }
+            .sorted { $0.record.id < $1.record.id }
+            .map(\.record.serviceEndpoint)
+    }
+
+    private func announceJoin(_ live: LiveSpoke) {
+        announce(.join, live)
+    }
+
+    private func announceLeave(_ live: LiveSpoke) {
+        guard live.isServant else { return }
+        announce(.leave, live)
+    }
+
+    private func announce(_ command: HubCommand, _ live: LiveSpoke) {
+        let service = live.record.registration.service
+        let message = HubMessage(command, live.record.serviceEndpoint.entries(service: service))
+        for (routingID, watcher) in watchers where watcher.service == service {
+            send(routingID, message)
+        }
+    }
+
+    private func send(_ routingID: [UInt8], _ message: HubMessage) {
+        do {
+            _ = try socket.send(multipart: [routingID] + message.frames, dontWait: true)
+        } catch {
+            logger.debug("cannot send to a hub peer", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,375 @@
+import Foundation
+import MServeProtocol
+import QData
+
+/// The hub protocol: every message is three frames, `[MSH1, COMMAND, body]`, where the body is
+/// an IPC-encoded symbol-keyed q dictionary (see docs/HUB.md).
+public enum HubLink {
+    /// Frame 1 of every hub message: the protocol's name and version.
+    public static let protocolMarker: [UInt8] = Array("MSH1".utf8)
+    /// The hub endpoint when neither a flag nor `MSERVE_HUB` names one.
+    public static let defaultEndpoint = "tcp://127.0.0.1:5560"
+
+    /// The hub endpoint from `MSERVE_HUB`, or ``defaultEndpoint``.
+    public static var environmentEndpoint: String {
+        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB"], !value.isEmpty, value != "auto" {
+            return value
+        }
+        return defaultEndpoint
+    }
+}
+
+/// The commands of the hub protocol (frame 2, ASCII).
+public enum HubCommand: String, Sendable, CaseIterable {
+    /// Spoke → hub: here I am (pid, port, threads, host, … see ``SpokeRegistration``).
+    case register = "REGISTER"
+    /// Hub → spoke: registered; body `id` (long), `incarnation` (long), `endpoint` (symbol).
+    case registered = "REGISTERED"
+    /// Spoke → hub: still alive, with memory stats (`used`, `heap`, `peak`, `rss`).
+    /// Hub → spoke: the answer, body `incarnation` (long) and `id` (long).
+    case heartbeat = "HEARTBEAT"
+    /// Hub → spoke: the hub does not know the sender; it should register again.
+    case unknown = "UNKNOWN"
+    /// Spoke → hub: leaving cleanly; no crash report.
+    case deregister = "DEREGISTER"
+    /// Hub → spoke: the answer to DEREGISTER.
+    case deregistered = "DEREGISTERED"
+    /// Any peer → hub: the live servants of `service`.
+    case resolve = "RESOLVE"
+    /// Hub → peer: the answer to RESOLVE (see ``ServiceEndpoint``'s q form).
+    case resolved = "RESOLVED"
+    /// Any peer → hub: follow `service`; repeated every heartbeat interval to stay subscribed.
+    case watch = "WATCH"
+    /// Hub → watcher: every live servant of the service (the answer to each WATCH).
+    case snapshot = "SNAPSHOT"
+    /// Hub → watcher: a servant of the watched service joined.
+    case join = "JOIN"
+    /// Hub → watcher: a servant of the watched service left (deregistered or went down).
+    case leave = "LEAVE"
+    /// Any peer → hub: one of the tables `spoke`, `memst`, `down`.
+    case table = "TABLE"
+    /// Hub → peer: the request could not be served; body `message` (string).
+    case error = "ERROR"
+
+    /// The command's frame bytes.
+    public var frame: [UInt8] { Array(rawValue.utf8) }
+
+    /// Reads a command frame; nil for anything else.
+    public init?(frame: [UInt8]) {
+        guard frame.count <= 16, let text = String(validating: frame, as: UTF8.self) else { return nil }
+        self.init(rawValue: text)
+    }
+}
+
+/// One hub message: a command and its symbol-keyed body.
+public struct HubMessage: Sendable {
+    /// The command.
+    public var command: HubCommand
+    /// The body's entries, in order.
+    public var body: [(String, QValue)]
+
+    /// Creates a message.
+    public init(_ command: HubCommand, _ body: [(String, QValue)] = []) {
+        self.command = command
+        self.body = body
+    }
+
+    /// The three frames `[MSH1, COMMAND, body]`.
+    public var frames: [[UInt8]] {
+        [HubLink.protocolMarker, command.frame, QIPC.encode(InfoDictionary.dictionary(body), messageType: .async)]
+    }
+
+    /// Reads `[MSH1, COMMAND, body]`.
+    public init(frames: [[UInt8]]) throws(HubError) {
+        guard frames.count == 3, frames[0] == HubLink.protocolMarker else {
+            throw HubError(.malformed, "expected the frames [MSH1, COMMAND, body], got \(frames.count) frames")
+        }
+        guard let command = HubCommand(frame: frames[1]) else {
+            throw HubError(.malformed, "unknown hub command '\(String(decoding: frames[1].prefix(16), as: UTF8.self))'")
+        }
+        let value: QValue
+        do {
+            value = try QIPC.decode(frames[2]).value
+        } catch {
+            throw HubError(.malformed, "the body of \(command.rawValue) is not a q message: \(error)")
+        }
+        if case .dictionary(.vector(.symbol([]), _), _, _) = value {
+            self.init(command, [])
+            return
+        }
+        guard let entries = InfoDictionary.symbolKeyedEntries(value) else {
+            throw HubError(.malformed, "the body of \(command.rawValue) is not a symbol-keyed dictionary")
+        }
+        self.init(command, entries)
+    }
+
+    /// The body's value for `key`.
+    public subscript(key: String) -> QValue? {
+        body.first(where: { $0.0 == key })?.1
+    }
+
+    /// A symbol (or string) entry.
+    public func text(_ key: String) -> String? { self[key]?.textValue }
+    /// An integer entry of any q integer type.
+    public func integer(_ key: String) -> Int64? { self[key]?.integerValue }
+}
+
+extension QValue {
+    /// A symbol atom or char vector as text; nil for other shapes.
+    public var textValue: String? {
+        switch self {
+        case .atom(.symbol(let text)): return text
+        case .vector(.char(let bytes), _): return String(decoding: bytes, as: UTF8.self)
+        case .atom(.char(let byte)): return String(decoding: [byte], as: UTF8.self)
+        default: return nil
+        }
+    }
+
+    /// An integer atom of any q integer or temporal type; nil for other shapes.
+    public var integerValue: Int64? {
+        switch self {
+        case .atom(.long(let value)), .atom(.timestamp(let value)), .atom(.timespan(let value)): return value
+        case .atom(.int(let value)), .atom(.date(let value)), .atom(.month(let value)): return Int64(value)
+        case .atom(.short(let value)): return Int64(value)
+        case .atom(.byte(let value)): return Int64(value)
+        default: return nil
+        }
+    }
+
+    /// A q string (char vector) from text.
+    public static func string(_ text: String) -> QValue { .vector(.char(Array(text.utf8))) }
+}
+
+/// What a process tells the hub about itself (the seed's spoke record).
+public struct SpokeRegistration: Sendable, Hashable {
+    /// Process id.
+    public var pid: Int64
+    /// The port the process serves on (0 when it serves none).
+    public var port: Int32
+    /// Worker threads (queries at once; q's `-s`).
+    public var threads: Int32
+    /// The address the process believes it has (the hub prefers the address it sees).
+    public var address: String
+    /// Host name.
+    public var host: String
+    /// User name.
+    public var user: String
+    /// The command line (q's `X`).
+    public var commandLine: String
+    /// Start time as a q timestamp (q's `P`).
+    public var startTime: Int64
+    /// MServe version (q's `K`).
+    public var version: String
+    /// Build date as a q date, days since 2000.01.01 (q's `k`).
+    public var buildDate: Int32
+    /// Working directory.
+    public var directory: String
+    /// The service the process belongs to, e.g. `dev`.
+    public var service: String
+    /// `servant`, `broker`, `client` or `hub`.
+    public var role: String
+    /// The endpoint the process bound, e.g. `tcp://0.0.0.0:40123` (empty when none).
+    public var endpoint: String
+    /// A host name or address others should use instead of the address the hub sees.
+    public var advertisedHost: String?
+    /// A unique id of this process's session with hubs, kept across re-registrations.
+    public var session: String
+
+    /// Creates a registration from explicit values.
+    public init(
+        pid: Int64, port: Int32, threads: Int32, address: String, host: String, user: String,
+        commandLine: String, startTime: Int64, version: String, buildDate: Int32, directory: String,
+        service: String, role: String, endpoint: String, advertisedHost: String? = nil,
+        session: String = UUID().uuidString
+    ) {
+        self.pid = pid
+        self.port = port
+        self.threads = threads
+        self.address = address
+        self.host = host
+        self.user = user
+        self.commandLine = commandLine
+        self.startTime = startTime
+        self.version = version
+        self.buildDate = buildDate
+        self.directory = directory
+        self.service = service
+        self.role = role
+        self.endpoint = endpoint
+        self.advertisedHost = advertisedHost
+        self.session = session
+    }
+
+    /// This process's registration: pid, host, user, command line, start time, version,
+    /// build date (the executable's modification date) and directory filled in.
+    public static func current(
+        port: Int32, threads: Int32 = 1, service: String, role: String, endpoint: String,
+        advertisedHost: String? = nil
+    ) -> SpokeRegistration {
+        let info = ProcessInfo.processInfo
+        let user = info.environment["USER"] ?? info.environment["LOGNAME"] ?? String(getuid())
+        return SpokeRegistration(
+            pid: Int64(getpid()), port: port, threads: threads, address: ProcessStart.localAddress,
+            host: info.hostName, user: user, commandLine: CommandLine.arguments.joined(separator: " "),
+            startTime: ProcessStart.qTimestamp, version: MServeVersion.current,
+            buildDate: ProcessStart.buildDate, directory: FileManager.default.currentDirectoryPath,
+            service: service, role: role, endpoint: endpoint, advertisedHost: advertisedHost)
+    }
+
+    /// The REGISTER body.
+    public var entries: [(String, QValue)] {
+        [
+            ("pid", .atom(.long(pid))), ("port", .atom(.int(port))), ("threads", .atom(.int(threads))),
+            ("IP", .atom(.symbol(address))), ("host", .atom(.symbol(host))), ("user", .atom(.symbol(user))),
+            ("X", .string(commandLine)), ("P", .atom(.timestamp(startTime))), ("K", .atom(.symbol(version))),
+            ("k", .atom(.date(buildDate))), ("dir", .string(directory)), ("service", .atom(.symbol(service))),
+            ("role", .atom(.symbol(role))), ("endpoint", .atom(.symbol(endpoint))),
+            ("advertise", .atom(.symbol(advertisedHost ?? ""))), ("session", .atom(.symbol(session))),
+        ]
+    }
+
+    /// Reads a REGISTER body; missing entries get neutral values, a missing `session` is an error.
+    public init(message: HubMessage) throws(HubError) {
+        guard let session = message.text("session"), !session.isEmpty else {
+            throw HubError(.malformed, "REGISTER without a session")
+        }
+        let advertised = message.text("advertise") ?? ""
+        self.init(
+            pid: message.integer("pid") ?? 0, port: Int32(clamping: message.integer("port") ?? 0),
+            threads: Int32(clamping: message.integer("threads") ?? 1), address: message.text("IP") ?? "",
+            host: message.text("host") ?? "", user: message.text("user") ?? "", commandLine: message.text("X") ?? "",
+            startTime: message.integer("P") ?? 0, version: message.text("K") ?? "",
+            buildDate: Int32(clamping: message.integer("k") ?? 0), directory: message.text("dir") ?? "",
+            service: message.text("service") ?? "", role: message.text("role") ?? "",
+            endpoint: message.text("endpoint") ?? "", advertisedHost: advertised.isEmpty ? nil : advertised,
+            session: session)
+    }
+}
+
+/// The roles a spoke can have.
+public enum SpokeRole {
+    /// Serves queries.
+    public static let servant = "servant"
+    /// Balances queries over servants.
+    public static let broker = "broker"
+    /// Sends queries.
+    public static let client = "client"
+    /// Serves the hub.
+    public static let hub = "hub"
+}
+
+/// A live servant of a service, as the hub resolves it.
+public struct ServiceEndpoint: Sendable, Hashable {
+    /// The endpoint to connect to, `tcp://host:port`.
+    public var endpoint: String
+    /// Its display name, `host:port`.
+    public var name: String
+    /// Its spoke id in the hub.
+    public var spokeID: Int64
+    /// Its worker threads.
+    public var threads: Int32
+
+    /// Creates an endpoint record.
+    public init(endpoint: String, name: String, spokeID: Int64, threads: Int32) {
+        self.endpoint = endpoint
+        self.name = name
+        self.spokeID = spokeID
+        self.threads = threads
+    }
+
+    /// The body entries of a JOIN or LEAVE.
+    func entries(service: String) -> [(String, QValue)] {
+        [
+            ("service", .atom(.symbol(service))), ("endpoint", .atom(.symbol(endpoint))),
+            ("name", .atom(.symbol(name))), ("id", .atom(.long(spokeID))), ("threads", .atom(.int(threads))),
+        ]
+    }
+
+    /// Reads a JOIN or LEAVE body.
+    init?(message: HubMessage) {
+        guard let endpoint = message.text("endpoint") else { return nil }
+        self.init(
+            endpoint: endpoint, name: message.text("name") ?? endpoint, spokeID: message.integer("id") ?? 0,
+            threads: Int32(clamping: message.integer("threads") ?? 1))
+    }
+
+    /// The body entries of a RESOLVED or SNAPSHOT: `service`, then the vectors `endpoint`,
+    /// `name`, `id`, `threads`.
+    static func listEntries(service: String, incarnation: UInt64, _ endpoints: [ServiceEndpoint]) -> [(String, QValue)] {
+        [
+            ("service", .atom(.symbol(service))),
+            ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
+            ("endpoint", .vector(.symbol(endpoints.map(\.endpoint)))),
+            ("name", .vector(.symbol(endpoints.map(\.name)))),
+            ("id", .vector(.long(endpoints.map(\.spokeID)))),
+            ("threads", .vector(.int(endpoints.map(\.threads)))),
+        ]
+    }
+
+    /// Reads a RESOLVED or SNAPSHOT body.
+    static func list(from message: HubMessage) throws(HubError) -> [ServiceEndpoint] {
+        guard case .vector(.symbol(let endpoints), _)? = message["endpoint"] else {
+            if case .vector(_, _)? = message["endpoint"] { return [] }  // an empty list of any type
+            if case .list(let items, _)? = message["endpoint"], items.isEmpty { return [] }
+            throw HubError(.malformed, "\(message.command.rawValue) without an endpoint list")
+        }
+        var names = endpoints
+        if case .vector(.symbol(let given), _)? = message["name"], given.count == endpoints.count { names = given }
+        var ids = [Int64](repeating: 0, count: endpoints.count)
+        if case .vector(.long(let given), _)? = message["id"], given.count == endpoints.count { ids = given }
+        var threads = [Int32](repeating: 1, count: endpoints.count)
+        if case .vector(.int(let given), _)? = message["threads"], given.count == endpoints.count { threads = given }
+        return endpoints.indices.map {
+            ServiceEndpoint(endpoint: endpoints[$0], name: names[$0], spokeID: ids[$0], threads: threads[$0])
+        }
+    }
+}
+
+/// Facts about this process fixed at start.
+enum ProcessStart {
+    /// When this process first asked (close to its start), as a q timestamp.
+    static let qTimestamp: Int64 = {
+        // /proc/self/stat field 22 is the start time in clock ticks since boot.
+        if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")")
+        {
+            let fields = stat[stat.index(after: closing)...].split(separator: " ")
+            let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+            if fields.count > 19, let ticks = Double(fields[19]), ticksPerSecond > 0,
+                let uptimeText = try? String(contentsOfFile: "/proc/uptime", encoding: .utf8),
+                let uptime = Double(uptimeText.split(separator: " ").first ?? "")
+            {
+                let ageNanoseconds = Int64((uptime - ticks / ticksPerSecond) * 1e9)
+                return QueryClock.qTimestampNow() - max(0, ageNanoseconds)
+            }
+        }
+        return QueryClock.qTimestampNow()
+    }()
+
+    /// The executable's modification date as a q date (days since 2000.01.01).
+    static let buildDate: Int32 = {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+        return Int32((modified.timeIntervalSince1970 - Double(QueryClock.qEpochOffsetSeconds)) / 86_400)
+    }()
+
+    /// This host's first non-loopback IPv4 address, or 127.0.0.1.
+    static let localAddress: String = {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return "127.0.0.1" }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+                var inAddress = inet.pointee.sin_addr
+                return inet_ntop(AF_INET, &inAddress, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+            }
+            let result = String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if ok && !result.hasPrefix("127.") { return result }
+        }
+        return "127.0.0.1"
+    }()
+}

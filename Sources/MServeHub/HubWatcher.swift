@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import MServeProtocol
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// Follows the servants of one service through the hub and calls ``onJoin`` / ``onLeave`` as
+/// they come and go (within a second of the hub noticing). A broker wires these to
+/// `addServant` / `removeServant`. When the hub is away, the known servants are kept.
+public final class HubWatcher: Service, Sendable {
+    /// Called with a servant that joined; runs on the watcher's thread.
+    public typealias Handler = @Sendable (ServiceEndpoint) -> Void
+
+    private let service: String
+    private let hubEndpoint: String
+    private let refreshInterval: Duration
+    private let logger: Logger
+    private let onJoin: Handler
+    private let onLeave: Handler
+    private let mailbox: ZMQMailbox<HubWatcherControl>
+    private let known = Mutex<[String: ServiceEndpoint]>([:])
+
+    /// Creates a watcher of `service` at the hub `hub`. The watcher repeats WATCH every
+    /// `refreshInterval`; each answer is a full snapshot, so a missed JOIN or LEAVE heals.
+    public init(
+        service: String,
+        hub: String = HubLink.environmentEndpoint,
+        refreshInterval: Duration = .seconds(1),
+        logger: Logger = Logger(label: "mserve.hub-watcher"),
+        onJoin: @escaping Handler,
+        onLeave: @escaping Handler
+    ) throws {
+        self.service = service
+        self.hubEndpoint = hub
+        self.refreshInterval = refreshInterval
+        self.logger = logger
+        self.onJoin = onJoin
+        self.onLeave = onLeave
+        self.mailbox = try ZMQMailbox()
+    }
+
+    /// The servants of the service as last reported, by endpoint.
+    public var endpoints: [ServiceEndpoint] {
+        known.withLock { Array($0.values) }.sorted { $0.spokeID < $1.spokeID }
+    }
+
+    /// Runs until graceful shutdown, cancellation or ``stop()``.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await runLoopThread()
+            } onCancel: {
+                self.mailbox.post(.stop)
+            }
+        } onGracefulShutdown: {
+            self.mailbox.post(.stop)
+        }
+    }
+
+    /// Stops following the service.
+    public func stop() {
+        mailbox.post(.stop)
+    }
+
+    private func runLoopThread() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { [self] in
+                do {
+                    let peer = try HubPeerSocket(endpoint: hubEndpoint)
+                    runLoop(peer)
+                    peer.close()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "mserve-hub-watcher"
+            thread.start()
+        }
+    }
+
+    private func runLoop(_ peer: HubPeerSocket) {
+        let watch = HubMessage(.watch, [("service", .atom(.symbol(service)))])
+        let tick = refreshInterval.nanoseconds
+        var nextTick: UInt64 = 0
+        var poller = ZMQPoller()
+        let socketIndex = poller.add(peer.socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        while true {
+            let now = QueryClock.monotonicNanoseconds()
+            if now >= nextTick {
+                peer.send(watch)
+                nextTick = now + tick
+            }
+            let timeout = Int((nextTick - min(nextTick, QueryClock.monotonicNanoseconds())) / 1_000_000) + 1
+            do {
+                _ = try poller.poll(timeoutMilliseconds: timeout)
+            } catch {
+                logger.error("poll failed", metadata: ["error": "\(error)"])
+                return
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .stop: return
+                    }
+                }
+            }
+            if poller.returnedEvents(at: socketIndex).contains(.readable) {
+                while let message = peer.receive() { handle(message) }
+            }
+        }
+    }
+
+    private func handle(_ message: HubMessage) {
+        switch message.command {
+        case .snapshot:
+            guard message.text("service") == service, let current = try? ServiceEndpoint.list(from: message) else { return }
+            let byEndpoint = Dictionary(current.map { ($0.endpoint, $0) }, uniquingKeysWith: { _, last in last })
+            let (joined, left) = known.withLock { known in
+                let joined = current.filter { known[$0.endpoint] == nil }
+                let left = known.values.filter { byEndpoint[$0.endpoint] == nil }
+                known = byEndpoint
+                return (joined, left)
+            }
+            for endpoint in left { leave(endpoint) }
+            for endpoint in joined { join(endpoint) }
+        case .join:
+            guard message.text("service") == service, let endpoint = ServiceEndpoint(message: message) else { return }
+            let isNew = known.withLock { known in
+                defer { known[endpoint.endpoint] = endpoint }
+                return known[endpoint.endpoint] == nil
+            }
+            if isNew { join(endpoint) }
+        case .leave:
+            guard message.text("service") == service, let endpoint = ServiceEndpoint(message: message) else { return }
+            let removed = known.withLock { $0.removeValue(forKey: endpoint.endpoint) }
+            if let removed { leave(removed) }
+        default:
+            break
+        }
+    }
+
+    private func join(_ endpoint: ServiceEndpoint) {
+        logger.info("servant joined", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
+        onJoin(endpoint)
+    }
+
+    private func leave(_ endpoint: ServiceEndpoint) {
+        logger.info("servant left", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
+        onLeave(endpoint)
+    }
+}
+
+/// Commands other threads post to a watcher's loop.
+enum HubWatcherControl: Sendable {
+    case stop
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import MServeProtocol
+import QData
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// What a spoke agent knows about its standing with the hub.
+public struct SpokeAgentStatus: Sendable, Hashable {
+    /// The hub's id for this process, once registered.
+    public var spokeID: Int64?
+    /// The incarnation of the hub this process is registered with.
+    public var hubIncarnation: UInt64?
+    /// The endpoint the hub stored for this process.
+    public var endpoint: String?
+    /// Monotonic nanoseconds when the hub last answered (the agent's start until it first does).
+    public var lastHeardFromHub: UInt64
+    /// Registrations the hub has confirmed (the first, and one after each hub restart).
+    public var registrations: Int
+}
+
+/// Registers this process with the hub, heartbeats with its memory stats, registers again when
+/// the hub restarts (a new incarnation, or an UNKNOWN answer), and deregisters on a clean stop.
+/// Servants, brokers and any other MServe process run one.
+public final class SpokeAgent: Service, Sendable {
+    private let hubEndpoint: String
+    private let registration: SpokeRegistration
+    private let heartbeatInterval: Duration
+    private let livenessTimeout: Duration
+    private let logger: Logger
+    private let mailbox: ZMQMailbox<SpokeControl>
+    private let state: Mutex<SpokeAgentStatus>
+
+    /// Creates an agent that registers `registration` with the hub at `hub`.
+    public init(
+        hub: String = HubLink.environmentEndpoint,
+        registration: SpokeRegistration,
+        heartbeatInterval: Duration = .seconds(1),
+        livenessTimeout: Duration = .seconds(3),
+        logger: Logger = Logger(label: "mserve.spoke")
+    ) throws {
+        self.hubEndpoint = hub
+        self.registration = registration
+        self.heartbeatInterval = heartbeatInterval
+        self.livenessTimeout = livenessTimeout
+        self.logger = logger
+        self.mailbox = try ZMQMailbox()
+        self.state = Mutex(
+            SpokeAgentStatus(lastHeardFromHub: QueryClock.monotonicNanoseconds(), registrations: 0))
+    }
+
+    /// The agent's standing with the hub now.
+    public var status: SpokeAgentStatus { state.withLock { $0 } }
+
+    /// True while the hub has answered within the liveness timeout.
+    public var isHubAnswering: Bool {
+        QueryClock.monotonicNanoseconds() &- status.lastHeardFromHub <= livenessTimeout.nanoseconds
+    }
+
+    /// Runs until graceful shutdown, cancellation or ``stop(deregister:)``.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await runLoopThread()
+            } onCancel: {
+                self.mailbox.post(.stop(deregister: true))
+            }
+        } onGracefulShutdown: {
+            self.mailbox.post(.stop(deregister: true))
+        }
+    }
+
+    /// Stops the agent; with `deregister` false it just goes silent, as a crashed process would.
+    public func stop(deregister: Bool = true) {
+        mailbox.post(.stop(deregister: deregister))
+    }
+
+    /// Waits until the hub has confirmed a registration (at least `count` of them in all) and
+    /// returns the spoke id; throws ``HubError/Code/timeout`` after `timeout`.
+    public func waitUntilRegistered(count: Int = 1, timeout: Duration = .seconds(5)) async throws -> Int64 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let current = status
+            if current.registrations >= count, let id = current.spokeID { return id }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw HubError(.timeout, "the hub at \(hubEndpoint) did not confirm the registration in \(timeout)")
+    }
+
+    private func runLoopThread() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread { [self] in
+                do {
+                    let loop = try HubPeerSocket(endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8))
+                    runLoop(loop)
+                    loop.close()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "mserve-spoke"
+            thread.start()
+        }
+    }
+
+    private func runLoop(_ peer: HubPeerSocket) {
+        var registered = false
+        var nextTick: UInt64 = 0
+        let tick = heartbeatInterval.nanoseconds
+        let liveness = livenessTimeout.nanoseconds
+        var poller = ZMQPoller()
+        let socketIndex = poller.add(peer.socket)
+        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        while true {
+            let now = QueryClock.monotonicNanoseconds()
+            if now >= nextTick {
+                if now &- state.withLock({ $0.lastHeardFromHub }) > liveness { registered = false }
+                if registered {
+                    peer.send(HubMessage(.heartbeat, MemoryStats.current().entries))
+                } else {
+                    peer.send(HubMessage(.register, registration.entries))
+                }
+                nextTick = now + tick
+            }
+            let timeout = Int((nextTick - min(nextTick, QueryClock.monotonicNanoseconds())) / 1_000_000) + 1
+            do {
+                _ = try poller.poll(timeoutMilliseconds: timeout)
+            } catch {
+                logger.error("poll failed", metadata: ["error": "\(error)"])
+                return
+            }
+            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
+                for command in mailbox.takeAll() {
+                    switch command {
+                    case .stop(let deregister):
+                        if deregister && registered { leave(peer) }
+                        return
+                    }
+                }
+            }
+            if poller.returnedEvents(at: socketIndex).contains(.readable) {
+                while let message = peer.receive() {
+                    handle(message, registered: &registered, peer: peer)
+                }
+            }
+        }
+    }
+
+    private func handle(_ message: HubMessage, registered: inout Bool, peer: HubPeerSocket) {
+        let now = QueryClock.monotonicNanoseconds()
+        let incarnation = message.integer("incarnation").map { UInt64(bitPattern: $0) }
+        switch message.command {
+        case .registered:
+            registered = true
+            state.withLock {
+                $0.lastHeardFromHub = now
+                $0.spokeID = message.integer("id")
+                $0.hubIncarnation = incarnation
+                $0.endpoint = message.text("endpoint")
+                $0.registrations += 1
+            }
+            logger.debug("registered with the hub", metadata: ["id": "\(message.integer("id") ?? 0)"])
+        case .heartbeat:
+            let known = state.withLock {
+                $0.lastHeardFromHub = now
+                return $0.hubIncarnation
+            }
+            if incarnation != known {
+                registered = false
+                peer.send(HubMessage(.register, registration.entries))
+            }
+        case .unknown:
+            state.withLock { $0.lastHeardFromHub = now }
+            registered = false
+            peer.send(HubMessage(.register, registration.entries))
+        case .error:
+            state.withLock { $0.lastHeardFromHub = now }
+            logger.warning("the hub refused a message", metadata: ["message": "\(message.text("message") ?? "")"])
+        default:
+            state.withLock { $0.lastHeardFromHub = now }
+        }
+    }
+
+    /// Sends DEREGISTER and waits briefly for the hub's answer so it is not lost on close.
+    private func leave(_ peer: HubPeerSocket) {
+        peer.send(HubMessage(.deregister))
+        let deadline = QueryClock.monotonicNanoseconds() + 500_000_000
+        while QueryClock.monotonicNanoseconds() < deadline {
+            if let message = peer.receive(waitingMilliseconds: 50), message.command == .deregistered { return }
+        }
+    }
+}
+
+/// Commands other threads post to a spoke agent's loop.
+enum SpokeControl: Sendable {
+    case stop(deregister: Bool)
+}
+
+/// A DEALER connected to the hub, owned by one thread.
+final class HubPeerSocket {
+    let context: ZMQContext
+    let socket: ZMQSocket
+
+    /// Connects to the hub; messages sent while no connection is up are dropped, not queued.
+    /// With `queueUntilConnected`, a message sent before the connection is up waits for it.
+    init(endpoint: String, routingID: [UInt8]? = nil, queueUntilConnected: Bool = false) throws {
+        context = try ZMQContext(ioThreads: 1)
+        do {
+            socket = try ZMQSocket(context: context, type: .dealer)
+        } catch {
+            context.terminate()
+            throw HubError(.socket, "cannot create a hub socket: \(error)")
+        }
+        do {
+            try socket.setLinger(milliseconds: 0)
+            try socket.setImmediate(!queueUntilConnected)
+            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            if let routingID { try socket.setRoutingId(routingID) }
+            try socket.connect(endpoint)
+        } catch {
+            socket.close()
+            context.terminate()
+            throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error)")
+        }
+    }
+
+    /// Sends a message without blocking; false when it could not be queued.
+    @discardableResult
+    func send(_ message: HubMessage) -> Bool {
+        (try? socket.send(multipart: message.frames, dontWait: true)) ?? false
+    }
+
+    /// Receives one well-formed message, waiting up to `waitingMilliseconds` (0: not at all).
+    func receive(waitingMilliseconds: Int = 0) -> HubMessage? {
+        if waitingMilliseconds > 0 {
+            var poller = ZMQPoller()
+            let index = poller.add(socket)
+            _ = try? poller.poll(timeoutMilliseconds: waitingMilliseconds)
+            guard poller.returnedEvents(at: index).contains(.readable) else { return nil }
+        }
+        while true {
+            guard let frames = try? socket.receiveMultipartBytes(dontWait: true) else { return nil }
+            if let message = try? HubMessage(frames: frames) { return message }
+        }
+    }
+
+    /// Closes the socket and terminates the context.
+    func close() {
+        socket.close()
+        context.terminate()
+    }
+}

@@ -1,0 +1,114 @@
+import QData
+
+/// Parses the queries clients send into a ``ParsedQuery``.
+///
+/// A query is accepted only as a function application with literal arguments:
+///
+/// - `proc1[`IBM;2024.01.02;10]`: bracket application, one argument per `;` item
+///   (`proc1[]` has none; an empty item such as `proc1[;1]` is a projection: refused);
+/// - ``proc1 `IBM``, `proc2 `IBM`MSFT`, `proc1 (`IBM;10)`: monadic application, always ONE
+///   argument (the last two are a symbol vector and a general list);
+/// - `` (`proc1;`IBM) ``: the parse form, as text or as a q general list.
+///
+/// Arguments are q literals of every type: symbols and symbol vectors, numbers with suffixes,
+/// booleans, bytes, chars and strings, every temporal type, nulls and infinities, vectors,
+/// general lists, `::`, and `enlist` of literals (`enlist `IBM` is a one-item symbol vector).
+/// Lists of atoms of one type collapse to vectors as in q (`(1;2)` is `1 2`).
+///
+/// Anything else is refused (``QueryError/Code-swift.struct/refused``) with the column of the
+/// offending part: q built-ins such as `value`, `system` or `exit`, names in q's reserved
+/// namespaces (`.z`, `.Q`, …), assignments, lambdas, operators, adverbs, nested calls,
+/// variable references, system commands, comments, and second statements. Malformed text is a
+/// ``QueryError/Code-swift.struct/syntax`` error. Nesting is limited to 32 levels.
+public enum QueryParser {
+    /// Parses query text, e.g. ``proc1 `IBM`` or `proc1[`IBM;10]`.
+    public static func parse(_ text: String) throws(QueryError) -> ParsedQuery {
+        var contiguous = text
+        let result = contiguous.withUTF8 { bytes in parseBytes(bytes) }
+        let (function, arguments) = try result.get()
+        return ParsedQuery(function: function, arguments: arguments, text: text)
+    }
+
+    /// Parses query text given as UTF-8 bytes (a q char vector's contents).
+    public static func parse(utf8 bytes: [UInt8]) throws(QueryError) -> ParsedQuery {
+        let result = bytes.withUnsafeBufferPointer { parseBytes($0) }
+        let (function, arguments) = try result.get()
+        return ParsedQuery(
+            function: function, arguments: arguments,
+            text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Parses a query sent as a q value:
+    /// - a char vector (or char atom): query text;
+    /// - a symbol atom `` `proc1 ``: a call without arguments;
+    /// - a general list `` (`proc1;`IBM;10) ``: the parse form; the items after the function
+    ///   name are the arguments, taken as values (a symbol is a symbol, not a variable).
+    ///   An argument holding a general list headed by a symbol is refused, since q would
+    ///   evaluate it as a nested call.
+    public static func parse(_ value: QValue) throws(QueryError) -> ParsedQuery {
+        switch value {
+        case .vector(.char(let bytes), _):
+            return try parse(utf8: bytes)
+        case .atom(.char(let byte)):
+            return try parse(utf8: [byte])
+        case .atom(.symbol(let name)):
+            try checkFunction(name, position: 0)
+            return ParsedQuery(function: name, arguments: [], text: nil)
+        case .list(let items, _):
+            guard let head = items.first else {
+                throw QueryError(.emptyQuery, "the query is an empty list")
+            }
+            guard case .atom(.symbol(let name)) = head else {
+                throw QueryError(
+                    .unsupportedForm,
+                    "a list query must start with the function name as a symbol, e.g."
+                        + " (`proc1;`IBM); item 0 is \(kindName(of: head))")
+            }
+            try checkFunction(name, position: 0)
+            let arguments = Array(items.dropFirst())
+            for (index, argument) in arguments.enumerated() {
+                if let reason = ParseForm.nestedCall(in: argument) {
+                    throw QueryError(.refused, "item \(index + 1): \(reason)")
+                }
+            }
+            return ParsedQuery(function: name, arguments: arguments, text: nil)
+        default:
+            throw QueryError(
+                .unsupportedForm,
+                "a query must be a string, a symbol or a general list; got \(kindName(of: value))"
+            )
+        }
+    }
+
+    private static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<
+        (function: String, arguments: [QValue]), QueryError
+    > {
+        var parser = QueryTextParser(bytes: bytes)
+        do throws(QueryError) {
+            return .success(try parser.parseQuery())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func checkFunction(_ name: String, position: Int) throws(QueryError) {
+        if name.isEmpty {
+            throw QueryError(.unsupportedForm, "item \(position): the function name is empty")
+        }
+        if let reason = QueryNames.refusalReason(forFunction: name) {
+            throw QueryError(.refused, reason)
+        }
+    }
+
+    static func kindName(of value: QValue) -> String {
+        switch value {
+        case .atom(let atom): return "a \(QLiteralTypes.typeCode(of: atom)) atom"
+        case .vector(let vector, _): return "a \(ParseForm.typeCode(of: vector)) vector"
+        case .list: return "a general list"
+        case .dictionary: return "a dictionary"
+        case .table: return "a table"
+        case .error: return "an error"
+        case .identity: return "::"
+        }
+    }
+}

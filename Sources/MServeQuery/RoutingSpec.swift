@@ -1,0 +1,175 @@
+import QData
+
+/// The string a dispatch algorithm sees for a query, e.g. `IBM` for ``proc1 `IBM``.
+public struct RoutingString: Hashable, Sendable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
+    /// The routing text.
+    public var value: String
+
+    /// Wraps a routing text.
+    public init(_ value: String) {
+        self.value = value
+    }
+
+    /// Creates a routing string from a literal.
+    public init(stringLiteral value: String) {
+        self.value = value
+    }
+
+    /// The routing text.
+    public var description: String { value }
+}
+
+/// How a query's routing string is derived (`MSERVE_ROUTING`).
+///
+/// Spec syntax, comma-separated parts, whitespace ignored:
+/// - `arg:N`: the N-th argument (1-based), rendered by ``QData/QValue/routingText``;
+///   `arg` alone is `arg:1`. When the query has fewer than N arguments, the part is the
+///   function name.
+/// - `function`: the function name.
+/// - Several parts join their texts with `|` (``RoutingSpec/separator``):
+///   `function,arg:1` gives `proc1|IBM`.
+/// - `plugin:NAME`, alone: a routing plugin chooses; the broker resolves ``pluginName`` and
+///   ``routingString(for:)`` gives the default routing (the first argument) meanwhile.
+///
+/// The empty spec is the default, `arg:1`. A query without arguments routes to its function
+/// name under `arg:1`.
+public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
+    /// One part of a spec.
+    public enum Part: Sendable, Hashable, CustomStringConvertible {
+        /// The function name.
+        case function
+        /// The argument at a 1-based position.
+        case argument(Int)
+
+        /// The part as written in a spec: `function` or `arg:N`.
+        public var description: String {
+            switch self {
+            case .function: return "function"
+            case .argument(let position): return "arg:\(position)"
+            }
+        }
+    }
+
+    /// The text between the parts of a joined routing string.
+    public static let separator = "|"
+    /// The largest argument position a spec may name.
+    public static let maximumArgumentPosition = 1024
+
+    /// The first argument: `arg:1`.
+    public static let `default` = RoutingSpec(parts: [.argument(1)])
+
+    /// The parts whose texts make the routing string (`[.argument(1)]` for a plugin spec).
+    public private(set) var parts: [Part]
+    /// The routing plugin named by `plugin:NAME`, for the broker to load; otherwise `nil`.
+    public private(set) var pluginName: String?
+
+    /// Creates a spec from its parts (at least one).
+    public init(parts: [Part]) {
+        precondition(!parts.isEmpty, "a routing spec needs at least one part")
+        self.parts = parts
+        self.pluginName = nil
+    }
+
+    /// Parses a spec such as `arg:1`, `function`, `function,arg:2` or `plugin:NAME`;
+    /// errors carry code ``QueryError/Code-swift.struct/routing`` and the 1-based column.
+    public init(parsing spec: String) throws(QueryError) {
+        var parts: [Part] = []
+        var column = 1
+        let pieces = spec.split(separator: ",", omittingEmptySubsequences: false)
+        let isBlank = spec.allSatisfy(\.isWhitespace)
+        if isBlank {
+            self = .default
+            return
+        }
+        for piece in pieces {
+            let leading = piece.prefix(while: \.isWhitespace).utf8.count
+            let text = piece.trimmingWhitespace()
+            let partColumn = column + leading
+            defer { column += piece.utf8.count + 1 }
+            if text == "function" {
+                parts.append(.function)
+            } else if text == "arg" {
+                parts.append(.argument(1))
+            } else if text.hasPrefix("arg:") {
+                let number = text.dropFirst(4)
+                guard let position = Int(number), position >= 1,
+                    position <= Self.maximumArgumentPosition
+                else {
+                    throw QueryError(
+                        .routing,
+                        "'\(text)': the argument position must be a number from 1 to"
+                            + " \(Self.maximumArgumentPosition)",
+                        column: partColumn)
+                }
+                parts.append(.argument(position))
+            } else if text.hasPrefix("plugin:") {
+                let name = String(text.dropFirst(7))
+                guard pieces.count == 1 else {
+                    throw QueryError(
+                        .routing, "'plugin:NAME' cannot be joined with other parts",
+                        column: partColumn)
+                }
+                guard !name.isEmpty,
+                    name.utf8.allSatisfy({
+                        ASCII.isLetter($0) || ASCII.isDigit($0) || $0 == ASCII.underscore
+                            || $0 == ASCII.minus || $0 == ASCII.dot
+                    })
+                else {
+                    throw QueryError(
+                        .routing,
+                        "'\(text)': a plugin name is letters, digits, '_', '-' or '.'",
+                        column: partColumn)
+                }
+                self.parts = [.argument(1)]
+                self.pluginName = name
+                return
+            } else if text.isEmpty {
+                throw QueryError(.routing, "an empty part in the routing spec", column: partColumn)
+            } else {
+                throw QueryError(
+                    .routing,
+                    "unknown routing part '\(text)'; expected arg:N, function or plugin:NAME",
+                    column: partColumn)
+            }
+        }
+        self.parts = parts
+        self.pluginName = nil
+    }
+
+    /// The spec in canonical form: `arg:1`, `function,arg:2`, `plugin:NAME`.
+    public var description: String {
+        if let pluginName { return "plugin:" + pluginName }
+        return parts.map(\.description).joined(separator: ",")
+    }
+
+    /// The routing string of a query under this spec.
+    ///
+    /// Each part gives the function name or an argument's ``QData/QValue/routingText``
+    /// (the function name when that argument is missing); several parts are joined with `|`.
+    public func routingString(for query: ParsedQuery) -> RoutingString {
+        if parts.count == 1 {
+            return RoutingString(text(of: parts[0], query))
+        }
+        return RoutingString(parts.map { text(of: $0, query) }.joined(separator: Self.separator))
+    }
+
+    private func text(of part: Part, _ query: ParsedQuery) -> String {
+        switch part {
+        case .function:
+            return query.function
+        case .argument(let position):
+            guard position <= query.arguments.count else { return query.function }
+            return query.arguments[position - 1].routingText
+        }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> String {
+        let start = firstIndex { !$0.isWhitespace } ?? endIndex
+        let end = lastIndex { !$0.isWhitespace }.map(index(after:)) ?? start
+        return String(self[start..<Swift.max(start, end)])
+    }
+}

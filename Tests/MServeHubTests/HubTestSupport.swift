@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import MServeHub
+import QData
+import Testing
+
+/// A hub on a free loopback port with a temporary directory, fast heartbeats and liveness.
+struct HubFixture {
+    let directory: String
+    let endpoint: String
+    var configuration: HubConfiguration
+
+    static let heartbeat = Duration.milliseconds(300)
+    static let liveness = Duration.seconds(1)
+
+    init(directory: String? = nil, port: Int? = nil) {
+        self.directory = directory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+        self.endpoint = "tcp://127.0.0.1:\(port ?? freePort())"
+        configuration = HubConfiguration(
+            endpoint: endpoint, directory: self.directory, heartbeatInterval: Self.heartbeat,
+            livenessTimeout: Self.liveness, memoryStatsKept: 5)
+    }
+
+    /// Starts a hub; returns it and the task running it.
+    func startHub() async throws -> (Hub, Task<Void, any Error>) {
+        let hub = try Hub(configuration: configuration, logger: quietLogger)
+        let task = Task { try await hub.run() }
+        _ = try await hub.endpoint
+        return (hub, task)
+    }
+
+    /// Starts a spoke agent of `service` with `role`, serving `port`.
+    func startSpoke(service: String = "dev", role: String = SpokeRole.servant, port: Int32 = 40_000) async throws -> (SpokeAgent, Task<Void, any Error>) {
+        let agent = try SpokeAgent(
+            hub: endpoint,
+            registration: .current(port: port, threads: 2, service: service, role: role, endpoint: "tcp://*:\(port)"),
+            heartbeatInterval: Self.heartbeat, livenessTimeout: Self.liveness, logger: quietLogger)
+        let task = Task { try await agent.run() }
+        return (agent, task)
+    }
+
+    var client: HubClient { HubClient(endpoint: endpoint, timeout: .seconds(2)) }
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "mserve.hub.tests")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A TCP port free on loopback now.
+func freePort() -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+extension QTable {
+    /// The column `name`.
+    func column(_ name: String) -> QValue? {
+        columns.firstIndex(of: name).map { values[$0] }
+    }
+
+    /// The number of rows.
+    var rowCount: Int {
+        switch values.first {
+        case .vector(let vector, _)?: return vector.atoms.count
+        case .list(let items, _)?: return items.count
+        default: return 0
+        }
+    }
+
+    /// The long column `name` (empty when missing or of another type).
+    func longs(_ name: String) -> [Int64] {
+        if case .vector(.long(let values), _)? = column(name) { return values }
+        return []
+    }
+
+    /// The timestamp column `name`.
+    func timestamps(_ name: String) -> [Int64] {
+        if case .vector(.timestamp(let values), _)? = column(name) { return values }
+        return []
+    }
+
+    /// The symbol column `name`.
+    func symbols(_ name: String) -> [String] {
+        if case .vector(.symbol(let values), _)? = column(name) { return values }
+        return []
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import MServeHub
+import QData
+import Testing
+
+@Suite("Hub", .serialized)
+struct HubTests {
+    @Test("a spoke registers and is listed with the address the hub saw")
+    func registerAndList() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let (agent, agentTask) = try await fixture.startSpoke(port: 41_001)
+        let id = try await agent.waitUntilRegistered()
+        let spokes = try await fixture.client.table("spoke")
+        #expect(spokes.longs("id") == [id])
+        #expect(spokes.longs("pid") == [Int64(getpid())])
+        #expect(spokes.symbols("IP") == ["127.0.0.1"])
+        #expect(spokes.symbols("endpoint") == ["tcp://127.0.0.1:41001"])
+        #expect(spokes.symbols("service") == ["dev"])
+        #expect(agent.status.endpoint == "tcp://127.0.0.1:41001")
+        agent.stop()
+        try await agentTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("heartbeats put memory stats in memst")
+    func heartbeatsFillMemst() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let (agent, agentTask) = try await fixture.startSpoke()
+        let id = try await agent.waitUntilRegistered()
+        let filled = try await eventually {
+            let memst = try await fixture.client.table("memst")
+            return memst.rowCount >= 2 && memst.longs("spoke").allSatisfy { $0 == id }
+                && memst.longs("rss").allSatisfy { $0 > 0 }
+        }
+        #expect(filled)
+        agent.stop()
+        try await agentTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a silent spoke moves to down with its crash time and last memory stats")
+    func silentSpokeGoesDown() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let (agent, agentTask) = try await fixture.startSpoke()
+        let id = try await agent.waitUntilRegistered()
+        _ = try await eventually { try await fixture.client.table("memst").rowCount >= 1 }
+        let before = Int64(Date().timeIntervalSince1970 * 1e9) - 946_684_800_000_000_000
+        agent.stop(deregister: false)
+        try await agentTask.value
+        let moved = try await eventually { try await fixture.client.table("down").rowCount == 1 }
+        #expect(moved)
+        let down = try await fixture.client.table("down")
+        #expect(down.longs("spoke") == [id])
+        #expect(down.timestamps("crash").first.map { $0 > before } == true)
+        #expect(down.longs("rss").first.map { $0 > 0 } == true)
+        #expect(try await fixture.client.table("spoke").rowCount == 0)
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a clean exit deregisters without a crash report")
+    func cleanExitLeavesNoDownEntry() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let (agent, agentTask) = try await fixture.startSpoke()
+        _ = try await agent.waitUntilRegistered()
+        agent.stop()
+        try await agentTask.value
+        #expect(try await fixture.client.table("spoke").rowCount == 0)
+        try await Task.sleep(for: HubFixture.liveness + .milliseconds(500))
+        #expect(try await fixture.client.table("down").rowCount == 0)
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a restarted hub keeps live spokes and moves dead ones to down")
+    func restartKeepsLiveAndMovesDead() async throws {
+        let fixture = HubFixture()
+        var (hub, hubTask) = try await fixture.startHub()
+        let (live, liveTask) = try await fixture.startSpoke(port: 41_101)
+        let (dead, deadTask) = try await fixture.startSpoke(port: 41_102)
+        let liveID = try await live.waitUntilRegistered()
+        let deadID = try await dead.waitUntilRegistered()
+        hub.stop()
+        try await hubTask.value
+        dead.stop(deregister: false)
+        try await deadTask.value
+
+        (hub, hubTask) = try await fixture.startHub()
+        _ = try await live.waitUntilRegistered(count: 2)
+        let settled = try await eventually { try await fixture.client.table("down").rowCount == 1 }
+        #expect(settled)
+        #expect(try await fixture.client.table("down").longs("spoke") == [deadID])
+        #expect(try await fixture.client.table("spoke").longs("id") == [liveID])
+        live.stop()
+        try await liveTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("resolve lists the live servants of a service only")
+    func resolveByService() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let (dev, devTask) = try await fixture.startSpoke(service: "dev", port: 41_201)
+        let (prod, prodTask) = try await fixture.startSpoke(service: "prod", port: 41_202)
+        let (broker, brokerTask) = try await fixture.startSpoke(service: "dev", role: SpokeRole.broker, port: 41_203)
+        for agent in [dev, prod, broker] { _ = try await agent.waitUntilRegistered() }
+        let resolved = try await Hub.resolve("dev", hub: fixture.endpoint)
+        #expect(resolved.map(\.endpoint) == ["tcp://127.0.0.1:41201"])
+        #expect(resolved.first?.threads == 2)
+        #expect(try await Hub.resolve("nothing", hub: fixture.endpoint).isEmpty)
+        for agent in [dev, prod, broker] { agent.stop() }
+        for task in [devTask, prodTask, brokerTask] { try await task.value }
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a second hub on the same endpoint fails with addressInUse")
+    func secondHubIsRefused() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let second = try Hub(configuration: fixture.configuration, logger: quietLogger)
+        await #expect(throws: HubError.self) { try await second.run() }
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("an unknown table is refused with an error")
+    func unknownTable() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        await #expect(throws: HubError.self) { try await fixture.client.table("nope") }
+        hub.stop()
+        try await hubTask.value
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import MServeHub
+import Synchronization
+import Testing
+
+@Suite("HubWatcher", .serialized)
+struct HubWatcherTests {
+    @Test("a watcher sees servants join and leave")
+    func joinAndLeave() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let joined = Mutex<[String]>([])
+        let left = Mutex<[String]>([])
+        let watcher = try HubWatcher(
+            service: "dev", hub: fixture.endpoint, refreshInterval: HubFixture.heartbeat, logger: quietLogger,
+            onJoin: { endpoint in joined.withLock { $0.append(endpoint.endpoint) } },
+            onLeave: { endpoint in left.withLock { $0.append(endpoint.endpoint) } })
+        let watcherTask = Task { try await watcher.run() }
+
+        let (first, firstTask) = try await fixture.startSpoke(port: 41_301)
+        let sawJoin = await eventually { joined.withLock { $0 } == ["tcp://127.0.0.1:41301"] }
+        #expect(sawJoin)
+        let (second, secondTask) = try await fixture.startSpoke(port: 41_302)
+        let sawSecond = await eventually { joined.withLock { $0.count } == 2 }
+        #expect(sawSecond)
+
+        first.stop()
+        try await firstTask.value
+        let sawLeave = await eventually { left.withLock { $0 } == ["tcp://127.0.0.1:41301"] }
+        #expect(sawLeave)
+        second.stop(deregister: false)
+        try await secondTask.value
+        let sawCrash = await eventually { left.withLock { $0.count } == 2 }
+        #expect(sawCrash)
+        #expect(watcher.endpoints.isEmpty)
+
+        watcher.stop()
+        try await watcherTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+}

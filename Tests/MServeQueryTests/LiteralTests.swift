@@ -1,0 +1,216 @@
+import Foundation
+import MServeQuery
+import QData
+import Testing
+
+@Suite("Literals")
+struct LiteralTests {
+    static let nanosecondsPerDay: Int64 = 86_400_000_000_000
+
+    func expectLiteral(
+        _ text: String, _ expected: QValue, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        guard let value = literal(text) else {
+            Issue.record("'\(text)' did not parse: \(String(describing: parseError("f " + text)))",
+                sourceLocation: sourceLocation)
+            return
+        }
+        #expect(
+            same(value, expected), "'\(text)' gave \(structure(value))",
+            sourceLocation: sourceLocation)
+    }
+
+    @Test func symbols() {
+        expectLiteral("`IBM", .atom(.symbol("IBM")))
+        expectLiteral("`", .atom(.symbol("")))
+        expectLiteral("`a.b", .atom(.symbol("a.b")))
+        expectLiteral("`:file", .atom(.symbol(":file")))
+        expectLiteral("`:dir/file.csv", .atom(.symbol(":dir/file.csv")))
+        expectLiteral("`:host:5001", .atom(.symbol(":host:5001")))
+        expectLiteral("`a_b1", .atom(.symbol("a_b1")))
+        expectLiteral("`IBM`MSFT", .vector(.symbol(["IBM", "MSFT"])))
+        expectLiteral("`a`", .vector(.symbol(["a", ""])))
+        expectLiteral("``", .vector(.symbol(["", ""])))
+        expectLiteral("`café", .atom(.symbol("café")))
+    }
+
+    @Test func integers() {
+        expectLiteral("42", .atom(.long(42)))
+        expectLiteral("-5", .atom(.long(-5)))
+        expectLiteral("42j", .atom(.long(42)))
+        expectLiteral("42i", .atom(.int(42)))
+        expectLiteral("42h", .atom(.short(42)))
+        expectLiteral("-42h", .atom(.short(-42)))
+        expectLiteral("9223372036854775807", .atom(.long(.max)))
+        #expect(literal("9223372036854775808") == nil)
+        #expect(literal("40000h") == nil)
+        #expect(literal("3000000000i") == nil)
+        #expect(literal("12q") == nil)
+    }
+
+    @Test func bytes() {
+        expectLiteral("0x2a", .atom(.byte(0x2a)))
+        expectLiteral("0xff", .atom(.byte(0xff)))
+        expectLiteral("0x1", .atom(.byte(1)))
+        expectLiteral("0x0102", .vector(.byte([1, 2])))
+        expectLiteral("0x102", .vector(.byte([1, 2])))
+        expectLiteral("0x", .vector(.byte([])))
+        #expect(literal("0xzz") == nil)
+    }
+
+    @Test func floatsAndReals() {
+        expectLiteral("1.5", .atom(.float(1.5)))
+        expectLiteral("-1.5", .atom(.float(-1.5)))
+        expectLiteral(".5", .atom(.float(0.5)))
+        expectLiteral("1.", .atom(.float(1)))
+        expectLiteral("1e3", .atom(.float(1000)))
+        expectLiteral("1.5e-3", .atom(.float(0.0015)))
+        expectLiteral("1E+2", .atom(.float(100)))
+        expectLiteral("1.5f", .atom(.float(1.5)))
+        expectLiteral("2f", .atom(.float(2)))
+        expectLiteral("1.5e", .atom(.real(1.5)))
+        expectLiteral("2e", .atom(.real(2)))
+        expectLiteral("1e3e", .atom(.real(1000)))
+        expectLiteral("1.5 2.5", .vector(.float([1.5, 2.5])))
+        expectLiteral("1 2.5", .vector(.float([1, 2.5])))
+        expectLiteral("1 2.5e", .vector(.real([1, 2.5])))
+    }
+
+    @Test func booleans() {
+        expectLiteral("1b", .atom(.boolean(true)))
+        expectLiteral("0b", .atom(.boolean(false)))
+        expectLiteral("0101b", .vector(.boolean([false, true, false, true])))
+        #expect(literal("2b") == nil)
+        #expect(literal("-1b") == nil)
+    }
+
+    @Test func charsAndStrings() {
+        expectLiteral("\"a\"", .atom(.char(UInt8(ascii: "a"))))
+        expectLiteral("\"abc\"", .vector(.char(Array("abc".utf8))))
+        expectLiteral("\"\"", .vector(.char([])))
+        expectLiteral(#""a\"b""#, .vector(.char(Array("a\"b".utf8))))
+        expectLiteral(#""a\\b""#, .vector(.char(Array("a\\b".utf8))))
+        expectLiteral(#""\n\t\r""#, .vector(.char([10, 9, 13])))
+        expectLiteral(#""\101\102""#, .vector(.char(Array("AB".utf8))))
+        expectLiteral(#""\n""#, .atom(.char(10)))
+        expectLiteral("\"a;b]c)\"", .vector(.char(Array("a;b]c)".utf8))))
+        #expect(parseError(#"f "\q""#)?.code == .syntax)
+        #expect(parseError(#"f "\12""#)?.code == .syntax)
+        #expect(parseError("f \"abc")?.column == 3)
+    }
+
+    @Test func datesAndMonths() {
+        expectLiteral("2000.01.01", .atom(.date(0)))
+        expectLiteral("2024.01.02", .atom(.date(daysSince2000(2024, 1, 2))))
+        expectLiteral("1999.12.31", .atom(.date(-1)))
+        expectLiteral("2024.02.29", .atom(.date(daysSince2000(2024, 2, 29))))
+        expectLiteral("2024.01m", .atom(.month(288)))
+        expectLiteral("1999.12m", .atom(.month(-1)))
+        expectLiteral(
+            "2024.01.01 2024.01.02",
+            .vector(.date([daysSince2000(2024, 1, 1), daysSince2000(2024, 1, 2)])))
+        expectLiteral("2024.01", .atom(.float(2024.01)))
+        #expect(literal("2023.02.29") == nil)
+        #expect(literal("2024.13.01") == nil)
+        #expect(literal("2024.13m") == nil)
+    }
+
+    @Test func timesOfDay() {
+        expectLiteral("12:30", .atom(.minute(750)))
+        expectLiteral("12:30:05", .atom(.second(45_005)))
+        expectLiteral("12:30:00.000", .atom(.time(45_000_000)))
+        expectLiteral("12:30:00.5", .atom(.time(45_000_500)))
+        expectLiteral("-00:00:01.000", .atom(.time(-1000)))
+        expectLiteral("12:30:00.000000001", .atom(.timespan(45_000_000_000_001)))
+        expectLiteral("12:30 13:00", .vector(.minute([750, 780])))
+        #expect(literal("12:60") == nil)
+        #expect(literal("12:3") == nil)
+        #expect(literal("12:30:00.1234567890") == nil)
+    }
+
+    @Test func timestampsDatetimesAndTimespans() {
+        let day = Int64(daysSince2000(2024, 1, 2))
+        let clock: Int64 = 45_000_000_000_000
+        expectLiteral(
+            "2024.01.02D12:30:00.000000000", .atom(.timestamp(day * Self.nanosecondsPerDay + clock)))
+        expectLiteral(
+            "2024.01.02D12:30:00.123", .atom(.timestamp(day * Self.nanosecondsPerDay + clock + 123_000_000)))
+        expectLiteral("2024.01.02D12:30", .atom(.timestamp(day * Self.nanosecondsPerDay + clock)))
+        expectLiteral("2024.01.02D", .atom(.timestamp(day * Self.nanosecondsPerDay)))
+        expectLiteral("2000.01.01D00:00:00", .atom(.timestamp(0)))
+        expectLiteral("2024.01.02T12:30:00.000", .atom(.datetime(Double(day) + 0.5208333333333334)))
+        expectLiteral("2000.01.01T00:00:00.000", .atom(.datetime(0)))
+        expectLiteral("0D00:00:01", .atom(.timespan(1_000_000_000)))
+        expectLiteral("1D", .atom(.timespan(Self.nanosecondsPerDay)))
+        expectLiteral("-1D", .atom(.timespan(-Self.nanosecondsPerDay)))
+        expectLiteral("2D12:30:00.123456789", .atom(.timespan(2 * Self.nanosecondsPerDay + clock + 123_456_789)))
+        expectLiteral("0D00:00:01 1D", .vector(.timespan([1_000_000_000, Self.nanosecondsPerDay])))
+        #expect(literal("2024.01.02D25:00") == nil)
+        #expect(literal("2024.01.02X") == nil)
+    }
+
+    @Test func nulls() {
+        expectLiteral("0N", .atom(.long(.min)))
+        expectLiteral("0Nh", .atom(.short(.min)))
+        expectLiteral("0Ni", .atom(.int(.min)))
+        expectLiteral("0Nj", .atom(.long(.min)))
+        expectLiteral("0n", .atom(.float(.nan)))
+        expectLiteral("0Nf", .atom(.float(.nan)))
+        expectLiteral("0Ne", .atom(.real(.nan)))
+        expectLiteral("0Nd", .atom(.date(.min)))
+        expectLiteral("0Nm", .atom(.month(.min)))
+        expectLiteral("0Np", .atom(.timestamp(.min)))
+        expectLiteral("0Nn", .atom(.timespan(.min)))
+        expectLiteral("0Nt", .atom(.time(.min)))
+        expectLiteral("0Nu", .atom(.minute(.min)))
+        expectLiteral("0Nv", .atom(.second(.min)))
+        expectLiteral("0Nz", .atom(.datetime(.nan)))
+        expectLiteral("0Ng", .atom(.guid(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))))
+        #expect(literal("0Nb") == nil)
+        #expect(literal("0Nx") == nil)
+        #expect(literal("-0N") == nil)
+    }
+
+    @Test func infinities() {
+        expectLiteral("0W", .atom(.long(.max)))
+        expectLiteral("-0W", .atom(.long(-.max)))
+        expectLiteral("0Wh", .atom(.short(.max)))
+        expectLiteral("-0Wi", .atom(.int(-.max)))
+        expectLiteral("0w", .atom(.float(.infinity)))
+        expectLiteral("-0w", .atom(.float(-.infinity)))
+        expectLiteral("0We", .atom(.real(.infinity)))
+        expectLiteral("0Wd", .atom(.date(.max)))
+        expectLiteral("-0Wp", .atom(.timestamp(-.max)))
+        expectLiteral("0Wz", .atom(.datetime(.infinity)))
+        #expect(literal("0Wg") == nil)
+    }
+
+    @Test func numericVectors() {
+        expectLiteral("1 2 3", .vector(.long([1, 2, 3])))
+        expectLiteral("1 2 3h", .vector(.short([1, 2, 3])))
+        expectLiteral("1 2 3i", .vector(.int([1, 2, 3])))
+        expectLiteral("1 -2 3", .vector(.long([1, -2, 3])))
+        expectLiteral("1 0N 0W -0W", .vector(.long([1, .min, .max, -.max])))
+        expectLiteral("1.5 0N", .vector(.float([1.5, .nan])))
+        expectLiteral("2024.01.01 0N 0W", .vector(.date([daysSince2000(2024, 1, 1), .min, .max])))
+        expectLiteral("1 2  3", .vector(.long([1, 2, 3])))
+        #expect(literal("1 2.5h") == nil)
+        #expect(literal("2024.01.01 12:30") == nil)
+        #expect(literal("2024.01.01 5") == nil)
+        #expect(literal("0101b 1b") == nil)
+        #expect(literal("70000 1h") == nil)
+    }
+
+    @Test func generalListsCollapseLikeQ() {
+        expectLiteral("(1;`a;\"x\")", .list([.atom(.long(1)), .atom(.symbol("a")), .atom(.char(120))]))
+        expectLiteral("(1;2)", .vector(.long([1, 2])))
+        expectLiteral("(`a;`b)", .vector(.symbol(["a", "b"])))
+        expectLiteral("(\"a\";\"b\")", .vector(.char(Array("ab".utf8))))
+        expectLiteral("(1;2h)", .list([.atom(.long(1)), .atom(.short(2))]))
+        expectLiteral("()", .list([]))
+        expectLiteral("(1)", .atom(.long(1)))
+        expectLiteral("((1))", .atom(.long(1)))
+        expectLiteral("(1 2;3)", .list([.vector(.long([1, 2])), .atom(.long(3))]))
+        expectLiteral("( 1 ; 2 )", .vector(.long([1, 2])))
+    }
+}

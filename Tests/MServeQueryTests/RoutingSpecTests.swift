@@ -1,0 +1,82 @@
+import MServeQuery
+import QData
+import Testing
+
+@Suite("Routing spec")
+struct RoutingSpecTests {
+    func route(_ spec: RoutingSpec, _ text: String) throws -> String {
+        spec.routingString(for: try QueryParser.parse(text)).value
+    }
+
+    @Test func defaultIsTheFirstArgument() throws {
+        #expect(RoutingSpec.default.description == "arg:1")
+        #expect(try route(.default, "proc1 `IBM") == "IBM")
+        #expect(try route(.default, "proc1[`IBM;2024.01.02]") == "IBM")
+        #expect(try route(.default, "proc2 `IBM`MSFT") == "IBM,MSFT")
+        #expect(try route(.default, "(`proc1;\"IBM\")") == "IBM")
+        #expect(try route(.default, "proc1[2024.01.02;`IBM]") == "2024.01.02")
+    }
+
+    @Test func queryWithoutArgumentsRoutesToItsFunction() throws {
+        #expect(try route(.default, "proc1[]") == "proc1")
+        #expect(RoutingSpec.default.routingString(for: try QueryParser.parse(.atom(.symbol("proc9")))) == "proc9")
+    }
+
+    @Test func argumentBeyondTheCountRoutesToTheFunction() throws {
+        let spec = try RoutingSpec(parsing: "arg:3")
+        #expect(try route(spec, "proc1[`IBM;1;`x]") == "x")
+        #expect(try route(spec, "proc1[`IBM;1]") == "proc1")
+    }
+
+    @Test func functionPart() throws {
+        let spec = try RoutingSpec(parsing: "function")
+        #expect(try route(spec, "proc1 `IBM") == "proc1")
+    }
+
+    @Test func joinedPartsUseABar() throws {
+        let spec = try RoutingSpec(parsing: "function,arg:1")
+        #expect(spec.parts == [.function, .argument(1)])
+        #expect(try route(spec, "proc1 `IBM") == "proc1|IBM")
+        let spaced = try RoutingSpec(parsing: " arg:2 , arg:1 ")
+        #expect(spaced.description == "arg:2,arg:1")
+        #expect(try route(spaced, "proc1[`IBM;7]") == "7|IBM")
+    }
+
+    @Test func pluginSpecNamesThePlugin() throws {
+        let spec = try RoutingSpec(parsing: "plugin:sharded")
+        #expect(spec.pluginName == "sharded")
+        #expect(spec.description == "plugin:sharded")
+        #expect(try route(spec, "proc1 `IBM") == "IBM")
+        #expect(RoutingSpec.default.pluginName == nil)
+    }
+
+    @Test func blankSpecIsTheDefault() throws {
+        #expect(try RoutingSpec(parsing: "") == .default)
+        #expect(try RoutingSpec(parsing: "  ") == .default)
+        #expect(try RoutingSpec(parsing: "arg") == .default)
+    }
+
+    @Test func malformedSpecsThrowWithTheirColumn() {
+        let cases: [(String, Int)] = [
+            ("arg:0", 1), ("arg:x", 1), ("function,nope", 10), ("arg:1,,function", 7),
+            ("plugin:", 1), ("plugin:a,arg:1", 1), ("arg:1,plugin:a", 7), ("arg:99999", 1),
+            ("plugin:a b", 1),
+        ]
+        for (spec, column) in cases {
+            do {
+                _ = try RoutingSpec(parsing: spec)
+                Issue.record("'\(spec)' parsed")
+            } catch {
+                #expect(error.code == .routing, "\(spec)")
+                #expect(error.column == column, "\(spec): \(error)")
+            }
+        }
+    }
+
+    @Test func routingStringIsALiteralAndPrintsItsValue() {
+        let routing: RoutingString = "IBM"
+        #expect(routing.value == "IBM")
+        #expect(routing.description == "IBM")
+        #expect(routing == RoutingString("IBM"))
+    }
+}

@@ -1,0 +1,158 @@
+import MServeQuery
+import QData
+import Testing
+
+@Suite("Secure invocation")
+struct SecureInvocationTests {
+    /// Each attempt, the code it must fail with, and the 1-based column of the offending part.
+    static let attempts: [(String, QueryError.Code, Int)] = [
+        ("value \"exit 0\"", .refused, 1),
+        ("eval (`exit;0)", .refused, 1),
+        ("system \"rm -rf /\"", .refused, 1),
+        ("exit 0", .refused, 1),
+        ("parse \"1+1\"", .refused, 1),
+        ("get `:secret", .refused, 1),
+        ("set[`a;1]", .refused, 1),
+        ("hopen 5001", .refused, 1),
+        ("hclose 3", .refused, 1),
+        ("show 1", .refused, 1),
+        ("  value[\"x\"]", .refused, 3),
+        (".z.pw[`u;\"p\"]", .refused, 1),
+        (".Q.hp[\"http://x\";`;\"\"]", .refused, 1),
+        ("(`system;\"ls\")", .refused, 2),
+        ("( `value ; \"exit 0\")", .refused, 3),
+        ("a:1", .refused, 2),
+        ("proc1:{system \"ls\"}", .refused, 6),
+        ("proc1::1", .refused, 6),
+        ("proc1 :1", .refused, 7),
+        ("proc1[`IBM];exit 0", .refused, 12),
+        ("proc1 `IBM;system \"ls\"", .refused, 11),
+        ("proc1 `IBM;", .refused, 11),
+        ("{system \"ls\"}[]", .refused, 1),
+        ("proc1[{x}]", .refused, 7),
+        ("proc1[value \"x\"]", .refused, 7),
+        ("proc1[`IBM;system \"ls\"]", .refused, 12),
+        ("proc1 f `IBM", .refused, 7),
+        ("proc1[x]", .refused, 7),
+        ("proc1[.z.pw]", .refused, 7),
+        ("proc1 enlist value \"x\"", .refused, 14),
+        ("\\ls", .refused, 1),
+        ("\\\\", .refused, 1),
+        ("proc1 `IBM\n\\ls", .refused, 12),
+        ("1+1", .refused, 2),
+        ("proc1 1+1", .refused, 8),
+        ("proc1[1-1]", .refused, 8),
+        ("proc1 @ `IBM", .refused, 7),
+        ("proc1 . (`IBM;1)", .refused, 7),
+        ("proc1'[`IBM]", .refused, 6),
+        ("proc1/[`IBM]", .refused, 6),
+        ("proc1\\[`IBM]", .refused, 6),
+        ("proc1 each `IBM`MSFT", .refused, 7),
+        ("proc1 `IBM / comment", .refused, 12),
+        ("proc1[`IBM] `x", .refused, 13),
+        ("proc1[`IBM][0]", .refused, 12),
+        ("proc1 [`IBM]", .refused, 7),
+        ("proc1 `IBM `MSFT", .refused, 12),
+        ("proc1 (`IBM;value \"x\")", .refused, 13),
+        ("proc1 (`IBM;{x})", .refused, 13),
+        ("proc1[`IBM]; proc2[]", .refused, 12),
+        ("'`signal", .syntax, 1),
+        ("proc1[`IBM", .syntax, 11),
+        ("proc1 `IBM]", .syntax, 11),
+        ("proc1 (`IBM", .syntax, 12),
+        ("proc1 $[1b;2;3]", .refused, 7),
+        ("proc1 -[1;2]", .refused, 7),
+        ("select from trade", .refused, 1),
+        ("proc1 \"a\"\"b\"", .refused, 10),
+        ("proc1 0N!`x", .refused, 9),
+        ("proc1 ,`IBM", .refused, 7),
+        ("if[1b;exit 0]", .refused, 1),
+        ("do[1;exit 0]", .refused, 1),
+        ("proc1[`IBM;]", .unsupportedForm, 12),
+    ]
+
+    @Test func injectionAttemptsAreRefusedWithTheirColumn() {
+        for (text, code, column) in Self.attempts {
+            let error = parseError(text)
+            #expect(error != nil, "accepted: \(text)")
+            guard let error else { continue }
+            if text.hasPrefix("'") {
+                #expect(error.code == .refused || error.code == .syntax, "\(text): \(error)")
+            } else {
+                #expect(error.code == code, "\(text): \(error)")
+                #expect(error.column == column, "\(text): \(error)")
+            }
+        }
+    }
+
+    @Test func refusalsNameWhatWasRefused() {
+        #expect(parseError("value \"exit 0\"")?.message.contains("`value`") == true)
+        #expect(parseError("a:1")?.message.contains("assignment") == true)
+        #expect(parseError("proc1[{x}]")?.message.contains("lambda") == true)
+        #expect(parseError("proc1[`IBM];exit 0")?.message.contains("statement") == true)
+        #expect(parseError("proc1[x]")?.message.contains("`x`") == true)
+        #expect(parseError("\\ls")?.message.contains("system command") == true)
+        #expect(parseError("1+1")?.message.contains("'+'") == true)
+    }
+
+    @Test func validQueriesPassValidation() throws {
+        for text in ["proc1 `IBM", "proc1[`IBM;1]", "(`proc1;`IBM)", ".api.trades[]", "proc1 (`value;\"x\")"] {
+            try SecureInvocation.validate(try QueryParser.parse(text))
+        }
+        try SecureInvocation.validate(
+            try QueryParser.parse(.list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))])))
+    }
+
+    @Test func validationDoubleChecksHandBuiltQueries() {
+        let refused: [ParsedQuery] = [
+            ParsedQuery(function: "value", arguments: [.vector(.char(Array("exit 0".utf8)))]),
+            ParsedQuery(function: "proc1;exit", arguments: []),
+            ParsedQuery(function: "", arguments: []),
+            ParsedQuery(function: ".z.ps", arguments: []),
+            ParsedQuery(
+                function: "proc1",
+                arguments: [.list([.atom(.symbol("system")), .vector(.char(Array("ls".utf8)))])]),
+            ParsedQuery(function: "proc1", arguments: [.atom(.symbol("IBM"))], text: "value \"exit 0\""),
+            ParsedQuery(function: "proc1", arguments: [], text: "proc1 `IBM"),
+        ]
+        for query in refused {
+            do {
+                try SecureInvocation.validate(query)
+                Issue.record("accepted \(query.function)")
+            } catch {
+                #expect(error.code == .refused, "\(query.function): \(error)")
+            }
+        }
+    }
+
+    @Test func allowlistRefusesOtherFunctions() throws {
+        let allowlist = FunctionAllowlist(["proc1", ".api.trades"])
+        try SecureInvocation.validate(try QueryParser.parse("proc1 `IBM"), allowlist: allowlist)
+        try SecureInvocation.validate(try QueryParser.parse(".api.trades[]"), allowlist: allowlist)
+        do {
+            try SecureInvocation.validate(try QueryParser.parse("  proc2 `IBM"), allowlist: allowlist)
+            Issue.record("proc2 accepted")
+        } catch {
+            #expect(error.code == .notAllowed)
+            #expect(error.column == 3)
+            #expect(error.message.contains("`proc2`"))
+        }
+        #expect(FunctionAllowlist.any.allows("anything"))
+        #expect(FunctionAllowlist.any.allowsAnyFunction)
+        #expect(!FunctionAllowlist([]).allows("proc1"))
+        #expect(throws: QueryError.self) {
+            try FunctionAllowlist(["proc1"]).check(ParsedQuery(function: "proc3"))
+        }
+    }
+}
+
+@Suite("Reserved names")
+struct ReservedNameTests {
+    @Test func everyBuiltinIsRefused() {
+        for name in ["reciprocal", "value", "xrank", "abs", "enlist", "tables", "wj1"] {
+            #expect(parseError("\(name) 1")?.code == .refused, "\(name)")
+        }
+        #expect(parseError("reciprocals 1") == nil)
+        #expect(parseError("values 1") == nil)
+    }
+}
