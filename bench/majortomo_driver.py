@@ -32,7 +32,6 @@ def run_worker(url):
 
     worker = Worker(broker_url=url, service_name=SERVICE)
     requests = WorkerRequestsIterator(worker)
-    requests.stop_on_signal()
     for request in requests:
         requests.send_reply_final(request)
 
@@ -107,11 +106,14 @@ def main():
             errors += part_errors
         for client in clients:
             client.join(timeout=5)
+            if client.is_alive():
+                client.kill()
     finally:
         for worker in workers:
             if worker.is_alive():
-                worker.terminate()
-        broker.terminate()
+                worker.kill()
+                worker.join(timeout=5)
+        broker.kill()
         try:
             broker.wait(timeout=5)
         except subprocess.TimeoutExpired:

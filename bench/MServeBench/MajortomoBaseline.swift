@@ -21,13 +21,13 @@ enum MajortomoBaseline {
         guard FileManager.default.fileExists(atPath: driver) else {
             return .failure(SkipReason("\(driver) not found: run from the package root"))
         }
-        let check = runProcess([python, "-c", "import majortomo, six"])
+        let check = runProcess([python, "-c", "import majortomo, six"], timeout: 30)
         guard check.status == 0 else {
             return .failure(SkipReason("majortomo is not installed (\(python) -m pip install majortomo six)"))
         }
         let outcome = runProcess([
             python, driver, "--clients", "\(clients)", "--workers", "\(workers)", "--duration", "\(duration)",
-        ])
+        ], timeout: duration + 60)
         guard outcome.status == 0, let line = outcome.output.split(separator: "\n").last,
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         else {
@@ -51,20 +51,33 @@ enum MajortomoBaseline {
         init(_ description: String) { self.description = description }
     }
 
-    private static func runProcess(_ arguments: [String]) -> (status: Int32, output: String) {
+    /// Runs a command with its output in a temporary file (forked children that outlive it
+    /// cannot hold a pipe open); kills it after `timeout` seconds.
+    private static func runProcess(_ arguments: [String], timeout: Double = 90) -> (status: Int32, output: String) {
+        let outputPath = NSTemporaryDirectory() + "mserve-bench-majortomo-\(getpid()).out"
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        guard let output = FileHandle(forWritingAtPath: outputPath) else { return (-1, "") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
         } catch {
             return (-1, "")
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let giveUp = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return (-1, "")
+        }
+        try? output.close()
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return (process.terminationStatus, text)
     }
 }
