@@ -55,7 +55,7 @@ enum MajortomoBaseline {
     /// cannot hold a pipe open); kills it after `timeout` seconds.
     private static func runProcess(_ arguments: [String], timeout: Double = 90) -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "mserve-bench-majortomo-\(getpid()).out"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         guard let output = FileHandle(forWritingAtPath: outputPath) else { return (-1, "") }
         let process = Process()
