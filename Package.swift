@@ -87,6 +87,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
         // libzmq, from the system (Debian: libzmq3-dev).
@@ -198,8 +199,11 @@ let package = Package(
         .executableTarget(
             name: "MServeBench",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol",
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServeServant", "MServeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "bench/MServeBench",
             swiftSettings: strict

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Writes the broker benchmark's CSV files and renders its plots.
+///
+/// - `broker.csv`: every row (broker runs and baselines).
+/// - `targets.csv`: the issue's targets and whether this run met them.
+/// - `throughput.dat`, `latency-p50.dat`, `latency-p99.dat`, `latency-mean.dat`: algorithm ×
+///   workload matrices the gnuplot sources in img/ read.
+enum BenchOutput {
+    static func write(rows: [BenchRow], targets: Targets, directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var csv = BenchRow.csvHeader + "\n"
+        for row in rows { csv += row.csvLine + "\n" }
+        try save(csv, directory, "broker.csv")
+        var targetsCSV = "target,value,goal,met\n"
+        for (name, value, goal, met) in targets.entries {
+            targetsCSV += "\"\(name)\",\(format(value, 3)),\"\(goal)\",\(goal == "report" ? "" : (met ? "yes" : "no"))\n"
+        }
+        try save(targetsCSV, directory, "targets.csv")
+        let brokerRows = rows.filter { $0.kind == "broker" }
+        let workloads = ordered(brokerRows.map(\.workload))
+        let names = ordered(brokerRows.map(\.name))
+        let matrices: [(String, (LoadResult) -> Double)] = [
+            ("throughput.dat", { $0.throughput }),
+            ("latency-mean.dat", { $0.meanMicroseconds }),
+            ("latency-p50.dat", { $0.percentileMicroseconds(50) }),
+            ("latency-p99.dat", { $0.percentileMicroseconds(99) }),
+        ]
+        for (file, metric) in matrices {
+            var text = "algorithm " + workloads.joined(separator: " ") + "\n"
+            for name in names {
+                let values = workloads.map { workload in
+                    brokerRows.first { $0.workload == workload && $0.name == name }.map { format(metric($0.result), 1) }
+                        ?? "NaN"
+                }
+                text += name + " " + values.joined(separator: " ") + "\n"
+            }
+            try save(text, directory, file)
+        }
+        var echo = "path throughput p50 p99\n"
+        for row in rows where row.workload == "echo" {
+            let label = row.kind == "broker" ? "broker-\(row.name)" : row.name
+            echo +=
+                "\(label) \(format(row.result.throughput, 0)) \(format(row.result.percentileMicroseconds(50), 1)) \(format(row.result.percentileMicroseconds(99), 1))\n"
+        }
+        try save(echo, directory, "echo-paths.dat")
+    }
+
+    /// Runs gnuplot on every img/bench-*.gp, with the results directory as `results`.
+    static func plot(directory: String) {
+        let sources = ((try? FileManager.default.contentsOfDirectory(atPath: "img")) ?? [])
+            .filter { $0.hasPrefix("bench-") && $0.hasSuffix(".gp") }.sorted()
+        guard !sources.isEmpty else {
+            print("no img/bench-*.gp found: run from the package root to plot")
+            return
+        }
+        for source in sources {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["gnuplot", "-e", "results='\(directory)'", "img/\(source)"]
+            do {
+                try process.run()
+                process.waitUntilExit()
+                print(process.terminationStatus == 0 ? "plotted img/\(source.dropLast(3)).png" : "gnuplot failed on img/\(source)")
+            } catch {
+                print("gnuplot is not available (\(error)); install gnuplot-nox to plot")
+                return
+            }
+        }
+    }
+
+    private static func ordered(_ values: [String]) -> [String] {
+        var seen = Set<String>()
+        return values.filter { seen.insert($0).inserted }
+    }
+
+    private static func save(_ text: String, _ directory: String, _ file: String) throws {
+        do {
+            try text.write(toFile: "\(directory)/\(file)", atomically: true, encoding: .utf8)
+        } catch {
+            throw BenchError(.output, "cannot write \(directory)/\(file): \(error)")
+        }
+    }
+}

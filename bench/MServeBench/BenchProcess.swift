@@ -1,0 +1,162 @@
+import Foundation
+import Synchronization
+
+/// Why a benchmark could not run.
+struct BenchError: Error, CustomStringConvertible {
+    /// What kind of failure.
+    struct Code: Hashable, Sendable {
+        /// The code's name.
+        let name: String
+        /// A child process did not start or did not announce its endpoint.
+        static let process = Code(name: "process")
+        /// A load run could not set up its sockets or clients.
+        static let setup = Code(name: "setup")
+        /// Results could not be written.
+        static let output = Code(name: "output")
+    }
+
+    /// What kind of failure.
+    var code: Code
+    /// What happened.
+    var message: String
+    /// Where it was raised.
+    var file: String
+    /// Where it was raised.
+    var line: Int
+
+    init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    var description: String { "\(code.name): \(message) (\(file):\(line))" }
+}
+
+/// A child process (a servant or the broker) whose first line of standard output is its
+/// endpoint. Its logs go to /dev/null so a full pipe can never stall it.
+final class BenchProcess: Sendable {
+    private let process: Process
+    /// What the child is, for messages ("servant 1").
+    let role: String
+    /// The endpoint the child announced.
+    let endpoint: String
+
+    /// The directory of the running binary: `mserve` and the plugins are built next to it.
+    static var buildDirectory: URL {
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent()
+    }
+
+    /// The running benchmark binary.
+    static var benchExecutable: URL {
+        URL(fileURLWithPath:
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    }
+
+    /// The `mserve` binary of the same build.
+    static var mserveExecutable: URL { buildDirectory.appendingPathComponent("mserve") }
+
+    /// Starts `executable arguments` and waits (up to `timeout`) for its endpoint line.
+    init(role: String, executable: URL, arguments: [String], timeout: Duration = .seconds(20)) throws {
+        self.role = role
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw BenchError(.process, "\(role): \(executable.path) is missing; run `swift build -c release` first")
+        }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let line = Locked<String?>(nil)
+        let handle = output.fileHandleForReading
+        let reader = Thread {
+            var buffer: [UInt8] = []
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                buffer += data
+                if let newline = buffer.firstIndex(of: 10) {
+                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
+                    // Keep draining so the child never blocks on a full pipe.
+                    while !handle.availableData.isEmpty {}
+                    return
+                }
+            }
+            line.withLock { $0 = $0 ?? "" }
+        }
+        reader.start()
+        let clock = ContinuousClock()
+        let giveUp = clock.now.advanced(by: timeout)
+        while clock.now < giveUp {
+            if let text = line.withLock({ $0 }) {
+                guard !text.isEmpty else {
+                    throw BenchError(.process, "\(role) exited before announcing its endpoint")
+                }
+                endpoint = text.trimmingCharacters(in: .whitespaces)
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw BenchError(.process, "\(role) did not announce its endpoint within \(timeout)")
+    }
+
+    /// The child's process id.
+    var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Whether the child is still running.
+    var isRunning: Bool { process.isRunning }
+
+    /// The TCP port of the announced endpoint.
+    var port: Int? { endpoint.split(separator: ":").last.flatMap { Int($0) } }
+
+    /// Kills the child at once (SIGKILL) and reaps it: a crash, for the chaos run.
+    func crash() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Sends SIGTERM and waits for the child to exit (SIGKILL after five seconds).
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let giveUp = Date().addingTimeInterval(5)
+        while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// The child's resident set size in kilobytes (VmRSS in /proc/PID/status), if readable.
+    var residentKilobytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(processIdentifier)/status", encoding: .utf8) else {
+            return nil
+        }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        }
+        return nil
+    }
+}
+
+/// A value shared between threads behind a lock (a class, so closures can capture it).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    /// Runs `body` with the value locked.
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        try mutex.withLock { value in try body(&value) }
+    }
+
+    /// The current value.
+    var value: Value { mutex.withLock { $0 } }
+}

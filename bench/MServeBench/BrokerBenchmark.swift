@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+
+/// One row of the broker benchmark's table and CSV.
+struct BenchRow: Sendable {
+    /// `broker`, `baseline` or `other`.
+    var kind: String
+    /// The workload (`echo`, `warm`, `skew`, `large`).
+    var workload: String
+    /// The dispatch algorithm, or the baseline's name.
+    var name: String
+    /// What was measured.
+    var result: LoadResult
+
+    static let csvHeader =
+        "kind,workload,name,queries,errors,seconds,throughput_qps,mean_us,p50_us,p90_us,p99_us,p999_us,queued_mean_us,execution_mean_us"
+
+    var csvLine: String {
+        let r = result
+        return [
+            kind, workload, name, "\(r.completed)", "\(r.errors)", format(r.seconds, 2), format(r.throughput, 0),
+            format(r.meanMicroseconds, 1), format(r.percentileMicroseconds(50), 1),
+            format(r.percentileMicroseconds(90), 1), format(r.percentileMicroseconds(99), 1),
+            format(r.percentileMicroseconds(99.9), 1), format(r.meanQueuedMicroseconds, 1),
+            format(r.meanExecutionMicroseconds, 1),
+        ].joined(separator: ",")
+    }
+
+    var tableLine: String {
+        let r = result
+        func cell(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+        return workload.padding(toLength: 7, withPad: " ", startingAt: 0)
+            + name.padding(toLength: 14, withPad: " ", startingAt: 0)
+            + cell(format(r.throughput, 0), 9) + cell(format(r.meanMicroseconds, 0), 9)
+            + cell(format(r.percentileMicroseconds(50), 0), 8) + cell(format(r.percentileMicroseconds(90), 0), 8)
+            + cell(format(r.percentileMicroseconds(99), 0), 8) + cell(format(r.percentileMicroseconds(99.9), 0), 9)
+            + cell(kind == "broker" ? format(r.meanQueuedMicroseconds, 0) : "-", 9)
+            + cell(kind == "broker" ? format(r.meanExecutionMicroseconds, 0) : "-", 9)
+            + cell("\(r.errors)", 7)
+    }
+
+    static let tableHeader =
+        "workload name             q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors"
+}
+
+/// Formats a number with a fixed count of decimals.
+func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+
+/// `mserve-bench broker`: the real `mserve broker` with servants in separate processes,
+/// per dispatch algorithm and workload, against the zmq_proxy ceiling, the direct path and
+/// the Majordomo broker of `majortomo`.
+struct BrokerSuite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Broker throughput and latency per dispatch algorithm and workload, with baselines.")
+
+    @Option(help: "echo, warm, skew, large, or all.")
+    var workload: String = "all"
+
+    @Option(help: "Dispatch algorithms, comma-separated.")
+    var algorithms: String = "orig,even,match,chbl,least-loaded"
+
+    @Option(help: "Servant processes.")
+    var servants: Int = 2
+
+    @Option(help: "Worker threads per servant.")
+    var threads: Int = 1
+
+    @Option(help: "Client connections.")
+    var clients: Int = 4
+
+    @Option(help: "Queries in flight per client.")
+    var inFlight: Int = 16
+
+    @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
+    var duration: Double = 5
+
+    @Option(help: "Symbols each servant's warm cache keeps.")
+    var cache: Int = 10
+
+    @Option(help: "Directory for the CSV files (none: no CSV).")
+    var csv: String?
+
+    @Flag(help: "Render the PNG plots in img/ with gnuplot (needs --csv).")
+    var plot = false
+
+    @Flag(help: "Skip the baselines (zmq_proxy, direct, majortomo).")
+    var noBaselines = false
+
+    func validate() throws {
+        guard workload == "all" || Workload(rawValue: workload) != nil else {
+            throw ValidationError("--workload must be echo, warm, skew, large or all")
+        }
+        guard servants >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
+            throw ValidationError("--servants, --clients, --in-flight must be ≥ 1; --duration from 0 to 120 s")
+        }
+    }
+
+    func run() async throws {
+        let workloads = workload == "all" ? Workload.allCases : [Workload(rawValue: workload)!]
+        let algorithmNames = algorithms.split(separator: ",").map(String.init)
+        print(
+            "mserve-bench broker: \(servants) servant(s) × \(threads) thread(s), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run"
+        )
+        print(BenchRow.tableHeader)
+        var rows: [BenchRow] = []
+        func report(_ row: BenchRow) {
+            rows.append(row)
+            print(row.tableLine)
+            fflush(nil)
+        }
+        if !noBaselines && workloads.contains(.echo) {
+            for path in [Baselines.Path.forwarder, .direct] {
+                let result = try Baselines.run(
+                    path: path, workers: servants, clients: clients, inFlight: inFlight, duration: duration)
+                report(BenchRow(kind: "baseline", workload: "echo", name: path.rawValue, result: result))
+            }
+            switch MajortomoBaseline.run(clients: clients, workers: servants, duration: duration) {
+            case .success(let result):
+                report(BenchRow(kind: "other", workload: "echo", name: "majortomo", result: result))
+            case .failure(let reason):
+                print("echo   majortomo     skipped: \(reason)")
+            }
+        }
+        for workload in workloads {
+            for algorithm in algorithmNames {
+                do {
+                    let result = try await BrokerRun.measure(
+                        workload: workload, algorithm: algorithm, servants: servants, threads: threads,
+                        cache: cache, clients: clients, inFlight: inFlight, duration: duration)
+                    report(BenchRow(kind: "broker", workload: workload.rawValue, name: algorithm, result: result))
+                } catch {
+                    print("\(workload.rawValue) \(algorithm) failed: \(error)")
+                }
+            }
+        }
+        let targets = Targets(rows: rows, servants: servants)
+        print("")
+        for line in targets.lines { print(line) }
+        if let csv {
+            try BenchOutput.write(rows: rows, targets: targets, directory: csv)
+            print("CSV written to \(csv)/")
+            if plot { BenchOutput.plot(directory: csv) }
+        }
+    }
+}
+
+/// One broker run: fresh servants (so caches start cold), a broker with one algorithm, load.
+enum BrokerRun {
+    /// Starts `servants` servant processes and returns them with their endpoints.
+    static func startServants(workload: Workload, count: Int, threads: Int, cache: Int) throws -> [BenchProcess] {
+        try (0..<count).map { index in
+            try BenchProcess(
+                role: "servant \(index + 1)", executable: BenchProcess.benchExecutable,
+                arguments: [
+                    "serve", "--workload", workload.rawValue, "--threads", "\(threads)", "--cache", "\(cache)",
+                ])
+        }
+    }
+
+    /// Starts `mserve broker` with `algorithm` over `servants`.
+    static func startBroker(algorithm: String, servants: [String], extra: [String] = []) throws -> BenchProcess {
+        try BenchProcess(
+            role: "broker", executable: BenchProcess.mserveExecutable,
+            arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--log-level", "error"]
+                + servants.flatMap { ["--servant", $0] } + extra)
+    }
+
+    /// Sends `echo 1` until the broker answers (its servants are connected), for up to 10 s.
+    static func waitUntilReady(endpoint: String) async throws {
+        let giveUp = monotonicNanoseconds() + 10_000_000_000
+        while monotonicNanoseconds() < giveUp {
+            if let result = try? await BrokerLoad.run(
+                endpoint: endpoint, workload: .echo, clients: 1, inFlight: 1, duration: 0.05, warmUp: 0),
+                result.completed > 0
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError(.setup, "the broker at \(endpoint) did not answer within 10 s")
+    }
+
+    static func measure(
+        workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int,
+        clients: Int, inFlight: Int, duration: Double
+    ) async throws -> LoadResult {
+        let servantProcesses = try startServants(workload: workload, count: servants, threads: threads, cache: cache)
+        defer { servantProcesses.forEach { $0.stop() } }
+        let broker = try startBroker(algorithm: algorithm, servants: servantProcesses.map(\.endpoint))
+        defer { broker.stop() }
+        try await waitUntilReady(endpoint: broker.endpoint)
+        return try await BrokerLoad.run(
+            endpoint: broker.endpoint, workload: workload, clients: clients, inFlight: inFlight, duration: duration)
+    }
+}
+
+/// The targets, computed from one run's rows.
+struct Targets: Sendable {
+    /// Human-readable verdicts.
+    var lines: [String] = []
+    /// Name, value, target, met — for the CSV.
+    var entries: [(String, Double, String, Bool)] = []
+
+    init(rows: [BenchRow], servants: Int) {
+        func row(_ workload: String, _ name: String) -> LoadResult? {
+            rows.first { $0.workload == workload && $0.name == name }?.result
+        }
+        if let proxy = row("echo", "zmq_proxy"), proxy.throughput > 0 {
+            let best = rows.filter { $0.kind == "broker" && $0.workload == "echo" }.max {
+                $0.result.throughput < $1.result.throughput
+            }
+            if let best {
+                let ratio = best.result.throughput / proxy.throughput
+                add(
+                    "echo throughput / zmq_proxy (\(best.name), \(servants) servants)", ratio, "≥ 0.90",
+                    ratio >= 0.9)
+                if let direct = row("echo", "direct") {
+                    let added = best.result.percentileMicroseconds(50) - direct.percentileMicroseconds(50)
+                    add("echo p50 added over direct, µs (\(best.name))", added, "report", true)
+                    let ratio = best.result.percentileMicroseconds(50) / max(direct.percentileMicroseconds(50), 1)
+                    add("echo p50 / direct p50 (\(best.name))", ratio, "report", true)
+                }
+            }
+            if let majortomo = row("echo", "majortomo") {
+                add("majortomo throughput / zmq_proxy", majortomo.throughput / proxy.throughput, "report", true)
+            }
+        }
+        if let match = row("warm", "match"), let orig = row("warm", "orig"), orig.meanMicroseconds > 0 {
+            let ratio = match.meanMicroseconds / orig.meanMicroseconds
+            add("warm mean latency match / orig", ratio, "≤ 0.50", ratio <= 0.5)
+        }
+    }
+
+    private mutating func add(_ name: String, _ value: Double, _ target: String, _ met: Bool) {
+        entries.append((name, value, target, met))
+        let verdict = target == "report" ? "" : (met ? "  met" : "  NOT met")
+        lines.append("\(name): \(format(value, 2))  (target \(target))\(verdict)")
+    }
+}

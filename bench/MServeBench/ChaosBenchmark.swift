@@ -1,0 +1,227 @@
+import ArgumentParser
+import Foundation
+import QData
+import ZeroMQ
+
+/// `mserve-bench chaos`: echo queries with unique ids through the broker while servants are
+/// killed with SIGKILL and restarted on the same port at random. Counts every reply per id
+/// (with raw DEALER clients, so a duplicate cannot hide behind a client library) and
+/// reports sent, replies, errors, duplicates, missing and p99. Targets: 0 missing, 0 duplicates.
+struct ChaosSuite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chaos", abstract: "Lost or duplicated replies while servants crash and restart.")
+
+    @Option(help: "Queries to send.")
+    var queries: Int = 100_000
+
+    @Option(help: "Client connections.")
+    var clients: Int = 4
+
+    @Option(help: "Queries in flight per client.")
+    var inFlight: Int = 16
+
+    @Option(help: "Servant processes.")
+    var servants: Int = 3
+
+    @Option(help: "Dispatch algorithm.")
+    var algorithm: String = "match"
+
+    @Option(help: "Seconds between crashes, at most (uniform from a fifth of it).")
+    var crashEvery: Double = 1.0
+
+    @Option(help: "Seed for the crash schedule.")
+    var seed: UInt64 = 7
+
+    @Option(help: "File to write the summary to as CSV (none: no file).")
+    var csv: String?
+
+    func validate() throws {
+        guard (1...10_000_000).contains(queries), clients >= 1, inFlight >= 1, servants >= 2, crashEvery > 0 else {
+            throw ValidationError("--queries from 1 to 10,000,000; --servants ≥ 2; --clients, --in-flight ≥ 1")
+        }
+    }
+
+    func run() async throws {
+        var processes = try BrokerRun.startServants(workload: .echo, count: servants, threads: 1, cache: 10)
+        let endpoints = processes.map(\.endpoint)
+        let broker = try BrokerRun.startBroker(
+            algorithm: algorithm, servants: endpoints, extra: ["--deadline", "10", "--redispatch", "3"])
+        defer { broker.stop() }
+        try await BrokerRun.waitUntilReady(endpoint: broker.endpoint)
+        print("mserve-bench chaos: \(queries) queries, \(clients) clients × \(inFlight) in flight, \(servants) servants, algorithm \(algorithm)")
+
+        let stop = Locked(false)
+        let load = Thread.detachedResult {
+            try ChaosLoad.run(
+                endpoint: broker.endpoint, queries: queries, clients: clients, inFlight: inFlight)
+        }
+        var random = BenchRandom(seed: seed)
+        var crashes = 0
+        var restarts = 0
+        var failedRestarts = 0
+        while !load.isFinished {
+            let wait = crashEvery * (0.2 + 0.8 * random.unit())
+            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            if load.isFinished || stop.value { break }
+            let victim = random.below(processes.count)
+            processes[victim].crash()
+            crashes += 1
+            try await Task.sleep(for: .milliseconds(50 + random.below(400)))
+            do {
+                processes[victim] = try BenchProcess(
+                    role: "servant \(victim + 1)", executable: BenchProcess.benchExecutable,
+                    arguments: ["serve", "--workload", "echo", "--threads", "1", "--bind", endpoints[victim]])
+                restarts += 1
+            } catch {
+                failedRestarts += 1
+                print("could not restart servant \(victim + 1) on \(endpoints[victim]): \(error)")
+            }
+        }
+        let outcome = try load.wait()
+        processes.forEach { $0.stop() }
+        let missing = outcome.sent - outcome.uniqueReplies
+        print("crashes \(crashes), restarts \(restarts), failed restarts \(failedRestarts)")
+        print("sent       \(outcome.sent)")
+        print("replies    \(outcome.replies)")
+        print("errors     \(outcome.errors)   (q error replies, e.g. a query whose servant died)")
+        print("duplicates \(outcome.duplicates)   target 0")
+        print("missing    \(missing)   target 0")
+        print("unknown    \(outcome.unknown)   (replies to ids never sent)")
+        print("p99 \(format(outcome.latency.percentileMicroseconds(99), 0)) µs, p50 \(format(outcome.latency.percentileMicroseconds(50), 0)) µs, max \(format(Double(outcome.latency.latency.max) / 1000, 0)) µs")
+        if !outcome.errorSamples.isEmpty {
+            print("error texts: " + outcome.errorSamples.sorted().joined(separator: " | "))
+        }
+        if let csv {
+            let text = """
+                queries,clients,in_flight,servants,crashes,restarts,sent,replies,errors,duplicates,missing,p50_us,p99_us
+                \(queries),\(clients),\(inFlight),\(servants),\(crashes),\(restarts),\(outcome.sent),\(outcome.replies),\(outcome.errors),\(outcome.duplicates),\(missing),\(format(outcome.latency.percentileMicroseconds(50), 1)),\(format(outcome.latency.percentileMicroseconds(99), 1))
+
+                """
+            try FileManager.default.createDirectory(
+                atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            print("CSV written to \(csv)")
+        }
+    }
+}
+
+/// A value computed on its own thread.
+final class ThreadResult<Value: Sendable>: Sendable {
+    private let slot = Locked<Result<Value, any Error>?>(nil)
+
+    /// Whether the thread has finished.
+    var isFinished: Bool { slot.value != nil }
+
+    fileprivate func finish(_ result: Result<Value, any Error>) { slot.withLock { $0 = result } }
+
+    /// Blocks until the thread finishes and returns its value.
+    func wait() throws -> Value {
+        while true {
+            if let result = slot.value { return try result.get() }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+}
+
+extension Thread {
+    /// Runs `body` on a new thread.
+    static func detachedResult<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) -> ThreadResult<Value> {
+        let result = ThreadResult<Value>()
+        let thread = Thread { result.finish(Result { try body() }) }
+        thread.start()
+        return result
+    }
+}
+
+/// What the chaos clients saw.
+struct ChaosOutcome: Sendable {
+    var sent = 0
+    var replies = 0
+    var uniqueReplies = 0
+    var errors = 0
+    var duplicates = 0
+    var unknown = 0
+    var latency = LoadResult()
+    var errorSamples: Set<String> = []
+}
+
+/// Raw DEALER clients sending `(id; "echo id")` with ids unique across clients.
+enum ChaosLoad {
+    static func run(endpoint: String, queries: Int, clients: Int, inFlight: Int) throws -> ChaosOutcome {
+        let context = try ZMQContext(ioThreads: 1)
+        defer { context.terminate() }
+        let results = Locked<[Result<ChaosOutcome, any Error>]>([])
+        for clientIndex in 0..<clients {
+            let quota = queries / clients + (clientIndex < queries % clients ? 1 : 0)
+            let thread = Thread {
+                let outcome = Result { () throws -> ChaosOutcome in
+                    let socket = try ZMQSocket(context: context, type: .dealer)
+                    defer { socket.close() }
+                    try socket.setSendHighWaterMark(0)
+                    try socket.setReceiveHighWaterMark(0)
+                    try socket.setLinger(milliseconds: 0)
+                    try socket.setReceiveTimeout(milliseconds: 1_000)
+                    try socket.connect(endpoint)
+                    var outcome = ChaosOutcome()
+                    var sentAt: [Int64: UInt64] = [:]
+                    var seen: Set<Int64> = []
+                    var nextIndex = 0
+                    func sendOne() throws {
+                        let id = Int64(clientIndex) * 1_000_000_000 + Int64(nextIndex) + 1
+                        nextIndex += 1
+                        sentAt[id] = monotonicNanoseconds()
+                        try socket.send(QIPC.encode(.list([.atom(.long(id)), .string("echo \(id)")]), messageType: .async))
+                        outcome.sent += 1
+                    }
+                    for _ in 0..<min(inFlight, quota) { try sendOne() }
+                    // Stop waiting 15 s after the last reply (the broker's deadline is 10 s).
+                    var lastProgress = monotonicNanoseconds()
+                    while seen.count < outcome.sent || nextIndex < quota {
+                        guard let message = try socket.receive() else {
+                            if monotonicNanoseconds() - lastProgress > 15_000_000_000 { break }
+                            continue
+                        }
+                        var bytes = message.bytes
+                        while try socket.hasMoreFrames { bytes = try socket.receive()?.bytes ?? bytes }
+                        lastProgress = monotonicNanoseconds()
+                        outcome.replies += 1
+                        guard case .list(let items, _) = try QIPC.decode(bytes).value, items.count >= 2,
+                            case .atom(.long(let id)) = items[0], let sent = sentAt[id]
+                        else {
+                            outcome.unknown += 1
+                            continue
+                        }
+                        guard seen.insert(id).inserted else {
+                            outcome.duplicates += 1
+                            continue
+                        }
+                        outcome.latency.record(nanoseconds: lastProgress - sent)
+                        if case .error(let text) = items[1] {
+                            outcome.errors += 1
+                            if outcome.errorSamples.count < 5 { outcome.errorSamples.insert(text) }
+                        }
+                        if nextIndex < quota { try sendOne() }
+                    }
+                    outcome.uniqueReplies = seen.count
+                    return outcome
+                }
+                results.withLock { $0.append(outcome) }
+            }
+            thread.start()
+        }
+        while results.value.count < clients { Thread.sleep(forTimeInterval: 0.01) }
+        var total = ChaosOutcome()
+        for result in results.value {
+            let part = try result.get()
+            total.sent += part.sent
+            total.replies += part.replies
+            total.uniqueReplies += part.uniqueReplies
+            total.errors += part.errors
+            total.duplicates += part.duplicates
+            total.unknown += part.unknown
+            total.latency.merge(part.latency)
+            total.errorSamples.formUnion(part.errorSamples)
+        }
+        return total
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import MServeClient
+
+/// `mserve-bench memory`: the broker's resident memory over many echo queries, sampled from
+/// /proc/PID/status every 100,000 queries. Target: flat (no growth after the first sample).
+struct MemorySuite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory", abstract: "Broker memory (RSS) over many queries.")
+
+    @Option(help: "Queries to send.")
+    var queries: Int = 1_000_000
+
+    @Option(help: "Queries between RSS samples.")
+    var every: Int = 100_000
+
+    @Option(help: "Dispatch algorithm.")
+    var algorithm: String = "match"
+
+    @Option(help: "Client connections.")
+    var clients: Int = 4
+
+    @Option(help: "Queries in flight per client.")
+    var inFlight: Int = 16
+
+    @Option(help: "File to write the samples to as CSV (none: no file).")
+    var csv: String?
+
+    func validate() throws {
+        guard (1...100_000_000).contains(queries), every >= 1, clients >= 1, inFlight >= 1 else {
+            throw ValidationError("--queries from 1 to 100,000,000; --every, --clients, --in-flight ≥ 1")
+        }
+    }
+
+    func run() async throws {
+        let servants = try BrokerRun.startServants(workload: .echo, count: 2, threads: 1, cache: 10)
+        defer { servants.forEach { $0.stop() } }
+        let broker = try BrokerRun.startBroker(algorithm: algorithm, servants: servants.map(\.endpoint))
+        defer { broker.stop() }
+        try await BrokerRun.waitUntilReady(endpoint: broker.endpoint)
+        let initial = broker.residentKilobytes ?? 0
+        print("mserve-bench memory: \(queries) echo queries, \(clients) clients × \(inFlight) in flight, algorithm \(algorithm)")
+        print("queries      RSS kB")
+        print(String(format: "%7d %11d", 0, initial))
+        let counters = Locked((issued: 0, done: 0, errors: 0))
+        let samples = Locked<[(Int, Int)]>([(0, initial)])
+        let started = monotonicNanoseconds()
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(10)
+        let connections = try (0..<clients).map { _ in try QueryClient(endpoint: broker.endpoint, configuration: configuration) }
+        defer { connections.forEach { $0.close() } }
+        let total = queries
+        let every = every
+        await withTaskGroup(of: Void.self) { group in
+            for client in connections {
+                for _ in 0..<inFlight {
+                    group.addTask {
+                        while counters.withLock({ state -> Bool in
+                            guard state.issued < total else { return false }
+                            state.issued += 1
+                            return true
+                        }) {
+                            let failed: Bool
+                            do {
+                                _ = try await client.send("echo 1")
+                                failed = false
+                            } catch {
+                                failed = true
+                            }
+                            let done = counters.withLock { state -> Int in
+                                state.done += 1
+                                if failed { state.errors += 1 }
+                                return state.done
+                            }
+                            if done % every == 0 {
+                                let rss = broker.residentKilobytes ?? 0
+                                samples.withLock { $0.append((done, rss)) }
+                                print(String(format: "%7d %11d", done, rss))
+                                fflush(nil)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let seconds = Double(monotonicNanoseconds() - started) / 1e9
+        let collected = samples.value
+        let errors = counters.value.errors
+        // Growth after the first sample: the first 100k queries fill pools and caches once.
+        let baseline = collected.count > 1 ? collected[1].1 : initial
+        let last = collected.last?.1 ?? initial
+        let growth = last - baseline
+        print(
+            "\(queries) queries in \(format(seconds, 1)) s (\(format(Double(queries) / seconds, 0)) q/s), \(errors) errors")
+        print(
+            "RSS: \(initial) kB at start, \(baseline) kB after the first \(every), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat"
+        )
+        if let csv {
+            var text = "queries,rss_kb\n"
+            for (done, rss) in collected { text += "\(done),\(rss)\n" }
+            try FileManager.default.createDirectory(
+                atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            print("CSV written to \(csv)")
+        }
+    }
+}

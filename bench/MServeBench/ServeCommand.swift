@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MServeServant
+import ServiceLifecycle
+
+/// `mserve-bench serve`: a servant with the benchmark workloads' functions (echo, warm,
+/// large), run as a separate process by the broker benchmarks. Prints its endpoint on the
+/// first line of standard output, like `mserve servant`.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a servant with the benchmark workloads' functions.",
+        shouldDisplay: false)
+
+    @Option(help: "The workload this servant is started for (all functions are served).")
+    var workload: String = "echo"
+
+    @Option(help: "Worker threads: queries run at once.")
+    var threads: Int = 1
+
+    @Option(help: "Endpoint to bind (port 0: any free port).")
+    var bind: String = "tcp://127.0.0.1:0"
+
+    @Option(help: "Symbols the warm cache keeps.")
+    var cache: Int = 10
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let logger = Logger(label: "mserve.bench.servant")
+        var configuration = ServantConfiguration()
+        configuration.endpoint = bind
+        configuration.threads = max(1, threads)
+        configuration.maxMessageSize = 1 << 30
+        let servant = try Servant(
+            configuration: configuration, functions: Workload.registry(cacheCapacity: cache), logger: logger)
+        let group = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        async let running: Void = group.run()
+        let endpoint = try await servant.endpoint
+        FileHandle.standardOutput.write(Data((endpoint + "\n").utf8))
+        try await running
+    }
+}

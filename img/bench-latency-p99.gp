@@ -1,0 +1,15 @@
+# Broker p99 latency per dispatch algorithm and workload (mserve-bench broker --csv bench/results --plot).
+# Run from the package root: gnuplot -e "results='bench/results'" img/bench-latency-p99.gp
+if (!exists("results")) results = 'bench/results'
+set terminal pngcairo size 900,500 font ",10" noenhanced
+set output 'img/bench-latency-p99.png'
+set title "MServe broker p99 latency, µs (lower is better)"
+set ylabel "µs"
+set logscale y
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top left
+set grid ytics
+plot for [column=2:5] results.'/latency-p99.dat' using column:xtic(1) title columnheader(column)

@@ -1,0 +1,15 @@
+# Broker throughput per dispatch algorithm and workload (mserve-bench broker --csv bench/results --plot).
+# Run from the package root: gnuplot -e "results='bench/results'" img/bench-throughput.gp
+if (!exists("results")) results = 'bench/results'
+set terminal pngcairo size 900,500 font ",10" noenhanced
+set output 'img/bench-throughput.png'
+set title "MServe broker throughput (2 servants, 4 clients × 16 in flight)"
+set ylabel "queries/s"
+set logscale y
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top right
+set grid ytics
+plot for [column=2:5] results.'/throughput.dat' using column:xtic(1) title columnheader(column)
