@@ -68,6 +68,9 @@ struct BrokerSuite: AsyncParsableCommand {
     @Option(help: "Worker threads per servant.")
     var threads: Int = 1
 
+    @Option(help: "Queries the broker may keep at each servant (default: its thread count, mserve's rule).")
+    var capacity: Int?
+
     @Option(help: "Client connections.")
     var clients: Int = 4
 
@@ -129,7 +132,7 @@ struct BrokerSuite: AsyncParsableCommand {
                 do {
                     let result = try await BrokerRun.measure(
                         workload: workload, algorithm: algorithm, servants: servants, threads: threads,
-                        cache: cache, clients: clients, inFlight: inFlight, duration: duration)
+                        cache: cache, clients: clients, inFlight: inFlight, duration: duration, capacity: capacity)
                     report(BenchRow(kind: "broker", workload: workload.rawValue, name: algorithm, result: result))
                 } catch {
                     print("\(workload.rawValue) \(algorithm) failed: \(error)")
@@ -150,13 +153,15 @@ struct BrokerSuite: AsyncParsableCommand {
 /// One broker run: fresh servants (so caches start cold), a broker with one algorithm, load.
 enum BrokerRun {
     /// Starts `servants` servant processes and returns them with their endpoints.
-    static func startServants(workload: Workload, count: Int, threads: Int, cache: Int) throws -> [BenchProcess] {
+    static func startServants(
+        workload: Workload, count: Int, threads: Int, cache: Int, capacity: Int? = nil
+    ) throws -> [BenchProcess] {
         try (0..<count).map { index in
             try BenchProcess(
                 role: "servant \(index + 1)", executable: BenchProcess.benchExecutable,
                 arguments: [
                     "serve", "--workload", workload.rawValue, "--threads", "\(threads)", "--cache", "\(cache)",
-                ])
+                ] + (capacity.map { ["--capacity", "\($0)"] } ?? []))
         }
     }
 
@@ -185,9 +190,10 @@ enum BrokerRun {
 
     static func measure(
         workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int,
-        clients: Int, inFlight: Int, duration: Double
+        clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil
     ) async throws -> LoadResult {
-        let servantProcesses = try startServants(workload: workload, count: servants, threads: threads, cache: cache)
+        let servantProcesses = try startServants(
+            workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
         defer { servantProcesses.forEach { $0.stop() } }
         let broker = try startBroker(algorithm: algorithm, servants: servantProcesses.map(\.endpoint))
         defer { broker.stop() }

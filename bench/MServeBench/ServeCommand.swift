@@ -19,6 +19,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Worker threads: queries run at once.")
     var threads: Int = 1
 
+    @Option(help: "Queries a broker may keep here at once (default: the thread count).")
+    var capacity: Int?
+
     @Option(help: "Endpoint to bind (port 0: any free port).")
     var bind: String = "tcp://127.0.0.1:0"
 
@@ -35,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServantConfiguration()
         configuration.endpoint = bind
         configuration.threads = max(1, threads)
+        configuration.capacity = capacity
         configuration.maxMessageSize = 1 << 30
         let servant = try Servant(
             configuration: configuration, functions: Workload.registry(cacheCapacity: cache), logger: logger)
