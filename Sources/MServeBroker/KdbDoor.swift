@@ -253,41 +253,34 @@ final class KdbDoor {
         return .accepted
     }
 
-    /// Turns a client message into a query for the dispatch path. Async messages go as they
-    /// came (decompressed); a sync message holding `(id; query)` is answered with the whole
-    /// `(id; result; info)`, any other sync message is a bare query answered with its result.
+    /// Turns a client message into a query for the dispatch path. `(id; query)` — a
+    /// two-item list whose second item is a string or a general list — goes as it is; any
+    /// other value is a bare query (a string such as `"proc1 `IBM"`, or a parse form, whose
+    /// function name may be a string as kola and q's `("proc1";`IBM)` send it) with the
+    /// generic null as its id. Async messages are answered with an async `(id; result; info)`;
+    /// sync `(id; query)` with the response `(id; result; info)`; a sync bare query with the
+    /// result alone. Nil for response messages (nothing asked for them).
     static func query(from message: [UInt8], connection: UInt64) -> KdbDoorQuery? {
-        let plain: [UInt8]
-        if message[2] != 0 {
-            guard let decompressed = try? QIPC.decompress(message) else {
-                return KdbDoorQuery(route: .kdb(connection: connection, form: form(of: message[1])), message: message)
-            }
-            plain = decompressed
-        } else {
-            plain = message
+        let messageType = message[1]
+        guard messageType != QMessageType.response.rawValue else { return nil }
+        let sync = messageType == QMessageType.sync.rawValue
+        guard let decoded = try? QIPC.decode(message) else {
+            // Malformed: the dispatch path answers with its error.
+            return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
         }
-        switch message[1] {
-        case QMessageType.async.rawValue:
-            return KdbDoorQuery(route: .kdb(connection: connection, form: .async), message: plain)
-        case QMessageType.sync.rawValue:
-            guard let decoded = try? QIPC.decode(plain) else {
-                return KdbDoorQuery(route: .kdb(connection: connection, form: .syncBare), message: plain)
-            }
-            if case .list(let items, _) = decoded.value, items.count == 2, isQueryShaped(items[1]) {
-                return KdbDoorQuery(
-                    route: .kdb(connection: connection, form: .syncList),
-                    message: QIPC.encode(decoded.value, messageType: .async))
-            }
+        if case .list(let items, _) = decoded.value, items.count == 2, isQueryShaped(items[1]) {
             return KdbDoorQuery(
-                route: .kdb(connection: connection, form: .syncBare),
-                message: ClientQuery(id: .identity, query: decoded.value).encoded())
-        default:
-            return nil  // a response message from a client: nothing asked for it
+                route: .kdb(connection: connection, form: sync ? .syncList : .async),
+                message: QIPC.encode(decoded.value, messageType: .async))
         }
-    }
-
-    private static func form(of messageType: UInt8) -> KdbReplyForm {
-        messageType == QMessageType.sync.rawValue ? .syncBare : .async
+        var query = decoded.value
+        if case .list(var items, let attribute) = query, case .vector(.char(let name), _)? = items.first {
+            items[0] = .atom(.symbol(String(decoding: name, as: UTF8.self)))
+            query = .list(items, attribute: attribute)
+        }
+        return KdbDoorQuery(
+            route: .kdb(connection: connection, form: sync ? .syncBare : .async),
+            message: ClientQuery(id: .identity, query: query).encoded())
     }
 
     /// A string or a general list: what the second item of `(id; query)` looks like.
