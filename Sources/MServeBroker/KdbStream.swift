@@ -51,6 +51,11 @@ struct KdbStream {
         return true
     }
 
+    /// Adds bytes as if they had been read (tests).
+    mutating func appendInputForTesting(_ bytes: [UInt8]) {
+        input.append(contentsOf: bytes)
+    }
+
     /// Drops `count` bytes from the front of the input (the handshake).
     mutating func consumeInput(_ count: Int) {
         inputStart += count
