@@ -111,10 +111,13 @@ struct KdbStream {
         return true
     }
 
-    /// Closes the socket (once).
+    /// Closes the socket (once). Unsent bytes are discarded and the peer gets a reset, so
+    /// a peer that stopped reading learns of it at once.
     mutating func close() {
         guard !closed else { return }
         closed = true
+        var abort = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
         Glibc.close(descriptor)
         input = []
         output = []

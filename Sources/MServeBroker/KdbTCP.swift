@@ -58,6 +58,10 @@ enum KdbTCP {
         setNonBlocking(descriptor)
         var yes: Int32 = 1
         setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
+        // A fixed kernel send buffer, so that what a client leaves unread is bounded by the
+        // door's own reply buffer rather than by TCP autotuning (up to megabytes).
+        var sendBuffer: Int32 = 256 << 10
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
         let hostOrder = UInt32(bigEndian: address.sin_addr.s_addr)
         let peer = "\(hostOrder >> 24).\(hostOrder >> 16 & 255).\(hostOrder >> 8 & 255).\(hostOrder & 255)"
         return (descriptor, "\(peer):\(UInt16(bigEndian: address.sin_port))", hostOrder >> 24 == 127)
