@@ -78,6 +78,7 @@ final class KdbDoor {
         }
         (listener, port) = try KdbTCP.listen(host: configuration.host, port: configuration.port)
         self.logger[metadataKey: "kdbPort"] = "\(port)"
+        self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
     }
 
     /// The number of open connections.

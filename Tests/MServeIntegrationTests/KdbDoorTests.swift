@@ -1,10 +1,6 @@
 import Foundation
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension IntegrationTests {
     /// The kdb+ IPC door, driven by the real client libraries from PyPI (pykx, kola, qpython)
     /// and by hostile byte streams (plain Python sockets).
@@ -26,24 +22,6 @@ extension IntegrationTests {
             return FileManager.default.isExecutableFile(atPath: path) ? path : nil
         }
 
-        /// A TCP port free now on 127.0.0.1.
-        static func freePort() throws -> Int {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(descriptor) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-            }
-            guard bound == 0 else { throw TestFailure("no free port") }
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            return Int(UInt16(bigEndian: address.sin_port))
-        }
-
         /// Runs `python script arguments` and returns its exit status and output.
         static func run(_ python: String, _ script: String, _ arguments: [String]) throws -> (Int32, String) {
             let process = Process()
@@ -58,12 +36,21 @@ extension IntegrationTests {
             return (process.terminationStatus, text)
         }
 
-        /// Two servants and a broker with a kdb+ door; returns the cluster and the door's port.
+        /// Two servants and a broker with a kdb+ door on a free port; returns the cluster
+        /// and the door's port (read from the broker's log line).
         static func startCluster(doorArguments: [String] = []) async throws -> (ProcessCluster, Int) {
-            let port = try freePort()
             let cluster = try await ProcessCluster.start(
-                servants: 2, brokerArguments: ["--kdb-port", "127.0.0.1:\(port)"] + doorArguments)
-            return (cluster, port)
+                servants: 2, brokerArguments: ["--kdb-port", "127.0.0.1:0"] + doorArguments)
+            for _ in 0..<500 {
+                let logs = cluster.broker.logs
+                if let range = logs.range(of: "kdbPort=") {
+                    let digits = logs[range.upperBound...].prefix { $0.isNumber }
+                    if let port = Int(digits) { return (cluster, port) }
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            cluster.stop()
+            throw TestFailure("the broker logged no kdb+ door port")
         }
 
         static func requirePython() -> String? {
