@@ -217,6 +217,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin"], swiftSettings: strict),
+        .testTarget(name: "MServeBrokerTests", dependencies: ["MServeBroker", "QData", "MServeProtocol"], swiftSettings: strict),
         .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
         .testTarget(
             name: "MServeProtocolTests",

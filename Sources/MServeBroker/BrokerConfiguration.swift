@@ -56,6 +56,8 @@ public struct BrokerConfiguration: Sendable {
     public var servants = Servants()
     /// Routing and queueing settings.
     public var dispatch = Dispatch()
+    /// The kdb+ IPC door; nil: none.
+    public var kdb: Kdb?
 
     /// Creates the default configuration.
     public init() {}

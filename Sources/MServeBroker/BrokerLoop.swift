@@ -44,7 +44,7 @@ public struct ServantStatus: Sendable, Hashable {
 /// A query the broker holds, queued or in flight.
 struct HeldQuery {
     var tag: UInt64
-    var envelope: [[UInt8]]
+    var route: ReplyRoute
     var message: [UInt8]
     var id: QValue
     var routing: String
@@ -105,6 +105,8 @@ final class BrokerLoop {
     private let servantSocket: ZMQSocket
     private let monitor: ZMQMonitor
     private let incarnation: UInt64
+    /// The kdb+ IPC door, when configured (KdbDoor.swift).
+    private let kdbDoor: KdbDoor?
 
     private var servants: [UInt64: ServantRecord] = [:]
     private var servantByRoutingID: [[UInt8]: UInt64] = [:]
@@ -177,6 +179,7 @@ final class BrokerLoop {
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected])
             monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+            kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
         } catch {
             context.terminate()
             throw error
@@ -194,13 +197,17 @@ final class BrokerLoop {
         for endpoint in configuration.servants.endpoints { addServant(endpoint: endpoint) }
 
         var poller = ZMQPoller()
-        let clientIndex = poller.add(clientSocket)
-        let servantIndex = poller.add(servantSocket)
-        let monitorIndex = poller.add(monitor.socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        let clientIndex = 0, servantIndex = 1, monitorIndex = 2, mailboxIndex = 3
         var drainDeadline: UInt64 = 0
 
         while true {
+            // Rebuilt each turn: the kdb+ door's connections come and go.
+            poller.removeAll()
+            poller.add(clientSocket)
+            poller.add(servantSocket)
+            poller.add(monitor.socket)
+            poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+            kdbDoor?.register(in: &poller)
             let now = QueryClock.monotonicNanoseconds()
             if stopping {
                 if inFlight.values.allSatisfy(\.abandoned) || now >= drainDeadline { break }
@@ -233,6 +240,9 @@ final class BrokerLoop {
             if poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
             if poller.returnedEvents(at: servantIndex).contains(.readable) { readServants() }
             if poller.returnedEvents(at: clientIndex).contains(.readable) { readClients() }
+            kdbDoor?.service(poller, now: QueryClock.monotonicNanoseconds()) {
+                handleClient(route: $0.route, message: $0.message)
+            }
             timers(now: QueryClock.monotonicNanoseconds())
         }
         shutdown()
@@ -252,6 +262,7 @@ final class BrokerLoop {
         for record in servants.values {
             sendToServant(record.routingID, .bye, [])
         }
+        kdbDoor?.close()
         monitor.close()
         clientSocket.close()
         servantSocket.close()
@@ -286,15 +297,15 @@ final class BrokerLoop {
                 logger.warning("dropped a client message without an envelope")
                 continue
             }
-            handleClient(envelope: Array(frames.dropLast()), message: frames[frames.count - 1])
+            handleClient(route: .zmq(envelope: Array(frames.dropLast())), message: frames[frames.count - 1])
         }
     }
 
-    private func handleClient(envelope: [[UInt8]], message: [UInt8]) {
+    private func handleClient(route: ReplyRoute, message: [UInt8]) {
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
-            tag: 0, envelope: envelope, message: message, id: .identity, routing: "",
+            tag: 0, route: route, message: message, id: .identity, routing: "",
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
 
@@ -358,11 +369,18 @@ final class BrokerLoop {
             routing: query.routing, servant: servant,
             timings: QueryTimings(
                 received: query.receivedTimestamp, queued: elapsed, execution: 0, elapsed: elapsed))
-        sendToClient(query.envelope, ReplyAssembly.errorReply(id: query.id, message: message, info: info))
+        sendToClient(query.route, ReplyAssembly.errorReply(id: query.id, message: message, info: info))
     }
 
-    private func sendToClient(_ envelope: [[UInt8]], _ message: [UInt8]) {
+    private func sendToClient(_ route: ReplyRoute, _ message: [UInt8]) {
         answered &+= 1
+        let envelope: [[UInt8]]
+        switch route {
+        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .kdb(let connection, let form):
+            kdbDoor?.send(message, to: connection, form: form)
+            return
+        }
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {
@@ -610,7 +628,7 @@ final class BrokerLoop {
                 let info = InfoDictionary.make(
                     routing: query.routing, servant: servantName, timings: timings,
                     servantInfo: sliced.decodeInfo())
-                sendToClient(query.envelope, ReplyAssembly.clientReply(sliced, info: info))
+                sendToClient(query.route, ReplyAssembly.clientReply(sliced, info: info))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
                 reply(error: "mserve: the servant sent a malformed reply", to: query, servant: servantName)

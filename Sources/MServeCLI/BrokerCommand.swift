@@ -18,7 +18,11 @@ struct BrokerCommand: AsyncParsableCommand {
 
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated
-            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL.
+            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT,
+            MSERVE_USERS.
+
+            With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect
+            over kdb+ IPC too; see docs/KDB.md.
 
             With --hub, the broker registers with the hub and follows the servants of its
             --service: servants that join are used within a second, servants that leave are
@@ -57,6 +61,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Times a query whose servant died is sent to another servant.")
     var redispatch: Int = 1
+
+    @OptionGroup var kdbOptions: KdbDoorOptions
 
     @Flag(name: .long, help: "List the dispatch algorithms found, then exit.")
     var listAlgorithms = false
@@ -102,6 +108,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         configuration.dispatch.queueCapacity = queueCapacity
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
+        configuration.kdb = try kdbOptions.configuration()
         // Refuse an unknown algorithm or routing plugin before binding anything.
         do {
             _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)

@@ -1,0 +1,37 @@
+extension BrokerConfiguration {
+    /// The kdb+ IPC door: where q sessions and kdb+ client libraries connect over TCP.
+    public struct Kdb: Sendable {
+        /// The IPv4 address to listen on (`0.0.0.0` or `*`: every interface).
+        public var host: String = "127.0.0.1"
+        /// The TCP port (0: any free port).
+        public var port: Int
+        /// A kdb+ `-u` style users file; nil with `users` nil: anyone may log in.
+        public var usersFile: String?
+        /// Users given directly (used when `usersFile` is nil); nil: anyone may log in.
+        public var users: KdbUsers?
+        /// A message announcing more bytes than this closes the connection.
+        public var maxMessageSize: Int = 64 << 20
+        /// Reply bytes buffered for a client that does not read before it is disconnected.
+        public var maxBufferedReplyBytes: Int = 64 << 20
+
+        /// A door on `port`, no passwords, default limits.
+        public init(port: Int) {
+            self.port = port
+        }
+
+        /// Parses `PORT` or `HOST:PORT`.
+        public init(parsing text: String) throws(BrokerError) {
+            var host = "127.0.0.1"
+            var portText = Substring(text)
+            if let colon = text.lastIndex(of: ":") {
+                host = String(text[..<colon])
+                portText = text[text.index(after: colon)...]
+            }
+            guard let port = Int(portText), (0...65_535).contains(port) else {
+                throw BrokerError(.configuration, "the kdb+ port must be PORT or HOST:PORT, got \(text)")
+            }
+            self.init(port: port)
+            self.host = host
+        }
+    }
+}

@@ -1,0 +1,304 @@
+import Logging
+import MServeProtocol
+import QData
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a reply goes back to the client that sent the query.
+enum ReplyRoute {
+    /// A ZeroMQ client: the ROUTER envelope to send the reply under.
+    case zmq(envelope: [[UInt8]])
+    /// A kdb+ IPC client: its connection and the form its reply takes.
+    case kdb(connection: UInt64, form: KdbReplyForm)
+}
+
+/// The shape of a reply to a kdb+ IPC client, decided by how the query came.
+enum KdbReplyForm {
+    /// Async `(id; query)`: the async message `(id; result; info)`.
+    case async
+    /// Sync `(id; query)`: the response message `(id; result; info)`.
+    case syncList
+    /// Sync bare query (`h"proc1 `IBM"`): the response is the result alone, or a kdb+ error.
+    case syncBare
+}
+
+/// A query the door read, ready for the broker's dispatch path.
+struct KdbDoorQuery {
+    /// Where the reply goes.
+    var route: ReplyRoute
+    /// The async IPC message `(id; query)` (or the bytes as they came, if they are malformed).
+    var message: [UInt8]
+}
+
+/// The kdb+ IPC door: a TCP listener that speaks the kdb+ handshake and message framing, so
+/// q sessions, pykx, qpython and kola reach the broker unchanged.
+///
+/// It polls raw descriptors in the broker's `zmq_poll` set (`ZMQPoller.add(fileDescriptor:)`)
+/// rather than a ZeroMQ STREAM socket: with its own sockets the door sees each connection's
+/// exact output backlog (a STREAM socket hides it behind libzmq's pipes and high-water
+/// marks), closes one connection at once, knows the peer address for the compression rule,
+/// and needs no extra thread — the broker's loop stays the only owner of all state.
+final class KdbDoor {
+    private struct Connection {
+        var stream: KdbStream
+        var peer: String
+        var loopback: Bool
+        var acceptedAt: UInt64
+        /// The capability byte agreed in the handshake; nil until the handshake is done.
+        var capability: UInt8?
+    }
+
+    private let configuration: BrokerConfiguration.Kdb
+    private let users: KdbUsers?
+    private var logger: Logger
+    private let listener: Int32
+    /// The port the door listens on (the real one when port 0 was asked for).
+    let port: Int
+    private var connections: [UInt64: Connection] = [:]
+    private var nextConnectionID: UInt64 = 1
+    /// Poll items registered in the last ``register(in:)``: the listener first, then connections.
+    private var registered: [UInt64] = []
+    private var firstIndex = 0
+
+    /// The longest handshake text accepted (`user:password` and the capability byte).
+    static let maxHandshakeLength = 1_024
+    /// Nanoseconds a connection may take to finish its handshake.
+    static let handshakeTimeout: UInt64 = 10_000_000_000
+
+    init(configuration: BrokerConfiguration.Kdb, logger: Logger) throws(BrokerError) {
+        self.configuration = configuration
+        self.logger = logger
+        if let path = configuration.usersFile {
+            users = try KdbUsers(contentsOf: path)
+        } else {
+            users = configuration.users
+        }
+        (listener, port) = try KdbTCP.listen(host: configuration.host, port: configuration.port)
+        self.logger[metadataKey: "kdbPort"] = "\(port)"
+        self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
+    }
+
+    /// The number of open connections.
+    var connectionCount: Int { connections.count }
+
+    /// Adds the listener and every connection to the poll set.
+    func register(in poller: inout ZMQPoller) {
+        firstIndex = poller.add(fileDescriptor: listener)
+        registered.removeAll(keepingCapacity: true)
+        for (id, connection) in connections {
+            let events: ZMQPollEvents = connection.stream.wantsWrite ? [.readable, .writable] : .readable
+            poller.add(fileDescriptor: connection.stream.descriptor, events: events)
+            registered.append(id)
+        }
+    }
+
+    /// Accepts, reads and writes what the last poll found ready; hands complete queries to
+    /// `onQuery`.
+    func service(_ poller: ZMQPoller, now: UInt64, onQuery: (KdbDoorQuery) -> Void) {
+        for (offset, id) in registered.enumerated() {
+            let events = poller.returnedEvents(at: firstIndex + 1 + offset)
+            if events.isEmpty { continue }
+            if events.contains(.writable) || events.contains(.error) {
+                guard var connection = connections[id] else { continue }
+                if !connection.stream.flush() {
+                    drop(id, reason: "the peer has gone")
+                    continue
+                }
+                connections[id] = connection
+            }
+            if events.contains(.readable) || events.contains(.error) { readConnection(id, onQuery: onQuery) }
+        }
+        if poller.returnedEvents(at: firstIndex).contains(.readable) { acceptAll(now: now) }
+        for (id, connection) in connections
+        where connection.capability == nil && now &- connection.acceptedAt > Self.handshakeTimeout {
+            drop(id, reason: "no handshake within \(Self.handshakeTimeout / 1_000_000_000) s")
+        }
+    }
+
+    /// Sends a reply, `message` being the async `(id; result; info)`, in the form `form`.
+    /// Replies to connections that have closed are discarded.
+    func send(_ message: [UInt8], to connectionID: UInt64, form: KdbReplyForm) {
+        guard var connection = connections[connectionID] else { return }
+        var bytes: [UInt8]
+        switch form {
+        case .async:
+            bytes = message
+        case .syncList:
+            bytes = message
+            bytes[1] = QMessageType.response.rawValue
+        case .syncBare:
+            guard let slices = try? QIPC.sliceList(message), slices.items.count >= 2 else { return }
+            bytes = [1, QMessageType.response.rawValue, 0, 0, 0, 0, 0, 0]
+            bytes += slices.bytes[slices.items[1]]
+            let length = UInt32(truncatingIfNeeded: bytes.count)
+            for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        }
+        // kdb+'s rule: compress messages over 2000 bytes to peers that are not on this host
+        // and whose capability allows it, when compression saves space.
+        if bytes.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1,
+            let compressed = QIPC.compress(bytes)
+        {
+            bytes = compressed
+        }
+        if connection.stream.enqueue(bytes) {
+            connections[connectionID] = connection
+        } else {
+            drop(
+                connectionID,
+                reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        }
+    }
+
+    /// Closes the listener and every connection.
+    func close() {
+        for id in Array(connections.keys) { drop(id, reason: "the broker stopped", quietly: true) }
+        Glibc.close(listener)
+    }
+
+    // MARK: connections
+
+    private func acceptAll(now: UInt64) {
+        while let (descriptor, peer, loopback) = KdbTCP.accept(listener) {
+            let id = nextConnectionID
+            nextConnectionID += 1
+            let stream = KdbStream(
+                descriptor: descriptor, maxMessageSize: configuration.maxMessageSize,
+                maxBufferedOutput: configuration.maxBufferedReplyBytes)
+            connections[id] = Connection(stream: stream, peer: peer, loopback: loopback, acceptedAt: now)
+            logger.debug("kdb+ client connected", metadata: ["peer": "\(peer)", "connection": "\(id)"])
+        }
+    }
+
+    private func readConnection(_ id: UInt64, onQuery: (KdbDoorQuery) -> Void) {
+        guard var connection = connections[id] else { return }
+        let open = connection.stream.readAvailable()
+        if connection.capability == nil {
+            switch handshake(&connection) {
+            case .waiting:
+                connections[id] = connection
+                if !open { drop(id, reason: "closed during the handshake", quietly: true) }
+                return
+            case .refused(let reason):
+                connections[id] = connection
+                drop(id, reason: reason)
+                return
+            case .accepted:
+                break
+            }
+        }
+        var queries: [KdbDoorQuery] = []
+        while true {
+            let message: [UInt8]?
+            do {
+                message = try connection.stream.nextMessage()
+            } catch {
+                connections[id] = connection
+                switch error {
+                case .tooLarge(let length):
+                    drop(id, reason: "a message of \(length) bytes exceeds the limit of \(configuration.maxMessageSize)")
+                case .badHeader(let text):
+                    drop(id, reason: text)
+                }
+                break
+            }
+            guard let message else {
+                connections[id] = connection
+                if !open { drop(id, reason: "closed", quietly: true) }
+                break
+            }
+            if let query = Self.query(from: message, connection: id) { queries.append(query) }
+        }
+        for query in queries { onQuery(query) }
+    }
+
+    private enum HandshakeOutcome {
+        case waiting, accepted, refused(String)
+    }
+
+    /// kdb+'s handshake: `user:password`, an optional capability byte, NUL; the answer is one
+    /// capability byte, min(client's, 3); a refusal closes the connection.
+    private func handshake(_ connection: inout Connection) -> HandshakeOutcome {
+        let pending = connection.stream.pendingInput
+        guard let terminator = pending.firstIndex(of: 0) else {
+            if pending.count > Self.maxHandshakeLength { return .refused("the handshake is too long") }
+            if let control = pending.dropLast().first(where: { $0 < 0x20 || $0 == 0x7F }) {
+                return .refused("garbage before the handshake (byte \(control))")
+            }
+            return .waiting
+        }
+        var text = Array(pending[pending.startIndex..<terminator])
+        var capability: UInt8 = 0
+        if let last = text.last, last < 0x20 {
+            capability = last
+            text.removeLast()
+        }
+        if text.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            return .refused("garbage before the handshake")
+        }
+        let credentials = String(decoding: text, as: UTF8.self)
+        let user = String(credentials.prefix { $0 != ":" })
+        let password = credentials.contains(":") ? String(credentials.drop { $0 != ":" }.dropFirst()) : ""
+        if let users, !users.accepts(user: user, password: password) {
+            return .refused("wrong credentials for user \(user.isEmpty ? "(none)" : user)")
+        }
+        connection.stream.consumeInput(terminator - pending.startIndex + 1)
+        let agreed = min(capability, 3)
+        connection.capability = agreed
+        guard connection.stream.enqueue([agreed]) else { return .refused("the peer has gone") }
+        logger.debug(
+            "kdb+ client logged in",
+            metadata: ["peer": "\(connection.peer)", "user": "\(user)", "capability": "\(agreed)"])
+        return .accepted
+    }
+
+    /// Turns a client message into a query for the dispatch path. `(id; query)` — a
+    /// two-item list whose second item is a string or a general list — goes as it is; any
+    /// other value is a bare query (a string such as `"proc1 `IBM"`, or a parse form, whose
+    /// function name may be a string as kola and q's `("proc1";`IBM)` send it) with the
+    /// generic null as its id. Async messages are answered with an async `(id; result; info)`;
+    /// sync `(id; query)` with the response `(id; result; info)`; a sync bare query with the
+    /// result alone. Nil for response messages (nothing asked for them).
+    static func query(from message: [UInt8], connection: UInt64) -> KdbDoorQuery? {
+        let messageType = message[1]
+        guard messageType != QMessageType.response.rawValue else { return nil }
+        let sync = messageType == QMessageType.sync.rawValue
+        guard let decoded = try? QIPC.decode(message) else {
+            // Malformed: the dispatch path answers with its error.
+            return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
+        }
+        if case .list(let items, _) = decoded.value, items.count == 2, isQueryShaped(items[1]) {
+            return KdbDoorQuery(
+                route: .kdb(connection: connection, form: sync ? .syncList : .async),
+                message: QIPC.encode(decoded.value, messageType: .async))
+        }
+        var query = decoded.value
+        if case .list(var items, let attribute) = query, case .vector(.char(let name), _)? = items.first {
+            items[0] = .atom(.symbol(String(decoding: name, as: UTF8.self)))
+            query = .list(items, attribute: attribute)
+        }
+        return KdbDoorQuery(
+            route: .kdb(connection: connection, form: sync ? .syncBare : .async),
+            message: ClientQuery(id: .identity, query: query).encoded())
+    }
+
+    /// A string or a general list: what the second item of `(id; query)` looks like.
+    private static func isQueryShaped(_ value: QValue) -> Bool {
+        switch value {
+        case .vector(.char, _), .list: true
+        default: false
+        }
+    }
+
+    private func drop(_ id: UInt64, reason: String, quietly: Bool = false) {
+        guard var connection = connections.removeValue(forKey: id) else { return }
+        connection.stream.close()
+        if quietly {
+            logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
+        } else {
+            logger.notice("closed a kdb+ connection", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
+        }
+    }
+}

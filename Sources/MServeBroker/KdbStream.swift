@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One kdb+ IPC byte stream over a non-blocking TCP socket: input gathered and cut into
+/// messages by their 8-byte headers (refusing forged headers and messages over the size
+/// limit), and output buffered up to a bound.
+struct KdbStream {
+    /// Why a stream must be closed.
+    enum Failure: Error {
+        case badHeader(String)
+        case tooLarge(Int)
+    }
+
+    let descriptor: Int32
+    let maxMessageSize: Int
+    let maxBufferedOutput: Int
+    private(set) var input: [UInt8] = []
+    private var inputStart = 0
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private(set) var closed = false
+
+    init(descriptor: Int32, maxMessageSize: Int, maxBufferedOutput: Int) {
+        self.descriptor = descriptor
+        self.maxMessageSize = maxMessageSize
+        self.maxBufferedOutput = maxBufferedOutput
+    }
+
+    /// Bytes received and not yet taken.
+    var pendingInput: ArraySlice<UInt8> { input[inputStart...] }
+
+    /// Whether output is waiting for the socket to take it.
+    var wantsWrite: Bool { outputOffset < output.count }
+
+    /// Bytes waiting to be written.
+    var bufferedOutput: Int { output.count - outputOffset }
+
+    /// Reads what the socket has (at most `budget` bytes, for fairness); false when the peer
+    /// closed the connection.
+    mutating func readAvailable(budget: Int = 4 << 20) -> Bool {
+        var total = 0
+        while total < budget {
+            compactInput()
+            switch KdbTCP.read(descriptor, into: &input, limit: 64 << 10) {
+            case .bytes(let count): total += count
+            case .wouldBlock: return true
+            case .closed: return false
+            }
+        }
+        return true
+    }
+
+    /// Adds bytes as if they had been read (tests).
+    mutating func appendInputForTesting(_ bytes: [UInt8]) {
+        input.append(contentsOf: bytes)
+    }
+
+    /// Drops `count` bytes from the front of the input (the handshake).
+    mutating func consumeInput(_ count: Int) {
+        inputStart += count
+    }
+
+    /// The next whole message from the input, nil when it has not all arrived yet. Throws
+    /// when the header is forged or announces more than the size limit: the caller closes.
+    mutating func nextMessage() throws(Failure) -> [UInt8]? {
+        let available = input.count - inputStart
+        guard available >= 8 else { return nil }
+        let header = input[inputStart..<inputStart + 8]
+        let base = header.startIndex
+        guard header[base] <= 1, header[base + 1] <= 2, header[base + 2] <= 2 else {
+            throw .badHeader(
+                "not a kdb+ IPC header: \(header.map { String($0, radix: 16) }.joined(separator: " "))")
+        }
+        let littleEndian = header[base] == 1
+        let length =
+            littleEndian
+            ? Int(header[base + 4]) | Int(header[base + 5]) << 8 | Int(header[base + 6]) << 16
+                | Int(header[base + 7]) << 24
+            : Int(header[base + 7]) | Int(header[base + 6]) << 8 | Int(header[base + 5]) << 16
+                | Int(header[base + 4]) << 24
+        guard length >= 9 else { throw .badHeader("a kdb+ IPC message of \(length) bytes is impossible") }
+        guard length <= maxMessageSize else { throw .tooLarge(length) }
+        guard available >= length else { return nil }
+        let message = Array(input[inputStart..<inputStart + length])
+        inputStart += length
+        return message
+    }
+
+    /// Queues bytes and writes what the socket takes now. False when the bound on buffered
+    /// output is exceeded or the peer has gone: the caller closes.
+    mutating func enqueue(_ bytes: [UInt8]) -> Bool {
+        if bufferedOutput + bytes.count > maxBufferedOutput && bufferedOutput > 0 { return false }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: true)
+            outputOffset = 0
+        }
+        output.append(contentsOf: bytes)
+        return flush()
+    }
+
+    /// Writes what the socket takes; false when the peer has gone.
+    mutating func flush() -> Bool {
+        while outputOffset < output.count {
+            guard let written = KdbTCP.write(descriptor, output, from: outputOffset) else { return false }
+            if written == 0 { return true }
+            outputOffset += written
+        }
+        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+        outputOffset = 0
+        return true
+    }
+
+    /// Closes the socket (once). Unsent bytes are discarded and the peer gets a reset, so
+    /// a peer that stopped reading learns of it at once.
+    mutating func close() {
+        guard !closed else { return }
+        closed = true
+        var abort = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+        Glibc.close(descriptor)
+        input = []
+        output = []
+        inputStart = 0
+        outputOffset = 0
+    }
+
+    private mutating func compactInput() {
+        if inputStart > 0 && (inputStart == input.count || inputStart > 1 << 20) {
+            input.removeFirst(inputStart)
+            inputStart = 0
+        }
+    }
+}

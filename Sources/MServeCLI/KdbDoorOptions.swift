@@ -1,0 +1,36 @@
+import ArgumentParser
+import MServeBroker
+
+/// The broker's kdb+ IPC door flags.
+struct KdbDoorOptions: ParsableArguments {
+    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (default host 127.0.0.1).", valueName: "port"))
+    var port: String?
+
+    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex).", valueName: "file"))
+    var users: String?
+
+    @Option(name: .customLong("kdb-max-message"), help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection.", valueName: "bytes"))
+    var maxMessage: Int = BrokerConfiguration.Kdb(port: 0).maxMessageSize
+
+    @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected.", valueName: "bytes"))
+    var replyBuffer: Int = BrokerConfiguration.Kdb(port: 0).maxBufferedReplyBytes
+
+    /// The door's configuration, nil when no port was given (flag or MSERVE_KDB_PORT).
+    func configuration() throws -> BrokerConfiguration.Kdb? {
+        guard let text = port ?? environment("MSERVE_KDB_PORT") else { return nil }
+        var door: BrokerConfiguration.Kdb
+        do {
+            door = try BrokerConfiguration.Kdb(parsing: text)
+            door.usersFile = users ?? environment("MSERVE_USERS")
+            if let path = door.usersFile { _ = try KdbUsers(contentsOf: path) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard maxMessage >= 9, replyBuffer >= 1 else {
+            throw ValidationError("--kdb-max-message and --kdb-reply-buffer must be positive")
+        }
+        door.maxMessageSize = maxMessage
+        door.maxBufferedReplyBytes = replyBuffer
+        return door
+    }
+}

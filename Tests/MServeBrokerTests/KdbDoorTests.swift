@@ -1,0 +1,67 @@
+import MServeProtocol
+import QData
+import Testing
+
+@testable import MServeBroker
+
+/// How the door turns what a kdb+ client sends into a query and a reply form.
+struct KdbDoorTests {
+    func form(_ query: KdbDoorQuery?) -> KdbReplyForm? {
+        guard case .kdb(_, let form)? = query?.route else { return nil }
+        return form
+    }
+
+    @Test func asyncIdAndQueryGoesAsItIs() throws {
+        let message = ClientQuery(id: .atom(.long(1234)), query: .vector(.char(Array("proc1 `IBM".utf8)))).encoded()
+        let query = KdbDoor.query(from: message, connection: 1)
+        #expect(form(query) == .async)
+        #expect(query?.message == message)
+    }
+
+    @Test func syncIdAndQueryIsAnsweredWithTheWholeReply() throws {
+        let value = QValue.list([.atom(.long(7)), .vector(.char(Array("proc1 `IBM".utf8)))])
+        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1)
+        #expect(form(query) == .syncList)
+        #expect(try ClientQuery(bytes: query?.message ?? []).id == .atom(.long(7)))
+    }
+
+    @Test func aSyncStringIsABareQuery() throws {
+        let text = QValue.vector(.char(Array("proc1 `IBM".utf8)))
+        let query = KdbDoor.query(from: QIPC.encode(text, messageType: .sync), connection: 1)
+        #expect(form(query) == .syncBare)
+        let parsed = try ClientQuery(bytes: query?.message ?? [])
+        #expect(parsed.id == .identity)
+        #expect(parsed.query == text)
+    }
+
+    @Test func aStringFunctionNameBecomesASymbol() throws {
+        let value = QValue.list([.vector(.char(Array("proc1".utf8))), .atom(.symbol("IBM"))])
+        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .async), connection: 1)
+        #expect(form(query) == .async)
+        let parsed = try ClientQuery(bytes: query?.message ?? [])
+        #expect(parsed.query == .list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))]))
+    }
+
+    @Test func responseMessagesAreIgnored() {
+        #expect(KdbDoor.query(from: QIPC.encode(.atom(.long(1)), messageType: .response), connection: 1) == nil)
+    }
+
+    @Test func framingRefusesForgedAndOversizedHeaders() throws {
+        var stream = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        #expect(try stream.nextMessage() == nil)
+        var forged = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        forged.appendInputForTesting([1, 1, 0, 0, 3, 0, 0, 0])
+        #expect(throws: KdbStream.Failure.self) { try forged.nextMessage() }
+        var large = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        large.appendInputForTesting([1, 1, 0, 0, 0, 0, 0x40, 6])
+        #expect(throws: KdbStream.Failure.self) { try large.nextMessage() }
+        var whole = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        let message = QIPC.encode(.atom(.long(5)), messageType: .sync)
+        whole.appendInputForTesting(Array(message.prefix(5)))
+        #expect(try whole.nextMessage() == nil)
+        whole.appendInputForTesting(Array(message.dropFirst(5)) + message)
+        #expect(try whole.nextMessage() == message)
+        #expect(try whole.nextMessage() == message)
+        #expect(try whole.nextMessage() == nil)
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+extension IntegrationTests {
+    /// The kdb+ IPC door, driven by the real client libraries from PyPI (pykx, kola, qpython)
+    /// and by hostile byte streams (plain Python sockets).
+    @Suite struct KdbDoorTests {
+        static var interopDirectory: URL {
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Interop")
+        }
+
+        /// The virtualenv with pykx and kola (`scripts/setup`).
+        static var python: String? { PythonInteropTests.python }
+
+        /// qpython's own virtualenv (it needs numpy<1.24), next to the main one.
+        static var qpythonPython: String? {
+            let venv =
+                ProcessInfo.processInfo.environment["MSERVE_QPYTHON_VENV"]
+                ?? "\(NSHomeDirectory())/.cache/mserve/venv-qpython"
+            let path = "\(venv)/bin/python"
+            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        }
+
+        /// Runs `python script arguments` and returns its exit status and output.
+        static func run(_ python: String, _ script: String, _ arguments: [String]) throws -> (Int32, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [interopDirectory.appendingPathComponent(script).path] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+
+        /// Two servants and a broker with a kdb+ door on a free port; returns the cluster
+        /// and the door's port (read from the broker's log line).
+        static func startCluster(doorArguments: [String] = []) async throws -> (ProcessCluster, Int) {
+            let cluster = try await ProcessCluster.start(
+                servants: 2, brokerArguments: ["--kdb-port", "127.0.0.1:0"] + doorArguments)
+            for _ in 0..<500 {
+                let logs = cluster.broker.logs
+                if let range = logs.range(of: "kdbPort=") {
+                    let digits = logs[range.upperBound...].prefix { $0.isNumber }
+                    if let port = Int(digits) { return (cluster, port) }
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            cluster.stop()
+            throw TestFailure("the broker logged no kdb+ door port")
+        }
+
+        static func requirePython() -> String? {
+            guard let python else {
+                #expect(ProcessInfo.processInfo.environment["CI"] != "true", "run scripts/setup: no Python peers")
+                return nil
+            }
+            return python
+        }
+
+        @Test func pykxAndKolaQueryThroughTheDoor() async throws {
+            guard let python = Self.requirePython() else { return }
+            let (cluster, port) = try await Self.startCluster()
+            defer { cluster.stop() }
+            for script in ["kdb_pykx_client.py", "kdb_kola_client.py"] {
+                let (status, text) = try Self.run(python, script, ["127.0.0.1", "\(port)"])
+                #expect(status == 0, "\(script): \(text)")
+                #expect(text.contains("all checks passed"), "\(script): \(text)")
+            }
+        }
+
+        @Test func qpythonSendAsyncThenReceive() async throws {
+            guard let python = Self.qpythonPython else {
+                #expect(ProcessInfo.processInfo.environment["CI"] != "true", "run scripts/setup: no qpython")
+                return
+            }
+            let (cluster, port) = try await Self.startCluster()
+            defer { cluster.stop() }
+            let (status, text) = try Self.run(python, "kdb_qpython_client.py", ["127.0.0.1", "\(port)"])
+            #expect(status == 0, "\(text)")
+            #expect(text.contains("all checks passed"), "\(text)")
+        }
+
+        @Test func usersFileAdmitsTheRightPasswordsOnly() async throws {
+            guard let python = Self.requirePython() else { return }
+            let file = FileManager.default.temporaryDirectory
+                .appendingPathComponent("mserve-users-\(UUID().uuidString)")
+            // alice in plain text, bob as the SHA-1 of "secret", carol as the SHA-256 of "secret".
+            try """
+            alice:wonderland
+            bob:e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4
+            carol:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
+            """.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let (cluster, port) = try await Self.startCluster(doorArguments: ["--users", file.path])
+            defer { cluster.stop() }
+            for (user, password) in [("alice", "wonderland"), ("bob", "secret"), ("carol", "secret")] {
+                let (status, text) = try Self.run(
+                    python, "kdb_pykx_client.py", ["127.0.0.1", "\(port)", user, password])
+                #expect(status == 0, "\(user): \(text)")
+            }
+            for (user, password) in [("alice", "nope"), ("mallory", "secret"), ("", "")] {
+                let (status, _) = try Self.run(
+                    python, "kdb_pykx_client.py", ["127.0.0.1", "\(port)", user, password])
+                #expect(status != 0, "\(user) with a wrong password was let in")
+            }
+        }
+
+        @Test(arguments: ["forged-length", "truncated", "garbage", "huge", "non-reader"])
+        func hostileBytesHarmNoOne(attack: String) async throws {
+            let python = Self.python ?? "/usr/bin/python3"
+            let (cluster, port) = try await Self.startCluster(doorArguments: ["--kdb-reply-buffer", "1000000"])
+            defer { cluster.stop() }
+            let (status, text) = try Self.run(python, "kdb_safety.py", ["127.0.0.1", "\(port)", attack])
+            #expect(status == 0, "\(attack): \(text)")
+            #expect(text.contains("all checks passed"), "\(attack): \(text)")
+            #expect(cluster.broker.isRunning, "the broker died")
+        }
+    }
+}
