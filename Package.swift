@@ -178,7 +178,6 @@ let package = Package(
                 "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeBroker",
                 "MServeServant", "MServeClient",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

@@ -1,9 +1,6 @@
 // MServeTesting owns helpers for testing code built with MServe: call a servant's
 // functions exactly as a broker would (no sockets), run a whole local cluster
-// (broker + servants + client) in-process on loopback. For logs in memory, use
-// swift-log's InMemoryLogging, which this module re-exports.
-
-@_exported import InMemoryLogging
+// (broker + servants + client) in-process on loopback, and record logs in memory.
 
 import MServeProtocol
 import MServeServant

@@ -114,7 +114,7 @@ extension IntegrationTests {
             #expect(sent.output.hasPrefix("42"))
 
             servant.stop()
-            #expect(try await eventually(timeout: .seconds(5)) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
+            #expect(await eventually(timeout: .seconds(5)) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
         }
 
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {

@@ -24,12 +24,11 @@ struct LocalClusterTests {
     }
 
     @Test func logsCanBeRecordedInMemory() async throws {
-        let recorder = InMemoryLogHandler()
-        let logger = Logger(label: "test") { _ in recorder }
+        let recorder = LogRecorder()
+        let logger = recorder.logger(label: "test")
         try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 1, logger: logger) { cluster in
             _ = try await cluster.client.send("echo 1")
         }
-        let messages = recorder.entries.map { "\($0.message)" }
-        #expect(messages.contains("servant ready"))
+        #expect(recorder.messages.contains("servant ready"))
     }
 }
