@@ -232,7 +232,7 @@ let package = Package(
             name: "MServeServantPluginTests",
             dependencies: [
                 "MServeServant", "MServeServantPluginKit", "MServeTesting", "MServeClient",
-                "MServeProtocol", "QData",
+                "MServeProtocol", "QData", "MServeTestSupport",
             ],
             swiftSettings: strict
         ),
@@ -253,9 +253,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What the integration tests share to run real mserve processes.
+        .target(name: "MServeTestSupport", path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [
+                "MServeTestSupport",
                 "ZeroMQ", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
             ],
             swiftSettings: strict

@@ -1,6 +1,7 @@
 import Foundation
 import MServeClient
 import QData
+import MServeTestSupport
 import Testing
 
 extension IntegrationTests {

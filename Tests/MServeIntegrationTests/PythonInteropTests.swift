@@ -1,4 +1,5 @@
 import Foundation
+import MServeTestSupport
 import Testing
 
 extension IntegrationTests {

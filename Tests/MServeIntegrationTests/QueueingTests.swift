@@ -1,5 +1,6 @@
 import MServeClient
 import QData
+import MServeTestSupport
 import Testing
 
 extension IntegrationTests {

@@ -2,6 +2,7 @@ import Foundation
 import MServeServant
 import MServeTesting
 import QData
+import MServeTestSupport
 import Testing
 
 /// Calling plugin functions through the registry, the way a servant's workers do.

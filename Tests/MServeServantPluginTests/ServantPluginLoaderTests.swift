@@ -1,5 +1,6 @@
 import Foundation
 import MServeServant
+import MServeTestSupport
 import Testing
 
 /// Loading servant plugins: good files load, and every bad one stops with an error naming it.

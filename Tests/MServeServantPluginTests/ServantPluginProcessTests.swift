@@ -1,6 +1,7 @@
 import Foundation
 import MServeClient
 import QData
+import MServeTestSupport
 import Testing
 
 /// Real `mserve servant` processes serving plugins, behind a real broker. Serialized: each
@@ -8,7 +9,8 @@ import Testing
 @Suite(.serialized)
 struct ServantPluginProcessTests {
     @Test func theCStatsPluginIsServedEndToEnd() async throws {
-        let cluster = try await ProcessCluster.start(servantArguments: ["--plugins", PluginFiles.stats])
+        let cluster = try await ProcessCluster.start(
+            servants: 1, servantArguments: ["--plugins", PluginFiles.stats])
         defer { cluster.stop() }
         let client = try QueryClient(endpoint: cluster.broker.endpoint)
         defer { client.close() }
@@ -27,6 +29,7 @@ struct ServantPluginProcessTests {
 
     @Test func errorsFromPluginFunctionsReachTheClientAndTheServantKeepsServing() async throws {
         let cluster = try await ProcessCluster.start(
+            servants: 1,
             servantEnvironment: ["MSERVE_SERVANT_PLUGINS": "\(PluginFiles.stats):\(PluginFiles.demoAPI)"])
         defer { cluster.stop() }
         let client = try QueryClient(endpoint: cluster.broker.endpoint)
@@ -49,6 +52,7 @@ struct ServantPluginProcessTests {
 
     @Test func withNoPluginsConfiguredTheDemoAPIIsServed() async throws {
         let cluster = try await ProcessCluster.start(
+            servants: 1,
             servantEnvironment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": ""])
         defer { cluster.stop() }
         let client = try QueryClient(endpoint: cluster.broker.endpoint)

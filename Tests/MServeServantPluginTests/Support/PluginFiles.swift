@@ -1,4 +1,5 @@
 import Foundation
+import MServeTestSupport
 import Testing
 
 /// Where the servant plugins are: the built ones next to the test binary, and C sources

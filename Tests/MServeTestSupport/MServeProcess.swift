@@ -1,28 +1,31 @@
+// MServeTestSupport: what the integration tests share to run real mserve processes (the
+// binaries built next to the test runner): start and stop them, read their endpoint line and
+// logs, run a command to completion, and wait for a condition.
+
 import Foundation
 import Synchronization
-import Testing
 
 /// A real `mserve` process started by a test (from the build directory next to the tests).
-final class MServeProcess: Sendable {
+public final class MServeProcess: Sendable {
     private let process: Process
     private let output: Pipe
     private let errors: Pipe
     private let errorText = ByteCollector()
     /// What it is, for messages.
-    let role: String
+    public let role: String
     /// The endpoint it printed on its first line.
-    let endpoint: String
+    public let endpoint: String
 
     /// The directory holding the built `mserve` binary and plugins.
-    static var buildDirectory: URL {
+    public static var buildDirectory: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
     /// The `mserve` binary.
-    static var executable: URL { buildDirectory.appendingPathComponent("mserve") }
+    public static var executable: URL { buildDirectory.appendingPathComponent("mserve") }
 
     /// Starts `mserve ARGUMENTS` and waits for its endpoint line.
-    init(_ role: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
+    public init(_ role: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
         self.role = role
         let process = Process()
         process.executableURL = Self.executable
@@ -73,17 +76,17 @@ final class MServeProcess: Sendable {
     }
 
     /// Everything it wrote to standard error so far (its logs).
-    var logs: String { String(decoding: errorText.bytes, as: UTF8.self) }
+    public var logs: String { String(decoding: errorText.bytes, as: UTF8.self) }
 
     /// Its process id.
-    var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.processIdentifier }
 
     /// Whether it is still running.
-    var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { process.isRunning }
 
     /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status.
     @discardableResult
-    func stop(timeout: TimeInterval = 10) -> Int32 {
+    public func stop(timeout: TimeInterval = 10) -> Int32 {
         if process.isRunning { process.terminate() }
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
@@ -93,7 +96,7 @@ final class MServeProcess: Sendable {
     }
 
     /// SIGKILL: a crash.
-    func crash() {
+    public func crash() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
@@ -106,39 +109,60 @@ final class MServeProcess: Sendable {
 }
 
 /// A failure with a message, for test support code.
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Servants and a broker, as real processes.
-struct ProcessCluster: Sendable {
-    let servants: [MServeProcess]
-    let broker: MServeProcess
+public struct ProcessCluster: Sendable {
+    /// The servant processes.
+    public let servants: [MServeProcess]
+    /// The broker process.
+    public let broker: MServeProcess
 
-    /// Starts one servant with `servantArguments` (after `servant --bind …`) and
-    /// `servantEnvironment`, and a broker connected to it.
-    static func start(servantArguments: [String] = [], servantEnvironment: [String: String] = [:]) async throws
-        -> ProcessCluster
-    {
-        let servant = try await MServeProcess(
-            "servant", ["servant", "--bind", "tcp://127.0.0.1:0"] + servantArguments,
-            environment: servantEnvironment)
+    /// Starts `servants` servant processes (each with `threads` and `servantArguments`, in
+    /// `servantEnvironment`) and a broker connected to them (with `brokerArguments`, in `environment`).
+    public static func start(
+        servants count: Int = 2, threads: Int = 1, servantArguments: [String] = [],
+        servantEnvironment: [String: String] = [:], brokerArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws -> ProcessCluster {
+        var servants: [MServeProcess] = []
+        for index in 0..<count {
+            servants.append(
+                try await MServeProcess(
+                    "servant \(index + 1)",
+                    ["servant", "--bind", "tcp://127.0.0.1:0", "--threads", "\(threads)"] + servantArguments,
+                    environment: servantEnvironment))
+        }
         let broker = try await MServeProcess(
-            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
-        return ProcessCluster(servants: [servant], broker: broker)
+            "broker",
+            ["broker", "--clients", "tcp://127.0.0.1:0"] + servants.flatMap { ["--servant", $0.endpoint] }
+                + brokerArguments,
+            environment: environment)
+        return ProcessCluster(servants: servants, broker: broker)
     }
 
     /// Stops everything, broker first.
-    func stop() {
+    public func stop() {
         broker.stop()
         for servant in servants { servant.stop() }
+    }
+
+    /// The servants' names as the info dictionary shows them (`host:port`).
+    public var servantNames: Set<String> {
+        Set(servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") })
     }
 }
 
 /// Bytes gathered from another thread.
-final class ByteCollector: Sendable {
+public final class ByteCollector: Sendable {
     private let stored = Mutex<[UInt8]>([])
-    func append(_ data: Data) { stored.withLock { $0 += data } }
-    var bytes: [UInt8] { stored.withLock { $0 } }
+    /// Creates an empty collector.
+    public init() {}
+    /// Appends bytes (from any thread).
+    public func append(_ data: Data) { stored.withLock { $0 += data } }
+    /// Everything collected so far.
+    public var bytes: [UInt8] { stored.withLock { $0 } }
 }

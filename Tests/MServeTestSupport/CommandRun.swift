@@ -1,16 +1,16 @@
 import Foundation
 
 /// The outcome of running `mserve ARGUMENTS` to completion.
-struct CommandRun: Sendable {
+public struct CommandRun: Sendable {
     /// The exit status.
-    var status: Int32
+    public var status: Int32
     /// Everything written to standard output.
-    var output: String
+    public var output: String
     /// Everything written to standard error.
-    var errors: String
+    public var errors: String
 
     /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds).
-    static func mserve(
+    public static func mserve(
         _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
     ) async throws -> CommandRun {
         let process = Process()
@@ -42,7 +42,7 @@ struct CommandRun: Sendable {
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -53,16 +53,16 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
 
 extension String {
     /// How many times `text` occurs.
-    func occurrences(of text: String) -> Int { components(separatedBy: text).count - 1 }
+    public func occurrences(of text: String) -> Int { components(separatedBy: text).count - 1 }
 }
 
 /// A new empty directory under the temporary directory.
-func temporaryDirectory(_ prefix: String) throws -> String {
+public func temporaryDirectory(_ prefix: String) throws -> String {
     let path = NSTemporaryDirectory() + prefix + "-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
 
 /// The package root, from this file's path.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().path
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
