@@ -107,7 +107,9 @@ public final class Broker: Service, Sendable {
     /// The broker's current state.
     public func snapshot() async -> BrokerSnapshot {
         await withCheckedContinuation { continuation in
-            mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
+            let posted = mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
+            // A stopped broker holds nothing.
+            if !posted { continuation.resume(returning: BrokerSnapshot(servants: [], queued: 0, inFlight: 0, answered: 0)) }
         }
     }
 

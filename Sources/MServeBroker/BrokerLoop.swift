@@ -263,6 +263,8 @@ final class BrokerLoop {
             sendToServant(record.routingID, .bye, [])
         }
         kdbDoor?.close()
+        let final = snapshot()
+        for case .snapshot(let reply) in mailbox.closeIntake() { reply(final) }
         monitor.close()
         clientSocket.close()
         servantSocket.close()

@@ -3,7 +3,7 @@ import Synchronization
 /// A thread-safe inbox for a poll loop: any thread posts commands, the loop's thread takes
 /// them when the mailbox's ``wakeSignal`` file descriptor polls readable.
 public final class ZMQMailbox<Command: Sendable>: Sendable {
-    private let commands = Mutex<[Command]>([])
+    private let commands = Mutex<(pending: [Command], open: Bool)>(([], true))
     /// The descriptor to add to the loop's ``ZMQPoller``.
     public let wakeSignal: ZMQWakeSignal
 
@@ -12,18 +12,36 @@ public final class ZMQMailbox<Command: Sendable>: Sendable {
         wakeSignal = try ZMQWakeSignal()
     }
 
-    /// Adds a command and wakes the loop. Never blocks on the loop.
-    public func post(_ command: Command) {
-        commands.withLock { $0.append(command) }
-        wakeSignal.signal()
+    /// Adds a command and wakes the loop. Never blocks on the loop. Returns false, and drops
+    /// the command, once the loop has closed its intake (it has stopped and will not read it).
+    @discardableResult
+    public func post(_ command: Command) -> Bool {
+        let accepted = commands.withLock { state in
+            guard state.open else { return false }
+            state.pending.append(command)
+            return true
+        }
+        if accepted { wakeSignal.signal() }
+        return accepted
     }
 
     /// Takes every command posted so far, oldest first.
     public func takeAll() -> [Command] {
         wakeSignal.drain()
-        return commands.withLock { pending in
-            let taken = pending
-            pending.removeAll(keepingCapacity: true)
+        return commands.withLock { state in
+            let taken = state.pending
+            state.pending.removeAll(keepingCapacity: true)
+            return taken
+        }
+    }
+
+    /// Refuses further posts and returns what is still pending: a loop calls it as it stops,
+    /// so that no poster waits for an answer that will never come.
+    public func closeIntake() -> [Command] {
+        commands.withLock { state in
+            state.open = false
+            let taken = state.pending
+            state.pending.removeAll()
             return taken
         }
     }

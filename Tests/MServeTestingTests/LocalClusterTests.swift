@@ -31,4 +31,14 @@ struct LocalClusterTests {
         }
         #expect(recorder.messages.contains("servant ready"))
     }
+
+    @Test func aStoppedBrokerAnswersSnapshotsAtOnce() async throws {
+        let broker = try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 1) { cluster in
+            _ = try await cluster.client.send("echo 1")
+            return cluster.broker
+        }
+        let snapshot = await broker.snapshot()
+        #expect(snapshot.servants.isEmpty)
+        #expect(snapshot.inFlight == 0)
+    }
 }
