@@ -13,9 +13,9 @@ struct MServeCommand: AsyncParsableCommand {
         commandName: "mserve",
         abstract: "MServe: a load balancer for q queries over ZeroMQ.",
         discussion: """
-            Clients send (id; query) to a broker; the broker derives a routing string from the
-            query, picks a servant with a dispatch algorithm plugin, and returns
-            (id; result; info). Try `mserve demo` for the whole sequence on this machine.
+            Clients send (id; query) to a broker; the broker derives a routing string from the \
+            query, picks a servant with a dispatch algorithm plugin, and returns (id; result; info). \
+            Try `mserve demo` for the whole sequence on this machine.
             """,
         version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
         subcommands: [
