@@ -12,20 +12,20 @@ struct BrokerCommand: AsyncParsableCommand {
         commandName: "broker",
         abstract: "Run a broker: clients in, servants out.",
         discussion: """
-            Prints the client endpoint on the first line of standard output once bound, then
-            logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an
+            Prints the client endpoint on the first line of standard output once bound, then \
+            logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an \
             error reply, running ones are given two seconds to finish.
 
-            Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS
-            (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated
-            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT,
+            Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
+            (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
+            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, \
             MSERVE_USERS.
 
-            With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect
+            With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
             over kdb+ IPC too; see docs/KDB.md.
 
             With --hub, the broker registers with the hub and follows the servants of its
-            --service: servants that join are used within a second, servants that leave are
+            --service: servants that join are used within a second, servants that leave are \
             dropped, without a restart.
             """)
 

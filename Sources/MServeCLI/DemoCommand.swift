@@ -10,11 +10,11 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Bring up a hub, a broker and servants on this machine and send the quickstart queries.",
         discussion: """
-            Starts SERVANTS servant processes on OS-chosen ports and a broker, all with
-            `--hub auto` on a private hub port and directory: the first to start serves the
-            hub, the others register with it, and the broker finds the servants through it.
-            Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client),
-            prints the result table and the info dictionary, a few more queries and the hub's
+            Starts SERVANTS servant processes on OS-chosen ports and a broker, all with \
+            `--hub auto` on a private hub port and directory: the first to start serves the \
+            hub, the others register with it, and the broker finds the servants through it. \
+            Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client), \
+            prints the result table and the info dictionary, a few more queries and the hub's \
             spoke table, and stops everything.
             """)
 

@@ -11,9 +11,9 @@ struct HubCommand: AsyncParsableCommand {
         commandName: "hub",
         abstract: "Run the hub (port discovery, liveness, crash reports) or ask it something.",
         discussion: """
-            The hub keeps the tables spoke (live processes), memst (memory stats) and down (crash
-            reports) in SQLite in its directory. `mserve hub` serves it; `mserve hub spokes`,
-            `memst` and `down` print the tables; `mserve hub resolve SERVICE` lists a service's
+            The hub keeps the tables spoke (live processes), memst (memory stats) and down (crash \
+            reports) in SQLite in its directory. `mserve hub` serves it; `mserve hub spokes`, \
+            `memst` and `down` print the tables; `mserve hub resolve SERVICE` lists a service's \
             live servants. MSERVE_HUB names the hub endpoint, MSERVE_HUB_DIR its directory.
             """,
         subcommands: [
@@ -44,8 +44,8 @@ struct HubServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the hub (the default of `mserve hub`).",
         discussion: """
-            Binds the hub endpoint, reloads the spoke table from the hub directory, and moves
-            every spoke not heard from within the liveness time to down. Prints the bound
+            Binds the hub endpoint, reloads the spoke table from the hub directory, and moves \
+            every spoke not heard from within the liveness time to down. Prints the bound \
             endpoint on the first line of standard output. Stops cleanly on SIGTERM or SIGINT.
             """)
 

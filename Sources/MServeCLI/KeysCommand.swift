@@ -28,8 +28,8 @@ struct KeysNewCommand: AsyncParsableCommand {
         commandName: "new",
         abstract: "Write NAME.key (secret, mode 0600) and NAME.pub (Z85 public key).",
         discussion: """
-            Conventional names: hub (the hub's own key; whoever holds hub.key may allow and
-            revoke keys), broker, servant, client. Prints the public key. Admit it with
+            Conventional names: hub (the hub's own key; whoever holds hub.key may allow and \
+            revoke keys), broker, servant, client. Prints the public key. Admit it with \
             `mserve hub allow NAME DIR/NAME.pub`.
             """)
 

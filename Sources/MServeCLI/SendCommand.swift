@@ -10,7 +10,8 @@ struct SendCommand: AsyncParsableCommand {
         abstract: "Send a query to a broker and print its result and info dictionary.",
         discussion: """
             Example: mserve send 'proc1 `IBM'
-            Exits 1 with the error on standard error when the query fails or no reply comes
+
+            Exits 1 with the error on standard error when the query fails or no reply comes \
             within the deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
             """)
 
