@@ -586,8 +586,11 @@ final class BrokerLoop {
         record.state = .ready
         record.inFlight = 0
         servants[id] = record
-        readyIDs.append(id)
-        views.append(record.view)
+        // Keep servants in the order they were added (the configuration's order, then joins),
+        // whatever order they became ready in: "the top of the list" means the same every run.
+        let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
+        readyIDs.insert(id, at: position)
+        views.insert(record.view, at: position)
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
