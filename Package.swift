@@ -225,7 +225,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MServeServantTests",
-            dependencies: ["MServeServant", "MServeTesting", "QData"],
+            dependencies: ["MServeServant", "MServeTesting", "QData", "ZeroMQ"],
             swiftSettings: strict
         ),
         .testTarget(

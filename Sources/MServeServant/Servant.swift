@@ -114,12 +114,16 @@ struct ServantJob: Sendable {
     var broker: [UInt8]
     var tag: [UInt8]
     var message: [UInt8]
+    /// For a direct query (no MSV1 framing), the frames between the peer's routing id and the
+    /// message, echoed in front of the reply; nil for a broker's QUERY.
+    var directEnvelope: [[UInt8]]? = nil
 
     struct Completion: Sendable {
         var broker: [UInt8]
         var tag: [UInt8]
         var reply: [UInt8]
         var executionNanoseconds: UInt64
+        var directEnvelope: [[UInt8]]? = nil
     }
 }
 
@@ -142,7 +146,10 @@ final class WorkerPool: Sendable {
                     let reply = functions.reply(to: job.message, logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     running.withLock { $0 -= 1 }
-                    done(.init(broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed))
+                    done(
+                        .init(
+                            broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed,
+                            directEnvelope: job.directEnvelope))
                 }
             }
             thread.name = "mserve-worker-\(index)"
@@ -253,6 +260,10 @@ final class ServantLoop {
                 for command in mailbox.takeAll() {
                     switch command {
                     case .finished(let done):
+                        if let envelope = done.directEnvelope {
+                            send(done.broker, envelope + [done.reply])
+                            continue
+                        }
                         send(
                             done.broker,
                             [ServantLink.protocolMarker, ServantCommand.reply.frame, done.tag, done.reply,
@@ -293,6 +304,15 @@ final class ServantLoop {
             } catch {
                 logger.error("receiving failed: \(error)")
                 return
+            }
+            if frames.count >= 2, frames[1] != ServantLink.protocolMarker {
+                // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
+                // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
+                workers.submit(
+                    ServantJob(
+                        broker: frames[0], tag: [], message: frames[frames.count - 1],
+                        directEnvelope: Array(frames[1..<(frames.count - 1)])))
+                continue
             }
             guard frames.count >= 3, frames[1] == ServantLink.protocolMarker,
                 let command = ServantCommand(frame: frames[2])

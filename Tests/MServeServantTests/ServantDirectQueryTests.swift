@@ -1,0 +1,79 @@
+import MServeServant
+import QData
+import Testing
+import ZeroMQ
+
+/// A servant answers `(id; query)` sent straight to it, without a broker and its MSV1 framing.
+struct ServantDirectQueryTests {
+    private static func functions() -> FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("twice", arity: 1...1) { arguments in
+            guard case .atom(.long(let n)) = arguments[0] else { throw ServantError("twice: type") }
+            return .atom(.long(2 * n))
+        }
+        return functions
+    }
+
+    /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
+    private static func withServant(_ body: (String, ZMQContext) throws -> Void) async throws {
+        let servant = try Servant(functions: functions())
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        do {
+            try body(try await servant.endpoint, context)
+        } catch {
+            servant.stop()
+            _ = await running.result
+            context.terminate()
+            throw error
+        }
+        servant.stop()
+        try await running.value
+        context.terminate()
+    }
+
+    private static func socket(_ type: ZMQSocketType, _ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: type)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setReceiveTimeout(milliseconds: 5_000)
+        try socket.connect(endpoint)
+        return socket
+    }
+
+    @Test func aDealerGetsItsEnvelopeBackWithIdAndResult() async throws {
+        try await Self.withServant { endpoint, context in
+            let dealer = try Self.socket(.dealer, context, endpoint)
+            defer { dealer.close() }
+            let envelope: [[UInt8]] = [Array("client-7".utf8), [1, 2, 3]]
+            try dealer.send(multipart: envelope + [QIPC.encode(.list([.atom(.long(7)), .string("twice 21")]))])
+            let frames = try #require(try dealer.receiveMultipartBytes())
+            #expect(Array(frames.dropLast()) == envelope)
+            #expect(try QIPC.decode(frames[frames.count - 1]).value == .list([.atom(.long(7)), .atom(.long(42))]))
+        }
+    }
+
+    @Test func aReqSocketIsAnsweredAndRefusalsComeBackAsErrors() async throws {
+        try await Self.withServant { endpoint, context in
+            let request = try Self.socket(.req, context, endpoint)
+            defer { request.close() }
+            try request.send(multipart: [QIPC.encode(.list([.atom(.long(1)), .string("value \"twice 1\"")]))])
+            let refused = try #require(try request.receiveMultipartBytes())
+            #expect(refused.count == 1)
+            guard case .list(let items, _) = try QIPC.decode(refused[0]).value, items.count == 2,
+                case .error = items[1]
+            else {
+                Issue.record("expected (id; 'error), got \(refused)")
+                return
+            }
+            try request.send(multipart: [[0xde, 0xad]])
+            let malformed = try #require(try request.receiveMultipartBytes())
+            guard case .list(let answer, _) = try QIPC.decode(malformed[0]).value, answer.count == 2,
+                case .error(let message) = answer[1]
+            else {
+                Issue.record("expected an error reply to a malformed message, got \(malformed)")
+                return
+            }
+            #expect(message.hasPrefix("mserve: malformed"))
+        }
+    }
+}
