@@ -133,6 +133,9 @@ struct ScriptedServants {
     mutating func complete(_ name: String, routing: String = "", nanoseconds: UInt64 = 1_000) {
         let index = servants.firstIndex { $0.name == name }!
         servants[index].inFlight -= 1
+        let served = servants[index].queriesServed
+        servants[index].meanExecutionNanoseconds =
+            (servants[index].meanExecutionNanoseconds * served + nanoseconds) / (served + 1)
         servants[index].queriesServed += 1
         algorithm.completed(servant: servants[index], routing: routing, executionNanoseconds: nanoseconds)
     }
