@@ -89,10 +89,10 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
 
     // MARK: C views
 
-    private func appendString(_ string: String) -> Int {
+    private static func append(_ string: String, to strings: inout [CChar]) -> Int {
         if string.isEmpty { return 0 }
         let offset = strings.count
-        for byte in string.utf8 { strings.append(CChar(bitPattern: byte)) }
+        strings.append(contentsOf: string.utf8.lazy.map { CChar(bitPattern: $0) })
         strings.append(0)
         return offset
     }
@@ -101,13 +101,24 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         _ servants: [ServantView],
         _ body: (UnsafeBufferPointer<mserve_servant_view>) -> Result
     ) -> Result {
+        // Built in locals and stored back: one exclusive access per call, not one per byte.
+        var strings = self.strings
+        self.strings = []
         strings.removeAll(keepingCapacity: true)
         strings.append(0)
+        var stringOffsets = self.stringOffsets
+        self.stringOffsets = []
         stringOffsets.removeAll(keepingCapacity: true)
         for servant in servants {
             stringOffsets.append(
-                (appendString(servant.name), appendString(servant.host), appendString(servant.lastRouting))
-            )
+                (
+                    Self.append(servant.name, to: &strings), Self.append(servant.host, to: &strings),
+                    Self.append(servant.lastRouting, to: &strings)
+                ))
+        }
+        defer {
+            self.strings = strings
+            self.stringOffsets = stringOffsets
         }
         return strings.withUnsafeBufferPointer { strings in
             let base = strings.baseAddress!

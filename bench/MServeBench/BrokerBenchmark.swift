@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MServeClient
 
 /// One row of the broker benchmark's table and CSV.
 struct BenchRow: Sendable {
@@ -80,8 +81,11 @@ struct BrokerSuite: AsyncParsableCommand {
     @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
     var duration: Double = 5
 
-    @Option(help: "Symbols each servant's warm cache keeps.")
-    var cache: Int = 10
+    @Option(help: "Symbols each servant's warm cache keeps (1: the data of its last query, mserve's model).")
+    var cache: Int = 1
+
+    @Option(help: "K: distinct symbols the warm and skew workloads draw from (Zipf, s = 1.1).")
+    var symbols: Int = Workload.defaultSymbolCount
 
     @Option(help: "Directory for the CSV files (none: no CSV).")
     var csv: String?
@@ -96,8 +100,8 @@ struct BrokerSuite: AsyncParsableCommand {
         guard workload == "all" || Workload(rawValue: workload) != nil else {
             throw ValidationError("--workload must be echo, warm, skew, large or all")
         }
-        guard servants >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --clients, --in-flight must be ≥ 1; --duration from 0 to 120 s")
+        guard servants >= 1, symbols >= 1, cache >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
+            throw ValidationError("--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration from 0 to 120 s")
         }
     }
 
@@ -117,7 +121,8 @@ struct BrokerSuite: AsyncParsableCommand {
         if !noBaselines && workloads.contains(.echo) {
             for path in [Baselines.Path.forwarder, .direct] {
                 let result = try Baselines.run(
-                    path: path, workers: servants, clients: clients, inFlight: inFlight, duration: duration)
+                    path: path, servants: servants, threads: threads, clients: clients, inFlight: inFlight,
+                    duration: duration)
                 report(BenchRow(kind: "baseline", workload: "echo", name: path.rawValue, result: result))
             }
             switch MajortomoBaseline.run(clients: clients, workers: servants, duration: duration) {
@@ -132,7 +137,8 @@ struct BrokerSuite: AsyncParsableCommand {
                 do {
                     let result = try await BrokerRun.measure(
                         workload: workload, algorithm: algorithm, servants: servants, threads: threads,
-                        cache: cache, clients: clients, inFlight: inFlight, duration: duration, capacity: capacity)
+                        cache: cache, symbols: symbols, clients: clients, inFlight: inFlight, duration: duration,
+                        capacity: capacity)
                     report(BenchRow(kind: "broker", workload: workload.rawValue, name: algorithm, result: result))
                 } catch {
                     print("\(workload.rawValue) \(algorithm) failed: \(error)")
@@ -175,21 +181,20 @@ enum BrokerRun {
 
     /// Sends `echo 1` until the broker answers (its servants are connected), for up to 10 s.
     static func waitUntilReady(endpoint: String) async throws {
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(1)
+        let client = try QueryClient(endpoint: endpoint, configuration: configuration)
+        defer { client.close() }
         let giveUp = monotonicNanoseconds() + 10_000_000_000
         while monotonicNanoseconds() < giveUp {
-            if let result = try? await BrokerLoad.run(
-                endpoint: endpoint, workload: .echo, clients: 1, inFlight: 1, duration: 0.05, warmUp: 0),
-                result.completed > 0
-            {
-                return
-            }
+            if (try? await client.send("echo 1")) != nil { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchError(.setup, "the broker at \(endpoint) did not answer within 10 s")
     }
 
     static func measure(
-        workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int,
+        workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int, symbols: Int,
         clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil
     ) async throws -> LoadResult {
         let servantProcesses = try startServants(
@@ -198,8 +203,9 @@ enum BrokerRun {
         let broker = try startBroker(algorithm: algorithm, servants: servantProcesses.map(\.endpoint))
         defer { broker.stop() }
         try await waitUntilReady(endpoint: broker.endpoint)
-        return try await BrokerLoad.run(
-            endpoint: broker.endpoint, workload: workload, clients: clients, inFlight: inFlight, duration: duration)
+        return try DealerLoad.run(
+            endpoints: [broker.endpoint], workload: workload, clients: clients, inFlight: inFlight, duration: duration,
+            symbols: symbols)
     }
 }
 

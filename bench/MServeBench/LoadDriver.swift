@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import MServeClient
+import ZeroMQ
 import QData
 import Synchronization
 
@@ -69,54 +70,97 @@ struct LoadResult: Sendable {
 @inline(__always)
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// Drives a broker with `QueryClient`s: `clients` connections, `inFlight` queries
-/// outstanding on each, for `duration` seconds after a short warm-up that is not recorded.
-enum BrokerLoad {
+/// Drives a broker (or a baseline) with raw DEALER clients, the way any ZeroMQ program
+/// would: each of `clients` threads keeps `inFlight` queries outstanding, sends
+/// `[send time; (id; query)]` and takes the latency from the send time the reply's envelope
+/// echoes, for `duration` seconds after a warm-up that is not recorded. Every reply is
+/// decoded; q errors count as errors, and info dictionaries' `queued`/`execution` are summed.
+/// Threads rather than Swift tasks, so the client side costs the same for every row.
+enum DealerLoad {
     static func run(
-        endpoint: String, workload: Workload, clients: Int, inFlight: Int, duration: Double, warmUp: Double = 0.5
-    ) async throws -> LoadResult {
-        var configuration = ClientConfiguration()
-        configuration.deadline = .seconds(10)
-        let connections = try (0..<clients).map { _ in try QueryClient(endpoint: endpoint, configuration: configuration) }
-        defer { connections.forEach { $0.close() } }
-        let zipf = ZipfSampler(count: Workload.symbolCount, exponent: 1.1)
+        endpoints: [String], workload: Workload, clients: Int, inFlight: Int, duration: Double,
+        warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount
+    ) throws -> LoadResult {
+        let context = try ZMQContext(ioThreads: 1)
+        defer { context.terminate() }
+        let zipf = ZipfSampler(count: max(1, symbols), exponent: 1.1)
         let start = monotonicNanoseconds()
         let measureFrom = start + UInt64(warmUp * 1e9)
         let end = measureFrom + UInt64(duration * 1e9)
+        let results = Locked<[Result<LoadResult, any Error>]>([])
+        for clientIndex in 0..<clients {
+            let thread = Thread {
+                let outcome = Result { () throws -> LoadResult in
+                    let socket = try ZMQSocket(context: context, type: .dealer)
+                    defer { socket.close() }
+                    try socket.setSendHighWaterMark(0)
+                    try socket.setReceiveHighWaterMark(0)
+                    try socket.setLinger(milliseconds: 0)
+                    try socket.setReceiveTimeout(milliseconds: 10_000)
+                    for endpoint in endpoints { try socket.connect(endpoint) }
+                    var random = BenchRandom(seed: UInt64(clientIndex + 1))
+                    var result = LoadResult()
+                    var outstanding = 0
+                    var nextId: Int64 = 0
+                    func sendOne() throws {
+                        nextId += 1
+                        let query = workload.nextQuery(&random, zipf: zipf)
+                        let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]))
+                        var stamp = monotonicNanoseconds().littleEndian
+                        let stampBytes = withUnsafeBytes(of: &stamp) { Array($0) }
+                        try socket.send(multipart: [stampBytes, message])
+                        outstanding += 1
+                    }
+                    for _ in 0..<inFlight { try sendOne() }
+                    while outstanding > 0 {
+                        guard let frames = try socket.receiveMultipartBytes() else {
+                            throw BenchError(.setup, "no reply within 10 s (\(outstanding) outstanding)")
+                        }
+                        outstanding -= 1
+                        let received = monotonicNanoseconds()
+                        guard frames.count == 2, frames[0].count == 8 else { result.errors += 1; continue }
+                        let sent = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+                        if sent >= measureFrom && received <= end {
+                            result.recordReply(frames[1], nanoseconds: received - sent)
+                        }
+                        if received < end { try sendOne() }
+                    }
+                    return result
+                }
+                results.withLock { $0.append(outcome) }
+            }
+            thread.name = "bench-client"
+            thread.start()
+        }
+        while results.withLock({ $0.count }) < clients { Thread.sleep(forTimeInterval: 0.01) }
         var total = LoadResult()
         total.seconds = duration
-        try await withThrowingTaskGroup(of: LoadResult.self) { group in
-            for (clientIndex, client) in connections.enumerated() {
-                for slot in 0..<inFlight {
-                    group.addTask {
-                        var random = BenchRandom(seed: UInt64(clientIndex * 1_000 + slot + 1))
-                        var result = LoadResult()
-                        while true {
-                            let sent = monotonicNanoseconds()
-                            if sent >= end { break }
-                            let query = workload.nextQuery(&random, zipf: zipf)
-                            do {
-                                let reply = try await client.send(query)
-                                let received = monotonicNanoseconds()
-                                guard sent >= measureFrom, received <= end else { continue }
-                                result.record(nanoseconds: received - sent)
-                                if case .atom(.timespan(let queued)) = reply.info("queued"),
-                                    case .atom(.timespan(let execution)) = reply.info("execution")
-                                {
-                                    result.queuedNanoseconds += Double(queued)
-                                    result.executionNanoseconds += Double(execution)
-                                    result.infoCount += 1
-                                }
-                            } catch {
-                                if sent >= measureFrom { result.errors += 1 }
-                            }
-                        }
-                        return result
-                    }
-                }
-            }
-            for try await result in group { total.merge(result) }
-        }
+        for outcome in results.withLock({ $0 }) { total.merge(try outcome.get()) }
         return total
+    }
+}
+
+extension LoadResult {
+    /// Records a reply `(id; result)` or `(id; result; info)` that took `nanoseconds`.
+    mutating func recordReply(_ message: [UInt8], nanoseconds: UInt64) {
+        guard case .list(let items, _)? = try? QIPC.decode(message).value, items.count >= 2 else {
+            errors += 1
+            return
+        }
+        if case .error = items[1] {
+            errors += 1
+            return
+        }
+        record(nanoseconds: nanoseconds)
+        if items.count >= 3, case .dictionary(let keys, let values, _) = items[2],
+            case .vector(.symbol(let names), _) = keys, case .list(let entries, _) = values,
+            let queuedIndex = names.firstIndex(of: "queued"), let executionIndex = names.firstIndex(of: "execution"),
+            case .atom(.timespan(let queued)) = entries[queuedIndex],
+            case .atom(.timespan(let execution)) = entries[executionIndex]
+        {
+            queuedNanoseconds += Double(queued)
+            executionNanoseconds += Double(execution)
+            infoCount += 1
+        }
     }
 }

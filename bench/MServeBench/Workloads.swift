@@ -7,15 +7,16 @@ import Synchronization
 enum Workload: String, CaseIterable, Sendable {
     /// `echo 1`: tiny queries; measures the broker's own overhead.
     case echo
-    /// `warm `Sn`: a per-servant cache; cold calls cost ~2 ms, warm ones ~50 µs; symbols from Zipf(1.1).
+    /// `warm `Sn`: a per-servant cache; cold calls cost ~2 ms, warm ones ~50 µs; n from Zipf(1.1)
+    /// over K symbols.
     case warm
     /// `warm `HOT` 90% of the time, another symbol otherwise.
     case skew
     /// `large `L`: a 1 MB result.
     case large
 
-    /// Symbols the warm and skew workloads draw from.
-    static let symbolCount = 100
+    /// Symbols the warm and skew workloads draw from, unless `--symbols` says otherwise.
+    static let defaultSymbolCount = 8
     /// Cost of a cold call (the servant has not seen the symbol recently).
     static let coldNanoseconds: UInt64 = 2_000_000
     /// Cost of a warm call.
@@ -28,7 +29,7 @@ enum Workload: String, CaseIterable, Sendable {
         switch self {
         case .echo: "echo 1"
         case .warm: "warm `S\(zipf.sample(&random))"
-        case .skew: random.unit() < 0.9 ? "warm `HOT" : "warm `S\(1 + random.below(Workload.symbolCount - 1))"
+        case .skew: random.unit() < 0.9 ? "warm `HOT" : "warm `S\(1 + random.below(max(1, zipf.count - 1)))"
         case .large: "large `L"
         }
     }
@@ -108,6 +109,8 @@ struct BenchRandom: Sendable {
 /// Draws ranks 1...count with probability proportional to 1/rank^exponent.
 struct ZipfSampler: Sendable {
     private let cumulative: [Double]
+    /// How many ranks it draws from.
+    var count: Int { cumulative.count }
 
     init(count: Int, exponent: Double) {
         var total = 0.0
