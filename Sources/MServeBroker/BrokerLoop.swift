@@ -717,6 +717,7 @@ final class BrokerLoop {
         if now >= nextDeadlineScan {
             nextDeadlineScan = now + 50_000_000
             expireDeadlines(now: now)
+            resetKdbServantsPastDeadline()
         }
     }
 
@@ -756,6 +757,15 @@ extension BrokerLoop {
             id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
         servantByEndpoint[endpoint] = id
         logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    /// A q servant holding a query past its deadline is reconnected, which frees it: q sends
+    /// nothing back when an async handler fails, so such a servant would stay busy for ever.
+    private func resetKdbServantsPastDeadline() {
+        for (id, tags) in kdbServants.pendingTags where tags.allSatisfy({ inFlight[$0]?.abandoned ?? true }) {
+            kdbServants.reset(servantID: id, reason: "no answer before the query's deadline")
+            servantLost(id, reason: "no answer before the query's deadline")
+        }
     }
 
     private func handleKdbServant(_ event: KdbServantEvent) {

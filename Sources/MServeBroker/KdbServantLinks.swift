@@ -45,6 +45,8 @@ final class KdbServantLinks {
         var stream: KdbStream?
         /// Failed attempts in a row, so a servant that is down is logged once, not every second.
         var failures = 0
+        /// Tags sent and not yet answered on this connection.
+        var pendingTags: Set<UInt64> = []
     }
 
     private let credentials: String
@@ -115,6 +117,7 @@ final class KdbServantLinks {
         else { return false }
         let sent = stream.enqueue(message)
         link.stream = stream
+        link.pendingTags.insert(tag)
         links[servantID] = link
         // The caller takes the servant out of dispatch; the link reconnects.
         if !sent { fail(servantID, now: QueryClock.monotonicNanoseconds(), reason: "the connection was reset") }
@@ -158,6 +161,19 @@ final class KdbServantLinks {
             }
         }
         return events
+    }
+
+    /// The servants with queries sent and not answered, and those queries' tags.
+    var pendingTags: [(servantID: UInt64, tags: Set<UInt64>)] {
+        links.compactMap { $0.value.pendingTags.isEmpty ? nil : ($0.key, $0.value.pendingTags) }
+    }
+
+    /// Drops the servant's connection and reconnects at once: for a servant that did not
+    /// answer a query in time, which q does when its handler fails.
+    func reset(servantID: UInt64, reason: String) {
+        let now = QueryClock.monotonicNanoseconds()
+        fail(servantID, now: now, reason: reason)
+        links[servantID]?.phase = .waiting(retryAt: now)
     }
 
     // MARK: connections
@@ -262,6 +278,7 @@ final class KdbServantLinks {
             }
             do {
                 let (tag, reply) = try Self.reply(from: message)
+                link.pendingTags.remove(tag)
                 events.append(.reply(servantID: id, tag: tag, message: reply))
             } catch {
                 logger.warning(
@@ -286,6 +303,7 @@ final class KdbServantLinks {
         if case .ready = link.phase { wasReady = true } else { wasReady = false }
         link.stream?.close()
         link.stream = nil
+        link.pendingTags = []
         link.phase = .waiting(retryAt: now + Self.reconnectInterval)
         if link.failures == 0 && !wasReady {
             logger.notice(

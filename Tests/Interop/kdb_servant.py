@@ -10,6 +10,7 @@ kdb+ handshake (refusing other credentials when --user is given, as q -u does), 
 - proc1 `SYM: a small trades table (time, sym, price, size) for SYM;
 - total1 `SYM: the total size, a long, so `(id; result)` is the long vector q would send;
 - info1 `SYM: `(id; result; info)`, with the servant's own info dictionary;
+- drop1 `SYM: no answer, as when a q handler fails;
 - anything else: `(id; 'error)`.
 
 With --hold, queries are read and announced on standard output ("holding ID") but never
@@ -73,6 +74,8 @@ def answer(tag, query):
         return bytes(kola.serialize_as_ipc_bytes6("async", False, [tag, trades(sym)]))
     if function == "total1":
         return long_pair(tag, int(trades(sym)["size"].sum()))
+    if function == "drop1":
+        return b""
     if function == "info1":
         info = {"servantName": "pyservant", "rows": 3}
         return bytes(kola.serialize_as_ipc_bytes6("async", False, [tag, trades(sym), info]))

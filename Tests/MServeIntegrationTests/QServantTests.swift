@@ -153,6 +153,31 @@ extension IntegrationTests {
             #expect(broker.logs.contains("refused the login"))
         }
 
+        @Test func aQServantThatDropsAQueryIsFreedAtItsDeadline() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            let standIn = try await StandIn(python: python)
+            defer { standIn.crash() }
+            let broker = try await MServeProcess(
+                "broker",
+                [
+                    "broker", "--clients", "tcp://127.0.0.1:0", "--servant", "kdb://127.0.0.1:\(standIn.port)",
+                    "--deadline", "1",
+                ])
+            defer { broker.stop() }
+            let client = try QueryClient(endpoint: broker.endpoint)
+            defer { client.close() }
+            // q answers nothing when an async handler fails: the deadline answers the client.
+            await #expect {
+                try await client.send("drop1 `IBM")
+            } throws: { error in
+                (error as? ClientError)?.message.contains("deadline exceeded") == true
+            }
+            // The servant is reconnected, which frees it for the next query.
+            let reply = try await client.send("proc1 `IBM")
+            Self.checkTrades(reply.result, sym: "IBM")
+            #expect(broker.logs.contains("no answer before the query's deadline"))
+        }
+
         @Test func killingAQServantMidQueryGivesTheQueryToAnotherAndItIsReconnected() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
             let holding = try await StandIn(python: python, arguments: ["--hold"])
