@@ -210,6 +210,12 @@ final class KdbServantLinks {
             link.stream = stream
             links[id] = link
         case .handshaking:
+            if returned.contains(.writable) && !stream.flush() {
+                link.stream = stream
+                links[id] = link
+                fail(id, now: now, reason: "the connection failed during the handshake")
+                return
+            }
             let open = stream.readAvailable()
             guard let capability = stream.pendingInput.first else {
                 link.stream = stream
