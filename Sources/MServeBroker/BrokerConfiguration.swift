@@ -22,7 +22,8 @@ public struct BrokerConfiguration: Sendable {
 
     /// How the broker finds and watches servants.
     public struct Servants: Sendable {
-        /// Servant endpoints known at start (`tcp://host:port`); more can join at run time.
+        /// Servant endpoints known at start (`tcp://host:port`, or `kdb://host:port` for a q
+        /// servant); more can join at run time.
         public var endpoints: [String] = []
         /// How often the broker pings each servant.
         public var heartbeatInterval: Duration = .milliseconds(400)
@@ -30,6 +31,9 @@ public struct BrokerConfiguration: Sendable {
         public var livenessTimeout: Duration = .milliseconds(1_600)
         /// How many times a query whose servant died is sent to another servant.
         public var redispatchLimit: Int = 1
+        /// `user:password` sent in the kdb+ handshake to q servants (`kdb://host:port`
+        /// endpoints); empty logs in with no credentials.
+        public var kdbCredentials: String = ""
         /// Creates the default servant settings.
         public init() {}
     }

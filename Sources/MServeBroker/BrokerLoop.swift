@@ -107,6 +107,8 @@ final class BrokerLoop {
     private let incarnation: UInt64
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     private let kdbDoor: KdbDoor?
+    /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
+    private let kdbServants: KdbServantLinks
 
     private var servants: [UInt64: ServantRecord] = [:]
     private var servantByRoutingID: [[UInt8]: UInt64] = [:]
@@ -150,6 +152,9 @@ final class BrokerLoop {
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
         incarnation = UInt64.random(in: 1...UInt64.max)
+        kdbServants = KdbServantLinks(
+            credentials: configuration.servants.kdbCredentials,
+            maxMessageSize: Int(configuration.clients.maxMessageSize), logger: logger)
 
         context = try ZMQContext(ioThreads: 1)
         do {
@@ -208,6 +213,7 @@ final class BrokerLoop {
             poller.add(monitor.socket)
             poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
             kdbDoor?.register(in: &poller)
+            kdbServants.register(in: &poller)
             let now = QueryClock.monotonicNanoseconds()
             if stopping {
                 if inFlight.values.allSatisfy(\.abandoned) || now >= drainDeadline { break }
@@ -243,6 +249,9 @@ final class BrokerLoop {
             kdbDoor?.service(poller, now: QueryClock.monotonicNanoseconds()) {
                 handleClient(route: $0.route, message: $0.message)
             }
+            for event in kdbServants.service(poller, now: QueryClock.monotonicNanoseconds()) {
+                handleKdbServant(event)
+            }
             timers(now: QueryClock.monotonicNanoseconds())
         }
         shutdown()
@@ -263,6 +272,7 @@ final class BrokerLoop {
             sendToServant(record.routingID, .bye, [])
         }
         kdbDoor?.close()
+        kdbServants.close()
         let final = snapshot()
         for case .snapshot(let reply) in mailbox.closeIntake() { reply(final) }
         monitor.close()
@@ -419,8 +429,10 @@ final class BrokerLoop {
         let servantID = readyIDs[index]
         guard var record = servants[servantID] else { return }
         query.dispatches += 1
-        let sent = sendToServant(
-            record.routingID, .query, [WireInteger.encode(query.tag), query.message])
+        let sent =
+            kdbServants.owns(servantID)
+            ? kdbServants.send(query: query.message, tag: query.tag, to: servantID)
+            : sendToServant(record.routingID, .query, [WireInteger.encode(query.tag), query.message])
         guard sent else {
             // The servant vanished under us: it is lost; the query goes back to the front.
             query.dispatches -= 1
@@ -453,6 +465,7 @@ final class BrokerLoop {
 
     private func addServant(endpoint: String) {
         guard servantByEndpoint[endpoint] == nil else { return }
+        if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint) }
         let id = nextServantID
         nextServantID += 1
         let routingID = Array("servant-\(id)".utf8)
@@ -476,6 +489,7 @@ final class BrokerLoop {
     private func removeServant(endpoint: String, reason: String) {
         guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
         servantLost(id, reason: reason)
+        kdbServants.remove(servantID: id)
         sendToServant(record.routingID, .bye, [])
         try? servantSocket.disconnect(endpoint)
         servants[id] = nil
@@ -602,12 +616,18 @@ final class BrokerLoop {
             logger.warning("dropped a malformed REPLY from a servant")
             return
         }
+        completeQuery(
+            servantID: id, tag: tag, replyMessage: frames[4],
+            reportedExecution: frames.count > 5 ? WireInteger.decode(frames[5]) : nil)
+    }
+
+    /// Answers the client of query `tag` with the servant's `(id; result[; info])`.
+    private func completeQuery(servantID id: UInt64, tag: UInt64, replyMessage: [UInt8], reportedExecution: UInt64?) {
         let now = QueryClock.monotonicNanoseconds()
         guard let flight = inFlight.removeValue(forKey: tag), flight.servantID == id else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
-        let reportedExecution = frames.count > 5 ? WireInteger.decode(frames[5]) : nil
         let execution = reportedExecution ?? (now &- flight.dispatchedAt)
         if var record = servants[id] {
             record.inFlight = max(0, record.inFlight - 1)
@@ -629,7 +649,7 @@ final class BrokerLoop {
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
             do {
-                let sliced = try SlicedReply(bytes: frames[4])
+                let sliced = try SlicedReply(bytes: replyMessage)
                 let info = InfoDictionary.make(
                     routing: query.routing, servant: servantName, timings: timings,
                     servantInfo: sliced.decodeInfo())
@@ -678,7 +698,8 @@ final class BrokerLoop {
     private func timers(now: UInt64) {
         if now >= nextHeartbeat {
             nextHeartbeat = now + heartbeatNanoseconds
-            for record in servants.values {
+            // q servants' liveness is their TCP connection (KdbServantLinks).
+            for record in servants.values where !kdbServants.owns(record.id) {
                 switch record.state {
                 case .ready:
                     if now &- record.lastHeard > livenessNanoseconds {
@@ -696,6 +717,7 @@ final class BrokerLoop {
         if now >= nextDeadlineScan {
             nextDeadlineScan = now + 50_000_000
             expireDeadlines(now: now)
+            resetKdbServantsPastDeadline()
         }
     }
 
@@ -712,6 +734,52 @@ final class BrokerLoop {
             reply(
                 error: "mserve: deadline exceeded: servant \(name) did not answer in time",
                 to: flight.query, servant: name)
+        }
+    }
+}
+
+// MARK: q servants
+
+extension BrokerLoop {
+    /// Starts using the q servant at `kdb://host:port`: a servant of capacity 1, ready while
+    /// its kdb+ IPC connection is logged in (KdbServantLinks.swift).
+    private func addKdbServant(endpoint: String) {
+        let id = nextServantID
+        do {
+            try kdbServants.add(servantID: id, endpoint: endpoint)
+        } catch {
+            logger.error("cannot use q servant \(endpoint): \(error)")
+            return
+        }
+        nextServantID += 1
+        let (host, port) = Self.hostAndPort(endpoint)
+        servants[id] = ServantRecord(
+            id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
+        servantByEndpoint[endpoint] = id
+        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    /// A q servant holding a query past its deadline is reconnected, which frees it: q sends
+    /// nothing back when an async handler fails, so such a servant would stay busy for ever.
+    private func resetKdbServantsPastDeadline() {
+        for (id, tags) in kdbServants.pendingTags where tags.allSatisfy({ inFlight[$0]?.abandoned ?? true }) {
+            kdbServants.reset(servantID: id, reason: "no answer before the query's deadline")
+            servantLost(id, reason: "no answer before the query's deadline")
+        }
+    }
+
+    private func handleKdbServant(_ event: KdbServantEvent) {
+        switch event {
+        case .ready(let id):
+            servants[id]?.connected = true
+            servantReady(id, frames: [])
+        case .lost(let id, let reason):
+            servants[id]?.connected = false
+            servantLost(id, reason: reason)
+        case .reply(let id, let tag, let message):
+            // The servant saw the broker's tag in the id's place; the client gets its own id.
+            let restored = inFlight[tag].flatMap { try? KdbServantLinks.restoringClientID(message, id: $0.query.id) }
+            completeQuery(servantID: id, tag: tag, replyMessage: restored ?? message, reportedExecution: nil)
         }
     }
 }

@@ -19,10 +19,11 @@ struct BrokerCommand: AsyncParsableCommand {
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
             plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, \
-            MSERVE_USERS.
+            MSERVE_USERS, MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
-            over kdb+ IPC too; see docs/KDB.md.
+            over kdb+ IPC too. A --servant kdb://host:port is a q process \
+            serving queries (logged in to with --servant-auth); see docs/KDB.md.
 
             With --hub, the broker registers with the hub and follows the servants of its
             --service: servants that join are used within a second, servants that leave are \
@@ -32,7 +33,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (port 0: any free port).", valueName: "endpoint"))
     var clients: String?
 
-    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port (repeatable).", valueName: "endpoint"))
+    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable).", valueName: "endpoint"))
     var servants: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (default match).", valueName: "name"))
@@ -109,6 +110,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.dispatch.queueCapacity = queueCapacity
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
         configuration.kdb = try kdbOptions.configuration()
+        configuration.servants.kdbCredentials = kdbOptions.servantCredentials
         // Refuse an unknown algorithm or routing plugin before binding anything.
         do {
             _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)

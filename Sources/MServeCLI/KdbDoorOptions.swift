@@ -1,7 +1,7 @@
 import ArgumentParser
 import MServeBroker
 
-/// The broker's kdb+ IPC door flags.
+/// The broker's kdb+ IPC flags: the door for q clients, and logging in to q servants.
 struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (default host 127.0.0.1).", valueName: "port"))
     var port: String?
@@ -14,6 +14,12 @@ struct KdbDoorOptions: ParsableArguments {
 
     @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected.", valueName: "bytes"))
     var replyBuffer: Int = BrokerConfiguration.Kdb(port: 0).maxBufferedReplyBytes
+
+    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to.", valueName: "user:password"))
+    var servantAuth: String?
+
+    /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).
+    var servantCredentials: String { servantAuth ?? environment("MSERVE_SERVANT_AUTH") ?? "" }
 
     /// The door's configuration, nil when no port was given (flag or MSERVE_KDB_PORT).
     func configuration() throws -> BrokerConfiguration.Kdb? {

@@ -223,7 +223,9 @@ final class HubLoop {
         var endpoint = ""
         if registration.port > 0 {
             let host = registration.address.contains(":") ? "[\(registration.address)]" : registration.address
-            endpoint = "tcp://\(host):\(registration.port)"
+            // A q servant (registered for a kdb+ process) keeps its scheme: brokers speak kdb+ IPC to it.
+            let scheme = registration.endpoint.lowercased().hasPrefix("kdb://") ? "kdb" : "tcp"
+            endpoint = "\(scheme)://\(host):\(registration.port)"
         }
         let time = QueryClock.qTimestampNow()
         let id: Int64

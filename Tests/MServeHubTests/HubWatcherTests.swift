@@ -39,4 +39,31 @@ struct HubWatcherTests {
         hub.stop()
         try await hubTask.value
     }
+
+    @Test("a q servant registered as kdb://*:PORT reaches watchers as kdb://IP:PORT")
+    func qServantKeepsItsScheme() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let joined = Mutex<[String]>([])
+        let watcher = try HubWatcher(
+            service: "dev", hub: fixture.endpoint, refreshInterval: HubFixture.heartbeat, logger: quietLogger,
+            onJoin: { endpoint in joined.withLock { $0.append(endpoint.endpoint) } },
+            onLeave: { _ in })
+        let watcherTask = Task { try await watcher.run() }
+        let agent = try SpokeAgent(
+            hub: fixture.endpoint,
+            registration: .current(port: 41_303, service: "dev", role: SpokeRole.servant, endpoint: "kdb://*:41303"),
+            heartbeatInterval: HubFixture.heartbeat, livenessTimeout: HubFixture.liveness, logger: quietLogger)
+        let agentTask = Task { try await agent.run() }
+
+        let sawJoin = await eventually { joined.withLock { $0 } == ["kdb://127.0.0.1:41303"] }
+        #expect(sawJoin)
+
+        agent.stop()
+        try await agentTask.value
+        watcher.stop()
+        try await watcherTask.value
+        hub.stop()
+        try await hubTask.value
+    }
 }

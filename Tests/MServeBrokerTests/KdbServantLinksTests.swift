@@ -1,0 +1,58 @@
+import MServeProtocol
+import QData
+import Testing
+
+@testable import MServeBroker
+
+/// How the broker writes queries for q servants and reads their replies.
+struct KdbServantLinksTests {
+    @Test func kdbEndpointsAreRecognisedAndParsed() throws {
+        #expect(KdbServantLinks.isKdbEndpoint("kdb://127.0.0.1:5001"))
+        #expect(!KdbServantLinks.isKdbEndpoint("tcp://127.0.0.1:5001"))
+        let (host, port) = try KdbServantLinks.hostAndPort(of: "kdb://q-host:5001")
+        #expect(host == "q-host")
+        #expect(port == 5001)
+        #expect(throws: BrokerError.self) { try KdbServantLinks.hostAndPort(of: "kdb://q-host") }
+        #expect(throws: BrokerError.self) { try KdbServantLinks.hostAndPort(of: "kdb://:5001") }
+        #expect(throws: BrokerError.self) { try KdbServantLinks.hostAndPort(of: "kdb://q-host:99999") }
+    }
+
+    @Test func theQueryGoesOutWithTheBrokersTagInTheIDsPlace() throws {
+        let query = QValue.list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))])
+        let client = ClientQuery(id: .vector(.char(Array("mine".utf8))), query: query).encoded()
+        let message = try KdbServantLinks.servantMessage(tag: 42, clientMessage: client)
+        #expect(message[1] == QMessageType.async.rawValue)
+        #expect(try QIPC.decode(message).value == .list([.atom(.long(42)), query]))
+    }
+
+    @Test func aGeneralListReplyGivesItsTag() throws {
+        let reply = QIPC.encode(.list([.atom(.long(7)), .vector(.symbol(["IBM"])), .atom(.long(1))]))
+        let (tag, message) = try KdbServantLinks.reply(from: reply)
+        #expect(tag == 7)
+        #expect(message == reply)
+    }
+
+    @Test func aLongVectorReplyIsRebuiltAsAList() throws {
+        let (tag, message) = try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([9, 9_800]))))
+        #expect(tag == 9)
+        #expect(try QIPC.decode(message).value == .list([.atom(.long(9)), .atom(.long(9_800))]))
+    }
+
+    @Test func repliesOfOtherShapesAreRefused() {
+        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: QIPC.encode(.atom(.long(1)))) }
+        #expect(throws: ProtocolError.self) {
+            try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([1, 2, 3]))))
+        }
+        #expect(throws: ProtocolError.self) {
+            try KdbServantLinks.reply(from: QIPC.encode(.list([.atom(.symbol("x")), .atom(.long(1))])))
+        }
+        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: [1, 0, 0, 0, 9, 0, 0]) }
+    }
+
+    @Test func theClientsIDIsRestoredAndTheInfoKept() throws {
+        let info = QValue.dictionary(keys: .vector(.symbol(["rows"])), values: .vector(.long([3])))
+        let reply = QIPC.encode(.list([.atom(.long(7)), .vector(.float([1.5])), info]))
+        let restored = try KdbServantLinks.restoringClientID(reply, id: .atom(.long(1234)))
+        #expect(try QIPC.decode(restored).value == .list([.atom(.long(1234)), .vector(.float([1.5])), info]))
+    }
+}
