@@ -125,7 +125,7 @@ struct BrokerCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
 
-        let security = try securityOptions.security(defaultName: SpokeRole.broker)
+        let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys
         let logger = logging.bootstrap(label: "mserve.broker")
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)

@@ -19,6 +19,13 @@ struct SecurityOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("This process's key in the key directory (default: its role).", valueName: "name"))
     var keyName: String?
 
+    /// The security of a servant or broker: it needs a hub endpoint to learn the allowed keys.
+    func security(defaultName role: String, hub: HubMode?) throws -> ProcessSecurity? {
+        guard let security = try security(defaultName: role) else { return nil }
+        _ = try ProcessSecurity.hubEndpoint(hub)
+        return security
+    }
+
     /// The process's security, nil when it is off; `role` names the default key.
     func security(defaultName role: String) throws -> ProcessSecurity? {
         guard let directory = keyDirectory(keys) else { return nil }

@@ -94,7 +94,7 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
-        let security = try securityOptions.security(defaultName: SpokeRole.servant)
+        let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)
         var services: [any Service] = [servant]
