@@ -96,7 +96,14 @@ public final class Broker: Service, Sendable {
 
     /// Starts using the servant at `endpoint` (`tcp://host:port`). Safe from any thread.
     public func addServant(endpoint: String) {
-        mailbox.post(.addServant(endpoint: endpoint))
+        mailbox.post(.addServant(endpoint: endpoint, serverKey: nil))
+    }
+
+    /// Starts using the servant at `endpoint` whose CURVE public key is `serverKey` (nil when it
+    /// registered none). With security on, the broker connects to it as a CURVE client pinned
+    /// to that key, and only when the key is in the allowed list; without, the key is ignored.
+    public func addServant(endpoint: String, serverKey: String?) {
+        mailbox.post(.addServant(endpoint: endpoint, serverKey: serverKey))
     }
 
     /// Stops using the servant at `endpoint`; its in-flight queries are re-dispatched.

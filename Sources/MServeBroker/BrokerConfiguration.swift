@@ -5,6 +5,7 @@
 
 import MServePlugin
 import MServeQuery
+import ZeroMQ
 
 /// Everything a broker is configured with. Every field has a sane default.
 public struct BrokerConfiguration: Sendable {
@@ -62,6 +63,10 @@ public struct BrokerConfiguration: Sendable {
     public var dispatch = Dispatch()
     /// The kdb+ IPC door; nil: none.
     public var kdb: Kdb?
+    /// With security on: the broker's CURVE key pair and the allowed keys. The client endpoint
+    /// is then a CURVE server admitting only allowed client keys, and servants are reached as a
+    /// CURVE client, only those whose key is allowed. Nil (the default): no security.
+    public var curve: ZMQCurveServerKeys? = nil
 
     /// Creates the default configuration.
     public init() {}

@@ -7,7 +7,7 @@ import ZeroMQ
 
 /// Commands other threads post to the broker's loop.
 enum BrokerCommand: Sendable {
-    case addServant(endpoint: String)
+    case addServant(endpoint: String, serverKey: String?)
     case removeServant(endpoint: String)
     case snapshot(@Sendable (BrokerSnapshot) -> Void)
     case stop
@@ -105,6 +105,8 @@ final class BrokerLoop {
     private let servantSocket: ZMQSocket
     private let monitor: ZMQMonitor
     private let incarnation: UInt64
+    /// CURVE security, when configured (BrokerAdmission.swift).
+    private let admission: BrokerAdmission?
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     private let kdbDoor: KdbDoor?
     /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
@@ -157,6 +159,7 @@ final class BrokerLoop {
             maxMessageSize: Int(configuration.clients.maxMessageSize), logger: logger)
 
         context = try ZMQContext(ioThreads: 1)
+        var startedAdmission: BrokerAdmission? = nil
         do {
             clientSocket = try ZMQSocket(context: context, type: .router)
             try clientSocket.setRouterMandatory(true)
@@ -164,6 +167,8 @@ final class BrokerLoop {
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
             try clientSocket.setReceiveHighWaterMark(0)
             try clientSocket.setLinger(milliseconds: 0)
+            startedAdmission = try BrokerAdmission.start(configuration.curve, context: context, clientSocket: clientSocket, logger: logger)
+            admission = startedAdmission
             do {
                 try clientSocket.bind(configuration.clients.endpoint)
             } catch {
@@ -186,6 +191,7 @@ final class BrokerLoop {
             monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
             kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
         } catch {
+            startedAdmission?.stop()
             context.terminate()
             throw error
         }
@@ -228,7 +234,7 @@ final class BrokerLoop {
             if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
                 for command in mailbox.takeAll() {
                     switch command {
-                    case .addServant(let endpoint): addServant(endpoint: endpoint)
+                    case .addServant(let endpoint, let serverKey): addServant(endpoint: endpoint, serverKey: serverKey)
                     case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
                     case .snapshot(let reply): reply(snapshot())
                     case .stop:
@@ -278,6 +284,7 @@ final class BrokerLoop {
         monitor.close()
         clientSocket.close()
         servantSocket.close()
+        admission?.stop()
         context.terminate()
         logger.info("broker stopped", metadata: ["answered": "\(answered)"])
     }
@@ -463,8 +470,10 @@ final class BrokerLoop {
 
     // MARK: servants
 
-    private func addServant(endpoint: String) {
+    private func addServant(endpoint: String, serverKey: String? = nil) {
         guard servantByEndpoint[endpoint] == nil else { return }
+        // Admission first: a q servant cannot prove a CURVE key, so a broker with keys refuses it.
+        if let admission, !admission.admitsServant(endpoint: endpoint, serverKey: serverKey) { return }
         if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint) }
         let id = nextServantID
         nextServantID += 1
@@ -475,6 +484,7 @@ final class BrokerLoop {
         record.lastHeard = QueryClock.monotonicNanoseconds()
         do {
             try servantSocket.setConnectRoutingId(routingID)
+            try admission?.prepareConnect(servantSocket, serverKey: serverKey)
             try servantSocket.connect(endpoint)
         } catch {
             logger.error("cannot connect to servant \(endpoint): \(error)")

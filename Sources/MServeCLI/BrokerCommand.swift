@@ -70,6 +70,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @OptionGroup var hubOptions: HubOptions
 
+    @OptionGroup var securityOptions: SecurityOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -125,6 +127,8 @@ struct BrokerCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
 
+        let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
+        configuration.curve = security?.serverKeys
         let logger = logging.bootstrap(label: "mserve.broker")
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
@@ -133,16 +137,23 @@ struct BrokerCommand: AsyncParsableCommand {
             services.append(
                 DeferredService {
                     let endpoint = try await broker.clientEndpoint
-                    let registration = SpokeRegistration.current(
+                    var registration = SpokeRegistration.current(
                         port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
-                    return try hub.membership(registration, logger: logger)
+                    registration.curveKey = security?.keyPair.publicKey
+                    return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })
             // Follow the service's servants: joins are used within a second, leaves dropped.
-            services.append(
-                try HubWatcher(
-                    service: service, hub: hub.endpoint, logger: logger,
-                    onJoin: { broker.addServant(endpoint: $0.endpoint) },
-                    onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
+            if let security {
+                services += try BrokerSecurity.services(
+                    broker: broker, service: service, hub: try ProcessSecurity.hubEndpoint(hub), security: security,
+                    logger: logger)
+            } else {
+                services.append(
+                    try HubWatcher(
+                        service: service, hub: hub.endpoint, logger: logger,
+                        onJoin: { broker.addServant(endpoint: $0.endpoint) },
+                        onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
+            }
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         async let running: Void = group.run()

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeHub
 import ServiceLifecycle
+import ZeroMQ
 
 /// How a long-running process takes part in the hub: `--hub ENDPOINT`, `--hub auto`
 /// (serve the hub if its port is free, else join it) or `--hub none`.
@@ -44,9 +45,10 @@ enum HubMode: Sendable {
     }
 
     /// The service that keeps this process registered (and, in auto mode, may serve the hub).
-    func membership(_ registration: SpokeRegistration, logger: Logger) throws -> any Service {
+    /// `curve` holds the hub's key and this process's when security is on (connect mode only).
+    func membership(_ registration: SpokeRegistration, logger: Logger, curve: ZMQCurveClientKeys? = nil) throws -> any Service {
         switch self {
-        case .connect(let endpoint): try SpokeAgent(hub: endpoint, registration: registration, logger: logger)
+        case .connect(let endpoint): try SpokeAgent(hub: endpoint, registration: registration, curve: curve, logger: logger)
         case .auto(let configuration):
             try HubAutoMode(configuration: configuration, registration: registration, logger: logger)
         }

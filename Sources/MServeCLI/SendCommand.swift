@@ -3,6 +3,7 @@ import Foundation
 import MServeClient
 import MServeHub
 import QData
+import ZeroMQ
 
 struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,16 +31,27 @@ struct SendCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print only the result, not the info dictionary.")
     var quiet = false
 
+    @OptionGroup var securityOptions: SecurityOptions
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("With --keys: the broker's key name in the key directory (default broker; with --service, the key it registered).", valueName: "name"))
+    var brokerKey: String?
+
     @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces).")
     var query: [String]
 
     func run() async throws {
+        let security = try securityOptions.security(defaultName: SpokeRole.client)
         let endpoint: String
+        var brokerPublicKey: String? = nil
         if let service {
             let hubEndpoint = HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint)
             let brokers: [ServiceEndpoint]
             do {
-                brokers = try await Hub.resolve(service, role: SpokeRole.broker, hub: hubEndpoint)
+                var hubClient = HubClient(endpoint: hubEndpoint)
+                hubClient.curve = security?.hubKeys
+                brokers = try await hubClient.resolve(service, role: SpokeRole.broker)
             } catch {
                 FileHandle.standardError.write(Data("mserve send: cannot ask the hub at \(hubEndpoint): \(error)\n".utf8))
                 throw ExitCode(1)
@@ -49,11 +61,20 @@ struct SendCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             endpoint = first.endpoint
+            if brokerKey == nil { brokerPublicKey = first.curveKey }
         } else {
             endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
         }
         var configuration = ClientConfiguration()
         configuration.deadline = try seconds(deadline, flag: "--deadline")
+        if let security {
+            do {
+                let serverKey = try brokerPublicKey ?? security.directory.publicKey(brokerKey ?? SpokeRole.broker)
+                configuration.curve = ZMQCurveClientKeys(serverPublicKey: serverKey, keyPair: security.keyPair)
+            } catch {
+                throw ValidationError("--keys: \(error)")
+            }
+        }
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)
         defer { client.close() }
         do {

@@ -48,6 +48,8 @@ struct ServantCommand: AsyncParsableCommand {
 
     @OptionGroup var hubOptions: HubOptions
 
+    @OptionGroup var securityOptions: SecurityOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -92,17 +94,23 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
+        let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
+        configuration.curve = security?.serverKeys
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)
         var services: [any Service] = [servant]
+        if let security {
+            services.append(security.refresher(hub: try ProcessSecurity.hubEndpoint(hubOptions.mode), logger: logger))
+        }
         if let hub = hubOptions.mode {
             let (threads, service, advertise) = (self.threads, hubOptions.service, self.advertise)
             services.append(
                 DeferredService {
                     let endpoint = try await servant.endpoint
-                    let registration = SpokeRegistration.current(
+                    var registration = SpokeRegistration.current(
                         port: port(of: endpoint), threads: Int32(threads), service: service, role: SpokeRole.servant,
                         endpoint: endpoint, advertisedHost: advertise)
-                    return try hub.membership(registration, logger: logger)
+                    registration.curveKey = security?.keyPair.publicKey
+                    return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })
         }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

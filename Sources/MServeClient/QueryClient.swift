@@ -16,6 +16,9 @@ public struct ClientConfiguration: Sendable {
     public var deadline: Duration = .seconds(65)
     /// Largest reply accepted.
     public var maxMessageSize: Int64 = 1 << 30
+    /// With security on: the broker's public key and this client's key pair (the broker admits
+    /// only allowed client keys). Nil (the default): no security.
+    public var curve: ZMQCurveClientKeys? = nil
     /// Creates the default settings.
     public init() {}
 }
@@ -182,6 +185,7 @@ final class ClientLoop: @unchecked Sendable {
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            if let curve = configuration.curve { try socket.setCurveClient(curve) }
             try socket.connect(endpoint)
         } catch {
             context.terminate()

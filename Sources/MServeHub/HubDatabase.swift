@@ -19,7 +19,8 @@ public struct SpokeRecord: Sendable, Hashable {
     /// The endpoint as a servant of its service, for resolution.
     public var serviceEndpoint: ServiceEndpoint {
         let name = endpoint.hasPrefix("tcp://") ? String(endpoint.dropFirst(6)) : endpoint
-        return ServiceEndpoint(endpoint: endpoint, name: name, spokeID: id, threads: registration.threads)
+        return ServiceEndpoint(
+            endpoint: endpoint, name: name, spokeID: id, threads: registration.threads, curveKey: registration.curveKey)
     }
 }
 
@@ -87,11 +88,14 @@ public final class HubDatabase: Sendable {
             try db.execute(
                 sql: "CREATE TABLE allowed_keys (name TEXT PRIMARY KEY, key TEXT NOT NULL, added INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v3 servant keys") { db in
+            try db.execute(sql: "ALTER TABLE spoke ADD COLUMN curveKey TEXT; ALTER TABLE down ADD COLUMN curveKey TEXT")
+        }
         return migrator
     }
 
     private static let spokeColumns =
-        "pid, port, threads, ip, host, user, command, started, version, buildDate, dir, service, role, endpoint, advertised"
+        "pid, port, threads, ip, host, user, command, started, version, buildDate, dir, service, role, endpoint, advertised, curveKey"
 
     func write<T>(_ what: String, _ body: (Database) throws -> T) throws(HubError) -> T {
         do {
@@ -117,19 +121,20 @@ public final class HubDatabase: Sendable {
             let arguments: StatementArguments = [
                 r.pid, Int64(r.port), Int64(r.threads), r.address, r.host, r.user, r.commandLine, r.startTime,
                 r.version, Int64(r.buildDate), r.directory, r.service, r.role, endpoint, r.advertisedHost,
+                r.curveKey,
             ]
             if let id = try Int64.fetchOne(db, sql: "SELECT id FROM spoke WHERE session = ?", arguments: [r.session]) {
                 try db.execute(
                     sql: """
                         UPDATE spoke SET pid = ?, port = ?, threads = ?, ip = ?, host = ?, user = ?, command = ?,
                         started = ?, version = ?, buildDate = ?, dir = ?, service = ?, role = ?, endpoint = ?,
-                        advertised = ?, registered = ?, heard = ? WHERE id = ?
+                        advertised = ?, curveKey = ?, registered = ?, heard = ? WHERE id = ?
                         """,
                     arguments: arguments + [time, time, id])
                 return id
             }
             try db.execute(
-                sql: "INSERT INTO spoke (session, \(Self.spokeColumns), registered, heard) VALUES (?, \(Array(repeating: "?", count: 15).joined(separator: ", ")), ?, ?)",
+                sql: "INSERT INTO spoke (session, \(Self.spokeColumns), registered, heard) VALUES (?, \(Array(repeating: "?", count: 16).joined(separator: ", ")), ?, ?)",
                 arguments: [r.session] + arguments + [time, time])
             return db.lastInsertedRowID
         }
@@ -192,7 +197,7 @@ public final class HubDatabase: Sendable {
                         user: row["user"], commandLine: row["command"], startTime: row["started"],
                         version: row["version"], buildDate: Int32(clamping: row["buildDate"] as Int64),
                         directory: row["dir"], service: row["service"], role: row["role"], endpoint: row["endpoint"],
-                        advertisedHost: row["advertised"], session: row["session"]),
+                        advertisedHost: row["advertised"], session: row["session"], curveKey: row["curveKey"]),
                     endpoint: row["endpoint"], registered: row["registered"], heard: row["heard"])
             }
         }

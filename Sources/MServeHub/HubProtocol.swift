@@ -180,13 +180,16 @@ public struct SpokeRegistration: Sendable, Hashable {
     public var advertisedHost: String?
     /// A unique id of this process's session with hubs, kept across re-registrations.
     public var session: String
+    /// The CURVE public key (Z85) the process serves with when security is on; nil otherwise.
+    /// Brokers connect to a servant pinned to this key, and only when it is an allowed key.
+    public var curveKey: String?
 
     /// Creates a registration from explicit values.
     public init(
         pid: Int64, port: Int32, threads: Int32, address: String, host: String, user: String,
         commandLine: String, startTime: Int64, version: String, buildDate: Int32, directory: String,
         service: String, role: String, endpoint: String, advertisedHost: String? = nil,
-        session: String = UUID().uuidString
+        session: String = UUID().uuidString, curveKey: String? = nil
     ) {
         self.pid = pid
         self.port = port
@@ -204,6 +207,7 @@ public struct SpokeRegistration: Sendable, Hashable {
         self.endpoint = endpoint
         self.advertisedHost = advertisedHost
         self.session = session
+        self.curveKey = curveKey
     }
 
     /// This process's registration: pid, host, user, command line, start time, version,
@@ -231,7 +235,7 @@ public struct SpokeRegistration: Sendable, Hashable {
             ("k", .atom(.date(buildDate))), ("dir", .string(directory)), ("service", .atom(.symbol(service))),
             ("role", .atom(.symbol(role))), ("endpoint", .atom(.symbol(endpoint))),
             ("advertise", .atom(.symbol(advertisedHost ?? ""))), ("session", .atom(.symbol(session))),
-        ]
+        ] + (curveKey.map { [("curveKey", .atom(.symbol($0)))] } ?? [])
     }
 
     /// Reads a REGISTER body; missing entries get neutral values, a missing `session` is an error.
@@ -249,6 +253,7 @@ public struct SpokeRegistration: Sendable, Hashable {
             service: message.text("service") ?? "", role: message.text("role") ?? "",
             endpoint: message.text("endpoint") ?? "", advertisedHost: advertised.isEmpty ? nil : advertised,
             session: session)
+        if let key = message.text("curveKey"), !key.isEmpty { curveKey = key }
     }
 }
 
@@ -274,13 +279,16 @@ public struct ServiceEndpoint: Sendable, Hashable {
     public var spokeID: Int64
     /// Its worker threads.
     public var threads: Int32
+    /// The CURVE public key it serves with (security on); nil when it registered none.
+    public var curveKey: String?
 
     /// Creates an endpoint record.
-    public init(endpoint: String, name: String, spokeID: Int64, threads: Int32) {
+    public init(endpoint: String, name: String, spokeID: Int64, threads: Int32, curveKey: String? = nil) {
         self.endpoint = endpoint
         self.name = name
         self.spokeID = spokeID
         self.threads = threads
+        self.curveKey = curveKey
     }
 
     /// The body entries of a JOIN or LEAVE.
@@ -288,15 +296,17 @@ public struct ServiceEndpoint: Sendable, Hashable {
         [
             ("service", .atom(.symbol(service))), ("endpoint", .atom(.symbol(endpoint))),
             ("name", .atom(.symbol(name))), ("id", .atom(.long(spokeID))), ("threads", .atom(.int(threads))),
+            ("curveKey", .atom(.symbol(curveKey ?? ""))),
         ]
     }
 
     /// Reads a JOIN or LEAVE body.
     init?(message: HubMessage) {
         guard let endpoint = message.text("endpoint") else { return nil }
+        let key = message.text("curveKey") ?? ""
         self.init(
             endpoint: endpoint, name: message.text("name") ?? endpoint, spokeID: message.integer("id") ?? 0,
-            threads: Int32(clamping: message.integer("threads") ?? 1))
+            threads: Int32(clamping: message.integer("threads") ?? 1), curveKey: key.isEmpty ? nil : key)
     }
 
     /// The body entries of a RESOLVED or SNAPSHOT: `service`, then the vectors `endpoint`,
@@ -309,6 +319,7 @@ public struct ServiceEndpoint: Sendable, Hashable {
             ("name", .vector(.symbol(endpoints.map(\.name)))),
             ("id", .vector(.long(endpoints.map(\.spokeID)))),
             ("threads", .vector(.int(endpoints.map(\.threads)))),
+            ("curveKey", .vector(.symbol(endpoints.map { $0.curveKey ?? "" }))),
         ]
     }
 
@@ -325,8 +336,12 @@ public struct ServiceEndpoint: Sendable, Hashable {
         if case .vector(.long(let given), _)? = message["id"], given.count == endpoints.count { ids = given }
         var threads = [Int32](repeating: 1, count: endpoints.count)
         if case .vector(.int(let given), _)? = message["threads"], given.count == endpoints.count { threads = given }
+        var keys = [String](repeating: "", count: endpoints.count)
+        if case .vector(.symbol(let given), _)? = message["curveKey"], given.count == endpoints.count { keys = given }
         return endpoints.indices.map {
-            ServiceEndpoint(endpoint: endpoints[$0], name: names[$0], spokeID: ids[$0], threads: threads[$0])
+            ServiceEndpoint(
+                endpoint: endpoints[$0], name: names[$0], spokeID: ids[$0], threads: threads[$0],
+                curveKey: keys[$0].isEmpty ? nil : keys[$0])
         }
     }
 }

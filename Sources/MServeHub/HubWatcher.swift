@@ -20,14 +20,18 @@ public final class HubWatcher: Service, Sendable {
     private let onLeave: Handler
     private let mailbox: ZMQMailbox<HubWatcherControl>
     private let known = Mutex<[String: ServiceEndpoint]>([:])
+    private let curve: ZMQCurveClientKeys?
 
     /// Creates a watcher of `service` at the hub `hub`. The watcher repeats WATCH every
     /// `refreshInterval`; each answer is a full snapshot, so a missed JOIN or LEAVE heals.
+    /// `curve` holds the hub's public key and this process's key pair when the hub runs with
+    /// security on.
     public init(
         service: String,
         hub: String = HubLink.environmentEndpoint,
         refreshInterval: Duration = .seconds(1),
         logger: Logger = Logger(label: "mserve.hub-watcher"),
+        curve: ZMQCurveClientKeys? = nil,
         onJoin: @escaping Handler,
         onLeave: @escaping Handler
     ) throws {
@@ -37,6 +41,7 @@ public final class HubWatcher: Service, Sendable {
         self.logger = logger
         self.onJoin = onJoin
         self.onLeave = onLeave
+        self.curve = curve
         self.mailbox = try ZMQMailbox()
     }
 
@@ -68,7 +73,7 @@ public final class HubWatcher: Service, Sendable {
             let thread = Thread { [self] in
                 do {
                     // The first WATCH waits for the connection, so a new broker learns its servants at once.
-                    let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true)
+                    let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true, curve: curve)
                     runLoop(peer)
                     peer.close()
                     continuation.resume()

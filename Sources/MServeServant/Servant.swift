@@ -27,6 +27,9 @@ public struct ServantConfiguration: Sendable {
     public var service: String = "default"
     /// Largest message accepted from a broker.
     public var maxMessageSize: Int64 = 256 << 20
+    /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
+    /// (the default) serves without security.
+    public var curve: ZMQCurveServerKeys? = nil
 
     /// Creates the default configuration.
     public init() {}
@@ -183,6 +186,8 @@ final class ServantLoop {
     private let context: ZMQContext
     private let socket: ZMQSocket
     private let workers: WorkerPool
+    /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
+    private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
     private var brokers: Set<[UInt8]> = []
     let endpoint: String
@@ -195,6 +200,7 @@ final class ServantLoop {
         self.mailbox = mailbox
         self.incarnation = incarnation
         context = try ZMQContext(ioThreads: 1)
+        var startedAdmission: ServantAdmission? = nil
         do {
             socket = try ZMQSocket(context: context, type: .router)
             try socket.setRouterMandatory(false)
@@ -203,6 +209,10 @@ final class ServantLoop {
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
             try socket.setLinger(milliseconds: 500)
+            if let curve = configuration.curve {
+                startedAdmission = try ServantAdmission(context: context, socket: socket, keys: curve, logger: logger)
+            }
+            admission = startedAdmission
             do {
                 try socket.bind(configuration.endpoint)
             } catch {
@@ -210,6 +220,7 @@ final class ServantLoop {
             }
             endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
         } catch {
+            startedAdmission?.stop()
             context.terminate()
             throw error
         }
@@ -282,6 +293,7 @@ final class ServantLoop {
         workers.stop()
         for broker in brokers { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
         socket.close()
+        admission?.stop()
         context.terminate()
         mailbox.close()
         logger.info("servant stopped")

@@ -1,0 +1,148 @@
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The broker's side of admission, used by its loop when security is on: the client ROUTER is
+/// a CURVE server whose ZAP handler admits only allowed client keys, and servants are reached
+/// as a CURVE client pinned to each servant's own key, only when that key is allowed. Every
+/// refusal is logged with the key and the peer address.
+final class BrokerAdmission {
+    private let keys: ZMQCurveServerKeys
+    private let handler: ZAPHandler
+    private let logger: Logger
+
+    /// Nil without `keys`; otherwise starts the ZAP handler in `context` and makes
+    /// `clientSocket` a CURVE server (call before it binds).
+    static func start(
+        _ keys: ZMQCurveServerKeys?, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger
+    ) throws -> BrokerAdmission? {
+        guard let keys else { return nil }
+        return try BrokerAdmission(keys: keys, context: context, clientSocket: clientSocket, logger: logger)
+    }
+
+    private init(keys: ZMQCurveServerKeys, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger) throws {
+        self.keys = keys
+        self.logger = logger
+        handler = try ZAPHandler(context: context, admitting: keys.allowedKeys) { request in
+            logger.warning(
+                "refused a client: its key is not allowed",
+                metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
+        }
+        do {
+            try clientSocket.setCurveServer(keys)
+        } catch {
+            handler.stop()
+            throw error
+        }
+    }
+
+    /// Whether the servant at `endpoint` may be used: it must have a key, and the key must be
+    /// allowed. Logs the refusal otherwise.
+    func admitsServant(endpoint: String, serverKey: String?) -> Bool {
+        guard let serverKey, !serverKey.isEmpty else {
+            logger.warning(
+                "refused a servant: it has no CURVE key", metadata: ["key": "", "address": "\(endpoint)"])
+            return false
+        }
+        guard keys.allowedKeys.name(of: serverKey) != nil else {
+            logger.warning(
+                "refused a servant: its key is not allowed",
+                metadata: ["key": "\(serverKey)", "address": "\(endpoint)"])
+            return false
+        }
+        return true
+    }
+
+    /// Sets the CURVE client options on the servant socket for the next connect, pinned to
+    /// `serverKey` (libzmq copies a socket's options into each connection as it is made).
+    func prepareConnect(_ socket: ZMQSocket, serverKey: String?) throws {
+        guard let serverKey else { return }
+        try socket.setCurveClient(keys.clientKeys(serverPublicKey: serverKey))
+    }
+
+    /// Stops the ZAP handler; call before terminating the context.
+    func stop() {
+        handler.stop()
+    }
+}
+
+/// Keeps a broker's servants in step with the allowed keys: remembers every servant offered
+/// (by the hub or by hand) with its CURVE key, and on each ``reconcile()`` adds those whose key
+/// is allowed and removes those whose key no longer is — so a revoked servant is dropped at the
+/// next refresh of the allowed list, and one allowed again is used again. Safe from any thread.
+public final class ServantKeyAdmission: Sendable {
+    private struct State {
+        /// Every servant offered: endpoint → its key (nil: it registered none).
+        var offered: [String: String?] = [:]
+        /// The servants handed to the broker.
+        var inUse: Set<String> = []
+    }
+
+    private let broker: Broker
+    private let allowedKeys: ZAPKeyList
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Admits servants to `broker` by `allowedKeys` (the list the broker's configuration uses).
+    public init(broker: Broker, allowedKeys: ZAPKeyList, logger: Logger) {
+        self.broker = broker
+        self.allowedKeys = allowedKeys
+        self.logger = logger
+    }
+
+    /// A servant joined (or was configured): use it when its key is allowed, or log the refusal.
+    public func offer(endpoint: String, key: String?) {
+        let admitted = state.withLock { state in
+            state.offered[endpoint] = .some(key)
+            let admitted = key.map { allowedKeys.name(of: $0) != nil } ?? false
+            if admitted { state.inUse.insert(endpoint) }
+            return admitted
+        }
+        if admitted {
+            broker.addServant(endpoint: endpoint, serverKey: key)
+        } else {
+            logger.warning(
+                key == nil ? "refused a servant: it has no CURVE key" : "refused a servant: its key is not allowed",
+                metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
+        }
+    }
+
+    /// A servant left: stop using it.
+    public func withdraw(endpoint: String) {
+        let wasInUse = state.withLock { state in
+            state.offered[endpoint] = nil
+            return state.inUse.remove(endpoint) != nil
+        }
+        if wasInUse { broker.removeServant(endpoint: endpoint) }
+    }
+
+    /// Applies the current allowed list: drops servants whose key was revoked, takes back those
+    /// allowed again.
+    public func reconcile() {
+        let (dropped, taken) = state.withLock { state -> ([(String, String)], [(String, String)]) in
+            var dropped: [(String, String)] = []
+            var taken: [(String, String)] = []
+            for (endpoint, key) in state.offered {
+                guard let key else { continue }
+                let allowed = allowedKeys.name(of: key) != nil
+                if allowed, !state.inUse.contains(endpoint) {
+                    state.inUse.insert(endpoint)
+                    taken.append((endpoint, key))
+                } else if !allowed, state.inUse.contains(endpoint) {
+                    state.inUse.remove(endpoint)
+                    dropped.append((endpoint, key))
+                }
+            }
+            return (dropped, taken)
+        }
+        for (endpoint, key) in dropped {
+            logger.warning(
+                "dropped a servant: its key was revoked", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+            broker.removeServant(endpoint: endpoint)
+        }
+        for (endpoint, key) in taken {
+            logger.notice("servant key allowed again", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+            broker.addServant(endpoint: endpoint, serverKey: key)
+        }
+    }
+}

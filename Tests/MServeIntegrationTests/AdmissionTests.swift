@@ -1,0 +1,170 @@
+import Foundation
+import MServeClient
+import MServeTestSupport
+import Testing
+import ZeroMQ
+
+extension IntegrationTests {
+/// With `--keys`, only keys the hub allows take part: an unknown client gets no answer, an
+/// unknown or keyless servant is never used, and a revoked servant is dropped by the broker.
+@Suite struct AdmissionTests {
+    @Test func anUnknownClientIsRefused() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+
+        let allowed = try await cluster.send(keyName: "client")
+        #expect(allowed.status == 0, "an allowed client: \(allowed.errors)")
+        let stranger = try await cluster.send(keyName: "stranger")
+        #expect(stranger.status != 0)
+        #expect(stranger.errors.contains("deadlineExceeded"), "\(stranger.errors)")
+        let strangerKey = try cluster.keys.publicKey("stranger")
+        let logged = await eventually(timeout: .seconds(5)) {
+            cluster.broker.logs.contains("refused a client: its key is not allowed")
+                && cluster.broker.logs.contains(strangerKey)
+        }
+        #expect(logged, "broker log: \(cluster.broker.logs)")
+    }
+
+    @Test func anUnknownServantIsNeverUsed() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: ["insider"])
+        defer { cluster.stop() }
+        // It reaches the hub with an allowed key, but serves with a key the hub does not list.
+        let rogue = try RogueServant(
+            hub: cluster.hub.endpoint, hubKeys: try cluster.hubKeys("insider"),
+            serverKeys: try cluster.keys.keyPair("stranger"))
+        defer { rogue.stop() }
+        let strangerKey = try cluster.keys.publicKey("stranger")
+        let refused = await eventually {
+            cluster.broker.logs.contains("refused a servant: its key is not allowed")
+                && cluster.broker.logs.contains(strangerKey)
+        }
+        #expect(refused, "broker log: \(cluster.broker.logs)")
+        try await cluster.expectQueriesAvoid(rogue)
+    }
+
+    @Test func aRogueServantWithoutAKeyNeverReceivesAQuery() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: ["insider"])
+        defer { cluster.stop() }
+        let rogue = try RogueServant(
+            hub: cluster.hub.endpoint, hubKeys: try cluster.hubKeys("insider"), serverKeys: nil)
+        defer { rogue.stop() }
+        let refused = await eventually {
+            cluster.broker.logs.contains("refused a servant: it has no CURVE key")
+                && cluster.broker.logs.contains(rogue.endpoint)
+        }
+        #expect(refused, "broker log: \(cluster.broker.logs)")
+        try await cluster.expectQueriesAvoid(rogue)
+    }
+
+    @Test func aRevokedServantIsDropped() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant-one", "servant-two"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let revokedPort = SecuredCluster.port(cluster.servants[0].endpoint)
+        let keptPort = SecuredCluster.port(cluster.servants[1].endpoint)
+
+        let revoke = try await CommandRun.mserve(
+            ["hub", "revoke", "servant-one", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(revoke.status == 0, "\(revoke.errors)")
+        let revokedKey = try cluster.keys.publicKey("servant-one")
+        let dropped = await eventually(timeout: .seconds(5)) {
+            cluster.broker.logs.contains("dropped a servant: its key was revoked")
+                && cluster.broker.logs.contains(revokedKey)
+        }
+        #expect(dropped, "broker log: \(cluster.broker.logs)")
+        var ports: Set<String> = []
+        for _ in 0..<6 {
+            async let one = client.send("sleep 20")
+            async let two = client.send("sleep 20")
+            for reply in [try await one, try await two] { ports.insert(SecuredCluster.port(reply.servant ?? "")) }
+        }
+        #expect(ports == [keptPort], "revoked servant on port \(revokedPort)")
+    }
+}
+}
+
+/// A hub, servants and a broker all run with `--keys`, the hub allowing the broker, the
+/// `client` key and each servant's key.
+struct SecuredCluster {
+    let directory: String
+    let keys: ZMQKeyDirectory
+    let hub: MServeProcess
+    let servants: [MServeProcess]
+    let broker: MServeProcess
+
+    static func start(servantKeys: [String], extraAllowed: [String] = []) async throws -> SecuredCluster {
+        let directory = try temporaryDirectory("mserve-admission")
+        let keys = ZMQKeyDirectory(path: directory + "/keys")
+        let allowed = ["broker", "client"] + servantKeys + extraAllowed
+        for name in ["hub", "stranger"] + allowed { try keys.create(name) }
+        let hub = try await MServeProcess(
+            "hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub", "--keys", keys.path])
+        for name in allowed {
+            let run = try await CommandRun.mserve(
+                ["hub", "allow", name, keys.publicKeyPath(name), "--keys", keys.path, "--hub", hub.endpoint])
+            guard run.status == 0 else { throw TestFailure("cannot allow \(name): \(run.errors)") }
+        }
+        var servants: [MServeProcess] = []
+        for name in servantKeys {
+            servants.append(
+                try await MServeProcess(
+                    name, ["servant", "--hub", hub.endpoint, "--keys", keys.path, "--key-name", name]))
+        }
+        let broker = try await MServeProcess(
+            "broker",
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--keys", keys.path, "--algorithm", "even"])
+        let cluster = SecuredCluster(directory: directory, keys: keys, hub: hub, servants: servants, broker: broker)
+        let ready = await eventually { broker.logs.occurrences(of: "servant ready") >= servants.count }
+        guard ready else {
+            cluster.stop()
+            throw TestFailure("the servants never became ready: \(broker.logs)")
+        }
+        return cluster
+    }
+
+    /// Keys for a connection to the hub made with the key `name`.
+    func hubKeys(_ name: String) throws -> ZMQCurveClientKeys {
+        ZMQCurveClientKeys(serverPublicKey: try keys.publicKey("hub"), keyPair: try keys.keyPair(name))
+    }
+
+    /// A client of the broker speaking with the `client` key.
+    func client() throws -> QueryClient {
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(10)
+        configuration.curve = ZMQCurveClientKeys(
+            serverPublicKey: try keys.publicKey("broker"), keyPair: try keys.keyPair("client"))
+        return try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+    }
+
+    /// `mserve send` with the key `keyName`, a 2-second deadline.
+    func send(keyName: String) async throws -> CommandRun {
+        try await CommandRun.mserve(
+            ["send", "--broker", broker.endpoint, "--keys", keys.path, "--key-name", keyName, "--deadline", "2", "echo 1"])
+    }
+
+    /// Queries are answered, none by `rogue`, and `rogue` hears nothing from the broker.
+    func expectQueriesAvoid(_ rogue: RogueServant) async throws {
+        let client = try client()
+        defer { client.close() }
+        for _ in 0..<6 {
+            async let one = client.send("sleep 20")
+            async let two = client.send("sleep 20")
+            for reply in [try await one, try await two] {
+                #expect(Self.port(reply.servant ?? "") != Self.port(rogue.endpoint))
+            }
+        }
+        #expect(rogue.messagesReceived == 0)
+        #expect(!broker.logs.contains("servant added endpoint=\(rogue.endpoint)"))
+    }
+
+    func stop() {
+        broker.stop()
+        for servant in servants { servant.stop() }
+        hub.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The port of `tcp://host:port` or `host:port`.
+    static func port(_ endpoint: String) -> String { String(endpoint.split(separator: ":").last ?? "") }
+}
