@@ -146,7 +146,7 @@ struct BrokerCommand: AsyncParsableCommand {
             if let security {
                 services += try BrokerSecurity.services(
                     broker: broker, service: service, hub: try ProcessSecurity.hubEndpoint(hub), security: security,
-                    logger: logger)
+                    heartbeatInterval: configuration.servants.heartbeatInterval, logger: logger)
             } else {
                 services.append(
                     try HubWatcher(
