@@ -23,16 +23,10 @@ final class BrokerAdmission {
     private init(keys: ZMQCurveServerKeys, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger) throws {
         self.keys = keys
         self.logger = logger
-        handler = try ZAPHandler(context: context, admitting: keys.allowedKeys) { request in
+        handler = try ZAPHandler.securing(clientSocket, with: keys, context: context) { request in
             logger.warning(
                 "refused a client: its key is not allowed",
                 metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
-        }
-        do {
-            try clientSocket.setCurveServer(keys)
-        } catch {
-            handler.stop()
-            throw error
         }
     }
 

@@ -9,16 +9,10 @@ final class ServantAdmission {
 
     /// Starts the ZAP handler in `context` and makes `socket` a CURVE server (before it binds).
     init(context: ZMQContext, socket: ZMQSocket, keys: ZMQCurveServerKeys, logger: Logger) throws {
-        handler = try ZAPHandler(context: context, admitting: keys.allowedKeys) { request in
+        handler = try ZAPHandler.securing(socket, with: keys, context: context) { request in
             logger.warning(
                 "refused a peer: its key is not allowed",
                 metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
-        }
-        do {
-            try socket.setCurveServer(keys)
-        } catch {
-            handler.stop()
-            throw error
         }
     }
 

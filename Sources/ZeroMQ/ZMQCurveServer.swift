@@ -35,6 +35,26 @@ extension ZAPHandler {
     }
 }
 
+extension ZAPHandler {
+    /// Secures `socket` (before it binds): starts a handler in `context` admitting the keys in
+    /// `keys.allowedKeys` and makes `socket` a CURVE server with `keys`. The handler is stopped
+    /// again if the socket refuses the options. Stop the returned handler before terminating
+    /// the context.
+    public static func securing(
+        _ socket: ZMQSocket, with keys: ZMQCurveServerKeys, context: ZMQContext,
+        onRefuse: @escaping @Sendable (ZAPRequest) -> Void
+    ) throws(ZMQError) -> ZAPHandler {
+        let handler = try ZAPHandler(context: context, admitting: keys.allowedKeys, onRefuse: onRefuse)
+        do {
+            try socket.setCurveServer(keys)
+        } catch {
+            handler.stop()
+            throw error
+        }
+        return handler
+    }
+}
+
 extension ZMQSocket {
     /// Makes the socket a CURVE server with `keys` (before binding). The context must have a
     /// ``ZAPHandler`` answering for it, or libzmq admits every client with a valid handshake.

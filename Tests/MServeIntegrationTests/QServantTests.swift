@@ -96,19 +96,28 @@ extension IntegrationTests {
             #expect(reply.servant == servant)
         }
 
+        /// A broker whose only servant is `standIn`, with `arguments` added, and a client of it.
+        private static func broker(for standIn: StandIn, _ arguments: [String]) async throws -> (MServeProcess, QueryClient) {
+            let broker = try await MServeProcess(
+                "broker",
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", "kdb://127.0.0.1:\(standIn.port)"] + arguments)
+            do {
+                return (broker, try QueryClient(endpoint: broker.endpoint))
+            } catch {
+                broker.stop()
+                throw error
+            }
+        }
+
         @Test func aQServantAnswersQueriesThroughTheBroker() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
             let standIn = try await StandIn(python: python, arguments: ["--user", "alice:wonderland"])
             defer { standIn.crash() }
-            let broker = try await MServeProcess(
-                "broker",
-                [
-                    "broker", "--clients", "tcp://127.0.0.1:0", "--servant", "kdb://127.0.0.1:\(standIn.port)",
-                    "--servant-auth", "alice:wonderland",
-                ])
-            defer { broker.stop() }
-            let client = try QueryClient(endpoint: broker.endpoint)
-            defer { client.close() }
+            let (broker, client) = try await Self.broker(for: standIn, ["--servant-auth", "alice:wonderland"])
+            defer {
+                client.close()
+                broker.stop()
+            }
             let name = "127.0.0.1:\(standIn.port)"
 
             let reply = try await client.send("proc1 `IBM")
@@ -136,15 +145,11 @@ extension IntegrationTests {
             guard let python = KdbDoorTests.requirePython() else { return }
             let standIn = try await StandIn(python: python, arguments: ["--user", "alice:wonderland"])
             defer { standIn.crash() }
-            let broker = try await MServeProcess(
-                "broker",
-                [
-                    "broker", "--clients", "tcp://127.0.0.1:0", "--servant", "kdb://127.0.0.1:\(standIn.port)",
-                    "--servant-auth", "alice:guess", "--deadline", "1",
-                ])
-            defer { broker.stop() }
-            let client = try QueryClient(endpoint: broker.endpoint)
-            defer { client.close() }
+            let (broker, client) = try await Self.broker(for: standIn, ["--servant-auth", "alice:guess", "--deadline", "1"])
+            defer {
+                client.close()
+                broker.stop()
+            }
             await #expect {
                 try await client.send("proc1 `IBM")
             } throws: { error in
@@ -157,15 +162,11 @@ extension IntegrationTests {
             guard let python = KdbDoorTests.requirePython() else { return }
             let standIn = try await StandIn(python: python)
             defer { standIn.crash() }
-            let broker = try await MServeProcess(
-                "broker",
-                [
-                    "broker", "--clients", "tcp://127.0.0.1:0", "--servant", "kdb://127.0.0.1:\(standIn.port)",
-                    "--deadline", "1",
-                ])
-            defer { broker.stop() }
-            let client = try QueryClient(endpoint: broker.endpoint)
-            defer { client.close() }
+            let (broker, client) = try await Self.broker(for: standIn, ["--deadline", "1"])
+            defer {
+                client.close()
+                broker.stop()
+            }
             // q answers nothing when an async handler fails: the deadline answers the client.
             await #expect {
                 try await client.send("drop1 `IBM")
