@@ -49,6 +49,10 @@ public struct BrokerConfiguration: Sendable {
         public var allowedFunctions: [String] = []
         /// Queries that may wait for a free servant; beyond this the client gets an error at once.
         public var queueCapacity: Int = 100_000
+        /// How many queued queries, from the front, are offered to the dispatch algorithm when a
+        /// servant is free. A query the algorithm makes wait (it prefers a busy servant) then
+        /// does not hold up the ones behind it. 1 means strict first-in first-out.
+        public var lookAhead: Int = 16
         /// A query not answered within this time gets an error reply.
         public var queryDeadline: Duration = .seconds(60)
         /// Creates the default dispatch settings.

@@ -352,7 +352,8 @@ final class BrokerLoop {
         }
         held.tag = nextTag
         nextTag &+= 1
-        if queue.isEmpty, let index = choose(routing: held.routing) {
+        if queue.count < configuration.dispatch.lookAhead, let index = choose(routing: held.routing) {
+            // Within the look-ahead the queued queries were already offered and made to wait.
             dispatch(held, toReadyIndex: index)
         } else if queue.count >= configuration.dispatch.queueCapacity {
             reply(
@@ -431,10 +432,13 @@ final class BrokerLoop {
         return index
     }
 
-    private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) {
+    /// Sends `query` to the ready servant at `index`; false when that servant turned out to be
+    /// gone (it is then lost, and the query is back at the front of the queue).
+    @discardableResult
+    private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
-        guard var record = servants[servantID] else { return }
+        guard var record = servants[servantID] else { return false }
         query.dispatches += 1
         let sent =
             kdbServants.owns(servantID)
@@ -445,7 +449,7 @@ final class BrokerLoop {
             query.dispatches -= 1
             queue.prepend(query)
             servantLost(servantID, reason: "unreachable")
-            return
+            return false
         }
         record.inFlight += 1
         record.lastRouting = query.routing
@@ -453,14 +457,23 @@ final class BrokerLoop {
         views[index] = record.view
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
+        return true
     }
 
-    /// Dispatches queued queries in FIFO order while the algorithm finds servants for them.
+    /// Offers the queued queries to the algorithm in arrival order, up to the look-ahead from
+    /// the front, while a servant is free: a query it makes wait stays where it is and the
+    /// ones behind it may go first.
     private func drainQueue() {
-        while let head = queue.first {
-            guard let index = choose(routing: head.routing) else { return }
-            queue.removeFirst()
-            dispatch(head, toReadyIndex: index)
+        var offset = 0
+        while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
+            let query = queue[offset: offset]
+            guard let index = choose(routing: query.routing) else {
+                offset += 1
+                continue
+            }
+            queue.remove(atOffset: offset)
+            // A servant found gone was lost, which drained the queue again: stop here.
+            guard dispatch(query, toReadyIndex: index) else { return }
         }
     }
 
@@ -734,10 +747,14 @@ final class BrokerLoop {
     private func expireDeadlines(now: UInt64) {
         // Queries queue in arrival order (re-dispatched ones return to the front, and they
         // arrived earlier still), so the expired ones are at the front.
+        var expiredQueued = false
         while let head = queue.first, head.deadline <= now {
             queue.removeFirst()
             reply(error: "mserve: deadline exceeded: no servant was free in time", to: head)
+            expiredQueued = true
         }
+        // The queries behind one that held the front may go now.
+        if expiredQueued { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""

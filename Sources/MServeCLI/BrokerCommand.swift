@@ -51,6 +51,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Queries that may wait for a free servant before new ones are refused.")
     var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
 
+    @Option(name: .long, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
+    var lookAhead: Int = BrokerConfiguration.Dispatch().lookAhead
+
     @Option(name: .long, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
     var deadline: String = "60"
 
@@ -110,6 +113,8 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.dispatch.allowedFunctions = allow?.split(separator: ",").map(String.init) ?? []
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         configuration.dispatch.queueCapacity = queueCapacity
+        guard lookAhead >= 1 else { throw ValidationError("--look-ahead must be at least 1") }
+        configuration.dispatch.lookAhead = lookAhead
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
         configuration.kdb = try kdbOptions.configuration()
         configuration.servants.kdbCredentials = kdbOptions.servantCredentials

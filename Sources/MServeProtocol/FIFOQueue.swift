@@ -31,11 +31,43 @@ public struct FIFOQueue<Element> {
         guard head < storage.count else { return nil }
         let element = storage[head]
         storage[head] = nil
+        advanceHead()
+        return element
+    }
+
+    /// Moves past the (emptied) slot at `head`, dropping the consumed prefix now and then.
+    private mutating func advanceHead() {
         head += 1
         if head > 1024 && head * 2 > storage.count {
             storage.removeFirst(head)
             head = 0
         }
+    }
+
+    /// The element `offset` places behind the first (0 is ``first``). `offset` must be less
+    /// than ``count``.
+    public subscript(offset offset: Int) -> Element {
+        precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
+        if offset < front.count { return front[front.count - 1 - offset] }
+        return storage[head + offset - front.count]!
+    }
+
+    /// Removes and returns the element `offset` places behind the first, keeping the order of
+    /// the others. Costs O(`offset`): meant for looking a little way ahead of the front.
+    @discardableResult
+    public mutating func remove(atOffset offset: Int) -> Element {
+        precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
+        if offset < front.count { return front.remove(at: front.count - 1 - offset) }
+        let position = head + offset - front.count
+        let element = storage[position]!
+        // Shift the elements before it one place back, towards the removed one.
+        var index = position
+        while index > head {
+            storage[index] = storage[index - 1]
+            index -= 1
+        }
+        storage[head] = nil
+        advanceHead()
         return element
     }
 

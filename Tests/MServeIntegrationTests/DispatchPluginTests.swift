@@ -76,15 +76,7 @@ extension IntegrationTests {
                     create, choose, completed, destroy, NULL };
                 const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                 """
-            let sourcePath = directory + "/fewest.c"
-            try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-            let library = directory + "/libfewest.so"
-            let compiler = Process()
-            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-            compiler.arguments = ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath]
-            try compiler.run()
-            compiler.waitUntilExit()
-            try #require(compiler.terminationStatus == 0)
+            let library = try Self.compilePlugin(source, named: "fewest", in: directory)
 
             let listed = try await CommandRun.mserve(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
             #expect(listed.output.contains("fewest-served"))
@@ -100,6 +92,66 @@ extension IntegrationTests {
             for index in 1...6 { used.append(try await client.send("proc1 `S\(index)").servant ?? "") }
             #expect(Set(used) == cluster.servantNames, "\(used)")
             #expect(cluster.broker.logs.contains("fewest-served"))
+        }
+
+        /// Compiles the C plugin `source` with the system C compiler into `directory`; returns
+        /// the library's path.
+        static func compilePlugin(_ source: String, named name: String, in directory: String) throws -> String {
+            let sourcePath = directory + "/\(name).c"
+            try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+            let library = directory + "/lib\(name).so"
+            let compiler = Process()
+            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+            compiler.arguments = ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath]
+            try compiler.run()
+            compiler.waitUntilExit()
+            try #require(compiler.terminationStatus == 0)
+            return library
+        }
+
+        @Test func aQueryTheAlgorithmMakesWaitDoesNotHoldUpTheOnesBehindIt() async throws {
+            let directory = try temporaryDirectory("mserve-look-ahead")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let library = try Self.compilePlugin(
+                """
+                #include <string.h>
+                #include "mserve_plugin.h"
+                /* Keeps queries routed HELD waiting for ever; others take the first free servant. */
+                static int state;
+                static void *create(const char *config) { (void)config; return &state; }
+                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                    (void)s;
+                    if (strcmp(routing, "HELD") == 0) return MSERVE_DISPATCH_WAIT;
+                    for (size_t i = 0; i < count; i++) if (servants[i].in_flight < servants[i].capacity) return (int64_t)i;
+                    return MSERVE_DISPATCH_WAIT;
+                }
+                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                static void destroy(void *s) { (void)s; }
+                static const mserve_dispatch_plugin table = {
+                    MSERVE_PLUGIN_ABI_VERSION, "hold-back", "keeps HELD waiting", create, choose, completed, destroy, NULL };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """, named: "holdback", in: directory)
+            for lookAhead in ["16", "1"] {
+                let cluster = try await ProcessCluster.start(
+                    servants: 1, brokerArguments: ["--deadline", "1.5", "--look-ahead", lookAhead],
+                    environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "hold-back"])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                _ = try await client.send("proc1 `WARMUP")
+                async let heldAnswered: ContinuousClock.Instant = {
+                    _ = try? await client.send("proc1 `HELD")  // fails at its deadline
+                    return ContinuousClock.now
+                }()
+                try await Task.sleep(for: .milliseconds(100))
+                let free = try await client.send("proc1 `FREE")
+                let freeAnswered = ContinuousClock.now
+                #expect(free.routing == "FREE")
+                // With look-ahead FREE overtakes the waiting HELD; in strict FIFO it waits
+                // behind it until HELD's deadline.
+                let freeFirst = freeAnswered < (await heldAnswered)
+                #expect(freeFirst == (lookAhead != "1"), "look-ahead \(lookAhead)")
+            }
         }
 
         @Test func theShippedCPluginRunsInABroker() async throws {

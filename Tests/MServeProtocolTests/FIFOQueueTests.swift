@@ -34,4 +34,32 @@ struct FIFOQueueTests {
         out += queue.removeAll()
         #expect(out == expected)
     }
+
+    @Test func lookingAheadReadsAndRemovesInPlaceKeepingTheRestInOrder() {
+        var queue = FIFOQueue<Int>()
+        for value in 1...5 { queue.append(value) }
+        queue.prepend(0)
+        #expect((0..<queue.count).map { queue[offset: $0] } == [0, 1, 2, 3, 4, 5])
+        #expect(queue.remove(atOffset: 3) == 3)
+        #expect(queue.remove(atOffset: 0) == 0)
+        queue.prepend(-1)
+        #expect(queue.remove(atOffset: 1) == 1)
+        #expect(queue.count == 4)
+        #expect(queue.removeAll() == [-1, 2, 4, 5])
+    }
+
+    @Test func removingAheadOverAndOverKeepsTheOthersInOrder() {
+        var queue = FIFOQueue<Int>()
+        var expected: [Int] = []
+        for value in 0..<10_000 {
+            queue.append(value)
+            expected.append(value)
+            if queue.count > 3 {
+                let removed = queue.remove(atOffset: 2)
+                expected.remove(at: expected.firstIndex(of: removed)!)
+            }
+        }
+        #expect(queue.count == 3)
+        #expect(queue.removeAll() == expected)
+    }
 }

@@ -29,7 +29,12 @@ extern "C" {
 /** The name of the symbol every dispatch plugin exports. */
 #define MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL "mserve_dispatch_plugin_entry"
 
-/** `choose` returns this when no servant should take the query now: it waits in the queue. */
+/**
+ * `choose` returns this when no servant should take the query now: it stays in the queue,
+ * in its place. While a servant is free the broker goes on offering the queries behind it,
+ * up to its look-ahead (`mserve broker --look-ahead`, default 16), so a query an algorithm
+ * makes wait does not hold up the others; each is offered again whenever a servant frees up.
+ */
 #define MSERVE_DISPATCH_WAIT (-1)
 
 /**

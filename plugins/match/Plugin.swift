@@ -3,11 +3,12 @@
 import MServePlugin
 
 /// The free servant whose previous query had the same routing string. When that servant is
-/// busy and the load is light (at least half the servants free), the query waits for it if
-/// waiting is cheaper than running cold elsewhere, as learnt from the execution times
-/// reported so far (a warm run plus the busy servant's mean run under a cold run's mean). Else the free servant whose data is least wanted: the one whose
-/// last routing string was asked for least often among the last `window` queries (a servant
-/// never used first; ties go to the servant chosen least recently).
+/// busy, the query waits for it — at most as long as a cold run costs more than a warm one,
+/// as learnt from the execution times reported so far — and then runs elsewhere. (The broker
+/// offers the queries behind a waiting one meanwhile: its look-ahead.)
+/// Else the free servant whose data is least wanted: a servant never used, else the one whose
+/// routing string was asked for least often among the last `window` queries, per servant
+/// holding it; ties go to the servant chosen least recently.
 ///
 /// The fallback matters as much as the match: taking the first free servant from the top (as
 /// `orig` does) keeps overwriting the data the top servant holds while the others keep stale
@@ -27,6 +28,10 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
     /// Queries dispatched and not completed, per servant: routing string, and whether the
     /// servant ran that routing string last (a warm run).
     private var running: [UInt64: [(routing: String, warm: Bool)]] = [:]
+    /// Since when queries of a routing string have waited for its busy servant, and how many
+    /// times they were made to wait since.
+    private var waitingSince: [String: ContinuousClock.Instant] = [:]
+    private var waitAsks: [String: Int] = [:]
     /// Execution times of warm and cold runs.
     private var warmRuns = RunningMean()
     private var coldRuns = RunningMean()
@@ -44,20 +49,20 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         }
     }
 
-    /// A free servant whose last routing string is `routing`; nil (wait) when that servant is
-    /// busy and waiting pays; else the free servant holding the least wanted routing string;
-    /// nil when all are busy.
+    /// A free servant whose last routing string is `routing`; nil (wait) while that servant is
+    /// busy and waiting still pays; else the free servant holding the least wanted routing
+    /// string; nil when all are busy.
     public func choose(routing: String, servants: [ServantView]) -> Int? {
-        recent.record(routing)
         let chosen: Int
         if let match = servants.firstIndex(where: { $0.isFree && $0.lastRouting == routing }) {
             chosen = match
-        } else if mayWait, let busy = servants.first(where: { $0.lastRouting == routing }),
-            waitingPays(for: busy, servants: servants)
+        } else if mayWait, servants.contains(where: { $0.lastRouting == routing }),
+            keepsWaiting(routing, servants: servants.count)
         {
             return nil
         } else if let fallback = servants.indices.filter({ servants[$0].isFree }).min(by: { left, right in
-            let leftDemand = demand(servants[left]), rightDemand = demand(servants[right])
+            let leftDemand = demand(servants[left], among: servants)
+            let rightDemand = demand(servants[right], among: servants)
             if leftDemand != rightDemand { return leftDemand < rightDemand }
             return lastChosen[servants[left].id, default: 0] < lastChosen[servants[right].id, default: 0]
         }) {
@@ -66,6 +71,9 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
             return nil
         }
         let servant = servants[chosen]
+        recent.record(routing)
+        waitingSince[routing] = nil
+        waitAsks[routing] = nil
         dispatches += 1
         lastChosen[servant.id] = dispatches
         running[servant.id, default: []].append((routing, servant.lastRouting == routing))
@@ -91,19 +99,44 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         running[servant.id] = queries
     }
 
-    /// Whether waiting for `busy` (about its mean execution, then a warm run) beats a cold run.
-    /// Only under light load — at least half the servants free — since a waiting query holds
-    /// up the queries behind it: under heavy load the idle servants would cost more than the
-    /// cold run saves.
-    private func waitingPays(for busy: ServantView, servants: [ServantView]) -> Bool {
-        guard warmRuns.count >= 16, coldRuns.count >= 16, busy.meanExecutionNanoseconds > 0 else { return false }
-        guard 2 * servants.count(where: \.isFree) >= servants.count else { return false }
-        return Double(busy.meanExecutionNanoseconds) + warmRuns.mean < coldRuns.mean
+    /// Whether a query of `routing`, whose servant is busy, should wait for it: once warm and
+    /// cold runs have been measured and a cold run costs more than two warm ones, queries of a
+    /// routing string wait for its servant for at most what a cold run costs over a warm one,
+    /// counted from when the first of them started waiting; then they run elsewhere (which
+    /// spreads a routing string in high demand over more servants). Waiting that long at most
+    /// costs no more than twice the best choice made knowing the future.
+    private func keepsWaiting(_ routing: String, servants: Int) -> Bool {
+        guard warmRuns.count >= 16, coldRuns.count >= 16, coldRuns.mean > 2 * warmRuns.mean else { return false }
+        let patience = Duration.nanoseconds(Int64(coldRuns.mean - warmRuns.mean))
+        let now = ContinuousClock.now
+        guard let since = waitingSince[routing] else {
+            if waitingSince.count > 4_096 {
+                // Routing strings whose queries left the queue without a dispatch (deadlines).
+                waitingSince = waitingSince.filter { now - $0.value < patience }
+                waitAsks = waitAsks.filter { waitingSince[$0.key] != nil }
+            }
+            waitingSince[routing] = now
+            waitAsks[routing] = 1
+            return true
+        }
+        // Many queries of this routing string waiting (the broker offers each again whenever
+        // a servant frees up) means a long line for its servants while others idle: spread it.
+        let asks = waitAsks[routing, default: 0] + 1
+        waitAsks[routing] = asks
+        if now - since < patience && asks <= 2 * servants { return true }
+        waitingSince[routing] = nil
+        waitAsks[routing] = nil
+        return false
     }
 
-    /// How much the data a servant holds is wanted: -1 for none (never used).
-    private func demand(_ servant: ServantView) -> Int {
-        servant.lastRouting.isEmpty ? -1 : recent.count(of: servant.lastRouting)
+    /// How much the data a servant holds is wanted: -1 for none (never used), else how often
+    /// its routing string was asked for recently, shared among the servants holding it (a
+    /// routing string in high demand keeps several servants; a second copy of a modest one
+    /// gives way first).
+    private func demand(_ servant: ServantView, among servants: [ServantView]) -> Double {
+        if servant.lastRouting.isEmpty { return -1 }
+        let holders = servants.count(where: { $0.lastRouting == servant.lastRouting })
+        return Double(recent.count(of: servant.lastRouting)) / Double(max(1, holders))
     }
 }
 
