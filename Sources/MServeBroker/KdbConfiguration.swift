@@ -9,6 +9,9 @@ extension BrokerConfiguration {
         public var usersFile: String?
         /// Users given directly (used when `usersFile` is nil); nil: anyone may log in.
         public var users: KdbUsers?
+        /// Users kept up to date from outside (the hub's `users` table); when set it wins over
+        /// `usersFile` and `users`, and every login is refused until it holds a first list.
+        public var userList: KdbUserList?
         /// A message announcing more bytes than this closes the connection.
         public var maxMessageSize: Int = 64 << 20
         /// Reply bytes buffered for a client that does not read before it is disconnected.

@@ -241,7 +241,13 @@ final class KdbDoor {
         let credentials = String(decoding: text, as: UTF8.self)
         let user = String(credentials.prefix { $0 != ":" })
         let password = credentials.contains(":") ? String(credentials.drop { $0 != ":" }.dropFirst()) : ""
-        if let users, !users.accepts(user: user, password: password) {
+        if let userList = configuration.userList {
+            if !userList.accepts(user: user, password: password) {
+                return .refused(
+                    userList.users == nil
+                        ? "no users from the hub yet" : "wrong credentials for user \(user.isEmpty ? "(none)" : user)")
+            }
+        } else if let users, !users.accepts(user: user, password: password) {
             return .refused("wrong credentials for user \(user.isEmpty ? "(none)" : user)")
         }
         connection.stream.consumeInput(terminator - pending.startIndex + 1)

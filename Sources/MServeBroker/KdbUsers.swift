@@ -7,10 +7,19 @@ import Foundation
 public struct KdbUsers: Sendable, Hashable {
     /// Each user's stored password (plain text or a hex digest), by user name.
     public var passwords: [String: String]
+    /// Whether a stored password may be plain text (a users file); false when every stored
+    /// password is a digest (the hub's users), so that sending the digest itself does not log in.
+    public var plainTextAllowed = true
 
     /// Users with these stored passwords.
     public init(passwords: [String: String]) {
         self.passwords = passwords
+    }
+
+    /// Users whose stored passwords are all hex SHA-1 or SHA-256 digests, by user name.
+    public init(digests: [String: String]) {
+        self.passwords = digests
+        self.plainTextAllowed = false
     }
 
     /// Parses the text of a users file.
@@ -41,7 +50,7 @@ public struct KdbUsers: Sendable, Hashable {
     /// Whether `user` may log in with `password` (as the client sent it, in plain text).
     public func accepts(user: String, password: String) -> Bool {
         guard let stored = passwords[user] else { return false }
-        if stored == password { return true }
+        if plainTextAllowed && stored == password { return true }
         let digest = stored.lowercased()
         guard digest.allSatisfy(\.isHexDigit) else { return false }
         switch digest.count {

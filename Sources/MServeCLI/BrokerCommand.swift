@@ -19,11 +19,12 @@ struct BrokerCommand: AsyncParsableCommand {
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
             plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, \
-            MSERVE_USERS, MSERVE_SERVANT_AUTH.
+            MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
-            over kdb+ IPC too. A --servant kdb://host:port is a q process \
-            serving queries (logged in to with --servant-auth); see docs/KDB.md.
+            over kdb+ IPC too; with --users hub, their users and passwords are those of the hub \
+            (`mserve hub user add`), refreshed every second. A --servant kdb://host:port is a q \
+            process serving queries (logged in to with --servant-auth); see docs/KDB.md.
 
             With --hub, the broker registers with the hub and follows the servants of its
             --service: servants that join are used within a second, servants that leave are \
@@ -135,8 +136,12 @@ struct BrokerCommand: AsyncParsableCommand {
         let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys
         let logger = logging.bootstrap(label: "mserve.broker")
+        let usersRefresher = try configuration.kdb?.userList.map {
+            try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
+        }
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
+        if let usersRefresher { services.append(usersRefresher) }
         if let hub = hubOptions.mode {
             let service = hubOptions.service
             services.append(

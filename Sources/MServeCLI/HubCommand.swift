@@ -14,12 +14,15 @@ struct HubCommand: AsyncParsableCommand {
             The hub keeps the tables spoke (live processes), memst (memory stats) and down (crash \
             reports) in SQLite in its directory. `mserve hub` serves it; `mserve hub spokes`, \
             `memst` and `down` print the tables; `mserve hub resolve SERVICE` lists a service's \
-            live servants. MSERVE_HUB names the hub endpoint, MSERVE_HUB_DIR its directory.
+            live servants. `allow`, `revoke` and `keys` edit the admitted CURVE keys; `user add`, \
+            `user remove` and `users` the kdb+ users of brokers started with --users hub. \
+            `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
+            hub endpoint, MSERVE_HUB_DIR its directory.
             """,
         subcommands: [
             HubServeCommand.self, HubTableCommand.Spokes.self, HubTableCommand.Memst.self,
             HubTableCommand.Down.self, HubResolveCommand.self, HubAllowCommand.self, HubRevokeCommand.self,
-            HubKeysCommand.self,
+            HubKeysCommand.self, HubUserCommand.self, HubUsersCommand.self, HubRegisterCommand.self,
         ],
         defaultSubcommand: HubServeCommand.self)
 }

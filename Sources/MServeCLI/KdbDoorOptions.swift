@@ -6,7 +6,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (default host 127.0.0.1).", valueName: "port"))
     var port: String?
 
-    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second.", valueName: "file|hub"))
     var users: String?
 
     @Option(name: .customLong("kdb-max-message"), help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection.", valueName: "bytes"))
@@ -27,8 +27,13 @@ struct KdbDoorOptions: ParsableArguments {
         var door: BrokerConfiguration.Kdb
         do {
             door = try BrokerConfiguration.Kdb(parsing: text)
-            door.usersFile = users ?? environment("MSERVE_USERS")
-            if let path = door.usersFile { _ = try KdbUsers(contentsOf: path) }
+            let source = users ?? environment("MSERVE_USERS")
+            if source == "hub" {
+                door.userList = KdbUserList()
+            } else {
+                door.usersFile = source
+                if let path = door.usersFile { _ = try KdbUsers(contentsOf: path) }
+            }
         } catch {
             throw ValidationError("\(error)")
         }

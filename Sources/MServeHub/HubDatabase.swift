@@ -18,7 +18,7 @@ public struct SpokeRecord: Sendable, Hashable {
 
     /// The endpoint as a servant of its service, for resolution.
     public var serviceEndpoint: ServiceEndpoint {
-        let name = endpoint.hasPrefix("tcp://") ? String(endpoint.dropFirst(6)) : endpoint
+        let name = endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("kdb://") ? String(endpoint.dropFirst(6)) : endpoint
         return ServiceEndpoint(
             endpoint: endpoint, name: name, spokeID: id, threads: registration.threads, curveKey: registration.curveKey)
     }
@@ -90,6 +90,10 @@ public final class HubDatabase: Sendable {
         }
         migrator.registerMigration("v3 servant keys") { db in
             try db.execute(sql: "ALTER TABLE spoke ADD COLUMN curveKey TEXT; ALTER TABLE down ADD COLUMN curveKey TEXT")
+        }
+        migrator.registerMigration("v4 kdb users") { db in
+            try db.execute(
+                sql: "CREATE TABLE users (name TEXT PRIMARY KEY, digest TEXT NOT NULL, added INTEGER NOT NULL)")
         }
         return migrator
     }

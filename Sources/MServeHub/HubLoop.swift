@@ -166,7 +166,7 @@ final class HubLoop {
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
                 continue
             }
-            if configuration.curve != nil, [.allow, .revoke].contains(message.command), userID != HubAdmission.adminUserID {
+            if configuration.curve != nil, [.allow, .revoke, .addUser, .removeUser].contains(message.command), userID != HubAdmission.adminUserID {
                 send(routingID, HubMessage(.error, [("message", .string("only the hub's own key may \(message.command.rawValue)"))]))
                 continue
             }
@@ -179,7 +179,7 @@ final class HubLoop {
         switch message.command {
         case .register: register(message, from: routingID, peerAddress: peerAddress, now: now)
         case .heartbeat: heartbeat(message, from: routingID, now: now)
-        case .deregister: deregister(from: routingID)
+        case .deregister: deregister(from: routingID, reason: message.text("reason") ?? "")
         case .resolve:
             let service = message.text("service") ?? ""
             let role = message.text("role").flatMap { $0.isEmpty ? nil : $0 } ?? SpokeRole.servant
@@ -203,6 +203,8 @@ final class HubLoop {
             }
         case .allow, .revoke, .keys:
             send(routingID, admission.handle(message, database: database, logger: logger))
+        case .addUser, .removeUser, .users:
+            send(routingID, HubUsers.handle(message, database: database, logger: logger))
         default:
             send(
                 routingID,
@@ -303,14 +305,25 @@ final class HubLoop {
                 .heartbeat, [("incarnation", .atom(.long(Int64(bitPattern: incarnation)))), ("id", .atom(.long(id)))]))
     }
 
-    private func deregister(from routingID: [UInt8]) {
+    /// A clean exit without `reason`; with one, the spoke goes to `down` for that reason (a
+    /// sidecar reporting that the process it registered has gone).
+    private func deregister(from routingID: [UInt8], reason: String) {
         if let id = spokeByRoutingID.removeValue(forKey: routingID), let gone = spokes.removeValue(forKey: id) {
             do {
-                try database.remove(spoke: id)
+                if reason.isEmpty {
+                    try database.remove(spoke: id)
+                } else {
+                    try database.markDown(spoke: id, crash: QueryClock.qTimestampNow(), reason: reason)
+                }
             } catch {
                 logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
             }
-            logger.info("spoke deregistered", metadata: ["id": "\(id)", "pid": "\(gone.record.registration.pid)"])
+            if reason.isEmpty {
+                logger.info("spoke deregistered", metadata: ["id": "\(id)", "pid": "\(gone.record.registration.pid)"])
+            } else {
+                logger.warning(
+                    "spoke down", metadata: ["id": "\(id)", "endpoint": "\(gone.record.endpoint)", "reason": "\(reason)"])
+            }
             announceLeave(gone)
         }
         send(routingID, HubMessage(.deregistered))

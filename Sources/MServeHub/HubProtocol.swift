@@ -30,7 +30,8 @@ public enum HubCommand: String, Sendable, CaseIterable {
     case heartbeat = "HEARTBEAT"
     /// Hub → spoke: the hub does not know the sender; it should register again.
     case unknown = "UNKNOWN"
-    /// Spoke → hub: leaving cleanly; no crash report.
+    /// Spoke → hub: leaving cleanly, no crash report; or, with `reason` (string), the spoke is
+    /// down for that reason and goes to `down` at once.
     case deregister = "DEREGISTER"
     /// Hub → spoke: the answer to DEREGISTER.
     case deregistered = "DEREGISTERED"
@@ -56,6 +57,13 @@ public enum HubCommand: String, Sendable, CaseIterable {
     case revoke = "REVOKE"
     /// Any peer → hub: the admitted keys. Hub → peer: `name` and `key` symbols, in name order.
     case keys = "KEYS"
+    /// Admin → hub: add the kdb+ user `name` (symbol) whose password has the hex SHA-1 or
+    /// SHA-256 digest `digest` (symbol).
+    case addUser = "ADDUSER"
+    /// Admin → hub: remove the kdb+ user `name` (symbol).
+    case removeUser = "REMOVEUSER"
+    /// Any peer → hub: the kdb+ users. Hub → peer: `name` and `digest` symbols, in name order.
+    case users = "USERS"
 
     /// The command's frame bytes.
     public var frame: [UInt8] { Array(rawValue.utf8) }

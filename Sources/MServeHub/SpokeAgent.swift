@@ -80,6 +80,12 @@ public final class SpokeAgent: Service, Sendable {
         mailbox.post(.stop(deregister: deregister))
     }
 
+    /// Stops the agent and has the hub move this spoke to `down` at once with `reason` (a
+    /// DEREGISTER with a reason): for a sidecar whose process has gone.
+    public func stop(downReason reason: String) {
+        mailbox.post(.down(reason: reason))
+    }
+
     /// Waits until the hub has confirmed a registration (at least `count` of them in all) and
     /// returns the spoke id; throws ``HubError/Code/timeout`` after `timeout`.
     public func waitUntilRegistered(count: Int = 1, timeout: Duration = .seconds(5)) async throws -> Int64 {
@@ -142,6 +148,9 @@ public final class SpokeAgent: Service, Sendable {
                     case .stop(let deregister):
                         if deregister && registered { leave(peer) }
                         return
+                    case .down(let reason):
+                        if registered { leave(peer, reason: reason) }
+                        return
                     }
                 }
             }
@@ -189,8 +198,8 @@ public final class SpokeAgent: Service, Sendable {
     }
 
     /// Sends DEREGISTER and waits briefly for the hub's answer so it is not lost on close.
-    private func leave(_ peer: HubPeerSocket) {
-        peer.send(HubMessage(.deregister))
+    private func leave(_ peer: HubPeerSocket, reason: String? = nil) {
+        peer.send(HubMessage(.deregister, reason.map { [("reason", .string($0))] } ?? []))
         let deadline = QueryClock.monotonicNanoseconds() + 500_000_000
         while QueryClock.monotonicNanoseconds() < deadline {
             if let message = peer.receive(waitingMilliseconds: 50), message.command == .deregistered { return }
@@ -201,6 +210,7 @@ public final class SpokeAgent: Service, Sendable {
 /// Commands other threads post to a spoke agent's loop.
 enum SpokeControl: Sendable {
     case stop(deregister: Bool)
+    case down(reason: String)
 }
 
 /// A DEALER connected to the hub, owned by one thread.

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import MServeHub
+import ServiceLifecycle
+
+/// `mserve hub register kdb://HOST:PORT`: a sidecar that registers a q servant with the hub.
+struct HubRegisterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register",
+        abstract: "Register a q servant (kdb://HOST:PORT) with the hub while it accepts connections.",
+        discussion: """
+            A q process cannot speak the hub protocol, so this sidecar speaks for it: every \
+            heartbeat it opens (and closes) a TCP connection to HOST:PORT. While that works, \
+            the q process is a servant of --service, stored by the hub as kdb://IP:PORT (IP is \
+            HOST, or the address the hub sees this sidecar come from when HOST is loopback), \
+            so brokers following the service dispatch to it. When the connection fails the \
+            servant goes to the hub's down table at once, with the reason, and brokers drop \
+            it; it is registered again when the q process is back. Prints the endpoint on the \
+            first line of standard output. SIGTERM or SIGINT deregisters it and exits.
+            """)
+
+    @Argument(help: "The q process, kdb://HOST:PORT.") var endpoint: String
+
+    @Option(name: .long, help: ArgumentHelp("The service the q process serves.", valueName: "name"))
+    var service: String = "default"
+
+    @Option(name: .long, help: ArgumentHelp("How the hub's tables show the q process (column X; default this command line).", valueName: "name"))
+    var name: String?
+
+    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
+    var hub: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between checks of the q process (and heartbeats to the hub).", valueName: "seconds"))
+    var heartbeat: String = "1"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let address: (host: String, port: Int)
+        do {
+            address = try QServantRegistrar.parse(endpoint: endpoint)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let interval = try seconds(heartbeat, flag: "--heartbeat")
+        let logger = logging.bootstrap(label: "mserve.register")
+        let registrar = QServantRegistrar(
+            host: address.host, port: address.port, service: service, name: name,
+            hub: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint), heartbeatInterval: interval,
+            livenessTimeout: interval * 3, logger: logger)
+        announce(endpoint)
+        let group = ServiceGroup(services: [registrar], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import MServeBroker
+import MServeHub
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prints the kdb+ users, one `name kind` line each (never the digest).
+func printUsers(_ users: [HubUser]) {
+    for user in users { announce("\(user.name)\t\(user.kind?.rawValue ?? "?")") }
+}
+
+/// `mserve hub user add|remove`: edit the kdb+ users the hub serves to brokers (`--users hub`).
+struct HubUserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Add or remove a kdb+ IPC user (for brokers started with --users hub).",
+        subcommands: [Add.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add",
+            abstract: "Add a kdb+ user, or change its password.",
+            discussion: """
+                The hub stores only a digest of the password: --password TEXT is stored as its \
+                SHA-256, --sha256 HEX and --sha1 HEX as given (as in a kdb+ -u file). With none \
+                of them the password is read from standard input (one line; prompted for, \
+                without echo, on a terminal). Brokers started with --users hub admit the user \
+                within a second. Prints the users (name and digest kind).
+                """)
+
+        @Argument(help: "The user name (no ':' or spaces).") var name: String
+
+        @Option(name: .long, help: ArgumentHelp("The password, stored as its SHA-256 digest.", valueName: "text"))
+        var password: String?
+
+        @Option(name: .long, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
+        var sha256: String?
+
+        @Option(name: .long, help: ArgumentHelp("The SHA-1 digest of the password, 40 hex digits.", valueName: "hex"))
+        var sha1: String?
+
+        @OptionGroup var options: HubAdminOptions
+
+        func validate() throws {
+            guard [password, sha256, sha1].compactMap({ $0 }).count <= 1 else {
+                throw ValidationError("give at most one of --password, --sha256 and --sha1")
+            }
+            if let sha256, PasswordDigestKind(digest: sha256) != .sha256 {
+                throw ValidationError("--sha256 expects 64 hex digits")
+            }
+            if let sha1, PasswordDigestKind(digest: sha1) != .sha1 {
+                throw ValidationError("--sha1 expects 40 hex digits")
+            }
+        }
+
+        func run() async throws {
+            let digest = try sha256 ?? sha1 ?? Self.sha256Hex(password ?? Self.readPassword(for: name))
+            printUsers(try await options.hubClient().addUser(name: name, digest: digest))
+        }
+
+        static func sha256Hex(_ password: String) -> String {
+            PasswordDigest.hex(PasswordDigest.sha256(Array(password.utf8)))
+        }
+
+        /// One line of standard input, or a prompt without echo on a terminal.
+        static func readPassword(for name: String) throws -> String {
+            if isatty(STDIN_FILENO) == 1, let typed = getpass("password for \(name): ") {
+                return String(cString: typed)
+            }
+            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                throw ValidationError("no password: give --password, --sha256 or --sha1, or one line on standard input")
+            }
+            return line
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove a kdb+ user; brokers with --users hub refuse it within a second.")
+
+        @Argument(help: "The user name.") var name: String
+        @OptionGroup var options: HubAdminOptions
+
+        func run() async throws {
+            printUsers(try await options.hubClient().removeUser(name: name))
+        }
+    }
+}
+
+/// `mserve hub users`: list the kdb+ users.
+struct HubUsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "List the kdb+ users: name and digest kind (sha1 or sha256).")
+    @OptionGroup var options: HubAdminOptions
+
+    func run() async throws {
+        printUsers(try await options.hubClient().users())
+    }
+}

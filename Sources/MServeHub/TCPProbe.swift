@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether a TCP connection to a host and port can be opened: opens one (without sending a
+/// byte) and closes it at once. Used to watch a process that cannot heartbeat itself, such as a
+/// q servant.
+public enum TCPProbe {
+    /// True when a connection to `host`:`port` is accepted within `timeoutMilliseconds`; tries
+    /// each address the name resolves to. Blocks the calling thread.
+    public static func canConnect(host: String, port: Int, timeoutMilliseconds: Int) -> Bool {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            if connects(entry.pointee, timeoutMilliseconds: timeoutMilliseconds) { return true }
+            cursor = entry.pointee.ai_next
+        }
+        return false
+    }
+
+    private static func connects(_ address: addrinfo, timeoutMilliseconds: Int) -> Bool {
+        let descriptor = socket(address.ai_family, address.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), address.ai_protocol)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        if connect(descriptor, address.ai_addr, address.ai_addrlen) == 0 { return true }
+        guard errno == EINPROGRESS else { return false }
+        var item = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+        guard poll(&item, 1, Int32(clamping: timeoutMilliseconds)) == 1 else { return false }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return false }
+        return error == 0
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import MServeClient
+import MServeTestSupport
+import Testing
+
+extension IntegrationTests {
+    /// The hub and kdb+: the door's users kept in the hub (`--users hub`), and q servants
+    /// registered with the hub by the `mserve hub register` sidecar.
+    @Suite struct HubKdbTests {
+        static func startHub() async throws -> MServeProcess {
+            try await MServeProcess(
+                "hub",
+                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try temporaryDirectory("mserve-hub"), "--liveness", "1.5"])
+        }
+
+        /// Whether pykx logs in as `user` with `password` and gets its queries answered.
+        static func logsIn(_ python: String, port: Int, _ user: String, _ password: String) throws -> Bool {
+            let (status, _) = try KdbDoorTests.run(
+                python, "kdb_pykx_client.py", ["127.0.0.1", "\(port)", user, password])
+            return status == 0
+        }
+
+        @Test func aBrokerTakesItsKdbUsersFromTheHub() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            let hub = try await Self.startHub()
+            defer { hub.stop() }
+            let (cluster, port) = try await KdbDoorTests.startCluster(
+                doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+            defer { cluster.stop() }
+            #expect(await eventually { cluster.broker.logs.contains("kdb+ users updated from the hub") })
+            #expect(try !Self.logsIn(python, port: port, "alice", "wonderland"))
+
+            let added = try await CommandRun.mserve(
+                ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint])
+            #expect(added.status == 0, "\(added.errors)")
+            let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
+            #expect(listed.output == "alice\tsha256\n")
+
+            #expect(try await eventually(timeout: .seconds(20)) { try Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try !Self.logsIn(python, port: port, "alice", "guess"))
+
+            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
+            #expect(removed.status == 0, "\(removed.errors)")
+            #expect(try await eventually(timeout: .seconds(20)) { try !Self.logsIn(python, port: port, "alice", "wonderland") })
+        }
+
+        @Test func aQServantRegisteredWithTheHubServesTheBrokerFollowingItsService() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            // Killed below; its deinit kills it when the test ends early.
+            let standIn = try await QServantTests.StandIn(python: python)
+            let hub = try await Self.startHub()
+            defer { hub.stop() }
+            let sidecar = try await MServeProcess(
+                "sidecar",
+                [
+                    "hub", "register", "kdb://127.0.0.1:\(standIn.port)", "--service", "qdev", "--name", "rdb1",
+                    "--hub", hub.endpoint,
+                ])
+            defer { sidecar.stop() }
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "qdev"])
+            defer { broker.stop() }
+            let client = try QueryClient(endpoint: broker.endpoint)
+            defer { client.close() }
+            let name = "127.0.0.1:\(standIn.port)"
+
+            var reply: QueryReply?
+            #expect(await eventually(timeout: .seconds(15)) {
+                reply = try? await client.send("proc1 `IBM")
+                return reply != nil
+            })
+            if let reply {
+                QServantTests.checkTrades(reply.result, sym: "IBM")
+                QServantTests.checkInfo(reply, routing: "IBM", servant: name)
+            }
+            let spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint])
+            #expect(spokes.output.contains("kdb://\(name)"))
+            #expect(spokes.output.contains("rdb1"))
+
+            // The q process goes: the hub has it down with the reason; SIGTERM deregisters cleanly.
+            standIn.crash()
+            #expect(try await eventually {
+                try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint]).output.contains("does not accept connections")
+            })
+            #expect(sidecar.stop() == 0)
+        }
+    }
+}
