@@ -2,7 +2,7 @@ import Foundation
 
 /// Writes the broker benchmark's CSV files and renders its plots.
 ///
-/// - `broker.csv`: every row (broker runs and baselines).
+/// - `broker.csv`: every row (broker runs through either door, and baselines).
 /// - `targets.csv`: the issue's targets and whether this run met them.
 /// - `throughput.dat`, `latency-p50.dat`, `latency-p99.dat`, `latency-mean.dat`: algorithm ×
 ///   workload matrices the gnuplot sources in img/ read.
@@ -39,7 +39,13 @@ enum BenchOutput {
         }
         var echo = "path throughput p50 p99\n"
         for row in rows where row.workload == "echo" {
-            let label = row.kind == "broker" ? "broker-\(row.name)" : row.name
+            let label =
+                switch row.kind {
+                case BrokerDoor.zmq.rowKind: "broker-\(row.name)"
+                // "match (kdb door)" → "kdb-door-match": one word, for gnuplot's columns.
+                case BrokerDoor.kdb.rowKind: "kdb-door-\(row.name.prefix { $0 != " " })"
+                default: row.name
+                }
             echo +=
                 "\(label) \(format(row.result.throughput, 0)) \(format(row.result.percentileMicroseconds(50), 1)) \(format(row.result.percentileMicroseconds(99), 1))\n"
         }

@@ -4,7 +4,7 @@ import MServeClient
 
 /// One row of the broker benchmark's table and CSV.
 struct BenchRow: Sendable {
-    /// `broker`, `baseline` or `other`.
+    /// `broker` (the ZeroMQ door), `kdb` (the kdb+ IPC door), `baseline` or `other`.
     var kind: String
     /// The workload (`echo`, `warm`, `skew`, `large`).
     var workload: String
@@ -33,17 +33,17 @@ struct BenchRow: Sendable {
             String(repeating: " ", count: max(0, width - text.count)) + text
         }
         return workload.padding(toLength: 7, withPad: " ", startingAt: 0)
-            + name.padding(toLength: 14, withPad: " ", startingAt: 0)
+            + name.padding(toLength: 24, withPad: " ", startingAt: 0)
             + cell(format(r.throughput, 0), 9) + cell(format(r.meanMicroseconds, 0), 9)
             + cell(format(r.percentileMicroseconds(50), 0), 8) + cell(format(r.percentileMicroseconds(90), 0), 8)
             + cell(format(r.percentileMicroseconds(99), 0), 8) + cell(format(r.percentileMicroseconds(99.9), 0), 9)
-            + cell(kind == "broker" ? format(r.meanQueuedMicroseconds, 0) : "-", 9)
-            + cell(kind == "broker" ? format(r.meanExecutionMicroseconds, 0) : "-", 9)
+            + cell(r.infoCount > 0 ? format(r.meanQueuedMicroseconds, 0) : "-", 9)
+            + cell(r.infoCount > 0 ? format(r.meanExecutionMicroseconds, 0) : "-", 9)
             + cell("\(r.errors)", 7)
     }
 
     static let tableHeader =
-        "workload name             q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors"
+        "workload name                       q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors"
 }
 
 /// Formats a number with a fixed count of decimals.
@@ -93,6 +93,9 @@ struct BrokerSuite: AsyncParsableCommand {
     @Flag(help: "Render the PNG plots in img/ with gnuplot (needs --csv).")
     var plot = false
 
+    @Option(help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
+    var door: String = "both"
+
     @Flag(help: "Skip the baselines (zmq_proxy, direct, majortomo).")
     var noBaselines = false
 
@@ -100,6 +103,7 @@ struct BrokerSuite: AsyncParsableCommand {
         guard workload == "all" || Workload(rawValue: workload) != nil else {
             throw ValidationError("--workload must be echo, warm, skew, large or all")
         }
+        guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both") }
         guard servants >= 1, symbols >= 1, cache >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
             throw ValidationError("--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration from 0 to 120 s")
         }
@@ -133,15 +137,21 @@ struct BrokerSuite: AsyncParsableCommand {
             }
         }
         for workload in workloads {
+            let doors = BrokerDoor.doors(option: door, workload: workload, everyWorkload: self.workload == "all")
             for algorithm in algorithmNames {
-                do {
-                    let result = try await BrokerRun.measure(
-                        workload: workload, algorithm: algorithm, servants: servants, threads: threads,
-                        cache: cache, symbols: symbols, clients: clients, inFlight: inFlight, duration: duration,
-                        capacity: capacity)
-                    report(BenchRow(kind: "broker", workload: workload.rawValue, name: algorithm, result: result))
-                } catch {
-                    print("\(workload.rawValue) \(algorithm) failed: \(error)")
+                for door in doors {
+                    do {
+                        let result = try await BrokerRun.measure(
+                            workload: workload, algorithm: algorithm, servants: servants, threads: threads,
+                            cache: cache, symbols: symbols, clients: clients, inFlight: inFlight, duration: duration,
+                            capacity: capacity, door: door)
+                        report(
+                            BenchRow(
+                                kind: door.rowKind, workload: workload.rawValue, name: door.rowName(algorithm: algorithm),
+                                result: result))
+                    } catch {
+                        print("\(workload.rawValue) \(door.rowName(algorithm: algorithm)) failed: \(error)")
+                    }
                 }
             }
         }
@@ -195,14 +205,22 @@ enum BrokerRun {
 
     static func measure(
         workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int, symbols: Int,
-        clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil
+        clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil, door: BrokerDoor = .zmq
     ) async throws -> LoadResult {
         let servantProcesses = try startServants(
             workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
         defer { servantProcesses.forEach { $0.stop() } }
-        let broker = try startBroker(algorithm: algorithm, servants: servantProcesses.map(\.endpoint))
+        let kdbPort = door == .kdb ? try KdbLoad.freePort() : nil
+        let broker = try startBroker(
+            algorithm: algorithm, servants: servantProcesses.map(\.endpoint),
+            extra: kdbPort.map { ["--kdb-port", "127.0.0.1:\($0)"] } ?? [])
         defer { broker.stop() }
         try await waitUntilReady(endpoint: broker.endpoint)
+        if let kdbPort {
+            return try KdbLoad.run(
+                port: kdbPort, workload: workload, clients: clients, inFlight: inFlight, duration: duration,
+                symbols: symbols)
+        }
         return try DealerLoad.run(
             endpoints: [broker.endpoint], workload: workload, clients: clients, inFlight: inFlight, duration: duration,
             symbols: symbols)
@@ -244,9 +262,10 @@ struct Targets: Sendable {
             let ratio = match.meanMicroseconds / orig.meanMicroseconds
             add("warm mean latency match / orig", ratio, "≤ 0.50", ratio <= 0.5)
         }
+        addDoorComparisons(rows: rows)
     }
 
-    private mutating func add(_ name: String, _ value: Double, _ target: String, _ met: Bool) {
+    mutating func add(_ name: String, _ value: Double, _ target: String, _ met: Bool) {
         entries.append((name, value, target, met))
         let verdict = target == "report" ? "" : (met ? "  met" : "  NOT met")
         lines.append("\(name): \(format(value, 2))  (target \(target))\(verdict)")

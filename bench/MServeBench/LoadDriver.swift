@@ -147,6 +147,11 @@ extension LoadResult {
             errors += 1
             return
         }
+        recordReply(items: items, nanoseconds: nanoseconds)
+    }
+
+    /// Records the items of a decoded reply `(id; result)` or `(id; result; info)`.
+    mutating func recordReply(items: [QValue], nanoseconds: UInt64) {
         if case .error = items[1] {
             errors += 1
             return
