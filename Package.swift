@@ -254,7 +254,9 @@ let package = Package(
             swiftSettings: strict
         ),
         // What the integration tests share to run real mserve processes.
-        .target(name: "MServeTestSupport", path: "Tests/MServeTestSupport", swiftSettings: strict),
+        .target(
+            name: "MServeTestSupport", dependencies: ["MServeProtocol"], path: "Tests/MServeTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [

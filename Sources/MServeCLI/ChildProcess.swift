@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import Synchronization
 
 /// A child `mserve` process whose first line of standard output is its endpoint.
@@ -28,30 +29,11 @@ final class ChildProcess: Sendable {
     /// Reads the endpoint line the child prints once it is up; throws if it exits or takes too long.
     func endpoint(timeout: Duration = .seconds(15)) async throws -> String {
         guard let pipe = process.standardOutput as? Pipe else { throw DemoError("\(role): no output pipe") }
-        let handle = pipe.fileHandleForReading
-        let line = Mutex<String?>(nil)
-        let reader = Thread {
-            var buffer: [UInt8] = []
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                buffer += data
-                if let newline = buffer.firstIndex(of: 10) {
-                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
-                    return
-                }
-            }
-            line.withLock { $0 = "" }
-        }
-        reader.start()
-        let clock = ContinuousClock()
-        let giveUp = clock.now.advanced(by: timeout)
-        while clock.now < giveUp {
-            if let text = line.withLock({ $0 }) {
-                guard !text.isEmpty else { throw DemoError("\(role) exited before it was ready (status \(process.isRunning ? 0 : process.terminationStatus))") }
-                return text
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        switch await EndpointLine.read(from: pipe.fileHandleForReading, timeout: timeout) {
+        case .line(let text): return text
+        case .ended:
+            throw DemoError("\(role) exited before it was ready (status \(process.isRunning ? 0 : process.terminationStatus))")
+        case .timedOut: break
         }
         throw DemoError("\(role) was not ready within \(timeout)")
     }

@@ -14,7 +14,7 @@ extension IntegrationTests {
 
         let allowed = try await cluster.send(keyName: "client")
         #expect(allowed.status == 0, "an allowed client: \(allowed.errors)")
-        let stranger = try await cluster.send(keyName: "stranger")
+        let stranger = try await cluster.send(keyName: "stranger", deadline: 2)
         #expect(stranger.status != 0)
         #expect(stranger.errors.contains("deadlineExceeded"), "\(stranger.errors)")
         let strangerKey = try cluster.keys.publicKey("stranger")
@@ -138,9 +138,10 @@ struct SecuredCluster {
     }
 
     /// `mserve send` with the key `keyName`, a 2-second deadline.
-    func send(keyName: String) async throws -> CommandRun {
+    /// `mserve send echo 1` with the key `keyName`, giving up after `deadline` seconds.
+    func send(keyName: String, deadline: Int = 10) async throws -> CommandRun {
         try await CommandRun.mserve(
-            ["send", "--broker", broker.endpoint, "--keys", keys.path, "--key-name", keyName, "--deadline", "2", "echo 1"])
+            ["send", "--broker", broker.endpoint, "--keys", keys.path, "--key-name", keyName, "--deadline", "\(deadline)", "echo 1"])
     }
 
     /// Queries are answered, none by `rogue`, and `rogue` hears nothing from the broker.

@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeTestSupport
 import Testing
 
@@ -34,7 +35,7 @@ extension IntegrationTests {
             process.standardOutput = output
             process.standardError = output
             try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: EndpointLine.readToEnd(from: output.fileHandleForReading), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "\(text)")
             #expect(text.contains("all checks passed"))

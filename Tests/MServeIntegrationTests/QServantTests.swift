@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeClient
 import MServeTestSupport
 import QData
@@ -27,8 +28,8 @@ extension IntegrationTests {
                 process.standardError = FileHandle.nullDevice
                 let collected = output
                 pipe.fileHandleForReading.readabilityHandler = { handle in
-                    let data = handle.availableData
-                    if !data.isEmpty { collected.append(data) }
+                    let chunk = EndpointLine.readChunk(from: handle)
+                    if !chunk.isEmpty { collected.append(Data(chunk)) }
                 }
                 try process.run()
                 self.process = process

@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeClient
 import QData
 import MServeTestSupport
@@ -86,7 +87,7 @@ extension IntegrationTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = EndpointLine.readToEnd(from: output.fileHandleForReading)
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         #expect(process.terminationStatus == 0)

@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeClient
 import QData
 import MServeTestSupport
@@ -106,8 +107,8 @@ struct ServantPluginProcessTests {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        let outputData = EndpointLine.readToEnd(from: output.fileHandleForReading)
+        let errorData = EndpointLine.readToEnd(from: errors.fileHandleForReading)
         process.waitUntilExit()
         return (
             process.terminationStatus, String(decoding: outputData, as: UTF8.self),

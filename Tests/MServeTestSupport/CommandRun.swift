@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 
 /// The outcome of running `mserve ARGUMENTS` to completion.
 public struct CommandRun: Sendable {
@@ -23,8 +24,8 @@ public struct CommandRun: Sendable {
         process.standardError = errors
         let outputBytes = ByteCollector()
         let errorBytes = ByteCollector()
-        output.fileHandleForReading.readabilityHandler = { handle in outputBytes.append(handle.availableData) }
-        errors.fileHandleForReading.readabilityHandler = { handle in errorBytes.append(handle.availableData) }
+        output.fileHandleForReading.readabilityHandler = { outputBytes.append(Data(EndpointLine.readChunk(from: $0))) }
+        errors.fileHandleForReading.readabilityHandler = { errorBytes.append(Data(EndpointLine.readChunk(from: $0))) }
         try process.run()
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { try await Task.sleep(for: .milliseconds(10)) }
@@ -32,8 +33,8 @@ public struct CommandRun: Sendable {
         process.waitUntilExit()
         output.fileHandleForReading.readabilityHandler = nil
         errors.fileHandleForReading.readabilityHandler = nil
-        outputBytes.append(output.fileHandleForReading.readDataToEndOfFile())
-        errorBytes.append(errors.fileHandleForReading.readDataToEndOfFile())
+        outputBytes.append(EndpointLine.readToEnd(from: output.fileHandleForReading))
+        errorBytes.append(EndpointLine.readToEnd(from: errors.fileHandleForReading))
         return CommandRun(
             status: process.terminationStatus,
             output: String(decoding: outputBytes.bytes, as: UTF8.self),

@@ -3,6 +3,7 @@
 // logs, run a command to completion, and wait for a condition.
 
 import Foundation
+import MServeProtocol
 import Synchronization
 
 /// A real `mserve` process started by a test (from the build directory next to the tests).
@@ -42,37 +43,20 @@ public final class MServeProcess: Sendable {
         self.process = process
         let collected = errorText
         errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { collected.append(data) }
+            let chunk = EndpointLine.readChunk(from: handle)
+            if !chunk.isEmpty { collected.append(Data(chunk)) }
         }
         endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
     }
 
     private static func firstLine(of handle: FileHandle, role: String, process: Process) async throws -> String {
-        let line = Mutex<String?>(nil)
-        let reader = Thread {
-            var buffer: [UInt8] = []
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                buffer += data
-                if let newline = buffer.firstIndex(of: 10) {
-                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
-                    return
-                }
-            }
-            line.withLock { $0 = "" }
+        switch await EndpointLine.read(from: handle, timeout: .seconds(15)) {
+        case .line(let text): return text
+        case .ended: throw TestFailure("\(role) exited before printing its endpoint")
+        case .timedOut:
+            process.terminate()
+            throw TestFailure("\(role) printed no endpoint within 15 s")
         }
-        reader.start()
-        for _ in 0..<1500 {
-            if let text = line.withLock({ $0 }) {
-                if text.isEmpty { throw TestFailure("\(role) exited before printing its endpoint") }
-                return text
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        process.terminate()
-        throw TestFailure("\(role) printed no endpoint within 15 s")
     }
 
     /// Everything it wrote to standard error so far (its logs).

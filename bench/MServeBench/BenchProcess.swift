@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import Synchronization
 
 /// Why a benchmark could not run.
@@ -74,35 +75,14 @@ final class BenchProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let line = Locked<String?>(nil)
-        let handle = output.fileHandleForReading
-        let reader = Thread {
-            var buffer: [UInt8] = []
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                buffer += data
-                if let newline = buffer.firstIndex(of: 10) {
-                    line.withLock { $0 = String(decoding: buffer[..<newline], as: UTF8.self) }
-                    // Keep draining so the child never blocks on a full pipe.
-                    while !handle.availableData.isEmpty {}
-                    return
-                }
-            }
-            line.withLock { $0 = $0 ?? "" }
-        }
-        reader.start()
-        let clock = ContinuousClock()
-        let giveUp = clock.now.advanced(by: timeout)
-        while clock.now < giveUp {
-            if let text = line.withLock({ $0 }) {
-                guard !text.isEmpty else {
-                    throw BenchError(.process, "\(role) exited before announcing its endpoint")
-                }
-                endpoint = text.trimmingCharacters(in: .whitespaces)
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.01)
+        switch EndpointLine.readBlocking(from: output.fileHandleForReading, timeout: timeout) {
+        case .line(let text):
+            endpoint = text.trimmingCharacters(in: .whitespaces)
+            return
+        case .ended:
+            throw BenchError(.process, "\(role) exited before announcing its endpoint")
+        case .timedOut:
+            break
         }
         kill(process.processIdentifier, SIGKILL)
         throw BenchError(.process, "\(role) did not announce its endpoint within \(timeout)")
