@@ -64,48 +64,24 @@ struct ProcessSecurity: Sendable {
         return endpoint
     }
 
-    /// A service that keeps ``allowedKeys`` in step with the hub at `hub`.
-    func refresher(hub: String, logger: Logger, onChange: @escaping @Sendable () -> Void = {}) -> AllowedKeysRefresher {
-        AllowedKeysRefresher(
-            client: {
-                var client = HubClient(endpoint: hub, timeout: .seconds(2))
-                client.curve = hubKeys
-                return client
-            }(), keys: allowedKeys, logger: logger, onChange: onChange)
-    }
-}
-
-/// Asks the hub for its allowed keys at start and every `interval`, replacing a shared
-/// ``ZAPKeyList``. Until the hub first answers the list stays empty, so everyone is refused;
-/// when the hub stops answering the last list is kept.
-struct AllowedKeysRefresher: Service {
-    let client: HubClient
-    let keys: ZAPKeyList
-    let logger: Logger
-    var interval: Duration = .seconds(1)
-    let onChange: @Sendable () -> Void
-
-    func run() async throws {
-        var answered = false
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let allowed = try await client.allowedKeys()
-                let list = Dictionary(allowed.map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
-                if !answered || list != keys.keys {
-                    keys.replace(list)
-                    logger.info("allowed keys updated from the hub", metadata: ["count": "\(list.count)"])
-                    onChange()
-                }
-                answered = true
-            } catch {
-                logger.warning(
-                    answered
-                        ? "cannot refresh the allowed keys; keeping the last list"
-                        : "cannot read the allowed keys from the hub; refusing every peer until it answers",
-                    metadata: ["hub": "\(client.endpoint)", "error": "\(error)"])
-            }
-            let interval = interval
-            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
+    /// A service that keeps ``allowedKeys`` in step with the hub at `hub`, calling `onChange`
+    /// after each change.
+    func refresher(
+        hub: String, logger: Logger, onChange: @escaping @Sendable () -> Void = {}
+    ) -> HubListRefresher<[String: String]> {
+        var client = HubClient(endpoint: hub, timeout: .seconds(2))
+        client.curve = hubKeys
+        let keys = allowedKeys
+        return HubListRefresher(
+            subject: "allowed keys", refusedMeanwhile: "every peer", hub: hub,
+            fetch: { [client] in
+                Dictionary(try await client.allowedKeys().map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
+            },
+            current: { keys.keys },
+            apply: { list in
+                keys.replace(list)
+                onChange()
+            },
+            count: { $0.count }, logger: logger)
     }
 }

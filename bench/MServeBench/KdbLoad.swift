@@ -21,57 +21,43 @@ enum KdbLoad {
         warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount
     ) throws -> LoadResult {
         let zipf = ZipfSampler(count: max(1, symbols), exponent: 1.1)
-        let start = monotonicNanoseconds()
-        let measureFrom = start + UInt64(warmUp * 1e9)
-        let end = measureFrom + UInt64(duration * 1e9)
-        let results = Locked<[Result<LoadResult, any Error>]>([])
-        for clientIndex in 0..<clients {
-            let thread = Thread {
-                let outcome = Result { () throws -> LoadResult in
-                    let connection = try KdbClientConnection(host: host, port: port, timeoutSeconds: timeoutSeconds)
-                    var random = BenchRandom(seed: UInt64(clientIndex + 1))
-                    var result = LoadResult()
-                    var sendTimes: [Int64: UInt64] = [:]
-                    sendTimes.reserveCapacity(inFlight * 2)
-                    var nextId: Int64 = 0
-                    func sendOne() throws {
-                        nextId += 1
-                        let query = workload.nextQuery(&random, zipf: zipf)
-                        let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]), messageType: .async)
-                        sendTimes[nextId] = monotonicNanoseconds()
-                        try connection.send(message)
-                    }
-                    for _ in 0..<inFlight { try sendOne() }
-                    while !sendTimes.isEmpty {
-                        let reply = try connection.receiveMessage()
-                        let received = monotonicNanoseconds()
-                        let decoded = try? QIPC.decode(reply).value
-                        if case .error(let text)? = decoded {
-                            throw BenchError(.setup, "the kdb+ door at \(host):\(port) answered with an error: \(text)")
-                        }
-                        guard case .list(let items, _)? = decoded, items.count >= 2,
-                            case .atom(.long(let id)) = items[0], let sent = sendTimes.removeValue(forKey: id)
-                        else {
-                            throw BenchError(
-                                .setup, "the kdb+ door at \(host):\(port) sent a reply that is not (id; result; info) for a pending id")
-                        }
-                        if sent >= measureFrom && received <= end {
-                            result.recordReply(items: items, nanoseconds: received - sent)
-                        }
-                        if received < end { try sendOne() }
-                    }
-                    return result
-                }
-                results.withLock { $0.append(outcome) }
+        let window = LoadWindow(warmUp: warmUp, duration: duration)
+        let (measureFrom, end) = (window.measureFrom, window.end)
+        return try window.run(clients: clients, threadName: "bench-kdb-client") { clientIndex in
+            let connection = try KdbClientConnection(host: host, port: port, timeoutSeconds: timeoutSeconds)
+            var random = BenchRandom(seed: UInt64(clientIndex + 1))
+            var result = LoadResult()
+            var sendTimes: [Int64: UInt64] = [:]
+            sendTimes.reserveCapacity(inFlight * 2)
+            var nextId: Int64 = 0
+            func sendOne() throws {
+                nextId += 1
+                let query = workload.nextQuery(&random, zipf: zipf)
+                let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]), messageType: .async)
+                sendTimes[nextId] = monotonicNanoseconds()
+                try connection.send(message)
             }
-            thread.name = "bench-kdb-client"
-            thread.start()
+            for _ in 0..<inFlight { try sendOne() }
+            while !sendTimes.isEmpty {
+                let reply = try connection.receiveMessage()
+                let received = monotonicNanoseconds()
+                let decoded = try? QIPC.decode(reply).value
+                if case .error(let text)? = decoded {
+                    throw BenchError(.setup, "the kdb+ door at \(host):\(port) answered with an error: \(text)")
+                }
+                guard case .list(let items, _)? = decoded, items.count >= 2,
+                    case .atom(.long(let id)) = items[0], let sent = sendTimes.removeValue(forKey: id)
+                else {
+                    throw BenchError(
+                        .setup, "the kdb+ door at \(host):\(port) sent a reply that is not (id; result; info) for a pending id")
+                }
+                if sent >= measureFrom && received <= end {
+                    result.recordReply(items: items, nanoseconds: received - sent)
+                }
+                if received < end { try sendOne() }
+            }
+            return result
         }
-        while results.withLock({ $0.count }) < clients { Thread.sleep(forTimeInterval: 0.01) }
-        var total = LoadResult()
-        total.seconds = duration
-        for outcome in results.withLock({ $0 }) { total.merge(try outcome.get()) }
-        return total
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now (bound to port 0, then

@@ -66,6 +66,42 @@ struct LoadResult: Sendable {
     }
 }
 
+/// The measured part of a load run: after a warm-up, for a duration.
+struct LoadWindow: Sendable {
+    /// Replies to queries sent from here on are recorded…
+    let measureFrom: UInt64
+    /// …if they arrive before this; no query is sent after it.
+    let end: UInt64
+    let duration: Double
+
+    init(warmUp: Double, duration: Double) {
+        measureFrom = monotonicNanoseconds() + UInt64(warmUp * 1e9)
+        end = measureFrom + UInt64(duration * 1e9)
+        self.duration = duration
+    }
+
+    /// Runs `client(index)` on `clients` threads at once, waits for them all, and merges what
+    /// they measured; the first error any of them threw is thrown.
+    func run(
+        clients: Int, threadName: String, _ client: @escaping @Sendable (Int) throws -> LoadResult
+    ) throws -> LoadResult {
+        let results = Locked<[Result<LoadResult, any Error>]>([])
+        for clientIndex in 0..<clients {
+            let thread = Thread {
+                let outcome = Result { try client(clientIndex) }
+                results.withLock { $0.append(outcome) }
+            }
+            thread.name = threadName
+            thread.start()
+        }
+        while results.withLock({ $0.count }) < clients { Thread.sleep(forTimeInterval: 0.01) }
+        var total = LoadResult()
+        total.seconds = duration
+        for outcome in results.withLock({ $0 }) { total.merge(try outcome.get()) }
+        return total
+    }
+}
+
 /// Monotonic nanoseconds.
 @inline(__always)
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -84,59 +120,45 @@ enum DealerLoad {
         let context = try ZMQContext(ioThreads: 1)
         defer { context.terminate() }
         let zipf = ZipfSampler(count: max(1, symbols), exponent: 1.1)
-        let start = monotonicNanoseconds()
-        let measureFrom = start + UInt64(warmUp * 1e9)
-        let end = measureFrom + UInt64(duration * 1e9)
-        let results = Locked<[Result<LoadResult, any Error>]>([])
-        for clientIndex in 0..<clients {
-            let thread = Thread {
-                let outcome = Result { () throws -> LoadResult in
-                    let socket = try ZMQSocket(context: context, type: .dealer)
-                    defer { socket.close() }
-                    try socket.setSendHighWaterMark(0)
-                    try socket.setReceiveHighWaterMark(0)
-                    try socket.setLinger(milliseconds: 0)
-                    try socket.setReceiveTimeout(milliseconds: 10_000)
-                    for endpoint in endpoints { try socket.connect(endpoint) }
-                    var random = BenchRandom(seed: UInt64(clientIndex + 1))
-                    var result = LoadResult()
-                    var outstanding = 0
-                    var nextId: Int64 = 0
-                    func sendOne() throws {
-                        nextId += 1
-                        let query = workload.nextQuery(&random, zipf: zipf)
-                        let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]))
-                        var stamp = monotonicNanoseconds().littleEndian
-                        let stampBytes = withUnsafeBytes(of: &stamp) { Array($0) }
-                        try socket.send(multipart: [stampBytes, message])
-                        outstanding += 1
-                    }
-                    for _ in 0..<inFlight { try sendOne() }
-                    while outstanding > 0 {
-                        guard let frames = try socket.receiveMultipartBytes() else {
-                            throw BenchError(.setup, "no reply within 10 s (\(outstanding) outstanding)")
-                        }
-                        outstanding -= 1
-                        let received = monotonicNanoseconds()
-                        guard frames.count == 2, frames[0].count == 8 else { result.errors += 1; continue }
-                        let sent = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-                        if sent >= measureFrom && received <= end {
-                            result.recordReply(frames[1], nanoseconds: received - sent)
-                        }
-                        if received < end { try sendOne() }
-                    }
-                    return result
-                }
-                results.withLock { $0.append(outcome) }
+        let window = LoadWindow(warmUp: warmUp, duration: duration)
+        let (measureFrom, end) = (window.measureFrom, window.end)
+        return try window.run(clients: clients, threadName: "bench-client") { clientIndex in
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            defer { socket.close() }
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReceiveTimeout(milliseconds: 10_000)
+            for endpoint in endpoints { try socket.connect(endpoint) }
+            var random = BenchRandom(seed: UInt64(clientIndex + 1))
+            var result = LoadResult()
+            var outstanding = 0
+            var nextId: Int64 = 0
+            func sendOne() throws {
+                nextId += 1
+                let query = workload.nextQuery(&random, zipf: zipf)
+                let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]))
+                var stamp = monotonicNanoseconds().littleEndian
+                let stampBytes = withUnsafeBytes(of: &stamp) { Array($0) }
+                try socket.send(multipart: [stampBytes, message])
+                outstanding += 1
             }
-            thread.name = "bench-client"
-            thread.start()
+            for _ in 0..<inFlight { try sendOne() }
+            while outstanding > 0 {
+                guard let frames = try socket.receiveMultipartBytes() else {
+                    throw BenchError(.setup, "no reply within 10 s (\(outstanding) outstanding)")
+                }
+                outstanding -= 1
+                let received = monotonicNanoseconds()
+                guard frames.count == 2, frames[0].count == 8 else { result.errors += 1; continue }
+                let sent = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+                if sent >= measureFrom && received <= end {
+                    result.recordReply(frames[1], nanoseconds: received - sent)
+                }
+                if received < end { try sendOne() }
+            }
+            return result
         }
-        while results.withLock({ $0.count }) < clients { Thread.sleep(forTimeInterval: 0.01) }
-        var total = LoadResult()
-        total.seconds = duration
-        for outcome in results.withLock({ $0 }) { total.merge(try outcome.get()) }
-        return total
     }
 }
 
