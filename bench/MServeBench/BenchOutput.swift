@@ -52,10 +52,13 @@ enum BenchOutput {
         try save(echo, directory, "echo-paths.dat")
     }
 
-    /// Runs gnuplot on every img/bench-*.gp, with the results directory as `results`.
-    static func plot(directory: String) {
-        let sources = ((try? FileManager.default.contentsOfDirectory(atPath: "img")) ?? [])
-            .filter { $0.hasPrefix("bench-") && $0.hasSuffix(".gp") }.sorted()
+    /// Runs gnuplot on `scripts` in img/ (default: the broker run's, every img/bench-*.gp but
+    /// the warm sweep's) with `results` set to `directory`.
+    static func plot(directory: String, scripts: [String]? = nil) {
+        let sources =
+            scripts
+            ?? ((try? FileManager.default.contentsOfDirectory(atPath: "img")) ?? [])
+            .filter { $0.hasPrefix("bench-") && $0.hasSuffix(".gp") && $0 != "bench-warm-sweep.gp" }.sorted()
         guard !sources.isEmpty else {
             print("no img/bench-*.gp found: run from the package root to plot")
             return

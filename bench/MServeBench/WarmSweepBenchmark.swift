@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+
+/// `mserve-bench warm-sweep`: the `warm` workload over a range of K (distinct symbols), to show
+/// where locality pays: mean latency per algorithm and K, and `match`'s ratio to `orig`.
+struct WarmSweepSuite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warm-sweep",
+        abstract: "The warm workload for several K (symbols): mean latency per dispatch algorithm, plotted.")
+
+    @Option(help: "Values of K, comma-separated.")
+    var symbols: String = "2,4,8,16,32"
+
+    @Option(help: "Dispatch algorithms, comma-separated.")
+    var algorithms: String = "orig,even,match,chbl,least-loaded"
+
+    @Option(help: "Servant processes.")
+    var servants: Int = 4
+
+    @Option(help: "Client connections.")
+    var clients: Int = 2
+
+    @Option(help: "Queries in flight per client.")
+    var inFlight: Int = 1
+
+    @Option(help: "Symbols each servant's warm cache keeps.")
+    var cache: Int = 1
+
+    @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
+    var duration: Double = 4
+
+    @Option(help: "Directory for warm-sweep.dat (none: no file).")
+    var csv: String?
+
+    @Flag(help: "Render img/bench-warm-sweep.png with gnuplot (needs --csv).")
+    var plot = false
+
+    func validate() throws {
+        guard !parsedSymbols.isEmpty, parsedSymbols.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--symbols must list positive integers, e.g. 2,4,8")
+        }
+        guard servants >= 1, clients >= 1, inFlight >= 1, cache >= 1, duration > 0, duration <= 120 else {
+            throw ValidationError("--servants, --clients, --in-flight, --cache must be ≥ 1; --duration from 0 to 120 s")
+        }
+    }
+
+    private var parsedSymbols: [Int] { symbols.split(separator: ",").compactMap { Int($0) } }
+
+    func run() async throws {
+        let names = algorithms.split(separator: ",").map(String.init)
+        print(
+            "mserve-bench warm-sweep: \(servants) servant(s), cache \(cache), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run"
+        )
+        print("K      " + names.map { $0.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined() + "match / orig")
+        var table = "K " + names.joined(separator: " ") + "\n"
+        for symbolCount in parsedSymbols {
+            var means: [String: Double] = [:]
+            for name in names {
+                let result = try await BrokerRun.measure(
+                    workload: .warm, algorithm: name, servants: servants, threads: 1, cache: cache,
+                    symbols: symbolCount, clients: clients, inFlight: inFlight, duration: duration)
+                means[name] = result.meanMicroseconds
+            }
+            let ratio = means["match"].flatMap { match in means["orig"].map { match / $0 } }
+            print(
+                "\(symbolCount)".padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + names.map { "\(format(means[$0] ?? 0, 0)) µs".padding(toLength: 14, withPad: " ", startingAt: 0) }
+                    .joined() + (ratio.map { format($0, 2) } ?? "-"))
+            fflush(nil)
+            table += "\(symbolCount) " + names.map { format(means[$0] ?? 0, 1) }.joined(separator: " ") + "\n"
+        }
+        if let csv {
+            try FileManager.default.createDirectory(atPath: csv, withIntermediateDirectories: true)
+            try table.write(toFile: "\(csv)/warm-sweep.dat", atomically: true, encoding: .utf8)
+            print("written \(csv)/warm-sweep.dat")
+            if plot { BenchOutput.plot(directory: csv, scripts: ["bench-warm-sweep.gp"]) }
+        }
+    }
+}

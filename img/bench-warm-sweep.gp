@@ -1,0 +1,14 @@
+# Mean latency on the warm workload against K, the number of symbols, per dispatch algorithm
+# (mserve-bench warm-sweep --csv bench/results --plot).
+# Run from the package root: gnuplot -e "results='bench/results'" img/bench-warm-sweep.gp
+if (!exists("results")) results = 'bench/results'
+set terminal pngcairo size 900,500 font ",10" noenhanced
+set output 'img/bench-warm-sweep.png'
+set title "warm workload: mean latency against K symbols (4 servants, light load; lower is better)"
+set xlabel "K (symbols, Zipf s = 1.1)"
+set ylabel "mean latency, µs"
+set logscale x 2
+set key top left
+set grid
+stats results.'/warm-sweep.dat' skip 1 nooutput
+plot for [column=2:STATS_columns] results.'/warm-sweep.dat' using 1:column with linespoints linewidth 2 title columnheader(column)
