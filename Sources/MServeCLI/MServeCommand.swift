@@ -23,6 +23,49 @@ struct MServeCommand: AsyncParsableCommand {
             KeysCommand.self, VersionCommand.self,
         ]
     )
+
+    /// Parses and runs the command line. An error from a subcommand's run (a bad option value
+    /// found while building its configuration) is reported with that subcommand's usage, not
+    /// the top-level one.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let message = MServeCommand.message(for: error)
+            if !message.isEmpty {
+                let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
+                FileHandle.standardError.write(
+                    Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+            }
+            Foundation.exit(MServeCommand.exitCode(for: error).rawValue)
+        }
+    }
+
+    /// The names of the subcommands `arguments` start with, e.g. ["hub", "user", "add"].
+    private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {
+        var path: [String] = []
+        var current: any ParsableCommand.Type = MServeCommand.self
+        for argument in arguments {
+            guard
+                let next = current.configuration.subcommands.first(where: {
+                    $0.configuration.commandName == argument
+                })
+            else { break }
+            path.append(argument)
+            current = next
+        }
+        return path
+    }
 }
 
 struct VersionCommand: ParsableCommand {

@@ -30,6 +30,13 @@ extension IntegrationTests {
             let badRouting = try await CommandRun.mserve(["broker", "--routing", "plugin:match"])
             #expect(badRouting.status != 0)
             #expect(badRouting.errors.contains("routing hook"))
+
+            // A bad value found while the broker builds its configuration names the option and
+            // points at the broker's own help.
+            let badLookAhead = try await CommandRun.mserve(["broker", "--look-ahead", "0"])
+            #expect(badLookAhead.status == 64)
+            #expect(badLookAhead.errors.contains("--look-ahead must be at least 1"))
+            #expect(badLookAhead.errors.contains("See 'mserve broker --help'"), "\(badLookAhead.errors)")
         }
 
         @Test func evenRotatesAndOrigStaysOnTop() async throws {
