@@ -133,8 +133,10 @@ extension IntegrationTests {
             #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
 
             first.crash()
-            // The second races for the port, serves the hub, reloads the tables, and records the crash.
-            #expect(try await eventually(timeout: .seconds(12)) { try await Self.table("down", hub: hubEndpoint).contains(port(first)) })
+            // The second notices the hub is gone (a 3 s liveness), races for the port, serves
+            // the hub, reloads the tables, and records the crash once the first's spoke misses
+            // its heartbeats: about 8 s here, more on a loaded machine.
+            #expect(try await eventually(timeout: .seconds(30)) { try await Self.table("down", hub: hubEndpoint).contains(port(first)) })
             #expect(try await Self.table("spokes", hub: hubEndpoint).contains(port(second)))
         }
     }
