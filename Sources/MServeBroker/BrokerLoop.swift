@@ -274,7 +274,7 @@ final class BrokerLoop {
             reply(error: "the broker shut down before the servant answered", to: flight.query)
             inFlight[tag] = nil
         }
-        for record in servants.values {
+        for record in servants.values where !kdbServants.owns(record.id) {
             sendToServant(record.routingID, .bye, [])
         }
         kdbDoor?.close()
@@ -512,9 +512,12 @@ final class BrokerLoop {
     private func removeServant(endpoint: String, reason: String) {
         guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
         servantLost(id, reason: reason)
-        kdbServants.remove(servantID: id)
-        sendToServant(record.routingID, .bye, [])
-        try? servantSocket.disconnect(endpoint)
+        if kdbServants.owns(id) {
+            kdbServants.remove(servantID: id)
+        } else {
+            sendToServant(record.routingID, .bye, [])
+            try? servantSocket.disconnect(endpoint)
+        }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
         servantByRoutingID[record.routingID] = nil
