@@ -60,26 +60,21 @@ public final class Broker: Service, Sendable {
     }
 
     private func runLoopThread() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { [self] in
-                do {
-                    let algorithm = try makeAlgorithm(configuration.dispatch.algorithm)
-                    let routingHook = try configuration.dispatch.routing.pluginName.map {
-                        try makeAlgorithm($0)
-                    }
-                    let loop = try BrokerLoop(
-                        configuration: configuration, logger: logger, mailbox: mailbox,
-                        algorithm: algorithm, routingHook: routingHook)
-                    bound.withLock { $0 = .success(loop.clientEndpoint) }
-                    loop.run()
-                    continuation.resume()
-                } catch {
-                    bound.withLock { $0 = .failure(error) }
-                    continuation.resume(throwing: error)
+        try await ZMQLoopThread.run(named: "mserve-broker") { [self] in
+            do {
+                let algorithm = try makeAlgorithm(configuration.dispatch.algorithm)
+                let routingHook = try configuration.dispatch.routing.pluginName.map {
+                    try makeAlgorithm($0)
                 }
+                let loop = try BrokerLoop(
+                    configuration: configuration, logger: logger, mailbox: mailbox,
+                    algorithm: algorithm, routingHook: routingHook)
+                bound.withLock { $0 = .success(loop.clientEndpoint) }
+                loop.run()
+            } catch {
+                bound.withLock { $0 = .failure(error) }
+                throw error
             }
-            thread.name = "mserve-broker"
-            thread.start()
         }
     }
 

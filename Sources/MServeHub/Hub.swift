@@ -45,22 +45,16 @@ public final class Hub: Service, Sendable {
     }
 
     private func runLoopThread() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { [self] in
-                do {
-                    let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
-                    bound.withLock { $0 = .success(loop.endpoint) }
-                    loop.run()
-                    continuation.resume()
-                } catch {
-                    let hubError =
-                        error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
-                    bound.withLock { $0 = .failure(hubError) }
-                    continuation.resume(throwing: hubError)
-                }
+        try await ZMQLoopThread.run(named: "mserve-hub") { [self] in
+            do {
+                let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
+                bound.withLock { $0 = .success(loop.endpoint) }
+                loop.run()
+            } catch {
+                let hubError = error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
+                bound.withLock { $0 = .failure(hubError) }
+                throw hubError
             }
-            thread.name = "mserve-hub"
-            thread.start()
         }
     }
 

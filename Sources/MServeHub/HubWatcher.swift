@@ -69,20 +69,11 @@ public final class HubWatcher: Service, Sendable {
     }
 
     private func runLoopThread() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { [self] in
-                do {
-                    // The first WATCH waits for the connection, so a new broker learns its servants at once.
-                    let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true, curve: curve)
-                    runLoop(peer)
-                    peer.close()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-            thread.name = "mserve-hub-watcher"
-            thread.start()
+        try await ZMQLoopThread.run(named: "mserve-hub-watcher") { [self] in
+            // The first WATCH waits for the connection, so a new broker learns its servants at once.
+            let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true, curve: curve)
+            runLoop(peer)
+            peer.close()
         }
     }
 

@@ -99,20 +99,11 @@ public final class SpokeAgent: Service, Sendable {
     }
 
     private func runLoopThread() async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread { [self] in
-                do {
-                    let loop = try HubPeerSocket(
-                        endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8), curve: curve)
-                    runLoop(loop)
-                    loop.close()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-            thread.name = "mserve-spoke"
-            thread.start()
+        try await ZMQLoopThread.run(named: "mserve-spoke") { [self] in
+            let peer = try HubPeerSocket(
+                endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8), curve: curve)
+            runLoop(peer)
+            peer.close()
         }
     }
 

@@ -63,23 +63,17 @@ public final class Servant: Service, Sendable {
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation {
-                    (continuation: CheckedContinuation<Void, any Error>) in
-                    let thread = Thread { [self] in
-                        do {
-                            let loop = try ServantLoop(
-                                configuration: configuration, functions: functions, logger: logger,
-                                mailbox: mailbox, incarnation: incarnation)
-                            bound.withLock { $0 = .success(loop.endpoint) }
-                            loop.run()
-                            continuation.resume()
-                        } catch {
-                            bound.withLock { $0 = .failure(error) }
-                            continuation.resume(throwing: error)
-                        }
+                try await ZMQLoopThread.run(named: "mserve-servant") { [self] in
+                    do {
+                        let loop = try ServantLoop(
+                            configuration: configuration, functions: functions, logger: logger,
+                            mailbox: mailbox, incarnation: incarnation)
+                        bound.withLock { $0 = .success(loop.endpoint) }
+                        loop.run()
+                    } catch {
+                        bound.withLock { $0 = .failure(error) }
+                        throw error
                     }
-                    thread.name = "mserve-servant"
-                    thread.start()
                 }
             } onCancel: {
                 self.mailbox.post(.stop)
