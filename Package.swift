@@ -247,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "MServeHubTests",
             dependencies: [
-                "MServeHub", "ZeroMQ", "QData", "MServeProtocol",
+                "MServeHub", "ZeroMQ", "QData", "MServeProtocol", "MServeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

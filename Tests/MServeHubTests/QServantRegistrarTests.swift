@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeHub
+import MServeTestSupport
 import QData
 import Testing
 

@@ -121,7 +121,7 @@ extension IntegrationTests {
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hubEndpoint = "tcp://127.0.0.1:\(try freePort())"
+            let hubEndpoint = "tcp://127.0.0.1:\(freePort())"
             let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": directory]
             let first = try await MServeProcess(
                 "servant 1", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
@@ -142,18 +142,3 @@ extension IntegrationTests {
     }
 }
 
-/// A TCP port that was free a moment ago.
-func freePort() throws -> Int {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
