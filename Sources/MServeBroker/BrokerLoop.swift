@@ -113,11 +113,14 @@ final class BrokerLoop {
     private let kdbServants: KdbServantLinks
 
     private var servants: [UInt64: ServantRecord] = [:]
-    private var servantByRoutingID: [[UInt8]: UInt64] = [:]
     private var servantByEndpoint: [String: UInt64] = [:]
     /// Ready servants in join order, and their views (kept in step).
     private var readyIDs: [UInt64] = []
     private var views: [ServantView] = []
+
+    /// Reusable receive buffers, one per socket: reading a message allocates nothing.
+    private var clientFrames = ZMQFrames()
+    private var servantFrames = ZMQFrames()
 
     private var queue = FIFOQueue<HeldQuery>()
     private var inFlight: [UInt64: InFlightQuery] = [:]
@@ -275,7 +278,7 @@ final class BrokerLoop {
             inFlight[tag] = nil
         }
         for record in servants.values where !kdbServants.owns(record.id) {
-            sendToServant(record.routingID, .bye, [])
+            sendToServant(record.routingID, .bye)
         }
         kdbDoor?.close()
         kdbServants.close()
@@ -304,19 +307,21 @@ final class BrokerLoop {
 
     private func readClients() {
         while true {
-            let frames: [[UInt8]]
             do {
-                guard let received = try clientSocket.receiveMultipartBytes(dontWait: true) else { return }
-                frames = received
+                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else { return }
             } catch {
                 logger.error("receiving from clients failed: \(error)")
                 return
             }
-            guard frames.count >= 2 else {
+            let count = clientFrames.count
+            guard count >= 2 else {
                 logger.warning("dropped a client message without an envelope")
                 continue
             }
-            handleClient(route: .zmq(envelope: Array(frames.dropLast())), message: frames[frames.count - 1])
+            var envelope: [[UInt8]] = []
+            envelope.reserveCapacity(count - 1)
+            for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
+            handleClient(route: .zmq(envelope: envelope), message: clientFrames.copy(of: count - 1))
         }
     }
 
@@ -438,12 +443,12 @@ final class BrokerLoop {
     private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
-        guard var record = servants[servantID] else { return false }
+        guard let record = servants[servantID] else { return false }
         query.dispatches += 1
         let sent =
             kdbServants.owns(servantID)
             ? kdbServants.send(query: query.message, tag: query.tag, to: servantID)
-            : sendToServant(record.routingID, .query, [WireInteger.encode(query.tag), query.message])
+            : sendToServant(record.routingID, .query, WireInteger.encode(query.tag), query.message)
         guard sent else {
             // The servant vanished under us: it is lost; the query goes back to the front.
             query.dispatches -= 1
@@ -451,10 +456,10 @@ final class BrokerLoop {
             servantLost(servantID, reason: "unreachable")
             return false
         }
-        record.inFlight += 1
-        record.lastRouting = query.routing
-        servants[servantID] = record
-        views[index] = record.view
+        servants[servantID]!.inFlight += 1
+        servants[servantID]!.lastRouting = query.routing
+        views[index].inFlight += 1
+        views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
         return true
@@ -490,7 +495,7 @@ final class BrokerLoop {
         if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint) }
         let id = nextServantID
         nextServantID += 1
-        let routingID = Array("servant-\(id)".utf8)
+        let routingID = Self.routingID(ofServant: id)
         let (host, port) = Self.hostAndPort(endpoint)
         var record = ServantRecord(
             id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
@@ -504,7 +509,6 @@ final class BrokerLoop {
             return
         }
         servants[id] = record
-        servantByRoutingID[routingID] = id
         servantByEndpoint[endpoint] = id
         logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
     }
@@ -515,12 +519,34 @@ final class BrokerLoop {
         if kdbServants.owns(id) {
             kdbServants.remove(servantID: id)
         } else {
-            sendToServant(record.routingID, .bye, [])
+            sendToServant(record.routingID, .bye)
             try? servantSocket.disconnect(endpoint)
         }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
-        servantByRoutingID[record.routingID] = nil
+    }
+
+    /// The routing id the broker gives servant `id` on its servant socket: `servant-ID`.
+    static func routingID(ofServant id: UInt64) -> [UInt8] {
+        Array("servant-\(id)".utf8)
+    }
+
+    /// The servant id in a routing id made by ``routingID(ofServant:)``; nil for anything else.
+    /// Read in place: this runs for every message from a servant.
+    static func servantID(fromRoutingID bytes: ArraySlice<UInt8>) -> UInt64? {
+        let prefix = "servant-".utf8
+        guard bytes.count > prefix.count, bytes.count <= prefix.count + 20,
+            bytes.prefix(prefix.count).elementsEqual(prefix)
+        else { return nil }
+        var id: UInt64 = 0
+        for byte in bytes.dropFirst(prefix.count) {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = id.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            id = sum
+        }
+        return id
     }
 
     static func hostAndPort(_ endpoint: String) -> (String, String) {
@@ -530,11 +556,18 @@ final class BrokerLoop {
         return (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
     }
 
+    /// Sends `[routing id, MSV1, command, body…]`; false when the servant is not connected.
     @discardableResult
-    private func sendToServant(_ routingID: [UInt8], _ command: ServantCommand, _ body: [[UInt8]]) -> Bool {
+    private func sendToServant(_ routingID: [UInt8], _ command: ServantCommand, _ body: [UInt8]...) -> Bool {
         do {
-            return try servantSocket.send(
-                multipart: [routingID, ServantLink.protocolMarker, command.frame] + body, dontWait: true)
+            // The routing id goes first, alone: if it cannot be routed nothing is sent.
+            guard try servantSocket.send(routingID, more: true, dontWait: true) else { return false }
+            try servantSocket.send(ServantLink.protocolMarker, more: true)
+            try servantSocket.send(command.frame, more: !body.isEmpty)
+            for index in body.indices {
+                try servantSocket.send(body[index], more: index != body.count - 1)
+            }
+            return true
         } catch {
             return false
         }
@@ -559,32 +592,32 @@ final class BrokerLoop {
         guard var record = servants[id] else { return }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
         servants[id] = record
-        sendToServant(record.routingID, .hello, [WireInteger.encode(incarnation)])
+        sendToServant(record.routingID, .hello, WireInteger.encode(incarnation))
     }
 
     private func readServants() {
         while true {
-            let frames: [[UInt8]]
             do {
-                guard let received = try servantSocket.receiveMultipartBytes(dontWait: true) else { return }
-                frames = received
+                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else { return }
             } catch {
                 logger.error("receiving from servants failed: \(error)")
                 return
             }
-            guard frames.count >= 3, frames[1] == ServantLink.protocolMarker,
+            let frames = servantFrames
+            guard frames.count >= 3, frames[1].elementsEqual(ServantLink.protocolMarker),
                 let command = ServantCommand(frame: frames[2])
             else {
                 logger.warning("dropped a servant message that is not MSV1")
                 continue
             }
-            guard let id = servantByRoutingID[frames[0]], var record = servants[id] else {
+            guard let id = Self.servantID(fromRoutingID: frames[0]), let record = servants[id],
+                record.routingID.elementsEqual(frames[0])
+            else {
                 continue  // a servant we removed
             }
-            record.lastHeard = QueryClock.monotonicNanoseconds()
-            servants[id] = record
+            servants[id]!.lastHeard = QueryClock.monotonicNanoseconds()
             switch command {
-            case .ready: servantReady(id, frames: frames)
+            case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
                     record.state == .ready, reported != record.incarnation
@@ -592,7 +625,14 @@ final class BrokerLoop {
                     servantLost(id, reason: "restarted")
                     sendHello(id)
                 }
-            case .reply: servantReply(id, frames: frames)
+            case .reply:
+                guard frames.count >= 5, let tag = WireInteger.decode(frames[3]) else {
+                    logger.warning("dropped a malformed REPLY from a servant")
+                    continue
+                }
+                completeQuery(
+                    servantID: id, tag: tag, replyMessage: frames.copy(of: 4),
+                    reportedExecution: frames.count > 5 ? WireInteger.decode(frames[5]) : nil)
             case .bye: servantLost(id, reason: "said goodbye")
             case .hello, .query, .ping:
                 logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
@@ -600,11 +640,11 @@ final class BrokerLoop {
         }
     }
 
-    private func servantReady(_ id: UInt64, frames: [[UInt8]]) {
+    private func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
         guard var record = servants[id] else { return }
         var capacity = 1
         var incarnation: UInt64 = 0
-        if frames.count > 3, let info = try? QIPC.decode(frames[3]).value,
+        if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
             let entries = InfoDictionary.symbolKeyedEntries(info)
         {
             for (key, value) in entries {
@@ -637,16 +677,6 @@ final class BrokerLoop {
         drainQueue()
     }
 
-    private func servantReply(_ id: UInt64, frames: [[UInt8]]) {
-        guard frames.count >= 5, let tag = WireInteger.decode(frames[3]) else {
-            logger.warning("dropped a malformed REPLY from a servant")
-            return
-        }
-        completeQuery(
-            servantID: id, tag: tag, replyMessage: frames[4],
-            reportedExecution: frames.count > 5 ? WireInteger.decode(frames[5]) : nil)
-    }
-
     /// Answers the client of query `tag` with the servant's `(id; result[; info])`.
     private func completeQuery(servantID id: UInt64, tag: UInt64, replyMessage: [UInt8], reportedExecution: UInt64?) {
         let now = QueryClock.monotonicNanoseconds()
@@ -655,20 +685,23 @@ final class BrokerLoop {
             return
         }
         let execution = reportedExecution ?? (now &- flight.dispatchedAt)
-        if var record = servants[id] {
-            record.inFlight = max(0, record.inFlight - 1)
-            record.served += 1
-            record.totalExecution &+= execution
-            servants[id] = record
+        var servantName = ""
+        if servants[id] != nil {
+            servants[id]!.inFlight = max(0, servants[id]!.inFlight - 1)
+            servants[id]!.served += 1
+            servants[id]!.totalExecution &+= execution
+            servantName = servants[id]!.name
             if let index = readyIDs.firstIndex(of: id) {
-                views[index] = record.view
+                let record = servants[id]!
+                views[index].inFlight = record.inFlight
+                views[index].queriesServed = record.served
+                views[index].meanExecutionNanoseconds = record.totalExecution / record.served
                 algorithm.completed(
-                    servant: record.view, routing: flight.query.routing, executionNanoseconds: execution)
+                    servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
             }
         }
         if !flight.abandoned {
             let query = flight.query
-            let servantName = servants[id]?.name ?? ""
             let timings = QueryTimings(
                 received: query.receivedTimestamp,
                 queued: Int64(flight.dispatchedAt &- query.receivedAt),
@@ -676,10 +709,10 @@ final class BrokerLoop {
                 elapsed: Int64(now &- query.receivedAt))
             do {
                 let sliced = try SlicedReply(bytes: replyMessage)
-                let info = InfoDictionary.make(
-                    routing: query.routing, servant: servantName, timings: timings,
-                    servantInfo: sliced.decodeInfo())
-                sendToClient(query.route, ReplyAssembly.clientReply(sliced, info: info))
+                sendToClient(
+                    query.route,
+                    ReplyAssembly.clientReply(
+                        sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
                 reply(error: "mserve: the servant sent a malformed reply", to: query, servant: servantName)
@@ -731,7 +764,7 @@ final class BrokerLoop {
                     if now &- record.lastHeard > livenessNanoseconds {
                         servantLost(record.id, reason: "missed heartbeats")
                     } else if record.connected {
-                        sendToServant(record.routingID, .ping, [])
+                        sendToServant(record.routingID, .ping)
                     }
                 case .connecting, .lost:
                     if record.connected && now &- record.lastHelloSent >= heartbeatNanoseconds {
@@ -802,7 +835,7 @@ extension BrokerLoop {
         switch event {
         case .ready(let id):
             servants[id]?.connected = true
-            servantReady(id, frames: [])
+            servantReady(id, readyInfo: nil)
         case .lost(let id, let reason):
             servants[id]?.connected = false
             servantLost(id, reason: reason)

@@ -84,3 +84,88 @@ public enum InfoDictionary {
         value.symbolKeyedPairs
     }
 }
+
+extension ReplyAssembly {
+    /// `(id; result; info)` for a servant's reply, with the broker's info dictionary
+    /// (``InfoDictionary/make(routing:servant:timings:servantInfo:)``, the servant's own info
+    /// merged in when it sent one). The result's bytes are copied, never decoded.
+    ///
+    /// When the servant sent no info — the common case — the dictionary is written straight to
+    /// bytes, without building its q value first: this runs for every reply the broker sends.
+    public static func clientReply(
+        _ reply: SlicedReply, routing: String, servant: String, timings: QueryTimings
+    ) -> [UInt8] {
+        if reply.info != nil {
+            let info = InfoDictionary.make(
+                routing: routing, servant: servant, timings: timings, servantInfo: reply.decodeInfo())
+            return clientReply(reply, info: info)
+        }
+        let id = reply.bytes[reply.id]
+        let result = reply.bytes[reply.result]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(
+            14 + id.count + result.count + BrokerInfoBytes.keys.count + routing.utf8.count
+                + servant.utf8.count + 2 + 4 * 9)
+        // Header (length patched below), then the general list of three items.
+        bytes.append(contentsOf: [1, QMessageType.async.rawValue, 0, 0, 0, 0, 0, 0, 0, 0])
+        BrokerInfoBytes.append(Int32(3), to: &bytes)
+        bytes.append(contentsOf: id)
+        bytes.append(contentsOf: result)
+        bytes.append(contentsOf: BrokerInfoBytes.keys)
+        BrokerInfoBytes.appendSymbol(routing, to: &bytes)
+        BrokerInfoBytes.appendSymbol(servant, to: &bytes)
+        bytes.append(BrokerInfoBytes.timespan)
+        BrokerInfoBytes.append(timings.elapsed, to: &bytes)
+        bytes.append(BrokerInfoBytes.timespan)
+        BrokerInfoBytes.append(timings.execution, to: &bytes)
+        bytes.append(BrokerInfoBytes.timespan)
+        BrokerInfoBytes.append(timings.queued, to: &bytes)
+        bytes.append(BrokerInfoBytes.timestamp)
+        BrokerInfoBytes.append(timings.received, to: &bytes)
+        BrokerInfoBytes.append(UInt32(truncatingIfNeeded: bytes.count), at: 4, in: &bytes)
+        return bytes
+    }
+}
+
+/// The serialized pieces of the broker's own info dictionary (kdb+ IPC, little-endian).
+private enum BrokerInfoBytes {
+    /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the
+    /// general list of their values.
+    static let keys: [UInt8] = {
+        var bytes: [UInt8] = [99, 11, 0]
+        append(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
+        for key in InfoDictionary.brokerKeys {
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(0)
+        }
+        bytes.append(contentsOf: [0, 0])
+        append(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
+        return bytes
+    }()
+    /// Type bytes of the atoms: symbol (-11), timestamp (-12), timespan (-16).
+    static let symbol = UInt8(bitPattern: -11)
+    static let timestamp = UInt8(bitPattern: -12)
+    static let timespan = UInt8(bitPattern: -16)
+
+    static func appendSymbol(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(symbol)
+        let utf8 = text.utf8
+        if utf8.contains(0) {
+            // q symbols cannot hold a NUL; it is dropped, as the codec does.
+            for byte in utf8 where byte != 0 { bytes.append(byte) }
+        } else {
+            bytes.append(contentsOf: utf8)
+        }
+        bytes.append(0)
+    }
+
+    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    static func append(_ value: UInt32, at offset: Int, in bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            for index in 0..<4 { bytes[offset + index] = raw[index] }
+        }
+    }
+}

@@ -32,15 +32,39 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     case bye = "BYE"
 
     /// The command's frame bytes (made once per command, not per message).
-    public var frame: [UInt8] { Self.frames[self]! }
+    public var frame: [UInt8] {
+        switch self {
+        case .hello: Self.helloFrame
+        case .ready: Self.readyFrame
+        case .query: Self.queryFrame
+        case .reply: Self.replyFrame
+        case .ping: Self.pingFrame
+        case .pong: Self.pongFrame
+        case .bye: Self.byeFrame
+        }
+    }
 
-    private static let frames: [ServantCommand: [UInt8]] = Dictionary(
-        uniqueKeysWithValues: allCases.map { ($0, Array($0.rawValue.utf8)) })
+    private static let helloFrame = Array(ServantCommand.hello.rawValue.utf8)
+    private static let readyFrame = Array(ServantCommand.ready.rawValue.utf8)
+    private static let queryFrame = Array(ServantCommand.query.rawValue.utf8)
+    private static let replyFrame = Array(ServantCommand.reply.rawValue.utf8)
+    private static let pingFrame = Array(ServantCommand.ping.rawValue.utf8)
+    private static let pongFrame = Array(ServantCommand.pong.rawValue.utf8)
+    private static let byeFrame = Array(ServantCommand.bye.rawValue.utf8)
 
     /// Reads a command frame; nil for anything else.
     public init?(frame: [UInt8]) {
-        guard frame.count <= 8, let text = String(validating: frame, as: UTF8.self) else { return nil }
-        self.init(rawValue: text)
+        self.init(frame: frame[...])
+    }
+
+    /// Reads a command frame in place; nil for anything else.
+    public init?(frame: ArraySlice<UInt8>) {
+        // Compared as bytes: this runs for every message on the servant link.
+        for command in Self.allCases where command.frame.elementsEqual(frame) {
+            self = command
+            return
+        }
+        return nil
     }
 }
 
@@ -48,14 +72,23 @@ public enum ServantCommand: String, Sendable, CaseIterable {
 public enum WireInteger {
     /// Encodes `value` as 8 little-endian bytes.
     public static func encode(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+        withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
     /// Decodes 8 little-endian bytes; nil if `bytes` is not exactly 8 long.
     public static func decode(_ bytes: [UInt8]) -> UInt64? {
+        decode(bytes[...])
+    }
+
+    /// Decodes 8 little-endian bytes in place; nil if `bytes` is not exactly 8 long.
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> UInt64? {
         guard bytes.count == 8 else { return nil }
         var value: UInt64 = 0
-        for (index, byte) in bytes.enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+        var shift: UInt64 = 0
+        for byte in bytes {
+            value |= UInt64(byte) << shift
+            shift += 8
+        }
         return value
     }
 }

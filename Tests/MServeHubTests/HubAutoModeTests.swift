@@ -1,5 +1,6 @@
 import Foundation
 import MServeHub
+import MServeTestSupport
 import Testing
 
 @Suite("HubAutoMode", .serialized)

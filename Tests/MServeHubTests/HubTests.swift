@@ -1,6 +1,7 @@
 import Foundation
 import MServeHub
 import QData
+import MServeTestSupport
 import Testing
 
 @Suite("Hub", .serialized)

@@ -1,6 +1,7 @@
 import Foundation
 import MServeHub
 import Synchronization
+import MServeTestSupport
 import Testing
 
 @Suite("HubWatcher", .serialized)

@@ -52,3 +52,44 @@ struct MessagesTests {
         #expect(try QIPC.decode(bytes).value == .list([.identity, .error("mserve: no"), info]))
     }
 }
+
+struct DirectInfoReplyTests {
+    let timings = QueryTimings(received: 815_000_000_000_000_000, queued: 1_234, execution: 56_789, elapsed: 58_023)
+
+    @Test(arguments: [("IBM", "127.0.0.1:5001"), ("", ""), ("a\u{0}b", "h"), (String(repeating: "long routing ", count: 20), "ü:1")])
+    func theDirectReplyEqualsTheEncodedInfoDictionary(routing: String, servant: String) throws {
+        let result = QValue.table(
+            QTable(columns: ["a"], values: [.vector(.long([1, 2, 3]))]))
+        let sliced = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(42)), result])))
+        let direct = ReplyAssembly.clientReply(sliced, routing: routing, servant: servant, timings: timings)
+        let viaValue = ReplyAssembly.clientReply(
+            sliced, info: InfoDictionary.make(routing: routing, servant: servant, timings: timings))
+        #expect(direct == viaValue)
+        let decoded = try QIPC.decode(direct).value
+        guard case .list(let items, _) = decoded, items.count == 3 else {
+            Issue.record("not a three-item list: \(decoded)")
+            return
+        }
+        #expect(items[0] == .atom(.long(42)))
+        #expect(items[1] == result)
+        let entries = try #require(InfoDictionary.symbolKeyedEntries(items[2]))
+        #expect(entries.map(\.0) == InfoDictionary.brokerKeys)
+        #expect(entries[0].1 == .atom(.symbol(routing.replacingOccurrences(of: "\u{0}", with: ""))))
+        #expect(entries[3].1 == .atom(.timespan(56_789)))
+        #expect(entries[5].1 == .atom(.timestamp(815_000_000_000_000_000)))
+    }
+
+    @Test func aServantsOwnInfoIsStillMerged() throws {
+        let servantInfo = InfoDictionary.dictionary([("rows", .atom(.long(5))), ("elapsed", .atom(.long(1)))])
+        let sliced = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(1)), .atom(.long(2)), servantInfo])))
+        let direct = ReplyAssembly.clientReply(sliced, routing: "IBM", servant: "s:1", timings: timings)
+        let expected = ReplyAssembly.clientReply(
+            sliced,
+            info: InfoDictionary.make(routing: "IBM", servant: "s:1", timings: timings, servantInfo: servantInfo))
+        #expect(direct == expected)
+        let info = try QIPC.decode(direct).value
+        guard case .list(let items, _) = info else { Issue.record("not a list"); return }
+        let keys = try #require(InfoDictionary.symbolKeyedEntries(items[2])).map(\.0)
+        #expect(keys.contains("rows") && keys.contains("brokerElapsed"))
+    }
+}

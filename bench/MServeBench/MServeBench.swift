@@ -9,7 +9,7 @@ struct MServeBench: AsyncParsableCommand {
         commandName: "mserve-bench",
         abstract: "Measure MServe: the codec, the query parser, and the broker under load.",
         discussion: "Build with -c release; debug builds measure the debugger's overhead, not MServe.",
-        subcommands: [CodecSuite.self, QuerySuite.self, BrokerSuite.self, WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, ServeCommand.self]
+        subcommands: [CodecSuite.self, QuerySuite.self, BrokerSuite.self, EchoRatioSuite.self, WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, ServeCommand.self]
     )
 }
 
