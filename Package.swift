@@ -198,7 +198,7 @@ let package = Package(
         .executableTarget(
             name: "MServeBench",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServeServant", "MServeClient",
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeServant", "MServeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
