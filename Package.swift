@@ -215,7 +215,7 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin"], swiftSettings: strict),
+        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin"], swiftSettings: strict),
         .testTarget(name: "MServeBrokerTests", dependencies: ["MServeBroker", "QData", "MServeProtocol"], swiftSettings: strict),
         .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
         .testTarget(
