@@ -198,7 +198,7 @@ let package = Package(
         .executableTarget(
             name: "MServeBench",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServeServant", "MServeClient",
+                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeServant", "MServeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -215,7 +215,7 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin"], swiftSettings: strict),
+        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin"], swiftSettings: strict),
         .testTarget(name: "MServeBrokerTests", dependencies: ["MServeBroker", "QData", "MServeProtocol"], swiftSettings: strict),
         .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
         .testTarget(

@@ -1,22 +1,22 @@
+// CDispatchAlgorithm: the broker's side of the dispatch plugin ABI. Owns the C servant views
+// handed to a loaded plugin and the cached C copies of their strings, so a dispatch decision
+// copies only the strings that changed since the previous call.
 import CMServePlugin
 
 /// A dispatch algorithm behind a loaded plugin's C table: converts Swift values to the C views
 /// the ABI defines, calls the plugin, and checks what it returns.
 ///
-/// Used from one thread only (the broker's event loop), like the plugin it wraps. The buffers
-/// are kept between calls so a dispatch decision allocates nothing once they have grown.
+/// Used from one thread only (the broker's event loop), like the plugin it wraps. The C views
+/// and their strings are kept between calls (`CServantViews`), so a dispatch decision allocates
+/// nothing and copies only the strings that changed (usually one servant's last routing string).
 final class CDispatchAlgorithm: DispatchAlgorithm {
     let name: String
     private let path: String
     private let table: UnsafePointer<mserve_dispatch_plugin>
     private let state: UnsafeMutableRawPointer
     private let onInvalidChoice: (@Sendable (String) -> Void)?
-
-    /// NUL-terminated strings of the servant views being built; offset 0 is the empty string.
-    private var strings: [CChar] = [0]
-    /// (name, host, lastRouting) offsets into `strings`, one per servant.
-    private var stringOffsets: [(name: Int, host: Int, lastRouting: Int)] = []
-    private var views: [mserve_servant_view] = []
+    /// The C views of the servants passed last, and their cached strings.
+    private var servantViews = CServantViews()
 
     init(
         name: String,
@@ -37,9 +37,11 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     func choose(routing: String, servants: [ServantView]) -> Int? {
-        let choice = withServantViews(servants) { views in
+        let choose = table.pointee.choose!
+        let state = state
+        let choice = servantViews.withViews(of: servants) { views in
             routing.withCString { routing in
-                table.pointee.choose!(state, routing, views.baseAddress, views.count)
+                choose(state, routing, views.baseAddress, views.count)
             }
         }
         if choice < 0 { return nil }
@@ -56,9 +58,11 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-        withServantViews([servant]) { views in
+        let completed = table.pointee.completed!
+        let state = state
+        servantViews.withView(of: servant) { view in
             routing.withCString { routing in
-                table.pointee.completed!(state, views.baseAddress, routing, executionNanoseconds)
+                completed(state, view, routing, executionNanoseconds)
             }
         }
     }
@@ -88,58 +92,6 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     // MARK: C views
-
-    private static func append(_ string: String, to strings: inout [CChar]) -> Int {
-        if string.isEmpty { return 0 }
-        let offset = strings.count
-        strings.append(contentsOf: string.utf8.lazy.map { CChar(bitPattern: $0) })
-        strings.append(0)
-        return offset
-    }
-
-    private func withServantViews<Result>(
-        _ servants: [ServantView],
-        _ body: (UnsafeBufferPointer<mserve_servant_view>) -> Result
-    ) -> Result {
-        // Built in locals and stored back: one exclusive access per call, not one per byte.
-        var strings = self.strings
-        self.strings = []
-        strings.removeAll(keepingCapacity: true)
-        strings.append(0)
-        var stringOffsets = self.stringOffsets
-        self.stringOffsets = []
-        stringOffsets.removeAll(keepingCapacity: true)
-        for servant in servants {
-            stringOffsets.append(
-                (
-                    Self.append(servant.name, to: &strings), Self.append(servant.host, to: &strings),
-                    Self.append(servant.lastRouting, to: &strings)
-                ))
-        }
-        defer {
-            self.strings = strings
-            self.stringOffsets = stringOffsets
-        }
-        return strings.withUnsafeBufferPointer { strings in
-            let base = strings.baseAddress!
-            views.removeAll(keepingCapacity: true)
-            for (servant, offsets) in zip(servants, stringOffsets) {
-                views.append(
-                    mserve_servant_view(
-                        id: servant.id,
-                        name: base + offsets.name,
-                        host: base + offsets.host,
-                        in_flight: UInt32(clamping: servant.inFlight),
-                        capacity: UInt32(clamping: servant.capacity),
-                        last_routing: base + offsets.lastRouting,
-                        queries_served: servant.queriesServed,
-                        mean_execution_ns: servant.meanExecutionNanoseconds
-                    )
-                )
-            }
-            return views.withUnsafeBufferPointer(body)
-        }
-    }
 
     private func withQueryView<Result>(
         function: String,
@@ -175,5 +127,61 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                 }
             }
         }
+    }
+}
+
+// MARK: - Cached C views
+
+/// The C views (`mserve_servant_view`) of the servants passed to the plugin, kept between calls
+/// with their strings (`ServantStringCache`): a call copies only the strings whose bytes changed
+/// since the previous call (usually one servant's last routing string) and rewrites the numbers.
+///
+/// The pointers in a view stay valid until the next call that updates the cache (the ABI only
+/// promises them for the duration of the plugin call).
+struct CServantViews: ~Copyable {
+    /// The cached strings of the servants passed last, in their order; `views` is kept in step.
+    private var strings = ServantStringCache()
+    /// The views handed to `choose`, one per cached servant.
+    private var views: [mserve_servant_view] = []
+
+    init() {}
+
+    /// Calls `body` with the C views of `servants`, in their order.
+    mutating func withViews<Result>(
+        of servants: [ServantView],
+        _ body: (UnsafeBufferPointer<mserve_servant_view>) -> Result
+    ) -> Result {
+        if !strings.holdsServants(count: servants.count, id: { servants[$0].id }) {
+            strings.follow(count: servants.count, id: { servants[$0].id })
+            views.removeAll(keepingCapacity: true)
+            views.append(contentsOf: repeatElement(mserve_servant_view(), count: servants.count))
+        }
+        // Through buffer pointers: each servant is read in place, not copied (and retained).
+        servants.withUnsafeBufferPointer { servants in
+            strings.servants.withUnsafeMutableBufferPointer { strings in
+                views.withUnsafeMutableBufferPointer { views in
+                    guard let servant = servants.baseAddress else { return }
+                    for index in servants.indices {
+                        views[index] = strings[index].view(of: servant + index)
+                    }
+                }
+            }
+        }
+        return views.withUnsafeBufferPointer(body)
+    }
+
+    /// Calls `body` with the C view of one servant; only that servant's strings are updated.
+    mutating func withView<Result>(
+        of servant: ServantView,
+        _ body: (UnsafePointer<mserve_servant_view>) -> Result
+    ) -> Result {
+        let view = withUnsafePointer(to: servant) { servant in
+            if let index = strings.index(of: servant.pointee.id) {
+                return strings.servants[index].view(of: servant)
+            }
+            strings.unlisted.id = servant.pointee.id
+            return strings.unlisted.view(of: servant)
+        }
+        return withUnsafePointer(to: view, body)
     }
 }

@@ -58,41 +58,123 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
 }
 
 /// The state behind a `void *` handed to the broker: the algorithm, typed as an existential so
-/// the C trampolines need no generic parameter.
+/// the C trampolines need no generic parameter, and the Swift views of the servants passed last.
 private final class ExportedAlgorithm {
     let algorithm: any SwiftDispatchAlgorithm
-    var servants: [ServantView] = []
+    /// Held through a pointer: one thread calls the plugin, and its several accesses per call
+    /// then need no dynamic exclusivity checks (a class's stored `var` would).
+    private let views: UnsafeMutablePointer<SwiftServantViews>
 
-    init(_ algorithm: any SwiftDispatchAlgorithm) { self.algorithm = algorithm }
+    init(_ algorithm: any SwiftDispatchAlgorithm) {
+        self.algorithm = algorithm
+        views = .allocate(capacity: 1)
+        views.initialize(to: SwiftServantViews())
+    }
+
+    deinit {
+        views.deinitialize(count: 1)
+        views.deallocate()
+    }
 
     static func from(_ state: UnsafeMutableRawPointer?) -> ExportedAlgorithm {
         Unmanaged<ExportedAlgorithm>.fromOpaque(state!).takeUnretainedValue()
     }
+
+    /// The algorithm's choice among the `count` servants at `servants`.
+    func choose(routing: UnsafePointer<CChar>?, servants: UnsafePointer<mserve_servant_view>?, count: Int) -> Int? {
+        views.pointee.update(from: servants, count: count)
+        return algorithm.choose(
+            routing: views.pointee.chooseRouting(routing), servants: views.pointee.servants)
+    }
+
+    /// Tells the algorithm that the servant of `view` answered a query of `routing`.
+    func completed(view: UnsafePointer<mserve_servant_view>, routing: UnsafePointer<CChar>?, executionNanoseconds: UInt64) {
+        algorithm.completed(
+            servant: views.pointee.servant(view),
+            routing: views.pointee.completedRouting(routing),
+            executionNanoseconds: executionNanoseconds
+        )
+    }
 }
 
-private func servantView(_ view: mserve_servant_view) -> ServantView {
-    ServantView(
-        id: view.id,
-        name: view.name.map { String(cString: $0) } ?? "",
-        host: view.host.map { String(cString: $0) } ?? "",
-        inFlight: Int(view.in_flight),
-        capacity: Int(view.capacity),
-        lastRouting: view.last_routing.map { String(cString: $0) } ?? "",
-        queriesServed: view.queries_served,
-        meanExecutionNanoseconds: view.mean_execution_ns
-    )
+/// The Swift views (`ServantView`) of the C views a Swift plugin is given, kept between calls
+/// with their strings (`ServantStringCache`): a call compares each C string with the bytes it
+/// was decoded from last time and decodes only those that changed (usually one servant's last
+/// routing string); the numbers are rewritten.
+private struct SwiftServantViews: ~Copyable {
+    /// The Swift views of the servants passed last, in step with `strings`.
+    private(set) var servants: [ServantView] = []
+    private var strings = ServantStringCache()
+    /// The routing strings of the last `choose` and the last `completed`.
+    private var lastChooseRouting = BridgedString()
+    private var lastCompletedRouting = BridgedString()
+
+    init() {}
+
+    deinit {
+        lastChooseRouting.deallocate()
+        lastCompletedRouting.deallocate()
+    }
+
+    /// The routing string of a `choose`.
+    mutating func chooseRouting(_ routing: UnsafePointer<CChar>?) -> String {
+        _ = lastChooseRouting.update(fromCString: routing)
+        return lastChooseRouting.string
+    }
+
+    /// The routing string of a `completed`: often the one of the `choose` before it.
+    mutating func completedRouting(_ routing: UnsafePointer<CChar>?) -> String {
+        if lastChooseRouting.holds(cString: routing) { return lastChooseRouting.string }
+        _ = lastCompletedRouting.update(fromCString: routing)
+        return lastCompletedRouting.string
+    }
+
+    /// The Swift view of one servant (for `completed`); the cached view is updated too.
+    mutating func servant(_ view: UnsafePointer<mserve_servant_view>) -> ServantView {
+        guard let index = strings.index(of: view.pointee.id) else {
+            strings.unlisted.id = view.pointee.id
+            _ = strings.unlisted.update(from: view)
+            return strings.unlisted.servantView(view)
+        }
+        if strings.servants[index].update(from: view) { strings.servants[index].copyStrings(to: &servants[index]) }
+        servants[index].copyNumbers(from: view)
+        return servants[index]
+    }
+
+    /// Brings `servants` up to date with the `count` C views at `views`: in place while the
+    /// same servants come in the same order, else rebuilt (the strings of servants seen before
+    /// are kept by id).
+    mutating func update(from views: UnsafePointer<mserve_servant_view>?, count: Int) {
+        guard let views, count > 0 else {
+            if !servants.isEmpty { strings.follow(count: 0, id: { _ in 0 }) }
+            servants.removeAll(keepingCapacity: true)
+            return
+        }
+        if strings.holdsServants(count: count, id: { views[$0].id }), servants.count == count {
+            servants.withUnsafeMutableBufferPointer { servants in
+                strings.servants.withUnsafeMutableBufferPointer { strings in
+                    for index in 0..<count {
+                        let view = views + index
+                        if strings[index].update(from: view) { strings[index].copyStrings(to: &servants[index]) }
+                        servants[index].copyNumbers(from: view)
+                    }
+                }
+            }
+            return
+        }
+        strings.follow(count: count, id: { views[$0].id })
+        servants.removeAll(keepingCapacity: true)
+        for index in 0..<count {
+            _ = strings.servants[index].update(from: views + index)
+            servants.append(strings.servants[index].servantView(views + index))
+        }
+    }
 }
 
 private let exportedChoose:
     @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafePointer<mserve_servant_view>?, Int) -> Int64 = {
         state, routing, views, count in
-        let exported = ExportedAlgorithm.from(state)
-        exported.servants.removeAll(keepingCapacity: true)
-        if let views {
-            for index in 0..<count { exported.servants.append(servantView(views[index])) }
-        }
-        let routing = routing.map { String(cString: $0) } ?? ""
-        guard let index = exported.algorithm.choose(routing: routing, servants: exported.servants) else {
+        guard let index = ExportedAlgorithm.from(state).choose(routing: routing, servants: views, count: count) else {
             return Int64(MSERVE_DISPATCH_WAIT)
         }
         return Int64(index)
@@ -102,11 +184,7 @@ private let exportedCompleted:
     @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_servant_view>?, UnsafePointer<CChar>?, UInt64) -> Void = {
         state, view, routing, executionNanoseconds in
         guard let view else { return }
-        ExportedAlgorithm.from(state).algorithm.completed(
-            servant: servantView(view.pointee),
-            routing: routing.map { String(cString: $0) } ?? "",
-            executionNanoseconds: executionNanoseconds
-        )
+        ExportedAlgorithm.from(state).completed(view: view, routing: routing, executionNanoseconds: executionNanoseconds)
     }
 
 private let exportedDestroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { state in

@@ -3,7 +3,9 @@
 // This target owns the Swift view of a servant (`ServantView`), the algorithm protocol the broker
 // calls (`DispatchAlgorithm`), the plugin loader (`DispatchPluginRegistry`, dlopen) and the
 // exporter that turns a pure Swift algorithm into a C plugin table (`DispatchPluginExport`).
-// Unsafe pointers appear only in the loader and exporter files, where the C ABI demands them.
+// Unsafe pointers appear only in the C-bridge files, where the C ABI demands them: the loader
+// (DispatchPluginRegistry, CDispatchAlgorithm), the exporter (DispatchPluginExport) and the
+// servant string cache both sides keep between calls (ServantStringCache).
 
 /// A read-only snapshot of one servant for a dispatch decision (Swift mirror of `mserve_servant_view`).
 public struct ServantView: Sendable, Hashable {

@@ -158,3 +158,142 @@ final class MessageLog: Sendable {
     /// Everything recorded so far.
     var all: [String] { messages.withLock { $0 } }
 }
+
+/// A deterministic random number generator (SplitMix64), so that a random sequence that fails
+/// replays the same way.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// Strings that catch a servant string cache comparing or copying wrongly: empty; short ones
+/// that differ in one byte but not in length; lengths around the 8-byte word and the 15-byte
+/// limit of Swift's small strings; prefixes of one another; long ones (> 64 bytes); non-ASCII;
+/// and two that Swift calls equal (canonically equivalent) but whose bytes differ.
+enum TrickyStrings {
+    static let all: [String] = [
+        "", "a", "IBM", "IBN", "MSFT", "abcdefg", "abcdefgh", "abcdefghi",
+        "fifteen-bytes-x", "sixteen-bytes-xx", "seventeen-bytes-x",
+        "db1.example.net:5001", "db1.example.net:5002",
+        String(repeating: "r", count: 64), String(repeating: "r", count: 65),
+        String(repeating: "long", count: 75),
+        "caf\u{E9}", "cafe\u{301}", "ÎBM ✓", "日本語のルーティング文字列",
+    ]
+}
+
+/// A servant view compared byte for byte: `ServantView`'s `==` compares strings by canonical
+/// equivalence, under which "caf\u{E9}" and "cafe\u{301}" are equal though a plugin sees
+/// different bytes.
+struct ExactServantView: Equatable, CustomStringConvertible {
+    var id: UInt64
+    var name: [UInt8]
+    var host: [UInt8]
+    var inFlight: Int
+    var capacity: Int
+    var lastRouting: [UInt8]
+    var queriesServed: UInt64
+    var meanExecutionNanoseconds: UInt64
+
+    init(_ view: ServantView) {
+        id = view.id
+        name = Array(view.name.utf8)
+        host = Array(view.host.utf8)
+        inFlight = view.inFlight
+        capacity = view.capacity
+        lastRouting = Array(view.lastRouting.utf8)
+        queriesServed = view.queriesServed
+        meanExecutionNanoseconds = view.meanExecutionNanoseconds
+    }
+
+    var description: String {
+        "[\(id) \(String(decoding: name, as: UTF8.self)) \(String(decoding: host, as: UTF8.self)) "
+            + "\(inFlight)/\(capacity) \(String(decoding: lastRouting, as: UTF8.self)) "
+            + "\(queriesServed) \(meanExecutionNanoseconds)]"
+    }
+}
+
+/// Random changes to a list of servants, as the broker's list changes between dispatch calls
+/// (and some it never makes, such as reusing an id), to drive the servant string caches.
+struct ServantListChanges {
+    var servants: [ServantView] = []
+    var generator: SeededGenerator
+    private var nextID: UInt64 = 1
+    /// Ids of servants removed, some of which come back (at another index, with other strings).
+    private var removedIDs: [UInt64] = []
+
+    init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
+
+    /// A string from `TrickyStrings`.
+    mutating func anyString() -> String { TrickyStrings.all.randomElement(using: &generator)! }
+
+    /// A new servant (or a removed id back with new strings).
+    mutating func makeServant() -> ServantView {
+        let id: UInt64
+        if !removedIDs.isEmpty, Bool.random(using: &generator) {
+            id = removedIDs.remove(at: Int.random(in: 0..<removedIDs.count, using: &generator))
+        } else {
+            id = nextID
+            nextID += 1
+        }
+        return ServantView(
+            id: id, name: anyString(), host: anyString(), inFlight: Int.random(in: 0...3, using: &generator),
+            capacity: Int.random(in: 1...4, using: &generator), lastRouting: anyString())
+    }
+
+    /// A servant to pass to `completed`: one the list does not hold, or one of the list, its
+    /// numbers (and maybe its last routing string) changed in the list as well, as the broker
+    /// updates a servant whose query completed.
+    mutating func servantToComplete() -> ServantView {
+        if servants.isEmpty || Int.random(in: 0..<4, using: &generator) == 0 { return makeServant() }
+        let index = Int.random(in: 0..<servants.count, using: &generator)
+        if Bool.random(using: &generator) { servants[index].lastRouting = anyString() }
+        servants[index].inFlight = max(0, servants[index].inFlight - 1)
+        servants[index].queriesServed &+= 1
+        return servants[index]
+    }
+
+    /// One random change: a string replaced or mutated in place, numbers changed, a servant
+    /// added, removed or moved; several changes at once now and then.
+    mutating func change() {
+        let kind = Int.random(in: 0..<12, using: &generator)
+        if servants.isEmpty || kind == 0 {
+            servants.insert(makeServant(), at: Int.random(in: 0...servants.count, using: &generator))
+            return
+        }
+        let index = Int.random(in: 0..<servants.count, using: &generator)
+        switch kind {
+        case 1:
+            removedIDs.append(servants.remove(at: index).id)
+        case 2:
+            servants.swapAt(index, Int.random(in: 0..<servants.count, using: &generator))
+        case 3:
+            servants[index].name = anyString()
+        case 4:
+            servants[index].host = anyString()
+        case 5:
+            // Mutated in place: same length, one byte different, when the string is not empty.
+            if let last = servants[index].lastRouting.popLast() {
+                servants[index].lastRouting.append(last == "x" ? "y" : "x")
+            }
+        case 6:
+            servants[index].lastRouting.append("+")
+        case 7:
+            servants[index].inFlight = Int.random(in: 0...4, using: &generator)
+            servants[index].queriesServed &+= 1
+            servants[index].meanExecutionNanoseconds = UInt64.random(in: 0...1_000_000, using: &generator)
+        case 8:
+            for _ in 0..<3 { change() }
+        default:
+            servants[index].lastRouting = anyString()
+        }
+    }
+}

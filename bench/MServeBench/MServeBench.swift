@@ -7,9 +7,12 @@ import ArgumentParser
 struct MServeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mserve-bench",
-        abstract: "Measure MServe: the codec, the query parser, and the broker under load.",
+        abstract: "Measure MServe: the codec, the query parser, the dispatch plugin ABI, and the broker under load.",
         discussion: "Build with -c release; debug builds measure the debugger's overhead, not MServe.",
-        subcommands: [CodecSuite.self, QuerySuite.self, BrokerSuite.self, EchoRatioSuite.self, WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, ServeCommand.self]
+        subcommands: [
+            CodecSuite.self, QuerySuite.self, DispatchSuite.self, BrokerSuite.self, EchoRatioSuite.self,
+            WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, ServeCommand.self,
+        ]
     )
 }
 

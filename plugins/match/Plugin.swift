@@ -60,20 +60,16 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
             keepsWaiting(routing, servants: servants.count)
         {
             return nil
-        } else if let fallback = servants.indices.filter({ servants[$0].isFree }).min(by: { left, right in
-            let leftDemand = demand(servants[left], among: servants)
-            let rightDemand = demand(servants[right], among: servants)
-            if leftDemand != rightDemand { return leftDemand < rightDemand }
-            return lastChosen[servants[left].id, default: 0] < lastChosen[servants[right].id, default: 0]
-        }) {
+        } else if let fallback = leastWanted(among: servants) {
             chosen = fallback
         } else {
             return nil
         }
         let servant = servants[chosen]
         recent.record(routing)
-        waitingSince[routing] = nil
-        waitAsks[routing] = nil
+        // Both are empty unless queries waited: then no routing string needs hashing.
+        if !waitingSince.isEmpty { waitingSince[routing] = nil }
+        if !waitAsks.isEmpty { waitAsks[routing] = nil }
         dispatches += 1
         lastChosen[servant.id] = dispatches
         running[servant.id, default: []].append((routing, servant.lastRouting == routing))
@@ -88,15 +84,46 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
 
     /// Learns warm and cold execution times.
     public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-        guard var queries = running[servant.id], !queries.isEmpty else { return }
-        let index = queries.firstIndex { $0.routing == routing } ?? 0
-        if queries[index].warm {
+        guard let (index, warm) = runningQuery(of: servant.id, routing: routing) else { return }
+        if warm {
             warmRuns.add(executionNanoseconds)
         } else {
             coldRuns.add(executionNanoseconds)
         }
-        queries.remove(at: index)
-        running[servant.id] = queries
+        // Removed in place: the array keeps its storage for the servant's next query.
+        running[servant.id]?.remove(at: index)
+    }
+
+    /// The index in `running[servant]` of the query of `routing` that completed (the first one
+    /// if none has that routing string), and whether it was a warm run; nil when none runs.
+    private func runningQuery(of servant: UInt64, routing: String) -> (index: Int, warm: Bool)? {
+        guard let queries = running[servant], !queries.isEmpty else { return nil }
+        let index = queries.firstIndex { $0.routing == routing } ?? 0
+        return (index, queries[index].warm)
+    }
+
+    /// The free servant holding the least wanted data (the first of the least in demand, then
+    /// the one chosen longest ago), or nil when all are busy. Computes each servant's demand
+    /// once, with the order `min(by:)` would give.
+    private func leastWanted(among servants: [ServantView]) -> Int? {
+        var best: (index: Int, demand: Double, lastChosen: UInt64)?
+        for index in servants.indices where servants[index].isFree {
+            let candidate = (
+                index: index, demand: demand(servants[index], among: servants),
+                lastChosen: lastChosen[servants[index].id, default: 0]
+            )
+            guard let current = best else {
+                best = candidate
+                continue
+            }
+            // As min(by:): a later servant replaces the best only when strictly less.
+            if candidate.demand != current.demand {
+                if candidate.demand < current.demand { best = candidate }
+            } else if candidate.lastChosen < current.lastChosen {
+                best = candidate
+            }
+        }
+        return best?.index
     }
 
     /// Whether a query of `routing`, whose servant is busy, should wait for it: once warm and
@@ -163,10 +190,27 @@ struct RecentRoutingCounts {
     mutating func record(_ routing: String) {
         if filled {
             let leaving = ring[next]
-            if let count = counts[leaving] { counts[leaving] = count > 1 ? count - 1 : nil }
+            if leaving == routing {
+                // The same routing string leaves and enters: the counts stay as they are.
+                advance()
+                return
+            }
+            // One lookup, then the count is changed or removed in place.
+            if let index = counts.index(forKey: leaving) {
+                if counts.values[index] > 1 {
+                    counts.values[index] -= 1
+                } else {
+                    counts.remove(at: index)
+                }
+            }
         }
         ring[next] = routing
         counts[routing, default: 0] += 1
+        advance()
+    }
+
+    /// Moves to the next slot of the ring.
+    private mutating func advance() {
         next += 1
         if next == ring.count {
             next = 0

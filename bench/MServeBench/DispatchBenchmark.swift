@@ -1,0 +1,107 @@
+// The dispatch benchmark: the cost of one choose + completed through the dispatch plugin C ABI,
+// with the real plugins the broker loads (built next to this binary).
+import ArgumentParser
+import Foundation
+import MServePlugin
+
+/// `mserve-bench dispatch`: nanoseconds per (choose + completed) through the C ABI, per algorithm
+/// and servant count, as the broker's event loop pays them.
+struct DispatchSuite: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatch",
+        abstract: "Dispatch plugin ABI cost: ns per choose + completed, per algorithm and servant count.")
+
+    @Option(help: "Dispatch algorithms, comma-separated (any MSERVE_ALGO value).")
+    var algorithms: String = "orig,match,least-loaded"
+
+    @Option(help: "Servant counts, comma-separated.")
+    var servants: String = "2,16"
+
+    @Option(help: "Iterations per round (5 rounds, best kept, after a warm-up round).")
+    var iterations: Int = 200_000
+
+    func validate() throws {
+        guard !parsedServants.isEmpty, parsedServants.allSatisfy({ (1...1_000).contains($0) }) else {
+            throw ValidationError("--servants must list counts from 1 to 1000, e.g. 2,16")
+        }
+        guard iterations >= 1_000 else { throw ValidationError("--iterations must be ≥ 1000") }
+    }
+
+    private var parsedServants: [Int] { servants.split(separator: ",").compactMap { Int($0) } }
+
+    func run() throws {
+        let registry = try DispatchPluginRegistry(
+            directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
+        print("dispatch: ns per choose + completed through the plugin C ABI (best of 5 × \(iterations))")
+        print("algorithm       servants   ns/iteration")
+        for spec in ["(no ABI)"] + algorithms.split(separator: ",").map(String.init) {
+            for count in parsedServants {
+                let algorithm = spec == "(no ABI)" ? FirstFreeInProcess() : try registry.makeAlgorithm(spec)
+                let driver = DispatchDriver(algorithm: algorithm, servantCount: count)
+                let seconds = driver.measure(iterations: iterations)
+                print(
+                    spec.padding(toLength: 16, withPad: " ", startingAt: 0)
+                        + String(count).padding(toLength: 11, withPad: " ", startingAt: 0)
+                        + String(format: "%.0f", seconds * 1e9))
+            }
+        }
+    }
+}
+
+/// `orig`'s rule called directly, without the plugin ABI: the floor the driver itself costs.
+final class FirstFreeInProcess: DispatchAlgorithm {
+    let name = "(no ABI)"
+
+    func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
+
+    func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+
+    func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? { nil }
+}
+
+/// Drives one algorithm the way the broker's event loop does: each iteration asks for a servant
+/// for the next routing string, dispatches to it (in flight + 1, last routing updated), and
+/// completes that query (in flight − 1, queries served and mean updated, `completed` called).
+final class DispatchDriver {
+    /// The routing strings the iterations rotate over.
+    static let routings = ["IBM", "MSFT", "AAPL", "GOOG", "AMZN", "ORCL", "INTC", "CSCO"]
+
+    private let algorithm: any DispatchAlgorithm
+    private var servants: [ServantView]
+    private var step = 0
+    /// Dispatches made, so a run that always waits is noticed.
+    private(set) var dispatched = 0
+
+    /// `servantCount` servants of capacity 2, named like the broker names them ("host:port").
+    init(algorithm: any DispatchAlgorithm, servantCount: Int) {
+        self.algorithm = algorithm
+        servants = (1...servantCount).map {
+            ServantView(id: UInt64($0), name: "db\($0).example.net:5001", host: "db\($0).example.net", capacity: 2)
+        }
+    }
+
+    /// One choose, and for a choice the dispatch and its completion.
+    func iterate() {
+        let routing = Self.routings[step & 7]
+        step &+= 1
+        guard let index = algorithm.choose(routing: routing, servants: servants) else { return }
+        dispatched += 1
+        servants[index].inFlight += 1
+        servants[index].lastRouting = routing
+        let executionNanoseconds = UInt64(1_000 + (step & 255))
+        servants[index].inFlight -= 1
+        let served = servants[index].queriesServed
+        servants[index].meanExecutionNanoseconds =
+            (servants[index].meanExecutionNanoseconds &* served &+ executionNanoseconds) / (served + 1)
+        servants[index].queriesServed = served + 1
+        algorithm.completed(servant: servants[index], routing: routing, executionNanoseconds: executionNanoseconds)
+    }
+
+    /// Seconds per iteration: a warm-up round, then the best of five.
+    func measure(iterations: Int) -> Double {
+        for _ in 0..<iterations { iterate() }
+        let seconds = Measure.bestSecondsPerIteration(iterations: iterations) { iterate() }
+        precondition(dispatched > 0, "the algorithm never chose a servant")
+        return seconds
+    }
+}
