@@ -213,8 +213,20 @@ final class BrokerLoop {
         var poller = ZMQPoller()
         let clientIndex = 0, servantIndex = 1, monitorIndex = 2, mailboxIndex = 3
         var drainDeadline: UInt64 = 0
+        // While messages keep coming, the loop reads its two ZeroMQ sockets directly for a few
+        // turns between polls: a poll is a system call, and under load every turn finds work.
+        var turnsSincePoll = 0
 
         while true {
+            if turnsSincePoll < Self.turnsBetweenPollsUnderLoad, !stopping {
+                turnsSincePoll += 1
+                let handled = readServants() + readClients()
+                if handled > 0 {
+                    timers(now: QueryClock.monotonicNanoseconds())
+                    continue
+                }
+            }
+            turnsSincePoll = 0
             // Rebuilt each turn: the kdb+ door's connections come and go.
             poller.removeAll()
             poller.add(clientSocket)
@@ -253,8 +265,11 @@ final class BrokerLoop {
                 }
             }
             if poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
-            if poller.returnedEvents(at: servantIndex).contains(.readable) { readServants() }
-            if poller.returnedEvents(at: clientIndex).contains(.readable) { readClients() }
+            var handled = 0
+            if poller.returnedEvents(at: servantIndex).contains(.readable) { handled += readServants() }
+            if poller.returnedEvents(at: clientIndex).contains(.readable) { handled += readClients() }
+            // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
+            if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(poller, now: QueryClock.monotonicNanoseconds()) {
                 handleClient(route: $0.route, message: $0.message)
             }
@@ -265,6 +280,10 @@ final class BrokerLoop {
         }
         shutdown()
     }
+
+    /// Turns the loop may take without polling while each finds messages (see `run`): the
+    /// mailbox, the monitor and the kdb+ sockets wait at most this many busy turns.
+    static let turnsBetweenPollsUnderLoad = 8
 
     private func pollTimeout(now: UInt64) -> Int {
         let next = min(nextHeartbeat, nextDeadlineScan)
@@ -305,14 +324,18 @@ final class BrokerLoop {
 
     // MARK: clients
 
-    private func readClients() {
+    /// Reads and handles every waiting client message; returns how many there were.
+    @discardableResult
+    private func readClients() -> Int {
+        var handled = 0
         while true {
             do {
-                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else { return }
+                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else { return handled }
             } catch {
                 logger.error("receiving from clients failed: \(error)")
-                return
+                return handled
             }
+            handled += 1
             let count = clientFrames.count
             guard count >= 2 else {
                 logger.warning("dropped a client message without an envelope")
@@ -595,14 +618,18 @@ final class BrokerLoop {
         sendToServant(record.routingID, .hello, WireInteger.encode(incarnation))
     }
 
-    private func readServants() {
+    /// Reads and handles every waiting servant message; returns how many there were.
+    @discardableResult
+    private func readServants() -> Int {
+        var handled = 0
         while true {
             do {
-                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else { return }
+                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else { return handled }
             } catch {
                 logger.error("receiving from servants failed: \(error)")
-                return
+                return handled
             }
+            handled += 1
             let frames = servantFrames
             guard frames.count >= 3, frames[1].elementsEqual(ServantLink.protocolMarker),
                 let command = ServantCommand(frame: frames[2])
