@@ -1,17 +1,25 @@
 import CZeroMQ
 
-/// One multipart message received into reusable storage: the bytes of every frame in one
-/// buffer, and where each frame starts and ends.
+/// One multipart message received into reusable storage.
 ///
 /// An event loop keeps one `ZMQFrames` per socket and receives into it with
-/// ``ZMQSocket/receive(into:dontWait:file:line:)``: once the buffer has grown to the loop's
-/// largest message, receiving allocates nothing (``ZMQSocket/receiveMultipart(dontWait:file:line:)``
-/// makes an object and an array per frame). Owned by one thread, like the socket it reads.
+/// ``ZMQSocket/receive(into:dontWait:file:line:)``. Frames smaller than
+/// ``largeFrameSize`` are copied back to back into one buffer that is reused, so once it has
+/// grown, receiving small messages allocates nothing
+/// (``ZMQSocket/receiveMultipart(dontWait:file:line:)`` makes an object and an array per
+/// frame). A larger frame gets an array of its own, which ``copy(of:)`` hands out without
+/// copying it again: a 1 MB result is copied once on its way through. Owned by one thread,
+/// like the socket it reads.
 public struct ZMQFrames {
-    /// Every frame's bytes, back to back.
-    public private(set) var bytes: [UInt8] = []
-    /// Where each frame lies in `bytes`.
+    /// Frames from this size up are kept in their own arrays rather than the shared buffer.
+    public static let largeFrameSize = 16 * 1024
+
+    /// The small frames' bytes, back to back.
+    private var bytes: [UInt8] = []
+    /// Where each frame lies: in `bytes`, or in its own array in `largeFrames`.
     private var bounds: [Range<Int>] = []
+    /// Per frame, its own array when it is a large frame.
+    private var largeFrames: [[UInt8]?] = []
     /// The `zmq_msg_t` each frame is received into before its bytes are appended.
     private let scratch = ZMQMessage()
 
@@ -22,28 +30,36 @@ public struct ZMQFrames {
     public var count: Int { bounds.count }
 
     /// The bytes of frame `index`, in place.
-    public subscript(index: Int) -> ArraySlice<UInt8> { bytes[bounds[index]] }
+    public subscript(index: Int) -> ArraySlice<UInt8> {
+        if let large = largeFrames[index] { return large[...] }
+        return bytes[bounds[index]]
+    }
 
-    /// The byte range of frame `index` in ``bytes``.
-    public func range(of index: Int) -> Range<Int> { bounds[index] }
+    /// Frame `index` as an array of its own (a large frame's array is shared, not copied).
+    public func copy(of index: Int) -> [UInt8] {
+        largeFrames[index] ?? Array(bytes[bounds[index]])
+    }
 
-    /// A copy of frame `index`.
-    public func copy(of index: Int) -> [UInt8] { Array(bytes[bounds[index]]) }
-
-    /// Forgets the frames, keeping the storage.
+    /// Forgets the frames, keeping the storage of the small ones.
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         bounds.removeAll(keepingCapacity: true)
+        largeFrames.removeAll(keepingCapacity: true)
     }
 
     /// Appends the body of the scratch message as the next frame; returns whether more follow.
     fileprivate mutating func appendScratch() -> Bool {
-        let start = bytes.count
         let size = zmq_msg_size(scratch.pointer)
-        if size > 0, let data = zmq_msg_data(scratch.pointer) {
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size))
+        let body = UnsafeRawBufferPointer(start: size > 0 ? zmq_msg_data(scratch.pointer) : nil, count: size)
+        if size >= Self.largeFrameSize {
+            largeFrames.append(Array(body))
+            bounds.append(0..<size)
+        } else {
+            let start = bytes.count
+            bytes.append(contentsOf: body)
+            largeFrames.append(nil)
+            bounds.append(start..<bytes.count)
         }
-        bounds.append(start..<bytes.count)
         return zmq_msg_more(scratch.pointer) != 0
     }
 
