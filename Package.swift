@@ -216,7 +216,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin"], swiftSettings: strict),
-        .testTarget(name: "MServeBrokerTests", dependencies: ["MServeBroker", "QData", "MServeProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "MServeBrokerTests",
+            dependencies: [
+                "MServeBroker", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting", "MServeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
         .testTarget(
             name: "MServeProtocolTests",

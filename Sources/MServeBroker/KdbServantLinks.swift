@@ -30,6 +30,8 @@ final class KdbServantLinks {
     private enum Phase {
         /// Not connected; the next attempt is due at `retryAt`.
         case waiting(retryAt: UInt64)
+        /// Waiting since `since` for the host name's address (``HostResolver``).
+        case resolving(since: UInt64)
         /// A connect or handshake under way since `since`.
         case connecting(since: UInt64)
         case handshaking(since: UInt64)
@@ -53,6 +55,8 @@ final class KdbServantLinks {
     private let maxMessageSize: Int
     private let logger: Logger
     private var links: [UInt64: Link] = [:]
+    /// Looks host names up off the event loop.
+    private let resolver: HostResolver
     /// Servants registered in the last ``register(in:)``, with their poll indexes.
     private var registered: [(servantID: UInt64, index: Int)] = []
 
@@ -65,7 +69,8 @@ final class KdbServantLinks {
 
     /// Links that log in with `credentials` (`user:password`, or empty) and accept messages
     /// of at most `maxMessageSize` bytes from servants.
-    init(credentials: String, maxMessageSize: Int, logger: Logger) {
+    init(credentials: String, maxMessageSize: Int, logger: Logger, resolver: HostResolver = HostResolver()) {
+        self.resolver = resolver
         self.credentials = credentials
         self.maxMessageSize = maxMessageSize
         self.logger = logger
@@ -152,6 +157,14 @@ final class KdbServantLinks {
             switch link.phase {
             case .waiting(let retryAt) where now >= retryAt:
                 connect(id, now: now)
+            case .resolving(let since):
+                if now &- since > Self.connectTimeout {
+                    fail(
+                        id, now: now,
+                        reason: "no address for \(link.host) within \(Self.connectTimeout / 1_000_000_000) s")
+                } else {
+                    connect(id, now: now)
+                }
             case .connecting(let since), .handshaking(let since):
                 if now &- since > Self.connectTimeout {
                     fail(id, now: now, reason: "no connection within \(Self.connectTimeout / 1_000_000_000) s")
@@ -178,10 +191,24 @@ final class KdbServantLinks {
 
     // MARK: connections
 
+    /// Starts connecting once the host's address is known; until then the link is resolving.
     private func connect(_ id: UInt64, now: UInt64) {
         guard var link = links[id] else { return }
+        let address: UInt32
+        switch resolver.address(of: link.host) {
+        case nil:
+            if case .resolving = link.phase { return }
+            link.phase = .resolving(since: now)
+            links[id] = link
+            return
+        case .failed(let reason)?:
+            fail(id, now: now, reason: "cannot resolve kdb+ servant host \(link.host): \(reason)")
+            return
+        case .address(let found)?:
+            address = found
+        }
         do {
-            let descriptor = try KdbTCP.connect(host: link.host, port: link.port)
+            let descriptor = try KdbTCP.connect(address: address, port: link.port)
             link.stream = KdbStream(
                 descriptor: descriptor, maxMessageSize: maxMessageSize, maxBufferedOutput: Self.maxBufferedOutput)
             link.phase = .connecting(since: now)
@@ -253,7 +280,7 @@ final class KdbServantLinks {
                 readMessages(id, events: &events, now: now)
                 if !open { fail(id, now: now, reason: "the connection closed", events: &events) }
             }
-        case .waiting:
+        case .waiting, .resolving:
             break
         }
     }

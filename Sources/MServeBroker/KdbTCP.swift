@@ -67,25 +67,49 @@ enum KdbTCP {
         return (descriptor, "\(peer):\(UInt16(bigEndian: address.sin_port))", hostOrder >> 24 == 127)
     }
 
-    /// Starts a non-blocking connect to `host:port` (a name or an IPv4 address).
-    static func connect(host: String, port: Int) throws(BrokerError) -> Int32 {
+    /// The address of an IPv4 literal such as `10.0.0.7`, in network byte order; nil for a name.
+    static func ipv4Literal(_ host: String) -> UInt32? {
+        var address = in_addr()
+        return inet_pton(AF_INET, host, &address) == 1 ? address.s_addr : nil
+    }
+
+    /// Looks `host` up with `getaddrinfo` (IPv4), blocking: call it off the event loop
+    /// (``HostResolver``).
+    @Sendable
+    static func resolveIPv4(_ host: String) -> HostResolver.Answer {
         var hints = addrinfo()
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var found: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
-            throw BrokerError(.socket, "cannot resolve kdb+ servant host \(host)")
+        let status = getaddrinfo(host, nil, &hints, &found)
+        guard status == 0, let first = found, let address = first.pointee.ai_addr else {
+            if status == 0 { freeaddrinfo(found) }
+            return .failed(status == 0 ? "no IPv4 address" : String(cString: gai_strerror(status)))
         }
         defer { freeaddrinfo(found) }
+        return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { .address($0.pointee.sin_addr.s_addr) }
+    }
+
+    /// Starts a non-blocking connect to `address` (network byte order) and `port`.
+    static func connect(address: UInt32, port: Int) throws(BrokerError) -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw BrokerError(.socket, "socket(): \(errorText())") }
         setNonBlocking(descriptor)
         var yes: Int32 = 1
         setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-        if Glibc.connect(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
+        var peer = sockaddr_in()
+        peer.sin_family = sa_family_t(AF_INET)
+        peer.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        peer.sin_addr.s_addr = address
+        let result = withUnsafePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if result != 0 && errno != EINPROGRESS {
             let text = errorText()
             close(descriptor)
-            throw BrokerError(.socket, "cannot connect to kdb+ servant \(host):\(port): \(text)")
+            throw BrokerError(.socket, "cannot connect: \(text)")
         }
         return descriptor
     }
