@@ -42,6 +42,12 @@ final class HubAdmission {
         }
     }
 
+    /// Whether the hub speaks CURVE and admits only allowed keys.
+    var isSecured: Bool { handler != nil }
+
+    /// The name under which `key` is allowed (the User-Id its connections carry), if it is.
+    func name(ofKey key: String) -> String? { keyList.name(of: key) }
+
     private func reload(_ database: HubDatabase) throws(HubError) {
         var keys = Dictionary(try database.allowedKeys().map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
         if let ownKey { keys[ownKey] = Self.adminUserID }

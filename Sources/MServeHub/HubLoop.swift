@@ -170,14 +170,15 @@ final class HubLoop {
                 send(routingID, HubMessage(.error, [("message", .string("only the hub's own key may \(message.command.rawValue)"))]))
                 continue
             }
-            handle(message, from: routingID, peerAddress: peerAddress)
+            handle(message, from: routingID, peerAddress: peerAddress, userID: userID)
         }
     }
 
-    private func handle(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?) {
+    /// `userID` is the name under which the peer's CURVE key is allowed ("" without security).
+    private func handle(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?, userID: String) {
         let now = QueryClock.monotonicNanoseconds()
         switch message.command {
-        case .register: register(message, from: routingID, peerAddress: peerAddress, now: now)
+        case .register: register(message, from: routingID, peerAddress: peerAddress, userID: userID, now: now)
         case .heartbeat: heartbeat(message, from: routingID, now: now)
         case .deregister: deregister(from: routingID, reason: message.text("reason") ?? "")
         case .resolve:
@@ -212,12 +213,28 @@ final class HubLoop {
         }
     }
 
-    private func register(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?, now: UInt64) {
+    private func register(
+        _ message: HubMessage, from routingID: [UInt8], peerAddress: String?, userID: String, now: UInt64
+    ) {
         var registration: SpokeRegistration
         do {
             registration = try SpokeRegistration(message: message)
         } catch {
             send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+            return
+        }
+        // With security on, the key a spoke registers (which brokers then trust for it) must be
+        // the one its own connection authenticated with: a peer holding some allowed key may
+        // not vouch for another.
+        if admission.isSecured, let key = registration.curveKey, admission.name(ofKey: key) != userID {
+            logger.warning(
+                "refused a registration naming a key other than its own",
+                metadata: ["service": "\(registration.service)", "registeredKey": "\(key)", "peer": "\(userID)"])
+            send(
+                routingID,
+                HubMessage(
+                    .error,
+                    [("message", .string("the curveKey registered must be the key this connection authenticated with"))]))
             return
         }
         let seen = peerAddress.flatMap { $0.isEmpty ? nil : $0 }
