@@ -173,6 +173,9 @@ final class ClientLoop: @unchecked Sendable {
     private let mailbox: ZMQMailbox<ClientCommand>
     private let logger: Logger
     private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+    /// Queries the socket could not take yet (no connection to queue them on), oldest first;
+    /// each is also in `pending`, so its deadline still applies.
+    private var unsent: [(id: Int64, bytes: [UInt8])] = []
 
     init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
         self.mailbox = mailbox
@@ -209,23 +212,25 @@ final class ClientLoop: @unchecked Sendable {
                 for command in mailbox.takeAll() {
                     switch command {
                     case .send(let id, let bytes, let deadline, let continuation):
-                        do {
-                            try socket.send(bytes)
-                            pending[id] = (deadline, continuation)
-                        } catch {
-                            continuation.resume(throwing: ClientError(.socket, "send failed: \(error)"))
-                        }
+                        // Never a blocking send: while the socket has no connection to queue
+                        // on (a refused CURVE handshake, say) the loop must go on timing out
+                        // deadlines, so such a query waits here and is tried every turn.
+                        pending[id] = (deadline, continuation)
+                        unsent.append((id, bytes))
                     case .cancel(let id):
+                        unsent.removeAll { $0.id == id }
                         pending.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
                     case .close:
                         running = false
                     }
                 }
             }
+            sendUnsent()
             if poller.returnedEvents(at: socketIndex).contains(.readable) { readReplies() }
             let now = QueryClock.monotonicNanoseconds()
             for (id, entry) in pending where entry.deadline <= now {
                 pending[id] = nil
+                unsent.removeAll { $0.id == id }
                 entry.continuation.resume(
                     throwing: ClientError(.deadlineExceeded, "no reply to query \(id) in time; is the broker running?"))
             }
@@ -242,6 +247,25 @@ final class ClientLoop: @unchecked Sendable {
         }
         socket.close()
         context.terminate()
+    }
+
+    /// Sends the queries waiting for the socket, in order, as far as it takes them now.
+    private func sendUnsent() {
+        var sent = 0
+        defer { unsent.removeFirst(sent) }
+        for (id, bytes) in unsent {
+            guard pending[id] != nil else {
+                sent += 1
+                continue
+            }
+            do {
+                guard try socket.send(bytes, dontWait: true) else { return }
+            } catch {
+                pending.removeValue(forKey: id)?.continuation.resume(
+                    throwing: ClientError(.socket, "send failed: \(error)"))
+            }
+            sent += 1
+        }
     }
 
     private func readReplies() {
