@@ -102,70 +102,31 @@ extension ReplyAssembly {
         }
         let id = reply.bytes[reply.id]
         let result = reply.bytes[reply.result]
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(
-            14 + id.count + result.count + BrokerInfoBytes.keys.count + routing.utf8.count
-                + servant.utf8.count + 2 + 4 * 9)
-        // Header (length patched below), then the general list of three items.
-        bytes.append(contentsOf: [1, QMessageType.async.rawValue, 0, 0, 0, 0, 0, 0, 0, 0])
-        BrokerInfoBytes.append(Int32(3), to: &bytes)
+        var bytes = QIPC.listMessageHead(
+            count: 3,
+            reservingCapacity: 14 + id.count + result.count + brokerInfoHead.count + routing.utf8.count
+                + servant.utf8.count + 4 + 4 * 9)
         bytes.append(contentsOf: id)
         bytes.append(contentsOf: result)
-        bytes.append(contentsOf: BrokerInfoBytes.keys)
-        BrokerInfoBytes.appendSymbol(routing, to: &bytes)
-        BrokerInfoBytes.appendSymbol(servant, to: &bytes)
-        bytes.append(BrokerInfoBytes.timespan)
-        BrokerInfoBytes.append(timings.elapsed, to: &bytes)
-        bytes.append(BrokerInfoBytes.timespan)
-        BrokerInfoBytes.append(timings.execution, to: &bytes)
-        bytes.append(BrokerInfoBytes.timespan)
-        BrokerInfoBytes.append(timings.queued, to: &bytes)
-        bytes.append(BrokerInfoBytes.timestamp)
-        BrokerInfoBytes.append(timings.received, to: &bytes)
-        BrokerInfoBytes.append(UInt32(truncatingIfNeeded: bytes.count), at: 4, in: &bytes)
+        bytes.append(contentsOf: brokerInfoHead)
+        // The values, in the order of `InfoDictionary.brokerKeys`, each written in place.
+        QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
+        QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &bytes)
+        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &bytes)
+        QIPC.patchLength(&bytes)
         return bytes
     }
-}
 
-/// The serialized pieces of the broker's own info dictionary (kdb+ IPC, little-endian).
-private enum BrokerInfoBytes {
     /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the
-    /// general list of their values.
-    static let keys: [UInt8] = {
-        var bytes: [UInt8] = [99, 11, 0]
-        append(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
-        for key in InfoDictionary.brokerKeys {
-            bytes.append(contentsOf: key.utf8)
-            bytes.append(0)
-        }
+    /// general list of their values: what precedes the values in every broker info dictionary.
+    private static let brokerInfoHead: [UInt8] = {
+        var bytes: [UInt8] = [99]
+        QIPC.encodePayload(.vector(.symbol(InfoDictionary.brokerKeys)), into: &bytes)
         bytes.append(contentsOf: [0, 0])
-        append(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
+        QIPC.appendInt32(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
         return bytes
     }()
-    /// Type bytes of the atoms: symbol (-11), timestamp (-12), timespan (-16).
-    static let symbol = UInt8(bitPattern: -11)
-    static let timestamp = UInt8(bitPattern: -12)
-    static let timespan = UInt8(bitPattern: -16)
-
-    static func appendSymbol(_ text: String, to bytes: inout [UInt8]) {
-        bytes.append(symbol)
-        let utf8 = text.utf8
-        if utf8.contains(0) {
-            // q symbols cannot hold a NUL; it is dropped, as the codec does.
-            for byte in utf8 where byte != 0 { bytes.append(byte) }
-        } else {
-            bytes.append(contentsOf: utf8)
-        }
-        bytes.append(0)
-    }
-
-    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    static func append(_ value: UInt32, at offset: Int, in bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { raw in
-            for index in 0..<4 { bytes[offset + index] = raw[index] }
-        }
-    }
 }

@@ -111,20 +111,33 @@ public enum QIPC {
     /// A general-list message from items already serialized (payloads without headers).
     /// The broker builds `(id; result; info)` this way without decoding `result`.
     public static func assembleList(items: [ArraySlice<UInt8>], messageType: QMessageType = .async) -> [UInt8] {
-        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0, 0, 0]
-        bytes.reserveCapacity(items.reduce(14) { $0 + $1.count })
-        appendInt32(Int32(items.count), to: &bytes)
+        var bytes = listMessageHead(
+            count: items.count, messageType: messageType, reservingCapacity: items.reduce(14) { $0 + $1.count })
         for item in items { bytes.append(contentsOf: item) }
         patchLength(&bytes)
         return bytes
     }
 
-    static func patchLength(_ bytes: inout [UInt8]) {
+    /// The start of a general-list message of `count` items: the header, then the list's type,
+    /// attribute and count. Append the items' payloads (``encodePayload(_:into:)`` writes one in
+    /// place), then call ``patchLength(_:)``.
+    public static func listMessageHead(
+        count: Int, messageType: QMessageType = .async, reservingCapacity capacity: Int = 0
+    ) -> [UInt8] {
+        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0, 0, 0]
+        bytes.reserveCapacity(capacity)
+        appendInt32(Int32(truncatingIfNeeded: count), to: &bytes)
+        return bytes
+    }
+
+    /// Writes the length of the complete message `bytes` into its header.
+    public static func patchLength(_ bytes: inout [UInt8]) {
         let length = UInt32(truncatingIfNeeded: bytes.count)
         for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
     }
 
-    static func appendInt32(_ value: Int32, to bytes: inout [UInt8]) {
+    /// Appends a little-endian 32-bit integer, as the counts of lists and vectors are written.
+    public static func appendInt32(_ value: Int32, to bytes: inout [UInt8]) {
         let raw = UInt32(bitPattern: value)
         bytes.append(UInt8(truncatingIfNeeded: raw))
         bytes.append(UInt8(truncatingIfNeeded: raw >> 8))
