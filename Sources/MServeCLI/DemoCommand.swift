@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import MServeClient
 import MServeHub
+import MServeProtocol
 import QData
-import ZeroMQ
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,7 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let hubEndpoint = "tcp://127.0.0.1:\(try Self.freePort())"
+        let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         let hubDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mserve-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
@@ -96,15 +96,5 @@ struct DemoCommand: AsyncParsableCommand {
             print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))
         }
         if failures > 0 { throw ExitCode(1) }
-    }
-
-    /// A TCP port that was free a moment ago.
-    static func freePort() throws -> Int {
-        let context = try ZMQContext()
-        defer { context.terminate() }
-        let socket = try ZMQSocket(context: context, type: .router)
-        defer { socket.close() }
-        try socket.bind("tcp://127.0.0.1:0")
-        return Int(try socket.lastEndpoint.split(separator: ":").last ?? "") ?? 5560
     }
 }

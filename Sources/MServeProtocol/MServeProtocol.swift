@@ -1,6 +1,8 @@
 // MServeProtocol owns the wire protocol between clients, brokers and servants
 // (frame layouts and commands, see docs/PROTOCOL.md), the info dictionary that
-// comes back with every reply, and the clocks both ends time queries with.
+// comes back with every reply, the clocks both ends time queries with, and what
+// starting an mserve process as a child takes: the endpoint line it prints
+// (EndpointLine) and a free port to give it (LoopbackPort).
 
 import QData
 

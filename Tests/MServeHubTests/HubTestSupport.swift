@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeTestSupport
 import Logging
 import MServeHub
@@ -16,7 +17,7 @@ struct HubFixture {
 
     init(directory: String? = nil, port: Int? = nil) {
         self.directory = directory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
-        self.endpoint = "tcp://127.0.0.1:\(port ?? freePort())"
+        self.endpoint = "tcp://127.0.0.1:\(port ?? LoopbackPort.free())"
         configuration = HubConfiguration(
             endpoint: endpoint, directory: self.directory, heartbeatInterval: Self.heartbeat,
             livenessTimeout: Self.liveness, memoryStatsKept: 5)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeHub
+import MServeProtocol
 import MServeTestSupport
 import QData
 import Testing
@@ -62,7 +63,7 @@ struct QServantRegistrarTests {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
         defer { hub.stop() }
-        let port = freePort()
+        let port = LoopbackPort.free()
         var listener: Listener? = try Listener(port: port)
         let registrar = QServantRegistrar(
             host: "127.0.0.1", port: port, service: "q", name: "rdb1", hub: fixture.endpoint,

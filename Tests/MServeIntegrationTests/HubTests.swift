@@ -1,6 +1,7 @@
 import Foundation
 import MServeClient
 import QData
+import MServeProtocol
 import MServeTestSupport
 import Testing
 
@@ -121,7 +122,7 @@ extension IntegrationTests {
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hubEndpoint = "tcp://127.0.0.1:\(freePort())"
+            let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
             let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": directory]
             let first = try await MServeProcess(
                 "servant 1", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MServeClient
+import MServeProtocol
 
 /// One row of the broker benchmark's table and CSV.
 struct BenchRow: Sendable {
@@ -210,7 +211,7 @@ enum BrokerRun {
         let servantProcesses = try startServants(
             workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
         defer { servantProcesses.forEach { $0.stop() } }
-        let kdbPort = door == .kdb ? try KdbLoad.freePort() : nil
+        let kdbPort = door == .kdb ? LoopbackPort.free() : nil
         let broker = try startBroker(
             algorithm: algorithm, servants: servantProcesses.map(\.endpoint),
             extra: kdbPort.map { ["--kdb-port", "127.0.0.1:\($0)"] } ?? [])

@@ -59,38 +59,6 @@ enum KdbLoad {
             return result
         }
     }
-
-    /// A TCP port on 127.0.0.1 that nothing listens on right now (bound to port 0, then
-    /// released), for `mserve broker --kdb-port`, which announces only its ZeroMQ endpoint.
-    static func freePort() throws -> Int {
-        // Below the ephemeral range (32768 and up on Linux), where an outgoing connection could
-        // take the port between this check and the broker's bind.
-        for _ in 0..<500 {
-            let port = Int.random(in: 20_000..<32_000)
-            if try boundPort(port) == port { return port }
-        }
-        return try boundPort(0)
-    }
-
-    /// Binds a TCP socket to `port` on loopback (0: any), closes it, and returns the port it got
-    /// (0 when that port is taken).
-    private static func boundPort(_ port: Int) throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw BenchError(.setup, "socket(): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var address = KdbClientConnection.loopbackAddress(port: port)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-            }
-        }
-        if !bound && port != 0 { return 0 }
-        guard bound, address.sin_port != 0 else {
-            throw BenchError(.setup, "cannot find a free TCP port: \(String(cString: strerror(errno)))")
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
 
 /// One client's blocking kdb+ IPC connection: the handshake, then whole messages each way

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A free TCP port on 127.0.0.1, for whoever starts an `mserve` process that binds it later
+/// (the demo's hub, the benchmark's kdb+ door, a test's hub or restarted servant).
+public enum LoopbackPort {
+    /// A port that was free a moment ago.
+    ///
+    /// It is drawn below the kernel's ephemeral range (where binding port 0 would pick one): a
+    /// port from that range can be taken as the local port of any outgoing connection in the
+    /// meantime — even by a client retrying to connect to that very port, which on loopback can
+    /// end up connected to itself and then holds the port for good. When no port there is free,
+    /// one the kernel picks; 0 when binding fails altogether.
+    public static func free() -> Int {
+        for _ in 0..<500 {
+            let port = Int.random(in: 20_000..<32_000)
+            if boundPort(port) == port { return port }
+        }
+        return boundPort(0)
+    }
+
+    /// Binds a TCP socket to `port` on loopback (0: any), closes it, and returns the port it got
+    /// (0 when binding failed).
+    private static func boundPort(_ port: Int) -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return 0 }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        guard bound == 0 else { return 0 }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
