@@ -25,18 +25,13 @@ struct HubAdmissionTests {
     }
 
     @Test func withSecurityOnlyAllowedKeysAreAdmittedAndOnlyTheHubKeyEdits() async throws {
-        var fixture = HubFixture()
         let hubKeys = try ZMQCurveKeyPair.generate()
-        fixture.configuration.curve = hubKeys
+        let fixture = HubFixture.secured(by: hubKeys)
         let (hub, task) = try await fixture.startHub()
         defer { hub.stop() }
         let servant = try ZMQCurveKeyPair.generate()
         let stranger = try ZMQCurveKeyPair.generate()
-        func client(_ keys: ZMQCurveKeyPair) -> HubClient {
-            var client = HubClient(endpoint: fixture.endpoint, timeout: .milliseconds(700))
-            client.curve = ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: keys)
-            return client
-        }
+        func client(_ keys: ZMQCurveKeyPair) -> HubClient { fixture.curveClient(keys, timeout: .milliseconds(700)) }
 
         // No CURVE at all, or an unknown key: no answer.
         await #expect(throws: HubError.self) { try await fixture.client.allowedKeys() }
@@ -54,20 +49,14 @@ struct HubAdmissionTests {
     }
 
     @Test func aServantMayRegisterOnlyTheKeyItConnectedWith() async throws {
-        var fixture = HubFixture()
         let hubKeys = try ZMQCurveKeyPair.generate()
-        fixture.configuration.curve = hubKeys
+        let fixture = HubFixture.secured(by: hubKeys)
         let (hub, task) = try await fixture.startHub()
         defer { hub.stop() }
         let servant = try ZMQCurveKeyPair.generate()
         let other = try ZMQCurveKeyPair.generate()
-        func client(_ keys: ZMQCurveKeyPair) -> HubClient {
-            var client = HubClient(endpoint: fixture.endpoint, timeout: .seconds(2))
-            client.curve = ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: keys)
-            return client
-        }
-        _ = try await client(hubKeys).allow(name: "servant", key: servant.publicKey)
-        _ = try await client(hubKeys).allow(name: "other", key: other.publicKey)
+        _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey)
+        _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey)
         func registration(port: Int32, key: String?) -> HubMessage {
             var registration = SpokeRegistration.current(
                 port: port, threads: 1, service: "keyed", role: SpokeRole.servant, endpoint: "tcp://*:\(port)")
@@ -77,21 +66,21 @@ struct HubAdmissionTests {
 
         // Another allowed key, or one not allowed at all: refused, and not announced.
         do {
-            _ = try await client(servant).request(registration(port: 41_601, key: other.publicKey))
+            _ = try await fixture.curveClient(servant).request(registration(port: 41_601, key: other.publicKey))
             Issue.record("a servant registered another servant's key")
         } catch let error as HubError {
             #expect(error.message.contains("the key this connection authenticated with"))
         }
         let stranger = try ZMQCurveKeyPair.generate()
         await #expect(throws: HubError.self) {
-            try await client(servant).request(registration(port: 41_602, key: stranger.publicKey))
+            try await fixture.curveClient(servant).request(registration(port: 41_602, key: stranger.publicKey))
         }
-        #expect(try await client(servant).resolve("keyed").isEmpty)
+        #expect(try await fixture.curveClient(servant).resolve("keyed").isEmpty)
 
         // Its own key, or none: registered.
-        _ = try await client(servant).request(registration(port: 41_603, key: servant.publicKey))
-        _ = try await client(other).request(registration(port: 41_604, key: nil))
-        let resolved = try await client(servant).resolve("keyed")
+        _ = try await fixture.curveClient(servant).request(registration(port: 41_603, key: servant.publicKey))
+        _ = try await fixture.curveClient(other).request(registration(port: 41_604, key: nil))
+        let resolved = try await fixture.curveClient(servant).resolve("keyed")
         #expect(Set(resolved.map(\.curveKey)) == [servant.publicKey, nil])
         hub.stop()
         try await task.value

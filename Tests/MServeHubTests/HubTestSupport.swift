@@ -5,6 +5,7 @@ import Logging
 import MServeHub
 import QData
 import Testing
+import ZeroMQ
 
 /// A hub on a free loopback port with a temporary directory, fast heartbeats and liveness.
 struct HubFixture {
@@ -42,6 +43,20 @@ struct HubFixture {
     }
 
     var client: HubClient { HubClient(endpoint: endpoint, timeout: .seconds(2)) }
+
+    /// A fixture whose hub is a CURVE server with `hubKeys`.
+    static func secured(by hubKeys: ZMQCurveKeyPair) -> HubFixture {
+        var fixture = HubFixture()
+        fixture.configuration.curve = hubKeys
+        return fixture
+    }
+
+    /// A client speaking CURVE with `keys` to this fixture's secured hub, pinned to its key.
+    func curveClient(_ keys: ZMQCurveKeyPair, timeout: Duration = .seconds(2)) -> HubClient {
+        var client = HubClient(endpoint: endpoint, timeout: timeout)
+        client.curve = ZMQCurveClientKeys(serverPublicKey: configuration.curve!.publicKey, keyPair: keys)
+        return client
+    }
 }
 
 let quietLogger: Logger = {

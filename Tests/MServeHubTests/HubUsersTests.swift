@@ -69,23 +69,17 @@ struct HubUsersTests {
 
     @Test(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
     func withSecurityOnlyTheHubKeyEditsUsers() async throws {
-        var fixture = HubFixture()
         let hubKeys = try ZMQCurveKeyPair.generate()
-        fixture.configuration.curve = hubKeys
+        let fixture = HubFixture.secured(by: hubKeys)
         let (hub, task) = try await fixture.startHub()
         defer { hub.stop() }
         let broker = try ZMQCurveKeyPair.generate()
-        func client(_ keys: ZMQCurveKeyPair) -> HubClient {
-            var client = HubClient(endpoint: fixture.endpoint, timeout: .seconds(2))
-            client.curve = ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: keys)
-            return client
-        }
-        _ = try await client(hubKeys).allow(name: "broker", key: broker.publicKey)
-        _ = try await client(hubKeys).addUser(name: "alice", digest: Self.sha1OfSecret)
+        _ = try await fixture.curveClient(hubKeys).allow(name: "broker", key: broker.publicKey)
+        _ = try await fixture.curveClient(hubKeys).addUser(name: "alice", digest: Self.sha1OfSecret)
         // An admitted broker reads the users, but may not edit them.
-        #expect(try await client(broker).users().map(\.name) == ["alice"])
-        await #expect(throws: HubError.self) { try await client(broker).addUser(name: "eve", digest: Self.sha1OfSecret) }
-        await #expect(throws: HubError.self) { try await client(broker).removeUser(name: "alice") }
+        #expect(try await fixture.curveClient(broker).users().map(\.name) == ["alice"])
+        await #expect(throws: HubError.self) { try await fixture.curveClient(broker).addUser(name: "eve", digest: Self.sha1OfSecret) }
+        await #expect(throws: HubError.self) { try await fixture.curveClient(broker).removeUser(name: "alice") }
         hub.stop()
         try await task.value
     }
