@@ -254,10 +254,6 @@ final class ClientLoop: @unchecked Sendable {
         var sent = 0
         defer { unsent.removeFirst(sent) }
         for (id, bytes) in unsent {
-            guard pending[id] != nil else {
-                sent += 1
-                continue
-            }
             do {
                 guard try socket.send(bytes, dontWait: true) else { return }
             } catch {

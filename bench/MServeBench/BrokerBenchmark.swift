@@ -30,9 +30,7 @@ struct BenchRow: Sendable {
 
     var tableLine: String {
         let r = result
-        func cell(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: max(0, width - text.count)) + text
-        }
+        let cell = rightAligned
         return workload.padding(toLength: 7, withPad: " ", startingAt: 0)
             + name.padding(toLength: 24, withPad: " ", startingAt: 0)
             + cell(format(r.throughput, 0), 9) + cell(format(r.meanMicroseconds, 0), 9)
@@ -49,6 +47,11 @@ struct BenchRow: Sendable {
 
 /// Formats a number with a fixed count of decimals.
 func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+
+/// `text` right-aligned in a column `width` characters wide (longer text is kept whole).
+func rightAligned(_ text: String, _ width: Int) -> String {
+    String(repeating: " ", count: max(0, width - text.count)) + text
+}
 
 /// `mserve-bench broker`: the real `mserve broker` with servants in separate processes,
 /// per dispatch algorithm and workload, against the zmq_proxy ceiling, the direct path and

@@ -74,7 +74,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
             ratios.append(ratio)
             lines.append("\(round),\(format(proxy, 0)),\(format(broker, 0)),\(format(ratio, 3))")
             print(
-                "\(String(round).padding(toLength: 5, withPad: " ", startingAt: 0))  \(format(proxy, 0).leftPadded(13))  \(format(broker, 0).leftPadded(10))  \(format(ratio, 2))"
+                "\(String(round).padding(toLength: 5, withPad: " ", startingAt: 0))  \(rightAligned(format(proxy, 0), 13))  \(rightAligned(format(broker, 0), 10))  \(format(ratio, 2))"
             )
             fflush(nil)
         }
@@ -90,12 +90,5 @@ struct EchoRatioSuite: AsyncParsableCommand {
             try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv)")
         }
-    }
-}
-
-extension String {
-    /// The string right-aligned in `width` columns.
-    fileprivate func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
