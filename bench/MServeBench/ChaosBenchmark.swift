@@ -155,12 +155,8 @@ enum ChaosLoad {
             let quota = queries / clients + (clientIndex < queries % clients ? 1 : 0)
             let thread = Thread {
                 let outcome = Result { () throws -> ChaosOutcome in
-                    let socket = try ZMQSocket(context: context, type: .dealer)
+                    let socket = try DealerLoad.clientSocket(context: context, receiveTimeoutMilliseconds: 1_000)
                     defer { socket.close() }
-                    try socket.setSendHighWaterMark(0)
-                    try socket.setReceiveHighWaterMark(0)
-                    try socket.setLinger(milliseconds: 0)
-                    try socket.setReceiveTimeout(milliseconds: 1_000)
                     try socket.connect(endpoint)
                     var outcome = ChaosOutcome()
                     var sentAt: [Int64: UInt64] = [:]

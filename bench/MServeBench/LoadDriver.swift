@@ -113,6 +113,22 @@ func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 /// decoded; q errors count as errors, and info dictionaries' `queued`/`execution` are summed.
 /// Threads rather than Swift tasks, so the client side costs the same for every row.
 enum DealerLoad {
+    /// A load client's DEALER: no high-water marks (the client bounds what it has in flight),
+    /// no linger, and a receive timeout so that a silent peer ends the run with an error.
+    static func clientSocket(context: ZMQContext, receiveTimeoutMilliseconds: Int32) throws -> ZMQSocket {
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        do {
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReceiveTimeout(milliseconds: receiveTimeoutMilliseconds)
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
+
     static func run(
         endpoints: [String], workload: Workload, clients: Int, inFlight: Int, duration: Double,
         warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount
@@ -123,12 +139,8 @@ enum DealerLoad {
         let window = LoadWindow(warmUp: warmUp, duration: duration)
         let (measureFrom, end) = (window.measureFrom, window.end)
         return try window.run(clients: clients, threadName: "bench-client") { clientIndex in
-            let socket = try ZMQSocket(context: context, type: .dealer)
+            let socket = try clientSocket(context: context, receiveTimeoutMilliseconds: 10_000)
             defer { socket.close() }
-            try socket.setSendHighWaterMark(0)
-            try socket.setReceiveHighWaterMark(0)
-            try socket.setLinger(milliseconds: 0)
-            try socket.setReceiveTimeout(milliseconds: 10_000)
             for endpoint in endpoints { try socket.connect(endpoint) }
             var random = BenchRandom(seed: UInt64(clientIndex + 1))
             var result = LoadResult()
