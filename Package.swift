@@ -232,7 +232,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MServeServantTests",
-            dependencies: ["MServeServant", "MServeTesting", "QData", "ZeroMQ"],
+            dependencies: ["MServeServant", "MServeTesting", "MServeProtocol", "QData", "ZeroMQ"],
             swiftSettings: strict
         ),
         .testTarget(

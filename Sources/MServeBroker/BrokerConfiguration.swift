@@ -32,6 +32,12 @@ public struct BrokerConfiguration: Sendable {
         public var livenessTimeout: Duration = .milliseconds(1_600)
         /// How many times a query whose servant died is sent to another servant.
         public var redispatchLimit: Int = 1
+        /// The most queries sent to a servant in one `QUERY` message (and taken back in one
+        /// `REPLY`), for servants that accept batches. Queries dispatched to the same servant
+        /// in one turn of the broker's loop travel together: under load this saves a message,
+        /// a wake-up and a system call per query on both sides. Nothing waits for a batch to
+        /// fill; 1 sends every query on its own.
+        public var batchLimit: Int = 32
         /// `user:password` sent in the kdb+ handshake to q servants (`kdb://host:port`
         /// endpoints); empty logs in with no credentials.
         public var kdbCredentials: String = ""

@@ -82,6 +82,11 @@ struct ServantRecord {
     var totalExecution: UInt64 = 0
     var lastHeard: UInt64 = 0
     var lastHelloSent: UInt64 = 0
+    /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
+    var batchLimit = 1
+    /// Queries dispatched to it and not sent yet: they leave together at the end of the
+    /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
+    var outbox: [(tag: UInt64, message: [UInt8])] = []
 
     var view: ServantView {
         ServantView(
@@ -117,6 +122,8 @@ final class BrokerLoop {
     /// Ready servants in join order, and their views (kept in step).
     private var readyIDs: [UInt64] = []
     private var views: [ServantView] = []
+    /// Servants with queries in their outbox (an id may appear more than once).
+    private var servantsWithOutbox: [UInt64] = []
 
     /// Reusable receive buffers, one per socket: reading a message allocates nothing.
     private var clientFrames = ZMQFrames()
@@ -223,6 +230,7 @@ final class BrokerLoop {
                 let handled = readServants() + readClients()
                 if handled > 0 {
                     timers(now: QueryClock.monotonicNanoseconds())
+                    flushOutboxes()
                     continue
                 }
             }
@@ -277,6 +285,8 @@ final class BrokerLoop {
                 handleKdbServant(event)
             }
             timers(now: QueryClock.monotonicNanoseconds())
+            // Whatever this turn dispatched leaves now: the poll may sleep.
+            flushOutboxes()
         }
         shutdown()
     }
@@ -330,7 +340,10 @@ final class BrokerLoop {
         var handled = 0
         while true {
             do {
-                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else { return handled }
+                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else {
+                    flushOutboxes()
+                    return handled
+                }
             } catch {
                 logger.error("receiving from clients failed: \(error)")
                 return handled
@@ -460,24 +473,24 @@ final class BrokerLoop {
         return index
     }
 
-    /// Sends `query` to the ready servant at `index`; false when that servant turned out to be
-    /// gone (it is then lost, and the query is back at the front of the queue).
+    /// Sends `query` to the ready servant at `index` — a ZeroMQ servant's queries go to its
+    /// outbox and leave with the turn's others (`flushOutboxes`) — and counts it in flight;
+    /// false when that servant turned out to be gone (it is then lost, and its queries are back
+    /// at the front of the queue).
     @discardableResult
     private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
-        guard let record = servants[servantID] else { return false }
+        guard servants[servantID] != nil else { return false }
         query.dispatches += 1
-        let sent =
-            kdbServants.owns(servantID)
-            ? kdbServants.send(query: query.message, tag: query.tag, to: servantID)
-            : sendToServant(record.routingID, .query, WireInteger.encode(query.tag), query.message)
-        guard sent else {
-            // The servant vanished under us: it is lost; the query goes back to the front.
-            query.dispatches -= 1
-            queue.prepend(query)
-            servantLost(servantID, reason: "unreachable")
-            return false
+        if kdbServants.owns(servantID) {
+            guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
+                // The servant vanished under us: it is lost; the query goes back to the front.
+                query.dispatches -= 1
+                queue.prepend(query)
+                servantLost(servantID, reason: "unreachable")
+                return false
+            }
         }
         servants[servantID]!.inFlight += 1
         servants[servantID]!.lastRouting = query.routing
@@ -485,7 +498,47 @@ final class BrokerLoop {
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
-        return true
+        guard !kdbServants.owns(servantID) else { return true }
+        // In place: a copy of the record held here would make every append copy the outbox.
+        if servants[servantID]!.outbox.isEmpty { servantsWithOutbox.append(servantID) }
+        servants[servantID]!.outbox.append((query.tag, query.message))
+        let limit = min(servants[servantID]!.batchLimit, configuration.servants.batchLimit)
+        return servants[servantID]!.outbox.count < limit || flushOutbox(of: servantID)
+    }
+
+    /// Sends every outbox.
+    private func flushOutboxes() {
+        // A servant found gone is lost, which drains the queue into other outboxes: loop.
+        while !servantsWithOutbox.isEmpty {
+            let ids = servantsWithOutbox
+            servantsWithOutbox.removeAll(keepingCapacity: true)
+            for id in ids { flushOutbox(of: id) }
+        }
+    }
+
+    /// Sends the servant's outbox as one QUERY message, `[tag, (id; query)]` per query; false
+    /// when the servant cannot be reached: it is then lost, and the queries that were to go
+    /// are back in the queue without counting as sent.
+    @discardableResult
+    private func flushOutbox(of id: UInt64) -> Bool {
+        guard let batch = servants[id]?.outbox, !batch.isEmpty else { return true }
+        servants[id]!.outbox = []
+        let routingID = servants[id]!.routingID
+        do {
+            // The routing id goes first, alone: if it cannot be routed nothing is sent.
+            if try servantSocket.send(routingID, more: true, dontWait: true) {
+                try servantSocket.send(ServantLink.protocolMarker, more: true)
+                try servantSocket.send(ServantCommand.query.frame, more: true)
+                for index in batch.indices {
+                    try servantSocket.send(WireInteger.encode(batch[index].tag), more: true)
+                    try servantSocket.send(batch[index].message, more: index != batch.count - 1)
+                }
+                return true
+            }
+        } catch {}
+        for item in batch { inFlight[item.tag]?.query.dispatches -= 1 }
+        servantLost(id, reason: "unreachable")
+        return false
     }
 
     /// Offers the queued queries to the algorithm in arrival order, up to the look-ahead from
@@ -615,7 +668,9 @@ final class BrokerLoop {
         guard var record = servants[id] else { return }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
         servants[id] = record
-        sendToServant(record.routingID, .hello, WireInteger.encode(incarnation))
+        sendToServant(
+            record.routingID, .hello, WireInteger.encode(incarnation),
+            WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))))
     }
 
     /// Reads and handles every waiting servant message; returns how many there were.
@@ -624,7 +679,10 @@ final class BrokerLoop {
         var handled = 0
         while true {
             do {
-                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else { return handled }
+                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else {
+                    flushOutboxes()
+                    return handled
+                }
             } catch {
                 logger.error("receiving from servants failed: \(error)")
                 return handled
@@ -653,13 +711,22 @@ final class BrokerLoop {
                     sendHello(id)
                 }
             case .reply:
-                guard frames.count >= 5, let tag = WireInteger.decode(frames[3]) else {
+                // `tag, reply` alone, or one or more `tag, reply, execution` triples.
+                let triples = frames.count == 5 ? 1 : (frames.count - 3) / 3
+                guard frames.count == 5 || (frames.count > 3 && (frames.count - 3) % 3 == 0) else {
                     logger.warning("dropped a malformed REPLY from a servant")
                     continue
                 }
-                completeQuery(
-                    servantID: id, tag: tag, replyMessage: frames.copy(of: 4),
-                    reportedExecution: frames.count > 5 ? WireInteger.decode(frames[5]) : nil)
+                for triple in 0..<triples {
+                    let first = 3 + 3 * triple
+                    guard let tag = WireInteger.decode(frames[first]) else {
+                        logger.warning("dropped a REPLY with a malformed tag from a servant")
+                        continue
+                    }
+                    completeQuery(
+                        servantID: id, tag: tag, replyMessage: frames.copy(of: first + 1),
+                        reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
+                }
             case .bye: servantLost(id, reason: "said goodbye")
             case .hello, .query, .ping:
                 logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
@@ -670,6 +737,7 @@ final class BrokerLoop {
     private func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
         guard var record = servants[id] else { return }
         var capacity = 1
+        var batchLimit = 1
         var incarnation: UInt64 = 0
         if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
             let entries = InfoDictionary.symbolKeyedEntries(info)
@@ -677,6 +745,7 @@ final class BrokerLoop {
             for (key, value) in entries {
                 switch (key, value) {
                 case ("capacity", .atom(.long(let n))): capacity = max(1, Int(n))
+                case ("batch", .atom(.long(let n))): batchLimit = max(1, Int(min(n, 1 << 20)))
                 case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
                 case ("name", .atom(.symbol(let name))) where !name.isEmpty: record.name = name
                 default: break
@@ -689,6 +758,7 @@ final class BrokerLoop {
             record = servants[id] ?? record
         }
         record.capacity = capacity
+        record.batchLimit = batchLimit
         record.incarnation = incarnation
         record.state = .ready
         record.inFlight = 0
@@ -754,6 +824,8 @@ final class BrokerLoop {
         let wasReady = record.state == .ready
         record.state = .lost
         record.inFlight = 0
+        // Its unsent queries are in flight too: they go back to the queue below.
+        record.outbox.removeAll()
         servants[id] = record
         if let index = readyIDs.firstIndex(of: id) {
             readyIDs.remove(at: index)

@@ -67,6 +67,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Times a query whose servant died is sent to another servant.")
     var redispatch: Int = 1
 
+    @Option(name: .long, help: ArgumentHelp("The most queries sent to a servant in one message: queries dispatched to one servant in the same turn travel together (1: one per message).", valueName: "n"))
+    var servantBatch: Int = BrokerConfiguration.Servants().batchLimit
+
     @OptionGroup var kdbOptions: KdbDoorOptions
 
     @Flag(name: .long, help: "List the dispatch algorithms found, then exit.")
@@ -103,6 +106,8 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.servants.redispatchLimit = max(0, redispatch)
+        guard (1...65_536).contains(servantBatch) else { throw ValidationError("--servant-batch must be from 1 to 65536") }
+        configuration.servants.batchLimit = servantBatch
         configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? "match"
         if let spec = routing ?? environment("MSERVE_ROUTING") {
             do {

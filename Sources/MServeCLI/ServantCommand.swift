@@ -40,6 +40,9 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Queries a broker may send before earlier ones are answered (default: the thread count).")
     var capacity: Int?
 
+    @Option(name: .long, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
+    var batch: Int = ServantConfiguration().batchLimit
+
     @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
     var name: String?
 
@@ -57,6 +60,7 @@ struct ServantCommand: AsyncParsableCommand {
         if let capacity, !(1...65_536).contains(capacity) {
             throw ValidationError("--capacity must be from 1 to 65536")
         }
+        guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
     }
 
     /// The plugin files: the flag, else MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API.
@@ -91,6 +95,7 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.endpoint = bind
         configuration.threads = threads
         configuration.capacity = capacity
+        configuration.batchLimit = batch
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service

@@ -25,6 +25,11 @@ public struct ServantConfiguration: Sendable {
     public var advertisedHost: String? = nil
     /// The service this servant belongs to (the hub resolves services by name).
     public var service: String = "default"
+    /// The most queries a broker may send in one `QUERY` message, announced in READY; the
+    /// servant also sends a broker up to this many answers in one `REPLY` when the broker's
+    /// HELLO says it takes that many. Answers that are ready together travel together;
+    /// nothing waits for a batch to fill. 1 turns batching off.
+    public var batchLimit: Int = 64
     /// Largest message accepted from a broker.
     public var maxMessageSize: Int64 = 256 << 20
     /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
@@ -183,7 +188,10 @@ final class ServantLoop {
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
     private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
-    private var brokers: Set<[UInt8]> = []
+    /// The brokers in session, and the most answers each takes in one REPLY (its HELLO's).
+    private var brokers: [[UInt8]: Int] = [:]
+    /// Answers finished this turn, per broker, sent together at the end of the turn.
+    private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
     let endpoint: String
 
     init(
@@ -228,6 +236,7 @@ final class ServantLoop {
         var entries: [(String, QValue)] = [
             ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
             ("capacity", .atom(.long(Int64(max(1, configuration.capacity ?? threads))))),
+            ("batch", .atom(.long(Int64(max(1, configuration.batchLimit))))),
             ("pid", .atom(.long(Int64(getpid())))),
             ("service", .atom(.symbol(configuration.service))),
             ("functions", .vector(.symbol(functions.names))),
@@ -269,10 +278,7 @@ final class ServantLoop {
                             send(done.broker, envelope + [done.reply])
                             continue
                         }
-                        send(
-                            done.broker,
-                            [ServantLink.protocolMarker, ServantCommand.reply.frame, done.tag, done.reply,
-                             WireInteger.encode(done.executionNanoseconds)])
+                        answers[done.broker, default: []].append(done)
                     case .stop:
                         if !stopping {
                             stopping = true
@@ -282,15 +288,39 @@ final class ServantLoop {
                     }
                 }
             }
+            sendAnswers()
             if !stopping && poller.returnedEvents(at: socketIndex).contains(.readable) { readBrokers() }
         }
         workers.stop()
-        for broker in brokers { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
+        for broker in brokers.keys { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
         socket.close()
         admission?.stop()
         context.terminate()
         mailbox.close()
         logger.info("servant stopped")
+    }
+
+    /// Sends the answers finished this turn: `tag, reply, execution` triples, as many in one
+    /// REPLY as each broker takes.
+    private func sendAnswers() {
+        guard !answers.isEmpty else { return }
+        for (broker, completions) in answers {
+            let limit = max(1, min(brokers[broker] ?? 1, configuration.batchLimit))
+            var start = 0
+            while start < completions.count {
+                let end = min(start + limit, completions.count)
+                var frames: [[UInt8]] = [ServantLink.protocolMarker, ServantCommand.reply.frame]
+                frames.reserveCapacity(2 + 3 * (end - start))
+                for done in completions[start..<end] {
+                    frames.append(done.tag)
+                    frames.append(done.reply)
+                    frames.append(WireInteger.encode(done.executionNanoseconds))
+                }
+                send(broker, frames)
+                start = end
+            }
+        }
+        answers.removeAll(keepingCapacity: true)
     }
 
     private func send(_ broker: [UInt8], _ frames: [[UInt8]]) {
@@ -329,20 +359,25 @@ final class ServantLoop {
             let broker = frames[0]
             switch command {
             case .hello:
-                if brokers.insert(broker).inserted {
+                // Frame 4, when there: the most answers the broker takes in one REPLY.
+                let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
+                if brokers.updateValue(max(1, replyLimit ?? 1), forKey: broker) == nil {
                     logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
                 }
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
             case .ping:
                 send(broker, [ServantLink.protocolMarker, ServantCommand.pong.frame, WireInteger.encode(incarnation)])
             case .query:
-                guard frames.count >= 5 else {
-                    logger.warning("dropped a QUERY without its frames")
+                // One or more `tag, (id; query)` pairs.
+                guard frames.count >= 5, (frames.count - 3) % 2 == 0 else {
+                    logger.warning("dropped a QUERY whose frames are not tag and message pairs")
                     continue
                 }
-                workers.submit(ServantJob(broker: broker, tag: frames[3], message: frames[4]))
+                for first in stride(from: 3, to: frames.count, by: 2) {
+                    workers.submit(ServantJob(broker: broker, tag: frames[first], message: frames[first + 1]))
+                }
             case .bye:
-                brokers.remove(broker)
+                brokers[broker] = nil
             case .ready, .reply, .pong:
                 logger.warning("dropped an unexpected \(command.rawValue)")
             }

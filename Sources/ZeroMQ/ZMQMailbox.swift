@@ -14,18 +14,22 @@ public final class ZMQMailbox<Command: Sendable>: Sendable {
 
     /// Adds a command and wakes the loop. Never blocks on the loop. Returns false, and drops
     /// the command, once the loop has closed its intake (it has stopped and will not read it).
+    ///
+    /// Only the post that finds the mailbox empty signals: the loop takes every pending
+    /// command at once, so a burst of posts costs one wake-up, not one system call each.
     @discardableResult
     public func post(_ command: Command) -> Bool {
-        let accepted = commands.withLock { state in
-            guard state.open else { return false }
+        let (accepted, first) = commands.withLock { state -> (Bool, Bool) in
+            guard state.open else { return (false, false) }
             state.pending.append(command)
-            return true
+            return (true, state.pending.count == 1)
         }
-        if accepted { wakeSignal.signal() }
+        if first { wakeSignal.signal() }
         return accepted
     }
 
-    /// Takes every command posted so far, oldest first.
+    /// Takes every command posted so far, oldest first. The signal is drained before the
+    /// commands are taken, so a command posted after this call always signals again.
     public func takeAll() -> [Command] {
         wakeSignal.drain()
         return commands.withLock { state in

@@ -1,0 +1,155 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// The broker sends the queries it dispatches to one servant in the same turn in one QUERY
+/// message, up to the servant's and its own limit, and reads several answers from one REPLY.
+/// The servant here is a script on a real ZeroMQ socket, so that the test sees every message.
+struct ServantBatchTests {
+    /// A scripted servant: a ROUTER the broker connects to.
+    private struct ScriptedServant {
+        let socket: ZMQSocket
+        let endpoint: String
+
+        init(context: ZMQContext) throws {
+            socket = try ZMQSocket(context: context, type: .router)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReceiveTimeout(milliseconds: 5_000)
+            try socket.bind("tcp://127.0.0.1:0")
+            endpoint = try socket.lastEndpoint
+        }
+
+        /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
+        /// without the broker's routing id and the MSV1 marker.
+        func next(_ command: ServantCommand) throws -> (broker: [UInt8], frames: [[UInt8]]) {
+            while true {
+                let frames = try #require(try socket.receiveMultipartBytes(), "no \(command.rawValue) came")
+                try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
+                if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
+            }
+        }
+
+        func send(to broker: [UInt8], _ command: ServantCommand, _ body: [[UInt8]]) throws {
+            try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
+        }
+    }
+
+    /// Starts a broker using `servant`, sends it `count` queries `(n; "twice n")` from a DEALER,
+    /// and runs `body` once all of them wait in its queue (no servant is ready yet).
+    private static func withQueuedQueries(
+        _ count: Int, servant: (ZMQContext) throws -> ScriptedServant,
+        _ body: (ScriptedServant, ZMQSocket) throws -> Void
+    ) async throws {
+        let context = try ZMQContext()
+        let scripted = try servant(context)
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        configuration.servants.endpoints = [scripted.endpoint]
+        let broker = try Broker(configuration: configuration, algorithms: { _ in FirstFreeAlgorithm() })
+        let running = Task { try await broker.run() }
+        let client = try ZMQSocket(context: context, type: .dealer)
+        defer {
+            client.close()
+            scripted.socket.close()
+            broker.stop()
+        }
+        try client.setLinger(milliseconds: 0)
+        try client.setReceiveTimeout(milliseconds: 5_000)
+        try client.connect(try await broker.clientEndpoint)
+        for n in 1...count {
+            try client.send(QIPC.encode(.list([.atom(.long(Int64(n))), .string("twice \(n)")]), messageType: .async))
+        }
+        #expect(await eventually { await broker.snapshot().queued == count })
+        try body(scripted, client)
+        client.close()
+        scripted.socket.close()
+        broker.stop()
+        try await running.value
+        context.terminate()
+    }
+
+    private static func ready(capacity: Int64, batch: Int64?) -> [UInt8] {
+        var entries: [(String, QValue)] = [
+            ("incarnation", .atom(.long(9))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
+            ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(["twice"]))),
+        ]
+        if let batch { entries.append(("batch", .atom(.long(batch)))) }
+        return QIPC.encode(InfoDictionary.dictionary(entries))
+    }
+
+    /// Reads QUERY messages until `count` queries came; returns the pairs per message and the
+    /// queries in the order they came, as (tag, (id; query) message).
+    private static func queries(_ count: Int, at servant: ScriptedServant) throws -> (perMessage: [Int], queries: [(UInt64, [UInt8])]) {
+        var perMessage: [Int] = []
+        var queries: [(UInt64, [UInt8])] = []
+        while queries.count < count {
+            let (_, frames) = try servant.next(.query)
+            try #require(frames.count >= 2 && frames.count % 2 == 0, "a QUERY holds tag and message pairs")
+            perMessage.append(frames.count / 2)
+            for first in stride(from: 0, to: frames.count, by: 2) {
+                queries.append((try #require(WireInteger.decode(frames[first])), frames[first + 1]))
+            }
+        }
+        return (perMessage, queries)
+    }
+
+    @Test func queuedQueriesLeaveInBatchesOfTheServantsLimitAndOneReplyAnswersThemAll() async throws {
+        try await Self.withQueuedQueries(6, servant: ScriptedServant.init) { servant, client in
+            let (broker, hello) = try servant.next(.hello)
+            #expect(hello.count == 2)
+            #expect(hello.count == 2 ? WireInteger.decode(hello[1]) == 32 : false, "HELLO names the broker's limit")
+            try servant.send(to: broker, .ready, [Self.ready(capacity: 8, batch: 4)])
+            let (perMessage, queries) = try Self.queries(6, at: servant)
+            #expect(perMessage == [4, 2])
+            // Forwarded byte for byte, in arrival order.
+            let ids = try queries.map { query -> QValue in
+                guard case .list(let items, _) = try QIPC.decode(query.1).value else { return .identity }
+                return items[0]
+            }
+            #expect(ids == (1...6).map { .atom(.long(Int64($0))) })
+
+            var triples: [[UInt8]] = []
+            for (index, query) in queries.enumerated() {
+                let n = Int64(index + 1)
+                triples += [
+                    WireInteger.encode(query.0), QIPC.encode(.list([.atom(.long(n)), .atom(.long(2 * n))]), messageType: .async),
+                    WireInteger.encode(1_000),
+                ]
+            }
+            try servant.send(to: broker, .reply, triples)
+            var answers: [Int64: Int64] = [:]
+            for _ in 1...6 {
+                let message = try #require(try client.receive()).bytes
+                guard case .list(let items, _) = try QIPC.decode(message).value, items.count == 3,
+                    case .atom(.long(let id)) = items[0], case .atom(.long(let result)) = items[1]
+                else {
+                    Issue.record("expected (id; result; info)")
+                    continue
+                }
+                answers[id] = result
+            }
+            #expect(answers == Dictionary(uniqueKeysWithValues: (1...6).map { (Int64($0), Int64(2 * $0)) }))
+        }
+    }
+
+    @Test func aServantThatNamesNoBatchGetsOneQueryPerMessage() async throws {
+        try await Self.withQueuedQueries(5, servant: ScriptedServant.init) { servant, _ in
+            let (broker, _) = try servant.next(.hello)
+            try servant.send(to: broker, .ready, [Self.ready(capacity: 8, batch: nil)])
+            #expect(try Self.queries(5, at: servant).perMessage == [1, 1, 1, 1, 1])
+        }
+    }
+
+    @Test func aBatchNeverExceedsTheServantsFreeCapacity() async throws {
+        try await Self.withQueuedQueries(7, servant: ScriptedServant.init) { servant, _ in
+            let (broker, _) = try servant.next(.hello)
+            try servant.send(to: broker, .ready, [Self.ready(capacity: 3, batch: 64)])
+            #expect(try Self.queries(3, at: servant).perMessage == [3])
+        }
+    }
+}

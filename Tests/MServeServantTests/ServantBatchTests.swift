@@ -1,0 +1,129 @@
+import MServeProtocol
+import MServeServant
+import QData
+import Testing
+import ZeroMQ
+
+/// A servant takes several queries in one QUERY message, and sends a broker that says it
+/// takes batches several answers in one REPLY; a broker that does not gets one per REPLY.
+struct ServantBatchTests {
+    private static func functions() -> FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("twice", arity: 1...1) { arguments in
+            guard case .atom(.long(let n)) = arguments[0] else { throw ServantError("twice: type") }
+            return .atom(.long(2 * n))
+        }
+        return functions
+    }
+
+    /// A servant with `configuration`, a DEALER standing in for a broker connected to it, and
+    /// the servant's READY dictionary after a HELLO carrying `replyLimit` (none: no limit frame).
+    private static func withBroker(
+        _ configuration: ServantConfiguration = ServantConfiguration(), replyLimit: UInt64?,
+        _ body: (ZMQSocket, [String: QValue]) throws -> Void
+    ) async throws {
+        let servant = try Servant(configuration: configuration, functions: functions())
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        let broker = try ZMQSocket(context: context, type: .dealer)
+        defer {
+            broker.close()
+            servant.stop()
+        }
+        try broker.setLinger(milliseconds: 0)
+        try broker.setReceiveTimeout(milliseconds: 5_000)
+        try broker.connect(try await servant.endpoint)
+        var hello = [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)]
+        if let replyLimit { hello.append(WireInteger.encode(replyLimit)) }
+        try broker.send(multipart: hello)
+        let ready = try #require(try broker.receiveMultipartBytes())
+        #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
+        let entries = InfoDictionary.symbolKeyedEntries(try QIPC.decode(ready[2]).value) ?? []
+        try body(broker, Dictionary(entries, uniquingKeysWith: { first, _ in first }))
+        broker.close()
+        servant.stop()
+        try await running.value
+        context.terminate()
+    }
+
+    private static func query(tag: UInt64, _ n: Int64) -> [[UInt8]] {
+        [WireInteger.encode(tag), QIPC.encode(.list([.atom(.long(n)), .string("twice \(n)")]), messageType: .async)]
+    }
+
+    /// Reads REPLY messages until `count` answers came; returns each REPLY's answer count and
+    /// the answers by tag.
+    private static func answers(_ count: Int, from broker: ZMQSocket) throws -> (perMessage: [Int], byTag: [UInt64: QValue]) {
+        var perMessage: [Int] = []
+        var byTag: [UInt64: QValue] = [:]
+        while byTag.count < count {
+            let frames = try #require(try broker.receiveMultipartBytes())
+            guard frames.count >= 2, frames[1] == ServantCommand.reply.frame else { continue }  // a PONG, say
+            try #require((frames.count - 2) % 3 == 0, "a REPLY holds tag, answer, execution triples")
+            perMessage.append((frames.count - 2) / 3)
+            for first in stride(from: 2, to: frames.count, by: 3) {
+                let tag = try #require(WireInteger.decode(frames[first]))
+                byTag[tag] = try QIPC.decode(frames[first + 1]).value
+                #expect(WireInteger.decode(frames[first + 2]) != nil)
+            }
+        }
+        return (perMessage, byTag)
+    }
+
+    @Test func readyAnnouncesTheBatchLimit() async throws {
+        var configuration = ServantConfiguration()
+        configuration.batchLimit = 5
+        try await Self.withBroker(configuration, replyLimit: nil) { _, ready in
+            #expect(ready["batch"] == .atom(.long(5)))
+        }
+    }
+
+    @Test func everyQueryOfABatchIsAnswered() async throws {
+        try await Self.withBroker(replyLimit: 16) { broker, ready in
+            #expect(ready["batch"] == .atom(.long(Int64(ServantConfiguration().batchLimit))))
+            let batch = (1...6).flatMap { Self.query(tag: UInt64(100 + $0), Int64($0)) }
+            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
+            let (_, byTag) = try Self.answers(6, from: broker)
+            for n in 1...6 {
+                #expect(byTag[UInt64(100 + n)] == .list([.atom(.long(Int64(n))), .atom(.long(Int64(2 * n)))]))
+            }
+        }
+    }
+
+    @Test func answersReadyTogetherShareAReplyUpToTheBrokersLimit() async throws {
+        var configuration = ServantConfiguration()
+        configuration.threads = 4
+        // Several batches of 8, so that answers finish together at least once.
+        try await Self.withBroker(configuration, replyLimit: 3) { broker, _ in
+            var perMessage: [Int] = []
+            for round in 0..<20 {
+                let batch = (0..<8).flatMap { Self.query(tag: UInt64(round * 8 + $0), Int64($0)) }
+                try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
+                perMessage += try Self.answers(8, from: broker).perMessage
+            }
+            #expect(perMessage.allSatisfy { (1...3).contains($0) })
+            #expect(perMessage.contains { $0 > 1 }, "no two answers ever shared a REPLY")
+        }
+    }
+
+    @Test func aBrokerWithoutALimitGetsOneAnswerPerReply() async throws {
+        var configuration = ServantConfiguration()
+        configuration.threads = 4
+        try await Self.withBroker(configuration, replyLimit: nil) { broker, _ in
+            for round in 0..<5 {
+                let batch = (0..<8).flatMap { Self.query(tag: UInt64(round * 8 + $0), Int64($0)) }
+                try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
+                #expect(try Self.answers(8, from: broker).perMessage == Array(repeating: 1, count: 8))
+            }
+        }
+    }
+
+    @Test func aQueryWithAnUnpairedFrameIsDroppedAndTheServantGoesOn() async throws {
+        try await Self.withBroker(replyLimit: 16) { broker, _ in
+            let unpaired = Self.query(tag: 1, 1) + [WireInteger.encode(2)]
+            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + unpaired)
+            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + Self.query(tag: 3, 3))
+            let (_, byTag) = try Self.answers(1, from: broker)
+            #expect(Array(byTag.keys) == [3])
+        }
+    }
+}
