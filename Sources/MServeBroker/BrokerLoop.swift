@@ -481,7 +481,8 @@ final class BrokerLoop {
     private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
-        guard servants[servantID] != nil else { return false }
+        // The record is updated in place, never copied (see readServants).
+        guard let position = servants.index(forKey: servantID) else { return false }
         query.dispatches += 1
         if kdbServants.owns(servantID) {
             guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
@@ -492,18 +493,17 @@ final class BrokerLoop {
                 return false
             }
         }
-        servants[servantID]!.inFlight += 1
-        servants[servantID]!.lastRouting = query.routing
+        servants.values[position].inFlight += 1
+        servants.values[position].lastRouting = query.routing
         views[index].inFlight += 1
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
         guard !kdbServants.owns(servantID) else { return true }
-        // In place: a copy of the record held here would make every append copy the outbox.
-        if servants[servantID]!.outbox.isEmpty { servantsWithOutbox.append(servantID) }
-        servants[servantID]!.outbox.append((query.tag, query.message))
-        let limit = min(servants[servantID]!.batchLimit, configuration.servants.batchLimit)
-        return servants[servantID]!.outbox.count < limit || flushOutbox(of: servantID)
+        if servants.values[position].outbox.isEmpty { servantsWithOutbox.append(servantID) }
+        servants.values[position].outbox.append((query.tag, query.message))
+        let limit = min(servants.values[position].batchLimit, configuration.servants.batchLimit)
+        return servants.values[position].outbox.count < limit || flushOutbox(of: servantID)
     }
 
     /// Sends every outbox.
@@ -521,9 +521,10 @@ final class BrokerLoop {
     /// are back in the queue without counting as sent.
     @discardableResult
     private func flushOutbox(of id: UInt64) -> Bool {
-        guard let batch = servants[id]?.outbox, !batch.isEmpty else { return true }
-        servants[id]!.outbox = []
-        let routingID = servants[id]!.routingID
+        guard let position = servants.index(forKey: id), !servants.values[position].outbox.isEmpty else { return true }
+        let batch = servants.values[position].outbox
+        servants.values[position].outbox = []
+        let routingID = servants.values[position].routingID
         do {
             // The routing id goes first, alone: if it cannot be routed nothing is sent.
             if try servantSocket.send(routingID, more: true, dontWait: true) {
@@ -695,17 +696,19 @@ final class BrokerLoop {
                 logger.warning("dropped a servant message that is not MSV1")
                 continue
             }
-            guard let id = Self.servantID(fromRoutingID: frames[0]), let record = servants[id],
-                record.routingID.elementsEqual(frames[0])
+            // The record is read and updated in place: a copy costs a retain and a release
+            // of each of its strings and arrays, for every message.
+            guard let id = Self.servantID(fromRoutingID: frames[0]), let position = servants.index(forKey: id),
+                servants.values[position].routingID.elementsEqual(frames[0])
             else {
                 continue  // a servant we removed
             }
-            servants[id]!.lastHeard = QueryClock.monotonicNanoseconds()
+            servants.values[position].lastHeard = QueryClock.monotonicNanoseconds()
             switch command {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
-                    record.state == .ready, reported != record.incarnation
+                    servants.values[position].state == .ready, reported != servants.values[position].incarnation
                 {
                     servantLost(id, reason: "restarted")
                     sendHello(id)
@@ -729,7 +732,7 @@ final class BrokerLoop {
                 }
             case .bye: servantLost(id, reason: "said goodbye")
             case .hello, .query, .ping:
-                logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
+                logger.warning("dropped an unexpected \(command.rawValue) from servant \(servants.values[position].name)")
             }
         }
     }
@@ -783,16 +786,19 @@ final class BrokerLoop {
         }
         let execution = reportedExecution ?? (now &- flight.dispatchedAt)
         var servantName = ""
-        if servants[id] != nil {
-            servants[id]!.inFlight = max(0, servants[id]!.inFlight - 1)
-            servants[id]!.served += 1
-            servants[id]!.totalExecution &+= execution
-            servantName = servants[id]!.name
+        if let position = servants.index(forKey: id) {
+            let (inFlight, served, totalExecution) = {
+                (record: inout ServantRecord) in
+                record.inFlight = max(0, record.inFlight - 1)
+                record.served += 1
+                record.totalExecution &+= execution
+                return (record.inFlight, record.served, record.totalExecution)
+            }(&servants.values[position])
+            servantName = servants.values[position].name
             if let index = readyIDs.firstIndex(of: id) {
-                let record = servants[id]!
-                views[index].inFlight = record.inFlight
-                views[index].queriesServed = record.served
-                views[index].meanExecutionNanoseconds = record.totalExecution / record.served
+                views[index].inFlight = inFlight
+                views[index].queriesServed = served
+                views[index].meanExecutionNanoseconds = totalExecution / served
                 algorithm.completed(
                     servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
             }

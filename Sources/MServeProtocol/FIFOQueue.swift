@@ -1,32 +1,36 @@
 /// A first-in first-out queue with amortised O(1) push, pop and push-to-front.
+///
+/// Its methods are inlinable so that callers in other modules get a version specialised for
+/// their element type: an unspecialised generic call looks the element's type metadata up at
+/// run time on every push and pop.
 public struct FIFOQueue<Element> {
-    private var storage: [Element?] = []
-    private var head = 0
-    private var front: [Element] = []  // items pushed back to the front, last = first out
+    @usableFromInline var storage: [Element?] = []
+    @usableFromInline var head = 0
+    @usableFromInline var front: [Element] = []  // items pushed back to the front, last = first out
 
     /// Creates an empty queue.
-    public init() {}
+    @inlinable public init() {}
 
     /// Number of queued elements.
-    public var count: Int { storage.count - head + front.count }
+    @inlinable public var count: Int { storage.count - head + front.count }
     /// True when nothing is queued.
-    public var isEmpty: Bool { count == 0 }
+    @inlinable public var isEmpty: Bool { count == 0 }
 
     /// Adds an element at the back.
-    public mutating func append(_ element: Element) { storage.append(element) }
+    @inlinable public mutating func append(_ element: Element) { storage.append(element) }
 
     /// Puts an element back at the front (it leaves next).
-    public mutating func prepend(_ element: Element) { front.append(element) }
+    @inlinable public mutating func prepend(_ element: Element) { front.append(element) }
 
     /// The element that leaves next.
-    public var first: Element? {
+    @inlinable public var first: Element? {
         if let last = front.last { return last }
         return head < storage.count ? storage[head] : nil
     }
 
     /// Removes and returns the element that leaves next.
     @discardableResult
-    public mutating func removeFirst() -> Element? {
+    @inlinable public mutating func removeFirst() -> Element? {
         if let element = front.popLast() { return element }
         guard head < storage.count else { return nil }
         let element = storage[head]
@@ -36,7 +40,7 @@ public struct FIFOQueue<Element> {
     }
 
     /// Moves past the (emptied) slot at `head`, dropping the consumed prefix now and then.
-    private mutating func advanceHead() {
+    @inlinable mutating func advanceHead() {
         head += 1
         if head > 1024 && head * 2 > storage.count {
             storage.removeFirst(head)
@@ -46,7 +50,7 @@ public struct FIFOQueue<Element> {
 
     /// The element `offset` places behind the first (0 is ``first``). `offset` must be less
     /// than ``count``.
-    public subscript(offset offset: Int) -> Element {
+    @inlinable public subscript(offset offset: Int) -> Element {
         precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
         if offset < front.count { return front[front.count - 1 - offset] }
         return storage[head + offset - front.count]!
@@ -55,7 +59,7 @@ public struct FIFOQueue<Element> {
     /// Removes and returns the element `offset` places behind the first, keeping the order of
     /// the others. Costs O(`offset`): meant for looking a little way ahead of the front.
     @discardableResult
-    public mutating func remove(atOffset offset: Int) -> Element {
+    @inlinable public mutating func remove(atOffset offset: Int) -> Element {
         precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
         if offset < front.count { return front.remove(at: front.count - 1 - offset) }
         let position = head + offset - front.count
@@ -72,7 +76,7 @@ public struct FIFOQueue<Element> {
     }
 
     /// Removes and returns every element, front first.
-    public mutating func removeAll() -> [Element] {
+    @inlinable public mutating func removeAll() -> [Element] {
         var all: [Element] = []
         while let element = removeFirst() { all.append(element) }
         return all

@@ -10,10 +10,29 @@ public struct ParsedQuery: Sendable {
     /// form (a general list or a symbol) or a query built in code.
     public var text: String?
 
+    /// What ``QueryParser`` read from `text`, when it made this value: validation trusts a
+    /// query whose text, function and argument count are still the ones the parser read,
+    /// instead of parsing the text again.
+    var parserRead: ParserRead? = nil
+
     /// Creates a parsed query.
     public init(function: String, arguments: [QValue] = [], text: String? = nil) {
         self.function = function
         self.arguments = arguments
         self.text = text
     }
+
+    /// Whether the parser made this query from its text, and nothing it read has changed since.
+    var isAsParsedFromText: Bool {
+        guard let parserRead, let text else { return false }
+        return parserRead.argumentCount == arguments.count && parserRead.function == function
+            && parserRead.text == text
+    }
+}
+
+/// The function and argument count ``QueryParser`` read from a query's text.
+struct ParserRead: Sendable {
+    var text: String
+    var function: String
+    var argumentCount: Int
 }

@@ -26,16 +26,20 @@ public enum QueryParser {
         var contiguous = text
         let result = contiguous.withUTF8 { bytes in parseBytes(bytes) }
         let (function, arguments) = try result.get()
-        return ParsedQuery(function: function, arguments: arguments, text: text)
+        return fromText(function: function, arguments: arguments, text: text)
     }
 
     /// Parses query text given as UTF-8 bytes (a q char vector's contents).
     public static func parse(utf8 bytes: [UInt8]) throws(QueryError) -> ParsedQuery {
         let result = bytes.withUnsafeBufferPointer { parseBytes($0) }
         let (function, arguments) = try result.get()
-        return ParsedQuery(
-            function: function, arguments: arguments,
-            text: String(decoding: bytes, as: UTF8.self))
+        return fromText(function: function, arguments: arguments, text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func fromText(function: String, arguments: [QValue], text: String) -> ParsedQuery {
+        var query = ParsedQuery(function: function, arguments: arguments, text: text)
+        query.parserRead = ParserRead(text: text, function: function, argumentCount: arguments.count)
+        return query
     }
 
     /// Parses a query sent as a q value:

@@ -48,9 +48,15 @@ public enum SecureInvocation {
     /// - without text (a parse form), no argument holds a general list headed by a symbol,
     ///   which q's `eval` would run as a call;
     /// - the allowlist allows the function (``QueryError/Code-swift.struct/notAllowed``).
+    ///
+    /// A query ``QueryParser`` made from text, whose text, function and argument count are
+    /// still the ones it read, passed the first two checks as it was parsed: it is not parsed
+    /// again. Change any of them and the text is parsed again.
     public static func validate(
         _ query: ParsedQuery, allowlist: FunctionAllowlist = .any
     ) throws(QueryError) {
+        // The parser refused what these checks refuse, on the very text the servant gets.
+        if query.isAsParsedFromText { return try allowlist.check(query) }
         if let reason = QueryNames.refusalReason(forFunction: query.function) {
             throw QueryError(.refused, reason, column: functionColumn(in: query.text))
         }

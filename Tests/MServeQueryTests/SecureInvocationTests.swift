@@ -125,6 +125,30 @@ struct SecureInvocationTests {
         }
     }
 
+    /// A parsed query is trusted without a second parse only while it is as the parser left it.
+    @Test func aParsedQueryChangedAfterParsingIsCheckedAgain() throws {
+        var renamed = try QueryParser.parse("proc1 `IBM")
+        renamed.function = "system"
+        var retexted = try QueryParser.parse("proc1 `IBM")
+        retexted.text = "value \"exit 0\""
+        var regrown = try QueryParser.parse("proc1 `IBM")
+        regrown.arguments.append(.atom(.long(1)))
+        var reborn = try QueryParser.parse(utf8: Array("proc1 `IBM".utf8))
+        reborn.function = "exit"
+        for query in [renamed, retexted, regrown, reborn] {
+            do {
+                try SecureInvocation.validate(query)
+                Issue.record("accepted \(query.function) with text \(query.text ?? "none")")
+            } catch {
+                #expect(error.code == .refused, "\(query.function): \(error)")
+            }
+        }
+        // Still subject to the allowlist.
+        #expect(throws: QueryError.self) {
+            try SecureInvocation.validate(try QueryParser.parse("proc1 `IBM"), allowlist: FunctionAllowlist(["proc2"]))
+        }
+    }
+
     @Test func allowlistRefusesOtherFunctions() throws {
         let allowlist = FunctionAllowlist(["proc1", ".api.trades"])
         try SecureInvocation.validate(try QueryParser.parse("proc1 `IBM"), allowlist: allowlist)
