@@ -63,15 +63,16 @@ struct InFlightQuery {
     var abandoned = false
 }
 
-/// A servant's record in the broker.
-struct ServantRecord {
+/// A servant's record in the broker. A class: the loop reads and updates it on every query,
+/// and a value this size would be copied (a retain and a release per field) at each read.
+final class ServantRecord {
     enum State: String { case connecting, ready, lost }
 
-    var id: UInt64
-    var endpoint: String
-    var routingID: [UInt8]
+    let id: UInt64
+    let endpoint: String
+    let routingID: [UInt8]
     var name: String
-    var host: String
+    let host: String
     var state: State = .connecting
     var connected = false
     var incarnation: UInt64 = 0
@@ -87,6 +88,14 @@ struct ServantRecord {
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
     /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
     var outbox: [(tag: UInt64, message: [UInt8])] = []
+
+    init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
+        self.id = id
+        self.endpoint = endpoint
+        self.routingID = routingID
+        self.name = name
+        self.host = host
+    }
 
     var view: ServantView {
         ServantView(
@@ -481,8 +490,7 @@ final class BrokerLoop {
     private func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
-        // The record is updated in place, never copied (see readServants).
-        guard let position = servants.index(forKey: servantID) else { return false }
+        guard let record = servants[servantID] else { return false }
         query.dispatches += 1
         if kdbServants.owns(servantID) {
             guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
@@ -493,17 +501,17 @@ final class BrokerLoop {
                 return false
             }
         }
-        servants.values[position].inFlight += 1
-        servants.values[position].lastRouting = query.routing
+        record.inFlight += 1
+        record.lastRouting = query.routing
         views[index].inFlight += 1
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
         guard !kdbServants.owns(servantID) else { return true }
-        if servants.values[position].outbox.isEmpty { servantsWithOutbox.append(servantID) }
-        servants.values[position].outbox.append((query.tag, query.message))
-        let limit = min(servants.values[position].batchLimit, configuration.servants.batchLimit)
-        return servants.values[position].outbox.count < limit || flushOutbox(of: servantID)
+        if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
+        record.outbox.append((query.tag, query.message))
+        return record.outbox.count < min(record.batchLimit, configuration.servants.batchLimit)
+            || flushOutbox(of: servantID)
     }
 
     /// Sends every outbox.
@@ -521,10 +529,10 @@ final class BrokerLoop {
     /// are back in the queue without counting as sent.
     @discardableResult
     private func flushOutbox(of id: UInt64) -> Bool {
-        guard let position = servants.index(forKey: id), !servants.values[position].outbox.isEmpty else { return true }
-        let batch = servants.values[position].outbox
-        servants.values[position].outbox = []
-        let routingID = servants.values[position].routingID
+        guard let record = servants[id], !record.outbox.isEmpty else { return true }
+        let batch = record.outbox
+        record.outbox = []
+        let routingID = record.routingID
         do {
             // The routing id goes first, alone: if it cannot be routed nothing is sent.
             if try servantSocket.send(routingID, more: true, dontWait: true) {
@@ -574,7 +582,7 @@ final class BrokerLoop {
         nextServantID += 1
         let routingID = Self.routingID(ofServant: id)
         let (host, port) = Self.hostAndPort(endpoint)
-        var record = ServantRecord(
+        let record = ServantRecord(
             id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
         record.lastHeard = QueryClock.monotonicNanoseconds()
         do {
@@ -652,23 +660,20 @@ final class BrokerLoop {
 
     private func readMonitor() {
         while let event = try? monitor.next(dontWait: true) {
-            guard let id = servantByEndpoint[event.endpoint], var record = servants[id] else { continue }
+            guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
             if event.event.contains(.connected) {
                 record.connected = true
-                servants[id] = record
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
                 record.connected = false
-                servants[id] = record
                 servantLost(id, reason: "disconnected")
             }
         }
     }
 
     private func sendHello(_ id: UInt64) {
-        guard var record = servants[id] else { return }
+        guard let record = servants[id] else { return }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
-        servants[id] = record
         sendToServant(
             record.routingID, .hello, WireInteger.encode(incarnation),
             WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))))
@@ -696,19 +701,17 @@ final class BrokerLoop {
                 logger.warning("dropped a servant message that is not MSV1")
                 continue
             }
-            // The record is read and updated in place: a copy costs a retain and a release
-            // of each of its strings and arrays, for every message.
-            guard let id = Self.servantID(fromRoutingID: frames[0]), let position = servants.index(forKey: id),
-                servants.values[position].routingID.elementsEqual(frames[0])
+            guard let id = Self.servantID(fromRoutingID: frames[0]), let record = servants[id],
+                record.routingID.elementsEqual(frames[0])
             else {
                 continue  // a servant we removed
             }
-            servants.values[position].lastHeard = QueryClock.monotonicNanoseconds()
+            record.lastHeard = QueryClock.monotonicNanoseconds()
             switch command {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
-                    servants.values[position].state == .ready, reported != servants.values[position].incarnation
+                    record.state == .ready, reported != record.incarnation
                 {
                     servantLost(id, reason: "restarted")
                     sendHello(id)
@@ -732,13 +735,13 @@ final class BrokerLoop {
                 }
             case .bye: servantLost(id, reason: "said goodbye")
             case .hello, .query, .ping:
-                logger.warning("dropped an unexpected \(command.rawValue) from servant \(servants.values[position].name)")
+                logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
             }
         }
     }
 
     private func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
-        guard var record = servants[id] else { return }
+        guard let record = servants[id] else { return }
         var capacity = 1
         var batchLimit = 1
         var incarnation: UInt64 = 0
@@ -758,14 +761,12 @@ final class BrokerLoop {
         if record.state == .ready {
             if record.incarnation == incarnation { return }
             servantLost(id, reason: "restarted")
-            record = servants[id] ?? record
         }
         record.capacity = capacity
         record.batchLimit = batchLimit
         record.incarnation = incarnation
         record.state = .ready
         record.inFlight = 0
-        servants[id] = record
         // Keep servants in the order they were added (the configuration's order, then joins),
         // whatever order they became ready in: "the top of the list" means the same every run.
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
@@ -786,19 +787,15 @@ final class BrokerLoop {
         }
         let execution = reportedExecution ?? (now &- flight.dispatchedAt)
         var servantName = ""
-        if let position = servants.index(forKey: id) {
-            let (inFlight, served, totalExecution) = {
-                (record: inout ServantRecord) in
-                record.inFlight = max(0, record.inFlight - 1)
-                record.served += 1
-                record.totalExecution &+= execution
-                return (record.inFlight, record.served, record.totalExecution)
-            }(&servants.values[position])
-            servantName = servants.values[position].name
+        if let record = servants[id] {
+            record.inFlight = max(0, record.inFlight - 1)
+            record.served += 1
+            record.totalExecution &+= execution
+            servantName = record.name
             if let index = readyIDs.firstIndex(of: id) {
-                views[index].inFlight = inFlight
-                views[index].queriesServed = served
-                views[index].meanExecutionNanoseconds = totalExecution / served
+                views[index].inFlight = record.inFlight
+                views[index].queriesServed = record.served
+                views[index].meanExecutionNanoseconds = record.totalExecution / record.served
                 algorithm.completed(
                     servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
             }
@@ -826,13 +823,12 @@ final class BrokerLoop {
 
     /// Takes a servant out of dispatch and re-dispatches or fails what it was running.
     private func servantLost(_ id: UInt64, reason: String) {
-        guard var record = servants[id] else { return }
+        guard let record = servants[id] else { return }
         let wasReady = record.state == .ready
         record.state = .lost
         record.inFlight = 0
         // Its unsent queries are in flight too: they go back to the queue below.
         record.outbox.removeAll()
-        servants[id] = record
         if let index = readyIDs.firstIndex(of: id) {
             readyIDs.remove(at: index)
             views.remove(at: index)

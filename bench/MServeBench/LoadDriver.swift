@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import MServeClient
+import MServeProtocol
 import ZeroMQ
 import QData
 import Synchronization
@@ -175,13 +176,25 @@ enum DealerLoad {
 }
 
 extension LoadResult {
-    /// Records a reply `(id; result)` or `(id; result; info)` that took `nanoseconds`.
+    /// One reply in this many has its info dictionary decoded for the queue and execution
+    /// means. The load clients share the machine with the broker: decoding all of them
+    /// (seven symbols and their values each) would spend more of it than a sample needs, and
+    /// only in the broker's runs, since the baselines' replies carry no info.
+    static let infoSampleInterval = 16
+
+    /// Records a reply `(id; result)` or `(id; result; info)` that took `nanoseconds`: the
+    /// reply is sliced, not decoded, and a q error in the result's place counts as an error.
     mutating func recordReply(_ message: [UInt8], nanoseconds: UInt64) {
-        guard case .list(let items, _)? = try? QIPC.decode(message).value, items.count >= 2 else {
+        guard let reply = try? SlicedReply(bytes: message) else {
             errors += 1
             return
         }
-        recordReply(items: items, nanoseconds: nanoseconds)
+        if reply.resultIsError {
+            errors += 1
+            return
+        }
+        record(nanoseconds: nanoseconds)
+        if completed % Self.infoSampleInterval == 1, let info = reply.decodeInfo() { recordInfo(info) }
     }
 
     /// Records the items of a decoded reply `(id; result)` or `(id; result; info)`.
@@ -191,7 +204,12 @@ extension LoadResult {
             return
         }
         record(nanoseconds: nanoseconds)
-        if items.count >= 3, case .dictionary(let keys, let values, _) = items[2],
+        if items.count >= 3 { recordInfo(items[2]) }
+    }
+
+    /// Adds an info dictionary's `queued` and `execution` times to the means.
+    mutating func recordInfo(_ info: QValue) {
+        if case .dictionary(let keys, let values, _) = info,
             case .vector(.symbol(let names), _) = keys, case .list(let entries, _) = values,
             let queuedIndex = names.firstIndex(of: "queued"), let executionIndex = names.firstIndex(of: "execution"),
             case .atom(.timespan(let queued)) = entries[queuedIndex],
