@@ -219,7 +219,8 @@ let package = Package(
         .testTarget(
             name: "MServeBrokerTests",
             dependencies: [
-                "MServeBroker", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting", "MServeTestSupport",
+                "MServeBroker", "MServeServant", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting",
+                "MServeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -137,6 +137,11 @@ final class BrokerLoop {
     /// Reusable receive buffers, one per socket: reading a message allocates nothing.
     private var clientFrames = ZMQFrames()
     private var servantFrames = ZMQFrames()
+    /// The tag frame of the query being sent, rewritten for each (WireInteger).
+    private var tagFrame: [UInt8] = []
+    /// Client envelopes by routing id, for one-frame envelopes of up to 7 bytes (libzmq's own
+    /// ids are 5): a client's envelope is the same on every message, so it is made once.
+    private var envelopes: [UInt64: [[UInt8]]] = [:]
 
     private var queue = FIFOQueue<HeldQuery>()
     private var inFlight: [UInt64: InFlightQuery] = [:]
@@ -363,11 +368,29 @@ final class BrokerLoop {
                 logger.warning("dropped a client message without an envelope")
                 continue
             }
-            var envelope: [[UInt8]] = []
-            envelope.reserveCapacity(count - 1)
-            for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
-            handleClient(route: .zmq(envelope: envelope), message: clientFrames.copy(of: count - 1))
+            handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
         }
+    }
+
+    /// The frames before the message just received from a client (its routing id, and any
+    /// frames the client put in front of the message).
+    private func clientEnvelope() -> [[UInt8]] {
+        let count = clientFrames.count
+        if count == 2, clientFrames[0].count <= 7 {
+            let id = clientFrames[0]
+            var key = UInt64(id.count) << 56
+            for (offset, byte) in id.enumerated() { key |= UInt64(byte) << (8 * UInt64(offset)) }
+            if let envelope = envelopes[key] { return envelope }
+            // Bounded: ids of clients long gone are forgotten together now and then.
+            if envelopes.count >= 4_096 { envelopes.removeAll(keepingCapacity: true) }
+            let envelope = [clientFrames.copy(of: 0)]
+            envelopes[key] = envelope
+            return envelope
+        }
+        var envelope: [[UInt8]] = []
+        envelope.reserveCapacity(count - 1)
+        for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
+        return envelope
     }
 
     private func handleClient(route: ReplyRoute, message: [UInt8]) {
@@ -539,7 +562,8 @@ final class BrokerLoop {
                 try servantSocket.send(ServantLink.protocolMarker, more: true)
                 try servantSocket.send(ServantCommand.query.frame, more: true)
                 for index in batch.indices {
-                    try servantSocket.send(WireInteger.encode(batch[index].tag), more: true)
+                    WireInteger.encode(batch[index].tag, into: &tagFrame)
+                    try servantSocket.send(tagFrame, more: true)
                     try servantSocket.send(batch[index].message, more: index != batch.count - 1)
                 }
                 return true

@@ -77,6 +77,13 @@ public enum WireInteger {
         withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
+    /// Writes `value` as 8 little-endian bytes over `bytes`, reusing its storage: a loop that
+    /// sends an integer per message keeps one array for it instead of making one each time.
+    public static func encode(_ value: UInt64, into bytes: inout [UInt8]) {
+        if bytes.count != 8 { bytes = [UInt8](repeating: 0, count: 8) }
+        for index in 0..<8 { bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
+    }
+
     /// Decodes 8 little-endian bytes; nil if `bytes` is not exactly 8 long.
     public static func decode(_ bytes: [UInt8]) -> UInt64? {
         decode(bytes[...])

@@ -190,6 +190,8 @@ final class ServantLoop {
     private let readyInfo: [UInt8]
     /// The brokers in session, and the most answers each takes in one REPLY (its HELLO's).
     private var brokers: [[UInt8]: Int] = [:]
+    /// The receive buffer, reused for every message (ZMQFrames).
+    private var received = ZMQFrames()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
     let endpoint: String
@@ -309,14 +311,19 @@ final class ServantLoop {
             var start = 0
             while start < completions.count {
                 let end = min(start + limit, completions.count)
-                var frames: [[UInt8]] = [ServantLink.protocolMarker, ServantCommand.reply.frame]
-                frames.reserveCapacity(2 + 3 * (end - start))
-                for done in completions[start..<end] {
-                    frames.append(done.tag)
-                    frames.append(done.reply)
-                    frames.append(WireInteger.encode(done.executionNanoseconds))
+                do {
+                    try socket.send(broker, more: true)
+                    try socket.send(ServantLink.protocolMarker, more: true)
+                    try socket.send(ServantCommand.reply.frame, more: true)
+                    for index in start..<end {
+                        try socket.send(completions[index].tag, more: true)
+                        try socket.send(completions[index].reply, more: true)
+                        try socket.send(
+                            WireInteger.encode(completions[index].executionNanoseconds), more: index != end - 1)
+                    }
+                } catch {
+                    logger.warning("could not send to a broker: \(error)")
                 }
-                send(broker, frames)
                 start = end
             }
         }
@@ -333,30 +340,27 @@ final class ServantLoop {
 
     private func readBrokers() {
         while true {
-            let frames: [[UInt8]]
             do {
-                guard let received = try socket.receiveMultipartBytes(dontWait: true) else { return }
-                frames = received
+                guard try socket.receive(into: &received, dontWait: true) else { return }
             } catch {
                 logger.error("receiving failed: \(error)")
                 return
             }
-            if frames.count >= 2, frames[1] != ServantLink.protocolMarker {
+            let frames = received
+            if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
                 // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
                 // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
                 workers.submit(
                     ServantJob(
-                        broker: frames[0], tag: [], message: frames[frames.count - 1],
-                        directEnvelope: Array(frames[1..<(frames.count - 1)])))
+                        broker: frames.copy(of: 0), tag: [], message: frames.copy(of: frames.count - 1),
+                        directEnvelope: (1..<(frames.count - 1)).map { frames.copy(of: $0) }))
                 continue
             }
-            guard frames.count >= 3, frames[1] == ServantLink.protocolMarker,
-                let command = ServantCommand(frame: frames[2])
-            else {
+            guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
                 logger.warning("dropped a message that is not MSV1")
                 continue
             }
-            let broker = frames[0]
+            let broker = frames.copy(of: 0)
             switch command {
             case .hello:
                 // Frame 4, when there: the most answers the broker takes in one REPLY.
@@ -374,7 +378,7 @@ final class ServantLoop {
                     continue
                 }
                 for first in stride(from: 3, to: frames.count, by: 2) {
-                    workers.submit(ServantJob(broker: broker, tag: frames[first], message: frames[first + 1]))
+                    workers.submit(ServantJob(broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1)))
                 }
             case .bye:
                 brokers[broker] = nil

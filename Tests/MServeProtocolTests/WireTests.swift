@@ -9,6 +9,17 @@ struct WireTests {
         #expect(WireInteger.decode(WireInteger.encode(.max)) == .max)
     }
 
+    @Test func encodingIntoAnArrayOverwritesItWithTheSameBytes() {
+        var frame: [UInt8] = []
+        for value: UInt64 in [0, 1, 0x0102_0304_0506_0708, .max, 42] {
+            WireInteger.encode(value, into: &frame)
+            #expect(frame == WireInteger.encode(value))
+        }
+        var wrongSize: [UInt8] = [1, 2, 3]
+        WireInteger.encode(7, into: &wrongSize)
+        #expect(wrongSize == [7, 0, 0, 0, 0, 0, 0, 0])
+    }
+
     @Test func commandsReadOnlyTheirOwnFrames() {
         for command in ServantCommand.allCases {
             #expect(ServantCommand(frame: command.frame) == command)

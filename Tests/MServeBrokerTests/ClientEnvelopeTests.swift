@@ -1,0 +1,54 @@
+import MServeServant
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+/// Every reply goes back to the client that asked, whatever its envelope: libzmq's own short
+/// routing ids (which the broker keeps made once per client), a long chosen routing id, and
+/// frames a client puts in front of its message.
+struct ClientEnvelopeTests {
+    @Test func repliesReachTheirOwnClientWithTheirOwnEnvelope() async throws {
+        try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 2) { cluster in
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            var clients: [(socket: ZMQSocket, prefix: [[UInt8]])] = []
+            for index in 0..<4 {
+                let socket = try ZMQSocket(context: context, type: .dealer)
+                try socket.setLinger(milliseconds: 0)
+                try socket.setReceiveTimeout(milliseconds: 10_000)
+                switch index {
+                case 1: try socket.setRoutingId(Array("a-client-with-a-long-routing-id".utf8))
+                case 2: try socket.setRoutingId([9, 9])
+                default: break
+                }
+                try socket.connect(cluster.brokerEndpoint)
+                clients.append((socket, index == 3 ? [Array("tag".utf8), []] : []))
+            }
+            defer { clients.forEach { $0.socket.close() } }
+            // Interleaved: client c asks for ids c*1000+1 … c*1000+25.
+            for n in 1...25 {
+                for (index, client) in clients.enumerated() {
+                    let id = Int64(index * 1_000 + n)
+                    let message = QIPC.encode(.list([.atom(.long(id)), .string("echo `s\(n)")]), messageType: .async)
+                    try client.socket.send(multipart: client.prefix + [message])
+                }
+            }
+            for (index, client) in clients.enumerated() {
+                var ids: Set<Int64> = []
+                for _ in 1...25 {
+                    let frames = try #require(try client.socket.receiveMultipartBytes())
+                    #expect(Array(frames.dropLast()) == client.prefix)
+                    guard case .list(let items, _) = try QIPC.decode(frames[frames.count - 1]).value,
+                        case .atom(.long(let id)) = items.first
+                    else {
+                        Issue.record("client \(index): expected (id; result; info)")
+                        continue
+                    }
+                    ids.insert(id)
+                }
+                #expect(ids == Set((1...25).map { Int64(index * 1_000 + $0) }), "client \(index)")
+            }
+        }
+    }
+}
