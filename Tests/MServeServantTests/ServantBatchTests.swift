@@ -7,22 +7,13 @@ import ZeroMQ
 /// A servant takes several queries in one QUERY message, and sends a broker that says it
 /// takes batches several answers in one REPLY; a broker that does not gets one per REPLY.
 struct ServantBatchTests {
-    private static func functions() -> FunctionRegistry {
-        var functions = FunctionRegistry()
-        functions.register("twice", arity: 1...1) { arguments in
-            guard case .atom(.long(let n)) = arguments[0] else { throw ServantError("twice: type") }
-            return .atom(.long(2 * n))
-        }
-        return functions
-    }
-
     /// A servant with `configuration`, a DEALER standing in for a broker connected to it, and
     /// the servant's READY dictionary after a HELLO carrying `replyLimit` (none: no limit frame).
     private static func withBroker(
         _ configuration: ServantConfiguration = ServantConfiguration(), replyLimit: UInt64?,
         _ body: (ZMQSocket, [String: QValue]) throws -> Void
     ) async throws {
-        let servant = try Servant(configuration: configuration, functions: functions())
+        let servant = try Servant(configuration: configuration, functions: .twice())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         let broker = try ZMQSocket(context: context, type: .dealer)

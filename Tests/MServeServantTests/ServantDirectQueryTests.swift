@@ -5,18 +5,9 @@ import ZeroMQ
 
 /// A servant answers `(id; query)` sent straight to it, without a broker and its MSV1 framing.
 struct ServantDirectQueryTests {
-    private static func functions() -> FunctionRegistry {
-        var functions = FunctionRegistry()
-        functions.register("twice", arity: 1...1) { arguments in
-            guard case .atom(.long(let n)) = arguments[0] else { throw ServantError("twice: type") }
-            return .atom(.long(2 * n))
-        }
-        return functions
-    }
-
     /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
     private static func withServant(_ body: (String, ZMQContext) throws -> Void) async throws {
-        let servant = try Servant(functions: functions())
+        let servant = try Servant(functions: .twice())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         do {

@@ -26,6 +26,9 @@ struct ChaosSuite: AsyncParsableCommand {
     @Option(help: "Dispatch algorithm.")
     var algorithm: String = "match"
 
+    @Option(help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches, and a crash loses a batch in flight.")
+    var capacity: Int?
+
     @Option(help: "Seconds between crashes, at most (uniform from a fifth of it).")
     var crashEvery: Double = 1.0
 
@@ -39,16 +42,20 @@ struct ChaosSuite: AsyncParsableCommand {
         guard (1...10_000_000).contains(queries), clients >= 1, inFlight >= 1, servants >= 2, crashEvery > 0 else {
             throw ValidationError("--queries from 1 to 10,000,000; --servants ≥ 2; --clients, --in-flight ≥ 1")
         }
+        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
     }
 
     func run() async throws {
-        var processes = try BrokerRun.startServants(workload: .echo, count: servants, threads: 1, cache: 10)
+        var processes = try BrokerRun.startServants(
+            workload: .echo, count: servants, threads: 1, cache: 10, capacity: capacity)
         let endpoints = processes.map(\.endpoint)
         let broker = try BrokerRun.startBroker(
             algorithm: algorithm, servants: endpoints, extra: ["--deadline", "10", "--redispatch", "3"])
         defer { broker.stop() }
         try await BrokerRun.waitUntilReady(endpoint: broker.endpoint)
-        print("mserve-bench chaos: \(queries) queries, \(clients) clients × \(inFlight) in flight, \(servants) servants, algorithm \(algorithm)")
+        print(
+            "mserve-bench chaos: \(queries) queries, \(clients) clients × \(inFlight) in flight, \(servants) servants (capacity \(capacity ?? 1)), algorithm \(algorithm)"
+        )
 
         let stop = Locked(false)
         let load = Thread.detachedResult {
@@ -70,7 +77,8 @@ struct ChaosSuite: AsyncParsableCommand {
             do {
                 processes[victim] = try BenchProcess(
                     role: "servant \(victim + 1)", executable: BenchProcess.benchExecutable,
-                    arguments: ["serve", "--workload", "echo", "--threads", "1", "--bind", endpoints[victim]])
+                    arguments: ["serve", "--workload", "echo", "--threads", "1", "--bind", endpoints[victim]]
+                        + (capacity.map { ["--capacity", "\($0)"] } ?? []))
                 restarts += 1
             } catch {
                 failedRestarts += 1

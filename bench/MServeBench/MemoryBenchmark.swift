@@ -23,6 +23,9 @@ struct MemorySuite: AsyncParsableCommand {
     @Option(help: "Queries in flight per client.")
     var inFlight: Int = 16
 
+    @Option(help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches.")
+    var capacity: Int?
+
     @Option(help: "File to write the samples to as CSV (none: no file).")
     var csv: String?
 
@@ -30,16 +33,20 @@ struct MemorySuite: AsyncParsableCommand {
         guard (1...100_000_000).contains(queries), every >= 1, clients >= 1, inFlight >= 1 else {
             throw ValidationError("--queries from 1 to 100,000,000; --every, --clients, --in-flight ≥ 1")
         }
+        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
     }
 
     func run() async throws {
-        let servants = try BrokerRun.startServants(workload: .echo, count: 2, threads: 1, cache: 10)
+        let servants = try BrokerRun.startServants(
+            workload: .echo, count: 2, threads: 1, cache: 10, capacity: capacity)
         defer { servants.forEach { $0.stop() } }
         let broker = try BrokerRun.startBroker(algorithm: algorithm, servants: servants.map(\.endpoint))
         defer { broker.stop() }
         try await BrokerRun.waitUntilReady(endpoint: broker.endpoint)
         let initial = broker.residentKilobytes ?? 0
-        print("mserve-bench memory: \(queries) echo queries, \(clients) clients × \(inFlight) in flight, algorithm \(algorithm)")
+        print(
+            "mserve-bench memory: \(queries) echo queries, \(clients) clients × \(inFlight) in flight, capacity \(capacity ?? 1), algorithm \(algorithm)"
+        )
         print("queries      RSS kB")
         print(String(format: "%7d %11d", 0, initial))
         let counters = Locked((issued: 0, done: 0, errors: 0))
