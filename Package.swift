@@ -256,6 +256,7 @@ let package = Package(
             name: "MServeHubTests",
             dependencies: [
                 "MServeHub", "ZeroMQ", "QData", "MServeProtocol", "MServeTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -3,44 +3,50 @@ import Synchronization
 import ZeroMQ
 
 /// The broker's side of admission, used by its loop when security is on: the client ROUTER is
-/// a CURVE server whose ZAP handler admits only allowed client keys, and servants are reached
-/// as a CURVE client pinned to each servant's own key, only when that key is allowed. Every
-/// refusal is logged with the key and the peer address.
+/// a CURVE server whose ZAP handler admits only keys allowed as clients, and servants are
+/// reached as a CURVE client pinned to each servant's own key, only when that key is allowed
+/// as a servant. Every refusal is logged with the key and the peer address.
 final class BrokerAdmission {
     private let keys: ZMQCurveServerKeys
+    private let servantKeys: ZAPKeyList
     private let handler: ZAPHandler
     private let logger: Logger
 
-    /// Nil without `keys`; otherwise starts the ZAP handler in `context` and makes
+    /// Nil without `configuration.curve`; otherwise starts the ZAP handler in `context` and makes
     /// `clientSocket` a CURVE server (call before it binds).
     static func start(
-        _ keys: ZMQCurveServerKeys?, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger
+        _ configuration: BrokerConfiguration, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger
     ) throws -> BrokerAdmission? {
-        guard let keys else { return nil }
-        return try BrokerAdmission(keys: keys, context: context, clientSocket: clientSocket, logger: logger)
+        guard let keys = configuration.curve else { return nil }
+        return try BrokerAdmission(
+            keys: keys, servantKeys: configuration.servantKeys ?? keys.allowedKeys, context: context,
+            clientSocket: clientSocket, logger: logger)
     }
 
-    private init(keys: ZMQCurveServerKeys, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger) throws {
+    private init(
+        keys: ZMQCurveServerKeys, servantKeys: ZAPKeyList, context: ZMQContext, clientSocket: ZMQSocket, logger: Logger
+    ) throws {
         self.keys = keys
+        self.servantKeys = servantKeys
         self.logger = logger
         handler = try ZAPHandler.securing(clientSocket, with: keys, context: context) { request in
             logger.warning(
-                "refused a client: its key is not allowed",
+                "refused a client: its key is not allowed as a client",
                 metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
         }
     }
 
     /// Whether the servant at `endpoint` may be used: it must have a key, and the key must be
-    /// allowed. Logs the refusal otherwise.
+    /// allowed as a servant. Logs the refusal otherwise.
     func admitsServant(endpoint: String, serverKey: String?) -> Bool {
         guard let serverKey, !serverKey.isEmpty else {
             logger.warning(
                 "refused a servant: it has no CURVE key", metadata: ["key": "", "address": "\(endpoint)"])
             return false
         }
-        guard keys.allowedKeys.name(of: serverKey) != nil else {
+        guard servantKeys.name(of: serverKey) != nil else {
             logger.warning(
-                "refused a servant: its key is not allowed",
+                ServantKeyAdmission.notAllowedMessage,
                 metadata: ["key": "\(serverKey)", "address": "\(endpoint)"])
             return false
         }
@@ -60,11 +66,15 @@ final class BrokerAdmission {
     }
 }
 
-/// Keeps a broker's servants in step with the allowed keys: remembers every servant offered
-/// (by the hub or by hand) with its CURVE key, and on each ``reconcile()`` adds those whose key
-/// is allowed and removes those whose key no longer is — so a revoked servant is dropped at the
-/// next refresh of the allowed list, and one allowed again is used again. Safe from any thread.
+/// Keeps a broker's servants in step with the keys allowed as servants: remembers every servant
+/// offered (by the hub or by hand) with its CURVE key, and on each ``reconcile()`` adds those
+/// whose key is allowed and removes those whose key no longer is — so a revoked servant (or one
+/// whose key lost the servant role) is dropped at the next refresh of the allowed list, and one
+/// allowed again is used again. Safe from any thread.
 public final class ServantKeyAdmission: Sendable {
+    /// The log message of a servant refused because its key is not in the list.
+    static let notAllowedMessage: Logger.Message = "refused a servant: its key is not allowed as a servant"
+
     private struct State {
         /// Every servant offered: endpoint → its key (nil: it registered none).
         var offered: [String: String?] = [:]
@@ -77,7 +87,7 @@ public final class ServantKeyAdmission: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// Admits servants to `broker` by `allowedKeys` (the list the broker's configuration uses).
+    /// Admits servants to `broker` by `allowedKeys` (the broker configuration's `servantKeys`).
     public init(broker: Broker, allowedKeys: ZAPKeyList, logger: Logger) {
         self.broker = broker
         self.allowedKeys = allowedKeys
@@ -96,7 +106,7 @@ public final class ServantKeyAdmission: Sendable {
             broker.addServant(endpoint: endpoint, serverKey: key)
         } else {
             logger.warning(
-                key == nil ? "refused a servant: it has no CURVE key" : "refused a servant: its key is not allowed",
+                key == nil ? "refused a servant: it has no CURVE key" : Self.notAllowedMessage,
                 metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
         }
     }
@@ -131,7 +141,7 @@ public final class ServantKeyAdmission: Sendable {
         }
         for (endpoint, key) in dropped {
             logger.warning(
-                "dropped a servant: its key was revoked", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+                "dropped a servant: its key was revoked or is no longer allowed as a servant", metadata: ["key": "\(key)", "address": "\(endpoint)"])
             broker.removeServant(endpoint: endpoint)
         }
         for (endpoint, key) in taken {

@@ -73,10 +73,13 @@ public struct BrokerConfiguration: Sendable {
     public var dispatch = Dispatch()
     /// The kdb+ IPC door; nil: none.
     public var kdb: Kdb?
-    /// With security on: the broker's CURVE key pair and the allowed keys. The client endpoint
-    /// is then a CURVE server admitting only allowed client keys, and servants are reached as a
-    /// CURVE client, only those whose key is allowed. Nil (the default): no security.
+    /// With security on: the broker's CURVE key pair and the keys allowed as clients. The client
+    /// endpoint is then a CURVE server admitting only those keys, and servants are reached as a
+    /// CURVE client, only those whose key is in ``servantKeys``. Nil (the default): no security.
     public var curve: ZMQCurveServerKeys? = nil
+    /// With security on: the keys servants may serve with (those allowed as servants). Nil: the
+    /// servants' keys are looked up in `curve`'s list, one list for clients and servants alike.
+    public var servantKeys: ZAPKeyList? = nil
 
     /// Creates the default configuration.
     public init() {}

@@ -191,7 +191,7 @@ final class BrokerLoop {
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
             try clientSocket.setReceiveHighWaterMark(0)
             try clientSocket.setLinger(milliseconds: 0)
-            startedAdmission = try BrokerAdmission.start(configuration.curve, context: context, clientSocket: clientSocket, logger: logger)
+            startedAdmission = try BrokerAdmission.start(configuration, context: context, clientSocket: clientSocket, logger: logger)
             admission = startedAdmission
             do {
                 try clientSocket.bind(configuration.clients.endpoint)

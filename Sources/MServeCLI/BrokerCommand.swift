@@ -139,7 +139,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
 
         let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
-        configuration.curve = security?.serverKeys
+        configuration.curve = security?.serverKeys(admitting: .client)
+        configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
         let logger = logging.bootstrap(label: "mserve.broker")
         let usersRefresher = try configuration.kdb?.userList.map {
             try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)

@@ -4,7 +4,8 @@ import MServeHub
 import ServiceLifecycle
 
 /// A secured broker's helpers: the refresher of the allowed keys and a hub watcher whose
-/// servants are admitted by their CURVE key (a revoked servant is dropped at the next refresh).
+/// servants are admitted by their CURVE key, which must be allowed as a servant (a revoked
+/// servant is dropped at the next refresh).
 enum BrokerSecurity {
     /// The services to run beside `broker` when security is on. The allowed keys are read
     /// every `heartbeatInterval`, so a revoked servant is dropped within about one heartbeat.
@@ -12,7 +13,8 @@ enum BrokerSecurity {
         broker: Broker, service: String, hub: String, security: ProcessSecurity, heartbeatInterval: Duration,
         logger: Logger
     ) throws -> [any Service] {
-        let admission = ServantKeyAdmission(broker: broker, allowedKeys: security.allowedKeys, logger: logger)
+        let admission = ServantKeyAdmission(
+            broker: broker, allowedKeys: security.allowedKeys.keys(permitting: .servant), logger: logger)
         var refresher = security.refresher(hub: hub, logger: logger, onChange: { admission.reconcile() })
         refresher.interval = heartbeatInterval
         return [

@@ -30,7 +30,7 @@ struct KeysNewCommand: AsyncParsableCommand {
         discussion: """
             Conventional names: hub (the hub's own key; whoever holds hub.key may allow and \
             revoke keys), broker, servant, client. Prints the public key. Admit it with \
-            `mserve hub allow NAME DIR/NAME.pub`.
+            `mserve hub allow NAME DIR/NAME.pub --role ROLE`.
             """)
 
     @Argument(help: "The key's name, e.g. servant.") var name: String
@@ -67,21 +67,42 @@ struct HubAdminOptions: ParsableArguments {
     }
 }
 
-/// Prints the admitted keys, one `name key` line each.
+/// Prints the admitted keys, one `name key role` line each.
 func printKeys(_ keys: [AllowedKey]) {
-    for key in keys { announce("\(key.name)\t\(key.key)") }
+    for key in keys { announce("\(key.name)\t\(key.key)\t\(key.role)") }
+}
+
+extension KeyRole: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let role = try? KeyRole(validating: argument) else { return nil }
+        self = role
+    }
+
+    public static var allValueStrings: [String] { known.map(\.rawValue) }
 }
 
 struct HubAllowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "allow", abstract: "Admit a public key (a .pub file) under a name.")
+        commandName: "allow", abstract: "Admit a public key (a .pub file) under a name, in a role.",
+        discussion: """
+            The role says what the key may do besides talking to the hub (every allowed key \
+            may): client sends queries to brokers; servant registers as a servant and is used \
+            by brokers; broker registers as a broker and reaches servants; any does all of it. \
+            Allowing a name again replaces its key and role. Prints the admitted keys.
+            """)
     @Argument(help: "The name to admit it under.") var name: String
     @Argument(help: "The public key file (NAME.pub).") var keyFile: String
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "What the key may be used as. The default is client, the least a key can do: a key allowed without thought of its role can send queries, but a servant or broker using it is refused, and the refusal names the role.",
+            valueName: "client|servant|broker|any"))
+    var role: KeyRole = .default
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {
         let key = try ZMQKeyDirectory.readKey(at: keyFile)
-        printKeys(try await options.hubClient().allow(name: name, key: key))
+        printKeys(try await options.hubClient().allow(name: name, key: key, role: role))
     }
 }
 
@@ -98,7 +119,7 @@ struct HubRevokeCommand: AsyncParsableCommand {
 
 struct HubKeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "List the admitted keys.")
+        commandName: "keys", abstract: "List the admitted keys: name, public key and role.")
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {

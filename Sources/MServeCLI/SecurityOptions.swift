@@ -7,12 +7,12 @@ import ZeroMQ
 
 /// `--keys DIR` and `--key-name NAME` for a servant, a broker or a client: with a key directory
 /// the process speaks CURVE with `DIR/NAME.key`, pins the hub to `DIR/hub.pub`, and admits only
-/// the keys the hub lists.
+/// the keys the hub lists in the role it needs (brokers for a servant, clients for a broker).
 struct SecurityOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Key directory: speak CURVE with NAME.key, trusting hub.pub and the keys the hub allows (env MSERVE_KEYS).",
+            "Key directory: speak CURVE with NAME.key, trusting hub.pub and the keys the hub allows in the role each use needs (env MSERVE_KEYS).",
             valueName: "path"))
     var keys: String?
 
@@ -39,7 +39,7 @@ struct SecurityOptions: ParsableArguments {
     }
 }
 
-/// One process's CURVE keys and the allowed list it keeps from the hub.
+/// One process's CURVE keys and the allowed lists it keeps from the hub.
 struct ProcessSecurity: Sendable {
     /// The key directory.
     let directory: ZMQKeyDirectory
@@ -47,11 +47,15 @@ struct ProcessSecurity: Sendable {
     let keyPair: ZMQCurveKeyPair
     /// The hub's public key (`hub.pub`).
     let hubPublicKey: String
-    /// The keys the hub allows; empty (refusing everyone) until the hub first answers.
-    let allowedKeys = ZAPKeyList()
+    /// The keys the hub allows, by the role they may be used in; empty (refusing everyone) until
+    /// the hub first answers.
+    let allowedKeys = AllowedKeyLists()
 
-    /// What a CURVE server socket of this process needs.
-    var serverKeys: ZMQCurveServerKeys { ZMQCurveServerKeys(keyPair: keyPair, allowedKeys: allowedKeys) }
+    /// What a CURVE server socket of this process needs to admit only keys allowed as `peerRole`
+    /// (a servant's ROUTER admits brokers, a broker's client socket clients).
+    func serverKeys(admitting peerRole: KeyRole) -> ZMQCurveServerKeys {
+        ZMQCurveServerKeys(keyPair: keyPair, allowedKeys: allowedKeys.keys(permitting: peerRole))
+    }
 
     /// What a connection to the hub needs.
     var hubKeys: ZMQCurveClientKeys { ZMQCurveClientKeys(serverPublicKey: hubPublicKey, keyPair: keyPair) }
@@ -68,15 +72,13 @@ struct ProcessSecurity: Sendable {
     /// after each change.
     func refresher(
         hub: String, logger: Logger, onChange: @escaping @Sendable () -> Void = {}
-    ) -> HubListRefresher<[String: String]> {
+    ) -> HubListRefresher<[AllowedKey]> {
         var client = HubClient(endpoint: hub, timeout: .seconds(2))
         client.curve = hubKeys
         let keys = allowedKeys
         return HubListRefresher(
             subject: "allowed keys", refusedMeanwhile: "every peer", hub: hub,
-            fetch: { [client] in
-                Dictionary(try await client.allowedKeys().map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
-            },
+            fetch: { [client] in try await client.allowedKeys() },
             current: { keys.keys },
             apply: { list in
                 keys.replace(list)

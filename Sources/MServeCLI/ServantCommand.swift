@@ -100,7 +100,7 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
-        configuration.curve = security?.serverKeys
+        configuration.curve = security?.serverKeys(admitting: .broker)
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)
         var services: [any Service] = [servant]
         if let security {

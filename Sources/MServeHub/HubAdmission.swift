@@ -5,12 +5,15 @@ import ZeroMQ
 
 /// The hub's side of admission: with a CURVE key pair configured, makes the hub socket a CURVE
 /// server and answers ZAP requests from the `allowed_keys` table (cached, updated on ALLOW and
-/// REVOKE); serves ALLOW, REVOKE and KEYS whether security is on or not.
+/// REVOKE), admitting a listed key whatever its role; serves ALLOW, REVOKE and KEYS whether
+/// security is on or not. The roles are checked where a key is used (``role(ofPeer:)``).
 final class HubAdmission {
     /// The User-Id of the hub's own key: the only one that may ALLOW and REVOKE.
     static let adminUserID = "hub-admin"
 
     private let keyList = ZAPKeyList()
+    /// The allowed keys by name (the User-Id of their connections), for their roles.
+    private var keysByName: [String: AllowedKey] = [:]
     private let ownKey: String?
     private let handler: ZAPHandler?
 
@@ -48,10 +51,20 @@ final class HubAdmission {
     /// The name under which `key` is allowed (the User-Id its connections carry), if it is.
     func name(ofKey key: String) -> String? { keyList.name(of: key) }
 
+    /// The allowed key of the peer whose connection carries `userID`: the hub's own key is
+    /// allowed in every role; nil when no key is allowed under that name (any more).
+    func key(ofPeer userID: String) -> AllowedKey? {
+        if userID == Self.adminUserID, let ownKey { return AllowedKey(name: userID, key: ownKey, role: .any) }
+        return keysByName[userID]
+    }
+
     private func reload(_ database: HubDatabase) throws(HubError) {
-        var keys = Dictionary(try database.allowedKeys().map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
+        let allowed = try database.allowedKeys()
+        // Every process talks to the hub, so the hub admits a listed key whatever its role.
+        var keys = Dictionary(allowed.map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
         if let ownKey { keys[ownKey] = Self.adminUserID }
         keyList.replace(keys)
+        keysByName = Dictionary(allowed.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
     }
 
     /// The answer to ALLOW, REVOKE or KEYS.
@@ -60,8 +73,12 @@ final class HubAdmission {
         do {
             switch message.command {
             case .allow:
-                try database.allow(name: name, key: message.text("key") ?? "", at: QueryClock.qTimestampNow())
-                logger.notice("key allowed", metadata: ["name": "\(name)", "key": "\(message.text("key") ?? "")"])
+                // An ALLOW without a role (from an older mserve) gets the default, the least role.
+                let roleName = message.text("role") ?? ""
+                let role = roleName.isEmpty ? KeyRole.default : try KeyRole(validating: roleName)
+                try database.allow(name: name, key: message.text("key") ?? "", role: role, at: QueryClock.qTimestampNow())
+                logger.notice(
+                    "key allowed", metadata: ["name": "\(name)", "key": "\(message.text("key") ?? "")", "role": "\(role)"])
             case .revoke:
                 guard try database.revoke(name: name) else {
                     return HubMessage(.error, [("message", .string("no allowed key is named '\(name)'"))])
@@ -73,7 +90,11 @@ final class HubAdmission {
             try reload(database)
             let keys = try database.allowedKeys()
             return HubMessage(
-                .keys, [("name", .vector(.symbol(keys.map(\.name)))), ("key", .vector(.symbol(keys.map(\.key))))])
+                .keys,
+                [
+                    ("name", .vector(.symbol(keys.map(\.name)))), ("key", .vector(.symbol(keys.map(\.key)))),
+                    ("role", .vector(.symbol(keys.map(\.role.rawValue)))),
+                ])
         } catch {
             return HubMessage(.error, [("message", .string(error.message))])
         }

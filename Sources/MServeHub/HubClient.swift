@@ -59,10 +59,17 @@ public struct HubClient: Sendable {
         return try ServiceEndpoint.list(from: answer)
     }
 
-    /// Admits the CURVE public key `key` under `name` (needs the hub's own key when security is
-    /// on); returns the admitted keys.
-    public func allow(name: String, key: String) async throws -> [AllowedKey] {
-        try Self.keys(from: try await request(HubMessage(.allow, [("name", .atom(.symbol(name))), ("key", .atom(.symbol(key)))])))
+    /// Admits the CURVE public key `key` under `name` in `role` (needs the hub's own key when
+    /// security is on); returns the admitted keys.
+    public func allow(name: String, key: String, role: KeyRole = .default) async throws -> [AllowedKey] {
+        try Self.keys(
+            from: try await request(
+                HubMessage(
+                    .allow,
+                    [
+                        ("name", .atom(.symbol(name))), ("key", .atom(.symbol(key))),
+                        ("role", .atom(.symbol(role.rawValue))),
+                    ])))
     }
 
     /// Stops admitting the key named `name`; returns the admitted keys.
@@ -75,7 +82,9 @@ public struct HubClient: Sendable {
         try Self.keys(from: try await request(HubMessage(.keys)))
     }
 
-    private static func keys(from answer: HubMessage) throws -> [AllowedKey] {
+    /// Reads a KEYS answer. One without roles comes from a hub older than key roles, whose keys
+    /// were admitted in every role: they are read as ``KeyRole/any``, as that hub meant them.
+    static func keys(from answer: HubMessage) throws -> [AllowedKey] {
         guard answer.command == .keys else {
             throw HubError(.malformed, "expected KEYS, got \(answer.command.rawValue)")
         }
@@ -83,7 +92,18 @@ public struct HubClient: Sendable {
         var keys: [String] = []
         if case .vector(.symbol(let given), _)? = answer["name"] { names = given }
         if case .vector(.symbol(let given), _)? = answer["key"] { keys = given }
-        return zip(names, keys).map { AllowedKey(name: $0, key: $1) }
+        var roles = [KeyRole](repeating: .any, count: min(names.count, keys.count))
+        switch answer["role"] {
+        case nil:
+            break
+        case .vector(.symbol(let given), _)? where given.count == roles.count:
+            roles = given.map(KeyRole.init(rawValue:))
+        case .vector(_, _)? where roles.isEmpty:
+            break  // an empty list of any type
+        default:
+            throw HubError(.malformed, "KEYS with a role list that does not match its keys")
+        }
+        return roles.indices.map { AllowedKey(name: names[$0], key: keys[$0], role: roles[$0]) }
     }
 
     /// The hub's table `name`: `spoke`, `memst` or `down`.

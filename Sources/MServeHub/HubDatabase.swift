@@ -95,6 +95,10 @@ public final class HubDatabase: Sendable {
             try db.execute(
                 sql: "CREATE TABLE users (name TEXT PRIMARY KEY, digest TEXT NOT NULL, added INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v5 key roles") { db in
+            // Keys allowed before keys had roles keep doing everything they did.
+            try db.execute(sql: "ALTER TABLE allowed_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'any'")
+        }
         return migrator
     }
 

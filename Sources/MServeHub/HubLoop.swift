@@ -237,6 +237,33 @@ final class HubLoop {
                     [("message", .string("the curveKey registered must be the key this connection authenticated with"))]))
             return
         }
+        // With security on, only a key allowed as a servant (or broker) may register one:
+        // brokers send queries to servants, and clients send theirs to the brokers they resolve.
+        if admission.isSecured, let needed = KeyRole(registeringAs: registration.role) {
+            let peerKey = admission.key(ofPeer: userID)
+            if peerKey?.role.permits(needed) != true {
+                let role = peerKey?.role.rawValue ?? "none (no longer allowed)"
+                logger.warning(
+                    "refused a registration as a \(registration.role): its key's role is \(role)",
+                    metadata: [
+                        "service": "\(registration.service)", "key": "\(peerKey?.key ?? "")", "peer": "\(userID)",
+                        "role": "\(role)",
+                    ])
+                send(
+                    routingID,
+                    HubMessage(
+                        .error,
+                        [
+                            (
+                                "message",
+                                .string(
+                                    "registering as a \(registration.role) needs a key allowed in role \(needed) or any; the key this connection authenticated with ('\(userID)') has role \(role)"
+                                )
+                            )
+                        ]))
+                return
+            }
+        }
         let seen = peerAddress.flatMap { $0.isEmpty ? nil : $0 }
         registration.address = registration.advertisedHost ?? seen ?? registration.address
         var endpoint = ""

@@ -13,8 +13,8 @@ struct HubAdmissionTests {
         defer { hub.stop() }
         let servant = try ZMQCurveKeyPair.generate()
 
-        #expect(try await fixture.client.allow(name: "servant", key: servant.publicKey) == [
-            AllowedKey(name: "servant", key: servant.publicKey)
+        #expect(try await fixture.client.allow(name: "servant", key: servant.publicKey, role: .servant) == [
+            AllowedKey(name: "servant", key: servant.publicKey, role: .servant)
         ])
         #expect(try await fixture.client.allowedKeys().map(\.name) == ["servant"])
         #expect(try await fixture.client.revoke(name: "servant").isEmpty)
@@ -55,8 +55,8 @@ struct HubAdmissionTests {
         defer { hub.stop() }
         let servant = try ZMQCurveKeyPair.generate()
         let other = try ZMQCurveKeyPair.generate()
-        _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey)
-        _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey)
+        _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
+        _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey, role: .servant)
         func registration(port: Int32, key: String?) -> HubMessage {
             var registration = SpokeRegistration.current(
                 port: port, threads: 1, service: "keyed", role: SpokeRole.servant, endpoint: "tcp://*:\(port)")

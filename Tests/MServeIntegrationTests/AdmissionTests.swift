@@ -5,8 +5,9 @@ import Testing
 import ZeroMQ
 
 extension IntegrationTests {
-/// With `--keys`, only keys the hub allows take part: an unknown client gets no answer, an
-/// unknown or keyless servant is never used, and a revoked servant is dropped by the broker.
+/// With `--keys`, only keys the hub allows take part, each in its role: an unknown client gets
+/// no answer, an unknown or keyless servant is never used, a revoked servant is dropped by the
+/// broker, and a key allowed in one role is refused in another.
 @Suite struct AdmissionTests {
     @Test func anUnknownClientIsRefused() async throws {
         let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
@@ -26,7 +27,7 @@ extension IntegrationTests {
     }
 
     @Test func aServantServingWithAKeyNotItsOwnIsNeverUsed() async throws {
-        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: ["insider"])
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: [("insider", "servant")])
         defer { cluster.stop() }
         // It reaches the hub with an allowed key, but registers another key to serve with.
         let rogue = try RogueServant(
@@ -44,7 +45,7 @@ extension IntegrationTests {
     }
 
     @Test func aRogueServantWithoutAKeyNeverReceivesAQuery() async throws {
-        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: ["insider"])
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: [("insider", "servant")])
         defer { cluster.stop() }
         let rogue = try RogueServant(
             hub: cluster.hub.endpoint, hubKeys: try cluster.hubKeys("insider"), serverKeys: nil)
@@ -82,11 +83,100 @@ extension IntegrationTests {
         }
         #expect(ports == [keptPort], "revoked servant on port \(revokedPort)")
     }
+
+    @Test func roleSeparatedKeysAnswerQueries() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+        let sent = try await cluster.send(keyName: "client")
+        #expect(sent.status == 0, "\(sent.errors)")
+        #expect(sent.output.contains("1"), "\(sent.output)")
+        let listed = try await CommandRun.mserve(["hub", "keys", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(listed.status == 0, "\(listed.errors)")
+        for (name, role) in [("broker", "broker"), ("client", "client"), ("servant", "servant")] {
+            let line = "\(name)\t\(try cluster.keys.publicKey(name))\t\(role)"
+            #expect(listed.output.contains(line), "\(listed.output)")
+        }
+    }
+
+    @Test func aClientKeyRegisteringAsAServantIsRefusedAndNeverQueried() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"], extraAllowed: [("insider", "client")])
+        defer { cluster.stop() }
+        // It connects to the hub with its own key, allowed as a client, and registers that key.
+        let rogue = try RogueServant(
+            hub: cluster.hub.endpoint, hubKeys: try cluster.hubKeys("insider"),
+            serverKeys: try cluster.keys.keyPair("insider"))
+        defer { rogue.stop() }
+        let insiderKey = try cluster.keys.publicKey("insider")
+        let refused = await eventually {
+            cluster.hub.logs.contains("refused a registration as a servant: its key's role is client")
+                && cluster.hub.logs.contains(insiderKey)
+        }
+        #expect(refused, "hub log: \(cluster.hub.logs)")
+        try await cluster.expectQueriesAvoid(rogue)
+        #expect(!cluster.broker.logs.contains(rogue.endpoint), "the hub announced the rogue: \(cluster.broker.logs)")
+    }
+
+    @Test func aServantKeyCannotSendQueriesToTheBroker() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+        let sent = try await cluster.send(keyName: "servant", deadline: 2)
+        #expect(sent.status != 0, "a servant's key sent a query: \(sent.output)")
+        #expect(sent.errors.contains("deadlineExceeded"), "\(sent.errors)")
+        let servantKey = try cluster.keys.publicKey("servant")
+        let logged = await eventually(timeout: .seconds(5)) {
+            cluster.broker.logs.contains("refused a client: its key is not allowed as a client")
+                && cluster.broker.logs.contains(servantKey)
+        }
+        #expect(logged, "broker log: \(cluster.broker.logs)")
+    }
+
+    @Test func aServantWhoseKeyBecomesAClientKeyIsDropped() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant-one", "servant-two"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let demotedPort = SecuredCluster.port(cluster.servants[0].endpoint)
+        let keptPort = SecuredCluster.port(cluster.servants[1].endpoint)
+
+        let allow = try await CommandRun.mserve(
+            [
+                "hub", "allow", "servant-one", cluster.keys.publicKeyPath("servant-one"), "--role", "client",
+                "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint,
+            ])
+        #expect(allow.status == 0, "\(allow.errors)")
+        let demotedKey = try cluster.keys.publicKey("servant-one")
+        let dropped = await eventually(timeout: .seconds(5)) {
+            cluster.broker.logs.contains("dropped a servant: its key was revoked or is no longer allowed as a servant")
+                && cluster.broker.logs.contains(demotedKey)
+        }
+        #expect(dropped, "broker log: \(cluster.broker.logs)")
+        var ports: Set<String> = []
+        for _ in 0..<6 {
+            async let one = client.send("sleep 20")
+            async let two = client.send("sleep 20")
+            for reply in [try await one, try await two] { ports.insert(SecuredCluster.port(reply.servant ?? "")) }
+        }
+        #expect(ports == [keptPort], "demoted servant on port \(demotedPort)")
+    }
+
+    @Test func anUnknownRoleIsAClearError() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: [])
+        defer { cluster.stop() }
+        let allow = try await CommandRun.mserve(
+            [
+                "hub", "allow", "odd", cluster.keys.publicKeyPath("stranger"), "--role", "admin",
+                "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint,
+            ])
+        #expect(allow.status != 0)
+        #expect(allow.errors.contains("'admin' is invalid for '--role"), "\(allow.errors)")
+        let listed = try await CommandRun.mserve(["hub", "keys", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(!listed.output.contains("odd"), "\(listed.output)")
+    }
 }
 }
 
-/// A hub, servants and a broker all run with `--keys`, the hub allowing the broker, the
-/// `client` key and each servant's key.
+/// A hub, servants and a broker all run with `--keys`, the hub allowing each key only in its
+/// role: `broker` as broker, `client` as client and each servant's key as servant.
 struct SecuredCluster {
     let directory: String
     let keys: ZMQKeyDirectory
@@ -94,16 +184,20 @@ struct SecuredCluster {
     let servants: [MServeProcess]
     let broker: MServeProcess
 
-    static func start(servantKeys: [String], extraAllowed: [String] = []) async throws -> SecuredCluster {
+    /// `extraAllowed` are more keys to allow, each with its role.
+    static func start(servantKeys: [String], extraAllowed: [(name: String, role: String)] = []) async throws -> SecuredCluster {
         let directory = try temporaryDirectory("mserve-admission")
         let keys = ZMQKeyDirectory(path: directory + "/keys")
-        let allowed = ["broker", "client"] + servantKeys + extraAllowed
-        for name in ["hub", "stranger"] + allowed { try keys.create(name) }
+        let allowed = [("broker", "broker"), ("client", "client")] + servantKeys.map { ($0, "servant") } + extraAllowed
+        for name in ["hub", "stranger"] + allowed.map(\.0) { try keys.create(name) }
         let hub = try await MServeProcess(
             "hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub", "--keys", keys.path])
-        for name in allowed {
+        for (name, role) in allowed {
             let run = try await CommandRun.mserve(
-                ["hub", "allow", name, keys.publicKeyPath(name), "--keys", keys.path, "--hub", hub.endpoint])
+                [
+                    "hub", "allow", name, keys.publicKeyPath(name), "--role", role, "--keys", keys.path, "--hub",
+                    hub.endpoint,
+                ])
             guard run.status == 0 else { throw TestFailure("cannot allow \(name): \(run.errors)") }
         }
         var servants: [MServeProcess] = []
