@@ -124,8 +124,12 @@ public enum QIPC {
     public static func listMessageHead(
         count: Int, messageType: QMessageType = .async, reservingCapacity capacity: Int = 0
     ) -> [UInt8] {
-        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0, 0, 0]
-        bytes.reserveCapacity(capacity)
+        // One allocation: reserved first, then written.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(max(capacity, 14))
+        bytes.append(1)
+        bytes.append(messageType.rawValue)
+        bytes.append(contentsOf: repeatElement(0, count: 8))
         appendInt32(Int32(truncatingIfNeeded: count), to: &bytes)
         return bytes
     }

@@ -114,7 +114,10 @@ public struct QTable: Sendable, Hashable {
 }
 
 /// Any q object MServe sends or receives.
-public indirect enum QValue: Sendable, Hashable {
+///
+/// Only the dictionary case, which holds two values, is stored out of line: an atom, a vector
+/// or a list is built without a heap box of its own (a list's items already live in its array).
+public enum QValue: Sendable, Hashable {
     /// An atom, e.g. `` `IBM `` or `42j`.
     case atom(QAtom)
     /// A simple vector, e.g. `` `IBM`MSFT `` or `"proc1"`.
@@ -122,7 +125,7 @@ public indirect enum QValue: Sendable, Hashable {
     /// A general list (type 0), e.g. `(1234; "proc1 `IBM")`.
     case list([QValue], attribute: QAttribute = .none)
     /// A dictionary. A keyed table is a dictionary from a table to a table.
-    case dictionary(keys: QValue, values: QValue, sorted: Bool = false)
+    indirect case dictionary(keys: QValue, values: QValue, sorted: Bool = false)
     /// A table.
     case table(QTable, attribute: QAttribute = .none)
     /// A q error (`'text`), type -128.
