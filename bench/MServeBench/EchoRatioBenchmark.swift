@@ -31,10 +31,10 @@ struct EchoRatioSuite: AsyncParsableCommand {
     var inFlight = 16
 
     @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
-    var duration = 3.0
+    var duration = 4.0
 
-    @Option(help: "Rounds (each: one zmq_proxy run and one broker run).")
-    var rounds = 5
+    @Option(help: "Rounds (each: one zmq_proxy run and one broker run); on a shared machine a round can be off by a third, so take several.")
+    var rounds = 9
 
     @Option(help: "CSV file for the rounds (none: no CSV).")
     var csv: String?
