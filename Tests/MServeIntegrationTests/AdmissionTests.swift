@@ -70,20 +70,31 @@ extension IntegrationTests {
     }
 
     @Test func aRevokedServantIsDropped() async throws {
+        try await Self.expectServantOneDropped(logging: "dropped a servant: its key was revoked") { _ in
+            ["hub", "revoke", "servant-one"]
+        }
+    }
+
+    /// Starts a secured cluster with servants `servant-one` and `servant-two`, runs the `mserve`
+    /// command that `command` makes (given the cluster; the keys and hub options are added) to
+    /// take `servant-one`'s key out of the servant role, and checks that the broker logs
+    /// `message` with that key and from then on sends every query to `servant-two`.
+    private static func expectServantOneDropped(
+        logging message: String, after command: (SecuredCluster) throws -> [String]
+    ) async throws {
         let cluster = try await SecuredCluster.start(servantKeys: ["servant-one", "servant-two"])
         defer { cluster.stop() }
         let client = try cluster.client()
         defer { client.close() }
-        let revokedPort = SecuredCluster.port(cluster.servants[0].endpoint)
+        let droppedPort = SecuredCluster.port(cluster.servants[0].endpoint)
         let keptPort = SecuredCluster.port(cluster.servants[1].endpoint)
 
-        let revoke = try await CommandRun.mserve(
-            ["hub", "revoke", "servant-one", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
-        #expect(revoke.status == 0, "\(revoke.errors)")
-        let revokedKey = try cluster.keys.publicKey("servant-one")
+        let run = try await CommandRun.mserve(
+            try command(cluster) + ["--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(run.status == 0, "\(run.errors)")
+        let droppedKey = try cluster.keys.publicKey("servant-one")
         let dropped = await eventually(timeout: .seconds(5)) {
-            cluster.broker.logs.contains("dropped a servant: its key was revoked")
-                && cluster.broker.logs.contains(revokedKey)
+            cluster.broker.logs.contains(message) && cluster.broker.logs.contains(droppedKey)
         }
         #expect(dropped, "broker log: \(cluster.broker.logs)")
         var ports: Set<String> = []
@@ -92,7 +103,7 @@ extension IntegrationTests {
             async let two = client.send("sleep 20")
             for reply in [try await one, try await two] { ports.insert(SecuredCluster.port(reply.servant ?? "")) }
         }
-        #expect(ports == [keptPort], "revoked servant on port \(revokedPort)")
+        #expect(ports == [keptPort], "dropped servant on port \(droppedPort)")
     }
 
     @Test func roleSeparatedKeysAnswerQueries() async throws {
@@ -131,32 +142,11 @@ extension IntegrationTests {
     }
 
     @Test func aServantWhoseKeyBecomesAClientKeyIsDropped() async throws {
-        let cluster = try await SecuredCluster.start(servantKeys: ["servant-one", "servant-two"])
-        defer { cluster.stop() }
-        let client = try cluster.client()
-        defer { client.close() }
-        let demotedPort = SecuredCluster.port(cluster.servants[0].endpoint)
-        let keptPort = SecuredCluster.port(cluster.servants[1].endpoint)
-
-        let allow = try await CommandRun.mserve(
-            [
-                "hub", "allow", "servant-one", cluster.keys.publicKeyPath("servant-one"), "--role", "client",
-                "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint,
-            ])
-        #expect(allow.status == 0, "\(allow.errors)")
-        let demotedKey = try cluster.keys.publicKey("servant-one")
-        let dropped = await eventually(timeout: .seconds(5)) {
-            cluster.broker.logs.contains("dropped a servant: its key was revoked or is no longer allowed as a servant")
-                && cluster.broker.logs.contains(demotedKey)
+        try await Self.expectServantOneDropped(
+            logging: "dropped a servant: its key was revoked or is no longer allowed as a servant"
+        ) { cluster in
+            ["hub", "allow", "servant-one", cluster.keys.publicKeyPath("servant-one"), "--role", "client"]
         }
-        #expect(dropped, "broker log: \(cluster.broker.logs)")
-        var ports: Set<String> = []
-        for _ in 0..<6 {
-            async let one = client.send("sleep 20")
-            async let two = client.send("sleep 20")
-            for reply in [try await one, try await two] { ports.insert(SecuredCluster.port(reply.servant ?? "")) }
-        }
-        #expect(ports == [keptPort], "demoted servant on port \(demotedPort)")
     }
 
     @Test func anUnknownRoleIsAClearError() async throws {
