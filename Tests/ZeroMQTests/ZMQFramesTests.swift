@@ -3,14 +3,7 @@ import ZeroMQ
 
 @Suite struct ZMQFramesTests {
     @Test func aMultipartMessageIsReceivedIntoOneReusableBuffer() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let router = try ZMQSocket(context: context, type: .router)
-            let dealer = try ZMQSocket(context: context, type: .dealer)
-            defer { router.close(); dealer.close() }
-            try router.bind(endpoint)
-            try dealer.setRoutingId(Array("peer".utf8))
-            try dealer.connect(endpoint)
+        try withSocketPair(.router, .dealer, prepare: { try $0.setRoutingId(Array("peer".utf8)) }) { router, dealer in
 
             var frames = ZMQFrames()
             #expect(try router.receive(into: &frames, dontWait: true) == false)
@@ -38,13 +31,7 @@ import ZeroMQ
     }
 
     @Test func largeFramesKeepTheirOwnArraysAmongSmallOnes() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let pull = try ZMQSocket(context: context, type: .pull)
-            let push = try ZMQSocket(context: context, type: .push)
-            defer { pull.close(); push.close() }
-            try pull.bind(endpoint)
-            try push.connect(endpoint)
+        try withSocketPair(.pull, .push) { pull, push in
             let large = (0..<(ZMQFrames.largeFrameSize * 4)).map { UInt8(truncatingIfNeeded: $0 * 7) }
             let justLarge = Array(repeating: UInt8(5), count: ZMQFrames.largeFrameSize)
             let justSmall = Array(repeating: UInt8(6), count: ZMQFrames.largeFrameSize - 1)

@@ -47,13 +47,7 @@ import ZeroMQ
     }
 
     @Test func writableEventsAndRebuilding() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let left = try ZMQSocket(context: context, type: .pair)
-            let right = try ZMQSocket(context: context, type: .pair)
-            defer { left.close(); right.close() }
-            try left.bind(endpoint)
-            try right.connect(endpoint)
+        try withSocketPair(.pair, .pair) { left, right in
 
             var poller = ZMQPoller()
             poller.add(left, events: [.readable, .writable])

@@ -8,14 +8,7 @@ import Glibc
 
 @Suite struct ZMQSocketTests {
     @Test func routerDealerMultipartRoundTripWithRoutingId() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let router = try ZMQSocket(context: context, type: .router)
-            let dealer = try ZMQSocket(context: context, type: .dealer)
-            defer { router.close(); dealer.close() }
-            try router.bind(endpoint)
-            try dealer.setRoutingId(Array("worker-1".utf8))
-            try dealer.connect(endpoint)
+        try withSocketPair(.router, .dealer, prepare: { try $0.setRoutingId(Array("worker-1".utf8)) }) { router, dealer in
             #expect(try dealer.routingId == Array("worker-1".utf8))
 
             try dealer.send(multipart: [[1, 2, 3], [], Array("query".utf8)])
@@ -31,16 +24,12 @@ import Glibc
     }
 
     @Test func routerConnectingWithConnectRoutingIdCanAddressThePeerAtOnce() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let servant = try ZMQSocket(context: context, type: .router)
-            let broker = try ZMQSocket(context: context, type: .router)
-            defer { servant.close(); broker.close() }
-            try servant.bind(endpoint)
+        let prepareBroker = { (broker: ZMQSocket) throws in
             try broker.setRoutingId(Array("broker".utf8))
             try broker.setRouterMandatory(true)
             try broker.setConnectRoutingId(Array("servant-A".utf8))
-            try broker.connect(endpoint)
+        }
+        try withSocketPair(.router, .router, prepare: prepareBroker) { servant, broker in
 
             // inproc connects synchronously once bound, so the peer name is known at once.
             #expect(try broker.send(multipart: [Array("servant-A".utf8), Array("hello".utf8)]))
@@ -80,15 +69,11 @@ import Glibc
     }
 
     @Test func publishSubscribeFiltersByPrefix() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let publisher = try ZMQSocket(context: context, type: .pub)
-            let subscriber = try ZMQSocket(context: context, type: .sub)
-            defer { publisher.close(); subscriber.close() }
-            try publisher.bind(endpoint)
+        let prepareSubscriber = { (subscriber: ZMQSocket) throws in
             try subscriber.subscribe(Array("quotes".utf8))
             try subscriber.setReceiveTimeout(milliseconds: 20)
-            try subscriber.connect(endpoint)
+        }
+        try withSocketPair(.pub, .sub, prepare: prepareSubscriber) { publisher, subscriber in
 
             // The subscription travels asynchronously: publish until it has arrived.
             var first: [UInt8]?
@@ -103,13 +88,7 @@ import Glibc
     }
 
     @Test func pairOverInproc() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint()
-            let left = try ZMQSocket(context: context, type: .pair)
-            let right = try ZMQSocket(context: context, type: .pair)
-            defer { left.close(); right.close() }
-            try left.bind(endpoint)
-            try right.connect(endpoint)
+        try withSocketPair(.pair, .pair) { left, right in
             try left.send(Array("ping".utf8))
             #expect(try right.receive()?.string == "ping")
             try right.send(Array("pong".utf8)[1...])
