@@ -25,64 +25,56 @@ struct HubAdmissionTests {
     }
 
     @Test func withSecurityOnlyAllowedKeysAreAdmittedAndOnlyTheHubKeyEdits() async throws {
-        let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let servant = try ZMQCurveKeyPair.generate()
-        let stranger = try ZMQCurveKeyPair.generate()
-        func client(_ keys: ZMQCurveKeyPair) -> HubClient { fixture.curveClient(keys, timeout: .milliseconds(700)) }
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let servant = try ZMQCurveKeyPair.generate()
+            let stranger = try ZMQCurveKeyPair.generate()
+            func client(_ keys: ZMQCurveKeyPair) -> HubClient { fixture.curveClient(keys, timeout: .milliseconds(700)) }
 
-        // No CURVE at all, or an unknown key: no answer.
-        await #expect(throws: HubError.self) { try await fixture.client.allowedKeys() }
-        await #expect(throws: HubError.self) { try await client(stranger).allowedKeys() }
+            // No CURVE at all, or an unknown key: no answer.
+            await #expect(throws: HubError.self) { try await fixture.client.allowedKeys() }
+            await #expect(throws: HubError.self) { try await client(stranger).allowedKeys() }
 
-        _ = try await client(hubKeys).allow(name: "servant", key: servant.publicKey)
-        #expect(try await client(servant).allowedKeys().map(\.key) == [servant.publicKey])
-        // An admitted key that is not the hub's may not edit the list.
-        await #expect(throws: HubError.self) { try await client(servant).allow(name: "x", key: stranger.publicKey) }
+            _ = try await client(hubKeys).allow(name: "servant", key: servant.publicKey)
+            #expect(try await client(servant).allowedKeys().map(\.key) == [servant.publicKey])
+            // An admitted key that is not the hub's may not edit the list.
+            await #expect(throws: HubError.self) { try await client(servant).allow(name: "x", key: stranger.publicKey) }
 
-        _ = try await client(hubKeys).revoke(name: "servant")
-        await #expect(throws: HubError.self) { try await client(servant).allowedKeys() }
-        hub.stop()
-        try await task.value
+            _ = try await client(hubKeys).revoke(name: "servant")
+            await #expect(throws: HubError.self) { try await client(servant).allowedKeys() }
+        }
     }
 
     @Test func aServantMayRegisterOnlyTheKeyItConnectedWith() async throws {
-        let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let servant = try ZMQCurveKeyPair.generate()
-        let other = try ZMQCurveKeyPair.generate()
-        _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
-        _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey, role: .servant)
-        func registration(port: Int32, key: String?) -> HubMessage {
-            var registration = SpokeRegistration.current(
-                port: port, threads: 1, service: "keyed", role: SpokeRole.servant, endpoint: "tcp://*:\(port)")
-            registration.curveKey = key
-            return HubMessage(.register, registration.entries)
-        }
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let servant = try ZMQCurveKeyPair.generate()
+            let other = try ZMQCurveKeyPair.generate()
+            _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
+            _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey, role: .servant)
+            func registration(port: Int32, key: String?) -> HubMessage {
+                var registration = SpokeRegistration.current(
+                    port: port, threads: 1, service: "keyed", role: SpokeRole.servant, endpoint: "tcp://*:\(port)")
+                registration.curveKey = key
+                return HubMessage(.register, registration.entries)
+            }
 
-        // Another allowed key, or one not allowed at all: refused, and not announced.
-        do {
-            _ = try await fixture.curveClient(servant).request(registration(port: 41_601, key: other.publicKey))
-            Issue.record("a servant registered another servant's key")
-        } catch let error as HubError {
-            #expect(error.message.contains("the key this connection authenticated with"))
-        }
-        let stranger = try ZMQCurveKeyPair.generate()
-        await #expect(throws: HubError.self) {
-            try await fixture.curveClient(servant).request(registration(port: 41_602, key: stranger.publicKey))
-        }
-        #expect(try await fixture.curveClient(servant).resolve("keyed").isEmpty)
+            // Another allowed key, or one not allowed at all: refused, and not announced.
+            do {
+                _ = try await fixture.curveClient(servant).request(registration(port: 41_601, key: other.publicKey))
+                Issue.record("a servant registered another servant's key")
+            } catch let error as HubError {
+                #expect(error.message.contains("the key this connection authenticated with"))
+            }
+            let stranger = try ZMQCurveKeyPair.generate()
+            await #expect(throws: HubError.self) {
+                try await fixture.curveClient(servant).request(registration(port: 41_602, key: stranger.publicKey))
+            }
+            #expect(try await fixture.curveClient(servant).resolve("keyed").isEmpty)
 
-        // Its own key, or none: registered.
-        _ = try await fixture.curveClient(servant).request(registration(port: 41_603, key: servant.publicKey))
-        _ = try await fixture.curveClient(other).request(registration(port: 41_604, key: nil))
-        let resolved = try await fixture.curveClient(servant).resolve("keyed")
-        #expect(Set(resolved.map(\.curveKey)) == [servant.publicKey, nil])
-        hub.stop()
-        try await task.value
+            // Its own key, or none: registered.
+            _ = try await fixture.curveClient(servant).request(registration(port: 41_603, key: servant.publicKey))
+            _ = try await fixture.curveClient(other).request(registration(port: 41_604, key: nil))
+            let resolved = try await fixture.curveClient(servant).resolve("keyed")
+            #expect(Set(resolved.map(\.curveKey)) == [servant.publicKey, nil])
+        }
     }
 }

@@ -51,6 +51,23 @@ struct HubFixture {
         return fixture
     }
 
+    /// Runs `body` with a started hub secured by a new key pair (given to `body`; the hub's own
+    /// key, the one that may allow and revoke), then stops the hub and waits for it to end.
+    static func withSecuredHub(_ body: (HubFixture, ZMQCurveKeyPair) async throws -> Void) async throws {
+        let hubKeys = try ZMQCurveKeyPair.generate()
+        let fixture = HubFixture.secured(by: hubKeys)
+        let (hub, task) = try await fixture.startHub()
+        do {
+            try await body(fixture, hubKeys)
+        } catch {
+            hub.stop()
+            _ = await task.result
+            throw error
+        }
+        hub.stop()
+        try await task.value
+    }
+
     /// A client speaking CURVE with `keys` to this fixture's secured hub, pinned to its key.
     func curveClient(_ keys: ZMQCurveKeyPair, timeout: Duration = .seconds(2)) -> HubClient {
         var client = HubClient(endpoint: endpoint, timeout: timeout)

@@ -69,19 +69,15 @@ struct HubUsersTests {
 
     @Test(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
     func withSecurityOnlyTheHubKeyEditsUsers() async throws {
-        let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let broker = try ZMQCurveKeyPair.generate()
-        _ = try await fixture.curveClient(hubKeys).allow(name: "broker", key: broker.publicKey)
-        _ = try await fixture.curveClient(hubKeys).addUser(name: "alice", digest: Self.sha1OfSecret)
-        // An admitted broker reads the users, but may not edit them.
-        #expect(try await fixture.curveClient(broker).users().map(\.name) == ["alice"])
-        await #expect(throws: HubError.self) { try await fixture.curveClient(broker).addUser(name: "eve", digest: Self.sha1OfSecret) }
-        await #expect(throws: HubError.self) { try await fixture.curveClient(broker).removeUser(name: "alice") }
-        hub.stop()
-        try await task.value
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let broker = try ZMQCurveKeyPair.generate()
+            _ = try await fixture.curveClient(hubKeys).allow(name: "broker", key: broker.publicKey)
+            _ = try await fixture.curveClient(hubKeys).addUser(name: "alice", digest: Self.sha1OfSecret)
+            // An admitted broker reads the users, but may not edit them.
+            #expect(try await fixture.curveClient(broker).users().map(\.name) == ["alice"])
+            await #expect(throws: HubError.self) { try await fixture.curveClient(broker).addUser(name: "eve", digest: Self.sha1OfSecret) }
+            await #expect(throws: HubError.self) { try await fixture.curveClient(broker).removeUser(name: "alice") }
+        }
     }
 
     static func directory() throws -> String {

@@ -145,64 +145,56 @@ struct KeyRoleHubTests {
     }
 
     @Test func onlyServantAndBrokerKeysRegisterAsSuch() async throws {
-        let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        var pairs: [KeyRole: ZMQCurveKeyPair] = [:]
-        for role in KeyRole.known {
-            let pair = try ZMQCurveKeyPair.generate()
-            pairs[role] = pair
-            _ = try await fixture.curveClient(hubKeys).allow(name: role.rawValue, key: pair.publicKey, role: role)
-        }
-        func register(_ spokeRole: String, with role: KeyRole, port: Int32) async throws {
-            let keys = pairs[role]!
-            _ = try await fixture.curveClient(keys).request(registration(role: spokeRole, port: port, key: keys.publicKey))
-        }
-        func expectRefused(_ spokeRole: String, with role: KeyRole, port: Int32) async {
-            do {
-                try await register(spokeRole, with: role, port: port)
-                Issue.record("a \(role) key registered as a \(spokeRole)")
-            } catch let error as HubError {
-                #expect(error.message.contains("has role \(role)"), "\(error.message)")
-            } catch {
-                Issue.record("\(error)")
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            var pairs: [KeyRole: ZMQCurveKeyPair] = [:]
+            for role in KeyRole.known {
+                let pair = try ZMQCurveKeyPair.generate()
+                pairs[role] = pair
+                _ = try await fixture.curveClient(hubKeys).allow(name: role.rawValue, key: pair.publicKey, role: role)
             }
+            func register(_ spokeRole: String, with role: KeyRole, port: Int32) async throws {
+                let keys = pairs[role]!
+                _ = try await fixture.curveClient(keys).request(registration(role: spokeRole, port: port, key: keys.publicKey))
+            }
+            func expectRefused(_ spokeRole: String, with role: KeyRole, port: Int32) async {
+                do {
+                    try await register(spokeRole, with: role, port: port)
+                    Issue.record("a \(role) key registered as a \(spokeRole)")
+                } catch let error as HubError {
+                    #expect(error.message.contains("has role \(role)"), "\(error.message)")
+                } catch {
+                    Issue.record("\(error)")
+                }
+            }
+
+            // Every listed key reaches the hub.
+            for pair in pairs.values { _ = try await fixture.curveClient(pair).allowedKeys() }
+            await expectRefused(SpokeRole.servant, with: .client, port: 41_701)
+            await expectRefused(SpokeRole.servant, with: .broker, port: 41_702)
+            await expectRefused(SpokeRole.broker, with: .client, port: 41_703)
+            await expectRefused(SpokeRole.broker, with: .servant, port: 41_704)
+            #expect(try await fixture.client(hubKeys).resolve("roles").isEmpty)
+            #expect(try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker).isEmpty)
+
+            try await register(SpokeRole.servant, with: .servant, port: 41_705)
+            try await register(SpokeRole.broker, with: .broker, port: 41_706)
+            let servants = try await fixture.client(hubKeys).resolve("roles")
+            #expect(servants.map(\.curveKey) == [pairs[.servant]!.publicKey])
+            let brokers = try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker)
+            #expect(brokers.map(\.curveKey) == [pairs[.broker]!.publicKey])
         }
-
-        // Every listed key reaches the hub.
-        for pair in pairs.values { _ = try await fixture.curveClient(pair).allowedKeys() }
-        await expectRefused(SpokeRole.servant, with: .client, port: 41_701)
-        await expectRefused(SpokeRole.servant, with: .broker, port: 41_702)
-        await expectRefused(SpokeRole.broker, with: .client, port: 41_703)
-        await expectRefused(SpokeRole.broker, with: .servant, port: 41_704)
-        #expect(try await fixture.client(hubKeys).resolve("roles").isEmpty)
-        #expect(try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker).isEmpty)
-
-        try await register(SpokeRole.servant, with: .servant, port: 41_705)
-        try await register(SpokeRole.broker, with: .broker, port: 41_706)
-        let servants = try await fixture.client(hubKeys).resolve("roles")
-        #expect(servants.map(\.curveKey) == [pairs[.servant]!.publicKey])
-        let brokers = try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker)
-        #expect(brokers.map(\.curveKey) == [pairs[.broker]!.publicKey])
-        hub.stop()
-        try await task.value
     }
 
     @Test func anAnyKeyRegistersInEveryRole() async throws {
-        let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let both = try ZMQCurveKeyPair.generate()
-        _ = try await fixture.curveClient(hubKeys).allow(name: "both", key: both.publicKey, role: .any)
-        // Two connections (two sessions) with the same key, one a servant, one a broker.
-        _ = try await fixture.curveClient(both).request(registration(role: SpokeRole.servant, port: 41_711, key: both.publicKey))
-        _ = try await fixture.curveClient(both).request(registration(role: SpokeRole.broker, port: 41_712, key: both.publicKey))
-        #expect(try await fixture.client(hubKeys).resolve("roles").count == 1)
-        #expect(try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker).count == 1)
-        hub.stop()
-        try await task.value
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let both = try ZMQCurveKeyPair.generate()
+            _ = try await fixture.curveClient(hubKeys).allow(name: "both", key: both.publicKey, role: .any)
+            // Two connections (two sessions) with the same key, one a servant, one a broker.
+            _ = try await fixture.curveClient(both).request(registration(role: SpokeRole.servant, port: 41_711, key: both.publicKey))
+            _ = try await fixture.curveClient(both).request(registration(role: SpokeRole.broker, port: 41_712, key: both.publicKey))
+            #expect(try await fixture.client(hubKeys).resolve("roles").count == 1)
+            #expect(try await fixture.client(hubKeys).resolve("roles", role: SpokeRole.broker).count == 1)
+        }
     }
 }
 
