@@ -515,7 +515,8 @@ final class BrokerLoop {
         let servantID = readyIDs[index]
         guard let record = servants[servantID] else { return false }
         query.dispatches += 1
-        if kdbServants.owns(servantID) {
+        let isQServant = kdbServants.owns(servantID)
+        if isQServant {
             guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
                 // The servant vanished under us: it is lost; the query goes back to the front.
                 query.dispatches -= 1
@@ -530,7 +531,7 @@ final class BrokerLoop {
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
-        guard !kdbServants.owns(servantID) else { return true }
+        guard !isQServant else { return true }
         if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
         record.outbox.append((query.tag, query.message))
         return record.outbox.count < min(record.batchLimit, configuration.servants.batchLimit)
@@ -557,10 +558,7 @@ final class BrokerLoop {
         record.outbox = []
         let routingID = record.routingID
         do {
-            // The routing id goes first, alone: if it cannot be routed nothing is sent.
-            if try servantSocket.send(routingID, more: true, dontWait: true) {
-                try servantSocket.send(ServantLink.protocolMarker, more: true)
-                try servantSocket.send(ServantCommand.query.frame, more: true)
+            if try beginServantMessage(routingID, .query, hasBody: true) {
                 for index in batch.indices {
                     WireInteger.encode(batch[index].tag, into: &tagFrame)
                     try servantSocket.send(tagFrame, more: true)
@@ -669,10 +667,7 @@ final class BrokerLoop {
     @discardableResult
     private func sendToServant(_ routingID: [UInt8], _ command: ServantCommand, _ body: [UInt8]...) -> Bool {
         do {
-            // The routing id goes first, alone: if it cannot be routed nothing is sent.
-            guard try servantSocket.send(routingID, more: true, dontWait: true) else { return false }
-            try servantSocket.send(ServantLink.protocolMarker, more: true)
-            try servantSocket.send(command.frame, more: !body.isEmpty)
+            guard try beginServantMessage(routingID, command, hasBody: !body.isEmpty) else { return false }
             for index in body.indices {
                 try servantSocket.send(body[index], more: index != body.count - 1)
             }
@@ -680,6 +675,18 @@ final class BrokerLoop {
         } catch {
             return false
         }
+    }
+
+    /// Sends the head of a servant message, `[routing id, MSV1, command`; the caller sends the
+    /// body frames next when `hasBody`. False when the servant is not connected: nothing is
+    /// sent then, since the routing id goes first, alone, and only it can fail to route.
+    private func beginServantMessage(
+        _ routingID: [UInt8], _ command: ServantCommand, hasBody: Bool
+    ) throws(ZMQError) -> Bool {
+        guard try servantSocket.send(routingID, more: true, dontWait: true) else { return false }
+        try servantSocket.send(ServantLink.protocolMarker, more: true)
+        try servantSocket.send(command.frame, more: hasBody)
+        return true
     }
 
     private func readMonitor() {
@@ -742,13 +749,12 @@ final class BrokerLoop {
                 }
             case .reply:
                 // `tag, reply` alone, or one or more `tag, reply, execution` triples.
-                let triples = frames.count == 5 ? 1 : (frames.count - 3) / 3
-                guard frames.count == 5 || (frames.count > 3 && (frames.count - 3) % 3 == 0) else {
+                let bodyFrames = frames.count - 3
+                guard bodyFrames == 2 || (bodyFrames > 0 && bodyFrames % 3 == 0) else {
                     logger.warning("dropped a malformed REPLY from a servant")
                     continue
                 }
-                for triple in 0..<triples {
-                    let first = 3 + 3 * triple
+                for first in stride(from: 3, to: frames.count, by: 3) {
                     guard let tag = WireInteger.decode(frames[first]) else {
                         logger.warning("dropped a REPLY with a malformed tag from a servant")
                         continue

@@ -308,8 +308,7 @@ final class ServantLoop {
         guard !answers.isEmpty else { return }
         for (broker, completions) in answers {
             let limit = max(1, min(brokers[broker] ?? 1, configuration.batchLimit))
-            var start = 0
-            while start < completions.count {
+            for start in stride(from: 0, to: completions.count, by: limit) {
                 let end = min(start + limit, completions.count)
                 do {
                     try socket.send(broker, more: true)
@@ -324,7 +323,6 @@ final class ServantLoop {
                 } catch {
                     logger.warning("could not send to a broker: \(error)")
                 }
-                start = end
             }
         }
         answers.removeAll(keepingCapacity: true)
