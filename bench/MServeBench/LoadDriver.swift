@@ -108,10 +108,11 @@ struct LoadWindow: Sendable {
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 /// Drives a broker (or a baseline) with raw DEALER clients, the way any ZeroMQ program
-/// would: each of `clients` threads keeps `inFlight` queries outstanding, sends
-/// `[send time; (id; query)]` and takes the latency from the send time the reply's envelope
-/// echoes, for `duration` seconds after a warm-up that is not recorded. Every reply is
-/// decoded; q errors count as errors, and info dictionaries' `queued`/`execution` are summed.
+/// would: each of `clients` threads keeps `inFlight` queries outstanding, sends `(id; query)`
+/// in one frame, as `QueryClient` does, and takes the latency from the send time it noted
+/// under the id the reply carries, for `duration` seconds after a warm-up that is not
+/// recorded. Every reply is sliced; q errors count as errors, and the info dictionaries'
+/// `queued`/`execution` are sampled.
 /// Threads rather than Swift tasks, so the client side costs the same for every row.
 enum DealerLoad {
     /// A load client's DEALER: no high-water marks (the client bounds what it has in flight),
@@ -145,28 +146,31 @@ enum DealerLoad {
             for endpoint in endpoints { try socket.connect(endpoint) }
             var random = BenchRandom(seed: UInt64(clientIndex + 1))
             var result = LoadResult()
-            var outstanding = 0
+            // Send times by query id: the reply's id says which query it answers.
+            var sentAt: [Int64: UInt64] = [:]
+            sentAt.reserveCapacity(2 * inFlight)
             var nextId: Int64 = 0
             func sendOne() throws {
                 nextId += 1
                 let query = workload.nextQuery(&random, zipf: zipf)
                 let message = QIPC.encode(.list([.atom(.long(nextId)), .string(query)]))
-                var stamp = monotonicNanoseconds().littleEndian
-                let stampBytes = withUnsafeBytes(of: &stamp) { Array($0) }
-                try socket.send(multipart: [stampBytes, message])
-                outstanding += 1
+                sentAt[nextId] = monotonicNanoseconds()
+                try socket.send(message)
             }
             for _ in 0..<inFlight { try sendOne() }
-            while outstanding > 0 {
+            while !sentAt.isEmpty {
                 guard let frames = try socket.receiveMultipartBytes() else {
-                    throw BenchError(.setup, "no reply within 10 s (\(outstanding) outstanding)")
+                    throw BenchError(.setup, "no reply within 10 s (\(sentAt.count) outstanding)")
                 }
-                outstanding -= 1
                 let received = monotonicNanoseconds()
-                guard frames.count == 2, frames[0].count == 8 else { result.errors += 1; continue }
-                let sent = frames[0].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+                guard frames.count == 1, let reply = try? SlicedReply(bytes: frames[0]),
+                    let id = reply.longID, let sent = sentAt.removeValue(forKey: id)
+                else {
+                    // Not an answer to a query in flight: the run cannot go on with a query lost.
+                    throw BenchError(.setup, "a reply that answers no query in flight (\(frames.count) frame(s))")
+                }
                 if sent >= measureFrom && received <= end {
-                    result.recordReply(frames[1], nanoseconds: received - sent)
+                    result.recordReply(reply, nanoseconds: received - sent)
                 }
                 if received < end { try sendOne() }
             }
@@ -184,11 +188,7 @@ extension LoadResult {
 
     /// Records a reply `(id; result)` or `(id; result; info)` that took `nanoseconds`: the
     /// reply is sliced, not decoded, and a q error in the result's place counts as an error.
-    mutating func recordReply(_ message: [UInt8], nanoseconds: UInt64) {
-        guard let reply = try? SlicedReply(bytes: message) else {
-            errors += 1
-            return
-        }
+    mutating func recordReply(_ reply: SlicedReply, nanoseconds: UInt64) {
         if reply.resultIsError {
             errors += 1
             return
@@ -219,5 +219,15 @@ extension LoadResult {
             executionNanoseconds += Double(execution)
             infoCount += 1
         }
+    }
+}
+
+extension SlicedReply {
+    /// The id when it is a long atom (as the load clients send it), read in place.
+    var longID: Int64? {
+        guard id.count == 9, bytes[id.lowerBound] == 0xF9, bytes.first == 1 else { return nil }
+        var value: UInt64 = 0
+        for offset in (1..<9).reversed() { value = value << 8 | UInt64(bytes[id.lowerBound + offset]) }
+        return Int64(bitPattern: value)
     }
 }
