@@ -48,21 +48,30 @@ public struct ClientQuery: Sendable {
         self.query = query
     }
 
-    /// Reads `(id; query)` from IPC bytes.
+    /// Reads `(id; query)` from IPC bytes (decoding the two items, not building a list).
     public init(bytes: [UInt8]) throws(ProtocolError) {
-        let message: QMessage
+        var items: (id: QValue?, query: QValue?) = (nil, nil)
+        var count = 0
         do {
-            message = try QIPC.decode(bytes)
+            _ = try QIPC.forEachListValue(in: bytes) { (item: QValue) throws(QIPCError) in
+                count += 1
+                switch count {
+                case 1: items.id = item
+                case 2: items.query = item
+                default: throw QIPCError(.unexpectedShape, "more than two items")
+                }
+            }
+        } catch where error.code == .unexpectedShape {
+            throw ProtocolError(.unexpectedShape, "expected the general list (id; query): \(error.message)")
         } catch {
             throw ProtocolError(.malformed, "malformed message: \(error)")
         }
-        guard case .list(let items, _) = message.value, items.count == 2 else {
+        guard let id = items.id, let query = items.query, count == 2 else {
             throw ProtocolError(
-                .unexpectedShape,
-                "expected the general list (id; query), got a value of type \(message.value.type)")
+                .unexpectedShape, "expected the general list (id; query), got a list of \(count) item(s)")
         }
-        self.id = items[0]
-        self.query = items[1]
+        self.id = id
+        self.query = query
     }
 
     /// The IPC bytes of `(id; query)`, an async message.
@@ -82,23 +91,36 @@ public struct SlicedReply: Sendable {
     /// Byte range of the servant's info payload, when it sent one.
     public var info: Range<Int>?
 
-    /// Slices a servant's reply without decoding the result.
+    /// Slices a servant's reply without decoding the result (nothing is allocated for a reply
+    /// that came uncompressed).
     public init(bytes: [UInt8]) throws(ProtocolError) {
-        let slices: QListSlices
+        var items: (Range<Int>, Range<Int>, Range<Int>?) = (0..<0, 0..<0, nil)
+        var count = 0
+        let plain: [UInt8]
         do {
-            slices = try QIPC.sliceList(bytes)
+            (_, plain) = try QIPC.forEachListItem(in: bytes) { (item: Range<Int>) throws(QIPCError) in
+                count += 1
+                switch count {
+                case 1: items.0 = item
+                case 2: items.1 = item
+                case 3: items.2 = item
+                default: throw QIPCError(.unexpectedShape, "more than three items")
+                }
+            }
+        } catch where error.code == .unexpectedShape && count > 3 {
+            throw ProtocolError(.unexpectedShape, "expected (id; result) or (id; result; info), got more than 3 items")
         } catch {
             throw ProtocolError(.malformed, "malformed reply: \(error)")
         }
-        guard slices.items.count == 2 || slices.items.count == 3 else {
+        guard count == 2 || count == 3 else {
             throw ProtocolError(
                 .unexpectedShape,
-                "expected (id; result) or (id; result; info), got a list of \(slices.items.count)")
+                "expected (id; result) or (id; result; info), got a list of \(count)")
         }
-        self.bytes = slices.bytes
-        self.id = slices.items[0]
-        self.result = slices.items[1]
-        self.info = slices.items.count == 3 ? slices.items[2] : nil
+        self.bytes = plain
+        self.id = items.0
+        self.result = items.1
+        self.info = items.2
     }
 
     /// Decodes the servant's info dictionary, if any. Undecodable info is kept as a q error.

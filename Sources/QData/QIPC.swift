@@ -74,7 +74,8 @@ public struct QIPCError: Error, CustomStringConvertible, Sendable {
     /// Where it was raised.
     public var line: Int
 
-    init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+    /// An error of `code`, saying `message`, made at the caller's source location.
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
         self.file = file
@@ -187,6 +188,44 @@ public enum QIPC {
 
     /// Finds the byte range of each item of a general-list message without decoding them.
     public static func sliceList(_ bytes: [UInt8]) throws(QIPCError) -> QListSlices {
+        var items: [Range<Int>] = []
+        let (header, plain) = try forEachListItem(in: bytes) { (item: Range<Int>) throws(QIPCError) in
+            items.append(item)
+        }
+        return QListSlices(header: header, bytes: plain, items: items)
+    }
+
+    /// Hands `body` the byte range of each item of a general-list message, in order, without
+    /// decoding the items or collecting their ranges (nothing is allocated for a message that
+    /// came uncompressed). Returns the header and the message the ranges index: `bytes`, or
+    /// its decompressed form. `body` may throw to stop, e.g. at an item too many.
+    public static func forEachListItem(
+        in bytes: [UInt8], _ body: (Range<Int>) throws(QIPCError) -> Void
+    ) throws(QIPCError) -> (header: QMessageHeader, bytes: [UInt8]) {
+        var (header, reader, count) = try listReader(bytes)
+        for _ in 0..<count {
+            let start = reader.position
+            try reader.skipValue(depth: 1)
+            try body(start..<reader.position)
+        }
+        try expectEnd(of: reader)
+        return (header, reader.bytes)
+    }
+
+    /// Decodes the items of a general-list message one by one and hands each to `body`, in
+    /// order, without building the list. Returns the header. `body` may throw to stop.
+    public static func forEachListValue(
+        in bytes: [UInt8], _ body: (QValue) throws(QIPCError) -> Void
+    ) throws(QIPCError) -> QMessageHeader {
+        var (header, reader, count) = try listReader(bytes)
+        for _ in 0..<count { try body(try reader.readValue(depth: 1)) }
+        try expectEnd(of: reader)
+        return header
+    }
+
+    /// A reader at the first item of the general-list message `bytes` (decompressed if it came
+    /// compressed), the header, and the number of items.
+    private static func listReader(_ bytes: [UInt8]) throws(QIPCError) -> (QMessageHeader, QIPCReader, Int) {
         let header = try decodeHeader(bytes)
         let plain = header.compressed ? try decompress(bytes) : bytes
         guard plain.count > 8, plain[8] == 0 else {
@@ -197,17 +236,16 @@ public enum QIPC {
         reader.position = 9
         _ = try reader.readByte()
         let count = try reader.readCount(minimumElementSize: 1)
-        var items: [Range<Int>] = []
-        items.reserveCapacity(count)
-        for _ in 0..<count {
-            let start = reader.position
-            try reader.skipValue(depth: 1)
-            items.append(start..<reader.position)
+        return (header, reader, count)
+    }
+
+    /// Throws unless `reader` has read the whole message.
+    private static func expectEnd(of reader: QIPCReader) throws(QIPCError) {
+        guard reader.position == reader.bytes.count else {
+            throw QIPCError(
+                .trailingBytes,
+                "\(reader.bytes.count - reader.position) bytes after the list at offset \(reader.position)")
         }
-        guard reader.position == plain.count else {
-            throw QIPCError(.trailingBytes, "\(plain.count - reader.position) bytes after the list at offset \(reader.position)")
-        }
-        return QListSlices(header: header, bytes: plain, items: items)
     }
 
     // MARK: compression

@@ -19,6 +19,14 @@ struct MessagesTests {
             #expect(error.code == .unexpectedShape)
             #expect(error.message.contains("(id; query)"))
         }
+        for value in [QValue.list([.atom(.long(1)), .string("f 1"), .atom(.long(2))]), .string("f 1")] {
+            do {
+                _ = try ClientQuery(bytes: QIPC.encode(value))
+                Issue.record("\(value) was accepted as (id; query)")
+            } catch {
+                #expect(error.code == .unexpectedShape)
+            }
+        }
     }
 
     @Test func aReplyIsSlicedAndReassembledWithoutTouchingTheResult() throws {
@@ -44,6 +52,12 @@ struct MessagesTests {
         #expect(throws: ProtocolError.self) { try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(1))]))) }
         #expect(throws: ProtocolError.self) { try SlicedReply(bytes: QIPC.encode(.atom(.long(1)))) }
         #expect(throws: ProtocolError.self) { try SlicedReply(bytes: [0xff, 0, 0]) }
+        do {
+            _ = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(1)), .atom(.long(2)), .identity, .identity])))
+            Issue.record("a reply of four items was accepted")
+        } catch {
+            #expect(error.code == .unexpectedShape)
+        }
     }
 
     @Test func errorRepliesCarryIdErrorAndInfo() throws {

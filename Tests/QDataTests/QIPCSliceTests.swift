@@ -40,4 +40,40 @@ struct QIPCSliceTests {
         #expect(slices.bytes == plain)
         #expect(slices.items.count == 2)
     }
+
+    @Test func eachItemIsDecodedInOrderWithoutTheList() throws {
+        let items: [QValue] = [.atom(.long(7)), .string("proc1 `IBM"), .vector(.symbol(["a", "b"]))]
+        var seen: [QValue] = []
+        let header = try QIPC.forEachListValue(in: QIPC.encode(.list(items), messageType: .async)) {
+            (item: QValue) throws(QIPCError) in seen.append(item)
+        }
+        #expect(seen == items)
+        #expect(header.messageType == .async)
+    }
+
+    @Test func aVisitorStopsTheWalkByThrowing() {
+        var visited = 0
+        do {
+            _ = try QIPC.forEachListItem(in: QIPC.encode(.list([.atom(.long(1)), .atom(.long(2)), .atom(.long(3))]))) {
+                (_: Range<Int>) throws(QIPCError) in
+                visited += 1
+                if visited == 2 { throw QIPCError(.unexpectedShape, "enough") }
+            }
+            Issue.record("the walk went on after the visitor threw")
+        } catch {
+            #expect(error.code == .unexpectedShape)
+            #expect(error.message == "enough")
+        }
+        #expect(visited == 2)
+    }
+
+    @Test func visitingRefusesWhatSlicingRefuses() {
+        var trailing = QIPC.encode(.list([.atom(.long(1))]))
+        trailing.append(0)
+        QIPC.patchLength(&trailing)
+        for bytes in [QIPC.encode(.atom(.long(1))), trailing, [1, 0, 0, 0, 9, 0, 0, 0, 0]] {
+            #expect(throws: QIPCError.self) { _ = try QIPC.forEachListItem(in: bytes) { (_: Range<Int>) throws(QIPCError) in } }
+            #expect(throws: QIPCError.self) { _ = try QIPC.forEachListValue(in: bytes) { (_: QValue) throws(QIPCError) in } }
+        }
+    }
 }
