@@ -26,8 +26,10 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
     private var lastChosen: [UInt64: UInt64] = [:]
     private var dispatches: UInt64 = 0
     /// Queries dispatched and not completed, per servant: routing string, and whether the
-    /// servant ran that routing string last (a warm run).
-    private var running: [UInt64: [(routing: String, warm: Bool)]] = [:]
+    /// servant ran that routing string last (a warm run). Each servant's list is an object,
+    /// changed in place after one lookup: changing a dictionary's value through its subscript
+    /// costs allocations on every query.
+    private var running: [UInt64: RunningQueries] = [:]
     /// Since when queries of a routing string have waited for its busy servant, and how many
     /// times they were made to wait since.
     private var waitingSince: [String: ContinuousClock.Instant] = [:]
@@ -72,7 +74,13 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         if !waitAsks.isEmpty { waitAsks[routing] = nil }
         dispatches += 1
         lastChosen[servant.id] = dispatches
-        running[servant.id, default: []].append((routing, servant.lastRouting == routing))
+        if let queries = running[servant.id] {
+            queries.append(routing: routing, warm: servant.lastRouting == routing)
+        } else {
+            let queries = RunningQueries()
+            queries.append(routing: routing, warm: servant.lastRouting == routing)
+            running[servant.id] = queries
+        }
         if lastChosen.count > 2 * servants.count + 16 {
             // Servants that left: forget them.
             let present = Set(servants.map(\.id))
@@ -84,22 +92,12 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
 
     /// Learns warm and cold execution times.
     public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-        guard let (index, warm) = runningQuery(of: servant.id, routing: routing) else { return }
+        guard let warm = running[servant.id]?.remove(routing: routing) else { return }
         if warm {
             warmRuns.add(executionNanoseconds)
         } else {
             coldRuns.add(executionNanoseconds)
         }
-        // Removed in place: the array keeps its storage for the servant's next query.
-        running[servant.id]?.remove(at: index)
-    }
-
-    /// The index in `running[servant]` of the query of `routing` that completed (the first one
-    /// if none has that routing string), and whether it was a warm run; nil when none runs.
-    private func runningQuery(of servant: UInt64, routing: String) -> (index: Int, warm: Bool)? {
-        guard let queries = running[servant], !queries.isEmpty else { return nil }
-        let index = queries.firstIndex { $0.routing == routing } ?? 0
-        return (index, queries[index].warm)
     }
 
     /// The free servant holding the least wanted data (the first of the least in demand, then
@@ -230,3 +228,21 @@ private let exported = DispatchPluginExport<MatchAlgorithm>.table(
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.
 @_cdecl("mserve_dispatch_plugin_entry")
 public func mserveDispatchPluginEntry() -> UnsafeRawPointer { exported.pointer }
+
+/// The queries dispatched to one servant and not completed yet, oldest first: each one's
+/// routing string, and whether the servant ran that routing string last (a warm run).
+final class RunningQueries {
+    private var queries: [(routing: String, warm: Bool)] = []
+
+    /// Notes a query dispatched to the servant.
+    func append(routing: String, warm: Bool) { queries.append((routing, warm)) }
+
+    /// Removes the query of `routing` that completed (the oldest of that routing string, else
+    /// the oldest of all) and says whether it was a warm run; nil when none runs. The storage
+    /// is kept for the servant's next query.
+    func remove(routing: String) -> Bool? {
+        guard !queries.isEmpty else { return nil }
+        let index = queries.firstIndex { $0.routing == routing } ?? 0
+        return queries.remove(at: index).warm
+    }
+}
