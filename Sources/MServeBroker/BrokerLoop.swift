@@ -811,7 +811,9 @@ final class BrokerLoop {
     /// Answers the client of query `tag` with the servant's `(id; result[; info])`.
     private func completeQuery(servantID id: UInt64, tag: UInt64, replyMessage: [UInt8], reportedExecution: UInt64?) {
         let now = QueryClock.monotonicNanoseconds()
-        guard let flight = inFlight.removeValue(forKey: tag), flight.servantID == id else {
+        // A reply from a servant the query is no longer at (one lost, whose query went to
+        // another) must leave the query in flight there: that servant's answer is the one due.
+        guard inFlight[tag]?.servantID == id, let flight = inFlight.removeValue(forKey: tag) else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }

@@ -11,34 +11,6 @@ import ZeroMQ
 /// message, up to the servant's and its own limit, and reads several answers from one REPLY.
 /// The servant here is a script on a real ZeroMQ socket, so that the test sees every message.
 struct ServantBatchTests {
-    /// A scripted servant: a ROUTER the broker connects to.
-    private struct ScriptedServant {
-        let socket: ZMQSocket
-        let endpoint: String
-
-        init(context: ZMQContext) throws {
-            socket = try ZMQSocket(context: context, type: .router)
-            try socket.setLinger(milliseconds: 0)
-            try socket.setReceiveTimeout(milliseconds: 5_000)
-            try socket.bind("tcp://127.0.0.1:0")
-            endpoint = try socket.lastEndpoint
-        }
-
-        /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
-        /// without the broker's routing id and the MSV1 marker.
-        func next(_ command: ServantCommand) throws -> (broker: [UInt8], frames: [[UInt8]]) {
-            while true {
-                let frames = try #require(try socket.receiveMultipartBytes(), "no \(command.rawValue) came")
-                try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
-                if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
-            }
-        }
-
-        func send(to broker: [UInt8], _ command: ServantCommand, _ body: [[UInt8]]) throws {
-            try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
-        }
-    }
-
     /// Starts a broker using `servant`, sends it `count` queries `(n; "twice n")` from a DEALER,
     /// and runs `body` once all of them wait in its queue (no servant is ready yet).
     private static func withQueuedQueries(
@@ -73,15 +45,6 @@ struct ServantBatchTests {
         context.terminate()
     }
 
-    private static func ready(capacity: Int64, batch: Int64?) -> [UInt8] {
-        var entries: [(String, QValue)] = [
-            ("incarnation", .atom(.long(9))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
-            ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(["twice"]))),
-        ]
-        if let batch { entries.append(("batch", .atom(.long(batch)))) }
-        return QIPC.encode(InfoDictionary.dictionary(entries))
-    }
-
     /// Reads QUERY messages until `count` queries came; returns the pairs per message and the
     /// queries in the order they came, as (tag, (id; query) message).
     private static func queries(_ count: Int, at servant: ScriptedServant) throws -> (perMessage: [Int], queries: [(UInt64, [UInt8])]) {
@@ -103,7 +66,7 @@ struct ServantBatchTests {
             let (broker, hello) = try servant.next(.hello)
             #expect(hello.count == 2)
             #expect(hello.count == 2 ? WireInteger.decode(hello[1]) == 32 : false, "HELLO names the broker's limit")
-            try servant.send(to: broker, .ready, [Self.ready(capacity: 8, batch: 4)])
+            try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 8, batch: 4)])
             let (perMessage, queries) = try Self.queries(6, at: servant)
             #expect(perMessage == [4, 2])
             // Forwarded byte for byte, in arrival order.
@@ -139,16 +102,14 @@ struct ServantBatchTests {
 
     @Test func aServantThatNamesNoBatchGetsOneQueryPerMessage() async throws {
         try await Self.withQueuedQueries(5, servant: ScriptedServant.init) { servant, _ in
-            let (broker, _) = try servant.next(.hello)
-            try servant.send(to: broker, .ready, [Self.ready(capacity: 8, batch: nil)])
+            _ = try servant.becomeReady(capacity: 8, batch: nil)
             #expect(try Self.queries(5, at: servant).perMessage == [1, 1, 1, 1, 1])
         }
     }
 
     @Test func aBatchNeverExceedsTheServantsFreeCapacity() async throws {
         try await Self.withQueuedQueries(7, servant: ScriptedServant.init) { servant, _ in
-            let (broker, _) = try servant.next(.hello)
-            try servant.send(to: broker, .ready, [Self.ready(capacity: 3, batch: 64)])
+            _ = try servant.becomeReady(capacity: 3, batch: 64)
             #expect(try Self.queries(3, at: servant).perMessage == [3])
         }
     }

@@ -1,0 +1,52 @@
+import MServeProtocol
+import QData
+import Testing
+import ZeroMQ
+
+/// A servant played by a script on a real ZeroMQ ROUTER socket that the broker connects to,
+/// so that a test sees every message the broker sends and chooses every answer.
+struct ScriptedServant {
+    let socket: ZMQSocket
+    let endpoint: String
+
+    init(context: ZMQContext) throws {
+        socket = try ZMQSocket(context: context, type: .router)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setReceiveTimeout(milliseconds: 5_000)
+        try socket.bind("tcp://127.0.0.1:0")
+        endpoint = try socket.lastEndpoint
+    }
+
+    /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
+    /// without the broker's routing id and the MSV1 marker.
+    func next(_ command: ServantCommand) throws -> (broker: [UInt8], frames: [[UInt8]]) {
+        while true {
+            let frames = try #require(try socket.receiveMultipartBytes(), "no \(command.rawValue) came")
+            try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
+            if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
+        }
+    }
+
+    /// Sends `command` and its body frames to the broker with routing id `broker`.
+    func send(to broker: [UInt8], _ command: ServantCommand, _ body: [[UInt8]]) throws {
+        try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
+    }
+
+    /// Waits for the broker's HELLO and answers READY; returns the broker's routing id.
+    func becomeReady(capacity: Int64, batch: Int64? = nil) throws -> [UInt8] {
+        let (broker, _) = try next(.hello)
+        try send(to: broker, .ready, [Self.readyInfo(capacity: capacity, batch: batch)])
+        return broker
+    }
+
+    /// The info dictionary of a READY: a servant of function `twice`, running `capacity`
+    /// queries at once, taking up to `batch` per QUERY message (none: one).
+    static func readyInfo(capacity: Int64, batch: Int64?) -> [UInt8] {
+        var entries: [(String, QValue)] = [
+            ("incarnation", .atom(.long(9))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
+            ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(["twice"]))),
+        ]
+        if let batch { entries.append(("batch", .atom(.long(batch)))) }
+        return QIPC.encode(InfoDictionary.dictionary(entries))
+    }
+}
