@@ -203,7 +203,7 @@ struct BridgedString {
     /// Copies `string`'s bytes when they differ from the bytes held, and keeps the string.
     @inline(never)
     private mutating func compareAndCopy(_ string: String) {
-        // Native and small Swift strings are contiguous UTF-8, read in place.
+        // Small, native and shared Swift strings are contiguous UTF-8, read in place.
         let compared: Void? = string.utf8.withContiguousStorageIfAvailable { bytes in
             let bytes = UnsafeRawBufferPointer(bytes)
             if !sameBytes(self.bytes, bytes) { copy(bytes) }
@@ -278,9 +278,11 @@ struct BridgedString {
 
 /// Whether two strings have the same representation (the same two words: the same small
 /// string, or the same storage and length), which for a string kept alive means the same bytes:
-/// a native string's storage is changed in place only while uniquely referenced, and a literal's
-/// never (on Linux every string is small, native or a literal). False says nothing: the bytes
-/// may still be equal.
+/// a small string's bytes are in its words; a native string's storage is changed in place only
+/// while uniquely referenced; a literal's bytes and a shared string's (`String(validating:as:)`
+/// from UTF-16 makes one) never change. On Linux every string is one of these; only bridged
+/// Objective-C strings are foreign. False says nothing: the bytes may still be equal (and where
+/// `String` is not two words, it is always false).
 @inline(__always)
 func sameRepresentation(_ left: String, _ right: String) -> Bool {
     typealias Words = (UInt64, UInt64)
