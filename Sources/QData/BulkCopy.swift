@@ -1,6 +1,6 @@
 // The codec's only raw-memory code: bulk copies between byte arrays and arrays of
 // fixed-width numbers. Element-by-element loops cannot reach the codec's throughput
-// target (≥ 1 GB/s for long vectors), and these two functions are all it needs.
+// target (≥ 1 GB/s for long vectors), and these three functions are all it needs.
 // Little-endian hosts only (x86-64, arm64), as kdb+'s own IPC default is.
 
 enum BulkCopy {
@@ -8,6 +8,12 @@ enum BulkCopy {
     @inline(__always)
     static func append<T: BitwiseCopyable>(_ values: [T], to bytes: inout [UInt8]) {
         values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends the raw bytes of one value to `bytes`: one copy, not one append per byte.
+    @inline(__always)
+    static func append<T: BitwiseCopyable>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
     }
 
     /// Reads `count` values of `T` from `bytes` at `offset` (bounds checked by the caller).

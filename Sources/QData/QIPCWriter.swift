@@ -43,12 +43,8 @@ struct QIPCWriter {
         bytes.append(0)
     }
 
-    private mutating func appendInteger<T: FixedWidthInteger>(_ value: T) {
-        var raw = value.littleEndian
-        for _ in 0..<MemoryLayout<T>.size {
-            bytes.append(UInt8(truncatingIfNeeded: raw))
-            raw = raw >> 8
-        }
+    private mutating func appendInteger<T: FixedWidthInteger & BitwiseCopyable>(_ value: T) {
+        BulkCopy.append(value.littleEndian, to: &bytes)
     }
 
     private mutating func appendGUID(_ uuid: UUID) {
