@@ -554,7 +554,7 @@ final class BrokerLoop {
     @discardableResult
     private func flushOutbox(of id: UInt64) -> Bool {
         guard let record = servants[id], !record.outbox.isEmpty else { return true }
-        let batch = record.outbox
+        var batch = record.outbox
         record.outbox = []
         let routingID = record.routingID
         do {
@@ -564,6 +564,9 @@ final class BrokerLoop {
                     try servantSocket.send(tagFrame, more: true)
                     try servantSocket.send(batch[index].message, more: index != batch.count - 1)
                 }
+                // The emptied storage goes back to the outbox: the next batch grows no array.
+                batch.removeAll(keepingCapacity: true)
+                if record.outbox.isEmpty { record.outbox = batch }
                 return true
             }
         } catch {}
