@@ -155,6 +155,9 @@ final class BrokerLoop {
     private let deadlineNanoseconds: UInt64
     private var nextHeartbeat: UInt64 = 0
     private var nextDeadlineScan: UInt64 = 0
+    /// When to offer the queued queries again, while the algorithm makes them wait with a
+    /// servant free (`offerAgainSoonWhileAServantIsFree`).
+    private var reofferAt: UInt64?
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -310,7 +313,7 @@ final class BrokerLoop {
     static let turnsBetweenPollsUnderLoad = 8
 
     private func pollTimeout(now: UInt64) -> Int {
-        let next = min(nextHeartbeat, nextDeadlineScan)
+        let next = min(nextHeartbeat, nextDeadlineScan, reofferAt ?? .max)
         if next <= now { return 0 }
         return Int(min((next - now) / 1_000_000 + 1, 100))
     }
@@ -434,6 +437,7 @@ final class BrokerLoop {
                 to: held)
         } else {
             queue.append(held)
+            offerAgainSoonWhileAServantIsFree()
         }
     }
 
@@ -590,7 +594,19 @@ final class BrokerLoop {
             // A servant found gone was lost, which drained the queue again: stop here.
             guard dispatch(query, toReadyIndex: index) else { return }
         }
+        if offset > 0 { offerAgainSoonWhileAServantIsFree() }
     }
+
+    /// Queries the algorithm made wait while a servant was free are offered again within
+    /// `reofferInterval`, not only at the next arrival or answer: an algorithm that waits for
+    /// a time (match waits at most a cold run's worth) keeps its word when nothing else happens.
+    private func offerAgainSoonWhileAServantIsFree() {
+        guard reofferAt == nil, !queue.isEmpty, views.contains(where: \.isFree) else { return }
+        reofferAt = QueryClock.monotonicNanoseconds() + Self.reofferInterval
+    }
+
+    /// How soon queries made to wait while a servant is free are offered again.
+    static let reofferInterval: UInt64 = 1_000_000
 
     private func failQueued(reason: String) {
         for query in queue.removeAll() { reply(error: "mserve: \(reason)", to: query) }
@@ -908,6 +924,10 @@ final class BrokerLoop {
                     }
                 }
             }
+        }
+        if let reofferAt, now >= reofferAt {
+            self.reofferAt = nil
+            drainQueue()
         }
         if now >= nextDeadlineScan {
             nextDeadlineScan = now + 50_000_000

@@ -33,7 +33,8 @@ extern "C" {
  * `choose` returns this when no servant should take the query now: it stays in the queue,
  * in its place. While a servant is free the broker goes on offering the queries behind it,
  * up to its look-ahead (`mserve broker --look-ahead`, default 16), so a query an algorithm
- * makes wait does not hold up the others; each is offered again whenever a servant frees up.
+ * makes wait does not hold up the others; each is offered again whenever a servant frees up,
+ * and within a millisecond while a servant is free (an algorithm may wait for a time).
  */
 #define MSERVE_DISPATCH_WAIT (-1)
 
