@@ -88,6 +88,48 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("IBM") != nil)
     }
 
+    @Test func aRareQueryWaitsRatherThanEvictWantedDataFromTheOnlyFreeServant() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
+        learnWarmAndColdCosts(&script)
+        #expect(script.dispatch("IBM") == "s1")
+        #expect(script.dispatch("MSFT") == "s2")
+        // s3 alone is free and holds AAPL, asked for often; ORCL never was: it waits…
+        #expect(script.dispatch("ORCL") == nil)
+        // …while a query that wants s3's data runs there warm,
+        #expect(script.dispatch("AAPL") == "s3")
+        script.complete("s3", routing: "AAPL", nanoseconds: 50_000)
+        // …and runs once it has waited what a cold run costs over a warm one (~1.95 ms).
+        Thread.sleep(forTimeInterval: 0.005)
+        #expect(script.dispatch("ORCL") == "s3")
+    }
+
+    @Test func aRareQueryRunsAtOnceWhenTwoServantsAreFree() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
+        learnWarmAndColdCosts(&script)
+        #expect(script.dispatch("IBM") == "s1")
+        // s2 and s3 are free: no line forms, so nothing is gained by waiting.
+        #expect(script.dispatch("ORCL") != nil)
+    }
+
+    @Test func aQueryWantedMoreThanTheFreeServantsDataRunsAtOnce() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
+        learnWarmAndColdCosts(&script)
+        // AAPL becomes the routing string asked for most, on s3.
+        for _ in 0..<40 {
+            #expect(script.dispatch("AAPL") == "s3")
+            script.complete("s3", routing: "AAPL", nanoseconds: 50_000)
+        }
+        #expect(script.dispatch("IBM") == "s1")
+        #expect(script.dispatch("MSFT") == "s2")
+        // TSLA waits a cold run's worth before it evicts AAPL from s3, the only free servant…
+        #expect(script.dispatch("TSLA") == nil)
+        Thread.sleep(forTimeInterval: 0.005)
+        #expect(script.dispatch("TSLA") == "s3")
+        script.complete("s3", routing: "TSLA", nanoseconds: 2_000_000)
+        // …but AAPL, held by no one now and wanted far more than TSLA, takes s3 at once.
+        #expect(script.dispatch("AAPL") == "s3")
+    }
+
     @Test func withNoWaitAQueryRunsElsewhereAtOnce() throws {
         var noWait = ScriptedServants(try BuiltPlugins.algorithm("match:nowait"), count: 3)
         learnWarmAndColdCosts(&noWait)

@@ -8,7 +8,9 @@ import MServePlugin
 /// offers the queries behind a waiting one meanwhile: its look-ahead.)
 /// Else the free servant whose data is least wanted: a servant never used, else the one whose
 /// routing string was asked for least often among the last `window` queries, per servant
-/// holding it; ties go to the servant chosen least recently.
+/// holding it; ties go to the servant chosen least recently. When that is the only free servant
+/// and its data is wanted more than the query's routing string, the query waits (as long as
+/// for a busy servant): a query wanting that data is likely waiting behind it.
 ///
 /// The fallback matters as much as the match: taking the first free servant from the top (as
 /// `orig` does) keeps overwriting the data the top servant holds while the others keep stale
@@ -63,6 +65,7 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         {
             return nil
         } else if let fallback = leastWanted(among: servants) {
+            if mayWait, evictionWaits(routing, for: fallback, among: servants) { return nil }
             chosen = fallback
         } else {
             return nil
@@ -124,14 +127,34 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         return best?.index
     }
 
+    /// Whether a query of `routing` should wait rather than evict the data of `servant`, the
+    /// only free one: while that data is wanted more than `routing` is, a query of its own
+    /// routing string is likely among those waiting in the broker (which offers them next,
+    /// its look-ahead) or about to come, and a cold run for a less wanted routing string would
+    /// cost that one a cold run too. As for a busy servant, the wait lasts at most what a cold
+    /// run costs over a warm one; with a second servant free there is no line, and it runs.
+    private func evictionWaits(_ routing: String, for servant: Int, among servants: [ServantView]) -> Bool {
+        guard servants.count(where: \.isFree) == 1, waitingPays,
+            demand(servants[servant], among: servants) > Double(recent.count(of: routing))
+        else { return false }
+        return keepsWaiting(routing, servants: servants.count, countingAsks: false)
+    }
+
+    /// Whether warm and cold runs have been measured and a cold run costs more than two warm ones.
+    private var waitingPays: Bool {
+        warmRuns.count >= 16 && coldRuns.count >= 16 && coldRuns.mean > 2 * warmRuns.mean
+    }
+
     /// Whether a query of `routing`, whose servant is busy, should wait for it: once warm and
     /// cold runs have been measured and a cold run costs more than two warm ones, queries of a
     /// routing string wait for its servant for at most what a cold run costs over a warm one,
     /// counted from when the first of them started waiting; then they run elsewhere (which
     /// spreads a routing string in high demand over more servants). Waiting that long at most
     /// costs no more than twice the best choice made knowing the future.
-    private func keepsWaiting(_ routing: String, servants: Int) -> Bool {
-        guard warmRuns.count >= 16, coldRuns.count >= 16, coldRuns.mean > 2 * warmRuns.mean else { return false }
+    /// `countingAsks: false` leaves out the count of asks (a query waiting for a servant to
+    /// free up is asked again whenever any servant does).
+    private func keepsWaiting(_ routing: String, servants: Int, countingAsks: Bool = true) -> Bool {
+        guard waitingPays else { return false }
         let patience = Duration.nanoseconds(Int64(coldRuns.mean - warmRuns.mean))
         let now = ContinuousClock.now
         guard let since = waitingSince[routing] else {
@@ -146,7 +169,7 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         }
         // Many queries of this routing string waiting (the broker offers each again whenever
         // a servant frees up) means a long line for its servants while others idle: spread it.
-        let asks = waitAsks[routing, default: 0] + 1
+        let asks = waitAsks[routing, default: 0] + (countingAsks ? 1 : 0)
         waitAsks[routing] = asks
         if now - since < patience && asks <= 2 * servants { return true }
         waitingSince[routing] = nil
