@@ -320,6 +320,8 @@ final class BrokerLoop {
             reply(error: "the broker shut down before the servant answered", to: flight.query)
             inFlight[tag] = nil
         }
+        // Queries of a servant lost during the drain went back to the queue: they end here too.
+        failQueued(reason: "the broker is shutting down")
         for record in servants.values where !kdbServants.owns(record.id) {
             sendToServant(record.routingID, .bye)
         }

@@ -50,3 +50,28 @@ struct ScriptedServant {
         return QIPC.encode(InfoDictionary.dictionary(entries))
     }
 }
+
+extension ScriptedServant {
+    /// The client's query `(id; text)`, as a DEALER sends it.
+    static func query(id: Int64, _ text: String) -> [UInt8] {
+        QIPC.encode(.list([.atom(.long(id)), .string(text)]), messageType: .async)
+    }
+
+    /// The servant's answer `(id; result)` to a query.
+    static func answer(id: Int64, _ result: QValue) -> [UInt8] {
+        QIPC.encode(.list([.atom(.long(id)), result]), messageType: .async)
+    }
+
+    /// The id and result of a broker's answer `(id; result; info)` to a client.
+    static func idAndResult(of answer: [UInt8]) throws -> (id: QValue, result: QValue) {
+        guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+            throw ScriptedServantError(description: "expected (id; result; info)")
+        }
+        return (items[0], items[1])
+    }
+}
+
+/// A message from the broker that is not what a test expected.
+struct ScriptedServantError: Error, CustomStringConvertible {
+    var description: String
+}
