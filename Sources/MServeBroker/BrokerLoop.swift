@@ -323,6 +323,8 @@ final class BrokerLoop {
             reply(error: "the broker shut down before the servant answered", to: flight.query)
             inFlight[tag] = nil
         }
+        // Queries of a servant lost during the drain went back to the queue: they end here too.
+        failQueued(reason: "the broker is shutting down")
         for record in servants.values where !kdbServants.owns(record.id) {
             sendToServant(record.routingID, .bye)
         }
@@ -937,12 +939,25 @@ final class BrokerLoop {
     }
 
     private func expireDeadlines(now: UInt64) {
-        // Queries queue in arrival order (re-dispatched ones return to the front, and they
-        // arrived earlier still), so the expired ones are at the front.
+        // New queries queue in arrival order, so the expired ones among them come first. Ahead
+        // of them are the queries of lost servants, in the order the servants were lost: an
+        // older one may wait behind a younger one there, so each is looked at.
         var expiredQueued = false
-        while let head = queue.first, head.deadline <= now {
-            queue.removeFirst()
-            reply(error: "mserve: deadline exceeded: no servant was free in time", to: head)
+        var requeued = queue.prependedCount
+        var offset = 0
+        while offset < requeued {
+            guard queue[offset: offset].deadline <= now else {
+                offset += 1
+                continue
+            }
+            let expired = queue.remove(atOffset: offset)
+            requeued -= 1
+            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
+            expiredQueued = true
+        }
+        while requeued < queue.count, queue[offset: requeued].deadline <= now {
+            let expired = queue.remove(atOffset: requeued)
+            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
             expiredQueued = true
         }
         // The queries behind one that held the front may go now.

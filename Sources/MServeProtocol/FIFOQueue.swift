@@ -22,6 +22,10 @@ public struct FIFOQueue<Element> {
     /// Puts an element back at the front (it leaves next).
     @inlinable public mutating func prepend(_ element: Element) { front.append(element) }
 
+    /// How many of the first elements were put back with ``prepend(_:)``: they may be in any
+    /// order, while the ones behind them are in the order they were appended.
+    @inlinable public var prependedCount: Int { front.count }
+
     /// The element that leaves next.
     @inlinable public var first: Element? {
         if let last = front.last { return last }

@@ -12,15 +12,20 @@ struct ScriptedServant {
     init(context: ZMQContext) throws {
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setLinger(milliseconds: 0)
+        // As a real servant: a broker's new connection takes over its routing id from the old.
+        try socket.setRouterHandover(true)
         try socket.setReceiveTimeout(milliseconds: 5_000)
         try socket.bind("tcp://127.0.0.1:0")
         endpoint = try socket.lastEndpoint
     }
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
-    /// without the broker's routing id and the MSV1 marker.
+    /// without the broker's routing id and the MSV1 marker. Gives up after 5 seconds, however
+    /// many other messages come meanwhile.
     func next(_ command: ServantCommand) throws -> (broker: [UInt8], frames: [[UInt8]]) {
+        let deadline = ContinuousClock.now + .seconds(5)
         while true {
+            try #require(ContinuousClock.now < deadline, "no \(command.rawValue) came")
             let frames = try #require(try socket.receiveMultipartBytes(), "no \(command.rawValue) came")
             try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
             if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
@@ -49,4 +54,29 @@ struct ScriptedServant {
         if let batch { entries.append(("batch", .atom(.long(batch)))) }
         return QIPC.encode(InfoDictionary.dictionary(entries))
     }
+}
+
+extension ScriptedServant {
+    /// The client's query `(id; text)`, as a DEALER sends it.
+    static func query(id: Int64, _ text: String) -> [UInt8] {
+        QIPC.encode(.list([.atom(.long(id)), .string(text)]), messageType: .async)
+    }
+
+    /// The servant's answer `(id; result)` to a query.
+    static func answer(id: Int64, _ result: QValue) -> [UInt8] {
+        QIPC.encode(.list([.atom(.long(id)), result]), messageType: .async)
+    }
+
+    /// The id and result of a broker's answer `(id; result; info)` to a client.
+    static func idAndResult(of answer: [UInt8]) throws -> (id: QValue, result: QValue) {
+        guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+            throw ScriptedServantError(description: "expected (id; result; info)")
+        }
+        return (items[0], items[1])
+    }
+}
+
+/// A message from the broker that is not what a test expected.
+struct ScriptedServantError: Error, CustomStringConvertible {
+    var description: String
 }

@@ -22,6 +22,19 @@ struct FIFOQueueTests {
         #expect(queue.removeAll() == [-1, 0, 1, 2])
     }
 
+    @Test func prependedCountCountsThePrependedElementsStillAtTheFront() {
+        var queue = FIFOQueue<Int>()
+        queue.append(1)
+        queue.prepend(0)
+        queue.prepend(-1)
+        #expect(queue.prependedCount == 2)
+        queue.remove(atOffset: 1)
+        #expect(queue.prependedCount == 1)
+        queue.removeFirst()
+        #expect(queue.prependedCount == 0)
+        #expect(queue.first == 1)
+    }
+
     @Test func interleavedUseKeepsOrder() {
         var queue = FIFOQueue<Int>()
         var expected: [Int] = []
