@@ -880,7 +880,9 @@ final class BrokerLoop {
         let wasReady = record.state == .ready
         record.state = .lost
         record.inFlight = 0
-        // Its unsent queries are in flight too: they go back to the queue below.
+        // Its unsent queries are in flight too: they go back to the queue below, not counted
+        // as sent (they never left), so the redispatch limit counts only real sends.
+        for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }
         record.outbox.removeAll()
         if let index = readyIDs.firstIndex(of: id) {
             readyIDs.remove(at: index)
