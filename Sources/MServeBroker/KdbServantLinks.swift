@@ -356,7 +356,8 @@ final class KdbServantLinks {
     static func servantMessage(tag: UInt64, clientMessage: [UInt8]) throws(ProtocolError) -> [UInt8] {
         let slices: QListSlices
         do {
-            slices = try QIPC.sliceList(clientMessage)
+            // From the little-endian form: the query's bytes go into a little-endian message.
+            slices = try QIPC.sliceList(try QIPC.littleEndian(clientMessage))
         } catch {
             throw ProtocolError(.malformed, "malformed query: \(error)")
         }

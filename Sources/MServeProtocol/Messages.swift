@@ -98,7 +98,9 @@ public struct SlicedReply: Sendable {
         var count = 0
         let plain: [UInt8]
         do {
-            (_, plain) = try QIPC.forEachListItem(in: bytes) { (item: Range<Int>) throws(QIPCError) in
+            // Sliced from the little-endian form: the slices go into little-endian messages.
+            (_, plain) = try QIPC.forEachListItem(in: try QIPC.littleEndian(bytes)) {
+                (item: Range<Int>) throws(QIPCError) in
                 count += 1
                 switch count {
                 case 1: items.0 = item

@@ -174,6 +174,16 @@ public enum QIPC {
         return QMessageHeader(littleEndian: littleEndian, messageType: type, compressed: bytes[2] != 0, length: length)
     }
 
+    /// The message in little-endian form, the only one the broker writes: `bytes` itself when
+    /// it is little-endian already (nothing is decoded), else decoded and written again with
+    /// the same message type. Byte ranges sliced from the result can be put into the
+    /// little-endian messages the broker assembles; a big-endian message's bytes cannot.
+    public static func littleEndian(_ bytes: [UInt8]) throws(QIPCError) -> [UInt8] {
+        guard bytes.first == 0 else { return bytes }
+        let message = try decode(bytes)
+        return encode(message.value, messageType: message.header.messageType)
+    }
+
     /// Decodes a complete message (decompressing it if needed).
     public static func decode(_ bytes: [UInt8]) throws(QIPCError) -> QMessage {
         let header = try decodeHeader(bytes)

@@ -25,6 +25,15 @@ struct KdbServantLinksTests {
         #expect(try QIPC.decode(message).value == .list([.atom(.long(42)), query]))
     }
 
+    @Test func aBigEndianClientsQueryGoesOutIntact() throws {
+        // (5; `f`x) written big-endian: type 0, attr, count 2; a -7 long; a symbol vector.
+        let payload: [UInt8] =
+            [0, 0, 0, 0, 0, 2] + [0xf9, 0, 0, 0, 0, 0, 0, 0, 5] + [11, 0, 0, 0, 0, 2, 0x66, 0, 0x78, 0]
+        let client: [UInt8] = [0, 0, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
+        let message = try KdbServantLinks.servantMessage(tag: 42, clientMessage: client)
+        #expect(try QIPC.decode(message).value == .list([.atom(.long(42)), .vector(.symbol(["f", "x"]))]))
+    }
+
     @Test func aGeneralListReplyGivesItsTag() throws {
         let reply = QIPC.encode(.list([.atom(.long(7)), .vector(.symbol(["IBM"])), .atom(.long(1))]))
         let (tag, message) = try KdbServantLinks.reply(from: reply)

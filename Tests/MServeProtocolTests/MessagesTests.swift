@@ -60,6 +60,17 @@ struct MessagesTests {
         }
     }
 
+    @Test func aBigEndianReplyIsReassembledIntact() throws {
+        // (7; 14) written big-endian: type 0, attr, count 2; two -7 longs.
+        let payload: [UInt8] =
+            [0, 0, 0, 0, 0, 2] + [0xf9, 0, 0, 0, 0, 0, 0, 0, 7] + [0xf9, 0, 0, 0, 0, 0, 0, 0, 14]
+        let bytes: [UInt8] = [0, 2, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
+        let sliced = try SlicedReply(bytes: bytes)
+        let info = InfoDictionary.dictionary([("routing", .atom(.symbol("x")))])
+        let clientReply = try QIPC.decode(ReplyAssembly.clientReply(sliced, info: info)).value
+        #expect(clientReply == .list([.atom(.long(7)), .atom(.long(14)), info]))
+    }
+
     @Test func errorRepliesCarryIdErrorAndInfo() throws {
         let info = InfoDictionary.dictionary([("routing", .atom(.symbol("")))])
         let bytes = ReplyAssembly.errorReply(id: .identity, message: "mserve: no", info: info)

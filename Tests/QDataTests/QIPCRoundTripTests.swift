@@ -79,4 +79,15 @@ struct QIPCRoundTripTests {
         let bytes: [UInt8] = [0, 0, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
         #expect(try QIPC.decode(bytes).value == .list([.atom(.int(1)), .atom(.symbol("ab"))]))
     }
+
+    @Test func aBigEndianMessageIsWrittenAgainLittleEndianAndALittleEndianOneIsKept() throws {
+        let payload: [UInt8] = [0, 0, 0, 0, 0, 2, 0xfa, 0, 0, 0, 1, 0xf5, 0x61, 0x62, 0]
+        var bytes: [UInt8] = [0, 0, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
+        bytes[1] = QMessageType.sync.rawValue
+        let value = QValue.list([.atom(.int(1)), .atom(.symbol("ab"))])
+        #expect(try QIPC.littleEndian(bytes) == QIPC.encode(value, messageType: .sync))
+        let little = QIPC.encode(value, messageType: .async)
+        #expect(try QIPC.littleEndian(little) == little)
+        #expect(throws: QIPCError.self) { try QIPC.littleEndian([0, 0, 0]) }
+    }
 }
