@@ -583,8 +583,12 @@ final class BrokerLoop {
 
     /// Offers the queued queries to the algorithm in arrival order, up to the look-ahead from
     /// the front, while a servant is free: a query it makes wait stays where it is and the
-    /// ones behind it may go first.
+    /// ones behind it may go first. An algorithm that takes queries for a free servant
+    /// (`take`) is asked first, for each free servant in the order of the list.
     private func drainQueue() {
+        if algorithm.takesQueries, !queue.isEmpty {
+            guard letFreeServantsTakeQueries() else { return }
+        }
         var offset = 0
         while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
             let query = queue[offset: offset]
@@ -597,6 +601,31 @@ final class BrokerLoop {
             guard dispatch(query, toReadyIndex: index) else { return }
         }
         if offset > 0 { offerAgainSoonWhileAServantIsFree() }
+    }
+
+    /// Asks the algorithm, for each free servant in the order of the list, which of the queries
+    /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
+    /// a servant turned out to be gone (it was lost, which drained the queue again).
+    private func letFreeServantsTakeQueries() -> Bool {
+        var index = 0
+        while index < views.count, !queue.isEmpty {
+            guard views[index].isFree else {
+                index += 1
+                continue
+            }
+            let window = min(queue.count, configuration.dispatch.lookAhead)
+            var routings: [String] = []
+            routings.reserveCapacity(window)
+            for offset in 0..<window { routings.append(queue[offset: offset].routing) }
+            guard let taken = algorithm.take(servant: views[index], routings: routings), taken >= 0, taken < window
+            else {
+                index += 1
+                continue
+            }
+            // The same servant is asked again while it is still free (a capacity above one).
+            guard dispatch(queue.remove(atOffset: taken), toReadyIndex: index) else { return false }
+        }
+        return true
     }
 
     /// Queries the algorithm made wait while a servant was free are offered again within

@@ -67,6 +67,36 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         }
     }
 
+    var takesQueries: Bool { table.pointee.take != nil }
+
+    func take(servant: ServantView, routings: [String]) -> Int? {
+        guard let take = table.pointee.take, !routings.isEmpty else { return nil }
+        let state = state
+        // One buffer of NUL-terminated strings and the pointers into it.
+        var bytes: [CChar] = []
+        var offsets: [Int] = []
+        offsets.reserveCapacity(routings.count)
+        for routing in routings {
+            offsets.append(bytes.count)
+            bytes.append(contentsOf: routing.utf8.map { CChar(bitPattern: $0) })
+            bytes.append(0)
+        }
+        let choice = bytes.withUnsafeBufferPointer { bytes in
+            let pointers = offsets.map { Optional(bytes.baseAddress! + $0) }
+            return pointers.withUnsafeBufferPointer { pointers in
+                servantViews.withView(of: servant) { view in
+                    take(state, view, pointers.baseAddress, pointers.count)
+                }
+            }
+        }
+        if choice < 0 { return nil }
+        guard choice < routings.count else {
+            onInvalidChoice?("\(path): algorithm \"\(name)\" took query \(choice) of \(routings.count)")
+            return nil
+        }
+        return Int(choice)
+    }
+
     func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
         guard let route = table.pointee.route else { return nil }
         var capacity = 256

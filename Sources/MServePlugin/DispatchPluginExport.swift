@@ -25,7 +25,8 @@ public struct DispatchPluginTable: @unchecked Sendable {
 /// @_cdecl("mserve_dispatch_plugin_entry")
 /// public func mserveDispatchPluginEntry() -> UnsafeRawPointer { exported.pointer }
 /// ```
-/// The table's `route` is set when `Algorithm` conforms to `SwiftRoutingHook`, NULL otherwise.
+/// The table's `route` is set when `Algorithm` conforms to `SwiftRoutingHook`, and its `take`
+/// when it conforms to `SwiftQueryTaking`; NULL otherwise.
 public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
     /// Builds the plugin table; call it once (from a global) and return its pointer from the entry symbol.
     public static func table(
@@ -43,7 +44,8 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
                 choose: exportedChoose,
                 completed: exportedCompleted,
                 destroy: exportedDestroy,
-                route: Algorithm.self is any SwiftRoutingHook.Type ? exportedRoute : nil
+                route: Algorithm.self is any SwiftRoutingHook.Type ? exportedRoute : nil,
+                take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil
             )
         )
         return DispatchPluginTable(pointer: UnsafeRawPointer(table))
@@ -85,6 +87,15 @@ private final class ExportedAlgorithm {
         views.pointee.update(from: servants, count: count)
         return algorithm.choose(
             routing: views.pointee.chooseRouting(routing), servants: views.pointee.servants)
+    }
+
+    /// The query the servant of `view` takes among the `count` routing strings at `routings`.
+    func take(view: UnsafePointer<mserve_servant_view>, routings: UnsafePointer<UnsafePointer<CChar>?>, count: Int) -> Int? {
+        guard let taking = algorithm as? any SwiftQueryTaking else { return nil }
+        var strings: [String] = []
+        strings.reserveCapacity(count)
+        for index in 0..<count { strings.append(routings[index].map { String(cString: $0) } ?? "") }
+        return taking.take(servant: views.pointee.servant(view), routings: strings)
     }
 
     /// Tells the algorithm that the servant of `view` answered a query of `routing`.
@@ -185,6 +196,15 @@ private let exportedCompleted:
         state, view, routing, executionNanoseconds in
         guard let view else { return }
         ExportedAlgorithm.from(state).completed(view: view, routing: routing, executionNanoseconds: executionNanoseconds)
+    }
+
+private let exportedTake:
+    @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_servant_view>?, UnsafePointer<UnsafePointer<CChar>?>?, Int)
+        -> Int64 = { state, view, routings, count in
+        guard let view, let routings, count > 0,
+            let index = ExportedAlgorithm.from(state).take(view: view, routings: routings, count: count)
+        else { return Int64(MSERVE_DISPATCH_WAIT) }
+        return Int64(index)
     }
 
 private let exportedDestroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { state in

@@ -155,24 +155,27 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         guard let table = entryFunction() else {
             throw PluginError(.invalidTable, "\(path): \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) returned NULL")
         }
-        // Only abi_version may be read before the version is known to match.
+        // Only abi_version may be read before the version is known to be one this broker speaks.
         let version = table.pointee.abi_version
-        guard version == MSERVE_PLUGIN_ABI_VERSION else {
+        guard (MSERVE_PLUGIN_ABI_MINIMUM...MSERVE_PLUGIN_ABI_VERSION).contains(version) else {
             throw PluginError(
                 .abiVersionMismatch,
-                "\(path): plugin ABI version \(version), this broker speaks version \(MSERVE_PLUGIN_ABI_VERSION)"
+                "\(path): plugin ABI version \(version), this broker speaks versions "
+                    + "\(MSERVE_PLUGIN_ABI_MINIMUM) to \(MSERVE_PLUGIN_ABI_VERSION)"
             )
         }
-        let plugin = table.pointee
-        guard let namePointer = plugin.name, namePointer.pointee != 0 else {
+        let plugin = Self.currentTable(from: table, version: version)
+        var keepTable = false
+        defer { if !keepTable { UnsafeMutablePointer(mutating: plugin).deallocate() } }
+        guard let namePointer = plugin.pointee.name, namePointer.pointee != 0 else {
             throw PluginError(.invalidTable, "\(path): the plugin table has no algorithm name")
         }
         let name = String(cString: namePointer)
         var missing: [String] = []
-        if plugin.create == nil { missing.append("create") }
-        if plugin.choose == nil { missing.append("choose") }
-        if plugin.completed == nil { missing.append("completed") }
-        if plugin.destroy == nil { missing.append("destroy") }
+        if plugin.pointee.create == nil { missing.append("create") }
+        if plugin.pointee.choose == nil { missing.append("choose") }
+        if plugin.pointee.completed == nil { missing.append("completed") }
+        if plugin.pointee.destroy == nil { missing.append("destroy") }
         guard missing.isEmpty else {
             throw PluginError(
                 .invalidTable,
@@ -180,15 +183,32 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             )
         }
         keepHandle = true
+        keepTable = true
         return Entry(
             plugin: LoadedDispatchPlugin(
                 name: name,
-                description: plugin.description.map { String(cString: $0) } ?? "",
+                description: plugin.pointee.description.map { String(cString: $0) } ?? "",
                 path: path,
-                hasRoutingHook: plugin.route != nil
+                hasRoutingHook: plugin.pointee.route != nil
             ),
-            table: table
+            table: plugin
         )
+    }
+
+    /// A copy of `table` in this header's layout, kept for the life of the process: the fields
+    /// a plugin of an older `version` lacks (its table ends before them) are NULL. Nothing past
+    /// the end of the plugin's own table is read.
+    private static func currentTable(
+        from table: UnsafePointer<mserve_dispatch_plugin>, version: UInt32
+    ) -> UnsafePointer<mserve_dispatch_plugin> {
+        let size =
+            version >= 2
+            ? MemoryLayout<mserve_dispatch_plugin>.size
+            : MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.take)!
+        let current = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
+        current.initialize(to: mserve_dispatch_plugin())
+        UnsafeMutableRawPointer(current).copyMemory(from: UnsafeRawPointer(table), byteCount: size)
+        return UnsafePointer(current)
     }
 
     private static func resolvedPath(_ path: String) -> String? {

@@ -75,6 +75,23 @@ public protocol DispatchAlgorithm: AnyObject {
 
     /// Optional routing hook; nil when the plugin has none. Arguments are complete kdb+ IPC messages, one per argument.
     func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult?
+
+    /// Whether the algorithm picks queries for a free servant (``take(servant:routings:)``); the
+    /// broker asks only then.
+    var takesQueries: Bool { get }
+
+    /// Index into `routings` — the routing strings of the queries waiting at the front of the
+    /// broker's line, in arrival order — of the query the free `servant` takes, or nil to leave
+    /// the choice to ``choose(routing:servants:)``.
+    func take(servant: ServantView, routings: [String]) -> Int?
+}
+
+extension DispatchAlgorithm {
+    /// False: the broker offers queries to `choose` alone.
+    public var takesQueries: Bool { false }
+
+    /// Nil: the choice is `choose`'s.
+    public func take(servant: ServantView, routings: [String]) -> Int? { nil }
 }
 
 /// A dispatch algorithm written in Swift, exported as a C plugin with `DispatchPluginExport`.
@@ -96,6 +113,17 @@ public protocol SwiftDispatchAlgorithm: AnyObject {
 extension SwiftDispatchAlgorithm {
     /// Does nothing: most algorithms decide from the servant views alone.
     public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+}
+
+/// A Swift dispatch algorithm that also picks queries for a free servant: the plugin's `take`
+/// (ABI version 2). The broker asks each free servant, in the order of the list, before it
+/// offers the waiting queries to `choose`.
+public protocol SwiftQueryTaking: SwiftDispatchAlgorithm {
+    /// Index into `routings` — the routing strings of the queries waiting at the front of the
+    /// broker's line, up to its look-ahead, in arrival order — of the query the free `servant`
+    /// takes, or nil to leave the choice to `choose`. A query taken is dispatched to `servant`
+    /// as if `choose` had chosen it.
+    func take(servant: ServantView, routings: [String]) -> Int?
 }
 
 /// A Swift dispatch algorithm that also provides the routing hook (`MSERVE_ROUTING=plugin:NAME`).

@@ -98,6 +98,46 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aVersionOneTableIsReadWithoutTheFieldsItLacks() throws {
+        // Built with this header, the table has a `take`; version 1 says it does not, so the
+        // broker must not read it (a real version 1 table ends before it).
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "old", abiVersion: "1", takeBody: "return 0;"),
+            into: directory, fileName: "old.so")
+        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("old")
+        #expect(!algorithm.takesQueries)
+        let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+        #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
+        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
+        // Takes the query whose routing string is the servant's name; -1 (wait) when none is.
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(
+                name: "taker",
+                takeBody: """
+                    for (size_t i = 0; i < count; i++) if (strcmp(routings[i], servant->name) == 0) return (int64_t)i;
+                    return count == 1 ? 5 : MSERVE_DISPATCH_WAIT;
+                    """),
+            into: directory, fileName: "taker.so")
+        let invalid = MessageLog()
+        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            .makeAlgorithm("taker", onInvalidChoice: { invalid.append($0) })
+        #expect(algorithm.takesQueries)
+        let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+        #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT", "s1", "s1"]) == 2)
+        #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT"]) == nil)
+        #expect(invalid.all.isEmpty)
+        // An index past the routing strings is a wait, and logged.
+        #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
+        #expect(invalid.all.count == 1)
+    }
+
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aTableWithoutARequiredFunctionIsAnError() throws {
         let directory = try CPluginCompiler.temporaryDirectory()
         let path = try CPluginCompiler.compile(

@@ -130,6 +130,34 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("AAPL") == "s3")
     }
 
+    @Test func aFreeServantTakesTheFirstWaitingQueryOfItsData() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 2)
+        // A servant that holds nothing leaves the choice to choose.
+        #expect(script.take("s1", from: ["IBM", "MSFT"]) == nil)
+        #expect(script.dispatch("IBM") == "s1")
+        #expect(script.dispatch("MSFT") == "s2")
+        script.completeAll()
+        #expect(script.take("s1", from: ["AAPL", "MSFT", "IBM", "IBM"]) == 2)
+        script.complete("s1", routing: "IBM")
+        #expect(script.take("s2", from: ["AAPL", "MSFT"]) == 1)
+        // Nothing of s1's data waits: choose decides.
+        #expect(script.take("s1", from: ["AAPL", "ORCL"]) == nil)
+    }
+
+    @Test func theQueryAtTheFrontIsPassedOverOnlyAsOftenAsTheLookAheadHoldsQueries() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 1)
+        #expect(script.dispatch("IBM") == "s1")
+        script.completeAll()
+        let line = ["ORCL"] + Array(repeating: "IBM", count: 15)
+        for _ in 0..<line.count {
+            #expect(script.take("s1", from: line) == 1)
+            script.completeAll()
+        }
+        // ORCL has waited its turn: the servant no longer passes it over.
+        #expect(script.take("s1", from: line) == nil)
+        #expect(script.dispatch("ORCL") == "s1")
+    }
+
     @Test func withNoWaitAQueryRunsElsewhereAtOnce() throws {
         var noWait = ScriptedServants(try BuiltPlugins.algorithm("match:nowait"), count: 3)
         learnWarmAndColdCosts(&noWait)

@@ -80,7 +80,8 @@ enum CPluginCompiler {
         createBody: String = "return &state;",
         chooseBody: String = "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;",
         chooseFunction: String = "choose",
-        routeBody: String? = nil
+        routeBody: String? = nil,
+        takeBody: String? = nil
     ) -> String {
         """
         #include "mserve_plugin.h"
@@ -98,9 +99,12 @@ enum CPluginCompiler {
         static int64_t route(void *s, const mserve_query_view *query, char *out, size_t capacity) {
             (void)s; (void)query; (void)out; (void)capacity; \(routeBody ?? "return -1;")
         }
+        static int64_t take(void *s, const mserve_servant_view *servant, const char *const *routings, size_t count) {
+            (void)s; (void)servant; (void)routings; (void)count; \(takeBody ?? "return MSERVE_DISPATCH_WAIT;")
+        }
         static const mserve_dispatch_plugin table = {
             \(abiVersion), "\(name)", "test plugin \(name)", create, \(chooseFunction), completed, destroy,
-            \(routeBody == nil ? "NULL" : "route")
+            \(routeBody == nil ? "NULL" : "route"), \(takeBody == nil ? "NULL" : "take")
         };
         const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
         """
@@ -138,6 +142,16 @@ struct ScriptedServants {
             (servants[index].meanExecutionNanoseconds * served + nanoseconds) / (served + 1)
         servants[index].queriesServed += 1
         algorithm.completed(servant: servants[index], routing: routing, executionNanoseconds: nanoseconds)
+    }
+
+    /// Asks the algorithm which of `routings` servant `name` takes; on a choice, marks that query
+    /// in flight there and returns its index.
+    mutating func take(_ name: String, from routings: [String]) -> Int? {
+        let index = servants.firstIndex { $0.name == name }!
+        guard let taken = algorithm.take(servant: servants[index], routings: routings) else { return nil }
+        servants[index].inFlight += 1
+        servants[index].lastRouting = routings[taken]
+        return taken
     }
 
     /// Completes every query in flight.

@@ -9,9 +9,10 @@
  * must not block, and must not keep pointers it is given beyond the call that
  * gave them (copy what it needs).
  *
- * Versioning: the broker refuses a plugin whose abi_version differs from
- * MSERVE_PLUGIN_ABI_VERSION. Fields are only ever appended; a new field bumps
- * the version.
+ * Versioning: fields are only ever appended, and a new field bumps the
+ * version. The broker accepts every version from MSERVE_PLUGIN_ABI_MINIMUM to
+ * MSERVE_PLUGIN_ABI_VERSION and reads only the fields the plugin's version
+ * has (a version 1 table ends after `route`); it refuses any other version.
  */
 #ifndef MSERVE_PLUGIN_H
 #define MSERVE_PLUGIN_H
@@ -23,8 +24,11 @@
 extern "C" {
 #endif
 
-/** The ABI version this header describes. */
-#define MSERVE_PLUGIN_ABI_VERSION 1u
+/** The ABI version this header describes. Version 2 appended `take`. */
+#define MSERVE_PLUGIN_ABI_VERSION 2u
+
+/** The oldest ABI version the broker still accepts. */
+#define MSERVE_PLUGIN_ABI_MINIMUM 1u
 
 /** The name of the symbol every dispatch plugin exports. */
 #define MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL "mserve_dispatch_plugin_entry"
@@ -127,6 +131,21 @@ typedef struct mserve_dispatch_plugin {
      */
     int64_t (*route)(void *state, const mserve_query_view *query,
                      char *out, size_t out_capacity);
+
+    /**
+     * Version 2, optional (NULL when absent): `servant` is free and queries
+     * wait in the broker; which of them should it take? `routings` holds the
+     * routing strings (UTF-8, NUL terminated) of the `count` queries at the
+     * front of the line, up to the broker's look-ahead, in arrival order.
+     * Returns an index into `routings`, or MSERVE_DISPATCH_WAIT to leave the
+     * choice to `choose`, which is then offered the queries in arrival order
+     * as without `take`. A query taken this way is dispatched to `servant`
+     * as if `choose` had chosen it (`completed` follows as usual). Any other
+     * value is treated as WAIT and logged. The broker asks each free servant,
+     * in the order of the list, before offering the queries to `choose`.
+     */
+    int64_t (*take)(void *state, const mserve_servant_view *servant,
+                    const char *const *routings, size_t count);
 } mserve_dispatch_plugin;
 
 /** The entry symbol. Returns a table with static storage duration. */

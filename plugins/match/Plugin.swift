@@ -10,7 +10,9 @@ import MServePlugin
 /// routing string was asked for least often among the last `window` queries, per servant
 /// holding it; ties go to the servant chosen least recently. When that is the only free servant
 /// and its data is wanted more than the query's routing string, the query waits (as long as
-/// for a busy servant): a query wanting that data is likely waiting behind it.
+/// for a busy servant): a query wanting that data is likely waiting behind it. And a servant
+/// that frees up first takes a waiting query of its own data, if the look-ahead holds one
+/// (`take`), so that under load each servant works through the queries of its data.
 ///
 /// The fallback matters as much as the match: taking the first free servant from the top (as
 /// `orig` does) keeps overwriting the data the top servant holds while the others keep stale
@@ -19,7 +21,7 @@ import MServePlugin
 ///
 /// Configuration: `match:N` sets the window (default 256 queries); `match:N:nowait` (or
 /// `match:nowait`) never waits for a busy servant, as in the original mserve.
-public final class MatchAlgorithm: SwiftDispatchAlgorithm {
+public final class MatchAlgorithm: SwiftQueryTaking {
     /// The last `window` routing strings asked for, oldest first, and how often each occurs.
     private var recent = RecentRoutingCounts(window: 256)
     /// Whether a query may wait for its busy servant.
@@ -36,6 +38,10 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
     /// times they were made to wait since.
     private var waitingSince: [String: ContinuousClock.Instant] = [:]
     private var waitAsks: [String: Int] = [:]
+    /// The routing string at the front of the line when `take` last passed over it, and how many
+    /// times in a row it was passed over (see `take`).
+    private var passedOverFront = ""
+    private var frontPassedOver = 0
     /// Execution times of warm and cold runs.
     private var warmRuns = RunningMean()
     private var coldRuns = RunningMean()
@@ -70,7 +76,40 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
         } else {
             return nil
         }
-        let servant = servants[chosen]
+        noteDispatch(of: routing, to: servants[chosen])
+        if lastChosen.count > 2 * servants.count + 16 {
+            // Servants that left: forget them.
+            let present = Set(servants.map(\.id))
+            lastChosen = lastChosen.filter { present.contains($0.key) }
+            running = running.filter { present.contains($0.key) }
+        }
+        return chosen
+    }
+
+    /// A free servant holding data takes the first waiting query that wants it (a warm run),
+    /// before the queries are offered one by one in arrival order: under load the line holds
+    /// several queries of the popular routing strings, and each servant works through those
+    /// of its own data rather than take whatever is at the front and run it cold. Nil (the
+    /// queries go to `choose`) when none in the look-ahead wants its data, and once the query
+    /// at the front has been passed over as many times as the look-ahead holds queries: it
+    /// then gets its turn with `choose`, which may make it wait a cold run's worth at most.
+    public func take(servant: ServantView, routings: [String]) -> Int? {
+        guard servant.isFree, !servant.lastRouting.isEmpty, let front = routings.first,
+            let index = routings.firstIndex(of: servant.lastRouting)
+        else { return nil }
+        if index > 0 {
+            frontPassedOver = front == passedOverFront ? frontPassedOver + 1 : 1
+            passedOverFront = front
+            if frontPassedOver > routings.count { return nil }
+        } else {
+            frontPassedOver = 0
+        }
+        noteDispatch(of: routings[index], to: servant)
+        return index
+    }
+
+    /// Records that a query of `routing` goes to `servant`.
+    private func noteDispatch(of routing: String, to servant: ServantView) {
         recent.record(routing)
         // Both are empty unless queries waited: then no routing string needs hashing.
         if !waitingSince.isEmpty { waitingSince[routing] = nil }
@@ -84,13 +123,6 @@ public final class MatchAlgorithm: SwiftDispatchAlgorithm {
             queries.append(routing: routing, warm: servant.lastRouting == routing)
             running[servant.id] = queries
         }
-        if lastChosen.count > 2 * servants.count + 16 {
-            // Servants that left: forget them.
-            let present = Set(servants.map(\.id))
-            lastChosen = lastChosen.filter { present.contains($0.key) }
-            running = running.filter { present.contains($0.key) }
-        }
-        return chosen
     }
 
     /// Learns warm and cold execution times.
