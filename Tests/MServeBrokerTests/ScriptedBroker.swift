@@ -1,0 +1,69 @@
+import MServePlugin
+import MServeTestSupport
+import MServeTesting
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A broker under test over servants played by scripts (`ScriptedServant`), with a DEALER
+/// client connected to its client socket.
+struct ScriptedBroker {
+    let broker: Broker
+    /// The scripted servants, in the order the broker was configured with them.
+    let servants: [ScriptedServant]
+    /// A DEALER connected to the broker, receiving with a 5-second timeout.
+    let client: ZMQSocket
+    private let running: Task<Void, any Error>
+
+    /// Starts a broker over `count` scripted servants, its configuration changed by `configure`
+    /// and dispatching with `algorithm` (the first free servant by default), connects the
+    /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
+    static func run(
+        servants count: Int,
+        configure: (inout BrokerConfiguration) -> Void = { _ in },
+        algorithm: @escaping @Sendable () -> any DispatchAlgorithm = { FirstFreeAlgorithm() },
+        _ body: (ScriptedBroker) async throws -> Void
+    ) async throws {
+        let context = try ZMQContext()
+        let servants = try (0..<count).map { _ in try ScriptedServant(context: context) }
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        configuration.servants.endpoints = servants.map(\.endpoint)
+        configure(&configuration)
+        let broker = try Broker(configuration: configuration, algorithms: { _ in algorithm() })
+        let running = Task { try await broker.run() }
+        let client = try ZMQSocket(context: context, type: .dealer)
+        func close() {
+            client.close()
+            for servant in servants { servant.socket.close() }
+            broker.stop()
+        }
+        do {
+            try client.setLinger(milliseconds: 0)
+            try client.setReceiveTimeout(milliseconds: 5_000)
+            try client.connect(try await broker.clientEndpoint)
+            try await body(ScriptedBroker(broker: broker, servants: servants, client: client, running: running))
+        } catch {
+            close()
+            throw error
+        }
+        close()
+        try await running.value
+        context.terminate()
+    }
+
+    /// Sends the client's query `(id; text)`.
+    func send(id: Int64, _ text: String) throws {
+        try client.send(ScriptedServant.query(id: id, text))
+    }
+
+    /// Whether `count` servants become ready at the broker.
+    func servantsBecomeReady(_ count: Int) async -> Bool {
+        await eventually { await broker.snapshot().servants.filter { $0.state == "ready" }.count == count }
+    }
+
+    /// Waits for the broker's run to end (after `broker.stop()`).
+    func ended() async throws {
+        try await running.value
+    }
+}
