@@ -73,16 +73,17 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         guard let take = table.pointee.take, !routings.isEmpty else { return nil }
         let state = state
         // One buffer of NUL-terminated strings and the pointers into it.
-        var bytes: [CChar] = []
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(routings.reduce(0) { $0 + $1.utf8.count + 1 })
         var offsets: [Int] = []
         offsets.reserveCapacity(routings.count)
         for routing in routings {
             offsets.append(bytes.count)
-            bytes.append(contentsOf: routing.utf8.map { CChar(bitPattern: $0) })
+            bytes.append(contentsOf: routing.utf8)
             bytes.append(0)
         }
-        let choice = bytes.withUnsafeBufferPointer { bytes in
-            let pointers = offsets.map { Optional(bytes.baseAddress! + $0) }
+        let choice = bytes.withUnsafeBytes { bytes in
+            let pointers = offsets.map { Optional((bytes.baseAddress! + $0).assumingMemoryBound(to: CChar.self)) }
             return pointers.withUnsafeBufferPointer { pointers in
                 servantViews.withView(of: servant) { view in
                     take(state, view, pointers.baseAddress, pointers.count)

@@ -29,46 +29,26 @@ struct QueryTakingTests {
     }
 
     @Test func theQueryAnAlgorithmTakesGoesToTheFreeServantFirst() async throws {
-        let context = try ZMQContext()
-        let servant = try ScriptedServant(context: context)
-        var configuration = BrokerConfiguration()
-        configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        configuration.servants.endpoints = [servant.endpoint]
-        let broker = try Broker(configuration: configuration, algorithms: { _ in NewestFirstAlgorithm() })
-        let running = Task { try await broker.run() }
-        let client = try ZMQSocket(context: context, type: .dealer)
-        defer {
-            client.close()
-            servant.socket.close()
-            broker.stop()
-        }
-        try client.setLinger(milliseconds: 0)
-        try client.connect(try await broker.clientEndpoint)
-        // Three queries wait before the servant is ready.
-        for n in 1...3 {
-            try client.send(QIPC.encode(.list([.atom(.long(Int64(n))), .string("twice \(n)")]), messageType: .async))
-        }
-        #expect(await eventually { await broker.snapshot().queued == 3 })
+        try await ScriptedBroker.run(servants: 1, algorithm: { NewestFirstAlgorithm() }) { run in
+            let servant = run.servants[0]
+            // Three queries wait before the servant is ready.
+            for n in 1...3 { try run.send(id: Int64(n), "twice \(n)") }
+            #expect(await eventually { await run.broker.snapshot().queued == 3 })
 
-        let brokerID = try servant.becomeReady(capacity: 1)
-        var order: [QValue] = []
-        for _ in 1...3 {
-            let (_, frames) = try servant.next(.query)
-            try #require(frames.count == 2)
-            guard case .list(let items, _) = try QIPC.decode(frames[1]).value else {
-                Issue.record("a query that is not (id; query)")
-                return
+            let brokerID = try servant.becomeReady(capacity: 1)
+            var order: [QValue] = []
+            for _ in 1...3 {
+                let (_, frames) = try servant.next(.query)
+                try #require(frames.count == 2)
+                guard case .list(let items, _) = try QIPC.decode(frames[1]).value else {
+                    Issue.record("a query that is not (id; query)")
+                    return
+                }
+                order.append(items[0])
+                try servant.send(
+                    to: brokerID, .reply, [frames[0], QIPC.encode(.list([items[0], .atom(.long(0))]), messageType: .async)])
             }
-            order.append(items[0])
-            try servant.send(
-                to: brokerID, .reply, [frames[0], QIPC.encode(.list([items[0], .atom(.long(0))]), messageType: .async)])
+            #expect(order == [.atom(.long(3)), .atom(.long(2)), .atom(.long(1))], "newest first, as the algorithm takes them")
         }
-        #expect(order == [.atom(.long(3)), .atom(.long(2)), .atom(.long(1))], "newest first, as the algorithm takes them")
-
-        client.close()
-        servant.socket.close()
-        broker.stop()
-        try await running.value
-        context.terminate()
     }
 }

@@ -11,38 +11,16 @@ import ZeroMQ
 /// message, up to the servant's and its own limit, and reads several answers from one REPLY.
 /// The servant here is a script on a real ZeroMQ socket, so that the test sees every message.
 struct ServantBatchTests {
-    /// Starts a broker using `servant`, sends it `count` queries `(n; "twice n")` from a DEALER,
-    /// and runs `body` once all of them wait in its queue (no servant is ready yet).
+    /// Starts a broker over one scripted servant, sends it `count` queries `(n; "twice n")` from
+    /// a DEALER, and runs `body` once all of them wait in its queue (no servant is ready yet).
     private static func withQueuedQueries(
-        _ count: Int, servant: (ZMQContext) throws -> ScriptedServant,
-        _ body: (ScriptedServant, ZMQSocket) throws -> Void
+        _ count: Int, _ body: (ScriptedServant, ZMQSocket) throws -> Void
     ) async throws {
-        let context = try ZMQContext()
-        let scripted = try servant(context)
-        var configuration = BrokerConfiguration()
-        configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        configuration.servants.endpoints = [scripted.endpoint]
-        let broker = try Broker(configuration: configuration, algorithms: { _ in FirstFreeAlgorithm() })
-        let running = Task { try await broker.run() }
-        let client = try ZMQSocket(context: context, type: .dealer)
-        defer {
-            client.close()
-            scripted.socket.close()
-            broker.stop()
+        try await ScriptedBroker.run(servants: 1) { run in
+            for n in 1...count { try run.send(id: Int64(n), "twice \(n)") }
+            #expect(await eventually { await run.broker.snapshot().queued == count })
+            try body(run.servants[0], run.client)
         }
-        try client.setLinger(milliseconds: 0)
-        try client.setReceiveTimeout(milliseconds: 5_000)
-        try client.connect(try await broker.clientEndpoint)
-        for n in 1...count {
-            try client.send(QIPC.encode(.list([.atom(.long(Int64(n))), .string("twice \(n)")]), messageType: .async))
-        }
-        #expect(await eventually { await broker.snapshot().queued == count })
-        try body(scripted, client)
-        client.close()
-        scripted.socket.close()
-        broker.stop()
-        try await running.value
-        context.terminate()
     }
 
     /// Reads QUERY messages until `count` queries came; returns the pairs per message and the
@@ -62,7 +40,7 @@ struct ServantBatchTests {
     }
 
     @Test func queuedQueriesLeaveInBatchesOfTheServantsLimitAndOneReplyAnswersThemAll() async throws {
-        try await Self.withQueuedQueries(6, servant: ScriptedServant.init) { servant, client in
+        try await Self.withQueuedQueries(6) { servant, client in
             let (broker, hello) = try servant.next(.hello)
             #expect(hello.count == 2)
             #expect(hello.count == 2 ? WireInteger.decode(hello[1]) == 32 : false, "HELLO names the broker's limit")
@@ -80,7 +58,7 @@ struct ServantBatchTests {
             for (index, query) in queries.enumerated() {
                 let n = Int64(index + 1)
                 triples += [
-                    WireInteger.encode(query.0), QIPC.encode(.list([.atom(.long(n)), .atom(.long(2 * n))]), messageType: .async),
+                    WireInteger.encode(query.0), ScriptedServant.answer(id: n, .atom(.long(2 * n))),
                     WireInteger.encode(1_000),
                 ]
             }
@@ -101,14 +79,14 @@ struct ServantBatchTests {
     }
 
     @Test func aServantThatNamesNoBatchGetsOneQueryPerMessage() async throws {
-        try await Self.withQueuedQueries(5, servant: ScriptedServant.init) { servant, _ in
+        try await Self.withQueuedQueries(5) { servant, _ in
             _ = try servant.becomeReady(capacity: 8, batch: nil)
             #expect(try Self.queries(5, at: servant).perMessage == [1, 1, 1, 1, 1])
         }
     }
 
     @Test func aBatchNeverExceedsTheServantsFreeCapacity() async throws {
-        try await Self.withQueuedQueries(7, servant: ScriptedServant.init) { servant, _ in
+        try await Self.withQueuedQueries(7) { servant, _ in
             _ = try servant.becomeReady(capacity: 3, batch: 64)
             #expect(try Self.queries(3, at: servant).perMessage == [3])
         }

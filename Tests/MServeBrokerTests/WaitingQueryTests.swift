@@ -40,41 +40,27 @@ struct WaitingQueryTests {
     }
 
     @Test func aQueryMadeToWaitWithAServantFreeIsOfferedAgainWithoutAnotherEvent() async throws {
-        let context = try ZMQContext()
-        let servant = try ScriptedServant(context: context)
-        var configuration = BrokerConfiguration()
-        configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        configuration.servants.endpoints = [servant.endpoint]
-        // No heartbeats during the test: nothing but the re-offer can bring the query back.
-        configuration.servants.heartbeatInterval = .seconds(30)
-        configuration.servants.livenessTimeout = .seconds(120)
-        let broker = try Broker(
-            configuration: configuration, algorithms: { _ in PatientAlgorithm(patience: .milliseconds(100)) })
-        let running = Task { try await broker.run() }
-        let client = try ZMQSocket(context: context, type: .dealer)
-        defer {
-            client.close()
-            servant.socket.close()
-            broker.stop()
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                // No heartbeats during the test: nothing but the re-offer can bring the query back.
+                $0.servants.heartbeatInterval = .seconds(30)
+                $0.servants.livenessTimeout = .seconds(120)
+            },
+            algorithm: { PatientAlgorithm(patience: .milliseconds(100)) }
+        ) { run in
+            let servant = run.servants[0]
+            _ = try servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+
+            let sent = ContinuousClock.now
+            try run.send(id: 1, "twice 1")
+            try servant.socket.setReceiveTimeout(milliseconds: 3_000)
+            let (_, frames) = try servant.next(.query)
+            let waited = ContinuousClock.now - sent
+            #expect(frames.count == 2)
+            #expect(waited >= .milliseconds(100), "the algorithm's wait was kept")
+            #expect(waited < .seconds(2), "offered again soon after the wait, not left in the queue")
         }
-        try client.setLinger(milliseconds: 0)
-        try client.connect(try await broker.clientEndpoint)
-        _ = try servant.becomeReady(capacity: 1)
-        #expect(await eventually { await broker.snapshot().servants.first?.state == "ready" })
-
-        let sent = ContinuousClock.now
-        try client.send(QIPC.encode(.list([.atom(.long(1)), .string("twice 1")]), messageType: .async))
-        try servant.socket.setReceiveTimeout(milliseconds: 3_000)
-        let (_, frames) = try servant.next(.query)
-        let waited = ContinuousClock.now - sent
-        #expect(frames.count == 2)
-        #expect(waited >= .milliseconds(100), "the algorithm's wait was kept")
-        #expect(waited < .seconds(2), "offered again soon after the wait, not left in the queue")
-
-        client.close()
-        servant.socket.close()
-        broker.stop()
-        try await running.value
-        context.terminate()
     }
 }
