@@ -223,11 +223,12 @@ extension LoadResult {
 }
 
 extension SlicedReply {
-    /// The id when it is a long atom (as the load clients send it), read in place.
+    /// The id when it is a long atom (type -7, as the load clients send it), read in place: its
+    /// 8 bytes are little-endian, since a sliced reply always is.
     var longID: Int64? {
-        guard id.count == 9, bytes[id.lowerBound] == 0xF9, bytes.first == 1 else { return nil }
-        var value: UInt64 = 0
-        for offset in (1..<9).reversed() { value = value << 8 | UInt64(bytes[id.lowerBound + offset]) }
+        guard !id.isEmpty, bytes[id.lowerBound] == 0xF9,
+            let value = WireInteger.decode(bytes[(id.lowerBound + 1)..<id.upperBound])
+        else { return nil }
         return Int64(bitPattern: value)
     }
 }
