@@ -26,16 +26,12 @@ extension IntegrationTests {
                 let pipe = Pipe()
                 process.standardOutput = pipe
                 process.standardError = FileHandle.nullDevice
-                let collected = output
-                pipe.fileHandleForReading.readabilityHandler = { handle in
-                    let chunk = EndpointLine.readChunk(from: handle)
-                    if !chunk.isEmpty { collected.append(Data(chunk)) }
-                }
                 try process.run()
                 self.process = process
+                output.collect(from: pipe.fileHandleForReading)
                 var found: Int?
                 for _ in 0..<3_000 where found == nil {
-                    let text = String(decoding: collected.bytes, as: UTF8.self)
+                    let text = String(decoding: output.bytes, as: UTF8.self)
                     if let newline = text.firstIndex(of: "\n") { found = Int(text[..<newline]) }
                     if !process.isRunning { break }
                     if found == nil { try await Task.sleep(for: .milliseconds(10)) }

@@ -24,17 +24,15 @@ public struct CommandRun: Sendable {
         process.standardError = errors
         let outputBytes = ByteCollector()
         let errorBytes = ByteCollector()
-        output.fileHandleForReading.readabilityHandler = { outputBytes.append(Data(EndpointLine.readChunk(from: $0))) }
-        errors.fileHandleForReading.readabilityHandler = { errorBytes.append(Data(EndpointLine.readChunk(from: $0))) }
         try process.run()
+        outputBytes.collect(from: output.fileHandleForReading)
+        errorBytes.collect(from: errors.fileHandleForReading)
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { try await Task.sleep(for: .milliseconds(10)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        output.fileHandleForReading.readabilityHandler = nil
-        errors.fileHandleForReading.readabilityHandler = nil
-        outputBytes.append(EndpointLine.readToEnd(from: output.fileHandleForReading))
-        errorBytes.append(EndpointLine.readToEnd(from: errors.fileHandleForReading))
+        outputBytes.waitForEnd()
+        errorBytes.waitForEnd()
         return CommandRun(
             status: process.terminationStatus,
             output: String(decoding: outputBytes.bytes, as: UTF8.self),

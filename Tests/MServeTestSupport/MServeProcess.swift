@@ -41,11 +41,7 @@ public final class MServeProcess: Sendable {
         process.standardError = errors
         try process.run()
         self.process = process
-        let collected = errorText
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = EndpointLine.readChunk(from: handle)
-            if !chunk.isEmpty { collected.append(Data(chunk)) }
-        }
+        errorText.collect(from: errors.fileHandleForReading)
         endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
     }
 
@@ -138,15 +134,4 @@ public struct ProcessCluster: Sendable {
     public var servantNames: Set<String> {
         Set(servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") })
     }
-}
-
-/// Bytes gathered from another thread.
-public final class ByteCollector: Sendable {
-    private let stored = Mutex<[UInt8]>([])
-    /// Creates an empty collector.
-    public init() {}
-    /// Appends bytes (from any thread).
-    public func append(_ data: Data) { stored.withLock { $0 += data } }
-    /// Everything collected so far.
-    public var bytes: [UInt8] { stored.withLock { $0 } }
 }
