@@ -45,33 +45,9 @@ enum QCalendar {
     }
 }
 
-/// Per-type facts about q atoms the parser and renderer need: type codes, suffix letters,
+/// Per-type facts about q atoms the parser and renderer need: suffix letters,
 /// nulls and infinities, and building typed vectors from atoms.
 enum QLiteralTypes {
-    /// The q type of an atom (the positive vector code).
-    static func typeCode(of atom: QAtom) -> QTypeCode {
-        switch atom {
-        case .boolean: return .boolean
-        case .guid: return .guid
-        case .byte: return .byte
-        case .short: return .short
-        case .int: return .int
-        case .long: return .long
-        case .real: return .real
-        case .float: return .float
-        case .char: return .char
-        case .symbol: return .symbol
-        case .timestamp: return .timestamp
-        case .month: return .month
-        case .date: return .date
-        case .datetime: return .datetime
-        case .timespan: return .timespan
-        case .minute: return .minute
-        case .second: return .second
-        case .time: return .time
-        }
-    }
-
     /// The type a suffix letter names in `0Nx` / `0Wx` and number literals.
     static func type(forSuffix letter: UInt8) -> QTypeCode? {
         switch letter {
@@ -222,11 +198,11 @@ enum QLiteralTypes {
     /// (`(1;2)` is `1 2`, `` (`a;`b) `` is `` `a`b ``); anything else stays a general list.
     static func collapse(_ items: [QValue]) -> QValue {
         guard case .atom(let first)? = items.first else { return .list(items) }
-        let type = typeCode(of: first)
+        let type = first.typeCode
         var atoms: [QAtom] = []
         atoms.reserveCapacity(items.count)
         for item in items {
-            guard case .atom(let atom) = item, typeCode(of: atom) == type else {
+            guard case .atom(let atom) = item, atom.typeCode == type else {
                 return .list(items)
             }
             atoms.append(atom)

@@ -49,7 +49,7 @@ enum NumericToken {
                     .syntax, "a boolean or byte vector literal cannot be an element of a vector",
                     column: column)
             case .atom(let atom):
-                let type = QLiteralTypes.typeCode(of: atom)
+                let type = atom.typeCode
                 if let sharedType, sharedType != type {
                     throw QueryError(
                         .syntax, "mixed types in a vector: \(sharedType) and \(type)",

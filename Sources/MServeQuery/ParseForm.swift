@@ -25,28 +25,4 @@ enum ParseForm {
         }
         return nil
     }
-
-    /// The q type of a vector.
-    static func typeCode(of vector: QVector) -> QTypeCode {
-        switch vector {
-        case .boolean: return .boolean
-        case .guid: return .guid
-        case .byte: return .byte
-        case .short: return .short
-        case .int: return .int
-        case .long: return .long
-        case .real: return .real
-        case .float: return .float
-        case .char: return .char
-        case .symbol: return .symbol
-        case .timestamp: return .timestamp
-        case .month: return .month
-        case .date: return .date
-        case .datetime: return .datetime
-        case .timespan: return .timespan
-        case .minute: return .minute
-        case .second: return .second
-        case .time: return .time
-        }
-    }
 }

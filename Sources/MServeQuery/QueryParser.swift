@@ -106,8 +106,8 @@ public enum QueryParser {
 
     static func kindName(of value: QValue) -> String {
         switch value {
-        case .atom(let atom): return "a \(QLiteralTypes.typeCode(of: atom)) atom"
-        case .vector(let vector, _): return "a \(ParseForm.typeCode(of: vector)) vector"
+        case .atom(let atom): return "a \(atom.typeCode) atom"
+        case .vector(let vector, _): return "a \(vector.typeCode) vector"
         case .list: return "a general list"
         case .dictionary: return "a dictionary"
         case .table: return "a table"
