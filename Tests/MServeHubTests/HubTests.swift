@@ -11,7 +11,7 @@ struct HubTests {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
         let (agent, agentTask) = try await fixture.startSpoke(port: 41_001)
-        let id = try await agent.waitUntilRegistered()
+        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
         let spokes = try await fixture.client.table("spoke")
         #expect(spokes.longs("id") == [id])
         #expect(spokes.longs("pid") == [Int64(getpid())])
@@ -30,7 +30,7 @@ struct HubTests {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
         let (agent, agentTask) = try await fixture.startSpoke()
-        let id = try await agent.waitUntilRegistered()
+        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
         let filled = try await eventually {
             let memst = try await fixture.client.table("memst")
             return memst.rowCount >= 2 && memst.longs("spoke").allSatisfy { $0 == id }
@@ -48,7 +48,7 @@ struct HubTests {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
         let (agent, agentTask) = try await fixture.startSpoke()
-        let id = try await agent.waitUntilRegistered()
+        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
         _ = try await eventually { try await fixture.client.table("memst").rowCount >= 1 }
         let before = Int64(Date().timeIntervalSince1970 * 1e9) - 946_684_800_000_000_000
         agent.stop(deregister: false)
@@ -69,7 +69,7 @@ struct HubTests {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
         let (agent, agentTask) = try await fixture.startSpoke()
-        _ = try await agent.waitUntilRegistered()
+        _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
         agent.stop()
         try await agentTask.value
         #expect(try await fixture.client.table("spoke").rowCount == 0)
@@ -85,15 +85,15 @@ struct HubTests {
         var (hub, hubTask) = try await fixture.startHub()
         let (live, liveTask) = try await fixture.startSpoke(port: 41_101)
         let (dead, deadTask) = try await fixture.startSpoke(port: 41_102)
-        let liveID = try await live.waitUntilRegistered()
-        let deadID = try await dead.waitUntilRegistered()
+        let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
+        let deadID = try await dead.waitUntilRegistered(timeout: .seconds(15))
         hub.stop()
         try await hubTask.value
         dead.stop(deregister: false)
         try await deadTask.value
 
         (hub, hubTask) = try await fixture.startHub()
-        _ = try await live.waitUntilRegistered(count: 2)
+        _ = try await live.waitUntilRegistered(count: 2, timeout: .seconds(15))
         let settled = try await eventually { try await fixture.client.table("down").rowCount == 1 }
         #expect(settled)
         #expect(try await fixture.client.table("down").longs("spoke") == [deadID])
@@ -111,7 +111,7 @@ struct HubTests {
         let (dev, devTask) = try await fixture.startSpoke(service: "dev", port: 41_201)
         let (prod, prodTask) = try await fixture.startSpoke(service: "prod", port: 41_202)
         let (broker, brokerTask) = try await fixture.startSpoke(service: "dev", role: SpokeRole.broker, port: 41_203)
-        for agent in [dev, prod, broker] { _ = try await agent.waitUntilRegistered() }
+        for agent in [dev, prod, broker] { _ = try await agent.waitUntilRegistered(timeout: .seconds(15)) }
         let resolved = try await Hub.resolve("dev", hub: fixture.endpoint)
         #expect(resolved.map(\.endpoint) == ["tcp://127.0.0.1:41201"])
         #expect(resolved.first?.threads == 2)

@@ -38,7 +38,7 @@ import Testing
             hub: fixture.endpoint, registration: registration(key: Self.key), heartbeatInterval: HubFixture.heartbeat,
             livenessTimeout: HubFixture.liveness, logger: quietLogger)
         let keyedTask = Task { try await keyed.run() }
-        _ = try await keyed.waitUntilRegistered()
+        _ = try await keyed.waitUntilRegistered(timeout: .seconds(15))
         let resolved = try await fixture.client.resolve("keyed")
         #expect(resolved.map(\.curveKey) == [Self.key])
         keyed.stop()
