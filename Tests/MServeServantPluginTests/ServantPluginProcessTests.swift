@@ -1,5 +1,4 @@
 import Foundation
-import MServeProtocol
 import MServeClient
 import QData
 import MServeTestSupport
@@ -68,16 +67,16 @@ struct ServantPluginProcessTests {
         #expect(cluster.servants[0].logs.contains("demo-api"))
     }
 
-    @Test func qPluginsIsReadWhenMServeServantPluginsIsUnset() throws {
-        let run = try Self.run(
+    @Test func qPluginsIsReadWhenMServeServantPluginsIsUnset() async throws {
+        let run = try await CommandRun.mserve(
             ["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": PluginFiles.stats])
         #expect(run.status == 0)
         #expect(run.output.hasPrefix("stats\tarity 1\tstats\t"))
         #expect(!run.output.contains("proc1"))
     }
 
-    @Test func listFunctionsPrintsWhatWouldBeServed() throws {
-        let run = try Self.run(
+    @Test func listFunctionsPrintsWhatWouldBeServed() async throws {
+        let run = try await CommandRun.mserve(
             ["servant", "--plugins", "\(PluginFiles.demoAPI):\(PluginFiles.stats)", "--list-functions"],
             environment: ["Q_PLUGINS": "/nonexistent.so"])
         #expect(run.status == 0)
@@ -85,34 +84,10 @@ struct ServantPluginProcessTests {
         #expect(names == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid", "stats"])
     }
 
-    @Test func aBadPluginStopsTheLaunchNamingTheFile() throws {
-        let run = try Self.run(["servant", "--plugins", "/nonexistent/libmserve-servant-gone.so"])
+    @Test func aBadPluginStopsTheLaunchNamingTheFile() async throws {
+        let run = try await CommandRun.mserve(["servant", "--plugins", "/nonexistent/libmserve-servant-gone.so"])
         #expect(run.status != 0)
         #expect(run.errors.contains("/nonexistent/libmserve-servant-gone.so"))
         #expect(run.output.isEmpty)
-    }
-
-    /// Runs `mserve ARGUMENTS` to completion and returns its exit status and output.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws
-        -> (status: Int32, output: String, errors: String)
-    {
-        let process = Process()
-        process.executableURL = MServeProcess.executable
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = EndpointLine.readToEnd(from: output.fileHandleForReading)
-        let errorData = EndpointLine.readToEnd(from: errors.fileHandleForReading)
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-            String(decoding: errorData, as: UTF8.self)
-        )
     }
 }
