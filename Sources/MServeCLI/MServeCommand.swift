@@ -41,6 +41,9 @@ struct MServeCommand: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
+            // `--help`, `--version` and `mserve help …` end here too: they print as
+            // ArgumentParser prints them, on standard output, with status 0.
+            if MServeCommand.exitCode(for: error) == .success { exit(withError: error) }
             let message = MServeCommand.message(for: error)
             if !message.isEmpty {
                 let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
