@@ -187,8 +187,12 @@ final class BrokerLoop {
 
         context = try ZMQContext(ioThreads: 1)
         var startedAdmission: BrokerAdmission? = nil
+        // What is open so far, closed again if a later step fails: terminating a context
+        // waits for its sockets to close.
+        var opened: [ZMQSocket] = []
         do {
             clientSocket = try ZMQSocket(context: context, type: .router)
+            opened.append(clientSocket)
             try clientSocket.setRouterMandatory(true)
             try clientSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
@@ -205,6 +209,7 @@ final class BrokerLoop {
             clientEndpoint = try clientSocket.lastEndpoint
 
             servantSocket = try ZMQSocket(context: context, type: .router)
+            opened.append(servantSocket)
             try servantSocket.setRoutingId(Array("broker-\(String(incarnation, radix: 16))".utf8))
             try servantSocket.setRouterMandatory(true)
             try servantSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
@@ -216,9 +221,11 @@ final class BrokerLoop {
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected])
             monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+            opened.append(monitor.socket)
             kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
         } catch {
             startedAdmission?.stop()
+            for socket in opened { socket.close() }
             context.terminate()
             throw error
         }

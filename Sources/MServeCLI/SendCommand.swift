@@ -12,8 +12,9 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Example: mserve send 'proc1 `IBM'
 
-            Exits 1 with the error on standard error when the query fails or no reply comes \
-            within the deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
+            Exits 1 with the error on standard error when the query fails, when no broker \
+            accepts the connection within --connect-timeout, or when no reply comes within the \
+            deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
             """)
 
     @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default tcp://127.0.0.1:5570).", valueName: "endpoint"))
@@ -27,6 +28,9 @@ struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
     var deadline: String = "30"
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
+    var connectTimeout: String = "5"
 
     @Flag(name: .long, help: "Print only the result, not the info dictionary.")
     var quiet = false
@@ -67,6 +71,7 @@ struct SendCommand: AsyncParsableCommand {
         }
         var configuration = ClientConfiguration()
         configuration.deadline = try seconds(deadline, flag: "--deadline")
+        configuration.connectTimeout = try seconds(connectTimeout, flag: "--connect-timeout")
         if let security {
             do {
                 let serverKey = try brokerPublicKey ?? security.directory.publicKey(brokerKey ?? SpokeRole.broker)

@@ -19,6 +19,13 @@ public struct ClientConfiguration: Sendable {
     /// With security on: the broker's public key and this client's key pair (the broker admits
     /// only allowed client keys). Nil (the default): no security.
     public var curve: ZMQCurveClientKeys? = nil
+    /// How long the client may go without a connection to the broker while queries wait:
+    /// past it they fail with ``ClientError/Code/notConnected`` instead of waiting out their
+    /// deadline, and so does each query sent while the connection stays down. Nil (the
+    /// default): queries wait for the broker as long as their deadline allows, through a
+    /// broker restart say. A query that failed this way may still reach the broker if the
+    /// connection comes up later, as one past its deadline may; its answer is then dropped.
+    public var connectTimeout: Duration? = nil
     /// Creates the default settings.
     public init() {}
 }
@@ -68,6 +75,8 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         public static let queryFailed = Code(name: "queryFailed")
         /// No answer came within the client's deadline (is the broker running?).
         public static let deadlineExceeded = Code(name: "deadlineExceeded")
+        /// No connection to the broker within the client's `connectTimeout`.
+        public static let notConnected = Code(name: "notConnected")
         /// The client was closed before the answer came.
         public static let closed = Code(name: "closed")
         /// The answer was not a valid `(id; result; info)` message.
@@ -130,8 +139,7 @@ public final class QueryClient: Sendable {
     ) throws {
         let mailbox = try ZMQMailbox<ClientCommand>()
         self.mailbox = mailbox
-        let (seconds, attoseconds) = configuration.deadline.components
-        deadlineNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        deadlineNanoseconds = configuration.deadline.clampedNanoseconds
         let loop = try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
         let thread = Thread { loop.run() }
         thread.name = "mserve-client"
@@ -177,29 +185,65 @@ final class ClientLoop: @unchecked Sendable {
     /// each is also in `pending`, so its deadline still applies.
     private var unsent: [(id: Int64, bytes: [UInt8])] = []
 
+    /// With a `connectTimeout`: the broker's endpoint (for the error), the timeout, and the
+    /// monitor that tells when the connection comes up (a completed handshake) and goes down.
+    private let endpoint: String
+    private let connectTimeoutNanoseconds: UInt64?
+    private let monitor: ZMQMonitor?
+    private var connected = false
+    private var unconnectedSince = QueryClock.monotonicNanoseconds()
+    /// Why the last security handshake failed, for the error; nil when none did.
+    private var handshakeFailure: String?
+
     init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
         self.mailbox = mailbox
         self.logger = logger
+        self.endpoint = endpoint
+        connectTimeoutNanoseconds = configuration.connectTimeout?.clampedNanoseconds
         context = try ZMQContext(ioThreads: 1)
+        let socket: ZMQSocket
         do {
             socket = try ZMQSocket(context: context, type: .dealer)
+        } catch {
+            context.terminate()
+            throw ClientError(.socket, "cannot make a socket: \(error)")
+        }
+        var monitor: ZMQMonitor? = nil
+        do {
             try socket.setLinger(milliseconds: 0)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
             if let curve = configuration.curve { try socket.setCurveClient(curve) }
+            if connectTimeoutNanoseconds != nil {
+                // Before the connect, so that its first handshake is seen.
+                let monitorEndpoint = "inproc://mserve-client-monitor"
+                try socket.startMonitor(
+                    endpoint: monitorEndpoint,
+                    events: [
+                        .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
+                        .handshakeFailedNoDetail,
+                    ])
+                monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+            }
             try socket.connect(endpoint)
         } catch {
+            // The sockets first: terminating a context waits for its sockets to close.
+            monitor?.close()
+            socket.close()
             context.terminate()
             throw ClientError(.socket, "cannot connect to \(endpoint): \(error)")
         }
+        self.socket = socket
+        self.monitor = monitor
     }
 
     func run() {
         var poller = ZMQPoller()
         let socketIndex = poller.add(socket)
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        let monitorIndex = monitor.map { poller.add($0.socket) }
         var running = true
         while running {
             do {
@@ -225,6 +269,7 @@ final class ClientLoop: @unchecked Sendable {
                     }
                 }
             }
+            if let monitorIndex, poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
             sendUnsent()
             if poller.returnedEvents(at: socketIndex).contains(.readable) { readReplies() }
             let now = QueryClock.monotonicNanoseconds()
@@ -234,19 +279,48 @@ final class ClientLoop: @unchecked Sendable {
                 entry.continuation.resume(
                     throwing: ClientError(.deadlineExceeded, "no reply to query \(id) in time; is the broker running?"))
             }
+            if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
+                let reason = handshakeFailure ?? "is it running?"
+                failPending(
+                    ClientError(
+                        .notConnected,
+                        "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)"))
+            }
         }
-        for (_, entry) in pending {
-            entry.continuation.resume(throwing: ClientError(.closed, "the client was closed before the reply came"))
-        }
-        pending.removeAll()
+        failPending(ClientError(.closed, "the client was closed before the reply came"))
         // Commands that raced with close.
         for command in mailbox.takeAll() {
             if case .send(_, _, _, let continuation) = command {
                 continuation.resume(throwing: ClientError(.closed, "the client is closed"))
             }
         }
+        monitor?.close()
         socket.close()
         context.terminate()
+    }
+
+    /// Fails every query waiting for an answer with `error`.
+    private func failPending(_ error: ClientError) {
+        for (_, entry) in pending { entry.continuation.resume(throwing: error) }
+        pending.removeAll()
+        unsent.removeAll()
+    }
+
+    /// Follows the connection to the broker from the monitor's events.
+    private func readMonitor() {
+        while let monitor, let event = try? monitor.next(dontWait: true) {
+            if event.event.contains(.handshakeSucceeded) {
+                connected = true
+                handshakeFailure = nil
+            } else if event.event.contains(.disconnected), connected {
+                connected = false
+                unconnectedSince = QueryClock.monotonicNanoseconds()
+            } else if event.event.contains(.handshakeFailedAuth) {
+                handshakeFailure = "it refused this client's key"
+            } else if event.event.contains(.handshakeFailedProtocol) || event.event.contains(.handshakeFailedNoDetail) {
+                handshakeFailure = "the security handshake failed (do both sides use the same security, and the broker's public key?)"
+            }
+        }
     }
 
     /// Sends the queries waiting for the socket, in order, as far as it takes them now.
@@ -301,5 +375,15 @@ final class ClientLoop: @unchecked Sendable {
                 entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
             }
         }
+    }
+}
+
+extension Duration {
+    /// The duration in nanoseconds, 0 when negative, saturating when too long for 64 bits.
+    var clampedNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 }

@@ -204,9 +204,15 @@ final class ServantLoop {
         self.mailbox = mailbox
         self.incarnation = incarnation
         context = try ZMQContext(ioThreads: 1)
-        var startedAdmission: ServantAdmission? = nil
+        let socket: ZMQSocket
         do {
             socket = try ZMQSocket(context: context, type: .router)
+        } catch {
+            context.terminate()
+            throw error
+        }
+        var startedAdmission: ServantAdmission? = nil
+        do {
             try socket.setRouterMandatory(false)
             try socket.setRouterHandover(true)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
@@ -224,10 +230,13 @@ final class ServantLoop {
             }
             endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
         } catch {
+            // The socket first: terminating a context waits for its sockets to close.
             startedAdmission?.stop()
+            socket.close()
             context.terminate()
             throw error
         }
+        self.socket = socket
         var logger = logger
         logger[metadataKey: "servant"] = "\(endpoint)"
         self.logger = logger

@@ -47,5 +47,50 @@ extension IntegrationTests {
         #expect(run.errors.contains("is the broker running"))
         #expect(run.output.isEmpty)
     }
+
+    @Test func sendGivesUpOnABrokerThatIsNotThereWithinItsConnectTimeout() async throws {
+        let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
+        let endpoint = broker.endpoint
+        broker.crash()
+
+        let started = ContinuousClock.now
+        let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--connect-timeout", "0.5", "echo 1"])
+        #expect(run.status == 1)
+        #expect(run.errors.contains("notConnected"), "\(run.errors)")
+        #expect(run.errors.contains("no connection to the broker at \(endpoint)"), "\(run.errors)")
+        // Not the 30-second deadline.
+        #expect(ContinuousClock.now - started < .seconds(15))
+    }
+
+    @Test func aClientWithAConnectTimeoutFailsFastWhileTheBrokerIsDownAndCarriesOnAfter() async throws {
+        let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
+        defer { servant.stop() }
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(60)
+        configuration.connectTimeout = .milliseconds(500)
+        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        defer { client.close() }
+        #expect(try await client.send("echo 1").result == .atom(.long(1)))
+
+        broker.crash()
+        let started = ContinuousClock.now
+        await #expect {
+            try await client.send("echo 2")
+        } throws: { error in
+            (error as? ClientError)?.code == .notConnected
+        }
+        #expect(ContinuousClock.now - started < .seconds(15))
+
+        let restarted = try await MServeProcess(
+            "restarted broker", ["broker", "--clients", broker.endpoint, "--servant", servant.endpoint])
+        defer { restarted.stop() }
+        // Once the client is connected again, queries are answered as before.
+        let answered = await eventually(timeout: .seconds(10)) {
+            (try? await client.send("echo 3").result) == .atom(.long(3))
+        }
+        #expect(answered)
+    }
 }
 }

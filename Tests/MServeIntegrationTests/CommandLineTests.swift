@@ -36,5 +36,25 @@ extension IntegrationTests {
             #expect(run.errors.hasPrefix("Error: Unknown option '--no-such-option'"), "\(run.errors)")
             #expect(run.errors.contains("mserve servant --help"), "\(run.errors)")
         }
+
+        /// A port already taken, or an endpoint that is not one, stops the command at once with
+        /// the reason, instead of leaving it waiting for sockets that were never closed.
+        @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {
+            let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
+            defer { broker.stop() }
+
+            let secondBroker = try await CommandRun.mserve(["broker", "--clients", broker.endpoint], timeout: 10)
+            #expect(secondBroker.status == 1)
+            #expect(secondBroker.errors.contains("cannot bind the client endpoint \(broker.endpoint)"), "\(secondBroker.errors)")
+            #expect(secondBroker.errors.contains("Address already in use"), "\(secondBroker.errors)")
+
+            let servant = try await CommandRun.mserve(["servant", "--bind", broker.endpoint], timeout: 10)
+            #expect(servant.status == 1)
+            #expect(servant.errors.contains("cannot bind \(broker.endpoint)"), "\(servant.errors)")
+
+            let send = try await CommandRun.mserve(["send", "--broker", "not-an-endpoint", "echo 1"], timeout: 10)
+            #expect(send.status == 1)
+            #expect(send.errors.contains("cannot connect to not-an-endpoint"), "\(send.errors)")
+        }
     }
 }
