@@ -255,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "MServeHubTests",
             dependencies: [
-                "MServeHub", "ZeroMQ", "QData", "MServeProtocol", "MServeTestSupport",
+                "MServeHub", "ZeroMQ", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -109,6 +109,8 @@ public final class SpokeAgent: Service, Sendable {
 
     private func runLoop(_ peer: HubPeerSocket) {
         var registered = false
+        // Whether the hub's silence has been logged since it last answered: once per silence.
+        var silenceLogged = false
         var nextTick: UInt64 = 0
         let tick = heartbeatInterval.nanoseconds
         let liveness = livenessTimeout.nanoseconds
@@ -118,7 +120,17 @@ public final class SpokeAgent: Service, Sendable {
         while true {
             let now = QueryClock.monotonicNanoseconds()
             if now >= nextTick {
-                if now &- state.withLock({ $0.lastHeardFromHub }) > liveness { registered = false }
+                if now &- state.withLock({ $0.lastHeardFromHub }) > liveness {
+                    if !silenceLogged {
+                        silenceLogged = true
+                        logger.warning(
+                            registered
+                                ? "the hub stopped answering; registering again as soon as it answers"
+                                : "no answer from the hub yet; registering as soon as it answers",
+                            metadata: ["hub": "\(hubEndpoint)", "silentFor": "\(livenessTimeout)"])
+                    }
+                    registered = false
+                }
                 if registered {
                     peer.send(HubMessage(.heartbeat, MemoryStats.current().entries))
                 } else {
@@ -147,7 +159,15 @@ public final class SpokeAgent: Service, Sendable {
             }
             if poller.returnedEvents(at: socketIndex).contains(.readable) {
                 while let message = peer.receive() {
+                    let wasRegistered = registered
                     handle(message, registered: &registered, peer: peer)
+                    if registered && !wasRegistered {
+                        silenceLogged = false
+                        let status = self.status
+                        logger.info(
+                            status.registrations == 1 ? "registered with the hub" : "registered with the hub again",
+                            metadata: ["hub": "\(hubEndpoint)", "id": "\(status.spokeID ?? 0)"])
+                    }
                 }
             }
         }
@@ -166,7 +186,6 @@ public final class SpokeAgent: Service, Sendable {
                 $0.endpoint = message.text("endpoint")
                 $0.registrations += 1
             }
-            logger.debug("registered with the hub", metadata: ["id": "\(message.integer("id") ?? 0)"])
         case .heartbeat:
             let known = state.withLock {
                 $0.lastHeardFromHub = now

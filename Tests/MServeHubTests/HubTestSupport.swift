@@ -32,12 +32,14 @@ struct HubFixture {
         return (hub, task)
     }
 
-    /// Starts a spoke agent of `service` with `role`, serving `port`.
-    func startSpoke(service: String = "dev", role: String = SpokeRole.servant, port: Int32 = 40_000) async throws -> (SpokeAgent, Task<Void, any Error>) {
+    /// Starts a spoke agent of `service` with `role`, serving `port`, logging to `logger`.
+    func startSpoke(
+        service: String = "dev", role: String = SpokeRole.servant, port: Int32 = 40_000, logger: Logger = quietLogger
+    ) async throws -> (SpokeAgent, Task<Void, any Error>) {
         let agent = try SpokeAgent(
             hub: endpoint,
             registration: .current(port: port, threads: 2, service: service, role: role, endpoint: "tcp://*:\(port)"),
-            heartbeatInterval: Self.heartbeat, livenessTimeout: Self.liveness, logger: quietLogger)
+            heartbeatInterval: Self.heartbeat, livenessTimeout: Self.liveness, logger: logger)
         let task = Task { try await agent.run() }
         return (agent, task)
     }

@@ -1,0 +1,44 @@
+import MServeHub
+import MServeTestSupport
+import MServeTesting
+import Testing
+
+/// What a spoke agent tells its process's log about the hub: a silence once, and each
+/// registration, so an operator sees why a servant is not listed.
+@Suite("SpokeAgent", .serialized)
+struct SpokeAgentTests {
+    static let silence = "no answer from the hub yet; registering as soon as it answers"
+    static let stopped = "the hub stopped answering; registering again as soon as it answers"
+
+    @Test("a spoke logs the hub's silence once, its registration, the hub's loss and its return")
+    func logsTheHubComingAndGoing() async throws {
+        let fixture = HubFixture()
+        let recorder = LogRecorder()
+        let (agent, agentTask) = try await fixture.startSpoke(port: 41_301, logger: recorder.logger(label: "spoke"))
+
+        // No hub yet: one warning, however many registrations go unanswered.
+        #expect(await eventually { recorder.messages.contains(Self.silence) })
+        try await Task.sleep(for: HubFixture.liveness * 2)
+        #expect(recorder.messages.filter { $0 == Self.silence }.count == 1)
+
+        var (hub, hubTask) = try await fixture.startHub()
+        _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
+        #expect(await eventually { recorder.messages.contains("registered with the hub") })
+        let registered = recorder.entries.first { $0.message == "registered with the hub" }
+        #expect(registered?.level == .info)
+        #expect(registered?.metadata["hub"] == fixture.endpoint)
+
+        hub.stop()
+        try await hubTask.value
+        #expect(await eventually { recorder.messages.contains(Self.stopped) })
+
+        (hub, hubTask) = try await fixture.startHub()
+        #expect(await eventually(timeout: .seconds(15)) { recorder.messages.contains("registered with the hub again") })
+        #expect(recorder.entries.filter { $0.level >= .warning }.map(\.message) == [Self.silence, Self.stopped])
+
+        agent.stop()
+        try await agentTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+}
