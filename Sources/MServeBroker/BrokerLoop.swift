@@ -149,6 +149,8 @@ final class BrokerLoop {
     private var nextServantID: UInt64 = 1
     private var answered: UInt64 = 0
     private var stopping = false
+    /// Whether queries waiting with no servant ready were logged; once until one is ready.
+    private var loggedWaitingWithoutServants = false
 
     private let heartbeatNanoseconds: UInt64
     private let livenessNanoseconds: UInt64
@@ -447,6 +449,12 @@ final class BrokerLoop {
         } else {
             queue.append(held)
             offerAgainSoonWhileAServantIsFree()
+            if readyIDs.isEmpty && !loggedWaitingWithoutServants {
+                loggedWaitingWithoutServants = true
+                logger.warning(
+                    "queries wait: no servant is ready",
+                    metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
+            }
         }
     }
 
@@ -862,6 +870,7 @@ final class BrokerLoop {
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
+        loggedWaitingWithoutServants = false
         drainQueue()
     }
 

@@ -145,6 +145,9 @@ struct BrokerCommand: AsyncParsableCommand {
         let usersRefresher = try configuration.kdb?.userList.map {
             try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
         }
+        if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
+            logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
+        }
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
         if let usersRefresher { services.append(usersRefresher) }

@@ -188,6 +188,8 @@ final class ClientLoop: @unchecked Sendable {
     /// With a `connectTimeout`: the broker's endpoint (for the error), the timeout, and the
     /// monitor that tells when the connection comes up (a completed handshake) and goes down.
     private let endpoint: String
+    /// The client's deadline, for the error.
+    private let deadline: Duration
     private let connectTimeoutNanoseconds: UInt64?
     private let monitor: ZMQMonitor?
     private var connected = false
@@ -199,6 +201,7 @@ final class ClientLoop: @unchecked Sendable {
         self.mailbox = mailbox
         self.logger = logger
         self.endpoint = endpoint
+        deadline = configuration.deadline
         connectTimeoutNanoseconds = configuration.connectTimeout?.clampedNanoseconds
         context = try ZMQContext(ioThreads: 1)
         let socket: ZMQSocket
@@ -277,7 +280,10 @@ final class ClientLoop: @unchecked Sendable {
                 pending[id] = nil
                 unsent.removeAll { $0.id == id }
                 entry.continuation.resume(
-                    throwing: ClientError(.deadlineExceeded, "no reply to query \(id) in time; is the broker running?"))
+                    throwing: ClientError(
+                        .deadlineExceeded,
+                        "no reply to query \(id) within the client's deadline (\(deadline)); is the broker running, with a servant free?"
+                    ))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
                 let reason = handshakeFailure ?? "is it running?"

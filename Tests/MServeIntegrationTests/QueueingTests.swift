@@ -1,4 +1,5 @@
 import MServeClient
+import MServeProtocol
 import QData
 import MServeTestSupport
 import Testing
@@ -35,6 +36,40 @@ extension IntegrationTests {
             return -1
         }
         #expect(received == received.sorted())
+    }
+
+    @Test func queriesWithNoServantReadyWaitForOneAndTheBrokerSaysSoOncePerWait() async throws {
+        let servantEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servantEndpoint])
+        defer { broker.stop() }
+        let waiting = "queries wait: no servant is ready"
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+
+        // The servant is not up yet: both queries wait, and the broker says so once.
+        async let first = client.send("echo 1")
+        async let second = client.send("echo 2")
+        #expect(await eventually { broker.logs.contains(waiting) })
+        let servant = try await MServeProcess("servant", ["servant", "--bind", servantEndpoint])
+        #expect(try await first.result == .atom(.long(1)))
+        #expect(try await second.result == .atom(.long(2)))
+        #expect(broker.logs.occurrences(of: waiting) == 1)
+
+        // Gone again: the next wait is logged anew, and ends when it is back.
+        servant.crash()
+        #expect(await eventually { broker.logs.contains("servant lost") })
+        async let third = client.send("echo 3")
+        #expect(await eventually { broker.logs.occurrences(of: waiting) == 2 })
+        let restarted = try await MServeProcess("servant", ["servant", "--bind", servantEndpoint])
+        defer { restarted.stop() }
+        #expect(try await third.result == .atom(.long(3)))
+    }
+
+    @Test func aBrokerWithoutServantsSaysSoAtStart() async throws {
+        let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
+        defer { broker.stop() }
+        #expect(await eventually { broker.logs.contains("no servants: queries wait until some are given") })
     }
 
     @Test func aServantWithSpareCapacityTakesQueriesBeforeItsThreadIsFree() async throws {
