@@ -1015,6 +1015,14 @@ final class BrokerLoop {
             reply(
                 error: "mserve: deadline exceeded: servant \(name) did not answer in time",
                 to: flight.query, servant: name)
+            // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
+            // still be running it, and counts as busy with it until it answers.
+            logger.warning(
+                "a query passed its deadline at its servant; the client got an error",
+                metadata: [
+                    "servant": "\(name)", "deadline": "\(configuration.dispatch.queryDeadline)",
+                    "routing": "\(flight.query.routing)",
+                ])
         }
     }
 }

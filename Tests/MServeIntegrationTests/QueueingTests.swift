@@ -142,6 +142,14 @@ extension IntegrationTests {
             #expect(error.message.contains("deadline exceeded"))
             if case .dictionary = error.info {} else { Issue.record("no info with the error") }
         }
+        // The broker's log says which servant let a query pass its deadline.
+        let servant = cluster.servants[0].endpoint.replacingOccurrences(of: "tcp://", with: "")
+        let logged = await eventually {
+            cluster.broker.logs.split(separator: "\n").contains {
+                $0.contains("a query passed its deadline at its servant") && $0.contains("servant=\(servant)")
+            }
+        }
+        #expect(logged, "\(cluster.broker.logs)")
     }
 }
 }
