@@ -157,13 +157,21 @@ enum HubTableCommand {
 
 struct HubResolveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "resolve", abstract: "List the endpoints of a service's live servants.")
+        commandName: "resolve", abstract: "List the endpoints of a service's live servants.",
+        discussion: """
+            One servant a line: endpoint, name and threads, tab-separated. A service with no live \
+            servant prints nothing on standard output and says so on standard error.
+            """)
 
     @Argument(help: "The service name, e.g. dev.") var service: String
     @OptionGroup var options: HubClientOptions
 
     func run() async throws {
-        for endpoint in try await options.client().resolve(service) {
+        let endpoints = try await options.client().resolve(service)
+        if endpoints.isEmpty {
+            FileHandle.standardError.write(Data("mserve hub resolve: no live servant in service \(service)\n".utf8))
+        }
+        for endpoint in endpoints {
             announce("\(endpoint.endpoint)\t\(endpoint.name)\t\(endpoint.threads)")
         }
     }

@@ -26,6 +26,25 @@ extension IntegrationTests {
                 "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", hub] + extra)
         }
 
+        @Test func resolveListsAServicesServantsAndSaysWhenThereAreNone() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await Self.startHub(directory: directory)
+            defer { hub.stop() }
+            let servant = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
+            defer { servant.stop() }
+
+            let listed = await eventually {
+                let run = try? await CommandRun.mserve(["hub", "resolve", "dev", "--hub", hub.endpoint])
+                return run?.output.hasPrefix(servant.endpoint + "\t") == true
+            }
+            #expect(listed)
+            let none = try await CommandRun.mserve(["hub", "resolve", "nosuch", "--hub", hub.endpoint])
+            #expect(none.status == 0)
+            #expect(none.output.isEmpty)
+            #expect(none.errors.contains("no live servant in service nosuch"), "\(none.errors)")
+        }
+
         @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }
