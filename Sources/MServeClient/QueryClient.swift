@@ -232,7 +232,7 @@ final class ClientLoop: @unchecked Sendable {
             }
             try socket.connect(endpoint)
         } catch {
-            // The sockets first: terminating a context waits for its sockets to close.
+            // Close what is open first: terminating a context waits for its sockets to close.
             monitor?.close()
             socket.close()
             context.terminate()

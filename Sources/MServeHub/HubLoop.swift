@@ -376,7 +376,10 @@ final class HubLoop {
     // MARK: liveness and watches
 
     private func scanLiveness(now: UInt64) {
-        for (id, live) in spokes where now &- live.lastHeard > livenessNanoseconds {
+        // A spoke reloaded from the directory may be backing off between tries to reach the
+        // hub: it gets the longest such wait on top of its liveness to be heard from.
+        let reloadedLiveness = livenessNanoseconds + UInt64(HubPeerSocket.longestReconnectMilliseconds) * 1_000_000
+        for (id, live) in spokes where now &- live.lastHeard > (live.confirmed ? livenessNanoseconds : reloadedLiveness) {
             let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
             do {
                 try database.markDown(spoke: id, crash: QueryClock.qTimestampNow(), reason: reason)

@@ -225,6 +225,10 @@ enum SpokeControl: Sendable {
 
 /// A DEALER connected to the hub, owned by one thread.
 final class HubPeerSocket {
+    /// The longest wait, in milliseconds, between two tries to reach the hub (tries back off
+    /// from 100 ms).
+    static let longestReconnectMilliseconds: Int32 = 1_000
+
     let context: ZMQContext
     let socket: ZMQSocket
 
@@ -244,7 +248,7 @@ final class HubPeerSocket {
         do {
             try socket.setLinger(milliseconds: 0)
             try socket.setImmediate(!queueUntilConnected)
-            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            try socket.setReconnectInterval(milliseconds: 100, max: Self.longestReconnectMilliseconds)
             if let routingID { try socket.setRoutingId(routingID) }
             if let curve { try socket.setCurveClient(curve) }
             try socket.connect(endpoint)

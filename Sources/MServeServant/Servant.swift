@@ -230,7 +230,7 @@ final class ServantLoop {
             }
             endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
         } catch {
-            // The socket first: terminating a context waits for its sockets to close.
+            // Close what is open first: terminating a context waits for its sockets to close.
             startedAdmission?.stop()
             socket.close()
             context.terminate()
