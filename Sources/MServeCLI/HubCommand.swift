@@ -66,6 +66,21 @@ struct HubServeCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    /// Words after `mserve hub` that name no subcommand, such as a mistyped one: refused in
+    /// `validate` with the subcommands, where the parser would only call them unexpected.
+    @Argument(help: .hidden) var unknownSubcommand: [String] = []
+
+    func validate() throws {
+        guard let word = unknownSubcommand.first else { return }
+        let names = HubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+        var message = "'\(word)' is not a hub subcommand"
+        if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
+            message += "; did you mean '\(close)'?"
+        }
+        message += " (subcommands: \(names.joined(separator: ", ")); `mserve hub` alone serves the hub)"
+        throw ValidationError(message)
+    }
+
     func run() async throws {
         let logger = logging.bootstrap(label: "mserve.hub")
         var configuration = HubConfiguration()

@@ -37,6 +37,13 @@ extension IntegrationTests {
             #expect(run.errors.contains("mserve servant --help"), "\(run.errors)")
         }
 
+        @Test func aMistypedHubSubcommandIsNamedWithTheSubcommands() async throws {
+            let run = try await CommandRun.mserve(["hub", "spoke"])
+            #expect(run.status == 64)
+            #expect(run.errors.hasPrefix("Error: 'spoke' is not a hub subcommand; did you mean 'spokes'?"), "\(run.errors)")
+            #expect(run.errors.contains("resolve"), "\(run.errors)")
+        }
+
         /// A port already taken, or an endpoint that is not one, stops the command at once with
         /// the reason, instead of leaving it waiting for sockets that were never closed.
         @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {
