@@ -35,11 +35,14 @@ struct KeysNewCommand: AsyncParsableCommand {
 
     @Argument(help: "The key's name, e.g. servant.") var name: String
 
-    @Option(name: .long, help: ArgumentHelp("Key directory (env MSERVE_KEYS, default ~/.mserve/keys).", valueName: "path"))
-    var dir: String?
+    /// `--keys`, as every other command names the key directory; `--dir` is kept as an alias.
+    @Option(
+        name: [.customLong("keys"), .customLong("dir")],
+        help: ArgumentHelp("Key directory (env MSERVE_KEYS, default ~/.mserve/keys; --dir also works).", valueName: "path"))
+    var keys: String?
 
     func run() async throws {
-        let directory = ZMQKeyDirectory(path: dir ?? defaultKeyDirectory)
+        let directory = ZMQKeyDirectory(path: keys ?? defaultKeyDirectory)
         do {
             let pair = try directory.create(name)
             announce(pair.publicKey)

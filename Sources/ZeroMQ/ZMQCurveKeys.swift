@@ -35,9 +35,29 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// The path of `NAME.pub`.
     public func publicKeyPath(_ name: String) -> String { (path as NSString).appendingPathComponent("\(name).pub") }
 
-    /// Writes a new key pair as `NAME.key` (0600) and `NAME.pub`, refusing to overwrite.
+    /// Whether `name` can name a key pair: letters, digits, `-`, `_` and `.`, not starting
+    /// with `.`, so that its files stay inside the directory.
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first != UInt8(ascii: ".") else { return false }
+        return name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    /// Writes a new key pair as `NAME.key` (0600) and `NAME.pub`, refusing to overwrite and
+    /// refusing a name that is not ``isValidName(_:)``.
     @discardableResult
     public func create(_ name: String) throws -> ZMQCurveKeyPair {
+        guard Self.isValidName(name) else {
+            throw ZMQKeyFileError(
+                "'\(name)' cannot name a key: use letters, digits, '-', '_' and '.', not starting with '.'")
+        }
         let pair = try ZMQCurveKeyPair.generate()
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         for file in [secretKeyPath(name), publicKeyPath(name)] where FileManager.default.fileExists(atPath: file) {

@@ -44,6 +44,22 @@ extension IntegrationTests {
             #expect(run.errors.contains("resolve"), "\(run.errors)")
         }
 
+        @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let made = try await CommandRun.mserve(["keys", "new", "broker", "--keys", directory])
+            #expect(made.status == 0, "\(made.errors)")
+            #expect(made.output.trimmingCharacters(in: .newlines).utf8.count == 40)
+            let alias = try await CommandRun.mserve(["keys", "new", "client", "--dir", directory])
+            #expect(alias.status == 0, "\(alias.errors)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+                "broker.key", "broker.pub", "client.key", "client.pub",
+            ])
+            let escape = try await CommandRun.mserve(["keys", "new", "../escape", "--keys", directory])
+            #expect(escape.status == 64)
+            #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
+        }
+
         /// A port already taken, or an endpoint that is not one, stops the command at once with
         /// the reason, instead of leaving it waiting for sockets that were never closed.
         @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {

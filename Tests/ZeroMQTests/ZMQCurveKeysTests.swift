@@ -17,4 +17,20 @@ struct ZMQCurveKeysTests {
         #expect(throws: ZMQKeyFileError.self) { try directory.create("servant") }
         #expect(throws: ZMQKeyFileError.self) { try directory.publicKey("nobody") }
     }
+
+    @Test(arguments: ["../escape", "a/b", "", ".hidden", "name with space", "/abs"])
+    func createRefusesANameThatIsNoPlainFileName(name: String) throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let directory = ZMQKeyDirectory(path: parent + "/keys")
+        #expect(throws: ZMQKeyFileError.self) { try directory.create(name) }
+        // Nothing was written, inside the directory or beside it.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] == [])
+    }
+
+    @Test func plainNamesAreValid() {
+        for name in ["hub", "broker", "servant-2", "host_a.servant"] {
+            #expect(ZMQKeyDirectory.isValidName(name), "\(name)")
+        }
+    }
 }
