@@ -83,6 +83,8 @@ final class ServantRecord {
     var totalExecution: UInt64 = 0
     var lastHeard: UInt64 = 0
     var lastHelloSent: UInt64 = 0
+    /// Whether a failed try to connect was logged; once until it connects.
+    var unreachableLogged = false
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
     var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
@@ -221,7 +223,7 @@ final class BrokerLoop {
             try servantSocket.setReconnectInterval(milliseconds: 100, max: 1_000)
             let monitorEndpoint = "inproc://mserve-broker-monitor-\(incarnation)"
             try servantSocket.startMonitor(
-                endpoint: monitorEndpoint, events: [.connected, .disconnected])
+                endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
             monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
             opened.append(monitor.socket)
             kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
@@ -759,10 +761,15 @@ final class BrokerLoop {
             guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
             if event.event.contains(.connected) {
                 record.connected = true
+                record.unreachableLogged = false
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
                 record.connected = false
                 servantLost(id, reason: "disconnected")
+            } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
+                record.unreachableLogged = true
+                logger.notice(
+                    "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
             }
         }
     }

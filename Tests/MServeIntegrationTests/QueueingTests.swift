@@ -51,10 +51,15 @@ extension IntegrationTests {
         async let first = client.send("echo 1")
         async let second = client.send("echo 2")
         #expect(await eventually { broker.logs.contains(waiting) })
+        // The broker also says it cannot reach the servant, once however often it tries.
+        let unreachable = "cannot reach servant; retrying until it is up"
+        #expect(await eventually { broker.logs.contains(unreachable) })
+        try await Task.sleep(for: .seconds(1))
         let servant = try await MServeProcess("servant", ["servant", "--bind", servantEndpoint])
         #expect(try await first.result == .atom(.long(1)))
         #expect(try await second.result == .atom(.long(2)))
         #expect(broker.logs.occurrences(of: waiting) == 1)
+        #expect(broker.logs.occurrences(of: unreachable) == 1)
 
         // Gone again: the next wait is logged anew, and ends when it is back.
         servant.crash()
