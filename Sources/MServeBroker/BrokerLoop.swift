@@ -1079,12 +1079,3 @@ extension BrokerLoop {
         }
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds (negative durations give 0).
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
-}

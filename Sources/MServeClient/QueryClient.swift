@@ -139,7 +139,7 @@ public final class QueryClient: Sendable {
     ) throws {
         let mailbox = try ZMQMailbox<ClientCommand>()
         self.mailbox = mailbox
-        deadlineNanoseconds = configuration.deadline.clampedNanoseconds
+        deadlineNanoseconds = configuration.deadline.nanoseconds
         let loop = try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
         let thread = Thread { loop.run() }
         thread.name = "mserve-client"
@@ -202,7 +202,7 @@ final class ClientLoop: @unchecked Sendable {
         self.logger = logger
         self.endpoint = endpoint
         deadline = configuration.deadline
-        connectTimeoutNanoseconds = configuration.connectTimeout?.clampedNanoseconds
+        connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
         context = try ZMQContext(ioThreads: 1)
         let socket: ZMQSocket
         do {
@@ -381,15 +381,5 @@ final class ClientLoop: @unchecked Sendable {
                 entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
             }
         }
-    }
-}
-
-extension Duration {
-    /// The duration in nanoseconds, 0 when negative, saturating when too long for 64 bits.
-    var clampedNanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 }

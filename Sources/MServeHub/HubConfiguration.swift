@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import ZeroMQ
 
 /// How a hub runs: where it listens, where it keeps its tables, and how fast it declares a
@@ -42,12 +43,6 @@ public struct HubConfiguration: Sendable {
 }
 
 extension Duration {
-    /// The duration in whole nanoseconds (negative durations give 0).
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
-
     /// The duration in whole milliseconds, at least 1.
     var milliseconds: Int32 { Int32(clamping: max(1, nanoseconds / 1_000_000)) }
 }

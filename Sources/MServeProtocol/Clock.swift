@@ -19,3 +19,14 @@ public enum QueryClock {
         return (Int64(spec.tv_sec) - qEpochOffsetSeconds) * 1_000_000_000 + Int64(spec.tv_nsec)
     }
 }
+
+extension Duration {
+    /// The duration in whole nanoseconds, for the monotonic clock's arithmetic: 0 when
+    /// negative, `UInt64.max` when too long for 64 bits.
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+}
