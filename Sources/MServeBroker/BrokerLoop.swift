@@ -624,21 +624,26 @@ final class BrokerLoop {
     /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
     /// a servant turned out to be gone (it was lost, which drained the queue again).
     private func letFreeServantsTakeQueries() -> Bool {
+        // The routing strings in the look-ahead, gathered again only once a query was taken.
+        var routings: [String] = []
         var index = 0
         while index < views.count, !queue.isEmpty {
             guard views[index].isFree else {
                 index += 1
                 continue
             }
-            let window = min(queue.count, configuration.dispatch.lookAhead)
-            var routings: [String] = []
-            routings.reserveCapacity(window)
-            for offset in 0..<window { routings.append(queue[offset: offset].routing) }
-            guard let taken = algorithm.take(servant: views[index], routings: routings), taken >= 0, taken < window
+            if routings.isEmpty {
+                let window = min(queue.count, configuration.dispatch.lookAhead)
+                routings.reserveCapacity(window)
+                for offset in 0..<window { routings.append(queue[offset: offset].routing) }
+            }
+            guard let taken = algorithm.take(servant: views[index], routings: routings), taken >= 0,
+                taken < routings.count
             else {
                 index += 1
                 continue
             }
+            routings.removeAll(keepingCapacity: true)
             // The same servant is asked again while it is still free (a capacity above one).
             guard dispatch(queue.remove(atOffset: taken), toReadyIndex: index) else { return false }
         }
