@@ -98,6 +98,10 @@ let package = Package(
         ),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
 
+        // The operating system's socket API, for plain TCP (the kdb+ door, q servants), name
+        // lookup, port probes and free ports.
+        .target(name: "POSIXSockets", swiftSettings: strict),
+
         // q values and the kdb+ IPC codec.
         .target(name: "QData", swiftSettings: strict),
 
@@ -122,7 +126,7 @@ let package = Package(
         .target(
             name: "MServeBroker",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -164,7 +168,7 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "ZeroMQ", "QData", "MServeProtocol",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,7 +189,7 @@ let package = Package(
         .executableTarget(
             name: "MServeCLI",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
                 "MServeBroker", "MServeServant", "MServeClient", "MServeHub",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -198,7 +202,8 @@ let package = Package(
         .executableTarget(
             name: "MServeBench",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeServant", "MServeClient",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeServant",
+                "MServeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -209,6 +214,7 @@ let package = Package(
         ),
 
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
             dependencies: ["QData"],
@@ -255,7 +261,7 @@ let package = Package(
         .testTarget(
             name: "MServeHubTests",
             dependencies: [
-                "MServeHub", "ZeroMQ", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
+                "MServeHub", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -270,7 +276,7 @@ let package = Package(
             name: "MServeIntegrationTests",
             dependencies: [
                 "MServeTestSupport",
-                "ZeroMQ", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
             ],
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSockets
 import Synchronization
 
 /// Resolves q servants' host names to IPv4 addresses on threads of its own, so that a slow or
@@ -23,7 +24,7 @@ final class HostResolver: Sendable {
     private let lookUpBlocking: @Sendable (String) -> Answer
 
     /// A resolver using `lookUp` (by default `getaddrinfo`, IPv4) for names.
-    init(lookUp: @escaping @Sendable (String) -> Answer = KdbTCP.resolveIPv4) {
+    init(lookUp: @escaping @Sendable (String) -> Answer = HostResolver.lookUp) {
         lookUpBlocking = lookUp
     }
 
@@ -31,7 +32,7 @@ final class HostResolver: Sendable {
     /// Each answer is handed out once: the next call for the same host looks it up again, so a
     /// reconnecting servant follows an address that changed.
     func address(of host: String) -> Answer? {
-        if let literal = KdbTCP.ipv4Literal(host) { return .address(literal) }
+        if let literal = IPv4Address.literal(host) { return .address(literal) }
         let (answer, start) = entries.withLock { entries -> (Answer?, Bool) in
             switch entries[host] {
             case .pending?: return (nil, false)
@@ -50,5 +51,14 @@ final class HostResolver: Sendable {
             }
         }
         return answer
+    }
+
+    /// Looks `host` up with the system's resolver (IPv4), blocking.
+    @Sendable
+    static func lookUp(_ host: String) -> Answer {
+        switch IPv4Address.resolve(host) {
+        case .success(let address): .address(address)
+        case .failure(let error): .failed(error.message)
+        }
     }
 }

@@ -1,11 +1,8 @@
 import Logging
 import MServeProtocol
+import POSIXSockets
 import QData
 import ZeroMQ
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// How a reply goes back to the client that sent the query.
 enum ReplyRoute {
@@ -76,7 +73,13 @@ final class KdbDoor {
         } else {
             users = configuration.users
         }
-        (listener, port) = try KdbTCP.listen(host: configuration.host, port: configuration.port)
+        do {
+            (listener, port) = try TCPSocket.listen(host: configuration.host, port: configuration.port)
+        } catch where error.code != .systemCall {
+            throw BrokerError(.configuration, "the kdb+ door cannot listen: \(error.message)")
+        } catch {
+            throw BrokerError(.socket, "cannot listen for kdb+ IPC: \(error.message)")
+        }
         self.logger[metadataKey: "kdbPort"] = "\(port)"
         self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
     }
@@ -155,13 +158,14 @@ final class KdbDoor {
     /// Closes the listener and every connection.
     func close() {
         for id in Array(connections.keys) { drop(id, reason: "the broker stopped", quietly: true) }
-        Glibc.close(listener)
+        TCPSocket.close(listener)
     }
 
     // MARK: connections
 
     private func acceptAll(now: UInt64) {
-        while let (descriptor, peer, loopback) = KdbTCP.accept(listener) {
+        while let accepted = TCPSocket.accept(listener) {
+            let (descriptor, peer, loopback) = (accepted.descriptor, accepted.peer, accepted.isLoopback)
             let id = nextConnectionID
             nextConnectionID += 1
             let stream = KdbStream(

@@ -1,11 +1,8 @@
 import Logging
 import MServeProtocol
+import POSIXSockets
 import QData
 import ZeroMQ
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What the broker's kdb+ servant connections reported in one turn of its loop.
 enum KdbServantEvent {
@@ -208,7 +205,7 @@ final class KdbServantLinks {
             address = found
         }
         do {
-            let descriptor = try KdbTCP.connect(address: address, port: link.port)
+            let descriptor = try TCPSocket.connect(address: address, port: link.port)
             link.stream = KdbStream(
                 descriptor: descriptor, maxMessageSize: maxMessageSize, maxBufferedOutput: Self.maxBufferedOutput)
             link.phase = .connecting(since: now)
@@ -223,7 +220,7 @@ final class KdbServantLinks {
         guard var link = links[id], var stream = link.stream else { return }
         switch link.phase {
         case .connecting(let since):
-            guard KdbTCP.connectSucceeded(stream.descriptor) else {
+            guard TCPSocket.connectSucceeded(stream.descriptor) else {
                 fail(id, now: now, reason: "connection refused")
                 return
             }

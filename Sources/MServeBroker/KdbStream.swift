@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import POSIXSockets
 
 /// One kdb+ IPC byte stream over a non-blocking TCP socket: input gathered and cut into
 /// messages by their 8-byte headers (refusing forged headers and messages over the size
@@ -42,7 +40,7 @@ struct KdbStream {
         var total = 0
         while total < budget {
             compactInput()
-            switch KdbTCP.read(descriptor, into: &input, limit: 64 << 10) {
+            switch TCPSocket.read(descriptor, into: &input, limit: 64 << 10) {
             case .bytes(let count): total += count
             case .wouldBlock: return true
             case .closed: return false
@@ -102,7 +100,7 @@ struct KdbStream {
     /// Writes what the socket takes; false when the peer has gone.
     mutating func flush() -> Bool {
         while outputOffset < output.count {
-            guard let written = KdbTCP.write(descriptor, output, from: outputOffset) else { return false }
+            guard let written = TCPSocket.write(descriptor, output, from: outputOffset) else { return false }
             if written == 0 { return true }
             outputOffset += written
         }
@@ -116,9 +114,7 @@ struct KdbStream {
     mutating func close() {
         guard !closed else { return }
         closed = true
-        var abort = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
-        Glibc.close(descriptor)
+        TCPSocket.abort(descriptor)
         input = []
         output = []
         inputStart = 0

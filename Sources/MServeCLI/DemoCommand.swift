@@ -3,6 +3,7 @@ import Foundation
 import MServeClient
 import MServeHub
 import MServeProtocol
+import POSIXSockets
 import QData
 
 struct DemoCommand: AsyncParsableCommand {

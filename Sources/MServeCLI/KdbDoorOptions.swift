@@ -3,7 +3,7 @@ import MServeBroker
 
 /// The broker's kdb+ IPC flags: the door for q clients, and logging in to q servants.
 struct KdbDoorOptions: ParsableArguments {
-    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (default host 127.0.0.1).", valueName: "port"))
+    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1).", valueName: "port"))
     var port: String?
 
     @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second.", valueName: "file|hub"))

@@ -1,5 +1,6 @@
 import Foundation
 import MServeProtocol
+import POSIXSockets
 import QData
 
 /// The hub protocol: every message is three frames, `[MSH1, COMMAND, body]`, where the body is
@@ -383,22 +384,5 @@ enum ProcessStart {
     }()
 
     /// This host's first non-loopback IPv4 address, or 127.0.0.1.
-    static let localAddress: String = {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return "127.0.0.1" }
-        defer { freeifaddrs(list) }
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
-                var inAddress = inet.pointee.sin_addr
-                return inet_ntop(AF_INET, &inAddress, &text, socklen_t(INET_ADDRSTRLEN)) != nil
-            }
-            let result = String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if ok && !result.hasPrefix("127.") { return result }
-        }
-        return "127.0.0.1"
-    }()
+    static let localAddress: String = IPv4Address.firstNonLoopback() ?? "127.0.0.1"
 }

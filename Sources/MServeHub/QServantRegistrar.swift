@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import POSIXSockets
 import ServiceLifecycle
 
 /// Registers a q process — a servant reached as `kdb://host:port`, which cannot speak the hub

@@ -1,8 +1,7 @@
 // MServeProtocol owns the wire protocol between clients, brokers and servants
 // (frame layouts and commands, see docs/PROTOCOL.md), the info dictionary that
-// comes back with every reply, the clocks both ends time queries with, and what
-// starting an mserve process as a child takes: the endpoint line it prints
-// (EndpointLine) and a free port to give it (LoopbackPort).
+// comes back with every reply, the clocks both ends time queries with, and the
+// endpoint line an mserve process prints when it is up (EndpointLine).
 
 import QData
 
@@ -74,7 +73,9 @@ public enum ServantCommand: String, Sendable, CaseIterable {
 public enum WireInteger {
     /// Encodes `value` as 8 little-endian bytes.
     public static func encode(_ value: UInt64) -> [UInt8] {
-        withUnsafeBytes(of: value.littleEndian) { Array($0) }
+        var bytes: [UInt8] = []
+        encode(value, into: &bytes)
+        return bytes
     }
 
     /// Writes `value` as 8 little-endian bytes over `bytes`, reusing its storage: a loop that

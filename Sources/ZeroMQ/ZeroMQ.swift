@@ -1,4 +1,6 @@
-// ZeroMQ: a thin, safe Swift wrapper over libzmq. The only target that touches unsafe pointers.
+// ZeroMQ: a thin, safe Swift wrapper over libzmq. With POSIXSockets (the system socket API),
+// the only targets that touch unsafe pointers, apart from the plugin ABIs' C boundary and
+// QData's one bulk-copy file.
 import CZeroMQ
 
 /// Library-wide libzmq facilities: version, capabilities, CURVE keys and the built-in proxy.

@@ -3,6 +3,7 @@ import MServeProtocol
 import MServeTestSupport
 import Logging
 import MServeHub
+import POSIXSockets
 import QData
 import Testing
 import ZeroMQ

@@ -3,6 +3,7 @@ import Logging
 import MServeHub
 import MServeProtocol
 import MServeTestSupport
+import POSIXSockets
 import QData
 import Testing
 

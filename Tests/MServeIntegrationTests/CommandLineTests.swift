@@ -1,5 +1,6 @@
 import Foundation
 import MServeTestSupport
+import POSIXSockets
 import Testing
 
 extension IntegrationTests {
@@ -78,6 +79,28 @@ extension IntegrationTests {
             let send = try await CommandRun.mserve(["send", "--broker", "not-an-endpoint", "echo 1"], timeout: 10)
             #expect(send.status == 1)
             #expect(send.errors.contains("cannot connect to not-an-endpoint"), "\(send.errors)")
+
+            let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(taken.descriptor) }
+            let door = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:\(taken.port)"], timeout: 10)
+            #expect(door.status == 1)
+            #expect(
+                door.errors.contains("cannot listen on 127.0.0.1:\(taken.port): Address already in use"), "\(door.errors)")
+
+            let unknownHost = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "no-such-host.invalid:5001"], timeout: 10)
+            #expect(unknownHost.status != 0)
+            #expect(unknownHost.errors.contains("cannot resolve no-such-host.invalid"), "\(unknownHost.errors)")
+        }
+
+        /// The kdb+ door listens on a host given by name, as `--kdb-port localhost:5001`.
+        @Test func theKdbDoorTakesAHostName() async throws {
+            let port = LoopbackPort.free()
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "localhost:\(port)"])
+            defer { broker.stop() }
+            #expect(TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 5_000))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MServeClient
+import POSIXSockets
 import QData
 import MServeProtocol
 import MServeTestSupport

@@ -1,5 +1,6 @@
 import MServeClient
 import MServeProtocol
+import POSIXSockets
 import QData
 import MServeTestSupport
 import Testing

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MServeClient
 import MServeProtocol
+import POSIXSockets
 
 /// One row of the broker benchmark's table and CSV.
 struct BenchRow: Sendable {

@@ -13,9 +13,9 @@ public enum TCPProbe {
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return false }
+        guard getaddrinfo(host, String(port), &hints, &list) == 0 else { return false }
         defer { freeaddrinfo(list) }
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        var cursor = list
         while let entry = cursor {
             if connects(entry.pointee, timeoutMilliseconds: timeoutMilliseconds) { return true }
             cursor = entry.pointee.ai_next
@@ -31,9 +31,6 @@ public enum TCPProbe {
         guard errno == EINPROGRESS else { return false }
         var item = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
         guard poll(&item, 1, Int32(clamping: timeoutMilliseconds)) == 1 else { return false }
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return false }
-        return error == 0
+        return TCPSocket.connectSucceeded(descriptor)
     }
 }

@@ -15,9 +15,14 @@ public enum LoopbackPort {
     public static func free() -> Int {
         for _ in 0..<500 {
             let port = Int.random(in: 20_000..<32_000)
-            if boundPort(port) == port { return port }
+            if canBind(port) { return port }
         }
         return boundPort(0)
+    }
+
+    /// Whether a TCP socket can be bound to `port` on loopback right now.
+    public static func canBind(_ port: Int) -> Bool {
+        (1...65_535).contains(port) && boundPort(port) == port
     }
 
     /// Binds a TCP socket to `port` on loopback (0: any), closes it, and returns the port it got
@@ -30,14 +35,7 @@ public enum LoopbackPort {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        guard bound == 0 else { return 0 }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard TCPSocket.bind(descriptor, to: &address) == 0 else { return 0 }
+        return TCPSocket.boundPort(descriptor)
     }
 }

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// IPv4 addresses as the socket API holds them: a `UInt32` in network byte order (as
+/// `in_addr.s_addr`).
+public enum IPv4Address {
+    /// The address of a literal such as `10.0.0.7`; nil for anything else (a host name).
+    public static func literal(_ text: String) -> UInt32? {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1 ? address.s_addr : nil
+    }
+
+    /// The dotted text of an address, e.g. `10.0.0.7`.
+    public static func text(_ address: UInt32) -> String {
+        let host = UInt32(bigEndian: address)
+        return "\(host >> 24).\(host >> 16 & 255).\(host >> 8 & 255).\(host & 255)"
+    }
+
+    /// Looks a host name up (`getaddrinfo`, IPv4) and returns its first address. Blocks the
+    /// calling thread for as long as the lookup takes (seconds, when a DNS server does not
+    /// answer): call it off any event loop. A failure's message is the resolver's reason alone
+    /// (e.g. `Name or service not known`), for the caller to say what it was looking up.
+    public static func resolve(_ host: String) -> Result<UInt32, SocketError> {
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &found)
+        guard status == 0 else {
+            return .failure(SocketError(.nameLookup, String(cString: gai_strerror(status))))
+        }
+        defer { freeaddrinfo(found) }
+        guard let address = found?.pointee.ai_addr else {
+            return .failure(SocketError(.nameLookup, "no IPv4 address"))
+        }
+        return .success(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr })
+    }
+
+    /// This host's first IPv4 address that is not on the loopback network, as text; nil when
+    /// it has none.
+    public static func firstNonLoopback() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor = list
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else {
+                continue
+            }
+            let value = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+            if UInt32(bigEndian: value) >> 24 != 127 { return text(value) }
+        }
+        return nil
+    }
+}

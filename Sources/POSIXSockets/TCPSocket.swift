@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Non-blocking IPv4 TCP sockets as plain descriptors, for a caller that polls them in its own
+/// poll set (the broker polls them beside its ZeroMQ sockets, so no thread of their own).
+public enum TCPSocket {
+    /// A connection taken from a listening socket.
+    public struct Accepted: Sendable {
+        /// The connection's descriptor (non-blocking, `TCP_NODELAY`).
+        public let descriptor: Int32
+        /// The peer as `a.b.c.d:port`.
+        public let peer: String
+        /// Whether the peer is on the loopback network (127.0.0.0/8).
+        public let isLoopback: Bool
+    }
+
+    /// The outcome of a non-blocking read.
+    public enum ReadResult: Sendable, Equatable {
+        /// This many bytes were appended.
+        case bytes(Int)
+        /// Nothing to read now.
+        case wouldBlock
+        /// The peer closed the connection, or it failed.
+        case closed
+    }
+
+    /// Binds and listens on `host:port`, non-blocking. `host` is an IPv4 address, `*` (every
+    /// interface), or a name, which is looked up (blocking) and its first IPv4 address taken;
+    /// port 0 takes any free port. Returns the descriptor and the port bound.
+    public static func listen(host: String, port: Int) throws(SocketError) -> (descriptor: Int32, port: Int) {
+        guard (0...65_535).contains(port) else {
+            throw SocketError(.invalidAddress, "\(port) is not a TCP port (0 to 65535)")
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        if host == "*" {
+            address.sin_addr.s_addr = INADDR_ANY
+        } else if let literal = IPv4Address.literal(host) {
+            address.sin_addr.s_addr = literal
+        } else {
+            switch IPv4Address.resolve(host) {
+            case .success(let found): address.sin_addr.s_addr = found
+            case .failure(let error):
+                throw SocketError(.nameLookup, "cannot resolve \(host): \(error.message)")
+            }
+        }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw .lastSystemCall("cannot open a socket") }
+        setOption(descriptor, SOL_SOCKET, SO_REUSEADDR, 1)
+        guard bind(descriptor, to: &address) == 0, Glibc.listen(descriptor, 128) == 0 else {
+            let error = SocketError.lastSystemCall("cannot listen on \(host):\(port)")
+            Glibc.close(descriptor)
+            throw error
+        }
+        setNonBlocking(descriptor)
+        return (descriptor, boundPort(descriptor))
+    }
+
+    /// Accepts one pending connection on a listening descriptor; nil when none is waiting.
+    public static func accept(_ listener: Int32) -> Accepted? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let descriptor = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
+        }
+        guard descriptor >= 0 else { return nil }
+        setNonBlocking(descriptor)
+        setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        // A fixed kernel send buffer, so that what a peer leaves unread is bounded by the
+        // caller's own buffer rather than by TCP autotuning (up to megabytes).
+        setOption(descriptor, SOL_SOCKET, SO_SNDBUF, 256 << 10)
+        let host = UInt32(bigEndian: address.sin_addr.s_addr)
+        let peer = "\(host >> 24).\(host >> 16 & 255).\(host >> 8 & 255).\(host & 255)"
+        return Accepted(
+            descriptor: descriptor, peer: "\(peer):\(UInt16(bigEndian: address.sin_port))",
+            isLoopback: host >> 24 == 127)
+    }
+
+    /// Starts a non-blocking connect to `address` (IPv4, network byte order) and `port`; the
+    /// descriptor turns writable when it is done (see ``connectSucceeded(_:)``).
+    public static func connect(address: UInt32, port: Int) throws(SocketError) -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw .lastSystemCall("cannot open a socket") }
+        setNonBlocking(descriptor)
+        setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        var peer = sockaddr_in()
+        peer.sin_family = sa_family_t(AF_INET)
+        peer.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        peer.sin_addr.s_addr = address
+        let result = withUnsafePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if result != 0 && errno != EINPROGRESS {
+            let error = SocketError.lastSystemCall("cannot connect to \(IPv4Address.text(address)):\(port)")
+            Glibc.close(descriptor)
+            throw error
+        }
+        return descriptor
+    }
+
+    /// Whether a non-blocking connect finished without error.
+    public static func connectSucceeded(_ descriptor: Int32) -> Bool {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+    }
+
+    /// Reads what is available, appending at most `limit` bytes to `buffer`.
+    public static func read(_ descriptor: Int32, into buffer: inout [UInt8], limit: Int) -> ReadResult {
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: limit))
+        let count = buffer.withUnsafeMutableBytes { raw in
+            recv(descriptor, raw.baseAddress! + start, limit, 0)
+        }
+        if count > 0 {
+            buffer.removeLast(limit - count)
+            return .bytes(count)
+        }
+        buffer.removeLast(limit)
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return .wouldBlock }
+        return .closed
+    }
+
+    /// Writes as much of `bytes[offset...]` as the socket takes now and returns how much that
+    /// was; nil when the peer has gone.
+    public static func write(_ descriptor: Int32, _ bytes: [UInt8], from offset: Int) -> Int? {
+        guard offset < bytes.count else { return 0 }
+        let count = bytes.withUnsafeBytes { raw in
+            send(descriptor, raw.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+        }
+        if count >= 0 { return count }
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return 0 }
+        return nil
+    }
+
+    /// Closes a descriptor.
+    public static func close(_ descriptor: Int32) {
+        Glibc.close(descriptor)
+    }
+
+    /// Closes a connection with a reset: unsent bytes are discarded, and a peer that stopped
+    /// reading learns of it at once.
+    public static func abort(_ descriptor: Int32) {
+        var abort = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+        Glibc.close(descriptor)
+    }
+
+    /// The local port a socket is bound to; 0 when it cannot be read.
+    static func boundPort(_ descriptor: Int32) -> Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return status == 0 ? Int(UInt16(bigEndian: address.sin_port)) : 0
+    }
+
+    /// Binds `descriptor` to an IPv4 address; the system call's status.
+    static func bind(_ descriptor: Int32, to address: inout sockaddr_in) -> Int32 {
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+
+    private static func setOption(_ descriptor: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
+        var value = value
+        setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    private static func setNonBlocking(_ descriptor: Int32) {
+        let flags = fcntl(descriptor, F_GETFL, 0)
+        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
+    }
+}
