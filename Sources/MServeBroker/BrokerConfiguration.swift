@@ -97,6 +97,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         public static let plugin = Code(name: "plugin")
         /// The configuration is invalid.
         public static let configuration = Code(name: "configuration")
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -117,5 +118,6 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// The message.
     public var description: String { message }
 }

@@ -76,11 +76,13 @@ func printKeys(_ keys: [AllowedKey]) {
 }
 
 extension KeyRole: ExpressibleByArgument {
+    /// A role from its command-line name.
     public init?(argument: String) {
         guard let role = try? KeyRole(validating: argument) else { return nil }
         self = role
     }
 
+    /// The role names `--help` lists.
     public static var allValueStrings: [String] { known.map(\.rawValue) }
 }
 

@@ -83,6 +83,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         public static let malformedReply = Code(name: "malformedReply")
         /// The socket failed.
         public static let socket = Code(name: "socket")
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -106,6 +107,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// A q error as q shows it (`'message`); any other error as `code: message`.
     public var description: String { code == .queryFailed ? "'\(message)" : "\(code): \(message)" }
 }
 

@@ -55,6 +55,7 @@ public struct KeyRole: RawRepresentable, Hashable, Sendable, CustomStringConvert
         self == use || self == .any
     }
 
+    /// The raw value.
     public var description: String { rawValue }
 }
 

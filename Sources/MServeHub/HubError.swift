@@ -11,6 +11,7 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
         self.line = line
     }
 
+    /// `file:line`.
     public var description: String { "\(file):\(line)" }
 }
 
@@ -36,6 +37,7 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
         /// The hub answered with an error.
         public static let refused = Code("refused")
 
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -53,5 +55,6 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
         self.location = SourceLocation(file: file, line: line)
     }
 
+    /// The message.
     public var description: String { message }
 }

@@ -12,6 +12,7 @@ public struct ProtocolError: Error, CustomStringConvertible, Sendable {
         public static let unexpectedShape = Code(name: "unexpectedShape")
         /// A frame sequence that the protocol does not define.
         public static let badFrames = Code(name: "badFrames")
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -32,6 +33,7 @@ public struct ProtocolError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// The message.
     public var description: String { message }
 }
 

@@ -31,6 +31,7 @@ public struct ServantError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// The message.
     public var description: String { message }
 }
 

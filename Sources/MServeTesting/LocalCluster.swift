@@ -86,11 +86,15 @@ public struct LocalCluster: Sendable {
 public final class FirstFreeAlgorithm: DispatchAlgorithm {
     /// Creates the algorithm.
     public init() {}
+    /// `first-free`.
     public var name: String { "first-free" }
+    /// The first free servant from the top; nil (wait) when none is free.
     public func choose(routing: String, servants: [ServantView]) -> Int? {
         servants.firstIndex(where: \.isFree)
     }
+    /// Keeps no state.
     public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+    /// Leaves the routing string as the routing spec made it.
     public func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
         nil
     }

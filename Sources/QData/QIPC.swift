@@ -62,6 +62,7 @@ public struct QIPCError: Error, CustomStringConvertible, Sendable {
         public static let badCompression = Code(name: "badCompression")
         /// The value has the wrong shape for the operation (e.g. slicing a non-list).
         public static let unexpectedShape = Code(name: "unexpectedShape")
+        /// The code's name.
         public var description: String { name }
     }
 
@@ -82,6 +83,7 @@ public struct QIPCError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// The message.
     public var description: String { message }
 }
 

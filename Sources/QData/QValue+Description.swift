@@ -4,10 +4,12 @@ import Foundation
 // a header and dashes, dictionaries as `key| value` lines.
 
 extension QValue: CustomStringConvertible {
+    /// The value as a q console shows it.
     public var description: String { QConsole.render(self) }
 }
 
 extension QAtom: CustomStringConvertible {
+    /// The value as a q console shows it.
     public var description: String { QConsole.atom(self, suffix: true) }
 }
 
@@ -27,6 +29,7 @@ extension QTable {
 }
 
 extension QVector: CustomStringConvertible {
+    /// The value as a q console shows it.
     public var description: String { QConsole.vector(self) }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 // and a decoded message equals the value it was encoded from.
 
 extension QAtom: Hashable {
+    /// Equal when of one type and one value; floats, reals and datetimes compare by bit pattern.
     public static func == (lhs: QAtom, rhs: QAtom) -> Bool {
         switch (lhs, rhs) {
         case (.real(let a), .real(let b)): a.bitPattern == b.bitPattern
@@ -28,6 +29,7 @@ extension QAtom: Hashable {
         }
     }
 
+    /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(typeCode.rawValue)
         switch self {
@@ -45,6 +47,7 @@ extension QAtom: Hashable {
 }
 
 extension QVector: Hashable {
+    /// Equal when of one type and one value; floats, reals and datetimes compare by bit pattern.
     public static func == (lhs: QVector, rhs: QVector) -> Bool {
         switch (lhs, rhs) {
         case (.real(let a), .real(let b)): a.map(\.bitPattern) == b.map(\.bitPattern)
@@ -69,6 +72,7 @@ extension QVector: Hashable {
         }
     }
 
+    /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(typeCode.rawValue)
         hasher.combine(count)

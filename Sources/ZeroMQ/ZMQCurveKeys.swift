@@ -110,6 +110,7 @@ public struct ZMQKeyFileError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
+    /// The message.
     public var description: String { message }
 }
 
