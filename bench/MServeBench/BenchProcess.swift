@@ -36,7 +36,8 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 /// A child process (a servant or the broker) whose first line of standard output is its
-/// endpoint. Its logs go to /dev/null so a full pipe can never stall it.
+/// endpoint. Its logs go to an unlinked temporary file, so that no full pipe can ever stall
+/// it, and a child that stops before announcing its endpoint is reported with its last words.
 final class BenchProcess: Sendable {
     private let process: Process
     /// What the child is, for messages ("servant 1").
@@ -70,8 +71,17 @@ final class BenchProcess: Sendable {
         process.executableURL = executable
         process.arguments = arguments
         let output = Pipe()
+        let logPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mserve-bench-\(getpid())-\(UUID().uuidString).log").path
+        guard FileManager.default.createFile(atPath: logPath, contents: nil),
+            let log = FileHandle(forWritingAtPath: logPath), let errors = FileHandle(forReadingAtPath: logPath)
+        else {
+            throw BenchError(.process, "\(role): cannot make a log file at \(logPath)")
+        }
+        unlink(logPath)
+        defer { try? log.close() }
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.process = process
@@ -80,12 +90,21 @@ final class BenchProcess: Sendable {
             endpoint = text.trimmingCharacters(in: .whitespaces)
             return
         case .ended:
-            throw BenchError(.process, "\(role) exited before announcing its endpoint")
+            process.waitUntilExit()
+            throw BenchError(.process, "\(role) exited before announcing its endpoint\(Self.lastWords(errors))")
         case .timedOut:
             break
         }
         kill(process.processIdentifier, SIGKILL)
-        throw BenchError(.process, "\(role) did not announce its endpoint within \(timeout)")
+        process.waitUntilExit()
+        throw BenchError(.process, "\(role) did not announce its endpoint within \(timeout)\(Self.lastWords(errors))")
+    }
+
+    /// `: ` and the last lines a child wrote to standard error, or nothing when it wrote none.
+    private static func lastWords(_ errors: FileHandle) -> String {
+        let text = String(decoding: (try? errors.readToEnd()) ?? Data(), as: UTF8.self)
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return lines.isEmpty ? "" : ": " + lines.suffix(2).joined(separator: " / ")
     }
 
     /// The child's process id.
