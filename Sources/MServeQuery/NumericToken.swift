@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import QData
 
 /// One number or temporal token of a literal, before a vector decides the final type.
@@ -118,7 +113,7 @@ enum NumericToken {
 
     /// Classifies the bytes of one token (after its optional leading '-').
     static func classify(
-        _ token: UnsafeBufferPointer<UInt8>, negative: Bool, column: Int
+        _ token: TokenBytes, negative: Bool, column: Int
     ) throws(QueryError) -> NumericToken {
         var reader = TokenReader(token: token, negative: negative, column: column)
         return try reader.classify()
@@ -127,14 +122,14 @@ enum NumericToken {
 
 /// Reads one numeric or temporal token.
 private struct TokenReader {
-    let token: UnsafeBufferPointer<UInt8>
+    let token: TokenBytes
     let negative: Bool
     let column: Int
 
     var count: Int { token.count }
 
     func invalid(_ what: String = "literal") -> QueryError {
-        let text = (negative ? "-" : "") + String(decoding: token, as: UTF8.self)
+        let text = (negative ? "-" : "") + token.text
         return QueryError(.syntax, "invalid \(what) '\(text)'", column: column)
     }
 
@@ -149,7 +144,7 @@ private struct TokenReader {
     }
 
     func isDigits(_ range: Range<Int>) -> Bool {
-        range.upperBound <= token.count && range.allSatisfy { ASCII.isDigit(token[$0]) }
+        range.upperBound <= token.count && digitsEnd(from: range.lowerBound) >= range.upperBound
     }
 
     /// The value of a run of at most 18 digits.
@@ -314,36 +309,75 @@ private struct TokenReader {
         return Int64(magnitude)
     }
 
-    /// A double from digits, a point and an exponent (parsed by the C library's `strtod`).
+    /// A double from digits, a point and an exponent: `1.5`, `1.`, `.5`, `1e5`, `1.5e-3`.
+    ///
+    /// Both ways of reading the magnitude round correctly: ``exactDecimal(_:)`` for short
+    /// decimals, Swift's `Double(_:)` (which reads q's forms as they are) for the others. The
+    /// sign is applied afterwards, which gives the same double as reading it (rounding to
+    /// nearest is symmetric).
     func decimal(_ range: Range<Int>) throws(QueryError) -> Double {
-        let capacity = range.count + 4
-        let value: Double? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) {
-            buffer in
-            var length = 0
-            func append(_ byte: UInt8) {
-                buffer[length] = CChar(bitPattern: byte)
-                length += 1
-            }
-            if negative { append(ASCII.minus) }
-            for index in range {
-                let byte = token[index]
-                // "1.e5" and ".5" are q; C wants a digit on each side of the point.
-                if byte == ASCII.dot && (index == range.lowerBound) { append(ASCII.zero) }
-                append(byte)
-                if byte == ASCII.dot
-                    && (index + 1 == range.upperBound || !ASCII.isDigit(token[index + 1]))
-                {
-                    append(ASCII.zero)
-                }
-            }
-            append(0)
-            var end: UnsafeMutablePointer<CChar>?
-            let base = buffer.baseAddress!
-            let value = strtod(base, &end)
-            return end == base + length - 1 ? value : nil
+        guard let magnitude = exactDecimal(range) ?? Double(token.text(range)) else {
+            throw invalid("number")
         }
-        guard let value else { throw invalid("number") }
-        return value
+        return negative ? -magnitude : magnitude
+    }
+
+    /// The value of a decimal of at most 15 significant digits whose power of ten is within
+    /// ±22, or `nil` for any other decimal.
+    ///
+    /// Such digits and such a power of ten are exact doubles, so the one multiplication or
+    /// division that combines them rounds correctly: the result is the double nearest the
+    /// decimal, the one `Double(_:)` reads.
+    func exactDecimal(_ range: Range<Int>) -> Double? {
+        var significand: Int64 = 0
+        var digits = 0
+        var significantDigits = 0
+        var powerOfTen = 0
+        var isFraction = false
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let byte = token[index]
+            if ASCII.isDigit(byte) {
+                digits += 1
+                if significand != 0 || byte != ASCII.zero {
+                    significantDigits += 1
+                    guard significantDigits <= 15 else { return nil }
+                }
+                significand = significand * 10 + Int64(byte - ASCII.zero)
+                if isFraction { powerOfTen -= 1 }
+            } else if byte == ASCII.dot && !isFraction {
+                isFraction = true
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard digits > 0 else { return nil }
+        if index < range.upperBound {
+            guard token[index] | 0x20 == UInt8(ascii: "e") else { return nil }
+            index += 1
+            var exponentIsNegative = false
+            if index < range.upperBound && token[index] == ASCII.minus {
+                exponentIsNegative = true
+                index += 1
+            } else if index < range.upperBound && token[index] == ASCII.plus {
+                index += 1
+            }
+            guard index < range.upperBound else { return nil }
+            var exponent = 0
+            while index < range.upperBound {
+                let byte = token[index]
+                guard ASCII.isDigit(byte), exponent < 1000 else { return nil }
+                exponent = exponent * 10 + Int(byte - ASCII.zero)
+                index += 1
+            }
+            powerOfTen += exponentIsNegative ? -exponent : exponent
+        }
+        if significand == 0 { return 0 }
+        guard powerOfTen >= -22 && powerOfTen <= 22 else { return nil }
+        var scale = 1.0
+        for _ in 0..<powerOfTen.magnitude { scale *= 10 }
+        return powerOfTen < 0 ? Double(significand) / scale : Double(significand) * scale
     }
 
     // MARK: Temporal forms

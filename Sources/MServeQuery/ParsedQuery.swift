@@ -22,6 +22,15 @@ public struct ParsedQuery: Sendable {
         self.text = text
     }
 
+    /// Creates the query ``QueryParser`` read from `text`, remembering what it read.
+    init(parsedFrom text: String, function: String, arguments: [QValue]) {
+        self.function = function
+        self.arguments = arguments
+        self.text = text
+        self.parserRead = ParserRead(
+            text: text, function: function, argumentCount: arguments.count)
+    }
+
     /// Whether the parser made this query from its text, and nothing it read has changed since.
     var isAsParsedFromText: Bool {
         guard let parserRead, let text else { return false }

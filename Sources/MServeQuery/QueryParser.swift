@@ -21,25 +21,24 @@ import QData
 /// variable references, system commands, comments, and second statements. Malformed text is a
 /// ``QueryError/Code-swift.struct/syntax`` error. Nesting is limited to 32 levels.
 public enum QueryParser {
-    /// Parses query text, e.g. ``proc1 `IBM`` or `proc1[`IBM;10]`.
+    /// Parses query text, e.g. ``proc1 `IBM`` or `proc1[`IBM;10]`. The parser reads a copy of
+    /// the text's UTF-8 bytes.
     public static func parse(_ text: String) throws(QueryError) -> ParsedQuery {
-        var contiguous = text
-        let result = contiguous.withUTF8 { bytes in parseBytes(bytes) }
-        let (function, arguments) = try result.get()
+        var parser = QueryTextParser(bytes: Array(text.utf8))
+        let (function, arguments) = try parser.parseQuery()
         return fromText(function: function, arguments: arguments, text: text)
     }
 
-    /// Parses query text given as UTF-8 bytes (a q char vector's contents).
+    /// Parses query text given as UTF-8 bytes (a q char vector's contents). The parser reads
+    /// `bytes` itself, without a copy.
     public static func parse(utf8 bytes: [UInt8]) throws(QueryError) -> ParsedQuery {
-        let result = bytes.withUnsafeBufferPointer { parseBytes($0) }
-        let (function, arguments) = try result.get()
+        var parser = QueryTextParser(bytes: bytes)
+        let (function, arguments) = try parser.parseQuery()
         return fromText(function: function, arguments: arguments, text: String(decoding: bytes, as: UTF8.self))
     }
 
     private static func fromText(function: String, arguments: [QValue], text: String) -> ParsedQuery {
-        var query = ParsedQuery(function: function, arguments: arguments, text: text)
-        query.parserRead = ParserRead(text: text, function: function, argumentCount: arguments.count)
-        return query
+        ParsedQuery(parsedFrom: text, function: function, arguments: arguments)
     }
 
     /// Parses a query sent as a q value:
@@ -81,17 +80,6 @@ public enum QueryParser {
                 .unsupportedForm,
                 "a query must be a string, a symbol or a general list; got \(kindName(of: value))"
             )
-        }
-    }
-
-    private static func parseBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<
-        (function: String, arguments: [QValue]), QueryError
-    > {
-        var parser = QueryTextParser(bytes: bytes)
-        do throws(QueryError) {
-            return .success(try parser.parseQuery())
-        } catch {
-            return .failure(error)
         }
     }
 

@@ -16,11 +16,12 @@ struct QueryTextParser {
     /// The deepest nesting of parentheses, brackets and `enlist` accepted.
     static let maximumDepth = 32
 
-    let bytes: UnsafeBufferPointer<UInt8>
+    /// The query's UTF-8 bytes.
+    let bytes: [UInt8]
     var position = 0
     var depth = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>) {
+    init(bytes: [UInt8]) {
         self.bytes = bytes
     }
 
@@ -416,7 +417,7 @@ struct QueryTextParser {
                 break
             }
         }
-        let body = UnsafeBufferPointer(rebasing: bytes[bodyStart..<position])
+        let body = TokenBytes(bytes, start: bodyStart, count: position - bodyStart)
         let token = try NumericToken.classify(body, negative: negative, column: start + 1)
         return (token, start + 1)
     }
@@ -436,7 +437,7 @@ struct QueryTextParser {
                 break
             }
         }
-        let name = UnsafeBufferPointer(rebasing: bytes[start..<position])
+        let name = TokenBytes(bytes, start: start, count: position - start)
         guard QueryNames.isIdentifier(name) else {
             throw QueryError(
                 .syntax, "`\(text(start, position))` is not a valid name", column: start + 1)
@@ -445,7 +446,7 @@ struct QueryTextParser {
     }
 
     private func text(_ start: Int, _ end: Int) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     private func byteAt(_ index: Int) -> UInt8? {

@@ -48,6 +48,69 @@ struct LiteralTests {
         #expect(literal("12q") == nil)
     }
 
+    /// q's decimal forms, and decimals beyond a double's range or precision.
+    @Test func decimalsInEveryForm() {
+        expectLiteral("1.e5", .atom(.float(100_000)))
+        expectLiteral("-.5", .atom(.float(-0.5)))
+        expectLiteral(".5e2", .atom(.float(50)))
+        expectLiteral("-.5e-2", .atom(.float(-0.005)))
+        expectLiteral("-1.5e-3f", .atom(.float(-0.0015)))
+        expectLiteral("-1.5e-3e", .atom(.real(-0.0015)))
+        expectLiteral("1.e", .atom(.real(1)))
+        expectLiteral("-0.0", .atom(.float(-0.0)))
+        expectLiteral("0.1", .atom(.float(0.1)))
+        expectLiteral("123456789012345678901234567890.5", .atom(.float(123456789012345678901234567890.5)))
+        expectLiteral("9007199254740993.", .atom(.float(9_007_199_254_740_992)))
+        expectLiteral("1.7976931348623157e308", .atom(.float(.greatestFiniteMagnitude)))
+        expectLiteral("1e400", .atom(.float(.infinity)))
+        expectLiteral("-1e400", .atom(.float(-.infinity)))
+        expectLiteral("4.9e-324", .atom(.float(.leastNonzeroMagnitude)))
+        expectLiteral("1e-400", .atom(.float(0)))
+        expectLiteral("1.5 -.5 2. 1e2", .vector(.float([1.5, -0.5, 2, 100])))
+    }
+
+    /// Decimals among other arguments, and as the last bytes of the query, as text and as bytes.
+    @Test func decimalsInsideTheQueryAndAtItsEnd() throws {
+        let text = "f[1.5;-.5e2;2.;`a;1e-3]"
+        let fromText = try QueryParser.parse(text)
+        let fromBytes = try QueryParser.parse(utf8: Array(text.utf8))
+        let expected: [QValue] = [
+            .atom(.float(1.5)), .atom(.float(-50)), .atom(.float(2)), .atom(.symbol("a")),
+            .atom(.float(0.001)),
+        ]
+        #expect(same(fromText.arguments, expected))
+        #expect(same(fromBytes.arguments, expected))
+        let atEnd = try QueryParser.parse(utf8: Array("f -1.5e-3".utf8))
+        #expect(same(atEnd.arguments, [.atom(.float(-0.0015))]))
+    }
+
+    /// Random decimals, short and long, with and without a point, an exponent or a sign, parse
+    /// to the double Swift's `Double(_:)` reads from the same text: the nearest one.
+    @Test func decimalsParseToTheNearestDouble() {
+        var generator = SplitMix64(seed: 0xDEC1_3A15)
+        func digits(_ count: UInt64) -> String {
+            let zero = UInt8(ascii: "0")
+            return String((0..<count).map { _ in Character(UnicodeScalar(zero + UInt8(generator.next() % 10))) })
+        }
+        for _ in 0..<20_000 {
+            var integerPart = digits(generator.next() % 20)
+            let fractionPart = digits(generator.next() % 20)
+            let hasPoint = generator.next() % 4 != 0
+            if integerPart.isEmpty && (!hasPoint || fractionPart.isEmpty) { integerPart = "7" }
+            var text = (generator.next() % 4 == 0 ? "-" : "") + integerPart
+            if hasPoint { text += "." + fractionPart }
+            if !hasPoint || generator.next() % 2 == 0 {
+                text += ["e", "E"][Int(generator.next() % 2)] + ["", "-", "+"][Int(generator.next() % 3)]
+                text += digits(1 + generator.next() % 3)
+            }
+            guard case .atom(.float(let value))? = literal(text), let expected = Double(text) else {
+                Issue.record("'\(text)' did not parse as a float")
+                continue
+            }
+            #expect(value.bitPattern == expected.bitPattern, "'\(text)' gave \(value), not \(expected)")
+        }
+    }
+
     @Test func bytes() {
         expectLiteral("0x2a", .atom(.byte(0x2a)))
         expectLiteral("0xff", .atom(.byte(0xff)))
