@@ -146,6 +146,8 @@ struct QueryParserTests {
         #expect(parsed < 20_000)
     }
 
+    /// Damaged queries never crash: they parse, the same from bytes as from text, or fail
+    /// with a query error whose column lies within the text.
     @Test func mutatedValidQueriesThrowOrParse() {
         var generator = SplitMix64(seed: 42)
         let seeds = [
@@ -163,7 +165,21 @@ struct QueryParserTests {
                 }
                 if bytes.isEmpty { break }
             }
-            _ = try? QueryParser.parse(utf8: bytes)
+            let fromBytes: ParsedQuery
+            do {
+                fromBytes = try QueryParser.parse(utf8: bytes)
+            } catch {
+                if let column = error.column {
+                    #expect((1...bytes.count + 1).contains(column), "\(error) for \(bytes)")
+                }
+                continue
+            }
+            #expect(!fromBytes.function.isEmpty)
+            if let text = String(validating: bytes, as: UTF8.self) {
+                let fromText = try? QueryParser.parse(text)
+                #expect(fromText?.function == fromBytes.function, "\(text)")
+                #expect(fromText?.arguments == fromBytes.arguments, "\(text)")
+            }
         }
     }
 
