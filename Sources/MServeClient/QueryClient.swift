@@ -23,8 +23,10 @@ public struct ClientConfiguration: Sendable {
     /// past it they fail with ``ClientError/Code/notConnected`` instead of waiting out their
     /// deadline, and so does each query sent while the connection stays down. Nil (the
     /// default): queries wait for the broker as long as their deadline allows, through a
-    /// broker restart say. A query that failed this way may still reach the broker if the
-    /// connection comes up later, as one past its deadline may; its answer is then dropped.
+    /// broker restart say. With a connect timeout, queries are handed to the network only
+    /// over a completed connection (ZeroMQ's `ZMQ_IMMEDIATE`), so a query that failed this way
+    /// was never sent and never runs later. (Without one, a query past its deadline may
+    /// still reach the broker once it is up; its answer is then dropped.)
     public var connectTimeout: Duration? = nil
     /// Creates the default settings.
     public init() {}
@@ -222,6 +224,9 @@ final class ClientLoop: @unchecked Sendable {
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
             if let curve = configuration.curve { try socket.setCurveClient(curve) }
             if connectTimeoutNanoseconds != nil {
+                // Queries go to the socket only over a completed connection: until then they
+                // wait in `unsent`, so one failed for want of a connection is never sent later.
+                try socket.setImmediate(true)
                 // Before the connect, so that its first handshake is seen.
                 let monitorEndpoint = "inproc://mserve-client-monitor"
                 try socket.startMonitor(
@@ -251,6 +256,8 @@ final class ClientLoop: @unchecked Sendable {
         let monitorIndex = monitor.map { poller.add($0.socket) }
         var running = true
         while running {
+            // Writable too while queries wait for the socket, so they go the moment it takes them.
+            poller.setEvents(unsent.isEmpty ? .readable : [.readable, .writable], at: socketIndex)
             do {
                 _ = try poller.poll(timeoutMilliseconds: pending.isEmpty ? 1_000 : 50)
             } catch {

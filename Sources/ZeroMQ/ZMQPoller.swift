@@ -49,6 +49,12 @@ public struct ZMQPoller {
         return items.count - 1
     }
 
+    /// Changes what an item is polled for, e.g. adding ``ZMQPollEvents/writable`` only while
+    /// there is something to send.
+    public mutating func setEvents(_ events: ZMQPollEvents, at index: Int) {
+        items[index].events = events.rawValue
+    }
+
     /// Removes every item, keeping the storage.
     public mutating func removeAll() {
         items.removeAll(keepingCapacity: true)

@@ -2,6 +2,7 @@ import Foundation
 import MServeClient
 import QData
 import MServeTestSupport
+import MServeTesting
 import Testing
 
 extension IntegrationTests {
@@ -70,7 +71,9 @@ extension IntegrationTests {
         var configuration = ClientConfiguration()
         configuration.deadline = .seconds(60)
         configuration.connectTimeout = .milliseconds(500)
-        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        let log = LogRecorder()
+        let client = try QueryClient(
+            endpoint: broker.endpoint, configuration: configuration, logger: log.logger(label: "client"))
         defer { client.close() }
         #expect(try await client.send("echo 1").result == .atom(.long(1)))
 
@@ -91,6 +94,11 @@ extension IntegrationTests {
             (try? await client.send("echo 3").result) == .atom(.long(3))
         }
         #expect(answered)
+        // The queries that failed for want of a connection were never sent: had one reached
+        // the restarted broker, its answer would have come (before this one's) to an id the
+        // client no longer knows.
+        #expect(try await client.send("echo 4").result == .atom(.long(4)))
+        #expect(!log.messages.contains("dropped a reply for an unknown id"), "\(log.messages)")
     }
 }
 }
