@@ -75,10 +75,9 @@ final class KdbDoor {
         }
         do {
             (listener, port) = try TCPSocket.listen(host: configuration.host, port: configuration.port)
-        } catch where error.code != .systemCall {
-            throw BrokerError(.configuration, "the kdb+ door cannot listen: \(error.message)")
         } catch {
-            throw BrokerError(.socket, "cannot listen for kdb+ IPC: \(error.message)")
+            // A bad host is the configuration's fault; a port in use, the system's.
+            throw BrokerError(error.code == .systemCall ? .socket : .configuration, "the kdb+ IPC door: \(error.message)")
         }
         self.logger[metadataKey: "kdbPort"] = "\(port)"
         self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
