@@ -1,0 +1,78 @@
+import Foundation
+import MServeClient
+import MServeTestSupport
+import QData
+import Testing
+
+extension IntegrationTests {
+    /// The C plugins docs/PLUGINS.md shows are compiled as printed, with the command it gives,
+    /// and do what it says in a real broker and servant: a reader who copies them gets working
+    /// code.
+    @Suite struct DocumentationExampleTests {
+        /// The ```c blocks of docs/PLUGINS.md, in order.
+        static func cExamples() throws -> [String] {
+            let text = try String(contentsOfFile: packageRoot + "/docs/PLUGINS.md", encoding: .utf8)
+            var examples: [String] = []
+            var current: [Substring]? = nil
+            for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                if current == nil, line == "```c" {
+                    current = []
+                } else if current != nil, line == "```" {
+                    examples.append(current!.joined(separator: "\n") + "\n")
+                    current = nil
+                } else {
+                    current?.append(line)
+                }
+            }
+            return examples
+        }
+
+        /// The one example that defines `entrySymbol`, compiled into `directory`.
+        static func compileExample(defining entrySymbol: String, named name: String, in directory: String) throws -> String {
+            let matching = try cExamples().filter { $0.contains("*\(entrySymbol)(void)") }
+            try #require(matching.count == 1, "docs/PLUGINS.md should have one C example defining \(entrySymbol)")
+            return try DispatchPluginTests.compilePlugin(matching[0], named: name, in: directory)
+        }
+
+        @Test func theCDispatchPluginExampleDispatchesQueries() async throws {
+            let directory = try temporaryDirectory("mserve-doc-dispatch")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let library = try Self.compileExample(
+                defining: "mserve_dispatch_plugin_entry", named: "mserve-algorithm-first-free", in: directory)
+
+            let cluster = try await ProcessCluster.start(
+                servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "first-free"])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            let reply = try await client.send("proc1 `IBM")
+            #expect(reply.routing == "IBM")
+            #expect(cluster.servantNames.contains(reply.servant ?? ""), "\(reply.info)")
+            #expect(cluster.broker.logs.contains("first-free"))
+        }
+
+        @Test func theCServantPluginExampleServesItsFunctions() async throws {
+            let directory = try temporaryDirectory("mserve-doc-servant")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let library = try Self.compileExample(defining: "mserve_servant_plugin_entry", named: "example", in: directory)
+
+            let listed = try await CommandRun.mserve(["servant", "--plugins", library, "--list-functions"])
+            #expect(listed.status == 0)
+            #expect(listed.output.contains("total"), "\(listed.output)")
+            #expect(listed.output.contains("hello"), "\(listed.output)")
+
+            let cluster = try await ProcessCluster.start(
+                servants: 1, servantEnvironment: ["MSERVE_SERVANT_PLUGINS": library])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("total 1 2 3").result == .atom(.long(6)))
+            #expect(try await client.send("hello[]").result == .string("hello from C"))
+            await #expect {
+                try await client.send("total `a`b")
+            } throws: { error in
+                (error as? ClientError)?.message == "total: type: expected longs"
+            }
+        }
+    }
+}
