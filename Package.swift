@@ -70,6 +70,8 @@ let package = Package(
     products: [
         .executable(name: "mserve", targets: ["MServeCLI"]),
         .executable(name: "mserve-bench", targets: ["MServeBench"]),
+        .executable(name: "mserve-example-servant", targets: ["MServeExampleServant"]),
+        .executable(name: "mserve-example-client", targets: ["MServeExampleClient"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "QData", targets: ["QData"]),
         .library(name: "MServeQuery", targets: ["MServeQuery"]),
@@ -197,6 +199,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        // Tiny examples of the library: a servant with one function, and a client.
+        .executableTarget(
+            name: "MServeExampleServant",
+            dependencies: [
+                "MServeServant", "QData",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "MServeExampleClient", dependencies: ["MServeClient"], swiftSettings: strict),
 
         // Benchmarks (run with -c release; see bench/README.md).
         .executableTarget(

@@ -14,8 +14,15 @@ public struct CommandRun: Sendable {
     public static func mserve(
         _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
     ) async throws -> CommandRun {
+        try await run(MServeProcess.executable, arguments, environment: environment, timeout: timeout)
+    }
+
+    /// Runs `executable ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds).
+    public static func run(
+        _ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
+    ) async throws -> CommandRun {
         let process = Process()
-        process.executableURL = MServeProcess.executable
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()

@@ -25,11 +25,15 @@ public final class MServeProcess: Sendable {
     /// The `mserve` binary.
     public static var executable: URL { buildDirectory.appendingPathComponent("mserve") }
 
-    /// Starts `mserve ARGUMENTS` and waits for its endpoint line.
-    public init(_ role: String, _ arguments: [String], environment: [String: String] = [:]) async throws {
+    /// Starts `mserve ARGUMENTS` (or another binary of the build, `executable`) and waits for
+    /// its endpoint line.
+    public init(
+        _ role: String, _ arguments: [String], environment: [String: String] = [:],
+        executable: URL = MServeProcess.executable
+    ) async throws {
         self.role = role
         let process = Process()
-        process.executableURL = Self.executable
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["MSERVE_LOG_LEVEL"] = env["MSERVE_TEST_LOG_LEVEL"] ?? "info"

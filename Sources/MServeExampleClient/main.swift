@@ -1,0 +1,28 @@
+// MServeExampleClient: the smallest client written with MServeClient. It sends one query to a
+// broker and prints the result and the info dictionary that comes back with it.
+//
+//     swift run mserve-example-client 'vwap `IBM' [tcp://127.0.0.1:5570]
+
+import Foundation
+import MServeClient
+
+let arguments = CommandLine.arguments.dropFirst()
+guard let query = arguments.first else {
+    FileHandle.standardError.write(Data("usage: mserve-example-client QUERY [BROKER-ENDPOINT]\n".utf8))
+    exit(64)
+}
+let broker = arguments.dropFirst().first ?? "tcp://127.0.0.1:5570"
+
+var configuration = ClientConfiguration()
+configuration.deadline = .seconds(10)
+configuration.connectTimeout = .seconds(5)  // fail fast if no broker is there
+let client = try QueryClient(endpoint: broker, configuration: configuration)
+defer { client.close() }
+do {
+    let reply = try await client.send(query)
+    print(reply.result)
+    for (key, value) in reply.infoEntries { print("\(key): \(value)") }
+} catch {
+    FileHandle.standardError.write(Data("\(query): \(error)\n".utf8))
+    exit(1)
+}

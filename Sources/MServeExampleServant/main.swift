@@ -1,0 +1,43 @@
+// MServeExampleServant: the smallest useful servant written with MServeServant. It serves one
+// function, `vwap`, over a small in-memory trade table, and prints its endpoint on the first
+// line of standard output, as `mserve servant` does.
+//
+//     swift run mserve-example-servant                       # prints tcp://127.0.0.1:PORT
+//     swift run mserve broker --servant tcp://127.0.0.1:PORT
+//     swift run mserve-example-client 'vwap `IBM'
+
+import Foundation
+import Logging
+import MServeServant
+import QData
+import ServiceLifecycle
+
+/// The trades `vwap` averages over: price and size per symbol.
+let trades: [String: [(price: Double, size: Int64)]] = [
+    "IBM": [(91.88, 4_900), (92.10, 1_200), (91.95, 2_500)],
+    "MSFT": [(410.50, 300), (411.00, 700)],
+]
+
+var functions = FunctionRegistry()
+// `vwap `IBM`: the volume-weighted average price of a symbol's trades. Only registered
+// functions run, and only on literal arguments: a client can send nothing else.
+functions.register("vwap", arity: 1...1) { arguments in
+    guard case .atom(.symbol(let symbol)) = arguments[0] else { throw ServantError("vwap: type: expected a symbol") }
+    guard let fills = trades[symbol] else { throw ServantError("vwap: no trades for \(symbol)") }
+    let volume = fills.reduce(0) { $0 + $1.size }
+    let notional = fills.reduce(0.0) { $0 + $1.price * Double($1.size) }
+    return .atom(.float(notional / Double(volume)))
+}
+
+let logger = Logger(label: "example.servant")
+var configuration = ServantConfiguration()
+configuration.endpoint = CommandLine.arguments.dropFirst().first ?? "tcp://127.0.0.1:0"
+let servant = try Servant(configuration: configuration, functions: functions, logger: logger)
+let services = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+
+try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask { try await services.run() }
+    // The OS chose the port: say where brokers connect.
+    FileHandle.standardOutput.write(Data("\(try await servant.endpoint)\n".utf8))
+    try await tasks.next()
+}
