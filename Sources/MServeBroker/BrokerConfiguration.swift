@@ -73,6 +73,9 @@ public struct BrokerConfiguration: Sendable {
     public var dispatch = Dispatch()
     /// The kdb+ IPC door; nil: none.
     public var kdb: Kdb?
+    /// How often the broker logs a status line (queries answered and their rate, queued, in
+    /// flight, servants ready) while it has work; an idle broker stays quiet. Nil: never.
+    public var statusInterval: Duration? = .seconds(60)
     /// With security on: the broker's CURVE key pair and the keys allowed as clients. The client
     /// endpoint is then a CURVE server admitting only those keys, and servants are reached as a
     /// CURVE client, only those whose key is in ``servantKeys``. Nil (the default): no security.

@@ -154,6 +154,11 @@ final class BrokerLoop {
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
     private var loggedWaitingWithoutServants = false
 
+    /// The status line's period (nil: none), when it is next due, and `answered` at the last.
+    private let statusNanoseconds: UInt64?
+    private var nextStatus: UInt64 = 0
+    private var answeredAtLastStatus: UInt64 = 0
+
     private let heartbeatNanoseconds: UInt64
     private let livenessNanoseconds: UInt64
     private let deadlineNanoseconds: UInt64
@@ -181,6 +186,8 @@ final class BrokerLoop {
         self.allowlist =
             configuration.dispatch.allowedFunctions.isEmpty
             ? .any : FunctionAllowlist(configuration.dispatch.allowedFunctions)
+        statusNanoseconds = configuration.statusInterval.map { max(1, $0.nanoseconds) }
+        nextStatus = QueryClock.monotonicNanoseconds() &+ (statusNanoseconds ?? 0)
         heartbeatNanoseconds = configuration.servants.heartbeatInterval.nanoseconds
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
@@ -995,6 +1002,25 @@ final class BrokerLoop {
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
         }
+        if let statusNanoseconds, now >= nextStatus {
+            nextStatus = now + statusNanoseconds
+            logStatus(period: statusNanoseconds)
+        }
+    }
+
+    /// Logs what the broker did in the last period and holds now, unless it was idle.
+    private func logStatus(period: UInt64) {
+        let answeredNow = answered - answeredAtLastStatus
+        answeredAtLastStatus = answered
+        guard answeredNow > 0 || !queue.isEmpty || !inFlight.isEmpty else { return }
+        let perSecond = Double(answeredNow) * 1e9 / Double(period)
+        logger.info(
+            "broker status",
+            metadata: [
+                "answered": "\(answered)", "perSecond": "\(Int(perSecond.rounded()))",
+                "queued": "\(queue.count)", "inFlight": "\(inFlight.count)",
+                "servantsReady": "\(readyIDs.count)/\(servants.count)",
+            ])
     }
 
     private func expireDeadlines(now: UInt64) {

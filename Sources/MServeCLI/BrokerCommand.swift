@@ -64,6 +64,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds of silence after which a servant is taken out of dispatch.", valueName: "seconds"))
     var liveness: String = "1.6"
 
+    @Option(name: .long, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, queued, in flight, servants ready), logged while the broker has work; 0: none.", valueName: "seconds"))
+    var statusEvery: String = "60"
+
     @Option(name: .long, help: "Times a query whose servant died is sent to another servant.")
     var redispatch: Int = 1
 
@@ -106,6 +109,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.servants.redispatchLimit = max(0, redispatch)
+        configuration.statusInterval = statusEvery == "0" ? nil : try seconds(statusEvery, flag: "--status-every")
         guard (1...65_536).contains(servantBatch) else { throw ValidationError("--servant-batch must be from 1 to 65536") }
         configuration.servants.batchLimit = servantBatch
         configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? "match"

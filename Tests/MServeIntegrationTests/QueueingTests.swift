@@ -39,6 +39,24 @@ extension IntegrationTests {
         #expect(received == received.sorted())
     }
 
+    @Test func aBusyBrokerLogsItsStatusAndAnIdleOneStaysQuiet() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--status-every", "0.2"])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+        for index in 1...3 { _ = try await client.send("echo \(index)") }
+        let status = "broker status"
+        #expect(
+            await eventually(timeout: .seconds(5)) { cluster.broker.logs.contains("answered=3") },
+            "\(cluster.broker.logs)")
+        let line = cluster.broker.logs.split(separator: "\n").first { $0.contains(status) && $0.contains("answered=3") }
+        #expect(line?.contains("queued=0") == true && line?.contains("servantsReady=1/1") == true, "\(line ?? "")")
+        // Nothing answered since: no more status lines.
+        let lines = cluster.broker.logs.occurrences(of: status)
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(cluster.broker.logs.occurrences(of: status) == lines, "\(cluster.broker.logs)")
+    }
+
     @Test func queriesWithNoServantReadyWaitForOneAndTheBrokerSaysSoOncePerWait() async throws {
         let servantEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         let broker = try await MServeProcess(
