@@ -85,6 +85,8 @@ final class ServantRecord {
     var lastHelloSent: UInt64 = 0
     /// Whether a failed try to connect was logged; once until it connects.
     var unreachableLogged = false
+    /// Whether a READY without a valid incarnation was logged; once per servant.
+    var badReadyLogged = false
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
     var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
@@ -854,11 +856,13 @@ final class BrokerLoop {
         }
     }
 
+    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation and name.
     private func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
         guard let record = servants[id] else { return }
         var capacity = 1
         var batchLimit = 1
         var incarnation: UInt64 = 0
+        var name: String? = nil
         if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
             let entries = InfoDictionary.symbolKeyedEntries(info)
         {
@@ -867,11 +871,30 @@ final class BrokerLoop {
                 case ("capacity", .atom(.long(let n))): capacity = max(1, Int(n))
                 case ("batch", .atom(.long(let n))): batchLimit = max(1, Int(min(n, 1 << 20)))
                 case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
-                case ("name", .atom(.symbol(let name))) where !name.isEmpty: record.name = name
+                case ("name", .atom(.symbol(let text))) where !text.isEmpty: name = text
                 default: break
                 }
             }
         }
+        // Without its incarnation a restart of the servant could not be told from a repeated
+        // READY, and queries lost with the old process would wait for ever: not ready.
+        guard incarnation != 0 else {
+            if !record.badReadyLogged {
+                record.badReadyLogged = true
+                logger.warning(
+                    "ignored a READY without an incarnation (a nonzero long, docs/PROTOCOL.md); the servant stays out of dispatch",
+                    metadata: ["servant": "\(record.name)"])
+            }
+            return
+        }
+        if let name { record.name = name }
+        becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation)
+    }
+
+    /// Puts a servant in dispatch (a ZeroMQ servant's READY, a q servant's connection). A
+    /// servant already ready under another incarnation restarted: its queries are lost first.
+    private func becomeReady(_ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64) {
+        guard let record = servants[id] else { return }
         if record.state == .ready {
             if record.incarnation == incarnation { return }
             servantLost(id, reason: "restarted")
@@ -1099,7 +1122,8 @@ extension BrokerLoop {
         switch event {
         case .ready(let id):
             servants[id]?.connected = true
-            servantReady(id, readyInfo: nil)
+            // One query at a time; a q servant's connection is its session, so no incarnation.
+            becomeReady(id, capacity: 1, batchLimit: 1, incarnation: 0)
         case .lost(let id, let reason):
             servants[id]?.connected = false
             servantLost(id, reason: reason)

@@ -1,3 +1,4 @@
+import Logging
 import MServePlugin
 import MServeTestSupport
 import MServeTesting
@@ -15,13 +16,14 @@ struct ScriptedBroker {
     let client: ZMQSocket
     private let running: Task<Void, any Error>
 
-    /// Starts a broker over `count` scripted servants, its configuration changed by `configure`
-    /// and dispatching with `algorithm` (the first free servant by default), connects the
+    /// Starts a broker over `count` scripted servants, its configuration changed by `configure`,
+    /// dispatching with `algorithm` (the first free servant by default) and logging to `logger`, connects the
     /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
     static func run(
         servants count: Int,
         configure: (inout BrokerConfiguration) -> Void = { _ in },
         algorithm: @escaping @Sendable () -> any DispatchAlgorithm = { FirstFreeAlgorithm() },
+        logger: Logger = Logger(label: "mserve.broker"),
         _ body: (ScriptedBroker) async throws -> Void
     ) async throws {
         let context = try ZMQContext()
@@ -30,7 +32,7 @@ struct ScriptedBroker {
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         configuration.servants.endpoints = servants.map(\.endpoint)
         configure(&configuration)
-        let broker = try Broker(configuration: configuration, algorithms: { _ in algorithm() })
+        let broker = try Broker(configuration: configuration, logger: logger, algorithms: { _ in algorithm() })
         let running = Task { try await broker.run() }
         let client = try ZMQSocket(context: context, type: .dealer)
         func close() {
