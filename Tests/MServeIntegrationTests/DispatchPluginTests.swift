@@ -45,8 +45,7 @@ extension IntegrationTests {
                 defer { cluster.stop() }
                 let client = try QueryClient(endpoint: cluster.broker.endpoint)
                 defer { client.close() }
-                _ = try await client.send("echo 0")
-                try await Task.sleep(for: .milliseconds(200))  // both servants ready
+                #expect(await cluster.allServantsReady())
                 var used: [String] = []
                 for index in 1...6 { used.append(try await client.send("echo \(index)").servant ?? "") }
                 if expectRotation {
@@ -93,8 +92,7 @@ extension IntegrationTests {
             defer { cluster.stop() }
             let client = try QueryClient(endpoint: cluster.broker.endpoint)
             defer { client.close() }
-            _ = try await client.send("echo 0")
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await cluster.allServantsReady())
             var used: [String] = []
             for index in 1...6 { used.append(try await client.send("proc1 `S\(index)").servant ?? "") }
             #expect(Set(used) == cluster.servantNames, "\(used)")

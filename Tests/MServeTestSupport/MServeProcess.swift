@@ -128,6 +128,12 @@ public struct ProcessCluster: Sendable {
         return ProcessCluster(servants: servants, broker: broker)
     }
 
+    /// Whether the broker has logged every servant ready (waiting up to `timeout`): dispatch
+    /// has the whole list to choose from.
+    public func allServantsReady(timeout: Duration = .seconds(10)) async -> Bool {
+        await eventually(timeout: timeout) { broker.logs.occurrences(of: "servant ready") >= servants.count }
+    }
+
     /// Stops everything, broker first.
     public func stop() {
         broker.stop()
