@@ -49,6 +49,9 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Host name or address other hosts reach this servant at.", valueName: "host"))
     var advertise: String?
 
+    @Option(name: .long, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, running or waiting here), logged while the servant has work; 0: none.", valueName: "seconds"))
+    var statusEvery: String = "60"
+
     @OptionGroup var hubOptions: HubOptions
 
     @OptionGroup var securityOptions: SecurityOptions
@@ -99,6 +102,7 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
+        configuration.statusInterval = statusEvery == "0" ? nil : try seconds(statusEvery, flag: "--status-every")
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .broker)
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)

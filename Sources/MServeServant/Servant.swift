@@ -32,6 +32,9 @@ public struct ServantConfiguration: Sendable {
     public var batchLimit: Int = 64
     /// Largest message accepted from a broker.
     public var maxMessageSize: Int64 = 256 << 20
+    /// How often the servant logs a status line (queries answered and their rate, running or
+    /// waiting here) while it has work; an idle servant stays quiet. Nil: never.
+    public var statusInterval: Duration? = .seconds(60)
     /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
     /// (the default) serves without security.
     public var curve: ZMQCurveServerKeys? = nil
@@ -194,6 +197,9 @@ final class ServantLoop {
     private var received = ZMQFrames()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
+    /// Queries answered since start, and at the last status line.
+    private var answered: UInt64 = 0
+    private var answeredAtLastStatus: UInt64 = 0
     let endpoint: String
 
     init(
@@ -273,10 +279,19 @@ final class ServantLoop {
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
         var stopping = false
         var drainDeadline: UInt64 = 0
+        let statusNanoseconds = configuration.statusInterval.map { max(1, $0.nanoseconds) }
+        var nextStatus = QueryClock.monotonicNanoseconds() &+ (statusNanoseconds ?? 0)
         while true {
-            if stopping && (workers.busy == 0 || QueryClock.monotonicNanoseconds() > drainDeadline) { break }
+            let now = QueryClock.monotonicNanoseconds()
+            if stopping && (workers.busy == 0 || now > drainDeadline) { break }
+            if let statusNanoseconds, now >= nextStatus {
+                nextStatus = now + statusNanoseconds
+                logStatus(period: statusNanoseconds)
+            }
+            var timeout = stopping ? 20 : 1_000
+            if statusNanoseconds != nil { timeout = min(timeout, Int((nextStatus - now) / 1_000_000) + 1) }
             do {
-                _ = try poller.poll(timeoutMilliseconds: stopping ? 20 : 1_000)
+                _ = try poller.poll(timeoutMilliseconds: timeout)
             } catch {
                 logger.error("poll failed, stopping the servant: \(error)")
                 break
@@ -285,6 +300,7 @@ final class ServantLoop {
                 for command in mailbox.takeAll() {
                     switch command {
                     case .finished(let done):
+                        answered += 1
                         if let envelope = done.directEnvelope {
                             send(done.broker, envelope + [done.reply])
                             continue
@@ -308,7 +324,22 @@ final class ServantLoop {
         admission?.stop()
         context.terminate()
         mailbox.close()
-        logger.info("servant stopped")
+        logger.info("servant stopped", metadata: ["answered": "\(answered)"])
+    }
+
+    /// Logs what the servant did in the last period and holds now, unless it was idle.
+    private func logStatus(period: UInt64) {
+        let answeredNow = answered - answeredAtLastStatus
+        answeredAtLastStatus = answered
+        let busy = workers.busy
+        guard answeredNow > 0 || busy > 0 else { return }
+        let perSecond = Double(answeredNow) * 1e9 / Double(period)
+        logger.info(
+            "servant status",
+            metadata: [
+                "answered": "\(answered)", "perSecond": "\(Int(perSecond.rounded()))", "busy": "\(busy)",
+                "brokers": "\(brokers.count)",
+            ])
     }
 
     /// Sends the answers finished this turn: `tag, reply, execution` triples, as many in one

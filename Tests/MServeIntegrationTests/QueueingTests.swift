@@ -39,8 +39,9 @@ extension IntegrationTests {
         #expect(received == received.sorted())
     }
 
-    @Test func aBusyBrokerLogsItsStatusAndAnIdleOneStaysQuiet() async throws {
-        let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--status-every", "0.2"])
+    @Test func aBusyBrokerAndServantLogTheirStatusAndIdleOnesStayQuiet() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 1, servantArguments: ["--status-every", "0.2"], brokerArguments: ["--status-every", "0.2"])
         defer { cluster.stop() }
         let client = try QueryClient(endpoint: cluster.broker.endpoint)
         defer { client.close() }
@@ -51,10 +52,16 @@ extension IntegrationTests {
             "\(cluster.broker.logs)")
         let line = cluster.broker.logs.split(separator: "\n").first { $0.contains(status) && $0.contains("answered=3") }
         #expect(line?.contains("queued=0") == true && line?.contains("servantsReady=1/1") == true, "\(line ?? "")")
+        let servant = cluster.servants[0]
+        #expect(
+            await eventually(timeout: .seconds(5)) { servant.logs.contains("servant status") && servant.logs.contains("answered=3") },
+            "\(servant.logs)")
         // Nothing answered since: no more status lines.
         let lines = cluster.broker.logs.occurrences(of: status)
+        let servantLines = servant.logs.occurrences(of: "servant status")
         try await Task.sleep(for: .milliseconds(800))
         #expect(cluster.broker.logs.occurrences(of: status) == lines, "\(cluster.broker.logs)")
+        #expect(servant.logs.occurrences(of: "servant status") == servantLines, "\(servant.logs)")
     }
 
     @Test func queriesWithNoServantReadyWaitForOneAndTheBrokerSaysSoOncePerWait() async throws {
