@@ -12,6 +12,11 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Example: mserve send 'proc1 `IBM'
 
+            With the query `-`, queries are read from standard input, one a line (empty lines \
+            skipped), sent together (up to 64 waiting at once) and printed in input order, each \
+            after a `q)QUERY` line (with --quiet, the results alone, one block each). A failed \
+            query is reported on standard error and the others go on; the exit status is then 1.
+
             Exits 1 with the error on standard error when the query fails, when no broker \
             accepts the connection within --connect-timeout, or when no reply comes within the \
             deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
@@ -42,7 +47,7 @@ struct SendCommand: AsyncParsableCommand {
         help: ArgumentHelp("With --keys: the broker's key name in the key directory (default broker; with --service, the key it registered).", valueName: "name"))
     var brokerKey: String?
 
-    @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces).")
+    @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces); - reads queries from standard input, one a line.")
     var query: [String]
 
     func run() async throws {
@@ -82,6 +87,10 @@ struct SendCommand: AsyncParsableCommand {
         }
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)
         defer { client.close() }
+        if query == ["-"] {
+            try await sendLines(readLine: { Swift.readLine() }, client: client)
+            return
+        }
         do {
             let reply = try await client.send(query.joined(separator: " "))
             print(reply.result)
@@ -95,5 +104,58 @@ struct SendCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((text + "\n").utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// Queries in flight at once when they come from standard input.
+    static let linesInFlight = 64
+
+    /// Sends every non-empty line `readLine` gives, up to ``linesInFlight`` at once, and prints
+    /// the answers in input order; throws exit status 1 when any failed.
+    private func sendLines(readLine: () -> String?, client: QueryClient) async throws {
+        var failures = 0
+        try await withThrowingTaskGroup(of: (Int, String, Result<QueryReply, any Error>).self) { tasks in
+            var next = 0
+            var running = 0
+            var waiting: [Int: (String, Result<QueryReply, any Error>)] = [:]
+            var printed = 0
+            func printReady() {
+                while let (text, result) = waiting.removeValue(forKey: printed) {
+                    printed += 1
+                    switch result {
+                    case .success(let reply):
+                        if !quiet { print("q)\(text)") }
+                        print(reply.result)
+                        if !quiet {
+                            print("")
+                            print(reply.info)
+                        }
+                        print("")
+                    case .failure(let error):
+                        failures += 1
+                        FileHandle.standardError.write(Data("mserve send: \(text): \(error)\n".utf8))
+                    }
+                }
+            }
+            while let line = readLine() {
+                let text = line.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                if running >= Self.linesInFlight, let (index, text, result) = try await tasks.next() {
+                    running -= 1
+                    waiting[index] = (text, result)
+                    printReady()
+                }
+                let index = next
+                next += 1
+                running += 1
+                tasks.addTask {
+                    do { return (index, text, .success(try await client.send(text))) } catch { return (index, text, .failure(error)) }
+                }
+            }
+            while let (index, text, result) = try await tasks.next() {
+                waiting[index] = (text, result)
+                printReady()
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
     }
 }

@@ -94,6 +94,27 @@ extension IntegrationTests {
             #expect(unknownHost.errors.contains("cannot resolve no-such-host.invalid"), "\(unknownHost.errors)")
         }
 
+        /// `mserve send -` sends every line of its input and prints the answers in input order;
+        /// a failed query is reported and the others still answered.
+        @Test func sendReadsQueriesFromStandardInput() async throws {
+            let cluster = try await ProcessCluster.start(servants: 2)
+            defer { cluster.stop() }
+            let queries = (1...100).map { "echo \($0)" } + ["", "exit 0", "sleep 50", "echo 101"]
+            let quiet = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: queries.joined(separator: "\n") + "\n")
+            #expect(quiet.status == 1, "one query was refused")
+            let results = quiet.output.split(separator: "\n").map(String.init)
+            #expect(results == (1...100).map { "\($0)" } + ["50", "101"], "\(quiet.output)")
+            #expect(quiet.errors.contains("mserve send: exit 0: 'mserve: refused"), "\(quiet.errors)")
+
+            let full = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "-"], input: "echo 1\necho 2\n")
+            #expect(full.status == 0, "\(full.errors)")
+            let lines = full.output.split(separator: "\n").map(String.init)
+            #expect(lines.first == "q)echo 1" && lines.dropFirst().first == "1", "\(full.output)")
+            #expect(lines.contains("q)echo 2") && lines.contains("routing  | `2"), "\(full.output)")
+        }
+
         /// The kdb+ door listens on a host given by name, as `--kdb-port localhost:5001`.
         @Test func theKdbDoorTakesAHostName() async throws {
             let port = LoopbackPort.free()

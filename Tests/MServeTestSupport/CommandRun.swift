@@ -10,16 +10,19 @@ public struct CommandRun: Sendable {
     /// Everything written to standard error.
     public var errors: String
 
-    /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds).
+    /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds);
+    /// `input`, when given, is its standard input.
     public static func mserve(
-        _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: TimeInterval = 20
     ) async throws -> CommandRun {
-        try await run(MServeProcess.executable, arguments, environment: environment, timeout: timeout)
+        try await run(MServeProcess.executable, arguments, environment: environment, input: input, timeout: timeout)
     }
 
-    /// Runs `executable ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds).
+    /// Runs `executable ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds);
+    /// `input`, when given, is its standard input.
     public static func run(
-        _ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 20
+        _ executable: URL, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+        timeout: TimeInterval = 20
     ) async throws -> CommandRun {
         let process = Process()
         process.executableURL = executable
@@ -29,9 +32,19 @@ public struct CommandRun: Sendable {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
+        let inputPipe = input.map { _ in Pipe() }
+        process.standardInput = inputPipe ?? FileHandle.nullDevice
         let outputBytes = ByteCollector()
         let errorBytes = ByteCollector()
         try process.run()
+        if let input, let inputPipe {
+            // On a thread of its own: a child that reads slowly must not block the test.
+            let writer = inputPipe.fileHandleForWriting
+            Thread.detachNewThread {
+                try? writer.write(contentsOf: Data(input.utf8))
+                try? writer.close()
+            }
+        }
         outputBytes.collect(from: output.fileHandleForReading)
         errorBytes.collect(from: errors.fileHandleForReading)
         let giveUp = Date().addingTimeInterval(timeout)
