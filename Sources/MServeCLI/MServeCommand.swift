@@ -116,8 +116,8 @@ func announce(_ line: String) {
 
 /// Parses seconds (fractions allowed) into a Duration, with a usage error naming the flag.
 func seconds(_ text: String, flag: String) throws -> Duration {
-    guard let value = Double(text), value > 0 else {
-        throw ValidationError("\(flag) expects a positive number of seconds, got '\(text)'")
+    guard let value = Double(text), value.isFinite, value >= 0.001, value <= 31_536_000 else {
+        throw ValidationError("\(flag) expects a number of seconds from 0.001 to 31536000 (a year), got '\(text)'")
     }
-    return .milliseconds(Int64(value * 1000))
+    return .nanoseconds(Int64((value * 1e9).rounded()))
 }

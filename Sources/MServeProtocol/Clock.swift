@@ -22,11 +22,14 @@ public enum QueryClock {
 
 extension Duration {
     /// The duration in whole nanoseconds, for the monotonic clock's arithmetic: 0 when
-    /// negative, `UInt64.max` when too long for 64 bits.
+    /// negative, and at most `Int64.max` (292 years), so that a monotonic reading plus it
+    /// cannot overflow.
     public var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
+        let limit = UInt64(Int64.max)
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        guard !overflow, whole < limit else { return limit }
+        return min(limit, whole + UInt64(max(0, attoseconds) / 1_000_000_000))
     }
 }

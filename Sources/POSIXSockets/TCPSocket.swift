@@ -71,11 +71,10 @@ public enum TCPSocket {
         // A fixed kernel send buffer, so that what a peer leaves unread is bounded by the
         // caller's own buffer rather than by TCP autotuning (up to megabytes).
         setOption(descriptor, SOL_SOCKET, SO_SNDBUF, 256 << 10)
-        let host = UInt32(bigEndian: address.sin_addr.s_addr)
-        let peer = "\(host >> 24).\(host >> 16 & 255).\(host >> 8 & 255).\(host & 255)"
         return Accepted(
-            descriptor: descriptor, peer: "\(peer):\(UInt16(bigEndian: address.sin_port))",
-            isLoopback: host >> 24 == 127)
+            descriptor: descriptor,
+            peer: "\(IPv4Address.text(address.sin_addr.s_addr)):\(UInt16(bigEndian: address.sin_port))",
+            isLoopback: UInt32(bigEndian: address.sin_addr.s_addr) >> 24 == 127)
     }
 
     /// Starts a non-blocking connect to `address` (IPv4, network byte order) and `port`; the

@@ -94,6 +94,18 @@ extension IntegrationTests {
             #expect(unknownHost.errors.contains("cannot resolve no-such-host.invalid"), "\(unknownHost.errors)")
         }
 
+        /// A number of seconds out of range is a usage error naming the flag, never a crash.
+        @Test(arguments: [
+            (["broker", "--deadline", "1e30"], "--deadline"), (["broker", "--heartbeat", "inf"], "--heartbeat"),
+            (["broker", "--status-every", "0.0000001"], "--status-every"), (["send", "--deadline=-1", "echo 1"], "--deadline"),
+            (["servant", "--status-every", "nan"], "--status-every"),
+        ])
+        func secondsOutOfRangeAreRefusedWithTheFlag(arguments: [String], flag: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains("\(flag) expects a number of seconds from 0.001 to 31536000"), "\(run.errors)")
+        }
+
         /// `mserve send -` sends every line of its input and prints the answers in input order;
         /// a failed query is reported and the others still answered.
         @Test func sendReadsQueriesFromStandardInput() async throws {
