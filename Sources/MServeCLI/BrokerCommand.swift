@@ -108,7 +108,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ? (environment("MSERVE_SERVANTS")?.split(separator: ",").map(String.init) ?? []) : servants
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
-        configuration.servants.redispatchLimit = max(0, redispatch)
+        guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }
+        configuration.servants.redispatchLimit = redispatch
         configuration.statusInterval = statusEvery == "0" ? nil : try seconds(statusEvery, flag: "--status-every")
         guard (1...65_536).contains(servantBatch) else { throw ValidationError("--servant-batch must be from 1 to 65536") }
         configuration.servants.batchLimit = servantBatch

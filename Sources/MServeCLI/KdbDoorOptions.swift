@@ -37,9 +37,10 @@ struct KdbDoorOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
-        guard maxMessage >= 9, replyBuffer >= 1 else {
-            throw ValidationError("--kdb-max-message and --kdb-reply-buffer must be positive")
+        guard maxMessage >= 9 else {
+            throw ValidationError("--kdb-max-message must be at least 9 bytes (an IPC header and a byte), got \(maxMessage)")
         }
+        guard replyBuffer >= 1 else { throw ValidationError("--kdb-reply-buffer must be positive, got \(replyBuffer)") }
         door.maxMessageSize = maxMessage
         door.maxBufferedReplyBytes = replyBuffer
         return door

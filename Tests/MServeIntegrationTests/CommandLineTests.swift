@@ -106,6 +106,18 @@ extension IntegrationTests {
             #expect(run.errors.contains("\(flag) expects a number of seconds from 0.001 to 31536000"), "\(run.errors)")
         }
 
+        /// Other numbers out of range are usage errors that say what is allowed.
+        @Test(arguments: [
+            (["broker", "--redispatch=-1"], "--redispatch must not be negative"),
+            (["broker", "--kdb-port", "5999", "--kdb-max-message", "3"], "--kdb-max-message must be at least 9 bytes"),
+            (["servant", "--threads", "0"], "--threads must be from 1 to 1024"),
+        ])
+        func numbersOutOfRangeAreRefusedWithTheRange(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+        }
+
         /// `mserve send -` sends every line of its input and prints the answers in input order;
         /// a failed query is reported and the others still answered.
         @Test func sendReadsQueriesFromStandardInput() async throws {
