@@ -217,7 +217,7 @@ final class BrokerLoop {
                 try clientSocket.bind(configuration.clients.endpoint)
             } catch {
                 throw BrokerError(
-                    .socket, "cannot bind the client endpoint \(configuration.clients.endpoint): \(error)")
+                    .socket, "cannot bind the client endpoint \(configuration.clients.endpoint): \(error.reason)")
             }
             clientEndpoint = try clientSocket.lastEndpoint
 
@@ -693,7 +693,7 @@ final class BrokerLoop {
             try admission?.prepareConnect(servantSocket, serverKey: serverKey)
             try servantSocket.connect(endpoint)
         } catch {
-            logger.error("cannot connect to servant \(endpoint): \(error)")
+            logger.error("cannot connect to servant \(endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
             return
         }
         servants[id] = record

@@ -243,7 +243,7 @@ final class ClientLoop: @unchecked Sendable {
             monitor?.close()
             socket.close()
             context.terminate()
-            throw ClientError(.socket, "cannot connect to \(endpoint): \(error)")
+            throw ClientError(.socket, "cannot connect to \(endpoint): \(error.reason)")
         }
         self.socket = socket
         self.monitor = monitor

@@ -77,7 +77,7 @@ final class HubLoop {
             } catch where error.code == .addressInUse {
                 throw HubError(.addressInUse, "the hub endpoint \(configuration.endpoint) is in use")
             } catch {
-                throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error)")
+                throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error.reason)")
             }
             endpoint = try socket.lastEndpoint
         } catch {

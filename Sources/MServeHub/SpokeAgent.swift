@@ -255,7 +255,7 @@ final class HubPeerSocket {
         } catch {
             socket.close()
             context.terminate()
-            throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error)")
+            throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error.reason)")
         }
     }
 

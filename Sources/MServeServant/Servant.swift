@@ -232,7 +232,7 @@ final class ServantLoop {
             do {
                 try socket.bind(configuration.endpoint)
             } catch {
-                throw ServantError("cannot bind \(configuration.endpoint): \(error)")
+                throw ServantError("cannot bind \(configuration.endpoint): \(error.reason)")
             }
             endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
         } catch {

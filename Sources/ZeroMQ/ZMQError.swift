@@ -83,6 +83,14 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
         self.init(code: code, call: call, message: code.description, file: file, line: line)
     }
 
+    /// The failure for people, without the call and the source location: the message, and for
+    /// an endpoint libzmq refuses as invalid, what an endpoint looks like.
+    public var reason: String {
+        let endpointCall = call.hasPrefix("zmq_bind(") || call.hasPrefix("zmq_connect(")
+        guard endpointCall, code == .invalidArgument || code == .protocolNotSupported else { return message }
+        return "\(message) (an endpoint is tcp://HOST:PORT, ipc://PATH or inproc://NAME)"
+    }
+
     /// `call failed: message (errno N) at file:line`.
     public var description: String {
         "\(call) failed: \(message) (errno \(code.rawValue)) at \(file):\(line)"
