@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,14 +13,20 @@ public enum LoopbackPort {
     /// port from that range can be taken as the local port of any outgoing connection in the
     /// meantime — even by a client retrying to connect to that very port, which on loopback can
     /// end up connected to itself and then holds the port for good. When no port there is free,
-    /// one the kernel picks; 0 when binding fails altogether.
+    /// one the kernel picks; 0 when binding fails altogether. A port is handed out once per
+    /// process: two callers asking at the same moment (tests running in parallel) never get
+    /// the same port, which neither has bound yet.
     public static func free() -> Int {
         for _ in 0..<500 {
             let port = Int.random(in: 20_000..<32_000)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             if canBind(port) { return port }
         }
         return boundPort(0)
     }
+
+    /// The ports ``free()`` has handed out in this process.
+    private static let handedOut = Mutex<Set<Int>>([])
 
     /// Whether a TCP socket can be bound to `port` on loopback right now.
     public static func canBind(_ port: Int) -> Bool {

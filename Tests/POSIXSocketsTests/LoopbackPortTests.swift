@@ -10,6 +10,15 @@ struct LoopbackPortTests {
         #expect(listener.port == port)
     }
 
+    @Test func noPortIsHandedOutTwice() async {
+        let ports = await withTaskGroup(of: [Int].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<50).map { _ in LoopbackPort.free() } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(ports.count == 400)
+        #expect(Set(ports).count == ports.count)
+    }
+
     @Test func aPortInUseCannotBeBound() throws {
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { TCPSocket.close(listener.descriptor) }
