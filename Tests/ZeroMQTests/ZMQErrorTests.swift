@@ -14,6 +14,7 @@ import ZeroMQ
             #expect(error.file.hasSuffix("ZMQErrorTests.swift"))
             #expect(error.line > 0)
             #expect(error.description.contains("zmq_bind(bogus://nowhere) failed"))
+            #expect(error.reason == "\(error.message) (an endpoint is tcp://HOST:PORT, ipc://PATH or inproc://NAME)")
         }
     }
 
@@ -26,6 +27,8 @@ import ZeroMQ
             let endpoint = try first.lastEndpoint
             let error = #expect(throws: ZMQError.self) { try second.bind(endpoint) }
             #expect(error?.code == .addressInUse)
+            // Nothing to add to "Address already in use", and no call or source location.
+            #expect(error?.reason == error?.message)
         }
     }
 

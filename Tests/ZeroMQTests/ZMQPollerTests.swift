@@ -63,6 +63,19 @@ import ZeroMQ
         }
     }
 
+    @Test func anItemsEventsCanBeChangedInPlace() throws {
+        try withSocketPair(.pair, .pair) { (left: ZMQSocket, _: ZMQSocket) throws in
+            var poller = ZMQPoller()
+            let index = poller.add(left)
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 0, "nothing to read")
+            poller.setEvents([.readable, .writable], at: index)
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 1)
+            #expect(poller.returnedEvents(at: index) == .writable)
+            poller.setEvents(.readable, at: index)
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+        }
+    }
+
     @Test func pollingAClosedSocketFails() throws {
         try withContext { context in
             let socket = try ZMQSocket(context: context, type: .pull)
