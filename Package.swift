@@ -267,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "MServeTestingTests",
             dependencies: [
-                "MServeTesting", "MServeServant", "MServeClient", "QData",
+                "MServeTesting", "MServeServant", "MServeClient", "MServePlugin", "QData",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,0 +1,67 @@
+import MServePlugin
+
+/// Drives a dispatch algorithm the way the broker's loop does, without sockets or servants:
+/// for the author of an algorithm (a Swift `DispatchAlgorithm`, or any plugin, C included,
+/// made with `DispatchPluginRegistry.makeAlgorithm`) to check its choices in a unit test.
+///
+/// ```swift
+/// let simulator = DispatchSimulator(algorithm: try registry.makeAlgorithm("match"), servants: 2)
+/// let first = simulator.dispatch("IBM")          // a free servant, now busy with IBM
+/// simulator.complete(at: first!)                  // free again; its last routing string is IBM
+/// #expect(simulator.dispatch("IBM") == first)     // match keeps IBM where its data is
+/// ```
+///
+/// As in the broker, a dispatch makes the servant's view busier by one and records the routing
+/// string as its last; a completion makes it less busy, counts it served, updates its mean
+/// execution time and calls the algorithm's `completed`. A choice of a servant that does not
+/// exist or is not free is a programming error of the algorithm: the simulator stops the test.
+public final class DispatchSimulator {
+    /// The algorithm under test.
+    public let algorithm: any DispatchAlgorithm
+    /// The servants as the algorithm sees them, in the broker's order.
+    public private(set) var servants: [ServantView]
+
+    /// A simulator of `count` servants named `servant1`, `servant2`, …, each taking `capacity`
+    /// queries at once.
+    public init(algorithm: any DispatchAlgorithm, servants count: Int, capacity: Int = 1) {
+        self.algorithm = algorithm
+        servants = (0..<count).map {
+            ServantView(id: UInt64($0 + 1), name: "servant\($0 + 1)", host: "127.0.0.1", capacity: capacity)
+        }
+    }
+
+    /// Asks the algorithm for a servant for a query routed `routing` and dispatches the query
+    /// there; returns the servant's index, or nil when the algorithm makes the query wait.
+    public func dispatch(_ routing: String) -> Int? {
+        guard let index = algorithm.choose(routing: routing, servants: servants) else { return nil }
+        precondition(servants.indices.contains(index), "\(algorithm.name) chose servant \(index) of \(servants.count)")
+        precondition(servants[index].isFree, "\(algorithm.name) chose \(servants[index].name), which is not free")
+        servants[index].inFlight += 1
+        servants[index].lastRouting = routing
+        return index
+    }
+
+    /// Completes a query routed `routing` (by default the servant's last) running at servant
+    /// `index`: it is answered after `executionNanoseconds`, and the algorithm hears of it.
+    public func complete(at index: Int, routing: String? = nil, executionNanoseconds: UInt64 = 1_000_000) {
+        precondition(servants[index].inFlight > 0, "no query is running at \(servants[index].name)")
+        servants[index].inFlight -= 1
+        let served = servants[index].queriesServed
+        servants[index].meanExecutionNanoseconds =
+            (servants[index].meanExecutionNanoseconds &* served &+ executionNanoseconds) / (served + 1)
+        servants[index].queriesServed = served + 1
+        algorithm.completed(
+            servant: servants[index], routing: routing ?? servants[index].lastRouting,
+            executionNanoseconds: executionNanoseconds)
+    }
+
+    /// Dispatches each routing string in turn and completes it at once (one query at a time, as
+    /// a single client would send them); returns the servant index each went to (nil: it waited).
+    public func run(_ routings: [String], executionNanoseconds: UInt64 = 1_000_000) -> [Int?] {
+        routings.map { routing in
+            let index = dispatch(routing)
+            if let index { complete(at: index, executionNanoseconds: executionNanoseconds) }
+            return index
+        }
+    }
+}
