@@ -80,13 +80,10 @@ final class KdbServantLinks {
 
     /// The host and port of `kdb://host:port`.
     static func hostAndPort(of endpoint: String) throws(BrokerError) -> (host: String, port: Int) {
-        let rest = endpoint.dropFirst("kdb://".count)
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
-            (1...65_535).contains(port), colon > rest.startIndex
-        else {
+        guard let (found, port) = ServantEndpoint.hostAndPort(of: endpoint) else {
             throw BrokerError(.configuration, "a q servant endpoint is kdb://host:port, not \(endpoint)")
         }
-        var host = String(rest[..<colon])
+        var host = found
         if host == "*" || host == "localhost" { host = "127.0.0.1" }
         return (host, port)
     }

@@ -106,9 +106,8 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.servants.endpoints =
             servants.isEmpty
             ? (environment("MSERVE_SERVANTS")?.split(separator: ",").map(String.init) ?? []) : servants
-        for endpoint in configuration.servants.endpoints where !Self.isServantEndpoint(endpoint) {
-            throw ValidationError(
-                "'\(endpoint)' is not a servant endpoint: tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME")
+        for endpoint in configuration.servants.endpoints where !ServantEndpoint.isValid(endpoint) {
+            throw ValidationError("'\(endpoint)' is not a servant endpoint: \(ServantEndpoint.forms)")
         }
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
@@ -193,21 +192,5 @@ struct BrokerCommand: AsyncParsableCommand {
             throw error
         }
         try await running
-    }
-
-    /// Whether `endpoint` has the form of a servant endpoint (`--servant`, `MSERVE_SERVANTS`):
-    /// a transport, and for TCP a host and a port from 1 to 65535.
-    static func isServantEndpoint(_ endpoint: String) -> Bool {
-        guard let separator = endpoint.range(of: "://") else { return false }
-        let address = endpoint[separator.upperBound...]
-        switch endpoint[..<separator.lowerBound] {
-        case "ipc", "inproc": return !address.isEmpty
-        case "tcp", "kdb":
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-                return false
-            }
-            return colon != address.startIndex && (1...65_535).contains(port)
-        default: return false
-        }
     }
 }
