@@ -156,10 +156,8 @@ final class BrokerLoop {
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
     private var loggedWaitingWithoutServants = false
 
-    /// The status line's period (nil: none), when it is next due, and `answered` at the last.
-    private let statusNanoseconds: UInt64?
-    private var nextStatus: UInt64 = 0
-    private var answeredAtLastStatus: UInt64 = 0
+    /// When the status line is next due.
+    private var status: StatusSchedule
 
     private let heartbeatNanoseconds: UInt64
     private let livenessNanoseconds: UInt64
@@ -188,8 +186,7 @@ final class BrokerLoop {
         self.allowlist =
             configuration.dispatch.allowedFunctions.isEmpty
             ? .any : FunctionAllowlist(configuration.dispatch.allowedFunctions)
-        statusNanoseconds = configuration.statusInterval.map { max(1, $0.nanoseconds) }
-        nextStatus = QueryClock.monotonicNanoseconds() &+ (statusNanoseconds ?? 0)
+        status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
         heartbeatNanoseconds = configuration.servants.heartbeatInterval.nanoseconds
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
@@ -1025,22 +1022,18 @@ final class BrokerLoop {
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
         }
-        if let statusNanoseconds, now >= nextStatus {
-            nextStatus = now + statusNanoseconds
-            logStatus(period: statusNanoseconds)
+        if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
+            logStatus(answeredNow: answeredNow, perSecond: perSecond)
         }
     }
 
     /// Logs what the broker did in the last period and holds now, unless it was idle.
-    private func logStatus(period: UInt64) {
-        let answeredNow = answered - answeredAtLastStatus
-        answeredAtLastStatus = answered
+    private func logStatus(answeredNow: UInt64, perSecond: Int) {
         guard answeredNow > 0 || !queue.isEmpty || !inFlight.isEmpty else { return }
-        let perSecond = Double(answeredNow) * 1e9 / Double(period)
         logger.info(
             "broker status",
             metadata: [
-                "answered": "\(answered)", "perSecond": "\(Int(perSecond.rounded()))",
+                "answered": "\(answered)", "perSecond": "\(perSecond)",
                 "queued": "\(queue.count)", "inFlight": "\(inFlight.count)",
                 "servantsReady": "\(readyIDs.count)/\(servants.count)",
             ])

@@ -197,9 +197,8 @@ final class ServantLoop {
     private var received = ZMQFrames()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
-    /// Queries answered since start, and at the last status line.
+    /// Queries answered since start.
     private var answered: UInt64 = 0
-    private var answeredAtLastStatus: UInt64 = 0
     let endpoint: String
 
     init(
@@ -279,17 +278,14 @@ final class ServantLoop {
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
         var stopping = false
         var drainDeadline: UInt64 = 0
-        let statusNanoseconds = configuration.statusInterval.map { max(1, $0.nanoseconds) }
-        var nextStatus = QueryClock.monotonicNanoseconds() &+ (statusNanoseconds ?? 0)
+        var status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
         while true {
             let now = QueryClock.monotonicNanoseconds()
             if stopping && (workers.busy == 0 || now > drainDeadline) { break }
-            if let statusNanoseconds, now >= nextStatus {
-                nextStatus = now + statusNanoseconds
-                logStatus(period: statusNanoseconds)
+            if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
+                logStatus(answeredNow: answeredNow, perSecond: perSecond)
             }
-            var timeout = stopping ? 20 : 1_000
-            if statusNanoseconds != nil { timeout = min(timeout, Int((nextStatus - now) / 1_000_000) + 1) }
+            let timeout = min(stopping ? 20 : 1_000, status.millisecondsUntilDue(now: now) ?? .max)
             do {
                 _ = try poller.poll(timeoutMilliseconds: timeout)
             } catch {
@@ -328,16 +324,13 @@ final class ServantLoop {
     }
 
     /// Logs what the servant did in the last period and holds now, unless it was idle.
-    private func logStatus(period: UInt64) {
-        let answeredNow = answered - answeredAtLastStatus
-        answeredAtLastStatus = answered
+    private func logStatus(answeredNow: UInt64, perSecond: Int) {
         let busy = workers.busy
         guard answeredNow > 0 || busy > 0 else { return }
-        let perSecond = Double(answeredNow) * 1e9 / Double(period)
         logger.info(
             "servant status",
             metadata: [
-                "answered": "\(answered)", "perSecond": "\(Int(perSecond.rounded()))", "busy": "\(busy)",
+                "answered": "\(answered)", "perSecond": "\(perSecond)", "busy": "\(busy)",
                 "brokers": "\(brokers.count)",
             ])
     }
