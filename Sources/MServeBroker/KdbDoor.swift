@@ -164,14 +164,14 @@ final class KdbDoor {
 
     private func acceptAll(now: UInt64) {
         while let accepted = TCPSocket.accept(listener) {
-            let (descriptor, peer, loopback) = (accepted.descriptor, accepted.peer, accepted.isLoopback)
             let id = nextConnectionID
             nextConnectionID += 1
             let stream = KdbStream(
-                descriptor: descriptor, maxMessageSize: configuration.maxMessageSize,
+                descriptor: accepted.descriptor, maxMessageSize: configuration.maxMessageSize,
                 maxBufferedOutput: configuration.maxBufferedReplyBytes)
-            connections[id] = Connection(stream: stream, peer: peer, loopback: loopback, acceptedAt: now)
-            logger.debug("kdb+ client connected", metadata: ["peer": "\(peer)", "connection": "\(id)"])
+            connections[id] = Connection(
+                stream: stream, peer: accepted.peer, loopback: accepted.isLoopback, acceptedAt: now)
+            logger.debug("kdb+ client connected", metadata: ["peer": "\(accepted.peer)", "connection": "\(id)"])
         }
     }
 

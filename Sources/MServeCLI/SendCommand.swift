@@ -88,7 +88,7 @@ struct SendCommand: AsyncParsableCommand {
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)
         defer { client.close() }
         if query == ["-"] {
-            try await sendLines(readLine: { Swift.readLine() }, client: client)
+            try await sendLines(client: client)
             return
         }
         do {
@@ -109,9 +109,9 @@ struct SendCommand: AsyncParsableCommand {
     /// Queries in flight at once when they come from standard input.
     static let linesInFlight = 64
 
-    /// Sends every non-empty line `readLine` gives, up to ``linesInFlight`` at once, and prints
-    /// the answers in input order; throws exit status 1 when any failed.
-    private func sendLines(readLine: () -> String?, client: QueryClient) async throws {
+    /// Sends every non-empty line of standard input, up to ``linesInFlight`` at once, and
+    /// prints the answers in input order; throws exit status 1 when any failed.
+    private func sendLines(client: QueryClient) async throws {
         var failures = 0
         try await withThrowingTaskGroup(of: (Int, String, Result<QueryReply, any Error>).self) { tasks in
             var next = 0
