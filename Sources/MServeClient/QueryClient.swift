@@ -23,10 +23,9 @@ public struct ClientConfiguration: Sendable {
     /// past it they fail with ``ClientError/Code/notConnected`` instead of waiting out their
     /// deadline, and so does each query sent while the connection stays down. Nil (the
     /// default): queries wait for the broker as long as their deadline allows, through a
-    /// broker restart say. With a connect timeout, queries are handed to the network only
-    /// over a completed connection (ZeroMQ's `ZMQ_IMMEDIATE`), so a query that failed this way
-    /// was never sent and never runs later. (Without one, a query past its deadline may
-    /// still reach the broker once it is up; its answer is then dropped.)
+    /// broker restart say. Either way queries wait in the client until there is a connection
+    /// (ZeroMQ's `ZMQ_IMMEDIATE`), so a query that failed before one came up was never sent
+    /// and never runs later.
     public var connectTimeout: Duration? = nil
     /// Creates the default settings.
     public init() {}
@@ -223,10 +222,11 @@ final class ClientLoop: @unchecked Sendable {
             try socket.setReceiveHighWaterMark(0)
             try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
             if let curve = configuration.curve { try socket.setCurveClient(curve) }
+            // Queries go to the socket only over a completed connection: until then they wait
+            // in `unsent`, so one that failed meanwhile (its deadline, the connect timeout) is
+            // never sent later, to run for nobody.
+            try socket.setImmediate(true)
             if connectTimeoutNanoseconds != nil {
-                // Queries go to the socket only over a completed connection: until then they
-                // wait in `unsent`, so one failed for want of a connection is never sent later.
-                try socket.setImmediate(true)
                 // Before the connect, so that its first handshake is seen.
                 let monitorEndpoint = "inproc://mserve-client-monitor"
                 try socket.startMonitor(

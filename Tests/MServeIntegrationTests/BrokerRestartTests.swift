@@ -63,6 +63,41 @@ extension IntegrationTests {
         #expect(ContinuousClock.now - started < .seconds(15))
     }
 
+    @Test func aQueryPastItsDeadlineWhileTheBrokerWasDownNeverRunsLater() async throws {
+        let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
+        defer { servant.stop() }
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
+        var configuration = ClientConfiguration()
+        configuration.deadline = .milliseconds(500)
+        let log = LogRecorder()
+        let client = try QueryClient(
+            endpoint: broker.endpoint, configuration: configuration, logger: log.logger(label: "client"))
+        defer { client.close() }
+        #expect(try await client.send("echo 1").result == .atom(.long(1)))
+
+        broker.crash()
+        // Long enough for the client to see the connection go.
+        try await Task.sleep(for: .milliseconds(300))
+        await #expect {
+            try await client.send("echo 2")
+        } throws: { error in
+            (error as? ClientError)?.code == .deadlineExceeded
+        }
+
+        let restarted = try await MServeProcess(
+            "restarted broker", ["broker", "--clients", broker.endpoint, "--servant", servant.endpoint])
+        defer { restarted.stop() }
+        let answered = await eventually(timeout: .seconds(10)) {
+            (try? await client.send("echo 3").result) == .atom(.long(3))
+        }
+        #expect(answered)
+        // Had the query that timed out waited in the socket, the restarted broker would have
+        // run it on reconnection and its answer come to an id the client no longer knows.
+        #expect(try await client.send("echo 4").result == .atom(.long(4)))
+        #expect(!log.messages.contains("dropped a reply for an unknown id"), "\(log.messages)")
+    }
+
     @Test func aClientWithAConnectTimeoutFailsFastWhileTheBrokerIsDownAndCarriesOnAfter() async throws {
         let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
         defer { servant.stop() }
