@@ -1,0 +1,159 @@
+// The broker loop's client side: reading `(id; query)` messages, parsing them and deriving
+// the routing string, and sending answers and error replies back.
+
+import Logging
+import MServeProtocol
+import MServeQuery
+import QData
+
+extension BrokerLoop {
+    /// Reads and handles every waiting client message; returns how many there were.
+    @discardableResult
+    func readClients() -> Int {
+        var handled = 0
+        while true {
+            do {
+                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else {
+                    flushOutboxes()
+                    return handled
+                }
+            } catch {
+                logger.error("receiving from clients failed: \(error)")
+                return handled
+            }
+            handled += 1
+            let count = clientFrames.count
+            guard count >= 2 else {
+                logger.warning("dropped a client message without an envelope")
+                continue
+            }
+            handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
+        }
+    }
+
+    /// The frames before the message just received from a client (its routing id, and any
+    /// frames the client put in front of the message).
+    func clientEnvelope() -> [[UInt8]] {
+        let count = clientFrames.count
+        if count == 2, clientFrames[0].count <= 7 {
+            let id = clientFrames[0]
+            var key = UInt64(id.count) << 56
+            for (offset, byte) in id.enumerated() { key |= UInt64(byte) << (8 * UInt64(offset)) }
+            if let envelope = envelopes[key] { return envelope }
+            // Bounded: ids of clients long gone are forgotten together now and then.
+            if envelopes.count >= 4_096 { envelopes.removeAll(keepingCapacity: true) }
+            let envelope = [clientFrames.copy(of: 0)]
+            envelopes[key] = envelope
+            return envelope
+        }
+        var envelope: [[UInt8]] = []
+        envelope.reserveCapacity(count - 1)
+        for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
+        return envelope
+    }
+
+    func handleClient(route: ReplyRoute, message: [UInt8]) {
+        let receivedAt = QueryClock.monotonicNanoseconds()
+        let receivedTimestamp = QueryClock.qTimestampNow()
+        var held = HeldQuery(
+            tag: 0, route: route, message: message, id: .identity, routing: "",
+            receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
+            deadline: receivedAt + deadlineNanoseconds)
+
+        let clientQuery: ClientQuery
+        do {
+            clientQuery = try ClientQuery(bytes: message)
+        } catch {
+            logger.notice("refused a malformed client message: \(error.message)")
+            reply(error: "mserve: \(error.message)", to: held)
+            return
+        }
+        held.id = clientQuery.id
+        if stopping {
+            reply(error: "the broker is shutting down", to: held)
+            return
+        }
+        do {
+            let parsed = try QueryParser.parse(clientQuery.query)
+            try SecureInvocation.validate(parsed, allowlist: allowlist)
+            held.routing = try routingString(for: parsed)
+        } catch {
+            logger.notice("refused a query: \(error)")
+            reply(error: "mserve: \(error)", to: held)
+            return
+        }
+        held.tag = nextTag
+        nextTag &+= 1
+        if queue.count < configuration.dispatch.lookAhead, let index = choose(routing: held.routing) {
+            // Within the look-ahead the queued queries were already offered and made to wait.
+            dispatch(held, toReadyIndex: index)
+        } else if queue.count >= configuration.dispatch.queueCapacity {
+            reply(
+                error: "mserve: queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
+                to: held)
+        } else {
+            queue.append(held)
+            offerAgainSoonWhileAServantIsFree()
+            if readyIDs.isEmpty && !loggedWaitingWithoutServants {
+                loggedWaitingWithoutServants = true
+                logger.warning(
+                    "queries wait: no servant is ready",
+                    metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
+            }
+        }
+    }
+
+    func routingString(for query: ParsedQuery) throws -> String {
+        let spec = configuration.dispatch.routing
+        if spec.pluginName != nil, let routingHook {
+            let defaultRouting = RoutingSpec.default.routingString(for: query).value
+            let argumentMessages = query.arguments.map { QIPC.encode($0) }
+            switch routingHook.route(
+                function: query.function, argumentMessages: argumentMessages,
+                defaultRouting: defaultRouting)
+            {
+            case .routing(let text): return text
+            case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
+            case nil: return defaultRouting
+            }
+        }
+        return spec.routingString(for: query).value
+    }
+
+    /// Sends `(id; 'message; info)` to the query's client.
+    func reply(error message: String, to query: HeldQuery, servant: String = "") {
+        let now = QueryClock.monotonicNanoseconds()
+        let elapsed = Int64(now &- query.receivedAt)
+        let info = InfoDictionary.make(
+            routing: query.routing, servant: servant,
+            timings: QueryTimings(
+                received: query.receivedTimestamp, queued: elapsed, execution: 0, elapsed: elapsed))
+        sendToClient(query.route, ReplyAssembly.errorReply(id: query.id, message: message, info: info))
+    }
+
+    func sendToClient(_ route: ReplyRoute, _ message: [UInt8]) {
+        answered &+= 1
+        let envelope: [[UInt8]]
+        switch route {
+        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .kdb(let connection, let form):
+            kdbDoor?.send(message, to: connection, form: form)
+            return
+        }
+        do {
+            for frame in envelope {
+                guard try clientSocket.send(frame, more: true, dontWait: true) else {
+                    logger.warning("dropped a reply: the client is not reading (send queue full)")
+                    return
+                }
+            }
+            if try !clientSocket.send(message, dontWait: true) {
+                logger.warning("dropped a reply: the client is not reading (send queue full)")
+            }
+        } catch where error.code == .hostUnreachable {
+            logger.info("dropped a reply: the client has gone")
+        } catch {
+            logger.error("sending a reply failed: \(error)")
+        }
+    }
+}

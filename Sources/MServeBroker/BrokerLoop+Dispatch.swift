@@ -1,0 +1,156 @@
+// The broker loop's dispatch: asking the algorithm for a servant, sending queries in
+// per-servant batches, and offering the queue to servants as they free up.
+
+import Logging
+import MServeProtocol
+
+extension BrokerLoop {
+    func choose(routing: String) -> Int? {
+        guard !views.isEmpty else { return nil }
+        guard let index = algorithm.choose(routing: routing, servants: views) else { return nil }
+        guard views.indices.contains(index), views[index].isFree else {
+            logger.warning(
+                "the dispatch algorithm chose an invalid or busy servant; the query waits",
+                metadata: ["algorithm": "\(algorithm.name)", "index": "\(index)"])
+            return nil
+        }
+        return index
+    }
+
+    /// Sends `query` to the ready servant at `index` — a ZeroMQ servant's queries go to its
+    /// outbox and leave with the turn's others (`flushOutboxes`) — and counts it in flight;
+    /// false when that servant turned out to be gone (it is then lost, and its queries are back
+    /// at the front of the queue).
+    @discardableResult
+    func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
+        var query = query
+        let servantID = readyIDs[index]
+        guard let record = servants[servantID] else { return false }
+        query.dispatches += 1
+        let isQServant = kdbServants.owns(servantID)
+        if isQServant {
+            guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
+                // The servant vanished under us: it is lost; the query goes back to the front.
+                query.dispatches -= 1
+                queue.prepend(query)
+                servantLost(servantID, reason: "unreachable")
+                return false
+            }
+        }
+        record.inFlight += 1
+        record.lastRouting = query.routing
+        views[index].inFlight += 1
+        views[index].lastRouting = query.routing
+        inFlight[query.tag] = InFlightQuery(
+            query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
+        guard !isQServant else { return true }
+        if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
+        record.outbox.append((query.tag, query.message))
+        return record.outbox.count < min(record.batchLimit, configuration.servants.batchLimit)
+            || flushOutbox(of: servantID)
+    }
+
+    /// Sends every outbox.
+    func flushOutboxes() {
+        // A servant found gone is lost, which drains the queue into other outboxes: loop.
+        while !servantsWithOutbox.isEmpty {
+            let ids = servantsWithOutbox
+            servantsWithOutbox.removeAll(keepingCapacity: true)
+            for id in ids { flushOutbox(of: id) }
+        }
+    }
+
+    /// Sends the servant's outbox as one QUERY message, `[tag, (id; query)]` per query; false
+    /// when the servant cannot be reached: it is then lost, and the queries that were to go
+    /// are back in the queue without counting as sent.
+    @discardableResult
+    func flushOutbox(of id: UInt64) -> Bool {
+        guard let record = servants[id], !record.outbox.isEmpty else { return true }
+        var batch = record.outbox
+        record.outbox = []
+        let routingID = record.routingID
+        do {
+            if try beginServantMessage(routingID, .query, hasBody: true) {
+                for index in batch.indices {
+                    WireInteger.encode(batch[index].tag, into: &tagFrame)
+                    try servantSocket.send(tagFrame, more: true)
+                    try servantSocket.send(batch[index].message, more: index != batch.count - 1)
+                }
+                // The emptied storage goes back to the outbox: the next batch grows no array.
+                batch.removeAll(keepingCapacity: true)
+                if record.outbox.isEmpty { record.outbox = batch }
+                return true
+            }
+        } catch {}
+        for item in batch { inFlight[item.tag]?.query.dispatches -= 1 }
+        servantLost(id, reason: "unreachable")
+        return false
+    }
+
+    /// Offers the queued queries to the algorithm in arrival order, up to the look-ahead from
+    /// the front, while a servant is free: a query it makes wait stays where it is and the
+    /// ones behind it may go first. An algorithm that takes queries for a free servant
+    /// (`take`) is asked first, for each free servant in the order of the list.
+    func drainQueue() {
+        if algorithm.takesQueries, !queue.isEmpty {
+            guard letFreeServantsTakeQueries() else { return }
+        }
+        var offset = 0
+        while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
+            let query = queue[offset: offset]
+            guard let index = choose(routing: query.routing) else {
+                offset += 1
+                continue
+            }
+            queue.remove(atOffset: offset)
+            // A servant found gone was lost, which drained the queue again: stop here.
+            guard dispatch(query, toReadyIndex: index) else { return }
+        }
+        if offset > 0 { offerAgainSoonWhileAServantIsFree() }
+    }
+
+    /// Asks the algorithm, for each free servant in the order of the list, which of the queries
+    /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
+    /// a servant turned out to be gone (it was lost, which drained the queue again).
+    func letFreeServantsTakeQueries() -> Bool {
+        // The routing strings in the look-ahead, gathered again only once a query was taken.
+        var routings: [String] = []
+        var index = 0
+        while index < views.count, !queue.isEmpty {
+            guard views[index].isFree else {
+                index += 1
+                continue
+            }
+            if routings.isEmpty {
+                let window = min(queue.count, configuration.dispatch.lookAhead)
+                routings.reserveCapacity(window)
+                for offset in 0..<window { routings.append(queue[offset: offset].routing) }
+            }
+            guard let taken = algorithm.take(servant: views[index], routings: routings), taken >= 0,
+                taken < routings.count
+            else {
+                index += 1
+                continue
+            }
+            routings.removeAll(keepingCapacity: true)
+            // The same servant is asked again while it is still free (a capacity above one).
+            guard dispatch(queue.remove(atOffset: taken), toReadyIndex: index) else { return false }
+        }
+        return true
+    }
+
+    /// Queries the algorithm made wait while a servant was free are offered again within
+    /// `reofferInterval`, not only at the next arrival or answer: an algorithm that waits for
+    /// a time (match waits at most a cold run's worth) keeps its word when nothing else happens.
+    func offerAgainSoonWhileAServantIsFree() {
+        guard reofferAt == nil, !queue.isEmpty, views.contains(where: \.isFree) else { return }
+        reofferAt = QueryClock.monotonicNanoseconds() + Self.reofferInterval
+    }
+
+    /// How soon queries made to wait while a servant is free are offered again.
+    static let reofferInterval: UInt64 = 1_000_000
+
+    func failQueued(reason: String) {
+        for query in queue.removeAll() { reply(error: "mserve: \(reason)", to: query) }
+    }
+}

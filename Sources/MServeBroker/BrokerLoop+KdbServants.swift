@@ -1,0 +1,49 @@
+// The broker loop's q servants: `kdb://host:port` servants reached over kdb+ IPC
+// (KdbServantLinks.swift), each of capacity 1 and ready while logged in.
+
+import Logging
+
+extension BrokerLoop {
+    /// Starts using the q servant at `kdb://host:port`: a servant of capacity 1, ready while
+    /// its kdb+ IPC connection is logged in (KdbServantLinks.swift).
+    func addKdbServant(endpoint: String) {
+        let id = nextServantID
+        do {
+            try kdbServants.add(servantID: id, endpoint: endpoint)
+        } catch {
+            logger.error("cannot use q servant \(endpoint): \(error)")
+            return
+        }
+        nextServantID += 1
+        let (host, port) = Self.hostAndPort(endpoint)
+        servants[id] = ServantRecord(
+            id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
+        servantByEndpoint[endpoint] = id
+        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    /// A q servant holding a query past its deadline is reconnected, which frees it: q sends
+    /// nothing back when an async handler fails, so such a servant would stay busy for ever.
+    func resetKdbServantsPastDeadline() {
+        for (id, tags) in kdbServants.pendingTags where tags.allSatisfy({ inFlight[$0]?.abandoned ?? true }) {
+            kdbServants.reset(servantID: id, reason: "no answer before the query's deadline")
+            servantLost(id, reason: "no answer before the query's deadline")
+        }
+    }
+
+    func handleKdbServant(_ event: KdbServantEvent) {
+        switch event {
+        case .ready(let id):
+            servants[id]?.connected = true
+            // One query at a time; a q servant's connection is its session, so no incarnation.
+            becomeReady(id, capacity: 1, batchLimit: 1, incarnation: 0)
+        case .lost(let id, let reason):
+            servants[id]?.connected = false
+            servantLost(id, reason: reason)
+        case .reply(let id, let tag, let message):
+            // The servant saw the broker's tag in the id's place; the client gets its own id.
+            let restored = inFlight[tag].flatMap { try? KdbServantLinks.restoringClientID(message, id: $0.query.id) }
+            completeQuery(servantID: id, tag: tag, replyMessage: restored ?? message, reportedExecution: nil)
+        }
+    }
+}

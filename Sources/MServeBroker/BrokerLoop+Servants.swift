@@ -1,0 +1,328 @@
+// The broker loop's servant side: connecting, the HELLO/READY handshake, answers, and
+// servants that leave or are lost.
+
+import Logging
+import MServeProtocol
+import QData
+import ZeroMQ
+
+extension BrokerLoop {
+    func addServant(endpoint: String, serverKey: String? = nil) {
+        guard servantByEndpoint[endpoint] == nil else { return }
+        // Admission first: a q servant cannot prove a CURVE key, so a broker with keys refuses it.
+        if let admission, !admission.admitsServant(endpoint: endpoint, serverKey: serverKey) { return }
+        if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint) }
+        let id = nextServantID
+        nextServantID += 1
+        let routingID = Self.routingID(ofServant: id)
+        let (host, port) = Self.hostAndPort(endpoint)
+        let record = ServantRecord(
+            id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
+        record.lastHeard = QueryClock.monotonicNanoseconds()
+        do {
+            try servantSocket.setConnectRoutingId(routingID)
+            try admission?.prepareConnect(servantSocket, serverKey: serverKey)
+            try servantSocket.connect(endpoint)
+        } catch {
+            logger.error("cannot connect to servant \(endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
+            return
+        }
+        servants[id] = record
+        servantByEndpoint[endpoint] = id
+        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    func removeServant(endpoint: String, reason: String) {
+        guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
+        servantLost(id, reason: reason)
+        if kdbServants.owns(id) {
+            kdbServants.remove(servantID: id)
+        } else {
+            sendToServant(record.routingID, .bye)
+            try? servantSocket.disconnect(endpoint)
+        }
+        servants[id] = nil
+        servantByEndpoint[endpoint] = nil
+    }
+
+    /// The routing id the broker gives servant `id` on its servant socket: `servant-ID`.
+    static func routingID(ofServant id: UInt64) -> [UInt8] {
+        Array("servant-\(id)".utf8)
+    }
+
+    /// The servant id in a routing id made by ``routingID(ofServant:)``; nil for anything else.
+    /// Read in place: this runs for every message from a servant.
+    static func servantID(fromRoutingID bytes: ArraySlice<UInt8>) -> UInt64? {
+        let prefix = "servant-".utf8
+        guard bytes.count > prefix.count, bytes.count <= prefix.count + 20,
+            bytes.prefix(prefix.count).elementsEqual(prefix)
+        else { return nil }
+        var id: UInt64 = 0
+        for byte in bytes.dropFirst(prefix.count) {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = id.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            if overflow1 || overflow2 { return nil }
+            id = sum
+        }
+        return id
+    }
+
+    static func hostAndPort(_ endpoint: String) -> (String, String) {
+        var rest = Substring(endpoint)
+        if let range = rest.range(of: "://") { rest = rest[range.upperBound...] }
+        guard let colon = rest.lastIndex(of: ":") else { return (String(rest), "") }
+        return (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
+    }
+
+    /// Sends `[routing id, MSV1, command, body…]`; false when the servant is not connected.
+    @discardableResult
+    func sendToServant(_ routingID: [UInt8], _ command: ServantCommand, _ body: [UInt8]...) -> Bool {
+        do {
+            guard try beginServantMessage(routingID, command, hasBody: !body.isEmpty) else { return false }
+            for index in body.indices {
+                try servantSocket.send(body[index], more: index != body.count - 1)
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Sends the head of a servant message, `[routing id, MSV1, command`; the caller sends the
+    /// body frames next when `hasBody`. False when the servant is not connected: nothing is
+    /// sent then, since the routing id goes first, alone, and only it can fail to route.
+    func beginServantMessage(
+        _ routingID: [UInt8], _ command: ServantCommand, hasBody: Bool
+    ) throws(ZMQError) -> Bool {
+        guard try servantSocket.send(routingID, more: true, dontWait: true) else { return false }
+        try servantSocket.send(ServantLink.protocolMarker, more: true)
+        try servantSocket.send(command.frame, more: hasBody)
+        return true
+    }
+
+    func readMonitor() {
+        while let event = try? monitor.next(dontWait: true) {
+            guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
+            if event.event.contains(.connected) {
+                record.connected = true
+                record.unreachableLogged = false
+                sendHello(id)
+            } else if event.event.contains(.disconnected) {
+                record.connected = false
+                servantLost(id, reason: "disconnected")
+            } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
+                record.unreachableLogged = true
+                logger.notice(
+                    "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
+            }
+        }
+    }
+
+    func sendHello(_ id: UInt64) {
+        guard let record = servants[id] else { return }
+        record.lastHelloSent = QueryClock.monotonicNanoseconds()
+        sendToServant(
+            record.routingID, .hello, WireInteger.encode(incarnation),
+            WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))))
+    }
+
+    /// Reads and handles every waiting servant message; returns how many there were.
+    @discardableResult
+    func readServants() -> Int {
+        var handled = 0
+        while true {
+            do {
+                guard try servantSocket.receive(into: &servantFrames, dontWait: true) else {
+                    flushOutboxes()
+                    return handled
+                }
+            } catch {
+                logger.error("receiving from servants failed: \(error)")
+                return handled
+            }
+            handled += 1
+            let frames = servantFrames
+            guard frames.count >= 3, frames[1].elementsEqual(ServantLink.protocolMarker),
+                let command = ServantCommand(frame: frames[2])
+            else {
+                logger.warning("dropped a servant message that is not MSV1")
+                continue
+            }
+            guard let id = Self.servantID(fromRoutingID: frames[0]), let record = servants[id],
+                record.routingID.elementsEqual(frames[0])
+            else {
+                continue  // a servant we removed
+            }
+            record.lastHeard = QueryClock.monotonicNanoseconds()
+            switch command {
+            case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
+            case .pong:
+                if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
+                    record.state == .ready, reported != record.incarnation
+                {
+                    servantLost(id, reason: "restarted")
+                    sendHello(id)
+                }
+            case .reply:
+                // `tag, reply` alone, or one or more `tag, reply, execution` triples.
+                let bodyFrames = frames.count - 3
+                guard bodyFrames == 2 || (bodyFrames > 0 && bodyFrames % 3 == 0) else {
+                    logger.warning("dropped a malformed REPLY from a servant")
+                    continue
+                }
+                for first in stride(from: 3, to: frames.count, by: 3) {
+                    guard let tag = WireInteger.decode(frames[first]) else {
+                        logger.warning("dropped a REPLY with a malformed tag from a servant")
+                        continue
+                    }
+                    completeQuery(
+                        servantID: id, tag: tag, replyMessage: frames.copy(of: first + 1),
+                        reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
+                }
+            case .bye: servantLost(id, reason: "said goodbye")
+            case .hello, .query, .ping:
+                logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
+            }
+        }
+    }
+
+    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation and name.
+    func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
+        guard let record = servants[id] else { return }
+        var capacity = 1
+        var batchLimit = 1
+        var incarnation: UInt64 = 0
+        var name: String? = nil
+        if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
+            let entries = InfoDictionary.symbolKeyedEntries(info)
+        {
+            for (key, value) in entries {
+                switch (key, value) {
+                case ("capacity", .atom(.long(let n))): capacity = max(1, Int(n))
+                case ("batch", .atom(.long(let n))): batchLimit = max(1, Int(min(n, 1 << 20)))
+                case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
+                case ("name", .atom(.symbol(let text))) where !text.isEmpty: name = text
+                default: break
+                }
+            }
+        }
+        // Without its incarnation a restart of the servant could not be told from a repeated
+        // READY, and queries lost with the old process would wait for ever: not ready.
+        guard incarnation != 0 else {
+            if !record.badReadyLogged {
+                record.badReadyLogged = true
+                logger.warning(
+                    "ignored a READY without an incarnation (a nonzero long, docs/PROTOCOL.md); the servant stays out of dispatch",
+                    metadata: ["servant": "\(record.name)"])
+            }
+            return
+        }
+        if let name { record.name = name }
+        becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation)
+    }
+
+    /// Puts a servant in dispatch (a ZeroMQ servant's READY, a q servant's connection). A
+    /// servant already ready under another incarnation restarted: its queries are lost first.
+    func becomeReady(_ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64) {
+        guard let record = servants[id] else { return }
+        if record.state == .ready {
+            if record.incarnation == incarnation { return }
+            servantLost(id, reason: "restarted")
+        }
+        record.capacity = capacity
+        record.batchLimit = batchLimit
+        record.incarnation = incarnation
+        record.state = .ready
+        record.inFlight = 0
+        // Keep servants in the order they were added (the configuration's order, then joins),
+        // whatever order they became ready in: "the top of the list" means the same every run.
+        let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
+        readyIDs.insert(id, at: position)
+        views.insert(record.view, at: position)
+        logger.info(
+            "servant ready",
+            metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
+        loggedWaitingWithoutServants = false
+        drainQueue()
+    }
+
+    /// Answers the client of query `tag` with the servant's `(id; result[; info])`.
+    func completeQuery(servantID id: UInt64, tag: UInt64, replyMessage: [UInt8], reportedExecution: UInt64?) {
+        let now = QueryClock.monotonicNanoseconds()
+        // A reply from a servant the query is no longer at (one lost, whose query went to
+        // another) must leave the query in flight there: that servant's answer is the one due.
+        guard inFlight[tag]?.servantID == id, let flight = inFlight.removeValue(forKey: tag) else {
+            logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
+            return
+        }
+        let execution = reportedExecution ?? (now &- flight.dispatchedAt)
+        var servantName = ""
+        if let record = servants[id] {
+            record.inFlight = max(0, record.inFlight - 1)
+            record.served += 1
+            record.totalExecution &+= execution
+            servantName = record.name
+            if let index = readyIDs.firstIndex(of: id) {
+                views[index].inFlight = record.inFlight
+                views[index].queriesServed = record.served
+                views[index].meanExecutionNanoseconds = record.totalExecution / record.served
+                algorithm.completed(
+                    servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
+            }
+        }
+        if !flight.abandoned {
+            let query = flight.query
+            let timings = QueryTimings(
+                received: query.receivedTimestamp,
+                queued: Int64(flight.dispatchedAt &- query.receivedAt),
+                execution: Int64(execution),
+                elapsed: Int64(now &- query.receivedAt))
+            do {
+                let sliced = try SlicedReply(bytes: replyMessage)
+                sendToClient(
+                    query.route,
+                    ReplyAssembly.clientReply(
+                        sliced, routing: query.routing, servant: servantName, timings: timings))
+            } catch {
+                logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
+                reply(error: "mserve: the servant sent a malformed reply", to: query, servant: servantName)
+            }
+        }
+        drainQueue()
+    }
+
+    /// Takes a servant out of dispatch and re-dispatches or fails what it was running.
+    func servantLost(_ id: UInt64, reason: String) {
+        guard let record = servants[id] else { return }
+        let wasReady = record.state == .ready
+        record.state = .lost
+        record.inFlight = 0
+        // Its unsent queries are in flight too: they go back to the queue below, not counted
+        // as sent (they never left), so the redispatch limit counts only real sends.
+        for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }
+        record.outbox.removeAll()
+        if let index = readyIDs.firstIndex(of: id) {
+            readyIDs.remove(at: index)
+            views.remove(at: index)
+        }
+        if wasReady {
+            logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
+        }
+        let orphans = inFlight.values.filter { $0.servantID == id }.sorted { $0.query.tag > $1.query.tag }
+        for flight in orphans {
+            inFlight[flight.query.tag] = nil
+            if flight.abandoned { continue }
+            if flight.query.dispatches <= configuration.servants.redispatchLimit {
+                queue.prepend(flight.query)
+            } else {
+                reply(
+                    error:
+                        "mserve: servant \(record.name) was lost (\(reason)) while running the query; "
+                        + "sent \(flight.query.dispatches) time(s), giving up",
+                    to: flight.query, servant: record.name)
+            }
+        }
+        drainQueue()
+    }
+}

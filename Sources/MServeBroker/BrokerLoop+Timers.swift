@@ -1,0 +1,91 @@
+// The broker loop's timers: heartbeats and liveness, query deadlines, and the status line.
+
+import Logging
+
+extension BrokerLoop {
+    func timers(now: UInt64) {
+        if now >= nextHeartbeat {
+            nextHeartbeat = now + heartbeatNanoseconds
+            // q servants' liveness is their TCP connection (KdbServantLinks).
+            for record in servants.values where !kdbServants.owns(record.id) {
+                switch record.state {
+                case .ready:
+                    if now &- record.lastHeard > livenessNanoseconds {
+                        servantLost(record.id, reason: "missed heartbeats")
+                    } else if record.connected {
+                        sendToServant(record.routingID, .ping)
+                    }
+                case .connecting, .lost:
+                    if record.connected && now &- record.lastHelloSent >= heartbeatNanoseconds {
+                        sendHello(record.id)
+                    }
+                }
+            }
+        }
+        if let reofferAt, now >= reofferAt {
+            self.reofferAt = nil
+            drainQueue()
+        }
+        if now >= nextDeadlineScan {
+            nextDeadlineScan = now + 50_000_000
+            expireDeadlines(now: now)
+            resetKdbServantsPastDeadline()
+        }
+        if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
+            logStatus(answeredNow: answeredNow, perSecond: perSecond)
+        }
+    }
+
+    /// Logs what the broker did in the last period and holds now, unless it was idle.
+    func logStatus(answeredNow: UInt64, perSecond: Int) {
+        guard answeredNow > 0 || !queue.isEmpty || !inFlight.isEmpty else { return }
+        logger.info(
+            "broker status",
+            metadata: [
+                "answered": "\(answered)", "perSecond": "\(perSecond)",
+                "queued": "\(queue.count)", "inFlight": "\(inFlight.count)",
+                "servantsReady": "\(readyIDs.count)/\(servants.count)",
+            ])
+    }
+
+    func expireDeadlines(now: UInt64) {
+        // New queries queue in arrival order, so the expired ones among them come first. Ahead
+        // of them are the queries of lost servants, in the order the servants were lost: an
+        // older one may wait behind a younger one there, so each is looked at.
+        var expiredQueued = false
+        var requeued = queue.prependedCount
+        var offset = 0
+        while offset < requeued {
+            guard queue[offset: offset].deadline <= now else {
+                offset += 1
+                continue
+            }
+            let expired = queue.remove(atOffset: offset)
+            requeued -= 1
+            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
+            expiredQueued = true
+        }
+        while requeued < queue.count, queue[offset: requeued].deadline <= now {
+            let expired = queue.remove(atOffset: requeued)
+            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
+            expiredQueued = true
+        }
+        // The queries behind one that held the front may go now.
+        if expiredQueued { drainQueue() }
+        for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
+            inFlight[tag]?.abandoned = true
+            let name = servants[flight.servantID]?.name ?? ""
+            reply(
+                error: "mserve: deadline exceeded: servant \(name) did not answer in time",
+                to: flight.query, servant: name)
+            // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
+            // still be running it, and counts as busy with it until it answers.
+            logger.warning(
+                "a query passed its deadline at its servant; the client got an error",
+                metadata: [
+                    "servant": "\(name)", "deadline": "\(configuration.dispatch.queryDeadline)",
+                    "routing": "\(flight.query.routing)",
+                ])
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// What the broker's loop keeps per query and per servant.
+
+import MServePlugin
+import QData
+
+/// A query the broker holds, queued or in flight.
+struct HeldQuery {
+    var tag: UInt64
+    var route: ReplyRoute
+    var message: [UInt8]
+    var id: QValue
+    var routing: String
+    var receivedTimestamp: Int64
+    var receivedAt: UInt64
+    var deadline: UInt64
+    var dispatches: Int = 0
+}
+
+/// A query sent to a servant.
+struct InFlightQuery {
+    var query: HeldQuery
+    var servantID: UInt64
+    var dispatchedAt: UInt64
+    /// Already answered to the client (deadline passed); the servant's reply is dropped.
+    var abandoned = false
+}
+
+/// A servant's record in the broker. A class: the loop reads and updates it on every query,
+/// and a value this size would be copied (a retain and a release per field) at each read.
+final class ServantRecord {
+    enum State: String { case connecting, ready, lost }
+
+    let id: UInt64
+    let endpoint: String
+    let routingID: [UInt8]
+    var name: String
+    let host: String
+    var state: State = .connecting
+    var connected = false
+    var incarnation: UInt64 = 0
+    var capacity = 1
+    var inFlight = 0
+    var lastRouting = ""
+    var served: UInt64 = 0
+    var totalExecution: UInt64 = 0
+    var lastHeard: UInt64 = 0
+    var lastHelloSent: UInt64 = 0
+    /// Whether a failed try to connect was logged; once until it connects.
+    var unreachableLogged = false
+    /// Whether a READY without a valid incarnation was logged; once per servant.
+    var badReadyLogged = false
+    /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
+    var batchLimit = 1
+    /// Queries dispatched to it and not sent yet: they leave together at the end of the
+    /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
+    var outbox: [(tag: UInt64, message: [UInt8])] = []
+
+    init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
+        self.id = id
+        self.endpoint = endpoint
+        self.routingID = routingID
+        self.name = name
+        self.host = host
+    }
+
+    var view: ServantView {
+        ServantView(
+            id: id, name: name, host: host, inFlight: inFlight, capacity: capacity,
+            lastRouting: lastRouting, queriesServed: served,
+            meanExecutionNanoseconds: served == 0 ? 0 : totalExecution / served)
+    }
+}
