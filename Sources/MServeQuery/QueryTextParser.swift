@@ -508,6 +508,14 @@ struct QueryTextParser {
         return "\\x" + String(byte, radix: 16)
     }
 
+    /// The whole UTF-8 character starting at `index`, or nil when the bytes there are not one.
+    private func character(at index: Int) -> String? {
+        let lead = bytes[index]
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+        guard length > 1, index + length <= bytes.count else { return nil }
+        return String(validating: bytes[index..<index + length], as: UTF8.self)
+    }
+
     /// Names what is at `index` when it cannot continue the query, as a refusal or syntax error.
     private func unexpected(at index: Int) -> QueryError {
         let column = index + 1
@@ -575,6 +583,11 @@ struct QueryTextParser {
             if "+-*%!&|<>=~,^#_$?@.".utf8.contains(byte) {
                 return QueryError(
                     .refused, "the operator '\(describe(byte))' is refused", column: column)
+            }
+            if byte >= 0x80, let character = character(at: index) {
+                return QueryError(
+                    .syntax, "unexpected character '\(character)': outside strings a query is ASCII",
+                    column: column)
             }
             return QueryError(
                 .syntax, "unexpected character '\(describe(byte))'", column: column)

@@ -46,6 +46,18 @@ struct QueryErrorTests {
         }
     }
 
+    @Test func aNonASCIICharacterIsShownWhole() {
+        #expect(parseError("échö `x")?.message == "unexpected character 'é': outside strings a query is ASCII")
+        #expect(parseError("proc1 `IBM ⌘")?.message.contains("'⌘'") == true)
+        // Bytes that are no UTF-8 character are shown as bytes.
+        #expect(throws: QueryError.self) { try QueryParser.parse(utf8: Array("proc1 ".utf8) + [0xC3, 0x28]) }
+        do {
+            _ = try QueryParser.parse(utf8: Array("proc1 ".utf8) + [0xC3, 0x28])
+        } catch {
+            #expect(error.message == "unexpected character '\\xc3'")
+        }
+    }
+
     @Test func missingBracketNamesWhereItOpened() {
         let error = parseError("proc1[(1;2]")
         #expect(error?.code == .syntax)
