@@ -22,6 +22,7 @@ public struct HubClient: Sendable {
     /// ``HubError/Code/refused``, no answer in time as ``HubError/Code/timeout``.
     public func request(_ message: HubMessage) async throws -> HubMessage {
         let endpoint = endpoint
+        let timeout = timeout
         let milliseconds = Int(timeout.milliseconds)
         let curve = curve
         let answer: HubMessage = try await withCheckedThrowingContinuation { continuation in
@@ -33,7 +34,9 @@ public struct HubClient: Sendable {
                         throw HubError(.socket, "cannot send \(message.command.rawValue) to the hub at \(endpoint)")
                     }
                     guard let answer = peer.receive(waitingMilliseconds: milliseconds) else {
-                        throw HubError(.timeout, "the hub at \(endpoint) did not answer in \(milliseconds) ms")
+                        throw HubError(
+                            .timeout,
+                            "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)?")
                     }
                     continuation.resume(returning: answer)
                 } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import MServeHub
+import POSIXSockets
 import QData
 import MServeTestSupport
 import Testing
@@ -23,6 +24,19 @@ struct HubTests {
         try await agentTask.value
         hub.stop()
         try await hubTask.value
+    }
+
+    @Test("asking a hub that is not there fails at the timeout, saying so")
+    func askingNoHubTimesOut() async throws {
+        let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+        let client = HubClient(endpoint: endpoint, timeout: .milliseconds(200))
+        await #expect {
+            _ = try await client.table("spoke")
+        } throws: { error in
+            guard let error = error as? HubError else { return false }
+            return error.code == .timeout
+                && error.message == "the hub at \(endpoint) did not answer within 0.2 seconds; is it running (mserve hub)?"
+        }
     }
 
     @Test("heartbeats put memory stats in memst")
