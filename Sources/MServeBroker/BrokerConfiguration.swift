@@ -100,6 +100,8 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         public static let plugin = Code(name: "plugin")
         /// The configuration is invalid.
         public static let configuration = Code(name: "configuration")
+        /// A call of one of the broker's own functions (``BrokerFunctions``) was refused.
+        public static let brokerFunction = Code(name: "brokerFunction")
         /// The code's name.
         public var description: String { name }
     }

@@ -75,6 +75,10 @@ extension BrokerLoop {
         }
         do {
             let parsed = try QueryParser.parse(clientQuery.query)
+            if BrokerFunctions.isBrokerFunction(parsed.function) {
+                answerBrokerFunction(parsed, for: held)
+                return
+            }
             try SecureInvocation.validate(parsed, allowlist: allowlist)
             held.routing = try routingString(for: parsed)
         } catch {
@@ -101,6 +105,23 @@ extension BrokerLoop {
                     metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
             }
         }
+    }
+
+    /// Answers a call of one of the broker's own functions (`.mserve.status[]`…) from its state.
+    func answerBrokerFunction(_ query: ParsedQuery, for held: HeldQuery) {
+        let result: QValue
+        do {
+            result = try BrokerFunctions.call(query.function, arguments: query.arguments, snapshot: snapshot())
+        } catch {
+            logger.notice("refused a query: \(error.message)")
+            reply(error: "mserve: \(error.message)", to: held)
+            return
+        }
+        let elapsed = Int64(QueryClock.monotonicNanoseconds() &- held.receivedAt)
+        let info = InfoDictionary.make(
+            routing: "", servant: "",
+            timings: QueryTimings(received: held.receivedTimestamp, queued: 0, execution: elapsed, elapsed: elapsed))
+        sendToClient(held.route, QIPC.encode(.list([held.id, result, info]), messageType: .async))
     }
 
     func routingString(for query: ParsedQuery) throws -> String {

@@ -78,6 +78,8 @@ final class BrokerLoop {
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
+    /// When the loop was made (monotonic clock), for the uptime.
+    let startedAt = QueryClock.monotonicNanoseconds()
 
     init(
         configuration: BrokerConfiguration,
@@ -271,8 +273,12 @@ final class BrokerLoop {
             servants: ordered.map {
                 ServantStatus(
                     endpoint: $0.endpoint, name: $0.name, state: $0.state.rawValue,
-                    inFlight: $0.inFlight, capacity: $0.capacity, served: $0.served)
+                    inFlight: $0.inFlight, capacity: $0.capacity, served: $0.served,
+                    meanExecution: .nanoseconds(Int64(clamping: $0.meanExecutionNanoseconds)),
+                    lastRouting: $0.lastRouting)
             },
-            queued: queue.count, inFlight: inFlight.count, answered: answered)
+            queued: queue.count, inFlight: inFlight.count, answered: answered,
+            clientEndpoint: clientEndpoint, algorithm: algorithm.name,
+            uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)))
     }
 }

@@ -67,6 +67,9 @@ final class ServantRecord {
         ServantView(
             id: id, name: name, host: host, inFlight: inFlight, capacity: capacity,
             lastRouting: lastRouting, queriesServed: served,
-            meanExecutionNanoseconds: served == 0 ? 0 : totalExecution / served)
+            meanExecutionNanoseconds: meanExecutionNanoseconds)
     }
+
+    /// The mean execution time of the queries it answered; 0 before the first.
+    var meanExecutionNanoseconds: UInt64 { served == 0 ? 0 : totalExecution / served }
 }

@@ -1,4 +1,5 @@
-// The broker's state as status output and tests see it.
+// The broker's state as status output, the broker's own functions (`.mserve.status[]`) and
+// tests see it.
 
 /// A point-in-time view of the broker, for status output and tests.
 public struct BrokerSnapshot: Sendable {
@@ -10,6 +11,26 @@ public struct BrokerSnapshot: Sendable {
     public var inFlight: Int
     /// Queries answered since start (results and errors).
     public var answered: UInt64
+    /// The endpoint clients connect to.
+    public var clientEndpoint: String = ""
+    /// The dispatch algorithm's name.
+    public var algorithm: String = ""
+    /// How long the broker has been running.
+    public var uptime: Duration = .zero
+
+    /// Creates a snapshot.
+    public init(
+        servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
+        algorithm: String = "", uptime: Duration = .zero
+    ) {
+        self.servants = servants
+        self.queued = queued
+        self.inFlight = inFlight
+        self.answered = answered
+        self.clientEndpoint = clientEndpoint
+        self.algorithm = algorithm
+        self.uptime = uptime
+    }
 }
 
 /// One servant as the broker sees it.
@@ -26,4 +47,23 @@ public struct ServantStatus: Sendable, Hashable {
     public var capacity: Int
     /// Queries it has answered.
     public var served: UInt64
+    /// The mean execution time of the queries it answered (zero before the first).
+    public var meanExecution: Duration = .zero
+    /// The routing string of the last query sent to it; empty before the first.
+    public var lastRouting: String = ""
+
+    /// Creates a servant's status.
+    public init(
+        endpoint: String, name: String, state: String, inFlight: Int, capacity: Int, served: UInt64,
+        meanExecution: Duration = .zero, lastRouting: String = ""
+    ) {
+        self.endpoint = endpoint
+        self.name = name
+        self.state = state
+        self.inFlight = inFlight
+        self.capacity = capacity
+        self.served = served
+        self.meanExecution = meanExecution
+        self.lastRouting = lastRouting
+    }
 }

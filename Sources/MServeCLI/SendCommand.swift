@@ -12,6 +12,9 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Example: mserve send 'proc1 `IBM'
 
+            The broker answers two queries itself: '.mserve.status[]' (its counters) and \
+            '.mserve.servants[]' (its servants: state, queries in flight, served).
+
             With the query `-`, queries are read from standard input, one a line (empty lines \
             skipped), sent together (up to 64 waiting at once) and printed in input order, each \
             after a `q)QUERY` line (with --quiet, the results alone, one block each). A failed \

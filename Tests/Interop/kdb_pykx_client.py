@@ -54,6 +54,18 @@ check_table(table_reply)
 # The same as a parse form.
 check_table(connection(kx.toq([kx.SymbolAtom("proc1"), kx.SymbolAtom("IBM")])))
 
+# The broker's own functions answer over the door too (two servants, the default algorithm;
+# the two queries above answered).
+status = connection(b".mserve.status[]").py()
+assert status["servantsKnown"] == 2, status
+assert status["algorithm"] == "match", status
+assert status["answered"] >= 2, status
+servants = connection(b".mserve.servants[]")
+assert isinstance(servants, kx.Table), type(servants)
+servants = servants.py()
+assert len(servants["name"]) == 2, servants
+assert sum(servants["served"]) >= 2, servants
+
 # A sync (id; query): the response (id; result; info).
 check_reply(connection(kx.LongAtom(7), b"proc1 `IBM"), 7)
 

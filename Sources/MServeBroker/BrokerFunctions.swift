@@ -1,0 +1,81 @@
+// The broker's own functions, in the `.mserve` namespace: queries the broker answers itself,
+// from its state, so that anything that can send a query (`mserve send`, a client library, a
+// q session on the kdb+ door) can ask a broker what it is doing.
+
+import MServeProtocol
+import QData
+
+/// The broker's own functions. A query calling a function in the `.mserve` namespace is
+/// answered by the broker and never reaches a servant; `--allow` lists do not apply to them.
+///
+/// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm`, `uptime`,
+///   `answered`, `queued`, `inFlight`, `servantsReady`, `servantsKnown`.
+/// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
+///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
+///   `meanExecution`, `lastRouting`.
+public enum BrokerFunctions {
+    /// The broker's functions and what each answers, in the order the help lists them.
+    public static let all: [(name: String, answers: String)] = [
+        (".mserve.status", "the broker's counters: queries answered, queued, in flight, servants ready"),
+        (".mserve.servants", "a table of the servants: state, queries in flight, served, mean execution"),
+    ]
+
+    /// Whether `function` is in the broker's `.mserve` namespace.
+    public static func isBrokerFunction(_ function: String) -> Bool {
+        function.utf8.first == UInt8(ascii: ".") && function.hasPrefix(".mserve.")
+    }
+
+    /// Calls the broker function `function` on `arguments` (none, or `::` as `f[]` passes in
+    /// q) against the broker's state in `snapshot`. Throws, with the text the client gets, for
+    /// an unknown function or an argument.
+    public static func call(
+        _ function: String, arguments: [QValue], snapshot: BrokerSnapshot
+    ) throws(BrokerError) -> QValue {
+        guard let entry = all.first(where: { $0.name == function }) else {
+            throw BrokerError(
+                .brokerFunction,
+                "\(function): not a broker function; the broker answers "
+                    + all.map { "\($0.name)[]" }.joined(separator: " and "))
+        }
+        guard arguments.isEmpty || (arguments.count == 1 && arguments[0] == .identity) else {
+            throw BrokerError(.brokerFunction, "\(entry.name): takes no arguments; call it as \(entry.name)[]")
+        }
+        return entry.name == ".mserve.status" ? status(snapshot) : servants(snapshot)
+    }
+
+    /// `.mserve.status[]`.
+    static func status(_ snapshot: BrokerSnapshot) -> QValue {
+        let ready = snapshot.servants.count { $0.state == "ready" }
+        let entries: [(String, QValue)] = [
+            ("broker", .atom(.symbol(snapshot.clientEndpoint))),
+            ("algorithm", .atom(.symbol(snapshot.algorithm))),
+            ("uptime", .atom(.timespan(Int64(clamping: snapshot.uptime.nanoseconds)))),
+            ("answered", .atom(.long(Int64(clamping: snapshot.answered)))),
+            ("queued", .atom(.long(Int64(snapshot.queued)))),
+            ("inFlight", .atom(.long(Int64(snapshot.inFlight)))),
+            ("servantsReady", .atom(.long(Int64(ready)))),
+            ("servantsKnown", .atom(.long(Int64(snapshot.servants.count)))),
+        ]
+        return .dictionary(keys: .vector(.symbol(entries.map(\.0))), values: .list(entries.map(\.1)))
+    }
+
+    /// `.mserve.servants[]`.
+    static func servants(_ snapshot: BrokerSnapshot) -> QValue {
+        let rows = snapshot.servants
+        return .table(
+            QTable(
+                columns: [
+                    "name", "endpoint", "state", "inFlight", "capacity", "served", "meanExecution", "lastRouting",
+                ],
+                values: [
+                    .vector(.symbol(rows.map(\.name))),
+                    .vector(.symbol(rows.map(\.endpoint))),
+                    .vector(.symbol(rows.map(\.state))),
+                    .vector(.long(rows.map { Int64($0.inFlight) })),
+                    .vector(.long(rows.map { Int64($0.capacity) })),
+                    .vector(.long(rows.map { Int64(clamping: $0.served) })),
+                    .vector(.timespan(rows.map { Int64(clamping: $0.meanExecution.nanoseconds) })),
+                    .vector(.symbol(rows.map(\.lastRouting))),
+                ]))
+    }
+}

@@ -1,0 +1,79 @@
+import MServeBroker
+import QData
+import Testing
+
+/// The broker's own functions, `.mserve.status[]` and `.mserve.servants[]`, computed from a
+/// snapshot of the broker's state.
+@Suite struct BrokerFunctionsTests {
+    let snapshot = BrokerSnapshot(
+        servants: [
+            ServantStatus(
+                endpoint: "tcp://10.0.0.1:5001", name: "10.0.0.1:5001", state: "ready", inFlight: 1,
+                capacity: 2, served: 40, meanExecution: .microseconds(250), lastRouting: "IBM"),
+            ServantStatus(
+                endpoint: "tcp://10.0.0.2:5001", name: "10.0.0.2:5001", state: "connecting", inFlight: 0,
+                capacity: 1, served: 0),
+        ],
+        queued: 3, inFlight: 1, answered: 40, clientEndpoint: "tcp://127.0.0.1:5570", algorithm: "match",
+        uptime: .seconds(90))
+
+    @Test func onlyTheMserveNamespaceIsTheBrokers() {
+        #expect(BrokerFunctions.isBrokerFunction(".mserve.status"))
+        #expect(BrokerFunctions.isBrokerFunction(".mserve.anything"))
+        #expect(!BrokerFunctions.isBrokerFunction("mserve.status"))
+        #expect(!BrokerFunctions.isBrokerFunction(".mservex.status"))
+        #expect(!BrokerFunctions.isBrokerFunction("proc1"))
+    }
+
+    @Test func statusIsADictionaryOfTheBrokersCounters() throws {
+        let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: snapshot)
+        let entries = try #require(value.symbolKeyedPairs)
+        #expect(entries.map(\.0) == [
+            "broker", "algorithm", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
+        ])
+        let byKey = Dictionary(uniqueKeysWithValues: entries)
+        #expect(byKey["broker"] == .atom(.symbol("tcp://127.0.0.1:5570")))
+        #expect(byKey["algorithm"] == .atom(.symbol("match")))
+        #expect(byKey["uptime"] == .atom(.timespan(90_000_000_000)))
+        #expect(byKey["answered"] == .atom(.long(40)))
+        #expect(byKey["queued"] == .atom(.long(3)))
+        #expect(byKey["inFlight"] == .atom(.long(1)))
+        #expect(byKey["servantsReady"] == .atom(.long(1)))
+        #expect(byKey["servantsKnown"] == .atom(.long(2)))
+    }
+
+    @Test func servantsIsATableWithARowPerServant() throws {
+        let value = try BrokerFunctions.call(".mserve.servants", arguments: [.identity], snapshot: snapshot)
+        guard case .table(let table, _) = value else {
+            Issue.record("not a table: \(value)")
+            return
+        }
+        #expect(table.columns == [
+            "name", "endpoint", "state", "inFlight", "capacity", "served", "meanExecution", "lastRouting",
+        ])
+        #expect(table.values[0] == .vector(.symbol(["10.0.0.1:5001", "10.0.0.2:5001"])))
+        #expect(table.values[2] == .vector(.symbol(["ready", "connecting"])))
+        #expect(table.values[3] == .vector(.long([1, 0])))
+        #expect(table.values[4] == .vector(.long([2, 1])))
+        #expect(table.values[5] == .vector(.long([40, 0])))
+        #expect(table.values[6] == .vector(.timespan([250_000, 0])))
+        #expect(table.values[7] == .vector(.symbol(["IBM", ""])))
+    }
+
+    @Test func anUnknownFunctionNamesTheOnesThereAre() {
+        #expect {
+            try BrokerFunctions.call(".mserve.stop", arguments: [], snapshot: snapshot)
+        } throws: { error in
+            (error as? BrokerError)?.message
+                == ".mserve.stop: not a broker function; the broker answers .mserve.status[] and .mserve.servants[]"
+        }
+    }
+
+    @Test func argumentsAreRefused() {
+        #expect {
+            try BrokerFunctions.call(".mserve.status", arguments: [.atom(.symbol("IBM"))], snapshot: snapshot)
+        } throws: { error in
+            (error as? BrokerError)?.message == ".mserve.status: takes no arguments; call it as .mserve.status[]"
+        }
+    }
+}
