@@ -14,11 +14,8 @@ import QData
 ///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
 ///   `meanExecution`, `lastRouting`.
 public enum BrokerFunctions {
-    /// The broker's functions and what each answers, in the order the help lists them.
-    public static let all: [(name: String, answers: String)] = [
-        (".mserve.status", "the broker's counters: queries answered, queued, in flight, servants ready"),
-        (".mserve.servants", "a table of the servants: state, queries in flight, served, mean execution"),
-    ]
+    /// The broker's functions.
+    public static let names = [".mserve.status", ".mserve.servants"]
 
     /// Whether `function` is in the broker's `.mserve` namespace.
     public static func isBrokerFunction(_ function: String) -> Bool {
@@ -31,16 +28,20 @@ public enum BrokerFunctions {
     public static func call(
         _ function: String, arguments: [QValue], snapshot: BrokerSnapshot
     ) throws(BrokerError) -> QValue {
-        guard let entry = all.first(where: { $0.name == function }) else {
+        let answer: (BrokerSnapshot) -> QValue
+        switch function {
+        case ".mserve.status": answer = status
+        case ".mserve.servants": answer = servants
+        default:
             throw BrokerError(
                 .brokerFunction,
                 "\(function): not a broker function; the broker answers "
-                    + all.map { "\($0.name)[]" }.joined(separator: " and "))
+                    + names.map { "\($0)[]" }.joined(separator: " and "))
         }
         guard arguments.isEmpty || (arguments.count == 1 && arguments[0] == .identity) else {
-            throw BrokerError(.brokerFunction, "\(entry.name): takes no arguments; call it as \(entry.name)[]")
+            throw BrokerError(.brokerFunction, "\(function): takes no arguments; call it as \(function)[]")
         }
-        return entry.name == ".mserve.status" ? status(snapshot) : servants(snapshot)
+        return answer(snapshot)
     }
 
     /// `.mserve.status[]`.
