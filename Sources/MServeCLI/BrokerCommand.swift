@@ -85,22 +85,63 @@ struct BrokerCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let registry: DispatchPluginRegistry
+        let registry = try pluginRegistry()
+        if listAlgorithms {
+            printAlgorithms(registry)
+            return
+        }
+        var configuration = try configurationFromFlags()
+        try refuseUnknownPlugins(configuration, registry: registry)
+
+        let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
+        configuration.curve = security?.serverKeys(admitting: .client)
+        configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
+        let logger = logging.bootstrap(label: "mserve.broker")
+        let usersRefresher = try configuration.kdb?.userList.map {
+            try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
+        }
+        if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
+            logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
+        }
+        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
+        var services: [any Service] = [broker]
+        if let usersRefresher { services.append(usersRefresher) }
+        services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        async let running: Void = group.run()
+        do {
+            announce(try await broker.clientEndpoint)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running
+            throw error
+        }
+        try await running
+    }
+
+    /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).
+    private func pluginRegistry() throws -> DispatchPluginRegistry {
         do {
             let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
-            registry = try DispatchPluginRegistry(
+            return try DispatchPluginRegistry(
                 directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: extra)
         } catch {
             throw ValidationError("\(error)")
         }
-        if listAlgorithms {
-            for plugin in registry.plugins {
-                let hook = plugin.hasRoutingHook ? " [routing hook]" : ""
-                print("\(plugin.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(plugin.description)\(hook)")
-                print("\(String(repeating: " ", count: 15))\(plugin.path)")
-            }
-            return
+    }
+
+    /// --list-algorithms: each plugin's name, description and file.
+    private func printAlgorithms(_ registry: DispatchPluginRegistry) {
+        for plugin in registry.plugins {
+            let hook = plugin.hasRoutingHook ? " [routing hook]" : ""
+            print("\(plugin.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(plugin.description)\(hook)")
+            print("\(String(repeating: " ", count: 15))\(plugin.path)")
         }
+    }
+
+    /// The configuration the flags and environment give, each value checked (a usage error
+    /// names the flag).
+    private func configurationFromFlags() throws -> BrokerConfiguration {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = clients ?? environment("MSERVE_BROKER") ?? configuration.clients.endpoint
         configuration.servants.endpoints =
@@ -132,7 +173,11 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
         configuration.kdb = try kdbOptions.configuration()
         configuration.servants.kdbCredentials = kdbOptions.servantCredentials
-        // Refuse an unknown algorithm or routing plugin before binding anything.
+        return configuration
+    }
+
+    /// Refuses an unknown algorithm or routing plugin before anything is bound.
+    private func refuseUnknownPlugins(_ configuration: BrokerConfiguration, registry: DispatchPluginRegistry) throws {
         do {
             _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)
             if let name = configuration.dispatch.routing.pluginName {
@@ -145,52 +190,36 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+    }
 
-        let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
-        configuration.curve = security?.serverKeys(admitting: .client)
-        configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
-        let logger = logging.bootstrap(label: "mserve.broker")
-        let usersRefresher = try configuration.kdb?.userList.map {
-            try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
-        }
-        if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
-            logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
-        }
-        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
-        var services: [any Service] = [broker]
-        if let usersRefresher { services.append(usersRefresher) }
-        if let hub = hubOptions.mode {
-            let service = hubOptions.service
+    /// With --hub, what runs beside the broker: its registration, and the watcher that follows
+    /// its service's servants. None without.
+    private func hubServices(
+        of broker: Broker, configuration: BrokerConfiguration, security: ProcessSecurity?, logger: Logger
+    ) throws -> [any Service] {
+        guard let hub = hubOptions.mode else { return [] }
+        var services: [any Service] = []
+        let service = hubOptions.service
+        services.append(
+            DeferredService {
+                let endpoint = try await broker.clientEndpoint
+                var registration = SpokeRegistration.current(
+                    port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
+                registration.curveKey = security?.keyPair.publicKey
+                return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
+            })
+        // Follow the service's servants: joins are used within a second, leaves dropped.
+        if let security {
+            services += try BrokerSecurity.services(
+                broker: broker, service: service, hub: try ProcessSecurity.hubEndpoint(hub), security: security,
+                heartbeatInterval: configuration.servants.heartbeatInterval, logger: logger)
+        } else {
             services.append(
-                DeferredService {
-                    let endpoint = try await broker.clientEndpoint
-                    var registration = SpokeRegistration.current(
-                        port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
-                    registration.curveKey = security?.keyPair.publicKey
-                    return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
-                })
-            // Follow the service's servants: joins are used within a second, leaves dropped.
-            if let security {
-                services += try BrokerSecurity.services(
-                    broker: broker, service: service, hub: try ProcessSecurity.hubEndpoint(hub), security: security,
-                    heartbeatInterval: configuration.servants.heartbeatInterval, logger: logger)
-            } else {
-                services.append(
-                    try HubWatcher(
-                        service: service, hub: hub.endpoint, logger: logger,
-                        onJoin: { broker.addServant(endpoint: $0.endpoint) },
-                        onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
-            }
+                try HubWatcher(
+                    service: service, hub: hub.endpoint, logger: logger,
+                    onJoin: { broker.addServant(endpoint: $0.endpoint) },
+                    onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        async let running: Void = group.run()
-        do {
-            announce(try await broker.clientEndpoint)
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await running
-            throw error
-        }
-        try await running
+        return services
     }
 }
