@@ -92,6 +92,11 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("")
         }
+        if queries.isEmpty, let view = try? await client.send(".mserve.servants[]") {
+            print("q)send .mserve.servants[]   / the broker's own view of its servants")
+            print(view.result)
+            print("")
+        }
         if let spokes = try? await hub.table("spoke") {
             print("q)select pid,port,role,service,up from spoke   / in the hub")
             print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))

@@ -95,6 +95,10 @@ extension IntegrationTests {
         #expect(text.contains("time"))
         #expect(text.contains("routing"))
         #expect(text.contains("execution"))
+        // The broker's own view: both servants, with what they served.
+        #expect(text.contains("q)send .mserve.servants[]"))
+        #expect(text.contains("lastRouting"))
+        #expect(text.contains("q)select pid,port,role,service,up from spoke"))
     }
 }
 }
