@@ -64,48 +64,45 @@ extension IntegrationTests {
     }
 
     @Test func aQueryPastItsDeadlineWhileTheBrokerWasDownNeverRunsLater() async throws {
-        let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
-        defer { servant.stop() }
-        let broker = try await MServeProcess(
-            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
         var configuration = ClientConfiguration()
         configuration.deadline = .milliseconds(500)
-        let log = LogRecorder()
-        let client = try QueryClient(
-            endpoint: broker.endpoint, configuration: configuration, logger: log.logger(label: "client"))
-        defer { client.close() }
-        #expect(try await client.send("echo 1").result == .atom(.long(1)))
-
-        broker.crash()
-        // Long enough for the client to see the connection go.
-        try await Task.sleep(for: .milliseconds(300))
-        await #expect {
-            try await client.send("echo 2")
-        } throws: { error in
-            (error as? ClientError)?.code == .deadlineExceeded
+        try await Self.failWhileTheBrokerIsDown(configuration: configuration) { client in
+            // Long enough for the client to see the connection go.
+            try await Task.sleep(for: .milliseconds(300))
+            await #expect {
+                try await client.send("echo 2")
+            } throws: { error in
+                (error as? ClientError)?.code == .deadlineExceeded
+            }
         }
-
-        let restarted = try await MServeProcess(
-            "restarted broker", ["broker", "--clients", broker.endpoint, "--servant", servant.endpoint])
-        defer { restarted.stop() }
-        let answered = await eventually(timeout: .seconds(10)) {
-            (try? await client.send("echo 3").result) == .atom(.long(3))
-        }
-        #expect(answered)
-        // Had the query that timed out waited in the socket, the restarted broker would have
-        // run it on reconnection and its answer come to an id the client no longer knows.
-        #expect(try await client.send("echo 4").result == .atom(.long(4)))
-        #expect(!log.messages.contains("dropped a reply for an unknown id"), "\(log.messages)")
     }
 
     @Test func aClientWithAConnectTimeoutFailsFastWhileTheBrokerIsDownAndCarriesOnAfter() async throws {
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(60)
+        configuration.connectTimeout = .milliseconds(500)
+        try await Self.failWhileTheBrokerIsDown(configuration: configuration) { client in
+            let started = ContinuousClock.now
+            await #expect {
+                try await client.send("echo 2")
+            } throws: { error in
+                (error as? ClientError)?.code == .notConnected
+            }
+            #expect(ContinuousClock.now - started < .seconds(15))
+        }
+    }
+
+    /// Runs `whileDown` (where queries are meant to fail) with the broker crashed, then
+    /// restarts the broker and checks that the client carries on, and that no query that failed
+    /// while it was down ever ran: had one reached the restarted broker, its answer would have
+    /// come (before the next one's) to an id the client no longer knows.
+    static func failWhileTheBrokerIsDown(
+        configuration: ClientConfiguration, whileDown: (QueryClient) async throws -> Void
+    ) async throws {
         let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"])
         defer { servant.stop() }
         let broker = try await MServeProcess(
             "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servant.endpoint])
-        var configuration = ClientConfiguration()
-        configuration.deadline = .seconds(60)
-        configuration.connectTimeout = .milliseconds(500)
         let log = LogRecorder()
         let client = try QueryClient(
             endpoint: broker.endpoint, configuration: configuration, logger: log.logger(label: "client"))
@@ -113,25 +110,15 @@ extension IntegrationTests {
         #expect(try await client.send("echo 1").result == .atom(.long(1)))
 
         broker.crash()
-        let started = ContinuousClock.now
-        await #expect {
-            try await client.send("echo 2")
-        } throws: { error in
-            (error as? ClientError)?.code == .notConnected
-        }
-        #expect(ContinuousClock.now - started < .seconds(15))
+        try await whileDown(client)
 
         let restarted = try await MServeProcess(
             "restarted broker", ["broker", "--clients", broker.endpoint, "--servant", servant.endpoint])
         defer { restarted.stop() }
-        // Once the client is connected again, queries are answered as before.
         let answered = await eventually(timeout: .seconds(10)) {
             (try? await client.send("echo 3").result) == .atom(.long(3))
         }
         #expect(answered)
-        // The queries that failed for want of a connection were never sent: had one reached
-        // the restarted broker, its answer would have come (before this one's) to an id the
-        // client no longer knows.
         #expect(try await client.send("echo 4").result == .atom(.long(4)))
         #expect(!log.messages.contains("dropped a reply for an unknown id"), "\(log.messages)")
     }
