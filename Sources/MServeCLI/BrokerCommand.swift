@@ -107,16 +107,7 @@ struct BrokerCommand: AsyncParsableCommand {
         var services: [any Service] = [broker]
         if let usersRefresher { services.append(usersRefresher) }
         services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        async let running: Void = group.run()
-        do {
-            announce(try await broker.clientEndpoint)
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await running
-            throw error
-        }
-        try await running
+        try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }
     }
 
     /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).

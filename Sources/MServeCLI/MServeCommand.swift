@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MServeProtocol
+import ServiceLifecycle
 import ZeroMQ
 
 @main
@@ -112,6 +113,24 @@ func environment(_ name: String) -> String? {
 /// Writes a line to standard output and flushes it, so a parent process sees it at once.
 func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Runs `services` until SIGTERM or SIGINT. Prints on standard output the endpoint `endpoint`
+/// returns once the process has bound it; when it throws instead (the endpoint is taken, say),
+/// stops the services and throws its error.
+func runAnnouncingEndpoint(
+    _ services: [any Service], logger: Logger, endpoint: () async throws -> String
+) async throws {
+    let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    async let running: Void = group.run()
+    do {
+        announce(try await endpoint())
+    } catch {
+        await group.triggerGracefulShutdown()
+        _ = try? await running
+        throw error
+    }
+    try await running
 }
 
 /// Parses seconds (fractions allowed) into a Duration, with a usage error naming the flag.

@@ -122,15 +122,6 @@ struct ServantCommand: AsyncParsableCommand {
                     return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })
         }
-        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        async let running: Void = group.run()
-        do {
-            announce(try await servant.endpoint)
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await running
-            throw error
-        }
-        try await running
+        try await runAnnouncingEndpoint(services, logger: logger) { try await servant.endpoint }
     }
 }
