@@ -44,15 +44,19 @@ extension IntegrationTests {
         // The servants ran the five echo queries and none of the broker's.
         #expect(served.reduce(0, +) == 5)
 
+        // As a parse form too, the way q's parse would send it.
+        let asParseForm = try await client.send(query: .list([.atom(.symbol(".mserve.servants")), .identity]))
+        if case .table = asParseForm.result {} else { Issue.record("not a table: \(asParseForm.result)") }
+
         await #expect {
             try await client.send(".mserve.shutdown[]")
         } throws: { error in
             guard let error = error as? ClientError else { return false }
             return error.code == .queryFailed && error.message.contains("not a broker function")
         }
-        // Every answer counts, the broker's own too: five echoes, two calls and one refusal.
+        // Every answer counts, the broker's own too: five echoes, three calls and one refusal.
         let after = try await client.send(".mserve.status[]")
-        #expect(after.result.symbolKeyedPairs?.first { $0.0 == "answered" }?.1 == .atom(.long(8)))
+        #expect(after.result.symbolKeyedPairs?.first { $0.0 == "answered" }?.1 == .atom(.long(9)))
     }
 }
 }
