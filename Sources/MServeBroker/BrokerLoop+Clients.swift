@@ -76,7 +76,8 @@ extension BrokerLoop {
         do {
             let parsed = try QueryParser.parse(clientQuery.query)
             if BrokerFunctions.isBrokerFunction(parsed.function) {
-                answerBrokerFunction(parsed, for: held)
+                let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
+                reply(result, to: held, ranInBroker: true)
                 return
             }
             try SecureInvocation.validate(parsed, allowlist: allowlist)
@@ -107,23 +108,6 @@ extension BrokerLoop {
         }
     }
 
-    /// Answers a call of one of the broker's own functions (`.mserve.status[]`…) from its state.
-    func answerBrokerFunction(_ query: ParsedQuery, for held: HeldQuery) {
-        let result: QValue
-        do {
-            result = try BrokerFunctions.call(query.function, arguments: query.arguments, snapshot: snapshot())
-        } catch {
-            logger.notice("refused a query: \(error.message)")
-            reply(error: "mserve: \(error.message)", to: held)
-            return
-        }
-        let elapsed = Int64(QueryClock.monotonicNanoseconds() &- held.receivedAt)
-        let info = InfoDictionary.make(
-            routing: "", servant: "",
-            timings: QueryTimings(received: held.receivedTimestamp, queued: 0, execution: elapsed, elapsed: elapsed))
-        sendToClient(held.route, QIPC.encode(.list([held.id, result, info]), messageType: .async))
-    }
-
     func routingString(for query: ParsedQuery) throws -> String {
         let spec = configuration.dispatch.routing
         if spec.pluginName != nil, let routingHook {
@@ -143,13 +127,19 @@ extension BrokerLoop {
 
     /// Sends `(id; 'message; info)` to the query's client.
     func reply(error message: String, to query: HeldQuery, servant: String = "") {
-        let now = QueryClock.monotonicNanoseconds()
-        let elapsed = Int64(now &- query.receivedAt)
+        reply(.error(message), to: query, servant: servant)
+    }
+
+    /// Sends `(id; result; info)` for a query the broker answers itself: an error, or a call of
+    /// one of its own functions (`ranInBroker`: the time it took counts as execution, not queue).
+    func reply(_ result: QValue, to query: HeldQuery, servant: String = "", ranInBroker: Bool = false) {
+        let elapsed = Int64(QueryClock.monotonicNanoseconds() &- query.receivedAt)
         let info = InfoDictionary.make(
             routing: query.routing, servant: servant,
             timings: QueryTimings(
-                received: query.receivedTimestamp, queued: elapsed, execution: 0, elapsed: elapsed))
-        sendToClient(query.route, ReplyAssembly.errorReply(id: query.id, message: message, info: info))
+                received: query.receivedTimestamp, queued: ranInBroker ? 0 : elapsed,
+                execution: ranInBroker ? elapsed : 0, elapsed: elapsed))
+        sendToClient(query.route, ReplyAssembly.reply(id: query.id, result: result, info: info))
     }
 
     func sendToClient(_ route: ReplyRoute, _ message: [UInt8]) {

@@ -151,9 +151,14 @@ public enum ReplyAssembly {
             messageType: .async)
     }
 
+    /// `(id; result; info)` for a reply the broker makes itself, result and info given as values.
+    public static func reply(id: QValue, result: QValue, info: QValue) -> [UInt8] {
+        QIPC.encode(.list([id, result, info]), messageType: .async)
+    }
+
     /// `(id; 'message; info)`: an error reply.
     public static func errorReply(id: QValue, message: String, info: QValue) -> [UInt8] {
-        QIPC.encode(.list([id, .error(message), info]), messageType: .async)
+        reply(id: id, result: .error(message), info: info)
     }
 
     /// Decodes one item's payload (as found by ``QIPC/sliceList(_:)``).
