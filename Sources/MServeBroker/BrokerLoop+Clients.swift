@@ -62,7 +62,7 @@ extension BrokerLoop {
 
         let clientQuery: ClientQuery
         do {
-            clientQuery = try ClientQuery(bytes: message)
+            clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize)
         } catch {
             logger.notice("refused a malformed client message: \(error.message)")
             reply(error: "mserve: \(error.message)", to: held)

@@ -256,7 +256,11 @@ extension BrokerLoop {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
-        let execution = reportedExecution ?? (now &- flight.dispatchedAt)
+        // The servant's own measure of its run time, never more than the time since dispatch:
+        // a wrong figure (a servant's -1 for "unknown" reads as 2^64 - 1) must neither trap
+        // below nor skew the mean execution the dispatch plugins see.
+        let sinceDispatch = now &- flight.dispatchedAt
+        let execution = min(reportedExecution ?? sinceDispatch, sinceDispatch)
         var servantName = ""
         if let record = servants[id] {
             record.inFlight = max(0, record.inFlight - 1)
@@ -279,7 +283,7 @@ extension BrokerLoop {
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
             do {
-                let sliced = try SlicedReply(bytes: replyMessage)
+                let sliced = try SlicedReply(bytes: replyMessage, maximumSize: maxMessageSize)
                 sendToClient(
                     query.route,
                     ReplyAssembly.clientReply(

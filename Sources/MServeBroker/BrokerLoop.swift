@@ -70,6 +70,8 @@ final class BrokerLoop {
     let heartbeatNanoseconds: UInt64
     let livenessNanoseconds: UInt64
     let deadlineNanoseconds: UInt64
+    /// The largest message taken from a client or a servant, compressed or once decompressed.
+    let maxMessageSize: Int
     var nextHeartbeat: UInt64 = 0
     var nextDeadlineScan: UInt64 = 0
     /// When to offer the queued queries again, while the algorithm makes them wait with a
@@ -100,10 +102,11 @@ final class BrokerLoop {
         heartbeatNanoseconds = configuration.servants.heartbeatInterval.nanoseconds
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
+        maxMessageSize = Int(configuration.clients.maxMessageSize)
         incarnation = UInt64.random(in: 1...UInt64.max)
         kdbServants = KdbServantLinks(
             credentials: configuration.servants.kdbCredentials,
-            maxMessageSize: Int(configuration.clients.maxMessageSize), logger: logger)
+            maxMessageSize: maxMessageSize, logger: logger)
 
         context = try ZMQContext(ioThreads: 1)
         var startedAdmission: BrokerAdmission? = nil

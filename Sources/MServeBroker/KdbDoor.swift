@@ -212,7 +212,7 @@ final class KdbDoor {
                 if !open { drop(id, reason: "closed", quietly: true) }
                 break
             }
-            if let query = Self.query(from: message, connection: id) { queries.append(query) }
+            if let query = Self.query(from: message, connection: id, maximumSize: configuration.maxMessageSize) { queries.append(query) }
         }
         for query in queries { onQuery(query) }
     }
@@ -270,11 +270,12 @@ final class KdbDoor {
     /// generic null as its id. Async messages are answered with an async `(id; result; info)`;
     /// sync `(id; query)` with the response `(id; result; info)`; a sync bare query with the
     /// result alone. Nil for response messages (nothing asked for them).
-    static func query(from message: [UInt8], connection: UInt64) -> KdbDoorQuery? {
+    /// A compressed message is held to `maximumSize` once decompressed, as a plain one is.
+    static func query(from message: [UInt8], connection: UInt64, maximumSize: Int) -> KdbDoorQuery? {
         let messageType = message[1]
         guard messageType != QMessageType.response.rawValue else { return nil }
         let sync = messageType == QMessageType.sync.rawValue
-        guard let decoded = try? QIPC.decode(message) else {
+        guard let decoded = try? QIPC.decode(message, maximumSize: maximumSize) else {
             // Malformed: the dispatch path answers with its error.
             return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
         }

@@ -304,7 +304,7 @@ final class KdbServantLinks {
                 continue
             }
             do {
-                let (tag, reply) = try Self.reply(from: message)
+                let (tag, reply) = try Self.reply(from: message, maximumSize: maxMessageSize)
                 link.pendingTags.remove(tag)
                 events.append(.reply(servantID: id, tag: tag, message: reply))
             } catch {
@@ -365,12 +365,13 @@ final class KdbServantLinks {
 
     /// Reads a servant's `(tag; result)` or `(tag; result; info)`: its tag, and the message as
     /// a general list. q sends `(tag; result)` as a long vector when the result is a long
-    /// atom; that one is rebuilt as a general list.
-    static func reply(from message: [UInt8]) throws(ProtocolError) -> (tag: UInt64, message: [UInt8]) {
+    /// atom; that one is rebuilt as a general list. A compressed reply is held to
+    /// `maximumSize` once decompressed, as a plain one is.
+    static func reply(from message: [UInt8], maximumSize: Int) throws(ProtocolError) -> (tag: UInt64, message: [UInt8]) {
         let plain: [UInt8]
         do {
             let header = try QIPC.decodeHeader(message)
-            plain = header.compressed ? try QIPC.decompress(message) : message
+            plain = header.compressed ? try QIPC.decompress(message, maximumSize: maximumSize) : message
         } catch {
             throw ProtocolError(.malformed, "malformed message: \(error)")
         }

@@ -50,12 +50,13 @@ public struct ClientQuery: Sendable {
         self.query = query
     }
 
-    /// Reads `(id; query)` from IPC bytes (decoding the two items, not building a list).
-    public init(bytes: [UInt8]) throws(ProtocolError) {
+    /// Reads `(id; query)` from IPC bytes (decoding the two items, not building a list). A
+    /// compressed message that would decompress to more than `maximumSize` bytes is refused.
+    public init(bytes: [UInt8], maximumSize: Int = .max) throws(ProtocolError) {
         var items: (id: QValue?, query: QValue?) = (nil, nil)
         var count = 0
         do {
-            _ = try QIPC.forEachListValue(in: bytes) { (item: QValue) throws(QIPCError) in
+            _ = try QIPC.forEachListValue(in: bytes, maximumSize: maximumSize) { (item: QValue) throws(QIPCError) in
                 count += 1
                 switch count {
                 case 1: items.id = item
@@ -94,14 +95,16 @@ public struct SlicedReply: Sendable {
     public var info: Range<Int>?
 
     /// Slices a servant's reply without decoding the result (nothing is allocated for a reply
-    /// that came uncompressed).
-    public init(bytes: [UInt8]) throws(ProtocolError) {
+    /// that came uncompressed). A compressed reply that would decompress to more than
+    /// `maximumSize` bytes is refused.
+    public init(bytes: [UInt8], maximumSize: Int = .max) throws(ProtocolError) {
         var items: (Range<Int>, Range<Int>, Range<Int>?) = (0..<0, 0..<0, nil)
         var count = 0
         let plain: [UInt8]
         do {
             // Sliced from the little-endian form: the slices go into little-endian messages.
-            (_, plain) = try QIPC.forEachListItem(in: try QIPC.littleEndian(bytes)) {
+            let littleEndian = try QIPC.littleEndian(bytes, maximumSize: maximumSize)
+            (_, plain) = try QIPC.forEachListItem(in: littleEndian, maximumSize: maximumSize) {
                 (item: Range<Int>) throws(QIPCError) in
                 count += 1
                 switch count {

@@ -102,10 +102,11 @@ public struct FunctionRegistry: Sendable {
 
     /// Answers one client message `(id; query)` (IPC bytes) the way a servant does: the
     /// reply `(id; result)`, `(id; result; info)` or `(id; 'error)`, as IPC bytes. Never throws.
-    public func reply(to message: [UInt8], logger: Logger? = nil) -> [UInt8] {
+    /// A compressed message that would decompress to more than `maximumSize` bytes is refused.
+    public func reply(to message: [UInt8], maximumSize: Int = .max, logger: Logger? = nil) -> [UInt8] {
         let query: ClientQuery
         do {
-            query = try ClientQuery(bytes: message)
+            query = try ClientQuery(bytes: message, maximumSize: maximumSize)
         } catch {
             logger?.notice("refused a malformed query: \(error.message)")
             return QIPC.encode(.list([.identity, .error("mserve: \(error.message)")]))

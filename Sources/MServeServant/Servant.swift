@@ -139,7 +139,11 @@ final class WorkerPool: Sendable {
     private let running = Mutex(0)
     private let threads: Int
 
-    init(threads: Int, functions: FunctionRegistry, logger: Logger, done: @escaping @Sendable (ServantJob.Completion) -> Void) {
+    /// `maxMessageSize` bounds a compressed query once decompressed, as the socket bounds it on the wire.
+    init(
+        threads: Int, functions: FunctionRegistry, maxMessageSize: Int, logger: Logger,
+        done: @escaping @Sendable (ServantJob.Completion) -> Void
+    ) {
         self.threads = threads
         for index in 0..<threads {
             let thread = Thread { [self] in
@@ -148,7 +152,8 @@ final class WorkerPool: Sendable {
                     guard let job = jobs.withLock({ $0.removeFirst() }) ?? nil else { return }
                     running.withLock { $0 += 1 }
                     let start = QueryClock.monotonicNanoseconds()
-                    let reply = functions.reply(to: job.message, logger: logger)
+                    let reply = functions.reply(
+                        to: job.message, maximumSize: maxMessageSize, logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     running.withLock { $0 -= 1 }
                     done(
@@ -246,7 +251,9 @@ final class ServantLoop {
         logger[metadataKey: "servant"] = "\(endpoint)"
         self.logger = logger
         let threads = max(1, configuration.threads)
-        workers = WorkerPool(threads: threads, functions: functions, logger: logger) { completion in
+        workers = WorkerPool(
+            threads: threads, functions: functions, maxMessageSize: Int(configuration.maxMessageSize), logger: logger
+        ) { completion in
             mailbox.post(.finished(completion))
         }
         var entries: [(String, QValue)] = [

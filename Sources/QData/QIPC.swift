@@ -60,6 +60,8 @@ public struct QIPCError: Error, CustomStringConvertible, Sendable {
         public static let trailingBytes = Code(name: "trailingBytes")
         /// The compressed payload does not decompress to the size it announces.
         public static let badCompression = Code(name: "badCompression")
+        /// A compressed message announces a decompressed size over the caller's limit.
+        public static let tooLarge = Code(name: "tooLarge")
         /// The value has the wrong shape for the operation (e.g. slicing a non-list).
         public static let unexpectedShape = Code(name: "unexpectedShape")
         /// The code's name.
@@ -180,16 +182,19 @@ public enum QIPC {
     /// it is little-endian already (nothing is decoded), else decoded and written again with
     /// the same message type. Byte ranges sliced from the result can be put into the
     /// little-endian messages the broker assembles; a big-endian message's bytes cannot.
-    public static func littleEndian(_ bytes: [UInt8]) throws(QIPCError) -> [UInt8] {
+    /// `maximumSize` bounds a compressed message's decompressed size, as for ``decode(_:maximumSize:)``.
+    public static func littleEndian(_ bytes: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> [UInt8] {
         guard bytes.first == 0 else { return bytes }
-        let message = try decode(bytes)
+        let message = try decode(bytes, maximumSize: maximumSize)
         return encode(message.value, messageType: message.header.messageType)
     }
 
-    /// Decodes a complete message (decompressing it if needed).
-    public static func decode(_ bytes: [UInt8]) throws(QIPCError) -> QMessage {
+    /// Decodes a complete message (decompressing it if needed). A compressed message that
+    /// would decompress to more than `maximumSize` bytes is refused before any is allocated:
+    /// give the limit a plain message has, so that compression cannot take a reader past it.
+    public static func decode(_ bytes: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> QMessage {
         let header = try decodeHeader(bytes)
-        let plain = header.compressed ? try decompress(bytes) : bytes
+        let plain = header.compressed ? try decompress(bytes, maximumSize: maximumSize) : bytes
         var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
         let value = try reader.readValue(depth: 0)
         guard reader.position == plain.count else {
@@ -211,10 +216,11 @@ public enum QIPC {
     /// decoding the items or collecting their ranges (nothing is allocated for a message that
     /// came uncompressed). Returns the header and the message the ranges index: `bytes`, or
     /// its decompressed form. `body` may throw to stop, e.g. at an item too many.
+    /// `maximumSize` bounds a compressed message's decompressed size, as for ``decode(_:maximumSize:)``.
     public static func forEachListItem(
-        in bytes: [UInt8], _ body: (Range<Int>) throws(QIPCError) -> Void
+        in bytes: [UInt8], maximumSize: Int = .max, _ body: (Range<Int>) throws(QIPCError) -> Void
     ) throws(QIPCError) -> (header: QMessageHeader, bytes: [UInt8]) {
-        var (header, reader, count) = try listReader(bytes)
+        var (header, reader, count) = try listReader(bytes, maximumSize: maximumSize)
         for _ in 0..<count {
             let start = reader.position
             try reader.skipValue(depth: 1)
@@ -226,10 +232,11 @@ public enum QIPC {
 
     /// Decodes the items of a general-list message one by one and hands each to `body`, in
     /// order, without building the list. Returns the header. `body` may throw to stop.
+    /// `maximumSize` bounds a compressed message's decompressed size, as for ``decode(_:maximumSize:)``.
     public static func forEachListValue(
-        in bytes: [UInt8], _ body: (QValue) throws(QIPCError) -> Void
+        in bytes: [UInt8], maximumSize: Int = .max, _ body: (QValue) throws(QIPCError) -> Void
     ) throws(QIPCError) -> QMessageHeader {
-        var (header, reader, count) = try listReader(bytes)
+        var (header, reader, count) = try listReader(bytes, maximumSize: maximumSize)
         for _ in 0..<count { try body(try reader.readValue(depth: 1)) }
         try expectEnd(of: reader)
         return header
@@ -237,9 +244,11 @@ public enum QIPC {
 
     /// A reader at the first item of the general-list message `bytes` (decompressed if it came
     /// compressed), the header, and the number of items.
-    private static func listReader(_ bytes: [UInt8]) throws(QIPCError) -> (QMessageHeader, QIPCReader, Int) {
+    private static func listReader(
+        _ bytes: [UInt8], maximumSize: Int
+    ) throws(QIPCError) -> (QMessageHeader, QIPCReader, Int) {
         let header = try decodeHeader(bytes)
-        let plain = header.compressed ? try decompress(bytes) : bytes
+        let plain = header.compressed ? try decompress(bytes, maximumSize: maximumSize) : bytes
         guard plain.count > 8, plain[8] == 0 else {
             let type = plain.count > 8 ? Int(Int8(bitPattern: plain[8])) : 0
             throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(type)")
@@ -263,8 +272,9 @@ public enum QIPC {
     // MARK: compression
 
     /// Decompresses a compressed message into the plain message it stands for
-    /// (header byte 2 cleared, length updated). Checks every index against the bounds.
-    public static func decompress(_ message: [UInt8]) throws(QIPCError) -> [UInt8] {
+    /// (header byte 2 cleared, length updated). Checks every index against the bounds. A
+    /// decompressed size over `maximumSize` is refused before the output is allocated.
+    public static func decompress(_ message: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> [UInt8] {
         guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
         let littleEndian = message[0] == 1
         let raw =
@@ -275,6 +285,10 @@ public enum QIPC {
         // kdb+'s scheme expands at most ~128× (a 2-byte token yields up to 257 bytes).
         guard size >= 8, size <= max(message.count, 1) * 130 else {
             throw QIPCError(.badCompression, "implausible decompressed size \(size) for \(message.count) compressed bytes")
+        }
+        guard size <= maximumSize else {
+            throw QIPCError(
+                .tooLarge, "the message decompresses to \(size) bytes, over the limit of \(maximumSize)")
         }
         var output = [UInt8](repeating: 0, count: size)
         for index in 0..<8 { output[index] = message[index] }

@@ -13,21 +13,21 @@ struct KdbDoorTests {
 
     @Test func asyncIdAndQueryGoesAsItIs() throws {
         let message = ClientQuery(id: .atom(.long(1234)), query: .vector(.char(Array("proc1 `IBM".utf8)))).encoded()
-        let query = KdbDoor.query(from: message, connection: 1)
+        let query = KdbDoor.query(from: message, connection: 1, maximumSize: .max)
         #expect(form(query) == .async)
         #expect(query?.message == message)
     }
 
     @Test func syncIdAndQueryIsAnsweredWithTheWholeReply() throws {
         let value = QValue.list([.atom(.long(7)), .vector(.char(Array("proc1 `IBM".utf8)))])
-        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1)
+        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1, maximumSize: .max)
         #expect(form(query) == .syncList)
         #expect(try ClientQuery(bytes: query?.message ?? []).id == .atom(.long(7)))
     }
 
     @Test func aSyncStringIsABareQuery() throws {
         let text = QValue.vector(.char(Array("proc1 `IBM".utf8)))
-        let query = KdbDoor.query(from: QIPC.encode(text, messageType: .sync), connection: 1)
+        let query = KdbDoor.query(from: QIPC.encode(text, messageType: .sync), connection: 1, maximumSize: .max)
         #expect(form(query) == .syncBare)
         let parsed = try ClientQuery(bytes: query?.message ?? [])
         #expect(parsed.id == .identity)
@@ -36,14 +36,14 @@ struct KdbDoorTests {
 
     @Test func aStringFunctionNameBecomesASymbol() throws {
         let value = QValue.list([.vector(.char(Array("proc1".utf8))), .atom(.symbol("IBM"))])
-        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .async), connection: 1)
+        let query = KdbDoor.query(from: QIPC.encode(value, messageType: .async), connection: 1, maximumSize: .max)
         #expect(form(query) == .async)
         let parsed = try ClientQuery(bytes: query?.message ?? [])
         #expect(parsed.query == .list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))]))
     }
 
     @Test func responseMessagesAreIgnored() {
-        #expect(KdbDoor.query(from: QIPC.encode(.atom(.long(1)), messageType: .response), connection: 1) == nil)
+        #expect(KdbDoor.query(from: QIPC.encode(.atom(.long(1)), messageType: .response), connection: 1, maximumSize: .max) == nil)
     }
 
     @Test func framingRefusesForgedAndOversizedHeaders() throws {

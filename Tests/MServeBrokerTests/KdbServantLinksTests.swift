@@ -36,26 +36,26 @@ struct KdbServantLinksTests {
 
     @Test func aGeneralListReplyGivesItsTag() throws {
         let reply = QIPC.encode(.list([.atom(.long(7)), .vector(.symbol(["IBM"])), .atom(.long(1))]))
-        let (tag, message) = try KdbServantLinks.reply(from: reply)
+        let (tag, message) = try KdbServantLinks.reply(from: reply, maximumSize: .max)
         #expect(tag == 7)
         #expect(message == reply)
     }
 
     @Test func aLongVectorReplyIsRebuiltAsAList() throws {
-        let (tag, message) = try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([9, 9_800]))))
+        let (tag, message) = try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([9, 9_800]))), maximumSize: .max)
         #expect(tag == 9)
         #expect(try QIPC.decode(message).value == .list([.atom(.long(9)), .atom(.long(9_800))]))
     }
 
     @Test func repliesOfOtherShapesAreRefused() {
-        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: QIPC.encode(.atom(.long(1)))) }
+        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: QIPC.encode(.atom(.long(1))), maximumSize: .max) }
         #expect(throws: ProtocolError.self) {
-            try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([1, 2, 3]))))
+            try KdbServantLinks.reply(from: QIPC.encode(.vector(.long([1, 2, 3]))), maximumSize: .max)
         }
         #expect(throws: ProtocolError.self) {
-            try KdbServantLinks.reply(from: QIPC.encode(.list([.atom(.symbol("x")), .atom(.long(1))])))
+            try KdbServantLinks.reply(from: QIPC.encode(.list([.atom(.symbol("x")), .atom(.long(1))])), maximumSize: .max)
         }
-        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: [1, 0, 0, 0, 9, 0, 0]) }
+        #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: [1, 0, 0, 0, 9, 0, 0], maximumSize: .max) }
     }
 
     @Test func theClientsIDIsRestoredAndTheInfoKept() throws {

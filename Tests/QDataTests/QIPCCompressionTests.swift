@@ -46,4 +46,36 @@ struct QIPCCompressionTests {
         lying[11] = 0x7f
         #expect(throws: QIPCError.self) { try QIPC.decompress(lying) }
     }
+
+    @Test func aDecompressedSizeOverTheLimitIsRefusedBeforeAllocating() throws {
+        let value = QValue.list([.atom(.long(1)), .string(String(repeating: "proc1 `IBM;", count: 400))])
+        let plain = QIPC.encode(value)
+        let compressed = try #require(QIPC.compress(plain))
+        // Within the limit it decodes as ever; one byte under the plain size, it is refused.
+        #expect(try QIPC.decode(compressed, maximumSize: plain.count).value == value)
+        #expect(try QIPC.decompress(compressed, maximumSize: plain.count) == plain)
+        let limit = plain.count - 1
+        let expected = "decompresses to \(plain.count) bytes, over the limit of \(limit)"
+        let errors = [
+            #expect(throws: QIPCError.self) { try QIPC.decompress(compressed, maximumSize: limit) },
+            #expect(throws: QIPCError.self) { try QIPC.decode(compressed, maximumSize: limit) },
+            #expect(throws: QIPCError.self) {
+                try QIPC.forEachListValue(in: compressed, maximumSize: limit) { _ in }
+            },
+            #expect(throws: QIPCError.self) {
+                try QIPC.forEachListItem(in: compressed, maximumSize: limit) { _ in }
+            },
+        ]
+        for error in errors {
+            #expect(error?.code == .tooLarge)
+            #expect(error?.message.contains(expected) == true, "\(String(describing: error))")
+        }
+        // Junk that claims a 3.6 GB message is refused at once under a limit, not zero-filled.
+        var junk = [UInt8](repeating: 0x55, count: 30_000_000)
+        junk[0...11] = [1, 0, 1, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xd6]
+        let length = UInt32(junk.count)
+        for index in 0..<4 { junk[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        let error = try #require(throws: QIPCError.self) { try QIPC.decode(junk, maximumSize: 256 << 20) }
+        #expect(error.code == .tooLarge)
+    }
 }
