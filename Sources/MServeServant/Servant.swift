@@ -155,11 +155,13 @@ final class WorkerPool: Sendable {
                     let reply = functions.reply(
                         to: job.message, maximumSize: maxMessageSize, logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
-                    running.withLock { $0 -= 1 }
                     done(
                         .init(
                             broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed,
                             directEnvelope: job.directEnvelope))
+                    // Only once its answer is posted: a loop that sees `busy == 0` finds every
+                    // answer in its mailbox.
+                    running.withLock { $0 -= 1 }
                 }
             }
             thread.name = "mserve-worker-\(index)"
@@ -302,13 +304,7 @@ final class ServantLoop {
             if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
                 for command in mailbox.takeAll() {
                     switch command {
-                    case .finished(let done):
-                        answered += 1
-                        if let envelope = done.directEnvelope {
-                            send(done.broker, envelope + [done.reply])
-                            continue
-                        }
-                        answers[done.broker, default: []].append(done)
+                    case .finished(let done): take(done)
                     case .stop:
                         if !stopping {
                             stopping = true
@@ -319,8 +315,11 @@ final class ServantLoop {
                 }
             }
             sendAnswers()
-            if !stopping && poller.returnedEvents(at: socketIndex).contains(.readable) { readBrokers() }
+            if poller.returnedEvents(at: socketIndex).contains(.readable) { readBrokers(stopping: stopping) }
         }
+        // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
+        for case .finished(let done) in mailbox.takeAll() { take(done) }
+        sendAnswers()
         workers.stop()
         for broker in brokers.keys { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
         socket.close()
@@ -340,6 +339,17 @@ final class ServantLoop {
                 "answered": "\(answered)", "perSecond": "\(perSecond)", "busy": "\(busy)",
                 "brokers": "\(brokers.count)",
             ])
+    }
+
+    /// Counts a finished query and sends a direct query's answer at once; a broker's waits for
+    /// `sendAnswers`, to go in a batch.
+    private func take(_ done: ServantJob.Completion) {
+        answered += 1
+        if let envelope = done.directEnvelope {
+            send(done.broker, envelope + [done.reply])
+        } else {
+            answers[done.broker, default: []].append(done)
+        }
     }
 
     /// Sends the answers finished this turn: `tag, reply, execution` triples, as many in one
@@ -376,7 +386,11 @@ final class ServantLoop {
         }
     }
 
-    private func readBrokers() {
+    /// Reads what brokers and direct clients sent. While `stopping`, heartbeats are still
+    /// answered, so that no broker takes the queries still running for lost and runs them
+    /// again elsewhere, but no new query is started: the broker hands those to another
+    /// servant when this one says goodbye.
+    private func readBrokers(stopping: Bool) {
         while true {
             do {
                 guard try socket.receive(into: &received, dontWait: true) else { return }
@@ -386,6 +400,10 @@ final class ServantLoop {
             }
             let frames = received
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
+                if stopping {
+                    logger.notice("refused a direct query: the servant is stopping")
+                    continue
+                }
                 // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
                 // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
                 workers.submit(
@@ -400,6 +418,8 @@ final class ServantLoop {
             }
             let broker = frames.copy(of: 0)
             switch command {
+            case .hello where stopping, .query where stopping:
+                logger.notice("did not start a \(command.rawValue): the servant is stopping")
             case .hello:
                 // Frame 4, when there: the most answers the broker takes in one REPLY.
                 let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
