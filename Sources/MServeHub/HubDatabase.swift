@@ -288,8 +288,13 @@ struct QColumn {
             return .vector(
                 .timespan(
                     rows.map { row in
+                        // The start is the spoke's word: one that cannot give a time up
+                        // (a null, or far from `end`) gives a null, not an overflow.
                         let end = until.map { long(row, $0) } ?? now
-                        return end - long(row, sqlName)
+                        let start = long(row, sqlName)
+                        guard end != Self.nullLong, start != Self.nullLong else { return Self.nullLong }
+                        let (up, overflow) = end.subtractingReportingOverflow(start)
+                        return overflow ? Self.nullLong : up
                     }))
         }
     }

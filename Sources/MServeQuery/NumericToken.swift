@@ -393,7 +393,12 @@ private struct TokenReader {
         var fraction: Int64 = 0
 
         var secondsOfDay: Int64 { (hours * 60 + minutes) * 60 + seconds }
-        var nanoseconds: Int64 { secondsOfDay * 1_000_000_000 + fraction }
+        /// The clock in nanoseconds; nil past a long's range (hours up to 9 digits reach it).
+        var nanoseconds: Int64? {
+            let (whole, overflow) = secondsOfDay.multipliedReportingOverflow(by: 1_000_000_000)
+            let (total, overflow2) = whole.addingReportingOverflow(fraction)
+            return overflow || overflow2 ? nil : total
+        }
     }
 
     func clock(from start: Int, what: String) throws(QueryError) -> Clock {
@@ -435,7 +440,8 @@ private struct TokenReader {
         guard clock.fields >= 2 else { throw invalid("time") }
         let sign: Int64 = negative ? -1 : 1
         if let digits = clock.fractionDigits, digits > 3 {
-            return .atom(.timespan(sign * clock.nanoseconds))
+            guard let nanoseconds = clock.nanoseconds else { throw invalid("timespan") }
+            return .atom(.timespan(sign * nanoseconds))
         }
         let value: Int64
         switch clock.fields {
@@ -458,8 +464,8 @@ private struct TokenReader {
         var nanoseconds: Int64 = 0
         if daysEnd + 1 < count {
             let clock = try clock(from: daysEnd + 1, what: "timespan")
-            guard clock.hours < 24 else { throw invalid("timespan") }
-            nanoseconds = clock.nanoseconds
+            guard clock.hours < 24, let clockNanoseconds = clock.nanoseconds else { throw invalid("timespan") }
+            nanoseconds = clockNanoseconds
         }
         let (dayNanoseconds, overflow) = days.multipliedReportingOverflow(
             by: QCalendar.nanosecondsPerDay)
@@ -495,8 +501,10 @@ private struct TokenReader {
         if count > 11 {
             let clock = try clock(
                 from: 11, what: isTimestamp ? "timestamp" : "datetime")
-            guard clock.hours < 24 else { throw invalid(isTimestamp ? "timestamp" : "datetime") }
-            nanoseconds = clock.nanoseconds
+            guard clock.hours < 24, let clockNanoseconds = clock.nanoseconds else {
+                throw invalid(isTimestamp ? "timestamp" : "datetime")
+            }
+            nanoseconds = clockNanoseconds
         }
         if isTimestamp {
             let (dayNanoseconds, overflow) = days.multipliedReportingOverflow(

@@ -114,7 +114,10 @@ enum RoutingRenderer {
         case .datetime(let value):
             if value.isNaN { return "0Nz" }
             if value.isInfinite { return value < 0 ? "-0Wz" : "0Wz" }
-            let milliseconds = Int64((value * Double(QCalendar.millisecondsPerDay)).rounded())
+            // Past what a long counts in milliseconds (some 292 million years): the day count.
+            guard let milliseconds = Int64(exactly: (value * Double(QCalendar.millisecondsPerDay)).rounded()) else {
+                return "\(value)z"
+            }
             let (days, remainder) = floorDivide(milliseconds, QCalendar.millisecondsPerDay)
             return date(days) + "T" + clock(nanoseconds: remainder * 1_000_000, fractionDigits: 3)
         case .timespan(let value):

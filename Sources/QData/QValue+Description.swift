@@ -237,8 +237,12 @@ enum QConsole {
 
     static func timestamp(_ nanoseconds: Int64) -> String {
         let day: Int64 = 86_400_000_000_000
-        let days = nanoseconds >= 0 ? nanoseconds / day : (nanoseconds - day + 1) / day
-        let rest = nanoseconds - days * day
+        // Floor division that cannot overflow, down to the smallest timestamp.
+        var (days, rest) = nanoseconds.quotientAndRemainder(dividingBy: day)
+        if rest < 0 {
+            days -= 1
+            rest += day
+        }
         return date(Int32(truncatingIfNeeded: days)) + "D"
             + clock(rest / 1_000_000_000, fraction: rest % 1_000_000_000, digits: 9, showSeconds: true)
     }
@@ -253,7 +257,8 @@ enum QConsole {
     }
 
     static func datetime(_ days: Double) -> String {
-        let milliseconds = Int64((days * 86_400_000).rounded())
+        // Past what a long counts in milliseconds (some 292 million years): the day count.
+        guard let milliseconds = Int64(exactly: (days * 86_400_000).rounded()) else { return "\(days)z" }
         let day: Int64 = 86_400_000
         let whole = milliseconds >= 0 ? milliseconds / day : (milliseconds - day + 1) / day
         let rest = milliseconds - whole * day

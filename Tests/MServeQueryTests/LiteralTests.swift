@@ -189,6 +189,10 @@ struct LiteralTests {
         #expect(literal("12:60") == nil)
         #expect(literal("12:3") == nil)
         #expect(literal("12:30:00.1234567890") == nil)
+        // Hours past a timespan's range are refused, not overflowed (a trap in broker and servant).
+        #expect(literal("999999999:00:00.0000") == nil)
+        #expect(literal("-999999999:00:00.000000001") == nil)
+        expectLiteral("2562047:47:16.854775807", .atom(.timespan(.max)))
     }
 
     @Test func timestampsDatetimesAndTimespans() {

@@ -42,6 +42,9 @@ struct RoutingTextTests {
         #expect(text("-1D") == "-1D00:00:00.000000000")
         #expect(text("-00:01") == "-00:01")
         #expect(text("2024.01.01 2024.01.02") == "2024.01.01,2024.01.02")
+        // A datetime past what a long counts in milliseconds routes by its day count.
+        #expect(QValue.atom(.datetime(1e300)).routingText == "1e+300z")
+        #expect(QValue.vector(.datetime([-1e300, 0.5])).routingText == "-1e+300z,2000.01.01T12:00:00.000")
     }
 
     @Test func nullsAndInfinitiesAreQLiterals() {

@@ -31,6 +31,11 @@ struct QValueDescriptionTests {
         #expect(QValue.atom(.float(-.infinity)).description == "-0w")
         #expect(QValue.identity.description == "::")
         #expect(QValue.error("type").description == "'type")
+        // The extremes print instead of overflowing.
+        #expect(QValue.atom(.timestamp(.min + 2)).description.contains("D00:12:43.145224194"))
+        #expect(QValue.atom(.timestamp(-1)).description == "1999.12.31D23:59:59.999999999")
+        #expect(QValue.atom(.datetime(1e300)).description == "1e+300z")
+        #expect(QValue.atom(.datetime(-1e300)).description == "-1e+300z")
     }
 
     @Test func listsAndVectorsLookLikeQ() {

@@ -1,0 +1,47 @@
+import Foundation
+import MServeHub
+import QData
+import Testing
+
+/// The hub's tables as q values: what a spoke says of itself is shown, never trusted to be
+/// in range.
+struct HubDatabaseTests {
+    private static func registration(startTime: Int64) -> SpokeRegistration {
+        SpokeRegistration(
+            pid: 1, port: 5001, threads: 1, address: "127.0.0.1", host: "localhost", user: "q",
+            commandLine: "q", startTime: startTime, version: "4.1", buildDate: 0, directory: "/",
+            service: "default", role: "servant", endpoint: "tcp://127.0.0.1:5001")
+    }
+
+    private static func column(_ table: QTable, _ name: String) -> QValue? {
+        table.columns.firstIndex(of: name).map { table.values[$0] }
+    }
+
+    @Test func aStartTimeThatGivesNoUpTimeShowsANullNotATrap() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try HubDatabase(directory: directory)
+        let now: Int64 = 1_000_000_000_000
+        let null = try database.register(Self.registration(startTime: .min), endpoint: "tcp://127.0.0.1:5001", at: now)
+        let far = try database.register(Self.registration(startTime: -.max + 1), endpoint: "tcp://127.0.0.1:5002", at: now)
+        let fine = try database.register(Self.registration(startTime: now - 5), endpoint: "tcp://127.0.0.1:5003", at: now)
+
+        let spoke = try database.table("spoke", now: now)
+        let ids = try #require(Self.column(spoke, "id"))
+        guard case .vector(.long(let order), _) = ids, case .vector(.timespan(let up), _)? = Self.column(spoke, "up") else {
+            Issue.record("no id and up columns in \(spoke)")
+            return
+        }
+        let upByID = Dictionary(uniqueKeysWithValues: zip(order, up))
+        #expect(upByID == [null: .min, far: .min, fine: 5])
+
+        // In `down`, up runs until the spoke was last heard: the same rule there.
+        try database.markDown(spoke: far, crash: now, reason: "test")
+        let down = try database.table("down", now: now)
+        guard case .vector(.timespan(let downUp), _)? = Self.column(down, "up") else {
+            Issue.record("no up column in \(down)")
+            return
+        }
+        #expect(downUp == [.min])
+    }
+}
