@@ -7,16 +7,19 @@ import MServeQuery
 import QData
 
 extension BrokerLoop {
-    /// Reads and handles every waiting client message; returns how many there were.
+    /// The most client messages one read handles: the loop then turns, reading the servants
+    /// and running its timers, so that a burst of clients cannot leave the servants' answers
+    /// and heartbeats unread until the servants look dead.
+    static let clientMessagesPerRead = 1_024
+
+    /// Reads and handles the waiting client messages, up to `clientMessagesPerRead`; returns
+    /// how many there were.
     @discardableResult
     func readClients() -> Int {
         var handled = 0
-        while true {
+        while handled < Self.clientMessagesPerRead {
             do {
-                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else {
-                    flushOutboxes()
-                    return handled
-                }
+                guard try clientSocket.receive(into: &clientFrames, dontWait: true) else { break }
             } catch {
                 logger.error("receiving from clients failed: \(error)")
                 return handled
@@ -29,6 +32,8 @@ extension BrokerLoop {
             }
             handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
         }
+        flushOutboxes()
+        return handled
     }
 
     /// The frames before the message just received from a client (its routing id, and any
