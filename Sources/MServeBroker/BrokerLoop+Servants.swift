@@ -18,7 +18,6 @@ extension BrokerLoop {
         let (host, port) = Self.hostAndPort(endpoint)
         let record = ServantRecord(
             id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
-        record.lastHeard = QueryClock.monotonicNanoseconds()
         do {
             try servantSocket.setConnectRoutingId(routingID)
             try admission?.prepareConnect(servantSocket, serverKey: serverKey)
@@ -154,7 +153,7 @@ extension BrokerLoop {
             else {
                 continue  // a servant we removed
             }
-            record.lastHeard = QueryClock.monotonicNanoseconds()
+            record.unansweredPingSince = nil
             switch command {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:

@@ -6,14 +6,19 @@ extension BrokerLoop {
     func timers(now: UInt64) {
         if now >= nextHeartbeat {
             nextHeartbeat = now + heartbeatNanoseconds
+            // Liveness is judged on a fresh read: after a pause of this loop (a huge query to
+            // parse, a slow plugin) the servants' answers to its heartbeats wait in the socket.
+            readServants()
             // q servants' liveness is their TCP connection (KdbServantLinks).
             for record in servants.values where !kdbServants.owns(record.id) {
                 switch record.state {
                 case .ready:
-                    if now &- record.lastHeard > livenessNanoseconds {
+                    let silentSince = record.unansweredPingSince ?? now
+                    if now &- silentSince > livenessNanoseconds {
                         servantLost(record.id, reason: "missed heartbeats")
-                    } else if record.connected {
-                        sendToServant(record.routingID, .ping)
+                    } else {
+                        record.unansweredPingSince = silentSince
+                        if record.connected { sendToServant(record.routingID, .ping) }
                     }
                 case .connecting, .lost:
                     if record.connected && now &- record.lastHelloSent >= heartbeatNanoseconds {

@@ -43,7 +43,10 @@ final class ServantRecord {
     var lastRouting = ""
     var served: UInt64 = 0
     var totalExecution: UInt64 = 0
-    var lastHeard: UInt64 = 0
+    /// When the broker sent the first heartbeat this servant has not answered (nothing heard
+    /// since); nil once it is heard from. Silence counts from here, not from the last message
+    /// heard, so a pause of the broker's own loop, which sends no heartbeat, does not count.
+    var unansweredPingSince: UInt64?
     var lastHelloSent: UInt64 = 0
     /// Whether a failed try to connect was logged; once until it connects.
     var unreachableLogged = false
