@@ -106,7 +106,7 @@ struct ServantCommand: AsyncParsableCommand {
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .broker)
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)
-        var services: [any Service] = [servant]
+        var services: [any Service] = []
         if let security {
             services.append(security.refresher(hub: try ProcessSecurity.hubEndpoint(hubOptions.mode), logger: logger))
         }
@@ -122,6 +122,10 @@ struct ServantCommand: AsyncParsableCommand {
                     return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })
         }
+        // Last, so that it stops first (a ServiceGroup stops its services in reverse order,
+        // each after the one before has ended): the servant finishes the queries it is running
+        // while it is still registered, and leaves the hub only then.
+        services.append(servant)
         try await runAnnouncingEndpoint(services, logger: logger) { try await servant.endpoint }
     }
 }

@@ -139,6 +139,34 @@ extension IntegrationTests {
             #expect(await eventually(timeout: .seconds(5)) { broker.logs.contains("servant lost") || broker.logs.contains("removed") })
         }
 
+        @Test func aServantStoppedWithSIGTERMAnswersItsRunningQueriesBeforeItLeaves() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await Self.startHub(directory: directory)
+            defer { hub.stop() }
+            let servant = try await Self.servant(hub: hub.endpoint, ["--threads", "2"])
+            defer { servant.stop() }
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--deadline", "20"])
+            defer { broker.stop() }
+
+            var configuration = ClientConfiguration()
+            configuration.deadline = .seconds(20)
+            let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+            defer { client.close() }
+            _ = try await client.send("echo 1")  // the servant is ready at the broker
+
+            async let first = client.send("sleep 1500")
+            async let second = client.send("sleep 1500")
+            try await Task.sleep(for: .milliseconds(400))
+            let stopped = Task.detached { servant.stop() }
+            // Both were running when the servant was told to stop: their results, not errors.
+            #expect(try await first.result == .atom(.long(1500)))
+            #expect(try await second.result == .atom(.long(1500)))
+            #expect(await stopped.value == 0)
+            #expect(servant.logs.contains("answered=3"), "\(servant.logs)")
+        }
+
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }
