@@ -70,7 +70,7 @@ extension BrokerLoop {
             clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize)
         } catch {
             logger.notice("refused a malformed client message: \(error.message)")
-            reply(error: "mserve: \(error.message)", to: held)
+            reply(error: error.message, to: held)
             return
         }
         held.id = clientQuery.id
@@ -89,7 +89,7 @@ extension BrokerLoop {
             held.routing = try routingString(for: parsed)
         } catch {
             logger.notice("refused a query: \(error)")
-            reply(error: "mserve: \(error)", to: held)
+            reply(error: "\(error)", to: held)
             return
         }
         held.tag = nextTag
@@ -99,7 +99,7 @@ extension BrokerLoop {
             dispatch(held, toReadyIndex: index)
         } else if queue.count >= configuration.dispatch.queueCapacity {
             reply(
-                error: "mserve: queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
+                error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
                 to: held)
         } else {
             queue.append(held)
@@ -130,9 +130,10 @@ extension BrokerLoop {
         return spec.routingString(for: query).value
     }
 
-    /// Sends `(id; 'message; info)` to the query's client.
+    /// Sends `(id; 'mserve: message; info)` to the query's client: every error the broker
+    /// itself raises carries the `mserve: ` prefix (docs/PROTOCOL.md).
     func reply(error message: String, to query: HeldQuery, servant: String = "") {
-        reply(.error(message), to: query, servant: servant)
+        reply(.error("mserve: " + message), to: query, servant: servant)
     }
 
     /// Sends `(id; result; info)` for a query the broker answers itself: an error, or a call of

@@ -289,7 +289,7 @@ extension BrokerLoop {
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
-                reply(error: "mserve: the servant sent a malformed reply", to: query, servant: servantName)
+                reply(error: "the servant sent a malformed reply", to: query, servant: servantName)
             }
         }
         drainQueue()
@@ -321,7 +321,7 @@ extension BrokerLoop {
             } else {
                 reply(
                     error:
-                        "mserve: servant \(record.name) was lost (\(reason)) while running the query; "
+                        "servant \(record.name) was lost (\(reason)) while running the query; "
                         + "sent \(flight.query.dispatches) time(s), giving up",
                     to: flight.query, servant: record.name)
             }

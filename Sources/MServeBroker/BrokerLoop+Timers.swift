@@ -67,12 +67,12 @@ extension BrokerLoop {
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
-            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
+            reply(error: "deadline exceeded: no servant was free in time", to: expired)
             expiredQueued = true
         }
         while requeued < queue.count, queue[offset: requeued].deadline <= now {
             let expired = queue.remove(atOffset: requeued)
-            reply(error: "mserve: deadline exceeded: no servant was free in time", to: expired)
+            reply(error: "deadline exceeded: no servant was free in time", to: expired)
             expiredQueued = true
         }
         // The queries behind one that held the front may go now.
@@ -81,7 +81,7 @@ extension BrokerLoop {
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""
             reply(
-                error: "mserve: deadline exceeded: servant \(name) did not answer in time",
+                error: "deadline exceeded: servant \(name) did not answer in time",
                 to: flight.query, servant: name)
             // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
             // still be running it, and counts as busy with it until it answers.

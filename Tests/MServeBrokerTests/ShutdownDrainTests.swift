@@ -26,13 +26,33 @@ struct ShutdownDrainTests {
             let answer = try #require(try run.client.receive(), "the client got no answer").bytes
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(7)))
-            guard case .error = result else {
+            guard case .error(let message) = result else {
                 Issue.record("expected an error, got \(result)")
                 return
             }
+            #expect(message.hasPrefix("mserve: "), "a broker's error says it is the broker's: \(message)")
             try await run.ended()
             try run.client.setReceiveTimeout(milliseconds: 300)
             #expect(try run.client.receive() == nil, "one answer per query")
+        }
+    }
+
+    @Test func aQueryStillRunningWhenTheDrainEndsGetsTheBrokersError() async throws {
+        // A liveness longer than the drain: the servant stays, silent, with its query.
+        try await ScriptedBroker.run(servants: 1, configure: { $0.servants.livenessTimeout = .seconds(10) }) { run in
+            let servant = run.servants[0]
+            _ = try servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 8, "twice 8")
+            _ = try servant.next(.query)
+
+            // The servant never answers: the broker's drain ends and it answers for it.
+            run.broker.stop()
+            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(8)))
+            #expect(result == .error("mserve: the broker shut down before the servant answered"))
+            try await run.ended()
         }
     }
 }
