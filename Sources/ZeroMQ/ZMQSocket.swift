@@ -103,6 +103,15 @@ public final class ZMQSocket {
         _ function: (UnsafeMutableRawPointer?, UnsafePointer<CChar>?) -> Int32
     ) throws(ZMQError) {
         let call = "\(name)(\(endpoint))"
+        // libzmq reads a TCP port modulo 65536 (`:70000` binds 4464, `:-1` 65535): refused here.
+        if endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"),
+            case let port = endpoint[endpoint.index(after: colon)...], port != "*",
+            Int(port).map({ !(0...65_535).contains($0) }) ?? true
+        {
+            throw ZMQError(
+                code: .invalidArgument, call: call, message: "the port '\(port)' is not a number from 0 to 65535",
+                file: file, line: line)
+        }
         let handle = try openHandle(call: call, file: file, line: line)
         guard function(handle, endpoint) == 0 else {
             throw ZMQError.last(call: call, file: file, line: line)

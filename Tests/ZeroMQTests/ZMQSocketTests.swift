@@ -68,6 +68,21 @@ import Glibc
         }
     }
 
+    @Test func aTCPPortOutOfRangeIsRefusedNotWrapped() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .router)
+            defer { socket.close() }
+            for endpoint in ["tcp://127.0.0.1:70000", "tcp://127.0.0.1:-1", "tcp://127.0.0.1:http", "tcp://127.0.0.1:"] {
+                let bind = #expect(throws: ZMQError.self) { try socket.bind(endpoint) }
+                #expect(bind?.code == .invalidArgument, "\(endpoint)")
+                #expect(bind?.reason.contains("is not a number from 0 to 65535") == true, "\(String(describing: bind))")
+                #expect(throws: ZMQError.self) { try socket.connect(endpoint) }
+            }
+            try socket.bind("tcp://127.0.0.1:*")
+            #expect(try socket.lastEndpoint.hasPrefix("tcp://127.0.0.1:"))
+        }
+    }
+
     @Test func publishSubscribeFiltersByPrefix() throws {
         let prepareSubscriber = { (subscriber: ZMQSocket) throws in
             try subscriber.subscribe(Array("quotes".utf8))
