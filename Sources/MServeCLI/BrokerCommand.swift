@@ -49,7 +49,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))
     var allow: String?
 
-    @Option(name: .long, help: "Queries that may wait for a free servant before new ones are refused.")
+    @Option(name: .long, help: "Queries that may wait for a free servant before new ones are refused (0: a query no servant can take at once is refused).")
     var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
 
     @Option(name: .long, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
@@ -123,10 +123,13 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// --list-algorithms: each plugin's name, description and file.
     private func printAlgorithms(_ registry: DispatchPluginRegistry) {
+        // The names in one column as wide as the longest: a name is what --algorithm takes, whole.
+        let width = max(14, registry.plugins.map(\.name.count).max() ?? 0)
         for plugin in registry.plugins {
             let hook = plugin.hasRoutingHook ? " [routing hook]" : ""
-            print("\(plugin.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(plugin.description)\(hook)")
-            print("\(String(repeating: " ", count: 15))\(plugin.path)")
+            let name = plugin.name + String(repeating: " ", count: width - plugin.name.count)
+            print("\(name) \(plugin.description)\(hook)")
+            print("\(String(repeating: " ", count: width + 1))\(plugin.path)")
         }
     }
 
@@ -156,7 +159,14 @@ struct BrokerCommand: AsyncParsableCommand {
                 throw ValidationError("MSERVE_ROUTING / --routing: \(error)")
             }
         }
-        configuration.dispatch.allowedFunctions = allow?.split(separator: ",").map(String.init) ?? []
+        if let allow {
+            let names = allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            // An empty list would allow every function: refused, so that `--allow "$UNSET"` cannot open the broker.
+            guard !names.isEmpty else {
+                throw ValidationError("--allow '\(allow)' names no function; leave --allow out to allow any")
+            }
+            configuration.dispatch.allowedFunctions = names
+        }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         configuration.dispatch.queueCapacity = queueCapacity
         guard lookAhead >= 1 else { throw ValidationError("--look-ahead must be at least 1") }

@@ -7,6 +7,9 @@ final class ChildProcess: Sendable {
     private let process: Process
     /// What the child is, for messages ("servant 1").
     let role: String
+    /// The end of what a quiet child wrote to standard error, to say why it stopped.
+    private let errorTail = Mutex<[UInt8]>([])
+    private static let errorTailBytes = 4_096
 
     /// Starts `mserve ARGUMENTS` from the running binary.
     init(role: String, arguments: [String], environment: [String: String] = [:], quietLogs: Bool) throws {
@@ -16,9 +19,33 @@ final class ChildProcess: Sendable {
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = Pipe()
-        if quietLogs { process.standardError = FileHandle.nullDevice }
-        try process.run()
         self.process = process
+        if quietLogs {
+            // Not shown, but kept (its end only): a child that stops at start says why in it.
+            let errors = Pipe()
+            process.standardError = errors
+            errors.fileHandleForReading.readabilityHandler = { [self] handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    return
+                }
+                self.errorTail.withLock {
+                    $0.append(contentsOf: data)
+                    if $0.count > Self.errorTailBytes { $0.removeFirst($0.count - Self.errorTailBytes) }
+                }
+            }
+        }
+        try process.run()
+    }
+
+    /// The child's `Error:` lines, or else its last line of standard error; "" when quiet logs
+    /// were not kept or it wrote none.
+    private var lastWords: String {
+        let lines = String(decoding: errorTail.withLock { $0 }, as: UTF8.self)
+            .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let errors = lines.filter { $0.hasPrefix("Error: ") }.map { $0.dropFirst("Error: ".count) }
+        return (errors.isEmpty ? lines.suffix(1).map { $0[...] } : errors).joined(separator: " ")
     }
 
     /// The running mserve binary.
@@ -32,7 +59,11 @@ final class ChildProcess: Sendable {
         switch await EndpointLine.read(from: pipe.fileHandleForReading, timeout: timeout) {
         case .line(let text): return text
         case .ended:
-            throw DemoError("\(role) exited before it was ready (status \(process.isRunning ? 0 : process.terminationStatus))")
+            process.waitUntilExit()
+            let words = lastWords
+            throw DemoError(
+                "\(role) exited before it was ready (status \(process.terminationStatus))"
+                    + (words.isEmpty ? "" : ": \(words)"))
         case .timedOut: break
         }
         throw DemoError("\(role) was not ready within \(timeout)")

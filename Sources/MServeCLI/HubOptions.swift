@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MServeBroker
 import MServeHub
 import ServiceLifecycle
 import ZeroMQ
@@ -17,6 +18,17 @@ struct HubOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
     var service: String = "default"
+
+    /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`.
+    func validate() throws {
+        let value = hub ?? environment("MSERVE_HUB") ?? "none"
+        guard value == "none" || value == "auto" || (ServantEndpoint.isValid(value) && !value.hasPrefix("kdb://"))
+        else {
+            throw ValidationError(
+                "\(hub == nil ? "MSERVE_HUB" : "--hub") '\(value)' is not a hub: an endpoint such as "
+                    + "\(HubLink.defaultEndpoint), 'auto' or 'none'")
+        }
+    }
 
     /// The hub setting: nil when the process stays out of the hub.
     var mode: HubMode? {

@@ -92,9 +92,24 @@ struct LoggingOptions: ParsableArguments {
             valueName: "level"))
     var logLevel: String?
 
+    /// The level `--log-level` or MSERVE_LOG_LEVEL names (info when neither is set); a usage
+    /// error, naming the levels, for any other word.
+    func level() throws -> Logger.Level {
+        let text = logLevel ?? environment("MSERVE_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            let source = logLevel == nil ? "MSERVE_LOG_LEVEL" : "--log-level"
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("\(source) '\(text)' is not a log level: \(levels)")
+        }
+        return level
+    }
+
+    func validate() throws {
+        _ = try level()
+    }
+
     func bootstrap(label: String) -> Logger {
-        let text = logLevel ?? ProcessInfo.processInfo.environment["MSERVE_LOG_LEVEL"] ?? "info"
-        let level = Logger.Level(rawValue: text.lowercased()) ?? .info
+        let level = (try? self.level()) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -108,8 +108,9 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    /// A q error as q shows it (`'message`); any other error as `code: message`.
-    public var description: String { code == .queryFailed ? "'\(message)" : "\(code): \(message)" }
+    /// A q error as q shows it (`'message`); any other error as its message, which says what
+    /// happened and what to check (the code is for programs).
+    public var description: String { code == .queryFailed ? "'\(message)" : message }
 }
 
 /// Commands posted to the client's I/O thread.

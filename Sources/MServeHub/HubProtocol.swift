@@ -11,9 +11,12 @@ public enum HubLink {
     /// The hub endpoint when neither a flag nor `MSERVE_HUB` names one.
     public static let defaultEndpoint = "tcp://127.0.0.1:5560"
 
-    /// The hub endpoint from `MSERVE_HUB`, or ``defaultEndpoint``.
+    /// The hub endpoint from `MSERVE_HUB`, or ``defaultEndpoint`` when it is unset or names
+    /// no endpoint (`auto`, `none`: how other processes take part, not where the hub is).
     public static var environmentEndpoint: String {
-        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB"], !value.isEmpty, value != "auto" {
+        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB"], !value.isEmpty, value != "auto",
+            value != "none"
+        {
             return value
         }
         return defaultEndpoint

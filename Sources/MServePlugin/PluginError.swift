@@ -49,6 +49,6 @@ public struct PluginError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    /// "plugin error (code): message".
-    public var description: String { "plugin error (\(code)): \(message)" }
+    /// The message, which names the file or algorithm and the problem (the code is for programs).
+    public var description: String { message }
 }

@@ -44,6 +44,6 @@ public struct ServantPluginError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    /// "servant plugin error (code): message".
-    public var description: String { "servant plugin error (\(code)): \(message)" }
+    /// The message, which names the file and the problem (the code is for programs).
+    public var description: String { message }
 }

@@ -117,11 +117,61 @@ extension IntegrationTests {
             (["broker", "--servant", "bogus"], "'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
             (["broker", "--servant", "tcp://:5000"], "'tcp://:5000' is not a servant endpoint"),
+            (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
+            (["broker", "--allow", ""], "--allow '' names no function; leave --allow out to allow any"),
+            (["broker", "--allow", " , "], "--allow ' , ' names no function"),
+            (["broker", "--hub", "garbage"], "--hub 'garbage' is not a hub: an endpoint such as tcp://127.0.0.1:5560"),
+            (["servant", "--hub", "tcp://127.0.0.1:99999"], "--hub 'tcp://127.0.0.1:99999' is not a hub"),
         ])
         func numbersOutOfRangeAreRefusedWithTheRange(arguments: [String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments, timeout: 10)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
+        }
+
+        /// A bad MSERVE_* value is refused like the flag it stands for, before anything is bound
+        /// or announced.
+        @Test(arguments: [
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_LOG_LEVEL", "loud", "MSERVE_LOG_LEVEL 'loud' is not a log level"),
+            (["servant", "--bind", "tcp://127.0.0.1:0"], "MSERVE_HUB", "garbage", "MSERVE_HUB 'garbage' is not a hub"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HUB", "kdb://127.0.0.1:5001", "is not a hub"),
+        ])
+        func aBadEnvironmentValueIsRefusedBeforeAnythingIsBound(
+            arguments: [String], variable: String, value: String, message: String
+        ) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: [variable: value], timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
+        /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
+        @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
+            let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 10)
+            #expect(broker.status == 1)
+            #expect(broker.errors.contains("the port '70000' is not a number from 0 to 65535"), "\(broker.errors)")
+            #expect(broker.output.isEmpty, "\(broker.output)")
+            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", NSTemporaryDirectory()], timeout: 10)
+            #expect(hub.status != 0)
+            #expect(hub.errors.contains("the port '-1' is not a number from 0 to 65535"), "\(hub.errors)")
+        }
+
+        /// MSERVE_HUB=none keeps brokers and servants out of the hub; the hub's own commands
+        /// then use the default endpoint, as with MSERVE_HUB unset.
+        @Test func hubCommandsTakeMSERVE_HUBNoneAsTheDefaultEndpoint() async throws {
+            let run = try await CommandRun.mserve(
+                ["hub", "spokes", "--timeout", "0.2"], environment: ["MSERVE_HUB": "none"], timeout: 10)
+            #expect(run.status != 0)
+            #expect(run.errors.contains("the hub at tcp://127.0.0.1:5560 did not answer"), "\(run.errors)")
+        }
+
+        /// A demo whose broker cannot start says why, without --verbose.
+        @Test func aDemoWhoseBrokerCannotStartSaysWhy() async throws {
+            let run = try await CommandRun.mserve(["demo", "--algorithm", "nonsense"], timeout: 30)
+            #expect(run.status == 1)
+            #expect(
+                run.errors.contains("broker exited before it was ready (status 64): unknown dispatch algorithm \"nonsense\""),
+                "\(run.errors)")
         }
 
         /// `mserve send -` sends every line of its input and prints the answers in input order;
