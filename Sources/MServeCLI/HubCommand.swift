@@ -96,35 +96,19 @@ struct HubServeCommand: AsyncParsableCommand {
             }
         }
         let hub = try Hub(configuration: configuration, logger: logger)
-        let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        async let running: Void = group.run()
-        let endpoint: String
-        do {
-            endpoint = try await hub.endpoint
-            announce(endpoint)
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await running
-            throw error
+        // The hub lists itself, as the seed's HUB does. Its spoke comes last, so that it stops
+        // first (a ServiceGroup stops its services in reverse order): it leaves while the hub
+        // still answers, and a clean stop leaves no crash report in `down`.
+        let ownSpoke = DeferredService { [configuration] in
+            let endpoint = try await hub.endpoint
+            return try SpokeAgent(
+                hub: HubAutoMode.connectableEndpoint(endpoint),
+                registration: .current(port: port(of: endpoint), service: "hub", role: SpokeRole.hub, endpoint: endpoint),
+                heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
+                curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
+                logger: logger)
         }
-        // The hub lists itself, as the seed's HUB does.
-        let port = Int32(endpoint.split(separator: ":").last.flatMap { Int32($0) } ?? 0)
-        let agent = try SpokeAgent(
-            hub: HubAutoMode.connectableEndpoint(endpoint),
-            registration: .current(port: port, service: "hub", role: SpokeRole.hub, endpoint: endpoint),
-            heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
-            curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
-            logger: logger)
-        async let spoke: Void = agent.run()
-        do {
-            try await running
-        } catch {
-            agent.stop(deregister: false)
-            _ = try? await spoke
-            throw error
-        }
-        agent.stop(deregister: false)
-        _ = try? await spoke
+        try await runAnnouncingEndpoint([hub, ownSpoke], logger: logger) { try await hub.endpoint }
     }
 }
 
