@@ -27,6 +27,17 @@ import Testing
         #expect(second.choose(routing: "a", servants: servants) == 0)
     }
 
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func theAlgorithmsWithoutSettingsRefuseAConfigurationInsteadOfIgnoringIt() throws {
+        let registry = try BuiltPlugins.registry()
+        for name in ["orig", "even", "least-loaded", "route-by-function"] {
+            #expect(try registry.makeAlgorithm(name).name == name)
+            #expect(try registry.makeAlgorithm("\(name):").name == name, "an empty configuration is none")
+            let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("\(name):xyz") }
+            #expect(error?.message.contains("refused the configuration \"xyz\"") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func defaultDirectoriesIsTheDirectoryOfTheResolvedBinary() throws {
         let directory = try CPluginCompiler.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)

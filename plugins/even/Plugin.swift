@@ -7,8 +7,10 @@ public final class EvenAlgorithm: SwiftDispatchAlgorithm {
     /// The servant chosen last, by id, and the position it had then.
     private var last: (id: UInt64, index: Int)?
 
-    /// Takes no configuration; any text is ignored.
-    public init?(config: String) {}
+    /// Takes no configuration: nil (the launch stops) for any text, `even:xyz` say.
+    public init?(config: String) {
+        guard config.isEmpty else { return nil }  // it takes no configuration
+    }
 
     /// The first free servant after the one chosen last, wrapping; nil when all are busy.
     public func choose(routing: String, servants: [ServantView]) -> Int? {

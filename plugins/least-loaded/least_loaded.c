@@ -6,11 +6,12 @@
  */
 #include "mserve_plugin.h"
 
-/* create must return non-NULL: one static byte stands for the (empty) state. */
+/* create returns non-NULL to accept: one static byte stands for the (empty) state. */
 static char least_loaded_state;
 
+/* It takes no configuration: any (least-loaded:xyz) is refused, as NULL stops the launch. */
 static void *least_loaded_create(const char *config) {
-    (void)config;
+    if (config != NULL && config[0] != '\0') return NULL;
     return &least_loaded_state;
 }
 

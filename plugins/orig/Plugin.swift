@@ -3,8 +3,10 @@ import MServePlugin
 
 /// The first free servant from the top of the list (the original mserve dispatcher).
 public final class OrigAlgorithm: SwiftDispatchAlgorithm {
-    /// Takes no configuration; any text is ignored.
-    public init?(config: String) {}
+    /// Takes no configuration: nil (the launch stops) for any text, `orig:xyz` say.
+    public init?(config: String) {
+        guard config.isEmpty else { return nil }  // it takes no configuration
+    }
 
     /// The first free servant, or nil when all are busy.
     public func choose(routing: String, servants: [ServantView]) -> Int? {

@@ -6,8 +6,10 @@ import MServePlugin
 /// Routes by function name and dispatches like match (a free servant that ran the same routing
 /// string last, else the first free one).
 public final class RouteByFunctionAlgorithm: SwiftRoutingHook {
-    /// Takes no configuration; any text is ignored.
-    public init?(config: String) {}
+    /// Takes no configuration: nil (the launch stops) for any text, `route-by-function:xyz` say.
+    public init?(config: String) {
+        guard config.isEmpty else { return nil }  // it takes no configuration
+    }
 
     /// A free servant whose last routing string is `routing`, else the first free servant.
     public func choose(routing: String, servants: [ServantView]) -> Int? {
