@@ -39,6 +39,15 @@ public final class HubDatabase: Sendable {
     public init(directory: String) throws(HubError) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            // Foundation's error prints as a dictionary dump; its POSIX cause says it for people.
+            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+            let cause =
+                underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
+                ?? error.localizedDescription
+            throw HubError(.database, "cannot create the hub directory \(directory): \(cause)")
+        }
+        do {
             path = (directory as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)

@@ -44,4 +44,14 @@ struct HubDatabaseTests {
         }
         #expect(downUp == [.min])
     }
+
+    @Test func aDirectoryThatCannotBeMadeIsNamedWithTheSystemsReason() throws {
+        let file = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-file-\(UUID().uuidString)")
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let error = #expect(throws: HubError.self) { try HubDatabase(directory: file) }
+        #expect(error?.message == "cannot create the hub directory \(file): File exists")
+        let below = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub") }
+        #expect(below?.message == "cannot create the hub directory \(file)/hub: Not a directory")
+    }
 }
