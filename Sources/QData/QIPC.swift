@@ -249,9 +249,9 @@ public enum QIPC {
     ) throws(QIPCError) -> (QMessageHeader, QIPCReader, Int) {
         let header = try decodeHeader(bytes)
         let plain = header.compressed ? try decompress(bytes, maximumSize: maximumSize) : bytes
-        guard plain.count > 8, plain[8] == 0 else {
-            let type = plain.count > 8 ? Int(Int8(bitPattern: plain[8])) : 0
-            throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(type)")
+        guard plain.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
+        guard plain[8] == 0 else {
+            throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(Int8(bitPattern: plain[8]))")
         }
         var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
         reader.position = 9

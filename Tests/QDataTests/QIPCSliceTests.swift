@@ -28,7 +28,12 @@ struct QIPCSliceTests {
 
     @Test func onlyGeneralListsAreSliced() {
         #expect(throws: QIPCError.self) { try QIPC.sliceList(QIPC.encode(.vector(.long([1, 2])))) }
-        #expect(throws: QIPCError.self) { try QIPC.sliceList(QIPC.encode(.atom(.long(1)))) }
+        let atom = #expect(throws: QIPCError.self) { try QIPC.sliceList(QIPC.encode(.atom(.long(1)))) }
+        #expect(atom?.message == "expected a general list (type 0), got type -7")
+        // A header with nothing after it is short of a value, not of the wrong type.
+        let headerOnly = #expect(throws: QIPCError.self) { try QIPC.sliceList([1, 0, 0, 0, 8, 0, 0, 0]) }
+        #expect(headerOnly?.code == .truncated)
+        #expect(headerOnly?.message == "the message ends after its 8-byte header")
     }
 
     @Test func compressedListsAreSlicedAfterDecompression() throws {
