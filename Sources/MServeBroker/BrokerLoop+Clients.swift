@@ -82,7 +82,7 @@ extension BrokerLoop {
             let parsed = try QueryParser.parse(clientQuery.query)
             if BrokerFunctions.isBrokerFunction(parsed.function) {
                 let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
-                reply(result, to: held, ranInBroker: true)
+                reply(result, to: held, runningSince: held.receivedAt)
                 return
             }
             try SecureInvocation.validate(parsed, allowlist: allowlist)
@@ -131,20 +131,24 @@ extension BrokerLoop {
     }
 
     /// Sends `(id; 'mserve: message; info)` to the query's client: every error the broker
-    /// itself raises carries the `mserve: ` prefix (docs/PROTOCOL.md).
-    func reply(error message: String, to query: HeldQuery, servant: String = "") {
-        reply(.error("mserve: " + message), to: query, servant: servant)
+    /// itself raises carries the `mserve: ` prefix (docs/PROTOCOL.md). `runningSince` as below.
+    func reply(error message: String, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
+        reply(.error("mserve: " + message), to: query, servant: servant, runningSince: runningSince)
     }
 
     /// Sends `(id; result; info)` for a query the broker answers itself: an error, or a call of
-    /// one of its own functions (`ranInBroker`: the time it took counts as execution, not queue).
-    func reply(_ result: QValue, to query: HeldQuery, servant: String = "", ranInBroker: Bool = false) {
-        let elapsed = Int64(QueryClock.monotonicNanoseconds() &- query.receivedAt)
+    /// one of its own functions. `runningSince` is when the query began to run (at a servant,
+    /// or in the broker): the time before it counts as queue, the time after as execution;
+    /// nil for a query that never ran.
+    func reply(_ result: QValue, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
+        let now = QueryClock.monotonicNanoseconds()
+        let elapsed = Int64(now &- query.receivedAt)
+        let execution = runningSince.map { Int64(now &- $0) } ?? 0
         let info = InfoDictionary.make(
             routing: query.routing, servant: servant,
             timings: QueryTimings(
-                received: query.receivedTimestamp, queued: ranInBroker ? 0 : elapsed,
-                execution: ranInBroker ? elapsed : 0, elapsed: elapsed))
+                received: query.receivedTimestamp, queued: elapsed - execution, execution: execution,
+                elapsed: elapsed))
         sendToClient(query.route, ReplyAssembly.reply(id: query.id, result: result, info: info))
     }
 

@@ -323,7 +323,7 @@ extension BrokerLoop {
                     error:
                         "servant \(record.name) was lost (\(reason)) while running the query; "
                         + "sent \(flight.query.dispatches) time(s), giving up",
-                    to: flight.query, servant: record.name)
+                    to: flight.query, servant: record.name, runningSince: flight.dispatchedAt)
             }
         }
         drainQueue()

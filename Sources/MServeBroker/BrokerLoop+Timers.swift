@@ -82,7 +82,7 @@ extension BrokerLoop {
             let name = servants[flight.servantID]?.name ?? ""
             reply(
                 error: "deadline exceeded: servant \(name) did not answer in time",
-                to: flight.query, servant: name)
+                to: flight.query, servant: name, runningSince: flight.dispatchedAt)
             // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
             // still be running it, and counts as busy with it until it answers.
             logger.warning(

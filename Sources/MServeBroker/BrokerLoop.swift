@@ -250,7 +250,9 @@ final class BrokerLoop {
 
     func shutdown() {
         for (tag, flight) in inFlight where !flight.abandoned {
-            reply(error: "the broker shut down before the servant answered", to: flight.query)
+            reply(
+                error: "the broker shut down before the servant answered", to: flight.query,
+                runningSince: flight.dispatchedAt)
             inFlight[tag] = nil
         }
         // Queries of a servant lost during the drain went back to the queue: they end here too.

@@ -46,4 +46,22 @@ struct QueryDeadlineTests {
             #expect(try ScriptedServant.idAndResult(of: secondAnswer).id == .atom(.long(2)))
         }
     }
+
+    @Test func aQueryPastItsDeadlineAtAServantCountsItsTimeThereAsExecution() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.queryDeadline = .milliseconds(500) }) { run in
+            let servant = run.servants[0]
+            _ = try servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            _ = try servant.next(.query)  // and never answered
+
+            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            #expect(try ScriptedServant.idAndResult(of: answer).result == .error(
+                "mserve: deadline exceeded: servant \(servant.endpoint.dropFirst("tcp://".count)) did not answer in time"))
+            let (queued, execution, elapsed) = try ScriptedServant.timings(of: answer)
+            #expect(queued + execution == elapsed)
+            #expect(execution >= 400_000_000, "it ran at the servant until its deadline: \(execution) ns")
+            #expect(queued < execution, "it waited for no servant: queued \(queued) ns")
+        }
+    }
 }

@@ -76,6 +76,22 @@ extension ScriptedServant {
     }
 }
 
+extension ScriptedServant {
+    /// The `queued`, `execution` and `elapsed` of a broker's answer `(id; result; info)`, in nanoseconds.
+    static func timings(of answer: [UInt8]) throws -> (queued: Int64, execution: Int64, elapsed: Int64) {
+        guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+            throw ScriptedServantError(description: "expected (id; result; info)")
+        }
+        let entries = try #require(InfoDictionary.symbolKeyedEntries(items[2]))
+        let values = Dictionary(entries, uniquingKeysWith: { first, _ in first })
+        guard case .atom(.timespan(let queued)) = values["queued"],
+            case .atom(.timespan(let execution)) = values["execution"],
+            case .atom(.timespan(let elapsed)) = values["elapsed"]
+        else { throw ScriptedServantError(description: "no queued, execution and elapsed timespans in \(entries)") }
+        return (queued, execution, elapsed)
+    }
+}
+
 /// A message from the broker that is not what a test expected.
 struct ScriptedServantError: Error, CustomStringConvertible {
     var description: String
