@@ -120,14 +120,15 @@ enum HubTableCommand {
     }
 
     struct Spokes: AsyncParsableCommand {
+        /// The columns printed without --all.
+        static let columns = ["id", "pid", "port", "X", "up", "dir", "service", "role", "endpoint"]
         static let configuration = CommandConfiguration(
-            commandName: "spokes", abstract: "Print the spoke table (select pid,port,X,up,dir from spoke).")
+            commandName: "spokes",
+            abstract: "Print the spoke table (select \(columns.joined(separator: ",")) from spoke; --all for every column).")
         @Flag(name: .long, help: "Print every column.") var all = false
         @OptionGroup var options: HubClientOptions
         func run() async throws {
-            try await HubTableCommand.print(
-                "spoke", columns: ["id", "pid", "port", "X", "up", "dir", "service", "role", "endpoint"], all: all,
-                options: options)
+            try await HubTableCommand.print("spoke", columns: Self.columns, all: all, options: options)
         }
     }
 
