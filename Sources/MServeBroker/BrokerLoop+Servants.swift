@@ -154,6 +154,7 @@ extension BrokerLoop {
                 continue  // a servant we removed
             }
             record.unansweredPingSince = nil
+            record.connected = true  // it is heard from, whatever the connection events said
             switch command {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:

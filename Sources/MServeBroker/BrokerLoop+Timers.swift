@@ -21,9 +21,10 @@ extension BrokerLoop {
                         if record.connected { sendToServant(record.routingID, .ping) }
                     }
                 case .connecting, .lost:
-                    if record.connected && now &- record.lastHelloSent >= heartbeatNanoseconds {
-                        sendHello(record.id)
-                    }
+                    // Whether or not a connection event said so: libzmq names a reconnection to
+                    // a host name by its address, which matches no configured endpoint. A HELLO
+                    // with no connection is refused at once (ROUTER_MANDATORY), at no cost.
+                    if now &- record.lastHelloSent >= heartbeatNanoseconds { sendHello(record.id) }
                 }
             }
         }

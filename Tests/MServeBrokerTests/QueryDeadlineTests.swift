@@ -11,7 +11,7 @@ import ZeroMQ
 /// waits: also a query sent back to the queue by a lost servant, behind a younger one.
 struct QueryDeadlineTests {
     @Test func aRequeuedQueryBehindAYoungerOneExpiresAtItsOwnDeadline() async throws {
-        try await ScriptedBroker.run(servants: 2, configure: { $0.dispatch.queryDeadline = .milliseconds(1_000) }) {
+        try await ScriptedBroker.run(servants: 2, configure: { $0.dispatch.queryDeadline = .milliseconds(3_000) }) {
             run in
             let (first, second) = (run.servants[0], run.servants[1])
             let firstBroker = try first.becomeReady(capacity: 1)
@@ -22,7 +22,9 @@ struct QueryDeadlineTests {
             let olderSent = ContinuousClock.now
             try run.send(id: 1, "twice 1")
             _ = try first.next(.query)
-            try await Task.sleep(for: .milliseconds(600))
+            // A second apart, with two seconds of the older query's deadline left for the
+            // steps below, so that a busy machine does not run past it.
+            try await Task.sleep(for: .milliseconds(1_000))
             try run.send(id: 2, "twice 2")
             _ = try second.next(.query)
 
@@ -37,7 +39,7 @@ struct QueryDeadlineTests {
             let waited = ContinuousClock.now - olderSent
             let (id, result) = try ScriptedServant.idAndResult(of: firstAnswer)
             #expect(id == .atom(.long(1)), "the older query's deadline comes first")
-            #expect(waited < .milliseconds(1_400), "answered at its deadline, not the younger query's")
+            #expect(waited < .milliseconds(3_800), "answered at its deadline, not the younger query's")
             guard case .error(let message) = result, message.contains("deadline exceeded") else {
                 Issue.record("expected a deadline error, got \(result)")
                 return

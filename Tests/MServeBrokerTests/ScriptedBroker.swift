@@ -10,6 +10,8 @@ import ZeroMQ
 /// client connected to its client socket.
 struct ScriptedBroker {
     let broker: Broker
+    /// The context of the servants and the client, for more sockets a test makes.
+    let context: ZMQContext
     /// The scripted servants, in the order the broker was configured with them.
     let servants: [ScriptedServant]
     /// A DEALER connected to the broker, receiving with a 5-second timeout.
@@ -44,7 +46,7 @@ struct ScriptedBroker {
             try client.setLinger(milliseconds: 0)
             try client.setReceiveTimeout(milliseconds: 5_000)
             try client.connect(try await broker.clientEndpoint)
-            try await body(ScriptedBroker(broker: broker, servants: servants, client: client, running: running))
+            try await body(ScriptedBroker(broker: broker, context: context, servants: servants, client: client, running: running))
         } catch {
             close()
             throw error

@@ -1,5 +1,7 @@
+import Foundation
 import MServeProtocol
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -9,13 +11,14 @@ struct ScriptedServant {
     let socket: ZMQSocket
     let endpoint: String
 
-    init(context: ZMQContext) throws {
+    /// A servant bound to `bindTo` (by default a free port).
+    init(context: ZMQContext, endpoint bindTo: String = "tcp://127.0.0.1:0") throws {
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setLinger(milliseconds: 0)
         // As a real servant: a broker's new connection takes over its routing id from the old.
         try socket.setRouterHandover(true)
         try socket.setReceiveTimeout(milliseconds: 5_000)
-        try socket.bind("tcp://127.0.0.1:0")
+        try socket.bind(bindTo)
         endpoint = try socket.lastEndpoint
     }
 
@@ -89,6 +92,83 @@ extension ScriptedServant {
             case .atom(.timespan(let elapsed)) = values["elapsed"]
         else { throw ScriptedServantError(description: "no queued, execution and elapsed timespans in \(entries)") }
         return (queued, execution, elapsed)
+    }
+}
+
+extension ZMQSocket {
+    /// The next message within `timeout`, or nil; waited for without holding a thread of the
+    /// concurrency pool (two threads on two cores, shared by every test running at once):
+    /// non-blocking reads with short sleeps between them. For tests that wait long.
+    func receiveFrames(within timeout: Duration) async throws -> [[UInt8]]? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let frames = try receiveMultipartBytes(dontWait: true) { return frames }
+            if ContinuousClock.now >= deadline { return nil }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}
+
+extension ScriptedServant {
+    /// ``next(_:)`` without holding a thread of the concurrency pool while it waits.
+    func nextWithoutBlocking(_ command: ServantCommand) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            let left = deadline - ContinuousClock.now
+            let frames = try #require(
+                left > .zero ? try await socket.receiveFrames(within: left) : nil, "no \(command.rawValue) came")
+            try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
+            if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
+        }
+    }
+}
+
+/// Plays a ready scripted servant on a thread of its own: answers every heartbeat, and each
+/// query with `answer(tag, message)` (nil: no answer), until stopped. For tests whose broker
+/// must see the servant alive at all times, however busy the concurrency pool is.
+final class ServantResponder: @unchecked Sendable {
+    // Unchecked: from `init` until `stop()` returns, the servant's socket is used by the
+    // responder's thread alone (a ZeroMQ socket may move between threads, not be shared).
+    private let servant: ScriptedServant
+    private let broker: [UInt8]
+    private let answer: @Sendable (_ tag: [UInt8], _ message: [UInt8]) -> [UInt8]?
+    private let running = Mutex(true)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Starts answering for `servant`, ready at the broker with routing id `broker`.
+    init(
+        _ servant: ScriptedServant, broker: [UInt8],
+        answer: @escaping @Sendable (_ tag: [UInt8], _ message: [UInt8]) -> [UInt8]?
+    ) {
+        self.servant = servant
+        self.broker = broker
+        self.answer = answer
+        Thread.detachNewThread { [self] in
+            defer { finished.signal() }
+            var poller = ZMQPoller()
+            _ = poller.add(self.servant.socket)
+            while running.withLock({ $0 }) {
+                guard (try? poller.poll(timeoutMilliseconds: 10)) != nil,
+                    let frames = try? self.servant.socket.receiveMultipartBytes(dontWait: true),
+                    frames.count >= 3
+                else { continue }
+                if frames[2] == ServantCommand.ping.frame {
+                    try? self.servant.send(to: self.broker, .pong, [WireInteger.encode(9)])
+                } else if frames[2] == ServantCommand.query.frame {
+                    for first in stride(from: 3, to: frames.count - 1, by: 2) {
+                        if let reply = self.answer(frames[first], frames[first + 1]) {
+                            try? self.servant.send(to: self.broker, .reply, [frames[first], reply])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops answering and waits for the thread to end; the socket is the caller's again.
+    func stop() {
+        running.withLock { $0 = false }
+        finished.wait()
     }
 }
 
