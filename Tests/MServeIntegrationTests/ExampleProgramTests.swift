@@ -45,7 +45,7 @@ extension IntegrationTests {
             let noBroker = try await CommandRun.run(
                 Self.exampleClient, ["vwap `IBM", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 20)
             #expect(noBroker.status == 1)
-            #expect(noBroker.errors.contains("notConnected"), "\(noBroker.errors)")
+            #expect(noBroker.errors.contains("no connection to the broker"), "\(noBroker.errors)")
         }
     }
 }

@@ -34,7 +34,7 @@ struct ServantStopTests {
                 QIPC.encode(.list([.atom(.long(Int64(tag))), .string(text)]), messageType: .async),
             ])
         }
-        try query(tag: 1, "slow 600")
+        try query(tag: 1, "slow 1500")
         try await Task.sleep(for: .milliseconds(100))  // under way at a worker
         servant.stop()
         try await Task.sleep(for: .milliseconds(100))  // the servant is stopping
