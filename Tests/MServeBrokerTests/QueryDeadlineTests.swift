@@ -11,7 +11,11 @@ import ZeroMQ
 /// waits: also a query sent back to the queue by a lost servant, behind a younger one.
 struct QueryDeadlineTests {
     @Test func aRequeuedQueryBehindAYoungerOneExpiresAtItsOwnDeadline() async throws {
-        try await ScriptedBroker.run(servants: 2, configure: { $0.dispatch.queryDeadline = .milliseconds(3_000) }) {
+        try await ScriptedBroker.run(servants: 2, configure: {
+            $0.dispatch.queryDeadline = .milliseconds(3_000)
+            // The scripted servants answer no heartbeat: only their goodbyes may lose them.
+            $0.servants.livenessTimeout = .seconds(30)
+        }) {
             run in
             let (first, second) = (run.servants[0], run.servants[1])
             let firstBroker = try first.becomeReady(capacity: 1)
