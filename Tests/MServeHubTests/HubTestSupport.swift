@@ -56,9 +56,13 @@ struct HubFixture {
 
     /// Runs `body` with a started hub secured by a new key pair (given to `body`; the hub's own
     /// key, the one that may allow and revoke), then stops the hub and waits for it to end.
-    static func withSecuredHub(_ body: (HubFixture, ZMQCurveKeyPair) async throws -> Void) async throws {
+    /// `liveness`, when given, replaces the fixture's short one.
+    static func withSecuredHub(
+        liveness: Duration? = nil, _ body: (HubFixture, ZMQCurveKeyPair) async throws -> Void
+    ) async throws {
         let hubKeys = try ZMQCurveKeyPair.generate()
-        let fixture = HubFixture.secured(by: hubKeys)
+        var fixture = HubFixture.secured(by: hubKeys)
+        if let liveness { fixture.configuration.livenessTimeout = liveness }
         let (hub, task) = try await fixture.startHub()
         do {
             try await body(fixture, hubKeys)
