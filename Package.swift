@@ -253,7 +253,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MServeServantTests",
-            dependencies: ["MServeServant", "MServeTesting", "MServeProtocol", "QData", "ZeroMQ"],
+            dependencies: ["MServeServant", "MServeTesting", "MServeProtocol", "QData", "ZeroMQ", "MServeTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -284,7 +284,7 @@ let package = Package(
         ),
         // What the integration tests share to run real mserve processes.
         .target(
-            name: "MServeTestSupport", dependencies: ["MServeProtocol"], path: "Tests/MServeTestSupport",
+            name: "MServeTestSupport", dependencies: ["MServeProtocol", "ZeroMQ"], path: "Tests/MServeTestSupport",
             swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",

@@ -17,12 +17,12 @@ struct ClientBurstTests {
             servants: 1, configure: { $0.statusInterval = nil }, algorithm: { LoopStallTests.StallingAlgorithm() }
         ) { run in
             let servant = run.servants[0]
-            let broker = try servant.becomeReady(capacity: 2)
+            let broker = try await servant.becomeReady(capacity: 2)
             #expect(await run.servantsBecomeReady(1))
 
             // The client's query is at the servant.
             try run.send(id: 1, "twice 1")
-            let (_, query) = try servant.next(.query)
+            let (_, query) = try await servant.next(.query)
             try #require(query.count == 2)
 
             // A query holds the broker's loop for 1.5 s (the algorithm's pause in choosing its

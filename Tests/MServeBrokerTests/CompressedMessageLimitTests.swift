@@ -14,14 +14,14 @@ struct CompressedMessageLimitTests {
     @Test func aMessageThatDecompressesOverTheLimitGetsAnErrorReply() async throws {
         try await ScriptedBroker.run(servants: 1, configure: { $0.clients.maxMessageSize = 4_096 }) { run in
             let servant = run.servants[0]
-            let broker = try servant.becomeReady(capacity: 1)
+            let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
 
             let long = ClientQuery(id: .atom(.long(1)), query: .string("twice " + String(repeating: "1", count: 20_000)))
             let compressed = try #require(QIPC.compress(long.encoded()))
             try #require(compressed.count < 4_096, "the compressed message itself is within the limit")
             try run.client.send(compressed)
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             let (_, result) = try ScriptedServant.idAndResult(of: answer)
             guard case .error(let message) = result else {
                 Issue.record("expected an error reply, got \(result)")
@@ -32,10 +32,10 @@ struct CompressedMessageLimitTests {
             // Within the limit, compressed queries are taken as ever.
             let short = ClientQuery(id: .atom(.long(2)), query: .string("twice \"" + String(repeating: "2", count: 3_000) + "\""))
             try run.client.send(try #require(QIPC.compress(short.encoded())))
-            let (_, query) = try servant.next(.query)
+            let (_, query) = try await servant.next(.query)
             try #require(query.count == 2)
             try servant.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: 2, .atom(.long(4)))])
-            let next = try #require(try run.client.receive(), "the client got no second answer").bytes
+            let next = try #require(try await run.answer(), "the client got no second answer")
             #expect(try ScriptedServant.idAndResult(of: next) == (.atom(.long(2)), .atom(.long(4))))
         }
     }

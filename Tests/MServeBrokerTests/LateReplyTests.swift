@@ -14,16 +14,16 @@ struct LateReplyTests {
     @Test func aLostServantsLateReplyLeavesTheQueryWithTheServantItWentTo() async throws {
         try await ScriptedBroker.run(servants: 2) { run in
             let (first, second) = (run.servants[0], run.servants[1])
-            let firstBroker = try first.becomeReady(capacity: 1)
-            let secondBroker = try second.becomeReady(capacity: 1)
+            let firstBroker = try await first.becomeReady(capacity: 1)
+            let secondBroker = try await second.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(2))
 
             try run.send(id: 7, "twice 7")
             // The first servant, first from the top, gets it; then says goodbye before answering.
-            let (_, atFirst) = try first.next(.query)
+            let (_, atFirst) = try await first.next(.query)
             try #require(atFirst.count == 2)
             try first.send(to: firstBroker, .bye, [])
-            let (_, atSecond) = try second.next(.query)
+            let (_, atSecond) = try await second.next(.query)
             try #require(atSecond.count == 2)
             #expect(atSecond[0] == atFirst[0], "the same query, under the same tag")
 
@@ -31,12 +31,12 @@ struct LateReplyTests {
             try first.send(to: firstBroker, .reply, [atFirst[0], ScriptedServant.answer(id: 7, .atom(.long(-1)))])
             try second.send(to: secondBroker, .reply, [atSecond[0], ScriptedServant.answer(id: 7, .atom(.long(14)))])
 
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(7)))
             #expect(result == .atom(.long(14)), "the answer of the servant the query is at")
             try run.client.setReceiveTimeout(milliseconds: 300)
-            #expect(try run.client.receive() == nil, "one answer per query")
+            #expect(try await run.answer(within: .seconds(2)) == nil, "one answer per query")
         }
     }
 }

@@ -42,7 +42,7 @@ struct LoopStallTests {
             let servant = run.servants[0]
             // From READY on, the servant answers every heartbeat, on a thread of its own; the
             // query goes at once (it waits in the broker's queue if the READY is not read yet).
-            let broker = try servant.becomeReady(capacity: 1)
+            let broker = try await servant.becomeReady(capacity: 1)
             let responder = ServantResponder(servant, broker: broker) { _, _ in
                 ScriptedServant.answer(id: 1, .atom(.long(2)))
             }

@@ -18,19 +18,19 @@ struct QueryDeadlineTests {
         }) {
             run in
             let (first, second) = (run.servants[0], run.servants[1])
-            let firstBroker = try first.becomeReady(capacity: 1)
-            let secondBroker = try second.becomeReady(capacity: 1)
+            let firstBroker = try await first.becomeReady(capacity: 1)
+            let secondBroker = try await second.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(2))
 
             // The older query goes to the first servant, the younger one, later, to the second.
             let olderSent = ContinuousClock.now
             try run.send(id: 1, "twice 1")
-            _ = try first.next(.query)
+            _ = try await first.next(.query)
             // A second apart, with two seconds of the older query's deadline left for the
             // steps below, so that a busy machine does not run past it.
             try await Task.sleep(for: .milliseconds(1_000))
             try run.send(id: 2, "twice 2")
-            _ = try second.next(.query)
+            _ = try await second.next(.query)
 
             // Both servants leave, the first one first: each query goes back to the front of the
             // queue, the younger one ahead of the older one, and no servant is left to run them.
@@ -39,7 +39,7 @@ struct QueryDeadlineTests {
             try second.send(to: secondBroker, .bye, [])
             #expect(await eventually { await run.broker.snapshot().queued == 2 })
 
-            let firstAnswer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let firstAnswer = try #require(try await run.answer(), "the client got no answer")
             let waited = ContinuousClock.now - olderSent
             let (id, result) = try ScriptedServant.idAndResult(of: firstAnswer)
             #expect(id == .atom(.long(1)), "the older query's deadline comes first")
@@ -48,7 +48,7 @@ struct QueryDeadlineTests {
                 Issue.record("expected a deadline error, got \(result)")
                 return
             }
-            let secondAnswer = try #require(try run.client.receive(), "the client got no second answer").bytes
+            let secondAnswer = try #require(try await run.answer(), "the client got no second answer")
             #expect(try ScriptedServant.idAndResult(of: secondAnswer).id == .atom(.long(2)))
         }
     }
@@ -56,12 +56,12 @@ struct QueryDeadlineTests {
     @Test func aQueryPastItsDeadlineAtAServantCountsItsTimeThereAsExecution() async throws {
         try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.queryDeadline = .milliseconds(500) }) { run in
             let servant = run.servants[0]
-            _ = try servant.becomeReady(capacity: 1)
+            _ = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 1, "twice 1")
-            _ = try servant.next(.query)  // and never answered
+            _ = try await servant.next(.query)  // and never answered
 
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             #expect(try ScriptedServant.idAndResult(of: answer).result == .error(
                 "mserve: deadline exceeded: servant \(servant.endpoint.dropFirst("tcp://".count)) did not answer in time"))
             let (queued, execution, elapsed) = try ScriptedServant.timings(of: answer)

@@ -35,10 +35,10 @@ struct QueryTakingTests {
             for n in 1...3 { try run.send(id: Int64(n), "twice \(n)") }
             #expect(await eventually { await run.broker.snapshot().queued == 3 })
 
-            let brokerID = try servant.becomeReady(capacity: 1)
+            let brokerID = try await servant.becomeReady(capacity: 1)
             var order: [QValue] = []
             for _ in 1...3 {
-                let (_, frames) = try servant.next(.query)
+                let (_, frames) = try await servant.next(.query)
                 try #require(frames.count == 2)
                 guard case .list(let items, _) = try QIPC.decode(frames[1]).value else {
                     Issue.record("a query that is not (id; query)")

@@ -14,7 +14,7 @@ struct ScriptedBroker {
     let context: ZMQContext
     /// The scripted servants, in the order the broker was configured with them.
     let servants: [ScriptedServant]
-    /// A DEALER connected to the broker, receiving with a 5-second timeout.
+    /// A DEALER connected to the broker (read it with ``answer(within:)``).
     let client: ZMQSocket
     private let running: Task<Void, any Error>
 
@@ -59,6 +59,12 @@ struct ScriptedBroker {
     /// Sends the client's query `(id; text)`.
     func send(id: Int64, _ text: String) throws {
         try client.send(ScriptedServant.query(id: id, text))
+    }
+
+    /// The client's next answer (the whole message), nil after `timeout`; waited for without
+    /// holding a thread of the concurrency pool.
+    func answer(within timeout: Duration = .seconds(5)) async throws -> [UInt8]? {
+        try await client.receiveFrames(within: timeout)?.last
     }
 
     /// Whether `count` servants become ready at the broker.

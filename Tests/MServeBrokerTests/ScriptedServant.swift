@@ -24,12 +24,15 @@ struct ScriptedServant {
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
     /// without the broker's routing id and the MSV1 marker. Gives up after 5 seconds, however
-    /// many other messages come meanwhile.
-    func next(_ command: ServantCommand) throws -> (broker: [UInt8], frames: [[UInt8]]) {
+    /// many other messages come meanwhile. Waits without holding a thread of the concurrency
+    /// pool (two threads on two cores, shared by every test running at once): a test that
+    /// blocked one while its own task waited for the pool would stall every other test.
+    func next(_ command: ServantCommand) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
-            try #require(ContinuousClock.now < deadline, "no \(command.rawValue) came")
-            let frames = try #require(try socket.receiveMultipartBytes(), "no \(command.rawValue) came")
+            let left = deadline - ContinuousClock.now
+            let frames = try #require(
+                left > .zero ? try await socket.receiveFrames(within: left) : nil, "no \(command.rawValue) came")
             try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
             if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
         }
@@ -41,8 +44,8 @@ struct ScriptedServant {
     }
 
     /// Waits for the broker's HELLO and answers READY; returns the broker's routing id.
-    func becomeReady(capacity: Int64, batch: Int64? = nil) throws -> [UInt8] {
-        let (broker, _) = try next(.hello)
+    func becomeReady(capacity: Int64, batch: Int64? = nil) async throws -> [UInt8] {
+        let (broker, _) = try await next(.hello)
         try send(to: broker, .ready, [Self.readyInfo(capacity: capacity, batch: batch)])
         return broker
     }
@@ -92,34 +95,6 @@ extension ScriptedServant {
             case .atom(.timespan(let elapsed)) = values["elapsed"]
         else { throw ScriptedServantError(description: "no queued, execution and elapsed timespans in \(entries)") }
         return (queued, execution, elapsed)
-    }
-}
-
-extension ZMQSocket {
-    /// The next message within `timeout`, or nil; waited for without holding a thread of the
-    /// concurrency pool (two threads on two cores, shared by every test running at once):
-    /// non-blocking reads with short sleeps between them. For tests that wait long.
-    func receiveFrames(within timeout: Duration) async throws -> [[UInt8]]? {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if let frames = try receiveMultipartBytes(dontWait: true) { return frames }
-            if ContinuousClock.now >= deadline { return nil }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-    }
-}
-
-extension ScriptedServant {
-    /// ``next(_:)`` without holding a thread of the concurrency pool while it waits.
-    func nextWithoutBlocking(_ command: ServantCommand) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
-        let deadline = ContinuousClock.now + .seconds(5)
-        while true {
-            let left = deadline - ContinuousClock.now
-            let frames = try #require(
-                left > .zero ? try await socket.receiveFrames(within: left) : nil, "no \(command.rawValue) came")
-            try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
-            if frames[2] == command.frame { return (frames[0], Array(frames[3...])) }
-        }
     }
 }
 

@@ -14,22 +14,22 @@ struct ServantBatchTests {
     /// Starts a broker over one scripted servant, sends it `count` queries `(n; "twice n")` from
     /// a DEALER, and runs `body` once all of them wait in its queue (no servant is ready yet).
     private static func withQueuedQueries(
-        _ count: Int, _ body: (ScriptedServant, ZMQSocket) throws -> Void
+        _ count: Int, _ body: (ScriptedServant, ZMQSocket) async throws -> Void
     ) async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             for n in 1...count { try run.send(id: Int64(n), "twice \(n)") }
             #expect(await eventually { await run.broker.snapshot().queued == count })
-            try body(run.servants[0], run.client)
+            try await body(run.servants[0], run.client)
         }
     }
 
     /// Reads QUERY messages until `count` queries came; returns the pairs per message and the
     /// queries in the order they came, as (tag, (id; query) message).
-    private static func queries(_ count: Int, at servant: ScriptedServant) throws -> (perMessage: [Int], queries: [(UInt64, [UInt8])]) {
+    private static func queries(_ count: Int, at servant: ScriptedServant) async throws -> (perMessage: [Int], queries: [(UInt64, [UInt8])]) {
         var perMessage: [Int] = []
         var queries: [(UInt64, [UInt8])] = []
         while queries.count < count {
-            let (_, frames) = try servant.next(.query)
+            let (_, frames) = try await servant.next(.query)
             try #require(frames.count >= 2 && frames.count % 2 == 0, "a QUERY holds tag and message pairs")
             perMessage.append(frames.count / 2)
             for first in stride(from: 0, to: frames.count, by: 2) {
@@ -41,11 +41,11 @@ struct ServantBatchTests {
 
     @Test func queuedQueriesLeaveInBatchesOfTheServantsLimitAndOneReplyAnswersThemAll() async throws {
         try await Self.withQueuedQueries(6) { servant, client in
-            let (broker, hello) = try servant.next(.hello)
+            let (broker, hello) = try await servant.next(.hello)
             #expect(hello.count == 2)
             #expect(hello.count == 2 ? WireInteger.decode(hello[1]) == 32 : false, "HELLO names the broker's limit")
             try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 8, batch: 4)])
-            let (perMessage, queries) = try Self.queries(6, at: servant)
+            let (perMessage, queries) = try await Self.queries(6, at: servant)
             #expect(perMessage == [4, 2])
             // Forwarded byte for byte, in arrival order.
             let ids = try queries.map { query -> QValue in
@@ -65,7 +65,7 @@ struct ServantBatchTests {
             try servant.send(to: broker, .reply, triples)
             var answers: [Int64: Int64] = [:]
             for _ in 1...6 {
-                let message = try #require(try client.receive()).bytes
+                let message = try #require(try await client.receiveFrames(within: .seconds(5))?.last)
                 guard case .list(let items, _) = try QIPC.decode(message).value, items.count == 3,
                     case .atom(.long(let id)) = items[0], case .atom(.long(let result)) = items[1]
                 else {
@@ -80,15 +80,15 @@ struct ServantBatchTests {
 
     @Test func aServantThatNamesNoBatchGetsOneQueryPerMessage() async throws {
         try await Self.withQueuedQueries(5) { servant, _ in
-            _ = try servant.becomeReady(capacity: 8, batch: nil)
-            #expect(try Self.queries(5, at: servant).perMessage == [1, 1, 1, 1, 1])
+            _ = try await servant.becomeReady(capacity: 8, batch: nil)
+            #expect(try await Self.queries(5, at: servant).perMessage == [1, 1, 1, 1, 1])
         }
     }
 
     @Test func aBatchNeverExceedsTheServantsFreeCapacity() async throws {
         try await Self.withQueuedQueries(7) { servant, _ in
-            _ = try servant.becomeReady(capacity: 3, batch: 64)
-            #expect(try Self.queries(3, at: servant).perMessage == [3])
+            _ = try await servant.becomeReady(capacity: 3, batch: 64)
+            #expect(try await Self.queries(3, at: servant).perMessage == [3])
         }
     }
 }

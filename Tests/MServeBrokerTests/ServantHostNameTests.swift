@@ -26,7 +26,7 @@ struct ServantHostNameTests {
             }
         ) { run in
             let first = try ScriptedServant(context: run.context, endpoint: "tcp://127.0.0.1:\(port)")
-            _ = try first.becomeReady(capacity: 1)
+            _ = try await first.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
 
             // The servant stops; another takes its port, as a restarted one does.
@@ -35,16 +35,16 @@ struct ServantHostNameTests {
             let restarted = try ScriptedServant(context: run.context, endpoint: "tcp://127.0.0.1:\(port)")
             defer { restarted.socket.close() }
             // Reconnecting takes the broker up to a second: waited for without blocking.
-            let (broker, _) = try await restarted.nextWithoutBlocking(.hello)
+            let (broker, _) = try await restarted.next(.hello)
             try restarted.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
             #expect(await run.servantsBecomeReady(1))
 
             // And it is in dispatch, heartbeats and all.
             try run.send(id: 1, "twice 1")
-            let (_, query) = try restarted.next(.query)
+            let (_, query) = try await restarted.next(.query)
             try #require(query.count == 2)
             try restarted.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             #expect(try ScriptedServant.idAndResult(of: answer).result == .atom(.long(2)))
         }
     }

@@ -13,7 +13,7 @@ struct ServantReadyTests {
         let log = LogRecorder()
         try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "broker")) { run in
             let servant = run.servants[0]
-            let (broker, _) = try servant.next(.hello)
+            let (broker, _) = try await servant.next(.hello)
             let warning = "ignored a READY without an incarnation"
             // No incarnation, a zero one, and no dictionary at all.
             try servant.send(to: broker, .ready, [QIPC.encode(InfoDictionary.dictionary([("capacity", .atom(.long(4)))]))])
@@ -28,7 +28,7 @@ struct ServantReadyTests {
 
             // A READY with its incarnation puts it in dispatch, and the waiting query goes to it.
             try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
-            let (_, query) = try servant.next(.query)
+            let (_, query) = try await servant.next(.query)
             #expect(query.count == 2)
             #expect(await run.broker.snapshot().servants.map(\.state) == ["ready"])
         }

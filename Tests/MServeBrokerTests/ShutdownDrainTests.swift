@@ -13,17 +13,17 @@ struct ShutdownDrainTests {
     @Test func aQueryWhoseServantIsLostWhileTheBrokerStopsIsAnsweredWithAnError() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             let servant = run.servants[0]
-            let brokerID = try servant.becomeReady(capacity: 1)
+            let brokerID = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 7, "twice 7")
-            _ = try servant.next(.query)
+            _ = try await servant.next(.query)
 
             // The broker stops and waits for the query; its servant leaves without answering.
             run.broker.stop()
             try await Task.sleep(for: .milliseconds(300))
             try servant.send(to: brokerID, .bye, [])
 
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(7)))
             guard case .error(let message) = result else {
@@ -33,7 +33,7 @@ struct ShutdownDrainTests {
             #expect(message.hasPrefix("mserve: "), "a broker's error says it is the broker's: \(message)")
             try await run.ended()
             try run.client.setReceiveTimeout(milliseconds: 300)
-            #expect(try run.client.receive() == nil, "one answer per query")
+            #expect(try await run.answer(within: .seconds(2)) == nil, "one answer per query")
         }
     }
 
@@ -41,14 +41,14 @@ struct ShutdownDrainTests {
         // A liveness longer than the drain: the servant stays, silent, with its query.
         try await ScriptedBroker.run(servants: 1, configure: { $0.servants.livenessTimeout = .seconds(10) }) { run in
             let servant = run.servants[0]
-            _ = try servant.becomeReady(capacity: 1)
+            _ = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 8, "twice 8")
-            _ = try servant.next(.query)
+            _ = try await servant.next(.query)
 
             // The servant never answers: the broker's drain ends and it answers for it.
             run.broker.stop()
-            let answer = try #require(try run.client.receive(), "the client got no answer").bytes
+            let answer = try #require(try await run.answer(), "the client got no answer")
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(8)))
             #expect(result == .error("mserve: the broker shut down before the servant answered"))

@@ -50,13 +50,13 @@ struct WaitingQueryTests {
             algorithm: { PatientAlgorithm(patience: .milliseconds(100)) }
         ) { run in
             let servant = run.servants[0]
-            _ = try servant.becomeReady(capacity: 1)
+            _ = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
 
             let sent = ContinuousClock.now
             try run.send(id: 1, "twice 1")
             try servant.socket.setReceiveTimeout(milliseconds: 3_000)
-            let (_, frames) = try servant.next(.query)
+            let (_, frames) = try await servant.next(.query)
             let waited = ContinuousClock.now - sent
             #expect(frames.count == 2)
             #expect(waited >= .milliseconds(100), "the algorithm's wait was kept")

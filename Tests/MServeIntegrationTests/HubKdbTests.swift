@@ -14,8 +14,8 @@ extension IntegrationTests {
         }
 
         /// Whether pykx logs in as `user` with `password` and gets its queries answered.
-        static func logsIn(_ python: String, port: Int, _ user: String, _ password: String) throws -> Bool {
-            let (status, _) = try KdbDoorTests.run(
+        static func logsIn(_ python: String, port: Int, _ user: String, _ password: String) async throws -> Bool {
+            let (status, _) = try await KdbDoorTests.run(
                 python, "kdb_pykx_client.py", ["127.0.0.1", "\(port)", user, password])
             return status == 0
         }
@@ -28,7 +28,7 @@ extension IntegrationTests {
                 doorArguments: ["--users", "hub", "--hub", hub.endpoint])
             defer { cluster.stop() }
             #expect(await eventually { cluster.broker.logs.contains("kdb+ users updated from the hub") })
-            #expect(try !Self.logsIn(python, port: port, "alice", "wonderland"))
+            #expect(try await !Self.logsIn(python, port: port, "alice", "wonderland"))
 
             let added = try await CommandRun.mserve(
                 ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint])
@@ -36,12 +36,12 @@ extension IntegrationTests {
             let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
             #expect(listed.output == "alice\tsha256\n")
 
-            #expect(try await eventually(timeout: .seconds(20)) { try Self.logsIn(python, port: port, "alice", "wonderland") })
-            #expect(try !Self.logsIn(python, port: port, "alice", "guess"))
+            #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
 
             let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
             #expect(removed.status == 0, "\(removed.errors)")
-            #expect(try await eventually(timeout: .seconds(20)) { try !Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try await eventually(timeout: .seconds(20)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
         }
 
         @Test func aQServantRegisteredWithTheHubServesTheBrokerFollowingItsService() async throws {

@@ -28,16 +28,10 @@ extension IntegrationTests {
             }
             let cluster = try await ProcessCluster.start(servants: 2)
             defer { cluster.stop() }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [Self.script, cluster.broker.endpoint]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: EndpointLine.readToEnd(from: output.fileHandleForReading), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(text)")
+            let run = try await CommandRun.run(
+                URL(fileURLWithPath: python), [Self.script, cluster.broker.endpoint], timeout: 180)
+            let text = run.output + run.errors
+            #expect(run.status == 0, "\(text)")
             #expect(text.contains("all checks passed"))
         }
     }

@@ -80,17 +80,9 @@ extension IntegrationTests {
     }
 
     @Test func theDemoCommandShowsTheWholeSequence() async throws {
-        let process = Process()
-        process.executableURL = MServeProcess.executable
-        process.arguments = ["demo"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = EndpointLine.readToEnd(from: output.fileHandleForReading)
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        #expect(process.terminationStatus == 0)
+        let run = try await CommandRun.mserve(["demo"], timeout: 120)
+        let text = run.output
+        #expect(run.status == 0, "\(run.errors)")
         #expect(text.contains("q)send proc1 `IBM"))
         #expect(text.contains("time"))
         #expect(text.contains("routing"))

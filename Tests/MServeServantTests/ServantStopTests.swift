@@ -1,7 +1,9 @@
 import Foundation
 import MServeProtocol
 import MServeServant
+import MServeTestSupport
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -11,21 +13,24 @@ import ZeroMQ
 /// back to the broker's other servants at the goodbye.
 struct ServantStopTests {
     @Test func aStoppingServantAnswersHeartbeatsAndItsRunningQueriesButStartsNoNewOne() async throws {
+        // `hold` runs until the test lets it finish, however slowly the machine goes.
+        let started = Atomic<Bool>(false)
+        let release = DispatchSemaphore(value: 0)
+        defer { for _ in 0..<2 { release.signal() } }  // a failing test leaves no worker held
         var functions = FunctionRegistry()
-        functions.register("slow", arity: 1...1) { arguments in
-            guard case .atom(.long(let milliseconds)) = arguments[0] else { throw ServantError("slow: type") }
-            Thread.sleep(forTimeInterval: Double(milliseconds) / 1_000)
-            return .atom(.long(milliseconds))
+        functions.register("hold", arity: 1...1) { arguments in
+            started.store(true, ordering: .sequentiallyConsistent)
+            release.wait()
+            return arguments[0]
         }
         let servant = try Servant(functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         let broker = try ZMQSocket(context: context, type: .dealer)
         try broker.setLinger(milliseconds: 0)
-        try broker.setReceiveTimeout(milliseconds: 5_000)
         try broker.connect(try await servant.endpoint)
         try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)])
-        let ready = try #require(try broker.receiveMultipartBytes())
+        let ready = try #require(try await broker.receiveFrames(within: .seconds(10)))
         #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
 
         func query(tag: UInt64, _ text: String) throws {
@@ -34,19 +39,21 @@ struct ServantStopTests {
                 QIPC.encode(.list([.atom(.long(Int64(tag))), .string(text)]), messageType: .async),
             ])
         }
-        try query(tag: 1, "slow 1500")
-        try await Task.sleep(for: .milliseconds(100))  // under way at a worker
+        try query(tag: 1, "hold 1")
+        #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
         servant.stop()
         try await Task.sleep(for: .milliseconds(100))  // the servant is stopping
         try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.ping.frame])
-        try query(tag: 2, "slow 1")
+        try query(tag: 2, "hold 2")
 
         var commands: [[UInt8]] = []
         var answeredTags: [UInt64] = []
         while commands.last != ServantCommand.bye.frame {
-            let frames = try #require(try broker.receiveMultipartBytes(), "the servant stopped without a goodbye")
+            let frames = try #require(
+                try await broker.receiveFrames(within: .seconds(10)), "the servant stopped without a goodbye")
             try #require(frames.count >= 2)
             commands.append(frames[1])
+            if frames[1] == ServantCommand.pong.frame { release.signal() }
             if frames[1] == ServantCommand.reply.frame {
                 for first in stride(from: 2, to: frames.count, by: 3) {
                     answeredTags.append(try #require(WireInteger.decode(frames[first])))
