@@ -265,6 +265,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "MServeClientTests",
+            dependencies: ["MServeClient", "MServeProtocol", "QData", "ZeroMQ", "POSIXSockets", "MServeTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "MServeTestingTests",
             dependencies: [
                 "MServeTesting", "MServeServant", "MServeClient", "MServePlugin", "QData",

@@ -156,24 +156,65 @@ public final class QueryClient: Sendable {
     }
 
     /// Sends a query given as a q value: a string, or a parse form such as `` (`proc1;`IBM) ``.
-    /// Throws ``ClientError`` with `.queryFailed` when the answer is a q error.
+    /// Throws ``ClientError`` with `.queryFailed` when the answer is a q error, and
+    /// `CancellationError` when the calling task is cancelled first.
     public func send(query: QValue) async throws -> QueryReply {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         guard !closed.load(ordering: .relaxed) else { throw ClientError(.closed, "the client is closed") }
         let bytes = QIPC.encode(.list([.atom(.long(id)), query]), messageType: .async)
         let deadline = QueryClock.monotonicNanoseconds() + deadlineNanoseconds
+        let ticket = QueryTicket()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                mailbox.post(.send(id: id, bytes: bytes, deadline: deadline, continuation: continuation))
+                // The send is posted under the ticket's lock, so a cancellation is posted
+                // only after it (the loop would ignore one that came first).
+                let posted = ticket.post {
+                    mailbox.post(.send(id: id, bytes: bytes, deadline: deadline, continuation: continuation))
+                }
+                switch posted {
+                case .posted: break
+                case .cancelledFirst: continuation.resume(throwing: CancellationError())
+                case .refused: continuation.resume(throwing: ClientError(.closed, "the client is closed"))
+                }
             }
         } onCancel: {
-            mailbox.post(.cancel(id: id))
+            if ticket.cancel() { mailbox.post(.cancel(id: id)) }
         }
     }
 
-    /// Fails what is pending with `.closed` and stops the client's thread.
+    /// Fails what is pending with `.closed` and stops the client's thread. A client that is
+    /// no longer referenced closes itself.
     public func close() {
         if !closed.exchange(true, ordering: .relaxed) { mailbox.post(.close) }
+    }
+
+    deinit {
+        close()
+    }
+}
+
+/// One query's race between its send and its task's cancellation.
+final class QueryTicket: Sendable {
+    enum Outcome { case posted, cancelledFirst, refused }
+    private enum State { case new, posted, cancelled }
+    private let state = Mutex(State.new)
+
+    /// Runs `post` (which returns whether the mailbox took the send) unless cancelled first.
+    func post(_ post: () -> Bool) -> Outcome {
+        state.withLock { state in
+            if state == .cancelled { return .cancelledFirst }
+            guard post() else { return .refused }
+            state = .posted
+            return .posted
+        }
+    }
+
+    /// Marks the query cancelled; true when its send was posted (the loop must be told).
+    func cancel() -> Bool {
+        state.withLock { state in
+            defer { state = .cancelled }
+            return state == .posted
+        }
     }
 }
 
@@ -262,7 +303,7 @@ final class ClientLoop: @unchecked Sendable {
             do {
                 _ = try poller.poll(timeoutMilliseconds: pending.isEmpty ? 1_000 : 50)
             } catch {
-                logger.error("client poll failed: \(error)")
+                logger.error("client poll failed, the client stops: \(error)")
                 break
             }
             if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
@@ -304,12 +345,13 @@ final class ClientLoop: @unchecked Sendable {
             }
         }
         failPending(ClientError(.closed, "the client was closed before the reply came"))
-        // Commands that raced with close.
-        for command in mailbox.takeAll() {
+        // Commands that raced with close; any send after this is refused at once.
+        for command in mailbox.closeIntake() {
             if case .send(_, _, _, let continuation) = command {
                 continuation.resume(throwing: ClientError(.closed, "the client is closed"))
             }
         }
+        mailbox.close()
         monitor?.close()
         socket.close()
         context.terminate()

@@ -1,0 +1,140 @@
+import Foundation
+import MServeProtocol
+import POSIXSockets
+import QData
+import Synchronization
+import Testing
+import ZeroMQ
+
+@testable import MServeClient
+
+/// A broker played by a ROUTER socket: it answers each `(id; query)` with `(id; `ok)` on its own
+/// thread, and reports its connections' events.
+final class EchoBroker: @unchecked Sendable {
+    // @unchecked: the socket is used only by the echo thread after init; the monitor only by the test.
+    let context: ZMQContext
+    let endpoint: String
+    private let socket: ZMQSocket
+    private let monitor: ZMQMonitor
+    private let stopped = Mutex(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init() throws {
+        context = try ZMQContext()
+        socket = try ZMQSocket(context: context, type: .router)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setReceiveTimeout(milliseconds: 50)
+        let monitorEndpoint = "inproc://echo-broker-monitor"
+        try socket.startMonitor(endpoint: monitorEndpoint, events: [.handshakeSucceeded, .disconnected])
+        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        try socket.bind("tcp://127.0.0.1:0")
+        endpoint = try socket.lastEndpoint
+        Thread { [self] in echo() }.start()
+    }
+
+    private func echo() {
+        defer { finished.signal() }
+        while !stopped.withLock({ $0 }) {
+            guard let frames = try? socket.receiveMultipartBytes(), frames.count == 2,
+                let message = try? QIPC.decode(frames[1]).value, case .list(let items, _) = message
+            else { continue }
+            let reply = QIPC.encode(.list([items[0], .atom(.symbol("ok"))]), messageType: .async)
+            _ = try? socket.send(frames[0], more: true)
+            _ = try? socket.send(reply)
+        }
+    }
+
+    /// The next connection event within `seconds`, waited for without holding a thread of
+    /// the concurrency pool.
+    func nextEvent(within seconds: Double) async throws -> ZMQMonitorEvents? {
+        let end = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < end {
+            if let event = try monitor.next(dontWait: true) { return event.event }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    func stop() {
+        stopped.withLock { $0 = true }
+        finished.wait()
+        monitor.close()
+        socket.close()
+        context.terminate()
+    }
+}
+
+@Suite struct QueryClientTests {
+    @Test func aQueryIsAnsweredWithItsIDAndResult() async throws {
+        let broker = try EchoBroker()
+        defer { broker.stop() }
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+        let reply = try await client.send("proc1 `IBM")
+        #expect(reply.result == .atom(.symbol("ok")))
+        #expect(reply.info == .identity)
+    }
+
+    @Test func aTaskCancelledBeforeItSendsFailsAtOnceAndSendsNothing() async throws {
+        let broker = try EchoBroker()
+        defer { broker.stop() }
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(30)
+        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        defer { client.close() }
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await client.send("proc1 `IBM")
+        }
+        let outcome = await cancelled.result
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        // The client still serves the next query.
+        #expect(try await client.send("proc1 `MSFT").result == .atom(.symbol("ok")))
+    }
+
+    @Test func sendsRacingWithCloseAllEndAsClosed() async throws {
+        // No broker: every query waits, so each must end by the close, none by its deadline.
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(60)
+        let client = try QueryClient(endpoint: "tcp://127.0.0.1:\(LoopbackPort.free())", configuration: configuration)
+        let codes = await withTaskGroup(of: ClientError.Code?.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    do {
+                        _ = try await client.send("proc1 `IBM")
+                        return nil
+                    } catch {
+                        return (error as? ClientError)?.code
+                    }
+                }
+                if index == 100 { client.close() }
+            }
+            var codes: [ClientError.Code?] = []
+            for await code in group { codes.append(code) }
+            return codes
+        }
+        #expect(codes.count == 200)
+        #expect(codes.allSatisfy { $0 == .closed })
+    }
+
+    @Test func aSendAfterCloseFailsWithClosed() async throws {
+        let client = try QueryClient(endpoint: "tcp://127.0.0.1:\(LoopbackPort.free())")
+        client.close()
+        await #expect {
+            _ = try await client.send("proc1 `IBM")
+        } throws: { error in
+            (error as? ClientError)?.code == .closed
+        }
+    }
+
+    @Test func aClientNoLongerReferencedClosesItsConnection() async throws {
+        let broker = try EchoBroker()
+        defer { broker.stop() }
+        do {
+            let client = try QueryClient(endpoint: broker.endpoint)
+            #expect(try await client.send("proc1 `IBM").result == .atom(.symbol("ok")))
+            #expect(try await broker.nextEvent(within: 10) == .handshakeSucceeded)
+        }
+        #expect(try await broker.nextEvent(within: 10) == .disconnected)
+    }
+}
