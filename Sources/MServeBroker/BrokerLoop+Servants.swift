@@ -283,7 +283,10 @@ extension BrokerLoop {
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
             do {
+                var idPayload: [UInt8] = []
+                QIPC.encodePayload(query.id, into: &idPayload)
                 let sliced = try SlicedReply(bytes: replyMessage, maximumSize: maxMessageSize)
+                    .replacingID(with: idPayload)
                 sendToClient(
                     query.route,
                     ReplyAssembly.clientReply(

@@ -136,6 +136,20 @@ public struct SlicedReply: Sendable {
         return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .error("undecodable info")
     }
 
+    /// The reply with its id replaced by `idPayload` (an encoded q value without message
+    /// header), unless it is that id already: the broker answers a client with the id the
+    /// client sent, whatever id a servant's reply carries.
+    public func replacingID(with idPayload: [UInt8]) -> SlicedReply {
+        guard !bytes[id].elementsEqual(idPayload) else { return self }
+        let shift = idPayload.count - id.count
+        var copy = self
+        copy.bytes.replaceSubrange(id, with: idPayload)
+        copy.id = id.lowerBound..<(id.lowerBound + idPayload.count)
+        copy.result = (result.lowerBound + shift)..<(result.upperBound + shift)
+        copy.info = info.map { ($0.lowerBound + shift)..<($0.upperBound + shift) }
+        return copy
+    }
+
     /// True when the result is a q error (type -128): the servant refused or failed the query.
     public var resultIsError: Bool {
         !result.isEmpty && bytes[result.lowerBound] == 0x80

@@ -48,6 +48,23 @@ struct MessagesTests {
         #expect(sliced.resultIsError)
     }
 
+    @Test func theIDOfAReplyIsReplacedAndTheRestMovesWithIt() throws {
+        let servantInfo = InfoDictionary.dictionary([("rows", .atom(.long(5)))])
+        let sliced = try SlicedReply(bytes: QIPC.encode(.list([.atom(.symbol("x")), .atom(.long(2)), servantInfo])))
+        var idPayload: [UInt8] = []
+        QIPC.encodePayload(.vector(.long([1, 2, 3])), into: &idPayload)
+        let replaced = sliced.replacingID(with: idPayload)
+        #expect(replaced.decodeInfo() == servantInfo)
+        let info = InfoDictionary.dictionary([("routing", .atom(.symbol("x")))])
+        #expect(
+            try QIPC.decode(ReplyAssembly.clientReply(replaced, info: info)).value
+                == .list([.vector(.long([1, 2, 3])), .atom(.long(2)), info]))
+        // The same id leaves the reply as it was.
+        var sameID: [UInt8] = []
+        QIPC.encodePayload(.atom(.symbol("x")), into: &sameID)
+        #expect(sliced.replacingID(with: sameID).bytes == sliced.bytes)
+    }
+
     @Test func repliesOfTheWrongLengthAreRefused() {
         #expect(throws: ProtocolError.self) { try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(1))]))) }
         #expect(throws: ProtocolError.self) { try SlicedReply(bytes: QIPC.encode(.atom(.long(1)))) }

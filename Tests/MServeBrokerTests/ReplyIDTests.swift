@@ -1,0 +1,50 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// The broker matches a servant's answer to its query by the frame it tagged the query with,
+/// and answers the client with the id the client sent: a servant that garbles the id in its
+/// `(id; result)` must not leave the client waiting for an answer it cannot recognise.
+struct ReplyIDTests {
+    @Test func theClientGetsItsOwnIDWhateverIDTheServantAnswersWith() async throws {
+        try await ScriptedBroker.run(servants: 1) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+
+            try run.send(id: 7, "twice 1")
+            let (_, query) = try await servant.next(.query)
+            try #require(query.count == 2)
+            // An id of another type and length: the result and info after it move too.
+            let garbled = QIPC.encode(
+                .list([.vector(.char(Array("not the id".utf8))), .atom(.long(2)), .dictionary(
+                    keys: .vector(.symbol(["host"])), values: .list([.atom(.symbol("h1"))]))]),
+                messageType: .async)
+            try servant.send(to: broker, .reply, [query[0], garbled])
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(7)))
+            #expect(result == .atom(.long(2)))
+            let reply = try QIPC.decode(answer).value
+            guard case .list(let items, _) = reply, items.count == 3 else {
+                Issue.record("not (id; result; info): \(reply)")
+                return
+            }
+            #expect(InfoDictionary.symbolKeyedEntries(items[2])?.first { $0.0 == "host" }?.1 == .atom(.symbol("h1")))
+
+            // A servant that answers with the right id is passed on unchanged.
+            try run.send(id: 8, "twice 2")
+            let (_, second) = try await servant.next(.query)
+            try servant.send(to: broker, .reply, [second[0], ScriptedServant.answer(id: 8, .atom(.long(4)))])
+            let next = try #require(try await run.answer(), "the client got no second answer")
+            let (nextID, nextResult) = try ScriptedServant.idAndResult(of: next)
+            #expect(nextID == .atom(.long(8)))
+            #expect(nextResult == .atom(.long(4)))
+        }
+    }
+}
