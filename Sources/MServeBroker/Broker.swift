@@ -73,6 +73,8 @@ public final class Broker: Service, Sendable {
                 loop.run()
             } catch {
                 bound.withLock { $0 = .failure(error) }
+                // A broker that never started holds nothing, and must not leave askers waiting.
+                for case .snapshot(let reply) in mailbox.closeIntake() { reply(.empty) }
                 throw error
             }
         }
@@ -106,12 +108,13 @@ public final class Broker: Service, Sendable {
         mailbox.post(.removeServant(endpoint: endpoint))
     }
 
-    /// The broker's current state.
+    /// The broker's current state (empty once it has stopped, or when it failed to start; a
+    /// broker not yet running answers when it runs).
     public func snapshot() async -> BrokerSnapshot {
         await withCheckedContinuation { continuation in
             let posted = mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
             // A stopped broker holds nothing.
-            if !posted { continuation.resume(returning: BrokerSnapshot(servants: [], queued: 0, inFlight: 0, answered: 0)) }
+            if !posted { continuation.resume(returning: .empty) }
         }
     }
 

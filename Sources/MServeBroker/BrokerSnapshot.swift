@@ -18,6 +18,9 @@ public struct BrokerSnapshot: Sendable {
     /// How long the broker has been running.
     public var uptime: Duration = .zero
 
+    /// A broker holding nothing: no servants, no queries.
+    public static let empty = BrokerSnapshot(servants: [], queued: 0, inFlight: 0, answered: 0)
+
     /// Creates a snapshot.
     public init(
         servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
