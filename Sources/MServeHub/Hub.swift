@@ -68,6 +68,11 @@ public final class Hub: Service, Sendable {
         }
     }
 
+    /// True once the hub has bound its endpoint (and, after a failed start, never).
+    public var isBound: Bool {
+        bound.withLock { if case .success = $0 { true } else { false } }
+    }
+
     /// Asks the hub to stop (as on SIGTERM). The tables stay on disk for the next hub.
     public func stop() {
         mailbox.post(.stop)

@@ -36,8 +36,9 @@ public final class HubAutoMode: Service, Sendable {
             .replacingOccurrences(of: "://0.0.0.0:", with: "://127.0.0.1:")
     }
 
-    /// True while this process serves the hub.
-    public var isServingHub: Bool { currentHub.withLock { $0 != nil } }
+    /// True while this process serves the hub: it has bound the hub endpoint (a try that finds
+    /// the port taken never counts).
+    public var isServingHub: Bool { currentHub.withLock { $0?.isBound ?? false } }
 
     /// How many times this process has won the hub port.
     public var hubTerms: Int { servedHubs.load(ordering: .relaxed) }
