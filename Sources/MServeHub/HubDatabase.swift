@@ -158,7 +158,8 @@ public final class HubDatabase: Sendable {
     }
 
     /// Records that the hub heard from spoke `id` at `time`, with its memory stats if given,
-    /// keeping the newest `keep` memory-stat rows of the spoke.
+    /// keeping the last `keep` memory-stat rows recorded for the spoke (in the order the hub
+    /// heard them, whatever a wall clock stepped back says).
     public func heard(spoke id: Int64, at time: Int64, memory: MemoryStats?, keep: Int) throws(HubError) {
         try write("record a heartbeat") { db in
             try db.execute(sql: "UPDATE spoke SET heard = ? WHERE id = ?", arguments: [time, id])
@@ -169,7 +170,7 @@ public final class HubDatabase: Sendable {
             try db.execute(
                 sql: """
                     DELETE FROM memst WHERE spoke = ? AND rowid NOT IN
-                    (SELECT rowid FROM memst WHERE spoke = ? ORDER BY time DESC LIMIT ?)
+                    (SELECT rowid FROM memst WHERE spoke = ? ORDER BY rowid DESC LIMIT ?)
                     """,
                 arguments: [id, id, keep])
         }
@@ -185,7 +186,7 @@ public final class HubDatabase: Sendable {
                     SELECT s.id, s.session, \(Self.spokeColumns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
                         s.registered, s.heard, m.used, m.heap, m.peak, m.rss, m.time, ?, ?
                     FROM spoke s LEFT JOIN memst m ON m.rowid =
-                        (SELECT rowid FROM memst WHERE spoke = s.id ORDER BY time DESC LIMIT 1)
+                        (SELECT rowid FROM memst WHERE spoke = s.id ORDER BY rowid DESC LIMIT 1)
                     WHERE s.id = ?
                     """,
                 arguments: [crash, reason, id])
@@ -240,7 +241,7 @@ public final class HubDatabase: Sendable {
                 .init("spoke", "spoke", .long), .init("time", "time", .timestamp), .init("used", "used", .long),
                 .init("heap", "heap", .long), .init("peak", "peak", .long), .init("rss", "rss", .long),
             ]
-            sql = "SELECT * FROM memst ORDER BY time, spoke"
+            sql = "SELECT * FROM memst ORDER BY rowid"
         case "down":
             columns =
                 [.init("spoke", "spoke", .long)] + QColumn.spoke(upUntil: "heard").dropFirst() + [

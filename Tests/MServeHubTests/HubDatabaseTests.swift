@@ -45,6 +45,34 @@ struct HubDatabaseTests {
         #expect(downUp == [.min])
     }
 
+    @Test func memoryStatsAreKeptInTheOrderHeardWhenTheClockStepsBack() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try HubDatabase(directory: directory)
+        let now: Int64 = 1_000_000_000_000
+        let id = try database.register(Self.registration(startTime: now), endpoint: "tcp://127.0.0.1:5001", at: now)
+        // Heard at 10, 20, 30, then the wall clock steps back an hour: 5 and 6 are the newest.
+        for (used, time) in [(1, 10), (2, 20), (3, 30), (4, 5), (5, 6)] as [(Int64, Int64)] {
+            try database.heard(
+                spoke: id, at: now + time, memory: MemoryStats(used: used, heap: 0, peak: 0, rss: 0), keep: 3)
+        }
+        let memst = try database.table("memst", now: now)
+        guard case .vector(.long(let used), _)? = Self.column(memst, "used") else {
+            Issue.record("no used column in \(memst)")
+            return
+        }
+        #expect(used == [3, 4, 5])
+
+        // The crash report carries the last stats heard, not the latest by the clock.
+        try database.markDown(spoke: id, crash: now + 7, reason: "test")
+        let down = try database.table("down", now: now)
+        guard case .vector(.long(let downUsed), _)? = Self.column(down, "used") else {
+            Issue.record("no used column in \(down)")
+            return
+        }
+        #expect(downUsed == [5])
+    }
+
     @Test func aDirectoryThatCannotBeMadeIsNamedWithTheSystemsReason() throws {
         let file = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-file-\(UUID().uuidString)")
         #expect(FileManager.default.createFile(atPath: file, contents: Data()))
