@@ -26,6 +26,8 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
 
         /// The hub endpoint is already bound by another process (another hub is serving).
         public static let addressInUse = Code("addressInUse")
+        /// Another hub serves from the same hub directory.
+        public static let directoryInUse = Code("directoryInUse")
         /// A socket could not be created, bound or connected.
         public static let socket = Code("socket")
         /// The hub database could not be opened, read or written.

@@ -43,6 +43,8 @@ final class HubLoop {
 
     /// The bound endpoint, with the real port.
     let endpoint: String
+    /// Held while the hub serves: one hub per directory.
+    private let directoryLock: HubDirectoryLock
 
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
@@ -80,6 +82,10 @@ final class HubLoop {
                 throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error.reason)")
             }
             endpoint = try socket.lastEndpoint
+            // After the bind: of processes racing for the hub port (auto mode), the loser is
+            // told the port is taken, as before; a hub on another port over this directory is
+            // refused here.
+            directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
         } catch {
             admission.stop()
             socket.close()
@@ -137,6 +143,9 @@ final class HubLoop {
             }
         }
         admission.stop()
+        // The lock before the port: a process that wins the port next (auto mode) must find
+        // the directory free.
+        directoryLock.release()
         socket.close()
         context.terminate()
         logger.info("hub stopped", metadata: ["endpoint": "\(endpoint)"])

@@ -146,6 +146,26 @@ struct HubTests {
         try await hubTask.value
     }
 
+    @Test("a second hub over the same directory is refused, and serves once the first has stopped")
+    func secondHubOnTheSameDirectoryIsRefused() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let other = HubFixture(directory: fixture.directory)
+        let second = try Hub(configuration: other.configuration, logger: quietLogger)
+        let error = await #expect(throws: HubError.self) { try await second.run() }
+        #expect(error?.code == .directoryInUse)
+        #expect(error?.message.contains("pid \(getpid()) serving \(fixture.endpoint)") == true, "\(String(describing: error))")
+        // Its port was bound and is released: nothing listens there.
+        await #expect(throws: HubError.self) { _ = try await other.client.table("spoke") }
+
+        hub.stop()
+        try await hubTask.value
+        let (third, thirdTask) = try await other.startHub()
+        #expect(try await other.client.table("spoke").rowCount == 0)
+        third.stop()
+        try await thirdTask.value
+    }
+
     @Test("an unknown table is refused with an error")
     func unknownTable() async throws {
         let fixture = HubFixture()
