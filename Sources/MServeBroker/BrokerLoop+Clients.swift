@@ -27,7 +27,9 @@ extension BrokerLoop {
             handled += 1
             let count = clientFrames.count
             guard count >= 2 else {
-                logger.warning("dropped a client message without an envelope")
+                if let heldBack = malformedMessageLog.admit() {
+                    logger.warning("\(LogThrottle.line("dropped a client message without an envelope", heldBack: heldBack))")
+                }
                 continue
             }
             handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
@@ -69,7 +71,9 @@ extension BrokerLoop {
         do {
             clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize)
         } catch {
-            logger.notice("refused a malformed client message: \(error.message)")
+            if let heldBack = malformedMessageLog.admit() {
+                logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
+            }
             reply(error: error.message, to: held)
             return
         }
@@ -88,7 +92,9 @@ extension BrokerLoop {
             try SecureInvocation.validate(parsed, allowlist: allowlist)
             held.routing = try routingString(for: parsed)
         } catch {
-            logger.notice("refused a query: \(error)")
+            if let heldBack = refusedQueryLog.admit() {
+                logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
+            }
             reply(error: "\(error)", to: held)
             return
         }
@@ -164,17 +170,23 @@ extension BrokerLoop {
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {
-                    logger.warning("dropped a reply: the client is not reading (send queue full)")
+                    logDroppedReply("the client is not reading (send queue full)", level: .warning)
                     return
                 }
             }
             if try !clientSocket.send(message, dontWait: true) {
-                logger.warning("dropped a reply: the client is not reading (send queue full)")
+                logDroppedReply("the client is not reading (send queue full)", level: .warning)
             }
         } catch where error.code == .hostUnreachable {
-            logger.info("dropped a reply: the client has gone")
+            logDroppedReply("the client has gone", level: .info)
         } catch {
             logger.error("sending a reply failed: \(error)")
+        }
+    }
+
+    private func logDroppedReply(_ reason: String, level: Logger.Level) {
+        if let heldBack = droppedReplyLog.admit() {
+            logger.log(level: level, "\(LogThrottle.line("dropped a reply: " + reason, heldBack: heldBack))")
         }
     }
 }

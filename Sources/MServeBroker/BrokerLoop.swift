@@ -63,6 +63,10 @@ final class BrokerLoop {
     var stopping = false
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
     var loggedWaitingWithoutServants = false
+    /// Lines a client can cause at any rate: a line a second each, with a count of the rest.
+    var malformedMessageLog = LogThrottle()
+    var refusedQueryLog = LogThrottle()
+    var droppedReplyLog = LogThrottle()
 
     /// When the status line is next due.
     var status: StatusSchedule
