@@ -16,6 +16,9 @@ extension BrokerConfiguration {
         public var maxMessageSize: Int = 64 << 20
         /// Reply bytes buffered for a client that does not read before it is disconnected.
         public var maxBufferedReplyBytes: Int = 64 << 20
+        /// Connections open at once; one more is closed as soon as it is accepted, so that
+        /// clients cannot take every file descriptor the broker needs for its servants.
+        public var maxConnections: Int = 512
 
         /// A door on `port`, no passwords, default limits.
         public init(port: Int) {

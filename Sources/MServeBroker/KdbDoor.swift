@@ -60,6 +60,14 @@ final class KdbDoor {
     private var registered: [UInt64] = []
     private var firstIndex = 0
 
+    /// While accepting fails (out of file descriptors, say), the listener is left out of the
+    /// poll set until then: its pending connection would wake every poll at once.
+    private var acceptPausedUntil: UInt64 = 0
+    private var refusedConnectionLog = LogThrottle()
+    private var acceptFailureLog = LogThrottle()
+    /// How long the listener rests after accepting failed.
+    static let acceptPause: UInt64 = 100_000_000
+
     /// The longest handshake text accepted (`user:password` and the capability byte).
     static let maxHandshakeLength = 1_024
     /// Nanoseconds a connection may take to finish its handshake.
@@ -87,8 +95,8 @@ final class KdbDoor {
     var connectionCount: Int { connections.count }
 
     /// Adds the listener and every connection to the poll set.
-    func register(in poller: inout ZMQPoller) {
-        firstIndex = poller.add(fileDescriptor: listener)
+    func register(in poller: inout ZMQPoller, now: UInt64 = QueryClock.monotonicNanoseconds()) {
+        firstIndex = poller.add(fileDescriptor: listener, events: now < acceptPausedUntil ? [] : .readable)
         registered.removeAll(keepingCapacity: true)
         for (id, connection) in connections {
             let events: ZMQPollEvents = connection.stream.wantsWrite ? [.readable, .writable] : .readable
@@ -163,7 +171,30 @@ final class KdbDoor {
     // MARK: connections
 
     private func acceptAll(now: UInt64) {
-        while let accepted = TCPSocket.accept(listener) {
+        while true {
+            let accepted: TCPSocket.Accepted
+            do {
+                guard let next = try TCPSocket.acceptNext(listener) else { return }
+                accepted = next
+            } catch {
+                acceptPausedUntil = now &+ Self.acceptPause
+                if let heldBack = acceptFailureLog.admit(now: now) {
+                    logger.error(
+                        "\(LogThrottle.line("the kdb+ IPC door \(error.message); trying again shortly", heldBack: heldBack))",
+                        metadata: ["connections": "\(connections.count)"])
+                }
+                return
+            }
+            guard connections.count < configuration.maxConnections else {
+                TCPSocket.close(accepted.descriptor)
+                if let heldBack = refusedConnectionLog.admit(now: now) {
+                    let message =
+                        "refused a kdb+ connection: \(connections.count) are open, the most allowed (--kdb-max-connections)"
+                    logger.warning(
+                        "\(LogThrottle.line(message, heldBack: heldBack))", metadata: ["peer": "\(accepted.peer)"])
+                }
+                continue
+            }
             let id = nextConnectionID
             nextConnectionID += 1
             let stream = KdbStream(

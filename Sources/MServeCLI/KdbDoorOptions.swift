@@ -15,6 +15,9 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected.", valueName: "bytes"))
     var replyBuffer: Int = BrokerConfiguration.Kdb(port: 0).maxBufferedReplyBytes
 
+    @Option(name: .customLong("kdb-max-connections"), help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes.", valueName: "count"))
+    var maxConnections: Int = BrokerConfiguration.Kdb(port: 0).maxConnections
+
     @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to.", valueName: "user:password"))
     var servantAuth: String?
 
@@ -41,6 +44,10 @@ struct KdbDoorOptions: ParsableArguments {
             throw ValidationError("--kdb-max-message must be at least 9 bytes (an IPC header and a byte), got \(maxMessage)")
         }
         guard replyBuffer >= 1 else { throw ValidationError("--kdb-reply-buffer must be positive, got \(replyBuffer)") }
+        guard maxConnections >= 1 else {
+            throw ValidationError("--kdb-max-connections must be at least 1, got \(maxConnections)")
+        }
+        door.maxConnections = maxConnections
         door.maxMessageSize = maxMessage
         door.maxBufferedReplyBytes = replyBuffer
         return door

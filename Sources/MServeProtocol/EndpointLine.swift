@@ -82,11 +82,4 @@ public enum EndpointLine {
             if errno != EINTR { return [] }
         }
     }
-
-    /// Everything `handle` delivers until end of file (see ``readChunk(from:)``).
-    public static func readToEnd(from handle: FileHandle) -> Data {
-        var data = Data()
-        while case let chunk = readChunk(from: handle), !chunk.isEmpty { data.append(contentsOf: chunk) }
-        return data
-    }
 }

@@ -58,14 +58,28 @@ public enum TCPSocket {
         return (descriptor, boundPort(descriptor))
     }
 
-    /// Accepts one pending connection on a listening descriptor; nil when none is waiting.
+    /// Accepts one pending connection on a listening descriptor; nil when none is waiting, or
+    /// when accepting failed (see ``acceptNext(_:)`` for why).
     public static func accept(_ listener: Int32) -> Accepted? {
+        (try? acceptNext(listener)) ?? nil
+    }
+
+    /// Accepts one pending connection on a listening descriptor; nil when none is waiting (or
+    /// the one waiting was aborted). Throws when accepting fails, as when the process is out
+    /// of file descriptors: the connection then stays pending and the listener readable, so
+    /// a caller polling it must pause rather than spin.
+    public static func acceptNext(_ listener: Int32) throws(SocketError) -> Accepted? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let descriptor = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
         }
-        guard descriptor >= 0 else { return nil }
+        guard descriptor >= 0 else {
+            switch errno {
+            case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: return nil
+            default: throw .lastSystemCall("cannot accept a connection")
+            }
+        }
         setNonBlocking(descriptor)
         setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         // A fixed kernel send buffer, so that what a peer leaves unread is bounded by the

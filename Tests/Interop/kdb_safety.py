@@ -2,7 +2,8 @@
 served. Plain sockets only (no libraries).
 
 Usage: kdb_safety.py HOST PORT CASE, CASE one of forged-length, truncated, garbage, huge,
-non-reader. Prints "all checks passed" or fails.
+non-reader, crowd (the door run with --kdb-max-connections 3). Prints "all checks passed" or
+fails.
 """
 import select
 import socket
@@ -113,6 +114,27 @@ elif case == "non-reader":
     poller = select.poll()
     poller.register(attacker, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
     assert poller.poll(60_000), "a client that never reads was not disconnected"
+elif case == "crowd":
+    # The bystander and two more fill the door; the next is closed before its handshake.
+    crowd = [login(), login()]
+    refused = connect()
+    refused.settimeout(10)
+    try:
+        answer = refused.recv(1)
+    except ConnectionResetError:
+        answer = b""
+    assert answer == b"", f"a connection over the limit was let in ({answer!r})"
+    for connection in crowd:
+        connection.close()
+    # Once the crowd has gone, the door takes new clients again.
+    deadline = time.time() + 10
+    while True:
+        try:
+            login().close()
+            break
+        except (AssertionError, ConnectionResetError, BrokenPipeError):
+            assert time.time() < deadline, "the door stayed full after its clients left"
+            time.sleep(0.05)
 else:
     raise SystemExit(f"unknown case {case}")
 
