@@ -132,7 +132,15 @@ public final class HubWatcher: Service, Sendable {
             if isNew { join(endpoint) }
         case .leave:
             guard message.text("service") == service, let endpoint = ServiceEndpoint(message: message) else { return }
-            let removed = known.withLock { $0.removeValue(forKey: endpoint.endpoint) }
+            // Only the spoke that left: a servant restarted on the same endpoint registers as a
+            // new spoke, and the old one's LEAVE (at its liveness timeout) may come after the
+            // new one's JOIN.
+            let removed = known.withLock { known -> ServiceEndpoint? in
+                guard let current = known[endpoint.endpoint],
+                    endpoint.spokeID == 0 || current.spokeID == 0 || current.spokeID == endpoint.spokeID
+                else { return nil }
+                return known.removeValue(forKey: endpoint.endpoint)
+            }
             if let removed { leave(removed) }
         default:
             break

@@ -41,6 +41,42 @@ struct HubWatcherTests {
         try await hubTask.value
     }
 
+    @Test("the old spoke of a restarted servant leaving does not take the new one away")
+    func restartedServantStays() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let joined = Mutex<[String]>([])
+        let left = Mutex<[String]>([])
+        let watcher = try HubWatcher(
+            service: "dev", hub: fixture.endpoint, refreshInterval: .seconds(60), logger: quietLogger,
+            onJoin: { endpoint in joined.withLock { $0.append(endpoint.endpoint) } },
+            onLeave: { endpoint in left.withLock { $0.append(endpoint.endpoint) } })
+        let watcherTask = Task { try await watcher.run() }
+
+        // The same endpoint registered twice: the old process, then its successor.
+        let (old, oldTask) = try await fixture.startSpoke(port: 41_304)
+        #expect(await eventually { joined.withLock { $0 } == ["tcp://127.0.0.1:41304"] })
+        let (new, newTask) = try await fixture.startSpoke(port: 41_304)
+        _ = try await new.waitUntilRegistered(timeout: .seconds(15))
+        #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 2 })
+
+        old.stop()
+        try await oldTask.value
+        #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 1 })
+        // The LEAVE has reached the watcher by now (it follows the deregistration); give it time.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(left.withLock { $0 }.isEmpty, "the live successor was dropped")
+        #expect(watcher.endpoints.map(\.endpoint) == ["tcp://127.0.0.1:41304"])
+
+        new.stop()
+        try await newTask.value
+        #expect(await eventually { left.withLock { $0 } == ["tcp://127.0.0.1:41304"] })
+        watcher.stop()
+        try await watcherTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
     @Test("a q servant registered as kdb://*:PORT reaches watchers as kdb://IP:PORT")
     func qServantKeepsItsScheme() async throws {
         let fixture = HubFixture()
