@@ -78,6 +78,9 @@ struct QIPCReader {
         return littleEndian ? values : values.map(\.byteSwapped)
     }
 
+    /// The most items reserved ahead for a general list or a symbol vector.
+    static let reservedItemsAtMost = 4_096
+
     mutating func readValue(depth: Int) throws(QIPCError) -> QValue {
         guard depth <= QIPC.maximumDepth else {
             throw QIPCError(.tooDeep, "nesting deeper than \(QIPC.maximumDepth) at offset \(position)")
@@ -93,7 +96,10 @@ struct QIPCReader {
             let attribute = try readAttribute()
             let count = try readCount(minimumElementSize: 1)
             var items: [QValue] = []
-            items.reserveCapacity(count)
+            // A count is checked against the bytes left, one per item at least; a QValue takes
+            // tens of bytes, so reserving the whole count would let a small message claim
+            // gigabytes. Past the first few thousand the array grows as items really come.
+            items.reserveCapacity(min(count, Self.reservedItemsAtMost))
             for _ in 0..<count { items.append(try readValue(depth: depth + 1)) }
             return .list(items, attribute: attribute)
         case 1...19:
@@ -193,7 +199,7 @@ struct QIPCReader {
         case 9: return .float(readFloats(count: count))
         case 11:
             var symbols: [String] = []
-            symbols.reserveCapacity(count)
+            symbols.reserveCapacity(min(count, Self.reservedItemsAtMost))
             for _ in 0..<count { symbols.append(try readSymbol()) }
             return .symbol(symbols)
         case 12: return .timestamp(readNumbers(Int64.self, count: count))
