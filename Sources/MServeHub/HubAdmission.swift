@@ -59,7 +59,9 @@ final class HubAdmission {
     }
 
     private func reload(_ database: HubDatabase) throws(HubError) {
-        let allowed = try database.allowedKeys()
+        // A key stored under the hub's own name (by a release that did not refuse it) is
+        // not admitted: it would have the hub key's rights.
+        let allowed = try database.allowedKeys().filter { $0.name != Self.adminUserID }
         // Every process talks to the hub, so the hub admits a listed key whatever its role.
         var keys = Dictionary(allowed.map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
         if let ownKey { keys[ownKey] = Self.adminUserID }

@@ -86,6 +86,11 @@ extension HubDatabase {
     /// Admits `key` under `name` in `role`, replacing a key of the same name.
     public func allow(name: String, key: String, role: KeyRole = .default, at time: Int64) throws(HubError) {
         guard !name.isEmpty else { throw HubError(.refused, "a key needs a name") }
+        // The hub's own key is admitted under this name, with the right to allow and revoke:
+        // another key by that name would share it.
+        guard name != HubAdmission.adminUserID else {
+            throw HubError(.refused, "'\(name)' names the hub's own key; choose another name")
+        }
         guard key.utf8.count == 40 else { throw HubError(.refused, "'\(key)' is not a 40-character Z85 public key") }
         let role = try KeyRole(validating: role.rawValue)
         try write("allow a key") { db in

@@ -44,6 +44,27 @@ struct HubAdmissionTests {
         }
     }
 
+    @Test func noKeyMayTakeTheNameOfTheHubsOwnKey() async throws {
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let impostor = try ZMQCurveKeyPair.generate()
+            let refusal = await #expect(throws: HubError.self) {
+                try await fixture.curveClient(hubKeys).allow(name: "hub-admin", key: impostor.publicKey, role: .any)
+            }
+            #expect(refusal?.message.contains("names the hub's own key") == true, "\(String(describing: refusal))")
+            // Not admitted at all, let alone with the hub key's right to edit the list.
+            await #expect(throws: HubError.self) {
+                try await fixture.curveClient(impostor, timeout: .milliseconds(700)).allowedKeys()
+            }
+        }
+        // Written straight into the tables, the name is refused too.
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try HubDatabase(directory: directory)
+        #expect(throws: HubError.self) {
+            try database.allow(name: "hub-admin", key: String(repeating: "a", count: 40), at: 0)
+        }
+    }
+
     @Test func aServantMayRegisterOnlyTheKeyItConnectedWith() async throws {
         try await HubFixture.withSecuredHub { fixture, hubKeys in
             let servant = try ZMQCurveKeyPair.generate()
