@@ -41,8 +41,15 @@ public final class Broker: Service, Sendable {
         logger: Logger = Logger(label: "mserve.broker"),
         plugins: DispatchPluginRegistry
     ) throws {
+        // A C plugin's wrong answers (a busy or unknown servant, an absurd routing length) are
+        // logged, at most once a second: a broken plugin may give one for every query.
+        let throttle = Mutex(LogThrottle())
+        let report: @Sendable (String) -> Void = { message in
+            guard let heldBack = throttle.withLock({ $0.admit() }) else { return }
+            logger.warning("\(LogThrottle.line("dispatch plugin misbehaved: \(message)", heldBack: heldBack))")
+        }
         try self.init(configuration: configuration, logger: logger) { spec in
-            try plugins.makeAlgorithm(spec)
+            try plugins.makeAlgorithm(spec, onInvalidChoice: report)
         }
     }
 

@@ -98,6 +98,9 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         return Int(choice)
     }
 
+    /// The longest routing string a C routing hook may return, in bytes.
+    static let maximumRoutingLength: Int64 = 1 << 16
+
     func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
         guard let route = table.pointee.route else { return nil }
         var capacity = 256
@@ -112,6 +115,13 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                 }
             }
             if length < 0 { return .refused }
+            // A hook that claims a length past any routing string is broken: its query is
+            // refused rather than a buffer of that size made.
+            guard length <= Self.maximumRoutingLength else {
+                onInvalidChoice?(
+                    "\(path): routing hook of \"\(name)\" returned length \(length), over the \(Self.maximumRoutingLength)-byte limit")
+                return .refused
+            }
             if length < capacity {
                 let bytes = output[..<Int(length)].map { UInt8(bitPattern: $0) }
                 return .routing(String(decoding: bytes, as: UTF8.self))

@@ -186,5 +186,38 @@ extension IntegrationTests {
             defer { hookClient.close() }
             #expect(try await hookClient.send("proc2 `IBM`MSFT").routing == "proc2")
         }
+
+        @Test func aCPluginsWrongChoicesAreLoggedOnceASecondAndTheQueryStillAnswered() async throws {
+            let directory = try temporaryDirectory("mserve-wrong-plugin")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let library = try Self.compilePlugin(
+                """
+                #include "mserve_plugin.h"
+                /* Always names a servant that is not there. */
+                static int state;
+                static void *create(const char *config) { (void)config; return &state; }
+                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                    (void)s; (void)routing; (void)servants; return (int64_t)count + 7;
+                }
+                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                static void destroy(void *s) { (void)s; }
+                static const mserve_dispatch_plugin table = {
+                    MSERVE_PLUGIN_ABI_VERSION, "wrong", "names no servant", create, choose, completed, destroy, NULL };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """, named: "wrong", in: directory)
+            let cluster = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--deadline", "1"],
+                environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "wrong"])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(await cluster.allServantsReady())
+            // The query waits for a choice that never comes and fails at its deadline.
+            await #expect(throws: ClientError.self) { _ = try await client.send("proc1 `IBM") }
+            let lines = cluster.broker.logs.components(separatedBy: "\n").filter {
+                $0.contains("dispatch plugin misbehaved") && $0.contains("algorithm \"wrong\" chose index 8 of 1 servants")
+            }
+            #expect(!lines.isEmpty && lines.count <= 3, "\(cluster.broker.logs)")
+        }
     }
 }

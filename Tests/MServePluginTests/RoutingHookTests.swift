@@ -1,3 +1,4 @@
+import Synchronization
 import MServePlugin
 import Testing
 
@@ -58,4 +59,34 @@ import Testing
         )
         #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
     }
+
+    /// A broken hook that claims an absurd length has its query refused (and is reported);
+    /// the broker makes no buffer of that size and does not trap on the length.
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aCHookClaimingAnAbsurdLengthIsRefused() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let routeBody = """
+            if (strcmp(query->function, "huge") == 0) return INT64_MAX;
+            return (int64_t)1 << 40;
+            """
+        let library = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "absurd-route", routeBody: routeBody),
+            into: directory,
+            fileName: "absurd-route.so"
+        )
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+        let reports = ReportLog()
+        let algorithm = try registry.makeAlgorithm("absurd-route") { reports.append($0) }
+        #expect(algorithm.route(function: "huge", argumentMessages: [], defaultRouting: "") == .refused)
+        #expect(algorithm.route(function: "big", argumentMessages: [], defaultRouting: "") == .refused)
+        #expect(reports.messages.count == 2)
+        #expect(reports.messages.first?.contains("over the 65536-byte limit") == true, "\(reports.messages)")
+    }
+}
+
+/// Messages a plugin's misbehaviour reports, collected from any thread.
+final class ReportLog: Sendable {
+    private let stored = Mutex<[String]>([])
+    func append(_ message: String) { stored.withLock { $0.append(message) } }
+    var messages: [String] { stored.withLock { $0 } }
 }
