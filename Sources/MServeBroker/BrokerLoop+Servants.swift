@@ -283,10 +283,12 @@ extension BrokerLoop {
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
             do {
-                var idPayload: [UInt8] = []
-                QIPC.encodePayload(query.id, into: &idPayload)
-                let sliced = try SlicedReply(bytes: replyMessage, maximumSize: maxMessageSize)
-                    .replacingID(with: idPayload)
+                var sliced = try SlicedReply(bytes: replyMessage, maximumSize: maxMessageSize)
+                if !sliced.hasID(query.id) {
+                    var idPayload: [UInt8] = []
+                    QIPC.encodePayload(query.id, into: &idPayload)
+                    sliced = sliced.replacingID(with: idPayload)
+                }
                 sendToClient(
                     query.route,
                     ReplyAssembly.clientReply(

@@ -136,6 +136,20 @@ public struct SlicedReply: Sendable {
         return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .error("undecodable info")
     }
 
+    /// Whether the reply's id is `id`. Compared decoded, so that an id the servant echoed
+    /// byte for byte always matches (a symbol that is not UTF-8 decodes with replacement
+    /// characters on both sides, and its bytes are passed on as they came).
+    public func hasID(_ id: QValue) -> Bool {
+        let payload = bytes[self.id]
+        // The usual id, a long, compared in place (this runs for every reply).
+        if case .atom(.long(let value)) = id, payload.count == 9, payload.first == 0xF9 {
+            var wire: UInt64 = 0
+            for (shift, byte) in payload.dropFirst().enumerated() { wire |= UInt64(byte) << (8 * UInt64(shift)) }
+            return Int64(bitPattern: wire) == value
+        }
+        return (try? ReplyAssembly.decodePayload(payload)) == id
+    }
+
     /// The reply with its id replaced by `idPayload` (an encoded q value without message
     /// header), unless it is that id already: the broker answers a client with the id the
     /// client sent, whatever id a servant's reply carries.

@@ -59,6 +59,21 @@ struct MessagesTests {
         #expect(
             try QIPC.decode(ReplyAssembly.clientReply(replaced, info: info)).value
                 == .list([.vector(.long([1, 2, 3])), .atom(.long(2)), info]))
+        #expect(sliced.hasID(.atom(.symbol("x"))))
+        #expect(!sliced.hasID(.atom(.symbol("y"))))
+        #expect(replaced.hasID(.vector(.long([1, 2, 3]))))
+        let longID = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(-5)), .atom(.long(2))])))
+        #expect(longID.hasID(.atom(.long(-5))))
+        #expect(!longID.hasID(.atom(.long(5))))
+        #expect(!longID.hasID(.atom(.int(-5))))
+        // A symbol id that is not UTF-8 matches the id it decodes to, so its bytes go on as
+        // they came.
+        let raw: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0xF5, 0xFF, 0xFE, 0, 0xF9] + Array(repeating: 0, count: 8)
+        var message = raw
+        message[4] = UInt8(raw.count)
+        let oddSymbol = try SlicedReply(bytes: message)
+        let decodedID = try ReplyAssembly.decodePayload(oddSymbol.bytes[oddSymbol.id])
+        #expect(oddSymbol.hasID(decodedID))
         // The same id leaves the reply as it was.
         var sameID: [UInt8] = []
         QIPC.encodePayload(.atom(.symbol("x")), into: &sameID)
