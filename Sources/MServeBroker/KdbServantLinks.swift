@@ -1,5 +1,6 @@
 import Logging
 import MServeProtocol
+import MServeQuery
 import POSIXSockets
 import QData
 import ZeroMQ
@@ -345,22 +346,20 @@ final class KdbServantLinks {
 
     // MARK: messages
 
-    /// The async `(tag; query)` for a servant, from the client's `(id; query)`: the query's
-    /// bytes are copied, not decoded.
+    /// The async `(tag; query)` for a q servant, from the client's `(id; query)`. The query
+    /// goes as the broker parsed and checked it, a parse tree whose arguments are quoted
+    /// (``ParsedQuery/qParseTree``): q's `value` then calls the function on those literals and
+    /// evaluates nothing else, whatever q's own parser would make of the text, and a symbol in
+    /// a client's parse form stays a symbol instead of naming a variable.
     static func servantMessage(tag: UInt64, clientMessage: [UInt8]) throws(ProtocolError) -> [UInt8] {
-        let slices: QListSlices
+        let query = try ClientQuery(bytes: clientMessage).query
+        let parsed: ParsedQuery
         do {
-            // From the little-endian form: the query's bytes go into a little-endian message.
-            slices = try QIPC.sliceList(try QIPC.littleEndian(clientMessage))
+            parsed = try QueryParser.parse(query)
         } catch {
-            throw ProtocolError(.malformed, "malformed query: \(error)")
+            throw ProtocolError(.malformed, "the query cannot be parsed: \(error.message)")
         }
-        guard slices.items.count == 2 else {
-            throw ProtocolError(.unexpectedShape, "a query is (id; query), not a list of \(slices.items.count)")
-        }
-        var tagBytes: [UInt8] = []
-        QIPC.encodePayload(.atom(.long(Int64(bitPattern: tag))), into: &tagBytes)
-        return QIPC.assembleList(items: [tagBytes[...], slices.bytes[slices.items[1]]], messageType: .async)
+        return QIPC.encode(.list([.atom(.long(Int64(bitPattern: tag))), parsed.qParseTree]), messageType: .async)
     }
 
     /// Reads a servant's `(tag; result)` or `(tag; result; info)`: its tag, and the message as

@@ -26,3 +26,27 @@ enum ParseForm {
         return nil
     }
 }
+
+extension ParsedQuery {
+    /// The query as a parse tree for q's `eval` (what a q servant's `value` does with a
+    /// general list): the function's name, then each argument quoted, so that q calls the
+    /// function on the very literals the broker checked and evaluates nothing else.
+    ///
+    /// In a parse tree a symbol names a variable and a list is an application; a one-item
+    /// list is a constant. So a symbol is sent as a one-item symbol vector and any list
+    /// (a symbol vector, a general list, a dictionary or a table) inside a one-item general
+    /// list, as `parse` writes them; other atoms and simple vectors are constants as they
+    /// are. A call without arguments, `f[]`, is `(`f; ::)`.
+    public var qParseTree: QValue {
+        let arguments = self.arguments.isEmpty ? [QValue.identity] : self.arguments.map(Self.quoted)
+        return .list([.atom(.symbol(function))] + arguments)
+    }
+
+    static func quoted(_ argument: QValue) -> QValue {
+        switch argument {
+        case .atom(.symbol(let name)): .vector(.symbol([name]))
+        case .vector(.symbol, _), .list, .dictionary, .table: .list([argument])
+        default: argument
+        }
+    }
+}

@@ -48,12 +48,14 @@ def trades(sym):
 
 
 def parse(query):
-    """"proc1 `IBM", "(`proc1;`IBM)" or the parse form (`proc1; `IBM) -> ("proc1", "IBM")."""
+    """The parse tree the broker sends, (`proc1; enlist `IBM), -> ("proc1", "IBM"), as q's
+    `value` would read it: a quoted argument is a one-item list."""
     if isinstance(query, bytes):
-        words = query.decode().strip("() ").replace(";", " ").split()
-        words = [word.lstrip("`") for word in words] + [""]
-        return words[0], words[1]
-    return str(query[0]), str(query[1]) if len(query) > 1 else ""
+        raise ValueError(f"a query came as text, not as a parse tree: {query!r}")
+    argument = query[1] if len(query) > 1 else ""
+    if isinstance(argument, list) and len(argument) == 1:
+        argument = argument[0]
+    return str(query[0]), str(argument)
 
 
 def error_reply(tag, text):
@@ -69,7 +71,10 @@ def long_pair(tag, value):
 
 
 def answer(tag, query):
-    function, sym = parse(query)
+    try:
+        function, sym = parse(query)
+    except ValueError as error:
+        return error_reply(tag, str(error))
     if function == "proc1":
         return bytes(kola.serialize_as_ipc_bytes6("async", False, [tag, trades(sym)]))
     if function == "total1":

@@ -22,16 +22,40 @@ struct KdbServantLinksTests {
         let client = ClientQuery(id: .vector(.char(Array("mine".utf8))), query: query).encoded()
         let message = try KdbServantLinks.servantMessage(tag: 42, clientMessage: client)
         #expect(message[1] == QMessageType.async.rawValue)
-        #expect(try QIPC.decode(message).value == .list([.atom(.long(42)), query]))
+        // The symbol argument quoted: in a q parse tree a bare symbol names a variable.
+        #expect(
+            try QIPC.decode(message).value
+                == .list([.atom(.long(42)), .list([.atom(.symbol("proc1")), .vector(.symbol(["IBM"]))])]))
+    }
+
+    @Test func aTextQueryGoesAsTheParseTreeTheBrokerChecked() throws {
+        func sent(_ text: String) throws -> QValue {
+            let client = ClientQuery(id: .atom(.long(1)), query: .vector(.char(Array(text.utf8)))).encoded()
+            guard case .list(let items, _) = try QIPC.decode(KdbServantLinks.servantMessage(tag: 7, clientMessage: client)).value,
+                items.count == 2
+            else { return .identity }
+            return items[1]
+        }
+        #expect(
+            try sent("proc1[`IBM;2024.01.02;10]")
+                == .list([.atom(.symbol("proc1")), .vector(.symbol(["IBM"])), .atom(.date(8_767)), .atom(.long(10))]))
+        #expect(
+            try sent("proc1 `A`B")
+                == .list([.atom(.symbol("proc1")), .list([.vector(.symbol(["A", "B"]))])]))
+        #expect(try sent("proc1 \"IBM\"") == .list([.atom(.symbol("proc1")), .vector(.char(Array("IBM".utf8)))]))
+        #expect(try sent("status[]") == .list([.atom(.symbol("status")), .identity]))
     }
 
     @Test func aBigEndianClientsQueryGoesOutIntact() throws {
-        // (5; `f`x) written big-endian: type 0, attr, count 2; a -7 long; a symbol vector.
+        // (5; (`f;`x)) written big-endian: type 0, attr, count 2; a -7 long; a general list of
+        // two symbols.
         let payload: [UInt8] =
-            [0, 0, 0, 0, 0, 2] + [0xf9, 0, 0, 0, 0, 0, 0, 0, 5] + [11, 0, 0, 0, 0, 2, 0x66, 0, 0x78, 0]
+            [0, 0, 0, 0, 0, 2] + [0xf9, 0, 0, 0, 0, 0, 0, 0, 5] + [0, 0, 0, 0, 0, 2, 0xf5, 0x66, 0, 0xf5, 0x78, 0]
         let client: [UInt8] = [0, 0, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
         let message = try KdbServantLinks.servantMessage(tag: 42, clientMessage: client)
-        #expect(try QIPC.decode(message).value == .list([.atom(.long(42)), .vector(.symbol(["f", "x"]))]))
+        #expect(
+            try QIPC.decode(message).value
+                == .list([.atom(.long(42)), .list([.atom(.symbol("f")), .vector(.symbol(["x"]))])]))
     }
 
     @Test func aGeneralListReplyGivesItsTag() throws {
