@@ -80,4 +80,24 @@ struct ParseFormTests {
         #expect(throws: QueryError.self) { try QueryParser.parse(.list([])) }
         #expect(throws: QueryError.self) { try QueryParser.parse(.vector(.char([]))) }
     }
+
+    /// For q's `eval`, every argument that q would evaluate (a symbol names a variable, a list
+    /// is an application) is quoted in a one-item list; constants go as they are.
+    @Test func theQParseTreeQuotesWhatQWouldEvaluate() {
+        let dictionary = QValue.dictionary(keys: .vector(.symbol(["a"])), values: .vector(.long([1])))
+        let query = ParsedQuery(
+            function: ".api.f",
+            arguments: [
+                .atom(.symbol("IBM")), .vector(.symbol(["A", "B"])), .list([.atom(.long(1)), .atom(.symbol("x"))]),
+                dictionary, .atom(.long(3)), .vector(.long([1, 2])), .vector(.char(Array("s".utf8))),
+            ])
+        #expect(
+            query.qParseTree
+                == .list([
+                    .atom(.symbol(".api.f")), .vector(.symbol(["IBM"])), .list([.vector(.symbol(["A", "B"]))]),
+                    .list([.list([.atom(.long(1)), .atom(.symbol("x"))])]), .list([dictionary]), .atom(.long(3)),
+                    .vector(.long([1, 2])), .vector(.char(Array("s".utf8))),
+                ]))
+        #expect(ParsedQuery(function: "f").qParseTree == .list([.atom(.symbol("f")), .identity]))
+    }
 }
