@@ -123,7 +123,8 @@ extension BrokerLoop {
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
         sendToServant(
             record.routingID, .hello, WireInteger.encode(incarnation),
-            WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))))
+            WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))),
+            WireInteger.encode(UInt64(max(0, configuration.clients.maxMessageSize))))
     }
 
     /// Reads and handles every waiting servant message; returns how many there were.
@@ -159,7 +160,7 @@ extension BrokerLoop {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
-                    record.state == .ready, reported != record.incarnation
+                    record.state == .ready || record.state == .draining, reported != record.incarnation
                 {
                     servantLost(id, reason: "restarted")
                     sendHello(id)
@@ -180,7 +181,21 @@ extension BrokerLoop {
                         servantID: id, tag: tag, replyMessage: frames.copy(of: first + 1),
                         reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
                 }
-            case .bye: servantLost(id, reason: "said goodbye")
+            case .drain: servantDraining(id)
+            case .bye:
+                // The queries it names it never started: sent elsewhere, they are not counted
+                // as a dispatch.
+                for index in 3..<frames.count {
+                    if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id {
+                        inFlight[tag]?.query.dispatches -= 1
+                    }
+                }
+                if record.state == .draining {
+                    logger.info("servant left", metadata: ["servant": "\(record.name)"])
+                    servantLost(id, reason: "said goodbye", quietly: true)
+                } else {
+                    servantLost(id, reason: "said goodbye")
+                }
             case .hello, .query, .ping:
                 logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
             }
@@ -226,7 +241,8 @@ extension BrokerLoop {
     /// servant already ready under another incarnation restarted: its queries are lost first.
     func becomeReady(_ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64) {
         guard let record = servants[id] else { return }
-        if record.state == .ready {
+        if record.state == .draining && record.incarnation == incarnation { return }
+        if record.state == .ready || record.state == .draining {
             if record.incarnation == incarnation { return }
             servantLost(id, reason: "restarted")
         }
@@ -301,10 +317,31 @@ extension BrokerLoop {
         drainQueue()
     }
 
-    /// Takes a servant out of dispatch and re-dispatches or fails what it was running.
-    func servantLost(_ id: UInt64, reason: String) {
+    /// A servant that is stopping (its DRAIN): out of dispatch now, its running queries left
+    /// to finish there. Queries dispatched to it but not sent yet go back to the queue.
+    func servantDraining(_ id: UInt64) {
+        guard let record = servants[id], record.state == .ready else { return }
+        record.state = .draining
+        if let index = readyIDs.firstIndex(of: id) {
+            readyIDs.remove(at: index)
+            views.remove(at: index)
+        }
+        for item in record.outbox.reversed() {
+            guard var flight = inFlight.removeValue(forKey: item.tag) else { continue }
+            flight.query.dispatches -= 1
+            record.inFlight = max(0, record.inFlight - 1)
+            if !flight.abandoned { queue.prepend(flight.query) }
+        }
+        record.outbox.removeAll()
+        logger.info("servant draining", metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)"])
+        drainQueue()
+    }
+
+    /// Takes a servant out of dispatch and re-dispatches or fails what it was running;
+    /// `quietly` for a servant that left as it should (no warning).
+    func servantLost(_ id: UInt64, reason: String, quietly: Bool = false) {
         guard let record = servants[id] else { return }
-        let wasReady = record.state == .ready
+        let wasReady = (record.state == .ready || record.state == .draining) && !quietly
         record.state = .lost
         record.inFlight = 0
         // Its unsent queries are in flight too: they go back to the queue below, not counted

@@ -12,7 +12,7 @@ extension BrokerLoop {
             // q servants' liveness is their TCP connection (KdbServantLinks).
             for record in servants.values where !kdbServants.owns(record.id) {
                 switch record.state {
-                case .ready:
+                case .ready, .draining:
                     let silentSince = record.unansweredPingSince ?? now
                     if now &- silentSince > livenessNanoseconds {
                         servantLost(record.id, reason: "missed heartbeats")

@@ -28,7 +28,9 @@ struct InFlightQuery {
 /// A servant's record in the broker. A class: the loop reads and updates it on every query,
 /// and a value this size would be copied (a retain and a release per field) at each read.
 final class ServantRecord {
-    enum State: String { case connecting, ready, lost }
+    /// `draining`: the servant is stopping (its DRAIN); out of dispatch, its running queries
+    /// still due, its heartbeats still watched.
+    enum State: String { case connecting, ready, draining, lost }
 
     let id: UInt64
     let endpoint: String

@@ -14,7 +14,9 @@ public enum ServantLink {
 
 /// The commands of the broker↔servant link (frame 2, ASCII).
 public enum ServantCommand: String, Sendable, CaseIterable {
-    /// Broker → servant: start a session. Frame 3: the broker's incarnation (8 bytes, little-endian).
+    /// Broker → servant: start a session. Frame 3: the broker's incarnation (8 bytes,
+    /// little-endian). Optional frame 4: the most answers it takes in one REPLY; optional
+    /// frame 5: the largest REPLY message it accepts, in bytes.
     case hello = "HELLO"
     /// Servant → broker: answer to HELLO. Frame 3: an IPC message holding a symbol-keyed
     /// dictionary (`name`, `incarnation`, `capacity`, `pid`, `host`, `service`).
@@ -29,7 +31,12 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     case ping = "PING"
     /// Servant → broker: heartbeat answer. Frame 3: the servant's incarnation (8 bytes LE).
     case pong = "PONG"
-    /// Either way: the sender is leaving; the receiver forgets the session.
+    /// Servant → broker: the servant is stopping. The broker sends it no more queries; the
+    /// answers to the ones it runs follow, then BYE.
+    case drain = "DRAIN"
+    /// Either way: the sender is leaving; the receiver forgets the session. From a servant,
+    /// optional frames: the tags of queries it received and never started, which the broker
+    /// sends elsewhere without counting them as a dispatch.
     case bye = "BYE"
 
     /// The command's frame bytes (made once per command, not per message).
@@ -41,6 +48,7 @@ public enum ServantCommand: String, Sendable, CaseIterable {
         case .reply: Self.replyFrame
         case .ping: Self.pingFrame
         case .pong: Self.pongFrame
+        case .drain: Self.drainFrame
         case .bye: Self.byeFrame
         }
     }
@@ -51,6 +59,7 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     private static let replyFrame = Array(ServantCommand.reply.rawValue.utf8)
     private static let pingFrame = Array(ServantCommand.ping.rawValue.utf8)
     private static let pongFrame = Array(ServantCommand.pong.rawValue.utf8)
+    private static let drainFrame = Array(ServantCommand.drain.rawValue.utf8)
     private static let byeFrame = Array(ServantCommand.bye.rawValue.utf8)
 
     /// Reads a command frame; nil for anything else.

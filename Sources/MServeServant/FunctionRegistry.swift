@@ -102,8 +102,26 @@ public struct FunctionRegistry: Sendable {
 
     /// Answers one client message `(id; query)` (IPC bytes) the way a servant does: the
     /// reply `(id; result)`, `(id; result; info)` or `(id; 'error)`, as IPC bytes. Never throws.
-    /// A compressed message that would decompress to more than `maximumSize` bytes is refused.
-    public func reply(to message: [UInt8], maximumSize: Int = .max, logger: Logger? = nil) -> [UInt8] {
+    /// A compressed message that would decompress to more than `maximumSize` bytes is refused;
+    /// so is a result whose reply would exceed `maximumReplySize` bytes (the most the broker
+    /// takes, or what an IPC message can hold), with an error saying so instead of a reply
+    /// the broker would drop with its connection.
+    public func reply(
+        to message: [UInt8], maximumSize: Int = .max, maximumReplySize: Int = .max, logger: Logger? = nil
+    ) -> [UInt8] {
+        let reply = unlimitedReply(to: message, maximumSize: maximumSize, logger: logger)
+        let limit = min(maximumReplySize, Self.largestMessage)
+        guard reply.count > limit else { return reply }
+        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
+        logger?.warning("refused to send a reply of \(reply.count) bytes, over the \(limit)-byte limit")
+        return QIPC.encode(
+            .list([id, .error("mserve: the result is \(reply.count) bytes as IPC, over the \(limit)-byte message limit")]))
+    }
+
+    /// The largest IPC message: its header holds the length in 32 bits.
+    static let largestMessage = Int(UInt32.max)
+
+    private func unlimitedReply(to message: [UInt8], maximumSize: Int, logger: Logger?) -> [UInt8] {
         let query: ClientQuery
         do {
             query = try ClientQuery(bytes: message, maximumSize: maximumSize)

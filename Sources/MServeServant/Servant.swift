@@ -51,6 +51,7 @@ public final class Servant: Service, Sendable {
     private let logger: Logger
     private let mailbox: ZMQMailbox<ServantControl>
     private let bound = Mutex<Result<String, any Error>?>(nil)
+    private let started = Atomic<Bool>(false)
     /// This run's unique id, sent in READY and PONG so brokers notice a restart.
     public let incarnation: UInt64
 
@@ -67,8 +68,12 @@ public final class Servant: Service, Sendable {
         self.incarnation = UInt64.random(in: 1...UInt64(Int64.max))
     }
 
-    /// Runs until graceful shutdown or cancellation.
+    /// Runs until graceful shutdown or cancellation. A servant runs once: a second `run()`
+    /// throws (make a new `Servant` to serve again).
     public func run() async throws {
+        guard !started.exchange(true, ordering: .sequentiallyConsistent) else {
+            throw ServantError("this servant has already run; make a new Servant to serve again")
+        }
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await ZMQLoopThread.run(named: "mserve-servant") { [self] in
@@ -122,6 +127,9 @@ struct ServantJob: Sendable {
     /// For a direct query (no MSV1 framing), the frames between the peer's routing id and the
     /// message, echoed in front of the reply; nil for a broker's QUERY.
     var directEnvelope: [[UInt8]]? = nil
+    /// The largest reply the peer takes (a broker's HELLO says it); a larger result is
+    /// answered with an error.
+    var maximumReplySize: Int = .max
 
     struct Completion: Sendable {
         var broker: [UInt8]
@@ -134,9 +142,14 @@ struct ServantJob: Sendable {
 
 /// The worker threads and their job queue.
 final class WorkerPool: Sendable {
-    private let jobs = Mutex(FIFOQueue<ServantJob?>())
+    /// Queued jobs (nil: a worker's stop marker) and how many run: one lock, so that a job
+    /// taken from the queue is counted as running in the same step and `busy` never misses it.
+    private struct State {
+        var jobs = FIFOQueue<ServantJob?>()
+        var running = 0
+    }
+    private let state = Mutex(State())
     private let available = DispatchSemaphore(value: 0)
-    private let running = Mutex(0)
     private let threads: Int
 
     /// `maxMessageSize` bounds a compressed query once decompressed, as the socket bounds it on the wire.
@@ -149,11 +162,16 @@ final class WorkerPool: Sendable {
             let thread = Thread { [self] in
                 while true {
                     available.wait()
-                    guard let job = jobs.withLock({ $0.removeFirst() }) ?? nil else { return }
-                    running.withLock { $0 += 1 }
+                    let next = state.withLock { state -> ServantJob? in
+                        guard let job = state.jobs.removeFirst() ?? nil else { return nil }
+                        state.running += 1
+                        return job
+                    }
+                    guard let job = next else { return }
                     let start = QueryClock.monotonicNanoseconds()
                     let reply = functions.reply(
-                        to: job.message, maximumSize: maxMessageSize, logger: logger)
+                        to: job.message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
+                        logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     done(
                         .init(
@@ -161,7 +179,7 @@ final class WorkerPool: Sendable {
                             directEnvelope: job.directEnvelope))
                     // Only once its answer is posted: a loop that sees `busy == 0` finds every
                     // answer in its mailbox.
-                    running.withLock { $0 -= 1 }
+                    state.withLock { $0.running -= 1 }
                 }
             }
             thread.name = "mserve-worker-\(index)"
@@ -170,19 +188,26 @@ final class WorkerPool: Sendable {
     }
 
     func submit(_ job: ServantJob) {
-        jobs.withLock { $0.append(job) }
+        state.withLock { $0.jobs.append(job) }
         available.signal()
     }
 
     /// Jobs queued or running.
-    var busy: Int { jobs.withLock { $0.count } + running.withLock { $0 } }
+    var busy: Int { state.withLock { $0.jobs.count + $0.running } }
 
-    /// Lets every worker finish its current job and exit.
-    func stop() {
-        for _ in 0..<threads {
-            jobs.withLock { $0.append(nil) }
-            available.signal()
+    /// Lets every worker finish its current job and exit; returns the jobs still queued,
+    /// which will not run.
+    func stop() -> [ServantJob] {
+        let dropped = state.withLock { state -> [ServantJob] in
+            var dropped: [ServantJob] = []
+            while let job = state.jobs.removeFirst() {
+                if let job { dropped.append(job) }
+            }
+            for _ in 0..<threads { state.jobs.append(nil) }
+            return dropped
         }
+        for _ in 0..<threads { available.signal() }
+        return dropped
     }
 }
 
@@ -198,8 +223,16 @@ final class ServantLoop {
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
     private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
-    /// The brokers in session, and the most answers each takes in one REPLY (its HELLO's).
-    private var brokers: [[UInt8]: Int] = [:]
+    /// The brokers in session: the most answers each takes in one REPLY, and the largest
+    /// REPLY it accepts (its HELLO's).
+    private var brokers: [[UInt8]: BrokerSession] = [:]
+    private struct BrokerSession {
+        var replyLimit: Int
+        var maximumReplySize: Int
+    }
+    /// While stopping: the tags of queries each broker sent that were not started, named in
+    /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
+    private var unstarted: [[UInt8]: [[UInt8]]] = [:]
     /// The receive buffer, reused for every message (ZMQFrames).
     private var received = ZMQFrames()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
@@ -271,8 +304,11 @@ final class ServantLoop {
     }
 
     /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).
+    /// Other transports (`ipc://`, `inproc://`) are returned as they are.
     static func reachableEndpoint(_ bound: String, advertisedHost: String?) -> String {
-        guard let colon = bound.lastIndex(of: ":"), let scheme = bound.range(of: "://") else { return bound }
+        guard bound.hasPrefix("tcp://"), let colon = bound.lastIndex(of: ":"), let scheme = bound.range(of: "://"),
+            colon >= scheme.upperBound
+        else { return bound }
         let host = String(bound[scheme.upperBound..<colon])
         let port = bound[bound.index(after: colon)...]
         if let advertisedHost { return "tcp://\(advertisedHost):\(port)" }
@@ -310,6 +346,10 @@ final class ServantLoop {
                             stopping = true
                             drainDeadline = QueryClock.monotonicNanoseconds() + 5_000_000_000
                             logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
+                            // No more queries, please; the answers to the running ones follow.
+                            for broker in brokers.keys {
+                                send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame])
+                            }
                         }
                     }
                 }
@@ -320,11 +360,23 @@ final class ServantLoop {
         // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
         for case .finished(let done) in mailbox.takeAll() { take(done) }
         sendAnswers()
-        workers.stop()
-        for broker in brokers.keys { send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame]) }
+        // Queries still queued (past the drain deadline) never run: a broker's go back to it
+        // in the BYE, a direct client's get an error.
+        for job in workers.stop() {
+            if let envelope = job.directEnvelope {
+                send(job.broker, envelope + [Self.stoppingReply(to: job.message)])
+            } else {
+                unstarted[job.broker, default: []].append(job.tag)
+            }
+        }
+        for broker in brokers.keys {
+            send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + (unstarted[broker] ?? []))
+        }
         socket.close()
         admission?.stop()
         context.terminate()
+        // Answers of queries still running past the deadline have nowhere to go.
+        _ = mailbox.closeIntake()
         mailbox.close()
         logger.info("servant stopped", metadata: ["answered": "\(answered)"])
     }
@@ -357,7 +409,7 @@ final class ServantLoop {
     private func sendAnswers() {
         guard !answers.isEmpty else { return }
         for (broker, completions) in answers {
-            let limit = max(1, min(brokers[broker] ?? 1, configuration.batchLimit))
+            let limit = max(1, min(brokers[broker]?.replyLimit ?? 1, configuration.batchLimit))
             for start in stride(from: 0, to: completions.count, by: limit) {
                 let end = min(start + limit, completions.count)
                 do {
@@ -386,10 +438,17 @@ final class ServantLoop {
         }
     }
 
-    /// Reads what brokers and direct clients sent. While `stopping`, heartbeats are still
-    /// answered, so that no broker takes the queries still running for lost and runs them
-    /// again elsewhere, but no new query is started: the broker hands those to another
-    /// servant when this one says goodbye.
+    /// `(id; 'mserve: the servant is stopping)` for a direct query it will not run.
+    static func stoppingReply(to message: [UInt8]) -> [UInt8] {
+        let id = (try? ClientQuery(bytes: message).id) ?? .identity
+        return QIPC.encode(.list([id, .error("mserve: the servant is stopping; send the query again elsewhere")]))
+    }
+
+    /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
+    /// sent DRAIN), heartbeats are still answered, so that no broker takes the queries still
+    /// running for lost and runs them again elsewhere, but no new query is started: a
+    /// broker's are named in the BYE, to go to another servant; a direct client's is
+    /// answered with an error.
     private func readBrokers(stopping: Bool) {
         while true {
             do {
@@ -402,6 +461,9 @@ final class ServantLoop {
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
                 if stopping {
                     logger.notice("refused a direct query: the servant is stopping")
+                    send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
+                        Self.stoppingReply(to: frames.copy(of: frames.count - 1))
+                    ])
                     continue
                 }
                 // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
@@ -418,12 +480,21 @@ final class ServantLoop {
             }
             let broker = frames.copy(of: 0)
             switch command {
-            case .hello where stopping, .query where stopping:
-                logger.notice("did not start a \(command.rawValue): the servant is stopping")
+            case .hello where stopping:
+                logger.notice("did not start a session: the servant is stopping")
+            case .query where stopping:
+                // Sent before the broker read the DRAIN: named in the BYE, not run.
+                for first in stride(from: 3, to: frames.count - 1, by: 2) {
+                    unstarted[broker, default: []].append(frames.copy(of: first))
+                }
             case .hello:
-                // Frame 4, when there: the most answers the broker takes in one REPLY.
+                // Frame 4, when there: the most answers the broker takes in one REPLY; frame 5,
+                // the largest REPLY it accepts.
                 let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
-                if brokers.updateValue(max(1, replyLimit ?? 1), forKey: broker) == nil {
+                let largestReply = frames.count > 5 ? WireInteger.decode(frames[5]).map { Int(min($0, UInt64(Int.max))) } : nil
+                let session = BrokerSession(
+                    replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max)
+                if brokers.updateValue(session, forKey: broker) == nil {
                     logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
                 }
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
@@ -435,12 +506,16 @@ final class ServantLoop {
                     logger.warning("dropped a QUERY whose frames are not tag and message pairs")
                     continue
                 }
+                let largestReply = brokers[broker]?.maximumReplySize ?? .max
                 for first in stride(from: 3, to: frames.count, by: 2) {
-                    workers.submit(ServantJob(broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1)))
+                    workers.submit(
+                        ServantJob(
+                            broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1),
+                            maximumReplySize: largestReply))
                 }
             case .bye:
                 brokers[broker] = nil
-            case .ready, .reply, .pong:
+            case .ready, .reply, .pong, .drain:
                 logger.warning("dropped an unexpected \(command.rawValue)")
             }
         }

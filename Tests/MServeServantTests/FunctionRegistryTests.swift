@@ -61,4 +61,20 @@ struct FunctionRegistryTests {
         #expect(garbageItems[0] == .identity)
         #expect(text.hasPrefix("mserve: malformed"))
     }
+
+    @Test func aResultLargerThanThePeerTakesIsAnsweredWithAnErrorSayingSo() throws {
+        var functions = FunctionRegistry()
+        functions.register("big", arity: 0...0) { _ in .vector(.long(Array(repeating: 7, count: 1_000))) }
+        let message = QIPC.encode(.list([.atom(.long(5)), .string("big[]")]), messageType: .async)
+        let small = try QIPC.decode(functions.reply(to: message, maximumReplySize: 500)).value
+        guard case .list(let items, _) = small, items.count == 2, case .error(let text) = items[1] else {
+            Issue.record("expected (5; 'error), got \(small)")
+            return
+        }
+        #expect(items[0] == .atom(.long(5)))
+        #expect(text.contains("over the 500-byte message limit"), "\(text)")
+        // Within the limit, the result as it is.
+        let fits = try QIPC.decode(functions.reply(to: message, maximumReplySize: 100_000)).value
+        #expect(fits == .list([.atom(.long(5)), .vector(.long(Array(repeating: 7, count: 1_000)))]))
+    }
 }

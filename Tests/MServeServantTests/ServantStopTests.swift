@@ -42,12 +42,30 @@ struct ServantStopTests {
         try query(tag: 1, "hold 1")
         #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
         servant.stop()
-        try await Task.sleep(for: .milliseconds(100))  // the servant is stopping
+        // The servant tells the broker first: no more queries.
+        let drain = try #require(try await broker.receiveFrames(within: .seconds(10)), "no DRAIN came")
+        #expect(drain == [ServantLink.protocolMarker, ServantCommand.drain.frame])
         try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.ping.frame])
-        try query(tag: 2, "hold 2")
+        try query(tag: 2, "hold 2")  // crossed the DRAIN: not run, named in the BYE
+        // A direct client is told at once.
+        let direct = try ZMQSocket(context: context, type: .dealer)
+        try direct.setLinger(milliseconds: 0)
+        try direct.connect(try await servant.endpoint)
+        try direct.send(QIPC.encode(.list([.atom(.long(77)), .string("hold 3")]), messageType: .async))
+        let refusal = try #require(try await direct.receiveFrames(within: .seconds(10)), "the direct query got no answer")
+        guard case .list(let refused, _)? = try refusal.last.map({ try QIPC.decode($0).value }), refused.count == 2,
+            case .error(let reason) = refused[1]
+        else {
+            Issue.record("expected (77; 'error), got \(refusal)")
+            return
+        }
+        #expect(refused[0] == .atom(.long(77)))
+        #expect(reason.contains("stopping"), "\(reason)")
+        direct.close()
 
         var commands: [[UInt8]] = []
         var answeredTags: [UInt64] = []
+        var bye: [[UInt8]] = []
         while commands.last != ServantCommand.bye.frame {
             let frames = try #require(
                 try await broker.receiveFrames(within: .seconds(10)), "the servant stopped without a goodbye")
@@ -59,10 +77,11 @@ struct ServantStopTests {
                     answeredTags.append(try #require(WireInteger.decode(frames[first])))
                 }
             }
+            if frames[1] == ServantCommand.bye.frame { bye = Array(frames.dropFirst(2)) }
         }
         #expect(commands.first == ServantCommand.pong.frame, "the heartbeat is answered while the query runs")
         #expect(answeredTags == [1], "the running query is answered, the new one not started")
-        #expect(commands.last == ServantCommand.bye.frame)
+        #expect(bye.map(WireInteger.decode) == [2], "the BYE names the query it did not start")
         try await running.value
         broker.close()
         context.terminate()

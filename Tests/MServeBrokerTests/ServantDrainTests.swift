@@ -1,0 +1,54 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A stopping servant sends DRAIN: the broker sends it nothing more but waits for the answers
+/// to what it runs; its BYE names the queries it never started, which go to another servant
+/// without counting as a dispatch, so that a rolling restart costs no query its retry.
+struct ServantDrainTests {
+    @Test func aDrainingServantGetsNoNewQueryAndWhatItNeverStartedIsNotCountedAsSent() async throws {
+        try await ScriptedBroker.run(servants: 2, configure: { $0.servants.redispatchLimit = 0 }) { run in
+            let (first, second) = (run.servants[0], run.servants[1])
+            let firstBroker = try await first.becomeReady(capacity: 2)
+            let secondBroker = try await second.becomeReady(capacity: 2)
+            #expect(await run.servantsBecomeReady(2))
+
+            try run.send(id: 1, "twice 1")
+            try run.send(id: 2, "twice 2")
+            var atFirst: [(tag: [UInt8], message: [UInt8])] = []
+            while atFirst.count < 2 {
+                let (_, frames) = try await first.next(.query)
+                for index in stride(from: 0, to: frames.count - 1, by: 2) { atFirst.append((frames[index], frames[index + 1])) }
+            }
+            try first.send(to: firstBroker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["draining", "ready"] })
+
+            // New work goes to the other servant.
+            try run.send(id: 3, "twice 3")
+            let (_, third) = try await second.next(.query)
+            try second.send(to: secondBroker, .reply, [third[0], ScriptedServant.answer(id: 3, .atom(.long(6)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).id == .atom(.long(3)))
+
+            // The first servant answers query 1 and leaves without starting query 2.
+            try first.send(to: firstBroker, .reply, [atFirst[0].tag, ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).id == .atom(.long(1)))
+            try first.send(to: firstBroker, .bye, [atFirst[1].tag])
+
+            // Query 2 goes to the second servant, although no query may be sent twice here.
+            let (_, moved) = try await second.next(.query)
+            try #require(moved.count == 2)
+            #expect(moved[1] == atFirst[1].message)
+            try second.send(to: secondBroker, .reply, [moved[0], ScriptedServant.answer(id: 2, .atom(.long(4)))])
+            let answer = try #require(try await run.answer())
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(2)))
+            #expect(result == .atom(.long(4)))
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["lost", "ready"])
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import MServeProtocol
+import MServeTestSupport
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeServant
+
+/// What a servant binds and reports, and that it runs once.
+struct ServantRunTests {
+    @Test func onlyTCPEndpointsAreRewrittenForOthersToReach() {
+        #expect(ServantLoop.reachableEndpoint("tcp://0.0.0.0:5001", advertisedHost: nil) == "tcp://127.0.0.1:5001")
+        #expect(ServantLoop.reachableEndpoint("tcp://0.0.0.0:5001", advertisedHost: "h1") == "tcp://h1:5001")
+        #expect(ServantLoop.reachableEndpoint("tcp://10.0.0.5:5001", advertisedHost: nil) == "tcp://10.0.0.5:5001")
+        #expect(ServantLoop.reachableEndpoint("ipc:///tmp/servant", advertisedHost: nil) == "ipc:///tmp/servant")
+        #expect(ServantLoop.reachableEndpoint("inproc://servant", advertisedHost: "h1") == "inproc://servant")
+    }
+
+    @Test func aServantOnAnIPCEndpointServesAndRunsOnlyOnce() async throws {
+        let path = NSTemporaryDirectory() + "mserve-servant-\(UUID().uuidString).sock"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var configuration = ServantConfiguration()
+        configuration.endpoint = "ipc://\(path)"
+        let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry())
+        let running = Task { try await servant.run() }
+        #expect(try await servant.endpoint == "ipc://\(path)")
+
+        let context = try ZMQContext()
+        let client = try ZMQSocket(context: context, type: .dealer)
+        try client.setLinger(milliseconds: 0)
+        try client.connect("ipc://\(path)")
+        try client.send(QIPC.encode(.list([.atom(.long(1)), .string("proc1 `IBM")]), messageType: .async))
+        #expect(try await client.receiveFrames(within: .seconds(10)) != nil, "no answer over ipc")
+        client.close()
+        context.terminate()
+
+        await #expect(throws: ServantError.self) { try await servant.run() }
+        servant.stop()
+        try await running.value
+    }
+
+    @Test func aResultOverTheBrokersLimitComesBackAsAnError() async throws {
+        var functions = FunctionRegistry()
+        functions.register("big", arity: 0...0) { _ in .vector(.long(Array(repeating: 7, count: 1_000))) }
+        let servant = try Servant(functions: functions)
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        let broker = try ZMQSocket(context: context, type: .dealer)
+        try broker.setLinger(milliseconds: 0)
+        try broker.connect(try await servant.endpoint)
+        // HELLO: incarnation, one answer per REPLY, REPLY messages of 300 bytes at most.
+        try broker.send(multipart: [
+            ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7), WireInteger.encode(1),
+            WireInteger.encode(300),
+        ])
+        let ready = try #require(try await broker.receiveFrames(within: .seconds(10)))
+        #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
+        try broker.send(multipart: [
+            ServantLink.protocolMarker, ServantCommand.query.frame, WireInteger.encode(1),
+            QIPC.encode(.list([.atom(.long(9)), .string("big[]")]), messageType: .async),
+        ])
+        let reply = try #require(try await broker.receiveFrames(within: .seconds(10)), "no REPLY")
+        try #require(reply.count >= 4 && reply[1] == ServantCommand.reply.frame)
+        guard case .list(let items, _) = try QIPC.decode(reply[3]).value, items.count == 2, case .error(let text) = items[1]
+        else {
+            Issue.record("expected (9; 'error)")
+            return
+        }
+        #expect(items[0] == .atom(.long(9)))
+        #expect(text.contains("over the 300-byte message limit"), "\(text)")
+        servant.stop()
+        try await running.value
+        broker.close()
+        context.terminate()
+    }
+}
