@@ -35,6 +35,10 @@ public struct ServantConfiguration: Sendable {
     /// How often the servant logs a status line (queries answered and their rate, running or
     /// waiting here) while it has work; an idle servant stays quiet. Nil: never.
     public var statusInterval: Duration? = .seconds(60)
+    /// How long a broker may go unheard before its session is forgotten (it went without its
+    /// BYE: killed, or its host lost). Brokers heartbeat far more often (every 400 ms by
+    /// default); a forgotten broker that comes back is served as before.
+    public var brokerSessionTimeout: Duration = .seconds(60)
     /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
     /// (the default) serves without security.
     public var curve: ZMQCurveServerKeys? = nil
@@ -229,7 +233,10 @@ final class ServantLoop {
     private struct BrokerSession {
         var replyLimit: Int
         var maximumReplySize: Int
+        /// When the broker was last heard from (monotonic nanoseconds).
+        var lastHeard: UInt64 = QueryClock.monotonicNanoseconds()
     }
+    private var nextSessionScan: UInt64 = 0
     /// While stopping: the tags of queries each broker sent that were not started, named in
     /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
     private var unstarted: [[UInt8]: [[UInt8]]] = [:]
@@ -330,6 +337,10 @@ final class ServantLoop {
             if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
                 logStatus(answeredNow: answeredNow, perSecond: perSecond)
             }
+            if now >= nextSessionScan {
+                nextSessionScan = now &+ 1_000_000_000
+                forgetSilentBrokers(now: now)
+            }
             let timeout = min(stopping ? 20 : 1_000, status.millisecondsUntilDue(now: now) ?? .max)
             do {
                 _ = try poller.poll(timeoutMilliseconds: timeout)
@@ -379,6 +390,17 @@ final class ServantLoop {
         _ = mailbox.closeIntake()
         mailbox.close()
         logger.info("servant stopped", metadata: ["answered": "\(answered)"])
+    }
+
+    /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`.
+    private func forgetSilentBrokers(now: UInt64) {
+        let timeout = configuration.brokerSessionTimeout.nanoseconds
+        for (broker, session) in brokers where now > session.lastHeard && now - session.lastHeard > timeout {
+            brokers[broker] = nil
+            logger.info(
+                "forgot a broker that went silent without a goodbye",
+                metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+        }
     }
 
     /// Logs what the servant did in the last period and holds now, unless it was idle.
@@ -479,6 +501,7 @@ final class ServantLoop {
                 continue
             }
             let broker = frames.copy(of: 0)
+            brokers[broker]?.lastHeard = QueryClock.monotonicNanoseconds()
             switch command {
             case .hello where stopping:
                 logger.notice("did not start a session: the servant is stopping")

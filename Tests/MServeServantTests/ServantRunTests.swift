@@ -74,4 +74,37 @@ struct ServantRunTests {
         broker.close()
         context.terminate()
     }
+
+    @Test func aBrokerThatWentSilentIsForgottenAndOneThatHeartbeatsIsNot() async throws {
+        var configuration = ServantConfiguration()
+        configuration.brokerSessionTimeout = .milliseconds(600)
+        let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry())
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        func broker() async throws -> ZMQSocket {
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.connect(try await servant.endpoint)
+            try socket.send(multipart: [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)])
+            let ready = try #require(try await socket.receiveFrames(within: .seconds(10)))
+            #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
+            return socket
+        }
+        let silent = try await broker()
+        let alive = try await broker()
+        // Two seconds of heartbeats from one broker only.
+        for _ in 0..<10 {
+            try alive.send(multipart: [ServantLink.protocolMarker, ServantCommand.ping.frame])
+            _ = try await alive.receiveFrames(within: .seconds(5))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        servant.stop()
+        try await running.value
+        let aliveHeard = try await alive.receiveFrames(within: .seconds(2))
+        #expect(aliveHeard?[1] == ServantCommand.drain.frame, "the live broker is told of the stop")
+        #expect(try await silent.receiveFrames(within: .milliseconds(500)) == nil, "the silent one is forgotten")
+        silent.close()
+        alive.close()
+        context.terminate()
+    }
 }
