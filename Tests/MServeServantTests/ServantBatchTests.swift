@@ -1,5 +1,6 @@
 import MServeProtocol
 import MServeServant
+import MServeTestSupport
 import QData
 import Testing
 import ZeroMQ
@@ -7,31 +8,26 @@ import ZeroMQ
 /// A servant takes several queries in one QUERY message, and sends a broker that says it
 /// takes batches several answers in one REPLY; a broker that does not gets one per REPLY.
 struct ServantBatchTests {
-    /// A servant with `configuration`, a DEALER standing in for a broker connected to it, and
-    /// the servant's READY dictionary after a HELLO carrying `replyLimit` (none: no limit frame).
+    /// A servant with `configuration`, a broker stand-in in session with it, and the servant's
+    /// READY dictionary after a HELLO carrying `replyLimit` (none: no limit frame).
     private static func withBroker(
         _ configuration: ServantConfiguration = ServantConfiguration(), replyLimit: UInt64?,
-        _ body: (ZMQSocket, [String: QValue]) throws -> Void
+        _ body: (BrokerPeer, [String: QValue]) async throws -> Void
     ) async throws {
         let servant = try Servant(configuration: configuration, functions: .twice())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
-        let broker = try ZMQSocket(context: context, type: .dealer)
-        defer {
-            broker.close()
+        let hello = [WireInteger.encode(7)] + (replyLimit.map { [WireInteger.encode($0)] } ?? [])
+        let broker: BrokerPeer
+        do {
+            broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint, helloFrames: hello)
+            try await body(broker, broker.ready)
+        } catch {
             servant.stop()
+            _ = await running.result
+            throw error
         }
-        try broker.setLinger(milliseconds: 0)
-        try broker.setReceiveTimeout(milliseconds: 5_000)
-        try broker.connect(try await servant.endpoint)
-        var hello = [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)]
-        if let replyLimit { hello.append(WireInteger.encode(replyLimit)) }
-        try broker.send(multipart: hello)
-        let ready = try #require(try broker.receiveMultipartBytes())
-        #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
-        let entries = InfoDictionary.symbolKeyedEntries(try QIPC.decode(ready[2]).value) ?? []
-        try body(broker, Dictionary(entries, uniquingKeysWith: { first, _ in first }))
-        broker.close()
+        broker.socket.close()
         servant.stop()
         try await running.value
         context.terminate()
@@ -43,11 +39,11 @@ struct ServantBatchTests {
 
     /// Reads REPLY messages until `count` answers came; returns each REPLY's answer count and
     /// the answers by tag.
-    private static func answers(_ count: Int, from broker: ZMQSocket) throws -> (perMessage: [Int], byTag: [UInt64: QValue]) {
+    private static func answers(_ count: Int, from broker: BrokerPeer) async throws -> (perMessage: [Int], byTag: [UInt64: QValue]) {
         var perMessage: [Int] = []
         var byTag: [UInt64: QValue] = [:]
         while byTag.count < count {
-            let frames = try #require(try broker.receiveMultipartBytes())
+            let frames = try #require(try await broker.next(), "no REPLY came")
             guard frames.count >= 2, frames[1] == ServantCommand.reply.frame else { continue }  // a PONG, say
             try #require((frames.count - 2) % 3 == 0, "a REPLY holds tag, answer, execution triples")
             perMessage.append((frames.count - 2) / 3)
@@ -72,8 +68,8 @@ struct ServantBatchTests {
         try await Self.withBroker(replyLimit: 16) { broker, ready in
             #expect(ready["batch"] == .atom(.long(Int64(ServantConfiguration().batchLimit))))
             let batch = (1...6).flatMap { Self.query(tag: UInt64(100 + $0), Int64($0)) }
-            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
-            let (_, byTag) = try Self.answers(6, from: broker)
+            try broker.send(.query, batch)
+            let (_, byTag) = try await Self.answers(6, from: broker)
             for n in 1...6 {
                 #expect(byTag[UInt64(100 + n)] == .list([.atom(.long(Int64(n))), .atom(.long(Int64(2 * n)))]))
             }
@@ -88,8 +84,8 @@ struct ServantBatchTests {
             var perMessage: [Int] = []
             for round in 0..<20 {
                 let batch = (0..<8).flatMap { Self.query(tag: UInt64(round * 8 + $0), Int64($0)) }
-                try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
-                perMessage += try Self.answers(8, from: broker).perMessage
+                try broker.send(.query, batch)
+                perMessage += try await Self.answers(8, from: broker).perMessage
             }
             #expect(perMessage.allSatisfy { (1...3).contains($0) })
             #expect(perMessage.contains { $0 > 1 }, "no two answers ever shared a REPLY")
@@ -102,8 +98,8 @@ struct ServantBatchTests {
         try await Self.withBroker(configuration, replyLimit: nil) { broker, _ in
             for round in 0..<5 {
                 let batch = (0..<8).flatMap { Self.query(tag: UInt64(round * 8 + $0), Int64($0)) }
-                try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + batch)
-                #expect(try Self.answers(8, from: broker).perMessage == Array(repeating: 1, count: 8))
+                try broker.send(.query, batch)
+                #expect(try await Self.answers(8, from: broker).perMessage == Array(repeating: 1, count: 8))
             }
         }
     }
@@ -111,9 +107,9 @@ struct ServantBatchTests {
     @Test func aQueryWithAnUnpairedFrameIsDroppedAndTheServantGoesOn() async throws {
         try await Self.withBroker(replyLimit: 16) { broker, _ in
             let unpaired = Self.query(tag: 1, 1) + [WireInteger.encode(2)]
-            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + unpaired)
-            try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.query.frame] + Self.query(tag: 3, 3))
-            let (_, byTag) = try Self.answers(1, from: broker)
+            try broker.send(.query, unpaired)
+            try broker.send(.query, Self.query(tag: 3, 3))
+            let (_, byTag) = try await Self.answers(1, from: broker)
             #expect(Array(byTag.keys) == [3])
         }
     }

@@ -1,4 +1,5 @@
 import MServeServant
+import MServeTestSupport
 import QData
 import Testing
 import ZeroMQ
@@ -6,12 +7,12 @@ import ZeroMQ
 /// A servant answers `(id; query)` sent straight to it, without a broker and its MSV1 framing.
 struct ServantDirectQueryTests {
     /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
-    private static func withServant(_ body: (String, ZMQContext) throws -> Void) async throws {
+    private static func withServant(_ body: (String, ZMQContext) async throws -> Void) async throws {
         let servant = try Servant(functions: .twice())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         do {
-            try body(try await servant.endpoint, context)
+            try await body(try await servant.endpoint, context)
         } catch {
             servant.stop()
             _ = await running.result
@@ -37,7 +38,7 @@ struct ServantDirectQueryTests {
             defer { dealer.close() }
             let envelope: [[UInt8]] = [Array("client-7".utf8), [1, 2, 3]]
             try dealer.send(multipart: envelope + [QIPC.encode(.list([.atom(.long(7)), .string("twice 21")]))])
-            let frames = try #require(try dealer.receiveMultipartBytes())
+            let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)))
             #expect(Array(frames.dropLast()) == envelope)
             #expect(try QIPC.decode(frames[frames.count - 1]).value == .list([.atom(.long(7)), .atom(.long(42))]))
         }
@@ -48,7 +49,7 @@ struct ServantDirectQueryTests {
             let request = try Self.socket(.req, context, endpoint)
             defer { request.close() }
             try request.send(multipart: [QIPC.encode(.list([.atom(.long(1)), .string("value \"twice 1\"")]))])
-            let refused = try #require(try request.receiveMultipartBytes())
+            let refused = try #require(try await request.receiveFrames(within: .seconds(10)))
             #expect(refused.count == 1)
             guard case .list(let items, _) = try QIPC.decode(refused[0]).value, items.count == 2,
                 case .error = items[1]
@@ -57,7 +58,7 @@ struct ServantDirectQueryTests {
                 return
             }
             try request.send(multipart: [[0xde, 0xad]])
-            let malformed = try #require(try request.receiveMultipartBytes())
+            let malformed = try #require(try await request.receiveFrames(within: .seconds(10)))
             guard case .list(let answer, _) = try QIPC.decode(malformed[0]).value, answer.count == 2,
                 case .error(let message) = answer[1]
             else {

@@ -46,21 +46,12 @@ struct ServantRunTests {
         let servant = try Servant(functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
-        let broker = try ZMQSocket(context: context, type: .dealer)
-        try broker.setLinger(milliseconds: 0)
-        try broker.connect(try await servant.endpoint)
         // HELLO: incarnation, one answer per REPLY, REPLY messages of 300 bytes at most.
-        try broker.send(multipart: [
-            ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7), WireInteger.encode(1),
-            WireInteger.encode(300),
-        ])
-        let ready = try #require(try await broker.receiveFrames(within: .seconds(10)))
-        #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
-        try broker.send(multipart: [
-            ServantLink.protocolMarker, ServantCommand.query.frame, WireInteger.encode(1),
-            QIPC.encode(.list([.atom(.long(9)), .string("big[]")]), messageType: .async),
-        ])
-        let reply = try #require(try await broker.receiveFrames(within: .seconds(10)), "no REPLY")
+        let broker = try await BrokerPeer(
+            context: context, endpoint: try await servant.endpoint,
+            helloFrames: [WireInteger.encode(7), WireInteger.encode(1), WireInteger.encode(300)])
+        try broker.query(tag: 9, "big[]")
+        let reply = try #require(try await broker.next(), "no REPLY")
         try #require(reply.count >= 4 && reply[1] == ServantCommand.reply.frame)
         guard case .list(let items, _) = try QIPC.decode(reply[3]).value, items.count == 2, case .error(let text) = items[1]
         else {
@@ -71,7 +62,7 @@ struct ServantRunTests {
         #expect(text.contains("over the 300-byte message limit"), "\(text)")
         servant.stop()
         try await running.value
-        broker.close()
+        broker.socket.close()
         context.terminate()
     }
 
@@ -81,30 +72,22 @@ struct ServantRunTests {
         let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
-        func broker() async throws -> ZMQSocket {
-            let socket = try ZMQSocket(context: context, type: .dealer)
-            try socket.setLinger(milliseconds: 0)
-            try socket.connect(try await servant.endpoint)
-            try socket.send(multipart: [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)])
-            let ready = try #require(try await socket.receiveFrames(within: .seconds(10)))
-            #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
-            return socket
-        }
+        func broker() async throws -> BrokerPeer { try await BrokerPeer(context: context, endpoint: try await servant.endpoint) }
         let silent = try await broker()
         let alive = try await broker()
         // Two seconds of heartbeats from one broker only.
         for _ in 0..<10 {
-            try alive.send(multipart: [ServantLink.protocolMarker, ServantCommand.ping.frame])
-            _ = try await alive.receiveFrames(within: .seconds(5))
+            try alive.send(.ping)
+            _ = try await alive.next(within: .seconds(5))
             try await Task.sleep(for: .milliseconds(200))
         }
         servant.stop()
         try await running.value
-        let aliveHeard = try await alive.receiveFrames(within: .seconds(2))
+        let aliveHeard = try await alive.next(within: .seconds(2))
         #expect(aliveHeard?[1] == ServantCommand.drain.frame, "the live broker is told of the stop")
-        #expect(try await silent.receiveFrames(within: .milliseconds(500)) == nil, "the silent one is forgotten")
-        silent.close()
-        alive.close()
+        #expect(try await silent.next(within: .milliseconds(500)) == nil, "the silent one is forgotten")
+        silent.socket.close()
+        alive.socket.close()
         context.terminate()
     }
 }

@@ -26,27 +26,15 @@ struct ServantStopTests {
         let servant = try Servant(functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
-        let broker = try ZMQSocket(context: context, type: .dealer)
-        try broker.setLinger(milliseconds: 0)
-        try broker.connect(try await servant.endpoint)
-        try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(7)])
-        let ready = try #require(try await broker.receiveFrames(within: .seconds(10)))
-        #expect(ready.count == 3 && ready[1] == ServantCommand.ready.frame)
-
-        func query(tag: UInt64, _ text: String) throws {
-            try broker.send(multipart: [
-                ServantLink.protocolMarker, ServantCommand.query.frame, WireInteger.encode(tag),
-                QIPC.encode(.list([.atom(.long(Int64(tag))), .string(text)]), messageType: .async),
-            ])
-        }
-        try query(tag: 1, "hold 1")
+        let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
+        try broker.query(tag: 1, "hold 1")
         #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
         servant.stop()
         // The servant tells the broker first: no more queries.
-        let drain = try #require(try await broker.receiveFrames(within: .seconds(10)), "no DRAIN came")
+        let drain = try #require(try await broker.next(), "no DRAIN came")
         #expect(drain == [ServantLink.protocolMarker, ServantCommand.drain.frame])
-        try broker.send(multipart: [ServantLink.protocolMarker, ServantCommand.ping.frame])
-        try query(tag: 2, "hold 2")  // crossed the DRAIN: not run, named in the BYE
+        try broker.send(.ping)
+        try broker.query(tag: 2, "hold 2")  // crossed the DRAIN: not run, named in the BYE
         // A direct client is told at once.
         let direct = try ZMQSocket(context: context, type: .dealer)
         try direct.setLinger(milliseconds: 0)
@@ -68,7 +56,7 @@ struct ServantStopTests {
         var bye: [[UInt8]] = []
         while commands.last != ServantCommand.bye.frame {
             let frames = try #require(
-                try await broker.receiveFrames(within: .seconds(10)), "the servant stopped without a goodbye")
+                try await broker.next(), "the servant stopped without a goodbye")
             try #require(frames.count >= 2)
             commands.append(frames[1])
             if frames[1] == ServantCommand.pong.frame { release.signal() }
@@ -83,7 +71,7 @@ struct ServantStopTests {
         #expect(answeredTags == [1], "the running query is answered, the new one not started")
         #expect(bye.map(WireInteger.decode) == [2], "the BYE names the query it did not start")
         try await running.value
-        broker.close()
+        broker.socket.close()
         context.terminate()
     }
 }
