@@ -31,7 +31,7 @@ struct HubUserCommand: AsyncParsableCommand {
                 within a second. Prints the users (name and digest kind).
                 """)
 
-        @Argument(help: "The user name (no ':' or spaces).") var name: String
+        @Argument(help: "The user name (no ':' or whitespace).") var name: String
 
         @Option(name: .long, help: ArgumentHelp("The password, stored as its SHA-256 digest.", valueName: "text"))
         var password: String?
@@ -44,7 +44,12 @@ struct HubUserCommand: AsyncParsableCommand {
 
         @OptionGroup var options: HubAdminOptions
 
+        /// Refuses, before the password is prompted for or the hub asked, a user name the hub
+        /// would refuse and an empty password.
         func validate() throws {
+            guard !name.isEmpty, !name.contains(":"), !name.contains(where: \.isWhitespace) else {
+                throw ValidationError("'\(name)' is not a user name: it needs characters, and no ':' or whitespace")
+            }
             guard [password, sha256, sha1].compactMap({ $0 }).count <= 1 else {
                 throw ValidationError("give at most one of --password, --sha256 and --sha1")
             }
@@ -54,7 +59,12 @@ struct HubUserCommand: AsyncParsableCommand {
             if let sha1, PasswordDigestKind(digest: sha1) != .sha1 {
                 throw ValidationError("--sha1 expects 40 hex digits")
             }
+            if password?.isEmpty == true { throw Self.emptyPassword }
         }
+
+        /// Whichever way it comes, an empty password would let anyone in as the user.
+        static let emptyPassword = ValidationError(
+            "an empty password is refused: give a password, or its digest with --sha256 or --sha1")
 
         func run() async throws {
             let digest = try sha256 ?? sha1 ?? Self.sha256Hex(password ?? Self.readPassword(for: name))
@@ -65,14 +75,17 @@ struct HubUserCommand: AsyncParsableCommand {
             PasswordDigest.hex(PasswordDigest.sha256(Array(password.utf8)))
         }
 
-        /// One line of standard input, or a prompt without echo on a terminal.
+        /// One line of standard input, or a prompt without echo on a terminal; never empty.
         static func readPassword(for name: String) throws -> String {
             if isatty(STDIN_FILENO) == 1, let typed = getpass("password for \(name): ") {
-                return String(cString: typed)
+                let password = String(cString: typed)
+                guard !password.isEmpty else { throw emptyPassword }
+                return password
             }
-            guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+            guard let line = readLine(strippingNewline: true) else {
                 throw ValidationError("no password: give --password, --sha256 or --sha1, or one line on standard input")
             }
+            guard !line.isEmpty else { throw emptyPassword }
             return line
         }
     }

@@ -195,6 +195,23 @@ extension IntegrationTests {
             #expect(lines.contains("q)echo 2") && lines.contains("routing  | `2"), "\(full.output)")
         }
 
+        /// `hub user add` refuses an empty password however it comes, and a user name the hub
+        /// would refuse before it reads a password or asks the hub (none answers here).
+        @Test(arguments: [
+            (["alice", "--password", ""], nil, "an empty password is refused"),
+            (["alice"], "\n", "an empty password is refused"),
+            (["a:b", "--password", "secret"], nil, "'a:b' is not a user name: it needs characters, and no ':' or whitespace"),
+            (["a b"], "secret\n", "'a b' is not a user name"),
+        ] as [([String], String?, String)])
+        func hubUserAddRefusesAnEmptyPasswordAndABadName(arguments: [String], input: String?, message: String) async throws {
+            let run = try await CommandRun.mserve(
+                ["hub", "user", "add"] + arguments + ["--hub", "tcp://127.0.0.1:\(LoopbackPort.free())", "--timeout", "0.2"],
+                input: input, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
         /// The kdb+ door listens on a host given by name, as `--kdb-port localhost:5001`.
         @Test func theKdbDoorTakesAHostName() async throws {
             let port = LoopbackPort.free()
