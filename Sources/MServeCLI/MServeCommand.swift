@@ -25,9 +25,9 @@ struct MServeCommand: AsyncParsableCommand {
         ]
     )
 
-    /// Parses and runs the command line. An error from a subcommand's run (a bad option value
-    /// found while building its configuration) is reported with that subcommand's usage, not
-    /// the top-level one.
+    /// Parses and runs the command line. A usage error from a subcommand's run (a bad option
+    /// value found while building its configuration) points at that subcommand's help, not the
+    /// top-level one; any other error is reported alone.
     static func main() async {
         var command: any ParsableCommand
         do {
@@ -44,14 +44,20 @@ struct MServeCommand: AsyncParsableCommand {
         } catch {
             // `--help`, `--version` and `mserve help …` end here too: they print as
             // ArgumentParser prints them, on standard output, with status 0.
-            if MServeCommand.exitCode(for: error) == .success { exit(withError: error) }
+            let exitCode = MServeCommand.exitCode(for: error)
+            if exitCode == .success { exit(withError: error) }
             let message = MServeCommand.message(for: error)
             if !message.isEmpty {
-                let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
-                FileHandle.standardError.write(
-                    Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+                var text = "Error: \(message)\n"
+                // The help answers a usage error; a runtime failure (a port in use, a hub that
+                // does not answer) is not one, and the help would only bury its reason.
+                if exitCode == .validationFailure {
+                    let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
+                    text += "See '\(path) --help' for more information.\n"
+                }
+                FileHandle.standardError.write(Data(text.utf8))
             }
-            Foundation.exit(MServeCommand.exitCode(for: error).rawValue)
+            Foundation.exit(exitCode.rawValue)
         }
     }
 

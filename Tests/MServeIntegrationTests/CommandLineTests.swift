@@ -45,6 +45,21 @@ extension IntegrationTests {
             #expect(run.errors.contains("resolve"), "\(run.errors)")
         }
 
+        /// A usage error points at the help of the command given; a runtime failure (here a hub
+        /// that does not answer) is reported with its reason alone.
+        @Test func onlyAUsageErrorPointsAtTheHelp() async throws {
+            let hub = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let silent = try await CommandRun.mserve(["hub", "spokes", "--timeout", "0.2", "--hub", hub], timeout: 10)
+            #expect(silent.status == 1)
+            #expect(silent.errors.hasPrefix("Error: the hub at \(hub) did not answer"), "\(silent.errors)")
+            #expect(!silent.errors.contains("--help"), "\(silent.errors)")
+
+            let usage = try await CommandRun.mserve(["hub", "spokes", "--timeout", "soon", "--hub", hub], timeout: 10)
+            #expect(usage.status == 64)
+            #expect(usage.errors.hasPrefix("Error: --timeout expects a number of seconds"), "\(usage.errors)")
+            #expect(usage.errors.hasSuffix("See 'mserve hub spokes --help' for more information.\n"), "\(usage.errors)")
+        }
+
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
             let directory = try temporaryDirectory("mserve-keys")
             defer { try? FileManager.default.removeItem(atPath: directory) }
