@@ -18,6 +18,9 @@ struct HubCommand: AsyncParsableCommand {
             `user remove` and `users` the kdb+ users of brokers started with --users hub. \
             `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
             hub endpoint, MSERVE_HUB_DIR its directory.
+
+            Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --log-level): \
+            see `mserve hub serve --help`.
             """,
         subcommands: [
             HubServeCommand.self, HubTableCommand.Spokes.self, HubTableCommand.Memst.self,

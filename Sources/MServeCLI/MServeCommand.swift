@@ -61,7 +61,9 @@ struct MServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// The names of the subcommands `arguments` start with, e.g. ["hub", "user", "add"].
+    /// The names of the subcommands `arguments` run, e.g. ["hub", "user", "add"]; a command
+    /// followed by no subcommand word runs its default one, so `hub --keys DIR` is
+    /// ["hub", "serve"].
     private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {
         var path: [String] = []
         var current: any ParsableCommand.Type = MServeCommand.self
@@ -73,6 +75,9 @@ struct MServeCommand: AsyncParsableCommand {
             else { break }
             path.append(argument)
             current = next
+        }
+        if let defaultName = current.configuration.defaultSubcommand?.configuration.commandName {
+            path.append(defaultName)
         }
         return path
     }

@@ -60,6 +60,23 @@ extension IntegrationTests {
             #expect(usage.errors.hasSuffix("See 'mserve hub spokes --help' for more information.\n"), "\(usage.errors)")
         }
 
+        /// `mserve hub` alone serves the hub: its help says where the serving options are, and
+        /// an error of `mserve hub --keys …` points at the help that lists them.
+        @Test func hubPointsAtTheHelpOfItsDefaultServe() async throws {
+            let help = try await CommandRun.mserve(["hub", "--help"])
+            #expect(help.status == 0)
+            #expect(help.output.contains("see `mserve hub serve --help`"), "\(help.output)")
+
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let noKeys = try await CommandRun.mserve(
+                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--keys", directory + "/no-such-keys"],
+                timeout: 10)
+            #expect(noKeys.status == 64)
+            #expect(noKeys.errors.hasPrefix("Error: --keys: "), "\(noKeys.errors)")
+            #expect(noKeys.errors.hasSuffix("See 'mserve hub serve --help' for more information.\n"), "\(noKeys.errors)")
+        }
+
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
             let directory = try temporaryDirectory("mserve-keys")
             defer { try? FileManager.default.removeItem(atPath: directory) }
