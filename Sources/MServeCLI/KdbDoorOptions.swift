@@ -9,14 +9,14 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second.", valueName: "file|hub"))
     var users: String?
 
-    @Option(name: .customLong("kdb-max-message"), help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection.", valueName: "bytes"))
-    var maxMessage: Int = BrokerConfiguration.Kdb(port: 0).maxMessageSize
+    @Option(name: .customLong("kdb-max-message"), help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection (default \(Self.defaults.maxMessageSize)).", valueName: "bytes"))
+    var maxMessage: Int?
 
-    @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected.", valueName: "bytes"))
-    var replyBuffer: Int = BrokerConfiguration.Kdb(port: 0).maxBufferedReplyBytes
+    @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected (default \(Self.defaults.maxBufferedReplyBytes)).", valueName: "bytes"))
+    var replyBuffer: Int?
 
-    @Option(name: .customLong("kdb-max-connections"), help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes.", valueName: "count"))
-    var maxConnections: Int = BrokerConfiguration.Kdb(port: 0).maxConnections
+    @Option(name: .customLong("kdb-max-connections"), help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)).", valueName: "count"))
+    var maxConnections: Int?
 
     @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to.", valueName: "user:password"))
     var servantAuth: String?
@@ -24,9 +24,32 @@ struct KdbDoorOptions: ParsableArguments {
     /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).
     var servantCredentials: String { servantAuth ?? environment("MSERVE_SERVANT_AUTH") ?? "" }
 
-    /// The door's configuration, nil when no port was given (flag or MSERVE_KDB_PORT).
+    /// The door's limits when no flag sets them.
+    private static let defaults = BrokerConfiguration.Kdb(port: 0)
+
+    /// The door options given, by the flag or variable that gave them.
+    private var doorSettingsGiven: [String] {
+        var given: [String] = []
+        if users != nil {
+            given.append("--users")
+        } else if environment("MSERVE_USERS") != nil {
+            given.append("MSERVE_USERS")
+        }
+        if maxMessage != nil { given.append("--kdb-max-message") }
+        if replyBuffer != nil { given.append("--kdb-reply-buffer") }
+        if maxConnections != nil { given.append("--kdb-max-connections") }
+        return given
+    }
+
+    /// The door's configuration, nil when no port was given (flag or MSERVE_KDB_PORT); a usage
+    /// error when a door setting is given without a port, as it would do nothing.
     func configuration() throws -> BrokerConfiguration.Kdb? {
-        guard let text = port ?? environment("MSERVE_KDB_PORT") else { return nil }
+        guard let text = port ?? environment("MSERVE_KDB_PORT") else {
+            if let setting = doorSettingsGiven.first {
+                throw ValidationError("\(setting) needs --kdb-port (or MSERVE_KDB_PORT): without a port there is no kdb+ door")
+            }
+            return nil
+        }
         var door: BrokerConfiguration.Kdb
         do {
             door = try BrokerConfiguration.Kdb(parsing: text)
@@ -40,10 +63,13 @@ struct KdbDoorOptions: ParsableArguments {
         } catch {
             throw ValidationError("\(error)")
         }
+        let maxMessage = maxMessage ?? Self.defaults.maxMessageSize
         guard maxMessage >= 9 else {
             throw ValidationError("--kdb-max-message must be at least 9 bytes (an IPC header and a byte), got \(maxMessage)")
         }
+        let replyBuffer = replyBuffer ?? Self.defaults.maxBufferedReplyBytes
         guard replyBuffer >= 1 else { throw ValidationError("--kdb-reply-buffer must be positive, got \(replyBuffer)") }
+        let maxConnections = maxConnections ?? Self.defaults.maxConnections
         guard maxConnections >= 1 else {
             throw ValidationError("--kdb-max-connections must be at least 1, got \(maxConnections)")
         }

@@ -177,6 +177,25 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
         }
 
+        /// A kdb+ door setting without a door port would do nothing: it is a usage error that
+        /// names the setting, from a flag or from the environment.
+        @Test(arguments: [
+            (["--users", "hub"], [:], "--users needs --kdb-port (or MSERVE_KDB_PORT)"),
+            ([], ["MSERVE_USERS": "/etc/mserve/users"], "MSERVE_USERS needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-max-message", "1000"], [:], "--kdb-max-message needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-reply-buffer", "1000"], [:], "--kdb-reply-buffer needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-max-connections", "3"], [:], "--kdb-max-connections needs --kdb-port (or MSERVE_KDB_PORT)"),
+        ] as [([String], [String: String], String)])
+        func aKdbDoorSettingWithoutAPortIsRefused(
+            arguments: [String], environment: [String: String], message: String
+        ) async throws {
+            let run = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0"] + arguments, environment: environment, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message): without a port there is no kdb+ door"), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
         @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
             let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 10)
