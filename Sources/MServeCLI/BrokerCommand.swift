@@ -144,6 +144,14 @@ struct BrokerCommand: AsyncParsableCommand {
         for endpoint in configuration.servants.endpoints where !ServantEndpoint.isValid(endpoint) {
             throw ValidationError("'\(endpoint)' is not a servant endpoint: \(ServantEndpoint.forms)")
         }
+        // A given endpoint carries no key to pin, so a secured broker could only refuse it.
+        if !configuration.servants.endpoints.isEmpty, keyDirectory(securityOptions.keys) != nil {
+            let servantSource = servants.isEmpty ? "MSERVE_SERVANTS" : "--servant"
+            let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
+            throw ValidationError(
+                "\(servantSource) cannot be used with \(keysSource): a secured broker takes its servants, "
+                    + "with their keys, from the hub")
+        }
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }

@@ -196,6 +196,26 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
         }
 
+        /// A secured broker takes its servants from the hub, with their keys: an endpoint given
+        /// to it has no key to pin, so it is a usage error at start, named as it was given.
+        @Test(arguments: [
+            (["--servant", "tcp://127.0.0.1:5999", "--keys", "/nonexistent/keys"], [:], "--servant cannot be used with --keys"),
+            ([], ["MSERVE_SERVANTS": "tcp://127.0.0.1:5999", "MSERVE_KEYS": "/nonexistent/keys"],
+             "MSERVE_SERVANTS cannot be used with MSERVE_KEYS"),
+        ] as [([String], [String: String], String)])
+        func aSecuredBrokerRefusesGivenServants(
+            arguments: [String], environment: [String: String], message: String
+        ) async throws {
+            let run = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:5998"] + arguments,
+                environment: environment, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors.hasPrefix("Error: \(message): a secured broker takes its servants, with their keys, from the hub"),
+                "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
         @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
             let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 10)
