@@ -61,7 +61,7 @@ struct HubServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))
     var dir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a spoke moves to down.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a spoke moves to down (at least 2: spokes heartbeat every second).", valueName: "seconds"))
     var liveness: String = "3"
 
     @Option(name: .long, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))
@@ -73,15 +73,25 @@ struct HubServeCommand: AsyncParsableCommand {
     /// `validate` with the subcommands, where the parser would only call them unexpected.
     @Argument(help: .hidden) var unknownSubcommand: [String] = []
 
+    /// The shortest `--liveness`: spokes heartbeat the hub every second (``SpokeAgent``'s
+    /// default), so a shorter one would move a spoke to down for a single late heartbeat.
+    static let shortestLiveness: Duration = .seconds(2)
+
     func validate() throws {
-        guard let word = unknownSubcommand.first else { return }
-        let names = HubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
-        var message = "'\(word)' is not a hub subcommand"
-        if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
-            message += "; did you mean '\(close)'?"
+        if let word = unknownSubcommand.first {
+            let names = HubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+            var message = "'\(word)' is not a hub subcommand"
+            if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
+                message += "; did you mean '\(close)'?"
+            }
+            message += " (subcommands: \(names.joined(separator: ", ")); `mserve hub` alone serves the hub)"
+            throw ValidationError(message)
         }
-        message += " (subcommands: \(names.joined(separator: ", ")); `mserve hub` alone serves the hub)"
-        throw ValidationError(message)
+        guard try seconds(liveness, flag: "--liveness") >= Self.shortestLiveness else {
+            throw ValidationError(
+                "--liveness must be at least 2 seconds, got '\(liveness)': spokes heartbeat the hub every "
+                    + "second, and a shorter liveness moves them to down for one late heartbeat")
+        }
     }
 
     func run() async throws {

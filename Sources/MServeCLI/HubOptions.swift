@@ -22,8 +22,7 @@ struct HubOptions: ParsableArguments {
     /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`.
     func validate() throws {
         let value = hub ?? environment("MSERVE_HUB") ?? "none"
-        guard value == "none" || value == "auto" || (ServantEndpoint.isValid(value) && !value.hasPrefix("kdb://"))
-        else {
+        guard value == "none" || value == "auto" || isHubEndpoint(value) else {
             throw ValidationError(
                 "\(hub == nil ? "MSERVE_HUB" : "--hub") '\(value)' is not a hub: an endpoint such as "
                     + "\(HubLink.defaultEndpoint), 'auto' or 'none'")
@@ -39,6 +38,12 @@ struct HubOptions: ParsableArguments {
         default: return .connect(HubAutoMode.connectableEndpoint(value))
         }
     }
+}
+
+/// Whether `value` is an endpoint a hub can listen at: tcp://HOST:PORT and the like, not a
+/// q servant's kdb://HOST:PORT.
+func isHubEndpoint(_ value: String) -> Bool {
+    ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
 }
 
 /// Where a process's hub is.

@@ -10,7 +10,9 @@ struct HubRegisterCommand: AsyncParsableCommand {
         abstract: "Register a q servant (kdb://HOST:PORT) with the hub while it accepts connections.",
         discussion: """
             A q process cannot speak the hub protocol, so this sidecar speaks for it: every \
-            heartbeat it opens (and closes) a TCP connection to HOST:PORT. While that works, \
+            --heartbeat seconds it opens (and closes) a TCP connection to HOST:PORT, and it \
+            heartbeats the hub every second (more often with a shorter --heartbeat), so that no \
+            --heartbeat makes the hub take the q process for down. While that works, \
             the q process is a servant of --service, stored by the hub as kdb://IP:PORT (IP is \
             HOST, or the address the hub sees this sidecar come from when HOST is loopback), \
             so brokers following the service dispatch to it. When the connection fails the \
@@ -30,24 +32,45 @@ struct HubRegisterCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
     var hub: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between checks of the q process (and heartbeats to the hub).", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds between checks of the q process (the hub hears from this sidecar at least every second).", valueName: "seconds"))
     var heartbeat: String = "1"
 
     @OptionGroup var logging: LoggingOptions
 
-    func run() async throws {
-        let address: (host: String, port: Int)
+    /// The longest time between two heartbeats to the hub: the spokes' pace, which the hub's
+    /// liveness (at least 2 s) allows for.
+    static let longestHubHeartbeat: Duration = .seconds(1)
+
+    /// Refuses a bad q endpoint, --heartbeat or hub endpoint before anything starts.
+    func validate() throws {
+        _ = try qAddress()
+        _ = try seconds(heartbeat, flag: "--heartbeat")
+        if let hub, !isHubEndpoint(hub) {
+            throw ValidationError("--hub '\(hub)' is not a hub endpoint, such as \(HubLink.defaultEndpoint)")
+        }
+        if hub == nil, let value = environment("MSERVE_HUB"), value != "auto", value != "none", !isHubEndpoint(value) {
+            throw ValidationError("MSERVE_HUB '\(value)' is not a hub endpoint, such as \(HubLink.defaultEndpoint)")
+        }
+    }
+
+    /// The q process's host and port, from `kdb://HOST:PORT`.
+    private func qAddress() throws -> (host: String, port: Int) {
         do {
-            address = try QServantRegistrar.parse(endpoint: endpoint)
+            return try QServantRegistrar.parse(endpoint: endpoint)
         } catch {
             throw ValidationError("\(error)")
         }
-        let interval = try seconds(heartbeat, flag: "--heartbeat")
+    }
+
+    func run() async throws {
+        let address = try qAddress()
+        let probeInterval = try seconds(heartbeat, flag: "--heartbeat")
+        let hubHeartbeat = min(probeInterval, Self.longestHubHeartbeat)
         let logger = logging.bootstrap(label: "mserve.register")
         let registrar = QServantRegistrar(
             host: address.host, port: address.port, service: service, name: name,
-            hub: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint), heartbeatInterval: interval,
-            livenessTimeout: interval * 3, logger: logger)
+            hub: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint), probeInterval: probeInterval,
+            heartbeatInterval: hubHeartbeat, livenessTimeout: hubHeartbeat * 3, logger: logger)
         announce(endpoint)
         let group = ServiceGroup(services: [registrar], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

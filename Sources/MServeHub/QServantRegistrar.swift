@@ -4,8 +4,8 @@ import POSIXSockets
 import ServiceLifecycle
 
 /// Registers a q process — a servant reached as `kdb://host:port`, which cannot speak the hub
-/// protocol itself — with the hub, and keeps the registration true: every heartbeat interval
-/// it opens (and closes) a TCP connection to the q process; while that works a ``SpokeAgent``
+/// protocol itself — with the hub, and keeps the registration true: every probe interval it
+/// opens (and closes) a TCP connection to the q process; while that works a ``SpokeAgent``
 /// holds the registration, and when it fails the spoke goes to `down` with the reason at once
 /// (brokers drop the servant), to be registered again when the q process is back. A clean
 /// stop deregisters. Run it in a `ServiceGroup`, as `mserve hub register` does.
@@ -17,16 +17,19 @@ public final class QServantRegistrar: Service, Sendable {
     private let hubEndpoint: String
     private let service: String
     private let name: String?
+    private let probeInterval: Duration
     private let heartbeatInterval: Duration
     private let livenessTimeout: Duration
     private let logger: Logger
 
     /// Watches the q process at `host`:`port` and registers it with the hub at `hub` as a
     /// servant of `service`; `name` (default: this process's command line) is what the hub's
-    /// tables show as its command line `X`.
+    /// tables show as its command line `X`. The q process is checked every `probeInterval`
+    /// (default: `heartbeatInterval`); the hub hears from the registration every
+    /// `heartbeatInterval`, which must stay under the hub's liveness timeout.
     public init(
         host: String, port: Int, service: String, name: String? = nil, hub: String = HubLink.environmentEndpoint,
-        heartbeatInterval: Duration = .seconds(1), livenessTimeout: Duration = .seconds(3),
+        probeInterval: Duration? = nil, heartbeatInterval: Duration = .seconds(1), livenessTimeout: Duration = .seconds(3),
         logger: Logger = Logger(label: "mserve.register")
     ) {
         self.host = host
@@ -34,6 +37,7 @@ public final class QServantRegistrar: Service, Sendable {
         self.service = service
         self.name = name
         self.hubEndpoint = hub
+        self.probeInterval = probeInterval ?? heartbeatInterval
         self.heartbeatInterval = heartbeatInterval
         self.livenessTimeout = livenessTimeout
         var logger = logger
@@ -75,7 +79,7 @@ public final class QServantRegistrar: Service, Sendable {
     public func run() async throws {
         var current: (agent: SpokeAgent, task: Task<Void, any Error>)?
         var reportedDown = false
-        let probeTimeout = max(100, Int(heartbeatInterval.milliseconds) / 2)
+        let probeTimeout = max(100, Int(probeInterval.milliseconds) / 2)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let up = await Self.probe(host: host, port: port, timeoutMilliseconds: probeTimeout)
             if up, current == nil {
@@ -95,7 +99,7 @@ public final class QServantRegistrar: Service, Sendable {
                 reportedDown = true
                 logger.warning("q servant does not accept connections; waiting for it")
             }
-            let interval = heartbeatInterval
+            let interval = probeInterval
             _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
         if let (agent, task) = current {

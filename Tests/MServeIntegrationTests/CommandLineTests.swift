@@ -216,6 +216,53 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "\(run.output)")
         }
 
+        /// Spokes heartbeat the hub every second: a hub liveness under two seconds would move
+        /// them to down for one late heartbeat, and is refused; so is a sidecar's bad hub.
+        @Test(arguments: [
+            (["hub", "--bind", "tcp://127.0.0.1:0", "--liveness", "0.2"], [:], "--liveness must be at least 2 seconds, got '0.2': spokes heartbeat the hub every second"),
+            (["hub", "--bind", "tcp://127.0.0.1:0", "--liveness", "1.9"], [:], "--liveness must be at least 2 seconds, got '1.9'"),
+            (["hub", "register", "kdb://127.0.0.1:5001", "--hub", "garbage"], [:],
+             "--hub 'garbage' is not a hub endpoint, such as tcp://127.0.0.1:5560"),
+            (["hub", "register", "kdb://127.0.0.1:5001"], ["MSERVE_HUB": "kdb://127.0.0.1:5002"],
+             "MSERVE_HUB 'kdb://127.0.0.1:5002' is not a hub endpoint"),
+            (["hub", "register", "kdb://127.0.0.1:5001", "--heartbeat", "0"], [:], "--heartbeat expects a number of seconds"),
+        ] as [([String], [String: String], String)])
+        func hubTimingsThatWouldFlapAndBadHubsAreRefused(
+            arguments: [String], environment: [String: String], message: String
+        ) async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let run = try await CommandRun.mserve(
+                arguments, environment: ["MSERVE_HUB_DIR": directory].merging(environment) { $1 }, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
+        /// A sidecar that checks its q process less often than the hub's liveness still
+        /// heartbeats the hub every second: the q process stays a live servant.
+        @Test func aSlowSidecarProbeDoesNotMakeTheHubDropItsServant() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
+            defer { hub.stop() }
+            let q = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(q.descriptor) }
+            let sidecar = try await MServeProcess(
+                "sidecar", ["hub", "register", "kdb://127.0.0.1:\(q.port)", "--hub", hub.endpoint, "--heartbeat", "10"])
+            defer { sidecar.stop() }
+            let endpoint = "kdb://127.0.0.1:\(q.port)"
+            #expect(try await eventually {
+                try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint]).output.hasPrefix(endpoint)
+            })
+            // Past the hub's 3 s liveness, well before the next probe.
+            try await Task.sleep(for: .seconds(5))
+            let resolved = try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint])
+            #expect(resolved.output.hasPrefix(endpoint + "\t"), "\(resolved.output)\(resolved.errors)")
+            let down = try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint])
+            #expect(!down.output.contains("\(q.port)"), "\(down.output)")
+        }
+
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
         @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
             let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 10)

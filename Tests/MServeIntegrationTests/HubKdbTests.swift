@@ -10,7 +10,7 @@ extension IntegrationTests {
         static func startHub() async throws -> MServeProcess {
             try await MServeProcess(
                 "hub",
-                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try temporaryDirectory("mserve-hub"), "--liveness", "1.5"])
+                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try temporaryDirectory("mserve-hub"), "--liveness", "2"])
         }
 
         /// Whether pykx logs in as `user` with `password` and gets its queries answered.

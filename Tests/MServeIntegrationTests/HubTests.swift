@@ -14,7 +14,7 @@ extension IntegrationTests {
         static func startHub(directory: String, port: Int = 0) async throws -> MServeProcess {
             try await MServeProcess(
                 "hub",
-                ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory, "--liveness", "1.5"])
+                ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory, "--liveness", "2"])
         }
 
         static func table(_ name: String, hub: String) async throws -> String {
