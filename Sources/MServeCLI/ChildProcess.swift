@@ -11,13 +11,14 @@ final class ChildProcess: Sendable {
     private let errorTail = Mutex<[UInt8]>([])
     private static let errorTailBytes = 4_096
 
-    /// Starts `mserve ARGUMENTS` from the running binary.
+    /// Starts `mserve ARGUMENTS` from the running binary, in this process's environment
+    /// without its MServe settings (see ``inheritedEnvironment``), plus `environment`.
     init(role: String, arguments: [String], environment: [String: String] = [:], quietLogs: Bool) throws {
         self.role = role
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ChildProcess.executablePath)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = Self.inheritedEnvironment.merging(environment) { $1 }
         process.standardOutput = Pipe()
         self.process = process
         if quietLogs {
@@ -46,6 +47,15 @@ final class ChildProcess: Sendable {
             .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let errors = lines.filter { $0.hasPrefix("Error: ") }.map { $0.dropFirst("Error: ".count) }
         return (errors.isEmpty ? lines.suffix(1).map { $0[...] } : errors).joined(separator: " ")
+    }
+
+    /// This process's environment without the MSERVE_* variables but MSERVE_LOG_LEVEL, and
+    /// without Q_PLUGINS (read as MSERVE_SERVANT_PLUGINS): the children are set up by their
+    /// parent, and the caller's keys, servants, algorithm or plugins would change what they do.
+    static var inheritedEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { name, _ in
+            name == "MSERVE_LOG_LEVEL" || !(name.hasPrefix("MSERVE_") || name == "Q_PLUGINS")
+        }
     }
 
     /// The running mserve binary.

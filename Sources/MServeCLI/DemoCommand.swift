@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MServeClient
 import MServeHub
+import MServePlugin
 import MServeProtocol
 import POSIXSockets
 import QData
@@ -12,8 +13,9 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Bring up a hub, a broker and servants on this machine and send the quickstart queries.",
         discussion: """
             Starts SERVANTS servant processes on OS-chosen ports and a broker, all with \
-            `--hub auto` on a private hub port and directory: the first to start serves the \
-            hub, the others register with it, and the broker finds the servants through it. \
+            `--hub auto` on a private hub port and directory (and none of the caller's MSERVE_* \
+            settings but MSERVE_LOG_LEVEL): the first to start serves the hub, the others \
+            register with it, and the broker finds the servants through it. \
             Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client), \
             prints the result table and the info dictionary, a few more queries and the hub's \
             spoke table, and stops everything.
@@ -31,8 +33,18 @@ struct DemoCommand: AsyncParsableCommand {
     @Argument(help: "Queries to send (default: proc1 `IBM, then a few more).")
     var queries: [String] = []
 
+    /// Refuses a bad --servants or --algorithm before any process starts (the broker would
+    /// refuse the algorithm only once the hub and the servants were up).
     func validate() throws {
         guard (1...16).contains(servants) else { throw ValidationError("--servants must be from 1 to 16") }
+        do {
+            // The broker child is this binary, so it finds the plugins found here.
+            let registry = try DispatchPluginRegistry(
+                directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
+            _ = try registry.makeAlgorithm(algorithm)
+        } catch {
+            throw ValidationError("--algorithm: \(error)")
+        }
     }
 
     func run() async throws {

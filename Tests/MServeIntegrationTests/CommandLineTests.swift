@@ -283,13 +283,36 @@ extension IntegrationTests {
             #expect(run.errors.contains("the hub at tcp://127.0.0.1:5560 did not answer"), "\(run.errors)")
         }
 
-        /// A demo whose broker cannot start says why, without --verbose.
-        @Test func aDemoWhoseBrokerCannotStartSaysWhy() async throws {
-            let run = try await CommandRun.mserve(["demo", "--algorithm", "nonsense"], timeout: 30)
+        /// A demo whose process cannot start says why, without --verbose (MSERVE_LOG_LEVEL is
+        /// the one setting the demo passes on to its processes).
+        @Test func aDemoWhoseProcessCannotStartSaysWhy() async throws {
+            let run = try await CommandRun.mserve(["demo"], environment: ["MSERVE_LOG_LEVEL": "loud"], timeout: 30)
             #expect(run.status == 1)
             #expect(
-                run.errors.contains("broker exited before it was ready (status 64): unknown dispatch algorithm \"nonsense\""),
+                run.errors.contains("servant 1 exited before it was ready (status 64): MSERVE_LOG_LEVEL 'loud' is not a log level"),
                 "\(run.errors)")
+        }
+
+        /// The demo checks its algorithm before it starts anything.
+        @Test func aDemoRefusesAnUnknownAlgorithmBeforeStarting() async throws {
+            let run = try await CommandRun.mserve(["demo", "--algorithm", "nonsense"], timeout: 30)
+            #expect(run.status == 64)
+            #expect(run.errors.hasPrefix("Error: --algorithm: unknown dispatch algorithm \"nonsense\"; found: "), "\(run.errors)")
+            #expect(run.output.isEmpty, "no process started: \(run.output)")
+        }
+
+        /// The demo's processes are set up by the demo alone: the caller's MSERVE_* settings
+        /// (here ones that would stop the broker) do not reach them.
+        @Test func aDemoIgnoresTheCallersMServeSettings() async throws {
+            let run = try await CommandRun.mserve(
+                ["demo", "--servants", "1", "echo 42"],
+                environment: [
+                    "MSERVE_KEYS": "/nonexistent/keys", "MSERVE_ALGO": "nope", "MSERVE_SERVANTS": "bogus",
+                    "MSERVE_USERS": "/nonexistent/users", "MSERVE_SERVANT_PLUGINS": "/nonexistent/plugin.so",
+                ],
+                timeout: 60)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output.contains("q)send echo 42\n42\n"), "\(run.output)")
         }
 
         /// `mserve send -` sends every line of its input and prints the answers in input order;
