@@ -156,7 +156,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }
         configuration.servants.redispatchLimit = redispatch
-        configuration.statusInterval = statusEvery == "0" ? nil : try seconds(statusEvery, flag: "--status-every")
+        configuration.statusInterval = try secondsOrNone(statusEvery, flag: "--status-every")
         guard (1...65_536).contains(servantBatch) else { throw ValidationError("--servant-batch must be from 1 to 65536") }
         configuration.servants.batchLimit = servantBatch
         configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? "match"

@@ -166,3 +166,9 @@ func seconds(_ text: String, flag: String) throws -> Duration {
     }
     return .nanoseconds(Int64((value * 1e9).rounded()))
 }
+
+/// Parses seconds as ``seconds(_:flag:)`` does, but any zero (`0`, `0.0`, `00`) means none: nil.
+func secondsOrNone(_ text: String, flag: String) throws -> Duration? {
+    if let value = Double(text), value == 0 { return nil }
+    return try seconds(text, flag: flag)
+}

@@ -102,7 +102,7 @@ struct ServantCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
-        configuration.statusInterval = statusEvery == "0" ? nil : try seconds(statusEvery, flag: "--status-every")
+        configuration.statusInterval = try secondsOrNone(statusEvery, flag: "--status-every")
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .broker)
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)

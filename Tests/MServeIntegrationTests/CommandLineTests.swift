@@ -141,6 +141,18 @@ extension IntegrationTests {
             #expect(run.errors.contains("\(flag) expects a number of seconds from 0.001 to 31536000"), "\(run.errors)")
         }
 
+        /// `--status-every` takes any zero as "no status lines", as its help says.
+        @Test(arguments: [
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0.0"],
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "00"],
+            ["servant", "--bind", "tcp://127.0.0.1:0", "--status-every", "0.000"],
+        ])
+        func anyZeroStatusIntervalMeansNone(arguments: [String]) async throws {
+            let process = try await MServeProcess(arguments[0], arguments)
+            defer { process.stop() }
+            #expect(process.endpoint.hasPrefix("tcp://127.0.0.1:"), "\(process.endpoint)")
+        }
+
         /// Other numbers out of range are usage errors that say what is allowed.
         @Test(arguments: [
             (["broker", "--redispatch=-1"], "--redispatch must not be negative"),
