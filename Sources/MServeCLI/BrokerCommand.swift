@@ -112,13 +112,25 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).
     private func pluginRegistry() throws -> DispatchPluginRegistry {
+        let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
         do {
-            let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
             return try DispatchPluginRegistry(
                 directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: extra)
         } catch {
-            throw ValidationError("\(error)")
+            // A broken plugin next to the binary is no fault of --plugins.
+            throw ValidationError(extra.isEmpty ? "\(error)" : "\(plugins == nil ? "MSERVE_PLUGINS" : "--plugins"): \(error)")
         }
+    }
+
+    /// Where the algorithm came from, for messages: the flag, else MSERVE_ALGO (else the
+    /// default, which the flag would change).
+    private var algorithmSource: String {
+        algorithm == nil && environment("MSERVE_ALGO") != nil ? "MSERVE_ALGO" : "--algorithm"
+    }
+
+    /// Where the routing spec came from, for messages: the flag, else MSERVE_ROUTING.
+    private var routingSource: String {
+        routing == nil && environment("MSERVE_ROUTING") != nil ? "MSERVE_ROUTING" : "--routing"
     }
 
     /// --list-algorithms: each plugin's name, description and file.
@@ -141,12 +153,12 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.servants.endpoints =
             servants.isEmpty
             ? (environment("MSERVE_SERVANTS")?.split(separator: ",").map(String.init) ?? []) : servants
+        let servantSource = servants.isEmpty ? "MSERVE_SERVANTS" : "--servant"
         for endpoint in configuration.servants.endpoints where !ServantEndpoint.isValid(endpoint) {
-            throw ValidationError("'\(endpoint)' is not a servant endpoint: \(ServantEndpoint.forms)")
+            throw ValidationError("\(servantSource) '\(endpoint)' is not a servant endpoint: \(ServantEndpoint.forms)")
         }
         // A given endpoint carries no key to pin, so a secured broker could only refuse it.
         if !configuration.servants.endpoints.isEmpty, keyDirectory(securityOptions.keys) != nil {
-            let servantSource = servants.isEmpty ? "MSERVE_SERVANTS" : "--servant"
             let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
             throw ValidationError(
                 "\(servantSource) cannot be used with \(keysSource): a secured broker takes its servants, "
@@ -164,7 +176,7 @@ struct BrokerCommand: AsyncParsableCommand {
             do {
                 configuration.dispatch.routing = try RoutingSpec(parsing: spec)
             } catch {
-                throw ValidationError("MSERVE_ROUTING / --routing: \(error)")
+                throw ValidationError("\(routingSource): \(error)")
             }
         }
         if let allow {
@@ -185,19 +197,24 @@ struct BrokerCommand: AsyncParsableCommand {
         return configuration
     }
 
-    /// Refuses an unknown algorithm or routing plugin before anything is bound.
+    /// Refuses an unknown algorithm or routing plugin before anything is bound, naming the
+    /// flag or variable that gave it.
     private func refuseUnknownPlugins(_ configuration: BrokerConfiguration, registry: DispatchPluginRegistry) throws {
         do {
             _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)
-            if let name = configuration.dispatch.routing.pluginName {
-                let pluginName = String(name.prefix { $0 != ":" })
-                guard registry.plugins.contains(where: { $0.name == pluginName && $0.hasRoutingHook }) else {
-                    throw ValidationError("--routing plugin:\(name): no loaded plugin named \(pluginName) has a routing hook")
-                }
-                _ = try registry.makeAlgorithm(name)
-            }
         } catch {
-            throw ValidationError("\(error)")
+            throw ValidationError("\(algorithmSource): \(error)")
+        }
+        if let name = configuration.dispatch.routing.pluginName {
+            let pluginName = String(name.prefix { $0 != ":" })
+            guard registry.plugins.contains(where: { $0.name == pluginName && $0.hasRoutingHook }) else {
+                throw ValidationError("\(routingSource) plugin:\(name): no loaded plugin named \(pluginName) has a routing hook")
+            }
+            do {
+                _ = try registry.makeAlgorithm(name)
+            } catch {
+                throw ValidationError("\(routingSource) plugin:\(name): \(error)")
+            }
         }
     }
 

@@ -53,15 +53,19 @@ struct KdbDoorOptions: ParsableArguments {
         var door: BrokerConfiguration.Kdb
         do {
             door = try BrokerConfiguration.Kdb(parsing: text)
-            let source = users ?? environment("MSERVE_USERS")
-            if source == "hub" {
-                door.userList = KdbUserList()
-            } else {
-                door.usersFile = source
-                if let path = door.usersFile { _ = try KdbUsers(contentsOf: path) }
-            }
         } catch {
-            throw ValidationError("\(error)")
+            throw ValidationError("\(port == nil ? "MSERVE_KDB_PORT" : "--kdb-port"): \(error)")
+        }
+        let source = users ?? environment("MSERVE_USERS")
+        if source == "hub" {
+            door.userList = KdbUserList()
+        } else if let path = source {
+            door.usersFile = path
+            do {
+                _ = try KdbUsers(contentsOf: path)
+            } catch {
+                throw ValidationError("\(users == nil ? "MSERVE_USERS" : "--users"): \(error)")
+            }
         }
         let maxMessage = maxMessage ?? Self.defaults.maxMessageSize
         guard maxMessage >= 9 else {

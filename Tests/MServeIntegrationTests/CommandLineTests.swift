@@ -158,10 +158,15 @@ extension IntegrationTests {
             (["broker", "--redispatch=-1"], "--redispatch must not be negative"),
             (["broker", "--kdb-port", "5999", "--kdb-max-message", "3"], "--kdb-max-message must be at least 9 bytes"),
             (["servant", "--threads", "0"], "--threads must be from 1 to 1024"),
-            (["broker", "--servant", "bogus"], "'bogus' is not a servant endpoint: tcp://HOST:PORT"),
+            (["broker", "--servant", "bogus"], "--servant 'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
             (["broker", "--servant", "tcp://:5000"], "'tcp://:5000' is not a servant endpoint"),
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
+            (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
+            (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
+            (["broker", "--kdb-port", "abc"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, got abc"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--users", "/nonexistent/users"],
+             "--users: cannot read the users file /nonexistent/users"),
             (["broker", "--allow", ""], "--allow '' names no function; leave --allow out to allow any"),
             (["broker", "--allow", " , "], "--allow ' , ' names no function"),
             (["broker", "--hub", "garbage"], "--hub 'garbage' is not a hub: an endpoint such as tcp://127.0.0.1:5560"),
@@ -179,6 +184,11 @@ extension IntegrationTests {
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_LOG_LEVEL", "loud", "MSERVE_LOG_LEVEL 'loud' is not a log level"),
             (["servant", "--bind", "tcp://127.0.0.1:0"], "MSERVE_HUB", "garbage", "MSERVE_HUB 'garbage' is not a hub"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HUB", "kdb://127.0.0.1:5001", "is not a hub"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ALGO", "nope", "MSERVE_ALGO: unknown dispatch algorithm \"nope\""),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_SERVANTS", "foo", "MSERVE_SERVANTS 'foo' is not a servant endpoint"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_KDB_PORT", "abc", "MSERVE_KDB_PORT: the kdb+ port must be"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "arg:0", "MSERVE_ROUTING: routing spec error at column 1: 'arg:0'"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "plugin:nope", "MSERVE_ROUTING plugin:nope: no loaded plugin"),
         ])
         func aBadEnvironmentValueIsRefusedBeforeAnythingIsBound(
             arguments: [String], variable: String, value: String, message: String
