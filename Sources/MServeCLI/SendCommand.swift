@@ -53,6 +53,12 @@ struct SendCommand: AsyncParsableCommand {
     @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces); - reads queries from standard input, one a line.")
     var query: [String]
 
+    /// Refuses bad timings before the hub is asked for a broker (with --service).
+    func validate() throws {
+        _ = try seconds(deadline, flag: "--deadline")
+        _ = try seconds(connectTimeout, flag: "--connect-timeout")
+    }
+
     func run() async throws {
         let security = try securityOptions.security(defaultName: SpokeRole.client)
         let endpoint: String
