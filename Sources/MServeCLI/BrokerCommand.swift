@@ -31,7 +31,7 @@ struct BrokerCommand: AsyncParsableCommand {
             dropped, without a restart.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (port 0: any free port).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (env MSERVE_BROKER, default \(BrokerConfiguration.Clients().endpoint); port 0: any free port).", valueName: "endpoint"))
     var clients: String?
 
     @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable).", valueName: "endpoint"))

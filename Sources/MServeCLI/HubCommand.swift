@@ -55,7 +55,7 @@ struct HubServeCommand: AsyncParsableCommand {
             endpoint on the first line of standard output. Stops cleanly on SIGTERM or SIGINT.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var bind: String?
 
     @Option(name: .long, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))

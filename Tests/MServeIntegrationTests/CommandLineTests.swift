@@ -22,6 +22,19 @@ extension IntegrationTests {
             #expect(run.errors.isEmpty, "\(run.errors)")
         }
 
+        /// The endpoints a broker and a hub bind when told none are in their help.
+        @Test(arguments: [
+            (["broker", "--help"], "--clients <endpoint> Endpoint clients connect to (env MSERVE_BROKER, default tcp://127.0.0.1:5570;"),
+            (["hub", "serve", "--help"], "--bind <endpoint> Endpoint to bind (env MSERVE_HUB, default tcp://127.0.0.1:5560)"),
+        ])
+        func theHelpStatesTheDefaultEndpoints(arguments: [String], line: String) async throws {
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 0)
+            // The help is wrapped to the terminal's width: compare with the spaces folded.
+            let text = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains(line), "\(run.output)")
+        }
+
         @Test func theVersionIsPrintedOnStandardOutput() async throws {
             let run = try await CommandRun.mserve(["--version"])
             #expect(run.status == 0)
