@@ -109,7 +109,18 @@ extension BrokerLoop {
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
                 record.connected = false
-                servantLost(id, reason: "disconnected")
+                // What it sent before it went (its last answers, its BYE) counts first: judged
+                // on the event alone, a servant that answered and left at once would have its
+                // answered queries run again elsewhere.
+                readServants()
+                switch record.state {
+                case .lost: break
+                case .draining where record.inFlight == 0:
+                    logger.info("servant left", metadata: ["servant": "\(record.name)"])
+                    servantLost(id, reason: "disconnected", quietly: true)
+                case .connecting, .ready, .draining:
+                    servantLost(id, reason: "disconnected")
+                }
             } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
                 record.unreachableLogged = true
                 logger.notice(

@@ -1,0 +1,43 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A draining servant's connection may close before its BYE is read: with nothing left to
+/// answer it has simply left (no warning); with queries still running there it is lost,
+/// and they go to another servant.
+struct ServantDepartureTests {
+    @Test func aDrainedServantThatDisconnectsHasLeftAndOneWithWorkIsLost() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 3, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (idle, busy, spare) = (run.servants[0], run.servants[1], run.servants[2])
+            let idleBroker = try await idle.becomeReady(capacity: 1)
+            let busyBroker = try await busy.becomeReady(capacity: 1)
+            let spareBroker = try await spare.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(3))
+
+            // The idle servant drains with nothing running and goes without a BYE.
+            try idle.send(to: idleBroker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
+            idle.socket.close()
+            #expect(await eventually { log.messages.contains("servant left") })
+            #expect(!log.messages.contains("servant lost"), "\(log.messages)")
+
+            // The busy one drains with a query running and goes: that is a loss.
+            try run.send(id: 1, "twice 1")
+            let (_, query) = try await busy.next(.query)
+            try busy.send(to: busyBroker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state).dropFirst().first == "draining" })
+            busy.socket.close()
+            let (_, again) = try await spare.next(.query)
+            #expect(again[1] == query[1], "the running query goes to the spare servant")
+            #expect(log.messages.contains("servant lost"))
+            try spare.send(to: spareBroker, .reply, [again[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(2)))
+        }
+    }
+}
