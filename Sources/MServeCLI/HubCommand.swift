@@ -30,7 +30,7 @@ struct HubCommand: AsyncParsableCommand {
         defaultSubcommand: HubServeCommand.self)
 }
 
-/// Options naming the hub to ask.
+/// Options naming the hub to ask, and the key to ask a secured hub with.
 struct HubClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
     var hub: String?
@@ -38,10 +38,32 @@ struct HubClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the hub's answer.", valueName: "seconds"))
     var timeout: String = "3"
 
-    func client() throws -> HubClient {
-        HubClient(
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Key directory, when the hub runs with security: speak CURVE with NAME.key, pinning the hub to hub.pub (env MSERVE_KEYS).",
+            valueName: "path"))
+    var keys: String?
+
+    @Option(name: .long, help: ArgumentHelp("The key in the key directory to ask with (default: client; for editing keys and users: hub).", valueName: "name"))
+    var keyName: String?
+
+    /// A client of the hub; with a key directory, a CURVE client speaking with the key
+    /// `--key-name` (else `defaultKeyName`) and pinned to `hub.pub`. Any allowed key may
+    /// read; only `hub.key` may edit keys and users.
+    func client(defaultKeyName: String = "client") throws -> HubClient {
+        var client = HubClient(
             endpoint: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint),
             timeout: try seconds(timeout, flag: "--timeout"))
+        if let directory = keyDirectory(keys) {
+            do {
+                client.curve = ZMQCurveClientKeys(
+                    serverPublicKey: try directory.publicKey("hub"), keyPair: try directory.keyPair(keyName ?? defaultKeyName))
+            } catch {
+                throw ValidationError("--keys: \(error)")
+            }
+        }
+        return client
     }
 }
 

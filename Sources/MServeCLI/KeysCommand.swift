@@ -52,21 +52,14 @@ struct KeysNewCommand: AsyncParsableCommand {
     }
 }
 
-/// Options for editing the hub's allowed keys.
+/// Options for editing the hub's allowed keys and users.
 struct HubAdminOptions: ParsableArguments {
     @OptionGroup var client: HubClientOptions
 
-    @Option(name: .long, help: ArgumentHelp("Key directory holding hub.key, when the hub runs with security (env MSERVE_KEYS).", valueName: "path"))
-    var keys: String?
-
-    /// A hub client that, with security on, speaks as the hub's own key (the admin).
+    /// A hub client that, with security on, speaks as the hub's own key (the admin, `hub.key`)
+    /// unless `--key-name` names another.
     func hubClient() throws -> HubClient {
-        var hub = try client.client()
-        if let directory = keyDirectory(keys) {
-            let own = try directory.keyPair("hub")
-            hub.curve = ZMQCurveClientKeys(serverPublicKey: own.publicKey, keyPair: own)
-        }
-        return hub
+        try client.client(defaultKeyName: "hub")
     }
 }
 

@@ -127,6 +127,24 @@ extension IntegrationTests {
         }
     }
 
+    @Test func theHubsTablesAreReadWithAnAllowedKeyAndRefusedWithout() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+        let hub = ["--hub", cluster.hub.endpoint, "--timeout", "1"]
+        let spokes = try await CommandRun.mserve(["hub", "spokes", "--keys", cluster.keys.path] + hub)
+        #expect(spokes.status == 0, "\(spokes.errors)")
+        #expect(spokes.output.contains("servant"), "\(spokes.output)")
+        let resolved = try await CommandRun.mserve(["hub", "resolve", "default", "--keys", cluster.keys.path] + hub)
+        #expect(resolved.status == 0, "\(resolved.errors)")
+        #expect(resolved.output.contains(cluster.servants[0].endpoint), "\(resolved.output)")
+        // Without a key the secured hub does not answer; with a key it does not hold, a usage error.
+        let keyless = try await CommandRun.mserve(["hub", "spokes"] + hub)
+        #expect(keyless.status == 1)
+        let unknown = try await CommandRun.mserve(["hub", "spokes", "--keys", cluster.keys.path, "--key-name", "nobody"] + hub)
+        #expect(unknown.status == 64)
+        #expect(unknown.errors.contains("--keys:"), "\(unknown.errors)")
+    }
+
     @Test func aClientKeyRegisteringAsAServantIsRefusedAndNeverQueried() async throws {
         // It connects to the hub with its own key, allowed as a client, and registers that key.
         try await Self.expectTheHubRefusesARogue(
