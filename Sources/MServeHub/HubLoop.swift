@@ -73,7 +73,7 @@ final class HubLoop {
         do {
             try socket.setLinger(milliseconds: 0)
             try socket.setRouterHandover(true)
-            try socket.setMaxMessageSize(16 << 20)
+            try socket.setMaxMessageSize(Int64(HubMessage.largestBody))
             do {
                 try socket.bind(configuration.endpoint)
             } catch where error.code == .addressInUse {
@@ -153,8 +153,12 @@ final class HubLoop {
 
     // MARK: messages
 
+    /// The most messages one read handles: the loop then turns, reading its mailbox (a stop)
+    /// and running the liveness scan, however fast peers send.
+    static let messagesPerRead = 1_000
+
     private func readSocket() {
-        while true {
+        for _ in 0..<Self.messagesPerRead {
             let parts: [ZMQMessage]
             do {
                 guard let received = try socket.receiveMultipart(dontWait: true) else { return }

@@ -97,7 +97,12 @@ public struct HubMessage: Sendable {
         [HubLink.protocolMarker, command.frame, QIPC.encode(InfoDictionary.dictionary(body), messageType: .async)]
     }
 
-    /// Reads `[MSH1, COMMAND, body]`.
+    /// The largest body a hub message may have, compressed on the wire or once decompressed
+    /// (hub requests are small; the hub's socket refuses larger frames).
+    public static let largestBody = 16 << 20
+
+    /// Reads `[MSH1, COMMAND, body]`. A compressed body that would decompress past
+    /// ``largestBody`` is refused before anything is allocated for it.
     public init(frames: [[UInt8]]) throws(HubError) {
         guard frames.count == 3, frames[0] == HubLink.protocolMarker else {
             throw HubError(.malformed, "expected the frames [MSH1, COMMAND, body], got \(frames.count) frames")
@@ -107,7 +112,7 @@ public struct HubMessage: Sendable {
         }
         let value: QValue
         do {
-            value = try QIPC.decode(frames[2]).value
+            value = try QIPC.decode(frames[2], maximumSize: Self.largestBody).value
         } catch {
             throw HubError(.malformed, "the body of \(command.rawValue) is not a q message: \(error)")
         }

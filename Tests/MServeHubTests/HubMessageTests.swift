@@ -1,0 +1,32 @@
+import MServeHub
+import QData
+import Testing
+
+/// How a hub message is read from its frames: a body that claims to decompress to more than
+/// a hub message may hold is refused before anything is allocated for it.
+struct HubMessageTests {
+    @Test func aBodyThatWouldDecompressPastTheLimitIsRefused() throws {
+        // A 1 MiB "compressed" body whose header claims 100 MiB once decompressed.
+        var body = [UInt8](repeating: 0, count: 1 << 20)
+        body[0] = 1
+        body[2] = 1
+        let claimed = UInt32(100 << 20)
+        for index in 0..<4 {
+            body[4 + index] = UInt8(truncatingIfNeeded: UInt32(body.count) >> (8 * UInt32(index)))
+            body[8 + index] = UInt8(truncatingIfNeeded: claimed >> (8 * UInt32(index)))
+        }
+        let error = #expect(throws: HubError.self) {
+            try HubMessage(frames: [HubLink.protocolMarker, Array("HEARTBEAT".utf8), body])
+        }
+        #expect(error?.code == .malformed)
+        #expect(error?.message.contains("over the limit of \(HubMessage.largestBody)") == true, "\(String(describing: error))")
+    }
+
+    @Test func aSmallCompressedBodyIsRead() throws {
+        let entries: [(String, QValue)] = [("text", .vector(.char(Array(String(repeating: "abc", count: 2_000).utf8))))]
+        let plain = QIPC.encode(.dictionary(keys: .vector(.symbol(entries.map(\.0))), values: .list(entries.map(\.1))))
+        let compressed = try #require(QIPC.compress(plain))
+        let message = try HubMessage(frames: [HubLink.protocolMarker, Array("HEARTBEAT".utf8), compressed])
+        #expect(message.text("text") == String(repeating: "abc", count: 2_000))
+    }
+}
