@@ -33,6 +33,20 @@ public final class Hub: Service, Sendable {
     /// Runs the hub until graceful shutdown, cancellation or ``stop()``. Throws a ``HubError``
     /// with code ``HubError/Code/addressInUse`` when another process holds the hub endpoint.
     public func run() async throws {
+        try await run(stoppingOnGracefulShutdown: true)
+    }
+
+    /// Runs the hub; with `stoppingOnGracefulShutdown` false it stops only on ``stop()`` or
+    /// cancellation, for an owner that must do something through the hub first (auto mode
+    /// deregisters its own spoke, then stops the hub).
+    func run(stoppingOnGracefulShutdown: Bool) async throws {
+        guard stoppingOnGracefulShutdown else {
+            return try await withTaskCancellationHandler {
+                try await runLoopThread()
+            } onCancel: {
+                self.mailbox.post(.stop)
+            }
+        }
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await runLoopThread()

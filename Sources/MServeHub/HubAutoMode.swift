@@ -79,13 +79,16 @@ public final class HubAutoMode: Service, Sendable {
     private var isStopped: Bool { stopped.load(ordering: .sequentiallyConsistent) }
 
     private func elect() async throws {
+        var lastFailure = ""
         while !isStopped {
             let hub = try Hub(configuration: configuration, logger: logger)
             currentHub.withLock { $0 = hub }
             if isStopped { hub.stop() }
             do {
                 servedHubs.add(1, ordering: .relaxed)
-                try await hub.run()
+                // Not stopped by the graceful shutdown itself: this process's own DEREGISTER
+                // must reach it first (`run()` stops it once the agent has left).
+                try await hub.run(stoppingOnGracefulShutdown: false)
                 currentHub.withLock { $0 = nil }
                 logger.info("stopped serving the hub")
             } catch let error as HubError where error.code == .addressInUse {
@@ -93,9 +96,17 @@ public final class HubAutoMode: Service, Sendable {
                 currentHub.withLock { $0 = nil }
                 try await followUntilHubSilent()
             } catch {
+                // The port was won but the hub could not serve (its directory held by a hub on
+                // another port, a database error): said once, tried again each second, this
+                // process a spoke meanwhile, so failover is not lost for good.
                 servedHubs.subtract(1, ordering: .relaxed)
                 currentHub.withLock { $0 = nil }
-                throw error
+                let reason = "\(error)"
+                if reason != lastFailure {
+                    lastFailure = reason
+                    logger.error("cannot serve the hub; trying again every second: \(reason)")
+                }
+                try await Task.sleep(for: .seconds(1))
             }
         }
     }

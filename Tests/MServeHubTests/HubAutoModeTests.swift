@@ -1,6 +1,8 @@
 import Foundation
 import MServeHub
 import MServeTestSupport
+import MServeTesting
+import ServiceLifecycle
 import Testing
 
 @Suite("HubAutoMode", .serialized)
@@ -36,5 +38,51 @@ struct HubAutoModeTests {
 
         second.stop()
         try await secondTask.value
+    }
+
+    @Test("a graceful shutdown of the serving process deregisters it before its hub stops")
+    func gracefulShutdownDeregisters() async throws {
+        let fixture = HubFixture()
+        let member = try HubAutoMode(
+            configuration: fixture.configuration,
+            registration: .current(port: 41_403, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41403"),
+            logger: quietLogger)
+        let group = ServiceGroup(services: [member], logger: quietLogger)
+        let running = Task { try await group.run() }
+        _ = try await member.spoke.waitUntilRegistered(timeout: .seconds(15))
+        #expect(member.isServingHub)
+        await group.triggerGracefulShutdown()
+        try await running.value
+
+        // The next hub over the same tables finds no spoke left, and no crash report.
+        let (hub, hubTask) = try await fixture.startHub()
+        #expect(try await fixture.client.table("spoke").rowCount == 0)
+        #expect(try await fixture.client.table("down").rowCount == 0)
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a process that cannot serve the hub says so, stays a spoke, and serves once it can")
+    func aHeldDirectoryIsReportedAndWaitedFor() async throws {
+        // A hub on another port holds the directory.
+        let holder = HubFixture()
+        let (hub, hubTask) = try await holder.startHub()
+        let fixture = HubFixture(directory: holder.directory)
+        let log = LogRecorder()
+        let member = try HubAutoMode(
+            configuration: fixture.configuration,
+            registration: .current(port: 41_404, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41404"),
+            logger: log.logger(label: "mserve.hub-auto", level: .info))
+        let memberTask = Task { try await member.run() }
+        #expect(await eventually { log.messages.contains { $0.hasPrefix("cannot serve the hub") && $0.contains("in use by another hub") } })
+        #expect(!member.isServingHub)
+
+        hub.stop()
+        try await hubTask.value
+        #expect(await eventually(timeout: .seconds(10)) { member.isServingHub })
+        _ = try await member.spoke.waitUntilRegistered(timeout: .seconds(15))
+        #expect(log.messages.filter { $0.hasPrefix("cannot serve the hub") }.count == 1, "said once")
+        member.stop()
+        try await memberTask.value
     }
 }
