@@ -365,7 +365,9 @@ final class HubLoop {
     /// A clean exit without `reason`; with one, the spoke goes to `down` for that reason (a
     /// sidecar reporting that the process it registered has gone).
     private func deregister(from routingID: [UInt8], reason: String) {
-        if let id = spokeByRoutingID.removeValue(forKey: routingID), let gone = spokes.removeValue(forKey: id) {
+        if let id = spokeByRoutingID.removeValue(forKey: routingID) ?? reloadedSpoke(routingID: routingID),
+            let gone = spokes.removeValue(forKey: id)
+        {
             do {
                 if reason.isEmpty {
                     try database.remove(spoke: id)
@@ -384,6 +386,17 @@ final class HubLoop {
             announceLeave(gone)
         }
         send(routingID, HubMessage(.deregistered))
+    }
+
+    /// The spoke reloaded from the directory (not heard from since this hub started) whose
+    /// agent uses `routingID`: every spoke agent's is `spoke-<session>`. So a spoke that leaves
+    /// (or a sidecar reporting its process down) before its first heartbeat reaches a
+    /// restarted hub is taken at its word.
+    private func reloadedSpoke(routingID: [UInt8]) -> Int64? {
+        let prefix = Array("spoke-".utf8)
+        guard routingID.starts(with: prefix) else { return nil }
+        let session = String(decoding: routingID.dropFirst(prefix.count), as: UTF8.self)
+        return spokes.first { $0.value.routingID == nil && $0.value.record.registration.session == session }?.key
     }
 
     // MARK: liveness and watches

@@ -4,6 +4,7 @@ import POSIXSockets
 import QData
 import MServeTestSupport
 import Testing
+import ZeroMQ
 
 @Suite("Hub", .serialized)
 struct HubTests {
@@ -114,6 +115,38 @@ struct HubTests {
         #expect(try await fixture.client.table("spoke").longs("id") == [liveID])
         live.stop()
         try await liveTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a spoke that leaves before its first heartbeat reaches a restarted hub is taken at its word")
+    func deregisterAfterAHubRestart() async throws {
+        let fixture = HubFixture()
+        var (hub, hubTask) = try await fixture.startHub()
+        // A spoke agent's socket, played by hand so that it sends no heartbeat in between.
+        let registration = SpokeRegistration.current(
+            port: 41_105, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41105")
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setLinger(milliseconds: 0)
+        try socket.setRoutingId(Array("spoke-\(registration.session)".utf8))
+        try socket.connect(fixture.endpoint)
+        func ask(_ message: HubMessage) async throws -> HubMessage {
+            try socket.send(multipart: message.frames)
+            let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+            return try HubMessage(frames: frames)
+        }
+        #expect(try await ask(HubMessage(.register, registration.entries)).command == .registered)
+        hub.stop()
+        try await hubTask.value
+
+        (hub, hubTask) = try await fixture.startHub()
+        #expect(try await fixture.client.table("spoke").rowCount == 1, "reloaded")
+        #expect(try await ask(HubMessage(.deregister, [])).command == .deregistered)
+        #expect(try await fixture.client.table("spoke").rowCount == 0)
+        #expect(try await fixture.client.table("down").rowCount == 0, "a clean exit is no crash")
+        socket.close()
+        context.terminate()
         hub.stop()
         try await hubTask.value
     }
