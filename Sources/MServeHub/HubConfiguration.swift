@@ -15,6 +15,9 @@ public struct HubConfiguration: Sendable {
     public var livenessTimeout: Duration
     /// Memory-stat rows kept per spoke.
     public var memoryStatsKept: Int
+    /// Crash reports kept in `down`, the newest; older ones are deleted as new ones come, so
+    /// that a flapping process cannot grow the table (and `mserve hub down`) without bound.
+    public var crashReportsKept: Int = 10_000
     /// The hub's own CURVE key pair: set, the hub is a CURVE server admitting only the keys in
     /// its `allowed_keys` table (and its own, which alone may ALLOW and REVOKE). Nil: no security.
     public var curve: ZMQCurveKeyPair? = nil

@@ -176,8 +176,9 @@ public final class HubDatabase: Sendable {
         }
     }
 
-    /// Moves spoke `id` to `down` with its last memory stats, the crash time and the reason.
-    public func markDown(spoke id: Int64, crash: Int64, reason: String) throws(HubError) {
+    /// Moves spoke `id` to `down` with its last memory stats, the crash time and the reason;
+    /// keeps the newest `keep` crash reports.
+    public func markDown(spoke id: Int64, crash: Int64, reason: String, keep: Int = .max) throws(HubError) {
         try write("move a spoke to down") { db in
             try db.execute(
                 sql: """
@@ -192,6 +193,12 @@ public final class HubDatabase: Sendable {
                 arguments: [crash, reason, id])
             try db.execute(sql: "DELETE FROM spoke WHERE id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM memst WHERE spoke = ?", arguments: [id])
+            if keep < Int.max {
+                // Rows are numbered in the order they came: all but the newest `keep` go.
+                try db.execute(
+                    sql: "DELETE FROM down WHERE rowid <= (SELECT MAX(rowid) FROM down) - ?",
+                    arguments: [max(1, keep)])
+            }
         }
     }
 

@@ -372,7 +372,8 @@ final class HubLoop {
                 if reason.isEmpty {
                     try database.remove(spoke: id)
                 } else {
-                    try database.markDown(spoke: id, crash: QueryClock.qTimestampNow(), reason: reason)
+                    try database.markDown(
+                    spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
                 }
             } catch {
                 logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
@@ -408,7 +409,8 @@ final class HubLoop {
         for (id, live) in spokes where now &- live.lastHeard > (live.confirmed ? livenessNanoseconds : reloadedLiveness) {
             let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
             do {
-                try database.markDown(spoke: id, crash: QueryClock.qTimestampNow(), reason: reason)
+                try database.markDown(
+                    spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
             } catch {
                 logger.error("cannot move a spoke to down", metadata: ["error": "\(error)"])
             }

@@ -73,6 +73,27 @@ struct HubDatabaseTests {
         #expect(downUsed == [5])
     }
 
+    @Test func onlyTheNewestCrashReportsAreKept() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = try HubDatabase(directory: directory)
+        let now: Int64 = 1_000_000_000_000
+        var ids: [Int64] = []
+        for port in 5001...5005 {
+            var registration = Self.registration(startTime: now)
+            registration.session = "session-\(port)"
+            let id = try database.register(registration, endpoint: "tcp://127.0.0.1:\(port)", at: now)
+            ids.append(id)
+            try database.markDown(spoke: id, crash: now + Int64(port), reason: "test", keep: 3)
+        }
+        let down = try database.table("down", now: now)
+        guard case .vector(.long(let spokes), _)? = Self.column(down, "spoke") else {
+            Issue.record("no spoke column in \(down)")
+            return
+        }
+        #expect(spokes == Array(ids.suffix(3)))
+    }
+
     @Test func aDirectoryThatCannotBeMadeIsNamedWithTheSystemsReason() throws {
         let file = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-file-\(UUID().uuidString)")
         #expect(FileManager.default.createFile(atPath: file, contents: Data()))
