@@ -116,8 +116,12 @@ public final class HubWatcher: Service, Sendable {
             guard message.text("service") == service, let current = try? ServiceEndpoint.list(from: message) else { return }
             let byEndpoint = Dictionary(current.map { ($0.endpoint, $0) }, uniquingKeysWith: { _, last in last })
             let (joined, left) = known.withLock { known in
-                let joined = current.filter { known[$0.endpoint] == nil }
-                let left = known.values.filter { byEndpoint[$0.endpoint] == nil }
+                // A known endpoint now served by another spoke (a restarted servant, perhaps
+                // with a new key) leaves and joins again, so that its users take the new one.
+                let joined = byEndpoint.values.sorted { $0.spokeID < $1.spokeID }.filter { new in
+                    known[new.endpoint].map { old in Self.isReplaced(old, by: new) } ?? true
+                }
+                let left = known.values.filter { old in byEndpoint[old.endpoint].map { new in Self.isReplaced(old, by: new) } ?? true }
                 known = byEndpoint
                 return (joined, left)
             }
@@ -125,11 +129,13 @@ public final class HubWatcher: Service, Sendable {
             for endpoint in joined { join(endpoint) }
         case .join:
             guard message.text("service") == service, let endpoint = ServiceEndpoint(message: message) else { return }
-            let isNew = known.withLock { known in
+            let replaced = known.withLock { known -> (isNew: Bool, old: ServiceEndpoint?) in
                 defer { known[endpoint.endpoint] = endpoint }
-                return known[endpoint.endpoint] == nil
+                guard let old = known[endpoint.endpoint] else { return (true, nil) }
+                return Self.isReplaced(old, by: endpoint) ? (true, old) : (false, nil)
             }
-            if isNew { join(endpoint) }
+            if let old = replaced.old { leave(old) }
+            if replaced.isNew { join(endpoint) }
         case .leave:
             guard message.text("service") == service, let endpoint = ServiceEndpoint(message: message) else { return }
             // Only the spoke that left: a servant restarted on the same endpoint registers as a
@@ -145,6 +151,12 @@ public final class HubWatcher: Service, Sendable {
         default:
             break
         }
+    }
+
+    /// Whether `new`, at a known endpoint, is another spoke than `old` there (a restarted
+    /// servant) or serves with another key.
+    static func isReplaced(_ old: ServiceEndpoint, by new: ServiceEndpoint) -> Bool {
+        (old.spokeID != new.spokeID && old.spokeID != 0 && new.spokeID != 0) || old.curveKey != new.curveKey
     }
 
     private func join(_ endpoint: ServiceEndpoint) {

@@ -41,7 +41,7 @@ struct HubWatcherTests {
         try await hubTask.value
     }
 
-    @Test("the old spoke of a restarted servant leaving does not take the new one away")
+    @Test("a restarted servant replaces its old spoke, whose later LEAVE does not take the new one away")
     func restartedServantStays() async throws {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
@@ -53,24 +53,28 @@ struct HubWatcherTests {
             onLeave: { endpoint in left.withLock { $0.append(endpoint.endpoint) } })
         let watcherTask = Task { try await watcher.run() }
 
-        // The same endpoint registered twice: the old process, then its successor.
+        // The same endpoint registered twice: the old process, then its successor, which
+        // replaces it (the old one leaves, the new one joins: its users take the new key).
+        let endpoint = "tcp://127.0.0.1:41304"
         let (old, oldTask) = try await fixture.startSpoke(port: 41_304)
-        #expect(await eventually { joined.withLock { $0 } == ["tcp://127.0.0.1:41304"] })
+        #expect(await eventually { joined.withLock { $0 } == [endpoint] })
         let (new, newTask) = try await fixture.startSpoke(port: 41_304)
-        _ = try await new.waitUntilRegistered(timeout: .seconds(15))
-        #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 2 })
+        let newID = try await new.waitUntilRegistered(timeout: .seconds(15))
+        #expect(await eventually { joined.withLock { $0 } == [endpoint, endpoint] })
+        #expect(left.withLock { $0 } == [endpoint])
 
+        // The old spoke's own LEAVE, later, does not take the successor away.
         old.stop()
         try await oldTask.value
         #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 1 })
         // The LEAVE has reached the watcher by now (it follows the deregistration); give it time.
         try await Task.sleep(for: .milliseconds(300))
-        #expect(left.withLock { $0 }.isEmpty, "the live successor was dropped")
-        #expect(watcher.endpoints.map(\.endpoint) == ["tcp://127.0.0.1:41304"])
+        #expect(left.withLock { $0 } == [endpoint], "the live successor was dropped")
+        #expect(watcher.endpoints.map(\.spokeID) == [newID])
 
         new.stop()
         try await newTask.value
-        #expect(await eventually { left.withLock { $0 } == ["tcp://127.0.0.1:41304"] })
+        #expect(await eventually { left.withLock { $0 } == [endpoint, endpoint] })
         watcher.stop()
         try await watcherTask.value
         hub.stop()
