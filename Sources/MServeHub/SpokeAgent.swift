@@ -233,7 +233,9 @@ final class HubPeerSocket {
     let socket: ZMQSocket
 
     /// Connects to the hub; messages sent while no connection is up are dropped, not queued.
-    /// With `queueUntilConnected`, a message sent before the connection is up waits for it.
+    /// With `queueUntilConnected`, a message sent before the connection is up waits for it,
+    /// a few at most (``queuedMessagesAtMost``): a watcher's periodic WATCH, say, must not pile
+    /// up through a hub outage and reach the hub in one burst.
     init(
         endpoint: String, routingID: [UInt8]? = nil, queueUntilConnected: Bool = false,
         curve: ZMQCurveClientKeys? = nil
@@ -248,6 +250,7 @@ final class HubPeerSocket {
         do {
             try socket.setLinger(milliseconds: 0)
             try socket.setImmediate(!queueUntilConnected)
+            if queueUntilConnected { try socket.setSendHighWaterMark(Self.queuedMessagesAtMost) }
             try socket.setReconnectInterval(milliseconds: 100, max: Self.longestReconnectMilliseconds)
             if let routingID { try socket.setRoutingId(routingID) }
             if let curve { try socket.setCurveClient(curve) }
@@ -258,6 +261,9 @@ final class HubPeerSocket {
             throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error.reason)")
         }
     }
+
+    /// The most messages waiting for the connection (or for the hub to read them).
+    static let queuedMessagesAtMost: Int32 = 4
 
     /// Sends a message without blocking; false when it could not be queued.
     @discardableResult

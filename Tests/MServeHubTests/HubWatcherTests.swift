@@ -1,5 +1,6 @@
 import Foundation
-import MServeHub
+import POSIXSockets
+@testable import MServeHub
 import Synchronization
 import MServeTestSupport
 import Testing
@@ -106,5 +107,17 @@ struct HubWatcherTests {
         try await watcherTask.value
         hub.stop()
         try await hubTask.value
+    }
+}
+
+/// Messages to a hub that is not up wait for it, a few at most: a watcher's periodic WATCH
+/// does not pile up through an outage and reach the hub in one burst.
+@Suite struct HubPeerSocketTests {
+    @Test func onlyAFewMessagesWaitForTheConnection() throws {
+        let peer = try HubPeerSocket(endpoint: "tcp://127.0.0.1:\(LoopbackPort.free())", queueUntilConnected: true)
+        defer { peer.close() }
+        let watch = HubMessage(.watch, [("service", .atom(.symbol("dev")))])
+        let queued = (0..<100).filter { _ in peer.send(watch) }.count
+        #expect(queued >= 1 && queued <= Int(HubPeerSocket.queuedMessagesAtMost) * 2, "\(queued) queued")
     }
 }
