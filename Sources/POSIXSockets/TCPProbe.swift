@@ -28,9 +28,23 @@ public enum TCPProbe {
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         if connect(descriptor, address.ai_addr, address.ai_addrlen) == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
+        // A signal during a non-blocking connect leaves it going on, as EINPROGRESS does.
+        guard errno == EINPROGRESS || errno == EINTR else { return false }
         var item = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-        guard poll(&item, 1, Int32(clamping: timeoutMilliseconds)) == 1 else { return false }
-        return TCPSocket.connectSucceeded(descriptor)
+        // A signal is not an answer: poll again for the time left.
+        let deadline = monotonicMilliseconds() + Int64(timeoutMilliseconds)
+        while true {
+            let left = max(0, deadline - monotonicMilliseconds())
+            let ready = poll(&item, 1, Int32(clamping: left))
+            if ready == 1 { return TCPSocket.connectSucceeded(descriptor) }
+            if ready < 0 && errno == EINTR && left > 0 { continue }
+            return false
+        }
+    }
+
+    private static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000 + Int64(now.tv_nsec) / 1_000_000
     }
 }
