@@ -41,14 +41,31 @@ struct KeysNewCommand: AsyncParsableCommand {
         help: ArgumentHelp("Key directory (env MSERVE_KEYS, default ~/.mserve/keys; --dir also works).", valueName: "path"))
     var keys: String?
 
-    func run() async throws {
-        let directory = ZMQKeyDirectory(path: keys ?? defaultKeyDirectory)
-        do {
-            let pair = try directory.create(name)
-            announce(pair.publicKey)
-        } catch {
-            throw ValidationError("\(error)")
+    /// Refuses a name whose files would not stay inside the key directory.
+    func validate() throws {
+        guard ZMQKeyDirectory.isValidName(name) else {
+            throw ValidationError("'\(name)' cannot name a key: use letters, digits, '-', '_' and '.', not starting with '.'")
         }
+    }
+
+    /// A directory or file that cannot be made is a failure (status 1) naming the path, not a
+    /// usage error.
+    func run() async throws {
+        let path = keys ?? defaultKeyDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CommandFailure("cannot create the key directory \(path): \(fileErrorReason(error))")
+        }
+        let pair: ZMQCurveKeyPair
+        do {
+            pair = try ZMQKeyDirectory(path: path).create(name)
+        } catch let error as ZMQKeyFileError {
+            throw CommandFailure(error.message)
+        } catch {
+            throw CommandFailure("cannot write the key \(name) in \(path): \(fileErrorReason(error))")
+        }
+        announce(pair.publicKey)
     }
 }
 

@@ -130,6 +130,25 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+/// A failure that is no usage error (status 1, no pointer at the help), told in one line.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Why a file operation failed, for people: Foundation's error prints as a dictionary dump,
+/// its POSIX cause ("File exists", "Permission denied") says it in a few words.
+func fileErrorReason(_ error: any Error) -> String {
+    let error = error as NSError
+    if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
+    if let underlying = (error.userInfo[NSUnderlyingErrorKey] as? any Error).map({ $0 as NSError }),
+        underlying.domain == NSPOSIXErrorDomain
+    {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    return error.localizedDescription
+}
+
 /// Reads an environment variable, treating empty as unset.
 func environment(_ name: String) -> String? {
     guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }

@@ -66,17 +66,34 @@ struct ServantCommand: AsyncParsableCommand {
         guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
     }
 
-    /// The plugin files: the flag, else MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API.
-    func pluginPaths() -> [String] {
-        if let list = plugins ?? environment("MSERVE_SERVANT_PLUGINS") ?? environment("Q_PLUGINS") {
+    /// The plugin files and the flag or variable that gave them: --plugins, else
+    /// MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API (source nil).
+    func pluginPaths() -> (paths: [String], source: String?) {
+        let given: [(source: String, list: String?)] = [
+            ("--plugins", plugins), ("MSERVE_SERVANT_PLUGINS", environment("MSERVE_SERVANT_PLUGINS")),
+            ("Q_PLUGINS", environment("Q_PLUGINS")),
+        ]
+        if let first = given.first(where: { $0.list != nil }), let list = first.list {
             let paths = ServantPluginLoader.paths(fromList: list)
-            if !paths.isEmpty { return paths }
+            if !paths.isEmpty { return (paths, first.source) }
         }
-        return ServantPluginLoader.defaultPaths()
+        return (ServantPluginLoader.defaultPaths(), nil)
+    }
+
+    /// The loaded plugins. A plugin that cannot be loaded is a usage error, as the broker's
+    /// are, naming the flag or variable that gave it.
+    private func loadPlugins() throws -> [LoadedServantPlugin] {
+        let (paths, source) = pluginPaths()
+        do {
+            return try ServantPluginLoader.load(paths: paths)
+        } catch {
+            // A broken demo plugin next to the binary is no fault of --plugins.
+            throw ValidationError(source.map { "\($0): \(error)" } ?? "\(error)")
+        }
     }
 
     func run() async throws {
-        let loaded = try ServantPluginLoader.load(paths: pluginPaths())
+        let loaded = try loadPlugins()
         if listFunctions {
             for plugin in loaded {
                 for function in plugin.functions {

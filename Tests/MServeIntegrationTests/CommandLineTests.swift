@@ -106,6 +106,45 @@ extension IntegrationTests {
             #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
         }
 
+        /// A key file or directory that cannot be made is a failure with the path and its
+        /// POSIX reason, in one line and without the help; only a bad name is a usage error.
+        @Test func keysNewReportsAFileItCannotMakeWithThePathAndTheReason() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let file = directory + "/a-file"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+            let notADirectory = try await CommandRun.mserve(["keys", "new", "x", "--keys", file])
+            #expect(notADirectory.status == 1)
+            #expect(notADirectory.errors == "Error: cannot create the key directory \(file): File exists\n", "\(notADirectory.errors)")
+            #expect(notADirectory.output.isEmpty, "\(notADirectory.output)")
+
+            let made = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
+            #expect(made.status == 0, "\(made.errors)")
+            let again = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
+            #expect(again.status == 1)
+            #expect(again.errors == "Error: \(directory)/x.key exists; remove it first to make a new key\n", "\(again.errors)")
+        }
+
+        /// A plugin file that does not exist is a usage error naming where it was given, for
+        /// the servant as for the broker.
+        @Test(arguments: [
+            (["broker", "--plugins", "/nonexistent.so"], [:], "--plugins: /nonexistent.so: no such dispatch plugin file", "broker"),
+            (["servant", "--plugins", "/nonexistent.so"], [:], "--plugins: /nonexistent.so: no such servant plugin file", "servant"),
+            (["servant"], ["MSERVE_SERVANT_PLUGINS": "/nonexistent.so"],
+             "MSERVE_SERVANT_PLUGINS: /nonexistent.so: no such servant plugin file", "servant"),
+            (["servant", "--list-functions"], ["Q_PLUGINS": "/nonexistent.so"],
+             "Q_PLUGINS: /nonexistent.so: no such servant plugin file", "servant"),
+        ] as [([String], [String: String], String, String)])
+        func aMissingPluginFileIsAUsageError(
+            arguments: [String], environment: [String: String], message: String, command: String
+        ) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors == "Error: \(message)\nSee 'mserve \(command) --help' for more information.\n", "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
         /// A port already taken, or an endpoint that is not one, stops the command at once with
         /// the reason, instead of leaving it waiting for sockets that were never closed.
         @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {
