@@ -49,28 +49,30 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))
     var allow: String?
 
-    @Option(name: .long, help: "Queries that may wait for a free servant before new ones are refused (0: a query no servant can take at once is refused).")
+    // The numeric options read the word after them whatever it is (`parsing: .unconditional`),
+    // so that `--queue-capacity -1` meets the range check below, not "Missing value".
+    @Option(name: .long, parsing: .unconditional, help: "Queries that may wait for a free servant before new ones are refused (0: a query no servant can take at once is refused).")
     var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
 
-    @Option(name: .long, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
     var lookAhead: Int = BrokerConfiguration.Dispatch().lookAhead
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
     var deadline: String = "60"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))
     var heartbeat: String = "0.4"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of silence after which a servant is taken out of dispatch.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds of silence after which a servant is taken out of dispatch.", valueName: "seconds"))
     var liveness: String = "1.6"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, queued, in flight, servants ready), logged while the broker has work; 0: none.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, queued, in flight, servants ready), logged while the broker has work; 0: none.", valueName: "seconds"))
     var statusEvery: String = "60"
 
-    @Option(name: .long, help: "Times a query whose servant died is sent to another servant.")
+    @Option(name: .long, parsing: .unconditional, help: "Times a query whose servant died is sent to another servant.")
     var redispatch: Int = 1
 
-    @Option(name: .long, help: ArgumentHelp("The most queries sent to a servant in one message: queries dispatched to one servant in the same turn travel together (1: one per message).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries sent to a servant in one message: queries dispatched to one servant in the same turn travel together (1: one per message).", valueName: "n"))
     var servantBatch: Int = BrokerConfiguration.Servants().batchLimit
 
     @OptionGroup var kdbOptions: KdbDoorOptions

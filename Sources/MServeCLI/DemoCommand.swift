@@ -21,7 +21,8 @@ struct DemoCommand: AsyncParsableCommand {
             spoke table, and stops everything.
             """)
 
-    @Option(name: .long, help: "Servant processes to start.")
+    // `parsing: .unconditional`: `--servants -1` is read as a value, and refused by validate.
+    @Option(name: .long, parsing: .unconditional, help: "Servant processes to start.")
     var servants: Int = 2
 
     @Option(name: .long, help: "Dispatch algorithm for the broker.")

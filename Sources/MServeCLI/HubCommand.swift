@@ -35,7 +35,8 @@ struct HubClientOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
     var hub: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the hub's answer.", valueName: "seconds"))
+    // `parsing: .unconditional`: `--timeout -1` is read as a value, and refused by its check.
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the hub's answer.", valueName: "seconds"))
     var timeout: String = "3"
 
     @Option(
@@ -83,7 +84,7 @@ struct HubServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))
     var dir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds of silence before a spoke moves to down (at least 2: spokes heartbeat every second).", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds of silence before a spoke moves to down (at least 2: spokes heartbeat every second).", valueName: "seconds"))
     var liveness: String = "3"
 
     @Option(name: .long, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))

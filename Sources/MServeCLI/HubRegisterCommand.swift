@@ -32,7 +32,8 @@ struct HubRegisterCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
     var hub: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between checks of the q process (the hub hears from this sidecar at least every second).", valueName: "seconds"))
+    // `parsing: .unconditional`: `--heartbeat -1` is read as a value, and refused by its check.
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between checks of the q process (the hub hears from this sidecar at least every second).", valueName: "seconds"))
     var heartbeat: String = "1"
 
     @OptionGroup var logging: LoggingOptions

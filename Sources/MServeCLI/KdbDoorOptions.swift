@@ -9,13 +9,14 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second.", valueName: "file|hub"))
     var users: String?
 
-    @Option(name: .customLong("kdb-max-message"), help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection (default \(Self.defaults.maxMessageSize)).", valueName: "bytes"))
+    // `parsing: .unconditional`: a negative number is read as the value, and refused by its check.
+    @Option(name: .customLong("kdb-max-message"), parsing: .unconditional, help: ArgumentHelp("Bytes a kdb+ client message may have; larger closes the connection (default \(Self.defaults.maxMessageSize)).", valueName: "bytes"))
     var maxMessage: Int?
 
-    @Option(name: .customLong("kdb-reply-buffer"), help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected (default \(Self.defaults.maxBufferedReplyBytes)).", valueName: "bytes"))
+    @Option(name: .customLong("kdb-reply-buffer"), parsing: .unconditional, help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected (default \(Self.defaults.maxBufferedReplyBytes)).", valueName: "bytes"))
     var replyBuffer: Int?
 
-    @Option(name: .customLong("kdb-max-connections"), help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)).", valueName: "count"))
+    @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)).", valueName: "count"))
     var maxConnections: Int?
 
     @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to.", valueName: "user:password"))

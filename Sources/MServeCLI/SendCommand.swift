@@ -34,10 +34,11 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default tcp://127.0.0.1:5560).", valueName: "endpoint"))
     var hub: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
+    // `parsing: .unconditional`: `--deadline -1` is read as a value, and refused by its check.
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
     var deadline: String = "30"
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
     var connectTimeout: String = "5"
 
     @Flag(name: .long, help: "Print only the result, not the info dictionary.")

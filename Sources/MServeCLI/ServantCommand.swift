@@ -34,13 +34,15 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Endpoint to bind.", valueName: "endpoint"))
     var bind: String = "tcp://*:0"
 
-    @Option(name: [.customShort("s"), .long], help: "Worker threads: queries run at once (like q's -s).")
+    // The numeric options read the word after them whatever it is (`parsing: .unconditional`),
+    // so that `--threads -1` meets the range check in validate, not "Missing value".
+    @Option(name: [.customShort("s"), .long], parsing: .unconditional, help: "Worker threads: queries run at once (like q's -s).")
     var threads: Int = 1
 
-    @Option(name: .long, help: "Queries a broker may send before earlier ones are answered (default: the thread count).")
+    @Option(name: .long, parsing: .unconditional, help: "Queries a broker may send before earlier ones are answered (default: the thread count).")
     var capacity: Int?
 
-    @Option(name: .long, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
     var batch: Int = ServantConfiguration().batchLimit
 
     @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
@@ -49,7 +51,7 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Host name or address other hosts reach this servant at.", valueName: "host"))
     var advertise: String?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, running or waiting here), logged while the servant has work; 0: none.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, running or waiting here), logged while the servant has work; 0: none.", valueName: "seconds"))
     var statusEvery: String = "60"
 
     @OptionGroup var hubOptions: HubOptions
@@ -64,6 +66,7 @@ struct ServantCommand: AsyncParsableCommand {
             throw ValidationError("--capacity must be from 1 to 65536")
         }
         guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
+        _ = try secondsOrNone(statusEvery, flag: "--status-every")
     }
 
     /// The plugin files and the flag or variable that gave them: --plugins, else

@@ -231,6 +231,39 @@ extension IntegrationTests {
             #expect(run.errors.contains(message), "\(run.errors)")
         }
 
+        /// A negative number after a numeric option is its value, refused with the option's
+        /// range, not taken for an option (which left the option "missing a value").
+        @Test(arguments: [
+            (["broker", "--queue-capacity", "-1"], "--queue-capacity must not be negative"),
+            (["broker", "--redispatch", "-1"], "--redispatch must not be negative"),
+            (["broker", "--look-ahead", "-1"], "--look-ahead must be at least 1"),
+            (["broker", "--servant-batch", "-1"], "--servant-batch must be from 1 to 65536"),
+            (["broker", "--deadline", "-1"], "--deadline expects a number of seconds"),
+            (["broker", "--heartbeat", "-1"], "--heartbeat expects a number of seconds"),
+            (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
+            (["broker", "--status-every", "-1"], "--status-every expects a number of seconds"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
+            (["servant", "--threads", "-1"], "--threads must be from 1 to 1024"),
+            (["servant", "-s", "-2"], "--threads must be from 1 to 1024"),
+            (["servant", "--capacity", "-1"], "--capacity must be from 1 to 65536"),
+            (["servant", "--batch", "-1"], "--batch must be from 1 to 65536"),
+            (["servant", "--status-every", "-1"], "--status-every expects a number of seconds"),
+            (["send", "--deadline", "-1", "echo 1"], "--deadline expects a number of seconds"),
+            (["send", "--connect-timeout", "-1", "echo 1"], "--connect-timeout expects a number of seconds"),
+            (["hub", "--liveness", "-1"], "--liveness expects a number of seconds"),
+            (["hub", "spokes", "--timeout", "-1"], "--timeout expects a number of seconds"),
+            (["hub", "register", "kdb://127.0.0.1:5001", "--heartbeat", "-1"], "--heartbeat expects a number of seconds"),
+            (["demo", "--servants", "-1"], "--servants must be from 1 to 16"),
+        ])
+        func aNegativeNumberIsRefusedWithTheRange(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
         /// A bad MSERVE_* value is refused like the flag it stands for, before anything is bound
         /// or announced.
         @Test(arguments: [
