@@ -54,8 +54,26 @@ struct SendCommand: AsyncParsableCommand {
     @Argument(help: "The q query, e.g. proc1 `IBM (several arguments are joined with spaces); - reads queries from standard input, one a line.")
     var query: [String]
 
-    /// Refuses bad timings before the hub is asked for a broker (with --service).
+    /// Refuses bad timings before the hub is asked for a broker (with --service), and flags
+    /// that would do nothing with the others given.
     func validate() throws {
+        if service == nil, hub != nil {
+            throw ValidationError(
+                "--hub is only asked for the broker of a --service: give --service NAME with it, "
+                    + "or --broker ENDPOINT alone to reach a broker directly")
+        }
+        if service != nil, broker != nil {
+            throw ValidationError(
+                "--broker and --service both say which broker to use: give --broker ENDPOINT to reach "
+                    + "a broker directly, or --service NAME (with --hub) to find one through the hub")
+        }
+        if keyDirectory(securityOptions.keys) == nil {
+            for (flag, value) in [("--key-name", securityOptions.keyName), ("--broker-key", brokerKey)] where value != nil {
+                throw ValidationError(
+                    "\(flag) names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it, "
+                        + "or leave it out to send without security")
+            }
+        }
         _ = try seconds(deadline, flag: "--deadline")
         _ = try seconds(connectTimeout, flag: "--connect-timeout")
     }

@@ -444,6 +444,23 @@ extension IntegrationTests {
             #expect(lines.contains("q)echo 2") && lines.contains("routing  | `2"), "\(full.output)")
         }
 
+        /// `send` flags that would do nothing with the others given are usage errors that say
+        /// what to use instead, before any hub or broker is asked.
+        @Test(arguments: [
+            (["--hub", "tcp://127.0.0.1:9"], "--hub is only asked for the broker of a --service: give --service NAME with it"),
+            (["--broker", "tcp://127.0.0.1:9", "--service", "dev"],
+             "--broker and --service both say which broker to use: give --broker ENDPOINT to reach a broker directly"),
+            (["--broker-key", "b"], "--broker-key names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it"),
+            (["--key-name", "c"], "--key-name names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it"),
+        ])
+        func sendRefusesFlagsThatWouldDoNothing(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(["send"] + arguments + ["echo 1"], timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.errors.hasSuffix("See 'mserve send --help' for more information.\n"), "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
         /// `hub user add` refuses an empty password however it comes, and a user name the hub
         /// would refuse before it reads a password or asks the hub (none answers here).
         @Test(arguments: [
