@@ -34,16 +34,16 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (env MSERVE_BROKER, default \(BrokerConfiguration.Clients().endpoint); port 0: any free port).", valueName: "endpoint"))
     var clients: String?
 
-    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable).", valueName: "endpoint"))
+    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated).", valueName: "endpoint"))
     var servants: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (default match).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match).", valueName: "name"))
     var algorithm: String?
 
-    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated.", valueName: "paths"))
+    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS).", valueName: "paths"))
     var plugins: String?
 
-    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME (default arg:1).", valueName: "spec"))
+    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
     var routing: String?
 
     @Option(name: .long, help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))

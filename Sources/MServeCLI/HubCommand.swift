@@ -170,11 +170,11 @@ enum HubTableCommand {
 
     struct Memst: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "memst", abstract: "Print the memory stats the spokes report.")
-        @Flag(name: .long, help: "Print every column.") var all = false
+            commandName: "memst", abstract: "Print the memory stats the spokes report: spoke, time, used, heap, peak, rss.")
+        // No --all: the table is printed whole, as the few columns it has fit.
         @OptionGroup var options: HubClientOptions
         func run() async throws {
-            try await HubTableCommand.print("memst", columns: nil, all: all, options: options)
+            try await HubTableCommand.print("memst", columns: nil, all: true, options: options)
         }
     }
 

@@ -3,10 +3,10 @@ import MServeBroker
 
 /// The broker's kdb+ IPC flags: the door for q clients, and logging in to q servants.
 struct KdbDoorOptions: ParsableArguments {
-    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1).", valueName: "port"))
+    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1; env MSERVE_KDB_PORT).", valueName: "port"))
     var port: String?
 
-    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second.", valueName: "file|hub"))
+    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS).", valueName: "file|hub"))
     var users: String?
 
     // `parsing: .unconditional`: a negative number is read as the value, and refused by its check.
@@ -19,7 +19,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)).", valueName: "count"))
     var maxConnections: Int?
 
-    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to.", valueName: "user:password"))
+    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
     var servantAuth: String?
 
     /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).

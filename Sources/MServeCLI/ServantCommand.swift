@@ -18,7 +18,12 @@ struct ServantCommand: AsyncParsableCommand {
 
             Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers \
             should connect to on the first line of standard output, then logs to standard \
-            error. Stops cleanly on SIGTERM or SIGINT, finishing the queries it is running.
+            error.
+
+            Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries \
+            (DRAIN), gives the queries it is running up to 5 seconds to finish and be answered, then \
+            says goodbye (BYE), handing back the queries it had not started, which the brokers \
+            send to other servants. With --hub, it leaves the hub only then.
             """)
 
     @Option(

@@ -35,6 +35,36 @@ extension IntegrationTests {
             #expect(text.contains(line), "\(run.output)")
         }
 
+        /// The help names the variable each option falls back to, and says what a stop does.
+        @Test(arguments: [
+            (["broker", "--help"], "--algorithm <name> Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match)."),
+            (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
+            (["broker", "--help"], "or plugin:NAME (env MSERVE_ROUTING, default arg:1)."),
+            (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
+            (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
+            (["broker", "--help"], "the users of the --hub, refreshed every second (env MSERVE_USERS)."),
+            (["broker", "--help"], "the broker logs in to (env MSERVE_SERVANT_AUTH)."),
+            (["servant", "--help"],
+             "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), gives the "
+                + "queries it is running up to 5 seconds to finish and be answered, then says goodbye (BYE)"),
+        ])
+        func theHelpSaysWhatTheOptionsRead(arguments: [String], line: String) async throws {
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 0)
+            let text = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains(line), "\(run.output)")
+        }
+
+        /// `hub memst` prints its few columns whole: it has no --all that would do nothing.
+        @Test func hubMemstHasNoAll() async throws {
+            let help = try await CommandRun.mserve(["hub", "memst", "--help"])
+            #expect(help.status == 0)
+            #expect(!help.output.contains("--all"), "\(help.output)")
+            let run = try await CommandRun.mserve(["hub", "memst", "--all"])
+            #expect(run.status == 64)
+            #expect(run.errors.hasPrefix("Error: Unknown option '--all'"), "\(run.errors)")
+        }
+
         @Test func theVersionIsPrintedOnStandardOutput() async throws {
             let run = try await CommandRun.mserve(["--version"])
             #expect(run.status == 0)
