@@ -5,9 +5,10 @@ import MServeHub
 import ServiceLifecycle
 import ZeroMQ
 
-/// `--keys DIR` and `--key-name NAME` for a servant, a broker or a client: with a key directory
-/// the process speaks CURVE with `DIR/NAME.key`, pins the hub to `DIR/hub.pub`, and admits only
-/// the keys the hub lists in the role it needs (brokers for a servant, clients for a broker).
+/// `--keys DIR` and `--key-name NAME` for a servant or a broker: with a key directory the
+/// process speaks CURVE with `DIR/NAME.key`, pins the hub to `DIR/hub.pub`, and admits only the
+/// keys the hub lists in the role it needs (brokers for a servant, clients for a broker).
+/// `mserve send` has its own, as it keeps no allowed list.
 struct SecurityOptions: ParsableArguments {
     @Option(
         name: .long,

@@ -44,7 +44,17 @@ struct SendCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print only the result, not the info dictionary.")
     var quiet = false
 
-    @OptionGroup var securityOptions: SecurityOptions
+    /// Not ``SecurityOptions``: a client keeps no allowed list, and needs `hub.pub` only to ask
+    /// the hub for a --service.
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only --service needs (env MSERVE_KEYS).",
+            valueName: "path"))
+    var keys: String?
+
+    @Option(name: .long, help: ArgumentHelp("This client's key in the key directory (default: client).", valueName: "name"))
+    var keyName: String?
 
     @Option(
         name: .long,
@@ -67,8 +77,8 @@ struct SendCommand: AsyncParsableCommand {
                 "--broker and --service both say which broker to use: give --broker ENDPOINT to reach "
                     + "a broker directly, or --service NAME (with --hub) to find one through the hub")
         }
-        if keyDirectory(securityOptions.keys) == nil {
-            for (flag, value) in [("--key-name", securityOptions.keyName), ("--broker-key", brokerKey)] where value != nil {
+        if keyDirectory(keys) == nil {
+            for (flag, value) in [("--key-name", keyName), ("--broker-key", brokerKey)] where value != nil {
                 throw ValidationError(
                     "\(flag) names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it, "
                         + "or leave it out to send without security")
@@ -79,15 +89,27 @@ struct SendCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let security = try securityOptions.security(defaultName: SpokeRole.client)
+        let directory = keyDirectory(keys)
+        let keyPair: ZMQCurveKeyPair?
+        do {
+            keyPair = try directory?.keyPair(keyName ?? SpokeRole.client)
+        } catch {
+            throw ValidationError("--keys: \(error)")
+        }
         let endpoint: String
         var brokerPublicKey: String? = nil
         if let service {
             let hubEndpoint = HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint)
+            var hubClient = HubClient(endpoint: hubEndpoint)
+            if let directory, let keyPair {
+                do {
+                    hubClient.curve = ZMQCurveClientKeys(serverPublicKey: try directory.publicKey("hub"), keyPair: keyPair)
+                } catch {
+                    throw ValidationError("--keys: \(error) (--service asks the hub, pinned to hub.pub)")
+                }
+            }
             let brokers: [ServiceEndpoint]
             do {
-                var hubClient = HubClient(endpoint: hubEndpoint)
-                hubClient.curve = security?.hubKeys
                 brokers = try await hubClient.resolve(service, role: SpokeRole.broker)
             } catch {
                 FileHandle.standardError.write(Data("mserve send: cannot ask the hub at \(hubEndpoint): \(error)\n".utf8))
@@ -105,10 +127,10 @@ struct SendCommand: AsyncParsableCommand {
         var configuration = ClientConfiguration()
         configuration.deadline = try seconds(deadline, flag: "--deadline")
         configuration.connectTimeout = try seconds(connectTimeout, flag: "--connect-timeout")
-        if let security {
+        if let directory, let keyPair {
             do {
-                let serverKey = try brokerPublicKey ?? security.directory.publicKey(brokerKey ?? SpokeRole.broker)
-                configuration.curve = ZMQCurveClientKeys(serverPublicKey: serverKey, keyPair: security.keyPair)
+                let serverKey = try brokerPublicKey ?? directory.publicKey(brokerKey ?? SpokeRole.broker)
+                configuration.curve = ZMQCurveClientKeys(serverPublicKey: serverKey, keyPair: keyPair)
             } catch {
                 throw ValidationError("--keys: \(error)")
             }

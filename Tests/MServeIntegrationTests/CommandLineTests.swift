@@ -35,7 +35,8 @@ extension IntegrationTests {
             #expect(text.contains(line), "\(run.output)")
         }
 
-        /// The help names the variable each option falls back to, and says what a stop does.
+        /// The help names the variable each option falls back to, and says what a stop and
+        /// `send --keys` really do.
         @Test(arguments: [
             (["broker", "--help"], "--algorithm <name> Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match)."),
             (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
@@ -47,6 +48,10 @@ extension IntegrationTests {
             (["servant", "--help"],
              "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), gives the "
                 + "queries it is running up to 5 seconds to finish and be answered, then says goodbye (BYE)"),
+            (["send", "--help"],
+             "--keys <path> Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); "
+                + "with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only "
+                + "--service needs (env MSERVE_KEYS)."),
         ])
         func theHelpSaysWhatTheOptionsRead(arguments: [String], line: String) async throws {
             let run = try await CommandRun.mserve(arguments)
@@ -489,6 +494,30 @@ extension IntegrationTests {
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
             #expect(run.errors.hasSuffix("See 'mserve send --help' for more information.\n"), "\(run.errors)")
             #expect(run.output.isEmpty, "\(run.output)")
+        }
+
+        /// `send --keys` pins the broker to broker.pub and needs no hub.pub without --service;
+        /// with --service, the hub is asked with hub.pub pinned, so it is needed then.
+        @Test func sendNeedsHubPubOnlyWithAService() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            for name in ["client", "broker"] {
+                let made = try await CommandRun.mserve(["keys", "new", name, "--keys", directory])
+                #expect(made.status == 0, "\(made.errors)")
+            }
+            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let direct = try await CommandRun.mserve(
+                ["send", "--broker", endpoint, "--keys", directory, "--connect-timeout", "0.3", "echo 1"], timeout: 10)
+            #expect(direct.status == 1)
+            #expect(direct.errors.contains("no connection to the broker at \(endpoint)"), "\(direct.errors)")
+            #expect(!direct.errors.contains("hub.pub"), "\(direct.errors)")
+
+            let viaHub = try await CommandRun.mserve(
+                ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 10)
+            #expect(viaHub.status == 64)
+            #expect(
+                viaHub.errors.hasPrefix("Error: --keys: cannot read the key file \(directory)/hub.pub (--service asks the hub"),
+                "\(viaHub.errors)")
         }
 
         /// `hub user add` refuses an empty password however it comes, and a user name the hub
