@@ -113,6 +113,7 @@ extension BrokerLoop {
                 // on the event alone, a servant that answered and left at once would have its
                 // answered queries run again elsewhere.
                 readServants()
+                record.connected = false  // whatever those messages said
                 switch record.state {
                 case .lost: break
                 case .draining where record.inFlight == 0:

@@ -3,6 +3,9 @@
 import Logging
 
 extension BrokerLoop {
+    /// How often a HELLO goes to a servant not known to be connected.
+    static let unconnectedHelloInterval: UInt64 = 5_000_000_000
+
     func timers(now: UInt64) {
         if now >= nextHeartbeat {
             nextHeartbeat = now + heartbeatNanoseconds
@@ -22,9 +25,13 @@ extension BrokerLoop {
                     }
                 case .connecting, .lost:
                     // Whether or not a connection event said so: libzmq names a reconnection to
-                    // a host name by its address, which matches no configured endpoint. A HELLO
-                    // with no connection is refused at once (ROUTER_MANDATORY), at no cost.
-                    if now &- record.lastHelloSent >= heartbeatNanoseconds { sendHello(record.id) }
+                    // a host name by its address, which matches no configured endpoint. But a
+                    // HELLO to a servant that is not connected is queued for it (the pipe lives
+                    // on while libzmq reconnects) and delivered when it comes up, so while none
+                    // is known to be connected a HELLO goes only every few seconds: a servant
+                    // down for a day costs a few thousand queued HELLOs, not hundreds of thousands.
+                    let interval = record.connected ? heartbeatNanoseconds : max(heartbeatNanoseconds, Self.unconnectedHelloInterval)
+                    if now &- record.lastHelloSent >= interval { sendHello(record.id) }
                 }
             }
         }

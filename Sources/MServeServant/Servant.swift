@@ -529,6 +529,17 @@ final class ServantLoop {
                     logger.warning("dropped a QUERY whose frames are not tag and message pairs")
                     continue
                 }
+                // Without a session the queries are not this servant's to run: ones a broker
+                // queued for a previous process on this port, or from a broker it forgot. The
+                // BYE names them; the broker sends them elsewhere and says HELLO again.
+                guard brokers[broker] != nil else {
+                    let tags = stride(from: 3, to: frames.count - 1, by: 2).map { frames.copy(of: $0) }
+                    logger.notice(
+                        "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
+                        metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                    send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + tags)
+                    continue
+                }
                 let largestReply = brokers[broker]?.maximumReplySize ?? .max
                 for first in stride(from: 3, to: frames.count, by: 2) {
                     workers.submit(

@@ -90,4 +90,25 @@ struct ServantRunTests {
         alive.socket.close()
         context.terminate()
     }
+
+    @Test func queriesFromABrokerWithNoSessionAreNotRunAndNamedInABye() async throws {
+        let servant = try Servant(functions: DemoFunctions.registry())
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        // A QUERY with no HELLO before it: queued by a broker for a previous process here.
+        let stale = try ZMQSocket(context: context, type: .dealer)
+        try stale.setLinger(milliseconds: 0)
+        try stale.connect(try await servant.endpoint)
+        try stale.send(multipart: [
+            ServantLink.protocolMarker, ServantCommand.query.frame, WireInteger.encode(41),
+            QIPC.encode(.list([.atom(.long(1)), .string("proc1 `IBM")]), messageType: .async),
+        ])
+        let answer = try #require(try await stale.receiveFrames(within: .seconds(10)), "no answer")
+        #expect(answer.count == 3 && answer[1] == ServantCommand.bye.frame, "\(answer)")
+        #expect(answer.count == 3 ? WireInteger.decode(answer[2]) == 41 : false)
+        stale.close()
+        servant.stop()
+        try await running.value
+        context.terminate()
+    }
 }

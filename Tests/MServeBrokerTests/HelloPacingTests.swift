@@ -1,0 +1,47 @@
+import MServeProtocol
+import MServeTesting
+import MServeTestSupport
+import POSIXSockets
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A HELLO to a servant that is not connected waits in the broker's socket until it comes up,
+/// so such a servant gets one every few seconds, not one every heartbeat: a servant down for
+/// long does not come back to a pile of HELLOs (and the broker's memory does not grow).
+struct HelloPacingTests {
+    @Test func aServantBackAfterAnOutageFindsAFewHellosNotOnePerHeartbeat() async throws {
+        let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        configuration.servants.endpoints = [endpoint]
+        configuration.servants.heartbeatInterval = .milliseconds(100)
+        let broker = try Broker(configuration: configuration) { _ in FirstFreeAlgorithm() }
+        let running = Task { try await broker.run() }
+        _ = try await broker.clientEndpoint
+        let context = try ZMQContext()
+        // Up once, then gone for twenty heartbeats.
+        let first = try ScriptedServant(context: context, endpoint: endpoint)
+        _ = try await first.becomeReady(capacity: 1)
+        first.socket.close()
+        try await Task.sleep(for: .seconds(2))
+
+        let servant = try ScriptedServant(context: context, endpoint: endpoint)
+        // What arrives within the first half second of the reconnection: what was waiting.
+        var hellos = 0
+        let end = ContinuousClock.now + .milliseconds(1_500)
+        while ContinuousClock.now < end, hellos < 50,
+            let frames = try await servant.socket.receiveFrames(within: end - ContinuousClock.now)
+        {
+            if frames.count >= 3 && frames[2] == ServantCommand.hello.frame { hellos += 1 }
+        }
+        // Reconnecting takes up to a second, then HELLOs go each heartbeat (100 ms) while
+        // it is connected and not ready: about ten. A backlog from the outage adds twenty.
+        #expect(hellos >= 1 && hellos <= 16, "\(hellos) HELLOs came")
+        servant.socket.close()
+        broker.stop()
+        try await running.value
+        context.terminate()
+    }
+}
