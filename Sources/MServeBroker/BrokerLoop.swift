@@ -269,6 +269,9 @@ final class BrokerLoop {
         let final = snapshot()
         for case .snapshot(let reply) in mailbox.closeIntake() { reply(final) }
         monitor.close()
+        // The replies just sent (the last answers, the shutdown errors) must reach their
+        // clients: closed at once, libzmq would drop what it has not written yet.
+        try? clientSocket.setLinger(milliseconds: 1_000)
         clientSocket.close()
         servantSocket.close()
         admission?.stop()

@@ -65,6 +65,7 @@ final class KdbDoor {
     private var acceptPausedUntil: UInt64 = 0
     private var refusedConnectionLog = LogThrottle()
     private var acceptFailureLog = LogThrottle()
+    private var closedConnectionLog = LogThrottle()
     /// How long the listener rests after accepting failed.
     static let acceptPause: UInt64 = 100_000_000
 
@@ -162,10 +163,17 @@ final class KdbDoor {
         }
     }
 
-    /// Closes the listener and every connection.
+    /// Closes the listener and every connection, each once its last replies are written
+    /// (a second at most in all).
     func close() {
-        for id in Array(connections.keys) { drop(id, reason: "the broker stopped", quietly: true) }
         TCPSocket.close(listener)
+        let giveUp = QueryClock.monotonicNanoseconds() &+ 1_000_000_000
+        for id in Array(connections.keys) {
+            guard var connection = connections.removeValue(forKey: id) else { continue }
+            let left = giveUp > QueryClock.monotonicNanoseconds() ? Int((giveUp - QueryClock.monotonicNanoseconds()) / 1_000_000) : 0
+            connection.stream.finish(waitingUpTo: left)
+            logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "the broker stopped"])
+        }
     }
 
     // MARK: connections
@@ -338,8 +346,11 @@ final class KdbDoor {
         connection.stream.close()
         if quietly {
             logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
-        } else {
-            logger.notice("closed a kdb+ connection", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
+        } else if let heldBack = closedConnectionLog.admit() {
+            // A client may connect and misbehave in a loop: a line a second at most.
+            logger.notice(
+                "\(LogThrottle.line("closed a kdb+ connection", heldBack: heldBack))",
+                metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])
         }
     }
 }

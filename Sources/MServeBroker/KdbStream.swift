@@ -1,3 +1,4 @@
+import MServeProtocol
 import POSIXSockets
 
 /// One kdb+ IPC byte stream over a non-blocking TCP socket: input gathered and cut into
@@ -115,6 +116,23 @@ struct KdbStream {
         guard !closed else { return }
         closed = true
         TCPSocket.abort(descriptor)
+        input = []
+        output = []
+        inputStart = 0
+        outputOffset = 0
+    }
+
+    /// Writes what is still buffered, as far as the kernel takes it within `milliseconds`,
+    /// then closes the socket normally, so that the peer reads its last replies (the broker
+    /// stopping) instead of a reset.
+    mutating func finish(waitingUpTo milliseconds: Int) {
+        guard !closed else { return }
+        let giveUp = QueryClock.monotonicNanoseconds() &+ UInt64(milliseconds) * 1_000_000
+        while wantsWrite, flush(), outputOffset < output.count, QueryClock.monotonicNanoseconds() < giveUp {
+            TCPSocket.waitWritable(descriptor, milliseconds: 10)
+        }
+        closed = true
+        TCPSocket.close(descriptor)
         input = []
         output = []
         inputStart = 0

@@ -151,6 +151,12 @@ public enum TCPSocket {
     }
 
     /// Closes a descriptor.
+    /// Waits up to `milliseconds` for `descriptor` to take more bytes.
+    public static func waitWritable(_ descriptor: Int32, milliseconds: Int) {
+        var item = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&item, 1, Int32(clamping: milliseconds))
+    }
+
     public static func close(_ descriptor: Int32) {
         Glibc.close(descriptor)
     }
