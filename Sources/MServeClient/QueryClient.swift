@@ -238,6 +238,8 @@ final class ClientLoop: @unchecked Sendable {
     private let connectTimeoutNanoseconds: UInt64?
     private let monitor: ZMQMonitor?
     private var connected = false
+    /// Queries the socket took while this loop had not yet seen the connection come up.
+    private var sentWhileUnconnected: Set<Int64> = []
     private var unconnectedSince = QueryClock.monotonicNanoseconds()
     /// Why the last security handshake failed, for the error; nil when none did.
     private var handshakeFailure: String?
@@ -338,10 +340,17 @@ final class ClientLoop: @unchecked Sendable {
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
                 let reason = handshakeFailure ?? "is it running?"
-                failPending(
-                    ClientError(
-                        .notConnected,
-                        "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)"))
+                // Not the queries the socket took meanwhile: it takes one only over a completed
+                // connection (ZMQ_IMMEDIATE) whose event this loop has not read yet, so they
+                // are on their way to the broker and will be answered.
+                let error = ClientError(
+                    .notConnected,
+                    "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)")
+                for (id, entry) in pending where !sentWhileUnconnected.contains(id) {
+                    pending[id] = nil
+                    entry.continuation.resume(throwing: error)
+                }
+                unsent.removeAll()
             }
         }
         failPending(ClientError(.closed, "the client was closed before the reply came"))
@@ -369,6 +378,7 @@ final class ClientLoop: @unchecked Sendable {
         while let monitor, let event = try? monitor.next(dontWait: true) {
             if event.event.contains(.handshakeSucceeded) {
                 connected = true
+                sentWhileUnconnected.removeAll()
                 handshakeFailure = nil
             } else if event.event.contains(.disconnected), connected {
                 connected = false
@@ -392,6 +402,7 @@ final class ClientLoop: @unchecked Sendable {
                 pending.removeValue(forKey: id)?.continuation.resume(
                     throwing: ClientError(.socket, "send failed: \(error)"))
             }
+            if !connected && connectTimeoutNanoseconds != nil { sentWhileUnconnected.insert(id) }
             sent += 1
         }
     }
