@@ -234,7 +234,7 @@ final class ServantLoop {
         var replyLimit: Int
         var maximumReplySize: Int
         /// When the broker was last heard from (monotonic nanoseconds).
-        var lastHeard: UInt64 = QueryClock.monotonicNanoseconds()
+        var lastHeard: UInt64
     }
     private var nextSessionScan: UInt64 = 0
     /// While stopping: the tags of queries each broker sent that were not started, named in
@@ -366,7 +366,9 @@ final class ServantLoop {
                 }
             }
             sendAnswers()
-            if poller.returnedEvents(at: socketIndex).contains(.readable) { readBrokers(stopping: stopping) }
+            if poller.returnedEvents(at: socketIndex).contains(.readable) {
+                readBrokers(stopping: stopping, now: QueryClock.monotonicNanoseconds())
+            }
         }
         // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
         for case .finished(let done) in mailbox.takeAll() { take(done) }
@@ -471,7 +473,8 @@ final class ServantLoop {
     /// running for lost and runs them again elsewhere, but no new query is started: a
     /// broker's are named in the BYE, to go to another servant; a direct client's is
     /// answered with an error.
-    private func readBrokers(stopping: Bool) {
+    /// `now` is when the read began: when the brokers it reads from were last heard.
+    private func readBrokers(stopping: Bool, now: UInt64) {
         while true {
             do {
                 guard try socket.receive(into: &received, dontWait: true) else { return }
@@ -501,22 +504,18 @@ final class ServantLoop {
                 continue
             }
             let broker = frames.copy(of: 0)
-            brokers[broker]?.lastHeard = QueryClock.monotonicNanoseconds()
+            brokers[broker]?.lastHeard = now
             switch command {
             case .hello where stopping:
                 logger.notice("did not start a session: the servant is stopping")
-            case .query where stopping:
-                // Sent before the broker read the DRAIN: named in the BYE, not run.
-                for first in stride(from: 3, to: frames.count - 1, by: 2) {
-                    unstarted[broker, default: []].append(frames.copy(of: first))
-                }
             case .hello:
                 // Frame 4, when there: the most answers the broker takes in one REPLY; frame 5,
                 // the largest REPLY it accepts.
                 let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
                 let largestReply = frames.count > 5 ? WireInteger.decode(frames[5]).map { Int(min($0, UInt64(Int.max))) } : nil
                 let session = BrokerSession(
-                    replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max)
+                    replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max,
+                    lastHeard: now)
                 if brokers.updateValue(session, forKey: broker) == nil {
                     logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
                 }
@@ -529,23 +528,28 @@ final class ServantLoop {
                     logger.warning("dropped a QUERY whose frames are not tag and message pairs")
                     continue
                 }
+                let pairs = stride(from: 3, to: frames.count, by: 2)
                 // Without a session the queries are not this servant's to run: ones a broker
                 // queued for a previous process on this port, or from a broker it forgot. The
                 // BYE names them; the broker sends them elsewhere and says HELLO again.
-                guard brokers[broker] != nil else {
-                    let tags = stride(from: 3, to: frames.count - 1, by: 2).map { frames.copy(of: $0) }
+                guard let session = brokers[broker] else {
+                    let tags = pairs.map { frames.copy(of: $0) }
                     logger.notice(
                         "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
                         metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
                     send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + tags)
                     continue
                 }
-                let largestReply = brokers[broker]?.maximumReplySize ?? .max
-                for first in stride(from: 3, to: frames.count, by: 2) {
+                if stopping {
+                    // Sent before the broker read the DRAIN: named in the BYE, not run.
+                    unstarted[broker, default: []].append(contentsOf: pairs.map { frames.copy(of: $0) })
+                    continue
+                }
+                for first in pairs {
                     workers.submit(
                         ServantJob(
                             broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1),
-                            maximumReplySize: largestReply))
+                            maximumReplySize: session.maximumReplySize))
                 }
             case .bye:
                 brokers[broker] = nil
