@@ -170,8 +170,7 @@ final class KdbDoor {
         let giveUp = QueryClock.monotonicNanoseconds() &+ 1_000_000_000
         for id in Array(connections.keys) {
             guard var connection = connections.removeValue(forKey: id) else { continue }
-            let left = giveUp > QueryClock.monotonicNanoseconds() ? Int((giveUp - QueryClock.monotonicNanoseconds()) / 1_000_000) : 0
-            connection.stream.finish(waitingUpTo: left)
+            connection.stream.finish(before: giveUp)
             logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "the broker stopped"])
         }
     }

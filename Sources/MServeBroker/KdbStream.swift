@@ -113,26 +113,24 @@ struct KdbStream {
     /// Closes the socket (once). Unsent bytes are discarded and the peer gets a reset, so
     /// a peer that stopped reading learns of it at once.
     mutating func close() {
-        guard !closed else { return }
-        closed = true
-        TCPSocket.abort(descriptor)
-        input = []
-        output = []
-        inputStart = 0
-        outputOffset = 0
+        end(closing: TCPSocket.abort)
     }
 
-    /// Writes what is still buffered, as far as the kernel takes it within `milliseconds`,
-    /// then closes the socket normally, so that the peer reads its last replies (the broker
-    /// stopping) instead of a reset.
-    mutating func finish(waitingUpTo milliseconds: Int) {
+    /// Writes what is still buffered, as far as the kernel takes it before `deadline`
+    /// (monotonic nanoseconds), then closes the socket normally, so that the peer reads its
+    /// last replies (the broker stopping) instead of a reset.
+    mutating func finish(before deadline: UInt64) {
         guard !closed else { return }
-        let giveUp = QueryClock.monotonicNanoseconds() &+ UInt64(milliseconds) * 1_000_000
-        while wantsWrite, flush(), outputOffset < output.count, QueryClock.monotonicNanoseconds() < giveUp {
+        while flush(), wantsWrite, QueryClock.monotonicNanoseconds() < deadline {
             TCPSocket.waitWritable(descriptor, milliseconds: 10)
         }
+        end(closing: TCPSocket.close)
+    }
+
+    private mutating func end(closing closeDescriptor: (Int32) -> Void) {
+        guard !closed else { return }
         closed = true
-        TCPSocket.close(descriptor)
+        closeDescriptor(descriptor)
         input = []
         output = []
         inputStart = 0
