@@ -343,14 +343,11 @@ final class ClientLoop: @unchecked Sendable {
                 // Not the queries the socket took meanwhile: it takes one only over a completed
                 // connection (ZMQ_IMMEDIATE) whose event this loop has not read yet, so they
                 // are on their way to the broker and will be answered.
-                let error = ClientError(
-                    .notConnected,
-                    "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)")
-                for (id, entry) in pending where !sentWhileUnconnected.contains(id) {
-                    pending[id] = nil
-                    entry.continuation.resume(throwing: error)
-                }
-                unsent.removeAll()
+                failPending(
+                    ClientError(
+                        .notConnected,
+                        "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)"),
+                    except: sentWhileUnconnected)
             }
         }
         failPending(ClientError(.closed, "the client was closed before the reply came"))
@@ -366,11 +363,13 @@ final class ClientLoop: @unchecked Sendable {
         context.terminate()
     }
 
-    /// Fails every query waiting for an answer with `error`.
-    private func failPending(_ error: ClientError) {
-        for (_, entry) in pending { entry.continuation.resume(throwing: error) }
-        pending.removeAll()
-        unsent.removeAll()
+    /// Fails every query waiting for an answer with `error`, but those in `kept`.
+    private func failPending(_ error: ClientError, except kept: Set<Int64> = []) {
+        for (id, entry) in pending where !kept.contains(id) {
+            pending[id] = nil
+            entry.continuation.resume(throwing: error)
+        }
+        unsent.removeAll { !kept.contains($0.id) }
     }
 
     /// Follows the connection to the broker from the monitor's events.

@@ -40,20 +40,18 @@ public final class Hub: Service, Sendable {
     /// cancellation, for an owner that must do something through the hub first (auto mode
     /// deregisters its own spoke, then stops the hub).
     func run(stoppingOnGracefulShutdown: Bool) async throws {
-        guard stoppingOnGracefulShutdown else {
-            return try await withTaskCancellationHandler {
-                try await runLoopThread()
-            } onCancel: {
-                self.mailbox.post(.stop)
-            }
-        }
+        guard stoppingOnGracefulShutdown else { return try await runUntilCancelled() }
         try await withGracefulShutdownHandler {
-            try await withTaskCancellationHandler {
-                try await runLoopThread()
-            } onCancel: {
-                self.mailbox.post(.stop)
-            }
+            try await runUntilCancelled()
         } onGracefulShutdown: {
+            self.mailbox.post(.stop)
+        }
+    }
+
+    private func runUntilCancelled() async throws {
+        try await withTaskCancellationHandler {
+            try await runLoopThread()
+        } onCancel: {
             self.mailbox.post(.stop)
         }
     }

@@ -142,9 +142,7 @@ public final class HubWatcher: Service, Sendable {
             // new spoke, and the old one's LEAVE (at its liveness timeout) may come after the
             // new one's JOIN.
             let removed = known.withLock { known -> ServiceEndpoint? in
-                guard let current = known[endpoint.endpoint],
-                    endpoint.spokeID == 0 || current.spokeID == 0 || current.spokeID == endpoint.spokeID
-                else { return nil }
+                guard let current = known[endpoint.endpoint], !Self.isAnotherSpoke(current, endpoint) else { return nil }
                 return known.removeValue(forKey: endpoint.endpoint)
             }
             if let removed { leave(removed) }
@@ -156,7 +154,12 @@ public final class HubWatcher: Service, Sendable {
     /// Whether `new`, at a known endpoint, is another spoke than `old` there (a restarted
     /// servant) or serves with another key.
     static func isReplaced(_ old: ServiceEndpoint, by new: ServiceEndpoint) -> Bool {
-        (old.spokeID != new.spokeID && old.spokeID != 0 && new.spokeID != 0) || old.curveKey != new.curveKey
+        isAnotherSpoke(old, new) || old.curveKey != new.curveKey
+    }
+
+    /// Whether two records of one endpoint are of different spokes (an id of 0 is unknown).
+    static func isAnotherSpoke(_ one: ServiceEndpoint, _ other: ServiceEndpoint) -> Bool {
+        one.spokeID != other.spokeID && one.spokeID != 0 && other.spokeID != 0
     }
 
     private func join(_ endpoint: ServiceEndpoint) {
