@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServePlugin
+import MServeProtocol
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ

@@ -1,3 +1,4 @@
+import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import QData
