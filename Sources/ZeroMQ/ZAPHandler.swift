@@ -102,13 +102,13 @@ public final class ZAPHandler: Sendable {
 }
 
 /// Whether a handler's thread should stop, and the signal that it has.
-private final class ZAPHandlerLifetime: Sendable {
+final class ZAPHandlerLifetime: Sendable {
     let stopping = Atomic<Bool>(false)
     let finished = DispatchSemaphore(value: 0)
 }
 
 /// Moves a socket to the one thread that will own it.
-private final class SocketHandoff: @unchecked Sendable {
+final class SocketHandoff: @unchecked Sendable {
     // @unchecked: the socket is created on one thread and then used only by the handler's thread.
     let socket: ZMQSocket
     init(_ socket: ZMQSocket) { self.socket = socket }
@@ -146,6 +146,14 @@ public final class ZAPKeyList: Sendable {
     /// The name `publicKey` was admitted under; nil when it is not admitted.
     public func name(of publicKey: String) -> String? {
         names.withLock { $0[publicKey] }
+    }
+
+    /// Whether the peer whose messages carry `userID` is still admitted: a handler made with
+    /// ``ZAPHandler/init(context:admitting:onRefuse:)`` tags each message with the peer's public
+    /// key. False for a message with no User-Id.
+    public func admits(userID: String?) -> Bool {
+        guard let userID, !userID.isEmpty else { return false }
+        return name(of: userID) != nil
     }
 
     /// Every admitted key (public key → name).

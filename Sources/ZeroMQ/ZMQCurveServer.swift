@@ -21,14 +21,16 @@ public struct ZMQCurveServerKeys: Sendable {
 }
 
 extension ZAPHandler {
-    /// A handler that admits CURVE peers whose public key is in `keys` (tagging their messages
-    /// with the name they were admitted under) and refuses everyone else, calling `onRefuse`
-    /// with each refused request (its `publicKey` and `address` say who it was).
+    /// A handler that admits CURVE peers whose public key is in `keys` and refuses everyone
+    /// else, calling `onRefuse` with each refused request (its `publicKey` and `address` say who
+    /// it was). Every message of an admitted peer carries its public key as its `User-Id`, so
+    /// that the key can be checked against the list again after a revoke
+    /// (``ZAPKeyList/admits(userID:)``): the handshake alone admits a connection for good.
     public convenience init(
         context: ZMQContext, admitting keys: ZAPKeyList, onRefuse: @escaping @Sendable (ZAPRequest) -> Void
     ) throws(ZMQError) {
         try self.init(context: context) { request in
-            if request.mechanism == "CURVE", let name = keys.name(of: request.publicKey) { return .admit(as: name) }
+            if request.mechanism == "CURVE", keys.name(of: request.publicKey) != nil { return .admit(as: request.publicKey) }
             onRefuse(request)
             return .refuse
         }

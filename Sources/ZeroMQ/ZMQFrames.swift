@@ -40,6 +40,14 @@ public struct ZMQFrames {
         largeFrames[index] ?? Array(bytes[bounds[index]])
     }
 
+    /// A message-level property (`zmq_msg_gets`) of the message last received, such as
+    /// "User-Id" (what the ZAP handler admitted the peer as) or "Peer-Address"; nil when absent
+    /// or when nothing was received yet.
+    public func metadata(_ property: String) -> String? {
+        guard count > 0 else { return nil }
+        return scratch.metadata(property)
+    }
+
     /// Forgets the frames, keeping the storage of the small ones.
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)

@@ -90,6 +90,11 @@ public final class ZMQMonitor {
         guard let frames = try socket.receiveMultipartBytes(dontWait: dontWait, file: file, line: line) else {
             return nil
         }
+        return try Self.decode(frames, file: file, line: line)
+    }
+
+    /// Reads the two frames of one monitor event.
+    static func decode(_ frames: [[UInt8]], file: String = #fileID, line: Int = #line) throws(ZMQError) -> ZMQMonitorEvent {
         guard frames.count == 2, frames[0].count == 6 else {
             throw ZMQError(
                 code: .invalidArgument, call: "zmq_socket_monitor",

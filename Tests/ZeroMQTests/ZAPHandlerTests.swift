@@ -45,6 +45,42 @@ struct ZAPHandlerTests {
         }
     }
 
+    /// A handler admitting from a key list tags each message with the peer's public key, read
+    /// from received frames, so a connection whose key leaves the list can be told apart.
+    @Test func messagesCarryThePeersKeyAndTheListSaysWhenItIsRevoked() throws {
+        try withContext { context in
+            let serverKeys = try ZMQ.curveKeyPair()
+            let known = try ZMQ.curveKeyPair()
+            let list = ZAPKeyList([known.publicKey: "known"])
+            let handler = try ZAPHandler(context: context, admitting: list) { _ in }
+            defer { handler.stop() }
+            let server = try ZMQSocket(context: context, type: .router)
+            let client = try ZMQSocket(context: context, type: .dealer)
+            defer { server.close(); client.close() }
+            try server.setCurveServer(secretKey: serverKeys.secretKey)
+            try server.setReceiveTimeout(milliseconds: 2_000)
+            try server.bind("tcp://127.0.0.1:0")
+            try client.setCurveClient(
+                serverPublicKey: serverKeys.publicKey, publicKey: known.publicKey, secretKey: known.secretKey)
+            try client.connect(try server.lastEndpoint)
+
+            var frames = ZMQFrames()
+            #expect(frames.metadata("User-Id") == nil)
+            _ = try client.send(Array("before".utf8))
+            #expect(try server.receive(into: &frames))
+            let userID = frames.metadata("User-Id")
+            #expect(userID == known.publicKey)
+            #expect(list.admits(userID: userID))
+
+            list.replace([:])
+            _ = try client.send(Array("after".utf8))
+            #expect(try server.receive(into: &frames))
+            #expect(frames.metadata("User-Id") == known.publicKey, "the connection stays open")
+            #expect(!list.admits(userID: frames.metadata("User-Id")))
+            #expect(!list.admits(userID: nil))
+        }
+    }
+
     @Test func z85EncodesWholeWordsOnly() {
         #expect(ZMQ.z85Encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]) == "HelloWorld")
         #expect(ZMQ.z85Encode([1, 2, 3]) == nil)
