@@ -1,16 +1,29 @@
 import Logging
+import MServeProtocol
 import Synchronization
 import ZeroMQ
 
 /// The broker's side of admission, used by its loop when security is on: the client ROUTER is
 /// a CURVE server whose ZAP handler admits only keys allowed as clients, and servants are
 /// reached as a CURVE client pinned to each servant's own key, only when that key is allowed
-/// as a servant. Every refusal is logged with the key and the peer address.
+/// as a servant. A client's key is checked again on every message it sends, so a client
+/// whose key is revoked is no longer served on the connection it already has (from the next
+/// refresh of the allowed list): its first message after the revoke is answered with
+/// ``revokedClientMessage``, the rest are dropped. Every refusal is logged with the key, the
+/// peer address and the door, at most once a second per kind.
 final class BrokerAdmission {
+    /// The error a client whose key was revoked gets, once per connection.
+    static let revokedClientMessage =
+        "this client's key is no longer allowed (revoked, or no longer allowed as a client); the broker drops its messages from now on"
+
     private let keys: ZMQCurveServerKeys
     private let servantKeys: ZAPKeyList
     private let handler: ZAPHandler
+    private let handshakeWatch: ZMQHandshakeWatch
     private let logger: Logger
+    /// Connections (routing ids) already told their key was revoked: their messages are dropped.
+    private var toldRevoked: Set<[UInt8]> = []
+    private var revokedClientLog = LogThrottle()
 
     /// Nil without `configuration.curve`; otherwise starts the ZAP handler in `context` and makes
     /// `clientSocket` a CURVE server (call before it binds).
@@ -29,11 +42,49 @@ final class BrokerAdmission {
         self.keys = keys
         self.servantKeys = servantKeys
         self.logger = logger
+        let refusedLog = Mutex(LogThrottle())
         handler = try ZAPHandler.securing(clientSocket, with: keys, context: context) { request in
+            guard let heldBack = refusedLog.withLock({ $0.admit() }) else { return }
             logger.warning(
-                "refused a client: its key is not allowed as a client",
-                metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
+                "\(LogThrottle.line("refused a client: its key is not allowed as a client", heldBack: heldBack))",
+                metadata: [
+                    "key": "\(request.publicKey)", "address": "\(request.address)", "door": "clients",
+                    "mechanism": "\(request.mechanism)",
+                ])
         }
+        let handshakeLog = Mutex(LogThrottle())
+        do {
+            handshakeWatch = try ZMQHandshakeWatch(socket: clientSocket, context: context, name: "clients") { failure in
+                guard let heldBack = handshakeLog.withLock({ $0.admit() }) else { return }
+                logger.warning(
+                    "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
+                    metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "clients"])
+            }
+        } catch {
+            handler.stop()
+            throw error
+        }
+    }
+
+    /// Whether a message from a client, whose `User-Id` is `userID` (its public key), comes
+    /// from a key still allowed as a client.
+    func admitsClient(userID: String?) -> Bool {
+        keys.allowedKeys.admits(userID: userID)
+    }
+
+    /// A message from a client whose key is no longer allowed, on the connection `routingID`:
+    /// logs it (throttled) and returns whether to answer it with ``revokedClientMessage`` — the
+    /// first such message of the connection — or drop it.
+    func refuseRevokedClient(routingID: [UInt8], userID: String?, address: String?) -> Bool {
+        if let heldBack = revokedClientLog.admit() {
+            logger.warning(
+                "\(LogThrottle.line("refused a message from a client whose key is no longer allowed as a client", heldBack: heldBack))",
+                metadata: ["key": "\(userID ?? "")", "address": "\(address ?? "")", "door": "clients"])
+        }
+        // Bounded: connections long gone are forgotten together now and then (they are
+        // answered once more, then dropped again).
+        if toldRevoked.count >= 4_096 { toldRevoked.removeAll(keepingCapacity: true) }
+        return toldRevoked.insert(routingID).inserted
     }
 
     /// Whether the servant at `endpoint` may be used: it must have a key, and the key must be
@@ -62,6 +113,7 @@ final class BrokerAdmission {
 
     /// Stops the ZAP handler; call before terminating the context.
     func stop() {
+        handshakeWatch.stop()
         handler.stop()
     }
 }

@@ -32,6 +32,10 @@ extension BrokerLoop {
                 }
                 continue
             }
+            if let admission, !admission.admitsClient(userID: clientFrames.metadata("User-Id")) {
+                refuseRevokedClient(admission)
+                continue
+            }
             handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
         }
         flushOutboxes()
@@ -57,6 +61,22 @@ extension BrokerLoop {
         envelope.reserveCapacity(count - 1)
         for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
         return envelope
+    }
+
+    /// The message just received comes from a client whose key was revoked (BrokerAdmission):
+    /// the first one of its connection is answered with an error, the rest are dropped.
+    private func refuseRevokedClient(_ admission: BrokerAdmission) {
+        let answer = admission.refuseRevokedClient(
+            routingID: clientFrames.copy(of: 0), userID: clientFrames.metadata("User-Id"),
+            address: clientFrames.metadata("Peer-Address"))
+        guard answer else { return }
+        let message = clientFrames.copy(of: clientFrames.count - 1)
+        let now = QueryClock.monotonicNanoseconds()
+        var held = HeldQuery(
+            tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
+            receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
+        if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize) { held.id = query.id }
+        reply(error: BrokerAdmission.revokedClientMessage, to: held)
     }
 
     func handleClient(route: ReplyRoute, message: [UInt8]) {

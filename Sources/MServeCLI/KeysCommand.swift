@@ -73,10 +73,20 @@ struct KeysNewCommand: AsyncParsableCommand {
 struct HubAdminOptions: ParsableArguments {
     @OptionGroup var client: HubClientOptions
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Hub directory, where the hub writes its admin token: a hub without --keys takes allow, revoke and user add/remove only with it (env MSERVE_HUB_DIR, default ~/.mserve/hub).",
+            valueName: "path"))
+    var dir: String?
+
     /// A hub client that, with security on, speaks as the hub's own key (the admin, `hub.key`)
-    /// unless `--key-name` names another.
+    /// unless `--key-name` names another; it sends the admin token of the hub directory with
+    /// the commands that edit, when this user can read it.
     func hubClient() throws -> HubClient {
-        try client.client(defaultKeyName: "hub")
+        var hubClient = try client.client(defaultKeyName: "hub")
+        hubClient.adminToken = HubAdminToken.read(directory: dir ?? HubConfiguration.environmentDirectory)
+        return hubClient
     }
 }
 

@@ -1,45 +1,72 @@
 import Logging
 import MServeProtocol
 import QData
+import Synchronization
 import ZeroMQ
 
 /// The hub's side of admission: with a CURVE key pair configured, makes the hub socket a CURVE
 /// server and answers ZAP requests from the `allowed_keys` table (cached, updated on ALLOW and
-/// REVOKE), admitting a listed key whatever its role; serves ALLOW, REVOKE and KEYS whether
-/// security is on or not. The roles are checked where a key is used (``role(ofPeer:)``).
+/// REVOKE), admitting a listed key whatever its role, and checking it again on every message
+/// (a revoked key is refused at once, on connections already open too); serves ALLOW, REVOKE
+/// and KEYS whether security is on or not. The roles are checked where a key is used
+/// (``key(ofPeer:)``).
 final class HubAdmission {
-    /// The User-Id of the hub's own key: the only one that may ALLOW and REVOKE.
+    /// The name of the hub's own key, the only one that may ALLOW and REVOKE (no key may be
+    /// allowed under it).
     static let adminUserID = "hub-admin"
 
     private let keyList = ZAPKeyList()
-    /// The allowed keys by name (the User-Id of their connections), for their roles.
-    private var keysByName: [String: AllowedKey] = [:]
+    /// The allowed keys by public key (the User-Id of their connections), for their roles.
+    private var keysByKey: [String: AllowedKey] = [:]
     private let ownKey: String?
     private let handler: ZAPHandler?
+    private let handshakeWatch: ZMQHandshakeWatch?
+    private let logger: Logger
+    private var revokedPeerLog = LogThrottle()
 
     init(
         context: ZMQContext, socket: ZMQSocket, configuration: HubConfiguration, database: HubDatabase,
         logger: Logger
     ) throws {
         ownKey = configuration.curve?.publicKey
+        self.logger = logger
         guard let curve = configuration.curve else {
             handler = nil
+            handshakeWatch = nil
             return
         }
         let keyList = self.keyList
         let ownKey = curve.publicKey
+        let refusedLog = Mutex(LogThrottle())
+        // Every admitted connection's messages carry its public key as User-Id, so that a key
+        // revoked later is told apart on the connection it already has.
         handler = try ZAPHandler(context: context) { request in
-            if request.publicKey == ownKey { return .admit(as: Self.adminUserID) }
-            if let name = keyList.name(of: request.publicKey) { return .admit(as: name) }
-            logger.warning(
-                "refused a peer: its key is not allowed",
-                metadata: ["key": "\(request.publicKey)", "address": "\(request.address)"])
+            if request.publicKey == ownKey { return .admit(as: ownKey) }
+            if request.mechanism == "CURVE", keyList.name(of: request.publicKey) != nil { return .admit(as: request.publicKey) }
+            if let heldBack = refusedLog.withLock({ $0.admit() }) {
+                logger.warning(
+                    "\(LogThrottle.line("refused a peer: its key is not allowed", heldBack: heldBack))",
+                    metadata: ["key": "\(request.publicKey)", "address": "\(request.address)", "door": "hub"])
+            }
             return .refuse
+        }
+        let handshakeLog = Mutex(LogThrottle())
+        do {
+            handshakeWatch = try ZMQHandshakeWatch(socket: socket, context: context, name: "hub") { failure in
+                guard let heldBack = handshakeLog.withLock({ $0.admit() }) else { return }
+                logger.warning(
+                    "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
+                    metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "hub"])
+            }
+        } catch {
+            handler?.stop()
+            throw error
         }
         do {
             try socket.setCurveServer(secretKey: curve.secretKey)
             try reload(database)
         } catch {
+            handshakeWatch?.stop()
             handler?.stop()
             throw error
         }
@@ -48,14 +75,26 @@ final class HubAdmission {
     /// Whether the hub speaks CURVE and admits only allowed keys.
     var isSecured: Bool { handler != nil }
 
-    /// The name under which `key` is allowed (the User-Id its connections carry), if it is.
-    func name(ofKey key: String) -> String? { keyList.name(of: key) }
+    /// Whether the connection whose messages carry `userID` authenticated with the hub's own key.
+    func isAdmin(_ userID: String) -> Bool { ownKey != nil && userID == ownKey }
 
-    /// The allowed key of the peer whose connection carries `userID`: the hub's own key is
-    /// allowed in every role; nil when no key is allowed under that name (any more).
+    /// The allowed key of the peer whose connection carries `userID` (its public key): the
+    /// hub's own key is allowed in every role; nil when the key is not allowed (any more).
     func key(ofPeer userID: String) -> AllowedKey? {
-        if userID == Self.adminUserID, let ownKey { return AllowedKey(name: userID, key: ownKey, role: .any) }
-        return keysByName[userID]
+        if let ownKey, userID == ownKey { return AllowedKey(name: Self.adminUserID, key: ownKey, role: .any) }
+        return keysByKey[userID]
+    }
+
+    /// On a secured hub, whether a message whose User-Id is `userID` comes from a key still
+    /// allowed; logs the refusal (throttled) when not. Always true on a hub without security.
+    func admitsMessage(userID: String, address: String?) -> Bool {
+        guard isSecured, key(ofPeer: userID) == nil else { return true }
+        if let heldBack = revokedPeerLog.admit() {
+            logger.warning(
+                "\(LogThrottle.line("refused a message from a peer whose key is no longer allowed", heldBack: heldBack))",
+                metadata: ["key": "\(userID)", "address": "\(address ?? "")", "door": "hub"])
+        }
+        return false
     }
 
     private func reload(_ database: HubDatabase) throws(HubError) {
@@ -63,10 +102,8 @@ final class HubAdmission {
         // not admitted: it would have the hub key's rights.
         let allowed = try database.allowedKeys().filter { $0.name != Self.adminUserID }
         // Every process talks to the hub, so the hub admits a listed key whatever its role.
-        var keys = Dictionary(allowed.map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last })
-        if let ownKey { keys[ownKey] = Self.adminUserID }
-        keyList.replace(keys)
-        keysByName = Dictionary(allowed.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        keyList.replace(Dictionary(allowed.map { ($0.key, $0.name) }, uniquingKeysWith: { _, last in last }))
+        keysByKey = Dictionary(allowed.map { ($0.key, $0) }, uniquingKeysWith: { _, last in last })
     }
 
     /// The answer to ALLOW, REVOKE or KEYS.
@@ -104,6 +141,7 @@ final class HubAdmission {
 
     /// Stops the ZAP handler; call before closing the hub socket.
     func stop() {
+        handshakeWatch?.stop()
         handler?.stop()
     }
 }

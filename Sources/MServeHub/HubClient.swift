@@ -11,6 +11,9 @@ public struct HubClient: Sendable {
     public var timeout: Duration
     /// The hub's public key and this client's key pair, when the hub runs with security on.
     public var curve: ZMQCurveClientKeys? = nil
+    /// The hub's admin token (``HubAdminToken``), sent with the administrative commands: a hub
+    /// running without keys takes them only with it.
+    public var adminToken: String? = nil
 
     /// Creates a client of the hub at `endpoint`.
     public init(endpoint: String = HubLink.environmentEndpoint, timeout: Duration = .seconds(3)) {
@@ -21,6 +24,11 @@ public struct HubClient: Sendable {
     /// Sends `message` and returns the hub's answer; an ERROR answer is thrown as
     /// ``HubError/Code/refused``, no answer in time as ``HubError/Code/timeout``.
     public func request(_ message: HubMessage) async throws -> HubMessage {
+        var withToken = message
+        if let adminToken, message.command.isAdministrative, message["token"] == nil {
+            withToken.body.append(("token", .string(adminToken)))
+        }
+        let message = withToken
         let endpoint = endpoint
         let timeout = timeout
         let milliseconds = Int(timeout.milliseconds)

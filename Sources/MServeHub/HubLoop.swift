@@ -45,6 +45,12 @@ final class HubLoop {
     let endpoint: String
     /// Held while the hub serves: one hub per directory.
     private let directoryLock: HubDirectoryLock
+    /// The admin token written to the hub directory (HubAdminToken): without CURVE keys, the
+    /// admin commands must carry it.
+    private let adminToken: String
+    /// Refusals a peer can cause at any rate: a line a second each, with a count of the rest.
+    private var refusedAdminLog = LogThrottle()
+    private var refusedRegistrationLog = LogThrottle()
 
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
@@ -86,6 +92,12 @@ final class HubLoop {
             // told the port is taken, as before; a hub on another port over this directory is
             // refused here.
             directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
+            do {
+                adminToken = try HubAdminToken.create(directory: configuration.directory)
+            } catch {
+                directoryLock.release()
+                throw error
+            }
         } catch {
             admission.stop()
             socket.close()
@@ -179,21 +191,52 @@ final class HubLoop {
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
                 continue
             }
-            if configuration.curve != nil, [.allow, .revoke, .addUser, .removeUser].contains(message.command), userID != HubAdmission.adminUserID {
-                send(routingID, HubMessage(.error, [("message", .string("only the hub's own key may \(message.command.rawValue)"))]))
+            guard admission.admitsMessage(userID: userID, address: peerAddress) else {
+                send(routingID, HubMessage(.error, [("message", .string("this connection's key is no longer allowed"))]))
+                continue
+            }
+            if message.command.isAdministrative, let refusal = adminRefusal(message, userID: userID) {
+                if let heldBack = refusedAdminLog.admit() {
+                    logger.warning(
+                        "\(LogThrottle.line("refused an admin command: \(refusal)", heldBack: heldBack))",
+                        metadata: [
+                            "command": "\(message.command.rawValue)", "key": "\(userID)", "address": "\(peerAddress ?? "")",
+                            "door": "hub admin",
+                        ])
+                }
+                send(routingID, HubMessage(.error, [("message", .string(refusal))]))
                 continue
             }
             handle(message, from: routingID, peerAddress: peerAddress, userID: userID)
         }
     }
 
-    /// `userID` is the name under which the peer's CURVE key is allowed ("" without security).
+    /// Why an administrative command may not be taken from this peer; nil when it may. A
+    /// secured hub takes them only from its own key; any other, only with its admin token.
+    private func adminRefusal(_ message: HubMessage, userID: String) -> String? {
+        let command = message.command.rawValue
+        if admission.isSecured {
+            return admission.isAdmin(userID) ? nil : "only the hub's own key may \(command)"
+        }
+        if HubAdminToken.matches(message.text("token"), adminToken) { return nil }
+        return message.text("token") == nil
+            ? "\(command) needs the hub's admin token (\(HubAdminToken.fileName) in the hub directory, readable only by the hub's user) or, with --keys, the hub's own key"
+            : "\(command) carried a wrong admin token (the hub writes a new \(HubAdminToken.fileName) each time it starts)"
+    }
+
+    /// `userID` is the public key the peer's connection authenticated with ("" without security).
     private func handle(_ message: HubMessage, from routingID: [UInt8], peerAddress: String?, userID: String) {
         let now = QueryClock.monotonicNanoseconds()
         switch message.command {
         case .register: register(message, from: routingID, peerAddress: peerAddress, userID: userID, now: now)
         case .heartbeat: heartbeat(message, from: routingID, now: now)
-        case .deregister: deregister(from: routingID, reason: message.text("reason") ?? "")
+        case .deregister:
+            let reason = message.text("reason") ?? ""
+            if let problem = SpokeRegistration.textProblem(reason, field: "reason", longest: SpokeRegistration.longestText) {
+                send(routingID, HubMessage(.error, [("message", .string(problem))]))
+                return
+            }
+            deregister(from: routingID, reason: reason)
         case .resolve:
             let service = message.text("service") ?? ""
             let role = message.text("role").flatMap { $0.isEmpty ? nil : $0 } ?? SpokeRole.servant
@@ -232,17 +275,26 @@ final class HubLoop {
         var registration: SpokeRegistration
         do {
             registration = try SpokeRegistration(message: message)
+            try registration.validate(nowTimestamp: QueryClock.qTimestampNow())
         } catch {
+            if let heldBack = refusedRegistrationLog.admit() {
+                logger.warning(
+                    "\(LogThrottle.line("refused a registration: \(error.message)", heldBack: heldBack))",
+                    metadata: ["key": "\(userID)", "address": "\(peerAddress ?? "")", "door": "hub"])
+            }
             send(routingID, HubMessage(.error, [("message", .string(error.message))]))
             return
         }
         // With security on, the key a spoke registers (which brokers then trust for it) must be
         // the one its own connection authenticated with: a peer holding some allowed key may
         // not vouch for another.
-        if admission.isSecured, let key = registration.curveKey, admission.name(ofKey: key) != userID {
+        if admission.isSecured, let key = registration.curveKey, key != userID {
             logger.warning(
                 "refused a registration naming a key other than its own",
-                metadata: ["service": "\(registration.service)", "registeredKey": "\(key)", "peer": "\(userID)"])
+                metadata: [
+                    "service": "\(registration.service)", "registeredKey": "\(key)",
+                    "peer": "\(admission.key(ofPeer: userID)?.name ?? "")",
+                ])
             send(
                 routingID,
                 HubMessage(
@@ -259,7 +311,8 @@ final class HubLoop {
                 logger.warning(
                     "refused a registration as a \(registration.role): its key's role is \(role)",
                     metadata: [
-                        "service": "\(registration.service)", "key": "\(peerKey?.key ?? "")", "peer": "\(userID)",
+                        "service": "\(registration.service)", "key": "\(peerKey?.key ?? userID)",
+                        "peer": "\(peerKey?.name ?? "")",
                         "role": "\(role)",
                     ])
                 send(
@@ -270,7 +323,7 @@ final class HubLoop {
                             (
                                 "message",
                                 .string(
-                                    "registering as a \(registration.role) needs a key allowed in role \(needed) or any; the key this connection authenticated with ('\(userID)') has role \(role)"
+                                    "registering as a \(registration.role) needs a key allowed in role \(needed) or any; the key this connection authenticated with ('\(peerKey?.name ?? userID)') has role \(role)"
                                 )
                             )
                         ]))

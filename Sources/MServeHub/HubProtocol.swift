@@ -274,6 +274,66 @@ public struct SpokeRegistration: Sendable, Hashable {
     }
 }
 
+extension SpokeRegistration {
+    /// The longest text field the hub takes, in UTF-8 bytes: the command line (`X`), the
+    /// directory and a DEREGISTER's reason.
+    public static let longestText = 4_096
+    /// The longest name-like field (host, user, service, role, endpoint, …), in UTF-8 bytes.
+    public static let longestName = 255
+    /// How far in the future a start time may lie (clocks of two hosts differ a little).
+    public static let startTimeSkew: Duration = .seconds(60)
+    /// The largest pid the hub takes (Linux's pid_max is at most 2^22).
+    public static let largestPID: Int64 = Int64(Int32.max)
+
+    /// Refuses a registration no real process would send: a role outside ``SpokeRole/all``,
+    /// a pid ≤ 0, a port outside 0…65535, a negative thread count, a start time more than
+    /// ``startTimeSkew`` after `nowTimestamp` (a q timestamp), or a text field that is too
+    /// long (``longestName``, ``longestText``) or holds control characters.
+    public func validate(nowTimestamp: Int64) throws(HubError) {
+        guard SpokeRole.all.contains(role) else {
+            throw HubError(
+                .malformed,
+                "REGISTER with role '\(String(role.prefix(32)))': the role must be one of \(SpokeRole.all.joined(separator: ", "))")
+        }
+        guard pid > 0, pid <= Self.largestPID else {
+            throw HubError(.malformed, "REGISTER with pid \(pid): a pid is a positive process id")
+        }
+        guard (0...65_535).contains(port) else {
+            throw HubError(.malformed, "REGISTER with port \(port): a port is 0…65535")
+        }
+        guard threads >= 0 else {
+            throw HubError(.malformed, "REGISTER with \(threads) threads")
+        }
+        guard startTime <= nowTimestamp &+ Int64(Self.startTimeSkew.nanoseconds) else {
+            throw HubError(.malformed, "REGISTER with a start time (P) in the future")
+        }
+        let names: [(String, String)] = [
+            ("IP", address), ("host", host), ("user", user), ("K", version), ("service", service),
+            ("endpoint", endpoint), ("advertise", advertisedHost ?? ""), ("session", session), ("curveKey", curveKey ?? ""),
+        ]
+        for (field, text) in names {
+            if let problem = Self.textProblem(text, field: field, longest: Self.longestName) {
+                throw HubError(.malformed, "REGISTER with \(problem)")
+            }
+        }
+        for (field, text) in [("X", commandLine), ("dir", directory)] {
+            if let problem = Self.textProblem(text, field: field, longest: Self.longestText) {
+                throw HubError(.malformed, "REGISTER with \(problem)")
+            }
+        }
+    }
+
+    /// What is wrong with the text of `field`: longer than `longest` UTF-8 bytes, or holding a
+    /// control character (it is shown in tables and logs); nil when nothing is.
+    public static func textProblem(_ text: String, field: String, longest: Int) -> String? {
+        if text.utf8.count > longest { return "a \(field) of \(text.utf8.count) bytes (at most \(longest))" }
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "a \(field) holding control characters"
+        }
+        return nil
+    }
+}
+
 /// The roles a spoke can have.
 public enum SpokeRole {
     /// Serves queries.
@@ -284,6 +344,8 @@ public enum SpokeRole {
     public static let client = "client"
     /// Serves the hub.
     public static let hub = "hub"
+    /// Every role the hub takes in a REGISTER.
+    public static let all = [servant, broker, client, hub]
 }
 
 /// A live servant of a service, as the hub resolves it.

@@ -482,6 +482,7 @@ final class ServantLoop {
                 logger.error("receiving failed: \(error)")
                 return
             }
+            if let admission, !admission.admits(received) { continue }
             let frames = received
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
                 if stopping {

@@ -26,8 +26,8 @@ struct HubFixture {
     }
 
     /// Starts a hub; returns it and the task running it.
-    func startHub() async throws -> (Hub, Task<Void, any Error>) {
-        let hub = try Hub(configuration: configuration, logger: quietLogger)
+    func startHub(logger: Logger = quietLogger) async throws -> (Hub, Task<Void, any Error>) {
+        let hub = try Hub(configuration: configuration, logger: logger)
         let task = Task { try await hub.run() }
         _ = try await hub.endpoint
         return (hub, task)
@@ -45,7 +45,16 @@ struct HubFixture {
         return (agent, task)
     }
 
-    var client: HubClient { HubClient(endpoint: endpoint, timeout: .seconds(2)) }
+    /// A client of the hub that sends the admin token of its directory (read once the hub
+    /// started) with the commands that edit, as the operator's commands do.
+    var client: HubClient {
+        var client = plainClient
+        client.adminToken = HubAdminToken.read(directory: directory)
+        return client
+    }
+
+    /// A client of the hub without its admin token: any peer that reaches the port.
+    var plainClient: HubClient { HubClient(endpoint: endpoint, timeout: .seconds(2)) }
 
     /// A fixture whose hub is a CURVE server with `hubKeys`.
     static func secured(by hubKeys: ZMQCurveKeyPair) -> HubFixture {

@@ -113,6 +113,78 @@ extension IntegrationTests {
         #expect(ports == [keptPort], "dropped servant on port \(droppedPort)")
     }
 
+    @Test func aRevokedClientIsNoLongerAnsweredOnTheConnectionItHas() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+        let client = try cluster.client(deadline: .seconds(2))
+        defer { client.close() }
+        #expect(try await client.send("echo 1").servant != nil, "answered before the revoke")
+
+        try await cluster.mserve(["hub", "revoke", "client"])
+        // At the broker's next refresh of the list, the connection's next query is answered
+        // with an error saying why, once …
+        let told = await eventually(timeout: .seconds(10)) {
+            do {
+                _ = try await client.send("echo 1")
+                return false
+            } catch let error as ClientError {
+                return error.code == .queryFailed && error.message.contains("key is no longer allowed")
+            } catch {
+                return false
+            }
+        }
+        #expect(told, "broker log: \(cluster.broker.logs)")
+        // … and from then on nothing is answered.
+        for _ in 0..<2 {
+            await #expect {
+                _ = try await client.send("echo 1")
+            } throws: { error in
+                (error as? ClientError)?.code == .deadlineExceeded
+            }
+        }
+        let key = try cluster.keys.publicKey("client")
+        #expect(cluster.broker.logs.contains("refused a message from a client whose key is no longer allowed as a client"))
+        #expect(cluster.broker.logs.contains(key), "broker log: \(cluster.broker.logs)")
+    }
+
+    @Test func aServantStopsServingABrokerWhoseKeyIsRevoked() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+        defer { cluster.stop() }
+        let client = try cluster.client(deadline: .seconds(2))
+        defer { client.close() }
+        #expect(try await client.send("echo 1").servant != nil, "served before the revoke")
+
+        try await cluster.mserve(["hub", "revoke", "broker"])
+        let brokerKey = try cluster.keys.publicKey("broker")
+        let dropped = await eventually(timeout: .seconds(10)) {
+            cluster.servants[0].logs.contains("dropped a message from a peer whose key is no longer allowed")
+                && cluster.servants[0].logs.contains(brokerKey)
+        }
+        #expect(dropped, "servant log: \(cluster.servants[0].logs)")
+        // From the servant's refresh on, no query of the broker's is served: the queries the
+        // broker sends after it are answered only with errors (the deadline), never a result.
+        for _ in 0..<3 {
+            await #expect(throws: ClientError.self) { _ = try await client.send("echo 1") }
+        }
+    }
+
+    @Test func plaintextPeersAtTheSecuredBrokerAndHubAreLogged() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: [])
+        defer { cluster.stop() }
+        let sent = try await CommandRun.mserve(
+            ["send", "--broker", cluster.broker.endpoint, "--deadline", "2", "--connect-timeout", "1", "echo 1"])
+        #expect(sent.status != 0, "\(sent.output)")
+        let spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", cluster.hub.endpoint, "--timeout", "1"])
+        #expect(spokes.status != 0, "\(spokes.output)")
+        // Which side sees the mismatch first varies: the refusal says why, in either case.
+        let refusal = "refused a peer: its handshake failed: "
+        let logged = await eventually(timeout: .seconds(10)) {
+            cluster.broker.logs.contains(refusal) && cluster.broker.logs.contains("door=clients")
+                && cluster.hub.logs.contains(refusal) && cluster.hub.logs.contains("door=hub")
+        }
+        #expect(logged, "broker log: \(cluster.broker.logs)\nhub log: \(cluster.hub.logs)")
+    }
+
     @Test func roleSeparatedKeysAnswerQueries() async throws {
         let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
         defer { cluster.stop() }
@@ -231,12 +303,18 @@ struct SecuredCluster {
     }
 
     /// A client of the broker speaking with the `client` key.
-    func client() throws -> QueryClient {
+    func client(deadline: Duration = .seconds(10)) throws -> QueryClient {
         var configuration = ClientConfiguration()
-        configuration.deadline = .seconds(10)
+        configuration.deadline = deadline
         configuration.curve = ZMQCurveClientKeys(
             serverPublicKey: try keys.publicKey("broker"), keyPair: try keys.keyPair("client"))
         return try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+    }
+
+    /// Runs `mserve ARGUMENTS --keys DIR --hub HUB`, which must succeed.
+    func mserve(_ arguments: [String]) async throws {
+        let run = try await CommandRun.mserve(arguments + ["--keys", keys.path, "--hub", hub.endpoint])
+        guard run.status == 0 else { throw TestFailure("mserve \(arguments.joined(separator: " ")): \(run.errors)") }
     }
 
     /// `mserve send echo 1` with the key `keyName`, giving up after `deadline` seconds, or

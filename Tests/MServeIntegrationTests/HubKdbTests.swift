@@ -7,10 +7,11 @@ extension IntegrationTests {
     /// The hub and kdb+: the door's users kept in the hub (`--users hub`), and q servants
     /// registered with the hub by the `mserve hub register` sidecar.
     @Suite struct HubKdbTests {
-        static func startHub() async throws -> MServeProcess {
+        /// A hub without keys in `directory` (a new temporary one by default).
+        static func startHub(directory: String? = nil) async throws -> MServeProcess {
             try await MServeProcess(
                 "hub",
-                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try temporaryDirectory("mserve-hub"), "--liveness", "2"])
+                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try directory ?? temporaryDirectory("mserve-hub"), "--liveness", "2"])
         }
 
         /// Whether pykx logs in as `user` with `password` and gets its queries answered.
@@ -22,7 +23,8 @@ extension IntegrationTests {
 
         @Test func aBrokerTakesItsKdbUsersFromTheHub() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
-            let hub = try await Self.startHub()
+            let hubDirectory = try temporaryDirectory("mserve-hub")
+            let hub = try await Self.startHub(directory: hubDirectory)
             defer { hub.stop() }
             let (cluster, port) = try await KdbDoorTests.startCluster(
                 doorArguments: ["--users", "hub", "--hub", hub.endpoint])
@@ -31,7 +33,7 @@ extension IntegrationTests {
             #expect(try await !Self.logsIn(python, port: port, "alice", "wonderland"))
 
             let added = try await CommandRun.mserve(
-                ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint])
+                ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(added.status == 0, "\(added.errors)")
             let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
             #expect(listed.output == "alice\tsha256\n")
@@ -39,7 +41,7 @@ extension IntegrationTests {
             #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
             #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
 
-            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
+            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(removed.status == 0, "\(removed.errors)")
             #expect(try await eventually(timeout: .seconds(20)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
         }

@@ -1,0 +1,74 @@
+import Foundation
+import MServeHub
+import MServeTestSupport
+import MServeTesting
+import Testing
+
+/// A hub without keys takes the commands that edit (ALLOW, REVOKE, ADDUSER, REMOVEUSER) only
+/// with the admin token it writes to its directory, mode 0600; any other peer gets ERROR.
+struct HubAdminTokenTests {
+    static let key = String(repeating: "k", count: 40)
+    static let digest = String(repeating: "a", count: 64)
+
+    @Test func theTokenFileIsReadableByTheHubsUserOnly() async throws {
+        let fixture = HubFixture()
+        let (hub, task) = try await fixture.startHub()
+        defer { hub.stop() }
+        let path = HubAdminToken.path(directory: fixture.directory)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let token = try #require(HubAdminToken.read(directory: fixture.directory))
+        #expect(token.count == 64)
+        hub.stop()
+        try await task.value
+
+        // A new token each start: one read before is worth nothing after.
+        let (again, againTask) = try await fixture.startHub()
+        #expect(HubAdminToken.read(directory: fixture.directory) != token)
+        again.stop()
+        try await againTask.value
+    }
+
+    @Test func aPeerWithoutTheTokenCannotEditAndTheOperatorCan() async throws {
+        let recorder = LogRecorder()
+        let fixture = HubFixture()
+        let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+        defer { hub.stop() }
+        var wrong = fixture.plainClient
+        wrong.adminToken = String(repeating: "0", count: 64)
+        for client in [fixture.plainClient, wrong] {
+            let refusals: [(String, () async throws -> Void)] = [
+                ("ALLOW", { _ = try await client.allow(name: "x", key: Self.key) }),
+                ("REVOKE", { _ = try await client.revoke(name: "x") }),
+                ("ADDUSER", { _ = try await client.addUser(name: "mallory", digest: Self.digest) }),
+                ("REMOVEUSER", { _ = try await client.removeUser(name: "mallory") }),
+            ]
+            for (command, refused) in refusals {
+                await #expect {
+                    try await refused()
+                } throws: { error in
+                    guard let error = error as? HubError else { return false }
+                    return error.code == .refused && error.message.contains(command) && error.message.contains("admin token")
+                }
+            }
+        }
+        // Nothing changed; reading needs no token.
+        #expect(try await fixture.plainClient.allowedKeys().isEmpty)
+        #expect(try await fixture.plainClient.users().isEmpty)
+        #expect(recorder.messages.contains { $0.hasPrefix("refused an admin command") })
+        #expect(recorder.entries.contains { $0.metadata["door"] == "hub admin" && $0.metadata["command"] == "ALLOW" })
+
+        // The operator, who can read the hub directory, edits.
+        #expect(try await fixture.client.allow(name: "x", key: Self.key).map(\.name) == ["x"])
+        #expect(try await fixture.client.addUser(name: "alice", digest: Self.digest).map(\.name) == ["alice"])
+        #expect(try await fixture.client.removeUser(name: "alice").isEmpty)
+        #expect(try await fixture.client.revoke(name: "x").isEmpty)
+        hub.stop()
+        try await task.value
+    }
+
+    @Test func theAdministrativeCommandsAreTheOnesThatEdit() {
+        #expect(HubCommand.administrative == [.allow, .revoke, .addUser, .removeUser])
+        #expect(!HubCommand.register.isAdministrative)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import MServeHub
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+/// The hub refuses a REGISTER no real process would send — a role outside the fixed set, a
+/// pid that is no pid, a start time in the future, fields too long or holding control
+/// characters — with ERROR, and stores nothing; real registrations of every role still pass.
+struct RegistrationValidationTests {
+    static func registration(_ change: (inout SpokeRegistration) -> Void = { _ in }) -> SpokeRegistration {
+        var registration = SpokeRegistration.current(
+            port: 41_301, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41301")
+        change(&registration)
+        return registration
+    }
+
+    static let refused: [(String, @Sendable (inout SpokeRegistration) -> Void)] = [
+        ("an empty role", { $0.role = "" }),
+        ("a role in the wrong case", { $0.role = "Servant" }),
+        ("an unknown role", { $0.role = "admin" }),
+        ("pid 0", { $0.pid = 0 }),
+        ("a negative pid", { $0.pid = -5 }),
+        ("a pid past pid_max", { $0.pid = Int64(Int32.max) + 1 }),
+        ("a port past 65535", { $0.port = 70_000 }),
+        ("negative threads", { $0.threads = -1 }),
+        ("a start time an hour ahead", { $0.startTime = QueryClock.qTimestampNow() + 3_600_000_000_000 }),
+        ("a host too long", { $0.host = String(repeating: "h", count: 256) }),
+        ("a service too long", { $0.service = String(repeating: "s", count: 256) }),
+        ("a command line too long", { $0.commandLine = String(repeating: "x", count: 4_097) }),
+        ("a newline in the user", { $0.user = "root\nreason: forged" }),
+        ("an escape in the command line", { $0.commandLine = "q \u{1B}[2J" }),
+        ("a NUL in the directory", { $0.directory = "/tmp\u{0}" }),
+    ]
+
+    @Test func eachRefusalIsAnErrorAndNothingIsStored() throws {
+        let now = QueryClock.qTimestampNow()
+        try Self.registration().validate(nowTimestamp: now)
+        for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
+            try Self.registration { $0.role = role }.validate(nowTimestamp: now)
+        }
+        // A clock a few seconds ahead of the hub's is no forgery.
+        try Self.registration { $0.startTime = now + 5_000_000_000 }.validate(nowTimestamp: now)
+        for (what, change) in Self.refused {
+            #expect(throws: HubError.self, "\(what)") { try Self.registration(change).validate(nowTimestamp: now) }
+        }
+    }
+
+    @Test func theHubAnswersErrorToEachAndRegistersTheRealOnes() async throws {
+        let recorder = LogRecorder()
+        let fixture = HubFixture()
+        let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+        defer { hub.stop() }
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        defer {
+            socket.close()
+            context.terminate()
+        }
+        try socket.setLinger(milliseconds: 0)
+        try socket.connect(fixture.endpoint)
+        func ask(_ message: HubMessage) async throws -> HubMessage {
+            try socket.send(multipart: message.frames)
+            let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+            return try HubMessage(frames: frames)
+        }
+        for (what, change) in Self.refused {
+            let answer = try await ask(HubMessage(.register, Self.registration(change).entries))
+            #expect(answer.command == .error, "\(what)")
+            #expect(answer.text("message")?.hasPrefix("REGISTER with") == true, "\(what): \(answer.text("message") ?? "")")
+        }
+        // A forged reason for a crash report is refused the same way.
+        let reason = try await ask(HubMessage(.deregister, [("reason", .vector(.char(Array("gone\n\u{1B}[31mforged".utf8))))]))
+        #expect(reason.command == .error)
+        #expect(try await fixture.client.table("spoke").rowCount == 0)
+        #expect(try await fixture.client.table("down").rowCount == 0)
+        #expect(recorder.messages.contains { $0.hasPrefix("refused a registration: REGISTER with") })
+
+        for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
+            let answer = try await ask(HubMessage(.register, Self.registration { $0.role = role }.entries))
+            #expect(answer.command == .registered, "\(role): \(answer.text("message") ?? "")")
+        }
+        hub.stop()
+        try await task.value
+    }
+}
