@@ -1,23 +1,22 @@
 // Log lines a peer can cause at any rate (a client sending garbage, a client that stopped
-// reading) are let through at most once a second each, with a count of those held back.
-
-import MServeProtocol
+// reading, a refused peer retrying its handshake) are let through at most once a second each,
+// with a count of those held back.
 
 /// Lets one kind of log line through at most once per interval and counts the ones it holds
 /// back, so a peer that repeats a mistake thousands of times a second costs a line a second.
-struct LogThrottle {
+public struct LogThrottle: Sendable {
     private let intervalNanoseconds: UInt64
     private var nextAllowed: UInt64 = 0
     private var heldBack = 0
 
     /// A throttle letting a line through at most once per `interval`.
-    init(interval: Duration = .seconds(1)) {
+    public init(interval: Duration = .seconds(1)) {
         intervalNanoseconds = interval.nanoseconds
     }
 
     /// Whether a line may be logged at `now` (monotonic nanoseconds): nil when it is held
     /// back, otherwise how many were held back since the last one let through.
-    mutating func admit(now: UInt64 = QueryClock.monotonicNanoseconds()) -> Int? {
+    public mutating func admit(now: UInt64 = QueryClock.monotonicNanoseconds()) -> Int? {
         guard now >= nextAllowed else {
             heldBack += 1
             return nil
@@ -28,7 +27,7 @@ struct LogThrottle {
     }
 
     /// `message`, with the count of lines held back before it, if any.
-    static func line(_ message: String, heldBack: Int) -> String {
+    public static func line(_ message: String, heldBack: Int) -> String {
         heldBack == 0 ? message : "\(message) (and \(heldBack) more like it since the last such line, not logged)"
     }
 }

@@ -145,7 +145,7 @@ extension ZMQ {
                 pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address -> String? in
                     var ip = address.pointee.sin_addr
                     guard inet_ntop(AF_INET, &ip, &host, socklen_t(host.count)) != nil else { return nil }
-                    return "\(String(cString: host)):\(UInt16(bigEndian: address.pointee.sin_port))"
+                    return "\(Self.text(host)):\(UInt16(bigEndian: address.pointee.sin_port))"
                 }
             }
         case AF_INET6:
@@ -153,11 +153,16 @@ extension ZMQ {
                 pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address -> String? in
                     var ip = address.pointee.sin6_addr
                     guard inet_ntop(AF_INET6, &ip, &host, socklen_t(host.count)) != nil else { return nil }
-                    return "[\(String(cString: host))]:\(UInt16(bigEndian: address.pointee.sin6_port))"
+                    return "[\(Self.text(host))]:\(UInt16(bigEndian: address.pointee.sin6_port))"
                 }
             }
         default:
             return nil
         }
+    }
+
+    /// The text of a NUL-terminated C string buffer.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
