@@ -15,7 +15,9 @@ struct HubCommand: AsyncParsableCommand {
             reports) in SQLite in its directory. `mserve hub` serves it; `mserve hub spokes`, \
             `memst` and `down` print the tables; `mserve hub resolve SERVICE` lists a service's \
             live servants. `allow`, `revoke` and `keys` edit the admitted CURVE keys; `user add`, \
-            `user remove` and `users` the kdb+ users of brokers started with --users hub. \
+            `user remove` and `users` the kdb+ users of brokers started with --users hub; a hub \
+            without --keys takes those edits only with the admin token it writes to its directory \
+            (read from --dir, MSERVE_HUB_DIR), a hub with keys only from hub.key. \
             `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
             hub endpoint, MSERVE_HUB_DIR its directory.
 
