@@ -136,37 +136,47 @@ extension BrokerLoop {
         return spec.routingString(for: query).value
     }
 
-    /// Sends `(id; 'mserve: message; info)` to the query's client: every error the broker
-    /// itself raises carries the `mserve: ` prefix (docs/PROTOCOL.md). `runningSince` as below.
+    /// Sends `(id; "mserve: message"; info)`, `info` holding the `error` entry, to the query's
+    /// client: every error the broker itself raises carries the `mserve: ` prefix
+    /// (docs/PROTOCOL.md). `runningSince` as below.
     func reply(error message: String, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
-        reply(.error("mserve: " + message), to: query, servant: servant, runningSince: runningSince)
+        let timings = timings(of: query, runningSince: runningSince)
+        sendToClient(
+            query.route,
+            ReplyAssembly.failure(
+                id: query.id, message: ReplyAssembly.mserveError(message), routing: query.routing,
+                servant: servant, timings: timings))
     }
 
-    /// Sends `(id; result; info)` for a query the broker answers itself: an error, or a call of
-    /// one of its own functions. `runningSince` is when the query began to run (at a servant,
-    /// or in the broker): the time before it counts as queue, the time after as execution;
-    /// nil for a query that never ran.
+    /// Sends `(id; result; info)` for a call of one of the broker's own functions.
+    /// `runningSince` as below.
     func reply(_ result: QValue, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
+        let info = InfoDictionary.make(
+            routing: query.routing, servant: servant, timings: timings(of: query, runningSince: runningSince))
+        sendToClient(query.route, ReplyAssembly.result(id: query.id, result: result, info: info))
+    }
+
+    /// The timings of a query the broker answers itself. `runningSince` is when the query began
+    /// to run (at a servant, or in the broker): the time before it counts as queue, the time
+    /// after as execution; nil for a query that never ran.
+    func timings(of query: HeldQuery, runningSince: UInt64?) -> QueryTimings {
         let now = QueryClock.monotonicNanoseconds()
         let elapsed = Int64(now &- query.receivedAt)
         let execution = runningSince.map { Int64(now &- $0) } ?? 0
-        let info = InfoDictionary.make(
-            routing: query.routing, servant: servant,
-            timings: QueryTimings(
-                received: query.receivedTimestamp, queued: elapsed - execution, execution: execution,
-                elapsed: elapsed))
-        sendToClient(query.route, ReplyAssembly.reply(id: query.id, result: result, info: info))
+        return QueryTimings(
+            received: query.receivedTimestamp, queued: elapsed - execution, execution: execution, elapsed: elapsed)
     }
 
-    func sendToClient(_ route: ReplyRoute, _ message: [UInt8]) {
+    func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
         let envelope: [[UInt8]]
         switch route {
         case .zmq(let zmqEnvelope): envelope = zmqEnvelope
         case .kdb(let connection, let form):
-            kdbDoor?.send(message, to: connection, form: form)
+            kdbDoor?.send(reply, to: connection, form: form)
             return
         }
+        let message = reply.bytes
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {

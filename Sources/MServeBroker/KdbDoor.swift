@@ -12,16 +12,6 @@ enum ReplyRoute {
     case kdb(connection: UInt64, form: KdbReplyForm)
 }
 
-/// The shape of a reply to a kdb+ IPC client, decided by how the query came.
-enum KdbReplyForm {
-    /// Async `(id; query)`: the async message `(id; result; info)`.
-    case async
-    /// Sync `(id; query)`: the response message `(id; result; info)`.
-    case syncList
-    /// Sync bare query (`h"proc1 `IBM"`): the response is the result alone, or a kdb+ error.
-    case syncBare
-}
-
 /// A query the door read, ready for the broker's dispatch path.
 struct KdbDoorQuery {
     /// Where the reply goes.
@@ -129,24 +119,11 @@ final class KdbDoor {
         }
     }
 
-    /// Sends a reply, `message` being the async `(id; result; info)`, in the form `form`.
-    /// Replies to connections that have closed are discarded.
-    func send(_ message: [UInt8], to connectionID: UInt64, form: KdbReplyForm) {
+    /// Sends a reply in the form `form` (``ReplyAssembly/kdbMessage(_:form:)``). Replies to
+    /// connections that have closed are discarded.
+    func send(_ reply: ClientReply, to connectionID: UInt64, form: KdbReplyForm) {
         guard var connection = connections[connectionID] else { return }
-        var bytes: [UInt8]
-        switch form {
-        case .async:
-            bytes = message
-        case .syncList:
-            bytes = message
-            bytes[1] = QMessageType.response.rawValue
-        case .syncBare:
-            guard let slices = try? QIPC.sliceList(message), slices.items.count >= 2 else { return }
-            bytes = [1, QMessageType.response.rawValue, 0, 0, 0, 0, 0, 0]
-            bytes += slices.bytes[slices.items[1]]
-            let length = UInt32(truncatingIfNeeded: bytes.count)
-            for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
-        }
+        var bytes = ReplyAssembly.kdbMessage(reply, form: form)
         // kdb+'s rule: compress messages over 2000 bytes to peers that are not on this host
         // and whose capability allows it, when compression saves space.
         if bytes.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1,

@@ -301,7 +301,7 @@ final class KdbServantLinks {
             if message[1] == QMessageType.sync.rawValue {
                 // The servant asked the broker something: answer, so that it does not wait.
                 _ = stream.enqueue(
-                    QIPC.encode(.error("mserve: a broker answers no queries from its servants"), messageType: .response))
+                    ReplyAssembly.errorResponse(ReplyAssembly.mserveError("a broker answers no queries from its servants")))
                 continue
             }
             do {

@@ -428,17 +428,18 @@ final class ClientLoop: @unchecked Sendable {
                 logger.warning("dropped a reply that is not (id; result; info)")
                 continue
             }
+            let info = items.count > 2 ? items[2] : .identity
+            let failure = ReplyAssembly.failure(result: items[1], info: info)
             guard case .atom(.long(let id)) = items[0], let entry = pending.removeValue(forKey: id) else {
-                if case .error(let message) = items[1] {
-                    logger.warning("the broker refused a message: \(message)")
+                if let failure {
+                    logger.warning("the broker refused a message: \(failure)")
                 } else {
                     logger.debug("dropped a reply for an unknown id")
                 }
                 continue
             }
-            let info = items.count > 2 ? items[2] : .identity
-            if case .error(let message) = items[1] {
-                entry.continuation.resume(throwing: ClientError(.queryFailed, message, info: info))
+            if let failure {
+                entry.continuation.resume(throwing: ClientError(.queryFailed, failure, info: info))
             } else {
                 entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
             }
