@@ -97,6 +97,19 @@ extension IntegrationTests {
             #expect(text.contains("all checks passed"), "\(script): \(text)")
         }
 
+        /// Each q type, guid and dictionary included, as the argument of a call in parse form
+        /// and as its result, through the door and over ZeroMQ: byte for byte what pykx
+        /// encodes (Tests/Interop/kdb_types.py).
+        @Test func everyQTypeCrossesBothPathsByteForByte() async throws {
+            guard let python = Self.requirePython() else { return }
+            let (cluster, port) = try await Self.startCluster()
+            defer { cluster.stop() }
+            let (status, text) = try await Self.run(
+                python, "kdb_types.py", ["127.0.0.1", "\(port)", cluster.broker.endpoint])
+            #expect(status == 0, "\(text)")
+            #expect(text.contains("all checks passed"), "\(text)")
+        }
+
         @Test func qpythonSendAsyncThenReceive() async throws {
             guard let python = Self.qpythonPython else {
                 #expect(ProcessInfo.processInfo.environment["CI"] != "true", "run scripts/setup: no qpython")
