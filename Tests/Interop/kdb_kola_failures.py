@@ -12,7 +12,7 @@ import threading
 import kola
 
 from mserve_failures import (PATHS, RawDoor, check_error_text, check_failure,
-                             kill_servant_soon, occupy_servant, wait_until_free)
+                             kill_servant_soon, occupy_servant, wait_until_free, TOO_LARGE_MODE)
 
 host, port = sys.argv[1], int(sys.argv[2])
 
@@ -43,6 +43,12 @@ def door_forms(name, query, fragment, query_id):
     sync_fails("kola sync, " + name, lambda: q.sync(query), fragment)
     check_failure("kola asyn (id; query), " + name, async_reply(q, query_id, query), query_id, fragment)
 
+
+if sys.argv[4:] == [TOO_LARGE_MODE]:
+    query, fragment = PATHS["reply too large"]
+    door_forms("reply too large", query, fragment, "q1")
+    print("all checks passed")
+    sys.exit(0)
 
 for index, name in enumerate(["refused", "unknown function", "servant error"]):
     query, fragment = PATHS[name]

@@ -14,7 +14,7 @@ import zmq
 
 from mserve_failures import (MALFORMED, MALFORMED_ASYNC, MALFORMED_SYNC, PATHS, RawDoor,
                              check_error_text, check_failure, encode, id_and_query_payload,
-                             kill_servant_soon, occupy_servant, wait_until_free)
+                             kill_servant_soon, occupy_servant, wait_until_free, TOO_LARGE_MODE)
 
 host, port, endpoint = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 conn = kx.SyncQConnection(host, port, no_ctx=True)
@@ -61,6 +61,13 @@ def zmq_form(name, query, fragment, query_id):
     dealer.send(encode(id_and_query_payload(query_id, query), 0))
     check_failure("zmq " + name, deserialize(dealer.recv()), query_id, fragment)
 
+
+if sys.argv[4:] == [TOO_LARGE_MODE]:
+    query, fragment = PATHS["reply too large"]
+    door_forms("reply too large", query, fragment, 100)
+    zmq_form("reply too large", query, fragment, 102)
+    print("all checks passed")
+    sys.exit(0)
 
 # Malformed: no library sends one, so a raw connection does; pykx reads the answers.
 raw = RawDoor(host, port)

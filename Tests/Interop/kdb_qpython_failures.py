@@ -17,7 +17,7 @@ from qpython.qtype import QException
 
 from mserve_failures import (MALFORMED, MALFORMED_ASYNC, MALFORMED_SYNC, PATHS, RawDoor,
                              check_error_text, check_failure, kill_servant_soon, occupy_servant,
-                             wait_until_free)
+                             wait_until_free, TOO_LARGE_MODE)
 
 host, port = sys.argv[1], int(sys.argv[2])
 
@@ -53,6 +53,12 @@ def door_forms(name, query, fragment, base):
 def read(message):
     return QReader(io.BytesIO(message)).read(raw=False).data
 
+
+if sys.argv[4:] == [TOO_LARGE_MODE]:
+    query, fragment = PATHS["reply too large"]
+    door_forms("reply too large", query, fragment, 100)
+    print("all checks passed")
+    sys.exit(0)
 
 raw = RawDoor(host, port)
 raw.send(MALFORMED_SYNC)

@@ -1,6 +1,7 @@
 """What the failure-path interop scripts share: the error paths, how to provoke each against a
 cluster started by `swift test --filter KdbDoorTests` (one servant of 4 threads; broker with
---deadline 1 --queue-capacity 1 --redispatch 0 and a kdb+ door), and a raw kdb+ IPC connection
+--deadline 1 --queue-capacity 1 --redispatch 0 and a kdb+ door; for the reply too large, an
+in-process cluster whose broker takes messages of 32 KiB at most), and a raw kdb+ IPC connection
 for what no client library sends (a malformed message, queries that keep the servant busy).
 
 Plain Python: imported by the pykx, kola and qpython scripts alike (qpython lives in its own
@@ -21,7 +22,11 @@ PATHS = {
     "queue full": ("proc1 `IBM", "mserve: queue full"),
     "deadline": ("sleep 2500", "mserve: deadline exceeded"),
     "servant lost": ("sleep 5000", "was lost"),
+    # Run alone (the scripts' `reply-too-large` mode) against a broker whose largest message is
+    # smaller than the result of `big[]`: the servant answers with this error instead.
+    "reply too large": ("big[]", "-byte message limit"),
 }
+TOO_LARGE_MODE = "reply-too-large"
 MALFORMED = "mserve: malformed"
 INFO_KEYS = ["routing", "servant", "elapsed", "execution", "queued", "received", "error"]
 
