@@ -124,6 +124,24 @@ import Testing
         }
     }
 
+    @Test func aQueryWhoseServantIsLostCountsItsTimeThereAsExecution() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.servants.redispatchLimit = 0 }) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            _ = try await servant.next(.query)
+            try await Task.sleep(for: .milliseconds(50))
+            try servant.send(to: broker, .bye, [])
+            let info = try Info(try #require(try await run.answer()))
+            #expect(info.error?.contains("was lost") == true)
+            #expect(info.servant?.isEmpty == false)
+            #expect(info.keys == InfoDictionary.brokerKeys + ["error"])
+            #expect((info.execution ?? 0) >= 40_000_000, "it ran at the servant: \(String(describing: info.execution))")
+            #expect((info.queued ?? 0) + (info.execution ?? 0) == info.elapsed)
+        }
+    }
+
     @Test func aMalformedReplyCountsItsTimeAtTheServantAsExecution() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             let servant = run.servants[0]
