@@ -21,7 +21,8 @@ public struct ServantResult: Sendable {
     }
 }
 
-/// An error a servant function throws to send the client a q error (`'message`).
+/// An error a servant function throws to fail the query: the client gets
+/// `(id; "message"; info)` with the text under info's `error` key.
 public struct ServantError: Error, CustomStringConvertible, Sendable {
     /// The text the client sees after the `'`.
     public var message: String
