@@ -398,14 +398,4 @@ final class KdbServantLinks {
         default: throw ProtocolError(.unexpectedShape, "the first item is not the long tag the broker sent")
         }
     }
-
-    /// The servant's reply with the client's id in place of the broker's tag.
-    static func restoringClientID(_ reply: [UInt8], id: QValue) throws(ProtocolError) -> [UInt8] {
-        let sliced = try SlicedReply(bytes: reply)
-        var idBytes: [UInt8] = []
-        QIPC.encodePayload(id, into: &idBytes)
-        var items = [idBytes[...], sliced.bytes[sliced.result]]
-        if let info = sliced.info { items.append(sliced.bytes[info]) }
-        return QIPC.assembleList(items: items, messageType: .async)
-    }
 }
