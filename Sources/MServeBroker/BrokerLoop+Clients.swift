@@ -94,19 +94,19 @@ extension BrokerLoop {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
-            reply(error: error.message, to: held)
+            reply(error: error.message, to: held, stage: .refused)
             return
         }
         held.id = clientQuery.id
         if stopping {
-            reply(error: "the broker is shutting down", to: held)
+            reply(error: "the broker is shutting down", to: held, stage: .refused)
             return
         }
         do {
             let parsed = try QueryParser.parse(clientQuery.query)
             if BrokerFunctions.isBrokerFunction(parsed.function) {
                 let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
-                reply(result, to: held, runningSince: held.receivedAt)
+                reply(result, to: held, stage: .running(since: held.receivedAt))
                 return
             }
             try SecureInvocation.validate(parsed, allowlist: allowlist)
@@ -115,7 +115,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
-            reply(error: "\(error)", to: held)
+            reply(error: "\(error)", to: held, stage: .refused)
             return
         }
         held.tag = nextTag
@@ -126,7 +126,7 @@ extension BrokerLoop {
         } else if queue.count >= configuration.dispatch.queueCapacity {
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
-                to: held)
+                to: held, stage: .refused)
         } else {
             queue.append(held)
             offerAgainSoonWhileAServantIsFree()
@@ -156,37 +156,62 @@ extension BrokerLoop {
         return spec.routingString(for: query).value
     }
 
-    /// Sends `(id; 'mserve: message; info)` to the query's client: every error the broker
-    /// itself raises carries the `mserve: ` prefix (docs/PROTOCOL.md). `runningSince` as below.
-    func reply(error message: String, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
-        reply(.error("mserve: " + message), to: query, servant: servant, runningSince: runningSince)
+    /// How far a query the broker answers itself got: what its info's `queued` and
+    /// `execution` count (docs/PROTOCOL.md).
+    enum QueryStage {
+        /// Refused before waiting for a servant (malformed, refused, queue full): nothing
+        /// queued, nothing executed.
+        case refused
+        /// Waited for a servant until now and never ran: all of its time is queue.
+        case waiting
+        /// Running since then (at a servant, or in the broker): the time before counts as
+        /// queue, the time after as execution.
+        case running(since: UInt64)
     }
 
-    /// Sends `(id; result; info)` for a query the broker answers itself: an error, or a call of
-    /// one of its own functions. `runningSince` is when the query began to run (at a servant,
-    /// or in the broker): the time before it counts as queue, the time after as execution;
-    /// nil for a query that never ran.
-    func reply(_ result: QValue, to query: HeldQuery, servant: String = "", runningSince: UInt64? = nil) {
+    /// Sends `(id; "mserve: message"; info)`, `info` holding the `error` entry, to the query's
+    /// client: every error the broker itself raises carries the `mserve: ` prefix
+    /// (docs/PROTOCOL.md).
+    func reply(error message: String, to query: HeldQuery, servant: String = "", stage: QueryStage) {
+        sendToClient(
+            query.route,
+            ReplyAssembly.failure(
+                id: query.id, message: ReplyAssembly.mserveError(message), routing: query.routing,
+                servant: servant, timings: timings(of: query, stage: stage)))
+    }
+
+    /// Sends `(id; result; info)` for a call of one of the broker's own functions.
+    func reply(_ result: QValue, to query: HeldQuery, stage: QueryStage) {
+        let info = InfoDictionary.make(
+            routing: query.routing, servant: "", timings: timings(of: query, stage: stage))
+        sendToClient(query.route, ReplyAssembly.result(id: query.id, result: result, info: info))
+    }
+
+    /// The timings of a query the broker answers itself, `stage` being how far it got.
+    func timings(of query: HeldQuery, stage: QueryStage) -> QueryTimings {
         let now = QueryClock.monotonicNanoseconds()
         let elapsed = Int64(now &- query.receivedAt)
-        let execution = runningSince.map { Int64(now &- $0) } ?? 0
-        let info = InfoDictionary.make(
-            routing: query.routing, servant: servant,
-            timings: QueryTimings(
-                received: query.receivedTimestamp, queued: elapsed - execution, execution: execution,
-                elapsed: elapsed))
-        sendToClient(query.route, ReplyAssembly.reply(id: query.id, result: result, info: info))
+        let (queued, execution): (Int64, Int64)
+        switch stage {
+        case .refused: (queued, execution) = (0, 0)
+        case .waiting: (queued, execution) = (elapsed, 0)
+        case .running(let since):
+            execution = min(elapsed, Int64(now &- since))
+            queued = elapsed - execution
+        }
+        return QueryTimings(received: query.receivedTimestamp, queued: queued, execution: execution, elapsed: elapsed)
     }
 
-    func sendToClient(_ route: ReplyRoute, _ message: [UInt8]) {
+    func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
         let envelope: [[UInt8]]
         switch route {
         case .zmq(let zmqEnvelope): envelope = zmqEnvelope
         case .kdb(let connection, let form):
-            kdbDoor?.send(message, to: connection, form: form)
+            kdbDoor?.send(reply, to: connection, form: form)
             return
         }
+        let message = reply.bytes
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {

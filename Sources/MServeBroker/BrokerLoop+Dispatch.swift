@@ -151,6 +151,6 @@ extension BrokerLoop {
     static let reofferInterval: UInt64 = 1_000_000
 
     func failQueued(reason: String) {
-        for query in queue.removeAll() { reply(error: reason, to: query) }
+        for query in queue.removeAll() { reply(error: reason, to: query, stage: .waiting) }
     }
 }

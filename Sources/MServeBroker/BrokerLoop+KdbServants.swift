@@ -41,9 +41,9 @@ extension BrokerLoop {
             servants[id]?.connected = false
             servantLost(id, reason: reason)
         case .reply(let id, let tag, let message):
-            // The servant saw the broker's tag in the id's place; the client gets its own id.
-            let restored = inFlight[tag].flatMap { try? KdbServantLinks.restoringClientID(message, id: $0.query.id) }
-            completeQuery(servantID: id, tag: tag, replyMessage: restored ?? message, reportedExecution: nil)
+            // The servant saw the broker's tag in the id's place; completeQuery gives the client
+            // its own id back, as for every servant (ReplyAssembly builds the reply).
+            completeQuery(servantID: id, tag: tag, replyMessage: message, reportedExecution: nil)
         }
     }
 }

@@ -323,7 +323,9 @@ extension BrokerLoop {
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
-                reply(error: "the servant sent a malformed reply", to: query, servant: servantName)
+                reply(
+                    error: "the servant sent a malformed reply", to: query, servant: servantName,
+                    stage: .running(since: flight.dispatchedAt))
             }
         }
         drainQueue()
@@ -378,7 +380,7 @@ extension BrokerLoop {
                     error:
                         "servant \(record.name) was lost (\(reason)) while running the query; "
                         + "sent \(flight.query.dispatches) time(s), giving up",
-                    to: flight.query, servant: record.name, runningSince: flight.dispatchedAt)
+                    to: flight.query, servant: record.name, stage: .running(since: flight.dispatchedAt))
             }
         }
         drainQueue()

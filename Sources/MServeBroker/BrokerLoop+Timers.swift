@@ -75,12 +75,12 @@ extension BrokerLoop {
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
-            reply(error: "deadline exceeded: no servant was free in time", to: expired)
+            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
             expiredQueued = true
         }
         while requeued < queue.count, queue[offset: requeued].deadline <= now {
             let expired = queue.remove(atOffset: requeued)
-            reply(error: "deadline exceeded: no servant was free in time", to: expired)
+            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
             expiredQueued = true
         }
         // The queries behind one that held the front may go now.
@@ -90,7 +90,7 @@ extension BrokerLoop {
             let name = servants[flight.servantID]?.name ?? ""
             reply(
                 error: "deadline exceeded: servant \(name) did not answer in time",
-                to: flight.query, servant: name, runningSince: flight.dispatchedAt)
+                to: flight.query, servant: name, stage: .running(since: flight.dispatchedAt))
             // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
             // still be running it, and counts as busy with it until it answers.
             logger.warning(

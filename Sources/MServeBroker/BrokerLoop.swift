@@ -256,7 +256,7 @@ final class BrokerLoop {
         for (tag, flight) in inFlight where !flight.abandoned {
             reply(
                 error: "the broker shut down before the servant answered", to: flight.query,
-                runningSince: flight.dispatchedAt)
+                stage: .running(since: flight.dispatchedAt))
             inFlight[tag] = nil
         }
         // Queries of a servant lost during the drain went back to the queue: they end here too.

@@ -12,16 +12,6 @@ enum ReplyRoute {
     case kdb(connection: UInt64, form: KdbReplyForm)
 }
 
-/// The shape of a reply to a kdb+ IPC client, decided by how the query came.
-enum KdbReplyForm {
-    /// Async `(id; query)`: the async message `(id; result; info)`.
-    case async
-    /// Sync `(id; query)`: the response message `(id; result; info)`.
-    case syncList
-    /// Sync bare query (`h"proc1 `IBM"`): the response is the result alone, or a kdb+ error.
-    case syncBare
-}
-
 /// A query the door read, ready for the broker's dispatch path.
 struct KdbDoorQuery {
     /// Where the reply goes.
@@ -129,24 +119,11 @@ final class KdbDoor {
         }
     }
 
-    /// Sends a reply, `message` being the async `(id; result; info)`, in the form `form`.
-    /// Replies to connections that have closed are discarded.
-    func send(_ message: [UInt8], to connectionID: UInt64, form: KdbReplyForm) {
+    /// Sends a reply in the form `form` (``ReplyAssembly/kdbMessage(_:form:)``). Replies to
+    /// connections that have closed are discarded.
+    func send(_ reply: ClientReply, to connectionID: UInt64, form: KdbReplyForm) {
         guard var connection = connections[connectionID] else { return }
-        var bytes: [UInt8]
-        switch form {
-        case .async:
-            bytes = message
-        case .syncList:
-            bytes = message
-            bytes[1] = QMessageType.response.rawValue
-        case .syncBare:
-            guard let slices = try? QIPC.sliceList(message), slices.items.count >= 2 else { return }
-            bytes = [1, QMessageType.response.rawValue, 0, 0, 0, 0, 0, 0]
-            bytes += slices.bytes[slices.items[1]]
-            let length = UInt32(truncatingIfNeeded: bytes.count)
-            for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
-        }
+        var bytes = ReplyAssembly.kdbMessage(reply, form: form)
         // kdb+'s rule: compress messages over 2000 bytes to peers that are not on this host
         // and whose capability allows it, when compression saves space.
         if bytes.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1,
@@ -301,14 +278,20 @@ final class KdbDoor {
         return .accepted
     }
 
-    /// Turns a client message into a query for the dispatch path. `(id; query)` — a
-    /// two-item list whose second item is a string or a general list — goes as it is; any
-    /// other value is a bare query (a string such as `"proc1 `IBM"`, or a parse form, whose
-    /// function name may be a string as kola and q's `("proc1";`IBM)` send it) with the
-    /// generic null as its id. Async messages are answered with an async `(id; result; info)`;
-    /// sync `(id; query)` with the response `(id; result; info)`; a sync bare query with the
-    /// result alone. Nil for response messages (nothing asked for them).
-    /// A compressed message is held to `maximumSize` once decompressed, as a plain one is.
+    /// Turns a client message into a query for the dispatch path (docs/KDB.md, "How the door
+    /// reads a message"). A sync message means what it means to a q process: a string is an
+    /// expression, and a list whose first item is a symbol or a string (the function's name,
+    /// as pykx's `conn('f', x)` and kola's `sync('f', x)` send it) is a call; only a two-item
+    /// list that q could read no other way — its first item neither a symbol nor a string,
+    /// its second a string or a general list, `h(7; "proc1 `IBM")` — is `(id; query)`. An
+    /// async message of that shape, whatever its first item, is `(id; query)`: the mserve
+    /// protocol. Anything else is a bare query with the generic null as its id, its function
+    /// name turned into a symbol when it came as a string.
+    ///
+    /// Async messages are answered with an async `(id; result; info)`; sync `(id; query)` with
+    /// the response `(id; result; info)`; a sync bare query with the result alone. Nil for
+    /// response messages (nothing asked for them). A compressed message is held to
+    /// `maximumSize` once decompressed, as a plain one is.
     static func query(from message: [UInt8], connection: UInt64, maximumSize: Int) -> KdbDoorQuery? {
         let messageType = message[1]
         guard messageType != QMessageType.response.rawValue else { return nil }
@@ -317,7 +300,7 @@ final class KdbDoor {
             // Malformed: the dispatch path answers with its error.
             return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
         }
-        if case .list(let items, _) = decoded.value, items.count == 2, isQueryShaped(items[1]) {
+        if isIDAndQuery(decoded.value, sync: sync) {
             return KdbDoorQuery(
                 route: .kdb(connection: connection, form: sync ? .syncList : .async),
                 message: QIPC.encode(decoded.value, messageType: .async))
@@ -332,11 +315,18 @@ final class KdbDoor {
             message: ClientQuery(id: .identity, query: query).encoded())
     }
 
-    /// A string or a general list: what the second item of `(id; query)` looks like.
-    private static func isQueryShaped(_ value: QValue) -> Bool {
-        switch value {
-        case .vector(.char, _), .list: true
-        default: false
+    /// Whether `value` is `(id; query)`: two items, the second a string or a general list;
+    /// and for a sync message, the first neither a symbol nor a string, which make it a call.
+    private static func isIDAndQuery(_ value: QValue, sync: Bool) -> Bool {
+        guard case .list(let items, _) = value, items.count == 2 else { return false }
+        switch items[1] {
+        case .vector(.char, _), .list: break
+        default: return false
+        }
+        guard sync else { return true }
+        switch items[0] {
+        case .atom(.symbol), .vector(.char, _): return false
+        default: return true
         }
     }
 

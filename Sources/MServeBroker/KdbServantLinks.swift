@@ -301,7 +301,7 @@ final class KdbServantLinks {
             if message[1] == QMessageType.sync.rawValue {
                 // The servant asked the broker something: answer, so that it does not wait.
                 _ = stream.enqueue(
-                    QIPC.encode(.error("mserve: a broker answers no queries from its servants"), messageType: .response))
+                    ReplyAssembly.errorResponse(ReplyAssembly.mserveError("a broker answers no queries from its servants")))
                 continue
             }
             do {
@@ -397,15 +397,5 @@ final class KdbServantLinks {
         case .atom(.int(let tag)) where tag >= 0: return (UInt64(tag), sliced.bytes)
         default: throw ProtocolError(.unexpectedShape, "the first item is not the long tag the broker sent")
         }
-    }
-
-    /// The servant's reply with the client's id in place of the broker's tag.
-    static func restoringClientID(_ reply: [UInt8], id: QValue) throws(ProtocolError) -> [UInt8] {
-        let sliced = try SlicedReply(bytes: reply)
-        var idBytes: [UInt8] = []
-        QIPC.encodePayload(id, into: &idBytes)
-        var items = [idBytes[...], sliced.bytes[sliced.result]]
-        if let info = sliced.info { items.append(sliced.bytes[info]) }
-        return QIPC.assembleList(items: items, messageType: .async)
     }
 }

@@ -72,7 +72,8 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The code's name.
         public let name: String
-        /// The broker or servant answered with a q error; `message` is its text.
+        /// The query failed: the reply was `(id; "text"; info)` with `error` in its info (or,
+        /// from an older broker, a q error); `message` is the text.
         public static let queryFailed = Code(name: "queryFailed")
         /// No answer came within the client's deadline (is the broker running?).
         public static let deadlineExceeded = Code(name: "deadlineExceeded")
@@ -90,9 +91,10 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
 
     /// What kind of failure.
     public var code: Code
-    /// The error text (for `.queryFailed`, the q error without its `'`).
+    /// The error text (for `.queryFailed`, the failure's text).
     public var message: String
-    /// The info dictionary that came with a q error reply, if any.
+    /// The info dictionary that came with a failed query's reply, if any (its `error` entry
+    /// holds the text).
     public var info: QValue?
     /// Where it was raised.
     public var file: String
@@ -108,7 +110,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         self.line = line
     }
 
-    /// A q error as q shows it (`'message`); any other error as its message, which says what
+    /// A failed query as q shows an error (`'message`); any other error as its message, which says what
     /// happened and what to check (the code is for programs).
     public var description: String { code == .queryFailed ? "'\(message)" : message }
 }
@@ -156,7 +158,8 @@ public final class QueryClient: Sendable {
     }
 
     /// Sends a query given as a q value: a string, or a parse form such as `` (`proc1;`IBM) ``.
-    /// Throws ``ClientError`` with `.queryFailed` when the answer is a q error, and
+    /// Throws ``ClientError`` with `.queryFailed` when the query failed (docs/PROTOCOL.md, "A
+    /// failed query"), and
     /// `CancellationError` when the calling task is cancelled first.
     public func send(query: QValue) async throws -> QueryReply {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -428,17 +431,18 @@ final class ClientLoop: @unchecked Sendable {
                 logger.warning("dropped a reply that is not (id; result; info)")
                 continue
             }
+            let info = items.count > 2 ? items[2] : .identity
+            let failure = ReplyAssembly.failure(result: items[1], info: info)
             guard case .atom(.long(let id)) = items[0], let entry = pending.removeValue(forKey: id) else {
-                if case .error(let message) = items[1] {
-                    logger.warning("the broker refused a message: \(message)")
+                if let failure {
+                    logger.warning("the broker refused a message: \(failure)")
                 } else {
                     logger.debug("dropped a reply for an unknown id")
                 }
                 continue
             }
-            let info = items.count > 2 ? items[2] : .identity
-            if case .error(let message) = items[1] {
-                entry.continuation.resume(throwing: ClientError(.queryFailed, message, info: info))
+            if let failure {
+                entry.continuation.resume(throwing: ClientError(.queryFailed, failure, info: info))
             } else {
                 entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
             }

@@ -20,24 +20,32 @@ public struct QueryTimings: Sendable, Hashable {
     }
 }
 
-/// Builds the info dictionary returned as the third item of every reply.
+/// Builds the info dictionary returned as the third item of every reply. This is the one
+/// place that knows its keys and their order.
 ///
 /// Keys (all symbols): `routing` (symbol), `servant` (symbol, `host:port`, empty when
 /// no servant ran it), `elapsed`, `execution`, `queued` (timespans), `received`
-/// (timestamp). When the servant sent its own symbol-keyed dictionary, all of its
-/// entries are kept, `routing` is set, and each broker key the servant already used is
-/// added as `broker` + capitalised key instead (`brokerElapsed`), so nothing the servant
-/// said is overwritten. Any other third item from a servant is kept under `servantInfo`.
+/// (timestamp), and, only when the query failed, `error` (the error text as a string). When
+/// the servant sent its own symbol-keyed dictionary, all of its entries come first, `routing`
+/// is set, and each broker key the servant already used is added as `broker` + capitalised key
+/// instead (`brokerElapsed`), so nothing the servant said is overwritten; `error` is reserved
+/// and always last. Any other third item from a servant is kept under `servantInfo`.
 public enum InfoDictionary {
     /// The broker's own keys, in the order they appear.
     public static let brokerKeys = ["routing", "servant", "elapsed", "execution", "queued", "received"]
 
-    /// Returns the info dictionary for one reply.
+    /// The reserved key that marks a failed query; its value is the error text (a string).
+    /// Present only on failure: a client tests `` `error in key info ``.
+    public static let errorKey = "error"
+
+    /// Returns the info dictionary for one reply; `error` is the failure's text, nil for a
+    /// query that succeeded.
     public static func make(
         routing: String,
         servant: String,
         timings: QueryTimings,
-        servantInfo: QValue? = nil
+        servantInfo: QValue? = nil,
+        error: String? = nil
     ) -> QValue {
         let brokerEntries: [(String, QValue)] = [
             ("routing", .atom(.symbol(routing))),
@@ -47,10 +55,13 @@ public enum InfoDictionary {
             ("queued", .atom(.timespan(timings.queued))),
             ("received", .atom(.timestamp(timings.received))),
         ]
-        guard let servantInfo else { return dictionary(brokerEntries) }
+        let errorEntries: [(String, QValue)] = error.map { [(errorKey, .string($0))] } ?? []
+        guard let servantInfo else { return dictionary(brokerEntries + errorEntries) }
         guard var entries = symbolKeyedEntries(servantInfo) else {
-            return dictionary(brokerEntries + [("servantInfo", servantInfo)])
+            return dictionary(brokerEntries + [("servantInfo", servantInfo)] + errorEntries)
         }
+        // The reserved key goes last, with the failure's text (the servant's own, when it failed).
+        entries.removeAll { $0.0 == errorKey }
         var used = Set(entries.map(\.0))
         for (key, value) in brokerEntries {
             if key == "routing" {
@@ -68,7 +79,21 @@ public enum InfoDictionary {
                 used.insert(key)
             }
         }
-        return dictionary(entries)
+        return dictionary(entries + errorEntries)
+    }
+
+    /// The info a servant sends with a failed query: only the reserved `error` entry.
+    public static func servantFailure(_ message: String) -> QValue {
+        dictionary([(errorKey, .string(message))])
+    }
+
+    /// The failure's text when `info` is a dictionary holding the reserved `error` key, nil
+    /// otherwise (the query succeeded).
+    public static func failure(in info: QValue) -> String? {
+        guard let value = info[errorKey] else { return nil }
+        if let text = value.string { return text }
+        if let text = value.symbol { return text }
+        return "\(value)"
     }
 
     /// A symbol-keyed dictionary with a general list of values.
@@ -83,50 +108,4 @@ public enum InfoDictionary {
     public static func symbolKeyedEntries(_ value: QValue) -> [(String, QValue)]? {
         value.symbolKeyedPairs
     }
-}
-
-extension ReplyAssembly {
-    /// `(id; result; info)` for a servant's reply, with the broker's info dictionary
-    /// (``InfoDictionary/make(routing:servant:timings:servantInfo:)``, the servant's own info
-    /// merged in when it sent one). The result's bytes are copied, never decoded.
-    ///
-    /// When the servant sent no info — the common case — the dictionary is written straight to
-    /// bytes, without building its q value first: this runs for every reply the broker sends.
-    public static func clientReply(
-        _ reply: SlicedReply, routing: String, servant: String, timings: QueryTimings
-    ) -> [UInt8] {
-        if reply.info != nil {
-            let info = InfoDictionary.make(
-                routing: routing, servant: servant, timings: timings, servantInfo: reply.decodeInfo())
-            return clientReply(reply, info: info)
-        }
-        let id = reply.bytes[reply.id]
-        let result = reply.bytes[reply.result]
-        var bytes = QIPC.listMessageHead(
-            count: 3,
-            reservingCapacity: 14 + id.count + result.count + brokerInfoHead.count + routing.utf8.count
-                + servant.utf8.count + 4 + 4 * 9)
-        bytes.append(contentsOf: id)
-        bytes.append(contentsOf: result)
-        bytes.append(contentsOf: brokerInfoHead)
-        // The values, in the order of `InfoDictionary.brokerKeys`, each written in place.
-        QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
-        QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &bytes)
-        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &bytes)
-        QIPC.patchLength(&bytes)
-        return bytes
-    }
-
-    /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the
-    /// general list of their values: what precedes the values in every broker info dictionary.
-    private static let brokerInfoHead: [UInt8] = {
-        var bytes: [UInt8] = [99]
-        QIPC.encodePayload(.vector(.symbol(InfoDictionary.brokerKeys)), into: &bytes)
-        bytes.append(contentsOf: [0, 0])
-        QIPC.appendInt32(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
-        return bytes
-    }()
 }

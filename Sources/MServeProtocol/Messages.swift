@@ -130,10 +130,11 @@ public struct SlicedReply: Sendable {
         self.info = items.2
     }
 
-    /// Decodes the servant's info dictionary, if any. Undecodable info is kept as a q error.
+    /// Decodes the servant's info dictionary, if any. Undecodable info is replaced by a string
+    /// saying so (a q error cannot sit inside a reply).
     public func decodeInfo() -> QValue? {
         guard let info else { return nil }
-        return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .error("undecodable info")
+        return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .string("mserve: undecodable info")
     }
 
     /// Whether the reply's id is `id`. Compared decoded, so that an id the servant echoed
@@ -164,40 +165,29 @@ public struct SlicedReply: Sendable {
         return copy
     }
 
-    /// True when the result is a q error (type -128): the servant refused or failed the query.
+    /// True when the reply reports a failure: its info's keys hold the reserved `error`
+    /// (docs/PROTOCOL.md), or its result is a q error. Only the info's keys are read; nothing
+    /// is decoded.
+    public var reportsFailure: Bool {
+        if resultIsError { return true }
+        guard let info, info.count >= 7, bytes[info.lowerBound] == 99, bytes[info.lowerBound + 1] == 11 else {
+            return false
+        }
+        var count = 0
+        for offset in 0..<4 { count |= Int(bytes[info.lowerBound + 3 + offset]) << (8 * offset) }
+        var position = info.lowerBound + 7
+        let key = Array(InfoDictionary.errorKey.utf8)
+        for _ in 0..<count {
+            guard let end = bytes[position..<info.upperBound].firstIndex(of: 0) else { return false }
+            if bytes[position..<end].elementsEqual(key) { return true }
+            position = end + 1
+        }
+        return false
+    }
+
+    /// True when the result is a q error (type −128): an older servant, or a q servant, that
+    /// refused or failed the query (ours send `(id; "text"; info)` instead).
     public var resultIsError: Bool {
         !result.isEmpty && bytes[result.lowerBound] == 0x80
-    }
-}
-
-/// Builds reply messages for clients.
-public enum ReplyAssembly {
-    /// `(id; result; info)` from a servant's sliced reply and a new info dictionary.
-    /// The result's bytes are copied, never decoded.
-    public static func clientReply(_ reply: SlicedReply, info: QValue) -> [UInt8] {
-        var infoBytes: [UInt8] = []
-        QIPC.encodePayload(info, into: &infoBytes)
-        return QIPC.assembleList(
-            items: [reply.bytes[reply.id], reply.bytes[reply.result], infoBytes[...]],
-            messageType: .async)
-    }
-
-    /// `(id; result; info)` for a reply the broker makes itself, result and info given as values.
-    public static func reply(id: QValue, result: QValue, info: QValue) -> [UInt8] {
-        QIPC.encode(.list([id, result, info]), messageType: .async)
-    }
-
-    /// `(id; 'message; info)`: an error reply.
-    public static func errorReply(id: QValue, message: String, info: QValue) -> [UInt8] {
-        reply(id: id, result: .error(message), info: info)
-    }
-
-    /// Decodes one item's payload (as found by ``QIPC/sliceList(_:)``).
-    public static func decodePayload(_ payload: ArraySlice<UInt8>) throws -> QValue {
-        let total = payload.count + 8
-        var message: [UInt8] = [1, 0, 0, 0]
-        message += WireInteger.encode(UInt64(total)).prefix(4)
-        message += payload
-        return try QIPC.decode(message).value
     }
 }

@@ -21,7 +21,7 @@ public enum DemoFunctions {
 
 extension FunctionRegistry {
     /// Registers a function written for a servant plugin, run in-process. Its
-    /// `ServantPluginFailure`s reach the client as q errors with the same text.
+    /// `ServantPluginFailure`s reach the client as failures with the same text.
     public mutating func register(_ function: ServantPluginFunction) {
         let body = function.body
         register(function.name, arity: function.arity, withInfo: { arguments in

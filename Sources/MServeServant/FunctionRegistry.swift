@@ -21,7 +21,8 @@ public struct ServantResult: Sendable {
     }
 }
 
-/// An error a servant function throws to send the client a q error (`'message`).
+/// An error a servant function throws to fail the query: the client gets
+/// `(id; "message"; info)` with the text under info's `error` key.
 public struct ServantError: Error, CustomStringConvertible, Sendable {
     /// The text the client sees after the `'`.
     public var message: String
@@ -101,7 +102,9 @@ public struct FunctionRegistry: Sendable {
     }
 
     /// Answers one client message `(id; query)` (IPC bytes) the way a servant does: the
-    /// reply `(id; result)`, `(id; result; info)` or `(id; 'error)`, as IPC bytes. Never throws.
+    /// reply `(id; result)`, `(id; result; info)` or, for a query it refuses or that fails,
+    /// `(id; "error text"; info)` with the text under info's `error` key
+    /// (``ReplyAssembly/servantFailure(id:message:)``), as IPC bytes. Never throws.
     /// A compressed message that would decompress to more than `maximumSize` bytes is refused;
     /// so is a result whose reply would exceed `maximumReplySize` bytes (the most the broker
     /// takes, or what an IPC message can hold), with an error saying so instead of a reply
@@ -114,8 +117,10 @@ public struct FunctionRegistry: Sendable {
         guard reply.count > limit else { return reply }
         let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
         logger?.warning("refused to send a reply of \(reply.count) bytes, over the \(limit)-byte limit")
-        return QIPC.encode(
-            .list([id, .error("mserve: the result is \(reply.count) bytes as IPC, over the \(limit)-byte message limit")]))
+        return ReplyAssembly.servantFailure(
+            id: id,
+            message: ReplyAssembly.mserveError(
+                "the result is \(reply.count) bytes as IPC, over the \(limit)-byte message limit"))
     }
 
     /// The largest IPC message: its header holds the length in 32 bits.
@@ -127,17 +132,15 @@ public struct FunctionRegistry: Sendable {
             query = try ClientQuery(bytes: message, maximumSize: maximumSize)
         } catch {
             logger?.notice("refused a malformed query: \(error.message)")
-            return QIPC.encode(.list([.identity, .error("mserve: \(error.message)")]))
+            return ReplyAssembly.servantFailure(id: .identity, message: ReplyAssembly.mserveError(error.message))
         }
         do {
             let outcome = try call(query: query.query)
-            var items = [query.id, outcome.result]
-            if let info = outcome.info { items.append(info) }
-            return QIPC.encode(.list(items))
+            return ReplyAssembly.servantResult(id: query.id, result: outcome.result, info: outcome.info)
         } catch let error as ServantError {
-            return QIPC.encode(.list([query.id, .error(error.message)]))
+            return ReplyAssembly.servantFailure(id: query.id, message: error.message)
         } catch {
-            return QIPC.encode(.list([query.id, .error("\(error)")]))
+            return ReplyAssembly.servantFailure(id: query.id, message: "\(error)")
         }
     }
 }

@@ -462,10 +462,11 @@ final class ServantLoop {
         }
     }
 
-    /// `(id; 'mserve: the servant is stopping)` for a direct query it will not run.
+    /// `(id; "mserve: the servant is stopping…"; info)` for a direct query it will not run.
     static func stoppingReply(to message: [UInt8]) -> [UInt8] {
         let id = (try? ClientQuery(bytes: message).id) ?? .identity
-        return QIPC.encode(.list([id, .error("mserve: the servant is stopping; send the query again elsewhere")]))
+        return ReplyAssembly.servantFailure(
+            id: id, message: ReplyAssembly.mserveError("the servant is stopping; send the query again elsewhere"))
     }
 
     /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been

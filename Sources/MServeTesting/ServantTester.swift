@@ -28,15 +28,15 @@ public struct ServantTester: Sendable {
     public struct Reply: Sendable {
         /// The id, as echoed.
         public var id: QValue
-        /// The result, or the q error.
+        /// The result, or for a failed query the error text as a string.
         public var result: QValue
-        /// The servant's own info dictionary, if it sent one.
+        /// The servant's own info dictionary, if it sent one; for a failed query it holds the
+        /// error text under `error`.
         public var info: QValue?
 
-        /// The q error text, when the result is an error.
+        /// The error text, when the query failed (docs/PROTOCOL.md: `error` in the info).
         public var errorMessage: String? {
-            if case .error(let message) = result { return message }
-            return nil
+            ReplyAssembly.failure(result: result, info: info)
         }
     }
 

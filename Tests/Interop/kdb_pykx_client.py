@@ -69,9 +69,46 @@ assert sum(servants["served"]) >= 2, servants
 # A sync (id; query): the response (id; result; info).
 check_reply(connection(kx.LongAtom(7), b"proc1 `IBM"), 7)
 
-# The mserve protocol: async (id; query), then the async (id; result; info).
-connection(kx.LongAtom(1234), b"proc1 `IBM", wait=False)
-check_reply(connection._recv(acceptAsync=True), 1234)
+# The mserve protocol: async (id; query), then the async (id; result; info), read the public
+# pykx ways (docs/KDB.md, "Async replies with pykx").
+import asyncio
+
+
+async def raw_connection_replies():
+    """RawQConnection: queue, poll_send, poll_recv until the futures are done. Each future
+    takes the next message that arrives, so replies are matched by their id."""
+    raw = await kx.RawQConnection(host, port, no_ctx=True, **credentials)
+    futures = [raw(kx.LongAtom(query_id), b"proc1 `IBM", wait=False) for query_id in (1234, 1235)]
+    raw.poll_send(0)
+    while not all(future.done() for future in futures):
+        raw.poll_recv()
+        await asyncio.sleep(0)
+    replies = {}
+    for future in futures:
+        reply = await future
+        replies[reply.py()[0]] = reply
+    await raw.close()
+    return replies
+
+
+replies = asyncio.run(raw_connection_replies())
+check_reply(replies[1234], 1234)
+check_reply(replies[1235], 1235)
+
+
+async def async_connection_reply():
+    """AsyncQConnection: reuse=False, async_response=True (a connection per query)."""
+    conn = await kx.AsyncQConnection(host, port, no_ctx=True, **credentials)
+    sent = await conn(kx.LongAtom(77), b"proc1 `IBM", wait=False, reuse=False, async_response=True)
+    reply = await sent
+    await conn.close()
+    return reply
+
+
+check_reply(asyncio.run(async_connection_reply()), 77)
+
+# A call in parse form whose one argument is a string: ("echo"; "proc1 `IBM") calls echo.
+assert connection("echo", kx.CharVector("proc1 `IBM")).py() == b"proc1 `IBM"
 
 # A refused query is a q error.
 try:

@@ -2,8 +2,8 @@
 
 Usage: python pyzmq_client.py tcp://127.0.0.1:PORT
 Sends (1234; "proc1 `IBM") from a DEALER, and the same from a REQ socket, checks each
-reply is (id; result; info) with the documented info keys and types, then sends garbage
-and checks the documented error reply. Prints one line per check; exits 1 on a failure.
+reply is (id; result; info) with the documented info keys and types, then sends garbage and
+a failing query and checks the documented failure (id; "text"; info), `error` in the info. Prints one line per check; exits 1 on a failure.
 """
 import struct
 import sys
@@ -121,7 +121,15 @@ def main(endpoint):
     dealer.send(b"not a kdb+ message")
     reply = Reader(dealer.recv()).value()
     check(reply[0] == ("identity", None), "malformed message: id is ::")
-    check(reply[1][0] == "error" and reply[1][1].startswith("mserve: malformed"), "malformed message: error text")
+    check(isinstance(reply[1], str) and reply[1].startswith("mserve: malformed"), "malformed message: error text")
+    check(list(reply[2])[-1] == "error" and reply[2]["error"] == reply[1], "malformed message: info's error entry")
+
+    dealer.send(encode_query(7, 'fail "boom"'))
+    reply = Reader(dealer.recv()).value()
+    check(reply[0] == (-7, 7) and reply[1] == "boom", "servant error: (7; \"boom\"; info)")
+    check(list(reply[2]) == ["routing", "servant", "elapsed", "execution", "queued", "received", "error"],
+          "servant error: info keys, error last")
+    check(reply[2]["error"] == "boom", "servant error: info's error entry")
     dealer.close()
     req.close()
     context.term()

@@ -42,6 +42,41 @@ struct KdbDoorTests {
         #expect(parsed.query == .list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))]))
     }
 
+    /// A sync message is read as q reads it: a symbol or a string first makes a call, so
+    /// `h(`f;"text")` and pykx's `conn('f', kx.CharVector("text"))` call `f` with the string.
+    @Test(arguments: [
+        QValue.atom(.symbol("echo")), .string("echo"),
+    ])
+    func aSyncCallWithOneStringOrListArgumentIsACall(function: QValue) throws {
+        for argument in [QValue.string("proc1 `IBM"), .list([.atom(.long(1)), .atom(.symbol("a"))])] {
+            let value = QValue.list([function, argument])
+            let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1, maximumSize: .max)
+            #expect(form(query) == .syncBare, "\(value)")
+            let parsed = try ClientQuery(bytes: query?.message ?? [])
+            #expect(parsed.id == .identity)
+            #expect(parsed.query == .list([.atom(.symbol("echo")), argument]))
+        }
+    }
+
+    @Test func syncIDAndQueryOnlyWhereQHasNoOtherReading() throws {
+        for id in [QValue.atom(.long(7)), .atom(.int(7)), .vector(.long([1, 2])), .identity] {
+            let value = QValue.list([id, .string("proc1 `IBM")])
+            let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1, maximumSize: .max)
+            #expect(form(query) == .syncList, "\(id)")
+            #expect(try ClientQuery(bytes: query?.message ?? []).id == id)
+        }
+    }
+
+    @Test func asyncTwoItemListsAreIDAndQueryWhateverTheID() throws {
+        // kola sends (id; query) with a string id; the mserve protocol is async.
+        for id in [QValue.string("q1"), .atom(.symbol("q1")), .atom(.long(1))] {
+            let value = QValue.list([id, .string("proc1 `IBM")])
+            let query = KdbDoor.query(from: QIPC.encode(value, messageType: .async), connection: 1, maximumSize: .max)
+            #expect(form(query) == .async)
+            #expect(try ClientQuery(bytes: query?.message ?? []).id == id)
+        }
+    }
+
     @Test func responseMessagesAreIgnored() {
         #expect(KdbDoor.query(from: QIPC.encode(.atom(.long(1)), messageType: .response), connection: 1, maximumSize: .max) == nil)
     }

@@ -81,11 +81,4 @@ struct KdbServantLinksTests {
         }
         #expect(throws: ProtocolError.self) { try KdbServantLinks.reply(from: [1, 0, 0, 0, 9, 0, 0], maximumSize: .max) }
     }
-
-    @Test func theClientsIDIsRestoredAndTheInfoKept() throws {
-        let info = QValue.dictionary(keys: .vector(.symbol(["rows"])), values: .vector(.long([3])))
-        let reply = QIPC.encode(.list([.atom(.long(7)), .vector(.float([1.5])), info]))
-        let restored = try KdbServantLinks.restoringClientID(reply, id: .atom(.long(1234)))
-        #expect(try QIPC.decode(restored).value == .list([.atom(.long(1234)), .vector(.float([1.5])), info]))
-    }
 }

@@ -73,10 +73,21 @@ extension ScriptedServant {
         QIPC.encode(.list([.atom(.long(id)), result]), messageType: .async)
     }
 
-    /// The id and result of a broker's answer `(id; result; info)` to a client.
+    /// The id and result of a broker's answer `(id; result; info)` to a client. A failure —
+    /// the error text as the result and under the info's `error` key — comes back as the q
+    /// error `.error(text)`, once the two texts are checked to agree.
     static func idAndResult(of answer: [UInt8]) throws -> (id: QValue, result: QValue) {
         guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
             throw ScriptedServantError(description: "expected (id; result; info)")
+        }
+        if case .error = items[1] {
+            throw ScriptedServantError(description: "a q error inside the reply list: \(items[1])")
+        }
+        if let failure = InfoDictionary.failure(in: items[2]) {
+            guard items[1] == .string(failure) else {
+                throw ScriptedServantError(description: "the result is not the info's error text: \(items)")
+            }
+            return (items[0], .error(failure))
         }
         return (items[0], items[1])
     }

@@ -8,8 +8,8 @@ import ZeroMQ
 
 @testable import MServeClient
 
-/// A broker played by a ROUTER socket: it answers each `(id; query)` with `(id; `ok)` on its own
-/// thread, and reports its connections' events.
+/// A broker played by a ROUTER socket: it answers each `(id; query)` with `(id; `ok)` (or what
+/// `answer` makes of the id and query) on its own thread, and reports its connections' events.
 final class EchoBroker: @unchecked Sendable {
     // @unchecked: the socket is used only by the echo thread after init; the monitor only by the test.
     let context: ZMQContext
@@ -18,8 +18,10 @@ final class EchoBroker: @unchecked Sendable {
     private let monitor: ZMQMonitor
     private let stopped = Mutex(false)
     private let finished = DispatchSemaphore(value: 0)
+    private let answer: @Sendable (QValue, QValue) -> QValue
 
-    init() throws {
+    init(answer: @escaping @Sendable (QValue, QValue) -> QValue = { id, _ in .list([id, .atom(.symbol("ok"))]) }) throws {
+        self.answer = answer
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setLinger(milliseconds: 0)
@@ -38,7 +40,8 @@ final class EchoBroker: @unchecked Sendable {
             guard let frames = try? socket.receiveMultipartBytes(), frames.count == 2,
                 let message = try? QIPC.decode(frames[1]).value, case .list(let items, _) = message
             else { continue }
-            let reply = QIPC.encode(.list([items[0], .atom(.symbol("ok"))]), messageType: .async)
+            guard items.count == 2 else { continue }
+            let reply = QIPC.encode(answer(items[0], items[1]), messageType: .async)
             _ = try? socket.send(frames[0], more: true)
             _ = try? socket.send(reply)
         }
@@ -73,6 +76,27 @@ final class EchoBroker: @unchecked Sendable {
         let reply = try await client.send("proc1 `IBM")
         #expect(reply.result == .atom(.symbol("ok")))
         #expect(reply.info == .identity)
+    }
+
+    /// A failure is told by the info's `error` entry, never by the result's type: a string
+    /// result is a result; `(id; "text"; info)` with `error` throws with the text and the info.
+    @Test func aFailureIsToldByTheInfosErrorEntry() async throws {
+        let broker = try EchoBroker { id, query in
+            let text = query.string ?? ""
+            let info = InfoDictionary.dictionary([("routing", .atom(.symbol("")))] + (text.hasPrefix("fail") ? [("error", .string("boom"))] : []))
+            return .list([id, .string(text.hasPrefix("fail") ? "boom" : "a string result"), info])
+        }
+        defer { broker.stop() }
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+        let reply = try await client.send("text[]")
+        #expect(reply.result == .string("a string result"))
+        await #expect {
+            _ = try await client.send("fail[]")
+        } throws: { error in
+            guard let error = error as? ClientError, error.code == .queryFailed, let info = error.info else { return false }
+            return error.message == "boom" && InfoDictionary.failure(in: info) == "boom"
+        }
     }
 
     @Test func aTaskCancelledBeforeItSendsFailsAtOnceAndSendsNothing() async throws {

@@ -1,4 +1,5 @@
 import MServeClient
+import MServeProtocol
 import QData
 import MServeTestSupport
 import Testing
@@ -26,8 +27,10 @@ extension IntegrationTests {
 
         let reply = try rawExchange(cluster.broker.endpoint, Array("hello, broker".utf8))
 
-        guard case .list(let items, _) = reply, items.count == 3, case .error(let text) = items[1] else {
-            Issue.record("expected (::; 'error; info), got \(reply)")
+        guard case .list(let items, _) = reply, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
+        else {
+            Issue.record("expected (::; \"error\"; info), got \(reply)")
             return
         }
         #expect(items[0] == .identity)
@@ -40,7 +43,9 @@ extension IntegrationTests {
 
         let reply = try rawExchange(cluster.broker.endpoint, QIPC.encode(.atom(.long(42))))
 
-        guard case .list(let items, _) = reply, case .error(let text) = items[1] else {
+        guard case .list(let items, _) = reply, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
+        else {
             Issue.record("expected an error reply, got \(reply)")
             return
         }

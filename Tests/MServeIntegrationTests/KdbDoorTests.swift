@@ -35,9 +35,11 @@ extension IntegrationTests {
 
         /// Two servants and a broker with a kdb+ door on a free port; returns the cluster
         /// and the door's port (read from the broker's log line).
-        static func startCluster(doorArguments: [String] = []) async throws -> (ProcessCluster, Int) {
+        static func startCluster(
+            servants: Int = 2, threads: Int = 1, doorArguments: [String] = []
+        ) async throws -> (ProcessCluster, Int) {
             let cluster = try await ProcessCluster.start(
-                servants: 2, brokerArguments: ["--kdb-port", "127.0.0.1:0"] + doorArguments)
+                servants: servants, threads: threads, brokerArguments: ["--kdb-port", "127.0.0.1:0"] + doorArguments)
             for _ in 0..<500 {
                 let logs = cluster.broker.logs
                 if let range = logs.range(of: "kdbPort=") {
@@ -67,6 +69,45 @@ extension IntegrationTests {
                 #expect(status == 0, "\(script): \(text)")
                 #expect(text.contains("all checks passed"), "\(script): \(text)")
             }
+        }
+
+        /// Every failure — malformed, refused, unknown function, servant error, queue full,
+        /// deadline, servant lost — read by each library over the door in every form, and
+        /// over ZeroMQ by pykx's deserializer, with the id and the info intact
+        /// (Tests/Interop/mserve_failures.py). One cluster per library: it ends by killing
+        /// the servant.
+        @Test(arguments: ["kdb_pykx_failures.py", "kdb_kola_failures.py", "kdb_qpython_failures.py"])
+        func failuresAreReadableByEveryLibrary(script: String) async throws {
+            let python: String
+            if script.contains("qpython") {
+                guard let qpython = Self.qpythonPython else {
+                    #expect(ProcessInfo.processInfo.environment["CI"] != "true", "run scripts/setup: no qpython")
+                    return
+                }
+                python = qpython
+            } else {
+                guard let main = Self.requirePython() else { return }
+                python = main
+            }
+            let (cluster, port) = try await Self.startCluster(
+                servants: 1, threads: 4, doorArguments: ["--deadline", "1", "--queue-capacity", "1", "--redispatch", "0"])
+            defer { cluster.stop() }
+            let (status, text) = try await Self.run(python, script, ["127.0.0.1", "\(port)", cluster.broker.endpoint])
+            #expect(status == 0, "\(script): \(text)")
+            #expect(text.contains("all checks passed"), "\(script): \(text)")
+        }
+
+        /// Each q type, guid and dictionary included, as the argument of a call in parse form
+        /// and as its result, through the door and over ZeroMQ: byte for byte what pykx
+        /// encodes (Tests/Interop/kdb_types.py).
+        @Test func everyQTypeCrossesBothPathsByteForByte() async throws {
+            guard let python = Self.requirePython() else { return }
+            let (cluster, port) = try await Self.startCluster()
+            defer { cluster.stop() }
+            let (status, text) = try await Self.run(
+                python, "kdb_types.py", ["127.0.0.1", "\(port)", cluster.broker.endpoint])
+            #expect(status == 0, "\(text)")
+            #expect(text.contains("all checks passed"), "\(text)")
         }
 
         @Test func qpythonSendAsyncThenReceive() async throws {

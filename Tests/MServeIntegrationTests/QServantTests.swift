@@ -136,6 +136,17 @@ extension IntegrationTests {
             Self.checkTrades(withInfo.result, sym: "IBM")
             Self.checkInfo(withInfo, routing: "IBM", servant: name)
             #expect(withInfo.info("servantName") != nil)
+
+            // A q servant's (tag; 'error) reaches the client as the failure (id; "text"; info),
+            // the text under info's `error` key, after the broker's keys.
+            await #expect {
+                _ = try await client.send("nope1 `IBM")
+            } throws: { error in
+                guard let error = error as? ClientError, let info = error.info else { return false }
+                return error.message == "nope1: no such function"
+                    && InfoDictionary.failure(in: info) == "nope1: no such function"
+                    && InfoDictionary.symbolKeyedEntries(info)?.map(\.0) == InfoDictionary.brokerKeys + ["error"]
+            }
         }
 
         @Test func wrongServantCredentialsAreRefusedAndRetried() async throws {

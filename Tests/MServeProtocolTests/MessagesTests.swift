@@ -102,12 +102,6 @@ struct MessagesTests {
         let clientReply = try QIPC.decode(ReplyAssembly.clientReply(sliced, info: info)).value
         #expect(clientReply == .list([.atom(.long(7)), .atom(.long(14)), info]))
     }
-
-    @Test func errorRepliesCarryIdErrorAndInfo() throws {
-        let info = InfoDictionary.dictionary([("routing", .atom(.symbol("")))])
-        let bytes = ReplyAssembly.errorReply(id: .identity, message: "mserve: no", info: info)
-        #expect(try QIPC.decode(bytes).value == .list([.identity, .error("mserve: no"), info]))
-    }
 }
 
 struct DirectInfoReplyTests {
@@ -118,7 +112,9 @@ struct DirectInfoReplyTests {
         let result = QValue.table(
             QTable(columns: ["a"], values: [.vector(.long([1, 2, 3]))]))
         let sliced = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(42)), result])))
-        let direct = ReplyAssembly.clientReply(sliced, routing: routing, servant: servant, timings: timings)
+        let reply = ReplyAssembly.clientReply(sliced, routing: routing, servant: servant, timings: timings)
+        #expect(reply.failure == nil)
+        let direct = reply.bytes
         let viaValue = ReplyAssembly.clientReply(
             sliced, info: InfoDictionary.make(routing: routing, servant: servant, timings: timings))
         #expect(direct == viaValue)
@@ -139,7 +135,7 @@ struct DirectInfoReplyTests {
     @Test func aServantsOwnInfoIsStillMerged() throws {
         let servantInfo = InfoDictionary.dictionary([("rows", .atom(.long(5))), ("elapsed", .atom(.long(1)))])
         let sliced = try SlicedReply(bytes: QIPC.encode(.list([.atom(.long(1)), .atom(.long(2)), servantInfo])))
-        let direct = ReplyAssembly.clientReply(sliced, routing: "IBM", servant: "s:1", timings: timings)
+        let direct = ReplyAssembly.clientReply(sliced, routing: "IBM", servant: "s:1", timings: timings).bytes
         let expected = ReplyAssembly.clientReply(
             sliced,
             info: InfoDictionary.make(routing: "IBM", servant: "s:1", timings: timings, servantInfo: servantInfo))

@@ -1,5 +1,6 @@
 import MServeQuery
 import MServeServant
+import MServeProtocol
 import QData
 import Testing
 
@@ -54,7 +55,10 @@ struct FunctionRegistryTests {
         #expect(items.count == 3)
         #expect(items[0] == .atom(.long(5)))
         let garbage = try QIPC.decode(registry.reply(to: [9, 9, 9])).value
-        guard case .list(let garbageItems, _) = garbage, case .error(let text) = garbageItems[1] else {
+        guard case .list(let garbageItems, _) = garbage, garbageItems.count == 3,
+            let text = ReplyAssembly.failure(result: garbageItems[1], info: garbageItems[2]),
+            garbageItems[1] == .string(text)
+        else {
             Issue.record("garbage not answered with an error")
             return
         }
@@ -67,8 +71,10 @@ struct FunctionRegistryTests {
         functions.register("big", arity: 0...0) { _ in .vector(.long(Array(repeating: 7, count: 1_000))) }
         let message = QIPC.encode(.list([.atom(.long(5)), .string("big[]")]), messageType: .async)
         let small = try QIPC.decode(functions.reply(to: message, maximumReplySize: 500)).value
-        guard case .list(let items, _) = small, items.count == 2, case .error(let text) = items[1] else {
-            Issue.record("expected (5; 'error), got \(small)")
+        guard case .list(let items, _) = small, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
+        else {
+            Issue.record("expected (5; \"error\"; info), got \(small)")
             return
         }
         #expect(items[0] == .atom(.long(5)))

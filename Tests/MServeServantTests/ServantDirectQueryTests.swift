@@ -1,5 +1,6 @@
 import MServeServant
 import MServeTestSupport
+import MServeProtocol
 import QData
 import Testing
 import ZeroMQ
@@ -51,16 +52,16 @@ struct ServantDirectQueryTests {
             try request.send(multipart: [QIPC.encode(.list([.atom(.long(1)), .string("value \"twice 1\"")]))])
             let refused = try #require(try await request.receiveFrames(within: .seconds(10)))
             #expect(refused.count == 1)
-            guard case .list(let items, _) = try QIPC.decode(refused[0]).value, items.count == 2,
-                case .error = items[1]
+            guard case .list(let items, _) = try QIPC.decode(refused[0]).value, items.count == 3,
+                let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
             else {
-                Issue.record("expected (id; 'error), got \(refused)")
+                Issue.record("expected (id; \"error\"; info), got \(refused)")
                 return
             }
             try request.send(multipart: [[0xde, 0xad]])
             let malformed = try #require(try await request.receiveFrames(within: .seconds(10)))
-            guard case .list(let answer, _) = try QIPC.decode(malformed[0]).value, answer.count == 2,
-                case .error(let message) = answer[1]
+            guard case .list(let answer, _) = try QIPC.decode(malformed[0]).value, answer.count == 3,
+                let message = ReplyAssembly.failure(result: answer[1], info: answer[2]), answer[1] == .string(message)
             else {
                 Issue.record("expected an error reply to a malformed message, got \(malformed)")
                 return

@@ -53,9 +53,10 @@ struct ServantRunTests {
         try broker.query(tag: 9, "big[]")
         let reply = try #require(try await broker.next(), "no REPLY")
         try #require(reply.count >= 4 && reply[1] == ServantCommand.reply.frame)
-        guard case .list(let items, _) = try QIPC.decode(reply[3]).value, items.count == 2, case .error(let text) = items[1]
+        guard case .list(let items, _) = try QIPC.decode(reply[3]).value, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
         else {
-            Issue.record("expected (9; 'error)")
+            Issue.record("expected (9; \"error\"; info)")
             return
         }
         #expect(items[0] == .atom(.long(9)))

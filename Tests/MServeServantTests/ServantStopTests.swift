@@ -41,10 +41,10 @@ struct ServantStopTests {
         try direct.connect(try await servant.endpoint)
         try direct.send(QIPC.encode(.list([.atom(.long(77)), .string("hold 3")]), messageType: .async))
         let refusal = try #require(try await direct.receiveFrames(within: .seconds(10)), "the direct query got no answer")
-        guard case .list(let refused, _)? = try refusal.last.map({ try QIPC.decode($0).value }), refused.count == 2,
-            case .error(let reason) = refused[1]
+        guard case .list(let refused, _)? = try refusal.last.map({ try QIPC.decode($0).value }), refused.count == 3,
+            let reason = ReplyAssembly.failure(result: refused[1], info: refused[2]), refused[1] == .string(reason)
         else {
-            Issue.record("expected (77; 'error), got \(refusal)")
+            Issue.record("expected (77; \"error\"; info), got \(refusal)")
             return
         }
         #expect(refused[0] == .atom(.long(77)))

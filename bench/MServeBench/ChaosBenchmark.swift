@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MServeProtocol
 import QData
 import ZeroMQ
 
@@ -200,7 +201,7 @@ enum ChaosLoad {
                             continue
                         }
                         outcome.latency.record(nanoseconds: lastProgress - sent)
-                        if case .error(let text) = items[1] {
+                        if let text = ReplyAssembly.failure(result: items[1], info: items.count >= 3 ? items[2] : nil) {
                             outcome.errors += 1
                             if outcome.errorSamples.count < 5 { outcome.errorSamples.insert(text) }
                         }

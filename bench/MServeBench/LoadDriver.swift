@@ -187,9 +187,9 @@ extension LoadResult {
     static let infoSampleInterval = 16
 
     /// Records a reply `(id; result)` or `(id; result; info)` that took `nanoseconds`: the
-    /// reply is sliced, not decoded, and a q error in the result's place counts as an error.
+    /// reply is sliced, not decoded, and a failure (docs/PROTOCOL.md) counts as an error.
     mutating func recordReply(_ reply: SlicedReply, nanoseconds: UInt64) {
-        if reply.resultIsError {
+        if reply.reportsFailure {
             errors += 1
             return
         }
@@ -199,7 +199,7 @@ extension LoadResult {
 
     /// Records the items of a decoded reply `(id; result)` or `(id; result; info)`.
     mutating func recordReply(items: [QValue], nanoseconds: UInt64) {
-        if case .error = items[1] {
+        if ReplyAssembly.failure(result: items[1], info: items.count >= 3 ? items[2] : nil) != nil {
             errors += 1
             return
         }

@@ -1,0 +1,209 @@
+// The one builder of replies: every answer to a query — the broker's own, a servant's, the
+// kdb+ door's async and response forms, a q servant's re-framed one — is made here, so the
+// shape of a result, of a failure and of the info dictionary is decided in one place
+// (docs/PROTOCOL.md, "Reply").
+
+import QData
+
+/// A reply for a client: the async message `(id; result; info)`, and whether it reports a
+/// failure (the text of its info's `error` entry).
+public struct ClientReply: Sendable {
+    /// The async IPC message `(id; result; info)`.
+    public var bytes: [UInt8]
+    /// The error text when the query failed; nil when it succeeded.
+    public var failure: String?
+
+    /// Creates a reply from its message and failure text.
+    public init(bytes: [UInt8], failure: String?) {
+        self.bytes = bytes
+        self.failure = failure
+    }
+}
+
+/// The form a reply takes at the kdb+ door, decided by how the query came.
+public enum KdbReplyForm: Sendable {
+    /// Async `(id; query)` or an async bare query: the async message `(id; result; info)`.
+    case async
+    /// Sync `(id; query)`: the response message `(id; result; info)`.
+    case syncList
+    /// Sync bare query (`h"proc1 `IBM"`): the response is the result alone, or a q error
+    /// (type −128) with the failure's text.
+    case syncBare
+}
+
+/// Builds every reply message: results and failures, for clients and from servants.
+///
+/// A failed query is `(id; "error text"; info)`: the error text as a string in the result's
+/// place, and the same text under the info dictionary's reserved `error` key, which is there
+/// only on failure. A q error (type −128) appears only as the whole of a kdb+ response to a
+/// sync bare query (``kdbMessage(_:form:)``), never inside a list: q, pykx, qpython and kola
+/// all read every reply.
+public enum ReplyAssembly {
+    /// What starts the text of every error MServe itself raises (rather than an API function).
+    public static let errorPrefix = "mserve: "
+
+    /// `message` as the text of an error MServe raises: `mserve: message`.
+    public static func mserveError(_ message: String) -> String {
+        errorPrefix + message
+    }
+
+    // MARK: replies to clients
+
+    /// `(id; result; info)` for a query the broker answers itself (a call of its own functions).
+    public static func result(id: QValue, result: QValue, info: QValue) -> ClientReply {
+        ClientReply(bytes: QIPC.encode(.list([id, result, info]), messageType: .async), failure: nil)
+    }
+
+    /// `(id; "message"; info)` for a failed query, `info` the broker's dictionary for it with the
+    /// `error` entry added (``InfoDictionary/make(routing:servant:timings:servantInfo:error:)``).
+    public static func failure(
+        id: QValue, message: String, routing: String, servant: String, timings: QueryTimings,
+        servantInfo: QValue? = nil
+    ) -> ClientReply {
+        let info = InfoDictionary.make(
+            routing: routing, servant: servant, timings: timings, servantInfo: servantInfo, error: message)
+        return ClientReply(bytes: QIPC.encode(.list([id, .string(message), info]), messageType: .async), failure: message)
+    }
+
+    /// `(id; result; info)` from a servant's sliced reply and a new info dictionary.
+    /// The result's bytes are copied, never decoded.
+    public static func clientReply(_ reply: SlicedReply, info: QValue) -> [UInt8] {
+        var infoBytes: [UInt8] = []
+        QIPC.encodePayload(info, into: &infoBytes)
+        return QIPC.assembleList(
+            items: [reply.bytes[reply.id], reply.bytes[reply.result], infoBytes[...]],
+            messageType: .async)
+    }
+
+    /// `(id; result; info)` for a servant's reply, with the broker's info dictionary
+    /// (``InfoDictionary/make(routing:servant:timings:servantInfo:error:)``, the servant's own
+    /// info merged in when it sent one). The result's bytes are copied, never decoded.
+    ///
+    /// A servant that failed sends `(id; "text"; info)` with `error` in its info, which stays
+    /// as it is; one that sends a q error in the result's place (an older servant, a q
+    /// servant) has it turned into that shape, the only case where the result is decoded.
+    ///
+    /// When the servant sent no info and no error — the common case — the dictionary is
+    /// written straight to bytes, without building its q value first: this runs for every
+    /// reply the broker sends.
+    public static func clientReply(
+        _ reply: SlicedReply, routing: String, servant: String, timings: QueryTimings
+    ) -> ClientReply {
+        if reply.resultIsError {
+            let message: String
+            if case .error(let text)? = try? decodePayload(reply.bytes[reply.result]) {
+                message = text
+            } else {
+                message = mserveError("the servant sent an undecodable error")
+            }
+            let info = InfoDictionary.make(
+                routing: routing, servant: servant, timings: timings, servantInfo: reply.decodeInfo(),
+                error: message)
+            var text: [UInt8] = []
+            QIPC.encodePayload(.string(message), into: &text)
+            var infoBytes: [UInt8] = []
+            QIPC.encodePayload(info, into: &infoBytes)
+            return ClientReply(
+                bytes: QIPC.assembleList(items: [reply.bytes[reply.id], text[...], infoBytes[...]]),
+                failure: message)
+        }
+        if reply.info != nil {
+            let servantInfo = reply.decodeInfo()
+            let failure = servantInfo.flatMap(InfoDictionary.failure(in:))
+            let info = InfoDictionary.make(
+                routing: routing, servant: servant, timings: timings, servantInfo: servantInfo, error: failure)
+            return ClientReply(bytes: clientReply(reply, info: info), failure: failure)
+        }
+        let id = reply.bytes[reply.id]
+        let result = reply.bytes[reply.result]
+        var bytes = QIPC.listMessageHead(
+            count: 3,
+            reservingCapacity: 14 + id.count + result.count + brokerInfoHead.count + routing.utf8.count
+                + servant.utf8.count + 4 + 4 * 9)
+        bytes.append(contentsOf: id)
+        bytes.append(contentsOf: result)
+        bytes.append(contentsOf: brokerInfoHead)
+        // The values, in the order of `InfoDictionary.brokerKeys`, each written in place.
+        QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
+        QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &bytes)
+        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &bytes)
+        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &bytes)
+        QIPC.patchLength(&bytes)
+        return ClientReply(bytes: bytes, failure: nil)
+    }
+
+    /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the
+    /// general list of their values: what precedes the values in every broker info dictionary.
+    private static let brokerInfoHead: [UInt8] = {
+        var bytes: [UInt8] = [99]
+        QIPC.encodePayload(.vector(.symbol(InfoDictionary.brokerKeys)), into: &bytes)
+        bytes.append(contentsOf: [0, 0])
+        QIPC.appendInt32(Int32(InfoDictionary.brokerKeys.count), to: &bytes)
+        return bytes
+    }()
+
+    // MARK: the kdb+ door
+
+    /// The reply as the kdb+ door sends it for a query that came in `form`: the async message
+    /// itself, the same list as a response, or for a sync bare query the result alone as a
+    /// response — or, when the query failed, a q error response (what `h"…"` expects).
+    public static func kdbMessage(_ reply: ClientReply, form: KdbReplyForm) -> [UInt8] {
+        switch form {
+        case .async:
+            return reply.bytes
+        case .syncList:
+            var bytes = reply.bytes
+            bytes[1] = QMessageType.response.rawValue
+            return bytes
+        case .syncBare:
+            if let failure = reply.failure { return errorResponse(failure) }
+            guard let slices = try? QIPC.sliceList(reply.bytes), slices.items.count >= 2 else {
+                return errorResponse(mserveError("the reply could not be read"))
+            }
+            var bytes: [UInt8] = [1, QMessageType.response.rawValue, 0, 0, 0, 0, 0, 0]
+            bytes += slices.bytes[slices.items[1]]
+            QIPC.patchLength(&bytes)
+            return bytes
+        }
+    }
+
+    /// A q error as the whole of a response message: the one place a type −128 is sent.
+    public static func errorResponse(_ message: String) -> [UInt8] {
+        QIPC.encode(.error(message), messageType: .response)
+    }
+
+    // MARK: servants' replies
+
+    /// A servant's `(id; result)`, or `(id; result; info)` when its function gave info.
+    public static func servantResult(id: QValue, result: QValue, info: QValue? = nil) -> [UInt8] {
+        QIPC.encode(.list(info.map { [id, result, $0] } ?? [id, result]), messageType: .async)
+    }
+
+    /// A servant's `(id; "message"; info)` for a query it refused or failed, `info` holding
+    /// only the reserved `error` entry with the same text.
+    public static func servantFailure(id: QValue, message: String) -> [UInt8] {
+        QIPC.encode(
+            .list([id, .string(message), InfoDictionary.servantFailure(message)]), messageType: .async)
+    }
+
+    // MARK: reading replies
+
+    /// The failure a decoded reply reports: the text of its info's `error` entry, or of a q
+    /// error in the result's place (from an older broker or servant); nil for a result.
+    public static func failure(result: QValue, info: QValue?) -> String? {
+        if case .error(let text) = result { return text }
+        if let info { return InfoDictionary.failure(in: info) }
+        return nil
+    }
+
+    /// Decodes one item's payload (as found by ``QIPC/sliceList(_:)``).
+    public static func decodePayload(_ payload: ArraySlice<UInt8>) throws -> QValue {
+        let total = payload.count + 8
+        var message: [UInt8] = [1, 0, 0, 0]
+        message += WireInteger.encode(UInt64(total)).prefix(4)
+        message += payload
+        return try QIPC.decode(message).value
+    }
+}
