@@ -34,7 +34,7 @@ extension IntegrationTests {
                 ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint])
             #expect(added.status == 0, "\(added.errors)")
             let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
-            #expect(listed.output == "alice\tsha256\n")
+            #expect(listed.output == "alice\tpbkdf2-sha256\n")
 
             #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
             #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
