@@ -44,6 +44,50 @@ extension IntegrationTests {
             #expect(try await eventually(timeout: .seconds(20)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
         }
 
+        /// A user removed from the hub loses the connections it already has, not only new
+        /// logins: a pykx client served on its open handle is cut within the refresh.
+        @Test func aUserRemovedFromTheHubLosesItsOpenConnections() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            let hub = try await Self.startHub()
+            defer { hub.stop() }
+            let (cluster, port) = try await KdbDoorTests.startCluster(
+                doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+            defer { cluster.stop() }
+            for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
+                let added = try await CommandRun.mserve(
+                    ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint])
+                #expect(added.status == 0, "\(added.errors)")
+            }
+            #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+
+            let directory = try temporaryDirectory("mserve-held")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func hold(_ user: String, _ password: String) -> Task<(Int32, String), any Error> {
+                Task {
+                    try await KdbDoorTests.run(
+                        python, "kdb_held_connection.py",
+                        ["127.0.0.1", "\(port)", user, password, "\(directory)/\(user).ready", "15"])
+                }
+            }
+            let alice = hold("alice", "wonderland")
+            let bob = hold("bob", "builder")
+            #expect(await eventually(timeout: .seconds(60)) {
+                FileManager.default.fileExists(atPath: "\(directory)/alice.ready")
+                    && FileManager.default.fileExists(atPath: "\(directory)/bob.ready")
+            })
+            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
+            #expect(removed.status == 0, "\(removed.errors)")
+
+            let (aliceStatus, aliceText) = try await alice.value
+            #expect(aliceStatus == 0, "\(aliceText)")
+            #expect(aliceText.contains("then cut"), "\(aliceText)")
+            #expect(cluster.broker.logs.contains("was removed from the hub"), "\(cluster.broker.logs)")
+            // Bob, still a user, is served to the end.
+            let (bobStatus, bobText) = try await bob.value
+            #expect(bobStatus == 1, "\(bobText)")
+            #expect(bobText.contains("still served"), "\(bobText)")
+        }
+
         @Test func aQServantRegisteredWithTheHubServesTheBrokerFollowingItsService() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
             // Killed below; its deinit kills it when the test ends early.
