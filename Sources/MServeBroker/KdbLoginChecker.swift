@@ -40,12 +40,14 @@ final class KdbLoginChecker: Sendable {
     }
 
     private let state = Mutex(State())
-    private let queue = DispatchQueue(label: "mserve.kdb-login-checks")
+    private let queue: DispatchQueue
     private let fingerprinter = PasswordFingerprinter()
     /// Readable once a result is waiting; the door polls it.
     let wakeSignal: ZMQWakeSignal
 
-    init() throws(ZMQError) {
+    /// A checker running its checks on `queue` (by default a serial queue of its own).
+    init(queue: DispatchQueue = DispatchQueue(label: "mserve.kdb-login-checks")) throws(ZMQError) {
+        self.queue = queue
         wakeSignal = try ZMQWakeSignal()
     }
 
