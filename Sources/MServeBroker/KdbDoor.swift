@@ -79,6 +79,10 @@ final class KdbDoor {
     private let loginChecker: KdbLoginChecker
     /// The hub user list's generation the open connections were last checked against.
     private var checkedUsersGeneration: UInt64 = 0
+    /// With the hub's users, what a login as an unknown user is checked against: a slow hash
+    /// of a random password, which nothing matches and no user has. The refusal then takes as
+    /// long as a wrong password's, so its timing does not tell which user names exist.
+    private let unknownUserStandIn: StoredPassword?
     private var logger: Logger
     private let listener: Int32
     /// The port the door listens on (the real one when port 0 was asked for).
@@ -107,6 +111,9 @@ final class KdbDoor {
         self.configuration = configuration
         self.logger = logger
         limits = configuration.connectionLimits
+        unknownUserStandIn =
+            configuration.userList == nil
+            ? nil : .hashed(PasswordHash(password: PasswordDigest.hex(PasswordFingerprinter().fingerprint("unknown"))))
         do {
             loginChecker = try KdbLoginChecker()
         } catch {
@@ -391,7 +398,7 @@ final class KdbDoor {
             return finishHandshake(&connection, user: user, stored: nil, capability: capability, length: length)
         }
         let wrongCredentials = "wrong credentials for user \(user.isEmpty ? "(none)" : user)"
-        guard let stored = knownUsers.passwords[user] else { return .refused(wrongCredentials) }
+        guard let stored = knownUsers.passwords[user] ?? unknownUserStandIn else { return .refused(wrongCredentials) }
         guard case .hashed(let hash) = stored else {
             guard stored.verifies(password: password) else { return .refused(wrongCredentials) }
             return finishHandshake(&connection, user: user, stored: stored, capability: capability, length: length)

@@ -45,7 +45,8 @@ extension IntegrationTests {
         }
 
         /// A user removed from the hub loses the connections it already has, not only new
-        /// logins: a pykx client served on its open handle is cut within the refresh.
+        /// logins: a pykx client served on its open handle is cut within the refresh. So is a
+        /// user whose password changed; a user left alone is served on.
         @Test func aUserRemovedFromTheHubLosesItsOpenConnections() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
             let hub = try await Self.startHub()
@@ -53,7 +54,7 @@ extension IntegrationTests {
             let (cluster, port) = try await KdbDoorTests.startCluster(
                 doorArguments: ["--users", "hub", "--hub", hub.endpoint])
             defer { cluster.stop() }
-            for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
+            for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "hopper")] {
                 let added = try await CommandRun.mserve(
                     ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint])
                 #expect(added.status == 0, "\(added.errors)")
@@ -71,16 +72,22 @@ extension IntegrationTests {
             }
             let alice = hold("alice", "wonderland")
             let bob = hold("bob", "builder")
+            let carol = hold("carol", "hopper")
             #expect(await eventually(timeout: .seconds(60)) {
-                FileManager.default.fileExists(atPath: "\(directory)/alice.ready")
-                    && FileManager.default.fileExists(atPath: "\(directory)/bob.ready")
+                ["alice", "bob", "carol"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).ready") }
             })
             let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
             #expect(removed.status == 0, "\(removed.errors)")
+            let changed = try await CommandRun.mserve(
+                ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint])
+            #expect(changed.status == 0, "\(changed.errors)")
 
             let (aliceStatus, aliceText) = try await alice.value
             #expect(aliceStatus == 0, "\(aliceText)")
             #expect(aliceText.contains("then cut"), "\(aliceText)")
+            let (carolStatus, carolText) = try await carol.value
+            #expect(carolStatus == 0, "\(carolText)")
+            #expect(carolText.contains("then cut"), "\(carolText)")
             #expect(cluster.broker.logs.contains("was removed from the hub"), "\(cluster.broker.logs)")
             // Bob, still a user, is served to the end.
             let (bobStatus, bobText) = try await bob.value
