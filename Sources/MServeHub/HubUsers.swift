@@ -63,6 +63,13 @@ extension HubClient {
                 HubMessage(.addUser, [("name", .atom(.symbol(name))), ("hash", .atom(.symbol(hash)))])))
     }
 
+    /// Adds (or replaces) the kdb+ user `name` whose password has the hex SHA-1 or SHA-256
+    /// digest `digest`, which the hub keeps wrapped in a ``PasswordHash``: the same as
+    /// ``addUser(name:hash:)`` given the digest. Returns the users.
+    public func addUser(name: String, digest: String) async throws -> [HubUser] {
+        try await addUser(name: name, hash: digest)
+    }
+
     /// Removes the kdb+ user `name`; returns the users left.
     public func removeUser(name: String) async throws -> [HubUser] {
         try HubUsers.users(from: try await request(HubMessage(.removeUser, [("name", .atom(.symbol(name)))])))

@@ -101,6 +101,10 @@ struct HubUsersTests {
         let alice = PasswordHash(password: "secret", rounds: Self.rounds).description
         #expect(try await fixture.client.addUser(name: "alice", hash: alice) == [HubUser(name: "alice", hash: alice)])
         await #expect(throws: HubError.self) { try await fixture.client.addUser(name: "bob", hash: "secret") }
+        // A digest is kept inside a hash, whichever way it is given.
+        let bob = try await fixture.client.addUser(name: "bob", digest: Self.sha256OfSecret).first { $0.name == "bob" }
+        #expect(try PasswordHash(#require(bob).hash)?.verifies(password: "secret") == true)
+        #expect(try await fixture.client.removeUser(name: "bob").map(\.name) == ["alice"])
         #expect(try await fixture.client.users().map(\.name) == ["alice"])
         #expect(try await fixture.client.removeUser(name: "alice").isEmpty)
         await #expect(throws: HubError.self) { try await fixture.client.removeUser(name: "alice") }
