@@ -310,6 +310,8 @@ extension IntegrationTests {
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects a number of seconds"),
             (["servant", "--threads", "-1"], "--threads must be from 1 to 1024"),
             (["servant", "-s", "-2"], "--threads must be from 1 to 1024"),
             (["servant", "--capacity", "-1"], "--capacity must be from 1 to 65536"),
@@ -358,6 +360,8 @@ extension IntegrationTests {
             (["--kdb-max-message", "1000"], [:], "--kdb-max-message needs --kdb-port (or MSERVE_KDB_PORT)"),
             (["--kdb-reply-buffer", "1000"], [:], "--kdb-reply-buffer needs --kdb-port (or MSERVE_KDB_PORT)"),
             (["--kdb-max-connections", "3"], [:], "--kdb-max-connections needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-max-per-address", "3"], [:], "--kdb-max-per-address needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-idle-timeout", "60"], [:], "--kdb-idle-timeout needs --kdb-port (or MSERVE_KDB_PORT)"),
         ] as [([String], [String: String], String)])
         func aKdbDoorSettingWithoutAPortIsRefused(
             arguments: [String], environment: [String: String], message: String
