@@ -38,7 +38,9 @@ struct KdbDoorQuery {
 /// rather than a ZeroMQ STREAM socket: with its own sockets the door sees each connection's
 /// exact output backlog (a STREAM socket hides it behind libzmq's pipes and high-water
 /// marks), closes one connection at once, knows the peer address for the compression rule,
-/// and needs no extra thread — the broker's loop stays the only owner of all state.
+/// and needs no extra thread — the broker's loop stays the only owner of all state. (Only
+/// passwords checked against the hub's slow hashes go to ``KdbLoginChecker``'s thread, and
+/// come back through its wake signal in the same poll set.)
 final class KdbDoor {
     private struct Connection {
         var stream: KdbStream
