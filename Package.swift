@@ -83,6 +83,7 @@ let package = Package(
         .library(name: "MServeClient", targets: ["MServeClient"]),
         .library(name: "MServeTesting", targets: ["MServeTesting"]),
         .library(name: "MServeHub", targets: ["MServeHub"]),
+        .library(name: "MServePasswords", targets: ["MServePasswords"]),
     ] + swiftPlugins.map(\.0) + cPlugins.map(\.0) + servantPlugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -90,6 +91,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // libzmq, from the system (Debian: libzmq3-dev).
@@ -125,10 +127,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Passwords: the kdb+ users file's SHA digests, and the salted slow hashes the hub keeps
+        // (swift-crypto: SHA from Crypto, PBKDF2 from _CryptoExtras).
+        .target(
+            name: "MServePasswords",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+
         .target(
             name: "MServeBroker",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -170,7 +183,7 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -192,7 +205,7 @@ let package = Package(
             name: "MServeCLI",
             dependencies: [
                 "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
-                "MServeBroker", "MServeServant", "MServeClient", "MServeHub",
+                "MServeBroker", "MServeServant", "MServeClient", "MServeHub", "MServePasswords",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -229,6 +242,7 @@ let package = Package(
 
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
+        .testTarget(name: "MServePasswordsTests", dependencies: ["MServePasswords"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
             dependencies: ["QData"],
@@ -240,7 +254,7 @@ let package = Package(
             name: "MServeBrokerTests",
             dependencies: [
                 "MServeBroker", "MServeServant", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting",
-                "MServeTestSupport",
+                "MServeTestSupport", "MServePasswords",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -281,6 +295,7 @@ let package = Package(
             name: "MServeHubTests",
             dependencies: [
                 "MServeHub", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
+                "MServePasswords",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -19,6 +19,18 @@ extension BrokerConfiguration {
         /// Connections open at once; one more is closed as soon as it is accepted, so that
         /// clients cannot take every file descriptor the broker needs for its servants.
         public var maxConnections: Int = 512
+        /// Connections one peer address may hold at once; nil: a quarter of `maxConnections`
+        /// (but at least 4 when the cap allows). See ``KdbConnectionLimits``.
+        public var maxConnectionsPerAddress: Int?
+        /// Nanoseconds a logged-in connection may stay idle (no message from the client, no
+        /// reply owed to it) before the door closes it; nil: never, as a q process never closes
+        /// an idle handle and q and pykx clients keep one handle open for the day.
+        public var idleTimeout: UInt64?
+
+        /// The connection limits these settings give.
+        public var connectionLimits: KdbConnectionLimits {
+            KdbConnectionLimits(maxConnections: maxConnections, maxPerAddress: maxConnectionsPerAddress)
+        }
 
         /// A door on `port`, no passwords, default limits.
         public init(port: Int) {

@@ -1,4 +1,5 @@
 import Logging
+import MServePasswords
 import MServeProtocol
 import POSIXSockets
 import QData
@@ -27,19 +28,53 @@ struct KdbDoorQuery {
 /// rather than a ZeroMQ STREAM socket: with its own sockets the door sees each connection's
 /// exact output backlog (a STREAM socket hides it behind libzmq's pipes and high-water
 /// marks), closes one connection at once, knows the peer address for the compression rule,
-/// and needs no extra thread — the broker's loop stays the only owner of all state.
+/// and needs no extra thread — the broker's loop stays the only owner of all state. (Only
+/// passwords checked against the hub's slow hashes go to ``KdbLoginChecker``'s thread, and
+/// come back through its wake signal in the same poll set.)
 final class KdbDoor {
     private struct Connection {
         var stream: KdbStream
         var peer: String
+        /// The peer's address without its port: what the per-address limit counts.
+        var address: String
         var loopback: Bool
         var acceptedAt: UInt64
         /// The capability byte agreed in the handshake; nil until the handshake is done.
         var capability: UInt8?
+        /// The user logged in, with the stored password it logged in against (nil when the
+        /// door has no users); the connection is closed when the user's entry changes.
+        var login: (user: String, stored: StoredPassword)?
+        /// A handshake whose password is being checked against a slow hash.
+        var checking: PendingLogin?
+        /// When the client last sent a message or was last sent a reply.
+        var lastActivity: UInt64
+        /// Queries handed on for which no reply was sent yet: a connection that awaits one is
+        /// not idle.
+        var awaitingReplies = 0
+    }
+
+    /// A handshake waiting for ``KdbLoginChecker``.
+    private struct PendingLogin {
+        var user: String
+        var stored: StoredPassword
+        var capability: UInt8
+        /// Bytes of input the handshake takes, its NUL included.
+        var length: Int
     }
 
     private let configuration: BrokerConfiguration.Kdb
     private let users: KdbUsers?
+    private let limits: KdbConnectionLimits
+    /// Open connections by peer address.
+    private var connectionsByAddress: [String: Int] = [:]
+    /// Checks logins against slow hashes (the hub's users) off the loop.
+    private let loginChecker: KdbLoginChecker
+    /// The hub user list's generation the open connections were last checked against.
+    private var checkedUsersGeneration: UInt64 = 0
+    /// With the hub's users, what a login as an unknown user is checked against: a slow hash
+    /// of a random password, which nothing matches and no user has. The refusal then takes as
+    /// long as a wrong password's, so its timing does not tell which user names exist.
+    private let unknownUserStandIn: StoredPassword?
     private var logger: Logger
     private let listener: Int32
     /// The port the door listens on (the real one when port 0 was asked for).
@@ -67,6 +102,15 @@ final class KdbDoor {
     init(configuration: BrokerConfiguration.Kdb, logger: Logger) throws(BrokerError) {
         self.configuration = configuration
         self.logger = logger
+        limits = configuration.connectionLimits
+        unknownUserStandIn =
+            configuration.userList == nil
+            ? nil : .hashed(PasswordHash(password: PasswordDigest.hex(PasswordFingerprinter().fingerprint("unknown"))))
+        do {
+            loginChecker = try KdbLoginChecker()
+        } catch {
+            throw BrokerError(.socket, "the kdb+ IPC door: \(error)")
+        }
         if let path = configuration.usersFile {
             users = try KdbUsers(contentsOf: path)
         } else {
@@ -88,6 +132,7 @@ final class KdbDoor {
     /// Adds the listener and every connection to the poll set.
     func register(in poller: inout ZMQPoller, now: UInt64 = QueryClock.monotonicNanoseconds()) {
         firstIndex = poller.add(fileDescriptor: listener, events: now < acceptPausedUntil ? [] : .readable)
+        poller.add(fileDescriptor: loginChecker.wakeSignal.fileDescriptor)
         registered.removeAll(keepingCapacity: true)
         for (id, connection) in connections {
             let events: ZMQPollEvents = connection.stream.wantsWrite ? [.readable, .writable] : .readable
@@ -99,8 +144,9 @@ final class KdbDoor {
     /// Accepts, reads and writes what the last poll found ready; hands complete queries to
     /// `onQuery`.
     func service(_ poller: ZMQPoller, now: UInt64, onQuery: (KdbDoorQuery) -> Void) {
+        finishCheckedLogins(now: now)
         for (offset, id) in registered.enumerated() {
-            let events = poller.returnedEvents(at: firstIndex + 1 + offset)
+            let events = poller.returnedEvents(at: firstIndex + 2 + offset)
             if events.isEmpty { continue }
             if events.contains(.writable) || events.contains(.error) {
                 guard var connection = connections[id] else { continue }
@@ -110,19 +156,51 @@ final class KdbDoor {
                 }
                 connections[id] = connection
             }
-            if events.contains(.readable) || events.contains(.error) { readConnection(id, onQuery: onQuery) }
+            if events.contains(.readable) || events.contains(.error) { readConnection(id, now: now, onQuery: onQuery) }
         }
         if poller.returnedEvents(at: firstIndex).contains(.readable) { acceptAll(now: now) }
         for (id, connection) in connections
         where connection.capability == nil && now &- connection.acceptedAt > Self.handshakeTimeout {
             drop(id, reason: "no handshake within \(Self.handshakeTimeout / 1_000_000_000) s")
         }
+        if let idleTimeout = configuration.idleTimeout {
+            for (id, connection) in connections
+            where connection.capability != nil && connection.awaitingReplies == 0
+                && now &- connection.lastActivity > idleTimeout
+            {
+                drop(id, reason: "idle for \(Self.seconds(idleTimeout)) s (--kdb-idle-timeout)")
+            }
+        }
+        closeRemovedUsers()
+    }
+
+    /// Closes the connections whose user the hub no longer lists, or lists with another
+    /// password, once per change of the hub's list.
+    private func closeRemovedUsers() {
+        guard let userList = configuration.userList else { return }
+        let (current, generation) = userList.versioned
+        guard generation != checkedUsersGeneration, let current else { return }
+        checkedUsersGeneration = generation
+        loginChecker.forget(unless: current)
+        for (id, connection) in connections {
+            guard let login = connection.login, current.passwords[login.user] != login.stored else { continue }
+            let change = current.passwords[login.user] == nil ? "was removed from the hub" : "has a new password"
+            drop(id, reason: "user \(login.user) \(change)")
+        }
+    }
+
+    /// Seconds, as few digits as they need.
+    private static func seconds(_ nanoseconds: UInt64) -> String {
+        nanoseconds % 1_000_000_000 == 0
+            ? "\(nanoseconds / 1_000_000_000)" : "\(Double(nanoseconds) / 1_000_000_000)"
     }
 
     /// Sends a reply in the form `form` (``ReplyAssembly/kdbMessage(_:form:)``). Replies to
     /// connections that have closed are discarded.
     func send(_ reply: ClientReply, to connectionID: UInt64, form: KdbReplyForm) {
         guard var connection = connections[connectionID] else { return }
+        connection.awaitingReplies = max(0, connection.awaitingReplies - 1)
+        connection.lastActivity = QueryClock.monotonicNanoseconds()
         var bytes = ReplyAssembly.kdbMessage(reply, form: form)
         // kdb+'s rule: compress messages over 2000 bytes to peers that are not on this host
         // and whose capability allows it, when compression saves space.
@@ -144,15 +222,22 @@ final class KdbDoor {
     /// (a second at most in all).
     func close() {
         TCPSocket.close(listener)
+        loginChecker.close()
         let giveUp = QueryClock.monotonicNanoseconds() &+ 1_000_000_000
         for id in Array(connections.keys) {
             guard var connection = connections.removeValue(forKey: id) else { continue }
+            forgetAddress(of: connection)
             connection.stream.finish(before: giveUp)
             logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "the broker stopped"])
         }
     }
 
     // MARK: connections
+
+    private func forgetAddress(of connection: Connection) {
+        let held = connectionsByAddress[connection.address, default: 1] - 1
+        connectionsByAddress[connection.address] = held > 0 ? held : nil
+    }
 
     private func acceptAll(now: UInt64) {
         while true {
@@ -169,11 +254,12 @@ final class KdbDoor {
                 }
                 return
             }
-            guard connections.count < configuration.maxConnections else {
+            let address = String(accepted.peer.prefix { $0 != ":" })
+            let fromAddress = connectionsByAddress[address, default: 0]
+            if let refusal = limits.refusal(open: connections.count, fromAddress: fromAddress) {
                 TCPSocket.close(accepted.descriptor)
                 if let heldBack = refusedConnectionLog.admit(now: now) {
-                    let message =
-                        "refused a kdb+ connection: \(connections.count) are open, the most allowed (--kdb-max-connections)"
+                    let message = "refused a kdb+ connection: \(refusal)"
                     logger.warning(
                         "\(LogThrottle.line(message, heldBack: heldBack))", metadata: ["peer": "\(accepted.peer)"])
                 }
@@ -185,16 +271,31 @@ final class KdbDoor {
                 descriptor: accepted.descriptor, maxMessageSize: configuration.maxMessageSize,
                 maxBufferedOutput: configuration.maxBufferedReplyBytes)
             connections[id] = Connection(
-                stream: stream, peer: accepted.peer, loopback: accepted.isLoopback, acceptedAt: now)
+                stream: stream, peer: accepted.peer, address: address, loopback: accepted.isLoopback,
+                acceptedAt: now, lastActivity: now)
+            connectionsByAddress[address] = fromAddress + 1
             logger.debug("kdb+ client connected", metadata: ["peer": "\(accepted.peer)", "connection": "\(id)"])
         }
     }
 
-    private func readConnection(_ id: UInt64, onQuery: (KdbDoorQuery) -> Void) {
+    private func readConnection(_ id: UInt64, now: UInt64, onQuery: (KdbDoorQuery) -> Void) {
         guard var connection = connections[id] else { return }
         let open = connection.stream.readAvailable()
         if connection.capability == nil {
-            switch handshake(&connection) {
+            if let checking = connection.checking {
+                // The password is being checked; what came meanwhile waits in the stream. A
+                // kdb+ client sends nothing before the answer: more than a handshake's worth is
+                // not one.
+                let early = connection.stream.pendingInput.count - checking.length
+                connections[id] = connection
+                if early > Self.maxHandshakeLength {
+                    drop(id, reason: "\(early) bytes sent before the handshake was answered")
+                } else if !open {
+                    drop(id, reason: "closed during the handshake", quietly: true)
+                }
+                return
+            }
+            switch handshake(&connection, id: id) {
             case .waiting:
                 connections[id] = connection
                 if !open { drop(id, reason: "closed during the handshake", quietly: true) }
@@ -227,7 +328,12 @@ final class KdbDoor {
                 if !open { drop(id, reason: "closed", quietly: true) }
                 break
             }
+            connection.lastActivity = now
             if let query = Self.query(from: message, connection: id, maximumSize: configuration.maxMessageSize) { queries.append(query) }
+        }
+        if !queries.isEmpty, var current = connections[id] {
+            current.awaitingReplies += queries.count
+            connections[id] = current
         }
         for query in queries { onQuery(query) }
     }
@@ -237,8 +343,9 @@ final class KdbDoor {
     }
 
     /// kdb+'s handshake: `user:password`, an optional capability byte, NUL; the answer is one
-    /// capability byte, min(client's, 3); a refusal closes the connection.
-    private func handshake(_ connection: inout Connection) -> HandshakeOutcome {
+    /// capability byte, min(client's, 3); a refusal closes the connection. A password stored as
+    /// a slow hash is checked by ``KdbLoginChecker`` (`.waiting` meanwhile, with `checking` set).
+    private func handshake(_ connection: inout Connection, id: UInt64) -> HandshakeOutcome {
         let pending = connection.stream.pendingInput
         guard let terminator = pending.firstIndex(of: 0) else {
             if pending.count > Self.maxHandshakeLength { return .refused("the handshake is too long") }
@@ -259,23 +366,67 @@ final class KdbDoor {
         let credentials = String(decoding: text, as: UTF8.self)
         let user = String(credentials.prefix { $0 != ":" })
         let password = credentials.contains(":") ? String(credentials.drop { $0 != ":" }.dropFirst()) : ""
+        let length = terminator - pending.startIndex + 1
+        let knownUsers: KdbUsers
         if let userList = configuration.userList {
-            if !userList.accepts(user: user, password: password) {
-                return .refused(
-                    userList.users == nil
-                        ? "no users from the hub yet" : "wrong credentials for user \(user.isEmpty ? "(none)" : user)")
-            }
-        } else if let users, !users.accepts(user: user, password: password) {
-            return .refused("wrong credentials for user \(user.isEmpty ? "(none)" : user)")
+            guard let current = userList.users else { return .refused("no users from the hub yet") }
+            knownUsers = current
+        } else if let users {
+            knownUsers = users
+        } else {
+            return finishHandshake(&connection, user: user, stored: nil, capability: capability, length: length)
         }
-        connection.stream.consumeInput(terminator - pending.startIndex + 1)
+        let wrongCredentials = "wrong credentials for user \(user.isEmpty ? "(none)" : user)"
+        guard let stored = knownUsers.passwords[user] ?? unknownUserStandIn else { return .refused(wrongCredentials) }
+        guard case .hashed(let hash) = stored else {
+            guard stored.verifies(password: password) else { return .refused(wrongCredentials) }
+            return finishHandshake(&connection, user: user, stored: stored, capability: capability, length: length)
+        }
+        switch loginChecker.check(connection: id, user: user, password: password, hash: hash) {
+        case .accepted:
+            return finishHandshake(&connection, user: user, stored: stored, capability: capability, length: length)
+        case .busy:
+            return .refused("too many logins being checked at once")
+        case .pending:
+            connection.checking = PendingLogin(user: user, stored: stored, capability: capability, length: length)
+            return .waiting
+        }
+    }
+
+    /// Ends a handshake whose credentials passed: takes its bytes, answers the capability.
+    private func finishHandshake(
+        _ connection: inout Connection, user: String, stored: StoredPassword?, capability: UInt8, length: Int
+    ) -> HandshakeOutcome {
+        connection.stream.consumeInput(length)
         let agreed = min(capability, 3)
         connection.capability = agreed
+        connection.login = stored.map { (user, $0) }
         guard connection.stream.enqueue([agreed]) else { return .refused("the peer has gone") }
         logger.debug(
             "kdb+ client logged in",
             metadata: ["peer": "\(connection.peer)", "user": "\(user)", "capability": "\(agreed)"])
         return .accepted
+    }
+
+    /// Ends the handshakes whose slow password checks finished: logged in if the password
+    /// passed and the user's entry is still the one checked, else closed.
+    private func finishCheckedLogins(now: UInt64) {
+        for result in loginChecker.takeResults() {
+            guard var connection = connections[result.connection], let pending = connection.checking else { continue }
+            connection.checking = nil
+            let current = (configuration.userList.map { $0.users } ?? users)?.passwords[pending.user]
+            guard result.accepted, current == pending.stored else {
+                connections[result.connection] = connection
+                drop(result.connection, reason: "wrong credentials for user \(pending.user.isEmpty ? "(none)" : pending.user)")
+                continue
+            }
+            let outcome = finishHandshake(
+                &connection, user: pending.user, stored: pending.stored, capability: pending.capability,
+                length: pending.length)
+            connection.lastActivity = now
+            connections[result.connection] = connection
+            if case .refused(let reason) = outcome { drop(result.connection, reason: reason) }
+        }
     }
 
     /// Turns a client message into a query for the dispatch path (docs/KDB.md, "How the door
@@ -332,6 +483,7 @@ final class KdbDoor {
 
     private func drop(_ id: UInt64, reason: String, quietly: Bool = false) {
         guard var connection = connections.removeValue(forKey: id) else { return }
+        forgetAddress(of: connection)
         connection.stream.close()
         if quietly {
             logger.debug("kdb+ client disconnected", metadata: ["peer": "\(connection.peer)", "reason": "\(reason)"])

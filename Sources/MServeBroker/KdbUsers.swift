@@ -1,37 +1,99 @@
 import Foundation
+import MServePasswords
 
-/// The users a kdb+ IPC client may log in as, read from a kdb+ `-u` style file: one
-/// `user:password` per line, the password as plain text, or as the lower- or upper-case hex
-/// SHA-1 (40 digits) or SHA-256 (64 digits) digest of the password. Blank lines and lines
-/// starting with `/` (a q comment) are skipped.
-public struct KdbUsers: Sendable, Hashable {
-    /// Each user's stored password (plain text or a hex digest), by user name.
-    public var passwords: [String: String]
-    /// Whether a stored password may be plain text (a users file); false when every stored
-    /// password is a digest (the hub's users), so that sending the digest itself does not log in.
-    public var plainTextAllowed = true
+/// How a kdb+ user's password is stored.
+public enum StoredPassword: Sendable, Hashable {
+    /// The password itself (a plain-text line of a users file).
+    case plain(String)
+    /// The SHA-1 of the password (a 40-hex-digit line of a users file).
+    case sha1([UInt8])
+    /// The SHA-256 of the password (a 64-hex-digit line of a users file).
+    case sha256([UInt8])
+    /// A salted, slow hash (the hub's users).
+    case hashed(PasswordHash)
 
-    /// Users with these stored passwords.
-    public init(passwords: [String: String]) {
-        self.passwords = passwords
+    /// What a users-file line's password text stores: 40 or 64 hex digits are a digest (only a
+    /// password that hashes to it logs in), anything else is the password itself.
+    public init(usersFileText text: String) {
+        if let bytes = PasswordDigest.bytes(hex: text) {
+            switch bytes.count {
+            case 20:
+                self = .sha1(bytes)
+                return
+            case 32:
+                self = .sha256(bytes)
+                return
+            default:
+                break
+            }
+        }
+        self = .plain(text)
     }
 
-    /// Users whose stored passwords are all hex SHA-1 or SHA-256 digests, by user name.
-    public init(digests: [String: String]) {
-        self.passwords = digests
-        self.plainTextAllowed = false
+    /// What a hub `USERS` answer's text stores: a ``PasswordHash`` text form, or (from a hub of
+    /// an older version) a SHA-1 or SHA-256 hex digest; nil for anything else, so that no
+    /// password is ever compared with the stored text itself.
+    public init?(hubText text: String) {
+        if let hash = PasswordHash(text) {
+            self = .hashed(hash)
+            return
+        }
+        switch StoredPassword(usersFileText: text) {
+        case .plain, .hashed: return nil
+        case let digest: self = digest
+        }
+    }
+
+    /// Whether checking a password against this takes long (a slow hash) and belongs off the
+    /// broker's loop.
+    public var isSlow: Bool {
+        if case .hashed = self { return true }
+        return false
+    }
+
+    /// Whether `password`, as a client sent it, is the stored one. Plain text and digests are
+    /// compared in a time that does not depend on where they differ; a slow hash takes its
+    /// rounds.
+    public func verifies(password: String) -> Bool {
+        let given = Array(password.utf8)
+        switch self {
+        case .plain(let stored):
+            // Hashing both first makes the comparison's time independent of the stored length too.
+            return PasswordDigest.constantTimeEqual(PasswordDigest.sha256(given), PasswordDigest.sha256(Array(stored.utf8)))
+        case .sha1(let digest): return PasswordDigest.constantTimeEqual(PasswordDigest.sha1(given), digest)
+        case .sha256(let digest): return PasswordDigest.constantTimeEqual(PasswordDigest.sha256(given), digest)
+        case .hashed(let hash): return hash.verifies(password: password)
+        }
+    }
+}
+
+/// The users a kdb+ IPC client may log in as: read from a kdb+ `-u` style file, or the hub's.
+///
+/// A users file has one `user:password` per line. A password of exactly 40 or 64 hex digits
+/// (either case) is the SHA-1 or SHA-256 digest of the password: only a client sending a
+/// password with that digest logs in (not one sending the digest). Any other password is
+/// plain text and is compared as it is. Blank lines and lines starting with `/` (a q comment)
+/// are skipped.
+public struct KdbUsers: Sendable, Hashable {
+    /// Each user's stored password, by user name.
+    public var passwords: [String: StoredPassword]
+
+    /// Users with these stored passwords.
+    public init(passwords: [String: StoredPassword]) {
+        self.passwords = passwords
     }
 
     /// Parses the text of a users file.
     public init(parsing text: String) throws(BrokerError) {
-        var passwords: [String: String] = [:]
+        var passwords: [String: StoredPassword] = [:]
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("/") { continue }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
                 throw BrokerError(.configuration, "users file line \(number + 1): expected user:password")
             }
-            passwords[String(line[..<colon])] = String(line[line.index(after: colon)...])
+            passwords[String(line[..<colon])] = StoredPassword(
+                usersFileText: String(line[line.index(after: colon)...]))
         }
         self.passwords = passwords
     }
@@ -47,16 +109,9 @@ public struct KdbUsers: Sendable, Hashable {
         try self.init(parsing: text)
     }
 
-    /// Whether `user` may log in with `password` (as the client sent it, in plain text).
+    /// Whether `user` may log in with `password` (as the client sent it, in plain text). Slow
+    /// for a user stored as a slow hash: the door checks those off its loop (``KdbLoginChecker``).
     public func accepts(user: String, password: String) -> Bool {
-        guard let stored = passwords[user] else { return false }
-        if plainTextAllowed && stored == password { return true }
-        let digest = stored.lowercased()
-        guard digest.allSatisfy(\.isHexDigit) else { return false }
-        switch digest.count {
-        case 40: return PasswordDigest.hex(PasswordDigest.sha1(Array(password.utf8))) == digest
-        case 64: return PasswordDigest.hex(PasswordDigest.sha256(Array(password.utf8))) == digest
-        default: return false
-        }
+        passwords[user]?.verifies(password: password) ?? false
     }
 }

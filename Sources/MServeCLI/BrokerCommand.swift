@@ -23,8 +23,12 @@ struct BrokerCommand: AsyncParsableCommand {
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
             over kdb+ IPC too; with --users hub, their users and passwords are those of the hub \
-            (`mserve hub user add`), refreshed every second. A --servant kdb://host:port is a q \
-            process serving queries (logged in to with --servant-auth); see docs/KDB.md.
+            (`mserve hub user add`), refreshed every second: a user removed from the hub is \
+            refused, and its open connections closed, within about a second. With --keys, \
+            --kdb-port needs --users. Passwords travel to the door in clear, as to a q process \
+            without TLS: keep the door on loopback or behind a TLS tunnel (docs/SECURITY.md). A \
+            --servant kdb://host:port is a q process serving queries (logged in to with \
+            --servant-auth); see docs/KDB.md.
 
             With --hub, the broker registers with the hub and follows the servants of its
             --service: servants that join are used within a second, servants that leave are \
@@ -195,6 +199,14 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.dispatch.lookAhead = lookAhead
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
         configuration.kdb = try kdbOptions.configuration()
+        // A secured broker admits only listed keys; a door that anyone may use would undo that.
+        if let door = configuration.kdb, keyDirectory(securityOptions.keys) != nil, kdbOptions.usersSource == nil {
+            let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
+            throw ValidationError(
+                "the kdb+ door (--kdb-port \(door.port)) would let any kdb+ client in without a password, while "
+                    + "\(keysSource) admits only listed keys: give --users FILE (a kdb+ -u style file) or --users hub "
+                    + "so that kdb+ clients log in, or leave out --kdb-port")
+        }
         configuration.servants.kdbCredentials = kdbOptions.servantCredentials
         return configuration
     }

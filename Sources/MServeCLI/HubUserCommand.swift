@@ -2,14 +2,15 @@ import ArgumentParser
 import Foundation
 import MServeBroker
 import MServeHub
+import MServePasswords
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Prints the kdb+ users, one `name kind` line each (never the digest).
+/// Prints the kdb+ users, one `name kind` line each (never the hash).
 func printUsers(_ users: [HubUser]) {
-    for user in users { announce("\(user.name)\t\(user.kind?.rawValue ?? "?")") }
+    for user in users { announce("\(user.name)\t\(user.kind)") }
 }
 
 /// `mserve hub user add|remove`: edit the kdb+ users the hub serves to brokers (`--users hub`).
@@ -24,16 +25,18 @@ struct HubUserCommand: AsyncParsableCommand {
             commandName: "add",
             abstract: "Add a kdb+ user, or change its password.",
             discussion: """
-                The hub stores only a digest of the password: --password TEXT is stored as its \
-                SHA-256, --sha256 HEX and --sha1 HEX as given (as in a kdb+ -u file). With none \
-                of them the password is read from standard input (one line; prompted for, \
-                without echo, on a terminal). Brokers started with --users hub admit the user \
-                within a second. Prints the users (name and digest kind).
+                The hub stores only a salted slow hash of the password (PBKDF2-HMAC-SHA256, \
+                \(PasswordHash.defaultRounds) rounds, a random salt per user), computed here: \
+                neither the password nor a fast digest of it is sent. --sha256 HEX and --sha1 HEX \
+                (a digest as in a kdb+ -u file) are kept inside such a hash too. With none of \
+                --password, --sha256, --sha1 the password is read from standard input (one line; \
+                prompted for, without echo, on a terminal). Brokers started with --users hub \
+                admit the user within a second. Prints the users (name and hash kind).
                 """)
 
         @Argument(help: "The user name (no ':' or whitespace).") var name: String
 
-        @Option(name: .long, help: ArgumentHelp("The password, stored as its SHA-256 digest.", valueName: "text"))
+        @Option(name: .long, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash.", valueName: "text"))
         var password: String?
 
         @Option(name: .long, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
@@ -67,12 +70,16 @@ struct HubUserCommand: AsyncParsableCommand {
             "an empty password is refused: give a password, or its digest with --sha256 or --sha1")
 
         func run() async throws {
-            let digest = try sha256 ?? sha1 ?? Self.sha256Hex(password ?? Self.readPassword(for: name))
-            printUsers(try await options.hubClient().addUser(name: name, digest: digest))
-        }
-
-        static func sha256Hex(_ password: String) -> String {
-            PasswordDigest.hex(PasswordDigest.sha256(Array(password.utf8)))
+            let hash: PasswordHash
+            if let digest = sha256 ?? sha1 {
+                guard let wrapped = PasswordHash(wrappingDigest: digest) else {
+                    throw ValidationError("--sha256 expects 64 hex digits, --sha1 40")
+                }
+                hash = wrapped
+            } else {
+                hash = PasswordHash(password: try password ?? Self.readPassword(for: name))
+            }
+            printUsers(try await options.hubClient().addUser(name: name, hash: hash.description))
         }
 
         /// One line of standard input, or a prompt without echo on a terminal; never empty.
@@ -107,7 +114,8 @@ struct HubUserCommand: AsyncParsableCommand {
 /// `mserve hub users`: list the kdb+ users.
 struct HubUsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "List the kdb+ users: name and digest kind (sha1 or sha256).")
+        commandName: "users",
+        abstract: "List the kdb+ users: name and how the password is kept (pbkdf2-sha256, or pbkdf2-sha256/sha1 or /sha256 for a digest given).")
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {

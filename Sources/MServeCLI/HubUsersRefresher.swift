@@ -19,11 +19,13 @@ enum HubUsersRefresher {
         return HubListRefresher(
             subject: "kdb+ users", refusedMeanwhile: "every login", hub: client.endpoint,
             fetch: { [client] in
-                KdbUsers(
-                    digests: Dictionary(
-                        try await client.users().map { ($0.name, $0.digest) }, uniquingKeysWith: { _, last in last }))
+                // A hash that cannot be read lets nobody in as its user.
+                let entries = try await client.users().compactMap { user in
+                    StoredPassword(hubText: user.hash).map { (user.name, $0) }
+                }
+                return KdbUsers(passwords: Dictionary(entries, uniquingKeysWith: { _, last in last }))
             },
-            current: { list.users ?? KdbUsers(digests: [:]) },
+            current: { list.users ?? KdbUsers(passwords: [:]) },
             apply: { list.replace($0) },
             count: { $0.passwords.count }, logger: logger)
     }

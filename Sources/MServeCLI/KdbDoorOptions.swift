@@ -6,7 +6,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1; env MSERVE_KDB_PORT).", valueName: "port"))
     var port: String?
 
-    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password, password plain or SHA-1/SHA-256 hex), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS).", valueName: "file|hub"))
+    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password; a password of 40 or 64 hex digits is the SHA-1 or SHA-256 of the password, anything else the password itself), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS). Required with --keys.", valueName: "file|hub"))
     var users: String?
 
     // `parsing: .unconditional`: a negative number is read as the value, and refused by its check.
@@ -16,8 +16,14 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-reply-buffer"), parsing: .unconditional, help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected (default \(Self.defaults.maxBufferedReplyBytes)).", valueName: "bytes"))
     var replyBuffer: Int?
 
-    @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)).", valueName: "count"))
+    @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)). The last quarter is kept for addresses holding fewer than \(KdbConnectionLimits.fewConnections).", valueName: "count"))
     var maxConnections: Int?
+
+    @Option(name: .customLong("kdb-max-per-address"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections one peer address may hold at once (default a quarter of --kdb-max-connections, at least 4; clients on the broker's host all come from 127.0.0.1).", valueName: "count"))
+    var maxPerAddress: Int?
+
+    @Option(name: .customLong("kdb-idle-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a logged-in kdb+ client may send nothing (with no reply owed to it) before it is disconnected (default 0: never, as a q process never closes idle handles).", valueName: "seconds"))
+    var idleTimeout: String?
 
     @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
     var servantAuth: String?
@@ -39,8 +45,13 @@ struct KdbDoorOptions: ParsableArguments {
         if maxMessage != nil { given.append("--kdb-max-message") }
         if replyBuffer != nil { given.append("--kdb-reply-buffer") }
         if maxConnections != nil { given.append("--kdb-max-connections") }
+        if maxPerAddress != nil { given.append("--kdb-max-per-address") }
+        if idleTimeout != nil { given.append("--kdb-idle-timeout") }
         return given
     }
+
+    /// Where the users come from (flag or MSERVE_USERS), nil when from nowhere.
+    var usersSource: String? { users ?? environment("MSERVE_USERS") }
 
     /// The door's configuration, nil when no port was given (flag or MSERVE_KDB_PORT); a usage
     /// error when a door setting is given without a port, as it would do nothing.
@@ -79,6 +90,16 @@ struct KdbDoorOptions: ParsableArguments {
             throw ValidationError("--kdb-max-connections must be at least 1, got \(maxConnections)")
         }
         door.maxConnections = maxConnections
+        if let maxPerAddress {
+            guard maxPerAddress >= 1 else {
+                throw ValidationError("--kdb-max-per-address must be at least 1, got \(maxPerAddress)")
+            }
+            door.maxConnectionsPerAddress = maxPerAddress
+        }
+        if let idleTimeout, let duration = try secondsOrNone(idleTimeout, flag: "--kdb-idle-timeout") {
+            door.idleTimeout = UInt64(duration.components.seconds) * 1_000_000_000
+                + UInt64(duration.components.attoseconds / 1_000_000_000)
+        }
         door.maxMessageSize = maxMessage
         door.maxBufferedReplyBytes = replyBuffer
         return door

@@ -66,7 +66,8 @@ public final class HubDatabase: Sendable {
         }
     }
 
-    private static var migrator: DatabaseMigrator {
+    /// The schema's migrations, oldest first (internal for the tests that open older databases).
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(
@@ -107,6 +108,9 @@ public final class HubDatabase: Sendable {
         migrator.registerMigration("v5 key roles") { db in
             // Keys allowed before keys had roles keep doing everything they did.
             try db.execute(sql: "ALTER TABLE allowed_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'any'")
+        }
+        migrator.registerMigration("v6 kdb user password hashes") { db in
+            try migrateUsersToPasswordHashes(db)
         }
         return migrator
     }

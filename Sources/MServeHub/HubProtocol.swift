@@ -61,12 +61,13 @@ public enum HubCommand: String, Sendable, CaseIterable {
     case revoke = "REVOKE"
     /// Any peer → hub: the admitted keys. Hub → peer: `name` and `key` symbols, in name order.
     case keys = "KEYS"
-    /// Admin → hub: add the kdb+ user `name` (symbol) whose password has the hex SHA-1 or
-    /// SHA-256 digest `digest` (symbol).
+    /// Admin → hub: add the kdb+ user `name` (symbol) whose password is kept as `hash` (symbol:
+    /// a PBKDF2 hash's text form, or a hex SHA-1 or SHA-256 digest that the hub wraps in one;
+    /// `digest` is read when `hash` is absent).
     case addUser = "ADDUSER"
     /// Admin → hub: remove the kdb+ user `name` (symbol).
     case removeUser = "REMOVEUSER"
-    /// Any peer → hub: the kdb+ users. Hub → peer: `name` and `digest` symbols, in name order.
+    /// Any peer → hub: the kdb+ users. Hub → peer: `name` and `hash` symbols, in name order.
     case users = "USERS"
 
     /// The command's frame bytes.

@@ -1,9 +1,11 @@
 import Logging
+import MServePasswords
 import MServeProtocol
 import QData
 
 /// The hub's side of the kdb+ users: serves ADDUSER, REMOVEUSER and USERS from the `users`
-/// table. Only password digests are stored and sent, never a plain password.
+/// table. Only salted slow hashes of the passwords (``PasswordHash``) are stored and sent,
+/// never a plain password or a fast digest.
 enum HubUsers {
     /// The answer to ADDUSER, REMOVEUSER or USERS: the users after the change, or an ERROR.
     static func handle(_ message: HubMessage, database: HubDatabase, logger: Logger) -> HubMessage {
@@ -11,11 +13,10 @@ enum HubUsers {
         do {
             switch message.command {
             case .addUser:
-                let digest = message.text("digest") ?? ""
-                try database.addUser(name: name, digest: digest, at: QueryClock.qTimestampNow())
-                logger.notice(
-                    "kdb+ user added",
-                    metadata: ["name": "\(name)", "digest": "\(PasswordDigestKind(digest: digest)?.rawValue ?? "")"])
+                // `digest`: a hex SHA digest, as an older `mserve hub user add` sends it.
+                let hash = message.text("hash") ?? message.text("digest") ?? ""
+                try database.addUser(name: name, hash: hash, at: QueryClock.qTimestampNow())
+                logger.notice("kdb+ user added", metadata: ["name": "\(name)"])
             case .removeUser:
                 guard try database.removeUser(name: name) else {
                     return HubMessage(.error, [("message", .string("no user is named '\(name)'"))])
@@ -30,35 +31,43 @@ enum HubUsers {
         }
     }
 
-    /// The USERS answer: `name` and `digest` symbols, in name order.
+    /// The USERS answer: `name` and `hash` symbols, in name order.
     static func answer(_ users: [HubUser]) -> HubMessage {
         HubMessage(
-            .users, [("name", .vector(.symbol(users.map(\.name)))), ("digest", .vector(.symbol(users.map(\.digest))))])
+            .users, [("name", .vector(.symbol(users.map(\.name)))), ("hash", .vector(.symbol(users.map(\.hash))))])
     }
 
-    /// Reads a USERS answer.
+    /// Reads a USERS answer (from an older hub, `digest` instead of `hash`).
     static func users(from answer: HubMessage) throws(HubError) -> [HubUser] {
         guard answer.command == .users else {
             throw HubError(.malformed, "expected USERS, got \(answer.command.rawValue)")
         }
         var names: [String] = []
-        var digests: [String] = []
+        var hashes: [String] = []
         if case .vector(.symbol(let given), _)? = answer["name"] { names = given }
-        if case .vector(.symbol(let given), _)? = answer["digest"] { digests = given }
-        guard names.count == digests.count else {
-            throw HubError(.malformed, "USERS with \(names.count) names and \(digests.count) digests")
+        if case .vector(.symbol(let given), _)? = answer["hash"] ?? answer["digest"] { hashes = given }
+        guard names.count == hashes.count else {
+            throw HubError(.malformed, "USERS with \(names.count) names and \(hashes.count) hashes")
         }
-        return zip(names, digests).map { HubUser(name: $0, digest: $1) }
+        return zip(names, hashes).map { HubUser(name: $0, hash: $1) }
     }
 }
 
 extension HubClient {
-    /// Adds (or replaces) the kdb+ user `name` whose password has the hex SHA-1 or SHA-256
-    /// digest `digest` (needs the hub's own key when security is on); returns the users.
-    public func addUser(name: String, digest: String) async throws -> [HubUser] {
+    /// Adds (or replaces) the kdb+ user `name` whose password is kept as `hash`: the text form
+    /// of a ``PasswordHash``, or a hex SHA-1 or SHA-256 digest of the password, which the hub
+    /// wraps in one (needs the hub's own key when security is on); returns the users.
+    public func addUser(name: String, hash: String) async throws -> [HubUser] {
         try HubUsers.users(
             from: try await request(
-                HubMessage(.addUser, [("name", .atom(.symbol(name))), ("digest", .atom(.symbol(digest)))])))
+                HubMessage(.addUser, [("name", .atom(.symbol(name))), ("hash", .atom(.symbol(hash)))])))
+    }
+
+    /// Adds (or replaces) the kdb+ user `name` whose password has the hex SHA-1 or SHA-256
+    /// digest `digest`, which the hub keeps wrapped in a ``PasswordHash``: the same as
+    /// ``addUser(name:hash:)`` given the digest. Returns the users.
+    public func addUser(name: String, digest: String) async throws -> [HubUser] {
+        try await addUser(name: name, hash: digest)
     }
 
     /// Removes the kdb+ user `name`; returns the users left.
@@ -66,7 +75,7 @@ extension HubClient {
         try HubUsers.users(from: try await request(HubMessage(.removeUser, [("name", .atom(.symbol(name)))])))
     }
 
-    /// The kdb+ users with their password digests, by name.
+    /// The kdb+ users with their password hashes, by name.
     public func users() async throws -> [HubUser] {
         try HubUsers.users(from: try await request(HubMessage(.users)))
     }

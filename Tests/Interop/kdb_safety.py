@@ -2,8 +2,10 @@
 served. Plain sockets only (no libraries).
 
 Usage: kdb_safety.py HOST PORT CASE, CASE one of forged-length, truncated, garbage, huge,
-non-reader, crowd (the door run with --kdb-max-connections 3). Prints "all checks passed" or
-fails.
+non-reader, crowd (the door run with --kdb-max-connections 3), hog (the door run with
+--kdb-max-connections 8: one loopback address, 127.0.0.2, opens 40 connections; a client from
+127.0.0.3 must still be served), idle (the door run with --kdb-idle-timeout 1: a logged-in
+client that goes quiet is disconnected). Prints "all checks passed" or fails.
 """
 import select
 import socket
@@ -14,14 +16,14 @@ import time
 host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
-def connect(handshake=b"safety:\x03\x00"):
-    connection = socket.create_connection((host, port), timeout=30)
+def connect(handshake=b"safety:\x03\x00", source=None):
+    connection = socket.create_connection((host, port), timeout=30, source_address=(source, 0) if source else None)
     connection.sendall(handshake)
     return connection
 
 
-def login():
-    connection = connect()
+def login(source=None):
+    connection = connect(source=source)
     assert connection.recv(1) == b"\x03", "no capability byte"
     return connection
 
@@ -62,8 +64,8 @@ def closed_by_peer(connection, within=10):
         return False
 
 
-def healthy_client_served():
-    connection = login()
+def healthy_client_served(source=None):
+    connection = login(source)
     connection.sendall(message(char_vector(b"proc1 `IBM")))
     header = receive_exactly(connection, 8)
     endianness, message_type, _, _, length = struct.unpack("<BBBBI", header)
@@ -74,6 +76,8 @@ def healthy_client_served():
 
 
 bystander = login()  # connected all along: must be unharmed
+if case == "idle":
+    bystander.close()
 if case == "forged-length":
     attacker = login()
     attacker.sendall(struct.pack("<BBBBI", 1, 1, 0, 0, 3) + b"\x00" * 16)
@@ -135,6 +139,28 @@ elif case == "crowd":
         except (AssertionError, ConnectionResetError, BrokenPipeError):
             assert time.time() < deadline, "the door stayed full after its clients left"
             time.sleep(0.05)
+elif case == "hog":
+    # One address opens many connections (some finish the handshake, most never do) and keeps
+    # them; another address's client must still get in and be served.
+    hog = []
+    for index in range(40):
+        try:
+            hog.append(connect(b"safety:\x03\x00" if index % 2 else b"", source="127.0.0.2"))
+        except OSError:
+            pass
+    time.sleep(0.5)  # let the broker accept (or refuse) them all
+    healthy_client_served(source="127.0.0.3")
+    for connection in hog:
+        connection.close()
+elif case == "idle":
+    quiet = login()
+    quiet.sendall(message(char_vector(b"proc1 `IBM")))
+    header = receive_exactly(quiet, 8)
+    receive_exactly(quiet, struct.unpack("<I", header[4:])[0] - 8)
+    assert closed_by_peer(quiet, within=20), "an idle connection was not closed (--kdb-idle-timeout)"
+    healthy_client_served()
+    print("all checks passed")
+    sys.exit(0)
 else:
     raise SystemExit(f"unknown case {case}")
 

@@ -1,30 +1,33 @@
 import MServeBroker
+import MServePasswords
 import Testing
 
 /// Users kept up to date from the hub: none admitted before the first list, then exactly
-/// the list's, by digest only.
+/// the list's, by their hashes only; each replacement is counted.
 struct KdbUserListTests {
-    static let sha1OfSecret = "e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4"
-    static let sha256OfWonderland = PasswordDigest.hex(PasswordDigest.sha256(Array("wonderland".utf8)))
+    static let rounds = PasswordHash.roundsAllowed.lowerBound
+    static let wonderland = StoredPassword.hashed(PasswordHash(password: "wonderland", rounds: rounds))
+    static let secret = StoredPassword.hashed(PasswordHash(password: "secret", rounds: rounds))
 
     @Test func refusesEveryoneUntilTheFirstList() {
         let list = KdbUserList()
         #expect(list.users == nil)
+        #expect(list.versioned.generation == 0)
         #expect(!list.accepts(user: "", password: ""))
         #expect(!list.accepts(user: "alice", password: "wonderland"))
     }
 
-    @Test func acceptsTheListsUsersByDigest() {
+    @Test func acceptsTheListsUsers() {
         let list = KdbUserList()
-        list.replace(KdbUsers(digests: ["alice": Self.sha256OfWonderland, "bob": Self.sha1OfSecret]))
+        list.replace(KdbUsers(passwords: ["alice": Self.wonderland, "bob": Self.secret]))
+        #expect(list.versioned.generation == 1)
         #expect(list.accepts(user: "alice", password: "wonderland"))
         #expect(list.accepts(user: "bob", password: "secret"))
         #expect(!list.accepts(user: "alice", password: "secret"))
         #expect(!list.accepts(user: "carol", password: "secret"))
-        // The digest itself is not a password.
-        #expect(!list.accepts(user: "bob", password: Self.sha1OfSecret))
 
-        list.replace(KdbUsers(digests: ["bob": Self.sha1OfSecret]))
+        list.replace(KdbUsers(passwords: ["bob": Self.secret]))
+        #expect(list.versioned.generation == 2)
         #expect(!list.accepts(user: "alice", password: "wonderland"))
         #expect(list.accepts(user: "bob", password: "secret"))
     }

@@ -1,8 +1,13 @@
+import MServePasswords
 import Testing
 
 @testable import MServeBroker
 
+/// A kdb+ `-u` style users file: plain-text passwords compared as they are, 40- and 64-digit
+/// hex lines as the SHA-1 and SHA-256 of the password.
 struct KdbUsersTests {
+    static let sha1OfSecret = "e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4"
+    static let sha256OfSecret = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
     let users: KdbUsers
 
     init() throws {
@@ -13,6 +18,7 @@ struct KdbUsersTests {
                 bob:E5E9FA1BA31ECD1AE84F75CAAA474F3A663F05F4
 
                 carol:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
+                dave:cafe
                 """)
     }
 
@@ -20,13 +26,41 @@ struct KdbUsersTests {
         #expect(users.accepts(user: "alice", password: "wonderland"))
         #expect(users.accepts(user: "bob", password: "secret"))
         #expect(users.accepts(user: "carol", password: "secret"))
+        // Hex of another length is a plain password, as kdb+ reads it.
+        #expect(users.accepts(user: "dave", password: "cafe"))
+    }
+
+    /// Whoever can read the file learns the digest, not the password: the digest itself does
+    /// not log in.
+    @Test func aDigestLineRefusesTheDigestItself() {
+        #expect(!users.accepts(user: "bob", password: Self.sha1OfSecret))
+        #expect(!users.accepts(user: "bob", password: Self.sha1OfSecret.uppercased()))
+        #expect(!users.accepts(user: "carol", password: Self.sha256OfSecret))
     }
 
     @Test func refusesWrongPasswordsAndUnknownUsers() {
         #expect(!users.accepts(user: "alice", password: "secret"))
+        #expect(!users.accepts(user: "alice", password: "wonderlan"))
         #expect(!users.accepts(user: "bob", password: "e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f5"))
         #expect(!users.accepts(user: "mallory", password: "secret"))
         #expect(!users.accepts(user: "", password: ""))
+    }
+
+    @Test func linesAreReadAsDigestsOrPlainText() {
+        #expect(users.passwords["alice"] == .plain("wonderland"))
+        #expect(users.passwords["bob"] == .sha1(PasswordDigest.sha1(Array("secret".utf8))))
+        #expect(users.passwords["carol"] == .sha256(PasswordDigest.sha256(Array("secret".utf8))))
+    }
+
+    /// The hub's text: a slow hash, or a digest from an older hub; never a plain password.
+    @Test func hubTextIsAHashOrADigest() throws {
+        let hash = PasswordHash(password: "secret", rounds: PasswordHash.roundsAllowed.lowerBound)
+        let stored = try #require(StoredPassword(hubText: hash.description))
+        #expect(stored == .hashed(hash))
+        #expect(stored.isSlow)
+        #expect(stored.verifies(password: "secret"))
+        #expect(StoredPassword(hubText: Self.sha1OfSecret)?.verifies(password: "secret") == true)
+        #expect(StoredPassword(hubText: "wonderland") == nil)
     }
 
     @Test func aLineWithoutAUserIsAnError() {

@@ -125,6 +125,36 @@ extension IntegrationTests {
             #expect(noKeys.errors.hasSuffix("See 'mserve hub serve --help' for more information.\n"), "\(noKeys.errors)")
         }
 
+        /// A secured broker does not open a kdb+ door that anyone may use: `--keys` (or
+        /// MSERVE_KEYS) with `--kdb-port` needs `--users`.
+        @Test(arguments: [
+            (["--keys", "KEYS"], [:], "--keys"), ([], ["MSERVE_KEYS": "KEYS"], "MSERVE_KEYS"),
+        ] as [([String], [String: String], String)])
+        func aSecuredBrokerRefusesAKdbDoorWithoutUsers(
+            keys: [String], environment: [String: String], source: String
+        ) async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let run = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0"]
+                    + keys.map { $0 == "KEYS" ? directory : $0 },
+                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors.contains("would let any kdb+ client in without a password, while \(source) admits only listed keys"),
+                "\(run.errors)")
+            #expect(run.errors.contains("give --users FILE"), "\(run.errors)")
+
+            // With users, the door is not what stops it.
+            let users = directory + "/users"
+            #expect(FileManager.default.createFile(atPath: users, contents: Data("alice:wonderland\n".utf8)))
+            let withUsers = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
+                    + keys.map { $0 == "KEYS" ? directory : $0 },
+                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 10)
+            #expect(!withUsers.errors.contains("without a password"), "\(withUsers.errors)")
+        }
+
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
             let directory = try temporaryDirectory("mserve-keys")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -280,6 +310,8 @@ extension IntegrationTests {
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects a number of seconds"),
             (["servant", "--threads", "-1"], "--threads must be from 1 to 1024"),
             (["servant", "-s", "-2"], "--threads must be from 1 to 1024"),
             (["servant", "--capacity", "-1"], "--capacity must be from 1 to 65536"),
@@ -328,6 +360,8 @@ extension IntegrationTests {
             (["--kdb-max-message", "1000"], [:], "--kdb-max-message needs --kdb-port (or MSERVE_KDB_PORT)"),
             (["--kdb-reply-buffer", "1000"], [:], "--kdb-reply-buffer needs --kdb-port (or MSERVE_KDB_PORT)"),
             (["--kdb-max-connections", "3"], [:], "--kdb-max-connections needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-max-per-address", "3"], [:], "--kdb-max-per-address needs --kdb-port (or MSERVE_KDB_PORT)"),
+            (["--kdb-idle-timeout", "60"], [:], "--kdb-idle-timeout needs --kdb-port (or MSERVE_KDB_PORT)"),
         ] as [([String], [String: String], String)])
         func aKdbDoorSettingWithoutAPortIsRefused(
             arguments: [String], environment: [String: String], message: String

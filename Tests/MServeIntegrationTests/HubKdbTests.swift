@@ -36,7 +36,7 @@ extension IntegrationTests {
                 ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(added.status == 0, "\(added.errors)")
             let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
-            #expect(listed.output == "alice\tsha256\n")
+            #expect(listed.output == "alice\tpbkdf2-sha256\n")
 
             #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
             #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
@@ -44,6 +44,57 @@ extension IntegrationTests {
             let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(removed.status == 0, "\(removed.errors)")
             #expect(try await eventually(timeout: .seconds(20)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
+        }
+
+        /// A user removed from the hub loses the connections it already has, not only new
+        /// logins: a pykx client served on its open handle is cut within the refresh. So is a
+        /// user whose password changed; a user left alone is served on.
+        @Test func aUserRemovedFromTheHubLosesItsOpenConnections() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            let hub = try await Self.startHub()
+            defer { hub.stop() }
+            let (cluster, port) = try await KdbDoorTests.startCluster(
+                doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+            defer { cluster.stop() }
+            for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "hopper")] {
+                let added = try await CommandRun.mserve(
+                    ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint])
+                #expect(added.status == 0, "\(added.errors)")
+            }
+            #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+
+            let directory = try temporaryDirectory("mserve-held")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func hold(_ user: String, _ password: String) -> Task<(Int32, String), any Error> {
+                Task {
+                    try await KdbDoorTests.run(
+                        python, "kdb_held_connection.py",
+                        ["127.0.0.1", "\(port)", user, password, "\(directory)/\(user).ready", "15"])
+                }
+            }
+            let alice = hold("alice", "wonderland")
+            let bob = hold("bob", "builder")
+            let carol = hold("carol", "hopper")
+            #expect(await eventually(timeout: .seconds(60)) {
+                ["alice", "bob", "carol"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).ready") }
+            })
+            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
+            #expect(removed.status == 0, "\(removed.errors)")
+            let changed = try await CommandRun.mserve(
+                ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint])
+            #expect(changed.status == 0, "\(changed.errors)")
+
+            let (aliceStatus, aliceText) = try await alice.value
+            #expect(aliceStatus == 0, "\(aliceText)")
+            #expect(aliceText.contains("then cut"), "\(aliceText)")
+            let (carolStatus, carolText) = try await carol.value
+            #expect(carolStatus == 0, "\(carolText)")
+            #expect(carolText.contains("then cut"), "\(carolText)")
+            #expect(cluster.broker.logs.contains("was removed from the hub"), "\(cluster.broker.logs)")
+            // Bob, still a user, is served to the end.
+            let (bobStatus, bobText) = try await bob.value
+            #expect(bobStatus == 1, "\(bobText)")
+            #expect(bobText.contains("still served"), "\(bobText)")
         }
 
         @Test func aQServantRegisteredWithTheHubServesTheBrokerFollowingItsService() async throws {

@@ -147,10 +147,18 @@ extension IntegrationTests {
             }
         }
 
-        @Test(arguments: ["forged-length", "truncated", "garbage", "huge", "non-reader", "crowd"])
-        func hostileBytesHarmNoOne(attack: String) async throws {
+        /// Each attack of kdb_safety.py, with the door settings it is made against: `hog` twice,
+        /// once held back by the per-address limit, once (the limit set to the cap) by the share
+        /// of the cap kept for addresses holding few connections.
+        @Test(arguments: [
+            ("forged-length", []), ("truncated", []), ("garbage", []), ("huge", []), ("non-reader", []),
+            ("crowd", ["--kdb-max-connections", "3"]),
+            ("hog", ["--kdb-max-connections", "8"]),
+            ("hog", ["--kdb-max-connections", "8", "--kdb-max-per-address", "8"]),
+            ("idle", ["--kdb-idle-timeout", "1"]),
+        ])
+        func hostileBytesHarmNoOne(attack: String, limit: [String]) async throws {
             let python = Self.python ?? "/usr/bin/python3"
-            let limit = attack == "crowd" ? ["--kdb-max-connections", "3"] : []
             let (cluster, port) = try await Self.startCluster(doorArguments: ["--kdb-reply-buffer", "1000000"] + limit)
             defer { cluster.stop() }
             let (status, text) = try await Self.run(python, "kdb_safety.py", ["127.0.0.1", "\(port)", attack])

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import MServeBroker
+import MServePasswords
 
 /// FIPS 180 example vectors.
 struct PasswordDigestTests {
@@ -28,5 +28,26 @@ struct PasswordDigestTests {
     @Test func aMillionAs() {
         let input = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
         #expect(PasswordDigest.hex(PasswordDigest.sha1(input)) == "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
+    }
+
+    @Test func hexRoundTripsAndRefusesWhatIsNotHex() {
+        #expect(PasswordDigest.bytes(hex: "00fFa1") == [0x00, 0xFF, 0xA1])
+        #expect(PasswordDigest.bytes(hex: "abc") == nil)
+        #expect(PasswordDigest.bytes(hex: "zz") == nil)
+        #expect(PasswordDigest.hex([0x00, 0xFF, 0xA1]) == "00ffa1")
+    }
+
+    @Test func constantTimeEqualityIsEquality() {
+        #expect(PasswordDigest.constantTimeEqual([1, 2, 3], [1, 2, 3]))
+        #expect(!PasswordDigest.constantTimeEqual([1, 2, 3], [1, 2, 4]))
+        #expect(!PasswordDigest.constantTimeEqual([1, 2, 3], [1, 2]))
+        #expect(PasswordDigest.constantTimeEqual([], []))
+    }
+
+    @Test func fingerprintsAreKeyedPerFingerprinter() {
+        let one = PasswordFingerprinter()
+        #expect(one.fingerprint("secret") == one.fingerprint("secret"))
+        #expect(one.fingerprint("secret") != one.fingerprint("Secret"))
+        #expect(one.fingerprint("secret") != PasswordFingerprinter().fingerprint("secret"))
     }
 }

@@ -1,0 +1,79 @@
+import Crypto
+
+/// SHA-1 and SHA-256 digests (from swift-crypto), as kdb+ `-u` users files hold them, and a
+/// comparison that takes the same time wherever two byte strings differ.
+public enum PasswordDigest {
+    /// The SHA-1 digest of `bytes` (20 bytes).
+    public static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+        Array(Insecure.SHA1.hash(data: bytes))
+    }
+
+    /// The SHA-256 digest of `bytes` (32 bytes).
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        Array(SHA256.hash(data: bytes))
+    }
+
+    /// Lower-case hexadecimal text of `bytes`.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The bytes that the hexadecimal text `text` (either case) spells; nil for text of odd
+    /// length or with a character that is not a hex digit.
+    public static func bytes(hex text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(characters.count / 2)
+        var index = 0
+        while index < characters.count {
+            guard let high = nibble(characters[index]), let low = nibble(characters[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    /// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths
+    /// (not on where they first differ), so that a comparison with a secret leaks nothing of it.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+
+    private static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// A keyed fingerprint of passwords, for remembering that a password was checked without
+/// keeping it: HMAC-SHA256 under a random key made for this process only.
+public struct PasswordFingerprinter: Sendable {
+    /// The key's bytes (swift-crypto's `SymmetricKey` is not `Sendable`).
+    private let key: [UInt8]
+
+    /// A fingerprinter with a fresh random 256-bit key.
+    public init() {
+        var generator = SystemRandomNumberGenerator()
+        key = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    /// The fingerprint of `password` (32 bytes).
+    public func fingerprint(_ password: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(password.utf8), using: SymmetricKey(data: key)))
+    }
+}
