@@ -141,6 +141,40 @@ extension IntegrationTests {
             #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
         }
 
+        /// `keys new` gives the secret key mode 0600 and the public one 0644 whatever the umask,
+        /// even 000.
+        @Test func keysNewWritesTheSecretKeyOwnerOnlyEvenWithUmask000() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let made = try await CommandRun.run(
+                URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "umask 000 && exec \"$0\" keys new servant --keys \"$1\"", MServeProcess.executable.path, directory])
+            #expect(made.status == 0, "\(made.errors)")
+            let secret = try FileManager.default.attributesOfItem(atPath: directory + "/servant.key")
+            let `public` = try FileManager.default.attributesOfItem(atPath: directory + "/servant.pub")
+            #expect((secret[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            #expect((`public`[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+        }
+
+        /// A process given a secret key that others may read refuses to start (status 64),
+        /// naming the file, its mode and the fix, as ssh does.
+        @Test func aSecretKeyOthersMayReadIsRefused() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+            let file = directory + "/servant.key"
+            try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: file)
+            let refused = try await CommandRun.mserve(
+                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 10)
+            #expect(refused.status == 64)
+            #expect(
+                refused.errors.contains(
+                    "Error: --keys: the secret key file \(file) has mode 0644, so other users may read it: "
+                        + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
+                "\(refused.errors)")
+            #expect(refused.output.isEmpty, "\(refused.output)")
+        }
+
         /// A key file or directory that cannot be made is a failure with the path and its
         /// POSIX reason, in one line and without the help; only a bad name is a usage error.
         @Test func keysNewReportsAFileItCannotMakeWithThePathAndTheReason() async throws {
