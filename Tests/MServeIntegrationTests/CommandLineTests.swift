@@ -48,6 +48,9 @@ extension IntegrationTests {
             (["servant", "--help"],
              "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), gives the "
                 + "queries it is running up to 5 seconds to finish and be answered, then says goodbye (BYE)"),
+            (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
+            (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated; default any)."),
+            (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
             (["send", "--help"],
              "--keys <path> Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); "
                 + "with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only "
