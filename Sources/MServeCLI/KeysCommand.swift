@@ -54,11 +54,12 @@ struct KeysNewCommand: AsyncParsableCommand {
     }
 
     /// A directory or file that cannot be made is a failure (status 1) naming the path, not a
-    /// usage error.
+    /// usage error. A key directory it creates is its user's alone (mode 0700).
     func run() async throws {
         let path = keys ?? defaultKeyDirectory
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw CommandFailure("cannot create the key directory \(path): \(fileErrorReason(error))")
         }

@@ -157,6 +157,11 @@ extension IntegrationTests {
             let `public` = try FileManager.default.attributesOfItem(atPath: directory + "/servant.pub")
             #expect((secret[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             #expect((`public`[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+            // A key directory it makes is its user's alone.
+            let made2 = try await CommandRun.mserve(["keys", "new", "hub", "--keys", directory + "/new"])
+            #expect(made2.status == 0, "\(made2.errors)")
+            let created = try FileManager.default.attributesOfItem(atPath: directory + "/new")
+            #expect((created[.posixPermissions] as? NSNumber)?.intValue == 0o700)
         }
 
         /// A process given a secret key that others may read refuses to start (status 64),
