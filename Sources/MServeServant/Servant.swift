@@ -488,9 +488,10 @@ final class ServantLoop {
         errorReply(to: message, "mserve: the servant is stopping; send the query again elsewhere")
     }
 
-    /// `(id; 'mserve: …)` for a direct query when direct queries are off.
-    static func directRefusal(to message: [UInt8]) -> [UInt8] {
-        errorReply(to: message, directQueriesOffMessage)
+    /// `(id; 'mserve: …)` for a direct query when direct queries are off; a compressed
+    /// message is not decompressed past `maximumSize` bytes to find its id.
+    static func directRefusal(to message: [UInt8], maximumSize: Int) -> [UInt8] {
+        errorReply(to: message, directQueriesOffMessage, maximumSize: maximumSize)
     }
 
     /// The error a direct query gets when direct queries are off.
@@ -499,8 +500,8 @@ final class ServantLoop {
 
     /// `(id; 'text)` answering the client message `message`; the generic null stands for an id
     /// that cannot be read.
-    private static func errorReply(to message: [UInt8], _ text: String) -> [UInt8] {
-        let id = (try? ClientQuery(bytes: message).id) ?? .identity
+    private static func errorReply(to message: [UInt8], _ text: String, maximumSize: Int = .max) -> [UInt8] {
+        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
         return QIPC.encode(.list([id, .error(text)]))
     }
 
@@ -508,7 +509,7 @@ final class ServantLoop {
     /// seconds with the number refused since the last line, so a flood cannot fill the log.
     private func refuseDirectQuery(_ frames: ZMQFrames, now: UInt64) {
         send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
-            Self.directRefusal(to: frames.copy(of: frames.count - 1))
+            Self.directRefusal(to: frames.copy(of: frames.count - 1), maximumSize: Int(configuration.maxMessageSize))
         ])
         refusedDirectQueries += 1
         guard now >= nextDirectRefusalLog else { return }
