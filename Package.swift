@@ -100,7 +100,11 @@ let package = Package(
             path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "POSIXFiles"], swiftSettings: strict),
+
+        // The operating system's file calls, for files whose permission bits matter from their
+        // first instant (secret keys).
+        .target(name: "POSIXFiles", swiftSettings: strict),
 
         // The operating system's socket API, for plain TCP (the kdb+ door, q servants), name
         // lookup, port probes and free ports.
@@ -240,9 +244,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "POSIXFiles"], swiftSettings: strict),
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(name: "MServePasswordsTests", dependencies: ["MServePasswords"], swiftSettings: strict),
+        .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
             dependencies: ["QData"],

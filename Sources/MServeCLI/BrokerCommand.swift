@@ -50,8 +50,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
     var routing: String?
 
-    @Option(name: .long, help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))
-    var allow: String?
+    @OptionGroup var allowOption: FunctionAllowOption
 
     // The numeric options read the word after them whatever it is (`parsing: .unconditional`),
     // so that `--queue-capacity -1` meets the range check below, not "Missing value".
@@ -185,14 +184,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 throw ValidationError("\(routingSource): \(error)")
             }
         }
-        if let allow {
-            let names = allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            // An empty list would allow every function: refused, so that `--allow "$UNSET"` cannot open the broker.
-            guard !names.isEmpty else {
-                throw ValidationError("--allow '\(allow)' names no function; leave --allow out to allow any")
-            }
-            configuration.dispatch.allowedFunctions = names
-        }
+        if let names = try allowOption.names() { configuration.dispatch.allowedFunctions = names }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         configuration.dispatch.queueCapacity = queueCapacity
         guard lookAhead >= 1 else { throw ValidationError("--look-ahead must be at least 1") }

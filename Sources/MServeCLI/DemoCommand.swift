@@ -59,7 +59,7 @@ struct DemoCommand: AsyncParsableCommand {
         defer { for child in children.reversed() { child.stop() } }
         for index in 1...servants {
             let child = try ChildProcess(
-                role: "servant \(index)", arguments: ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"],
+                role: "servant \(index)", arguments: ["servant", "--hub", "auto"],
                 environment: environment, quietLogs: !verbose)
             children.append(child)
             let endpoint = try await child.endpoint()

@@ -91,3 +91,12 @@ struct DeferredService: Service {
 func port(of endpoint: String) -> Int32 {
     Int32(endpoint.split(separator: ":").last ?? "") ?? 0
 }
+
+/// The host of a `tcp://HOST:PORT` endpoint, without an IPv6 address's brackets; nil for any
+/// other transport.
+func host(of endpoint: String) -> String? {
+    guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return nil }
+    let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
+    guard !host.isEmpty else { return nil }
+    return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host)
+}

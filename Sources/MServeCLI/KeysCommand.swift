@@ -31,6 +31,11 @@ struct KeysNewCommand: AsyncParsableCommand {
             Conventional names: hub (the hub's own key; whoever holds hub.key may allow and \
             revoke keys), broker, servant, client. Prints the public key. Admit it with \
             `mserve hub allow NAME DIR/NAME.pub --role ROLE`.
+
+            NAME.key is created with mode 0600 from its first instant, whatever the umask, so \
+            no other user can read it even while it is written. Every command that loads a \
+            secret key refuses one its group or others may read or write (as ssh does): run \
+            chmod 600 on it.
             """)
 
     @Argument(help: "The key's name, e.g. servant.") var name: String
@@ -49,11 +54,12 @@ struct KeysNewCommand: AsyncParsableCommand {
     }
 
     /// A directory or file that cannot be made is a failure (status 1) naming the path, not a
-    /// usage error.
+    /// usage error. A key directory it creates is its user's alone (mode 0700).
     func run() async throws {
         let path = keys ?? defaultKeyDirectory
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw CommandFailure("cannot create the key directory \(path): \(fileErrorReason(error))")
         }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import MServeHub
+import MServeQuery
 import MServeServant
+import POSIXSockets
 import ServiceLifecycle
 
 struct ServantCommand: AsyncParsableCommand {
@@ -16,9 +18,16 @@ struct ServantCommand: AsyncParsableCommand {
             proc3, echo, sleep, fail, pid). Only the functions the plugins list run, and only \
             on literal arguments. A plugin that cannot be loaded stops the launch.
 
-            Binds an OS-chosen free port unless --bind names one, prints the endpoint brokers \
-            should connect to on the first line of standard output, then logs to standard \
-            error.
+            Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told \
+            otherwise: --advertise HOST binds HOST's address, --bind ENDPOINT binds what it \
+            names (tcp://*:PORT: every interface). Prints the endpoint brokers should connect \
+            to on the first line of standard output, the same endpoint it registers with the \
+            hub, then logs to standard error. Bound to every interface without --advertise, it \
+            gives this host's first address that is not loopback.
+
+            Only brokers' queries are run (MSV1, docs/PROTOCOL.md §2): a query sent straight \
+            to the servant gets an error reply unless --direct is given. --allow limits the \
+            functions any query may call, as the broker's --allow does.
 
             Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries \
             (DRAIN), gives the queries it is running up to 5 seconds to finish and be answered, then \
@@ -36,8 +45,12 @@ struct ServantCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the functions the plugins serve (name, arity, plugin, file) and exit.")
     var listFunctions = false
 
-    @Option(name: .long, help: ArgumentHelp("Endpoint to bind.", valueName: "endpoint"))
-    var bind: String = "tcp://*:0"
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Endpoint to bind (default \(ServantConfiguration().endpoint), loopback only; with --advertise, that host's address; tcp://*:PORT listens on every interface).",
+            valueName: "endpoint"))
+    var bind: String?
 
     // The numeric options read the word after them whatever it is (`parsing: .unconditional`),
     // so that `--threads -1` meets the range check in validate, not "Missing value".
@@ -53,8 +66,19 @@ struct ServantCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
     var name: String?
 
-    @Option(name: .long, help: ArgumentHelp("Host name or address other hosts reach this servant at.", valueName: "host"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Host name or address brokers reach this servant at: printed and registered with the hub; without --bind, its address is bound.",
+            valueName: "host"))
     var advertise: String?
+
+    @OptionGroup var allowOption: FunctionAllowOption
+
+    @Flag(
+        name: .long,
+        help: "Also run queries sent straight to this servant without a broker (docs/PROTOCOL.md §3), which bypass the broker's --allow and deadline; without it they get an error reply.")
+    var direct = false
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, running or waiting here), logged while the servant has work; 0: none.", valueName: "seconds"))
     var statusEvery: String = "60"
@@ -72,6 +96,28 @@ struct ServantCommand: AsyncParsableCommand {
         }
         guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
         _ = try secondsOrNone(statusEvery, flag: "--status-every")
+    }
+
+    /// What to bind: --bind, else the address of --advertise (an IPv4 address, or a name
+    /// looked up), else loopback only.
+    func bindEndpoint() throws -> String {
+        if let bind { return bind }
+        guard let advertise else { return ServantConfiguration().endpoint }
+        if IPv4Address.literal(advertise) != nil { return "tcp://\(advertise):0" }
+        switch IPv4Address.resolve(advertise) {
+        case .success(let address):
+            return "tcp://\(IPv4Address.text(address)):0"
+        case .failure(let error):
+            throw ValidationError(
+                "--advertise \(advertise): cannot look up its IPv4 address to bind (\(error.message)); name what to bind with --bind")
+        }
+    }
+
+    /// Whether `endpoint` binds every interface: `tcp://*:PORT`, `tcp://0.0.0.0:PORT`, `tcp://[::]:PORT`.
+    static func bindsEveryInterface(_ endpoint: String) -> Bool {
+        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
+        let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
+        return host == "*" || host == "0.0.0.0" || host == "[::]" || host == "::"
     }
 
     /// The plugin files and the flag or variable that gave them: --plugins, else
@@ -120,12 +166,14 @@ struct ServantCommand: AsyncParsableCommand {
                 ])
         }
         var configuration = ServantConfiguration()
-        configuration.endpoint = bind
+        configuration.endpoint = try bindEndpoint()
+        configuration.advertisedHost = advertise ?? (Self.bindsEveryInterface(configuration.endpoint) ? IPv4Address.firstNonLoopback() : nil)
+        configuration.allowlist = try allowOption.names().map { FunctionAllowlist($0) } ?? .any
+        configuration.acceptsDirectQueries = direct
         configuration.threads = threads
         configuration.capacity = capacity
         configuration.batchLimit = batch
         configuration.name = name
-        configuration.advertisedHost = advertise
         configuration.service = hubOptions.service
         configuration.statusInterval = try secondsOrNone(statusEvery, flag: "--status-every")
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
@@ -136,13 +184,15 @@ struct ServantCommand: AsyncParsableCommand {
             services.append(security.refresher(hub: try ProcessSecurity.hubEndpoint(hubOptions.mode), logger: logger))
         }
         if let hub = hubOptions.mode {
-            let (threads, service, advertise) = (self.threads, hubOptions.service, self.advertise)
+            let (threads, service) = (self.threads, hubOptions.service)
             services.append(
                 DeferredService {
+                    // Registered under the very host it prints, not the address the hub sees
+                    // the servant's connection come from.
                     let endpoint = try await servant.endpoint
                     var registration = SpokeRegistration.current(
                         port: port(of: endpoint), threads: Int32(threads), service: service, role: SpokeRole.servant,
-                        endpoint: endpoint, advertisedHost: advertise)
+                        endpoint: endpoint, advertisedHost: host(of: endpoint))
                     registration.curveKey = security?.keyPair.publicKey
                     return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })

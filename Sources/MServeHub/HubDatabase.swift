@@ -35,10 +35,13 @@ public final class HubDatabase: Sendable {
     /// The database file.
     public let path: String
 
-    /// Opens (creating if needed) the hub database in `directory`.
+    /// Opens (creating if needed) the hub database in `directory`. A directory it creates is
+    /// the hub's user's alone (mode 0700), and the database files (`hub.sqlite` and its WAL
+    /// and shared-memory files) are made 0600 at each open: they hold the kdb+ users' digests.
     public init(directory: String) throws(HubError) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             // Foundation's error prints as a dictionary dump; its POSIX cause says it for people.
             let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
@@ -59,6 +62,11 @@ public final class HubDatabase: Sendable {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             try Self.migrator.migrate(queue)
+            // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
+            // files take the database file's mode.
+            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+            }
         } catch let error as HubError {
             throw error
         } catch {

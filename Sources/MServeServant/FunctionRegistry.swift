@@ -66,6 +66,15 @@ public struct FunctionRegistry: Sendable {
         entries[name] = Entry(arity: arity, body: body)
     }
 
+    /// The registry with only the functions `allowlist` allows: the others are refused as
+    /// any function the servant does not serve (`not in the list of allowed functions`).
+    public func restricted(to allowlist: FunctionAllowlist) -> FunctionRegistry {
+        guard !allowlist.allowsAnyFunction else { return self }
+        var restricted = self
+        restricted.entries = entries.filter { allowlist.allows($0.key) }
+        return restricted
+    }
+
     /// The registered names, sorted.
     public var names: [String] { entries.keys.sorted() }
 

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import MServeProtocol
+import MServeQuery
 import QData
 import ServiceLifecycle
 import Synchronization
@@ -9,8 +10,10 @@ import ZeroMQ
 
 /// Everything a servant is configured with.
 public struct ServantConfiguration: Sendable {
-    /// The endpoint to bind; port 0 (the default) lets the OS choose a free port.
-    public var endpoint: String = "tcp://*:0"
+    /// The endpoint to bind; port 0 lets the OS choose a free port. The default,
+    /// `tcp://127.0.0.1:0`, listens on loopback only: binding an address other hosts reach
+    /// (or `tcp://*:PORT`, every interface) is the operator's choice.
+    public var endpoint: String = "tcp://127.0.0.1:0"
     /// Worker threads: how many queries run at once (q's `-s`). At least 1.
     public var threads: Int = 1
     /// How many queries a broker may send before earlier ones are answered; nil means
@@ -23,6 +26,16 @@ public struct ServantConfiguration: Sendable {
     /// The host others should use to reach this servant; nil means this machine's loopback
     /// address when bound to all interfaces.
     public var advertisedHost: String? = nil
+    /// The functions queries may call, checked before each query runs, a broker's or a direct
+    /// one: a function the list does not name is refused as a broker's `--allow` refuses it,
+    /// and is left out of the `functions` READY announces. `.any` (the default) allows every
+    /// function the registry serves.
+    public var allowlist: FunctionAllowlist = .any
+    /// Whether queries sent straight to the servant, without a broker (PROTOCOL.md §3), are
+    /// run. Off by default, since they bypass the broker's allowlist and admission: each is
+    /// answered with an error reply, `(id; 'mserve: this servant takes queries from brokers
+    /// only…)`, and logged (at most once every 10 seconds, with a count).
+    public var acceptsDirectQueries: Bool = false
     /// The service this servant belongs to (the hub resolves services by name).
     public var service: String = "default"
     /// The most queries a broker may send in one `QUERY` message, announced in READY; the
@@ -246,6 +259,10 @@ final class ServantLoop {
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
     /// Queries answered since start.
     private var answered: UInt64 = 0
+    /// Direct queries refused (direct queries off) since the last log line about them.
+    private var refusedDirectQueries: UInt64 = 0
+    /// When the next log line about refused direct queries may be written (monotonic ns).
+    private var nextDirectRefusalLog: UInt64 = 0
     let endpoint: String
 
     init(
@@ -293,6 +310,7 @@ final class ServantLoop {
         logger[metadataKey: "servant"] = "\(endpoint)"
         self.logger = logger
         let threads = max(1, configuration.threads)
+        let functions = functions.restricted(to: configuration.allowlist)
         workers = WorkerPool(
             threads: threads, functions: functions, maxMessageSize: Int(configuration.maxMessageSize), logger: logger
         ) { completion in
@@ -325,6 +343,9 @@ final class ServantLoop {
 
     func run() {
         logger.info("servant listening", metadata: ["endpoint": "\(endpoint)"])
+        if configuration.acceptsDirectQueries {
+            logger.notice("direct queries are on: anyone who reaches the endpoint runs queries without a broker")
+        }
         var poller = ZMQPoller()
         let socketIndex = poller.add(socket)
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
@@ -464,9 +485,38 @@ final class ServantLoop {
 
     /// `(id; "mserve: the servant is stopping…"; info)` for a direct query it will not run.
     static func stoppingReply(to message: [UInt8]) -> [UInt8] {
-        let id = (try? ClientQuery(bytes: message).id) ?? .identity
-        return ReplyAssembly.servantFailure(
-            id: id, message: ReplyAssembly.mserveError("the servant is stopping; send the query again elsewhere"))
+        errorReply(to: message, ReplyAssembly.mserveError("the servant is stopping; send the query again elsewhere"))
+    }
+
+    /// `(id; "mserve: …"; info)` for a direct query when direct queries are off; a compressed
+    /// message is not decompressed past `maximumSize` bytes to find its id.
+    static func directRefusal(to message: [UInt8], maximumSize: Int) -> [UInt8] {
+        errorReply(to: message, directQueriesOffMessage, maximumSize: maximumSize)
+    }
+
+    /// The error a direct query gets when direct queries are off.
+    static let directQueriesOffMessage = ReplyAssembly.mserveError(
+        "this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)")
+
+    /// The failure reply (``ReplyAssembly/servantFailure(id:message:)``) answering the client
+    /// message `message`; the generic null stands for an id that cannot be read.
+    private static func errorReply(to message: [UInt8], _ text: String, maximumSize: Int = .max) -> [UInt8] {
+        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
+        return ReplyAssembly.servantFailure(id: id, message: text)
+    }
+    /// Answers a direct query with ``directRefusal(to:)`` and logs it, at most once every 10
+    /// seconds with the number refused since the last line, so a flood cannot fill the log.
+    private func refuseDirectQuery(_ frames: ZMQFrames, now: UInt64) {
+        send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
+            Self.directRefusal(to: frames.copy(of: frames.count - 1), maximumSize: Int(configuration.maxMessageSize))
+        ])
+        refusedDirectQueries += 1
+        guard now >= nextDirectRefusalLog else { return }
+        nextDirectRefusalLog = now &+ 10_000_000_000
+        logger.warning(
+            "refused direct queries: this servant takes queries from brokers only (--direct turns them on)",
+            metadata: ["refused": "\(refusedDirectQueries)"])
+        refusedDirectQueries = 0
     }
 
     /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
@@ -486,6 +536,10 @@ final class ServantLoop {
             if let admission, !admission.admits(received) { continue }
             let frames = received
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
+                guard configuration.acceptsDirectQueries else {
+                    refuseDirectQuery(frames, now: now)
+                    continue
+                }
                 if stopping {
                     logger.notice("refused a direct query: the servant is stopping")
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [

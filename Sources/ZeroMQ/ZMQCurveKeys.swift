@@ -1,4 +1,5 @@
 import Foundation
+import POSIXFiles
 
 /// A CURVE key pair, both halves Z85-encoded (40 characters each).
 public struct ZMQCurveKeyPair: Sendable, Hashable {
@@ -50,8 +51,10 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         }
     }
 
-    /// Writes a new key pair as `NAME.key` (0600) and `NAME.pub`, refusing to overwrite and
-    /// refusing a name that is not ``isValidName(_:)``.
+    /// Writes a new key pair as `NAME.key` (0600) and `NAME.pub` (0644), refusing to overwrite
+    /// and refusing a name that is not ``isValidName(_:)``. The secret key's file is created
+    /// with mode 0600 from its first instant, whatever the umask (``POSIXFile/create(atPath:contents:permissions:)``):
+    /// no other user can read it while it is written.
     @discardableResult
     public func create(_ name: String) throws -> ZMQCurveKeyPair {
         guard Self.isValidName(name) else {
@@ -63,18 +66,36 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         for file in [secretKeyPath(name), publicKeyPath(name)] where FileManager.default.fileExists(atPath: file) {
             throw ZMQKeyFileError("\(file) exists; remove it first to make a new key")
         }
-        guard
-            FileManager.default.createFile(
-                atPath: secretKeyPath(name), contents: Data((pair.secretKey + "\n").utf8),
-                attributes: [.posixPermissions: 0o600])
-        else { throw ZMQKeyFileError("cannot write \(secretKeyPath(name))") }
-        try Data((pair.publicKey + "\n").utf8).write(to: URL(fileURLWithPath: publicKeyPath(name)))
+        try Self.write(pair.secretKey, to: secretKeyPath(name), permissions: Self.secretKeyPermissions)
+        do {
+            try Self.write(pair.publicKey, to: publicKeyPath(name), permissions: 0o644)
+        } catch {
+            // Half a pair is no pair: the next attempt must not find the secret key in its way.
+            try? FileManager.default.removeItem(atPath: secretKeyPath(name))
+            throw error
+        }
         return pair
     }
 
-    /// Reads `NAME.key` and derives its public key.
+    /// The permission bits `NAME.key` is written with: read and write for its owner only.
+    public static let secretKeyPermissions: UInt32 = 0o600
+
+    /// Writes `key` and a newline as the new file `file`, with `permissions` from the start.
+    private static func write(_ key: String, to file: String, permissions: UInt32) throws(ZMQKeyFileError) {
+        do {
+            try POSIXFile.create(atPath: file, contents: Array((key + "\n").utf8), permissions: permissions)
+        } catch where error.code == .exists {
+            throw ZMQKeyFileError("\(file) exists; remove it first to make a new key")
+        } catch {
+            throw ZMQKeyFileError(error.message)
+        }
+    }
+
+    /// Reads `NAME.key` and derives its public key. As ssh does with a private key, refuses a
+    /// key file that its group or other users may read or write (any of the bits 0o077): the
+    /// error names the file, its mode and the fix (`chmod 600 FILE`).
     public func keyPair(_ name: String) throws -> ZMQCurveKeyPair {
-        let secret = try Self.readKey(at: secretKeyPath(name))
+        let secret = try Self.readSecretKey(at: secretKeyPath(name))
         return ZMQCurveKeyPair(publicKey: try ZMQ.curvePublicKey(fromSecret: secret), secretKey: secret)
     }
 
@@ -88,7 +109,29 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ZMQKeyFileError("cannot read the key file \(file)")
         }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return try key(in: Array(data), of: file)
+    }
+
+    /// Reads a secret key file, refusing one whose group or other users have any permission on
+    /// it. The mode checked is that of the very file read.
+    public static func readSecretKey(at file: String) throws(ZMQKeyFileError) -> String {
+        let contents: FileContents
+        do {
+            contents = try POSIXFile.read(atPath: file, limit: 4096)
+        } catch {
+            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
+        }
+        guard contents.permissions & 0o077 == 0 else {
+            throw ZMQKeyFileError(
+                "the secret key file \(file) has mode \(POSIXFile.octal(contents.permissions)), so other users may "
+                    + "read it: a secret key must be readable by its owner only; run chmod 600 \(file)")
+        }
+        return try key(in: contents.bytes, of: file)
+    }
+
+    /// The Z85 key a key file holds: one line of 40 characters.
+    private static func key(in bytes: [UInt8], of file: String) throws(ZMQKeyFileError) -> String {
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.utf8.count == 40 else { throw ZMQKeyFileError("\(file) does not hold a 40-character Z85 key") }
         return text
     }

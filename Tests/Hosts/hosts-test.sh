@@ -2,7 +2,9 @@
 # MServe across hosts, with network namespaces standing in for hosts.
 #
 # Three namespaces joined by a bridge: "a" (10.77.0.1: hub, broker, one servant), "b"
-# (10.77.0.2: two servants) and "c" (10.77.0.3: two servants). Queries sent from "a" must be
+# (10.77.0.2: two servants) and "c" (10.77.0.3: two servants). Servants listen on loopback
+# unless told otherwise, so each is started with --advertise and its namespace's address: it
+# binds that address, and prints and registers the endpoint brokers connect to. Queries sent from "a" must be
 # answered by servants on both other hosts (the info dictionary's `servant` names host:port).
 # Then b's servants are killed -9 and c's link is cut: the broker must stop using them within
 # its liveness time, the hub's `down` table must list them, queries sent meanwhile must keep
@@ -109,11 +111,26 @@ start "$ns_a" hub hub --bind "$hub" --dir "$work/hub" --liveness 2
 start "$ns_a" broker broker --clients "$broker" --hub "$hub" --algorithm even \
     --heartbeat 0.4 --liveness "$liveness" --deadline 10 --redispatch 2
 step "starting one servant in $ns_a, two in $ns_b, two in $ns_c"
-start "$ns_a" servant-a1 servant --hub "$hub"
-start "$ns_b" servant-b1 servant --hub "$hub"
-start "$ns_b" servant-b2 servant --hub "$hub"
-start "$ns_c" servant-c1 servant --hub "$hub"
-start "$ns_c" servant-c2 servant --hub "$hub"
+start "$ns_a" servant-a1 servant --hub "$hub" --advertise 10.77.0.1
+start "$ns_b" servant-b1 servant --hub "$hub" --advertise 10.77.0.2
+start "$ns_b" servant-b2 servant --hub "$hub" --bind tcp://10.77.0.2:0
+start "$ns_c" servant-c1 servant --hub "$hub" --advertise 10.77.0.3
+start "$ns_c" servant-c2 servant --hub "$hub" --advertise 10.77.0.3
+for name in servant-a1:10.77.0.1 servant-b1:10.77.0.2 servant-b2:10.77.0.2 servant-c1:10.77.0.3 servant-c2:10.77.0.3; do
+    grep -q "^tcp://${name#*:}:[0-9]*$" "$work/${name%%:*}.out" \
+        || fail "${name%%:*} printed $(head -n 1 "$work/${name%%:*}.out"), not an endpoint at ${name#*:}"
+done
+
+# A servant started with neither --advertise nor --bind listens on loopback only: the broker
+# never reaches it (its endpoint is not on the bridge), and it is no part of what follows.
+start "$ns_b" servant-b-loopback servant
+grep -q "^tcp://127\.0\.0\.1:" "$work/servant-b-loopback.out" || fail "a servant without --advertise did not bind loopback"
+port=$(sed -n 's/^tcp:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/servant-b-loopback.out")
+if ip netns exec "$ns_a" bash -c "exec 3<>/dev/tcp/10.77.0.2/$port" 2>/dev/null; then
+    fail "a servant without --advertise is reachable from another host at 10.77.0.2:$port"
+fi
+kill "$pid_servant_b_loopback"
+step "each servant printed its namespace address; one left on loopback is unreachable from another host"
 
 # Waits until the broker has all five servants ready.
 for _ in $(seq 1 100); do

@@ -103,4 +103,31 @@ struct HubDatabaseTests {
         let below = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub") }
         #expect(below?.message == "cannot create the hub directory \(file)/hub: Not a directory")
     }
+
+    /// The database holds the kdb+ users' digests: a hub directory the hub creates is its
+    /// user's alone, and the database files are not readable by others even in a directory
+    /// that is.
+    @Test func theHubDirectoryAndDatabaseAreTheHubsUsersAlone() throws {
+        let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-modes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        func mode(_ path: String) throws -> Int? {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        }
+        let created = parent + "/hub"
+        let database = try HubDatabase(directory: created)
+        _ = try database.register(Self.registration(startTime: 0), endpoint: "tcp://127.0.0.1:5001", at: 1)
+        #expect(try mode(created) == 0o700)
+        for file in ["hub.sqlite", "hub.sqlite-wal", "hub.sqlite-shm"] {
+            #expect(try mode(created + "/" + file) == 0o600, "\(file)")
+        }
+
+        let existing = parent + "/open"
+        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let other = try HubDatabase(directory: existing)
+        _ = try other.register(Self.registration(startTime: 0), endpoint: "tcp://127.0.0.1:5001", at: 1)
+        #expect(try mode(existing) == 0o755)
+        for file in ["hub.sqlite", "hub.sqlite-wal", "hub.sqlite-shm"] {
+            #expect(try mode(existing + "/" + file) == 0o600, "\(file)")
+        }
+    }
 }

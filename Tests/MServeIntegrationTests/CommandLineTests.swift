@@ -48,6 +48,9 @@ extension IntegrationTests {
             (["servant", "--help"],
              "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), gives the "
                 + "queries it is running up to 5 seconds to finish and be answered, then says goodbye (BYE)"),
+            (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
+            (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated; default any)."),
+            (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
             (["send", "--help"],
              "--keys <path> Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); "
                 + "with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only "
@@ -169,6 +172,45 @@ extension IntegrationTests {
             let escape = try await CommandRun.mserve(["keys", "new", "../escape", "--keys", directory])
             #expect(escape.status == 64)
             #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
+        }
+
+        /// `keys new` gives the secret key mode 0600 and the public one 0644 whatever the umask,
+        /// even 000.
+        @Test func keysNewWritesTheSecretKeyOwnerOnlyEvenWithUmask000() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let made = try await CommandRun.run(
+                URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "umask 000 && exec \"$0\" keys new servant --keys \"$1\"", MServeProcess.executable.path, directory])
+            #expect(made.status == 0, "\(made.errors)")
+            let secret = try FileManager.default.attributesOfItem(atPath: directory + "/servant.key")
+            let `public` = try FileManager.default.attributesOfItem(atPath: directory + "/servant.pub")
+            #expect((secret[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            #expect((`public`[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+            // A key directory it makes is its user's alone.
+            let made2 = try await CommandRun.mserve(["keys", "new", "hub", "--keys", directory + "/new"])
+            #expect(made2.status == 0, "\(made2.errors)")
+            let created = try FileManager.default.attributesOfItem(atPath: directory + "/new")
+            #expect((created[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        }
+
+        /// A process given a secret key that others may read refuses to start (status 64),
+        /// naming the file, its mode and the fix, as ssh does.
+        @Test func aSecretKeyOthersMayReadIsRefused() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+            let file = directory + "/servant.key"
+            try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: file)
+            let refused = try await CommandRun.mserve(
+                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 10)
+            #expect(refused.status == 64)
+            #expect(
+                refused.errors.contains(
+                    "Error: --keys: the secret key file \(file) has mode 0644, so other users may read it: "
+                        + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
+                "\(refused.errors)")
+            #expect(refused.output.isEmpty, "\(refused.output)")
         }
 
         /// A key file or directory that cannot be made is a failure with the path and its

@@ -51,14 +51,16 @@ extension IntegrationTests {
         /// user whose password changed; a user left alone is served on.
         @Test func aUserRemovedFromTheHubLosesItsOpenConnections() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
-            let hub = try await Self.startHub()
+            let hubDirectory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
+            let hub = try await Self.startHub(directory: hubDirectory)
             defer { hub.stop() }
             let (cluster, port) = try await KdbDoorTests.startCluster(
                 doorArguments: ["--users", "hub", "--hub", hub.endpoint])
             defer { cluster.stop() }
             for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "hopper")] {
                 let added = try await CommandRun.mserve(
-                    ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint])
+                    ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint, "--dir", hubDirectory])
                 #expect(added.status == 0, "\(added.errors)")
             }
             #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
@@ -78,10 +80,10 @@ extension IntegrationTests {
             #expect(await eventually(timeout: .seconds(60)) {
                 ["alice", "bob", "carol"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).ready") }
             })
-            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint])
+            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(removed.status == 0, "\(removed.errors)")
             let changed = try await CommandRun.mserve(
-                ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint])
+                ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(changed.status == 0, "\(changed.errors)")
 
             let (aliceStatus, aliceText) = try await alice.value

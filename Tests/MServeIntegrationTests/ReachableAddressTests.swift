@@ -1,52 +1,63 @@
 import Foundation
 import MServeClient
+import POSIXSockets
 import QData
 import MServeTestSupport
 import Testing
 
 extension IntegrationTests {
-/// A servant bound to all interfaces is registered with the address the hub saw it connect
-/// from, or the one it advertises; brokers connect to that and name the servant host:port.
+/// A servant is registered with the hub at exactly the endpoint it prints: the address it
+/// bound, the host it advertises, or, bound to every interface without --advertise, this host's
+/// first address that is not loopback. Brokers connect to that and name the servant host:port.
 @Suite struct ReachableAddressTests {
-    @Test func servantsAreRegisteredAtTheirPeerOrAdvertisedAddress() async throws {
+    @Test func servantsAreRegisteredAtTheEndpointTheyPrint() async throws {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mserve-address-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
         defer { hub.stop() }
-        let seen = try await MServeProcess("servant", ["servant", "--bind", "tcp://*:0", "--hub", hub.endpoint])
-        defer { seen.stop() }
+        let everywhere = try await MServeProcess("servant", ["servant", "--bind", "tcp://*:0", "--hub", hub.endpoint])
+        defer { everywhere.stop() }
+        let hostAddress = IPv4Address.firstNonLoopback() ?? "127.0.0.1"
+        #expect(everywhere.endpoint.hasPrefix("tcp://\(hostAddress):"), "\(everywhere.endpoint)")
         let advertised = try await MServeProcess(
             "advertised servant", ["servant", "--bind", "tcp://*:0", "--hub", hub.endpoint, "--advertise", "localhost"])
         defer { advertised.stop() }
         #expect(advertised.endpoint.hasPrefix("tcp://localhost:"))
+        // --advertise alone binds that address (loopback's 127.0.0.3 here, not the hub's 127.0.0.1).
+        let advertisedOnly = try await MServeProcess(
+            "servant advertising 127.0.0.3", ["servant", "--hub", hub.endpoint, "--advertise", "127.0.0.3"])
+        defer { advertisedOnly.stop() }
+        #expect(advertisedOnly.endpoint.hasPrefix("tcp://127.0.0.3:"), "\(advertisedOnly.endpoint)")
+        let bound = try await MServeProcess(
+            "servant bound to 127.0.0.4", ["servant", "--hub", hub.endpoint, "--bind", "tcp://127.0.0.4:0"])
+        defer { bound.stop() }
+        #expect(bound.endpoint.hasPrefix("tcp://127.0.0.4:"), "\(bound.endpoint)")
         let broker = try await MServeProcess(
             "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--algorithm", "even"])
         defer { broker.stop() }
 
-        let seenName = "127.0.0.1:\(port(seen.endpoint))"
-        let advertisedName = "localhost:\(port(advertised.endpoint))"
+        let expected = [everywhere, advertised, advertisedOnly, bound].map { String($0.endpoint.dropFirst("tcp://".count)) }
         var spokes = ""
         let registered = try await eventually {
             spokes = try await CommandRun.mserve(["hub", "spokes", "--all", "--hub", hub.endpoint]).output
-            return spokes.contains("tcp://\(seenName)") && spokes.contains("tcp://\(advertisedName)")
+            return expected.allSatisfy { spokes.contains("tcp://\($0)") }
         }
-        #expect(registered, "spoke table: \(spokes)")
+        #expect(registered, "printed \(expected), spoke table: \(spokes)")
 
         let client = try QueryClient(endpoint: broker.endpoint)
         defer { client.close() }
         var names: Set<String> = []
-        let sawBoth = try await eventually {
+        let sawAll = try await eventually(timeout: .seconds(20)) {
             async let one = client.send("sleep 50")
             async let two = client.send("sleep 50")
-            names.formUnion([try await one.servant, try await two.servant].compactMap { $0 })
-            return names.isSuperset(of: [seenName, advertisedName])
+            async let three = client.send("sleep 50")
+            async let four = client.send("sleep 50")
+            names.formUnion(
+                [try await one.servant, try await two.servant, try await three.servant, try await four.servant].compactMap { $0 })
+            return names.isSuperset(of: expected)
         }
-        #expect(sawBoth, "servants seen: \(names)")
-    }
-
-    private func port(_ endpoint: String) -> String {
-        String(endpoint.split(separator: ":").last ?? "")
+        #expect(sawAll, "servants seen: \(names), expected \(expected)")
     }
 }
 }

@@ -25,6 +25,18 @@ struct FunctionRegistryTests {
         #expect(throws: ServantError.self) { try registry.call(query: .vector(.char(Array("sub[1;2]".utf8)))) }
     }
 
+    @Test func aRestrictedRegistryRefusesWhatTheAllowlistDoesNotName() throws {
+        let restricted = registry.restricted(to: FunctionAllowlist(["add", "absent"]))
+        #expect(restricted.names == ["add"])
+        #expect(try restricted.call(query: .vector(.char(Array("add[1;2]".utf8)))).result == .atom(.long(3)))
+        let refused = #expect(throws: ServantError.self) {
+            try restricted.call(query: .vector(.char(Array("tagged[]".utf8))))
+        }
+        #expect(refused?.message.contains("`tagged` is not in the list of allowed functions") == true, "\(String(describing: refused))")
+        #expect(throws: ServantError.self) { try restricted.call(ParsedQuery(function: "tagged", arguments: [])) }
+        #expect(registry.restricted(to: .any).names == registry.names)
+    }
+
     @Test func arityIsCheckedBeforeTheCall() {
         do {
             _ = try registry.call(query: .vector(.char(Array("add 1".utf8))))

@@ -1,3 +1,4 @@
+import MServeProtocol
 import MServeServant
 import MServeTestSupport
 import MServeProtocol
@@ -5,11 +6,17 @@ import QData
 import Testing
 import ZeroMQ
 
-/// A servant answers `(id; query)` sent straight to it, without a broker and its MSV1 framing.
+/// With direct queries on, a servant answers `(id; query)` sent straight to it, without a
+/// broker and its MSV1 framing; with them off (the default), it answers each with an error.
 struct ServantDirectQueryTests {
     /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
-    private static func withServant(_ body: (String, ZMQContext) async throws -> Void) async throws {
-        let servant = try Servant(functions: .twice())
+    private static func withServant(
+        _ configure: (inout ServantConfiguration) -> Void = { $0.acceptsDirectQueries = true },
+        _ body: (String, ZMQContext) async throws -> Void
+    ) async throws {
+        var configuration = ServantConfiguration()
+        configure(&configuration)
+        let servant = try Servant(configuration: configuration, functions: .twice())
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         do {
@@ -67,6 +74,32 @@ struct ServantDirectQueryTests {
                 return
             }
             #expect(message.hasPrefix("mserve: malformed"))
+        }
+    }
+
+    @Test func directQueriesAreOffByDefaultAndAnsweredWithAnErrorWhileBrokersAreServed() async throws {
+        #expect(!ServantConfiguration().acceptsDirectQueries)
+        try await Self.withServant({ _ in }) { endpoint, context in
+            let dealer = try Self.socket(.dealer, context, endpoint)
+            defer { dealer.close() }
+            let envelope: [[UInt8]] = [Array("client-7".utf8)]
+            try dealer.send(multipart: envelope + [QIPC.encode(.list([.atom(.long(7)), .string("twice 21")]))])
+            let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)), "the direct query got no answer")
+            #expect(Array(frames.dropLast()) == envelope)
+            #expect(
+                try QIPC.decode(frames[frames.count - 1]).value == .list([
+                    .atom(.long(7)),
+                    .error(
+                        "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
+                    ),
+                ]))
+            // A broker's query still runs.
+            let broker = try await BrokerPeer(context: context, endpoint: endpoint)
+            defer { broker.socket.close() }
+            try broker.query(tag: 3, "twice 4")
+            let reply = try #require(try await broker.next(), "the broker's query got no answer")
+            #expect(reply.count == 5 && reply[1] == ServantCommand.reply.frame)
+            #expect(try QIPC.decode(reply[3]).value == .list([.atom(.long(3)), .atom(.long(8))]))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MServeProtocol
+import MServeQuery
 import MServeTestSupport
 import QData
 import Testing
@@ -17,11 +18,64 @@ struct ServantRunTests {
         #expect(ServantLoop.reachableEndpoint("inproc://servant", advertisedHost: "h1") == "inproc://servant")
     }
 
+    @Test func theDefaultEndpointIsLoopbackOnly() async throws {
+        #expect(ServantConfiguration().endpoint == "tcp://127.0.0.1:0")
+    }
+
+    /// The allowlist holds for a broker's queries as for direct ones, and READY lists only the
+    /// functions it allows.
+    @Test func functionsTheAllowlistDoesNotNameAreRefusedAndNotAnnounced() async throws {
+        var configuration = ServantConfiguration()
+        configuration.allowlist = FunctionAllowlist(["proc1"])
+        configuration.acceptsDirectQueries = true
+        let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry())
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
+        #expect(broker.ready["functions"] == .vector(.symbol(["proc1"])))
+        try broker.query(tag: 1, "proc2 `IBM")
+        let refused = try #require(try await broker.next(), "no REPLY")
+        guard refused.count >= 4, case .list(let items, _) = try QIPC.decode(refused[3]).value, items.count == 2,
+            case .error(let text) = items[1]
+        else {
+            Issue.record("expected (1; 'error), got \(refused)")
+            return
+        }
+        #expect(text.contains("`proc2` is not in the list of allowed functions"), "\(text)")
+        try broker.query(tag: 2, "proc1 `IBM")
+        let answered = try #require(try await broker.next(), "no REPLY")
+        #expect(answered.count >= 4)
+        if answered.count >= 4, case .list(let answer, _) = try QIPC.decode(answered[3]).value, answer.count >= 2,
+            case .error(let text) = answer[1]
+        {
+            Issue.record("proc1 was refused: \(text)")
+        }
+
+        let direct = try ZMQSocket(context: context, type: .dealer)
+        try direct.setLinger(milliseconds: 0)
+        try direct.connect(try await servant.endpoint)
+        try direct.send(QIPC.encode(.list([.atom(.long(3)), .string("proc3 `IBM")]), messageType: .async))
+        let directReply = try #require(try await direct.receiveFrames(within: .seconds(10)), "no direct answer")
+        guard case .list(let directItems, _) = try QIPC.decode(directReply[0]).value, directItems.count == 2,
+            case .error(let directText) = directItems[1]
+        else {
+            Issue.record("expected (3; 'error), got \(directReply)")
+            return
+        }
+        #expect(directText.contains("`proc3` is not in the list of allowed functions"), "\(directText)")
+        direct.close()
+        broker.socket.close()
+        context.terminate()
+        servant.stop()
+        try await running.value
+    }
+
     @Test func aServantOnAnIPCEndpointServesAndRunsOnlyOnce() async throws {
         let path = NSTemporaryDirectory() + "mserve-servant-\(UUID().uuidString).sock"
         defer { try? FileManager.default.removeItem(atPath: path) }
         var configuration = ServantConfiguration()
         configuration.endpoint = "ipc://\(path)"
+        configuration.acceptsDirectQueries = true
         let servant = try Servant(configuration: configuration, functions: DemoFunctions.registry())
         let running = Task { try await servant.run() }
         #expect(try await servant.endpoint == "ipc://\(path)")

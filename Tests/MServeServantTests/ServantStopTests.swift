@@ -23,7 +23,9 @@ struct ServantStopTests {
             release.wait()
             return arguments[0]
         }
-        let servant = try Servant(functions: functions)
+        var configuration = ServantConfiguration()
+        configuration.acceptsDirectQueries = true
+        let servant = try Servant(configuration: configuration, functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)

@@ -1,4 +1,6 @@
 import Foundation
+import POSIXFiles
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -16,6 +18,68 @@ struct ZMQCurveKeysTests {
         #expect(try directory.publicKey("servant") == created.publicKey)
         #expect(throws: ZMQKeyFileError.self) { try directory.create("servant") }
         #expect(throws: ZMQKeyFileError.self) { try directory.publicKey("nobody") }
+    }
+
+    /// Another local user watching the key directory never finds a secret key, under any name
+    /// (the final one or a temporary one), that the group or others may read: the file is
+    /// created 0600, not made 0600 after it was written.
+    @Test func noSecretKeyIsEverReadableByOthersWhileKeysAreMade() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let directory = ZMQKeyDirectory(path: path)
+        let done = Atomic<Bool>(false)
+        let making = Atomic<Int>(-1)
+        let exposed = Mutex<[String]>([])
+        @Sendable func check(_ file: String) {
+            guard let mode = try? POSIXFile.permissions(atPath: file), mode & 0o077 != 0 else { return }
+            exposed.withLock { $0.append("\((file as NSString).lastPathComponent) \(POSIXFile.octal(mode))") }
+        }
+        let watcher = Thread {
+            var round = 0
+            while !done.load(ordering: .relaxed) {
+                // The key being made, as often as possible; now and then every file in the
+                // directory but the public halves, whatever its name (temporary ones too).
+                let index = making.load(ordering: .relaxed)
+                if index >= 0 { check(directory.secretKeyPath("key\(index)")) }
+                round += 1
+                guard round % 64 == 0 else { continue }
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where !name.contains(".pub") {
+                    check(path + "/" + name)
+                }
+            }
+        }
+        watcher.start()
+        for index in 0..<60 {
+            making.store(index, ordering: .relaxed)
+            try directory.create("key\(index)")
+        }
+        done.store(true, ordering: .relaxed)
+        while !watcher.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(exposed.withLock { $0 }.isEmpty, "readable by others while written: \(exposed.withLock { $0 })")
+        for index in 0..<60 {
+            #expect(try POSIXFile.permissions(atPath: directory.secretKeyPath("key\(index)")) == 0o600)
+            #expect(try POSIXFile.permissions(atPath: directory.publicKeyPath("key\(index)")) == 0o644)
+        }
+    }
+
+    /// As ssh does with a private key, a secret key file the group or others may read or write
+    /// is refused, naming the file, its mode and the fix; one only its owner may use is read.
+    @Test(arguments: [UInt32(0o644), 0o640, 0o604, 0o620, 0o666])
+    func aSecretKeyFileOthersMayUseIsRefused(mode: UInt32) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = ZMQKeyDirectory(path: path)
+        let created = try directory.create("servant")
+        let file = directory.secretKeyPath("servant")
+        try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: mode)], ofItemAtPath: file)
+        let error = #expect(throws: ZMQKeyFileError.self) { try directory.keyPair("servant") }
+        #expect(
+            error?.message
+                == "the secret key file \(file) has mode \(POSIXFile.octal(mode)), so other users may read it: "
+                + "a secret key must be readable by its owner only; run chmod 600 \(file)")
+        try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o400)], ofItemAtPath: file)
+        #expect(try directory.keyPair("servant") == created)
     }
 
     @Test(arguments: ["../escape", "a/b", "", ".hidden", "name with space", "/abs"])

@@ -40,6 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.threads = max(1, threads)
         configuration.capacity = capacity
         configuration.maxMessageSize = 1 << 30
+        // The baselines (zmq_proxy, direct) send their queries straight to the servant.
+        configuration.acceptsDirectQueries = true
         let servant = try Servant(
             configuration: configuration, functions: Workload.registry(cacheCapacity: cache), logger: logger)
         let group = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -1,0 +1,75 @@
+import Foundation
+import MServeClient
+import MServeTestSupport
+import POSIXSockets
+import QData
+import Testing
+import ZeroMQ
+
+extension IntegrationTests {
+    /// Who can reach a servant's socket and what they can run there: loopback only unless
+    /// the operator binds wider, the servant's own `--allow` on every query, and direct
+    /// queries (no broker) only with `--direct`.
+    @Suite struct ServantSocketTests {
+        /// The default bind is loopback only. Another loopback address (127.0.0.2) reaches the
+        /// host's own interfaces just as a wildcard bind would be reached from the network:
+        /// that the same port can still be bound there shows the servant does not hold it on
+        /// every interface.
+        @Test func aServantListensOnLoopbackOnlyUnlessToldOtherwise() async throws {
+            let servant = try await MServeProcess("servant", ["servant"])
+            defer { servant.stop() }
+            #expect(servant.endpoint.hasPrefix("tcp://127.0.0.1:"), "\(servant.endpoint)")
+            let port = try #require(Int(servant.endpoint.split(separator: ":").last ?? ""))
+            let other = try TCPSocket.listen(host: "127.0.0.2", port: port)
+            TCPSocket.close(other.descriptor)
+        }
+
+        /// --allow on the servant refuses a function it does not list, whichever broker sends it.
+        @Test func theServantsAllowRefusesAnUnlistedFunction() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1, servantArguments: ["--allow", "proc1, echo"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("echo 5").result == .atom(.long(5)))
+            let refused = await #expect(throws: ClientError.self) { try await client.send("proc2 `IBM") }
+            #expect(refused?.code == .queryFailed)
+            #expect(refused?.message.contains("`proc2` is not in the list of allowed functions") == true, "\(String(describing: refused))")
+        }
+
+        /// An empty --allow is refused on the servant as on the broker: it would allow any function.
+        @Test func anEmptyAllowIsAUsageError() async throws {
+            let run = try await CommandRun.mserve(["servant", "--allow", " , "], timeout: 10)
+            #expect(run.status == 64)
+            #expect(run.errors.contains("--allow ' , ' names no function; leave --allow out to allow any"), "\(run.errors)")
+        }
+
+        /// A query sent straight to a servant gets an error reply unless --direct is given.
+        @Test func aDirectQueryIsRefusedWithoutDirectAndAnsweredWithIt() async throws {
+            let closed = try await MServeProcess("servant", ["servant"])
+            defer { closed.stop() }
+            let open = try await MServeProcess("direct servant", ["servant", "--direct"])
+            defer { open.stop() }
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            func ask(_ endpoint: String) async throws -> QValue {
+                let dealer = try ZMQSocket(context: context, type: .dealer)
+                defer { dealer.close() }
+                try dealer.setLinger(milliseconds: 0)
+                try dealer.connect(endpoint)
+                try dealer.send(QIPC.encode(.list([.atom(.long(7)), .string("echo 42")]), messageType: .async))
+                let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)), "no answer from \(endpoint)")
+                return try QIPC.decode(frames[frames.count - 1]).value
+            }
+            #expect(
+                try await ask(closed.endpoint) == .list([
+                    .atom(.long(7)),
+                    .error(
+                        "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
+                    ),
+                ]))
+            #expect(try await ask(open.endpoint) == .list([.atom(.long(7)), .atom(.long(42))]))
+            #expect(await eventually { closed.logs.contains("refused direct queries") }, "\(closed.logs)")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import POSIXFiles
+import Testing
+
+struct POSIXFileTests {
+    private func directory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("posix-file-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test(arguments: [UInt32(0o600), 0o644, 0o400])
+    func aCreatedFileHasExactlyThePermissionsAskedAndItsContents(permissions: UInt32) throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/secret"
+        try POSIXFile.create(atPath: path, contents: Array("key\n".utf8), permissions: permissions)
+        #expect(try POSIXFile.permissions(atPath: path) == permissions)
+        let read = try POSIXFile.read(atPath: path)
+        #expect(read.bytes == Array("key\n".utf8))
+        #expect(read.permissions == permissions)
+        // Only the file itself: its temporary name is gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["secret"])
+    }
+
+    @Test func anExistingFileIsNeitherReplacedNorChanged() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/secret"
+        try POSIXFile.create(atPath: path, contents: Array("first".utf8), permissions: 0o600)
+        let error = #expect(throws: FileError.self) {
+            try POSIXFile.create(atPath: path, contents: Array("second".utf8), permissions: 0o644)
+        }
+        #expect(error?.code == .exists)
+        #expect(error?.message == "\(path) exists")
+        #expect(try POSIXFile.read(atPath: path).bytes == Array("first".utf8))
+        #expect(try POSIXFile.permissions(atPath: path) == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["secret"])
+    }
+
+    @Test func aFileThatCannotBeMadeOrReadIsAnErrorNamingItAndTheReason() throws {
+        let missing = "/nonexistent-\(UUID().uuidString)/secret"
+        let notMade = #expect(throws: FileError.self) {
+            try POSIXFile.create(atPath: missing, contents: [1], permissions: 0o600)
+        }
+        #expect(notMade?.message == "cannot create \(missing): No such file or directory")
+        let notRead = #expect(throws: FileError.self) { try POSIXFile.read(atPath: missing) }
+        #expect(notRead?.message == "cannot read \(missing): No such file or directory")
+        #expect(notRead?.systemReason == "No such file or directory")
+    }
+
+    @Test func aFileLargerThanTheLimitIsNotRead() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/big"
+        try POSIXFile.create(atPath: path, contents: [UInt8](repeating: 7, count: 10_000), permissions: 0o600)
+        #expect(try POSIXFile.read(atPath: path, limit: 10_000).bytes.count == 10_000)
+        #expect(throws: FileError.self) { try POSIXFile.read(atPath: path, limit: 9_999) }
+    }
+
+    @Test func octalIsHowChmodSpellsIt() {
+        #expect(POSIXFile.octal(0o600) == "0600")
+        #expect(POSIXFile.octal(0o4755) == "4755")
+        #expect(POSIXFile.octal(0) == "0000")
+    }
+}
