@@ -76,7 +76,7 @@ extension BrokerLoop {
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize) { held.id = query.id }
-        reply(error: BrokerAdmission.revokedClientMessage, to: held)
+        reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 
     func handleClient(route: ReplyRoute, message: [UInt8]) {
