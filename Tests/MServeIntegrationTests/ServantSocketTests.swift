@@ -1,5 +1,6 @@
 import Foundation
 import MServeClient
+import MServeProtocol
 import MServeTestSupport
 import POSIXSockets
 import QData
@@ -11,6 +12,10 @@ extension IntegrationTests {
     /// the operator binds wider, the servant's own `--allow` on every query, and direct
     /// queries (no broker) only with `--direct`.
     @Suite struct ServantSocketTests {
+        /// What a direct query is answered with while direct queries are off, in the failure shape.
+        static let directQueriesOff =
+            "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
+
         /// The default bind is loopback only. Another loopback address (127.0.0.2) reaches the
         /// host's own interfaces just as a wildcard bind would be reached from the network:
         /// that the same port can still be bound there shows the servant does not hold it on
@@ -62,12 +67,7 @@ extension IntegrationTests {
                 return try QIPC.decode(frames[frames.count - 1]).value
             }
             #expect(
-                try await ask(closed.endpoint) == .list([
-                    .atom(.long(7)),
-                    .error(
-                        "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
-                    ),
-                ]))
+                try await ask(closed.endpoint) == QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(7)), message: Self.directQueriesOff)).value)
             #expect(try await ask(open.endpoint) == .list([.atom(.long(7)), .atom(.long(42))]))
             #expect(await eventually { closed.logs.contains("refused direct queries") }, "\(closed.logs)")
         }

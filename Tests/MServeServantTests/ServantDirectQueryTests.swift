@@ -9,6 +9,10 @@ import ZeroMQ
 /// With direct queries on, a servant answers `(id; query)` sent straight to it, without a
 /// broker and its MSV1 framing; with them off (the default), it answers each with an error.
 struct ServantDirectQueryTests {
+    /// What a direct query is answered with while direct queries are off, in the failure shape.
+    static let directQueriesOff =
+        "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
+
     /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
     private static func withServant(
         _ configure: (inout ServantConfiguration) -> Void = { $0.acceptsDirectQueries = true },
@@ -87,12 +91,7 @@ struct ServantDirectQueryTests {
             let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)), "the direct query got no answer")
             #expect(Array(frames.dropLast()) == envelope)
             #expect(
-                try QIPC.decode(frames[frames.count - 1]).value == .list([
-                    .atom(.long(7)),
-                    .error(
-                        "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
-                    ),
-                ]))
+                try QIPC.decode(frames[frames.count - 1]).value == QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(7)), message: Self.directQueriesOff)).value)
             // A broker's query still runs.
             let broker = try await BrokerPeer(context: context, endpoint: endpoint)
             defer { broker.socket.close() }
