@@ -35,10 +35,10 @@ struct ServantRunTests {
         #expect(broker.ready["functions"] == .vector(.symbol(["proc1"])))
         try broker.query(tag: 1, "proc2 `IBM")
         let refused = try #require(try await broker.next(), "no REPLY")
-        guard refused.count >= 4, case .list(let items, _) = try QIPC.decode(refused[3]).value, items.count == 2,
-            case .error(let text) = items[1]
+        guard refused.count >= 4, case .list(let items, _) = try QIPC.decode(refused[3]).value, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2])
         else {
-            Issue.record("expected (1; 'error), got \(refused)")
+            Issue.record("expected (1; \"error\"; info), got \(refused)")
             return
         }
         #expect(text.contains("`proc2` is not in the list of allowed functions"), "\(text)")
@@ -46,7 +46,7 @@ struct ServantRunTests {
         let answered = try #require(try await broker.next(), "no REPLY")
         #expect(answered.count >= 4)
         if answered.count >= 4, case .list(let answer, _) = try QIPC.decode(answered[3]).value, answer.count >= 2,
-            case .error(let text) = answer[1]
+            let text = ReplyAssembly.failure(result: answer[1], info: answer.count > 2 ? answer[2] : nil)
         {
             Issue.record("proc1 was refused: \(text)")
         }
@@ -56,10 +56,10 @@ struct ServantRunTests {
         try direct.connect(try await servant.endpoint)
         try direct.send(QIPC.encode(.list([.atom(.long(3)), .string("proc3 `IBM")]), messageType: .async))
         let directReply = try #require(try await direct.receiveFrames(within: .seconds(10)), "no direct answer")
-        guard case .list(let directItems, _) = try QIPC.decode(directReply[0]).value, directItems.count == 2,
-            case .error(let directText) = directItems[1]
+        guard case .list(let directItems, _) = try QIPC.decode(directReply[0]).value, directItems.count == 3,
+            let directText = ReplyAssembly.failure(result: directItems[1], info: directItems[2])
         else {
-            Issue.record("expected (3; 'error), got \(directReply)")
+            Issue.record("expected (3; \"error\"; info), got \(directReply)")
             return
         }
         #expect(directText.contains("`proc3` is not in the list of allowed functions"), "\(directText)")
