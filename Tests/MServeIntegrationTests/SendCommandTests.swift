@@ -1,0 +1,48 @@
+import Foundation
+import MServeTestSupport
+import Testing
+
+extension IntegrationTests {
+    /// `mserve send` against a real broker. `send -`: every non-empty line answered, printed in
+    /// input order, failures on standard error and exit status 1; run against the release
+    /// binaries too (`.ci/run`), where a miscompiled child task once lost every answer.
+    @Suite struct SendCommandTests {
+        @Test func theReadmesTwoLinesAreBothAnswered() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1)
+            defer { cluster.stop() }
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: "proc2 `IBM\necho 42\n")
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.errors.isEmpty, "\(run.errors)")
+            let blocks = run.output.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(blocks.count == 2, "\(run.output)")
+            #expect(blocks.first?.hasPrefix("sym vwap") == true && blocks.first?.contains("IBM") == true, "\(run.output)")
+            #expect(blocks.last == "42\n" || blocks.last == "42", "\(run.output)")
+        }
+
+        /// More lines than are ever in flight at once, with failures among them: each answer in
+        /// its line's place, each failure on standard error, status 1.
+        @Test func thousandsOfLinesComeBackInInputOrder() async throws {
+            let cluster = try await ProcessCluster.start(servants: 2, threads: 2)
+            defer { cluster.stop() }
+            let count = 5_000
+            var lines: [String] = []
+            for value in 1...count {
+                lines.append("echo \(value)")
+                if value % 1_000 == 0 { lines += ["", "fail `line\(value)"] }
+            }
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"],
+                input: lines.joined(separator: "\n") + "\n", timeout: 120)
+            #expect(run.status == 1, "five queries failed: \(run.errors)")
+            let results = run.output.split(separator: "\n").map(String.init)
+            let expected = (1...count).map { "\($0)" }
+            let firstWrong = zip(results, expected).firstIndex { $0 != $1 }
+            #expect(
+                results.count == count && firstWrong == nil,
+                "\(results.count) results; first out of place: \(firstWrong.map { "\(results[$0]) at line \($0 + 1)" } ?? "none")")
+            let failures = run.errors.split(separator: "\n").map(String.init)
+            #expect(failures == (1...5).map { "mserve send: fail `line\($0 * 1_000): 'line\($0 * 1_000)" }, "\(run.errors.prefix(2_000))")
+        }
+    }
+}
