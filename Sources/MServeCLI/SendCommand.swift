@@ -41,7 +41,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
     var connectTimeout: String = "5"
 
-    @Flag(name: .long, help: "Print only the result, not the info dictionary.")
+    @Flag(name: .long, help: "Print only the result, not the info dictionary (a failed query: only its error line).")
     var quiet = false
 
     /// Not ``SecurityOptions``: a client keeps no allowed list, and needs `hub.pub` only to ask
@@ -150,7 +150,7 @@ struct SendCommand: AsyncParsableCommand {
             }
         } catch let error as ClientError {
             var text = "mserve send: \(error)"
-            if let info = error.info, case .dictionary = info { text += "\n\(info)" }
+            if !quiet, let info = error.info, case .dictionary = info { text += "\n\(info)" }
             FileHandle.standardError.write(Data((text + "\n").utf8))
             throw ExitCode(1)
         }

@@ -44,5 +44,20 @@ extension IntegrationTests {
             let failures = run.errors.split(separator: "\n").map(String.init)
             #expect(failures == (1...5).map { "mserve send: fail `line\($0 * 1_000): 'line\($0 * 1_000)" }, "\(run.errors.prefix(2_000))")
         }
+
+        /// `--quiet` on a failed query: the error line alone, no info dictionary.
+        @Test func quietPrintsOnlyTheErrorLineOfAFailedQuery() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1)
+            defer { cluster.stop() }
+            let quiet = try await CommandRun.mserve(["send", "--broker", cluster.broker.endpoint, "--quiet", "fail `oops"])
+            #expect(quiet.status == 1)
+            #expect(quiet.output.isEmpty, "\(quiet.output)")
+            #expect(quiet.errors == "mserve send: 'oops\n", "\(quiet.errors)")
+
+            let full = try await CommandRun.mserve(["send", "--broker", cluster.broker.endpoint, "fail `oops"])
+            #expect(full.status == 1)
+            #expect(full.errors.hasPrefix("mserve send: 'oops\n"), "\(full.errors)")
+            #expect(full.errors.contains("routing  | `oops"), "the info dictionary: \(full.errors)")
+        }
     }
 }
