@@ -59,5 +59,23 @@ extension IntegrationTests {
             #expect(full.errors.hasPrefix("mserve send: 'oops\n"), "\(full.errors)")
             #expect(full.errors.contains("routing  | `oops"), "the info dictionary: \(full.errors)")
         }
+
+        /// A broker host name that does not resolve is said to, not taken for a broker that is down.
+        @Test func aBrokerNameThatDoesNotResolveIsSaid() async throws {
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", "tcp://no-such-host.invalid:5570", "--connect-timeout", "2", "echo 1"], timeout: 20)
+            #expect(run.status == 1)
+            #expect(
+                run.errors.hasPrefix(
+                    "mserve send: no connection to the broker at tcp://no-such-host.invalid:5570 for 2.0 seconds; "
+                        + "the host name no-such-host.invalid does not resolve ("),
+                "\(run.errors)")
+            #expect(!run.errors.contains("is it running"), "\(run.errors)")
+
+            let down = try await CommandRun.mserve(
+                ["send", "--broker", "tcp://localhost:9", "--connect-timeout", "0.5", "echo 1"], timeout: 20)
+            #expect(down.status == 1)
+            #expect(down.errors.contains("is it running?"), "a name that resolves, no broker: \(down.errors)")
+        }
     }
 }
