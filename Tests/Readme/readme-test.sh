@@ -168,4 +168,9 @@ spokes="$(output_of "hub spokes")"
 [ "$(grep -cE ' servant +tcp://' <<<"$spokes")" -eq 2 ] || fail "hub spokes does not list the two servants"
 [ "$(grep -cE ' broker +tcp://' <<<"$spokes")" -eq 1 ] || fail "hub spokes does not list the broker"
 
+# The demo API's table lists the functions a servant serves by default, no more, no fewer.
+listed="$(awk '/^The demo API/ { found = 1 } found && /^\| `/ { split($0, cells, "`"); print cells[2] } found && /^$/ && seen++ { exit }' "$readme" | sort | tr '\n' ' ')"
+served="$("$build/mserve" servant --list-functions | cut -f1 | sort | tr '\n' ' ')"
+[ "$listed" = "$served" ] || fail "the README's demo API lists [$listed], the servant serves [$served]"
+
 echo "readme-test: PASS ($(grep -c . "$work/examples.sh") README lines)"
