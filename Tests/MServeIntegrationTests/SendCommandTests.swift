@@ -37,7 +37,7 @@ extension IntegrationTests {
             #expect(run.status == 1, "five queries failed: \(run.errors)")
             let results = run.output.split(separator: "\n").map(String.init)
             let expected = (1...count).map { "\($0)" }
-            let firstWrong = zip(results, expected).firstIndex { $0 != $1 }
+            let firstWrong = zip(results, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             #expect(
                 results.count == count && firstWrong == nil,
                 "\(results.count) results; first out of place: \(firstWrong.map { "\(results[$0]) at line \($0 + 1)" } ?? "none")")
