@@ -178,7 +178,7 @@ let package = Package(
         .target(
             name: "MServeClient",
             dependencies: [
-                "ZeroMQ", "QData", "MServeProtocol",
+                "ZeroMQ", "QData", "MServeProtocol", "POSIXSockets",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -28,13 +28,15 @@ struct HubListRefresher<List: Equatable & Sendable>: Service {
         var answered = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                let list = try await fetch()
+                // Abandoned on shutdown: a hub that does not answer must not hold up the stop.
+                let list = try await cancelWhenGracefulShutdown { try await fetch() }
                 if !answered || list != current() {
                     apply(list)
                     logger.info("\(subject) updated from the hub", metadata: ["count": "\(count(list))"])
                 }
                 answered = true
             } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.warning(
                     answered
                         ? "cannot refresh the \(subject); keeping the last list"

@@ -41,7 +41,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
     var connectTimeout: String = "5"
 
-    @Flag(name: .long, help: "Print only the result, not the info dictionary.")
+    @Flag(name: .long, help: "Print only the result, not the info dictionary (a failed query: only its error line).")
     var quiet = false
 
     /// Not ``SecurityOptions``: a client keeps no allowed list, and needs `hub.pub` only to ask
@@ -150,7 +150,7 @@ struct SendCommand: AsyncParsableCommand {
             }
         } catch let error as ClientError {
             var text = "mserve send: \(error)"
-            if let info = error.info, case .dictionary = info { text += "\n\(info)" }
+            if !quiet, let info = error.info, case .dictionary = info { text += "\n\(info)" }
             FileHandle.standardError.write(Data((text + "\n").utf8))
             throw ExitCode(1)
         }
@@ -161,51 +161,86 @@ struct SendCommand: AsyncParsableCommand {
 
     /// Sends every non-empty line of standard input, up to ``linesInFlight`` at once, and
     /// prints the answers in input order; throws exit status 1 when any failed.
+    ///
+    /// Only this task touches the printing state (``LineAnswers``): a child task sends one
+    /// query and returns its answer, nothing more. A child builds its result only after its
+    /// `await`: Swift 6.3's optimizer loses the part of a returned tuple written before a
+    /// suspension (swiftlang/swift#91911), so `return (index, text, try await …)` hands the
+    /// group garbage in a release build.
     private func sendLines(client: QueryClient) async throws {
-        var failures = 0
-        try await withThrowingTaskGroup(of: (Int, String, Result<QueryReply, any Error>).self) { tasks in
-            var next = 0
-            var running = 0
-            var waiting: [Int: (String, Result<QueryReply, any Error>)] = [:]
-            var printed = 0
-            func printReady() {
-                while let (text, result) = waiting.removeValue(forKey: printed) {
-                    printed += 1
-                    switch result {
-                    case .success(let reply):
-                        if !quiet { print("q)\(text)") }
-                        print(reply.result)
-                        if !quiet {
-                            print("")
-                            print(reply.info)
-                        }
-                        print("")
-                    case .failure(let error):
-                        failures += 1
-                        FileHandle.standardError.write(Data("mserve send: \(text): \(error)\n".utf8))
-                    }
-                }
-            }
+        let quiet = quiet
+        let failures = try await withThrowingTaskGroup(of: LineAnswer.self, returning: Int.self) { tasks in
+            var answers = LineAnswers(quiet: quiet)
+            var sent = 0
             while let line = readLine() {
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
-                if running >= Self.linesInFlight, let (index, text, result) = try await tasks.next() {
-                    running -= 1
-                    waiting[index] = (text, result)
-                    printReady()
+                if sent - answers.received >= Self.linesInFlight, let answer = try await tasks.next() {
+                    answers.add(answer)
                 }
-                let index = next
-                next += 1
-                running += 1
+                let index = sent
+                sent += 1
                 tasks.addTask {
-                    do { return (index, text, .success(try await client.send(text))) } catch { return (index, text, .failure(error)) }
+                    let result: Result<QueryReply, any Error>
+                    do {
+                        result = .success(try await client.send(text))
+                    } catch {
+                        result = .failure(error)
+                    }
+                    return LineAnswer(index: index, query: text, result: result)
                 }
             }
-            while let (index, text, result) = try await tasks.next() {
-                waiting[index] = (text, result)
-                printReady()
+            while let answer = try await tasks.next() {
+                answers.add(answer)
             }
+            return answers.failures
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// One answer of `mserve send -`: the query on input line `index` (counting non-empty lines
+/// from 0) and its reply or error.
+struct LineAnswer: Sendable {
+    var index: Int
+    var query: String
+    var result: Result<QueryReply, any Error>
+}
+
+/// Prints the answers of `mserve send -` in input order as they come in, in any order: each
+/// waits here until those of the lines before it are printed. Results go to standard output,
+/// failures to standard error. A value owned by one task; nothing else reads or writes it.
+struct LineAnswers {
+    /// Results only (`--quiet`): no `q)QUERY` line, no info dictionary.
+    let quiet: Bool
+    /// Answers received, printed or waiting.
+    private(set) var received = 0
+    /// Failed queries so far.
+    private(set) var failures = 0
+    private var printed = 0
+    private var waiting: [Int: LineAnswer] = [:]
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    /// Takes an answer and prints every answer now next in input order.
+    mutating func add(_ answer: LineAnswer) {
+        received += 1
+        waiting[answer.index] = answer
+        while let next = waiting.removeValue(forKey: printed) {
+            printed += 1
+            switch next.result {
+            case .success(let reply):
+                if !quiet { print("q)\(next.query)") }
+                print(reply.result)
+                if !quiet {
+                    print("")
+                    print(reply.info)
+                }
+                print("")
+            case .failure(let error):
+                failures += 1
+                FileHandle.standardError.write(Data("mserve send: \(next.query): \(error)\n".utf8))
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 import Foundation
 import Logging
 import MServeProtocol
+import POSIXSockets
 import QData
 import Synchronization
 import ZeroMQ
@@ -246,6 +247,9 @@ final class ClientLoop: @unchecked Sendable {
     private var unconnectedSince = QueryClock.monotonicNanoseconds()
     /// Why the last security handshake failed, for the error; nil when none did.
     private var handshakeFailure: String?
+    /// With a `connectTimeout` and a host name in the endpoint: its lookup, so that a name that
+    /// does not resolve is told apart from a broker that is down.
+    private let hostLookup: HostLookup?
 
     init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
         self.mailbox = mailbox
@@ -253,6 +257,7 @@ final class ClientLoop: @unchecked Sendable {
         self.endpoint = endpoint
         deadline = configuration.deadline
         connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
+        hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
         context = try ZMQContext(ioThreads: 1)
         let socket: ZMQSocket
         do {
@@ -342,7 +347,7 @@ final class ClientLoop: @unchecked Sendable {
                     ))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
-                let reason = handshakeFailure ?? "is it running?"
+                let reason = handshakeFailure ?? hostLookup?.failure ?? "is it running?"
                 // Not the queries the socket took meanwhile: it takes one only over a completed
                 // connection (ZMQ_IMMEDIATE) whose event this loop has not read yet, so they
                 // are on their way to the broker and will be answered.
@@ -447,5 +452,44 @@ final class ClientLoop: @unchecked Sendable {
                 entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
             }
         }
+    }
+}
+
+/// The lookup of the host name in a client's `tcp://HOST:PORT` endpoint, on a thread of its
+/// own (a lookup may block for seconds): ZeroMQ resolves the name only when it connects, and
+/// retries a name that does not resolve as quietly as a broker that is down.
+final class HostLookup: Sendable {
+    private let outcome = Mutex<String?>(nil)
+
+    /// Starts looking up the host of `endpoint`; nil when it names no host to look up (an
+    /// address, `*`, another transport).
+    static func start(for endpoint: String) -> HostLookup? {
+        guard let host = hostName(of: endpoint) else { return nil }
+        let lookup = HostLookup()
+        let thread = Thread {
+            if case .failure(let error) = IPv4Address.resolve(host) {
+                lookup.outcome.withLock { $0 = "the host name \(host) does not resolve (\(error.message))" }
+            }
+        }
+        thread.name = "mserve-client-lookup"
+        thread.start()
+        return lookup
+    }
+
+    /// Why the host cannot be reached by name: nil while the lookup runs or once it succeeded.
+    var failure: String? { outcome.withLock { $0 } }
+
+    /// The host name of a `tcp://[SOURCE;]HOST:PORT` endpoint; nil for an IPv4 or IPv6 address,
+    /// `*`, or another transport.
+    static func hostName(of endpoint: String) -> String? {
+        guard endpoint.lowercased().hasPrefix("tcp://") else { return nil }
+        var address = endpoint.dropFirst("tcp://".count)
+        if let semicolon = address.lastIndex(of: ";") { address = address[address.index(after: semicolon)...] }
+        guard let colon = address.lastIndex(of: ":") else { return nil }
+        let host = String(address[..<colon])
+        guard !host.isEmpty, host != "*", !host.contains(":"), !host.hasPrefix("["),
+            IPv4Address.literal(host) == nil
+        else { return nil }
+        return host
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import QData
 import ZeroMQ
 
@@ -22,7 +23,9 @@ public struct HubClient: Sendable {
     }
 
     /// Sends `message` and returns the hub's answer; an ERROR answer is thrown as
-    /// ``HubError/Code/refused``, no answer in time as ``HubError/Code/timeout``.
+    /// ``HubError/Code/refused``, no answer in time as ``HubError/Code/timeout``. A cancelled
+    /// task gets `CancellationError` at once, without waiting for the answer or the timeout
+    /// (the request's thread finishes on its own).
     public func request(_ message: HubMessage) async throws -> HubMessage {
         var withToken = message
         if let adminToken, message.command.isAdministrative, message["token"] == nil {
@@ -33,26 +36,32 @@ public struct HubClient: Sendable {
         let timeout = timeout
         let milliseconds = Int(timeout.milliseconds)
         let curve = curve
-        let answer: HubMessage = try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                do {
-                    let peer = try HubPeerSocket(endpoint: endpoint, queueUntilConnected: true, curve: curve)
-                    defer { peer.close() }
-                    guard peer.send(message) else {
-                        throw HubError(.socket, "cannot send \(message.command.rawValue) to the hub at \(endpoint)")
+        let outcome = HubRequestOutcome()
+        let answer: HubMessage = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard outcome.wait(with: continuation) else { return }
+                let thread = Thread {
+                    do {
+                        let peer = try HubPeerSocket(endpoint: endpoint, queueUntilConnected: true, curve: curve)
+                        defer { peer.close() }
+                        guard peer.send(message) else {
+                            throw HubError(.socket, "cannot send \(message.command.rawValue) to the hub at \(endpoint)")
+                        }
+                        guard let answer = peer.receive(waitingMilliseconds: milliseconds) else {
+                            throw HubError(
+                                .timeout,
+                                "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)?")
+                        }
+                        outcome.resume(with: .success(answer))
+                    } catch {
+                        outcome.resume(with: .failure(error))
                     }
-                    guard let answer = peer.receive(waitingMilliseconds: milliseconds) else {
-                        throw HubError(
-                            .timeout,
-                            "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)?")
-                    }
-                    continuation.resume(returning: answer)
-                } catch {
-                    continuation.resume(throwing: error)
                 }
+                thread.name = "mserve-hub-client"
+                thread.start()
             }
-            thread.name = "mserve-hub-client"
-            thread.start()
+        } onCancel: {
+            outcome.resume(with: .failure(CancellationError()))
         }
         if answer.command == .error {
             throw HubError(.refused, answer.text("message") ?? "the hub refused \(message.command.rawValue)")
@@ -124,5 +133,46 @@ public struct HubClient: Sendable {
             throw HubError(.malformed, "expected TABLE with a table, got \(answer.command.rawValue)")
         }
         return table
+    }
+}
+
+/// Resumes a hub request's caller once: with the answer, the error, or a cancellation,
+/// whichever comes first.
+final class HubRequestOutcome: Sendable {
+    private enum State {
+        case new
+        case waiting(CheckedContinuation<HubMessage, any Error>)
+        case cancelled
+        case done
+    }
+    private let state = Mutex(State.new)
+
+    /// Hands over the caller's continuation; false (after resuming it with `CancellationError`)
+    /// when the task was cancelled first.
+    func wait(with continuation: CheckedContinuation<HubMessage, any Error>) -> Bool {
+        let cancelled = state.withLock { state -> Bool in
+            if case .cancelled = state { return true }
+            state = .waiting(continuation)
+            return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+        return !cancelled
+    }
+
+    /// Resumes the caller with `result` unless it was resumed already.
+    func resume(with result: Result<HubMessage, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<HubMessage, any Error>? in
+            switch state {
+            case .waiting(let continuation):
+                state = .done
+                return continuation
+            case .new:
+                if case .failure(let error) = result, error is CancellationError { state = .cancelled }
+                return nil
+            case .cancelled, .done:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
     }
 }

@@ -18,7 +18,9 @@ extension IntegrationTests {
             for index in 0..<3 {
                 group.addTask {
                     try await Task.sleep(for: .milliseconds(30 * index))
-                    return (index, try await client.send("sleep 150"))
+                    // Not `return (index, try await …)`: see SendCommand.sendLines.
+                    let reply = try await client.send("sleep 150")
+                    return (index, reply)
                 }
             }
             var all: [(Int, QueryReply)] = []

@@ -17,9 +17,17 @@ public final class MServeProcess: Sendable {
     /// The endpoint it printed on its first line.
     public let endpoint: String
 
-    /// The directory holding the built `mserve` binary and plugins.
+    /// The directory holding the built `mserve` binary and plugins: the one next to the test
+    /// runner (the build `swift test` made), or the one `MSERVE_TEST_BINARIES` names (a path,
+    /// relative to the package root unless absolute), so that these tests also run against
+    /// another build of the same sources: `MSERVE_TEST_BINARIES=.build/release swift test
+    /// --skip-build` after `swift build -c release` tests the release binaries.
     public static var buildDirectory: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        if let directory = ProcessInfo.processInfo.environment["MSERVE_TEST_BINARIES"], !directory.isEmpty {
+            let path = directory.hasPrefix("/") ? directory : packageRoot + "/" + directory
+            return URL(fileURLWithPath: path).resolvingSymlinksInPath()
+        }
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
     /// The `mserve` binary.

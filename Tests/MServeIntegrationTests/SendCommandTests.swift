@@ -1,0 +1,81 @@
+import Foundation
+import MServeTestSupport
+import Testing
+
+extension IntegrationTests {
+    /// `mserve send` against a real broker. `send -`: every non-empty line answered, printed in
+    /// input order, failures on standard error and exit status 1; run against the release
+    /// binaries too (`.ci/run`), where a miscompiled child task once lost every answer.
+    @Suite struct SendCommandTests {
+        @Test func theReadmesTwoLinesAreBothAnswered() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1)
+            defer { cluster.stop() }
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: "proc2 `IBM\necho 42\n")
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.errors.isEmpty, "\(run.errors)")
+            let blocks = run.output.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(blocks.count == 2, "\(run.output)")
+            #expect(blocks.first?.hasPrefix("sym vwap") == true && blocks.first?.contains("IBM") == true, "\(run.output)")
+            #expect(blocks.last == "42\n" || blocks.last == "42", "\(run.output)")
+        }
+
+        /// More lines than are ever in flight at once, with failures among them: each answer in
+        /// its line's place, each failure on standard error, status 1.
+        @Test func thousandsOfLinesComeBackInInputOrder() async throws {
+            let cluster = try await ProcessCluster.start(servants: 2, threads: 2)
+            defer { cluster.stop() }
+            let count = 5_000
+            var lines: [String] = []
+            for value in 1...count {
+                lines.append("echo \(value)")
+                if value % 1_000 == 0 { lines += ["", "fail `line\(value)"] }
+            }
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"],
+                input: lines.joined(separator: "\n") + "\n", timeout: 120)
+            #expect(run.status == 1, "five queries failed: \(run.errors)")
+            let results = run.output.split(separator: "\n").map(String.init)
+            let expected = (1...count).map { "\($0)" }
+            let firstWrong = zip(results, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            #expect(
+                results.count == count && firstWrong == nil,
+                "\(results.count) results; first out of place: \(firstWrong.map { "\(results[$0]) at line \($0 + 1)" } ?? "none")")
+            let failures = run.errors.split(separator: "\n").map(String.init)
+            #expect(failures == (1...5).map { "mserve send: fail `line\($0 * 1_000): 'line\($0 * 1_000)" }, "\(run.errors.prefix(2_000))")
+        }
+
+        /// `--quiet` on a failed query: the error line alone, no info dictionary.
+        @Test func quietPrintsOnlyTheErrorLineOfAFailedQuery() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1)
+            defer { cluster.stop() }
+            let quiet = try await CommandRun.mserve(["send", "--broker", cluster.broker.endpoint, "--quiet", "fail `oops"])
+            #expect(quiet.status == 1)
+            #expect(quiet.output.isEmpty, "\(quiet.output)")
+            #expect(quiet.errors == "mserve send: 'oops\n", "\(quiet.errors)")
+
+            let full = try await CommandRun.mserve(["send", "--broker", cluster.broker.endpoint, "fail `oops"])
+            #expect(full.status == 1)
+            #expect(full.errors.hasPrefix("mserve send: 'oops\n"), "\(full.errors)")
+            #expect(full.errors.contains("routing  | `oops"), "the info dictionary: \(full.errors)")
+        }
+
+        /// A broker host name that does not resolve is said to, not taken for a broker that is down.
+        @Test func aBrokerNameThatDoesNotResolveIsSaid() async throws {
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", "tcp://no-such-host.invalid:5570", "--connect-timeout", "2", "echo 1"], timeout: 20)
+            #expect(run.status == 1)
+            #expect(
+                run.errors.hasPrefix(
+                    "mserve send: no connection to the broker at tcp://no-such-host.invalid:5570 for 2.0 seconds; "
+                        + "the host name no-such-host.invalid does not resolve ("),
+                "\(run.errors)")
+            #expect(!run.errors.contains("is it running"), "\(run.errors)")
+
+            let down = try await CommandRun.mserve(
+                ["send", "--broker", "tcp://localhost:9", "--connect-timeout", "0.5", "echo 1"], timeout: 20)
+            #expect(down.status == 1)
+            #expect(down.errors.contains("is it running?"), "a name that resolves, no broker: \(down.errors)")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import MServeTestSupport
+import Testing
+
+extension IntegrationTests {
+    /// A servant stopped with SIGTERM while its hub is dead stops within the bound
+    /// docs/OPERATIONS.md states (the hub-related part at most half a second; the rest is the
+    /// process's own teardown, given a second here): it does not wait out a request to the hub.
+    @Suite struct StopWithoutHubTests {
+        /// The longest a servant with no queries may take from SIGTERM to exit with its hub dead:
+        /// the half-second bound on the hub, and a second for the process to stop.
+        static let stopBound: TimeInterval = 1.5
+
+        /// How long `process` takes from SIGTERM to exit.
+        static func secondsToStop(_ process: MServeProcess) -> TimeInterval {
+            let start = Date()
+            _ = process.stop(timeout: 10)
+            return Date().timeIntervalSince(start)
+        }
+
+        @Test func aServantWhoseHubWasKilledStopsPromptly() async throws {
+            let directory = try temporaryDirectory("mserve-stop-no-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub"])
+            defer { hub.stop() }
+            let servant = try await MServeProcess("servant", ["servant", "--hub", hub.endpoint])
+            defer { servant.stop() }
+            #expect(await eventually { servant.logs.contains("registered with the hub") }, "\(servant.logs)")
+
+            hub.crash()
+            let seconds = Self.secondsToStop(servant)
+            #expect(seconds < Self.stopBound, "stopped after \(seconds) s: \(servant.logs)")
+        }
+
+        /// With `--keys` the servant asks the hub for the allowed keys every second; a request in
+        /// flight when SIGTERM comes is abandoned, not waited out (its timeout is 2 s).
+        @Test func aSecuredServantStopsPromptlyWhileAskingADeadHub() async throws {
+            let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
+            defer { cluster.stop() }
+            let servant = try #require(cluster.servants.first)
+            cluster.hub.crash()
+            // A request fails after 2 s, the next starts 1 s later: 1.2 s after a failure one
+            // has been waiting for the dead hub for 0.2 s.
+            let warning = "cannot refresh the allowed keys"
+            #expect(await eventually(timeout: .seconds(10)) { servant.logs.contains(warning) }, "\(servant.logs)")
+            try await Task.sleep(for: .milliseconds(1_200))
+            let seconds = Self.secondsToStop(servant)
+            #expect(seconds < Self.stopBound, "stopped after \(seconds) s: \(servant.logs)")
+        }
+    }
+}
