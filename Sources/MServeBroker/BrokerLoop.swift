@@ -67,6 +67,7 @@ final class BrokerLoop {
     var malformedMessageLog = LogThrottle()
     var refusedQueryLog = LogThrottle()
     var droppedReplyLog = LogThrottle()
+    var invalidChoiceLog = LogThrottle()
 
     /// When the status line is next due.
     var status: StatusSchedule
