@@ -112,6 +112,8 @@ extension BrokerLoop {
     /// ones behind it may go first. An algorithm that takes queries for a free servant
     /// (`take`) is asked first, for each free servant in the order of the list.
     func drainQueue() {
+        // A query whose deadline passed since the last deadline scan is answered, not sent.
+        if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
         if algorithm.takesQueries, !queue.isEmpty {
             guard letFreeServantsTakeQueries() else { return }
         }

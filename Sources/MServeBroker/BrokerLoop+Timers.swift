@@ -62,29 +62,8 @@ extension BrokerLoop {
     }
 
     func expireDeadlines(now: UInt64) {
-        // New queries queue in arrival order, so the expired ones among them come first. Ahead
-        // of them are the queries of lost servants, in the order the servants were lost: an
-        // older one may wait behind a younger one there, so each is looked at.
-        var expiredQueued = false
-        var requeued = queue.prependedCount
-        var offset = 0
-        while offset < requeued {
-            guard queue[offset: offset].deadline <= now else {
-                offset += 1
-                continue
-            }
-            let expired = queue.remove(atOffset: offset)
-            requeued -= 1
-            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
-            expiredQueued = true
-        }
-        while requeued < queue.count, queue[offset: requeued].deadline <= now {
-            let expired = queue.remove(atOffset: requeued)
-            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
-            expiredQueued = true
-        }
         // The queries behind one that held the front may go now.
-        if expiredQueued { drainQueue() }
+        if expireQueuedQueries(now: now) { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""
@@ -100,5 +79,37 @@ extension BrokerLoop {
                     "routing": "\(flight.query.routing)",
                 ])
         }
+    }
+
+    /// The error of a query whose deadline passed while it waited: it never reached a servant.
+    static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
+
+    /// Answers the queued queries whose deadline has passed with a deadline error, and takes
+    /// them out of the queue; true when there were any. Run before the queue is offered to
+    /// servants, so that a query with no time left is never sent.
+    @discardableResult
+    func expireQueuedQueries(now: UInt64) -> Bool {
+        // New queries queue in arrival order, so the expired ones among them come first. Ahead
+        // of them are the queries of lost servants, in the order the servants were lost: an
+        // older one may wait behind a younger one there, so each is looked at.
+        var expiredQueued = false
+        var requeued = queue.prependedCount
+        var offset = 0
+        while offset < requeued {
+            guard queue[offset: offset].deadline <= now else {
+                offset += 1
+                continue
+            }
+            let expired = queue.remove(atOffset: offset)
+            requeued -= 1
+            reply(error: Self.deadlineExceededInQueue, to: expired, stage: .waiting)
+            expiredQueued = true
+        }
+        while requeued < queue.count, queue[offset: requeued].deadline <= now {
+            let expired = queue.remove(atOffset: requeued)
+            reply(error: Self.deadlineExceededInQueue, to: expired, stage: .waiting)
+            expiredQueued = true
+        }
+        return expiredQueued
     }
 }
