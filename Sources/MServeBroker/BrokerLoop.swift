@@ -291,7 +291,8 @@ final class BrokerLoop {
                     lastRouting: $0.lastRouting)
             },
             queued: queue.count, inFlight: inFlight.count, answered: answered,
-            clientEndpoint: clientEndpoint, algorithm: algorithm.name,
-            uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)))
+            clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
+            uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
+            settings: BrokerSnapshot.Settings(configuration))
     }
 }
