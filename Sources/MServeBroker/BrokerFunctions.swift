@@ -10,7 +10,7 @@ import QData
 ///
 /// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm` (with its
 ///   configuration, `match:nowait`), `routing` (the spec), `lookAhead`, `queueCapacity`,
-///   `deadline`, `redispatch`, `maxMessage`, `uptime`, `answered`, `queued`, `inFlight`,
+///   `deadline`, `redispatch`, `maxMessage`, `waitForServant`, `uptime`, `answered`, `queued`, `inFlight`,
 ///   `servantsReady`, `servantsKnown`.
 /// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
 ///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
@@ -58,6 +58,7 @@ public enum BrokerFunctions {
             ("deadline", .atom(.timespan(Int64(clamping: snapshot.settings.deadline.nanoseconds)))),
             ("redispatch", .atom(.long(Int64(snapshot.settings.redispatchLimit)))),
             ("maxMessage", .atom(.long(snapshot.settings.maxMessageSize))),
+            ("waitForServant", .atom(.timespan(Int64(clamping: snapshot.settings.servantWait.nanoseconds)))),
             ("uptime", .atom(.timespan(Int64(clamping: snapshot.uptime.nanoseconds)))),
             ("answered", .atom(.long(Int64(clamping: snapshot.answered)))),
             ("queued", .atom(.long(Int64(snapshot.queued)))),

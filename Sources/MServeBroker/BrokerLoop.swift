@@ -82,6 +82,9 @@ final class BrokerLoop {
     /// When to offer the queued queries again, while the algorithm makes them wait with a
     /// servant free (`offerAgainSoonWhileAServantIsFree`).
     var reofferAt: UInt64?
+    /// Since when no servant has been ready (monotonic clock, as the deadline scan saw it);
+    /// nil while one is. Queued queries then wait at most `servantWait`.
+    var noServantReadySince: UInt64?
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String

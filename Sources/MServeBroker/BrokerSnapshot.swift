@@ -36,6 +36,8 @@ public struct BrokerSnapshot: Sendable {
         public var redispatchLimit: Int = 1
         /// The largest message accepted from a client, in bytes.
         public var maxMessageSize: Int64 = 256 << 20
+        /// How long a query waits while no servant is ready.
+        public var servantWait: Duration = .seconds(5)
 
         /// The defaults of ``BrokerConfiguration``.
         public init() {}
@@ -48,6 +50,7 @@ public struct BrokerSnapshot: Sendable {
             deadline = configuration.dispatch.queryDeadline
             redispatchLimit = configuration.servants.redispatchLimit
             maxMessageSize = configuration.clients.maxMessageSize
+            servantWait = configuration.dispatch.servantWait
         }
     }
 

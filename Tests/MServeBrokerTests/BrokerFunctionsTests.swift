@@ -31,7 +31,7 @@ import Testing
         let entries = try #require(value.symbolKeyedPairs)
         #expect(entries.map(\.0) == [
             "broker", "algorithm", "routing", "lookAhead", "queueCapacity", "deadline", "redispatch",
-            "maxMessage", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
+            "maxMessage", "waitForServant", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
         ])
         let byKey = Dictionary(uniqueKeysWithValues: entries)
         #expect(byKey["broker"] == .atom(.symbol("tcp://127.0.0.1:5570")))
@@ -53,6 +53,7 @@ import Testing
             $0.dispatch.queryDeadline = .seconds(2)
             $0.servants.redispatchLimit = 3
             $0.clients.maxMessageSize = 1 << 20
+            $0.dispatch.servantWait = .seconds(3)
         }) { run in
             let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: await run.broker.snapshot())
             let byKey = Dictionary(uniqueKeysWithValues: try #require(value.symbolKeyedPairs))
@@ -63,6 +64,7 @@ import Testing
             #expect(byKey["deadline"] == .atom(.timespan(2_000_000_000)))
             #expect(byKey["redispatch"] == .atom(.long(3)))
             #expect(byKey["maxMessage"] == .atom(.long(1 << 20)))
+            #expect(byKey["waitForServant"] == .atom(.timespan(3_000_000_000)))
         }
     }
 
