@@ -61,6 +61,9 @@ public struct BrokerConfiguration: Sendable {
         public var lookAhead: Int = 16
         /// A query not answered within this time gets an error reply.
         public var queryDeadline: Duration = .seconds(60)
+        /// While no servant is ready, a query waits at most this long (from its arrival, or
+        /// from when the last ready servant went) before it gets an error reply saying so.
+        public var servantWait: Duration = .seconds(5)
         /// Creates the default dispatch settings.
         public init() {}
     }

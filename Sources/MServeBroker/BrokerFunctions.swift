@@ -8,8 +8,10 @@ import QData
 /// The broker's own functions. A query calling a function in the `.mserve` namespace is
 /// answered by the broker and never reaches a servant; `--allow` lists do not apply to them.
 ///
-/// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm`, `uptime`,
-///   `answered`, `queued`, `inFlight`, `servantsReady`, `servantsKnown`.
+/// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm` (with its
+///   configuration, `match:nowait`), `routing` (the spec), `lookAhead`, `queueCapacity`,
+///   `deadline`, `redispatch`, `maxMessage`, `waitForServant`, `uptime`, `answered`, `queued`, `inFlight`,
+///   `servantsReady`, `servantsKnown`.
 /// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
 ///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
 ///   `meanExecution`, `lastRouting`.
@@ -50,6 +52,13 @@ public enum BrokerFunctions {
         let entries: [(String, QValue)] = [
             ("broker", .atom(.symbol(snapshot.clientEndpoint))),
             ("algorithm", .atom(.symbol(snapshot.algorithm))),
+            ("routing", .atom(.symbol(snapshot.settings.routing))),
+            ("lookAhead", .atom(.long(Int64(snapshot.settings.lookAhead)))),
+            ("queueCapacity", .atom(.long(Int64(snapshot.settings.queueCapacity)))),
+            ("deadline", .atom(.timespan(Int64(clamping: snapshot.settings.deadline.nanoseconds)))),
+            ("redispatch", .atom(.long(Int64(snapshot.settings.redispatchLimit)))),
+            ("maxMessage", .atom(.long(snapshot.settings.maxMessageSize))),
+            ("waitForServant", .atom(.timespan(Int64(clamping: snapshot.settings.servantWait.nanoseconds)))),
             ("uptime", .atom(.timespan(Int64(clamping: snapshot.uptime.nanoseconds)))),
             ("answered", .atom(.long(Int64(clamping: snapshot.answered)))),
             ("queued", .atom(.long(Int64(snapshot.queued)))),

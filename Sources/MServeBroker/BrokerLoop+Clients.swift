@@ -120,9 +120,12 @@ extension BrokerLoop {
         }
         held.tag = nextTag
         nextTag &+= 1
-        if queue.count < configuration.dispatch.lookAhead, let index = choose(routing: held.routing) {
-            // Within the look-ahead the queued queries were already offered and made to wait.
+        // Within the look-ahead the queued queries were already offered and made to wait.
+        let choice: DispatchChoice = queue.count < configuration.dispatch.lookAhead ? choose(routing: held.routing) : .wait
+        if case .servant(let index) = choice {
             dispatch(held, toReadyIndex: index)
+        } else if case .invalid = choice {
+            failInvalidChoice(of: held)
         } else if queue.count >= configuration.dispatch.queueCapacity {
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",

@@ -5,16 +5,36 @@ import Logging
 import MServeProtocol
 
 extension BrokerLoop {
-    func choose(routing: String) -> Int? {
-        guard !views.isEmpty else { return nil }
-        guard let index = algorithm.choose(routing: routing, servants: views) else { return nil }
+    /// What the algorithm decided for one query.
+    enum DispatchChoice {
+        /// Dispatch it to the ready servant at this index (a free one).
+        case servant(Int)
+        /// Leave it waiting.
+        case wait
+        /// The algorithm named no servant or a busy one: the query fails (`failInvalidChoice`).
+        case invalid
+    }
+
+    func choose(routing: String) -> DispatchChoice {
+        guard !views.isEmpty else { return .wait }
+        guard let index = algorithm.choose(routing: routing, servants: views) else { return .wait }
         guard views.indices.contains(index), views[index].isFree else {
-            logger.warning(
-                "the dispatch algorithm chose an invalid or busy servant; the query waits",
-                metadata: ["algorithm": "\(algorithm.name)", "index": "\(index)"])
-            return nil
+            if let heldBack = invalidChoiceLog.admit() {
+                logger.warning(
+                    "\(LogThrottle.line("the dispatch algorithm chose an invalid or busy servant; the query fails", heldBack: heldBack))",
+                    metadata: ["algorithm": "\(algorithm.name)", "index": "\(index)"])
+            }
+            return .invalid
         }
-        return index
+        return .servant(index)
+    }
+
+    /// Answers `query` with the error of a dispatch algorithm that named no free servant: a
+    /// query left waiting for a choice that may never come would fail only at its deadline.
+    func failInvalidChoice(of query: HeldQuery) {
+        reply(
+            error: "the dispatch algorithm \(algorithm.name) returned an invalid servant", to: query,
+            stage: .waiting)
     }
 
     /// Sends `query` to the ready servant at `index` — a ZeroMQ servant's queries go to its
@@ -92,19 +112,24 @@ extension BrokerLoop {
     /// ones behind it may go first. An algorithm that takes queries for a free servant
     /// (`take`) is asked first, for each free servant in the order of the list.
     func drainQueue() {
+        // A query whose deadline passed since the last deadline scan is answered, not sent.
+        if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
         if algorithm.takesQueries, !queue.isEmpty {
             guard letFreeServantsTakeQueries() else { return }
         }
         var offset = 0
         while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
             let query = queue[offset: offset]
-            guard let index = choose(routing: query.routing) else {
+            switch choose(routing: query.routing) {
+            case .wait:
                 offset += 1
-                continue
+            case .invalid:
+                failInvalidChoice(of: queue.remove(atOffset: offset))
+            case .servant(let index):
+                queue.remove(atOffset: offset)
+                // A servant found gone was lost, which drained the queue again: stop here.
+                guard dispatch(query, toReadyIndex: index) else { return }
             }
-            queue.remove(atOffset: offset)
-            // A servant found gone was lost, which drained the queue again: stop here.
-            guard dispatch(query, toReadyIndex: index) else { return }
         }
         if offset > 0 { offerAgainSoonWhileAServantIsFree() }
     }

@@ -62,29 +62,13 @@ extension BrokerLoop {
     }
 
     func expireDeadlines(now: UInt64) {
-        // New queries queue in arrival order, so the expired ones among them come first. Ahead
-        // of them are the queries of lost servants, in the order the servants were lost: an
-        // older one may wait behind a younger one there, so each is looked at.
-        var expiredQueued = false
-        var requeued = queue.prependedCount
-        var offset = 0
-        while offset < requeued {
-            guard queue[offset: offset].deadline <= now else {
-                offset += 1
-                continue
-            }
-            let expired = queue.remove(atOffset: offset)
-            requeued -= 1
-            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
-            expiredQueued = true
-        }
-        while requeued < queue.count, queue[offset: requeued].deadline <= now {
-            let expired = queue.remove(atOffset: requeued)
-            reply(error: "deadline exceeded: no servant was free in time", to: expired, stage: .waiting)
-            expiredQueued = true
+        if !readyIDs.isEmpty {
+            noServantReadySince = nil
+        } else if noServantReadySince == nil {
+            noServantReadySince = now
         }
         // The queries behind one that held the front may go now.
-        if expiredQueued { drainQueue() }
+        if expireQueuedQueries(now: now) { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""
@@ -100,5 +84,61 @@ extension BrokerLoop {
                     "routing": "\(flight.query.routing)",
                 ])
         }
+    }
+
+    /// The error of a query whose deadline passed while it waited: it never reached a servant.
+    static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
+
+    /// The error of a query that waited `servantWait` while no servant was ready.
+    func noServantReadyMessage() -> String {
+        "no servant was ready within \(configuration.dispatch.servantWait) (--wait-for-servant); "
+            + "\(servants.count) servant(s) known, none ready"
+    }
+
+    /// Why the queued `query` is answered now with an error: its deadline passed, or it
+    /// waited `servantWait` while no servant was ready (`noServantSince`); nil: it waits on.
+    func expiry(of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?) -> String? {
+        if query.deadline <= now { return Self.deadlineExceededInQueue }
+        if let noServantSince,
+            max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
+        {
+            return noServantReadyMessage()
+        }
+        return nil
+    }
+
+    /// Answers the queued queries whose deadline has passed with a deadline error, and, while
+    /// no servant is ready, those that waited `servantWait` with an error saying so; takes them
+    /// out of the queue; true when there were any. Run before the queue is offered to
+    /// servants, so that a query with no time left is never sent.
+    @discardableResult
+    func expireQueuedQueries(now: UInt64) -> Bool {
+        let noServantSince = readyIDs.isEmpty ? noServantReadySince : nil
+        // New queries queue in arrival order, so the expired ones among them come first. Ahead
+        // of them are the queries of lost servants, in the order the servants were lost: an
+        // older one may wait behind a younger one there, so each is looked at.
+        var expiredQueued = false
+        var requeued = queue.prependedCount
+        var offset = 0
+        while offset < requeued {
+            guard let reason = expiry(of: queue[offset: offset], now: now, noServantSince: noServantSince) else {
+                offset += 1
+                continue
+            }
+            let expired = queue.remove(atOffset: offset)
+            requeued -= 1
+            reply(error: reason, to: expired, stage: .waiting)
+            expiredQueued = true
+        }
+        // Both limits are counted from arrival (the servant wait from no later than when the
+        // servants went): the expired ones among the new queries come first.
+        while requeued < queue.count,
+            let reason = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
+        {
+            let expired = queue.remove(atOffset: requeued)
+            reply(error: reason, to: expired, stage: .waiting)
+            expiredQueued = true
+        }
+        return expiredQueued
     }
 }

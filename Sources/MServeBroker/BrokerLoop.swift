@@ -67,6 +67,7 @@ final class BrokerLoop {
     var malformedMessageLog = LogThrottle()
     var refusedQueryLog = LogThrottle()
     var droppedReplyLog = LogThrottle()
+    var invalidChoiceLog = LogThrottle()
 
     /// When the status line is next due.
     var status: StatusSchedule
@@ -81,6 +82,9 @@ final class BrokerLoop {
     /// When to offer the queued queries again, while the algorithm makes them wait with a
     /// servant free (`offerAgainSoonWhileAServantIsFree`).
     var reofferAt: UInt64?
+    /// Since when no servant has been ready (monotonic clock, as the deadline scan saw it);
+    /// nil while one is. Queued queries then wait at most `servantWait`.
+    var noServantReadySince: UInt64?
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -290,7 +294,8 @@ final class BrokerLoop {
                     lastRouting: $0.lastRouting)
             },
             queued: queue.count, inFlight: inFlight.count, answered: answered,
-            clientEndpoint: clientEndpoint, algorithm: algorithm.name,
-            uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)))
+            clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
+            uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
+            settings: BrokerSnapshot.Settings(configuration))
     }
 }

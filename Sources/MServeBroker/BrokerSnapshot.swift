@@ -1,6 +1,8 @@
 // The broker's state as status output, the broker's own functions (`.mserve.status[]`) and
 // tests see it.
 
+import MServeQuery
+
 /// A point-in-time view of the broker, for status output and tests.
 public struct BrokerSnapshot: Sendable {
     /// The servants the broker knows, in join order.
@@ -13,10 +15,44 @@ public struct BrokerSnapshot: Sendable {
     public var answered: UInt64
     /// The endpoint clients connect to.
     public var clientEndpoint: String = ""
-    /// The dispatch algorithm's name.
+    /// The dispatch algorithm as configured, with its configuration (`match:nowait`).
     public var algorithm: String = ""
     /// How long the broker has been running.
     public var uptime: Duration = .zero
+    /// The limits and settings in force, from the broker's configuration.
+    public var settings = Settings()
+
+    /// The dispatch settings and limits a broker runs with, as `.mserve.status[]` shows them.
+    public struct Settings: Sendable, Hashable {
+        /// The routing spec (`arg:1`, `function,arg:2`, `plugin:NAME`).
+        public var routing: String = RoutingSpec.default.description
+        /// How many queued queries, from the front, are offered to the algorithm.
+        public var lookAhead: Int = 16
+        /// The most queries that may wait for a servant.
+        public var queueCapacity: Int = 100_000
+        /// The time a query has to be answered.
+        public var deadline: Duration = .seconds(60)
+        /// How many times a query whose servant died is sent to another servant.
+        public var redispatchLimit: Int = 1
+        /// The largest message accepted from a client, in bytes.
+        public var maxMessageSize: Int64 = 256 << 20
+        /// How long a query waits while no servant is ready.
+        public var servantWait: Duration = .seconds(5)
+
+        /// The defaults of ``BrokerConfiguration``.
+        public init() {}
+
+        /// The settings in force under `configuration`.
+        public init(_ configuration: BrokerConfiguration) {
+            routing = configuration.dispatch.routing.description
+            lookAhead = configuration.dispatch.lookAhead
+            queueCapacity = configuration.dispatch.queueCapacity
+            deadline = configuration.dispatch.queryDeadline
+            redispatchLimit = configuration.servants.redispatchLimit
+            maxMessageSize = configuration.clients.maxMessageSize
+            servantWait = configuration.dispatch.servantWait
+        }
+    }
 
     /// A broker holding nothing: no servants, no queries.
     public static let empty = BrokerSnapshot(servants: [], queued: 0, inFlight: 0, answered: 0)
@@ -24,7 +60,7 @@ public struct BrokerSnapshot: Sendable {
     /// Creates a snapshot.
     public init(
         servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
-        algorithm: String = "", uptime: Duration = .zero
+        algorithm: String = "", uptime: Duration = .zero, settings: Settings = Settings()
     ) {
         self.servants = servants
         self.queued = queued
@@ -33,6 +69,7 @@ public struct BrokerSnapshot: Sendable {
         self.clientEndpoint = clientEndpoint
         self.algorithm = algorithm
         self.uptime = uptime
+        self.settings = settings
     }
 }
 

@@ -63,6 +63,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
     var deadline: String = "60"
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query waits while no servant is ready before it is answered with an error saying so.", valueName: "seconds"))
+    var waitForServant: String = "5"
+
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))
     var heartbeat: String = "0.4"
 
@@ -190,6 +193,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard lookAhead >= 1 else { throw ValidationError("--look-ahead must be at least 1") }
         configuration.dispatch.lookAhead = lookAhead
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")
+        configuration.dispatch.servantWait = try seconds(waitForServant, flag: "--wait-for-servant")
         configuration.kdb = try kdbOptions.configuration()
         // A secured broker admits only listed keys; a door that anyone may use would undo that.
         if let door = configuration.kdb, keyDirectory(securityOptions.keys) != nil, kdbOptions.usersSource == nil {

@@ -53,13 +53,13 @@ struct DemoCommand: AsyncParsableCommand {
         let hubDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mserve-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
-        let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": hubDirectory]
+        let environment = ["MSERVE_HUB_DIR": hubDirectory]
 
         var children: [ChildProcess] = []
         defer { for child in children.reversed() { child.stop() } }
         for index in 1...servants {
             let child = try ChildProcess(
-                role: "servant \(index)", arguments: ["servant", "--hub", "auto"],
+                role: "servant \(index)", arguments: ["servant", "--hub", "auto", "--hub-endpoint", hubEndpoint],
                 environment: environment, quietLogs: !verbose)
             children.append(child)
             let endpoint = try await child.endpoint()
@@ -75,7 +75,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let broker = try ChildProcess(
             role: "broker",
-            arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto"],
+            arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto", "--hub-endpoint", hubEndpoint],
             environment: environment, quietLogs: !verbose)
         children.append(broker)
         let endpoint = try await broker.endpoint()

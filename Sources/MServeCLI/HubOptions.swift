@@ -7,7 +7,8 @@ import ServiceLifecycle
 import ZeroMQ
 
 /// How a long-running process takes part in the hub: `--hub ENDPOINT`, `--hub auto`
-/// (serve the hub if its port is free, else join it) or `--hub none`.
+/// (serve the hub if its port is free, else join it; where: `--hub-endpoint`, else
+/// `MSERVE_HUB`, else the default endpoint) or `--hub none`.
 struct HubOptions: ParsableArguments {
     @Option(
         name: .long,
@@ -15,6 +16,13 @@ struct HubOptions: ParsableArguments {
             "Hub to register with: an endpoint, 'auto' (serve the hub if its port is free, else join it), or 'none' (env MSERVE_HUB; default none).",
             valueName: "endpoint|auto|none"))
     var hub: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --hub auto: the endpoint the hub is served at, or joined at when another process serves it (default: MSERVE_HUB when it names an endpoint, else \(HubLink.defaultEndpoint)).",
+            valueName: "endpoint"))
+    var hubEndpoint: String?
 
     @Option(name: .long, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
     var service: String = "default"
@@ -27,6 +35,17 @@ struct HubOptions: ParsableArguments {
                 "\(hub == nil ? "MSERVE_HUB" : "--hub") '\(value)' is not a hub: an endpoint such as "
                     + "\(HubLink.defaultEndpoint), 'auto' or 'none'")
         }
+        if let hubEndpoint {
+            guard value == "auto" else {
+                throw ValidationError(
+                    "--hub-endpoint goes with --hub auto (it says where the hub is served); "
+                        + "to join a hub elsewhere, give its endpoint to --hub")
+            }
+            guard isHubEndpoint(hubEndpoint) else {
+                throw ValidationError(
+                    "--hub-endpoint '\(hubEndpoint)' is not a hub endpoint: one such as \(HubLink.defaultEndpoint)")
+            }
+        }
     }
 
     /// The hub setting: nil when the process stays out of the hub.
@@ -34,7 +53,7 @@ struct HubOptions: ParsableArguments {
         let value = hub ?? environment("MSERVE_HUB") ?? "none"
         switch value {
         case "none", "": return nil
-        case "auto": return .auto(HubConfiguration())
+        case "auto": return .auto(HubConfiguration(endpoint: hubEndpoint ?? HubLink.environmentEndpoint))
         default: return .connect(HubAutoMode.connectableEndpoint(value))
         }
     }

@@ -45,14 +45,15 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
             }
         }
         if choice < 0 { return nil }
+        // A wrong choice is reported here and passed on as it is: the broker fails the query
+        // rather than have it wait for a choice that may never come.
         guard choice < servants.count else {
             onInvalidChoice?("\(path): algorithm \"\(name)\" chose index \(choice) of \(servants.count) servants")
-            return nil
+            return Int(choice)
         }
         let index = Int(choice)
-        guard servants[index].isFree else {
+        if !servants[index].isFree {
             onInvalidChoice?("\(path): algorithm \"\(name)\" chose busy servant \(servants[index].name)")
-            return nil
         }
         return index
     }

@@ -1,4 +1,5 @@
 import MServeBroker
+import MServeQuery
 import QData
 import Testing
 
@@ -29,7 +30,8 @@ import Testing
         let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: snapshot)
         let entries = try #require(value.symbolKeyedPairs)
         #expect(entries.map(\.0) == [
-            "broker", "algorithm", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
+            "broker", "algorithm", "routing", "lookAhead", "queueCapacity", "deadline", "redispatch",
+            "maxMessage", "waitForServant", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
         ])
         let byKey = Dictionary(uniqueKeysWithValues: entries)
         #expect(byKey["broker"] == .atom(.symbol("tcp://127.0.0.1:5570")))
@@ -40,6 +42,30 @@ import Testing
         #expect(byKey["inFlight"] == .atom(.long(1)))
         #expect(byKey["servantsReady"] == .atom(.long(1)))
         #expect(byKey["servantsKnown"] == .atom(.long(2)))
+    }
+
+    @Test func statusShowsTheConfigurationInForce() async throws {
+        try await ScriptedBroker.run(servants: 0, configure: {
+            $0.dispatch.algorithm = "match:nowait"
+            $0.dispatch.routing = try! RoutingSpec(parsing: "function,arg:2")
+            $0.dispatch.lookAhead = 4
+            $0.dispatch.queueCapacity = 10
+            $0.dispatch.queryDeadline = .seconds(2)
+            $0.servants.redispatchLimit = 3
+            $0.clients.maxMessageSize = 1 << 20
+            $0.dispatch.servantWait = .seconds(3)
+        }) { run in
+            let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: await run.broker.snapshot())
+            let byKey = Dictionary(uniqueKeysWithValues: try #require(value.symbolKeyedPairs))
+            #expect(byKey["algorithm"] == .atom(.symbol("match:nowait")))
+            #expect(byKey["routing"] == .atom(.symbol("function,arg:2")))
+            #expect(byKey["lookAhead"] == .atom(.long(4)))
+            #expect(byKey["queueCapacity"] == .atom(.long(10)))
+            #expect(byKey["deadline"] == .atom(.timespan(2_000_000_000)))
+            #expect(byKey["redispatch"] == .atom(.long(3)))
+            #expect(byKey["maxMessage"] == .atom(.long(1 << 20)))
+            #expect(byKey["waitForServant"] == .atom(.timespan(3_000_000_000)))
+        }
     }
 
     @Test func servantsIsATableWithARowPerServant() throws {

@@ -1,3 +1,5 @@
+import Foundation
+import MServePlugin
 import MServeProtocol
 import MServeTestSupport
 import MServeTesting
@@ -68,6 +70,62 @@ struct QueryDeadlineTests {
             #expect(queued + execution == elapsed)
             #expect(execution >= 400_000_000, "it ran at the servant until its deadline: \(execution) ns")
             #expect(queued < execution, "it waited for no servant: queued \(queued) ns")
+        }
+    }
+
+    /// The first free servant; each answer heard of holds the broker's loop for `pause`, as a
+    /// slow statistics hook would.
+    final class SlowCompletionAlgorithm: DispatchAlgorithm {
+        let pause: TimeInterval
+        init(pause: TimeInterval) { self.pause = pause }
+        var name: String { "slow-completion" }
+        func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
+            Thread.sleep(forTimeInterval: pause)
+        }
+        func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
+            nil
+        }
+    }
+
+    @Test func aQueryWhoseDeadlinePassedWhileItWaitedIsAnsweredNotSent() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.dispatch.queryDeadline = .milliseconds(500)
+                // The scripted servant answers no heartbeat: only its goodbye may lose it.
+                $0.servants.livenessTimeout = .seconds(30)
+            },
+            algorithm: { SlowCompletionAlgorithm(pause: 1) }
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            let first = try await servant.next(.query).frames
+            try run.send(id: 2, "twice 2")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            // The servant frees up; the broker's loop is held past the waiting query's deadline
+            // before it offers the queue, so no deadline scan has answered it yet.
+            try servant.send(to: broker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+
+            let firstAnswer = try #require(try await run.answer(), "the client got no first answer")
+            #expect(try ScriptedServant.idAndResult(of: firstAnswer) == (.atom(.long(1)), .atom(.long(2))))
+            let secondAnswer = try #require(try await run.answer(), "the client got no second answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: secondAnswer)
+                    == (.atom(.long(2)), .error("mserve: " + BrokerLoop.deadlineExceededInQueue)))
+            let (_, execution, _) = try ScriptedServant.timings(of: secondAnswer)
+            #expect(execution == 0, "it never ran")
+
+            // The servant never got it: the next query it receives is a later one.
+            try run.send(id: 3, "twice 3")
+            let next = try await servant.next(.query).frames
+            guard case .list(let items, _) = try QIPC.decode(next[1]).value else {
+                Issue.record("the servant got no query list")
+                return
+            }
+            #expect(items.first == .atom(.long(3)))
         }
     }
 }

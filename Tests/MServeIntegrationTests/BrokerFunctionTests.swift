@@ -10,7 +10,7 @@ extension IntegrationTests {
 /// the query never reaches a servant.
 @Suite struct BrokerFunctionTests {
     @Test func theBrokerAnswersItsOwnFunctions() async throws {
-        let cluster = try await ProcessCluster.start(servants: 2, brokerArguments: ["--allow", "proc1,echo"])
+        let cluster = try await ProcessCluster.start(servants: 2, brokerArguments: ["--allow", "proc1,echo", "--algorithm", "match:nowait", "--routing", "function,arg:1"])
         defer { cluster.stop() }
         #expect(await cluster.allServantsReady())
         let client = try QueryClient(endpoint: cluster.broker.endpoint)
@@ -20,7 +20,10 @@ extension IntegrationTests {
         let status = try await client.send(".mserve.status[]")
         let counters = Dictionary(uniqueKeysWithValues: try #require(status.result.symbolKeyedPairs))
         #expect(counters["broker"] == .atom(.symbol(cluster.broker.endpoint)))
-        #expect(counters["algorithm"] == .atom(.symbol("match")))
+        #expect(counters["algorithm"] == .atom(.symbol("match:nowait")))
+        #expect(counters["routing"] == .atom(.symbol("function,arg:1")))
+        #expect(counters["lookAhead"] == .atom(.long(16)))
+        #expect(counters["deadline"] == .atom(.timespan(60_000_000_000)))
         #expect(counters["answered"] == .atom(.long(5)))
         #expect(counters["queued"] == .atom(.long(0)))
         #expect(counters["servantsReady"] == .atom(.long(2)))

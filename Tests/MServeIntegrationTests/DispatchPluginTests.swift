@@ -187,7 +187,7 @@ extension IntegrationTests {
             #expect(try await hookClient.send("proc2 `IBM`MSFT").routing == "proc2")
         }
 
-        @Test func aCPluginsWrongChoicesAreLoggedOnceASecondAndTheQueryStillAnswered() async throws {
+        @Test func aCPluginsWrongChoicesFailTheirQueriesAtOnceAndAreLoggedOnceASecond() async throws {
             let directory = try temporaryDirectory("mserve-wrong-plugin")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let library = try Self.compilePlugin(
@@ -206,14 +206,20 @@ extension IntegrationTests {
                 const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                 """, named: "wrong", in: directory)
             let cluster = try await ProcessCluster.start(
-                servants: 1, brokerArguments: ["--deadline", "1"],
+                servants: 1, brokerArguments: ["--deadline", "5"],
                 environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "wrong"])
             defer { cluster.stop() }
             let client = try QueryClient(endpoint: cluster.broker.endpoint)
             defer { client.close() }
             #expect(await cluster.allServantsReady())
-            // The query waits for a choice that never comes and fails at its deadline.
-            await #expect(throws: ClientError.self) { _ = try await client.send("proc1 `IBM") }
+            // Each query fails at once, naming the algorithm, not at the broker's deadline.
+            for _ in 1...3 {
+                await #expect {
+                    _ = try await client.send("proc1 `IBM")
+                } throws: { error in
+                    (error as? ClientError)?.message.contains("the dispatch algorithm wrong returned an invalid servant") == true
+                }
+            }
             let lines = cluster.broker.logs.components(separatedBy: "\n").filter {
                 $0.contains("dispatch plugin misbehaved") && $0.contains("algorithm \"wrong\" chose index 8 of 1 servants")
             }

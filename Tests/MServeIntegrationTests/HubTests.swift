@@ -173,6 +173,24 @@ extension IntegrationTests {
             #expect(servant.logs.contains("answered=3"), "\(servant.logs)")
         }
 
+        @Test func inAutoModeTheHubIsServedAtTheHubEndpointGiven() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            // The flag wins over MSERVE_HUB (which keeps the test off the default port).
+            let environment = ["MSERVE_HUB": "tcp://127.0.0.1:\(LoopbackPort.free())", "MSERVE_HUB_DIR": directory]
+            let servant = try await MServeProcess(
+                "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", hubEndpoint],
+                environment: environment)
+            defer { servant.stop() }
+            let port = servant.endpoint.split(separator: ":").last.map(String.init) ?? ""
+            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: hubEndpoint).contains(port) })
+
+            let alone = try await CommandRun.mserve(["servant", "--hub-endpoint", hubEndpoint])
+            #expect(alone.status == 64)
+            #expect(alone.errors.contains("--hub-endpoint goes with --hub auto"), "\(alone.errors)")
+        }
+
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }

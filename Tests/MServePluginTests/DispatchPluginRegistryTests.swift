@@ -222,7 +222,7 @@ import Testing
     // MARK: Checking what a plugin returns
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func anOutOfRangeOrBusyChoiceWaitsAndIsReported() throws {
+    func anOutOfRangeOrBusyChoiceIsPassedOnForTheBrokerToRefuseAndIsReported() throws {
         let directory = try CPluginCompiler.temporaryDirectory()
         let path = try CPluginCompiler.compile(
             source: CPluginCompiler.pluginSource(
@@ -236,8 +236,8 @@ import Testing
         let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
         let busy = ServantView(id: 2, name: "s2", host: "h", inFlight: 1, capacity: 1)
         #expect(algorithm.choose(routing: "in", servants: [free, busy]) == 0)
-        #expect(algorithm.choose(routing: "out", servants: [free, busy]) == nil)
-        #expect(algorithm.choose(routing: "in", servants: [busy, free]) == nil)
+        #expect(algorithm.choose(routing: "out", servants: [free, busy]) == 2)
+        #expect(algorithm.choose(routing: "in", servants: [busy, free]) == 0)
         #expect(log.all.count == 2)
         #expect(log.all.allSatisfy { $0.contains("wild") })
     }

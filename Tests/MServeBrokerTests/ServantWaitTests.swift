@@ -1,0 +1,54 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// While no servant is ready, a query waits at most `servantWait`, not its whole deadline, and
+/// its error says that no servant was ready; a query that waits for a busy servant is not cut
+/// short by it.
+struct ServantWaitTests {
+    @Test func aQueryWithNoServantReadyFailsAfterTheServantWait() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.servantWait = .milliseconds(300) }) { run in
+            // The servant never answers the broker's HELLO: it is known, never ready.
+            try run.send(id: 1, "twice 1")
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(1)))
+            #expect(
+                result == .error(
+                    "mserve: no servant was ready within 0.3 seconds (--wait-for-servant); 1 servant(s) known, none ready"))
+            #expect(try ScriptedServant.timings(of: answer).execution == 0)
+        }
+    }
+
+    @Test func aQueryWaitingForABusyServantIsNotCutShort() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.dispatch.servantWait = .milliseconds(100)
+                // The scripted servant answers no heartbeat: only its goodbye may lose it.
+                $0.servants.livenessTimeout = .seconds(30)
+            }
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            let first = try await servant.next(.query).frames
+            try run.send(id: 2, "twice 2")
+            // Several servant waits pass while the ready servant is busy.
+            try await Task.sleep(for: .milliseconds(500))
+            try servant.send(to: broker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            let second = try await servant.next(.query).frames
+            guard case .list(let items, _) = try QIPC.decode(second[1]).value else {
+                Issue.record("the servant got no query list")
+                return
+            }
+            #expect(items.first == .atom(.long(2)))
+        }
+    }
+}
