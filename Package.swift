@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "MServeBrokerTests",
             dependencies: [
-                "MServeBroker", "MServeServant", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting",
+                "MServeBroker", "MServeServant", "QData", "MServeQuery", "MServeProtocol", "ZeroMQ", "MServeTesting",
                 "MServeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
