@@ -90,6 +90,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        // Tests only: property-based checks with seeds and shrinking, on Swift Testing.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // libzmq, from the system (Debian: libzmq3-dev).
@@ -231,7 +233,7 @@ let package = Package(
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
-            dependencies: ["QData"],
+            dependencies: ["QData", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
@@ -245,7 +247,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
+        .testTarget(
+            name: "MServeQueryTests",
+            dependencies: ["MServeQuery", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "MServeProtocolTests",
             dependencies: ["MServeProtocol"],
