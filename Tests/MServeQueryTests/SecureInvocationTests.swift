@@ -114,6 +114,10 @@ struct SecureInvocationTests {
                 arguments: [.list([.atom(.symbol("system")), .vector(.char(Array("ls".utf8)))])]),
             ParsedQuery(function: "proc1", arguments: [.atom(.symbol("IBM"))], text: "value \"exit 0\""),
             ParsedQuery(function: "proc1", arguments: [], text: "proc1 `IBM"),
+            // The text would run another (allowed) function than the one checked: as many
+            // arguments, but not the same call.
+            ParsedQuery(function: "proc1", arguments: [.atom(.symbol("IBM"))], text: "proc2 `IBM"),
+            ParsedQuery(function: ".api.f", arguments: [], text: ".api.g[]"),
         ]
         for query in refused {
             do {

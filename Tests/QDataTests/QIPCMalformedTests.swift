@@ -21,6 +21,12 @@ struct QIPCMalformedTests {
         bytes[4] = 200
         #expect(code(bytes) == .badHeader)
         #expect(code(Array("hello, broker".utf8)) == .badHeader)
+        // Byte 2 says whether the message is compressed: 0, 1 or 2; anything else is no header.
+        for flag: UInt8 in [3, 9, 255] {
+            var flagged = QIPC.encode(.list([.atom(.long(1)), .string(String(repeating: "x", count: 30))]))
+            flagged[2] = flag
+            #expect(code(flagged) == .badHeader, "compression byte \(flag)")
+        }
     }
 
     /// The header's length must be the message's: a claim of fewer bytes than came is as
