@@ -92,6 +92,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // Tests only: property-based checks with seeds and shrinking, on Swift Testing.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // libzmq, from the system (Debian: libzmq3-dev).
@@ -250,7 +252,7 @@ let package = Package(
         .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
-            dependencies: ["QData"],
+            dependencies: ["QData", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
@@ -258,13 +260,17 @@ let package = Package(
         .testTarget(
             name: "MServeBrokerTests",
             dependencies: [
-                "MServeBroker", "MServeServant", "QData", "MServeProtocol", "ZeroMQ", "MServeTesting",
+                "MServeBroker", "MServeServant", "QData", "MServeQuery", "MServeProtocol", "ZeroMQ", "MServeTesting",
                 "MServeTestSupport", "MServePasswords",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "MServeQueryTests", dependencies: ["MServeQuery"], swiftSettings: strict),
+        .testTarget(
+            name: "MServeQueryTests",
+            dependencies: ["MServeQuery", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "MServeProtocolTests",
             dependencies: ["MServeProtocol"],

@@ -358,6 +358,11 @@ extension BrokerLoop {
         let wasReady = (record.state == .ready || record.state == .draining) && !quietly
         record.state = .lost
         record.inFlight = 0
+        // Greeted again at the next heartbeat, not after the pause between HELLOs to a servant
+        // not known to be connected: that HELLO waits in the socket and reaches the servant as
+        // soon as it is back, a restart of one known by host name (whose reconnection no
+        // connection event reports) included. One per loss: no pile.
+        record.lastHelloSent = 0
         // Its unsent queries are in flight too: they go back to the queue below, not counted
         // as sent (they never left), so the redispatch limit counts only real sends.
         for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }

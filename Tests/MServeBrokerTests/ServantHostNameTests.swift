@@ -34,7 +34,9 @@ struct ServantHostNameTests {
             #expect(await run.servantsBecomeReady(0))
             let restarted = try ScriptedServant(context: run.context, endpoint: "tcp://127.0.0.1:\(port)")
             defer { restarted.socket.close() }
-            // Reconnecting takes the broker up to a second: waited for without blocking.
+            // Reconnecting takes the broker up to a second; the HELLO it queued when it lost the
+            // servant comes with the connection (not after the seconds between HELLOs to a
+            // servant not known to be connected). Waited for without blocking.
             let (broker, _) = try await restarted.next(.hello)
             try restarted.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
             #expect(await run.servantsBecomeReady(1))

@@ -123,6 +123,30 @@ import Testing
         #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
     }
 
+    /// A C plugin that names a busy servant, or one past the list, is not obeyed: the query
+    /// waits, and the misbehaviour is reported.
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aChoiceOfABusyOrMissingServantIsAWaitAndReported() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "first", chooseBody: "return count > 1 ? 5 : 0;"),
+            into: directory, fileName: "first.so")
+        let invalid = MessageLog()
+        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            .makeAlgorithm("first", onInvalidChoice: { invalid.append($0) })
+        var servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+        #expect(invalid.all.isEmpty)
+        servant.inFlight = 1
+        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == nil)
+        #expect(invalid.all.count == 1)
+        #expect(invalid.all.last?.contains("chose busy servant s1") == true, "\(invalid.all)")
+        let free = ServantView(id: 2, name: "s2", host: "h", capacity: 1)
+        #expect(algorithm.choose(routing: "IBM", servants: [free, free]) == nil)
+        #expect(invalid.all.count == 2)
+        #expect(invalid.all.last?.contains("chose index 5 of 2 servants") == true, "\(invalid.all)")
+    }
+
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
         // Takes the query whose routing string is the servant's name; -1 (wait) when none is.

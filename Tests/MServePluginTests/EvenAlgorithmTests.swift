@@ -37,4 +37,21 @@ struct EvenAlgorithmTests {
         script.servants.removeAll { $0.name == "s3" }
         #expect(script.dispatch("IBM") == "s4")
     }
+
+    /// What `even` remembers is the servant it chose, not where its search began: after it
+    /// skipped a busy servant and the one it chose leaves, it goes on from the chosen one's
+    /// place, not from the skipped one's.
+    @Test func afterSkippingABusyServantItContinuesFromTheOneItChose() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("even"), count: 4)
+        #expect(script.dispatch("IBM") == "s1")
+        script.complete("s1")
+        script.servants[1].inFlight = 1  // s2 busy: the search starts at s2 and chooses s3
+        #expect(script.dispatch("IBM") == "s3")
+        script.completeAll()
+        // s3 (the one chosen) leaves: the servant that took its place, s4, follows; s2, where
+        // the search started, does not.
+        script.servants.removeAll { $0.name == "s3" }
+        #expect(script.dispatch("IBM") == "s4")
+        #expect(script.dispatch("IBM") == "s1")
+    }
 }

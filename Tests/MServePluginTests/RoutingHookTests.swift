@@ -17,6 +17,21 @@ import Testing
         #expect(algorithm.route(function: ".z.ts", argumentMessages: [], defaultRouting: "x") == .refused)
     }
 
+    /// route-by-function dispatches like match: the free servant that ran the same routing
+    /// string last, else the first free one.
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func theSwiftExampleKeepsARoutingOnTheServantThatRanItLast() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("route-by-function"), count: 3)
+        script.servants[0].lastRouting = "proc1"
+        script.servants[1].lastRouting = "proc2"
+        #expect(script.dispatch("proc2") == "s2")
+        #expect(script.dispatch("proc1") == "s1")
+        // proc2's servant is busy now: the first free one takes it.
+        #expect(script.dispatch("proc2") == "s3")
+        script.completeAll()
+        #expect(script.dispatch("proc3") == "s1")
+    }
+
     @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
     func pluginsWithoutAHookHaveNone() throws {
         let registry = try BuiltPlugins.registry()

@@ -35,6 +35,16 @@ struct FIFOQueueTests {
         #expect(queue.first == 1)
     }
 
+    @Test func aPrependedElementIsRemovedByItsOwnOffset() {
+        var queue = FIFOQueue<Int>()
+        queue.append(10)
+        for value in [2, 1, 0] { queue.prepend(value) }  // they leave 0, 1, 2, then 10
+        #expect((0..<queue.count).map { queue[offset: $0] } == [0, 1, 2, 10])
+        #expect(queue.remove(atOffset: 2) == 2)
+        #expect(queue.remove(atOffset: 0) == 0)
+        #expect(queue.removeAll() == [1, 10])
+    }
+
     @Test func interleavedUseKeepsOrder() {
         var queue = FIFOQueue<Int>()
         var expected: [Int] = []

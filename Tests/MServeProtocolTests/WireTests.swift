@@ -6,6 +6,10 @@ struct WireTests {
         #expect(WireInteger.encode(0x0102_0304_0506_0708) == [8, 7, 6, 5, 4, 3, 2, 1])
         #expect(WireInteger.decode([8, 7, 6, 5, 4, 3, 2, 1]) == 0x0102_0304_0506_0708)
         #expect(WireInteger.decode([1, 2, 3]) == nil)
+        // Exactly eight: a longer frame (a tag with a byte too many) is no integer either.
+        #expect(WireInteger.decode([8, 7, 6, 5, 4, 3, 2, 1, 0]) == nil)
+        #expect(WireInteger.decode([8, 7, 6, 5, 4, 3, 2, 1, 0][1...]) == 0x0001_0203_0405_0607)
+        #expect(WireInteger.decode([]) == nil)
         #expect(WireInteger.decode(WireInteger.encode(.max)) == .max)
     }
 

@@ -55,6 +55,20 @@ struct QueryParserTests {
         #expect(try QueryParser.parse("proc1(1;`a)").arguments.count == 1)
     }
 
+    /// q reads a minus right after a name as subtraction (`proc1-1` is `proc1 - 1`), and a
+    /// minus after a space as a negative number (`proc1 -1` is `proc1[-1]`). The first is an
+    /// operator, refused at the minus; it must never be read as a call with `-1`.
+    @Test func aMinusRightAfterTheNameIsSubtractionNotANegativeArgument() throws {
+        for (text, column) in [("proc1-1", 6), ("proc1-1 2", 6), (".api.f-1.5", 7), ("proc1-0Wj", 6), ("proc1 -1-1", 9)] {
+            let error = parseError(text)
+            #expect(error?.code == .refused, "\(text): \(String(describing: error))")
+            #expect(error?.column == column, "\(text): \(String(describing: error))")
+        }
+        #expect(same(try QueryParser.parse("proc1 -1").arguments, [.atom(.long(-1))]))
+        #expect(same(try QueryParser.parse("proc1 -1 2").arguments, [.vector(.long([-1, 2]))]))
+        #expect(same(try QueryParser.parse("proc1[-1]").arguments, [.atom(.long(-1))]))
+    }
+
     @Test func monadicApplicationOfANumericVector() throws {
         let query = try QueryParser.parse("proc1 1 2 3")
         #expect(same(query.arguments, [.vector(.long([1, 2, 3]))]))

@@ -114,6 +114,10 @@ struct SecureInvocationTests {
                 arguments: [.list([.atom(.symbol("system")), .vector(.char(Array("ls".utf8)))])]),
             ParsedQuery(function: "proc1", arguments: [.atom(.symbol("IBM"))], text: "value \"exit 0\""),
             ParsedQuery(function: "proc1", arguments: [], text: "proc1 `IBM"),
+            // The text would run another (allowed) function than the one checked: as many
+            // arguments, but not the same call.
+            ParsedQuery(function: "proc1", arguments: [.atom(.symbol("IBM"))], text: "proc2 `IBM"),
+            ParsedQuery(function: ".api.f", arguments: [], text: ".api.g[]"),
         ]
         for query in refused {
             do {
@@ -178,5 +182,42 @@ struct ReservedNameTests {
         }
         #expect(parseError("reciprocals 1") == nil)
         #expect(parseError("values 1") == nil)
+    }
+}
+
+@Suite("Reserved namespaces")
+struct ReservedNamespaceTests {
+    /// A one-letter namespace is reserved itself, not only the names in it: `.z[]` or `.Q 1`
+    /// calls q's own namespace dictionary, and `` `.z `` in a list form would do the same.
+    static let bareNamespaces = [".z", ".Q", ".q", ".h", ".j", ".o", ".a", ".Z"]
+
+    @Test func bareOneLetterNamespacesAreRefusedInEveryForm() {
+        for namespace in Self.bareNamespaces {
+            for text in ["\(namespace)[]", "\(namespace) 1", "\(namespace)[`IBM;1]", "(`\(namespace);1)"] {
+                let error = parseError(text)
+                #expect(error?.code == .refused, "\(text): \(String(describing: error))")
+                #expect(
+                    error?.message == "`\(namespace)` is in q's reserved namespace `\(namespace)`",
+                    "\(text): \(String(describing: error))")
+            }
+            do {
+                try SecureInvocation.validate(ParsedQuery(function: namespace, arguments: [.atom(.long(1))]))
+                Issue.record("validation accepted a call of \(namespace)")
+            } catch {
+                #expect(error.code == .refused, "\(namespace): \(error)")
+            }
+        }
+        // Parse forms (a q client's `(`.z;1)` sent as a list) meet the same check.
+        #expect(throws: QueryError.self) {
+            try QueryParser.parse(.list([.atom(.symbol(".Q")), .atom(.long(1))]))
+        }
+    }
+
+    @Test func longerNamespacesAndNamesStartingWithALetterNamespaceAreAllowed() throws {
+        for text in [".zz[]", ".Qx 1", ".api.z 1", ".zq.f[`IBM]", "z 1", "Q[]"] {
+            #expect(parseError(text) == nil, "\(text)")
+            try SecureInvocation.validate(try QueryParser.parse(text))
+            try SecureInvocation.validate(ParsedQuery(function: String(text.prefix { $0 != "[" && $0 != " " })))
+        }
     }
 }

@@ -44,7 +44,25 @@ struct QIPCCompressionTests {
         lying[9] = 0xff
         lying[10] = 0xff
         lying[11] = 0x7f
-        #expect(throws: QIPCError.self) { try QIPC.decompress(lying) }
+        // Refused for the size it claims, before 2 GB are allocated, not for the data it lacks.
+        let implausible = #expect(throws: QIPCError.self) { try QIPC.decompress(lying) }
+        #expect(implausible?.code == .badCompression)
+        #expect(implausible?.message.hasPrefix("implausible decompressed size \(Int32.max)") == true, "\(String(describing: implausible))")
+    }
+
+    /// kdb+ never compresses a message under 2000 bytes, however repetitive; from 2001 bytes on it may.
+    @Test func messagesUnder2000BytesAreNeverCompressed() throws {
+        func message(totalling size: Int) -> [UInt8] {
+            // A char vector: 8 bytes of header, 6 of type, attribute and count, then the chars.
+            let bytes = QIPC.encode(.vector(.char(Array(repeating: UInt8(ascii: "a"), count: size - 14))))
+            precondition(bytes.count == size)
+            return bytes
+        }
+        for size in [300, 1_000, 1_999, 2_000] {
+            #expect(QIPC.compress(message(totalling: size)) == nil, "\(size) bytes")
+        }
+        let compressed = try #require(QIPC.compress(message(totalling: 2_001)))
+        #expect(try QIPC.decompress(compressed) == message(totalling: 2_001))
     }
 
     @Test func aDecompressedSizeOverTheLimitIsRefusedBeforeAllocating() throws {

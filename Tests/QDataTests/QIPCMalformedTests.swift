@@ -21,6 +21,36 @@ struct QIPCMalformedTests {
         bytes[4] = 200
         #expect(code(bytes) == .badHeader)
         #expect(code(Array("hello, broker".utf8)) == .badHeader)
+        // Byte 2 says whether the message is compressed: 0, 1 or 2; anything else is no header.
+        for flag: UInt8 in [3, 9, 255] {
+            var flagged = QIPC.encode(.list([.atom(.long(1)), .string(String(repeating: "x", count: 30))]))
+            flagged[2] = flag
+            #expect(code(flagged) == .badHeader, "compression byte \(flag)")
+        }
+    }
+
+    /// The header's length must be the message's: a claim of fewer bytes than came is as
+    /// wrong as a claim of more, and is refused by the header check itself (a reader that
+    /// trusted it would take the bytes past it for the next message).
+    @Test func aHeaderClaimingFewerBytesThanTheMessageIsRefusedAsABadHeader() throws {
+        for value: QValue in [.atom(.long(1)), .list([.atom(.symbol("IBM")), .string("x")])] {
+            var bytes = QIPC.encode(value)
+            for shortfall in [1, 4] {
+                bytes[4] = UInt8(bytes.count - shortfall)
+                #expect(code(bytes) == .badHeader, "\(value), \(shortfall) byte(s) short")
+                let header = #expect(throws: QIPCError.self) { try QIPC.decodeHeader(bytes) }
+                #expect(header?.code == .badHeader)
+                #expect(header?.message == "the header says \(bytes.count - shortfall) bytes but the message has \(bytes.count)")
+                let sliced = #expect(throws: QIPCError.self) { try QIPC.sliceList(bytes) }
+                #expect(sliced?.code == .badHeader)
+            }
+            // Big-endian headers too.
+            var big = QIPC.encode(value)
+            let count = big.count
+            big[0] = 0
+            big[4] = 0; big[5] = 0; big[6] = 0; big[7] = UInt8(count - 1)
+            #expect(code(big) == .badHeader)
+        }
     }
 
     @Test func forgedCountsAreCheckedBeforeAllocating() {
@@ -75,7 +105,8 @@ struct QIPCMalformedTests {
     @Test func randomDamageNeverCrashesAndSlicingAgreesWithDecoding() throws {
         let original = QIPC.encode(
             .list([
-                .atom(.long(1234)), .string("proc1 `IBM"),
+                .atom(.long(1234)), .string("proc1 `IBM"), .atom(.symbol("IBM")),
+                .list([.atom(.symbol("MSFT")), .atom(.symbol("")), .atom(.long(2))]),
                 .table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2])), .vector(.symbol(["x", "y"]))])),
                 .dictionary(keys: .vector(.symbol(["k"])), values: .list([.atom(.float(1.5))])),
             ]))

@@ -6,6 +6,9 @@ struct QIPCSliceTests {
     @Test func itemsAreFoundAndReassembledUnchanged() throws {
         let items: [QValue] = [
             .atom(.long(1234)),
+            .atom(.symbol("IBM")),
+            .atom(.symbol("")),
+            .list([.atom(.symbol("MSFT")), .atom(.long(7)), .atom(.symbol("a.b"))]),
             .table(QTable(columns: ["a"], values: [.vector(.symbol(["x", "y"]))])),
             .dictionary(keys: .vector(.symbol(["k"])), values: .list([.list([.atom(.guid(QAtom.nullGUID))])])),
             .error("boom"),

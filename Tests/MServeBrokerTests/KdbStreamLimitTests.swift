@@ -1,0 +1,35 @@
+import QData
+import Testing
+
+@testable import MServeBroker
+
+/// The kdb+ door reads a message of exactly its size limit, and refuses one byte more before
+/// reading it.
+struct KdbStreamLimitTests {
+    static func message(totalling size: Int) -> [UInt8] {
+        // A char vector: 8 bytes of header, 6 of type, attribute and count, then the chars.
+        QIPC.encode(.vector(.char(Array(repeating: UInt8(ascii: "x"), count: size - 14))), messageType: .sync)
+    }
+
+    @Test func aMessageAtTheLimitIsReadAndOneByteOverIsTooLarge() throws {
+        let atLimit = Self.message(totalling: 100)
+        try #require(atLimit.count == 100)
+        var stream = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        stream.appendInputForTesting(atLimit)
+        #expect(try stream.nextMessage() == atLimit)
+
+        var over = KdbStream(descriptor: -1, maxMessageSize: 100, maxBufferedOutput: 10)
+        // The header alone tells: the rest need not have come.
+        over.appendInputForTesting(Array(Self.message(totalling: 101).prefix(8)))
+        do {
+            _ = try over.nextMessage()
+            Issue.record("a 101-byte message passed a 100-byte limit")
+        } catch {
+            guard case .tooLarge(let length) = error else {
+                Issue.record("expected tooLarge, got \(error)")
+                return
+            }
+            #expect(length == 101)
+        }
+    }
+}

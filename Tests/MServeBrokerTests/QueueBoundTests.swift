@@ -1,0 +1,45 @@
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// The queue holds `queueCapacity` queries, not one more and not one fewer: the next gets a
+/// "queue full" error at once, and the ones that waited are all run when a servant comes.
+struct QueueBoundTests {
+    @Test func theQueryPastTheCapacityIsRefusedAndTheOthersRunLater() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.dispatch.queueCapacity = 3
+                $0.dispatch.lookAhead = 1
+            }
+        ) { run in
+            let servant = run.servants[0]
+            // No servant is ready: the first three wait, the fourth and fifth are refused.
+            for id in Int64(1)...5 { try run.send(id: id, "twice \(id)") }
+            for refused in Int64(4)...5 {
+                let answer = try #require(try await run.answer(), "no answer to query \(refused)")
+                let (id, result) = try ScriptedServant.idAndResult(of: answer)
+                #expect(id == .atom(.long(refused)))
+                #expect(result == .error("mserve: queue full (3 queries waiting); try again later"))
+            }
+            #expect(await run.broker.snapshot().queued == 3)
+
+            // A servant comes: the three that waited run, in order, and nothing else is refused.
+            let broker = try await servant.becomeReady(capacity: 1)
+            for waited in Int64(1)...3 {
+                let (_, query) = try await servant.next(.query)
+                try #require(query.count == 2)
+                try servant.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: waited, .atom(.long(2 * waited)))])
+                let answer = try #require(try await run.answer(), "no answer to query \(waited)")
+                let (id, result) = try ScriptedServant.idAndResult(of: answer)
+                #expect(id == .atom(.long(waited)))
+                #expect(result == .atom(.long(2 * waited)))
+            }
+        }
+    }
+}
