@@ -79,7 +79,8 @@ public struct ServantStatus: Sendable, Hashable {
     public var endpoint: String
     /// Its display name, `host:port`.
     public var name: String
-    /// `connecting`, `ready` or `lost`.
+    /// `connecting`, `ready`, `draining` (stopping: sent no more queries, its running ones
+    /// awaited) or `lost`.
     public var state: String
     /// Queries running on it now.
     public var inFlight: Int

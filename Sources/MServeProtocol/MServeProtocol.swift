@@ -19,7 +19,9 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     /// frame 5: the largest REPLY message it accepts, in bytes.
     case hello = "HELLO"
     /// Servant → broker: answer to HELLO. Frame 3: an IPC message holding a symbol-keyed
-    /// dictionary (`name`, `incarnation`, `capacity`, `pid`, `host`, `service`).
+    /// dictionary (`name`, `incarnation`, `capacity`, `pid`, `host`, `service`, `batch`: the
+    /// most queries it takes in one QUERY, `functions`: the symbols of the functions it
+    /// serves, those its `--allow` lets through).
     case ready = "READY"
     /// Broker → servant: run a query. Frame 3: correlation tag (8 bytes LE). Frame 4: the client's
     /// `(id; query)` IPC message, unchanged.
