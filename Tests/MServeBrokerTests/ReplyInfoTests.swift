@@ -1,3 +1,4 @@
+import MServeBroker
 import MServeProtocol
 import MServeTestSupport
 import QData
@@ -36,6 +37,13 @@ import Testing
         var error: String? { entries["error"]?.string }
     }
 
+    /// Scripted servants answer no PING: a broker that waits a minute for them does not take
+    /// one for lost while a loaded machine runs the test slowly (none of these tests is about
+    /// heartbeats).
+    static func patient(_ configuration: inout BrokerConfiguration) {
+        configuration.servants.livenessTimeout = .seconds(60)
+    }
+
     /// Collects answers until one for each id in `ids` came.
     func answers(_ run: ScriptedBroker, ids: Set<Int64>) async throws -> [Int64: Info] {
         var found: [Int64: Info] = [:]
@@ -48,7 +56,7 @@ import Testing
     }
 
     @Test func queriesRefusedBeforeWaitingReportNothingQueued() async throws {
-        try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.queueCapacity = 1 }) { run in
+        try await ScriptedBroker.run(servants: 1, configure: { Self.patient(&$0); $0.dispatch.queueCapacity = 1 }) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
@@ -101,7 +109,7 @@ import Testing
     }
 
     @Test func queriesPastTheirDeadlineReportWhereTheirTimeWent() async throws {
-        try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.queryDeadline = .milliseconds(800) }) { run in
+        try await ScriptedBroker.run(servants: 1, configure: { Self.patient(&$0); $0.dispatch.queryDeadline = .milliseconds(800) }) { run in
             let servant = run.servants[0]
             _ = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
@@ -125,7 +133,7 @@ import Testing
     }
 
     @Test func aQueryWhoseServantIsLostCountsItsTimeThereAsExecution() async throws {
-        try await ScriptedBroker.run(servants: 1, configure: { $0.servants.redispatchLimit = 0 }) { run in
+        try await ScriptedBroker.run(servants: 1, configure: { Self.patient(&$0); $0.servants.redispatchLimit = 0 }) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
@@ -143,7 +151,7 @@ import Testing
     }
 
     @Test func aMalformedReplyCountsItsTimeAtTheServantAsExecution() async throws {
-        try await ScriptedBroker.run(servants: 1) { run in
+        try await ScriptedBroker.run(servants: 1, configure: Self.patient) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
