@@ -182,10 +182,18 @@ final class KdbDoor {
         guard generation != checkedUsersGeneration, let current else { return }
         checkedUsersGeneration = generation
         loginChecker.forget(unless: current)
+        // The operator's change, not a peer's doing: one line for each user, never throttled.
+        var closed: [String: Int] = [:]
         for (id, connection) in connections {
             guard let login = connection.login, current.passwords[login.user] != login.stored else { continue }
-            let change = current.passwords[login.user] == nil ? "was removed from the hub" : "has a new password"
-            drop(id, reason: "user \(login.user) \(change)")
+            closed[login.user, default: 0] += 1
+            drop(id, reason: "user \(login.user) changed at the hub", quietly: true)
+        }
+        for (user, count) in closed.sorted(by: { $0.key < $1.key }) {
+            let change = current.passwords[user] == nil ? "was removed from the hub" : "has a new password"
+            logger.notice(
+                "closed the kdb+ connections of a user who \(change)",
+                metadata: ["user": "\(user)", "connections": "\(count)", "reason": "user \(user) \(change)"])
         }
     }
 
