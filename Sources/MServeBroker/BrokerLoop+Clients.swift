@@ -89,7 +89,7 @@ extension BrokerLoop {
 
         let clientQuery: ClientQuery
         do {
-            clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize)
+            clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true)
         } catch {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
@@ -98,6 +98,9 @@ extension BrokerLoop {
             return
         }
         held.id = clientQuery.id
+        if let options = clientQuery.options {
+            guard apply(options, from: message, to: &held) else { return }
+        }
         if stopping {
             reply(error: "the broker is shutting down", to: held, stage: .refused)
             return
@@ -132,6 +135,7 @@ extension BrokerLoop {
                 to: held, stage: .refused)
         } else {
             queue.append(held)
+            if held.hasOwnDeadline { earliestOwnDeadlineQueued = min(earliestOwnDeadlineQueued ?? .max, held.deadline) }
             offerAgainSoonWhileAServantIsFree()
             if readyIDs.isEmpty && !loggedWaitingWithoutServants {
                 loggedWaitingWithoutServants = true
@@ -140,6 +144,31 @@ extension BrokerLoop {
                     metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
             }
         }
+    }
+
+    /// Applies a client's per-query options (docs/PROTOCOL.md, "Per-query options") to `held`:
+    /// its `deadline`, capped by the broker's own, and the message servants get, `(id; query)`
+    /// without the options. False when the options are refused: the client got an error reply.
+    func apply(_ options: QValue, from message: [UInt8], to held: inout HeldQuery) -> Bool {
+        let decoded: QueryOptions
+        do {
+            decoded = try QueryOptions(decoding: options)
+        } catch {
+            if let heldBack = refusedQueryLog.admit() {
+                logger.notice("\(LogThrottle.line("refused a query's options: \(error.message)", heldBack: heldBack))")
+            }
+            reply(error: error.message, to: held, stage: .refused)
+            return false
+        }
+        if let own = decoded.deadlineNanoseconds, UInt64(own) < deadlineNanoseconds {
+            held.deadline = held.receivedAt &+ UInt64(own)
+            held.hasOwnDeadline = true
+        }
+        // Servants take `(id; query)`: the options are the broker's business.
+        if let forServants = ClientQuery.withoutOptions(message, maximumSize: maxMessageSize) {
+            held.message = forServants
+        }
+        return true
     }
 
     func routingString(for query: ParsedQuery) throws -> String {

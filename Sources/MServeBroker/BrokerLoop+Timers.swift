@@ -113,11 +113,12 @@ extension BrokerLoop {
     /// servants, so that a query with no time left is never sent.
     @discardableResult
     func expireQueuedQueries(now: UInt64) -> Bool {
+        var expiredQueued = expireQueriesWithOwnDeadlines(now: now)
         let noServantSince = readyIDs.isEmpty ? noServantReadySince : nil
-        // New queries queue in arrival order, so the expired ones among them come first. Ahead
+        // New queries queue in arrival order, so the expired ones among them come first (those
+        // with a shorter deadline of their own were answered just above). Ahead
         // of them are the queries of lost servants, in the order the servants were lost: an
         // older one may wait behind a younger one there, so each is looked at.
-        var expiredQueued = false
         var requeued = queue.prependedCount
         var offset = 0
         while offset < requeued {
@@ -140,5 +141,31 @@ extension BrokerLoop {
             expiredQueued = true
         }
         return expiredQueued
+    }
+
+    /// Answers the queued queries whose own deadline (a client's `deadline` option) has passed,
+    /// once the earliest of them is due: they may stand behind queries that came before them
+    /// with the broker's longer deadline, which `expireQueuedQueries` relies on to stop early.
+    /// The queue keeps its order; true when there were any.
+    private func expireQueriesWithOwnDeadlines(now: UInt64) -> Bool {
+        guard let earliest = earliestOwnDeadlineQueued, earliest <= now else { return false }
+        let requeued = queue.prependedCount
+        var expired = false
+        var nextEarliest: UInt64?
+        var survivingRequeued: [HeldQuery] = []
+        for (offset, query) in queue.removeAll().enumerated() {
+            if query.hasOwnDeadline {
+                if query.deadline <= now {
+                    reply(error: Self.deadlineExceededInQueue, to: query, stage: .waiting)
+                    expired = true
+                    continue
+                }
+                nextEarliest = min(nextEarliest ?? .max, query.deadline)
+            }
+            if offset < requeued { survivingRequeued.append(query) } else { queue.append(query) }
+        }
+        for query in survivingRequeued.reversed() { queue.prepend(query) }
+        earliestOwnDeadlineQueued = nextEarliest
+        return expired
     }
 }

@@ -85,6 +85,9 @@ final class BrokerLoop {
     /// Since when no servant has been ready (monotonic clock, as the deadline scan saw it);
     /// nil while one is. Queued queries then wait at most `servantWait`.
     var noServantReadySince: UInt64?
+    /// The earliest deadline of the queued queries with a deadline of their own (a client's
+    /// option), which may expire before queries ahead of them; nil when none was queued.
+    var earliestOwnDeadlineQueued: UInt64?
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String

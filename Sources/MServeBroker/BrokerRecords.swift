@@ -14,6 +14,9 @@ struct HeldQuery {
     var receivedAt: UInt64
     var deadline: UInt64
     var dispatches: Int = 0
+    /// Whether `deadline` is the client's own (its `deadline` option, shorter than the
+    /// broker's): such a query may expire before queries that came before it.
+    var hasOwnDeadline = false
 }
 
 /// A query sent to a servant.

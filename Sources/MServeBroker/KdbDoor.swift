@@ -444,7 +444,8 @@ final class KdbDoor {
     /// list that q could read no other way — its first item neither a symbol nor a string,
     /// its second a string or a general list, `h(7; "proc1 `IBM")` — is `(id; query)`. An
     /// async message of that shape, whatever its first item, is `(id; query)`: the mserve
-    /// protocol. Anything else is a bare query with the generic null as its id, its function
+    /// protocol. The same goes for three items whose last is a dictionary: `(id; query;
+    /// options)`, the options checked by the broker. Anything else is a bare query with the generic null as its id, its function
     /// name turned into a symbol when it came as a string.
     ///
     /// Async messages are answered with an async `(id; result; info)`; sync `(id; query)` with
@@ -474,10 +475,17 @@ final class KdbDoor {
             message: ClientQuery(id: .identity, query: query).encoded())
     }
 
-    /// Whether `value` is `(id; query)`: two items, the second a string or a general list;
-    /// and for a sync message, the first neither a symbol nor a string, which make it a call.
+    /// Whether `value` is `(id; query)` or `(id; query; options)`: two items, or three with a
+    /// dictionary last, the second a string or a general list; and for a sync message, the
+    /// first neither a symbol nor a string, which make it a call.
     private static func isIDAndQuery(_ value: QValue, sync: Bool) -> Bool {
-        guard case .list(let items, _) = value, items.count == 2 else { return false }
+        guard case .list(let items, _) = value else { return false }
+        switch items.count {
+        case 2: break
+        case 3:
+            guard case .dictionary = items[2] else { return false }
+        default: return false
+        }
         switch items[1] {
         case .vector(.char, _), .list: break
         default: return false

@@ -35,8 +35,12 @@ struct SendCommand: AsyncParsableCommand {
     var hub: String?
 
     // `parsing: .unconditional`: `--deadline -1` is read as a value, and refused by its check.
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
-    var deadline: String = "30"
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp(
+            "The query's deadline in seconds, sent to the broker as its deadline option (capped by the broker's --deadline); without it, the broker's deadline applies and the reply is waited for 30 s.",
+            valueName: "seconds"))
+    var deadline: String?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for a connection to the broker.", valueName: "seconds"))
     var connectTimeout: String = "5"
@@ -84,7 +88,7 @@ struct SendCommand: AsyncParsableCommand {
                         + "or leave it out to send without security")
             }
         }
-        _ = try seconds(deadline, flag: "--deadline")
+        if let deadline { _ = try seconds(deadline, flag: "--deadline") }
         _ = try seconds(connectTimeout, flag: "--connect-timeout")
     }
 
@@ -125,7 +129,10 @@ struct SendCommand: AsyncParsableCommand {
             endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
         }
         var configuration = ClientConfiguration()
-        configuration.deadline = try seconds(deadline, flag: "--deadline")
+        // With --deadline the client waits for the broker's answer that long and a grace
+        // (QueryClient.send(query:deadline:)); without it, 30 s.
+        let queryDeadline = try deadline.map { try seconds($0, flag: "--deadline") }
+        configuration.deadline = .seconds(30)
         configuration.connectTimeout = try seconds(connectTimeout, flag: "--connect-timeout")
         if let directory, let keyPair {
             do {
@@ -138,11 +145,11 @@ struct SendCommand: AsyncParsableCommand {
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)
         defer { client.close() }
         if query == ["-"] {
-            try await sendLines(client: client)
+            try await sendLines(client: client, deadline: queryDeadline)
             return
         }
         do {
-            let reply = try await client.send(query.joined(separator: " "))
+            let reply = try await client.send(query.joined(separator: " "), deadline: queryDeadline)
             print(reply.result)
             if !quiet {
                 print("")
@@ -167,7 +174,7 @@ struct SendCommand: AsyncParsableCommand {
     /// `await`: Swift 6.3's optimizer loses the part of a returned tuple written before a
     /// suspension (swiftlang/swift#91911), so `return (index, text, try await …)` hands the
     /// group garbage in a release build.
-    private func sendLines(client: QueryClient) async throws {
+    private func sendLines(client: QueryClient, deadline: Duration?) async throws {
         let quiet = quiet
         let failures = try await withThrowingTaskGroup(of: LineAnswer.self, returning: Int.self) { tasks in
             var answers = LineAnswers(quiet: quiet)
@@ -183,7 +190,7 @@ struct SendCommand: AsyncParsableCommand {
                 tasks.addTask {
                     let result: Result<QueryReply, any Error>
                     do {
-                        result = .success(try await client.send(text))
+                        result = .success(try await client.send(text, deadline: deadline))
                     } catch {
                         result = .failure(error)
                     }

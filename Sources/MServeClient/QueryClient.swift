@@ -153,27 +153,39 @@ public final class QueryClient: Sendable {
         thread.start()
     }
 
-    /// Sends a query given as q text, e.g. `` "proc1 `IBM" ``.
-    public func send(_ query: String) async throws -> QueryReply {
-        try await send(query: .vector(.char(Array(query.utf8))))
+    /// How much longer than a query's own `deadline` the client waits for the broker's reply,
+    /// so that the broker's deadline error arrives before the client gives up.
+    public static let deadlineGrace: Duration = .seconds(2)
+
+    /// Sends a query given as q text, e.g. `` "proc1 `IBM" ``, with its own `deadline` if given
+    /// (see ``send(query:deadline:)``).
+    public func send(_ query: String, deadline: Duration? = nil) async throws -> QueryReply {
+        try await send(query: .vector(.char(Array(query.utf8))), deadline: deadline)
     }
 
     /// Sends a query given as a q value: a string, or a parse form such as `` (`proc1;`IBM) ``.
     /// Throws ``ClientError`` with `.queryFailed` when the query failed (docs/PROTOCOL.md, "A
     /// failed query"), and
     /// `CancellationError` when the calling task is cancelled first.
-    public func send(query: QValue) async throws -> QueryReply {
+    ///
+    /// With a `deadline`, the query goes as `(id; query; options)` with that `deadline` option
+    /// (docs/PROTOCOL.md, "Per-query options"): the broker answers it within that time (or its
+    /// own `--deadline`, if shorter), and the client waits that long plus ``deadlineGrace``
+    /// instead of its configuration's deadline.
+    public func send(query: QValue, deadline: Duration? = nil) async throws -> QueryReply {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         guard !closed.load(ordering: .relaxed) else { throw ClientError(.closed, "the client is closed") }
-        let bytes = QIPC.encode(.list([.atom(.long(id)), query]), messageType: .async)
-        let deadline = QueryClock.monotonicNanoseconds() + deadlineNanoseconds
+        let options = deadline.map { QueryOptions(deadline: $0).qValue }
+        let bytes = ClientQuery(id: .atom(.long(id)), query: query, options: options).encoded()
+        let wait = deadline.map { $0.nanoseconds &+ Self.deadlineGrace.nanoseconds } ?? deadlineNanoseconds
+        let givesUpAt = QueryClock.monotonicNanoseconds() &+ wait
         let ticket = QueryTicket()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 // The send is posted under the ticket's lock, so a cancellation is posted
                 // only after it (the loop would ignore one that came first).
                 let posted = ticket.post {
-                    mailbox.post(.send(id: id, bytes: bytes, deadline: deadline, continuation: continuation))
+                    mailbox.post(.send(id: id, bytes: bytes, deadline: givesUpAt, continuation: continuation))
                 }
                 switch posted {
                 case .posted: break

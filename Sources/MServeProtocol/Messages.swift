@@ -37,49 +37,75 @@ public struct ProtocolError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// A client's query message: the q general list `(id; query)`.
+/// A client's query message: the q general list `(id; query)`, or `(id; query; options)`
+/// where the broker accepts per-query options (docs/PROTOCOL.md).
 public struct ClientQuery: Sendable {
     /// The client's id, any q value (usually a long); echoed in the reply.
     public var id: QValue
     /// The query: a string, or a general-list parse form such as `` (`proc1;`IBM) ``.
     public var query: QValue
+    /// The options the client sent as a third item, as it sent them (read them with
+    /// ``QueryOptions/init(decoding:)``, which refuses unknown keys and wrong types); nil when
+    /// it sent `(id; query)`.
+    public var options: QValue?
 
     /// Creates a query message.
-    public init(id: QValue, query: QValue) {
+    public init(id: QValue, query: QValue, options: QValue? = nil) {
         self.id = id
         self.query = query
+        self.options = options
     }
 
-    /// Reads `(id; query)` from IPC bytes (decoding the two items, not building a list). A
-    /// compressed message that would decompress to more than `maximumSize` bytes is refused.
-    public init(bytes: [UInt8], maximumSize: Int = .max) throws(ProtocolError) {
-        var items: (id: QValue?, query: QValue?) = (nil, nil)
+    /// Reads `(id; query)` from IPC bytes (decoding the items, not building a list), and with
+    /// `acceptingOptions` also `(id; query; options)`, the options any q value (read them with
+    /// ``QueryOptions/init(decoding:)``). A compressed message that would decompress to more than `maximumSize` bytes is refused.
+    public init(bytes: [UInt8], maximumSize: Int = .max, acceptingOptions: Bool = false) throws(ProtocolError) {
+        var items: (id: QValue?, query: QValue?, options: QValue?) = (nil, nil, nil)
         var count = 0
+        let most = acceptingOptions ? 3 : 2
+        let shape = acceptingOptions ? "(id; query) or (id; query; options)" : "(id; query)"
         do {
             _ = try QIPC.forEachListValue(in: bytes, maximumSize: maximumSize) { (item: QValue) throws(QIPCError) in
                 count += 1
                 switch count {
                 case 1: items.id = item
                 case 2: items.query = item
-                default: throw QIPCError(.unexpectedShape, "more than two items")
+                case 3 where most == 3: items.options = item
+                default: throw QIPCError(.unexpectedShape, "more than \(most) items")
                 }
             }
         } catch where error.code == .unexpectedShape {
-            throw ProtocolError(.unexpectedShape, "expected the general list (id; query): \(error.message)")
+            throw ProtocolError(.unexpectedShape, "expected the general list \(shape): \(error.message)")
         } catch {
             throw ProtocolError(.malformed, "malformed message: \(error)")
         }
-        guard let id = items.id, let query = items.query, count == 2 else {
+        guard let id = items.id, let query = items.query, count == 2 || count == 3 else {
             throw ProtocolError(
-                .unexpectedShape, "expected the general list (id; query), got a list of \(count) item(s)")
+                .unexpectedShape, "expected the general list \(shape), got a list of \(count) item(s)")
         }
         self.id = id
         self.query = query
+        self.options = items.options
     }
 
-    /// The IPC bytes of `(id; query)`, an async message.
+    /// The IPC bytes of `(id; query)`, or `(id; query; options)` when options are set, an
+    /// async message.
     public func encoded() -> [UInt8] {
-        QIPC.encode(.list([id, query]), messageType: .async)
+        if let options { return QIPC.encode(.list([id, query, options]), messageType: .async) }
+        return QIPC.encode(.list([id, query]), messageType: .async)
+    }
+
+    /// The message `(id; query)` for a servant, from a client's `(id; query; options)` in
+    /// `bytes`: the first two items' bytes as they came, without the options, which are the
+    /// broker's. Nil when `bytes` is not a list of three items.
+    public static func withoutOptions(_ bytes: [UInt8], maximumSize: Int = .max) -> [UInt8]? {
+        var items: [Range<Int>] = []
+        guard let littleEndian = try? QIPC.littleEndian(bytes, maximumSize: maximumSize),
+            let (_, plain) = try? QIPC.forEachListItem(
+                in: littleEndian, maximumSize: maximumSize, { (item: Range<Int>) throws(QIPCError) in items.append(item) }),
+            items.count == 3
+        else { return nil }
+        return QIPC.assembleList(items: [plain[items[0]], plain[items[1]]])
     }
 }
 

@@ -77,6 +77,33 @@ struct KdbDoorTests {
         }
     }
 
+    /// `(id; query; options)` is the mserve form with per-query options, sync and async: the
+    /// options reach the broker, which checks them.
+    @Test func idQueryAndOptionsAreIDAndQueryWithOptions() throws {
+        let options = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([5_000_000_000])))
+        for (messageType, expected) in [(QMessageType.sync, KdbReplyForm.syncList), (.async, .async)] {
+            let value = QValue.list([.atom(.long(7)), .string("proc1 `IBM"), options])
+            let query = KdbDoor.query(from: QIPC.encode(value, messageType: messageType), connection: 1, maximumSize: .max)
+            #expect(form(query) == expected)
+            let parsed = try ClientQuery(bytes: query?.message ?? [], acceptingOptions: true)
+            #expect(parsed.id == .atom(.long(7)))
+            #expect(parsed.query == .string("proc1 `IBM"))
+            #expect(parsed.options == options)
+        }
+        // A symbol first is still a call in a sync message, and a third item that is not a
+        // dictionary still an argument.
+        let call = QValue.list([.atom(.symbol("f")), .string("x"), options])
+        #expect(form(KdbDoor.query(from: QIPC.encode(call, messageType: .sync), connection: 1, maximumSize: .max)) == .syncBare)
+        let threeArguments = QValue.list([.atom(.long(7)), .string("x"), .atom(.long(1))])
+        #expect(
+            form(KdbDoor.query(from: QIPC.encode(threeArguments, messageType: .async), connection: 1, maximumSize: .max))
+                == .async)
+        let bare = try ClientQuery(
+            bytes: KdbDoor.query(from: QIPC.encode(threeArguments, messageType: .async), connection: 1, maximumSize: .max)?
+                .message ?? [])
+        #expect(bare.id == .identity)
+    }
+
     @Test func responseMessagesAreIgnored() {
         #expect(KdbDoor.query(from: QIPC.encode(.atom(.long(1)), messageType: .response), connection: 1, maximumSize: .max) == nil)
     }

@@ -19,6 +19,8 @@ final class EchoBroker: @unchecked Sendable {
     private let stopped = Mutex(false)
     private let finished = DispatchSemaphore(value: 0)
     private let answer: @Sendable (QValue, QValue) -> QValue
+    /// The options of each query received, in order: nil for `(id; query)`.
+    let receivedOptions = Mutex<[QValue?]>([])
 
     init(answer: @escaping @Sendable (QValue, QValue) -> QValue = { id, _ in .list([id, .atom(.symbol("ok"))]) }) throws {
         self.answer = answer
@@ -40,7 +42,8 @@ final class EchoBroker: @unchecked Sendable {
             guard let frames = try? socket.receiveMultipartBytes(), frames.count == 2,
                 let message = try? QIPC.decode(frames[1]).value, case .list(let items, _) = message
             else { continue }
-            guard items.count == 2 else { continue }
+            guard items.count == 2 || items.count == 3 else { continue }
+            receivedOptions.withLock { $0.append(items.count == 3 ? items[2] : nil) }
             let reply = QIPC.encode(answer(items[0], items[1]), messageType: .async)
             _ = try? socket.send(frames[0], more: true)
             _ = try? socket.send(reply)
@@ -76,6 +79,44 @@ final class EchoBroker: @unchecked Sendable {
         let reply = try await client.send("proc1 `IBM")
         #expect(reply.result == .atom(.symbol("ok")))
         #expect(reply.info == .identity)
+    }
+
+    /// A query's own deadline goes as the `deadline` option of `(id; query; options)`; a query
+    /// without one goes as `(id; query)`, which any broker reads.
+    @Test func aQuerysOwnDeadlineGoesAsItsDeadlineOption() async throws {
+        let broker = try EchoBroker()
+        defer { broker.stop() }
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+        _ = try await client.send("proc1 `IBM", deadline: .milliseconds(1_500))
+        _ = try await client.send("proc1 `IBM")
+        #expect(
+            broker.receivedOptions.withLock { $0 } == [
+                .dictionary(keys: .vector(.symbol(["deadline"])), values: .list([.atom(.timespan(1_500_000_000))])), nil,
+            ])
+    }
+
+    /// With its own deadline a query is waited for that long and a grace, not the client's
+    /// configured deadline.
+    @Test func aQueryWithItsOwnDeadlineIsGivenUpOnAfterIt() async throws {
+        let context = try ZMQContext()
+        let silent = try ZMQSocket(context: context, type: .router)
+        try silent.setLinger(milliseconds: 0)
+        try silent.bind("tcp://127.0.0.1:0")
+        defer {
+            silent.close()
+            context.terminate()
+        }
+        var configuration = ClientConfiguration()
+        configuration.deadline = .seconds(600)
+        let client = try QueryClient(endpoint: try silent.lastEndpoint, configuration: configuration)
+        defer { client.close() }
+        do {
+            _ = try await client.send("proc1 `IBM", deadline: .milliseconds(100))
+            Issue.record("a silent broker answered")
+        } catch let error as ClientError {
+            #expect(error.code == .deadlineExceeded)
+        }
     }
 
     /// A failure is told by the info's `error` entry, never by the result's type: a string
