@@ -40,12 +40,19 @@ extension BrokerLoop {
     /// Sends `query` to the ready servant at `index` — a ZeroMQ servant's queries go to its
     /// outbox and leave with the turn's others (`flushOutboxes`) — and counts it in flight;
     /// false when that servant turned out to be gone (it is then lost, and its queries are back
-    /// at the front of the queue).
+    /// at the front of the queue). A query with too little time left for the servant to answer
+    /// (`tooLittleTimeLeft`) is answered with a deadline error instead, and true returned.
     @discardableResult
     func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
         var query = query
         let servantID = readyIDs[index]
         guard let record = servants[servantID] else { return false }
+        let now = QueryClock.monotonicNanoseconds()
+        if let tooLate = tooLittleTimeLeft(query, meanExecution: record.meanExecutionNanoseconds, now: now) {
+            // Answered here, never sent: the servant stays free for the next one.
+            reply(error: tooLate, to: query, stage: .waiting)
+            return true
+        }
         query.dispatches += 1
         let isQServant = kdbServants.owns(servantID)
         if isQServant {
@@ -62,7 +69,7 @@ extension BrokerLoop {
         views[index].inFlight += 1
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
-            query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
+            query: query, servantID: servantID, dispatchedAt: now)
         guard !isQServant else { return true }
         if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
         record.outbox.append((query.tag, query.message))

@@ -1,6 +1,7 @@
 // The broker loop's timers: heartbeats and liveness, query deadlines, and the status line.
 
 import Logging
+import QData
 
 extension BrokerLoop {
     /// How often a HELLO goes to a servant not known to be connected.
@@ -88,6 +89,36 @@ extension BrokerLoop {
 
     /// The error of a query whose deadline passed while it waited: it never reached a servant.
     static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
+
+    /// The least time a query must have left to be sent to a servant: under it no servant
+    /// could answer before the deadline (docs/OPERATIONS.md, "Deadlines").
+    static let minimumTimeToAnswer: UInt64 = 10_000_000
+
+    /// Why `query` is not to be sent to a servant whose mean execution time is
+    /// `meanExecution`, at `now`: it has less than ``minimumTimeToAnswer`` left, or, once it
+    /// has used half of its deadline waiting, less than that mean. Nil: it has time. A query
+    /// sent at once on arrival is never held to the mean (its whole deadline is left), so a
+    /// servant's slow history cannot refuse every query. The error blames no servant.
+    func tooLittleTimeLeft(_ query: borrowing HeldQuery, meanExecution: UInt64, now: UInt64) -> String? {
+        guard query.deadline > now else { return Self.deadlineExceededInQueue }
+        let left = query.deadline - now
+        if left < Self.minimumTimeToAnswer {
+            return "deadline exceeded: \(Self.text(nanoseconds: left)) left when a servant was free, "
+                + "under the \(Self.text(nanoseconds: Self.minimumTimeToAnswer)) a servant needs at least; "
+                + "the query was not sent"
+        }
+        let span = query.deadline &- query.receivedAt
+        if left <= span / 2, left < meanExecution {
+            return "deadline exceeded: \(Self.text(nanoseconds: left)) left when a servant was free, "
+                + "under its mean execution time of \(Self.text(nanoseconds: meanExecution)); the query was not sent"
+        }
+        return nil
+    }
+
+    /// A duration as q prints a timespan, e.g. `0D00:00:00.500000000`.
+    static func text(nanoseconds: UInt64) -> String {
+        "\(QValue.atom(.timespan(Int64(clamping: nanoseconds))))"
+    }
 
     /// The error of a query that waited `servantWait` while no servant was ready.
     func noServantReadyMessage() -> String {
