@@ -45,6 +45,18 @@ extension IntegrationTests {
             #expect(failures == (1...5).map { "mserve send: fail `line\($0 * 1_000): 'line\($0 * 1_000)" }, "\(run.errors.prefix(2_000))")
         }
 
+        /// `--deadline` is the query's own deadline at the broker (its `deadline` option): the
+        /// broker answers `deadline exceeded` by then, well inside its own minute, and the client
+        /// waits for that answer rather than giving up on its own.
+        @Test func deadlineIsTheQuerysOwnDeadlineAtTheBroker() async throws {
+            let cluster = try await ProcessCluster.start(servants: 1)
+            defer { cluster.stop() }
+            let run = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "--deadline", "0.5", "sleep 3000"])
+            #expect(run.status == 1)
+            #expect(run.errors.hasPrefix("mserve send: 'mserve: deadline exceeded"), "\(run.errors)")
+        }
+
         /// `--quiet` on a failed query: the error line alone, no info dictionary.
         @Test func quietPrintsOnlyTheErrorLineOfAFailedQuery() async throws {
             let cluster = try await ProcessCluster.start(servants: 1)
