@@ -184,5 +184,39 @@ extension IntegrationTests {
         }
         #expect(logged, "\(cluster.broker.logs)")
     }
+
+    /// The reported case: a `sleep 1000` that waited for the servant until it had less time
+    /// left than the servant takes is answered `deadline exceeded` by the broker, blaming no
+    /// servant, and never reaches the servant (which, had it, would have answered it too).
+    @Test func aQueryLeftWithTooLittleTimeIsAnsweredByTheBrokerAndNeverRuns() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 1, threads: 1, brokerArguments: ["--deadline", "1.5"])
+        defer { cluster.stop() }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+
+        async let first = client.send("sleep 1000")
+        try await Task.sleep(for: .milliseconds(50))
+        do {
+            let reply = try await client.send("sleep 1000")
+            Issue.record("the second query ran: \(reply.result)")
+        } catch let error as ClientError {
+            #expect(error.code == .queryFailed)
+            #expect(error.message.hasPrefix("mserve: deadline exceeded: "), "\(error.message)")
+            #expect(!error.message.contains("did not answer"), "no servant is blamed: \(error.message)")
+            let servant = error.info.flatMap { InfoDictionary.symbolKeyedEntries($0) }?.first { $0.0 == "servant" }?.1
+            #expect(servant == .atom(.symbol("")), "no servant in the info: \(String(describing: error.info))")
+        }
+        _ = try? await first
+        // Long enough for a second run of a second to have ended and been counted.
+        try await Task.sleep(for: .milliseconds(1_500))
+        let servants = try await client.send(".mserve.servants[]")
+        guard case .table(let table, _) = servants.result, case .vector(.long(let served), _)? = table.column(named: "served")
+        else {
+            Issue.record("no served column in \(servants.result)")
+            return
+        }
+        #expect(served == [1], "the servant ran only the first query")
+    }
 }
 }
