@@ -75,7 +75,7 @@ extension BrokerLoop {
         var held = HeldQuery(
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
-        if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize) { held.id = query.id }
+        if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true) { held.id = query.id }
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 

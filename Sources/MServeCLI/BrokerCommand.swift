@@ -60,7 +60,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
     var lookAhead: Int = BrokerConfiguration.Dispatch().lookAhead
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query may take before it is answered with an error.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query may take before it is answered with an error; a client's deadline option may shorten it, never lengthen it.", valueName: "seconds"))
     var deadline: String = "60"
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query waits while no servant is ready before it is answered with an error saying so.", valueName: "seconds"))
