@@ -130,9 +130,9 @@ struct SendCommand: AsyncParsableCommand {
         }
         var configuration = ClientConfiguration()
         // With --deadline the client waits for the broker's answer that long and a grace
-        // (QueryClient.send(query:deadline:)); without it, 30 s.
+        // (QueryClient.send(query:deadline:)), which its error then names; without it, 30 s.
         let queryDeadline = try deadline.map { try seconds($0, flag: "--deadline") }
-        configuration.deadline = .seconds(30)
+        configuration.deadline = queryDeadline.map { $0 + QueryClient.deadlineGrace } ?? .seconds(30)
         configuration.connectTimeout = try seconds(connectTimeout, flag: "--connect-timeout")
         if let directory, let keyPair {
             do {
