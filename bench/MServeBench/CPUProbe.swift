@@ -8,6 +8,9 @@ struct CPUSample: Sendable {
     /// Seconds of CPU by thread (process and thread id), with the thread's name, for the
     /// threads alive at the sample.
     var threads: [ThreadKey: (name: String, seconds: Double)] = [:]
+    /// Times the process's threads alive at the sample went to sleep waiting for something
+    /// (`voluntary_ctxt_switches` in `/proc/PID/task/TID/status`): its wake-ups.
+    var wakeUps = 0
 
     /// A thread of a process.
     struct ThreadKey: Hashable, Sendable {
@@ -27,6 +30,7 @@ struct CPUSample: Sendable {
             if let (name, seconds) = stat("\(taskDirectory)/\(task)/stat") {
                 sample.threads[ThreadKey(pid: pid, tid: task)] = (name, seconds)
             }
+            sample.wakeUps += voluntarySwitches("\(taskDirectory)/\(task)/status")
         }
         return sample
     }
@@ -43,8 +47,18 @@ struct CPUSample: Sendable {
         return (name, (user + system) / ticksPerSecond)
     }
 
+    /// The `voluntary_ctxt_switches` of a `status` file (0 when unreadable).
+    private static func voluntarySwitches(_ path: String) -> Int {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+            return Int(line.split(separator: "\t").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "") ?? 0
+        }
+        return 0
+    }
+
     /// Adds another process's sample into this one.
     mutating func add(_ other: CPUSample) {
+        wakeUps += other.wakeUps
         total += other.total
         threads.merge(other.threads) { first, _ in first }
     }
@@ -55,7 +69,7 @@ struct CPUSample: Sendable {
         for (key, thread) in threads {
             threads[key]?.seconds = max(0, thread.seconds - (earlier.threads[key]?.seconds ?? 0))
         }
-        return CPUSample(total: max(0, total - earlier.total), threads: threads)
+        return CPUSample(total: max(0, total - earlier.total), threads: threads, wakeUps: max(0, wakeUps - earlier.wakeUps))
     }
 
     /// Seconds spent by the threads whose name starts with `prefix`.
@@ -123,6 +137,8 @@ struct CPUCost: Sendable {
     /// Seconds by role and part: `broker`, `broker.loop` (the event loop thread),
     /// `broker.io` (libzmq's I/O threads), `proxy`, `servants`, …
     var seconds: [String: Double] = [:]
+    /// Wake-ups by role (see ``CPUSample/wakeUps``).
+    var wakeUps: [String: Int] = [:]
     /// Queries answered in the window.
     var queries = 0
 
@@ -136,6 +152,7 @@ struct CPUCost: Sendable {
         self.queries = queries
         for (role, sample) in spent {
             seconds[role] = sample.total
+            wakeUps[role] = sample.wakeUps
             if role == "broker" {
                 seconds["broker.loop"] = sample.busiestThread(notNamed: "ZMQbg/")
                 seconds["broker.io"] = sample.threads(prefix: "ZMQbg/IO")
@@ -147,6 +164,12 @@ struct CPUCost: Sendable {
     func perQuery(_ part: String) -> Double? {
         guard let spent = seconds[part], queries > 0 else { return nil }
         return spent / Double(queries) * 1e6
+    }
+
+    /// Wake-ups per query of `role`'s threads, or nil when it was not measured.
+    func wakeUpsPerQuery(_ role: String) -> Double? {
+        guard let count = wakeUps[role], queries > 0 else { return nil }
+        return Double(count) / Double(queries)
     }
 
     /// The process the row is about: the broker, else the proxy or the lbbroker.

@@ -74,14 +74,16 @@ struct EchoRatioSuite: AsyncParsableCommand {
         print(
             "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)"
         )
-        print("CPU in µs per query over the measured window (/proc/PID/stat); loop: the broker's event loop thread, io: its libzmq I/O thread")
+        print(
+            "CPU in µs per query over the measured window (/proc/PID/stat); loop: the broker's event loop thread, io: its libzmq I/O thread; srv: the servants (the lbbroker's C workers); wk/q: the process's wake-ups (voluntary context switches) per query"
+        )
         let peerName = path.rawValue
         print(
-            "round  \(rightAligned("\(peerName) q/s", 13))  broker q/s  q/s ratio  \(rightAligned("\(peerName) cpu", 12))  broker cpu   loop     io  cpu ratio  \(rightAligned("\(peerName) srv", 12))  broker srv  \(rightAligned("\(peerName) p50", 12))  broker p50"
+            "round  \(rightAligned("\(peerName) q/s", 13))  broker q/s  q/s ratio  \(rightAligned("\(peerName) cpu", 12))  broker cpu   loop     io  cpu ratio  \(rightAligned("\(peerName) srv", 12))  broker srv  \(rightAligned("\(peerName) p50", 12))  broker p50  \(rightAligned("\(peerName) wk/q", 13))  broker wk/q"
         )
         var rows: [[Double]] = []
         var lines = [
-            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us"
+            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us,peer_wakeups_per_query,broker_wakeups_per_query"
         ]
         for round in 1...rounds {
             var peerResult = LoadResult()
@@ -108,6 +110,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
                 brokerResult.cpu.perQuery("broker.io") ?? .nan, brokerCPU / peerCPU,
                 peerResult.cpu.perQuery("servants") ?? .nan, brokerResult.cpu.perQuery("servants") ?? .nan,
                 peerResult.percentileMicroseconds(50), brokerResult.percentileMicroseconds(50),
+                peerResult.cpu.wakeUpsPerQuery(peerRole) ?? .nan, brokerResult.cpu.wakeUpsPerQuery("broker") ?? .nan,
             ]
             rows.append(row)
             lines.append("\(round),\(peerName)," + row.map { format($0, 2) }.joined(separator: ","))
@@ -143,7 +146,8 @@ struct EchoRatioSuite: AsyncParsableCommand {
             + rightAligned(format(row[4], 1), 10) + " " + rightAligned(format(row[5], 1), 6) + " "
             + rightAligned(format(row[6], 1), 6) + "  " + rightAligned(format(row[7], 2), 9) + "  "
             + rightAligned(format(row[8], 1), 12) + "  " + rightAligned(format(row[9], 1), 10) + "  "
-            + rightAligned(format(row[10], 0), 12) + "  " + rightAligned(format(row[11], 0), 10)
+            + rightAligned(format(row[10], 0), 12) + "  " + rightAligned(format(row[11], 0), 10) + "  "
+            + rightAligned(format(row[12], 2), 13) + "  " + rightAligned(format(row[13], 2), 11)
     }
 
     /// The median of the values that are numbers (NaN when none is).
