@@ -58,8 +58,9 @@ func rightAligned(_ text: String, _ width: Int) -> String {
 }
 
 /// `mserve-bench broker`: the real `mserve broker` with servants in separate processes,
-/// per dispatch algorithm and workload, against the zmq_proxy ceiling, the direct path and
-/// the Majordomo broker of `majortomo`.
+/// per dispatch algorithm and workload, against the zmq_proxy ceiling, the direct path, the
+/// ZeroMQ guide's load-balancing broker in C and the Majordomo broker of `majortomo`, with the
+/// CPU per query of the process in front of the servants and of the servants.
 struct BrokerSuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
@@ -104,7 +105,7 @@ struct BrokerSuite: AsyncParsableCommand {
     @Option(help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
     var door: String = "both"
 
-    @Flag(help: "Skip the baselines (zmq_proxy, direct, majortomo).")
+    @Flag(help: "Skip the baselines (zmq_proxy, direct, lbbroker, majortomo).")
     var noBaselines = false
 
     func validate() throws {
