@@ -5,11 +5,14 @@ set terminal pngcairo size 900,500 font ",10" noenhanced
 set output 'img/bench-latency-p99.png'
 set title "MServe broker p99 latency, µs (lower is better)"
 set ylabel "µs"
+# A log axis from 100 µs: the echo bars (a few ms) stand beside the large ones (hundreds of ms).
 set logscale y
+set format y "%.0f"
+set yrange [100:*]
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
-set key top left
+set key top left horizontal
 set grid ytics
 plot for [column=2:5] results.'/latency-p99.dat' using column:xtic(1) title columnheader(column)

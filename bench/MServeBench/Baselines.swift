@@ -1,13 +1,14 @@
 import Foundation
 import QData
-import Synchronization
-import ZeroMQ
+import POSIXSockets
 
-/// The baselines a broker is compared with on the echo workload, with the same servant
-/// processes the broker runs uses (`mserve-bench serve`, which answers `(id; query)` sent
-/// to it directly): reached either through libzmq's `zmq_proxy` in this process (a ROUTER in
-/// front, a DEALER behind, connected to every servant: the ceiling for any broker here) or
-/// straight from the clients (no broker at all).
+/// The baselines a broker is compared with on the echo workload. Two use the same servant
+/// processes the broker runs use (`mserve-bench serve`, which answers `(id; query)` sent to
+/// it directly), reached either through libzmq's `zmq_proxy` in a C process of its own (a
+/// ROUTER in front, a DEALER behind, connected to every servant: the ceiling for any broker
+/// here) or straight from the clients (no broker at all). The third is the peer under
+/// mserve's rule (one query per servant thread at a time): the ZeroMQ guide's load-balancing
+/// broker in C with C echo workers (``CProgram``).
 enum Baselines {
     /// How the clients reach the servants.
     enum Path: String, Sendable {
@@ -15,72 +16,44 @@ enum Baselines {
         case forwarder = "zmq_proxy"
         /// Client DEALER → servant ROUTER.
         case direct
+        /// Client DEALER → C lbbroker ROUTER … ROUTER → C REQ echo workers (one process,
+        /// as many workers as the servants have threads in all).
+        case lbbroker
     }
 
-    /// Starts `servants` echo servants, puts `path` in front of them, and drives them like
-    /// the broker benchmark.
+    /// Starts `servants` echo servants (or the C workers), puts `path` in front of them, and
+    /// drives them like the broker benchmark. The run's CPU per query is measured for the
+    /// processes in front (`proxy`, `lbbroker`) and behind (`servants`).
     static func run(
         path: Path, servants: Int, threads: Int, clients: Int, inFlight: Int, duration: Double,
         warmUp: Double = 0.5
     ) throws -> LoadResult {
+        if path == .lbbroker {
+            let backend = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let broker = try CProgram.lbbroker.start(role: "lbbroker", arguments: [backend])
+            defer { broker.stop() }
+            let workers = try CProgram.echoworker.start(role: "echo workers", arguments: [backend, "\(servants * threads)"])
+            defer { workers.stop() }
+            let probe = CPUProbe(["lbbroker": [broker.processIdentifier], "servants": [workers.processIdentifier]])
+            return try DealerLoad.run(
+                endpoints: [broker.endpoint], workload: .echo, clients: clients, inFlight: inFlight, duration: duration,
+                warmUp: warmUp, probe: probe)
+        }
         let processes = try BrokerRun.startServants(workload: .echo, count: servants, threads: threads, cache: 1)
         defer { processes.forEach { $0.stop() } }
         let servantEndpoints = processes.map(\.endpoint)
+        let servantIDs = processes.map(\.processIdentifier)
         switch path {
-        case .direct:
+        case .direct, .lbbroker:
             return try DealerLoad.run(
-                endpoints: servantEndpoints, workload: .echo, clients: clients, inFlight: inFlight, duration: duration, warmUp: warmUp)
+                endpoints: servantEndpoints, workload: .echo, clients: clients, inFlight: inFlight, duration: duration,
+                warmUp: warmUp, probe: CPUProbe(["servants": servantIDs]))
         case .forwarder:
-            let context = try ZMQContext(ioThreads: 1)
-            let finished = Locked(false)
-            let frontend = try startProxy(context: context, servants: servantEndpoints, finished: finished)
-            defer {
-                context.shutdown()
-                while !finished.value { Thread.sleep(forTimeInterval: 0.005) }
-                context.terminate()
-            }
+            let proxy = try CProgram.proxy.start(role: "zmq_proxy", arguments: servantEndpoints)
+            defer { proxy.stop() }
             return try DealerLoad.run(
-                endpoints: [frontend], workload: .echo, clients: clients, inFlight: inFlight, duration: duration, warmUp: warmUp)
+                endpoints: [proxy.endpoint], workload: .echo, clients: clients, inFlight: inFlight, duration: duration,
+                warmUp: warmUp, probe: CPUProbe(["proxy": [proxy.processIdentifier], "servants": servantIDs]))
         }
-    }
-
-    /// Starts the forwarder thread, its DEALER connected to every servant; returns the
-    /// endpoint its ROUTER bound.
-    private static func startProxy(context: ZMQContext, servants: [String], finished: Locked<Bool>) throws -> String {
-        let bound = Locked<Result<String, any Error>?>(nil)
-        let thread = Thread {
-            do {
-                let frontend = try ZMQSocket(context: context, type: .router)
-                let backend = try ZMQSocket(context: context, type: .dealer)
-                for socket in [frontend, backend] {
-                    try socket.setSendHighWaterMark(0)
-                    try socket.setReceiveHighWaterMark(0)
-                    try socket.setLinger(milliseconds: 0)
-                }
-                try frontend.bind("tcp://127.0.0.1:*")
-                for servant in servants { try backend.connect(servant) }
-                let endpoint = try frontend.lastEndpoint
-                bound.withLock { $0 = .success(endpoint) }
-                try ZMQ.proxy(frontend: frontend, backend: backend)
-                frontend.close()
-                backend.close()
-            } catch {
-                bound.withLock { $0 = $0 ?? .failure(error) }
-            }
-            finished.withLock { $0 = true }
-        }
-        thread.name = "bench-proxy"
-        thread.start()
-        return try waitFor(bound)
-    }
-
-    private static func waitFor<Value>(_ slot: Locked<Result<Value, any Error>?>) throws -> Value {
-        let giveUp = Date().addingTimeInterval(10)
-        while Date() < giveUp {
-            if let result = slot.withLock({ $0 }) { return try result.get() }
-            Thread.sleep(forTimeInterval: 0.001)
-        }
-        throw BenchError(.setup, "a baseline thread did not start")
     }
 }
-

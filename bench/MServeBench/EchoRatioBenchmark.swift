@@ -1,5 +1,5 @@
-// The echo throughput target (broker ÷ zmq_proxy), measured in alternating rounds so that the
-// machine's drift and its neighbours' bursts fall on both sides of the ratio.
+// The broker's cost per query against a peer (zmq_proxy or a C lbbroker), measured in alternating
+// rounds so that the machine's drift and its neighbours' bursts fall on both sides of the ratio.
 
 import ArgumentParser
 import Foundation
@@ -7,12 +7,16 @@ import Foundation
 struct EchoRatioSuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-ratio",
-        abstract: "Echo throughput of the broker as a ratio of zmq_proxy's, in alternating rounds.",
+        abstract: "Broker CPU per query and echo throughput against zmq_proxy or a C lbbroker, in alternating rounds.",
         discussion: """
-            Each round measures zmq_proxy and the broker on the same workload, with the same \
-            servants, clients and queries in flight, in alternating order (proxy first in odd \
-            rounds, broker first in even ones). The per-round ratios and their median are \
-            reported; on a shared machine the median of several rounds is the figure to trust.
+            Each round measures the peer (zmq_proxy, or with --peer lbbroker the ZeroMQ guide's \
+            load-balancing broker in C) and the broker on the same workload, with the same \
+            clients and queries in flight, in alternating order (peer first in odd rounds, \
+            broker first in even ones). Per round: throughput, and the CPU time per query each \
+            process spent in the measured window (from /proc/PID/stat): the broker's in all, \
+            its event loop thread's and its libzmq I/O thread's, the peer's, and beside them the \
+            servants' (the lbbroker's workers are C echo workers, not MServe servants). The \
+            medians of the rounds are the figures to trust on a shared machine.
             """)
 
     @Option(help: "The dispatch algorithm (any MSERVE_ALGO value).")
@@ -39,56 +43,123 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "CSV file for the rounds (none: no CSV).")
     var csv: String?
 
+    @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
+    var peer = "zmq_proxy"
+
     func validate() throws {
         guard servants >= 1, clients >= 1, inFlight >= 1, rounds >= 1, duration > 0, duration <= 120 else {
             throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration from 0 to 120 s")
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }
+    }
+
+    private var peerPath: Baselines.Path? {
+        switch peer {
+        case "zmq_proxy", "proxy": .forwarder
+        case "lbbroker": .lbbroker
+        default: nil
+        }
+    }
+
+    /// The issue's target for the broker's CPU per query over the peer's at this load: under
+    /// mserve's rule against the lbbroker, else against zmq_proxy at 4 × 16 and at 8 × 32.
+    private var cpuTarget: Double? {
+        if peerPath == .lbbroker { return 1.2 }
+        switch clients * inFlight {
+        case 64: return 1.5
+        case 256: return 2.0
+        default: return nil
+        }
     }
 
     func run() async throws {
+        let path = peerPath!
+        let peerRole = path == .lbbroker ? "lbbroker" : "proxy"
         print(
-            "mserve-bench echo-ratio: \(algorithm), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)"
+            "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)"
         )
-        print("round  zmq_proxy q/s  broker q/s  ratio")
-        var ratios: [Double] = []
-        var lines = ["round,zmq_proxy_qps,broker_qps,ratio"]
+        print(
+            "CPU in µs per query over the measured window (/proc/PID/stat); loop: the broker's event loop thread, io: its libzmq I/O thread; srv: the servants (the lbbroker's C workers); wk/q: the process's wake-ups (voluntary context switches) per query"
+        )
+        let peerName = path.rawValue
+        print(
+            "round  \(rightAligned("\(peerName) q/s", 13))  broker q/s  q/s ratio  \(rightAligned("\(peerName) cpu", 12))  broker cpu   loop     io  cpu ratio  \(rightAligned("\(peerName) srv", 12))  broker srv  \(rightAligned("\(peerName) p50", 12))  broker p50  \(rightAligned("\(peerName) wk/q", 13))  broker wk/q"
+        )
+        var rows: [[Double]] = []
+        var lines = [
+            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us,peer_wakeups_per_query,broker_wakeups_per_query"
+        ]
         for round in 1...rounds {
-            var proxy = 0.0
-            var broker = 0.0
-            let proxyFirst = round % 2 == 1
+            var peerResult = LoadResult()
+            var brokerResult = LoadResult()
+            let peerFirst = round % 2 == 1
             for leg in 0..<2 {
-                if (leg == 0) == proxyFirst {
-                    proxy = try Baselines.run(
-                        path: .forwarder, servants: servants, threads: 1, clients: clients, inFlight: inFlight,
-                        duration: duration
-                    ).throughput
+                if (leg == 0) == peerFirst {
+                    peerResult = try Baselines.run(
+                        path: path, servants: servants, threads: 1, clients: clients, inFlight: inFlight,
+                        duration: duration)
                 } else {
-                    broker = try await BrokerRun.measure(
+                    brokerResult = try await BrokerRun.measure(
                         workload: .echo, algorithm: algorithm, servants: servants, threads: 1, cache: 1, symbols: 1,
                         clients: clients, inFlight: inFlight, duration: duration, capacity: capacity
-                    ).throughput
+                    )
                 }
             }
-            let ratio = proxy > 0 ? broker / proxy : 0
-            ratios.append(ratio)
-            lines.append("\(round),\(format(proxy, 0)),\(format(broker, 0)),\(format(ratio, 3))")
-            print(
-                "\(String(round).padding(toLength: 5, withPad: " ", startingAt: 0))  \(rightAligned(format(proxy, 0), 13))  \(rightAligned(format(broker, 0), 10))  \(format(ratio, 2))"
-            )
+            let peerCPU = peerResult.cpu.perQuery(peerRole) ?? .nan
+            let brokerCPU = brokerResult.cpu.perQuery("broker") ?? .nan
+            let row: [Double] = [
+                peerResult.throughput, brokerResult.throughput,
+                peerResult.throughput > 0 ? brokerResult.throughput / peerResult.throughput : 0,
+                peerCPU, brokerCPU, brokerResult.cpu.perQuery("broker.loop") ?? .nan,
+                brokerResult.cpu.perQuery("broker.io") ?? .nan, brokerCPU / peerCPU,
+                peerResult.cpu.perQuery("servants") ?? .nan, brokerResult.cpu.perQuery("servants") ?? .nan,
+                peerResult.percentileMicroseconds(50), brokerResult.percentileMicroseconds(50),
+                peerResult.cpu.wakeUpsPerQuery(peerRole) ?? .nan, brokerResult.cpu.wakeUpsPerQuery("broker") ?? .nan,
+            ]
+            rows.append(row)
+            lines.append("\(round),\(peerName)," + row.map { format($0, 2) }.joined(separator: ","))
+            print(Self.tableLine(String(round), row))
             fflush(nil)
         }
-        let sorted = ratios.sorted()
-        let median =
-            sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let medians = (0..<rows[0].count).map { column in Self.median(rows.map { $0[column] }) }
+        print(Self.tableLine("median", medians))
         print("")
+        let cpuRatios = rows.map { $0[7] }.sorted()
+        let cpuVerdict = cpuTarget.map { "  (target ≤ \(format($0, 1)))  \(medians[7] <= $0 ? "met" : "NOT met")" } ?? ""
         print(
-            "echo throughput / zmq_proxy (\(algorithm), \(servants) servants, capacity \(capacity ?? 1)): median \(format(median, 2)), range \(format(sorted.first!, 2))–\(format(sorted.last!, 2))  (target ≥ 0.90)  \(median >= 0.9 ? "met" : "NOT met")"
+            "broker CPU per query / \(peerName)'s (\(algorithm), \(clients) × \(inFlight)): median \(format(medians[7], 2)), range \(format(cpuRatios.first!, 2))–\(format(cpuRatios.last!, 2))\(cpuVerdict)"
         )
+        let ratios = rows.map { $0[2] }.sorted()
+        let throughputTarget = path == .forwarder && clients * inFlight == 256 ? "  (target ≥ 0.70)  \(medians[2] >= 0.7 ? "met" : "NOT met")" : ""
+        print(
+            "echo throughput / \(peerName) (\(algorithm), \(servants) servants, capacity \(capacity ?? 1)): median \(format(medians[2], 2)), range \(format(ratios.first!, 2))–\(format(ratios.last!, 2))\(throughputTarget)"
+        )
+        let p50Ratio = medians[11] / medians[10]
+        let p50Target = path == .forwarder && clients * inFlight == 1 ? "  (target ≤ 1.10)  \(p50Ratio <= 1.1 ? "met" : "NOT met")" : ""
+        print("echo p50 / \(peerName)'s: \(format(p50Ratio, 2)) (medians \(format(medians[11], 0)) / \(format(medians[10], 0)) µs)\(p50Target)")
         if let csv {
             try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv)")
         }
+    }
+
+    private static func tableLine(_ label: String, _ row: [Double]) -> String {
+        label.padding(toLength: 6, withPad: " ", startingAt: 0) + " "
+            + rightAligned(format(row[0], 0), 13) + "  " + rightAligned(format(row[1], 0), 10) + "  "
+            + rightAligned(format(row[2], 2), 9) + "  " + rightAligned(format(row[3], 1), 12) + "  "
+            + rightAligned(format(row[4], 1), 10) + " " + rightAligned(format(row[5], 1), 6) + " "
+            + rightAligned(format(row[6], 1), 6) + "  " + rightAligned(format(row[7], 2), 9) + "  "
+            + rightAligned(format(row[8], 1), 12) + "  " + rightAligned(format(row[9], 1), 10) + "  "
+            + rightAligned(format(row[10], 0), 12) + "  " + rightAligned(format(row[11], 0), 10) + "  "
+            + rightAligned(format(row[12], 2), 13) + "  " + rightAligned(format(row[13], 2), 11)
+    }
+
+    /// The median of the values that are numbers (NaN when none is).
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.filter { !$0.isNaN }.sorted()
+        if sorted.isEmpty { return .nan }
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }

@@ -18,12 +18,12 @@ enum KdbLoad {
 
     static func run(
         host: String = "127.0.0.1", port: Int, workload: Workload, clients: Int, inFlight: Int, duration: Double,
-        warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount
+        warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount, probe: CPUProbe? = nil
     ) throws -> LoadResult {
         let zipf = ZipfSampler(count: max(1, symbols), exponent: 1.1)
         let window = LoadWindow(warmUp: warmUp, duration: duration)
         let (measureFrom, end) = (window.measureFrom, window.end)
-        return try window.run(clients: clients, threadName: "bench-kdb-client") { clientIndex in
+        return try window.run(clients: clients, threadName: "bench-kdb-client", probe: probe) { clientIndex in
             let connection = try KdbClientConnection(host: host, port: port, timeoutSeconds: timeoutSeconds)
             var random = BenchRandom(seed: UInt64(clientIndex + 1))
             var result = LoadResult()

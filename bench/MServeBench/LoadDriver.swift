@@ -26,6 +26,9 @@ struct LoadResult: Sendable {
     var externalPercentiles: [Double: Double] = [:]
     /// Mean latency (µs) measured elsewhere.
     var externalMean: Double? = nil
+    /// CPU the broker (or baseline) and servant processes spent per query in the window,
+    /// when a ``CPUProbe`` watched the run.
+    var cpu = CPUCost()
 
     /// Queries per second.
     var throughput: Double { seconds > 0 ? Double(completed) / seconds : 0 }
@@ -84,8 +87,10 @@ struct LoadWindow: Sendable {
     /// Runs `client(index)` on `clients` threads at once, waits for them all, and merges what
     /// they measured; the first error any of them threw is thrown.
     func run(
-        clients: Int, threadName: String, _ client: @escaping @Sendable (Int) throws -> LoadResult
+        clients: Int, threadName: String, probe: CPUProbe? = nil,
+        _ client: @escaping @Sendable (Int) throws -> LoadResult
     ) throws -> LoadResult {
+        probe?.watch(from: measureFrom, to: end)
         let results = Locked<[Result<LoadResult, any Error>]>([])
         for clientIndex in 0..<clients {
             let thread = Thread {
@@ -99,6 +104,7 @@ struct LoadWindow: Sendable {
         var total = LoadResult()
         total.seconds = duration
         for outcome in results.withLock({ $0 }) { total.merge(try outcome.get()) }
+        if let probe { total.cpu = CPUCost(probe.spent(), queries: total.completed) }
         return total
     }
 }
@@ -133,14 +139,14 @@ enum DealerLoad {
 
     static func run(
         endpoints: [String], workload: Workload, clients: Int, inFlight: Int, duration: Double,
-        warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount
+        warmUp: Double = 0.5, symbols: Int = Workload.defaultSymbolCount, probe: CPUProbe? = nil
     ) throws -> LoadResult {
         let context = try ZMQContext(ioThreads: 1)
         defer { context.terminate() }
         let zipf = ZipfSampler(count: max(1, symbols), exponent: 1.1)
         let window = LoadWindow(warmUp: warmUp, duration: duration)
         let (measureFrom, end) = (window.measureFrom, window.end)
-        return try window.run(clients: clients, threadName: "bench-client") { clientIndex in
+        return try window.run(clients: clients, threadName: "bench-client", probe: probe) { clientIndex in
             let socket = try clientSocket(context: context, receiveTimeoutMilliseconds: 10_000)
             defer { socket.close() }
             for endpoint in endpoints { try socket.connect(endpoint) }
