@@ -43,6 +43,12 @@ final class BrokerLoop {
     /// Ready servants in join order, and their views (kept in step).
     var readyIDs: [UInt64] = []
     var views: [ServantView] = []
+    /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
+    var serviceFunctions = ServiceFunctions()
+    /// The views of the ready servants serving one function, and their indices in `views`:
+    /// the candidates `choose` is given when not every ready servant serves the query's function.
+    var candidateViews: [ServantView] = []
+    var candidateIndices: [Int] = []
     /// Servants with queries in their outbox (an id may appear more than once).
     var servantsWithOutbox: [UInt64] = []
 
