@@ -88,6 +88,7 @@ extension BrokerLoop {
         record.inFlight += 1
         record.lastRouting = query.routing
         views[index].inFlight += 1
+        if !views[index].isFree { freeReadyServants -= 1 }
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: QueryClock.monotonicNanoseconds())
@@ -140,6 +141,7 @@ extension BrokerLoop {
     /// ones behind it may go first. An algorithm that takes queries for a free servant
     /// (`take`) is asked first, for each free servant in the order of the list.
     func drainQueue() {
+        assert(freeReadyServants == views.count(where: \.isFree), "the free servants counted are not the free views")
         // A query whose deadline passed since the last deadline scan is answered, not sent.
         if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
         if algorithm.takesQueries, !queue.isEmpty {
@@ -147,7 +149,7 @@ extension BrokerLoop {
         }
         var offset = 0
         var madeToWait = false
-        while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
+        while offset < queue.count, offset < configuration.dispatch.lookAhead, freeReadyServants > 0 {
             let query = queue[offset: offset]
             switch choose(routing: query.routing, function: query.function) {
             case .wait:
@@ -212,7 +214,7 @@ extension BrokerLoop {
     /// `reofferInterval`, not only at the next arrival or answer: an algorithm that waits for
     /// a time (match waits at most a cold run's worth) keeps its word when nothing else happens.
     func offerAgainSoonWhileAServantIsFree() {
-        guard reofferAt == nil, !queue.isEmpty, views.contains(where: \.isFree) else { return }
+        guard reofferAt == nil, !queue.isEmpty, freeReadyServants > 0 else { return }
         reofferAt = QueryClock.monotonicNanoseconds() + Self.reofferInterval
     }
 

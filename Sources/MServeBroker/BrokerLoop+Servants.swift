@@ -47,10 +47,19 @@ extension BrokerLoop {
 
     /// Takes servant `id` out of the ready servants, if it is there.
     func leaveReadySet(_ id: UInt64) {
-        guard let index = readyIDs.firstIndex(of: id) else { return }
+        guard let index = readyPosition.removeValue(forKey: id) else { return }
+        if views[index].isFree { freeReadyServants -= 1 }
         readyIDs.remove(at: index)
         views.remove(at: index)
+        renumberReadyServants(from: index)
         serviceFunctions.leftReady(servants[id]?.functions ?? .every)
+    }
+
+    /// Brings `readyPosition` up to date for the ready servants from `index` on (after one
+    /// joined or left there: they moved by one).
+    func renumberReadyServants(from index: Int) {
+        for position in index..<readyIDs.count { readyPosition[readyIDs[position]] = position }
+        assert(readyPosition.count == readyIDs.count && freeReadyServants == views.count(where: \.isFree))
     }
 
     /// The routing id the broker gives servant `id` on its servant socket: `servant-ID`.
@@ -289,6 +298,8 @@ extension BrokerLoop {
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
         readyIDs.insert(id, at: position)
         views.insert(record.view, at: position)
+        if views[position].isFree { freeReadyServants += 1 }
+        renumberReadyServants(from: position)
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
@@ -316,7 +327,8 @@ extension BrokerLoop {
             record.served += 1
             record.totalExecution &+= execution
             servantName = record.name
-            if let index = readyIDs.firstIndex(of: id) {
+            if let index = readyPosition[id] {
+                if !views[index].isFree && record.inFlight < views[index].capacity { freeReadyServants += 1 }
                 views[index].inFlight = record.inFlight
                 views[index].queriesServed = record.served
                 views[index].meanExecutionNanoseconds = record.totalExecution / record.served

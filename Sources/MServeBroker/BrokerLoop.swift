@@ -43,6 +43,10 @@ final class BrokerLoop {
     /// Ready servants in join order, and their views (kept in step).
     var readyIDs: [UInt64] = []
     var views: [ServantView] = []
+    /// The index in `readyIDs` and `views` of each ready servant, and how many of them are free
+    /// (kept in step with `views`): a query's bookkeeping looks no servant up by scanning.
+    var readyPosition: [UInt64: Int] = [:]
+    var freeReadyServants = 0
     /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
     var serviceFunctions = ServiceFunctions()
     /// The views of the ready servants serving one function, and their indices in `views`:
