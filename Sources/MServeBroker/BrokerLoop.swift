@@ -88,6 +88,8 @@ final class BrokerLoop {
     /// The largest message taken from a client or a servant, compressed or once decompressed.
     let maxMessageSize: Int
     var nextHeartbeat: UInt64 = 0
+    /// The heartbeat slot whose servants the next heartbeat turn visits (`HeartbeatSlots`).
+    var heartbeatSlot: UInt64 = 0
     var nextDeadlineScan: UInt64 = 0
     /// When to offer the queued queries again, while the algorithm makes them wait with a
     /// servant free (`offerAgainSoonWhileAServantIsFree`).
