@@ -105,6 +105,8 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable {
         public static let configuration = Code(name: "configuration")
         /// A call of one of the broker's own functions (``BrokerFunctions``) was refused.
         public static let brokerFunction = Code(name: "brokerFunction")
+        /// A query calls a function that no known servant of the service serves.
+        public static let unservedFunction = Code(name: "unservedFunction")
         /// The code's name.
         public var description: String { name }
     }

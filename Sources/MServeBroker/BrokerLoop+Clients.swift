@@ -113,6 +113,11 @@ extension BrokerLoop {
                 return
             }
             try SecureInvocation.validate(parsed, allowlist: allowlist)
+            // Refused now rather than sent to a servant that would refuse it.
+            guard serviceFunctions.mayServe(parsed.function) else {
+                throw BrokerError(.unservedFunction, serviceFunctions.unservedMessage(parsed.function))
+            }
+            held.function = parsed.function
             held.routing = try routingString(for: parsed)
         } catch {
             if let heldBack = refusedQueryLog.admit() {
@@ -124,7 +129,7 @@ extension BrokerLoop {
         held.tag = nextTag
         nextTag &+= 1
         // Within the look-ahead the queued queries were already offered and made to wait.
-        let choice: DispatchChoice = queue.count < configuration.dispatch.lookAhead ? choose(routing: held.routing) : .wait
+        let choice: DispatchChoice = queue.count < configuration.dispatch.lookAhead ? choose(routing: held.routing, function: held.function) : .wait
         if case .servant(let index) = choice {
             dispatch(held, toReadyIndex: index)
         } else if case .invalid = choice {

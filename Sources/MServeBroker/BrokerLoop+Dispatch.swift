@@ -11,13 +11,39 @@ extension BrokerLoop {
         case servant(Int)
         /// Leave it waiting.
         case wait
+        /// Leave it waiting: no servant serving its function is free (the algorithm was not asked).
+        case noneFree
         /// The algorithm named no servant or a busy one: the query fails (`failInvalidChoice`).
         case invalid
     }
 
-    func choose(routing: String) -> DispatchChoice {
+    /// Asks the algorithm for a servant for a query of `routing` calling `function`, among the
+    /// ready servants serving that function (all of them, in the common case that every one
+    /// does: the views are then passed as they are, without a copy).
+    func choose(routing: String, function: String) -> DispatchChoice {
         guard !views.isEmpty else { return .wait }
-        guard let index = algorithm.choose(routing: routing, servants: views) else { return .wait }
+        if serviceFunctions.everyReadyServantServes(function) {
+            return checked(algorithm.choose(routing: routing, servants: views))
+        }
+        // Narrowed to the servants serving the function, in the same order.
+        candidateViews.removeAll(keepingCapacity: true)
+        candidateIndices.removeAll(keepingCapacity: true)
+        var anyFree = false
+        for index in views.indices where servants[readyIDs[index]]?.functions?.contains(function) ?? true {
+            candidateViews.append(views[index])
+            candidateIndices.append(index)
+            anyFree = anyFree || views[index].isFree
+        }
+        // None free: the query waits for one of them, whatever the algorithm would say.
+        guard anyFree else { return .noneFree }
+        guard let choice = algorithm.choose(routing: routing, servants: candidateViews) else { return .wait }
+        guard candidateIndices.indices.contains(choice) else { return checked(-1) }
+        return checked(candidateIndices[choice])
+    }
+
+    /// The algorithm's choice, checked: an index of a free ready servant, or a wait.
+    private func checked(_ choice: Int?) -> DispatchChoice {
+        guard let index = choice else { return .wait }
         guard views.indices.contains(index), views[index].isFree else {
             if let heldBack = invalidChoiceLog.admit() {
                 logger.warning(
@@ -53,6 +79,8 @@ extension BrokerLoop {
             reply(error: tooLate, to: query, stage: .waiting)
             return true
         }
+        // Never to a servant that does not serve the function (the algorithm chose among those that do).
+        assert(record.functions?.contains(query.function) ?? true, "dispatch of \(query.function) to \(record.name)")
         query.dispatches += 1
         let isQServant = kdbServants.owns(servantID)
         if isQServant {
@@ -67,6 +95,7 @@ extension BrokerLoop {
         record.inFlight += 1
         record.lastRouting = query.routing
         views[index].inFlight += 1
+        if !views[index].isFree { freeReadyServants -= 1 }
         views[index].lastRouting = query.routing
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: now)
@@ -119,16 +148,21 @@ extension BrokerLoop {
     /// ones behind it may go first. An algorithm that takes queries for a free servant
     /// (`take`) is asked first, for each free servant in the order of the list.
     func drainQueue() {
+        assert(freeReadyServants == views.count(where: \.isFree), "the free servants counted are not the free views")
         // A query whose deadline passed since the last deadline scan is answered, not sent.
         if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
         if algorithm.takesQueries, !queue.isEmpty {
             guard letFreeServantsTakeQueries() else { return }
         }
         var offset = 0
-        while offset < queue.count, offset < configuration.dispatch.lookAhead, views.contains(where: \.isFree) {
+        var madeToWait = false
+        while offset < queue.count, offset < configuration.dispatch.lookAhead, freeReadyServants > 0 {
             let query = queue[offset: offset]
-            switch choose(routing: query.routing) {
+            switch choose(routing: query.routing, function: query.function) {
             case .wait:
+                offset += 1
+                madeToWait = true
+            case .noneFree:
                 offset += 1
             case .invalid:
                 failInvalidChoice(of: queue.remove(atOffset: offset))
@@ -138,35 +172,47 @@ extension BrokerLoop {
                 guard dispatch(query, toReadyIndex: index) else { return }
             }
         }
-        if offset > 0 { offerAgainSoonWhileAServantIsFree() }
+        // Offered again soon only if the algorithm made a query wait while a servant was free.
+        if madeToWait { offerAgainSoonWhileAServantIsFree() }
     }
 
     /// Asks the algorithm, for each free servant in the order of the list, which of the queries
     /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
     /// a servant turned out to be gone (it was lost, which drained the queue again).
     func letFreeServantsTakeQueries() -> Bool {
-        // The routing strings in the look-ahead, gathered again only once a query was taken.
+        // The routing strings in the look-ahead, gathered again only once a query was taken or
+        // for a servant serving only some functions, and their offsets in the queue.
         var routings: [String] = []
+        var offsets: [Int] = []
+        var gatheredFor: ServedFunctions?
         var index = 0
         while index < views.count, !queue.isEmpty {
             guard views[index].isFree else {
                 index += 1
                 continue
             }
-            if routings.isEmpty {
+            // A servant is offered only the queries calling a function it serves.
+            let functions = servants[readyIDs[index]]?.functions ?? .every
+            if routings.isEmpty || gatheredFor != functions {
+                routings.removeAll(keepingCapacity: true)
+                offsets.removeAll(keepingCapacity: true)
                 let window = min(queue.count, configuration.dispatch.lookAhead)
-                routings.reserveCapacity(window)
-                for offset in 0..<window { routings.append(queue[offset: offset].routing) }
+                for offset in 0..<window where functions.contains(queue[offset: offset].function) {
+                    routings.append(queue[offset: offset].routing)
+                    offsets.append(offset)
+                }
+                gatheredFor = functions
             }
-            guard let taken = algorithm.take(servant: views[index], routings: routings), taken >= 0,
-                taken < routings.count
+            guard !routings.isEmpty, let taken = algorithm.take(servant: views[index], routings: routings),
+                taken >= 0, taken < routings.count
             else {
                 index += 1
                 continue
             }
+            let offset = offsets[taken]
             routings.removeAll(keepingCapacity: true)
             // The same servant is asked again while it is still free (a capacity above one).
-            guard dispatch(queue.remove(atOffset: taken), toReadyIndex: index) else { return false }
+            guard dispatch(queue.remove(atOffset: offset), toReadyIndex: index) else { return false }
         }
         return true
     }
@@ -175,7 +221,7 @@ extension BrokerLoop {
     /// `reofferInterval`, not only at the next arrival or answer: an algorithm that waits for
     /// a time (match waits at most a cold run's worth) keeps its word when nothing else happens.
     func offerAgainSoonWhileAServantIsFree() {
-        guard reofferAt == nil, !queue.isEmpty, views.contains(where: \.isFree) else { return }
+        guard reofferAt == nil, !queue.isEmpty, freeReadyServants > 0 else { return }
         reofferAt = QueryClock.monotonicNanoseconds() + Self.reofferInterval
     }
 

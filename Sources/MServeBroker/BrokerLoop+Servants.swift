@@ -40,8 +40,26 @@ extension BrokerLoop {
             sendToServant(record.routingID, .bye)
             try? servantSocket.disconnect(endpoint)
         }
+        if let functions = record.functions { serviceFunctions.forget(functions) }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
+    }
+
+    /// Takes servant `id` out of the ready servants, if it is there.
+    func leaveReadySet(_ id: UInt64) {
+        guard let index = readyPosition.removeValue(forKey: id) else { return }
+        if views[index].isFree { freeReadyServants -= 1 }
+        readyIDs.remove(at: index)
+        views.remove(at: index)
+        renumberReadyServants(from: index)
+        serviceFunctions.leftReady(servants[id]?.functions ?? .every)
+    }
+
+    /// Brings `readyPosition` up to date for the ready servants from `index` on (after one
+    /// joined or left there: they moved by one).
+    func renumberReadyServants(from index: Int) {
+        for position in index..<readyIDs.count { readyPosition[readyIDs[position]] = position }
+        assert(readyPosition.count == readyIDs.count && freeReadyServants == views.count(where: \.isFree))
     }
 
     /// The routing id the broker gives servant `id` on its servant socket: `servant-ID`.
@@ -214,13 +232,14 @@ extension BrokerLoop {
         }
     }
 
-    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation and name.
+    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation, name and functions.
     func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
         guard let record = servants[id] else { return }
         var capacity = 1
         var batchLimit = 1
         var incarnation: UInt64 = 0
         var name: String? = nil
+        var functions = ServedFunctions.every
         if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
             let entries = InfoDictionary.symbolKeyedEntries(info)
         {
@@ -230,6 +249,8 @@ extension BrokerLoop {
                 case ("batch", .atom(.long(let n))): batchLimit = max(1, Int(min(n, 1 << 20)))
                 case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
                 case ("name", .atom(.symbol(let text))) where !text.isEmpty: name = text
+                case ("functions", .vector(.symbol(let names), _)): functions = ServedFunctions(announced: names)
+                case ("functions", .atom(.symbol(let name))): functions = ServedFunctions(announced: [name])
                 default: break
                 }
             }
@@ -246,12 +267,15 @@ extension BrokerLoop {
             return
         }
         if let name { record.name = name }
-        becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation)
+        becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation, functions: functions)
     }
 
-    /// Puts a servant in dispatch (a ZeroMQ servant's READY, a q servant's connection). A
-    /// servant already ready under another incarnation restarted: its queries are lost first.
-    func becomeReady(_ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64) {
+    /// Puts a servant serving `functions` in dispatch (a ZeroMQ servant's READY, a q servant's
+    /// connection). A servant already ready under another incarnation restarted: its queries
+    /// are lost first.
+    func becomeReady(
+        _ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64, functions: ServedFunctions = .every
+    ) {
         guard let record = servants[id] else { return }
         if record.state == .draining && record.incarnation == incarnation { return }
         if record.state == .ready || record.state == .draining {
@@ -263,11 +287,19 @@ extension BrokerLoop {
         record.incarnation = incarnation
         record.state = .ready
         record.inFlight = 0
+        // A restart may bring another version of the servant's API (a rolling upgrade).
+        if record.functions != functions {
+            serviceFunctions.announce(functions, replacing: record.functions)
+            record.functions = functions
+        }
+        serviceFunctions.becameReady(functions)
         // Keep servants in the order they were added (the configuration's order, then joins),
         // whatever order they became ready in: "the top of the list" means the same every run.
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
         readyIDs.insert(id, at: position)
         views.insert(record.view, at: position)
+        if views[position].isFree { freeReadyServants += 1 }
+        renumberReadyServants(from: position)
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
@@ -295,7 +327,8 @@ extension BrokerLoop {
             record.served += 1
             record.totalExecution &+= execution
             servantName = record.name
-            if let index = readyIDs.firstIndex(of: id) {
+            if let index = readyPosition[id] {
+                if !views[index].isFree && record.inFlight < views[index].capacity { freeReadyServants += 1 }
                 views[index].inFlight = record.inFlight
                 views[index].queriesServed = record.served
                 views[index].meanExecutionNanoseconds = record.totalExecution / record.served
@@ -336,10 +369,7 @@ extension BrokerLoop {
     func servantDraining(_ id: UInt64) {
         guard let record = servants[id], record.state == .ready else { return }
         record.state = .draining
-        if let index = readyIDs.firstIndex(of: id) {
-            readyIDs.remove(at: index)
-            views.remove(at: index)
-        }
+        leaveReadySet(id)
         for item in record.outbox.reversed() {
             guard var flight = inFlight.removeValue(forKey: item.tag) else { continue }
             flight.query.dispatches -= 1
@@ -367,10 +397,7 @@ extension BrokerLoop {
         // as sent (they never left), so the redispatch limit counts only real sends.
         for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }
         record.outbox.removeAll()
-        if let index = readyIDs.firstIndex(of: id) {
-            readyIDs.remove(at: index)
-            views.remove(at: index)
-        }
+        leaveReadySet(id)
         if wasReady {
             logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
         }

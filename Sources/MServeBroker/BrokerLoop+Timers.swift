@@ -9,12 +9,16 @@ extension BrokerLoop {
 
     func timers(now: UInt64) {
         if now >= nextHeartbeat {
-            nextHeartbeat = now + heartbeatNanoseconds
+            // One slot's servants a turn, a turn every interval / slots: each servant is
+            // visited once an interval, and the PINGs to many go out spread over it.
+            nextHeartbeat = now + heartbeatNanoseconds / HeartbeatSlots.count
+            let slot = heartbeatSlot
+            heartbeatSlot = (slot + 1) % HeartbeatSlots.count
             // Liveness is judged on a fresh read: after a pause of this loop (a huge query to
             // parse, a slow plugin) the servants' answers to its heartbeats wait in the socket.
             readServants()
             // q servants' liveness is their TCP connection (KdbServantLinks).
-            for record in servants.values where !kdbServants.owns(record.id) {
+            for record in servants.values where HeartbeatSlots.slot(of: record.id) == slot && !kdbServants.owns(record.id) {
                 switch record.state {
                 case .ready, .draining:
                     let silentSince = record.unansweredPingSince ?? now
@@ -199,4 +203,19 @@ extension BrokerLoop {
         earliestOwnDeadlineQueued = nextEarliest
         return expired
     }
+}
+
+/// The broker's heartbeats, spread: servants are split into `count` slots by id, and one slot's
+/// turn comes every heartbeat interval / `count`. Each servant is still sent a PING (and judged
+/// on its silence) once an interval, but a broker with thousands of servants sends an eighth of
+/// the PINGs every 50 ms (at the default 0.4 s) instead of all of them in one burst, which would
+/// hold up every query arriving meanwhile.
+enum HeartbeatSlots {
+    /// How many slots an interval is split into.
+    static let count: UInt64 = 8
+
+    /// The slot of servant `id`: consecutive ids (servants added one after another) fall in
+    /// different slots.
+    @inline(__always)
+    static func slot(of id: UInt64) -> UInt64 { id % count }
 }

@@ -43,6 +43,16 @@ final class BrokerLoop {
     /// Ready servants in join order, and their views (kept in step).
     var readyIDs: [UInt64] = []
     var views: [ServantView] = []
+    /// The index in `readyIDs` and `views` of each ready servant, and how many of them are free
+    /// (kept in step with `views`): a query's bookkeeping looks no servant up by scanning.
+    var readyPosition: [UInt64: Int] = [:]
+    var freeReadyServants = 0
+    /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
+    var serviceFunctions = ServiceFunctions()
+    /// The views of the ready servants serving one function, and their indices in `views`:
+    /// the candidates `choose` is given when not every ready servant serves the query's function.
+    var candidateViews: [ServantView] = []
+    var candidateIndices: [Int] = []
     /// Servants with queries in their outbox (an id may appear more than once).
     var servantsWithOutbox: [UInt64] = []
 
@@ -78,6 +88,8 @@ final class BrokerLoop {
     /// The largest message taken from a client or a servant, compressed or once decompressed.
     let maxMessageSize: Int
     var nextHeartbeat: UInt64 = 0
+    /// The heartbeat slot whose servants the next heartbeat turn visits (`HeartbeatSlots`).
+    var heartbeatSlot: UInt64 = 0
     var nextDeadlineScan: UInt64 = 0
     /// When to offer the queued queries again, while the algorithm makes them wait with a
     /// servant free (`offerAgainSoonWhileAServantIsFree`).

@@ -10,6 +10,8 @@ struct HeldQuery {
     var message: [UInt8]
     var id: QValue
     var routing: String
+    /// The function the query calls; "" before it is parsed.
+    var function = ""
     var receivedTimestamp: Int64
     var receivedAt: UInt64
     var deadline: UInt64
@@ -62,6 +64,8 @@ final class ServantRecord {
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
     /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
     var outbox: [(tag: UInt64, message: [UInt8])] = []
+    /// The functions it serves, as its last READY announced them; nil until its first READY.
+    var functions: ServedFunctions?
 
     init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
         self.id = id

@@ -66,8 +66,9 @@ public protocol DispatchAlgorithm: AnyObject {
 
     /// Index into `servants` of the servant that takes the query, or nil to wait.
     ///
-    /// `servants` holds every ready servant (connected, greeted, not draining), busy or not, in
-    /// a stable order: the order they were added (the configuration's, then joins), whatever
+    /// `servants` holds every ready servant (connected, greeted, not draining) that serves the
+    /// query's function (a servant that announced no functions serves every one), busy or not,
+    /// in a stable order: the order they were added (the configuration's, then joins), whatever
     /// order they became ready in. A non-nil result must name a free servant: the broker answers a query whose
     /// result names no servant or a busy one with an error ("the dispatch algorithm NAME returned
     /// an invalid servant") instead of dispatching it.

@@ -50,12 +50,14 @@ struct ScriptedServant {
         return broker
     }
 
-    /// The info dictionary of a READY: a servant of function `twice`, running `capacity`
-    /// queries at once, taking up to `batch` per QUERY message (none: one).
-    static func readyInfo(capacity: Int64, batch: Int64?) -> [UInt8] {
+    /// The info dictionary of a READY: a servant of `functions` (by default `twice`) in its
+    /// `incarnation`, running `capacity` queries at once, taking up to `batch` per QUERY message (none: one).
+    static func readyInfo(
+        capacity: Int64, batch: Int64?, functions: [String] = ["twice"], incarnation: Int64 = 9
+    ) -> [UInt8] {
         var entries: [(String, QValue)] = [
-            ("incarnation", .atom(.long(9))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
-            ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(["twice"]))),
+            ("incarnation", .atom(.long(incarnation))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
+            ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(functions))),
         ]
         if let batch { entries.append(("batch", .atom(.long(batch)))) }
         return QIPC.encode(InfoDictionary.dictionary(entries))

@@ -21,8 +21,8 @@ struct DispatchSuite: ParsableCommand {
     var iterations: Int = 200_000
 
     func validate() throws {
-        guard !parsedServants.isEmpty, parsedServants.allSatisfy({ (1...1_000).contains($0) }) else {
-            throw ValidationError("--servants must list counts from 1 to 1000, e.g. 2,16")
+        guard !parsedServants.isEmpty, parsedServants.allSatisfy({ (1...10_000).contains($0) }) else {
+            throw ValidationError("--servants must list counts from 1 to 10000, e.g. 2,16")
         }
         guard iterations >= 1_000 else { throw ValidationError("--iterations must be ≥ 1000") }
     }

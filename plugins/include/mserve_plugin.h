@@ -44,8 +44,11 @@ extern "C" {
 
 /**
  * A read-only view of one servant, valid only during the call it is passed to.
- * The broker passes ALL connected servants, busy or not, in a stable order
- * (the order they joined); a servant is free when in_flight < capacity.
+ * `choose` is passed every ready servant that serves the query's function (the
+ * `functions` of its READY; one that announced none serves every function),
+ * busy or not, in a stable order (the order they joined): all of them when
+ * every ready servant serves the function. A servant is free when
+ * in_flight < capacity.
  */
 typedef struct mserve_servant_view {
     /** Stable id for this servant incarnation; never reused while the broker runs. */

@@ -1,0 +1,104 @@
+// Which functions the servants of the service serve: what lets the broker send a query only to
+// a servant that serves its function, and refuse at once a query whose function none serves.
+
+/// The functions a servant serves, as its READY announced them.
+enum ServedFunctions: Equatable {
+    /// Every function: a servant that announced no list (a q servant, an empty `functions`).
+    case every
+    /// Only these.
+    case only(Set<String>)
+
+    /// What a READY's `functions` announces: an empty list means every function.
+    init(announced names: [String]) {
+        self = names.isEmpty ? .every : .only(Set(names))
+    }
+
+    /// Whether a query calling `function` may go to the servant.
+    @inline(__always)
+    func contains(_ function: String) -> Bool {
+        switch self {
+        case .every: return true
+        case .only(let names): return names.contains(function)
+        }
+    }
+}
+
+/// Counts of the servants serving each function: of all the servants whose functions are
+/// known (they announced them at least once, lost or not: a lost servant may come back), and of
+/// the ready ones. Every question a query asks is one dictionary look-up, whatever the number
+/// of servants; the counts change only when a servant announces, becomes ready or leaves.
+struct ServiceFunctions {
+    /// Known servants serving every function.
+    private(set) var knownServingEvery = 0
+    /// Known servants announcing a list, per function listed.
+    private var knownServing: [String: Int] = [:]
+    /// Known servants (serving every function or a list).
+    private(set) var knownServants = 0
+    /// Ready servants serving every function.
+    private var readyServingEvery = 0
+    /// Ready servants announcing a list, per function listed.
+    private var readyServing: [String: Int] = [:]
+    /// Ready servants.
+    private var readyServants = 0
+
+    /// A servant announced `functions` for the first time (`old` nil) or again.
+    mutating func announce(_ functions: ServedFunctions, replacing old: ServedFunctions?) {
+        if let old { count(old, by: -1, every: &knownServingEvery, serving: &knownServing) }
+        else { knownServants += 1 }
+        count(functions, by: 1, every: &knownServingEvery, serving: &knownServing)
+    }
+
+    /// A known servant was removed from the broker.
+    mutating func forget(_ functions: ServedFunctions) {
+        knownServants -= 1
+        count(functions, by: -1, every: &knownServingEvery, serving: &knownServing)
+    }
+
+    /// A servant serving `functions` entered dispatch.
+    mutating func becameReady(_ functions: ServedFunctions) {
+        readyServants += 1
+        count(functions, by: 1, every: &readyServingEvery, serving: &readyServing)
+    }
+
+    /// A servant serving `functions` left dispatch.
+    mutating func leftReady(_ functions: ServedFunctions) {
+        readyServants -= 1
+        count(functions, by: -1, every: &readyServingEvery, serving: &readyServing)
+    }
+
+    /// Whether a query calling `function` may be accepted: some known servant serves it, or no
+    /// servant is known yet (the query then waits for one, as any query does).
+    func mayServe(_ function: String) -> Bool {
+        knownServants == 0 || knownServingEvery > 0 || knownServing[function] != nil
+    }
+
+    /// Whether every ready servant serves `function`: dispatch then needs no narrowing.
+    func everyReadyServantServes(_ function: String) -> Bool {
+        readyServingEvery == readyServants || readyServingEvery + (readyServing[function] ?? 0) == readyServants
+    }
+
+    /// The functions the known servants announce, sorted (for an error message).
+    var knownFunctionNames: [String] { knownServing.keys.sorted() }
+
+    /// The error text for a query calling `function`, which no known servant serves: it names
+    /// the function and the functions the service has (the first `limit` of them).
+    func unservedMessage(_ function: String, limit: Int = 64) -> String {
+        let names = knownFunctionNames
+        var listed = names.prefix(limit).joined(separator: " ")
+        if names.count > limit { listed += " … (\(names.count - limit) more)" }
+        return "no servant of this service serves the function \(function); its functions: \(listed)"
+    }
+
+    private func count(
+        _ functions: ServedFunctions, by delta: Int, every: inout Int, serving: inout [String: Int]
+    ) {
+        switch functions {
+        case .every: every += delta
+        case .only(let names):
+            for name in names {
+                let count = (serving[name] ?? 0) + delta
+                serving[name] = count > 0 ? count : nil
+            }
+        }
+    }
+}

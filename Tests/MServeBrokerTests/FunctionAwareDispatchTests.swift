@@ -1,0 +1,156 @@
+import MServePlugin
+import MServeProtocol
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A query goes only to a servant that serves its function (the `functions` of its READY), and
+/// a query calling a function that no known servant serves is refused at once, saying why.
+struct FunctionAwareDispatchTests {
+    /// The id of the query in a QUERY's `(id; query)` frame.
+    private static func queryID(_ frames: [[UInt8]]) throws -> QValue {
+        try #require(frames.count == 2)
+        guard case .list(let items, _) = try QIPC.decode(frames[1]).value, items.count == 2 else {
+            throw TestFailure("a query that is not (id; query)")
+        }
+        return items[0]
+    }
+
+    @Test func aQueryGoesOnlyToAServantServingItsFunction() async throws {
+        // The first free servant would take everything; the first serves only `twice`.
+        try await ScriptedBroker.run(servants: 2) { run in
+            let old = run.servants[0], new = run.servants[1]
+            let (oldBroker, _) = try await old.next(.hello)
+            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice"])])
+            let (newBroker, _) = try await new.next(.hello)
+            try new.send(
+                to: newBroker, .ready,
+                [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            #expect(await run.servantsBecomeReady(2))
+
+            try run.send(id: 1, "thrice 1")
+            let (_, thrice) = try await new.next(.query)
+            #expect(try Self.queryID(thrice) == .atom(.long(1)))
+            try run.send(id: 2, "twice 2")
+            let (_, twice) = try await old.next(.query)
+            #expect(try Self.queryID(twice) == .atom(.long(2)))
+        }
+    }
+
+    @Test func aQueryWaitsForItsServantWhileOthersAreFree() async throws {
+        try await ScriptedBroker.run(servants: 2) { run in
+            let old = run.servants[0], new = run.servants[1]
+            let (oldBroker, _) = try await old.next(.hello)
+            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
+            let (newBroker, _) = try await new.next(.hello)
+            try new.send(
+                to: newBroker, .ready,
+                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            #expect(await run.servantsBecomeReady(2))
+
+            // The new servant is busy: the second `thrice` waits for it, beside a free servant.
+            try run.send(id: 1, "thrice 1")
+            let (_, first) = try await new.next(.query)
+            try run.send(id: 2, "thrice 2")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            // A `twice` behind it goes to the free servant meanwhile.
+            try run.send(id: 3, "twice 3")
+            let (_, twice) = try await old.next(.query)
+            #expect(try Self.queryID(twice) == .atom(.long(3)))
+
+            try new.send(to: newBroker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(3)))])
+            let (_, second) = try await new.next(.query)
+            #expect(try Self.queryID(second) == .atom(.long(2)))
+        }
+    }
+
+    @Test func aFunctionNoKnownServantServesIsRefusedAtOnceNamingTheServicesFunctions() async throws {
+        try await ScriptedBroker.run(servants: 2) { run in
+            // Before any servant announced its functions, a query waits as any query does.
+            try run.send(id: 1, "vwap `IBM")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+
+            let old = run.servants[0], new = run.servants[1]
+            let (oldBroker, _) = try await old.next(.hello)
+            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
+            let (newBroker, _) = try await new.next(.hello)
+            try new.send(
+                to: newBroker, .ready,
+                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            #expect(await run.servantsBecomeReady(2))
+
+            try run.send(id: 2, "vwap `MSFT")
+            let answer = try #require(try await run.answer())
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(2)))
+            #expect(
+                result == .error("mserve: no servant of this service serves the function vwap; its functions: thrice twice"))
+            // The query never went to a servant.
+            #expect(await run.broker.snapshot().inFlight == 0)
+        }
+    }
+
+    @Test func aServantAnnouncingNoFunctionsServesEveryFunction() async throws {
+        try await ScriptedBroker.run(servants: 2) { run in
+            let listed = run.servants[0], unlisted = run.servants[1]
+            let (listedBroker, _) = try await listed.next(.hello)
+            try listed.send(to: listedBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
+            let (unlistedBroker, _) = try await unlisted.next(.hello)
+            try unlisted.send(
+                to: unlistedBroker, .ready,
+                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: [], incarnation: 10)])
+            #expect(await run.servantsBecomeReady(2))
+
+            // Both are free: the first `vwap` goes to the servant that announced no list, the
+            // second waits for it, beside the free servant whose list lacks `vwap`.
+            try run.send(id: 1, "vwap `IBM")
+            let (_, query) = try await unlisted.next(.query)
+            #expect(try Self.queryID(query) == .atom(.long(1)))
+            try run.send(id: 2, "vwap `MSFT")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            #expect(await run.broker.snapshot().inFlight == 1)
+        }
+    }
+
+    /// Takes the newest waiting query it is offered; `choose` takes the first free servant.
+    private final class NewestFirstAlgorithm: DispatchAlgorithm {
+        var name: String { "newest-first" }
+        var takesQueries: Bool { true }
+        func take(servant: ServantView, routings: [String]) -> Int? { routings.indices.last }
+        func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+        func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
+            nil
+        }
+    }
+
+    @Test func aServantTakesOnlyQueriesCallingItsFunctions() async throws {
+        try await ScriptedBroker.run(servants: 2, algorithm: { NewestFirstAlgorithm() }) { run in
+            let old = run.servants[0], new = run.servants[1]
+            let (newBroker, _) = try await new.next(.hello)
+            try new.send(
+                to: newBroker, .ready,
+                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            #expect(await run.servantsBecomeReady(1))
+            // The new servant is kept busy; then a `twice` and, newest, a `thrice` wait.
+            try run.send(id: 1, "twice 1")
+            let (_, first) = try await new.next(.query)
+            try run.send(id: 2, "twice 2")
+            try run.send(id: 3, "thrice 3")
+            #expect(await eventually { await run.broker.snapshot().queued == 2 })
+
+            // The old servant, free, is offered only the `twice`, though `thrice` is newest.
+            let (oldBroker, _) = try await old.next(.hello)
+            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
+            let (_, taken) = try await old.next(.query)
+            #expect(try Self.queryID(taken) == .atom(.long(2)))
+            try new.send(to: newBroker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            let (_, last) = try await new.next(.query)
+            #expect(try Self.queryID(last) == .atom(.long(3)))
+        }
+    }
+}
