@@ -35,7 +35,7 @@ public struct BrokerSnapshot: Sendable {
         /// How many times a query whose servant died is sent to another servant.
         public var redispatchLimit: Int = 1
         /// The largest message accepted from a client, in bytes.
-        public var maxMessageSize: Int64 = 256 << 20
+        public var maxMessageSize: Int64 = 64 << 20
         /// How long a query waits while no servant is ready.
         public var servantWait: Duration = .seconds(5)
 

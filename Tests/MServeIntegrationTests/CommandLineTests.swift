@@ -317,6 +317,7 @@ extension IntegrationTests {
         @Test(arguments: [
             (["broker", "--redispatch=-1"], "--redispatch must not be negative"),
             (["broker", "--kdb-port", "5999", "--kdb-max-message", "3"], "--kdb-max-message must be at least 9 bytes"),
+            (["broker", "--max-message", "3"], "--max-message must be a number of bytes, at least 9"),
             (["servant", "--threads", "0"], "--threads must be from 1 to 1024"),
             (["broker", "--servant", "bogus"], "--servant 'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
