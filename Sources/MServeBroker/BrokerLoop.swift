@@ -5,6 +5,7 @@
 import Logging
 import MServePlugin
 import MServeProtocol
+import ProcessMemory
 import MServeQuery
 import QData
 import ZeroMQ
@@ -71,6 +72,8 @@ final class BrokerLoop {
 
     /// When the status line is next due.
     var status: StatusSchedule
+    /// When to give freed memory back to the system (BrokerLoop+Timers.swift).
+    var memoryRelease = MemoryReleaseSchedule()
 
     let heartbeatNanoseconds: UInt64
     let livenessNanoseconds: UInt64
