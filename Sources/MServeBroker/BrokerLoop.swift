@@ -288,6 +288,7 @@ final class BrokerLoop {
 
     func snapshot() -> BrokerSnapshot {
         let ordered = servants.values.sorted { $0.id < $1.id }
+        let memory = ProcessMemory.usage()
         return BrokerSnapshot(
             servants: ordered.map {
                 ServantStatus(
@@ -299,6 +300,7 @@ final class BrokerLoop {
             queued: queue.count, inFlight: inFlight.count, answered: answered,
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
-            settings: BrokerSnapshot.Settings(configuration))
+            settings: BrokerSnapshot.Settings(configuration),
+            residentBytes: memory?.resident, peakResidentBytes: memory?.peak)
     }
 }
