@@ -351,6 +351,7 @@ extension IntegrationTests {
             (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
             (["broker", "--status-every", "-1"], "--status-every expects a number of seconds"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
+            (["broker", "--max-message", "-1"], "--max-message must be a number of bytes, at least 9 (an IPC header and a byte), got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
