@@ -112,6 +112,11 @@ let package = Package(
         // lookup, port probes and free ports.
         .target(name: "POSIXSockets", swiftSettings: strict),
 
+        // This process's resident memory, and giving freed memory back to the system (glibc's
+        // allocator controls through CMalloc).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .target(name: "ProcessMemory", dependencies: ["CMalloc"], swiftSettings: strict),
+
         // q values and the kdb+ IPC codec.
         .target(name: "QData", swiftSettings: strict),
 
@@ -148,6 +153,7 @@ let package = Package(
             name: "MServeBroker",
             dependencies: [
                 "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
+                "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -171,7 +177,7 @@ let package = Package(
             name: "MServeServant",
             dependencies: [
                 "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
-                "MServeServantPluginKit", "DemoAPI",
+                "MServeServantPluginKit", "DemoAPI", "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -189,7 +195,7 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -250,6 +256,7 @@ let package = Package(
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(name: "MServePasswordsTests", dependencies: ["MServePasswords"], swiftSettings: strict),
         .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles"], swiftSettings: strict),
+        .testTarget(name: "ProcessMemoryTests", dependencies: ["ProcessMemory"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
             dependencies: ["QData", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MServePlugin
 import MServeProtocol
+import ProcessMemory
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -34,6 +35,8 @@ public final class Broker: Service, Sendable {
         self.logger = logger
         self.makeAlgorithm = algorithms
         self.mailbox = try ZMQMailbox()
+        // Large messages pass through: their memory goes back to the system when freed.
+        ProcessMemory.returnLargeBlocksWhenFreed()
     }
 
     /// Creates a broker whose algorithms come from loaded dispatch plugins.

@@ -13,8 +13,13 @@ public struct BrokerConfiguration: Sendable {
     public struct Clients: Sendable {
         /// The ZeroMQ endpoint the client ROUTER binds; port 0 picks a free port.
         public var endpoint: String = "tcp://127.0.0.1:5570"
-        /// Messages larger than this are dropped by libzmq before they reach the broker.
-        public var maxMessageSize: Int64 = 256 << 20
+        /// The largest frame taken from a client or a servant (`ZMQ_MAXMSGSIZE` on both sockets):
+        /// libzmq closes the connection of a peer that sends a larger one before allocating it.
+        /// The `HELLO` tells servants this limit, so theirs refuse a larger result with an error
+        /// reply instead of sending it; ``MServeClient`` refuses a larger query before sending
+        /// it. Also the bound on a compressed query once decompressed. 64 MiB, like the kdb+
+        /// door's limit.
+        public var maxMessageSize: Int64 = 64 << 20
         /// Replies queued for one slow client before further replies to it are dropped.
         public var sendHighWaterMark: Int32 = 100_000
         /// Creates the default client settings.

@@ -11,7 +11,8 @@ import QData
 /// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm` (with its
 ///   configuration, `match:nowait`), `routing` (the spec), `lookAhead`, `queueCapacity`,
 ///   `deadline`, `redispatch`, `maxMessage`, `waitForServant`, `uptime`, `answered`, `queued`, `inFlight`,
-///   `servantsReady`, `servantsKnown`.
+///   `servantsReady`, `servantsKnown`, `rss` and `rssPeak` (the broker process's resident memory
+///   now and at its peak, in bytes; null when unknown).
 /// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
 ///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
 ///   `meanExecution`, `lastRouting`.
@@ -65,6 +66,8 @@ public enum BrokerFunctions {
             ("inFlight", .atom(.long(Int64(snapshot.inFlight)))),
             ("servantsReady", .atom(.long(Int64(ready)))),
             ("servantsKnown", .atom(.long(Int64(snapshot.servants.count)))),
+            ("rss", .atom(.long(snapshot.residentBytes.map { Int64($0) } ?? .min))),
+            ("rssPeak", .atom(.long(snapshot.peakResidentBytes.map { Int64($0) } ?? .min))),
         ]
         return .dictionary(keys: .vector(.symbol(entries.map(\.0))), values: .list(entries.map(\.1)))
     }

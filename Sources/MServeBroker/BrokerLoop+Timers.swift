@@ -1,6 +1,7 @@
 // The broker loop's timers: heartbeats and liveness, query deadlines, and the status line.
 
 import Logging
+import ProcessMemory
 import QData
 
 extension BrokerLoop {
@@ -51,6 +52,11 @@ extension BrokerLoop {
         }
         if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
             logStatus(answeredNow: answeredNow, perSecond: perSecond)
+        }
+        if memoryRelease.isDue(now: now, resident: { ProcessMemory.usage()?.resident }) {
+            // Large messages freed into the allocator's arenas go back to the system.
+            ProcessMemory.releaseFreeMemory()
+            memoryRelease.released(resident: ProcessMemory.usage()?.resident)
         }
     }
 

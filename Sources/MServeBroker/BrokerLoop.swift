@@ -5,6 +5,7 @@
 import Logging
 import MServePlugin
 import MServeProtocol
+import ProcessMemory
 import MServeQuery
 import QData
 import ZeroMQ
@@ -81,6 +82,8 @@ final class BrokerLoop {
 
     /// When the status line is next due.
     var status: StatusSchedule
+    /// When to give freed memory back to the system (BrokerLoop+Timers.swift).
+    var memoryRelease = MemoryReleaseSchedule()
 
     let heartbeatNanoseconds: UInt64
     let livenessNanoseconds: UInt64
@@ -300,6 +303,7 @@ final class BrokerLoop {
 
     func snapshot() -> BrokerSnapshot {
         let ordered = servants.values.sorted { $0.id < $1.id }
+        let memory = ProcessMemory.usage()
         return BrokerSnapshot(
             servants: ordered.map {
                 ServantStatus(
@@ -311,6 +315,7 @@ final class BrokerLoop {
             queued: queue.count, inFlight: inFlight.count, answered: answered,
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
-            settings: BrokerSnapshot.Settings(configuration))
+            settings: BrokerSnapshot.Settings(configuration),
+            residentBytes: memory?.resident, peakResidentBytes: memory?.peak)
     }
 }

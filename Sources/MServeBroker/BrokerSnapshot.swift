@@ -21,6 +21,10 @@ public struct BrokerSnapshot: Sendable {
     public var uptime: Duration = .zero
     /// The limits and settings in force, from the broker's configuration.
     public var settings = Settings()
+    /// The broker process's resident memory (`VmRSS`), in bytes; nil when unknown.
+    public var residentBytes: Int?
+    /// The largest resident memory the broker process has had (`VmHWM`), in bytes; nil when unknown.
+    public var peakResidentBytes: Int?
 
     /// The dispatch settings and limits a broker runs with, as `.mserve.status[]` shows them.
     public struct Settings: Sendable, Hashable {
@@ -35,7 +39,7 @@ public struct BrokerSnapshot: Sendable {
         /// How many times a query whose servant died is sent to another servant.
         public var redispatchLimit: Int = 1
         /// The largest message accepted from a client, in bytes.
-        public var maxMessageSize: Int64 = 256 << 20
+        public var maxMessageSize: Int64 = 64 << 20
         /// How long a query waits while no servant is ready.
         public var servantWait: Duration = .seconds(5)
 
@@ -60,7 +64,8 @@ public struct BrokerSnapshot: Sendable {
     /// Creates a snapshot.
     public init(
         servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
-        algorithm: String = "", uptime: Duration = .zero, settings: Settings = Settings()
+        algorithm: String = "", uptime: Duration = .zero, settings: Settings = Settings(),
+        residentBytes: Int? = nil, peakResidentBytes: Int? = nil
     ) {
         self.servants = servants
         self.queued = queued
@@ -70,6 +75,8 @@ public struct BrokerSnapshot: Sendable {
         self.algorithm = algorithm
         self.uptime = uptime
         self.settings = settings
+        self.residentBytes = residentBytes
+        self.peakResidentBytes = peakResidentBytes
     }
 }
 

@@ -3,8 +3,13 @@ import POSIXSockets
 
 /// One kdb+ IPC byte stream over a non-blocking TCP socket: input gathered and cut into
 /// messages by their 8-byte headers (refusing forged headers and messages over the size
-/// limit), and output buffered up to a bound.
+/// limit), and output buffered up to a bound. Once a large message has passed, each buffer
+/// goes back to at most ``retainedCapacity``: a connection that carried one large message
+/// does not hold its size for as long as it stays open.
 struct KdbStream {
+    /// The most bytes each buffer keeps once it is empty.
+    static let retainedCapacity = 1 << 20
+
     /// Why a stream must be closed.
     enum Failure: Error {
         case badHeader(String)
@@ -34,6 +39,9 @@ struct KdbStream {
 
     /// Bytes waiting to be written.
     var bufferedOutput: Int { output.count - outputOffset }
+
+    /// The room the input and output buffers hold now (tests).
+    var capacities: (input: Int, output: Int) { (input.capacity, output.capacity) }
 
     /// Reads what the socket has (at most `budget` bytes, for fairness); false when the peer
     /// closed the connection.
@@ -83,6 +91,10 @@ struct KdbStream {
         guard available >= length else { return nil }
         let message = Array(input[inputStart..<inputStart + length])
         inputStart += length
+        if inputStart == input.count && input.capacity > Self.retainedCapacity {
+            input = []
+            inputStart = 0
+        }
         return message
     }
 
@@ -91,7 +103,7 @@ struct KdbStream {
     mutating func enqueue(_ bytes: [UInt8]) -> Bool {
         if bufferedOutput + bytes.count > maxBufferedOutput && bufferedOutput > 0 { return false }
         if outputOffset == output.count {
-            output.removeAll(keepingCapacity: true)
+            output.removeAll(keepingCapacity: output.capacity <= Self.retainedCapacity)
             outputOffset = 0
         }
         output.append(contentsOf: bytes)
@@ -105,7 +117,7 @@ struct KdbStream {
             if written == 0 { return true }
             outputOffset += written
         }
-        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+        output.removeAll(keepingCapacity: output.capacity <= Self.retainedCapacity)
         outputOffset = 0
         return true
     }
@@ -138,7 +150,10 @@ struct KdbStream {
     }
 
     private mutating func compactInput() {
-        if inputStart > 0 && (inputStart == input.count || inputStart > 1 << 20) {
+        if inputStart > 0 && inputStart == input.count && input.capacity > Self.retainedCapacity {
+            input = []
+            inputStart = 0
+        } else if inputStart > 0 && (inputStart == input.count || inputStart > 1 << 20) {
             input.removeFirst(inputStart)
             inputStart = 0
         }

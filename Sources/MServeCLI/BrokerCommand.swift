@@ -81,6 +81,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries sent to a servant in one message: queries dispatched to one servant in the same turn travel together (1: one per message).", valueName: "n"))
     var servantBatch: Int = BrokerConfiguration.Servants().batchLimit
 
+    @Option(name: .customLong("max-message"), parsing: .unconditional, help: ArgumentHelp("Bytes a ZeroMQ client query or servant reply may have (env MSERVE_MAX_MESSAGE, default \(BrokerConfiguration.Clients().maxMessageSize)): a client sending more is disconnected; servants answer a larger result with an error.", valueName: "bytes"))
+    var maxMessage: Int64?
+
     @OptionGroup var kdbOptions: KdbDoorOptions
 
     @Flag(name: .long, help: "List the dispatch algorithms found, then exit.")
@@ -116,6 +119,18 @@ struct BrokerCommand: AsyncParsableCommand {
         if let usersRefresher { services.append(usersRefresher) }
         services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
         try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }
+    }
+
+    /// The ZeroMQ message limit from --max-message or MSERVE_MAX_MESSAGE, at least an IPC header
+    /// and a byte.
+    private func maxMessageSize() throws -> Int64 {
+        let source = maxMessage == nil && environment("MSERVE_MAX_MESSAGE") != nil ? "MSERVE_MAX_MESSAGE" : "--max-message"
+        let text = maxMessage.map(String.init) ?? environment("MSERVE_MAX_MESSAGE")
+        guard let text else { return BrokerConfiguration.Clients().maxMessageSize }
+        guard let bytes = Int64(text), bytes >= 9 else {
+            throw ValidationError("\(source) must be a number of bytes, at least 9 (an IPC header and a byte), got \(text)")
+        }
+        return bytes
     }
 
     /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).
@@ -172,6 +187,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 "\(servantSource) cannot be used with \(keysSource): a secured broker takes its servants, "
                     + "with their keys, from the hub")
         }
+        configuration.clients.maxMessageSize = try maxMessageSize()
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }

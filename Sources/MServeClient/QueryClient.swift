@@ -17,6 +17,11 @@ public struct ClientConfiguration: Sendable {
     public var deadline: Duration = .seconds(65)
     /// Largest reply accepted.
     public var maxMessageSize: Int64 = 1 << 30
+    /// Largest query sent, in bytes as encoded: a larger one fails at once with
+    /// ``ClientError/Code/queryTooLarge``. Keep it at most the broker's `--max-message` (64 MiB
+    /// by default, the default here too): the broker's ZeroMQ socket closes the connection of a
+    /// client that sends more, before reading it, and can send that client no reply.
+    public var maxQuerySize: Int64 = 64 << 20
     /// With security on: the broker's public key and this client's key pair (the broker admits
     /// only allowed client keys). Nil (the default): no security.
     public var curve: ZMQCurveClientKeys? = nil
@@ -86,6 +91,9 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         public static let malformedReply = Code(name: "malformedReply")
         /// The socket failed.
         public static let socket = Code(name: "socket")
+        /// The query is larger than the client's `maxQuerySize` (the broker's message limit); it
+        /// was not sent.
+        public static let queryTooLarge = Code(name: "queryTooLarge")
         /// The code's name.
         public var description: String { name }
     }
@@ -136,6 +144,7 @@ public final class QueryClient: Sendable {
     private let mailbox: ZMQMailbox<ClientCommand>
     private let nextID = Atomic<Int64>(1)
     private let deadlineNanoseconds: UInt64
+    private let maxQuerySize: Int64
     private let closed = Atomic<Bool>(false)
 
     /// Connects to the broker at `endpoint` (connection is made in the background).
@@ -147,6 +156,7 @@ public final class QueryClient: Sendable {
         let mailbox = try ZMQMailbox<ClientCommand>()
         self.mailbox = mailbox
         deadlineNanoseconds = configuration.deadline.nanoseconds
+        maxQuerySize = configuration.maxQuerySize
         let loop = try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
         let thread = Thread { loop.run() }
         thread.name = "mserve-client"
@@ -177,6 +187,12 @@ public final class QueryClient: Sendable {
         guard !closed.load(ordering: .relaxed) else { throw ClientError(.closed, "the client is closed") }
         let options = deadline.map { QueryOptions(deadline: $0).qValue }
         let bytes = ClientQuery(id: .atom(.long(id)), query: query, options: options).encoded()
+        guard bytes.count <= maxQuerySize else {
+            throw ClientError(
+                .queryTooLarge,
+                "query \(id) is \(bytes.count) bytes, more than the \(maxQuerySize) a broker takes (its --max-message); "
+                    + "it was not sent")
+        }
         let wait = deadline.map { $0.nanoseconds &+ Self.deadlineGrace.nanoseconds } ?? deadlineNanoseconds
         let givesUpAt = QueryClock.monotonicNanoseconds() &+ wait
         let ticket = QueryTicket()

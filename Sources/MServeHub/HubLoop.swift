@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeProtocol
+import ProcessMemory
 import QData
 import ZeroMQ
 
@@ -39,6 +40,8 @@ final class HubLoop {
     private var spokeByRoutingID: [[UInt8]: Int64] = [:]
     private var watchers: [[UInt8]: Watcher] = [:]
     private var stopping = false
+    /// When to give freed memory back to the system.
+    private var memoryRelease = MemoryReleaseSchedule()
     private let admission: HubAdmission
 
     /// The bound endpoint, with the real port.
@@ -127,6 +130,7 @@ final class HubLoop {
                 "reloaded": "\(spokes.count)",
             ])
 
+        ProcessMemory.returnLargeBlocksWhenFreed()
         var poller = ZMQPoller()
         let socketIndex = poller.add(socket)
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
@@ -152,6 +156,10 @@ final class HubLoop {
             if after >= nextScan {
                 scanLiveness(now: after)
                 nextScan = after + scanNanoseconds
+                if memoryRelease.isDue(now: after, resident: { ProcessMemory.usage()?.resident }) {
+                    ProcessMemory.releaseFreeMemory()
+                    memoryRelease.released(resident: ProcessMemory.usage()?.resident)
+                }
             }
         }
         admission.stop()

@@ -148,11 +148,34 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
     ///
     /// Each part gives the function name or an argument's ``QData/QValue/routingText``
     /// (the function name when that argument is missing); several parts are joined with `|`.
+    /// A text over ``longestRoutingString`` bytes is shortened (``bounded(_:)``).
     public func routingString(for query: ParsedQuery) -> RoutingString {
         if parts.count == 1 {
-            return RoutingString(text(of: parts[0], query))
+            return RoutingString(Self.bounded(text(of: parts[0], query)))
         }
-        return RoutingString(parts.map { text(of: $0, query) }.joined(separator: Self.separator))
+        return RoutingString(Self.bounded(parts.map { text(of: $0, query) }.joined(separator: Self.separator)))
+    }
+
+    /// The most bytes a routing string keeps whole. The broker and dispatch algorithms keep
+    /// routing strings (a servant's last one, an algorithm's recent ones): an argument of
+    /// megabytes, a large vector, must not be kept that many times over.
+    public static let longestRoutingString = 1_024
+
+    /// `text` itself when it has at most ``longestRoutingString`` bytes; otherwise its first
+    /// bytes, `…#` and 16 hex digits of a hash (FNV-1a) of all of it, ``longestRoutingString``
+    /// bytes at most in all: equal texts still give equal routing strings, and texts that
+    /// differ anywhere almost surely different ones.
+    public static func bounded(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard utf8.count > longestRoutingString else { return text }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let digits = String(hash, radix: 16)
+        let suffix = "…#" + String(repeating: "0", count: 16 - digits.count) + digits
+        // Cut on a character boundary so the prefix stays valid UTF-8.
+        var end = utf8.index(utf8.startIndex, offsetBy: longestRoutingString - suffix.utf8.count)
+        while end > utf8.startIndex, String.Index(end, within: text) == nil { end = utf8.index(before: end) }
+        return String(text[..<end]) + suffix
     }
 
     private func text(of part: Part, _ query: ParsedQuery) -> String {

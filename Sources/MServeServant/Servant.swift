@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeProtocol
 import MServeQuery
+import ProcessMemory
 import QData
 import ServiceLifecycle
 import Synchronization
@@ -255,6 +256,8 @@ final class ServantLoop {
     private var unstarted: [[UInt8]: [[UInt8]]] = [:]
     /// The receive buffer, reused for every message (ZMQFrames).
     private var received = ZMQFrames()
+    /// When to give freed memory back to the system: after large queries or results.
+    private var memoryRelease = MemoryReleaseSchedule()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
     /// Queries answered since start.
@@ -346,6 +349,8 @@ final class ServantLoop {
         if configuration.acceptsDirectQueries {
             logger.notice("direct queries are on: anyone who reaches the endpoint runs queries without a broker")
         }
+        // Large queries and results pass through: their memory goes back to the system when freed.
+        ProcessMemory.returnLargeBlocksWhenFreed()
         var poller = ZMQPoller()
         let socketIndex = poller.add(socket)
         let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
@@ -361,6 +366,10 @@ final class ServantLoop {
             if now >= nextSessionScan {
                 nextSessionScan = now &+ 1_000_000_000
                 forgetSilentBrokers(now: now)
+                if memoryRelease.isDue(now: now, resident: { ProcessMemory.usage()?.resident }) {
+                    ProcessMemory.releaseFreeMemory()
+                    memoryRelease.released(resident: ProcessMemory.usage()?.resident)
+                }
             }
             let timeout = min(stopping ? 20 : 1_000, status.millisecondsUntilDue(now: now) ?? .max)
             do {

@@ -8,11 +8,17 @@ import CZeroMQ
 /// grown, receiving small messages allocates nothing
 /// (``ZMQSocket/receiveMultipart(dontWait:file:line:)`` makes an object and an array per
 /// frame). A larger frame gets an array of its own, which ``copy(of:)`` hands out without
-/// copying it again: a 1 MB result is copied once on its way through. Owned by one thread,
-/// like the socket it reads.
+/// copying it again: a 1 MB result is copied once on its way through, and its array is freed
+/// with the next message. The shared buffer is kept for the next message only up to
+/// ``retainedCapacity``: one message of many small frames (a batch) does not pin its size for
+/// good. Owned by one thread, like the socket it reads.
 public struct ZMQFrames {
     /// Frames from this size up are kept in their own arrays rather than the shared buffer.
     public static let largeFrameSize = 16 * 1024
+
+    /// The most bytes of small frames the shared buffer keeps between messages; a larger buffer
+    /// is freed when the next message is received.
+    public static let retainedCapacity = 256 * 1024
 
     /// The small frames' bytes, back to back.
     private var bytes: [UInt8] = []
@@ -48,11 +54,15 @@ public struct ZMQFrames {
         return scratch.metadata(property)
     }
 
-    /// Forgets the frames, keeping the storage of the small ones.
+    /// The bytes the shared buffer of small frames holds room for now.
+    public var bufferCapacity: Int { bytes.capacity }
+
+    /// Forgets the frames, keeping the storage of the small ones up to ``retainedCapacity``.
     public mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
-        bounds.removeAll(keepingCapacity: true)
-        largeFrames.removeAll(keepingCapacity: true)
+        let keep = bytes.capacity <= Self.retainedCapacity
+        bytes.removeAll(keepingCapacity: keep)
+        bounds.removeAll(keepingCapacity: keep)
+        largeFrames.removeAll(keepingCapacity: keep)
     }
 
     /// Appends the body of the scratch message as the next frame; returns whether more follow.

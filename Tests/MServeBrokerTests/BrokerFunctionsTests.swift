@@ -32,6 +32,7 @@ import Testing
         #expect(entries.map(\.0) == [
             "broker", "algorithm", "routing", "lookAhead", "queueCapacity", "deadline", "redispatch",
             "maxMessage", "waitForServant", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
+            "rss", "rssPeak",
         ])
         let byKey = Dictionary(uniqueKeysWithValues: entries)
         #expect(byKey["broker"] == .atom(.symbol("tcp://127.0.0.1:5570")))
@@ -42,6 +43,23 @@ import Testing
         #expect(byKey["inFlight"] == .atom(.long(1)))
         #expect(byKey["servantsReady"] == .atom(.long(1)))
         #expect(byKey["servantsKnown"] == .atom(.long(2)))
+        // This snapshot knows no memory figures: q's null long.
+        #expect(byKey["rss"] == .atom(.long(.min)))
+        #expect(byKey["rssPeak"] == .atom(.long(.min)))
+    }
+
+    @Test func statusShowsTheBrokersResidentMemoryAndPeak() async throws {
+        try await ScriptedBroker.run(servants: 0) { run in
+            let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: await run.broker.snapshot())
+            let byKey = Dictionary(uniqueKeysWithValues: try #require(value.symbolKeyedPairs))
+            guard case .atom(.long(let rss)) = byKey["rss"], case .atom(.long(let peak)) = byKey["rssPeak"] else {
+                Issue.record("rss and rssPeak are not longs: \(String(describing: byKey["rss"])), \(String(describing: byKey["rssPeak"]))")
+                return
+            }
+            // The broker runs in this process: its figures are this process's, in bytes.
+            #expect(rss > 1 << 20)
+            #expect(peak >= rss)
+        }
     }
 
     @Test func statusShowsTheConfigurationInForce() async throws {

@@ -11,6 +11,19 @@ struct KdbStreamLimitTests {
         QIPC.encode(.vector(.char(Array(repeating: UInt8(ascii: "x"), count: size - 14))), messageType: .sync)
     }
 
+    @Test func theInputBufferGoesBackToABoundedSizeOnceALargeMessageHasPassed() throws {
+        let large = Self.message(totalling: 4 * KdbStream.retainedCapacity)
+        let small = Self.message(totalling: 100)
+        var stream = KdbStream(descriptor: -1, maxMessageSize: large.count, maxBufferedOutput: 10)
+        stream.appendInputForTesting(large + small)
+        #expect(try stream.nextMessage() == large)
+        // The small message behind it still sits in the buffer.
+        #expect(stream.capacities.input >= large.count)
+        #expect(try stream.nextMessage() == small)
+        #expect(stream.capacities.input <= KdbStream.retainedCapacity)
+        #expect(try stream.nextMessage() == nil)
+    }
+
     @Test func aMessageAtTheLimitIsReadAndOneByteOverIsTooLarge() throws {
         let atLimit = Self.message(totalling: 100)
         try #require(atLimit.count == 100)

@@ -44,7 +44,7 @@ struct ServantBatchTests {
             let (broker, hello) = try await servant.next(.hello)
             #expect(hello.count == 3)
             #expect(hello.count == 3 ? WireInteger.decode(hello[1]) == 32 : false, "HELLO names the broker's batch limit")
-            #expect(hello.count == 3 ? WireInteger.decode(hello[2]) == 256 << 20 : false, "and its largest REPLY")
+            #expect(hello.count == 3 ? WireInteger.decode(hello[2]) == 64 << 20 : false, "and its largest REPLY")
             try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 8, batch: 4)])
             let (perMessage, queries) = try await Self.queries(6, at: servant)
             #expect(perMessage == [4, 2])

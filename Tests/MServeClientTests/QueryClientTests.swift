@@ -140,6 +140,25 @@ final class EchoBroker: @unchecked Sendable {
         }
     }
 
+    @Test func aQueryOverTheBrokersLimitFailsAtOnceAndIsNotSent() async throws {
+        #expect(ClientConfiguration().maxQuerySize == 64 << 20, "the broker's default --max-message")
+        let broker = try EchoBroker()
+        defer { broker.stop() }
+        var configuration = ClientConfiguration()
+        configuration.maxQuerySize = 1_000
+        configuration.deadline = .seconds(30)
+        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        defer { client.close() }
+        await #expect {
+            _ = try await client.send("proc1 \"" + String(repeating: "x", count: 2_000) + "\"")
+        } throws: { error in
+            guard let error = error as? ClientError, error.code == .queryTooLarge else { return false }
+            return error.message.contains("more than the 1000 a broker takes (its --max-message)")
+        }
+        // Within the limit, queries go as ever.
+        #expect(try await client.send("proc1 `IBM").result == .atom(.symbol("ok")))
+    }
+
     @Test func aTaskCancelledBeforeItSendsFailsAtOnceAndSendsNothing() async throws {
         let broker = try EchoBroker()
         defer { broker.stop() }

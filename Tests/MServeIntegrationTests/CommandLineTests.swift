@@ -317,6 +317,7 @@ extension IntegrationTests {
         @Test(arguments: [
             (["broker", "--redispatch=-1"], "--redispatch must not be negative"),
             (["broker", "--kdb-port", "5999", "--kdb-max-message", "3"], "--kdb-max-message must be at least 9 bytes"),
+            (["broker", "--max-message", "3"], "--max-message must be a number of bytes, at least 9"),
             (["servant", "--threads", "0"], "--threads must be from 1 to 1024"),
             (["broker", "--servant", "bogus"], "--servant 'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
@@ -350,6 +351,7 @@ extension IntegrationTests {
             (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
             (["broker", "--status-every", "-1"], "--status-every expects a number of seconds"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
+            (["broker", "--max-message", "-1"], "--max-message must be a number of bytes, at least 9 (an IPC header and a byte), got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),

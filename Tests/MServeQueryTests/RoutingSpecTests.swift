@@ -17,6 +17,26 @@ struct RoutingSpecTests {
         #expect(try route(.default, "proc1[2024.01.02;`IBM]") == "2024.01.02")
     }
 
+    @Test func aRoutingStringOverTheLimitIsItsStartAndAHash() throws {
+        let long = "proc1 \"" + String(repeating: "x", count: 5_000) + "\""
+        let routed = try route(.default, long)
+        #expect(routed.utf8.count <= RoutingSpec.longestRoutingString)
+        #expect(routed.hasPrefix(String(repeating: "x", count: 900)))
+        #expect(routed.contains("…#"))
+        // The same argument routes the same way; one differing only at its end does not.
+        #expect(try route(.default, long) == routed)
+        let otherEnd = "proc1 \"" + String(repeating: "x", count: 4_999) + "y\""
+        #expect(try route(.default, otherEnd) != routed)
+        // Multi-byte characters are not cut in half.
+        let wide = "proc1 \"" + String(repeating: "é", count: 2_000) + "\""
+        let routedWide = try route(.default, wide)
+        #expect(routedWide.utf8.count <= RoutingSpec.longestRoutingString)
+        #expect(routedWide.hasPrefix("éé"))
+        // Within the limit, the text is kept whole.
+        let exact = String(repeating: "z", count: RoutingSpec.longestRoutingString)
+        #expect(RoutingSpec.bounded(exact) == exact)
+    }
+
     @Test func queryWithoutArgumentsRoutesToItsFunction() throws {
         #expect(try route(.default, "proc1[]") == "proc1")
         #expect(RoutingSpec.default.routingString(for: try QueryParser.parse(.atom(.symbol("proc9")))) == "proc9")

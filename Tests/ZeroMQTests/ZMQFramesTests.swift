@@ -59,6 +59,31 @@ import ZeroMQ
         }
     }
 
+    @Test func aBufferGrownByOneMessageShrinksBackWithTheNext() throws {
+        try withSocketPair(.pull, .push) { pull, push in
+            var frames = ZMQFrames()
+            // A batch: many small frames, together far more than the buffer keeps.
+            let small = Array(repeating: UInt8(1), count: ZMQFrames.largeFrameSize - 1)
+            let count = 2 * ZMQFrames.retainedCapacity / small.count
+            try push.send(multipart: Array(repeating: small, count: count))
+            #expect(try pull.receive(into: &frames))
+            #expect(frames.count == count)
+            #expect(frames.bufferCapacity > ZMQFrames.retainedCapacity)
+
+            try push.send(multipart: [[1, 2], [3]])
+            #expect(try pull.receive(into: &frames))
+            #expect(Array(frames[0]) == [1, 2])
+            #expect(Array(frames[1]) == [3])
+            #expect(frames.bufferCapacity <= ZMQFrames.retainedCapacity)
+
+            // A buffer within the bound is kept, so small messages allocate nothing.
+            let kept = frames.bufferCapacity
+            try push.send(multipart: [[4, 5, 6]])
+            #expect(try pull.receive(into: &frames))
+            #expect(frames.bufferCapacity == kept)
+        }
+    }
+
     @Test func receivingFromAClosedSocketThrows() throws {
         try withContext { context in
             let socket = try ZMQSocket(context: context, type: .dealer)

@@ -134,11 +134,17 @@ final class BenchProcess: Sendable {
     }
 
     /// The child's resident set size in kilobytes (VmRSS in /proc/PID/status), if readable.
-    var residentKilobytes: Int? {
+    var residentKilobytes: Int? { statusKilobytes("VmRSS:") }
+
+    /// The process's peak resident memory so far (VmHWM), in kB; nil once it has exited.
+    var peakResidentKilobytes: Int? { statusKilobytes("VmHWM:") }
+
+    /// A kB field of /proc/PID/status.
+    private func statusKilobytes(_ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(processIdentifier)/status", encoding: .utf8) else {
             return nil
         }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
         }
         return nil

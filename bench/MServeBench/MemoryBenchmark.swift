@@ -4,6 +4,8 @@ import MServeClient
 
 /// `mserve-bench memory`: the broker's resident memory over many echo queries, sampled from
 /// /proc/PID/status every 100,000 queries. Target: flat (no growth after the first sample).
+/// With `--large`: rounds of large messages through ZeroMQ and the kdb+ door instead
+/// (``LargeMemoryRun``): peak and after-idle RSS of the broker and its servants.
 struct MemorySuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory", abstract: "Broker memory (RSS) over many queries.")
@@ -29,14 +31,36 @@ struct MemorySuite: AsyncParsableCommand {
     @Option(help: "File to write the samples to as CSV (none: no file).")
     var csv: String?
 
+    @Flag(help: "Rounds of large messages through ZeroMQ and the kdb+ door; RSS of the broker and servants over time, peak and after idle.")
+    var large = false
+
+    @Option(help: "With --large: rounds, each echoing a long vector and a string at once, through each door.")
+    var rounds: Int = 12
+
+    @Option(help: "With --large: longs in each round's vector.")
+    var longs: Int = 5_000_000
+
+    @Option(help: "With --large: bytes in each round's string.")
+    var stringBytes: Int = 10_000_000
+
+    @Option(help: "With --large: seconds idle after the rounds before the last sample.")
+    var idle: Double = 12
+
     func validate() throws {
         guard (1...100_000_000).contains(queries), every >= 1, clients >= 1, inFlight >= 1 else {
             throw ValidationError("--queries from 1 to 100,000,000; --every, --clients, --in-flight ≥ 1")
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        guard rounds >= 1, longs >= 1, stringBytes >= 1, idle >= 0 else {
+            throw ValidationError("--rounds, --longs, --string-bytes ≥ 1; --idle ≥ 0")
+        }
     }
 
     func run() async throws {
+        if large {
+            try await LargeMemoryRun(rounds: rounds, longs: longs, stringBytes: stringBytes, idleSeconds: idle, csv: csv).run()
+            return
+        }
         let servants = try BrokerRun.startServants(
             workload: .echo, count: 2, threads: 1, cache: 10, capacity: capacity)
         defer { servants.forEach { $0.stop() } }
