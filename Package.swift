@@ -102,7 +102,14 @@ let package = Package(
             path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "POSIXFiles"], swiftSettings: strict),
+        .target(
+            name: "ZeroMQ",
+            dependencies: [
+                "CZeroMQ", "POSIXFiles",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
 
         // The operating system's file calls, for files whose permission bits matter from their
         // first instant (secret keys).
@@ -144,10 +151,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // What the broker's, the servant's and the hub's admission share: the refused-peer log.
+        .target(
+            name: "MServeAdmission",
+            dependencies: ["ZeroMQ", "MServeProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
         .target(
             name: "MServeBroker",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
+                "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -170,7 +184,7 @@ let package = Package(
         .target(
             name: "MServeServant",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
+                "MServeAdmission", "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
                 "MServeServantPluginKit", "DemoAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -189,7 +203,7 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords",
+                "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -14,12 +14,9 @@ public struct StatusSchedule: Sendable {
         next = now + (period ?? 0)
     }
 
-    /// Milliseconds until the next line is due (at least 1, for a poll's timeout); nil when
-    /// there are no status lines.
-    public func millisecondsUntilDue(now: UInt64) -> Int? {
-        guard period != nil else { return nil }
-        return next > now ? Int((next - now) / 1_000_000) + 1 : 1
-    }
+    /// When the next line is due (monotonic nanoseconds), for a loop's poll to wake then; nil
+    /// when there are no status lines.
+    public var nextDue: UInt64? { period == nil ? nil : next }
 
     /// When a line is due at `now`: how much `count` grew since the last line, and that growth
     /// per second of the period; nil when none is due. The next line is then due a period on.

@@ -67,7 +67,7 @@ public final class Servant: Service, Sendable {
     private let functions: FunctionRegistry
     private let logger: Logger
     private let mailbox: ZMQMailbox<ServantControl>
-    private let bound = Mutex<Result<String, any Error>?>(nil)
+    private let startup = ZMQStartup<String>()
     private let started = Atomic<Bool>(false)
     /// This run's unique id, sent in READY and PONG so brokers notice a restart.
     public let incarnation: UInt64
@@ -91,37 +91,21 @@ public final class Servant: Service, Sendable {
         guard !started.exchange(true, ordering: .sequentiallyConsistent) else {
             throw ServantError("this servant has already run; make a new Servant to serve again")
         }
-        try await withGracefulShutdownHandler {
-            try await withTaskCancellationHandler {
-                try await ZMQLoopThread.run(named: "mserve-servant") { [self] in
-                    do {
-                        let loop = try ServantLoop(
-                            configuration: configuration, functions: functions, logger: logger,
-                            mailbox: mailbox, incarnation: incarnation)
-                        bound.withLock { $0 = .success(loop.endpoint) }
-                        loop.run()
-                    } catch {
-                        bound.withLock { $0 = .failure(error) }
-                        throw error
-                    }
-                }
-            } onCancel: {
-                self.mailbox.post(.stop)
+        let mailbox = mailbox
+        try await ZMQLoopThread.runService(named: "mserve-servant", stop: { mailbox.post(.stop) }) { [self] in
+            let loop = try startup.report(\.endpoint) {
+                try ServantLoop(
+                    configuration: configuration, functions: functions, logger: logger,
+                    mailbox: mailbox, incarnation: incarnation)
             }
-        } onGracefulShutdown: {
-            self.mailbox.post(.stop)
+            loop.run()
         }
     }
 
     /// The endpoint brokers connect to (`tcp://host:port`, with the OS-chosen port), once
     /// bound. Throws the start-up error if binding failed.
     public var endpoint: String {
-        get async throws {
-            while true {
-                if let result = bound.withLock({ $0 }) { return try result.get() }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        get async throws { try await startup.value }
     }
 
     /// Asks the servant to stop (as on SIGTERM).
@@ -232,9 +216,9 @@ final class WorkerPool: Sendable {
 final class ServantLoop {
     private let configuration: ServantConfiguration
     private let logger: Logger
-    private let mailbox: ZMQMailbox<ServantControl>
+    private let events: ZMQEventLoop<ServantControl>
     private let incarnation: UInt64
-    private let context: ZMQContext
+    private let resources: ZMQContextScope
     private let socket: ZMQSocket
     private let workers: WorkerPool
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
@@ -249,7 +233,6 @@ final class ServantLoop {
         /// When the broker was last heard from (monotonic nanoseconds).
         var lastHeard: UInt64
     }
-    private var nextSessionScan: UInt64 = 0
     /// While stopping: the tags of queries each broker sent that were not started, named in
     /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
     private var unstarted: [[UInt8]: [[UInt8]]] = [:]
@@ -270,42 +253,34 @@ final class ServantLoop {
         mailbox: ZMQMailbox<ServantControl>, incarnation: UInt64
     ) throws {
         self.configuration = configuration
-        self.mailbox = mailbox
+        self.events = ZMQEventLoop(mailbox: mailbox)
         self.incarnation = incarnation
-        context = try ZMQContext(ioThreads: 1)
-        let socket: ZMQSocket
-        do {
-            socket = try ZMQSocket(context: context, type: .router)
-        } catch {
-            context.terminate()
-            throw error
-        }
-        var startedAdmission: ServantAdmission? = nil
-        do {
+        let resources = try ZMQContextScope()
+        let opened = try resources.setUp {
+            let socket = try resources.socket(.router)
             try socket.setRouterMandatory(false)
             try socket.setRouterHandover(true)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
             try socket.setLinger(milliseconds: 500)
-            if let curve = configuration.curve {
-                startedAdmission = try ServantAdmission(context: context, socket: socket, keys: curve, logger: logger)
+            let admission = try configuration.curve.map { curve in
+                let admission = try ServantAdmission(context: resources.context, socket: socket, keys: curve, logger: logger)
+                resources.onClose { admission.stop() }
+                return admission
             }
-            admission = startedAdmission
-            do {
+            do throws(ZMQError) {
                 try socket.bind(configuration.endpoint)
             } catch {
                 throw ServantError("cannot bind \(configuration.endpoint): \(error.reason)")
             }
-            endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
-        } catch {
-            // Close what is open first: terminating a context waits for its sockets to close.
-            startedAdmission?.stop()
-            socket.close()
-            context.terminate()
-            throw error
+            let endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
+            return (socket: socket, admission: admission, endpoint: endpoint)
         }
-        self.socket = socket
+        socket = opened.socket
+        admission = opened.admission
+        endpoint = opened.endpoint
+        self.resources = resources
         var logger = logger
         logger[metadataKey: "servant"] = "\(endpoint)"
         self.logger = logger
@@ -346,53 +321,47 @@ final class ServantLoop {
         if configuration.acceptsDirectQueries {
             logger.notice("direct queries are on: anyone who reaches the endpoint runs queries without a broker")
         }
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-        var stopping = false
-        var drainDeadline: UInt64 = 0
+        let socketItem = events.add(socket)
+        let sessionScan = events.addTimer(dueAt: 0)
         var status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
-        while true {
+        while events.state != .stopped {
             let now = QueryClock.monotonicNanoseconds()
-            if stopping && (workers.busy == 0 || now > drainDeadline) { break }
+            if events.state == .draining && (workers.busy == 0 || events.drainTimedOut(now: now)) { break }
             if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
                 logStatus(answeredNow: answeredNow, perSecond: perSecond)
             }
-            if now >= nextSessionScan {
-                nextSessionScan = now &+ 1_000_000_000
+            if events.fire(sessionScan, now: now, thenEvery: Self.sessionScanInterval) {
                 forgetSilentBrokers(now: now)
             }
-            let timeout = min(stopping ? 20 : 1_000, status.millisecondsUntilDue(now: now) ?? .max)
+            let commands: [ServantControl]
             do {
-                _ = try poller.poll(timeoutMilliseconds: timeout)
+                // While draining, the loop looks often for its workers to finish.
+                commands = try events.poll(
+                    now: now, wakeAt: status.nextDue, atMostMilliseconds: events.state == .draining ? 20 : 1_000)
             } catch {
                 logger.error("poll failed, stopping the servant: \(error)")
                 break
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .finished(let done): take(done)
-                    case .stop:
-                        if !stopping {
-                            stopping = true
-                            drainDeadline = QueryClock.monotonicNanoseconds() + 5_000_000_000
-                            logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
-                            // No more queries, please; the answers to the running ones follow.
-                            for broker in brokers.keys {
-                                send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame])
-                            }
-                        }
+            for command in commands {
+                switch command {
+                case .finished(let done): take(done)
+                case .stop:
+                    guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
+                    logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
+                    // No more queries, please; the answers to the running ones follow.
+                    for broker in brokers.keys {
+                        send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame])
                     }
                 }
             }
             sendAnswers()
-            if poller.returnedEvents(at: socketIndex).contains(.readable) {
-                readBrokers(stopping: stopping, now: QueryClock.monotonicNanoseconds())
+            if events.isReadable(socketItem) {
+                readBrokers(stopping: events.state != .running, now: QueryClock.monotonicNanoseconds())
             }
         }
+        events.stop()
         // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
-        for case .finished(let done) in mailbox.takeAll() { take(done) }
+        for case .finished(let done) in events.mailbox.takeAll() { take(done) }
         sendAnswers()
         // Queries still queued (past the drain deadline) never run: a broker's go back to it
         // in the BYE, a direct client's get an error.
@@ -406,14 +375,17 @@ final class ServantLoop {
         for broker in brokers.keys {
             send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + (unstarted[broker] ?? []))
         }
-        socket.close()
-        admission?.stop()
-        context.terminate()
+        resources.close()
         // Answers of queries still running past the deadline have nowhere to go.
-        _ = mailbox.closeIntake()
-        mailbox.close()
+        _ = events.mailbox.closeIntake()
+        events.mailbox.close()
         logger.info("servant stopped", metadata: ["answered": "\(answered)"])
     }
+
+    /// How long a stopping servant waits for its running queries before it leaves.
+    static let drainTime: Duration = .seconds(5)
+    /// How often sessions of silent brokers are looked for.
+    static let sessionScanInterval: UInt64 = 1_000_000_000
 
     /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`.
     private func forgetSilentBrokers(now: UInt64) {
