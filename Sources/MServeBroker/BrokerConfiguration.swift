@@ -11,8 +11,10 @@ import ZeroMQ
 public struct BrokerConfiguration: Sendable {
     /// Where clients connect.
     public struct Clients: Sendable {
+        /// The endpoint a broker's clients reach it at when none is given.
+        public static let defaultEndpoint = "tcp://127.0.0.1:5570"
         /// The ZeroMQ endpoint the client ROUTER binds; port 0 picks a free port.
-        public var endpoint: String = "tcp://127.0.0.1:5570"
+        public var endpoint: String = Clients.defaultEndpoint
         /// Messages larger than this are dropped by libzmq before they reach the broker.
         public var maxMessageSize: Int64 = 256 << 20
         /// Replies queued for one slow client before further replies to it are dropped.
@@ -47,8 +49,10 @@ public struct BrokerConfiguration: Sendable {
 
     /// How queries are routed and queued.
     public struct Dispatch: Sendable {
+        /// The dispatch algorithm when none is chosen.
+        public static let defaultAlgorithm = "match"
         /// The dispatch algorithm, `name` or `name:config` (`MSERVE_ALGO`).
-        public var algorithm: String = "match"
+        public var algorithm: String = Dispatch.defaultAlgorithm
         /// How the routing string is derived (`MSERVE_ROUTING`).
         public var routing: RoutingSpec = .default
         /// Function names clients may call; empty means any registered on the servants.

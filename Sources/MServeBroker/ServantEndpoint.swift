@@ -1,3 +1,5 @@
+import ZeroMQ
+
 /// The form of servant endpoints: `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant),
 /// `ipc://PATH` or `inproc://NAME`.
 public enum ServantEndpoint {
@@ -18,11 +20,8 @@ public enum ServantEndpoint {
     /// The host and port of `SCHEME://HOST:PORT`; nil without a host, or without a port from 1
     /// to 65535.
     static func hostAndPort(of endpoint: String) -> (host: String, port: Int)? {
-        guard let separator = endpoint.range(of: "://") else { return nil }
-        let address = endpoint[separator.upperBound...]
-        guard let colon = address.lastIndex(of: ":"), colon > address.startIndex,
-            let port = Int(address[address.index(after: colon)...]), (1...65_535).contains(port)
+        guard let parsed = ZMQEndpoint(endpoint), let host = parsed.host, !host.isEmpty, let port = parsed.port()
         else { return nil }
-        return (String(address[..<colon]), port)
+        return (host, port)
     }
 }

@@ -56,7 +56,7 @@ struct HubClientOptions: ParsableArguments {
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
         var client = HubClient(
-            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint),
+            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint),
             timeout: try seconds(timeout, flag: "--timeout"))
         if let directory = keyDirectory(keys) {
             do {
@@ -121,9 +121,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "mserve.hub")
-        var configuration = HubConfiguration()
-        if let bind { configuration.endpoint = bind }
-        if let dir { configuration.directory = dir }
+        var configuration = HubConfiguration(endpoint: bind ?? HubEnvironment.endpoint, directory: dir ?? HubEnvironment.directory)
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)
         if let directory = keyDirectory(keys) {

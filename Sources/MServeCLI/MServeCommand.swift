@@ -155,6 +155,9 @@ func environment(_ name: String) -> String? {
     return value
 }
 
+/// The user's home directory: `HOME`, else the system's record of it.
+var homeDirectory: String { environment("HOME") ?? NSHomeDirectory() }
+
 /// Writes a line to standard output and flushes it, so a parent process sees it at once.
 func announce(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))

@@ -479,11 +479,9 @@ final class HostLookup: Sendable {
     /// The host name of a `tcp://[SOURCE;]HOST:PORT` endpoint; nil for an IPv4 or IPv6 address,
     /// `*`, or another transport.
     static func hostName(of endpoint: String) -> String? {
-        guard endpoint.lowercased().hasPrefix("tcp://") else { return nil }
-        var address = endpoint.dropFirst("tcp://".count)
-        if let semicolon = address.lastIndex(of: ";") { address = address[address.index(after: semicolon)...] }
-        guard let colon = address.lastIndex(of: ":") else { return nil }
-        let host = String(address[..<colon])
+        guard let parsed = ZMQEndpoint(endpoint), parsed.scheme.lowercased() == "tcp", let host = parsed.host else {
+            return nil
+        }
         guard !host.isEmpty, host != "*", !host.contains(":"), !host.hasPrefix("["),
             IPv4Address.literal(host) == nil
         else { return nil }

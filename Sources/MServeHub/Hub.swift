@@ -13,7 +13,7 @@ import ZeroMQ
 /// TABLE requests.
 ///
 /// ```swift
-/// let hub = try Hub(configuration: HubConfiguration())
+/// let hub = try Hub(configuration: HubConfiguration(directory: "/var/lib/mserve/hub"))
 /// let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
@@ -73,7 +73,7 @@ public final class Hub: Service, Sendable {
     /// The live servants (or, with `role`, brokers) of `service`, asked of the hub at `hub`
     /// (`Hub.resolve("dev")`, the seed's `HOP "dev"`).
     public static func resolve(
-        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.environmentEndpoint,
+        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.defaultEndpoint,
         timeout: Duration = .seconds(3)
     ) async throws -> [ServiceEndpoint] {
         try await HubClient(endpoint: hub, timeout: timeout).resolve(service, role: role)

@@ -28,7 +28,7 @@ public final class HubWatcher: Service, Sendable {
     /// security on.
     public init(
         service: String,
-        hub: String = HubLink.environmentEndpoint,
+        hub: String = HubLink.defaultEndpoint,
         refreshInterval: Duration = .seconds(1),
         logger: Logger = Logger(label: "mserve.hub-watcher"),
         curve: ZMQCurveClientKeys? = nil,

@@ -36,7 +36,7 @@ public final class SpokeAgent: Service, Sendable {
     /// Creates an agent that registers `registration` with the hub at `hub` (as a CURVE client
     /// with `curve` when the hub runs with security on).
     public init(
-        hub: String = HubLink.environmentEndpoint,
+        hub: String = HubLink.defaultEndpoint,
         registration: SpokeRegistration,
         heartbeatInterval: Duration = .seconds(1),
         livenessTimeout: Duration = .seconds(3),

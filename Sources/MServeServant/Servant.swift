@@ -306,13 +306,9 @@ final class ServantLoop {
     /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).
     /// Other transports (`ipc://`, `inproc://`) are returned as they are.
     static func reachableEndpoint(_ bound: String, advertisedHost: String?) -> String {
-        guard bound.hasPrefix("tcp://"), let colon = bound.lastIndex(of: ":"), let scheme = bound.range(of: "://"),
-            colon >= scheme.upperBound
-        else { return bound }
-        let host = String(bound[scheme.upperBound..<colon])
-        let port = bound[bound.index(after: colon)...]
+        guard let endpoint = ZMQEndpoint(bound), endpoint.scheme == "tcp", let port = endpoint.portText else { return bound }
         if let advertisedHost { return "tcp://\(advertisedHost):\(port)" }
-        if host == "0.0.0.0" || host == "*" || host == "[::]" { return "tcp://127.0.0.1:\(port)" }
+        if endpoint.bindsEveryInterface { return "tcp://127.0.0.1:\(port)" }
         return bound
     }
 
