@@ -86,7 +86,7 @@ let package = Package(
         .library(name: "MServePasswords", targets: ["MServePasswords"]),
     ] + swiftPlugins.map(\.0) + cPlugins.map(\.0) + servantPlugins.map(\.0),
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
@@ -217,6 +217,7 @@ let package = Package(
                 "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeBroker",
                 "MServeServant", "MServeClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

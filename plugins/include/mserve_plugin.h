@@ -44,8 +44,9 @@ extern "C" {
 
 /**
  * A read-only view of one servant, valid only during the call it is passed to.
- * The broker passes ALL connected servants, busy or not, in a stable order
- * (the order they joined); a servant is free when in_flight < capacity.
+ * The broker passes every ready servant (connected, greeted with READY, not
+ * draining), busy or not, in a stable order (the order they became ready); a
+ * servant is free when in_flight < capacity.
  */
 typedef struct mserve_servant_view {
     /** Stable id for this servant incarnation; never reused while the broker runs. */
