@@ -185,7 +185,7 @@ let package = Package(
             name: "MServeServant",
             dependencies: [
                 "MServeAdmission", "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
-                "MServeServantPluginKit", "DemoAPI",
+                "MServeServantPluginKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -215,7 +215,7 @@ let package = Package(
             name: "MServeTesting",
             dependencies: [
                 "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeBroker",
-                "MServeServant", "MServeClient",
+                "MServeServant", "MServeClient", "DemoAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

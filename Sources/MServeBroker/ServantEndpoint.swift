@@ -2,13 +2,13 @@ import ZeroMQ
 
 /// The form of servant endpoints: `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant),
 /// `ipc://PATH` or `inproc://NAME`.
-public enum ServantEndpoint {
+package enum ServantEndpoint {
     /// What a servant endpoint looks like, for messages.
-    public static let forms = "tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME"
+    package static let forms = "tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME"
 
     /// Whether `endpoint` has the form of a servant endpoint: a transport, and for TCP a host
     /// and a port from 1 to 65535.
-    public static func isValid(_ endpoint: String) -> Bool {
+    package static func isValid(_ endpoint: String) -> Bool {
         guard let separator = endpoint.range(of: "://") else { return false }
         switch endpoint[..<separator.lowerBound] {
         case "ipc", "inproc": return separator.upperBound < endpoint.endIndex
