@@ -21,7 +21,7 @@ public final class Broker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let makeAlgorithm: AlgorithmFactory
-    private let mailbox: ZMQMailbox<BrokerCommand>
+    private let mailbox: ZMQMailbox<BrokerControl>
     private let startup = ZMQStartup<String>()
 
     /// Creates a broker that makes its algorithms with `algorithms`.

@@ -10,7 +10,7 @@ import QData
 import ZeroMQ
 
 /// Commands other threads post to the broker's loop.
-enum BrokerCommand: Sendable {
+enum BrokerControl: Sendable {
     case addServant(endpoint: String, serverKey: String?)
     case removeServant(endpoint: String)
     case snapshot(@Sendable (BrokerSnapshot) -> Void)
@@ -22,7 +22,7 @@ final class BrokerLoop {
     let configuration: BrokerConfiguration
     var logger: Logger
     /// The poll set, timers, mailbox and state (running, draining, stopped) of the loop.
-    let events: ZMQEventLoop<BrokerCommand>
+    let events: ZMQEventLoop<BrokerControl>
     let algorithm: any DispatchAlgorithm
     let routingHook: (any DispatchAlgorithm)?
     let allowlist: FunctionAllowlist
@@ -97,7 +97,7 @@ final class BrokerLoop {
     init(
         configuration: BrokerConfiguration,
         logger: Logger,
-        mailbox: ZMQMailbox<BrokerCommand>,
+        mailbox: ZMQMailbox<BrokerControl>,
         algorithm: any DispatchAlgorithm,
         routingHook: (any DispatchAlgorithm)?
     ) throws {
@@ -198,7 +198,7 @@ final class BrokerLoop {
             if stopping {
                 if inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) { break }
             }
-            let commands: [BrokerCommand]
+            let commands: [BrokerControl]
             do {
                 commands = try events.poll(
                     now: now, wakeAt: min(nextHeartbeat, nextDeadlineScan, reofferAt ?? .max),

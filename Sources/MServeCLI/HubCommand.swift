@@ -6,7 +6,7 @@ import ServiceLifecycle
 import ZeroMQ
 
 /// `mserve hub`: run the hub, print its tables, resolve a service.
-struct HubCommand: AsyncParsableCommand {
+struct MServeHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hub",
         abstract: "Run the hub (port discovery, liveness, crash reports) or ask it something.",
@@ -104,7 +104,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let word = unknownSubcommand.first {
-            let names = HubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+            let names = MServeHubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
             var message = "'\(word)' is not a hub subcommand"
             if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
                 message += "; did you mean '\(close)'?"

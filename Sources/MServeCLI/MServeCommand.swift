@@ -20,7 +20,7 @@ struct MServeCommand: AsyncParsableCommand {
             """,
         version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
         subcommands: [
-            DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, HubCommand.self,
+            DemoCommand.self, BrokerCommand.self, MServeServantCommand.self, SendCommand.self, MServeHubCommand.self,
             KeysCommand.self, VersionCommand.self,
         ]
     )

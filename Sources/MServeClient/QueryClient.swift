@@ -117,7 +117,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Commands posted to the client's I/O thread.
-enum ClientCommand: Sendable {
+enum ClientControl: Sendable {
     case send(id: Int64, bytes: [UInt8], deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)
     case cancel(id: Int64)
     case close
@@ -133,7 +133,7 @@ enum ClientCommand: Sendable {
 /// ```
 /// Any number of tasks may send concurrently; ids are assigned by the client.
 public final class QueryClient: Sendable {
-    private let mailbox: ZMQMailbox<ClientCommand>
+    private let mailbox: ZMQMailbox<ClientControl>
     private let nextID = Atomic<Int64>(1)
     private let deadlineNanoseconds: UInt64
     private let closed = Atomic<Bool>(false)
@@ -144,7 +144,7 @@ public final class QueryClient: Sendable {
         configuration: ClientConfiguration = ClientConfiguration(),
         logger: Logger = Logger(label: "mserve.client")
     ) throws {
-        let mailbox = try ZMQMailbox<ClientCommand>()
+        let mailbox = try ZMQMailbox<ClientControl>()
         self.mailbox = mailbox
         deadlineNanoseconds = configuration.deadline.nanoseconds
         // The loop is made on its own thread, which alone touches it; a setup error is thrown here.
@@ -228,7 +228,7 @@ final class QueryTicket: Sendable {
 final class ClientLoop {
     private let resources: ZMQContextScope
     private let socket: ZMQSocket
-    private let events: ZMQEventLoop<ClientCommand>
+    private let events: ZMQEventLoop<ClientControl>
     private let logger: Logger
     private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
     /// Queries the socket could not take yet (no connection to queue them on), oldest first;
@@ -252,7 +252,7 @@ final class ClientLoop {
     /// does not resolve is told apart from a broker that is down.
     private let hostLookup: HostLookup?
 
-    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
+    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientControl>) throws {
         self.events = ZMQEventLoop(mailbox: mailbox)
         self.logger = logger
         self.endpoint = endpoint
@@ -308,7 +308,7 @@ final class ClientLoop {
         while events.state == .running {
             // Writable too while queries wait for the socket, so they go the moment it takes them.
             events.setEvents(unsent.isEmpty ? .readable : [.readable, .writable], for: socketItem)
-            let commands: [ClientCommand]
+            let commands: [ClientControl]
             do {
                 commands = try events.poll(
                     now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: pending.isEmpty ? 1_000 : 50)
