@@ -101,7 +101,7 @@ import ZeroMQ
             let box = UncheckedBox(loop)
             let thread = Thread { _ = box.value.addTimer() }
             thread.start()
-            Thread.sleep(forTimeInterval: 10)
+            try await Task.sleep(for: .seconds(10))
         }
     }
 }
