@@ -4,6 +4,7 @@ import PackageDescription
 /// Swift settings shared by every Swift target: Swift 6 language mode, strict concurrency.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
 ]
 
 /// A dispatch algorithm plugin written in Swift, built as `libmserve-algorithm-NAME.so`.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeProtocol
+import QData
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An endpoint read once, the one way: `SCHEME://ADDRESS`, where for TCP-like schemes (`tcp`,
 /// `kdb`) the address is `HOST:PORT` (an IPv6 host in brackets, `*` for every interface, and
 /// for a ZeroMQ connect an optional `SOURCE;` before it). Every host and port split in MServe
