@@ -4,6 +4,7 @@ import PackageDescription
 /// Swift settings shared by every Swift target: Swift 6 language mode, strict concurrency.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
 ]
 
 /// A dispatch algorithm plugin written in Swift, built as `libmserve-algorithm-NAME.so`.
@@ -86,7 +87,7 @@ let package = Package(
         .library(name: "MServePasswords", targets: ["MServePasswords"]),
     ] + swiftPlugins.map(\.0) + cPlugins.map(\.0) + servantPlugins.map(\.0),
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
@@ -102,7 +103,14 @@ let package = Package(
             path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "POSIXFiles"], swiftSettings: strict),
+        .target(
+            name: "ZeroMQ",
+            dependencies: [
+                "CZeroMQ", "POSIXFiles",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
 
         // The operating system's file calls, for files whose permission bits matter from their
         // first instant (secret keys).
@@ -149,10 +157,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // What the broker's, the servant's and the hub's admission share: the refused-peer log.
+        .target(
+            name: "MServeAdmission",
+            dependencies: ["ZeroMQ", "MServeProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
         .target(
             name: "MServeBroker",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
+                "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
                 "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,8 +191,8 @@ let package = Package(
         .target(
             name: "MServeServant",
             dependencies: [
-                "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
-                "MServeServantPluginKit", "DemoAPI", "ProcessMemory",
+                "MServeAdmission", "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
+                "MServeServantPluginKit", "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -195,7 +210,7 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
+                "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -207,8 +222,9 @@ let package = Package(
             name: "MServeTesting",
             dependencies: [
                 "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServeBroker",
-                "MServeServant", "MServeClient",
+                "MServeServant", "MServeClient", "DemoAPI",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

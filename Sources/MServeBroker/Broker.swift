@@ -22,8 +22,8 @@ public final class Broker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let makeAlgorithm: AlgorithmFactory
-    private let mailbox: ZMQMailbox<BrokerCommand>
-    private let bound = Mutex<Result<String, any Error>?>(nil)
+    private let mailbox: ZMQMailbox<BrokerControl>
+    private let startup = ZMQStartup<String>()
 
     /// Creates a broker that makes its algorithms with `algorithms`.
     public init(
@@ -59,47 +59,32 @@ public final class Broker: Service, Sendable {
 
     /// Runs the broker until graceful shutdown or cancellation.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withTaskCancellationHandler {
-                try await runLoopThread()
-            } onCancel: {
-                self.mailbox.post(.stop)
-            }
-        } onGracefulShutdown: {
-            self.mailbox.post(.stop)
-        }
-    }
-
-    private func runLoopThread() async throws {
-        try await ZMQLoopThread.run(named: "mserve-broker") { [self] in
+        let mailbox = mailbox
+        try await ZMQLoopThread.runService(named: "mserve-broker", stop: { mailbox.post(.stop) }) { [self] in
+            let loop: BrokerLoop
             do {
-                let algorithm = try makeAlgorithm(configuration.dispatch.algorithm)
-                let routingHook = try configuration.dispatch.routing.pluginName.map {
-                    try makeAlgorithm($0)
+                loop = try startup.report(\.clientEndpoint) {
+                    let algorithm = try makeAlgorithm(configuration.dispatch.algorithm)
+                    let routingHook = try configuration.dispatch.routing.pluginName.map {
+                        try makeAlgorithm($0)
+                    }
+                    return try BrokerLoop(
+                        configuration: configuration, logger: logger, mailbox: mailbox,
+                        algorithm: algorithm, routingHook: routingHook)
                 }
-                let loop = try BrokerLoop(
-                    configuration: configuration, logger: logger, mailbox: mailbox,
-                    algorithm: algorithm, routingHook: routingHook)
-                bound.withLock { $0 = .success(loop.clientEndpoint) }
-                loop.run()
             } catch {
-                bound.withLock { $0 = .failure(error) }
                 // A broker that never started holds nothing, and must not leave askers waiting.
                 for case .snapshot(let reply) in mailbox.closeIntake() { reply(.empty) }
                 throw error
             }
+            loop.run()
         }
     }
 
     /// The endpoint clients connect to, once the broker has bound it (the real port when
     /// the configuration asked for port 0). Throws the start-up error if binding failed.
     public var clientEndpoint: String {
-        get async throws {
-            while true {
-                if let result = bound.withLock({ $0 }) { return try result.get() }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        get async throws { try await startup.value }
     }
 
     /// Starts using the servant at `endpoint` (`tcp://host:port`). Safe from any thread.

@@ -1,4 +1,5 @@
 import Logging
+import MServeAdmission
 import MServeProtocol
 import Synchronization
 import ZeroMQ
@@ -42,24 +43,12 @@ final class BrokerAdmission {
         self.keys = keys
         self.servantKeys = servantKeys
         self.logger = logger
-        let refusedLog = Mutex(LogThrottle())
+        let refusals = RefusedPeerLog(door: "clients", logger: logger)
         handler = try ZAPHandler.securing(clientSocket, with: keys, context: context) { request in
-            guard let heldBack = refusedLog.withLock({ $0.admit() }) else { return }
-            logger.warning(
-                "\(LogThrottle.line("refused a client: its key is not allowed as a client", heldBack: heldBack))",
-                metadata: [
-                    "key": "\(request.publicKey)", "address": "\(request.address)", "door": "clients",
-                    "mechanism": "\(request.mechanism)",
-                ])
+            refusals.keyRefused(request, "refused a client: its key is not allowed as a client", namingMechanism: true)
         }
-        let handshakeLog = Mutex(LogThrottle())
         do {
-            handshakeWatch = try ZMQHandshakeWatch(socket: clientSocket, context: context, name: "clients") { failure in
-                guard let heldBack = handshakeLog.withLock({ $0.admit() }) else { return }
-                logger.warning(
-                    "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
-                    metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "clients"])
-            }
+            handshakeWatch = try refusals.watchHandshakes(of: clientSocket, context: context)
         } catch {
             handler.stop()
             throw error

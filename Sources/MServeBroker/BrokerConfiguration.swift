@@ -11,8 +11,10 @@ import ZeroMQ
 public struct BrokerConfiguration: Sendable {
     /// Where clients connect.
     public struct Clients: Sendable {
+        /// The endpoint a broker's clients reach it at when none is given.
+        public static let defaultEndpoint = "tcp://127.0.0.1:5570"
         /// The ZeroMQ endpoint the client ROUTER binds; port 0 picks a free port.
-        public var endpoint: String = "tcp://127.0.0.1:5570"
+        public var endpoint: String = Clients.defaultEndpoint
         /// The largest frame taken from a client or a servant (`ZMQ_MAXMSGSIZE` on both sockets):
         /// libzmq closes the connection of a peer that sends a larger one before allocating it.
         /// The `HELLO` tells servants this limit, so theirs refuse a larger result with an error
@@ -52,8 +54,10 @@ public struct BrokerConfiguration: Sendable {
 
     /// How queries are routed and queued.
     public struct Dispatch: Sendable {
+        /// The dispatch algorithm when none is chosen.
+        public static let defaultAlgorithm = "match"
         /// The dispatch algorithm, `name` or `name:config` (`MSERVE_ALGO`).
-        public var algorithm: String = "match"
+        public var algorithm: String = Dispatch.defaultAlgorithm
         /// How the routing string is derived (`MSERVE_ROUTING`).
         public var routing: RoutingSpec = .default
         /// Function names clients may call; empty means any registered on the servants.
@@ -96,43 +100,3 @@ public struct BrokerConfiguration: Sendable {
     public init() {}
 }
 
-/// A broker start-up or run-time failure.
-public struct BrokerError: Error, CustomStringConvertible, Sendable {
-    /// What went wrong.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        /// The code's name.
-        public let name: String
-        /// A socket could not be bound or connected.
-        public static let socket = Code(name: "socket")
-        /// The dispatch algorithm or routing plugin could not be made.
-        public static let plugin = Code(name: "plugin")
-        /// The configuration is invalid.
-        public static let configuration = Code(name: "configuration")
-        /// A call of one of the broker's own functions (``BrokerFunctions``) was refused.
-        public static let brokerFunction = Code(name: "brokerFunction")
-        /// A query calls a function that no known servant of the service serves.
-        public static let unservedFunction = Code(name: "unservedFunction")
-        /// The code's name.
-        public var description: String { name }
-    }
-
-    /// What went wrong.
-    public var code: Code
-    /// A sentence naming the problem.
-    public var message: String
-    /// Where it was raised.
-    public var file: String
-    /// Where it was raised.
-    public var line: Int
-
-    /// Creates an error at the caller's location.
-    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
-        self.code = code
-        self.message = message
-        self.file = file
-        self.line = line
-    }
-
-    /// The message.
-    public var description: String { message }
-}

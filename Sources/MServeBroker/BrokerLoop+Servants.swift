@@ -86,10 +86,8 @@ extension BrokerLoop {
     }
 
     static func hostAndPort(_ endpoint: String) -> (String, String) {
-        var rest = Substring(endpoint)
-        if let range = rest.range(of: "://") { rest = rest[range.upperBound...] }
-        guard let colon = rest.lastIndex(of: ":") else { return (String(rest), "") }
-        return (String(rest[..<colon]), String(rest[rest.index(after: colon)...]))
+        let address = ZMQEndpoint(endpoint)?.address ?? endpoint
+        return ZMQEndpoint.split(address) ?? (address, "")
     }
 
     /// Sends `[routing id, MSV1, command, body…]`; false when the servant is not connected.

@@ -11,7 +11,7 @@ import QData
 import ZeroMQ
 
 /// Commands other threads post to the broker's loop.
-enum BrokerCommand: Sendable {
+enum BrokerControl: Sendable {
     case addServant(endpoint: String, serverKey: String?)
     case removeServant(endpoint: String)
     case snapshot(@Sendable (BrokerSnapshot) -> Void)
@@ -22,12 +22,14 @@ enum BrokerCommand: Sendable {
 final class BrokerLoop {
     let configuration: BrokerConfiguration
     var logger: Logger
-    let mailbox: ZMQMailbox<BrokerCommand>
+    /// The poll set, timers, mailbox and state (running, draining, stopped) of the loop.
+    let events: ZMQEventLoop<BrokerControl>
     let algorithm: any DispatchAlgorithm
     let routingHook: (any DispatchAlgorithm)?
     let allowlist: FunctionAllowlist
 
-    let context: ZMQContext
+    /// The context and everything opened in it, closed together.
+    let resources: ZMQContextScope
     let clientSocket: ZMQSocket
     let servantSocket: ZMQSocket
     let monitor: ZMQMonitor
@@ -71,7 +73,8 @@ final class BrokerLoop {
     var nextTag: UInt64 = 1
     var nextServantID: UInt64 = 1
     var answered: UInt64 = 0
-    var stopping = false
+    /// Whether the broker is stopping: draining what it holds, taking no new queries.
+    var stopping: Bool { events.state != .running }
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
     var loggedWaitingWithoutServants = false
     /// Lines a client can cause at any rate: a line a second each, with a count of the rest.
@@ -112,13 +115,13 @@ final class BrokerLoop {
     init(
         configuration: BrokerConfiguration,
         logger: Logger,
-        mailbox: ZMQMailbox<BrokerCommand>,
+        mailbox: ZMQMailbox<BrokerControl>,
         algorithm: any DispatchAlgorithm,
         routingHook: (any DispatchAlgorithm)?
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        self.mailbox = mailbox
+        self.events = ZMQEventLoop(mailbox: mailbox)
         self.algorithm = algorithm
         self.routingHook = routingHook
         self.allowlist =
@@ -134,31 +137,27 @@ final class BrokerLoop {
             credentials: configuration.servants.kdbCredentials,
             maxMessageSize: maxMessageSize, logger: logger)
 
-        context = try ZMQContext(ioThreads: 1)
-        var startedAdmission: BrokerAdmission? = nil
-        // What is open so far, closed again if a later step fails: terminating a context
-        // waits for its sockets to close.
-        var opened: [ZMQSocket] = []
-        do {
-            clientSocket = try ZMQSocket(context: context, type: .router)
-            opened.append(clientSocket)
+        let resources = try ZMQContextScope()
+        let incarnation = incarnation
+        let opened = try resources.setUp {
+            let clientSocket = try resources.socket(.router)
             try clientSocket.setRouterMandatory(true)
             try clientSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
             try clientSocket.setReceiveHighWaterMark(0)
             try clientSocket.setLinger(milliseconds: 0)
-            startedAdmission = try BrokerAdmission.start(configuration, context: context, clientSocket: clientSocket, logger: logger)
-            admission = startedAdmission
-            do {
+            let admission = try BrokerAdmission.start(
+                configuration, context: resources.context, clientSocket: clientSocket, logger: logger)
+            if let admission { resources.onClose { admission.stop() } }
+            do throws(ZMQError) {
                 try clientSocket.bind(configuration.clients.endpoint)
             } catch {
                 throw BrokerError(
                     .socket, "cannot bind the client endpoint \(configuration.clients.endpoint): \(error.reason)")
             }
-            clientEndpoint = try clientSocket.lastEndpoint
+            let clientEndpoint = try clientSocket.lastEndpoint
 
-            servantSocket = try ZMQSocket(context: context, type: .router)
-            opened.append(servantSocket)
+            let servantSocket = try resources.socket(.router)
             try servantSocket.setRoutingId(Array("broker-\(String(incarnation, radix: 16))".utf8))
             try servantSocket.setRouterMandatory(true)
             try servantSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
@@ -169,15 +168,20 @@ final class BrokerLoop {
             let monitorEndpoint = "inproc://mserve-broker-monitor-\(incarnation)"
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
-            monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
-            opened.append(monitor.socket)
-            kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
-        } catch {
-            startedAdmission?.stop()
-            for socket in opened { socket.close() }
-            context.terminate()
-            throw error
+            let monitor = try resources.monitor(endpoint: monitorEndpoint)
+            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
+            return (
+                clientSocket: clientSocket, admission: admission, clientEndpoint: clientEndpoint,
+                servantSocket: servantSocket, monitor: monitor, kdbDoor: kdbDoor
+            )
         }
+        self.resources = resources
+        clientSocket = opened.clientSocket
+        admission = opened.admission
+        clientEndpoint = opened.clientEndpoint
+        servantSocket = opened.servantSocket
+        monitor = opened.monitor
+        kdbDoor = opened.kdbDoor
         self.logger[metadataKey: "broker"] = "\(clientEndpoint)"
     }
 
@@ -190,9 +194,9 @@ final class BrokerLoop {
             metadata: ["endpoint": "\(clientEndpoint)", "algorithm": "\(algorithm.name)"])
         for endpoint in configuration.servants.endpoints { addServant(endpoint: endpoint) }
 
-        var poller = ZMQPoller()
-        let clientIndex = 0, servantIndex = 1, monitorIndex = 2, mailboxIndex = 3
-        var drainDeadline: UInt64 = 0
+        let clientItem = events.add(clientSocket)
+        let servantItem = events.add(servantSocket)
+        let monitorItem = events.add(monitor.socket)
         // While messages keep coming, the loop reads its two ZeroMQ sockets directly for a few
         // turns between polls: a poll is a system call, and under load every turn finds work.
         var turnsSincePoll = 0
@@ -208,59 +212,54 @@ final class BrokerLoop {
                 }
             }
             turnsSincePoll = 0
-            // Rebuilt each turn: the kdb+ door's connections come and go.
-            poller.removeAll()
-            poller.add(clientSocket)
-            poller.add(servantSocket)
-            poller.add(monitor.socket)
-            poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-            kdbDoor?.register(in: &poller)
-            kdbServants.register(in: &poller)
             let now = QueryClock.monotonicNanoseconds()
             if stopping {
-                if inFlight.values.allSatisfy(\.abandoned) || now >= drainDeadline { break }
+                if inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) { break }
             }
-            let timeout = pollTimeout(now: now)
+            let commands: [BrokerControl]
             do {
-                _ = try poller.poll(timeoutMilliseconds: timeout)
+                commands = try events.poll(
+                    now: now, wakeAt: min(nextHeartbeat, nextDeadlineScan, reofferAt ?? .max),
+                    atMostMilliseconds: Self.longestPollMilliseconds
+                ) { turnItems in
+                    // Each turn's own: the kdb+ door's connections come and go.
+                    kdbDoor?.register(in: &turnItems)
+                    kdbServants.register(in: &turnItems)
+                }
             } catch {
                 logger.error("poll failed, stopping the broker: \(error)")
                 break
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .addServant(let endpoint, let serverKey): addServant(endpoint: endpoint, serverKey: serverKey)
-                    case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
-                    case .snapshot(let reply): reply(snapshot())
-                    case .stop:
-                        if !stopping {
-                            stopping = true
-                            drainDeadline = QueryClock.monotonicNanoseconds() + 2_000_000_000
-                            logger.info(
-                                "broker stopping",
-                                metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
-                            failQueued(reason: "the broker is shutting down")
-                        }
-                    }
+            for command in commands {
+                switch command {
+                case .addServant(let endpoint, let serverKey): addServant(endpoint: endpoint, serverKey: serverKey)
+                case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
+                case .snapshot(let reply): reply(snapshot())
+                case .stop:
+                    guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
+                    logger.info(
+                        "broker stopping",
+                        metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
+                    failQueued(reason: "the broker is shutting down")
                 }
             }
-            if poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
+            if events.isReadable(monitorItem) { readMonitor() }
             var handled = 0
-            if poller.returnedEvents(at: servantIndex).contains(.readable) { handled += readServants() }
-            if poller.returnedEvents(at: clientIndex).contains(.readable) { handled += readClients() }
+            if events.isReadable(servantItem) { handled += readServants() }
+            if events.isReadable(clientItem) { handled += readClients() }
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
-            kdbDoor?.service(poller, now: QueryClock.monotonicNanoseconds()) {
+            kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
                 handleClient(route: $0.route, message: $0.message)
             }
-            for event in kdbServants.service(poller, now: QueryClock.monotonicNanoseconds()) {
+            for event in kdbServants.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
                 handleKdbServant(event)
             }
             timers(now: QueryClock.monotonicNanoseconds())
             // Whatever this turn dispatched leaves now: the poll may sleep.
             flushOutboxes()
         }
+        events.stop()
         shutdown()
     }
 
@@ -268,11 +267,12 @@ final class BrokerLoop {
     /// mailbox, the monitor and the kdb+ sockets wait at most this many busy turns.
     static let turnsBetweenPollsUnderLoad = 8
 
-    func pollTimeout(now: UInt64) -> Int {
-        let next = min(nextHeartbeat, nextDeadlineScan, reofferAt ?? .max)
-        if next <= now { return 0 }
-        return Int(min((next - now) / 1_000_000 + 1, 100))
-    }
+    /// The longest a poll waits: the loop turns at least this often.
+    static let longestPollMilliseconds = 100
+    /// How long a stopping broker waits for the answers to the queries it sent.
+    static let drainTime: Duration = .seconds(2)
+    /// How long the last replies (the last answers, the shutdown errors) may take to leave.
+    static let finalRepliesLingerMilliseconds: Int32 = 1_000
 
     func shutdown() {
         for (tag, flight) in inFlight where !flight.abandoned {
@@ -289,15 +289,11 @@ final class BrokerLoop {
         kdbDoor?.close()
         kdbServants.close()
         let final = snapshot()
-        for case .snapshot(let reply) in mailbox.closeIntake() { reply(final) }
-        monitor.close()
+        for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(final) }
         // The replies just sent (the last answers, the shutdown errors) must reach their
         // clients: closed at once, libzmq would drop what it has not written yet.
-        try? clientSocket.setLinger(milliseconds: 1_000)
-        clientSocket.close()
-        servantSocket.close()
-        admission?.stop()
-        context.terminate()
+        try? clientSocket.setLinger(milliseconds: Self.finalRepliesLingerMilliseconds)
+        resources.close()
         logger.info("broker stopped", metadata: ["answered": "\(answered)"])
     }
 

@@ -1,3 +1,5 @@
+import ZeroMQ
+
 extension BrokerConfiguration {
     /// The kdb+ IPC door: where q sessions and kdb+ client libraries connect over TCP.
     public struct Kdb: Sendable {
@@ -39,12 +41,7 @@ extension BrokerConfiguration {
 
         /// Parses `PORT` or `HOST:PORT`.
         public init(parsing text: String) throws(BrokerError) {
-            var host = "127.0.0.1"
-            var portText = Substring(text)
-            if let colon = text.lastIndex(of: ":") {
-                host = String(text[..<colon])
-                portText = text[text.index(after: colon)...]
-            }
+            let (host, portText) = ZMQEndpoint.split(text) ?? ("127.0.0.1", text)
             guard let port = Int(portText), (0...65_535).contains(port) else {
                 throw BrokerError(.configuration, "the kdb+ port must be PORT or HOST:PORT, got \(text)")
             }

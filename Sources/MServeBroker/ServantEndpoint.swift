@@ -1,12 +1,14 @@
+import ZeroMQ
+
 /// The form of servant endpoints: `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant),
 /// `ipc://PATH` or `inproc://NAME`.
-public enum ServantEndpoint {
+package enum ServantEndpoint {
     /// What a servant endpoint looks like, for messages.
-    public static let forms = "tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME"
+    package static let forms = "tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME"
 
     /// Whether `endpoint` has the form of a servant endpoint: a transport, and for TCP a host
     /// and a port from 1 to 65535.
-    public static func isValid(_ endpoint: String) -> Bool {
+    package static func isValid(_ endpoint: String) -> Bool {
         guard let separator = endpoint.range(of: "://") else { return false }
         switch endpoint[..<separator.lowerBound] {
         case "ipc", "inproc": return separator.upperBound < endpoint.endIndex
@@ -18,11 +20,8 @@ public enum ServantEndpoint {
     /// The host and port of `SCHEME://HOST:PORT`; nil without a host, or without a port from 1
     /// to 65535.
     static func hostAndPort(of endpoint: String) -> (host: String, port: Int)? {
-        guard let separator = endpoint.range(of: "://") else { return nil }
-        let address = endpoint[separator.upperBound...]
-        guard let colon = address.lastIndex(of: ":"), colon > address.startIndex,
-            let port = Int(address[address.index(after: colon)...]), (1...65_535).contains(port)
+        guard let parsed = ZMQEndpoint(endpoint), let host = parsed.host, !host.isEmpty, let port = parsed.port()
         else { return nil }
-        return (String(address[..<colon]), port)
+        return (host, port)
     }
 }

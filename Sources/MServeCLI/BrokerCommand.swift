@@ -195,7 +195,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.statusInterval = try secondsOrNone(statusEvery, flag: "--status-every")
         guard (1...65_536).contains(servantBatch) else { throw ValidationError("--servant-batch must be from 1 to 65536") }
         configuration.servants.batchLimit = servantBatch
-        configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? "match"
+        configuration.dispatch.algorithm = algorithm ?? environment("MSERVE_ALGO") ?? BrokerConfiguration.Dispatch.defaultAlgorithm
         if let spec = routing ?? environment("MSERVE_ROUTING") {
             do {
                 configuration.dispatch.routing = try RoutingSpec(parsing: spec)

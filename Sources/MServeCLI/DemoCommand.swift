@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MServeBroker
 import MServeClient
 import MServeHub
 import MServePlugin
@@ -26,7 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
     var servants: Int = 2
 
     @Option(name: .long, help: "Dispatch algorithm for the broker.")
-    var algorithm: String = "match"
+    var algorithm: String = BrokerConfiguration.Dispatch.defaultAlgorithm
 
     @Flag(name: .long, help: "Show the hub's, broker's and servants' logs.")
     var verbose = false

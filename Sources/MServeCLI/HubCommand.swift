@@ -6,7 +6,7 @@ import ServiceLifecycle
 import ZeroMQ
 
 /// `mserve hub`: run the hub, print its tables, resolve a service.
-struct HubCommand: AsyncParsableCommand {
+struct MServeHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hub",
         abstract: "Run the hub (port discovery, liveness, crash reports) or ask it something.",
@@ -56,7 +56,7 @@ struct HubClientOptions: ParsableArguments {
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
         var client = HubClient(
-            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint),
+            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint),
             timeout: try seconds(timeout, flag: "--timeout"))
         if let directory = keyDirectory(keys) {
             do {
@@ -104,7 +104,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let word = unknownSubcommand.first {
-            let names = HubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
+            let names = MServeHubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
             var message = "'\(word)' is not a hub subcommand"
             if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
                 message += "; did you mean '\(close)'?"
@@ -121,9 +121,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "mserve.hub")
-        var configuration = HubConfiguration()
-        if let bind { configuration.endpoint = bind }
-        if let dir { configuration.directory = dir }
+        var configuration = HubConfiguration(endpoint: bind ?? HubEnvironment.endpoint, directory: dir ?? HubEnvironment.directory)
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)
         if let directory = keyDirectory(keys) {

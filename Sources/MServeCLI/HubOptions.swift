@@ -29,7 +29,7 @@ struct HubOptions: ParsableArguments {
 
     /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`.
     func validate() throws {
-        let value = hub ?? environment("MSERVE_HUB") ?? "none"
+        let value = hub ?? HubEnvironment.setting ?? "none"
         guard value == "none" || value == "auto" || isHubEndpoint(value) else {
             throw ValidationError(
                 "\(hub == nil ? "MSERVE_HUB" : "--hub") '\(value)' is not a hub: an endpoint such as "
@@ -50,13 +50,30 @@ struct HubOptions: ParsableArguments {
 
     /// The hub setting: nil when the process stays out of the hub.
     var mode: HubMode? {
-        let value = hub ?? environment("MSERVE_HUB") ?? "none"
+        let value = hub ?? HubEnvironment.setting ?? "none"
         switch value {
         case "none", "": return nil
-        case "auto": return .auto(HubConfiguration(endpoint: hubEndpoint ?? HubLink.environmentEndpoint))
+        case "auto":
+            return .auto(HubConfiguration(endpoint: hubEndpoint ?? HubEnvironment.endpoint, directory: HubEnvironment.directory))
         default: return .connect(HubAutoMode.connectableEndpoint(value))
         }
     }
+}
+
+/// The hub settings of the environment, read here and only here: the libraries take values.
+enum HubEnvironment {
+    /// `MSERVE_HUB` as set: an endpoint, `auto` or `none`; nil when unset or empty.
+    static var setting: String? { environment("MSERVE_HUB") }
+
+    /// The hub endpoint `MSERVE_HUB` names; ``HubLink/defaultEndpoint`` when it is unset or
+    /// names no endpoint (`auto`, `none`: how a process takes part, not where the hub is).
+    static var endpoint: String {
+        guard let setting, setting != "auto", setting != "none" else { return HubLink.defaultEndpoint }
+        return setting
+    }
+
+    /// The hub directory: `MSERVE_HUB_DIR`, else `~/.mserve/hub`.
+    static var directory: String { environment("MSERVE_HUB_DIR") ?? HubConfiguration.directory(home: homeDirectory) }
 }
 
 /// Whether `value` is an endpoint a hub can listen at: tcp://HOST:PORT and the like, not a
@@ -108,14 +125,13 @@ struct DeferredService: Service {
 
 /// The port of `tcp://host:port`.
 func port(of endpoint: String) -> Int32 {
-    Int32(endpoint.split(separator: ":").last ?? "") ?? 0
+    ZMQEndpoint(endpoint)?.portText.flatMap { Int32($0) } ?? 0
 }
 
 /// The host of a `tcp://HOST:PORT` endpoint, without an IPv6 address's brackets; nil for any
 /// other transport.
 func host(of endpoint: String) -> String? {
-    guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return nil }
-    let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
-    guard !host.isEmpty else { return nil }
-    return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host)
+    guard let parsed = ZMQEndpoint(endpoint), parsed.scheme == "tcp", let host = parsed.unbracketedHost, !host.isEmpty
+    else { return nil }
+    return host
 }

@@ -49,7 +49,7 @@ struct HubRegisterCommand: AsyncParsableCommand {
         if let hub, !isHubEndpoint(hub) {
             throw ValidationError("--hub '\(hub)' is not a hub endpoint, such as \(HubLink.defaultEndpoint)")
         }
-        if hub == nil, let value = environment("MSERVE_HUB"), value != "auto", value != "none", !isHubEndpoint(value) {
+        if hub == nil, let value = HubEnvironment.setting, value != "auto", value != "none", !isHubEndpoint(value) {
             throw ValidationError("MSERVE_HUB '\(value)' is not a hub endpoint, such as \(HubLink.defaultEndpoint)")
         }
     }
@@ -70,7 +70,7 @@ struct HubRegisterCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "mserve.register")
         let registrar = QServantRegistrar(
             host: address.host, port: address.port, service: service, name: name,
-            hub: HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint), probeInterval: probeInterval,
+            hub: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint), probeInterval: probeInterval,
             heartbeatInterval: hubHeartbeat, livenessTimeout: hubHeartbeat * 3, logger: logger)
         announce(endpoint)
         let group = ServiceGroup(services: [registrar], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -11,8 +11,7 @@ func keyDirectory(_ flag: String?) -> ZMQKeyDirectory? {
 /// The default key directory for `mserve keys new`: `MSERVE_KEYS`, else `~/.mserve/keys`.
 var defaultKeyDirectory: String {
     environment("MSERVE_KEYS")
-        ?? ((ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) as NSString)
-        .appendingPathComponent(".mserve/keys")
+        ?? (homeDirectory as NSString).appendingPathComponent(".mserve/keys")
 }
 
 /// `mserve keys`: make CURVE key pairs.
@@ -91,7 +90,7 @@ struct HubAdminOptions: ParsableArguments {
     /// the commands that edit, when this user can read it.
     func hubClient() throws -> HubClient {
         var hubClient = try client.client(defaultKeyName: "hub")
-        hubClient.adminToken = HubAdminToken.read(directory: dir ?? HubConfiguration.environmentDirectory)
+        hubClient.adminToken = HubAdminToken.read(directory: dir ?? HubEnvironment.directory)
         return hubClient
     }
 }

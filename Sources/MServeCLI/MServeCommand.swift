@@ -20,7 +20,7 @@ struct MServeCommand: AsyncParsableCommand {
             """,
         version: "mserve \(MServeVersion.current) (libzmq \(ZMQ.version.major).\(ZMQ.version.minor).\(ZMQ.version.patch))",
         subcommands: [
-            DemoCommand.self, BrokerCommand.self, ServantCommand.self, SendCommand.self, HubCommand.self,
+            DemoCommand.self, BrokerCommand.self, MServeServantCommand.self, SendCommand.self, MServeHubCommand.self,
             KeysCommand.self, VersionCommand.self,
         ]
     )
@@ -154,6 +154,9 @@ func environment(_ name: String) -> String? {
     guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
     return value
 }
+
+/// The user's home directory: `HOME`, else the system's record of it.
+var homeDirectory: String { environment("HOME") ?? NSHomeDirectory() }
 
 /// Writes a line to standard output and flushes it, so a parent process sees it at once.
 func announce(_ line: String) {

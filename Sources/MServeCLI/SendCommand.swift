@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MServeBroker
 import MServeClient
 import MServeHub
 import QData
@@ -25,13 +26,13 @@ struct SendCommand: AsyncParsableCommand {
             deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default tcp://127.0.0.1:5570).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))
     var broker: String?
 
     @Option(name: .long, help: ArgumentHelp("Find the broker of this service through the hub (see --hub).", valueName: "name"))
     var service: String?
 
-    @Option(name: .long, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default tcp://127.0.0.1:5560).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--deadline -1` is read as a value, and refused by its check.
@@ -103,7 +104,7 @@ struct SendCommand: AsyncParsableCommand {
         let endpoint: String
         var brokerPublicKey: String? = nil
         if let service {
-            let hubEndpoint = HubAutoMode.connectableEndpoint(hub ?? HubLink.environmentEndpoint)
+            let hubEndpoint = HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint)
             var hubClient = HubClient(endpoint: hubEndpoint)
             if let directory, let keyPair {
                 do {
@@ -126,7 +127,7 @@ struct SendCommand: AsyncParsableCommand {
             endpoint = first.endpoint
             if brokerKey == nil { brokerPublicKey = first.curveKey }
         } else {
-            endpoint = broker ?? environment("MSERVE_BROKER") ?? "tcp://127.0.0.1:5570"
+            endpoint = broker ?? environment("MSERVE_BROKER") ?? BrokerConfiguration.Clients.defaultEndpoint
         }
         var configuration = ClientConfiguration()
         // With --deadline the client waits for the broker's answer that long and a grace

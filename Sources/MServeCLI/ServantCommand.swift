@@ -6,8 +6,9 @@ import MServeQuery
 import MServeServant
 import POSIXSockets
 import ServiceLifecycle
+import ZeroMQ
 
-struct ServantCommand: AsyncParsableCommand {
+struct MServeServantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "servant",
         abstract: "Run a servant serving the API its plugins list (default: the demo API).",
@@ -115,9 +116,8 @@ struct ServantCommand: AsyncParsableCommand {
 
     /// Whether `endpoint` binds every interface: `tcp://*:PORT`, `tcp://0.0.0.0:PORT`, `tcp://[::]:PORT`.
     static func bindsEveryInterface(_ endpoint: String) -> Bool {
-        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
-        let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
-        return host == "*" || host == "0.0.0.0" || host == "[::]" || host == "::"
+        guard let parsed = ZMQEndpoint(endpoint), parsed.scheme == "tcp" else { return false }
+        return parsed.bindsEveryInterface
     }
 
     /// The plugin files and the flag or variable that gave them: --plugins, else

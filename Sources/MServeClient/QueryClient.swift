@@ -125,7 +125,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Commands posted to the client's I/O thread.
-enum ClientCommand: Sendable {
+enum ClientControl: Sendable {
     case send(id: Int64, bytes: [UInt8], deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)
     case cancel(id: Int64)
     case close
@@ -141,7 +141,7 @@ enum ClientCommand: Sendable {
 /// ```
 /// Any number of tasks may send concurrently; ids are assigned by the client.
 public final class QueryClient: Sendable {
-    private let mailbox: ZMQMailbox<ClientCommand>
+    private let mailbox: ZMQMailbox<ClientControl>
     private let nextID = Atomic<Int64>(1)
     private let deadlineNanoseconds: UInt64
     private let maxQuerySize: Int64
@@ -153,14 +153,16 @@ public final class QueryClient: Sendable {
         configuration: ClientConfiguration = ClientConfiguration(),
         logger: Logger = Logger(label: "mserve.client")
     ) throws {
-        let mailbox = try ZMQMailbox<ClientCommand>()
+        let mailbox = try ZMQMailbox<ClientControl>()
         self.mailbox = mailbox
         deadlineNanoseconds = configuration.deadline.nanoseconds
         maxQuerySize = configuration.maxQuerySize
-        let loop = try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
-        let thread = Thread { loop.run() }
-        thread.name = "mserve-client"
-        thread.start()
+        // The loop is made on its own thread, which alone touches it; a setup error is thrown here.
+        try ZMQLoopThread.start(named: "mserve-client") {
+            try ClientLoop(endpoint: endpoint, configuration: configuration, logger: logger, mailbox: mailbox)
+        } run: { loop in
+            loop.run()
+        }
     }
 
     /// How much longer than a query's own `deadline` the client waits for the broker's reply,
@@ -250,12 +252,11 @@ final class QueryTicket: Sendable {
     }
 }
 
-/// The client's I/O loop: owns the DEALER socket.
-final class ClientLoop: @unchecked Sendable {
-    // @unchecked: created on the caller's thread, then used only by the client's thread.
-    private let context: ZMQContext
+/// The client's I/O loop: owns the DEALER socket. Made and run on the client's thread.
+final class ClientLoop {
+    private let resources: ZMQContextScope
     private let socket: ZMQSocket
-    private let mailbox: ZMQMailbox<ClientCommand>
+    private let events: ZMQEventLoop<ClientControl>
     private let logger: Logger
     private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
     /// Queries the socket could not take yet (no connection to queue them on), oldest first;
@@ -279,91 +280,88 @@ final class ClientLoop: @unchecked Sendable {
     /// does not resolve is told apart from a broker that is down.
     private let hostLookup: HostLookup?
 
-    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientCommand>) throws {
-        self.mailbox = mailbox
+    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientControl>) throws {
+        self.events = ZMQEventLoop(mailbox: mailbox)
         self.logger = logger
         self.endpoint = endpoint
         deadline = configuration.deadline
         connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
         hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
-        context = try ZMQContext(ioThreads: 1)
-        let socket: ZMQSocket
-        do {
-            socket = try ZMQSocket(context: context, type: .dealer)
-        } catch {
-            context.terminate()
-            throw ClientError(.socket, "cannot make a socket: \(error)")
-        }
-        var monitor: ZMQMonitor? = nil
-        do {
-            try socket.setLinger(milliseconds: 0)
-            try socket.setMaxMessageSize(configuration.maxMessageSize)
-            try socket.setSendHighWaterMark(0)
-            try socket.setReceiveHighWaterMark(0)
-            try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
-            if let curve = configuration.curve { try socket.setCurveClient(curve) }
-            // Queries go to the socket only over a completed connection: until then they wait
-            // in `unsent`, so one that failed meanwhile (its deadline, the connect timeout) is
-            // never sent later, to run for nobody.
-            try socket.setImmediate(true)
-            if connectTimeoutNanoseconds != nil {
-                // Before the connect, so that its first handshake is seen.
-                let monitorEndpoint = "inproc://mserve-client-monitor"
-                try socket.startMonitor(
-                    endpoint: monitorEndpoint,
-                    events: [
-                        .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
-                        .handshakeFailedNoDetail,
-                    ])
-                monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
+        let resources = try ZMQContextScope()
+        let connectTimeoutNanoseconds = connectTimeoutNanoseconds
+        let opened = try resources.setUp {
+            let socket: ZMQSocket
+            do {
+                socket = try resources.socket(.dealer)
+            } catch {
+                throw ClientError(.socket, "cannot make a socket: \(error)")
             }
-            try socket.connect(endpoint)
-        } catch {
-            // Close what is open first: terminating a context waits for its sockets to close.
-            monitor?.close()
-            socket.close()
-            context.terminate()
-            throw ClientError(.socket, "cannot connect to \(endpoint): \(error.reason)")
+            var monitor: ZMQMonitor? = nil
+            do throws(ZMQError) {
+                try socket.setLinger(milliseconds: 0)
+                try socket.setMaxMessageSize(configuration.maxMessageSize)
+                try socket.setSendHighWaterMark(0)
+                try socket.setReceiveHighWaterMark(0)
+                try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+                if let curve = configuration.curve { try socket.setCurveClient(curve) }
+                // Queries go to the socket only over a completed connection: until then they wait
+                // in `unsent`, so one that failed meanwhile (its deadline, the connect timeout) is
+                // never sent later, to run for nobody.
+                try socket.setImmediate(true)
+                if connectTimeoutNanoseconds != nil {
+                    // Before the connect, so that its first handshake is seen.
+                    let monitorEndpoint = "inproc://mserve-client-monitor"
+                    try socket.startMonitor(
+                        endpoint: monitorEndpoint,
+                        events: [
+                            .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
+                            .handshakeFailedNoDetail,
+                        ])
+                    monitor = try resources.monitor(endpoint: monitorEndpoint)
+                }
+                try socket.connect(endpoint)
+            } catch {
+                throw ClientError(.socket, "cannot connect to \(endpoint): \(error.reason)")
+            }
+            return (socket: socket, monitor: monitor)
         }
-        self.socket = socket
-        self.monitor = monitor
+        self.resources = resources
+        socket = opened.socket
+        monitor = opened.monitor
     }
 
     func run() {
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-        let monitorIndex = monitor.map { poller.add($0.socket) }
-        var running = true
-        while running {
+        let socketItem = events.add(socket)
+        let monitorItem = monitor.map { events.add($0.socket) }
+        while events.state == .running {
             // Writable too while queries wait for the socket, so they go the moment it takes them.
-            poller.setEvents(unsent.isEmpty ? .readable : [.readable, .writable], at: socketIndex)
+            events.setEvents(unsent.isEmpty ? .readable : [.readable, .writable], for: socketItem)
+            let commands: [ClientControl]
             do {
-                _ = try poller.poll(timeoutMilliseconds: pending.isEmpty ? 1_000 : 50)
+                commands = try events.poll(
+                    now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: pending.isEmpty ? 1_000 : 50)
             } catch {
                 logger.error("client poll failed, the client stops: \(error)")
                 break
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .send(let id, let bytes, let deadline, let continuation):
-                        // Never a blocking send: while the socket has no connection to queue
-                        // on (a refused CURVE handshake, say) the loop must go on timing out
-                        // deadlines, so such a query waits here and is tried every turn.
-                        pending[id] = (deadline, continuation)
-                        unsent.append((id, bytes))
-                    case .cancel(let id):
-                        unsent.removeAll { $0.id == id }
-                        pending.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
-                    case .close:
-                        running = false
-                    }
+            for command in commands {
+                switch command {
+                case .send(let id, let bytes, let deadline, let continuation):
+                    // Never a blocking send: while the socket has no connection to queue
+                    // on (a refused CURVE handshake, say) the loop must go on timing out
+                    // deadlines, so such a query waits here and is tried every turn.
+                    pending[id] = (deadline, continuation)
+                    unsent.append((id, bytes))
+                case .cancel(let id):
+                    unsent.removeAll { $0.id == id }
+                    pending.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+                case .close:
+                    events.stop()
                 }
             }
-            if let monitorIndex, poller.returnedEvents(at: monitorIndex).contains(.readable) { readMonitor() }
+            if let monitorItem, events.isReadable(monitorItem) { readMonitor() }
             sendUnsent()
-            if poller.returnedEvents(at: socketIndex).contains(.readable) { readReplies() }
+            if events.isReadable(socketItem) { readReplies() }
             let now = QueryClock.monotonicNanoseconds()
             for (id, entry) in pending where entry.deadline <= now {
                 pending[id] = nil
@@ -386,17 +384,16 @@ final class ClientLoop: @unchecked Sendable {
                     except: sentWhileUnconnected)
             }
         }
+        events.stop()
         failPending(ClientError(.closed, "the client was closed before the reply came"))
         // Commands that raced with close; any send after this is refused at once.
-        for command in mailbox.closeIntake() {
+        for command in events.mailbox.closeIntake() {
             if case .send(_, _, _, let continuation) = command {
                 continuation.resume(throwing: ClientError(.closed, "the client is closed"))
             }
         }
-        mailbox.close()
-        monitor?.close()
-        socket.close()
-        context.terminate()
+        events.mailbox.close()
+        resources.close()
     }
 
     /// Fails every query waiting for an answer with `error`, but those in `kept`.
@@ -510,11 +507,9 @@ final class HostLookup: Sendable {
     /// The host name of a `tcp://[SOURCE;]HOST:PORT` endpoint; nil for an IPv4 or IPv6 address,
     /// `*`, or another transport.
     static func hostName(of endpoint: String) -> String? {
-        guard endpoint.lowercased().hasPrefix("tcp://") else { return nil }
-        var address = endpoint.dropFirst("tcp://".count)
-        if let semicolon = address.lastIndex(of: ";") { address = address[address.index(after: semicolon)...] }
-        guard let colon = address.lastIndex(of: ":") else { return nil }
-        let host = String(address[..<colon])
+        guard let parsed = ZMQEndpoint(endpoint), parsed.scheme.lowercased() == "tcp", let host = parsed.host else {
+            return nil
+        }
         guard !host.isEmpty, host != "*", !host.contains(":"), !host.hasPrefix("["),
             IPv4Address.literal(host) == nil
         else { return nil }

@@ -13,7 +13,7 @@ import ZeroMQ
 /// TABLE requests.
 ///
 /// ```swift
-/// let hub = try Hub(configuration: HubConfiguration())
+/// let hub = try Hub(configuration: HubConfiguration(directory: "/var/lib/mserve/hub"))
 /// let group = ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
@@ -21,7 +21,7 @@ public final class Hub: Service, Sendable {
     private let configuration: HubConfiguration
     private let logger: Logger
     private let mailbox: ZMQMailbox<HubControl>
-    private let bound = Mutex<Result<String, HubError>?>(nil)
+    private let startup = ZMQStartup<String>()
 
     /// Creates a hub; nothing is bound until ``run()``.
     public init(configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub")) throws {
@@ -40,49 +40,29 @@ public final class Hub: Service, Sendable {
     /// cancellation, for an owner that must do something through the hub first (auto mode
     /// deregisters its own spoke, then stops the hub).
     func run(stoppingOnGracefulShutdown: Bool) async throws {
-        guard stoppingOnGracefulShutdown else { return try await runUntilCancelled() }
-        try await withGracefulShutdownHandler {
-            try await runUntilCancelled()
-        } onGracefulShutdown: {
-            self.mailbox.post(.stop)
-        }
-    }
-
-    private func runUntilCancelled() async throws {
-        try await withTaskCancellationHandler {
-            try await runLoopThread()
-        } onCancel: {
-            self.mailbox.post(.stop)
-        }
-    }
-
-    private func runLoopThread() async throws {
-        try await ZMQLoopThread.run(named: "mserve-hub") { [self] in
-            do {
-                let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
-                bound.withLock { $0 = .success(loop.endpoint) }
-                loop.run()
-            } catch {
-                let hubError = error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
-                bound.withLock { $0 = .failure(hubError) }
-                throw hubError
+        let mailbox = mailbox
+        try await ZMQLoopThread.runService(
+            named: "mserve-hub", stoppingOnGracefulShutdown: stoppingOnGracefulShutdown, stop: { mailbox.post(.stop) }
+        ) { [self] in
+            let loop = try startup.report(\.endpoint) {
+                do {
+                    return try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
+                } catch {
+                    throw error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
+                }
             }
+            loop.run()
         }
     }
 
     /// The endpoint the hub bound (with the real port), once bound. Throws the start-up error.
     public var endpoint: String {
-        get async throws {
-            while true {
-                if let result = bound.withLock({ $0 }) { return try result.get() }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-        }
+        get async throws { try await startup.value }
     }
 
     /// True once the hub has bound its endpoint (and, after a failed start, never).
     public var isBound: Bool {
-        bound.withLock { if case .success = $0 { true } else { false } }
+        if case .success = startup.result { true } else { false }
     }
 
     /// Asks the hub to stop (as on SIGTERM). The tables stay on disk for the next hub.
@@ -93,7 +73,7 @@ public final class Hub: Service, Sendable {
     /// The live servants (or, with `role`, brokers) of `service`, asked of the hub at `hub`
     /// (`Hub.resolve("dev")`, the seed's `HOP "dev"`).
     public static func resolve(
-        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.environmentEndpoint,
+        _ service: String, role: String = SpokeRole.servant, hub: String = HubLink.defaultEndpoint,
         timeout: Duration = .seconds(3)
     ) async throws -> [ServiceEndpoint] {
         try await HubClient(endpoint: hub, timeout: timeout).resolve(service, role: role)

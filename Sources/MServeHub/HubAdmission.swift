@@ -1,4 +1,5 @@
 import Logging
+import MServeAdmission
 import MServeProtocol
 import QData
 import Synchronization
@@ -37,27 +38,17 @@ final class HubAdmission {
         }
         let keyList = self.keyList
         let ownKey = curve.publicKey
-        let refusedLog = Mutex(LogThrottle())
+        let refusals = RefusedPeerLog(door: "hub", logger: logger)
         // Every admitted connection's messages carry its public key as User-Id, so that a key
         // revoked later is told apart on the connection it already has.
         handler = try ZAPHandler(context: context) { request in
             if request.publicKey == ownKey { return .admit(as: ownKey) }
             if request.mechanism == "CURVE", keyList.name(of: request.publicKey) != nil { return .admit(as: request.publicKey) }
-            if let heldBack = refusedLog.withLock({ $0.admit() }) {
-                logger.warning(
-                    "\(LogThrottle.line("refused a peer: its key is not allowed", heldBack: heldBack))",
-                    metadata: ["key": "\(request.publicKey)", "address": "\(request.address)", "door": "hub"])
-            }
+            refusals.keyRefused(request, "refused a peer: its key is not allowed")
             return .refuse
         }
-        let handshakeLog = Mutex(LogThrottle())
         do {
-            handshakeWatch = try ZMQHandshakeWatch(socket: socket, context: context, name: "hub") { failure in
-                guard let heldBack = handshakeLog.withLock({ $0.admit() }) else { return }
-                logger.warning(
-                    "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
-                    metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "hub"])
-            }
+            handshakeWatch = try refusals.watchHandshakes(of: socket, context: context)
         } catch {
             handler?.stop()
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MServeProtocol
 import ServiceLifecycle
 import Synchronization
 

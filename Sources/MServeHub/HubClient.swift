@@ -17,7 +17,7 @@ public struct HubClient: Sendable {
     public var adminToken: String? = nil
 
     /// Creates a client of the hub at `endpoint`.
-    public init(endpoint: String = HubLink.environmentEndpoint, timeout: Duration = .seconds(3)) {
+    public init(endpoint: String = HubLink.defaultEndpoint, timeout: Duration = .seconds(3)) {
         self.endpoint = endpoint
         self.timeout = timeout
     }

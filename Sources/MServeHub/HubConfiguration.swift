@@ -5,9 +5,11 @@ import ZeroMQ
 /// How a hub runs: where it listens, where it keeps its tables, and how fast it declares a
 /// spoke down.
 public struct HubConfiguration: Sendable {
-    /// The endpoint the hub binds (`MSERVE_HUB`, default `tcp://127.0.0.1:5560`).
+    /// The endpoint the hub binds (default ``HubLink/defaultEndpoint``; `mserve hub` takes it
+    /// from `--bind` or `MSERVE_HUB`).
     public var endpoint: String
-    /// The directory holding `hub.sqlite` (`MSERVE_HUB_DIR`, default `~/.mserve/hub`).
+    /// The directory holding `hub.sqlite` (`mserve hub` takes it from `--dir` or
+    /// `MSERVE_HUB_DIR`, else `~/.mserve/hub`).
     public var directory: String
     /// How often spokes heartbeat; the hub scans for silent spokes at this pace too.
     public var heartbeatInterval: Duration
@@ -22,17 +24,15 @@ public struct HubConfiguration: Sendable {
     /// its `allowed_keys` table (and its own, which alone may ALLOW and REVOKE). Nil: no security.
     public var curve: ZMQCurveKeyPair? = nil
 
-    /// The hub directory from `MSERVE_HUB_DIR`, or `~/.mserve/hub`.
-    public static var environmentDirectory: String {
-        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB_DIR"], !value.isEmpty { return value }
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
-        return (home as NSString).appendingPathComponent(".mserve/hub")
+    /// The hub directory under a home directory: `HOME/.mserve/hub`.
+    public static func directory(home: String) -> String {
+        (home as NSString).appendingPathComponent(".mserve/hub")
     }
 
-    /// Creates a configuration; the defaults come from the environment.
+    /// Creates a configuration of a hub keeping its tables in `directory`.
     public init(
-        endpoint: String = HubLink.environmentEndpoint,
-        directory: String = HubConfiguration.environmentDirectory,
+        endpoint: String = HubLink.defaultEndpoint,
+        directory: String,
         heartbeatInterval: Duration = .seconds(1),
         livenessTimeout: Duration = .seconds(3),
         memoryStatsKept: Int = 100

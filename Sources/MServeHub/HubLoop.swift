@@ -28,8 +28,8 @@ struct Watcher {
 final class HubLoop {
     private let configuration: HubConfiguration
     private var logger: Logger
-    private let mailbox: ZMQMailbox<HubControl>
-    private let context: ZMQContext
+    private let events: ZMQEventLoop<HubControl>
+    private let resources: ZMQContextScope
     private let socket: ZMQSocket
     private let database: HubDatabase
     private let incarnation: UInt64
@@ -39,7 +39,6 @@ final class HubLoop {
     private var spokes: [Int64: LiveSpoke] = [:]
     private var spokeByRoutingID: [[UInt8]: Int64] = [:]
     private var watchers: [[UInt8]: Watcher] = [:]
-    private var stopping = false
     /// When to give freed memory back to the system.
     private var memoryRelease = MemoryReleaseSchedule()
     private let admission: HubAdmission
@@ -58,56 +57,58 @@ final class HubLoop {
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
         self.logger = logger
-        self.mailbox = mailbox
+        self.events = ZMQEventLoop(mailbox: mailbox)
         incarnation = UInt64.random(in: 1...UInt64(Int64.max))
         livenessNanoseconds = configuration.livenessTimeout.nanoseconds
         scanNanoseconds = max(10_000_000, min(configuration.heartbeatInterval.nanoseconds, livenessNanoseconds / 4))
 
-        context = try ZMQContext(ioThreads: 1)
-        let socket: ZMQSocket
-        do {
-            socket = try ZMQSocket(context: context, type: .router)
-        } catch {
-            context.terminate()
-            throw HubError(.socket, "cannot create the hub socket: \(error)")
-        }
-        do {
-            database = try HubDatabase(directory: configuration.directory)
-            admission = try HubAdmission(context: context, socket: socket, configuration: configuration, database: database, logger: logger)
-        } catch {
-            socket.close()
-            context.terminate()
-            throw error
-        }
-        do {
+        let resources = try ZMQContextScope()
+        let opened = try resources.setUp {
+            let socket: ZMQSocket
+            do {
+                socket = try resources.socket(.router)
+            } catch {
+                throw HubError(.socket, "cannot create the hub socket: \(error)")
+            }
+            let database = try HubDatabase(directory: configuration.directory)
+            let admission = try HubAdmission(
+                context: resources.context, socket: socket, configuration: configuration, database: database,
+                logger: logger)
+            resources.onClose { admission.stop() }
             try socket.setLinger(milliseconds: 0)
             try socket.setRouterHandover(true)
             try socket.setMaxMessageSize(Int64(HubMessage.largestBody))
-            do {
+            do throws(ZMQError) {
                 try socket.bind(configuration.endpoint)
             } catch where error.code == .addressInUse {
                 throw HubError(.addressInUse, "the hub endpoint \(configuration.endpoint) is in use")
             } catch {
                 throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error.reason)")
             }
-            endpoint = try socket.lastEndpoint
+            let endpoint = try socket.lastEndpoint
             // After the bind: of processes racing for the hub port (auto mode), the loser is
             // told the port is taken, as before; a hub on another port over this directory is
             // refused here.
-            directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
+            let directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
+            let adminToken: String
             do {
                 adminToken = try HubAdminToken.create(directory: configuration.directory)
             } catch {
                 directoryLock.release()
                 throw error
             }
-        } catch {
-            admission.stop()
-            socket.close()
-            context.terminate()
-            throw error
+            return (
+                socket: socket, database: database, admission: admission, endpoint: endpoint,
+                directoryLock: directoryLock, adminToken: adminToken
+            )
         }
-        self.socket = socket
+        self.resources = resources
+        socket = opened.socket
+        database = opened.database
+        admission = opened.admission
+        endpoint = opened.endpoint
+        directoryLock = opened.directoryLock
+        adminToken = opened.adminToken
         self.logger[metadataKey: "hub"] = "\(endpoint)"
     }
 
@@ -131,43 +132,34 @@ final class HubLoop {
             ])
 
         ProcessMemory.returnLargeBlocksWhenFreed()
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-        var nextScan = started + scanNanoseconds
-        while !stopping {
-            let now = QueryClock.monotonicNanoseconds()
-            let timeout = nextScan > now ? Int((nextScan - now) / 1_000_000) + 1 : 0
+        let socketItem = events.add(socket)
+        let scan = events.addTimer(dueAt: started + scanNanoseconds)
+        while events.state == .running {
             do {
-                _ = try poller.poll(timeoutMilliseconds: timeout)
+                for command in try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1) {
+                    switch command {
+                    case .stop: events.stop()
+                    }
+                }
             } catch {
                 logger.error("poll failed", metadata: ["error": "\(error)"])
                 break
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .stop: stopping = true
-                    }
-                }
-            }
-            if !stopping && poller.returnedEvents(at: socketIndex).contains(.readable) { readSocket() }
+            if events.state == .running && events.isReadable(socketItem) { readSocket() }
             let after = QueryClock.monotonicNanoseconds()
-            if after >= nextScan {
+            if events.fire(scan, now: after, thenEvery: scanNanoseconds) {
                 scanLiveness(now: after)
-                nextScan = after + scanNanoseconds
                 if memoryRelease.isDue(now: after, resident: { ProcessMemory.usage()?.resident }) {
                     ProcessMemory.releaseFreeMemory()
                     memoryRelease.released(resident: ProcessMemory.usage()?.resident)
                 }
             }
         }
-        admission.stop()
+        events.stop()
         // The lock before the port: a process that wins the port next (auto mode) must find
         // the directory free.
         directoryLock.release()
-        socket.close()
-        context.terminate()
+        resources.close()
         logger.info("hub stopped", metadata: ["endpoint": "\(endpoint)"])
     }
 

@@ -8,19 +8,9 @@ import QData
 public enum HubLink {
     /// Frame 1 of every hub message: the protocol's name and version.
     public static let protocolMarker: [UInt8] = Array("MSH1".utf8)
-    /// The hub endpoint when neither a flag nor `MSERVE_HUB` names one.
+    /// The hub endpoint when none is given (the command line's `MSERVE_HUB` and flags name
+    /// others).
     public static let defaultEndpoint = "tcp://127.0.0.1:5560"
-
-    /// The hub endpoint from `MSERVE_HUB`, or ``defaultEndpoint`` when it is unset or names
-    /// no endpoint (`auto`, `none`: how other processes take part, not where the hub is).
-    public static var environmentEndpoint: String {
-        if let value = ProcessInfo.processInfo.environment["MSERVE_HUB"], !value.isEmpty, value != "auto",
-            value != "none"
-        {
-            return value
-        }
-        return defaultEndpoint
-    }
 }
 
 /// The commands of the hub protocol (frame 2, ASCII).

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeProtocol
+import QData
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -28,7 +29,7 @@ public final class HubWatcher: Service, Sendable {
     /// security on.
     public init(
         service: String,
-        hub: String = HubLink.environmentEndpoint,
+        hub: String = HubLink.defaultEndpoint,
         refreshInterval: Duration = .seconds(1),
         logger: Logger = Logger(label: "mserve.hub-watcher"),
         curve: ZMQCurveClientKeys? = nil,
@@ -52,14 +53,12 @@ public final class HubWatcher: Service, Sendable {
 
     /// Runs until graceful shutdown, cancellation or ``stop()``.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withTaskCancellationHandler {
-                try await runLoopThread()
-            } onCancel: {
-                self.mailbox.post(.stop)
-            }
-        } onGracefulShutdown: {
-            self.mailbox.post(.stop)
+        let mailbox = mailbox
+        try await ZMQLoopThread.runService(named: "mserve-hub-watcher", stop: { mailbox.post(.stop) }) { [self] in
+            // The first WATCH waits for the connection, so a new broker learns its servants at once.
+            let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true, curve: curve)
+            runLoop(peer)
+            peer.close()
         }
     }
 
@@ -68,43 +67,24 @@ public final class HubWatcher: Service, Sendable {
         mailbox.post(.stop)
     }
 
-    private func runLoopThread() async throws {
-        try await ZMQLoopThread.run(named: "mserve-hub-watcher") { [self] in
-            // The first WATCH waits for the connection, so a new broker learns its servants at once.
-            let peer = try HubPeerSocket(endpoint: hubEndpoint, queueUntilConnected: true, curve: curve)
-            runLoop(peer)
-            peer.close()
-        }
-    }
-
     private func runLoop(_ peer: HubPeerSocket) {
         let watch = HubMessage(.watch, [("service", .atom(.symbol(service)))])
-        let tick = refreshInterval.nanoseconds
-        var nextTick: UInt64 = 0
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(peer.socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
+        let events = ZMQEventLoop(mailbox: mailbox)
+        let socketItem = events.add(peer.socket)
+        let tick = events.addTimer(dueAt: 0)
         while true {
             let now = QueryClock.monotonicNanoseconds()
-            if now >= nextTick {
-                peer.send(watch)
-                nextTick = now + tick
-            }
-            let timeout = Int((nextTick - min(nextTick, QueryClock.monotonicNanoseconds())) / 1_000_000) + 1
+            if events.fire(tick, now: now, thenEvery: refreshInterval.nanoseconds) { peer.send(watch) }
+            let commands: [HubWatcherControl]
             do {
-                _ = try poller.poll(timeoutMilliseconds: timeout)
+                commands = try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1)
             } catch {
                 logger.error("poll failed", metadata: ["error": "\(error)"])
                 return
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .stop: return
-                    }
-                }
-            }
-            if poller.returnedEvents(at: socketIndex).contains(.readable) {
+            // A stop is the only command.
+            if !commands.isEmpty { return }
+            if events.isReadable(socketItem) {
                 while let message = peer.receive() { handle(message) }
             }
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import POSIXSockets
 import ServiceLifecycle
+import ZeroMQ
 
 /// Registers a q process — a servant reached as `kdb://host:port`, which cannot speak the hub
 /// protocol itself — with the hub, and keeps the registration true: every probe interval it
@@ -28,7 +29,7 @@ public final class QServantRegistrar: Service, Sendable {
     /// (default: `heartbeatInterval`); the hub hears from the registration every
     /// `heartbeatInterval`, which must stay under the hub's liveness timeout.
     public init(
-        host: String, port: Int, service: String, name: String? = nil, hub: String = HubLink.environmentEndpoint,
+        host: String, port: Int, service: String, name: String? = nil, hub: String = HubLink.defaultEndpoint,
         probeInterval: Duration? = nil, heartbeatInterval: Duration = .seconds(1), livenessTimeout: Duration = .seconds(3),
         logger: Logger = Logger(label: "mserve.register")
     ) {
@@ -50,14 +51,9 @@ public final class QServantRegistrar: Service, Sendable {
         guard endpoint.lowercased().hasPrefix("kdb://") else {
             throw HubError(.refused, "a q servant's endpoint is kdb://HOST:PORT, not \(endpoint)")
         }
-        let address = endpoint.dropFirst(6)
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-            (1...65_535).contains(port)
-        else {
+        guard let parsed = ZMQEndpoint(endpoint), let port = parsed.port(), let host = parsed.unbracketedHost else {
             throw HubError(.refused, "a q servant's endpoint is kdb://HOST:PORT with a port from 1 to 65535, not \(endpoint)")
         }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { throw HubError(.refused, "a q servant's endpoint needs a host: \(endpoint)") }
         return (host, port)
     }

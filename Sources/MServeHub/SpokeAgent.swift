@@ -36,7 +36,7 @@ public final class SpokeAgent: Service, Sendable {
     /// Creates an agent that registers `registration` with the hub at `hub` (as a CURVE client
     /// with `curve` when the hub runs with security on).
     public init(
-        hub: String = HubLink.environmentEndpoint,
+        hub: String = HubLink.defaultEndpoint,
         registration: SpokeRegistration,
         heartbeatInterval: Duration = .seconds(1),
         livenessTimeout: Duration = .seconds(3),
@@ -64,14 +64,13 @@ public final class SpokeAgent: Service, Sendable {
 
     /// Runs until graceful shutdown, cancellation or ``stop(deregister:)``.
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withTaskCancellationHandler {
-                try await runLoopThread()
-            } onCancel: {
-                self.mailbox.post(.stop(deregister: true))
-            }
-        } onGracefulShutdown: {
-            self.mailbox.post(.stop(deregister: true))
+        let mailbox = mailbox
+        try await ZMQLoopThread.runService(named: "mserve-spoke", stop: { mailbox.post(.stop(deregister: true)) }) {
+            [self] in
+            let peer = try HubPeerSocket(
+                endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8), curve: curve)
+            runLoop(peer)
+            peer.close()
         }
     }
 
@@ -98,28 +97,17 @@ public final class SpokeAgent: Service, Sendable {
         throw HubError(.timeout, "the hub at \(hubEndpoint) did not confirm the registration in \(timeout)")
     }
 
-    private func runLoopThread() async throws {
-        try await ZMQLoopThread.run(named: "mserve-spoke") { [self] in
-            let peer = try HubPeerSocket(
-                endpoint: hubEndpoint, routingID: Array("spoke-\(registration.session)".utf8), curve: curve)
-            runLoop(peer)
-            peer.close()
-        }
-    }
-
     private func runLoop(_ peer: HubPeerSocket) {
         var registered = false
         // Whether the hub's silence has been logged since it last answered: once per silence.
         var silenceLogged = false
-        var nextTick: UInt64 = 0
-        let tick = heartbeatInterval.nanoseconds
         let liveness = livenessTimeout.nanoseconds
-        var poller = ZMQPoller()
-        let socketIndex = poller.add(peer.socket)
-        let mailboxIndex = poller.add(fileDescriptor: mailbox.wakeSignal.fileDescriptor)
-        while true {
+        let events = ZMQEventLoop(mailbox: mailbox)
+        let socketItem = events.add(peer.socket)
+        let tick = events.addTimer(dueAt: 0)
+        while events.state == .running {
             let now = QueryClock.monotonicNanoseconds()
-            if now >= nextTick {
+            if events.fire(tick, now: now, thenEvery: heartbeatInterval.nanoseconds) {
                 if now &- state.withLock({ $0.lastHeardFromHub }) > liveness {
                     if !silenceLogged {
                         silenceLogged = true
@@ -136,28 +124,25 @@ public final class SpokeAgent: Service, Sendable {
                 } else {
                     peer.send(HubMessage(.register, registration.entries))
                 }
-                nextTick = now + tick
             }
-            let timeout = Int((nextTick - min(nextTick, QueryClock.monotonicNanoseconds())) / 1_000_000) + 1
+            let commands: [SpokeControl]
             do {
-                _ = try poller.poll(timeoutMilliseconds: timeout)
+                commands = try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1)
             } catch {
                 logger.error("poll failed", metadata: ["error": "\(error)"])
                 return
             }
-            if poller.returnedEvents(at: mailboxIndex).contains(.readable) {
-                for command in mailbox.takeAll() {
-                    switch command {
-                    case .stop(let deregister):
-                        if deregister && registered { leave(peer) }
-                        return
-                    case .down(let reason):
-                        if registered { leave(peer, reason: reason) }
-                        return
-                    }
+            for command in commands {
+                switch command {
+                case .stop(let deregister):
+                    if deregister && registered { leave(peer) }
+                    return
+                case .down(let reason):
+                    if registered { leave(peer, reason: reason) }
+                    return
                 }
             }
-            if poller.returnedEvents(at: socketIndex).contains(.readable) {
+            if events.isReadable(socketItem) {
                 while let message = peer.receive() {
                     let wasRegistered = registered
                     handle(message, registered: &registered, peer: peer)
@@ -229,7 +214,7 @@ final class HubPeerSocket {
     /// from 100 ms).
     static let longestReconnectMilliseconds: Int32 = 1_000
 
-    let context: ZMQContext
+    let resources: ZMQContextScope
     let socket: ZMQSocket
 
     /// Connects to the hub; messages sent while no connection is up are dropped, not queued.
@@ -240,26 +225,28 @@ final class HubPeerSocket {
         endpoint: String, routingID: [UInt8]? = nil, queueUntilConnected: Bool = false,
         curve: ZMQCurveClientKeys? = nil
     ) throws {
-        context = try ZMQContext(ioThreads: 1)
-        do {
-            socket = try ZMQSocket(context: context, type: .dealer)
-        } catch {
-            context.terminate()
-            throw HubError(.socket, "cannot create a hub socket: \(error)")
+        let resources = try ZMQContextScope()
+        socket = try resources.setUp {
+            let socket: ZMQSocket
+            do {
+                socket = try resources.socket(.dealer)
+            } catch {
+                throw HubError(.socket, "cannot create a hub socket: \(error)")
+            }
+            do throws(ZMQError) {
+                try socket.setLinger(milliseconds: 0)
+                try socket.setImmediate(!queueUntilConnected)
+                if queueUntilConnected { try socket.setSendHighWaterMark(Self.queuedMessagesAtMost) }
+                try socket.setReconnectInterval(milliseconds: 100, max: Self.longestReconnectMilliseconds)
+                if let routingID { try socket.setRoutingId(routingID) }
+                if let curve { try socket.setCurveClient(curve) }
+                try socket.connect(endpoint)
+            } catch {
+                throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error.reason)")
+            }
+            return socket
         }
-        do {
-            try socket.setLinger(milliseconds: 0)
-            try socket.setImmediate(!queueUntilConnected)
-            if queueUntilConnected { try socket.setSendHighWaterMark(Self.queuedMessagesAtMost) }
-            try socket.setReconnectInterval(milliseconds: 100, max: Self.longestReconnectMilliseconds)
-            if let routingID { try socket.setRoutingId(routingID) }
-            if let curve { try socket.setCurveClient(curve) }
-            try socket.connect(endpoint)
-        } catch {
-            socket.close()
-            context.terminate()
-            throw HubError(.socket, "cannot connect to the hub at \(endpoint): \(error.reason)")
-        }
+        self.resources = resources
     }
 
     /// The most messages waiting for the connection (or for the hub to read them).
@@ -287,7 +274,6 @@ final class HubPeerSocket {
 
     /// Closes the socket and terminates the context.
     func close() {
-        socket.close()
-        context.terminate()
+        resources.close()
     }
 }

@@ -2,19 +2,19 @@ import Crypto
 
 /// SHA-1 and SHA-256 digests (from swift-crypto), as kdb+ `-u` users files hold them, and a
 /// comparison that takes the same time wherever two byte strings differ.
-public enum PasswordDigest {
+package enum PasswordDigest {
     /// The SHA-1 digest of `bytes` (20 bytes).
-    public static func sha1(_ bytes: [UInt8]) -> [UInt8] {
+    package static func sha1(_ bytes: [UInt8]) -> [UInt8] {
         Array(Insecure.SHA1.hash(data: bytes))
     }
 
     /// The SHA-256 digest of `bytes` (32 bytes).
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    package static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         Array(SHA256.hash(data: bytes))
     }
 
     /// Lower-case hexadecimal text of `bytes`.
-    public static func hex(_ bytes: [UInt8]) -> String {
+    package static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(bytes.count * 2)
@@ -27,7 +27,7 @@ public enum PasswordDigest {
 
     /// The bytes that the hexadecimal text `text` (either case) spells; nil for text of odd
     /// length or with a character that is not a hex digit.
-    public static func bytes(hex text: String) -> [UInt8]? {
+    package static func bytes(hex text: String) -> [UInt8]? {
         let characters = Array(text.utf8)
         guard characters.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
@@ -43,7 +43,7 @@ public enum PasswordDigest {
 
     /// Whether `a` and `b` hold the same bytes, in a time that depends only on their lengths
     /// (not on where they first differ), so that a comparison with a secret leaks nothing of it.
-    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    package static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
@@ -62,18 +62,18 @@ public enum PasswordDigest {
 
 /// A keyed fingerprint of passwords, for remembering that a password was checked without
 /// keeping it: HMAC-SHA256 under a random key made for this process only.
-public struct PasswordFingerprinter: Sendable {
+package struct PasswordFingerprinter: Sendable {
     /// The key's bytes (swift-crypto's `SymmetricKey` is not `Sendable`).
     private let key: [UInt8]
 
     /// A fingerprinter with a fresh random 256-bit key.
-    public init() {
+    package init() {
         var generator = SystemRandomNumberGenerator()
         key = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
     /// The fingerprint of `password` (32 bytes).
-    public func fingerprint(_ password: String) -> [UInt8] {
+    package func fingerprint(_ password: String) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: Array(password.utf8), using: SymmetricKey(data: key)))
     }
 }

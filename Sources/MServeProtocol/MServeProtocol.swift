@@ -19,15 +19,17 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     /// frame 5: the largest REPLY message it accepts, in bytes.
     case hello = "HELLO"
     /// Servant → broker: answer to HELLO. Frame 3: an IPC message holding a symbol-keyed
-    /// dictionary (`name`, `incarnation`, `capacity`, `pid`, `host`, `service`, `batch`: the
-    /// most queries it takes in one QUERY, `functions`: the symbols of the functions it
-    /// serves, those its `--allow` lets through).
+    /// dictionary (`incarnation`, `capacity`, `batch`: the most queries it takes in one QUERY,
+    /// `pid`, `service`, `functions`: the symbols of the functions it serves, those its
+    /// `--allow` lets through, and `name` when it has one).
     case ready = "READY"
-    /// Broker → servant: run a query. Frame 3: correlation tag (8 bytes LE). Frame 4: the client's
-    /// `(id; query)` IPC message, unchanged.
+    /// Broker → servant: run queries, up to the servant's `batch` in one message. From frame 3,
+    /// pairs: a correlation tag (8 bytes LE), then the client's `(id; query)` IPC message,
+    /// unchanged.
     case query = "QUERY"
-    /// Servant → broker: a query's answer. Frame 3: the tag. Frame 4: the `(id; result)` or
-    /// `(id; result; info)` IPC message. Frame 5: execution time in nanoseconds (8 bytes LE).
+    /// Servant → broker: answers, up to the broker's HELLO limit in one message. From frame 3,
+    /// triples: the tag, the `(id; result)` or `(id; result; info)` IPC message, the execution
+    /// time in nanoseconds (8 bytes LE).
     case reply = "REPLY"
     /// Broker → servant: heartbeat.
     case ping = "PING"

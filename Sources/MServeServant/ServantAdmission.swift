@@ -1,6 +1,6 @@
 import Logging
+import MServeAdmission
 import MServeProtocol
-import Synchronization
 import ZeroMQ
 
 /// A servant's side of admission: with security on, its ROUTER is a CURVE server and a ZAP
@@ -18,21 +18,12 @@ final class ServantAdmission {
 
     /// Starts the ZAP handler in `context` and makes `socket` a CURVE server (before it binds).
     init(context: ZMQContext, socket: ZMQSocket, keys: ZMQCurveServerKeys, logger: Logger) throws {
-        let refusedLog = Mutex(LogThrottle())
+        let refusals = RefusedPeerLog(door: "servant", logger: logger)
         handler = try ZAPHandler.securing(socket, with: keys, context: context) { request in
-            guard let heldBack = refusedLog.withLock({ $0.admit() }) else { return }
-            logger.warning(
-                "\(LogThrottle.line("refused a peer: its key is not allowed", heldBack: heldBack))",
-                metadata: ["key": "\(request.publicKey)", "address": "\(request.address)", "door": "servant"])
+            refusals.keyRefused(request, "refused a peer: its key is not allowed")
         }
-        let handshakeLog = Mutex(LogThrottle())
         do {
-            handshakeWatch = try ZMQHandshakeWatch(socket: socket, context: context, name: "servant") { failure in
-                guard let heldBack = handshakeLog.withLock({ $0.admit() }) else { return }
-                logger.warning(
-                    "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
-                    metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "servant"])
-            }
+            handshakeWatch = try refusals.watchHandshakes(of: socket, context: context)
         } catch {
             handler.stop()
             throw error

@@ -1,8 +1,10 @@
+import InMemoryLogging
 import Logging
-import Synchronization
 
 /// Keeps every log entry in memory, so a test can assert on what a servant, broker or hub
-/// logged. Thread-safe: MServe logs from its event-loop and worker threads.
+/// logged. Thread-safe: MServe logs from its event-loop and worker threads. The entries are
+/// kept by swift-log's own `InMemoryLogHandler`; this adds loggers at any level and entries
+/// with their message and metadata rendered, as tests compare them.
 ///
 /// ```swift
 /// let recorder = LogRecorder()
@@ -20,44 +22,27 @@ public final class LogRecorder: Sendable {
         public var metadata: [String: String]
     }
 
-    private let stored = Mutex<[Entry]>([])
+    /// Every logger made here logs through a copy of this handler, into its one store.
+    private let handler = InMemoryLogHandler()
 
     /// Creates an empty recorder.
     public init() {}
 
     /// Everything logged so far, oldest first.
-    public var entries: [Entry] { stored.withLock { $0 } }
+    public var entries: [Entry] {
+        handler.entries.map {
+            Entry(level: $0.level, message: "\($0.message)", metadata: $0.metadata.mapValues { "\($0)" })
+        }
+    }
 
     /// The messages logged so far, oldest first.
     public var messages: [String] { entries.map(\.message) }
 
     /// A logger that records into this recorder (the global logging system is untouched).
     public func logger(label: String, level: Logger.Level = .trace) -> Logger {
-        var logger = Logger(label: label) { _ in RecordingLogHandler(recorder: self) }
+        let handler = self.handler
+        var logger = Logger(label: label) { _ in handler }
         logger.logLevel = level
         return logger
-    }
-
-    fileprivate func append(_ entry: Entry) {
-        stored.withLock { $0.append(entry) }
-    }
-}
-
-/// The handler behind ``LogRecorder/logger(label:level:)``.
-struct RecordingLogHandler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        recorder.append(
-            LogRecorder.Entry(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
     }
 }

@@ -55,6 +55,12 @@ public struct ZMQPoller {
         items[index].events = events.rawValue
     }
 
+    /// Removes the last `count` items, keeping the storage.
+    public mutating func removeLast(_ count: Int) {
+        items.removeLast(count)
+        sockets.removeLast(count)
+    }
+
     /// Removes every item, keeping the storage.
     public mutating func removeAll() {
         items.removeAll(keepingCapacity: true)
@@ -89,5 +95,12 @@ public struct ZMQPoller {
     /// The events ready on an item after the last ``poll(timeoutMilliseconds:file:line:)``.
     public func returnedEvents(at index: Int) -> ZMQPollEvents {
         ZMQPollEvents(rawValue: items[index].revents)
+    }
+}
+
+extension ZMQPoller {
+    /// Removes the items past the first `count`, keeping the storage.
+    public mutating func truncate(to count: Int) {
+        removeLast(self.count - count)
     }
 }

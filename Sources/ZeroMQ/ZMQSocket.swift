@@ -104,9 +104,8 @@ public final class ZMQSocket {
     ) throws(ZMQError) {
         let call = "\(name)(\(endpoint))"
         // libzmq reads a TCP port modulo 65536 (`:70000` binds 4464, `:-1` 65535): refused here.
-        if endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"),
-            case let port = endpoint[endpoint.index(after: colon)...], port != "*",
-            Int(port).map({ !(0...65_535).contains($0) }) ?? true
+        if let parsed = ZMQEndpoint(endpoint), parsed.scheme == "tcp", let port = parsed.portText, port != "*",
+            parsed.port(in: 0...65_535) == nil
         {
             throw ZMQError(
                 code: .invalidArgument, call: call, message: "the port '\(port)' is not a number from 0 to 65535",

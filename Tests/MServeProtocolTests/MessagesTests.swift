@@ -1,3 +1,4 @@
+import Foundation
 import MServeProtocol
 import QData
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import MServeProtocol
 import MServeQuery
 import MServeTestSupport
+import MServeTesting
 import QData
 import Testing
 import ZeroMQ

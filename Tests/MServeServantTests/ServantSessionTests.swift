@@ -1,5 +1,6 @@
 import MServeProtocol
 import MServeTestSupport
+import MServeTesting
 import QData
 import Testing
 import ZeroMQ

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import MServeProtocol
 import QData
 import ZeroMQ

@@ -1,3 +1,4 @@
+import Foundation
 // The query benchmark: parse + routing of a short and a 10-argument query (issue 3).
 import MServeQuery
 

@@ -1,5 +1,5 @@
 import DemoAPI
-import MServeServantPluginKit
+import MServeServant
 import QData
 
 /// The demo API the quickstart serves (`proc1`, `proc2`, `proc3`, `echo`, `sleep`, `fail`,
@@ -16,21 +16,5 @@ public enum DemoFunctions {
     /// Five trades for `symbol`, the same every time for the same symbol.
     public static func trades(for symbol: String) -> QTable {
         DemoAPI.trades(for: symbol)
-    }
-}
-
-extension FunctionRegistry {
-    /// Registers a function written for a servant plugin, run in-process. Its
-    /// `ServantPluginFailure`s reach the client as failures with the same text.
-    public mutating func register(_ function: ServantPluginFunction) {
-        let body = function.body
-        register(function.name, arity: function.arity, withInfo: { arguments in
-            do {
-                let outcome = try body(arguments)
-                return ServantResult(outcome.result, info: outcome.info)
-            } catch {
-                throw ServantError(ServantPluginFunction.errorText(error))
-            }
-        })
     }
 }

@@ -1,0 +1,50 @@
+// MServeAdmission owns what the broker's, the servant's and the hub's admission share: the log
+// of the peers a secured socket refuses, whether its ZAP handler refused a key or the peer's
+// security handshake failed before any key was seen.
+
+import Logging
+import MServeProtocol
+import Synchronization
+import ZeroMQ
+
+/// The warnings about peers a secured ROUTER refuses at one door (`clients`, `servant`, `hub`):
+/// each with the peer's key, its address and the door, at most once a second per kind, with a
+/// count of those held back (a refused peer may retry thousands of times a second).
+package final class RefusedPeerLog: Sendable {
+    private let door: String
+    private let logger: Logger
+    private let refusedKeys = Mutex(LogThrottle())
+    private let failedHandshakes = Mutex(LogThrottle())
+
+    /// A log of the refusals at `door`, written to `logger`.
+    package init(door: String, logger: Logger) {
+        self.door = door
+        self.logger = logger
+    }
+
+    /// Logs that the ZAP handler refused `request`'s key, with `message` (the mechanism too
+    /// with `namingMechanism`).
+    package func keyRefused(_ request: ZAPRequest, _ message: String, namingMechanism: Bool = false) {
+        guard let heldBack = refusedKeys.withLock({ $0.admit() }) else { return }
+        var metadata: Logger.Metadata = [
+            "key": "\(request.publicKey)", "address": "\(request.address)", "door": "\(door)",
+        ]
+        if namingMechanism { metadata["mechanism"] = "\(request.mechanism)" }
+        logger.warning("\(LogThrottle.line(message, heldBack: heldBack))", metadata: metadata)
+    }
+
+    /// Logs a connection whose security handshake failed.
+    package func handshakeFailed(_ failure: ZMQHandshakeFailure) {
+        guard let heldBack = failedHandshakes.withLock({ $0.admit() }) else { return }
+        logger.warning(
+            "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
+            metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "\(door)"])
+    }
+
+    /// Starts watching `socket`'s handshakes (``ZMQHandshakeWatch``) and logs each that fails.
+    package func watchHandshakes(of socket: ZMQSocket, context: ZMQContext) throws(ZMQError) -> ZMQHandshakeWatch {
+        try ZMQHandshakeWatch(socket: socket, context: context, name: door) { [self] failure in
+            handshakeFailed(failure)
+        }
+    }
+}

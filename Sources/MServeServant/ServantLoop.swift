@@ -1,0 +1,390 @@
+import Dispatch
+import Foundation
+import Logging
+import MServeProtocol
+import MServeQuery
+import ProcessMemory
+import QData
+import ServiceLifecycle
+import Synchronization
+import ZeroMQ
+
+/// The servant's event loop: owns its ROUTER socket, hands queries to workers, sends replies.
+final class ServantLoop {
+    private let configuration: ServantConfiguration
+    private let logger: Logger
+    private let events: ZMQEventLoop<ServantControl>
+    private let incarnation: UInt64
+    private let resources: ZMQContextScope
+    private let socket: ZMQSocket
+    private let workers: WorkerPool
+    /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
+    private let admission: ServantAdmission?
+    private let readyInfo: [UInt8]
+    /// The brokers in session: the most answers each takes in one REPLY, and the largest
+    /// REPLY it accepts (its HELLO's).
+    private var brokers: [[UInt8]: BrokerSession] = [:]
+    private struct BrokerSession {
+        var replyLimit: Int
+        var maximumReplySize: Int
+        /// When the broker was last heard from (monotonic nanoseconds).
+        var lastHeard: UInt64
+    }
+    /// While stopping: the tags of queries each broker sent that were not started, named in
+    /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
+    private var unstarted: [[UInt8]: [[UInt8]]] = [:]
+    /// The receive buffer, reused for every message (ZMQFrames).
+    private var received = ZMQFrames()
+    /// When to give freed memory back to the system: after large queries or results.
+    private var memoryRelease = MemoryReleaseSchedule()
+    /// Answers finished this turn, per broker, sent together at the end of the turn.
+    private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
+    /// Queries answered since start.
+    private var answered: UInt64 = 0
+    /// Direct queries refused (direct queries off) since the last log line about them.
+    private var refusedDirectQueries: UInt64 = 0
+    /// When the next log line about refused direct queries may be written (monotonic ns).
+    private var nextDirectRefusalLog: UInt64 = 0
+    let endpoint: String
+
+    init(
+        configuration: ServantConfiguration, functions: FunctionRegistry, logger: Logger,
+        mailbox: ZMQMailbox<ServantControl>, incarnation: UInt64
+    ) throws {
+        self.configuration = configuration
+        self.events = ZMQEventLoop(mailbox: mailbox)
+        self.incarnation = incarnation
+        let resources = try ZMQContextScope()
+        let opened = try resources.setUp {
+            let socket = try resources.socket(.router)
+            try socket.setRouterMandatory(false)
+            try socket.setRouterHandover(true)
+            try socket.setMaxMessageSize(configuration.maxMessageSize)
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            try socket.setLinger(milliseconds: 500)
+            let admission = try configuration.curve.map { curve in
+                let admission = try ServantAdmission(context: resources.context, socket: socket, keys: curve, logger: logger)
+                resources.onClose { admission.stop() }
+                return admission
+            }
+            do throws(ZMQError) {
+                try socket.bind(configuration.endpoint)
+            } catch {
+                throw ServantError("cannot bind \(configuration.endpoint): \(error.reason)")
+            }
+            let endpoint = Self.reachableEndpoint(try socket.lastEndpoint, advertisedHost: configuration.advertisedHost)
+            return (socket: socket, admission: admission, endpoint: endpoint)
+        }
+        socket = opened.socket
+        admission = opened.admission
+        endpoint = opened.endpoint
+        self.resources = resources
+        var logger = logger
+        logger[metadataKey: "servant"] = "\(endpoint)"
+        self.logger = logger
+        let threads = max(1, configuration.threads)
+        let functions = functions.restricted(to: configuration.allowlist)
+        workers = WorkerPool(
+            threads: threads, functions: functions, maxMessageSize: Int(configuration.maxMessageSize), logger: logger
+        ) { completion in
+            mailbox.post(.finished(completion))
+        }
+        var entries: [(String, QValue)] = [
+            ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
+            ("capacity", .atom(.long(Int64(max(1, configuration.capacity ?? threads))))),
+            ("batch", .atom(.long(Int64(max(1, configuration.batchLimit))))),
+            ("pid", .atom(.long(Int64(getpid())))),
+            ("service", .atom(.symbol(configuration.service))),
+            ("functions", .vector(.symbol(functions.names))),
+        ]
+        if let name = configuration.name { entries.append(("name", .atom(.symbol(name)))) }
+        readyInfo = QIPC.encode(InfoDictionary.dictionary(entries))
+    }
+
+    /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).
+    /// Other transports (`ipc://`, `inproc://`) are returned as they are.
+    static func reachableEndpoint(_ bound: String, advertisedHost: String?) -> String {
+        guard let endpoint = ZMQEndpoint(bound), endpoint.scheme == "tcp", let port = endpoint.portText else { return bound }
+        if let advertisedHost { return "tcp://\(advertisedHost):\(port)" }
+        if endpoint.bindsEveryInterface { return "tcp://127.0.0.1:\(port)" }
+        return bound
+    }
+
+    func run() {
+        logger.info("servant listening", metadata: ["endpoint": "\(endpoint)"])
+        if configuration.acceptsDirectQueries {
+            logger.notice("direct queries are on: anyone who reaches the endpoint runs queries without a broker")
+        }
+        // Large queries and results pass through: their memory goes back to the system when freed.
+        ProcessMemory.returnLargeBlocksWhenFreed()
+        let socketItem = events.add(socket)
+        let sessionScan = events.addTimer(dueAt: 0)
+        var status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
+        while events.state != .stopped {
+            let now = QueryClock.monotonicNanoseconds()
+            if events.state == .draining && (workers.busy == 0 || events.drainTimedOut(now: now)) { break }
+            if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
+                logStatus(answeredNow: answeredNow, perSecond: perSecond)
+            }
+            if events.fire(sessionScan, now: now, thenEvery: Self.sessionScanInterval) {
+                forgetSilentBrokers(now: now)
+                if memoryRelease.isDue(now: now, resident: { ProcessMemory.usage()?.resident }) {
+                    ProcessMemory.releaseFreeMemory()
+                    memoryRelease.released(resident: ProcessMemory.usage()?.resident)
+                }
+            }
+            let commands: [ServantControl]
+            do {
+                // While draining, the loop looks often for its workers to finish.
+                commands = try events.poll(
+                    now: now, wakeAt: status.nextDue, atMostMilliseconds: events.state == .draining ? 20 : 1_000)
+            } catch {
+                logger.error("poll failed, stopping the servant: \(error)")
+                break
+            }
+            for command in commands {
+                switch command {
+                case .finished(let done): take(done)
+                case .stop:
+                    guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
+                    logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
+                    // No more queries, please; the answers to the running ones follow.
+                    for broker in brokers.keys {
+                        send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame])
+                    }
+                }
+            }
+            sendAnswers()
+            if events.isReadable(socketItem) {
+                readBrokers(stopping: events.state != .running, now: QueryClock.monotonicNanoseconds())
+            }
+        }
+        events.stop()
+        // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
+        for case .finished(let done) in events.mailbox.takeAll() { take(done) }
+        sendAnswers()
+        // Queries still queued (past the drain deadline) never run: a broker's go back to it
+        // in the BYE, a direct client's get an error.
+        for job in workers.stop() {
+            if let envelope = job.directEnvelope {
+                send(job.broker, envelope + [Self.stoppingReply(to: job.message)])
+            } else {
+                unstarted[job.broker, default: []].append(job.tag)
+            }
+        }
+        for broker in brokers.keys {
+            send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + (unstarted[broker] ?? []))
+        }
+        resources.close()
+        // Answers of queries still running past the deadline have nowhere to go.
+        _ = events.mailbox.closeIntake()
+        events.mailbox.close()
+        logger.info("servant stopped", metadata: ["answered": "\(answered)"])
+    }
+
+    /// How long a stopping servant waits for its running queries before it leaves.
+    static let drainTime: Duration = .seconds(5)
+    /// How often sessions of silent brokers are looked for.
+    static let sessionScanInterval: UInt64 = 1_000_000_000
+
+    /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`.
+    private func forgetSilentBrokers(now: UInt64) {
+        let timeout = configuration.brokerSessionTimeout.nanoseconds
+        for (broker, session) in brokers where now > session.lastHeard && now - session.lastHeard > timeout {
+            brokers[broker] = nil
+            logger.info(
+                "forgot a broker that went silent without a goodbye",
+                metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+        }
+    }
+
+    /// Logs what the servant did in the last period and holds now, unless it was idle.
+    private func logStatus(answeredNow: UInt64, perSecond: Int) {
+        let busy = workers.busy
+        guard answeredNow > 0 || busy > 0 else { return }
+        logger.info(
+            "servant status",
+            metadata: [
+                "answered": "\(answered)", "perSecond": "\(perSecond)", "busy": "\(busy)",
+                "brokers": "\(brokers.count)",
+            ])
+    }
+
+    /// Counts a finished query and sends a direct query's answer at once; a broker's waits for
+    /// `sendAnswers`, to go in a batch.
+    private func take(_ done: ServantJob.Completion) {
+        answered += 1
+        if let envelope = done.directEnvelope {
+            send(done.broker, envelope + [done.reply])
+        } else {
+            answers[done.broker, default: []].append(done)
+        }
+    }
+
+    /// Sends the answers finished this turn: `tag, reply, execution` triples, as many in one
+    /// REPLY as each broker takes.
+    private func sendAnswers() {
+        guard !answers.isEmpty else { return }
+        for (broker, completions) in answers {
+            let limit = max(1, min(brokers[broker]?.replyLimit ?? 1, configuration.batchLimit))
+            for start in stride(from: 0, to: completions.count, by: limit) {
+                let end = min(start + limit, completions.count)
+                do {
+                    try socket.send(broker, more: true)
+                    try socket.send(ServantLink.protocolMarker, more: true)
+                    try socket.send(ServantCommand.reply.frame, more: true)
+                    for index in start..<end {
+                        try socket.send(completions[index].tag, more: true)
+                        try socket.send(completions[index].reply, more: true)
+                        try socket.send(
+                            WireInteger.encode(completions[index].executionNanoseconds), more: index != end - 1)
+                    }
+                } catch {
+                    logger.warning("could not send to a broker: \(error)")
+                }
+            }
+        }
+        answers.removeAll(keepingCapacity: true)
+    }
+
+    private func send(_ broker: [UInt8], _ frames: [[UInt8]]) {
+        do {
+            try socket.send(multipart: [broker] + frames)
+        } catch {
+            logger.warning("could not send to a broker: \(error)")
+        }
+    }
+
+    /// `(id; "mserve: the servant is stopping…"; info)` for a direct query it will not run.
+    static func stoppingReply(to message: [UInt8]) -> [UInt8] {
+        errorReply(to: message, ReplyAssembly.mserveError("the servant is stopping; send the query again elsewhere"))
+    }
+
+    /// `(id; "mserve: …"; info)` for a direct query when direct queries are off; a compressed
+    /// message is not decompressed past `maximumSize` bytes to find its id.
+    static func directRefusal(to message: [UInt8], maximumSize: Int) -> [UInt8] {
+        errorReply(to: message, directQueriesOffMessage, maximumSize: maximumSize)
+    }
+
+    /// The error a direct query gets when direct queries are off.
+    static let directQueriesOffMessage = ReplyAssembly.mserveError(
+        "this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)")
+
+    /// The failure reply (``ReplyAssembly/servantFailure(id:message:)``) answering the client
+    /// message `message`; the generic null stands for an id that cannot be read.
+    private static func errorReply(to message: [UInt8], _ text: String, maximumSize: Int = .max) -> [UInt8] {
+        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
+        return ReplyAssembly.servantFailure(id: id, message: text)
+    }
+    /// Answers a direct query with ``directRefusal(to:)`` and logs it, at most once every 10
+    /// seconds with the number refused since the last line, so a flood cannot fill the log.
+    private func refuseDirectQuery(_ frames: ZMQFrames, now: UInt64) {
+        send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
+            Self.directRefusal(to: frames.copy(of: frames.count - 1), maximumSize: Int(configuration.maxMessageSize))
+        ])
+        refusedDirectQueries += 1
+        guard now >= nextDirectRefusalLog else { return }
+        nextDirectRefusalLog = now &+ 10_000_000_000
+        logger.warning(
+            "refused direct queries: this servant takes queries from brokers only (--direct turns them on)",
+            metadata: ["refused": "\(refusedDirectQueries)"])
+        refusedDirectQueries = 0
+    }
+
+    /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
+    /// sent DRAIN), heartbeats are still answered, so that no broker takes the queries still
+    /// running for lost and runs them again elsewhere, but no new query is started: a
+    /// broker's are named in the BYE, to go to another servant; a direct client's is
+    /// answered with an error.
+    /// `now` is when the read began: when the brokers it reads from were last heard.
+    private func readBrokers(stopping: Bool, now: UInt64) {
+        while true {
+            do {
+                guard try socket.receive(into: &received, dontWait: true) else { return }
+            } catch {
+                logger.error("receiving failed: \(error)")
+                return
+            }
+            if let admission, !admission.admits(received) { continue }
+            let frames = received
+            if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
+                guard configuration.acceptsDirectQueries else {
+                    refuseDirectQuery(frames, now: now)
+                    continue
+                }
+                if stopping {
+                    logger.notice("refused a direct query: the servant is stopping")
+                    send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
+                        Self.stoppingReply(to: frames.copy(of: frames.count - 1))
+                    ])
+                    continue
+                }
+                // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
+                // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
+                workers.submit(
+                    ServantJob(
+                        broker: frames.copy(of: 0), tag: [], message: frames.copy(of: frames.count - 1),
+                        directEnvelope: (1..<(frames.count - 1)).map { frames.copy(of: $0) }))
+                continue
+            }
+            guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
+                logger.warning("dropped a message that is not MSV1")
+                continue
+            }
+            let broker = frames.copy(of: 0)
+            brokers[broker]?.lastHeard = now
+            switch command {
+            case .hello where stopping:
+                logger.notice("did not start a session: the servant is stopping")
+            case .hello:
+                // Frame 4, when there: the most answers the broker takes in one REPLY; frame 5,
+                // the largest REPLY it accepts.
+                let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
+                let largestReply = frames.count > 5 ? WireInteger.decode(frames[5]).map { Int(min($0, UInt64(Int.max))) } : nil
+                let session = BrokerSession(
+                    replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max,
+                    lastHeard: now)
+                if brokers.updateValue(session, forKey: broker) == nil {
+                    logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                }
+                send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
+            case .ping:
+                send(broker, [ServantLink.protocolMarker, ServantCommand.pong.frame, WireInteger.encode(incarnation)])
+            case .query:
+                // One or more `tag, (id; query)` pairs.
+                guard frames.count >= 5, (frames.count - 3) % 2 == 0 else {
+                    logger.warning("dropped a QUERY whose frames are not tag and message pairs")
+                    continue
+                }
+                let pairs = stride(from: 3, to: frames.count, by: 2)
+                // Without a session the queries are not this servant's to run: ones a broker
+                // queued for a previous process on this port, or from a broker it forgot. The
+                // BYE names them; the broker sends them elsewhere and says HELLO again.
+                guard let session = brokers[broker] else {
+                    let tags = pairs.map { frames.copy(of: $0) }
+                    logger.notice(
+                        "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
+                        metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                    send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + tags)
+                    continue
+                }
+                if stopping {
+                    // Sent before the broker read the DRAIN: named in the BYE, not run.
+                    unstarted[broker, default: []].append(contentsOf: pairs.map { frames.copy(of: $0) })
+                    continue
+                }
+                for first in pairs {
+                    workers.submit(
+                        ServantJob(
+                            broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1),
+                            maximumReplySize: session.maximumReplySize))
+                }
+            case .bye:
+                brokers[broker] = nil
+            case .ready, .reply, .pong, .drain:
+                logger.warning("dropped an unexpected \(command.rawValue)")
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Dispatch
+import Foundation
+import Logging
+import MServeProtocol
+import Synchronization
+
+/// One query handed to a worker.
+struct ServantJob: Sendable {
+    var broker: [UInt8]
+    var tag: [UInt8]
+    var message: [UInt8]
+    /// For a direct query (no MSV1 framing), the frames between the peer's routing id and the
+    /// message, echoed in front of the reply; nil for a broker's QUERY.
+    var directEnvelope: [[UInt8]]? = nil
+    /// The largest reply the peer takes (a broker's HELLO says it); a larger result is
+    /// answered with an error.
+    var maximumReplySize: Int = .max
+
+    struct Completion: Sendable {
+        var broker: [UInt8]
+        var tag: [UInt8]
+        var reply: [UInt8]
+        var executionNanoseconds: UInt64
+        var directEnvelope: [[UInt8]]? = nil
+    }
+}
+
+/// The worker threads and their job queue.
+final class WorkerPool: Sendable {
+    /// Queued jobs (nil: a worker's stop marker) and how many run: one lock, so that a job
+    /// taken from the queue is counted as running in the same step and `busy` never misses it.
+    private struct State {
+        var jobs = FIFOQueue<ServantJob?>()
+        var running = 0
+    }
+    private let state = Mutex(State())
+    private let available = DispatchSemaphore(value: 0)
+    private let threads: Int
+
+    /// `maxMessageSize` bounds a compressed query once decompressed, as the socket bounds it on the wire.
+    init(
+        threads: Int, functions: FunctionRegistry, maxMessageSize: Int, logger: Logger,
+        done: @escaping @Sendable (ServantJob.Completion) -> Void
+    ) {
+        self.threads = threads
+        for index in 0..<threads {
+            let thread = Thread { [self] in
+                while true {
+                    available.wait()
+                    let next = state.withLock { state -> ServantJob? in
+                        guard let job = state.jobs.removeFirst() ?? nil else { return nil }
+                        state.running += 1
+                        return job
+                    }
+                    guard let job = next else { return }
+                    let start = QueryClock.monotonicNanoseconds()
+                    let reply = functions.reply(
+                        to: job.message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
+                        logger: logger)
+                    let elapsed = QueryClock.monotonicNanoseconds() &- start
+                    done(
+                        .init(
+                            broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed,
+                            directEnvelope: job.directEnvelope))
+                    // Only once its answer is posted: a loop that sees `busy == 0` finds every
+                    // answer in its mailbox.
+                    state.withLock { $0.running -= 1 }
+                }
+            }
+            thread.name = "mserve-worker-\(index)"
+            thread.start()
+        }
+    }
+
+    func submit(_ job: ServantJob) {
+        state.withLock { $0.jobs.append(job) }
+        available.signal()
+    }
+
+    /// Jobs queued or running.
+    var busy: Int { state.withLock { $0.jobs.count + $0.running } }
+
+    /// Lets every worker finish its current job and exit; returns the jobs still queued,
+    /// which will not run.
+    func stop() -> [ServantJob] {
+        let dropped = state.withLock { state -> [ServantJob] in
+            var dropped: [ServantJob] = []
+            while let job = state.jobs.removeFirst() {
+                if let job { dropped.append(job) }
+            }
+            for _ in 0..<threads { state.jobs.append(nil) }
+            return dropped
+        }
+        for _ in 0..<threads { available.signal() }
+        return dropped
+    }
+}

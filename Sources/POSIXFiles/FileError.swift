@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file call that failed, naming the file and the system's reason.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure; extensible, compare with the static members.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as shown in messages.
+        public let name: String
+
+        /// A code named `name`.
+        public init(_ name: String) { self.name = name }
+
+        /// A system call failed (the message carries the system's reason).
+        public static let systemCall = Code("system call")
+        /// The file to create exists already; it was left as it was.
+        public static let exists = Code("exists")
+
+        /// The code's name.
+        public var description: String { name }
+    }
+
+    /// What kind of failure.
+    public var code: Code
+    /// What failed and why, for people; names the file.
+    public var message: String
+    /// The system's error number, when a system call failed.
+    public var systemErrorNumber: Int32?
+    /// The system's reason alone (`strerror`), when a system call failed: for a caller that
+    /// names the file in its own words.
+    public var systemReason: String? { systemErrorNumber.map { String(cString: strerror($0)) } }
+    /// Where the error was made.
+    public var file: String
+    /// The line where the error was made.
+    public var line: Int
+
+    /// An error of `code` saying `message`.
+    public init(
+        _ code: Code, _ message: String, systemErrorNumber: Int32? = nil, file: String = #fileID, line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.systemErrorNumber = systemErrorNumber
+        self.file = file
+        self.line = line
+    }
+
+    /// An error for the system call that just failed: `message`, then the system's reason.
+    static func lastSystemCall(_ message: String, file: String = #fileID, line: Int = #line) -> FileError {
+        let number = errno
+        return FileError(
+            number == EEXIST ? .exists : .systemCall, "\(message): \(String(cString: strerror(number)))",
+            systemErrorNumber: number, file: file, line: line)
+    }
+
+    /// The message.
+    public var description: String { message }
+}

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A socket call that failed, with what was being done and where.
+public struct SocketError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure; extensible, compare with the static members.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as shown in messages.
+        public let name: String
+
+        /// A code named `name`.
+        public init(_ name: String) { self.name = name }
+
+        /// A system call failed (the message carries the system's reason).
+        public static let systemCall = Code("system call")
+        /// An address was given that is not what the call needs (e.g. a name where an IPv4
+        /// address is required).
+        public static let invalidAddress = Code("invalid address")
+        /// A host name could not be resolved.
+        public static let nameLookup = Code("name lookup")
+
+        /// The code's name.
+        public var description: String { name }
+    }
+
+    /// What kind of failure.
+    public var code: Code
+    /// What failed and why, for people.
+    public var message: String
+    /// The system's error number, when a system call failed.
+    public var systemErrorNumber: Int32?
+    /// Where the error was made.
+    public var file: String
+    /// The line where the error was made.
+    public var line: Int
+
+    /// An error of `code` saying `message`.
+    public init(
+        _ code: Code, _ message: String, systemErrorNumber: Int32? = nil,
+        file: String = #fileID, line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.systemErrorNumber = systemErrorNumber
+        self.file = file
+        self.line = line
+    }
+
+    /// An error for the system call that just failed: `message`, then the system's reason.
+    static func lastSystemCall(_ message: String, file: String = #fileID, line: Int = #line) -> SocketError {
+        let number = errno
+        return SocketError(
+            .systemCall, "\(message): \(String(cString: strerror(number)))", systemErrorNumber: number,
+            file: file, line: line)
+    }
+
+    /// The message.
+    public var description: String { message }
+}
