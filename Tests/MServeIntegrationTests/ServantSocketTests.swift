@@ -29,7 +29,9 @@ extension IntegrationTests {
             TCPSocket.close(other.descriptor)
         }
 
-        /// --allow on the servant refuses a function it does not list, whichever broker sends it.
+        /// --allow on the servant refuses a function it does not list, whoever sends it: a broker
+        /// refuses it at once from the servant's announced functions, and a query that reaches
+        /// the servant anyway (here straight, with --direct) is refused by the servant itself.
         @Test func theServantsAllowRefusesAnUnlistedFunction() async throws {
             let cluster = try await ProcessCluster.start(servants: 1, servantArguments: ["--allow", "proc1, echo"])
             defer { cluster.stop() }
@@ -39,7 +41,22 @@ extension IntegrationTests {
             #expect(try await client.send("echo 5").result == .atom(.long(5)))
             let refused = await #expect(throws: ClientError.self) { try await client.send("proc2 `IBM") }
             #expect(refused?.code == .queryFailed)
-            #expect(refused?.message.contains("`proc2` is not in the list of allowed functions") == true, "\(String(describing: refused))")
+            #expect(
+                refused?.message.contains("no servant of this service serves the function proc2; its functions: echo proc1") == true,
+                "\(String(describing: refused))")
+
+            let direct = try await MServeProcess("direct servant", ["servant", "--direct", "--allow", "proc1, echo"])
+            defer { direct.stop() }
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            defer { dealer.close() }
+            try dealer.setLinger(milliseconds: 0)
+            try dealer.connect(direct.endpoint)
+            try dealer.send(QIPC.encode(.list([.atom(.long(8)), .string("proc2 `IBM")]), messageType: .async))
+            let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)), "no answer from the servant")
+            let reply = try QIPC.decode(frames[frames.count - 1]).value
+            #expect("\(reply)".contains("`proc2` is not in the list of allowed functions"), "\(reply)")
         }
 
         /// An empty --allow is refused on the servant as on the broker: it would allow any function.
