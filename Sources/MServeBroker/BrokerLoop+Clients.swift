@@ -76,10 +76,12 @@ extension BrokerLoop {
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize) { held.id = query.id }
+        metrics.ended(.refused)
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 
     func handleClient(route: ReplyRoute, message: [UInt8]) {
+        metrics.received(bytes: message.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
@@ -94,11 +96,13 @@ extension BrokerLoop {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
+            metrics.ended(.refused)
             reply(error: error.message, to: held, stage: .refused)
             return
         }
         held.id = clientQuery.id
         if stopping {
+            metrics.ended(.refused)
             reply(error: "the broker is shutting down", to: held, stage: .refused)
             return
         }
@@ -106,6 +110,7 @@ extension BrokerLoop {
             let parsed = try QueryParser.parse(clientQuery.query)
             if BrokerFunctions.isBrokerFunction(parsed.function) {
                 let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
+                metrics.ended(.answered)
                 reply(result, to: held, stage: .running(since: held.receivedAt))
                 return
             }
@@ -115,6 +120,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
+            metrics.ended(.refused)
             reply(error: "\(error)", to: held, stage: .refused)
             return
         }
@@ -127,6 +133,7 @@ extension BrokerLoop {
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
         } else if queue.count >= configuration.dispatch.queueCapacity {
+            metrics.ended(.queueFull)
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
                 to: held, stage: .refused)
@@ -215,6 +222,7 @@ extension BrokerLoop {
             return
         }
         let message = reply.bytes
+        metrics.sent(bytes: message.count)
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {

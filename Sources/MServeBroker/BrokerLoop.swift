@@ -33,6 +33,8 @@ final class BrokerLoop {
     let incarnation: UInt64
     /// CURVE security, when configured (BrokerAdmission.swift).
     let admission: BrokerAdmission?
+    /// What the loop counts (BrokerMetrics.swift): one call per event, on this thread.
+    let metrics: BrokerMetrics
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     let kdbDoor: KdbDoor?
     /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
@@ -96,9 +98,11 @@ final class BrokerLoop {
         logger: Logger,
         mailbox: ZMQMailbox<BrokerCommand>,
         algorithm: any DispatchAlgorithm,
-        routingHook: (any DispatchAlgorithm)?
+        routingHook: (any DispatchAlgorithm)?,
+        metrics: BrokerMetrics = .disabled
     ) throws {
         self.configuration = configuration
+        self.metrics = metrics
         self.logger = logger
         self.mailbox = mailbox
         self.algorithm = algorithm
@@ -153,7 +157,7 @@ final class BrokerLoop {
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
             monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
             opened.append(monitor.socket)
-            kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
+            kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger, metrics: metrics) }
         } catch {
             startedAdmission?.stop()
             for socket in opened { socket.close() }
@@ -291,7 +295,7 @@ final class BrokerLoop {
                     endpoint: $0.endpoint, name: $0.name, state: $0.state.rawValue,
                     inFlight: $0.inFlight, capacity: $0.capacity, served: $0.served,
                     meanExecution: .nanoseconds(Int64(clamping: $0.meanExecutionNanoseconds)),
-                    lastRouting: $0.lastRouting)
+                    lastRouting: $0.lastRouting, lost: $0.lost)
             },
             queued: queue.count, inFlight: inFlight.count, answered: answered,
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeBroker
 import MServeHub
+import MServeMonitoring
 import MServePlugin
 import MServeQuery
 import ServiceLifecycle
@@ -90,6 +91,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @OptionGroup var securityOptions: SecurityOptions
 
+    @OptionGroup var httpOptions: HTTPOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -101,6 +104,7 @@ struct BrokerCommand: AsyncParsableCommand {
         var configuration = try configurationFromFlags()
         try refuseUnknownPlugins(configuration, registry: registry)
 
+        let httpAddress = try httpOptions.address(securityOn: keyDirectory(securityOptions.keys) != nil)
         let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .client)
         configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
@@ -111,8 +115,21 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
-        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
+        // With --http, the broker counts into a Prometheus registry the HTTP side serves.
+        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
+        let metrics = metricsFactory.map {
+            BrokerMetrics(factory: $0, dimensions: BrokerMonitor.dimensions(service: hubOptions.service))
+        }
+        let broker = try Broker(
+            configuration: configuration, logger: logger, plugins: registry, metrics: metrics ?? .disabled)
         var services: [any Service] = [broker]
+        if let httpAddress, let metricsFactory {
+            services.append(
+                MonitoringServer(
+                    address: httpAddress,
+                    process: BrokerMonitor(broker: broker, factory: metricsFactory, service: hubOptions.service),
+                    registry: metricsFactory.registry, logger: logger))
+        }
         if let usersRefresher { services.append(usersRefresher) }
         services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
         try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }

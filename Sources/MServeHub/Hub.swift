@@ -21,12 +21,17 @@ public final class Hub: Service, Sendable {
     private let configuration: HubConfiguration
     private let logger: Logger
     private let mailbox: ZMQMailbox<HubControl>
+    private let metrics: HubMetrics
     private let bound = Mutex<Result<String, HubError>?>(nil)
 
-    /// Creates a hub; nothing is bound until ``run()``.
-    public init(configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub")) throws {
+    /// Creates a hub that counts what it does into `metrics` (nothing by default); nothing is
+    /// bound until ``run()``.
+    public init(
+        configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub"), metrics: HubMetrics = .disabled
+    ) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.mailbox = try ZMQMailbox()
     }
 
@@ -59,12 +64,14 @@ public final class Hub: Service, Sendable {
     private func runLoopThread() async throws {
         try await ZMQLoopThread.run(named: "mserve-hub") { [self] in
             do {
-                let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
+                let loop = try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox, metrics: metrics)
                 bound.withLock { $0 = .success(loop.endpoint) }
                 loop.run()
             } catch {
                 let hubError = error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
                 bound.withLock { $0 = .failure(hubError) }
+                // A hub that never started holds nothing, and must not leave askers waiting.
+                for case .snapshot(let reply) in mailbox.closeIntake() { reply(.stopped) }
                 throw hubError
             }
         }
@@ -85,6 +92,16 @@ public final class Hub: Service, Sendable {
         bound.withLock { if case .success = $0 { true } else { false } }
     }
 
+    /// The hub's current state: its spokes and newest crash reports (``HubSnapshot/stopped``
+    /// once it has stopped, or when it failed to start; a hub not yet running answers when it runs).
+    public func snapshot() async -> HubSnapshot {
+        await withCheckedContinuation { continuation in
+            if !mailbox.post(.snapshot({ continuation.resume(returning: $0) })) {
+                continuation.resume(returning: .stopped)
+            }
+        }
+    }
+
     /// Asks the hub to stop (as on SIGTERM). The tables stay on disk for the next hub.
     public func stop() {
         mailbox.post(.stop)
@@ -103,4 +120,5 @@ public final class Hub: Service, Sendable {
 /// Commands other threads post to the hub's loop.
 enum HubControl: Sendable {
     case stop
+    case snapshot(@Sendable (HubSnapshot) -> Void)
 }
