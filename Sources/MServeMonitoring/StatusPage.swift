@@ -142,7 +142,7 @@ function chart(svgId, points, series) {
   }
   const t0 = points[0].time, t1 = Math.max(points[points.length - 1].time, t0 + 1);
   svg.appendChild(svgElement("text", { x: left, y: height - 4 }, new Date(t0 * 1000).toLocaleTimeString()));
-  svg.appendChild(svgElement("text", { x: width - right - 48, y: height - 4 }, new Date(t1 * 1000).toLocaleTimeString()));
+  svg.appendChild(svgElement("text", { x: width - right, y: height - 4, "text-anchor": "end" }, new Date(t1 * 1000).toLocaleTimeString()));
   for (const s of series) {
     const xy = points.filter((p) => p[s.key] != null).map((p) =>
       [left + (width - left - right) * (p.time - t0) / (t1 - t0), top + (height - top - bottom) * (1 - p[s.key] / max)]);
