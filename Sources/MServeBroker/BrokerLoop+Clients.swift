@@ -214,6 +214,7 @@ extension BrokerLoop {
 
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
+        metrics.sent(bytes: reply.bytes.count)
         let envelope: [[UInt8]]
         switch route {
         case .zmq(let zmqEnvelope): envelope = zmqEnvelope
@@ -222,7 +223,6 @@ extension BrokerLoop {
             return
         }
         let message = reply.bytes
-        metrics.sent(bytes: message.count)
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {

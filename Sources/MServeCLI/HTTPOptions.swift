@@ -23,7 +23,7 @@ struct HTTPOptions: ParsableArguments {
             try address.checkSafe(securityOn: securityOn, allowRemote: httpAllowRemote)
             return address
         } catch {
-            throw ValidationError(source == "--http" ? error.message : "MSERVE_HTTP: \(error.message)")
+            throw ValidationError("\(source): \(error.message)")
         }
     }
 }

@@ -22,7 +22,7 @@ struct HubCommand: AsyncParsableCommand {
             `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
             hub endpoint, MSERVE_HUB_DIR its directory.
 
-            Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --log-level): \
+            Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --http, --http-allow-remote, --log-level): \
             see `mserve hub serve --help`.
             """,
         subcommands: [

@@ -21,7 +21,7 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         var portText = Substring(trimmed)
         if trimmed.hasPrefix("[") {
             guard let close = trimmed.firstIndex(of: "]"), trimmed[trimmed.index(after: close)...].hasPrefix(":") else {
-                throw MonitoringError(.address, "--http \(text): expected [IPv6]:PORT")
+                throw MonitoringError(.address, "'\(text)' is not [IPv6]:PORT")
             }
             host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
             portText = trimmed[trimmed.index(close, offsetBy: 2)...]
@@ -31,7 +31,7 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
             portText = trimmed[trimmed.index(after: colon)...]
         }
         guard let port = Int(portText), (0...65_535).contains(port), !host.isEmpty, !host.contains(":") || trimmed.hasPrefix("[") else {
-            throw MonitoringError(.address, "--http \(text): expected HOST:PORT or PORT (a port from 0 to 65535)")
+            throw MonitoringError(.address, "'\(text)' is not HOST:PORT or PORT (a port from 0 to 65535)")
         }
         self.host = host
         self.port = port
@@ -50,7 +50,7 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         guard securityOn, !isLoopback, !allowRemote else { return }
         throw MonitoringError(
             .refused,
-            "--http \(self) is reachable from other machines, and the HTTP side has no authentication while "
+            "\(self) is reachable from other machines, and the HTTP side has no authentication while "
                 + "--keys secures the rest; bind a loopback address, or add --http-allow-remote to accept it")
     }
 

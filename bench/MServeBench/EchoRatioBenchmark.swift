@@ -39,6 +39,9 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "CSV file for the rounds (none: no CSV).")
     var csv: String?
 
+    @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`), counting every query for /metrics.")
+    var http = false
+
     func validate() throws {
         guard servants >= 1, clients >= 1, inFlight >= 1, rounds >= 1, duration > 0, duration <= 120 else {
             throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration from 0 to 120 s")
@@ -48,7 +51,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
 
     func run() async throws {
         print(
-            "mserve-bench echo-ratio: \(algorithm), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)"
+            "mserve-bench echo-ratio: \(algorithm), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)\(http ? ", broker with --http" : "")"
         )
         print("round  zmq_proxy q/s  broker q/s  ratio")
         var ratios: [Double] = []
@@ -66,7 +69,8 @@ struct EchoRatioSuite: AsyncParsableCommand {
                 } else {
                     broker = try await BrokerRun.measure(
                         workload: .echo, algorithm: algorithm, servants: servants, threads: 1, cache: 1, symbols: 1,
-                        clients: clients, inFlight: inFlight, duration: duration, capacity: capacity
+                        clients: clients, inFlight: inFlight, duration: duration, capacity: capacity,
+                        brokerArguments: http ? ["--http", "127.0.0.1:0"] : []
                     ).throughput
                 }
             }
