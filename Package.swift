@@ -85,6 +85,7 @@ let package = Package(
         .library(name: "MServeTesting", targets: ["MServeTesting"]),
         .library(name: "MServeHub", targets: ["MServeHub"]),
         .library(name: "MServePasswords", targets: ["MServePasswords"]),
+        .library(name: "MServeMonitoring", targets: ["MServeMonitoring"]),
     ] + swiftPlugins.map(\.0) + cPlugins.map(\.0) + servantPlugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -93,6 +94,13 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // Metrics: the swift-metrics API (the broker and hub count with it), exported in the
+        // Prometheus text format by swift-prometheus, served over HTTP by Hummingbird (without
+        // its optional traits: no swift-configuration, less to build).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Tests only: property-based checks with seeds and shrinking, on Swift Testing.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
@@ -170,6 +178,7 @@ let package = Package(
                 "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
                 "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -212,6 +221,7 @@ let package = Package(
             dependencies: [
                 "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -229,11 +239,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The HTTP side of a broker or hub: /metrics (Prometheus), the status page, health checks.
+        .target(
+            name: "MServeMonitoring",
+            dependencies: [
+                "MServeBroker", "MServeHub",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "MServeCLI",
             dependencies: [
                 "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
-                "MServeBroker", "MServeServant", "MServeClient", "MServeHub", "MServePasswords",
+                "MServeBroker", "MServeServant", "MServeClient", "MServeHub", "MServePasswords", "MServeMonitoring",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -331,6 +355,18 @@ let package = Package(
                 "MServeHub", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
                 "MServePasswords",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "MServeMonitoringTests",
+            dependencies: [
+                "MServeMonitoring", "MServeBroker", "MServeHub", "MServeServant", "MServeTesting", "MServeTestSupport",
+                "POSIXSockets", "QData",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -76,10 +76,12 @@ extension BrokerLoop {
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true) { held.id = query.id }
+        metrics.ended(.refused)
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 
     func handleClient(route: ReplyRoute, message: [UInt8]) {
+        metrics.received(bytes: message.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
@@ -94,6 +96,7 @@ extension BrokerLoop {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
+            metrics.ended(.refused)
             reply(error: error.message, to: held, stage: .refused)
             return
         }
@@ -102,6 +105,7 @@ extension BrokerLoop {
             guard apply(options, from: message, to: &held) else { return }
         }
         if stopping {
+            metrics.ended(.refused)
             reply(error: "the broker is shutting down", to: held, stage: .refused)
             return
         }
@@ -109,6 +113,7 @@ extension BrokerLoop {
             let parsed = try QueryParser.parse(clientQuery.query)
             if BrokerFunctions.isBrokerFunction(parsed.function) {
                 let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
+                metrics.ended(.answered)
                 reply(result, to: held, stage: .running(since: held.receivedAt))
                 return
             }
@@ -123,6 +128,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
+            metrics.ended(.refused)
             reply(error: "\(error)", to: held, stage: .refused)
             return
         }
@@ -135,6 +141,7 @@ extension BrokerLoop {
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
         } else if queue.count >= configuration.dispatch.queueCapacity {
+            metrics.ended(.queueFull)
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
                 to: held, stage: .refused)
@@ -241,6 +248,7 @@ extension BrokerLoop {
 
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
+        metrics.sent(bytes: reply.bytes.count)
         let envelope: [[UInt8]]
         switch route {
         case .zmq(let zmqEnvelope): envelope = zmqEnvelope

@@ -58,6 +58,7 @@ extension BrokerLoop {
     /// Answers `query` with the error of a dispatch algorithm that named no free servant: a
     /// query left waiting for a choice that may never come would fail only at its deadline.
     func failInvalidChoice(of query: HeldQuery) {
+        metrics.ended(.failed)
         reply(
             error: "the dispatch algorithm \(algorithm.name) returned an invalid servant", to: query,
             stage: .waiting)
@@ -229,6 +230,9 @@ extension BrokerLoop {
     static let reofferInterval: UInt64 = 1_000_000
 
     func failQueued(reason: String) {
-        for query in queue.removeAll() { reply(error: reason, to: query, stage: .waiting) }
+        for query in queue.removeAll() {
+            metrics.ended(.failed)
+            reply(error: reason, to: query, stage: .waiting)
+        }
     }
 }

@@ -348,12 +348,16 @@ extension BrokerLoop {
                     QIPC.encodePayload(query.id, into: &idPayload)
                     sliced = sliced.replacingID(with: idPayload)
                 }
+                metrics.answered(
+                    isError: sliced.reportsFailure, queued: flight.dispatchedAt &- query.receivedAt,
+                    execution: execution, elapsed: now &- query.receivedAt)
                 sendToClient(
                     query.route,
                     ReplyAssembly.clientReply(
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
+                metrics.ended(.failed)
                 reply(
                     error: "the servant sent a malformed reply", to: query, servant: servantName,
                     stage: .running(since: flight.dispatchedAt))
@@ -397,6 +401,7 @@ extension BrokerLoop {
         record.outbox.removeAll()
         leaveReadySet(id)
         if wasReady {
+            record.lost += 1
             logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
         }
         let orphans = inFlight.values.filter { $0.servantID == id }.sorted { $0.query.tag > $1.query.tag }
@@ -404,8 +409,10 @@ extension BrokerLoop {
             inFlight[flight.query.tag] = nil
             if flight.abandoned { continue }
             if flight.query.dispatches <= configuration.servants.redispatchLimit {
+                metrics.redispatchedQuery()
                 queue.prepend(flight.query)
             } else {
+                metrics.ended(.servantLost)
                 reply(
                     error:
                         "servant \(record.name) was lost (\(reason)) while running the query; "

@@ -82,6 +82,7 @@ extension BrokerLoop {
         if expireQueuedQueries(now: now) { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
+            metrics.ended(.deadline)
             let name = servants[flight.servantID]?.name ?? ""
             reply(
                 error: "deadline exceeded: servant \(name) did not answer in time",
@@ -169,6 +170,7 @@ extension BrokerLoop {
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
+            metrics.ended(reason == Self.deadlineExceededInQueue ? .deadline : .noServant)
             reply(error: reason, to: expired, stage: .waiting)
             expiredQueued = true
         }
@@ -178,6 +180,7 @@ extension BrokerLoop {
             let reason = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
         {
             let expired = queue.remove(atOffset: requeued)
+            metrics.ended(reason == Self.deadlineExceededInQueue ? .deadline : .noServant)
             reply(error: reason, to: expired, stage: .waiting)
             expiredQueued = true
         }

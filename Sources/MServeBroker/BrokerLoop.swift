@@ -36,6 +36,8 @@ final class BrokerLoop {
     let incarnation: UInt64
     /// CURVE security, when configured (BrokerAdmission.swift).
     let admission: BrokerAdmission?
+    /// What the loop counts (BrokerMetrics.swift): one call per event, on this thread.
+    let metrics: BrokerMetrics
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     let kdbDoor: KdbDoor?
     /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
@@ -117,9 +119,11 @@ final class BrokerLoop {
         logger: Logger,
         mailbox: ZMQMailbox<BrokerControl>,
         algorithm: any DispatchAlgorithm,
-        routingHook: (any DispatchAlgorithm)?
+        routingHook: (any DispatchAlgorithm)?,
+        metrics: BrokerMetrics = .disabled
     ) throws {
         self.configuration = configuration
+        self.metrics = metrics
         self.logger = logger
         self.events = ZMQEventLoop(mailbox: mailbox)
         self.algorithm = algorithm
@@ -169,7 +173,7 @@ final class BrokerLoop {
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
             let monitor = try resources.monitor(endpoint: monitorEndpoint)
-            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
+            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger, metrics: metrics) }
             return (
                 clientSocket: clientSocket, admission: admission, clientEndpoint: clientEndpoint,
                 servantSocket: servantSocket, monitor: monitor, kdbDoor: kdbDoor
@@ -306,7 +310,7 @@ final class BrokerLoop {
                     endpoint: $0.endpoint, name: $0.name, state: $0.state.rawValue,
                     inFlight: $0.inFlight, capacity: $0.capacity, served: $0.served,
                     meanExecution: .nanoseconds(Int64(clamping: $0.meanExecutionNanoseconds)),
-                    lastRouting: $0.lastRouting)
+                    lastRouting: $0.lastRouting, lost: $0.lost)
             },
             queued: queue.count, inFlight: inFlight.count, answered: answered,
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,

@@ -49,6 +49,8 @@ final class ServantRecord {
     var inFlight = 0
     var lastRouting = ""
     var served: UInt64 = 0
+    /// How many times it was lost while ready or draining.
+    var lost: UInt64 = 0
     var totalExecution: UInt64 = 0
     /// When the broker sent the first heartbeat this servant has not answered (nothing heard
     /// since); nil once it is heard from. Silence counts from here, not from the last message

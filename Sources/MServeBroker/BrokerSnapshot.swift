@@ -99,12 +99,15 @@ public struct ServantStatus: Sendable, Hashable {
     public var meanExecution: Duration = .zero
     /// The routing string of the last query sent to it; empty before the first.
     public var lastRouting: String = ""
+    /// How many times it was lost while ready or draining.
+    public var lost: UInt64 = 0
 
     /// Creates a servant's status.
     public init(
         endpoint: String, name: String, state: String, inFlight: Int, capacity: Int, served: UInt64,
-        meanExecution: Duration = .zero, lastRouting: String = ""
+        meanExecution: Duration = .zero, lastRouting: String = "", lost: UInt64 = 0
     ) {
+        self.lost = lost
         self.endpoint = endpoint
         self.name = name
         self.state = state

@@ -89,6 +89,8 @@ final class KdbDoor {
     /// poll set until then: its pending connection would wake every poll at once.
     private var acceptPausedUntil: UInt64 = 0
     private var refusedConnectionLog = LogThrottle()
+    /// Connections accepted and refused, logins refused (BrokerMetrics.swift).
+    private let metrics: BrokerMetrics
     private var acceptFailureLog = LogThrottle()
     private var closedConnectionLog = LogThrottle()
     /// How long the listener rests after accepting failed.
@@ -99,9 +101,10 @@ final class KdbDoor {
     /// Nanoseconds a connection may take to finish its handshake.
     static let handshakeTimeout: UInt64 = 10_000_000_000
 
-    init(configuration: BrokerConfiguration.Kdb, logger: Logger) throws(BrokerError) {
+    init(configuration: BrokerConfiguration.Kdb, logger: Logger, metrics: BrokerMetrics = .disabled) throws(BrokerError) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         limits = configuration.connectionLimits
         unknownUserStandIn =
             configuration.userList == nil
@@ -266,6 +269,7 @@ final class KdbDoor {
             let fromAddress = connectionsByAddress[address, default: 0]
             if let refusal = limits.refusal(open: connections.count, fromAddress: fromAddress) {
                 TCPSocket.close(accepted.descriptor)
+                metrics.doorConnection(accepted: false)
                 if let heldBack = refusedConnectionLog.admit(now: now) {
                     let message = "refused a kdb+ connection: \(refusal)"
                     logger.warning(
@@ -282,6 +286,7 @@ final class KdbDoor {
                 stream: stream, peer: accepted.peer, address: address, loopback: accepted.isLoopback,
                 acceptedAt: now, lastActivity: now)
             connectionsByAddress[address] = fromAddress + 1
+            metrics.doorConnection(accepted: true)
             logger.debug("kdb+ client connected", metadata: ["peer": "\(accepted.peer)", "connection": "\(id)"])
         }
     }
@@ -310,6 +315,7 @@ final class KdbDoor {
                 return
             case .refused(let reason):
                 connections[id] = connection
+                metrics.doorLoginRefused()
                 drop(id, reason: reason)
                 return
             case .accepted:
@@ -425,6 +431,7 @@ final class KdbDoor {
             let current = (configuration.userList.map { $0.users } ?? users)?.passwords[pending.user]
             guard result.accepted, current == pending.stored else {
                 connections[result.connection] = connection
+                metrics.doorLoginRefused()
                 drop(result.connection, reason: "wrong credentials for user \(pending.user.isEmpty ? "(none)" : pending.user)")
                 continue
             }
@@ -433,7 +440,10 @@ final class KdbDoor {
                 length: pending.length)
             connection.lastActivity = now
             connections[result.connection] = connection
-            if case .refused(let reason) = outcome { drop(result.connection, reason: reason) }
+            if case .refused(let reason) = outcome {
+                metrics.doorLoginRefused()
+                drop(result.connection, reason: reason)
+            }
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeBroker
 import MServeHub
+import MServeMonitoring
 import MServePlugin
 import MServeQuery
 import ServiceLifecycle
@@ -18,7 +19,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
-            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, \
+            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
             MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
@@ -93,6 +94,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @OptionGroup var securityOptions: SecurityOptions
 
+    @OptionGroup var httpOptions: HTTPOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -104,6 +107,7 @@ struct BrokerCommand: AsyncParsableCommand {
         var configuration = try configurationFromFlags()
         try refuseUnknownPlugins(configuration, registry: registry)
 
+        let httpAddress = try httpOptions.address(securityOn: keyDirectory(securityOptions.keys) != nil)
         let security = try securityOptions.security(defaultName: SpokeRole.broker, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .client)
         configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
@@ -114,8 +118,21 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
-        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
+        // With --http, the broker counts into a Prometheus registry the HTTP side serves.
+        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
+        let metrics = metricsFactory.map {
+            BrokerMetrics(factory: $0, dimensions: BrokerMonitor.dimensions(service: hubOptions.service))
+        }
+        let broker = try Broker(
+            configuration: configuration, logger: logger, plugins: registry, metrics: metrics ?? .disabled)
         var services: [any Service] = [broker]
+        if let httpAddress, let metricsFactory {
+            services.append(
+                MonitoringServer(
+                    address: httpAddress,
+                    process: BrokerMonitor(broker: broker, factory: metricsFactory, service: hubOptions.service),
+                    registry: metricsFactory.registry, logger: logger))
+        }
         if let usersRefresher { services.append(usersRefresher) }
         services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
         try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MServeHub
+import MServeMonitoring
 import ServiceLifecycle
 import ZeroMQ
 
@@ -21,7 +22,7 @@ struct MServeHubCommand: AsyncParsableCommand {
             `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
             hub endpoint, MSERVE_HUB_DIR its directory.
 
-            Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --log-level): \
+            Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --http, --http-allow-remote, --log-level): \
             see `mserve hub serve --help`.
             """,
         subcommands: [
@@ -94,6 +95,8 @@ struct HubServeCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var httpOptions: HTTPOptions
+
     /// Words after `mserve hub` that name no subcommand, such as a mistyped one: refused in
     /// `validate` with the subcommands, where the parser would only call them unexpected.
     @Argument(help: .hidden) var unknownSubcommand: [String] = []
@@ -131,7 +134,17 @@ struct HubServeCommand: AsyncParsableCommand {
                 throw ValidationError("--keys: \(error)")
             }
         }
-        let hub = try Hub(configuration: configuration, logger: logger)
+        let httpAddress = try httpOptions.address(securityOn: configuration.curve != nil)
+        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
+        let hub = try Hub(
+            configuration: configuration, logger: logger, metrics: metricsFactory.map { HubMetrics(factory: $0) } ?? .disabled)
+        var services: [any Service] = [hub]
+        if let httpAddress, let metricsFactory {
+            services.append(
+                MonitoringServer(
+                    address: httpAddress, process: HubMonitor(hub: hub, factory: metricsFactory),
+                    registry: metricsFactory.registry, logger: logger))
+        }
         // The hub lists itself, as the seed's HUB does. Its spoke comes last, so that it stops
         // first (a ServiceGroup stops its services in reverse order): it leaves while the hub
         // still answers, and a clean stop leaves no crash report in `down`.
@@ -144,7 +157,7 @@ struct HubServeCommand: AsyncParsableCommand {
                 curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
                 logger: logger)
         }
-        try await runAnnouncingEndpoint([hub, ownSpoke], logger: logger) { try await hub.endpoint }
+        try await runAnnouncingEndpoint(services + [ownSpoke], logger: logger) { try await hub.endpoint }
     }
 }
 

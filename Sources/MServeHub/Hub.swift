@@ -21,12 +21,17 @@ public final class Hub: Service, Sendable {
     private let configuration: HubConfiguration
     private let logger: Logger
     private let mailbox: ZMQMailbox<HubControl>
+    private let metrics: HubMetrics
     private let startup = ZMQStartup<String>()
 
-    /// Creates a hub; nothing is bound until ``run()``.
-    public init(configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub")) throws {
+    /// Creates a hub that counts what it does into `metrics` (nothing by default); nothing is
+    /// bound until ``run()``.
+    public init(
+        configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub"), metrics: HubMetrics = .disabled
+    ) throws {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         self.mailbox = try ZMQMailbox()
     }
 
@@ -46,8 +51,10 @@ public final class Hub: Service, Sendable {
         ) { [self] in
             let loop = try startup.report(\.endpoint) {
                 do {
-                    return try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
+                    return try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox, metrics: metrics)
                 } catch {
+                    // A hub that never started holds nothing, and must not leave askers waiting.
+                    for case .snapshot(let reply) in mailbox.closeIntake() { reply(.stopped) }
                     throw error as? HubError ?? HubError(.socket, "the hub could not start: \(error)")
                 }
             }
@@ -63,6 +70,16 @@ public final class Hub: Service, Sendable {
     /// True once the hub has bound its endpoint (and, after a failed start, never).
     public var isBound: Bool {
         if case .success = startup.result { true } else { false }
+    }
+
+    /// The hub's current state: its spokes and newest crash reports (``HubSnapshot/stopped``
+    /// once it has stopped, or when it failed to start; a hub not yet running answers when it runs).
+    public func snapshot() async -> HubSnapshot {
+        await withCheckedContinuation { continuation in
+            if !mailbox.post(.snapshot({ continuation.resume(returning: $0) })) {
+                continuation.resume(returning: .stopped)
+            }
+        }
     }
 
     /// Asks the hub to stop (as on SIGTERM). The tables stay on disk for the next hub.
@@ -83,4 +100,5 @@ public final class Hub: Service, Sendable {
 /// Commands other threads post to the hub's loop.
 enum HubControl: Sendable {
     case stop
+    case snapshot(@Sendable (HubSnapshot) -> Void)
 }

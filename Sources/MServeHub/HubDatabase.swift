@@ -240,6 +240,20 @@ public final class HubDatabase: Sendable {
         }
     }
 
+    /// The newest `limit` crash reports (rows of `down`), newest first.
+    public func recentCrashes(limit: Int) throws(HubError) -> [CrashReport] {
+        try read("read the down table") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT spoke, service, role, endpoint, host, pid, crash, reason FROM down ORDER BY rowid DESC LIMIT ?",
+                arguments: [limit]
+            ).map { row in
+                CrashReport(
+                    spoke: row["spoke"], service: row["service"], role: row["role"], endpoint: row["endpoint"],
+                    host: row["host"], pid: row["pid"], crash: row["crash"], reason: row["reason"])
+            }
+        }
+    }
+
     /// The number of rows of `name` (`spoke`, `memst` or `down`).
     public func count(_ name: String) throws(HubError) -> Int {
         guard Self.tableNames.contains(name) else { throw HubError(.refused, "no table named '\(name)'") }

@@ -53,8 +53,13 @@ final class HubLoop {
     /// Refusals a peer can cause at any rate: a line a second each, with a count of the rest.
     private var refusedAdminLog = LogThrottle()
     private var refusedRegistrationLog = LogThrottle()
+    /// What the loop counts (HubMetrics.swift): one call per event, on this thread.
+    private let metrics: HubMetrics
 
-    init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
+    init(
+        configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>, metrics: HubMetrics = .disabled
+    ) throws {
+        self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
         self.events = ZMQEventLoop(mailbox: mailbox)
@@ -139,6 +144,7 @@ final class HubLoop {
                 for command in try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1) {
                     switch command {
                     case .stop: events.stop()
+                    case .snapshot(let reply): reply(snapshot())
                     }
                 }
             } catch {
@@ -155,12 +161,31 @@ final class HubLoop {
                 }
             }
         }
+        for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(.stopped) }
         events.stop()
         // The lock before the port: a process that wins the port next (auto mode) must find
         // the directory free.
         directoryLock.release()
         resources.close()
         logger.info("hub stopped", metadata: ["endpoint": "\(endpoint)"])
+    }
+
+    /// The hub's spokes and newest crash reports, for its status page.
+    private func snapshot() -> HubSnapshot {
+        let views = spokes.values.sorted { $0.record.id < $1.record.id }.map { live in
+            HubSnapshot.Spoke(
+                id: live.record.id, service: live.record.registration.service, role: live.record.registration.role,
+                endpoint: live.record.endpoint, host: live.record.registration.host,
+                pid: live.record.registration.pid, state: live.confirmed ? "up" : "unconfirmed")
+        }
+        do {
+            return HubSnapshot(
+                endpoint: endpoint, databaseOpen: true, spokes: views,
+                crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
+                crashReportsHeld: try database.count("down"))
+        } catch {
+            return HubSnapshot(endpoint: endpoint, databaseOpen: false, spokes: views, crashes: [], crashReportsHeld: 0)
+        }
     }
 
     // MARK: messages
@@ -188,14 +213,17 @@ final class HubLoop {
                 message = try HubMessage(frames: parts.dropFirst().map(\.bytes))
             } catch {
                 logger.debug("malformed hub message", metadata: ["error": "\(error)"])
+                metrics.refused(.malformed)
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
                 continue
             }
             guard admission.admitsMessage(userID: userID, address: peerAddress) else {
+                metrics.refused(.revokedKey)
                 send(routingID, HubMessage(.error, [("message", .string("this connection's key is no longer allowed"))]))
                 continue
             }
             if message.command.isAdministrative, let refusal = adminRefusal(message, userID: userID) {
+                metrics.refused(.admin)
                 if let heldBack = refusedAdminLog.admit() {
                     logger.warning(
                         "\(LogThrottle.line("refused an admin command: \(refusal)", heldBack: heldBack))",
@@ -277,6 +305,7 @@ final class HubLoop {
             registration = try SpokeRegistration(message: message)
             try registration.validate(nowTimestamp: QueryClock.qTimestampNow())
         } catch {
+            metrics.refused(.registration)
             if let heldBack = refusedRegistrationLog.admit() {
                 logger.warning(
                     "\(LogThrottle.line("refused a registration: \(error.message)", heldBack: heldBack))",
@@ -289,6 +318,7 @@ final class HubLoop {
         // the one its own connection authenticated with: a peer holding some allowed key may
         // not vouch for another.
         if admission.isSecured, let key = registration.curveKey, key != userID {
+            metrics.refused(.registration)
             logger.warning(
                 "refused a registration naming a key other than its own",
                 metadata: [
@@ -308,6 +338,7 @@ final class HubLoop {
             let peerKey = admission.key(ofPeer: userID)
             if peerKey?.role.permits(needed) != true {
                 let role = peerKey?.role.rawValue ?? "none (no longer allowed)"
+                metrics.refused(.registration)
                 logger.warning(
                     "refused a registration as a \(registration.role): its key's role is \(role)",
                     metadata: [
@@ -374,6 +405,7 @@ final class HubLoop {
         {
             announceJoin(live)
         }
+        metrics.registered()
         logger.info(
             previous == nil ? "spoke registered" : "spoke re-registered",
             metadata: [
@@ -427,6 +459,7 @@ final class HubLoop {
                 } else {
                     try database.markDown(
                     spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
+                metrics.crashReported()
                 }
             } catch {
                 logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
@@ -464,6 +497,7 @@ final class HubLoop {
             do {
                 try database.markDown(
                     spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
+                metrics.crashReported()
             } catch {
                 logger.error("cannot move a spoke to down", metadata: ["error": "\(error)"])
             }

@@ -384,6 +384,7 @@ extension IntegrationTests {
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ALGO", "nope", "MSERVE_ALGO: unknown dispatch algorithm \"nope\""),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_SERVANTS", "foo", "MSERVE_SERVANTS 'foo' is not a servant endpoint"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_KDB_PORT", "abc", "MSERVE_KDB_PORT: the kdb+ port must be"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HTTP", "abc", "MSERVE_HTTP: 'abc' is not HOST:PORT or PORT"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "arg:0", "MSERVE_ROUTING: routing spec error at column 1: 'arg:0'"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "plugin:nope", "MSERVE_ROUTING plugin:nope: no loaded plugin"),
         ])

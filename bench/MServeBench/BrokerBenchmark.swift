@@ -214,7 +214,8 @@ enum BrokerRun {
 
     static func measure(
         workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int, symbols: Int,
-        clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil, door: BrokerDoor = .zmq
+        clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil, door: BrokerDoor = .zmq,
+        brokerArguments: [String] = []
     ) async throws -> LoadResult {
         let servantProcesses = try startServants(
             workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
@@ -222,7 +223,7 @@ enum BrokerRun {
         let kdbPort = door == .kdb ? LoopbackPort.free() : nil
         let broker = try startBroker(
             algorithm: algorithm, servants: servantProcesses.map(\.endpoint),
-            extra: kdbPort.map { ["--kdb-port", "127.0.0.1:\($0)"] } ?? [])
+            extra: (kdbPort.map { ["--kdb-port", "127.0.0.1:\($0)"] } ?? []) + brokerArguments)
         defer { broker.stop() }
         try await waitUntilReady(endpoint: broker.endpoint)
         let probe = CPUProbe(["broker": [broker.processIdentifier], "servants": servantProcesses.map(\.processIdentifier)])

@@ -46,6 +46,9 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
     var peer = "zmq_proxy"
 
+    @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`), counting every query for /metrics.")
+    var http = false
+
     func validate() throws {
         guard servants >= 1, clients >= 1, inFlight >= 1, rounds >= 1, duration > 0, duration <= 120 else {
             throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration from 0 to 120 s")
@@ -77,7 +80,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
         let path = peerPath!
         let peerRole = path == .lbbroker ? "lbbroker" : "proxy"
         print(
-            "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)"
+            "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)\(http ? ", broker with --http" : "")"
         )
         print(
             "CPU in µs per query over the measured window (/proc/PID/stat); loop: the broker's event loop thread, io: its libzmq I/O thread; srv: the servants (the lbbroker's C workers); wk/q: the process's wake-ups (voluntary context switches) per query"
@@ -102,7 +105,8 @@ struct EchoRatioSuite: AsyncParsableCommand {
                 } else {
                     brokerResult = try await BrokerRun.measure(
                         workload: .echo, algorithm: algorithm, servants: servants, threads: 1, cache: 1, symbols: 1,
-                        clients: clients, inFlight: inFlight, duration: duration, capacity: capacity
+                        clients: clients, inFlight: inFlight, duration: duration, capacity: capacity,
+                        brokerArguments: http ? ["--http", "127.0.0.1:0"] : []
                     )
                 }
             }

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Logging
+import MServeBroker
+import MServeHub
+import MServeMonitoring
+import ServiceLifecycle
+
+/// `--http` and `--http-allow-remote`: the HTTP side of a broker or hub (metrics, status page,
+/// health checks; docs/OPERATIONS.md, "Monitoring").
+struct HTTPOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Serve /metrics (Prometheus), the status page at /, /healthz and /readyz over HTTP on HOST:PORT (PORT alone: 127.0.0.1:PORT). GET only, no authentication (env MSERVE_HTTP).", valueName: "address"))
+    var http: String?
+
+    @Flag(name: .long, help: "With --keys, let --http bind an address other machines can reach (its pages have no authentication).")
+    var httpAllowRemote = false
+
+    /// The address to serve on, checked against the safety rules; nil without --http.
+    func address(securityOn: Bool) throws -> HTTPBindAddress? {
+        let source = http == nil ? "MSERVE_HTTP" : "--http"
+        guard let text = http ?? environment("MSERVE_HTTP"), !text.isEmpty else { return nil }
+        do {
+            let address = try HTTPBindAddress(parsing: text)
+            try address.checkSafe(securityOn: securityOn, allowRemote: httpAllowRemote)
+            return address
+        } catch {
+            throw ValidationError("\(source): \(error.message)")
+        }
+    }
+}

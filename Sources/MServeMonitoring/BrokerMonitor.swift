@@ -1,0 +1,162 @@
+import Foundation
+import MServeBroker
+import Prometheus
+import Synchronization
+
+/// Shows a ``Broker`` over HTTP: its gauges (queue, in flight, per servant) set from its
+/// snapshot at each scrape, its status and a few minutes of throughput and latency.
+public final class BrokerMonitor: MonitoredProcess {
+    private let broker: Broker
+    private let registry: PrometheusCollectorRegistry
+    private let latencies: LatencyWindow
+    private let service: String
+    private let state = Mutex(State())
+    /// How many samples the history keeps.
+    public let historyLength: Int
+
+    private struct State {
+        var history: [HistoryPoint] = []
+        var lastSample: (time: Double, answered: UInt64, counts: [UInt64])?
+        /// Per servant: what the served and lost counters were last set to.
+        var servantTotals: [String: (served: UInt64, lost: UInt64)] = [:]
+        var servantGauges: [String: [Gauge]] = [:]
+    }
+
+    /// One point of the status page's charts.
+    struct HistoryPoint: Codable, Sendable {
+        var time: Double
+        var perSecond: Double
+        var p50Milliseconds: Double?
+        var p90Milliseconds: Double?
+        var p99Milliseconds: Double?
+        var queued: Int
+    }
+
+    /// Shows `broker`, whose metrics were made by `factory`, under the service name `service`;
+    /// keeps `historyLength` samples for the charts.
+    public init(broker: Broker, factory: MonitoringMetricsFactory, service: String, historyLength: Int = 300) {
+        self.broker = broker
+        self.registry = factory.registry
+        self.latencies = factory.latencies
+        self.service = service
+        self.historyLength = historyLength
+    }
+
+    /// The dimensions every broker metric carries.
+    public static func dimensions(service: String) -> [(String, String)] { [("service", service)] }
+
+    public func sample() async {
+        let snapshot = await broker.snapshot()
+        let now = Date().timeIntervalSince1970
+        let counts = latencies.counts()
+        state.withLock { state in
+            defer { state.lastSample = (now, snapshot.answered, counts) }
+            guard let last = state.lastSample, now > last.time else { return }
+            func milliseconds(_ fraction: Double) -> Double? {
+                LatencyWindow.percentile(fraction, from: last.counts, to: counts).map { $0 * 1_000 }
+            }
+            state.history.append(
+                HistoryPoint(
+                    time: now, perSecond: Double(snapshot.answered &- last.answered) / (now - last.time),
+                    p50Milliseconds: milliseconds(0.5), p90Milliseconds: milliseconds(0.9),
+                    p99Milliseconds: milliseconds(0.99), queued: snapshot.queued))
+            if state.history.count > historyLength { state.history.removeFirst(state.history.count - historyLength) }
+        }
+    }
+
+    public func refresh() async -> MonitoredState {
+        let snapshot = await broker.snapshot()
+        let live = !snapshot.clientEndpoint.isEmpty
+        updateGauges(snapshot)
+        let readyCount = snapshot.servants.filter { $0.state == "ready" }.count
+        let readiness =
+            !live
+            ? "the broker is not running" : readyCount > 0 ? "\(readyCount) servant(s) ready" : "no servant is ready"
+        let status = Status(
+            role: "broker", service: service, endpoint: snapshot.clientEndpoint, algorithm: snapshot.algorithm,
+            uptimeSeconds: Double(snapshot.uptime.components.seconds)
+                + Double(snapshot.uptime.components.attoseconds) / 1e18,
+            live: live, ready: readyCount > 0, readiness: readiness, queued: snapshot.queued,
+            inFlight: snapshot.inFlight, answered: snapshot.answered,
+            servants: snapshot.servants.map {
+                Status.Servant(
+                    name: $0.name, endpoint: $0.endpoint, state: $0.state, inFlight: $0.inFlight,
+                    capacity: $0.capacity, served: $0.served, lost: $0.lost,
+                    meanExecutionMilliseconds: Double($0.meanExecution.components.attoseconds) / 1e15
+                        + Double($0.meanExecution.components.seconds) * 1_000,
+                    lastRouting: $0.lastRouting)
+            },
+            history: state.withLock { $0.history })
+        return MonitoredState(live: live, ready: readyCount > 0, readiness: readiness, json: StatusJSON.encode(status))
+    }
+
+    /// The broker's status page JSON.
+    struct Status: Codable {
+        struct Servant: Codable {
+            var name, endpoint, state: String
+            var inFlight, capacity: Int
+            var served, lost: UInt64
+            var meanExecutionMilliseconds: Double
+            var lastRouting: String
+        }
+        var role, service, endpoint, algorithm: String
+        var uptimeSeconds: Double
+        var live, ready: Bool
+        var readiness: String
+        var queued, inFlight: Int
+        var answered: UInt64
+        var servants: [Servant]
+        var history: [HistoryPoint]
+    }
+
+    static let servantInFlightHelp = "Queries running on the servant."
+    static let servantStateHelp = "1 for the servant's state, 0 for the others."
+    static let servantServedHelp = "Queries the servant answered."
+    static let servantLostHelp = "Times the servant was lost while ready or draining."
+
+    /// The states a servant may be in, each a series of `mserve_broker_servant_state`.
+    static let servantStates = ["connecting", "ready", "draining", "lost"]
+
+    private func updateGauges(_ snapshot: BrokerSnapshot) {
+        let base = Self.dimensions(service: service)
+        registry.gauge("mserve_broker_queue_length", base, "Queries waiting for a free servant.").set(Double(snapshot.queued))
+        registry.gauge("mserve_broker_queries_in_flight", base, "Queries dispatched and not yet answered.").set(Double(snapshot.inFlight))
+        for servantState in Self.servantStates {
+            registry.gauge("mserve_broker_servants", base + [("state", servantState)], "Servants by state.")
+                .set(Double(snapshot.servants.filter { $0.state == servantState }.count))
+        }
+        ProcessMetrics.update(in: registry)
+        state.withLock { state in
+            var present: Set<String> = []
+            for servant in snapshot.servants {
+                present.insert(servant.name)
+                let labels = base + [("servant", servant.name)]
+                registry.gauge("mserve_broker_servant_in_flight", labels, Self.servantInFlightHelp).set(Double(servant.inFlight))
+                for servantState in Self.servantStates {
+                    registry.gauge("mserve_broker_servant_state", labels + [("state", servantState)], Self.servantStateHelp)
+                        .set(servant.state == servantState ? 1.0 : 0.0)
+                }
+                // Counters only go up: they gain what the broker's totals gained since the last
+                // scrape (a servant removed and added again starts from zero).
+                let last = state.servantTotals[servant.name] ?? (0, 0)
+                registry.counter("mserve_broker_servant_served_total", labels, Self.servantServedHelp)
+                    .increment(by: Int64(servant.served >= last.served ? servant.served - last.served : servant.served))
+                registry.counter("mserve_broker_servant_lost_total", labels, Self.servantLostHelp)
+                    .increment(by: Int64(servant.lost >= last.lost ? servant.lost - last.lost : servant.lost))
+                state.servantTotals[servant.name] = (servant.served, servant.lost)
+            }
+            // A servant removed (`removeServant`, gone from the hub) leaves the metrics.
+            for name in state.servantTotals.keys where !present.contains(name) {
+                let labels = base + [("servant", name)]
+                registry.unregisterGauge(registry.gauge("mserve_broker_servant_in_flight", labels, Self.servantInFlightHelp))
+                for servantState in Self.servantStates {
+                    registry.unregisterGauge(
+                        registry.gauge("mserve_broker_servant_state", labels + [("state", servantState)], Self.servantStateHelp))
+                }
+                registry.unregisterCounter(registry.counter("mserve_broker_servant_served_total", labels, Self.servantServedHelp))
+                registry.unregisterCounter(registry.counter("mserve_broker_servant_lost_total", labels, Self.servantLostHelp))
+                state.servantTotals[name] = nil
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// Where the HTTP side listens: `--http HOST:PORT` (or `PORT`, on loopback).
+public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The host or address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, a name).
+    public var host: String
+    /// The port; 0 picks a free one.
+    public var port: Int
+
+    /// The address `host:port`.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Reads `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` (the last two bind loopback,
+    /// 127.0.0.1: the safe default).
+    public init(parsing text: String) throws(MonitoringError) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var host = "127.0.0.1"
+        var portText = Substring(trimmed)
+        if trimmed.hasPrefix("[") {
+            guard let close = trimmed.firstIndex(of: "]"), trimmed[trimmed.index(after: close)...].hasPrefix(":") else {
+                throw MonitoringError(.address, "'\(text)' is not [IPv6]:PORT")
+            }
+            host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
+            portText = trimmed[trimmed.index(close, offsetBy: 2)...]
+        } else if let colon = trimmed.lastIndex(of: ":") {
+            let named = trimmed[..<colon]
+            if !named.isEmpty { host = String(named) }
+            portText = trimmed[trimmed.index(after: colon)...]
+        }
+        guard let port = Int(portText), (0...65_535).contains(port), !host.isEmpty, !host.contains(":") || trimmed.hasPrefix("[") else {
+            throw MonitoringError(.address, "'\(text)' is not HOST:PORT or PORT (a port from 0 to 65535)")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    /// Whether the host is a loopback address or `localhost`: only this machine can connect.
+    public var isLoopback: Bool {
+        let lowered = host.lowercased()
+        return lowered == "localhost" || lowered == "::1" || lowered.hasPrefix("127.")
+    }
+
+    /// Refuses a bind reachable from other machines when the process runs with CURVE security
+    /// (`--keys`) unless `allowRemote` (`--http-allow-remote`) says so: the HTTP side has no
+    /// authentication, and would show what the keys protect to anyone on the network.
+    public func checkSafe(securityOn: Bool, allowRemote: Bool) throws(MonitoringError) {
+        guard securityOn, !isLoopback, !allowRemote else { return }
+        throw MonitoringError(
+            .refused,
+            "\(self) is reachable from other machines, and the HTTP side has no authentication while "
+                + "--keys secures the rest; bind a loopback address, or add --http-allow-remote to accept it")
+    }
+
+    /// `host:port` (`[host]:port` for IPv6).
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,149 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// The HTTP side of a broker or hub, a `Service`: `/metrics` (Prometheus text format), the
+/// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only.
+///
+/// ```swift
+/// let factory = MonitoringMetricsFactory()
+/// let broker = try Broker(configuration: config, plugins: registry,
+///                         metrics: BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "default")))
+/// let http = MonitoringServer(address: try HTTPBindAddress(parsing: "127.0.0.1:9464"),
+///                             process: BrokerMonitor(broker: broker, factory: factory, service: "default"),
+///                             registry: factory.registry)
+/// try await ServiceGroup(services: [broker, http], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+public final class MonitoringServer: Service, Sendable {
+    private let address: HTTPBindAddress
+    private let process: any MonitoredProcess
+    private let registry: PrometheusCollectorRegistry
+    private let sampleInterval: Duration
+    private let logger: Logger
+    private let bound = BoundPort()
+
+    /// Serves `process` on `address`; its status is sampled every `sampleInterval` for the charts.
+    public init(
+        address: HTTPBindAddress, process: any MonitoredProcess, registry: PrometheusCollectorRegistry,
+        sampleInterval: Duration = .seconds(2), logger: Logger = Logger(label: "mserve.http")
+    ) {
+        self.address = address
+        self.process = process
+        self.registry = registry
+        self.sampleInterval = sampleInterval
+        self.logger = logger
+    }
+
+    /// The port the server bound (the real one when asked for port 0), once bound. Throws
+    /// when it could not bind.
+    public var port: Int {
+        get async throws {
+            while true {
+                if let result = bound.result.withLock({ $0 }) { return try result.get() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    /// Runs the server until graceful shutdown or cancellation.
+    public func run() async throws {
+        let application = Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(address.host, port: address.port), serverName: "mserve"),
+            onServerRunning: { [bound, logger, address] channel in
+                let port = channel.localAddress?.port ?? address.port
+                bound.result.withLock { $0 = .success(port) }
+                logger.info("HTTP monitoring listening", metadata: ["address": "\(address.host):\(port)"])
+            },
+            logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [process, sampleInterval] in
+                    while !Task.isCancelled {
+                        await process.sample()
+                        try? await Task.sleep(for: sampleInterval)
+                    }
+                }
+                defer { group.cancelAll() }
+                try await application.run()
+            }
+        } catch {
+            bound.result.withLock {
+                if $0 == nil { $0 = .failure(MonitoringError(.server, "cannot serve HTTP on \(address): \(error)")) }
+            }
+            throw error
+        }
+        bound.result.withLock {
+            if $0 == nil { $0 = .failure(MonitoringError(.server, "the HTTP server stopped before it bound \(address)")) }
+        }
+    }
+
+    private func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: GetOnlyMiddleware())
+        let process = process
+        let registry = registry
+        router.get("/") { _, _ in
+            Self.response(.ok, contentType: "text/html; charset=utf-8", StatusPage.html)
+        }
+        router.get("/status.json") { _, _ in
+            let state = await process.refresh()
+            return Self.response(.ok, contentType: "application/json", bytes: state.json)
+        }
+        router.get("/metrics") { _, _ in
+            _ = await process.refresh()
+            return Self.response(
+                .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: registry.emitToBuffer())
+        }
+        router.get("/healthz") { _, _ in
+            let state = await process.refresh()
+            return state.live
+                ? Self.response(.ok, contentType: "text/plain; charset=utf-8", "ok\n")
+                : Self.response(.serviceUnavailable, contentType: "text/plain; charset=utf-8", "stopped\n")
+        }
+        router.get("/readyz") { _, _ in
+            let state = await process.refresh()
+            return Self.response(
+                state.ready ? .ok : .serviceUnavailable, contentType: "text/plain; charset=utf-8",
+                (state.ready ? "ready: " : "not ready: ") + state.readiness + "\n")
+        }
+        return router
+    }
+
+    private static func response(_ status: HTTPResponse.Status, contentType: String, _ text: String) -> Response {
+        response(status, contentType: contentType, bytes: Array(text.utf8))
+    }
+
+    private static func response(_ status: HTTPResponse.Status, contentType: String, bytes: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Answers anything but GET with 405 Method Not Allowed: the HTTP side only shows.
+struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard request.method == .get else {
+            var headers = HTTPFields()
+            headers[.allow] = "GET"
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(
+                status: .methodNotAllowed, headers: headers,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "only GET is served\n")))
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The port the server bound, or why it could not; set once.
+private final class BoundPort: Sendable {
+    let result = Mutex<Result<Int, MonitoringError>?>(nil)
+}

@@ -1,0 +1,150 @@
+import Foundation
+import MServeClient
+import MServeTestSupport
+import POSIXSockets
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension IntegrationTests {
+    /// `--http` on real processes: a hub, servants and a broker on loopback, their metrics, the
+    /// status page in a real browser (headless Chromium), and the safety rules of the flag.
+    @Suite struct MonitoringTests {
+        /// Headless Chromium (Debian's `chromium`, installed by scripts/setup).
+        static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+
+        static func get(_ port: Int, _ path: String) async throws -> (status: Int, body: String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.timeoutInterval = 10
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+        }
+
+        /// Runs Chromium headless on `url` with `arguments` (`--dump-dom`, `--screenshot=…`),
+        /// giving the page's scripts `budget` milliseconds of virtual time; its standard output.
+        static func browse(_ url: String, _ arguments: [String], budget: Int = 3_000) async throws -> String {
+            let profile = try temporaryDirectory("mserve-chromium")
+            defer { try? FileManager.default.removeItem(atPath: profile) }
+            let run = try await CommandRun.run(
+                URL(fileURLWithPath: try #require(chromium)),
+                [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)",
+                    "--window-size=1280,860", "--virtual-time-budget=\(budget)",
+                ] + arguments + [url], timeout: 60)
+            return run.output
+        }
+
+        /// The servant rows the page drew: `name` → `state`.
+        static func servantRows(_ dom: String) -> [String: String] {
+            var rows: [String: String] = [:]
+            let pattern = try! NSRegularExpression(pattern: #"<tr class="servant" data-name="([^"]*)" data-state="([^"]*)""#)
+            for match in pattern.matches(in: dom, range: NSRange(dom.startIndex..., in: dom)) {
+                let name = String(dom[Range(match.range(at: 1), in: dom)!])
+                rows[name] = String(dom[Range(match.range(at: 2), in: dom)!])
+            }
+            return rows
+        }
+
+        @Test(.enabled(if: chromium != nil, "needs headless Chromium (scripts/setup installs it)"))
+        func theStatusPageShowsTheServantsAndDropsOneKilled() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hubHTTP = LoopbackPort.free()
+            let hub = try await MServeProcess(
+                "hub",
+                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--liveness", "2", "--http", "\(hubHTTP)"])
+            defer { hub.stop() }
+            var servants: [MServeProcess] = []
+            defer { for servant in servants { servant.stop() } }
+            for index in 0..<2 {
+                servants.append(
+                    try await MServeProcess(
+                        "servant \(index + 1)", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", hub.endpoint]))
+            }
+            let brokerHTTP = LoopbackPort.free()
+            let broker = try await MServeProcess(
+                "broker",
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--http", "127.0.0.1:\(brokerHTTP)"])
+            defer { broker.stop() }
+            let names = Set(servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") })
+            let ready = await eventually(timeout: .seconds(20)) {
+                (try? await Self.get(brokerHTTP, "/readyz"))?.body == "ready: 2 servant(s) ready\n"
+            }
+            #expect(ready, "\(broker.logs)")
+            let client = try QueryClient(endpoint: broker.endpoint)
+            defer { client.close() }
+            for _ in 0..<20 { _ = try await client.send("proc1 `IBM") }
+
+            // The page, once its script ran, shows both servants, ready.
+            let page = "http://127.0.0.1:\(brokerHTTP)/"
+            let dom = try await Self.browse(page, ["--dump-dom"])
+            #expect(Self.servantRows(dom) == Dictionary(uniqueKeysWithValues: names.map { ($0, "ready") }), "\(dom)")
+            #expect(dom.contains("MServe broker · default"))
+            #expect(dom.contains(#"class="badge ok" id="readiness">ready<"#))
+
+            // A screenshot for the README (MSERVE_UPDATE_SCREENSHOT=1 writes img/status-page.png).
+            let update = ProcessInfo.processInfo.environment["MSERVE_UPDATE_SCREENSHOT"] == "1"
+            let shotDirectory = try temporaryDirectory("mserve-screenshot")
+            defer { try? FileManager.default.removeItem(atPath: shotDirectory) }
+            let shot = update ? packageRoot + "/img/status-page.png" : shotDirectory + "/status-page.png"
+            for _ in 0..<5 {
+                for _ in 0..<20 { _ = try await client.send("proc2 `MSFT") }
+                try await Task.sleep(for: .seconds(2))
+            }
+            _ = try await Self.browse(page, ["--screenshot=\(shot)"])
+            let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+
+            // A servant killed: the hub drops it from the service, the broker lets it go, and
+            // the page no longer shows it.
+            let killed = servants[0].endpoint.replacingOccurrences(of: "tcp://", with: "")
+            servants[0].crash()
+            var rows: [String: String] = [:]
+            let dropped = try await eventually(timeout: .seconds(20)) {
+                rows = Self.servantRows(try await Self.browse(page, ["--dump-dom"], budget: 1_000))
+                return rows.count == 1 && rows[killed] == nil
+            }
+            #expect(dropped, "\(rows)")
+
+            // The hub's page lists its spokes and the crash report.
+            let hubDOM = try await Self.browse("http://127.0.0.1:\(hubHTTP)/", ["--dump-dom"])
+            #expect(hubDOM.contains("MServe hub"))
+            #expect(hubDOM.components(separatedBy: #"<tr class="spoke""#).count - 1 >= 3, "\(hubDOM)")
+            #expect(hubDOM.contains(#"<tr class="crash">"#), "\(hubDOM)")
+            let metrics = try await Self.get(hubHTTP, "/metrics").body
+            #expect(metrics.contains(#"mserve_hub_spokes{role="servant",state="up"} 1"#), "\(metrics)")
+            #expect(metrics.contains("mserve_hub_crash_reports 1"), "\(metrics)")
+        }
+
+        @Test func theBrokersMetricsCountItsQueries() async throws {
+            let port = LoopbackPort.free()
+            let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--http", "127.0.0.1:\(port)"])
+            defer { cluster.stop() }
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            for _ in 0..<3 { _ = try await client.send("echo 1") }
+            await #expect(throws: (any Error).self) { try await client.send("fail 1") }
+            let metrics = try await Self.get(port, "/metrics").body
+            #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="answered"} 3"#), "\(metrics)")
+            #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="servant_error"} 1"#))
+            #expect(metrics.contains("# TYPE mserve_broker_query_elapsed_seconds histogram"))
+            #expect(try await Self.get(port, "/healthz").status == 200)
+        }
+
+        @Test func aRemoteBindUnderKeysIsRefusedWithoutTheAllowFlag() async throws {
+            let keys = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            let refused = try await CommandRun.mserve(["broker", "--keys", keys, "--http", "0.0.0.0:0"])
+            #expect(refused.status != 0)
+            #expect(refused.errors.contains("--http-allow-remote"), "\(refused.errors)")
+            // A port alone binds loopback: no flag needed (the broker then fails later, for
+            // want of keys in the empty directory, not for --http).
+            let loopback = try await CommandRun.mserve(["broker", "--keys", keys, "--http", "0"])
+            #expect(!loopback.errors.contains("--http-allow-remote"), "\(loopback.errors)")
+        }
+    }
+}

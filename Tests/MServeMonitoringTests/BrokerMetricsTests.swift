@@ -1,0 +1,86 @@
+import Foundation
+import MServeBroker
+import MServeMonitoring
+import MServeServant
+import MServeTestSupport
+import MServeTesting
+import QData
+import Testing
+
+/// The broker counts each query once, by how it ended, with its times; the registry the HTTP
+/// side emits shows it.
+struct BrokerMetricsTests {
+    static func functions() -> FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("echo") { (arguments: [QValue]) throws -> QValue in arguments.first ?? .identity }
+        functions.register("fail") { (_: [QValue]) throws -> QValue in throw ServantError("on purpose") }
+        functions.register("pause") { (arguments: [QValue]) throws -> QValue in
+            if case .atom(.long(let milliseconds)) = arguments.first {
+                Thread.sleep(forTimeInterval: Double(milliseconds) / 1_000)
+            }
+            return .atom(.long(0))
+        }
+        return functions
+    }
+
+    @Test func queriesAreCountedByOutcomeWithTheirTimes() async throws {
+        let factory = MonitoringMetricsFactory()
+        var configuration = BrokerConfiguration()
+        configuration.dispatch.queueCapacity = 0
+        configuration.dispatch.queryDeadline = .milliseconds(300)
+        let metrics = BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "test"))
+        try await LocalCluster.run(
+            functions: Self.functions(), servants: 1, configuration: configuration, metrics: metrics
+        ) { cluster in
+            // With no queue, a query sent before the servant is ready would be refused.
+            _ = try await eventually { await cluster.broker.snapshot().servants.first?.state == "ready" }
+            for value in 1...3 { _ = try await cluster.client.send("echo \(value)") }
+            await #expect(throws: (any Error).self) { try await cluster.client.send("fail 1") }
+            // Not a query the broker can parse: refused before it is queued.
+            await #expect(throws: (any Error).self) { try await cluster.client.send("echo (") }
+            // The only servant runs past the deadline; the query behind it finds no free
+            // servant and no room in the queue (capacity 0).
+            async let late = try? cluster.client.send("pause 600")
+            try await Task.sleep(for: .milliseconds(100))
+            await #expect(throws: (any Error).self) { try await cluster.client.send("echo 4") }
+            #expect(await late == nil)
+        }
+        let text = factory.registry.emitToString()
+        func outcome(_ name: String) -> Double? {
+            sample(text, "mserve_broker_queries_total", ["service": "test", "outcome": name])
+        }
+        #expect(outcome("answered") == 3)
+        #expect(outcome("servant_error") == 1)
+        #expect(outcome("refused") == 1)
+        #expect(outcome("queue_full") == 1)
+        #expect(outcome("deadline") == 1)
+        #expect(outcome("servant_lost") == 0)
+        // The servant's late answer to the query past its deadline is not answered again.
+        #expect(sample(text, "mserve_broker_query_elapsed_seconds_count", ["service": "test"]) == 4)
+        #expect(sample(text, "mserve_broker_query_execution_seconds_count", ["service": "test"]) == 4)
+        #expect(sample(text, "mserve_broker_query_queued_seconds_count", ["service": "test"]) == 4)
+        #expect(sample(text, "mserve_broker_client_messages_total", ["service": "test", "direction": "received"]) == 7)
+        #expect(sample(text, "mserve_broker_client_messages_total", ["service": "test", "direction": "sent"]) == 7)
+        #expect((sample(text, "mserve_broker_client_bytes_total", ["service": "test", "direction": "received"]) ?? 0) > 0)
+        // The status page's latency window saw the same four answers.
+        #expect(factory.latencies.counts().reduce(0, +) == 4)
+    }
+
+    @Test func aQueryWhoseServantIsLostIsCountedAsRedispatched() async throws {
+        let factory = MonitoringMetricsFactory()
+        let metrics = BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "test"))
+        try await LocalCluster.run(functions: Self.functions(), servants: 2, metrics: metrics) { cluster in
+            _ = try await cluster.client.send("echo 1")
+            // The first free servant takes the query; it is removed while running it: the
+            // query goes to the other.
+            async let answer = cluster.client.send("pause 400")
+            try await Task.sleep(for: .milliseconds(150))
+            let busy = try #require(await cluster.broker.snapshot().servants.first { $0.inFlight > 0 })
+            cluster.broker.removeServant(endpoint: busy.endpoint)
+            _ = try await answer
+        }
+        let text = factory.registry.emitToString()
+        #expect(sample(text, "mserve_broker_queries_redispatched_total", ["service": "test"]) == 1)
+        #expect(sample(text, "mserve_broker_queries_total", ["service": "test", "outcome": "answered"]) == 2)
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import MServeBroker
+import MServeMonitoring
+import MServeServant
+import MServeTestSupport
+import MServeTesting
+import ServiceLifecycle
+import Testing
+
+/// The HTTP side of a broker: what each path answers, and only to GET.
+struct MonitoringServerTests {
+    static let quiet = Logger(label: "mserve.test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Runs a broker with `servants` servants and its HTTP side on a free loopback port.
+    static func withBrokerHTTP(
+        servants: Int, _ body: @Sendable (LocalCluster, Int) async throws -> Void
+    ) async throws {
+        let factory = MonitoringMetricsFactory()
+        let metrics = BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "web"))
+        try await LocalCluster.run(functions: BrokerMetricsTests.functions(), servants: servants, metrics: metrics) {
+            cluster in
+            let server = MonitoringServer(
+                address: HTTPBindAddress(host: "127.0.0.1", port: 0),
+                process: BrokerMonitor(broker: cluster.broker, factory: factory, service: "web"),
+                registry: factory.registry, sampleInterval: .milliseconds(100), logger: quiet)
+            let group = ServiceGroup(services: [server], logger: quiet)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let port = try await server.port
+                do {
+                    try await body(cluster, port)
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+    }
+
+    @Test func metricsStatusAndHealthOfABrokerWithServants() async throws {
+        try await Self.withBrokerHTTP(servants: 2) { cluster, port in
+            _ = try await eventually { await cluster.broker.snapshot().servants.allSatisfy { $0.state == "ready" } }
+            for value in 1...5 { _ = try await cluster.client.send("echo \(value)") }
+
+            let metrics = try await http(port: port, "/metrics")
+            #expect(metrics.status == 200)
+            #expect(metrics.contentType.hasPrefix("text/plain; version=0.0.4"))
+            #expect(sample(metrics.body, "mserve_broker_queries_total", ["service": "web", "outcome": "answered"]) == 5)
+            #expect(sample(metrics.body, "mserve_broker_servants", ["service": "web", "state": "ready"]) == 2)
+            #expect(sample(metrics.body, "mserve_broker_queue_length", ["service": "web"]) == 0)
+            let name = cluster.servantEndpoints[0].replacingOccurrences(of: "tcp://", with: "")
+            #expect(sample(metrics.body, "mserve_broker_servant_state", ["service": "web", "servant": name, "state": "ready"]) == 1)
+            let served = cluster.servantEndpoints.map {
+                sample(metrics.body, "mserve_broker_servant_served_total", [
+                    "service": "web", "servant": $0.replacingOccurrences(of: "tcp://", with: ""),
+                ]) ?? -1
+            }
+            #expect(served.reduce(0, +) == 5)
+            #expect((sample(metrics.body, "process_resident_memory_bytes") ?? 0) > 1_000_000)
+            // A second scrape adds nothing that did not happen.
+            let again = try await http(port: port, "/metrics")
+            #expect(sample(again.body, "mserve_broker_queries_total", ["service": "web", "outcome": "answered"]) == 5)
+            let servedAgain = cluster.servantEndpoints.map {
+                sample(again.body, "mserve_broker_servant_served_total", [
+                    "service": "web", "servant": $0.replacingOccurrences(of: "tcp://", with: ""),
+                ]) ?? -1
+            }
+            #expect(servedAgain == served)
+
+            let status = try await http(port: port, "/status.json")
+            #expect(status.status == 200)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(status.body.utf8)) as? [String: Any])
+            #expect(json["role"] as? String == "broker")
+            #expect(json["service"] as? String == "web")
+            #expect(json["answered"] as? Int == 5)
+            let servants = try #require(json["servants"] as? [[String: Any]])
+            #expect(servants.count == 2)
+            #expect(servants.allSatisfy { $0["state"] as? String == "ready" })
+            #expect(servants.compactMap { $0["lastRouting"] as? String }.contains("5"))
+
+            // The history fills as the sampler runs.
+            _ = try await eventually {
+                let text = try await http(port: port, "/status.json").body
+                let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+                return (object?["history"] as? [Any])?.isEmpty == false
+            }
+
+            #expect(try await http(port: port, "/healthz").status == 200)
+            let ready = try await http(port: port, "/readyz")
+            #expect(ready.status == 200)
+            #expect(ready.body == "ready: 2 servant(s) ready\n")
+
+            let page = try await http(port: port, "/")
+            #expect(page.status == 200)
+            #expect(page.contentType.hasPrefix("text/html"))
+            #expect(page.body.contains("status.json"))
+            // Nothing from the network: no external script, style or font.
+            #expect(!page.body.contains("http://") || !page.body.contains("src=\"http"))
+            #expect(!page.body.contains("https://"))
+        }
+    }
+
+    @Test func aBrokerWithoutAReadyServantIsNotReady() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            let ready = try await http(port: port, "/readyz")
+            #expect(ready.status == 503)
+            #expect(ready.body == "not ready: no servant is ready\n")
+            #expect(try await http(port: port, "/healthz").status == 200)
+        }
+    }
+
+    @Test(arguments: ["POST", "PUT", "DELETE", "PATCH"])
+    func onlyGetIsServed(_ method: String) async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for path in ["/metrics", "/", "/healthz", "/nothing-here"] {
+                let answer = try await http(method, port: port, path)
+                #expect(answer.status == 405, "\(method) \(path)")
+            }
+            #expect(try await http(port: port, "/nothing-here").status == 404)
+        }
+    }
+
+    @Test func aServantRemovedLeavesTheMetrics() async throws {
+        try await Self.withBrokerHTTP(servants: 1) { cluster, port in
+            _ = try await eventually { await cluster.broker.snapshot().servants.first?.state == "ready" }
+            cluster.broker.removeServant(endpoint: cluster.servantEndpoints[0])
+            let gone = try await eventually {
+                let metrics = try await http(port: port, "/metrics").body
+                return sample(metrics, "mserve_broker_servants", ["service": "web", "state": "ready"]) == 0
+                    && !metrics.contains("servant=\"")
+            }
+            #expect(gone)
+            #expect(try await http(port: port, "/readyz").status == 503)
+        }
+    }
+
+    @Test func aStoppedBrokerIsNotHealthy() async throws {
+        let factory = MonitoringMetricsFactory()
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let running = Task { try await broker.run() }
+        _ = try await broker.clientEndpoint
+        #expect(await BrokerMonitor(broker: broker, factory: factory, service: "web").refresh().live)
+        broker.stop()
+        try await running.value
+        let monitor = BrokerMonitor(broker: broker, factory: factory, service: "web")
+        let state = await monitor.refresh()
+        #expect(!state.live)
+        #expect(!state.ready)
+    }
+}
