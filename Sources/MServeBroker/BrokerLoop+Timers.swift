@@ -53,11 +53,8 @@ extension BrokerLoop {
         if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
             logStatus(answeredNow: answeredNow, perSecond: perSecond)
         }
-        if memoryRelease.isDue(now: now, resident: { ProcessMemory.usage()?.resident }) {
-            // Large messages freed into the allocator's arenas go back to the system.
-            ProcessMemory.releaseFreeMemory()
-            memoryRelease.released(resident: ProcessMemory.usage()?.resident)
-        }
+        // Large messages freed into the allocator's arenas go back to the system.
+        memoryRelease.releaseIfDue(now: now)
     }
 
     /// Logs what the broker did in the last period and holds now, unless it was idle.

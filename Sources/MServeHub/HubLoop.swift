@@ -155,10 +155,7 @@ final class HubLoop {
             let after = QueryClock.monotonicNanoseconds()
             if events.fire(scan, now: after, thenEvery: scanNanoseconds) {
                 scanLiveness(now: after)
-                if memoryRelease.isDue(now: after, resident: { ProcessMemory.usage()?.resident }) {
-                    ProcessMemory.releaseFreeMemory()
-                    memoryRelease.released(resident: ProcessMemory.usage()?.resident)
-                }
+                memoryRelease.releaseIfDue(now: after)
             }
         }
         for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(.stopped) }

@@ -129,10 +129,7 @@ final class ServantLoop {
             }
             if events.fire(sessionScan, now: now, thenEvery: Self.sessionScanInterval) {
                 forgetSilentBrokers(now: now)
-                if memoryRelease.isDue(now: now, resident: { ProcessMemory.usage()?.resident }) {
-                    ProcessMemory.releaseFreeMemory()
-                    memoryRelease.released(resident: ProcessMemory.usage()?.resident)
-                }
+                memoryRelease.releaseIfDue(now: now)
             }
             let commands: [ServantControl]
             do {

@@ -137,4 +137,13 @@ public struct MemoryReleaseSchedule: Sendable {
         guard let resident else { return }
         floor = Swift.min(floor ?? resident, resident)
     }
+
+    /// Gives this process's free heap memory back to the system when a release is due (see
+    /// ``isDue(now:resident:)``), and records what it left: what an event loop calls on its
+    /// timer after large messages.
+    public mutating func releaseIfDue(now: UInt64) {
+        guard isDue(now: now, resident: { ProcessMemory.usage()?.resident }) else { return }
+        ProcessMemory.releaseFreeMemory()
+        released(resident: ProcessMemory.usage()?.resident)
+    }
 }
