@@ -3,7 +3,7 @@
 // q session on the kdb+ door) can ask a broker what it is doing.
 
 import MServeProtocol
-import QData
+public import QData
 
 /// The broker's own functions. A query calling a function in the `.mserve` namespace is
 /// answered by the broker and never reaches a servant; `--allow` lists do not apply to them.

@@ -3,12 +3,12 @@
 // resumes each caller with its `(id; result; info)` — or a clear error, never a hang.
 
 import Foundation
-import Logging
+public import Logging
 import MServeProtocol
 import POSIXSockets
-import QData
+public import QData
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// Client settings.
 public struct ClientConfiguration: Sendable {

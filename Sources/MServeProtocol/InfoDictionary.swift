@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// What the broker knows about one answered (or refused) query, for its info dictionary.
 public struct QueryTimings: Sendable, Hashable {

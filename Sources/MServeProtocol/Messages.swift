@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// A client's query message: the q general list `(id; query)`, or `(id; query; options)`
 /// where the broker accepts per-query options (docs/PROTOCOL.md).

@@ -3,7 +3,7 @@
 // shape of a result, of a failure and of the info dictionary is decided in one place
 // (docs/PROTOCOL.md, "Reply").
 
-import QData
+public import QData
 
 /// A reply for a client: the async message `(id; result; info)`, and whether it reports a
 /// failure (the text of its info's `error` entry).
