@@ -123,7 +123,8 @@ public enum ReplyAssembly {
         bytes.append(contentsOf: id)
         bytes.append(contentsOf: result)
         bytes.append(contentsOf: brokerInfoHead)
-        // The values, in the order of `InfoDictionary.brokerKeys`, each written in place.
+        // The values of `InfoDictionary.brokerValues`, in its order, each written in place
+        // (DirectInfoReplyTests checks that the two agree).
         QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
         QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
         QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)
