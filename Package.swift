@@ -5,6 +5,8 @@ import PackageDescription
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 /// A dispatch algorithm plugin written in Swift, built as `libmserve-algorithm-NAME.so`.
@@ -261,6 +263,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -272,6 +275,7 @@ let package = Package(
                 "MServeServant", "QData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -363,8 +367,8 @@ let package = Package(
         .testTarget(
             name: "MServeMonitoringTests",
             dependencies: [
-                "MServeMonitoring", "MServeBroker", "MServeHub", "MServeServant", "MServeTesting", "MServeTestSupport",
-                "POSIXSockets", "QData",
+                "MServeMonitoring", "MServeBroker", "MServeHub", "MServeServant", "MServeClient", "MServeTesting",
+                "MServeTestSupport", "POSIXSockets", "QData",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,10 +2,10 @@
 // of the peers a secured socket refuses, whether its ZAP handler refused a key or the peer's
 // security handshake failed before any key was seen.
 
-import Logging
+package import Logging
 import MServeProtocol
 import Synchronization
-import ZeroMQ
+package import ZeroMQ
 
 /// The warnings about peers a secured ROUTER refuses at one door (`clients`, `servant`, `hub`):
 /// each with the peer's key, its address and the door, at most once a second per kind, with a

@@ -1,9 +1,10 @@
 import Foundation
-import Logging
-import MServePlugin
+public import Logging
+public import MServePlugin
 import MServeProtocol
+import MServeQuery
 import ProcessMemory
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 

@@ -1,8 +1,8 @@
-import Logging
+public import Logging
 import MServeAdmission
 import MServeProtocol
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// The broker's side of admission, used by its loop when security is on: the client ROUTER is
 /// a CURVE server whose ZAP handler admits only keys allowed as clients, and servants are

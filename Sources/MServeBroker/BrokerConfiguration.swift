@@ -4,8 +4,8 @@
 // dispatch algorithm. `Broker` runs it as a swift-service-lifecycle `Service`.
 
 import MServePlugin
-import MServeQuery
-import ZeroMQ
+public import MServeQuery
+public import ZeroMQ
 
 /// Everything a broker is configured with. Every field has a sane default.
 public struct BrokerConfiguration: Sendable {

@@ -3,7 +3,7 @@
 // q session on the kdb+ door) can ask a broker what it is doing.
 
 import MServeProtocol
-import QData
+public import QData
 
 /// The broker's own functions. A query calling a function in the `.mserve` namespace is
 /// answered by the broker and never reaches a servant; `--allow` lists do not apply to them.
@@ -14,7 +14,7 @@ import QData
 ///   `servantsReady`, `servantsKnown`, `rss` and `rssPeak` (the broker process's resident memory
 ///   now and at its peak, in bytes; null when unknown).
 /// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
-///   `state` (`` `connecting``, `` `ready`` or `` `lost``), `inFlight`, `capacity`, `served`,
+///   `state` (`` `connecting``, `` `ready``, `` `draining`` or `` `lost``), `inFlight`, `capacity`, `served`,
 ///   `meanExecution`, `lastRouting`.
 public enum BrokerFunctions {
     /// The broker's functions.

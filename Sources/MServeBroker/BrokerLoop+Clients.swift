@@ -2,9 +2,11 @@
 // the routing string, and sending answers and error replies back.
 
 import Logging
+import MServePlugin
 import MServeProtocol
 import MServeQuery
 import QData
+import ZeroMQ
 
 extension BrokerLoop {
     /// The most client messages one read handles: the loop then turns, reading the servants

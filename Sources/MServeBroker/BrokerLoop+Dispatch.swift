@@ -2,7 +2,9 @@
 // per-servant batches, and offering the queue to servants as they free up.
 
 import Logging
+import MServePlugin
 import MServeProtocol
+import ZeroMQ
 
 extension BrokerLoop {
     /// What the algorithm decided for one query.

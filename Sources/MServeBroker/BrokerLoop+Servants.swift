@@ -2,6 +2,7 @@
 // servants that leave or are lost.
 
 import Logging
+import MServePlugin
 import MServeProtocol
 import QData
 import ZeroMQ

@@ -1,6 +1,7 @@
 // The broker loop's timers: heartbeats and liveness, query deadlines, and the status line.
 
 import Logging
+import MServeProtocol
 import ProcessMemory
 import QData
 

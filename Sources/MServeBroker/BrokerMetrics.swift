@@ -2,7 +2,7 @@
 // its own thread, one call per event; whatever backend the process bootstrapped (Prometheus,
 // with `mserve broker --http`) reads them from any thread. With no backend the calls do nothing.
 
-import CoreMetrics
+public import CoreMetrics
 
 /// The broker's counters and histograms (docs/OPERATIONS.md, "Monitoring", lists them).
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import MServePasswords
+public import MServePasswords
 
 /// How a kdb+ user's password is stored.
 public enum StoredPassword: Sendable, Hashable {

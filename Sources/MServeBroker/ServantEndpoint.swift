@@ -1,3 +1,4 @@
+import Foundation
 import ZeroMQ
 
 /// The form of servant endpoints: `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant),

@@ -7,6 +7,7 @@ import MServeMonitoring
 import MServePlugin
 import MServeQuery
 import ServiceLifecycle
+import ZeroMQ
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MServeHub
 import ServiceLifecycle
+import UnixSignals
 
 /// `mserve hub register kdb://HOST:PORT`: a sidecar that registers a q servant with the hub.
 struct HubRegisterCommand: AsyncParsableCommand {

@@ -1,6 +1,6 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import MServeHub
+public import MServeHub
 import ZeroMQ
 
 /// The key directory: `--keys DIR`, else `MSERVE_KEYS`; nil means security is off.

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import MServeProtocol
 import ServiceLifecycle
+import UnixSignals
 import ZeroMQ
 
 @main

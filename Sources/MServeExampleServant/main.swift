@@ -11,6 +11,7 @@ import Logging
 import MServeServant
 import QData
 import ServiceLifecycle
+import UnixSignals
 
 /// The trades `vwap` averages over: price and size per symbol.
 let trades: [String: [(price: Double, size: Int64)]] = [

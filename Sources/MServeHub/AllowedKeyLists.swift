@@ -1,5 +1,5 @@
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// The allowed keys a secured process keeps from the hub, with one ZAP key list for each use a
 /// key can be allowed for (`client`, `servant`, `broker`): a socket admits peers from the list

@@ -3,8 +3,8 @@
 // hub requests, service watchers, and auto mode (the process that grabs the hub port serves it).
 
 import Foundation
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
+public import Logging
 import MServeProtocol
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Auto mode (`--hub auto`): the process tries to bind the hub endpoint; if it wins it serves the

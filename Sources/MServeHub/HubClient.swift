@@ -1,7 +1,7 @@
 import Foundation
+public import QData
 import Synchronization
-import QData
-import ZeroMQ
+public import ZeroMQ
 
 /// One-off requests to a hub: resolve a service, read a table. Each request opens a short-lived
 /// connection on its own thread, so callers never block a concurrency thread on the network.

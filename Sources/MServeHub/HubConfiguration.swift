@@ -1,6 +1,6 @@
 import Foundation
 import MServeProtocol
-import ZeroMQ
+public import ZeroMQ
 
 /// How a hub runs: where it listens, where it keeps its tables, and how fast it declares a
 /// spoke down.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import MServeProtocol
-import QData
+public import MServeProtocol
+public import QData
 
 /// One live (or not yet re-confirmed) spoke, as stored in the `spoke` table.
 public struct SpokeRecord: Sendable, Hashable {

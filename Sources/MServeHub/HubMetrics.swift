@@ -2,7 +2,7 @@
 // own thread; whatever backend the process bootstrapped (Prometheus, with `mserve hub --http`)
 // reads them from any thread. With no backend the calls do nothing.
 
-import CoreMetrics
+public import CoreMetrics
 
 /// The hub's counters (docs/OPERATIONS.md, "Monitoring", lists them). Thread-safe.
 public final class HubMetrics: Sendable {

@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import MServeProtocol
 import POSIXSockets
-import QData
+public import QData
 
 /// The hub protocol: every message is three frames, `[MSH1, COMMAND, body]`, where the body is
 /// an IPC-encoded symbol-keyed q dictionary (see docs/HUB.md).

@@ -1,10 +1,10 @@
 import Foundation
-import Logging
+public import Logging
 import MServeProtocol
 import QData
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// Follows the servants of one service through the hub and calls ``onJoin`` / ``onLeave`` as
 /// they come and go (within a second of the hub noticing). A broker wires these to

@@ -1,5 +1,5 @@
 import Foundation
-import QData
+public import QData
 
 /// A process's memory use, as a spoke reports it with each heartbeat (the seed's `.Q.w[]`).
 public struct MemoryStats: Sendable, Hashable {

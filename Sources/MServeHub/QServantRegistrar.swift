@@ -1,7 +1,7 @@
 import Foundation
-import Logging
+public import Logging
 import POSIXSockets
-import ServiceLifecycle
+public import ServiceLifecycle
 import ZeroMQ
 
 /// Registers a q process — a servant reached as `kdb://host:port`, which cannot speak the hub

@@ -1,10 +1,10 @@
 import Foundation
-import Logging
+public import Logging
 import MServeProtocol
 import QData
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
-import ZeroMQ
+public import ZeroMQ
 
 /// What a spoke agent knows about its standing with the hub.
 public struct SpokeAgentStatus: Sendable, Hashable {

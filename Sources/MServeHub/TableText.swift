@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// Renders hub tables as text, like q's console shows a table (QData's rendering).
 public enum TableText {

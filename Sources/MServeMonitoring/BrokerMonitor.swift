@@ -1,5 +1,5 @@
 import Foundation
-import MServeBroker
+public import MServeBroker
 import Prometheus
 import Synchronization
 

@@ -1,5 +1,5 @@
 import Foundation
-import MServeHub
+public import MServeHub
 import Prometheus
 import Synchronization
 

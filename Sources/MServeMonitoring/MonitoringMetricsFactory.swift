@@ -1,5 +1,5 @@
-import CoreMetrics
-import Prometheus
+public import CoreMetrics
+public import Prometheus
 
 /// The metrics factory of a process serving `--http`: every metric goes to a Prometheus
 /// registry (what `/metrics` shows), and the broker's elapsed-time histogram also to a

@@ -1,8 +1,8 @@
 import Hummingbird
-import Logging
+public import Logging
 import NIOCore
-import Prometheus
-import ServiceLifecycle
+public import Prometheus
+public import ServiceLifecycle
 import Synchronization
 
 /// The HTTP side of a broker or hub, a `Service`: `/metrics` (Prometheus text format), the

@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// What the broker knows about one answered (or refused) query, for its info dictionary.
 public struct QueryTimings: Sendable, Hashable {
@@ -34,6 +34,19 @@ public enum InfoDictionary {
     /// The broker's own keys, in the order they appear.
     public static let brokerKeys = ["routing", "servant", "elapsed", "execution", "queued", "received"]
 
+    /// The values of ``brokerKeys``, in their order: the one place that pairs each key with
+    /// what it holds.
+    public static func brokerValues(routing: String, servant: String, timings: QueryTimings) -> [QValue] {
+        [
+            .atom(.symbol(routing)),
+            .atom(.symbol(servant)),
+            .atom(.timespan(timings.elapsed)),
+            .atom(.timespan(timings.execution)),
+            .atom(.timespan(timings.queued)),
+            .atom(.timestamp(timings.received)),
+        ]
+    }
+
     /// The reserved key that marks a failed query; its value is the error text (a string).
     /// Present only on failure: a client tests `` `error in key info ``.
     public static let errorKey = "error"
@@ -47,14 +60,7 @@ public enum InfoDictionary {
         servantInfo: QValue? = nil,
         error: String? = nil
     ) -> QValue {
-        let brokerEntries: [(String, QValue)] = [
-            ("routing", .atom(.symbol(routing))),
-            ("servant", .atom(.symbol(servant))),
-            ("elapsed", .atom(.timespan(timings.elapsed))),
-            ("execution", .atom(.timespan(timings.execution))),
-            ("queued", .atom(.timespan(timings.queued))),
-            ("received", .atom(.timestamp(timings.received))),
-        ]
+        let brokerEntries = Array(zip(brokerKeys, brokerValues(routing: routing, servant: servant, timings: timings)))
         let errorEntries: [(String, QValue)] = error.map { [(errorKey, .string($0))] } ?? []
         guard let servantInfo else { return dictionary(brokerEntries + errorEntries) }
         guard var entries = symbolKeyedEntries(servantInfo) else {

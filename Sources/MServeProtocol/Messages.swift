@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// A client's query message: the q general list `(id; query)`, or `(id; query; options)`
 /// where the broker accepts per-query options (docs/PROTOCOL.md).
@@ -123,7 +123,7 @@ public struct SlicedReply: Sendable {
     /// saying so (a q error cannot sit inside a reply).
     public func decodeInfo() -> QValue? {
         guard let info else { return nil }
-        return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .string("mserve: undecodable info")
+        return (try? ReplyAssembly.decodePayload(bytes[info])) ?? .string(ReplyAssembly.mserveError("undecodable info"))
     }
 
     /// Whether the reply's id is `id`. Compared decoded, so that an id the servant echoed

@@ -1,7 +1,7 @@
 // Per-query options: the dictionary a client may send as the third item of
 // `(id; query; options)` (docs/PROTOCOL.md, "Per-query options").
 
-import QData
+public import QData
 
 /// The options a client sets for one query, read from a q dictionary with symbol keys.
 ///

@@ -3,7 +3,7 @@
 // shape of a result, of a failure and of the info dictionary is decided in one place
 // (docs/PROTOCOL.md, "Reply").
 
-import QData
+public import QData
 
 /// A reply for a client: the async message `(id; result; info)`, and whether it reports a
 /// failure (the text of its info's `error` entry).
@@ -123,7 +123,8 @@ public enum ReplyAssembly {
         bytes.append(contentsOf: id)
         bytes.append(contentsOf: result)
         bytes.append(contentsOf: brokerInfoHead)
-        // The values, in the order of `InfoDictionary.brokerKeys`, each written in place.
+        // The values of `InfoDictionary.brokerValues`, in its order, each written in place
+        // (DirectInfoReplyTests checks that the two agree).
         QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
         QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
         QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)

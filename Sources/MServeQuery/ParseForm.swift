@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// Checks on queries sent as q parse forms (general lists), which q evaluates with `eval`.
 enum ParseForm {

@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// A query reduced to what MServe routes and runs: a function name and its literal arguments.
 public struct ParsedQuery: Sendable {

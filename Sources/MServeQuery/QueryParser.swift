@@ -1,4 +1,4 @@
-import QData
+public import QData
 
 /// Parses the queries clients send into a ``ParsedQuery``.
 ///

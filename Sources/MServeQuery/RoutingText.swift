@@ -1,5 +1,5 @@
 import Foundation
-import QData
+public import QData
 
 extension QValue {
     /// The value rendered as a routing string.

@@ -1,4 +1,4 @@
-import MServeServantPluginKit
+public import MServeServantPluginKit
 import QData
 
 extension FunctionRegistry {

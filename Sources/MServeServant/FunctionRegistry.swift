@@ -2,10 +2,10 @@
 // (the only things a client can run: secure invocation), worker threads that run them,
 // and the `Servant` service that binds an OS-chosen port and answers a broker.
 
-import Logging
+public import Logging
 import MServeProtocol
-import MServeQuery
-import QData
+public import MServeQuery
+public import QData
 
 /// What a servant function returns: a result, and optionally its own info dictionary.
 public struct ServantResult: Sendable {

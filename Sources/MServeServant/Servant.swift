@@ -1,10 +1,10 @@
 import Dispatch
 import Foundation
-import Logging
+public import Logging
 import MServeProtocol
 import MServeQuery
 import QData
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 

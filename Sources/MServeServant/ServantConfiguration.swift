@@ -1,5 +1,5 @@
-import MServeQuery
-import ZeroMQ
+public import MServeQuery
+public import ZeroMQ
 
 /// Everything a servant is configured with.
 public struct ServantConfiguration: Sendable {

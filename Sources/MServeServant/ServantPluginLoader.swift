@@ -2,7 +2,7 @@ import CMServeServantPlugin
 import Foundation
 import Glibc
 import MServeQuery
-import QData
+public import QData
 
 /// One function a loaded servant plugin serves, as its table lists it.
 public struct ServantPluginFunctionDescription: Sendable, Hashable {

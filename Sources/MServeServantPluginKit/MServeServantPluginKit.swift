@@ -3,7 +3,7 @@
 // plugins/include/mserve_servant_plugin.h (`ServantPluginExport`), which converts the kdb+
 // IPC bytes crossing the ABI to and from `QValue`s.
 
-import QData
+public import QData
 
 /// What a plugin function returns: a result, and optionally an info dictionary.
 public struct ServantPluginResult: Sendable {

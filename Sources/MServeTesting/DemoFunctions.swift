@@ -1,6 +1,6 @@
 import DemoAPI
-import MServeServant
-import QData
+public import MServeServant
+public import QData
 
 /// The demo API the quickstart serves (`proc1`, `proc2`, `proc3`, `echo`, `sleep`, `fail`,
 /// `pid`), registered in-process. The same implementation (module `DemoAPI`) is what the

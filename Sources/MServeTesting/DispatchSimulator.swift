@@ -1,4 +1,4 @@
-import MServePlugin
+public import MServePlugin
 
 /// Drives a dispatch algorithm the way the broker's loop does, without sockets or servants:
 /// for the author of an algorithm (a Swift `DispatchAlgorithm`, or any plugin, C included,

@@ -1,8 +1,8 @@
-import Logging
-import MServeBroker
-import MServeClient
-import MServePlugin
-import MServeServant
+public import Logging
+public import MServeBroker
+public import MServeClient
+public import MServePlugin
+public import MServeServant
 import ServiceLifecycle
 
 /// A broker and servants running in this process on loopback, with a client connected:

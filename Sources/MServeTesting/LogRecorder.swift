@@ -1,5 +1,5 @@
 import InMemoryLogging
-import Logging
+public import Logging
 
 /// Keeps every log entry in memory, so a test can assert on what a servant, broker or hub
 /// logged. Thread-safe: MServe logs from its event-loop and worker threads. The entries are

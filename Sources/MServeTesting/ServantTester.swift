@@ -3,8 +3,8 @@
 // (broker + servants + client) in-process on loopback, and record logs in memory.
 
 import MServeProtocol
-import MServeServant
-import QData
+public import MServeServant
+public import QData
 
 /// Calls a servant's functions the way a real servant answers a broker: the query is
 /// encoded as `(id; query)` IPC bytes, parsed, checked (secure invocation), run, and the

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 // Conversions between q values and Swift values: integers, floats, text, UUIDs, Date and Duration.
 

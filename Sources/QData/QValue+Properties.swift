@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 extension QAtom {
     /// q's type number for this atom's vector (positive; the atom's own is its negation).

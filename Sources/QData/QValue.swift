@@ -1,7 +1,7 @@
 // QData owns the q data model (QValue and its parts) and the kdb+ IPC codec.
 // It depends on nothing but Foundation; every other MServe target builds on it.
 
-import Foundation
+public import Foundation
 
 /// The type number q gives each kind of value (`type x` in q).
 ///

@@ -1,12 +1,13 @@
 import Foundation
 import MServePlugin
 import MServeProtocol
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
 import QData
 import Testing
 import ZeroMQ
 
+import Logging
 @testable import MServeBroker
 
 /// When the broker's own loop was held up (a huge query to parse, a slow plugin), the

@@ -3,6 +3,7 @@ import MServeProtocol
 import MServeTestSupport
 import QData
 import Testing
+import ZeroMQ
 
 /// Every reply path's info dictionary holds what docs/PROTOCOL.md says: `queued` is the time
 /// a query waited for a servant (0 for one refused before waiting), `execution` its time

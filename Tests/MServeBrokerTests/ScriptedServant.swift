@@ -1,5 +1,6 @@
 import Foundation
 import MServeProtocol
+import MServeTestSupport
 import QData
 import Synchronization
 import Testing

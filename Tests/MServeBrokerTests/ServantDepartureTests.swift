@@ -1,10 +1,11 @@
 import MServeProtocol
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
 import QData
 import Testing
 import ZeroMQ
 
+import Logging
 @testable import MServeBroker
 
 /// A draining servant's connection may close before its BYE is read: with nothing left to

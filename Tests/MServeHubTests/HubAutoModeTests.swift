@@ -1,7 +1,8 @@
 import Foundation
+import Logging
 import MServeHub
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
 import ServiceLifecycle
 import Testing
 

@@ -1,9 +1,10 @@
 import Foundation
-import POSIXSockets
-@testable import MServeHub
-import Synchronization
 import MServeTestSupport
+import POSIXSockets
+import QData
+import Synchronization
 import Testing
+@testable import MServeHub
 
 @Suite("HubWatcher", .serialized)
 struct HubWatcherTests {

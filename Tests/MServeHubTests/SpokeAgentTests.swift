@@ -1,6 +1,7 @@
+import Logging
 import MServeHub
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
 import Testing
 
 /// What a spoke agent tells its process's log about the hub: a silence once, and each

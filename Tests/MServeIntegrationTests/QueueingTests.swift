@@ -1,8 +1,9 @@
+import Foundation
 import MServeClient
 import MServeProtocol
+import MServeTestSupport
 import POSIXSockets
 import QData
-import MServeTestSupport
 import Testing
 
 extension IntegrationTests {

@@ -1,6 +1,7 @@
+import Foundation
 import MServeClient
-import QData
 import MServeTestSupport
+import QData
 import Testing
 
 extension IntegrationTests {

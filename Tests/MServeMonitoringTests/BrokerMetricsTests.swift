@@ -1,9 +1,11 @@
 import Foundation
 import MServeBroker
+import MServeClient
 import MServeMonitoring
 import MServeServant
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
+import Prometheus
 import QData
 import Testing
 

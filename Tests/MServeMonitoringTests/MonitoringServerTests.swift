@@ -1,10 +1,11 @@
 import Foundation
 import Logging
 import MServeBroker
+import MServeClient
 import MServeMonitoring
 import MServeServant
-import MServeTestSupport
 import MServeTesting
+import MServeTestSupport
 import ServiceLifecycle
 import Testing
 

@@ -1,4 +1,4 @@
-import ZeroMQ
+public import ZeroMQ
 
 extension ZMQSocket {
     /// The next message within `timeout`, or nil; waited for without holding a thread of the

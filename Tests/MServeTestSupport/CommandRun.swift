@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import MServeProtocol
 
 /// The outcome of running `mserve ARGUMENTS` to completion.

@@ -2,7 +2,7 @@
 // binaries built next to the test runner): start and stop them, read their endpoint line and
 // logs, run a command to completion, and wait for a condition.
 
-import Foundation
+public import Foundation
 import MServeProtocol
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Logging
+import MServeBroker
 import MServeClient
 import MServeServant
 import MServeTesting

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MServeServant
 import ServiceLifecycle
+import UnixSignals
 
 /// `mserve-bench serve`: a servant with the benchmark workloads' functions (echo, warm,
 /// large), run as a separate process by the broker benchmarks. Prints its endpoint on the

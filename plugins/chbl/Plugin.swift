@@ -1,6 +1,6 @@
 // The chbl dispatch algorithm plugin: consistent hashing with bounded loads (Mirrokni, Thorup,
 // Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA 2018).
-import MServePlugin
+public import MServePlugin
 
 /// Consistent hashing with bounded loads.
 ///

@@ -1,5 +1,5 @@
 // The even dispatch algorithm plugin: the next free servant after the one used last, wrapping.
-import MServePlugin
+public import MServePlugin
 
 /// The next free servant further down the list from the last dispatch, wrapping around, so no
 /// servant stays unused.

@@ -1,6 +1,6 @@
 // The match dispatch algorithm plugin (the default): keep a routing string on the servant that
 // ran it last, so its data stays warm; else the free servant whose data is least wanted.
-import MServePlugin
+public import MServePlugin
 
 /// The free servant whose previous query had the same routing string. When that servant is
 /// busy, the query waits for it — at most as long as a cold run costs more than a warm one,

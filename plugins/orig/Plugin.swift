@@ -1,5 +1,5 @@
 // The orig dispatch algorithm plugin: always the first free servant from the top of the list.
-import MServePlugin
+public import MServePlugin
 
 /// The first free servant from the top of the list (the original mserve dispatcher).
 public final class OrigAlgorithm: SwiftDispatchAlgorithm {

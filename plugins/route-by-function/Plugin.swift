@@ -1,7 +1,7 @@
 // The route-by-function plugin: an example routing hook. With MSERVE_ROUTING=plugin:route-by-function
 // the routing string of a query is its function name, so queries of one function keep to the
 // servants that ran it; functions in q's dot namespaces (.z, .Q, ...) are refused.
-import MServePlugin
+public import MServePlugin
 
 /// Routes by function name and dispatches like match (a free servant that ran the same routing
 /// string last, else the first free one).

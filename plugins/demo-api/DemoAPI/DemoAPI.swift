@@ -3,8 +3,8 @@
 // registers the same functions in-process.
 
 import Foundation
-import MServeServantPluginKit
-import QData
+public import MServeServantPluginKit
+public import QData
 
 /// The demo API the quickstart serves: small trade tables per symbol, like mserve's `proc1`.
 ///

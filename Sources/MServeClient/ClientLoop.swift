@@ -1,0 +1,232 @@
+import Logging
+import MServeProtocol
+import QData
+import ZeroMQ
+
+/// The client's I/O loop: owns the DEALER socket. Made and run on the client's thread.
+final class ClientLoop {
+    private let resources: ZMQContextScope
+    private let socket: ZMQSocket
+    private let events: ZMQEventLoop<ClientControl>
+    private let logger: Logger
+    private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+    /// Queries the socket could not take yet (no connection to queue them on), oldest first;
+    /// each is also in `pending`, so its deadline still applies.
+    private var unsent: [(id: Int64, bytes: [UInt8])] = []
+
+    /// With a `connectTimeout`: the broker's endpoint (for the error), the timeout, and the
+    /// monitor that tells when the connection comes up (a completed handshake) and goes down.
+    private let endpoint: String
+    /// The client's deadline, for the error.
+    private let deadline: Duration
+    private let connectTimeoutNanoseconds: UInt64?
+    private let monitor: ZMQMonitor?
+    private var connected = false
+    /// Queries the socket took while this loop had not yet seen the connection come up.
+    private var sentWhileUnconnected: Set<Int64> = []
+    private var unconnectedSince = QueryClock.monotonicNanoseconds()
+    /// Why the last security handshake failed, for the error; nil when none did.
+    private var handshakeFailure: String?
+    /// With a `connectTimeout` and a host name in the endpoint: its lookup, so that a name that
+    /// does not resolve is told apart from a broker that is down.
+    private let hostLookup: HostLookup?
+
+    init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientControl>) throws {
+        self.events = ZMQEventLoop(mailbox: mailbox)
+        self.logger = logger
+        self.endpoint = endpoint
+        deadline = configuration.deadline
+        connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
+        hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
+        let resources = try ZMQContextScope()
+        let connectTimeoutNanoseconds = connectTimeoutNanoseconds
+        let opened = try resources.setUp {
+            let socket: ZMQSocket
+            do {
+                socket = try resources.socket(.dealer)
+            } catch {
+                throw ClientError(.socket, "cannot make a socket: \(error)")
+            }
+            var monitor: ZMQMonitor? = nil
+            do throws(ZMQError) {
+                try socket.setLinger(milliseconds: 0)
+                try socket.setMaxMessageSize(configuration.maxMessageSize)
+                try socket.setSendHighWaterMark(0)
+                try socket.setReceiveHighWaterMark(0)
+                try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
+                if let curve = configuration.curve { try socket.setCurveClient(curve) }
+                // Queries go to the socket only over a completed connection: until then they wait
+                // in `unsent`, so one that failed meanwhile (its deadline, the connect timeout) is
+                // never sent later, to run for nobody.
+                try socket.setImmediate(true)
+                if connectTimeoutNanoseconds != nil {
+                    // Before the connect, so that its first handshake is seen.
+                    let monitorEndpoint = "inproc://mserve-client-monitor"
+                    try socket.startMonitor(
+                        endpoint: monitorEndpoint,
+                        events: [
+                            .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
+                            .handshakeFailedNoDetail,
+                        ])
+                    monitor = try resources.monitor(endpoint: monitorEndpoint)
+                }
+                try socket.connect(endpoint)
+            } catch {
+                throw ClientError(.socket, "cannot connect to \(endpoint): \(error.reason)")
+            }
+            return (socket: socket, monitor: monitor)
+        }
+        self.resources = resources
+        socket = opened.socket
+        monitor = opened.monitor
+    }
+
+    func run() {
+        let socketItem = events.add(socket)
+        let monitorItem = monitor.map { events.add($0.socket) }
+        while events.state == .running {
+            // Writable too while queries wait for the socket, so they go the moment it takes them.
+            events.setEvents(unsent.isEmpty ? .readable : [.readable, .writable], for: socketItem)
+            let commands: [ClientControl]
+            do {
+                commands = try events.poll(
+                    now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: pending.isEmpty ? 1_000 : 50)
+            } catch {
+                logger.error("client poll failed, the client stops: \(error)")
+                break
+            }
+            for command in commands {
+                switch command {
+                case .send(let id, let bytes, let deadline, let continuation):
+                    // Never a blocking send: while the socket has no connection to queue
+                    // on (a refused CURVE handshake, say) the loop must go on timing out
+                    // deadlines, so such a query waits here and is tried every turn.
+                    pending[id] = (deadline, continuation)
+                    unsent.append((id, bytes))
+                case .cancel(let id):
+                    unsent.removeAll { $0.id == id }
+                    pending.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
+                case .close:
+                    events.stop()
+                }
+            }
+            if let monitorItem, events.isReadable(monitorItem) { readMonitor() }
+            sendUnsent()
+            if events.isReadable(socketItem) { readReplies() }
+            let now = QueryClock.monotonicNanoseconds()
+            for (id, entry) in pending where entry.deadline <= now {
+                pending[id] = nil
+                unsent.removeAll { $0.id == id }
+                entry.continuation.resume(
+                    throwing: ClientError(
+                        .deadlineExceeded,
+                        "no reply to query \(id) within the client's deadline (\(deadline)); is the broker running, with a servant free?"
+                    ))
+            }
+            if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
+                let reason = handshakeFailure ?? hostLookup?.failure ?? "is it running?"
+                // Not the queries the socket took meanwhile: it takes one only over a completed
+                // connection (ZMQ_IMMEDIATE) whose event this loop has not read yet, so they
+                // are on their way to the broker and will be answered.
+                failPending(
+                    ClientError(
+                        .notConnected,
+                        "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)"),
+                    except: sentWhileUnconnected)
+            }
+        }
+        events.stop()
+        failPending(ClientError(.closed, "the client was closed before the reply came"))
+        // Commands that raced with close; any send after this is refused at once.
+        for command in events.mailbox.closeIntake() {
+            if case .send(_, _, _, let continuation) = command {
+                continuation.resume(throwing: ClientError(.closed, "the client is closed"))
+            }
+        }
+        events.mailbox.close()
+        resources.close()
+    }
+
+    /// Fails every query waiting for an answer with `error`, but those in `kept`.
+    private func failPending(_ error: ClientError, except kept: Set<Int64> = []) {
+        for (id, entry) in pending where !kept.contains(id) {
+            pending[id] = nil
+            entry.continuation.resume(throwing: error)
+        }
+        unsent.removeAll { !kept.contains($0.id) }
+    }
+
+    /// Follows the connection to the broker from the monitor's events.
+    private func readMonitor() {
+        while let monitor, let event = try? monitor.next(dontWait: true) {
+            if event.event.contains(.handshakeSucceeded) {
+                connected = true
+                sentWhileUnconnected.removeAll()
+                handshakeFailure = nil
+            } else if event.event.contains(.disconnected), connected {
+                connected = false
+                unconnectedSince = QueryClock.monotonicNanoseconds()
+            } else if event.event.contains(.handshakeFailedAuth) {
+                handshakeFailure = "it refused this client's key"
+            } else if event.event.contains(.handshakeFailedProtocol) || event.event.contains(.handshakeFailedNoDetail) {
+                handshakeFailure = "the security handshake failed (do both sides use the same security, and the broker's public key?)"
+            }
+        }
+    }
+
+    /// Sends the queries waiting for the socket, in order, as far as it takes them now.
+    private func sendUnsent() {
+        var sent = 0
+        defer { unsent.removeFirst(sent) }
+        for (id, bytes) in unsent {
+            do {
+                guard try socket.send(bytes, dontWait: true) else { return }
+            } catch {
+                pending.removeValue(forKey: id)?.continuation.resume(
+                    throwing: ClientError(.socket, "send failed: \(error)"))
+            }
+            if !connected && connectTimeoutNanoseconds != nil { sentWhileUnconnected.insert(id) }
+            sent += 1
+        }
+    }
+
+    private func readReplies() {
+        while true {
+            let bytes: [UInt8]
+            do {
+                guard let message = try socket.receive(dontWait: true) else { return }
+                bytes = message.bytes
+                while try socket.hasMoreFrames { _ = try socket.receive() }
+            } catch {
+                logger.error("client receive failed: \(error)")
+                return
+            }
+            let value: QValue
+            do {
+                value = try QIPC.decode(bytes).value
+            } catch {
+                logger.warning("dropped a malformed reply: \(error)")
+                continue
+            }
+            guard case .list(let items, _) = value, items.count >= 2 else {
+                logger.warning("dropped a reply that is not (id; result; info)")
+                continue
+            }
+            let info = items.count > 2 ? items[2] : .identity
+            let failure = ReplyAssembly.failure(result: items[1], info: info)
+            guard case .atom(.long(let id)) = items[0], let entry = pending.removeValue(forKey: id) else {
+                if let failure {
+                    logger.warning("the broker refused a message: \(failure)")
+                } else {
+                    logger.debug("dropped a reply for an unknown id")
+                }
+                continue
+            }
+            if let failure {
+                entry.continuation.resume(throwing: ClientError(.queryFailed, failure, info: info))
+            } else {
+                entry.continuation.resume(returning: QueryReply(id: items[0], result: items[1], info: info))
+            }
+        }
+    }
+}
