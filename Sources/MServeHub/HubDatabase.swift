@@ -35,8 +35,27 @@ public final class HubDatabase: Sendable {
     /// The database file.
     public let path: String
 
+    /// Refuses a hub directory its group or other users may write (as ssh refuses such a
+    /// home directory): whoever may write it could put a database of their own there (their
+    /// keys allowed, their users), or replace the files the hub and its admin commands read.
+    static func refuseDirectoryOthersMayWrite(_ directory: String) throws(HubError) {
+        let mode: Int
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory)
+            mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        } catch {
+            throw HubError(.database, "cannot read the mode of the hub directory \(directory): \(error.localizedDescription)")
+        }
+        guard mode & 0o022 != 0 else { return }
+        throw HubError(
+            .database,
+            "the hub directory \(directory) has mode 0\(String(mode & 0o7777, radix: 8)), so other users may write it: "
+                + "the hub keeps its database and admin token there; run chmod 700 \(directory), or give another --dir")
+    }
+
     /// Opens (creating if needed) the hub database in `directory`. A directory it creates is
-    /// the hub's user's alone (mode 0700), and the database files (`hub.sqlite` and its WAL
+    /// the hub's user's alone (mode 0700); an existing one its group or others may write is
+    /// refused; and the database files (`hub.sqlite` and its WAL
     /// and shared-memory files) are made 0600 at each open: they hold the kdb+ users' digests.
     public init(directory: String) throws(HubError) {
         do {
@@ -50,6 +69,7 @@ public final class HubDatabase: Sendable {
                 ?? error.localizedDescription
             throw HubError(.database, "cannot create the hub directory \(directory): \(cause)")
         }
+        try Self.refuseDirectoryOthersMayWrite(directory)
         do {
             path = (directory as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()

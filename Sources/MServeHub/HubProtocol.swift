@@ -228,10 +228,43 @@ public struct SpokeRegistration: Sendable, Hashable {
         let user = info.environment["USER"] ?? info.environment["LOGNAME"] ?? String(getuid())
         return SpokeRegistration(
             pid: Int64(getpid()), port: port, threads: threads, address: ProcessStart.localAddress,
-            host: info.hostName, user: user, commandLine: CommandLine.arguments.joined(separator: " "),
+            host: info.hostName, user: user, commandLine: commandLineShown(CommandLine.arguments),
             startTime: ProcessStart.qTimestamp, version: MServeVersion.current,
             buildDate: ProcessStart.buildDate, directory: FileManager.default.currentDirectoryPath,
             service: service, role: role, endpoint: endpoint, advertisedHost: advertisedHost)
+    }
+
+    /// Options whose value is a secret: kept out of the command line a spoke registers.
+    public static let secretOptions: Set<String> = ["--servant-auth", "--password"]
+
+    /// `arguments` joined as the command line the hub shows (its `X` column), with the value of
+    /// every ``secretOptions`` option (`--servant-auth alice:secret`, `--servant-auth=…`)
+    /// replaced by `***` (a `user:` before it kept): the hub shows its tables to every peer
+    /// that reaches it, and keeps them on disk, so a password given on the command line must
+    /// not travel there.
+    public static func commandLineShown(_ arguments: [String]) -> String {
+        var shown: [String] = []
+        var hideNext = false
+        for argument in arguments {
+            if hideNext {
+                shown.append(hidden(argument))
+                hideNext = false
+            } else if secretOptions.contains(argument) {
+                shown.append(argument)
+                hideNext = true
+            } else if let equals = argument.firstIndex(of: "="), secretOptions.contains(String(argument[..<equals])) {
+                shown.append(String(argument[...equals]) + hidden(String(argument[argument.index(after: equals)...])))
+            } else {
+                shown.append(argument)
+            }
+        }
+        return shown.joined(separator: " ")
+    }
+
+    /// A secret value as shown: `user:***` for `user:password`, else `***`.
+    private static func hidden(_ value: String) -> String {
+        guard let colon = value.firstIndex(of: ":") else { return "***" }
+        return String(value[...colon]) + "***"
     }
 
     /// The REGISTER body.

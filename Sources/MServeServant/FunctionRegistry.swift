@@ -6,6 +6,7 @@ public import Logging
 import MServeProtocol
 public import MServeQuery
 public import QData
+import Synchronization
 
 /// What a servant function returns: a result, and optionally its own info dictionary.
 public struct ServantResult: Sendable {
@@ -125,7 +126,9 @@ public struct FunctionRegistry: Sendable {
         do {
             query = try ClientQuery(bytes: message, maximumSize: maximumSize)
         } catch {
-            logger?.notice("refused a malformed query: \(error.message)")
+            if let logger, let heldBack = malformedQueryLog.withLock({ $0.admit() }) {
+                logger.notice("\(LogThrottle.line("refused a malformed query: \(error.message)", heldBack: heldBack))")
+            }
             return ReplyAssembly.servantFailure(id: .identity, message: ReplyAssembly.mserveError(error.message))
         }
         do {
@@ -138,3 +141,7 @@ public struct FunctionRegistry: Sendable {
         }
     }
 }
+
+/// Malformed queries are logged at most once a second, whichever registry or worker thread
+/// meets them: a peer in session can send them at any rate.
+private let malformedQueryLog = Mutex(LogThrottle())

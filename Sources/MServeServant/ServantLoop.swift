@@ -45,6 +45,10 @@ final class ServantLoop {
     private var refusedDirectQueries: UInt64 = 0
     /// When the next log line about refused direct queries may be written (monotonic ns).
     private var nextDirectRefusalLog: UInt64 = 0
+    /// Lines about messages a peer got wrong (not MSV1, a malformed QUERY, an unexpected
+    /// command, queries without a session), each kind at most once a second: anyone who
+    /// reaches the socket can send them at any rate, and must not fill the log.
+    private var peerMistakeLogs: [String: LogThrottle] = [:]
     let endpoint: String
 
     init(
@@ -192,7 +196,7 @@ final class ServantLoop {
             brokers[broker] = nil
             logger.info(
                 "forgot a broker that went silent without a goodbye",
-                metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                metadata: ["broker": "\(Self.printableRoutingID(broker))"])
         }
     }
 
@@ -289,6 +293,30 @@ final class ServantLoop {
         refusedDirectQueries = 0
     }
 
+    /// Logs `line` (at `level`, with `metadata`) unless a line of the same kind went out
+    /// less than a second ago; the next one let through counts those held back.
+    private func logPeerMistake(
+        _ kind: String, _ line: @autoclosure () -> String, level: Logger.Level = .warning,
+        metadata: Logger.Metadata? = nil, now: UInt64
+    ) {
+        guard let heldBack = peerMistakeLogs[kind, default: LogThrottle()].admit(now: now) else { return }
+        logger.log(level: level, "\(LogThrottle.line(line(), heldBack: heldBack))", metadata: metadata)
+    }
+
+    /// A peer's routing id as a log shows it: printable ASCII as it is, any other byte as
+    /// `\xNN`, so that no peer can write a line break, or a line of its own, into the log.
+    static func printableRoutingID(_ id: [UInt8]) -> String {
+        var text = ""
+        for byte in id {
+            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") {
+                text.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                text += (byte < 0x10 ? "\\x0" : "\\x") + String(byte, radix: 16)
+            }
+        }
+        return text
+    }
+
     /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
     /// sent DRAIN), heartbeats are still answered, so that no broker takes the queries still
     /// running for lost and runs them again elsewhere, but no new query is started: a
@@ -311,7 +339,7 @@ final class ServantLoop {
                     continue
                 }
                 if stopping {
-                    logger.notice("refused a direct query: the servant is stopping")
+                    logPeerMistake("stopping", "refused a direct query: the servant is stopping", level: .notice, now: now)
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
                         Self.stoppingReply(to: frames.copy(of: frames.count - 1))
                     ])
@@ -326,7 +354,7 @@ final class ServantLoop {
                 continue
             }
             guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
-                logger.warning("dropped a message that is not MSV1")
+                logPeerMistake("not MSV1", "dropped a message that is not MSV1", now: now)
                 continue
             }
             let broker = frames.copy(of: 0)
@@ -343,7 +371,7 @@ final class ServantLoop {
                     replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max,
                     lastHeard: now)
                 if brokers.updateValue(session, forKey: broker) == nil {
-                    logger.info("broker connected", metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                    logger.info("broker connected", metadata: ["broker": "\(Self.printableRoutingID(broker))"])
                 }
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
             case .ping:
@@ -351,7 +379,7 @@ final class ServantLoop {
             case .query:
                 // One or more `tag, (id; query)` pairs.
                 guard frames.count >= 5, (frames.count - 3) % 2 == 0 else {
-                    logger.warning("dropped a QUERY whose frames are not tag and message pairs")
+                    logPeerMistake("QUERY frames", "dropped a QUERY whose frames are not tag and message pairs", now: now)
                     continue
                 }
                 let pairs = stride(from: 3, to: frames.count, by: 2)
@@ -360,9 +388,10 @@ final class ServantLoop {
                 // BYE names them; the broker sends them elsewhere and says HELLO again.
                 guard let session = brokers[broker] else {
                     let tags = pairs.map { frames.copy(of: $0) }
-                    logger.notice(
+                    logPeerMistake(
+                        "no session",
                         "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
-                        metadata: ["broker": "\(String(decoding: broker, as: UTF8.self))"])
+                        level: .notice, metadata: ["broker": "\(Self.printableRoutingID(broker))"], now: now)
                     send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + tags)
                     continue
                 }
@@ -380,7 +409,7 @@ final class ServantLoop {
             case .bye:
                 brokers[broker] = nil
             case .ready, .reply, .pong, .drain:
-                logger.warning("dropped an unexpected \(command.rawValue)")
+                logPeerMistake(command.rawValue, "dropped an unexpected \(command.rawValue)", now: now)
             }
         }
     }

@@ -130,4 +130,22 @@ struct HubDatabaseTests {
             #expect(try mode(existing + "/" + file) == 0o600, "\(file)")
         }
     }
+
+    /// A directory others may write could hold a database of theirs, or have the hub's files
+    /// replaced: the hub refuses it, saying what to do, and writes nothing there.
+    @Test func aHubDirectoryOthersMayWriteIsRefused() throws {
+        let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-shared-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        for permissions in [0o777, 0o1777, 0o775, 0o757] {
+            let shared = parent + "/\(String(permissions, radix: 8))"
+            try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+            try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: shared)
+            let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: shared) }
+            #expect(
+                error?.message.contains("so other users may write it") == true
+                    && error?.message.contains("run chmod 700 \(shared)") == true,
+                "\(String(describing: error))")
+            #expect(!FileManager.default.fileExists(atPath: shared + "/hub.sqlite"))
+        }
+    }
 }

@@ -491,7 +491,9 @@ extension IntegrationTests {
             #expect(broker.status == 1)
             #expect(broker.errors.contains("the port '70000' is not a number from 0 to 65535"), "\(broker.errors)")
             #expect(broker.output.isEmpty, "\(broker.output)")
-            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", NSTemporaryDirectory()], timeout: 10)
+            let directory = try temporaryDirectory("mserve-hub-port")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 10)
             #expect(hub.status != 0)
             #expect(hub.errors.contains("the port '-1' is not a number from 0 to 65535"), "\(hub.errors)")
         }

@@ -88,5 +88,57 @@ extension IntegrationTests {
             #expect(try await ask(open.endpoint) == .list([.atom(.long(7)), .atom(.long(42))]))
             #expect(await eventually { closed.logs.contains("refused direct queries") }, "\(closed.logs)")
         }
+
+        /// Whoever reaches the socket can send what no broker sends, at any rate: each kind of
+        /// such message costs at most a log line a second, and a routing id holding a line
+        /// break is logged escaped, so a peer can neither fill the log nor write lines into it.
+        @Test func aPeerSendingWhatNoBrokerSendsCostsALineASecondAndWritesNoLine() async throws {
+            let servant = try await MServeProcess("servant", ["servant"])
+            defer { servant.stop() }
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let peer = try ZMQSocket(context: context, type: .dealer)
+            defer { peer.close() }
+            try peer.setLinger(milliseconds: 0)
+            try peer.setRoutingId(Array("evil\nFORGED critical line".utf8))
+            try peer.connect(servant.endpoint)
+            let marker = Array("MSV1".utf8)
+            let query = QIPC.encode(.list([.atom(.long(1)), .string("echo 1")]), messageType: .async)
+            for _ in 0..<200 {
+                try peer.send(multipart: [marker])
+                try peer.send(multipart: [marker, Array("DRAIN".utf8)])
+                try peer.send(multipart: [marker, Array("QUERY".utf8), Array("tag".utf8)])
+                try peer.send(multipart: [marker, Array("QUERY".utf8), Array(repeating: 0, count: 8), query])
+            }
+            // The servant reads in order: its READY to this HELLO comes after it read the rest.
+            try peer.send(multipart: [marker, Array("HELLO".utf8), Array(repeating: 0, count: 8)])
+            var sawReady = false
+            for _ in 0..<400 where !sawReady {
+                guard let frames = try await peer.receiveFrames(within: .seconds(10)) else { break }
+                sawReady = frames.count >= 2 && frames[1] == Array("READY".utf8)
+            }
+            #expect(sawReady, "no READY from the servant")
+            // In session: queries whose message is not kdb+ IPC, each answered with an error.
+            for index in 0..<200 {
+                try peer.send(multipart: [marker, Array("QUERY".utf8), Array(repeating: UInt8(index % 256), count: 8), Array("junk".utf8)])
+            }
+            var answered = 0
+            while answered < 200, let frames = try await peer.receiveFrames(within: .seconds(10)) {
+                if frames.count >= 2, frames[1] == Array("REPLY".utf8) { answered += (frames.count - 2) / 3 }
+            }
+            #expect(answered == 200, "\(answered) of 200 malformed queries answered")
+            #expect(await eventually { servant.logs.contains("broker connected") }, "\(servant.logs)")
+            let logs = servant.logs
+            for line in [
+                "dropped a message that is not MSV1", "dropped an unexpected DRAIN",
+                "dropped a QUERY whose frames are not tag and message pairs", "from a broker with no session",
+                "refused a malformed query",
+            ] {
+                let count = logs.components(separatedBy: line).count - 1
+                #expect((1...3).contains(count), "\(count) lines of '\(line)' for 200 such messages")
+            }
+            #expect(logs.contains("broker=evil\\x0aFORGED critical line"), "\(logs)")
+            #expect(!logs.split(separator: "\n").contains { $0.hasPrefix("FORGED") }, "\(logs)")
+        }
     }
 }

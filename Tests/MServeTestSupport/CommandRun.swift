@@ -78,7 +78,9 @@ extension String {
 /// A new empty directory under the temporary directory.
 public func temporaryDirectory(_ prefix: String) throws -> String {
     let path = NSTemporaryDirectory() + prefix + "-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    // The owner's alone, whatever the umask: a hub refuses a directory others may write.
+    try FileManager.default.createDirectory(
+        atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     return path
 }
 

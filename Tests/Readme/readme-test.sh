@@ -173,4 +173,10 @@ listed="$(awk '/^The demo API/ { found = 1 } found && /^\| `/ { split($0, cells,
 served="$("$build/mserve" servant --list-functions | cut -f1 | sort | tr '\n' ' ')"
 [ "$listed" = "$served" ] || fail "the README's demo API lists [$listed], the servant serves [$served]"
 
+# Every environment variable the command reads is in the README's table of them.
+table="$(awk '/^Every command has `--help`/ { found = 1 } found && /^\| `/ { print } found && /^## / { exit }' "$readme")"
+for variable in $(grep -rhoE 'environment\("(MSERVE|Q)_[A-Z_]+"\)' "$root/Sources" | grep -oE '(MSERVE|Q)_[A-Z_]+' | sort -u); do
+    grep -qF "\`$variable\`" <<<"$table" || fail "the README's table of environment variables lacks $variable, which mserve reads"
+done
+
 echo "readme-test: PASS ($(grep -c . "$work/examples.sh") README lines)"
