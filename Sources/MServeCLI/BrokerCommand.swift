@@ -118,20 +118,14 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
-        // With --http, the broker counts into a Prometheus registry the HTTP side serves.
-        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
-        let metrics = metricsFactory.map {
-            BrokerMetrics(factory: $0, dimensions: BrokerMonitor.dimensions(service: hubOptions.service))
-        }
-        let broker = try Broker(
-            configuration: configuration, logger: logger, plugins: registry, metrics: metrics ?? .disabled)
+        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
-        if let httpAddress, let metricsFactory {
+        // With --http, the HTTP side publishes what the broker's loop counts at each scrape.
+        if let httpAddress {
             services.append(
                 MonitoringServer(
-                    address: httpAddress,
-                    process: BrokerMonitor(broker: broker, factory: metricsFactory, service: hubOptions.service),
-                    registry: metricsFactory.registry, logger: logger))
+                    address: httpAddress, process: BrokerMonitor(broker: broker, service: hubOptions.service),
+                    logger: logger))
         }
         if let usersRefresher { services.append(usersRefresher) }
         services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
