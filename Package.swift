@@ -96,10 +96,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
-        // Metrics: the swift-metrics API (the broker and hub count with it), exported in the
-        // Prometheus text format by swift-prometheus, served over HTTP by Hummingbird (without
-        // its optional traits: no swift-configuration, less to build).
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Metrics: the broker and hub count in plain integers on their loops; the HTTP side
+        // publishes them in the Prometheus text format with swift-prometheus, served over HTTP
+        // by Hummingbird (without its optional traits: no swift-configuration, less to build).
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -180,7 +179,6 @@ let package = Package(
                 "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
                 "ProcessMemory",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -223,7 +221,6 @@ let package = Package(
             dependencies: [
                 "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -248,7 +245,6 @@ let package = Package(
                 "MServeBroker", "MServeHub",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -370,7 +366,6 @@ let package = Package(
                 "MServeMonitoring", "MServeBroker", "MServeHub", "MServeServant", "MServeClient", "MServeTesting",
                 "MServeTestSupport", "POSIXSockets", "QData",
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -23,7 +23,6 @@ public final class Broker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let makeAlgorithm: AlgorithmFactory
-    private let metrics: BrokerMetrics
     private let mailbox: ZMQMailbox<BrokerControl>
     private let startup = ZMQStartup<String>()
 
@@ -31,25 +30,21 @@ public final class Broker: Service, Sendable {
     public init(
         configuration: BrokerConfiguration,
         logger: Logger = Logger(label: "mserve.broker"),
-        metrics: BrokerMetrics = .disabled,
         algorithms: @escaping AlgorithmFactory
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        self.metrics = metrics
         self.makeAlgorithm = algorithms
         self.mailbox = try ZMQMailbox()
         // Large messages pass through: their memory goes back to the system when freed.
         ProcessMemory.returnLargeBlocksWhenFreed()
     }
 
-    /// Creates a broker whose algorithms come from loaded dispatch plugins; it counts what it
-    /// does into `metrics` (nothing by default).
+    /// Creates a broker whose algorithms come from loaded dispatch plugins.
     public convenience init(
         configuration: BrokerConfiguration,
         logger: Logger = Logger(label: "mserve.broker"),
-        plugins: DispatchPluginRegistry,
-        metrics: BrokerMetrics = .disabled
+        plugins: DispatchPluginRegistry
     ) throws {
         // A C plugin's wrong answers (a busy or unknown servant, an absurd routing length) are
         // logged, at most once a second: a broken plugin may give one for every query.
@@ -58,7 +53,7 @@ public final class Broker: Service, Sendable {
             guard let heldBack = throttle.withLock({ $0.admit() }) else { return }
             logger.warning("\(LogThrottle.line("dispatch plugin misbehaved: \(message)", heldBack: heldBack))")
         }
-        try self.init(configuration: configuration, logger: logger, metrics: metrics) { spec in
+        try self.init(configuration: configuration, logger: logger) { spec in
             try plugins.makeAlgorithm(spec, onInvalidChoice: report)
         }
     }
@@ -76,7 +71,7 @@ public final class Broker: Service, Sendable {
                     }
                     return try BrokerLoop(
                         configuration: configuration, logger: logger, mailbox: mailbox,
-                        algorithm: algorithm, routingHook: routingHook, metrics: metrics)
+                        algorithm: algorithm, routingHook: routingHook)
                 }
             } catch {
                 // A broker that never started holds nothing, and must not leave askers waiting.

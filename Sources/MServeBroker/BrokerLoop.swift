@@ -36,8 +36,9 @@ final class BrokerLoop {
     let incarnation: UInt64
     /// CURVE security, when configured (BrokerAdmission.swift).
     let admission: BrokerAdmission?
-    /// What the loop counts (BrokerMetrics.swift): one call per event, on this thread.
-    let metrics: BrokerMetrics
+    /// What the loop counts (BrokerMetrics.swift): one call per event, plain adds on this
+    /// thread; each snapshot carries a copy.
+    var metrics = BrokerMetrics()
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     let kdbDoor: KdbDoor?
     /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
@@ -119,11 +120,9 @@ final class BrokerLoop {
         logger: Logger,
         mailbox: ZMQMailbox<BrokerControl>,
         algorithm: any DispatchAlgorithm,
-        routingHook: (any DispatchAlgorithm)?,
-        metrics: BrokerMetrics = .disabled
+        routingHook: (any DispatchAlgorithm)?
     ) throws {
         self.configuration = configuration
-        self.metrics = metrics
         self.logger = logger
         self.events = ZMQEventLoop(mailbox: mailbox)
         self.algorithm = algorithm
@@ -173,7 +172,7 @@ final class BrokerLoop {
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
             let monitor = try resources.monitor(endpoint: monitorEndpoint)
-            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger, metrics: metrics) }
+            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
             return (
                 clientSocket: clientSocket, admission: admission, clientEndpoint: clientEndpoint,
                 servantSocket: servantSocket, monitor: monitor, kdbDoor: kdbDoor
@@ -304,6 +303,8 @@ final class BrokerLoop {
     func snapshot() -> BrokerSnapshot {
         let ordered = servants.values.sorted { $0.id < $1.id }
         let memory = ProcessMemory.usage()
+        var metrics = metrics
+        metrics.door = kdbDoor?.metrics ?? KdbDoorMetrics()
         return BrokerSnapshot(
             servants: ordered.map {
                 ServantStatus(
@@ -316,6 +317,6 @@ final class BrokerLoop {
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
             settings: BrokerSnapshot.Settings(configuration),
-            residentBytes: memory?.resident, peakResidentBytes: memory?.peak)
+            residentBytes: memory?.resident, peakResidentBytes: memory?.peak, metrics: metrics)
     }
 }

@@ -1,15 +1,12 @@
-// What the broker counts as it works, through the swift-metrics API: the loop updates these on
-// its own thread, one call per event; whatever backend the process bootstrapped (Prometheus,
-// with `mserve broker --http`) reads them from any thread. With no backend the calls do nothing.
+// What the broker counts as it works: plain integers and fixed-bucket histograms that the loop
+// adds to on its own thread, one call per event, with no lock, no atomic and no allocation. They
+// leave the loop only as a copy, in each `BrokerSnapshot`: the HTTP side (`--http`) asks for one
+// at each scrape and publishes it to Prometheus there, off the loop's thread.
 
-public import CoreMetrics
-
-/// The broker's counters and histograms (docs/OPERATIONS.md, "Monitoring", lists them).
-///
-/// Made once per broker from a swift-metrics `MetricsFactory`; the dimensions given
-/// (`service`, say) are added to every metric. Thread-safe: the loop updates it, the
-/// metrics backend reads it.
-public final class BrokerMetrics: Sendable {
+/// The broker's counters and time histograms (docs/OPERATIONS.md, "Monitoring", lists them as
+/// `/metrics` shows them). A value: the loop owns one and mutates it; a ``BrokerSnapshot``
+/// carries a copy.
+public struct BrokerMetrics: Sendable, Hashable {
     /// How a query ended, the `outcome` label of `mserve_broker_queries_total`.
     public enum Outcome: String, Sendable, CaseIterable {
         /// The servant's result reached the client.
@@ -31,94 +28,177 @@ public final class BrokerMetrics: Sendable {
         case failed
     }
 
-    private let outcomes: [Counter]
-    private let redispatched: Counter
-    private let elapsed: CoreMetrics.Timer
-    private let queued: CoreMetrics.Timer
-    private let execution: CoreMetrics.Timer
-    private let messagesReceived: Counter
-    private let messagesSent: Counter
-    private let bytesReceived: Counter
-    private let bytesSent: Counter
-    private let doorConnections: Counter
-    private let doorRefusedConnections: Counter
-    private let doorRefusedLogins: Counter
+    /// Queries ended, by outcome (``Outcome``'s order).
+    private var outcomes = OutcomeCounts()
+    /// Queries sent again because their servant was lost.
+    public private(set) var redispatched: UInt64 = 0
+    /// Arrival to answer, of the queries a servant answered.
+    public private(set) var elapsed = TimeHistogram()
+    /// Arrival to dispatch, of the same queries.
+    public private(set) var queued = TimeHistogram()
+    /// Execution at the servant, of the same queries.
+    public private(set) var execution = TimeHistogram()
+    /// Messages from clients (ZeroMQ and the kdb+ door), and their bytes.
+    public private(set) var messagesReceived: UInt64 = 0, bytesReceived: UInt64 = 0
+    /// Replies to clients, and their bytes.
+    public private(set) var messagesSent: UInt64 = 0, bytesSent: UInt64 = 0
+    /// What the kdb+ door counted (zero without a door).
+    public internal(set) var door = KdbDoorMetrics()
 
-    /// Metrics made by `factory`, each with `dimensions` (e.g. `[("service", "default")]`).
-    public init(factory: any MetricsFactory, dimensions: [(String, String)] = []) {
-        func counter(_ label: String, _ extra: [(String, String)] = []) -> Counter {
-            Counter(label: label, dimensions: dimensions + extra, factory: factory)
-        }
-        func timer(_ label: String) -> CoreMetrics.Timer {
-            CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory)
-        }
-        outcomes = Outcome.allCases.map { counter("mserve_broker_queries_total", [("outcome", $0.rawValue)]) }
-        redispatched = counter("mserve_broker_queries_redispatched_total")
-        elapsed = timer("mserve_broker_query_elapsed_seconds")
-        queued = timer("mserve_broker_query_queued_seconds")
-        execution = timer("mserve_broker_query_execution_seconds")
-        messagesReceived = counter("mserve_broker_client_messages_total", [("direction", "received")])
-        messagesSent = counter("mserve_broker_client_messages_total", [("direction", "sent")])
-        bytesReceived = counter("mserve_broker_client_bytes_total", [("direction", "received")])
-        bytesSent = counter("mserve_broker_client_bytes_total", [("direction", "sent")])
-        doorConnections = counter("mserve_broker_kdb_connections_total", [("result", "accepted")])
-        doorRefusedConnections = counter("mserve_broker_kdb_connections_total", [("result", "refused")])
-        doorRefusedLogins = counter("mserve_broker_kdb_logins_refused_total")
-    }
+    /// Nothing counted yet.
+    public init() {}
 
-    /// Metrics that go nowhere: what a broker counts when nothing reads it.
-    public static let disabled = BrokerMetrics(factory: NOOPMetricsHandler.instance)
+    /// How many queries ended with `outcome`.
+    public func queries(_ outcome: Outcome) -> UInt64 { outcomes[outcome] }
 
     /// Counts a query that ended with `outcome`.
     @inline(__always)
-    func ended(_ outcome: Outcome) {
-        outcomes[outcomeIndex(outcome)].increment()
+    mutating func ended(_ outcome: Outcome) {
+        outcomes[outcome] &+= 1
     }
 
     /// Counts a query answered by its servant, with its times in nanoseconds.
     @inline(__always)
-    func answered(isError: Bool, queued queuedNanoseconds: UInt64, execution executionNanoseconds: UInt64, elapsed elapsedNanoseconds: UInt64) {
+    mutating func answered(isError: Bool, queued queuedNanoseconds: UInt64, execution executionNanoseconds: UInt64, elapsed elapsedNanoseconds: UInt64) {
         ended(isError ? .servantError : .answered)
-        queued.recordNanoseconds(Int64(clamping: queuedNanoseconds))
-        execution.recordNanoseconds(Int64(clamping: executionNanoseconds))
-        elapsed.recordNanoseconds(Int64(clamping: elapsedNanoseconds))
+        queued.record(nanoseconds: queuedNanoseconds)
+        execution.record(nanoseconds: executionNanoseconds)
+        elapsed.record(nanoseconds: elapsedNanoseconds)
     }
 
     /// Counts a query sent again because its servant was lost.
-    func redispatchedQuery() { redispatched.increment() }
+    mutating func redispatchedQuery() { redispatched &+= 1 }
 
     /// Counts a message of `bytes` from a client.
     @inline(__always)
-    func received(bytes: Int) {
-        messagesReceived.increment()
-        bytesReceived.increment(by: Int64(bytes))
+    mutating func received(bytes: Int) {
+        messagesReceived &+= 1
+        bytesReceived &+= UInt64(truncatingIfNeeded: bytes)
     }
 
     /// Counts a reply of `bytes` to a client.
     @inline(__always)
-    func sent(bytes: Int) {
-        messagesSent.increment()
-        bytesSent.increment(by: Int64(bytes))
+    mutating func sent(bytes: Int) {
+        messagesSent &+= 1
+        bytesSent &+= UInt64(truncatingIfNeeded: bytes)
     }
+}
+
+/// What the kdb+ door counts: connections accepted and refused, logins refused.
+public struct KdbDoorMetrics: Sendable, Hashable {
+    /// Connections the door accepted.
+    public private(set) var connectionsAccepted: UInt64 = 0
+    /// Connections the door refused at once (over its connection limits).
+    public private(set) var connectionsRefused: UInt64 = 0
+    /// Logins the door refused (wrong credentials, a malformed handshake).
+    public private(set) var loginsRefused: UInt64 = 0
+
+    /// Nothing counted yet.
+    public init() {}
 
     /// Counts a kdb+ connection the door accepted (true) or refused at once (false).
-    func doorConnection(accepted: Bool) {
-        (accepted ? doorConnections : doorRefusedConnections).increment()
+    mutating func doorConnection(accepted: Bool) {
+        if accepted { connectionsAccepted &+= 1 } else { connectionsRefused &+= 1 }
     }
 
     /// Counts a kdb+ login the door refused.
-    func doorLoginRefused() { doorRefusedLogins.increment() }
+    mutating func doorLoginRefused() { loginsRefused &+= 1 }
+}
 
-    private func outcomeIndex(_ outcome: Outcome) -> Int {
-        switch outcome {
-        case .answered: 0
-        case .servantError: 1
-        case .refused: 2
-        case .queueFull: 3
-        case .deadline: 4
-        case .servantLost: 5
-        case .noServant: 6
-        case .failed: 7
+/// One counter per ``BrokerMetrics/Outcome``, as stored fields: counting one is a single add.
+private struct OutcomeCounts: Sendable, Hashable {
+    var answered: UInt64 = 0, servantError: UInt64 = 0, refused: UInt64 = 0, queueFull: UInt64 = 0
+    var deadline: UInt64 = 0, servantLost: UInt64 = 0, noServant: UInt64 = 0, failed: UInt64 = 0
+
+    subscript(outcome: BrokerMetrics.Outcome) -> UInt64 {
+        get {
+            switch outcome {
+            case .answered: answered
+            case .servantError: servantError
+            case .refused: refused
+            case .queueFull: queueFull
+            case .deadline: deadline
+            case .servantLost: servantLost
+            case .noServant: noServant
+            case .failed: failed
+            }
         }
+        set {
+            switch outcome {
+            case .answered: answered = newValue
+            case .servantError: servantError = newValue
+            case .refused: refused = newValue
+            case .queueFull: queueFull = newValue
+            case .deadline: deadline = newValue
+            case .servantLost: servantLost = newValue
+            case .noServant: noServant = newValue
+            case .failed: failed = newValue
+            }
+        }
+    }
+}
+
+/// Times counted in fixed buckets, the ones `/metrics` shows: from 50 µs (a broker answers in
+/// well under a millisecond) to a minute (the default query deadline). Recording one is a few
+/// comparisons and two adds into inline storage: nothing is allocated or locked.
+public struct TimeHistogram: Sendable, Hashable {
+    /// The buckets' upper bounds in nanoseconds, ascending; a last bucket (`+Inf`) holds the rest.
+    public static let boundsNanoseconds: [UInt64] = [
+        50_000, 100_000, 250_000, 500_000,
+        1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000,
+        100_000_000, 250_000_000, 500_000_000,
+        1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000, 30_000_000_000, 60_000_000_000,
+    ]
+
+    /// How many buckets there are: one per bound, and `+Inf`.
+    public static let bucketCount = 20
+
+    /// Counts per bucket, not cumulative (``boundsNanoseconds`` order, then `+Inf`).
+    private var counts = InlineArray<20, UInt64>(repeating: 0)
+    /// The sum of the times recorded, in nanoseconds.
+    public private(set) var sumNanoseconds: UInt64 = 0
+
+    /// No times yet.
+    public init() {}
+
+    /// Counts one time.
+    @inline(__always)
+    public mutating func record(nanoseconds: UInt64) {
+        counts[Self.bucket(nanoseconds: nanoseconds)] &+= 1
+        sumNanoseconds &+= nanoseconds
+    }
+
+    /// The index of the bucket a time of `nanoseconds` falls in: the first whose bound it does
+    /// not exceed (Prometheus's `le`), else the last. Kept in step with ``boundsNanoseconds``
+    /// (TimeHistogramTests checks every bound).
+    @inline(__always)
+    public static func bucket(nanoseconds value: UInt64) -> Int {
+        // Broker times are mostly under a millisecond: the first comparisons settle them.
+        if value <= 1_000_000 {
+            if value <= 100_000 { return value <= 50_000 ? 0 : 1 }
+            return value <= 250_000 ? 2 : value <= 500_000 ? 3 : 4
+        }
+        if value <= 100_000_000 {
+            if value <= 10_000_000 { return value <= 2_500_000 ? 5 : value <= 5_000_000 ? 6 : 7 }
+            return value <= 25_000_000 ? 8 : value <= 50_000_000 ? 9 : 10
+        }
+        if value <= 1_000_000_000 { return value <= 250_000_000 ? 11 : value <= 500_000_000 ? 12 : 13 }
+        if value <= 10_000_000_000 { return value <= 2_500_000_000 ? 14 : value <= 5_000_000_000 ? 15 : 16 }
+        return value <= 30_000_000_000 ? 17 : value <= 60_000_000_000 ? 18 : 19
+    }
+
+    /// The counts per bucket, not cumulative: one per bound, then `+Inf`.
+    public var bucketCounts: [UInt64] { (0..<Self.bucketCount).map { counts[$0] } }
+
+    /// How many times were recorded.
+    public var count: UInt64 { (0..<Self.bucketCount).reduce(0) { $0 &+ counts[$1] } }
+
+    public static func == (left: TimeHistogram, right: TimeHistogram) -> Bool {
+        left.sumNanoseconds == right.sumNanoseconds && left.bucketCounts == right.bucketCounts
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(sumNanoseconds)
+        hasher.combine(bucketCounts)
     }
 }

@@ -25,6 +25,9 @@ public struct BrokerSnapshot: Sendable {
     public var residentBytes: Int?
     /// The largest resident memory the broker process has had (`VmHWM`), in bytes; nil when unknown.
     public var peakResidentBytes: Int?
+    /// What the broker counted since it started: queries by outcome, times, messages and bytes
+    /// (what `/metrics` shows).
+    public var metrics = BrokerMetrics()
 
     /// The dispatch settings and limits a broker runs with, as `.mserve.status[]` shows them.
     public struct Settings: Sendable, Hashable {
@@ -65,8 +68,9 @@ public struct BrokerSnapshot: Sendable {
     public init(
         servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
         algorithm: String = "", uptime: Duration = .zero, settings: Settings = Settings(),
-        residentBytes: Int? = nil, peakResidentBytes: Int? = nil
+        residentBytes: Int? = nil, peakResidentBytes: Int? = nil, metrics: BrokerMetrics = BrokerMetrics()
     ) {
+        self.metrics = metrics
         self.servants = servants
         self.queued = queued
         self.inFlight = inFlight

@@ -90,7 +90,7 @@ final class KdbDoor {
     private var acceptPausedUntil: UInt64 = 0
     private var refusedConnectionLog = LogThrottle()
     /// Connections accepted and refused, logins refused (BrokerMetrics.swift).
-    private let metrics: BrokerMetrics
+    private(set) var metrics = KdbDoorMetrics()
     private var acceptFailureLog = LogThrottle()
     private var closedConnectionLog = LogThrottle()
     /// How long the listener rests after accepting failed.
@@ -101,10 +101,9 @@ final class KdbDoor {
     /// Nanoseconds a connection may take to finish its handshake.
     static let handshakeTimeout: UInt64 = 10_000_000_000
 
-    init(configuration: BrokerConfiguration.Kdb, logger: Logger, metrics: BrokerMetrics = .disabled) throws(BrokerError) {
+    init(configuration: BrokerConfiguration.Kdb, logger: Logger) throws(BrokerError) {
         self.configuration = configuration
         self.logger = logger
-        self.metrics = metrics
         limits = configuration.connectionLimits
         unknownUserStandIn =
             configuration.userList == nil

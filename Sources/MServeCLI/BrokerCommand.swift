@@ -7,6 +7,7 @@ import MServeMonitoring
 import MServePlugin
 import MServeQuery
 import ServiceLifecycle
+import Synchronization
 import ZeroMQ
 
 struct BrokerCommand: AsyncParsableCommand {
@@ -119,23 +120,27 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
-        // With --http, the broker counts into a Prometheus registry the HTTP side serves.
-        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
-        let metrics = metricsFactory.map {
-            BrokerMetrics(factory: $0, dimensions: BrokerMonitor.dimensions(service: hubOptions.service))
-        }
-        let broker = try Broker(
-            configuration: configuration, logger: logger, plugins: registry, metrics: metrics ?? .disabled)
+        let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
-        if let httpAddress, let metricsFactory {
-            services.append(
-                MonitoringServer(
-                    address: httpAddress,
-                    process: BrokerMonitor(broker: broker, factory: metricsFactory, service: hubOptions.service),
-                    registry: metricsFactory.registry, logger: logger))
+        // In auto mode this process may serve the hub: its HTTP side then shows the hub too.
+        let autoHub = Mutex<HubAutoMode?>(nil)
+        // With --http, the HTTP side publishes what the broker's loop counts at each scrape.
+        if let httpAddress {
+            let brokerMonitor = BrokerMonitor(broker: broker, service: hubOptions.service)
+            let process: any MonitoredProcess =
+                if case .auto? = hubOptions.mode {
+                    BrokerWithHubMonitor(
+                        broker: brokerMonitor,
+                        hub: HubMonitor(registry: brokerMonitor.registry) { autoHub.withLock { $0 }?.servingHub })
+                } else {
+                    brokerMonitor
+                }
+            services.append(MonitoringServer(address: httpAddress, process: process, logger: logger))
         }
         if let usersRefresher { services.append(usersRefresher) }
-        services += try hubServices(of: broker, configuration: configuration, security: security, logger: logger)
+        services += try hubServices(
+            of: broker, configuration: configuration, security: security, logger: logger,
+            onAutoMode: { member in autoHub.withLock { $0 = member } })
         try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }
     }
 
@@ -264,8 +269,11 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// With --hub, what runs beside the broker: its registration, and the watcher that follows
     /// its service's servants. None without.
+    /// The services that register the broker with the hub and follow its service's servants;
+    /// `onAutoMode` is given the auto-mode member once made (`--hub auto`).
     private func hubServices(
-        of broker: Broker, configuration: BrokerConfiguration, security: ProcessSecurity?, logger: Logger
+        of broker: Broker, configuration: BrokerConfiguration, security: ProcessSecurity?, logger: Logger,
+        onAutoMode: @escaping @Sendable (HubAutoMode) -> Void
     ) throws -> [any Service] {
         guard let hub = hubOptions.mode else { return [] }
         var services: [any Service] = []
@@ -276,7 +284,9 @@ struct BrokerCommand: AsyncParsableCommand {
                 var registration = SpokeRegistration.current(
                     port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
                 registration.curveKey = security?.keyPair.publicKey
-                return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
+                let member = try hub.membership(registration, logger: logger, curve: security?.hubKeys)
+                if let auto = member as? HubAutoMode { onAutoMode(auto) }
+                return member
             })
         // Follow the service's servants: joins are used within a second, leaves dropped.
         if let security {

@@ -135,15 +135,10 @@ struct HubServeCommand: AsyncParsableCommand {
             }
         }
         let httpAddress = try httpOptions.address(securityOn: configuration.curve != nil)
-        let metricsFactory = httpAddress.map { _ in MonitoringMetricsFactory() }
-        let hub = try Hub(
-            configuration: configuration, logger: logger, metrics: metricsFactory.map { HubMetrics(factory: $0) } ?? .disabled)
+        let hub = try Hub(configuration: configuration, logger: logger)
         var services: [any Service] = [hub]
-        if let httpAddress, let metricsFactory {
-            services.append(
-                MonitoringServer(
-                    address: httpAddress, process: HubMonitor(hub: hub, factory: metricsFactory),
-                    registry: metricsFactory.registry, logger: logger))
+        if let httpAddress {
+            services.append(MonitoringServer(address: httpAddress, process: HubMonitor(hub: hub), logger: logger))
         }
         // The hub lists itself, as the seed's HUB does. Its spoke comes last, so that it stops
         // first (a ServiceGroup stops its services in reverse order): it leaves while the hub

@@ -21,17 +21,13 @@ public final class Hub: Service, Sendable {
     private let configuration: HubConfiguration
     private let logger: Logger
     private let mailbox: ZMQMailbox<HubControl>
-    private let metrics: HubMetrics
     private let startup = ZMQStartup<String>()
 
-    /// Creates a hub that counts what it does into `metrics` (nothing by default); nothing is
-    /// bound until ``run()``.
-    public init(
-        configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub"), metrics: HubMetrics = .disabled
-    ) throws {
+    /// Creates a hub; nothing is bound until ``run()``. What it counts (``HubMetrics``) comes
+    /// with each ``snapshot()``.
+    public init(configuration: HubConfiguration, logger: Logger = Logger(label: "mserve.hub")) throws {
         self.configuration = configuration
         self.logger = logger
-        self.metrics = metrics
         self.mailbox = try ZMQMailbox()
     }
 
@@ -51,7 +47,7 @@ public final class Hub: Service, Sendable {
         ) { [self] in
             let loop = try startup.report(\.endpoint) {
                 do {
-                    return try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox, metrics: metrics)
+                    return try HubLoop(configuration: configuration, logger: logger, mailbox: mailbox)
                 } catch {
                     // A hub that never started holds nothing, and must not leave askers waiting.
                     for case .snapshot(let reply) in mailbox.closeIntake() { reply(.stopped) }

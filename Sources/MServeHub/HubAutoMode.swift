@@ -41,6 +41,10 @@ public final class HubAutoMode: Service, Sendable {
     /// the port taken never counts).
     public var isServingHub: Bool { currentHub.withLock { $0?.isBound ?? false } }
 
+    /// The hub this process serves now (it has bound the hub endpoint); nil while it is a spoke
+    /// of another process's hub. Each term it wins is a new ``Hub``.
+    public var servingHub: Hub? { currentHub.withLock { hub in hub.flatMap { $0.isBound ? $0 : nil } } }
+
     /// How many times this process has won the hub port.
     public var hubTerms: Int { servedHubs.load(ordering: .relaxed) }
 

@@ -53,13 +53,11 @@ final class HubLoop {
     /// Refusals a peer can cause at any rate: a line a second each, with a count of the rest.
     private var refusedAdminLog = LogThrottle()
     private var refusedRegistrationLog = LogThrottle()
-    /// What the loop counts (HubMetrics.swift): one call per event, on this thread.
-    private let metrics: HubMetrics
+    /// What the loop counts (HubMetrics.swift): one call per event, plain adds on this thread;
+    /// each snapshot carries a copy.
+    private var metrics = HubMetrics()
 
-    init(
-        configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>, metrics: HubMetrics = .disabled
-    ) throws {
-        self.metrics = metrics
+    init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
         self.logger = logger
         self.events = ZMQEventLoop(mailbox: mailbox)
@@ -179,9 +177,10 @@ final class HubLoop {
             return HubSnapshot(
                 endpoint: endpoint, databaseOpen: true, spokes: views,
                 crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
-                crashReportsHeld: try database.count("down"))
+                crashReportsHeld: try database.count("down"), metrics: metrics)
         } catch {
-            return HubSnapshot(endpoint: endpoint, databaseOpen: false, spokes: views, crashes: [], crashReportsHeld: 0)
+            return HubSnapshot(
+                endpoint: endpoint, databaseOpen: false, spokes: views, crashes: [], crashReportsHeld: 0, metrics: metrics)
         }
     }
 

@@ -1,11 +1,10 @@
-// What the hub counts as it works, through the swift-metrics API: the loop updates these on its
-// own thread; whatever backend the process bootstrapped (Prometheus, with `mserve hub --http`)
-// reads them from any thread. With no backend the calls do nothing.
+// What the hub counts as it works: plain integers the loop adds to on its own thread, one call
+// per event, with no lock and no allocation. They leave the loop only as a copy, in each
+// `HubSnapshot`: the HTTP side (`--http`) asks for one at each scrape and publishes it there.
 
-public import CoreMetrics
-
-/// The hub's counters (docs/OPERATIONS.md, "Monitoring", lists them). Thread-safe.
-public final class HubMetrics: Sendable {
+/// The hub's counters (docs/OPERATIONS.md, "Monitoring", lists them). A value: the loop owns one
+/// and mutates it; a ``HubSnapshot`` carries a copy.
+public struct HubMetrics: Sendable, Hashable {
     /// Why the hub refused a peer's message, the `reason` label of `mserve_hub_refused_total`.
     public enum Refusal: String, Sendable, CaseIterable {
         /// The message could not be read.
@@ -18,32 +17,40 @@ public final class HubMetrics: Sendable {
         case registration
     }
 
-    private let refusals: [Counter]
-    private let crashes: Counter
-    private let registrations: Counter
+    private var malformed: UInt64 = 0, revokedKey: UInt64 = 0, admin: UInt64 = 0, registration: UInt64 = 0
+    /// Spokes moved to `down` (crash reports) since the hub started.
+    public private(set) var crashReports: UInt64 = 0
+    /// Registrations accepted since the hub started.
+    public private(set) var registrations: UInt64 = 0
 
-    /// Metrics made by `factory`, each with `dimensions`.
-    public init(factory: any MetricsFactory, dimensions: [(String, String)] = []) {
-        refusals = Refusal.allCases.map {
-            Counter(label: "mserve_hub_refused_total", dimensions: dimensions + [("reason", $0.rawValue)], factory: factory)
+    /// Nothing counted yet.
+    public init() {}
+
+    /// How many peer messages were refused for `reason`.
+    public func refusals(_ reason: Refusal) -> UInt64 {
+        switch reason {
+        case .malformed: malformed
+        case .revokedKey: revokedKey
+        case .admin: admin
+        case .registration: registration
         }
-        crashes = Counter(label: "mserve_hub_crash_reports_total", dimensions: dimensions, factory: factory)
-        registrations = Counter(label: "mserve_hub_registrations_total", dimensions: dimensions, factory: factory)
     }
 
-    /// Metrics that go nowhere.
-    public static let disabled = HubMetrics(factory: NOOPMetricsHandler.instance)
-
     /// Counts a refused peer message.
-    func refused(_ reason: Refusal) {
-        refusals[Refusal.allCases.firstIndex(of: reason) ?? 0].increment()
+    mutating func refused(_ reason: Refusal) {
+        switch reason {
+        case .malformed: malformed &+= 1
+        case .revokedKey: revokedKey &+= 1
+        case .admin: admin &+= 1
+        case .registration: registration &+= 1
+        }
     }
 
     /// Counts a spoke moved to `down` (a crash report).
-    func crashReported() { crashes.increment() }
+    mutating func crashReported() { crashReports &+= 1 }
 
     /// Counts an accepted registration.
-    func registered() { registrations.increment() }
+    mutating func registered() { registrations &+= 1 }
 }
 
 /// A point-in-time view of the hub, for its status page and readiness.
@@ -83,6 +90,9 @@ public struct HubSnapshot: Sendable {
     /// How many crash reports the `down` table holds.
     public var crashReportsHeld: Int
 
+    /// What the hub counted since it started.
+    public var metrics: HubMetrics
+
     /// How many crash reports a snapshot carries.
     public static let crashReportsShown = 20
 
@@ -90,7 +100,11 @@ public struct HubSnapshot: Sendable {
     public static let stopped = HubSnapshot(endpoint: "", databaseOpen: false, spokes: [], crashes: [], crashReportsHeld: 0)
 
     /// Creates a snapshot.
-    public init(endpoint: String, databaseOpen: Bool, spokes: [Spoke], crashes: [CrashReport], crashReportsHeld: Int) {
+    public init(
+        endpoint: String, databaseOpen: Bool, spokes: [Spoke], crashes: [CrashReport], crashReportsHeld: Int,
+        metrics: HubMetrics = HubMetrics()
+    ) {
+        self.metrics = metrics
         self.endpoint = endpoint
         self.databaseOpen = databaseOpen
         self.spokes = spokes

@@ -3,12 +3,13 @@ public import MServeBroker
 import Prometheus
 import Synchronization
 
-/// Shows a ``Broker`` over HTTP: its gauges (queue, in flight, per servant) set from its
-/// snapshot at each scrape, its status and a few minutes of throughput and latency.
+/// Shows a ``Broker`` over HTTP: what its loop counted and its gauges (queue, in flight, per
+/// servant), published from its snapshot at each scrape; its status and a few minutes of
+/// throughput and latency. The loop only counts: everything here runs on the HTTP side.
 public final class BrokerMonitor: MonitoredProcess {
     private let broker: Broker
-    private let registry: PrometheusCollectorRegistry
-    private let latencies: LatencyWindow
+    /// The registry `/metrics` emits (the loop's histograms follow it).
+    public let registry: PrometheusCollectorRegistry
     private let service: String
     private let state = Mutex(State())
     /// How many samples the history keeps.
@@ -17,6 +18,8 @@ public final class BrokerMonitor: MonitoredProcess {
     private struct State {
         var history: [HistoryPoint] = []
         var lastSample: (time: Double, answered: UInt64, counts: [UInt64])?
+        /// The loop's counters as last published to the registry.
+        var counters = CounterMirror()
         /// Per servant: what the served and lost counters were last set to.
         var servantTotals: [String: (served: UInt64, lost: UInt64)] = [:]
         var servantGauges: [String: [Gauge]] = [:]
@@ -32,12 +35,14 @@ public final class BrokerMonitor: MonitoredProcess {
         var queued: Int
     }
 
-    /// Shows `broker`, whose metrics were made by `factory`, under the service name `service`;
-    /// keeps `historyLength` samples for the charts.
-    public init(broker: Broker, factory: MonitoringMetricsFactory, service: String, historyLength: Int = 300) {
+    /// Shows `broker` under the service name `service`, publishing into `registry`; keeps
+    /// `historyLength` samples for the charts.
+    public init(
+        broker: Broker, service: String, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        historyLength: Int = 300
+    ) {
         self.broker = broker
-        self.registry = factory.registry
-        self.latencies = factory.latencies
+        self.registry = registry
         self.service = service
         self.historyLength = historyLength
     }
@@ -47,8 +52,10 @@ public final class BrokerMonitor: MonitoredProcess {
 
     public func sample() async {
         let snapshot = await broker.snapshot()
+        // A stopped broker's snapshot is empty: nothing to chart.
+        guard !snapshot.clientEndpoint.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        let counts = latencies.counts()
+        let counts = snapshot.metrics.elapsed.bucketCounts
         state.withLock { state in
             defer { state.lastSample = (now, snapshot.answered, counts) }
             guard let last = state.lastSample, now > last.time else { return }
@@ -66,8 +73,31 @@ public final class BrokerMonitor: MonitoredProcess {
 
     public func refresh() async -> MonitoredState {
         let snapshot = await broker.snapshot()
+        publish(snapshot)
+        return state(of: snapshot)
+    }
+
+    public func metrics() async -> [UInt8] {
+        let snapshot = await broker.snapshot()
+        publish(snapshot)
+        var text = registry.emitToBuffer()
+        let labels = Self.dimensions(service: service)
+        let counted = snapshot.metrics
+        HistogramExposition.append(
+            counted.elapsed, name: "mserve_broker_query_elapsed_seconds",
+            help: "Arrival to answer, of the queries a servant answered.", labels: labels, into: &text)
+        HistogramExposition.append(
+            counted.queued, name: "mserve_broker_query_queued_seconds",
+            help: "Arrival to dispatch, of the queries a servant answered.", labels: labels, into: &text)
+        HistogramExposition.append(
+            counted.execution, name: "mserve_broker_query_execution_seconds",
+            help: "Execution at the servant, of the queries a servant answered.", labels: labels, into: &text)
+        return text
+    }
+
+    /// The health checks' and status page's view of `snapshot`.
+    func state(of snapshot: BrokerSnapshot) -> MonitoredState {
         let live = !snapshot.clientEndpoint.isEmpty
-        updateGauges(snapshot)
         let readyCount = snapshot.servants.filter { $0.state == "ready" }.count
         let readiness =
             !live
@@ -117,8 +147,38 @@ public final class BrokerMonitor: MonitoredProcess {
     /// The states a servant may be in, each a series of `mserve_broker_servant_state`.
     static let servantStates = ["connecting", "ready", "draining", "lost"]
 
-    private func updateGauges(_ snapshot: BrokerSnapshot) {
+    /// Publishes `snapshot` to the registry: the loop's counters, the gauges, the servants.
+    func publish(_ snapshot: BrokerSnapshot) {
         let base = Self.dimensions(service: service)
+        let counted = snapshot.metrics
+        var totals: [(name: String, labels: [(String, String)], help: String, value: UInt64)] =
+            BrokerMetrics.Outcome.allCases.map {
+                ("mserve_broker_queries_total", base + [("outcome", $0.rawValue)], "Queries ended, by outcome.",
+                 counted.queries($0))
+            }
+        totals += [
+            ("mserve_broker_queries_redispatched_total", base, "Queries sent again because their servant was lost.",
+             counted.redispatched),
+            ("mserve_broker_client_messages_total", base + [("direction", "received")],
+             "Messages from and to clients.", counted.messagesReceived),
+            ("mserve_broker_client_messages_total", base + [("direction", "sent")],
+             "Messages from and to clients.", counted.messagesSent),
+            ("mserve_broker_client_bytes_total", base + [("direction", "received")],
+             "Bytes of the messages from and to clients.", counted.bytesReceived),
+            ("mserve_broker_client_bytes_total", base + [("direction", "sent")],
+             "Bytes of the messages from and to clients.", counted.bytesSent),
+            ("mserve_broker_kdb_connections_total", base + [("result", "accepted")],
+             "kdb+ door connections, accepted or refused.", counted.door.connectionsAccepted),
+            ("mserve_broker_kdb_connections_total", base + [("result", "refused")],
+             "kdb+ door connections, accepted or refused.", counted.door.connectionsRefused),
+            ("mserve_broker_kdb_logins_refused_total", base, "kdb+ door logins refused.", counted.door.loginsRefused),
+        ]
+        state.withLock { state in
+            for total in totals {
+                let key = total.name + total.labels.map { ",\($0.0)=\($0.1)" }.joined()
+                state.counters.publish(total.value, to: registry.counter(total.name, total.labels, total.help), key: key)
+            }
+        }
         registry.gauge("mserve_broker_queue_length", base, "Queries waiting for a free servant.").set(Double(snapshot.queued))
         registry.gauge("mserve_broker_queries_in_flight", base, "Queries dispatched and not yet answered.").set(Double(snapshot.inFlight))
         for servantState in Self.servantStates {

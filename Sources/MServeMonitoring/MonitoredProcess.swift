@@ -7,8 +7,30 @@ public protocol MonitoredProcess: Sendable {
     /// Brings the registry's gauges up to date from the process's state, and returns that
     /// state for the status page and the health checks.
     func refresh() async -> MonitoredState
+    /// Brings the registry up to date from the process's state and returns everything
+    /// `/metrics` shows, in the Prometheus text format.
+    func metrics() async -> [UInt8]
     /// Called every sampling interval: what the status page's charts show over time.
     func sample() async
+}
+
+/// Brings registry counters up to totals a loop counted: at each publication a counter gains
+/// what its total gained since the last one. A total lower than the one published (a stale
+/// snapshot answered out of order, a stopped process's empty one) changes nothing.
+struct CounterMirror {
+    private var published: [String: UInt64] = [:]
+
+    /// Makes `counter`, known as `key` (its name and labels), show `total`.
+    mutating func publish(_ total: UInt64, to counter: Counter, key: String) {
+        let last = published[key] ?? 0
+        guard total > last else { return }
+        counter.increment(by: Int64(clamping: total - last))
+        published[key] = total
+    }
+
+    /// Forgets what was published: the next totals are counted from zero (a new process behind
+    /// the same counters, such as a hub won again in auto mode).
+    mutating func restart() { published = [:] }
 }
 
 /// What the health checks and the status page see of a process.

@@ -9,30 +9,24 @@ import Synchronization
 /// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only.
 ///
 /// ```swift
-/// let factory = MonitoringMetricsFactory()
-/// let broker = try Broker(configuration: config, plugins: registry,
-///                         metrics: BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "default")))
+/// let broker = try Broker(configuration: config, plugins: registry)
 /// let http = MonitoringServer(address: try HTTPBindAddress(parsing: "127.0.0.1:9464"),
-///                             process: BrokerMonitor(broker: broker, factory: factory, service: "default"),
-///                             registry: factory.registry)
+///                             process: BrokerMonitor(broker: broker, service: "default"))
 /// try await ServiceGroup(services: [broker, http], gracefulShutdownSignals: [.sigterm], logger: logger).run()
 /// ```
 public final class MonitoringServer: Service, Sendable {
     private let address: HTTPBindAddress
     private let process: any MonitoredProcess
-    private let registry: PrometheusCollectorRegistry
     private let sampleInterval: Duration
     private let logger: Logger
     private let bound = BoundPort()
 
     /// Serves `process` on `address`; its status is sampled every `sampleInterval` for the charts.
     public init(
-        address: HTTPBindAddress, process: any MonitoredProcess, registry: PrometheusCollectorRegistry,
-        sampleInterval: Duration = .seconds(2), logger: Logger = Logger(label: "mserve.http")
+        address: HTTPBindAddress, process: any MonitoredProcess, sampleInterval: Duration = .seconds(2), logger: Logger = Logger(label: "mserve.http")
     ) {
         self.address = address
         self.process = process
-        self.registry = registry
         self.sampleInterval = sampleInterval
         self.logger = logger
     }
@@ -86,7 +80,6 @@ public final class MonitoringServer: Service, Sendable {
         let router = Router()
         router.add(middleware: GetOnlyMiddleware())
         let process = process
-        let registry = registry
         router.get("/") { _, _ in
             Self.response(.ok, contentType: "text/html; charset=utf-8", StatusPage.html)
         }
@@ -95,9 +88,7 @@ public final class MonitoringServer: Service, Sendable {
             return Self.response(.ok, contentType: "application/json", bytes: state.json)
         }
         router.get("/metrics") { _, _ in
-            _ = await process.refresh()
-            return Self.response(
-                .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: registry.emitToBuffer())
+            Self.response(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", bytes: await process.metrics())
         }
         router.get("/healthz") { _, _ in
             let state = await process.refresh()

@@ -184,7 +184,6 @@ function showBroker(s) {
 }
 
 function showHub(s) {
-  $("title").textContent = "MServe hub";
   $("hub").hidden = false;
   fill("spokes", "no-spokes", s.spokes, (row, v) => {
     row.className = "spoke";
@@ -218,7 +217,14 @@ async function refresh() {
     const badge = $("readiness");
     badge.textContent = s.ready ? "ready" : "not ready: " + s.readiness;
     badge.className = "badge " + (s.ready ? "ok" : "bad");
-    if (s.role === "broker") showBroker(s); else showHub(s);
+    if (s.role === "broker") {
+      showBroker(s);
+      // A broker in --hub auto mode shows the hub too while it serves it.
+      if (s.hub && s.hub.live) showHub(s.hub); else $("hub").hidden = true;
+    } else {
+      $("title").textContent = "MServe hub";
+      showHub(s);
+    }
     $("updated").textContent = new Date().toLocaleTimeString();
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
   } catch (error) {

@@ -31,7 +31,6 @@ public struct LocalCluster: Sendable {
     ///   - threads: worker threads per servant.
     ///   - configuration: the broker's configuration; its endpoints are replaced by loopback ones.
     ///   - algorithm: makes the dispatch algorithm; by default, the first free servant.
-    ///   - metrics: what the broker counts into (nothing by default).
     public static func run<Result: Sendable>(
         functions: FunctionRegistry,
         servants: Int = 2,
@@ -39,7 +38,6 @@ public struct LocalCluster: Sendable {
         configuration: BrokerConfiguration = BrokerConfiguration(),
         logger: Logger = Logger(label: "mserve.test", factory: { _ in SwiftLogNoOpLogHandler() }),
         algorithm: @escaping Broker.AlgorithmFactory = { _ in FirstFreeAlgorithm() },
-        metrics: BrokerMetrics = .disabled,
         _ body: @Sendable (LocalCluster) async throws -> Result
     ) async throws -> Result {
         var servantServices: [Servant] = []
@@ -52,7 +50,7 @@ public struct LocalCluster: Sendable {
         var brokerConfiguration = configuration
         brokerConfiguration.clients.endpoint = "tcp://127.0.0.1:0"
         brokerConfiguration.servants.endpoints = []
-        let broker = try Broker(configuration: brokerConfiguration, logger: logger, metrics: metrics, algorithms: algorithm)
+        let broker = try Broker(configuration: brokerConfiguration, logger: logger, algorithms: algorithm)
         let group = ServiceGroup(services: servantServices + [broker], logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -132,7 +132,53 @@ extension IntegrationTests {
             #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="answered"} 3"#), "\(metrics)")
             #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="servant_error"} 1"#))
             #expect(metrics.contains("# TYPE mserve_broker_query_elapsed_seconds histogram"))
+            #expect(metrics.contains(#"mserve_broker_query_elapsed_seconds_count{service="default"} 4"#), "\(metrics)")
+            // A broker that serves no hub shows none of the hub's series.
+            #expect(!metrics.contains("mserve_hub_"), "\(metrics)")
             #expect(try await Self.get(port, "/healthz").status == 200)
+        }
+
+        @Test func aBrokerServingTheHubInAutoModeShowsItOnItsListener() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let environment = ["MSERVE_HUB_DIR": directory]
+            let http = LoopbackPort.free()
+            // Started first, the broker wins the hub's port and serves the hub.
+            let broker = try await MServeProcess(
+                "broker",
+                [
+                    "broker", "--clients", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", hubEndpoint,
+                    "--http", "127.0.0.1:\(http)",
+                ], environment: environment)
+            defer { broker.stop() }
+            let servant = try await MServeProcess(
+                "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", hubEndpoint],
+                environment: environment)
+            defer { servant.stop() }
+            var metrics = ""
+            let shown = await eventually(timeout: .seconds(20)) {
+                metrics = (try? await Self.get(http, "/metrics").body) ?? ""
+                return metrics.contains(#"mserve_hub_spokes{role="servant",state="up"} 1"#)
+                    && metrics.contains(#"mserve_hub_spokes{role="broker",state="up"} 1"#)
+            }
+            #expect(shown, "\(metrics)\n\(broker.logs)")
+            #expect(metrics.contains("mserve_hub_database_open 1"), "\(metrics)")
+            #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="answered"} 0"#), "\(metrics)")
+            // status.json: the broker's, with the hub's beside it; health is the broker's.
+            let status = try await Self.get(http, "/status.json").body
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
+            #expect(json["role"] as? String == "broker")
+            let hub = try #require(json["hub"] as? [String: Any], "\(status)")
+            #expect(hub["role"] as? String == "hub")
+            #expect((hub["spokes"] as? [[String: Any]])?.count == 2, "\(status)")
+            #expect(try await Self.get(http, "/readyz").status == 200)
+            // The page shows the hub's spokes below the servants.
+            if Self.chromium != nil {
+                let dom = try await Self.browse("http://127.0.0.1:\(http)/", ["--dump-dom"])
+                #expect(dom.contains("MServe broker · default"))
+                #expect(dom.components(separatedBy: #"<tr class="spoke""#).count - 1 == 2, "\(dom)")
+            }
         }
 
         @Test func aRemoteBindUnderKeysIsRefusedWithoutTheAllowFlag() async throws {

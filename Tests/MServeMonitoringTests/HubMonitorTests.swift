@@ -18,11 +18,9 @@ struct HubMonitorTests {
         let configuration = HubConfiguration(
             endpoint: endpoint, directory: directory, heartbeatInterval: .milliseconds(300),
             livenessTimeout: .seconds(1), memoryStatsKept: 5)
-        let factory = MonitoringMetricsFactory()
-        let hub = try Hub(configuration: configuration, logger: Self.quiet, metrics: HubMetrics(factory: factory))
+        let hub = try Hub(configuration: configuration, logger: Self.quiet)
         let server = MonitoringServer(
-            address: HTTPBindAddress(host: "127.0.0.1", port: 0), process: HubMonitor(hub: hub, factory: factory),
-            registry: factory.registry, logger: Self.quiet)
+            address: HTTPBindAddress(host: "127.0.0.1", port: 0), process: HubMonitor(hub: hub), logger: Self.quiet)
         let group = ServiceGroup(services: [hub, server], logger: Self.quiet)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -81,10 +79,10 @@ struct HubMonitorTests {
         let hub = try Hub(configuration: configuration, logger: Self.quiet)
         let running = Task { try await hub.run() }
         _ = try await hub.endpoint
-        #expect(await HubMonitor(hub: hub, factory: MonitoringMetricsFactory()).refresh().ready)
+        #expect(await HubMonitor(hub: hub).refresh().ready)
         hub.stop()
         try await running.value
-        let state = await HubMonitor(hub: hub, factory: MonitoringMetricsFactory()).refresh()
+        let state = await HubMonitor(hub: hub).refresh()
         #expect(!state.live)
         #expect(!state.ready)
     }

@@ -17,14 +17,11 @@ struct MonitoringServerTests {
     static func withBrokerHTTP(
         servants: Int, _ body: @Sendable (LocalCluster, Int) async throws -> Void
     ) async throws {
-        let factory = MonitoringMetricsFactory()
-        let metrics = BrokerMetrics(factory: factory, dimensions: BrokerMonitor.dimensions(service: "web"))
-        try await LocalCluster.run(functions: BrokerMetricsTests.functions(), servants: servants, metrics: metrics) {
+        try await LocalCluster.run(functions: BrokerMetricsTests.functions(), servants: servants) {
             cluster in
             let server = MonitoringServer(
                 address: HTTPBindAddress(host: "127.0.0.1", port: 0),
-                process: BrokerMonitor(broker: cluster.broker, factory: factory, service: "web"),
-                registry: factory.registry, sampleInterval: .milliseconds(100), logger: quiet)
+                process: BrokerMonitor(broker: cluster.broker, service: "web"), sampleInterval: .milliseconds(100), logger: quiet)
             let group = ServiceGroup(services: [server], logger: quiet)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -139,16 +136,15 @@ struct MonitoringServerTests {
     }
 
     @Test func aStoppedBrokerIsNotHealthy() async throws {
-        let factory = MonitoringMetricsFactory()
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
         let running = Task { try await broker.run() }
         _ = try await broker.clientEndpoint
-        #expect(await BrokerMonitor(broker: broker, factory: factory, service: "web").refresh().live)
+        #expect(await BrokerMonitor(broker: broker, service: "web").refresh().live)
         broker.stop()
         try await running.value
-        let monitor = BrokerMonitor(broker: broker, factory: factory, service: "web")
+        let monitor = BrokerMonitor(broker: broker, service: "web")
         let state = await monitor.refresh()
         #expect(!state.live)
         #expect(!state.ready)

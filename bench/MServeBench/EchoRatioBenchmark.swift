@@ -46,7 +46,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
     var peer = "zmq_proxy"
 
-    @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`), counting every query for /metrics.")
+    @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`): its server, and a snapshot of the loop every 2 s for the status page (the loop counts every query either way).")
     var http = false
 
     func validate() throws {
