@@ -35,6 +35,8 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     private struct Entry {
         var plugin: LoadedDispatchPlugin
         var table: UnsafePointer<mserve_dispatch_plugin>
+        /// The ABI version of the plugin's table.
+        var version: UInt32
     }
 
     private let entries: [Entry]
@@ -128,6 +130,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         }
         return CDispatchAlgorithm(
             name: name,
+            version: entry.version,
             path: entry.plugin.path,
             table: entry.table,
             state: state,
@@ -174,8 +177,13 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         let name = String(cString: namePointer)
         var missing: [String] = []
         if plugin.pointee.create == nil { missing.append("create") }
-        if plugin.pointee.choose == nil { missing.append("choose") }
-        if plugin.pointee.completed == nil { missing.append("completed") }
+        if version >= 3 {
+            if plugin.pointee.observe == nil { missing.append("observe") }
+            if plugin.pointee.choose_in == nil { missing.append("choose_in") }
+        } else {
+            if plugin.pointee.choose == nil { missing.append("choose") }
+            if plugin.pointee.completed == nil { missing.append("completed") }
+        }
         if plugin.pointee.destroy == nil { missing.append("destroy") }
         guard missing.isEmpty else {
             throw PluginError(
@@ -192,7 +200,8 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
                 path: path,
                 hasRoutingHook: plugin.pointee.route != nil
             ),
-            table: plugin
+            table: plugin,
+            version: version
         )
     }
 
@@ -203,9 +212,11 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         from table: UnsafePointer<mserve_dispatch_plugin>, version: UInt32
     ) -> UnsafePointer<mserve_dispatch_plugin> {
         let size =
-            version >= 2
-            ? MemoryLayout<mserve_dispatch_plugin>.size
-            : MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.take)!
+            switch version {
+            case 1: MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.take)!
+            case 2: MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.observe)!
+            default: MemoryLayout<mserve_dispatch_plugin>.size
+            }
         let current = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
         current.initialize(to: mserve_dispatch_plugin())
         UnsafeMutableRawPointer(current).copyMemory(from: UnsafeRawPointer(table), byteCount: size)
