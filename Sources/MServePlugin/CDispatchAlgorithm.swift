@@ -11,7 +11,7 @@ import CMServePlugin
 /// nothing and copies only the strings that changed (usually one servant's last routing string).
 final class CDispatchAlgorithm: DispatchAlgorithm {
     let name: String
-    /// The ABI version of the plugin's table.
+    /// The ABI version of the plugin's table (its `abi_version`).
     let version: UInt32
     private let path: String
     private let table: UnsafePointer<mserve_dispatch_plugin>
@@ -22,14 +22,13 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
 
     init(
         name: String,
-        version: UInt32,
         path: String,
         table: UnsafePointer<mserve_dispatch_plugin>,
         state: UnsafeMutableRawPointer,
         onInvalidChoice: (@Sendable (String) -> Void)?
     ) {
         self.name = name
-        self.version = version
+        self.version = table.pointee.abi_version
         self.path = path
         self.table = table
         self.state = state
@@ -43,6 +42,7 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     func choose(routing: String, servants: [ServantView]) -> Int? {
+        if version >= 3 { return chooseThroughEvents(routing: routing, servants: servants) }
         guard let choose = table.pointee.choose else { return nil }
         let state = state
         let choice = servantViews.withViews(of: servants) { views in
@@ -65,6 +65,18 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
+        if version >= 3 {
+            // A completion the plugin was not told the dispatch of (no `choose` since): that first.
+            if let known = adaptedViews[servant.id], known.inFlight <= servant.inFlight {
+                observe(.dispatched(servant: servant.id, routing: servant.lastRouting, inFlight: servant.inFlight + 1))
+            }
+            adaptedViews[servant.id] = servant
+            observe(
+                .completed(
+                    servant: servant.id, routing: routing, executionNanoseconds: executionNanoseconds,
+                    inFlight: servant.inFlight))
+            return
+        }
         guard let completed = table.pointee.completed else { return }
         let state = state
         servantViews.withView(of: servant) { view in
@@ -77,6 +89,55 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     var takesQueries: Bool { table.pointee.take != nil }
 
     // MARK: ABI version 3
+
+    /// The views a version 3 plugin was last told of, when it is driven with views
+    /// (``choose(routing:servants:)``: a test, a simulator): each call tells it what changed.
+    private var adaptedViews: [UInt64: ServantView] = [:]
+
+    /// A version 3 plugin driven with views, as a version 2 caller does: the views are compared
+    /// with those it was told of — a servant new to it is READY, one gone UNREADY, one with
+    /// one more query in flight DISPATCHED with its last routing string, any other change
+    /// UNREADY then READY — then `choose_in` picks among group 0, and its id is mapped back to
+    /// an index. A pass over the servants per call: for tests and tools, not the broker, which
+    /// sends the events as they happen.
+    private func chooseThroughEvents(routing: String, servants: [ServantView]) -> Int? {
+        var indexByID: [UInt64: Int] = [:]
+        indexByID.reserveCapacity(servants.count)
+        for (index, servant) in servants.enumerated() {
+            indexByID[servant.id] = index
+            guard let known = adaptedViews[servant.id] else {
+                adaptedViews[servant.id] = servant
+                observe(.ready(servant))
+                continue
+            }
+            guard known != servant else { continue }
+            adaptedViews[servant.id] = servant
+            var dispatched = known
+            dispatched.inFlight += 1
+            dispatched.lastRouting = servant.lastRouting
+            if dispatched == servant {
+                observe(.dispatched(servant: servant.id, routing: servant.lastRouting, inFlight: servant.inFlight))
+            } else {
+                observe(.unready(servant: servant.id))
+                observe(.ready(servant))
+            }
+        }
+        if adaptedViews.count > servants.count {
+            for id in adaptedViews.keys where indexByID[id] == nil {
+                adaptedViews[id] = nil
+                observe(.unready(servant: id))
+            }
+        }
+        guard let id = choose(routing: routing, function: "", group: 0) else { return nil }
+        guard let index = indexByID[id] else {
+            onInvalidChoice?("\(path): algorithm \"\(name)\" chose servant id \(id), not among the \(servants.count) servants")
+            return servants.count
+        }
+        if !servants[index].isFree {
+            onInvalidChoice?("\(path): algorithm \"\(name)\" chose busy servant \(servants[index].name)")
+        }
+        return index
+    }
 
     var followsEvents: Bool { version >= 3 }
 

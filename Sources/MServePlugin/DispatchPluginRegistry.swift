@@ -35,8 +35,6 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     private struct Entry {
         var plugin: LoadedDispatchPlugin
         var table: UnsafePointer<mserve_dispatch_plugin>
-        /// The ABI version of the plugin's table.
-        var version: UInt32
     }
 
     private let entries: [Entry]
@@ -130,7 +128,6 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         }
         return CDispatchAlgorithm(
             name: name,
-            version: entry.version,
             path: entry.plugin.path,
             table: entry.table,
             state: state,
@@ -200,8 +197,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
                 path: path,
                 hasRoutingHook: plugin.pointee.route != nil
             ),
-            table: plugin,
-            version: version
+            table: plugin
         )
     }
 
