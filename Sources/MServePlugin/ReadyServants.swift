@@ -124,7 +124,8 @@ public struct ServantIDSet: Sendable, Hashable {
 public struct ReadyServants: Sendable {
     /// One ready servant.
     public struct Servant: Sendable {
-        /// Its view: name, host, capacity, in flight, last routing string.
+        /// Its view: name, host, capacity, in flight, queries served, mean execution time, and
+        /// last routing string (kept only when ``ReadyServants/tracksRoutings``).
         public var view: ServantView
         /// The candidate groups it is a member of, besides group 0.
         public var groups: [UInt32] = []
@@ -136,11 +137,22 @@ public struct ReadyServants: Sendable {
         var free = ServantIDSet()
     }
 
-    private var servants: [UInt64: Servant] = [:]
-    private var groups: [UInt32: Group] = [0: Group()]
+    /// Each ready servant's slot in the arrays below; slots of servants that left are reused.
+    private var slotOf: [UInt64: Int] = [:]
+    private var vacantSlots: [Int] = []
+    /// By slot: the view (its `inFlight` is in `inFlight`), the groups, and the numbers a
+    /// dispatch reads (apart, so that reading them copies and retains nothing).
+    private var views: [ServantView] = []
+    private var groupsOf: [[UInt32]] = []
+    private var inFlight: [Int] = []
+    private var capacity: [Int] = []
+    /// Group 0 (every ready servant), and the others.
+    private var everyServant = Group()
+    private var groups: [UInt32: Group] = [:]
     /// The ready servants whose last routing string is the key, in id order (when `tracksRoutings`).
     private var holders: [String: [UInt64]] = [:]
-    /// Whether ``holders(of:)`` is kept (an algorithm that never asks saves its cost).
+    /// Whether ``holders(of:)`` and the views' last routing strings are kept (an algorithm that
+    /// never asks saves their cost).
     public let tracksRoutings: Bool
 
     /// No servant yet; `tracksRoutings` keeps the servants holding each routing string
@@ -150,34 +162,58 @@ public struct ReadyServants: Sendable {
     }
 
     /// How many servants are ready.
-    public var count: Int { servants.count }
+    public var count: Int { slotOf.count }
 
     /// The ready servant `id`, or nil.
-    public func servant(_ id: UInt64) -> Servant? { servants[id] }
+    public func servant(_ id: UInt64) -> Servant? {
+        guard let slot = slotOf[id] else { return nil }
+        var view = views[slot]
+        view.inFlight = inFlight[slot]
+        return Servant(view: view, groups: groupsOf[slot])
+    }
+
+    /// The last routing string of ready servant `id` ("" when none, or when routings are not tracked).
+    public func lastRouting(of id: UInt64) -> String {
+        guard let slot = slotOf[id] else { return "" }
+        return views[slot].lastRouting
+    }
 
     /// Whether ready servant `id` is free (`inFlight < capacity`).
-    public func isFree(_ id: UInt64) -> Bool { servants[id]?.view.isFree ?? false }
+    public func isFree(_ id: UInt64) -> Bool {
+        guard let slot = slotOf[id] else { return false }
+        return inFlight[slot] < capacity[slot]
+    }
 
     /// Whether ready servant `id` is a member of `group`.
     public func isMember(_ id: UInt64, of group: UInt32) -> Bool {
-        guard let servant = servants[id] else { return false }
-        return group == 0 || servant.groups.contains(group)
+        guard let slot = slotOf[id] else { return false }
+        return group == 0 || groupsOf[slot].contains(group)
     }
 
     /// How many ready servants are members of `group`.
-    public func memberCount(of group: UInt32) -> Int { groups[group]?.members.count ?? 0 }
+    public func memberCount(of group: UInt32) -> Int {
+        group == 0 ? everyServant.members.count : groups[group]?.members.count ?? 0
+    }
 
     /// How many members of `group` are free.
-    public func freeCount(of group: UInt32) -> Int { groups[group]?.free.count ?? 0 }
+    public func freeCount(of group: UInt32) -> Int {
+        group == 0 ? everyServant.free.count : groups[group]?.free.count ?? 0
+    }
 
     /// The free members of `group`, in list order.
-    public func freeMembers(of group: UInt32) -> ServantIDSet { groups[group]?.free ?? ServantIDSet() }
+    public func freeMembers(of group: UInt32) -> ServantIDSet {
+        group == 0 ? everyServant.free : groups[group]?.free ?? ServantIDSet()
+    }
 
     /// The first free member of `group` in the list (smallest id), or nil.
-    public func firstFree(in group: UInt32) -> UInt64? { groups[group]?.free.first }
+    public func firstFree(in group: UInt32) -> UInt64? {
+        group == 0 ? everyServant.free.first : groups[group]?.free.first
+    }
 
     /// The first free member of `group` after servant `id` in the list, wrapping around, or nil.
-    public func firstFree(in group: UInt32, after id: UInt64) -> UInt64? { groups[group]?.free.first(after: id) }
+    public func firstFree(in group: UInt32, after id: UInt64) -> UInt64? {
+        group == 0 ? everyServant.free.first(after: id) : groups[group]?.free.first(after: id)
+    }
 
     /// The ready servants whose last routing string is `routing`, in list order (all groups);
     /// `""` gives the servants that ran no query yet.
@@ -190,39 +226,51 @@ public struct ReadyServants: Sendable {
     public mutating func apply(_ event: DispatchEvent) {
         switch event {
         case .ready(let view):
-            if servants[view.id] != nil { leave(view.id) }
-            servants[view.id] = Servant(view: view)
-            groups[0, default: Group()].members.insert(view.id)
-            if view.isFree { groups[0, default: Group()].free.insert(view.id) }
+            leave(view.id)
+            let slot: Int
+            if let vacant = vacantSlots.popLast() {
+                slot = vacant
+                views[slot] = view
+                groupsOf[slot] = []
+                inFlight[slot] = view.inFlight
+                capacity[slot] = view.capacity
+            } else {
+                slot = views.count
+                views.append(view)
+                groupsOf.append([])
+                inFlight.append(view.inFlight)
+                capacity.append(view.capacity)
+            }
+            if !tracksRoutings { views[slot].lastRouting = "" }
+            slotOf[view.id] = slot
+            everyServant.members.insert(view.id)
+            if view.isFree { everyServant.free.insert(view.id) }
             if tracksRoutings { hold(view.lastRouting, view.id) }
         case .unready(let id), .removed(let id):
             leave(id)
-        case .dispatched(let id, let routing, let inFlight):
-            guard let index = servants.index(forKey: id) else { return }
-            if tracksRoutings {
-                let old = servants.values[index].view.lastRouting
-                if old != routing {
-                    release(old, id)
-                    hold(routing, id)
-                }
+        case .dispatched(let id, let routing, let count):
+            guard let slot = slotOf[id] else { return }
+            if tracksRoutings, views[slot].lastRouting != routing {
+                release(views[slot].lastRouting, id)
+                hold(routing, id)
+                views[slot].lastRouting = routing
             }
-            servants.values[index].view.lastRouting = routing
-            setInFlight(at: index, inFlight)
-        case .completed(let id, _, let executionNanoseconds, let inFlight):
-            guard let index = servants.index(forKey: id) else { return }
-            let served = servants.values[index].view.queriesServed
-            let mean = servants.values[index].view.meanExecutionNanoseconds
-            servants.values[index].view.meanExecutionNanoseconds = (mean &* served &+ executionNanoseconds) / (served + 1)
-            servants.values[index].view.queriesServed = served + 1
-            setInFlight(at: index, inFlight)
+            setInFlight(slot, id, count)
+        case .completed(let id, _, let executionNanoseconds, let count):
+            guard let slot = slotOf[id] else { return }
+            let served = views[slot].queriesServed
+            let mean = views[slot].meanExecutionNanoseconds
+            views[slot].meanExecutionNanoseconds = (mean &* served &+ executionNanoseconds) / (served + 1)
+            views[slot].queriesServed = served + 1
+            setInFlight(slot, id, count)
         case .joined(let id, let group):
-            guard group != 0, let servant = servants[id], !servant.groups.contains(group) else { return }
-            servants[id]!.groups.append(group)
+            guard group != 0, let slot = slotOf[id], !groupsOf[slot].contains(group) else { return }
+            groupsOf[slot].append(group)
             groups[group, default: Group()].members.insert(id)
-            if servant.view.isFree { groups[group, default: Group()].free.insert(id) }
+            if inFlight[slot] < capacity[slot] { groups[group, default: Group()].free.insert(id) }
         case .left(let id, let group):
-            guard group != 0, let index = servants[id]?.groups.firstIndex(of: group) else { return }
-            servants[id]!.groups.remove(at: index)
+            guard group != 0, let slot = slotOf[id], let index = groupsOf[slot].firstIndex(of: group) else { return }
+            groupsOf[slot].remove(at: index)
             groups[group]?.members.remove(id)
             groups[group]?.free.remove(id)
         }
@@ -230,24 +278,28 @@ public struct ReadyServants: Sendable {
 
     /// Takes servant `id` out of every group and its routing string's holders.
     private mutating func leave(_ id: UInt64) {
-        guard let servant = servants.removeValue(forKey: id) else { return }
-        for group in servant.groups + [0] {
+        guard let slot = slotOf.removeValue(forKey: id) else { return }
+        everyServant.members.remove(id)
+        everyServant.free.remove(id)
+        for group in groupsOf[slot] {
             groups[group]?.members.remove(id)
             groups[group]?.free.remove(id)
         }
-        if tracksRoutings { release(servant.view.lastRouting, id) }
+        if tracksRoutings { release(views[slot].lastRouting, id) }
+        groupsOf[slot] = []
+        vacantSlots.append(slot)
     }
 
-    /// Sets the queries in flight of the servant at `index` of `servants`, moving it in or out
-    /// of its groups' free members.
-    private mutating func setInFlight(at index: Dictionary<UInt64, Servant>.Index, _ inFlight: Int) {
-        let wasFree = servants.values[index].view.isFree
-        servants.values[index].view.inFlight = max(0, inFlight)
-        let isFree = servants.values[index].view.isFree
+    /// Sets the queries in flight of the servant in `slot`, moving it in or out of its groups'
+    /// free members.
+    private mutating func setInFlight(_ slot: Int, _ id: UInt64, _ count: Int) {
+        let wasFree = inFlight[slot] < capacity[slot]
+        inFlight[slot] = max(0, count)
+        let isFree = inFlight[slot] < capacity[slot]
         guard wasFree != isFree else { return }
-        let id = servants.values[index].view.id
-        if isFree { groups[0]!.free.insert(id) } else { groups[0]!.free.remove(id) }
-        for group in servants.values[index].groups {
+        if isFree { everyServant.free.insert(id) } else { everyServant.free.remove(id) }
+        guard !groupsOf[slot].isEmpty else { return }
+        for group in groupsOf[slot] {
             if isFree { groups[group]?.free.insert(id) } else { groups[group]?.free.remove(id) }
         }
     }

@@ -108,7 +108,7 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         } else {
             return nil
         }
-        noteDispatch(of: routing, to: chosen, holding: ready.servant(chosen)?.view.lastRouting ?? "")
+        noteDispatch(of: routing, to: chosen, holding: ready.lastRouting(of: chosen))
         return chosen
     }
 
@@ -191,7 +191,7 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// cold run costs over a warm one; with a second servant free there is no line, and it runs.
     private func evictionWaits(_ routing: String, for id: UInt64, in group: UInt32) -> Bool {
         guard ready.freeCount(of: group) == 1, waitingPays else { return false }
-        let held = ready.servant(id)?.view.lastRouting ?? ""
+        let held = ready.lastRouting(of: id)
         let heldDemand = held.isEmpty ? -1 : demand(of: held, in: group)
         guard heldDemand > Double(recent.count(of: routing)) else { return false }
         return keepsWaiting(routing, servants: ready.memberCount(of: group), countingAsks: false)
