@@ -178,6 +178,17 @@ public struct ReadyServants: Sendable {
         return views[slot].lastRouting
     }
 
+    /// The queries in flight at ready servant `id` (0 when it is not ready).
+    public func inFlight(of id: UInt64) -> Int {
+        guard let slot = slotOf[id] else { return 0 }
+        return inFlight[slot]
+    }
+
+    /// The members of `group`, in list order.
+    public func members(of group: UInt32) -> ServantIDSet {
+        group == 0 ? everyServant.members : groups[group]?.members ?? ServantIDSet()
+    }
+
     /// Whether ready servant `id` is free (`inFlight < capacity`).
     public func isFree(_ id: UInt64) -> Bool {
         guard let slot = slotOf[id] else { return false }

@@ -41,6 +41,13 @@ struct IndexedDispatchEquivalenceTests {
     }
 
     @Test(arguments: [1, 2, 3])
+    func chblChoosesAsVersionTwoDid(seed: UInt64) throws {
+        var pair = try PairedDispatch(plugin: "chbl", reference: ReferenceV2ChblAlgorithm(config: "")!, seed: seed)
+        pair.run(steps: 3_000)
+        #expect(pair.dispatched > 500)
+    }
+
+    @Test(arguments: [1, 2, 3])
     func leastLoadedChoosesAsVersionTwoDid(seed: UInt64) throws {
         var pair = try PairedDispatch(
             plugin: "least-loaded", reference: ReferenceV2LeastLoadedAlgorithm(config: "")!, seed: seed)
