@@ -103,7 +103,8 @@ typedef struct mserve_query_view {
 enum mserve_dispatch_event_kind {
     /**
      * The servant entered dispatch (its READY, a restart, a q servant's
-     * connection): `view` is its full view, in_flight 0. It is a member of
+     * connection): `view` is its full view, in_flight 0 from the broker (read
+     * the field: a test harness may pass another). It is a member of
      * group 0 from now on. Servants keep the order of their ids: a servant
      * with a smaller id is higher in the list ("the top of the list").
      */
@@ -225,10 +226,10 @@ typedef struct mserve_dispatch_plugin {
     /**
      * Version 3, required: one change of the servants (an `mserve_dispatch_event`).
      * The events of a servant come in the order they happen: READY, then its
-     * GROUP_JOINED events; DISPATCHED and COMPLETED while it is ready (a
-     * COMPLETED may also follow its UNREADY: a draining servant's running
-     * queries); its GROUP_LEFT events, then UNREADY; REMOVED last. Nothing
-     * is returned: the plugin updates its index, in O(1) if it can.
+     * GROUP_JOINED events; DISPATCHED and COMPLETED while it is ready (the
+     * answers of a draining or lost servant's queries are not reported); its
+     * GROUP_LEFT events, then UNREADY; REMOVED last. Nothing is returned: the
+     * plugin updates its index, in O(1) if it can.
      */
     void (*observe)(void *state, const mserve_dispatch_event *event);
 
