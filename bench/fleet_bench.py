@@ -131,7 +131,7 @@ def main():
     parser.add_argument("--servants", default="2,100,1000")
     parser.add_argument("--mserve", default=".build/release/mserve")
     parser.add_argument("--algorithm", default="orig")
-    parser.add_argument("--base-port", type=int, default=41000)
+    parser.add_argument("--base-port", type=int, default=61500, help="first servant port; keep the range out of the ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range), which the broker's own connections use")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--heartbeat", type=float, default=0.4, help="the broker's --heartbeat, seconds")
@@ -151,7 +151,9 @@ def main():
             stdout=subprocess.PIPE, text=True)
         broker = None
         try:
-            helper.stdout.readline()
+            if helper.stdout.readline().strip() != "ready":
+                raise SystemExit("the servant helper did not start (a port from %d to %d in use?)" % (
+                    arguments.base_port, arguments.base_port + count - 1))
             endpoints = ",".join("tcp://127.0.0.1:%d" % (arguments.base_port + i) for i in range(count))
             environment = dict(os.environ, MSERVE_SERVANTS=endpoints, MSERVE_ALGO=arguments.algorithm)
             broker = subprocess.Popen(
