@@ -24,6 +24,7 @@ extension BrokerLoop {
     /// does: the views are then passed as they are, without a copy).
     func choose(routing: String, function: String) -> DispatchChoice {
         guard !views.isEmpty else { return .wait }
+        if algorithm.followsEvents { return chooseByEvents(routing: routing, function: function) }
         if serviceFunctions.everyReadyServantServes(function) {
             return checked(algorithm.choose(routing: routing, servants: views))
         }
@@ -41,6 +42,50 @@ extension BrokerLoop {
         guard let choice = algorithm.choose(routing: routing, servants: candidateViews) else { return .wait }
         guard candidateIndices.indices.contains(choice) else { return checked(-1) }
         return checked(candidateIndices[choice])
+    }
+
+    /// Asks an algorithm that follows events (ABI version 3) for a servant id among the function's
+    /// candidate group (0 when every ready servant serves it): no view is built or passed.
+    private func chooseByEvents(routing: String, function: String) -> DispatchChoice {
+        var group: UInt32 = 0
+        if !serviceFunctions.everyReadyServantServes(function) {
+            group = candidateGroup(of: function)
+            // None free: the query waits for one of them, whatever the algorithm would say.
+            guard serviceFunctions.freeMemberCount(of: group) > 0 else { return .noneFree }
+        }
+        guard let id = algorithm.choose(routing: routing, function: function, group: group) else { return .wait }
+        guard let index = readyPosition[id], group == 0 || servants[id]?.groups.contains(group) == true else {
+            return checked(-1)
+        }
+        return checked(index)
+    }
+
+    /// The candidate group of `function`, made (and its ready members told to the algorithm)
+    /// when a query first needs it.
+    func candidateGroup(of function: String) -> UInt32 {
+        if let group = serviceFunctions.group(of: function) { return group }
+        let group = serviceFunctions.makeGroup(for: function)
+        for id in readyIDs where servants[id]?.functions?.contains(function) ?? true {
+            join(id, groups: [group])
+        }
+        return group
+    }
+
+    /// Ready servant `id` joins candidate `groups`; the algorithm hears of each.
+    func join(_ id: UInt64, groups: [UInt32]) {
+        guard !groups.isEmpty, let record = servants[id], let index = readyPosition[id] else { return }
+        record.groups.append(contentsOf: groups)
+        if views[index].isFree { serviceFunctions.countFree(in: groups, by: 1) }
+        for group in groups { algorithm.observe(.joined(servant: id, group: group)) }
+    }
+
+    /// Ready servant `id` leaves its candidate groups, then dispatch; the algorithm hears of each.
+    func leaveGroupsAndDispatch(_ id: UInt64, at index: Int) {
+        guard let record = servants[id] else { return }
+        if views[index].isFree { serviceFunctions.countFree(in: record.groups, by: -1) }
+        for group in record.groups { algorithm.observe(.left(servant: id, group: group)) }
+        record.groups.removeAll()
+        algorithm.observe(.unready(servant: id))
     }
 
     /// The algorithm's choice, checked: an index of a free ready servant, or a wait.
@@ -98,8 +143,14 @@ extension BrokerLoop {
         record.inFlight += 1
         record.lastRouting = query.routing
         views[index].inFlight += 1
-        if !views[index].isFree { freeReadyServants -= 1 }
+        if !views[index].isFree {
+            freeReadyServants -= 1
+            if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: -1) }
+        }
         views[index].lastRouting = query.routing
+        if algorithm.followsEvents {
+            algorithm.observe(.dispatched(servant: servantID, routing: query.routing, inFlight: record.inFlight))
+        }
         inFlight[query.tag] = InFlightQuery(
             query: query, servantID: servantID, dispatchedAt: now)
         guard !isQServant else { return true }

@@ -42,13 +42,16 @@ extension BrokerLoop {
             try? servantSocket.disconnect(endpoint)
         }
         if let functions = record.functions { serviceFunctions.forget(functions) }
+        if algorithm.followsEvents { algorithm.observe(.removed(servant: id)) }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
     }
 
     /// Takes servant `id` out of the ready servants, if it is there.
     func leaveReadySet(_ id: UInt64) {
-        guard let index = readyPosition.removeValue(forKey: id) else { return }
+        guard let index = readyPosition[id] else { return }
+        if algorithm.followsEvents { leaveGroupsAndDispatch(id, at: index) }
+        readyPosition[id] = nil
         if views[index].isFree { freeReadyServants -= 1 }
         readyIDs.remove(at: index)
         views.remove(at: index)
@@ -299,6 +302,10 @@ extension BrokerLoop {
         views.insert(record.view, at: position)
         if views[position].isFree { freeReadyServants += 1 }
         renumberReadyServants(from: position)
+        if algorithm.followsEvents {
+            algorithm.observe(.ready(views[position]))
+            join(id, groups: serviceFunctions.groups(servedBy: functions))
+        }
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
@@ -327,12 +334,22 @@ extension BrokerLoop {
             record.totalExecution &+= execution
             servantName = record.name
             if let index = readyPosition[id] {
-                if !views[index].isFree && record.inFlight < views[index].capacity { freeReadyServants += 1 }
+                if !views[index].isFree && record.inFlight < views[index].capacity {
+                    freeReadyServants += 1
+                    if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
+                }
                 views[index].inFlight = record.inFlight
                 views[index].queriesServed = record.served
                 views[index].meanExecutionNanoseconds = record.totalExecution / record.served
-                algorithm.completed(
-                    servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
+                if algorithm.followsEvents {
+                    algorithm.observe(
+                        .completed(
+                            servant: id, routing: flight.query.routing, executionNanoseconds: execution,
+                            inFlight: record.inFlight))
+                } else {
+                    algorithm.completed(
+                        servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
+                }
             }
         }
         if !flight.abandoned {

@@ -68,6 +68,8 @@ final class ServantRecord {
     var outbox: [(tag: UInt64, message: [UInt8])] = []
     /// The functions it serves, as its last READY announced them; nil until its first READY.
     var functions: ServedFunctions?
+    /// The candidate groups it is a member of while ready (for an algorithm following events).
+    var groups: [UInt32] = []
 
     init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
         self.id = id

@@ -77,6 +77,48 @@ struct ServiceFunctions {
         readyServingEvery == readyServants || readyServingEvery + (readyServing[function] ?? 0) == readyServants
     }
 
+    // MARK: Candidate groups (dispatch plugins of ABI version 3)
+
+    /// The candidate group given to each function that not every ready servant served when a
+    /// query called it (an algorithm following events keeps its index per group); ids from 1
+    /// up, never reused for another function.
+    private var groupByFunction: [String: UInt32] = [:]
+    /// The function of each group, in group order (group `g` is at `g - 1`).
+    private(set) var groupFunctions: [String] = []
+    /// How many ready members of each group are free, indexed by group (group 0 unused).
+    private var freeMembers: [Int] = [0]
+
+    /// The candidate group of `function`, nil when it has none yet.
+    func group(of function: String) -> UInt32? { groupByFunction[function] }
+
+    /// Gives `function` a candidate group (its members join it next).
+    mutating func makeGroup(for function: String) -> UInt32 {
+        let group = UInt32(groupFunctions.count + 1)
+        groupFunctions.append(function)
+        groupByFunction[function] = group
+        freeMembers.append(0)
+        return group
+    }
+
+    /// The candidate groups a servant serving `functions` is a member of.
+    func groups(servedBy functions: ServedFunctions) -> [UInt32] {
+        guard !groupFunctions.isEmpty else { return [] }
+        switch functions {
+        case .every: return Array(1...UInt32(groupFunctions.count))
+        case .only(let names):
+            if names.count < groupFunctions.count { return names.compactMap { groupByFunction[$0] }.sorted() }
+            return groupFunctions.indices.compactMap { names.contains(groupFunctions[$0]) ? UInt32($0 + 1) : nil }
+        }
+    }
+
+    /// How many ready members of `group` are free.
+    func freeMemberCount(of group: UInt32) -> Int { freeMembers[Int(group)] }
+
+    /// A member of each of `groups` became free (`by` 1) or busy (`by` -1), or a free one joined or left.
+    mutating func countFree(in groups: [UInt32], by delta: Int) {
+        for group in groups { freeMembers[Int(group)] += delta }
+    }
+
     /// The functions the known servants announce, sorted (for an error message).
     var knownFunctionNames: [String] { knownServing.keys.sorted() }
 

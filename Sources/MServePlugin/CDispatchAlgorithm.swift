@@ -11,6 +11,8 @@ import CMServePlugin
 /// nothing and copies only the strings that changed (usually one servant's last routing string).
 final class CDispatchAlgorithm: DispatchAlgorithm {
     let name: String
+    /// The ABI version of the plugin's table (its `abi_version`).
+    let version: UInt32
     private let path: String
     private let table: UnsafePointer<mserve_dispatch_plugin>
     private let state: UnsafeMutableRawPointer
@@ -26,6 +28,7 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         onInvalidChoice: (@Sendable (String) -> Void)?
     ) {
         self.name = name
+        self.version = table.pointee.abi_version
         self.path = path
         self.table = table
         self.state = state
@@ -34,10 +37,13 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
 
     deinit {
         table.pointee.destroy?(state)
+        cRouting.deallocate()
+        cFunction.deallocate()
     }
 
     func choose(routing: String, servants: [ServantView]) -> Int? {
-        let choose = table.pointee.choose!
+        if version >= 3 { return chooseThroughEvents(routing: routing, servants: servants) }
+        guard let choose = table.pointee.choose else { return nil }
         let state = state
         let choice = servantViews.withViews(of: servants) { views in
             routing.withCString { routing in
@@ -59,7 +65,19 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-        let completed = table.pointee.completed!
+        if version >= 3 {
+            // A completion the plugin was not told the dispatch of (no `choose` since): that first.
+            if let known = adaptedViews[servant.id], known.inFlight <= servant.inFlight {
+                observe(.dispatched(servant: servant.id, routing: servant.lastRouting, inFlight: servant.inFlight + 1))
+            }
+            adaptedViews[servant.id] = servant
+            observe(
+                .completed(
+                    servant: servant.id, routing: routing, executionNanoseconds: executionNanoseconds,
+                    inFlight: servant.inFlight))
+            return
+        }
+        guard let completed = table.pointee.completed else { return }
         let state = state
         servantViews.withView(of: servant) { view in
             routing.withCString { routing in
@@ -69,6 +87,133 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     }
 
     var takesQueries: Bool { table.pointee.take != nil }
+
+    // MARK: ABI version 3
+
+    /// The views a version 3 plugin was last told of, when it is driven with views
+    /// (``choose(routing:servants:)``: a test, a simulator): each call tells it what changed.
+    private var adaptedViews: [UInt64: ServantView] = [:]
+
+    /// A version 3 plugin driven with views, as a version 2 caller does: the views are compared
+    /// with those it was told of — a servant new to it is READY, one gone UNREADY, one with
+    /// one more query in flight DISPATCHED with its last routing string, any other change
+    /// UNREADY then READY — then `choose_in` picks among group 0, and its id is mapped back to
+    /// an index. A pass over the servants per call: for tests and tools, not the broker, which
+    /// sends the events as they happen.
+    private func chooseThroughEvents(routing: String, servants: [ServantView]) -> Int? {
+        var indexByID: [UInt64: Int] = [:]
+        indexByID.reserveCapacity(servants.count)
+        for (index, servant) in servants.enumerated() {
+            indexByID[servant.id] = index
+            guard let known = adaptedViews[servant.id] else {
+                adaptedViews[servant.id] = servant
+                observe(.ready(servant))
+                continue
+            }
+            guard known != servant else { continue }
+            adaptedViews[servant.id] = servant
+            var dispatched = known
+            dispatched.inFlight += 1
+            dispatched.lastRouting = servant.lastRouting
+            if dispatched == servant {
+                observe(.dispatched(servant: servant.id, routing: servant.lastRouting, inFlight: servant.inFlight))
+            } else {
+                observe(.unready(servant: servant.id))
+                observe(.ready(servant))
+            }
+        }
+        if adaptedViews.count > servants.count {
+            for id in adaptedViews.keys where indexByID[id] == nil {
+                adaptedViews[id] = nil
+                observe(.unready(servant: id))
+            }
+        }
+        guard let id = choose(routing: routing, function: "", group: 0) else { return nil }
+        guard let index = indexByID[id] else {
+            onInvalidChoice?("\(path): algorithm \"\(name)\" chose servant id \(id), not among the \(servants.count) servants")
+            return servants.count
+        }
+        if !servants[index].isFree {
+            onInvalidChoice?("\(path): algorithm \"\(name)\" chose busy servant \(servants[index].name)")
+        }
+        return index
+    }
+
+    var followsEvents: Bool { version >= 3 }
+
+    /// The routing string and the function name passed last, in C: a query's routing string
+    /// goes to `choose_in` and then to its DISPATCHED and COMPLETED events.
+    private var cRouting = BridgedString()
+    private var cFunction = BridgedString()
+
+
+    func observe(_ event: DispatchEvent) {
+        guard let observe = table.pointee.observe else { return }
+        let state = state
+        var cEvent = mserve_dispatch_event()
+        switch event {
+        case .ready(let servant):
+            cEvent.kind = UInt32(MSERVE_EVENT_READY.rawValue)
+            cEvent.servant = servant.id
+            cEvent.in_flight = UInt32(clamping: servant.inFlight)
+            cEvent.capacity = UInt32(clamping: servant.capacity)
+            servantViews.withView(of: servant) { view in
+                cEvent.view = view
+                "".withCString { empty in
+                    cEvent.routing = empty
+                    observe(state, &cEvent)
+                }
+            }
+            return
+        case .unready(let servant):
+            cEvent.kind = UInt32(MSERVE_EVENT_UNREADY.rawValue)
+            cEvent.servant = servant
+        case .removed(let servant):
+            cEvent.kind = UInt32(MSERVE_EVENT_REMOVED.rawValue)
+            cEvent.servant = servant
+        case .dispatched(let servant, let routing, let inFlight):
+            cEvent.kind = UInt32(MSERVE_EVENT_DISPATCHED.rawValue)
+            cEvent.servant = servant
+            cEvent.in_flight = UInt32(clamping: inFlight)
+            cEvent.routing = UnsafePointer(bridged(routing, in: &cRouting))
+        case .completed(let servant, let routing, let executionNanoseconds, let inFlight):
+            cEvent.kind = UInt32(MSERVE_EVENT_COMPLETED.rawValue)
+            cEvent.servant = servant
+            cEvent.in_flight = UInt32(clamping: inFlight)
+            cEvent.routing = UnsafePointer(bridged(routing, in: &cRouting))
+            cEvent.execution_ns = executionNanoseconds
+        case .joined(let servant, let group):
+            cEvent.kind = UInt32(MSERVE_EVENT_GROUP_JOINED.rawValue)
+            cEvent.servant = servant
+            cEvent.group = group
+        case .left(let servant, let group):
+            cEvent.kind = UInt32(MSERVE_EVENT_GROUP_LEFT.rawValue)
+            cEvent.servant = servant
+            cEvent.group = group
+        }
+        if cEvent.routing == nil {
+            "".withCString { empty in
+                cEvent.routing = empty
+                observe(state, &cEvent)
+            }
+        } else {
+            observe(state, &cEvent)
+        }
+    }
+
+    /// The C copy of `string` kept in `bridged`, copied only when it is not the string copied last.
+    private func bridged(_ string: String, in bridged: inout BridgedString) -> UnsafeMutablePointer<CChar> {
+        if !bridged.holds(string) { bridged.update(to: string) }
+        return bridged.pointer
+    }
+
+    func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        guard let chooseIn = table.pointee.choose_in else { return nil }
+        let routing = UnsafePointer(bridged(routing, in: &cRouting))
+        let function = UnsafePointer(bridged(function, in: &cFunction))
+        let choice = chooseIn(state, routing, function, group)
+        return choice < 0 ? nil : UInt64(choice)
+    }
 
     func take(servant: ServantView, routings: [String]) -> Int? {
         guard let take = table.pointee.take, !routings.isEmpty else { return nil }

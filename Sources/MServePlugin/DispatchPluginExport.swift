@@ -37,7 +37,7 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
         let table = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
         table.initialize(
             to: mserve_dispatch_plugin(
-                abi_version: MSERVE_PLUGIN_ABI_VERSION,
+                abi_version: 2,
                 name: UnsafePointer(strdup(name)),
                 description: UnsafePointer(strdup(description)),
                 create: create,
@@ -45,7 +45,9 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
                 completed: exportedCompleted,
                 destroy: exportedDestroy,
                 route: Algorithm.self is any SwiftRoutingHook.Type ? exportedRoute : nil,
-                take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil
+                take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil,
+                observe: nil,
+                choose_in: nil
             )
         )
         return DispatchPluginTable(pointer: UnsafeRawPointer(table))
@@ -57,6 +59,15 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
         guard let algorithm = Algorithm(config: text) else { return nil }
         return Unmanaged.passRetained(ExportedAlgorithm(algorithm)).toOpaque()
     }
+}
+
+/// The routing hook behind a plugin state made by either exporter.
+private func routingProvider(_ state: UnsafeMutableRawPointer?) -> (any SwiftRoutingProvider)? {
+    guard let state else { return nil }
+    let object = Unmanaged<AnyObject>.fromOpaque(state).takeUnretainedValue()
+    if let exported = object as? ExportedAlgorithm { return exported.algorithm as? any SwiftRoutingProvider }
+    if let exported = object as? ExportedIndexedAlgorithm { return exported.algorithm as? any SwiftRoutingProvider }
+    return nil
 }
 
 /// The state behind a `void *` handed to the broker: the algorithm, typed as an existential so
@@ -215,7 +226,7 @@ private let exportedDestroy: @convention(c) (UnsafeMutableRawPointer?) -> Void =
 private let exportedRoute:
     @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_query_view>?, UnsafeMutablePointer<CChar>?, Int) -> Int64 = {
         state, query, output, outputCapacity in
-        guard let query, let hook = ExportedAlgorithm.from(state).algorithm as? any SwiftRoutingHook else { return -1 }
+        guard let query, let hook = routingProvider(state) else { return -1 }
         let view = query.pointee
         var arguments: [[UInt8]] = []
         arguments.reserveCapacity(view.argument_count)
@@ -242,3 +253,164 @@ private let exportedRoute:
         }
         return Int64(bytes.count)
     }
+
+// MARK: - ABI version 3
+
+/// Exports a `SwiftIndexedDispatchAlgorithm` as a C dispatch plugin of ABI version 3: the broker
+/// reports every change (`observe`) and asks `choose_in` for a servant id, never passing the
+/// views of all servants.
+///
+/// ```swift
+/// private let exported = IndexedDispatchPluginExport<OrigAlgorithm>.table(
+///     name: "orig", description: "…",
+///     create: { IndexedDispatchPluginExport<OrigAlgorithm>.create(config: $0) })
+///
+/// @_cdecl("mserve_dispatch_plugin_entry")
+/// public func mserveDispatchPluginEntry() -> UnsafeRawPointer { exported.pointer }
+/// ```
+/// The table's `route` is set when `Algorithm` conforms to `SwiftRoutingProvider`, and its
+/// `take` when `Algorithm.takesQueries`.
+public enum IndexedDispatchPluginExport<Algorithm: SwiftIndexedDispatchAlgorithm> {
+    /// Builds the plugin table; call it once (from a global) and return its pointer from the entry symbol.
+    public static func table(
+        name: String,
+        description: String,
+        create: DispatchPluginCreateFunction
+    ) -> DispatchPluginTable {
+        let table = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
+        table.initialize(
+            to: mserve_dispatch_plugin(
+                abi_version: 3,
+                name: UnsafePointer(strdup(name)),
+                description: UnsafePointer(strdup(description)),
+                create: create,
+                choose: nil,
+                completed: nil,
+                destroy: exportedIndexedDestroy,
+                route: Algorithm.self is any SwiftRoutingProvider.Type ? exportedRoute : nil,
+                take: Algorithm.takesQueries ? exportedIndexedTake : nil,
+                observe: exportedObserve,
+                choose_in: exportedChooseIn
+            )
+        )
+        return DispatchPluginTable(pointer: UnsafeRawPointer(table))
+    }
+
+    /// The body of the plugin's `create`: makes the algorithm from `config`, or returns NULL when it refuses.
+    public static func create(config: UnsafePointer<CChar>?) -> UnsafeMutableRawPointer? {
+        let text = config.map { String(cString: $0) } ?? ""
+        guard let algorithm = Algorithm(config: text) else { return nil }
+        return Unmanaged.passRetained(ExportedIndexedAlgorithm(algorithm)).toOpaque()
+    }
+}
+
+/// The state behind a version 3 plugin's `void *`: the algorithm, and the routing strings
+/// decoded last (a query's routing string comes to `choose_in`, then to its DISPATCHED and
+/// COMPLETED events: it is decoded once).
+private final class ExportedIndexedAlgorithm {
+    let algorithm: any SwiftIndexedDispatchAlgorithm
+    /// Held through pointers, as in `ExportedAlgorithm`: no dynamic exclusivity checks.
+    private let routings: UnsafeMutablePointer<(BridgedString, BridgedString, BridgedString)>
+
+    init(_ algorithm: any SwiftIndexedDispatchAlgorithm) {
+        self.algorithm = algorithm
+        routings = .allocate(capacity: 1)
+        routings.initialize(to: (BridgedString(), BridgedString(), BridgedString()))
+    }
+
+    deinit {
+        routings.pointee.0.deallocate()
+        routings.pointee.1.deallocate()
+        routings.pointee.2.deallocate()
+        routings.deinitialize(count: 1)
+        routings.deallocate()
+    }
+
+    static func from(_ state: UnsafeMutableRawPointer?) -> ExportedIndexedAlgorithm {
+        Unmanaged<ExportedIndexedAlgorithm>.fromOpaque(state!).takeUnretainedValue()
+    }
+
+    /// A routing string: the one decoded last for the same bytes, else decoded now.
+    func routing(_ cString: UnsafePointer<CChar>?) -> String {
+        if routings.pointee.0.holds(cString: cString) { return routings.pointee.0.string }
+        if routings.pointee.1.holds(cString: cString) { return routings.pointee.1.string }
+        // The oldest of the two gives way.
+        swap(&routings.pointee.0, &routings.pointee.1)
+        _ = routings.pointee.0.update(fromCString: cString)
+        return routings.pointee.0.string
+    }
+
+    /// A function name.
+    func function(_ cString: UnsafePointer<CChar>?) -> String {
+        _ = routings.pointee.2.update(fromCString: cString)
+        return routings.pointee.2.string
+    }
+
+    func observe(_ event: UnsafePointer<mserve_dispatch_event>) {
+        let event = event.pointee
+        let swiftEvent: DispatchEvent
+        switch event.kind {
+        case UInt32(MSERVE_EVENT_READY.rawValue):
+            guard let view = event.view else { return }
+            swiftEvent = .ready(Self.servantView(view))
+        case UInt32(MSERVE_EVENT_UNREADY.rawValue): swiftEvent = .unready(servant: event.servant)
+        case UInt32(MSERVE_EVENT_REMOVED.rawValue): swiftEvent = .removed(servant: event.servant)
+        case UInt32(MSERVE_EVENT_DISPATCHED.rawValue):
+            swiftEvent = .dispatched(servant: event.servant, routing: routing(event.routing), inFlight: Int(event.in_flight))
+        case UInt32(MSERVE_EVENT_COMPLETED.rawValue):
+            swiftEvent = .completed(
+                servant: event.servant, routing: routing(event.routing), executionNanoseconds: event.execution_ns,
+                inFlight: Int(event.in_flight))
+        case UInt32(MSERVE_EVENT_GROUP_JOINED.rawValue): swiftEvent = .joined(servant: event.servant, group: event.group)
+        case UInt32(MSERVE_EVENT_GROUP_LEFT.rawValue): swiftEvent = .left(servant: event.servant, group: event.group)
+        default: return
+        }
+        algorithm.observe(swiftEvent)
+    }
+
+    /// The Swift view of a C view.
+    static func servantView(_ view: UnsafePointer<mserve_servant_view>) -> ServantView {
+        let view = view.pointee
+        return ServantView(
+            id: view.id, name: view.name.map { String(cString: $0) } ?? "",
+            host: view.host.map { String(cString: $0) } ?? "", inFlight: Int(view.in_flight),
+            capacity: Int(view.capacity), lastRouting: view.last_routing.map { String(cString: $0) } ?? "",
+            queriesServed: view.queries_served, meanExecutionNanoseconds: view.mean_execution_ns)
+    }
+}
+
+private let exportedObserve: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_dispatch_event>?) -> Void = {
+    state, event in
+    guard let event else { return }
+    ExportedIndexedAlgorithm.from(state).observe(event)
+}
+
+private let exportedChooseIn:
+    @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32) -> Int64 = {
+        state, routing, function, group in
+        let exported = ExportedIndexedAlgorithm.from(state)
+        guard
+            let id = exported.algorithm.choose(
+                routing: exported.routing(routing), function: exported.function(function), group: group),
+            id <= UInt64(Int64.max)
+        else { return Int64(MSERVE_DISPATCH_WAIT) }
+        return Int64(id)
+    }
+
+private let exportedIndexedTake:
+    @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_servant_view>?, UnsafePointer<UnsafePointer<CChar>?>?, Int)
+        -> Int64 = { state, view, routings, count in
+        guard let view, let routings, count > 0 else { return Int64(MSERVE_DISPATCH_WAIT) }
+        let exported = ExportedIndexedAlgorithm.from(state)
+        var strings: [String] = []
+        strings.reserveCapacity(count)
+        for index in 0..<count { strings.append(routings[index].map { String(cString: $0) } ?? "") }
+        guard let index = exported.algorithm.take(servant: ExportedIndexedAlgorithm.servantView(view), routings: strings)
+        else { return Int64(MSERVE_DISPATCH_WAIT) }
+        return Int64(index)
+    }
+
+private let exportedIndexedDestroy: @convention(c) (UnsafeMutableRawPointer?) -> Void = { state in
+    guard let state else { return }
+    Unmanaged<ExportedIndexedAlgorithm>.fromOpaque(state).release()
+}

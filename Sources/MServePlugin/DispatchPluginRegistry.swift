@@ -174,8 +174,13 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         let name = String(cString: namePointer)
         var missing: [String] = []
         if plugin.pointee.create == nil { missing.append("create") }
-        if plugin.pointee.choose == nil { missing.append("choose") }
-        if plugin.pointee.completed == nil { missing.append("completed") }
+        if version >= 3 {
+            if plugin.pointee.observe == nil { missing.append("observe") }
+            if plugin.pointee.choose_in == nil { missing.append("choose_in") }
+        } else {
+            if plugin.pointee.choose == nil { missing.append("choose") }
+            if plugin.pointee.completed == nil { missing.append("completed") }
+        }
         if plugin.pointee.destroy == nil { missing.append("destroy") }
         guard missing.isEmpty else {
             throw PluginError(
@@ -203,9 +208,11 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         from table: UnsafePointer<mserve_dispatch_plugin>, version: UInt32
     ) -> UnsafePointer<mserve_dispatch_plugin> {
         let size =
-            version >= 2
-            ? MemoryLayout<mserve_dispatch_plugin>.size
-            : MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.take)!
+            switch version {
+            case 1: MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.take)!
+            case 2: MemoryLayout<mserve_dispatch_plugin>.offset(of: \mserve_dispatch_plugin.observe)!
+            default: MemoryLayout<mserve_dispatch_plugin>.size
+            }
         let current = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
         current.initialize(to: mserve_dispatch_plugin())
         UnsafeMutableRawPointer(current).copyMemory(from: UnsafeRawPointer(table), byteCount: size)

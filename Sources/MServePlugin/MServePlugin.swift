@@ -59,7 +59,33 @@ public enum RoutingHookResult: Sendable, Hashable {
     case refused
 }
 
+/// One change of the servants, as the broker tells a dispatch algorithm that keeps its own index
+/// (ABI version 3, `mserve_dispatch_event`). Events of one servant come in the order they happen:
+/// `ready`, its `joined` groups, `dispatched`/`completed` while ready, its `left` groups, `unready`,
+/// and `removed` last.
+public enum DispatchEvent: Sendable, Hashable {
+    /// The servant entered dispatch, with no query in flight; it is a member of group 0.
+    case ready(ServantView)
+    /// The servant left dispatch (lost, draining, restarted); it may become ready again.
+    case unready(servant: UInt64)
+    /// The servant was removed from the broker; its id is never reused.
+    case removed(servant: UInt64)
+    /// A query of `routing` was sent to the servant; `inFlight` counts it.
+    case dispatched(servant: UInt64, routing: String, inFlight: Int)
+    /// The servant answered a query of `routing` after `executionNanoseconds`; `inFlight` no longer counts it.
+    case completed(servant: UInt64, routing: String, executionNanoseconds: UInt64, inFlight: Int)
+    /// The servant joined candidate group `group` (a function that not every ready servant serves).
+    case joined(servant: UInt64, group: UInt32)
+    /// The servant left candidate group `group`.
+    case left(servant: UInt64, group: UInt32)
+}
+
 /// A dispatch algorithm as the broker sees it. Called from the broker's event loop thread only.
+///
+/// An algorithm either follows events (``followsEvents``, ABI version 3): the broker reports
+/// every change with ``observe(_:)`` and asks ``choose(routing:function:group:)`` for a servant
+/// id; or it is passed the views of the servants on every call (versions 1 and 2):
+/// ``choose(routing:servants:)`` and ``completed(servant:routing:executionNanoseconds:)``.
 public protocol DispatchAlgorithm: AnyObject {
     /// The algorithm name, as chosen with `MSERVE_ALGO`.
     var name: String { get }
@@ -88,9 +114,30 @@ public protocol DispatchAlgorithm: AnyObject {
     /// broker's line, in arrival order — of the query the free `servant` takes, or nil to leave
     /// the choice to ``choose(routing:servants:)``.
     func take(servant: ServantView, routings: [String]) -> Int?
+
+    /// Whether the algorithm keeps its own index from events (ABI version 3): the broker then
+    /// calls ``observe(_:)`` and ``choose(routing:function:group:)``, never the view-passing
+    /// `choose` and `completed`.
+    var followsEvents: Bool { get }
+
+    /// One change of the servants (only when ``followsEvents``).
+    func observe(_ event: DispatchEvent)
+
+    /// The id of the free servant in candidate `group` (0: every ready servant) that takes a
+    /// query of `routing` calling `function`, or nil to wait (only when ``followsEvents``).
+    func choose(routing: String, function: String, group: UInt32) -> UInt64?
 }
 
 extension DispatchAlgorithm {
+    /// False: the algorithm is passed the servants' views.
+    public var followsEvents: Bool { false }
+
+    /// Does nothing: an algorithm passed the views needs no events.
+    public func observe(_ event: DispatchEvent) {}
+
+    /// Nil: an algorithm passed the views chooses with ``choose(routing:servants:)``.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? { nil }
+
     /// False: the broker offers queries to `choose` alone.
     public var takesQueries: Bool { false }
 
@@ -131,10 +178,46 @@ public protocol SwiftQueryTaking: SwiftDispatchAlgorithm {
 }
 
 /// A Swift dispatch algorithm that also provides the routing hook (`MSERVE_ROUTING=plugin:NAME`).
-public protocol SwiftRoutingHook: SwiftDispatchAlgorithm {
+public protocol SwiftRoutingHook: SwiftDispatchAlgorithm, SwiftRoutingProvider {}
+
+/// The routing hook of a Swift plugin (`MSERVE_ROUTING=plugin:NAME`): a `SwiftRoutingHook`, or
+/// a `SwiftIndexedDispatchAlgorithm` that conforms to it too.
+public protocol SwiftRoutingProvider: AnyObject {
     /// The routing string for a query calling `function`, or `.refused` to refuse it.
     ///
     /// Each element of `argumentMessages` is one argument as a complete kdb+ IPC message (8-byte
     /// header, then the serialized value); `defaultRouting` is the routing the broker would use.
     func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult
+}
+
+/// A Swift dispatch algorithm that keeps its own index of the servants (ABI version 3), exported
+/// with `DispatchPluginExport`: the broker tells it every change (``observe(_:)``) and asks it
+/// for a servant by id among a candidate group, so a dispatch need not look at every servant.
+/// ``ReadyServants`` keeps the index most algorithms need.
+public protocol SwiftIndexedDispatchAlgorithm: AnyObject {
+    /// Creates the algorithm from the text after the name in `MSERVE_ALGO` ("" when none);
+    /// nil when the configuration is invalid, which stops the broker's launch.
+    init?(config: String)
+
+    /// One change of the servants.
+    func observe(_ event: DispatchEvent)
+
+    /// The id of a free member of `group` (0: every ready servant) that takes a query of
+    /// `routing` calling `function`, or nil to wait.
+    func choose(routing: String, function: String, group: UInt32) -> UInt64?
+
+    /// Index into `routings` of the query the free `servant` takes, or nil to leave the choice
+    /// to `choose` (the plugin's `take`; exported only when ``takesQueries``).
+    func take(servant: ServantView, routings: [String]) -> Int?
+
+    /// Whether the plugin exports `take`.
+    static var takesQueries: Bool { get }
+}
+
+extension SwiftIndexedDispatchAlgorithm {
+    /// Nil: the choice is `choose`'s.
+    public func take(servant: ServantView, routings: [String]) -> Int? { nil }
+
+    /// False: no `take`.
+    public static var takesQueries: Bool { false }
 }

@@ -13,7 +13,10 @@ public import MServePlugin
 ///
 /// As in the broker, a dispatch makes the servant's view busier by one and records the routing
 /// string as its last; a completion makes it less busy, counts it served, updates its mean
-/// execution time and calls the algorithm's `completed`. A choice of a servant that does not
+/// execution time and calls the algorithm's `completed`. An algorithm of ABI version 3
+/// (`followsEvents`) is driven as the broker drives it: told of each servant (READY) once, asked
+/// for a servant id among every servant (`choose(routing:function:group:)`, group 0), and told
+/// of each dispatch and completion (DISPATCHED, COMPLETED). A choice of a servant that does not
 /// exist or is not free is a programming error of the algorithm: the simulator stops the test.
 public final class DispatchSimulator {
     /// The algorithm under test.
@@ -28,16 +31,31 @@ public final class DispatchSimulator {
         servants = (0..<count).map {
             ServantView(id: UInt64($0 + 1), name: "servant\($0 + 1)", host: "127.0.0.1", capacity: capacity)
         }
+        if algorithm.followsEvents {
+            for servant in servants { algorithm.observe(.ready(servant)) }
+        }
     }
 
     /// Asks the algorithm for a servant for a query routed `routing` and dispatches the query
     /// there; returns the servant's index, or nil when the algorithm makes the query wait.
     public func dispatch(_ routing: String) -> Int? {
-        guard let index = algorithm.choose(routing: routing, servants: servants) else { return nil }
+        guard let index = choose(routing) else { return nil }
         precondition(servants.indices.contains(index), "\(algorithm.name) chose servant \(index) of \(servants.count)")
         precondition(servants[index].isFree, "\(algorithm.name) chose \(servants[index].name), which is not free")
         servants[index].inFlight += 1
         servants[index].lastRouting = routing
+        if algorithm.followsEvents {
+            algorithm.observe(.dispatched(servant: servants[index].id, routing: routing, inFlight: servants[index].inFlight))
+        }
+        return index
+    }
+
+    /// The algorithm's choice for a query routed `routing`: an index into `servants`, or nil.
+    private func choose(_ routing: String) -> Int? {
+        guard algorithm.followsEvents else { return algorithm.choose(routing: routing, servants: servants) }
+        guard let id = algorithm.choose(routing: routing, function: "", group: 0) else { return nil }
+        let index = Int(id) - 1
+        precondition(servants.indices.contains(index), "\(algorithm.name) chose servant id \(id) of \(servants.count)")
         return index
     }
 
@@ -50,9 +68,15 @@ public final class DispatchSimulator {
         servants[index].meanExecutionNanoseconds =
             (servants[index].meanExecutionNanoseconds &* served &+ executionNanoseconds) / (served + 1)
         servants[index].queriesServed = served + 1
-        algorithm.completed(
-            servant: servants[index], routing: routing ?? servants[index].lastRouting,
-            executionNanoseconds: executionNanoseconds)
+        let routing = routing ?? servants[index].lastRouting
+        if algorithm.followsEvents {
+            algorithm.observe(
+                .completed(
+                    servant: servants[index].id, routing: routing, executionNanoseconds: executionNanoseconds,
+                    inFlight: servants[index].inFlight))
+        } else {
+            algorithm.completed(servant: servants[index], routing: routing, executionNanoseconds: executionNanoseconds)
+        }
     }
 
     /// Dispatches each routing string in turn and completes it at once (one query at a time, as

@@ -80,7 +80,7 @@ extension IntegrationTests {
                 static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
                 static void destroy(void *s) { (void)s; }
                 static const mserve_dispatch_plugin table = {
-                    MSERVE_PLUGIN_ABI_VERSION, "fewest-served", "the free servant that has served the fewest queries",
+                    2, "fewest-served", "the free servant that has served the fewest queries",
                     create, choose, completed, destroy, NULL };
                 const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                 """
@@ -135,7 +135,7 @@ extension IntegrationTests {
                 static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
                 static void destroy(void *s) { (void)s; }
                 static const mserve_dispatch_plugin table = {
-                    MSERVE_PLUGIN_ABI_VERSION, "hold-back", "keeps HELD waiting", create, choose, completed, destroy, NULL };
+                    2, "hold-back", "keeps HELD waiting", create, choose, completed, destroy, NULL };
                 const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                 """, named: "holdback", in: directory)
             for lookAhead in ["16", "1"] {
@@ -202,7 +202,7 @@ extension IntegrationTests {
                 static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
                 static void destroy(void *s) { (void)s; }
                 static const mserve_dispatch_plugin table = {
-                    MSERVE_PLUGIN_ABI_VERSION, "wrong", "names no servant", create, choose, completed, destroy, NULL };
+                    2, "wrong", "names no servant", create, choose, completed, destroy, NULL };
                 const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                 """, named: "wrong", in: directory)
             let cluster = try await ProcessCluster.start(

@@ -72,7 +72,7 @@ struct CDispatchAlgorithmTests {
             return (int64_t)r->length;
         }
         static const mserve_dispatch_plugin table = {
-            MSERVE_PLUGIN_ABI_VERSION, "recorder", "writes down what it is given",
+            2, "recorder", "writes down what it is given",
             create, choose, completed, destroy, route
         };
         const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }

@@ -76,7 +76,7 @@ enum CPluginCompiler {
     /// The source of a small plugin; each argument is C text for one part of the table.
     static func pluginSource(
         name: String,
-        abiVersion: String = "MSERVE_PLUGIN_ABI_VERSION",
+        abiVersion: String = "2",
         createBody: String = "return &state;",
         chooseBody: String = "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;",
         chooseFunction: String = "choose",

@@ -12,7 +12,7 @@ struct DispatchSuite: ParsableCommand {
         abstract: "Dispatch plugin ABI cost: ns per choose + completed, per algorithm and servant count.")
 
     @Option(help: "Dispatch algorithms, comma-separated (any MSERVE_ALGO value).")
-    var algorithms: String = "orig,match,least-loaded"
+    var algorithms: String = "orig,even,match,chbl,least-loaded"
 
     @Option(help: "Servant counts, comma-separated.")
     var servants: String = "2,16"
@@ -78,10 +78,15 @@ final class DispatchDriver {
         servants = (1...servantCount).map {
             ServantView(id: UInt64($0), name: "db\($0).example.net:5001", host: "db\($0).example.net", capacity: 2)
         }
+        // An algorithm following events (ABI version 3) hears of each servant once, as the broker tells it.
+        if algorithm.followsEvents {
+            for servant in servants { algorithm.observe(.ready(servant)) }
+        }
     }
 
     /// One choose, and for a choice the dispatch and its completion.
     func iterate() {
+        if algorithm.followsEvents { return iterateByEvents() }
         let routing = Self.routings[step & 7]
         step &+= 1
         guard let index = algorithm.choose(routing: routing, servants: servants) else { return }
@@ -95,6 +100,25 @@ final class DispatchDriver {
             (servants[index].meanExecutionNanoseconds &* served &+ executionNanoseconds) / (served + 1)
         servants[index].queriesServed = served + 1
         algorithm.completed(servant: servants[index], routing: routing, executionNanoseconds: executionNanoseconds)
+    }
+
+    /// One iteration for an algorithm of ABI version 3, as the broker pays it: `choose_in` among
+    /// every servant (group 0), then the DISPATCHED and COMPLETED events.
+    private func iterateByEvents() {
+        let routing = Self.routings[step & 7]
+        step &+= 1
+        guard let id = algorithm.choose(routing: routing, function: "echo", group: 0) else { return }
+        let index = Int(id) - 1
+        dispatched += 1
+        servants[index].inFlight += 1
+        servants[index].lastRouting = routing
+        algorithm.observe(.dispatched(servant: id, routing: routing, inFlight: servants[index].inFlight))
+        let executionNanoseconds = UInt64(1_000 + (step & 255))
+        servants[index].inFlight -= 1
+        algorithm.observe(
+            .completed(
+                servant: id, routing: routing, executionNanoseconds: executionNanoseconds,
+                inFlight: servants[index].inFlight))
     }
 
     /// Seconds per iteration: a warm-up round, then the best of five.

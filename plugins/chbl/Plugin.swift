@@ -13,21 +13,30 @@ public import MServePlugin
 /// servant never idles while queries wait.
 ///
 /// Configuration: `c`, a number ≥ 1 (`MSERVE_ALGO=chbl:1.5`); default 1.25.
-public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftDispatchAlgorithm {
-    /// The load factor used when the configuration is empty.
+public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchAlgorithm {
+    /// The default balance parameter c: a servant may take up to 25 % more than the average load.
     public static let defaultLoadFactor = 1.25
-    /// Points on the ring per servant; more points spread arcs more evenly.
+    /// Points per servant on the ring (virtual nodes), for an even spread.
     public static let virtualNodesPerServant = 64
 
-    /// The load factor `c`: no servant takes more than `ceil(c × average)` queries at once.
+    /// The balance parameter c (at least 1).
     public let loadFactor: Double
 
-    /// The servant names the ring was built for, in the broker's order.
-    private var ringNames: [String] = []
-    /// Ring points sorted by hash; `servant` indexes `ringNames`.
+    /// The ready servants (ABI version 3), and the queries in flight at all of them.
+    private var ready = ReadyServants(tracksRoutings: false)
+    private var totalLoad = 0
+    /// The ready servants in list order (a ring point names one by its place here), whether the
+    /// ring must be made again (a servant joined, left or was renamed), and the call each was
+    /// last visited in by a walk round the ring.
+    private var ringServants: [UInt64] = []
+    private var ringNeedsRebuild = false
+    private var visitedInWalk: [UInt64] = []
+    private var walk: UInt64 = 0
+
+    /// The ring: sorted (hash, servant) points, `virtualNodesPerServant` per ready servant.
     private var ring: [(hash: UInt64, servant: Int)] = []
 
-    /// Reads `c` from `config` ("" for the default); nil when it is not a number ≥ 1.
+    /// `config` is empty (c = 1.25) or a number ≥ 1.
     public init?(config: String) {
         if config.isEmpty {
             loadFactor = Self.defaultLoadFactor
@@ -38,44 +47,71 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftDispatchAlgorith
         }
     }
 
-    /// The first servant clockwise from the routing string's point that is free and within the bound.
-    public func choose(routing: String, servants: [ServantView]) -> Int? {
-        guard servants.contains(where: \.isFree) else { return nil }
-        rebuildRingIfNeeded(servants)
+    /// Keeps the ready servants, their total load and the ring up to date.
+    public func observe(_ event: DispatchEvent) {
+        switch event {
+        case .ready(let view):
+            totalLoad -= ready.inFlight(of: view.id)
+            ready.apply(event)
+            totalLoad += view.inFlight
+            ringNeedsRebuild = true
+        case .unready(let id), .removed(let id):
+            totalLoad -= ready.inFlight(of: id)
+            ready.apply(event)
+            ringNeedsRebuild = true
+        case .dispatched(let id, _, _), .completed(let id, _, _, _):
+            let before = ready.inFlight(of: id)
+            ready.apply(event)
+            totalLoad += ready.inFlight(of: id) - before
+        case .joined, .left:
+            ready.apply(event)
+        }
+    }
 
-        let totalLoad = servants.reduce(0) { $0 + $1.inFlight } + 1
-        let bound = Int((loadFactor * Double(totalLoad) / Double(servants.count)).rounded(.up))
+    /// The first member of `group` clockwise from the routing string's point that is free and
+    /// within the load bound; else the first free member met; nil when none is free.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        guard ready.freeCount(of: group) > 0 else { return nil }
+        if ringNeedsRebuild { rebuildRing() }
 
-        var visited = [Bool](repeating: false, count: servants.count)
-        var firstFree: Int?
+        // The load of the servants that can run the query: all of them for group 0.
+        var load = totalLoad
+        let members = ready.memberCount(of: group)
+        if group != 0 { load = ready.members(of: group).members.reduce(0) { $0 + ready.inFlight(of: $1) } }
+        let bound = Int((loadFactor * Double(load + 1) / Double(members)).rounded(.up))
+
+        walk &+= 1
+        var firstFree: UInt64?
         var position = firstRingPosition(atOrAfter: Self.hash(routing))
         for _ in 0..<ring.count {
-            let servant = ring[position].servant
+            let slot = ring[position].servant
             position = (position + 1) % ring.count
-            if visited[servant] { continue }
-            visited[servant] = true
-            guard servants[servant].isFree else { continue }
-            if servants[servant].inFlight + 1 <= bound { return servant }
-            if firstFree == nil { firstFree = servant }
+            if visitedInWalk[slot] == walk { continue }
+            visitedInWalk[slot] = walk
+            let id = ringServants[slot]
+            guard ready.isFree(id), group == 0 || ready.isMember(id, of: group) else { continue }
+            if ready.inFlight(of: id) + 1 <= bound { return id }
+            if firstFree == nil { firstFree = id }
         }
         return firstFree
     }
 
-    // MARK: The ring
-
-    private func rebuildRingIfNeeded(_ servants: [ServantView]) {
-        guard servants.count != ringNames.count || !zip(servants, ringNames).allSatisfy({ $0.name == $1 }) else {
-            return
-        }
-        ringNames = servants.map(\.name)
+    /// Makes the ring again from the ready servants' names (a join, a departure, a rename).
+    private func rebuildRing() {
+        ringNeedsRebuild = false
+        ringServants = ready.members(of: 0).members
+        visitedInWalk = [UInt64](repeating: 0, count: ringServants.count)
         ring.removeAll(keepingCapacity: true)
-        for (servant, name) in ringNames.enumerated() {
+        for (slot, id) in ringServants.enumerated() {
+            let name = ready.servant(id)?.view.name ?? ""
             for replica in 0..<Self.virtualNodesPerServant {
-                ring.append((Self.hash("\(name)#\(replica)"), servant))
+                ring.append((Self.hash("\(name)#\(replica)"), slot))
             }
         }
         ring.sort { ($0.hash, $0.servant) < ($1.hash, $1.servant) }
     }
+
+    // MARK: The ring
 
     /// The index of the first ring point with a hash ≥ `hash`, wrapping to 0.
     private func firstRingPosition(atOrAfter hash: UInt64) -> Int {
@@ -102,10 +138,10 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftDispatchAlgorith
     }
 }
 
-private let exported = DispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.table(
+private let exported = IndexedDispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.table(
     name: "chbl",
     description: "consistent hashing with bounded loads: a routing string keeps its servant while its load stays within c × average (chbl:C, default 1.25)",
-    create: { DispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.create(config: $0) }
+    create: { IndexedDispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.create(config: $0) }
 )
 
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.

@@ -3,44 +3,35 @@ public import MServePlugin
 
 /// The next free servant further down the list from the last dispatch, wrapping around, so no
 /// servant stays unused.
-public final class EvenAlgorithm: SwiftDispatchAlgorithm {
-    /// The servant chosen last, by id, and the position it had then.
-    private var last: (id: UInt64, index: Int)?
+///
+/// ABI version 3: the free servants of each candidate group are kept in list order
+/// (`ReadyServants`); the next one after the last servant chosen (by its place in the list,
+/// even once it left) is found without a pass over the servants.
+public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
+    private var ready = ReadyServants(tracksRoutings: false)
+    /// The servant chosen last.
+    private var last: UInt64?
 
     /// Takes no configuration: nil (the launch stops) for any text, `even:xyz` say.
     public init?(config: String) {
         guard config.isEmpty else { return nil }  // it takes no configuration
     }
 
-    /// The first free servant after the one chosen last, wrapping; nil when all are busy.
-    public func choose(routing: String, servants: [ServantView]) -> Int? {
-        guard !servants.isEmpty else { return nil }
-        let start: Int
-        if let last {
-            if let position = servants.firstIndex(where: { $0.id == last.id }) {
-                start = position + 1
-            } else {
-                // The last servant left: its successor moved into its position.
-                start = last.index
-            }
-        } else {
-            start = 0
-        }
-        for step in 0..<servants.count {
-            let index = (start + step) % servants.count
-            if servants[index].isFree {
-                last = (servants[index].id, index)
-                return index
-            }
-        }
-        return nil
+    /// Keeps the index of free servants up to date.
+    public func observe(_ event: DispatchEvent) { ready.apply(event) }
+
+    /// The first free servant of the group after the one chosen last, wrapping; nil when all are busy.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        let chosen = last.flatMap { ready.firstFree(in: group, after: $0) } ?? ready.firstFree(in: group)
+        if let chosen { last = chosen }
+        return chosen
     }
 }
 
-private let exported = DispatchPluginExport<EvenAlgorithm>.table(
+private let exported = IndexedDispatchPluginExport<EvenAlgorithm>.table(
     name: "even",
     description: "the next free servant after the one used last, wrapping around",
-    create: { DispatchPluginExport<EvenAlgorithm>.create(config: $0) }
+    create: { IndexedDispatchPluginExport<EvenAlgorithm>.create(config: $0) }
 )
 
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.

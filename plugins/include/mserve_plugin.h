@@ -13,6 +13,15 @@
  * version. The broker accepts every version from MSERVE_PLUGIN_ABI_MINIMUM to
  * MSERVE_PLUGIN_ABI_VERSION and reads only the fields the plugin's version
  * has (a version 1 table ends after `route`); it refuses any other version.
+ *
+ * Version 3 lets an algorithm keep its own index instead of scanning every
+ * servant on every query: the broker tells it what changed (`observe`, one
+ * `mserve_dispatch_event` per change) and asks `choose_in` for a servant by
+ * id among a candidate group. A version 3 plugin needs neither `choose` nor
+ * `completed` (both may be NULL); the broker then never builds the array of
+ * views, so a dispatch costs what the plugin's index costs, whatever the
+ * number of servants. Plugins of versions 1 and 2 keep loading and are
+ * passed the views as before.
  */
 #ifndef MSERVE_PLUGIN_H
 #define MSERVE_PLUGIN_H
@@ -24,8 +33,11 @@
 extern "C" {
 #endif
 
-/** The ABI version this header describes. Version 2 appended `take`. */
-#define MSERVE_PLUGIN_ABI_VERSION 2u
+/**
+ * The ABI version this header describes. Version 2 appended `take`, version 3
+ * `observe` and `choose_in`.
+ */
+#define MSERVE_PLUGIN_ABI_VERSION 3u
 
 /** The oldest ABI version the broker still accepts. */
 #define MSERVE_PLUGIN_ABI_MINIMUM 1u
@@ -87,9 +99,70 @@ typedef struct mserve_query_view {
     const char *default_routing;
 } mserve_query_view;
 
+/** What a `mserve_dispatch_event` reports (its `kind`). Version 3. */
+enum mserve_dispatch_event_kind {
+    /**
+     * The servant entered dispatch (its READY, a restart, a q servant's
+     * connection): `view` is its full view, in_flight 0 from the broker (read
+     * the field: a test harness may pass another). It is a member of
+     * group 0 from now on. Servants keep the order of their ids: a servant
+     * with a smaller id is higher in the list ("the top of the list").
+     */
+    MSERVE_EVENT_READY = 1,
+    /**
+     * The servant left dispatch (lost, draining, restarted): the broker will
+     * not accept it from `choose_in` until it is READY again, with in_flight 0.
+     * Its GROUP_LEFT events come first.
+     */
+    MSERVE_EVENT_UNREADY = 2,
+    /** The servant was removed from the broker: forget it (its id is never reused). */
+    MSERVE_EVENT_REMOVED = 3,
+    /**
+     * A query of `routing` was sent to the servant (chosen by `choose_in` or
+     * `take`): in_flight is one more; the servant is busy when
+     * in_flight == capacity. Its last routing string is now `routing`.
+     */
+    MSERVE_EVENT_DISPATCHED = 4,
+    /**
+     * The servant answered a query of `routing` after `execution_ns`:
+     * in_flight is one less (free again when in_flight < capacity). Replaces
+     * version 2's `completed`.
+     */
+    MSERVE_EVENT_COMPLETED = 5,
+    /** The servant joined candidate group `group` (see `choose_in`). */
+    MSERVE_EVENT_GROUP_JOINED = 6,
+    /** The servant left candidate group `group`. */
+    MSERVE_EVENT_GROUP_LEFT = 7
+};
+
 /**
- * The function table a plugin exports. Every function pointer but `route` is
- * required.
+ * One change the broker tells a version 3 plugin of (`observe`). Valid only
+ * during the call. A plugin ignores kinds it does not know (later versions may
+ * add some).
+ */
+typedef struct mserve_dispatch_event {
+    /** A `mserve_dispatch_event_kind`. */
+    uint32_t kind;
+    /** GROUP_JOINED / GROUP_LEFT: the group; 0 otherwise. */
+    uint32_t group;
+    /** The servant's id (as in its view). */
+    uint64_t servant;
+    /** Queries at the servant after the change. */
+    uint32_t in_flight;
+    /** How many queries it runs at once. At least 1 (0 for REMOVED). */
+    uint32_t capacity;
+    /** DISPATCHED, COMPLETED: the query's routing string; "" otherwise. Never NULL. */
+    const char *routing;
+    /** COMPLETED: the execution time in nanoseconds; 0 otherwise. */
+    uint64_t execution_ns;
+    /** READY: the servant's full view; NULL otherwise. */
+    const mserve_servant_view *view;
+} mserve_dispatch_event;
+
+/**
+ * The function table a plugin exports. `create` and `destroy` are required;
+ * so are `choose` and `completed` below version 3, and `observe` and
+ * `choose_in` from version 3.
  */
 typedef struct mserve_dispatch_plugin {
     /** Must be MSERVE_PLUGIN_ABI_VERSION. */
@@ -149,6 +222,34 @@ typedef struct mserve_dispatch_plugin {
      */
     int64_t (*take)(void *state, const mserve_servant_view *servant,
                     const char *const *routings, size_t count);
+
+    /**
+     * Version 3, required: one change of the servants (an `mserve_dispatch_event`).
+     * The events of a servant come in the order they happen: READY, then its
+     * GROUP_JOINED events; DISPATCHED and COMPLETED while it is ready (the
+     * answers of a draining or lost servant's queries are not reported); its
+     * GROUP_LEFT events, then UNREADY; REMOVED last. Nothing is returned: the
+     * plugin updates its index, in O(1) if it can.
+     */
+    void (*observe)(void *state, const mserve_dispatch_event *event);
+
+    /**
+     * Version 3, required: picks the servant for a query with routing string
+     * `routing` calling `function` (UTF-8, NUL terminated), among the members
+     * of candidate group `group`, and returns its id (a ready member with
+     * in_flight < capacity), or MSERVE_DISPATCH_WAIT.
+     *
+     * Group 0 is every ready servant: the broker passes it when every ready
+     * servant serves the query's function (the usual case). When only some
+     * do, the broker gives the function a group of its own (an id from 1 up,
+     * assigned once per function and never reused for another) and reports
+     * its members with GROUP_JOINED and GROUP_LEFT events (all its ready
+     * members join before the first `choose_in` naming it). A plugin keeps
+     * its index per group, or one index and a membership test; it must not
+     * return a servant outside `group`. Any other result (not a ready free
+     * member) fails the query, as for `choose`.
+     */
+    int64_t (*choose_in)(void *state, const char *routing, const char *function, uint32_t group);
 } mserve_dispatch_plugin;
 
 /** The entry symbol. Returns a table with static storage duration. */

@@ -21,7 +21,11 @@ public import MServePlugin
 ///
 /// Configuration: `match:N` sets the window (default 256 queries); `match:N:nowait` (or
 /// `match:nowait`) never waits for a busy servant, as in the original mserve.
-public final class MatchAlgorithm: SwiftQueryTaking {
+public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
+    /// The ready servants, the free ones per candidate group, and which hold each routing
+    /// string (ABI version 3): a query whose servant is free is matched without a pass over the
+    /// servants.
+    private var ready = ReadyServants()
     /// The last `window` routing strings asked for, oldest first, and how often each occurs.
     private var recent = RecentRoutingCounts(window: 256)
     /// Whether a query may wait for its busy servant.
@@ -46,6 +50,9 @@ public final class MatchAlgorithm: SwiftQueryTaking {
     private var warmRuns = RunningMean()
     private var coldRuns = RunningMean()
 
+    /// The plugin exports `take`.
+    public static var takesQueries: Bool { true }
+
     /// `config` is empty, or `N`, `nowait` or `N:nowait` (N a positive integer: the window).
     public init?(config: String) {
         for part in config.split(separator: ":", omittingEmptySubsequences: true) {
@@ -59,30 +66,49 @@ public final class MatchAlgorithm: SwiftQueryTaking {
         }
     }
 
-    /// A free servant whose last routing string is `routing`; nil (wait) while that servant is
-    /// busy and waiting still pays; else the free servant holding the least wanted routing
-    /// string; nil when all are busy.
-    public func choose(routing: String, servants: [ServantView]) -> Int? {
-        let chosen: Int
-        if let match = servants.firstIndex(where: { $0.isFree && $0.lastRouting == routing }) {
+    /// Keeps the index up to date, learns warm and cold execution times from completions, and
+    /// forgets servants that left.
+    public func observe(_ event: DispatchEvent) {
+        ready.apply(event)
+        switch event {
+        case .completed(let id, let routing, let executionNanoseconds, _):
+            guard let warm = running[id]?.remove(routing: routing) else { return }
+            if warm {
+                warmRuns.add(executionNanoseconds)
+            } else {
+                coldRuns.add(executionNanoseconds)
+            }
+        case .ready(let view):
+            // Ready again (a restart): nothing runs there.
+            running[view.id] = nil
+        case .removed(let id):
+            lastChosen[id] = nil
+            running[id] = nil
+        default:
+            break
+        }
+    }
+
+    /// A free member of `group` whose last routing string is `routing`; nil (wait) while such a
+    /// member is busy and waiting still pays; else the free member holding the least wanted
+    /// routing string; nil when all are busy. Only the members of `group` (the servants that
+    /// can run the query) count, holders of `routing` included.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        let chosen: UInt64
+        let holders = ready.holders(of: routing)
+        if let match = holders.first(where: { ready.isFree($0) && ready.isMember($0, of: group) }) {
             chosen = match
-        } else if mayWait, servants.contains(where: { $0.lastRouting == routing }),
-            keepsWaiting(routing, servants: servants.count)
+        } else if mayWait, holders.contains(where: { ready.isMember($0, of: group) }),
+            keepsWaiting(routing, servants: ready.memberCount(of: group))
         {
             return nil
-        } else if let fallback = leastWanted(among: servants) {
-            if mayWait, evictionWaits(routing, for: fallback, among: servants) { return nil }
+        } else if let fallback = leastWanted(in: group) {
+            if mayWait, evictionWaits(routing, for: fallback, in: group) { return nil }
             chosen = fallback
         } else {
             return nil
         }
-        noteDispatch(of: routing, to: servants[chosen])
-        if lastChosen.count > 2 * servants.count + 16 {
-            // Servants that left: forget them.
-            let present = Set(servants.map(\.id))
-            lastChosen = lastChosen.filter { present.contains($0.key) }
-            running = running.filter { present.contains($0.key) }
-        }
+        noteDispatch(of: routing, to: chosen, holding: ready.lastRouting(of: chosen))
         return chosen
     }
 
@@ -104,72 +130,71 @@ public final class MatchAlgorithm: SwiftQueryTaking {
         } else {
             frontPassedOver = 0
         }
-        noteDispatch(of: routings[index], to: servant)
+        noteDispatch(of: routings[index], to: servant.id, holding: servant.lastRouting)
         return index
     }
 
-    /// Records that a query of `routing` goes to `servant`.
-    private func noteDispatch(of routing: String, to servant: ServantView) {
+    /// Records that a query of `routing` goes to servant `id`, whose last routing string is `held`.
+    private func noteDispatch(of routing: String, to id: UInt64, holding held: String) {
         recent.record(routing)
         // Both are empty unless queries waited: then no routing string needs hashing.
         if !waitingSince.isEmpty { waitingSince[routing] = nil }
         if !waitAsks.isEmpty { waitAsks[routing] = nil }
         dispatches += 1
-        lastChosen[servant.id] = dispatches
-        if let queries = running[servant.id] {
-            queries.append(routing: routing, warm: servant.lastRouting == routing)
+        lastChosen[id] = dispatches
+        if let queries = running[id] {
+            queries.append(routing: routing, warm: held == routing)
         } else {
             let queries = RunningQueries()
-            queries.append(routing: routing, warm: servant.lastRouting == routing)
-            running[servant.id] = queries
+            queries.append(routing: routing, warm: held == routing)
+            running[id] = queries
         }
     }
 
-    /// Learns warm and cold execution times.
-    public func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-        guard let warm = running[servant.id]?.remove(routing: routing) else { return }
-        if warm {
-            warmRuns.add(executionNanoseconds)
-        } else {
-            coldRuns.add(executionNanoseconds)
-        }
-    }
-
-    /// The free servant holding the least wanted data (the first of the least in demand, then
-    /// the one chosen longest ago), or nil when all are busy. Computes each servant's demand
-    /// once, with the order `min(by:)` would give.
-    private func leastWanted(among servants: [ServantView]) -> Int? {
-        var best: (index: Int, demand: Double, lastChosen: UInt64)?
-        for index in servants.indices where servants[index].isFree {
-            let candidate = (
-                index: index, demand: demand(servants[index], among: servants),
-                lastChosen: lastChosen[servants[index].id, default: 0]
-            )
-            guard let current = best else {
-                best = candidate
-                continue
+    /// The free member of `group` holding the least wanted data (the least in demand, then the
+    /// one chosen longest ago, then the first in the list), or nil when all are busy.
+    ///
+    /// A free servant that ran no query yet is wanted least (-1), and the first of them chosen
+    /// never before is the answer at once; else each routing string held by a free member is
+    /// weighed once (its demand is the same for all its holders): the cost grows with the
+    /// servants holding data, not with the free ones that hold none.
+    private func leastWanted(in group: UInt32) -> UInt64? {
+        var best: (demand: Double, lastChosen: UInt64, id: UInt64)?
+        func consider(_ id: UInt64, demand: Double) {
+            let candidate = (demand: demand, lastChosen: lastChosen[id, default: 0], id: id)
+            if let current = best, (current.demand, current.lastChosen, current.id) <= (demand, candidate.lastChosen, id) {
+                return
             }
-            // As min(by:): a later servant replaces the best only when strictly less.
-            if candidate.demand != current.demand {
-                if candidate.demand < current.demand { best = candidate }
-            } else if candidate.lastChosen < current.lastChosen {
-                best = candidate
+            best = candidate
+        }
+        for id in ready.holders(of: "") where ready.isFree(id) && ready.isMember(id, of: group) {
+            if lastChosen[id] == nil { return id }
+            consider(id, demand: -1)
+        }
+        if let best { return best.id }
+        for routing in ready.heldRoutings where !routing.isEmpty {
+            var demand: Double?
+            for id in ready.holders(of: routing) where ready.isFree(id) && ready.isMember(id, of: group) {
+                let value = demand ?? self.demand(of: routing, in: group)
+                demand = value
+                consider(id, demand: value)
             }
         }
-        return best?.index
+        return best?.id
     }
 
-    /// Whether a query of `routing` should wait rather than evict the data of `servant`, the
-    /// only free one: while that data is wanted more than `routing` is, a query of its own
-    /// routing string is likely among those waiting in the broker (which offers them next,
-    /// its look-ahead) or about to come, and a cold run for a less wanted routing string would
-    /// cost that one a cold run too. As for a busy servant, the wait lasts at most what a cold
-    /// run costs over a warm one; with a second servant free there is no line, and it runs.
-    private func evictionWaits(_ routing: String, for servant: Int, among servants: [ServantView]) -> Bool {
-        guard servants.count(where: \.isFree) == 1, waitingPays,
-            demand(servants[servant], among: servants) > Double(recent.count(of: routing))
-        else { return false }
-        return keepsWaiting(routing, servants: servants.count, countingAsks: false)
+    /// Whether a query of `routing` should wait rather than evict the data of servant `id`, the
+    /// only free member of `group`: while that data is wanted more than `routing` is, a query of
+    /// its own routing string is likely among those waiting in the broker (which offers them
+    /// next, its look-ahead) or about to come, and a cold run for a less wanted routing string
+    /// would cost that one a cold run too. As for a busy servant, the wait lasts at most what a
+    /// cold run costs over a warm one; with a second servant free there is no line, and it runs.
+    private func evictionWaits(_ routing: String, for id: UInt64, in group: UInt32) -> Bool {
+        guard ready.freeCount(of: group) == 1, waitingPays else { return false }
+        let held = ready.lastRouting(of: id)
+        let heldDemand = held.isEmpty ? -1 : demand(of: held, in: group)
+        guard heldDemand > Double(recent.count(of: routing)) else { return false }
+        return keepsWaiting(routing, servants: ready.memberCount(of: group), countingAsks: false)
     }
 
     /// Whether warm and cold runs have been measured and a cold run costs more than two warm ones.
@@ -209,14 +234,12 @@ public final class MatchAlgorithm: SwiftQueryTaking {
         return false
     }
 
-    /// How much the data a servant holds is wanted: -1 for none (never used), else how often
-    /// its routing string was asked for recently, shared among the servants holding it (a
-    /// routing string in high demand keeps several servants; a second copy of a modest one
-    /// gives way first).
-    private func demand(_ servant: ServantView, among servants: [ServantView]) -> Double {
-        if servant.lastRouting.isEmpty { return -1 }
-        let holders = servants.count(where: { $0.lastRouting == servant.lastRouting })
-        return Double(recent.count(of: servant.lastRouting)) / Double(max(1, holders))
+    /// How much the data of `routing` is wanted: how often it was asked for recently, shared
+    /// among the members of `group` holding it (a routing string in high demand keeps several
+    /// servants; a second copy of a modest one gives way first).
+    private func demand(of routing: String, in group: UInt32) -> Double {
+        let holders = ready.holders(of: routing).count { ready.isMember($0, of: group) }
+        return Double(recent.count(of: routing)) / Double(max(1, holders))
     }
 }
 
@@ -274,10 +297,10 @@ struct RecentRoutingCounts {
     func count(of routing: String) -> Int { counts[routing] ?? 0 }
 }
 
-private let exported = DispatchPluginExport<MatchAlgorithm>.table(
+private let exported = IndexedDispatchPluginExport<MatchAlgorithm>.table(
     name: "match",
     description: "the free servant whose previous query had the same routing string, else the free one holding the least wanted data",
-    create: { DispatchPluginExport<MatchAlgorithm>.create(config: $0) }
+    create: { IndexedDispatchPluginExport<MatchAlgorithm>.create(config: $0) }
 )
 
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.

@@ -2,22 +2,30 @@
 public import MServePlugin
 
 /// The first free servant from the top of the list (the original mserve dispatcher).
-public final class OrigAlgorithm: SwiftDispatchAlgorithm {
+///
+/// ABI version 3: the free servants of each candidate group are kept in list order
+/// (`ReadyServants`), so a choice costs the same with 2 servants or 10,000.
+public final class OrigAlgorithm: SwiftIndexedDispatchAlgorithm {
+    private var ready = ReadyServants(tracksRoutings: false)
+
     /// Takes no configuration: nil (the launch stops) for any text, `orig:xyz` say.
     public init?(config: String) {
         guard config.isEmpty else { return nil }  // it takes no configuration
     }
 
-    /// The first free servant, or nil when all are busy.
-    public func choose(routing: String, servants: [ServantView]) -> Int? {
-        servants.firstIndex(where: \.isFree)
+    /// Keeps the index of free servants up to date.
+    public func observe(_ event: DispatchEvent) { ready.apply(event) }
+
+    /// The first free servant of the group, or nil when all are busy.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        ready.firstFree(in: group)
     }
 }
 
-private let exported = DispatchPluginExport<OrigAlgorithm>.table(
+private let exported = IndexedDispatchPluginExport<OrigAlgorithm>.table(
     name: "orig",
     description: "the first free servant from the top of the list",
-    create: { DispatchPluginExport<OrigAlgorithm>.create(config: $0) }
+    create: { IndexedDispatchPluginExport<OrigAlgorithm>.create(config: $0) }
 )
 
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.

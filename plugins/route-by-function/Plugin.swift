@@ -5,28 +5,33 @@ public import MServePlugin
 
 /// Routes by function name and dispatches like match (a free servant that ran the same routing
 /// string last, else the first free one).
-public final class RouteByFunctionAlgorithm: SwiftRoutingHook {
-    /// Takes no configuration: nil (the launch stops) for any text, `route-by-function:xyz` say.
+public final class RouteByFunctionAlgorithm: SwiftIndexedDispatchAlgorithm, SwiftRoutingProvider {
+    /// The ready servants, and which hold each routing string (ABI version 3).
+    private var ready = ReadyServants()
+
+    /// Takes no configuration: nil (the launch stops) for any text.
     public init?(config: String) {
         guard config.isEmpty else { return nil }  // it takes no configuration
     }
 
-    /// A free servant whose last routing string is `routing`, else the first free servant.
-    public func choose(routing: String, servants: [ServantView]) -> Int? {
-        servants.firstIndex { $0.isFree && $0.lastRouting == routing }
-            ?? servants.firstIndex(where: \.isFree)
+    /// Keeps the index of free servants and of the routing strings they hold up to date.
+    public func observe(_ event: DispatchEvent) { ready.apply(event) }
+
+    /// The first free servant of the group that ran `routing` last, else the first free one.
+    public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        ready.holders(of: routing).first { ready.isFree($0) && ready.isMember($0, of: group) }
+            ?? ready.firstFree(in: group)
     }
 
-    /// The function name, or `.refused` for a function in a dot namespace.
     public func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult {
         function.hasPrefix(".") ? .refused : .routing(function)
     }
 }
 
-private let exported = DispatchPluginExport<RouteByFunctionAlgorithm>.table(
+private let exported = IndexedDispatchPluginExport<RouteByFunctionAlgorithm>.table(
     name: "route-by-function",
     description: "routing hook example: routes by function name, refuses dot-namespace functions; dispatches like match",
-    create: { DispatchPluginExport<RouteByFunctionAlgorithm>.create(config: $0) }
+    create: { IndexedDispatchPluginExport<RouteByFunctionAlgorithm>.create(config: $0) }
 )
 
 /// The plugin's entry symbol: the `mserve_dispatch_plugin` table.

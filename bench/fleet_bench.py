@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Broker CPU with many servants: one helper process plays N MSV1 servants, each on its own
+ROUTER socket and port (docs/PROTOCOL.md: HELLO -> READY, PING -> PONG, QUERY -> REPLY echoing
+each `(id; query)` back as its answer), a real `mserve broker` is started over them, and
+
+  * idle: the broker's CPU while it only heartbeats the N servants (the PING storm), and
+  * load: raw DEALER clients keep queries in flight; the broker's CPU per query answered.
+
+CPU is user + system time of the broker process from /proc/PID/stat (clock ticks, 10 ms).
+A bench helper, not a product feature. Needs pyzmq (the virtualenv scripts/setup makes).
+
+    ~/.cache/mserve/venv/bin/python bench/fleet_bench.py --servants 2,100,1000
+"""
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import zmq
+
+MARKER = b"MSV1"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def q_long(value):
+    return b"\xf9" + struct.pack("<q", value)
+
+
+def q_symbol_atom(text):
+    return b"\xf5" + text.encode() + b"\x00"
+
+
+def q_message(payload):
+    return struct.pack("<BBBBi", 1, 0, 0, 0, 8 + len(payload)) + payload
+
+
+def ready_info(incarnation, capacity):
+    """The READY dictionary: incarnation, capacity, pid, service (no functions: every one)."""
+    keys = ["incarnation", "capacity", "pid", "service"]
+    key_vector = b"\x0b\x00" + struct.pack("<i", len(keys)) + b"".join(k.encode() + b"\x00" for k in keys)
+    values = [q_long(incarnation), q_long(capacity), q_long(os.getpid()), q_symbol_atom("fleet")]
+    value_list = b"\x00\x00" + struct.pack("<i", len(values)) + b"".join(values)
+    return q_message(b"\x63" + key_vector + value_list)
+
+
+def query_message(query_id, text):
+    data = text.encode()
+    item = b"\x0a\x00" + struct.pack("<i", len(data)) + data
+    return q_message(b"\x00\x00" + struct.pack("<i", 2) + q_long(query_id) + item)
+
+
+def serve(base_port, count, capacity):
+    """Plays `count` servants on ports base_port ... base_port + count - 1 until killed."""
+    context = zmq.Context()
+    poller = zmq.Poller()
+    sockets = []
+    for index in range(count):
+        socket = context.socket(zmq.ROUTER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.bind("tcp://127.0.0.1:%d" % (base_port + index))
+        poller.register(socket, zmq.POLLIN)
+        sockets.append(socket)
+    incarnation = struct.pack("<q", 7_000_000 + os.getpid())
+    ready = ready_info(7_000_000 + os.getpid(), capacity)
+    execution = struct.pack("<Q", 1000)
+    print("ready", flush=True)
+    while True:
+        for socket, _ in poller.poll():
+            while True:
+                try:
+                    frames = socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if len(frames) < 3 or frames[1] != MARKER:
+                    continue
+                identity, command = frames[0], frames[2]
+                if command == b"HELLO":
+                    socket.send_multipart([identity, MARKER, b"READY", ready])
+                elif command == b"PING":
+                    socket.send_multipart([identity, MARKER, b"PONG", incarnation])
+                elif command == b"QUERY":
+                    reply = [identity, MARKER, b"REPLY"]
+                    for first in range(3, len(frames) - 1, 2):
+                        reply += [frames[first], frames[first + 1], execution]
+                    socket.send_multipart(reply)
+
+
+def broker_cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def drive(endpoint, clients, in_flight, seconds):
+    """Keeps `in_flight` queries outstanding per client for `seconds`; returns replies received."""
+    context = zmq.Context()
+    poller = zmq.Poller()
+    sockets = []
+    for _ in range(clients):
+        socket = context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(endpoint)
+        poller.register(socket, zmq.POLLIN)
+        sockets.append(socket)
+    next_id = 1
+    for socket in sockets:
+        for _ in range(in_flight):
+            socket.send(query_message(next_id, "echo 1"))
+            next_id += 1
+    answered = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for socket, _ in poller.poll(100):
+            while True:
+                try:
+                    socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                answered += 1
+                socket.send(query_message(next_id, "echo 1"))
+                next_id += 1
+    context.destroy(0)
+    return answered
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve", nargs=3, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY"), help=argparse.SUPPRESS)
+    parser.add_argument("--servants", default="2,100,1000")
+    parser.add_argument("--mserve", default=".build/release/mserve")
+    parser.add_argument("--algorithm", default="orig")
+    parser.add_argument("--base-port", type=int, default=61500, help="first servant port; keep the range out of the ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range), which the broker's own connections use")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--in-flight", type=int, default=8)
+    parser.add_argument("--heartbeat", type=float, default=0.4, help="the broker's --heartbeat, seconds")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of heartbeats only")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load")
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(*arguments.serve)
+        return
+
+    print("| servants | idle broker CPU (heartbeats only) | per heartbeat (PING + PONG) | queries/s "
+          "| broker CPU µs per query | less the heartbeats' share |")
+    print("|---|---|---|---|---|---|")
+    for count in [int(n) for n in arguments.servants.split(",")]:
+        helper = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(arguments.base_port), str(count), "1"],
+            stdout=subprocess.PIPE, text=True)
+        broker = None
+        try:
+            if helper.stdout.readline().strip() != "ready":
+                raise SystemExit("the servant helper did not start (a port from %d to %d in use?)" % (
+                    arguments.base_port, arguments.base_port + count - 1))
+            endpoints = ",".join("tcp://127.0.0.1:%d" % (arguments.base_port + i) for i in range(count))
+            environment = dict(os.environ, MSERVE_SERVANTS=endpoints, MSERVE_ALGO=arguments.algorithm)
+            broker = subprocess.Popen(
+                [arguments.mserve, "broker", "--clients", "tcp://127.0.0.1:0", "--heartbeat", str(arguments.heartbeat)],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment, text=True)
+            endpoint = broker.stdout.readline().strip()
+            time.sleep(2.0 + count / 500)  # every servant greeted and ready
+            before = broker_cpu_ticks(broker.pid)
+            time.sleep(arguments.idle)
+            idle = (broker_cpu_ticks(broker.pid) - before) / TICKS / arguments.idle
+            drive(endpoint, arguments.clients, arguments.in_flight, 0.5)  # warm-up
+            before = broker_cpu_ticks(broker.pid)
+            answered = drive(endpoint, arguments.clients, arguments.in_flight, arguments.duration)
+            busy = (broker_cpu_ticks(broker.pid) - before) / TICKS
+            heartbeats_per_second = count / arguments.heartbeat
+            per_query = 1e6 * busy / max(1, answered)
+            print("| %d | %.1f %% of a core | %.1f µs | %.0f | %.1f | %.1f |" % (
+                count, 100 * idle, 1e6 * idle / heartbeats_per_second, answered / arguments.duration, per_query,
+                per_query - 1e6 * idle * arguments.duration / max(1, answered)), flush=True)
+        finally:
+            for process in (broker, helper):
+                if process is not None:
+                    process.terminate()
+                    process.wait()
+
+
+if __name__ == "__main__":
+    main()
