@@ -5,6 +5,7 @@ import Logging
 import MServeProtocol
 import MServeQuery
 import QData
+import ZeroMQ
 
 extension BrokerLoop {
     /// The most client messages one read handles: the loop then turns, reading the servants
@@ -36,7 +37,11 @@ extension BrokerLoop {
                 refuseRevokedClient(admission)
                 continue
             }
-            handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
+            // A large message stays in its frame, which goes on to the servant as it is.
+            let last = count - 1
+            handleClient(
+                route: .zmq(envelope: clientEnvelope()),
+                message: clientFrames.isLarge(last) ? .frame(clientFrames.message(at: last)) : .bytes(clientFrames.copy(of: last)))
         }
         flushOutboxes()
         return handled
@@ -73,19 +78,21 @@ extension BrokerLoop {
         let message = clientFrames.copy(of: clientFrames.count - 1)
         let now = QueryClock.monotonicNanoseconds()
         var held = HeldQuery(
-            tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
+            tag: 0, route: .zmq(envelope: clientEnvelope()), message: .bytes(message), id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true) { held.id = query.id }
         metrics.ended(.refused)
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 
-    func handleClient(route: ReplyRoute, message: [UInt8]) {
-        metrics.received(bytes: message.count)
+    func handleClient(route: ReplyRoute, message queryMessage: QueryMessage) {
+        metrics.received(bytes: queryMessage.count)
+        // Read from bytes of its own; held (and sent on) as it came.
+        let message = queryMessage.bytes
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
-            tag: 0, route: route, message: message, id: .identity, routing: "",
+            tag: 0, route: route, message: queryMessage, id: .identity, routing: "",
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
 
@@ -178,7 +185,7 @@ extension BrokerLoop {
         }
         // Servants take `(id; query)`: the options are the broker's business.
         if let forServants = ClientQuery.withoutOptions(message, maximumSize: maxMessageSize) {
-            held.message = forServants
+            held.message = .bytes(forServants)
         }
         return true
     }
@@ -265,6 +272,36 @@ extension BrokerLoop {
                 }
             }
             if try !clientSocket.send(message, dontWait: true) {
+                logDroppedReply("the client is not reading (send queue full)", level: .warning)
+            }
+        } catch where error.code == .hostUnreachable {
+            logDroppedReply("the client has gone", level: .info)
+        } catch {
+            logger.error("sending a reply failed: \(error)")
+        }
+    }
+
+    /// Sends a reply whose result stays in the servant's frame (``ClientReplyFrame``): one
+    /// frame to a ZeroMQ client, joined without an array in between; to the kdb+ door, the
+    /// pieces as they lie.
+    func sendToClient(_ route: ReplyRoute, _ reply: ClientReplyFrame) {
+        answered &+= 1
+        metrics.sent(bytes: reply.count)
+        let envelope: [[UInt8]]
+        switch route {
+        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .kdb(let connection, let form):
+            kdbDoor?.send(reply, to: connection, form: form)
+            return
+        }
+        do {
+            for frame in envelope {
+                guard try clientSocket.send(frame, more: true, dontWait: true) else {
+                    logDroppedReply("the client is not reading (send queue full)", level: .warning)
+                    return
+                }
+            }
+            if try !clientSocket.send(reply.frame, dontWait: true) {
                 logDroppedReply("the client is not reading (send queue full)", level: .warning)
             }
         } catch where error.code == .hostUnreachable {
