@@ -87,8 +87,6 @@ extension BrokerLoop {
 
     func handleClient(route: ReplyRoute, message queryMessage: QueryMessage) {
         metrics.received(bytes: queryMessage.count)
-        // Read from bytes of its own; held (and sent on) as it came.
-        let message = queryMessage.bytes
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
@@ -98,7 +96,8 @@ extension BrokerLoop {
 
         let clientQuery: ClientQuery
         do {
-            clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true)
+            // Read from bytes of its own, freed once read; held (and sent on) as it came.
+            clientQuery = try ClientQuery(bytes: queryMessage.bytes, maximumSize: maxMessageSize, acceptingOptions: true)
         } catch {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
@@ -109,7 +108,7 @@ extension BrokerLoop {
         }
         held.id = clientQuery.id
         if let options = clientQuery.options {
-            guard apply(options, from: message, to: &held) else { return }
+            guard apply(options, from: queryMessage.bytes, to: &held) else { return }
         }
         if stopping {
             metrics.ended(.refused)

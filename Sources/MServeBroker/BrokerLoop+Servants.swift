@@ -321,10 +321,12 @@ extension BrokerLoop {
         let now = QueryClock.monotonicNanoseconds()
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
-        guard inFlight[tag]?.servantID == id, let flight = inFlight.removeValue(forKey: tag) else {
+        guard inFlight[tag]?.servantID == id, var flight = inFlight.removeValue(forKey: tag) else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
+        // The query's message is done with: a large one is freed before the reply is built.
+        flight.query.message = .bytes([])
         // The servant's own measure of its run time, never more than the time since dispatch:
         // a wrong figure (a servant's -1 for "unknown" reads as 2^64 - 1) must neither trap
         // below nor skew the mean execution the dispatch plugins see.

@@ -53,13 +53,15 @@ struct ClientReplyFrameTests {
         var stream = KdbStream(descriptor: writer, maxMessageSize: 1 << 30, maxBufferedOutput: 1 << 30)
         let before: [UInt8] = [1, 2, 3]
         let after: [UInt8] = [4, 5]
-        #expect(stream.enqueue(before))
-        #expect(stream.enqueue(pieces: spliced.kdbPieces(form: .async)))
-        #expect(stream.enqueue(after))
+        let queuedBefore = stream.enqueue(before)
+        let queuedPieces = stream.enqueue(pieces: spliced.kdbPieces(form: .async))
+        let queuedAfter = stream.enqueue(after)
+        #expect(queuedBefore && queuedPieces && queuedAfter)
         let expected = before + spliced.frame.bytes + after
         var received: [UInt8] = []
         for _ in 0..<10_000 where received.count < expected.count {
-            #expect(stream.flush())
+            let flushed = stream.flush()
+            #expect(flushed)
             if case .closed = TCPSocket.read(reader, into: &received, limit: 1 << 20) { break }
             if stream.wantsWrite { TCPSocket.waitWritable(writer, milliseconds: 5) }
         }
