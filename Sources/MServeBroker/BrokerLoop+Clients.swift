@@ -38,7 +38,11 @@ extension BrokerLoop {
                 refuseRevokedClient(admission)
                 continue
             }
-            handleClient(route: .zmq(envelope: clientEnvelope()), message: clientFrames.copy(of: count - 1))
+            // A large message stays in its frame, which goes on to the servant as it is.
+            let last = count - 1
+            handleClient(
+                route: .zmq(envelope: clientEnvelope()),
+                message: clientFrames.isLarge(last) ? .frame(clientFrames.message(at: last)) : .bytes(clientFrames.copy(of: last)))
         }
         flushOutboxes()
         return handled
@@ -75,25 +79,26 @@ extension BrokerLoop {
         let message = clientFrames.copy(of: clientFrames.count - 1)
         let now = QueryClock.monotonicNanoseconds()
         var held = HeldQuery(
-            tag: 0, route: .zmq(envelope: clientEnvelope()), message: message, id: .identity, routing: "",
+            tag: 0, route: .zmq(envelope: clientEnvelope()), message: .bytes(message), id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true) { held.id = query.id }
         metrics.ended(.refused)
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
 
-    func handleClient(route: ReplyRoute, message: [UInt8]) {
-        metrics.received(bytes: message.count)
+    func handleClient(route: ReplyRoute, message queryMessage: QueryMessage) {
+        metrics.received(bytes: queryMessage.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         var held = HeldQuery(
-            tag: 0, route: route, message: message, id: .identity, routing: "",
+            tag: 0, route: route, message: queryMessage, id: .identity, routing: "",
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
 
         let clientQuery: ClientQuery
         do {
-            clientQuery = try ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true)
+            // Read from bytes of its own, freed once read; held (and sent on) as it came.
+            clientQuery = try ClientQuery(bytes: queryMessage.bytes, maximumSize: maxMessageSize, acceptingOptions: true)
         } catch {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
@@ -104,7 +109,7 @@ extension BrokerLoop {
         }
         held.id = clientQuery.id
         if let options = clientQuery.options {
-            guard apply(options, from: message, to: &held) else { return }
+            guard apply(options, from: queryMessage.bytes, to: &held) else { return }
         }
         if stopping {
             metrics.ended(.refused)
@@ -180,7 +185,7 @@ extension BrokerLoop {
         }
         // Servants take `(id; query)`: the options are the broker's business.
         if let forServants = ClientQuery.withoutOptions(message, maximumSize: maxMessageSize) {
-            held.message = forServants
+            held.message = .bytes(forServants)
         }
         return true
     }
@@ -267,6 +272,36 @@ extension BrokerLoop {
                 }
             }
             if try !clientSocket.send(message, dontWait: true) {
+                logDroppedReply("the client is not reading (send queue full)", level: .warning)
+            }
+        } catch where error.code == .hostUnreachable {
+            logDroppedReply("the client has gone", level: .info)
+        } catch {
+            logger.error("sending a reply failed: \(error)")
+        }
+    }
+
+    /// Sends a reply whose result stays in the servant's frame (``ClientReplyFrame``): one
+    /// frame to a ZeroMQ client, joined without an array in between; to the kdb+ door, the
+    /// pieces as they lie.
+    func sendToClient(_ route: ReplyRoute, _ reply: ClientReplyFrame) {
+        answered &+= 1
+        metrics.sent(bytes: reply.count)
+        let envelope: [[UInt8]]
+        switch route {
+        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .kdb(let connection, let form):
+            kdbDoor?.send(reply, to: connection, form: form)
+            return
+        }
+        do {
+            for frame in envelope {
+                guard try clientSocket.send(frame, more: true, dontWait: true) else {
+                    logDroppedReply("the client is not reading (send queue full)", level: .warning)
+                    return
+                }
+            }
+            if try !clientSocket.send(reply.frame, dontWait: true) {
                 logDroppedReply("the client is not reading (send queue full)", level: .warning)
             }
         } catch where error.code == .hostUnreachable {

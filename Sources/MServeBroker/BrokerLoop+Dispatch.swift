@@ -132,7 +132,7 @@ extension BrokerLoop {
         query.dispatches += 1
         let isQServant = kdbServants.owns(servantID)
         if isQServant {
-            guard kdbServants.send(query: query.message, tag: query.tag, to: servantID) else {
+            guard kdbServants.send(query: query.message.bytes, tag: query.tag, to: servantID) else {
                 // The servant vanished under us: it is lost; the query goes back to the front.
                 query.dispatches -= 1
                 queue.prepend(query)
@@ -184,7 +184,7 @@ extension BrokerLoop {
                 for index in batch.indices {
                     WireInteger.encode(batch[index].tag, into: &tagFrame)
                     try servantSocket.send(tagFrame, more: true)
-                    try servantSocket.send(batch[index].message, more: index != batch.count - 1)
+                    try sendToServant(batch[index].message, more: index != batch.count - 1)
                 }
                 // The emptied storage goes back to the outbox: the next batch grows no array.
                 batch.removeAll(keepingCapacity: true)

@@ -43,7 +43,7 @@ extension BrokerLoop {
         case .reply(let id, let tag, let message):
             // The servant saw the broker's tag in the id's place; completeQuery gives the client
             // its own id back, as for every servant (ReplyAssembly builds the reply).
-            completeQuery(servantID: id, tag: tag, replyMessage: message, reportedExecution: nil)
+            completeQuery(servantID: id, tag: tag, reply: .bytes(message), reportedExecution: nil)
         }
     }
 }

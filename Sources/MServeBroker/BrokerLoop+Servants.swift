@@ -120,6 +120,15 @@ extension BrokerLoop {
         return true
     }
 
+    /// Sends a query's message as the next frame of a servant message: a client's frame shared
+    /// with the query held here (for a re-dispatch), not copied.
+    func sendToServant(_ message: QueryMessage, more: Bool) throws(ZMQError) {
+        switch message {
+        case .frame(let frame): try servantSocket.send(frame.copy(), more: more)
+        case .bytes(let bytes): try servantSocket.send(bytes, more: more)
+        }
+    }
+
     func readMonitor() {
         while let event = try? monitor.next(dontWait: true) {
             guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
@@ -210,7 +219,7 @@ extension BrokerLoop {
                         continue
                     }
                     completeQuery(
-                        servantID: id, tag: tag, replyMessage: frames.copy(of: first + 1),
+                        servantID: id, tag: tag, reply: .frame(frames.message(at: first + 1)),
                         reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
                 }
             case .drain: servantDraining(id)
@@ -313,15 +322,19 @@ extension BrokerLoop {
         drainQueue()
     }
 
-    /// Answers the client of query `tag` with the servant's `(id; result[; info])`.
-    func completeQuery(servantID id: UInt64, tag: UInt64, replyMessage: [UInt8], reportedExecution: UInt64?) {
+    /// Answers the client of query `tag` with the servant's `(id; result[; info])`. A plain `(id; result)` (``ReplyPairLayout``) has its result passed on from
+    /// that frame without being read or copied into an array (``ClientReplyFrame``); any
+    /// other reply is sliced and re-framed (``SlicedReply``).
+    func completeQuery(servantID id: UInt64, tag: UInt64, reply servantReply: ServantReply, reportedExecution: UInt64?) {
         let now = QueryClock.monotonicNanoseconds()
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
-        guard inFlight[tag]?.servantID == id, let flight = inFlight.removeValue(forKey: tag) else {
+        guard inFlight[tag]?.servantID == id, var flight = inFlight.removeValue(forKey: tag) else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
+        // The query's message is done with: a large one is freed before the reply is built.
+        flight.query.message = .bytes([])
         // The servant's own measure of its run time, never more than the time since dispatch:
         // a wrong figure (a servant's -1 for "unknown" reads as 2^64 - 1) must neither trap
         // below nor skew the mean execution the dispatch plugins see.
@@ -359,8 +372,30 @@ extension BrokerLoop {
                 queued: Int64(flight.dispatchedAt &- query.receivedAt),
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
+            if case .frame(let replyFrame) = servantReply,
+                case let prefix = replyFrame.bytes(in: 0..<Self.replyPrefixSize),
+                let layout = ReplyPairLayout(prefix: prefix[...], messageCount: replyFrame.count)
+            {
+                var idPayload = prefix[layout.id]
+                if !SlicedReply.payload(idPayload, isID: query.id) {
+                    var encoded: [UInt8] = []
+                    QIPC.encodePayload(query.id, into: &encoded)
+                    idPayload = encoded[...]
+                }
+                metrics.answered(
+                    isError: false, queued: flight.dispatchedAt &- query.receivedAt,
+                    execution: execution, elapsed: now &- query.receivedAt)
+                let (head, tail) = ReplyAssembly.splicedClientReply(
+                    id: idPayload, resultCount: layout.result.count, routing: query.routing,
+                    servant: servantName, timings: timings)
+                sendToClient(
+                    query.route,
+                    ClientReplyFrame(head: head, body: replyFrame, result: layout.result, tail: tail))
+                drainQueue()
+                return
+            }
             do {
-                var sliced = try SlicedReply(bytes: replyMessage, maximumSize: maxMessageSize)
+                var sliced = try SlicedReply(bytes: servantReply.bytes, maximumSize: maxMessageSize)
                 if !sliced.hasID(query.id) {
                     var idPayload: [UInt8] = []
                     QIPC.encodePayload(query.id, into: &idPayload)
@@ -383,6 +418,24 @@ extension BrokerLoop {
         }
         drainQueue()
     }
+
+    /// A servant's reply message: the frame of a ZeroMQ servant's `REPLY`, or a q servant's bytes.
+    enum ServantReply {
+        case frame(ZMQMessage)
+        case bytes([UInt8])
+
+        /// The message's bytes (a frame's copied).
+        var bytes: [UInt8] {
+            switch self {
+            case .frame(let message): message.bytes
+            case .bytes(let bytes): bytes
+            }
+        }
+    }
+
+    /// How many of a reply's first bytes are read to lay it out (``ReplyPairLayout``): an id
+    /// longer than this takes the general way.
+    static let replyPrefixSize = 4_096
 
     /// A servant that is stopping (its DRAIN): out of dispatch now, its running queries left
     /// to finish there. Queries dispatched to it but not sent yet go back to the queue.

@@ -253,7 +253,7 @@ final class BrokerLoop {
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
-                handleClient(route: $0.route, message: $0.message)
+                handleClient(route: $0.route, message: .bytes($0.message))
             }
             for event in kdbServants.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
                 handleKdbServant(event)

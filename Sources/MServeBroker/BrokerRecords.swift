@@ -2,12 +2,38 @@
 
 import MServePlugin
 import QData
+import ZeroMQ
+
+/// A query's `(id; query)` message as the broker holds it for servants.
+enum QueryMessage {
+    /// A large client message in the ZeroMQ frame it came in: sent on to each servant it goes
+    /// to as that frame (``ZMQMessage/copy()`` shares the body), never copied.
+    case frame(ZMQMessage)
+    /// Bytes: a small client message, a kdb+ door query, a message rewritten without options.
+    case bytes([UInt8])
+
+    /// The size of the message in bytes.
+    var count: Int {
+        switch self {
+        case .frame(let message): message.count
+        case .bytes(let bytes): bytes.count
+        }
+    }
+
+    /// The message's bytes (a frame's copied).
+    var bytes: [UInt8] {
+        switch self {
+        case .frame(let message): message.bytes
+        case .bytes(let bytes): bytes
+        }
+    }
+}
 
 /// A query the broker holds, queued or in flight.
 struct HeldQuery {
     var tag: UInt64
     var route: ReplyRoute
-    var message: [UInt8]
+    var message: QueryMessage
     var id: QValue
     var routing: String
     /// The function the query calls; "" before it is parsed.
@@ -65,7 +91,7 @@ final class ServantRecord {
     var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
     /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
-    var outbox: [(tag: UInt64, message: [UInt8])] = []
+    var outbox: [(tag: UInt64, message: QueryMessage)] = []
     /// The functions it serves, as its last READY announced them; nil until its first READY.
     var functions: ServedFunctions?
     /// The candidate groups it is a member of while ready (for an algorithm following events).

@@ -228,6 +228,26 @@ final class KdbDoor {
         }
     }
 
+    /// Sends a reply whose result is still in the servant's ZeroMQ frame, in the form `form`:
+    /// written in pieces, the result from that frame (``KdbStream/enqueue(pieces:)``), unless
+    /// the compression rule of ``send(_:to:form:)`` applies and the message is joined to be
+    /// compressed.
+    func send(_ reply: ClientReplyFrame, to connectionID: UInt64, form: KdbReplyForm) {
+        guard var connection = connections[connectionID] else { return }
+        if reply.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1 {
+            return send(ClientReply(bytes: reply.frame.bytes, failure: nil), to: connectionID, form: form)
+        }
+        connection.awaitingReplies = max(0, connection.awaitingReplies - 1)
+        connection.lastActivity = QueryClock.monotonicNanoseconds()
+        if connection.stream.enqueue(pieces: reply.kdbPieces(form: form)) {
+            connections[connectionID] = connection
+        } else {
+            drop(
+                connectionID,
+                reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        }
+    }
+
     /// Closes the listener and every connection, each once its last replies are written
     /// (a second at most in all).
     func close() {

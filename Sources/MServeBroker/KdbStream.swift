@@ -1,11 +1,14 @@
 import MServeProtocol
 import POSIXSockets
+import ZeroMQ
 
 /// One kdb+ IPC byte stream over a non-blocking TCP socket: input gathered and cut into
 /// messages by their 8-byte headers (refusing forged headers and messages over the size
 /// limit), and output buffered up to a bound. Once a large message has passed, each buffer
 /// goes back to at most ``retainedCapacity``: a connection that carried one large message
-/// does not hold its size for as long as it stays open.
+/// does not hold its size for as long as it stays open. A large reply is queued as pieces
+/// (``enqueue(pieces:)``) and written from where they lie — a servant's result straight from
+/// the ZeroMQ frame it came in — never joined into the output buffer.
 struct KdbStream {
     /// The most bytes each buffer keeps once it is empty.
     static let retainedCapacity = 1 << 20
@@ -23,6 +26,12 @@ struct KdbStream {
     private var inputStart = 0
     private var output: [UInt8] = []
     private var outputOffset = 0
+    /// Output queued after `output`, in order, written piece by piece from where it lies.
+    private var pieces: [ZMQMessagePiece] = []
+    /// How much of the first piece was written.
+    private var pieceOffset = 0
+    /// The bytes in `pieces`, written or not.
+    private var piecesCount = 0
     private(set) var closed = false
 
     init(descriptor: Int32, maxMessageSize: Int, maxBufferedOutput: Int) {
@@ -35,10 +44,10 @@ struct KdbStream {
     var pendingInput: ArraySlice<UInt8> { input[inputStart...] }
 
     /// Whether output is waiting for the socket to take it.
-    var wantsWrite: Bool { outputOffset < output.count }
+    var wantsWrite: Bool { outputOffset < output.count || !pieces.isEmpty }
 
     /// Bytes waiting to be written.
-    var bufferedOutput: Int { output.count - outputOffset }
+    var bufferedOutput: Int { output.count - outputOffset + piecesCount - pieceOffset }
 
     /// The room the input and output buffers hold now (tests).
     var capacities: (input: Int, output: Int) { (input.capacity, output.capacity) }
@@ -102,11 +111,28 @@ struct KdbStream {
     /// output is exceeded or the peer has gone: the caller closes.
     mutating func enqueue(_ bytes: [UInt8]) -> Bool {
         if bufferedOutput + bytes.count > maxBufferedOutput && bufferedOutput > 0 { return false }
+        // Behind queued pieces, bytes are one more piece: the order is kept.
+        guard pieces.isEmpty else {
+            pieces.append(.bytes(bytes[...]))
+            piecesCount += bytes.count
+            return flush()
+        }
         if outputOffset == output.count {
             output.removeAll(keepingCapacity: output.capacity <= Self.retainedCapacity)
             outputOffset = 0
         }
         output.append(contentsOf: bytes)
+        return flush()
+    }
+
+    /// Queues one message in pieces — bytes, and ranges of ZeroMQ messages written from those
+    /// messages' own memory, which the stream holds until they are written — and writes what
+    /// the socket takes now. False as for ``enqueue(_:)``.
+    mutating func enqueue(pieces newPieces: [ZMQMessagePiece]) -> Bool {
+        let count = newPieces.reduce(0) { $0 + $1.count }
+        if bufferedOutput + count > maxBufferedOutput && bufferedOutput > 0 { return false }
+        pieces.append(contentsOf: newPieces.filter { $0.count > 0 })
+        piecesCount += count
         return flush()
     }
 
@@ -119,6 +145,25 @@ struct KdbStream {
         }
         output.removeAll(keepingCapacity: output.capacity <= Self.retainedCapacity)
         outputOffset = 0
+        while let piece = pieces.first {
+            let written: Int?
+            switch piece {
+            case .bytes(let bytes):
+                written = TCPSocket.write(descriptor, Array(bytes), from: pieceOffset)
+            case .body(let message, let range):
+                written = message.withBytes(in: (range.lowerBound + pieceOffset)..<range.upperBound) {
+                    TCPSocket.write(descriptor, $0)
+                }
+            }
+            guard let written else { return false }
+            if written == 0 { return true }
+            pieceOffset += written
+            if pieceOffset == piece.count {
+                pieces.removeFirst()
+                piecesCount -= pieceOffset
+                pieceOffset = 0
+            }
+        }
         return true
     }
 
@@ -147,6 +192,9 @@ struct KdbStream {
         output = []
         inputStart = 0
         outputOffset = 0
+        pieces = []
+        pieceOffset = 0
+        piecesCount = 0
     }
 
     private mutating func compactInput() {

@@ -130,7 +130,12 @@ public struct SlicedReply: Sendable {
     /// byte for byte always matches (a symbol that is not UTF-8 decodes with replacement
     /// characters on both sides, and its bytes are passed on as they came).
     public func hasID(_ id: QValue) -> Bool {
-        let payload = bytes[self.id]
+        Self.payload(bytes[self.id], isID: id)
+    }
+
+    /// Whether an encoded id (a payload without message header) is `id`, compared as
+    /// ``hasID(_:)`` does.
+    public static func payload(_ payload: ArraySlice<UInt8>, isID id: QValue) -> Bool {
         // The usual id, a long, compared in place (this runs for every reply).
         if case .atom(.long(let value)) = id, payload.count == 9, payload.first == 0xF9 {
             var wire: UInt64 = 0
@@ -178,5 +183,89 @@ public struct SlicedReply: Sendable {
     /// refused or failed the query (ours send `(id; "text"; info)` instead).
     public var resultIsError: Bool {
         !result.isEmpty && bytes[result.lowerBound] == 0x80
+    }
+}
+
+/// Where the id and the result lie in a servant's reply `(id; result)`, found from its first
+/// bytes alone, without walking the result: the broker passes such a result on from the
+/// servant's frame without reading it (``ReplyAssembly/splicedClientReply(id:resultCount:routing:servant:timings:)``).
+///
+/// Only the plain form is laid out this way — little-endian, uncompressed, a general list of
+/// exactly two items whose header counts the whole message, an id of a simple type (an atom,
+/// a vector, `::`) and a result that is not a q error. Anything else (`nil`) is read the
+/// general way, with ``SlicedReply``: a reply with the servant's info, a failure, an older
+/// servant's q error, a compressed or big-endian reply.
+public struct ReplyPairLayout: Sendable, Hashable {
+    /// Byte range of the id's payload.
+    public var id: Range<Int>
+    /// Byte range of the result's payload: from the end of the id to the end of the message.
+    public var result: Range<Int>
+
+    /// Lays out a reply of `messageCount` bytes whose first bytes are `prefix` (at least the
+    /// header, the list's head and the id, and one byte of the result); nil when the reply is
+    /// not of the plain form or its id does not end within `prefix`.
+    public init?(prefix: ArraySlice<UInt8>, messageCount: Int) {
+        let bytes = Array(prefix)
+        guard bytes.count >= 15, bytes.count <= messageCount, bytes[0] == 1, bytes[1] <= 2, bytes[2] == 0,
+            Self.int32(bytes, at: 4) == messageCount, bytes[8] == 0, Self.int32(bytes, at: 10) == 2,
+            let idEnd = Self.end(ofSimpleItemAt: 14, in: bytes), idEnd < bytes.count,
+            bytes[idEnd] != 0x80
+        else { return nil }
+        id = 14..<idEnd
+        result = idEnd..<messageCount
+    }
+
+    private static func int32(_ bytes: [UInt8], at offset: Int) -> Int {
+        var value: UInt32 = 0
+        for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * UInt32(index)) }
+        return Int(Int32(bitPattern: value))
+    }
+
+    /// The width of one element of the atom or vector type `type` (its absolute value);
+    /// nil for symbols and for what is neither.
+    private static func width(_ type: Int) -> Int? {
+        switch type {
+        case 1, 4, 10: 1
+        case 2: 16
+        case 5: 2
+        case 6, 8, 13, 14, 17, 18, 19: 4
+        case 7, 9, 12, 15, 16: 8
+        default: nil
+        }
+    }
+
+    /// Where the item at `offset` ends, for an atom, a vector or `::`; nil for other types or
+    /// when it does not end within `bytes`.
+    private static func end(ofSimpleItemAt offset: Int, in bytes: [UInt8]) -> Int? {
+        guard offset < bytes.count else { return nil }
+        let type = Int(Int8(bitPattern: bytes[offset]))
+        var end: Int
+        if type == 101 {
+            end = offset + 2  // (::) and the other unary primitives: one byte
+        } else if type == -11 {
+            guard let nul = bytes[(offset + 1)...].firstIndex(of: 0) else { return nil }
+            end = nul + 1
+        } else if type < 0, let width = width(-type) {
+            end = offset + 1 + width
+        } else if type > 0, offset + 6 <= bytes.count {
+            let count = int32(bytes, at: offset + 2)
+            guard count >= 0 else { return nil }
+            if type == 11 {
+                end = offset + 6
+                for _ in 0..<count {
+                    guard end < bytes.count, let nul = bytes[end...].firstIndex(of: 0) else { return nil }
+                    end = nul + 1
+                }
+            } else if let width = width(type) {
+                let (size, overflow) = count.multipliedReportingOverflow(by: width)
+                guard !overflow else { return nil }
+                end = offset + 6 + size
+            } else {
+                return nil
+            }
+        } else {
+            return nil
+        }
+        return end <= bytes.count ? end : nil
     }
 }

@@ -114,25 +114,43 @@ public enum ReplyAssembly {
                 routing: routing, servant: servant, timings: timings, servantInfo: servantInfo, error: failure)
             return ClientReply(bytes: clientReply(reply, info: info), failure: failure)
         }
-        let id = reply.bytes[reply.id]
         let result = reply.bytes[reply.result]
-        var bytes = QIPC.listMessageHead(
-            count: 3,
-            reservingCapacity: 14 + id.count + result.count + brokerInfoHead.count + routing.utf8.count
-                + servant.utf8.count + 4 + 4 * 9)
-        bytes.append(contentsOf: id)
+        let parts = splicedClientReply(
+            id: reply.bytes[reply.id], resultCount: result.count, routing: routing, servant: servant,
+            timings: timings)
+        var bytes = parts.head
+        bytes.reserveCapacity(parts.head.count + result.count + parts.tail.count)
         bytes.append(contentsOf: result)
-        bytes.append(contentsOf: brokerInfoHead)
+        bytes.append(contentsOf: parts.tail)
+        return ClientReply(bytes: bytes, failure: nil)
+    }
+
+    /// The bytes that go around a servant's result, unread and uncopied, to make the client's
+    /// `(id; result; info)` with the broker's info dictionary: `head` (the message header, the
+    /// list of three and the id's payload `id`) and `tail` (the info dictionary). The header
+    /// counts the `resultCount` bytes of the result between them: `head + result + tail` is
+    /// the reply ``clientReply(_:routing:servant:timings:)`` makes for a servant's `(id;
+    /// result)`. This is how the broker passes a result from the servant's ZeroMQ frame to
+    /// the client's with one copy and none through an array (docs/PROTOCOL.md).
+    public static func splicedClientReply(
+        id: ArraySlice<UInt8>, resultCount: Int, routing: String, servant: String, timings: QueryTimings
+    ) -> (head: [UInt8], tail: [UInt8]) {
+        var head = QIPC.listMessageHead(count: 3, reservingCapacity: 14 + id.count)
+        head.append(contentsOf: id)
+        var tail: [UInt8] = []
+        tail.reserveCapacity(brokerInfoHead.count + routing.utf8.count + servant.utf8.count + 2 + 2 + 4 * 9)
+        tail.append(contentsOf: brokerInfoHead)
         // The values of `InfoDictionary.brokerValues`, in its order, each written in place
         // (DirectInfoReplyTests checks that the two agree).
-        QIPC.encodePayload(.atom(.symbol(routing)), into: &bytes)
-        QIPC.encodePayload(.atom(.symbol(servant)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &bytes)
-        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &bytes)
-        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &bytes)
-        QIPC.patchLength(&bytes)
-        return ClientReply(bytes: bytes, failure: nil)
+        QIPC.encodePayload(.atom(.symbol(routing)), into: &tail)
+        QIPC.encodePayload(.atom(.symbol(servant)), into: &tail)
+        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &tail)
+        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &tail)
+        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &tail)
+        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &tail)
+        let length = UInt32(truncatingIfNeeded: head.count + resultCount + tail.count)
+        for index in 0..<4 { head[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        return (head, tail)
     }
 
     /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the

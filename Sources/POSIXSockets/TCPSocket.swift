@@ -138,6 +138,18 @@ public enum TCPSocket {
         return .closed
     }
 
+    /// Writes as much of `bytes` as the socket takes now, from where they lie, and returns how
+    /// much that was; nil when the peer has gone.
+    public static func write(_ descriptor: Int32, _ bytes: RawSpan) -> Int? {
+        guard bytes.byteCount > 0 else { return 0 }
+        let count = bytes.withUnsafeBytes { raw in
+            send(descriptor, raw.baseAddress!, raw.count, Int32(MSG_NOSIGNAL))
+        }
+        if count >= 0 { return count }
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return 0 }
+        return nil
+    }
+
     /// Writes as much of `bytes[offset...]` as the socket takes now and returns how much that
     /// was; nil when the peer has gone.
     public static func write(_ descriptor: Int32, _ bytes: [UInt8], from offset: Int) -> Int? {

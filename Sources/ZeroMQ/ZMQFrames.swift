@@ -7,13 +7,14 @@ import CZeroMQ
 /// ``largeFrameSize`` are copied back to back into one buffer that is reused, so once it has
 /// grown, receiving small messages allocates nothing
 /// (``ZMQSocket/receiveMultipart(dontWait:file:line:)`` makes an object and an array per
-/// frame). A larger frame gets an array of its own, which ``copy(of:)`` hands out without
-/// copying it again: a 1 MB result is copied once on its way through, and its array is freed
-/// with the next message. The shared buffer is kept for the next message only up to
+/// frame). A larger frame is not copied at all: its libzmq message is moved
+/// (`zmq_msg_move`) into a ``ZMQMessage`` of its own, which ``message(at:)`` hands out, to be
+/// sent on (``ZMQMessage/copy()`` shares the body) or read in place; it is released with the
+/// next message. The shared buffer is kept for the next message only up to
 /// ``retainedCapacity``: one message of many small frames (a batch) does not pin its size for
 /// good. Owned by one thread, like the socket it reads.
 public struct ZMQFrames {
-    /// Frames from this size up are kept in their own arrays rather than the shared buffer.
+    /// Frames from this size up stay in their own libzmq messages rather than the shared buffer.
     public static let largeFrameSize = 16 * 1024
 
     /// The most bytes of small frames the shared buffer keeps between messages; a larger buffer
@@ -22,10 +23,10 @@ public struct ZMQFrames {
 
     /// The small frames' bytes, back to back.
     private var bytes: [UInt8] = []
-    /// Where each frame lies: in `bytes`, or in its own array in `largeFrames`.
+    /// Where each frame lies: in `bytes`, or in its own message in `largeFrames`.
     private var bounds: [Range<Int>] = []
-    /// Per frame, its own array when it is a large frame.
-    private var largeFrames: [[UInt8]?] = []
+    /// Per frame, its own message when it is a large frame.
+    private var largeFrames: [ZMQMessage?] = []
     /// The `zmq_msg_t` each frame is received into before its bytes are appended.
     private let scratch = ZMQMessage()
 
@@ -35,15 +36,28 @@ public struct ZMQFrames {
     /// The number of frames of the message last received.
     public var count: Int { bounds.count }
 
-    /// The bytes of frame `index`, in place.
+    /// The bytes of frame `index`: a small frame's in place, a large frame's copied (read those
+    /// with ``message(at:)``).
     public subscript(index: Int) -> ArraySlice<UInt8> {
-        if let large = largeFrames[index] { return large[...] }
+        if let large = largeFrames[index] { return large.bytes[...] }
         return bytes[bounds[index]]
     }
 
-    /// Frame `index` as an array of its own (a large frame's array is shared, not copied).
+    /// Frame `index` as an array of its own (copied).
     public func copy(of index: Int) -> [UInt8] {
-        largeFrames[index] ?? Array(bytes[bounds[index]])
+        largeFrames[index]?.bytes ?? Array(bytes[bounds[index]])
+    }
+
+    /// Frame `index` as a message: a large frame's own, as libzmq received it (nothing copied),
+    /// a small frame's copied into a new one. Sending the returned message empties it, and a
+    /// large frame with it: send a ``ZMQMessage/copy()`` to keep the frame readable.
+    public func message(at index: Int) -> ZMQMessage {
+        largeFrames[index] ?? ZMQMessage(bytes: bytes[bounds[index]])
+    }
+
+    /// Whether frame `index` is kept in a message of its own (``largeFrameSize`` bytes or more).
+    public func isLarge(_ index: Int) -> Bool {
+        largeFrames[index] != nil
     }
 
     /// A message-level property (`zmq_msg_gets`) of the message last received, such as
@@ -51,7 +65,9 @@ public struct ZMQFrames {
     /// or when nothing was received yet.
     public func metadata(_ property: String) -> String? {
         guard count > 0 else { return nil }
-        return scratch.metadata(property)
+        // The last frame holds it: in the scratch message, or moved out of it when large.
+        let last: ZMQMessage? = largeFrames[largeFrames.count - 1]
+        return (last ?? scratch).metadata(property)
     }
 
     /// The bytes the shared buffer of small frames holds room for now.
@@ -68,11 +84,13 @@ public struct ZMQFrames {
     /// Appends the body of the scratch message as the next frame; returns whether more follow.
     fileprivate mutating func appendScratch() -> Bool {
         let size = zmq_msg_size(scratch.pointer)
-        let body = UnsafeRawBufferPointer(start: size > 0 ? zmq_msg_data(scratch.pointer) : nil, count: size)
         if size >= Self.largeFrameSize {
-            largeFrames.append(Array(body))
+            let more = zmq_msg_more(scratch.pointer) != 0
+            largeFrames.append(ZMQMessage.moving(from: scratch.pointer))
             bounds.append(0..<size)
+            return more
         } else {
+            let body = UnsafeRawBufferPointer(start: size > 0 ? zmq_msg_data(scratch.pointer) : nil, count: size)
             let start = bytes.count
             bytes.append(contentsOf: body)
             largeFrames.append(nil)

@@ -33,6 +33,39 @@ public final class ZMQMessage {
         }
     }
 
+    /// A message made of several pieces laid end to end: byte arrays of the caller's and
+    /// ranges of other messages' bodies, copied straight from those bodies (libzmq messages
+    /// are contiguous, so a piece that travels inside a larger message is copied once, here,
+    /// and never through a Swift array).
+    public init(joining pieces: [ZMQMessagePiece]) {
+        pointer = .allocate(capacity: 1)
+        let total = pieces.reduce(0) { $0 + $1.count }
+        let rc = zmq_msg_init_size(pointer, total)
+        precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
+        guard total > 0, let destination = zmq_msg_data(pointer) else { return }
+        var offset = 0
+        for piece in pieces {
+            switch piece {
+            case .bytes(let bytes):
+                bytes.withUnsafeBytes { source in
+                    if source.count > 0 {
+                        (destination + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                    }
+                }
+                offset += bytes.count
+            case .body(let message, let range):
+                message.withUnsafeBody { source in
+                    precondition(range.lowerBound >= 0 && range.upperBound <= source.count, "a range outside the message")
+                    if !range.isEmpty {
+                        (destination + offset).copyMemory(
+                            from: source.baseAddress! + range.lowerBound, byteCount: range.count)
+                    }
+                }
+                offset += range.count
+            }
+        }
+    }
+
     /// A message holding the UTF-8 bytes of a string.
     public convenience init(string: String) {
         self.init(bytes: Array(string.utf8))
@@ -51,6 +84,15 @@ public final class ZMQMessage {
         withUnsafeBody { Array($0) }
     }
 
+    /// A copy of the bytes of the body in `range` (clamped to the body).
+    public func bytes(in range: Range<Int>) -> [UInt8] {
+        withUnsafeBody { body in
+            let lower = min(max(range.lowerBound, 0), body.count)
+            let upper = min(max(range.upperBound, lower), body.count)
+            return Array(body[lower..<upper])
+        }
+    }
+
     /// The body decoded as UTF-8 (invalid sequences repaired).
     public var string: String {
         withUnsafeBody { String(decoding: $0, as: UTF8.self) }
@@ -59,6 +101,15 @@ public final class ZMQMessage {
     /// Reads the body in place, without copying.
     public func withBytes<Result>(_ body: (RawSpan) throws -> Result) rethrows -> Result {
         try withUnsafeBody { buffer in try body(buffer.bytes) }
+    }
+
+    /// Reads the bytes of the body in `range` (clamped to the body) in place, without copying.
+    public func withBytes<Result>(in range: Range<Int>, _ body: (RawSpan) throws -> Result) rethrows -> Result {
+        try withUnsafeBody { buffer in
+            let lower = min(max(range.lowerBound, 0), buffer.count)
+            let upper = min(max(range.upperBound, lower), buffer.count)
+            return try body(UnsafeRawBufferPointer(rebasing: buffer[lower..<upper]).bytes)
+        }
     }
 
     /// A message-level property (`zmq_msg_gets`) of a received message, e.g. "Peer-Address",
@@ -79,7 +130,16 @@ public final class ZMQMessage {
         return copy
     }
 
-    private func withUnsafeBody<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    /// Moves the body of `source` into a new message, leaving `source` empty (`zmq_msg_move`:
+    /// nothing is copied).
+    static func moving(from source: UnsafeMutablePointer<zmq_msg_t>) -> ZMQMessage {
+        let moved = ZMQMessage()
+        let rc = zmq_msg_move(moved.pointer, source)
+        precondition(rc == 0, "zmq_msg_move failed")
+        return moved
+    }
+
+    fileprivate func withUnsafeBody<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         let count = zmq_msg_size(pointer)
         guard count > 0, let data = zmq_msg_data(pointer) else {
             return try body(UnsafeRawBufferPointer(start: nil, count: 0))
@@ -87,6 +147,25 @@ public final class ZMQMessage {
         return try body(UnsafeRawBufferPointer(start: data, count: count))
     }
 }
+
+/// One piece of a message joined with ``ZMQMessage/init(joining:)``.
+public enum ZMQMessagePiece {
+    /// Bytes of the caller's.
+    case bytes(ArraySlice<UInt8>)
+    /// The bytes of another message's body in a range.
+    case body(ZMQMessage, Range<Int>)
+
+    /// The number of bytes the piece adds.
+    public var count: Int {
+        switch self {
+        case .bytes(let bytes): bytes.count
+        case .body(_, let range): range.count
+        }
+    }
+}
+
+@available(*, unavailable, message: "a ZMQMessagePiece refers to a message of one thread")
+extension ZMQMessagePiece: Sendable {}
 
 @available(*, unavailable, message: "a ZMQMessage belongs to one thread")
 extension ZMQMessage: Sendable {}

@@ -57,6 +57,11 @@ VALUES = {
     "dictionary": kx.toq({"a": 1, "b": 2}),
     "table": kx.toq(pandas.DataFrame({"sym": ["IBM", "MSFT"], "price": [1.5, 2.5]})),
     "keyed table": kx.toq(pandas.DataFrame({"sym": ["IBM", "MSFT"], "price": [1.5, 2.5]}).set_index("sym")),
+    # Results the broker passes on from the servant's frame without reading them (16 KiB and
+    # more), written by the door from that frame.
+    "large longs": kx.LongVector(list(range(300000))),
+    "large string": kx.CharVector("x" * 100000),
+    "large table": kx.toq(pandas.DataFrame({"sym": ["IBM", "MSFT"] * 5000, "price": [1.5, 2.5] * 5000})),
 }
 
 

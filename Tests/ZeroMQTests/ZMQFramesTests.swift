@@ -59,6 +59,48 @@ import ZeroMQ
         }
     }
 
+    @Test func aLargeFrameIsTheReceivedMessageItselfAndGoesOnWithoutACopy() throws {
+        try withSocketPair(.pull, .push) { pull, push in
+            try withSocketPair(.pull, .push) { sink, relay in
+                let large = (0..<(ZMQFrames.largeFrameSize * 3)).map { UInt8(truncatingIfNeeded: $0 * 3) }
+                var frames = ZMQFrames()
+                try push.send(multipart: [[1, 2], large])
+                #expect(try pull.receive(into: &frames))
+                #expect(!frames.isLarge(0))
+                #expect(frames.isLarge(1))
+                // The frame's own message, handed out as it is: the same object each time.
+                let message = frames.message(at: 1)
+                #expect(message === frames.message(at: 1))
+                #expect(message.count == large.count)
+                // A small frame comes as a new message of its own.
+                #expect(frames.message(at: 0).bytes == [1, 2])
+                #expect(frames.message(at: 0) !== frames.message(at: 0))
+
+                // Sent on, the body moves to libzmq: the frame is left empty (nothing was copied).
+                #expect(try relay.send(frames.message(at: 1)))
+                #expect(frames.message(at: 1).count == 0)
+                #expect(try sink.receiveMultipartBytes() == [large])
+            }
+        }
+    }
+
+    @Test func theMetadataOfAMessageWhoseLastFrameIsLargeIsRead() throws {
+        try withContext { context in
+            let server = try ZMQSocket(context: context, type: .router)
+            let client = try ZMQSocket(context: context, type: .dealer)
+            defer { server.close(); client.close() }
+            try server.bind("tcp://127.0.0.1:0")
+            try client.connect(try server.lastEndpoint)
+            var frames = ZMQFrames()
+            try client.send(Array(repeating: 1, count: ZMQFrames.largeFrameSize))
+            try server.setReceiveTimeout(milliseconds: 5_000)
+            #expect(try server.receive(into: &frames))
+            #expect(frames.isLarge(1))
+            #expect(frames.metadata("Peer-Address") == "127.0.0.1")
+            #expect(frames.metadata("Socket-Type") == "DEALER")
+        }
+    }
+
     @Test func aBufferGrownByOneMessageShrinksBackWithTheNext() throws {
         try withSocketPair(.pull, .push) { pull, push in
             var frames = ZMQFrames()

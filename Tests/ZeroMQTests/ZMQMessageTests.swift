@@ -28,6 +28,16 @@ import ZeroMQ
         #expect(sum == (0..<200).reduce(0, +))
     }
 
+    @Test func aMessageIsJoinedFromBytesAndRangesOfOtherMessages() {
+        let source = ZMQMessage(bytes: Array(0..<100))
+        let joined = ZMQMessage(joining: [.bytes([1, 2][...]), .body(source, 10..<13), .bytes([]), .body(source, 98..<100)])
+        #expect(joined.bytes == [1, 2, 10, 11, 12, 98, 99])
+        #expect(ZMQMessage(joining: []).count == 0)
+        #expect(source.bytes(in: 97..<200) == [97, 98, 99])
+        #expect(source.withBytes(in: 5..<8) { $0.byteCount } == 3)
+        #expect(source.withBytes(in: 5..<8) { $0.unsafeLoad(fromByteOffset: 1, as: UInt8.self) } == 6)
+    }
+
     @Test func copySharesTheBody() {
         let message = ZMQMessage(bytes: [5, 6, 7])
         let copy = message.copy()
