@@ -1,6 +1,6 @@
 import Foundation
 public import MServeBroker
-import Prometheus
+public import Prometheus
 import Synchronization
 
 /// Shows a ``Broker`` over HTTP: what its loop counted and its gauges (queue, in flight, per

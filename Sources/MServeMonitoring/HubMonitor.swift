@@ -1,6 +1,6 @@
 import Foundation
 public import MServeHub
-import Prometheus
+public import Prometheus
 import Synchronization
 
 /// Shows a ``Hub`` over HTTP: its spokes by role and state, its crash reports, and what its

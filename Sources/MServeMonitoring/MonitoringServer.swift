@@ -1,7 +1,7 @@
 import Hummingbird
 public import Logging
 import NIOCore
-public import Prometheus
+import Prometheus
 public import ServiceLifecycle
 import Synchronization
 

@@ -33,7 +33,7 @@ struct BrokerMetricsTests {
             functions: Self.functions(), servants: 1, configuration: configuration
         ) { cluster in
             // With no queue, a query sent before the servant is ready would be refused.
-            _ = try await eventually { await cluster.broker.snapshot().servants.first?.state == "ready" }
+            _ = await eventually { await cluster.broker.snapshot().servants.first?.state == "ready" }
             for value in 1...3 { _ = try await cluster.client.send("echo \(value)") }
             await #expect(throws: (any Error).self) { try await cluster.client.send("fail 1") }
             // Not a query the broker can parse: refused before it is queued.
