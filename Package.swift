@@ -242,7 +242,7 @@ let package = Package(
         .target(
             name: "MServeMonitoring",
             dependencies: [
-                "MServeBroker", "MServeHub",
+                "MServeBroker", "MServeHub", "ZeroMQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import Foundation
+import ZeroMQ
 
 /// Where the HTTP side listens: `--http HOST:PORT` (or `PORT`, on loopback).
 public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
@@ -17,22 +18,21 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
     /// 127.0.0.1: the safe default).
     public init(parsing text: String) throws(MonitoringError) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let refusal = MonitoringError(.address, "'\(text)' is not HOST:PORT, [IPv6]:PORT or PORT (a port from 0 to 65535)")
+        // Split the one way every MServe address is split; `;` (a ZeroMQ source address) has no
+        // meaning here.
+        guard !trimmed.contains(";") else { throw refusal }
         var host = "127.0.0.1"
-        var portText = Substring(trimmed)
-        if trimmed.hasPrefix("[") {
-            guard let close = trimmed.firstIndex(of: "]"), trimmed[trimmed.index(after: close)...].hasPrefix(":") else {
-                throw MonitoringError(.address, "'\(text)' is not [IPv6]:PORT")
-            }
-            host = String(trimmed[trimmed.index(after: trimmed.startIndex)..<close])
-            portText = trimmed[trimmed.index(close, offsetBy: 2)...]
-        } else if let colon = trimmed.lastIndex(of: ":") {
-            let named = trimmed[..<colon]
-            if !named.isEmpty { host = String(named) }
-            portText = trimmed[trimmed.index(after: colon)...]
+        var portText = trimmed
+        if let (written, port) = ZMQEndpoint.split(trimmed) {
+            let bracketed = written.hasPrefix("[") || written.hasSuffix("]")
+            guard !bracketed || (written.count > 2 && written.hasPrefix("[") && written.hasSuffix("]")) else { throw refusal }
+            // An IPv6 address needs its brackets, or its last group would be read as the port.
+            guard bracketed || !written.contains(":") else { throw refusal }
+            if !written.isEmpty { host = ZMQEndpoint.unbracketed(written) }
+            portText = port
         }
-        guard let port = Int(portText), (0...65_535).contains(port), !host.isEmpty, !host.contains(":") || trimmed.hasPrefix("[") else {
-            throw MonitoringError(.address, "'\(text)' is not HOST:PORT or PORT (a port from 0 to 65535)")
-        }
+        guard let port = Int(portText), (0...65_535).contains(port) else { throw refusal }
         self.host = host
         self.port = port
     }

@@ -17,7 +17,7 @@ struct HTTPBindAddressTests {
         #expect(try !HTTPBindAddress(parsing: "10.0.0.1:1").isLoopback)
     }
 
-    @Test(arguments: ["", "host", "host:", "host:70000", "host:-1", "::1:80", "[::1]80", "a:b"])
+    @Test(arguments: ["", "host", "host:", "host:70000", "host:-1", "::1:80", "[::1]80", "a:b", "[::1:80", "::1]:80", "[]:80", "a;b:80"])
     func badAddressesAreRefused(_ text: String) {
         #expect(throws: MonitoringError.self) { try HTTPBindAddress(parsing: text) }
     }
