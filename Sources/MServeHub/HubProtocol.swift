@@ -225,10 +225,9 @@ public struct SpokeRegistration: Sendable, Hashable {
         advertisedHost: String? = nil
     ) -> SpokeRegistration {
         let info = ProcessInfo.processInfo
-        let user = info.environment["USER"] ?? info.environment["LOGNAME"] ?? String(getuid())
         return SpokeRegistration(
             pid: Int64(getpid()), port: port, threads: threads, address: ProcessStart.localAddress,
-            host: info.hostName, user: user, commandLine: commandLineShown(CommandLine.arguments),
+            host: info.hostName, user: ProcessStart.userName, commandLine: commandLineShown(CommandLine.arguments),
             startTime: ProcessStart.qTimestamp, version: MServeVersion.current,
             buildDate: ProcessStart.buildDate, directory: FileManager.default.currentDirectoryPath,
             service: service, role: role, endpoint: endpoint, advertisedHost: advertisedHost)
@@ -475,6 +474,13 @@ enum ProcessStart {
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
         return Int32((modified.timeIntervalSince1970 - Double(QueryClock.qEpochOffsetSeconds)) / 86_400)
+    }()
+
+    /// The name of the user this process runs as, from the system's user database (not from
+    /// `USER` or `LOGNAME`, which the caller's environment sets to anything), else the uid.
+    static let userName: String = {
+        let name = NSUserName()
+        return name.isEmpty ? String(geteuid()) : name
     }()
 
     /// This host's first non-loopback IPv4 address, or 127.0.0.1.
