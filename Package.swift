@@ -177,7 +177,7 @@ let package = Package(
             name: "MServeBroker",
             dependencies: [
                 "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin", "MServePasswords",
-                "ProcessMemory",
+                "ProcessMemory", "POSIXFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

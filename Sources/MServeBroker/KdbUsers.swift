@@ -1,5 +1,6 @@
 import Foundation
 public import MServePasswords
+import POSIXFiles
 
 /// How a kdb+ user's password is stored.
 public enum StoredPassword: Sendable, Hashable {
@@ -98,13 +99,24 @@ public struct KdbUsers: Sendable, Hashable {
         self.passwords = passwords
     }
 
-    /// Reads a users file.
+    /// Reads a users file, refusing one its group or other users have any permission on.
     public init(contentsOf path: String) throws(BrokerError) {
-        let text: String
+        let contents: FileContents
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            contents = try POSIXFile.read(atPath: path, limit: 16 << 20)
         } catch {
-            throw BrokerError(.configuration, "cannot read the users file \(path): \(error.localizedDescription)")
+            throw BrokerError(.configuration, "cannot read the users file \(path): \(error.systemReason ?? error.message)")
+        }
+        // The mode of the very file read: plain passwords or unsalted digests, and whoever may
+        // change the file may add a user of their own.
+        guard contents.permissions & 0o077 == 0 else {
+            throw BrokerError(
+                .configuration,
+                "the users file \(path) has mode \(POSIXFile.octal(contents.permissions)), so other users may read "
+                    + "its passwords or add their own: it must be readable by the broker's user only; run chmod 600 \(path)")
+        }
+        guard let text = String(validating: contents.bytes, as: UTF8.self) else {
+            throw BrokerError(.configuration, "cannot read the users file \(path): it is not UTF-8 text")
         }
         try self.init(parsing: text)
     }

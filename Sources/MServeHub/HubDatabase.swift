@@ -35,16 +35,26 @@ public final class HubDatabase: Sendable {
     /// The database file.
     public let path: String
 
-    /// Refuses a hub directory its group or other users may write (as ssh refuses such a
-    /// home directory): whoever may write it could put a database of their own there (their
-    /// keys allowed, their users), or replace the files the hub and its admin commands read.
-    static func refuseDirectoryOthersMayWrite(_ directory: String) throws(HubError) {
+    /// Refuses a hub directory its group or other users may write, or that another user owns
+    /// (as ssh refuses such a home directory): whoever may write it, or change its mode, could
+    /// put a database of their own there (their keys allowed, their users), or replace the
+    /// files the hub and its admin commands read.
+    static func refuseDirectoryOthersControl(_ directory: String) throws(HubError) {
         let mode: Int
+        let owner: Int
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: directory)
             mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            owner = (attributes[.ownerAccountID] as? NSNumber)?.intValue ?? -1
         } catch {
             throw HubError(.database, "cannot read the mode of the hub directory \(directory): \(error.localizedDescription)")
+        }
+        guard owner == Int(geteuid()) else {
+            throw HubError(
+                .database,
+                "the hub directory \(directory) belongs to uid \(owner), not to this hub's user (uid \(geteuid())), "
+                    + "who could change its files and mode: the hub keeps its database and admin token there; "
+                    + "give a --dir of this user's own")
         }
         guard mode & 0o022 != 0 else { return }
         throw HubError(
@@ -54,8 +64,8 @@ public final class HubDatabase: Sendable {
     }
 
     /// Opens (creating if needed) the hub database in `directory`. A directory it creates is
-    /// the hub's user's alone (mode 0700); an existing one its group or others may write is
-    /// refused; and the database files (`hub.sqlite` and its WAL
+    /// the hub's user's alone (mode 0700); an existing one its group or others may write, or
+    /// another user owns, is refused; and the database files (`hub.sqlite` and its WAL
     /// and shared-memory files) are made 0600 at each open: they hold the kdb+ users' digests.
     public init(directory: String) throws(HubError) {
         do {
@@ -69,7 +79,7 @@ public final class HubDatabase: Sendable {
                 ?? error.localizedDescription
             throw HubError(.database, "cannot create the hub directory \(directory): \(cause)")
         }
-        try Self.refuseDirectoryOthersMayWrite(directory)
+        try Self.refuseDirectoryOthersControl(directory)
         do {
             path = (directory as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()

@@ -1,3 +1,4 @@
+import Foundation
 import MServePasswords
 import Testing
 
@@ -65,5 +66,32 @@ struct KdbUsersTests {
 
     @Test func aLineWithoutAUserIsAnError() {
         #expect(throws: BrokerError.self) { try KdbUsers(parsing: ":nouser") }
+    }
+}
+
+/// The users file on disk: read only when no other user may read or change it.
+struct KdbUsersFileTests {
+    private func withUsersFile(mode: UInt32, _ body: (String) throws -> Void) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("alice:wonderland\n".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.setAttributes([.posixPermissions: Int(mode)], ofItemAtPath: path)
+        try body(path)
+    }
+
+    @Test func aFileOnlyItsOwnerMayUseIsRead() throws {
+        try withUsersFile(mode: 0o600) { (path: String) throws in
+            let users = try KdbUsers(contentsOf: path)
+            #expect(users.accepts(user: "alice", password: "wonderland"))
+        }
+    }
+
+    @Test(arguments: [0o644, 0o640, 0o604, 0o620, 0o602, 0o660])
+    func aFileOthersMayReadOrChangeIsRefused(mode: UInt32) throws {
+        try withUsersFile(mode: mode) { path in
+            let error = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: path) }
+            #expect(error?.code == .configuration)
+            #expect(error?.message.contains("chmod 600 \(path)") == true, "\(String(describing: error))")
+        }
     }
 }

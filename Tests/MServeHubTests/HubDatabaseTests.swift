@@ -148,4 +148,18 @@ struct HubDatabaseTests {
             #expect(!FileManager.default.fileExists(atPath: shared + "/hub.sqlite"))
         }
     }
+
+    /// A directory another user owns could have its files or mode changed by that user: the
+    /// hub refuses it, even at mode 0700. (Needs root, to give a directory to another user.)
+    @Test(.enabled(if: geteuid() == 0, "giving a directory to another user needs root"))
+    func aHubDirectoryAnotherUserOwnsIsRefused() throws {
+        let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-owner-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let theirs = parent + "/theirs"
+        try FileManager.default.createDirectory(atPath: theirs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        #expect(chown(theirs, 65_534, 65_534) == 0)
+        let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: theirs) }
+        #expect(error?.message.contains("belongs to uid 65534") == true, "\(String(describing: error))")
+        #expect(!FileManager.default.fileExists(atPath: theirs + "/hub.sqlite"))
+    }
 }

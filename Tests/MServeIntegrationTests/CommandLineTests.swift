@@ -150,7 +150,9 @@ extension IntegrationTests {
 
             // With users, the door is not what stops it.
             let users = directory + "/users"
-            #expect(FileManager.default.createFile(atPath: users, contents: Data("alice:wonderland\n".utf8)))
+            #expect(
+                FileManager.default.createFile(
+                    atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o600]))
             let withUsers = try await CommandRun.mserve(
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
                     + keys.map { $0 == "KEYS" ? directory : $0 },
@@ -337,6 +339,21 @@ extension IntegrationTests {
             let run = try await CommandRun.mserve(arguments, timeout: 10)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
+        }
+
+        /// A users file other users may read (the umask's usual 0644) is refused at start,
+        /// saying how to fix it: its passwords are secrets, as a secret key is.
+        @Test func aUsersFileOthersMayReadIsRefused() async throws {
+            let users = NSTemporaryDirectory() + "mserve-users-\(UUID().uuidString)"
+            #expect(
+                FileManager.default.createFile(
+                    atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o644]))
+            defer { try? FileManager.default.removeItem(atPath: users) }
+            let run = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users], timeout: 10)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains("--users: the users file \(users) has mode 0644"), "\(run.errors)")
+            #expect(run.errors.contains("run chmod 600 \(users)"), "\(run.errors)")
         }
 
         /// A negative number after a numeric option is its value, refused with the option's

@@ -145,6 +145,7 @@ extension IntegrationTests {
             carol:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
             """.write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
             let (cluster, port) = try await Self.startCluster(doorArguments: ["--users", file.path])
             defer { cluster.stop() }
             for (user, password) in [("alice", "wonderland"), ("bob", "secret"), ("carol", "secret")] {
