@@ -18,7 +18,7 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
     /// 127.0.0.1: the safe default).
     public init(parsing text: String) throws(MonitoringError) {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let refusal = MonitoringError(.address, "'\(text)' is not HOST:PORT, [IPv6]:PORT or PORT (a port from 0 to 65535)")
+        let refusal = MonitoringError(.address, "'\(text)' is not HOST:PORT or PORT (a port from 0 to 65535; an IPv6 host in brackets, [::1]:PORT)")
         // Split the one way every MServe address is split; `;` (a ZeroMQ source address) has no
         // meaning here.
         guard !trimmed.contains(";") else { throw refusal }
