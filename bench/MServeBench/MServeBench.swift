@@ -11,7 +11,7 @@ struct MServeBench: AsyncParsableCommand {
         discussion: "Build with -c release; debug builds measure the debugger's overhead, not MServe.",
         subcommands: [
             CodecSuite.self, QuerySuite.self, DispatchSuite.self, BrokerSuite.self, EchoRatioSuite.self,
-            WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, ServeCommand.self,
+            WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, MetricsCostSuite.self, ServeCommand.self,
         ]
     )
 }
@@ -20,6 +20,13 @@ struct CodecSuite: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "codec", abstract: "kdb+ IPC encode/decode throughput.")
     func run() { CodecBenchmark.run() }
+}
+
+struct MetricsCostSuite: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics", abstract: "What counting a query's times costs the broker's loop.")
+    @Option(help: "Queries per round.") var iterations = 5_000_000
+    func run() { MetricsCostBenchmark.run(iterations: iterations) }
 }
 
 struct QuerySuite: ParsableCommand {
