@@ -81,7 +81,10 @@ public final class BrokerMonitor: MonitoredProcess {
         let snapshot = await broker.snapshot()
         publish(snapshot)
         var text = registry.emitToBuffer()
-        let labels = Self.dimensions(service: service)
+        // The algorithm, without its configuration: the label a comparison of algorithms
+        // (a benchmark, a canary broker) groups by.
+        let algorithm = snapshot.algorithm.split(separator: ":", maxSplits: 1).first.map(String.init) ?? snapshot.algorithm
+        let labels = Self.dimensions(service: service) + [("algorithm", algorithm)]
         let counted = snapshot.metrics
         HistogramExposition.append(
             counted.elapsed, name: "mserve_broker_query_elapsed_seconds",

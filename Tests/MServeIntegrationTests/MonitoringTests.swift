@@ -132,7 +132,7 @@ extension IntegrationTests {
             #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="answered"} 3"#), "\(metrics)")
             #expect(metrics.contains(#"mserve_broker_queries_total{service="default",outcome="servant_error"} 1"#))
             #expect(metrics.contains("# TYPE mserve_broker_query_elapsed_seconds histogram"))
-            #expect(metrics.contains(#"mserve_broker_query_elapsed_seconds_count{service="default"} 4"#), "\(metrics)")
+            #expect(metrics.contains(#"mserve_broker_query_elapsed_seconds_count{service="default",algorithm="match"} 4"#), "\(metrics)")
             // A broker that serves no hub shows none of the hub's series.
             #expect(!metrics.contains("mserve_hub_"), "\(metrics)")
             #expect(try await Self.get(port, "/healthz").status == 200)
