@@ -48,7 +48,7 @@ final class ServantLoop {
     /// Lines about messages a peer got wrong (not MSV1, a malformed QUERY, an unexpected
     /// command, queries without a session), each kind at most once a second: anyone who
     /// reaches the socket can send them at any rate, and must not fill the log.
-    private var peerMistakeLogs: [String: LogThrottle] = [:]
+    private var peerEventLogs: [String: LogThrottle] = [:]
     let endpoint: String
 
     init(
@@ -294,12 +294,13 @@ final class ServantLoop {
     }
 
     /// Logs `line` (at `level`, with `metadata`) unless a line of the same kind went out
-    /// less than a second ago; the next one let through counts those held back.
-    private func logPeerMistake(
+    /// less than a second ago; the next one let through counts those held back. For what a
+    /// peer can cause at any rate: its mistakes, and new sessions.
+    private func logPeerEvent(
         _ kind: String, _ line: @autoclosure () -> String, level: Logger.Level = .warning,
         metadata: Logger.Metadata? = nil, now: UInt64
     ) {
-        guard let heldBack = peerMistakeLogs[kind, default: LogThrottle()].admit(now: now) else { return }
+        guard let heldBack = peerEventLogs[kind, default: LogThrottle()].admit(now: now) else { return }
         logger.log(level: level, "\(LogThrottle.line(line(), heldBack: heldBack))", metadata: metadata)
     }
 
@@ -339,7 +340,7 @@ final class ServantLoop {
                     continue
                 }
                 if stopping {
-                    logPeerMistake("stopping", "refused a direct query: the servant is stopping", level: .notice, now: now)
+                    logPeerEvent("stopping", "refused a direct query: the servant is stopping", level: .notice, now: now)
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
                         Self.stoppingReply(to: frames.copy(of: frames.count - 1))
                     ])
@@ -354,7 +355,7 @@ final class ServantLoop {
                 continue
             }
             guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
-                logPeerMistake("not MSV1", "dropped a message that is not MSV1", now: now)
+                logPeerEvent("not MSV1", "dropped a message that is not MSV1", now: now)
                 continue
             }
             let broker = frames.copy(of: 0)
@@ -371,7 +372,10 @@ final class ServantLoop {
                     replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max,
                     lastHeard: now)
                 if brokers.updateValue(session, forKey: broker) == nil {
-                    logger.info("broker connected", metadata: ["broker": "\(Self.printableRoutingID(broker))"])
+                    // Anyone who reaches the socket can say HELLO under a new identity at any rate.
+                    logPeerEvent(
+                        "broker connected", "broker connected", level: .info,
+                        metadata: ["broker": "\(Self.printableRoutingID(broker))", "sessions": "\(brokers.count)"], now: now)
                 }
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
             case .ping:
@@ -379,7 +383,7 @@ final class ServantLoop {
             case .query:
                 // One or more `tag, (id; query)` pairs.
                 guard frames.count >= 5, (frames.count - 3) % 2 == 0 else {
-                    logPeerMistake("QUERY frames", "dropped a QUERY whose frames are not tag and message pairs", now: now)
+                    logPeerEvent("QUERY frames", "dropped a QUERY whose frames are not tag and message pairs", now: now)
                     continue
                 }
                 let pairs = stride(from: 3, to: frames.count, by: 2)
@@ -388,7 +392,7 @@ final class ServantLoop {
                 // BYE names them; the broker sends them elsewhere and says HELLO again.
                 guard let session = brokers[broker] else {
                     let tags = pairs.map { frames.copy(of: $0) }
-                    logPeerMistake(
+                    logPeerEvent(
                         "no session",
                         "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
                         level: .notice, metadata: ["broker": "\(Self.printableRoutingID(broker))"], now: now)
@@ -409,7 +413,7 @@ final class ServantLoop {
             case .bye:
                 brokers[broker] = nil
             case .ready, .reply, .pong, .drain:
-                logPeerMistake(command.rawValue, "dropped an unexpected \(command.rawValue)", now: now)
+                logPeerEvent(command.rawValue, "dropped an unexpected \(command.rawValue)", now: now)
             }
         }
     }

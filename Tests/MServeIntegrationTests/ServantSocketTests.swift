@@ -140,5 +140,37 @@ extension IntegrationTests {
             #expect(logs.contains("broker=evil\\x0aFORGED critical line"), "\(logs)")
             #expect(!logs.split(separator: "\n").contains { $0.hasPrefix("FORGED") }, "\(logs)")
         }
+
+        /// Every new identity that says HELLO opens a session; a peer can make many at any
+        /// rate, and still costs the log at most a line a second.
+        @Test func manyNewSessionsCostALineASecond() async throws {
+            let servant = try await MServeProcess("servant", ["servant"])
+            defer { servant.stop() }
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let marker = Array("MSV1".utf8)
+            var peers: [ZMQSocket] = []
+            defer { for peer in peers { peer.close() } }
+            for index in 0..<100 {
+                let peer = try ZMQSocket(context: context, type: .dealer)
+                peers.append(peer)
+                try peer.setLinger(milliseconds: 0)
+                try peer.setRoutingId(Array("peer-\(index)".utf8))
+                try peer.connect(servant.endpoint)
+                try peer.send(multipart: [marker, Array("HELLO".utf8), Array(repeating: 0, count: 8)])
+            }
+            var ready = 0
+            for peer in peers {
+                if let frames = try await peer.receiveFrames(within: .seconds(10)), frames.count >= 2,
+                    frames[1] == Array("READY".utf8)
+                {
+                    ready += 1
+                }
+            }
+            #expect(ready == 100, "\(ready) of 100 sessions answered READY")
+            #expect(await eventually { servant.logs.contains("broker connected") }, "\(servant.logs)")
+            let count = servant.logs.components(separatedBy: "broker connected").count - 1
+            #expect((1...3).contains(count), "\(count) 'broker connected' lines for 100 sessions opened at once")
+        }
     }
 }
