@@ -76,15 +76,32 @@ public struct ServantIDSet: Sendable, Hashable {
     @inlinable
     public var first: UInt64? { first(atOrAfter: 0) }
 
-    /// The smallest id in the set that is `id` or larger, or nil when there is none.
+    /// The smallest id in the set that is `id` or larger, or nil when there is none: up the
+    /// levels to the first word with a member at or after it, then down to that member.
     @inlinable
     public func first(atOrAfter id: UInt64) -> UInt64? {
         guard count > 0, id >> 6 < UInt64(leafWords) else { return nil }
-        // The common case in line: a member in the same word.
-        let word = Int(truncatingIfNeeded: id >> 6)
-        let masked = words[word] & (~0 << (id & 63))
-        if masked != 0 { return UInt64(word << 6 + masked.trailingZeroBitCount) }
-        return next(level: 0, from: (word + 1) << 6).map(UInt64.init)
+        var level = 0
+        var bit = Int(truncatingIfNeeded: id)
+        while true {
+            let start = levelStarts[level]
+            let end = level + 1 < levelStarts.count ? levelStarts[level + 1] : words.count
+            let word = bit >> 6
+            guard start + word < end else { return nil }
+            let masked = words[start + word] & (~0 << UInt64(bit & 63))
+            if masked != 0 {
+                bit = word << 6 + masked.trailingZeroBitCount
+                break
+            }
+            guard level + 1 < levelStarts.count else { return nil }
+            level += 1
+            bit = word + 1
+        }
+        while level > 0 {
+            level -= 1
+            bit = bit << 6 + words[levelStarts[level] + bit].trailingZeroBitCount
+        }
+        return UInt64(bit)
     }
 
     /// The first member at or after `id` that is after `id` in the list wrapping around: the
@@ -104,19 +121,6 @@ public struct ServantIDSet: Sendable, Hashable {
             next = first(atOrAfter: id + 1)
         }
         return result
-    }
-
-    /// The first set bit of `level` at or after bit `from` (bits of that level, not ids).
-    @usableFromInline
-    func next(level: Int, from: Int) -> Int? {
-        let start = levelStarts[level]
-        let size = (level + 1 < levelStarts.count ? levelStarts[level + 1] : words.count) - start
-        let word = from >> 6
-        guard word < size else { return nil }
-        let masked = words[start + word] & (~0 << UInt64(from & 63))
-        if masked != 0 { return word << 6 + masked.trailingZeroBitCount }
-        guard level + 1 < levelStarts.count, let nextWord = next(level: level + 1, from: word + 1) else { return nil }
-        return nextWord << 6 + words[start + nextWord].trailingZeroBitCount
     }
 
     /// Makes room for `id`: the bits double until it fits, and the summaries are rebuilt.

@@ -68,6 +68,9 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchA
         }
     }
 
+    /// It reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
+
     /// The first member of `group` clockwise from the routing string's point that is free and
     /// within the load bound; else the first free member met; nil when none is free.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {

@@ -53,6 +53,9 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// The plugin exports `take`.
     public static var takesQueries: Bool { true }
 
+    /// It reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
+
     /// `config` is empty, or `N`, `nowait` or `N:nowait` (N a positive integer: the window).
     public init?(config: String) {
         for part in config.split(separator: ":", omittingEmptySubsequences: true) {

@@ -8,6 +8,11 @@ public import MServePlugin
 public final class OrigAlgorithm: SwiftIndexedDispatchAlgorithm {
     private var ready = ReadyServants(tracksRoutings: false)
 
+    /// False: it reads no routing strings, so none is decoded for it.
+    public static var readsRoutings: Bool { false }
+    /// False: it reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
+
     /// Takes no configuration: nil (the launch stops) for any text, `orig:xyz` say.
     public init?(config: String) {
         guard config.isEmpty else { return nil }  // it takes no configuration
