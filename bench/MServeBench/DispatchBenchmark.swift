@@ -53,7 +53,7 @@ struct DispatchSuite: ParsableCommand {
 /// index cost; what a plugin's row adds is the C ABI crossing.
 final class FirstFreeInProcess: DispatchAlgorithm {
     let name = "(no ABI)"
-    private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
 
     var followsEvents: Bool { true }
 
@@ -78,13 +78,13 @@ final class DispatchDriver {
     private let algorithm: any DispatchAlgorithm
     private let followsEvents: Bool
     private let routings = DispatchDriver.routings
-    private var servants: [ServantView]
+    @exclusivity(unchecked) private var servants: [ServantView]
     /// The queries in flight per servant (by index), for an algorithm following events: the
     /// driver keeps no more than the events need.
-    private var inFlight: [Int]
-    private var step = 0
+    @exclusivity(unchecked) private var inFlight: [Int]
+    @exclusivity(unchecked) private var step = 0
     /// Dispatches made, so a run that always waits is noticed.
-    private(set) var dispatched = 0
+    @exclusivity(unchecked) private(set) var dispatched = 0
 
     /// `servantCount` servants of capacity 2, named like the broker names them ("host:port").
     init(algorithm: any DispatchAlgorithm, servantCount: Int) {

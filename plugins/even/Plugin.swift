@@ -7,10 +7,13 @@ public import MServePlugin
 /// ABI version 3: the free servants of each candidate group are kept in list order
 /// (`ReadyServants`); the next one after the last servant chosen (by its place in the list,
 /// even once it left) is found without a pass over the servants.
+///
+/// Its state is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread, one
+/// call at a time, so the runtime's access checks would only cost time.
 public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
-    private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
     /// The servant chosen last.
-    private var last: UInt64?
+    @exclusivity(unchecked) private var last: UInt64?
 
     /// False: it reads no routing strings, so none is decoded for it.
     public static var readsRoutings: Bool { false }

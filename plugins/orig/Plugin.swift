@@ -5,8 +5,11 @@ public import MServePlugin
 ///
 /// ABI version 3: the free servants of each candidate group are kept in list order
 /// (`ReadyServants`), so a choice costs the same with 2 servants or 10,000.
+///
+/// Its index is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread, one
+/// call at a time, so the runtime's access checks would only cost time.
 public final class OrigAlgorithm: SwiftIndexedDispatchAlgorithm {
-    private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
 
     /// False: it reads no routing strings, so none is decoded for it.
     public static var readsRoutings: Bool { false }
