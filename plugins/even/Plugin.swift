@@ -30,7 +30,10 @@ public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
 
     /// The first free servant of the group after the one chosen last, wrapping; nil when all are busy.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
-        let chosen = last.flatMap { ready.firstFree(in: group, after: $0) } ?? ready.firstFree(in: group)
+        // No closure here: one capturing `self` copied the whole index out to read it.
+        var chosen: UInt64?
+        if let last { chosen = ready.firstFree(in: group, after: last) }
+        if chosen == nil { chosen = ready.firstFree(in: group) }
         if let chosen { last = chosen }
         return chosen
     }
