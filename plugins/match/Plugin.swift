@@ -105,12 +105,19 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// can run the query) count, holders of `routing` included.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
         let chosen: UInt64
-        let holders = ready.holders(of: routing)
-        if let match = holders.first(where: { ready.isFree($0) && ready.isMember($0, of: group) }) {
+        // Loops, not closures: a closure capturing `self` copied the whole index out to read it.
+        var match: UInt64?
+        var heldInGroup = false
+        for id in ready.holders(of: routing) where ready.isMember(id, of: group) {
+            heldInGroup = true
+            if ready.isFree(id) {
+                match = id
+                break
+            }
+        }
+        if let match {
             chosen = match
-        } else if mayWait, holders.contains(where: { ready.isMember($0, of: group) }),
-            keepsWaiting(routing, servants: ready.memberCount(of: group))
-        {
+        } else if mayWait, heldInGroup, keepsWaiting(routing, servants: ready.memberCount(of: group)) {
             return nil
         } else if let fallback = leastWanted(in: group) {
             if mayWait, evictionWaits(routing, for: fallback, in: group) { return nil }
@@ -256,7 +263,8 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// among the members of `group` holding it (a routing string in high demand keeps several
     /// servants; a second copy of a modest one gives way first).
     private func demand(of routing: String, in group: UInt32) -> Double {
-        let holders = ready.holders(of: routing).count { ready.isMember($0, of: group) }
+        var holders = 0
+        for id in ready.holders(of: routing) where ready.isMember(id, of: group) { holders += 1 }
         return Double(recent.count(of: routing)) / Double(max(1, holders))
     }
 }
