@@ -231,6 +231,7 @@ public struct ReadyServants: Sendable {
     }
 
     /// The members of `group`, in list order.
+    @inlinable
     public func members(of group: UInt32) -> ServantIDSet {
         group == 0 ? everyServant.members : groups[group]?.members ?? ServantIDSet()
     }
@@ -262,6 +263,7 @@ public struct ReadyServants: Sendable {
     }
 
     /// The free members of `group`, in list order.
+    @inlinable
     public func freeMembers(of group: UInt32) -> ServantIDSet {
         group == 0 ? everyServant.free : groups[group]?.free ?? ServantIDSet()
     }
@@ -284,6 +286,7 @@ public struct ReadyServants: Sendable {
     public func holders(of routing: String) -> [UInt64] { holders[routing] ?? [] }
 
     /// Every routing string some ready servant ran last (`""` for those that ran none).
+    @inlinable
     public var heldRoutings: Dictionary<String, [UInt64]>.Keys { holders.keys }
 
     /// Brings the index up to date with one event.
