@@ -144,7 +144,7 @@ extension BrokerLoop {
         record.lastRouting = query.routing
         views[index].inFlight += 1
         if !views[index].isFree {
-            freeReadyServants -= 1
+            freeReadyIDs.remove(servantID)
             if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: -1) }
         }
         views[index].lastRouting = query.routing
@@ -232,21 +232,22 @@ extension BrokerLoop {
 
     /// Asks the algorithm, for each free servant in the order of the list, which of the queries
     /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
-    /// a servant turned out to be gone (it was lost, which drained the queue again).
+    /// a servant turned out to be gone (it was lost, which drained the queue again). The free
+    /// servants are walked in `freeReadyIDs`, so the busy ones cost nothing: O(free servants).
     func letFreeServantsTakeQueries() -> Bool {
         // The routing strings in the look-ahead, gathered again only once a query was taken or
         // for a servant serving only some functions, and their offsets in the queue.
         var routings: [String] = []
         var offsets: [Int] = []
         var gatheredFor: ServedFunctions?
-        var index = 0
-        while index < views.count, !queue.isEmpty {
-            guard views[index].isFree else {
-                index += 1
+        var next = freeReadyIDs.first
+        while let id = next, !queue.isEmpty {
+            guard let index = readyPosition[id] else {
+                next = freeReadyIDs.first(atOrAfter: id + 1)
                 continue
             }
             // A servant is offered only the queries calling a function it serves.
-            let functions = servants[readyIDs[index]]?.functions ?? .every
+            let functions = servants[id]?.functions ?? .every
             if routings.isEmpty || gatheredFor != functions {
                 routings.removeAll(keepingCapacity: true)
                 offsets.removeAll(keepingCapacity: true)
@@ -260,13 +261,14 @@ extension BrokerLoop {
             guard !routings.isEmpty, let taken = algorithm.take(servant: views[index], routings: routings),
                 taken >= 0, taken < routings.count
             else {
-                index += 1
+                next = freeReadyIDs.first(atOrAfter: id + 1)
                 continue
             }
             let offset = offsets[taken]
             routings.removeAll(keepingCapacity: true)
             // The same servant is asked again while it is still free (a capacity above one).
             guard dispatch(queue.remove(atOffset: offset), toReadyIndex: index) else { return false }
+            next = freeReadyIDs.first(atOrAfter: id)
         }
         return true
     }

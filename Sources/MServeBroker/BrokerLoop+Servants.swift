@@ -52,7 +52,7 @@ extension BrokerLoop {
         guard let index = readyPosition[id] else { return }
         if algorithm.followsEvents { leaveGroupsAndDispatch(id, at: index) }
         readyPosition[id] = nil
-        if views[index].isFree { freeReadyServants -= 1 }
+        freeReadyIDs.remove(id)
         readyIDs.remove(at: index)
         views.remove(at: index)
         renumberReadyServants(from: index)
@@ -309,7 +309,7 @@ extension BrokerLoop {
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
         readyIDs.insert(id, at: position)
         views.insert(record.view, at: position)
-        if views[position].isFree { freeReadyServants += 1 }
+        if views[position].isFree { freeReadyIDs.insert(id) }
         renumberReadyServants(from: position)
         if algorithm.followsEvents {
             algorithm.observe(.ready(views[position]))
@@ -348,7 +348,7 @@ extension BrokerLoop {
             servantName = record.name
             if let index = readyPosition[id] {
                 if !views[index].isFree && record.inFlight < views[index].capacity {
-                    freeReadyServants += 1
+                    freeReadyIDs.insert(id)
                     if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
                 }
                 views[index].inFlight = record.inFlight

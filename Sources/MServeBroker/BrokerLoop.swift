@@ -52,7 +52,10 @@ final class BrokerLoop {
     /// The index in `readyIDs` and `views` of each ready servant, and how many of them are free
     /// (kept in step with `views`): a query's bookkeeping looks no servant up by scanning.
     var readyPosition: [UInt64: Int] = [:]
-    var freeReadyServants = 0
+    /// The free ready servants, in list order (ids ascend down the list): a free servant is
+    /// found without a pass over the busy ones.
+    var freeReadyIDs = ServantIDSet()
+    var freeReadyServants: Int { freeReadyIDs.count }
     /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
     var serviceFunctions = ServiceFunctions()
     /// The views of the ready servants serving one function, and their indices in `views`:

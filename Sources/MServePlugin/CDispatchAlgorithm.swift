@@ -9,6 +9,9 @@ import CMServePlugin
 /// Used from one thread only (the broker's event loop), like the plugin it wraps. The C views
 /// and their strings are kept between calls (`CServantViews`), so a dispatch decision allocates
 /// nothing and copies only the strings that changed (usually one servant's last routing string).
+///
+/// Its caches are marked `@exclusivity(unchecked)`: one thread, one call at a time, and a plugin
+/// cannot call back into it, so no access overlaps another.
 final class CDispatchAlgorithm: DispatchAlgorithm {
     let name: String
     /// The ABI version of the plugin's table (its `abi_version`).
@@ -18,7 +21,7 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     private let state: UnsafeMutableRawPointer
     private let onInvalidChoice: (@Sendable (String) -> Void)?
     /// The C views of the servants passed last, and their cached strings.
-    private var servantViews = CServantViews()
+    @exclusivity(unchecked) private var servantViews = CServantViews()
 
     init(
         name: String,
@@ -92,7 +95,7 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
 
     /// The views a version 3 plugin was last told of, when it is driven with views
     /// (``choose(routing:servants:)``: a test, a simulator): each call tells it what changed.
-    private var adaptedViews: [UInt64: ServantView] = [:]
+    @exclusivity(unchecked) private var adaptedViews: [UInt64: ServantView] = [:]
 
     /// A version 3 plugin driven with views, as a version 2 caller does: the views are compared
     /// with those it was told of — a servant new to it is READY, one gone UNREADY, one with
@@ -143,8 +146,8 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
 
     /// The routing string and the function name passed last, in C: a query's routing string
     /// goes to `choose_in` and then to its DISPATCHED and COMPLETED events.
-    private var cRouting = BridgedString()
-    private var cFunction = BridgedString()
+    @exclusivity(unchecked) private var cRouting = BridgedString()
+    @exclusivity(unchecked) private var cFunction = BridgedString()
 
 
     func observe(_ event: DispatchEvent) {

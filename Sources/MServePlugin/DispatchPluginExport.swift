@@ -312,8 +312,14 @@ private final class ExportedIndexedAlgorithm {
     /// Held through pointers, as in `ExportedAlgorithm`: no dynamic exclusivity checks.
     private let routings: UnsafeMutablePointer<(BridgedString, BridgedString, BridgedString)>
 
+    /// Whether the algorithm reads routing strings and function names (else it is passed "").
+    private let readsRoutings: Bool
+    private let readsFunctions: Bool
+
     init(_ algorithm: any SwiftIndexedDispatchAlgorithm) {
         self.algorithm = algorithm
+        readsRoutings = type(of: algorithm).readsRoutings
+        readsFunctions = type(of: algorithm).readsFunctions
         routings = .allocate(capacity: 1)
         routings.initialize(to: (BridgedString(), BridgedString(), BridgedString()))
     }
@@ -326,12 +332,18 @@ private final class ExportedIndexedAlgorithm {
         routings.deallocate()
     }
 
-    static func from(_ state: UnsafeMutableRawPointer?) -> ExportedIndexedAlgorithm {
-        Unmanaged<ExportedIndexedAlgorithm>.fromOpaque(state!).takeUnretainedValue()
+    /// Calls `body` with the state behind `state`, neither retained nor released: the broker
+    /// keeps it alive from `create` to `destroy`, and a retain and a release per call cost more
+    /// than the rest of the crossing.
+    @inline(__always)
+    static func with<Result>(_ state: UnsafeMutableRawPointer?, _ body: (ExportedIndexedAlgorithm) -> Result) -> Result {
+        Unmanaged<ExportedIndexedAlgorithm>.fromOpaque(state!)._withUnsafeGuaranteedRef(body)
     }
 
-    /// A routing string: the one decoded last for the same bytes, else decoded now.
+    /// A routing string: the one decoded last for the same bytes, else decoded now; "" for an
+    /// algorithm that reads none (`readsRoutings` false).
     func routing(_ cString: UnsafePointer<CChar>?) -> String {
+        guard readsRoutings else { return "" }
         if routings.pointee.0.holds(cString: cString) { return routings.pointee.0.string }
         if routings.pointee.1.holds(cString: cString) { return routings.pointee.1.string }
         // The oldest of the two gives way.
@@ -342,6 +354,7 @@ private final class ExportedIndexedAlgorithm {
 
     /// A function name.
     func function(_ cString: UnsafePointer<CChar>?) -> String {
+        guard readsFunctions else { return "" }
         _ = routings.pointee.2.update(fromCString: cString)
         return routings.pointee.2.string
     }
@@ -382,30 +395,31 @@ private final class ExportedIndexedAlgorithm {
 private let exportedObserve: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_dispatch_event>?) -> Void = {
     state, event in
     guard let event else { return }
-    ExportedIndexedAlgorithm.from(state).observe(event)
+    ExportedIndexedAlgorithm.with(state) { $0.observe(event) }
 }
 
 private let exportedChooseIn:
     @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UInt32) -> Int64 = {
         state, routing, function, group in
-        let exported = ExportedIndexedAlgorithm.from(state)
-        guard
-            let id = exported.algorithm.choose(
-                routing: exported.routing(routing), function: exported.function(function), group: group),
-            id <= UInt64(Int64.max)
-        else { return Int64(MSERVE_DISPATCH_WAIT) }
-        return Int64(id)
+        ExportedIndexedAlgorithm.with(state) { exported in
+            guard
+                let id = exported.algorithm.choose(
+                    routing: exported.routing(routing), function: exported.function(function), group: group),
+                id <= UInt64(Int64.max)
+            else { return Int64(MSERVE_DISPATCH_WAIT) }
+            return Int64(id)
+        }
     }
 
 private let exportedIndexedTake:
     @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<mserve_servant_view>?, UnsafePointer<UnsafePointer<CChar>?>?, Int)
         -> Int64 = { state, view, routings, count in
         guard let view, let routings, count > 0 else { return Int64(MSERVE_DISPATCH_WAIT) }
-        let exported = ExportedIndexedAlgorithm.from(state)
         var strings: [String] = []
         strings.reserveCapacity(count)
         for index in 0..<count { strings.append(routings[index].map { String(cString: $0) } ?? "") }
-        guard let index = exported.algorithm.take(servant: ExportedIndexedAlgorithm.servantView(view), routings: strings)
+        let servant = ExportedIndexedAlgorithm.servantView(view)
+        guard let index = ExportedIndexedAlgorithm.with(state, { $0.algorithm.take(servant: servant, routings: strings) })
         else { return Int64(MSERVE_DISPATCH_WAIT) }
         return Int64(index)
     }

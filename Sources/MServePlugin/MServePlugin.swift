@@ -212,6 +212,14 @@ public protocol SwiftIndexedDispatchAlgorithm: AnyObject {
 
     /// Whether the plugin exports `take`.
     static var takesQueries: Bool { get }
+
+    /// Whether the algorithm reads the routing strings of `choose` and of the DISPATCHED and
+    /// COMPLETED events; when false the exporter passes "" and decodes none (true by default).
+    static var readsRoutings: Bool { get }
+
+    /// Whether the algorithm reads the function names `choose` is passed; when false the
+    /// exporter passes "" and decodes none (true by default).
+    static var readsFunctions: Bool { get }
 }
 
 extension SwiftIndexedDispatchAlgorithm {
@@ -220,4 +228,10 @@ extension SwiftIndexedDispatchAlgorithm {
 
     /// False: no `take`.
     public static var takesQueries: Bool { false }
+
+    /// True: routing strings are decoded and passed.
+    public static var readsRoutings: Bool { true }
+
+    /// True: function names are decoded and passed.
+    public static var readsFunctions: Bool { true }
 }

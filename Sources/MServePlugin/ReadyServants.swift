@@ -1,5 +1,10 @@
 // ReadyServants: the index of the ready servants an algorithm keeps from the broker's events
 // (ABI version 3), so that a dispatch looks only at what it needs.
+//
+// The questions a dispatch asks (`firstFree`, `isFree`, `isMember`, `lastRouting`, …) are
+// `@inlinable`: an algorithm in another module (every plugin) reads the one field it needs in
+// place instead of copying the whole index out of its class to call a function on it, which
+// cost a retain and a release per stored array on every query.
 
 /// A set of servant ids, ordered by id (the broker's list order), with the first member at or
 /// after an id found in O(log₆₄ of the largest id): a bitset over ids with a summary bitset per
@@ -8,9 +13,14 @@
 /// Ids index the bits, so the memory is one bit per id up to the largest one seen (ids grow
 /// with every servant the broker adds: 125 kB after a million).
 public struct ServantIDSet: Sendable, Hashable {
-    /// `levels[0]` holds a bit per id; `levels[k]` a bit per word of `levels[k - 1]`. The top
-    /// level is one word.
-    private var levels: [[UInt64]] = [[0]]
+    /// The words of every level in one array, the bottom level first: level 0 holds a bit per
+    /// id; each level above, a bit per word of the level below. The top level is one word.
+    @usableFromInline var words: [UInt64] = [0]
+    /// Where each level starts in `words`; `levelStarts[0]` is 0, and the words of level 0
+    /// (`leafWords` of them, a power of two) come first.
+    @usableFromInline var levelStarts: [Int] = [0]
+    /// How many words level 0 has.
+    @usableFromInline var leafWords = 1
     /// How many ids are in the set.
     public private(set) var count = 0
 
@@ -18,30 +28,31 @@ public struct ServantIDSet: Sendable, Hashable {
     public init() {}
 
     /// Whether the set holds no id.
+    @inlinable
     public var isEmpty: Bool { count == 0 }
 
     /// Whether `id` is in the set.
+    @inlinable
     public func contains(_ id: UInt64) -> Bool {
-        let word = Int(id >> 6)
-        return word < levels[0].count && levels[0][word] & (1 << (id & 63)) != 0
+        id >> 6 < UInt64(leafWords) && words[Int(truncatingIfNeeded: id >> 6)] & (1 << (id & 63)) != 0
     }
 
     /// Adds `id`; false when it was there already.
     @discardableResult
     public mutating func insert(_ id: UInt64) -> Bool {
-        if Int(id >> 6) >= levels[0].count { grow(toHold: id) }
+        if id >> 6 >= UInt64(leafWords) { grow(toHold: id) }
         var index = Int(id)
-        for level in levels.indices {
-            let word = index >> 6
-            let wasZero = levels[level][word] == 0
+        for level in levelStarts.indices {
+            let word = levelStarts[level] + index >> 6
+            let wasZero = words[word] == 0
             let bit: UInt64 = 1 << UInt64(index & 63)
             if level == 0 {
-                if levels[0][word] & bit != 0 { return false }
+                if words[word] & bit != 0 { return false }
                 count += 1
             }
-            levels[level][word] |= bit
+            words[word] |= bit
             guard wasZero else { break }
-            index = word
+            index >>= 6
         }
         return true
     }
@@ -52,26 +63,50 @@ public struct ServantIDSet: Sendable, Hashable {
         guard contains(id) else { return false }
         count -= 1
         var index = Int(id)
-        for level in levels.indices {
-            let word = index >> 6
-            levels[level][word] &= ~(1 << UInt64(index & 63))
-            guard levels[level][word] == 0 else { break }
-            index = word
+        for level in levelStarts.indices {
+            let word = levelStarts[level] + index >> 6
+            words[word] &= ~(1 << UInt64(index & 63))
+            guard words[word] == 0 else { break }
+            index >>= 6
         }
         return true
     }
 
     /// The smallest id in the set, or nil when it is empty.
+    @inlinable
     public var first: UInt64? { first(atOrAfter: 0) }
 
-    /// The smallest id in the set that is `id` or larger, or nil when there is none.
+    /// The smallest id in the set that is `id` or larger, or nil when there is none: up the
+    /// levels to the first word with a member at or after it, then down to that member.
+    @inlinable
     public func first(atOrAfter id: UInt64) -> UInt64? {
-        guard count > 0, id < UInt64(levels[0].count) << 6 else { return nil }
-        return next(level: 0, from: Int(id)).map(UInt64.init)
+        guard count > 0, id >> 6 < UInt64(leafWords) else { return nil }
+        var level = 0
+        var bit = Int(truncatingIfNeeded: id)
+        while true {
+            let start = levelStarts[level]
+            let end = level + 1 < levelStarts.count ? levelStarts[level + 1] : words.count
+            let word = bit >> 6
+            guard start + word < end else { return nil }
+            let masked = words[start + word] & (~0 << UInt64(bit & 63))
+            if masked != 0 {
+                bit = word << 6 + masked.trailingZeroBitCount
+                break
+            }
+            guard level + 1 < levelStarts.count else { return nil }
+            level += 1
+            bit = word + 1
+        }
+        while level > 0 {
+            level -= 1
+            bit = bit << 6 + words[levelStarts[level] + bit].trailingZeroBitCount
+        }
+        return UInt64(bit)
     }
 
     /// The first member at or after `id` that is after `id` in the list wrapping around: the
     /// smallest larger than `id`, else the smallest.
+    @inlinable
     public func first(after id: UInt64) -> UInt64? {
         first(atOrAfter: id &+ 1) ?? first
     }
@@ -88,29 +123,26 @@ public struct ServantIDSet: Sendable, Hashable {
         return result
     }
 
-    /// The first set bit at `level` at or after bit `from`.
-    private func next(level: Int, from: Int) -> Int? {
-        let words = levels[level]
-        let word = from >> 6
-        guard word < words.count else { return nil }
-        let masked = words[word] & (~0 << UInt64(from & 63))
-        if masked != 0 { return word << 6 + masked.trailingZeroBitCount }
-        guard level + 1 < levels.count, let nextWord = next(level: level + 1, from: word + 1) else { return nil }
-        return nextWord << 6 + words[nextWord].trailingZeroBitCount
-    }
-
     /// Makes room for `id`: the bits double until it fits, and the summaries are rebuilt.
     private mutating func grow(toHold id: UInt64) {
-        var words = max(1, levels[0].count)
-        while words <= Int(id >> 6) { words *= 2 }
-        let leaves = levels[0] + [UInt64](repeating: 0, count: words - levels[0].count)
-        levels = [leaves]
-        while levels[levels.count - 1].count > 1 {
-            let below = levels[levels.count - 1]
-            var summary = [UInt64](repeating: 0, count: (below.count + 63) >> 6)
-            for index in below.indices where below[index] != 0 { summary[index >> 6] |= 1 << UInt64(index & 63) }
-            levels.append(summary)
+        var leaves = leafWords
+        while UInt64(leaves) <= id >> 6 { leaves *= 2 }
+        var rebuilt = Array(words[0..<leafWords]) + [UInt64](repeating: 0, count: leaves - leafWords)
+        var starts = [0]
+        var below = 0..<leaves
+        while below.count > 1 {
+            let summaryStart = rebuilt.count
+            rebuilt += [UInt64](repeating: 0, count: (below.count + 63) >> 6)
+            for index in below where rebuilt[index] != 0 {
+                let offset = index - below.lowerBound
+                rebuilt[summaryStart + offset >> 6] |= 1 << UInt64(offset & 63)
+            }
+            starts.append(summaryStart)
+            below = summaryStart..<rebuilt.count
         }
+        words = rebuilt
+        levelStarts = starts
+        leafWords = leaves
     }
 }
 
@@ -120,7 +152,8 @@ public struct ServantIDSet: Sendable, Hashable {
 /// groups aside), and so do the questions a dispatch asks, whatever the number of servants.
 ///
 /// An algorithm feeds it every event (``apply(_:)``) and asks, e.g., ``firstFree(in:)`` (`orig`)
-/// or ``firstFree(in:after:)`` (`even`).
+/// or ``firstFree(in:after:)`` (`even`). Servants are found by id in an array indexed by id
+/// (ids are the broker's, from 1 up: four bytes per id up to the largest seen).
 public struct ReadyServants: Sendable {
     /// One ready servant.
     public struct Servant: Sendable {
@@ -132,28 +165,34 @@ public struct ReadyServants: Sendable {
     }
 
     /// The members and the free members of one candidate group.
+    @usableFromInline
     struct Group: Sendable {
-        var members = ServantIDSet()
-        var free = ServantIDSet()
+        @usableFromInline var members = ServantIDSet()
+        @usableFromInline var free = ServantIDSet()
+
+        @usableFromInline init() {}
     }
 
-    /// Each ready servant's slot in the arrays below; slots of servants that left are reused.
-    private var slotOf: [UInt64: Int] = [:]
+    /// Each ready servant's slot in the arrays below, by id (-1: not ready); slots of servants
+    /// that left are reused.
+    @usableFromInline var slotByID: [Int32] = []
     private var vacantSlots: [Int] = []
     /// By slot: the view (its `inFlight` is in `inFlight`), the groups, and the numbers a
     /// dispatch reads (apart, so that reading them copies and retains nothing).
-    private var views: [ServantView] = []
-    private var groupsOf: [[UInt32]] = []
-    private var inFlight: [Int] = []
-    private var capacity: [Int] = []
+    @usableFromInline var views: [ServantView] = []
+    @usableFromInline var groupsOf: [[UInt32]] = []
+    @usableFromInline var inFlight: [Int] = []
+    @usableFromInline var capacity: [Int] = []
     /// Group 0 (every ready servant), and the others.
-    private var everyServant = Group()
-    private var groups: [UInt32: Group] = [:]
+    @usableFromInline var everyServant = Group()
+    @usableFromInline var groups: [UInt32: Group] = [:]
     /// The ready servants whose last routing string is the key, in id order (when `tracksRoutings`).
-    private var holders: [String: [UInt64]] = [:]
+    @usableFromInline var holders: [String: [UInt64]] = [:]
     /// Whether ``holders(of:)`` and the views' last routing strings are kept (an algorithm that
     /// never asks saves their cost).
     public let tracksRoutings: Bool
+    /// How many servants are ready.
+    public private(set) var count = 0
 
     /// No servant yet; `tracksRoutings` keeps the servants holding each routing string
     /// (``holders(of:)``), which `match`-like algorithms need.
@@ -161,76 +200,93 @@ public struct ReadyServants: Sendable {
         self.tracksRoutings = tracksRoutings
     }
 
-    /// How many servants are ready.
-    public var count: Int { slotOf.count }
+    /// The slot of ready servant `id`, or nil.
+    @inlinable
+    func slot(of id: UInt64) -> Int? {
+        guard id < UInt64(slotByID.count) else { return nil }
+        let slot = slotByID[Int(truncatingIfNeeded: id)]
+        return slot < 0 ? nil : Int(slot)
+    }
 
     /// The ready servant `id`, or nil.
     public func servant(_ id: UInt64) -> Servant? {
-        guard let slot = slotOf[id] else { return nil }
+        guard let slot = slot(of: id) else { return nil }
         var view = views[slot]
         view.inFlight = inFlight[slot]
         return Servant(view: view, groups: groupsOf[slot])
     }
 
     /// The last routing string of ready servant `id` ("" when none, or when routings are not tracked).
+    @inlinable
     public func lastRouting(of id: UInt64) -> String {
-        guard let slot = slotOf[id] else { return "" }
+        guard let slot = slot(of: id) else { return "" }
         return views[slot].lastRouting
     }
 
     /// The queries in flight at ready servant `id` (0 when it is not ready).
+    @inlinable
     public func inFlight(of id: UInt64) -> Int {
-        guard let slot = slotOf[id] else { return 0 }
+        guard let slot = slot(of: id) else { return 0 }
         return inFlight[slot]
     }
 
     /// The members of `group`, in list order.
+    @inlinable
     public func members(of group: UInt32) -> ServantIDSet {
         group == 0 ? everyServant.members : groups[group]?.members ?? ServantIDSet()
     }
 
     /// Whether ready servant `id` is free (`inFlight < capacity`).
+    @inlinable
     public func isFree(_ id: UInt64) -> Bool {
-        guard let slot = slotOf[id] else { return false }
+        guard let slot = slot(of: id) else { return false }
         return inFlight[slot] < capacity[slot]
     }
 
     /// Whether ready servant `id` is a member of `group`.
+    @inlinable
     public func isMember(_ id: UInt64, of group: UInt32) -> Bool {
-        guard let slot = slotOf[id] else { return false }
+        guard let slot = slot(of: id) else { return false }
         return group == 0 || groupsOf[slot].contains(group)
     }
 
     /// How many ready servants are members of `group`.
+    @inlinable
     public func memberCount(of group: UInt32) -> Int {
         group == 0 ? everyServant.members.count : groups[group]?.members.count ?? 0
     }
 
     /// How many members of `group` are free.
+    @inlinable
     public func freeCount(of group: UInt32) -> Int {
         group == 0 ? everyServant.free.count : groups[group]?.free.count ?? 0
     }
 
     /// The free members of `group`, in list order.
+    @inlinable
     public func freeMembers(of group: UInt32) -> ServantIDSet {
         group == 0 ? everyServant.free : groups[group]?.free ?? ServantIDSet()
     }
 
     /// The first free member of `group` in the list (smallest id), or nil.
+    @inlinable
     public func firstFree(in group: UInt32) -> UInt64? {
         group == 0 ? everyServant.free.first : groups[group]?.free.first
     }
 
     /// The first free member of `group` after servant `id` in the list, wrapping around, or nil.
+    @inlinable
     public func firstFree(in group: UInt32, after id: UInt64) -> UInt64? {
         group == 0 ? everyServant.free.first(after: id) : groups[group]?.free.first(after: id)
     }
 
     /// The ready servants whose last routing string is `routing`, in list order (all groups);
     /// `""` gives the servants that ran no query yet.
+    @inlinable
     public func holders(of routing: String) -> [UInt64] { holders[routing] ?? [] }
 
     /// Every routing string some ready servant ran last (`""` for those that ran none).
+    @inlinable
     public var heldRoutings: Dictionary<String, [UInt64]>.Keys { holders.keys }
 
     /// Brings the index up to date with one event.
@@ -253,14 +309,18 @@ public struct ReadyServants: Sendable {
                 capacity.append(view.capacity)
             }
             if !tracksRoutings { views[slot].lastRouting = "" }
-            slotOf[view.id] = slot
+            if view.id >= UInt64(slotByID.count) {
+                slotByID += repeatElement(-1, count: Int(view.id) + 1 - slotByID.count)
+            }
+            slotByID[Int(view.id)] = Int32(slot)
+            count += 1
             everyServant.members.insert(view.id)
             if view.isFree { everyServant.free.insert(view.id) }
             if tracksRoutings { hold(view.lastRouting, view.id) }
         case .unready(let id), .removed(let id):
             leave(id)
         case .dispatched(let id, let routing, let count):
-            guard let slot = slotOf[id] else { return }
+            guard let slot = slot(of: id) else { return }
             if tracksRoutings, views[slot].lastRouting != routing {
                 release(views[slot].lastRouting, id)
                 hold(routing, id)
@@ -268,19 +328,19 @@ public struct ReadyServants: Sendable {
             }
             setInFlight(slot, id, count)
         case .completed(let id, _, let executionNanoseconds, let count):
-            guard let slot = slotOf[id] else { return }
+            guard let slot = slot(of: id) else { return }
             let served = views[slot].queriesServed
             let mean = views[slot].meanExecutionNanoseconds
             views[slot].meanExecutionNanoseconds = (mean &* served &+ executionNanoseconds) / (served + 1)
             views[slot].queriesServed = served + 1
             setInFlight(slot, id, count)
         case .joined(let id, let group):
-            guard group != 0, let slot = slotOf[id], !groupsOf[slot].contains(group) else { return }
+            guard group != 0, let slot = slot(of: id), !groupsOf[slot].contains(group) else { return }
             groupsOf[slot].append(group)
             groups[group, default: Group()].members.insert(id)
             if inFlight[slot] < capacity[slot] { groups[group, default: Group()].free.insert(id) }
         case .left(let id, let group):
-            guard group != 0, let slot = slotOf[id], let index = groupsOf[slot].firstIndex(of: group) else { return }
+            guard group != 0, let slot = slot(of: id), let index = groupsOf[slot].firstIndex(of: group) else { return }
             groupsOf[slot].remove(at: index)
             groups[group]?.members.remove(id)
             groups[group]?.free.remove(id)
@@ -289,7 +349,9 @@ public struct ReadyServants: Sendable {
 
     /// Takes servant `id` out of every group and its routing string's holders.
     private mutating func leave(_ id: UInt64) {
-        guard let slot = slotOf.removeValue(forKey: id) else { return }
+        guard let slot = slot(of: id) else { return }
+        slotByID[Int(id)] = -1
+        count -= 1
         everyServant.members.remove(id)
         everyServant.free.remove(id)
         for group in groupsOf[slot] {

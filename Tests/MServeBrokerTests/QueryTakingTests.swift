@@ -3,6 +3,7 @@ import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -49,6 +50,76 @@ struct QueryTakingTests {
                     to: brokerID, .reply, [frames[0], QIPC.encode(.list([items[0], .atom(.long(0))]), messageType: .async)])
             }
             #expect(order == [.atom(.long(3)), .atom(.long(2)), .atom(.long(1))], "newest first, as the algorithm takes them")
+        }
+    }
+
+    /// Records the servants `take` is asked for; takes the newest waiting query once accepting.
+    /// `choose` gives the first free servant while choosing, and makes queries wait after.
+    private final class RecordingTaker: DispatchAlgorithm, @unchecked Sendable {
+        let asked = Mutex<[UInt64]>([])
+        let accepting = Mutex(false)
+        let choosing = Mutex(true)
+        var name: String { "recording-taker" }
+        var takesQueries: Bool { true }
+
+        func take(servant: ServantView, routings: [String]) -> Int? {
+            guard accepting.withLock({ $0 }) else { return nil }
+            asked.withLock { $0.append(servant.id) }
+            return routings.indices.last
+        }
+
+        func choose(routing: String, servants: [ServantView]) -> Int? {
+            choosing.withLock { $0 } ? servants.firstIndex(where: \.isFree) : nil
+        }
+
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+
+        func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
+            nil
+        }
+    }
+
+    /// The id of the query in a QUERY's `(id; query)` frame.
+    private static func queryID(_ frames: [[UInt8]]) throws -> QValue {
+        try #require(frames.count == 2)
+        guard case .list(let items, _) = try QIPC.decode(frames[1]).value, items.count == 2 else {
+            throw TestFailure("a query that is not (id; query)")
+        }
+        return items[0]
+    }
+
+    /// The free servants are asked in the order of the list, a busy one is passed over, and one
+    /// with room for more is asked again until it is busy: with the first servant free for two
+    /// queries, the second busy and the third free for one, `take` is asked for the first, the
+    /// first again, then the third, and the queries it takes go there (the newest first).
+    @Test func freeServantsAreAskedInListOrderPassingOverBusyOnes() async throws {
+        let algorithm = RecordingTaker()
+        try await ScriptedBroker.run(servants: 3, algorithm: { algorithm }) { run in
+            let (first, second, third) = (run.servants[0], run.servants[1], run.servants[2])
+            // The second servant, alone ready, gets query 1 from `choose` and keeps it: busy.
+            _ = try await second.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            #expect(try Self.queryID(try await second.next(.query).frames) == .atom(.long(1)))
+
+            // Queries 2 to 5 wait while the first (room for two) and the third (one) are free.
+            algorithm.choosing.withLock { $0 = false }
+            _ = try await first.becomeReady(capacity: 2)
+            _ = try await third.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(3))
+            for n in 2...5 { try run.send(id: Int64(n), "twice \(n)") }
+            #expect(await eventually { await run.broker.snapshot().queued == 4 })
+
+            // The waiting queries are offered again within a millisecond while a servant is
+            // free: now `take` takes them, asked for each free servant in list order.
+            algorithm.accepting.withLock { $0 = true }
+            #expect(try Self.queryID(try await first.next(.query).frames) == .atom(.long(5)))
+            #expect(try Self.queryID(try await first.next(.query).frames) == .atom(.long(4)))
+            #expect(try Self.queryID(try await third.next(.query).frames) == .atom(.long(3)))
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            let asked = algorithm.asked.withLock { $0 }
+            try #require(asked.count == 3)
+            #expect(asked[0] == asked[1] && asked[1] < asked[2], "the first servant twice, then the third: \(asked)")
         }
     }
 }

@@ -319,3 +319,85 @@ final class RecordingPluginCaller {
         }
     }
 }
+
+/// A version 3 algorithm that writes down the routing strings and function names it is passed
+/// (in `choose` and the DISPATCHED and COMPLETED events), under its configuration text.
+class PassedStringsRecorder {
+    static let passed = Mutex<[String: [String]]>([:])
+    let config: String
+    required init?(config: String) { self.config = config }
+    func note(_ string: String) { Self.passed.withLock { $0[config, default: []].append(string) } }
+    func observe(_ event: DispatchEvent) {
+        switch event {
+        case .dispatched(_, let routing, _), .completed(_, let routing, _, _): note("event " + routing)
+        default: break
+        }
+    }
+    func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        note("routing " + routing)
+        note("function " + function)
+        return nil
+    }
+}
+
+/// Reads routing strings and function names (the default).
+final class ReadingAlgorithm: PassedStringsRecorder, SwiftIndexedDispatchAlgorithm {}
+
+/// Says it reads neither.
+final class NotReadingAlgorithm: PassedStringsRecorder, SwiftIndexedDispatchAlgorithm {
+    static var readsRoutings: Bool { false }
+    static var readsFunctions: Bool { false }
+}
+
+/// An algorithm that reads no routing strings or function names (`readsRoutings`,
+/// `readsFunctions` false) is passed "" and nothing is decoded for it; one that reads them is
+/// passed them.
+struct IndexedDispatchPluginExportTests {
+    /// Through the C table: a READY, a `choose_in` of routing "IBM" calling "proc1", then its
+    /// DISPATCHED and COMPLETED events.
+    static func passedStrings(through exported: DispatchPluginTable, config: String) -> [String] {
+        let table = exported.pointer.assumingMemoryBound(to: mserve_dispatch_plugin.self).pointee
+        let state = config.withCString { table.create!($0) }!
+        defer { table.destroy!(state) }
+        let name = strdup("db1:5001")!, host = strdup("db1")!, empty = strdup("")!
+        defer { free(name); free(host); free(empty) }
+        var view = mserve_servant_view(
+            id: 1, name: name, host: host, in_flight: 0, capacity: 1, last_routing: empty, queries_served: 0,
+            mean_execution_ns: 0)
+        withUnsafePointer(to: &view) { view in
+            var ready = mserve_dispatch_event(
+                kind: UInt32(MSERVE_EVENT_READY.rawValue), group: 0, servant: 1, in_flight: 0, capacity: 1,
+                routing: empty, execution_ns: 0, view: view)
+            table.observe!(state, &ready)
+        }
+        "IBM".withCString { routing in
+            "proc1".withCString { function in
+                _ = table.choose_in!(state, routing, function, 0)
+                for (kind, inFlight) in [(MSERVE_EVENT_DISPATCHED, UInt32(1)), (MSERVE_EVENT_COMPLETED, 0)] {
+                    var event = mserve_dispatch_event(
+                        kind: UInt32(kind.rawValue), group: 0, servant: 1, in_flight: inFlight, capacity: 1,
+                        routing: routing, execution_ns: 1_000, view: nil)
+                    table.observe!(state, &event)
+                }
+            }
+        }
+        return PassedStringsRecorder.passed.withLock { $0[config] ?? [] }
+    }
+
+    @Test func anAlgorithmThatReadsThemIsPassedRoutingStringsAndFunctionNames() {
+        let exported = IndexedDispatchPluginExport<ReadingAlgorithm>.table(
+            name: "reading", description: "", create: { IndexedDispatchPluginExport<ReadingAlgorithm>.create(config: $0) })
+        #expect(
+            Self.passedStrings(through: exported, config: "reads")
+                == ["routing IBM", "function proc1", "event IBM", "event IBM"])
+    }
+
+    @Test func anAlgorithmThatReadsNoneIsPassedEmptyStrings() {
+        let exported = IndexedDispatchPluginExport<NotReadingAlgorithm>.table(
+            name: "not-reading", description: "",
+            create: { IndexedDispatchPluginExport<NotReadingAlgorithm>.create(config: $0) })
+        #expect(
+            Self.passedStrings(through: exported, config: "reads-none")
+                == ["routing ", "function ", "event ", "event "])
+    }
+}

@@ -67,4 +67,77 @@ struct LeastLoadedAlgorithmTests {
         }
         #expect(built.servants.allSatisfy { $0.inFlight == 2 })
     }
+
+    /// The plugin's heaps against a scan, through a random sequence of events: servants of
+    /// varied capacities join and leave dispatch and candidate groups, queries are dispatched
+    /// and completed with varied execution times, and every `choose_in` of every group must name
+    /// the free member a pass over all of them would: the lowest in-flight/capacity ratio, then
+    /// the lowest mean execution time, then the smallest id.
+    @Test(arguments: [1, 2, 3, 4])
+    func choosesAsAScanOverTheFreeMembersWould(seed: UInt64) throws {
+        let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
+        var random = SeededGenerator(seed: seed)
+        struct Known {
+            var inFlight: Int
+            var capacity: Int
+            var served: UInt64
+            var total: UInt64
+            var groups: Set<UInt32>
+            var mean: UInt64 { served == 0 ? 0 : total / served }
+        }
+        var ready: [UInt64: Known] = [:]
+        var choices = 0
+        for _ in 0..<4_000 {
+            let id = UInt64.random(in: 1...40, using: &random)
+            switch Int.random(in: 0..<100, using: &random) {
+            case 0..<8:
+                if ready[id] != nil {
+                    for group in ready[id]!.groups { algorithm.observe(.left(servant: id, group: group)) }
+                    algorithm.observe(.unready(servant: id))
+                    ready[id] = nil
+                } else {
+                    let capacity = Int.random(in: 1...4, using: &random)
+                    algorithm.observe(.ready(Self.servant(id, inFlight: 0, capacity: capacity)))
+                    ready[id] = Known(inFlight: 0, capacity: capacity, served: 0, total: 0, groups: [])
+                }
+            case 8..<16:
+                guard var known = ready[id] else { continue }
+                let group = UInt32.random(in: 1...3, using: &random)
+                if known.groups.contains(group) {
+                    algorithm.observe(.left(servant: id, group: group))
+                    known.groups.remove(group)
+                } else {
+                    algorithm.observe(.joined(servant: id, group: group))
+                    known.groups.insert(group)
+                }
+                ready[id] = known
+            case 16..<50:
+                guard var known = ready[id], known.inFlight > 0 else { continue }
+                let nanoseconds = UInt64.random(in: 1...5, using: &random) * 100
+                known.inFlight -= 1
+                known.served += 1
+                known.total += nanoseconds
+                ready[id] = known
+                algorithm.observe(
+                    .completed(servant: id, routing: "r", executionNanoseconds: nanoseconds, inFlight: known.inFlight))
+            default:
+                let group = UInt32.random(in: 0...3, using: &random)
+                let expected = ready.filter { $0.value.inFlight < $0.value.capacity && (group == 0 || $0.value.groups.contains(group)) }
+                    .min { left, right in
+                        let (a, b) = (left.value, right.value)
+                        if a.inFlight * b.capacity != b.inFlight * a.capacity { return a.inFlight * b.capacity < b.inFlight * a.capacity }
+                        if a.mean != b.mean { return a.mean < b.mean }
+                        return left.key < right.key
+                    }?.key
+                let chosen = algorithm.choose(routing: "r", function: "f", group: group)
+                #expect(chosen == expected)
+                guard let chosen, var known = ready[chosen] else { continue }
+                choices += 1
+                known.inFlight += 1
+                ready[chosen] = known
+                algorithm.observe(.dispatched(servant: chosen, routing: "r", inFlight: known.inFlight))
+            }
+        }
+        #expect(choices > 500)
+    }
 }

@@ -48,9 +48,18 @@ struct DispatchSuite: ParsableCommand {
     }
 }
 
-/// `orig`'s rule called directly, without the plugin ABI: the floor the driver itself costs.
+/// `orig`'s rule called directly, without the plugin ABI: the same events and the same index
+/// (`ReadyServants`) as the `orig` plugin, in process. Its row is the floor the driver and the
+/// index cost; what a plugin's row adds is the C ABI crossing.
 final class FirstFreeInProcess: DispatchAlgorithm {
     let name = "(no ABI)"
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
+
+    var followsEvents: Bool { true }
+
+    func observe(_ event: DispatchEvent) { ready.apply(event) }
+
+    func choose(routing: String, function: String, group: UInt32) -> UInt64? { ready.firstFree(in: group) }
 
     func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
 
@@ -67,27 +76,34 @@ final class DispatchDriver {
     static let routings = ["IBM", "MSFT", "AAPL", "GOOG", "AMZN", "ORCL", "INTC", "CSCO"]
 
     private let algorithm: any DispatchAlgorithm
-    private var servants: [ServantView]
-    private var step = 0
+    private let followsEvents: Bool
+    private let routings = DispatchDriver.routings
+    @exclusivity(unchecked) private var servants: [ServantView]
+    /// The queries in flight per servant (by index), for an algorithm following events: the
+    /// driver keeps no more than the events need.
+    @exclusivity(unchecked) private var inFlight: [Int]
+    @exclusivity(unchecked) private var step = 0
     /// Dispatches made, so a run that always waits is noticed.
-    private(set) var dispatched = 0
+    @exclusivity(unchecked) private(set) var dispatched = 0
 
     /// `servantCount` servants of capacity 2, named like the broker names them ("host:port").
     init(algorithm: any DispatchAlgorithm, servantCount: Int) {
         self.algorithm = algorithm
+        followsEvents = algorithm.followsEvents
         servants = (1...servantCount).map {
             ServantView(id: UInt64($0), name: "db\($0).example.net:5001", host: "db\($0).example.net", capacity: 2)
         }
+        inFlight = [Int](repeating: 0, count: servantCount)
         // An algorithm following events (ABI version 3) hears of each servant once, as the broker tells it.
-        if algorithm.followsEvents {
+        if followsEvents {
             for servant in servants { algorithm.observe(.ready(servant)) }
         }
     }
 
     /// One choose, and for a choice the dispatch and its completion.
     func iterate() {
-        if algorithm.followsEvents { return iterateByEvents() }
-        let routing = Self.routings[step & 7]
+        if followsEvents { return iterateByEvents() }
+        let routing = routings[step & 7]
         step &+= 1
         guard let index = algorithm.choose(routing: routing, servants: servants) else { return }
         dispatched += 1
@@ -105,22 +121,19 @@ final class DispatchDriver {
     /// One iteration for an algorithm of ABI version 3, as the broker pays it: `choose_in` among
     /// every servant (group 0), then the DISPATCHED and COMPLETED events.
     private func iterateByEvents() {
-        let routing = Self.routings[step & 7]
+        let routing = routings[step & 7]
         step &+= 1
         guard let id = algorithm.choose(routing: routing, function: "echo", group: 0) else { return }
         let index = Int(id) - 1
         dispatched += 1
-        servants[index].inFlight += 1
-        servants[index].lastRouting = routing
-        algorithm.observe(.dispatched(servant: id, routing: routing, inFlight: servants[index].inFlight))
+        let running = inFlight[index] + 1
+        inFlight[index] = running
+        algorithm.observe(.dispatched(servant: id, routing: routing, inFlight: running))
         let executionNanoseconds = UInt64(1_000 + (step & 255))
-        servants[index].inFlight -= 1
+        inFlight[index] = running - 1
         algorithm.observe(
-            .completed(
-                servant: id, routing: routing, executionNanoseconds: executionNanoseconds,
-                inFlight: servants[index].inFlight))
+            .completed(servant: id, routing: routing, executionNanoseconds: executionNanoseconds, inFlight: running - 1))
     }
-
     /// Seconds per iteration: a warm-up round, then the best of five.
     func measure(iterations: Int) -> Double {
         for _ in 0..<iterations { iterate() }

@@ -13,6 +13,9 @@ public import MServePlugin
 /// servant never idles while queries wait.
 ///
 /// Configuration: `c`, a number ≥ 1 (`MSERVE_ALGO=chbl:1.5`); default 1.25.
+///
+/// Its state is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread, one
+/// call at a time, so the runtime's access checks would only cost time.
 public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// The default balance parameter c: a servant may take up to 25 % more than the average load.
     public static let defaultLoadFactor = 1.25
@@ -23,18 +26,18 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchA
     public let loadFactor: Double
 
     /// The ready servants (ABI version 3), and the queries in flight at all of them.
-    private var ready = ReadyServants(tracksRoutings: false)
-    private var totalLoad = 0
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var totalLoad = 0
     /// The ready servants in list order (a ring point names one by its place here), whether the
     /// ring must be made again (a servant joined, left or was renamed), and the call each was
     /// last visited in by a walk round the ring.
-    private var ringServants: [UInt64] = []
-    private var ringNeedsRebuild = false
-    private var visitedInWalk: [UInt64] = []
-    private var walk: UInt64 = 0
+    @exclusivity(unchecked) private var ringServants: [UInt64] = []
+    @exclusivity(unchecked) private var ringNeedsRebuild = false
+    @exclusivity(unchecked) private var visitedInWalk: [UInt64] = []
+    @exclusivity(unchecked) private var walk: UInt64 = 0
 
     /// The ring: sorted (hash, servant) points, `virtualNodesPerServant` per ready servant.
-    private var ring: [(hash: UInt64, servant: Int)] = []
+    @exclusivity(unchecked) private var ring: [(hash: UInt64, servant: Int)] = []
 
     /// `config` is empty (c = 1.25) or a number ≥ 1.
     public init?(config: String) {
@@ -67,6 +70,9 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchA
             ready.apply(event)
         }
     }
+
+    /// It reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
 
     /// The first member of `group` clockwise from the routing string's point that is free and
     /// within the load bound; else the first free member met; nil when none is free.

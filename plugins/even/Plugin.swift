@@ -7,10 +7,18 @@ public import MServePlugin
 /// ABI version 3: the free servants of each candidate group are kept in list order
 /// (`ReadyServants`); the next one after the last servant chosen (by its place in the list,
 /// even once it left) is found without a pass over the servants.
+///
+/// Its state is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread, one
+/// call at a time, so the runtime's access checks would only cost time.
 public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
-    private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
     /// The servant chosen last.
-    private var last: UInt64?
+    @exclusivity(unchecked) private var last: UInt64?
+
+    /// False: it reads no routing strings, so none is decoded for it.
+    public static var readsRoutings: Bool { false }
+    /// False: it reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
 
     /// Takes no configuration: nil (the launch stops) for any text, `even:xyz` say.
     public init?(config: String) {
@@ -22,7 +30,10 @@ public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
 
     /// The first free servant of the group after the one chosen last, wrapping; nil when all are busy.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
-        let chosen = last.flatMap { ready.firstFree(in: group, after: $0) } ?? ready.firstFree(in: group)
+        // No closure here: one capturing `self` copied the whole index out to read it.
+        var chosen: UInt64?
+        if let last { chosen = ready.firstFree(in: group, after: last) }
+        if chosen == nil { chosen = ready.firstFree(in: group) }
         if let chosen { last = chosen }
         return chosen
     }

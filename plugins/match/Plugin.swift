@@ -21,37 +21,45 @@ public import MServePlugin
 ///
 /// Configuration: `match:N` sets the window (default 256 queries); `match:N:nowait` (or
 /// `match:nowait`) never waits for a busy servant, as in the original mserve.
+///
+/// Its state is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread,
+/// one call at a time, and no access overlaps another, so the runtime's checks (a thread-local
+/// lookup per access, a dozen per query) are left out.
 public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// The ready servants, the free ones per candidate group, and which hold each routing
     /// string (ABI version 3): a query whose servant is free is matched without a pass over the
     /// servants.
-    private var ready = ReadyServants()
+    @exclusivity(unchecked) private var ready = ReadyServants()
     /// The last `window` routing strings asked for, oldest first, and how often each occurs.
-    private var recent = RecentRoutingCounts(window: 256)
+    @exclusivity(unchecked) private var recent = RecentRoutingCounts(window: 256)
     /// Whether a query may wait for its busy servant.
-    private var mayWait = true
-    /// When each servant (by id) was chosen last, in dispatches counted by this algorithm.
-    private var lastChosen: [UInt64: UInt64] = [:]
-    private var dispatches: UInt64 = 0
+    @exclusivity(unchecked) private var mayWait = true
+    /// When each servant was chosen last, in dispatches counted by this algorithm (0: never),
+    /// indexed by id (the broker's ids count from 1: an array, not a hash, per query).
+    @exclusivity(unchecked) private var lastChosen: [UInt64] = []
+    @exclusivity(unchecked) private var dispatches: UInt64 = 0
     /// Queries dispatched and not completed, per servant: routing string, and whether the
     /// servant ran that routing string last (a warm run). Each servant's list is an object,
     /// changed in place after one lookup: changing a dictionary's value through its subscript
-    /// costs allocations on every query.
-    private var running: [UInt64: RunningQueries] = [:]
+    /// costs allocations on every query. Indexed by id, as `lastChosen`.
+    @exclusivity(unchecked) private var running: [RunningQueries?] = []
     /// Since when queries of a routing string have waited for its busy servant, and how many
     /// times they were made to wait since.
-    private var waitingSince: [String: ContinuousClock.Instant] = [:]
-    private var waitAsks: [String: Int] = [:]
+    @exclusivity(unchecked) private var waitingSince: [String: ContinuousClock.Instant] = [:]
+    @exclusivity(unchecked) private var waitAsks: [String: Int] = [:]
     /// The routing string at the front of the line when `take` last passed over it, and how many
     /// times in a row it was passed over (see `take`).
-    private var passedOverFront = ""
-    private var frontPassedOver = 0
+    @exclusivity(unchecked) private var passedOverFront = ""
+    @exclusivity(unchecked) private var frontPassedOver = 0
     /// Execution times of warm and cold runs.
-    private var warmRuns = RunningMean()
-    private var coldRuns = RunningMean()
+    @exclusivity(unchecked) private var warmRuns = RunningMean()
+    @exclusivity(unchecked) private var coldRuns = RunningMean()
 
     /// The plugin exports `take`.
     public static var takesQueries: Bool { true }
+
+    /// It reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
 
     /// `config` is empty, or `N`, `nowait` or `N:nowait` (N a positive integer: the window).
     public init?(config: String) {
@@ -72,7 +80,7 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         ready.apply(event)
         switch event {
         case .completed(let id, let routing, let executionNanoseconds, _):
-            guard let warm = running[id]?.remove(routing: routing) else { return }
+            guard id < UInt64(running.count), let warm = running[Int(id)]?.remove(routing: routing) else { return }
             if warm {
                 warmRuns.add(executionNanoseconds)
             } else {
@@ -80,10 +88,12 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
             }
         case .ready(let view):
             // Ready again (a restart): nothing runs there.
-            running[view.id] = nil
+            if view.id < UInt64(running.count) { running[Int(view.id)] = nil }
         case .removed(let id):
-            lastChosen[id] = nil
-            running[id] = nil
+            if id < UInt64(running.count) {
+                lastChosen[Int(id)] = 0
+                running[Int(id)] = nil
+            }
         default:
             break
         }
@@ -95,12 +105,19 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// can run the query) count, holders of `routing` included.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
         let chosen: UInt64
-        let holders = ready.holders(of: routing)
-        if let match = holders.first(where: { ready.isFree($0) && ready.isMember($0, of: group) }) {
+        // Loops, not closures: a closure capturing `self` copied the whole index out to read it.
+        var match: UInt64?
+        var heldInGroup = false
+        for id in ready.holders(of: routing) where ready.isMember(id, of: group) {
+            heldInGroup = true
+            if ready.isFree(id) {
+                match = id
+                break
+            }
+        }
+        if let match {
             chosen = match
-        } else if mayWait, holders.contains(where: { ready.isMember($0, of: group) }),
-            keepsWaiting(routing, servants: ready.memberCount(of: group))
-        {
+        } else if mayWait, heldInGroup, keepsWaiting(routing, servants: ready.memberCount(of: group)) {
             return nil
         } else if let fallback = leastWanted(in: group) {
             if mayWait, evictionWaits(routing, for: fallback, in: group) { return nil }
@@ -141,15 +158,23 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         if !waitingSince.isEmpty { waitingSince[routing] = nil }
         if !waitAsks.isEmpty { waitAsks[routing] = nil }
         dispatches += 1
-        lastChosen[id] = dispatches
-        if let queries = running[id] {
+        if id >= UInt64(running.count) {
+            let added = Int(id) + 1 - running.count
+            lastChosen += repeatElement(0, count: added)
+            running += repeatElement(nil, count: added)
+        }
+        lastChosen[Int(id)] = dispatches
+        if let queries = running[Int(id)] {
             queries.append(routing: routing, warm: held == routing)
         } else {
             let queries = RunningQueries()
             queries.append(routing: routing, warm: held == routing)
-            running[id] = queries
+            running[Int(id)] = queries
         }
     }
+
+    /// When servant `id` was chosen last (0: never).
+    private func lastChosen(_ id: UInt64) -> UInt64 { id < UInt64(lastChosen.count) ? lastChosen[Int(id)] : 0 }
 
     /// The free member of `group` holding the least wanted data (the least in demand, then the
     /// one chosen longest ago, then the first in the list), or nil when all are busy.
@@ -161,14 +186,14 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     private func leastWanted(in group: UInt32) -> UInt64? {
         var best: (demand: Double, lastChosen: UInt64, id: UInt64)?
         func consider(_ id: UInt64, demand: Double) {
-            let candidate = (demand: demand, lastChosen: lastChosen[id, default: 0], id: id)
+            let candidate = (demand: demand, lastChosen: lastChosen(id), id: id)
             if let current = best, (current.demand, current.lastChosen, current.id) <= (demand, candidate.lastChosen, id) {
                 return
             }
             best = candidate
         }
         for id in ready.holders(of: "") where ready.isFree(id) && ready.isMember(id, of: group) {
-            if lastChosen[id] == nil { return id }
+            if lastChosen(id) == 0 { return id }
             consider(id, demand: -1)
         }
         if let best { return best.id }
@@ -238,7 +263,8 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// among the members of `group` holding it (a routing string in high demand keeps several
     /// servants; a second copy of a modest one gives way first).
     private func demand(of routing: String, in group: UInt32) -> Double {
-        let holders = ready.holders(of: routing).count { ready.isMember($0, of: group) }
+        var holders = 0
+        for id in ready.holders(of: routing) where ready.isMember(id, of: group) { holders += 1 }
         return Double(recent.count(of: routing)) / Double(max(1, holders))
     }
 }

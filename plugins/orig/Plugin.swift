@@ -5,8 +5,16 @@ public import MServePlugin
 ///
 /// ABI version 3: the free servants of each candidate group are kept in list order
 /// (`ReadyServants`), so a choice costs the same with 2 servants or 10,000.
+///
+/// Its index is marked `@exclusivity(unchecked)`: the broker calls a plugin from one thread, one
+/// call at a time, so the runtime's access checks would only cost time.
 public final class OrigAlgorithm: SwiftIndexedDispatchAlgorithm {
-    private var ready = ReadyServants(tracksRoutings: false)
+    @exclusivity(unchecked) private var ready = ReadyServants(tracksRoutings: false)
+
+    /// False: it reads no routing strings, so none is decoded for it.
+    public static var readsRoutings: Bool { false }
+    /// False: it reads no function names (its candidate group says who can run the query).
+    public static var readsFunctions: Bool { false }
 
     /// Takes no configuration: nil (the launch stops) for any text, `orig:xyz` say.
     public init?(config: String) {
