@@ -109,6 +109,12 @@ public enum QIPC {
 
     /// Reads a message's header, checking it against the bytes present.
     public static func decodeHeader(_ bytes: [UInt8]) throws(QIPCError) -> QMessageHeader {
+        try decodeHeader(bytes, length: bytes.count)
+    }
+
+    /// Reads the header at the start of `bytes`, checking it against a message of
+    /// `messageLength` bytes (``QIPCInPlace`` reads it from the first 8 bytes alone).
+    static func decodeHeader(_ bytes: [UInt8], length messageLength: Int) throws(QIPCError) -> QMessageHeader {
         guard bytes.count >= 8 else {
             throw QIPCError(.truncated, "a kdb+ IPC message has an 8-byte header; got \(bytes.count) bytes")
         }
@@ -123,8 +129,8 @@ public enum QIPC {
             ? UInt32(bytes[4]) | UInt32(bytes[5]) << 8 | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24
             : UInt32(bytes[7]) | UInt32(bytes[6]) << 8 | UInt32(bytes[5]) << 16 | UInt32(bytes[4]) << 24
         let length = Int(raw)
-        guard length == bytes.count else {
-            throw QIPCError(.badHeader, "the header says \(length) bytes but the message has \(bytes.count)")
+        guard length == messageLength else {
+            throw QIPCError(.badHeader, "the header says \(length) bytes but the message has \(messageLength)")
         }
         return QMessageHeader(littleEndian: littleEndian, messageType: type, compressed: bytes[2] != 0, length: length)
     }
