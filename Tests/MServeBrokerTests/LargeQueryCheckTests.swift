@@ -1,8 +1,10 @@
+import MServePlugin
 import MServeProtocol
 import MServeQuery
 import MServeTestSupport
 import MServeTesting
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -57,5 +59,41 @@ struct LargeQueryCheckTests {
             }
             #expect(text.contains("would be evaluated as a call to `system`"), "\(text)")
         }
+    }
+
+    /// A routing hook that records the argument messages and default routing it is given.
+    private final class RecordingHook: DispatchAlgorithm, @unchecked Sendable {
+        // Unchecked: called on the broker's loop thread only, read by the test after the answer.
+        let seen = Mutex<(arguments: [[UInt8]], defaultRouting: String)>(([], ""))
+        var name: String { "recording-hook" }
+        func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+        func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
+            seen.withLock { $0 = (argumentMessages, defaultRouting) }
+            return nil
+        }
+    }
+
+    /// A routing plugin gets a large argument as the IPC message of the value, made from its
+    /// bytes in the frame, and the default routing the decoded value gives.
+    @Test func aRoutingHookGetsALargeArgumentAsItsMessage() async throws {
+        let hook = RecordingHook()
+        try await ScriptedBroker.run(
+            servants: 1, configure: { $0.dispatch.routing = try! RoutingSpec(parsing: "plugin:recording-hook") },
+            algorithm: { hook }
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.client.send(QIPC.encode(.list([.atom(.long(9)), .list([.atom(.symbol("twice")), Self.longs, .atom(.symbol("IBM"))])])))
+            let (_, forwarded) = try await servant.next(.query)
+            try #require(forwarded.count == 2)
+            try servant.send(to: broker, .reply, [forwarded[0], ScriptedServant.answer(id: 9, .atom(.long(1)))])
+            _ = try #require(try await run.answer(), "the client got no answer")
+        }
+        let (arguments, defaultRouting) = hook.seen.withLock { $0 }
+        #expect(arguments == [QIPC.encode(Self.longs), QIPC.encode(.atom(.symbol("IBM")))])
+        let expected = RoutingSpec.default.routingString(for: ParsedQuery(function: "twice", arguments: [Self.longs]))
+        #expect(defaultRouting == expected.value)
     }
 }
