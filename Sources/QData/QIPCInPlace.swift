@@ -15,10 +15,8 @@ public enum QIPCInPlace {
         guard bytes.count >= 8 else {
             throw QIPCError(.truncated, "a kdb+ IPC message has an 8-byte header; got \(bytes.count) bytes")
         }
-        var head: [UInt8] = []
-        head.reserveCapacity(8)
-        for index in 0..<8 { head.append(bytes[index]) }
-        return try QIPC.decodeHeader(head, length: bytes.count)
+        return try QIPC.decodeHeader(
+            (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]), length: bytes.count)
     }
 
     /// The byte at `position`.
