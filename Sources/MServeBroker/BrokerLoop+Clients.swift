@@ -81,7 +81,9 @@ extension BrokerLoop {
         var held = HeldQuery(
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: .bytes(message), id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
-        if let query = try? ClientQuery(bytes: message, maximumSize: maxMessageSize, acceptingOptions: true) { held.id = query.id }
+        if let layout = try? ClientQueryLayout(reading: message.span, maximumSize: maxMessageSize, acceptingOptions: true) {
+            held.id = layout.id
+        }
         metrics.ended(.refused)
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
     }
@@ -95,10 +97,12 @@ extension BrokerLoop {
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
 
-        let clientQuery: ClientQuery
+        let layout: ClientQueryLayout
         do {
-            // Read from bytes of its own, freed once read; held (and sent on) as it came.
-            clientQuery = try ClientQuery(bytes: queryMessage.bytes, maximumSize: maxMessageSize, acceptingOptions: true)
+            // Read in place: the frame is neither copied nor decoded, but for the id and options.
+            layout = try queryMessage.withSpan { (bytes) throws(ProtocolError) in
+                try ClientQueryLayout(reading: bytes, maximumSize: maxMessageSize, acceptingOptions: true)
+            }
         } catch {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
@@ -107,9 +111,9 @@ extension BrokerLoop {
             reply(error: error.message, to: held, stage: .refused)
             return
         }
-        held.id = clientQuery.id
-        if let options = clientQuery.options {
-            guard apply(options, from: queryMessage.bytes, to: &held) else { return }
+        held.id = layout.id
+        if let options = layout.options {
+            guard apply(options, layout: layout, to: &held) else { return }
         }
         if stopping {
             metrics.ended(.refused)
@@ -117,20 +121,31 @@ extension BrokerLoop {
             return
         }
         do {
-            let parsed = try QueryParser.parse(clientQuery.query)
-            if BrokerFunctions.isBrokerFunction(parsed.function) {
+            let checked = try withQueryBytes(queryMessage, layout) { (bytes) throws(QueryError) in
+                try QueryParser.check(queryIn: bytes, range: layout.query, routing: configuration.dispatch.routing)
+            }
+            if BrokerFunctions.isBrokerFunction(checked.function) {
+                let parsed = try checked.parsed ?? QueryParser.parse(
+                    withQueryBytes(queryMessage, layout) { (bytes) throws(QIPCError) in
+                        try QIPCInPlace.decodeValue(in: bytes, range: layout.query)
+                    })
                 let result = try BrokerFunctions.call(parsed.function, arguments: parsed.arguments, snapshot: snapshot())
                 metrics.ended(.answered)
                 reply(result, to: held, stage: .running(since: held.receivedAt))
                 return
             }
-            try SecureInvocation.validate(parsed, allowlist: allowlist)
-            // Refused now rather than sent to a servant that would refuse it.
-            guard serviceFunctions.mayServe(parsed.function) else {
-                throw BrokerError(.unservedFunction, serviceFunctions.unservedMessage(parsed.function))
+            if let parsed = checked.parsed {
+                try SecureInvocation.validate(parsed, allowlist: allowlist)
+            } else {
+                // Checked in place as SecureInvocation checks a parse form; the allowlist is left.
+                try allowlist.check(function: checked.function)
             }
-            held.function = parsed.function
-            held.routing = try routingString(for: parsed)
+            // Refused now rather than sent to a servant that would refuse it.
+            guard serviceFunctions.mayServe(checked.function) else {
+                throw BrokerError(.unservedFunction, serviceFunctions.unservedMessage(checked.function))
+            }
+            held.function = checked.function
+            held.routing = try routingString(for: checked, in: queryMessage, layout)
         } catch {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
@@ -165,10 +180,19 @@ extension BrokerLoop {
         }
     }
 
+    /// Reads the plain message `layout` was read from: `message` in place, or the message
+    /// rewritten little-endian and uncompressed.
+    func withQueryBytes<Result, Failure: Error>(
+        _ message: QueryMessage, _ layout: ClientQueryLayout, _ body: (Span<UInt8>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        if let rewritten = layout.rewritten { return try body(rewritten.span) }
+        return try message.withSpan(body)
+    }
+
     /// Applies a client's per-query options (docs/PROTOCOL.md, "Per-query options") to `held`:
     /// its `deadline`, capped by the broker's own, and the message servants get, `(id; query)`
     /// without the options. False when the options are refused: the client got an error reply.
-    func apply(_ options: QValue, from message: [UInt8], to held: inout HeldQuery) -> Bool {
+    func apply(_ options: QValue, layout: ClientQueryLayout, to held: inout HeldQuery) -> Bool {
         let decoded: QueryOptions
         do {
             decoded = try QueryOptions(decoding: options)
@@ -183,11 +207,41 @@ extension BrokerLoop {
             held.deadline = held.receivedAt &+ UInt64(own)
             held.hasOwnDeadline = true
         }
-        // Servants take `(id; query)`: the options are the broker's business.
-        if let forServants = ClientQuery.withoutOptions(message, maximumSize: maxMessageSize) {
-            held.message = .bytes(forServants)
+        // Servants take `(id; query)`: the options are the broker's business. The id's and the
+        // query's bytes go as they came, copied once, from the frame when there is one.
+        let head = layout.headWithoutOptions
+        switch (held.message, layout.rewritten) {
+        case (_, let rewritten?):
+            held.message = .bytes(head + rewritten[layout.items[0]] + rewritten[layout.items[1]])
+        case (.frame(let frame), nil):
+            held.message = .frame(
+                ZMQMessage(joining: [.bytes(head[...]), .body(frame, layout.items[0]), .body(frame, layout.items[1])]))
+        case (.bytes(let bytes), nil):
+            held.message = .bytes(head + bytes[layout.items[0]] + bytes[layout.items[1]])
         }
         return true
+    }
+
+    /// The routing string of a checked query: as ``routingString(for:)-(ParsedQuery)`` gives it
+    /// for a decoded one; for one checked in place, the one rendered in place, and a routing
+    /// plugin gets each argument as a message made from the argument's bytes.
+    func routingString(for checked: CheckedQuery, in message: QueryMessage, _ layout: ClientQueryLayout) throws -> String {
+        if let parsed = checked.parsed { return try routingString(for: parsed) }
+        let defaultRouting = checked.routing?.value ?? checked.function
+        guard configuration.dispatch.routing.pluginName != nil, let routingHook else { return defaultRouting }
+        let argumentMessages = withQueryBytes(message, layout) { bytes in
+            checked.argumentRanges.map { range in
+                var argument: [UInt8] = [1, QMessageType.async.rawValue, 0, 0, 0, 0, 0, 0]
+                argument += QIPCInPlace.copy(of: bytes, range: range)
+                QIPC.patchLength(&argument)
+                return argument
+            }
+        }
+        switch routingHook.route(function: checked.function, argumentMessages: argumentMessages, defaultRouting: defaultRouting) {
+        case .routing(let text): return text
+        case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
+        case nil: return defaultRouting
+        }
     }
 
     func routingString(for query: ParsedQuery) throws -> String {

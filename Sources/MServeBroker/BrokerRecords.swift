@@ -20,6 +20,14 @@ enum QueryMessage {
         }
     }
 
+    /// Reads the message's bytes in place, a frame's in the frame.
+    func withSpan<Result, Failure: Error>(_ body: (Span<UInt8>) throws(Failure) -> Result) throws(Failure) -> Result {
+        switch self {
+        case .frame(let message): return try message.withSpan(body)
+        case .bytes(let bytes): return try body(bytes.span)
+        }
+    }
+
     /// The message's bytes (a frame's copied).
     var bytes: [UInt8] {
         switch self {

@@ -485,6 +485,11 @@ final class KdbDoor {
         let messageType = message[1]
         guard messageType != QMessageType.response.rawValue else { return nil }
         let sync = messageType == QMessageType.sync.rawValue
+        // The usual `(id; query)` is recognised in place and goes on as it came: a 40 MB vector
+        // argument is neither decoded nor written again (the broker checks it in place).
+        if isIDAndQueryInPlace(message, sync: sync) {
+            return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncList : .async), message: message)
+        }
         guard let decoded = try? QIPC.decode(message, maximumSize: maximumSize) else {
             // Malformed: the dispatch path answers with its error.
             return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
@@ -502,6 +507,25 @@ final class KdbDoor {
         return KdbDoorQuery(
             route: .kdb(connection: connection, form: sync ? .syncBare : .async),
             message: ClientQuery(id: .identity, query: query).encoded())
+    }
+
+    /// ``isIDAndQuery(_:sync:)`` of a plain little-endian message, read in place without
+    /// decoding it; false for a message of another kind (compressed, big-endian, malformed),
+    /// which is then decoded.
+    static func isIDAndQueryInPlace(_ message: [UInt8], sync: Bool) -> Bool {
+        let bytes = message.span
+        guard let header = try? QIPCInPlace.header(of: bytes), header.littleEndian, !header.compressed,
+            (try? QIPCInPlace.checkValue(in: bytes, at: 8, depth: 0)) == message.count,
+            message[8] == 0, let count = try? QIPCInPlace.count(in: bytes, at: 10, minimumElementSize: 1),
+            count == 2 || count == 3,
+            let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1),
+            let third = try? QIPCInPlace.checkValue(in: bytes, at: second, depth: 1)
+        else { return false }
+        if count == 3, message[third] != 99, message[third] != 127 { return false }
+        guard message[second] == 10 || message[second] == 0 else { return false }
+        guard sync else { return true }
+        let first = Int8(bitPattern: message[14])
+        return first != -11 && first != 10
     }
 
     /// Whether `value` is `(id; query)` or `(id; query; options)`: two items, or three with a

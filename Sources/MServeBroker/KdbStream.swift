@@ -10,6 +10,9 @@ import ZeroMQ
 /// (``enqueue(pieces:)``) and written from where they lie — a servant's result straight from
 /// the ZeroMQ frame it came in — never joined into the output buffer.
 struct KdbStream {
+    /// The most bytes one read takes from the socket.
+    static let readSize = 64 << 10
+
     /// The most bytes each buffer keeps once it is empty.
     static let retainedCapacity = 1 << 20
 
@@ -58,7 +61,7 @@ struct KdbStream {
         var total = 0
         while total < budget {
             compactInput()
-            switch TCPSocket.read(descriptor, into: &input, limit: 64 << 10) {
+            switch TCPSocket.read(descriptor, into: &input, limit: Self.readSize) {
             case .bytes(let count): total += count
             case .wouldBlock: return true
             case .closed: return false
@@ -97,7 +100,21 @@ struct KdbStream {
                 | Int(header[base + 4]) << 24
         guard length >= 9 else { throw .badHeader("a kdb+ IPC message of \(length) bytes is impossible") }
         guard length <= maxMessageSize else { throw .tooLarge(length) }
-        guard available >= length else { return nil }
+        guard available >= length else {
+            // Room for the whole message at once: the buffer does not double past it (copying
+            // what came so far each time), and can be handed over whole (below).
+            // (A read appends its whole limit before it knows how much came.)
+            if input.capacity < inputStart + length + Self.readSize && length > Self.retainedCapacity {
+                input.reserveCapacity(inputStart + length + Self.readSize)
+            }
+            return nil
+        }
+        if inputStart == 0 && length == input.count && length > Self.retainedCapacity {
+            // A large message alone in the buffer is the buffer: handed over, not copied.
+            let message = input
+            input = []
+            return message
+        }
         let message = Array(input[inputStart..<inputStart + length])
         inputStart += length
         if inputStart == input.count && input.capacity > Self.retainedCapacity {

@@ -83,7 +83,7 @@ public enum QueryParser {
         }
     }
 
-    private static func checkFunction(_ name: String, position: Int) throws(QueryError) {
+    static func checkFunction(_ name: String, position: Int) throws(QueryError) {
         if name.isEmpty {
             throw QueryError(.unsupportedForm, "item \(position): the function name is empty")
         }

@@ -166,10 +166,14 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
     /// bytes at most in all: equal texts still give equal routing strings, and texts that
     /// differ anywhere almost surely different ones.
     public static func bounded(_ text: String) -> String {
+        guard text.utf8.count > longestRoutingString else { return text }
+        return shortened(text, hash: BoundedRoutingText.hash(of: text.utf8))
+    }
+
+    /// The first bytes of `text` (a text of more than ``longestRoutingString`` bytes, or at
+    /// least its first 2 × ``longestRoutingString`` bytes), `…#` and the hash of all of it.
+    static func shortened(_ text: String, hash: UInt64) -> String {
         let utf8 = text.utf8
-        guard utf8.count > longestRoutingString else { return text }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         let digits = String(hash, radix: 16)
         let suffix = "…#" + String(repeating: "0", count: 16 - digits.count) + digits
         // Cut on a character boundary so the prefix stays valid UTF-8.
@@ -194,5 +198,41 @@ extension Substring {
         let start = firstIndex { !$0.isWhitespace } ?? endIndex
         let end = lastIndex { !$0.isWhitespace }.map(index(after:)) ?? start
         return String(self[start..<Swift.max(start, end)])
+    }
+}
+
+/// A routing text built piece by piece, kept to what ``RoutingSpec/bounded(_:)`` makes of the
+/// whole: the first bytes and an FNV-1a hash of all of them. A 40 MB vector's routing text is
+/// rendered a chunk at a time into one of these, never held whole.
+struct BoundedRoutingText {
+    /// The text's first pieces: all of it, or at least 2 × ``RoutingSpec/longestRoutingString``
+    /// bytes of it (whole pieces, so always valid UTF-8, and enough to cut it on a character
+    /// boundary as ``RoutingSpec/bounded(_:)`` cuts the whole text).
+    private var prefix = ""
+    /// The bytes appended in all.
+    private(set) var byteCount = 0
+    /// FNV-1a over all the bytes appended.
+    private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// The most message bytes decoded at once to render the pieces (``CheckedQuery/largestDecode``).
+    var largestDecode = 0
+
+    /// Appends the next piece of the text.
+    mutating func append(_ piece: String) {
+        let utf8 = piece.utf8
+        hash = Self.hash(of: utf8, from: hash)
+        byteCount += utf8.count
+        if prefix.utf8.count < 2 * RoutingSpec.longestRoutingString { prefix += piece }
+    }
+
+    /// The text, bounded as ``RoutingSpec/bounded(_:)`` bounds it.
+    var text: String {
+        byteCount <= RoutingSpec.longestRoutingString ? prefix : RoutingSpec.shortened(prefix, hash: hash)
+    }
+
+    /// FNV-1a of `bytes`, continuing from `hash`.
+    static func hash(of bytes: String.UTF8View, from hash: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = hash
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return hash
     }
 }

@@ -29,10 +29,16 @@ public struct FunctionAllowlist: Sendable {
     /// Throws ``QueryError/Code-swift.struct/notAllowed`` when the query's function is not
     /// allowed.
     public func check(_ query: ParsedQuery) throws(QueryError) {
-        guard allows(query.function) else {
+        try check(function: query.function, text: query.text)
+    }
+
+    /// Throws ``QueryError/Code-swift.struct/notAllowed`` when `function` is not allowed
+    /// (`text`, the query's text if it came as text, places the error's column).
+    public func check(function: String, text: String? = nil) throws(QueryError) {
+        guard allows(function) else {
             throw QueryError(
-                .notAllowed, "`\(query.function)` is not in the list of allowed functions",
-                column: SecureInvocation.functionColumn(in: query.text))
+                .notAllowed, "`\(function)` is not in the list of allowed functions",
+                column: SecureInvocation.functionColumn(in: text))
         }
     }
 }

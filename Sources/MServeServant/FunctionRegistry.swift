@@ -104,16 +104,29 @@ public struct FunctionRegistry: Sendable {
     /// so is a result whose reply would exceed `maximumReplySize` bytes (the most the broker
     /// takes, or what an IPC message can hold), with an error saying so instead of a reply
     /// the broker would drop with its connection.
+    ///
+    /// The message is taken, not borrowed: once decoded it is let go, so that a large query's
+    /// bytes are freed (when the caller keeps no other reference to them) before its result
+    /// is encoded; a servant then holds the decoded query and the reply, not the message too.
     public func reply(
-        to message: [UInt8], maximumSize: Int = .max, maximumReplySize: Int = .max, logger: Logger? = nil
+        to message: consuming [UInt8], maximumSize: Int = .max, maximumReplySize: Int = .max, logger: Logger? = nil
     ) -> [UInt8] {
-        let reply = unlimitedReply(to: message, maximumSize: maximumSize, logger: logger)
+        let query: ClientQuery
+        do {
+            query = try ClientQuery(bytes: copy message, maximumSize: maximumSize)
+        } catch {
+            if let logger, let heldBack = malformedQueryLog.withLock({ $0.admit() }) {
+                logger.notice("\(LogThrottle.line("refused a malformed query: \(error.message)", heldBack: heldBack))")
+            }
+            return ReplyAssembly.servantFailure(id: .identity, message: ReplyAssembly.mserveError(error.message))
+        }
+        _ = consume message
+        let reply = unlimitedReply(to: query)
         let limit = min(maximumReplySize, Self.largestMessage)
         guard reply.count > limit else { return reply }
-        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
         logger?.warning("refused to send a reply of \(reply.count) bytes, over the \(limit)-byte limit")
         return ReplyAssembly.servantFailure(
-            id: id,
+            id: query.id,
             message: ReplyAssembly.mserveError(
                 "the result is \(reply.count) bytes as IPC, over the \(limit)-byte message limit"))
     }
@@ -121,16 +134,7 @@ public struct FunctionRegistry: Sendable {
     /// The largest IPC message: its header holds the length in 32 bits.
     static let largestMessage = Int(UInt32.max)
 
-    private func unlimitedReply(to message: [UInt8], maximumSize: Int, logger: Logger?) -> [UInt8] {
-        let query: ClientQuery
-        do {
-            query = try ClientQuery(bytes: message, maximumSize: maximumSize)
-        } catch {
-            if let logger, let heldBack = malformedQueryLog.withLock({ $0.admit() }) {
-                logger.notice("\(LogThrottle.line("refused a malformed query: \(error.message)", heldBack: heldBack))")
-            }
-            return ReplyAssembly.servantFailure(id: .identity, message: ReplyAssembly.mserveError(error.message))
-        }
+    private func unlimitedReply(to query: ClientQuery) -> [UInt8] {
         do {
             let outcome = try call(query: query.query)
             return ReplyAssembly.servantResult(id: query.id, result: outcome.result, info: outcome.info)

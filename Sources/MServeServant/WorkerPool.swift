@@ -52,10 +52,13 @@ final class WorkerPool: Sendable {
                         state.running += 1
                         return job
                     }
-                    guard let job = next else { return }
+                    guard var job = next else { return }
                     let start = QueryClock.monotonicNanoseconds()
+                    // Taken out of the job: the registry lets it go once it has decoded it.
+                    let message = job.message
+                    job.message = []
                     let reply = functions.reply(
-                        to: job.message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
+                        to: message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
                         logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     done(

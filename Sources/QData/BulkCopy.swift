@@ -1,6 +1,6 @@
 // The codec's only raw-memory code: bulk copies between byte arrays and arrays of
 // fixed-width numbers. Element-by-element loops cannot reach the codec's throughput
-// target (≥ 1 GB/s for long vectors), and these three functions are all it needs.
+// target (≥ 1 GB/s for long vectors), and these four functions are all it needs.
 // Little-endian hosts only (x86-64, arm64), as kdb+'s own IPC default is.
 
 enum BulkCopy {
@@ -27,5 +27,11 @@ enum BulkCopy {
             }
             initialized = count
         }
+    }
+
+    /// The bytes of a span, copied into an array in one go.
+    @inline(__always)
+    static func bytes(of span: Span<UInt8>) -> [UInt8] {
+        span.withUnsafeBufferPointer { Array($0) }
     }
 }

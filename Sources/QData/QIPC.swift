@@ -112,21 +112,30 @@ public enum QIPC {
         guard bytes.count >= 8 else {
             throw QIPCError(.truncated, "a kdb+ IPC message has an 8-byte header; got \(bytes.count) bytes")
         }
-        guard bytes[0] <= 1 else { throw QIPCError(.badHeader, "byte 0 (endianness) is \(bytes[0]), not 0 or 1") }
-        guard let type = QMessageType(rawValue: bytes[1]) else {
-            throw QIPCError(.badHeader, "byte 1 (message type) is \(bytes[1]), not 0, 1 or 2")
+        return try decodeHeader(
+            (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]), length: bytes.count)
+    }
+
+    /// Reads the 8 header bytes `head`, checking them against a message of `messageLength`
+    /// bytes (``QIPCInPlace`` reads them from a span, without an array).
+    static func decodeHeader(
+        _ head: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8), length messageLength: Int
+    ) throws(QIPCError) -> QMessageHeader {
+        guard head.0 <= 1 else { throw QIPCError(.badHeader, "byte 0 (endianness) is \(head.0), not 0 or 1") }
+        guard let type = QMessageType(rawValue: head.1) else {
+            throw QIPCError(.badHeader, "byte 1 (message type) is \(head.1), not 0, 1 or 2")
         }
-        guard bytes[2] <= 2 else { throw QIPCError(.badHeader, "byte 2 (compression) is \(bytes[2]), not 0 or 1") }
-        let littleEndian = bytes[0] == 1
+        guard head.2 <= 2 else { throw QIPCError(.badHeader, "byte 2 (compression) is \(head.2), not 0 or 1") }
+        let littleEndian = head.0 == 1
         let raw =
             littleEndian
-            ? UInt32(bytes[4]) | UInt32(bytes[5]) << 8 | UInt32(bytes[6]) << 16 | UInt32(bytes[7]) << 24
-            : UInt32(bytes[7]) | UInt32(bytes[6]) << 8 | UInt32(bytes[5]) << 16 | UInt32(bytes[4]) << 24
+            ? UInt32(head.4) | UInt32(head.5) << 8 | UInt32(head.6) << 16 | UInt32(head.7) << 24
+            : UInt32(head.7) | UInt32(head.6) << 8 | UInt32(head.5) << 16 | UInt32(head.4) << 24
         let length = Int(raw)
-        guard length == bytes.count else {
-            throw QIPCError(.badHeader, "the header says \(length) bytes but the message has \(bytes.count)")
+        guard length == messageLength else {
+            throw QIPCError(.badHeader, "the header says \(length) bytes but the message has \(messageLength)")
         }
-        return QMessageHeader(littleEndian: littleEndian, messageType: type, compressed: bytes[2] != 0, length: length)
+        return QMessageHeader(littleEndian: littleEndian, messageType: type, compressed: head.2 != 0, length: length)
     }
 
     /// The message in little-endian form, the only one the broker writes: `bytes` itself when

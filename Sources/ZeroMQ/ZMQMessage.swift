@@ -112,6 +112,19 @@ public final class ZMQMessage {
         }
     }
 
+    /// Reads the body in place as a span of bytes, borrowed for the call: nothing is copied,
+    /// and the span cannot outlive the message (a query is checked this way in its frame).
+    public func withSpan<Result, Failure: Error>(
+        _ body: (Span<UInt8>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let count = zmq_msg_size(pointer)
+        guard count > 0, let data = zmq_msg_data(pointer) else {
+            return try body(Span<UInt8>())
+        }
+        let buffer = UnsafeBufferPointer(start: data.assumingMemoryBound(to: UInt8.self), count: count)
+        return try body(buffer.span)
+    }
+
     /// A message-level property (`zmq_msg_gets`) of a received message, e.g. "Peer-Address",
     /// "Routing-Id", "User-Id", "Socket-Type"; nil when absent.
     public func metadata(_ property: String) -> String? {

@@ -18,6 +18,20 @@ struct KdbDoorTests {
         #expect(query?.message == message)
     }
 
+    /// `(id; query)` is recognised in its bytes and goes on as it came, neither decoded nor
+    /// written again: a boolean written as 2, which decoding and encoding would make 1, stays.
+    @Test func idAndQueryIsNotDecodedAndWrittenAgain() throws {
+        let query = ClientQuery(id: .atom(.boolean(true)), query: .list([.atom(.symbol("echo")), .vector(.long(Array(0..<100_000)))]))
+        for type in [QMessageType.async, .sync] {
+            var message = QIPC.encode(.list([query.id, query.query]), messageType: type)
+            #expect(message[14] == 0xFF && message[15] == 1)
+            message[15] = 2
+            let door = KdbDoor.query(from: message, connection: 1, maximumSize: .max)
+            #expect(form(door) == (type == .async ? .async : .syncList))
+            #expect(door?.message == message)
+        }
+    }
+
     @Test func syncIdAndQueryIsAnsweredWithTheWholeReply() throws {
         let value = QValue.list([.atom(.long(7)), .vector(.char(Array("proc1 `IBM".utf8)))])
         let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1, maximumSize: .max)

@@ -24,6 +24,22 @@ struct KdbStreamLimitTests {
         #expect(try stream.nextMessage() == nil)
     }
 
+    /// Once the header of a large message has come, the buffer makes room for all of it at
+    /// once (it does not double past it, copying what came each time), and the message, alone
+    /// in the buffer, comes out whole.
+    @Test func aLargeMessageGetsRoomForAllOfItOnceItsHeaderHasCome() throws {
+        let large = Self.message(totalling: 40 * KdbStream.retainedCapacity)
+        var stream = KdbStream(descriptor: -1, maxMessageSize: large.count, maxBufferedOutput: 10)
+        stream.appendInputForTesting(Array(large.prefix(100_000)))
+        #expect(try stream.nextMessage() == nil)
+        #expect(stream.capacities.input >= large.count + KdbStream.readSize)
+        let reserved = stream.capacities.input
+        stream.appendInputForTesting(Array(large.dropFirst(100_000)))
+        #expect(stream.capacities.input == reserved, "the buffer grew again")
+        #expect(try stream.nextMessage() == large)
+        #expect(stream.capacities.input <= KdbStream.retainedCapacity)
+    }
+
     @Test func aMessageAtTheLimitIsReadAndOneByteOverIsTooLarge() throws {
         let atLimit = Self.message(totalling: 100)
         try #require(atLimit.count == 100)

@@ -1,0 +1,96 @@
+public import QData
+
+/// A client's `(id; query)` or `(id; query; options)` read in the bytes it came in: the id and
+/// the options decoded, the query left where it lies, to be checked in place
+/// (``MServeQuery/QueryParser/check(queryIn:range:routing:decodingArgumentsUpTo:)``).
+///
+/// Reading a message of a 40 MB vector argument this way copies none of it: every item is
+/// checked as ``ClientQuery/init(bytes:maximumSize:acceptingOptions:)`` decodes it (same
+/// errors), but only the id and the options are decoded.
+public struct ClientQueryLayout: Sendable {
+    /// The client's id, decoded.
+    public var id: QValue
+    /// The options, decoded, when the client sent a third item.
+    public var options: QValue?
+    /// The byte range of each item (two or three) in the plain message.
+    public var items: [Range<Int>]
+    /// The plain little-endian message the ranges index, when the message came compressed or
+    /// big-endian and had to be rewritten; nil when they index the bytes as they came.
+    public var rewritten: [UInt8]?
+
+    /// The query item's byte range.
+    public var query: Range<Int> { items[1] }
+
+    /// Reads `(id; query)`, and with `acceptingOptions` also `(id; query; options)`, from the
+    /// message `bytes`. A compressed message that would decompress to more than `maximumSize`
+    /// bytes is refused.
+    public init(reading bytes: Span<UInt8>, maximumSize: Int = .max, acceptingOptions: Bool = false) throws(ProtocolError) {
+        let header: QMessageHeader
+        do {
+            header = try QIPCInPlace.header(of: bytes)
+        } catch {
+            throw ProtocolError(.malformed, "malformed message: \(error)")
+        }
+        if header.compressed || !header.littleEndian {
+            let plain: [UInt8]
+            do {
+                let copy = QIPCInPlace.copy(of: bytes, range: 0..<bytes.count)
+                let decompressed = header.compressed ? try QIPC.decompress(copy, maximumSize: maximumSize) : copy
+                plain = try QIPC.littleEndian(decompressed, maximumSize: maximumSize)
+            } catch {
+                throw ProtocolError(.malformed, "malformed message: \(error)")
+            }
+            self = try Self(plain: plain.span, acceptingOptions: acceptingOptions)
+            rewritten = plain
+        } else {
+            self = try Self(plain: bytes, acceptingOptions: acceptingOptions)
+        }
+    }
+
+    private init(plain bytes: Span<UInt8>, acceptingOptions: Bool) throws(ProtocolError) {
+        let most = acceptingOptions ? 3 : 2
+        let shape = acceptingOptions ? "(id; query) or (id; query; options)" : "(id; query)"
+        var items: [Range<Int>] = []
+        do {
+            guard bytes.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
+            guard bytes[8] == 0 else {
+                throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(Int8(bitPattern: bytes[8]))")
+            }
+            guard bytes.count > 9 else { throw QIPCError(.truncated, "a byte needs 1 bytes at offset 9; 0 left") }
+            let count = try QIPCInPlace.count(in: bytes, at: 10, minimumElementSize: 1)
+            var position = 14
+            for _ in 0..<count {
+                let end = try QIPCInPlace.checkValue(in: bytes, at: position, depth: 1)
+                items.append(position..<end)
+                position = end
+                if items.count > most { throw QIPCError(.unexpectedShape, "more than \(most) items") }
+            }
+            guard position == bytes.count else {
+                throw QIPCError(.trailingBytes, "\(bytes.count - position) bytes after the list at offset \(position)")
+            }
+            guard items.count == 2 || items.count == 3 else {
+                throw ProtocolError(
+                    .unexpectedShape, "expected the general list \(shape), got a list of \(items.count) item(s)")
+            }
+            id = try QIPCInPlace.decodeValue(in: bytes, range: items[0])
+            options = items.count == 3 ? try QIPCInPlace.decodeValue(in: bytes, range: items[2]) : nil
+        } catch let error as ProtocolError {
+            throw error
+        } catch let error as QIPCError where error.code == .unexpectedShape {
+            throw ProtocolError(.unexpectedShape, "expected the general list \(shape): \(error.message)")
+        } catch {
+            throw ProtocolError(.malformed, "malformed message: \(error)")
+        }
+        self.items = items
+        self.rewritten = nil
+    }
+
+    /// The IPC bytes of `(id; query)` for a servant, without the options: the head of the
+    /// list, to be followed by the bytes of ``items`` 0 and 1 as they are.
+    public var headWithoutOptions: [UInt8] {
+        var head = QIPC.listMessageHead(count: 2)
+        let length = UInt32(truncatingIfNeeded: head.count + items[0].count + items[1].count)
+        for index in 0..<4 { head[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        return head
+    }
+}

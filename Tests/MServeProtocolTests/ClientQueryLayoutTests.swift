@@ -1,0 +1,96 @@
+import MServeProtocol
+import QData
+import Testing
+
+/// ``ClientQueryLayout`` reads in place what ``ClientQuery`` decodes, and refuses what it refuses.
+struct ClientQueryLayoutTests {
+    private static let seeds: [QValue] = [
+        .list([.atom(.long(7)), .string("proc1 `IBM")]),
+        .list([.atom(.long(8)), .list([.atom(.symbol("echo")), .vector(.long(Array(0..<50))), .string("x")])]),
+        .list([.string("id"), .atom(.symbol("f")), .dictionary(["deadline": .atom(.long(1_000))])]),
+        .list([.atom(.long(1)), .list([.atom(.symbol("f")), .dictionary(keys: .vector(.symbol(["a"])), values: .list([.atom(.long(1))]), sorted: false)])]),
+    ]
+
+    private func outcome(_ bytes: [UInt8]) -> String {
+        do {
+            let query = try ClientQuery(bytes: bytes, maximumSize: 1 << 20, acceptingOptions: true)
+            return "id \(query.id) query \(QIPC.encode(query.query)) options \(query.options.map { "\($0)" } ?? "-")"
+        } catch {
+            return "error \(error.code)"
+        }
+    }
+
+    private func layoutOutcome(_ bytes: [UInt8]) -> String {
+        do {
+            let layout = try ClientQueryLayout(reading: bytes.span, maximumSize: 1 << 20, acceptingOptions: true)
+            let plain = layout.rewritten ?? bytes
+            var message: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0] + plain[layout.query]
+            QIPC.patchLength(&message)
+            let query = try QIPC.decode(message).value
+            return "id \(layout.id) query \(QIPC.encode(query)) options \(layout.options.map { "\($0)" } ?? "-")"
+        } catch let error as ProtocolError {
+            return "error \(error.code)"
+        } catch {
+            return "undecodable query \(error)"
+        }
+    }
+
+    @Test func readsWhatDecodingReads() throws {
+        for seed in Self.seeds {
+            let bytes = QIPC.encode(seed)
+            #expect(layoutOutcome(bytes) == outcome(bytes))
+            let layout = try ClientQueryLayout(reading: bytes.span, acceptingOptions: true)
+            #expect(layout.rewritten == nil)
+            if layout.options != nil {
+                // Without options: the first two items' bytes after a head of their own.
+                let plain = layout.headWithoutOptions + bytes[layout.items[0]] + bytes[layout.items[1]]
+                #expect(plain == ClientQuery.withoutOptions(bytes))
+            }
+        }
+    }
+
+    @Test func compressedAndBigEndianMessagesAreRewritten() throws {
+        let value = QValue.list([.atom(.long(9)), .list([.atom(.symbol("f")), .vector(.long(Array(repeating: 5, count: 4_000)))])])
+        let compressed = try #require(QIPC.compress(QIPC.encode(value)))
+        let layout = try ClientQueryLayout(reading: compressed.span, acceptingOptions: true)
+        #expect(layout.rewritten == QIPC.encode(value))
+        #expect(layoutOutcome(compressed) == outcome(compressed))
+        // (9; "f 1") written big-endian, as a big-endian host sends it.
+        let bigEndian: [UInt8] =
+            [0, 0, 0, 0, 0, 0, 0, 32] + [0, 0, 0, 0, 0, 2] + [0xF9, 0, 0, 0, 0, 0, 0, 0, 9]
+            + [10, 0, 0, 0, 0, 3] + Array("f 1".utf8)
+        #expect(outcome(bigEndian).hasPrefix("id 9"))
+        #expect(layoutOutcome(bigEndian) == outcome(bigEndian))
+    }
+
+    /// Damaged messages: refused by the in-place reading exactly when decoding refuses them,
+    /// with the same code.
+    @Test func fuzzedMessagesAreRefusedAsDecodingRefusesThem() {
+        var state: UInt64 = 0x1A70
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var refused = 0
+        for round in 0..<20_000 {
+            var bytes = QIPC.encode(Self.seeds[round % Self.seeds.count])
+            for _ in 0..<(1 + next() % 3) {
+                let index = Int(next() % UInt64(bytes.count))
+                switch next() % 4 {
+                case 0: bytes[index] = UInt8(truncatingIfNeeded: next())
+                case 1: bytes[index] = [0, 0xFF, 0x80, 11, 245, 98, 99, 101, 3, 20][Int(next() % 10)]
+                case 2: bytes.remove(at: index)
+                default: bytes.insert(bytes[index], at: index)
+                }
+                if next() % 2 == 0 { QIPC.patchLength(&bytes) }
+            }
+            let expected = outcome(bytes)
+            #expect(layoutOutcome(bytes) == expected, "\(bytes)")
+            if expected.hasPrefix("error") { refused += 1 }
+        }
+        #expect(refused > 1_000 && refused < 19_000, "\(refused) refused")
+    }
+}

@@ -1,0 +1,63 @@
+import PropertyBased
+import QData
+import Testing
+
+/// ``QIPCInPlace/checkValue(in:at:depth:)`` accepts what decoding accepts, and finds its end.
+struct QIPCInPlaceTests {
+    @Test func checkingAValueFindsItsEndAndDecodesIt() async {
+        await propertyCheck(count: 300, input: QValueGenerator.values()) { value in
+            let bytes = QIPC.encode(value)
+            let end = try QIPCInPlace.checkValue(in: bytes.span, at: 8, depth: 0)
+            #expect(end == bytes.count)
+            #expect(try QIPCInPlace.decodeValue(in: bytes.span, range: 8..<end, depth: 0) == value)
+        }
+    }
+
+    /// Damaged messages: checked in place, a value is refused exactly when decoding refuses
+    /// it, with the same error code.
+    @Test func damagedValuesAreRefusedAsDecodingRefusesThem() async {
+        var state: UInt64 = 0xDA7A
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var refused = 0
+        var checked = 0
+        await propertyCheck(count: 300, input: QValueGenerator.values()) { value in
+            for _ in 0..<20 {
+                var bytes = QIPC.encode(value)
+                guard bytes.count > 9 else { return }
+                for _ in 0..<(1 + next() % 2) {
+                    let index = 8 + Int(next() % UInt64(bytes.count - 8))
+                    switch next() % 3 {
+                    case 0: bytes[index] = UInt8(truncatingIfNeeded: next())
+                    case 1: bytes[index] = [0, 0xFF, 0x80, 11, 245, 98, 99, 101, 3, 20, 127, 102][Int(next() % 12)]
+                    default: if bytes.count > 9 { bytes.remove(at: index) }
+                    }
+                }
+                QIPC.patchLength(&bytes)
+                let decoded: String
+                do {
+                    _ = try QIPC.decode(bytes)
+                    decoded = "ok"
+                } catch let error as QIPCError {
+                    decoded = "\(error.code)"
+                }
+                let inPlace: String
+                do {
+                    let end = try QIPCInPlace.checkValue(in: bytes.span, at: 8, depth: 0)
+                    inPlace = end == bytes.count ? "ok" : "\(QIPCError.Code.trailingBytes)"
+                } catch let error as QIPCError {
+                    inPlace = "\(error.code)"
+                }
+                #expect(inPlace == decoded, "\(bytes)")
+                checked += 1
+                if decoded != "ok" { refused += 1 }
+            }
+        }
+        #expect(refused > checked / 10 && refused < checked, "\(refused) of \(checked) refused")
+    }
+}
