@@ -310,28 +310,11 @@ extension BrokerLoop {
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
         metrics.sent(bytes: reply.bytes.count)
-        let envelope: [[UInt8]]
         switch route {
-        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .zmq(let envelope):
+            sendToZMQClient(envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(reply.bytes, dontWait: true) }
         case .kdb(let connection, let form):
             kdbDoor?.send(reply, to: connection, form: form)
-            return
-        }
-        let message = reply.bytes
-        do {
-            for frame in envelope {
-                guard try clientSocket.send(frame, more: true, dontWait: true) else {
-                    logDroppedReply("the client is not reading (send queue full)", level: .warning)
-                    return
-                }
-            }
-            if try !clientSocket.send(message, dontWait: true) {
-                logDroppedReply("the client is not reading (send queue full)", level: .warning)
-            }
-        } catch where error.code == .hostUnreachable {
-            logDroppedReply("the client has gone", level: .info)
-        } catch {
-            logger.error("sending a reply failed: \(error)")
         }
     }
 
@@ -341,13 +324,17 @@ extension BrokerLoop {
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReplyFrame) {
         answered &+= 1
         metrics.sent(bytes: reply.count)
-        let envelope: [[UInt8]]
         switch route {
-        case .zmq(let zmqEnvelope): envelope = zmqEnvelope
+        case .zmq(let envelope):
+            sendToZMQClient(envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(reply.frame, dontWait: true) }
         case .kdb(let connection, let form):
             kdbDoor?.send(reply, to: connection, form: form)
-            return
         }
+    }
+
+    /// Sends a ZeroMQ client's `envelope`, then the reply `sendReply` sends, without waiting: a
+    /// client that is not reading (its send queue full) or gone loses the reply, logged.
+    private func sendToZMQClient(_ envelope: [[UInt8]], _ sendReply: () throws(ZMQError) -> Bool) {
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {
@@ -355,7 +342,7 @@ extension BrokerLoop {
                     return
                 }
             }
-            if try !clientSocket.send(reply.frame, dontWait: true) {
+            if try !sendReply() {
                 logDroppedReply("the client is not reading (send queue full)", level: .warning)
             }
         } catch where error.code == .hostUnreachable {

@@ -221,19 +221,6 @@ public struct ReplyPairLayout: Sendable, Hashable {
         return Int(Int32(bitPattern: value))
     }
 
-    /// The width of one element of the atom or vector type `type` (its absolute value);
-    /// nil for symbols and for what is neither.
-    private static func width(_ type: Int) -> Int? {
-        switch type {
-        case 1, 4, 10: 1
-        case 2: 16
-        case 5: 2
-        case 6, 8, 13, 14, 17, 18, 19: 4
-        case 7, 9, 12, 15, 16: 8
-        default: nil
-        }
-    }
-
     /// Where the item at `offset` ends, for an atom, a vector or `::`; nil for other types or
     /// when it does not end within `bytes`.
     private static func end(ofSimpleItemAt offset: Int, in bytes: [UInt8]) -> Int? {
@@ -245,7 +232,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
         } else if type == -11 {
             guard let nul = bytes[(offset + 1)...].firstIndex(of: 0) else { return nil }
             end = nul + 1
-        } else if type < 0, let width = width(-type) {
+        } else if type < 0, let width = QIPC.fixedWidth(ofType: -type) {
             end = offset + 1 + width
         } else if type > 0, offset + 6 <= bytes.count {
             let count = int32(bytes, at: offset + 2)
@@ -256,7 +243,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
                     guard end < bytes.count, let nul = bytes[end...].firstIndex(of: 0) else { return nil }
                     end = nul + 1
                 }
-            } else if let width = width(type) {
+            } else if let width = QIPC.fixedWidth(ofType: type) {
                 let (size, overflow) = count.multipliedReportingOverflow(by: width)
                 guard !overflow else { return nil }
                 end = offset + 6 + size

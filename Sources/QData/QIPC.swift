@@ -42,6 +42,20 @@ public struct QListSlices: Sendable {
 
 /// The kdb+ IPC codec (protocol version 3: what `-8!` produces and `-9!` reads).
 public enum QIPC {
+    /// The width in bytes of one element of the vector type `type` (or of the atom of type
+    /// `-type`): 1 for booleans, bytes and chars, 16 for GUIDs, 2, 4 or 8 for the numbers and
+    /// temporals; nil for symbols (NUL-terminated, of any length) and for every other type.
+    public static func fixedWidth(ofType type: Int) -> Int? {
+        switch type {
+        case 1, 4, 10: 1
+        case 2: 16
+        case 5: 2
+        case 6, 8, 13, 14, 17, 18, 19: 4
+        case 7, 9, 12, 15, 16: 8
+        default: nil
+        }
+    }
+
     /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
     public static let maximumDepth = 128
 

@@ -163,15 +163,7 @@ struct QIPCReader {
     }
 
     static func elementSize(_ type: Int8) -> Int? {
-        switch type {
-        case 1, 4, 10: 1
-        case 2: 16
-        case 5: 2
-        case 6, 8, 13, 14, 17, 18, 19: 4
-        case 7, 9, 12, 15, 16: 8
-        case 11: 1  // at least the NUL
-        default: nil
-        }
+        type == 11 ? 1 : QIPC.fixedWidth(ofType: Int(type))  // a symbol: at least the NUL
     }
 
     private mutating func readVector(type: Int8) throws(QIPCError) -> QVector {
