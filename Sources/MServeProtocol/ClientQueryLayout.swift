@@ -89,8 +89,7 @@ public struct ClientQueryLayout: Sendable {
     /// list, to be followed by the bytes of ``items`` 0 and 1 as they are.
     public var headWithoutOptions: [UInt8] {
         var head = QIPC.listMessageHead(count: 2)
-        let length = UInt32(truncatingIfNeeded: head.count + items[0].count + items[1].count)
-        for index in 0..<4 { head[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        QIPC.patchLength(&head, to: head.count + items[0].count + items[1].count)
         return head
     }
 }

@@ -148,8 +148,7 @@ public enum ReplyAssembly {
         QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &tail)
         QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &tail)
         QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &tail)
-        let length = UInt32(truncatingIfNeeded: head.count + resultCount + tail.count)
-        for index in 0..<4 { head[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        QIPC.patchLength(&head, to: head.count + resultCount + tail.count)
         return (head, tail)
     }
 

@@ -106,7 +106,13 @@ public enum QIPC {
 
     /// Writes the length of the complete message `bytes` into its header.
     public static func patchLength(_ bytes: inout [UInt8]) {
-        let length = UInt32(truncatingIfNeeded: bytes.count)
+        patchLength(&bytes, to: bytes.count)
+    }
+
+    /// Writes `length` into the header at the start of `bytes`: for a message sent in pieces,
+    /// of which `bytes` is the first (its head), the length of all of them together.
+    public static func patchLength(_ bytes: inout [UInt8], to length: Int) {
+        let length = UInt32(truncatingIfNeeded: length)
         for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
     }
 
