@@ -92,11 +92,14 @@ struct QueryDeadlineTests {
         try await ScriptedBroker.run(
             servants: 1,
             configure: {
-                $0.dispatch.queryDeadline = .milliseconds(500)
+                // Long enough that the first query's answer beats its deadline on a loaded
+                // machine (500 ms did not, once, in a full suite on 2 cores); the pause holds
+                // the loop past the second's.
+                $0.dispatch.queryDeadline = .seconds(2)
                 // The scripted servant answers no heartbeat: only its goodbye may lose it.
                 $0.servants.livenessTimeout = .seconds(30)
             },
-            algorithm: { SlowCompletionAlgorithm(pause: 1) }
+            algorithm: { SlowCompletionAlgorithm(pause: 2.5) }
         ) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
