@@ -16,7 +16,9 @@ struct DispatchTimeLeftTests {
     /// than that servant takes on average is answered by the broker and never sent.
     @Test func aQueryLeftWithLessTimeThanTheServantTakesIsNotSent() async throws {
         try await ScriptedBroker.run(servants: 1, configure: {
-            $0.dispatch.queryDeadline = .milliseconds(1_000)
+            // Seconds, not milliseconds: on a loaded machine the first answer must still beat
+            // its own deadline (1 s did not, once, in a full suite on 2 cores).
+            $0.dispatch.queryDeadline = .seconds(3)
             $0.servants.livenessTimeout = .seconds(30)
         }) { run in
             let servant = run.servants[0]
@@ -26,12 +28,12 @@ struct DispatchTimeLeftTests {
             let first = try await servant.next(.query).frames
             try run.send(id: 2, "twice 2")
             #expect(await eventually { await run.broker.snapshot().queued == 1 })
-            // The first query takes 600 ms: the waiting one has at most 400 ms left, under the
-            // servant's mean and under half its deadline.
-            try await Task.sleep(for: .milliseconds(600))
+            // The first query takes 1.8 s: the waiting one has at most 1.2 s left, under the
+            // servant's mean and after half its deadline.
+            try await Task.sleep(for: .milliseconds(1_800))
             try servant.send(
                 to: broker, .reply,
-                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(600_000_000)])
+                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(1_800_000_000)])
 
             let firstAnswer = try #require(try await run.answer(), "the client got no first answer")
             #expect(try ScriptedServant.idAndResult(of: firstAnswer) == (.atom(.long(1)), .atom(.long(2))))

@@ -79,8 +79,10 @@ struct BrokerMetricsTests {
             _ = try await cluster.client.send("echo 1")
             // The first free servant takes the query; it is removed while running it: the
             // query goes to the other.
-            async let answer = cluster.client.send("pause 400")
-            try await Task.sleep(for: .milliseconds(150))
+            // Long enough that the servant is removed while it runs the query, however loaded the
+            // machine (400 ms was not, once).
+            async let answer = cluster.client.send("pause 3000")
+            _ = await eventually { await cluster.broker.snapshot().servants.contains { $0.inFlight > 0 } }
             let busy = try #require(await cluster.broker.snapshot().servants.first { $0.inFlight > 0 })
             cluster.broker.removeServant(endpoint: busy.endpoint)
             _ = try await answer
