@@ -18,7 +18,7 @@ struct ScriptedBroker {
     let client: ZMQSocket
     private let running: Task<Void, any Error>
 
-    /// Starts a broker over `count` scripted servants, its configuration changed by `configure`,
+    /// Starts a broker over `count` scripted servants (liveness 60 s), its configuration changed by `configure`,
     /// dispatching with `algorithm` (the first free servant by default) and logging to `logger`, connects the
     /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
     static func run(
@@ -33,6 +33,11 @@ struct ScriptedBroker {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         configuration.servants.endpoints = servants.map(\.endpoint)
+        // Scripted servants answer no heartbeat unless a test makes them (`ServantResponder`):
+        // on a loaded machine a test's own steps may take longer than the default liveness,
+        // and a servant declared dead midway would fail it for the wrong reason. A test of
+        // liveness sets its own.
+        configuration.servants.livenessTimeout = .seconds(60)
         configure(&configuration)
         let broker = try Broker(configuration: configuration, logger: logger, algorithms: { _ in algorithm() })
         let running = Task { try await broker.run() }
