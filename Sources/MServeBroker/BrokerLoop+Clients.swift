@@ -78,7 +78,7 @@ extension BrokerLoop {
         guard answer else { return }
         let message = clientFrames.copy(of: clientFrames.count - 1)
         let now = QueryClock.monotonicNanoseconds()
-        var held = HeldQuery(
+        let held = HeldQuery(
             tag: 0, route: .zmq(envelope: clientEnvelope()), message: .bytes(message), id: .identity, routing: "",
             receivedTimestamp: QueryClock.qTimestampNow(), receivedAt: now, deadline: now)
         if let layout = try? ClientQueryLayout(reading: message.span, maximumSize: maxMessageSize, acceptingOptions: true) {
@@ -92,7 +92,7 @@ extension BrokerLoop {
         metrics.received(bytes: queryMessage.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
-        var held = HeldQuery(
+        let held = HeldQuery(
             tag: 0, route: route, message: queryMessage, id: .identity, routing: "",
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
@@ -113,7 +113,7 @@ extension BrokerLoop {
         }
         held.id = layout.id
         if let options = layout.options {
-            guard apply(options, layout: layout, to: &held) else { return }
+            guard apply(options, layout: layout, to: held) else { return }
         }
         if stopping {
             metrics.ended(.refused)
@@ -192,7 +192,7 @@ extension BrokerLoop {
     /// Applies a client's per-query options (docs/PROTOCOL.md, "Per-query options") to `held`:
     /// its `deadline`, capped by the broker's own, and the message servants get, `(id; query)`
     /// without the options. False when the options are refused: the client got an error reply.
-    func apply(_ options: QValue, layout: ClientQueryLayout, to held: inout HeldQuery) -> Bool {
+    func apply(_ options: QValue, layout: ClientQueryLayout, to held: HeldQuery) -> Bool {
         let decoded: QueryOptions
         do {
             decoded = try QueryOptions(decoding: options)

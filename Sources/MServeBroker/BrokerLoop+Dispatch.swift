@@ -118,7 +118,6 @@ extension BrokerLoop {
     /// (`tooLittleTimeLeft`) is answered with a deadline error instead, and true returned.
     @discardableResult
     func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
-        var query = query
         let servantID = readyIDs[index]
         guard let record = servants[servantID] else { return false }
         let now = QueryClock.monotonicNanoseconds()
@@ -151,8 +150,7 @@ extension BrokerLoop {
         if algorithm.followsEvents {
             algorithm.observe(.dispatched(servant: servantID, routing: query.routing, inFlight: record.inFlight))
         }
-        inFlight[query.tag] = InFlightQuery(
-            query: query, servantID: servantID, dispatchedAt: now)
+        inFlight[query.tag] = InFlightQuery(query: query, servantID: servantID, dispatchedAt: now)
         guard !isQServant else { return true }
         if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
         record.outbox.append((query.tag, query.message))

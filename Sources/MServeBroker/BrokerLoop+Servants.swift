@@ -329,7 +329,7 @@ extension BrokerLoop {
         let now = QueryClock.monotonicNanoseconds()
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
-        guard inFlight[tag]?.servantID == id, var flight = inFlight.removeValue(forKey: tag) else {
+        guard inFlight[tag]?.servantID == id, let flight = inFlight.removeValue(forKey: tag) else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
@@ -444,7 +444,7 @@ extension BrokerLoop {
         record.state = .draining
         leaveReadySet(id)
         for item in record.outbox.reversed() {
-            guard var flight = inFlight.removeValue(forKey: item.tag) else { continue }
+            guard let flight = inFlight.removeValue(forKey: item.tag) else { continue }
             flight.query.dispatches -= 1
             record.inFlight = max(0, record.inFlight - 1)
             if !flight.abandoned { queue.prepend(flight.query) }

@@ -19,6 +19,11 @@ enum BrokerControl: Sendable {
 }
 
 /// The broker's event loop. Lives on one thread and owns every piece of broker state.
+///
+/// The state the loop touches for every query is marked `@exclusivity(unchecked)`: only the
+/// loop's own thread reaches it, one method at a time, so Swift's run-time check that no two
+/// accesses overlap (a call into the runtime at the start and end of each) guards nothing
+/// here and cost the loop about 5 % of its time (`perf`, bench/README.md).
 final class BrokerLoop {
     let configuration: BrokerConfiguration
     var logger: Logger
@@ -38,47 +43,47 @@ final class BrokerLoop {
     let admission: BrokerAdmission?
     /// What the loop counts (BrokerMetrics.swift): one call per event, plain adds on this
     /// thread; each snapshot carries a copy.
-    var metrics = BrokerMetrics()
+    @exclusivity(unchecked) var metrics = BrokerMetrics()
     /// The kdb+ IPC door, when configured (KdbDoor.swift).
     let kdbDoor: KdbDoor?
     /// Connections to q servants, `kdb://host:port` (KdbServantLinks.swift).
     let kdbServants: KdbServantLinks
 
-    var servants: [UInt64: ServantRecord] = [:]
+    @exclusivity(unchecked) var servants: [UInt64: ServantRecord] = [:]
     var servantByEndpoint: [String: UInt64] = [:]
     /// Ready servants in join order, and their views (kept in step).
-    var readyIDs: [UInt64] = []
-    var views: [ServantView] = []
+    @exclusivity(unchecked) var readyIDs: [UInt64] = []
+    @exclusivity(unchecked) var views: [ServantView] = []
     /// The index in `readyIDs` and `views` of each ready servant, and how many of them are free
     /// (kept in step with `views`): a query's bookkeeping looks no servant up by scanning.
-    var readyPosition: [UInt64: Int] = [:]
+    @exclusivity(unchecked) var readyPosition: [UInt64: Int] = [:]
     /// The free ready servants, in list order (ids ascend down the list): a free servant is
     /// found without a pass over the busy ones.
-    var freeReadyIDs = ServantIDSet()
+    @exclusivity(unchecked) var freeReadyIDs = ServantIDSet()
     var freeReadyServants: Int { freeReadyIDs.count }
     /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
-    var serviceFunctions = ServiceFunctions()
+    @exclusivity(unchecked) var serviceFunctions = ServiceFunctions()
     /// The views of the ready servants serving one function, and their indices in `views`:
     /// the candidates `choose` is given when not every ready servant serves the query's function.
-    var candidateViews: [ServantView] = []
-    var candidateIndices: [Int] = []
+    @exclusivity(unchecked) var candidateViews: [ServantView] = []
+    @exclusivity(unchecked) var candidateIndices: [Int] = []
     /// Servants with queries in their outbox (an id may appear more than once).
-    var servantsWithOutbox: [UInt64] = []
+    @exclusivity(unchecked) var servantsWithOutbox: [UInt64] = []
 
     /// Reusable receive buffers, one per socket: reading a message allocates nothing.
-    var clientFrames = ZMQFrames()
-    var servantFrames = ZMQFrames()
+    @exclusivity(unchecked) var clientFrames = ZMQFrames()
+    @exclusivity(unchecked) var servantFrames = ZMQFrames()
     /// The tag frame of the query being sent, rewritten for each (WireInteger).
-    var tagFrame: [UInt8] = []
+    @exclusivity(unchecked) var tagFrame: [UInt8] = []
     /// Client envelopes by routing id, for one-frame envelopes of up to 7 bytes (libzmq's own
     /// ids are 5): a client's envelope is the same on every message, so it is made once.
-    var envelopes: [UInt64: [[UInt8]]] = [:]
+    @exclusivity(unchecked) var envelopes: [UInt64: [[UInt8]]] = [:]
 
-    var queue = FIFOQueue<HeldQuery>()
-    var inFlight: [UInt64: InFlightQuery] = [:]
-    var nextTag: UInt64 = 1
+    @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
+    @exclusivity(unchecked) var inFlight: [UInt64: InFlightQuery] = [:]
+    @exclusivity(unchecked) var nextTag: UInt64 = 1
     var nextServantID: UInt64 = 1
-    var answered: UInt64 = 0
+    @exclusivity(unchecked) var answered: UInt64 = 0
     /// Whether the broker is stopping: draining what it holds, taking no new queries.
     var stopping: Bool { events.state != .running }
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
@@ -99,19 +104,19 @@ final class BrokerLoop {
     let deadlineNanoseconds: UInt64
     /// The largest message taken from a client or a servant, compressed or once decompressed.
     let maxMessageSize: Int
-    var nextHeartbeat: UInt64 = 0
+    @exclusivity(unchecked) var nextHeartbeat: UInt64 = 0
     /// The heartbeat slot whose servants the next heartbeat turn visits (`HeartbeatSlots`).
     var heartbeatSlot: UInt64 = 0
-    var nextDeadlineScan: UInt64 = 0
+    @exclusivity(unchecked) var nextDeadlineScan: UInt64 = 0
     /// When to offer the queued queries again, while the algorithm makes them wait with a
     /// servant free (`offerAgainSoonWhileAServantIsFree`).
-    var reofferAt: UInt64?
+    @exclusivity(unchecked) var reofferAt: UInt64?
     /// Since when no servant has been ready (monotonic clock, as the deadline scan saw it);
     /// nil while one is. Queued queries then wait at most `servantWait`.
     var noServantReadySince: UInt64?
     /// The earliest deadline of the queued queries with a deadline of their own (a client's
     /// option), which may expire before queries ahead of them; nil when none was queued.
-    var earliestOwnDeadlineQueued: UInt64?
+    @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String

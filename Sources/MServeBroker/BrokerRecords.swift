@@ -37,8 +37,11 @@ enum QueryMessage {
     }
 }
 
-/// A query the broker holds, queued or in flight.
-struct HeldQuery {
+/// A query the broker holds, queued or in flight. A class: a query is read and passed on
+/// several times on its way (queue, dispatch, in flight, answer), and a value this size would
+/// be copied at each step, a retain and a release per reference it holds. One object is in
+/// the queue or in flight at a time, never both.
+final class HeldQuery {
     var tag: UInt64
     var route: ReplyRoute
     var message: QueryMessage
@@ -53,6 +56,20 @@ struct HeldQuery {
     /// Whether `deadline` is the client's own (its `deadline` option, shorter than the
     /// broker's): such a query may expire before queries that came before it.
     var hasOwnDeadline = false
+
+    init(
+        tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
+        receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
+    ) {
+        self.tag = tag
+        self.route = route
+        self.message = message
+        self.id = id
+        self.routing = routing
+        self.receivedTimestamp = receivedTimestamp
+        self.receivedAt = receivedAt
+        self.deadline = deadline
+    }
 }
 
 /// A query sent to a servant.

@@ -1,40 +1,42 @@
 /// A first-in first-out queue with amortised O(1) push, pop and push-to-front.
 ///
-/// Its methods are inlinable so that callers in other modules get a version specialised for
-/// their element type: an unspecialised generic call looks the element's type metadata up at
-/// run time on every push and pop.
-package struct FIFOQueue<Element> {
+/// Its methods are public and inlinable so that callers in other modules get a version
+/// specialised for their element type: an unspecialised generic call looks the element's type
+/// metadata up at run time on every push and pop (in the broker's loop, 5 % of its time).
+/// `@inlinable package` is not enough: Swift 6.3 does not give other modules a `package`
+/// declaration's body, so every call stays an unspecialised one.
+public struct FIFOQueue<Element> {
     @usableFromInline var storage: [Element?] = []
     @usableFromInline var head = 0
     @usableFromInline var front: [Element] = []  // items pushed back to the front, last = first out
 
     /// Creates an empty queue.
-    @inlinable package init() {}
+    @inlinable public init() {}
 
     /// Number of queued elements.
-    @inlinable package var count: Int { storage.count - head + front.count }
+    @inlinable public var count: Int { storage.count - head + front.count }
     /// True when nothing is queued.
-    @inlinable package var isEmpty: Bool { count == 0 }
+    @inlinable public var isEmpty: Bool { count == 0 }
 
     /// Adds an element at the back.
-    @inlinable package mutating func append(_ element: Element) { storage.append(element) }
+    @inlinable public mutating func append(_ element: Element) { storage.append(element) }
 
     /// Puts an element back at the front (it leaves next).
-    @inlinable package mutating func prepend(_ element: Element) { front.append(element) }
+    @inlinable public mutating func prepend(_ element: Element) { front.append(element) }
 
     /// How many of the first elements were put back with ``prepend(_:)``: they may be in any
     /// order, while the ones behind them are in the order they were appended.
-    @inlinable package var prependedCount: Int { front.count }
+    @inlinable public var prependedCount: Int { front.count }
 
     /// The element that leaves next.
-    @inlinable package var first: Element? {
+    @inlinable public var first: Element? {
         if let last = front.last { return last }
         return head < storage.count ? storage[head] : nil
     }
 
     /// Removes and returns the element that leaves next.
     @discardableResult
-    @inlinable package mutating func removeFirst() -> Element? {
+    @inlinable public mutating func removeFirst() -> Element? {
         if let element = front.popLast() { return element }
         guard head < storage.count else { return nil }
         let element = storage[head]
@@ -54,7 +56,7 @@ package struct FIFOQueue<Element> {
 
     /// The element `offset` places behind the first (0 is ``first``). `offset` must be less
     /// than ``count``.
-    @inlinable package subscript(offset offset: Int) -> Element {
+    @inlinable public subscript(offset offset: Int) -> Element {
         precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
         if offset < front.count { return front[front.count - 1 - offset] }
         return storage[head + offset - front.count]!
@@ -63,7 +65,7 @@ package struct FIFOQueue<Element> {
     /// Removes and returns the element `offset` places behind the first, keeping the order of
     /// the others. Costs O(`offset`): meant for looking a little way ahead of the front.
     @discardableResult
-    @inlinable package mutating func remove(atOffset offset: Int) -> Element {
+    @inlinable public mutating func remove(atOffset offset: Int) -> Element {
         precondition(offset >= 0 && offset < count, "FIFOQueue offset \(offset) out of 0..<\(count)")
         if offset < front.count { return front.remove(at: front.count - 1 - offset) }
         let position = head + offset - front.count
@@ -80,7 +82,7 @@ package struct FIFOQueue<Element> {
     }
 
     /// Removes and returns every element, front first.
-    @inlinable package mutating func removeAll() -> [Element] {
+    @inlinable public mutating func removeAll() -> [Element] {
         var all: [Element] = []
         while let element = removeFirst() { all.append(element) }
         return all
