@@ -25,7 +25,10 @@ enum MetricsCostBenchmark {
         let registry = PrometheusCollectorRegistry()
         let buckets = TimeHistogram.boundsNanoseconds.map { Duration.nanoseconds(Int64($0)) }
         let histograms = ["queued", "execution", "elapsed"].map {
-            registry.makeDurationHistogram(name: "mserve_bench_\($0)_seconds", labels: [("service", "bench")], buckets: buckets)
+            registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "mserve_bench", metricName: $0, unitName: "seconds", helpText: "The \($0) time of a query."),
+                labels: [("service", "bench")], buckets: buckets)
         }
         let prometheus = best(iterations: iterations) { count in
             for index in 0..<count {
