@@ -117,6 +117,8 @@ final class BrokerLoop {
     /// The earliest deadline of the queued queries with a deadline of their own (a client's
     /// option), which may expire before queries ahead of them; nil when none was queued.
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
+    /// Whether the client socket is out of the poll (every servant busy, queries waiting).
+    var clientPollPaused = false
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -227,10 +229,23 @@ final class BrokerLoop {
             if stopping {
                 if inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) { break }
             }
+            // Saturated (every servant busy, queries waiting), a new client query could only
+            // join the queue: the client socket is left out of the poll, as a load-balancing
+            // broker leaves its front end while no worker is free, so that each query does
+            // not wake the loop twice (its arrival, then its servant's answer). Its queries
+            // are read at every wake-up all the same, and at least every couple of milliseconds.
+            let saturated = freeReadyServants == 0 && !queue.isEmpty && !stopping
+            if saturated != clientPollPaused {
+                clientPollPaused = saturated
+                events.setEvents(saturated ? [] : .readable, for: clientItem)
+            }
             let commands: [BrokerControl]
             do {
                 commands = try events.poll(
-                    now: now, wakeAt: min(nextHeartbeat, nextDeadlineScan, reofferAt ?? .max),
+                    now: now,
+                    wakeAt: min(
+                        nextHeartbeat, nextDeadlineScan, reofferAt ?? .max,
+                        saturated ? now &+ Self.clientReadIntervalWhileSaturated : .max),
                     atMostMilliseconds: Self.longestPollMilliseconds
                 ) { turnItems in
                     // Each turn's own: the kdb+ door's connections come and go.
@@ -257,7 +272,7 @@ final class BrokerLoop {
             if events.isReadable(monitorItem) { readMonitor() }
             var handled = 0
             if events.isReadable(servantItem) { handled += readServants() }
-            if events.isReadable(clientItem) { handled += readClients() }
+            if clientPollPaused || events.isReadable(clientItem) { handled += readClients() }
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
@@ -277,6 +292,11 @@ final class BrokerLoop {
     /// Turns the loop may take without polling while each finds messages (see `run`): the
     /// mailbox, the monitor and the kdb+ sockets wait at most this many busy turns.
     static let turnsBetweenPollsUnderLoad = 8
+
+    /// While the loop is saturated (see `run`), how long a client query may wait unread in
+    /// its socket, in nanoseconds; the poll rounds up to whole milliseconds, so 1 ms here
+    /// reads them within 2 ms.
+    static let clientReadIntervalWhileSaturated: UInt64 = 1_000_000
 
     /// The longest a poll waits: the loop turns at least this often.
     static let longestPollMilliseconds = 100
