@@ -45,6 +45,7 @@ extension BrokerLoop {
                 message: clientFrames.isLarge(last) ? .frame(clientFrames.message(at: last)) : .bytes(clientFrames.copy(of: last)))
         }
         flushOutboxes()
+        if handled > 0 { lastClientMessageAt = QueryClock.monotonicNanoseconds() }
         return handled
     }
 

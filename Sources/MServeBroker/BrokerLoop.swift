@@ -119,6 +119,8 @@ final class BrokerLoop {
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
     /// Whether the client socket is out of the poll (every servant busy, queries waiting).
     var clientPollPaused = false
+    /// When the loop last read a client message (monotonic nanoseconds).
+    var lastClientMessageAt: UInt64 = 0
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -229,12 +231,17 @@ final class BrokerLoop {
             if stopping {
                 if inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) { break }
             }
-            // Saturated (every servant busy, queries waiting), a new client query could only
-            // join the queue: the client socket is left out of the poll, as a load-balancing
-            // broker leaves its front end while no worker is free, so that each query does
-            // not wake the loop twice (its arrival, then its servant's answer). Its queries
-            // are read at every wake-up all the same, and at least every couple of milliseconds.
-            let saturated = freeReadyServants == 0 && !queue.isEmpty && !stopping
+            // Saturated (every servant busy, queries waiting, and queries still coming), a new
+            // client query could only join the queue: the client socket is left out of the
+            // poll, as a load-balancing broker leaves its front end while no worker is free,
+            // so that each query does not wake the loop twice (its arrival, then its
+            // servant's answer). Its queries are read at every wake-up all the same, and at
+            // least every couple of milliseconds. Once no query has come for a while
+            // (`clientTrafficWindow`), the socket is polled again: a broker whose servants run
+            // long queries sleeps until a client writes.
+            let saturated =
+                freeReadyServants == 0 && !queue.isEmpty && !stopping
+                && now &- lastClientMessageAt < Self.clientTrafficWindow
             if saturated != clientPollPaused {
                 clientPollPaused = saturated
                 events.setEvents(saturated ? [] : .readable, for: clientItem)
@@ -297,6 +304,9 @@ final class BrokerLoop {
     /// its socket, in nanoseconds; the poll rounds up to whole milliseconds, so 1 ms here
     /// reads them within 2 ms.
     static let clientReadIntervalWhileSaturated: UInt64 = 1_000_000
+    /// While the loop is saturated, the client socket stays out of the poll only while queries
+    /// came this recently (nanoseconds).
+    static let clientTrafficWindow: UInt64 = 100_000_000
 
     /// The longest a poll waits: the loop turns at least this often.
     static let longestPollMilliseconds = 100
