@@ -57,13 +57,17 @@ public final class MServeProcess: Sendable {
         endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
     }
 
+    /// How long a process may take to print its endpoint: about a second alone, far more on a
+    /// loaded machine running a whole suite.
+    public static let startTimeout: Duration = .seconds(60)
+
     private static func firstLine(of handle: FileHandle, role: String, process: Process) async throws -> String {
-        switch await EndpointLine.read(from: handle, timeout: .seconds(15)) {
+        switch await EndpointLine.read(from: handle, timeout: Self.startTimeout) {
         case .line(let text): return text
         case .ended: throw TestFailure("\(role) exited before printing its endpoint")
         case .timedOut:
             process.terminate()
-            throw TestFailure("\(role) printed no endpoint within 15 s")
+            throw TestFailure("\(role) printed no endpoint within \(Self.startTimeout)")
         }
     }
 
@@ -138,7 +142,7 @@ public struct ProcessCluster: Sendable {
 
     /// Whether the broker has logged every servant ready (waiting up to `timeout`): dispatch
     /// has the whole list to choose from.
-    public func allServantsReady(timeout: Duration = .seconds(10)) async -> Bool {
+    public func allServantsReady(timeout: Duration = .seconds(60)) async -> Bool {
         await eventually(timeout: timeout) { broker.logs.occurrences(of: "servant ready") >= servants.count }
     }
 
