@@ -80,7 +80,8 @@ public final class MServeProcess: Sendable {
     /// Whether it is still running.
     public var isRunning: Bool { process.isRunning }
 
-    /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status.
+    /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status once
+    /// ``logs`` holds all it wrote.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {
         if process.isRunning { process.terminate() }
@@ -88,13 +89,23 @@ public final class MServeProcess: Sendable {
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        readAllLogs()
         return process.terminationStatus
     }
 
-    /// SIGKILL: a crash.
+    /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote.
     public func crash() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        readAllLogs()
+    }
+
+    /// Waits for the reader of its standard error to reach the end: a process that has exited
+    /// may have written lines that a loaded machine has not read yet (a servant's last
+    /// "servant stopped answered=3" was missing from its logs once). Ends at once when they
+    /// are read; the bound only guards against a pipe some other process holds open.
+    private func readAllLogs() {
+        errorText.waitForEnd(timeout: 30)
     }
 
     deinit {
