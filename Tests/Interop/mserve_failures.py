@@ -1,6 +1,6 @@
 """What the failure-path interop scripts share: the error paths, how to provoke each against a
 cluster started by `swift test --filter KdbDoorTests` (one servant of 4 threads; broker with
---deadline 1 --queue-capacity 1 --redispatch 0 and a kdb+ door; for the reply too large, an
+--deadline 2 --queue-capacity 1 --redispatch 0 and a kdb+ door; for the reply too large, an
 in-process cluster whose broker takes messages of 32 KiB at most), and a raw kdb+ IPC connection
 for what no client library sends (a malformed message, queries that keep the servant busy).
 
@@ -127,8 +127,11 @@ def wait_until_free(door):
     door.close()
 
 
-def kill_servant_soon(pid, delay=0.7):
-    """Kills the servant (its pid from `pid[]`) while it runs the queries just sent."""
+def kill_servant_soon(pid, delay=1.0):
+    """Kills the servant (its pid from `pid[]`) while it runs the queries just sent: a second
+    for them to reach it, and a second (of the broker's 2 s deadline) for the broker to find it
+    gone, however loaded the machine (0.7 s of a 1 s deadline, with the setup of the other
+    connections before, once left the first query past its deadline instead)."""
     timer = threading.Timer(delay, os.kill, (pid, 9))
     timer.start()
     return timer

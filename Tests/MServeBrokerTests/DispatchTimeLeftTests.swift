@@ -16,9 +16,10 @@ struct DispatchTimeLeftTests {
     /// than that servant takes on average is answered by the broker and never sent.
     @Test func aQueryLeftWithLessTimeThanTheServantTakesIsNotSent() async throws {
         try await ScriptedBroker.run(servants: 1, configure: {
-            // Seconds, not milliseconds: on a loaded machine the first answer must still beat
-            // its own deadline (1 s did not, once, in a full suite on 2 cores).
-            $0.dispatch.queryDeadline = .seconds(3)
+            // Ten seconds: on a loaded machine the first answer must still beat its own
+            // deadline (1 s did not, once, in a full suite on 2 cores, and 3 s, with 1.2 s for
+            // the steps before the pause, did not under two CPU hogs).
+            $0.dispatch.queryDeadline = .seconds(10)
             $0.servants.livenessTimeout = .seconds(30)
         }) { run in
             let servant = run.servants[0]
@@ -28,12 +29,12 @@ struct DispatchTimeLeftTests {
             let first = try await servant.next(.query).frames
             try run.send(id: 2, "twice 2")
             #expect(await eventually { await run.broker.snapshot().queued == 1 })
-            // The first query takes 1.8 s: the waiting one has at most 1.2 s left, under the
+            // The first query takes 6 s: the waiting one has at most 4 s left, under the
             // servant's mean and after half its deadline.
-            try await Task.sleep(for: .milliseconds(1_800))
+            try await Task.sleep(for: .seconds(6))
             try servant.send(
                 to: broker, .reply,
-                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(1_800_000_000)])
+                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(6_000_000_000)])
 
             let firstAnswer = try #require(try await run.answer(), "the client got no first answer")
             #expect(try ScriptedServant.idAndResult(of: firstAnswer) == (.atom(.long(1)), .atom(.long(2))))

@@ -30,7 +30,9 @@ struct HostResolverTests {
         let started = ContinuousClock.now
         #expect(resolver.address(of: "q-host") == nil)
         #expect(resolver.address(of: "q-host") == nil)
-        #expect(ContinuousClock.now - started < .milliseconds(500), "asking must not wait for the lookup")
+        // The lookup is held until after this check: asking that waited would never return, or
+        // take seconds; a loaded machine may hold this task back for a moment but not for two.
+        #expect(ContinuousClock.now - started < .seconds(2), "asking must not wait for the lookup")
         release.withLock { $0 = true }
         var answer: HostResolver.Answer?
         #expect(await eventually { answer = resolver.address(of: "q-host"); return answer != nil })
@@ -86,7 +88,7 @@ struct HostResolverTests {
         for turn in 1...5 {
             #expect(links.service(ZMQPoller(), now: UInt64(turn) * 1_000_000).isEmpty)
         }
-        #expect(ContinuousClock.now - started < .milliseconds(500), "the loop waited for the lookup")
+        #expect(ContinuousClock.now - started < .seconds(2), "the loop waited for the lookup")
         #expect(log.entries.isEmpty)
         // Past the connect timeout the attempt is abandoned (and retried a second later).
         _ = links.service(ZMQPoller(), now: 1_000_000 + KdbServantLinks.connectTimeout + 1)

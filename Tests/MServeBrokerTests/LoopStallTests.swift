@@ -15,11 +15,12 @@ import Logging
 /// them before it judges any servant's liveness, so that its own pause does not make every
 /// servant look dead.
 struct LoopStallTests {
-    /// The first free servant, after a pause of 1.5 seconds for the routing string `stall`.
+    /// The first free servant, after a pause of 3 seconds (over the liveness) for the
+    /// routing string `stall`.
     final class StallingAlgorithm: DispatchAlgorithm {
         var name: String { "stalling" }
         func choose(routing: String, servants: [ServantView]) -> Int? {
-            if routing == "stall" { Thread.sleep(forTimeInterval: 1.5) }
+            if routing == "stall" { Thread.sleep(forTimeInterval: 3) }
             return servants.firstIndex(where: \.isFree)
         }
         func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
@@ -34,7 +35,9 @@ struct LoopStallTests {
             servants: 1,
             configure: {
                 $0.servants.heartbeatInterval = .milliseconds(100)
-                $0.servants.livenessTimeout = .milliseconds(600)
+                // Two seconds, not 600 ms: the servant's answers come from the test's task until
+                // the responder starts, and then from a thread a loaded machine may hold back.
+                $0.servants.livenessTimeout = .seconds(2)
                 $0.statusInterval = nil
             },
             algorithm: { StallingAlgorithm() },
@@ -48,7 +51,7 @@ struct LoopStallTests {
                 ScriptedServant.answer(id: 1, .atom(.long(2)))
             }
             try run.send(id: 1, "twice `stall")
-            let answer = try await run.client.receiveFrames(within: .seconds(10))
+            let answer = try await run.client.receiveFrames(within: .seconds(30))
             responder.stop()
             let bytes = try #require(answer, "the client got no answer")[0]
             #expect(try ScriptedServant.idAndResult(of: bytes).result == .atom(.long(2)))

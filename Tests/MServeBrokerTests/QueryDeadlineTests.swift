@@ -14,7 +14,12 @@ import ZeroMQ
 struct QueryDeadlineTests {
     @Test func aRequeuedQueryBehindAYoungerOneExpiresAtItsOwnDeadline() async throws {
         try await ScriptedBroker.run(servants: 2, configure: {
-            $0.dispatch.queryDeadline = .milliseconds(3_000)
+            // Eight seconds, with the younger query two seconds behind: six for the steps
+            // before both queries are back in the queue (3 s with 1 s between them left too
+            // little under two CPU hogs: the older query expired first).
+            $0.dispatch.queryDeadline = .seconds(8)
+            // With no servant left, only the deadlines may end the queries' wait.
+            $0.dispatch.servantWait = .seconds(60)
             // The scripted servants answer no heartbeat: only their goodbyes may lose them.
             $0.servants.livenessTimeout = .seconds(30)
         }) {
@@ -28,9 +33,9 @@ struct QueryDeadlineTests {
             let olderSent = ContinuousClock.now
             try run.send(id: 1, "twice 1")
             _ = try await first.next(.query)
-            // A second apart, with two seconds of the older query's deadline left for the
+            // Two seconds apart, with six seconds of the older query's deadline left for the
             // steps below, so that a busy machine does not run past it.
-            try await Task.sleep(for: .milliseconds(1_000))
+            try await Task.sleep(for: .seconds(2))
             try run.send(id: 2, "twice 2")
             _ = try await second.next(.query)
 
@@ -45,7 +50,7 @@ struct QueryDeadlineTests {
             let waited = ContinuousClock.now - olderSent
             let (id, result) = try ScriptedServant.idAndResult(of: firstAnswer)
             #expect(id == .atom(.long(1)), "the older query's deadline comes first")
-            #expect(waited < .milliseconds(3_800), "answered at its deadline, not the younger query's")
+            #expect(waited < .milliseconds(9_500), "answered at its deadline (8 s), not the younger query's (10 s)")
             guard case .error(let message) = result, message.contains("deadline exceeded") else {
                 Issue.record("expected a deadline error, got \(result)")
                 return

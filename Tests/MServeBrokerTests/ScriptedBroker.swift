@@ -66,9 +66,10 @@ struct ScriptedBroker {
         try client.send(ScriptedServant.query(id: id, text))
     }
 
-    /// The client's next answer (the whole message), nil after `timeout`; waited for without
-    /// holding a thread of the concurrency pool.
-    func answer(within timeout: Duration = .seconds(5)) async throws -> [UInt8]? {
+    /// The client's next answer (the whole message), nil after `timeout` (30 s by default: an
+    /// answer that must come may be slow on a loaded machine); waited for without holding a
+    /// thread of the concurrency pool.
+    func answer(within timeout: Duration = .seconds(30)) async throws -> [UInt8]? {
         try await client.receiveFrames(within: timeout)?.last
     }
 

@@ -24,12 +24,12 @@ struct ScriptedServant {
     }
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
-    /// without the broker's routing id and the MSV1 marker. Gives up after 5 seconds, however
-    /// many other messages come meanwhile. Waits without holding a thread of the concurrency
+    /// without the broker's routing id and the MSV1 marker. Gives up after 30 seconds (a message
+    /// that must come may be slow on a loaded machine), however many other messages come meanwhile. Waits without holding a thread of the concurrency
     /// pool (two threads on two cores, shared by every test running at once): a test that
     /// blocked one while its own task waited for the pool would stall every other test.
     func next(_ command: ServantCommand) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(30)
         while true {
             let left = deadline - ContinuousClock.now
             let frames = try #require(

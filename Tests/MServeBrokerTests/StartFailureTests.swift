@@ -25,7 +25,7 @@ struct StartFailureTests {
         Task {
             if await broker.snapshot().servants.isEmpty { answers.value.add(1, ordering: .relaxed) }
         }
-        let answered = await eventually(timeout: .seconds(10)) { answers.value.load(ordering: .relaxed) == 2 }
+        let answered = await eventually(timeout: .seconds(60)) { answers.value.load(ordering: .relaxed) == 2 }
         #expect(answered, "snapshot() waited for a broker that never started")
     }
 }

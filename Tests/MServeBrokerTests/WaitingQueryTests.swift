@@ -60,7 +60,9 @@ struct WaitingQueryTests {
             let waited = ContinuousClock.now - sent
             #expect(frames.count == 2)
             #expect(waited >= .milliseconds(100), "the algorithm's wait was kept")
-            #expect(waited < .seconds(2), "offered again soon after the wait, not left in the queue")
+            // Left in the queue, it would wait for the next heartbeat, 30 s on: ten seconds
+            // tell the two apart however loaded the machine.
+            #expect(waited < .seconds(10), "offered again soon after the wait, not left in the queue")
         }
     }
 }

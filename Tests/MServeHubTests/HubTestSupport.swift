@@ -15,7 +15,15 @@ struct HubFixture {
     var configuration: HubConfiguration
 
     static let heartbeat = Duration.milliseconds(300)
-    static let liveness = Duration.seconds(1)
+    /// Ten heartbeats: hub and spoke loops run on threads of their own, but a loaded machine
+    /// may hold one back for a second (a 1 s liveness let a live spoke go down, or a spoke see
+    /// its live hub stop answering). Tests of a silence wait for it to be noticed.
+    static let liveness = Duration.seconds(3)
+    /// How long a client waits for an answer that must come; a loaded machine may take seconds.
+    static let answerTimeout = Duration.seconds(30)
+    /// How long a client waits where no answer must come (nothing listens, or the hub drops
+    /// the peer): ample for a loopback round trip, short enough to keep such tests quick.
+    static let noAnswerTimeout = Duration.milliseconds(700)
 
     init(directory: String? = nil, port: Int? = nil) {
         self.directory = directory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
@@ -54,7 +62,15 @@ struct HubFixture {
     }
 
     /// A client of the hub without its admin token: any peer that reaches the port.
-    var plainClient: HubClient { HubClient(endpoint: endpoint, timeout: .seconds(2)) }
+    var plainClient: HubClient { HubClient(endpoint: endpoint, timeout: Self.answerTimeout) }
+
+    /// A client of the hub, with its admin token, that gives up after ``noAnswerTimeout``: for
+    /// a check that no answer comes.
+    var impatientClient: HubClient {
+        var client = HubClient(endpoint: endpoint, timeout: Self.noAnswerTimeout)
+        client.adminToken = HubAdminToken.read(directory: directory)
+        return client
+    }
 
     /// A fixture whose hub is a CURVE server with `hubKeys`.
     static func secured(by hubKeys: ZMQCurveKeyPair) -> HubFixture {
@@ -85,7 +101,7 @@ struct HubFixture {
     }
 
     /// A client speaking CURVE with `keys` to this fixture's secured hub, pinned to its key.
-    func curveClient(_ keys: ZMQCurveKeyPair, timeout: Duration = .seconds(2)) -> HubClient {
+    func curveClient(_ keys: ZMQCurveKeyPair, timeout: Duration = Self.answerTimeout) -> HubClient {
         var client = HubClient(endpoint: endpoint, timeout: timeout)
         client.curve = ZMQCurveClientKeys(serverPublicKey: configuration.curve!.publicKey, keyPair: keys)
         return client

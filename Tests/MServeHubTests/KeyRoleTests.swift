@@ -145,7 +145,9 @@ struct KeyRoleHubTests {
     }
 
     @Test func onlyServantAndBrokerKeysRegisterAsSuch() async throws {
-        try await HubFixture.withSecuredHub { fixture, hubKeys in
+        // Its spokes register once and send no heartbeat: a busy machine must not see them
+        // leave before they are resolved.
+        try await HubFixture.withSecuredHub(liveness: .seconds(60)) { fixture, hubKeys in
             var pairs: [KeyRole: ZMQCurveKeyPair] = [:]
             for role in KeyRole.known {
                 let pair = try ZMQCurveKeyPair.generate()

@@ -26,7 +26,7 @@ extension IntegrationTests {
         #expect(sent.errors.contains("no connection to the broker"), "\(sent.errors)")
         #expect(sent.errors.contains("it refused this client's key"), "\(sent.errors)")
         let key = try cluster.keys.publicKey(keyName)
-        let logged = await eventually(timeout: .seconds(5)) {
+        let logged = await eventually(timeout: .seconds(60)) {
             cluster.broker.logs.contains("refused a client: its key is not allowed as a client")
                 && cluster.broker.logs.contains(key)
         }
@@ -100,7 +100,7 @@ extension IntegrationTests {
             try command(cluster) + ["--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
         #expect(run.status == 0, "\(run.errors)")
         let droppedKey = try cluster.keys.publicKey("servant-one")
-        let dropped = await eventually(timeout: .seconds(5)) {
+        let dropped = await eventually(timeout: .seconds(60)) {
             cluster.broker.logs.contains(message) && cluster.broker.logs.contains(droppedKey)
         }
         #expect(dropped, "broker log: \(cluster.broker.logs)")
@@ -123,7 +123,7 @@ extension IntegrationTests {
         try await cluster.mserve(["hub", "revoke", "client"])
         // At the broker's next refresh of the list, the connection's next query is answered
         // with an error saying why, once …
-        let told = await eventually(timeout: .seconds(10)) {
+        let told = await eventually(timeout: .seconds(60)) {
             do {
                 _ = try await client.send("echo 1")
                 return false
@@ -156,7 +156,7 @@ extension IntegrationTests {
 
         try await cluster.mserve(["hub", "revoke", "broker"])
         let brokerKey = try cluster.keys.publicKey("broker")
-        let dropped = await eventually(timeout: .seconds(10)) {
+        let dropped = await eventually(timeout: .seconds(60)) {
             cluster.servants[0].logs.contains("dropped a message from a peer whose key is no longer allowed")
                 && cluster.servants[0].logs.contains(brokerKey)
         }
@@ -178,7 +178,7 @@ extension IntegrationTests {
         #expect(spokes.status != 0, "\(spokes.output)")
         // Which side sees the mismatch first varies: the refusal says why, in either case.
         let refusal = "refused a peer: its handshake failed: "
-        let logged = await eventually(timeout: .seconds(10)) {
+        let logged = await eventually(timeout: .seconds(60)) {
             cluster.broker.logs.contains(refusal) && cluster.broker.logs.contains("door=clients")
                 && cluster.hub.logs.contains(refusal) && cluster.hub.logs.contains("door=hub")
         }

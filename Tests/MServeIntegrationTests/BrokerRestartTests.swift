@@ -14,13 +14,16 @@ extension IntegrationTests {
         defer { servant.stop() }
         let brokerArguments = ["--servant", servant.endpoint, "--heartbeat", "0.2", "--liveness", "0.8"]
         let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"] + brokerArguments)
+        // Answers that must come get a minute: a loaded machine may take seconds to start a
+        // broker and bring its servant in (a 2 s deadline for every query did not allow that).
         var configuration = ClientConfiguration()
-        configuration.deadline = .seconds(2)
+        configuration.deadline = .seconds(60)
         let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
         defer { client.close() }
         #expect(try await client.send("echo 1").result == .atom(.long(1)))
 
-        let inFlight = Task { try await client.send("sleep 1500") }
+        // The query in flight has a deadline of its own, and runs longer than it at the servant.
+        let inFlight = Task { try await client.send("sleep 3000", deadline: .seconds(2)) }
         try await Task.sleep(for: .milliseconds(200))
         broker.crash()
         await #expect {
@@ -64,13 +67,17 @@ extension IntegrationTests {
     }
 
     @Test func aQueryPastItsDeadlineWhileTheBrokerWasDownNeverRunsLater() async throws {
+        // The queries before and after the outage must be answered: they get a minute, as a
+        // loaded machine may take seconds to bring a broker's servant in (with 500 ms for every
+        // query, one that expired at the client while the restarted broker waited for its
+        // servant was answered later, to an id the client no longer knew).
         var configuration = ClientConfiguration()
-        configuration.deadline = .milliseconds(500)
+        configuration.deadline = .seconds(60)
         try await Self.failWhileTheBrokerIsDown(configuration: configuration) { client in
             // Long enough for the client to see the connection go.
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .seconds(1))
             await #expect {
-                try await client.send("echo 2")
+                try await client.send("echo 2", deadline: .milliseconds(500))
             } throws: { error in
                 (error as? ClientError)?.code == .deadlineExceeded
             }
@@ -115,7 +122,7 @@ extension IntegrationTests {
         let restarted = try await MServeProcess(
             "restarted broker", ["broker", "--clients", broker.endpoint, "--servant", servant.endpoint])
         defer { restarted.stop() }
-        let answered = await eventually(timeout: .seconds(10)) {
+        let answered = await eventually(timeout: .seconds(60)) {
             (try? await client.send("echo 3").result) == .atom(.long(3))
         }
         #expect(answered)

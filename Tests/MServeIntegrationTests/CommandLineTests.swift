@@ -100,12 +100,12 @@ extension IntegrationTests {
         /// that does not answer) is reported with its reason alone.
         @Test func onlyAUsageErrorPointsAtTheHelp() async throws {
             let hub = "tcp://127.0.0.1:\(LoopbackPort.free())"
-            let silent = try await CommandRun.mserve(["hub", "spokes", "--timeout", "0.2", "--hub", hub], timeout: 10)
+            let silent = try await CommandRun.mserve(["hub", "spokes", "--timeout", "0.2", "--hub", hub], timeout: 60)
             #expect(silent.status == 1)
             #expect(silent.errors.hasPrefix("Error: the hub at \(hub) did not answer"), "\(silent.errors)")
             #expect(!silent.errors.contains("--help"), "\(silent.errors)")
 
-            let usage = try await CommandRun.mserve(["hub", "spokes", "--timeout", "soon", "--hub", hub], timeout: 10)
+            let usage = try await CommandRun.mserve(["hub", "spokes", "--timeout", "soon", "--hub", hub], timeout: 60)
             #expect(usage.status == 64)
             #expect(usage.errors.hasPrefix("Error: --timeout expects a number of seconds"), "\(usage.errors)")
             #expect(usage.errors.hasSuffix("See 'mserve hub spokes --help' for more information.\n"), "\(usage.errors)")
@@ -122,7 +122,7 @@ extension IntegrationTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let noKeys = try await CommandRun.mserve(
                 ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--keys", directory + "/no-such-keys"],
-                timeout: 10)
+                timeout: 60)
             #expect(noKeys.status == 64)
             #expect(noKeys.errors.hasPrefix("Error: --keys: "), "\(noKeys.errors)")
             #expect(noKeys.errors.hasSuffix("See 'mserve hub serve --help' for more information.\n"), "\(noKeys.errors)")
@@ -141,7 +141,7 @@ extension IntegrationTests {
             let run = try await CommandRun.mserve(
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0"]
                     + keys.map { $0 == "KEYS" ? directory : $0 },
-                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 10)
+                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(
                 run.errors.contains("would let any kdb+ client in without a password, while \(source) admits only listed keys"),
@@ -156,7 +156,7 @@ extension IntegrationTests {
             let withUsers = try await CommandRun.mserve(
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
                     + keys.map { $0 == "KEYS" ? directory : $0 },
-                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 10)
+                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
             #expect(!withUsers.errors.contains("without a password"), "\(withUsers.errors)")
         }
 
@@ -205,7 +205,7 @@ extension IntegrationTests {
             let file = directory + "/servant.key"
             try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: file)
             let refused = try await CommandRun.mserve(
-                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 10)
+                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
             #expect(refused.status == 64)
             #expect(
                 refused.errors.contains(
@@ -247,7 +247,7 @@ extension IntegrationTests {
         func aMissingPluginFileIsAUsageError(
             arguments: [String], environment: [String: String], message: String, command: String
         ) async throws {
-            let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 10)
+            let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(
                 run.errors == "Error: \(message)\nSee 'mserve \(command) --help' for more information.\n", "\(run.errors)")
@@ -260,16 +260,16 @@ extension IntegrationTests {
             let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
             defer { broker.stop() }
 
-            let secondBroker = try await CommandRun.mserve(["broker", "--clients", broker.endpoint], timeout: 10)
+            let secondBroker = try await CommandRun.mserve(["broker", "--clients", broker.endpoint], timeout: 60)
             #expect(secondBroker.status == 1)
             #expect(secondBroker.errors.contains("cannot bind the client endpoint \(broker.endpoint)"), "\(secondBroker.errors)")
             #expect(secondBroker.errors.contains("Address already in use"), "\(secondBroker.errors)")
 
-            let servant = try await CommandRun.mserve(["servant", "--bind", broker.endpoint], timeout: 10)
+            let servant = try await CommandRun.mserve(["servant", "--bind", broker.endpoint], timeout: 60)
             #expect(servant.status == 1)
             #expect(servant.errors.contains("cannot bind \(broker.endpoint)"), "\(servant.errors)")
 
-            let send = try await CommandRun.mserve(["send", "--broker", "not-an-endpoint", "echo 1"], timeout: 10)
+            let send = try await CommandRun.mserve(["send", "--broker", "not-an-endpoint", "echo 1"], timeout: 60)
             #expect(send.status == 1)
             #expect(
                 send.errors.contains("cannot connect to not-an-endpoint: Invalid argument (an endpoint is tcp://HOST:PORT"),
@@ -279,13 +279,13 @@ extension IntegrationTests {
             let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
             defer { TCPSocket.close(taken.descriptor) }
             let door = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:\(taken.port)"], timeout: 10)
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:\(taken.port)"], timeout: 60)
             #expect(door.status == 1)
             #expect(
                 door.errors.contains("cannot listen on 127.0.0.1:\(taken.port): Address already in use"), "\(door.errors)")
 
             let unknownHost = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "no-such-host.invalid:5001"], timeout: 10)
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "no-such-host.invalid:5001"], timeout: 60)
             #expect(unknownHost.status != 0)
             #expect(unknownHost.errors.contains("cannot resolve no-such-host.invalid"), "\(unknownHost.errors)")
         }
@@ -298,7 +298,7 @@ extension IntegrationTests {
             (["send", "--service", "dev", "--hub", "tcp://127.0.0.1:9", "--connect-timeout", "0", "echo 1"], "--connect-timeout"),
         ])
         func secondsOutOfRangeAreRefusedWithTheFlag(arguments: [String], flag: String) async throws {
-            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            let run = try await CommandRun.mserve(arguments, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains("\(flag) expects a number of seconds from 0.001 to 31536000"), "\(run.errors)")
         }
@@ -336,7 +336,7 @@ extension IntegrationTests {
             (["servant", "--hub", "tcp://127.0.0.1:99999"], "--hub 'tcp://127.0.0.1:99999' is not a hub"),
         ])
         func numbersOutOfRangeAreRefusedWithTheRange(arguments: [String], message: String) async throws {
-            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            let run = try await CommandRun.mserve(arguments, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
         }
@@ -350,7 +350,7 @@ extension IntegrationTests {
                     atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o644]))
             defer { try? FileManager.default.removeItem(atPath: users) }
             let run = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users], timeout: 10)
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users], timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains("--users: the users file \(users) has mode 0644"), "\(run.errors)")
             #expect(run.errors.contains("run chmod 600 \(users)"), "\(run.errors)")
@@ -386,7 +386,7 @@ extension IntegrationTests {
             (["demo", "--servants", "-1"], "--servants must be from 1 to 16"),
         ])
         func aNegativeNumberIsRefusedWithTheRange(arguments: [String], message: String) async throws {
-            let run = try await CommandRun.mserve(arguments, timeout: 10)
+            let run = try await CommandRun.mserve(arguments, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
@@ -408,7 +408,7 @@ extension IntegrationTests {
         func aBadEnvironmentValueIsRefusedBeforeAnythingIsBound(
             arguments: [String], variable: String, value: String, message: String
         ) async throws {
-            let run = try await CommandRun.mserve(arguments, environment: [variable: value], timeout: 10)
+            let run = try await CommandRun.mserve(arguments, environment: [variable: value], timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
@@ -429,7 +429,7 @@ extension IntegrationTests {
             arguments: [String], environment: [String: String], message: String
         ) async throws {
             let run = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0"] + arguments, environment: environment, timeout: 10)
+                ["broker", "--clients", "tcp://127.0.0.1:0"] + arguments, environment: environment, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message): without a port there is no kdb+ door"), "\(run.errors)")
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
@@ -447,7 +447,7 @@ extension IntegrationTests {
         ) async throws {
             let run = try await CommandRun.mserve(
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:5998"] + arguments,
-                environment: environment, timeout: 10)
+                environment: environment, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(
                 run.errors.hasPrefix("Error: \(message): a secured broker takes its servants, with their keys, from the hub"),
@@ -472,7 +472,7 @@ extension IntegrationTests {
             let directory = try temporaryDirectory("mserve-hub")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let run = try await CommandRun.mserve(
-                arguments, environment: ["MSERVE_HUB_DIR": directory].merging(environment) { $1 }, timeout: 10)
+                arguments, environment: ["MSERVE_HUB_DIR": directory].merging(environment) { $1 }, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
@@ -504,13 +504,13 @@ extension IntegrationTests {
 
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
         @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
-            let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 10)
+            let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 60)
             #expect(broker.status == 1)
             #expect(broker.errors.contains("the port '70000' is not a number from 0 to 65535"), "\(broker.errors)")
             #expect(broker.output.isEmpty, "\(broker.output)")
             let directory = try temporaryDirectory("mserve-hub-port")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 10)
+            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 60)
             #expect(hub.status != 0)
             #expect(hub.errors.contains("the port '-1' is not a number from 0 to 65535"), "\(hub.errors)")
         }
@@ -519,7 +519,7 @@ extension IntegrationTests {
         /// then use the default endpoint, as with MSERVE_HUB unset.
         @Test func hubCommandsTakeMSERVE_HUBNoneAsTheDefaultEndpoint() async throws {
             let run = try await CommandRun.mserve(
-                ["hub", "spokes", "--timeout", "0.2"], environment: ["MSERVE_HUB": "none"], timeout: 10)
+                ["hub", "spokes", "--timeout", "0.2"], environment: ["MSERVE_HUB": "none"], timeout: 60)
             #expect(run.status != 0)
             #expect(run.errors.contains("the hub at tcp://127.0.0.1:5560 did not answer"), "\(run.errors)")
         }
@@ -587,7 +587,7 @@ extension IntegrationTests {
             (["--key-name", "c"], "--key-name names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it"),
         ])
         func sendRefusesFlagsThatWouldDoNothing(arguments: [String], message: String) async throws {
-            let run = try await CommandRun.mserve(["send"] + arguments + ["echo 1"], timeout: 10)
+            let run = try await CommandRun.mserve(["send"] + arguments + ["echo 1"], timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
             #expect(run.errors.hasSuffix("See 'mserve send --help' for more information.\n"), "\(run.errors)")
@@ -605,13 +605,13 @@ extension IntegrationTests {
             }
             let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
             let direct = try await CommandRun.mserve(
-                ["send", "--broker", endpoint, "--keys", directory, "--connect-timeout", "0.3", "echo 1"], timeout: 10)
+                ["send", "--broker", endpoint, "--keys", directory, "--connect-timeout", "0.3", "echo 1"], timeout: 60)
             #expect(direct.status == 1)
             #expect(direct.errors.contains("no connection to the broker at \(endpoint)"), "\(direct.errors)")
             #expect(!direct.errors.contains("hub.pub"), "\(direct.errors)")
 
             let viaHub = try await CommandRun.mserve(
-                ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 10)
+                ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 60)
             #expect(viaHub.status == 64)
             #expect(
                 viaHub.errors.hasPrefix("Error: --keys: cannot read the key file \(directory)/hub.pub (--service asks the hub"),
@@ -629,7 +629,7 @@ extension IntegrationTests {
         func hubUserAddRefusesAnEmptyPasswordAndABadName(arguments: [String], input: String?, message: String) async throws {
             let run = try await CommandRun.mserve(
                 ["hub", "user", "add"] + arguments + ["--hub", "tcp://127.0.0.1:\(LoopbackPort.free())", "--timeout", "0.2"],
-                input: input, timeout: 10)
+                input: input, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
             #expect(run.output.isEmpty, "\(run.output)")

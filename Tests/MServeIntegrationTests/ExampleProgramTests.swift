@@ -43,7 +43,7 @@ extension IntegrationTests {
             #expect(usage.errors.contains("usage: mserve-example-client QUERY"), "\(usage.errors)")
 
             let noBroker = try await CommandRun.run(
-                Self.exampleClient, ["vwap `IBM", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 20)
+                Self.exampleClient, ["vwap `IBM", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
             #expect(noBroker.status == 1)
             #expect(noBroker.errors.contains("no connection to the broker"), "\(noBroker.errors)")
         }

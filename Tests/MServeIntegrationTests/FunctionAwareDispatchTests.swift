@@ -23,7 +23,7 @@ extension IntegrationTests {
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", "orig", "--servant", old.endpoint,
                  "--servant", new.endpoint])
             defer { broker.stop() }
-            #expect(await eventually(timeout: .seconds(10)) { broker.logs.occurrences(of: "servant ready") >= 2 })
+            #expect(await eventually(timeout: .seconds(60)) { broker.logs.occurrences(of: "servant ready") >= 2 })
             let client = try QueryClient(endpoint: broker.endpoint)
             defer { client.close() }
 

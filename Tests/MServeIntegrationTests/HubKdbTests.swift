@@ -38,12 +38,12 @@ extension IntegrationTests {
             let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
             #expect(listed.output == "alice\tpbkdf2-sha256\n")
 
-            #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
             #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
 
             let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
             #expect(removed.status == 0, "\(removed.errors)")
-            #expect(try await eventually(timeout: .seconds(20)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try await eventually(timeout: .seconds(60)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
         }
 
         /// A user removed from the hub loses the connections it already has, not only new
@@ -63,7 +63,7 @@ extension IntegrationTests {
                     ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint, "--dir", hubDirectory])
                 #expect(added.status == 0, "\(added.errors)")
             }
-            #expect(try await eventually(timeout: .seconds(20)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
 
             let directory = try temporaryDirectory("mserve-held")
             defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -120,7 +120,7 @@ extension IntegrationTests {
             let name = "127.0.0.1:\(standIn.port)"
 
             var reply: QueryReply?
-            #expect(await eventually(timeout: .seconds(15)) {
+            #expect(await eventually(timeout: .seconds(60)) {
                 reply = try? await client.send("proc1 `IBM")
                 return reply != nil
             })

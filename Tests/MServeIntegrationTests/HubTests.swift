@@ -59,19 +59,19 @@ extension IntegrationTests {
 
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
             #expect(
-                try await eventually(timeout: .seconds(5)) {
+                try await eventually(timeout: .seconds(60)) {
                     let spokes = try await Self.table("spokes", hub: hub.endpoint)
                     return spokes.contains(port(first)) && spokes.contains(port(second))
                 })
             // Memory stats arrive with the heartbeats.
             #expect(
-                try await eventually(timeout: .seconds(5)) {
+                try await eventually(timeout: .seconds(60)) {
                     // Header, rule, and rows from the hub and both servants.
                     try await Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
                 })
 
             second.crash()
-            #expect(try await eventually(timeout: .seconds(6)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
             let down = try await Self.table("down", hub: hub.endpoint)
             #expect(down.contains("crash"))
             #expect(down.contains("rss"))
@@ -80,7 +80,7 @@ extension IntegrationTests {
 
             // A clean exit deregisters without a crash report.
             first.stop()
-            #expect(try await eventually(timeout: .seconds(5)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
+            #expect(try await eventually(timeout: .seconds(60)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
             #expect(!(try await Self.table("down", hub: hub.endpoint)).contains("\(first.pid)"))
         }
 
@@ -96,7 +96,7 @@ extension IntegrationTests {
             defer { victim.stop() }
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
             #expect(
-                try await eventually(timeout: .seconds(5)) {
+                try await eventually(timeout: .seconds(60)) {
                     let spokes = try await Self.table("spokes", hub: endpoint)
                     return spokes.contains(port(survivor)) && spokes.contains(port(victim))
                 })
@@ -106,11 +106,11 @@ extension IntegrationTests {
             hub = try await Self.startHub(directory: directory, port: hubPort)
             defer { hub.stop() }
 
-            #expect(try await eventually(timeout: .seconds(8)) { try await Self.table("down", hub: endpoint).contains(port(victim)) })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: endpoint).contains(port(victim)) })
             // The hub stopped cleanly: its own spoke left, so its one crash report is the victim's.
             let down = try await Self.table("down", hub: endpoint)
             #expect(down.occurrences(of: "not heard from after a hub restart") == 1, "\(down)")
-            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: endpoint).contains(port(survivor)) })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: endpoint).contains(port(survivor)) })
             #expect(!(try await Self.table("spokes", hub: endpoint)).contains(port(victim)))
         }
 
@@ -141,7 +141,7 @@ extension IntegrationTests {
 
             servant.stop()
             // It drains and leaves (or the hub's LEAVE removes it first), with no warning.
-            #expect(await eventually(timeout: .seconds(5)) { broker.logs.contains("servant left") || broker.logs.contains("removed") })
+            #expect(await eventually(timeout: .seconds(60)) { broker.logs.contains("servant left") || broker.logs.contains("removed") })
             #expect(!broker.logs.contains("servant lost"), "\(broker.logs)")
         }
 
@@ -162,13 +162,15 @@ extension IntegrationTests {
             defer { client.close() }
             _ = try await client.send("echo 1")  // the servant is ready at the broker
 
-            async let first = client.send("sleep 1500")
-            async let second = client.send("sleep 1500")
-            try await Task.sleep(for: .milliseconds(400))
+            // A second for both to reach the servant, however loaded the machine (400 ms was
+            // little), and two more for them to run on.
+            async let first = client.send("sleep 3000")
+            async let second = client.send("sleep 3000")
+            try await Task.sleep(for: .seconds(1))
             let stopped = Task.detached { servant.stop() }
             // Both were running when the servant was told to stop: their results, not errors.
-            #expect(try await first.result == .atom(.long(1500)))
-            #expect(try await second.result == .atom(.long(1500)))
+            #expect(try await first.result == .atom(.long(3000)))
+            #expect(try await second.result == .atom(.long(3000)))
             #expect(await stopped.value == 0)
             #expect(servant.logs.contains("answered=3"), "\(servant.logs)")
         }
@@ -184,7 +186,7 @@ extension IntegrationTests {
                 environment: environment)
             defer { servant.stop() }
             let port = servant.endpoint.split(separator: ":").last.map(String.init) ?? ""
-            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: hubEndpoint).contains(port) })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: hubEndpoint).contains(port) })
 
             let alone = try await CommandRun.mserve(["servant", "--hub-endpoint", hubEndpoint])
             #expect(alone.status == 64)
@@ -203,7 +205,7 @@ extension IntegrationTests {
                 "servant 2", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
             defer { second.stop() }
             let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
-            #expect(try await eventually(timeout: .seconds(5)) { try await Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
+            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: hubEndpoint).contains(port(second)) })
 
             first.crash()
             // The second notices the hub is gone (a 3 s liveness), races for the port, serves

@@ -102,7 +102,7 @@ extension IntegrationTests {
                 python = main
             }
             let (cluster, port) = try await Self.startCluster(
-                servants: 1, threads: 4, doorArguments: ["--deadline", "1", "--queue-capacity", "1", "--redispatch", "0"])
+                servants: 1, threads: 4, doorArguments: ["--deadline", "2", "--queue-capacity", "1", "--redispatch", "0"])
             defer { cluster.stop() }
             let (status, text) = try await Self.run(python, script, ["127.0.0.1", "\(port)", cluster.broker.endpoint])
             #expect(status == 0, "\(script): \(text)")

@@ -71,7 +71,7 @@ extension IntegrationTests {
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--http", "127.0.0.1:\(brokerHTTP)"])
             defer { broker.stop() }
             let names = Set(servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") })
-            let ready = await eventually(timeout: .seconds(20)) {
+            let ready = await eventually(timeout: .seconds(60)) {
                 (try? await Self.get(brokerHTTP, "/readyz"))?.body == "ready: 2 servant(s) ready\n"
             }
             #expect(ready, "\(broker.logs)")
@@ -104,7 +104,7 @@ extension IntegrationTests {
             let killed = servants[0].endpoint.replacingOccurrences(of: "tcp://", with: "")
             servants[0].crash()
             var rows: [String: String] = [:]
-            let dropped = try await eventually(timeout: .seconds(20)) {
+            let dropped = try await eventually(timeout: .seconds(60)) {
                 rows = Self.servantRows(try await Self.browse(page, ["--dump-dom"], budget: 1_000))
                 return rows.count == 1 && rows[killed] == nil
             }
@@ -157,7 +157,7 @@ extension IntegrationTests {
                 environment: environment)
             defer { servant.stop() }
             var metrics = ""
-            let shown = await eventually(timeout: .seconds(20)) {
+            let shown = await eventually(timeout: .seconds(60)) {
                 metrics = (try? await Self.get(http, "/metrics").body) ?? ""
                 return metrics.contains(#"mserve_hub_spokes{role="servant",state="up"} 1"#)
                     && metrics.contains(#"mserve_hub_spokes{role="broker",state="up"} 1"#)

@@ -216,7 +216,7 @@ extension IntegrationTests {
             defer { restarted.crash() }
             let qName = "127.0.0.1:\(holding.port)"
             var last: QueryReply?
-            let back = await eventually(timeout: .seconds(15)) {
+            let back = await eventually(timeout: .seconds(60)) {
                 last = try? await client.send("proc1 `IBM")
                 return last?.servant == qName
             }

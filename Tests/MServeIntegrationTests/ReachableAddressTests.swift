@@ -48,7 +48,7 @@ extension IntegrationTests {
         let client = try QueryClient(endpoint: broker.endpoint)
         defer { client.close() }
         var names: Set<String> = []
-        let sawAll = try await eventually(timeout: .seconds(20)) {
+        let sawAll = try await eventually(timeout: .seconds(60)) {
             async let one = client.send("sleep 50")
             async let two = client.send("sleep 50")
             async let three = client.send("sleep 50")

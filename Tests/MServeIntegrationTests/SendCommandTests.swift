@@ -75,7 +75,7 @@ extension IntegrationTests {
         /// A broker host name that does not resolve is said to, not taken for a broker that is down.
         @Test func aBrokerNameThatDoesNotResolveIsSaid() async throws {
             let run = try await CommandRun.mserve(
-                ["send", "--broker", "tcp://no-such-host.invalid:5570", "--connect-timeout", "2", "echo 1"], timeout: 20)
+                ["send", "--broker", "tcp://no-such-host.invalid:5570", "--connect-timeout", "2", "echo 1"], timeout: 60)
             #expect(run.status == 1)
             #expect(
                 run.errors.hasPrefix(
@@ -85,7 +85,7 @@ extension IntegrationTests {
             #expect(!run.errors.contains("is it running"), "\(run.errors)")
 
             let down = try await CommandRun.mserve(
-                ["send", "--broker", "tcp://localhost:9", "--connect-timeout", "0.5", "echo 1"], timeout: 20)
+                ["send", "--broker", "tcp://localhost:9", "--connect-timeout", "0.5", "echo 1"], timeout: 60)
             #expect(down.status == 1)
             #expect(down.errors.contains("is it running?"), "a name that resolves, no broker: \(down.errors)")
         }

@@ -61,7 +61,7 @@ extension IntegrationTests {
 
         /// An empty --allow is refused on the servant as on the broker: it would allow any function.
         @Test func anEmptyAllowIsAUsageError() async throws {
-            let run = try await CommandRun.mserve(["servant", "--allow", " , "], timeout: 10)
+            let run = try await CommandRun.mserve(["servant", "--allow", " , "], timeout: 60)
             #expect(run.status == 64)
             #expect(run.errors.contains("--allow ' , ' names no function; leave --allow out to allow any"), "\(run.errors)")
         }

@@ -28,7 +28,8 @@ struct BrokerMetricsTests {
     @Test func queriesAreCountedByOutcomeWithTheirTimes() async throws {
         var configuration = BrokerConfiguration()
         configuration.dispatch.queueCapacity = 0
-        configuration.dispatch.queryDeadline = .milliseconds(300)
+        // Two seconds, not 300 ms: the answered queries must beat it on a loaded machine.
+        configuration.dispatch.queryDeadline = .seconds(2)
         configuration.dispatch.algorithm = "orig"
         let text = try await LocalCluster.run(
             functions: Self.functions(), servants: 1, configuration: configuration
@@ -40,8 +41,9 @@ struct BrokerMetricsTests {
             // Not a query the broker can parse: refused before it is queued.
             await #expect(throws: (any Error).self) { try await cluster.client.send("echo (") }
             // The only servant runs past the deadline; the query behind it finds no free
-            // servant and no room in the queue (capacity 0).
-            async let late = try? cluster.client.send("pause 600")
+            // servant and no room in the queue (capacity 0). The pause lasts long enough for
+            // that query to come while it runs, however late this task gets to send it.
+            async let late = try? cluster.client.send("pause 4000")
             try await Task.sleep(for: .milliseconds(100))
             await #expect(throws: (any Error).self) { try await cluster.client.send("echo 4") }
             #expect(await late == nil)

@@ -17,7 +17,7 @@ struct HubMonitorTests {
         let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         let configuration = HubConfiguration(
             endpoint: endpoint, directory: directory, heartbeatInterval: .milliseconds(300),
-            livenessTimeout: .seconds(1), memoryStatsKept: 5)
+            livenessTimeout: .seconds(3), memoryStatsKept: 5)
         let hub = try Hub(configuration: configuration, logger: Self.quiet)
         let server = MonitoringServer(
             address: HTTPBindAddress(host: "127.0.0.1", port: 0), process: HubMonitor(hub: hub), logger: Self.quiet)
@@ -35,7 +35,7 @@ struct HubMonitorTests {
                     registration: .current(
                         port: Int32(port), threads: 1, service: "dev", role: SpokeRole.servant,
                         endpoint: "tcp://*:\(port)"),
-                    heartbeatInterval: .milliseconds(300), livenessTimeout: .seconds(1), logger: Self.quiet)
+                    heartbeatInterval: .milliseconds(300), livenessTimeout: .seconds(3), logger: Self.quiet)
             }
             let agentTasks = agents.map { agent in Task { try await agent.run() } }
             for agent in agents { _ = try await agent.waitUntilRegistered(timeout: .seconds(15)) }

@@ -59,7 +59,7 @@ struct ServantAdmissionTests {
         #expect(try await unlisted.receiveFrames(within: .milliseconds(100)) == nil)
         #expect(try await plain.receiveFrames(within: .milliseconds(100)) == nil)
 
-        let logged = await eventually(timeout: .seconds(10)) {
+        let logged = await eventually(timeout: .seconds(60)) {
             let entries = recorder.entries.filter { $0.metadata["door"] == "servant" }
             return entries.contains {
                 $0.message == "dropped a message from a peer whose key is no longer allowed"

@@ -10,10 +10,11 @@ public struct CommandRun: Sendable {
     /// Everything written to standard error.
     public var errors: String
 
-    /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds);
-    /// `input`, when given, is its standard input.
+    /// Runs `mserve ARGUMENTS` and waits for it to exit (killing it after `timeout` seconds, a
+    /// guard against a hang that a loaded machine must not reach); `input`, when given, is its
+    /// standard input.
     public static func mserve(
-        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: TimeInterval = 20
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, timeout: TimeInterval = 60
     ) async throws -> CommandRun {
         try await run(MServeProcess.executable, arguments, environment: environment, input: input, timeout: timeout)
     }
@@ -22,7 +23,7 @@ public struct CommandRun: Sendable {
     /// `input`, when given, is its standard input.
     public static func run(
         _ executable: URL, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-        timeout: TimeInterval = 20
+        timeout: TimeInterval = 60
     ) async throws -> CommandRun {
         let process = Process()
         process.executableURL = executable
@@ -61,7 +62,9 @@ public struct CommandRun: Sendable {
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// The default is generous: a wait that ends as soon as the condition holds costs nothing, and
+/// a suite on two loaded cores can run ten times slower than alone.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

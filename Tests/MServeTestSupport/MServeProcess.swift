@@ -57,13 +57,17 @@ public final class MServeProcess: Sendable {
         endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
     }
 
+    /// How long a process may take to print its endpoint: about a second alone, far more on a
+    /// loaded machine running a whole suite.
+    public static let startTimeout: Duration = .seconds(60)
+
     private static func firstLine(of handle: FileHandle, role: String, process: Process) async throws -> String {
-        switch await EndpointLine.read(from: handle, timeout: .seconds(15)) {
+        switch await EndpointLine.read(from: handle, timeout: Self.startTimeout) {
         case .line(let text): return text
         case .ended: throw TestFailure("\(role) exited before printing its endpoint")
         case .timedOut:
             process.terminate()
-            throw TestFailure("\(role) printed no endpoint within 15 s")
+            throw TestFailure("\(role) printed no endpoint within \(Self.startTimeout)")
         }
     }
 
@@ -76,7 +80,8 @@ public final class MServeProcess: Sendable {
     /// Whether it is still running.
     public var isRunning: Bool { process.isRunning }
 
-    /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status.
+    /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status once
+    /// ``logs`` holds all it wrote.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {
         if process.isRunning { process.terminate() }
@@ -84,13 +89,23 @@ public final class MServeProcess: Sendable {
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        readAllLogs()
         return process.terminationStatus
     }
 
-    /// SIGKILL: a crash.
+    /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote.
     public func crash() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        readAllLogs()
+    }
+
+    /// Waits for the reader of its standard error to reach the end: a process that has exited
+    /// may have written lines that a loaded machine has not read yet (a servant's last
+    /// "servant stopped answered=3" was missing from its logs once). Ends at once when they
+    /// are read; the bound only guards against a pipe some other process holds open.
+    private func readAllLogs() {
+        errorText.waitForEnd(timeout: 30)
     }
 
     deinit {
@@ -138,7 +153,7 @@ public struct ProcessCluster: Sendable {
 
     /// Whether the broker has logged every servant ready (waiting up to `timeout`): dispatch
     /// has the whole list to choose from.
-    public func allServantsReady(timeout: Duration = .seconds(10)) async -> Bool {
+    public func allServantsReady(timeout: Duration = .seconds(60)) async -> Bool {
         await eventually(timeout: timeout) { broker.logs.occurrences(of: "servant ready") >= servants.count }
     }
 
