@@ -117,8 +117,6 @@ final class BrokerLoop {
     /// The earliest deadline of the queued queries with a deadline of their own (a client's
     /// option), which may expire before queries ahead of them; nil when none was queued.
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
-    /// Whether the client socket is out of the poll (every servant busy, queries waiting).
-    var clientPollPaused = false
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0
 
@@ -215,6 +213,8 @@ final class BrokerLoop {
         // While messages keep coming, the loop reads its two ZeroMQ sockets directly for a few
         // turns between polls: a poll is a system call, and under load every turn finds work.
         var turnsSincePoll = 0
+        // Whether the client socket is out of the poll (every servant busy, queries waiting).
+        var clientPollPaused = false
 
         while true {
             if turnsSincePoll < Self.turnsBetweenPollsUnderLoad, !stopping {
@@ -279,7 +279,7 @@ final class BrokerLoop {
             if events.isReadable(monitorItem) { readMonitor() }
             var handled = 0
             if events.isReadable(servantItem) { handled += readServants() }
-            if clientPollPaused || events.isReadable(clientItem) { handled += readClients() }
+            if saturated || events.isReadable(clientItem) { handled += readClients() }
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {

@@ -67,9 +67,9 @@ struct HubFixture {
     /// A client of the hub, with its admin token, that gives up after ``noAnswerTimeout``: for
     /// a check that no answer comes.
     var impatientClient: HubClient {
-        var client = HubClient(endpoint: endpoint, timeout: Self.noAnswerTimeout)
-        client.adminToken = HubAdminToken.read(directory: directory)
-        return client
+        var impatient = client
+        impatient.timeout = Self.noAnswerTimeout
+        return impatient
     }
 
     /// A fixture whose hub is a CURVE server with `hubKeys`.
