@@ -8,33 +8,56 @@ import Testing
 /// (``MServeServant/FunctionRegistry/reply(to:maximumSize:maximumReplySize:logger:)`` takes the
 /// message): while the function runs and its result is encoded, the process holds the decoded
 /// argument but not the message too.
+///
+/// The message is large enough for the allocator to give it pages of its own (glibc maps any
+/// block over 32 MB by itself and unmaps it when freed), so whether its bytes are still held is
+/// whether its first page is still mapped. That is a fact about this one block, unlike the
+/// process's resident memory, which tests running beside this one move too.
 @Suite(.serialized)
 struct QueryBytesReleaseTests {
-    /// The process's resident memory in kB (`VmRSS`).
-    static func residentKilobytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
-
     static let longs = 16_000_000  // 128 MB as IPC
 
-    /// `(1; (`rss; 16M longs))`, the only reference to its bytes handed to the caller.
+    /// `(1; (`mapped; 16M longs))`.
     static func message() -> [UInt8] {
-        QIPC.encode(.list([.atom(.long(1)), .list([.atom(.symbol("rss")), .vector(.long(Array(repeating: 7, count: longs)))])]))
+        QIPC.encode(.list([.atom(.long(1)), .list([.atom(.symbol("mapped")), .vector(.long(Array(repeating: 7, count: longs)))])]))
+    }
+
+    /// Whether the page holding `address` is mapped in this process (`mincore` fails with
+    /// `ENOMEM` on an unmapped page).
+    static func isMapped(_ address: UInt) -> Bool {
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        var residency: UInt8 = 0
+        return mincore(UnsafeMutableRawPointer(bitPattern: address & ~(pageSize - 1)), Int(pageSize), &residency) == 0
+    }
+
+    /// A registry whose `mapped` function answers whether the message at `address` is still mapped.
+    static func registry(watching address: UInt) -> FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("mapped", arity: 1...1) { _ in .atom(.boolean(isMapped(address))) }
+        return functions
+    }
+
+    /// The `mapped` function's answer in a reply.
+    static func answer(_ reply: [UInt8]) throws -> Bool? {
+        guard case .list(let items, _) = try QIPC.decode(reply).value, items.count >= 2, case .atom(.boolean(let mapped)) = items[1]
+        else { return nil }
+        return mapped
     }
 
     @Test func theQueryBytesAreFreedBeforeTheFunctionRuns() throws {
-        var functions = FunctionRegistry()
-        functions.register("rss", arity: 1...1) { _ in .atom(.long(Int64(Self.residentKilobytes()))) }
-        let before = Self.residentKilobytes()
-        let reply = try QIPC.decode(functions.reply(to: Self.message())).value
-        guard case .list(let items, _) = reply, items.count >= 2, case .atom(.long(let during)) = items[1] else {
-            Issue.record("unexpected reply \(reply)")
-            return
-        }
-        let messageKilobytes = Self.longs * 8 / 1024
-        // The decoded vector alone is one message's worth; with the message still held, two.
-        #expect(Int(during) - before < messageKilobytes * 3 / 2, "\(Int(during) - before) kB over \(before) kB while the function ran")
+        let message = Self.message()
+        let address = message.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(Self.isMapped(address), "the message's block is mapped while it is held")
+        let functions = Self.registry(watching: address)
+        #expect(try Self.answer(functions.reply(to: consume message)) == false, "the message was still held while the function ran")
+    }
+
+    /// The check itself: when the caller keeps the message, the function sees it mapped.
+    @Test func aMessageTheCallerStillHoldsIsSeenMapped() throws {
+        let message = Self.message()
+        let address = message.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        let functions = Self.registry(watching: address)
+        #expect(try Self.answer(functions.reply(to: message)) == true)
+        #expect(message.count > Self.longs * 8)
     }
 }
