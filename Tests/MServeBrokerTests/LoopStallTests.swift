@@ -4,6 +4,7 @@ import MServeProtocol
 import MServeTesting
 import MServeTestSupport
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -15,12 +16,18 @@ import Logging
 /// them before it judges any servant's liveness, so that its own pause does not make every
 /// servant look dead.
 struct LoopStallTests {
-    /// The first free servant, after a pause of 3 seconds (over the liveness) for the
-    /// routing string `stall`.
-    final class StallingAlgorithm: DispatchAlgorithm {
+    /// The first free servant; for the routing string `stall`, only once the test lets it go,
+    /// which holds the broker's loop.
+    final class StallingAlgorithm: DispatchAlgorithm, @unchecked Sendable {
+        // Unchecked: the semaphores and the atomic are thread-safe themselves.
+        let stalled = Atomic(false)
+        let release = DispatchSemaphore(value: 0)
         var name: String { "stalling" }
         func choose(routing: String, servants: [ServantView]) -> Int? {
-            if routing == "stall" { Thread.sleep(forTimeInterval: 3) }
+            if routing == "stall" {
+                stalled.store(true, ordering: .sequentiallyConsistent)
+                release.wait()
+            }
             return servants.firstIndex(where: \.isFree)
         }
         func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
@@ -29,33 +36,42 @@ struct LoopStallTests {
         }
     }
 
+    /// Every servant holds its answer to a heartbeat until the loop is held up, then answers
+    /// while it is: once the hold is over the liveness, each looks silent for longer than the
+    /// liveness unless its answer is read first. Eight servants fill every heartbeat slot, so
+    /// whichever slot the broker judges first after the hold, a servant in it has answered.
     @Test func aPauseOfTheBrokersLoopDoesNotMakeAnAnsweringServantLookDead() async throws {
         let log = LogRecorder()
+        let algorithm = StallingAlgorithm()
+        let liveness = Duration.seconds(3)
         try await ScriptedBroker.run(
-            servants: 1,
+            servants: Int(HeartbeatSlots.count),
             configure: {
                 $0.servants.heartbeatInterval = .milliseconds(100)
-                // Two seconds, not 600 ms: the servant's answers come from the test's task until
-                // the responder starts, and then from a thread a loaded machine may hold back.
-                $0.servants.livenessTimeout = .seconds(2)
+                $0.servants.livenessTimeout = liveness
                 $0.statusInterval = nil
             },
-            algorithm: { StallingAlgorithm() },
+            algorithm: { algorithm },
             logger: log.logger(label: "mserve.broker", level: .info)
         ) { run in
-            let servant = run.servants[0]
-            // From READY on, the servant answers every heartbeat, on a thread of its own; the
-            // query goes at once (it waits in the broker's queue if the READY is not read yet).
-            let broker = try await servant.becomeReady(capacity: 1)
-            let responder = ServantResponder(servant, broker: broker) { _, _ in
-                ScriptedServant.answer(id: 1, .atom(.long(2)))
-            }
+            var brokers: [[UInt8]] = []
+            for servant in run.servants { brokers.append(try await servant.becomeReady(capacity: 1)) }
+            // Each servant's first heartbeat after READY goes unanswered for now.
+            for servant in run.servants { _ = try await servant.next(.ping) }
             try run.send(id: 1, "twice `stall")
-            let answer = try await run.client.receiveFrames(within: .seconds(30))
-            responder.stop()
-            let bytes = try #require(answer, "the client got no answer")[0]
-            #expect(try ScriptedServant.idAndResult(of: bytes).result == .atom(.long(2)))
+            #expect(await eventually { algorithm.stalled.load(ordering: .sequentiallyConsistent) }, "the loop never stalled")
+            for (servant, broker) in zip(run.servants, brokers) { try servant.send(to: broker, .pong, [WireInteger.encode(9)]) }
+            // Past the liveness since every servant's unanswered heartbeat, then the loop goes on.
+            try await Task.sleep(for: liveness + .milliseconds(500))
+            let responders = zip(run.servants, brokers).map { servant, broker in
+                ServantResponder(servant, broker: broker) { _, _ in ScriptedServant.answer(id: 1, .atom(.long(2))) }
+            }
+            algorithm.release.signal()
+            let answer = try await run.answer()
+            for responder in responders { responder.stop() }
             #expect(!log.messages.contains("servant lost"), "\(log.messages)")
+            let bytes = try #require(answer, "the client got no answer")
+            #expect(try ScriptedServant.idAndResult(of: bytes).result == .atom(.long(2)))
         }
     }
 }
