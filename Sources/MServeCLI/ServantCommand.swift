@@ -84,6 +84,9 @@ struct MServeServantCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between status lines in the log (queries answered and their rate, running or waiting here), logged while the servant has work; 0: none.", valueName: "seconds"))
     var statusEvery: String = "60"
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a stopping servant (SIGTERM) waits for the queries it is running before it leaves without them; their brokers run them elsewhere.", valueName: "seconds"))
+    var drain: String = "5"
+
     @OptionGroup var hubOptions: HubOptions
 
     @OptionGroup var securityOptions: SecurityOptions
@@ -97,6 +100,7 @@ struct MServeServantCommand: AsyncParsableCommand {
         }
         guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
         _ = try secondsOrNone(statusEvery, flag: "--status-every")
+        _ = try seconds(drain, flag: "--drain")
     }
 
     /// What to bind: --bind, else the address of --advertise (an IPv4 address, or a name
@@ -176,6 +180,7 @@ struct MServeServantCommand: AsyncParsableCommand {
         configuration.name = name
         configuration.service = hubOptions.service
         configuration.statusInterval = try secondsOrNone(statusEvery, flag: "--status-every")
+        configuration.drainTimeout = try seconds(drain, flag: "--drain")
         let security = try securityOptions.security(defaultName: SpokeRole.servant, hub: hubOptions.mode)
         configuration.curve = security?.serverKeys(admitting: .broker)
         let servant = try Servant(configuration: configuration, functions: FunctionRegistry(plugins: loaded), logger: logger)

@@ -45,6 +45,10 @@ public struct ServantConfiguration: Sendable {
     /// BYE: killed, or its host lost). Brokers heartbeat far more often (every 400 ms by
     /// default); a forgotten broker that comes back is served as before.
     public var brokerSessionTimeout: Duration = .seconds(60)
+    /// How long a stopping servant waits for the queries it is running before it leaves
+    /// anyway; their brokers then run them elsewhere. A servant whose queries run longer
+    /// gives them longer.
+    public var drainTimeout: Duration = .seconds(5)
     /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
     /// (the default) serves without security.
     public var curve: ZMQCurveServerKeys? = nil

@@ -148,7 +148,7 @@ final class ServantLoop {
                 switch command {
                 case .finished(let done): take(done)
                 case .stop:
-                    guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
+                    guard events.beginDraining(within: configuration.drainTimeout, now: QueryClock.monotonicNanoseconds()) else { continue }
                     logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
                     // No more queries, please; the answers to the running ones follow.
                     for broker in brokers.keys {
@@ -184,8 +184,6 @@ final class ServantLoop {
         logger.info("servant stopped", metadata: ["answered": "\(answered)"])
     }
 
-    /// How long a stopping servant waits for its running queries before it leaves.
-    static let drainTime: Duration = .seconds(5)
     /// How often sessions of silent brokers are looked for.
     static let sessionScanInterval: UInt64 = 1_000_000_000
 

@@ -294,7 +294,7 @@ extension IntegrationTests {
         @Test(arguments: [
             (["broker", "--deadline", "1e30"], "--deadline"), (["broker", "--heartbeat", "inf"], "--heartbeat"),
             (["broker", "--status-every", "0.0000001"], "--status-every"), (["send", "--deadline=-1", "echo 1"], "--deadline"),
-            (["servant", "--status-every", "nan"], "--status-every"),
+            (["servant", "--status-every", "nan"], "--status-every"), (["servant", "--drain", "0"], "--drain"),
             (["send", "--service", "dev", "--hub", "tcp://127.0.0.1:9", "--connect-timeout", "0", "echo 1"], "--connect-timeout"),
         ])
         func secondsOutOfRangeAreRefusedWithTheFlag(arguments: [String], flag: String) async throws {

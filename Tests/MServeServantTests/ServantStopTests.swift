@@ -25,6 +25,9 @@ struct ServantStopTests {
         }
         var configuration = ServantConfiguration()
         configuration.acceptsDirectQueries = true
+        // The test's steps while the query runs may take longer than the default drain on a
+        // loaded machine; the drain still ends as soon as the query is answered.
+        configuration.drainTimeout = .seconds(60)
         let servant = try Servant(configuration: configuration, functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
@@ -72,6 +75,40 @@ struct ServantStopTests {
         #expect(commands.first == ServantCommand.pong.frame, "the heartbeat is answered while the query runs")
         #expect(answeredTags == [1], "the running query is answered, the new one not started")
         #expect(bye.map(WireInteger.decode) == [2], "the BYE names the query it did not start")
+        try await running.value
+        broker.socket.close()
+        context.terminate()
+    }
+
+    /// A query still running at the end of the drain (`drainTimeout`) is left: the servant says
+    /// goodbye without its answer, and its broker runs it elsewhere.
+    @Test func aQueryRunningPastTheDrainIsLeftBehind() async throws {
+        let started = Atomic<Bool>(false)
+        let release = DispatchSemaphore(value: 0)
+        defer { release.signal() }
+        var functions = FunctionRegistry()
+        functions.register("hold", arity: 1...1) { arguments in
+            started.store(true, ordering: .sequentiallyConsistent)
+            release.wait()
+            return arguments[0]
+        }
+        var configuration = ServantConfiguration()
+        configuration.drainTimeout = .milliseconds(100)
+        let servant = try Servant(configuration: configuration, functions: functions)
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
+        try broker.query(tag: 1, "hold 1")
+        #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
+        servant.stop()
+        // The default drain (5 s) would still be waiting; this one is long over.
+        var commands: [[UInt8]] = []
+        while commands.last != ServantCommand.bye.frame {
+            let frames = try #require(try await broker.next(within: .seconds(4)), "no goodbye within 4 s: \(commands)")
+            try #require(frames.count >= 2)
+            commands.append(frames[1])
+        }
+        #expect(commands == [ServantCommand.drain.frame, ServantCommand.bye.frame], "no answer: the query was still running")
         try await running.value
         broker.socket.close()
         context.terminate()
