@@ -13,8 +13,9 @@ import ZeroMQ
 /// been read to its end.
 struct ClientBurstTests {
     @Test func aServantsAnswerBehindABurstOfClientsIsPassedOnBeforeTheBurstEnds() async throws {
+        let algorithm = LoopStallTests.StallingAlgorithm()
         try await ScriptedBroker.run(
-            servants: 1, configure: { $0.statusInterval = nil }, algorithm: { LoopStallTests.StallingAlgorithm() }
+            servants: 1, configure: { $0.statusInterval = nil }, algorithm: { algorithm }
         ) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 2)
@@ -25,15 +26,19 @@ struct ClientBurstTests {
             let (_, query) = try await servant.next(.query)
             try #require(query.count == 2)
 
-            // A query holds the broker's loop for 1.5 s (the algorithm's pause in choosing its
-            // servant); meanwhile a burst of malformed messages (each gets an error reply) and
-            // the servant's answer to the first query wait in its sockets. All from one client,
+            // A query holds the broker's loop (the algorithm pauses in choosing its servant);
+            // meanwhile a burst of malformed messages (each gets an error reply) and the
+            // servant's answer to the first query wait in its sockets. All from one client,
             // whose replies come in the order the broker sends them.
             try run.send(id: 2, "twice `stall")
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await algorithm.holdsTheLoop(), "the loop never stalled")
             let burst = 5_000
             for _ in 0..<burst { try run.client.send([1, 2, 3]) }
             try servant.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            // Let both reach the broker's sockets before its loop goes on (the sends are queued
+            // in libzmq; a second is ample even on a loaded machine).
+            try await Task.sleep(for: .seconds(1))
+            algorithm.letGo()
 
             // The answer comes after only part of the burst's error replies.
             var burstRepliesBefore = 0

@@ -16,17 +16,22 @@ import Logging
 /// them before it judges any servant's liveness, so that its own pause does not make every
 /// servant look dead.
 struct LoopStallTests {
-    /// The first free servant; for the routing string `stall`, only once the test lets it go,
-    /// which holds the broker's loop.
+    /// The first free servant; for the routing string `stall`, only once the test lets it go
+    /// (`release`), which holds the broker's loop: at most a minute, so that a test failing
+    /// before it lets go still ends.
     final class StallingAlgorithm: DispatchAlgorithm, @unchecked Sendable {
         // Unchecked: the semaphores and the atomic are thread-safe themselves.
         let stalled = Atomic(false)
         let release = DispatchSemaphore(value: 0)
+        /// Whether the loop comes to be held (waits up to 30 s).
+        func holdsTheLoop() async -> Bool { await eventually { stalled.load(ordering: .sequentiallyConsistent) } }
+        /// Lets the held loop go on.
+        func letGo() { release.signal() }
         var name: String { "stalling" }
         func choose(routing: String, servants: [ServantView]) -> Int? {
             if routing == "stall" {
                 stalled.store(true, ordering: .sequentiallyConsistent)
-                release.wait()
+                _ = release.wait(timeout: .now() + 60)
             }
             return servants.firstIndex(where: \.isFree)
         }
@@ -59,14 +64,14 @@ struct LoopStallTests {
             // Each servant's first heartbeat after READY goes unanswered for now.
             for servant in run.servants { _ = try await servant.next(.ping) }
             try run.send(id: 1, "twice `stall")
-            #expect(await eventually { algorithm.stalled.load(ordering: .sequentiallyConsistent) }, "the loop never stalled")
+            #expect(await algorithm.holdsTheLoop(), "the loop never stalled")
             for (servant, broker) in zip(run.servants, brokers) { try servant.send(to: broker, .pong, [WireInteger.encode(9)]) }
             // Past the liveness since every servant's unanswered heartbeat, then the loop goes on.
             try await Task.sleep(for: liveness + .milliseconds(500))
             let responders = zip(run.servants, brokers).map { servant, broker in
                 ServantResponder(servant, broker: broker) { _, _ in ScriptedServant.answer(id: 1, .atom(.long(2))) }
             }
-            algorithm.release.signal()
+            algorithm.letGo()
             let answer = try await run.answer()
             for responder in responders { responder.stop() }
             #expect(!log.messages.contains("servant lost"), "\(log.messages)")
