@@ -4,6 +4,7 @@ import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -78,33 +79,36 @@ struct QueryDeadlineTests {
         }
     }
 
-    /// The first free servant; each answer heard of holds the broker's loop for `pause`, as a
-    /// slow statistics hook would.
-    final class SlowCompletionAlgorithm: DispatchAlgorithm {
-        let pause: TimeInterval
-        init(pause: TimeInterval) { self.pause = pause }
-        var name: String { "slow-completion" }
+    /// The first free servant; after each completed query, holds the broker's loop until the
+    /// test lets it go (at most a minute, so that a failing test still ends).
+    final class HoldingCompletionAlgorithm: DispatchAlgorithm, @unchecked Sendable {
+        // Unchecked: the semaphore and the atomic are thread-safe themselves.
+        private let holding = Atomic(false)
+        private let release = DispatchSemaphore(value: 0)
+        var name: String { "holding-completion" }
         func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
         func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-            Thread.sleep(forTimeInterval: pause)
+            holding.store(true, ordering: .sequentiallyConsistent)
+            _ = release.wait(timeout: .now() + 60)
         }
         func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
             nil
         }
+        /// Whether the loop comes to be held (waits up to 30 s).
+        func holdsTheLoop() async -> Bool { await eventually { holding.load(ordering: .sequentiallyConsistent) } }
+        /// Lets the held loop go on.
+        func letGo() { release.signal() }
     }
 
     @Test func aQueryWhoseDeadlinePassedWhileItWaitedIsAnsweredNotSent() async throws {
+        // The test's steps from sending the second query to seeing it queued must take less:
+        // five seconds, for a loaded machine (2 s did not, once, in a full suite on 2 cores).
+        let deadline = Duration.seconds(5)
+        let algorithm = HoldingCompletionAlgorithm()
         try await ScriptedBroker.run(
             servants: 1,
-            configure: {
-                // Long enough that the first query's answer beats its deadline on a loaded
-                // machine (500 ms did not, once, in a full suite on 2 cores); the pause holds
-                // the loop past the second's.
-                $0.dispatch.queryDeadline = .seconds(2)
-                // The scripted servant answers no heartbeat: only its goodbye may lose it.
-                $0.servants.livenessTimeout = .seconds(30)
-            },
-            algorithm: { SlowCompletionAlgorithm(pause: 2.5) }
+            configure: { $0.dispatch.queryDeadline = deadline },
+            algorithm: { algorithm }
         ) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
@@ -113,9 +117,13 @@ struct QueryDeadlineTests {
             let first = try await servant.next(.query).frames
             try run.send(id: 2, "twice 2")
             #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            let seenQueued = ContinuousClock.now  // it arrived before this
             // The servant frees up; the broker's loop is held past the waiting query's deadline
             // before it offers the queue, so no deadline scan has answered it yet.
             try servant.send(to: broker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(await algorithm.holdsTheLoop(), "the first answer was never completed")
+            try await Task.sleep(until: seenQueued + deadline + .milliseconds(100))
+            algorithm.letGo()
 
             let firstAnswer = try #require(try await run.answer(), "the client got no first answer")
             #expect(try ScriptedServant.idAndResult(of: firstAnswer) == (.atom(.long(1)), .atom(.long(2))))
