@@ -133,6 +133,9 @@ let package = Package(
         // allocator controls through CMalloc).
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "ProcessMemory", dependencies: ["CMalloc"], swiftSettings: strict),
+        // Child processes started with posix_spawn, not Foundation's Process (the test
+        // support's; see SpawnedProcess).
+        .target(name: "CProcessSpawn"),
 
         // q values and the kdb+ IPC codec.
         .target(name: "QData", swiftSettings: strict),
@@ -304,7 +307,8 @@ let package = Package(
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin"], swiftSettings: strict),
+        .testTarget(
+            name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin", "MServeTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MServeBrokerTests",
             dependencies: [
@@ -374,8 +378,8 @@ let package = Package(
         ),
         // What the integration tests share to run real mserve processes.
         .target(
-            name: "MServeTestSupport", dependencies: ["MServeProtocol", "ZeroMQ"], path: "Tests/MServeTestSupport",
-            swiftSettings: strict),
+            name: "MServeTestSupport", dependencies: ["MServeProtocol", "ZeroMQ", "CProcessSpawn"],
+            path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [

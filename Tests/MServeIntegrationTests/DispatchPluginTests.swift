@@ -107,12 +107,9 @@ extension IntegrationTests {
             let sourcePath = directory + "/\(name).c"
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
             let library = directory + "/lib\(name).so"
-            let compiler = Process()
-            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-            compiler.arguments = ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath]
-            try compiler.run()
-            compiler.waitUntilExit()
-            try #require(compiler.terminationStatus == 0)
+            let compiler = try SpawnedProcess.run(
+                URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath])
+            try #require(compiler.status == 0, "\(compiler.errors)")
             return library
         }
 

@@ -12,23 +12,20 @@ extension IntegrationTests {
     @Suite struct QServantTests {
         /// The stand-in q servant, a Python process; its standard output is kept.
         final class StandIn: Sendable {
-            private let process: Process
+            private let process: SpawnedProcess
             private let output = ByteCollector()
+            private let errors = ByteCollector()
             /// The port it listens on.
             let port: Int
 
             init(python: String, port: Int = 0, arguments: [String] = []) async throws {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments =
-                    [KdbDoorTests.interopDirectory.appendingPathComponent("kdb_servant.py").path, "\(port)"]
-                    + arguments
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                process.standardError = FileHandle.nullDevice
-                try process.run()
+                let process = try SpawnedProcess(
+                    executable: URL(fileURLWithPath: python),
+                    arguments: [KdbDoorTests.interopDirectory.appendingPathComponent("kdb_servant.py").path, "\(port)"] + arguments,
+                    environment: ProcessInfo.processInfo.environment)
                 self.process = process
-                output.collect(from: pipe.fileHandleForReading)
+                output.collect(from: process.standardOutput)
+                errors.collect(from: process.standardError)  // read, so that it never fills
                 var found: Int?
                 for _ in 0..<3_000 where found == nil {
                     let text = String(decoding: output.bytes, as: UTF8.self)
@@ -37,7 +34,7 @@ extension IntegrationTests {
                     if found == nil { try await Task.sleep(for: .milliseconds(10)) }
                 }
                 guard let found else {
-                    kill(process.processIdentifier, SIGKILL)
+                    process.kill()
                     throw TestFailure("the q servant stand-in printed no port")
                 }
                 self.port = found
@@ -48,12 +45,12 @@ extension IntegrationTests {
 
             /// SIGKILL: the q process dies.
             func crash() {
-                kill(process.processIdentifier, SIGKILL)
+                process.kill()
                 process.waitUntilExit()
             }
 
             deinit {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.kill()
             }
         }
 

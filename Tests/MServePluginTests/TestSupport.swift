@@ -1,5 +1,6 @@
 import Foundation
 import MServePlugin
+import MServeTestSupport
 import Synchronization
 import Testing
 
@@ -57,12 +58,9 @@ enum CPluginCompiler {
     /// Compiles the C file `sourcePath` into `directory/fileName` as a shared library; returns its path.
     static func compile(sourcePath: String, into directory: String, fileName: String) throws -> String {
         let output = directory + "/" + fileName
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        process.arguments = ["-shared", "-fPIC", "-I", includeDirectory, "-o", output, sourcePath]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "cc failed on \(sourcePath)")
+        let compiler = try SpawnedProcess.run(
+            URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", includeDirectory, "-o", output, sourcePath])
+        try #require(compiler.status == 0, "cc failed on \(sourcePath): \(compiler.errors)")
         return output
     }
 

@@ -25,32 +25,23 @@ public struct CommandRun: Sendable {
         _ executable: URL, _ arguments: [String], environment: [String: String] = [:], input: String? = nil,
         timeout: TimeInterval = 60
     ) async throws -> CommandRun {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let inputPipe = input.map { _ in Pipe() }
-        process.standardInput = inputPipe ?? FileHandle.nullDevice
+        let process = try SpawnedProcess(
+            executable: executable, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, input: input != nil)
         let outputBytes = ByteCollector()
         let errorBytes = ByteCollector()
-        try process.run()
-        if let input, let inputPipe {
+        if let input, let writer = process.standardInput {
             // On a thread of its own: a child that reads slowly must not block the test.
-            let writer = inputPipe.fileHandleForWriting
             Thread.detachNewThread {
                 try? writer.write(contentsOf: Data(input.utf8))
                 try? writer.close()
             }
         }
-        outputBytes.collect(from: output.fileHandleForReading)
-        errorBytes.collect(from: errors.fileHandleForReading)
+        outputBytes.collect(from: process.standardOutput)
+        errorBytes.collect(from: process.standardError)
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { try await Task.sleep(for: .milliseconds(10)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.kill()
         process.waitUntilExit()
         outputBytes.waitForEnd()
         errorBytes.waitForEnd()

@@ -8,9 +8,7 @@ import Synchronization
 
 /// A real `mserve` process started by a test (from the build directory next to the tests).
 public final class MServeProcess: Sendable {
-    private let process: Process
-    private let output: Pipe
-    private let errors: Pipe
+    private let process: SpawnedProcess
     private let errorText = ByteCollector()
     /// What it is, for messages.
     public let role: String
@@ -40,28 +38,20 @@ public final class MServeProcess: Sendable {
         executable: URL = MServeProcess.executable
     ) async throws {
         self.role = role
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["MSERVE_LOG_LEVEL"] = env["MSERVE_TEST_LOG_LEVEL"] ?? "info"
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        output = Pipe()
-        errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let process = try SpawnedProcess(executable: executable, arguments: arguments, environment: env)
         self.process = process
-        errorText.collect(from: errors.fileHandleForReading)
-        endpoint = try await Self.firstLine(of: output.fileHandleForReading, role: role, process: process)
+        errorText.collect(from: process.standardError)
+        endpoint = try await Self.firstLine(of: process.standardOutput, role: role, process: process)
     }
 
     /// How long a process may take to print its endpoint: about a second alone, far more on a
     /// loaded machine running a whole suite.
     public static let startTimeout: Duration = .seconds(60)
 
-    private static func firstLine(of handle: FileHandle, role: String, process: Process) async throws -> String {
+    private static func firstLine(of handle: FileHandle, role: String, process: SpawnedProcess) async throws -> String {
         switch await EndpointLine.read(from: handle, timeout: Self.startTimeout) {
         case .line(let text): return text
         case .ended: throw TestFailure("\(role) exited before printing its endpoint")
@@ -75,7 +65,7 @@ public final class MServeProcess: Sendable {
     public var logs: String { String(decoding: errorText.bytes, as: UTF8.self) }
 
     /// Its process id.
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
 
     /// Whether it is still running.
     public var isRunning: Bool { process.isRunning }
@@ -87,7 +77,7 @@ public final class MServeProcess: Sendable {
         if process.isRunning { process.terminate() }
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.kill()
         process.waitUntilExit()
         readAllLogs()
         return process.terminationStatus
@@ -95,7 +85,7 @@ public final class MServeProcess: Sendable {
 
     /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote.
     public func crash() {
-        kill(process.processIdentifier, SIGKILL)
+        process.kill()
         process.waitUntilExit()
         readAllLogs()
     }
@@ -109,9 +99,7 @@ public final class MServeProcess: Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
+        process.kill()
     }
 }
 

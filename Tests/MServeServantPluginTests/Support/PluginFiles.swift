@@ -32,15 +32,13 @@ enum PluginFiles {
         let sourceFile = directory.appendingPathComponent(name + ".c")
         try source.write(to: sourceFile, atomically: true, encoding: .utf8)
         let library = directory.appendingPathComponent(name).path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "cc", "-shared", "-fPIC", "-Wall", "-I", packageRoot.appendingPathComponent("plugins/include").path,
-            "-o", library, sourceFile.path, "-lm",
-        ]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("cc failed for \(name)") }
+        let compiler = try SpawnedProcess.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "cc", "-shared", "-fPIC", "-Wall", "-I", packageRoot.appendingPathComponent("plugins/include").path,
+                "-o", library, sourceFile.path, "-lm",
+            ])
+        guard compiler.status == 0 else { throw TestFailure("cc failed for \(name): \(compiler.errors)") }
         return library
     }
 
