@@ -302,6 +302,7 @@ extension BrokerLoop {
         if record.functions != functions {
             serviceFunctions.announce(functions, replacing: record.functions)
             record.functions = functions
+            refuseQueuedQueriesNoServantServes()
         }
         serviceFunctions.becameReady(functions)
         // Keep servants in the order they were added (the configuration's order, then joins),
@@ -320,6 +321,38 @@ extension BrokerLoop {
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
         loggedWaitingWithoutServants = false
         drainQueue()
+    }
+
+    /// Refuses the queued queries whose function no known servant serves, now that a READY
+    /// changed what the servants announce: queries that came before any servant announced its
+    /// functions waited as any query does, and would otherwise wait out their deadline for a
+    /// servant that is not coming, to be told that none was free in time. Those that came later
+    /// were refused on arrival; these get the same error. The others keep their order.
+    func refuseQueuedQueriesNoServantServes() {
+        guard !queue.isEmpty else { return }
+        var unserved = false
+        for offset in 0..<queue.count where !serviceFunctions.mayServe(queue[offset: offset].function) {
+            unserved = true
+            break
+        }
+        guard unserved else { return }
+        let prepended = queue.prependedCount
+        let waiting = queue.removeAll()
+        var keptPrepended: [HeldQuery] = []
+        for (offset, held) in waiting.enumerated() {
+            if serviceFunctions.mayServe(held.function) {
+                if offset < prepended { keptPrepended.append(held) } else { queue.append(held) }
+                continue
+            }
+            let error = BrokerError(.unservedFunction, serviceFunctions.unservedMessage(held.function))
+            if let heldBack = refusedQueryLog.admit() {
+                logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
+            }
+            metrics.ended(.refused)
+            reply(error: "\(error)", to: held, stage: .waiting)
+        }
+        // Back in front, in the order they leave.
+        for held in keptPrepended.reversed() { queue.prepend(held) }
     }
 
     /// Answers the client of query `tag` with the servant's `(id; result[; info])`. A plain `(id; result)` (``ReplyPairLayout``) has its result passed on from

@@ -82,6 +82,9 @@ struct FunctionAwareDispatchTests {
                 to: newBroker, .ready,
                 [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
             #expect(await run.servantsBecomeReady(2))
+            // The waiting query is refused once the announcements show no servant serves it.
+            let waited = try #require(try await run.answer())
+            #expect(try ScriptedServant.idAndResult(of: waited).id == .atom(.long(1)))
 
             try run.send(id: 2, "vwap `MSFT")
             let answer = try #require(try await run.answer())
@@ -91,6 +94,38 @@ struct FunctionAwareDispatchTests {
                 result == .error("mserve: no servant of this service serves the function vwap; its functions: thrice twice"))
             // The query never went to a servant.
             #expect(await run.broker.snapshot().inFlight == 0)
+        }
+    }
+
+    /// A query that came before any servant announced its functions waits; once a READY shows
+    /// that no servant serves its function, it is refused with the error it would have had on
+    /// arrival, not left to wait out its deadline. The queries behind it that a servant serves
+    /// go on.
+    @Test func aWaitingQueryNoAnnouncedServantServesIsRefusedAtTheReady() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            // Longer than the test waits for an answer: only the refusal can answer in time.
+            configure: { $0.dispatch.queryDeadline = .seconds(300) }
+        ) { run in
+            try run.send(id: 1, "nosuch `IBM")
+            try run.send(id: 2, "twice 2")
+            #expect(await eventually { await run.broker.snapshot().queued == 2 })
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)  // announces `twice`
+
+            let refused = try #require(try await run.answer(), "the waiting query was not refused")
+            let (id, result) = try ScriptedServant.idAndResult(of: refused)
+            #expect(id == .atom(.long(1)))
+            #expect(result == .error("mserve: no servant of this service serves the function nosuch; its functions: twice"))
+            let (_, query) = try await servant.next(.query)
+            guard case .list(let items, _) = try QIPC.decode(query[1]).value else {
+                Issue.record("the servant got no query list")
+                return
+            }
+            #expect(items.first == .atom(.long(2)), "the served query goes on")
+            try servant.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: 2, .atom(.long(4)))])
+            let answered = try #require(try await run.answer())
+            #expect(try ScriptedServant.idAndResult(of: answered) == (.atom(.long(2)), .atom(.long(4))))
         }
     }
 
