@@ -16,11 +16,11 @@ struct DispatchTimeLeftTests {
     /// than that servant takes on average is answered by the broker and never sent.
     @Test func aQueryLeftWithLessTimeThanTheServantTakesIsNotSent() async throws {
         try await ScriptedBroker.run(servants: 1, configure: {
-            // Ten seconds: on a loaded machine the first answer must still beat its own
-            // deadline (1 s did not, once, in a full suite on 2 cores, and 3 s, with 1.2 s for
-            // the steps before the pause, did not under two CPU hogs).
-            $0.dispatch.queryDeadline = .seconds(10)
-            $0.servants.livenessTimeout = .seconds(30)
+            // A minute: on a loaded machine the first answer must still beat its own deadline
+            // after the 31 s pause (10 s, with a 6 s pause, did not in a CI run whose test
+            // process stalled for 20 s).
+            $0.dispatch.queryDeadline = .seconds(60)
+            $0.servants.livenessTimeout = .seconds(120)
         }) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
@@ -29,12 +29,12 @@ struct DispatchTimeLeftTests {
             let first = try await servant.next(.query).frames
             try run.send(id: 2, "twice 2")
             #expect(await eventually { await run.broker.snapshot().queued == 1 })
-            // The first query takes 6 s: the waiting one has at most 4 s left, under the
-            // servant's mean and after half its deadline.
-            try await Task.sleep(for: .seconds(6))
+            // The first query takes 31 s, and says it took 40: the waiting one has then waited
+            // over half its deadline, with at most 29 s left, under the servant's mean.
+            try await Task.sleep(for: .seconds(31))
             try servant.send(
                 to: broker, .reply,
-                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(6_000_000_000)])
+                [first[0], ScriptedServant.answer(id: 1, .atom(.long(2))), WireInteger.encode(40_000_000_000)])
 
             let firstAnswer = try #require(try await run.answer(), "the client got no first answer")
             #expect(try ScriptedServant.idAndResult(of: firstAnswer) == (.atom(.long(1)), .atom(.long(2))))
