@@ -13,16 +13,9 @@ import ZeroMQ
 /// back to the broker's other servants at the goodbye.
 struct ServantStopTests {
     @Test func aStoppingServantAnswersHeartbeatsAndItsRunningQueriesButStartsNoNewOne() async throws {
-        // `hold` runs until the test lets it finish, however slowly the machine goes.
-        let started = Atomic<Bool>(false)
-        let release = DispatchSemaphore(value: 0)
-        defer { for _ in 0..<2 { release.signal() } }  // a failing test leaves no worker held
-        var functions = FunctionRegistry()
-        functions.register("hold", arity: 1...1) { arguments in
-            started.store(true, ordering: .sequentiallyConsistent)
-            release.wait()
-            return arguments[0]
-        }
+        let hold = HeldFunction()
+        defer { hold.release(2) }  // a failing test leaves no worker held
+        let functions = hold.registry
         var configuration = ServantConfiguration()
         configuration.acceptsDirectQueries = true
         // The test's steps while the query runs may take longer than the default drain on a
@@ -33,7 +26,7 @@ struct ServantStopTests {
         let context = try ZMQContext()
         let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
         try broker.query(tag: 1, "hold 1")
-        #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
+        #expect(await eventually { hold.started }, "the query never started")
         servant.stop()
         // The servant tells the broker first: no more queries.
         let drain = try #require(try await broker.next(), "no DRAIN came")
@@ -64,7 +57,7 @@ struct ServantStopTests {
                 try await broker.next(), "the servant stopped without a goodbye")
             try #require(frames.count >= 2)
             commands.append(frames[1])
-            if frames[1] == ServantCommand.pong.frame { release.signal() }
+            if frames[1] == ServantCommand.pong.frame { hold.release(1) }
             if frames[1] == ServantCommand.reply.frame {
                 for first in stride(from: 2, to: frames.count, by: 3) {
                     answeredTags.append(try #require(WireInteger.decode(frames[first])))
@@ -83,15 +76,9 @@ struct ServantStopTests {
     /// A query still running at the end of the drain (`drainTimeout`) is left: the servant says
     /// goodbye without its answer, and its broker runs it elsewhere.
     @Test func aQueryRunningPastTheDrainIsLeftBehind() async throws {
-        let started = Atomic<Bool>(false)
-        let release = DispatchSemaphore(value: 0)
-        defer { release.signal() }
-        var functions = FunctionRegistry()
-        functions.register("hold", arity: 1...1) { arguments in
-            started.store(true, ordering: .sequentiallyConsistent)
-            release.wait()
-            return arguments[0]
-        }
+        let hold = HeldFunction()
+        defer { hold.release(1) }
+        let functions = hold.registry
         var configuration = ServantConfiguration()
         configuration.drainTimeout = .milliseconds(100)
         let servant = try Servant(configuration: configuration, functions: functions)
@@ -99,7 +86,7 @@ struct ServantStopTests {
         let context = try ZMQContext()
         let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
         try broker.query(tag: 1, "hold 1")
-        #expect(await eventually { started.load(ordering: .sequentiallyConsistent) }, "the query never started")
+        #expect(await eventually { hold.started }, "the query never started")
         servant.stop()
         // The default drain (5 s) would still be waiting; this one is long over.
         var commands: [[UInt8]] = []
@@ -112,5 +99,29 @@ struct ServantStopTests {
         try await running.value
         broker.socket.close()
         context.terminate()
+    }
+}
+
+/// A registry whose `hold x` runs until the test lets it finish, however slowly the machine
+/// goes, and answers `x`.
+final class HeldFunction: Sendable {
+    private let running = Atomic(false)
+    private let gate = DispatchSemaphore(value: 0)
+
+    /// Whether a `hold` has started.
+    var started: Bool { running.load(ordering: .sequentiallyConsistent) }
+
+    /// Lets `count` holds finish.
+    func release(_ count: Int) { for _ in 0..<count { gate.signal() } }
+
+    /// The registry serving `hold`.
+    var registry: FunctionRegistry {
+        var functions = FunctionRegistry()
+        functions.register("hold", arity: 1...1) { [self] arguments in
+            running.store(true, ordering: .sequentiallyConsistent)
+            gate.wait()
+            return arguments[0]
+        }
+        return functions
     }
 }
