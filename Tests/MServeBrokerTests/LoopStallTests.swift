@@ -17,22 +17,16 @@ import Logging
 /// servant look dead.
 struct LoopStallTests {
     /// The first free servant; for the routing string `stall`, only once the test lets it go
-    /// (`release`), which holds the broker's loop: at most a minute, so that a test failing
-    /// before it lets go still ends.
-    final class StallingAlgorithm: DispatchAlgorithm, @unchecked Sendable {
-        // Unchecked: the semaphores and the atomic are thread-safe themselves.
-        let stalled = Atomic(false)
-        let release = DispatchSemaphore(value: 0)
+    /// (``LoopHold``), which holds the broker's loop.
+    final class StallingAlgorithm: DispatchAlgorithm, Sendable {
+        let hold = LoopHold()
         /// Whether the loop comes to be held (waits up to 30 s).
-        func holdsTheLoop() async -> Bool { await eventually { stalled.load(ordering: .sequentiallyConsistent) } }
+        func holdsTheLoop() async -> Bool { await hold.isHeld() }
         /// Lets the held loop go on.
-        func letGo() { release.signal() }
+        func letGo() { hold.letGo() }
         var name: String { "stalling" }
         func choose(routing: String, servants: [ServantView]) -> Int? {
-            if routing == "stall" {
-                stalled.store(true, ordering: .sequentiallyConsistent)
-                _ = release.wait(timeout: .now() + 60)
-            }
+            if routing == "stall" { hold.hold() }
             return servants.firstIndex(where: \.isFree)
         }
         func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
@@ -79,4 +73,23 @@ struct LoopStallTests {
             #expect(try ScriptedServant.idAndResult(of: bytes).result == .atom(.long(2)))
         }
     }
+}
+
+/// Holds a broker's loop from inside a dispatch plugin until the test lets it go: at most a
+/// minute, so that a test failing before it lets go still ends.
+final class LoopHold: Sendable {
+    private let held = Atomic(false)
+    private let release = DispatchSemaphore(value: 0)
+
+    /// Called on the loop's thread: holds it.
+    func hold() {
+        held.store(true, ordering: .sequentiallyConsistent)
+        _ = release.wait(timeout: .now() + 60)
+    }
+
+    /// Whether the loop comes to be held (waits up to 30 s).
+    func isHeld() async -> Bool { await eventually { held.load(ordering: .sequentiallyConsistent) } }
+
+    /// Lets the held loop go on.
+    func letGo() { release.signal() }
 }

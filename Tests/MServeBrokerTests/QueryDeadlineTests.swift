@@ -4,7 +4,6 @@ import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import QData
-import Synchronization
 import Testing
 import ZeroMQ
 
@@ -80,24 +79,19 @@ struct QueryDeadlineTests {
     }
 
     /// The first free servant; after each completed query, holds the broker's loop until the
-    /// test lets it go (at most a minute, so that a failing test still ends).
-    final class HoldingCompletionAlgorithm: DispatchAlgorithm, @unchecked Sendable {
-        // Unchecked: the semaphore and the atomic are thread-safe themselves.
-        private let holding = Atomic(false)
-        private let release = DispatchSemaphore(value: 0)
+    /// test lets it go (``LoopHold``).
+    final class HoldingCompletionAlgorithm: DispatchAlgorithm, Sendable {
+        private let hold = LoopHold()
         var name: String { "holding-completion" }
         func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
-        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {
-            holding.store(true, ordering: .sequentiallyConsistent)
-            _ = release.wait(timeout: .now() + 60)
-        }
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) { hold.hold() }
         func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
             nil
         }
         /// Whether the loop comes to be held (waits up to 30 s).
-        func holdsTheLoop() async -> Bool { await eventually { holding.load(ordering: .sequentiallyConsistent) } }
+        func holdsTheLoop() async -> Bool { await hold.isHeld() }
         /// Lets the held loop go on.
-        func letGo() { release.signal() }
+        func letGo() { hold.letGo() }
     }
 
     @Test func aQueryWhoseDeadlinePassedWhileItWaitedIsAnsweredNotSent() async throws {
