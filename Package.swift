@@ -95,7 +95,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // Metrics: the broker and hub count in plain integers on their loops; the HTTP side
         // publishes them in the Prometheus text format with swift-prometheus, served over HTTP
         // by Hummingbird (without its optional traits: no swift-configuration, less to build).
@@ -158,16 +157,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Passwords: the kdb+ users file's SHA digests, and the salted slow hashes the hub keeps
-        // (swift-crypto: SHA from Crypto, PBKDF2 from _CryptoExtras).
-        .target(
-            name: "MServePasswords",
-            dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ],
-            swiftSettings: strict
-        ),
+        // Passwords: the kdb+ users file's SHA digests, and the salted slow hashes the hub keeps,
+        // from the system's OpenSSL libcrypto (Debian: libssl-dev) through CPasswordCrypto.
+        .target(name: "CPasswordCrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "MServePasswords", dependencies: ["CPasswordCrypto"], swiftSettings: strict),
 
         // What the broker's, the servant's and the hub's admission share: the refused-peer log.
         .target(

@@ -1,16 +1,22 @@
-import Crypto
+import CPasswordCrypto
 
-/// SHA-1 and SHA-256 digests (from swift-crypto), as kdb+ `-u` users files hold them, and a
+/// SHA-1 and SHA-256 digests (OpenSSL's libcrypto), as kdb+ `-u` users files hold them, and a
 /// comparison that takes the same time wherever two byte strings differ.
 package enum PasswordDigest {
     /// The SHA-1 digest of `bytes` (20 bytes).
     package static func sha1(_ bytes: [UInt8]) -> [UInt8] {
-        Array(Insecure.SHA1.hash(data: bytes))
+        var digest = [UInt8](repeating: 0, count: 20)
+        let done = mserve_sha1(bytes, bytes.count, &digest)
+        precondition(done == 1, "libcrypto failed to compute a SHA-1 digest")
+        return digest
     }
 
     /// The SHA-256 digest of `bytes` (32 bytes).
     package static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        Array(SHA256.hash(data: bytes))
+        var digest = [UInt8](repeating: 0, count: 32)
+        let done = mserve_sha256(bytes, bytes.count, &digest)
+        precondition(done == 1, "libcrypto failed to compute a SHA-256 digest")
+        return digest
     }
 
     /// Lower-case hexadecimal text of `bytes`.
@@ -63,7 +69,7 @@ package enum PasswordDigest {
 /// A keyed fingerprint of passwords, for remembering that a password was checked without
 /// keeping it: HMAC-SHA256 under a random key made for this process only.
 package struct PasswordFingerprinter: Sendable {
-    /// The key's bytes (swift-crypto's `SymmetricKey` is not `Sendable`).
+    /// The key's bytes.
     private let key: [UInt8]
 
     /// A fingerprinter with a fresh random 256-bit key.
@@ -74,6 +80,10 @@ package struct PasswordFingerprinter: Sendable {
 
     /// The fingerprint of `password` (32 bytes).
     package func fingerprint(_ password: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(password.utf8), using: SymmetricKey(data: key)))
+        let message = Array(password.utf8)
+        var code = [UInt8](repeating: 0, count: 32)
+        let done = mserve_hmac_sha256(key, key.count, message, message.count, &code)
+        precondition(done == 1, "libcrypto failed to compute an HMAC-SHA256")
+        return code
     }
 }

@@ -1,5 +1,4 @@
-import Crypto
-import _CryptoExtras
+import CPasswordCrypto
 
 /// A password kept as a salted, slow hash: PBKDF2-HMAC-SHA256 with a random salt of its own and
 /// the round count stored beside it, so that the count can be raised for new passwords while
@@ -31,8 +30,7 @@ public struct PasswordHash: Sendable, Hashable, CustomStringConvertible {
     /// PBKDF2's output, 32 bytes.
     public var hash: [UInt8]
 
-    /// The rounds given to new hashes: swift-crypto's floor for PBKDF2-SHA256 (OWASP's 2021
-    /// advice). Stored with each hash, so raising it leaves existing hashes valid.
+    /// The rounds given to new hashes: OWASP's 2021 advice for PBKDF2-HMAC-SHA256. Stored with each hash, so raising it leaves existing hashes valid.
     public static let defaultRounds = 210_000
     /// The round counts a hash may have: fewer would be too fast to guess against; more would
     /// let a bad record keep a verifier busy for minutes.
@@ -113,10 +111,9 @@ public struct PasswordHash: Sendable, Hashable, CustomStringConvertible {
     /// PBKDF2's output; empty (which verifies nothing) in the case it fails, which only running
     /// out of memory could make it do: every parameter is held to valid values above.
     private static func derive(_ secret: [UInt8], salt: [UInt8], rounds: Int) -> [UInt8] {
-        guard
-            let key = try? KDF.Insecure.PBKDF2.deriveKey(
-                from: secret, salt: salt, using: .sha256, outputByteCount: hashBytes, unsafeUncheckedRounds: rounds)
+        var key = [UInt8](repeating: 0, count: hashBytes)
+        guard mserve_pbkdf2_sha256(secret, secret.count, salt, salt.count, UInt32(rounds), &key, hashBytes) == 1
         else { return [] }
-        return key.withUnsafeBytes { Array($0) }
+        return key
     }
 }
