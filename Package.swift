@@ -296,12 +296,13 @@ let package = Package(
         .testTarget(name: "ProcessMemoryTests", dependencies: ["ProcessMemory"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
-            dependencies: ["QData", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["QData", "MServeTestScheduling", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
         .testTarget(
-            name: "MServePluginTests", dependencies: ["MServePlugin", "CMServePlugin", "MServeTestSupport"], swiftSettings: strict),
+            name: "MServePluginTests",
+            dependencies: ["MServePlugin", "CMServePlugin", "MServeTestSupport", "MServeTestScheduling"], swiftSettings: strict),
         .testTarget(
             name: "MServeBrokerTests",
             dependencies: [
@@ -313,24 +314,27 @@ let package = Package(
         ),
         .testTarget(
             name: "MServeQueryTests",
-            dependencies: ["MServeQuery", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["MServeQuery", "MServeTestScheduling", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MServeProtocolTests",
-            dependencies: ["MServeProtocol"],
+            dependencies: ["MServeProtocol", "MServeTestScheduling"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MServeServantTests",
-            dependencies: ["MServeServant", "MServeTesting", "MServeProtocol", "QData", "ZeroMQ", "MServeTestSupport"],
+            dependencies: [
+                "MServeServant", "MServeTesting", "MServeProtocol", "QData", "ZeroMQ", "MServeTestSupport",
+                "MServeTestScheduling",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "MServeServantPluginTests",
             dependencies: [
                 "MServeServant", "MServeServantPluginKit", "MServeTesting", "MServeClient",
-                "MServeProtocol", "QData", "MServeTestSupport",
+                "MServeProtocol", "QData", "MServeTestSupport", "MServeTestScheduling",
             ],
             swiftSettings: strict
         ),
@@ -369,14 +373,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Traits that bound how many tests of a kind run at once (CPU-bound ones, clusters of
+        // processes), so that the suite shares a two-core machine without starving its timed tests.
+        .target(name: "MServeTestScheduling", path: "Tests/MServeTestScheduling", swiftSettings: strict),
         // What the integration tests share to run real mserve processes.
         .target(
-            name: "MServeTestSupport", dependencies: ["MServeProtocol", "ZeroMQ", "CProcessSpawn"],
+            name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "CProcessSpawn"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [
-                "MServeTestSupport",
+                "MServeTestSupport", "MServeTestScheduling",
                 "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
             ],
             swiftSettings: strict

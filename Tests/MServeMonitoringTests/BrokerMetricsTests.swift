@@ -77,16 +77,22 @@ struct BrokerMetricsTests {
     }
 
     @Test func aQueryWhoseServantIsLostIsCountedAsRedispatched() async throws {
-        let text = try await LocalCluster.run(functions: Self.functions(), servants: 2) { cluster in
+        // The query holds its servant until the test lets it go, so the servant is removed
+        // while it runs, however long the test is held back.
+        let hold = HeldFunction()
+        defer { hold.release(2) }  // a failing test leaves no worker held
+        var functions = Self.functions()
+        hold.register(in: &functions)
+        let text = try await LocalCluster.run(functions: functions, servants: 2) { cluster in
             _ = try await cluster.client.send("echo 1")
             // The first free servant takes the query; it is removed while running it: the
             // query goes to the other.
-            // Long enough that the servant is removed while it runs the query, however loaded the
-            // machine (400 ms was not, once).
-            async let answer = cluster.client.send("pause 3000")
-            _ = await eventually { await cluster.broker.snapshot().servants.contains { $0.inFlight > 0 } }
+            async let answer = cluster.client.send("hold 1")
+            #expect(await eventually { hold.startedCount == 1 }, "the query never started")
             let busy = try #require(await cluster.broker.snapshot().servants.first { $0.inFlight > 0 })
             cluster.broker.removeServant(endpoint: busy.endpoint)
+            #expect(await eventually { hold.startedCount == 2 }, "the query was never sent again")
+            hold.release(2)
             _ = try await answer
             return String(decoding: await BrokerMonitor(broker: cluster.broker, service: "test").metrics(), as: UTF8.self)
         }

@@ -1,5 +1,6 @@
 import MServePlugin
 import Testing
+import MServeTestScheduling
 
 /// The shipped plugins of ABI version 3, told the changes as the broker tells them, make the
 /// same choices as the algorithms they were in version 2 (ReferenceAlgorithms.swift), handed
@@ -24,7 +25,7 @@ struct IndexedDispatchEquivalenceTests {
         #expect(pair.dispatched > 500)
     }
 
-    @Test(arguments: [1, 2, 3, 4, 5, 6])
+    @Test(.heavyComputation, arguments: [1, 2, 3, 4, 5, 6])
     func matchChoosesAndTakesAsVersionTwoDid(seed: UInt64) throws {
         var pair = try PairedDispatch(plugin: "match", reference: ReferenceV2MatchAlgorithm(config: "")!, seed: seed)
         pair.run(steps: 4_000)
@@ -40,7 +41,7 @@ struct IndexedDispatchEquivalenceTests {
         #expect(pair.dispatched > 500)
     }
 
-    @Test(arguments: [1, 2, 3])
+    @Test(.heavyComputation, arguments: [1, 2, 3])
     func chblChoosesAsVersionTwoDid(seed: UInt64) throws {
         var pair = try PairedDispatch(plugin: "chbl", reference: ReferenceV2ChblAlgorithm(config: "")!, seed: seed)
         pair.run(steps: 3_000)

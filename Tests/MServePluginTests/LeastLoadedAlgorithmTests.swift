@@ -1,5 +1,6 @@
 import MServePlugin
 import Testing
+import MServeTestScheduling
 
 /// The C plugin, compiled here from plugins/least-loaded/least_loaded.c with the system `cc`
 /// and loaded as an `MSERVE_PLUGINS` path: the ABI needs nothing from Swift.
@@ -73,7 +74,7 @@ struct LeastLoadedAlgorithmTests {
     /// and completed with varied execution times, and every `choose_in` of every group must name
     /// the free member a pass over all of them would: the lowest in-flight/capacity ratio, then
     /// the lowest mean execution time, then the smallest id.
-    @Test(arguments: [1, 2, 3, 4])
+    @Test(.heavyComputation, arguments: [1, 2, 3, 4])
     func choosesAsAScanOverTheFreeMembersWould(seed: UInt64) throws {
         let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
         var random = SeededGenerator(seed: seed)

@@ -1,10 +1,11 @@
 import MServePlugin
 import Testing
+import MServeTestScheduling
 
 /// `ServantIDSet` (the free and member sets of `ReadyServants`) against a sorted array, over ids
 /// spread far enough to need three levels of summaries and to make the set grow mid-run.
 struct ServantIDSetTests {
-    @Test(arguments: [1, 2, 3])
+    @Test(.heavyComputation, arguments: [1, 2, 3])
     func findsTheFirstMemberAtOrAfterAnIdAsASortedListWould(seed: UInt64) {
         var random = SeededGenerator(seed: seed)
         var set = ServantIDSet()

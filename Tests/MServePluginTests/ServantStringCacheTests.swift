@@ -5,6 +5,7 @@ import CMServePlugin
 import Glibc
 @testable import MServePlugin
 import Testing
+import MServeTestScheduling
 
 @Suite struct ServantStringCacheTests {
     /// The bytes of a C string.
@@ -173,7 +174,7 @@ import Testing
         }
     }
 
-    @Test func stringsOfTheSameLengthWithOtherBytesAreNeverTakenForTheOneCopied() {
+    @Test(.heavyComputation) func stringsOfTheSameLengthWithOtherBytesAreNeverTakenForTheOneCopied() {
         var bridged = BridgedString()
         defer { bridged.deallocate() }
         for count in 1...40 {

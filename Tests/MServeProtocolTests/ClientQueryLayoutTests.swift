@@ -1,6 +1,7 @@
 import MServeProtocol
 import QData
 import Testing
+import MServeTestScheduling
 
 /// ``ClientQueryLayout`` reads in place what ``ClientQuery`` decodes, and refuses what it refuses.
 struct ClientQueryLayoutTests {
@@ -65,7 +66,7 @@ struct ClientQueryLayoutTests {
 
     /// Damaged messages: refused by the in-place reading exactly when decoding refuses them,
     /// with the same code.
-    @Test func fuzzedMessagesAreRefusedAsDecodingRefusesThem() {
+    @Test(.heavyComputation) func fuzzedMessagesAreRefusedAsDecodingRefusesThem() {
         var state: UInt64 = 0x1A70
         func next() -> UInt64 {
             state &+= 0x9E37_79B9_7F4A_7C15

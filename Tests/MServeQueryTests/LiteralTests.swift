@@ -2,6 +2,7 @@ import Foundation
 import MServeQuery
 import QData
 import Testing
+import MServeTestScheduling
 
 @Suite("Literals")
 struct LiteralTests {
@@ -86,7 +87,7 @@ struct LiteralTests {
 
     /// Random decimals, short and long, with and without a point, an exponent or a sign, parse
     /// to the double Swift's `Double(_:)` reads from the same text: the nearest one.
-    @Test func decimalsParseToTheNearestDouble() {
+    @Test(.heavyComputation) func decimalsParseToTheNearestDouble() {
         var generator = SplitMix64(seed: 0xDEC1_3A15)
         func digits(_ count: UInt64) -> String {
             let zero = UInt8(ascii: "0")

@@ -1,6 +1,7 @@
 import MServeQuery
 import QData
 import Testing
+import MServeTestScheduling
 
 /// ``QueryParser/check(queryIn:range:routing:decodingArgumentsUpTo:)`` against the decoding path
 /// it replaces in the broker: `parse`, ``SecureInvocation``, ``RoutingSpec``.
@@ -44,7 +45,7 @@ struct QueryInPlaceTests {
 
     /// Random parse forms, large arguments checked in place (limit 0: every argument is large),
     /// give what decoding gave: the same function, routing string, or refusal.
-    @Test func fuzzedParseFormsGiveWhatDecodingGave() {
+    @Test(.heavyComputation) func fuzzedParseFormsGiveWhatDecodingGave() {
         var generator = SplitMix64(seed: 0xC4EC)
         var refused = 0
         for round in 0..<3_000 {
@@ -78,7 +79,7 @@ struct QueryInPlaceTests {
     /// A 1M-long vector argument is checked by its type and length, and its routing string
     /// rendered in chunks: nothing near its 8 MB is decoded at once, and the routing string is
     /// the one the decoded vector gives.
-    @Test func aLargeVectorArgumentIsNotDecoded() throws {
+    @Test(.heavyComputation) func aLargeVectorArgumentIsNotDecoded() throws {
         let longs = QValue.vector(.long((0..<1_000_000).map { Int64($0) * 7 - 3_000_000 }))
         let query = QValue.list([.atom(.symbol("echo")), longs, .atom(.symbol("IBM"))])
         let (outcome, checked) = inPlaceOutcome(query, spec: try RoutingSpec(parsing: "arg:1,function,arg:2"))
@@ -91,7 +92,7 @@ struct QueryInPlaceTests {
 
     /// Strings and lists of strings, with characters of several bytes across chunk boundaries
     /// and invalid UTF-8: rendered in chunks, the routing string is the whole one's.
-    @Test func largeStringsAndListsRouteAsDecoded() throws {
+    @Test(.heavyComputation) func largeStringsAndListsRouteAsDecoded() throws {
         var text: [UInt8] = []
         var generator = SplitMix64(seed: 7)
         while text.count < 300_000 {

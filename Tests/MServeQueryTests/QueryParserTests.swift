@@ -1,6 +1,7 @@
 import MServeQuery
 import QData
 import Testing
+import MServeTestScheduling
 
 @Suite("Query parser")
 struct QueryParserTests {
@@ -141,7 +142,7 @@ struct QueryParserTests {
         #expect(query.arguments.count == 10)
     }
 
-    @Test func fuzzedBytesThrowOrParseWithoutCrashing() {
+    @Test(.heavyComputation) func fuzzedBytesThrowOrParseWithoutCrashing() {
         var generator = SplitMix64(seed: 0x5EED)
         let alphabet = Array("proc1 `IBM[];()\"\\:.-0123456789abcdefxNWnwDTehijbpmuvtz{}'/ \n".utf8)
         var parsed = 0

@@ -1,12 +1,13 @@
 import Foundation
 import MServeClient
 import QData
+import MServeTestScheduling
 import MServeTestSupport
 import Testing
 
-/// Real `mserve servant` processes serving plugins, behind a real broker. Serialized: each
-/// test starts processes, and on a small machine parallel clusters compete for the cores.
-@Suite(.serialized)
+/// Real `mserve servant` processes serving plugins, behind a real broker. Each test starts
+/// processes: they share the integration tests' two slots (``SlotTrait/processCluster``).
+@Suite(.processCluster)
 struct ServantPluginProcessTests {
     @Test func theCStatsPluginIsServedEndToEnd() async throws {
         let cluster = try await ProcessCluster.start(

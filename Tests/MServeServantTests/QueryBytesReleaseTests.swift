@@ -3,6 +3,7 @@ import MServeProtocol
 import MServeServant
 import QData
 import Testing
+import MServeTestScheduling
 
 /// A servant lets a query's bytes go once it has decoded them
 /// (``MServeServant/FunctionRegistry/reply(to:maximumSize:maximumReplySize:logger:)`` takes the
@@ -13,7 +14,7 @@ import Testing
 /// block over 32 MB by itself and unmaps it when freed), so whether its bytes are still held is
 /// whether its first page is still mapped. That is a fact about this one block, unlike the
 /// process's resident memory, which tests running beside this one move too.
-@Suite(.serialized)
+@Suite(.serialized, .heavyComputation)
 struct QueryBytesReleaseTests {
     static let longs = 16_000_000  // 128 MB as IPC
 

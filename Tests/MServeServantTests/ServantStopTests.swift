@@ -101,27 +101,3 @@ struct ServantStopTests {
         context.terminate()
     }
 }
-
-/// A registry whose `hold x` runs until the test lets it finish, however slowly the machine
-/// goes, and answers `x`.
-final class HeldFunction: Sendable {
-    private let running = Atomic(false)
-    private let gate = DispatchSemaphore(value: 0)
-
-    /// Whether a `hold` has started.
-    var started: Bool { running.load(ordering: .sequentiallyConsistent) }
-
-    /// Lets `count` holds finish.
-    func release(_ count: Int) { for _ in 0..<count { gate.signal() } }
-
-    /// The registry serving `hold`.
-    var registry: FunctionRegistry {
-        var functions = FunctionRegistry()
-        functions.register("hold", arity: 1...1) { [self] arguments in
-            running.store(true, ordering: .sequentiallyConsistent)
-            gate.wait()
-            return arguments[0]
-        }
-        return functions
-    }
-}

@@ -1,5 +1,6 @@
 import QData
 import Testing
+import MServeTestScheduling
 
 /// kdb+'s compression: what `compress` writes, `decompress` restores exactly.
 struct QIPCCompressionTests {
@@ -30,7 +31,7 @@ struct QIPCCompressionTests {
         #expect(QIPC.compress(QIPC.encode(noise)) == nil)
     }
 
-    @Test func damagedCompressedDataIsRefusedNotCrashed() throws {
+    @Test(.heavyComputation) func damagedCompressedDataIsRefusedNotCrashed() throws {
         let plain = QIPC.encode(.vector(.long(Array(repeating: 3, count: 5_000))))
         let compressed = try #require(QIPC.compress(plain))
         var generator = SystemRandomNumberGenerator()

@@ -1,6 +1,8 @@
+import MServeTestScheduling
 import Testing
 
-/// Every integration scenario, run one at a time: they start real processes, and on a
-/// small machine parallel clusters would compete for the same cores.
-@Suite(.serialized)
+/// Every integration scenario. Each starts real processes, and on a small machine parallel
+/// clusters would compete for the same cores: at most two tests run at once
+/// (``SlotTrait/processCluster``, shared with the servant plugin process tests).
+@Suite(.processCluster)
 struct IntegrationTests {}
