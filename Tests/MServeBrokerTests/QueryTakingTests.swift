@@ -57,13 +57,27 @@ struct QueryTakingTests {
     /// `choose` gives the first free servant while choosing, and makes queries wait after.
     private final class RecordingTaker: DispatchAlgorithm, @unchecked Sendable {
         let asked = Mutex<[UInt64]>([])
-        let accepting = Mutex(false)
         let choosing = Mutex(true)
+        /// Whether the test asked for taking to start, whether it has, and the servant asked last.
+        private let taking = Mutex((armed: false, accepting: false, lastAsked: UInt64?.none))
         var name: String { "recording-taker" }
         var takesQueries: Bool { true }
 
+        /// Starts taking at the broker's next pass over the free servants, never in the middle
+        /// of one: the loop's thread may be in a pass while the test's thread calls this.
+        func acceptFromTheNextPass() { taking.withLock { $0.armed = true } }
+
         func take(servant: ServantView, routings: [String]) -> Int? {
-            guard accepting.withLock({ $0 }) else { return nil }
+            let accepting = taking.withLock { state in
+                // Servants are asked in list order (ascending ids): an id below the last one
+                // asked begins a pass.
+                if state.armed, !state.accepting, let last = state.lastAsked, servant.id < last {
+                    state.accepting = true
+                }
+                state.lastAsked = servant.id
+                return state.accepting
+            }
+            guard accepting else { return nil }
             asked.withLock { $0.append(servant.id) }
             return routings.indices.last
         }
@@ -112,7 +126,7 @@ struct QueryTakingTests {
 
             // The waiting queries are offered again within a millisecond while a servant is
             // free: now `take` takes them, asked for each free servant in list order.
-            algorithm.accepting.withLock { $0 = true }
+            algorithm.acceptFromTheNextPass()
             #expect(try Self.queryID(try await first.next(.query).frames) == .atom(.long(5)))
             #expect(try Self.queryID(try await first.next(.query).frames) == .atom(.long(4)))
             #expect(try Self.queryID(try await third.next(.query).frames) == .atom(.long(3)))
