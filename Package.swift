@@ -376,6 +376,7 @@ let package = Package(
         // Traits that bound how many tests of a kind run at once (CPU-bound ones, clusters of
         // processes), so that the suite shares a two-core machine without starving its timed tests.
         .target(name: "MServeTestScheduling", path: "Tests/MServeTestScheduling", swiftSettings: strict),
+        .testTarget(name: "MServeTestSchedulingTests", dependencies: ["MServeTestScheduling"], swiftSettings: strict),
         // What the integration tests share to run real mserve processes.
         .target(
             name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "CProcessSpawn"],

@@ -26,6 +26,9 @@ public actor AsyncSlots {
         await withCheckedContinuation { waiters.append($0) }
     }
 
+    /// How many wait for a slot.
+    public var waiting: Int { waiters.count }
+
     /// Gives a slot back: to the longest waiter, if one waits.
     public func giveBack() {
         if waiters.isEmpty {
@@ -56,6 +59,9 @@ public actor AsyncSlots {
 public struct SlotTrait: TestTrait, SuiteTrait, TestScoping {
     /// The slots the covered tests share.
     public let slots: AsyncSlots
+
+    /// A trait whose tests share `slots`.
+    public init(slots: AsyncSlots) { self.slots = slots }
 
     public var isRecursive: Bool { true }
 
