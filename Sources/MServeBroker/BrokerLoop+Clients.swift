@@ -239,7 +239,7 @@ extension BrokerLoop {
             }
         }
         switch routingHook.route(function: checked.function, argumentMessages: argumentMessages, defaultRouting: defaultRouting) {
-        case .routing(let text): return text
+        case .routing(let text): return RoutingSpec.bounded(text)
         case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
         case nil: return defaultRouting
         }
@@ -254,7 +254,7 @@ extension BrokerLoop {
                 function: query.function, argumentMessages: argumentMessages,
                 defaultRouting: defaultRouting)
             {
-            case .routing(let text): return text
+            case .routing(let text): return RoutingSpec.bounded(text)
             case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
             case nil: return defaultRouting
             }

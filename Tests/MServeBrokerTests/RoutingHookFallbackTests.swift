@@ -11,16 +11,21 @@ import ZeroMQ
 @testable import MServeBroker
 
 /// Under `MSERVE_ROUTING=plugin:NAME` the broker gives the routing hook the default routing
-/// string (the first argument), and a plugin without a hook routes by that default.
+/// string (the first argument), and a plugin without a hook routes by that default. What a hook
+/// returns is held to the routing strings' length bound, as any routing string is.
 struct RoutingHookFallbackTests {
     /// Records the routing strings it is offered and the default routings its hook is given;
-    /// with `hooks`, routes every query to `hook:` and its default, else has no hook.
+    /// with `hooks`, routes every query to `prefix` and its default, else has no hook.
     private final class RecordingHook: DispatchAlgorithm, @unchecked Sendable {
         // Unchecked: called on the broker's loop thread only, read by the test after the answer.
         let hooks: Bool
+        let prefix: String
         let seen = Mutex<(routings: [String], defaults: [String])>(([], []))
 
-        init(hooks: Bool) { self.hooks = hooks }
+        init(hooks: Bool, prefix: String = "hook:") {
+            self.hooks = hooks
+            self.prefix = prefix
+        }
 
         var name: String { "recording-hook" }
 
@@ -34,7 +39,7 @@ struct RoutingHookFallbackTests {
         func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? {
             guard hooks else { return nil }
             seen.withLock { $0.defaults.append(defaultRouting) }
-            return .routing("hook:" + defaultRouting)
+            return .routing(prefix + defaultRouting)
         }
     }
 
@@ -81,5 +86,14 @@ struct RoutingHookFallbackTests {
         #expect(hook.seen.withLock { $0.defaults } == ["IBM", "twice"])
         #expect(hook.seen.withLock { $0.routings } == ["hook:IBM", "hook:twice"])
         #expect(routings == [.atom(.symbol("hook:IBM")), .atom(.symbol("hook:twice"))])
+    }
+
+    @Test func aHooksRoutingStringIsHeldToTheLengthBound() async throws {
+        let hook = RecordingHook(hooks: true, prefix: String(repeating: "R", count: 5_000))
+        let routings = try await run(with: hook)
+        let expected = ["IBM", "twice"].map { RoutingSpec.bounded(hook.prefix + $0) }
+        #expect(expected.allSatisfy { $0.utf8.count <= RoutingSpec.longestRoutingString })
+        #expect(hook.seen.withLock { $0.routings } == expected)
+        #expect(routings == expected.map { .atom(.symbol($0)) })
     }
 }
