@@ -96,7 +96,7 @@ final class KdbDoor {
     /// How long the listener rests after accepting failed.
     static let acceptPause: UInt64 = 100_000_000
 
-    /// The longest handshake text accepted (`user:password` and the capability byte).
+    /// The longest handshake accepted, in bytes: `user:password`, the capability byte and the NUL.
     static let maxHandshakeLength = 1_024
     /// Nanoseconds a connection may take to finish its handshake.
     static let handshakeTimeout: UInt64 = 10_000_000_000
@@ -386,6 +386,10 @@ final class KdbDoor {
                 return .refused("garbage before the handshake (byte \(control))")
             }
             return .waiting
+        }
+        // The limit counts the NUL: a terminator found past it ends too long a handshake too.
+        if pending.distance(from: pending.startIndex, to: terminator) >= Self.maxHandshakeLength {
+            return .refused("the handshake is too long")
         }
         var text = Array(pending[pending.startIndex..<terminator])
         var capability: UInt8 = 0

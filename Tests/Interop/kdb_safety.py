@@ -91,6 +91,17 @@ elif case == "truncated":
 elif case == "garbage":
     attacker = connect(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert closed_by_peer(attacker), "garbage before the handshake did not close the connection"
+elif case == "long-handshake":
+    # At most 1024 bytes, the NUL included: 1024 logs in; 1025, whole or in two writes, closes.
+    longest = connect(b"u" * 1022 + b"\x03\x00")
+    assert longest.recv(1) == b"\x03", "a 1024-byte handshake was refused"
+    longest.close()
+    attacker = connect(b"u" * 1023 + b"\x03\x00")
+    assert closed_by_peer(attacker), "a 1025-byte handshake was answered"
+    attacker = connect(b"u" * 1020)
+    time.sleep(0.2)
+    attacker.sendall(b"u" * 100 + b"\x03\x00")
+    assert closed_by_peer(attacker), "a 1122-byte handshake sent in two writes was answered"
 elif case == "huge":
     attacker = login()
     size = 100 << 20

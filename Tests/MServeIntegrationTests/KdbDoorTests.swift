@@ -164,7 +164,8 @@ extension IntegrationTests {
         /// once held back by the per-address limit, once (the limit set to the cap) by the share
         /// of the cap kept for addresses holding few connections.
         @Test(arguments: [
-            ("forged-length", []), ("truncated", []), ("garbage", []), ("huge", []), ("non-reader", []),
+            ("forged-length", []), ("truncated", []), ("garbage", []), ("long-handshake", []), ("huge", []),
+            ("non-reader", []),
             ("crowd", ["--kdb-max-connections", "3"]),
             ("hog", ["--kdb-max-connections", "8"]),
             ("hog", ["--kdb-max-connections", "8", "--kdb-max-per-address", "8"]),
