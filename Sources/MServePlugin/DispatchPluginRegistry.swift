@@ -99,8 +99,8 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     ///
     /// Each call creates a new, independent algorithm state. `onInvalidChoice` receives a message
     /// when the plugin's `choose` returns an index that is out of range or names a busy servant
-    /// (the query then waits), or its routing hook claims a length past the limit (the query
-    /// is then refused).
+    /// (the broker then fails the query), or its routing hook claims a length past the limit (the
+    /// query is then refused).
     public func makeAlgorithm(
         _ spec: String,
         onInvalidChoice: (@Sendable (String) -> Void)? = nil

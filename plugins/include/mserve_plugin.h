@@ -165,7 +165,11 @@ typedef struct mserve_dispatch_event {
  * `choose_in` from version 3.
  */
 typedef struct mserve_dispatch_plugin {
-    /** Must be MSERVE_PLUGIN_ABI_VERSION. */
+    /**
+     * The ABI version the plugin is written against: MSERVE_PLUGIN_ABI_VERSION
+     * for a new plugin. Versions 1 to 3 load; each takes the fields this
+     * header marks for it.
+     */
     uint32_t abi_version;
     /** Algorithm name, as chosen with MSERVE_ALGO / --algorithm. Static storage. */
     const char *name;
@@ -184,8 +188,8 @@ typedef struct mserve_dispatch_plugin {
     /**
      * Picks the servant for a query with routing string `routing` (UTF-8, NUL
      * terminated) among `count` servants. Returns an index into `servants`
-     * whose in_flight < capacity, or MSERVE_DISPATCH_WAIT. Any other value is
-     * treated as WAIT and logged.
+     * whose in_flight < capacity, or MSERVE_DISPATCH_WAIT. Any other value
+     * fails the query (its client gets an error) and is logged.
      */
     int64_t (*choose)(void *state, const char *routing,
                       const mserve_servant_view *servants, size_t count);

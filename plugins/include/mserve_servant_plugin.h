@@ -90,7 +90,10 @@ typedef struct mserve_servant_function {
     const char *name;
     /** Fewest arguments accepted. `proc1[]` has 0 arguments, `proc1 `IBM` has 1. */
     uint32_t min_arity;
-    /** Most arguments accepted (at most 8, like q), or MSERVE_SERVANT_ARITY_ANY. */
+    /**
+     * Most arguments accepted, or MSERVE_SERVANT_ARITY_ANY for no limit (a q
+     * function takes at most 8; the servant holds a plugin to no such limit).
+     */
     uint32_t max_arity;
 } mserve_servant_function;
 
