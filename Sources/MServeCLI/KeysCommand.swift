@@ -131,7 +131,12 @@ struct HubAllowCommand: AsyncParsableCommand {
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {
-        let key = try ZMQKeyDirectory.readKey(at: keyFile)
+        let key: String
+        do {
+            key = try ZMQKeyDirectory.readPublicKey(at: keyFile)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         printKeys(try await options.hubClient().allow(name: name, key: key, role: role))
     }
 }

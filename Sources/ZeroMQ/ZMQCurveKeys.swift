@@ -112,6 +112,18 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         return try key(in: Array(data), of: file)
     }
 
+    /// Reads a public key file a user named (`mserve hub allow NAME FILE`), refusing a secret
+    /// key file (`NAME.key`): the two are both one Z85 line, and a secret key sent to the hub by
+    /// a slip of the extension would be stored and shown there.
+    public static func readPublicKey(at file: String) throws -> String {
+        if file.hasSuffix(".key") {
+            throw ZMQKeyFileError(
+                "\(file) is a secret key file: give the public key file (NAME.pub); a secret key must never "
+                    + "leave its host")
+        }
+        return try readKey(at: file)
+    }
+
     /// Reads a secret key file, refusing one whose group or other users have any permission on
     /// it. The mode checked is that of the very file read.
     public static func readSecretKey(at file: String) throws(ZMQKeyFileError) -> String {

@@ -251,6 +251,21 @@ extension IntegrationTests {
         let listed = try await CommandRun.mserve(["hub", "keys", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
         #expect(!listed.output.contains("odd"), "\(listed.output)")
     }
+
+    /// `allow` takes a public key file; a secret one (both are a Z85 line) is refused before
+    /// anything is sent, so a slip of the extension cannot put a secret key on the hub.
+    @Test func aSecretKeyFileIsRefusedBeforeItLeavesItsHost() async throws {
+        let cluster = try await SecuredCluster.start(servantKeys: [])
+        defer { cluster.stop() }
+        let secretKeyFile = cluster.keys.secretKeyPath("stranger")
+        let allow = try await CommandRun.mserve(
+            ["hub", "allow", "oops", secretKeyFile, "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(allow.status == 64)
+        #expect(allow.errors.contains("\(secretKeyFile) is a secret key file: give the public key file"), "\(allow.errors)")
+        let listed = try await CommandRun.mserve(["hub", "keys", "--keys", cluster.keys.path, "--hub", cluster.hub.endpoint])
+        #expect(listed.status == 0)
+        #expect(!listed.output.contains("oops"), "\(listed.output)")
+    }
 }
 }
 
