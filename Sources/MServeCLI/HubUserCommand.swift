@@ -79,7 +79,7 @@ struct HubUserCommand: AsyncParsableCommand {
             } else {
                 hash = PasswordHash(password: try password ?? Self.readPassword(for: name))
             }
-            printUsers(try await options.hubClient().addUser(name: name, hash: hash.description))
+            printUsers(try await options.edit { try await $0.addUser(name: name, hash: hash.description) })
         }
 
         /// One line of standard input, or a prompt without echo on a terminal; never empty.
@@ -106,7 +106,7 @@ struct HubUserCommand: AsyncParsableCommand {
         @OptionGroup var options: HubAdminOptions
 
         func run() async throws {
-            printUsers(try await options.hubClient().removeUser(name: name))
+            printUsers(try await options.edit { try await $0.removeUser(name: name) })
         }
     }
 }

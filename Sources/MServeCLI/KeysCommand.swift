@@ -90,8 +90,25 @@ struct HubAdminOptions: ParsableArguments {
     /// the commands that edit, when this user can read it.
     func hubClient() throws -> HubClient {
         var hubClient = try client.client(defaultKeyName: "hub")
-        hubClient.adminToken = HubAdminToken.read(directory: dir ?? HubEnvironment.directory)
+        hubClient.adminToken = HubAdminToken.read(directory: directory)
         return hubClient
+    }
+
+    /// The hub directory the admin token is read from.
+    private var directory: String { dir ?? HubEnvironment.directory }
+
+    /// Runs an edit with ``hubClient()``. When the hub refuses it for want of the admin token
+    /// and none could be read here, the error says where it was looked for and how to point
+    /// elsewhere: the likely slip is a hub directory other than the default.
+    func edit<Result>(_ body: (HubClient) async throws -> Result) async throws -> Result {
+        let hubClient = try hubClient()
+        do {
+            return try await body(hubClient)
+        } catch let error as HubError where hubClient.adminToken == nil && error.message.contains("admin token") {
+            throw CommandFailure(
+                "\(error.message); no token was read from \(HubAdminToken.path(directory: directory)): give the "
+                    + "hub's directory with --dir or MSERVE_HUB_DIR, as this user (the token is readable by the hub's user only)")
+        }
     }
 }
 
@@ -137,7 +154,7 @@ struct HubAllowCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        printKeys(try await options.hubClient().allow(name: name, key: key, role: role))
+        printKeys(try await options.edit { try await $0.allow(name: name, key: key, role: role) })
     }
 }
 
@@ -148,7 +165,7 @@ struct HubRevokeCommand: AsyncParsableCommand {
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {
-        printKeys(try await options.hubClient().revoke(name: name))
+        printKeys(try await options.edit { try await $0.revoke(name: name) })
     }
 }
 

@@ -48,9 +48,15 @@ public struct HubClient: Sendable {
                             throw HubError(.socket, "cannot send \(message.command.rawValue) to the hub at \(endpoint)")
                         }
                         guard let answer = peer.receive(waitingMilliseconds: milliseconds) else {
+                            // A hub refusing this peer's security looks the same from here: silence.
+                            let refusal =
+                                curve == nil
+                                ? "a hub run with --keys does not answer a peer without keys"
+                                : "a hub answers only the keys it allows"
                             throw HubError(
                                 .timeout,
-                                "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)?")
+                                "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)? "
+                                    + "(\(refusal))")
                         }
                         outcome.resume(with: .success(answer))
                     } catch {

@@ -36,7 +36,9 @@ struct HubTests {
         } throws: { error in
             guard let error = error as? HubError else { return false }
             return error.code == .timeout
-                && error.message == "the hub at \(endpoint) did not answer within 0.2 seconds; is it running (mserve hub)?"
+                && error.message
+                    == "the hub at \(endpoint) did not answer within 0.2 seconds; is it running (mserve hub)? "
+                    + "(a hub run with --keys does not answer a peer without keys)"
         }
     }
 

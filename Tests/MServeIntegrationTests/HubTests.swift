@@ -17,6 +17,35 @@ extension IntegrationTests {
                 ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory, "--liveness", "2"])
         }
 
+        /// An edit refused for want of the admin token says which file it read and how to name
+        /// the hub's directory; with `--dir` naming it, the same edit is taken.
+        @Test func anEditWithoutTheTokenNamesTheFileItReadAndTheWayToAnother() async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            let elsewhere = try temporaryDirectory("mserve-hub-elsewhere")
+            defer {
+                try? FileManager.default.removeItem(atPath: directory)
+                try? FileManager.default.removeItem(atPath: elsewhere)
+            }
+            let hub = try await Self.startHub(directory: directory)
+            defer { hub.stop() }
+            let keys = try await CommandRun.mserve(["keys", "new", "client", "--keys", elsewhere])
+            try #require(keys.status == 0, "\(keys.errors)")
+            let publicKey = elsewhere + "/client.pub"
+
+            let refused = try await CommandRun.mserve(
+                ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", elsewhere])
+            #expect(refused.status == 1)
+            #expect(
+                refused.errors.contains(
+                    "no token was read from \(elsewhere)/admin.token: give the hub's directory with --dir or MSERVE_HUB_DIR"),
+                "\(refused.errors)")
+
+            let taken = try await CommandRun.mserve(
+                ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", directory])
+            #expect(taken.status == 0, "\(taken.errors)")
+            #expect(taken.output.contains("client\t"), "\(taken.output)")
+        }
+
         static func table(_ name: String, hub: String) async throws -> String {
             // memst always shows all its columns; the others take --all for theirs.
             let run = try await CommandRun.mserve(["hub", name] + (name == "memst" ? [] : ["--all"]) + ["--hub", hub])
