@@ -172,7 +172,9 @@ extension IntegrationTests {
             let hub = try #require(json["hub"] as? [String: Any], "\(status)")
             #expect(hub["role"] as? String == "hub")
             #expect((hub["spokes"] as? [[String: Any]])?.count == 2, "\(status)")
-            #expect(try await Self.get(http, "/readyz").status == 200)
+            // Ready once the broker has its servant ready, which may come after the hub lists
+            // the servant: the broker hears of it from the hub, then greets it.
+            #expect(await eventually { (try? await Self.get(http, "/readyz").status) == 200 }, "\(broker.logs)")
             // The page shows the hub's spokes below the servants.
             if Self.chromium != nil {
                 let dom = try await Self.browse("http://127.0.0.1:\(http)/", ["--dump-dom"])
