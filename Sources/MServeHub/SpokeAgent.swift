@@ -97,6 +97,10 @@ public final class SpokeAgent: Service, Sendable {
         throw HubError(.timeout, "the hub at \(hubEndpoint) did not confirm the registration in \(timeout)")
     }
 
+    /// How soon a REGISTER that found no connection to the hub is first tried again; later
+    /// tries wait twice as long each, up to the heartbeat interval.
+    static let firstRegisterRetryNanoseconds: UInt64 = 10_000_000
+
     private func runLoop(_ peer: HubPeerSocket) {
         var registered = false
         // Whether the hub's silence has been logged since it last answered: once per silence.
@@ -105,9 +109,11 @@ public final class SpokeAgent: Service, Sendable {
         let events = ZMQEventLoop(mailbox: mailbox)
         let socketItem = events.add(peer.socket)
         let tick = events.addTimer(dueAt: 0)
+        let heartbeat = heartbeatInterval.nanoseconds
+        var registerRetry = Self.firstRegisterRetryNanoseconds
         while events.state == .running {
             let now = QueryClock.monotonicNanoseconds()
-            if events.fire(tick, now: now, thenEvery: heartbeatInterval.nanoseconds) {
+            if events.fire(tick, now: now, thenEvery: heartbeat) {
                 if now &- state.withLock({ $0.lastHeardFromHub }) > liveness {
                     if !silenceLogged {
                         silenceLogged = true
@@ -121,8 +127,14 @@ public final class SpokeAgent: Service, Sendable {
                 }
                 if registered {
                     peer.send(HubMessage(.heartbeat, MemoryStats.current().entries))
-                } else {
-                    peer.send(HubMessage(.register, registration.entries))
+                } else if peer.send(HubMessage(.register, registration.entries)) {
+                    registerRetry = Self.firstRegisterRetryNanoseconds
+                } else if registerRetry < heartbeat {
+                    // No connection to the hub is up yet (a REGISTER is dropped, not queued):
+                    // try again soon, backing off to the heartbeat, so a process is listed
+                    // moments after it starts, not a whole heartbeat later.
+                    events.schedule(tick, at: now &+ registerRetry)
+                    registerRetry = min(registerRetry * 2, heartbeat)
                 }
             }
             let commands: [SpokeControl]

@@ -43,4 +43,26 @@ struct SpokeAgentTests {
         hub.stop()
         try await hubTask.value
     }
+
+    /// A spoke's first REGISTER goes out before its connection to the hub is up, and is
+    /// dropped (a hub's DEALER never queues for a hub that is not there). It is tried again
+    /// within moments, not a heartbeat later: with a 30 s heartbeat, it is registered in 10 s.
+    @Test("a spoke is registered moments after it starts, not a heartbeat later")
+    func registersWithoutWaitingForAHeartbeat() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let agent = try SpokeAgent(
+            hub: fixture.endpoint,
+            registration: .current(port: 41_302, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41302"),
+            heartbeatInterval: .seconds(30), livenessTimeout: .seconds(90), logger: quietLogger)
+        let agentTask = Task { try await agent.run() }
+
+        let id = try? await agent.waitUntilRegistered(timeout: .seconds(10))
+        #expect(id != nil)
+
+        agent.stop()
+        try await agentTask.value
+        hub.stop()
+        try await hubTask.value
+    }
 }

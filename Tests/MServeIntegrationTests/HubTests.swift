@@ -163,9 +163,15 @@ extension IntegrationTests {
             let reply = try await client.send("proc1 `IBM")
             #expect(reply.servant == servant.endpoint.replacingOccurrences(of: "tcp://", with: ""))
 
-            // `mserve send --service` finds the broker through the hub.
+            // `mserve send --service` finds the broker through the hub, once the hub lists it: its
+            // registration runs beside the watcher that found the servant, and on a loaded
+            // machine a heartbeat missed under the test hub's 2 s liveness drops it for a while.
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await Self.table("spokes", hub: hub.endpoint).contains(broker.endpoint)
+                }, "\(hub.logs)")
             let sent = try await CommandRun.mserve(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
-            #expect(sent.status == 0, "\(sent.errors)")
+            #expect(sent.status == 0, "\(sent.errors)\nhub:\n\(hub.logs)\nbroker:\n\(broker.logs)")
             #expect(sent.output.hasPrefix("42"))
 
             servant.stop()
