@@ -26,7 +26,8 @@ extension BrokerLoop {
         guard !views.isEmpty else { return .wait }
         if algorithm.followsEvents { return chooseByEvents(routing: routing, function: function) }
         if serviceFunctions.everyReadyServantServes(function) {
-            return checked(algorithm.choose(routing: routing, servants: views))
+            guard let choice = algorithm.choose(routing: routing, servants: views) else { return .wait }
+            return checked(choice, returned: "index \(choice) of \(views.count) servants")
         }
         // Narrowed to the servants serving the function, in the same order.
         candidateViews.removeAll(keepingCapacity: true)
@@ -40,8 +41,9 @@ extension BrokerLoop {
         // None free: the query waits for one of them, whatever the algorithm would say.
         guard anyFree else { return .noneFree }
         guard let choice = algorithm.choose(routing: routing, servants: candidateViews) else { return .wait }
-        guard candidateIndices.indices.contains(choice) else { return checked(-1) }
-        return checked(candidateIndices[choice])
+        let returned = "index \(choice) of the \(candidateIndices.count) servants serving \(function)"
+        guard candidateIndices.indices.contains(choice) else { return checked(nil, returned: returned) }
+        return checked(candidateIndices[choice], returned: returned)
     }
 
     /// Asks an algorithm that follows events (ABI version 3) for a servant id among the function's
@@ -54,10 +56,11 @@ extension BrokerLoop {
             guard serviceFunctions.freeMemberCount(of: group) > 0 else { return .noneFree }
         }
         guard let id = algorithm.choose(routing: routing, function: function, group: group) else { return .wait }
+        let returned = group == 0 ? "servant id \(id)" : "servant id \(id) for group \(group) (\(function))"
         guard let index = readyPosition[id], group == 0 || servants[id]?.groups.contains(group) == true else {
-            return checked(-1)
+            return checked(nil, returned: returned + ", not a ready servant that serves it")
         }
-        return checked(index)
+        return checked(index, returned: returned)
     }
 
     /// The candidate group of `function`, made (and its ready members told to the algorithm)
@@ -88,14 +91,15 @@ extension BrokerLoop {
         algorithm.observe(.unready(servant: id))
     }
 
-    /// The algorithm's choice, checked: an index of a free ready servant, or a wait.
-    private func checked(_ choice: Int?) -> DispatchChoice {
-        guard let index = choice else { return .wait }
-        guard views.indices.contains(index), views[index].isFree else {
+    /// The algorithm's choice, checked: `index` of a free ready servant, or `.invalid` (nil: the
+    /// algorithm named none). The log of an invalid one says what the algorithm `returned`.
+    private func checked(_ index: Int?, returned: @autoclosure () -> String) -> DispatchChoice {
+        guard let index, views.indices.contains(index), views[index].isFree else {
             if let heldBack = invalidChoiceLog.admit() {
+                let what = index.map { views.indices.contains($0) ? "a busy servant" : "no ready servant" } ?? "no ready servant"
                 logger.warning(
-                    "\(LogThrottle.line("the dispatch algorithm chose an invalid or busy servant; the query fails", heldBack: heldBack))",
-                    metadata: ["algorithm": "\(algorithm.name)", "index": "\(index)"])
+                    "\(LogThrottle.line("the dispatch algorithm chose \(what); the query fails", heldBack: heldBack))",
+                    metadata: ["algorithm": "\(algorithm.name)", "returned": "\(returned())"])
             }
             return .invalid
         }

@@ -96,8 +96,22 @@ extension BrokerLoop {
         }
     }
 
-    /// The error of a query whose deadline passed while it waited: it never reached a servant.
+    /// The error of a query whose deadline passed while it waited for a busy servant: it never
+    /// reached one.
     static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
+
+    /// The error of a query whose deadline passed in the queue, now: while servants were ready
+    /// but busy, ``deadlineExceededInQueue``; while none was ready (a client's deadline shorter
+    /// than `--wait-for-servant`), a text that says so.
+    func deadlineExceededInQueueMessage() -> String {
+        guard readyIDs.isEmpty else { return Self.deadlineExceededInQueue }
+        return "deadline exceeded: the query waited in the queue while no servant was ready; "
+            + "\(servants.count) servant(s) known, none ready"
+    }
+
+    /// Whether an error this loop gave a queued query is a deadline's (counted as such), not
+    /// the servant wait's.
+    static func isDeadlineError(_ reason: String) -> Bool { reason.hasPrefix("deadline exceeded") }
 
     /// The least time a query must have left to be sent to a servant: under it no servant
     /// could answer before the deadline (docs/OPERATIONS.md, "Deadlines").
@@ -138,7 +152,7 @@ extension BrokerLoop {
     /// Why the queued `query` is answered now with an error: its deadline passed, or it
     /// waited `servantWait` while no servant was ready (`noServantSince`); nil: it waits on.
     func expiry(of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?) -> String? {
-        if query.deadline <= now { return Self.deadlineExceededInQueue }
+        if query.deadline <= now { return deadlineExceededInQueueMessage() }
         if let noServantSince,
             max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
         {
@@ -168,7 +182,7 @@ extension BrokerLoop {
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
-            metrics.ended(reason == Self.deadlineExceededInQueue ? .deadline : .noServant)
+            metrics.ended(Self.isDeadlineError(reason) ? .deadline : .noServant)
             reply(error: reason, to: expired, stage: .waiting)
             expiredQueued = true
         }
@@ -178,7 +192,7 @@ extension BrokerLoop {
             let reason = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
         {
             let expired = queue.remove(atOffset: requeued)
-            metrics.ended(reason == Self.deadlineExceededInQueue ? .deadline : .noServant)
+            metrics.ended(Self.isDeadlineError(reason) ? .deadline : .noServant)
             reply(error: reason, to: expired, stage: .waiting)
             expiredQueued = true
         }
@@ -198,7 +212,7 @@ extension BrokerLoop {
         for (offset, query) in queue.removeAll().enumerated() {
             if query.hasOwnDeadline {
                 if query.deadline <= now {
-                    reply(error: Self.deadlineExceededInQueue, to: query, stage: .waiting)
+                    reply(error: deadlineExceededInQueueMessage(), to: query, stage: .waiting)
                     expired = true
                     continue
                 }

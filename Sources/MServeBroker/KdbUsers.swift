@@ -112,8 +112,9 @@ public struct KdbUsers: Sendable, Hashable {
         guard contents.permissions & 0o077 == 0 else {
             throw BrokerError(
                 .configuration,
-                "the users file \(path) has mode \(POSIXFile.octal(contents.permissions)), so other users may read "
-                    + "its passwords or add their own: it must be readable by the broker's user only; run chmod 600 \(path)")
+                "the users file \(path) has mode \(POSIXFile.octal(contents.permissions)), so "
+                    + "\(POSIXFile.exposure(contents.permissions)) (its passwords are secrets, and whoever may write it may "
+                    + "add a user): it must be readable by the broker's user only; run chmod 600 \(path)")
         }
         guard let text = String(validating: contents.bytes, as: UTF8.self) else {
             throw BrokerError(.configuration, "cannot read the users file \(path): it is not UTF-8 text")

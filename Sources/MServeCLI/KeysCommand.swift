@@ -104,7 +104,7 @@ struct HubAdminOptions: ParsableArguments {
         let hubClient = try hubClient()
         do {
             return try await body(hubClient)
-        } catch let error as HubError where hubClient.adminToken == nil && error.message.contains("admin token") {
+        } catch let error as HubError where hubClient.adminToken == nil && error.code == .adminTokenMissing {
             throw CommandFailure(
                 "\(error.message); no token was read from \(HubAdminToken.path(directory: directory)): give the "
                     + "hub's directory with --dir or MSERVE_HUB_DIR, as this user (the token is readable by the hub's user only)")

@@ -70,7 +70,10 @@ public struct HubClient: Sendable {
             outcome.resume(with: .failure(CancellationError()))
         }
         if answer.command == .error {
-            throw HubError(.refused, answer.text("message") ?? "the hub refused \(message.command.rawValue)")
+            // The hub names why in `code` where a caller may act on it (an admin refusal);
+            // otherwise the refusal is `.refused`.
+            let code = answer.text("code").flatMap { $0.isEmpty ? nil : HubError.Code($0) } ?? .refused
+            throw HubError(code, answer.text("message") ?? "the hub refused \(message.command.rawValue)")
         }
         return answer
     }

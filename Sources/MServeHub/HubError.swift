@@ -38,6 +38,12 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
         public static let malformed = Code("malformed")
         /// The hub answered with an error.
         public static let refused = Code("refused")
+        /// The hub refused an administrative command that carried no admin token.
+        public static let adminTokenMissing = Code("adminTokenMissing")
+        /// The hub refused an administrative command whose admin token is not its current one.
+        public static let adminTokenWrong = Code("adminTokenWrong")
+        /// A hub run with keys refused an administrative command from a key other than its own.
+        public static let adminKeyNeeded = Code("adminKeyNeeded")
 
         /// The code's name.
         public var description: String { name }

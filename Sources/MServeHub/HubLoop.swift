@@ -222,30 +222,39 @@ final class HubLoop {
                 metrics.refused(.admin)
                 if let heldBack = refusedAdminLog.admit() {
                     logger.warning(
-                        "\(LogThrottle.line("refused an admin command: \(refusal)", heldBack: heldBack))",
+                        "\(LogThrottle.line("refused an admin command: \(refusal.message)", heldBack: heldBack))",
                         metadata: [
                             "command": "\(message.command.rawValue)", "key": "\(userID)", "address": "\(peerAddress ?? "")",
                             "door": "hub admin",
                         ])
                 }
-                send(routingID, HubMessage(.error, [("message", .string(refusal))]))
+                send(
+                    routingID,
+                    HubMessage(.error, [("message", .string(refusal.message)), ("code", .atom(.symbol(refusal.code.name)))]))
                 continue
             }
             handle(message, from: routingID, peerAddress: peerAddress, userID: userID)
         }
     }
 
-    /// Why an administrative command may not be taken from this peer; nil when it may. A
-    /// secured hub takes them only from its own key; any other, only with its admin token.
-    private func adminRefusal(_ message: HubMessage, userID: String) -> String? {
+    /// Why an administrative command may not be taken from this peer, with the code its
+    /// `ERROR` carries; nil when it may. A secured hub takes them only from its own key; any
+    /// other, only with its admin token.
+    private func adminRefusal(_ message: HubMessage, userID: String) -> (code: HubError.Code, message: String)? {
         let command = message.command.rawValue
         if admission.isSecured {
-            return admission.isAdmin(userID) ? nil : "only the hub's own key may \(command)"
+            return admission.isAdmin(userID) ? nil : (.adminKeyNeeded, "only the hub's own key may \(command)")
         }
         if HubAdminToken.matches(message.text("token"), adminToken) { return nil }
         return message.text("token") == nil
-            ? "\(command) needs the hub's admin token (\(HubAdminToken.fileName) in the hub directory, readable only by the hub's user) or, with --keys, the hub's own key"
-            : "\(command) carried a wrong admin token (the hub writes a new \(HubAdminToken.fileName) each time it starts)"
+            ? (
+                .adminTokenMissing,
+                "\(command) needs the hub's admin token (\(HubAdminToken.fileName) in the hub directory, readable only by the hub's user) or, with --keys, the hub's own key"
+            )
+            : (
+                .adminTokenWrong,
+                "\(command) carried a wrong admin token (the hub writes a new \(HubAdminToken.fileName) each time it starts)"
+            )
     }
 
     /// `userID` is the public key the peer's connection authenticated with ("" without security).

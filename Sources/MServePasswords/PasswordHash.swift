@@ -30,7 +30,8 @@ public struct PasswordHash: Sendable, Hashable, CustomStringConvertible {
     /// PBKDF2's output, 32 bytes.
     public var hash: [UInt8]
 
-    /// The rounds given to new hashes: OWASP's 2021 advice for PBKDF2-HMAC-SHA256. Stored with each hash, so raising it leaves existing hashes valid.
+    /// The rounds given to new hashes: OWASP's 2021 advice for PBKDF2-HMAC-SHA256. Stored with
+    /// each hash, so raising it leaves existing hashes valid.
     public static let defaultRounds = 210_000
     /// The round counts a hash may have: fewer would be too fast to guess against; more would
     /// let a bad record keep a verifier busy for minutes.

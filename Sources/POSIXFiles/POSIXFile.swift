@@ -93,6 +93,21 @@ public enum POSIXFile {
         return UInt32(status.st_mode) & 0o7777
     }
 
+    /// Who besides the owner may use a file with `permissions`, and how: `its group may read
+    /// it`, `other users may write it`, `its group may read and write it and other users may
+    /// read it`; empty when only the owner may (no bit of 0o077).
+    public static func exposure(_ permissions: UInt32) -> String {
+        var parts: [String] = []
+        for (shift, who) in [(UInt32(3), "its group"), (0, "other users")] {
+            let bits = (permissions >> shift) & 0o7
+            let uses = [(UInt32(0o4), "read"), (0o2, "write"), (0o1, "execute")].filter { bits & $0.0 != 0 }.map(\.1)
+            guard let last = uses.last else { continue }
+            let listed = uses.count == 1 ? last : uses.dropLast().joined(separator: ", ") + " and " + last
+            parts.append("\(who) may \(listed) it")
+        }
+        return parts.joined(separator: " and ")
+    }
+
     /// Permission bits as `ls -l` and `chmod` spell them in octal, four digits: `0644`.
     public static func octal(_ permissions: UInt32) -> String {
         let digits = String(permissions & 0o7777, radix: 8)

@@ -135,8 +135,9 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         }
         guard contents.permissions & 0o077 == 0 else {
             throw ZMQKeyFileError(
-                "the secret key file \(file) has mode \(POSIXFile.octal(contents.permissions)), so other users may "
-                    + "read it: a secret key must be readable by its owner only; run chmod 600 \(file)")
+                "the secret key file \(file) has mode \(POSIXFile.octal(contents.permissions)), so "
+                    + "\(POSIXFile.exposure(contents.permissions)): a secret key must be readable by its owner only; "
+                    + "run chmod 600 \(file)")
         }
         return try key(in: contents.bytes, of: file)
     }

@@ -89,7 +89,8 @@ struct EventDispatchTests {
     @Test func anIDOutsideTheGroupFailsTheQueryAtOnce() async throws {
         // Asked among `thrice`'s group, it names the old servant, which does not serve `thrice`.
         let algorithm = FirstFreeByEvents { _ in 1 }
-        try await ScriptedBroker.run(servants: 2, algorithm: { algorithm }) { run in
+        let recorder = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, algorithm: { algorithm }, logger: recorder.logger(label: "broker")) { run in
             let old = run.servants[0], new = run.servants[1]
             let (oldBroker, _) = try await old.next(.hello)
             try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice"])])
@@ -104,5 +105,10 @@ struct EventDispatchTests {
                 try ScriptedServant.idAndResult(of: answer)
                     == (.atom(.long(1)), .error("mserve: the dispatch algorithm by-events returned an invalid servant")))
         }
+        // The log names the id the algorithm returned, not an index it never gave.
+        let logged = recorder.entries.first { $0.message.hasPrefix("the dispatch algorithm chose no ready servant") }
+        #expect(
+            logged?.metadata["returned"] == "servant id 1 for group 1 (thrice), not a ready servant that serves it",
+            "\(recorder.messages)")
     }
 }

@@ -26,17 +26,26 @@ struct InvalidChoiceTests {
     static let invalidServant = QValue.error("mserve: the dispatch algorithm fixed returned an invalid servant")
 
     @Test func aChoiceOutOfRangeFailsTheQueryAtOnce() async throws {
-        try await ScriptedBroker.run(servants: 1, algorithm: { FixedChoiceAlgorithm { $0 + 7 } }) { run in
+        let recorder = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1, algorithm: { FixedChoiceAlgorithm { $0 + 7 } }, logger: recorder.logger(label: "broker")
+        ) { run in
             _ = try await run.servants[0].becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 1, "twice 1")
             let answer = try #require(try await run.answer(), "the client got no answer")
             #expect(try ScriptedServant.idAndResult(of: answer) == (.atom(.long(1)), Self.invalidServant))
         }
+        // The log says what the algorithm returned.
+        let logged = recorder.entries.first { $0.message.hasPrefix("the dispatch algorithm chose no ready servant") }
+        #expect(logged?.metadata["returned"] == "index 8 of 1 servants", "\(recorder.messages)")
     }
 
     @Test func aChoiceOfABusyServantFailsTheQueryAtOnce() async throws {
-        try await ScriptedBroker.run(servants: 1, algorithm: { FixedChoiceAlgorithm { _ in 0 } }) { run in
+        let recorder = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1, algorithm: { FixedChoiceAlgorithm { _ in 0 } }, logger: recorder.logger(label: "broker")
+        ) { run in
             let servant = run.servants[0]
             _ = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
@@ -46,5 +55,7 @@ struct InvalidChoiceTests {
             let answer = try #require(try await run.answer(), "the client got no answer")
             #expect(try ScriptedServant.idAndResult(of: answer) == (.atom(.long(2)), Self.invalidServant))
         }
+        let logged = recorder.entries.first { $0.message.hasPrefix("the dispatch algorithm chose a busy servant") }
+        #expect(logged?.metadata["returned"] == "index 0 of 1 servants", "\(recorder.messages)")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MServePasswords
+import POSIXFiles
 import Testing
 
 @testable import MServeBroker
@@ -92,6 +93,10 @@ struct KdbUsersFileTests {
             let error = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: path) }
             #expect(error?.code == .configuration)
             #expect(error?.message.contains("chmod 600 \(path)") == true, "\(String(describing: error))")
+            // It says who may do what: for 0602, that other users may write it, not read it.
+            #expect(
+                error?.message.contains("has mode \(POSIXFile.octal(mode)), so \(POSIXFile.exposure(mode)) (") == true,
+                "\(String(describing: error))")
         }
     }
 }

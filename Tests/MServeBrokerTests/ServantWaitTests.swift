@@ -25,6 +25,24 @@ struct ServantWaitTests {
         }
     }
 
+    /// A query whose own deadline, shorter than the servant wait, passes while no servant is
+    /// ready is told so: not that no servant was free, which points at busy servants.
+    @Test func aDeadlinePassedWithNoServantReadySaysNoneWasReady() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.dispatch.servantWait = .seconds(60) }) { run in
+            // The servant never answers the broker's HELLO: it is known, never ready.
+            try run.client.send(QueryOptionsTests.query(id: 1, "twice 1", options: QueryOptionsTests.deadline(milliseconds: 300)))
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: answer)
+                    == (
+                        .atom(.long(1)),
+                        .error(
+                            "mserve: deadline exceeded: the query waited in the queue while no servant was ready; "
+                                + "1 servant(s) known, none ready")
+                    ))
+        }
+    }
+
     @Test func aQueryWaitingForABusyServantIsNotCutShort() async throws {
         try await ScriptedBroker.run(
             servants: 1,

@@ -209,7 +209,7 @@ extension IntegrationTests {
             #expect(refused.status == 64)
             #expect(
                 refused.errors.contains(
-                    "Error: --keys: the secret key file \(file) has mode 0644, so other users may read it: "
+                    "Error: --keys: the secret key file \(file) has mode 0644, so its group may read it and other users may read it: "
                         + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
                 "\(refused.errors)")
             #expect(refused.output.isEmpty, "\(refused.output)")

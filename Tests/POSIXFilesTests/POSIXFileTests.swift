@@ -63,4 +63,14 @@ struct POSIXFileTests {
         #expect(POSIXFile.octal(0o4755) == "4755")
         #expect(POSIXFile.octal(0) == "0000")
     }
+
+    /// The words a refusal of a file's mode uses say who besides the owner may do what.
+    @Test(arguments: [
+        (UInt32(0o600), ""), (0o400, ""), (0o640, "its group may read it"), (0o602, "other users may write it"),
+        (0o644, "its group may read it and other users may read it"), (0o610, "its group may execute it"),
+        (0o677, "its group may read, write and execute it and other users may read, write and execute it"),
+    ])
+    func exposureSaysWhoMayDoWhat(permissions: UInt32, expected: String) {
+        #expect(POSIXFile.exposure(permissions) == expected)
+    }
 }

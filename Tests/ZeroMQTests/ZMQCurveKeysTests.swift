@@ -65,8 +65,12 @@ struct ZMQCurveKeysTests {
 
     /// As ssh does with a private key, a secret key file the group or others may read or write
     /// is refused, naming the file, its mode and the fix; one only its owner may use is read.
-    @Test(arguments: [UInt32(0o644), 0o640, 0o604, 0o620, 0o666])
-    func aSecretKeyFileOthersMayUseIsRefused(mode: UInt32) throws {
+    @Test(arguments: [
+        (UInt32(0o644), "its group may read it and other users may read it"), (0o640, "its group may read it"),
+        (0o604, "other users may read it"), (0o620, "its group may write it"), (0o602, "other users may write it"),
+        (0o666, "its group may read and write it and other users may read and write it"),
+    ])
+    func aSecretKeyFileOthersMayUseIsRefused(mode: UInt32, exposure: String) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let directory = ZMQKeyDirectory(path: path)
@@ -76,7 +80,7 @@ struct ZMQCurveKeysTests {
         let error = #expect(throws: ZMQKeyFileError.self) { try directory.keyPair("servant") }
         #expect(
             error?.message
-                == "the secret key file \(file) has mode \(POSIXFile.octal(mode)), so other users may read it: "
+                == "the secret key file \(file) has mode \(POSIXFile.octal(mode)), so \(exposure): "
                 + "a secret key must be readable by its owner only; run chmod 600 \(file)")
         try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o400)], ofItemAtPath: file)
         #expect(try directory.keyPair("servant") == created)
