@@ -313,7 +313,7 @@ extension BrokerLoop {
         metrics.sent(bytes: reply.bytes.count)
         switch route {
         case .zmq(let envelope):
-            sendToZMQClient(envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(reply.bytes, dontWait: true) }
+            clientReplies.append(PendingClientReply(envelope: envelope, body: .bytes(reply.bytes)))
         case .kdb(let connection, let form):
             kdbDoor?.send(reply, to: connection, form: form)
         }
@@ -327,10 +327,25 @@ extension BrokerLoop {
         metrics.sent(bytes: reply.count)
         switch route {
         case .zmq(let envelope):
-            sendToZMQClient(envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(reply.frame, dontWait: true) }
+            clientReplies.append(PendingClientReply(envelope: envelope, body: .frame(reply.frame)))
         case .kdb(let connection, let form):
             kdbDoor?.send(reply, to: connection, form: form)
         }
+    }
+
+    /// Sends the replies made since the last call, in the order they were made.
+    func sendClientReplies() {
+        guard !clientReplies.isEmpty else { return }
+        for index in clientReplies.indices {
+            let pending = clientReplies[index]
+            switch pending.body {
+            case .bytes(let bytes):
+                sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(bytes, dontWait: true) }
+            case .frame(let frame):
+                sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(frame, dontWait: true) }
+            }
+        }
+        clientReplies.removeAll(keepingCapacity: true)
     }
 
     /// Sends a ZeroMQ client's `envelope`, then the reply `sendReply` sends, without waiting: a

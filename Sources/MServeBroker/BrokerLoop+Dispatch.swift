@@ -170,6 +170,8 @@ extension BrokerLoop {
             servantsWithOutbox.removeAll(keepingCapacity: true)
             for id in ids { flushOutbox(of: id) }
         }
+        // The servants' queries first: they start work while the replies leave.
+        sendClientReplies()
     }
 
     /// Sends the servant's outbox as one QUERY message, `[tag, (id; query)]` per query; false

@@ -78,6 +78,10 @@ final class BrokerLoop {
     /// Client envelopes by routing id, for one-frame envelopes of up to 7 bytes (libzmq's own
     /// ids are 5): a client's envelope is the same on every message, so it is made once.
     @exclusivity(unchecked) var envelopes: [UInt64: [[UInt8]]] = [:]
+    /// Replies to ZeroMQ clients made since the loop last sent them (``sendClientReplies()``):
+    /// they leave together, at the end of each read, so that libzmq's I/O thread finds them
+    /// in one wake-up and writes each client's in as few `send` calls as it can.
+    @exclusivity(unchecked) var clientReplies: [PendingClientReply] = []
 
     @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
     @exclusivity(unchecked) var inFlight: [UInt64: InFlightQuery] = [:]
@@ -327,6 +331,7 @@ final class BrokerLoop {
         for record in servants.values where !kdbServants.owns(record.id) {
             sendToServant(record.routingID, .bye)
         }
+        sendClientReplies()
         kdbDoor?.close()
         kdbServants.close()
         let final = snapshot()

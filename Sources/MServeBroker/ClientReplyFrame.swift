@@ -48,3 +48,19 @@ struct ClientReplyFrame {
         }
     }
 }
+
+/// A reply to a ZeroMQ client, made and not yet sent (``BrokerLoop/clientReplies``).
+struct PendingClientReply {
+    /// What the reply goes out as.
+    enum Body {
+        /// A reply assembled in bytes.
+        case bytes([UInt8])
+        /// A reply joined around a servant's frame.
+        case frame(ZMQMessage)
+    }
+
+    /// The client's envelope.
+    var envelope: [[UInt8]]
+    /// The reply.
+    var body: Body
+}
