@@ -122,6 +122,17 @@ extension BrokerLoop {
             return
         }
         do {
+            if let known = withQueryBytes(queryMessage, layout, { checkedQueries.entry(for: $0, range: layout.query) }) {
+                // The very same query passed the checks before: only what may have changed since
+                // is asked again.
+                guard serviceFunctions.mayServe(known.function) else {
+                    throw BrokerError(.unservedFunction, serviceFunctions.unservedMessage(known.function))
+                }
+                held.function = known.function
+                held.routing = known.routing
+                dispatchOrQueue(held)
+                return
+            }
             let checked = try withQueryBytes(queryMessage, layout) { (bytes) throws(QueryError) in
                 try QueryParser.check(queryIn: bytes, range: layout.query, routing: configuration.dispatch.routing)
             }
@@ -147,6 +158,11 @@ extension BrokerLoop {
             }
             held.function = checked.function
             held.routing = try routingString(for: checked, in: queryMessage, layout)
+            if !routesByHook {
+                withQueryBytes(queryMessage, layout) {
+                    checkedQueries.keep($0, range: layout.query, function: held.function, routing: held.routing)
+                }
+            }
         } catch {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
@@ -155,6 +171,15 @@ extension BrokerLoop {
             reply(error: "\(error)", to: held, stage: .refused)
             return
         }
+        dispatchOrQueue(held)
+    }
+
+    /// Whether a plugin's routing hook gives routing strings (`--routing plugin:NAME`).
+    var routesByHook: Bool { configuration.dispatch.routing.pluginName != nil && routingHook != nil }
+
+    /// Sends a checked query to the servant the algorithm chooses, or queues it (or refuses it
+    /// when the queue is full).
+    private func dispatchOrQueue(_ held: HeldQuery) {
         held.tag = nextTag
         nextTag &+= 1
         // Within the look-ahead the queued queries were already offered and made to wait.

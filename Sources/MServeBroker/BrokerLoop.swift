@@ -82,6 +82,8 @@ final class BrokerLoop {
     /// they leave together, at the end of each read, so that libzmq's I/O thread finds them
     /// in one wake-up and writes each client's in as few `send` calls as it can.
     @exclusivity(unchecked) var clientReplies: [PendingClientReply] = []
+    /// The queries that passed the checks, by their bytes: one sent again is not parsed again.
+    @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 
     @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
     @exclusivity(unchecked) var inFlight: [UInt64: InFlightQuery] = [:]

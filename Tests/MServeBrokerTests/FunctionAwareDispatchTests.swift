@@ -94,6 +94,17 @@ struct FunctionAwareDispatchTests {
                 result == .error("mserve: no servant of this service serves the function vwap; its functions: thrice twice"))
             // The query never went to a servant.
             #expect(await run.broker.snapshot().inFlight == 0)
+
+            // The very query that passed the checks before the announcements is refused now: a
+            // query sent again skips its parse (CheckedQueryCache), not this check.
+            try run.send(id: 3, "vwap `IBM")
+            let again = try #require(try await run.answer(), "the repeated query was not refused")
+            #expect(
+                try ScriptedServant.idAndResult(of: again)
+                    == (
+                        .atom(.long(3)),
+                        .error("mserve: no servant of this service serves the function vwap; its functions: thrice twice")
+                    ))
         }
     }
 

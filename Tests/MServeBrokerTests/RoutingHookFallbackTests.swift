@@ -52,7 +52,9 @@ struct RoutingHookFallbackTests {
 
     /// Runs `twice[`IBM;`MSFT]` and `twice[]` through a broker over one scripted servant, with
     /// `hook` as its dispatch algorithm and routing plugin; returns the answers' routings.
-    private func run(with hook: RecordingHook) async throws -> [QValue?] {
+    private func run(
+        with hook: RecordingHook, queries: [(Int64, String)] = [(1, "twice[`IBM;`MSFT]"), (2, "twice[]")]
+    ) async throws -> [QValue?] {
         var routings: [QValue?] = []
         try await ScriptedBroker.run(
             servants: 1, configure: { $0.dispatch.routing = try! RoutingSpec(parsing: "plugin:recording-hook") },
@@ -61,7 +63,7 @@ struct RoutingHookFallbackTests {
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
-            for (id, text) in [(Int64(1), "twice[`IBM;`MSFT]"), (2, "twice[]")] {
+            for (id, text) in queries {
                 try run.send(id: id, text)
                 let (_, query) = try await servant.next(.query)
                 try #require(query.count == 2)
@@ -95,5 +97,14 @@ struct RoutingHookFallbackTests {
         #expect(expected.allSatisfy { $0.utf8.count <= RoutingSpec.longestRoutingString })
         #expect(hook.seen.withLock { $0.routings } == expected)
         #expect(routings == expected.map { .atom(.symbol($0)) })
+    }
+
+    /// A hook may route the same query elsewhere the next time: a query sent again is given to
+    /// it again, not routed by what the broker kept of its first check.
+    @Test func aQuerySentAgainIsGivenToTheHookAgain() async throws {
+        let hook = RecordingHook(hooks: true)
+        let routings = try await run(with: hook, queries: [(1, "twice[`IBM]"), (2, "twice[`IBM]"), (3, "twice[`IBM]")])
+        #expect(hook.seen.withLock { $0.defaults } == ["IBM", "IBM", "IBM"])
+        #expect(routings == Array(repeating: .atom(.symbol("hook:IBM")), count: 3))
     }
 }
