@@ -238,12 +238,12 @@ extension BrokerLoop {
         let head = layout.headWithoutOptions
         switch (held.message, layout.rewritten) {
         case (_, let rewritten?):
-            held.message = .bytes(head + rewritten[layout.items[0]] + rewritten[layout.items[1]])
+            held.message = .bytes(head + rewritten[layout.idItem] + rewritten[layout.query])
         case (.frame(let frame), nil):
             held.message = .frame(
-                ZMQMessage(joining: [.bytes(head[...]), .body(frame, layout.items[0]), .body(frame, layout.items[1])]))
+                ZMQMessage(joining: [.bytes(head[...]), .body(frame, layout.idItem), .body(frame, layout.query)]))
         case (.bytes(let bytes), nil):
-            held.message = .bytes(head + bytes[layout.items[0]] + bytes[layout.items[1]])
+            held.message = .bytes(head + bytes[layout.idItem] + bytes[layout.query])
         }
         return true
     }

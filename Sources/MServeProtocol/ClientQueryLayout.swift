@@ -12,14 +12,18 @@ public struct ClientQueryLayout: Sendable {
     public var id: QValue
     /// The options, decoded, when the client sent a third item.
     public var options: QValue?
-    /// The byte range of each item (two or three) in the plain message.
-    public var items: [Range<Int>]
+    /// The id item's byte range in the plain message.
+    public var idItem: Range<Int>
+    /// The query item's byte range.
+    public var query: Range<Int>
+    /// The options item's byte range, when the client sent a third item.
+    public var optionsItem: Range<Int>?
     /// The plain little-endian message the ranges index, when the message came compressed or
     /// big-endian and had to be rewritten; nil when they index the bytes as they came.
     public var rewritten: [UInt8]?
 
-    /// The query item's byte range.
-    public var query: Range<Int> { items[1] }
+    /// The byte range of each item (two or three) in the plain message.
+    public var items: [Range<Int>] { [idItem, query] + (optionsItem.map { [$0] } ?? []) }
 
     /// Reads `(id; query)`, and with `acceptingOptions` also `(id; query; options)`, from the
     /// message `bytes`. A compressed message that would decompress to more than `maximumSize`
@@ -50,7 +54,9 @@ public struct ClientQueryLayout: Sendable {
     private init(plain bytes: Span<UInt8>, acceptingOptions: Bool) throws(ProtocolError) {
         let most = acceptingOptions ? 3 : 2
         let shape = acceptingOptions ? "(id; query) or (id; query; options)" : "(id; query)"
-        var items: [Range<Int>] = []
+        // At most three ranges, kept without an array: this runs for every query.
+        var ranges: (Range<Int>, Range<Int>, Range<Int>) = (0..<0, 0..<0, 0..<0)
+        var found = 0
         do {
             guard bytes.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
             guard bytes[8] == 0 else {
@@ -61,19 +67,24 @@ public struct ClientQueryLayout: Sendable {
             var position = 14
             for _ in 0..<count {
                 let end = try QIPCInPlace.checkValue(in: bytes, at: position, depth: 1)
-                items.append(position..<end)
+                found += 1
+                if found > most { throw QIPCError(.unexpectedShape, "more than \(most) items") }
+                switch found {
+                case 1: ranges.0 = position..<end
+                case 2: ranges.1 = position..<end
+                default: ranges.2 = position..<end
+                }
                 position = end
-                if items.count > most { throw QIPCError(.unexpectedShape, "more than \(most) items") }
             }
             guard position == bytes.count else {
                 throw QIPCError(.trailingBytes, "\(bytes.count - position) bytes after the list at offset \(position)")
             }
-            guard items.count == 2 || items.count == 3 else {
+            guard found == 2 || found == 3 else {
                 throw ProtocolError(
-                    .unexpectedShape, "expected the general list \(shape), got a list of \(items.count) item(s)")
+                    .unexpectedShape, "expected the general list \(shape), got a list of \(found) item(s)")
             }
-            id = try QIPCInPlace.decodeValue(in: bytes, range: items[0])
-            options = items.count == 3 ? try QIPCInPlace.decodeValue(in: bytes, range: items[2]) : nil
+            id = try QIPCInPlace.decodeValue(in: bytes, range: ranges.0)
+            options = found == 3 ? try QIPCInPlace.decodeValue(in: bytes, range: ranges.2) : nil
         } catch let error as ProtocolError {
             throw error
         } catch let error as QIPCError where error.code == .unexpectedShape {
@@ -81,15 +92,17 @@ public struct ClientQueryLayout: Sendable {
         } catch {
             throw ProtocolError(.malformed, "malformed message: \(error)")
         }
-        self.items = items
-        self.rewritten = nil
+        idItem = ranges.0
+        query = ranges.1
+        optionsItem = found == 3 ? ranges.2 : nil
+        rewritten = nil
     }
 
     /// The IPC bytes of `(id; query)` for a servant, without the options: the head of the
     /// list, to be followed by the bytes of ``items`` 0 and 1 as they are.
     public var headWithoutOptions: [UInt8] {
         var head = QIPC.listMessageHead(count: 2)
-        QIPC.patchLength(&head, to: head.count + items[0].count + items[1].count)
+        QIPC.patchLength(&head, to: head.count + idItem.count + query.count)
         return head
     }
 }

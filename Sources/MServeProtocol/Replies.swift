@@ -142,12 +142,12 @@ public enum ReplyAssembly {
         tail.append(contentsOf: brokerInfoHead)
         // The values of `InfoDictionary.brokerValues`, in its order, each written in place
         // (DirectInfoReplyTests checks that the two agree).
-        QIPC.encodePayload(.atom(.symbol(routing)), into: &tail)
-        QIPC.encodePayload(.atom(.symbol(servant)), into: &tail)
-        QIPC.encodePayload(.atom(.timespan(timings.elapsed)), into: &tail)
-        QIPC.encodePayload(.atom(.timespan(timings.execution)), into: &tail)
-        QIPC.encodePayload(.atom(.timespan(timings.queued)), into: &tail)
-        QIPC.encodePayload(.atom(.timestamp(timings.received)), into: &tail)
+        QIPC.appendSymbolAtom(routing, to: &tail)
+        QIPC.appendSymbolAtom(servant, to: &tail)
+        QIPC.appendLongSizedAtom(.timespan, timings.elapsed, to: &tail)
+        QIPC.appendLongSizedAtom(.timespan, timings.execution, to: &tail)
+        QIPC.appendLongSizedAtom(.timespan, timings.queued, to: &tail)
+        QIPC.appendLongSizedAtom(.timestamp, timings.received, to: &tail)
         QIPC.patchLength(&head, to: head.count + resultCount + tail.count)
         return (head, tail)
     }

@@ -125,6 +125,28 @@ public enum QIPC {
         bytes.append(UInt8(truncatingIfNeeded: raw >> 24))
     }
 
+    /// Appends a symbol atom as ``encodePayload(_:into:)`` writes `.atom(.symbol(text))`, without
+    /// making a ``QValue``: its type, its UTF-8 bytes (a NUL, which a q symbol cannot hold,
+    /// dropped) and the closing NUL.
+    public static func appendSymbolAtom(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(bitPattern: -QTypeCode.symbol.rawValue))
+        let utf8 = text.utf8
+        if utf8.contains(0) {
+            for byte in utf8 where byte != 0 { bytes.append(byte) }
+        } else {
+            bytes.append(contentsOf: utf8)
+        }
+        bytes.append(0)
+    }
+
+    /// Appends an atom of a type held in 64 bits (`long`, `timestamp`, `timespan`) as
+    /// ``encodePayload(_:into:)`` writes it, without making a ``QValue``.
+    public static func appendLongSizedAtom(_ type: QTypeCode, _ value: Int64, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(bitPattern: -type.rawValue))
+        let raw = UInt64(bitPattern: value)
+        for shift in stride(from: UInt64(0), to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: raw >> shift)) }
+    }
+
     // MARK: decoding
 
     /// Reads a message's header, checking it against the bytes present.
