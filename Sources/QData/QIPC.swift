@@ -130,6 +130,13 @@ public enum QIPC {
     /// dropped) and the closing NUL.
     public static func appendSymbolAtom(_ text: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(bitPattern: -QTypeCode.symbol.rawValue))
+        appendSymbolText(text, to: &bytes)
+    }
+
+    /// Appends a symbol's text as IPC writes it, in an atom or a symbol vector: its UTF-8
+    /// bytes, then a NUL. A NUL in `text` would end the symbol early: q symbols cannot hold
+    /// one, so it is dropped.
+    static func appendSymbolText(_ text: String, to bytes: inout [UInt8]) {
         let utf8 = text.utf8
         if utf8.contains(0) {
             for byte in utf8 where byte != 0 { bytes.append(byte) }
@@ -143,8 +150,7 @@ public enum QIPC {
     /// ``encodePayload(_:into:)`` writes it, without making a ``QValue``.
     public static func appendLongSizedAtom(_ type: QTypeCode, _ value: Int64, to bytes: inout [UInt8]) {
         bytes.append(UInt8(bitPattern: -type.rawValue))
-        let raw = UInt64(bitPattern: value)
-        for shift in stride(from: UInt64(0), to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: raw >> shift)) }
+        BulkCopy.append(value.littleEndian, to: &bytes)
     }
 
     // MARK: decoding

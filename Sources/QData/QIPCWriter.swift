@@ -33,14 +33,7 @@ struct QIPCWriter {
     }
 
     private mutating func writeSymbol(_ text: String) {
-        let utf8 = text.utf8
-        if utf8.contains(0) {
-            // A NUL would end the symbol early: q symbols cannot hold one, so it is dropped.
-            for byte in utf8 where byte != 0 { bytes.append(byte) }
-        } else {
-            bytes.append(contentsOf: utf8)
-        }
-        bytes.append(0)
+        QIPC.appendSymbolText(text, to: &bytes)
     }
 
     private mutating func appendInteger<T: FixedWidthInteger & BitwiseCopyable>(_ value: T) {
