@@ -41,9 +41,10 @@ extension BrokerLoop {
         // None free: the query waits for one of them, whatever the algorithm would say.
         guard anyFree else { return .noneFree }
         guard let choice = algorithm.choose(routing: routing, servants: candidateViews) else { return .wait }
-        let returned = "index \(choice) of the \(candidateIndices.count) servants serving \(function)"
-        guard candidateIndices.indices.contains(choice) else { return checked(nil, returned: returned) }
-        return checked(candidateIndices[choice], returned: returned)
+        // What the log of an invalid choice shows; made only then.
+        func returned() -> String { "index \(choice) of the \(candidateIndices.count) servants serving \(function)" }
+        guard candidateIndices.indices.contains(choice) else { return checked(nil, returned: returned()) }
+        return checked(candidateIndices[choice], returned: returned())
     }
 
     /// Asks an algorithm that follows events (ABI version 3) for a servant id among the function's
@@ -56,11 +57,12 @@ extension BrokerLoop {
             guard serviceFunctions.freeMemberCount(of: group) > 0 else { return .noneFree }
         }
         guard let id = algorithm.choose(routing: routing, function: function, group: group) else { return .wait }
-        let returned = group == 0 ? "servant id \(id)" : "servant id \(id) for group \(group) (\(function))"
+        // What the log of an invalid choice shows; made only then.
+        func returned() -> String { group == 0 ? "servant id \(id)" : "servant id \(id) for group \(group) (\(function))" }
         guard let index = readyPosition[id], group == 0 || servants[id]?.groups.contains(group) == true else {
-            return checked(nil, returned: returned + ", not a ready servant that serves it")
+            return checked(nil, returned: returned() + ", not a ready servant that serves it")
         }
-        return checked(index, returned: returned)
+        return checked(index, returned: returned())
     }
 
     /// The candidate group of `function`, made (and its ready members told to the algorithm)

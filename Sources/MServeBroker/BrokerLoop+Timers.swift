@@ -109,10 +109,6 @@ extension BrokerLoop {
             + "\(servants.count) servant(s) known, none ready"
     }
 
-    /// Whether an error this loop gave a queued query is a deadline's (counted as such), not
-    /// the servant wait's.
-    static func isDeadlineError(_ reason: String) -> Bool { reason.hasPrefix("deadline exceeded") }
-
     /// The least time a query must have left to be sent to a servant: under it no servant
     /// could answer before the deadline (docs/OPERATIONS.md, "Deadlines").
     static let minimumTimeToAnswer: UInt64 = 10_000_000
@@ -149,14 +145,17 @@ extension BrokerLoop {
             + "\(servants.count) servant(s) known, none ready"
     }
 
-    /// Why the queued `query` is answered now with an error: its deadline passed, or it
-    /// waited `servantWait` while no servant was ready (`noServantSince`); nil: it waits on.
-    func expiry(of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?) -> String? {
-        if query.deadline <= now { return deadlineExceededInQueueMessage() }
+    /// Why the queued `query` is answered now with an error, and how it is counted: its
+    /// deadline passed (`.deadline`), or it waited `servantWait` while no servant was ready
+    /// (`noServantSince`, `.noServant`); nil: it waits on.
+    func expiry(
+        of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?
+    ) -> (outcome: BrokerMetrics.Outcome, message: String)? {
+        if query.deadline <= now { return (.deadline, deadlineExceededInQueueMessage()) }
         if let noServantSince,
             max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
         {
-            return noServantReadyMessage()
+            return (.noServant, noServantReadyMessage())
         }
         return nil
     }
@@ -176,24 +175,24 @@ extension BrokerLoop {
         var requeued = queue.prependedCount
         var offset = 0
         while offset < requeued {
-            guard let reason = expiry(of: queue[offset: offset], now: now, noServantSince: noServantSince) else {
+            guard let expiry = expiry(of: queue[offset: offset], now: now, noServantSince: noServantSince) else {
                 offset += 1
                 continue
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
-            metrics.ended(Self.isDeadlineError(reason) ? .deadline : .noServant)
-            reply(error: reason, to: expired, stage: .waiting)
+            metrics.ended(expiry.outcome)
+            reply(error: expiry.message, to: expired, stage: .waiting)
             expiredQueued = true
         }
         // Both limits are counted from arrival (the servant wait from no later than when the
         // servants went): the expired ones among the new queries come first.
         while requeued < queue.count,
-            let reason = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
+            let expiry = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
         {
             let expired = queue.remove(atOffset: requeued)
-            metrics.ended(Self.isDeadlineError(reason) ? .deadline : .noServant)
-            reply(error: reason, to: expired, stage: .waiting)
+            metrics.ended(expiry.outcome)
+            reply(error: expiry.message, to: expired, stage: .waiting)
             expiredQueued = true
         }
         return expiredQueued

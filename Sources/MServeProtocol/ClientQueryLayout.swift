@@ -22,9 +22,6 @@ public struct ClientQueryLayout: Sendable {
     /// big-endian and had to be rewritten; nil when they index the bytes as they came.
     public var rewritten: [UInt8]?
 
-    /// The byte range of each item (two or three) in the plain message.
-    public var items: [Range<Int>] { [idItem, query] + (optionsItem.map { [$0] } ?? []) }
-
     /// Reads `(id; query)`, and with `acceptingOptions` also `(id; query; options)`, from the
     /// message `bytes`. A compressed message that would decompress to more than `maximumSize`
     /// bytes is refused.

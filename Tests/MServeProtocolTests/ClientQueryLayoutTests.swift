@@ -44,7 +44,7 @@ struct ClientQueryLayoutTests {
             #expect(layout.rewritten == nil)
             if layout.options != nil {
                 // Without options: the first two items' bytes after a head of their own.
-                let plain = layout.headWithoutOptions + bytes[layout.items[0]] + bytes[layout.items[1]]
+                let plain = layout.headWithoutOptions + bytes[layout.idItem] + bytes[layout.query]
                 #expect(plain == ClientQuery.withoutOptions(bytes))
             }
         }
