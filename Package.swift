@@ -215,8 +215,8 @@ let package = Package(
         .target(
             name: "MServeHub",
             dependencies: [
-                "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords", "ProcessMemory",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "MServeAdmission", "ZeroMQ", "POSIXFiles", "POSIXSockets", "QData", "MServeProtocol", "MServePasswords",
+                "ProcessMemory", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

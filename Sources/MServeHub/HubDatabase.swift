@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import POSIXFiles
 public import MServeProtocol
 public import QData
 
@@ -57,9 +58,11 @@ public final class HubDatabase: Sendable {
                     + "give a --dir of this user's own")
         }
         guard mode & 0o022 != 0 else { return }
+        // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
+        let permissions = UInt32(mode & 0o7777)
         throw HubError(
             .database,
-            "the hub directory \(directory) has mode 0\(String(mode & 0o7777, radix: 8)), so other users may write it: "
+            "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
                 + "the hub keeps its database and admin token there; run chmod 700 \(directory), or give another --dir")
     }
 

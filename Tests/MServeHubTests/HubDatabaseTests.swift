@@ -136,13 +136,21 @@ struct HubDatabaseTests {
     @Test func aHubDirectoryOthersMayWriteIsRefused() throws {
         let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-shared-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        for permissions in [0o777, 0o1777, 0o775, 0o757] {
+        // Each refusal says who may write it: the group, other users, or both.
+        let cases = [
+            (0o777, "mode 0777, so its group may read, write and execute it and other users may read, write and execute it"),
+            (0o1777, "mode 1777, so its group may read, write and execute it and other users may read, write and execute it"),
+            (0o775, "mode 0775, so its group may read, write and execute it and other users may read and execute it"),
+            (0o757, "mode 0757, so its group may read and execute it and other users may read, write and execute it"),
+            (0o720, "mode 0720, so its group may write it:"),
+        ]
+        for (permissions, says) in cases {
             let shared = parent + "/\(String(permissions, radix: 8))"
             try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: shared)
             let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: shared) }
             #expect(
-                error?.message.contains("so other users may write it") == true
+                error?.message.contains(says) == true
                     && error?.message.contains("run chmod 700 \(shared)") == true,
                 "\(String(describing: error))")
             #expect(!FileManager.default.fileExists(atPath: shared + "/hub.sqlite"))
