@@ -53,10 +53,7 @@ extension BrokerLoop {
     /// frames the client put in front of the message).
     func clientEnvelope() -> [[UInt8]] {
         let count = clientFrames.count
-        if count == 2, clientFrames[0].count <= 7 {
-            let id = clientFrames[0]
-            var key = UInt64(id.count) << 56
-            for (offset, byte) in id.enumerated() { key |= UInt64(byte) << (8 * UInt64(offset)) }
+        if count == 2, let key = clientFrames.withSpan(ofFrame: 0, Self.envelopeKey) {
             if let envelope = envelopes[key] { return envelope }
             // Bounded: ids of clients long gone are forgotten together now and then.
             if envelopes.count >= 4_096 { envelopes.removeAll(keepingCapacity: true) }
@@ -68,6 +65,15 @@ extension BrokerLoop {
         envelope.reserveCapacity(count - 1)
         for index in 0..<(count - 1) { envelope.append(clientFrames.copy(of: index)) }
         return envelope
+    }
+
+    /// The key of a one-frame envelope in `envelopes`: the routing id's bytes and its length
+    /// packed in an integer; nil for an id longer than 7 bytes.
+    static func envelopeKey(_ id: Span<UInt8>) -> UInt64? {
+        guard id.count <= 7 else { return nil }
+        var key = UInt64(id.count) << 56
+        for offset in id.indices { key |= UInt64(id[offset]) << (8 * UInt64(offset)) }
+        return key
     }
 
     /// The message just received comes from a client whose key was revoked (BrokerAdmission):

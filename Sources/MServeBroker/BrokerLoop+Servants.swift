@@ -407,24 +407,14 @@ extension BrokerLoop {
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
             if case .frame(let replyFrame) = servantReply,
-                case let prefix = replyFrame.bytes(in: 0..<Self.replyPrefixSize),
-                let layout = ReplyPairLayout(prefix: prefix[...], messageCount: replyFrame.count)
+                let result = spliceReply(in: replyFrame, id: query.id, routing: query.routing, servant: servantName, timings: timings)
             {
-                var idPayload = prefix[layout.id]
-                if !SlicedReply.payload(idPayload, isID: query.id) {
-                    var encoded: [UInt8] = []
-                    QIPC.encodePayload(query.id, into: &encoded)
-                    idPayload = encoded[...]
-                }
                 metrics.answered(
                     isError: false, queued: flight.dispatchedAt &- query.receivedAt,
                     execution: execution, elapsed: now &- query.receivedAt)
-                let (head, tail) = ReplyAssembly.splicedClientReply(
-                    id: idPayload, resultCount: layout.result.count, routing: query.routing,
-                    servant: servantName, timings: timings)
                 sendToClient(
                     query.route,
-                    ClientReplyFrame(head: head, body: replyFrame, result: layout.result, tail: tail))
+                    ClientReplyFrame(head: replyHead, body: replyFrame, result: result, tail: replyTail))
                 drainQueue()
                 return
             }
@@ -451,6 +441,33 @@ extension BrokerLoop {
             }
         }
         drainQueue()
+    }
+
+    /// Lays out a servant's reply `(id; result)` in its frame, read in place, and writes the
+    /// client reply's head and tail around its result into `replyHead` and `replyTail`
+    /// (``ReplyAssembly``), with the client's `id` when the servant's differs; returns where
+    /// the result lies in the frame, or nil for a reply not of the plain form
+    /// (``ReplyPairLayout``), which takes the general way.
+    private func spliceReply(
+        in replyFrame: ZMQMessage, id: QValue, routing: String, servant: String, timings: QueryTimings
+    ) -> Range<Int>? {
+        replyFrame.withSpan { frame in
+            let prefix = frame.extracting(0..<min(frame.count, Self.replyPrefixSize))
+            guard let layout = ReplyPairLayout(prefix: prefix, messageCount: frame.count) else { return nil }
+            let idPayload = prefix.extracting(layout.id)
+            if SlicedReply.payload(idPayload, isID: id) {
+                ReplyAssembly.splicedClientReply(
+                    id: idPayload, resultCount: layout.result.count, routing: routing, servant: servant,
+                    timings: timings, head: &replyHead, tail: &replyTail)
+            } else {
+                var encoded: [UInt8] = []
+                QIPC.encodePayload(id, into: &encoded)
+                ReplyAssembly.splicedClientReply(
+                    id: encoded.span, resultCount: layout.result.count, routing: routing, servant: servant,
+                    timings: timings, head: &replyHead, tail: &replyTail)
+            }
+            return layout.result
+        }
     }
 
     /// A servant's reply message: the frame of a ZeroMQ servant's `REPLY`, or a q servant's bytes.

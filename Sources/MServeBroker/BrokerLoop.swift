@@ -62,7 +62,7 @@ final class BrokerLoop {
     @exclusivity(unchecked) var freeReadyIDs = ServantIDSet()
     var freeReadyServants: Int { freeReadyIDs.count }
     /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
-    @exclusivity(unchecked) var serviceFunctions = ServiceFunctions()
+    let serviceFunctions = ServiceFunctions()
     /// The views of the ready servants serving one function, and their indices in `views`:
     /// the candidates `choose` is given when not every ready servant serves the query's function.
     @exclusivity(unchecked) var candidateViews: [ServantView] = []
@@ -82,6 +82,10 @@ final class BrokerLoop {
     /// they leave together, at the end of each read, so that libzmq's I/O thread finds them
     /// in one wake-up and writes each client's in as few `send` calls as it can.
     @exclusivity(unchecked) var clientReplies: [PendingClientReply] = []
+    /// The head and tail of the client reply being made around a servant's result (``ReplyAssembly``):
+    /// kept from one reply to the next, so making one allocates neither.
+    @exclusivity(unchecked) var replyHead: [UInt8] = []
+    @exclusivity(unchecked) var replyTail: [UInt8] = []
     /// The queries that passed the checks, by their bytes: one sent again is not parsed again.
     @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 

@@ -27,41 +27,46 @@ enum ServedFunctions: Equatable {
 /// known (they announced them at least once, lost or not: a lost servant may come back), and of
 /// the ready ones. Every question a query asks is one dictionary look-up, whatever the number
 /// of servants; the counts change only when a servant announces, becomes ready or leaves.
-struct ServiceFunctions {
+///
+/// A class, owned by the broker's loop alone: a question asked of a struct kept in the loop
+/// copied its five collections (five retains and releases) on every query. Only the loop's
+/// thread reaches it, one call at a time, so its state skips the run-time exclusivity check
+/// (as the loop's own does).
+final class ServiceFunctions {
     /// Known servants serving every function.
-    private(set) var knownServingEvery = 0
+    @exclusivity(unchecked) private(set) var knownServingEvery = 0
     /// Known servants announcing a list, per function listed.
-    private var knownServing: [String: Int] = [:]
+    @exclusivity(unchecked) private var knownServing: [String: Int] = [:]
     /// Known servants (serving every function or a list).
-    private(set) var knownServants = 0
+    @exclusivity(unchecked) private(set) var knownServants = 0
     /// Ready servants serving every function.
-    private var readyServingEvery = 0
+    @exclusivity(unchecked) private var readyServingEvery = 0
     /// Ready servants announcing a list, per function listed.
-    private var readyServing: [String: Int] = [:]
+    @exclusivity(unchecked) private var readyServing: [String: Int] = [:]
     /// Ready servants.
-    private var readyServants = 0
+    @exclusivity(unchecked) private var readyServants = 0
 
     /// A servant announced `functions` for the first time (`old` nil) or again.
-    mutating func announce(_ functions: ServedFunctions, replacing old: ServedFunctions?) {
+    func announce(_ functions: ServedFunctions, replacing old: ServedFunctions?) {
         if let old { count(old, by: -1, every: &knownServingEvery, serving: &knownServing) }
         else { knownServants += 1 }
         count(functions, by: 1, every: &knownServingEvery, serving: &knownServing)
     }
 
     /// A known servant was removed from the broker.
-    mutating func forget(_ functions: ServedFunctions) {
+    func forget(_ functions: ServedFunctions) {
         knownServants -= 1
         count(functions, by: -1, every: &knownServingEvery, serving: &knownServing)
     }
 
     /// A servant serving `functions` entered dispatch.
-    mutating func becameReady(_ functions: ServedFunctions) {
+    func becameReady(_ functions: ServedFunctions) {
         readyServants += 1
         count(functions, by: 1, every: &readyServingEvery, serving: &readyServing)
     }
 
     /// A servant serving `functions` left dispatch.
-    mutating func leftReady(_ functions: ServedFunctions) {
+    func leftReady(_ functions: ServedFunctions) {
         readyServants -= 1
         count(functions, by: -1, every: &readyServingEvery, serving: &readyServing)
     }
@@ -82,17 +87,17 @@ struct ServiceFunctions {
     /// The candidate group given to each function that not every ready servant served when a
     /// query called it (an algorithm following events keeps its index per group); ids from 1
     /// up, never reused for another function.
-    private var groupByFunction: [String: UInt32] = [:]
+    @exclusivity(unchecked) private var groupByFunction: [String: UInt32] = [:]
     /// The function of each group, in group order (group `g` is at `g - 1`).
-    private(set) var groupFunctions: [String] = []
+    @exclusivity(unchecked) private(set) var groupFunctions: [String] = []
     /// How many ready members of each group are free, indexed by group (group 0 unused).
-    private var freeMembers: [Int] = [0]
+    @exclusivity(unchecked) private var freeMembers: [Int] = [0]
 
     /// The candidate group of `function`, nil when it has none yet.
     func group(of function: String) -> UInt32? { groupByFunction[function] }
 
     /// Gives `function` a candidate group (its members join it next).
-    mutating func makeGroup(for function: String) -> UInt32 {
+    func makeGroup(for function: String) -> UInt32 {
         let group = UInt32(groupFunctions.count + 1)
         groupFunctions.append(function)
         groupByFunction[function] = group
@@ -115,7 +120,7 @@ struct ServiceFunctions {
     func freeMemberCount(of group: UInt32) -> Int { freeMembers[Int(group)] }
 
     /// A member of each of `groups` became free (`by` 1) or busy (`by` -1), or a free one joined or left.
-    mutating func countFree(in groups: [UInt32], by delta: Int) {
+    func countFree(in groups: [UInt32], by delta: Int) {
         for group in groups { freeMembers[Int(group)] += delta }
     }
 

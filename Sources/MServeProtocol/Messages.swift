@@ -135,14 +135,22 @@ public struct SlicedReply: Sendable {
 
     /// Whether an encoded id (a payload without message header) is `id`, compared as
     /// ``hasID(_:)`` does.
-    public static func payload(_ payload: ArraySlice<UInt8>, isID id: QValue) -> Bool {
+    public static func payload(_ payload: Span<UInt8>, isID id: QValue) -> Bool {
         // The usual id, a long, compared in place (this runs for every reply).
-        if case .atom(.long(let value)) = id, payload.count == 9, payload.first == 0xF9 {
+        if case .atom(.long(let value)) = id, payload.count == 9, payload[0] == 0xF9 {
             var wire: UInt64 = 0
-            for (shift, byte) in payload.dropFirst().enumerated() { wire |= UInt64(byte) << (8 * UInt64(shift)) }
+            for shift in 0..<8 { wire |= UInt64(payload[1 + shift]) << (8 * UInt64(shift)) }
             return Int64(bitPattern: wire) == value
         }
-        return (try? ReplyAssembly.decodePayload(payload)) == id
+        var copied: [UInt8] = []
+        copied.reserveCapacity(payload.count)
+        for offset in payload.indices { copied.append(payload[offset]) }
+        return (try? ReplyAssembly.decodePayload(copied[...])) == id
+    }
+
+    /// Whether the encoded q value `payload` is `id` (see the `Span` form).
+    public static func payload(_ payload: ArraySlice<UInt8>, isID id: QValue) -> Bool {
+        Self.payload(payload.span, isID: id)
     }
 
     /// The reply with its id replaced by `idPayload` (an encoded q value without message
@@ -205,7 +213,12 @@ public struct ReplyPairLayout: Sendable, Hashable {
     /// header, the list's head and the id, and one byte of the result); nil when the reply is
     /// not of the plain form or its id does not end within `prefix`.
     public init?(prefix: ArraySlice<UInt8>, messageCount: Int) {
-        let bytes = Array(prefix)
+        self.init(prefix: prefix.span, messageCount: messageCount)
+    }
+
+    /// Lays out a reply as ``init(prefix:messageCount:)-(ArraySlice<UInt8>,_)`` does, reading
+    /// its first bytes in place (the broker reads them in the servant's frame: nothing copied).
+    public init?(prefix bytes: Span<UInt8>, messageCount: Int) {
         guard bytes.count >= 15, bytes.count <= messageCount, bytes[0] == 1, bytes[1] <= 2, bytes[2] == 0,
             Self.int32(bytes, at: 4) == messageCount, bytes[8] == 0, Self.int32(bytes, at: 10) == 2,
             let idEnd = Self.end(ofSimpleItemAt: 14, in: bytes), idEnd < bytes.count,
@@ -215,7 +228,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
         result = idEnd..<messageCount
     }
 
-    private static func int32(_ bytes: [UInt8], at offset: Int) -> Int {
+    private static func int32(_ bytes: Span<UInt8>, at offset: Int) -> Int {
         var value: UInt32 = 0
         for index in 0..<4 { value |= UInt32(bytes[offset + index]) << (8 * UInt32(index)) }
         return Int(Int32(bitPattern: value))
@@ -223,14 +236,14 @@ public struct ReplyPairLayout: Sendable, Hashable {
 
     /// Where the item at `offset` ends, for an atom, a vector or `::`; nil for other types or
     /// when it does not end within `bytes`.
-    private static func end(ofSimpleItemAt offset: Int, in bytes: [UInt8]) -> Int? {
+    private static func end(ofSimpleItemAt offset: Int, in bytes: Span<UInt8>) -> Int? {
         guard offset < bytes.count else { return nil }
         let type = Int(Int8(bitPattern: bytes[offset]))
         var end: Int
         if type == 101 {
             end = offset + 2  // (::) and the other unary primitives: one byte
         } else if type == -11 {
-            guard let nul = bytes[(offset + 1)...].firstIndex(of: 0) else { return nil }
+            guard let nul = Self.firstNul(in: bytes, from: offset + 1) else { return nil }
             end = nul + 1
         } else if type < 0, let width = QIPC.fixedWidth(ofType: -type) {
             end = offset + 1 + width
@@ -240,7 +253,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
             if type == 11 {
                 end = offset + 6
                 for _ in 0..<count {
-                    guard end < bytes.count, let nul = bytes[end...].firstIndex(of: 0) else { return nil }
+                    guard let nul = Self.firstNul(in: bytes, from: end) else { return nil }
                     end = nul + 1
                 }
             } else if let width = QIPC.fixedWidth(ofType: type) {
@@ -254,5 +267,15 @@ public struct ReplyPairLayout: Sendable, Hashable {
             return nil
         }
         return end <= bytes.count ? end : nil
+    }
+
+    /// The offset of the first 0 byte at or after `start`; nil when none is there.
+    private static func firstNul(in bytes: Span<UInt8>, from start: Int) -> Int? {
+        var offset = start
+        while offset < bytes.count {
+            if bytes[offset] == 0 { return offset }
+            offset += 1
+        }
+        return nil
     }
 }

@@ -135,9 +135,27 @@ public enum ReplyAssembly {
     public static func splicedClientReply(
         id: ArraySlice<UInt8>, resultCount: Int, routing: String, servant: String, timings: QueryTimings
     ) -> (head: [UInt8], tail: [UInt8]) {
-        var head = QIPC.listMessageHead(count: 3, reservingCapacity: 14 + id.count)
-        head.append(contentsOf: id)
+        var head: [UInt8] = []
         var tail: [UInt8] = []
+        splicedClientReply(
+            id: id.span, resultCount: resultCount, routing: routing, servant: servant, timings: timings,
+            head: &head, tail: &tail)
+        return (head, tail)
+    }
+
+    /// Writes what ``splicedClientReply(id:resultCount:routing:servant:timings:)`` returns into
+    /// `head` and `tail`, replacing what they held, reading the id's payload in place: the
+    /// broker's loop keeps the two buffers from one reply to the next, so a reply allocates
+    /// neither.
+    public static func splicedClientReply(
+        id: Span<UInt8>, resultCount: Int, routing: String, servant: String, timings: QueryTimings,
+        head: inout [UInt8], tail: inout [UInt8]
+    ) {
+        head.removeAll(keepingCapacity: true)
+        head.reserveCapacity(14 + id.count)
+        QIPC.appendListMessageHead(count: 3, to: &head)
+        for offset in id.indices { head.append(id[offset]) }
+        tail.removeAll(keepingCapacity: true)
         tail.reserveCapacity(brokerInfoHead.count + routing.utf8.count + servant.utf8.count + 2 + 2 + 4 * 9)
         tail.append(contentsOf: brokerInfoHead)
         // The values of `InfoDictionary.brokerValues`, in its order, each written in place
@@ -149,7 +167,6 @@ public enum ReplyAssembly {
         QIPC.appendLongSizedAtom(.timespan, timings.queued, to: &tail)
         QIPC.appendLongSizedAtom(.timestamp, timings.received, to: &tail)
         QIPC.patchLength(&head, to: head.count + resultCount + tail.count)
-        return (head, tail)
     }
 
     /// Type 99 (dictionary), the symbol vector of the broker's keys, then the head of the

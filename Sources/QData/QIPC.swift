@@ -97,11 +97,17 @@ public enum QIPC {
         // One allocation: reserved first, then written.
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(capacity, 14))
+        appendListMessageHead(count: count, messageType: messageType, to: &bytes)
+        return bytes
+    }
+
+    /// Appends what ``listMessageHead(count:messageType:reservingCapacity:)`` makes to `bytes`
+    /// (empty, for a message of its own; a buffer kept for the next message allocates nothing).
+    public static func appendListMessageHead(count: Int, messageType: QMessageType = .async, to bytes: inout [UInt8]) {
         bytes.append(1)
         bytes.append(messageType.rawValue)
         bytes.append(contentsOf: repeatElement(0, count: 8))
         appendInt32(Int32(truncatingIfNeeded: count), to: &bytes)
-        return bytes
     }
 
     /// Writes the length of the complete message `bytes` into its header.
@@ -137,12 +143,7 @@ public enum QIPC {
     /// bytes, then a NUL. A NUL in `text` would end the symbol early: q symbols cannot hold
     /// one, so it is dropped.
     static func appendSymbolText(_ text: String, to bytes: inout [UInt8]) {
-        let utf8 = text.utf8
-        if utf8.contains(0) {
-            for byte in utf8 where byte != 0 { bytes.append(byte) }
-        } else {
-            bytes.append(contentsOf: utf8)
-        }
+        BulkCopy.appendUTF8DroppingNUL(text, to: &bytes)
         bytes.append(0)
     }
 

@@ -162,6 +162,12 @@ public enum QIPCInPlace {
     public static func decodeValue(
         in bytes: Span<UInt8>, range: Range<Int>, depth: Int = 1
     ) throws(QIPCError) -> QValue {
+        // A long atom, the usual query id, read in place: every client message has one.
+        if range.count == 9, bytes[range.lowerBound] == UInt8(bitPattern: -QTypeCode.long.rawValue) {
+            var wire: UInt64 = 0
+            for shift in 0..<8 { wire |= UInt64(bytes[range.lowerBound + 1 + shift]) << (8 * UInt64(shift)) }
+            return .atom(.long(Int64(bitPattern: wire)))
+        }
         var reader = QIPCReader(bytes: copy(of: bytes, range: range), littleEndian: true)
         reader.position = 0
         let value = try reader.readValue(depth: depth)

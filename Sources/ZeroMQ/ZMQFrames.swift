@@ -21,12 +21,16 @@ public struct ZMQFrames {
     /// is freed when the next message is received.
     public static let retainedCapacity = 256 * 1024
 
+    // The storage is visible to inlined code: a loop reads its frames for every message, and
+    // a call into this module for each read copied the struct (a retain and release of each
+    // array) while the inlined read touches only what it reads.
+
     /// The small frames' bytes, back to back.
-    private var bytes: [UInt8] = []
+    @usableFromInline internal private(set) var bytes: [UInt8] = []
     /// Where each frame lies: in `bytes`, or in its own message in `largeFrames`.
-    private var bounds: [Range<Int>] = []
+    @usableFromInline internal private(set) var bounds: [Range<Int>] = []
     /// Per frame, its own message when it is a large frame.
-    private var largeFrames: [ZMQMessage?] = []
+    @usableFromInline internal private(set) var largeFrames: [ZMQMessage?] = []
     /// The `zmq_msg_t` each frame is received into before its bytes are appended.
     private let scratch = ZMQMessage()
 
@@ -34,29 +38,38 @@ public struct ZMQFrames {
     public init() {}
 
     /// The number of frames of the message last received.
-    public var count: Int { bounds.count }
+    @inlinable public var count: Int { bounds.count }
 
     /// The bytes of frame `index`: a small frame's in place, a large frame's copied (read those
     /// with ``message(at:)``).
-    public subscript(index: Int) -> ArraySlice<UInt8> {
+    @inlinable public subscript(index: Int) -> ArraySlice<UInt8> {
         if let large = largeFrames[index] { return large.bytes[...] }
         return bytes[bounds[index]]
     }
 
+    /// Reads frame `index` in place as a span of bytes, borrowed for the call: nothing is
+    /// copied, a large frame's bytes read in its own message.
+    @inlinable public func withSpan<Result, Failure: Error>(
+        ofFrame index: Int, _ body: (Span<UInt8>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        if let large = largeFrames[index] { return try large.withSpan(body) }
+        return try body(bytes.span.extracting(bounds[index]))
+    }
+
     /// Frame `index` as an array of its own (copied).
-    public func copy(of index: Int) -> [UInt8] {
+    @inlinable public func copy(of index: Int) -> [UInt8] {
         largeFrames[index]?.bytes ?? Array(bytes[bounds[index]])
     }
 
     /// Frame `index` as a message: a large frame's own, as libzmq received it (nothing copied),
     /// a small frame's copied into a new one. Sending the returned message empties it, and a
     /// large frame with it: send a ``ZMQMessage/copy()`` to keep the frame readable.
-    public func message(at index: Int) -> ZMQMessage {
+    @inlinable public func message(at index: Int) -> ZMQMessage {
         largeFrames[index] ?? ZMQMessage(bytes: bytes[bounds[index]])
     }
 
     /// Whether frame `index` is kept in a message of its own (``largeFrameSize`` bytes or more).
-    public func isLarge(_ index: Int) -> Bool {
+    @inlinable public func isLarge(_ index: Int) -> Bool {
         largeFrames[index] != nil
     }
 

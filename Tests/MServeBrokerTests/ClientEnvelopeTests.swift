@@ -1,3 +1,4 @@
+@testable import MServeBroker
 import MServeServant
 import MServeTesting
 import QData
@@ -8,6 +9,16 @@ import ZeroMQ
 /// routing ids (which the broker keeps made once per client), a long chosen routing id, and
 /// frames a client puts in front of its message.
 struct ClientEnvelopeTests {
+    /// A one-frame envelope is kept by a key made from its routing id: ids that differ, in a
+    /// byte or in length alone, never share a key; an id over 7 bytes has none.
+    @Test func routingIDsOfUpToSevenBytesHaveKeysOfTheirOwn() {
+        let ids: [[UInt8]] = [[], [0], [0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 1], [1, 0, 0, 0, 0], [9, 9], [255, 255, 255, 255, 255, 255, 255]]
+        let keys = ids.map { id in BrokerLoop.envelopeKey(id.span) }
+        #expect(keys.allSatisfy { $0 != nil })
+        #expect(Set(keys.compactMap { $0 }).count == ids.count)
+        #expect(BrokerLoop.envelopeKey([UInt8](repeating: 0, count: 8).span) == nil)
+    }
+
     @Test func repliesReachTheirOwnClientWithTheirOwnEnvelope() async throws {
         try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 2) { cluster in
             let context = try ZMQContext()

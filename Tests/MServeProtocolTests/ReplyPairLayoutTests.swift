@@ -47,6 +47,25 @@ struct ReplyPairLayoutTests {
         #expect(InfoDictionary.symbolKeyedEntries(items[2])?.map(\.0) == InfoDictionary.brokerKeys)
     }
 
+    /// Written into buffers kept from an earlier, longer reply, the head and tail are the
+    /// ones made afresh: nothing of the earlier reply is left in them.
+    @Test func theSplicedPartsWrittenIntoKeptBuffersAreTheFreshOnes() throws {
+        var head = Array(repeating: UInt8(0xEE), count: 500)
+        var tail = Array(repeating: UInt8(0xEE), count: 500)
+        for (id, servant) in [(QValue.atom(.long(42)), "a-servant-with-a-long-name:5001"), (.atom(.symbol("q7")), "h:1")] {
+            let message = ReplyAssembly.servantResult(id: id, result: .string("a result"))
+            let found = try #require(layout(message))
+            let fresh = ReplyAssembly.splicedClientReply(
+                id: message[found.id], resultCount: found.result.count, routing: "IBM", servant: servant, timings: timings)
+            let idPayload = Array(message[found.id])
+            ReplyAssembly.splicedClientReply(
+                id: idPayload.span, resultCount: found.result.count, routing: "IBM", servant: servant, timings: timings,
+                head: &head, tail: &tail)
+            #expect(head == fresh.head, "\(id)")
+            #expect(tail == fresh.tail, "\(id)")
+        }
+    }
+
     @Test func everyOtherReplyTakesTheGeneralWay() throws {
         let plain = ReplyAssembly.servantResult(id: .atom(.long(1)), result: .atom(.long(2)))
         #expect(layout(plain) != nil)

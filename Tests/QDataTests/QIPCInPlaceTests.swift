@@ -13,6 +13,17 @@ struct QIPCInPlaceTests {
         }
     }
 
+    /// A long atom, read in place without the general decoder, decodes as the decoder
+    /// decodes it; other 9-byte values still take the general way.
+    @Test(arguments: [Int64.min, Int64.min + 1, -1, 0, 1, 1_234, Int64.max])
+    func aLongAtomIsDecodedInPlaceAsTheDecoderDecodesIt(value: Int64) throws {
+        for atom in [QAtom.long(value), .timestamp(value), .timespan(value), .float(Double(value))] {
+            let bytes = QIPC.encode(.atom(atom))
+            #expect(bytes.count == 17)
+            #expect(try QIPCInPlace.decodeValue(in: bytes.span, range: 8..<17) == QIPC.decode(bytes).value, "\(atom)")
+        }
+    }
+
     /// Damaged messages: checked in place, a value is refused exactly when decoding refuses
     /// it, with the same error code.
     @Test func damagedValuesAreRefusedAsDecodingRefusesThem() async {

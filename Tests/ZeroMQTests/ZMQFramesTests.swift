@@ -48,6 +48,12 @@ import ZeroMQ
             #expect(frames.copy(of: 4) == justSmall)
             #expect(frames[5].isEmpty)
 
+            // Read in place, each frame's span holds the frame's bytes, small or large.
+            for index in 0..<frames.count {
+                let spanned = frames.withSpan(ofFrame: index) { span in span.indices.map { span[$0] } }
+                #expect(spanned == frames.copy(of: index), "frame \(index)")
+            }
+
             // A copy handed out earlier is not changed by the next message.
             let kept = frames.copy(of: 1)
             try push.send(multipart: [[9], Array(repeating: 0, count: ZMQFrames.largeFrameSize * 2)])
