@@ -360,7 +360,7 @@ extension BrokerLoop {
         case .zmq(let envelope):
             clientReplies.append(PendingClientReply(envelope: envelope, body: .frame(reply.frame)))
         case .kdb(let connection, let form):
-            kdbDoor?.send(reply, to: connection, form: form)
+            kdbDoor?.send(reply.detached, to: connection, form: form)
         }
     }
 

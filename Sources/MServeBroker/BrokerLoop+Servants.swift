@@ -218,8 +218,10 @@ extension BrokerLoop {
                         logger.warning("dropped a REPLY with a malformed tag from a servant")
                         continue
                     }
+                    // A small reply is read where it was received; a large one keeps its frame.
                     completeQuery(
-                        servantID: id, tag: tag, reply: .frame(frames.message(at: first + 1)),
+                        servantID: id, tag: tag,
+                        reply: frames.isLarge(first + 1) ? .frame(frames.message(at: first + 1)) : .received(frames[first + 1]),
                         reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
                 }
             case .drain: servantDraining(id)
@@ -406,15 +408,11 @@ extension BrokerLoop {
                 queued: Int64(flight.dispatchedAt &- query.receivedAt),
                 execution: Int64(execution),
                 elapsed: Int64(now &- query.receivedAt))
-            if case .frame(let replyFrame) = servantReply,
-                let result = spliceReply(in: replyFrame, id: query.id, routing: query.routing, servant: servantName, timings: timings)
-            {
+            if let result = spliceReply(servantReply, id: query.id, routing: query.routing, servant: servantName, timings: timings) {
                 metrics.answered(
                     isError: false, queued: flight.dispatchedAt &- query.receivedAt,
                     execution: execution, elapsed: now &- query.receivedAt)
-                sendToClient(
-                    query.route,
-                    ClientReplyFrame(head: replyHead, body: replyFrame, result: result, tail: replyTail))
+                sendToClient(query.route, ClientReplyFrame(head: replyHead, result: result, tail: replyTail))
                 drainQueue()
                 return
             }
@@ -443,17 +441,17 @@ extension BrokerLoop {
         drainQueue()
     }
 
-    /// Lays out a servant's reply `(id; result)` in its frame, read in place, and writes the
+    /// Lays out a servant's reply `(id; result)` where it lies, read in place, and writes the
     /// client reply's head and tail around its result into `replyHead` and `replyTail`
-    /// (``ReplyAssembly``), with the client's `id` when the servant's differs; returns where
-    /// the result lies in the frame, or nil for a reply not of the plain form
-    /// (``ReplyPairLayout``), which takes the general way.
+    /// (``ReplyAssembly``), with the client's `id` when the servant's differs; returns the
+    /// result's piece, or nil for a q servant's reply or one not of the plain form
+    /// (``ReplyPairLayout``), which take the general way.
     private func spliceReply(
-        in replyFrame: ZMQMessage, id: QValue, routing: String, servant: String, timings: QueryTimings
-    ) -> Range<Int>? {
-        replyFrame.withSpan { frame in
-            let prefix = frame.extracting(0..<min(frame.count, Self.replyPrefixSize))
-            guard let layout = ReplyPairLayout(prefix: prefix, messageCount: frame.count) else { return nil }
+        _ reply: ServantReply, id: QValue, routing: String, servant: String, timings: QueryTimings
+    ) -> ZMQMessagePiece? {
+        func splice(_ message: Span<UInt8>) -> Range<Int>? {
+            let prefix = message.extracting(0..<min(message.count, Self.replyPrefixSize))
+            guard let layout = ReplyPairLayout(prefix: prefix, messageCount: message.count) else { return nil }
             let idPayload = prefix.extracting(layout.id)
             if SlicedReply.payload(idPayload, isID: id) {
                 ReplyAssembly.splicedClientReply(
@@ -468,17 +466,34 @@ extension BrokerLoop {
             }
             return layout.result
         }
+        switch reply {
+        case .frame(let frame):
+            return frame.withSpan(splice).map { .body(frame, $0) }
+        case .received(let bytes):
+            // The layout's ranges count from the slice's first byte.
+            guard let range = splice(bytes.span) else { return nil }
+            let start = bytes.startIndex
+            return .bytes(bytes[(start + range.lowerBound)..<(start + range.upperBound)])
+        case .bytes:
+            return nil
+        }
     }
 
     /// A servant's reply message: the frame of a ZeroMQ servant's `REPLY`, or a q servant's bytes.
     enum ServantReply {
+        /// A large reply, in the frame it came in.
         case frame(ZMQMessage)
+        /// A small reply, where the loop received it (``ZMQFrames``): read before the next
+        /// message is received.
+        case received(ArraySlice<UInt8>)
+        /// A q servant's reply.
         case bytes([UInt8])
 
-        /// The message's bytes (a frame's copied).
+        /// The message's bytes (copied, but for a q servant's).
         var bytes: [UInt8] {
             switch self {
             case .frame(let message): message.bytes
+            case .received(let bytes): Array(bytes)
             case .bytes(let bytes): bytes
             }
         }

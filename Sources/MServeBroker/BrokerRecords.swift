@@ -40,22 +40,23 @@ enum QueryMessage {
 /// A query the broker holds, queued or in flight. A class: a query is read and passed on
 /// several times on its way (queue, dispatch, in flight, answer), and a value this size would
 /// be copied at each step, a retain and a release per reference it holds. One object is in
-/// the queue or in flight at a time, never both.
+/// the queue or in flight at a time, never both. Only the loop's thread touches it, so its
+/// state skips the run-time exclusivity check, as the loop's own does.
 final class HeldQuery {
-    var tag: UInt64
-    var route: ReplyRoute
-    var message: QueryMessage
-    var id: QValue
-    var routing: String
+    @exclusivity(unchecked) var tag: UInt64
+    @exclusivity(unchecked) var route: ReplyRoute
+    @exclusivity(unchecked) var message: QueryMessage
+    @exclusivity(unchecked) var id: QValue
+    @exclusivity(unchecked) var routing: String
     /// The function the query calls; "" before it is parsed.
-    var function = ""
-    var receivedTimestamp: Int64
-    var receivedAt: UInt64
-    var deadline: UInt64
-    var dispatches: Int = 0
+    @exclusivity(unchecked) var function = ""
+    @exclusivity(unchecked) var receivedTimestamp: Int64
+    @exclusivity(unchecked) var receivedAt: UInt64
+    @exclusivity(unchecked) var deadline: UInt64
+    @exclusivity(unchecked) var dispatches: Int = 0
     /// Whether `deadline` is the client's own (its `deadline` option, shorter than the
     /// broker's): such a query may expire before queries that came before it.
-    var hasOwnDeadline = false
+    @exclusivity(unchecked) var hasOwnDeadline = false
 
     init(
         tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
@@ -83,6 +84,7 @@ struct InFlightQuery {
 
 /// A servant's record in the broker. A class: the loop reads and updates it on every query,
 /// and a value this size would be copied (a retain and a release per field) at each read.
+/// Only the loop's thread touches it: its state skips the run-time exclusivity check.
 final class ServantRecord {
     /// `draining`: the servant is stopping (its DRAIN); out of dispatch, its running queries
     /// still due, its heartbeats still watched.
@@ -91,36 +93,36 @@ final class ServantRecord {
     let id: UInt64
     let endpoint: String
     let routingID: [UInt8]
-    var name: String
+    @exclusivity(unchecked) var name: String
     let host: String
-    var state: State = .connecting
-    var connected = false
-    var incarnation: UInt64 = 0
-    var capacity = 1
-    var inFlight = 0
-    var lastRouting = ""
-    var served: UInt64 = 0
+    @exclusivity(unchecked) var state: State = .connecting
+    @exclusivity(unchecked) var connected = false
+    @exclusivity(unchecked) var incarnation: UInt64 = 0
+    @exclusivity(unchecked) var capacity = 1
+    @exclusivity(unchecked) var inFlight = 0
+    @exclusivity(unchecked) var lastRouting = ""
+    @exclusivity(unchecked) var served: UInt64 = 0
     /// How many times it was lost while ready or draining.
-    var lost: UInt64 = 0
-    var totalExecution: UInt64 = 0
+    @exclusivity(unchecked) var lost: UInt64 = 0
+    @exclusivity(unchecked) var totalExecution: UInt64 = 0
     /// When the broker sent the first heartbeat this servant has not answered (nothing heard
     /// since); nil once it is heard from. Silence counts from here, not from the last message
     /// heard, so a pause of the broker's own loop, which sends no heartbeat, does not count.
-    var unansweredPingSince: UInt64?
-    var lastHelloSent: UInt64 = 0
+    @exclusivity(unchecked) var unansweredPingSince: UInt64?
+    @exclusivity(unchecked) var lastHelloSent: UInt64 = 0
     /// Whether a failed try to connect was logged; once until it connects.
-    var unreachableLogged = false
+    @exclusivity(unchecked) var unreachableLogged = false
     /// Whether a READY without a valid incarnation was logged; once per servant.
-    var badReadyLogged = false
+    @exclusivity(unchecked) var badReadyLogged = false
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
-    var batchLimit = 1
+    @exclusivity(unchecked) var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
     /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
-    var outbox: [(tag: UInt64, message: QueryMessage)] = []
+    @exclusivity(unchecked) var outbox: [(tag: UInt64, message: QueryMessage)] = []
     /// The functions it serves, as its last READY announced them; nil until its first READY.
-    var functions: ServedFunctions?
+    @exclusivity(unchecked) var functions: ServedFunctions?
     /// The candidate groups it is a member of while ready (for an algorithm following events).
-    var groups: [UInt32] = []
+    @exclusivity(unchecked) var groups: [UInt32] = []
 
     init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
         self.id = id

@@ -4,21 +4,20 @@ import MServeProtocol
 import QData
 import ZeroMQ
 
-/// A client's reply `(id; result; info)` laid out around a servant's result where it lies, in
-/// the ZeroMQ frame the servant's `REPLY` brought: `head` (header, list and id), the bytes
-/// `result` of `body`, then `tail` (the info dictionary), from
-/// ``ReplyAssembly/splicedClientReply(id:resultCount:routing:servant:timings:)``.
+/// A client's reply `(id; result; info)` laid out around a servant's result where it lies:
+/// `head` (header, list and id), the `result` piece, then `tail` (the info dictionary), from
+/// ``ReplyAssembly/splicedClientReply(id:resultCount:routing:servant:timings:)``. The result
+/// is a range of the ZeroMQ frame the servant's `REPLY` brought, or, for a small frame, its
+/// bytes where the loop received them (``ZMQFrames``), not yet copied anywhere.
 ///
 /// A ZeroMQ client gets one frame joined from the three (``frame``: the result copied once,
-/// from libzmq's message into libzmq's message); the kdb+ door writes the three to its socket
-/// one after the other, the result straight from the servant's frame (``KdbStream``).
+/// into libzmq's message); the kdb+ door writes the three to its socket one after the other
+/// (``KdbStream``), from a reply ``detached`` from the loop's receive buffer.
 struct ClientReplyFrame {
     /// The message header, the list's head and the id's payload.
     var head: [UInt8]
-    /// The servant's `REPLY` frame that holds the result.
-    var body: ZMQMessage
-    /// Where the result lies in `body`.
-    var result: Range<Int>
+    /// The servant's result: a range of its `REPLY` frame, or bytes of the loop's.
+    var result: ZMQMessagePiece
     /// The info dictionary.
     var tail: [UInt8]
 
@@ -27,7 +26,15 @@ struct ClientReplyFrame {
 
     /// The reply as one ZeroMQ frame.
     var frame: ZMQMessage {
-        ZMQMessage(joining: [.bytes(head[...]), .body(body, result), .bytes(tail[...])])
+        ZMQMessage(joining: [.bytes(head[...]), result, .bytes(tail[...])])
+    }
+
+    /// The reply with a result of its own: a result still in the loop's receive buffer is
+    /// copied, so that a reply kept for later (a slow kdb+ client's) holds that buffer neither
+    /// alive nor from being reused.
+    var detached: ClientReplyFrame {
+        guard case .bytes(let bytes) = result else { return self }
+        return ClientReplyFrame(head: head, result: .bytes(Array(bytes)[...]), tail: tail)
     }
 
     /// The reply's pieces as the kdb+ door writes them for a query that came in `form`: the
@@ -35,16 +42,16 @@ struct ClientReplyFrame {
     func kdbPieces(form: KdbReplyForm) -> [ZMQMessagePiece] {
         switch form {
         case .async:
-            return [.bytes(head[...]), .body(body, result), .bytes(tail[...])]
+            return [.bytes(head[...]), result, .bytes(tail[...])]
         case .syncList:
             var responseHead = head
             responseHead[1] = QMessageType.response.rawValue
-            return [.bytes(responseHead[...]), .body(body, result), .bytes(tail[...])]
+            return [.bytes(responseHead[...]), result, .bytes(tail[...])]
         case .syncBare:
             let length = UInt32(truncatingIfNeeded: 8 + result.count)
             var header: [UInt8] = [1, QMessageType.response.rawValue, 0, 0]
             for index in 0..<4 { header.append(UInt8(truncatingIfNeeded: length >> (8 * UInt32(index)))) }
-            return [.bytes(header[...]), .body(body, result)]
+            return [.bytes(header[...]), result]
         }
     }
 }

@@ -18,7 +18,7 @@ struct ClientReplyFrameTests {
         let layout = try #require(ReplyPairLayout(prefix: message.prefix(4_096), messageCount: message.count))
         let (head, tail) = ReplyAssembly.splicedClientReply(
             id: message[layout.id], resultCount: layout.result.count, routing: "r", servant: "s:1", timings: timings)
-        let spliced = ClientReplyFrame(head: head, body: frame, result: layout.result, tail: tail)
+        let spliced = ClientReplyFrame(head: head, result: .body(frame, layout.result), tail: tail)
         let sliced = ReplyAssembly.clientReply(
             try SlicedReply(bytes: message), routing: "r", servant: "s:1", timings: timings)
         return (spliced, sliced)
@@ -34,6 +34,32 @@ struct ClientReplyFrameTests {
         #expect(spliced.count == sliced.bytes.count)
         for form in [KdbReplyForm.async, .syncList, .syncBare] {
             #expect(joined(spliced.kdbPieces(form: form)) == ReplyAssembly.kdbMessage(sliced, form: form), "\(form)")
+        }
+    }
+
+    /// A small reply's result is read where the loop received it: as bytes of a larger buffer
+    /// it makes the same frame and door pieces, and detached it holds its own copy of them.
+    @Test func aResultInTheReceiveBufferMakesTheSameReplyAndDetachesFromIt() throws {
+        let (spliced, sliced) = try replies(result: .string("a small result"))
+        guard case .body(let frame, let range) = spliced.result else {
+            Issue.record("expected the result in the servant's frame")
+            return
+        }
+        // The servant's message as it lies in a receive buffer, behind other frames' bytes.
+        let buffer = Array(repeating: UInt8(0xAB), count: 100) + frame.bytes + [1, 2, 3]
+        let received = buffer[(100 + range.lowerBound)..<(100 + range.upperBound)]
+        let inBuffer = ClientReplyFrame(head: spliced.head, result: .bytes(received), tail: spliced.tail)
+        #expect(inBuffer.frame.bytes == sliced.bytes)
+        #expect(inBuffer.count == sliced.bytes.count)
+        let detached = inBuffer.detached
+        guard case .bytes(let own) = detached.result else {
+            Issue.record("expected bytes")
+            return
+        }
+        #expect(own.startIndex == 0 && own.count == received.count)
+        for form in [KdbReplyForm.async, .syncList, .syncBare] {
+            #expect(joined(inBuffer.kdbPieces(form: form)) == ReplyAssembly.kdbMessage(sliced, form: form), "\(form)")
+            #expect(joined(detached.kdbPieces(form: form)) == ReplyAssembly.kdbMessage(sliced, form: form), "\(form)")
         }
     }
 
