@@ -46,8 +46,19 @@ final class ServiceFunctions {
     /// Ready servants.
     @exclusivity(unchecked) private var readyServants = 0
 
+    /// The two answers for the function last asked about, kept until the counts change: a
+    /// stream of queries calling one function asks the same questions each time, and hashing
+    /// the function's name took longer than comparing it (1.5 % of the loop's samples).
+    private struct Answers {
+        var function: String
+        var mayServe: Bool
+        var everyReadyServantServes: Bool
+    }
+    @exclusivity(unchecked) private var lastAnswers: Answers?
+
     /// A servant announced `functions` for the first time (`old` nil) or again.
     func announce(_ functions: ServedFunctions, replacing old: ServedFunctions?) {
+        lastAnswers = nil
         if let old { count(old, by: -1, every: &knownServingEvery, serving: &knownServing) }
         else { knownServants += 1 }
         count(functions, by: 1, every: &knownServingEvery, serving: &knownServing)
@@ -55,18 +66,21 @@ final class ServiceFunctions {
 
     /// A known servant was removed from the broker.
     func forget(_ functions: ServedFunctions) {
+        lastAnswers = nil
         knownServants -= 1
         count(functions, by: -1, every: &knownServingEvery, serving: &knownServing)
     }
 
     /// A servant serving `functions` entered dispatch.
     func becameReady(_ functions: ServedFunctions) {
+        lastAnswers = nil
         readyServants += 1
         count(functions, by: 1, every: &readyServingEvery, serving: &readyServing)
     }
 
     /// A servant serving `functions` left dispatch.
     func leftReady(_ functions: ServedFunctions) {
+        lastAnswers = nil
         readyServants -= 1
         count(functions, by: -1, every: &readyServingEvery, serving: &readyServing)
     }
@@ -74,12 +88,23 @@ final class ServiceFunctions {
     /// Whether a query calling `function` may be accepted: some known servant serves it, or no
     /// servant is known yet (the query then waits for one, as any query does).
     func mayServe(_ function: String) -> Bool {
-        knownServants == 0 || knownServingEvery > 0 || knownServing[function] != nil
+        answers(for: function).mayServe
     }
 
     /// Whether every ready servant serves `function`: dispatch then needs no narrowing.
     func everyReadyServantServes(_ function: String) -> Bool {
-        readyServingEvery == readyServants || readyServingEvery + (readyServing[function] ?? 0) == readyServants
+        answers(for: function).everyReadyServantServes
+    }
+
+    private func answers(for function: String) -> Answers {
+        if let lastAnswers, lastAnswers.function == function { return lastAnswers }
+        let answers = Answers(
+            function: function,
+            mayServe: knownServants == 0 || knownServingEvery > 0 || knownServing[function] != nil,
+            everyReadyServantServes: readyServingEvery == readyServants
+                || readyServingEvery + (readyServing[function] ?? 0) == readyServants)
+        lastAnswers = answers
+        return answers
     }
 
     // MARK: Candidate groups (dispatch plugins of ABI version 3)

@@ -1,0 +1,45 @@
+import Testing
+
+@testable import MServeBroker
+
+/// What the broker asks of the service's functions for every query is answered from the
+/// counts as they are now: asked again about the same function after servants announce,
+/// become ready, leave dispatch or are forgotten, the answers follow.
+struct ServiceFunctionsTests {
+    @Test func theAnswersForOneFunctionFollowEveryChange() {
+        let functions = ServiceFunctions()
+        // No servant known yet: a query waits for one, and no narrowing is needed.
+        #expect(functions.mayServe("f"))
+        #expect(functions.everyReadyServantServes("f"))
+
+        let onlyG = ServedFunctions.only(["g"])
+        functions.announce(onlyG, replacing: nil)
+        #expect(!functions.mayServe("f"))
+        #expect(functions.mayServe("g"))
+        functions.becameReady(onlyG)
+        #expect(!functions.everyReadyServantServes("f"))
+        #expect(functions.everyReadyServantServes("g"))
+
+        // The servant announces f as well.
+        let fAndG = ServedFunctions.only(["f", "g"])
+        functions.announce(fAndG, replacing: onlyG)
+        #expect(functions.mayServe("f"))
+        #expect(!functions.everyReadyServantServes("f"))
+        functions.leftReady(onlyG)
+        functions.becameReady(fAndG)
+        #expect(functions.everyReadyServantServes("f"))
+
+        // A second servant serving every function joins, then leaves.
+        functions.announce(.every, replacing: nil)
+        functions.becameReady(.every)
+        #expect(functions.mayServe("h"))
+        #expect(!functions.everyReadyServantServes("h"))
+        #expect(functions.everyReadyServantServes("f"))
+        functions.leftReady(.every)
+        #expect(!functions.everyReadyServantServes("h"))
+        #expect(functions.mayServe("h"))
+        functions.forget(.every)
+        #expect(!functions.mayServe("h"))
+        #expect(functions.mayServe("f"))
+    }
+}
