@@ -364,11 +364,11 @@ extension BrokerLoop {
         let now = QueryClock.monotonicNanoseconds()
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
-        guard let position = inFlight.index(forKey: tag), inFlight.values[position].servantID == id else {
+        guard let flight = inFlight[tag], flight.servantID == id else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
-        let flight = inFlight.remove(at: position).value
+        inFlight.removeValue(forKey: tag)
         // The query's message is done with: a large one is freed before the reply is built.
         flight.query.message = .bytes([])
         // The servant's own measure of its run time, never more than the time since dispatch:

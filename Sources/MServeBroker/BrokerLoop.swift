@@ -90,7 +90,8 @@ final class BrokerLoop {
     @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 
     @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
-    @exclusivity(unchecked) var inFlight: [UInt64: InFlightQuery] = [:]
+    /// The queries sent to servants and not answered yet, by tag (InFlightTable.swift).
+    @exclusivity(unchecked) var inFlight = InFlightTable()
     @exclusivity(unchecked) var nextTag: UInt64 = 1
     var nextServantID: UInt64 = 1
     @exclusivity(unchecked) var answered: UInt64 = 0

@@ -6,10 +6,14 @@ public enum QueryClock {
     /// Seconds between the Unix epoch and q's epoch, 2000.01.01.
     public static let qEpochOffsetSeconds: Int64 = 946_684_800
 
-    /// Monotonic nanoseconds, for durations.
+    /// Monotonic nanoseconds, for durations (`CLOCK_MONOTONIC`, read directly: through
+    /// `DispatchTime` each read also cost a call into libdispatch, and the broker reads the
+    /// clock three times a query).
     @inline(__always)
     public static func monotonicNanoseconds() -> UInt64 {
-        DispatchTime.now().uptimeNanoseconds
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
     }
 
     /// Wall-clock time as a q timestamp: nanoseconds since 2000.01.01D00:00.
