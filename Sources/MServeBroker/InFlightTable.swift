@@ -67,7 +67,7 @@ struct InFlightTable: Sequence {
             while slot < table.tags.count {
                 let slot = self.slot
                 self.slot += 1
-                if table.tags[slot] != 0, let flight = table.queries[slot] { return (table.tags[slot], flight) }
+                if let flight = table.queries[slot] { return (table.tags[slot], flight) }
             }
             return nil
         }

@@ -58,7 +58,6 @@ final class ServiceFunctions {
 
     /// A servant announced `functions` for the first time (`old` nil) or again.
     func announce(_ functions: ServedFunctions, replacing old: ServedFunctions?) {
-        lastAnswers = nil
         if let old { count(old, by: -1, every: &knownServingEvery, serving: &knownServing) }
         else { knownServants += 1 }
         count(functions, by: 1, every: &knownServingEvery, serving: &knownServing)
@@ -66,21 +65,18 @@ final class ServiceFunctions {
 
     /// A known servant was removed from the broker.
     func forget(_ functions: ServedFunctions) {
-        lastAnswers = nil
         knownServants -= 1
         count(functions, by: -1, every: &knownServingEvery, serving: &knownServing)
     }
 
     /// A servant serving `functions` entered dispatch.
     func becameReady(_ functions: ServedFunctions) {
-        lastAnswers = nil
         readyServants += 1
         count(functions, by: 1, every: &readyServingEvery, serving: &readyServing)
     }
 
     /// A servant serving `functions` left dispatch.
     func leftReady(_ functions: ServedFunctions) {
-        lastAnswers = nil
         readyServants -= 1
         count(functions, by: -1, every: &readyServingEvery, serving: &readyServing)
     }
@@ -161,9 +157,12 @@ final class ServiceFunctions {
         return "no servant of this service serves the function \(function); its functions: \(listed)"
     }
 
+    /// Every change of the counts goes through here: the answers kept for the last function
+    /// asked are forgotten with it.
     private func count(
         _ functions: ServedFunctions, by delta: Int, every: inout Int, serving: inout [String: Int]
     ) {
+        lastAnswers = nil
         switch functions {
         case .every: every += delta
         case .only(let names):

@@ -136,16 +136,11 @@ public struct SlicedReply: Sendable {
     /// Whether an encoded id (a payload without message header) is `id`, compared as
     /// ``hasID(_:)`` does.
     public static func payload(_ payload: Span<UInt8>, isID id: QValue) -> Bool {
-        // The usual id, a long, compared in place (this runs for every reply).
-        if case .atom(.long(let value)) = id, payload.count == 9, payload[0] == 0xF9 {
-            var wire: UInt64 = 0
-            for shift in 0..<8 { wire |= UInt64(payload[1 + shift]) << (8 * UInt64(shift)) }
-            return Int64(bitPattern: wire) == value
+        // The usual id, a long, read in place (this runs for every reply).
+        if case .atom(.long) = id, payload.count == 9 {
+            return (try? QIPCInPlace.decodeValue(in: payload, range: 0..<9)) == id
         }
-        var copied: [UInt8] = []
-        copied.reserveCapacity(payload.count)
-        for offset in payload.indices { copied.append(payload[offset]) }
-        return (try? ReplyAssembly.decodePayload(copied[...])) == id
+        return (try? ReplyAssembly.decodePayload(QIPCInPlace.copy(of: payload, range: 0..<payload.count)[...])) == id
     }
 
     /// Whether the encoded q value `payload` is `id` (see the `Span` form).
@@ -243,7 +238,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
         if type == 101 {
             end = offset + 2  // (::) and the other unary primitives: one byte
         } else if type == -11 {
-            guard let nul = Self.firstNul(in: bytes, from: offset + 1) else { return nil }
+            guard let nul = try? QIPCInPlace.symbolEnd(in: bytes, at: offset + 1) else { return nil }
             end = nul + 1
         } else if type < 0, let width = QIPC.fixedWidth(ofType: -type) {
             end = offset + 1 + width
@@ -253,7 +248,7 @@ public struct ReplyPairLayout: Sendable, Hashable {
             if type == 11 {
                 end = offset + 6
                 for _ in 0..<count {
-                    guard let nul = Self.firstNul(in: bytes, from: end) else { return nil }
+                    guard let nul = try? QIPCInPlace.symbolEnd(in: bytes, at: end) else { return nil }
                     end = nul + 1
                 }
             } else if let width = QIPC.fixedWidth(ofType: type) {
@@ -267,15 +262,5 @@ public struct ReplyPairLayout: Sendable, Hashable {
             return nil
         }
         return end <= bytes.count ? end : nil
-    }
-
-    /// The offset of the first 0 byte at or after `start`; nil when none is there.
-    private static func firstNul(in bytes: Span<UInt8>, from start: Int) -> Int? {
-        var offset = start
-        while offset < bytes.count {
-            if bytes[offset] == 0 { return offset }
-            offset += 1
-        }
-        return nil
     }
 }

@@ -63,7 +63,7 @@ public enum QIPCInPlace {
     }
 
     /// The position of the NUL ending the symbol at `position`.
-    private static func symbolEnd(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Int {
+    public static func symbolEnd(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Int {
         var index = position
         while index < bytes.count {
             if bytes[index] == 0 { return index }
