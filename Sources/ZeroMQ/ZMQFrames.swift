@@ -134,7 +134,9 @@ extension ZMQSocket {
             let error = ZMQError.last(call: "zmq_msg_recv", file: file, line: line)
             switch error.code {
             case .interrupted: continue
-            case .again where frames.count == 0: return false
+            case .again where frames.count == 0:
+                if dontWait { markSettled() }
+                return false
             default: throw error
             }
         }

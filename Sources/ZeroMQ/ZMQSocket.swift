@@ -40,6 +40,15 @@ public final class ZMQSocket {
     private(set) var handle: UnsafeMutableRawPointer?
     /// Whether ``setLinger(milliseconds:)`` was called, so ``close()`` keeps that period.
     private var lingerWasSet = false
+    /// Whether libzmq's last look at the socket found no message to read and processed every
+    /// command sent to it (a receive that found nothing, or ``events`` without
+    /// ``ZMQPollEvents/readable``). Until the next call on the socket, anything that changes
+    /// what it can do arrives as a command, and a command signals ``fileDescriptor``: a
+    /// ``ZMQPoller`` then need not ask ``events`` before it sleeps. Any other call (a send, a
+    /// received message, a bind) may process commands unseen, and clears it.
+    private(set) var isSettled = false
+    /// ``fileDescriptor``, read once: it is the socket's for its whole life.
+    private var cachedFileDescriptor: Int32?
 
     /// Creates a socket of a type in a context.
     public init(
@@ -69,6 +78,8 @@ public final class ZMQSocket {
 
     /// The open handle, or ENOTSOCK when closed.
     func openHandle(call: @autoclosure () -> String, file: String, line: Int) throws(ZMQError) -> UnsafeMutableRawPointer {
+        // Every call may process the socket's commands; only the two that say so settle it.
+        isSettled = false
         guard let handle else {
             throw ZMQError(code: .notSocket, call: call(), message: "the socket is closed", file: file, line: line)
         }
@@ -217,7 +228,9 @@ public final class ZMQSocket {
             let error = ZMQError.last(call: "zmq_msg_recv", file: file, line: line)
             switch error.code {
             case .interrupted: continue
-            case .again: return nil
+            case .again:
+                if dontWait { markSettled() }
+                return nil
             default: throw error
             }
         }
@@ -250,14 +263,28 @@ public final class ZMQSocket {
     /// Whether the socket can be read or written now (ZMQ_EVENTS), edge-triggered with ``fileDescriptor``.
     public var events: ZMQPollEvents {
         get throws(ZMQError) {
-            ZMQPollEvents(rawValue: Int16(truncatingIfNeeded: try int32Option(ZMQ_EVENTS, name: "ZMQ_EVENTS")))
+            let events = ZMQPollEvents(rawValue: Int16(truncatingIfNeeded: try int32Option(ZMQ_EVENTS, name: "ZMQ_EVENTS")))
+            // Asking processes every pending command.
+            if !events.contains(.readable) { markSettled() }
+            return events
         }
     }
 
     /// The file descriptor that signals (edge-triggered) that ``events`` may have changed (ZMQ_FD).
     public var fileDescriptor: Int32 {
-        get throws(ZMQError) { try int32Option(ZMQ_FD, name: "ZMQ_FD") }
+        get throws(ZMQError) {
+            if let cachedFileDescriptor { return cachedFileDescriptor }
+            let settled = isSettled
+            let descriptor = try int32Option(ZMQ_FD, name: "ZMQ_FD")
+            // Reading ZMQ_FD processes no command.
+            isSettled = settled
+            cachedFileDescriptor = descriptor
+            return descriptor
+        }
     }
+
+    /// Records that libzmq just processed every command and found nothing to read.
+    func markSettled() { isSettled = true }
 
     // MARK: Monitoring
 

@@ -2,6 +2,10 @@ import Foundation
 import Testing
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite struct ZMQPollerTests {
     @Test func pollsTwoSocketsAndAWakeSignal() throws {
         try withContext { context in
@@ -84,6 +88,82 @@ import ZeroMQ
             socket.close()
             let error = #expect(throws: ZMQError.self) { try poller.poll(timeoutMilliseconds: 0) }
             #expect(error?.code == .notSocket)
+        }
+    }
+
+    @Test func aSocketThatFoundNothingWakesThePollWhenAMessageArrives() throws {
+        try withSocketPair(.pull, .push) { pull, push in
+            var poller = ZMQPoller()
+            let index = poller.add(pull)
+            // A receive that finds nothing: the poll may look at the socket's descriptor alone.
+            #expect(try pull.receive(dontWait: true) == nil)
+            try push.send([7])
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == 1)
+            #expect(poller.returnedEvents(at: index) == .readable)
+            #expect(try pull.receive(dontWait: true)?.bytes == [7])
+            // Read to the end again, then a second message wakes it the same way.
+            #expect(try pull.receive(dontWait: true) == nil)
+            try push.send([8])
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == 1)
+            #expect(try pull.receive(dontWait: true)?.bytes == [8])
+        }
+    }
+
+    @Test func aMessageWhoseSignalASendTookIsStillReported() throws {
+        try withSocketPair(.dealer, .dealer) { left, right in
+            var poller = ZMQPoller()
+            let index = poller.add(left)
+            #expect(try left.receive(dontWait: true) == nil)
+            // The message's signal reaches `left`'s descriptor; then a send, over a millisecond
+            // later, processes `left`'s commands and takes the signal with it.
+            try right.send([1])
+            Thread.sleep(forTimeInterval: 0.02)
+            try left.send([2])
+            let descriptor = try left.fileDescriptor
+            var item = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            #expect(Glibc.poll(&item, 1, 0) == 0, "the send took the signal: the descriptor alone would sleep")
+            // The poller asks a socket that was sent on before it sleeps.
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == 1)
+            #expect(poller.returnedEvents(at: index) == .readable)
+            #expect(try left.receive(dontWait: true)?.bytes == [1])
+        }
+    }
+
+    @Test func aPollWithATimeoutReturnsNothingOnlyOnceItHasPassed() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint()
+            let router = try ZMQSocket(context: context, type: .router)
+            defer { router.close() }
+            try router.bind(endpoint)
+            var poller = ZMQPoller()
+            poller.add(router)
+            #expect(try router.receive(dontWait: true) == nil)
+            // A peer connecting sends the router commands but no message: its descriptor fires
+            // and the poll goes on waiting.
+            let connector = Thread {
+                Thread.sleep(forTimeInterval: 0.05)
+                guard let dealer = try? ZMQSocket(context: context, type: .dealer) else { return }
+                try? dealer.connect(endpoint)
+                Thread.sleep(forTimeInterval: 0.5)
+                dealer.close()
+            }
+            let started = Date()
+            connector.start()
+            #expect(try poller.poll(timeoutMilliseconds: 400) == 0)
+            #expect(Date().timeIntervalSince(started) >= 0.39)
+        }
+    }
+
+    @Test func aSocketPolledForNothingIsNotReportedAndDoesNotWakeThePoll() throws {
+        try withSocketPair(.pull, .push) { pull, push in
+            var poller = ZMQPoller()
+            let index = poller.add(pull, events: [])
+            try push.send([1])
+            #expect(try poller.poll(timeoutMilliseconds: 100) == 0)
+            #expect(poller.returnedEvents(at: index).isEmpty)
+            poller.setEvents(.readable, at: index)
+            #expect(try poller.poll(timeoutMilliseconds: 10_000) == 1)
+            #expect(try pull.receive(dontWait: true)?.bytes == [1])
         }
     }
 }
