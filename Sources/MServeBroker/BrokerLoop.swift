@@ -130,6 +130,8 @@ final class BrokerLoop {
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0
+    /// While the loop is saturated, when it reads the client socket next (see `run`).
+    var nextClientReadWhileSaturated: UInt64 = 0
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -230,7 +232,7 @@ final class BrokerLoop {
         while true {
             if turnsSincePoll < Self.turnsBetweenPollsUnderLoad, !stopping {
                 turnsSincePoll += 1
-                let handled = readServants() + readClients()
+                let handled = readServants() + readClientsWhenDue()
                 if handled > 0 {
                     timers(now: QueryClock.monotonicNanoseconds())
                     flushOutboxes()
@@ -246,13 +248,13 @@ final class BrokerLoop {
             // client query could only join the queue: the client socket is left out of the
             // poll, as a load-balancing broker leaves its front end while no worker is free,
             // so that each query does not wake the loop twice (its arrival, then its
-            // servant's answer). Its queries are read at every wake-up all the same, and at
-            // least every couple of milliseconds. Once no query has come for a while
-            // (`clientTrafficWindow`), the socket is polled again: a broker whose servants run
-            // long queries sleeps until a client writes.
-            let saturated =
-                freeReadyServants == 0 && !queue.isEmpty && !stopping
-                && now &- lastClientMessageAt < Self.clientTrafficWindow
+            // servant's answer). Its queries are read every millisecond or so all the same
+            // (`readClientsWhenDue`), not at every wake-up: queries left waiting in the
+            // socket cost libzmq no signal to the loop, one read that takes them all does.
+            // Once no query has come for a while (`clientTrafficWindow`), the socket is
+            // polled again: a broker whose servants run long queries sleeps until a client
+            // writes.
+            let saturated = isSaturated(now: now)
             if saturated != clientPollPaused {
                 clientPollPaused = saturated
                 events.setEvents(saturated ? [] : .readable, for: clientItem)
@@ -263,7 +265,7 @@ final class BrokerLoop {
                     now: now,
                     wakeAt: min(
                         nextHeartbeat, nextDeadlineScan, reofferAt ?? .max,
-                        saturated ? now &+ Self.clientReadIntervalWhileSaturated : .max),
+                        saturated ? nextClientReadWhileSaturated : .max),
                     atMostMilliseconds: Self.longestPollMilliseconds
                 ) { turnItems in
                     // Each turn's own: the kdb+ door's connections come and go.
@@ -290,7 +292,11 @@ final class BrokerLoop {
             if events.isReadable(monitorItem) { readMonitor() }
             var handled = 0
             if events.isReadable(servantItem) { handled += readServants() }
-            if saturated || events.isReadable(clientItem) { handled += readClients() }
+            if saturated {
+                handled += readClientsWhenDue()
+            } else if events.isReadable(clientItem) {
+                handled += readClients()
+            }
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
@@ -307,13 +313,33 @@ final class BrokerLoop {
         shutdown()
     }
 
+    /// Whether every servant is busy, queries wait, and client queries still come (within
+    /// `clientTrafficWindow`): a new query could only join the queue.
+    func isSaturated(now: UInt64) -> Bool {
+        freeReadyServants == 0 && !queue.isEmpty && !stopping
+            && now &- lastClientMessageAt < Self.clientTrafficWindow
+    }
+
+    /// Reads the clients' queries (`readClients`), unless the loop is saturated and read them
+    /// less than `clientReadIntervalWhileSaturated` ago; returns the messages handled.
+    func readClientsWhenDue() -> Int {
+        if freeReadyServants == 0, !queue.isEmpty, !stopping {
+            let now = QueryClock.monotonicNanoseconds()
+            if isSaturated(now: now) {
+                if now < nextClientReadWhileSaturated { return 0 }
+                nextClientReadWhileSaturated = now &+ Self.clientReadIntervalWhileSaturated
+            }
+        }
+        return readClients()
+    }
+
     /// Turns the loop may take without polling while each finds messages (see `run`): the
     /// mailbox, the monitor and the kdb+ sockets wait at most this many busy turns.
     static let turnsBetweenPollsUnderLoad = 8
 
-    /// While the loop is saturated (see `run`), how long a client query may wait unread in
-    /// its socket, in nanoseconds; the poll rounds up to whole milliseconds, so 1 ms here
-    /// reads them within 2 ms.
+    /// While the loop is saturated (see `run`), how often it reads the client socket, in
+    /// nanoseconds; the poll rounds up to whole milliseconds, so 1 ms here reads a query
+    /// within 2 ms of its arrival.
     static let clientReadIntervalWhileSaturated: UInt64 = 1_000_000
     /// While the loop is saturated, the client socket stays out of the poll only while queries
     /// came this recently (nanoseconds).
