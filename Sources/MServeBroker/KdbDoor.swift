@@ -24,7 +24,7 @@ struct KdbDoorQuery {
 /// The kdb+ IPC door: a TCP listener that speaks the kdb+ handshake and message framing, so
 /// q sessions, pykx, qpython and kola reach the broker unchanged.
 ///
-/// It polls raw descriptors in the broker's `zmq_poll` set (`ZMQPoller.add(fileDescriptor:)`)
+/// It polls raw descriptors in the broker's poll set (`ZMQPoller.add(fileDescriptor:)`)
 /// rather than a ZeroMQ STREAM socket: with its own sockets the door sees each connection's
 /// exact output backlog (a STREAM socket hides it behind libzmq's pipes and high-water
 /// marks), closes one connection at once, knows the peer address for the compression rule,

@@ -17,7 +17,7 @@ enum KdbServantEvent {
 
 /// The broker's links to q servants, kdb+ processes listed as `kdb://host:port`.
 ///
-/// Each servant is one non-blocking TCP connection in the broker's own `zmq_poll` set (like
+/// Each servant is one non-blocking TCP connection in the broker's own poll set (like
 /// the kdb+ door's clients): connect, the kdb+ handshake (`user:password`, capability 3, NUL;
 /// one byte back), then async messages. A query goes out as the async `(tag; query)` — the
 /// client's id replaced by the broker's tag, a long, so that replies match exactly — and the

@@ -89,7 +89,7 @@ public struct ZMQPoller {
             if let socket = sockets[index] {
                 guard let handle = socket.handle, handle == items[index].socket else {
                     throw ZMQError(
-                        code: .notSocket, call: "zmq_poll",
+                        code: .notSocket, call: "poll",
                         message: "item \(index) is a socket that was closed", file: file, line: line)
                 }
             }
