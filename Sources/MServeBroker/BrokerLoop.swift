@@ -313,17 +313,20 @@ final class BrokerLoop {
         shutdown()
     }
 
-    /// Whether every servant is busy, queries wait, and client queries still come (within
+    /// Whether every servant is busy and queries wait, in a loop that is not stopping.
+    var queriesWaitForAServant: Bool { freeReadyServants == 0 && !queue.isEmpty && !stopping }
+
+    /// Whether queries wait for a servant and client queries still come (within
     /// `clientTrafficWindow`): a new query could only join the queue.
     func isSaturated(now: UInt64) -> Bool {
-        freeReadyServants == 0 && !queue.isEmpty && !stopping
-            && now &- lastClientMessageAt < Self.clientTrafficWindow
+        queriesWaitForAServant && now &- lastClientMessageAt < Self.clientTrafficWindow
     }
 
     /// Reads the clients' queries (`readClients`), unless the loop is saturated and read them
-    /// less than `clientReadIntervalWhileSaturated` ago; returns the messages handled.
+    /// less than `clientReadIntervalWhileSaturated` ago; returns the messages handled. The
+    /// clock is read only when queries wait for a servant.
     func readClientsWhenDue() -> Int {
-        if freeReadyServants == 0, !queue.isEmpty, !stopping {
+        if queriesWaitForAServant {
             let now = QueryClock.monotonicNanoseconds()
             if isSaturated(now: now) {
                 if now < nextClientReadWhileSaturated { return 0 }
