@@ -33,7 +33,16 @@ extension BrokerLoop {
     }
 
     func removeServant(endpoint: String, reason: String) {
-        guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
+        guard let id = servantByEndpoint[endpoint], servants[id] != nil else { return }
+        if !kdbServants.owns(id) {
+            // What it sent before it went (its last answers, its BYE) counts first, as when its
+            // connection drops (`readMonitor`). And the disconnect below must not cut a message
+            // libzmq has begun to take from its pipe: a poll's look at the ROUTER takes the
+            // first part of the next message ahead, and libzmq aborts the process (`!_more`,
+            // fq.cpp) when the pipe with the rest of it is gone before it is read.
+            readServants()
+        }
+        guard let record = servants[id] else { return }
         servantLost(id, reason: reason)
         if kdbServants.owns(id) {
             kdbServants.remove(servantID: id)
