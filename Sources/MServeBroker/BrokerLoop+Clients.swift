@@ -99,7 +99,7 @@ extension BrokerLoop {
         metrics.received(bytes: queryMessage.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
-        let held = HeldQuery(
+        let held = heldQueries.make(
             tag: 0, route: route, message: queryMessage, id: .identity, routing: "",
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt,
             deadline: receivedAt + deadlineNanoseconds)
@@ -358,7 +358,8 @@ extension BrokerLoop {
         metrics.sent(bytes: reply.count)
         switch route {
         case .zmq(let envelope):
-            clientReplies.append(PendingClientReply(envelope: envelope, body: .frame(reply.frame)))
+            clientReplies.append(
+                PendingClientReply(envelope: envelope, body: .frame(reply.frame(reusing: emptyReplyMessages.popLast()))))
         case .kdb(let connection, let form):
             kdbDoor?.send(reply.detached, to: connection, form: form)
         }
@@ -374,6 +375,11 @@ extension BrokerLoop {
                 sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(bytes, dontWait: true) }
             case .frame(let frame):
                 sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(frame, dontWait: true) }
+                // Sent, the message is empty: kept for another reply. One not sent still
+                // holds its body, and goes with it.
+                if frame.count == 0, emptyReplyMessages.count < Self.emptyReplyMessagesKept {
+                    emptyReplyMessages.append(frame)
+                }
             }
         }
         clientReplies.removeAll(keepingCapacity: true)

@@ -373,11 +373,11 @@ extension BrokerLoop {
         let now = QueryClock.monotonicNanoseconds()
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
-        guard let flight = inFlight[tag], flight.servantID == id else {
+        guard var flight = inFlight.removeValue(forKey: tag, ifAt: id) else {
             logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
             return
         }
-        inFlight.removeValue(forKey: tag)
+        defer { heldQueries.recycle(&flight.query) }
         // The query's message is done with: a large one is freed before the reply is built.
         flight.query.message = .bytes([])
         // The servant's own measure of its run time, never more than the time since dispatch:

@@ -82,6 +82,9 @@ final class BrokerLoop {
     /// they leave together, at the end of each read, so that libzmq's I/O thread finds them
     /// in one wake-up and writes each client's in as few `send` calls as it can.
     @exclusivity(unchecked) var clientReplies: [PendingClientReply] = []
+    /// Reply messages a send emptied, reused for the next replies (``ClientReplyFrame/frame(reusing:)``):
+    /// a reply then costs libzmq's body alone, no message object of its own.
+    @exclusivity(unchecked) var emptyReplyMessages: [ZMQMessage] = []
     /// The head and tail of the client reply being made around a servant's result (``ReplyAssembly``):
     /// kept from one reply to the next, so making one allocates neither.
     @exclusivity(unchecked) var replyHead: [UInt8] = []
@@ -90,6 +93,8 @@ final class BrokerLoop {
     @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 
     @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
+    /// Records of answered queries, reused for new ones.
+    @exclusivity(unchecked) var heldQueries = HeldQueryPool()
     /// The queries sent to servants and not answered yet, by tag (InFlightTable.swift).
     @exclusivity(unchecked) var inFlight = InFlightTable()
     @exclusivity(unchecked) var nextTag: UInt64 = 1
@@ -339,6 +344,11 @@ final class BrokerLoop {
     /// Turns the loop may take without polling while each finds messages (see `run`): the
     /// mailbox, the monitor and the kdb+ sockets wait at most this many busy turns.
     static let turnsBetweenPollsUnderLoad = 8
+
+    /// The most emptied reply messages kept for reuse (``emptyReplyMessages``): more than a
+    /// busy turn sends (a servant's `REPLY` brings up to 32 answers, and a turn reads
+    /// several), about 100 kB at most.
+    static let emptyReplyMessagesKept = 1_024
 
     /// While the loop is saturated (see `run`), how often it reads the client socket, in
     /// nanoseconds; the poll rounds up to whole milliseconds, so 1 ms here reads a query

@@ -43,16 +43,16 @@ enum QueryMessage {
 /// the queue or in flight at a time, never both. Only the loop's thread touches it, so its
 /// state skips the run-time exclusivity check, as the loop's own does.
 final class HeldQuery {
-    @exclusivity(unchecked) var tag: UInt64
-    @exclusivity(unchecked) var route: ReplyRoute
-    @exclusivity(unchecked) var message: QueryMessage
-    @exclusivity(unchecked) var id: QValue
-    @exclusivity(unchecked) var routing: String
+    @exclusivity(unchecked) var tag: UInt64 = 0
+    @exclusivity(unchecked) var route: ReplyRoute = .zmq(envelope: [])
+    @exclusivity(unchecked) var message: QueryMessage = .bytes([])
+    @exclusivity(unchecked) var id: QValue = .identity
+    @exclusivity(unchecked) var routing = ""
     /// The function the query calls; "" before it is parsed.
     @exclusivity(unchecked) var function = ""
-    @exclusivity(unchecked) var receivedTimestamp: Int64
-    @exclusivity(unchecked) var receivedAt: UInt64
-    @exclusivity(unchecked) var deadline: UInt64
+    @exclusivity(unchecked) var receivedTimestamp: Int64 = 0
+    @exclusivity(unchecked) var receivedAt: UInt64 = 0
+    @exclusivity(unchecked) var deadline: UInt64 = 0
     @exclusivity(unchecked) var dispatches: Int = 0
     /// Whether `deadline` is the client's own (its `deadline` option, shorter than the
     /// broker's): such a query may expire before queries that came before it.
@@ -62,14 +62,67 @@ final class HeldQuery {
         tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
         receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
     ) {
+        reset(
+            tag: tag, route: route, message: message, id: id, routing: routing,
+            receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
+    }
+
+    /// Makes the object a new query's, every field as `init` sets it: the loop reuses the
+    /// object of a query it answered (``HeldQueryPool``).
+    func reset(
+        tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
+        receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
+    ) {
         self.tag = tag
         self.route = route
         self.message = message
         self.id = id
         self.routing = routing
+        self.function = ""
         self.receivedTimestamp = receivedTimestamp
         self.receivedAt = receivedAt
         self.deadline = deadline
+        self.dispatches = 0
+        self.hasOwnDeadline = false
+    }
+}
+
+/// Objects of answered queries, kept for the next queries (``BrokerLoop/handleClient(route:message:)``):
+/// a query then costs the loop no allocation of its record. Only an object nothing else holds
+/// is taken back, so a query still referred to anywhere is never reused under it.
+struct HeldQueryPool {
+    private var spare: [HeldQuery] = []
+    /// The most objects kept: more than a busy turn answers (a servant's `REPLY` brings up
+    /// to 32 answers, and a turn reads several), about 150 kB at most.
+    static let capacity = 1_024
+
+    /// Objects kept for reuse.
+    var count: Int { spare.count }
+
+    /// A record for a new query: a kept object reset, or a new one.
+    mutating func make(
+        tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
+        receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
+    ) -> HeldQuery {
+        if let query = spare.popLast() {
+            query.reset(
+                tag: tag, route: route, message: message, id: id, routing: routing,
+                receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
+            return query
+        }
+        return HeldQuery(
+            tag: tag, route: route, message: message, id: id, routing: routing,
+            receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
+    }
+
+    /// Takes back an answered query's object if `query` is its only reference; its message
+    /// and id are let go at once.
+    mutating func recycle(_ query: inout HeldQuery) {
+        guard spare.count < Self.capacity, isKnownUniquelyReferenced(&query) else { return }
+        query.message = .bytes([])
+        query.id = .identity
+        query.route = .zmq(envelope: [])
+        spare.append(query)
     }
 }
 

@@ -24,9 +24,12 @@ struct ClientReplyFrame {
     /// The size of the whole reply in bytes.
     var count: Int { head.count + result.count + tail.count }
 
-    /// The reply as one ZeroMQ frame.
-    var frame: ZMQMessage {
-        ZMQMessage(joining: [.bytes(head[...]), result, .bytes(tail[...])])
+    /// The reply as one ZeroMQ frame: in `message` (an empty one, a send emptied) when given,
+    /// else in a new one.
+    func frame(reusing message: ZMQMessage? = nil) -> ZMQMessage {
+        let frame = message ?? ZMQMessage()
+        frame.replaceBody(joining: .bytes(head[...]), result, .bytes(tail[...]))
+        return frame
     }
 
     /// The reply with a result of its own: a result still in the loop's receive buffer is

@@ -53,6 +53,14 @@ struct InFlightTable: Sequence {
         return removed
     }
 
+    /// Removes the query of `tag` and returns it if it is in flight at `servantID`; leaves it
+    /// and returns nil otherwise (a reply from a servant the query is no longer at). One look-up.
+    mutating func removeValue(forKey tag: UInt64, ifAt servantID: UInt64) -> InFlightQuery? {
+        guard let slot = slot(of: tag), let flight = queries[slot], flight.servantID == servantID else { return nil }
+        remove(at: slot)
+        return flight
+    }
+
     /// Iterates over the tags and queries in flight, in no particular order.
     func makeIterator() -> Iterator {
         Iterator(table: self)

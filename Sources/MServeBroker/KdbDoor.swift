@@ -235,7 +235,7 @@ final class KdbDoor {
     func send(_ reply: ClientReplyFrame, to connectionID: UInt64, form: KdbReplyForm) {
         guard var connection = connections[connectionID] else { return }
         if reply.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1 {
-            return send(ClientReply(bytes: reply.frame.bytes, failure: nil), to: connectionID, form: form)
+            return send(ClientReply(bytes: reply.frame().bytes, failure: nil), to: connectionID, form: form)
         }
         connection.awaitingReplies = max(0, connection.awaitingReplies - 1)
         connection.lastActivity = QueryClock.monotonicNanoseconds()

@@ -96,6 +96,10 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
         "\(call) failed: \(message) (errno \(code.rawValue)) at \(file):\(line)"
     }
 
+    /// The calling thread's current `zmq_errno()`, without an error's text: a receive that
+    /// finds nothing, the loop's most frequent failure, reads it and makes no string.
+    static var lastCode: Code { Code(rawValue: zmq_errno()) }
+
     /// The error for the calling thread's current `zmq_errno()`.
     static func last(call: String, file: String, line: Int) -> ZMQError {
         ZMQError(code: Code(rawValue: zmq_errno()), call: call, file: file, line: line)

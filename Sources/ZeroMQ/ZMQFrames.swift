@@ -131,13 +131,13 @@ extension ZMQSocket {
                 flags = 0
                 continue
             }
-            let error = ZMQError.last(call: "zmq_msg_recv", file: file, line: line)
-            switch error.code {
+            let code = ZMQError.lastCode
+            switch code {
             case .interrupted: continue
             case .again where frames.count == 0:
                 if dontWait { markSettled() }
                 return false
-            default: throw error
+            default: throw ZMQError(code: code, call: "zmq_msg_recv", file: file, line: line)
             }
         }
     }

@@ -44,26 +44,21 @@ public final class ZMQMessage {
         precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
         guard total > 0, let destination = zmq_msg_data(pointer) else { return }
         var offset = 0
-        for piece in pieces {
-            switch piece {
-            case .bytes(let bytes):
-                bytes.withUnsafeBytes { source in
-                    if source.count > 0 {
-                        (destination + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
-                    }
-                }
-                offset += bytes.count
-            case .body(let message, let range):
-                message.withUnsafeBody { source in
-                    precondition(range.lowerBound >= 0 && range.upperBound <= source.count, "a range outside the message")
-                    if !range.isEmpty {
-                        (destination + offset).copyMemory(
-                            from: source.baseAddress! + range.lowerBound, byteCount: range.count)
-                    }
-                }
-                offset += range.count
-            }
-        }
+        for piece in pieces { offset = piece.copy(to: destination, at: offset) }
+    }
+
+    /// Makes the message hold three pieces laid end to end, as ``init(joining:)`` does,
+    /// closing what it held: a message object reused for frame after frame (one emptied by
+    /// a send), without an array of pieces or a new `zmq_msg_t`.
+    public func replaceBody(joining first: ZMQMessagePiece, _ second: ZMQMessagePiece, _ third: ZMQMessagePiece) {
+        zmq_msg_close(pointer)
+        let total = first.count + second.count + third.count
+        let rc = zmq_msg_init_size(pointer, total)
+        precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
+        guard total > 0, let destination = zmq_msg_data(pointer) else { return }
+        var offset = first.copy(to: destination, at: 0)
+        offset = second.copy(to: destination, at: offset)
+        _ = third.copy(to: destination, at: offset)
     }
 
     /// A message holding the UTF-8 bytes of a string.
@@ -173,6 +168,27 @@ public enum ZMQMessagePiece {
         switch self {
         case .bytes(let bytes): bytes.count
         case .body(_, let range): range.count
+        }
+    }
+
+    /// Copies the piece to `destination + offset`; returns the offset after it.
+    fileprivate func copy(to destination: UnsafeMutableRawPointer, at offset: Int) -> Int {
+        switch self {
+        case .bytes(let bytes):
+            bytes.withUnsafeBytes { source in
+                if source.count > 0 {
+                    (destination + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                }
+            }
+            return offset + bytes.count
+        case .body(let message, let range):
+            message.withUnsafeBody { source in
+                precondition(range.lowerBound >= 0 && range.upperBound <= source.count, "a range outside the message")
+                if !range.isEmpty {
+                    (destination + offset).copyMemory(from: source.baseAddress! + range.lowerBound, byteCount: range.count)
+                }
+            }
+            return offset + range.count
         }
     }
 }

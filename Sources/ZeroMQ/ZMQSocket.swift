@@ -159,11 +159,11 @@ public final class ZMQSocket {
                 zmq_send(handle, buffer.baseAddress, buffer.count, flags)
             }
             if rc >= 0 { return true }
-            let error = ZMQError.last(call: "zmq_send", file: file, line: line)
-            switch error.code {
+            let code = ZMQError.lastCode
+            switch code {
             case .interrupted: continue
             case .again: return false
-            default: throw error
+            default: throw ZMQError(code: code, call: "zmq_send", file: file, line: line)
             }
         }
     }
@@ -180,11 +180,11 @@ public final class ZMQSocket {
         let flags = Self.sendFlags(more: more, dontWait: dontWait)
         while true {
             if zmq_msg_send(message.pointer, handle, flags) >= 0 { return true }
-            let error = ZMQError.last(call: "zmq_msg_send", file: file, line: line)
-            switch error.code {
+            let code = ZMQError.lastCode
+            switch code {
             case .interrupted: continue
             case .again: return false
-            default: throw error
+            default: throw ZMQError(code: code, call: "zmq_msg_send", file: file, line: line)
             }
         }
     }
@@ -225,13 +225,13 @@ public final class ZMQSocket {
         let flags = dontWait ? ZMQ_DONTWAIT : 0
         while true {
             if zmq_msg_recv(message.pointer, handle, flags) >= 0 { return message }
-            let error = ZMQError.last(call: "zmq_msg_recv", file: file, line: line)
-            switch error.code {
+            let code = ZMQError.lastCode
+            switch code {
             case .interrupted: continue
             case .again:
                 if dontWait { markSettled() }
                 return nil
-            default: throw error
+            default: throw ZMQError(code: code, call: "zmq_msg_recv", file: file, line: line)
             }
         }
     }

@@ -30,11 +30,21 @@ struct ClientReplyFrameTests {
 
     @Test func theFrameAndEveryDoorFormAreTheReframedReply() throws {
         let (spliced, sliced) = try replies(result: .vector(.long(Array(0..<5_000))))
-        #expect(spliced.frame.bytes == sliced.bytes)
+        #expect(spliced.frame().bytes == sliced.bytes)
         #expect(spliced.count == sliced.bytes.count)
         for form in [KdbReplyForm.async, .syncList, .syncBare] {
             #expect(joined(spliced.kdbPieces(form: form)) == ReplyAssembly.kdbMessage(sliced, form: form), "\(form)")
         }
+    }
+
+    /// The loop reuses the message a send emptied: it then holds the new reply, whole and alone.
+    @Test func aReusedMessageHoldsTheNewReplyAlone() throws {
+        let (large, _) = try replies(result: .vector(.long(Array(0..<5_000))))
+        let (small, sliced) = try replies(result: .string("a small result"))
+        let message = large.frame()
+        let reused = small.frame(reusing: message)
+        #expect(reused === message)
+        #expect(reused.bytes == sliced.bytes)
     }
 
     /// A small reply's result is read where the loop received it: as bytes of a larger buffer
@@ -49,7 +59,7 @@ struct ClientReplyFrameTests {
         let buffer = Array(repeating: UInt8(0xAB), count: 100) + frame.bytes + [1, 2, 3]
         let received = buffer[(100 + range.lowerBound)..<(100 + range.upperBound)]
         let inBuffer = ClientReplyFrame(head: spliced.head, result: .bytes(received), tail: spliced.tail)
-        #expect(inBuffer.frame.bytes == sliced.bytes)
+        #expect(inBuffer.frame().bytes == sliced.bytes)
         #expect(inBuffer.count == sliced.bytes.count)
         let detached = inBuffer.detached
         guard case .bytes(let own) = detached.result else {
@@ -83,7 +93,7 @@ struct ClientReplyFrameTests {
         let queuedPieces = stream.enqueue(pieces: spliced.kdbPieces(form: .async))
         let queuedAfter = stream.enqueue(after)
         #expect(queuedBefore && queuedPieces && queuedAfter)
-        let expected = before + spliced.frame.bytes + after
+        let expected = before + spliced.frame().bytes + after
         var received: [UInt8] = []
         for _ in 0..<10_000 where received.count < expected.count {
             let flushed = stream.flush()

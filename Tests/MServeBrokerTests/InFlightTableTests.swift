@@ -76,4 +76,16 @@ struct InFlightTableTests {
         #expect(copy[7]?.servantID == 1)
         #expect(copy[7]?.abandoned == false)
     }
+
+    /// A servant's reply takes its query out only while the query is in flight at that servant.
+    @Test func aQueryIsRemovedOnlyForTheServantItIsAt() {
+        var table = InFlightTable()
+        table[5] = flight(5, servant: 1)
+        #expect(table.removeValue(forKey: 5, ifAt: 2) == nil)
+        #expect(table[5]?.servantID == 1)
+        #expect(table.removeValue(forKey: 6, ifAt: 1) == nil)
+        #expect(table.removeValue(forKey: 5, ifAt: 1)?.dispatchedAt == 5)
+        #expect(table.isEmpty)
+        #expect(table.removeValue(forKey: 5, ifAt: 1) == nil)
+    }
 }

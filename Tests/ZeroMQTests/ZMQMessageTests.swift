@@ -71,4 +71,29 @@ import ZeroMQ
             #expect(try sink.receiveMultipartBytes() == [payload, [1]])
         }
     }
+
+    /// A message a send emptied takes a new body; one still holding a body lets it go first.
+    @Test func aMessageIsReusedForAnotherJoinedBody() throws {
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint("reuse")
+            let sender = try ZMQSocket(context: context, type: .pair)
+            let receiver = try ZMQSocket(context: context, type: .pair)
+            defer { sender.close(); receiver.close() }
+            try receiver.bind(endpoint)
+            try sender.connect(endpoint)
+
+            let source = ZMQMessage(bytes: Array(0..<100))
+            let message = ZMQMessage(bytes: [UInt8](repeating: 7, count: 5_000))
+            message.replaceBody(joining: .bytes([1][...]), .body(source, 40..<43), .bytes([2, 3][...]))
+            #expect(message.bytes == [1, 40, 41, 42, 2, 3])
+            #expect(try sender.send(message))
+            #expect(message.count == 0)
+            message.replaceBody(joining: .bytes([][...]), .body(source, 99..<100), .bytes([9][...]))
+            #expect(try sender.send(message))
+            #expect(try receiver.receive()?.bytes == [1, 40, 41, 42, 2, 3])
+            #expect(try receiver.receive()?.bytes == [99, 9])
+            message.replaceBody(joining: .bytes([][...]), .bytes([][...]), .bytes([][...]))
+            #expect(message.count == 0)
+        }
+    }
 }
