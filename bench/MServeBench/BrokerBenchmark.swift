@@ -3,6 +3,7 @@ import Foundation
 import MServeClient
 import MServeProtocol
 import POSIXSockets
+import QData
 
 /// One row of the broker benchmark's table and CSV.
 struct BenchRow: Sendable {
@@ -190,6 +191,25 @@ enum BrokerRun {
         }
     }
 
+    /// Starts `count` C servants (``CProgram/msvecho``), each announcing `capacity` (1 by
+    /// default, mserve's rule) and batches of up to 32 queries.
+    static func startCServants(count: Int, capacity: Int? = nil) throws -> [BenchProcess] {
+        try (0..<count).map { index in
+            let incarnation = UInt64.random(in: 1...UInt64(Int64.max))
+            let ready = QIPC.encode(
+                InfoDictionary.dictionary([
+                    ("incarnation", .atom(.long(Int64(incarnation)))),
+                    ("capacity", .atom(.long(Int64(capacity ?? 1)))),
+                    ("batch", .atom(.long(32))),
+                    ("pid", .atom(.long(0))),
+                    ("service", .atom(.symbol("msvecho"))),
+                    ("functions", .vector(.symbol([]))),
+                ]))
+            let hex = ready.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+            return try CProgram.msvecho.start(role: "servant \(index + 1)", arguments: ["\(incarnation)", hex.joined()])
+        }
+    }
+
     /// Starts `mserve broker` with `algorithm` over `servants`.
     static func startBroker(algorithm: String, servants: [String], extra: [String] = []) throws -> BenchProcess {
         try BenchProcess(
@@ -215,10 +235,12 @@ enum BrokerRun {
     static func measure(
         workload: Workload, algorithm: String, servants: Int, threads: Int, cache: Int, symbols: Int,
         clients: Int, inFlight: Int, duration: Double, capacity: Int? = nil, door: BrokerDoor = .zmq,
-        brokerArguments: [String] = []
+        brokerArguments: [String] = [], cServants: Bool = false
     ) async throws -> LoadResult {
-        let servantProcesses = try startServants(
-            workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
+        let servantProcesses =
+            cServants
+            ? try startCServants(count: servants, capacity: capacity)
+            : try startServants(workload: workload, count: servants, threads: threads, cache: cache, capacity: capacity)
         defer { servantProcesses.forEach { $0.stop() } }
         let kdbPort = door == .kdb ? LoopbackPort.free() : nil
         let broker = try startBroker(

@@ -16,6 +16,13 @@ enum CProgram: String, CaseIterable, Sendable {
     /// BACKEND; each says READY, then sends every request back as its reply (a `(id; query)`
     /// list is a valid `(id; result)` reply).
     case echoworker
+    /// `msvecho INCARNATION READY`: a servant in C that speaks MServe's servant protocol
+    /// (docs/PROTOCOL.md, section 2) and does nothing else: a ROUTER bound on loopback,
+    /// READY (the IPC dictionary READY, in hex) to every HELLO, PONG to every PING, and each
+    /// query of a QUERY back at once as the result of its REPLY (a `(id; query)` list is a
+    /// valid `(id; result)` reply), all on one thread. Behind `mserve broker` in place of
+    /// `mserve servant`, it makes the broker's workers as cheap as the lbbroker's.
+    case msvecho
 
     /// The executable, compiled on first use into a directory keyed by the source's hash.
     func executable() throws -> URL {
@@ -69,6 +76,7 @@ enum CProgram: String, CaseIterable, Sendable {
         case .proxy: Self.common + Self.proxySource
         case .lbbroker: Self.common + Self.lbbrokerSource
         case .echoworker: Self.common + Self.echoworkerSource
+        case .msvecho: Self.common + Self.msvechoSource
         }
     }
 
@@ -213,6 +221,81 @@ enum CProgram: String, CaseIterable, Sendable {
             printf("%s\\n", backend_endpoint);
             fflush(stdout);
             for (int i = 0; i < workers; i++) pthread_join(threads[i], NULL);
+            return 0;
+        }
+
+        """
+
+    private static let msvechoSource = """
+        #define MAX_FRAMES 80
+
+        static int hex_value(char c) {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            return -1;
+        }
+
+        static int is(zmq_msg_t *frame, const char *text) {
+            size_t size = strlen(text);
+            return zmq_msg_size(frame) == size && memcmp(zmq_msg_data(frame), text, size) == 0;
+        }
+
+        static void send_head(void *socket, zmq_msg_t *peer, const char *command) {
+            zmq_send(socket, zmq_msg_data(peer), zmq_msg_size(peer), ZMQ_SNDMORE);
+            zmq_send(socket, "MSV1", 4, ZMQ_SNDMORE);
+            zmq_send(socket, command, strlen(command), ZMQ_SNDMORE);
+        }
+
+        int main(int argc, char **argv) {
+            if (argc < 3) { fprintf(stderr, "usage: msvecho INCARNATION READY_HEX\\n"); return 2; }
+            unsigned long long incarnation = strtoull(argv[1], NULL, 10);
+            unsigned char incarnation_bytes[8];
+            for (int i = 0; i < 8; i++) incarnation_bytes[i] = (unsigned char)(incarnation >> (8 * i));
+            size_t hex_size = strlen(argv[2]);
+            if (hex_size % 2 != 0 || hex_size / 2 > 65536) { fprintf(stderr, "READY_HEX: an even number of hex digits\\n"); return 2; }
+            static unsigned char ready[65536];
+            size_t ready_size = hex_size / 2;
+            for (size_t i = 0; i < ready_size; i++) {
+                int high = hex_value(argv[2][2 * i]), low = hex_value(argv[2][2 * i + 1]);
+                if (high < 0 || low < 0) { fprintf(stderr, "READY_HEX: lower-case hex digits only\\n"); return 2; }
+                ready[i] = (unsigned char)(high * 16 + low);
+            }
+            const unsigned char no_time[8] = { 0 };
+            void *context = zmq_ctx_new();
+            void *socket = open_socket(context, ZMQ_ROUTER);
+            if (zmq_bind(socket, "tcp://127.0.0.1:*") != 0) { perror("bind"); return 1; }
+            announce(socket);
+            zmq_msg_t frames[MAX_FRAMES];
+            while (1) {
+                /* [broker][MSV1][command][...]: at most MAX_FRAMES kept, the rest dropped. */
+                int count = 0, more = 1;
+                while (more) {
+                    zmq_msg_t *frame = &frames[count < MAX_FRAMES ? count : MAX_FRAMES - 1];
+                    if (count >= MAX_FRAMES) zmq_msg_close(frame);
+                    zmq_msg_init(frame);
+                    if (zmq_msg_recv(frame, socket, 0) < 0) return 1;
+                    more = zmq_msg_more(frame);
+                    if (count < MAX_FRAMES) count++;
+                }
+                if (count >= 3 && is(&frames[1], "MSV1")) {
+                    if (is(&frames[2], "HELLO")) {
+                        send_head(socket, &frames[0], "READY");
+                        zmq_send(socket, ready, ready_size, 0);
+                    } else if (is(&frames[2], "PING")) {
+                        send_head(socket, &frames[0], "PONG");
+                        zmq_send(socket, incarnation_bytes, 8, 0);
+                    } else if (is(&frames[2], "QUERY")) {
+                        /* Each [tag][message] pair back as REPLY [tag][message][time]. */
+                        for (int i = 3; i + 1 < count; i += 2) {
+                            send_head(socket, &frames[0], "REPLY");
+                            zmq_msg_send(&frames[i], socket, ZMQ_SNDMORE);
+                            zmq_msg_send(&frames[i + 1], socket, ZMQ_SNDMORE);
+                            zmq_send(socket, no_time, 8, 0);
+                        }
+                    }
+                }
+                for (int i = 0; i < count; i++) zmq_msg_close(&frames[i]);
+            }
             return 0;
         }
 

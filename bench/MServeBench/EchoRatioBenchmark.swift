@@ -46,6 +46,9 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
     var peer = "zmq_proxy"
 
+    @Option(help: "The broker's servants: mserve (`mserve servant` processes) or c (with --peer lbbroker: C servants that speak MServe's servant protocol and echo, on one thread each, so that the broker's workers cost what the lbbroker's do).")
+    var servantKind = "mserve"
+
     @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`): its server, and a snapshot of the loop every 2 s for the status page (the loop counts every query either way).")
     var http = false
 
@@ -55,6 +58,9 @@ struct EchoRatioSuite: AsyncParsableCommand {
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
         guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }
+        guard servantKind == "mserve" || (servantKind == "c" && peerPath == .lbbroker) else {
+            throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker")
+        }
     }
 
     private var peerPath: Baselines.Path? {
@@ -80,7 +86,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
         let path = peerPath!
         let peerRole = path == .lbbroker ? "lbbroker" : "proxy"
         print(
-            "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)\(http ? ", broker with --http" : "")"
+            "mserve-bench echo-ratio: \(algorithm) vs \(path.rawValue), \(servants) servant(s), capacity \(capacity ?? 1), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run, \(rounds) round(s)\(http ? ", broker with --http" : "")\(servantKind == "c" ? ", broker with C servants (msvecho)" : "")"
         )
         print(
             "CPU in µs per query over the measured window (/proc/PID/stat); loop: the broker's event loop thread, io: its libzmq I/O thread; srv: the servants (the lbbroker's C workers); wk/q: the process's wake-ups (voluntary context switches) per query"
@@ -106,7 +112,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
                     brokerResult = try await BrokerRun.measure(
                         workload: .echo, algorithm: algorithm, servants: servants, threads: 1, cache: 1, symbols: 1,
                         clients: clients, inFlight: inFlight, duration: duration, capacity: capacity,
-                        brokerArguments: http ? ["--http", "127.0.0.1:0"] : []
+                        brokerArguments: http ? ["--http", "127.0.0.1:0"] : [], cServants: servantKind == "c"
                     )
                 }
             }
