@@ -1,0 +1,33 @@
+import Foundation
+import MServeTestSupport
+import Testing
+
+extension IntegrationTests {
+    /// The benchmark's C peers work with this build: `mserve broker` behind `msvecho`, the C
+    /// servant that speaks the servant protocol, answers every query (bench/README.md), and
+    /// an option that makes no sense is refused with a reason.
+    @Suite struct BenchBaselineTests {
+        static let bench = MServeProcess.buildDirectory.appendingPathComponent("mserve-bench")
+
+        @Test func theBrokerAnswersBehindCServants() async throws {
+            let run = try await CommandRun.run(
+                Self.bench,
+                ["echo-ratio", "--peer", "lbbroker", "--servant-kind", "c", "--rounds", "1", "--duration", "0.5"],
+                timeout: 120)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output.contains("broker with C servants (msvecho)"), "\(run.output)")
+            let median = try #require(
+                run.output.split(separator: "\n").first { $0.hasPrefix("median") }, "\(run.output)")
+            let columns = median.split(separator: " ")
+            // median, lbbroker q/s, broker q/s, …
+            let brokerRate = try #require(columns.count > 2 ? Double(columns[2]) : nil, "\(median)")
+            #expect(brokerRate > 0, "\(median)")
+        }
+
+        @Test func cServantsNeedTheLbbrokerPeer() async throws {
+            let run = try await CommandRun.run(Self.bench, ["echo-ratio", "--servant-kind", "c"], timeout: 60)
+            #expect(run.status != 0)
+            #expect(run.errors.contains("--servant-kind must be mserve, or c with --peer lbbroker"), "\(run.errors)")
+        }
+    }
+}
