@@ -52,12 +52,8 @@ struct EventDispatchTests {
         let algorithm = FirstFreeByEvents()
         try await ScriptedBroker.run(servants: 2, algorithm: { algorithm }) { run in
             let old = run.servants[0], new = run.servants[1]
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice"])])
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            try await old.becomeReady(capacity: 4, functions: ["twice"])
+            let newBroker = try await new.becomeReady(capacity: 4, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
 
             // Only the new servant serves `thrice`: a group of its own, the new servant its member.
@@ -92,12 +88,8 @@ struct EventDispatchTests {
         let recorder = LogRecorder()
         try await ScriptedBroker.run(servants: 2, algorithm: { algorithm }, logger: recorder.logger(label: "broker")) { run in
             let old = run.servants[0], new = run.servants[1]
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice"])])
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            try await old.becomeReady(capacity: 4, functions: ["twice"])
+            try await new.becomeReady(capacity: 4, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
             try run.send(id: 1, "thrice 1")
             let answer = try #require(try await run.answer(), "the client got no answer")

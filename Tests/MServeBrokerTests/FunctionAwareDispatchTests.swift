@@ -24,12 +24,8 @@ struct FunctionAwareDispatchTests {
         // The first free servant would take everything; the first serves only `twice`.
         try await ScriptedBroker.run(servants: 2) { run in
             let old = run.servants[0], new = run.servants[1]
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice"])])
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 4, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            try await old.becomeReady(capacity: 4, functions: ["twice"])
+            try await new.becomeReady(capacity: 4, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
 
             try run.send(id: 1, "thrice 1")
@@ -44,12 +40,8 @@ struct FunctionAwareDispatchTests {
     @Test func aQueryWaitsForItsServantWhileOthersAreFree() async throws {
         try await ScriptedBroker.run(servants: 2) { run in
             let old = run.servants[0], new = run.servants[1]
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            try await old.becomeReady(capacity: 1, functions: ["twice"])
+            let newBroker = try await new.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
 
             // The new servant is busy: the second `thrice` waits for it, beside a free servant.
@@ -75,12 +67,8 @@ struct FunctionAwareDispatchTests {
             #expect(await eventually { await run.broker.snapshot().queued == 1 })
 
             let old = run.servants[0], new = run.servants[1]
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            try await old.becomeReady(capacity: 1, functions: ["twice"])
+            try await new.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
             // The waiting query is refused once the announcements show no servant serves it.
             let waited = try #require(try await run.answer())
@@ -143,12 +131,8 @@ struct FunctionAwareDispatchTests {
     @Test func aServantAnnouncingNoFunctionsServesEveryFunction() async throws {
         try await ScriptedBroker.run(servants: 2) { run in
             let listed = run.servants[0], unlisted = run.servants[1]
-            let (listedBroker, _) = try await listed.next(.hello)
-            try listed.send(to: listedBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
-            let (unlistedBroker, _) = try await unlisted.next(.hello)
-            try unlisted.send(
-                to: unlistedBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: [], incarnation: 10)])
+            try await listed.becomeReady(capacity: 1, functions: ["twice"])
+            try await unlisted.becomeReady(capacity: 1, functions: [], incarnation: 10)
             #expect(await run.servantsBecomeReady(2))
 
             // Both are free: the first `vwap` goes to the servant that announced no list, the
@@ -177,10 +161,7 @@ struct FunctionAwareDispatchTests {
     @Test func aServantTakesOnlyQueriesCallingItsFunctions() async throws {
         try await ScriptedBroker.run(servants: 2, algorithm: { NewestFirstAlgorithm() }) { run in
             let old = run.servants[0], new = run.servants[1]
-            let (newBroker, _) = try await new.next(.hello)
-            try new.send(
-                to: newBroker, .ready,
-                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice", "thrice"], incarnation: 10)])
+            let newBroker = try await new.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
             #expect(await run.servantsBecomeReady(1))
             // The new servant is kept busy; then a `twice` and, newest, a `thrice` wait.
             try run.send(id: 1, "twice 1")
@@ -190,8 +171,7 @@ struct FunctionAwareDispatchTests {
             #expect(await eventually { await run.broker.snapshot().queued == 2 })
 
             // The old servant, free, is offered only the `twice`, though `thrice` is newest.
-            let (oldBroker, _) = try await old.next(.hello)
-            try old.send(to: oldBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"])])
+            try await old.becomeReady(capacity: 1, functions: ["twice"])
             let (_, taken) = try await old.next(.query)
             #expect(try Self.queryID(taken) == .atom(.long(2)))
             try new.send(to: newBroker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])

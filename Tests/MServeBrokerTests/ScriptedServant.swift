@@ -44,10 +44,16 @@ struct ScriptedServant {
         try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
     }
 
-    /// Waits for the broker's HELLO and answers READY; returns the broker's routing id.
-    func becomeReady(capacity: Int64, batch: Int64? = nil) async throws -> [UInt8] {
+    /// Waits for the broker's HELLO and answers READY (``readyInfo(capacity:batch:functions:incarnation:)``);
+    /// returns the broker's routing id.
+    @discardableResult
+    func becomeReady(
+        capacity: Int64, batch: Int64? = nil, functions: [String] = ["twice"], incarnation: Int64 = 9
+    ) async throws -> [UInt8] {
         let (broker, _) = try await next(.hello)
-        try send(to: broker, .ready, [Self.readyInfo(capacity: capacity, batch: batch)])
+        try send(
+            to: broker, .ready,
+            [Self.readyInfo(capacity: capacity, batch: batch, functions: functions, incarnation: incarnation)])
         return broker
     }
 
