@@ -2,7 +2,6 @@ import Foundation
 import MServeProtocol
 import MServeTestSupport
 import QData
-import Synchronization
 import Testing
 import ZeroMQ
 
@@ -121,39 +120,27 @@ extension ScriptedServant {
 /// Plays a ready scripted servant on a thread of its own: answers every heartbeat, and each
 /// query with `answer(tag, message)` (nil: no answer), until stopped. For tests whose broker
 /// must see the servant alive at all times, however busy the concurrency pool is.
-final class ServantResponder: @unchecked Sendable {
-    // Unchecked: from `init` until `stop()` returns, the servant's socket is used by the
-    // responder's thread alone (a ZeroMQ socket may move between threads, not be shared).
-    private let servant: ScriptedServant
-    private let broker: [UInt8]
-    private let answer: @Sendable (_ tag: [UInt8], _ message: [UInt8]) -> [UInt8]?
-    private let running = Mutex(true)
-    private let finished = DispatchSemaphore(value: 0)
+final class ServantResponder: Sendable {
+    private let thread: RepeatingThread
 
     /// Starts answering for `servant`, ready at the broker with routing id `broker`.
     init(
         _ servant: ScriptedServant, broker: [UInt8],
         answer: @escaping @Sendable (_ tag: [UInt8], _ message: [UInt8]) -> [UInt8]?
     ) {
-        self.servant = servant
-        self.broker = broker
-        self.answer = answer
-        Thread.detachNewThread { [self] in
-            defer { finished.signal() }
-            var poller = ZMQPoller()
-            _ = poller.add(self.servant.socket)
-            while running.withLock({ $0 }) {
-                guard (try? poller.poll(timeoutMilliseconds: 10)) != nil,
-                    let frames = try? self.servant.socket.receiveMultipartBytes(dontWait: true),
-                    frames.count >= 3
-                else { continue }
-                if frames[2] == ServantCommand.ping.frame {
-                    try? self.servant.send(to: self.broker, .pong, [WireInteger.encode(9)])
-                } else if frames[2] == ServantCommand.query.frame {
-                    for first in stride(from: 3, to: frames.count - 1, by: 2) {
-                        if let reply = self.answer(frames[first], frames[first + 1]) {
-                            try? self.servant.send(to: self.broker, .reply, [frames[first], reply])
-                        }
+        var poller = ZMQPoller()
+        _ = poller.add(servant.socket)
+        thread = RepeatingThread {
+            guard (try? poller.poll(timeoutMilliseconds: 10)) != nil,
+                let frames = try? servant.socket.receiveMultipartBytes(dontWait: true),
+                frames.count >= 3
+            else { return }
+            if frames[2] == ServantCommand.ping.frame {
+                try? servant.send(to: broker, .pong, [WireInteger.encode(9)])
+            } else if frames[2] == ServantCommand.query.frame {
+                for first in stride(from: 3, to: frames.count - 1, by: 2) {
+                    if let reply = answer(frames[first], frames[first + 1]) {
+                        try? servant.send(to: broker, .reply, [frames[first], reply])
                     }
                 }
             }
@@ -162,8 +149,7 @@ final class ServantResponder: @unchecked Sendable {
 
     /// Stops answering and waits for the thread to end; the socket is the caller's again.
     func stop() {
-        running.withLock { $0 = false }
-        finished.wait()
+        thread.stop()
     }
 }
 

@@ -4,7 +4,6 @@ import MServeQuery
 import MServeTestSupport
 import MServeTesting
 import QData
-import Synchronization
 import Testing
 import ZeroMQ
 
@@ -141,7 +140,7 @@ struct ServantRunTests {
         // this test's task back for longer than the session timeout), until the servant
         // forgets a broker: the stop comes after that, however long the machine takes.
         let forgotten = "forgot a broker that went silent without a goodbye"
-        let heartbeats = PeerHeartbeats(alive)
+        let heartbeats = alive.heartbeatsOnAThread()
         #expect(await eventually(timeout: .seconds(60)) { recorder.messages.contains(forgotten) }, "no broker was forgotten")
         heartbeats.stop()
         #expect(recorder.messages.filter { $0 == forgotten }.count == 1, "one broker is forgotten, once")
@@ -177,30 +176,14 @@ struct ServantRunTests {
     }
 }
 
-/// Sends a broker peer's heartbeats every 100 ms on a thread of its own, reading the answers,
-/// until stopped; then the peer's socket is the caller's again.
-final class PeerHeartbeats: @unchecked Sendable {
-    // Unchecked: from `init` until `stop()` returns, the peer's socket is used by the thread
-    // alone (a ZeroMQ socket may move between threads, not be shared).
-    private let peer: BrokerPeer
-    private let running = Mutex(true)
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(_ peer: BrokerPeer) {
-        self.peer = peer
-        Thread.detachNewThread { [self] in
-            defer { finished.signal() }
-            while running.withLock({ $0 }) {
-                try? self.peer.send(.ping)
-                Thread.sleep(forTimeInterval: 0.1)
-                while (try? self.peer.socket.receiveMultipartBytes(dontWait: true)) != nil {}
-            }
+extension BrokerPeer {
+    /// Sends the peer's heartbeats every 100 ms on a thread of its own, reading the answers,
+    /// until the thread is stopped; then the peer's socket is the caller's again.
+    func heartbeatsOnAThread() -> RepeatingThread {
+        RepeatingThread {
+            try? self.send(.ping)
+            Thread.sleep(forTimeInterval: 0.1)
+            while (try? self.socket.receiveMultipartBytes(dontWait: true)) != nil {}
         }
-    }
-
-    /// Stops the heartbeats and waits for the thread to end.
-    func stop() {
-        running.withLock { $0 = false }
-        finished.wait()
     }
 }
