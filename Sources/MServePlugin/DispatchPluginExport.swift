@@ -12,6 +12,13 @@ public typealias DispatchPluginCreateFunction = @convention(c) (UnsafePointer<CC
 public struct DispatchPluginTable: @unchecked Sendable {
     /// The address of the `mserve_dispatch_plugin` table; valid for the life of the process.
     public let pointer: UnsafeRawPointer
+
+    /// A copy of `table` in memory never freed, as the entry symbol's result must be.
+    init(staticCopyOf table: mserve_dispatch_plugin) {
+        let storage = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
+        storage.initialize(to: table)
+        pointer = UnsafeRawPointer(storage)
+    }
 }
 
 /// Exports a `SwiftDispatchAlgorithm` as a C dispatch plugin.
@@ -34,9 +41,8 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
         description: String,
         create: DispatchPluginCreateFunction
     ) -> DispatchPluginTable {
-        let table = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
-        table.initialize(
-            to: mserve_dispatch_plugin(
+        DispatchPluginTable(
+            staticCopyOf: mserve_dispatch_plugin(
                 abi_version: 2,
                 name: UnsafePointer(strdup(name)),
                 description: UnsafePointer(strdup(description)),
@@ -48,9 +54,7 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
                 take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil,
                 observe: nil,
                 choose_in: nil
-            )
-        )
-        return DispatchPluginTable(pointer: UnsafeRawPointer(table))
+            ))
     }
 
     /// The body of the plugin's `create`: makes the algorithm from `config`, or returns NULL when it refuses.
@@ -277,9 +281,8 @@ public enum IndexedDispatchPluginExport<Algorithm: SwiftIndexedDispatchAlgorithm
         description: String,
         create: DispatchPluginCreateFunction
     ) -> DispatchPluginTable {
-        let table = UnsafeMutablePointer<mserve_dispatch_plugin>.allocate(capacity: 1)
-        table.initialize(
-            to: mserve_dispatch_plugin(
+        DispatchPluginTable(
+            staticCopyOf: mserve_dispatch_plugin(
                 abi_version: 3,
                 name: UnsafePointer(strdup(name)),
                 description: UnsafePointer(strdup(description)),
@@ -291,9 +294,7 @@ public enum IndexedDispatchPluginExport<Algorithm: SwiftIndexedDispatchAlgorithm
                 take: Algorithm.takesQueries ? exportedIndexedTake : nil,
                 observe: exportedObserve,
                 choose_in: exportedChooseIn
-            )
-        )
-        return DispatchPluginTable(pointer: UnsafeRawPointer(table))
+            ))
     }
 
     /// The body of the plugin's `create`: makes the algorithm from `config`, or returns NULL when it refuses.
