@@ -65,5 +65,7 @@ public final class Servant: Service, Sendable {
 /// Commands other threads post to a servant's loop.
 enum ServantControl: Sendable {
     case finished(ServantJob.Completion)
+    /// A worker that sent its own answer found a message waiting (``DirectAnswers``).
+    case socketReadable
     case stop
 }

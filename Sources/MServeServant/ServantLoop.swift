@@ -10,6 +10,8 @@ import Synchronization
 import ZeroMQ
 
 /// The servant's event loop: owns its ROUTER socket, hands queries to workers, sends replies.
+/// While it sleeps it lends the socket to a worker that has the servant's only answer to send
+/// (``DirectAnswers``).
 final class ServantLoop {
     private let configuration: ServantConfiguration
     private let logger: Logger
@@ -18,6 +20,8 @@ final class ServantLoop {
     private let resources: ZMQContextScope
     private let socket: ZMQSocket
     private let workers: WorkerPool
+    /// Workers' answers sent while the loop sleeps (DirectAnswers.swift).
+    private let directAnswers: DirectAnswers
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
     private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
@@ -39,8 +43,10 @@ final class ServantLoop {
     private var memoryRelease = MemoryReleaseSchedule()
     /// Answers finished this turn, per broker, sent together at the end of the turn.
     private var answers: [[UInt8]: [ServantJob.Completion]] = [:]
-    /// Queries answered since start.
+    /// Queries answered since start through the loop.
     private var answered: UInt64 = 0
+    /// Queries answered since start, by the loop and by workers directly.
+    private var answeredInAll: UInt64 { answered &+ directAnswers.count }
     /// Direct queries refused (direct queries off) since the last log line about them.
     private var refusedDirectQueries: UInt64 = 0
     /// When the next log line about refused direct queries may be written (monotonic ns).
@@ -89,9 +95,13 @@ final class ServantLoop {
         self.logger = logger
         let threads = max(1, configuration.threads)
         let functions = functions.restricted(to: configuration.allowlist)
+        let directAnswers = DirectAnswers(socket: socket, mailbox: mailbox, logger: logger)
+        self.directAnswers = directAnswers
         workers = WorkerPool(
             threads: threads, functions: functions, maxMessageSize: Int(configuration.maxMessageSize), logger: logger
-        ) { completion in
+        ) { completion, alone in
+            // Alone, an answer leaves at once if the loop sleeps; others are batched.
+            if alone, directAnswers.send(completion) { return }
             mailbox.post(.finished(completion))
         }
         var entries: [(String, QValue)] = [
@@ -124,11 +134,14 @@ final class ServantLoop {
         ProcessMemory.returnLargeBlocksWhenFreed()
         let socketItem = events.add(socket)
         let sessionScan = events.addTimer(dueAt: 0)
+        // The loop holds the socket but while it sleeps, when a worker may send its answer.
+        directAnswers.loopStarts()
+        events.sleepGate = directAnswers
         var status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
         while events.state != .stopped {
             let now = QueryClock.monotonicNanoseconds()
             if events.state == .draining && (workers.busy == 0 || events.drainTimedOut(now: now)) { break }
-            if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
+            if let (answeredNow, perSecond) = status.due(now: now, count: answeredInAll) {
                 logStatus(answeredNow: answeredNow, perSecond: perSecond)
             }
             if events.fire(sessionScan, now: now, thenEvery: Self.sessionScanInterval) {
@@ -144,9 +157,11 @@ final class ServantLoop {
                 logger.error("poll failed, stopping the servant: \(error)")
                 break
             }
+            var socketReadable = false
             for command in commands {
                 switch command {
                 case .finished(let done): take(done)
+                case .socketReadable: socketReadable = true
                 case .stop:
                     guard events.beginDraining(within: configuration.drainTimeout, now: QueryClock.monotonicNanoseconds()) else { continue }
                     logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
@@ -157,10 +172,11 @@ final class ServantLoop {
                 }
             }
             sendAnswers()
-            if events.isReadable(socketItem) {
+            if socketReadable || events.isReadable(socketItem) {
                 readBrokers(stopping: events.state != .running, now: QueryClock.monotonicNanoseconds())
             }
         }
+        events.sleepGate = nil
         events.stop()
         // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
         for case .finished(let done) in events.mailbox.takeAll() { take(done) }
@@ -178,10 +194,11 @@ final class ServantLoop {
             send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + (unstarted[broker] ?? []))
         }
         resources.close()
+        directAnswers.loopEnded()
         // Answers of queries still running past the deadline have nowhere to go.
         _ = events.mailbox.closeIntake()
         events.mailbox.close()
-        logger.info("servant stopped", metadata: ["answered": "\(answered)"])
+        logger.info("servant stopped", metadata: ["answered": "\(answeredInAll)"])
     }
 
     /// How often sessions of silent brokers are looked for.
@@ -205,7 +222,7 @@ final class ServantLoop {
         logger.info(
             "servant status",
             metadata: [
-                "answered": "\(answered)", "perSecond": "\(perSecond)", "busy": "\(busy)",
+                "answered": "\(answeredInAll)", "perSecond": "\(perSecond)", "busy": "\(busy)",
                 "brokers": "\(brokers.count)",
             ])
     }

@@ -40,7 +40,7 @@ final class WorkerPool: Sendable {
     /// `maxMessageSize` bounds a compressed query once decompressed, as the socket bounds it on the wire.
     init(
         threads: Int, functions: FunctionRegistry, maxMessageSize: Int, logger: Logger,
-        done: @escaping @Sendable (ServantJob.Completion) -> Void
+        done: @escaping @Sendable (_ completion: ServantJob.Completion, _ alone: Bool) -> Void
     ) {
         self.threads = threads
         for index in 0..<threads {
@@ -61,10 +61,13 @@ final class WorkerPool: Sendable {
                         to: message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
                         logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
+                    // Alone: no other job runs or waits, so no other answer could share its REPLY.
+                    let alone = state.withLock { $0.jobs.count == 0 && $0.running == 1 }
                     done(
                         .init(
                             broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed,
-                            directEnvelope: job.directEnvelope))
+                            directEnvelope: job.directEnvelope),
+                        alone)
                     // Only once its answer is posted: a loop that sees `busy == 0` finds every
                     // answer in its mailbox.
                     state.withLock { $0.running -= 1 }

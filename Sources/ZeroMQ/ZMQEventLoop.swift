@@ -141,6 +141,12 @@ public final class ZMQEventLoop<Command: Sendable> {
         return atMostMilliseconds < 0 ? milliseconds : min(milliseconds, atMostMilliseconds)
     }
 
+    /// What the poll does around each sleep (``ZMQPoller/sleepGate``); nil: nothing.
+    public var sleepGate: (any ZMQSleepGate)? {
+        get { poller.sleepGate }
+        set { poller.sleepGate = newValue }
+    }
+
     /// Waits until an item is ready, a timer (or `wakeAt`) is due, or `atMostMilliseconds`
     /// pass (-1: no limit); returns the commands posted to the mailbox since the last poll.
     /// `turnItems` adds this turn's own items (connections that come and go) after the

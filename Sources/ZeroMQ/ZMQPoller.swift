@@ -20,6 +20,21 @@ public struct ZMQPollEvents: OptionSet, Sendable, Hashable {
     public static let error = ZMQPollEvents(rawValue: Int16(ZMQ_POLLERR))
 }
 
+/// What a poller does around its sleep (``ZMQPoller/sleepGate``). A loop that lets other
+/// threads use one of its sockets under a lock holds that lock while it works, and lets go of
+/// it only while it sleeps in `poll`, when it touches no socket.
+///
+/// A thread that uses the socket while the loop sleeps must leave it as the poller expects:
+/// after a send it asks the socket's state (``ZMQSocket/events``), which processes every
+/// command and settles the socket again, and wakes the loop if a message is waiting (the send
+/// may have processed the command that signalled it).
+public protocol ZMQSleepGate: AnyObject, Sendable {
+    /// Called on the loop's thread just before the poller sleeps.
+    func willSleep()
+    /// Called on the loop's thread as soon as the poller wakes, before it asks any socket.
+    func didWake()
+}
+
 /// A poll set over sockets and raw file descriptors, with `zmq_poll`'s meaning: an item is
 /// reported when it is ready now, and a poll with a timeout returns nothing only once the
 /// timeout has passed. Cheap to rebuild; polling does not allocate once its buffers have grown.
@@ -36,6 +51,8 @@ public struct ZMQPollEvents: OptionSet, Sendable, Hashable {
 /// to a socket that has processed all of them signals its descriptor.
 public struct ZMQPoller {
     private var items: [zmq_pollitem_t] = []
+    /// Called around each sleep; nil: nothing.
+    public var sleepGate: (any ZMQSleepGate)?
     /// The sockets polled, kept alive and checked for being open; nil for file descriptors.
     private var sockets: [ZMQSocket?] = []
     /// One poll's descriptors, and the item each stands for (kept to avoid allocating).
@@ -143,13 +160,15 @@ public struct ZMQPoller {
         }
         let count = nfds_t(descriptors.count)
         let timeout = Int32(clamping: ready > 0 ? 0 : timeoutMilliseconds)
+        sleepGate?.willSleep()
         let rc = descriptors.withUnsafeMutableBufferPointer { buffer in
             Glibc.poll(buffer.baseAddress, count, timeout)
         }
-        if rc < 0 {
-            let error = ZMQError.last(call: "poll", file: file, line: line)
-            if error.code == .interrupted { return nil }
-            throw error
+        let failure = rc < 0 ? ZMQError.lastCode : nil
+        sleepGate?.didWake()
+        if let failure {
+            if failure == .interrupted { return nil }
+            throw ZMQError(code: failure, call: "poll", file: file, line: line)
         }
         guard rc > 0 else { return ready }
         for position in descriptors.indices where descriptors[position].revents != 0 {

@@ -166,4 +166,33 @@ import Glibc
             #expect(try pull.receive(dontWait: true)?.bytes == [1])
         }
     }
+
+    /// A sleep gate is told of every sleep, and told of the wake before the poll returns: a
+    /// loop that lends its socket while it sleeps has it back when the poll reports.
+    @Test func aSleepGateIsCalledAroundEverySleep() throws {
+        final class CountingGate: ZMQSleepGate, @unchecked Sendable {
+            var sleeps = 0
+            var wakes = 0
+            func willSleep() { sleeps += 1 }
+            func didWake() { wakes += 1 }
+        }
+        try withContext { context in
+            let endpoint = uniqueInprocEndpoint("gate")
+            let receiver = try ZMQSocket(context: context, type: .pull)
+            let sender = try ZMQSocket(context: context, type: .push)
+            defer { receiver.close(); sender.close() }
+            try receiver.bind(endpoint)
+            try sender.connect(endpoint)
+            let gate = CountingGate()
+            var poller = ZMQPoller()
+            poller.sleepGate = gate
+            _ = poller.add(receiver)
+            #expect(try poller.poll(timeoutMilliseconds: 20) == 0)
+            #expect(gate.sleeps >= 1)
+            #expect(gate.sleeps == gate.wakes)
+            try sender.send([1])
+            #expect(try poller.poll(timeoutMilliseconds: 5_000) == 1)
+            #expect(gate.sleeps == gate.wakes)
+        }
+    }
 }

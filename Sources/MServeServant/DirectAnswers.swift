@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import MServeProtocol
+import Synchronization
+import ZeroMQ
+
+/// Lets a worker send its answer on the servant's socket itself while the servant's loop
+/// sleeps: under mserve's rule (one query at a time) an answer then costs the loop no wake-up.
+///
+/// The loop holds ``ZMQSleepGate``'s lock while it works and lets go of it only while it sleeps
+/// in `poll` (``willSleep()``/``didWake()``). A worker that finds the lock free sends its answer
+/// as a `REPLY` of its own, then asks the socket's state: the send may have processed the
+/// command that announced a new message, so a waiting message wakes the loop
+/// (``ServantControl/socketReadable``). A worker that finds the loop at work posts its answer
+/// to the mailbox as before, where answers finished together leave in one `REPLY`.
+final class DirectAnswers: ZMQSleepGate, @unchecked Sendable {
+    // Unchecked: `socket` and `closed` are used only with `lock` held, by the loop's thread
+    // or by one worker at a time.
+    private let lock = NSLock()
+    private let socket: ZMQSocket
+    private let mailbox: ZMQMailbox<ServantControl>
+    private let logger: Logger
+    private var closed = false
+    private let sent = Atomic<UInt64>(0)
+
+    init(socket: ZMQSocket, mailbox: ZMQMailbox<ServantControl>, logger: Logger) {
+        self.socket = socket
+        self.mailbox = mailbox
+        self.logger = logger
+    }
+
+    /// The loop's thread takes the socket: called once, before its first turn.
+    func loopStarts() { lock.lock() }
+
+    /// The loop's thread is done with the socket, which no worker may use any more.
+    func loopEnded() {
+        closed = true
+        lock.unlock()
+    }
+
+    func willSleep() { lock.unlock() }
+
+    func didWake() { lock.lock() }
+
+    /// Answers sent by workers since start.
+    var count: UInt64 { sent.load(ordering: .relaxed) }
+
+    /// Sends `done` as a `REPLY` of its own (a direct query's answer as the loop would send it)
+    /// if the loop sleeps; false, sending nothing, when
+    /// the loop is at work (or has ended): the answer then goes through the mailbox.
+    func send(_ done: ServantJob.Completion) -> Bool {
+        guard lock.try() else { return false }
+        defer { lock.unlock() }
+        guard !closed else { return false }
+        do {
+            try socket.send(done.broker, more: true)
+            if let envelope = done.directEnvelope {
+                // A direct query's answer: `[envelope…, (id; result)]`, as the loop sends it.
+                for frame in envelope { try socket.send(frame, more: true) }
+                try socket.send(done.reply)
+            } else {
+                try socket.send(ServantLink.protocolMarker, more: true)
+                try socket.send(ServantCommand.reply.frame, more: true)
+                try socket.send(done.tag, more: true)
+                try socket.send(done.reply, more: true)
+                try socket.send(WireInteger.encode(done.executionNanoseconds))
+            }
+            if try socket.events.contains(.readable) { _ = mailbox.post(.socketReadable) }
+        } catch {
+            logger.warning("could not send to a broker: \(error)")
+        }
+        sent.add(1, ordering: .relaxed)
+        return true
+    }
+}
