@@ -74,14 +74,7 @@ import ZeroMQ
 
     /// A message a send emptied takes a new body; one still holding a body lets it go first.
     @Test func aMessageIsReusedForAnotherJoinedBody() throws {
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint("reuse")
-            let sender = try ZMQSocket(context: context, type: .pair)
-            let receiver = try ZMQSocket(context: context, type: .pair)
-            defer { sender.close(); receiver.close() }
-            try receiver.bind(endpoint)
-            try sender.connect(endpoint)
-
+        try withSocketPair(.pair, .pair) { receiver, sender throws in
             let source = ZMQMessage(bytes: Array(0..<100))
             let message = ZMQMessage(bytes: [UInt8](repeating: 7, count: 5_000))
             message.replaceBody(joining: .bytes([1][...]), .body(source, 40..<43), .bytes([2, 3][...]))

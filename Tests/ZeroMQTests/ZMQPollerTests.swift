@@ -176,13 +176,7 @@ import Glibc
             func willSleep() { sleeps += 1 }
             func didWake() { wakes += 1 }
         }
-        try withContext { context in
-            let endpoint = uniqueInprocEndpoint("gate")
-            let receiver = try ZMQSocket(context: context, type: .pull)
-            let sender = try ZMQSocket(context: context, type: .push)
-            defer { receiver.close(); sender.close() }
-            try receiver.bind(endpoint)
-            try sender.connect(endpoint)
+        try withSocketPair(.pull, .push) { receiver, sender throws in
             let gate = CountingGate()
             var poller = ZMQPoller()
             poller.sleepGate = gate
