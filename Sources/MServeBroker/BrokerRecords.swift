@@ -58,10 +58,14 @@ final class HeldQuery {
     /// broker's): such a query may expire before queries that came before it.
     @exclusivity(unchecked) var hasOwnDeadline = false
 
-    init(
+    /// A record of no query yet, for ``reset(tag:route:message:id:routing:receivedTimestamp:receivedAt:deadline:)``.
+    init() {}
+
+    convenience init(
         tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
         receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
     ) {
+        self.init()
         reset(
             tag: tag, route: route, message: message, id: id, routing: routing,
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
@@ -104,15 +108,11 @@ struct HeldQueryPool {
         tag: UInt64, route: ReplyRoute, message: QueryMessage, id: QValue, routing: String,
         receivedTimestamp: Int64, receivedAt: UInt64, deadline: UInt64
     ) -> HeldQuery {
-        if let query = spare.popLast() {
-            query.reset(
-                tag: tag, route: route, message: message, id: id, routing: routing,
-                receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
-            return query
-        }
-        return HeldQuery(
+        let query = spare.popLast() ?? HeldQuery()
+        query.reset(
             tag: tag, route: route, message: message, id: id, routing: routing,
             receivedTimestamp: receivedTimestamp, receivedAt: receivedAt, deadline: deadline)
+        return query
     }
 
     /// Takes back an answered query's object if `query` is its only reference; its message

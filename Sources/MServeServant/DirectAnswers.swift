@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import MServeProtocol
 import Synchronization
 import ZeroMQ
 
@@ -45,25 +44,18 @@ final class DirectAnswers: ZMQSleepGate, @unchecked Sendable {
     /// Answers sent by workers since start.
     var count: UInt64 { sent.load(ordering: .relaxed) }
 
-    /// Sends `done` as a `REPLY` of its own (a direct query's answer as the loop would send it)
-    /// if the loop sleeps; false, sending nothing, when
-    /// the loop is at work (or has ended): the answer then goes through the mailbox.
+    /// Sends `done` as the loop would, a broker's answer as a `REPLY` of its own, if the loop
+    /// sleeps; false, sending nothing, when the loop is at work (or has ended): the answer
+    /// then goes through the mailbox.
     func send(_ done: ServantJob.Completion) -> Bool {
         guard lock.try() else { return false }
         defer { lock.unlock() }
         guard !closed else { return false }
         do {
-            try socket.send(done.broker, more: true)
             if let envelope = done.directEnvelope {
-                // A direct query's answer: `[envelope…, (id; result)]`, as the loop sends it.
-                for frame in envelope { try socket.send(frame, more: true) }
-                try socket.send(done.reply)
+                try socket.send(multipart: [done.broker] + envelope + [done.reply])
             } else {
-                try socket.send(ServantLink.protocolMarker, more: true)
-                try socket.send(ServantCommand.reply.frame, more: true)
-                try socket.send(done.tag, more: true)
-                try socket.send(done.reply, more: true)
-                try socket.send(WireInteger.encode(done.executionNanoseconds))
+                try socket.sendReply([done][...], to: done.broker)
             }
             if try socket.events.contains(.readable) { _ = mailbox.post(.socketReadable) }
         } catch {

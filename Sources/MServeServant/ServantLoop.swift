@@ -245,17 +245,8 @@ final class ServantLoop {
         for (broker, completions) in answers {
             let limit = max(1, min(brokers[broker]?.replyLimit ?? 1, configuration.batchLimit))
             for start in stride(from: 0, to: completions.count, by: limit) {
-                let end = min(start + limit, completions.count)
                 do {
-                    try socket.send(broker, more: true)
-                    try socket.send(ServantLink.protocolMarker, more: true)
-                    try socket.send(ServantCommand.reply.frame, more: true)
-                    for index in start..<end {
-                        try socket.send(completions[index].tag, more: true)
-                        try socket.send(completions[index].reply, more: true)
-                        try socket.send(
-                            WireInteger.encode(completions[index].executionNanoseconds), more: index != end - 1)
-                    }
+                    try socket.sendReply(completions[start..<min(start + limit, completions.count)], to: broker)
                 } catch {
                     logger.warning("could not send to a broker: \(error)")
                 }
@@ -430,6 +421,21 @@ final class ServantLoop {
             case .ready, .reply, .pong, .drain:
                 logPeerEvent(command.rawValue, "dropped an unexpected \(command.rawValue)", now: now)
             }
+        }
+    }
+}
+
+extension ZMQSocket {
+    /// Sends answers to a broker's queries as one `REPLY`: `tag, reply, execution` for each.
+    func sendReply(_ answers: ArraySlice<ServantJob.Completion>, to broker: [UInt8]) throws(ZMQError) {
+        try send(broker, more: true)
+        try send(ServantLink.protocolMarker, more: true)
+        try send(ServantCommand.reply.frame, more: true)
+        for index in answers.indices {
+            let answer = answers[index]
+            try send(answer.tag, more: true)
+            try send(answer.reply, more: true)
+            try send(WireInteger.encode(answer.executionNanoseconds), more: index != answers.indices.last)
         }
     }
 }

@@ -102,6 +102,6 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
 
     /// The error for the calling thread's current `zmq_errno()`.
     static func last(call: String, file: String, line: Int) -> ZMQError {
-        ZMQError(code: Code(rawValue: zmq_errno()), call: call, file: file, line: line)
+        ZMQError(code: lastCode, call: call, file: file, line: line)
     }
 }

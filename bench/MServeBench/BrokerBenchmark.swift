@@ -205,8 +205,8 @@ enum BrokerRun {
                     ("service", .atom(.symbol("msvecho"))),
                     ("functions", .vector(.symbol([]))),
                 ]))
-            let hex = ready.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
-            return try CProgram.msvecho.start(role: "servant \(index + 1)", arguments: ["\(incarnation)", hex.joined()])
+            let hex = ready.map { ($0 < 0x10 ? "0" : "") + String($0, radix: 16) }.joined()
+            return try CProgram.msvecho.start(role: "servant \(index + 1)", arguments: ["\(incarnation)", hex])
         }
     }
 
