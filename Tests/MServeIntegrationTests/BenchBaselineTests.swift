@@ -22,6 +22,13 @@ extension IntegrationTests {
             // median, lbbroker q/s, broker q/s, …
             let brokerRate = try #require(columns.count > 2 ? Double(columns[2]) : nil, "\(median)")
             #expect(brokerRate > 0, "\(median)")
+            // The by-thread table: the lbbroker's main and I/O threads are measured apart, as
+            // the broker's loop and I/O thread are.
+            let medians = run.output.split(separator: "\n").filter { $0.hasPrefix("median") }
+            #expect(medians.count == 2, "\(run.output)")
+            let byThread = try #require(medians.last).split(separator: " ").dropFirst().compactMap { Double($0) }
+            #expect(byThread.count == 8, "\(run.output)")
+            #expect(byThread.prefix(4).allSatisfy { $0 > 0 }, "CPU of each thread: \(byThread)")
         }
 
         @Test func cServantsNeedTheLbbrokerPeer() async throws {

@@ -5,9 +5,9 @@ import Foundation
 struct CPUSample: Sendable {
     /// Seconds of CPU the whole process spent (threads that already exited included).
     var total = 0.0
-    /// Seconds of CPU by thread (process and thread id), with the thread's name, for the
-    /// threads alive at the sample.
-    var threads: [ThreadKey: (name: String, seconds: Double)] = [:]
+    /// Seconds of CPU and wake-ups by thread (process and thread id), with the thread's name,
+    /// for the threads alive at the sample.
+    var threads: [ThreadKey: (name: String, seconds: Double, wakeUps: Int)] = [:]
     /// Times the process's threads alive at the sample went to sleep waiting for something
     /// (`voluntary_ctxt_switches` in `/proc/PID/task/TID/status`): its wake-ups.
     var wakeUps = 0
@@ -27,10 +27,11 @@ struct CPUSample: Sendable {
         var sample = CPUSample(total: total)
         let taskDirectory = "/proc/\(pid)/task"
         for task in (try? FileManager.default.contentsOfDirectory(atPath: taskDirectory)) ?? [] {
+            let wakeUps = voluntarySwitches("\(taskDirectory)/\(task)/status")
             if let (name, seconds) = stat("\(taskDirectory)/\(task)/stat") {
-                sample.threads[ThreadKey(pid: pid, tid: task)] = (name, seconds)
+                sample.threads[ThreadKey(pid: pid, tid: task)] = (name, seconds, wakeUps)
             }
-            sample.wakeUps += voluntarySwitches("\(taskDirectory)/\(task)/status")
+            sample.wakeUps += wakeUps
         }
         return sample
     }
@@ -68,18 +69,21 @@ struct CPUSample: Sendable {
         var threads = self.threads
         for (key, thread) in threads {
             threads[key]?.seconds = max(0, thread.seconds - (earlier.threads[key]?.seconds ?? 0))
+            threads[key]?.wakeUps = max(0, thread.wakeUps - (earlier.threads[key]?.wakeUps ?? 0))
         }
         return CPUSample(total: max(0, total - earlier.total), threads: threads, wakeUps: max(0, wakeUps - earlier.wakeUps))
     }
 
-    /// Seconds spent by the threads whose name starts with `prefix`.
-    func threads(prefix: String) -> Double {
-        threads.values.filter { $0.name.hasPrefix(prefix) }.map(\.seconds).reduce(0, +)
+    /// Seconds spent, and wake-ups, by the threads whose name starts with `prefix`.
+    func threads(prefix: String) -> (seconds: Double, wakeUps: Int) {
+        threads.values.filter { $0.name.hasPrefix(prefix) }.reduce((0, 0)) { ($0.0 + $1.seconds, $0.1 + $1.wakeUps) }
     }
 
-    /// Seconds spent by the busiest thread whose name does not start with `prefix`.
-    func busiestThread(notNamed prefix: String) -> Double {
-        threads.values.filter { !$0.name.hasPrefix(prefix) }.map(\.seconds).max() ?? 0
+    /// Seconds spent, and wake-ups, by the busiest thread whose name does not start with
+    /// `prefix`.
+    func busiestThread(notNamed prefix: String) -> (seconds: Double, wakeUps: Int) {
+        let busiest = threads.values.filter { !$0.name.hasPrefix(prefix) }.max { $0.seconds < $1.seconds }
+        return busiest.map { ($0.seconds, $0.wakeUps) } ?? (0, 0)
     }
 }
 
@@ -135,27 +139,32 @@ final class CPUProbe: Sendable {
 /// CPU per query, in microseconds, of what a load run's processes spent in its window.
 struct CPUCost: Sendable {
     /// Seconds by role and part: `broker`, `broker.loop` (the event loop thread),
-    /// `broker.io` (libzmq's I/O threads), `proxy`, `servants`, …
+    /// `broker.io` (libzmq's I/O threads), `proxy`, `proxy.loop`, `proxy.io`, `lbbroker`,
+    /// `lbbroker.loop`, `lbbroker.io`, `servants`, …
     var seconds: [String: Double] = [:]
-    /// Wake-ups by role (see ``CPUSample/wakeUps``).
+    /// Wake-ups by role and part, as ``seconds`` (see ``CPUSample/wakeUps``).
     var wakeUps: [String: Int] = [:]
     /// Queries answered in the window.
     var queries = 0
 
     init() {}
 
-    /// Converts what `probe` saw. Of the broker's threads, libzmq's I/O threads are named
-    /// `ZMQbg/IO/N`; the event loop's thread keeps the name of the thread that started it, so
-    /// it is taken as the busiest of the others (the rest idle under load: the main thread
-    /// and Swift's concurrency threads wait for signals).
+    /// The roles whose process is split into its loop and its I/O threads.
+    static let splitRoles: Set = ["broker", "proxy", "lbbroker"]
+
+    /// Converts what `probe` saw. Of a broker's, a proxy's or an lbbroker's threads, libzmq's
+    /// I/O threads are named `ZMQbg/IO/N` (`ROLE.io`); the thread that moves the messages
+    /// (`ROLE.loop`: the broker's event loop, which keeps the name of the thread that started
+    /// it, or the C peer's main thread) is taken as the busiest of the others (the rest idle
+    /// under load: the main thread and Swift's concurrency threads wait for signals).
     init(_ spent: [String: CPUSample], queries: Int) {
         self.queries = queries
         for (role, sample) in spent {
             seconds[role] = sample.total
             wakeUps[role] = sample.wakeUps
-            if role == "broker" {
-                seconds["broker.loop"] = sample.busiestThread(notNamed: "ZMQbg/")
-                seconds["broker.io"] = sample.threads(prefix: "ZMQbg/IO")
+            if Self.splitRoles.contains(role) {
+                (seconds["\(role).loop"], wakeUps["\(role).loop"]) = sample.busiestThread(notNamed: "ZMQbg/")
+                (seconds["\(role).io"], wakeUps["\(role).io"]) = sample.threads(prefix: "ZMQbg/IO")
             }
         }
     }

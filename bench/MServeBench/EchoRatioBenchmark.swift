@@ -97,7 +97,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
         )
         var rows: [[Double]] = []
         var lines = [
-            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us,peer_wakeups_per_query,broker_wakeups_per_query"
+            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us,peer_wakeups_per_query,broker_wakeups_per_query,peer_loop_cpu_us,peer_io_cpu_us,peer_loop_wakeups_per_query,peer_io_wakeups_per_query,broker_loop_wakeups_per_query,broker_io_wakeups_per_query"
         ]
         for round in 1...rounds {
             var peerResult = LoadResult()
@@ -126,6 +126,11 @@ struct EchoRatioSuite: AsyncParsableCommand {
                 peerResult.cpu.perQuery("servants") ?? .nan, brokerResult.cpu.perQuery("servants") ?? .nan,
                 peerResult.percentileMicroseconds(50), brokerResult.percentileMicroseconds(50),
                 peerResult.cpu.wakeUpsPerQuery(peerRole) ?? .nan, brokerResult.cpu.wakeUpsPerQuery("broker") ?? .nan,
+                peerResult.cpu.perQuery("\(peerRole).loop") ?? .nan, peerResult.cpu.perQuery("\(peerRole).io") ?? .nan,
+                peerResult.cpu.wakeUpsPerQuery("\(peerRole).loop") ?? .nan,
+                peerResult.cpu.wakeUpsPerQuery("\(peerRole).io") ?? .nan,
+                brokerResult.cpu.wakeUpsPerQuery("broker.loop") ?? .nan,
+                brokerResult.cpu.wakeUpsPerQuery("broker.io") ?? .nan,
             ]
             rows.append(row)
             lines.append("\(round),\(peerName)," + row.map { format($0, 2) }.joined(separator: ","))
@@ -134,6 +139,15 @@ struct EchoRatioSuite: AsyncParsableCommand {
         }
         let medians = (0..<rows[0].count).map { column in Self.median(rows.map { $0[column] }) }
         print(Self.tableLine("median", medians))
+        print("")
+        print(
+            "by thread: the \(peerName)'s main thread and the broker's loop (loop), their libzmq I/O threads (io); CPU µs and wake-ups per query"
+        )
+        print(
+            "round  \(rightAligned("\(peerName) loop", 14))  \(rightAligned("\(peerName) io", 12))  broker loop  broker io  \(rightAligned("\(peerName) loop wk/q", 19))  \(rightAligned("\(peerName) io wk/q", 17))  broker loop wk/q  broker io wk/q"
+        )
+        for (index, row) in rows.enumerated() { print(Self.threadLine(String(index + 1), row)) }
+        print(Self.threadLine("median", medians))
         print("")
         let cpuRatios = rows.map { $0[7] }.sorted()
         let cpuVerdict = cpuTarget.map { "  (target ≤ \(format($0, 1)))  \(medians[7] <= $0 ? "met" : "NOT met")" } ?? ""
@@ -163,6 +177,14 @@ struct EchoRatioSuite: AsyncParsableCommand {
             + rightAligned(format(row[8], 1), 12) + "  " + rightAligned(format(row[9], 1), 10) + "  "
             + rightAligned(format(row[10], 0), 12) + "  " + rightAligned(format(row[11], 0), 10) + "  "
             + rightAligned(format(row[12], 2), 13) + "  " + rightAligned(format(row[13], 2), 11)
+    }
+
+    private static func threadLine(_ label: String, _ row: [Double]) -> String {
+        label.padding(toLength: 6, withPad: " ", startingAt: 0) + " "
+            + rightAligned(format(row[14], 1), 14) + "  " + rightAligned(format(row[15], 1), 12) + "  "
+            + rightAligned(format(row[5], 1), 11) + "  " + rightAligned(format(row[6], 1), 9) + "  "
+            + rightAligned(format(row[16], 2), 19) + "  " + rightAligned(format(row[17], 2), 17) + "  "
+            + rightAligned(format(row[18], 2), 16) + "  " + rightAligned(format(row[19], 2), 14)
     }
 
     /// The median of the values that are numbers (NaN when none is).
