@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MServeMonitoring
 import MServeProtocol
 import ServiceLifecycle
 import UnixSignals
@@ -123,7 +124,8 @@ struct LoggingOptions: ParsableArguments {
     func bootstrap(label: String) -> Logger {
         let level = (try? self.level()) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            // Log lines quote what peers send: escaped, none of it can start a line of its own.
+            var handler = OneLineLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

@@ -81,6 +81,30 @@ extension IntegrationTests {
         #expect(reply.result == .atom(.long(7)))
     }
 
+    /// A refused query is logged with its function name, which the client chose: a newline in
+    /// it shows as `\n`, so the client cannot write a line that reads as the broker's own.
+    @Test func aFunctionNameCannotForgeALineInTheBrokersLog() async throws {
+        let cluster = try await ProcessCluster.start(servants: 1)
+        defer { cluster.stop() }
+        let forged = "2026-12-05T00:00:00+0000 critical mserve.broker: FORGED"
+        // (1; (`$"x\n…"; 1)): a parse-form query whose function is that symbol.
+        let query = QValue.list([.atom(.long(1)), .list([.atom(.symbol("x\n" + forged)), .atom(.long(1))])])
+
+        let reply = try rawExchange(cluster.broker.endpoint, QIPC.encode(query))
+
+        guard case .list(let items, _) = reply, items.count == 3,
+            let text = ReplyAssembly.failure(result: items[1], info: items[2])
+        else {
+            Issue.record("expected an error reply, got \(reply)")
+            return
+        }
+        #expect(text.hasPrefix("mserve: "), "\(text)")
+        let logged = await eventually(timeout: .seconds(30)) { cluster.broker.logs.contains("x\\n" + forged) }
+        #expect(logged, "broker log: \(cluster.broker.logs)")
+        let lines = cluster.broker.logs.split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix(forged) }, "broker log: \(cluster.broker.logs)")
+    }
+
     @Test func unknownFunctionsAndFailuresComeBackAsQErrors() async throws {
         let cluster = try await ProcessCluster.start(servants: 1)
         defer { cluster.stop() }
