@@ -137,6 +137,12 @@ final class BrokerLoop {
     var lastClientMessageAt: UInt64 = 0
     /// While the loop is saturated, when it reads the client socket next (see `run`).
     var nextClientReadWhileSaturated: UInt64 = 0
+    /// While the broker stops, once nothing runs: the replies sent so far (``answered``) and
+    /// since when none has been sent, and when the last running query ended (see
+    /// ``repliesReadGrace``); nil before.
+    var closing: (answered: UInt64, quietSince: UInt64, drainedAt: UInt64)?
+    /// The replies sent when the broker began to stop.
+    var answeredWhenStopping: UInt64 = 0
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -246,8 +252,12 @@ final class BrokerLoop {
             }
             turnsSincePoll = 0
             let now = QueryClock.monotonicNanoseconds()
-            if stopping {
-                if inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) { break }
+            if stopping, inFlight.values.allSatisfy(\.abandoned) || events.drainTimedOut(now: now) {
+                // What still runs when the drain time is up ends here; then the clients are given
+                // time to read their last replies (`repliesReadGrace`) before the sockets close.
+                endRunningQueries()
+                sendClientReplies()
+                if readyToClose(now: now) { break }
             }
             // Saturated (every servant busy, queries waiting, and queries still coming), a new
             // client query could only join the queue: the client socket is left out of the
@@ -270,7 +280,8 @@ final class BrokerLoop {
                     now: now,
                     wakeAt: min(
                         nextHeartbeat, nextDeadlineScan, reofferAt ?? .max,
-                        saturated ? nextClientReadWhileSaturated : .max),
+                        saturated ? nextClientReadWhileSaturated : .max,
+                        closing.map { $0.quietSince &+ Self.repliesReadGrace } ?? .max),
                     atMostMilliseconds: Self.longestPollMilliseconds
                 ) { turnItems in
                     // Each turn's own: the kdb+ door's connections come and go.
@@ -288,6 +299,7 @@ final class BrokerLoop {
                 case .snapshot(let reply): reply(snapshot())
                 case .stop:
                     guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
+                    answeredWhenStopping = answered
                     logger.info(
                         "broker stopping",
                         metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
@@ -365,13 +377,45 @@ final class BrokerLoop {
     /// How long the last replies (the last answers, the shutdown errors) may take to leave.
     static let finalRepliesLingerMilliseconds: Int32 = 1_000
 
-    func shutdown() {
+    /// Whether a stopping broker with nothing running may close its sockets: at once when it
+    /// sent no reply since it began to stop, else once no reply has gone for
+    /// ``repliesReadGrace``, and at the latest ``longestCloseWait`` after the last query ended.
+    func readyToClose(now: UInt64) -> Bool {
+        guard answered != answeredWhenStopping else { return true }
+        guard var closing else {
+            self.closing = (answered, now, now)
+            return false
+        }
+        if closing.answered != answered {
+            closing.answered = answered
+            closing.quietSince = now
+            self.closing = closing
+        }
+        return now &- closing.quietSince >= Self.repliesReadGrace || now &- closing.drainedAt >= Self.longestCloseWait
+    }
+
+    /// How long a stopping broker keeps its sockets open after its last reply. A client whose
+    /// socket has `ZMQ_IMMEDIATE` set (`mserve send` and ``QueryClient`` do, as many ZeroMQ
+    /// clients do) drops a message it has received but not yet read when the connection ends:
+    /// a reply followed at once by the connection's end could be lost.
+    static let repliesReadGrace: UInt64 = 250_000_000
+    /// The longest a stopping broker keeps answering new queries with its shutdown error after
+    /// its last query ended, while they keep coming.
+    static let longestCloseWait: UInt64 = 1_000_000_000
+
+    /// Ends the queries still running at their servants with an error (the broker is stopping
+    /// and will not wait for them).
+    func endRunningQueries() {
         for (tag, flight) in inFlight where !flight.abandoned {
             reply(
                 error: "the broker shut down before the servant answered", to: flight.query,
                 stage: .running(since: flight.dispatchedAt))
             inFlight[tag] = nil
         }
+    }
+
+    func shutdown() {
+        endRunningQueries()
         // Queries of a servant lost during the drain went back to the queue: they end here too.
         failQueued(reason: "the broker is shutting down")
         for record in servants.values where !kdbServants.owns(record.id) {

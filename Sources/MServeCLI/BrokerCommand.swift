@@ -17,7 +17,8 @@ struct BrokerCommand: AsyncParsableCommand {
         discussion: """
             Prints the client endpoint on the first line of standard output once bound, then \
             logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an \
-            error reply, running ones are given two seconds to finish.
+            error reply, running ones are given two seconds to finish, and the connections stay \
+            open a quarter of a second after the last reply, for clients to read it.
 
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \

@@ -53,10 +53,11 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                 choose(state, routing, views.baseAddress, views.count)
             }
         }
-        if choice < 0 { return nil }
+        if choice == Int64(MSERVE_DISPATCH_WAIT) { return nil }
         // A wrong choice is reported here and passed on as it is: the broker fails the query
-        // rather than have it wait for a choice that may never come.
-        guard choice < servants.count else {
+        // rather than have it wait for a choice that may never come (a negative index other
+        // than MSERVE_DISPATCH_WAIT too).
+        guard choice >= 0, choice < servants.count else {
             onInvalidChoice?("\(path): algorithm \"\(name)\" chose index \(choice) of \(servants.count) servants")
             return Int(choice)
         }
@@ -215,7 +216,11 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         let routing = UnsafePointer(bridged(routing, in: &cRouting))
         let function = UnsafePointer(bridged(function, in: &cFunction))
         let choice = chooseIn(state, routing, function, group)
-        return choice < 0 ? nil : UInt64(choice)
+        if choice == Int64(MSERVE_DISPATCH_WAIT) { return nil }
+        // Passed on as it is, as for `choose`: no servant has a negative id, so the broker
+        // fails the query.
+        if choice < 0 { onInvalidChoice?("\(path): algorithm \"\(name)\" chose servant id \(choice)") }
+        return UInt64(bitPattern: choice)
     }
 
     func take(servant: ServantView, routings: [String]) -> Int? {
@@ -239,8 +244,8 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                 }
             }
         }
-        if choice < 0 { return nil }
-        guard choice < routings.count else {
+        if choice == Int64(MSERVE_DISPATCH_WAIT) { return nil }
+        guard choice >= 0, choice < routings.count else {
             onInvalidChoice?("\(path): algorithm \"\(name)\" took query \(choice) of \(routings.count)")
             return nil
         }

@@ -148,6 +148,50 @@ import Testing
         #expect(invalid.all.last?.contains("chose index 5 of 2 servants") == true, "\(invalid.all)")
     }
 
+    /// Only MSERVE_DISPATCH_WAIT (-1) means wait: any other negative index, or a negative id
+    /// from a version 3 `choose_in`, is reported and passed on for the broker to fail the query
+    /// at once (it waited out its deadline before).
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aNegativeChoiceOtherThanWaitIsPassedOnAndReported() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let version2 = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(
+                name: "negative", chooseBody: "return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;"),
+            into: directory, fileName: "negative.so")
+        let version3 = try CPluginCompiler.compile(
+            source: """
+                #include "mserve_plugin.h"
+                static char state;
+                static void *create(const char *config) { (void)config; return &state; }
+                static void destroy(void *s) { (void)s; }
+                static void observe(void *s, const mserve_dispatch_event *e) { (void)s; (void)e; }
+                static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
+                    (void)s; (void)function; (void)group;
+                    return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;
+                }
+                static const mserve_dispatch_plugin table = {
+                    3, "negative3", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
+                };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """,
+            into: directory, fileName: "negative3.so")
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [version2, version3])
+        let invalid = MessageLog()
+        let chooser = try registry.makeAlgorithm("negative", onInvalidChoice: { invalid.append($0) })
+        let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+        #expect(chooser.choose(routing: "wait", servants: [free]) == nil)
+        #expect(invalid.all.isEmpty)
+        #expect(chooser.choose(routing: "IBM", servants: [free]) == -5)
+        #expect(invalid.all.last?.contains("chose index -5 of 1 servants") == true, "\(invalid.all)")
+
+        let byEvents = try registry.makeAlgorithm("negative3", onInvalidChoice: { invalid.append($0) })
+        #expect(byEvents.choose(routing: "wait", function: "proc1", group: 0) == nil)
+        #expect(invalid.all.count == 1)
+        let id = byEvents.choose(routing: "IBM", function: "proc1", group: 0)
+        #expect(id != nil && id == UInt64(bitPattern: -5))
+        #expect(invalid.all.last?.contains("chose servant id -5") == true, "\(invalid.all)")
+    }
+
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
         // Takes the query whose routing string is the servant's name; -1 (wait) when none is.
