@@ -1,4 +1,5 @@
 import GRDB
+import ZeroMQ
 
 /// What an allowed CURVE key may be used for. A process checks the role of every key it admits:
 /// the hub takes a servant's registration only from a `servant` key and a broker's only from a
@@ -91,7 +92,12 @@ extension HubDatabase {
         guard name != HubAdmission.adminUserID else {
             throw HubError(.refused, "'\(name)' names the hub's own key; choose another name")
         }
-        guard key.utf8.count == 40 else { throw HubError(.refused, "'\(key)' is not a 40-character Z85 public key") }
+        guard SpokeRegistration.textProblem(name, field: "key name", longest: SpokeRegistration.longestName) == nil else {
+            throw HubError(.refused, "a key name is at most 255 bytes, without control or format characters")
+        }
+        guard isZ85Key(key) else {
+            throw HubError(.refused, "'\(key.prefix(48))' is not a 40-character Z85 public key")
+        }
         let role = try KeyRole(validating: role.rawValue)
         try write("allow a key") { db in
             try db.execute(

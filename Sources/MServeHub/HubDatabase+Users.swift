@@ -56,8 +56,11 @@ extension HubDatabase {
     /// (64 digits) digest of the password, which the hub keeps wrapped in a ``PasswordHash``
     /// (never as it is).
     public func addUser(name: String, hash: String, at time: Int64) throws(HubError) {
-        guard !name.isEmpty, name.count <= 256, !name.contains(":"), !name.contains(where: \.isWhitespace) else {
-            throw HubError(.refused, "'\(name)' is not a user name (it needs characters, and no ':' or spaces)")
+        guard !name.isEmpty, name.count <= 256, !name.contains(":"), !name.contains(where: \.isWhitespace),
+            SpokeRegistration.textProblem(name, field: "user name", longest: 1_024) == nil
+        else {
+            throw HubError(
+                .refused, "'\(name.prefix(64))' is not a user name (it needs characters, and no ':', spaces, control or format characters)")
         }
         guard let stored = PasswordHash(hash) ?? PasswordHash(wrappingDigest: hash) else {
             throw HubError(

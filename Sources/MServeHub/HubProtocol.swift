@@ -311,7 +311,7 @@ extension SpokeRegistration {
     /// Refuses a registration no real process would send: a role outside ``SpokeRole/all``,
     /// a pid ≤ 0, a port outside 0…65535, a negative thread count, a start time more than
     /// ``startTimeSkew`` after `nowTimestamp` (a q timestamp), or a text field that is too
-    /// long (``longestName``, ``longestText``) or holds control characters.
+    /// long (``longestName``, ``longestText``) or holds control or format characters.
     public func validate(nowTimestamp: Int64) throws(HubError) {
         guard SpokeRole.all.contains(role) else {
             throw HubError(
@@ -339,6 +339,11 @@ extension SpokeRegistration {
                 throw HubError(.malformed, "REGISTER with \(problem)")
             }
         }
+        if let advertisedHost, !advertisedHost.isEmpty,
+            !advertisedHost.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_:".unicodeScalars.contains($0)) })
+        {
+            throw HubError(.malformed, "REGISTER with an advertise that is no host name or IP address")
+        }
         for (field, text) in [("X", commandLine), ("dir", directory)] {
             if let problem = Self.textProblem(text, field: field, longest: Self.longestText) {
                 throw HubError(.malformed, "REGISTER with \(problem)")
@@ -347,11 +352,17 @@ extension SpokeRegistration {
     }
 
     /// What is wrong with the text of `field`: longer than `longest` UTF-8 bytes, or holding a
-    /// control character (it is shown in tables and logs); nil when nothing is.
+    /// control or format character (it is shown in tables and logs, where a right-to-left
+    /// override, U+202E, would show it reversed); nil when nothing is.
     public static func textProblem(_ text: String, field: String, longest: Int) -> String? {
         if text.utf8.count > longest { return "a \(field) of \(text.utf8.count) bytes (at most \(longest))" }
-        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "a \(field) holding control characters"
+        if text.unicodeScalars.contains(where: {
+            switch $0.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator: true
+            default: false
+            }
+        }) {
+            return "a \(field) holding control or format characters"
         }
         return nil
     }

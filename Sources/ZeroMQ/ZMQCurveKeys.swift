@@ -112,16 +112,46 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         return try key(in: Array(data), of: file)
     }
 
-    /// Reads a public key file a user named (`mserve hub allow NAME FILE`), refusing a secret
-    /// key file (`NAME.key`): the two are both one Z85 line, and a secret key sent to the hub by
-    /// a slip of the extension would be stored and shown there.
+    /// Reads a public key file a user named (`mserve hub allow NAME FILE`), refusing what looks
+    /// like a secret key: the two are both one Z85 line, and a secret key sent to the hub by a
+    /// slip would be stored and shown there. Refused: a file whose name ends in `.key`, or a link
+    /// to one; a file only its owner may read (`mserve keys new` writes `NAME.pub` readable by
+    /// all, 0644, and `NAME.key` by its owner only, 0600, and `cp` keeps the mode of what it
+    /// copies); a file holding the same key as a `.key` file beside it or beside the file it
+    /// links to.
     public static func readPublicKey(at file: String) throws -> String {
-        if file.hasSuffix(".key") {
+        let resolved = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
+        if file.hasSuffix(".key") || resolved.hasSuffix(".key") {
             throw ZMQKeyFileError(
-                "\(file) is a secret key file: give the public key file (NAME.pub); a secret key must never "
-                    + "leave its host")
+                "\(file) is a secret key file\(resolved == file ? "" : " (it links to \(resolved))"): give the public "
+                    + "key file (NAME.pub); a secret key must never leave its host")
         }
-        return try readKey(at: file)
+        let contents: FileContents
+        do {
+            contents = try POSIXFile.read(atPath: file, limit: 4096)
+        } catch {
+            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
+        }
+        guard contents.permissions & 0o044 != 0 else {
+            throw ZMQKeyFileError(
+                "\(file) has mode \(POSIXFile.octal(contents.permissions)), readable by its owner only, as a secret key "
+                    + "file is (mserve keys new writes NAME.pub readable by all): give the public key file (NAME.pub); "
+                    + "if this is one, run chmod 644 \(file)")
+        }
+        let key = try key(in: contents.bytes, of: file)
+        for directory in Set([file, resolved].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            for name in names.sorted() where name.hasSuffix(".key") {
+                let secretFile = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+                guard let secret = try? POSIXFile.read(atPath: secretFile, limit: 4096),
+                    String(decoding: secret.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == key
+                else { continue }
+                throw ZMQKeyFileError(
+                    "\(file) holds the secret key of \(secretFile): give the public key file (NAME.pub); a secret key "
+                        + "must never leave its host")
+            }
+        }
+        return key
     }
 
     /// Reads a secret key file, refusing one whose group or other users have any permission on
@@ -145,7 +175,7 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// The Z85 key a key file holds: one line of 40 characters.
     private static func key(in bytes: [UInt8], of file: String) throws(ZMQKeyFileError) -> String {
         let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.utf8.count == 40 else { throw ZMQKeyFileError("\(file) does not hold a 40-character Z85 key") }
+        guard isZ85Key(text) else { throw ZMQKeyFileError("\(file) does not hold a 40-character Z85 key") }
         return text
     }
 }
@@ -172,3 +202,12 @@ extension ZMQSocket {
             secretKey: keys.keyPair.secretKey, file: file, line: line)
     }
 }
+
+/// Whether `text` is a CURVE key in Z85: 40 characters of the Z85 alphabet (ZeroMQ RFC 32).
+public func isZ85Key(_ text: String) -> Bool {
+    text.utf8.count == 40 && text.utf8.allSatisfy { z85Alphabet.contains($0) }
+}
+
+/// The 85 characters of Z85 (ZeroMQ RFC 32).
+private let z85Alphabet = Set(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#".utf8)

@@ -20,6 +20,14 @@ struct HubAdmissionTests {
         #expect(try await fixture.client.revoke(name: "servant").isEmpty)
         await #expect(throws: HubError.self) { try await fixture.client.revoke(name: "servant") }
         await #expect(throws: HubError.self) { try await fixture.client.allow(name: "bad", key: "short") }
+        // 40 characters, but not of Z85's alphabet; a name with a control character.
+        await #expect(throws: HubError.self) {
+            try await fixture.client.allow(name: "bad", key: String(repeating: "\"", count: 40))
+        }
+        await #expect(throws: HubError.self) {
+            try await fixture.client.allow(name: "bad\nname", key: servant.publicKey)
+        }
+        #expect(try await fixture.client.allowedKeys().isEmpty)
         hub.stop()
         try await task.value
     }

@@ -50,7 +50,7 @@ struct HubUsersTests {
         ] {
             #expect(throws: HubError.self) { try database.addUser(name: "alice", hash: hash, at: 1) }
         }
-        for name in ["", "a:b", "a b"] {
+        for name in ["", "a:b", "a b", "ctl\u{01}", "evil\u{202E}nimda"] {
             #expect(throws: HubError.self) { try database.addUser(name: name, hash: Self.sha1OfSecret, at: 1) }
         }
         #expect(try database.users().isEmpty)

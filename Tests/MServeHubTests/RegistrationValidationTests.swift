@@ -8,8 +8,8 @@ import Testing
 import ZeroMQ
 
 /// The hub refuses a REGISTER no real process would send — a role outside the fixed set, a
-/// pid that is no pid, a start time in the future, fields too long or holding control
-/// characters — with ERROR, and stores nothing; real registrations of every role still pass.
+/// pid that is no pid, a start time in the future, fields too long or holding control or
+/// format characters, an advertised host that is no host — with ERROR, and stores nothing; real registrations of every role still pass.
 struct RegistrationValidationTests {
     static func registration(_ change: (inout SpokeRegistration) -> Void = { _ in }) -> SpokeRegistration {
         var registration = SpokeRegistration.current(
@@ -34,6 +34,9 @@ struct RegistrationValidationTests {
         ("a newline in the user", { $0.user = "root\nreason: forged" }),
         ("an escape in the command line", { $0.commandLine = "q \u{1B}[2J" }),
         ("a NUL in the directory", { $0.directory = "/tmp\u{0}" }),
+        ("a right-to-left override in the host", { $0.host = "db1\u{202E}lam" }),
+        ("a zero-width space in the service", { $0.service = "dev\u{200B}" }),
+        ("an advertise that is no host", { $0.advertisedHost = "evil.example:1234/x" }),
     ]
 
     @Test func eachRefusalIsAnErrorAndNothingIsStored() throws {

@@ -86,6 +86,46 @@ struct ZMQCurveKeysTests {
         #expect(try directory.keyPair("servant") == created)
     }
 
+    /// `mserve hub allow` reads its file with `readPublicKey`, which takes a public key file and
+    /// refuses what looks like a secret key under another name: a `.key` file, a link to one, a
+    /// copy that kept its owner-only mode, a copy made readable that holds the same key as a
+    /// `.key` file beside it, and a file holding no Z85 key.
+    @Test func aSecretKeyIsRefusedAsAPublicKeyUnderAnyName() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = ZMQKeyDirectory(path: path)
+        let created = try directory.create("client")
+        let secretFile = directory.secretKeyPath("client")
+        #expect(try ZMQKeyDirectory.readPublicKey(at: directory.publicKeyPath("client")) == created.publicKey)
+
+        func refusal(_ file: String) -> String? {
+            #expect(throws: ZMQKeyFileError.self) { try ZMQKeyDirectory.readPublicKey(at: file) }?.message
+        }
+        #expect(refusal(secretFile)?.contains("is a secret key file") == true)
+        let link = path + "/link.pub"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: secretFile)
+        #expect(refusal(link)?.contains("(it links to \(secretFile))") == true)
+        // cp keeps the mode: 0600.
+        let copy = path + "/misnamed.pub"
+        try FileManager.default.copyItem(atPath: secretFile, toPath: copy)
+        try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o600)], ofItemAtPath: copy)
+        #expect(refusal(copy)?.contains("readable by its owner only") == true)
+        try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: copy)
+        #expect(refusal(copy) == "\(copy) holds the secret key of \(secretFile): give the public key file (NAME.pub); a secret key must never leave its host")
+        // 40 characters, not of Z85's alphabet.
+        let quotes = path + "/quotes.pub"
+        try POSIXFile.create(atPath: quotes, contents: Array(String(repeating: "\"", count: 40).utf8), permissions: 0o644)
+        #expect(refusal(quotes)?.contains("does not hold a 40-character Z85 key") == true)
+    }
+
+    @Test func z85KeysAreFortyCharactersOfItsAlphabet() throws {
+        #expect(isZ85Key(try ZMQCurveKeyPair.generate().publicKey))
+        #expect(!isZ85Key(String(repeating: "\"", count: 40)))
+        #expect(!isZ85Key(String(repeating: "a", count: 39)))
+        #expect(!isZ85Key(String(repeating: "a", count: 39) + "\n"))
+        #expect(isZ85Key(String(repeating: "#", count: 40)))
+    }
+
     @Test(arguments: ["../escape", "a/b", "", ".hidden", "name with space", "/abs"])
     func createRefusesANameThatIsNoPlainFileName(name: String) throws {
         let parent = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
