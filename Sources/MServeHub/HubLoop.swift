@@ -13,8 +13,20 @@ struct LiveSpoke {
     var lastHeard: UInt64
     /// False for a spoke loaded from disk that has not spoken to this hub yet.
     var confirmed: Bool
+    /// With security on, the key its connection authenticated with when it registered; nil
+    /// without security, and for a spoke loaded from disk that has not registered again (its
+    /// registered `curveKey`, if any, stands in).
+    var ownerKey: String? = nil
 
     var isServant: Bool { record.registration.role == SpokeRole.servant && !record.endpoint.isEmpty }
+
+    /// Whether a peer that authenticated with `userID` may speak for this spoke: with security
+    /// on, only the key that registered it may register it again, send its heartbeats or
+    /// deregister it.
+    func isOwned(by userID: String) -> Bool {
+        guard let owner = ownerKey ?? record.registration.curveKey else { return true }
+        return owner == userID
+    }
 }
 
 /// A peer following a service.
@@ -262,14 +274,14 @@ final class HubLoop {
         let now = QueryClock.monotonicNanoseconds()
         switch message.command {
         case .register: register(message, from: routingID, peerAddress: peerAddress, userID: userID, now: now)
-        case .heartbeat: heartbeat(message, from: routingID, now: now)
+        case .heartbeat: heartbeat(message, from: routingID, userID: userID, now: now)
         case .deregister:
             let reason = message.text("reason") ?? ""
             if let problem = SpokeRegistration.textProblem(reason, field: "reason", longest: SpokeRegistration.longestText) {
                 send(routingID, HubMessage(.error, [("message", .string(problem))]))
                 return
             }
-            deregister(from: routingID, reason: reason)
+            deregister(from: routingID, userID: userID, reason: reason)
         case .resolve:
             let service = message.text("service") ?? ""
             let role = message.text("role").flatMap { $0.isEmpty ? nil : $0 } ?? SpokeRole.servant
@@ -337,6 +349,24 @@ final class HubLoop {
                     [("message", .string("the curveKey registered must be the key this connection authenticated with"))]))
             return
         }
+        // With security on, a session is its registering key's: another key, which could learn
+        // the session from the connection's routing id, may not take the row over.
+        if admission.isSecured,
+            let existing = spokes.values.first(where: { $0.record.registration.session == registration.session }),
+            !existing.isOwned(by: userID)
+        {
+            metrics.refused(.registration)
+            if let heldBack = refusedRegistrationLog.admit() {
+                logger.warning(
+                    "\(LogThrottle.line("refused a registration of a session another key registered", heldBack: heldBack))",
+                    metadata: [
+                        "id": "\(existing.record.id)", "peer": "\(admission.key(ofPeer: userID)?.name ?? "")",
+                        "key": "\(userID)", "address": "\(peerAddress ?? "")", "door": "hub",
+                    ])
+            }
+            send(routingID, HubMessage(.error, [("message", .string("this session was registered with another key"))]))
+            return
+        }
         // With security on, only a key allowed as a servant (or broker) may register one:
         // brokers send queries to servants, and clients send theirs to the brokers they resolve.
         if admission.isSecured, let needed = KeyRole(registeringAs: registration.role) {
@@ -396,7 +426,9 @@ final class HubLoop {
             }
         }
         let record = SpokeRecord(id: id, registration: registration, endpoint: endpoint, registered: time, heard: time)
-        let live = LiveSpoke(record: record, routingID: routingID, lastHeard: now, confirmed: true)
+        let live = LiveSpoke(
+            record: record, routingID: routingID, lastHeard: now, confirmed: true,
+            ownerKey: admission.isSecured ? userID : nil)
         spokes[id] = live
         spokeByRoutingID[routingID] = id
         if let previous, previous.isServant,
@@ -427,8 +459,9 @@ final class HubLoop {
                 ]))
     }
 
-    private func heartbeat(_ message: HubMessage, from routingID: [UInt8], now: UInt64) {
-        guard let id = spokeByRoutingID[routingID], var live = spokes[id] else {
+    private func heartbeat(_ message: HubMessage, from routingID: [UInt8], userID: String, now: UInt64) {
+        guard let id = spokeByRoutingID[routingID], var live = spokes[id], !admission.isSecured || live.isOwned(by: userID)
+        else {
             send(routingID, HubMessage(.unknown, [("incarnation", .atom(.long(Int64(bitPattern: incarnation))))]))
             return
         }
@@ -454,7 +487,13 @@ final class HubLoop {
 
     /// A clean exit without `reason`; with one, the spoke goes to `down` for that reason (a
     /// sidecar reporting that the process it registered has gone).
-    private func deregister(from routingID: [UInt8], reason: String) {
+    private func deregister(from routingID: [UInt8], userID: String, reason: String) {
+        if admission.isSecured, let id = spokeByRoutingID[routingID] ?? reloadedSpoke(routingID: routingID),
+            let spoke = spokes[id], !spoke.isOwned(by: userID)
+        {
+            send(routingID, HubMessage(.error, [("message", .string("this spoke was registered with another key"))]))
+            return
+        }
         if let id = spokeByRoutingID.removeValue(forKey: routingID) ?? reloadedSpoke(routingID: routingID),
             let gone = spokes.removeValue(forKey: id)
         {

@@ -78,6 +78,36 @@ struct HubAdmissionTests {
         }
     }
 
+    /// With keys, a session belongs to the key that registered it: another allowed key that
+    /// learned the session (it is in the spoke's routing id) can neither take its row over nor,
+    /// through it, put the spoke in `down`; the owner can register it again.
+    @Test func anotherKeyCannotTakeOverARegisteredSession() async throws {
+        try await HubFixture.withSecuredHub(liveness: .seconds(60)) { fixture, hubKeys in
+            let servant = try ZMQCurveKeyPair.generate()
+            let client = try ZMQCurveKeyPair.generate()
+            _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
+            _ = try await fixture.curveClient(hubKeys).allow(name: "client", key: client.publicKey, role: .client)
+            func registration(role: String) -> HubMessage {
+                var registration = SpokeRegistration.current(
+                    port: 41_701, threads: 1, service: "owned", role: role, endpoint: "tcp://*:41701")
+                registration.session = "s9"
+                return HubMessage(.register, registration.entries)
+            }
+            let registered = try await fixture.curveClient(servant).request(registration(role: SpokeRole.servant))
+            #expect(registered.command == .registered)
+
+            do {
+                _ = try await fixture.curveClient(client).request(registration(role: SpokeRole.client))
+                Issue.record("another key took the session over")
+            } catch let error as HubError {
+                #expect(error.message.contains("registered with another key"), "\(error)")
+            }
+            #expect(try await fixture.curveClient(servant).resolve("owned").map(\.endpoint).count == 1)
+            let again = try await fixture.curveClient(servant).request(registration(role: SpokeRole.servant))
+            #expect(again.integer("id") == registered.integer("id"))
+        }
+    }
+
     @Test func aServantMayRegisterOnlyTheKeyItConnectedWith() async throws {
         // Its spokes register once and send no heartbeat: a busy machine must not see them
         // leave before they are resolved.
