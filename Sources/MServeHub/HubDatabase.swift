@@ -40,11 +40,15 @@ public final class HubDatabase: Sendable {
     /// (as ssh refuses such a home directory): whoever may write it, or change its mode, could
     /// put a database of their own there (their keys allowed, their users), or replace the
     /// files the hub and its admin commands read.
-    static func refuseDirectoryOthersControl(_ directory: String) throws(HubError) {
+    /// A directory given as a symbolic link (a hub directory on another disk, say) is judged by
+    /// the directory it leads to, which is where the files go.
+    static func refuseDirectoryOthersControl(_ given: String) throws(HubError) {
+        let resolved = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
+        let directory = resolved == given ? given : "\(given) (a link to \(resolved))"
         let mode: Int
         let owner: Int
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: directory)
+            let attributes = try FileManager.default.attributesOfItem(atPath: resolved)
             mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
             owner = (attributes[.ownerAccountID] as? NSNumber)?.intValue ?? -1
         } catch {
@@ -63,7 +67,7 @@ public final class HubDatabase: Sendable {
         throw HubError(
             .database,
             "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
-                + "the hub keeps its database and admin token there; run chmod 700 \(directory), or give another --dir")
+                + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another --dir")
     }
 
     /// Opens (creating if needed) the hub database in `directory`. A directory it creates is

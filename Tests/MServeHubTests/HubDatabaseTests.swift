@@ -157,6 +157,26 @@ struct HubDatabaseTests {
         }
     }
 
+    /// A hub directory given as a symbolic link (to a data disk, say) is judged by the directory
+    /// it leads to: a link's own mode is always 0777, and chmod on a link changes its target.
+    @Test func aHubDirectoryGivenAsALinkIsJudgedByItsTarget() throws {
+        let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-link-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let target = parent + "/data"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let link = parent + "/hub"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        _ = try HubDatabase(directory: link)
+        #expect(FileManager.default.fileExists(atPath: target + "/hub.sqlite"))
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o775], ofItemAtPath: target)
+        let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: link) }
+        #expect(
+            error?.message.contains("\(link) (a link to \(target)) has mode 0775") == true
+                && error?.message.contains("run chmod 700 \(target)") == true,
+            "\(String(describing: error))")
+    }
+
     /// A directory another user owns could have its files or mode changed by that user: the
     /// hub refuses it, even at mode 0700. (Needs root, to give a directory to another user.)
     @Test(.enabled(if: geteuid() == 0, "giving a directory to another user needs root"))
