@@ -43,7 +43,9 @@ struct MServeServantCommand: AsyncParsableCommand {
             valueName: "paths"))
     var plugins: String?
 
-    @Flag(name: .long, help: "Print the functions the plugins serve (name, arity, plugin, file) and exit.")
+    @Flag(
+        name: .long,
+        help: "Print the functions the plugins serve (name, arity, plugin, file), narrowed by --allow as the servant's READY is, and exit.")
     var listFunctions = false
 
     @Option(
@@ -153,8 +155,9 @@ struct MServeServantCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded = try loadPlugins()
         if listFunctions {
+            let allowlist = try allowOption.names().map { FunctionAllowlist($0) } ?? .any
             for plugin in loaded {
-                for function in plugin.functions {
+                for function in plugin.functions where allowlist.allows(function.name) {
                     print("\(function.name)\tarity \(function.arityText)\t\(plugin.name)\t\(plugin.path)")
                 }
             }

@@ -81,6 +81,19 @@ extension IntegrationTests {
             #expect(run.errors.isEmpty, "\(run.errors)")
         }
 
+        /// `--list-functions` lists what the servant's READY would announce: with `--allow`,
+        /// only the allowed functions.
+        @Test func theFunctionListIsNarrowedByAllow() async throws {
+            let all = try await CommandRun.mserve(["servant", "--list-functions"])
+            #expect(all.status == 0, "\(all.errors)")
+            let allNames = Set(all.output.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
+            #expect(allNames.isSuperset(of: ["echo", "pid", "proc1"]), "\(all.output)")
+            let allowed = try await CommandRun.mserve(["servant", "--list-functions", "--allow", "echo,pid"])
+            #expect(allowed.status == 0, "\(allowed.errors)")
+            let names = allowed.output.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) }
+            #expect(names.sorted() == ["echo", "pid"], "\(allowed.output)")
+        }
+
         @Test func anUnknownOptionIsAnErrorWithTheSubcommandsUsage() async throws {
             let run = try await CommandRun.mserve(["servant", "--no-such-option"])
             #expect(run.status == 64)
