@@ -90,7 +90,9 @@ extension BrokerLoop {
             logger.warning(
                 "a query passed its deadline at its servant; the client got an error",
                 metadata: [
-                    "servant": "\(name)", "deadline": "\(configuration.dispatch.queryDeadline)",
+                    // The query's own: the broker's --deadline, or the client's shorter option.
+                    "servant": "\(name)",
+                    "deadline": "\(Duration.nanoseconds(Int64(clamping: flight.query.deadline &- flight.query.receivedAt)))",
                     "routing": "\(flight.query.routing)",
                 ])
         }

@@ -182,14 +182,22 @@ extension IntegrationTests {
             #expect(error.message.contains("deadline exceeded"))
             if case .dictionary = error.info {} else { Issue.record("no info with the error") }
         }
-        // The broker's log says which servant let a query pass its deadline.
+        // The broker's log says which servant let a query pass its deadline, and the query's
+        // deadline: the broker's, or the client's own when shorter.
         let servant = cluster.servants[0].endpoint.replacingOccurrences(of: "tcp://", with: "")
-        let logged = await eventually {
-            cluster.broker.logs.split(separator: "\n").contains {
-                $0.contains("a query passed its deadline at its servant") && $0.contains("servant=\(servant)")
+        func logged(deadline: String) async -> Bool {
+            await eventually {
+                cluster.broker.logs.split(separator: "\n").contains {
+                    $0.contains("a query passed its deadline at its servant") && $0.contains("servant=\(servant)")
+                        && $0.contains("deadline=\(deadline)")
+                }
             }
         }
-        #expect(logged, "\(cluster.broker.logs)")
+        #expect(await logged(deadline: "0.3 seconds"), "\(cluster.broker.logs)")
+        // The servant has finished the two sleeps before it takes the next query.
+        try await Task.sleep(for: .seconds(4))
+        await #expect(throws: ClientError.self) { try await client.send("sleep 2000", deadline: .milliseconds(200)) }
+        #expect(await logged(deadline: "0.2 seconds"), "\(cluster.broker.logs)")
     }
 
     /// The reported case: a `sleep 1000` that waited for the servant until it had less time
