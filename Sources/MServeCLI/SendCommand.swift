@@ -247,8 +247,15 @@ struct LineAnswers {
                 print("")
             case .failure(let error):
                 failures += 1
-                FileHandle.standardError.write(Data("mserve send: \(next.query): \(error)\n".utf8))
+                FileHandle.standardError.write(Data("mserve send: \(Self.shown(next.query)): \(error)\n".utf8))
             }
         }
+    }
+
+    /// A query as an error line names it: whole up to 80 characters, else its first 80 and how
+    /// long it is (a 64 MiB query refused for its size is not printed back).
+    static func shown(_ query: String) -> String {
+        guard query.count > 80 else { return query }
+        return "\(query.prefix(80))… (\(query.utf8.count) bytes)"
     }
 }

@@ -581,6 +581,15 @@ extension IntegrationTests {
             let results = quiet.output.split(separator: "\n").map(String.init)
             #expect(results == (1...100).map { "\($0)" } + ["50", "101"], "\(quiet.output)")
             #expect(quiet.errors.contains("mserve send: exit 0: 'mserve: refused"), "\(quiet.errors)")
+            // A long query is named by its beginning and its length, not printed back whole.
+            let long = "echo \"" + String(repeating: "a", count: 5_000) + "\" 1"
+            let refused = try await CommandRun.mserve(
+                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: long + "\n")
+            #expect(refused.status == 1, "\(refused.errors)")
+            #expect(
+                refused.errors.hasPrefix("mserve send: echo \"" + String(repeating: "a", count: 74) + "… (5009 bytes): "),
+                "\(refused.errors.prefix(300))")
+            #expect(refused.errors.utf8.count < 1_000, "\(refused.errors.prefix(300))")
 
             let full = try await CommandRun.mserve(
                 ["send", "--broker", cluster.broker.endpoint, "-"], input: "echo 1\necho 2\n")
