@@ -64,7 +64,10 @@ struct ProcessSecurity: Sendable {
     /// The hub endpoint to use with security on: auto mode cannot pin a hub key.
     static func hubEndpoint(_ mode: HubMode?) throws -> String {
         guard case .connect(let endpoint)? = mode else {
-            throw ValidationError("--keys needs --hub ENDPOINT (the hub lists the allowed keys; auto mode is not secured)")
+            if mode == nil {
+                throw ValidationError("--keys needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys")
+            }
+            throw ValidationError("--keys needs --hub ENDPOINT, not auto: the hub lists the allowed keys, and auto mode is not secured")
         }
         return endpoint
     }

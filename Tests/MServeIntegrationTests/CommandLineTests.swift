@@ -173,6 +173,22 @@ extension IntegrationTests {
             #expect(!withUsers.errors.contains("without a password"), "\(withUsers.errors)")
         }
 
+        /// `--keys` needs a hub endpoint: the error says so, and speaks of auto mode only when it
+        /// was asked for.
+        @Test func keysWithoutAHubEndpointSayWhatIsMissing() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            for name in ["broker", "hub"] {
+                #expect(try await CommandRun.mserve(["keys", "new", name, "--keys", directory]).status == 0)
+            }
+            let none = try await CommandRun.mserve(["broker", "--keys", directory], environment: ["MSERVE_HUB": ""])
+            #expect(none.status == 64)
+            #expect(none.errors.hasPrefix("Error: --keys needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys\n"), "\(none.errors)")
+            let auto = try await CommandRun.mserve(["broker", "--keys", directory, "--hub", "auto"])
+            #expect(auto.status == 64)
+            #expect(auto.errors.contains("not auto: the hub lists the allowed keys, and auto mode is not secured"), "\(auto.errors)")
+        }
+
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
             let directory = try temporaryDirectory("mserve-keys")
             defer { try? FileManager.default.removeItem(atPath: directory) }
