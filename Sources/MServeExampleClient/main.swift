@@ -7,8 +7,13 @@ import Foundation
 import MServeClient
 
 let arguments = CommandLine.arguments.dropFirst()
-guard let query = arguments.first else {
-    FileHandle.standardError.write(Data("usage: mserve-example-client QUERY [BROKER-ENDPOINT]\n".utf8))
+let usage = "usage: mserve-example-client QUERY [BROKER-ENDPOINT]   (default broker tcp://127.0.0.1:5570)\n"
+if arguments.first == "-h" || arguments.first == "--help" {
+    print(usage, terminator: "")
+    exit(0)
+}
+guard let query = arguments.first, arguments.count <= 2 else {
+    FileHandle.standardError.write(Data(usage.utf8))
     exit(64)
 }
 let broker = arguments.dropFirst().first ?? "tcp://127.0.0.1:5570"

@@ -30,6 +30,11 @@ functions.register("vwap", arity: 1...1) { arguments in
     return .atom(.float(notional / Double(volume)))
 }
 
+if let first = CommandLine.arguments.dropFirst().first, first == "-h" || first == "--help" {
+    print("usage: mserve-example-servant [BIND-ENDPOINT]   (default tcp://127.0.0.1:0: a port the OS chooses)")
+    exit(0)
+}
+
 let logger = Logger(label: "example.servant")
 var configuration = ServantConfiguration()
 configuration.endpoint = CommandLine.arguments.dropFirst().first ?? "tcp://127.0.0.1:0"

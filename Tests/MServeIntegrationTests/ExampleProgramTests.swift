@@ -41,6 +41,13 @@ extension IntegrationTests {
             let usage = try await CommandRun.run(Self.exampleClient, [])
             #expect(usage.status == 64)
             #expect(usage.errors.contains("usage: mserve-example-client QUERY"), "\(usage.errors)")
+            // --help is help, not a query to send, nor an endpoint to bind.
+            let help = try await CommandRun.run(Self.exampleClient, ["--help"])
+            #expect(help.status == 0)
+            #expect(help.output.hasPrefix("usage: mserve-example-client QUERY"), "\(help.output) \(help.errors)")
+            let servantHelp = try await CommandRun.run(Self.exampleServant, ["--help"])
+            #expect(servantHelp.status == 0)
+            #expect(servantHelp.output.hasPrefix("usage: mserve-example-servant"), "\(servantHelp.output) \(servantHelp.errors)")
 
             let noBroker = try await CommandRun.run(
                 Self.exampleClient, ["vwap `IBM", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
