@@ -46,8 +46,15 @@ public enum HubAdminToken {
         return token.isEmpty ? nil : token
     }
 
-    /// Whether `given` is `token`, compared in time independent of where they differ.
+    /// Removes the token file of `directory`, if there is one (a hub with keys has none).
+    static func remove(directory: String) {
+        unlink(path(directory: directory))
+    }
+
+    /// Whether `given` is `token`, compared in time independent of where they differ; never
+    /// when `token` is empty (a hub with keys has none).
     static func matches(_ given: String?, _ token: String) -> Bool {
+        guard !token.isEmpty else { return false }
         let given = Array((given ?? "").utf8)
         let expected = Array(token.utf8)
         var difference = UInt8(given.count == expected.count ? 0 : 1)

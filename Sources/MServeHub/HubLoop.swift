@@ -107,7 +107,14 @@ final class HubLoop {
             let directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
             let adminToken: String
             do {
-                adminToken = try HubAdminToken.create(directory: configuration.directory)
+                if admission.isSecured {
+                    // With keys only the hub's own key edits: no token is written, and one a
+                    // run without keys left is removed.
+                    HubAdminToken.remove(directory: configuration.directory)
+                    adminToken = ""
+                } else {
+                    adminToken = try HubAdminToken.create(directory: configuration.directory)
+                }
             } catch {
                 directoryLock.release()
                 throw error

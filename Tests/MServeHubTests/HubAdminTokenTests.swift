@@ -3,6 +3,7 @@ import MServeHub
 import MServeTestSupport
 import MServeTesting
 import Testing
+import ZeroMQ
 
 /// A hub without keys takes the commands that edit (ALLOW, REVOKE, ADDUSER, REMOVEUSER) only
 /// with the admin token it writes to its directory, mode 0600; any other peer gets ERROR.
@@ -27,6 +28,22 @@ struct HubAdminTokenTests {
         #expect(HubAdminToken.read(directory: fixture.directory) != token)
         again.stop()
         try await againTask.value
+    }
+
+    /// With keys only the hub's own key edits: the hub writes no token, and removes the one a
+    /// run of the same directory without keys left.
+    @Test func aHubWithKeysKeepsNoToken() async throws {
+        var fixture = HubFixture()
+        let (plain, plainTask) = try await fixture.startHub()
+        plain.stop()
+        try await plainTask.value
+        #expect(HubAdminToken.read(directory: fixture.directory) != nil)
+
+        fixture.configuration.curve = try ZMQCurveKeyPair.generate()
+        let (secured, securedTask) = try await fixture.startHub()
+        #expect(!FileManager.default.fileExists(atPath: HubAdminToken.path(directory: fixture.directory)))
+        secured.stop()
+        try await securedTask.value
     }
 
     @Test func aPeerWithoutTheTokenCannotEditAndTheOperatorCan() async throws {
