@@ -92,7 +92,8 @@ public struct HubMessage: Sendable {
     /// (hub requests are small; the hub's socket refuses larger frames).
     public static let largestBody = 16 << 20
 
-    /// Reads `[MSH1, COMMAND, body]`. A compressed body that would decompress past
+    /// Reads `[MSH1, COMMAND, body]`; an empty body frame is an empty body, as an empty
+    /// dictionary is. A compressed body that would decompress past
     /// ``largestBody`` is refused before anything is allocated for it.
     public init(frames: [[UInt8]]) throws(HubError) {
         guard frames.count == 3, frames[0] == HubLink.protocolMarker else {
@@ -100,6 +101,11 @@ public struct HubMessage: Sendable {
         }
         guard let command = HubCommand(frame: frames[1]) else {
             throw HubError(.malformed, "unknown hub command '\(String(decoding: frames[1].prefix(16), as: UTF8.self))'")
+        }
+        // An empty body: an empty frame, or an empty dictionary.
+        if frames[2].isEmpty {
+            self.init(command, [])
+            return
         }
         let value: QValue
         do {

@@ -29,4 +29,16 @@ struct HubMessageTests {
         let message = try HubMessage(frames: [HubLink.protocolMarker, Array("HEARTBEAT".utf8), compressed])
         #expect(message.text("text") == String(repeating: "abc", count: 2_000))
     }
+
+    /// docs/HUB.md calls the bodies of `KEYS`, `USERS` and `DEREGISTER` empty: an empty frame
+    /// is read as an empty dictionary is.
+    @Test func anEmptyBodyFrameIsAnEmptyBody() throws {
+        for command in ["KEYS", "USERS", "DEREGISTER"] {
+            let message = try HubMessage(frames: [HubLink.protocolMarker, Array(command.utf8), []])
+            #expect(message.command.rawValue == command)
+            #expect(message.body.isEmpty)
+        }
+        // Not any short frame: a body that is not q is still refused.
+        #expect(throws: HubError.self) { try HubMessage(frames: [HubLink.protocolMarker, Array("KEYS".utf8), [1]]) }
+    }
 }
