@@ -111,6 +111,13 @@ struct DemoCommand: AsyncParsableCommand {
             print(view.result)
             print("")
         }
+        // The broker registers with the hub beside its first queries: the table shows it
+        // once it has (a few seconds at most).
+        let brokerGiveUp = clock.now.advanced(by: .seconds(5))
+        while clock.now < brokerGiveUp {
+            if let brokers = try? await hub.resolve("default", role: SpokeRole.broker), !brokers.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         if let spokes = try? await hub.table("spoke") {
             print("q)select pid,port,role,service,up from spoke   / in the hub")
             print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))

@@ -91,6 +91,11 @@ extension IntegrationTests {
         #expect(text.contains("q)send .mserve.servants[]"))
         #expect(text.contains("lastRouting"))
         #expect(text.contains("q)select pid,port,role,service,up from spoke"))
+        // The table lists the two servants and the broker (it is printed once the broker has
+        // registered).
+        let table = text.components(separatedBy: "q)select pid,port,role,service,up from spoke").last ?? ""
+        #expect(table.components(separatedBy: " servant ").count - 1 == 2, "\(table)")
+        #expect(table.components(separatedBy: " broker ").count - 1 == 1, "\(table)")
     }
 }
 }
