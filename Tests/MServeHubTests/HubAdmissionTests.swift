@@ -83,10 +83,8 @@ struct HubAdmissionTests {
     /// through it, put the spoke in `down`; the owner can register it again.
     @Test func anotherKeyCannotTakeOverARegisteredSession() async throws {
         try await HubFixture.withSecuredHub(liveness: .seconds(60)) { fixture, hubKeys in
-            let servant = try ZMQCurveKeyPair.generate()
-            let client = try ZMQCurveKeyPair.generate()
-            _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
-            _ = try await fixture.curveClient(hubKeys).allow(name: "client", key: client.publicKey, role: .client)
+            let servant = try await fixture.allowedKey("servant", role: .servant, by: hubKeys)
+            let client = try await fixture.allowedKey("client", role: .client, by: hubKeys)
             func registration(role: String) -> HubMessage {
                 var registration = SpokeRegistration.current(
                     port: 41_701, threads: 1, service: "owned", role: role, endpoint: "tcp://*:41701")
@@ -112,10 +110,8 @@ struct HubAdmissionTests {
         // Its spokes register once and send no heartbeat: a busy machine must not see them
         // leave before they are resolved.
         try await HubFixture.withSecuredHub(liveness: .seconds(60)) { fixture, hubKeys in
-            let servant = try ZMQCurveKeyPair.generate()
-            let other = try ZMQCurveKeyPair.generate()
-            _ = try await fixture.curveClient(hubKeys).allow(name: "servant", key: servant.publicKey, role: .servant)
-            _ = try await fixture.curveClient(hubKeys).allow(name: "other", key: other.publicKey, role: .servant)
+            let servant = try await fixture.allowedKey("servant", role: .servant, by: hubKeys)
+            let other = try await fixture.allowedKey("other", role: .servant, by: hubKeys)
             func registration(port: Int32, key: String?) -> HubMessage {
                 var registration = SpokeRegistration.current(
                     port: port, threads: 1, service: "keyed", role: SpokeRole.servant, endpoint: "tcp://*:\(port)")

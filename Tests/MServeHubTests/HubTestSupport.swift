@@ -100,6 +100,13 @@ struct HubFixture {
         try await task.value
     }
 
+    /// A new key pair, allowed under `name` in `role` by the hub's own key (`hubKeys`).
+    func allowedKey(_ name: String, role: KeyRole, by hubKeys: ZMQCurveKeyPair) async throws -> ZMQCurveKeyPair {
+        let keys = try ZMQCurveKeyPair.generate()
+        _ = try await curveClient(hubKeys).allow(name: name, key: keys.publicKey, role: role)
+        return keys
+    }
+
     /// A client speaking CURVE with `keys` to this fixture's secured hub, pinned to its key.
     func curveClient(_ keys: ZMQCurveKeyPair, timeout: Duration = Self.answerTimeout) -> HubClient {
         var client = HubClient(endpoint: endpoint, timeout: timeout)
