@@ -141,8 +141,6 @@ final class BrokerLoop {
     /// since when none has been sent, and when the last running query ended (see
     /// ``repliesReadGrace``); nil before.
     var closing: (answered: UInt64, quietSince: UInt64, drainedAt: UInt64)?
-    /// The replies sent when the broker began to stop.
-    var answeredWhenStopping: UInt64 = 0
 
     /// The endpoint clients connect to, with the real port.
     let clientEndpoint: String
@@ -256,6 +254,9 @@ final class BrokerLoop {
                 // What still runs when the drain time is up ends here; then the clients are given
                 // time to read their last replies (`repliesReadGrace`) before the sockets close.
                 endRunningQueries()
+                // Queries of a servant lost during the drain went back to the queue: they end
+                // here, before the grace, not in `shutdown`.
+                failQueued(reason: "the broker is shutting down")
                 sendClientReplies()
                 if readyToClose(now: now) { break }
             }
@@ -299,7 +300,6 @@ final class BrokerLoop {
                 case .snapshot(let reply): reply(snapshot())
                 case .stop:
                     guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
-                    answeredWhenStopping = answered
                     logger.info(
                         "broker stopping",
                         metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
@@ -377,11 +377,12 @@ final class BrokerLoop {
     /// How long the last replies (the last answers, the shutdown errors) may take to leave.
     static let finalRepliesLingerMilliseconds: Int32 = 1_000
 
-    /// Whether a stopping broker with nothing running may close its sockets: at once when it
-    /// sent no reply since it began to stop, else once no reply has gone for
-    /// ``repliesReadGrace``, and at the latest ``longestCloseWait`` after the last query ended.
+    /// Whether a stopping broker with nothing running or queued may close its sockets: at once
+    /// when it never sent a reply, else once no reply has gone for ``repliesReadGrace`` (counted
+    /// from when the last query ended at the earliest: a reply sent just before the stop
+    /// is covered too), and at the latest ``longestCloseWait`` after the last query ended.
     func readyToClose(now: UInt64) -> Bool {
-        guard answered != answeredWhenStopping else { return true }
+        guard answered != 0 else { return true }
         guard var closing else {
             self.closing = (answered, now, now)
             return false

@@ -7,6 +7,7 @@ import Logging
 import MServeMonitoring
 import MServeProtocol
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 import ZeroMQ
 
@@ -31,6 +32,15 @@ struct MServeCommand: AsyncParsableCommand {
     /// value found while building its configuration) points at that subcommand's help, not the
     /// top-level one; any other error is reported alone.
     static func main() async {
+        // Every subcommand logs through this handler, the libraries' own loggers (a client's,
+        // a hub client's) too: log lines quote what peers send, and escaped, none of it can
+        // start a line of its own. The level is the one the command set (`LoggingOptions`),
+        // else MSERVE_LOG_LEVEL, else info.
+        LoggingSystem.bootstrap { label in
+            var handler = OneLineLogHandler(wrapping: StreamLogHandler.standardError(label: label))
+            handler.logLevel = LoggingOptions.processLevel.withLock { $0 }
+            return handler
+        }
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()
@@ -121,16 +131,18 @@ struct LoggingOptions: ParsableArguments {
         _ = try level()
     }
 
+    /// Sets the level of the loggers made from now on (`MServeCommand.main` bootstraps the
+    /// logging system once), and returns one labelled `label`.
     func bootstrap(label: String) -> Logger {
         let level = (try? self.level()) ?? .info
-        LoggingSystem.bootstrap { label in
-            // Log lines quote what peers send: escaped, none of it can start a line of its own.
-            var handler = OneLineLogHandler(wrapping: StreamLogHandler.standardError(label: label))
-            handler.logLevel = level
-            return handler
-        }
+        Self.processLevel.withLock { $0 = level }
         return Logger(label: label)
     }
+
+    /// The level of the loggers made from now on: MSERVE_LOG_LEVEL's (info when unset or not a
+    /// level) until a command with `--log-level` sets its own.
+    static let processLevel = Mutex<Logger.Level>(
+        environment("MSERVE_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info)
 }
 
 /// A failure that is no usage error (status 1, no pointer at the help), told in one line.

@@ -93,7 +93,7 @@ extension HubDatabase {
             throw HubError(.refused, "'\(name)' names the hub's own key; choose another name")
         }
         guard SpokeRegistration.textProblem(name, field: "key name", longest: SpokeRegistration.longestName) == nil else {
-            throw HubError(.refused, "a key name is at most 255 bytes, without control or format characters")
+            throw HubError(.refused, "a key name is at most 255 bytes, without control or bidirectional formatting characters")
         }
         guard isZ85Key(key) else {
             throw HubError(.refused, "'\(key.prefix(48))' is not a 40-character Z85 public key")

@@ -60,7 +60,7 @@ extension HubDatabase {
             SpokeRegistration.textProblem(name, field: "user name", longest: 1_024) == nil
         else {
             throw HubError(
-                .refused, "'\(name.prefix(64))' is not a user name (it needs characters, and no ':', spaces, control or format characters)")
+                .refused, "'\(name.prefix(64))' is not a user name (it needs characters, and no ':', spaces, control or bidirectional formatting characters)")
         }
         guard let stored = PasswordHash(hash) ?? PasswordHash(wrappingDigest: hash) else {
             throw HubError(

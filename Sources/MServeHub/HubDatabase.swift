@@ -35,14 +35,19 @@ public final class HubDatabase: Sendable {
     private let queue: DatabaseQueue
     /// The database file.
     public let path: String
+    /// The hub directory as checked: a symbolic link given for it resolved, once.
+    public let directory: String
 
     /// Refuses a hub directory its group or other users may write, or that another user owns
     /// (as ssh refuses such a home directory): whoever may write it, or change its mode, could
     /// put a database of their own there (their keys allowed, their users), or replace the
     /// files the hub and its admin commands read.
     /// A directory given as a symbolic link (a hub directory on another disk, say) is judged by
-    /// the directory it leads to, which is where the files go.
-    static func refuseDirectoryOthersControl(_ given: String) throws(HubError) {
+    /// the directory it leads to; that directory, resolved once here, is returned, and every
+    /// file of the hub is opened in it, so that a link changed after the check leads nowhere
+    /// new.
+    @discardableResult
+    static func refuseDirectoryOthersControl(_ given: String) throws(HubError) -> String {
         let resolved = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
         let directory = resolved == given ? given : "\(given) (a link to \(resolved))"
         let mode: Int
@@ -61,7 +66,7 @@ public final class HubDatabase: Sendable {
                     + "who could change its files and mode: the hub keeps its database and admin token there; "
                     + "give a --dir of this user's own")
         }
-        guard mode & 0o022 != 0 else { return }
+        guard mode & 0o022 != 0 else { return resolved }
         // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
         let permissions = UInt32(mode & 0o7777)
         throw HubError(
@@ -86,9 +91,10 @@ public final class HubDatabase: Sendable {
                 ?? error.localizedDescription
             throw HubError(.database, "cannot create the hub directory \(directory): \(cause)")
         }
-        try Self.refuseDirectoryOthersControl(directory)
+        let resolved = try Self.refuseDirectoryOthersControl(directory)
+        self.directory = resolved
         do {
-            path = (directory as NSString).appendingPathComponent("hub.sqlite")
+            path = (resolved as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
             configuration.prepareDatabase { db in

@@ -104,16 +104,16 @@ final class HubLoop {
             // After the bind: of processes racing for the hub port (auto mode), the loser is
             // told the port is taken, as before; a hub on another port over this directory is
             // refused here.
-            let directoryLock = try HubDirectoryLock(directory: configuration.directory, endpoint: endpoint)
+            let directoryLock = try HubDirectoryLock(directory: database.directory, endpoint: endpoint)
             let adminToken: String
             do {
                 if admission.isSecured {
                     // With keys only the hub's own key edits: no token is written, and one a
                     // run without keys left is removed.
-                    HubAdminToken.remove(directory: configuration.directory)
+                    HubAdminToken.remove(directory: database.directory)
                     adminToken = ""
                 } else {
-                    adminToken = try HubAdminToken.create(directory: configuration.directory)
+                    adminToken = try HubAdminToken.create(directory: database.directory)
                 }
             } catch {
                 directoryLock.release()

@@ -317,7 +317,8 @@ extension SpokeRegistration {
     /// Refuses a registration no real process would send: a role outside ``SpokeRole/all``,
     /// a pid ≤ 0, a port outside 0…65535, a negative thread count, a start time more than
     /// ``startTimeSkew`` after `nowTimestamp` (a q timestamp), or a text field that is too
-    /// long (``longestName``, ``longestText``) or holds control or format characters.
+    /// long (``longestName``, ``longestText``) or holds control or bidirectional formatting
+    /// characters, or an advertised host that is not a host name or IP address.
     public func validate(nowTimestamp: Int64) throws(HubError) {
         guard SpokeRole.all.contains(role) else {
             throw HubError(
@@ -346,7 +347,7 @@ extension SpokeRegistration {
             }
         }
         if let advertisedHost, !advertisedHost.isEmpty,
-            !advertisedHost.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_:".unicodeScalars.contains($0)) })
+            !advertisedHost.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_:%".unicodeScalars.contains($0)) })
         {
             throw HubError(.malformed, "REGISTER with an advertise that is no host name or IP address")
         }
@@ -358,17 +359,19 @@ extension SpokeRegistration {
     }
 
     /// What is wrong with the text of `field`: longer than `longest` UTF-8 bytes, or holding a
-    /// control or format character (it is shown in tables and logs, where a right-to-left
-    /// override, U+202E, would show it reversed); nil when nothing is.
+    /// control character or a bidirectional formatting one (it is shown in tables and logs,
+    /// where a right-to-left override, U+202E, would show it reversed); nil when nothing is.
+    /// Other format characters pass: zero-width joiners belong to Persian, Indic and emoji
+    /// text.
     public static func textProblem(_ text: String, field: String, longest: Int) -> String? {
         if text.utf8.count > longest { return "a \(field) of \(text.utf8.count) bytes (at most \(longest))" }
         if text.unicodeScalars.contains(where: {
             switch $0.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator: true
-            default: false
+            case .control, .lineSeparator, .paragraphSeparator: true
+            default: $0.properties.isBidiControl
             }
         }) {
-            return "a \(field) holding control or format characters"
+            return "a \(field) holding control or bidirectional formatting characters"
         }
         return nil
     }

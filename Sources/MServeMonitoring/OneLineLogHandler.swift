@@ -48,8 +48,9 @@ public struct OneLineLogHandler: LogHandler {
         set { wrapped[metadataKey: key] = newValue.map(Self.escaped) }
     }
 
-    /// Escapes the event's message and metadata, and the metadata provider's values, and hands
-    /// the event on.
+    /// Escapes the event's message and metadata, the metadata provider's values and the
+    /// event's error (passed on as `error.message` and `error.type` metadata), and hands the
+    /// event on.
     public func log(event: LogEvent) {
         var event = event
         let message = event.message.description
@@ -62,6 +63,14 @@ public struct OneLineLogHandler: LogHandler {
             if !provided.isEmpty {
                 event.metadata = provided.merging(event.metadata ?? [:]) { _, explicit in explicit }
             }
+        }
+        if let error = event.error {
+            // An error's description may quote a peer too: it goes on as escaped metadata.
+            var metadata = event.metadata ?? [:]
+            metadata["error.message"] = .string(String(describing: error))
+            metadata["error.type"] = .string(String(reflecting: type(of: error)))
+            event.metadata = metadata
+            event.error = nil
         }
         event.metadata = event.metadata?.mapValues(Self.escaped)
         wrapped.log(event: event)

@@ -54,8 +54,11 @@ public final class DispatchSimulator {
     private func choose(_ routing: String) -> Int? {
         guard algorithm.followsEvents else { return algorithm.choose(routing: routing, servants: servants) }
         guard let id = algorithm.choose(routing: routing, function: "", group: 0) else { return nil }
-        let index = Int(id) - 1
-        precondition(servants.indices.contains(index), "\(algorithm.name) chose servant id \(id) of \(servants.count)")
+        // Ids are 1…count; a C plugin's negative choice arrives as a huge id.
+        guard let index = Int(exactly: id).map({ $0 - 1 }), servants.indices.contains(index) else {
+            preconditionFailure(
+                "\(algorithm.name) chose servant id \(Int64(bitPattern: id)) of \(servants.count) (ids are 1…\(servants.count))")
+        }
         return index
     }
 

@@ -14,6 +14,9 @@ public struct FileContents: Sendable {
     public var bytes: [UInt8]
     /// The permission bits (`st_mode & 0o7777`), of the very file the bytes came from.
     public var permissions: UInt32
+    /// Whether it was a regular file (not a pipe, a device or a socket), whose permission
+    /// bits say who may read it.
+    public var isRegularFile: Bool = true
 }
 
 /// Files created and read with their permission bits under control.
@@ -83,7 +86,9 @@ public enum POSIXFile {
                 throw FileError(.systemCall, "cannot read \(path): larger than \(limit) bytes")
             }
         }
-        return FileContents(bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777)
+        return FileContents(
+            bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777,
+            isRegularFile: UInt32(status.st_mode) & UInt32(S_IFMT) == UInt32(S_IFREG))
     }
 
     /// The permission bits of the file at `path` (`stat`, following symbolic links).

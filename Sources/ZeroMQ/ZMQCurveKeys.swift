@@ -117,8 +117,8 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// slip would be stored and shown there. Refused: a file whose name ends in `.key`, or a link
     /// to one; a file only its owner may read (`mserve keys new` writes `NAME.pub` readable by
     /// all, 0644, and `NAME.key` by its owner only, 0600, and `cp` keeps the mode of what it
-    /// copies); a file holding the same key as a `.key` file beside it or beside the file it
-    /// links to.
+    /// copies; a pipe's mode says nothing and is not asked); a file holding the same key as a
+    /// `.key` file of this user's beside it or beside the file it links to.
     public static func readPublicKey(at file: String) throws -> String {
         let resolved = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
         if file.hasSuffix(".key") || resolved.hasSuffix(".key") {
@@ -132,7 +132,8 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         } catch {
             throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
         }
-        guard contents.permissions & 0o044 != 0 else {
+        // A pipe (`<(cat key.pub)`) has mode 0600 whatever it carries: only a file's mode says.
+        guard !contents.isRegularFile || contents.permissions & 0o044 != 0 else {
             throw ZMQKeyFileError(
                 "\(file) has mode \(POSIXFile.octal(contents.permissions)), readable by its owner only, as a secret key "
                     + "file is (mserve keys new writes NAME.pub readable by all): give the public key file (NAME.pub); "
@@ -143,7 +144,12 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for name in names.sorted() where name.hasSuffix(".key") {
                 let secretFile = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-                guard let secret = try? POSIXFile.read(atPath: secretFile, limit: 4096),
+                // Only this user's regular files (never followed: a FIFO or a device named
+                // `x.key`, in /tmp say, would block the read).
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: secretFile),
+                    attributes[.type] as? FileAttributeType == .typeRegular,
+                    (attributes[.ownerAccountID] as? NSNumber)?.uint32Value == geteuid(),
+                    let secret = try? POSIXFile.read(atPath: secretFile, limit: 4096),
                     String(decoding: secret.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == key
                 else { continue }
                 throw ZMQKeyFileError(

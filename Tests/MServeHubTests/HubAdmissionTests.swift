@@ -1,5 +1,5 @@
 import Foundation
-import MServeHub
+@testable import MServeHub
 import Testing
 import ZeroMQ
 
@@ -79,8 +79,10 @@ struct HubAdmissionTests {
     }
 
     /// With keys, a session belongs to the key that registered it: another allowed key that
-    /// learned the session (it is in the spoke's routing id) can neither take its row over nor,
-    /// through it, put the spoke in `down`; the owner can register it again.
+    /// learned the session (it is in the spoke's routing id, `spoke-<session>`) can neither take
+    /// its row over, nor, connecting with that routing id (the hub hands a routing id over to
+    /// its newest connection), put the spoke in `down` or beat for it. The owner registers it
+    /// again.
     @Test func anotherKeyCannotTakeOverARegisteredSession() async throws {
         try await HubFixture.withSecuredHub(liveness: .seconds(60)) { fixture, hubKeys in
             let servant = try await fixture.allowedKey("servant", role: .servant, by: hubKeys)
@@ -91,8 +93,21 @@ struct HubAdmissionTests {
                 registration.session = "s9"
                 return HubMessage(.register, registration.entries)
             }
-            let registered = try await fixture.curveClient(servant).request(registration(role: SpokeRole.servant))
-            #expect(registered.command == .registered)
+            /// A connection with the spoke's routing id, speaking with `keys`.
+            func spokeSocket(_ keys: ZMQCurveKeyPair) throws -> HubPeerSocket {
+                let curve = ZMQCurveClientKeys(serverPublicKey: fixture.configuration.curve!.publicKey, keyPair: keys)
+                return try HubPeerSocket(
+                    endpoint: fixture.endpoint, routingID: Array("spoke-s9".utf8), queueUntilConnected: true, curve: curve)
+            }
+            func exchange(_ socket: HubPeerSocket, _ message: HubMessage) -> HubMessage? {
+                guard socket.send(message) else { return nil }
+                return socket.receive(waitingMilliseconds: 30_000)
+            }
+
+            let owner = try spokeSocket(servant)
+            let registered = exchange(owner, registration(role: SpokeRole.servant))
+            #expect(registered?.command == .registered)
+            owner.close()
 
             do {
                 _ = try await fixture.curveClient(client).request(registration(role: SpokeRole.client))
@@ -100,9 +115,20 @@ struct HubAdmissionTests {
             } catch let error as HubError {
                 #expect(error.message.contains("registered with another key"), "\(error)")
             }
-            #expect(try await fixture.curveClient(servant).resolve("owned").map(\.endpoint).count == 1)
-            let again = try await fixture.curveClient(servant).request(registration(role: SpokeRole.servant))
-            #expect(again.integer("id") == registered.integer("id"))
+
+            let impostor = try spokeSocket(client)
+            let refused = exchange(impostor, HubMessage(.deregister, [("reason", .string("evil"))]))
+            #expect(refused?.command == .error, "\(String(describing: refused?.command))")
+            #expect(refused?.text("message") == "this spoke was registered with another key")
+            #expect(exchange(impostor, HubMessage(.heartbeat, []))?.command == .unknown)
+            impostor.close()
+            #expect(try await fixture.curveClient(servant).table("down").rowCount == 0)
+            #expect(try await fixture.curveClient(servant).resolve("owned").count == 1)
+
+            let returning = try spokeSocket(servant)
+            defer { returning.close() }
+            let again = exchange(returning, registration(role: SpokeRole.servant))
+            #expect(again?.command == .registered && again?.integer("id") == registered?.integer("id"))
         }
     }
 

@@ -166,14 +166,17 @@ struct HubDatabaseTests {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let link = parent + "/hub"
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
-        _ = try HubDatabase(directory: link)
+        // The directory the link leads to, as the hub resolves it (TMPDIR may hold links too).
+        let resolved = URL(fileURLWithPath: target).resolvingSymlinksInPath().path
+        let database = try HubDatabase(directory: link)
+        #expect(database.directory == resolved)
         #expect(FileManager.default.fileExists(atPath: target + "/hub.sqlite"))
 
         try FileManager.default.setAttributes([.posixPermissions: 0o775], ofItemAtPath: target)
         let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: link) }
         #expect(
-            error?.message.contains("\(link) (a link to \(target)) has mode 0775") == true
-                && error?.message.contains("run chmod 700 \(target)") == true,
+            error?.message.contains("(a link to \(resolved)) has mode 0775") == true
+                && error?.message.contains("run chmod 700 \(resolved)") == true,
             "\(String(describing: error))")
     }
 

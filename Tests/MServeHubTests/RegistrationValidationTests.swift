@@ -9,7 +9,7 @@ import ZeroMQ
 
 /// The hub refuses a REGISTER no real process would send — a role outside the fixed set, a
 /// pid that is no pid, a start time in the future, fields too long or holding control or
-/// format characters, an advertised host that is no host — with ERROR, and stores nothing; real registrations of every role still pass.
+/// bidirectional formatting characters, an advertised host that is no host — with ERROR, and stores nothing; real registrations of every role still pass.
 struct RegistrationValidationTests {
     static func registration(_ change: (inout SpokeRegistration) -> Void = { _ in }) -> SpokeRegistration {
         var registration = SpokeRegistration.current(
@@ -35,7 +35,7 @@ struct RegistrationValidationTests {
         ("an escape in the command line", { $0.commandLine = "q \u{1B}[2J" }),
         ("a NUL in the directory", { $0.directory = "/tmp\u{0}" }),
         ("a right-to-left override in the host", { $0.host = "db1\u{202E}lam" }),
-        ("a zero-width space in the service", { $0.service = "dev\u{200B}" }),
+        ("a right-to-left isolate in the service", { $0.service = "dev\u{2067}" }),
         ("an advertise that is no host", { $0.advertisedHost = "evil.example:1234/x" }),
     ]
 
@@ -47,6 +47,11 @@ struct RegistrationValidationTests {
         }
         // A clock a few seconds ahead of the hub's is no forgery.
         try Self.registration { $0.startTime = now + 5_000_000_000 }.validate(nowTimestamp: now)
+        // Zero-width joiners belong to real text: a Persian directory, an emoji in a name; an
+        // IPv6 address with its zone is a host.
+        try Self.registration { $0.directory = "/home/u/پروژه\u{200C}ها" }.validate(nowTimestamp: now)
+        try Self.registration { $0.service = "lab \u{1F469}\u{200D}\u{1F52C}" }.validate(nowTimestamp: now)
+        try Self.registration { $0.advertisedHost = "fe80::1%eth0" }.validate(nowTimestamp: now)
         for (what, change) in Self.refused {
             #expect(throws: HubError.self, "\(what)") { try Self.registration(change).validate(nowTimestamp: now) }
         }

@@ -1,12 +1,48 @@
 import Foundation
 import MServeTestSupport
+import POSIXSockets
+import QData
 import Testing
+import ZeroMQ
 
 extension IntegrationTests {
     /// `mserve send` against a real broker. `send -`: every non-empty line answered, printed in
     /// input order, failures on standard error and exit status 1; run against the release
     /// binaries too (`.ci/run`), where a miscompiled child task once lost every answer.
     @Suite struct SendCommandTests {
+        /// `mserve send` logs a failure the broker sent for no query of its own with the
+        /// broker's text: escaped, a newline in it cannot start a line that reads as the
+        /// client's (every subcommand logs through `OneLineLogHandler`).
+        @Test func aBrokersTextCannotForgeALineInSendsLog() async throws {
+            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let forged = "2026-12-05T00:00:00+0000 critical mserve.client: FORGED"
+            let bound = DispatchSemaphore(value: 0)
+            // A broker that answers the query with an id of its own and that text as a q error.
+            let broker = Thread {
+                do {
+                    let context = try ZMQContext()
+                    defer { context.terminate() }
+                    let socket = try ZMQSocket(context: context, type: .router)
+                    defer { socket.close() }
+                    try socket.setReceiveTimeout(milliseconds: 30_000)
+                    try socket.bind(endpoint)
+                    bound.signal()
+                    guard let frames = try socket.receiveMultipartBytes(), frames.count == 2 else { return }
+                    let reply = QIPC.encode(.list([.identity, .error("x\n" + forged)]), messageType: .async)
+                    _ = try socket.send(multipart: [frames[0], reply])
+                    Thread.sleep(forTimeInterval: 3)
+                } catch {
+                    bound.signal()
+                }
+            }
+            broker.start()
+            bound.wait()
+            let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--deadline", "1", "echo 1"], timeout: 60)
+            #expect(run.status == 1, "\(run.errors)")
+            #expect(run.errors.contains("the broker refused a message: x\\n" + forged), "\(run.errors)")
+            #expect(!run.errors.split(separator: "\n").contains { $0.hasPrefix(forged) }, "\(run.errors)")
+        }
+
         @Test func theReadmesTwoLinesAreBothAnswered() async throws {
             let cluster = try await ProcessCluster.start(servants: 1)
             defer { cluster.stop() }

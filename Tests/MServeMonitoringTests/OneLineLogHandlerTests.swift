@@ -58,6 +58,30 @@ import Testing
         #expect(entry.metadata["count"]?.description == "3")
     }
 
+    private struct PeerError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    @Test func anErrorsTextIsEscapedToo() throws {
+        let (logger, memory) = logger()
+        logger.warning("refused", error: PeerError(description: "bad\nFORGED line"))
+        let entry = try #require(memory.entries.first)
+        #expect(entry.error == nil)
+        #expect(entry.metadata["error.message"] == "bad\\nFORGED line")
+        #expect(entry.metadata["error.type"]?.description.hasSuffix("PeerError") == true)
+    }
+
+    @Test func aMetadataProvidersValuesAreEscaped() throws {
+        let memory = InMemoryLogHandler()
+        var wrapped = OneLineLogHandler(wrapping: memory)
+        wrapped.metadataProvider = Logger.MetadataProvider { ["peer": "a\rb"] }
+        let logger = Logger(label: "test") { _ in wrapped }
+        logger.info("hello", metadata: ["own": "c\td"])
+        let entry = try #require(memory.entries.first)
+        #expect(entry.metadata["peer"] == "a\\rb")
+        #expect(entry.metadata["own"] == "c\\td")
+    }
+
     @Test func theLevelIsTheWrappedHandlersLevel() {
         let memory = InMemoryLogHandler()
         var handler = OneLineLogHandler(wrapping: memory)

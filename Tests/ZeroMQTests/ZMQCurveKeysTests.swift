@@ -118,6 +118,29 @@ struct ZMQCurveKeysTests {
         #expect(refusal(quotes)?.contains("does not hold a 40-character Z85 key") == true)
     }
 
+    /// A FIFO named like a secret key beside the file (anyone may make one in /tmp) is not
+    /// opened, so it cannot block the read; and a public key given through a pipe (`<(…)`,
+    /// whose mode is 0600 whatever it carries) is read.
+    @Test func pipesAreNeitherWaitedOnNorJudgedByTheirMode() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = ZMQKeyDirectory(path: path)
+        let created = try directory.create("client")
+        #expect(mkfifo(path + "/trap.key", 0o600) == 0)
+        #expect(try ZMQKeyDirectory.readPublicKey(at: directory.publicKeyPath("client")) == created.publicKey)
+
+        let pipe = path + "/piped.pub"
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let writer = Thread {
+            let descriptor = open(pipe, O_WRONLY)
+            guard descriptor >= 0 else { return }
+            _ = Array((created.publicKey + "\n").utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            close(descriptor)
+        }
+        writer.start()
+        #expect(try ZMQKeyDirectory.readPublicKey(at: pipe) == created.publicKey)
+    }
+
     @Test func z85KeysAreFortyCharactersOfItsAlphabet() throws {
         #expect(isZ85Key(try ZMQCurveKeyPair.generate().publicKey))
         #expect(!isZ85Key(String(repeating: "\"", count: 40)))
