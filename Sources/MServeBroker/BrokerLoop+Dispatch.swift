@@ -57,8 +57,12 @@ extension BrokerLoop {
             guard serviceFunctions.freeMemberCount(of: group) > 0 else { return .noneFree }
         }
         guard let id = algorithm.choose(routing: routing, function: function, group: group) else { return .wait }
-        // What the log of an invalid choice shows; made only then.
-        func returned() -> String { group == 0 ? "servant id \(id)" : "servant id \(id) for group \(group) (\(function))" }
+        // What the log of an invalid choice shows; made only then. A C plugin's negative value
+        // shows as it returned it (-5, not 18446744073709551611).
+        func returned() -> String {
+            let shown = id > UInt64(Int64.max) ? "\(Int64(bitPattern: id))" : "\(id)"
+            return group == 0 ? "servant id \(shown)" : "servant id \(shown) for group \(group) (\(function))"
+        }
         guard let index = readyPosition[id], group == 0 || servants[id]?.groups.contains(group) == true else {
             return checked(nil, returned: returned() + ", not a ready servant that serves it")
         }

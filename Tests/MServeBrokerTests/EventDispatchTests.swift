@@ -103,4 +103,22 @@ struct EventDispatchTests {
             logged?.metadata["returned"] == "servant id 1 for group 1 (thrice), not a ready servant that serves it",
             "\(recorder.messages)")
     }
+
+    /// A C plugin's negative choice (here -5) reaches the broker as a huge id: the query fails
+    /// at once, and the log shows the value as the plugin returned it.
+    @Test func aNegativeIDFailsTheQueryAndIsLoggedAsReturned() async throws {
+        let algorithm = FirstFreeByEvents { _ in UInt64(bitPattern: -5) }
+        let recorder = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, algorithm: { algorithm }, logger: recorder.logger(label: "broker")) { run in
+            try await run.servants[0].becomeReady(capacity: 1, functions: ["twice"])
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: answer)
+                    == (.atom(.long(1)), .error("mserve: the dispatch algorithm by-events returned an invalid servant")))
+        }
+        let logged = recorder.entries.first { $0.message.hasPrefix("the dispatch algorithm chose no ready servant") }
+        #expect(logged?.metadata["returned"] == "servant id -5, not a ready servant that serves it", "\(recorder.messages)")
+    }
 }
