@@ -68,12 +68,16 @@ struct DemoCommand: AsyncParsableCommand {
         }
         // Wait until the hub lists every servant, so the broker finds them all at once.
         let hub = HubClient(endpoint: hubEndpoint, timeout: .seconds(1))
-        let clock = ContinuousClock()
-        let giveUp = clock.now.advanced(by: .seconds(15))
-        while clock.now < giveUp {
-            if let listed = try? await hub.resolve("default"), listed.count >= servants { break }
-            try await Task.sleep(for: .milliseconds(50))
+        /// Asks `hub` every 50 ms, for at most `limit`, until `listed` says yes.
+        func waitForHub(atMost limit: Duration, until listed: (HubClient) async throws -> Bool) async throws {
+            let clock = ContinuousClock()
+            let giveUp = clock.now.advanced(by: limit)
+            while clock.now < giveUp {
+                if (try? await listed(hub)) == true { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
+        try await waitForHub(atMost: .seconds(15)) { try await $0.resolve("default").count >= servants }
         let broker = try ChildProcess(
             role: "broker",
             arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto", "--hub-endpoint", hubEndpoint],
@@ -113,11 +117,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         // The broker registers with the hub beside its first queries: the table shows it
         // once it has (a few seconds at most).
-        let brokerGiveUp = clock.now.advanced(by: .seconds(5))
-        while clock.now < brokerGiveUp {
-            if let brokers = try? await hub.resolve("default", role: SpokeRole.broker), !brokers.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitForHub(atMost: .seconds(5)) { try await !$0.resolve("default", role: SpokeRole.broker).isEmpty }
         if let spokes = try? await hub.table("spoke") {
             print("q)select pid,port,role,service,up from spoke   / in the hub")
             print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))

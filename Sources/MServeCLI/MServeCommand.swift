@@ -119,7 +119,7 @@ struct LoggingOptions: ParsableArguments {
     /// error, naming the levels, for any other word.
     func level() throws -> Logger.Level {
         let text = logLevel ?? environment("MSERVE_LOG_LEVEL") ?? "info"
-        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+        guard let level = Self.level(named: text) else {
             let source = logLevel == nil ? "MSERVE_LOG_LEVEL" : "--log-level"
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("\(source) '\(text)' is not a log level: \(levels)")
@@ -141,8 +141,10 @@ struct LoggingOptions: ParsableArguments {
 
     /// The level of the loggers made from now on: MSERVE_LOG_LEVEL's (info when unset or not a
     /// level) until a command with `--log-level` sets its own.
-    static let processLevel = Mutex<Logger.Level>(
-        environment("MSERVE_LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info)
+    static let processLevel = Mutex<Logger.Level>(environment("MSERVE_LOG_LEVEL").flatMap(level(named:)) ?? .info)
+
+    /// The level a word names, in any case (`Info`, `DEBUG`); nil for any other word.
+    static func level(named text: String) -> Logger.Level? { Logger.Level(rawValue: text.lowercased()) }
 }
 
 /// A failure that is no usage error (status 1, no pointer at the help), told in one line.

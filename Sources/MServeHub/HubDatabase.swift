@@ -46,7 +46,6 @@ public final class HubDatabase: Sendable {
     /// the directory it leads to; that directory, resolved once here, is returned, and every
     /// file of the hub is opened in it, so that a link changed after the check leads nowhere
     /// new.
-    @discardableResult
     static func refuseDirectoryOthersControl(_ given: String) throws(HubError) -> String {
         let resolved = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
         let directory = resolved == given ? given : "\(given) (a link to \(resolved))"

@@ -495,15 +495,13 @@ final class HubLoop {
     /// A clean exit without `reason`; with one, the spoke goes to `down` for that reason (a
     /// sidecar reporting that the process it registered has gone).
     private func deregister(from routingID: [UInt8], userID: String, reason: String) {
-        if admission.isSecured, let id = spokeByRoutingID[routingID] ?? reloadedSpoke(routingID: routingID),
-            let spoke = spokes[id], !spoke.isOwned(by: userID)
-        {
+        let id = spokeByRoutingID[routingID] ?? reloadedSpoke(routingID: routingID)
+        if admission.isSecured, let id, let spoke = spokes[id], !spoke.isOwned(by: userID) {
             send(routingID, HubMessage(.error, [("message", .string("this spoke was registered with another key"))]))
             return
         }
-        if let id = spokeByRoutingID.removeValue(forKey: routingID) ?? reloadedSpoke(routingID: routingID),
-            let gone = spokes.removeValue(forKey: id)
-        {
+        spokeByRoutingID[routingID] = nil
+        if let id, let gone = spokes.removeValue(forKey: id) {
             do {
                 if reason.isEmpty {
                     try database.remove(spoke: id)

@@ -126,12 +126,7 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
                 "\(file) is a secret key file\(resolved == file ? "" : " (it links to \(resolved))"): give the public "
                     + "key file (NAME.pub); a secret key must never leave its host")
         }
-        let contents: FileContents
-        do {
-            contents = try POSIXFile.read(atPath: file, limit: 4096)
-        } catch {
-            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
-        }
+        let contents = try contentsOfKeyFile(file)
         // A pipe (`<(cat key.pub)`) has mode 0600 whatever it carries: only a file's mode says.
         guard !contents.isRegularFile || contents.permissions & 0o044 != 0 else {
             throw ZMQKeyFileError(
@@ -140,35 +135,47 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
                     + "if this is one, run chmod 644 \(file)")
         }
         let key = try key(in: contents.bytes, of: file)
-        for directory in Set([file, resolved].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
+        let directories = Set([file, resolved].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path })
+        if let secretFile = secretKeyFile(holding: key, in: directories) {
+            throw ZMQKeyFileError(
+                "\(file) holds the secret key of \(secretFile): give the public key file (NAME.pub); a secret key "
+                    + "must never leave its host")
+        }
+        return key
+    }
+
+    /// The first `.key` file in `directories` (this user's regular files only, never followed:
+    /// a FIFO or a device named `x.key`, in /tmp say, would block the read) that holds `key`.
+    private static func secretKeyFile(holding key: String, in directories: Set<String>) -> String? {
+        for directory in directories.sorted() {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for name in names.sorted() where name.hasSuffix(".key") {
                 let secretFile = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-                // Only this user's regular files (never followed: a FIFO or a device named
-                // `x.key`, in /tmp say, would block the read).
                 guard let attributes = try? FileManager.default.attributesOfItem(atPath: secretFile),
                     attributes[.type] as? FileAttributeType == .typeRegular,
                     (attributes[.ownerAccountID] as? NSNumber)?.uint32Value == geteuid(),
-                    let secret = try? POSIXFile.read(atPath: secretFile, limit: 4096),
-                    String(decoding: secret.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == key
+                    let secret = try? contentsOfKeyFile(secretFile),
+                    (try? Self.key(in: secret.bytes, of: secretFile)) == key
                 else { continue }
-                throw ZMQKeyFileError(
-                    "\(file) holds the secret key of \(secretFile): give the public key file (NAME.pub); a secret key "
-                        + "must never leave its host")
+                return secretFile
             }
         }
-        return key
+        return nil
+    }
+
+    /// The bytes and mode of a key file (at most 4 KiB), or the reason it cannot be read.
+    private static func contentsOfKeyFile(_ file: String) throws(ZMQKeyFileError) -> FileContents {
+        do {
+            return try POSIXFile.read(atPath: file, limit: 4096)
+        } catch {
+            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
+        }
     }
 
     /// Reads a secret key file, refusing one whose group or other users have any permission on
     /// it. The mode checked is that of the very file read.
     public static func readSecretKey(at file: String) throws(ZMQKeyFileError) -> String {
-        let contents: FileContents
-        do {
-            contents = try POSIXFile.read(atPath: file, limit: 4096)
-        } catch {
-            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
-        }
+        let contents = try contentsOfKeyFile(file)
         guard contents.permissions & 0o077 == 0 else {
             throw ZMQKeyFileError(
                 "the secret key file \(file) has mode \(POSIXFile.octal(contents.permissions)), so "
