@@ -172,9 +172,9 @@ extension BrokerLoop {
     func flushOutboxes() {
         // A servant found gone is lost, which drains the queue into other outboxes: loop.
         while !servantsWithOutbox.isEmpty {
-            let ids = servantsWithOutbox
-            servantsWithOutbox.removeAll(keepingCapacity: true)
-            for id in ids { flushOutbox(of: id) }
+            swap(&servantsWithOutbox, &servantsBeingFlushed)
+            for id in servantsBeingFlushed { flushOutbox(of: id) }
+            servantsBeingFlushed.removeAll(keepingCapacity: true)
         }
         // The servants' queries first: they start work while the replies leave.
         sendClientReplies()

@@ -69,6 +69,9 @@ final class BrokerLoop {
     @exclusivity(unchecked) var candidateIndices: [Int] = []
     /// Servants with queries in their outbox (an id may appear more than once).
     @exclusivity(unchecked) var servantsWithOutbox: [UInt64] = []
+    /// The ids `flushOutboxes` is sending, swapped with `servantsWithOutbox` so that neither
+    /// array is copied or grown again at each flush.
+    @exclusivity(unchecked) var servantsBeingFlushed: [UInt64] = []
 
     /// Reusable receive buffers, one per socket: reading a message allocates nothing.
     @exclusivity(unchecked) var clientFrames = ZMQFrames()
@@ -279,10 +282,12 @@ final class BrokerLoop {
             do {
                 commands = try events.poll(
                     now: now,
+                    // Two at a time: `min` of more than two builds an array at every turn.
                     wakeAt: min(
-                        nextHeartbeat, nextDeadlineScan, reofferAt ?? .max,
-                        saturated ? nextClientReadWhileSaturated : .max,
-                        closing.map { $0.quietSince &+ Self.repliesReadGrace } ?? .max),
+                        min(nextHeartbeat, nextDeadlineScan),
+                        min(
+                            min(reofferAt ?? .max, saturated ? nextClientReadWhileSaturated : .max),
+                            closing.map { $0.quietSince &+ Self.repliesReadGrace } ?? .max)),
                     atMostMilliseconds: Self.longestPollMilliseconds
                 ) { turnItems in
                     // Each turn's own: the kdb+ door's connections come and go.
