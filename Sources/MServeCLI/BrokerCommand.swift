@@ -139,6 +139,14 @@ struct BrokerCommand: AsyncParsableCommand {
             services.append(MonitoringServer(address: httpAddress, process: process, logger: logger))
         }
         if let usersRefresher { services.append(usersRefresher) }
+        if case .connect(let hub)? = hubOptions.mode,
+            SpokeReachability.listensOnLoopbackOnly(configuration.clients.endpoint),
+            SpokeReachability.isOnAnotherHost(hub: hub)
+        {
+            logger.warning(
+                "this broker takes clients on loopback only, but registers with a hub on another host: clients on other hosts that find it through the hub (mserve send --service) cannot connect; bind --clients on an address they reach, e.g. tcp://*:5570",
+                metadata: ["clients": "\(configuration.clients.endpoint)", "hub": "\(hub)"])
+        }
         services += try hubServices(
             of: broker, configuration: configuration, security: security, logger: logger,
             onAutoMode: { member in autoHub.withLock { $0 = member } })

@@ -175,6 +175,18 @@ struct MServeServantCommand: AsyncParsableCommand {
         var configuration = ServantConfiguration()
         configuration.endpoint = try bindEndpoint()
         configuration.advertisedHost = advertise ?? (Self.bindsEveryInterface(configuration.endpoint) ? IPv4Address.firstNonLoopback() : nil)
+        if case .connect(let hub)? = hubOptions.mode,
+            SpokeReachability.listensOnLoopbackOnly(configuration.endpoint),
+            SpokeReachability.isOnAnotherHost(hub: hub)
+        {
+            // A host's own name often looks up to loopback (Debian maps it to 127.0.1.1).
+            let why =
+                bind.map { "--bind \($0)" } ?? advertise.map { "--advertise \($0) looks up to a loopback address" }
+                ?? "neither --advertise nor --bind was given"
+            logger.warning(
+                "this servant listens on loopback only, but registers with a hub on another host: brokers on other hosts cannot reach it and list it as connecting (\(why)); name an address other hosts reach with --advertise, e.g. --advertise 10.1.2.7",
+                metadata: ["endpoint": "\(configuration.endpoint)", "hub": "\(hub)"])
+        }
         configuration.allowlist = try allowOption.names().map { FunctionAllowlist($0) } ?? .any
         configuration.acceptsDirectQueries = direct
         configuration.threads = threads

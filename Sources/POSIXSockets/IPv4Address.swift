@@ -37,6 +37,11 @@ public enum IPv4Address {
         return .success(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr })
     }
 
+    /// Whether `address` (network byte order) is on the loopback network, `127.0.0.0/8`.
+    public static func isLoopback(_ address: UInt32) -> Bool {
+        UInt32(bigEndian: address) >> 24 == 127
+    }
+
     /// This host's first IPv4 address that is not on the loopback network, as text; nil when
     /// it has none.
     public static func firstNonLoopback() -> String? {
@@ -50,7 +55,7 @@ public enum IPv4Address {
                 continue
             }
             let value = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-            if UInt32(bigEndian: value) >> 24 != 127 { return text(value) }
+            if !isLoopback(value) { return text(value) }
         }
         return nil
     }

@@ -1,0 +1,46 @@
+public import POSIXSockets
+import ZeroMQ
+
+/// Whether what a spoke registers can be reached from other hosts. A spoke that listens on
+/// loopback only, registered with a hub on another host, is listed there and resolved for
+/// brokers and clients everywhere, yet only its own host can connect to it: a deployment
+/// mistake that shows as a servant forever `connecting`, with no error anywhere. The commands
+/// warn about it at start (``listensOnLoopbackOnly(_:)`` and ``isOnAnotherHost(hub:)``).
+public enum SpokeReachability {
+    /// Whether `endpoint` (`tcp://HOST:PORT`, as bound) takes connections on loopback only:
+    /// a `127.0.0.0/8` address, `::1`, or a host name that looks up to loopback
+    /// (`localhost`, or a host's own name on a system whose hosts file maps it to
+    /// `127.0.1.1`). Every interface (`*`) is not loopback only; an endpoint of another
+    /// scheme (`ipc`, `inproc`) is local whatever its text.
+    public static func listensOnLoopbackOnly(
+        _ endpoint: String, lookUp: (String) -> UInt32? = Self.lookUp
+    ) -> Bool {
+        guard let parsed = ZMQEndpoint(endpoint) else { return false }
+        guard parsed.scheme == "tcp" || parsed.scheme == "kdb" else { return true }
+        guard let host = parsed.unbracketedHost, !parsed.bindsEveryInterface else { return false }
+        return isLoopback(host: host, lookUp: lookUp) == true
+    }
+
+    /// Whether the hub at `hub` (a connect endpoint) is on another host: its host is neither
+    /// loopback nor looks up to loopback. A name that does not look up counts as another
+    /// host; an `ipc` or `inproc` hub is on this one.
+    public static func isOnAnotherHost(hub: String, lookUp: (String) -> UInt32? = Self.lookUp) -> Bool {
+        guard let parsed = ZMQEndpoint(hub), parsed.scheme == "tcp", let host = parsed.unbracketedHost else {
+            return false
+        }
+        return isLoopback(host: host, lookUp: lookUp) != true
+    }
+
+    /// Whether `host` is loopback; nil when a name cannot be looked up.
+    static func isLoopback(host: String, lookUp: (String) -> UInt32?) -> Bool? {
+        if host == "::1" || host.lowercased() == "localhost" { return true }
+        if host.contains(":") { return false }  // another IPv6 address
+        guard let address = IPv4Address.literal(host) ?? lookUp(host) else { return nil }
+        return IPv4Address.isLoopback(address)
+    }
+
+    /// Looks `host` up (IPv4), blocking while the resolver works; nil when it cannot.
+    public static func lookUp(_ host: String) -> UInt32? {
+        try? IPv4Address.resolve(host).get()
+    }
+}

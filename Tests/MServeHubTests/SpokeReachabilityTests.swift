@@ -1,0 +1,44 @@
+import MServeHub
+import POSIXSockets
+import Testing
+
+/// Which endpoints only their own host can reach, and which hubs are on another host: what
+/// the servant and broker commands warn about at start.
+struct SpokeReachabilityTests {
+    /// A resolver with a fixed table: `vm` is a host whose name maps to 127.0.1.1 (Debian's
+    /// default), `db1` a host on the network, anything else unknown.
+    static func lookUp(_ host: String) -> UInt32? {
+        switch host {
+        case "vm": IPv4Address.literal("127.0.1.1")
+        case "db1": IPv4Address.literal("10.1.2.7")
+        default: nil
+        }
+    }
+
+    @Test func loopbackAddressesAndNamesThatLookUpToLoopbackListenOnlyForThisHost() {
+        for endpoint in [
+            "tcp://127.0.0.1:0", "tcp://127.0.0.3:5001", "tcp://localhost:5001", "tcp://[::1]:5001",
+            "tcp://vm:5001", "ipc:///tmp/servant", "inproc://servant",
+        ] {
+            #expect(SpokeReachability.listensOnLoopbackOnly(endpoint, lookUp: Self.lookUp), "\(endpoint)")
+        }
+        for endpoint in [
+            "tcp://10.1.2.7:0", "tcp://*:0", "tcp://0.0.0.0:5001", "tcp://[::]:5001", "tcp://[fe80::1]:5001",
+            "tcp://db1:5001", "tcp://unknown-host:5001", "not an endpoint",
+        ] {
+            #expect(!SpokeReachability.listensOnLoopbackOnly(endpoint, lookUp: Self.lookUp), "\(endpoint)")
+        }
+    }
+
+    @Test func aHubIsOnAnotherHostUnlessItsHostIsLoopback() {
+        for hub in ["tcp://10.77.0.1:5560", "tcp://db1:5560", "tcp://hub.example.net:5560", "tcp://[fe80::1]:5560"] {
+            #expect(SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp), "\(hub)")
+        }
+        for hub in [
+            "tcp://127.0.0.1:5560", "tcp://localhost:5560", "tcp://vm:5560", "tcp://[::1]:5560",
+            "tcp://10.0.0.9;127.0.0.1:5560", "ipc:///tmp/hub", "inproc://hub",
+        ] {
+            #expect(!SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp), "\(hub)")
+        }
+    }
+}
