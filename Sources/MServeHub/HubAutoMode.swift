@@ -85,6 +85,7 @@ public final class HubAutoMode: Service, Sendable {
 
     private func elect() async throws {
         var lastFailure = ""
+        var saidHubIsElsewhere = false
         while !isStopped {
             let hub = try Hub(configuration: configuration, logger: logger)
             currentHub.withLock { $0 = hub }
@@ -99,6 +100,19 @@ public final class HubAutoMode: Service, Sendable {
             } catch let error as HubError where error.code == .addressInUse {
                 servedHubs.subtract(1, ordering: .relaxed)
                 currentHub.withLock { $0 = nil }
+                try await followUntilHubSilent()
+            } catch let error as HubError where error.code == .addressNotOnThisHost {
+                // The hub's host is another one: this process is its spoke, and can never
+                // stand in for it. Said once; the port is tried again only when the hub goes
+                // silent, as by every other spoke.
+                servedHubs.subtract(1, ordering: .relaxed)
+                currentHub.withLock { $0 = nil }
+                if !saidHubIsElsewhere {
+                    saidHubIsElsewhere = true
+                    logger.notice(
+                        "the hub endpoint is on another host: this process follows the hub there and cannot stand in for it",
+                        metadata: ["hub": "\(configuration.endpoint)"])
+                }
                 try await followUntilHubSilent()
             } catch {
                 // The port was won but the hub could not serve (its directory held by a hub on

@@ -26,6 +26,9 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
 
         /// The hub endpoint is already bound by another process (another hub is serving).
         public static let addressInUse = Code("addressInUse")
+        /// The hub endpoint's address is not one of this host's: the hub it names can only be
+        /// served on another host.
+        public static let addressNotOnThisHost = Code("addressNotOnThisHost")
         /// Another hub serves from the same hub directory.
         public static let directoryInUse = Code("directoryInUse")
         /// A socket could not be created, bound or connected.

@@ -97,6 +97,10 @@ final class HubLoop {
                 try socket.bind(configuration.endpoint)
             } catch where error.code == .addressInUse {
                 throw HubError(.addressInUse, "the hub endpoint \(configuration.endpoint) is in use")
+            } catch where error.code == .addressNotAvailable {
+                throw HubError(
+                    .addressNotOnThisHost,
+                    "cannot bind the hub endpoint \(configuration.endpoint): its address is not one of this host's")
             } catch {
                 throw HubError(.socket, "cannot bind the hub endpoint \(configuration.endpoint): \(error.reason)")
             }

@@ -33,6 +33,9 @@ public struct FunctionRegistry: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
+    /// The allowlist ``restricted(to:)`` applied: a function it left out is refused as not
+    /// allowed, one never registered as no such function.
+    private var allowlist: FunctionAllowlist = .any
 
     /// Creates an empty registry.
     public init() {}
@@ -52,12 +55,14 @@ public struct FunctionRegistry: Sendable {
         entries[name] = Entry(arity: arity, body: body)
     }
 
-    /// The registry with only the functions `allowlist` allows: the others are refused as
-    /// any function the servant does not serve (`not in the list of allowed functions`).
+    /// The registry with only the functions `allowlist` allows: the others are refused
+    /// (`not in the list of allowed functions`), as a function never registered is (`is not a
+    /// function this servant serves`).
     public func restricted(to allowlist: FunctionAllowlist) -> FunctionRegistry {
         guard !allowlist.allowsAnyFunction else { return self }
         var restricted = self
         restricted.entries = entries.filter { allowlist.allows($0.key) }
+        restricted.allowlist = allowlist
         return restricted
     }
 
@@ -69,9 +74,7 @@ public struct FunctionRegistry: Sendable {
 
     /// Runs a parsed query: only a registered function, only with its literal arguments.
     public func call(_ query: ParsedQuery) throws -> ServantResult {
-        guard let entry = entries[query.function] else {
-            throw ServantError("\(query.function): no such function on this servant")
-        }
+        guard let entry = entries[query.function] else { throw notServed(query.function) }
         if let arity = entry.arity, !arity.contains(query.arguments.count) {
             let expected =
                 arity.upperBound == Int.max
@@ -83,16 +86,25 @@ public struct FunctionRegistry: Sendable {
         return try entry.body(query.arguments)
     }
 
+    /// The error for a function this registry does not hold, naming (the first 20 of) those
+    /// it does.
+    private func notServed(_ function: String) -> ServantError {
+        let served = names
+        let list = served.prefix(20).joined(separator: " ") + (served.count > 20 ? " … (\(served.count) in all)" : "")
+        return ServantError("`\(function)` is not a function this servant serves; it serves: \(served.isEmpty ? "none" : list)")
+    }
+
     /// Parses, checks and runs a query given as the q value a client sent (a string or
     /// a parse form). Any failure becomes a `ServantError` with a clear text.
     public func call(query: QValue) throws -> ServantResult {
         let parsed: ParsedQuery
         do {
             parsed = try QueryParser.parse(query)
-            try SecureInvocation.validate(parsed, allowlist: FunctionAllowlist(names))
+            try SecureInvocation.validate(parsed, allowlist: allowlist)
         } catch {
             throw ServantError("\(error)")
         }
+        guard entries[parsed.function] != nil else { throw notServed(parsed.function) }
         return try call(parsed)
     }
 

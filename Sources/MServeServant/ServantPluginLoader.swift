@@ -214,8 +214,13 @@ public enum ServantPluginLoader {
     }
 
     /// Why clients could never call `name` (not a q identifier, a q built-in, a reserved
-    /// namespace: what secure invocation refuses), or nil when they can.
+    /// namespace: what secure invocation refuses; the broker's `.mserve` namespace), or nil
+    /// when they can.
     static func callableNameRefusal(_ name: String) -> String? {
+        // The broker answers its own namespace and never sends a query there to a servant.
+        if name == ".mserve" || name.hasPrefix(".mserve.") {
+            return "`\(name)` is in the broker's namespace `.mserve`, which brokers answer themselves"
+        }
         do {
             try SecureInvocation.validate(ParsedQuery(function: name))
             return nil

@@ -130,7 +130,38 @@ if ip netns exec "$ns_a" bash -c "exec 3<>/dev/tcp/10.77.0.2/$port" 2>/dev/null;
     fail "a servant without --advertise is reachable from another host at 10.77.0.2:$port"
 fi
 kill "$pid_servant_b_loopback"
-step "each servant printed its namespace address; one left on loopback is unreachable from another host"
+# It says so at start, as does one whose --advertise names loopback, and a broker whose clients'
+# endpoint is loopback only: each registers with a hub on another host.
+warning="listens on loopback only, but registers with a hub on another host"
+start "$ns_b" servant-b-unadvertised servant --hub "$hub"
+kill "$pid_servant_b_unadvertised"
+grep -q "$warning.*neither --advertise nor --bind" "$work/servant-b-unadvertised.log" \
+    || fail "a servant left on loopback did not warn: $(cat "$work/servant-b-unadvertised.log")"
+grep -q "loopback only" "$work/servant-b-loopback.log" && fail "a servant without a hub warned of loopback"
+start "$ns_b" servant-b-localhost servant --hub "$hub" --advertise localhost
+kill "$pid_servant_b_localhost"
+grep -q "$warning.*--advertise localhost looks up to a loopback address" "$work/servant-b-localhost.log" \
+    || fail "a servant advertising localhost did not warn: $(cat "$work/servant-b-localhost.log")"
+start "$ns_b" broker-b-loopback broker --hub "$hub" --clients tcp://127.0.0.1:0
+kill "$pid_broker_b_loopback"
+grep -q "takes clients on loopback only, but registers with a hub on another host" "$work/broker-b-loopback.log" \
+    || fail "a broker taking clients on loopback did not warn: $(cat "$work/broker-b-loopback.log")"
+grep -q "loopback only" "$work/servant-b1.log" "$work/servant-b2.log" && fail "a servant on the bridge warned of loopback"
+# In auto mode on a host other than the hub's, a servant follows the hub there; it never can
+# serve it, and says so once, not as an error every second.
+start "$ns_b" servant-b-auto servant --hub auto --hub-endpoint "$hub" --advertise 10.77.0.2
+for _ in $(seq 1 100); do
+    grep -q "registered with the hub" "$work/servant-b-auto.log" && break
+    sleep 0.1
+done
+kill "$pid_servant_b_auto"
+grep -q "registered with the hub" "$work/servant-b-auto.log" \
+    || fail "a servant in auto mode did not register with the hub on another host: $(cat "$work/servant-b-auto.log")"
+grep -q "the hub endpoint is on another host" "$work/servant-b-auto.log" \
+    || fail "a servant in auto mode did not say the hub is on another host: $(cat "$work/servant-b-auto.log")"
+grep -q "cannot serve the hub" "$work/servant-b-auto.log" \
+    && fail "a servant in auto mode logged an error for a hub on another host: $(cat "$work/servant-b-auto.log")"
+step "each servant printed its namespace address; one left on loopback is unreachable from another host, and says so"
 
 # Waits until the broker has all five servants ready.
 for _ in $(seq 1 100); do

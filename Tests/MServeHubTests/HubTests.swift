@@ -185,6 +185,19 @@ struct HubTests {
         try await hubTask.value
     }
 
+    /// What auto mode tells apart from a hub already serving: this host can never bind it.
+    @Test("a hub endpoint whose address is not this host's fails with addressNotOnThisHost")
+    func anEndpointOnAnotherHostIsNotInUse() async throws {
+        var fixture = HubFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        // TEST-NET-1 (RFC 5737): documentation only, no host's address; a bind sends nothing.
+        fixture.configuration.endpoint = "tcp://192.0.2.1:5560"
+        let hub = try Hub(configuration: fixture.configuration, logger: quietLogger)
+        let error = await #expect(throws: HubError.self) { try await hub.run() }
+        #expect(error?.code == .addressNotOnThisHost, "\(String(describing: error))")
+        #expect(error?.message.contains("not one of this host's") == true, "\(String(describing: error))")
+    }
+
     @Test("a second hub over the same directory is refused, and serves once the first has stopped")
     func secondHubOnTheSameDirectoryIsRefused() async throws {
         let fixture = HubFixture()

@@ -80,6 +80,9 @@ struct ServantPluginLoaderTests {
             ("libbadname.so", [("1st", 0, 1)]),
             ("libbuiltin.so", [("sum", 1, 1)]),
             ("libreserved.so", [(".z.ts", 0, 1)]),
+            // The broker answers `.mserve.*` itself: a servant's would never be called.
+            ("libbrokers.so", [(".mserve.foo", 0, 1)]),
+            ("libbrokersown.so", [(".mserve", 0, 1)]),
             ("libbadarity.so", [("f", 2, 1)]),
             ("libtwice.so", [("f", 0, 1), ("f", 1, 1)]),
         ]

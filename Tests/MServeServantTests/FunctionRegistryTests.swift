@@ -22,7 +22,13 @@ struct FunctionRegistryTests {
     @Test func onlyRegisteredFunctionsRun() throws {
         #expect(registry.names == ["add", "tagged"])
         #expect(try registry.call(query: .vector(.char(Array("add[1;2]".utf8)))).result == .atom(.long(3)))
-        #expect(throws: ServantError.self) { try registry.call(query: .vector(.char(Array("sub[1;2]".utf8)))) }
+        // No allowlist was given: the refusal names what is served, not an allowlist.
+        let unknown = #expect(throws: ServantError.self) { try registry.call(query: .vector(.char(Array("sub[1;2]".utf8)))) }
+        #expect(unknown?.message == "`sub` is not a function this servant serves; it serves: add tagged", "\(String(describing: unknown))")
+        let parsed = #expect(throws: ServantError.self) { try registry.call(ParsedQuery(function: "sub", arguments: [])) }
+        #expect(parsed?.message == unknown?.message)
+        let empty = #expect(throws: ServantError.self) { try FunctionRegistry().call(query: .vector(.char(Array("f 1".utf8)))) }
+        #expect(empty?.message == "`f` is not a function this servant serves; it serves: none")
     }
 
     @Test func aRestrictedRegistryRefusesWhatTheAllowlistDoesNotName() throws {
