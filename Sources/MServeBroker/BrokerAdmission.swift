@@ -111,7 +111,9 @@ final class BrokerAdmission {
 /// offered (by the hub or by hand) with its CURVE key, and on each ``reconcile()`` adds those
 /// whose key is allowed and removes those whose key no longer is — so a revoked servant (or one
 /// whose key lost the servant role) is dropped at the next refresh of the allowed list, and one
-/// allowed again is used again. Safe from any thread.
+/// allowed again is used again. Until the first ``reconcile()`` (the list's first load from the
+/// hub) a servant offered is only remembered: judged against a list not read yet, every servant
+/// would be refused, and logged so, at each start. Safe from any thread.
 public final class ServantKeyAdmission: Sendable {
     /// The log message of a servant refused because its key is not in the list.
     static let notAllowedMessage: Logger.Message = "refused a servant: its key is not allowed as a servant"
@@ -121,6 +123,8 @@ public final class ServantKeyAdmission: Sendable {
         var offered: [String: String?] = [:]
         /// The servants handed to the broker.
         var inUse: Set<String> = []
+        /// Whether the allowed list was loaded (``reconcile()`` was called once).
+        var listLoaded = false
     }
 
     private let broker: Broker
@@ -137,19 +141,27 @@ public final class ServantKeyAdmission: Sendable {
 
     /// A servant joined (or was configured): use it when its key is allowed, or log the refusal.
     public func offer(endpoint: String, key: String?) {
-        let admitted = state.withLock { state in
+        let decision = state.withLock { state -> Bool? in
             state.offered[endpoint] = .some(key)
+            guard state.listLoaded else { return nil }
             let admitted = key.map { allowedKeys.name(of: $0) != nil } ?? false
             if admitted { state.inUse.insert(endpoint) }
             return admitted
         }
-        if admitted {
-            broker.addServant(endpoint: endpoint, serverKey: key)
-        } else {
-            logger.warning(
-                key == nil ? "refused a servant: it has no CURVE key" : Self.notAllowedMessage,
-                metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
+        switch decision {
+        case nil: break  // judged at the first reconcile
+        case true?: broker.addServant(endpoint: endpoint, serverKey: key)
+        case false?: logRefusal(endpoint: endpoint, key: key)
         }
+    }
+
+    /// The servants handed to the broker (for tests).
+    var servantsInUse: Set<String> { state.withLock { $0.inUse } }
+
+    private func logRefusal(endpoint: String, key: String?) {
+        logger.warning(
+            key == nil ? "refused a servant: it has no CURVE key" : Self.notAllowedMessage,
+            metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
     }
 
     /// A servant left: stop using it.
@@ -164,29 +176,38 @@ public final class ServantKeyAdmission: Sendable {
     /// Applies the current allowed list: drops servants whose key was revoked, takes back those
     /// allowed again.
     public func reconcile() {
-        let (dropped, taken) = state.withLock { state -> ([(String, String)], [(String, String)]) in
+        let (firstLoad, dropped, taken, refused) = state.withLock {
+            state -> (Bool, [(String, String)], [(String, String)], [(String, String?)]) in
+            let firstLoad = !state.listLoaded
+            state.listLoaded = true
             var dropped: [(String, String)] = []
             var taken: [(String, String)] = []
+            var refused: [(String, String?)] = []
             for (endpoint, key) in state.offered {
-                guard let key else { continue }
-                let allowed = allowedKeys.name(of: key) != nil
-                if allowed, !state.inUse.contains(endpoint) {
+                let allowed = key.map { allowedKeys.name(of: $0) != nil } ?? false
+                if allowed, let key, !state.inUse.contains(endpoint) {
                     state.inUse.insert(endpoint)
                     taken.append((endpoint, key))
-                } else if !allowed, state.inUse.contains(endpoint) {
+                } else if !allowed, state.inUse.contains(endpoint), let key {
                     state.inUse.remove(endpoint)
                     dropped.append((endpoint, key))
+                } else if !allowed, firstLoad {
+                    refused.append((endpoint, key))
                 }
             }
-            return (dropped, taken)
+            return (firstLoad, dropped, taken, refused)
         }
+        // Offered before the list was read: judged now, for the first time.
+        for (endpoint, key) in refused { logRefusal(endpoint: endpoint, key: key) }
         for (endpoint, key) in dropped {
             logger.warning(
                 "dropped a servant: its key was revoked or is no longer allowed as a servant", metadata: ["key": "\(key)", "address": "\(endpoint)"])
             broker.removeServant(endpoint: endpoint)
         }
         for (endpoint, key) in taken {
-            logger.notice("servant key allowed again", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+            if !firstLoad {
+                logger.notice("servant key allowed again", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+            }
             broker.addServant(endpoint: endpoint, serverKey: key)
         }
     }
