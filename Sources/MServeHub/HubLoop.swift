@@ -454,8 +454,18 @@ final class HubLoop {
             announceJoin(live)
         }
         metrics.registered()
-        logger.info(
-            previous == nil ? "spoke registered" : "spoke re-registered",
+        // A spoke that stopped hearing the hub sends REGISTER again every second; through a
+        // link that was cut and came back, the hub gets them all at once. Those that change
+        // nothing are no news.
+        let unchanged =
+            previous.map {
+                $0.confirmed && $0.routingID == routingID && $0.record.endpoint == endpoint
+                    && $0.record.registration.service == registration.service
+                    && $0.record.registration.role == registration.role && $0.record.registration.pid == registration.pid
+            } ?? false
+        logger.log(
+            level: unchanged ? .debug : .info,
+            previous == nil ? "spoke registered" : unchanged ? "spoke registered again, unchanged" : "spoke re-registered",
             metadata: [
                 "id": "\(id)", "pid": "\(registration.pid)", "role": "\(registration.role)",
                 "service": "\(registration.service)", "endpoint": "\(endpoint)",

@@ -1,0 +1,40 @@
+import Foundation
+import MServeTestSupport
+import MServeTesting
+import Testing
+import ZeroMQ
+
+@testable import MServeHub
+
+/// A spoke that stops hearing the hub sends REGISTER every second; when a cut link comes back,
+/// the hub gets them all at once. Registrations that change nothing are logged at debug, so the
+/// hub's log shows one line for the spoke, not one per retry.
+struct HubRegistrationLogTests {
+    @Test func aRegistrationThatChangesNothingIsNoNews() async throws {
+        let recorder = LogRecorder()
+        let fixture = HubFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+        defer { hub.stop() }
+        func registration(port: Int32) -> HubMessage {
+            var registration = SpokeRegistration.current(
+                port: port, threads: 1, service: "quiet", role: SpokeRole.servant, endpoint: "tcp://127.0.0.1:\(port)")
+            registration.session = "s7"
+            return HubMessage(.register, registration.entries)
+        }
+        let spoke = try HubPeerSocket(endpoint: fixture.endpoint, routingID: Array("spoke-s7".utf8), queueUntilConnected: true)
+        defer { spoke.close() }
+        for port: Int32 in [41_801, 41_801, 41_801, 41_802] {
+            #expect(spoke.send(registration(port: port)))
+            #expect(spoke.receive(waitingMilliseconds: 30_000)?.command == .registered)
+        }
+        let lines = recorder.entries.filter { $0.message.hasPrefix("spoke ") }.map { "\($0.level) \($0.message)" }
+        #expect(
+            lines == [
+                "info spoke registered", "debug spoke registered again, unchanged",
+                "debug spoke registered again, unchanged", "info spoke re-registered",
+            ], "\(lines)")
+        hub.stop()
+        try await task.value
+    }
+}
