@@ -34,6 +34,34 @@ extension IntegrationTests {
             return try DispatchPluginTests.compilePlugin(matching[0], named: name, in: directory)
         }
 
+        /// README.md's servant, as printed, type-checks against the modules this build made:
+        /// a reader who copies it (with the dependencies the README names) gets a program.
+        @Test func theReadmesServantTypeChecks() async throws {
+            let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
+            let section = try #require(readme.range(of: "## Writing a servant"), "README.md has no servant section")
+            let rest = readme[section.upperBound...]
+            let start = try #require(rest.range(of: "```swift\n"))
+            let end = try #require(rest[start.upperBound...].range(of: "```"))
+            let example = String(rest[start.upperBound..<end.lowerBound])
+            let directory = try temporaryDirectory("mserve-doc-readme")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // `priceOf` is the reader's own code, as the example says.
+            try ("func priceOf(_ symbol: String) throws -> Double { 0 }\n" + example)
+                .write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
+            let build = MServeProcess.buildDirectory.path
+            let moduleMaps = try FileManager.default.contentsOfDirectory(atPath: build)
+                .filter { $0.hasSuffix(".build") }
+                .map { build + "/" + $0 + "/module.modulemap" }
+                .filter { FileManager.default.fileExists(atPath: $0) }
+                .flatMap { ["-Xcc", "-fmodule-map-file=" + $0] }
+            let arguments =
+                ["swiftc", "-typecheck", "-I", build + "/Modules"]
+                + ["Sources/CZeroMQ", "Sources/CMalloc", "plugins/include"].flatMap { ["-I", packageRoot + "/" + $0] }
+                + moduleMaps + [directory + "/main.swift"]
+            let run = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/env"), arguments, timeout: 120)
+            #expect(run.status == 0, "swiftc: \(run.errors)")
+        }
+
         @Test func theCDispatchPluginExampleDispatchesQueries() async throws {
             let directory = try temporaryDirectory("mserve-doc-dispatch")
             defer { try? FileManager.default.removeItem(atPath: directory) }
