@@ -97,6 +97,11 @@ struct MServeServantCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024") }
+        // Given on the command line, an empty list is a mistake, not a wish for the demo API
+        // (which serves sleep and pid): an empty variable counts as unset, an empty flag does not.
+        if let plugins, ServantPluginLoader.paths(fromList: plugins).isEmpty {
+            throw ValidationError("--plugins '\(plugins)' names no plugin file; leave --plugins out to serve the demo API")
+        }
         if let capacity, !(1...65_536).contains(capacity) {
             throw ValidationError("--capacity must be from 1 to 65536")
         }

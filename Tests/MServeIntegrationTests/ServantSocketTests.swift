@@ -66,6 +66,17 @@ extension IntegrationTests {
             #expect(run.errors.contains("--allow ' , ' names no function; leave --allow out to allow any"), "\(run.errors)")
         }
 
+        /// So is an empty --plugins: it would serve the whole demo API (sleep and pid with it).
+        @Test func anEmptyPluginsIsAUsageError() async throws {
+            for list in ["", "::"] {
+                let run = try await CommandRun.mserve(["servant", "--plugins", list], timeout: 60)
+                #expect(run.status == 64, "--plugins '\(list)'")
+                #expect(
+                    run.errors.contains("--plugins '\(list)' names no plugin file; leave --plugins out to serve the demo API"),
+                    "\(run.errors)")
+            }
+        }
+
         /// A query sent straight to a servant gets an error reply unless --direct is given.
         @Test func aDirectQueryIsRefusedWithoutDirectAndAnsweredWithIt() async throws {
             let closed = try await MServeProcess("servant", ["servant"])
