@@ -91,12 +91,12 @@ extension BrokerLoop {
         if let layout = try? ClientQueryLayout(reading: message.span, maximumSize: maxMessageSize, acceptingOptions: true) {
             held.id = layout.id
         }
-        metrics.ended(.refused)
-        reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused)
+        reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused, counting: .refused)
     }
 
-    func handleClient(route: ReplyRoute, message queryMessage: QueryMessage) {
-        metrics.received(bytes: queryMessage.count)
+    /// Takes a client's query, of `receivedBytes` on the wire (nil: the message's own size).
+    func handleClient(route: ReplyRoute, message queryMessage: QueryMessage, receivedBytes: Int? = nil) {
+        metrics.received(bytes: receivedBytes ?? queryMessage.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
         let receivedTimestamp = QueryClock.qTimestampNow()
         let held = heldQueries.make(
@@ -114,8 +114,7 @@ extension BrokerLoop {
             if let heldBack = malformedMessageLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
-            metrics.ended(.refused)
-            reply(error: error.message, to: held, stage: .refused)
+            reply(error: error.message, to: held, stage: .refused, counting: .refused)
             return
         }
         held.id = layout.id
@@ -123,8 +122,7 @@ extension BrokerLoop {
             guard apply(options, layout: layout, to: held) else { return }
         }
         if stopping {
-            metrics.ended(.refused)
-            reply(error: "the broker is shutting down", to: held, stage: .refused)
+            reply(error: "the broker is shutting down", to: held, stage: .refused, counting: .refused)
             return
         }
         do {
@@ -173,8 +171,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
-            metrics.ended(.refused)
-            reply(error: "\(error)", to: held, stage: .refused)
+            reply(error: "\(error)", to: held, stage: .refused, counting: .refused)
             return
         }
         dispatchOrQueue(held)
@@ -195,10 +192,9 @@ extension BrokerLoop {
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
         } else if queue.count >= configuration.dispatch.queueCapacity {
-            metrics.ended(.queueFull)
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
-                to: held, stage: .refused)
+                to: held, stage: .refused, counting: .queueFull)
         } else {
             queue.append(held)
             if held.hasOwnDeadline { earliestOwnDeadlineQueued = min(earliestOwnDeadlineQueued ?? .max, held.deadline) }
@@ -232,7 +228,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query's options: \(error.message)", heldBack: heldBack))")
             }
-            reply(error: error.message, to: held, stage: .refused)
+            reply(error: error.message, to: held, stage: .refused, counting: .refused)
             return false
         }
         if let own = decoded.deadlineNanoseconds, UInt64(own) < deadlineNanoseconds {
@@ -309,7 +305,13 @@ extension BrokerLoop {
     /// Sends `(id; "mserve: message"; info)`, `info` holding the `error` entry, to the query's
     /// client: every error the broker itself raises carries the `mserve: ` prefix
     /// (docs/PROTOCOL.md).
-    func reply(error message: String, to query: HeldQuery, servant: String = "", stage: QueryStage) {
+    /// Answers `query` with the error `message`, counted as `outcome`: every query the broker
+    /// answers itself with an error is counted in `mserve_broker_queries_total` here.
+    func reply(
+        error message: String, to query: HeldQuery, servant: String = "", stage: QueryStage,
+        counting outcome: BrokerMetrics.Outcome
+    ) {
+        metrics.ended(outcome)
         sendToClient(
             query.route,
             ReplyAssembly.failure(
@@ -341,12 +343,13 @@ extension BrokerLoop {
 
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
-        metrics.sent(bytes: reply.bytes.count)
+        // The bytes that leave: the kdb+ door writes its own framing (a sync query's bare result).
         switch route {
         case .zmq(let envelope):
+            metrics.sent(bytes: reply.bytes.count)
             clientReplies.append(PendingClientReply(envelope: envelope, body: .bytes(reply.bytes)))
         case .kdb(let connection, let form):
-            kdbDoor?.send(reply, to: connection, form: form)
+            metrics.sent(bytes: kdbDoor?.send(reply, to: connection, form: form) ?? 0)
         }
     }
 
@@ -355,13 +358,13 @@ extension BrokerLoop {
     /// pieces as they lie.
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReplyFrame) {
         answered &+= 1
-        metrics.sent(bytes: reply.count)
         switch route {
         case .zmq(let envelope):
+            metrics.sent(bytes: reply.count)
             clientReplies.append(
                 PendingClientReply(envelope: envelope, body: .frame(reply.frame(reusing: emptyReplyMessages.popLast()))))
         case .kdb(let connection, let form):
-            kdbDoor?.send(reply.detached, to: connection, form: form)
+            metrics.sent(bytes: kdbDoor?.send(reply.detached, to: connection, form: form) ?? 0)
         }
     }
 

@@ -115,10 +115,9 @@ extension BrokerLoop {
     /// Answers `query` with the error of a dispatch algorithm that named no free servant: a
     /// query left waiting for a choice that may never come would fail only at its deadline.
     func failInvalidChoice(of query: HeldQuery) {
-        metrics.ended(.failed)
         reply(
             error: "the dispatch algorithm \(algorithm.name) returned an invalid servant", to: query,
-            stage: .waiting)
+            stage: .waiting, counting: .failed)
     }
 
     /// Sends `query` to the ready servant at `index` — a ZeroMQ servant's queries go to its
@@ -133,7 +132,7 @@ extension BrokerLoop {
         let now = QueryClock.monotonicNanoseconds()
         if let tooLate = tooLittleTimeLeft(query, meanExecution: record.meanExecutionNanoseconds, now: now) {
             // Answered here, never sent: the servant stays free for the next one.
-            reply(error: tooLate, to: query, stage: .waiting)
+            reply(error: tooLate, to: query, stage: .waiting, counting: .deadline)
             return true
         }
         // Never to a servant that does not serve the function (the algorithm chose among those that do).
@@ -296,8 +295,7 @@ extension BrokerLoop {
 
     func failQueued(reason: String) {
         for query in queue.removeAll() {
-            metrics.ended(.failed)
-            reply(error: reason, to: query, stage: .waiting)
+            reply(error: reason, to: query, stage: .waiting, counting: .failed)
         }
     }
 }

@@ -359,8 +359,7 @@ extension BrokerLoop {
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
-            metrics.ended(.refused)
-            reply(error: "\(error)", to: held, stage: .waiting)
+            reply(error: "\(error)", to: held, stage: .waiting, counting: .refused)
         }
         // Back in front, in the order they leave.
         for held in keptPrepended.reversed() { queue.prepend(held) }
@@ -441,10 +440,9 @@ extension BrokerLoop {
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
-                metrics.ended(.failed)
                 reply(
                     error: "the servant sent a malformed reply", to: query, servant: servantName,
-                    stage: .running(since: flight.dispatchedAt))
+                    stage: .running(since: flight.dispatchedAt), counting: .failed)
             }
         }
         drainQueue()
@@ -558,12 +556,12 @@ extension BrokerLoop {
                 metrics.redispatchedQuery()
                 queue.prepend(flight.query)
             } else {
-                metrics.ended(.servantLost)
                 reply(
                     error:
                         "servant \(record.name) was lost (\(reason)) while running the query; "
                         + "sent \(flight.query.dispatches) time(s), giving up",
-                    to: flight.query, servant: record.name, stage: .running(since: flight.dispatchedAt))
+                    to: flight.query, servant: record.name, stage: .running(since: flight.dispatchedAt),
+                    counting: .servantLost)
             }
         }
         drainQueue()

@@ -80,11 +80,10 @@ extension BrokerLoop {
         if expireQueuedQueries(now: now) { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
-            metrics.ended(.deadline)
             let name = servants[flight.servantID]?.name ?? ""
             reply(
                 error: "deadline exceeded: servant \(name) did not answer in time",
-                to: flight.query, servant: name, stage: .running(since: flight.dispatchedAt))
+                to: flight.query, servant: name, stage: .running(since: flight.dispatchedAt), counting: .deadline)
             // A q servant is reset for it (resetKdbServantsPastDeadline); a ZeroMQ servant may
             // still be running it, and counts as busy with it until it answers.
             logger.warning(
@@ -183,8 +182,7 @@ extension BrokerLoop {
             }
             let expired = queue.remove(atOffset: offset)
             requeued -= 1
-            metrics.ended(expiry.outcome)
-            reply(error: expiry.message, to: expired, stage: .waiting)
+            reply(error: expiry.message, to: expired, stage: .waiting, counting: expiry.outcome)
             expiredQueued = true
         }
         // Both limits are counted from arrival (the servant wait from no later than when the
@@ -193,8 +191,7 @@ extension BrokerLoop {
             let expiry = expiry(of: queue[offset: requeued], now: now, noServantSince: noServantSince)
         {
             let expired = queue.remove(atOffset: requeued)
-            metrics.ended(expiry.outcome)
-            reply(error: expiry.message, to: expired, stage: .waiting)
+            reply(error: expiry.message, to: expired, stage: .waiting, counting: expiry.outcome)
             expiredQueued = true
         }
         return expiredQueued
@@ -213,7 +210,7 @@ extension BrokerLoop {
         for (offset, query) in queue.removeAll().enumerated() {
             if query.hasOwnDeadline {
                 if query.deadline <= now {
-                    reply(error: deadlineExceededInQueueMessage(), to: query, stage: .waiting)
+                    reply(error: deadlineExceededInQueueMessage(), to: query, stage: .waiting, counting: .deadline)
                     expired = true
                     continue
                 }

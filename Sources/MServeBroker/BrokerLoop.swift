@@ -322,7 +322,7 @@ final class BrokerLoop {
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
             kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
-                handleClient(route: $0.route, message: .bytes($0.message))
+                handleClient(route: $0.route, message: .bytes($0.message), receivedBytes: $0.receivedBytes)
             }
             for event in kdbServants.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
                 handleKdbServant(event)
@@ -415,7 +415,7 @@ final class BrokerLoop {
         for (tag, flight) in inFlight where !flight.abandoned {
             reply(
                 error: "the broker shut down before the servant answered", to: flight.query,
-                stage: .running(since: flight.dispatchedAt))
+                stage: .running(since: flight.dispatchedAt), counting: .failed)
             inFlight[tag] = nil
         }
     }

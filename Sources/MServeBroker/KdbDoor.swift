@@ -19,6 +19,9 @@ struct KdbDoorQuery {
     var route: ReplyRoute
     /// The async IPC message `(id; query)` (or the bytes as they came, if they are malformed).
     var message: [UInt8]
+    /// The size of the message as it came on the wire (header included, compressed if it was),
+    /// for the client byte count: `message` may have been written again.
+    var receivedBytes: Int
 }
 
 /// The kdb+ IPC door: a TCP listener that speaks the kdb+ handshake and message framing, so
@@ -207,8 +210,10 @@ final class KdbDoor {
 
     /// Sends a reply in the form `form` (``ReplyAssembly/kdbMessage(_:form:)``). Replies to
     /// connections that have closed are discarded.
-    func send(_ reply: ClientReply, to connectionID: UInt64, form: KdbReplyForm) {
-        guard var connection = connections[connectionID] else { return }
+    /// Returns the bytes written for it (0 when the connection is gone or was dropped).
+    @discardableResult
+    func send(_ reply: ClientReply, to connectionID: UInt64, form: KdbReplyForm) -> Int {
+        guard var connection = connections[connectionID] else { return 0 }
         connection.awaitingReplies = max(0, connection.awaitingReplies - 1)
         connection.lastActivity = QueryClock.monotonicNanoseconds()
         var bytes = ReplyAssembly.kdbMessage(reply, form: form)
@@ -221,31 +226,32 @@ final class KdbDoor {
         }
         if connection.stream.enqueue(bytes) {
             connections[connectionID] = connection
-        } else {
-            drop(
-                connectionID,
-                reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+            return bytes.count
         }
+        drop(connectionID, reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        return 0
     }
 
     /// Sends a reply whose result is still in the servant's ZeroMQ frame, in the form `form`:
     /// written in pieces, the result from that frame (``KdbStream/enqueue(pieces:)``), unless
     /// the compression rule of ``send(_:to:form:)`` applies and the message is joined to be
     /// compressed.
-    func send(_ reply: ClientReplyFrame, to connectionID: UInt64, form: KdbReplyForm) {
-        guard var connection = connections[connectionID] else { return }
+    /// Returns the bytes written for it (0 when the connection is gone or was dropped).
+    @discardableResult
+    func send(_ reply: ClientReplyFrame, to connectionID: UInt64, form: KdbReplyForm) -> Int {
+        guard var connection = connections[connectionID] else { return 0 }
         if reply.count > 2_000, !connection.loopback, (connection.capability ?? 0) >= 1 {
             return send(ClientReply(bytes: reply.frame().bytes, failure: nil), to: connectionID, form: form)
         }
         connection.awaitingReplies = max(0, connection.awaitingReplies - 1)
         connection.lastActivity = QueryClock.monotonicNanoseconds()
-        if connection.stream.enqueue(pieces: reply.kdbPieces(form: form)) {
+        let pieces = reply.kdbPieces(form: form)
+        if connection.stream.enqueue(pieces: pieces) {
             connections[connectionID] = connection
-        } else {
-            drop(
-                connectionID,
-                reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+            return pieces.reduce(0) { $0 + $1.count }
         }
+        drop(connectionID, reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        return 0
     }
 
     /// Closes the listener and every connection, each once its last replies are written
@@ -492,16 +498,20 @@ final class KdbDoor {
         // The usual `(id; query)` is recognised in place and goes on as it came: a 40 MB vector
         // argument is neither decoded nor written again (the broker checks it in place).
         if isIDAndQueryInPlace(message, sync: sync) {
-            return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncList : .async), message: message)
+            return KdbDoorQuery(
+                route: .kdb(connection: connection, form: sync ? .syncList : .async), message: message,
+                receivedBytes: message.count)
         }
         guard let decoded = try? QIPC.decode(message, maximumSize: maximumSize) else {
             // Malformed: the dispatch path answers with its error.
-            return KdbDoorQuery(route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message)
+            return KdbDoorQuery(
+                route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message,
+                receivedBytes: message.count)
         }
         if isIDAndQuery(decoded.value, sync: sync) {
             return KdbDoorQuery(
                 route: .kdb(connection: connection, form: sync ? .syncList : .async),
-                message: QIPC.encode(decoded.value, messageType: .async))
+                message: QIPC.encode(decoded.value, messageType: .async), receivedBytes: message.count)
         }
         var query = decoded.value
         if case .list(var items, let attribute) = query, case .vector(.char(let name), _)? = items.first {
@@ -510,7 +520,7 @@ final class KdbDoor {
         }
         return KdbDoorQuery(
             route: .kdb(connection: connection, form: sync ? .syncBare : .async),
-            message: ClientQuery(id: .identity, query: query).encoded())
+            message: ClientQuery(id: .identity, query: query).encoded(), receivedBytes: message.count)
     }
 
     /// ``isIDAndQuery(_:sync:)`` of a plain little-endian message, read in place without
