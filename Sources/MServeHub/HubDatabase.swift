@@ -92,6 +92,12 @@ public final class HubDatabase: Sendable {
         }
         let resolved = try Self.refuseDirectoryOthersControl(directory)
         self.directory = resolved
+        // Processes racing for the hub (auto mode) open the database at once: on a fresh
+        // directory each would make the tables, and all but one fail (`table spoke already
+        // exists`, or `database is locked` switching to WAL). The schema is made, or found
+        // made, by one at a time.
+        let schemaLock = try Self.lockSchema(in: resolved)
+        defer { close(schemaLock) }
         do {
             path = (resolved as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()
@@ -114,6 +120,24 @@ public final class HubDatabase: Sendable {
         } catch {
             throw HubError(.database, "cannot open the hub database in \(directory): \(error)")
         }
+    }
+
+    /// Takes an exclusive `flock` on `hub.schema.lock` in `directory`, waiting for another
+    /// process opening the database to finish; returns the descriptor (closing it lets go).
+    private static func lockSchema(in directory: String) throws(HubError) -> Int32 {
+        let path = (directory as NSString).appendingPathComponent("hub.schema.lock")
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw HubError(.database, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw HubError(.database, "cannot lock \(path): \(reason)")
+            }
+        }
+        return descriptor
     }
 
     /// The schema's migrations, oldest first (internal for the tests that open older databases).

@@ -1,6 +1,7 @@
 import Foundation
 import MServeHub
 import QData
+import Synchronization
 import Testing
 
 /// The hub's tables as q values: what a spoke says of itself is shown, never trusted to be
@@ -92,6 +93,24 @@ struct HubDatabaseTests {
             return
         }
         #expect(spokes == Array(ids.suffix(3)))
+    }
+
+    /// Processes racing for the hub in auto mode open its database at once: on a fresh directory
+    /// each must find the tables made, none fail on `table spoke already exists`.
+    @Test func hubsOpeningAFreshDirectoryAtOnceAllOpenIt() throws {
+        for _ in 0..<5 {
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-race-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                do {
+                    _ = try HubDatabase(directory: directory)
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        }
     }
 
     @Test func aDirectoryThatCannotBeMadeIsNamedWithTheSystemsReason() throws {
