@@ -5,7 +5,8 @@
 # to slivers. Each bar carries its figure; labels lean left so the last one is not cut off.
 if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
-set output 'img/bench-echo.png'
+if (!exists("plotfile")) plotfile = 'img/bench-echo.png'
+set output plotfile
 set title "Echo: queries/s by path (higher is better; log scale)"
 set ylabel "queries/s"
 set logscale y

@@ -2,7 +2,8 @@
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-latency-p99.gp
 if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
-set output 'img/bench-latency-p99.png'
+if (!exists("plotfile")) plotfile = 'img/bench-latency-p99.png'
+set output plotfile
 set title "MServe broker p99 latency, µs (lower is better)"
 set ylabel "µs"
 # A log axis from 100 µs: the echo bars (a few ms) stand beside the large ones (hundreds of ms).

@@ -2,7 +2,8 @@
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-latency.gp
 if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
-set output 'img/bench-latency.png'
+if (!exists("plotfile")) plotfile = 'img/bench-latency.png'
+set output plotfile
 set title "MServe broker mean latency, µs (lower is better)"
 set ylabel "µs"
 set logscale y

@@ -2,15 +2,18 @@
 # of large messages through ZeroMQ and the kdb+ door, 200 small queries, then idle
 # (bench/results/memory-large.csv).
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-memory-large.gp
+# (or -e "csv='FILE'" for another run's CSV; -e "plotfile='FILE.png'" to write elsewhere)
 if (!exists("results")) results = 'bench/results'
+if (!exists("csv")) csv = results.'/memory-large.csv'
 set terminal pngcairo size 900,450 font ",10" noenhanced
-set output 'img/bench-memory-large.png'
+if (!exists("plotfile")) plotfile = 'img/bench-memory-large.png'
+set output plotfile
 set datafile separator ","
 set title "RSS during rounds of large messages (40 MB + 10 MB at once, ZeroMQ then kdb+ door), then idle"
 set xlabel "seconds"
 set ylabel "RSS (MB)"
 set grid
 set key top left
-plot results.'/memory-large.csv' using 1:($3/1024) every ::1 with lines lw 2 title "broker", \
-     results.'/memory-large.csv' using 1:($4/1024) every ::1 with lines title "servant 1", \
-     results.'/memory-large.csv' using 1:($5/1024) every ::1 with lines title "servant 2"
+plot csv using 1:($3/1024) every ::1 with lines lw 2 title "broker", \
+     csv using 1:($4/1024) every ::1 with lines title "servant 1", \
+     csv using 1:($5/1024) every ::1 with lines title "servant 2"

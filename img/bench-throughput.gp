@@ -2,7 +2,8 @@
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-throughput.gp
 if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
-set output 'img/bench-throughput.png'
+if (!exists("plotfile")) plotfile = 'img/bench-throughput.png'
+set output plotfile
 set title "MServe broker throughput (2 servants, 4 clients × 16 in flight)"
 set ylabel "queries/s"
 set logscale y

@@ -3,7 +3,8 @@
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-warm-sweep.gp
 if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
-set output 'img/bench-warm-sweep.png'
+if (!exists("plotfile")) plotfile = 'img/bench-warm-sweep.png'
+set output plotfile
 set title "warm workload: mean latency against K symbols (4 servants, light load; lower is better)"
 set xlabel "K (symbols, Zipf s = 1.1)"
 set ylabel "mean latency, µs"

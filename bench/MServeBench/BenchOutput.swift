@@ -52,28 +52,46 @@ enum BenchOutput {
         try save(echo, directory, "echo-paths.dat")
     }
 
-    /// Runs gnuplot on `scripts` in img/ (default: the broker run's, every img/bench-*.gp but
-    /// the warm sweep's) with `results` set to `directory`.
-    static func plot(directory: String, scripts: [String]? = nil) {
-        let sources =
-            scripts
-            ?? ((try? FileManager.default.contentsOfDirectory(atPath: "img")) ?? [])
-            .filter { $0.hasPrefix("bench-") && $0.hasSuffix(".gp") && $0 != "bench-warm-sweep.gp" }.sorted()
-        guard !sources.isEmpty else {
-            print("no img/bench-*.gp found: run from the package root to plot")
+    /// The broker run's plots (`broker --plot`): the sources in img/ that read its files.
+    static let brokerPlots = ["bench-throughput.gp", "bench-latency.gp", "bench-latency-p99.gp", "bench-echo.gp"]
+
+    /// Runs gnuplot on `scripts` in img/ with `results` set to `directory`, each into a file
+    /// beside its PNG that replaces the PNG only when gnuplot succeeded: a failed plot (a file
+    /// it needs is missing, say) leaves the PNG there as it was, never emptied. gnuplot's own
+    /// messages are shown only when it fails.
+    static func plot(directory: String, scripts: [String]) {
+        guard scripts.allSatisfy({ FileManager.default.fileExists(atPath: "img/\($0)") }) else {
+            print("no img/\(scripts.first ?? "bench-*.gp") here: run from the package root to plot")
             return
         }
-        for source in sources {
+        for source in scripts {
+            let png = "img/\(source.dropLast(3)).png"
+            let partial = "\(png).partial"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["gnuplot", "-e", "results='\(directory)'", "img/\(source)"]
+            process.arguments = ["gnuplot", "-e", "results='\(directory)'", "-e", "plotfile='\(partial)'", "img/\(source)"]
+            let errors = Pipe()
+            process.standardError = errors
             do {
                 try process.run()
-                process.waitUntilExit()
-                print(process.terminationStatus == 0 ? "plotted img/\(source.dropLast(3)).png" : "gnuplot failed on img/\(source)")
             } catch {
                 print("gnuplot is not available (\(error)); install gnuplot-nox to plot")
                 return
+            }
+            let messages = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            if process.terminationStatus == 0, (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0 > 0 {
+                _ = try? FileManager.default.removeItem(atPath: png)
+                do {
+                    try FileManager.default.moveItem(atPath: partial, toPath: png)
+                    print("plotted \(png)")
+                } catch {
+                    print("cannot write \(png): \(error)")
+                }
+            } else {
+                try? FileManager.default.removeItem(atPath: partial)
+                print("gnuplot failed on img/\(source); \(png) left as it was")
+                if !messages.isEmpty { print(messages.trimmingCharacters(in: .whitespacesAndNewlines)) }
             }
         }
     }

@@ -115,8 +115,10 @@ struct BrokerSuite: AsyncParsableCommand {
         }
         guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both") }
         guard servants >= 1, symbols >= 1, cache >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration from 0 to 120 s")
+            throw ValidationError(
+                "--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration more than 0, at most 120 s")
         }
+        if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
     }
 
     func run() async throws {
@@ -171,7 +173,7 @@ struct BrokerSuite: AsyncParsableCommand {
         if let csv {
             try BenchOutput.write(rows: rows, targets: targets, directory: csv)
             print("CSV written to \(csv)/")
-            if plot { BenchOutput.plot(directory: csv) }
+            if plot { BenchOutput.plot(directory: csv, scripts: BenchOutput.brokerPlots) }
         }
     }
 }

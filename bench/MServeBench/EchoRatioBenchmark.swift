@@ -54,7 +54,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
 
     func validate() throws {
         guard servants >= 1, clients >= 1, inFlight >= 1, rounds >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration from 0 to 120 s")
+            throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration more than 0, at most 120 s")
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
         guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }

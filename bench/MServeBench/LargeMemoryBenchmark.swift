@@ -139,7 +139,7 @@ struct LargeMemoryRun {
             try FileManager.default.createDirectory(
                 atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try text.write(toFile: csv, atomically: true, encoding: .utf8)
-            print("CSV written to \(csv) (plot: gnuplot img/bench-memory-large.gp)")
+            print("CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" img/bench-memory-large.gp)")
         }
     }
 

@@ -119,12 +119,15 @@ struct MemorySuite: AsyncParsableCommand {
         let errors = counters.value.errors
         // Growth after the first sample: the first 100k queries fill pools and caches once.
         let baseline = collected.count > 1 ? collected[1].1 : initial
+        let baselineWhen =
+            collected.count > 1
+            ? "after \(collected[1].0) queries" : "at start (fewer than two samples: --queries below 2 × --every)"
         let last = collected.last?.1 ?? initial
         let growth = last - baseline
         print(
             "\(queries) queries in \(format(seconds, 1)) s (\(format(Double(queries) / seconds, 0)) q/s), \(errors) errors")
         print(
-            "RSS: \(initial) kB at start, \(baseline) kB after the first \(every), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat"
+            "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat"
         )
         if let csv {
             var text = "queries,rss_kb\n"

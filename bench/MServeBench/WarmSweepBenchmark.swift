@@ -40,8 +40,9 @@ struct WarmSweepSuite: AsyncParsableCommand {
             throw ValidationError("--symbols must list positive integers, e.g. 2,4,8")
         }
         guard servants >= 1, clients >= 1, inFlight >= 1, cache >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --clients, --in-flight, --cache must be ≥ 1; --duration from 0 to 120 s")
+            throw ValidationError("--servants, --clients, --in-flight, --cache must be ≥ 1; --duration more than 0, at most 120 s")
         }
+        if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
     }
 
     private var parsedSymbols: [Int] { symbols.split(separator: ",").compactMap { Int($0) } }
