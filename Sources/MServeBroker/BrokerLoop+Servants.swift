@@ -19,10 +19,9 @@ extension BrokerLoop {
         let (host, port) = Self.hostAndPort(endpoint)
         let record = ServantRecord(
             id: id, endpoint: endpoint, routingID: routingID, name: "\(host):\(port)", host: host)
+        record.serverKey = serverKey
         do {
-            try servantSocket.setConnectRoutingId(routingID)
-            try admission?.prepareConnect(servantSocket, serverKey: serverKey)
-            try servantSocket.connect(endpoint)
+            try connect(record)
         } catch {
             logger.error("cannot connect to servant \(endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
             return
@@ -168,10 +167,36 @@ extension BrokerLoop {
         }
     }
 
-    func sendHello(_ id: UInt64) {
-        guard let record = servants[id] else { return }
+    /// Connects the servant socket to `record`'s endpoint, under its routing id (and pinned to
+    /// its CURVE key).
+    func connect(_ record: ServantRecord) throws {
+        try servantSocket.setConnectRoutingId(record.routingID)
+        try admission?.prepareConnect(servantSocket, serverKey: record.serverKey)
+        try servantSocket.connect(record.endpoint)
+    }
+
+    /// Connects again to a servant whose connection libzmq ended for good: after a protocol
+    /// error (a message over `--max-message`, a frame it cannot read) libzmq closes the
+    /// connection and, unlike after a network error, never reconnects; the routing id then has
+    /// no pipe, and a HELLO to it cannot be routed (``sendHello(_:)`` returns false).
+    func reconnect(_ record: ServantRecord) {
+        try? servantSocket.disconnect(record.endpoint)
+        do {
+            try connect(record)
+            logger.notice(
+                "connecting to servant again: its connection was closed for good (a message over --max-message, say)",
+                metadata: ["servant": "\(record.endpoint)"])
+        } catch {
+            logger.error("cannot connect to servant \(record.endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
+        }
+    }
+
+    /// Sends HELLO; false when it could not be routed (no connection, and none being made).
+    @discardableResult
+    func sendHello(_ id: UInt64) -> Bool {
+        guard let record = servants[id] else { return false }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
-        sendToServant(
+        return sendToServant(
             record.routingID, .hello, WireInteger.encode(incarnation),
             WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))),
             WireInteger.encode(UInt64(max(0, configuration.clients.maxMessageSize))))

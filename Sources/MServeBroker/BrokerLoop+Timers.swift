@@ -38,7 +38,7 @@ extension BrokerLoop {
                     // is known to be connected a HELLO goes only every few seconds: a servant
                     // down for a day costs a few thousand queued HELLOs, not hundreds of thousands.
                     let interval = record.connected ? heartbeatNanoseconds : max(heartbeatNanoseconds, Self.unconnectedHelloInterval)
-                    if now &- record.lastHelloSent >= interval { sendHello(record.id) }
+                    if now &- record.lastHelloSent >= interval, !sendHello(record.id) { reconnect(record) }
                 }
             }
         }

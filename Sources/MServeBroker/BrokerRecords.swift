@@ -139,6 +139,9 @@ struct InFlightQuery {
 /// and a value this size would be copied (a retain and a release per field) at each read.
 /// Only the loop's thread touches it: its state skips the run-time exclusivity check.
 final class ServantRecord {
+    /// The CURVE public key the connection is pinned to (a secured broker's servants); nil:
+    /// none.
+    var serverKey: String?
     /// `draining`: the servant is stopping (its DRAIN); out of dispatch, its running queries
     /// still due, its heartbeats still watched.
     enum State: String { case connecting, ready, draining, lost }
