@@ -293,6 +293,11 @@ final class KdbServantLinks {
                 switch error {
                 case .tooLarge(let length):
                     failure = "a message of \(length) bytes exceeds the limit of \(maxMessageSize)"
+                    // The servant did answer: its queries fail with the size, as a ZeroMQ
+                    // servant's own over-limit result does, rather than run again elsewhere.
+                    // The connection cannot skip the bytes, so it closes below.
+                    answerTooLarge(link.pendingTags, bytes: length, events: &events, servantID: id)
+                    link.pendingTags = []
                 case .badHeader(let text):
                     failure = text
                 }
@@ -302,6 +307,13 @@ final class KdbServantLinks {
                 // The servant asked the broker something: answer, so that it does not wait.
                 _ = stream.enqueue(
                     ReplyAssembly.errorResponse(ReplyAssembly.mserveError("a broker answers no queries from its servants")))
+                continue
+            }
+            if let size = Self.decompressedSize(of: message), size > maxMessageSize {
+                // Whole, but over the limit once decompressed (q compresses what it sends to
+                // other hosts): answered as too large, not dropped to wait for the deadline.
+                answerTooLarge(link.pendingTags, bytes: size, events: &events, servantID: id)
+                link.pendingTags = []
                 continue
             }
             do {
@@ -317,6 +329,28 @@ final class KdbServantLinks {
         link.stream = stream
         links[id] = link
         if let failure { fail(id, now: now, reason: failure, events: &events) }
+    }
+
+    /// Answers the queries `tags` at servant `servantID` with the error a servant gives a result
+    /// over the limit (``ReplyAssembly/servantFailure(id:message:)``, counted as its answer).
+    private func answerTooLarge(_ tags: Set<UInt64>, bytes: Int, events: inout [KdbServantEvent], servantID: UInt64) {
+        for tag in tags {
+            let message = ReplyAssembly.servantFailure(
+                id: .atom(.long(Int64(bitPattern: tag))),
+                message: ReplyAssembly.mserveError(
+                    "the result is \(bytes) bytes as IPC, over the \(maxMessageSize)-byte message limit"))
+            events.append(.reply(servantID: servantID, tag: tag, message: message))
+        }
+    }
+
+    /// The size a compressed message's header announces once decompressed (bytes 8–11, in the
+    /// message's byte order); nil for an uncompressed or short message.
+    static func decompressedSize(of message: [UInt8]) -> Int? {
+        guard message.count >= 12, message[2] != 0 else { return nil }
+        let bytes = message[8..<12].map(Int.init)
+        return message[0] == 1
+            ? bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24
+            : bytes[3] | bytes[2] << 8 | bytes[1] << 16 | bytes[0] << 24
     }
 
     private func fail(_ id: UInt64, now: UInt64, reason: String) {

@@ -215,9 +215,12 @@ struct BrokerCommand: AsyncParsableCommand {
         // A given endpoint carries no key to pin, so a secured broker could only refuse it.
         if !configuration.servants.endpoints.isEmpty, keyDirectory(securityOptions.keys) != nil {
             let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
+            // A q servant has no key to register either: say so rather than point to the hub.
+            let qServants = configuration.servants.endpoints.contains { $0.lowercased().hasPrefix("kdb://") }
             throw ValidationError(
                 "\(servantSource) cannot be used with \(keysSource): a secured broker takes its servants, "
-                    + "with their keys, from the hub")
+                    + "with their keys, from the hub"
+                    + (qServants ? "; and it takes no q servants (kdb://) at all: a kdb+ connection cannot prove a CURVE key" : ""))
         }
         configuration.clients.maxMessageSize = try maxMessageSize()
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")

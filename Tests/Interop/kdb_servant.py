@@ -11,6 +11,9 @@ kdb+ handshake (refusing other credentials when --user is given, as q -u does), 
 - total1 `SYM: the total size, a long, so `(id; result)` is the long vector q would send;
 - info1 `SYM: `(id; result; info)`, with the servant's own info dictionary;
 - drop1 `SYM: no answer, as when a q handler fails;
+- big1 N: the async `(id; N characters)`, uncompressed;
+- zbig1 N: a compressed message announcing N bytes once decompressed (its body is not a
+  real compressed value: a broker must refuse it by its header, not decompress it);
 - anything else: `(id; 'error)`.
 
 With --hold, queries are read and announced on standard output ("holding ID") but never
@@ -81,6 +84,14 @@ def answer(tag, query):
         return long_pair(tag, int(trades(sym)["size"].sum()))
     if function == "drop1":
         return b""
+    if function == "big1":
+        count = int(sym)
+        payload = struct.pack("<bbi", 0, 0, 2) + struct.pack("<bq", -7, tag) + struct.pack("<bbi", 10, 0, count)
+        payload += b"x" * count
+        return struct.pack("<bbhi", 1, 0, 0, 8 + len(payload)) + payload
+    if function == "zbig1":
+        body = struct.pack("<i", int(sym)) + b"\x00" * 64
+        return struct.pack("<bbbbi", 1, 0, 1, 0, 8 + len(body)) + body
     if function == "info1":
         info = {"servantName": "pyservant", "rows": 3}
         return bytes(kola.serialize_as_ipc_bytes6("async", False, [tag, trades(sym), info]))

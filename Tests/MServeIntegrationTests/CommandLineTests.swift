@@ -484,6 +484,20 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "\(run.output)")
         }
 
+        /// A q servant given to a secured broker is refused as well, and the message says a q
+        /// servant cannot be had from the hub either.
+        @Test func aSecuredBrokerRefusesAQServantAndSaysWhy() async throws {
+            let run = try await CommandRun.mserve(
+                [
+                    "broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:5998", "--servant",
+                    "kdb://127.0.0.1:5999", "--keys", "/nonexistent/keys",
+                ], timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors.contains("it takes no q servants (kdb://) at all: a kdb+ connection cannot prove a CURVE key"),
+                "\(run.errors)")
+        }
+
         /// Spokes heartbeat the hub every second: a hub liveness under two seconds would move
         /// them to down for one late heartbeat, and is refused; so is a sidecar's bad hub.
         @Test(arguments: [

@@ -103,6 +103,34 @@ extension IntegrationTests {
             }
         }
 
+        /// A q servant's result over the broker's `--max-message` fails its query with the size,
+        /// as a ZeroMQ servant's does; it is not run again elsewhere, nor left to its deadline
+        /// when it came compressed (q compresses what it sends to other hosts).
+        @Test func aQServantsResultOverTheLimitFailsItsQuery() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            let standIn = try await StandIn(python: python)
+            defer { standIn.crash() }
+            let (broker, client) = try await Self.broker(for: standIn, ["--max-message", "100000", "--deadline", "30"])
+            defer {
+                client.close()
+                broker.stop()
+            }
+            // Not the deadline's error (30 s): the size's, at once.
+            let compressed = await #expect(throws: ClientError.self) { _ = try await client.send("zbig1 2000000") }
+            #expect(
+                compressed?.message.contains("the result is 2000000 bytes as IPC, over the 100000-byte message limit") == true,
+                "\(String(describing: compressed))")
+            let plain = await #expect(throws: ClientError.self) { _ = try await client.send("big1 200000") }
+            #expect(
+                plain?.message.contains("the result is 200029 bytes as IPC, over the 100000-byte message limit") == true,
+                "\(String(describing: plain))")
+            // The connection that could not skip those bytes is made again: the servant serves on.
+            let served = try await eventually {
+                (try? await client.send("total1 `IBM"))?.result == .atom(.long(9_800))
+            }
+            #expect(served)
+        }
+
         @Test func aQServantAnswersQueriesThroughTheBroker() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
             let standIn = try await StandIn(python: python, arguments: ["--user", "alice:wonderland"])
