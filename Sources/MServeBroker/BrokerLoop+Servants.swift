@@ -143,6 +143,7 @@ extension BrokerLoop {
             if event.event.contains(.connected) {
                 record.connected = true
                 record.unreachableLogged = false
+                record.reconnectLogged = false
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
                 record.connected = false
@@ -175,17 +176,28 @@ extension BrokerLoop {
         try servantSocket.connect(record.endpoint)
     }
 
-    /// Connects again to a servant whose connection libzmq ended for good: after a protocol
-    /// error (a message over `--max-message`, a frame it cannot read) libzmq closes the
-    /// connection and, unlike after a network error, never reconnects; the routing id then has
-    /// no pipe, and a HELLO to it cannot be routed (``sendHello(_:)`` returns false).
-    func reconnect(_ record: ServantRecord) {
+    /// The first step of connecting again to a servant whose connection libzmq ended for good:
+    /// after a protocol error (a message over `--max-message`, a frame it cannot read) or a
+    /// failed handshake (a CURVE key that does not match) libzmq closes the connection and,
+    /// unlike after a network error, never reconnects; the routing id then has no pipe, and a
+    /// HELLO to it cannot be routed (``sendHello(_:)`` returns false). The endpoint is
+    /// disconnected now and connected at the servant's next heartbeat visit (``reconnect(_:)``),
+    /// once libzmq has let go of the old pipe. Said once until the servant connects again.
+    func endConnectionForGood(_ record: ServantRecord) {
         try? servantSocket.disconnect(record.endpoint)
+        record.reconnectDue = true
+        if !record.reconnectLogged {
+            record.reconnectLogged = true
+            logger.notice(
+                "connecting to servant again: libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match); trying every few seconds",
+                metadata: ["servant": "\(record.endpoint)"])
+        }
+    }
+
+    /// Connects again to a servant disconnected by ``endConnectionForGood(_:)``.
+    func reconnect(_ record: ServantRecord) {
         do {
             try connect(record)
-            logger.notice(
-                "connecting to servant again: its connection was closed for good (a message over --max-message, say)",
-                metadata: ["servant": "\(record.endpoint)"])
         } catch {
             logger.error("cannot connect to servant \(record.endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
         }

@@ -38,7 +38,15 @@ extension BrokerLoop {
                     // is known to be connected a HELLO goes only every few seconds: a servant
                     // down for a day costs a few thousand queued HELLOs, not hundreds of thousands.
                     let interval = record.connected ? heartbeatNanoseconds : max(heartbeatNanoseconds, Self.unconnectedHelloInterval)
-                    if now &- record.lastHelloSent >= interval, !sendHello(record.id) { reconnect(record) }
+                    if record.reconnectDue {
+                        // Disconnected at its last visit, a heartbeat ago: libzmq has let go of
+                        // the old pipe by now, and a connection under the same routing id may
+                        // be made (made while the old pipe lingered, libzmq would abort).
+                        record.reconnectDue = false
+                        reconnect(record)
+                    } else if now &- record.lastHelloSent >= interval, !sendHello(record.id) {
+                        endConnectionForGood(record)
+                    }
                 }
             }
         }

@@ -168,6 +168,11 @@ final class ServantRecord {
     @exclusivity(unchecked) var lastHelloSent: UInt64 = 0
     /// Whether a failed try to connect was logged; once until it connects.
     @exclusivity(unchecked) var unreachableLogged = false
+    /// Disconnected after libzmq ended its connection for good; connected again at the next
+    /// heartbeat visit (``BrokerLoop/endConnectionForGood(_:)``).
+    @exclusivity(unchecked) var reconnectDue = false
+    /// Whether that was logged since it last connected.
+    @exclusivity(unchecked) var reconnectLogged = false
     /// Whether a READY without a valid incarnation was logged; once per servant.
     @exclusivity(unchecked) var badReadyLogged = false
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).

@@ -113,7 +113,10 @@ public final class HubAutoMode: Service, Sendable {
                         "the hub endpoint is on another host: this process follows the hub there and cannot stand in for it",
                         metadata: ["hub": "\(configuration.endpoint)"])
                 }
-                try await followUntilHubSilent()
+                // No race to join here: while the hub there is silent, its address is looked
+                // for again only every few seconds, quietly (it may move to this host).
+                try await followUntilHubSilent(racing: false)
+                for _ in 0..<25 where !isStopped { try await Task.sleep(for: .milliseconds(200)) }
             } catch {
                 // The port was won but the hub could not serve (its directory held by a hub on
                 // another port, a database error): said once, tried again each second, this
@@ -130,16 +133,16 @@ public final class HubAutoMode: Service, Sendable {
         }
     }
 
-    /// Waits while another process serves the hub and answers; then a random moment (up to one
-    /// heartbeat interval), so the racers do not all try the port at once.
-    private func followUntilHubSilent() async throws {
+    /// Waits while another process serves the hub and answers; then, `racing`, a random moment
+    /// (up to one heartbeat interval), so the racers do not all try the port at once.
+    private func followUntilHubSilent(racing: Bool = true) async throws {
         let pause = max(configuration.heartbeatInterval / 4, .milliseconds(20))
         // Give the agent a first chance to hear from the hub.
         try await Task.sleep(for: pause)
         while !isStopped && agent.isHubAnswering {
             try await Task.sleep(for: pause)
         }
-        guard !isStopped else { return }
+        guard !isStopped, racing else { return }
         let jitter = Double.random(in: 0...1) * Double(configuration.heartbeatInterval.nanoseconds)
         logger.info("the hub stopped answering; racing for its port")
         try await Task.sleep(for: .nanoseconds(Int64(jitter)))

@@ -22,13 +22,18 @@ public enum SpokeReachability {
     }
 
     /// Whether the hub at `hub` (a connect endpoint) is on another host: its host is neither
-    /// loopback nor looks up to loopback. A name that does not look up counts as another
-    /// host; an `ipc` or `inproc` hub is on this one.
-    public static func isOnAnotherHost(hub: String, lookUp: (String) -> UInt32? = Self.lookUp) -> Bool {
+    /// loopback nor one of this host's addresses (`isLocal`), as written or as it looks up. A
+    /// name that does not look up counts as another host; an `ipc` or `inproc` hub is on
+    /// this one.
+    public static func isOnAnotherHost(
+        hub: String, lookUp: (String) -> UInt32? = Self.lookUp, isLocal: (UInt32) -> Bool = IPv4Address.isLocal
+    ) -> Bool {
         guard let parsed = ZMQEndpoint(hub), parsed.scheme == "tcp", let host = parsed.unbracketedHost else {
             return false
         }
-        return isLoopback(host: host, lookUp: lookUp) != true
+        if isLoopback(host: host, lookUp: lookUp) == true { return false }
+        if !host.contains(":"), let address = IPv4Address.literal(host) ?? lookUp(host), isLocal(address) { return false }
+        return true
     }
 
     /// Whether `host` is loopback; nil when a name cannot be looked up.

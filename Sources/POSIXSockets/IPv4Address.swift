@@ -42,6 +42,22 @@ public enum IPv4Address {
         UInt32(bigEndian: address) >> 24 == 127
     }
 
+    /// Whether `address` (network byte order) is one of this host's IPv4 interface addresses.
+    public static func isLocal(_ address: UInt32) -> Bool {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return false }
+        defer { freeifaddrs(list) }
+        var cursor = list
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let found = entry.pointee.ifa_addr, found.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            if found.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { $0.pointee.sin_addr.s_addr }) == address {
+                return true
+            }
+        }
+        return false
+    }
+
     /// This host's first IPv4 address that is not on the loopback network, as text; nil when
     /// it has none.
     public static func firstNonLoopback() -> String? {

@@ -6,9 +6,8 @@ import ZeroMQ
 @testable import MServeBroker
 
 /// Every query the broker answers is counted in exactly one outcome of
-/// `mserve_broker_queries_total`, the errors it answers itself included: a query whose own
-/// deadline passed in the queue, one refused for its options, the queue full, one still
-/// running when the broker stops.
+/// `mserve_broker_queries_total`, the errors it answers itself included: here a query whose
+/// own deadline passed in the queue, one refused for its options, and the queue full.
 struct OutcomeCountTests {
     static func query(id: Int64, _ text: String, options: QValue) -> [UInt8] {
         QIPC.encode(.list([.atom(.long(id)), .string(text), options]), messageType: .async)

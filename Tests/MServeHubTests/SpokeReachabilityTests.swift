@@ -11,8 +11,17 @@ struct SpokeReachabilityTests {
         switch host {
         case "vm": IPv4Address.literal("127.0.1.1")
         case "db1": IPv4Address.literal("10.1.2.7")
+        case "self": IPv4Address.literal("10.9.9.9")
         default: nil
         }
+    }
+
+    /// This host's interface addresses, for the test: 10.9.9.9 alone.
+    static func isLocal(_ address: UInt32) -> Bool { address == IPv4Address.literal("10.9.9.9") }
+
+    @Test func thisHostsAddressesIncludeItsLoopbackAndNoTestNetAddress() {
+        #expect(IPv4Address.isLocal(IPv4Address.literal("127.0.0.1")!))
+        #expect(!IPv4Address.isLocal(IPv4Address.literal("192.0.2.1")!))
     }
 
     @Test func loopbackAddressesAndNamesThatLookUpToLoopbackListenOnlyForThisHost() {
@@ -32,13 +41,15 @@ struct SpokeReachabilityTests {
 
     @Test func aHubIsOnAnotherHostUnlessItsHostIsLoopback() {
         for hub in ["tcp://10.77.0.1:5560", "tcp://db1:5560", "tcp://hub.example.net:5560", "tcp://[fe80::1]:5560"] {
-            #expect(SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp), "\(hub)")
+            #expect(SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp, isLocal: Self.isLocal), "\(hub)")
         }
         for hub in [
             "tcp://127.0.0.1:5560", "tcp://localhost:5560", "tcp://vm:5560", "tcp://[::1]:5560",
             "tcp://10.0.0.9;127.0.0.1:5560", "ipc:///tmp/hub", "inproc://hub",
+            // This host's own address, as written or as its name looks up.
+            "tcp://10.9.9.9:5560", "tcp://self:5560",
         ] {
-            #expect(!SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp), "\(hub)")
+            #expect(!SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp, isLocal: Self.isLocal), "\(hub)")
         }
     }
 }

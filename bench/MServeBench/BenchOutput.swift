@@ -81,12 +81,12 @@ enum BenchOutput {
             let messages = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             if process.terminationStatus == 0, (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0 > 0 {
-                _ = try? FileManager.default.removeItem(atPath: png)
-                do {
-                    try FileManager.default.moveItem(atPath: partial, toPath: png)
+                // rename(2) replaces the PNG in one step: it is never missing, whatever happens.
+                if rename(partial, png) == 0 {
                     print("plotted \(png)")
-                } catch {
-                    print("cannot write \(png): \(error)")
+                } else {
+                    print("cannot write \(png): \(String(cString: strerror(errno))); it was left as it was")
+                    try? FileManager.default.removeItem(atPath: partial)
                 }
             } else {
                 try? FileManager.default.removeItem(atPath: partial)
