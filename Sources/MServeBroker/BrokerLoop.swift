@@ -415,7 +415,8 @@ final class BrokerLoop {
         for (tag, flight) in inFlight where !flight.abandoned {
             reply(
                 error: "the broker shut down before the servant answered", to: flight.query,
-                stage: .running(since: flight.dispatchedAt), counting: .failed)
+                servant: servants[flight.servantID]?.name ?? "", stage: .running(since: flight.dispatchedAt),
+                counting: .failed)
             inFlight[tag] = nil
         }
     }

@@ -91,6 +91,19 @@ struct SendCommand: AsyncParsableCommand {
         }
         if let deadline { _ = try seconds(deadline, flag: "--deadline") }
         _ = try seconds(connectTimeout, flag: "--connect-timeout")
+        // A broker's client endpoint: a usage error when it cannot be one, not a failed send.
+        if service == nil {
+            let (source, given) = broker.map { ("--broker", $0) } ?? ("MSERVE_BROKER", environment("MSERVE_BROKER"))
+            if let given, !isHubEndpoint(given) {
+                throw ValidationError(
+                    "\(source) '\(given)' is not a broker's client endpoint: tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
+            }
+        }
+        if service != nil, hub == nil, HubEnvironment.setting == "none" {
+            throw ValidationError(
+                "--service asks the hub for a broker, but MSERVE_HUB=none says there is none: give --hub ENDPOINT, "
+                    + "or --broker ENDPOINT to reach a broker directly")
+        }
     }
 
     func run() async throws {

@@ -22,6 +22,9 @@ public struct ClientError: Error, CustomStringConvertible, Sendable {
         /// The query is larger than the client's `maxQuerySize` (the broker's message limit); it
         /// was not sent.
         public static let queryTooLarge = Code(name: "queryTooLarge")
+        /// An option given to `send` is refused before anything is sent (a deadline that is
+        /// not positive), as the broker would refuse it.
+        public static let invalidOption = Code(name: "invalidOption")
         /// The code's name.
         public var description: String { name }
     }

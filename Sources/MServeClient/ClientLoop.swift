@@ -9,7 +9,9 @@ final class ClientLoop {
     private let socket: ZMQSocket
     private let events: ZMQEventLoop<ClientControl>
     private let logger: Logger
-    private var pending: [Int64: (deadline: UInt64, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+    /// The queries sent and not answered: when the client gives up on each, how long that is
+    /// from its send, and who waits.
+    private var pending: [Int64: (deadline: UInt64, waitsFor: Duration, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
     /// Queries the socket could not take yet (no connection to queue them on), oldest first;
     /// each is also in `pending`, so its deadline still applies.
     private var unsent: [(id: Int64, bytes: [UInt8])] = []
@@ -17,8 +19,6 @@ final class ClientLoop {
     /// With a `connectTimeout`: the broker's endpoint (for the error), the timeout, and the
     /// monitor that tells when the connection comes up (a completed handshake) and goes down.
     private let endpoint: String
-    /// The client's deadline, for the error.
-    private let deadline: Duration
     private let connectTimeoutNanoseconds: UInt64?
     private let monitor: ZMQMonitor?
     private var connected = false
@@ -35,7 +35,6 @@ final class ClientLoop {
         self.events = ZMQEventLoop(mailbox: mailbox)
         self.logger = logger
         self.endpoint = endpoint
-        deadline = configuration.deadline
         connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
         hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
         let resources = try ZMQContextScope()
@@ -97,11 +96,11 @@ final class ClientLoop {
             }
             for command in commands {
                 switch command {
-                case .send(let id, let bytes, let deadline, let continuation):
+                case .send(let id, let bytes, let deadline, let waitsFor, let continuation):
                     // Never a blocking send: while the socket has no connection to queue
                     // on (a refused CURVE handshake, say) the loop must go on timing out
                     // deadlines, so such a query waits here and is tried every turn.
-                    pending[id] = (deadline, continuation)
+                    pending[id] = (deadline, waitsFor, continuation)
                     unsent.append((id, bytes))
                 case .cancel(let id):
                     unsent.removeAll { $0.id == id }
@@ -120,7 +119,7 @@ final class ClientLoop {
                 entry.continuation.resume(
                     throwing: ClientError(
                         .deadlineExceeded,
-                        "no reply to query \(id) within the client's deadline (\(deadline)); is the broker running, with a servant free?"
+                        "no reply to query \(id) within the client's deadline (\(entry.waitsFor)); is the broker running, with a servant free?"
                     ))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
@@ -139,7 +138,7 @@ final class ClientLoop {
         failPending(ClientError(.closed, "the client was closed before the reply came"))
         // Commands that raced with close; any send after this is refused at once.
         for command in events.mailbox.closeIntake() {
-            if case .send(_, _, _, let continuation) = command {
+            if case .send(_, _, _, _, let continuation) = command {
                 continuation.resume(throwing: ClientError(.closed, "the client is closed"))
             }
         }

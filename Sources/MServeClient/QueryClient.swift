@@ -63,6 +63,11 @@ public final class QueryClient: Sendable {
     public func send(query: QValue, deadline: Duration? = nil) async throws -> QueryReply {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         guard !closed.load(ordering: .relaxed) else { throw ClientError(.closed, "the client is closed") }
+        if let deadline, deadline <= .zero {
+            // The broker refuses a deadline that is not positive; refused here, it is not sent
+            // as the nanosecond the option would make of it.
+            throw ClientError(.invalidOption, "the deadline must be positive; got \(deadline)")
+        }
         let options = deadline.map { QueryOptions(deadline: $0).qValue }
         let bytes = ClientQuery(id: .atom(.long(id)), query: query, options: options).encoded()
         guard bytes.count <= maxQuerySize else {
@@ -72,6 +77,7 @@ public final class QueryClient: Sendable {
                     + "it was not sent")
         }
         let wait = deadline.map { $0.nanoseconds &+ Self.deadlineGrace.nanoseconds } ?? deadlineNanoseconds
+        let waitsFor = Duration.nanoseconds(Int64(clamping: wait))
         let givesUpAt = QueryClock.monotonicNanoseconds() &+ wait
         let ticket = QueryTicket()
         return try await withTaskCancellationHandler {
@@ -79,7 +85,7 @@ public final class QueryClient: Sendable {
                 // The send is posted under the ticket's lock, so a cancellation is posted
                 // only after it (the loop would ignore one that came first).
                 let posted = ticket.post {
-                    mailbox.post(.send(id: id, bytes: bytes, deadline: givesUpAt, continuation: continuation))
+                    mailbox.post(.send(id: id, bytes: bytes, deadline: givesUpAt, waitsFor: waitsFor, continuation: continuation))
                 }
                 switch posted {
                 case .posted: break

@@ -53,6 +53,12 @@ struct ShutdownDrainTests {
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(8)))
             #expect(result == .error("mserve: the broker shut down before the servant answered"))
+            // The info names the servant the query ran at.
+            guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+                Issue.record("expected (id; error; info), got \(answer)")
+                return
+            }
+            #expect(items[2]["servant"] == .atom(.symbol(String(servant.endpoint.dropFirst("tcp://".count)))))
             try await run.ended()
         }
     }

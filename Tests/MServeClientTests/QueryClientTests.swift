@@ -116,6 +116,14 @@ final class EchoBroker: @unchecked Sendable {
             Issue.record("a silent broker answered")
         } catch let error as ClientError {
             #expect(error.code == .deadlineExceeded)
+            // The time it waited, the query's deadline and the grace, not the configuration's.
+            #expect(error.message.contains("within the client's deadline (2.1 seconds)"), "\(error.message)")
+        }
+        // A deadline that is not positive is refused before it is sent, as the broker would.
+        for deadline in [Duration.zero, .seconds(-1)] {
+            let refused = await #expect(throws: ClientError.self) { _ = try await client.send("proc1 `IBM", deadline: deadline) }
+            #expect(refused?.code == .invalidOption, "\(String(describing: refused))")
+            #expect(refused?.message.contains("the deadline must be positive") == true)
         }
     }
 

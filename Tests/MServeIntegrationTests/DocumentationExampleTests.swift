@@ -34,20 +34,23 @@ extension IntegrationTests {
             return try DispatchPluginTests.compilePlugin(matching[0], named: name, in: directory)
         }
 
-        /// README.md's servant, as printed, type-checks against the modules this build made:
-        /// a reader who copies it (with the dependencies the README names) gets a program.
-        @Test func theReadmesServantTypeChecks() async throws {
+        /// README.md's servant and client, as printed, type-check against the modules this
+        /// build made: a reader who copies them (with the dependencies the README names) gets a
+        /// program.
+        @Test(arguments: [
+            ("## Writing a servant", "func priceOf(_ symbol: String) throws -> Double { 0 }\n"),  // the reader's own code
+            ("## Writing a client", ""),
+        ])
+        func theReadmesExamplesTypeCheck(section heading: String, prelude: String) async throws {
             let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
-            let section = try #require(readme.range(of: "## Writing a servant"), "README.md has no servant section")
+            let section = try #require(readme.range(of: heading), "README.md has no section \(heading)")
             let rest = readme[section.upperBound...]
             let start = try #require(rest.range(of: "```swift\n"))
             let end = try #require(rest[start.upperBound...].range(of: "```"))
             let example = String(rest[start.upperBound..<end.lowerBound])
             let directory = try temporaryDirectory("mserve-doc-readme")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            // `priceOf` is the reader's own code, as the example says.
-            try ("func priceOf(_ symbol: String) throws -> Double { 0 }\n" + example)
-                .write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
+            try (prelude + example).write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
             let build = MServeProcess.buildDirectory.path
             let moduleMaps = try FileManager.default.contentsOfDirectory(atPath: build)
                 .filter { $0.hasSuffix(".build") }

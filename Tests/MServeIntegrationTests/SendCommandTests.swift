@@ -108,6 +108,21 @@ extension IntegrationTests {
             #expect(full.errors.contains("routing  | `oops"), "the info dictionary: \(full.errors)")
         }
 
+        /// A broker endpoint that cannot be one is a usage error (64), from the flag or the
+        /// variable, as every other bad argument is; so is --service with MSERVE_HUB=none.
+        @Test(arguments: [
+            (["--broker", "garbage"], [:], "--broker 'garbage' is not a broker's client endpoint"),
+            (["--broker", "127.0.0.1:5570"], [:], "--broker '127.0.0.1:5570' is not a broker's client endpoint"),
+            (["--broker", "tcp://127.0.0.1:99999"], [:], "--broker 'tcp://127.0.0.1:99999' is not a broker's client endpoint"),
+            ([], ["MSERVE_BROKER": "udp://x:1"], "MSERVE_BROKER 'udp://x:1' is not a broker's client endpoint"),
+            (["--service", "default"], ["MSERVE_HUB": "none"], "MSERVE_HUB=none says there is none"),
+        ] as [([String], [String: String], String)])
+        func aBadBrokerEndpointIsAUsageError(arguments: [String], environment: [String: String], message: String) async throws {
+            let run = try await CommandRun.mserve(["send"] + arguments + ["echo 1"], environment: environment, timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+        }
+
         /// A broker host name that does not resolve is said to, not taken for a broker that is down.
         @Test func aBrokerNameThatDoesNotResolveIsSaid() async throws {
             let run = try await CommandRun.mserve(
