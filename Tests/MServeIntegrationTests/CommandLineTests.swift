@@ -298,10 +298,11 @@ extension IntegrationTests {
             #expect(servant.status == 1)
             #expect(servant.errors.contains("cannot bind \(broker.endpoint)"), "\(servant.errors)")
 
+            // A usage error, found before anything is sent (SendCommandTests has the others).
             let send = try await CommandRun.mserve(["send", "--broker", "not-an-endpoint", "echo 1"], timeout: 60)
-            #expect(send.status == 1)
+            #expect(send.status == 64)
             #expect(
-                send.errors.contains("cannot connect to not-an-endpoint: Invalid argument (an endpoint is tcp://HOST:PORT"),
+                send.errors.contains("--broker 'not-an-endpoint' is not a broker's client endpoint: tcp://HOST:PORT"),
                 "\(send.errors)")
             #expect(!send.errors.contains(".swift:"), "no source locations for users: \(send.errors)")
 
