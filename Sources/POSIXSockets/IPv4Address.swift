@@ -44,35 +44,29 @@ public enum IPv4Address {
 
     /// Whether `address` (network byte order) is one of this host's IPv4 interface addresses.
     public static func isLocal(_ address: UInt32) -> Bool {
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return false }
-        defer { freeifaddrs(list) }
-        var cursor = list
-        while let entry = cursor {
-            defer { cursor = entry.pointee.ifa_next }
-            guard let found = entry.pointee.ifa_addr, found.pointee.sa_family == sa_family_t(AF_INET) else { continue }
-            if found.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { $0.pointee.sin_addr.s_addr }) == address {
-                return true
-            }
-        }
-        return false
+        interfaceAddresses().contains(address)
     }
 
     /// This host's first IPv4 address that is not on the loopback network, as text; nil when
     /// it has none.
     public static func firstNonLoopback() -> String? {
+        interfaceAddresses().first { !isLoopback($0) }.map(text)
+    }
+
+    /// This host's IPv4 interface addresses (network byte order), in the system's order.
+    private static func interfaceAddresses() -> [UInt32] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0 else { return nil }
+        guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
+        var addresses: [UInt32] = []
         var cursor = list
         while let entry = cursor {
             defer { cursor = entry.pointee.ifa_next }
             guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else {
                 continue
             }
-            let value = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-            if !isLoopback(value) { return text(value) }
+            addresses.append(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr })
         }
-        return nil
+        return addresses
     }
 }
