@@ -309,7 +309,7 @@ final class KdbServantLinks {
                     ReplyAssembly.errorResponse(ReplyAssembly.mserveError("a broker answers no queries from its servants")))
                 continue
             }
-            if let size = Self.decompressedSize(of: message), size > maxMessageSize {
+            if let size = QIPC.decompressedSize(of: message), size > maxMessageSize {
                 // Whole, but over the limit once decompressed (q compresses what it sends to
                 // other hosts): answered as too large, not dropped to wait for the deadline.
                 answerTooLarge(link.pendingTags, bytes: size, events: &events, servantID: id)
@@ -341,16 +341,6 @@ final class KdbServantLinks {
                     "the result is \(bytes) bytes as IPC, over the \(maxMessageSize)-byte message limit"))
             events.append(.reply(servantID: servantID, tag: tag, message: message))
         }
-    }
-
-    /// The size a compressed message's header announces once decompressed (bytes 8–11, in the
-    /// message's byte order); nil for an uncompressed or short message.
-    static func decompressedSize(of message: [UInt8]) -> Int? {
-        guard message.count >= 12, message[2] != 0 else { return nil }
-        let bytes = message[8..<12].map(Int.init)
-        return message[0] == 1
-            ? bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24
-            : bytes[3] | bytes[2] << 8 | bytes[1] << 16 | bytes[0] << 24
     }
 
     private func fail(_ id: UInt64, now: UInt64, reason: String) {

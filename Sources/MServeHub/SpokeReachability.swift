@@ -31,17 +31,34 @@ public enum SpokeReachability {
         guard let parsed = ZMQEndpoint(hub), parsed.scheme == "tcp", let host = parsed.unbracketedHost else {
             return false
         }
-        if isLoopback(host: host, lookUp: lookUp) == true { return false }
-        if !host.contains(":"), let address = IPv4Address.literal(host) ?? lookUp(host), isLocal(address) { return false }
-        return true
+        // Looked up once: loopback, or one of this host's addresses, is this host.
+        switch classify(host: host, lookUp: lookUp) {
+        case .loopbackName: return false
+        case .otherIPv6, .unknown: return true
+        case .ipv4(let address): return !IPv4Address.isLoopback(address) && !isLocal(address)
+        }
+    }
+
+    /// What a host names: loopback by its name (`localhost`, `::1`), another IPv6 address, an
+    /// IPv4 address (as written or looked up), or nothing a lookup knows.
+    enum Host {
+        case loopbackName, otherIPv6, ipv4(UInt32), unknown
+    }
+
+    static func classify(host: String, lookUp: (String) -> UInt32?) -> Host {
+        if host == "::1" || host.lowercased() == "localhost" { return .loopbackName }
+        if host.contains(":") { return .otherIPv6 }
+        return (IPv4Address.literal(host) ?? lookUp(host)).map(Host.ipv4) ?? .unknown
     }
 
     /// Whether `host` is loopback; nil when a name cannot be looked up.
     static func isLoopback(host: String, lookUp: (String) -> UInt32?) -> Bool? {
-        if host == "::1" || host.lowercased() == "localhost" { return true }
-        if host.contains(":") { return false }  // another IPv6 address
-        guard let address = IPv4Address.literal(host) ?? lookUp(host) else { return nil }
-        return IPv4Address.isLoopback(address)
+        switch classify(host: host, lookUp: lookUp) {
+        case .loopbackName: true
+        case .otherIPv6: false
+        case .ipv4(let address): IPv4Address.isLoopback(address)
+        case .unknown: nil
+        }
     }
 
     /// Looks `host` up (IPv4), blocking while the resolver works; nil when it cannot.

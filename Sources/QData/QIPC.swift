@@ -283,14 +283,26 @@ public enum QIPC {
     /// Decompresses a compressed message into the plain message it stands for
     /// (header byte 2 cleared, length updated). Checks every index against the bounds. A
     /// decompressed size over `maximumSize` is refused before the output is allocated.
+    /// The size a compressed message announces once decompressed (bytes 8–11, in the message's
+    /// byte order); nil for a message that is not compressed or is too short to say.
+    public static func decompressedSize(of message: [UInt8]) -> Int? {
+        guard message.count >= 12, message[2] != 0 else { return nil }
+        return announcedSize(message)
+    }
+
+    /// Bytes 8–11 of a message of at least 12 bytes, in its byte order.
+    private static func announcedSize(_ message: [UInt8]) -> Int {
+        let raw =
+            message[0] == 1
+            ? UInt32(message[8]) | UInt32(message[9]) << 8 | UInt32(message[10]) << 16 | UInt32(message[11]) << 24
+            : UInt32(message[11]) | UInt32(message[10]) << 8 | UInt32(message[9]) << 16 | UInt32(message[8]) << 24
+        return Int(raw)
+    }
+
     public static func decompress(_ message: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> [UInt8] {
         guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
         let littleEndian = message[0] == 1
-        let raw =
-            littleEndian
-            ? UInt32(message[8]) | UInt32(message[9]) << 8 | UInt32(message[10]) << 16 | UInt32(message[11]) << 24
-            : UInt32(message[11]) | UInt32(message[10]) << 8 | UInt32(message[9]) << 16 | UInt32(message[8]) << 24
-        let size = Int(raw)
+        let size = announcedSize(message)
         // kdb+'s scheme expands at most ~128× (a 2-byte token yields up to 257 bytes).
         guard size >= 8, size <= max(message.count, 1) * 130 else {
             throw QIPCError(.badCompression, "implausible decompressed size \(size) for \(message.count) compressed bytes")
