@@ -10,6 +10,10 @@ final class ChildProcess: Sendable {
     /// The end of what a quiet child wrote to standard error, to say why it stopped.
     private let errorTail = Mutex<[UInt8]>([])
     private static let errorTailBytes = 4_096
+    /// Signalled once the child's standard error has ended (quiet logs only): its last words
+    /// are read by a handler that may run after the exit is seen.
+    private let errorEnded = DispatchSemaphore(value: 0)
+    private let keepsErrors: Bool
 
     /// Starts `mserve ARGUMENTS` from the running binary, in this process's environment
     /// without its MServe settings (see ``inheritedEnvironment``), plus `environment`.
@@ -21,6 +25,7 @@ final class ChildProcess: Sendable {
         process.environment = Self.inheritedEnvironment.merging(environment) { $1 }
         process.standardOutput = Pipe()
         self.process = process
+        self.keepsErrors = quietLogs
         if quietLogs {
             // Not shown, but kept (its end only): a child that stops at start says why in it.
             let errors = Pipe()
@@ -29,6 +34,7 @@ final class ChildProcess: Sendable {
                 let data = handle.availableData
                 if data.isEmpty {
                     handle.readabilityHandler = nil
+                    self.errorEnded.signal()
                     return
                 }
                 self.errorTail.withLock {
@@ -70,6 +76,8 @@ final class ChildProcess: Sendable {
         case .line(let text): return text
         case .ended:
             process.waitUntilExit()
+            // Bounded: a grandchild could hold the pipe open.
+            if keepsErrors { _ = errorEnded.wait(timeout: .now() + 5) }
             let words = lastWords
             throw DemoError(
                 "\(role) exited before it was ready (status \(process.terminationStatus))"
