@@ -102,6 +102,7 @@ enum QConsole {
             case .symbol: return "`"
             case .char: return "\" \""
             case .guid: return "00000000-0000-0000-0000-000000000000"
+            case .float: return "0n"
             default: return "0N" + (type == .long ? "" : suffixLetter(type))
             }
         }
@@ -155,13 +156,10 @@ enum QConsole {
         return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 
+    /// A number as q shows it at its default display precision (`\P 7`): C's `%.7g`, so
+    /// `1.234568e+08` for 123456789f and `1e-05`, as q prints them.
     static func number(_ value: Double, precision: Int) -> String {
-        if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
-        var text = String(format: "%.\(precision)g", value)
-        if text.contains("e") {
-            text = text.replacingOccurrences(of: "e+0", with: "e+").replacingOccurrences(of: "e-0", with: "e-")
-        }
-        return text
+        String(format: "%.\(precision)g", value)
     }
 
     static func escape(_ bytes: [UInt8]) -> String {
@@ -290,7 +288,8 @@ enum QConsole {
             let anyNonNull = atoms.contains { !$0.isNull && infinityText($0) == nil }
             switch type {
             case .short, .int, .real, .month: text += suffixLetter(type)
-            case .float where anyNonNull && !cells.contains(where: { $0.contains(".") || $0.contains("e") }):
+            // Not when a cell already says float: a point, an exponent, `0n` or `0w`.
+            case .float where anyNonNull && !cells.contains(where: { $0.contains(where: { ".enw".contains($0) }) }):
                 text += "f"
             case .long where !anyNonNull: break
             default:

@@ -26,7 +26,7 @@ struct QValueDescriptionTests {
         #expect(QValue.atom(.long(.min)).description == "0N")
         #expect(QValue.atom(.int(.min)).description == "0Ni")
         #expect(QValue.atom(.date(.min)).description == "0Nd")
-        #expect(QValue.atom(.float(.nan)).description == "0Nf")
+        #expect(QValue.atom(.float(.nan)).description == "0n")
         #expect(QValue.atom(.long(.max)).description == "0W")
         #expect(QValue.atom(.float(-.infinity)).description == "-0w")
         #expect(QValue.identity.description == "::")
@@ -36,6 +36,24 @@ struct QValueDescriptionTests {
         #expect(QValue.atom(.timestamp(-1)).description == "1999.12.31D23:59:59.999999999")
         #expect(QValue.atom(.datetime(1e300)).description == "1e+300z")
         #expect(QValue.atom(.datetime(-1e300)).description == "-1e+300z")
+    }
+
+    /// Floats at q's default display precision (`\P 7`, C's `%.7g`): an exponent past seven
+    /// digits, written as q writes it; `f` only where nothing else says float.
+    @Test func floatsLookLikeQ() {
+        #expect(QValue.atom(.float(1e10)).description == "1e+10")
+        #expect(QValue.atom(.float(123_456_789)).description == "1.234568e+08")
+        #expect(QValue.atom(.float(1_234_567)).description == "1234567f")
+        #expect(QValue.atom(.float(0.00001)).description == "1e-05")
+        #expect(QValue.atom(.float(91.88)).description == "91.88")
+        #expect(QValue.atom(.float(2)).description == "2f")
+        #expect(QValue.atom(.float(-0.5)).description == "-0.5")
+        #expect(QValue.atom(.real(1e10)).description == "1e+10e")
+        #expect(QValue.vector(.float([1, 2])).description == "1 2f")
+        #expect(QValue.vector(.float([1, .nan])).description == "1 0n")
+        #expect(QValue.vector(.float([1, .infinity])).description == "1 0w")
+        #expect(QValue.vector(.float([1, 1e10])).description == "1 1e+10")
+        #expect(QValue.vector(.float([.nan, .nan])).description == "0n 0n")
     }
 
     @Test func listsAndVectorsLookLikeQ() {
