@@ -19,7 +19,8 @@ struct SendCommand: AsyncParsableCommand {
             With the query `-`, queries are read from standard input, one a line (empty lines \
             skipped), sent together (up to 64 waiting at once) and printed in input order, each \
             after a `q)QUERY` line (with --quiet, the results alone, one block each). A failed \
-            query is reported on standard error and the others go on; the exit status is then 1.
+            query's block holds its error as q prints one ('text) and the others go on; the exit \
+            status is then 1, and standard error names the input lines that failed.
 
             Exits 1 with the error on standard error when the query fails, when no broker \
             accepts the connection within --connect-timeout, or when no reply comes within the \
@@ -88,6 +89,11 @@ struct SendCommand: AsyncParsableCommand {
                     "\(flag) names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it, "
                         + "or leave it out to send without security")
             }
+        }
+        if query.count > 1, query.contains("-") {
+            throw ValidationError(
+                "- reads the queries from standard input and takes no other query argument; "
+                    + "quote a query that starts with a minus sign ('-1+2')")
         }
         if let deadline { _ = try seconds(deadline, flag: "--deadline") }
         _ = try seconds(connectTimeout, flag: "--connect-timeout")
@@ -190,16 +196,19 @@ struct SendCommand: AsyncParsableCommand {
     /// group garbage in a release build.
     private func sendLines(client: QueryClient, deadline: Duration?) async throws {
         let quiet = quiet
-        let failures = try await withThrowingTaskGroup(of: LineAnswer.self, returning: Int.self) { tasks in
+        let failures = try await withThrowingTaskGroup(of: LineAnswer.self, returning: [Int].self) { tasks in
             var answers = LineAnswers(quiet: quiet)
             var sent = 0
+            var lineNumber = 0
             while let line = readLine() {
+                lineNumber += 1
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
                 if sent - answers.received >= Self.linesInFlight, let answer = try await tasks.next() {
                     answers.add(answer)
                 }
                 let index = sent
+                let inputLine = lineNumber
                 sent += 1
                 tasks.addTask {
                     let result: Result<QueryReply, any Error>
@@ -208,36 +217,45 @@ struct SendCommand: AsyncParsableCommand {
                     } catch {
                         result = .failure(error)
                     }
-                    return LineAnswer(index: index, query: text, result: result)
+                    return LineAnswer(index: index, line: inputLine, query: text, result: result)
                 }
             }
             while let answer = try await tasks.next() {
                 answers.add(answer)
             }
-            return answers.failures
+            return answers.failedLines
         }
-        if failures > 0 { throw ExitCode(1) }
+        guard failures.isEmpty else {
+            fflush(nil)  // the results first, when both streams go to one file
+            let lines = failures.prefix(20).map(String.init).joined(separator: ", ") + (failures.count > 20 ? ", …" : "")
+            FileHandle.standardError.write(
+                Data("mserve send: \(failures.count) \(failures.count == 1 ? "query" : "queries") failed, on input line\(failures.count == 1 ? "" : "s") \(lines)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
-/// One answer of `mserve send -`: the query on input line `index` (counting non-empty lines
-/// from 0) and its reply or error.
+/// One answer of `mserve send -`: the query `index` (counting non-empty lines from 0), on
+/// input line `line` (counting every line from 1), and its reply or error.
 struct LineAnswer: Sendable {
     var index: Int
+    var line: Int
     var query: String
     var result: Result<QueryReply, any Error>
 }
 
 /// Prints the answers of `mserve send -` in input order as they come in, in any order: each
-/// waits here until those of the lines before it are printed. Results go to standard output,
-/// failures to standard error. A value owned by one task; nothing else reads or writes it.
+/// waits here until those of the lines before it are printed. Every query has its block on
+/// standard output, a failed one with its error as q prints one (`'text`), so that the output
+/// keeps its place; the caller names the failed lines on standard error at the end. A value
+/// owned by one task; nothing else reads or writes it.
 struct LineAnswers {
     /// Results only (`--quiet`): no `q)QUERY` line, no info dictionary.
     let quiet: Bool
     /// Answers received, printed or waiting.
     private(set) var received = 0
-    /// Failed queries so far.
-    private(set) var failures = 0
+    /// The input lines of the failed queries so far, in input order.
+    private(set) var failedLines: [Int] = []
     private var printed = 0
     private var waiting: [Int: LineAnswer] = [:]
 
@@ -249,26 +267,37 @@ struct LineAnswers {
         waiting[answer.index] = answer
         while let next = waiting.removeValue(forKey: printed) {
             printed += 1
+            if !quiet { print("q)\(Self.shown(next.query, upTo: 4_096))") }
             switch next.result {
             case .success(let reply):
-                if !quiet { print("q)\(next.query)") }
                 print(reply.result)
                 if !quiet {
                     print("")
                     print(reply.info)
                 }
-                print("")
             case .failure(let error):
-                failures += 1
-                FileHandle.standardError.write(Data("mserve send: \(Self.shown(next.query)): \(error)\n".utf8))
+                failedLines.append(next.line)
+                print(Self.errorLine(error))
+                if !quiet, let error = error as? ClientError, let info = error.info, case .dictionary = info {
+                    print("")
+                    print(info)
+                }
             }
+            print("")
         }
     }
 
-    /// A query as an error line names it: whole up to 80 characters, else its first 80 and how
-    /// long it is (a 64 MiB query refused for its size is not printed back).
-    static func shown(_ query: String) -> String {
-        guard query.count > 80 else { return query }
-        return "\(query.prefix(80))… (\(query.utf8.count) bytes)"
+    /// A failed query's error as q shows a signal, `'text`: a broker's or servant's error is
+    /// already in that form (``ClientError``'s description), the client's own is given it.
+    static func errorLine(_ error: any Error) -> String {
+        let text = "\(error)"
+        return text.hasPrefix("'") ? text : "'\(text)"
+    }
+
+    /// A query as its `q)` line shows it: whole up to `limit` characters, else its first
+    /// `limit` and how long it is (a 64 MiB query refused for its size is not printed back).
+    static func shown(_ query: String, upTo limit: Int) -> String {
+        guard query.count > limit else { return query }
+        return "\(query.prefix(limit))… (\(query.utf8.count) bytes)"
     }
 }

@@ -119,7 +119,7 @@ final class ClientLoop {
                 entry.continuation.resume(
                     throwing: ClientError(
                         .deadlineExceeded,
-                        "no reply to query \(id) within the client's deadline (\(entry.waitsFor)); is the broker running, with a servant free?"
+                        "no reply within the client's deadline (\(entry.waitsFor)); is the broker running, with a servant free?"
                     ))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {

@@ -73,7 +73,7 @@ public final class QueryClient: Sendable {
         guard bytes.count <= maxQuerySize else {
             throw ClientError(
                 .queryTooLarge,
-                "query \(id) is \(bytes.count) bytes, more than the \(maxQuerySize) a broker takes (its --max-message); "
+                "the query is \(bytes.count) bytes, more than the \(maxQuerySize) a broker takes (its --max-message); "
                     + "it was not sent")
         }
         let wait = deadline.map { $0.nanoseconds &+ Self.deadlineGrace.nanoseconds } ?? deadlineNanoseconds

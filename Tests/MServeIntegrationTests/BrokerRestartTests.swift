@@ -47,7 +47,7 @@ extension IntegrationTests {
 
         let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--deadline", "1", "echo 1"])
         #expect(run.status == 1)
-        #expect(run.errors.contains("no reply to query 1 within the client's deadline"), "\(run.errors)")
+        #expect(run.errors.contains("no reply within the client's deadline"), "\(run.errors)")
         #expect(run.errors.contains("is the broker running"))
         #expect(run.output.isEmpty)
     }

@@ -601,7 +601,7 @@ extension IntegrationTests {
         }
 
         /// `mserve send -` sends every line of its input and prints the answers in input order;
-        /// a failed query is reported and the others still answered.
+        /// a failed query is shown in its place and the others still answered.
         @Test func sendReadsQueriesFromStandardInput() async throws {
             let cluster = try await ProcessCluster.start(servants: 2)
             defer { cluster.stop() }
@@ -610,17 +610,20 @@ extension IntegrationTests {
                 ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: queries.joined(separator: "\n") + "\n")
             #expect(quiet.status == 1, "one query was refused")
             let results = quiet.output.split(separator: "\n").map(String.init)
-            #expect(results == (1...100).map { "\($0)" } + ["50", "101"], "\(quiet.output)")
-            #expect(quiet.errors.contains("mserve send: exit 0: 'mserve: refused"), "\(quiet.errors)")
-            // A long query is named by its beginning and its length, not printed back whole.
+            #expect(
+                results == (1...100).map { "\($0)" }
+                    + ["'mserve: refused at column 1: `exit` is a q built-in, not an API function", "50", "101"],
+                "\(quiet.output)")
+            #expect(quiet.errors == "mserve send: 1 query failed, on input line 102\n", "\(quiet.errors)")
+            // A long query's `q)` line is its beginning and its length, not the query whole.
             let long = "echo \"" + String(repeating: "a", count: 5_000) + "\" 1"
             let refused = try await CommandRun.mserve(
-                ["send", "--broker", cluster.broker.endpoint, "--quiet", "-"], input: long + "\n")
+                ["send", "--broker", cluster.broker.endpoint, "-"], input: long + "\n")
             #expect(refused.status == 1, "\(refused.errors)")
             #expect(
-                refused.errors.hasPrefix("mserve send: echo \"" + String(repeating: "a", count: 74) + "… (5009 bytes): "),
-                "\(refused.errors.prefix(300))")
-            #expect(refused.errors.utf8.count < 1_000, "\(refused.errors.prefix(300))")
+                refused.output.hasPrefix("q)echo \"" + String(repeating: "a", count: 4_090) + "… (5009 bytes)\n'mserve: refused"),
+                "\(refused.output.prefix(300))")
+            #expect(!refused.output.contains(String(repeating: "a", count: 4_091)), "\(refused.output.prefix(300))")
 
             let full = try await CommandRun.mserve(
                 ["send", "--broker", cluster.broker.endpoint, "-"], input: "echo 1\necho 2\n")
@@ -628,6 +631,17 @@ extension IntegrationTests {
             let lines = full.output.split(separator: "\n").map(String.init)
             #expect(lines.first == "q)echo 1" && lines.dropFirst().first == "1", "\(full.output)")
             #expect(lines.contains("q)echo 2") && lines.contains("routing  | `2"), "\(full.output)")
+        }
+
+        /// `-` (queries from standard input) with a query argument beside it is a usage error,
+        /// not a query `- …` refused for its minus sign.
+        @Test func sendRefusesAMinusWithOtherQueryArguments() async throws {
+            let run = try await CommandRun.mserve(["send", "--broker", "tcp://127.0.0.1:9", "-", "echo", "1"], timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors.hasPrefix("Error: - reads the queries from standard input and takes no other query argument"),
+                "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
         }
 
         /// `send` flags that would do nothing with the others given are usage errors that say
