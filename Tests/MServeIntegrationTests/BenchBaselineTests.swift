@@ -31,6 +31,26 @@ extension IntegrationTests {
             #expect(byThread.prefix(4).allSatisfy { $0 > 0 }, "CPU of each thread: \(byThread)")
         }
 
+        /// `--plot-dir` draws the plot there and leaves the committed one in img/ alone;
+        /// without `--plot` it is refused.
+        @Test func plotDirWritesThePlotThere() async throws {
+            let directory = try temporaryDirectory("mserve-bench-plot")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let committed = try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date
+            let run = try await CommandRun.run(
+                Self.bench,
+                ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
+                timeout: 120)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.output.contains("plotted \(directory)/bench-warm-sweep.png"), "\(run.output)")
+            let size = try FileManager.default.attributesOfItem(atPath: "\(directory)/bench-warm-sweep.png")[.size] as? Int
+            #expect((size ?? 0) > 0)
+            #expect(try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date == committed)
+            let alone = try await CommandRun.run(Self.bench, ["warm-sweep", "--plot-dir", directory], timeout: 60)
+            #expect(alone.status == 64)
+            #expect(alone.errors.contains("--plot-dir says where --plot writes its PNGs: give --plot with it"), "\(alone.errors)")
+        }
+
         @Test func cServantsNeedTheLbbrokerPeer() async throws {
             let run = try await CommandRun.run(Self.bench, ["echo-ratio", "--servant-kind", "c"], timeout: 60)
             #expect(run.status != 0)

@@ -1,4 +1,5 @@
 import Foundation
+import ArgumentParser
 
 /// Writes the broker benchmark's CSV files and renders its plots.
 ///
@@ -55,17 +56,27 @@ enum BenchOutput {
     /// The broker run's plots (`broker --plot`): the sources in img/ that read its files.
     static let brokerPlots = ["bench-throughput.gp", "bench-latency.gp", "bench-latency-p99.gp", "bench-echo.gp"]
 
+    /// Refuses a `--plot-dir` given without `--plot`, or that is not a directory.
+    static func checkPlotDirectory(_ directory: String, plot: Bool) throws {
+        guard directory != "img" else { return }
+        guard plot else { throw ValidationError("--plot-dir says where --plot writes its PNGs: give --plot with it") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--plot-dir '\(directory)' is not a directory")
+        }
+    }
+
     /// Runs gnuplot on `scripts` in img/ with `results` set to `directory`, each into a file
-    /// beside its PNG that replaces the PNG only when gnuplot succeeded: a failed plot (a file
-    /// it needs is missing, say) leaves the PNG there as it was, never emptied. gnuplot's own
-    /// messages are shown only when it fails.
-    static func plot(directory: String, scripts: [String]) {
+    /// beside its PNG in `output` that replaces the PNG only when gnuplot succeeded: a failed
+    /// plot (a file it needs is missing, say) leaves the PNG there as it was, never emptied.
+    /// gnuplot's own messages are shown only when it fails.
+    static func plot(directory: String, scripts: [String], into output: String = "img") {
         guard scripts.allSatisfy({ FileManager.default.fileExists(atPath: "img/\($0)") }) else {
             print("no img/\(scripts.first ?? "bench-*.gp") here: run from the package root to plot")
             return
         }
         for source in scripts {
-            let png = "img/\(source.dropLast(3)).png"
+            let png = "\(output)/\(source.dropLast(3)).png"
             let partial = "\(png).partial"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -103,6 +103,9 @@ struct BrokerSuite: AsyncParsableCommand {
     @Flag(help: "Render the PNG plots in img/ with gnuplot (needs --csv).")
     var plot = false
 
+    @Option(name: .customLong("plot-dir"), help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
+    var plotDirectory: String = "img"
+
     @Option(help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
     var door: String = "both"
 
@@ -119,6 +122,7 @@ struct BrokerSuite: AsyncParsableCommand {
                 "--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration more than 0, at most 120 s")
         }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
+        try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
     }
 
     func run() async throws {
@@ -173,7 +177,7 @@ struct BrokerSuite: AsyncParsableCommand {
         if let csv {
             try BenchOutput.write(rows: rows, targets: targets, directory: csv)
             print("CSV written to \(csv)/")
-            if plot { BenchOutput.plot(directory: csv, scripts: BenchOutput.brokerPlots) }
+            if plot { BenchOutput.plot(directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory) }
         }
     }
 }

@@ -35,6 +35,9 @@ struct WarmSweepSuite: AsyncParsableCommand {
     @Flag(help: "Render img/bench-warm-sweep.png with gnuplot (needs --csv).")
     var plot = false
 
+    @Option(name: .customLong("plot-dir"), help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
+    var plotDirectory: String = "img"
+
     func validate() throws {
         guard !parsedSymbols.isEmpty, parsedSymbols.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--symbols must list positive integers, e.g. 2,4,8")
@@ -43,6 +46,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
             throw ValidationError("--servants, --clients, --in-flight, --cache must be ≥ 1; --duration more than 0, at most 120 s")
         }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
+        try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
     }
 
     private var parsedSymbols: [Int] { symbols.split(separator: ",").compactMap { Int($0) } }
@@ -74,7 +78,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: csv, withIntermediateDirectories: true)
             try table.write(toFile: "\(csv)/warm-sweep.dat", atomically: true, encoding: .utf8)
             print("written \(csv)/warm-sweep.dat")
-            if plot { BenchOutput.plot(directory: csv, scripts: ["bench-warm-sweep.gp"]) }
+            if plot { BenchOutput.plot(directory: csv, scripts: ["bench-warm-sweep.gp"], into: plotDirectory) }
         }
     }
 }
