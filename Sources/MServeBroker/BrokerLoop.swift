@@ -287,7 +287,9 @@ final class BrokerLoop {
                         min(nextHeartbeat, nextDeadlineScan),
                         min(
                             min(reofferAt ?? .max, saturated ? nextClientReadWhileSaturated : .max),
-                            closing.map { $0.quietSince &+ Self.repliesReadGrace } ?? .max)),
+                            min(
+                                closing.map { $0.quietSince &+ Self.repliesReadGrace } ?? .max,
+                                kdbDoor?.hasInputToResume == true ? now : .max))),
                     atMostMilliseconds: Self.longestPollMilliseconds
                 ) { turnItems in
                     // Each turn's own: the kdb+ door's connections come and go.

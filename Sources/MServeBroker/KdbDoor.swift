@@ -22,6 +22,12 @@ struct KdbDoorQuery {
     /// The size of the message as it came on the wire (header included, compressed if it was),
     /// for the client byte count: `message` may have been written again.
     var receivedBytes: Int
+
+    /// Whether the client waits for its answer as the response to a sync message.
+    var isSync: Bool {
+        if case .kdb(_, let form) = route { return form != .async }
+        return false
+    }
 }
 
 /// The kdb+ IPC door: a TCP listener that speaks the kdb+ handshake and message framing, so
@@ -54,6 +60,11 @@ final class KdbDoor {
         /// Queries handed on for which no reply was sent yet: a connection that awaits one is
         /// not idle.
         var awaitingReplies = 0
+        /// A sync message was handed on and its response is not sent yet. Nothing more is read
+        /// from the connection meanwhile: a kdb+ response carries no id, so a client matches
+        /// responses to its sync messages by their order, and q handles one message at a
+        /// time. What came after it waits, in the stream and then in the socket.
+        var syncInFlight = false
     }
 
     /// A handshake waiting for ``KdbLoginChecker``.
@@ -83,6 +94,9 @@ final class KdbDoor {
     /// The port the door listens on (the real one when port 0 was asked for).
     let port: Int
     private var connections: [UInt64: Connection] = [:]
+    /// Connections whose sync response was sent while more input waited in their stream: read
+    /// on at the next ``service(_:now:onQuery:)``, with no poll event to wake it.
+    private var resumable: [UInt64] = []
     private var nextConnectionID: UInt64 = 1
     /// Poll items registered in the last ``register(in:)``: the listener first, then connections.
     private var registered: [UInt64] = []
@@ -134,13 +148,20 @@ final class KdbDoor {
     /// The number of open connections.
     var connectionCount: Int { connections.count }
 
+    /// Whether input already read waits to be taken at the next ``service(_:now:onQuery:)``:
+    /// the loop's poll must not sleep meanwhile.
+    var hasInputToResume: Bool { !resumable.isEmpty }
+
     /// Adds the listener and every connection to the poll set.
     func register(in poller: inout ZMQPoller, now: UInt64 = QueryClock.monotonicNanoseconds()) {
         firstIndex = poller.add(fileDescriptor: listener, events: now < acceptPausedUntil ? [] : .readable)
         poller.add(fileDescriptor: loginChecker.wakeSignal.fileDescriptor)
         registered.removeAll(keepingCapacity: true)
         for (id, connection) in connections {
-            let events: ZMQPollEvents = connection.stream.wantsWrite ? [.readable, .writable] : .readable
+            // Not readable while a sync response is awaited (``Connection/syncInFlight``);
+            // an error or a hang-up is reported all the same.
+            let reads: ZMQPollEvents = connection.syncInFlight ? [] : .readable
+            let events: ZMQPollEvents = connection.stream.wantsWrite ? reads.union(.writable) : reads
             poller.add(fileDescriptor: connection.stream.descriptor, events: events)
             registered.append(id)
         }
@@ -150,6 +171,11 @@ final class KdbDoor {
     /// `onQuery`.
     func service(_ poller: ZMQPoller, now: UInt64, onQuery: (KdbDoorQuery) -> Void) {
         finishCheckedLogins(now: now)
+        if !resumable.isEmpty {
+            let ids = resumable
+            resumable.removeAll(keepingCapacity: true)
+            for id in ids { takeMessages(id, now: now, open: true, onQuery: onQuery) }
+        }
         for (offset, id) in registered.enumerated() {
             let events = poller.returnedEvents(at: firstIndex + 2 + offset)
             if events.isEmpty { continue }
@@ -225,6 +251,7 @@ final class KdbDoor {
             bytes = compressed
         }
         if connection.stream.enqueue(bytes) {
+            answered(form: form, on: &connection, id: connectionID)
             connections[connectionID] = connection
             return bytes.count
         }
@@ -247,11 +274,20 @@ final class KdbDoor {
         connection.lastActivity = QueryClock.monotonicNanoseconds()
         let pieces = reply.kdbPieces(form: form)
         if connection.stream.enqueue(pieces: pieces) {
+            answered(form: form, on: &connection, id: connectionID)
             connections[connectionID] = connection
             return pieces.reduce(0) { $0 + $1.count }
         }
         drop(connectionID, reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
         return 0
+    }
+
+    /// After a response to a sync message: the connection reads on, first what already waits
+    /// in its stream.
+    private func answered(form: KdbReplyForm, on connection: inout Connection, id: UInt64) {
+        guard form != .async, connection.syncInFlight else { return }
+        connection.syncInFlight = false
+        if !connection.stream.pendingInput.isEmpty { resumable.append(id) }
     }
 
     /// Closes the listener and every connection, each once its last replies are written
@@ -347,32 +383,43 @@ final class KdbDoor {
                 break
             }
         }
+        connections[id] = connection
+        takeMessages(id, now: now, open: open, onQuery: onQuery)
+    }
+
+    /// Hands on the whole messages in a connection's stream, up to and including the first
+    /// sync one (``Connection/syncInFlight``); closes the connection when its input is bad,
+    /// or when the peer has closed (`open` false).
+    private func takeMessages(_ id: UInt64, now: UInt64, open: Bool, onQuery: (KdbDoorQuery) -> Void) {
+        guard var connection = connections[id] else { return }
         var queries: [KdbDoorQuery] = []
-        while true {
+        var failure: String? = nil
+        reading: while !connection.syncInFlight {
             let message: [UInt8]?
             do {
                 message = try connection.stream.nextMessage()
             } catch {
-                connections[id] = connection
                 switch error {
                 case .tooLarge(let length):
-                    drop(id, reason: "a message of \(length) bytes exceeds the limit of \(configuration.maxMessageSize)")
+                    failure = "a message of \(length) bytes exceeds the limit of \(configuration.maxMessageSize)"
                 case .badHeader(let text):
-                    drop(id, reason: text)
+                    failure = text
                 }
-                break
+                break reading
             }
-            guard let message else {
-                connections[id] = connection
-                if !open { drop(id, reason: "closed", quietly: true) }
-                break
-            }
+            guard let message else { break }
             connection.lastActivity = now
-            if let query = Self.query(from: message, connection: id, maximumSize: configuration.maxMessageSize) { queries.append(query) }
+            if let query = Self.query(from: message, connection: id, maximumSize: configuration.maxMessageSize) {
+                queries.append(query)
+                if query.isSync { connection.syncInFlight = true }
+            }
         }
-        if !queries.isEmpty, var current = connections[id] {
-            current.awaitingReplies += queries.count
-            connections[id] = current
+        connection.awaitingReplies += queries.count
+        connections[id] = connection
+        if let failure {
+            drop(id, reason: failure)
+        } else if !open {
+            drop(id, reason: "closed", quietly: true)
         }
         for query in queries { onQuery(query) }
     }
@@ -472,6 +519,9 @@ final class KdbDoor {
             if case .refused(let reason) = outcome {
                 metrics.doorLoginRefused()
                 drop(result.connection, reason: reason)
+            } else if !connection.stream.pendingInput.isEmpty {
+                // Sent before the answer (no kdb+ client does): taken now, not at its next write.
+                resumable.append(result.connection)
             }
         }
     }
