@@ -151,16 +151,21 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     @exclusivity(unchecked) private var cFunction = BridgedString()
 
 
+    /// Each known servant's capacity, from its READY: every event but REMOVED carries it
+    /// (mserve_plugin.h), and only READY's Swift event does.
+    @exclusivity(unchecked) private var capacities: [UInt64: UInt32] = [:]
+
     func observe(_ event: DispatchEvent) {
         guard let observe = table.pointee.observe else { return }
         let state = state
         var cEvent = mserve_dispatch_event()
         switch event {
         case .ready(let servant):
+            capacities[servant.id] = UInt32(clamping: max(servant.capacity, 1))
             cEvent.kind = UInt32(MSERVE_EVENT_READY.rawValue)
             cEvent.servant = servant.id
             cEvent.in_flight = UInt32(clamping: servant.inFlight)
-            cEvent.capacity = UInt32(clamping: servant.capacity)
+            cEvent.capacity = UInt32(clamping: max(servant.capacity, 1))
             servantViews.withView(of: servant) { view in
                 cEvent.view = view
                 "".withCString { empty in
@@ -175,6 +180,7 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         case .removed(let servant):
             cEvent.kind = UInt32(MSERVE_EVENT_REMOVED.rawValue)
             cEvent.servant = servant
+            capacities[servant] = nil
         case .dispatched(let servant, let routing, let inFlight):
             cEvent.kind = UInt32(MSERVE_EVENT_DISPATCHED.rawValue)
             cEvent.servant = servant
@@ -194,6 +200,10 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
             cEvent.kind = UInt32(MSERVE_EVENT_GROUP_LEFT.rawValue)
             cEvent.servant = servant
             cEvent.group = group
+        }
+        if cEvent.kind != UInt32(MSERVE_EVENT_REMOVED.rawValue) {
+            // At least 1, as the header promises, even for a servant this table never saw READY.
+            cEvent.capacity = capacities[cEvent.servant] ?? 1
         }
         if cEvent.routing == nil {
             "".withCString { empty in

@@ -192,6 +192,54 @@ import Testing
         #expect(invalid.all.last?.contains("chose servant id -5") == true, "\(invalid.all)")
     }
 
+    /// Every event but REMOVED carries the servant's capacity, as mserve_plugin.h says: a C
+    /// plugin may divide by it. The plugin answers `choose_in` with the smallest capacity it
+    /// saw (and -2 if it saw REMOVED carry anything but 0).
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func everyEventButRemovedCarriesTheCapacity() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let path = try CPluginCompiler.compile(
+            source: """
+                #include "mserve_plugin.h"
+                static int64_t smallest = 1000;
+                static int removed_wrong = 0;
+                static void *create(const char *config) { (void)config; return &smallest; }
+                static void destroy(void *s) { (void)s; }
+                static void observe(void *s, const mserve_dispatch_event *e) {
+                    (void)s;
+                    if (e->kind == MSERVE_EVENT_REMOVED) { removed_wrong |= e->capacity != 0; return; }
+                    if ((int64_t)e->capacity < smallest) smallest = e->capacity;
+                }
+                static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
+                    (void)s; (void)routing; (void)function; (void)group;
+                    return removed_wrong ? -2 : smallest;
+                }
+                static const mserve_dispatch_plugin table = {
+                    3, "capacities", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
+                };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """,
+            into: directory, fileName: "capacities.so")
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        let algorithm = try registry.makeAlgorithm("capacities", onInvalidChoice: { _ in })
+        for event: DispatchEvent in [
+            .ready(ServantView(id: 4, name: "s4", host: "h", capacity: 3)),
+            .joined(servant: 4, group: 1),
+            .dispatched(servant: 4, routing: "IBM", inFlight: 1),
+            .completed(servant: 4, routing: "IBM", executionNanoseconds: 10, inFlight: 0),
+            .left(servant: 4, group: 1),
+            .unready(servant: 4),
+        ] {
+            algorithm.observe(event)
+        }
+        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3)
+        algorithm.observe(.removed(servant: 4))
+        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3, "REMOVED carries 0")
+        // A servant this table never saw READY: still at least 1.
+        algorithm.observe(.unready(servant: 9))
+        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 1)
+    }
+
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
         // Takes the query whose routing string is the servant's name; -1 (wait) when none is.
