@@ -51,7 +51,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS).", valueName: "paths"))
     var plugins: String?
 
-    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
+    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
     var routing: String?
 
     @OptionGroup var allowOption: FunctionAllowOption

@@ -30,8 +30,10 @@ public struct RoutingString: Hashable, Sendable, CustomStringConvertible,
 /// - `function`: the function name.
 /// - Several parts join their texts with `|` (``RoutingSpec/separator``):
 ///   `function,arg:1` gives `proc1|IBM`.
-/// - `plugin:NAME`, alone: a routing plugin chooses; the broker resolves ``pluginName`` and
-///   ``routingString(for:)`` gives the default routing (the first argument) meanwhile.
+/// - `plugin:NAME[:config]`, alone: a routing plugin chooses; the broker resolves
+///   ``pluginName`` (with the configuration for the plugin's `create`, any text, commas
+///   included) and ``routingString(for:)`` gives the default routing (the first argument)
+///   meanwhile.
 ///
 /// The empty spec is the default, `arg:1`. A query without arguments routes to its function
 /// name under `arg:1`.
@@ -62,7 +64,8 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
 
     /// The parts whose texts make the routing string (`[.argument(1)]` for a plugin spec).
     public private(set) var parts: [Part]
-    /// The routing plugin named by `plugin:NAME`, for the broker to load; otherwise `nil`.
+    /// The routing plugin of `plugin:NAME[:config]`, for the broker to load: `NAME` or
+    /// `NAME:config`, as an algorithm is named (`MSERVE_ALGO`); otherwise `nil`.
     public private(set) var pluginName: String?
 
     /// Creates a spec from its parts (at least one).
@@ -81,6 +84,30 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
         let isBlank = spec.allSatisfy(\.isWhitespace)
         if isBlank {
             self = .default
+            return
+        }
+        let leadingBlanks = spec.prefix(while: \.isWhitespace)
+        if spec.dropFirst(leadingBlanks.count).hasPrefix("plugin:") {
+            // The plugin's configuration is the plugin's to read: not split at commas.
+            let rest = spec.dropFirst(leadingBlanks.count + 7)
+            let name = rest.prefix { $0 != ":" }.trimmingWhitespace()
+            let configuration = rest.drop { $0 != ":" }
+            let column = leadingBlanks.utf8.count + 1
+            guard !name.contains(",") else {
+                throw QueryError(.routing, "'plugin:NAME' cannot be joined with other parts", column: column)
+            }
+            guard !name.isEmpty,
+                name.utf8.allSatisfy({
+                    ASCII.isLetter($0) || ASCII.isDigit($0) || $0 == ASCII.underscore
+                        || $0 == ASCII.minus || $0 == ASCII.dot
+                })
+            else {
+                throw QueryError(
+                    .routing, "'plugin:\(name)': a plugin name is letters, digits, '_', '-' or '.'",
+                    column: column)
+            }
+            self.parts = [.argument(1)]
+            self.pluginName = configuration.isEmpty ? name : name + String(configuration)
             return
         }
         for piece in pieces {
@@ -105,32 +132,13 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
                 }
                 parts.append(.argument(position))
             } else if text.hasPrefix("plugin:") {
-                let name = String(text.dropFirst(7))
-                guard pieces.count == 1 else {
-                    throw QueryError(
-                        .routing, "'plugin:NAME' cannot be joined with other parts",
-                        column: partColumn)
-                }
-                guard !name.isEmpty,
-                    name.utf8.allSatisfy({
-                        ASCII.isLetter($0) || ASCII.isDigit($0) || $0 == ASCII.underscore
-                            || $0 == ASCII.minus || $0 == ASCII.dot
-                    })
-                else {
-                    throw QueryError(
-                        .routing,
-                        "'\(text)': a plugin name is letters, digits, '_', '-' or '.'",
-                        column: partColumn)
-                }
-                self.parts = [.argument(1)]
-                self.pluginName = name
-                return
+                throw QueryError(.routing, "'plugin:NAME' cannot be joined with other parts", column: partColumn)
             } else if text.isEmpty {
                 throw QueryError(.routing, "an empty part in the routing spec", column: partColumn)
             } else {
                 throw QueryError(
                     .routing,
-                    "unknown routing part '\(text)'; expected arg:N, function or plugin:NAME",
+                    "unknown routing part '\(text)'; expected arg:N, function or plugin:NAME[:config]",
                     column: partColumn)
             }
         }
@@ -138,7 +146,7 @@ public struct RoutingSpec: Sendable, Hashable, CustomStringConvertible {
         self.pluginName = nil
     }
 
-    /// The spec in canonical form: `arg:1`, `function,arg:2`, `plugin:NAME`.
+    /// The spec in canonical form: `arg:1`, `function,arg:2`, `plugin:NAME[:config]`.
     public var description: String {
         if let pluginName { return "plugin:" + pluginName }
         return parts.map(\.description).joined(separator: ",")

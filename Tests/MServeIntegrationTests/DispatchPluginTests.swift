@@ -33,6 +33,13 @@ extension IntegrationTests {
             #expect(badRouting.status != 0)
             #expect(badRouting.errors.contains("routing hook"))
 
+            // plugin:NAME:config hands the configuration to the hook's create (this one takes none).
+            let configured = try await CommandRun.mserve(["broker", "--routing", "plugin:route-by-function:x"])
+            #expect(configured.status == 64)
+            #expect(
+                configured.errors.contains("dispatch algorithm \"route-by-function\" refused the configuration \"x\""),
+                "\(configured.errors)")
+
             // A bad value found while the broker builds its configuration names the option and
             // points at the broker's own help.
             let badLookAhead = try await CommandRun.mserve(["broker", "--look-ahead", "0"])

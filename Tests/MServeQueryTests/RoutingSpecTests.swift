@@ -68,6 +68,11 @@ struct RoutingSpecTests {
         #expect(spec.description == "plugin:sharded")
         #expect(try route(spec, "proc1 `IBM") == "IBM")
         #expect(RoutingSpec.default.pluginName == nil)
+        // The text after the name is the plugin's configuration, whatever it holds.
+        let configured = try RoutingSpec(parsing: " plugin:sharded:shards=4,mode=a b ")
+        #expect(configured.pluginName == "sharded:shards=4,mode=a b ")
+        #expect(configured.description == "plugin:sharded:shards=4,mode=a b ")
+        #expect(try route(configured, "proc1 `IBM") == "IBM")
     }
 
     @Test func blankSpecIsTheDefault() throws {
@@ -80,7 +85,7 @@ struct RoutingSpecTests {
         let cases: [(String, Int)] = [
             ("arg:0", 1), ("arg:x", 1), ("function,nope", 10), ("arg:1,,function", 7),
             ("plugin:", 1), ("plugin:a,arg:1", 1), ("arg:1,plugin:a", 7), ("arg:99999", 1),
-            ("plugin:a b", 1),
+            ("plugin:a b", 1), ("plugin::x", 1), (" plugin:a b:x", 2),
         ]
         for (spec, column) in cases {
             do {
