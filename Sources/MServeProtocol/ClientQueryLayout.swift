@@ -81,6 +81,7 @@ public struct ClientQueryLayout: Sendable {
                     .unexpectedShape, "expected the general list \(shape), got a list of \(found) item(s)")
             }
             id = try QIPCInPlace.decodeValue(in: bytes, range: ranges.0)
+            if Self.holdsError(id) { throw Self.idHoldsErrorRefusal }
             options = found == 3 ? try QIPCInPlace.decodeValue(in: bytes, range: ranges.2) : nil
         } catch let error as ProtocolError {
             throw error
@@ -93,6 +94,25 @@ public struct ClientQueryLayout: Sendable {
         query = ranges.1
         optionsItem = found == 3 ? ranges.2 : nil
         rewritten = nil
+    }
+
+    /// Why an id that holds a q error is refused.
+    static var idHoldsErrorRefusal: ProtocolError {
+        ProtocolError(
+            .unexpectedShape,
+            "the id holds a q error (type -128); an id comes back inside the reply list, where no q client reads one")
+    }
+
+    /// Whether `value` is or holds a q error anywhere: as an id it would come back inside the
+    /// reply list (docs/PROTOCOL.md, "A failed query").
+    static func holdsError(_ value: QValue) -> Bool {
+        switch value {
+        case .error: true
+        case .list(let items, _): items.contains(where: holdsError)
+        case .dictionary(let keys, let values, _): holdsError(keys) || holdsError(values)
+        case .table(let table, _): table.values.contains(where: holdsError)
+        case .atom, .vector, .identity: false
+        }
     }
 
     /// The IPC bytes of `(id; query)` for a servant, without the options: the head of the

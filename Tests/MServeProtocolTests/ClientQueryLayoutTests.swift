@@ -50,6 +50,19 @@ struct ClientQueryLayoutTests {
         }
     }
 
+    /// An id that is or holds a q error is refused, read in place or decoded: it would come
+    /// back inside the reply list, where q, pykx, qpython and kola read no error.
+    @Test(arguments: [
+        QValue.error("boom"), .list([.atom(.long(1)), .error("x")]),
+        .dictionary(keys: .vector(.symbol(["a"])), values: .list([.error("x")]), sorted: false),
+    ])
+    func anIdHoldingAQErrorIsRefused(id: QValue) throws {
+        let bytes = QIPC.encode(.list([id, .string("echo 1")]), messageType: .async)
+        #expect(layoutOutcome(bytes) == "error unexpectedShape")
+        #expect(outcome(bytes) == "error unexpectedShape")
+        #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
+    }
+
     @Test func compressedAndBigEndianMessagesAreRewritten() throws {
         let value = QValue.list([.atom(.long(9)), .list([.atom(.symbol("f")), .vector(.long(Array(repeating: 5, count: 4_000)))])])
         let compressed = try #require(QIPC.compress(QIPC.encode(value)))
