@@ -40,7 +40,7 @@ extension IntegrationTests {
         @Test(arguments: [
             (["broker", "--help"], "--algorithm <name> Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match)."),
             (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
-            (["broker", "--help"], "or plugin:NAME (env MSERVE_ROUTING, default arg:1)."),
+            (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
             (["broker", "--help"], "the users of the --hub, refreshed every second (env MSERVE_USERS)."),
