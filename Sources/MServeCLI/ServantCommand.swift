@@ -157,10 +157,25 @@ struct MServeServantCommand: AsyncParsableCommand {
         }
     }
 
+    /// `--allow` as a list of functions the plugins serve: a name none serves is a usage error
+    /// (`--allow prco1` would leave the servant serving nothing, and it would announce no
+    /// functions, which brokers read as every function).
+    private func allowlist(serving loaded: [LoadedServantPlugin]) throws -> FunctionAllowlist {
+        guard let names = try allowOption.names() else { return .any }
+        let served = Set(loaded.flatMap { $0.functions.map(\.name) })
+        let unknown = names.filter { !served.contains($0) }
+        guard unknown.isEmpty else {
+            throw ValidationError(
+                "--allow names \(unknown.count == 1 ? "a function" : "functions") this servant does not serve: "
+                    + "\(unknown.joined(separator: ", ")); it serves: \(served.sorted().joined(separator: ", "))")
+        }
+        return FunctionAllowlist(names)
+    }
+
     func run() async throws {
         let loaded = try loadPlugins()
         if listFunctions {
-            let allowlist = try allowOption.names().map { FunctionAllowlist($0) } ?? .any
+            let allowlist = try allowlist(serving: loaded)
             for plugin in loaded {
                 for function in plugin.functions where allowlist.allows(function.name) {
                     print("\(function.name)\tarity \(function.arityText)\t\(plugin.name)\t\(plugin.path)")
@@ -192,7 +207,7 @@ struct MServeServantCommand: AsyncParsableCommand {
                 "this servant listens on loopback only, but registers with a hub on another host: brokers on other hosts cannot reach it and list it as connecting (\(why)); name an address other hosts reach with --advertise, e.g. --advertise 10.1.2.7",
                 metadata: ["endpoint": "\(configuration.endpoint)", "hub": "\(hub)"])
         }
-        configuration.allowlist = try allowOption.names().map { FunctionAllowlist($0) } ?? .any
+        configuration.allowlist = try allowlist(serving: loaded)
         configuration.acceptsDirectQueries = direct
         configuration.threads = threads
         configuration.capacity = capacity

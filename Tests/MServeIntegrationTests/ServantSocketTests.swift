@@ -66,6 +66,19 @@ extension IntegrationTests {
             #expect(run.errors.contains("--allow ' , ' names no function; leave --allow out to allow any"), "\(run.errors)")
         }
 
+        /// An --allow naming a function no plugin serves (a typo) is a usage error, with and
+        /// without --list-functions: `--allow prco1` would serve nothing and announce no
+        /// functions, which brokers read as every function.
+        @Test func anAllowNamingAnUnservedFunctionIsAUsageError() async throws {
+            for arguments in [["servant", "--allow", "prco1"], ["servant", "--allow", "proc1, prco2", "--list-functions"]] {
+                let run = try await CommandRun.mserve(arguments, timeout: 60)
+                #expect(run.status == 64, "\(arguments)")
+                #expect(run.errors.contains("--allow names a function this servant does not serve: prco"), "\(run.errors)")
+                #expect(run.errors.contains("it serves: echo, fail, pid, proc1"), "\(run.errors)")
+                #expect(run.output.isEmpty, "\(run.output)")
+            }
+        }
+
         /// So is an empty --plugins: it would serve the whole demo API (sleep and pid with it).
         @Test func anEmptyPluginsIsAUsageError() async throws {
             for list in ["", "::"] {
