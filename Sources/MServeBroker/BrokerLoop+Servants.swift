@@ -270,7 +270,7 @@ extension BrokerLoop {
                         reply: frames.isLarge(first + 1) ? .frame(frames.message(at: first + 1)) : .received(frames[first + 1]),
                         reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
                 }
-            case .drain: servantDraining(id)
+            case .drain: servantDraining(id, handedBack: frames.count > 3 ? (3..<frames.count).compactMap { WireInteger.decode(frames[$0]) } : [])
             case .bye:
                 // The queries it names it never started: sent elsewhere, they are not counted
                 // as a dispatch.
@@ -549,18 +549,35 @@ extension BrokerLoop {
 
     /// A servant that is stopping (its DRAIN): out of dispatch now, its running queries left
     /// to finish there. Queries dispatched to it but not sent yet go back to the queue.
-    func servantDraining(_ id: UInt64) {
-        guard let record = servants[id], record.state == .ready else { return }
-        record.state = .draining
-        leaveReadySet(id)
-        for item in record.outbox.reversed() {
-            guard let flight = inFlight.removeValue(forKey: item.tag) else { continue }
+    /// A servant's DRAIN: it takes no more queries. `handedBack` are the tags of queries it
+    /// received but will not start (queued behind its threads, or sent across the DRAIN):
+    /// they go back to the front of the queue at once, not counted as sent, rather than wait
+    /// for its BYE. A servant may send DRAIN again while draining, with more of them.
+    func servantDraining(_ id: UInt64, handedBack: [UInt64] = []) {
+        guard let record = servants[id], record.state == .ready || record.state == .draining else { return }
+        if record.state == .ready {
+            record.state = .draining
+            leaveReadySet(id)
+            for item in record.outbox.reversed() {
+                guard let flight = inFlight.removeValue(forKey: item.tag) else { continue }
+                flight.query.dispatches -= 1
+                record.inFlight = max(0, record.inFlight - 1)
+                if !flight.abandoned { queue.prepend(flight.query) }
+            }
+            record.outbox.removeAll()
+        }
+        var returned = 0
+        for tag in handedBack.sorted(by: >) {
+            guard let flight = inFlight[tag], flight.servantID == id else { continue }
+            inFlight[tag] = nil
             flight.query.dispatches -= 1
             record.inFlight = max(0, record.inFlight - 1)
+            returned += 1
             if !flight.abandoned { queue.prepend(flight.query) }
         }
-        record.outbox.removeAll()
-        logger.info("servant draining", metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)"])
+        logger.info(
+            "servant draining",
+            metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)", "handedBack": "\(returned)"])
         drainQueue()
     }
 

@@ -31,9 +31,9 @@ struct MServeServantCommand: AsyncParsableCommand {
             functions any query may call, as the broker's --allow does.
 
             Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries \
-            (DRAIN), gives the queries it is running up to 5 seconds to finish and be answered, then \
-            says goodbye (BYE), handing back the queries it had not started, which the brokers \
-            send to other servants. With --hub, it leaves the hub only then.
+            (DRAIN), handing back the queries it had not started, which the brokers send to other \
+            servants at once; gives the queries it is running up to 5 seconds (--drain) to finish \
+            and be answered, then says goodbye (BYE). With --hub, it leaves the hub only then.
             """)
 
     @Option(

@@ -164,10 +164,15 @@ final class ServantLoop {
                 case .socketReadable: socketReadable = true
                 case .stop:
                     guard events.beginDraining(within: configuration.drainTimeout, now: QueryClock.monotonicNanoseconds()) else { continue }
-                    logger.info("servant stopping", metadata: ["running": "\(workers.busy)"])
+                    // What waits for a thread goes back now, not at the BYE: the brokers send
+                    // it elsewhere while the running queries finish.
+                    let handedBack = handBack(workers.takeQueued())
+                    logger.info(
+                        "servant stopping",
+                        metadata: ["running": "\(workers.busy)", "handedBack": "\(handedBack.values.map(\.count).reduce(0, +))"])
                     // No more queries, please; the answers to the running ones follow.
                     for broker in brokers.keys {
-                        send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame])
+                        send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame] + (handedBack[broker] ?? []))
                     }
                 }
             }
@@ -199,6 +204,22 @@ final class ServantLoop {
         _ = events.mailbox.closeIntake()
         events.mailbox.close()
         logger.info("servant stopped", metadata: ["answered": "\(answeredInAll)"])
+    }
+
+    /// Jobs that will not run, at the start of a stop: a direct client's get an error now; a
+    /// broker's tags are returned, by broker, to hand back in the DRAIN, and kept for the BYE
+    /// (a broker that has requeued them ignores them there).
+    private func handBack(_ jobs: [ServantJob]) -> [[UInt8]: [[UInt8]]] {
+        var tags: [[UInt8]: [[UInt8]]] = [:]
+        for job in jobs {
+            if let envelope = job.directEnvelope {
+                send(job.broker, envelope + [Self.stoppingReply(to: job.message)])
+            } else {
+                tags[job.broker, default: []].append(job.tag)
+                unstarted[job.broker, default: []].append(job.tag)
+            }
+        }
+        return tags
     }
 
     /// How often sessions of silent brokers are looked for.
@@ -406,8 +427,11 @@ final class ServantLoop {
                     continue
                 }
                 if stopping {
-                    // Sent before the broker read the DRAIN: named in the BYE, not run.
-                    unstarted[broker, default: []].append(contentsOf: pairs.map { frames.copy(of: $0) })
+                    // Sent before the broker read the DRAIN: handed back at once in another
+                    // DRAIN, and named in the BYE as well; not run.
+                    let tags = pairs.map { frames.copy(of: $0) }
+                    unstarted[broker, default: []].append(contentsOf: tags)
+                    send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame] + tags)
                     continue
                 }
                 for first in pairs {

@@ -86,6 +86,20 @@ final class WorkerPool: Sendable {
     /// Jobs queued or running.
     var busy: Int { state.withLock { $0.jobs.count + $0.running } }
 
+    /// Takes the jobs still queued, which will not run; the workers finish their current
+    /// ones and go on waiting.
+    func takeQueued() -> [ServantJob] {
+        state.withLock { state -> [ServantJob] in
+            var taken: [ServantJob] = []
+            var markers = 0
+            while let job = state.jobs.removeFirst() {
+                if let job { taken.append(job) } else { markers += 1 }
+            }
+            for _ in 0..<markers { state.jobs.append(nil) }
+            return taken
+        }
+    }
+
     /// Lets every worker finish its current job and exit; returns the jobs still queued,
     /// which will not run.
     func stop() -> [ServantJob] {

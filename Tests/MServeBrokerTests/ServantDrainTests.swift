@@ -51,4 +51,38 @@ struct ServantDrainTests {
             #expect(await run.broker.snapshot().servants.map(\.state) == ["lost", "ready"])
         }
     }
+
+    /// A DRAIN that names queries the servant will not start hands them back at once: they go
+    /// to another servant while the draining one still runs its query, not counted as sent; a
+    /// BYE that names them again changes nothing.
+    @Test func queriesHandedBackInTheDrainGoElsewhereAtOnce() async throws {
+        try await ScriptedBroker.run(servants: 2, configure: { $0.servants.redispatchLimit = 0 }) { run in
+            let (first, second) = (run.servants[0], run.servants[1])
+            let firstBroker = try await first.becomeReady(capacity: 2)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            try run.send(id: 2, "twice 2")
+            var atFirst: [(tag: [UInt8], message: [UInt8])] = []
+            while atFirst.count < 2 {
+                let (_, frames) = try await first.next(.query)
+                for index in stride(from: 0, to: frames.count - 1, by: 2) { atFirst.append((frames[index], frames[index + 1])) }
+            }
+            let secondBroker = try await second.becomeReady(capacity: 2)
+            #expect(await run.servantsBecomeReady(2))
+            // The first runs query 1 and hands query 2 back.
+            try first.send(to: firstBroker, .drain, [atFirst[1].tag])
+            let (_, moved) = try await second.next(.query)
+            try #require(moved.count == 2)
+            #expect(moved[1] == atFirst[1].message)
+            try second.send(to: secondBroker, .reply, [moved[0], ScriptedServant.answer(id: 2, .atom(.long(4)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).id == .atom(.long(2)))
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["draining", "ready"])
+            // Query 1 is still the first's; then it leaves, naming query 2 again.
+            try first.send(to: firstBroker, .reply, [atFirst[0].tag, ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).id == .atom(.long(1)))
+            try first.send(to: firstBroker, .bye, [atFirst[1].tag])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["lost", "ready"] })
+            #expect(await run.broker.snapshot().metrics.redispatched == 0)
+        }
+    }
 }

@@ -52,6 +52,7 @@ struct ServantStopTests {
         var commands: [[UInt8]] = []
         var answeredTags: [UInt64] = []
         var bye: [[UInt8]] = []
+        var handedBack: [UInt64?] = []
         while commands.last != ServantCommand.bye.frame {
             let frames = try #require(
                 try await broker.next(), "the servant stopped without a goodbye")
@@ -64,10 +65,57 @@ struct ServantStopTests {
                 }
             }
             if frames[1] == ServantCommand.bye.frame { bye = Array(frames.dropFirst(2)) }
+            if frames[1] == ServantCommand.drain.frame { handedBack += frames.dropFirst(2).map(WireInteger.decode) }
         }
         #expect(commands.first == ServantCommand.pong.frame, "the heartbeat is answered while the query runs")
         #expect(answeredTags == [1], "the running query is answered, the new one not started")
+        #expect(handedBack == [2], "the query that crossed the DRAIN is handed back at once")
         #expect(bye.map(WireInteger.decode) == [2], "the BYE names the query it did not start")
+        try await running.value
+        broker.socket.close()
+        context.terminate()
+    }
+
+    /// Queries waiting for a thread when the servant is told to stop go back in its DRAIN, at
+    /// once, not after the running ones finish: the broker sends them elsewhere meanwhile.
+    @Test func queriesWaitingForAThreadAreHandedBackInTheDrain() async throws {
+        let hold = HeldFunction()
+        defer { hold.release(3) }
+        var configuration = ServantConfiguration()
+        configuration.threads = 1
+        configuration.capacity = 3
+        configuration.drainTimeout = .seconds(60)
+        let servant = try Servant(configuration: configuration, functions: hold.registry)
+        let running = Task { try await servant.run() }
+        let context = try ZMQContext()
+        let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
+        for tag in 1...3 { try broker.query(tag: UInt64(tag), "hold \(tag)") }
+        #expect(await eventually { hold.started }, "the first query never started")
+        servant.stop()
+        // While query 1 still runs (nothing is released yet): in the DRAIN, or in a second one
+        // for a query the servant read only after the stop.
+        var handedBack: [UInt64?] = []
+        while handedBack.count < 2 {
+            let frames = try #require(try await broker.next(), "queries 2 and 3 were not handed back: \(handedBack)")
+            try #require(frames.count >= 2 && frames[1] == ServantCommand.drain.frame, "\(frames)")
+            handedBack += frames.dropFirst(2).map(WireInteger.decode)
+        }
+        #expect(handedBack == [2, 3])
+        hold.release(1)
+        var bye: [[UInt8]] = []
+        var answeredTags: [UInt64] = []
+        while bye.isEmpty {
+            let frames = try #require(try await broker.next(), "the servant stopped without a goodbye")
+            try #require(frames.count >= 2)
+            if frames[1] == ServantCommand.reply.frame {
+                for first in stride(from: 2, to: frames.count, by: 3) {
+                    answeredTags.append(try #require(WireInteger.decode(frames[first])))
+                }
+            }
+            if frames[1] == ServantCommand.bye.frame { bye = [frames[1]] + frames.dropFirst(2) }
+        }
+        #expect(answeredTags == [1])
+        #expect(bye.dropFirst().map(WireInteger.decode) == [2, 3], "the BYE names them too")
         try await running.value
         broker.socket.close()
         context.terminate()
