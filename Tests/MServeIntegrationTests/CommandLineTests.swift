@@ -46,8 +46,9 @@ extension IntegrationTests {
             (["broker", "--help"], "the users of the --hub, refreshed every second (env MSERVE_USERS)."),
             (["broker", "--help"], "the broker logs in to (env MSERVE_SERVANT_AUTH)."),
             (["servant", "--help"],
-             "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), gives the "
-                + "queries it is running up to 5 seconds to finish and be answered, then says goodbye (BYE)"),
+             "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), handing back "
+                + "the queries it had not started, which the brokers send to other servants at once; gives the queries "
+                + "it is running up to 5 seconds (--drain) to finish and be answered, then says goodbye (BYE)"),
             (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
             (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated; default any)."),
             (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
