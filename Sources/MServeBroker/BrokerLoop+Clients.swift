@@ -231,6 +231,14 @@ extension BrokerLoop {
             reply(error: error.message, to: held, stage: .refused, counting: .refused)
             return false
         }
+        if let own = decoded.deadlineNanoseconds, UInt64(own) < Self.minimumTimeToAnswer {
+            // Too short to be sent at all: said so now, not as a wait in the queue it never made.
+            reply(
+                error: "deadline exceeded: the query's deadline, \(Self.text(nanoseconds: UInt64(own))), is under the "
+                    + "\(Self.text(nanoseconds: Self.minimumTimeToAnswer)) a servant needs at least; the query was not sent",
+                to: held, stage: .refused, counting: .deadline)
+            return false
+        }
         if let own = decoded.deadlineNanoseconds, UInt64(own) < deadlineNanoseconds {
             held.deadline = held.receivedAt &+ UInt64(own)
             held.hasOwnDeadline = true

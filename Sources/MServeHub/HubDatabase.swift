@@ -48,7 +48,9 @@ public final class HubDatabase: Sendable {
     /// new.
     static func refuseDirectoryOthersControl(_ given: String) throws(HubError) -> String {
         let resolved = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
-        let directory = resolved == given ? given : "\(given) (a link to \(resolved))"
+        // A relative path, or one with `.` or `..`, is no link: compared made absolute.
+        let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
+        let directory = resolved == absolute ? given : "\(given) (a link to \(resolved))"
         let mode: Int
         let owner: Int
         do {

@@ -174,7 +174,7 @@ public enum QIPC {
         guard let type = QMessageType(rawValue: head.1) else {
             throw QIPCError(.badHeader, "byte 1 (message type) is \(head.1), not 0, 1 or 2")
         }
-        guard head.2 <= 2 else { throw QIPCError(.badHeader, "byte 2 (compression) is \(head.2), not 0 or 1") }
+        guard head.2 <= 2 else { throw QIPCError(.badHeader, "byte 2 (compression) is \(head.2), not 0, 1 or 2") }
         let littleEndian = head.0 == 1
         let raw =
             littleEndian

@@ -82,6 +82,25 @@ struct QueryOptionsTests {
         }
     }
 
+    /// A deadline under the 10 ms a servant needs at least is answered at once, and says so:
+    /// not as a wait for a free servant, with the servants idle.
+    @Test func aDeadlineTooShortToSendIsAnsweredAtOnceAndSaysWhy() async throws {
+        try await ScriptedBroker.run(servants: 1) { run in
+            _ = try await run.servants[0].becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            let options = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([1_000])))
+            try run.client.send(Self.query(id: 5, "twice 1", options: options))
+            let answer = try #require(try await run.answer(), "no answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: answer)
+                    == (.atom(.long(5)),
+                        .error(
+                            "mserve: deadline exceeded: the query's deadline, 0D00:00:00.000001000, is under the "
+                                + "0D00:00:00.010000000 a servant needs at least; the query was not sent")))
+            #expect(await run.broker.snapshot().metrics.queries(.deadline) == 1)
+        }
+    }
+
     @Test func unknownOptionsAndWrongTypesAreRefusedWithTheClientsID() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             let cases: [(QValue, String)] = [

@@ -199,6 +199,18 @@ struct HubDatabaseTests {
             "\(String(describing: error))")
     }
 
+    /// A plain directory named with `..` (or relatively) is not called a link in a refusal.
+    @Test func aPlainDirectoryNamedWithDotsIsNotCalledALink() throws {
+        let parent = URL(fileURLWithPath: NSTemporaryDirectory()).resolvingSymlinksInPath().path
+            + "/mserve-hub-dots-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        try FileManager.default.createDirectory(atPath: parent + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o775])
+        let given = parent + "/data/../data"
+        let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: given) }
+        #expect(error?.message.contains("the hub directory \(given) has mode 0775") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("a link") == false, "\(String(describing: error))")
+    }
+
     /// A directory another user owns could have its files or mode changed by that user: the
     /// hub refuses it, even at mode 0700. (Needs root, to give a directory to another user.)
     @Test(.enabled(if: geteuid() == 0, "giving a directory to another user needs root"))
