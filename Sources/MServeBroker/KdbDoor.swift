@@ -444,6 +444,11 @@ final class KdbDoor {
         if pending.distance(from: pending.startIndex, to: terminator) >= Self.maxHandshakeLength {
             return .refused("the handshake is too long")
         }
+        // A ZeroMQ peer's greeting starts 0xFF, 0x00 (ZMTP's signature): a client of the
+        // broker's ZeroMQ endpoint given the door's port. Refused, and told in the log.
+        if pending.first == 0xFF, terminator == pending.startIndex + 1 {
+            return .refused("a ZeroMQ peer (its greeting): ZeroMQ clients connect to the broker's client endpoint (--clients), not to the kdb+ door")
+        }
         var text = Array(pending[pending.startIndex..<terminator])
         var capability: UInt8 = 0
         if let last = text.last, last < 0x20 {

@@ -30,11 +30,14 @@ final class ClientLoop {
     /// With a `connectTimeout` and a host name in the endpoint: its lookup, so that a name that
     /// does not resolve is told apart from a broker that is down.
     private let hostLookup: HostLookup?
+    /// Whether this client speaks CURVE: a failed handshake then most likely means other keys.
+    private let usesCurve: Bool
 
     init(endpoint: String, configuration: ClientConfiguration, logger: Logger, mailbox: ZMQMailbox<ClientControl>) throws {
         self.events = ZMQEventLoop(mailbox: mailbox)
         self.logger = logger
         self.endpoint = endpoint
+        usesCurve = configuration.curve != nil
         connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
         hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
         let resources = try ZMQContextScope()
@@ -168,7 +171,11 @@ final class ClientLoop {
             } else if event.event.contains(.handshakeFailedAuth) {
                 handshakeFailure = "it refused this client's key"
             } else if event.event.contains(.handshakeFailedProtocol) || event.event.contains(.handshakeFailedNoDetail) {
-                handshakeFailure = "the security handshake failed (do both sides use the same security, and the broker's public key?)"
+                handshakeFailure =
+                    usesCurve
+                    ? "the security handshake failed (do both sides use the same security, and the broker's public key?)"
+                    : "the ZeroMQ handshake failed: the broker uses CURVE keys and this client none, "
+                        + "or the endpoint is not a ZeroMQ socket (a kdb+ door's port, say)"
             }
         }
     }
@@ -192,19 +199,31 @@ final class ClientLoop {
     private func readReplies() {
         while true {
             let bytes: [UInt8]
+            var frames = 1
             do {
                 guard let message = try socket.receive(dontWait: true) else { return }
                 bytes = message.bytes
-                while try socket.hasMoreFrames { _ = try socket.receive() }
+                while try socket.hasMoreFrames {
+                    _ = try socket.receive()
+                    frames += 1
+                }
             } catch {
                 logger.error("client receive failed: \(error)")
                 return
             }
             let value: QValue
             do {
+                guard frames == 1 else { throw QIPCError(.unexpectedShape, "a message of \(frames) frames") }
                 value = try QIPC.decode(bytes).value
             } catch {
+                // A broker sends nothing else: the endpoint is something other than a broker's
+                // client socket (a hub's, a servant's), which will answer no query.
                 logger.warning("dropped a malformed reply: \(error)")
+                failPending(
+                    ClientError(
+                        .malformedReply,
+                        "the peer at \(endpoint) answered with something other than a kdb+ IPC reply (\(error)); "
+                            + "is it a broker's client endpoint?"))
                 continue
             }
             guard case .list(let items, _) = value, items.count >= 2 else {

@@ -43,6 +43,45 @@ extension IntegrationTests {
             #expect(!run.errors.split(separator: "\n").contains { $0.hasPrefix(forged) }, "\(run.errors)")
         }
 
+        /// `mserve send` pointed at something other than a broker's client endpoint says so:
+        /// at once for a ZeroMQ peer that answers in another protocol (a hub's port), within
+        /// the connect timeout for the kdb+ door's port, which the broker's log names.
+        @Test func sendToAnEndpointThatIsNotABrokersSaysSo() async throws {
+            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let bound = DispatchSemaphore(value: 0)
+            // A peer that answers every message with three frames, as a hub does.
+            let peer = Thread {
+                do {
+                    let context = try ZMQContext()
+                    defer { context.terminate() }
+                    let socket = try ZMQSocket(context: context, type: .router)
+                    defer { socket.close() }
+                    try socket.setReceiveTimeout(milliseconds: 30_000)
+                    try socket.bind(endpoint)
+                    bound.signal()
+                    guard let frames = try socket.receiveMultipartBytes() else { return }
+                    _ = try socket.send(multipart: [frames[0], Array("MSH1".utf8), Array("ERROR".utf8), Array("x".utf8)])
+                    Thread.sleep(forTimeInterval: 3)
+                } catch {
+                    bound.signal()
+                }
+            }
+            peer.start()
+            bound.wait()
+            let hub = try await CommandRun.mserve(["send", "--broker", endpoint, "echo 1"], timeout: 60)
+            #expect(hub.status == 1, "\(hub.errors)")
+            #expect(
+                hub.errors.contains("the peer at \(endpoint) answered with something other than a kdb+ IPC reply"),
+                "\(hub.errors)")
+
+            let (cluster, port) = try await KdbDoorTests.startCluster(servants: 1)
+            defer { cluster.stop() }
+            let door = try await CommandRun.mserve(["send", "--broker", "tcp://127.0.0.1:\(port)", "echo 1"], timeout: 60)
+            #expect(door.status == 1, "\(door.errors)")
+            #expect(door.errors.contains("the endpoint is not a ZeroMQ socket (a kdb+ door's port, say)"), "\(door.errors)")
+            #expect(cluster.broker.logs.contains("reason=a ZeroMQ peer (its greeting)"), "\(cluster.broker.logs)")
+        }
+
         @Test func theReadmesTwoLinesAreBothAnswered() async throws {
             let cluster = try await ProcessCluster.start(servants: 1)
             defer { cluster.stop() }
