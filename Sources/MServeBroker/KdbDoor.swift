@@ -143,6 +143,11 @@ final class KdbDoor {
         }
         self.logger[metadataKey: "kdbPort"] = "\(port)"
         self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
+        if let users, users.passwords.isEmpty {
+            self.logger.warning(
+                "the users file lists no users: every kdb+ login is refused",
+                metadata: ["file": "\(configuration.usersFile ?? "")"])
+        }
     }
 
     /// The number of open connections.

@@ -162,6 +162,20 @@ extension IntegrationTests {
             }
         }
 
+        /// A users file with no users starts the door, which refuses every login: the broker
+        /// says so at start.
+        @Test func anEmptyUsersFileIsWarnedOf() async throws {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)")
+            try "".write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            let (cluster, _) = try await Self.startCluster(servants: 1, doorArguments: ["--users", file.path])
+            defer { cluster.stop() }
+            #expect(
+                await eventually { cluster.broker.logs.contains("the users file lists no users: every kdb+ login is refused") },
+                "\(cluster.broker.logs)")
+        }
+
         /// Sync messages sent one after another without waiting, as a client may pipeline them,
         /// are answered in the order they came, as q answers them: a kdb+ response carries no
         /// id, so that order is all a client matches responses by. With two servants the
