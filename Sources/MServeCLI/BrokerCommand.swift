@@ -204,7 +204,10 @@ struct BrokerCommand: AsyncParsableCommand {
     /// names the flag).
     private func configurationFromFlags() throws -> BrokerConfiguration {
         var configuration = BrokerConfiguration()
-        configuration.clients.endpoint = clients ?? environment("MSERVE_BROKER") ?? configuration.clients.endpoint
+        if let given = clients ?? environment("MSERVE_BROKER") {
+            try checkBindEndpoint(given, source: clients == nil ? "MSERVE_BROKER" : "--clients")
+            configuration.clients.endpoint = given
+        }
         configuration.servants.endpoints =
             servants.isEmpty
             ? (environment("MSERVE_SERVANTS")?.split(separator: ",").map(String.init) ?? []) : servants

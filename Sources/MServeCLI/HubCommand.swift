@@ -35,7 +35,7 @@ struct MServeHubCommand: AsyncParsableCommand {
 
 /// Options naming the hub to ask, and the key to ask a secured hub with.
 struct HubClientOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--timeout -1` is read as a value, and refused by its check.
@@ -56,6 +56,10 @@ struct HubClientOptions: ParsableArguments {
     /// `--key-name` (else `defaultKeyName`) and pinned to `hub.pub`. Any allowed key may
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
+        if let hub, !isHubEndpoint(hub) {
+            throw ValidationError(
+                "--hub '\(hub)' is not a hub endpoint: tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
+        }
         var client = HubClient(
             endpoint: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint),
             timeout: try seconds(timeout, flag: "--timeout"))
@@ -124,6 +128,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "mserve.hub")
+        if let bind { try checkBindEndpoint(bind, source: "--bind") }
         var configuration = HubConfiguration(endpoint: bind ?? HubEnvironment.endpoint, directory: dir ?? HubEnvironment.directory)
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)

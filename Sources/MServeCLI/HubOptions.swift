@@ -82,6 +82,30 @@ func isHubEndpoint(_ value: String) -> Bool {
     ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
 }
 
+/// Refuses, as a usage error naming `source` (the flag or variable), a `value` that is no
+/// endpoint to bind: `tcp://HOST:PORT` (PORT from 0 to 65535, or `*`; HOST `*` for every
+/// interface), `ipc://PATH` or `inproc://NAME`.
+func checkBindEndpoint(_ value: String, source: String) throws {
+    let valid: Bool
+    if let parsed = ZMQEndpoint(value) {
+        switch parsed.scheme {
+        case "tcp":
+            valid = !(parsed.host ?? "").isEmpty && (parsed.portText == "*" || parsed.port(in: 0...65_535) != nil)
+        case "ipc", "inproc":
+            valid = !parsed.address.isEmpty
+        default:
+            valid = false
+        }
+    } else {
+        valid = false
+    }
+    guard valid else {
+        throw ValidationError(
+            "\(source) '\(value)' is not an endpoint to bind: tcp://HOST:PORT (HOST an address, a name or * for every "
+                + "interface; PORT from 0 to 65535, 0 for any free one), ipc://PATH or inproc://NAME")
+    }
+}
+
 /// Where a process's hub is.
 enum HubMode: Sendable {
     /// Connect to the hub at this endpoint.

@@ -173,6 +173,7 @@ struct MServeServantCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let bind { try checkBindEndpoint(bind, source: "--bind") }
         let loaded = try loadPlugins()
         if listFunctions {
             let allowlist = try allowlist(serving: loaded)

@@ -550,14 +550,29 @@ extension IntegrationTests {
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
         @Test func aPortOutOfRangeIsRefusedNotWrapped() async throws {
             let broker = try await CommandRun.mserve(["broker", "--clients", "tcp://127.0.0.1:70000"], timeout: 60)
-            #expect(broker.status == 1)
-            #expect(broker.errors.contains("the port '70000' is not a number from 0 to 65535"), "\(broker.errors)")
+            #expect(broker.status == 64)
+            #expect(broker.errors.contains("--clients 'tcp://127.0.0.1:70000' is not an endpoint to bind"), "\(broker.errors)")
             #expect(broker.output.isEmpty, "\(broker.output)")
             let directory = try temporaryDirectory("mserve-hub-port")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 60)
-            #expect(hub.status != 0)
-            #expect(hub.errors.contains("the port '-1' is not a number from 0 to 65535"), "\(hub.errors)")
+            #expect(hub.status == 64)
+            #expect(hub.errors.contains("--bind 'tcp://127.0.0.1:-1' is not an endpoint to bind"), "\(hub.errors)")
+        }
+
+        /// A malformed endpoint is a usage error (status 64) in every command, named by the flag
+        /// or variable it came from, before anything is bound or logged.
+        @Test(arguments: [
+            (["broker", "--clients", "notanendpoint"], [:], "--clients 'notanendpoint' is not an endpoint to bind"),
+            (["broker"], ["MSERVE_BROKER": "tcp://nohost"], "MSERVE_BROKER 'tcp://nohost' is not an endpoint to bind"),
+            (["servant", "--bind", "bogus"], [:], "--bind 'bogus' is not an endpoint to bind"),
+            (["hub", "spokes", "--hub", "bogus"], [:], "--hub 'bogus' is not a hub endpoint"),
+        ] as [([String], [String: String], String)])
+        func aMalformedEndpointIsAUsageError(arguments: [String], environment: [String: String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
         }
 
         /// MSERVE_HUB=none keeps brokers and servants out of the hub; the hub's own commands
