@@ -27,8 +27,10 @@ struct HubOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
     var service: String = "default"
 
-    /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`.
+    /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`,
+    /// and a service name that is empty or holds blanks.
     func validate() throws {
+        try checkServiceName(service)
         let value = hub ?? HubEnvironment.setting ?? "none"
         guard value == "none" || value == "auto" || isHubEndpoint(value) else {
             throw ValidationError(
@@ -80,6 +82,15 @@ enum HubEnvironment {
 /// q servant's kdb://HOST:PORT.
 func isHubEndpoint(_ value: String) -> Bool {
     ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
+}
+
+/// Refuses an empty `--service` name, or one with blanks or control characters: the hub
+/// would register and resolve it, but no command line could name it plainly.
+func checkServiceName(_ name: String) throws {
+    guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F })
+    else {
+        throw ValidationError("--service '\(name)' is not a service name: a name without blanks, such as default or trades-eu")
+    }
 }
 
 /// Refuses, as a usage error naming `source` (the flag or variable), a `value` that is no

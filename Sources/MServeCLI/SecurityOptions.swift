@@ -20,6 +20,14 @@ struct SecurityOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("This process's key in the key directory (default: its role).", valueName: "name"))
     var keyName: String?
 
+    /// Refuses `--key-name` without a key directory: it would do nothing.
+    func validate() throws {
+        if keyName != nil, keyDirectory(keys) == nil {
+            throw ValidationError(
+                "--key-name names a key in the key directory: give --keys DIR (or MSERVE_KEYS) with it, or leave it out to run without security")
+        }
+    }
+
     /// The security of a servant or broker: it needs a hub endpoint to learn the allowed keys.
     func security(defaultName role: String, hub: HubMode?) throws -> ProcessSecurity? {
         guard let security = try security(defaultName: role) else { return nil }

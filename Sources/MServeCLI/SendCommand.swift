@@ -83,6 +83,7 @@ struct SendCommand: AsyncParsableCommand {
                 "--broker and --service both say which broker to use: give --broker ENDPOINT to reach "
                     + "a broker directly, or --service NAME (with --hub) to find one through the hub")
         }
+        if let service { try checkServiceName(service) }
         if keyDirectory(keys) == nil {
             for (flag, value) in [("--key-name", keyName), ("--broker-key", brokerKey)] where value != nil {
                 throw ValidationError(

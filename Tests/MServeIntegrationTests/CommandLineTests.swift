@@ -560,6 +560,21 @@ extension IntegrationTests {
             #expect(hub.errors.contains("--bind 'tcp://127.0.0.1:-1' is not an endpoint to bind"), "\(hub.errors)")
         }
 
+        /// A service name no command line could name plainly, and a --key-name with no key
+        /// directory to find it in, are usage errors, not accepted silently.
+        @Test(arguments: [
+            (["servant", "--service", ""], "--service '' is not a service name"),
+            (["broker", "--service", "a b"], "--service 'a b' is not a service name"),
+            (["send", "--service", "", "echo 1"], "--service '' is not a service name"),
+            (["servant", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
+            (["broker", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
+        ])
+        func namesThatNameNothingAreUsageErrors(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: ["MSERVE_KEYS": ""], timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+        }
+
         /// A malformed endpoint is a usage error (status 64) in every command, named by the flag
         /// or variable it came from, before anything is bound or logged.
         @Test(arguments: [
