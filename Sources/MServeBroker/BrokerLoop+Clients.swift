@@ -199,13 +199,18 @@ extension BrokerLoop {
             queue.append(held)
             if held.hasOwnDeadline { earliestOwnDeadlineQueued = min(earliestOwnDeadlineQueued ?? .max, held.deadline) }
             offerAgainSoonWhileAServantIsFree()
-            if readyIDs.isEmpty && !loggedWaitingWithoutServants {
-                loggedWaitingWithoutServants = true
-                logger.warning(
-                    "queries wait: no servant is ready",
-                    metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
-            }
+            warnIfQueriesWaitWithoutServants()
         }
+    }
+
+    /// Says once, until a servant is ready again, that queries wait with no servant ready: a
+    /// new one queued, or one sent again after its servant was lost.
+    func warnIfQueriesWaitWithoutServants() {
+        guard readyIDs.isEmpty, !queue.isEmpty, !loggedWaitingWithoutServants else { return }
+        loggedWaitingWithoutServants = true
+        logger.warning(
+            "queries wait: no servant is ready",
+            metadata: ["queued": "\(queue.count)", "servantsKnown": "\(servants.count)"])
     }
 
     /// Reads the plain message `layout` was read from: `message` in place, or the message

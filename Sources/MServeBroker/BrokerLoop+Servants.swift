@@ -619,5 +619,6 @@ extension BrokerLoop {
             }
         }
         drainQueue()
+        warnIfQueriesWaitWithoutServants()
     }
 }

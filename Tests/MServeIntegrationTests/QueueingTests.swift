@@ -100,6 +100,37 @@ extension IntegrationTests {
         #expect(try await third.result == .atom(.long(3)))
     }
 
+    /// A query sent again after its only servant was lost waits for a servant like a new one,
+    /// and the broker says so, though no new query came.
+    @Test func aQueryWaitingAgainAfterItsServantWasLostIsSaidToWait() async throws {
+        let servantEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+        let servant = try await MServeProcess("servant", ["servant", "--bind", servantEndpoint])
+        let broker = try await MServeProcess(
+            "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--servant", servantEndpoint, "--wait-for-servant", "60"])
+        defer { broker.stop() }
+        let client = try QueryClient(endpoint: broker.endpoint)
+        defer { client.close() }
+        #expect(await eventually { broker.logs.contains("servant ready") })
+        async let running = client.send("sleep 2000")
+        // At the servant: in flight, not queued.
+        #expect(
+            await eventually {
+                guard case .dictionary(let keys, let values, _)? = try? await client.send(".mserve.status[]").result,
+                    case .vector(.symbol(let names), _) = keys, let index = names.firstIndex(of: "inFlight"),
+                    case .list(let items, _) = values
+                else { return false }
+                return items[index] == .atom(.long(1))
+            })
+        servant.crash()
+        #expect(await eventually { broker.logs.contains("servant lost") })
+        #expect(
+            await eventually { broker.logs.contains("queries wait: no servant is ready") },
+            "\(broker.logs)")
+        let restarted = try await MServeProcess("servant", ["servant", "--bind", servantEndpoint])
+        defer { restarted.stop() }
+        #expect(try await running.result == .atom(.long(2000)))
+    }
+
     @Test func aBrokerWithoutServantsSaysSoAtStart() async throws {
         let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
         defer { broker.stop() }
