@@ -207,7 +207,9 @@ final class BrokerLoop {
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
             let monitor = try resources.monitor(endpoint: monitorEndpoint)
-            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: logger) }
+            var doorLogger = logger
+            doorLogger[metadataKey: "broker"] = "\(clientEndpoint)"
+            let kdbDoor = try configuration.kdb.map { try KdbDoor(configuration: $0, logger: doorLogger) }
             return (
                 clientSocket: clientSocket, admission: admission, clientEndpoint: clientEndpoint,
                 servantSocket: servantSocket, monitor: monitor, kdbDoor: kdbDoor
