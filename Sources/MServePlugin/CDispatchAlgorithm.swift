@@ -278,7 +278,12 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                     }
                 }
             }
-            if length < 0 { return .refused }
+            if length == -1 { return .refused }
+            if length < 0 {
+                // Only -1 refuses (mserve_plugin.h): any other negative is a broken hook.
+                onInvalidChoice?("\(path): routing hook of \"\(name)\" returned \(length); only -1 refuses a query")
+                return .refused
+            }
             // A hook that claims a length past any routing string is broken: its query is
             // refused rather than a buffer of that size made.
             guard length <= Self.maximumRoutingLength else {
@@ -291,6 +296,11 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
                 return .routing(String(decoding: bytes, as: UTF8.self))
             }
             // Like snprintf: the hook returned the length it needs; try once more with room for it.
+            if capacity > 256 {
+                onInvalidChoice?(
+                    "\(path): routing hook of \"\(name)\" returned length \(length) with \(capacity) bytes of room, after asking for \(capacity - 1)")
+                return .refused
+            }
             capacity = Int(length) + 1
         }
         return .refused

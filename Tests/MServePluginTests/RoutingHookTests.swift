@@ -97,6 +97,34 @@ import Testing
         #expect(reports.messages.count == 2)
         #expect(reports.messages.first?.contains("over the 65536-byte limit") == true, "\(reports.messages)")
     }
+
+    /// A hook that returns a negative other than -1, or a length that still does not fit after
+    /// the retry, is broken: its query is refused, and the misbehaviour reported (a deliberate
+    /// -1 is not).
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aCHookThatMisbehavesIsReportedNotTakenForARefusal() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        let routeBody = """
+            if (strcmp(query->function, "negative") == 0) return -7;
+            if (strcmp(query->function, "refuse") == 0) return -1;
+            return (int64_t)capacity + 1;
+            """
+        let library = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "liar-route", routeBody: routeBody),
+            into: directory,
+            fileName: "liar-route.so"
+        )
+        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+        let reports = ReportLog()
+        let algorithm = try registry.makeAlgorithm("liar-route") { reports.append($0) }
+        #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
+        #expect(reports.messages.isEmpty, "\(reports.messages)")
+        #expect(algorithm.route(function: "negative", argumentMessages: [], defaultRouting: "") == .refused)
+        #expect(reports.messages.last?.contains("returned -7; only -1 refuses a query") == true, "\(reports.messages)")
+        #expect(algorithm.route(function: "grows", argumentMessages: [], defaultRouting: "") == .refused)
+        #expect(reports.messages.last?.contains("returned length 259 with 258 bytes of room, after asking for 257") == true, "\(reports.messages)")
+        #expect(reports.messages.count == 2)
+    }
 }
 
 /// Messages a plugin's misbehaviour reports, collected from any thread.
