@@ -143,7 +143,7 @@ extension BrokerLoop {
             if event.event.contains(.connected) {
                 record.connected = true
                 record.unreachableLogged = false
-                record.reconnectLogged = false
+                record.helloUnansweredSince = nil
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
                 record.connected = false
@@ -176,20 +176,44 @@ extension BrokerLoop {
         try servantSocket.connect(record.endpoint)
     }
 
-    /// The first step of connecting again to a servant whose connection libzmq ended for good:
-    /// after a protocol error (a message over `--max-message`, a frame it cannot read) or a
-    /// failed handshake (a CURVE key that does not match) libzmq closes the connection and,
-    /// unlike after a network error, never reconnects; the routing id then has no pipe, and a
-    /// HELLO to it cannot be routed (``sendHello(_:)`` returns false). The endpoint is
-    /// disconnected now and connected at the servant's next heartbeat visit (``reconnect(_:)``),
-    /// once libzmq has let go of the old pipe. Said once until the servant connects again.
-    func endConnectionForGood(_ record: ServantRecord) {
+    /// Why the broker ends a servant's connection itself and makes a new one.
+    enum ReconnectCause {
+        /// libzmq ended the connection for good: after a protocol error (a message over
+        /// `--max-message`, a frame it cannot read) or a failed handshake (a CURVE key that
+        /// does not match) it closes the connection and, unlike after a network error, never
+        /// reconnects; the routing id then has no pipe, and a HELLO to it cannot be routed
+        /// (``BrokerLoop/sendHello(_:)`` returns false).
+        case endedByLibzmq
+        /// The connection is up as far as TCP knows, but nothing came back on it for the
+        /// liveness time: the servant stopped reading it (its ROUTER gave this broker's routing
+        /// id to another connection, or ignores this one while an older one holds the id) or the
+        /// path is half-open. libzmq reconnects only after a connection fails, so without a new
+        /// one the servant would stay lost for good.
+        case silent
+
+        var explanation: String {
+            switch self {
+            case .endedByLibzmq:
+                "libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match)"
+            case .silent:
+                "nothing came back on its connection for the liveness time (a half-open connection, or another peer holding this broker's routing id there)"
+            }
+        }
+    }
+
+    /// The first step of connecting again to a servant whose connection is of no more use
+    /// (``ReconnectCause``). The endpoint is disconnected now and connected at the servant's
+    /// next heartbeat visit (``reconnect(_:)``), once libzmq has let go of the old pipe. Said
+    /// once until the servant is heard from again.
+    func endConnectionForGood(_ record: ServantRecord, cause: ReconnectCause = .endedByLibzmq) {
         try? servantSocket.disconnect(record.endpoint)
         record.reconnectDue = true
+        record.connected = false
+        record.helloUnansweredSince = nil
         if !record.reconnectLogged {
             record.reconnectLogged = true
             logger.notice(
-                "connecting to servant again: libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match); trying every few seconds",
+                "connecting to servant again: \(cause.explanation); trying every few seconds",
                 metadata: ["servant": "\(record.endpoint)"])
         }
     }
@@ -208,6 +232,7 @@ extension BrokerLoop {
     func sendHello(_ id: UInt64) -> Bool {
         guard let record = servants[id] else { return false }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
+        if record.connected, record.helloUnansweredSince == nil { record.helloUnansweredSince = record.lastHelloSent }
         return sendToServant(
             record.routingID, .hello, WireInteger.encode(incarnation),
             WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))),
@@ -242,6 +267,8 @@ extension BrokerLoop {
                 continue  // a servant we removed
             }
             record.unansweredPingSince = nil
+            record.helloUnansweredSince = nil
+            record.reconnectLogged = false
             record.connected = true  // it is heard from, whatever the connection events said
             switch command {
             case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)

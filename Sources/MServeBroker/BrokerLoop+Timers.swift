@@ -26,6 +26,9 @@ extension BrokerLoop {
                     let silentSince = record.unansweredPingSince ?? now
                     if now &- silentSince > livenessNanoseconds {
                         servantLost(record.id, reason: "missed heartbeats")
+                        // Re-greeted over the same connection, a servant that stopped reading
+                        // it would never hear: the connection is made anew.
+                        endConnectionForGood(record, cause: .silent)
                     } else {
                         record.unansweredPingSince = silentSince
                         if record.connected { sendToServant(record.routingID, .ping) }
@@ -44,6 +47,13 @@ extension BrokerLoop {
                         // be made (made while the old pipe lingered, libzmq would abort).
                         record.reconnectDue = false
                         reconnect(record)
+                    } else if let since = record.helloUnansweredSince, now &- since > livenessNanoseconds {
+                        // Greeted over a connection that came up, and silent for the liveness
+                        // time: the servant does not read this connection (another peer took
+                        // this broker's routing id there first, or it is half-open). Whatever
+                        // `connected` says now: the old connection's end, reported late, may
+                        // have cleared it.
+                        endConnectionForGood(record, cause: .silent)
                     } else if now &- record.lastHelloSent >= interval, !sendHello(record.id) {
                         endConnectionForGood(record)
                     }

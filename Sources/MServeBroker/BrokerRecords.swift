@@ -171,8 +171,12 @@ final class ServantRecord {
     /// Disconnected after libzmq ended its connection for good; connected again at the next
     /// heartbeat visit (``BrokerLoop/endConnectionForGood(_:)``).
     @exclusivity(unchecked) var reconnectDue = false
-    /// Whether that was logged since it last connected.
+    /// Whether that was logged since it was last heard from.
     @exclusivity(unchecked) var reconnectLogged = false
+    /// When the first HELLO sent over a connection that came up went unanswered (nil once
+    /// heard from, and when the connection is ended): a connection that carries nothing back
+    /// for the liveness time is ended and made anew (``BrokerLoop/ReconnectCause/silent``).
+    @exclusivity(unchecked) var helloUnansweredSince: UInt64?
     /// Whether a READY without a valid incarnation was logged; once per servant.
     @exclusivity(unchecked) var badReadyLogged = false
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).

@@ -1,0 +1,57 @@
+import MServeProtocol
+import MServeTestSupport
+import QData
+import Testing
+import ZeroMQ
+
+@testable import MServeBroker
+
+/// A servant that stops reading the broker's connection while TCP still holds it up (its
+/// ROUTER gave the broker's routing id to another peer, or the connection is half-open) is
+/// lost for missed heartbeats; libzmq never reconnects a connection that did not fail, so the
+/// broker makes a new one itself and the servant is used again.
+struct SilentConnectionTests {
+    @Test func aServantThatStoppedReadingTheConnectionIsConnectedAgain() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.servants.heartbeatInterval = .milliseconds(100)
+                $0.servants.livenessTimeout = .seconds(1)
+                // The query may be sent into a taken connection, before the loss is seen.
+                $0.servants.redispatchLimit = 3
+            }
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            // A peer presenting the broker's routing id takes it over at the scripted servant
+            // (ZMQ_ROUTER_HANDOVER): the broker's connection stays up, and is never read again.
+            let intruder = try ZMQSocket(context: run.context, type: .dealer)
+            try intruder.setLinger(milliseconds: 0)
+            try intruder.setRoutingId(broker)
+            try intruder.connect(servant.endpoint)
+            try intruder.send(multipart: [ServantLink.protocolMarker, ServantCommand.bye.frame])
+            // Its message comes under the broker's id: the takeover is done.
+            _ = try await servant.next(.bye)
+            intruder.close()
+            // Lost for missed heartbeats, the servant is greeted on a new connection. Each
+            // HELLO is answered (on a loaded machine the broker may have been greeting it
+            // before the takeover too, on a connection since taken) until a query comes.
+            try run.send(id: 1, "twice 1")
+            let deadline = ContinuousClock.now + .seconds(60)
+            while true {
+                let left = deadline - ContinuousClock.now
+                let frames = try #require(
+                    left > .zero ? try await servant.socket.receiveFrames(within: left) : nil, "no query came")
+                try #require(frames.count >= 3 && frames[1] == ServantLink.protocolMarker)
+                if frames[2] == ServantCommand.hello.frame {
+                    try servant.send(to: frames[0], .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, incarnation: 10)])
+                } else if frames[2] == ServantCommand.query.frame {
+                    try servant.send(to: frames[0], .reply, [frames[3], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+                    break
+                }
+            }
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(try ScriptedServant.idAndResult(of: answer).result == .atom(.long(2)))
+        }
+    }
+}
