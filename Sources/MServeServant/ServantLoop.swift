@@ -68,7 +68,16 @@ final class ServantLoop {
         let opened = try resources.setUp {
             let socket = try resources.socket(.router)
             try socket.setRouterMandatory(false)
-            try socket.setRouterHandover(true)
+            // A second connection under a routing id in use is ignored while the first lives
+            // (no ZMQ_ROUTER_HANDOVER): without keys anyone who reaches the socket could
+            // otherwise take a live broker's session by presenting its `broker-<hex>` id. A
+            // restarted broker has a new id; a broker whose connection died unseen here is let
+            // in once the heartbeats below close the dead one.
+            try socket.setRouterHandover(false)
+            // ZMTP heartbeats: a connection whose peer is gone (a half-open one) is closed
+            // within seconds, freeing its routing id for the broker's new connection.
+            try socket.setHeartbeat(
+                interval: Self.connectionHeartbeatMilliseconds, timeout: Self.connectionTimeoutMilliseconds, ttl: 0)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
@@ -115,6 +124,11 @@ final class ServantLoop {
         if let name = configuration.name { entries.append(("name", .atom(.symbol(name)))) }
         readyInfo = QIPC.encode(InfoDictionary.dictionary(entries))
     }
+
+    /// How often the servant's socket sends a ZMTP PING on each connection (libzmq answers them).
+    static let connectionHeartbeatMilliseconds: Int32 = 2_000
+    /// How long a connection may carry nothing back after a ZMTP PING before libzmq closes it.
+    static let connectionTimeoutMilliseconds: Int32 = 10_000
 
     /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).
     /// Other transports (`ipc://`, `inproc://`) are returned as they are.

@@ -15,7 +15,8 @@ struct ScriptedServant {
     init(context: ZMQContext, endpoint bindTo: String = "tcp://127.0.0.1:0") throws {
         socket = try ZMQSocket(context: context, type: .router)
         try socket.setLinger(milliseconds: 0)
-        // As a real servant: a broker's new connection takes over its routing id from the old.
+        // A broker's new connection takes over its routing id from the old, should the script
+        // still hold it (a real servant ignores the new one until the old one closes).
         try socket.setRouterHandover(true)
         try socket.setReceiveTimeout(milliseconds: 5_000)
         try socket.bind(bindTo)

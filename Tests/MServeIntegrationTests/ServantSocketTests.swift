@@ -59,6 +59,37 @@ extension IntegrationTests {
             #expect("\(reply)".contains("`proc2` is not in the list of allowed functions"), "\(reply)")
         }
 
+        /// A peer that presents a live broker's routing id (`broker-<hex>`, which anyone can
+        /// learn without keys) gets no session: the servant ignores the second connection under
+        /// that id while the broker's lives, and the broker goes on using the servant.
+        @Test func aPeerWithABrokersRoutingIdCannotTakeItsSession() async throws {
+            let cluster = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--heartbeat", "0.2", "--liveness", "0.8"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+            var configuration = ClientConfiguration()
+            configuration.deadline = .seconds(60)
+            let client = try QueryClient(endpoint: cluster.broker.endpoint, configuration: configuration)
+            defer { client.close() }
+            #expect(try await client.send("echo 1").result == .atom(.long(1)))
+            let servant = cluster.servants[0]
+            let logged = try #require(
+                servant.logs.firstMatch(of: /broker-[0-9a-f]+/).map { String($0.output) }, "\(servant.logs)")
+
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let intruder = try ZMQSocket(context: context, type: .dealer)
+            defer { intruder.close() }
+            try intruder.setLinger(milliseconds: 0)
+            try intruder.setRoutingId(Array(logged.utf8))
+            try intruder.connect(servant.endpoint)
+            try intruder.send(multipart: [ServantLink.protocolMarker, ServantCommand.hello.frame, WireInteger.encode(1)])
+            // Three of the broker's liveness times: ample for a session's READY to come back.
+            let answer = try await intruder.receiveFrames(within: .milliseconds(2_400))
+            #expect(answer == nil, "the peer got a session: \(String(describing: answer))")
+            #expect(try await client.send("echo 2").result == .atom(.long(2)))
+        }
+
         /// An empty --allow is refused on the servant as on the broker: it would allow any function.
         @Test func anEmptyAllowIsAUsageError() async throws {
             let run = try await CommandRun.mserve(["servant", "--allow", " , "], timeout: 60)
