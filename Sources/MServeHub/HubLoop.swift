@@ -20,6 +20,17 @@ struct LiveSpoke {
 
     var isServant: Bool { record.registration.role == SpokeRole.servant && !record.endpoint.isEmpty }
 
+    /// A servant endpoint of a service, as watchers follow it.
+    struct Announcement: Hashable {
+        var service: String
+        var endpoint: String
+    }
+
+    /// The servant endpoint this spoke announces; nil for a spoke that is not a servant.
+    var announcement: Announcement? {
+        isServant ? Announcement(service: record.registration.service, endpoint: record.endpoint) : nil
+    }
+
     /// Whether a peer that authenticated with `userID` may speak for this spoke: with security
     /// on, only the key that registered it may register it again, send its heartbeats or
     /// deregister it.
@@ -426,32 +437,22 @@ final class HubLoop {
             return
         }
         let previous = spokes[id]
-        if let oldRoutingID = previous?.routingID, oldRoutingID != routingID {
-            spokeByRoutingID[oldRoutingID] = nil
-        }
-        if let other = spokeByRoutingID[routingID], other != id {
-            // The same connection registered as a different session: the old one left.
-            if let gone = spokes.removeValue(forKey: other) {
-                try? database.remove(spoke: other)
-                announceLeave(gone)
-            }
-        }
         let record = SpokeRecord(id: id, registration: registration, endpoint: endpoint, registered: time, heard: time)
         let live = LiveSpoke(
             record: record, routingID: routingID, lastHeard: now, confirmed: true,
             ownerKey: admission.isSecured ? userID : nil)
-        spokes[id] = live
-        spokeByRoutingID[routingID] = id
-        if let previous, previous.isServant,
-            previous.record.endpoint != endpoint || previous.record.registration.service != registration.service
-        {
-            announceLeave(previous)
-        }
-        if live.isServant
-            && (previous == nil || previous?.isServant == false || previous?.record.endpoint != endpoint
-                || previous?.record.registration.service != registration.service)
-        {
-            announceJoin(live)
+        // The same connection registered as a different session: the old one left.
+        let replaced = spokeByRoutingID[routingID].flatMap { $0 == id ? nil : spokes[$0] }
+        announcingChanges(to: [previous?.announcement, replaced?.announcement, live.announcement]) {
+            if let oldRoutingID = previous?.routingID, oldRoutingID != routingID {
+                spokeByRoutingID[oldRoutingID] = nil
+            }
+            if let replaced {
+                spokes[replaced.record.id] = nil
+                try? database.remove(spoke: replaced.record.id)
+            }
+            spokes[id] = live
+            spokeByRoutingID[routingID] = id
         }
         metrics.registered()
         // A spoke that stopped hearing the hub sends REGISTER again every second; through a
@@ -515,7 +516,8 @@ final class HubLoop {
             return
         }
         spokeByRoutingID[routingID] = nil
-        if let id, let gone = spokes.removeValue(forKey: id) {
+        if let id, let gone = spokes[id] {
+            announcingChanges(to: [gone.announcement]) { spokes[id] = nil }
             do {
                 if reason.isEmpty {
                     try database.remove(spoke: id)
@@ -533,7 +535,6 @@ final class HubLoop {
                 logger.warning(
                     "spoke down", metadata: ["id": "\(id)", "endpoint": "\(gone.record.endpoint)", "reason": "\(reason)"])
             }
-            announceLeave(gone)
         }
         send(routingID, HubMessage(.deregistered))
     }
@@ -564,7 +565,7 @@ final class HubLoop {
             } catch {
                 logger.error("cannot move a spoke to down", metadata: ["error": "\(error)"])
             }
-            spokes[id] = nil
+            announcingChanges(to: [live.announcement]) { spokes[id] = nil }
             if let routingID = live.routingID { spokeByRoutingID[routingID] = nil }
             logger.warning(
                 "spoke down",
@@ -572,30 +573,54 @@ final class HubLoop {
                     "id": "\(id)", "pid": "\(live.record.registration.pid)", "endpoint": "\(live.record.endpoint)",
                     "reason": "\(reason)",
                 ])
-            announceLeave(live)
         }
         for (routingID, watcher) in watchers where now &- watcher.lastHeard > livenessNanoseconds {
             watchers[routingID] = nil
         }
     }
 
+    /// The endpoints of `service`'s spokes in `role`, each once: under the spoke registered
+    /// first of those announcing it (its ``holder(of:)``, for servants).
     private func endpoints(of service: String, role: String = SpokeRole.servant) -> [ServiceEndpoint] {
-        spokes.values
+        var seen: Set<String> = []
+        return spokes.values
             .filter {
                 $0.record.registration.role == role && !$0.record.endpoint.isEmpty
                     && $0.record.registration.service == service
             }
             .sorted { $0.record.id < $1.record.id }
+            .filter { seen.insert($0.record.endpoint).inserted }
             .map(\.record.serviceEndpoint)
     }
 
-    private func announceJoin(_ live: LiveSpoke) {
-        announce(.join, live)
+    /// The spoke whose record watchers are given for servant endpoint `key`: of the spokes
+    /// announcing it, the one registered first (lowest id). Another spoke naming the same
+    /// endpoint — a servant restarted on its port before its old registration timed out, or a
+    /// peer naming someone else's endpoint — is held back until this one is gone, so it can
+    /// neither take the endpoint over nor, by leaving, take it away.
+    private func holder(of key: LiveSpoke.Announcement) -> LiveSpoke? {
+        var holder: LiveSpoke?
+        for live in spokes.values where live.announcement == key {
+            if holder.map({ live.record.id < $0.record.id }) ?? true { holder = live }
+        }
+        return holder
     }
 
-    private func announceLeave(_ live: LiveSpoke) {
-        guard live.isServant else { return }
-        announce(.leave, live)
+    /// Runs `change` on the spokes, then tells watchers what it changed for the servant
+    /// endpoints `keys` (nil ones skipped): `JOIN` for an endpoint with a new holder, `LEAVE`
+    /// for one that no live spoke announces any more. An endpoint whose holder stays is no news.
+    private func announcingChanges(to keys: [LiveSpoke.Announcement?], _ change: () -> Void) {
+        let before = Set(keys.compactMap { $0 }).map { key in (key, holder(of: key)) }
+        change()
+        for (key, old) in before {
+            let new = holder(of: key)
+            guard old?.record.id != new?.record.id else { continue }
+            if let new {
+                announce(.join, new)
+            } else if let old {
+                announce(.leave, old)
+            }
+        }
     }
 
     private func announce(_ command: HubCommand, _ live: LiveSpoke) {

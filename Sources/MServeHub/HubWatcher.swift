@@ -96,8 +96,9 @@ public final class HubWatcher: Service, Sendable {
             guard message.text("service") == service, let current = try? ServiceEndpoint.list(from: message) else { return }
             let byEndpoint = Dictionary(current.map { ($0.endpoint, $0) }, uniquingKeysWith: { _, last in last })
             let (joined, left) = known.withLock { known in
-                // A known endpoint now served by another spoke (a restarted servant, perhaps
-                // with a new key) leaves and joins again, so that its users take the new one.
+                // A known endpoint now served with another key leaves and joins again, so that
+                // its users take the new key; under another spoke with the same key (the hub's
+                // successor of a restarted servant) it only changes hands.
                 let joined = byEndpoint.values.sorted { $0.spokeID < $1.spokeID }.filter { new in
                     known[new.endpoint].map { old in Self.isReplaced(old, by: new) } ?? true
                 }
@@ -131,10 +132,11 @@ public final class HubWatcher: Service, Sendable {
         }
     }
 
-    /// Whether `new`, at a known endpoint, is another spoke than `old` there (a restarted
-    /// servant) or serves with another key.
+    /// Whether `new`, at a known endpoint, serves with another key than `old` there: its users
+    /// must connect anew. Another spoke with the same key (a restarted servant's, which the hub
+    /// names once the old one is gone) is the same servant to them, and the endpoint stays.
     static func isReplaced(_ old: ServiceEndpoint, by new: ServiceEndpoint) -> Bool {
-        isAnotherSpoke(old, new) || old.curveKey != new.curveKey
+        old.curveKey != new.curveKey
     }
 
     /// Whether two records of one endpoint are of different spokes (an id of 0 is unknown).

@@ -43,7 +43,7 @@ struct HubWatcherTests {
         try await hubTask.value
     }
 
-    @Test("a restarted servant replaces its old spoke, whose later LEAVE does not take the new one away")
+    @Test("a restarted servant's spoke takes its endpoint over when the old one leaves, and the endpoint never leaves")
     func restartedServantStays() async throws {
         let fixture = HubFixture()
         let (hub, hubTask) = try await fixture.startHub()
@@ -55,28 +55,69 @@ struct HubWatcherTests {
             onLeave: { endpoint in left.withLock { $0.append(endpoint.endpoint) } })
         let watcherTask = Task { try await watcher.run() }
 
-        // The same endpoint registered twice: the old process, then its successor, which
-        // replaces it (the old one leaves, the new one joins: its users take the new key).
+        // The same endpoint registered twice: the old process, then its successor, which is
+        // held back while the old spoke lives (no news for watchers).
         let endpoint = "tcp://127.0.0.1:41304"
         let (old, oldTask) = try await fixture.startSpoke(port: 41_304)
         #expect(await eventually { joined.withLock { $0 } == [endpoint] })
+        let oldID = try await old.waitUntilRegistered(timeout: .seconds(15))
         let (new, newTask) = try await fixture.startSpoke(port: 41_304)
         let newID = try await new.waitUntilRegistered(timeout: .seconds(15))
-        #expect(await eventually { joined.withLock { $0 } == [endpoint, endpoint] })
-        #expect(left.withLock { $0 } == [endpoint])
+        #expect(watcher.endpoints.map(\.spokeID) == [oldID])
 
-        // The old spoke's own LEAVE, later, does not take the successor away.
+        // The old spoke leaves: the successor takes the endpoint over, which stays.
         old.stop()
         try await oldTask.value
-        #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 1 })
-        // The LEAVE has reached the watcher by now (it follows the deregistration); give it time.
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(left.withLock { $0 } == [endpoint], "the live successor was dropped")
-        #expect(watcher.endpoints.map(\.spokeID) == [newID])
+        #expect(await eventually { watcher.endpoints.map(\.spokeID) == [newID] })
+        #expect(left.withLock { $0 }.isEmpty, "the live successor was dropped")
+        #expect(joined.withLock { $0 } == [endpoint])
 
         new.stop()
         try await newTask.value
-        #expect(await eventually { left.withLock { $0 } == [endpoint, endpoint] })
+        #expect(await eventually { left.withLock { $0 } == [endpoint] })
+        watcher.stop()
+        try await watcherTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    @Test("a spoke naming a live servant's endpoint can neither take it over nor, by leaving, take it away")
+    func duplicateEndpointChangesNothing() async throws {
+        let fixture = HubFixture()
+        let (hub, hubTask) = try await fixture.startHub()
+        let events = Mutex<[String]>([])
+        let watcher = try HubWatcher(
+            service: "dev", hub: fixture.endpoint, refreshInterval: HubFixture.heartbeat, logger: quietLogger,
+            onJoin: { endpoint in events.withLock { $0.append("join \(endpoint.spokeID)") } },
+            onLeave: { endpoint in events.withLock { $0.append("leave \(endpoint.spokeID)") } })
+        let watcherTask = Task { try await watcher.run() }
+
+        // The watcher's refreshes (its WATCH, a heartbeat apart, keeps it known to the hub) get
+        // the hub's SNAPSHOT, which must agree.
+        let (real, realTask) = try await fixture.startSpoke(port: 41_305)
+        let realID = try await real.waitUntilRegistered(timeout: .seconds(15))
+        #expect(await eventually { events.withLock { $0 } == ["join \(realID)"] })
+        // Another spoke names the same endpoint, then deregisters; a third goes silent.
+        let (leaver, leaverTask) = try await fixture.startSpoke(port: 41_305)
+        _ = try await leaver.waitUntilRegistered(timeout: .seconds(15))
+        leaver.stop()
+        try await leaverTask.value
+        let (silent, silentTask) = try await fixture.startSpoke(port: 41_305)
+        _ = try await silent.waitUntilRegistered(timeout: .seconds(15))
+        silent.stop(deregister: false)
+        try await silentTask.value
+        // The silent one is down once the spoke table holds the real servant alone.
+        #expect(await eventually { (try? await fixture.client.table("spoke").rowCount) == 1 })
+        // Events reach the watcher after the table changes; give them time.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(events.withLock { $0 } == ["join \(realID)"])
+        #expect(watcher.endpoints.map(\.spokeID) == [realID])
+        let resolved = try await fixture.plainClient.resolve("dev")
+        #expect(resolved.map(\.spokeID) == [realID])
+
+        real.stop()
+        try await realTask.value
+        #expect(await eventually { events.withLock { $0 } == ["join \(realID)", "leave \(realID)"] })
         watcher.stop()
         try await watcherTask.value
         hub.stop()
