@@ -18,8 +18,10 @@ public struct HubConfiguration: Sendable {
     /// Memory-stat rows kept per spoke.
     public var memoryStatsKept: Int
     /// Crash reports kept in `down`, the newest; older ones are deleted as new ones come, so
-    /// that a flapping process cannot grow the table (and `mserve hub down`) without bound.
-    public var crashReportsKept: Int = 10_000
+    /// that a flapping process, or a peer registering spokes and letting them go down, cannot
+    /// grow the table (and `hub.sqlite`, and `mserve hub down`) without bound. A row holds up to
+    /// about 9 KB (a command line and a directory of up to 4096 bytes each): 1,000 rows, 9 MB.
+    public var crashReportsKept: Int = 1_000
     /// The hub's own CURVE key pair: set, the hub is a CURVE server admitting only the keys in
     /// its `allowed_keys` table (and its own, which alone may ALLOW and REVOKE). Nil: no security.
     public var curve: ZMQCurveKeyPair? = nil

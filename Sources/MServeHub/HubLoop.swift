@@ -76,6 +76,8 @@ final class HubLoop {
     /// Refusals a peer can cause at any rate: a line a second each, with a count of the rest.
     private var refusedAdminLog = LogThrottle()
     private var refusedRegistrationLog = LogThrottle()
+    /// Spokes registered, deregistered and down: a few lines a second, then a summary.
+    private var spokeEventLog = SpokeEventLog()
     /// What the loop counts (HubMetrics.swift): one call per event, plain adds on this thread;
     /// each snapshot carries a copy.
     private var metrics = HubMetrics()
@@ -464,8 +466,8 @@ final class HubLoop {
                     && $0.record.registration.service == registration.service
                     && $0.record.registration.role == registration.role && $0.record.registration.pid == registration.pid
             } ?? false
-        logger.log(
-            level: unchanged ? .debug : .info,
+        logSpokeEvent(
+            .registered, level: unchanged ? .debug : .info,
             previous == nil ? "spoke registered" : unchanged ? "spoke registered again, unchanged" : "spoke re-registered",
             metadata: [
                 "id": "\(id)", "pid": "\(registration.pid)", "role": "\(registration.role)",
@@ -530,10 +532,13 @@ final class HubLoop {
                 logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
             }
             if reason.isEmpty {
-                logger.info("spoke deregistered", metadata: ["id": "\(id)", "pid": "\(gone.record.registration.pid)"])
+                logSpokeEvent(
+                    .deregistered, level: .info, "spoke deregistered",
+                    metadata: ["id": "\(id)", "pid": "\(gone.record.registration.pid)"])
             } else {
-                logger.warning(
-                    "spoke down", metadata: ["id": "\(id)", "endpoint": "\(gone.record.endpoint)", "reason": "\(reason)"])
+                logSpokeEvent(
+                    .down, level: .warning, "spoke down",
+                    metadata: ["id": "\(id)", "endpoint": "\(gone.record.endpoint)", "reason": "\(reason)"])
             }
         }
         send(routingID, HubMessage(.deregistered))
@@ -550,9 +555,28 @@ final class HubLoop {
         return spokes.first { $0.value.routingID == nil && $0.value.record.registration.session == session }?.key
     }
 
+    /// Logs a line about a spoke, unless spokes come and go too fast to log each
+    /// (``SpokeEventLog``); debug lines are not counted.
+    private func logSpokeEvent(
+        _ kind: SpokeEventLog.Kind, level: Logger.Level, _ message: String, metadata: Logger.Metadata
+    ) {
+        if level != .debug {
+            let now = QueryClock.monotonicNanoseconds()
+            logHeldBackSpokeEvents(now: now)
+            guard spokeEventLog.admit(kind, now: now) else { return }
+        }
+        logger.log(level: level, "\(message)", metadata: metadata)
+    }
+
+    /// Logs what ``logSpokeEvent(_:level:_:metadata:)`` held back, once its second is over.
+    private func logHeldBackSpokeEvents(now: UInt64) {
+        if let summary = spokeEventLog.summary(now: now) { logger.warning("\(summary)") }
+    }
+
     // MARK: liveness and watches
 
     private func scanLiveness(now: UInt64) {
+        logHeldBackSpokeEvents(now: now)
         // A spoke reloaded from the directory may be backing off between tries to reach the
         // hub: it gets the longest such wait on top of its liveness to be heard from.
         let reloadedLiveness = livenessNanoseconds + UInt64(HubPeerSocket.longestReconnectMilliseconds) * 1_000_000
@@ -567,8 +591,8 @@ final class HubLoop {
             }
             announcingChanges(to: [live.announcement]) { spokes[id] = nil }
             if let routingID = live.routingID { spokeByRoutingID[routingID] = nil }
-            logger.warning(
-                "spoke down",
+            logSpokeEvent(
+                .down, level: .warning, "spoke down",
                 metadata: [
                     "id": "\(id)", "pid": "\(live.record.registration.pid)", "endpoint": "\(live.record.endpoint)",
                     "reason": "\(reason)",
