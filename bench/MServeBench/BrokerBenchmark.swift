@@ -197,6 +197,16 @@ enum BrokerRun {
         }
     }
 
+    /// Starts `count` servants as users run them: `mserve servant`, serving the demo API
+    /// through the servant plugin ABI.
+    static func startShippedServants(count: Int) throws -> [BenchProcess] {
+        try (0..<count).map { index in
+            try BenchProcess(
+                role: "servant \(index + 1)", executable: BenchProcess.mserveExecutable,
+                arguments: ["servant", "--log-level", "error"])
+        }
+    }
+
     /// Starts `count` C servants (``CProgram/msvecho``), each announcing `capacity` (1 by
     /// default, mserve's rule) and batches of up to 32 queries.
     static func startCServants(count: Int, capacity: Int? = nil) throws -> [BenchProcess] {

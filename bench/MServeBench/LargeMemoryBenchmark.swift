@@ -18,6 +18,9 @@ struct LargeMemoryRun {
     var stringBytes: Int
     var idleSeconds: Double
     var csv: String?
+    /// `mserve servant` (the demo API through the servant plugin ABI) instead of the bench's
+    /// own echo servants.
+    var shippedServants = false
 
     /// One sample: seconds since the start, the phase, RSS in kB of the broker and each servant.
     struct Sample {
@@ -31,7 +34,10 @@ struct LargeMemoryRun {
     static let idleAllowanceKilobytes = 64 * 1024
 
     func run() async throws {
-        let servants = try BrokerRun.startServants(workload: .echo, count: 2, threads: 1, cache: 10)
+        let servants =
+            shippedServants
+            ? try BrokerRun.startShippedServants(count: 2)
+            : try BrokerRun.startServants(workload: .echo, count: 2, threads: 1, cache: 10)
         defer { servants.forEach { $0.stop() } }
         let kdbPort = LoopbackPort.free()
         let broker = try BrokerRun.startBroker(
@@ -53,7 +59,7 @@ struct LargeMemoryRun {
         let inFlightBytes = QIPC.encode(longQuery).count + QIPC.encode(stringQuery).count
         let baseline = Self.rss(broker, servants)
         print(
-            "mserve-bench memory --large: \(rounds) rounds, each echoing \(longs) longs and a \(stringBytes)-byte string at once (\(format(Double(inFlightBytes) / 1e6, 1)) MB in flight), through ZeroMQ, then one after the other through the kdb+ door; then 200 small queries and \(format(idleSeconds, 0)) s idle"
+            "mserve-bench memory --large (\(shippedServants ? "mserve servant" : "mserve-bench serve") servants): \(rounds) rounds, each echoing \(longs) longs and a \(stringBytes)-byte string at once (\(format(Double(inFlightBytes) / 1e6, 1)) MB in flight), through ZeroMQ, then one after the other through the kdb+ door; then 200 small queries and \(format(idleSeconds, 0)) s idle"
         )
         print("baseline RSS: broker \(baseline.broker) kB, servants \(baseline.servants.map { "\($0) kB" }.joined(separator: ", "))")
 

@@ -46,11 +46,19 @@ struct MemorySuite: AsyncParsableCommand {
     @Option(help: "With --large: seconds idle after the rounds before the last sample.")
     var idle: Double = 12
 
+    @Option(
+        help: ArgumentHelp(
+            "With --large: the servants, bench (mserve-bench serve: echo as a Swift function) or shipped (mserve servant, the demo API through the servant plugin ABI).",
+            valueName: "kind"))
+    var servants: String = "bench"
+
     func validate() throws {
         guard (1...100_000_000).contains(queries), every >= 1, clients >= 1, inFlight >= 1 else {
             throw ValidationError("--queries from 1 to 100,000,000; --every, --clients, --in-flight ≥ 1")
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped") }
+        if servants != "bench", !large { throw ValidationError("--servants goes with --large") }
         guard rounds >= 1, longs >= 1, stringBytes >= 1, idle >= 0 else {
             throw ValidationError("--rounds, --longs, --string-bytes ≥ 1; --idle ≥ 0")
         }
@@ -58,7 +66,10 @@ struct MemorySuite: AsyncParsableCommand {
 
     func run() async throws {
         if large {
-            try await LargeMemoryRun(rounds: rounds, longs: longs, stringBytes: stringBytes, idleSeconds: idle, csv: csv).run()
+            try await LargeMemoryRun(
+                rounds: rounds, longs: longs, stringBytes: stringBytes, idleSeconds: idle, csv: csv,
+                shippedServants: servants == "shipped"
+            ).run()
             return
         }
         let servants = try BrokerRun.startServants(
