@@ -9,6 +9,9 @@ import CZeroMQ
 public final class ZMQMessage {
     /// The heap-allocated `zmq_msg_t`.
     let pointer: UnsafeMutablePointer<zmq_msg_t>
+    /// For a countable body (``init(countableCopyOf:)``): its size and where it is counted
+    /// once sent; nil for any other body.
+    var releaseCount: ZMQReleaseCount?
 
     /// An empty message.
     public init() {
@@ -47,12 +50,39 @@ public final class ZMQMessage {
         for piece in pieces { offset = piece.copy(to: destination, at: offset) }
     }
 
+    /// A message holding a copy of some bytes in memory of its own, countable: sent with
+    /// ``ZMQSocket/send(_:more:dontWait:countingIn:)``, its bytes count in a ``ZMQHeldBytes``
+    /// until libzmq lets the message go.
+    public init(countableCopyOf bytes: ArraySlice<UInt8>) {
+        pointer = .allocate(capacity: 1)
+        zmq_msg_init(pointer)
+        let destination = replaceWithCountableBody(count: bytes.count)
+        bytes.withUnsafeBytes { source in
+            if source.count > 0 { destination.copyMemory(from: source.baseAddress!, byteCount: source.count) }
+        }
+    }
+
+    /// Whether the body is countable (``init(countableCopyOf:)``,
+    /// ``replaceBody(joining:_:_:countable:)``).
+    public var isCountable: Bool { releaseCount != nil }
+
     /// Makes the message hold three pieces laid end to end, as ``init(joining:)`` does,
     /// closing what it held: a message object reused for frame after frame (one emptied by
-    /// a send), without an array of pieces or a new `zmq_msg_t`.
-    public func replaceBody(joining first: ZMQMessagePiece, _ second: ZMQMessagePiece, _ third: ZMQMessagePiece) {
-        zmq_msg_close(pointer)
+    /// a send), without an array of pieces or a new `zmq_msg_t`. A `countable` body is one
+    /// of the message's own allocation, as ``init(countableCopyOf:)`` makes.
+    public func replaceBody(
+        joining first: ZMQMessagePiece, _ second: ZMQMessagePiece, _ third: ZMQMessagePiece, countable: Bool = false
+    ) {
         let total = first.count + second.count + third.count
+        if countable {
+            let destination = replaceWithCountableBody(count: total)
+            var offset = first.copy(to: destination, at: 0)
+            offset = second.copy(to: destination, at: offset)
+            _ = third.copy(to: destination, at: offset)
+            return
+        }
+        zmq_msg_close(pointer)
+        releaseCount = nil
         let rc = zmq_msg_init_size(pointer, total)
         precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
         guard total > 0, let destination = zmq_msg_data(pointer) else { return }

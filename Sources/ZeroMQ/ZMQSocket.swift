@@ -189,6 +189,32 @@ public final class ZMQSocket {
         }
     }
 
+    /// Sends a countable message (``ZMQMessage/init(countableCopyOf:)``) as
+    /// ``send(_:more:dontWait:file:line:)`` does, counting its bytes in `held` from now until
+    /// libzmq lets it go. A message not sent (false, or an error) is not counted.
+    @discardableResult
+    public func send(
+        _ message: ZMQMessage, more: Bool = false, dontWait: Bool = false, countingIn held: ZMQHeldBytes,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) -> Bool {
+        precondition(message.isCountable, "only a countable message can be counted")
+        let releaseCount = message.releaseCount
+        releaseCount?.attach(to: held)
+        let sent: Bool
+        do {
+            sent = try send(message, more: more, dontWait: dontWait, file: file, line: line)
+        } catch {
+            releaseCount?.detach()
+            throw error
+        }
+        if sent {
+            message.releaseCount = nil
+        } else {
+            releaseCount?.detach()
+        }
+        return sent
+    }
+
     /// Sends a multipart message. The message is atomic: if the first frame cannot be queued
     /// (`dontWait` or the send timeout) nothing is sent and the result is false.
     /// An empty list of frames is an invalid argument.
