@@ -238,8 +238,9 @@ let package = Package(
         .target(
             name: "MServeMonitoring",
             dependencies: [
-                "MServeBroker", "MServeHub", "ZeroMQ",
+                "MServeBroker", "MServeHub", "MServeProtocol", "ZeroMQ",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

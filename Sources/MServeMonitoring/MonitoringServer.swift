@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 public import Logging
 import NIOCore
 import Prometheus
@@ -6,7 +7,9 @@ public import ServiceLifecycle
 import Synchronization
 
 /// The HTTP side of a broker or hub, a `Service`: `/metrics` (Prometheus text format), the
-/// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only.
+/// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only, to at
+/// most ``ConnectionLimits/maxConnections`` connections at once, each closed when it sends no
+/// request part for ``ConnectionLimits/requestTimeout``.
 ///
 /// ```swift
 /// let broker = try Broker(configuration: config, plugins: registry)
@@ -18,18 +21,27 @@ public final class MonitoringServer: Service, Sendable {
     private let address: HTTPBindAddress
     private let process: any MonitoredProcess
     private let sampleInterval: Duration
+    private let limits: ConnectionLimits
     private let logger: Logger
     private let bound = BoundPort()
+    private let connections: HTTPConnectionCount
 
-    /// Serves `process` on `address`; its status is sampled every `sampleInterval` for the charts.
+    /// Serves `process` on `address`; its status is sampled every `sampleInterval` for the
+    /// charts; `limits` bound the connections.
     public init(
-        address: HTTPBindAddress, process: any MonitoredProcess, sampleInterval: Duration = .seconds(2), logger: Logger = Logger(label: "mserve.http")
+        address: HTTPBindAddress, process: any MonitoredProcess, sampleInterval: Duration = .seconds(2),
+        limits: ConnectionLimits = ConnectionLimits(), logger: Logger = Logger(label: "mserve.http")
     ) {
         self.address = address
         self.process = process
         self.sampleInterval = sampleInterval
+        self.limits = limits
         self.logger = logger
+        connections = HTTPConnectionCount(maximum: max(1, limits.maxConnections), logger: logger)
     }
+
+    /// The HTTP connections open now (those counted against ``ConnectionLimits/maxConnections``).
+    public var openConnections: Int { connections.current }
 
     /// The port the server bound (the real one when asked for port 0), once bound. Throws
     /// when it could not bind.
@@ -44,8 +56,13 @@ public final class MonitoringServer: Service, Sendable {
 
     /// Runs the server until graceful shutdown or cancellation.
     public func run() async throws {
+        let connections = connections
         let application = Application(
             router: makeRouter(),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [HTTPConnectionCapHandler(count: connections)],
+                    idleTimeout: TimeAmount(limits.requestTimeout))),
             configuration: ApplicationConfiguration(
                 address: .hostname(address.host, port: address.port), serverName: "mserve"),
             onServerRunning: { [bound, logger, address] channel in

@@ -2,6 +2,7 @@ import Foundation
 import MServeClient
 import MServeTestSupport
 import POSIXSockets
+import QData
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -135,6 +136,32 @@ extension IntegrationTests {
             #expect(metrics.contains(#"mserve_broker_query_elapsed_seconds_count{service="default",algorithm="match"} 4"#), "\(metrics)")
             // A broker that serves no hub shows none of the hub's series.
             #expect(!metrics.contains("mserve_hub_"), "\(metrics)")
+            #expect(try await Self.get(port, "/healthz").status == 200)
+        }
+
+        /// Connections that send half a request and wait cannot take the broker's descriptors:
+        /// beyond the HTTP side's cap (64 by default) they are closed at once, the others when
+        /// they have sent no whole request for 10 seconds, and the broker answers its ZeroMQ
+        /// clients throughout.
+        @Test func halfRequestsBeyondTheCapAreRefusedAndTheRestTimeOut() async throws {
+            let port = LoopbackPort.free()
+            let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--http", "127.0.0.1:\(port)"])
+            defer { cluster.stop() }
+            // The endpoint line may come before the HTTP side listens.
+            #expect(await eventually(timeout: .seconds(60)) { (try? await Self.get(port, "/healthz").status) == 200 })
+            var halfRequests: [RawTCPConnection] = []
+            for _ in 0..<(64 + 8) {
+                let connection = try RawTCPConnection(port: port)
+                connection.send("GET / HTTP/1.1\r\n")
+                halfRequests.append(connection)
+            }
+            #expect(
+                await eventually(timeout: .seconds(60)) { cluster.broker.logs.contains("refused an HTTP connection: too many open") },
+                "\(cluster.broker.logs)")
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("echo 5").result == .atom(.long(5)))
+            #expect(await eventually(timeout: .seconds(90)) { halfRequests.allSatisfy { $0.hasClosed } })
             #expect(try await Self.get(port, "/healthz").status == 200)
         }
 
