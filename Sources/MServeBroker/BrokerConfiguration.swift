@@ -22,8 +22,16 @@ public struct BrokerConfiguration: Sendable {
         /// it. Also the bound on a compressed query once decompressed. 64 MiB, like the kdb+
         /// door's limit.
         public var maxMessageSize: Int64 = 64 << 20
-        /// Replies queued for one slow client before further replies to it are dropped.
+        /// Replies queued for one client that does not read (`ZMQ_SNDHWM` on the client
+        /// ROUTER) before further replies to it are dropped.
         public var sendHighWaterMark: Int32 = 100_000
+        /// Reply bytes kept for one client that does not read (queued in libzmq for it, or
+        /// being written to its connection) before further replies to it are dropped, counted
+        /// (`mserve_broker_client_messages_total{direction="dropped"}`) and logged. A reply is
+        /// dropped only when the bytes already held reach this: a client that reads gets every
+        /// reply up to ``maxMessageSize``, and one that does not costs at most this much and
+        /// one more reply. 64 MiB, like the kdb+ door's `--kdb-reply-buffer`.
+        public var maxBufferedReplyBytes: Int = 64 << 20
         /// Creates the default client settings.
         public init() {}
     }

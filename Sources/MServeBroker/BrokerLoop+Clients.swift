@@ -356,10 +356,10 @@ extension BrokerLoop {
 
     func sendToClient(_ route: ReplyRoute, _ reply: ClientReply) {
         answered &+= 1
-        // The bytes that leave: the kdb+ door writes its own framing (a sync query's bare result).
+        // The bytes that leave: the kdb+ door writes its own framing (a sync query's bare
+        // result); a ZeroMQ client's reply counts once libzmq takes it (sendClientReplies).
         switch route {
         case .zmq(let envelope):
-            metrics.sent(bytes: reply.bytes.count)
             clientReplies.append(PendingClientReply(envelope: envelope, body: .bytes(reply.bytes)))
         case .kdb(let connection, let form):
             metrics.sent(bytes: kdbDoor?.send(reply, to: connection, form: form) ?? 0)
@@ -373,7 +373,6 @@ extension BrokerLoop {
         answered &+= 1
         switch route {
         case .zmq(let envelope):
-            metrics.sent(bytes: reply.count)
             clientReplies.append(
                 PendingClientReply(envelope: envelope, body: .frame(reply.frame(reusing: emptyReplyMessages.popLast()))))
         case .kdb(let connection, let form):
@@ -381,49 +380,110 @@ extension BrokerLoop {
         }
     }
 
-    /// Sends the replies made since the last call, in the order they were made.
+    /// Sends the replies made since the last call, in the order they were made. A reply to a
+    /// client for which libzmq already holds `maxBufferedReplyBytes` (it does not read) is
+    /// dropped, as is one libzmq cannot queue (its `sendHighWaterMark` replies are queued).
     func sendClientReplies() {
         guard !clientReplies.isEmpty else { return }
         for index in clientReplies.indices {
             let pending = clientReplies[index]
+            let backlog = replyBacklogs.client(for: pending.envelope)
+            let message: ZMQMessage
             switch pending.body {
-            case .bytes(let bytes):
-                sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(bytes, dontWait: true) }
-            case .frame(let frame):
-                sendToZMQClient(pending.envelope) { () throws(ZMQError) -> Bool in try clientSocket.send(frame, dontWait: true) }
-                // Sent, the message is empty: kept for another reply. One not sent still
-                // holds its body, and goes with it.
-                if frame.count == 0, emptyReplyMessages.count < Self.emptyReplyMessagesKept {
-                    emptyReplyMessages.append(frame)
-                }
+            case .bytes(let bytes): message = ZMQMessage(countableCopyOf: bytes[...])
+            case .frame(let frame): message = frame
+            }
+            let size = message.count
+            if backlog.held.count >= maxBufferedReplyBytes {
+                dropReply(of: size, for: pending.envelope, backlog)
+            } else {
+                sendToZMQClient(pending.envelope, message, backlog)
+            }
+            // Sent, the message is empty: kept for another reply. One not sent still holds its
+            // body, and goes with it.
+            if case .frame = pending.body, message.count == 0, emptyReplyMessages.count < Self.emptyReplyMessagesKept {
+                emptyReplyMessages.append(message)
             }
         }
         clientReplies.removeAll(keepingCapacity: true)
     }
 
-    /// Sends a ZeroMQ client's `envelope`, then the reply `sendReply` sends, without waiting: a
-    /// client that is not reading (its send queue full) or gone loses the reply, logged.
-    private func sendToZMQClient(_ envelope: [[UInt8]], _ sendReply: () throws(ZMQError) -> Bool) {
+    /// Sends a ZeroMQ client's `envelope`, then `message`, without waiting, counting the
+    /// message's bytes in `backlog` while libzmq holds them: a client whose queue is full (it
+    /// is not reading) or that has gone loses the reply, counted and logged.
+    private func sendToZMQClient(_ envelope: [[UInt8]], _ message: ZMQMessage, _ backlog: ClientReplyBacklogs.Client) {
+        let size = message.count
         do {
             for frame in envelope {
                 guard try clientSocket.send(frame, more: true, dontWait: true) else {
-                    logDroppedReply("the client is not reading (send queue full)", level: .warning)
+                    dropReply(of: size, for: envelope, backlog)
                     return
                 }
             }
-            if try !sendReply() {
-                logDroppedReply("the client is not reading (send queue full)", level: .warning)
+            if try clientSocket.send(message, dontWait: true, countingIn: backlog.held) {
+                metrics.sent(bytes: size)
+            } else {
+                dropReply(of: size, for: envelope, backlog)
             }
         } catch where error.code == .hostUnreachable {
-            logDroppedReply("the client has gone", level: .info)
+            metrics.dropped(bytes: size)
+            if let heldBack = clientGoneLog.admit() {
+                logger.info("\(LogThrottle.line("dropped a reply: the client has gone", heldBack: heldBack))")
+            }
         } catch {
+            metrics.dropped(bytes: size)
             logger.error("sending a reply failed: \(error)")
         }
     }
 
-    private func logDroppedReply(_ reason: String, level: Logger.Level) {
-        if let heldBack = droppedReplyLog.admit() {
-            logger.log(level: level, "\(LogThrottle.line("dropped a reply: " + reason, heldBack: heldBack))")
+    /// How often at most the broker logs the replies it dropped for one client.
+    static let replyDropLineInterval: UInt64 = 10_000_000_000
+
+    /// Drops a reply of `size` bytes for a client that does not read: counted, and logged at
+    /// most once per ``replyDropLineInterval`` for that client.
+    private func dropReply(of size: Int, for envelope: [[UInt8]], _ backlog: ClientReplyBacklogs.Client) {
+        metrics.dropped(bytes: size)
+        backlog.droppedSinceLine += 1
+        backlog.droppedBytesSinceLine += size
+        let now = QueryClock.monotonicNanoseconds()
+        if now >= backlog.nextLineAt {
+            logReplyDrops(of: envelope, backlog, now: now)
+        } else {
+            hasUnloggedReplyDrops = true
         }
+    }
+
+    /// Logs the drops not yet logged of each client whose interval has passed (called by the
+    /// timers, so that the last drops of a burst are logged too).
+    func logReplyDrops(now: UInt64) {
+        var unlogged = false
+        replyBacklogs.forEachWithUnloggedDrops { envelope, backlog in
+            if now >= backlog.nextLineAt {
+                logReplyDrops(of: envelope, backlog, now: now)
+            } else {
+                unlogged = true
+            }
+        }
+        hasUnloggedReplyDrops = unlogged
+    }
+
+    private func logReplyDrops(of envelope: [[UInt8]], _ backlog: ClientReplyBacklogs.Client, now: UInt64) {
+        logger.warning(
+            "replies dropped for a client that is not reading",
+            metadata: [
+                "client": "\(envelope.map { $0.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }.joined(separator: "/"))",
+                "dropped": "\(backlog.droppedSinceLine)", "droppedBytes": "\(backlog.droppedBytesSinceLine)",
+                "heldBytes": "\(backlog.held.count)", "limitBytes": "\(maxBufferedReplyBytes)",
+            ])
+        backlog.droppedSinceLine = 0
+        backlog.droppedBytesSinceLine = 0
+        backlog.nextLineAt = now &+ Self.replyDropLineInterval
+    }
+}
+
+extension String {
+    /// The string with `0`s in front up to `width` characters.
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -68,6 +68,7 @@ extension BrokerLoop {
             nextDeadlineScan = now + 50_000_000
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
+            if hasUnloggedReplyDrops { logReplyDrops(now: now) }
         }
         if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
             logStatus(answeredNow: answeredNow, perSecond: perSecond)

@@ -88,6 +88,11 @@ final class BrokerLoop {
     /// Reply messages a send emptied, reused for the next replies (``ClientReplyFrame/frame(reusing:)``):
     /// a reply then costs libzmq's body alone, no message object of its own.
     @exclusivity(unchecked) var emptyReplyMessages: [ZMQMessage] = []
+    /// The bytes libzmq holds for each ZeroMQ client, and the replies dropped for it
+    /// (``BrokerConfiguration/Clients/maxBufferedReplyBytes``).
+    @exclusivity(unchecked) var replyBacklogs = ClientReplyBacklogs()
+    /// Whether some client has dropped replies its last log line did not count.
+    var hasUnloggedReplyDrops = false
     /// The head and tail of the client reply being made around a servant's result (``ReplyAssembly``):
     /// kept from one reply to the next, so making one allocates neither.
     @exclusivity(unchecked) var replyHead: [UInt8] = []
@@ -110,7 +115,7 @@ final class BrokerLoop {
     /// Lines a client can cause at any rate: a line a second each, with a count of the rest.
     var malformedMessageLog = LogThrottle()
     var refusedQueryLog = LogThrottle()
-    var droppedReplyLog = LogThrottle()
+    var clientGoneLog = LogThrottle()
     var invalidChoiceLog = LogThrottle()
 
     /// When the status line is next due.
@@ -123,6 +128,8 @@ final class BrokerLoop {
     let deadlineNanoseconds: UInt64
     /// The largest message taken from a client or a servant, compressed or once decompressed.
     let maxMessageSize: Int
+    /// The most reply bytes libzmq may hold for one ZeroMQ client before replies to it are dropped.
+    let maxBufferedReplyBytes: Int
     @exclusivity(unchecked) var nextHeartbeat: UInt64 = 0
     /// The heartbeat slot whose servants the next heartbeat turn visits (`HeartbeatSlots`).
     var heartbeatSlot: UInt64 = 0
@@ -170,6 +177,7 @@ final class BrokerLoop {
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
         maxMessageSize = Int(configuration.clients.maxMessageSize)
+        maxBufferedReplyBytes = configuration.clients.maxBufferedReplyBytes
         incarnation = UInt64.random(in: 1...UInt64.max)
         kdbServants = KdbServantLinks(
             credentials: configuration.servants.kdbCredentials,

@@ -40,8 +40,11 @@ public struct BrokerMetrics: Sendable, Hashable {
     public private(set) var execution = TimeHistogram()
     /// Messages from clients (ZeroMQ and the kdb+ door), and their bytes.
     public private(set) var messagesReceived: UInt64 = 0, bytesReceived: UInt64 = 0
-    /// Replies to clients, and their bytes.
+    /// Replies to clients, and their bytes (to a ZeroMQ client: those libzmq took).
     public private(set) var messagesSent: UInt64 = 0, bytesSent: UInt64 = 0
+    /// Replies to ZeroMQ clients dropped (the client did not read them, or had gone), and
+    /// their bytes.
+    public private(set) var messagesDropped: UInt64 = 0, bytesDropped: UInt64 = 0
     /// What the kdb+ door counted (zero without a door).
     public internal(set) var door = KdbDoorMetrics()
 
@@ -81,6 +84,12 @@ public struct BrokerMetrics: Sendable, Hashable {
     mutating func sent(bytes: Int) {
         messagesSent &+= 1
         bytesSent &+= UInt64(truncatingIfNeeded: bytes)
+    }
+
+    /// Counts a reply of `bytes` dropped for a ZeroMQ client.
+    mutating func dropped(bytes: Int) {
+        messagesDropped &+= 1
+        bytesDropped &+= UInt64(truncatingIfNeeded: bytes)
     }
 }
 

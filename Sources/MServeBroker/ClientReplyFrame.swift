@@ -25,10 +25,10 @@ struct ClientReplyFrame {
     var count: Int { head.count + result.count + tail.count }
 
     /// The reply as one ZeroMQ frame: in `message` (an empty one, a send emptied) when given,
-    /// else in a new one.
+    /// else in a new one; countable, so that the bytes libzmq holds for the client are known.
     func frame(reusing message: ZMQMessage? = nil) -> ZMQMessage {
         let frame = message ?? ZMQMessage()
-        frame.replaceBody(joining: .bytes(head[...]), result, .bytes(tail[...]))
+        frame.replaceBody(joining: .bytes(head[...]), result, .bytes(tail[...]), countable: true)
         return frame
     }
 

@@ -23,7 +23,7 @@ struct BrokerCommand: AsyncParsableCommand {
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
             plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
-            MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
+            MSERVE_MAX_MESSAGE, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
             over kdb+ IPC too; with --users hub, their users and passwords are those of the hub \
@@ -87,6 +87,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-message"), parsing: .unconditional, help: ArgumentHelp("Bytes a ZeroMQ client query or servant reply may have (env MSERVE_MAX_MESSAGE, default \(BrokerConfiguration.Clients().maxMessageSize)): a client sending more is disconnected; servants answer a larger result with an error.", valueName: "bytes"))
     var maxMessage: Int64?
+
+    @Option(name: .customLong("client-reply-buffer"), parsing: .unconditional, help: ArgumentHelp("Reply bytes kept for a ZeroMQ client that does not read (env MSERVE_CLIENT_REPLY_BUFFER, default \(BrokerConfiguration.Clients().maxBufferedReplyBytes)): further replies to it are dropped, counted and logged.", valueName: "bytes"))
+    var clientReplyBuffer: Int?
 
     @OptionGroup var kdbOptions: KdbDoorOptions
 
@@ -165,6 +168,19 @@ struct BrokerCommand: AsyncParsableCommand {
         return bytes
     }
 
+    /// The reply bytes kept for a ZeroMQ client that does not read, from --client-reply-buffer
+    /// or MSERVE_CLIENT_REPLY_BUFFER: positive.
+    private func clientReplyBufferBytes() throws -> Int {
+        let source = clientReplyBuffer == nil && environment("MSERVE_CLIENT_REPLY_BUFFER") != nil
+            ? "MSERVE_CLIENT_REPLY_BUFFER" : "--client-reply-buffer"
+        let text = clientReplyBuffer.map(String.init) ?? environment("MSERVE_CLIENT_REPLY_BUFFER")
+        guard let text else { return BrokerConfiguration.Clients().maxBufferedReplyBytes }
+        guard let bytes = Int(text), bytes >= 1 else {
+            throw ValidationError("\(source) must be a positive number of bytes, got \(text)")
+        }
+        return bytes
+    }
+
     /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).
     private func pluginRegistry() throws -> DispatchPluginRegistry {
         let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
@@ -226,6 +242,7 @@ struct BrokerCommand: AsyncParsableCommand {
                     + (qServants ? "; and it takes no q servants (kdb://) at all: a kdb+ connection cannot prove a CURVE key" : ""))
         }
         configuration.clients.maxMessageSize = try maxMessageSize()
+        configuration.clients.maxBufferedReplyBytes = try clientReplyBufferBytes()
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }

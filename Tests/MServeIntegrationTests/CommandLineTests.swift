@@ -401,6 +401,7 @@ extension IntegrationTests {
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
             (["broker", "--max-message", "-1"], "--max-message must be a number of bytes, at least 9 (an IPC header and a byte), got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
+            (["broker", "--client-reply-buffer", "-1"], "--client-reply-buffer must be a positive number of bytes, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects a number of seconds"),
