@@ -26,6 +26,9 @@ public struct QueryError: Error, CustomStringConvertible, Sendable {
         public static let unsupportedForm = Code("unsupported form")
         /// A routing spec (`MSERVE_ROUTING`) is malformed.
         public static let routing = Code("routing spec error")
+        /// Query text longer than ``QueryParser/longestQueryText``: large arguments travel as a
+        /// parse form, which is read without parsing text.
+        public static let tooLong = Code("query too long")
 
         /// The name of the code, e.g. `syntax error`.
         public var description: String { name }

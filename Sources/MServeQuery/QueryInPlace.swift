@@ -40,6 +40,10 @@ extension QueryParser {
         decodingArgumentsUpTo limit: Int = largestDecodedArgument
     ) throws(QueryError) -> CheckedQuery {
         do {
+            // Text over the limit is refused before it is decoded.
+            if try QIPCInPlace.type(in: bytes, at: range.lowerBound) == 10 {
+                try checkLength(try QIPCInPlace.count(in: bytes, at: range.lowerBound + 2, minimumElementSize: 1))
+            }
             guard range.count > limit, try QIPCInPlace.type(in: bytes, at: range.lowerBound) == 0 else {
                 let parsed = try parse(try QIPCInPlace.decodeValue(in: bytes, range: range))
                 return CheckedQuery(

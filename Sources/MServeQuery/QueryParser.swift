@@ -21,9 +21,25 @@ public import QData
 /// variable references, system commands, comments, and second statements. Malformed text is a
 /// ``QueryError/Code-swift.struct/syntax`` error. Nesting is limited to 32 levels.
 public enum QueryParser {
+    /// The most UTF-8 bytes query text may have: 1 MiB. Parsing text costs tens of bytes of
+    /// memory per byte and holds the broker's loop; large arguments travel as a parse form,
+    /// `` (`echo; 1 2 3) ``, whose values are read as they are (docs/PROTOCOL.md).
+    public static let longestQueryText = 1 << 20
+
+    /// Refuses text over ``longestQueryText`` bytes.
+    static func checkLength(_ count: Int) throws(QueryError) {
+        guard count <= longestQueryText else {
+            throw QueryError(
+                .tooLong,
+                "the query text is \(count) bytes, over the \(longestQueryText) query text may have; "
+                    + "send large arguments as a parse form, e.g. (`echo; data), which is not parsed as text")
+        }
+    }
+
     /// Parses query text, e.g. ``proc1 `IBM`` or `proc1[`IBM;10]`. The parser reads a copy of
     /// the text's UTF-8 bytes.
     public static func parse(_ text: String) throws(QueryError) -> ParsedQuery {
+        try checkLength(text.utf8.count)
         var parser = QueryTextParser(bytes: Array(text.utf8))
         let (function, arguments) = try parser.parseQuery()
         return fromText(function: function, arguments: arguments, text: text)
@@ -32,6 +48,7 @@ public enum QueryParser {
     /// Parses query text given as UTF-8 bytes (a q char vector's contents). The parser reads
     /// `bytes` itself, without a copy.
     public static func parse(utf8 bytes: [UInt8]) throws(QueryError) -> ParsedQuery {
+        try checkLength(bytes.count)
         var parser = QueryTextParser(bytes: bytes)
         let (function, arguments) = try parser.parseQuery()
         return fromText(function: function, arguments: arguments, text: String(decoding: bytes, as: UTF8.self))

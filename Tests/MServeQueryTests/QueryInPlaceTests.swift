@@ -76,6 +76,25 @@ struct QueryInPlaceTests {
         }
     }
 
+    /// Query text over ``QueryParser/longestQueryText`` is refused, read in place or decoded,
+    /// with advice; text at the limit is parsed, and the same data as a parse form is taken.
+    @Test func queryTextOverTheLimitIsRefusedWithAdvice() throws {
+        let numbers = String(repeating: " 0", count: QueryParser.longestQueryText / 2)
+        let over = QValue.string("echo" + numbers)
+        let (outcome, _) = inPlaceOutcome(over, spec: .default)
+        #expect(outcome == decodedOutcome(over, spec: .default))
+        let error = #expect(throws: QueryError.self) { try QueryParser.parse(over) }
+        #expect(error?.code == .tooLong)
+        #expect(
+            error?.message.contains("the query text is \(4 + numbers.utf8.count) bytes, over the 1048576 query text may have") == true,
+            "\(String(describing: error))")
+        #expect(error?.message.contains("send large arguments as a parse form") == true)
+        let atTheLimit = "echo" + String(repeating: " 0", count: (QueryParser.longestQueryText - 4) / 2)
+        #expect(try QueryParser.parse(atTheLimit).arguments.count == 1)
+        let asParseForm = QValue.list([.atom(.symbol("echo")), .vector(.long(Array(repeating: 0, count: QueryParser.longestQueryText)))])
+        #expect(try QueryParser.parse(asParseForm).function == "echo")
+    }
+
     /// A 1M-long vector argument is checked by its type and length, and its routing string
     /// rendered in chunks: nothing near its 8 MB is decoded at once, and the routing string is
     /// the one the decoded vector gives.
