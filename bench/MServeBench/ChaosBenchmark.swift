@@ -94,8 +94,8 @@ struct ChaosSuite: AsyncParsableCommand {
         print("sent       \(outcome.sent)")
         print("replies    \(outcome.replies)")
         print("errors     \(outcome.errors)   (q error replies, e.g. a query whose servant died)")
-        print("duplicates \(outcome.duplicates)   target 0")
-        print("missing    \(missing)   target 0")
+        print("duplicates \(outcome.duplicates)   target 0: \(Measure.verdict(outcome.duplicates == 0))")
+        print("missing    \(missing)   target 0: \(Measure.verdict(missing == 0))")
         print("unknown    \(outcome.unknown)   (replies to ids never sent)")
         print("p99 \(format(outcome.latency.percentileMicroseconds(99), 0)) µs, p50 \(format(outcome.latency.percentileMicroseconds(50), 0)) µs, max \(format(Double(outcome.latency.latency.max) / 1000, 0)) µs")
         if !outcome.errorSamples.isEmpty {

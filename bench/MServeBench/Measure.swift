@@ -23,6 +23,9 @@ enum Measure {
     }
 
     /// Formats a rate with a unit.
+    /// A target's verdict, as every suite prints it.
+    static func verdict(_ met: Bool) -> String { met ? "met" : "NOT met" }
+
     static func rate(_ perSecond: Double, unit: String) -> String {
         if perSecond >= 1e9 { return String(format: "%.2f G%@/s", perSecond / 1e9, unit) }
         if perSecond >= 1e6 { return String(format: "%.2f M%@/s", perSecond / 1e6, unit) }

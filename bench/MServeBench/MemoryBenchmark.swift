@@ -138,7 +138,7 @@ struct MemorySuite: AsyncParsableCommand {
         print(
             "\(queries) queries in \(format(seconds, 1)) s (\(format(Double(queries) / seconds, 0)) q/s), \(errors) errors")
         print(
-            "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat"
+            "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat (growth ≤ 1 % of that sample): \(Measure.verdict(growth * 100 <= baseline))"
         )
         if let csv {
             var text = "queries,rss_kb\n"
