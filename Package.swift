@@ -381,7 +381,7 @@ let package = Package(
         .testTarget(name: "MServeTestSchedulingTests", dependencies: ["MServeTestScheduling"], swiftSettings: strict),
         // What the integration tests share to run real mserve processes.
         .target(
-            name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "CProcessSpawn"],
+            name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",

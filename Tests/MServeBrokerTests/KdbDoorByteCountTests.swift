@@ -1,5 +1,6 @@
 import Foundation
 import MServeProtocol
+import MServeTestSupport
 import MServeTesting
 import POSIXSockets
 import QData
@@ -10,25 +11,6 @@ import Testing
 /// The client byte counters count what crossed the kdb+ door's wire: a sync bare query and its
 /// bare result, not the `(id; query)` and `(id; result; info)` the broker makes of them.
 struct KdbDoorByteCountTests {
-    /// Reads until `count` bytes have come, for up to 30 s.
-    static func read(_ descriptor: Int32, count: Int) async throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        let giveUp = ContinuousClock.now + .seconds(30)
-        while bytes.count < count, ContinuousClock.now < giveUp {
-            if case .closed = TCPSocket.read(descriptor, into: &bytes, limit: count - bytes.count) { break }
-            if bytes.count < count { try await Task.sleep(for: .milliseconds(5)) }
-        }
-        return bytes
-    }
-
-    static func write(_ descriptor: Int32, _ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count, let written = TCPSocket.write(descriptor, bytes, from: offset) {
-            offset += written
-            if written == 0 { TCPSocket.waitWritable(descriptor, milliseconds: 100) }
-        }
-    }
-
     @Test func aSyncBareQueryIsCountedAsItCameAndItsAnswerAsItLeft() async throws {
         let port = LoopbackPort.free()
         var configuration = BrokerConfiguration()
@@ -42,16 +24,16 @@ struct KdbDoorByteCountTests {
         let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
         defer { TCPSocket.close(descriptor) }
         TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
-        Self.write(descriptor, Array("user:pass\u{3}\u{0}".utf8))
-        #expect(try await Self.read(descriptor, count: 1).count == 1, "no capability byte")
+        KdbWire.write(descriptor, Array("user:pass\u{3}\u{0}".utf8))
+        #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
 
         // A sync string, as a q session sends `h".mserve.status[]"`: answered with the bare result.
         let query = QIPC.encode(.string(".mserve.status[]"), messageType: .sync)
-        Self.write(descriptor, query)
-        let header = try await Self.read(descriptor, count: 8)
+        KdbWire.write(descriptor, query)
+        let header = try await KdbWire.read(descriptor, count: 8)
         try #require(header.count == 8, "no answer")
         let length = Int(header[4]) | Int(header[5]) << 8 | Int(header[6]) << 16 | Int(header[7]) << 24
-        let body = try await Self.read(descriptor, count: length - 8)
+        let body = try await KdbWire.read(descriptor, count: length - 8)
         let answer = try QIPC.decode(header + body).value
         guard case .dictionary = answer else {
             Issue.record("expected the status dictionary alone, got \(answer)")

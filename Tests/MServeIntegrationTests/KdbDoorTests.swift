@@ -186,20 +186,20 @@ extension IntegrationTests {
             let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
             defer { TCPSocket.close(descriptor) }
             TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
-            Self.write(descriptor, Array("user:pass\u{3}\u{0}".utf8))
-            #expect(try await Self.read(descriptor, count: 1).count == 1, "no capability byte")
+            KdbWire.write(descriptor, Array("user:pass\u{3}\u{0}".utf8))
+            #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
             let queries = ["sleep 600", "echo 1", "sleep 200", "echo 2", "pid[]"]
             // An async `(id; query)` after them waits its turn too, and is answered by id.
-            Self.write(
+            KdbWire.write(
                 descriptor,
                 queries.flatMap { QIPC.encode(.string($0), messageType: .sync) }
                     + QIPC.encode(.list([.atom(.long(7)), .string("echo 3")]), messageType: .async))
             var answers: [QValue] = []
             for _ in 0...queries.count {
-                let header = try await Self.read(descriptor, count: 8)
+                let header = try await KdbWire.read(descriptor, count: 8)
                 try #require(header.count == 8, "answers so far: \(answers)")
                 let length = Int(header[4]) | Int(header[5]) << 8 | Int(header[6]) << 16 | Int(header[7]) << 24
-                answers.append(try QIPC.decode(header + (try await Self.read(descriptor, count: length - 8))).value)
+                answers.append(try QIPC.decode(header + (try await KdbWire.read(descriptor, count: length - 8))).value)
             }
             let longs = answers.prefix(4).map { answer -> Int64? in
                 if case .atom(.long(let value)) = answer { return value }
@@ -216,24 +216,6 @@ extension IntegrationTests {
             }
         }
 
-        /// Reads until `count` bytes have come, for up to 30 s.
-        static func read(_ descriptor: Int32, count: Int) async throws -> [UInt8] {
-            var bytes: [UInt8] = []
-            let giveUp = ContinuousClock.now + .seconds(30)
-            while bytes.count < count, ContinuousClock.now < giveUp {
-                if case .closed = TCPSocket.read(descriptor, into: &bytes, limit: count - bytes.count) { break }
-                if bytes.count < count { try await Task.sleep(for: .milliseconds(5)) }
-            }
-            return bytes
-        }
-
-        static func write(_ descriptor: Int32, _ bytes: [UInt8]) {
-            var offset = 0
-            while offset < bytes.count, let written = TCPSocket.write(descriptor, bytes, from: offset) {
-                offset += written
-                if written == 0 { TCPSocket.waitWritable(descriptor, milliseconds: 100) }
-            }
-        }
 
         /// Each attack of kdb_safety.py, with the door settings it is made against: `hog` twice,
         /// once held back by the per-address limit, once (the limit set to the cap) by the share

@@ -14,29 +14,11 @@ extension IntegrationTests {
         /// broker's text: escaped, a newline in it cannot start a line that reads as the
         /// client's (every subcommand logs through `OneLineLogHandler`).
         @Test func aBrokersTextCannotForgeALineInSendsLog() async throws {
-            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
             let forged = "2026-12-05T00:00:00+0000 critical mserve.client: FORGED"
-            let bound = DispatchSemaphore(value: 0)
             // A broker that answers the query with an id of its own and that text as a q error.
-            let broker = Thread {
-                do {
-                    let context = try ZMQContext()
-                    defer { context.terminate() }
-                    let socket = try ZMQSocket(context: context, type: .router)
-                    defer { socket.close() }
-                    try socket.setReceiveTimeout(milliseconds: 30_000)
-                    try socket.bind(endpoint)
-                    bound.signal()
-                    guard let frames = try socket.receiveMultipartBytes(), frames.count == 2 else { return }
-                    let reply = QIPC.encode(.list([.identity, .error("x\n" + forged)]), messageType: .async)
-                    _ = try socket.send(multipart: [frames[0], reply])
-                    Thread.sleep(forTimeInterval: 3)
-                } catch {
-                    bound.signal()
-                }
+            let endpoint = Self.peerAnsweringOnce { _ in
+                [QIPC.encode(.list([.identity, .error("x\n" + forged)]), messageType: .async)]
             }
-            broker.start()
-            bound.wait()
             let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--deadline", "1", "echo 1"], timeout: 60)
             #expect(run.status == 1, "\(run.errors)")
             #expect(run.errors.contains("the broker refused a message: x\\n" + forged), "\(run.errors)")
@@ -47,27 +29,8 @@ extension IntegrationTests {
         /// at once for a ZeroMQ peer that answers in another protocol (a hub's port), within
         /// the connect timeout for the kdb+ door's port, which the broker's log names.
         @Test func sendToAnEndpointThatIsNotABrokersSaysSo() async throws {
-            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
-            let bound = DispatchSemaphore(value: 0)
-            // A peer that answers every message with three frames, as a hub does.
-            let peer = Thread {
-                do {
-                    let context = try ZMQContext()
-                    defer { context.terminate() }
-                    let socket = try ZMQSocket(context: context, type: .router)
-                    defer { socket.close() }
-                    try socket.setReceiveTimeout(milliseconds: 30_000)
-                    try socket.bind(endpoint)
-                    bound.signal()
-                    guard let frames = try socket.receiveMultipartBytes() else { return }
-                    _ = try socket.send(multipart: [frames[0], Array("MSH1".utf8), Array("ERROR".utf8), Array("x".utf8)])
-                    Thread.sleep(forTimeInterval: 3)
-                } catch {
-                    bound.signal()
-                }
-            }
-            peer.start()
-            bound.wait()
+            // A peer that answers with three frames, as a hub does.
+            let endpoint = Self.peerAnsweringOnce { _ in [Array("MSH1".utf8), Array("ERROR".utf8), Array("x".utf8)] }
             let hub = try await CommandRun.mserve(["send", "--broker", endpoint, "echo 1"], timeout: 60)
             #expect(hub.status == 1, "\(hub.errors)")
             #expect(
@@ -80,6 +43,33 @@ extension IntegrationTests {
             #expect(door.status == 1, "\(door.errors)")
             #expect(door.errors.contains("the endpoint is not a ZeroMQ socket (a kdb+ door's port, say)"), "\(door.errors)")
             #expect(cluster.broker.logs.contains("reason=a ZeroMQ peer (its greeting)"), "\(cluster.broker.logs)")
+        }
+
+        /// A ROUTER on a free loopback port, on a thread of its own, that answers the first
+        /// message it gets with the frames `answer` makes of its last frame, then lingers 3 s
+        /// (30 s at most for that message); returns its endpoint once bound.
+        static func peerAnsweringOnce(_ answer: @escaping @Sendable ([UInt8]) -> [[UInt8]]) -> String {
+            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let bound = DispatchSemaphore(value: 0)
+            let peer = Thread {
+                do {
+                    let context = try ZMQContext()
+                    defer { context.terminate() }
+                    let socket = try ZMQSocket(context: context, type: .router)
+                    defer { socket.close() }
+                    try socket.setReceiveTimeout(milliseconds: 30_000)
+                    try socket.bind(endpoint)
+                    bound.signal()
+                    guard let frames = try socket.receiveMultipartBytes(), frames.count >= 2 else { return }
+                    _ = try socket.send(multipart: [frames[0]] + answer(frames[frames.count - 1]))
+                    Thread.sleep(forTimeInterval: 3)
+                } catch {
+                    bound.signal()
+                }
+            }
+            peer.start()
+            bound.wait()
+            return endpoint
         }
 
         @Test func theReadmesTwoLinesAreBothAnswered() async throws {
