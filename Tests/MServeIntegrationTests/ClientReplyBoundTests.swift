@@ -12,83 +12,83 @@ import FoundationNetworking
 #endif
 
 extension IntegrationTests {
-/// A ZeroMQ client that sends queries and does not read the replies costs the broker a bounded
-/// amount (`--client-reply-buffer`): replies beyond it are dropped, counted and logged, and
-/// the broker goes on answering its other clients.
-@Suite struct ClientReplyBoundTests {
-    /// The value of the `/metrics` sample whose line starts with `series` (name and labels as
-    /// the broker writes them); nil when absent.
-    static func sample(_ metrics: String, _ series: String) -> Double? {
-        for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1))
+    /// A ZeroMQ client that sends queries and does not read the replies costs the broker a bounded
+    /// amount (`--client-reply-buffer`): replies beyond it are dropped, counted and logged, and
+    /// the broker goes on answering its other clients.
+    @Suite struct ClientReplyBoundTests {
+        /// The value of the `/metrics` sample whose line starts with `series` (name and labels as
+        /// the broker writes them); nil when absent.
+        static func sample(_ metrics: String, _ series: String) -> Double? {
+            for line in metrics.split(separator: "\n") where line.hasPrefix(series + " ") {
+                return Double(line.dropFirst(series.count + 1))
+            }
+            return nil
         }
-        return nil
-    }
 
-    static func metrics(_ port: Int) async -> String {
-        (try? await MonitoringTests.get(port, "/metrics").body) ?? ""
-    }
-
-    /// `(id; (`echo; bytes))`: a query whose reply carries `bytes` back.
-    static func echoQuery(id: Int64, bytes: Int) -> [UInt8] {
-        ClientQuery(
-            id: .atom(.long(id)),
-            query: .list([.atom(.symbol("echo")), .vector(.byte([UInt8](repeating: 7, count: bytes)))])
-        ).encoded()
-    }
-
-    @Test func repliesBeyondTheBoundAreDroppedAndCountedWhileOtherClientsAreAnswered() async throws {
-        let http = LoopbackPort.free()
-        let bound = 1 << 20
-        let cluster = try await ProcessCluster.start(
-            servants: 1, brokerArguments: ["--http", "127.0.0.1:\(http)"],
-            environment: ["MSERVE_CLIENT_REPLY_BUFFER": "\(bound)"])
-        defer { cluster.stop() }
-        #expect(await cluster.allServantsReady())
-
-        // 300 replies of 100 KB, 30 MB in all: far more than the bound, the kernel's socket
-        // buffers and the one message the client's libzmq takes ahead together.
-        let queries = 300
-        let context = try ZMQContext()
-        defer { context.terminate() }
-        let silent = try ZMQSocket(context: context, type: .dealer)
-        defer { silent.close() }
-        try silent.setReceiveHighWaterMark(1)
-        try silent.setLinger(milliseconds: 0)
-        try silent.connect(cluster.broker.endpoint)
-        for id in 0..<queries { try silent.send(Self.echoQuery(id: Int64(id), bytes: 100_000)) }
-
-        // Every query of the silent client is answered by its servant, and replies are dropped.
-        let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
-        let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
-        var metrics = ""
-        let settled = await eventually(timeout: .seconds(600)) {
-            metrics = await Self.metrics(http)
-            return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(queries)
+        static func metrics(_ port: Int) async -> String {
+            (try? await MonitoringTests.get(port, "/metrics").body) ?? ""
         }
-        #expect(settled, "\(metrics)")
-        let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
-        #expect(dropped > 0, "\(metrics)")
-        #expect(cluster.broker.logs.contains("replies dropped for a client that is not reading"), "\(cluster.broker.logs)")
 
-        // While the silent client's replies stay held, another client is answered, a reply
-        // larger than the bound included: a reply is dropped only for a client whose held
-        // replies reach the bound.
-        let client = try QueryClient(endpoint: cluster.broker.endpoint)
-        defer { client.close() }
-        let large = try await client.send(query: .list([.atom(.symbol("echo")), .vector(.byte([UInt8](repeating: 1, count: 2 * bound)))]))
-        #expect(large.result == .vector(.byte([UInt8](repeating: 1, count: 2 * bound))))
-        #expect(try await client.send("echo 7").result == .atom(.long(7)))
-        #expect(Int(Self.sample(await Self.metrics(http), droppedSeries) ?? -1) == dropped)
+        /// `(id; (`echo; bytes))`: a query whose reply carries `bytes` back.
+        static func echoQuery(id: Int64, bytes: Int) -> [UInt8] {
+            ClientQuery(
+                id: .atom(.long(id)),
+                query: .list([.atom(.symbol("echo")), .vector(.byte([UInt8](repeating: 7, count: bytes)))])
+            ).encoded()
+        }
 
-        // What the silent client reads now is what was kept: every reply was either kept or
-        // dropped, none both.
-        var received = 0
-        while try await silent.receiveFrames(within: .seconds(5)) != nil { received += 1 }
-        #expect(received > 0)
-        #expect(received + dropped == queries, "received \(received), dropped \(dropped)")
-        let droppedBytes = Self.sample(await Self.metrics(http), #"mserve_broker_client_bytes_total{service="default",direction="dropped"}"#) ?? 0
-        #expect(droppedBytes >= Double(dropped * 100_000))
+        @Test func repliesBeyondTheBoundAreDroppedAndCountedWhileOtherClientsAreAnswered() async throws {
+            let http = LoopbackPort.free()
+            let bound = 1 << 20
+            let cluster = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--http", "127.0.0.1:\(http)"],
+                environment: ["MSERVE_CLIENT_REPLY_BUFFER": "\(bound)"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+
+            // 300 replies of 100 KB, 30 MB in all: far more than the bound, the kernel's socket
+            // buffers and the one message the client's libzmq takes ahead together.
+            let queries = 300
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let silent = try ZMQSocket(context: context, type: .dealer)
+            defer { silent.close() }
+            try silent.setReceiveHighWaterMark(1)
+            try silent.setLinger(milliseconds: 0)
+            try silent.connect(cluster.broker.endpoint)
+            for id in 0..<queries { try silent.send(Self.echoQuery(id: Int64(id), bytes: 100_000)) }
+
+            // Every query of the silent client is answered by its servant, and replies are dropped.
+            let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
+            let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
+            var metrics = ""
+            let settled = await eventually(timeout: .seconds(600)) {
+                metrics = await Self.metrics(http)
+                return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(queries)
+            }
+            #expect(settled, "\(metrics)")
+            let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
+            #expect(dropped > 0, "\(metrics)")
+            #expect(cluster.broker.logs.contains("replies dropped for a client that is not reading"), "\(cluster.broker.logs)")
+
+            // While the silent client's replies stay held, another client is answered, a reply
+            // larger than the bound included: a reply is dropped only for a client whose held
+            // replies reach the bound.
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            let large = try await client.send(query: .list([.atom(.symbol("echo")), .vector(.byte([UInt8](repeating: 1, count: 2 * bound)))]))
+            #expect(large.result == .vector(.byte([UInt8](repeating: 1, count: 2 * bound))))
+            #expect(try await client.send("echo 7").result == .atom(.long(7)))
+            #expect(Int(Self.sample(await Self.metrics(http), droppedSeries) ?? -1) == dropped)
+
+            // What the silent client reads now is what was kept: every reply was either kept or
+            // dropped, none both.
+            var received = 0
+            while try await silent.receiveFrames(within: .seconds(5)) != nil { received += 1 }
+            #expect(received > 0)
+            #expect(received + dropped == queries, "received \(received), dropped \(dropped)")
+            let droppedBytes = Self.sample(await Self.metrics(http), #"mserve_broker_client_bytes_total{service="default",direction="dropped"}"#) ?? 0
+            #expect(droppedBytes >= Double(dropped * 100_000))
+        }
     }
-}
 }
