@@ -211,6 +211,10 @@ final class BrokerLoop {
             try servantSocket.setReceiveHighWaterMark(0)
             try servantSocket.setLinger(milliseconds: 0)
             try servantSocket.setReconnectInterval(milliseconds: 100, max: 1_000)
+            // A connect attempt to a servant host that is unreachable is given up after two
+            // seconds, not left in TCP's SYN retries for minutes: the host is reached within
+            // about a second once it is back.
+            try servantSocket.setConnectTimeout(milliseconds: 2_000)
             let monitorEndpoint = "inproc://mserve-broker-monitor-\(incarnation)"
             try servantSocket.startMonitor(
                 endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])

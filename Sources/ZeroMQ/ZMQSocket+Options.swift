@@ -62,6 +62,17 @@ extension ZMQSocket {
         try setOption(ZMQ_HEARTBEAT_TTL, name: "ZMQ_HEARTBEAT_TTL", value: ttl, file: file, line: line)
     }
 
+    /// How long one attempt to connect may take before libzmq gives it up and tries again
+    /// (ZMQ_CONNECT_TIMEOUT; 0: the system's, minutes for TCP's SYN retries).
+    public func setConnectTimeout(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_CONNECT_TIMEOUT, name: "ZMQ_CONNECT_TIMEOUT", value: milliseconds, file: file, line: line)
+    }
+
+    /// The connect timeout set (ZMQ_CONNECT_TIMEOUT), in milliseconds.
+    public var connectTimeoutMilliseconds: Int32 {
+        get throws(ZMQError) { try int32Option(ZMQ_CONNECT_TIMEOUT, name: "ZMQ_CONNECT_TIMEOUT") }
+    }
+
     /// Whether messages are queued only for completed connections (ZMQ_IMMEDIATE).
     public func setImmediate(_ on: Bool, file: String = #fileID, line: Int = #line) throws(ZMQError) {
         try setOption(ZMQ_IMMEDIATE, name: "ZMQ_IMMEDIATE", value: Int32(on ? 1 : 0), file: file, line: line)

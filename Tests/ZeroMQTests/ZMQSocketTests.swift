@@ -302,4 +302,16 @@ import Glibc
         let late = #expect(throws: ZMQError.self) { try ZMQSocket(context: context, type: .pair) }
         #expect(late?.code == .contextTerminated)
     }
+
+    /// A connect attempt's timeout is set as given (it bounds TCP's SYN retries to an
+    /// unreachable host).
+    @Test func theConnectTimeoutIsSet() throws {
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        defer { socket.close() }
+        #expect(try socket.connectTimeoutMilliseconds == 0)
+        try socket.setConnectTimeout(milliseconds: 2_000)
+        #expect(try socket.connectTimeoutMilliseconds == 2_000)
+    }
 }
