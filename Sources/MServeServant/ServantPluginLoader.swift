@@ -132,11 +132,17 @@ public enum ServantPluginLoader {
     }
 
     private static func load(path: String) throws(ServantPluginError) -> LoadedServantPlugin {
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+        // RTLD_NODELETE: a library is never unmapped, even one rejected below. A library
+        // built with Swift registers its types and conformances with the Swift runtime as it
+        // loads; unmapped, it would leave those records pointing at nothing, and the next
+        // dynamic cast anywhere in the process (formatting the rejection's message, say)
+        // would crash.
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
             throw ServantPluginError(.openFailed, "\(path): cannot load servant plugin: \(reason)")
         }
-        // The handle is kept for the life of the process on success; a rejected file is closed.
+        // The handle is kept for the life of the process on success; a rejected file's is
+        // closed (its mapping stays: RTLD_NODELETE).
         var keepHandle = false
         defer { if !keepHandle { dlclose(handle) } }
 

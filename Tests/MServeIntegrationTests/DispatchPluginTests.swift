@@ -48,6 +48,26 @@ extension IntegrationTests {
             #expect(badLookAhead.errors.contains("See 'mserve broker --help'"), "\(badLookAhead.errors)")
         }
 
+        /// A library built with Swift that is not a plugin of the kind asked for (a dispatch
+        /// plugin given to a servant, the demo API given to a broker) stops the launch with
+        /// status 64 and the reason, every time: rejected, it stays mapped, so the Swift
+        /// runtime's records of its types still point somewhere (unmapped, they crashed the
+        /// process in about half the runs).
+        @Test func aSwiftLibraryOfTheOtherKindIsRefusedWithoutACrash() async throws {
+            let directory = MServeProcess.buildDirectory
+            let dispatchPlugin = directory.appendingPathComponent("libmserve-algorithm-even.so").path
+            let servantPlugin = directory.appendingPathComponent("libmserve-servant-demo-api.so").path
+            for _ in 1...6 {
+                let servant = try await CommandRun.mserve(["servant", "--plugins", dispatchPlugin], timeout: 60)
+                #expect(servant.status == 64, "\(servant.errors)")
+                #expect(servant.errors.contains("not a servant plugin: symbol mserve_servant_plugin_entry not found"), "\(servant.errors)")
+                let broker = try await CommandRun.mserve(
+                    ["broker", "--clients", "tcp://127.0.0.1:0", "--plugins", servantPlugin], timeout: 60)
+                #expect(broker.status == 64, "\(broker.errors)")
+                #expect(broker.errors.contains("not a dispatch plugin: symbol mserve_dispatch_plugin_entry not found"), "\(broker.errors)")
+            }
+        }
+
         @Test func evenRotatesAndOrigStaysOnTop() async throws {
             for (algorithm, expectRotation) in [("even", true), ("orig", false)] {
                 let cluster = try await ProcessCluster.start(servants: 2, brokerArguments: ["--algorithm", algorithm])
