@@ -81,7 +81,7 @@ public struct ClientQueryLayout: Sendable {
                     .unexpectedShape, "expected the general list \(shape), got a list of \(found) item(s)")
             }
             id = try QIPCInPlace.decodeValue(in: bytes, range: ranges.0)
-            if Self.holdsError(id) { throw Self.idHoldsErrorRefusal }
+            if id.holdsError { throw Self.idHoldsErrorRefusal }
             options = found == 3 ? try QIPCInPlace.decodeValue(in: bytes, range: ranges.2) : nil
         } catch let error as ProtocolError {
             throw error
@@ -101,18 +101,6 @@ public struct ClientQueryLayout: Sendable {
         ProtocolError(
             .unexpectedShape,
             "the id holds a q error (type -128); an id comes back inside the reply list, where no q client reads one")
-    }
-
-    /// Whether `value` is or holds a q error anywhere: as an id it would come back inside the
-    /// reply list (docs/PROTOCOL.md, "A failed query").
-    static func holdsError(_ value: QValue) -> Bool {
-        switch value {
-        case .error: true
-        case .list(let items, _): items.contains(where: holdsError)
-        case .dictionary(let keys, let values, _): holdsError(keys) || holdsError(values)
-        case .table(let table, _): table.values.contains(where: holdsError)
-        case .atom, .vector, .identity: false
-        }
     }
 
     /// The IPC bytes of `(id; query)` for a servant, without the options: the head of the

@@ -46,7 +46,7 @@ public struct ClientQuery: Sendable {
             throw ProtocolError(
                 .unexpectedShape, "expected the general list \(shape), got a list of \(count) item(s)")
         }
-        if ClientQueryLayout.holdsError(id) { throw ClientQueryLayout.idHoldsErrorRefusal }
+        if id.holdsError { throw ClientQueryLayout.idHoldsErrorRefusal }
         self.id = id
         self.query = query
         self.options = items.options

@@ -89,10 +89,14 @@ extension QueryParser {
                 if let reason = ParseForm.nestedCall(in: value) {
                     throw QueryError(.refused, "item \(index): \(reason)")
                 }
+                if value.holdsError { throw errorArgumentRefusal(item: index) }
                 decoded.append(value)
             } else {
                 if let reason = try ParseFormInPlace.nestedCall(in: bytes, at: position, depth: 0) {
                     throw QueryError(.refused, "item \(index): \(reason)")
+                }
+                if try ParseFormInPlace.holdsError(in: bytes, at: position, depth: 0) {
+                    throw errorArgumentRefusal(item: index)
                 }
                 decoded.append(nil)
             }
@@ -130,6 +134,32 @@ extension QueryParser {
 enum ParseFormInPlace {
     /// Why the value at `position` is not a plain literal (the reason ``ParseForm/nestedCall(in:depth:)``
     /// gives for it decoded), or nil when it is one.
+    /// ``QData/QValue/holdsError`` of the value at `position`, read in place: a q error, or one
+    /// inside a general list, a dictionary or a table. Vectors are passed over by their length.
+    static func holdsError(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> Bool {
+        guard depth < ParseForm.maximumDepth else { return false }  // refused as too deep already
+        switch try QIPCInPlace.type(in: bytes, at: position) {
+        case -128:
+            return true
+        case 0:
+            let count = try QIPCInPlace.count(in: bytes, at: position + 2, minimumElementSize: 1)
+            var item = position + 6
+            for _ in 0..<count {
+                if try holdsError(in: bytes, at: item, depth: depth + 1) { return true }
+                item = try QIPCInPlace.checkValue(in: bytes, at: item, depth: 2)
+            }
+            return false
+        case 99, 127:
+            let keys = position + 1
+            if try holdsError(in: bytes, at: keys, depth: depth + 1) { return true }
+            return try holdsError(in: bytes, at: try QIPCInPlace.checkValue(in: bytes, at: keys, depth: 2), depth: depth + 1)
+        case 98:
+            return try holdsError(in: bytes, at: position + 2, depth: depth + 1)
+        default:
+            return false
+        }
+    }
+
     static func nestedCall(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> String? {
         guard try QIPCInPlace.type(in: bytes, at: position) == 0 else { return nil }
         guard depth < ParseForm.maximumDepth else {

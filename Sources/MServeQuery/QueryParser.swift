@@ -90,6 +90,7 @@ public enum QueryParser {
                 if let reason = ParseForm.nestedCall(in: argument) {
                     throw QueryError(.refused, "item \(index + 1): \(reason)")
                 }
+                if argument.holdsError { throw errorArgumentRefusal(item: index + 1) }
             }
             return ParsedQuery(function: name, arguments: arguments, text: nil)
         default:
@@ -98,6 +99,14 @@ public enum QueryParser {
                 "a query must be a string, a symbol or a general list; got \(kindName(of: value))"
             )
         }
+    }
+
+    /// Why an argument that is or holds a q error (type -128) is refused: a function that
+    /// echoes it would put it inside the reply list, where no kdb+ client reads one.
+    static func errorArgumentRefusal(item: Int) -> QueryError {
+        QueryError(
+            .unsupportedForm,
+            "item \(item): a q error (type -128) as an argument, or inside one; it would come back inside the reply, where no q client reads one")
     }
 
     static func checkFunction(_ name: String, position: Int) throws(QueryError) {

@@ -282,3 +282,18 @@ extension QValue: ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, Expres
     /// An array literal is a general list.
     public init(arrayLiteral elements: QValue...) { self = .list(elements) }
 }
+
+extension QValue {
+    /// Whether the value is or holds a q error (type -128) anywhere: in a general list, a
+    /// dictionary or a table. No kdb+ client library reads such a value inside a list, where
+    /// an id or an argument echoed in a reply would put it.
+    public var holdsError: Bool {
+        switch self {
+        case .error: true
+        case .list(let items, _): items.contains { $0.holdsError }
+        case .dictionary(let keys, let values, _): keys.holdsError || values.holdsError
+        case .table(let table, _): table.values.contains { $0.holdsError }
+        case .atom, .vector, .identity: false
+        }
+    }
+}

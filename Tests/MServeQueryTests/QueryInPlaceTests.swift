@@ -76,6 +76,31 @@ struct QueryInPlaceTests {
         }
     }
 
+    /// An argument that is or holds a q error is refused, small or large, decoded or read in
+    /// place: a function that echoes it would put it inside the reply list.
+    @Test func anArgumentHoldingAQErrorIsRefused() throws {
+        let large = QValue.vector(.long(Array(repeating: 1, count: 20_000)))
+        let queries: [QValue] = [
+            .list([.atom(.symbol("echo")), .error("boom")]),
+            .list([.atom(.symbol("echo")), .list([.atom(.long(1)), .error("boom")])]),
+            .list([.atom(.symbol("echo")), .list([large, .error("boom")])]),
+            .list([
+                .atom(.symbol("echo")),
+                .dictionary(keys: .vector(.symbol(["a", "b"])), values: .list([large, .error("boom")]), sorted: false),
+            ]),
+        ]
+        for query in queries {
+            for limit in [0, QueryParser.largestDecodedArgument] {
+                let (outcome, _) = inPlaceOutcome(query, spec: .default, limit: limit)
+                #expect(outcome.hasPrefix("error unsupported form: item 1: a q error (type -128)"), "\(outcome.prefix(200))")
+                #expect(outcome == decodedOutcome(query, spec: .default))
+            }
+        }
+        let fine = QValue.list([.atom(.symbol("echo")), .list([large, .string("boom")])])
+        #expect(inPlaceOutcome(fine, spec: .default, limit: 0).outcome == decodedOutcome(fine, spec: .default))
+        #expect(!inPlaceOutcome(fine, spec: .default, limit: 0).outcome.hasPrefix("error"))
+    }
+
     /// Query text over ``QueryParser/longestQueryText`` is refused, read in place or decoded,
     /// with advice; text at the limit is parsed, and the same data as a parse form is taken.
     @Test func queryTextOverTheLimitIsRefusedWithAdvice() throws {
