@@ -33,6 +33,9 @@ public struct FunctionRegistry: Sendable {
     }
 
     private var entries: [String: Entry] = [:]
+    /// Registrations no client could use: a name secure invocation refuses or the broker
+    /// answers itself, a name registered twice (``checkCallable()``).
+    private var problems: [String] = []
     /// The allowlist ``restricted(to:)`` applied: a function it left out is refused as not
     /// allowed, one never registered as no such function.
     private var allowlist: FunctionAllowlist = .any
@@ -45,6 +48,7 @@ public struct FunctionRegistry: Sendable {
         _ name: String, arity: ClosedRange<Int>? = nil,
         _ body: @escaping @Sendable ([QValue]) throws -> QValue
     ) {
+        notice(name)
         entries[name] = Entry(arity: arity) { ServantResult(try body($0)) }
     }
 
@@ -52,7 +56,28 @@ public struct FunctionRegistry: Sendable {
     public mutating func register(
         _ name: String, arity: ClosedRange<Int>? = nil, withInfo body: @escaping ServantFunction
     ) {
+        notice(name)
         entries[name] = Entry(arity: arity, body: body)
+    }
+
+    /// Notes a registration of `name` no client could use, for ``checkCallable()``.
+    private mutating func notice(_ name: String) {
+        if let reason = ServantPluginLoader.callableNameRefusal(name) {
+            problems.append("\(name): \(reason)")
+        } else if entries[name] != nil {
+            problems.append("\(name) is registered twice")
+        }
+    }
+
+    /// Throws when a function was registered that no client could call (a name secure
+    /// invocation refuses: a q built-in, a reserved namespace, not a q name; or one in the
+    /// broker's namespace `.mserve`, which brokers answer themselves), or a name was
+    /// registered twice (the second replaced the first). A `Servant` checks this when it is
+    /// made, as the plugin loader checks a plugin's functions.
+    public func checkCallable() throws(ServantError) {
+        guard problems.isEmpty else {
+            throw ServantError("functions no client could call: " + problems.joined(separator: "; "))
+        }
     }
 
     /// The registry with only the functions `allowlist` allows: the others are refused

@@ -26,6 +26,7 @@ public final class Servant: Service, Sendable {
         functions: FunctionRegistry,
         logger: Logger = Logger(label: "mserve.servant")
     ) throws {
+        try functions.checkCallable()
         self.configuration = configuration
         self.functions = functions
         self.logger = logger

@@ -18,6 +18,9 @@ public import QData
 public struct ServantTester: Sendable {
     /// The functions under test.
     public let functions: FunctionRegistry
+    /// The largest result, as IPC bytes, a broker takes from a servant: its `--max-message`
+    /// (64 MiB by default). A larger one fails the query, as behind a broker.
+    public var maximumReplySize = 64 << 20
 
     /// Creates a tester for `functions`.
     public init(functions: FunctionRegistry) {
@@ -46,14 +49,18 @@ public struct ServantTester: Sendable {
     }
 
     /// Sends a query given as a q value (string or parse form).
+    /// Throws, as a `Servant` refuses to start, when the registry holds a function no client
+    /// could call (``MServeServant/FunctionRegistry/checkCallable()``).
     public func call(query: QValue, id: Int64 = 1) throws -> Reply {
+        try functions.checkCallable()
         let message = ClientQuery(id: .atom(.long(id)), query: query).encoded()
-        return try decode(functions.reply(to: message))
+        return try decode(functions.reply(to: message, maximumReplySize: maximumReplySize))
     }
 
     /// Sends raw bytes, as a misbehaving client might, and returns the decoded reply.
     public func call(rawMessage: [UInt8]) throws -> Reply {
-        try decode(functions.reply(to: rawMessage))
+        try functions.checkCallable()
+        return try decode(functions.reply(to: rawMessage, maximumReplySize: maximumReplySize))
     }
 
     private func decode(_ bytes: [UInt8]) throws -> Reply {

@@ -17,4 +17,28 @@ struct ServantTesterTests {
         #expect(try tester.call("value \"twice 1\"").errorMessage != nil)
         #expect(try tester.call(rawMessage: [1, 2]).errorMessage?.hasPrefix("mserve: malformed") == true)
     }
+
+    /// A result over the broker's message limit fails the query here as behind a broker.
+    @Test func aResultOverTheBrokersLimitFailsAsBehindABroker() throws {
+        var functions = FunctionRegistry()
+        functions.register("big", arity: 1...1) { _ in .vector(.long(Array(repeating: 7, count: 1_000))) }
+        var tester = ServantTester(functions: functions)
+        #expect(try tester.call("big 1").errorMessage == nil)
+        tester.maximumReplySize = 4_000
+        let message = try #require(try tester.call("big 1").errorMessage)
+        #expect(message.contains("over the 4000-byte message limit"), "\(message)")
+        #expect(ServantTester(functions: functions).maximumReplySize == 64 << 20)
+    }
+
+    /// A function no client could call (the broker's namespace, a q built-in, not a q name)
+    /// or a name registered twice is refused by the tester, as by a servant.
+    @Test(arguments: [".mserve.foo", "sum", ".z.ts", "bad name", "twice"])
+    func aFunctionNoClientCouldCallIsRefused(name: String) throws {
+        var functions = FunctionRegistry()
+        functions.register("twice", arity: 1...1) { $0[0] }
+        functions.register(name, arity: 1...1) { $0[0] }
+        let error = #expect(throws: ServantError.self) { try ServantTester(functions: functions).call("twice 1") }
+        #expect(error?.message.contains("functions no client could call: \(name)") == true, "\(String(describing: error))")
+        #expect(throws: ServantError.self) { try Servant(functions: functions) }
+    }
 }
