@@ -43,7 +43,8 @@ extension BrokerConfiguration {
         public init(parsing text: String) throws(BrokerError) {
             let (host, portText) = ZMQEndpoint.split(text) ?? ("127.0.0.1", text)
             guard let port = Int(portText), (0...65_535).contains(port) else {
-                throw BrokerError(.configuration, "the kdb+ port must be PORT or HOST:PORT, got \(text)")
+                throw BrokerError(
+                    .configuration, "the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got \(text)")
             }
             self.init(port: port)
             self.host = host

@@ -30,7 +30,7 @@ struct HubRegisterCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How the hub's tables show the q process (column X; default this command line).", valueName: "name"))
     var name: String?
 
-    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--heartbeat -1` is read as a value, and refused by its check.
@@ -45,6 +45,7 @@ struct HubRegisterCommand: AsyncParsableCommand {
 
     /// Refuses a bad q endpoint, --heartbeat or hub endpoint before anything starts.
     func validate() throws {
+        try checkServiceName(service)
         _ = try qAddress()
         _ = try seconds(heartbeat, flag: "--heartbeat")
         if let hub, !isHubEndpoint(hub) {

@@ -91,7 +91,11 @@ final class HTTPConnectionCapHandler: ChannelInboundHandler, RemovableChannelHan
         guard !decided else { return counted }
         decided = true
         guard count.admit() else {
-            count.logRefused(peer: context.channel.remoteAddress.map { "\($0)" } ?? "unknown")
+            // HOST:PORT, as the other lines write a peer (SocketAddress's own text is `[IPv4]…/…:PORT`).
+            let peer = context.channel.remoteAddress.map { address in
+                "\(address.ipAddress ?? "\(address)")\(address.port.map { ":\($0)" } ?? "")"
+            }
+            count.logRefused(peer: peer ?? "unknown")
             context.close(promise: nil)
             return false
         }

@@ -358,7 +358,7 @@ extension IntegrationTests {
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
             (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
             (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
-            (["broker", "--kdb-port", "abc"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, got abc"),
+            (["broker", "--kdb-port", "abc"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got abc"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--users", "/nonexistent/users"],
              "--users: cannot read the users file /nonexistent/users"),
             (["broker", "--allow", ""], "--allow '' names no function; leave --allow out to allow any"),
@@ -567,6 +567,7 @@ extension IntegrationTests {
             (["servant", "--service", ""], "--service '' is not a service name"),
             (["broker", "--service", "a b"], "--service 'a b' is not a service name"),
             (["send", "--service", "", "echo 1"], "--service '' is not a service name"),
+            (["hub", "register", "kdb://127.0.0.1:5001", "--service", "a b"], "--service 'a b' is not a service name"),
             (["servant", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
             (["broker", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
         ])

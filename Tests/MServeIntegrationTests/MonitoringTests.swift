@@ -158,6 +158,10 @@ extension IntegrationTests {
             #expect(
                 await eventually(timeout: .seconds(60)) { cluster.broker.logs.contains("refused an HTTP connection: too many open") },
                 "\(cluster.broker.logs)")
+            // The peer as the other lines write one: HOST:PORT.
+            #expect(
+                cluster.broker.logs.contains("peer=127.0.0.1:") && !cluster.broker.logs.contains("[IPv4]"),
+                "\(cluster.broker.logs)")
             let client = try QueryClient(endpoint: cluster.broker.endpoint)
             defer { client.close() }
             #expect(try await client.send("echo 5").result == .atom(.long(5)))
