@@ -25,6 +25,11 @@ final class ClientLoop {
     /// Queries the socket took while this loop had not yet seen the connection come up.
     private var sentWhileUnconnected: Set<Int64> = []
     private var unconnectedSince = QueryClock.monotonicNanoseconds()
+    /// When the connection to the broker ended, while libzmq has not been seen connecting
+    /// again since: after a protocol error (a reply over `maxMessageSize`) it never does.
+    private var endedAt: UInt64?
+    /// The endpoint was disconnected to be connected again at the next turn.
+    private var reconnectDue = false
     /// Why the last security handshake failed, for the error; nil when none did.
     private var handshakeFailure: String?
     /// With a `connectTimeout` and a host name in the endpoint: its lookup, so that a name that
@@ -61,17 +66,15 @@ final class ClientLoop {
                 // in `unsent`, so one that failed meanwhile (its deadline, the connect timeout) is
                 // never sent later, to run for nobody.
                 try socket.setImmediate(true)
-                if connectTimeoutNanoseconds != nil {
-                    // Before the connect, so that its first handshake is seen.
-                    let monitorEndpoint = "inproc://mserve-client-monitor"
-                    try socket.startMonitor(
-                        endpoint: monitorEndpoint,
-                        events: [
-                            .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
-                            .handshakeFailedNoDetail,
-                        ])
-                    monitor = try resources.monitor(endpoint: monitorEndpoint)
-                }
+                // Before the connect, so that its first handshake is seen.
+                let monitorEndpoint = "inproc://mserve-client-monitor"
+                try socket.startMonitor(
+                    endpoint: monitorEndpoint,
+                    events: [
+                        .handshakeSucceeded, .disconnected, .handshakeFailedAuth, .handshakeFailedProtocol,
+                        .handshakeFailedNoDetail, .connected, .connectRetried,
+                    ])
+                monitor = try resources.monitor(endpoint: monitorEndpoint)
                 try socket.connect(endpoint)
             } catch {
                 throw ClientError(.socket, "cannot connect to \(endpoint): \(error.reason)")
@@ -113,6 +116,7 @@ final class ClientLoop {
                 }
             }
             if let monitorItem, events.isReadable(monitorItem) { readMonitor() }
+            reconnectIfEndedForGood(now: QueryClock.monotonicNanoseconds())
             sendUnsent()
             if events.isReadable(socketItem) { readReplies() }
             let now = QueryClock.monotonicNanoseconds()
@@ -168,6 +172,9 @@ final class ClientLoop {
             } else if event.event.contains(.disconnected), connected {
                 connected = false
                 unconnectedSince = QueryClock.monotonicNanoseconds()
+                endedAt = unconnectedSince
+            } else if event.event.contains(.connected) || event.event.contains(.connectRetried) {
+                endedAt = nil  // libzmq is connecting again by itself
             } else if event.event.contains(.handshakeFailedAuth) {
                 handshakeFailure = "it refused this client's key"
             } else if event.event.contains(.handshakeFailedProtocol) || event.event.contains(.handshakeFailedNoDetail) {
@@ -178,6 +185,38 @@ final class ClientLoop {
                         + "or the endpoint is not a ZeroMQ socket (a kdb+ door's port, say)"
             }
         }
+    }
+
+    /// How long after a connection ended without libzmq connecting again the client makes a
+    /// new one itself.
+    static let endedForGoodAfter: UInt64 = 2_000_000_000
+
+    /// Makes a new connection when libzmq ended the last one for good: after a protocol error
+    /// (a reply over this client's `maxMessageSize`) it does not reconnect, and every later
+    /// query would fail. The queries sent over the ended connection fail now, with the likely
+    /// cause: their replies cannot come. In two steps, as the broker does: the endpoint is
+    /// disconnected now and connected at the next turn, once libzmq has let the old one go.
+    private func reconnectIfEndedForGood(now: UInt64) {
+        if reconnectDue {
+            reconnectDue = false
+            try? socket.connect(endpoint)
+            return
+        }
+        guard let endedAt, !connected, now &- endedAt >= Self.endedForGoodAfter else { return }
+        self.endedAt = nil
+        try? socket.disconnect(endpoint)
+        reconnectDue = true
+        let unsentIDs = Set(unsent.map(\.id))
+        let sentIDs = Set(pending.keys).subtracting(unsentIDs)
+        failPending(
+            ClientError(
+                .notConnected,
+                "the connection to the broker at \(endpoint) ended and was not made again by libzmq: most likely a reply "
+                    + "over this client's maxMessageSize; the query may have run; the client connects again"),
+            except: unsentIDs)
+        logger.notice(
+            "connecting to the broker again: libzmq ended the connection for good (a reply over maxMessageSize, most likely)",
+            metadata: ["broker": "\(endpoint)", "failed": "\(sentIDs.count)"])
     }
 
     /// Sends the queries waiting for the socket, in order, as far as it takes them now.

@@ -81,6 +81,29 @@ final class EchoBroker: @unchecked Sendable {
         #expect(reply.info == .identity)
     }
 
+    /// A reply over the client's `maxMessageSize` makes libzmq end the connection for good:
+    /// the query it answered fails, saying why, and the client connects again, so the next
+    /// query is answered (before, every later query failed too).
+    @Test func aReplyOverTheClientsLimitFailsItsQueryAndTheClientConnectsAgain() async throws {
+        let broker = try EchoBroker { id, query in
+            if case .vector(.char(let text), _) = query, text == Array("big".utf8) {
+                return .list([id, .vector(.char(Array(repeating: 97, count: 20_000)))])
+            }
+            return .list([id, .atom(.symbol("ok"))])
+        }
+        defer { broker.stop() }
+        var configuration = ClientConfiguration()
+        configuration.maxMessageSize = 10_000
+        configuration.deadline = .seconds(60)
+        let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+        defer { client.close() }
+        #expect(try await client.send("small").result == .atom(.symbol("ok")))
+        let error = await #expect(throws: ClientError.self) { try await client.send("big") }
+        #expect(error?.code == .notConnected)
+        #expect(error?.message.contains("over this client's maxMessageSize") == true, "\(String(describing: error))")
+        #expect(try await client.send("small").result == .atom(.symbol("ok")))
+    }
+
     /// A query's own deadline goes as the `deadline` option of `(id; query; options)`; a query
     /// without one goes as `(id; query)`, which any broker reads.
     @Test func aQuerysOwnDeadlineGoesAsItsDeadlineOption() async throws {
