@@ -585,27 +585,27 @@ extension BrokerLoop {
         if record.state == .ready {
             record.state = .draining
             leaveReadySet(id)
-            for item in record.outbox.reversed() {
-                guard let flight = inFlight.removeValue(forKey: item.tag) else { continue }
-                flight.query.dispatches -= 1
-                record.inFlight = max(0, record.inFlight - 1)
-                if !flight.abandoned { queue.prepend(flight.query) }
-            }
+            for item in record.outbox.reversed() { requeueUnstarted(item.tag, from: record) }
             record.outbox.removeAll()
         }
         var returned = 0
-        for tag in handedBack.sorted(by: >) {
-            guard let flight = inFlight[tag], flight.servantID == id else { continue }
-            inFlight[tag] = nil
-            flight.query.dispatches -= 1
-            record.inFlight = max(0, record.inFlight - 1)
+        for tag in handedBack.sorted(by: >) where inFlight[tag]?.servantID == id {
+            requeueUnstarted(tag, from: record)
             returned += 1
-            if !flight.abandoned { queue.prepend(flight.query) }
         }
         logger.info(
             "servant draining",
             metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)", "handedBack": "\(returned)"])
         drainQueue()
+    }
+
+    /// Puts the query of `tag`, dispatched to `record` but never started there, back at the
+    /// front of the queue, not counted as sent.
+    private func requeueUnstarted(_ tag: UInt64, from record: ServantRecord) {
+        guard let flight = inFlight.removeValue(forKey: tag) else { return }
+        flight.query.dispatches -= 1
+        record.inFlight = max(0, record.inFlight - 1)
+        if !flight.abandoned { queue.prepend(flight.query) }
     }
 
     /// Takes a servant out of dispatch and re-dispatches or fails what it was running;

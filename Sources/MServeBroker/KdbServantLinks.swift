@@ -335,10 +335,7 @@ final class KdbServantLinks {
     /// over the limit (``ReplyAssembly/servantFailure(id:message:)``, counted as its answer).
     private func answerTooLarge(_ tags: Set<UInt64>, bytes: Int, events: inout [KdbServantEvent], servantID: UInt64) {
         for tag in tags {
-            let message = ReplyAssembly.servantFailure(
-                id: .atom(.long(Int64(bitPattern: tag))),
-                message: ReplyAssembly.mserveError(
-                    "the result is \(bytes) bytes as IPC, over the \(maxMessageSize)-byte message limit"))
+            let message = ReplyAssembly.resultTooLarge(id: .atom(.long(Int64(bitPattern: tag))), bytes: bytes, limit: maxMessageSize)
             events.append(.reply(servantID: servantID, tag: tag, message: message))
         }
     }

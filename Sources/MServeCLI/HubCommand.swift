@@ -56,10 +56,7 @@ struct HubClientOptions: ParsableArguments {
     /// `--key-name` (else `defaultKeyName`) and pinned to `hub.pub`. Any allowed key may
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
-        if let hub, !isHubEndpoint(hub) {
-            throw ValidationError(
-                "--hub '\(hub)' is not a hub endpoint: tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
-        }
+        if let hub { try checkConnectEndpoint(hub, source: "--hub", kind: "a hub endpoint") }
         var client = HubClient(
             endpoint: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint),
             timeout: try seconds(timeout, flag: "--timeout"))

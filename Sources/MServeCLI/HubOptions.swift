@@ -84,6 +84,16 @@ func isHubEndpoint(_ value: String) -> Bool {
     ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
 }
 
+/// Refuses, as a usage error naming `source` (the flag or variable), a `value` that is no
+/// endpoint to connect to (`isHubEndpoint`); `kind` says what it should have been ("a hub
+/// endpoint").
+func checkConnectEndpoint(_ value: String, source: String, kind: String) throws {
+    guard isHubEndpoint(value) else {
+        throw ValidationError(
+            "\(source) '\(value)' is not \(kind): tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
+    }
+}
+
 /// Refuses an empty `--service` name, or one with blanks or control characters: the hub
 /// would register and resolve it, but no command line could name it plainly.
 func checkServiceName(_ name: String) throws {

@@ -101,10 +101,7 @@ struct SendCommand: AsyncParsableCommand {
         // A broker's client endpoint: a usage error when it cannot be one, not a failed send.
         if service == nil {
             let (source, given) = broker.map { ("--broker", $0) } ?? ("MSERVE_BROKER", environment("MSERVE_BROKER"))
-            if let given, !isHubEndpoint(given) {
-                throw ValidationError(
-                    "\(source) '\(given)' is not a broker's client endpoint: tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
-            }
+            if let given { try checkConnectEndpoint(given, source: source, kind: "a broker's client endpoint") }
         }
         if service != nil, hub == nil, HubEnvironment.setting == "none" {
             throw ValidationError(
@@ -268,7 +265,7 @@ struct LineAnswers {
         waiting[answer.index] = answer
         while let next = waiting.removeValue(forKey: printed) {
             printed += 1
-            if !quiet { print("q)\(Self.shown(next.query, upTo: 4_096))") }
+            if !quiet { print("q)\(Self.shown(next.query))") }
             switch next.result {
             case .success(let reply):
                 print(reply.result)
@@ -295,10 +292,13 @@ struct LineAnswers {
         return text.hasPrefix("'") ? text : "'\(text)"
     }
 
-    /// A query as its `q)` line shows it: whole up to `limit` characters, else its first
-    /// `limit` and how long it is (a 64 MiB query refused for its size is not printed back).
-    static func shown(_ query: String, upTo limit: Int) -> String {
-        guard query.count > limit else { return query }
-        return "\(query.prefix(limit))… (\(query.utf8.count) bytes)"
+    /// The most characters of a query its `q)` line shows.
+    static let longestShownQuery = 4_096
+
+    /// A query as its `q)` line shows it: whole up to ``longestShownQuery`` characters, else
+    /// its beginning and how long it is (a 64 MiB query refused for its size is not printed back).
+    static func shown(_ query: String) -> String {
+        guard query.count > longestShownQuery else { return query }
+        return "\(query.prefix(longestShownQuery))… (\(query.utf8.count) bytes)"
     }
 }

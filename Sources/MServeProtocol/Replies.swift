@@ -47,6 +47,14 @@ public enum ReplyAssembly {
         errorPrefix + message
     }
 
+    /// The failure of a query whose result is `bytes` as IPC, over the `limit` a broker takes
+    /// from a servant (its `--max-message`): a servant's answer, and the broker's for a q
+    /// servant's result over it.
+    public static func resultTooLarge(id: QValue, bytes: Int, limit: Int) -> [UInt8] {
+        servantFailure(
+            id: id, message: mserveError("the result is \(bytes) bytes as IPC, over the \(limit)-byte message limit"))
+    }
+
     // MARK: replies to clients
 
     /// `(id; result; info)` for a query the broker answers itself (a call of its own functions).

@@ -40,11 +40,12 @@ extension QueryParser {
         decodingArgumentsUpTo limit: Int = largestDecodedArgument
     ) throws(QueryError) -> CheckedQuery {
         do {
+            let type = try QIPCInPlace.type(in: bytes, at: range.lowerBound)
             // Text over the limit is refused before it is decoded.
-            if try QIPCInPlace.type(in: bytes, at: range.lowerBound) == 10 {
+            if type == 10 {
                 try checkLength(try QIPCInPlace.count(in: bytes, at: range.lowerBound + 2, minimumElementSize: 1))
             }
-            guard range.count > limit, try QIPCInPlace.type(in: bytes, at: range.lowerBound) == 0 else {
+            guard range.count > limit, type == 0 else {
                 let parsed = try parse(try QIPCInPlace.decodeValue(in: bytes, range: range))
                 return CheckedQuery(
                     function: parsed.function, parsed: parsed, argumentRanges: [], routing: nil, largestDecode: range.count)
@@ -132,8 +133,6 @@ extension QueryParser {
 
 /// ``ParseForm``'s check for nested calls, on an argument's bytes.
 enum ParseFormInPlace {
-    /// Why the value at `position` is not a plain literal (the reason ``ParseForm/nestedCall(in:depth:)``
-    /// gives for it decoded), or nil when it is one.
     /// ``QData/QValue/holdsError`` of the value at `position`, read in place: a q error, or one
     /// inside a general list, a dictionary or a table. Vectors are passed over by their length.
     static func holdsError(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> Bool {
@@ -160,6 +159,8 @@ enum ParseFormInPlace {
         }
     }
 
+    /// Why the value at `position` is not a plain literal (the reason ``ParseForm/nestedCall(in:depth:)``
+    /// gives for it decoded), or nil when it is one.
     static func nestedCall(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> String? {
         guard try QIPCInPlace.type(in: bytes, at: position) == 0 else { return nil }
         guard depth < ParseForm.maximumDepth else {

@@ -162,10 +162,7 @@ public struct FunctionRegistry: Sendable {
         let limit = min(maximumReplySize, Self.largestMessage)
         guard reply.count > limit else { return reply }
         logger?.warning("refused to send a reply of \(reply.count) bytes, over the \(limit)-byte limit")
-        return ReplyAssembly.servantFailure(
-            id: query.id,
-            message: ReplyAssembly.mserveError(
-                "the result is \(reply.count) bytes as IPC, over the \(limit)-byte message limit"))
+        return ReplyAssembly.resultTooLarge(id: query.id, bytes: reply.count, limit: limit)
     }
 
     /// The largest IPC message: its header holds the length in 32 bits.

@@ -202,13 +202,7 @@ final class ServantLoop {
         sendAnswers()
         // Queries still queued (past the drain deadline) never run: a broker's go back to it
         // in the BYE, a direct client's get an error.
-        for job in workers.stop() {
-            if let envelope = job.directEnvelope {
-                send(job.broker, envelope + [Self.stoppingReply(to: job.message)])
-            } else {
-                unstarted[job.broker, default: []].append(job.tag)
-            }
-        }
+        _ = handBack(workers.stop())
         for broker in brokers.keys {
             send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + (unstarted[broker] ?? []))
         }

@@ -89,29 +89,29 @@ final class WorkerPool: Sendable {
     /// Takes the jobs still queued, which will not run; the workers finish their current
     /// ones and go on waiting.
     func takeQueued() -> [ServantJob] {
-        state.withLock { state -> [ServantJob] in
-            var taken: [ServantJob] = []
-            var markers = 0
-            while let job = state.jobs.removeFirst() {
-                if let job { taken.append(job) } else { markers += 1 }
-            }
-            for _ in 0..<markers { state.jobs.append(nil) }
-            return taken
-        }
+        state.withLock { Self.takeJobs(from: &$0) }
     }
 
     /// Lets every worker finish its current job and exit; returns the jobs still queued,
     /// which will not run.
     func stop() -> [ServantJob] {
         let dropped = state.withLock { state -> [ServantJob] in
-            var dropped: [ServantJob] = []
-            while let job = state.jobs.removeFirst() {
-                if let job { dropped.append(job) }
-            }
+            let dropped = Self.takeJobs(from: &state)
             for _ in 0..<threads { state.jobs.append(nil) }
             return dropped
         }
         for _ in 0..<threads { available.signal() }
         return dropped
+    }
+
+    /// Takes the queued jobs out of `state`, leaving the workers' stop markers in place.
+    private static func takeJobs(from state: inout State) -> [ServantJob] {
+        var taken: [ServantJob] = []
+        var markers = 0
+        while let job = state.jobs.removeFirst() {
+            if let job { taken.append(job) } else { markers += 1 }
+        }
+        for _ in 0..<markers { state.jobs.append(nil) }
+        return taken
     }
 }

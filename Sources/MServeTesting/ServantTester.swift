@@ -52,9 +52,7 @@ public struct ServantTester: Sendable {
     /// Throws, as a `Servant` refuses to start, when the registry holds a function no client
     /// could call (``MServeServant/FunctionRegistry/checkCallable()``).
     public func call(query: QValue, id: Int64 = 1) throws -> Reply {
-        try functions.checkCallable()
-        let message = ClientQuery(id: .atom(.long(id)), query: query).encoded()
-        return try decode(functions.reply(to: message, maximumReplySize: maximumReplySize))
+        try call(rawMessage: ClientQuery(id: .atom(.long(id)), query: query).encoded())
     }
 
     /// Sends raw bytes, as a misbehaving client might, and returns the decoded reply.

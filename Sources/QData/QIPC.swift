@@ -280,9 +280,6 @@ public enum QIPC {
 
     // MARK: compression
 
-    /// Decompresses a compressed message into the plain message it stands for
-    /// (header byte 2 cleared, length updated). Checks every index against the bounds. A
-    /// decompressed size over `maximumSize` is refused before the output is allocated.
     /// The size a compressed message announces once decompressed (bytes 8–11, in the message's
     /// byte order); nil for a message that is not compressed or is too short to say.
     public static func decompressedSize(of message: [UInt8]) -> Int? {
@@ -299,6 +296,9 @@ public enum QIPC {
         return Int(raw)
     }
 
+    /// Decompresses a compressed message into the plain message it stands for
+    /// (header byte 2 cleared, length updated). Checks every index against the bounds. A
+    /// decompressed size over `maximumSize` is refused before the output is allocated.
     public static func decompress(_ message: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> [UInt8] {
         guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
         let littleEndian = message[0] == 1

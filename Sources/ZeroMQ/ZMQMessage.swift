@@ -74,18 +74,17 @@ public final class ZMQMessage {
         joining first: ZMQMessagePiece, _ second: ZMQMessagePiece, _ third: ZMQMessagePiece, countable: Bool = false
     ) {
         let total = first.count + second.count + third.count
+        let destination: UnsafeMutableRawPointer
         if countable {
-            let destination = replaceWithCountableBody(count: total)
-            var offset = first.copy(to: destination, at: 0)
-            offset = second.copy(to: destination, at: offset)
-            _ = third.copy(to: destination, at: offset)
-            return
+            destination = replaceWithCountableBody(count: total)
+        } else {
+            zmq_msg_close(pointer)
+            releaseCount = nil
+            let rc = zmq_msg_init_size(pointer, total)
+            precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
+            guard total > 0, let data = zmq_msg_data(pointer) else { return }
+            destination = data
         }
-        zmq_msg_close(pointer)
-        releaseCount = nil
-        let rc = zmq_msg_init_size(pointer, total)
-        precondition(rc == 0, "zmq_msg_init_size(\(total)) failed: out of memory")
-        guard total > 0, let destination = zmq_msg_data(pointer) else { return }
         var offset = first.copy(to: destination, at: 0)
         offset = second.copy(to: destination, at: offset)
         _ = third.copy(to: destination, at: offset)
