@@ -10,6 +10,9 @@ enum NumericToken {
     case integer(Int64)
     /// A decimal or exponent without a suffix: a float, unless a vector makes it a real.
     case decimal(Double)
+    /// A decimal of the form `yyyy.mm` (`2024.01`): a float, or the month it writes in a
+    /// month vector (`2024.01 2024.02m`, as q writes one).
+    case yearMonth(Double, month: Int32)
     /// `0N`: the null of the vector's type (long alone).
     case null
     /// `0W` or `-0W`: the infinity of the vector's type (long alone).
@@ -23,7 +26,7 @@ enum NumericToken {
     func value(column: Int) throws(QueryError) -> QValue {
         switch self {
         case .integer(let value): return .atom(.long(value))
-        case .decimal(let value): return .atom(.float(value))
+        case .decimal(let value), .yearMonth(let value, _): return .atom(.float(value))
         case .null: return .atom(.long(.min))
         case .infinity(let negative): return .atom(.long(negative ? -.max : .max))
         case .atom(let atom): return .atom(atom)
@@ -51,7 +54,7 @@ enum NumericToken {
                         column: column)
                 }
                 sharedType = type
-            case .decimal:
+            case .decimal, .yearMonth:
                 hasDecimal = true
             case .integer, .null, .infinity:
                 break
@@ -90,6 +93,9 @@ enum NumericToken {
             throw QueryError(
                 .syntax, "the integer \(value) cannot be an element of a \(type) vector",
                 column: column)
+        case .yearMonth(let value, let month):
+            if type == .month { return .month(month) }
+            return try NumericToken.decimal(value).atom(as: type, column: column)
         case .decimal(let value):
             if type == .real { return .real(Float(value)) }
             if type == .float { return .float(value) }
@@ -173,6 +179,9 @@ private struct TokenReader {
             case ASCII.dot where integerEnd == 4 && isDigits(5..<7):
                 if count == 8 && token[7] == UInt8(ascii: "m") {
                     return try month()
+                }
+                if count == 7, !negative, case .atom(.month(let month))? = try? self.month() {
+                    return .yearMonth(try decimal(0..<7), month: month)
                 }
                 if count >= 10 && token[7] == ASCII.dot && isDigits(8..<10) {
                     return try dateBased()

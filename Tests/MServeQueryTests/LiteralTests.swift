@@ -179,6 +179,41 @@ struct LiteralTests {
         #expect(literal("2024.13m") == nil)
     }
 
+    /// A month vector as q writes it: the suffix once, at the end, after elements that alone
+    /// would read as floats.
+    @Test func monthVectorsAsQWritesThem() {
+        expectLiteral("2024.01 2024.02m", .vector(.month([288, 289])))
+        expectLiteral("2024.01 0Nm", .vector(.month([288, .min])))
+        expectLiteral("1999.12 0N 2000.01m", .vector(.month([-1, .min, 0])))
+        let written = QValue.vector(.month([288, 289, .min])).description
+        expectLiteral(written, .vector(.month([288, 289, .min])))
+        // Without the suffix they stay floats; a month past 12 is no month.
+        expectLiteral("2024.01 2024.02", .vector(.float([2024.01, 2024.02])))
+        #expect(literal("2024.13 2024.02m") == nil)
+        #expect(literal("2024.01 2024.02e") != nil)
+    }
+
+    /// What MServe writes for a vector (as q writes it) reads back as the same vector, with
+    /// nulls and infinities among ordinary values.
+    @Test func everyVectorAsWrittenReadsBack() {
+        let vectors: [QVector] = [
+            .boolean([true, false]), .byte([1, 0x2a]),
+            .short([1, .min, .max, -.max]), .int([1, .min, .max, -.max]), .long([1, .min, .max, -.max]),
+            .real([1.5, 2]), .float([1.5, -2, 1e10]),
+            .symbol(["IBM", "MSFT"]),
+            .timestamp([0, .min, .max, -.max, 86_400_000_000_001]),
+            .month([288, .min, .max, -.max, -1]),
+            .date([0, .min, .max, -.max, 8_767]),
+            .timespan([1_000_000_000, .min, .max, -.max]),
+            .minute([750, .min, .max, -.max]), .second([45_005, .min, .max, -.max]),
+            .time([45_000_500, .min, .max, -.max]),
+        ]
+        for vector in vectors {
+            let written = QValue.vector(vector).description
+            expectLiteral(written, .vector(vector))
+        }
+    }
+
     @Test func timesOfDay() {
         expectLiteral("12:30", .atom(.minute(750)))
         expectLiteral("12:30:05", .atom(.second(45_005)))
