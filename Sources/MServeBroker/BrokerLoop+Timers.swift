@@ -96,7 +96,8 @@ extension BrokerLoop {
             noServantReadySince = now
         }
         // The queries behind one that held the front may go now.
-        if expireQueuedQueries(now: now) { drainQueue() }
+        let expiredWaiting = expireQueuedQueries(now: now)
+        if expireQueriesOfFunctionsWithoutAReadyServant(now: now) || expiredWaiting { drainQueue() }
         for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""
@@ -120,13 +121,17 @@ extension BrokerLoop {
     /// reached one.
     static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
 
-    /// The error of a query whose deadline passed in the queue, now: while servants were ready
-    /// but busy, ``deadlineExceededInQueue``; while none was ready (a client's deadline shorter
-    /// than `--wait-for-servant`), a text that says so.
-    func deadlineExceededInQueueMessage() -> String {
-        guard readyIDs.isEmpty else { return Self.deadlineExceededInQueue }
-        return "deadline exceeded: the query waited in the queue while no servant was ready; "
-            + "\(servants.count) servant(s) known, none ready"
+    /// The error of a query calling `function` whose deadline passed in the queue, now: while
+    /// servants serving it were ready but busy, ``deadlineExceededInQueue``; while none was
+    /// ready (a client's deadline shorter than `--wait-for-servant`), a text that says so.
+    func deadlineExceededInQueueMessage(function: String) -> String {
+        if readyIDs.isEmpty {
+            return "deadline exceeded: the query waited in the queue while no servant was ready; "
+                + "\(servants.count) servant(s) known, none ready"
+        }
+        guard !serviceFunctions.someReadyServantServes(function) else { return Self.deadlineExceededInQueue }
+        return "deadline exceeded: the query waited in the queue while no servant serving \(function) was ready; "
+            + "\(serviceFunctions.knownServantCount(serving: function)) servant(s) known serve it, none ready"
     }
 
     /// The least time a query must have left to be sent to a servant: under it no servant
@@ -159,6 +164,62 @@ extension BrokerLoop {
         "\(QValue.atom(.timespan(Int64(clamping: nanoseconds))))"
     }
 
+    /// The error of a query calling `function` that waited `servantWait` while other servants
+    /// were ready but none serving it.
+    func noServantReadyMessage(function: String) -> String {
+        "no servant serving \(function) was ready within \(configuration.dispatch.servantWait) (--wait-for-servant); "
+            + "\(serviceFunctions.knownServantCount(serving: function)) servant(s) known serve it, none ready"
+    }
+
+    /// While servants are ready but none serving some function is, answers the queued queries
+    /// calling such a function that waited `servantWait` (from their arrival, or from when the
+    /// scan first found the function without a ready servant) with an error saying so, as
+    /// ``expireQueuedQueries(now:)`` does when no servant at all is ready; true when there were
+    /// any. Runs with the deadline scan; the whole queue is looked at only while some function
+    /// lacks a ready servant.
+    func expireQueriesOfFunctionsWithoutAReadyServant(now: UInt64) -> Bool {
+        guard !queue.isEmpty, serviceFunctions.someFunctionLacksAReadyServant else {
+            noServantReadyForFunctionSince.removeAll()
+            return false
+        }
+        let wait = configuration.dispatch.servantWait.nanoseconds
+        var stillWithout: [String: UInt64] = [:]
+        var anyDue = false
+        for offset in 0..<queue.count {
+            let query = queue[offset: offset]
+            guard !serviceFunctions.someReadyServantServes(query.function) else { continue }
+            let since: UInt64
+            if let found = stillWithout[query.function] {
+                since = found
+            } else if let found = noServantReadyForFunctionSince[query.function] {
+                since = found
+                stillWithout[query.function] = since
+            } else {
+                since = now
+                stillWithout[query.function] = since
+                logger.warning(
+                    "queries wait: no servant serving \(query.function) is ready",
+                    metadata: ["servantsKnown": "\(serviceFunctions.knownServantCount(serving: query.function))"])
+            }
+            anyDue = anyDue || max(query.receivedAt, since) &+ wait <= now
+        }
+        noServantReadyForFunctionSince = stillWithout
+        guard anyDue else { return false }
+        // Taken out in one pass (a removal deep in the queue costs its depth), the others put
+        // back in their order, those put back at the front (queries of lost servants) there.
+        let requeued = queue.prependedCount
+        var survivingRequeued: [HeldQuery] = []
+        for (offset, query) in queue.removeAll().enumerated() {
+            if let since = stillWithout[query.function], max(query.receivedAt, since) &+ wait <= now {
+                reply(error: noServantReadyMessage(function: query.function), to: query, stage: .waiting, counting: .noServant)
+                continue
+            }
+            if offset < requeued { survivingRequeued.append(query) } else { queue.append(query) }
+        }
+        for query in survivingRequeued.reversed() { queue.prepend(query) }
+        return true
+    }
+
     /// The error of a query that waited `servantWait` while no servant was ready.
     func noServantReadyMessage() -> String {
         "no servant was ready within \(configuration.dispatch.servantWait) (--wait-for-servant); "
@@ -171,7 +232,7 @@ extension BrokerLoop {
     func expiry(
         of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?
     ) -> (outcome: BrokerMetrics.Outcome, message: String)? {
-        if query.deadline <= now { return (.deadline, deadlineExceededInQueueMessage()) }
+        if query.deadline <= now { return (.deadline, deadlineExceededInQueueMessage(function: query.function)) }
         if let noServantSince,
             max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
         {
@@ -229,7 +290,7 @@ extension BrokerLoop {
         for (offset, query) in queue.removeAll().enumerated() {
             if query.hasOwnDeadline {
                 if query.deadline <= now {
-                    reply(error: deadlineExceededInQueueMessage(), to: query, stage: .waiting, counting: .deadline)
+                    reply(error: deadlineExceededInQueueMessage(function: query.function), to: query, stage: .waiting, counting: .deadline)
                     expired = true
                     continue
                 }

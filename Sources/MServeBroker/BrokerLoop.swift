@@ -140,6 +140,9 @@ final class BrokerLoop {
     /// Since when no servant has been ready (monotonic clock, as the deadline scan saw it);
     /// nil while one is. Queued queries then wait at most `servantWait`.
     var noServantReadySince: UInt64?
+    /// While servants are ready but none serving some function is (``ServiceFunctions/someFunctionLacksAReadyServant``):
+    /// since when each function queued queries call has had none, as the deadline scan found.
+    var noServantReadyForFunctionSince: [String: UInt64] = [:]
     /// The earliest deadline of the queued queries with a deadline of their own (a client's
     /// option), which may expire before queries ahead of them; nil when none was queued.
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?

@@ -53,6 +53,7 @@ final class ServiceFunctions {
         var function: String
         var mayServe: Bool
         var everyReadyServantServes: Bool
+        var someReadyServantServes: Bool
     }
     @exclusivity(unchecked) private var lastAnswers: Answers?
 
@@ -92,13 +93,33 @@ final class ServiceFunctions {
         answers(for: function).everyReadyServantServes
     }
 
+    /// Whether some ready servant serves `function`.
+    func someReadyServantServes(_ function: String) -> Bool {
+        answers(for: function).someReadyServantServes
+    }
+
+    /// How many known servants (ready or not) serve `function`.
+    func knownServantCount(serving function: String) -> Int {
+        knownServingEvery + (knownServing[function] ?? 0)
+    }
+
+    /// Whether servants are ready but some function a known servant serves has no ready servant
+    /// serving it: the queries calling it wait for one (at most `--wait-for-servant`) and take
+    /// no place in the look-ahead. False in the common case that a ready servant serves every
+    /// function, and a few comparisons.
+    var someFunctionLacksAReadyServant: Bool {
+        readyServants > 0 && readyServingEvery == 0
+            && (knownServingEvery > 0 || knownServing.count != readyServing.count)
+    }
+
     private func answers(for function: String) -> Answers {
         if let lastAnswers, lastAnswers.function == function { return lastAnswers }
         let answers = Answers(
             function: function,
             mayServe: knownServants == 0 || knownServingEvery > 0 || knownServing[function] != nil,
             everyReadyServantServes: readyServingEvery == readyServants
-                || readyServingEvery + (readyServing[function] ?? 0) == readyServants)
+                || readyServingEvery + (readyServing[function] ?? 0) == readyServants,
+            someReadyServantServes: readyServingEvery > 0 || readyServing[function] != nil)
         lastAnswers = answers
         return answers
     }

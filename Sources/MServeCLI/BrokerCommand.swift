@@ -61,13 +61,13 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Queries that may wait for a free servant before new ones are refused (0: a query no servant can take at once is refused).")
     var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO). A query whose function no ready servant serves takes no place.", valueName: "n"))
     var lookAhead: Int = BrokerConfiguration.Dispatch().lookAhead
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query may take before it is answered with an error; a client's deadline option may shorten it, never lengthen it.", valueName: "seconds"))
     var deadline: String = "60"
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query waits while no servant is ready before it is answered with an error saying so.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query waits while no servant is ready, or none serving its function, before it is answered with an error saying so.", valueName: "seconds"))
     var waitForServant: String = "5"
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))

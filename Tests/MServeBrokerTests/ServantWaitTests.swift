@@ -70,3 +70,48 @@ struct ServantWaitTests {
         }
     }
 }
+
+/// While other servants are ready, a query whose function only lost servants serve waits at
+/// most `servantWait` too, and takes no place in the look-ahead meanwhile: the queries behind
+/// it that a ready servant serves go first.
+struct FunctionServantWaitTests {
+    @Test func aQueryWhoseFunctionHasNoReadyServantFailsAfterTheServantWaitAndHoldsUpNoOther() async throws {
+        try await ScriptedBroker.run(
+            servants: 2,
+            configure: {
+                $0.dispatch.servantWait = .milliseconds(600)
+                $0.dispatch.queryDeadline = .seconds(300)
+                $0.dispatch.lookAhead = 2
+                $0.servants.livenessTimeout = .milliseconds(800)
+            }
+        ) { run in
+            let both = run.servants[0], twiceOnly = run.servants[1]
+            try await both.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
+            let broker = try await twiceOnly.becomeReady(capacity: 1, functions: ["twice"])
+            #expect(await run.servantsBecomeReady(2))
+            let responder = ServantResponder(twiceOnly, broker: broker) { _, _ in
+                ScriptedServant.answer(id: 4, .atom(.long(8)))
+            }
+            defer { responder.stop() }
+            // The servant serving `thrice` answers no heartbeat: it is lost, and stays known.
+            #expect(await run.servantsBecomeReady(1))
+
+            for id in 1...3 { try run.send(id: Int64(id), "thrice \(id)") }
+            try run.send(id: 4, "twice 4")
+            let first = try #require(try await run.answer(), "the client got no answer")
+            #expect(try ScriptedServant.idAndResult(of: first) == (.atom(.long(4)), .atom(.long(8))))
+            for id in 1...3 {
+                let answer = try #require(try await run.answer(), "no answer for query \(id)")
+                #expect(
+                    try ScriptedServant.idAndResult(of: answer)
+                        == (
+                            .atom(.long(Int64(id))),
+                            .error(
+                                "mserve: no servant serving thrice was ready within 0.6 seconds (--wait-for-servant); "
+                                    + "1 servant(s) known serve it, none ready")
+                        ))
+            }
+            #expect(await run.broker.snapshot().metrics.queries(.noServant) == 3)
+        }
+    }
+}
