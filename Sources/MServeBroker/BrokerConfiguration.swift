@@ -32,6 +32,12 @@ public struct BrokerConfiguration: Sendable {
         /// reply up to ``maxMessageSize``, and one that does not costs at most this much and
         /// one more reply. 64 MiB, like the kdb+ door's `--kdb-reply-buffer`.
         public var maxBufferedReplyBytes: Int = 64 << 20
+        /// Reply bytes kept for all the ZeroMQ clients together: once they reach this, a reply
+        /// to a client that already has one held is dropped (counted and logged as above), so
+        /// that many clients that do not read cannot hold ``maxBufferedReplyBytes`` each. A
+        /// client with nothing held still gets its reply: clients that read are not starved.
+        /// 256 MiB.
+        public var maxBufferedReplyBytesTotal: Int = 256 << 20
         /// Creates the default client settings.
         public init() {}
     }

@@ -34,6 +34,13 @@ extension BrokerLoop {
                 }
                 continue
             }
+            let envelope = clientFrames.leadingFrames
+            if let refusal = ClientEnvelope.refusal(frames: envelope.count, bytes: envelope.bytes) {
+                if let heldBack = malformedMessageLog.admit() {
+                    logger.warning("\(LogThrottle.line(refusal, heldBack: heldBack))")
+                }
+                continue
+            }
             if let admission, !admission.admitsClient(userID: clientFrames.metadata("User-Id")) {
                 refuseRevokedClient(admission)
                 continue
@@ -382,7 +389,9 @@ extension BrokerLoop {
 
     /// Sends the replies made since the last call, in the order they were made. A reply to a
     /// client for which libzmq already holds `maxBufferedReplyBytes` (it does not read) is
-    /// dropped, as is one libzmq cannot queue (its `sendHighWaterMark` replies are queued).
+    /// dropped, as is one to a client holding any while all the clients together hold
+    /// `maxBufferedReplyBytesTotal`, and one libzmq cannot queue (its `sendHighWaterMark`
+    /// replies are queued).
     func sendClientReplies() {
         guard !clientReplies.isEmpty else { return }
         for index in clientReplies.indices {
@@ -394,7 +403,8 @@ extension BrokerLoop {
             case .frame(let frame): message = frame
             }
             let size = message.count
-            if backlog.held.count >= maxBufferedReplyBytes {
+            let held = backlog.held.count
+            if held >= maxBufferedReplyBytes || (held > 0 && replyBacklogs.total.count >= maxBufferedReplyBytesTotal) {
                 dropReply(of: size, for: pending.envelope, backlog)
             } else {
                 sendToZMQClient(pending.envelope, message, backlog)
@@ -474,6 +484,7 @@ extension BrokerLoop {
                 "client": "\(envelope.map { $0.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }.joined(separator: "/"))",
                 "dropped": "\(backlog.droppedSinceLine)", "droppedBytes": "\(backlog.droppedBytesSinceLine)",
                 "heldBytes": "\(backlog.held.count)", "limitBytes": "\(maxBufferedReplyBytes)",
+                "allClientsHeldBytes": "\(replyBacklogs.total.count)", "allClientsLimitBytes": "\(maxBufferedReplyBytesTotal)",
             ])
         backlog.droppedSinceLine = 0
         backlog.droppedBytesSinceLine = 0

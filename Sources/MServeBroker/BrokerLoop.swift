@@ -130,6 +130,9 @@ final class BrokerLoop {
     let maxMessageSize: Int
     /// The most reply bytes libzmq may hold for one ZeroMQ client before replies to it are dropped.
     let maxBufferedReplyBytes: Int
+    /// The reply bytes kept for all ZeroMQ clients together
+    /// (``BrokerConfiguration/Clients/maxBufferedReplyBytesTotal``).
+    let maxBufferedReplyBytesTotal: Int
     @exclusivity(unchecked) var nextHeartbeat: UInt64 = 0
     /// The heartbeat slot whose servants the next heartbeat turn visits (`HeartbeatSlots`).
     var heartbeatSlot: UInt64 = 0
@@ -181,6 +184,7 @@ final class BrokerLoop {
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
         maxMessageSize = Int(configuration.clients.maxMessageSize)
         maxBufferedReplyBytes = configuration.clients.maxBufferedReplyBytes
+        maxBufferedReplyBytesTotal = configuration.clients.maxBufferedReplyBytesTotal
         incarnation = UInt64.random(in: 1...UInt64.max)
         kdbServants = KdbServantLinks(
             credentials: configuration.servants.kdbCredentials,

@@ -11,7 +11,8 @@ struct ClientReplyBacklogs {
     /// One client's reply backlog.
     final class Client {
         /// The bytes of its replies libzmq holds (queued, or being written to it).
-        let held = ZMQHeldBytes()
+        let held: ZMQHeldBytes
+        init(total: ZMQHeldBytes) { held = ZMQHeldBytes(partOf: total) }
         /// Replies dropped for it since its last "dropped replies" line, and their bytes.
         var droppedSinceLine = 0
         var droppedBytesSinceLine = 0
@@ -26,6 +27,9 @@ struct ClientReplyBacklogs {
 
     private var clients: [[[UInt8]]: Client] = [:]
 
+    /// The bytes libzmq holds for all the clients together.
+    let total = ZMQHeldBytes()
+
     /// The number of clients known now.
     var count: Int { clients.count }
 
@@ -33,7 +37,7 @@ struct ClientReplyBacklogs {
     mutating func client(for envelope: [[UInt8]]) -> Client {
         if let client = clients[envelope] { return client }
         if clients.count >= Self.clientsKeptBeforeSweep { forgetIdleClients() }
-        let client = Client()
+        let client = Client(total: total)
         clients[envelope] = client
         return client
     }

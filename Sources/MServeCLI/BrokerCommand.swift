@@ -23,7 +23,7 @@ struct BrokerCommand: AsyncParsableCommand {
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
             plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
-            MSERVE_MAX_MESSAGE, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
+            MSERVE_MAX_MESSAGE, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_CLIENT_REPLY_BUFFER_TOTAL, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
             over kdb+ IPC too; with --users hub, their users and passwords are those of the hub \
@@ -90,6 +90,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("client-reply-buffer"), parsing: .unconditional, help: ArgumentHelp("Reply bytes kept for a ZeroMQ client that does not read (env MSERVE_CLIENT_REPLY_BUFFER, default \(BrokerConfiguration.Clients().maxBufferedReplyBytes)): further replies to it are dropped, counted and logged.", valueName: "bytes"))
     var clientReplyBuffer: Int?
+
+    @Option(name: .customLong("client-reply-buffer-total"), parsing: .unconditional, help: ArgumentHelp("Reply bytes kept for all the ZeroMQ clients together (env MSERVE_CLIENT_REPLY_BUFFER_TOTAL, default \(BrokerConfiguration.Clients().maxBufferedReplyBytesTotal)): beyond it, a reply to a client that already has one waiting is dropped, counted and logged.", valueName: "bytes"))
+    var clientReplyBufferTotal: Int?
 
     @OptionGroup var kdbOptions: KdbDoorOptions
 
@@ -168,13 +171,12 @@ struct BrokerCommand: AsyncParsableCommand {
         return bytes
     }
 
-    /// The reply bytes kept for a ZeroMQ client that does not read, from --client-reply-buffer
-    /// or MSERVE_CLIENT_REPLY_BUFFER: positive.
-    private func clientReplyBufferBytes() throws -> Int {
-        let source = clientReplyBuffer == nil && environment("MSERVE_CLIENT_REPLY_BUFFER") != nil
-            ? "MSERVE_CLIENT_REPLY_BUFFER" : "--client-reply-buffer"
-        let text = clientReplyBuffer.map(String.init) ?? environment("MSERVE_CLIENT_REPLY_BUFFER")
-        guard let text else { return BrokerConfiguration.Clients().maxBufferedReplyBytes }
+    /// A number of reply bytes kept for ZeroMQ clients, from `option` (the value of `flag`) or
+    /// the variable `variable`, else `fallback`: positive.
+    private func replyBufferBytes(_ option: Int?, flag: String, variable: String, fallback: Int) throws -> Int {
+        let source = option == nil && environment(variable) != nil ? variable : flag
+        let text = option.map(String.init) ?? environment(variable)
+        guard let text else { return fallback }
         guard let bytes = Int(text), bytes >= 1 else {
             throw ValidationError("\(source) must be a positive number of bytes, got \(text)")
         }
@@ -242,7 +244,12 @@ struct BrokerCommand: AsyncParsableCommand {
                     + (qServants ? "; and it takes no q servants (kdb://) at all: a kdb+ connection cannot prove a CURVE key" : ""))
         }
         configuration.clients.maxMessageSize = try maxMessageSize()
-        configuration.clients.maxBufferedReplyBytes = try clientReplyBufferBytes()
+        configuration.clients.maxBufferedReplyBytes = try replyBufferBytes(
+            clientReplyBuffer, flag: "--client-reply-buffer", variable: "MSERVE_CLIENT_REPLY_BUFFER",
+            fallback: BrokerConfiguration.Clients().maxBufferedReplyBytes)
+        configuration.clients.maxBufferedReplyBytesTotal = try replyBufferBytes(
+            clientReplyBufferTotal, flag: "--client-reply-buffer-total", variable: "MSERVE_CLIENT_REPLY_BUFFER_TOTAL",
+            fallback: BrokerConfiguration.Clients().maxBufferedReplyBytesTotal)
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }

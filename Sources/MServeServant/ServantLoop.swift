@@ -370,6 +370,11 @@ final class ServantLoop {
             if let admission, !admission.admits(received) { continue }
             let frames = received
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
+                let envelope = frames.leadingFrames
+                if let refusal = ClientEnvelope.refusal(frames: envelope.count, bytes: envelope.bytes) {
+                    logPeerEvent("envelope", refusal, now: now)
+                    continue
+                }
                 guard configuration.acceptsDirectQueries else {
                     refuseDirectQuery(frames, now: now)
                     continue

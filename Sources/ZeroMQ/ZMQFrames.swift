@@ -56,6 +56,17 @@ public struct ZMQFrames {
         return try body(bytes.span.extracting(bounds[index]))
     }
 
+    /// The size of frame `index`, in bytes.
+    @inlinable public func size(ofFrame index: Int) -> Int { bounds[index].count }
+
+    /// The frames in front of the last one, and their bytes together (a client's envelope).
+    @inlinable public var leadingFrames: (count: Int, bytes: Int) {
+        guard count > 1 else { return (0, 0) }
+        var total = 0
+        for index in 0..<(count - 1) { total += bounds[index].count }
+        return (count - 1, total)
+    }
+
     /// Frame `index` as an array of its own (copied).
     @inlinable public func copy(of index: Int) -> [UInt8] {
         largeFrames[index]?.bytes ?? Array(bytes[bounds[index]])
@@ -86,9 +97,17 @@ public struct ZMQFrames {
     /// The bytes the shared buffer of small frames holds room for now.
     public var bufferCapacity: Int { bytes.capacity }
 
-    /// Forgets the frames, keeping the storage of the small ones up to ``retainedCapacity``.
+    /// The frames whose places are kept now (without another allocation).
+    public var frameCapacity: Int { bounds.capacity }
+
+    /// The most frames whose places are kept between messages: a message of more frees them
+    /// when the next one is received.
+    public static let retainedFrameCount = 4_096
+
+    /// Forgets the frames, keeping the storage of the small ones up to ``retainedCapacity``
+    /// bytes and ``retainedFrameCount`` frames.
     public mutating func removeAll() {
-        let keep = bytes.capacity <= Self.retainedCapacity
+        let keep = bytes.capacity <= Self.retainedCapacity && bounds.capacity <= Self.retainedFrameCount
         bytes.removeAll(keepingCapacity: keep)
         bounds.removeAll(keepingCapacity: keep)
         largeFrames.removeAll(keepingCapacity: keep)

@@ -16,16 +16,26 @@ import Glibc
 /// with a peer that went), on whichever thread does.
 public final class ZMQHeldBytes: Sendable {
     private let bytes = Atomic<Int>(0)
+    /// The count this one is part of, which counts its bytes too (a total over many peers).
+    private let whole: ZMQHeldBytes?
 
-    /// Nothing held.
-    public init() {}
+    /// Nothing held; the bytes counted here are counted in `whole` too, when given.
+    public init(partOf whole: ZMQHeldBytes? = nil) {
+        self.whole = whole
+    }
 
     /// The bytes held now.
     public var count: Int { bytes.load(ordering: .acquiring) }
 
-    func add(_ count: Int) { bytes.add(count, ordering: .releasing) }
+    func add(_ count: Int) {
+        bytes.add(count, ordering: .releasing)
+        whole?.add(count)
+    }
 
-    func subtract(_ count: Int) { bytes.subtract(count, ordering: .releasing) }
+    func subtract(_ count: Int) {
+        bytes.subtract(count, ordering: .releasing)
+        whole?.subtract(count)
+    }
 }
 
 /// The free-function hint of a countable message (``ZMQMessage/init(countableCopyOf:)``): its

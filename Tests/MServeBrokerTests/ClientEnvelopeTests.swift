@@ -1,4 +1,5 @@
 @testable import MServeBroker
+import MServeProtocol
 import MServeServant
 import MServeTesting
 import QData
@@ -60,6 +61,42 @@ struct ClientEnvelopeTests {
                 }
                 #expect(ids == Set((1...25).map { Int64(index * 1_000 + $0) }), "client \(index)")
             }
+        }
+    }
+
+    /// A message with more frames in front of its query than a client's envelope may have, or
+    /// more bytes in them, is dropped and logged: each would be echoed, held for a client
+    /// that may never read. One within the limits is answered with all of them.
+    @Test func anEnvelopeOverTheLimitsIsDroppedAndLogged() async throws {
+        let log = LogRecorder()
+        try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 1, logger: log.logger(label: "test")) { cluster in
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            defer { socket.close() }
+            try socket.setLinger(milliseconds: 0)
+            try socket.setReceiveTimeout(milliseconds: 10_000)
+            try socket.connect(cluster.brokerEndpoint)
+            func query(_ id: Int64) -> [UInt8] {
+                QIPC.encode(.list([.atom(.long(id)), .string("echo 1")]), messageType: .async)
+            }
+            // The routing id is one of the frames in front of the query.
+            let tooMany = [[UInt8]](repeating: [], count: ClientEnvelope.maximumFrames)
+            try socket.send(multipart: tooMany + [query(1)])
+            let tooLarge = [[UInt8](repeating: 1, count: ClientEnvelope.maximumBytes)]
+            try socket.send(multipart: tooLarge + [query(2)])
+            let most = [[UInt8]](repeating: [7], count: ClientEnvelope.maximumFrames - 1)
+            try socket.send(multipart: most + [query(3)])
+            let frames = try #require(try socket.receiveMultipartBytes())
+            #expect(Array(frames.dropLast()) == most)
+            guard case .list(let items, _) = try QIPC.decode(frames[frames.count - 1]).value else {
+                Issue.record("expected (id; result; info)")
+                return
+            }
+            #expect(items.first == .atom(.long(3)), "only the query within the limits is answered")
+            // The routing id makes the 33rd frame. (The next refusal's line is held back: at
+            // most one such line a second.)
+            #expect(log.messages.contains("dropped a client message with 33 frames in front of its query (at most 32 are taken)"))
         }
     }
 }

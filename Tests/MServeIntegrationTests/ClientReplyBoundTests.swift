@@ -90,5 +90,55 @@ extension IntegrationTests {
             let droppedBytes = Self.sample(await Self.metrics(http), #"mserve_broker_client_bytes_total{service="default",direction="dropped"}"#) ?? 0
             #expect(droppedBytes >= Double(dropped * 100_000))
         }
+
+        /// The bytes held for all the clients together are bounded too
+        /// (`--client-reply-buffer-total`): with the per-client bound far above what the silent
+        /// clients are sent, replies are dropped once the total is reached, and a client that
+        /// reads is still answered.
+        @Test func repliesBeyondTheTotalBoundAreDroppedWhileAReadingClientIsAnswered() async throws {
+            let http = LoopbackPort.free()
+            let cluster = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--http", "127.0.0.1:\(http)", "--client-reply-buffer-total", "\(4 << 20)"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+
+            // Two silent clients, 150 replies of 100 KB each: 30 MB, under the per-client 64 MiB.
+            let perClient = 150
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            var silent: [ZMQSocket] = []
+            defer { silent.forEach { $0.close() } }
+            for _ in 0..<2 {
+                let socket = try ZMQSocket(context: context, type: .dealer)
+                try socket.setReceiveHighWaterMark(1)
+                try socket.setLinger(milliseconds: 0)
+                try socket.connect(cluster.broker.endpoint)
+                silent.append(socket)
+            }
+            for id in 0..<perClient {
+                for socket in silent { try socket.send(Self.echoQuery(id: Int64(id), bytes: 100_000)) }
+            }
+            let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
+            let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
+            var metrics = ""
+            let settled = await eventually(timeout: .seconds(600)) {
+                metrics = await Self.metrics(http)
+                return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(2 * perClient)
+            }
+            #expect(settled, "\(metrics)")
+            let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
+            #expect(dropped > 0, "\(metrics)")
+            #expect(cluster.broker.logs.contains("allClientsLimitBytes=4194304"), "\(cluster.broker.logs)")
+
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("echo 7").result == .atom(.long(7)))
+
+            var received = 0
+            for socket in silent {
+                while try await socket.receiveFrames(within: .seconds(5)) != nil { received += 1 }
+            }
+            #expect(received + dropped == 2 * perClient, "received \(received), dropped \(dropped)")
+        }
     }
 }

@@ -56,6 +56,21 @@ struct ServantDirectQueryTests {
         }
     }
 
+    /// A direct query with more frames in front of it than a client's envelope may have is
+    /// dropped, whether direct queries are on or off: its reply would echo each of them.
+    @Test(arguments: [true, false])
+    func anEnvelopeOverTheLimitIsDropped(directQueriesOn: Bool) async throws {
+        try await Self.withServant({ $0.acceptsDirectQueries = directQueriesOn }) { endpoint, context in
+            let dealer = try Self.socket(.dealer, context, endpoint)
+            defer { dealer.close() }
+            let query = QIPC.encode(.list([.atom(.long(7)), .string("twice 21")]))
+            try dealer.send(multipart: [[UInt8]](repeating: [], count: ClientEnvelope.maximumFrames) + [query])
+            try dealer.send(multipart: [[UInt8]](repeating: [], count: ClientEnvelope.maximumFrames - 1) + [query])
+            let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)))
+            #expect(frames.count == ClientEnvelope.maximumFrames, "only the message within the limit is answered")
+        }
+    }
+
     @Test func aReqSocketIsAnsweredAndRefusalsComeBackAsErrors() async throws {
         try await Self.withServant { endpoint, context in
             let request = try Self.socket(.req, context, endpoint)

@@ -132,6 +132,23 @@ import ZeroMQ
         }
     }
 
+    @Test func theFramesOfAMessageOfManyEmptyFramesAreNotKept() throws {
+        try withSocketPair(.pull, .push) { pull, push in
+            var frames = ZMQFrames()
+            let count = 4 * ZMQFrames.retainedFrameCount
+            try push.send(multipart: Array(repeating: [], count: count) + [[7]])
+            #expect(try pull.receive(into: &frames))
+            #expect(frames.leadingFrames == (count, 0))
+            #expect(frames.frameCapacity > ZMQFrames.retainedFrameCount)
+
+            try push.send(multipart: [[1, 2], [3]])
+            #expect(try pull.receive(into: &frames))
+            #expect(frames.leadingFrames == (1, 2))
+            #expect(frames.size(ofFrame: 1) == 1)
+            #expect(frames.frameCapacity <= ZMQFrames.retainedFrameCount)
+        }
+    }
+
     @Test func receivingFromAClosedSocketThrows() throws {
         try withContext { context in
             let socket = try ZMQSocket(context: context, type: .dealer)
