@@ -253,6 +253,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
                 "MServeBroker", "MServeServant", "MServeClient", "MServeHub", "MServePasswords", "MServeMonitoring",
+                "POSIXFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

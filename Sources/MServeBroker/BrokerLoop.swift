@@ -199,6 +199,9 @@ final class BrokerLoop {
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
             try clientSocket.setReceiveHighWaterMark(0)
             try clientSocket.setLinger(milliseconds: 0)
+            // A peer that never completes its handshake, or whose connection died unseen, does
+            // not hold a file descriptor for long.
+            try clientSocket.setPeerTimeouts()
             let admission = try BrokerAdmission.start(
                 configuration, context: resources.context, clientSocket: clientSocket, logger: logger)
             if let admission { resources.onClose { admission.stop() } }

@@ -121,6 +121,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.curve = security?.serverKeys(admitting: .client)
         configuration.servantKeys = security?.allowedKeys.keys(permitting: .servant)
         let logger = logging.bootstrap(label: "mserve.broker")
+        raiseOpenFileLimit(logger: logger)
         let usersRefresher = try configuration.kdb?.userList.map {
             try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
         }

@@ -125,6 +125,7 @@ struct HubServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "mserve.hub")
+        raiseOpenFileLimit(logger: logger)
         if let bind { try checkBindEndpoint(bind, source: "--bind") }
         var configuration = HubConfiguration(endpoint: bind ?? HubEnvironment.endpoint, directory: dir ?? HubEnvironment.directory)
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")

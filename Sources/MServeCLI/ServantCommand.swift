@@ -185,6 +185,7 @@ struct MServeServantCommand: AsyncParsableCommand {
             return
         }
         let logger = logging.bootstrap(label: "mserve.servant")
+        raiseOpenFileLimit(logger: logger)
         for plugin in loaded {
             logger.info(
                 "loaded servant plugin",

@@ -106,6 +106,9 @@ final class HubLoop {
             try socket.setLinger(milliseconds: 0)
             try socket.setRouterHandover(true)
             try socket.setMaxMessageSize(Int64(HubMessage.largestBody))
+            // A peer that never completes its handshake, or whose connection died unseen, does
+            // not hold a file descriptor for long.
+            try socket.setPeerTimeouts()
             do throws(ZMQError) {
                 try socket.bind(configuration.endpoint)
             } catch where error.code == .addressInUse {

@@ -76,8 +76,8 @@ final class ServantLoop {
             try socket.setRouterHandover(false)
             // ZMTP heartbeats: a connection whose peer is gone (a half-open one) is closed
             // within seconds, freeing its routing id for the broker's new connection.
-            try socket.setHeartbeat(
-                interval: Self.connectionHeartbeatMilliseconds, timeout: Self.connectionTimeoutMilliseconds, ttl: 0)
+            try socket.setPeerTimeouts(
+                heartbeatMilliseconds: Self.connectionHeartbeatMilliseconds, silenceMilliseconds: Self.connectionTimeoutMilliseconds)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)

@@ -62,6 +62,30 @@ extension ZMQSocket {
         try setOption(ZMQ_HEARTBEAT_TTL, name: "ZMQ_HEARTBEAT_TTL", value: ttl, file: file, line: line)
     }
 
+    /// How long a new connection may take to complete its handshake (the ZMTP greeting, and
+    /// CURVE's) before libzmq closes it (ZMQ_HANDSHAKE_IVL; libzmq's default is 30 s).
+    public func setHandshakeInterval(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_HANDSHAKE_IVL, name: "ZMQ_HANDSHAKE_IVL", value: milliseconds, file: file, line: line)
+    }
+
+    /// The handshake interval set (ZMQ_HANDSHAKE_IVL), in milliseconds.
+    public var handshakeIntervalMilliseconds: Int32 {
+        get throws(ZMQError) { try int32Option(ZMQ_HANDSHAKE_IVL, name: "ZMQ_HANDSHAKE_IVL") }
+    }
+
+    /// What a socket that accepts connections from the network sets so that a peer cannot
+    /// hold a connection (a file descriptor) for nothing: a new connection must complete its
+    /// handshake within `handshakeMilliseconds`, and a connection is pinged every
+    /// `heartbeatMilliseconds` and closed after `silenceMilliseconds` without traffic (its
+    /// peer gone, or the connection half-open). A live peer answers the pings by itself.
+    public func setPeerTimeouts(
+        handshakeMilliseconds: Int32 = 10_000, heartbeatMilliseconds: Int32 = 2_000, silenceMilliseconds: Int32 = 10_000,
+        file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        try setHandshakeInterval(milliseconds: handshakeMilliseconds, file: file, line: line)
+        try setHeartbeat(interval: heartbeatMilliseconds, timeout: silenceMilliseconds, ttl: 0, file: file, line: line)
+    }
+
     /// How long one attempt to connect may take before libzmq gives it up and tries again
     /// (ZMQ_CONNECT_TIMEOUT; 0: the system's, minutes for TCP's SYN retries).
     public func setConnectTimeout(milliseconds: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
