@@ -84,6 +84,7 @@ final class BenchProcess: Sendable {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        BenchChildren.started(process.processIdentifier)
         self.process = process
         switch EndpointLine.readBlocking(from: output.fileHandleForReading, timeout: timeout) {
         case .line(let text):
@@ -91,12 +92,14 @@ final class BenchProcess: Sendable {
             return
         case .ended:
             process.waitUntilExit()
+            BenchChildren.ended(process.processIdentifier)
             throw BenchError(.process, "\(role) exited before announcing its endpoint\(Self.lastWords(errors))")
         case .timedOut:
             break
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        BenchChildren.ended(process.processIdentifier)
         throw BenchError(.process, "\(role) did not announce its endpoint within \(timeout)\(Self.lastWords(errors))")
     }
 
@@ -118,6 +121,7 @@ final class BenchProcess: Sendable {
 
     /// Kills the child at once (SIGKILL) and reaps it: a crash, for the chaos run.
     func crash() {
+        defer { BenchChildren.ended(process.processIdentifier) }
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -125,6 +129,7 @@ final class BenchProcess: Sendable {
 
     /// Sends SIGTERM and waits for the child to exit (SIGKILL after five seconds).
     func stop() {
+        defer { BenchChildren.ended(process.processIdentifier) }
         guard process.isRunning else { return }
         process.terminate()
         let giveUp = Date().addingTimeInterval(5)

@@ -69,8 +69,10 @@ struct ChaosSuite: AsyncParsableCommand {
         var restarts = 0
         var failedRestarts = 0
         while !load.isFinished {
+            // Until the next crash, or the end of the load: the run ends with its queries.
             let wait = crashEvery * (0.2 + 0.8 * random.unit())
-            try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            let crashAt = Date().addingTimeInterval(wait)
+            while Date() < crashAt, !load.isFinished { try await Task.sleep(for: .milliseconds(20)) }
             if load.isFinished || stop.value { break }
             let victim = random.below(processes.count)
             processes[victim].crash()

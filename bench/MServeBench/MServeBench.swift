@@ -14,6 +14,21 @@ struct MServeBench: AsyncParsableCommand {
             WarmSweepSuite.self, MemorySuite.self, ChaosSuite.self, MetricsCostSuite.self, ServeCommand.self,
         ]
     )
+
+    /// Runs the chosen suite; a SIGINT or SIGTERM stops the suite's child processes with it.
+    static func main() async {
+        BenchChildren.stopOnSignals()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct CodecSuite: ParsableCommand {
