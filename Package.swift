@@ -121,7 +121,8 @@ let package = Package(
         ),
 
         // The operating system's file calls, for files whose permission bits matter from their
-        // first instant (secret keys).
+        // first instant (secret keys), and the check that no other user controls a file or a
+        // directory (the hub directory, plugins).
         .target(name: "POSIXFiles", swiftSettings: strict),
 
         // The operating system's socket API, for plain TCP (the kdb+ door, q servants), name
@@ -146,7 +147,7 @@ let package = Package(
         .systemLibrary(name: "CMServePlugin", path: "plugins/include"),
         .target(
             name: "MServePlugin",
-            dependencies: ["CMServePlugin", "QData", "MServeQuery"],
+            dependencies: ["CMServePlugin", "QData", "MServeQuery", "POSIXFiles"],
             swiftSettings: strict
         ),
 
@@ -197,7 +198,7 @@ let package = Package(
             name: "MServeServant",
             dependencies: [
                 "MServeAdmission", "ZeroMQ", "QData", "MServeQuery", "MServeProtocol", "CMServePlugin",
-                "MServeServantPluginKit", "ProcessMemory",
+                "MServeServantPluginKit", "ProcessMemory", "POSIXFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

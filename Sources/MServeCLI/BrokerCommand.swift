@@ -48,7 +48,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match).", valueName: "name"))
     var algorithm: String?
 
-    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS).", valueName: "paths"))
+    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS). A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.", valueName: "paths"))
     var plugins: String?
 
     @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))

@@ -39,7 +39,7 @@ struct MServeServantCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Servant plugin files, colon-separated (env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS).",
+            "Servant plugin files, colon-separated (env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS). A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.",
             valueName: "paths"))
     var plugins: String?
 

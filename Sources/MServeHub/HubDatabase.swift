@@ -51,29 +51,29 @@ public final class HubDatabase: Sendable {
         // A relative path, or one with `.` or `..`, is no link: compared made absolute.
         let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
         let directory = resolved == absolute ? given : "\(given) (a link to \(resolved))"
-        let mode: Int
-        let owner: Int
+        let control: OutsideControl?
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: resolved)
-            mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
-            owner = (attributes[.ownerAccountID] as? NSNumber)?.intValue ?? -1
+            control = try POSIXFile.outsideControl(atPath: resolved, trustedOwners: [POSIXFile.effectiveUserID])
         } catch {
-            throw HubError(.database, "cannot read the mode of the hub directory \(directory): \(error.localizedDescription)")
+            throw HubError(
+                .database, "cannot read the mode of the hub directory \(directory): \(error.systemReason ?? error.message)")
         }
-        guard owner == Int(geteuid()) else {
+        switch control {
+        case nil:
+            return resolved
+        case .ownedBy(let owner):
             throw HubError(
                 .database,
                 "the hub directory \(directory) belongs to uid \(owner), not to this hub's user (uid \(geteuid())), "
                     + "who could change its files and mode: the hub keeps its database and admin token there; "
                     + "give a --dir of this user's own")
+        case .writableByOthers(let permissions):
+            // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
+            throw HubError(
+                .database,
+                "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
+                    + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another --dir")
         }
-        guard mode & 0o022 != 0 else { return resolved }
-        // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
-        let permissions = UInt32(mode & 0o7777)
-        throw HubError(
-            .database,
-            "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
-                + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another --dir")
     }
 
     /// Opens (creating if needed) the hub database in `directory`. A directory it creates is

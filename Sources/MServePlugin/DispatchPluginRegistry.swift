@@ -1,6 +1,7 @@
 import CMServePlugin
 import Foundation
 import Glibc
+import POSIXFiles
 
 /// One dispatch plugin found and loaded by `DispatchPluginRegistry`.
 public struct LoadedDispatchPlugin: Sendable, Hashable {
@@ -138,6 +139,11 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     // MARK: Loading
 
     private static func load(path: String) throws(PluginError) -> Entry {
+        // dlopen runs the file's constructors at once: a file another user could have changed
+        // is refused before it is opened.
+        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "dispatch plugin file") {
+            throw PluginError(.controlledByOthers, refusal)
+        }
         // RTLD_NODELETE: a library is never unmapped, even one rejected below. A library
         // built with Swift registers its types and conformances with the Swift runtime as it
         // loads; unmapped, it would leave those records pointing at nothing, and the next

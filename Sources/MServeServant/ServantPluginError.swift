@@ -12,6 +12,9 @@ public struct ServantPluginError: Error, CustomStringConvertible, Sendable {
 
         /// A plugin path does not exist.
         public static let fileNotFound = Code("fileNotFound")
+        /// The plugin file, or its directory, belongs to another user or may be written by its
+        /// group or others: it is not loaded.
+        public static let controlledByOthers = Code("controlledByOthers")
         /// `dlopen` refused the file; the message carries the `dlerror` text.
         public static let openFailed = Code("openFailed")
         /// The file does not export `mserve_servant_plugin_entry`.

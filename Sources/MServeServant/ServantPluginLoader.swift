@@ -2,6 +2,7 @@ import CMServeServantPlugin
 import Foundation
 import Glibc
 import MServeQuery
+import POSIXFiles
 public import QData
 
 /// One function a loaded servant plugin serves, as its table lists it.
@@ -132,6 +133,11 @@ public enum ServantPluginLoader {
     }
 
     private static func load(path: String) throws(ServantPluginError) -> LoadedServantPlugin {
+        // dlopen runs the file's constructors at once: a file another user could have changed
+        // is refused before it is opened.
+        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "servant plugin file") {
+            throw ServantPluginError(.controlledByOthers, refusal)
+        }
         // RTLD_NODELETE: a library is never unmapped, even one rejected below. A library
         // built with Swift registers its types and conformances with the Swift runtime as it
         // loads; unmapped, it would leave those records pointing at nothing, and the next

@@ -134,3 +134,67 @@ public enum POSIXFile {
         }
     }
 }
+
+/// Why users other than the trusted ones could change a file or a directory: what
+/// ``POSIXFile/outsideControl(atPath:trustedOwners:)`` finds.
+public enum OutsideControl: Sendable, Hashable {
+    /// Another user owns it, and so may change its mode and what it holds.
+    case ownedBy(uid: UInt32)
+    /// Its group or other users may write it (one of the bits 0o022 is set; a directory's
+    /// sticky bit does not help: whoever may write the directory may still add a file);
+    /// `permissions` is `st_mode & 0o7777`.
+    case writableByOthers(permissions: UInt32)
+}
+
+extension POSIXFile {
+    /// Whether users other than `trustedOwners` (uids) could change the file or directory
+    /// at `path` (`stat`, following symbolic links): it belongs to another user, or its group
+    /// or other users may write it. Nil when only a trusted owner can. The one check behind
+    /// every refusal of a file or directory others control (the hub directory, plugins).
+    public static func outsideControl(atPath path: String, trustedOwners: [UInt32]) throws(FileError) -> OutsideControl? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw .lastSystemCall("cannot stat \(path)") }
+        guard trustedOwners.contains(UInt32(status.st_uid)) else { return .ownedBy(uid: UInt32(status.st_uid)) }
+        let permissions = UInt32(status.st_mode) & 0o7777
+        return permissions & 0o022 == 0 ? nil : .writableByOthers(permissions: permissions)
+    }
+
+    /// This process's effective user id, for ``outsideControl(atPath:trustedOwners:)``.
+    public static var effectiveUserID: UInt32 { UInt32(geteuid()) }
+}
+
+extension POSIXFile {
+    /// Why the shared library at `path` must not be loaded into this process (`dlopen` runs
+    /// its constructors at once), or nil when it may: the file, or the directory holding it,
+    /// belongs to a user other than root or this process's effective user, or its group or
+    /// other users may write it (a sticky directory, such as /tmp, included). Whoever could
+    /// change the file, or put another in its place, would run code as this process's user.
+    /// `what` names the file in the message (`dispatch plugin file`); `path` should be the
+    /// resolved path (no symbolic links), the one then given to `dlopen`.
+    public static func libraryLoadRefusal(atPath path: String, what: String) -> String? {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let trusted: [UInt32] = [0, effectiveUserID]
+        let owner = effectiveUserID == 0 ? "root" : "root or this process's user (uid \(effectiveUserID))"
+        for (checked, name) in [(path, "the \(what) \(path)"), (directory, "the directory \(directory) of the \(what) \(path)")] {
+            let control: OutsideControl?
+            do {
+                control = try outsideControl(atPath: checked, trustedOwners: trusted)
+            } catch {
+                return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
+            }
+            let harm = checked == path ? "change the code this process runs" : "put other code in the plugin's place"
+            switch control {
+            case nil:
+                continue
+            case .ownedBy(let uid):
+                return "\(name) belongs to uid \(uid), who could \(harm): it must belong to \(owner); "
+                    + "run chown \(effectiveUserID) \(checked) (as root), or load another file"
+            case .writableByOthers(let permissions):
+                return "\(name) has mode \(octal(permissions)), so \(exposure(permissions)): whoever may write it "
+                    + "could \(harm); run chmod go-w \(checked)"
+            }
+        }
+        return nil
+    }
+}

@@ -40,6 +40,8 @@ extension IntegrationTests {
         @Test(arguments: [
             (["broker", "--help"], "--algorithm <name> Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match)."),
             (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
+            (["broker", "--help"], "A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
+            (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),

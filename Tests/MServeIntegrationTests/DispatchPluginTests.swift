@@ -137,6 +137,8 @@ extension IntegrationTests {
             let compiler = try SpawnedProcess.run(
                 URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath])
             try #require(compiler.status == 0, "\(compiler.errors)")
+            // Whatever the umask: the broker refuses a plugin its group or others may write.
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: library)
             return library
         }
 
@@ -209,6 +211,33 @@ extension IntegrationTests {
             let hookClient = try QueryClient(endpoint: hook.broker.endpoint)
             defer { hookClient.close() }
             #expect(try await hookClient.send("proc2 `IBM`MSFT").routing == "proc2")
+        }
+
+        @Test func aPluginInADirectoryOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
+            let directory = try temporaryDirectory("mserve-shared-plugin")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let library = try Self.compilePlugin(
+                """
+                #include "mserve_plugin.h"
+                static int state;
+                static void *create(const char *config) { (void)config; return &state; }
+                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                    (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
+                }
+                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                static void destroy(void *s) { (void)s; }
+                static const mserve_dispatch_plugin table = {
+                    2, "shared", "in a shared directory", create, choose, completed, destroy, NULL };
+                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                """, named: "shared", in: directory)
+            #expect(chmod(directory, 0o777) == 0)
+            let run = try await CommandRun.mserve(["broker", "--plugins", library, "--list-algorithms"])
+            #expect(run.status == 64)
+            #expect(
+                run.errors.contains("--plugins: the directory \(directory) of the dispatch plugin file \(library) has mode 0777"),
+                "\(run.errors)")
+            #expect(run.errors.contains("run chmod go-w \(directory)"))
+            #expect(run.output.isEmpty)
         }
 
         @Test func aCPluginsWrongChoicesFailTheirQueriesAtOnceAndAreLoggedOnceASecond() async throws {

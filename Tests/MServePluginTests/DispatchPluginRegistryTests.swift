@@ -79,6 +79,52 @@ import Testing
         #expect(error?.message.contains(path) == true)
     }
 
+    /// dlopen runs a library's constructors at once: a plugin file, or a directory holding one,
+    /// that another user could change is refused before the file is opened.
+    @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
+    func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() throws {
+        let directory = try CPluginCompiler.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let marker = directory + "/constructor-ran"
+        let path = try CPluginCompiler.compile(
+            source: CPluginCompiler.pluginSource(name: "watched") + CPluginCompiler.constructor(creating: marker),
+            into: directory, fileName: "libmserve-algorithm-watched.so")
+        func refusal() -> PluginError? {
+            #expect(throws: PluginError.self) { try DispatchPluginRegistry(directories: [directory], extraPaths: []) }
+        }
+
+        #expect(chmod(path, 0o666) == 0)
+        let writableFile = refusal()
+        #expect(writableFile?.code == .controlledByOthers)
+        #expect(writableFile?.message.contains("the dispatch plugin file \(path) has mode 0666") == true, "\(String(describing: writableFile))")
+        #expect(writableFile?.message.contains("run chmod go-w \(path)") == true)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+
+        // A sticky directory, as /tmp is, is refused too: others may still add files to it.
+        #expect(chmod(path, 0o755) == 0)
+        #expect(chmod(directory, 0o1777) == 0)
+        let writableDirectory = refusal()
+        #expect(writableDirectory?.code == .controlledByOthers)
+        #expect(writableDirectory?.message.contains("the directory \(directory) of the dispatch plugin file \(path) has mode 1777") == true, "\(String(describing: writableDirectory))")
+        #expect(writableDirectory?.message.contains("run chmod go-w \(directory)") == true)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(chmod(directory, 0o700) == 0)
+
+        if geteuid() == 0 {
+            #expect(chown(path, 65_534, 65_534) == 0)
+            let theirs = refusal()
+            #expect(theirs?.code == .controlledByOthers)
+            #expect(theirs?.message.contains("\(path) belongs to uid 65534") == true, "\(String(describing: theirs))")
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(chown(path, 0, 0) == 0)
+        }
+
+        // This user's file in this user's directory loads.
+        let registry = try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+        #expect(registry.plugins.map(\.name) == ["watched"])
+        #expect(FileManager.default.fileExists(atPath: marker))
+    }
+
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aLibraryWithoutTheEntrySymbolIsAnError() throws {
         let directory = try CPluginCompiler.temporaryDirectory()

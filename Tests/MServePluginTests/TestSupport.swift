@@ -48,10 +48,12 @@ enum CPluginCompiler {
     /// Whether `cc` is there.
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") }
 
-    /// A new empty directory under the temporary directory.
+    /// A new empty directory under the temporary directory, this user's alone (0700, whatever
+    /// the umask: the loader refuses a plugin in a directory others may write).
     static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "mserve-plugin-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return path
     }
 
@@ -61,6 +63,8 @@ enum CPluginCompiler {
         let compiler = try SpawnedProcess.run(
             URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", includeDirectory, "-o", output, sourcePath])
         try #require(compiler.status == 0, "cc failed on \(sourcePath): \(compiler.errors)")
+        // Whatever the umask: the loader refuses a plugin its group or others may write.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: output)
         return output
     }
 
@@ -69,6 +73,20 @@ enum CPluginCompiler {
         let sourcePath = directory + "/" + fileName + ".c"
         try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
         return try compile(sourcePath: sourcePath, into: directory, fileName: fileName)
+    }
+
+    /// C text for a constructor that creates the file `marker` when the library is loaded: how a
+    /// test sees whether a library's code ran.
+    static func constructor(creating marker: String) -> String {
+        """
+
+        #include <fcntl.h>
+        #include <unistd.h>
+        __attribute__((constructor)) static void mark_loaded(void) {
+            int descriptor = open("\(marker)", O_WRONLY | O_CREAT, 0600);
+            if (descriptor >= 0) close(descriptor);
+        }
+        """
     }
 
     /// The source of a small plugin; each argument is C text for one part of the table.

@@ -38,6 +38,53 @@ struct ServantPluginLoaderTests {
         #expect(error?.message.hasPrefix(path) == true)
     }
 
+    /// dlopen runs a library's constructors at once: a plugin file, or a directory holding one,
+    /// that another user could change is refused before the file is opened.
+    @Test func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let marker = directory.appendingPathComponent("constructor-ran").path
+        let source = PluginFiles.cPlugin(name: "watched", functions: [("watched", 0, 1)]) + """
+
+            #include <fcntl.h>
+            #include <unistd.h>
+            __attribute__((constructor)) static void mark_loaded(void) {
+                int descriptor = open("\(marker)", O_WRONLY | O_CREAT, 0600);
+                if (descriptor >= 0) close(descriptor);
+            }
+            """
+        let path = try PluginFiles.compile(source, named: "libwatched.so", in: directory)
+        func refusal() -> ServantPluginError? {
+            #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
+        }
+
+        #expect(chmod(path, 0o646) == 0)
+        let writableFile = refusal()
+        #expect(writableFile?.code == .controlledByOthers)
+        #expect(writableFile?.message.contains("the servant plugin file \(path) has mode 0646, so its group may read it and other users may read and write it") == true, "\(String(describing: writableFile))")
+        #expect(writableFile?.message.contains("run chmod go-w \(path)") == true)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+
+        #expect(chmod(path, 0o755) == 0)
+        #expect(chmod(directory.path, 0o770) == 0)
+        let writableDirectory = refusal()
+        #expect(writableDirectory?.code == .controlledByOthers)
+        #expect(writableDirectory?.message.contains("the directory \(directory.path) of the servant plugin file \(path) has mode 0770") == true, "\(String(describing: writableDirectory))")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(chmod(directory.path, 0o700) == 0)
+
+        if geteuid() == 0 {
+            #expect(chown(directory.path, 65_534, 65_534) == 0)
+            let theirs = refusal()
+            #expect(theirs?.message.contains("the directory \(directory.path) of the servant plugin file \(path) belongs to uid 65534") == true, "\(String(describing: theirs))")
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(chown(directory.path, 0, 0) == 0)
+        }
+
+        #expect(try ServantPluginLoader.load(paths: [path]).map(\.name) == ["watched"])
+        #expect(FileManager.default.fileExists(atPath: marker))
+    }
+
     @Test func aLibraryWithoutTheEntrySymbolIsRefused() throws {
         let directory = try PluginFiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

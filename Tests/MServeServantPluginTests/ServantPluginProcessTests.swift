@@ -85,6 +85,18 @@ struct ServantPluginProcessTests {
         #expect(names == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid", "stats"])
     }
 
+    @Test func aPluginOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("libmserve-servant-stats.so").path
+        try FileManager.default.copyItem(atPath: PluginFiles.stats, toPath: path)
+        #expect(chmod(path, 0o666) == 0)
+        let run = try await CommandRun.mserve(["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": path])
+        #expect(run.status == 64)
+        #expect(run.errors.contains("MSERVE_SERVANT_PLUGINS: the servant plugin file \(path) has mode 0666"), "\(run.errors)")
+        #expect(run.errors.contains("run chmod go-w \(path)"))
+    }
+
     @Test func aBadPluginStopsTheLaunchNamingTheFile() async throws {
         let run = try await CommandRun.mserve(["servant", "--plugins", "/nonexistent/libmserve-servant-gone.so"])
         #expect(run.status != 0)

@@ -73,4 +73,47 @@ struct POSIXFileTests {
     func exposureSaysWhoMayDoWhat(permissions: UInt32, expected: String) {
         #expect(POSIXFile.exposure(permissions) == expected)
     }
+
+    /// Only the owner's write bit and a trusted owner leave a file or directory out of others'
+    /// control; read and execute bits for others do not matter, a sticky bit does not help.
+    @Test func outsideControlIsAnotherOwnerOrAWriteBitForGroupOrOthers() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let me = POSIXFile.effectiveUserID
+        for (mode, expected) in [
+            (UInt32(0o755), OutsideControl?.none), (0o700, nil), (0o775, .writableByOthers(permissions: 0o775)),
+            (0o757, .writableByOthers(permissions: 0o757)), (0o1777, .writableByOthers(permissions: 0o1777)),
+        ] {
+            #expect(chmod(directory, mode_t(mode)) == 0)
+            #expect(try POSIXFile.outsideControl(atPath: directory, trustedOwners: [me]) == expected, "\(POSIXFile.octal(mode))")
+        }
+        #expect(chmod(directory, 0o700) == 0)
+        #expect(try POSIXFile.outsideControl(atPath: directory, trustedOwners: [me &+ 1]) == .ownedBy(uid: me))
+        #expect(throws: FileError.self) { try POSIXFile.outsideControl(atPath: directory + "/none", trustedOwners: [me]) }
+    }
+
+    /// A library is judged with the directory holding it; the refusal names the one at fault
+    /// and the fix.
+    @Test func aLibraryLoadRefusalNamesTheFileOrDirectoryAtFaultAndTheFix() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(chmod(directory, 0o755) == 0)
+        let library = directory + "/libx.so"
+        try POSIXFile.create(atPath: library, contents: [], permissions: 0o755)
+        #expect(POSIXFile.libraryLoadRefusal(atPath: library, what: "test plugin") == nil)
+        #expect(chmod(library, 0o775) == 0)
+        #expect(
+            POSIXFile.libraryLoadRefusal(atPath: library, what: "test plugin")
+                == "the test plugin \(library) has mode 0775, so its group may read, write and execute it and other users "
+                + "may read and execute it: whoever may write it could change the code this process runs; "
+                + "run chmod go-w \(library)")
+        #expect(chmod(library, 0o755) == 0)
+        #expect(chmod(directory, 0o777) == 0)
+        let refusal = POSIXFile.libraryLoadRefusal(atPath: library, what: "test plugin")
+        #expect(refusal?.hasPrefix("the directory \(directory) of the test plugin \(library) has mode 0777") == true)
+        #expect(refusal?.contains("could put other code in the plugin's place; run chmod go-w \(directory)") == true)
+        #expect(
+            POSIXFile.libraryLoadRefusal(atPath: directory + "/none.so", what: "test plugin")?
+                .hasPrefix("cannot check who may change the test plugin \(directory)/none.so: No such file") == true)
+    }
 }

@@ -19,11 +19,13 @@ enum PluginFiles {
         MServeProcess.buildDirectory.appendingPathComponent("libmserve-servant-demo-api.so").path
     }
 
-    /// A fresh temporary directory.
+    /// A fresh temporary directory, this user's alone (0700, whatever the umask: the loader
+    /// refuses a plugin in a directory others may write).
     static func temporaryDirectory() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "mserve-servant-plugin-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return directory
     }
 
@@ -39,6 +41,8 @@ enum PluginFiles {
                 "-o", library, sourceFile.path, "-lm",
             ])
         guard compiler.status == 0 else { throw TestFailure("cc failed for \(name): \(compiler.errors)") }
+        // Whatever the umask: the loader refuses a plugin its group or others may write.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: library)
         return library
     }
 
