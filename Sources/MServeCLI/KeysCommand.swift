@@ -34,7 +34,8 @@ struct KeysNewCommand: AsyncParsableCommand {
             NAME.key is created with mode 0600 from its first instant, whatever the umask, so \
             no other user can read it even while it is written. Every command that loads a \
             secret key refuses one its group or others may read or write (as ssh does): run \
-            chmod 600 on it.
+            chmod 600 on it. It refuses as well a key directory its group or others may write, \
+            or that belongs to another user than root or its own: run chmod go-w on it.
             """)
 
     @Argument(help: "The key's name, e.g. servant.") var name: String

@@ -77,6 +77,29 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         return pair
     }
 
+    /// Refuses a key directory that belongs to a user other than root or this process's, or that
+    /// its group or other users may write (a sticky one, like /tmp, included), as the hub
+    /// directory is refused: whoever may write it could put their own `hub.pub` there (and so
+    /// the hub this process trusts) or their own key pairs. A directory given as a symbolic
+    /// link is judged by the directory it leads to. A directory that cannot be examined (it
+    /// does not exist, say) is left to the key file's read, whose error says why.
+    public func refuseDirectoryOthersControl() throws(ZMQKeyFileError) {
+        let me = POSIXFile.effectiveUserID
+        guard let control = try? POSIXFile.outsideControl(atPath: path, trustedOwners: [0, me]) else { return }
+        switch control {
+        case .ownedBy(let uid):
+            throw ZMQKeyFileError(
+                "the key directory \(path) belongs to uid \(uid), who could replace its keys and hub.pub (the hub "
+                    + "this process trusts): it must belong to \(me == 0 ? "root" : "root or this process's user (uid \(me))"); "
+                    + "run chown \(me) \(path) (as root), or give a key directory of this user's own")
+        case .writableByOthers(let permissions):
+            throw ZMQKeyFileError(
+                "the key directory \(path) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
+                    + "whoever may write it could replace its keys and hub.pub (the hub this process trusts); "
+                    + "run chmod go-w \(path)")
+        }
+    }
+
     /// The permission bits `NAME.key` is written with: read and write for its owner only.
     public static let secretKeyPermissions: UInt32 = 0o600
 
@@ -93,8 +116,10 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
 
     /// Reads `NAME.key` and derives its public key. As ssh does with a private key, refuses a
     /// key file that its group or other users may read or write (any of the bits 0o077): the
-    /// error names the file, its mode and the fix (`chmod 600 FILE`).
+    /// error names the file, its mode and the fix (`chmod 600 FILE`). Refuses first a key
+    /// directory others control (``refuseDirectoryOthersControl()``).
     public func keyPair(_ name: String) throws -> ZMQCurveKeyPair {
+        try refuseDirectoryOthersControl()
         let secret = try Self.readSecretKey(at: secretKeyPath(name))
         return ZMQCurveKeyPair(publicKey: try ZMQ.curvePublicKey(fromSecret: secret), secretKey: secret)
     }

@@ -42,6 +42,7 @@ extension IntegrationTests {
             (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
             (["broker", "--help"], "A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
+            (["keys", "new", "--help"], "It refuses as well a key directory its group or others may write, or that belongs to another user than root or its own: run chmod go-w on it."),
             (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
@@ -243,6 +244,23 @@ extension IntegrationTests {
                 refused.errors.contains(
                     "Error: --keys: the secret key file \(file) has mode 0644, so its group may read it and other users may read it: "
                         + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
+                "\(refused.errors)")
+            #expect(refused.output.isEmpty, "\(refused.output)")
+        }
+
+        @Test func aKeyDirectoryOthersMayWriteIsRefused() async throws {
+            let directory = try temporaryDirectory("mserve-keys")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+            #expect(chmod(directory, 0o777) == 0)
+            let refused = try await CommandRun.mserve(
+                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
+            #expect(refused.status == 64)
+            #expect(
+                refused.errors.contains(
+                    "Error: --keys: the key directory \(directory) has mode 0777, so its group may read, write and execute it "
+                        + "and other users may read, write and execute it: whoever may write it could replace its keys and "
+                        + "hub.pub (the hub this process trusts); run chmod go-w \(directory)\n"),
                 "\(refused.errors)")
             #expect(refused.output.isEmpty, "\(refused.output)")
         }

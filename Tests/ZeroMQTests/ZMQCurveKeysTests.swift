@@ -20,6 +20,30 @@ struct ZMQCurveKeysTests {
         #expect(throws: ZMQKeyFileError.self) { try directory.publicKey("nobody") }
     }
 
+    /// A key directory others may write, or another user owns, could hold their hub.pub and
+    /// their keys: no key is read from it.
+    @Test func aKeyDirectoryOthersControlIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let directory = ZMQKeyDirectory(path: path)
+        let created = try directory.create("servant")
+        for mode in [mode_t(0o775), 0o757, 0o1777] {
+            #expect(chmod(path, mode) == 0)
+            let error = #expect(throws: ZMQKeyFileError.self) { try directory.keyPair("servant") }
+            #expect(error?.message.hasPrefix("the key directory \(path) has mode \(POSIXFile.octal(UInt32(mode))), so ") == true, "\(String(describing: error))")
+            #expect(error?.message.hasSuffix("run chmod go-w \(path)") == true)
+        }
+        #expect(chmod(path, 0o755) == 0)
+        #expect(try directory.keyPair("servant") == created)
+        if geteuid() == 0 {
+            #expect(chown(path, 65_534, 65_534) == 0)
+            let error = #expect(throws: ZMQKeyFileError.self) { try directory.keyPair("servant") }
+            #expect(error?.message.hasPrefix("the key directory \(path) belongs to uid 65534") == true, "\(String(describing: error))")
+            #expect(chown(path, 0, 0) == 0)
+            #expect(try directory.keyPair("servant") == created)
+        }
+    }
+
     /// Another local user watching the key directory never finds a secret key, under any name
     /// (the final one or a temporary one), that the group or others may read: the file is
     /// created 0600, not made 0600 after it was written.
