@@ -79,20 +79,21 @@ struct FunctionServantWaitTests {
         try await ScriptedBroker.run(
             servants: 2,
             configure: {
-                $0.dispatch.servantWait = .milliseconds(600)
+                $0.dispatch.servantWait = .seconds(2)
                 $0.dispatch.queryDeadline = .seconds(300)
                 $0.dispatch.lookAhead = 2
-                $0.servants.livenessTimeout = .milliseconds(800)
+                $0.servants.livenessTimeout = .seconds(3)
             }
         ) { run in
             let both = run.servants[0], twiceOnly = run.servants[1]
-            try await both.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
+            // The servant serving only `twice` answers its heartbeats from the start.
             let broker = try await twiceOnly.becomeReady(capacity: 1, functions: ["twice"])
-            #expect(await run.servantsBecomeReady(2))
             let responder = ServantResponder(twiceOnly, broker: broker) { _, _ in
                 ScriptedServant.answer(id: 4, .atom(.long(8)))
             }
             defer { responder.stop() }
+            try await both.becomeReady(capacity: 1, functions: ["twice", "thrice"], incarnation: 10)
+            #expect(await run.servantsBecomeReady(2))
             // The servant serving `thrice` answers no heartbeat: it is lost, and stays known.
             #expect(await run.servantsBecomeReady(1))
 
@@ -107,7 +108,7 @@ struct FunctionServantWaitTests {
                         == (
                             .atom(.long(Int64(id))),
                             .error(
-                                "mserve: no servant serving thrice was ready within 0.6 seconds (--wait-for-servant); "
+                                "mserve: no servant serving thrice was ready within 2.0 seconds (--wait-for-servant); "
                                     + "1 servant(s) known serve it, none ready")
                         ))
             }
