@@ -292,7 +292,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "POSIXFiles"], swiftSettings: strict),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "POSIXFiles", "MServeTestSupport"], swiftSettings: strict),
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(name: "MServePasswordsTests", dependencies: ["MServePasswords"], swiftSettings: strict),
         .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles"], swiftSettings: strict),

@@ -29,6 +29,23 @@ extension IntegrationTests {
             (try? await MonitoringTests.get(port, "/metrics").body) ?? ""
         }
 
+        static let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
+        static let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
+
+        /// Waits until the broker at HTTP `port` has answered `queries` queries; returns the
+        /// replies it dropped then, after checking it dropped some.
+        static func droppedOnceAnswered(_ queries: Int, http port: Int) async -> Int {
+            var metrics = ""
+            let settled = await eventually(timeout: .seconds(600)) {
+                metrics = await Self.metrics(port)
+                return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(queries)
+            }
+            #expect(settled, "\(metrics)")
+            let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
+            #expect(dropped > 0, "\(metrics)")
+            return dropped
+        }
+
         /// `(id; (`echo; bytes))`: a query whose reply carries `bytes` back.
         static func echoQuery(id: Int64, bytes: Int) -> [UInt8] {
             ClientQuery(
@@ -59,16 +76,7 @@ extension IntegrationTests {
             for id in 0..<queries { try silent.send(Self.echoQuery(id: Int64(id), bytes: 100_000)) }
 
             // Every query of the silent client is answered by its servant, and replies are dropped.
-            let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
-            let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
-            var metrics = ""
-            let settled = await eventually(timeout: .seconds(600)) {
-                metrics = await Self.metrics(http)
-                return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(queries)
-            }
-            #expect(settled, "\(metrics)")
-            let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
-            #expect(dropped > 0, "\(metrics)")
+            let dropped = await Self.droppedOnceAnswered(queries, http: http)
             #expect(cluster.broker.logs.contains("replies dropped for a client that is not reading"), "\(cluster.broker.logs)")
 
             // While the silent client's replies stay held, another client is answered, a reply
@@ -79,7 +87,7 @@ extension IntegrationTests {
             let large = try await client.send(query: .list([.atom(.symbol("echo")), .vector(.byte([UInt8](repeating: 1, count: 2 * bound)))]))
             #expect(large.result == .vector(.byte([UInt8](repeating: 1, count: 2 * bound))))
             #expect(try await client.send("echo 7").result == .atom(.long(7)))
-            #expect(Int(Self.sample(await Self.metrics(http), droppedSeries) ?? -1) == dropped)
+            #expect(Int(Self.sample(await Self.metrics(http), Self.droppedSeries) ?? -1) == dropped)
 
             // What the silent client reads now is what was kept: every reply was either kept or
             // dropped, none both.
@@ -118,16 +126,7 @@ extension IntegrationTests {
             for id in 0..<perClient {
                 for socket in silent { try socket.send(Self.echoQuery(id: Int64(id), bytes: 100_000)) }
             }
-            let answeredSeries = #"mserve_broker_queries_total{service="default",outcome="answered"}"#
-            let droppedSeries = #"mserve_broker_client_messages_total{service="default",direction="dropped"}"#
-            var metrics = ""
-            let settled = await eventually(timeout: .seconds(600)) {
-                metrics = await Self.metrics(http)
-                return (Self.sample(metrics, answeredSeries) ?? 0) >= Double(2 * perClient)
-            }
-            #expect(settled, "\(metrics)")
-            let dropped = Int(Self.sample(metrics, droppedSeries) ?? -1)
-            #expect(dropped > 0, "\(metrics)")
+            let dropped = await Self.droppedOnceAnswered(2 * perClient, http: http)
             #expect(cluster.broker.logs.contains("allClientsLimitBytes=4194304"), "\(cluster.broker.logs)")
 
             let client = try QueryClient(endpoint: cluster.broker.endpoint)

@@ -99,6 +99,21 @@ public final class RawTCPConnection {
         }
     }
 
+    /// At least `count` bytes the peer sends, or fewer when it closes or `timeout` passes first.
+    /// Blocks the calling thread: for synchronous tests.
+    public func receive(count: Int, timeout: Duration) -> [UInt8] {
+        let giveUp = ContinuousClock.now + timeout
+        var received: [UInt8] = []
+        while received.count < count, ContinuousClock.now < giveUp {
+            switch look() {
+            case .bytes(let bytes): received += bytes
+            case .closed: return received
+            case .nothingYet: usleep(1_000)
+            }
+        }
+        return received
+    }
+
     /// Closes the connection.
     public func close() {
         if descriptor >= 0 {

@@ -1,4 +1,5 @@
 import Foundation
+import MServeTestSupport
 import Testing
 import ZeroMQ
 
@@ -119,8 +120,7 @@ import Glibc
             try stream.bind("tcp://127.0.0.1:0")
             let serverPort = try #require(port(of: try stream.lastEndpoint))
 
-            let client = try #require(Self.rawConnection(toPort: serverPort))
-            defer { _ = Glibc.close(client) }
+            let client = try RawTCPConnection(port: serverPort)
 
             // A STREAM socket announces a new connection with an empty frame.
             let hello = try #require(try stream.receiveMultipartBytes())
@@ -128,7 +128,7 @@ import Glibc
             let peer = hello[0]
 
             let request = Array("raw bytes".utf8)
-            #expect(write(client, request, request.count) == request.count)
+            #expect(client.send("raw bytes"))
             var received: [UInt8] = []
             while received.count < request.count {
                 let frames = try #require(try stream.receiveMultipartBytes())
@@ -138,14 +138,7 @@ import Glibc
             #expect(received == request)
 
             try stream.send(multipart: [peer, Array("answer".utf8)])
-            var buffer = [UInt8](repeating: 0, count: 64)
-            var answer: [UInt8] = []
-            while answer.count < 6 {
-                let count = read(client, &buffer, buffer.count)
-                if count <= 0 { break }
-                answer += buffer[0..<count]
-            }
-            #expect(answer == Array("answer".utf8))
+            #expect(client.receive(count: 6, timeout: .seconds(10)) == Array("answer".utf8))
         }
     }
 
@@ -292,29 +285,9 @@ import Glibc
         #expect(late?.code == .contextTerminated)
     }
 
-    /// A plain TCP connection to `port` on the loopback address, or nil.
-    static func rawConnection(toPort port: Int) -> Int32? {
-        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard client >= 0 else { return nil }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            _ = Glibc.close(client)
-            return nil
-        }
-        return client
-    }
-
     /// A peer that connects and never completes its handshake is closed after the handshake
     /// interval (libzmq's default would hold it 30 s).
-    @Test func aPeerThatNeverGreetsIsClosedAfterTheHandshakeInterval() throws {
+    @Test func aPeerThatNeverGreetsIsClosedAfterTheHandshakeInterval() async throws {
         let context = try ZMQContext()
         defer { context.terminate() }
         let router = try ZMQSocket(context: context, type: .router)
@@ -323,18 +296,9 @@ import Glibc
         #expect(try router.handshakeIntervalMilliseconds == 300)
         try router.bind("tcp://127.0.0.1:0")
         let port = try #require(port(of: try router.lastEndpoint))
-        let client = try #require(Self.rawConnection(toPort: port))
-        defer { _ = Glibc.close(client) }
-        // Read (and drop) the router's greeting until the connection ends, 5 s at most.
-        var buffer = [UInt8](repeating: 0, count: 256)
-        var closed = false
-        let giveUp = Date().addingTimeInterval(5)
-        while !closed, Date() < giveUp {
-            var item = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-            guard poll(&item, 1, 100) > 0 else { continue }
-            closed = read(client, &buffer, buffer.count) <= 0
-        }
-        #expect(closed, "the connection was still open after 5 s")
+        let client = try RawTCPConnection(port: port)
+        // The router's greeting is read and dropped until the connection ends.
+        #expect(await client.waitForClose(timeout: .seconds(5)), "the connection was still open after 5 s")
     }
 
     /// A connect attempt's timeout is set as given (it bounds TCP's SYN retries to an
