@@ -22,6 +22,10 @@ public struct ZMQHandshakeFailure: Sendable, Hashable {
         self.peerAddress = peerAddress
     }
 
+    /// Why a CURVE handshake whose boxes the server could not open failed, in words.
+    public static let curveDidNotDecrypt =
+        "its CURVE handshake did not decrypt (wrong server key, or its own public and secret keys do not match)"
+
     /// Why the handshake failed, in words.
     public var reason: String {
         if event == .handshakeFailedProtocol {
@@ -29,7 +33,10 @@ public struct ZMQHandshakeFailure: Sendable, Hashable {
             case Int32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 return "it spoke another security mechanism (plaintext, say)"
             case Int32(ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC):
-                return "its CURVE handshake did not decrypt (it expects another server key)"
+                // The server cannot tell which side of the peer's keys is wrong: the box it could
+                // not open was sealed with a server key other than this server's, or with a
+                // secret key that is not the one of the public key the peer announced.
+                return Self.curveDidNotDecrypt
             default:
                 return "it broke the ZMTP protocol (error 0x\(String(value, radix: 16)))"
             }

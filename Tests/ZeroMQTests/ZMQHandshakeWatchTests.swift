@@ -45,6 +45,48 @@ struct ZMQHandshakeWatchTests {
         }
     }
 
+    /// A CURVE peer whose boxes the server cannot open is reported without blaming one side:
+    /// a wrong server key and a key pair whose halves do not match look the same to the server.
+    @Test(arguments: [false, true])
+    func aCurvePeerWhoseHandshakeDoesNotDecryptIsReportedNeutrally(mismatchedOwnKeys: Bool) throws {
+        try withContext { context in
+            let serverKeys = try ZMQ.curveKeyPair()
+            let clientKeys = try ZMQ.curveKeyPair()
+            let otherKeys = try ZMQ.curveKeyPair()
+            let handler = try ZAPHandler(context: context) { _ in .refuse }
+            defer { handler.stop() }
+            let server = try ZMQSocket(context: context, type: .router)
+            let client = try ZMQSocket(context: context, type: .dealer)
+            defer { server.close(); client.close() }
+            let failures = Mutex<[ZMQHandshakeFailure]>([])
+            let watch = try ZMQHandshakeWatch(socket: server, context: context, name: "test") { failure in
+                failures.withLock { $0.append(failure) }
+            }
+            defer { watch.stop() }
+            try server.setCurveServer(secretKey: serverKeys.secretKey)
+            try server.bind("tcp://127.0.0.1:0")
+            try client.setLinger(milliseconds: 0)
+            // Either the right server key with a secret key not of the announced public key,
+            // or a consistent key pair with another server's key.
+            try client.setCurveClient(
+                serverPublicKey: mismatchedOwnKeys ? serverKeys.publicKey : otherKeys.publicKey,
+                publicKey: clientKeys.publicKey,
+                secretKey: mismatchedOwnKeys ? otherKeys.secretKey : clientKeys.secretKey)
+            try client.connect(try server.lastEndpoint)
+            _ = try client.send(Array("hello".utf8), dontWait: true)
+
+            let deadline = ContinuousClock.now + .seconds(10)
+            while failures.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            let failure = try #require(failures.withLock { $0.first })
+            #expect(failure.event == .handshakeFailedProtocol, "\(failure.reason)")
+            #expect(
+                failure.reason
+                    == "its CURVE handshake did not decrypt (wrong server key, or its own public and secret keys do not match)")
+        }
+    }
+
     @Test func aDescriptorThatIsNoSocketHasNoPeerAddress() throws {
         #expect(ZMQ.peerAddress(ofDescriptor: -1) == nil)
     }
