@@ -105,7 +105,7 @@ public struct KdbUsers: Sendable, Hashable {
         do {
             contents = try POSIXFile.read(atPath: path, limit: 16 << 20)
         } catch {
-            throw BrokerError(.configuration, "cannot read the users file \(path): \(error.systemReason ?? error.message)")
+            throw BrokerError(.configuration, "cannot read the users file \(path): \(error.reason)")
         }
         // The mode of the very file read: plain passwords or unsalted digests, and whoever may
         // change the file may add a user of their own.

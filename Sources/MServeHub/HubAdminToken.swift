@@ -1,4 +1,5 @@
 import Foundation
+import POSIXFiles
 
 /// The proof of being the hub's operator when the hub runs without CURVE keys: a random token
 /// the hub writes at start to `admin.token` in its directory, readable only by the hub's user
@@ -38,10 +39,12 @@ public enum HubAdminToken {
         return token
     }
 
-    /// The token of the hub serving `directory`; nil when there is none or this user may not
-    /// read it.
+    /// The token of the hub serving `directory`; nil when there is none, this user may not
+    /// read it, or it is not a regular file (a FIFO in its place is not waited on).
     public static func read(directory: String) -> String? {
-        guard let text = try? String(contentsOfFile: path(directory: directory), encoding: .utf8) else { return nil }
+        guard let contents = try? POSIXFile.read(atPath: path(directory: directory), limit: 4096),
+            let text = String(validating: contents.bytes, as: UTF8.self)
+        else { return nil }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return token.isEmpty ? nil : token
     }

@@ -16,6 +16,10 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         public static let systemCall = Code("system call")
         /// The file to create exists already; it was left as it was.
         public static let exists = Code("exists")
+        /// The file to read is not a regular file (a FIFO, a device, a directory, a socket).
+        public static let notRegularFile = Code("not a regular file")
+        /// The file to read is larger than the reader's limit.
+        public static let tooLarge = Code("too large")
 
         /// The code's name.
         public var description: String { name }
@@ -30,6 +34,12 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
     /// The system's reason alone (`strerror`), when a system call failed: for a caller that
     /// names the file in its own words.
     public var systemReason: String? { systemErrorNumber.map { String(cString: strerror($0)) } }
+    /// Why, without the file's name: the system's reason, or this module's own words
+    /// (`it is a FIFO (named pipe), not a regular file`); for a caller that names the file in
+    /// its own words.
+    public var reason: String { systemReason ?? ownReason ?? message }
+    /// The reason in this module's own words, when no system call failed.
+    private var ownReason: String?
     /// Where the error was made.
     public var file: String
     /// The line where the error was made.
@@ -44,6 +54,12 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         self.systemErrorNumber = systemErrorNumber
         self.file = file
         self.line = line
+    }
+
+    /// An error about the file `path` that no system call reported: `cannot read PATH: REASON`.
+    init(_ code: Code, readingPath path: String, reason: String, file: String = #fileID, line: Int = #line) {
+        self.init(code, "cannot read \(path): \(reason)", file: file, line: line)
+        ownReason = reason
     }
 
     /// An error for the system call that just failed: `message`, then the system's reason.

@@ -14,8 +14,8 @@ public struct FileContents: Sendable {
     public var bytes: [UInt8]
     /// The permission bits (`st_mode & 0o7777`), of the very file the bytes came from.
     public var permissions: UInt32
-    /// Whether it was a regular file (not a pipe, a device or a socket), whose permission
-    /// bits say who may read it.
+    /// Whether it was a regular file rather than a pipe (read with `acceptingPipes`), whose
+    /// permission bits say who may read it.
     public var isRegularFile: Bool = true
 }
 
@@ -65,13 +65,32 @@ public enum POSIXFile {
 
     /// Reads the whole file at `path` and the permission bits of that very file, taken from
     /// the open descriptor (a file swapped in between cannot lend its mode to other bytes).
-    /// Reads at most `limit` bytes; a longer file is an error.
-    public static func read(atPath path: String, limit: Int = 1 << 20) throws(FileError) -> FileContents {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    /// Reads at most `limit` bytes; a longer file is an error (``FileError/Code-swift.struct/tooLarge``).
+    ///
+    /// Only a regular file is read: anything else (a FIFO, a device, a directory, a socket) is
+    /// refused (``FileError/Code-swift.struct/notRegularFile``) without reading a byte, and never
+    /// waited on: the file is opened with `O_NONBLOCK`, so a FIFO without a writer cannot block
+    /// the open, and `fstat` of the descriptor says what it is. With `acceptingPipes`, a pipe
+    /// (`<(cat key.pub)`, a FIFO) is read too: what its writer wrote, to the writer's end; a
+    /// pipe without a writer reads as empty, and is not waited on either.
+    public static func read(
+        atPath path: String, limit: Int = 1 << 20, acceptingPipes: Bool = false
+    ) throws(FileError) -> FileContents {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw .lastSystemCall("cannot read \(path)") }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw .lastSystemCall("cannot read \(path)") }
+        let type = UInt32(status.st_mode) & UInt32(S_IFMT)
+        let isPipe = type == UInt32(S_IFIFO)
+        guard type == UInt32(S_IFREG) || (acceptingPipes && isPipe) else {
+            throw FileError(
+                .notRegularFile, readingPath: path, reason: "it is \(fileKind(type)), not a regular file")
+        }
+        // A pipe's writer may not have written yet: wait for its bytes, as for a file's.
+        if isPipe, fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK) != 0 {
+            throw .lastSystemCall("cannot read \(path)")
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -83,12 +102,23 @@ public enum POSIXFile {
             if count == 0 { break }
             bytes += chunk[0..<count]
             guard bytes.count <= limit else {
-                throw FileError(.systemCall, "cannot read \(path): larger than \(limit) bytes")
+                throw FileError(.tooLarge, readingPath: path, reason: "larger than \(limit) bytes")
             }
         }
         return FileContents(
-            bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777,
-            isRegularFile: UInt32(status.st_mode) & UInt32(S_IFMT) == UInt32(S_IFREG))
+            bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777, isRegularFile: type == UInt32(S_IFREG))
+    }
+
+    /// What a file of type `type` (`st_mode & S_IFMT`) is, for people: `a FIFO (named pipe)`.
+    private static func fileKind(_ type: UInt32) -> String {
+        switch type {
+        case UInt32(S_IFIFO): "a FIFO (named pipe)"
+        case UInt32(S_IFDIR): "a directory"
+        case UInt32(S_IFCHR): "a character device"
+        case UInt32(S_IFBLK): "a block device"
+        case UInt32(S_IFSOCK): "a socket"
+        default: "of file type \(String(type >> 12, radix: 8))"
+        }
     }
 
     /// The permission bits of the file at `path` (`stat`, following symbolic links).

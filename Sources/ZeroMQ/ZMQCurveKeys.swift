@@ -129,12 +129,10 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         try Self.readKey(at: publicKeyPath(name))
     }
 
-    /// Reads a one-line Z85 key file (a `.pub`, or a `.key` whose public half is derived by the caller).
+    /// Reads a one-line Z85 key file (a `.pub`, or a `.key` whose public half is derived by the
+    /// caller): a regular file of at most 4 KiB (a FIFO is refused, not waited on).
     public static func readKey(at file: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ZMQKeyFileError("cannot read the key file \(file)")
-        }
-        return try key(in: Array(data), of: file)
+        try key(in: try contentsOfKeyFile(file).bytes, of: file)
     }
 
     /// Reads a public key file a user named (`mserve hub allow NAME FILE`), refusing what looks
@@ -151,7 +149,7 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
                 "\(file) is a secret key file\(resolved == file ? "" : " (it links to \(resolved))"): give the public "
                     + "key file (NAME.pub); a secret key must never leave its host")
         }
-        let contents = try contentsOfKeyFile(file)
+        let contents = try contentsOfKeyFile(file, acceptingPipes: true)
         // A pipe (`<(cat key.pub)`) has mode 0600 whatever it carries: only a file's mode says.
         guard !contents.isRegularFile || contents.permissions & 0o044 != 0 else {
             throw ZMQKeyFileError(
@@ -188,12 +186,15 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         return nil
     }
 
-    /// The bytes and mode of a key file (at most 4 KiB), or the reason it cannot be read.
-    private static func contentsOfKeyFile(_ file: String) throws(ZMQKeyFileError) -> FileContents {
+    /// The bytes and mode of a key file (at most 4 KiB), or the reason it cannot be read. Only
+    /// a regular file, or with `acceptingPipes` also a pipe; never waited on (``POSIXFile/read(atPath:limit:acceptingPipes:)``).
+    private static func contentsOfKeyFile(
+        _ file: String, acceptingPipes: Bool = false
+    ) throws(ZMQKeyFileError) -> FileContents {
         do {
-            return try POSIXFile.read(atPath: file, limit: 4096)
+            return try POSIXFile.read(atPath: file, limit: 4096, acceptingPipes: acceptingPipes)
         } catch {
-            throw ZMQKeyFileError("cannot read the key file \(file): \(error.systemReason ?? error.message)")
+            throw ZMQKeyFileError("cannot read the key file \(file): \(error.reason)")
         }
     }
 

@@ -99,4 +99,15 @@ struct KdbUsersFileTests {
                 "\(String(describing: error))")
         }
     }
+
+    /// A FIFO of mode 0600 passes the mode check but holds no file: it is refused at once,
+    /// never waited on (a FIFO without a writer would block the broker's start for ever).
+    @Test func aFileThatIsNotARegularFileIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)").path
+        #expect(mkfifo(path, 0o600) == 0)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let error = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: path) }
+        #expect(error?.code == .configuration)
+        #expect(error?.message == "cannot read the users file \(path): it is a FIFO (named pipe), not a regular file")
+    }
 }

@@ -30,6 +30,16 @@ struct HubAdminTokenTests {
         try await againTask.value
     }
 
+    /// An admin token that is not a regular file (a FIFO in the hub directory) is no token,
+    /// and is not waited on: a command that reads it goes on without it.
+    @Test func aTokenThatIsNotARegularFileIsNotWaitedOn() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hub-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(mkfifo(HubAdminToken.path(directory: directory), 0o600) == 0)
+        #expect(HubAdminToken.read(directory: directory) == nil)
+    }
+
     /// With keys only the hub's own key edits: the hub writes no token, and removes the one a
     /// run of the same directory without keys left.
     @Test func aHubWithKeysKeepsNoToken() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import POSIXFiles
+import Synchronization
 import Testing
 
 struct POSIXFileTests {
@@ -56,6 +57,75 @@ struct POSIXFileTests {
         try POSIXFile.create(atPath: path, contents: [UInt8](repeating: 7, count: 10_000), permissions: 0o600)
         #expect(try POSIXFile.read(atPath: path, limit: 10_000).bytes.count == 10_000)
         #expect(throws: FileError.self) { try POSIXFile.read(atPath: path, limit: 9_999) }
+    }
+
+    /// Runs `body` on a thread of its own and waits for it at most `seconds`: nil when it did
+    /// not finish (the thread is left blocked), so a read that hangs fails the test instead of
+    /// hanging it.
+    private func finishing<T: Sendable>(within seconds: Int = 30, _ body: @escaping @Sendable () -> T) -> T? {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            result.withLock { $0 = body() }
+            done.signal()
+        }.start()
+        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        return result.withLock { $0 }
+    }
+
+    /// A FIFO, a device or a directory is refused at once, whatever its mode, never read nor
+    /// waited on: a FIFO without a writer would block the open, and then the read, for ever.
+    @Test func onlyARegularFileIsReadAndNothingElseIsWaitedOn() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fifo = directory + "/secret.key"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let device = directory + "/zero"
+        try FileManager.default.createSymbolicLink(atPath: device, withDestinationPath: "/dev/zero")
+        for (path, kind) in [(fifo, "a FIFO (named pipe)"), (device, "a character device"), (directory, "a directory")] {
+            let outcome = finishing { () -> FileError? in
+                do throws(FileError) {
+                    _ = try POSIXFile.read(atPath: path, limit: 4096)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            let error = try #require(outcome, "reading \(path) did not finish")
+            #expect(error?.code == .notRegularFile)
+            #expect(error?.message == "cannot read \(path): it is \(kind), not a regular file")
+            #expect(error?.reason == "it is \(kind), not a regular file")
+        }
+    }
+
+    /// With `acceptingPipes`, a pipe is read as `<(cat key.pub)` gives it: the bytes its
+    /// writer wrote; and a FIFO nobody writes to reads as empty, without waiting for a writer.
+    @Test func aPipeIsReadWhenAcceptedAndAFIFOWithoutAWriterIsNotWaitedOn() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        _ = Array("key\n".utf8).withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
+        close(ends[1])
+        let piped = try POSIXFile.read(atPath: "/dev/fd/\(ends[0])", acceptingPipes: true)
+        #expect(piped.bytes == Array("key\n".utf8))
+        #expect(!piped.isRegularFile)
+
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fifo = directory + "/unwritten"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let unwritten = finishing { try? POSIXFile.read(atPath: fifo, acceptingPipes: true).bytes }
+        #expect(unwritten == .some([]))
+    }
+
+    @Test func aFileLargerThanTheLimitSaysSoOnce() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/big"
+        try POSIXFile.create(atPath: path, contents: [UInt8](repeating: 7, count: 100), permissions: 0o600)
+        let error = #expect(throws: FileError.self) { try POSIXFile.read(atPath: path, limit: 99) }
+        #expect(error?.code == .tooLarge)
+        #expect(error?.reason == "larger than 99 bytes")
     }
 
     @Test func octalIsHowChmodSpellsIt() {

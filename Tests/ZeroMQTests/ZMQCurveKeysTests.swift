@@ -153,16 +153,45 @@ struct ZMQCurveKeysTests {
         #expect(mkfifo(path + "/trap.key", 0o600) == 0)
         #expect(try ZMQKeyDirectory.readPublicKey(at: directory.publicKeyPath("client")) == created.publicKey)
 
-        let pipe = path + "/piped.pub"
-        #expect(mkfifo(pipe, 0o600) == 0)
-        let writer = Thread {
-            let descriptor = open(pipe, O_WRONLY)
-            guard descriptor >= 0 else { return }
-            _ = Array((created.publicKey + "\n").utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            close(descriptor)
-        }
-        writer.start()
-        #expect(try ZMQKeyDirectory.readPublicKey(at: pipe) == created.publicKey)
+        // What `<(cat client.pub)` hands over: /dev/fd/N, a pipe its writer has filled.
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        _ = Array((created.publicKey + "\n").utf8).withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
+        close(ends[1])
+        #expect(try ZMQKeyDirectory.readPublicKey(at: "/dev/fd/\(ends[0])") == created.publicKey)
+
+        // A named FIFO nobody writes to holds no key, and is not waited on.
+        let unwritten = path + "/unwritten.pub"
+        #expect(mkfifo(unwritten, 0o644) == 0)
+        let error = #expect(throws: ZMQKeyFileError.self) { try ZMQKeyDirectory.readPublicKey(at: unwritten) }
+        #expect(error?.message == "\(unwritten) does not hold a 40-character Z85 key")
+    }
+
+    /// A key directory's `NAME.key` or `NAME.pub` that is a FIFO (mode 0600 passes the mode
+    /// check) or another file that is not a regular file is refused at once, naming it, never
+    /// waited on.
+    @Test func aKeyFileThatIsNotARegularFileIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let directory = ZMQKeyDirectory(path: path)
+        #expect(mkfifo(directory.secretKeyPath("client"), 0o600) == 0)
+        #expect(mkfifo(directory.publicKeyPath("broker"), 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: directory.publicKeyPath("zero"), withDestinationPath: "/dev/zero")
+
+        let secret = #expect(throws: ZMQKeyFileError.self) { try directory.keyPair("client") }
+        #expect(
+            secret?.message
+                == "cannot read the key file \(directory.secretKeyPath("client")): it is a FIFO (named pipe), not a regular file")
+        let pub = #expect(throws: (any Error).self) { try directory.publicKey("broker") }
+        #expect(
+            (pub as? ZMQKeyFileError)?.message
+                == "cannot read the key file \(directory.publicKeyPath("broker")): it is a FIFO (named pipe), not a regular file")
+        let device = #expect(throws: (any Error).self) { try directory.publicKey("zero") }
+        #expect(
+            (device as? ZMQKeyFileError)?.message
+                == "cannot read the key file \(directory.publicKeyPath("zero")): it is a character device, not a regular file")
     }
 
     @Test func z85KeysAreFortyCharactersOfItsAlphabet() throws {
