@@ -78,9 +78,17 @@ public final class HubDatabase: Sendable {
 
     /// Opens (creating if needed) the hub database in `directory`. A directory it creates is
     /// the hub's user's alone (mode 0700); an existing one its group or others may write, or
-    /// another user owns, is refused; and the database files (`hub.sqlite` and its WAL
+    /// another user owns, is refused, as is an existing file that is not a directory; and the database files (`hub.sqlite` and its WAL
     /// and shared-memory files) are made 0600 at each open: they hold the kdb+ users' digests.
     public init(directory: String) throws(HubError) {
+        // A file of that name would only make the creation below fail with "File exists".
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw HubError(
+                .database,
+                "the hub directory \(directory) is not a directory: give --dir (or MSERVE_HUB_DIR) a directory, "
+                    + "or a path where the hub may create one")
+        }
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -113,12 +113,18 @@ struct HubDatabaseTests {
         }
     }
 
+    /// An existing file that is no directory is named as that; a path below a file cannot be
+    /// made, with the system's reason.
     @Test func aDirectoryThatCannotBeMadeIsNamedWithTheSystemsReason() throws {
         let file = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-file-\(UUID().uuidString)")
         #expect(FileManager.default.createFile(atPath: file, contents: Data()))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let error = #expect(throws: HubError.self) { try HubDatabase(directory: file) }
-        #expect(error?.message == "cannot create the hub directory \(file): File exists")
+        #expect(
+            error?.message
+                == "the hub directory \(file) is not a directory: give --dir (or MSERVE_HUB_DIR) a directory, or a path "
+                + "where the hub may create one")
+        #expect(error?.code == .database)
         let below = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub") }
         #expect(below?.message == "cannot create the hub directory \(file)/hub: Not a directory")
     }
