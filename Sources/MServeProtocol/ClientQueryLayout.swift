@@ -57,6 +57,12 @@ public struct ClientQueryLayout: Sendable {
         do {
             guard bytes.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
             guard bytes[8] == 0 else {
+                // Bytes that are no q value at all are malformed, whatever their first type byte
+                // says: that is the news, not that they are no list.
+                let end = try QIPCInPlace.checkValue(in: bytes, at: 8, depth: 0)
+                guard end == bytes.count else {
+                    throw QIPCError(.trailingBytes, "\(bytes.count - end) bytes after the value at offset \(end)")
+                }
                 throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(Int8(bitPattern: bytes[8]))")
             }
             guard bytes.count > 9 else { throw QIPCError(.truncated, "a byte needs 1 bytes at offset 9; 0 left") }

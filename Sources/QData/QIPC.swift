@@ -252,7 +252,9 @@ public enum QIPC {
     }
 
     /// A reader at the first item of the general-list message `bytes` (decompressed if it came
-    /// compressed), the header, and the number of items.
+    /// compressed), the header, and the number of items. A message that is no general list is
+    /// refused as `unexpectedShape` only if it is a well-formed value; bytes that are no value
+    /// are refused for what is wrong with them (`truncated`, `badLength`, …).
     private static func listReader(
         _ bytes: [UInt8], maximumSize: Int
     ) throws(QIPCError) -> (QMessageHeader, QIPCReader, Int) {
@@ -260,6 +262,14 @@ public enum QIPC {
         let plain = header.compressed ? try decompress(bytes, maximumSize: maximumSize) : bytes
         guard plain.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
         guard plain[8] == 0 else {
+            // Bytes that are no q value at all are malformed, whatever their first type byte
+            // says: that is the news, not that they are no list.
+            var whole = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
+            whole.position = 8
+            try whole.skipValue(depth: 0)
+            guard whole.position == plain.count else {
+                throw QIPCError(.trailingBytes, "\(plain.count - whole.position) bytes after the value at offset \(whole.position)")
+            }
             throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(Int8(bitPattern: plain[8]))")
         }
         var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)

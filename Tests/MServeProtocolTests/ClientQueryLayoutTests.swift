@@ -63,6 +63,45 @@ struct ClientQueryLayoutTests {
         #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
     }
 
+    /// A sync message of `body` after its header, as a kdb+ client sends it.
+    private static func message(_ body: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [1, 1, 0, 0, 0, 0, 0, 0] + body
+        QIPC.patchLength(&bytes)
+        return bytes
+    }
+
+    /// Bytes that are no q value are malformed, whatever their first type byte: said so
+    /// precisely, read in place or decoded, not refused as a value of the wrong shape; a
+    /// well-formed value that is no list is of the wrong shape.
+    @Test(arguments: [
+        ([0xF5] + Array("pid".utf8), "a symbol at offset 9 has no NUL terminator"),
+        ([10, 0, 9, 0, 0, 0] + Array("pid".utf8), "count 9 at offset 10 needs at least 9 bytes; 3 left"),
+        ([10, 0, 0xFF, 0xFF, 0xFF, 0xFF] + Array("pid".utf8), "negative count -1 at offset 10"),
+        ([0xF5] + Array("pid".utf8) + [0, 7], "1 bytes after the value at offset 13"),
+    ] as [([UInt8], String)])
+    func bytesThatAreNoValueAreMalformedWhateverTheirType(body: [UInt8], reason: String) {
+        let bytes = Self.message(body)
+        let inPlace = #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
+        #expect(inPlace?.code == .malformed)
+        #expect(inPlace?.message == "malformed message: \(reason)")
+        let decoded = #expect(throws: ProtocolError.self) { try ClientQuery(bytes: bytes, acceptingOptions: true) }
+        #expect(decoded?.code == .malformed)
+        #expect(decoded?.message == "malformed message: \(reason)")
+    }
+
+    @Test func aTypeThatDoesNotExistIsMalformedAndAWellFormedAtomIsOfTheWrongShape() {
+        let unknownType = Self.message([0x4D, 0, 1, 0, 0, 0] + Array("x".utf8))
+        #expect(layoutOutcome(unknownType) == "error malformed")
+        #expect(outcome(unknownType) == "error malformed")
+        let symbol = Self.message([0xF5] + Array("pid".utf8) + [0])
+        let shape = #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: symbol.span, acceptingOptions: true) }
+        #expect(shape?.code == .unexpectedShape)
+        #expect(
+            shape?.message
+                == "expected the general list (id; query) or (id; query; options): expected a general list (type 0), got type -11")
+        #expect(outcome(symbol) == "error unexpectedShape")
+    }
+
     @Test func compressedAndBigEndianMessagesAreRewritten() throws {
         let value = QValue.list([.atom(.long(9)), .list([.atom(.symbol("f")), .vector(.long(Array(repeating: 5, count: 4_000)))])])
         let compressed = try #require(QIPC.compress(QIPC.encode(value)))

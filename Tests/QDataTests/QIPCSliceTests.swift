@@ -39,6 +39,31 @@ struct QIPCSliceTests {
         #expect(headerOnly?.message == "the message ends after its 8-byte header")
     }
 
+    /// Bytes that are no value are refused for what is wrong with them, whatever their first
+    /// type byte: not as a value of another type than a list.
+    @Test func bytesThatAreNoValueAreRefusedForWhatIsWrongNotAsNoList() {
+        func message(_ body: [UInt8]) -> [UInt8] {
+            var bytes: [UInt8] = [1, 1, 0, 0, 0, 0, 0, 0] + body
+            QIPC.patchLength(&bytes)
+            return bytes
+        }
+        let cases: [([UInt8], QIPCError.Code, String)] = [
+            ([0xF5] + Array("pid".utf8), .truncated, "a symbol at offset 9 has no NUL terminator"),
+            ([10, 0, 9, 0, 0, 0] + Array("pid".utf8), .badLength, "count 9 at offset 10 needs at least 9 bytes; 3 left"),
+            ([0xF9, 1, 0, 0, 0, 0, 0, 0, 0, 7], .trailingBytes, "1 bytes after the value at offset 17"),
+        ]
+        for (body, code, reason) in cases {
+            let sliced = #expect(throws: QIPCError.self) { try QIPC.sliceList(message(body)) }
+            #expect(sliced?.code == code)
+            #expect(sliced?.message == reason)
+            let visited = #expect(throws: QIPCError.self) {
+                _ = try QIPC.forEachListValue(in: message(body)) { (_: QValue) throws(QIPCError) in }
+            }
+            #expect(visited?.code == code)
+            #expect(visited?.message == reason)
+        }
+    }
+
     @Test func compressedListsAreSlicedAfterDecompression() throws {
         let big = QValue.list([.atom(.long(7)), .vector(.long(Array(repeating: 42, count: 2_000)))])
         let plain = QIPC.encode(big)
