@@ -96,8 +96,17 @@ public struct HubMessage: Sendable {
     /// dictionary is. A compressed body that would decompress past
     /// ``largestBody`` is refused before anything is allocated for it.
     public init(frames: [[UInt8]]) throws(HubError) {
-        guard frames.count == 3, frames[0] == HubLink.protocolMarker else {
+        guard frames.count == 3 else {
             throw HubError(.malformed, "expected the frames [MSH1, COMMAND, body], got \(frames.count) frames")
+        }
+        // A peer of another protocol, or of another version of this one, is told so: its
+        // frame count may well be right.
+        guard frames[0] == HubLink.protocolMarker else {
+            let given = String(decoding: frames[0].prefix(16), as: UTF8.self)
+            throw HubError(
+                .malformed,
+                "expected protocol \(String(decoding: HubLink.protocolMarker, as: UTF8.self)), got '\(given)'"
+                    + (frames[0].count > 16 ? "…" : ""))
         }
         guard let command = HubCommand(frame: frames[1]) else {
             throw HubError(.malformed, "unknown hub command '\(String(decoding: frames[1].prefix(16), as: UTF8.self))'")

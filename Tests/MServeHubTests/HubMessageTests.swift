@@ -41,4 +41,17 @@ struct HubMessageTests {
         // Not any short frame: a body that is not q is still refused.
         #expect(throws: HubError.self) { try HubMessage(frames: [HubLink.protocolMarker, Array("KEYS".utf8), [1]]) }
     }
+
+    /// Three frames with another protocol name or version are told what protocol the hub
+    /// speaks, not that the frame count is wrong; a wrong count still says so.
+    @Test(arguments: [
+        ([Array("MSH2".utf8), Array("KEYS".utf8), []], "expected protocol MSH1, got 'MSH2'"),
+        ([Array("XXXX".utf8), Array("KEYS".utf8), []], "expected protocol MSH1, got 'XXXX'"),
+        ([HubLink.protocolMarker, Array("KEYS".utf8)], "expected the frames [MSH1, COMMAND, body], got 2 frames"),
+    ] as [([[UInt8]], String)])
+    func aWrongProtocolIsNamedAsSuch(frames: [[UInt8]], message: String) {
+        let error = #expect(throws: HubError.self) { try HubMessage(frames: frames) }
+        #expect(error?.code == .malformed)
+        #expect(error?.message == message, "\(String(describing: error))")
+    }
 }
