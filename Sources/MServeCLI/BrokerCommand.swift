@@ -321,8 +321,13 @@ struct BrokerCommand: AsyncParsableCommand {
         services.append(
             DeferredService {
                 let endpoint = try await broker.clientEndpoint
+                // Registered under the address it listens on, as a servant is: the address the
+                // hub sees the connection come from may be another of this host's addresses,
+                // one the broker does not listen on (a hub reached at a LAN address, clients
+                // taken on loopback). Bound to every interface, it lets the hub name it.
                 var registration = SpokeRegistration.current(
-                    port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint)
+                    port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint,
+                    advertisedHost: advertisedHost(ofBound: endpoint))
                 registration.curveKey = security?.keyPair.publicKey
                 let member = try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 if let auto = member as? HubAutoMode { onAutoMode(auto) }

@@ -59,5 +59,47 @@ extension IntegrationTests {
         }
         #expect(sawAll, "servants seen: \(names), expected \(expected)")
     }
+
+    /// A broker is registered under the address its --clients binds, not the address the hub
+    /// sees its connection come from: here it takes clients on 127.0.0.2 and reaches the hub on
+    /// 127.0.0.1, and `send --service` reaches it at the endpoint the hub gives. Bound to every
+    /// interface, it is registered under the address the hub sees.
+    @Test func brokersAreRegisteredAtTheAddressTheyBind() async throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("mserve-address-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
+        defer { hub.stop() }
+        let servant = try await MServeProcess("servant", ["servant", "--hub", hub.endpoint, "--service", "bound"])
+        defer { servant.stop() }
+        let bound = try await MServeProcess(
+            "broker bound to 127.0.0.2",
+            ["broker", "--clients", "tcp://127.0.0.2:0", "--hub", hub.endpoint, "--service", "bound"])
+        defer { bound.stop() }
+        #expect(bound.endpoint.hasPrefix("tcp://127.0.0.2:"), "\(bound.endpoint)")
+        let everywhere = try await MServeProcess(
+            "broker bound to every interface",
+            ["broker", "--clients", "tcp://*:0", "--hub", hub.endpoint, "--service", "everywhere"])
+        defer { everywhere.stop() }
+
+        let expected = ["bound broker \(bound.endpoint)", "everywhere broker tcp://127.0.0.1:\(port(of: everywhere.endpoint))"]
+        var spokes = ""
+        let registered = try await eventually {
+            spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint]).output
+            let rows = spokes.split(separator: "\n").map { $0.split(whereSeparator: \.isWhitespace).suffix(3).joined(separator: " ") }
+            return expected.allSatisfy(rows.contains)
+        }
+        #expect(registered, "expected \(expected), spoke table: \(spokes)")
+
+        let sent = try await CommandRun.mserve(
+            ["send", "--service", "bound", "--hub", hub.endpoint, "--connect-timeout", "10", "echo 7"], timeout: 60)
+        #expect(sent.status == 0, "\(sent.errors)")
+        #expect(sent.output.contains("7"), "\(sent.output)")
+    }
+
+    /// The port of `tcp://HOST:PORT`.
+    private func port(of endpoint: String) -> Substring {
+        endpoint[endpoint.index(after: endpoint.lastIndex(of: ":")!)...]
+    }
 }
 }
