@@ -207,7 +207,13 @@ func seconds(_ text: String, flag: String) throws -> Duration {
 }
 
 /// Parses seconds as ``seconds(_:flag:)`` does, but any zero (`0`, `0.0`, `00`) means none: nil.
+/// The error for a value out of range names 0 too.
 func secondsOrNone(_ text: String, flag: String) throws -> Duration? {
     if let value = Double(text), value == 0 { return nil }
-    return try seconds(text, flag: flag)
+    do {
+        return try seconds(text, flag: flag)
+    } catch {
+        throw ValidationError(
+            "\(flag) expects 0 (none) or a number of seconds from 0.001 to 31536000 (a year), got '\(text)'")
+    }
 }

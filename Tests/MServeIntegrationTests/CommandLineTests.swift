@@ -344,14 +344,28 @@ extension IntegrationTests {
         /// A number of seconds out of range is a usage error naming the flag, never a crash.
         @Test(arguments: [
             (["broker", "--deadline", "1e30"], "--deadline"), (["broker", "--heartbeat", "inf"], "--heartbeat"),
-            (["broker", "--status-every", "0.0000001"], "--status-every"), (["send", "--deadline=-1", "echo 1"], "--deadline"),
-            (["servant", "--status-every", "nan"], "--status-every"), (["servant", "--drain", "0"], "--drain"),
+            (["send", "--deadline=-1", "echo 1"], "--deadline"), (["servant", "--drain", "0"], "--drain"),
             (["send", "--service", "dev", "--hub", "tcp://127.0.0.1:9", "--connect-timeout", "0", "echo 1"], "--connect-timeout"),
         ])
         func secondsOutOfRangeAreRefusedWithTheFlag(arguments: [String], flag: String) async throws {
             let run = try await CommandRun.mserve(arguments, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains("\(flag) expects a number of seconds from 0.001 to 31536000"), "\(run.errors)")
+        }
+
+        /// `--status-every` out of range is refused with a range that names 0 (none), which it
+        /// takes.
+        @Test(arguments: [
+            (["broker", "--status-every", "0.0000001"], "0.0000001"), (["broker", "--status-every", "-1"], "-1"),
+            (["servant", "--status-every", "nan"], "nan"), (["servant", "--status-every", "0.0001"], "0.0001"),
+        ])
+        func statusIntervalsOutOfRangeAreRefusedWithZeroInTheRange(arguments: [String], value: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(
+                run.errors.hasPrefix(
+                    "Error: --status-every expects 0 (none) or a number of seconds from 0.001 to 31536000 (a year), got '\(value)'"),
+                "\(run.errors)")
         }
 
         /// `--status-every` takes any zero as "no status lines", as its help says.
@@ -417,19 +431,19 @@ extension IntegrationTests {
             (["broker", "--deadline", "-1"], "--deadline expects a number of seconds"),
             (["broker", "--heartbeat", "-1"], "--heartbeat expects a number of seconds"),
             (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
-            (["broker", "--status-every", "-1"], "--status-every expects a number of seconds"),
+            (["broker", "--status-every", "-1"], "--status-every expects 0 (none) or a number of seconds"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
             (["broker", "--max-message", "-1"], "--max-message must be a number of bytes, at least 9 (an IPC header and a byte), got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-reply-buffer", "-1"], "--kdb-reply-buffer must be positive, got -1"),
             (["broker", "--client-reply-buffer", "-1"], "--client-reply-buffer must be a positive number of bytes, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
-            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects a number of seconds"),
+            (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects 0 (none) or a number of seconds"),
             (["servant", "--threads", "-1"], "--threads must be from 1 to 1024"),
             (["servant", "-s", "-2"], "--threads must be from 1 to 1024"),
             (["servant", "--capacity", "-1"], "--capacity must be from 1 to 65536"),
             (["servant", "--batch", "-1"], "--batch must be from 1 to 65536"),
-            (["servant", "--status-every", "-1"], "--status-every expects a number of seconds"),
+            (["servant", "--status-every", "-1"], "--status-every expects 0 (none) or a number of seconds"),
             (["send", "--deadline", "-1", "echo 1"], "--deadline expects a number of seconds"),
             (["send", "--connect-timeout", "-1", "echo 1"], "--connect-timeout expects a number of seconds"),
             (["hub", "--liveness", "-1"], "--liveness expects a number of seconds"),
