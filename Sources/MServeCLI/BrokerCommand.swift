@@ -236,7 +236,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // A given endpoint carries no key to pin, so a secured broker could only refuse it.
         if !configuration.servants.endpoints.isEmpty, keyDirectory(securityOptions.keys) != nil {
-            let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
+            let keysSource = keyDirectorySource(securityOptions.keys)
             // A q servant has no key to register either: say so rather than point to the hub.
             let qServants = configuration.servants.endpoints.contains { $0.lowercased().hasPrefix("kdb://") }
             throw ValidationError(
@@ -276,7 +276,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.kdb = try kdbOptions.configuration()
         // A secured broker admits only listed keys; a door that anyone may use would undo that.
         if let door = configuration.kdb, keyDirectory(securityOptions.keys) != nil, kdbOptions.usersSource == nil {
-            let keysSource = securityOptions.keys == nil ? "MSERVE_KEYS" : "--keys"
+            let keysSource = keyDirectorySource(securityOptions.keys)
             throw ValidationError(
                 "the kdb+ door (--kdb-port \(door.port)) would let any kdb+ client in without a password, while "
                     + "\(keysSource) admits only listed keys: give --users FILE (a kdb+ -u style file) or --users hub "

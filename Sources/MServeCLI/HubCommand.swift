@@ -56,16 +56,17 @@ struct HubClientOptions: ParsableArguments {
     /// `--key-name` (else `defaultKeyName`) and pinned to `hub.pub`. Any allowed key may
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
-        if let hub { try checkConnectEndpoint(hub, source: "--hub", kind: "a hub endpoint") }
+        let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint") }
+        if let hub { try checkHub(hub, "--hub") }
         var client = HubClient(
-            endpoint: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint),
+            endpoint: HubAutoMode.connectableEndpoint(try hub ?? HubEnvironment.checkedEndpoint(checkHub)),
             timeout: try seconds(timeout, flag: "--timeout"))
         if let directory = keyDirectory(keys) {
             do {
                 client.curve = ZMQCurveClientKeys(
                     serverPublicKey: try directory.publicKey("hub"), keyPair: try directory.keyPair(keyName ?? defaultKeyName))
             } catch {
-                throw ValidationError("--keys: \(error)")
+                throw ValidationError("\(keyDirectorySource(keys)): \(error)")
             }
         }
         return client
@@ -124,17 +125,18 @@ struct HubServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let bind { try checkBindEndpoint(bind, source: "--bind") }
+        let endpoint = try bind ?? HubEnvironment.checkedEndpoint(checkBindEndpoint)
         let logger = logging.bootstrap(label: "mserve.hub")
         raiseOpenFileLimit(logger: logger)
-        if let bind { try checkBindEndpoint(bind, source: "--bind") }
-        var configuration = HubConfiguration(endpoint: bind ?? HubEnvironment.endpoint, directory: dir ?? HubEnvironment.directory)
+        var configuration = HubConfiguration(endpoint: endpoint, directory: dir ?? HubEnvironment.directory)
         configuration.livenessTimeout = try seconds(liveness, flag: "--liveness")
         configuration.heartbeatInterval = min(.seconds(1), configuration.livenessTimeout / 3)
         if let directory = keyDirectory(keys) {
             do {
                 configuration.curve = try directory.keyPair("hub")
             } catch {
-                throw ValidationError("--keys: \(error)")
+                throw ValidationError("\(keyDirectorySource(keys)): \(error)")
             }
         }
         let httpAddress = try httpOptions.address(securityOn: configuration.curve != nil)

@@ -74,6 +74,14 @@ enum HubEnvironment {
         return setting
     }
 
+    /// ``endpoint``, once `check` (given the value and the variable's name) has accepted it
+    /// when `MSERVE_HUB` names it: a malformed value is refused as the flag it stands for is.
+    static func checkedEndpoint(_ check: (_ value: String, _ source: String) throws -> Void) throws -> String {
+        let endpoint = self.endpoint
+        if endpoint == setting { try check(endpoint, "MSERVE_HUB") }
+        return endpoint
+    }
+
     /// The hub directory: `MSERVE_HUB_DIR`, else `~/.mserve/hub`.
     static var directory: String { environment("MSERVE_HUB_DIR") ?? HubConfiguration.directory(home: homeDirectory) }
 }

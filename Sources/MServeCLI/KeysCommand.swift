@@ -8,6 +8,12 @@ func keyDirectory(_ flag: String?) -> ZMQKeyDirectory? {
     (flag ?? environment("MSERVE_KEYS")).map { ZMQKeyDirectory(path: $0) }
 }
 
+/// What gave the key directory of ``keyDirectory(_:)``, for messages: `--keys` when `flag` is
+/// given, else `MSERVE_KEYS`.
+func keyDirectorySource(_ flag: String?) -> String {
+    flag == nil ? "MSERVE_KEYS" : "--keys"
+}
+
 /// The default key directory for `mserve keys new`: `MSERVE_KEYS`, else `~/.mserve/keys`.
 var defaultKeyDirectory: String {
     environment("MSERVE_KEYS")

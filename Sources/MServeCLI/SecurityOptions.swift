@@ -43,7 +43,7 @@ struct SecurityOptions: ParsableArguments {
                 directory: directory, keyPair: try directory.keyPair(keyName ?? role),
                 hubPublicKey: try directory.publicKey("hub"))
         } catch {
-            throw ValidationError("--keys: \(error)")
+            throw ValidationError("\(keyDirectorySource(keys)): \(error)")
         }
     }
 }

@@ -103,6 +103,11 @@ struct SendCommand: AsyncParsableCommand {
             let (source, given) = broker.map { ("--broker", $0) } ?? ("MSERVE_BROKER", environment("MSERVE_BROKER"))
             if let given { try checkConnectEndpoint(given, source: source, kind: "a broker's client endpoint") }
         }
+        // The hub --service asks, likewise.
+        if service != nil {
+            let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint") }
+            if let hub { try checkHub(hub, "--hub") } else { _ = try HubEnvironment.checkedEndpoint(checkHub) }
+        }
         if service != nil, hub == nil, HubEnvironment.setting == "none" {
             throw ValidationError(
                 "--service asks the hub for a broker, but MSERVE_HUB=none says there is none: give --hub ENDPOINT, "
@@ -116,7 +121,7 @@ struct SendCommand: AsyncParsableCommand {
         do {
             keyPair = try directory?.keyPair(keyName ?? SpokeRole.client)
         } catch {
-            throw ValidationError("--keys: \(error)")
+            throw ValidationError("\(keyDirectorySource(keys)): \(error)")
         }
         let endpoint: String
         var brokerPublicKey: String? = nil
@@ -127,7 +132,7 @@ struct SendCommand: AsyncParsableCommand {
                 do {
                     hubClient.curve = ZMQCurveClientKeys(serverPublicKey: try directory.publicKey("hub"), keyPair: keyPair)
                 } catch {
-                    throw ValidationError("--keys: \(error) (--service asks the hub, pinned to hub.pub)")
+                    throw ValidationError("\(keyDirectorySource(keys)): \(error) (--service asks the hub, pinned to hub.pub)")
                 }
             }
             let brokers: [ServiceEndpoint]
@@ -157,7 +162,7 @@ struct SendCommand: AsyncParsableCommand {
                 let serverKey = try brokerPublicKey ?? directory.publicKey(brokerKey ?? SpokeRole.broker)
                 configuration.curve = ZMQCurveClientKeys(serverPublicKey: serverKey, keyPair: keyPair)
             } catch {
-                throw ValidationError("--keys: \(error)")
+                throw ValidationError("\(keyDirectorySource(keys)): \(error)")
             }
         }
         let client = try QueryClient(endpoint: endpoint, configuration: configuration)

@@ -618,11 +618,36 @@ extension IntegrationTests {
             (["broker"], ["MSERVE_BROKER": "tcp://nohost"], "MSERVE_BROKER 'tcp://nohost' is not an endpoint to bind"),
             (["servant", "--bind", "bogus"], [:], "--bind 'bogus' is not an endpoint to bind"),
             (["hub", "spokes", "--hub", "bogus"], [:], "--hub 'bogus' is not a hub endpoint"),
+            (["hub", "spokes"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not a hub endpoint: tcp://HOST:PORT"),
+            (["hub", "resolve", "x"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not a hub endpoint"),
+            (["hub", "keys"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not a hub endpoint"),
+            (["hub", "revoke", "x"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not a hub endpoint"),
+            (["hub", "--dir", "/nonexistent/mserve-hub"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not an endpoint to bind"),
+            (["hub", "--bind", "bogus", "--dir", "/nonexistent/mserve-hub"], [:], "--bind 'bogus' is not an endpoint to bind"),
+            (["send", "--service", "dev", "echo 1"], ["MSERVE_HUB": "bogus"], "MSERVE_HUB 'bogus' is not a hub endpoint"),
+            (["send", "--service", "dev", "--hub", "bogus", "echo 1"], [:], "--hub 'bogus' is not a hub endpoint"),
         ] as [([String], [String: String], String)])
         func aMalformedEndpointIsAUsageError(arguments: [String], environment: [String: String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
+        /// A key directory from MSERVE_KEYS that cannot be read is named as MSERVE_KEYS, not as
+        /// the --keys flag that was not given.
+        @Test(arguments: [
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:9"],
+            ["servant", "--hub", "tcp://127.0.0.1:9"],
+            ["send", "echo 1"],
+            ["hub", "spokes"],
+            ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", "/nonexistent/mserve-hub"],
+        ])
+        func keyErrorsNameMSERVE_KEYSWhenItGaveTheDirectory(arguments: [String]) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: ["MSERVE_KEYS": "/nonexistent/mserve-keys"], timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains("Error: MSERVE_KEYS: "), "\(run.errors)")
+            #expect(run.errors.contains("/nonexistent/mserve-keys/"), "\(run.errors)")
             #expect(run.output.isEmpty, "\(run.output)")
         }
 
