@@ -256,8 +256,9 @@ final class ClientLoop {
                 value = try QIPC.decode(bytes).value
             } catch {
                 // A broker sends nothing else: the endpoint is something other than a broker's
-                // client socket (a hub's, a servant's), which will answer no query.
-                logger.warning("dropped a malformed reply: \(error)")
+                // client socket (a hub's, a servant's), which will answer no query. The queries
+                // waiting fail with the reason; logged only when none waits to be told.
+                if pending.isEmpty { logger.warning("dropped a malformed reply: \(error)") }
                 failPending(
                     ClientError(
                         .malformedReply,
