@@ -22,7 +22,8 @@ struct BrokerCommand: AsyncParsableCommand {
 
             Environment (flags win): MSERVE_BROKER (client endpoint), MSERVE_SERVANTS \
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
-            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
+            plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with \
+            --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
             MSERVE_MAX_MESSAGE, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_CLIENT_REPLY_BUFFER_TOTAL, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \

@@ -23,7 +23,9 @@ struct MServeHubCommand: AsyncParsableCommand {
             hub endpoint, MSERVE_HUB_DIR its directory.
 
             Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --http, --http-allow-remote, --log-level): \
-            see `mserve hub serve --help`.
+            see `mserve hub serve --help`. By default it binds \(HubLink.defaultEndpoint) (--bind, env \
+            MSERVE_HUB), keeps its tables in ~/.mserve/hub (--dir, env MSERVE_HUB_DIR) and moves a \
+            spoke to down after \(HubServeCommand.defaultLiveness) seconds of silence (--liveness).
             """,
         subcommands: [
             HubServeCommand.self, HubTableCommand.Spokes.self, HubTableCommand.Memst.self,
@@ -90,7 +92,10 @@ struct HubServeCommand: AsyncParsableCommand {
     var dir: String?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds of silence before a spoke moves to down (at least 2: spokes heartbeat every second).", valueName: "seconds"))
-    var liveness: String = "3"
+    var liveness: String = Self.defaultLiveness
+
+    /// The `--liveness` a hub runs with when given none, in seconds.
+    static let defaultLiveness = "3"
 
     @Option(name: .long, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))
     var keys: String?

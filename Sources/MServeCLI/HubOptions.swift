@@ -13,7 +13,7 @@ struct HubOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Hub to register with: an endpoint, 'auto' (serve the hub if its port is free, else join it), or 'none' (env MSERVE_HUB; default none).",
+            "Hub to register with: an endpoint, 'auto' (serve the hub if its port is free, else join it; served from the hub directory MSERVE_HUB_DIR, default ~/.mserve/hub), or 'none' (env MSERVE_HUB; default none).",
             valueName: "endpoint|auto|none"))
     var hub: String?
 

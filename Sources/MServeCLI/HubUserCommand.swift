@@ -116,9 +116,10 @@ struct HubUsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "List the kdb+ users: name and how the password is kept (pbkdf2-sha256, or pbkdf2-sha256/sha1 or /sha256 for a digest given).")
-    @OptionGroup var options: HubAdminOptions
+    // Only reads: no --dir, as no admin token goes with it.
+    @OptionGroup var options: HubClientOptions
 
     func run() async throws {
-        printUsers(try await options.hubClient().users())
+        printUsers(try await options.client(defaultKeyName: "hub").users())
     }
 }

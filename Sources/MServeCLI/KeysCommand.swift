@@ -95,7 +95,7 @@ struct HubAdminOptions: ParsableArguments {
     /// A hub client that, with security on, speaks as the hub's own key (the admin, `hub.key`)
     /// unless `--key-name` names another; it sends the admin token of the hub directory with
     /// the commands that edit, when this user can read it.
-    func hubClient() throws -> HubClient {
+    private func hubClient() throws -> HubClient {
         var hubClient = try client.client(defaultKeyName: "hub")
         hubClient.adminToken = HubAdminToken.read(directory: directory)
         return hubClient
@@ -179,9 +179,10 @@ struct HubRevokeCommand: AsyncParsableCommand {
 struct HubKeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "List the admitted keys: name, public key and role.")
-    @OptionGroup var options: HubAdminOptions
+    // Only reads: no --dir, as no admin token goes with it.
+    @OptionGroup var options: HubClientOptions
 
     func run() async throws {
-        printKeys(try await options.hubClient().allowedKeys())
+        printKeys(try await options.client(defaultKeyName: "hub").allowedKeys())
     }
 }

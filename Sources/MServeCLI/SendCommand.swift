@@ -27,7 +27,7 @@ struct SendCommand: AsyncParsableCommand {
             deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (env MSERVE_BROKER, default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))
     var broker: String?
 
     @Option(name: .long, help: ArgumentHelp("Find the broker of this service through the hub (see --hub).", valueName: "name"))

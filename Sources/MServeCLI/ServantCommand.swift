@@ -34,6 +34,9 @@ struct MServeServantCommand: AsyncParsableCommand {
             (DRAIN), handing back the queries it had not started, which the brokers send to other \
             servants at once; gives the queries it is running up to 5 seconds (--drain) to finish \
             and be answered, then says goodbye (BYE). With --hub, it leaves the hub only then.
+
+            Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR \
+            (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL.
             """)
 
     @Option(

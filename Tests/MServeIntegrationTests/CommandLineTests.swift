@@ -55,6 +55,13 @@ extension IntegrationTests {
             (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
             (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated; default any)."),
             (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
+            (["send", "--help"], "--broker <endpoint> The broker's client endpoint (env MSERVE_BROKER, default tcp://127.0.0.1:5570)."),
+            (["broker", "--help"], "MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL"),
+            (["servant", "--help"], "Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL."),
+            (["servant", "--help"], "'auto' (serve the hub if its port is free, else join it; served from the hub directory MSERVE_HUB_DIR, default ~/.mserve/hub)"),
+            (["hub", "--help"],
+             "By default it binds tcp://127.0.0.1:5560 (--bind, env MSERVE_HUB), keeps its tables in ~/.mserve/hub "
+                + "(--dir, env MSERVE_HUB_DIR) and moves a spoke to down after 3 seconds of silence (--liveness)."),
             (["send", "--help"],
              "--keys <path> Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); "
                 + "with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only "
@@ -65,6 +72,19 @@ extension IntegrationTests {
             #expect(run.status == 0)
             let text = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             #expect(text.contains(line), "\(run.output)")
+        }
+
+        /// `hub keys` and `hub users` only read, and no admin token goes with a read: they
+        /// have no --dir (the hub directory the token is read from) that would do nothing.
+        @Test(arguments: ["keys", "users"])
+        func hubReadsHaveNoDirectory(command: String) async throws {
+            let help = try await CommandRun.mserve(["hub", command, "--help"])
+            #expect(help.status == 0)
+            #expect(!help.output.contains("--dir"), "\(help.output)")
+            #expect(!help.output.contains("admin token"), "\(help.output)")
+            let run = try await CommandRun.mserve(["hub", command, "--dir", "/tmp", "--hub", "tcp://127.0.0.1:9", "--timeout", "0.2"])
+            #expect(run.status == 64)
+            #expect(run.errors.hasPrefix("Error: Unknown option '--dir'"), "\(run.errors)")
         }
 
         /// `hub memst` prints its few columns whole: it has no --all that would do nothing.
