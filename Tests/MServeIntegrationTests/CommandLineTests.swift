@@ -793,7 +793,8 @@ extension IntegrationTests {
                 ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 60)
             #expect(viaHub.status == 64)
             #expect(
-                viaHub.errors.hasPrefix("Error: --keys: cannot read the key file \(directory)/hub.pub (--service asks the hub"),
+                viaHub.errors.hasPrefix(
+                    "Error: --keys: cannot read the key file \(directory)/hub.pub: No such file or directory (--service asks the hub"),
                 "\(viaHub.errors)")
         }
 
