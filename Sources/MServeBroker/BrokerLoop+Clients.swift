@@ -198,7 +198,7 @@ extension BrokerLoop {
             dispatch(held, toReadyIndex: index)
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
-        } else if queue.count >= configuration.dispatch.queueCapacity {
+        } else if queuedCount >= configuration.dispatch.queueCapacity {
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
                 to: held, stage: .refused, counting: .queueFull)

@@ -214,33 +214,21 @@ extension BrokerLoop {
         assert(freeReadyServants == views.count(where: \.isFree), "the free servants counted are not the free views")
         // A query whose deadline passed since the last deadline scan is answered, not sent.
         if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
+        // A query no ready servant serves takes no place in the look-ahead.
+        parkQueriesNoReadyServantServes()
         if algorithm.takesQueries, !queue.isEmpty {
             guard letFreeServantsTakeQueries() else { return }
         }
         var offset = 0
-        // The queries offered and left waiting: the look-ahead's places taken.
-        var waiting = 0
-        var passedOver = 0
-        let passOverUnserved = serviceFunctions.someFunctionLacksAReadyServant
         var madeToWait = false
-        while offset < queue.count, waiting < configuration.dispatch.lookAhead, freeReadyServants > 0 {
+        while offset < queue.count, offset < configuration.dispatch.lookAhead, freeReadyServants > 0 {
             let query = queue[offset: offset]
-            // A query no ready servant serves takes no place in the look-ahead: it waits for
-            // such a servant (at most --wait-for-servant) while the ones behind it go.
-            if passOverUnserved, !serviceFunctions.someReadyServantServes(query.function) {
-                guard passedOver < Self.mostPassedOverInLookAhead else { break }
-                passedOver += 1
-                offset += 1
-                continue
-            }
             switch choose(routing: query.routing, function: query.function) {
             case .wait:
                 offset += 1
-                waiting += 1
                 madeToWait = true
             case .noneFree:
                 offset += 1
-                waiting += 1
             case .invalid:
                 failInvalidChoice(of: queue.remove(atOffset: offset))
             case .servant(let index):
@@ -274,19 +262,10 @@ extension BrokerLoop {
             if routings.isEmpty || gatheredFor != functions {
                 routings.removeAll(keepingCapacity: true)
                 offsets.removeAll(keepingCapacity: true)
-                // The look-ahead's offsets are made (an array) only while some function lacks a
-                // ready servant: they are the first ones otherwise.
-                if serviceFunctions.someFunctionLacksAReadyServant {
-                    for offset in lookAheadOffsets() where functions.contains(queue[offset: offset].function) {
-                        routings.append(queue[offset: offset].routing)
-                        offsets.append(offset)
-                    }
-                } else {
-                    for offset in 0..<min(queue.count, configuration.dispatch.lookAhead)
-                    where functions.contains(queue[offset: offset].function) {
-                        routings.append(queue[offset: offset].routing)
-                        offsets.append(offset)
-                    }
+                let window = min(queue.count, configuration.dispatch.lookAhead)
+                for offset in 0..<window where functions.contains(queue[offset: offset].function) {
+                    routings.append(queue[offset: offset].routing)
+                    offsets.append(offset)
                 }
                 gatheredFor = functions
             }
@@ -305,28 +284,28 @@ extension BrokerLoop {
         return true
     }
 
-    /// The most queries no ready servant serves that one offer of the queue passes over on its
-    /// way to the look-ahead's queries: such queries wait at most `--wait-for-servant`, and
-    /// each offer (at every answer) looks at no more than this many of them.
-    static let mostPassedOverInLookAhead = 1_024
-
-    /// The offsets of the look-ahead: the first `--look-ahead` queued queries, in arrival
-    /// order, passing over (up to ``mostPassedOverInLookAhead``) those no ready servant serves.
-    func lookAheadOffsets() -> [Int] {
-        let lookAhead = configuration.dispatch.lookAhead
-        var offsets: [Int] = []
-        var passedOver = 0
+    /// Takes the queries no ready servant serves out of the look-ahead, into ``parked``, until
+    /// the look-ahead holds only queries a ready servant serves (or the line ends): they wait
+    /// for such a servant (at most `--wait-for-servant`) while the ones behind them go. Each
+    /// query is parked once between two deadline scans, so however many wait, an offer costs
+    /// little more than the look-ahead. Nothing happens while a ready servant serves every
+    /// function.
+    func parkQueriesNoReadyServantServes() {
+        guard serviceFunctions.someFunctionLacksAReadyServant else { return }
         var offset = 0
-        while offset < queue.count, offsets.count < lookAhead {
+        while offset < queue.count, offset < configuration.dispatch.lookAhead {
             if serviceFunctions.someReadyServantServes(queue[offset: offset].function) {
-                offsets.append(offset)
+                offset += 1
             } else {
-                guard passedOver < Self.mostPassedOverInLookAhead else { break }
-                passedOver += 1
+                parked.append(queue.remove(atOffset: offset))
             }
-            offset += 1
         }
-        return offsets
+    }
+
+    /// Puts the parked queries back at the front of the line, in arrival order.
+    func unparkQueries() {
+        guard !parked.isEmpty else { return }
+        for query in parked.removeAll().reversed() { queue.prepend(query) }
     }
 
     /// Queries the algorithm made wait while a servant was free are offered again within
@@ -341,6 +320,7 @@ extension BrokerLoop {
     static let reofferInterval: UInt64 = 1_000_000
 
     func failQueued(reason: String) {
+        unparkQueries()
         for query in queue.removeAll() {
             reply(error: reason, to: query, stage: .waiting, counting: .failed)
         }

@@ -380,6 +380,8 @@ extension BrokerLoop {
             refuseQueuedQueriesNoServantServes()
         }
         serviceFunctions.becameReady(functions)
+        // Parked queries this servant may serve are offered again.
+        unparkQueries()
         // Keep servants in the order they were added (the configuration's order, then joins),
         // whatever order they became ready in: "the top of the list" means the same every run.
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
@@ -404,6 +406,7 @@ extension BrokerLoop {
     /// servant that is not coming, to be told that none was free in time. Those that came later
     /// were refused on arrival; these get the same error. The others keep their order.
     func refuseQueuedQueriesNoServantServes() {
+        unparkQueries()
         guard !queue.isEmpty else { return }
         var unserved = false
         for offset in 0..<queue.count where !serviceFunctions.mayServe(queue[offset: offset].function) {

@@ -79,17 +79,19 @@ extension BrokerLoop {
 
     /// Logs what the broker did in the last period and holds now, unless it was idle.
     func logStatus(answeredNow: UInt64, perSecond: Int) {
-        guard answeredNow > 0 || !queue.isEmpty || !inFlight.isEmpty else { return }
+        guard answeredNow > 0 || queuedCount > 0 || !inFlight.isEmpty else { return }
         logger.info(
             "broker status",
             metadata: [
                 "answered": "\(answered)", "perSecond": "\(perSecond)",
-                "queued": "\(queue.count)", "inFlight": "\(inFlight.count)",
+                "queued": "\(queuedCount)", "inFlight": "\(inFlight.count)",
                 "servantsReady": "\(readyIDs.count)/\(servants.count)",
             ])
     }
 
     func expireDeadlines(now: UInt64) {
+        // The scans below look at every waiting query: the parked ones too.
+        unparkQueries()
         if !readyIDs.isEmpty {
             noServantReadySince = nil
         } else if noServantReadySince == nil {

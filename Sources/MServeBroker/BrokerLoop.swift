@@ -101,6 +101,12 @@ final class BrokerLoop {
     @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 
     @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
+    /// Queued queries whose function no ready servant serves (its servants lost), taken out of
+    /// the line by an offer so that they hold no place in the look-ahead, in arrival order. They
+    /// go back to the front of the line (``unparkQueries()``) when a servant becomes ready and
+    /// at every deadline scan, which answers those that waited long enough. They count as
+    /// queued everywhere.
+    @exclusivity(unchecked) var parked = FIFOQueue<HeldQuery>()
     /// Records of answered queries, reused for new ones.
     @exclusivity(unchecked) var heldQueries = HeldQueryPool()
     /// The queries sent to servants and not answered yet, by tag (InFlightTable.swift).
@@ -333,7 +339,7 @@ final class BrokerLoop {
                     guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
                     logger.info(
                         "broker stopping",
-                        metadata: ["queued": "\(queue.count)", "inFlight": "\(inFlight.count)"])
+                        metadata: ["queued": "\(queuedCount)", "inFlight": "\(inFlight.count)"])
                     failQueued(reason: "the broker is shutting down")
                 }
             }
@@ -362,6 +368,9 @@ final class BrokerLoop {
     }
 
     /// Whether every servant is busy and queries wait, in a loop that is not stopping.
+    /// The queries waiting for a servant: in line and parked.
+    var queuedCount: Int { queue.count + parked.count }
+
     var queriesWaitForAServant: Bool { freeReadyServants == 0 && !queue.isEmpty && !stopping }
 
     /// Whether queries wait for a servant and client queries still come (within
@@ -479,7 +488,7 @@ final class BrokerLoop {
                     meanExecution: .nanoseconds(Int64(clamping: $0.meanExecutionNanoseconds)),
                     lastRouting: $0.lastRouting, lost: $0.lost)
             },
-            queued: queue.count, inFlight: inFlight.count, answered: answered,
+            queued: queuedCount, inFlight: inFlight.count, answered: answered,
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
             settings: BrokerSnapshot.Settings(configuration),
