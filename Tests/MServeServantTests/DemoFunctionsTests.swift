@@ -40,6 +40,8 @@ struct DemoFunctionsTests {
         #expect(try tester.call("proc1[]").errorMessage?.contains("rank") == true)
         #expect(try tester.call("sleep -1").errorMessage?.contains("sleep") == true)
         #expect(try tester.call("fail \"boom\"").errorMessage == "boom")
+        // A one-character text is a char atom in q.
+        #expect(try tester.call("fail \"x\"").errorMessage == "x")
         #expect(try tester.call("echo `x", id: 77).id == .atom(.long(77)))
     }
 }

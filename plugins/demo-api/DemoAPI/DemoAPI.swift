@@ -14,7 +14,8 @@ public import QData
 /// - `echo x`: returns `x`.
 /// - `sleep ms`: waits `ms` milliseconds, returns `ms` (for queueing and deadline demos).
 /// - `fail text`: fails with the q error `'text`.
-/// - `pid[]`: the servant's process id.
+/// - `pid[]`: the servant's process id (an argument, if given, is ignored: `pid `IBM` routes
+///   like a query for `IBM`, and answers which servant took it).
 public enum DemoAPI: ServantPluginAPI {
     /// The demo functions, in the order the plugin lists them.
     public static let functions: [ServantPluginFunction] = [
@@ -112,6 +113,8 @@ public enum DemoAPI: ServantPluginAPI {
         switch value {
         case .atom(.symbol(let text)): text
         case .vector(.char(let bytes), _): String(decoding: bytes, as: UTF8.self)
+        // A one-character text in q ("x") is a char atom.
+        case .atom(.char(let byte)): String(decoding: [byte], as: UTF8.self)
         default: nil
         }
     }
