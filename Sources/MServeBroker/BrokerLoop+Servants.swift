@@ -301,13 +301,23 @@ extension BrokerLoop {
             case .bye:
                 // The queries it names it never started: sent elsewhere, they are not counted
                 // as a dispatch.
+                var neverStarted = 0
                 for index in 3..<frames.count {
                     if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id {
                         inFlight[tag]?.query.dispatches -= 1
+                        neverStarted += 1
                     }
                 }
                 if record.state == .draining {
                     logger.info("servant left", metadata: ["servant": "\(record.name)"])
+                    // Its drain time ended with these still running: they go to another
+                    // servant, counted as a dispatch, and may have run in part at this one.
+                    let stillRunning = record.inFlight - neverStarted
+                    if stillRunning > 0 {
+                        logger.warning(
+                            "servant left with queries still running: they are sent again",
+                            metadata: ["servant": "\(record.name)", "running": "\(stillRunning)"])
+                    }
                     servantLost(id, reason: "said goodbye", quietly: true)
                 } else {
                     servantLost(id, reason: "said goodbye")

@@ -52,6 +52,32 @@ struct ServantDrainTests {
         }
     }
 
+    /// A servant whose drain time ends with a query still running leaves without naming it: the
+    /// query goes to another servant, counted as a dispatch, and the broker says so.
+    @Test func aQueryStillRunningWhenTheServantLeavesIsSentAgainAndLogged() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker")) { run in
+            let (first, second) = (run.servants[0], run.servants[1])
+            let firstBroker = try await first.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            let (_, frames) = try await first.next(.query)
+            let secondBroker = try await second.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+            try first.send(to: firstBroker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["draining", "ready"] })
+            try first.send(to: firstBroker, .bye, [])
+
+            let (_, moved) = try await second.next(.query)
+            try #require(moved.count == 2)
+            #expect(moved[1] == frames[1])
+            try second.send(to: secondBroker, .reply, [moved[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())) == (.atom(.long(1)), .atom(.long(2))))
+            let entry = try #require(log.entries.first { $0.message == "servant left with queries still running: they are sent again" })
+            #expect(entry.metadata["running"] == "1")
+        }
+    }
+
     /// A DRAIN that names queries the servant will not start hands them back at once: they go
     /// to another servant while the draining one still runs its query, not counted as sent; a
     /// BYE that names them again changes nothing.
