@@ -7,18 +7,22 @@ import ZeroMQ
 /// the handshake watch reports it, with the peer's address.
 @Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
 struct ZMQHandshakeWatchTests {
-    @Test func aPlaintextPeerAtACurveSocketIsReported() throws {
+    /// Runs `body` with a bound CURVE server (`serverKeys`) whose handshake failures are
+    /// watched, and a way to wait (10 s at most) for the first one. Its ZAP handler refuses
+    /// every peer, calling `onZAPRequest` each time it is asked.
+    private static func withWatchedCurveServer(
+        onZAPRequest: @escaping @Sendable () -> Void = {},
+        _ body: (_ context: ZMQContext, _ serverKeys: (publicKey: String, secretKey: String), _ endpoint: String, _ firstFailure: () throws -> ZMQHandshakeFailure) throws -> Void
+    ) throws {
         try withContext { context in
             let serverKeys = try ZMQ.curveKeyPair()
-            let zapAsked = Atomic<Int>(0)
             let handler = try ZAPHandler(context: context) { _ in
-                zapAsked.add(1, ordering: .relaxed)
+                onZAPRequest()
                 return .refuse
             }
             defer { handler.stop() }
             let server = try ZMQSocket(context: context, type: .router)
-            let plain = try ZMQSocket(context: context, type: .dealer)
-            defer { server.close(); plain.close() }
+            defer { server.close() }
             let failures = Mutex<[ZMQHandshakeFailure]>([])
             let watch = try ZMQHandshakeWatch(socket: server, context: context, name: "test") { failure in
                 failures.withLock { $0.append(failure) }
@@ -26,15 +30,26 @@ struct ZMQHandshakeWatchTests {
             defer { watch.stop() }
             try server.setCurveServer(secretKey: serverKeys.secretKey)
             try server.bind("tcp://127.0.0.1:0")
+            try body(context, serverKeys, try server.lastEndpoint) {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while failures.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+                return try #require(failures.withLock { $0.first })
+            }
+        }
+    }
+
+    @Test func aPlaintextPeerAtACurveSocketIsReported() throws {
+        let zapAsked = Atomic<Int>(0)
+        try Self.withWatchedCurveServer(onZAPRequest: { zapAsked.add(1, ordering: .relaxed) }) { context, _, endpoint, firstFailure in
+            let plain = try ZMQSocket(context: context, type: .dealer)
+            defer { plain.close() }
             try plain.setLinger(milliseconds: 0)
-            try plain.connect(try server.lastEndpoint)
+            try plain.connect(endpoint)
             _ = try plain.send(Array("hello".utf8), dontWait: true)
 
-            let deadline = ContinuousClock.now + .seconds(10)
-            while failures.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
-                Thread.sleep(forTimeInterval: 0.01)
-            }
-            let failure = try #require(failures.withLock { $0.first })
+            let failure = try firstFailure()
             // The server sees the mismatch, or the plaintext peer does first and hangs up.
             #expect(
                 failure.event == .handshakeFailedProtocol && failure.reason.contains("another security mechanism")
@@ -49,22 +64,11 @@ struct ZMQHandshakeWatchTests {
     /// a wrong server key and a key pair whose halves do not match look the same to the server.
     @Test(arguments: [false, true])
     func aCurvePeerWhoseHandshakeDoesNotDecryptIsReportedNeutrally(mismatchedOwnKeys: Bool) throws {
-        try withContext { context in
-            let serverKeys = try ZMQ.curveKeyPair()
+        try Self.withWatchedCurveServer { context, serverKeys, endpoint, firstFailure in
             let clientKeys = try ZMQ.curveKeyPair()
             let otherKeys = try ZMQ.curveKeyPair()
-            let handler = try ZAPHandler(context: context) { _ in .refuse }
-            defer { handler.stop() }
-            let server = try ZMQSocket(context: context, type: .router)
             let client = try ZMQSocket(context: context, type: .dealer)
-            defer { server.close(); client.close() }
-            let failures = Mutex<[ZMQHandshakeFailure]>([])
-            let watch = try ZMQHandshakeWatch(socket: server, context: context, name: "test") { failure in
-                failures.withLock { $0.append(failure) }
-            }
-            defer { watch.stop() }
-            try server.setCurveServer(secretKey: serverKeys.secretKey)
-            try server.bind("tcp://127.0.0.1:0")
+            defer { client.close() }
             try client.setLinger(milliseconds: 0)
             // Either the right server key with a secret key not of the announced public key,
             // or a consistent key pair with another server's key.
@@ -72,14 +76,10 @@ struct ZMQHandshakeWatchTests {
                 serverPublicKey: mismatchedOwnKeys ? serverKeys.publicKey : otherKeys.publicKey,
                 publicKey: clientKeys.publicKey,
                 secretKey: mismatchedOwnKeys ? otherKeys.secretKey : clientKeys.secretKey)
-            try client.connect(try server.lastEndpoint)
+            try client.connect(endpoint)
             _ = try client.send(Array("hello".utf8), dontWait: true)
 
-            let deadline = ContinuousClock.now + .seconds(10)
-            while failures.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
-                Thread.sleep(forTimeInterval: 0.01)
-            }
-            let failure = try #require(failures.withLock { $0.first })
+            let failure = try firstFailure()
             #expect(failure.event == .handshakeFailedProtocol, "\(failure.reason)")
             #expect(
                 failure.reason
