@@ -31,7 +31,7 @@ struct SecurityOptions: ParsableArguments {
     /// The security of a servant or broker: it needs a hub endpoint to learn the allowed keys.
     func security(defaultName role: String, hub: HubMode?) throws -> ProcessSecurity? {
         guard let security = try security(defaultName: role) else { return nil }
-        _ = try ProcessSecurity.hubEndpoint(hub)
+        _ = try ProcessSecurity.hubEndpoint(hub, keysFrom: keyDirectorySource(keys))
         return security
     }
 
@@ -69,13 +69,14 @@ struct ProcessSecurity: Sendable {
     /// What a connection to the hub needs.
     var hubKeys: ZMQCurveClientKeys { ZMQCurveClientKeys(serverPublicKey: hubPublicKey, keyPair: keyPair) }
 
-    /// The hub endpoint to use with security on: auto mode cannot pin a hub key.
-    static func hubEndpoint(_ mode: HubMode?) throws -> String {
+    /// The hub endpoint to use with security on: auto mode cannot pin a hub key. `keysFrom`
+    /// names what gave the key directory (`--keys` or `MSERVE_KEYS`), for the error.
+    static func hubEndpoint(_ mode: HubMode?, keysFrom source: String = "--keys") throws -> String {
         guard case .connect(let endpoint)? = mode else {
             if mode == nil {
-                throw ValidationError("--keys needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys")
+                throw ValidationError("\(source) needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys")
             }
-            throw ValidationError("--keys needs --hub ENDPOINT, not auto: the hub lists the allowed keys, and auto mode is not secured")
+            throw ValidationError("\(source) needs --hub ENDPOINT, not auto: the hub lists the allowed keys, and auto mode is not secured")
         }
         return endpoint
     }

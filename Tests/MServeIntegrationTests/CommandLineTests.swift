@@ -211,6 +211,10 @@ extension IntegrationTests {
             let auto = try await CommandRun.mserve(["broker", "--keys", directory, "--hub", "auto"])
             #expect(auto.status == 64)
             #expect(auto.errors.contains("not auto: the hub lists the allowed keys, and auto mode is not secured"), "\(auto.errors)")
+            // Given by the variable, the key directory is named by it.
+            let fromVariable = try await CommandRun.mserve(["broker"], environment: ["MSERVE_HUB": "", "MSERVE_KEYS": directory])
+            #expect(fromVariable.status == 64)
+            #expect(fromVariable.errors.hasPrefix("Error: MSERVE_KEYS needs --hub ENDPOINT (or MSERVE_HUB)"), "\(fromVariable.errors)")
         }
 
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
