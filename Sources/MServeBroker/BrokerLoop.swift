@@ -367,10 +367,10 @@ final class BrokerLoop {
         shutdown()
     }
 
-    /// Whether every servant is busy and queries wait, in a loop that is not stopping.
     /// The queries waiting for a servant: in line and parked.
     var queuedCount: Int { queue.count + parked.count }
 
+    /// Whether every servant is busy and queries wait, in a loop that is not stopping.
     var queriesWaitForAServant: Bool { freeReadyServants == 0 && !queue.isEmpty && !stopping }
 
     /// Whether queries wait for a servant and client queries still come (within

@@ -204,27 +204,37 @@ extension POSIXFile {
     public static func libraryLoadRefusal(atPath path: String, what: String) -> String? {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let trusted: [UInt32] = [0, effectiveUserID]
-        let owner = effectiveUserID == 0 ? "root" : "root or this process's user (uid \(effectiveUserID))"
         for (checked, name) in [(path, "the \(what) \(path)"), (directory, "the directory \(directory) of the \(what) \(path)")] {
             let control: OutsideControl?
             do {
-                control = try outsideControl(atPath: checked, trustedOwners: trusted)
+                control = try outsideControl(atPath: checked, trustedOwners: [0, effectiveUserID])
             } catch {
                 return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
             }
             let harm = checked == path ? "change the code this process runs" : "put other code in the plugin's place"
-            switch control {
-            case nil:
-                continue
-            case .ownedBy(let uid):
-                return "\(name) belongs to uid \(uid), who could \(harm): it must belong to \(owner); "
-                    + "run chown \(effectiveUserID) \(checked) (as root), or load another file"
-            case .writableByOthers(let permissions):
-                return "\(name) has mode \(octal(permissions)), so \(exposure(permissions)): whoever may write it "
-                    + "could \(harm); run chmod go-w \(checked)"
+            if let control {
+                return control.refusal(of: name, at: checked, whoCould: harm, otherwise: "load another file")
             }
         }
         return nil
+    }
+}
+
+extension OutsideControl {
+    /// Why `name` (at `path`), which only root and this process's user may control, is
+    /// refused: `NAME belongs to uid U, who could HARM: it must belong to …; run chown …, or
+    /// OTHERWISE`, or `NAME has mode M, so …: whoever may write it could HARM; run chmod go-w
+    /// PATH`.
+    public func refusal(of name: String, at path: String, whoCould harm: String, otherwise alternative: String) -> String {
+        let me = POSIXFile.effectiveUserID
+        switch self {
+        case .ownedBy(let uid):
+            let owner = me == 0 ? "root" : "root or this process's user (uid \(me))"
+            return "\(name) belongs to uid \(uid), who could \(harm): it must belong to \(owner); "
+                + "run chown \(me) \(path) (as root), or \(alternative)"
+        case .writableByOthers(let permissions):
+            return "\(name) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): whoever may write it "
+                + "could \(harm); run chmod go-w \(path)"
+        }
     }
 }

@@ -84,20 +84,13 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// link is judged by the directory it leads to. A directory that cannot be examined (it
     /// does not exist, say) is left to the key file's read, whose error says why.
     public func refuseDirectoryOthersControl() throws(ZMQKeyFileError) {
-        let me = POSIXFile.effectiveUserID
-        guard let control = try? POSIXFile.outsideControl(atPath: path, trustedOwners: [0, me]) else { return }
-        switch control {
-        case .ownedBy(let uid):
-            throw ZMQKeyFileError(
-                "the key directory \(path) belongs to uid \(uid), who could replace its keys and hub.pub (the hub "
-                    + "this process trusts): it must belong to \(me == 0 ? "root" : "root or this process's user (uid \(me))"); "
-                    + "run chown \(me) \(path) (as root), or give a key directory of this user's own")
-        case .writableByOthers(let permissions):
-            throw ZMQKeyFileError(
-                "the key directory \(path) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
-                    + "whoever may write it could replace its keys and hub.pub (the hub this process trusts); "
-                    + "run chmod go-w \(path)")
-        }
+        let trusted = [0, POSIXFile.effectiveUserID]
+        guard let control = try? POSIXFile.outsideControl(atPath: path, trustedOwners: trusted) else { return }
+        throw ZMQKeyFileError(
+            control.refusal(
+                of: "the key directory \(path)", at: path,
+                whoCould: "replace its keys and hub.pub (the hub this process trusts)",
+                otherwise: "give a key directory of this user's own"))
     }
 
     /// The permission bits `NAME.key` is written with: read and write for its owner only.
