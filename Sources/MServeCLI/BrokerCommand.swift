@@ -129,6 +129,14 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
+        if configuration.clients.maxBufferedReplyBytesTotal < configuration.clients.maxBufferedReplyBytes {
+            logger.warning(
+                "--client-reply-buffer-total is below --client-reply-buffer: the total then bounds each client too",
+                metadata: [
+                    "client-reply-buffer": "\(configuration.clients.maxBufferedReplyBytes)",
+                    "client-reply-buffer-total": "\(configuration.clients.maxBufferedReplyBytesTotal)",
+                ])
+        }
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
         // In auto mode this process may serve the hub: its HTTP side then shows the hub too.

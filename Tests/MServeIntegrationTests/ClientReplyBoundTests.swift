@@ -78,6 +78,7 @@ extension IntegrationTests {
             // Every query of the silent client is answered by its servant, and replies are dropped.
             let dropped = await Self.droppedOnceAnswered(queries, http: http)
             #expect(cluster.broker.logs.contains("replies dropped for a client that is not reading"), "\(cluster.broker.logs)")
+            #expect(!cluster.broker.logs.contains("is below --client-reply-buffer"), "the total stays over the bound")
 
             // While the silent client's replies stay held, another client is answered, a reply
             // larger than the bound included: a reply is dropped only for a client whose held
@@ -102,7 +103,7 @@ extension IntegrationTests {
         /// The bytes held for all the clients together are bounded too
         /// (`--client-reply-buffer-total`): with the per-client bound far above what the silent
         /// clients are sent, replies are dropped once the total is reached, and a client that
-        /// reads is still answered.
+        /// reads is still answered. A total below the per-client bound is warned of at start.
         @Test func repliesBeyondTheTotalBoundAreDroppedWhileAReadingClientIsAnswered() async throws {
             let http = LoopbackPort.free()
             let cluster = try await ProcessCluster.start(
@@ -128,6 +129,11 @@ extension IntegrationTests {
             }
             let dropped = await Self.droppedOnceAnswered(2 * perClient, http: http)
             #expect(cluster.broker.logs.contains("allClientsLimitBytes=4194304"), "\(cluster.broker.logs)")
+            // 4 MiB in all is below the per-client 64 MiB: it bounds each client too, and the
+            // broker said so at start.
+            #expect(
+                cluster.broker.logs.contains("--client-reply-buffer-total is below --client-reply-buffer"),
+                "\(cluster.broker.logs)")
 
             let client = try QueryClient(endpoint: cluster.broker.endpoint)
             defer { client.close() }
