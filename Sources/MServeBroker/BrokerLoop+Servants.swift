@@ -424,22 +424,13 @@ extension BrokerLoop {
             break
         }
         guard unserved else { return }
-        let prepended = queue.prependedCount
-        let waiting = queue.removeAll()
-        var keptPrepended: [HeldQuery] = []
-        for (offset, held) in waiting.enumerated() {
-            if serviceFunctions.mayServe(held.function) {
-                if offset < prepended { keptPrepended.append(held) } else { queue.append(held) }
-                continue
-            }
+        for held in queue.remove(where: { !serviceFunctions.mayServe($0.function) }) {
             let error = BrokerError(.unservedFunction, serviceFunctions.unservedMessage(held.function))
             if let heldBack = refusedQueryLog.admit() {
                 logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
             }
             reply(error: "\(error)", to: held, stage: .waiting, counting: .refused)
         }
-        // Back in front, in the order they leave.
-        for held in keptPrepended.reversed() { queue.prepend(held) }
     }
 
     /// Answers the client of query `tag` with the servant's `(id; result[; info])`. A plain `(id; result)` (``ReplyPairLayout``) has its result passed on from

@@ -207,18 +207,15 @@ extension BrokerLoop {
         }
         noServantReadyForFunctionSince = stillWithout
         guard anyDue else { return false }
-        // Taken out in one pass (a removal deep in the queue costs its depth), the others put
-        // back in their order, those put back at the front (queries of lost servants) there.
-        let requeued = queue.prependedCount
-        var survivingRequeued: [HeldQuery] = []
-        for (offset, query) in queue.removeAll().enumerated() {
-            if let since = stillWithout[query.function], max(query.receivedAt, since) &+ wait <= now {
-                reply(error: noServantReadyMessage(function: query.function), to: query, stage: .waiting, counting: .noServant)
-                continue
-            }
-            if offset < requeued { survivingRequeued.append(query) } else { queue.append(query) }
+        // Taken out in one pass (a removal deep in the queue costs its depth); the others keep
+        // their order, the queries of lost servants still in front.
+        let expired = queue.remove { query in
+            guard let since = stillWithout[query.function] else { return false }
+            return max(query.receivedAt, since) &+ wait <= now
         }
-        for query in survivingRequeued.reversed() { queue.prepend(query) }
+        for query in expired {
+            reply(error: noServantReadyMessage(function: query.function), to: query, stage: .waiting, counting: .noServant)
+        }
         return true
     }
 
@@ -285,24 +282,18 @@ extension BrokerLoop {
     /// The queue keeps its order; true when there were any.
     private func expireQueriesWithOwnDeadlines(now: UInt64) -> Bool {
         guard let earliest = earliestOwnDeadlineQueued, earliest <= now else { return false }
-        let requeued = queue.prependedCount
-        var expired = false
         var nextEarliest: UInt64?
-        var survivingRequeued: [HeldQuery] = []
-        for (offset, query) in queue.removeAll().enumerated() {
-            if query.hasOwnDeadline {
-                if query.deadline <= now {
-                    reply(error: deadlineExceededInQueueMessage(function: query.function), to: query, stage: .waiting, counting: .deadline)
-                    expired = true
-                    continue
-                }
-                nextEarliest = min(nextEarliest ?? .max, query.deadline)
-            }
-            if offset < requeued { survivingRequeued.append(query) } else { queue.append(query) }
+        let expired = queue.remove { query in
+            guard query.hasOwnDeadline else { return false }
+            if query.deadline <= now { return true }
+            nextEarliest = min(nextEarliest ?? .max, query.deadline)
+            return false
         }
-        for query in survivingRequeued.reversed() { queue.prepend(query) }
+        for query in expired {
+            reply(error: deadlineExceededInQueueMessage(function: query.function), to: query, stage: .waiting, counting: .deadline)
+        }
         earliestOwnDeadlineQueued = nextEarliest
-        return expired
+        return !expired.isEmpty
     }
 }
 

@@ -81,6 +81,29 @@ public struct FIFOQueue<Element> {
         return element
     }
 
+    /// Removes the elements `shouldRemove` picks and returns them, front first; the others
+    /// keep their order, and those put back with ``prepend(_:)`` stay in front of the rest
+    /// (``prependedCount`` counts the ones left). `shouldRemove` is called once for each
+    /// element, front first. Costs O(``count``).
+    @discardableResult
+    @inlinable public mutating func remove(where shouldRemove: (Element) throws -> Bool) rethrows -> [Element] {
+        var removed: [Element] = []
+        var keptFront: [Element] = []
+        for element in front.reversed() {
+            if try shouldRemove(element) { removed.append(element) } else { keptFront.append(element) }
+        }
+        var keptBack: [Element?] = []
+        keptBack.reserveCapacity(storage.count - head)
+        for index in head..<storage.count {
+            let element = storage[index]!
+            if try shouldRemove(element) { removed.append(element) } else { keptBack.append(element) }
+        }
+        front = keptFront.reversed()
+        storage = keptBack
+        head = 0
+        return removed
+    }
+
     /// Removes and returns every element, front first.
     @inlinable public mutating func removeAll() -> [Element] {
         var all: [Element] = []

@@ -71,6 +71,34 @@ struct FIFOQueueTests {
         #expect(queue.removeAll() == [-1, 2, 4, 5])
     }
 
+    @Test func removingWhereKeepsTheOthersInOrderWithThePrependedInFront() {
+        var queue = FIFOQueue<Int>()
+        for value in 1...3_000 { queue.append(value) }
+        for _ in 0..<1_500 { queue.removeFirst() }  // the consumed slots behind the head
+        for value in [-3, -2, -1] { queue.prepend(value) }  // they leave -1, -2, -3
+        var looked: [Int] = []
+        let removed = queue.remove { value in
+            looked.append(value)
+            return value == -2 || value % 2 == 0
+        }
+        #expect(looked == [-1, -2, -3] + Array(1_501...3_000))
+        #expect(removed == [-2] + Array(stride(from: 1_502, through: 3_000, by: 2)))
+        #expect(queue.prependedCount == 2)
+        #expect(queue.count == 2 + 750)
+        queue.append(3_001)
+        queue.prepend(-4)
+        #expect(queue.removeAll() == [-4, -1, -3] + Array(stride(from: 1_501, through: 2_999, by: 2)) + [3_001])
+    }
+
+    @Test func removingWhereNothingMatchesChangesNothing() {
+        var queue = FIFOQueue<Int>()
+        for value in 1...5 { queue.append(value) }
+        queue.prepend(0)
+        #expect(queue.remove { $0 > 10 }.isEmpty)
+        #expect(queue.prependedCount == 1)
+        #expect(queue.removeAll() == [0, 1, 2, 3, 4, 5])
+    }
+
     @Test func removingAheadOverAndOverKeepsTheOthersInOrder() {
         var queue = FIFOQueue<Int>()
         var expected: [Int] = []
