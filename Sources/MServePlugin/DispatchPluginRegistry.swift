@@ -139,32 +139,13 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     // MARK: Loading
 
     private static func load(path: String) throws(PluginError) -> Entry {
-        // dlopen runs the file's constructors at once: a file another user could have changed
-        // is refused before it is opened.
-        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "dispatch plugin file") {
-            throw PluginError(.controlledByOthers, refusal)
+        let library: SharedLibrary
+        do {
+            library = try SharedLibrary(path: path, kind: "dispatch plugin", entrySymbol: MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL)
+        } catch {
+            throw PluginError(.init(error.reason.rawValue), error.message)
         }
-        // RTLD_NODELETE: a library is never unmapped, even one rejected below. A library
-        // built with Swift registers its types and conformances with the Swift runtime as it
-        // loads; unmapped, it would leave those records pointing at nothing, and the next
-        // dynamic cast anywhere in the process (formatting the rejection's message, say)
-        // would crash.
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
-            throw PluginError(.openFailed, "\(path): cannot load dispatch plugin: \(reason)")
-        }
-        // The handle is kept for the life of the process on success; a rejected file's is
-        // closed (its mapping stays: RTLD_NODELETE).
-        var keepHandle = false
-        defer { if !keepHandle { dlclose(handle) } }
-
-        guard let symbol = dlsym(handle, MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) else {
-            throw PluginError(
-                .missingSymbol,
-                "\(path): not a dispatch plugin: symbol \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) not found"
-            )
-        }
-        let entryFunction = unsafeBitCast(symbol, to: mserve_dispatch_plugin_entry_fn.self)
+        let entryFunction = unsafeBitCast(library.entryPoint, to: mserve_dispatch_plugin_entry_fn.self)
         guard let table = entryFunction() else {
             throw PluginError(.invalidTable, "\(path): \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) returned NULL")
         }
@@ -200,7 +181,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
                 "\(path): plugin \"\(name)\" lacks required functions: \(missing.joined(separator: ", "))"
             )
         }
-        keepHandle = true
+        library.keep()
         keepTable = true
         return Entry(
             plugin: LoadedDispatchPlugin(

@@ -133,35 +133,18 @@ public enum ServantPluginLoader {
     }
 
     private static func load(path: String) throws(ServantPluginError) -> LoadedServantPlugin {
-        // dlopen runs the file's constructors at once: a file another user could have changed
-        // is refused before it is opened.
-        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "servant plugin file") {
-            throw ServantPluginError(.controlledByOthers, refusal)
+        let library: SharedLibrary
+        do {
+            library = try SharedLibrary(path: path, kind: "servant plugin", entrySymbol: MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL)
+        } catch {
+            throw ServantPluginError(.init(error.reason.rawValue), error.message)
         }
-        // RTLD_NODELETE: a library is never unmapped, even one rejected below. A library
-        // built with Swift registers its types and conformances with the Swift runtime as it
-        // loads; unmapped, it would leave those records pointing at nothing, and the next
-        // dynamic cast anywhere in the process (formatting the rejection's message, say)
-        // would crash.
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
-            throw ServantPluginError(.openFailed, "\(path): cannot load servant plugin: \(reason)")
-        }
-        // The handle is kept for the life of the process on success; a rejected file's is
-        // closed (its mapping stays: RTLD_NODELETE).
-        var keepHandle = false
-        defer { if !keepHandle { dlclose(handle) } }
-
-        guard let symbol = dlsym(handle, MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) else {
-            throw ServantPluginError(
-                .missingSymbol, "\(path): not a servant plugin: symbol \(MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) not found")
-        }
-        let entry = unsafeBitCast(symbol, to: mserve_servant_plugin_entry_fn.self)
+        let entry = unsafeBitCast(library.entryPoint, to: mserve_servant_plugin_entry_fn.self)
         guard let table = entry() else {
             throw ServantPluginError(.invalidTable, "\(path): \(MSERVE_SERVANT_PLUGIN_ENTRY_SYMBOL) returned NULL")
         }
         let plugin = try validate(table: table, path: path)
-        keepHandle = true
+        library.keep()
         return plugin
     }
 

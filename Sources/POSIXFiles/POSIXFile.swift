@@ -1,7 +1,8 @@
 // POSIXFiles: a thin wrapper over the operating system's file calls, for files whose
 // permission bits matter from their first instant (secret keys): created with O_EXCL and
 // their final mode, written, synced and linked into place, so that no other user can ever
-// read them; and read together with the mode they had when opened. Like the ZeroMQ and
+// read them; and read together with the mode they had when opened; and shared libraries
+// (plugins), opened only when no other user could have changed them. Like the ZeroMQ and
 // POSIXSockets wrappers, a target that touches unsafe pointers so its callers do not.
 
 #if canImport(Glibc)

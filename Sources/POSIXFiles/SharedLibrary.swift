@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A shared library opened for one entry point (a plugin's), the way both plugin loaders open
+/// theirs: refused before `dlopen` when a user other than root or this process's own could
+/// change it or its directory (`dlopen` runs the file's constructors at once), opened with
+/// every symbol bound now, and never unmapped.
+///
+/// The library is closed when this value ends unless ``keep()`` is called, once the caller has
+/// checked what the entry point returned. Closing leaves the mapping (`RTLD_NODELETE`): a
+/// library built with Swift registers its types and conformances with the Swift runtime as it
+/// loads; unmapped, it would leave those records pointing at nothing, and the next dynamic
+/// cast anywhere in the process (formatting a rejection's message, say) would crash.
+public struct SharedLibrary: ~Copyable {
+    /// Why a library was not opened.
+    public struct Failure: Error, Equatable, Sendable {
+        /// What went wrong; its raw value is the name the plugin loaders' error codes share.
+        public enum Reason: String, Sendable {
+            /// Another user could change the file or its directory: it was not opened (the
+            /// message says who and how to fix it).
+            case controlledByOthers
+            /// `dlopen` failed (the message gives its reason).
+            case openFailed
+            /// The library has no such entry point (it is not the kind of plugin asked for).
+            case missingSymbol
+        }
+
+        /// What went wrong.
+        public var reason: Reason
+        /// What went wrong, for people; names the file.
+        public var message: String
+    }
+
+    private let handle: UnsafeMutableRawPointer
+    /// The address of the entry point, to be cast to its C function type by the caller.
+    public let entryPoint: UnsafeMutableRawPointer
+
+    /// Opens the library at `path` (resolved: no symbolic links) and finds `entrySymbol` in it.
+    /// `kind` names it in messages: `dispatch plugin` gives `PATH: cannot load dispatch
+    /// plugin: REASON` and `PATH: not a dispatch plugin: symbol NAME not found`.
+    public init(path: String, kind: String, entrySymbol: String) throws(Failure) {
+        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "\(kind) file") {
+            throw Failure(reason: .controlledByOthers, message: refusal)
+        }
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): \(reason)")
+        }
+        guard let symbol = dlsym(handle, entrySymbol) else {
+            dlclose(handle)
+            throw Failure(reason: .missingSymbol, message: "\(path): not a \(kind): symbol \(entrySymbol) not found")
+        }
+        self.handle = handle
+        self.entryPoint = symbol
+    }
+
+    /// Keeps the library open for the life of the process.
+    public consuming func keep() {
+        discard self
+    }
+
+    deinit {
+        dlclose(handle)
+    }
+}
