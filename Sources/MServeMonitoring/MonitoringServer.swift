@@ -6,6 +6,10 @@ import Prometheus
 public import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The HTTP side of a broker or hub, a `Service`: `/metrics` (Prometheus text format), the
 /// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only, to at
 /// most ``ConnectionLimits/maxConnections`` connections at once, each closed when it sends no
@@ -83,14 +87,27 @@ public final class MonitoringServer: Service, Sendable {
                 try await application.run()
             }
         } catch {
-            bound.result.withLock {
-                if $0 == nil { $0 = .failure(MonitoringError(.server, "cannot serve HTTP on \(address): \(error)")) }
+            // Failing before it bound (the address taken, say) is a start-up error the user
+            // fixes: it names the address and the flag, and the system's reason alone.
+            let unbound = MonitoringError(.server, "cannot serve HTTP on \(address) (--http): \(Self.reason(error))")
+            let failedToBind = bound.result.withLock {
+                guard $0 == nil else { return false }
+                $0 = .failure(unbound)
+                return true
             }
+            if failedToBind { throw unbound }
             throw error
         }
         bound.result.withLock {
             if $0 == nil { $0 = .failure(MonitoringError(.server, "the HTTP server stopped before it bound \(address)")) }
         }
+    }
+
+    /// The system's reason for an I/O error (`Address already in use`), else the error as it
+    /// describes itself.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
     }
 
     private func makeRouter() -> Router<BasicRequestContext> {

@@ -6,6 +6,7 @@ import MServeMonitoring
 import MServeServant
 import MServeTesting
 import MServeTestSupport
+import POSIXSockets
 import ServiceLifecycle
 import Testing
 
@@ -148,5 +149,29 @@ struct MonitoringServerTests {
         let state = await monitor.refresh()
         #expect(!state.live)
         #expect(!state.ready)
+    }
+
+    /// An address already taken fails the start with a message naming the address, the flag
+    /// and the system's reason, as a taken client endpoint does: not the event loop's own
+    /// description of its `bind` call.
+    @Test func anAddressInUseIsNamedWithTheFlagAndTheReason() async throws {
+        let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        defer { TCPSocket.close(taken.descriptor) }
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let running = Task { try await broker.run() }
+        defer { broker.stop() }
+        _ = try await broker.clientEndpoint
+        let server = MonitoringServer(
+            address: HTTPBindAddress(host: "127.0.0.1", port: taken.port),
+            process: BrokerMonitor(broker: broker, service: "web"), logger: Self.quiet)
+        let expected = "cannot serve HTTP on 127.0.0.1:\(taken.port) (--http): Address already in use"
+        let error = await #expect(throws: MonitoringError.self) { try await server.run() }
+        #expect(error?.message == expected)
+        let portError = await #expect(throws: MonitoringError.self) { _ = try await server.port }
+        #expect(portError?.message == expected)
+        broker.stop()
+        try await running.value
     }
 }
