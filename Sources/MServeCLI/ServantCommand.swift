@@ -135,15 +135,18 @@ struct MServeServantCommand: AsyncParsableCommand {
     }
 
     /// The plugin files and the flag or variable that gave them: --plugins, else
-    /// MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API (source nil).
+    /// MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API (source nil). A variable
+    /// that names no file (empty, or only colons) counts as unset; an empty --plugins is
+    /// refused by `validate()`.
     func pluginPaths() -> (paths: [String], source: String?) {
         let given: [(source: String, list: String?)] = [
             ("--plugins", plugins), ("MSERVE_SERVANT_PLUGINS", environment("MSERVE_SERVANT_PLUGINS")),
             ("Q_PLUGINS", environment("Q_PLUGINS")),
         ]
-        if let first = given.first(where: { $0.list != nil }), let list = first.list {
+        for (source, list) in given {
+            guard let list else { continue }
             let paths = ServantPluginLoader.paths(fromList: list)
-            if !paths.isEmpty { return (paths, first.source) }
+            if !paths.isEmpty { return (paths, source) }
         }
         return (ServantPluginLoader.defaultPaths(), nil)
     }

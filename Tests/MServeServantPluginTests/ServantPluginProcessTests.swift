@@ -68,9 +68,12 @@ struct ServantPluginProcessTests {
         #expect(cluster.servants[0].logs.contains("demo-api"))
     }
 
-    @Test func qPluginsIsReadWhenMServeServantPluginsIsUnset() async throws {
+    /// Unset, empty or only empty entries (`:`), MSERVE_SERVANT_PLUGINS names no file, and
+    /// Q_PLUGINS is read.
+    @Test(arguments: ["", ":", "::"])
+    func qPluginsIsReadWhenMServeServantPluginsNamesNoFile(servantPlugins: String) async throws {
         let run = try await CommandRun.mserve(
-            ["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": "", "Q_PLUGINS": PluginFiles.stats])
+            ["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": servantPlugins, "Q_PLUGINS": PluginFiles.stats])
         #expect(run.status == 0)
         #expect(run.output.hasPrefix("stats\tarity 1\tstats\t"))
         #expect(!run.output.contains("proc1"))
