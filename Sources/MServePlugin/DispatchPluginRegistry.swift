@@ -62,10 +62,11 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         }
 
         var loaded: [Entry] = []
-        var seenPaths: Set<String> = []
+        var seenFiles: Set<FileIdentity> = []
         for candidate in candidates {
-            let path = Self.resolvedPath(candidate) ?? candidate
-            guard seenPaths.insert(path).inserted else { continue }
+            let path = POSIXFile.resolvedPath(candidate) ?? candidate
+            // One file, by whatever name (a symbolic or hard link): dlopen gives it once too.
+            if let identity = POSIXFile.identity(atPath: path), !seenFiles.insert(identity).inserted { continue }
             let entry = try Self.load(path: path)
             if let other = loaded.first(where: { $0.plugin.name == entry.plugin.name }) {
                 throw PluginError(
@@ -84,10 +85,10 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     /// name (found through `PATH`) falls back to `/proc/self/exe`.
     public static func defaultDirectories(executablePath: String = CommandLine.arguments[0]) -> [String] {
         let binary: String?
-        if executablePath.contains("/"), let resolved = resolvedPath(executablePath) {
+        if executablePath.contains("/"), let resolved = POSIXFile.resolvedPath(executablePath) {
             binary = resolved
         } else {
-            binary = resolvedPath("/proc/self/exe")
+            binary = POSIXFile.resolvedPath("/proc/self/exe")
         }
         guard let binary else { return [] }
         return [(binary as NSString).deletingLastPathComponent]
@@ -210,11 +211,5 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         current.initialize(to: mserve_dispatch_plugin())
         UnsafeMutableRawPointer(current).copyMemory(from: UnsafeRawPointer(table), byteCount: size)
         return UnsafePointer(current)
-    }
-
-    private static func resolvedPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }

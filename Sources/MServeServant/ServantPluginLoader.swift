@@ -96,10 +96,10 @@ public enum ServantPluginLoader {
     /// The demo API plugin next to the running binary (symbolic links resolved).
     public static func defaultPaths(executablePath: String = CommandLine.arguments[0]) -> [String] {
         let binary: String?
-        if executablePath.contains("/"), let resolved = resolvedPath(executablePath) {
+        if executablePath.contains("/"), let resolved = POSIXFile.resolvedPath(executablePath) {
             binary = resolved
         } else {
-            binary = resolvedPath("/proc/self/exe")
+            binary = POSIXFile.resolvedPath("/proc/self/exe")
         }
         guard let binary else { return [] }
         return [(binary as NSString).deletingLastPathComponent + "/" + demoPluginFileName]
@@ -110,14 +110,15 @@ public enum ServantPluginLoader {
     /// malformed table, two plugins serving one name — throws an error naming the file.
     public static func load(paths: [String]) throws(ServantPluginError) -> [LoadedServantPlugin] {
         var loaded: [LoadedServantPlugin] = []
-        var seenPaths: Set<String> = []
+        var seenFiles: Set<FileIdentity> = []
         var owners: [String: String] = [:]
         for candidate in paths where !candidate.isEmpty {
             guard FileManager.default.fileExists(atPath: candidate) else {
                 throw ServantPluginError(.fileNotFound, "\(candidate): no such servant plugin file")
             }
-            let path = resolvedPath(candidate) ?? candidate
-            guard seenPaths.insert(path).inserted else { continue }
+            let path = POSIXFile.resolvedPath(candidate) ?? candidate
+            // One file, by whatever name (a symbolic or hard link): dlopen gives it once too.
+            if let identity = POSIXFile.identity(atPath: path), !seenFiles.insert(identity).inserted { continue }
             let plugin = try load(path: path)
             for function in plugin.functions {
                 if let owner = owners[function.name] {
@@ -222,12 +223,6 @@ public enum ServantPluginLoader {
         } catch {
             return error.message
         }
-    }
-
-    static func resolvedPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }
 

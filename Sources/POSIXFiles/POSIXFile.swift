@@ -111,7 +111,7 @@ public enum POSIXFile {
     }
 
     /// What a file of type `type` (`st_mode & S_IFMT`) is, for people: `a FIFO (named pipe)`.
-    private static func fileKind(_ type: UInt32) -> String {
+    static func fileKind(_ type: UInt32) -> String {
         switch type {
         case UInt32(S_IFIFO): "a FIFO (named pipe)"
         case UInt32(S_IFDIR): "a directory"
@@ -177,6 +177,33 @@ public enum OutsideControl: Sendable, Hashable {
     case writableByOthers(permissions: UInt32)
 }
 
+/// Which file a path leads to: its device and inode, the same for every name the file has
+/// (symbolic and hard links alike).
+public struct FileIdentity: Hashable, Sendable {
+    /// The device holding the file (`st_dev`).
+    public var device: UInt64
+    /// The file's inode on that device (`st_ino`).
+    public var inode: UInt64
+}
+
+extension POSIXFile {
+    /// The file `path` leads to (`stat`, following symbolic links); nil when it cannot be
+    /// reached.
+    public static func identity(atPath path: String) -> FileIdentity? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+    }
+
+    /// `path` with every symbolic link, `.` and `..` resolved (`realpath`); nil when it cannot
+    /// be resolved (a missing file, say).
+    public static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
 extension POSIXFile {
     /// Whether users other than `trustedOwners` (uids) could change the file or directory
     /// at `path` (`stat`, following symbolic links): it belongs to another user, or its group
@@ -225,7 +252,8 @@ extension OutsideControl {
     /// Why `name` (at `path`), which only root and this process's user may control, is
     /// refused: `NAME belongs to uid U, who could HARM: it must belong to …; run chown …, or
     /// OTHERWISE`, or `NAME has mode M, so …: whoever may write it could HARM; run chmod go-w
-    /// PATH`.
+    /// PATH`; for a sticky directory (shared on purpose, as /tmp is), to move the file rather
+    /// than change the directory's mode.
     public func refusal(of name: String, at path: String, whoCould harm: String, otherwise alternative: String) -> String {
         let me = POSIXFile.effectiveUserID
         switch self {
@@ -233,6 +261,13 @@ extension OutsideControl {
             let owner = me == 0 ? "root" : "root or this process's user (uid \(me))"
             return "\(name) belongs to uid \(uid), who could \(harm): it must belong to \(owner); "
                 + "run chown \(me) \(path) (as root), or \(alternative)"
+        case .writableByOthers(let permissions) where permissions & 0o1000 != 0:
+            // A sticky directory others may write is shared on purpose (/tmp): taking their
+            // write access away would break it for them.
+            let owner = me == 0 ? "root" : "root or this process's user"
+            return "\(name) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): whoever may write it "
+                + "could \(harm); it is a shared directory (sticky, as /tmp is), so leave its mode and move the file to a directory "
+                + "only \(owner) may write"
         case .writableByOthers(let permissions):
             return "\(name) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): whoever may write it "
                 + "could \(harm); run chmod go-w \(path)"

@@ -43,6 +43,12 @@ public struct SharedLibrary: ~Copyable {
         if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "\(kind) file") {
             throw Failure(reason: .controlledByOthers, message: refusal)
         }
+        // dlopen would wait for ever on a FIFO for a writer: only a regular file is opened.
+        var status = stat()
+        if stat(path, &status) == 0, UInt32(status.st_mode) & UInt32(S_IFMT) != UInt32(S_IFREG) {
+            let fileKind = POSIXFile.fileKind(UInt32(status.st_mode) & UInt32(S_IFMT))
+            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): it is \(fileKind), not a regular file")
+        }
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
             throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): \(reason)")

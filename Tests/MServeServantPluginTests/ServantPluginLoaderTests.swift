@@ -20,6 +20,21 @@ struct ServantPluginLoaderTests {
         #expect(plugins.count == 1)
     }
 
+    /// One file by two names, a hard link's included, is one plugin (dlopen, too, gives the
+    /// same library for both): its functions are not served twice.
+    @Test func theSameFileByAnotherNameIsLoadedOnce() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(name: "linked", functions: [("linked", 0, 1)]), named: "liblinked.so", in: directory)
+        let symbolic = directory.appendingPathComponent("libsymbolic.so").path
+        let hard = directory.appendingPathComponent("libhard.so").path
+        try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: path)
+        try FileManager.default.linkItem(atPath: path, toPath: hard)
+        let plugins = try ServantPluginLoader.load(paths: [path, symbolic, hard])
+        #expect(plugins.map(\.name) == ["linked"])
+    }
+
     @Test func aMissingFileIsNamed() {
         let error = #expect(throws: ServantPluginError.self) {
             try ServantPluginLoader.load(paths: ["/nonexistent/libmserve-servant-x.so"])

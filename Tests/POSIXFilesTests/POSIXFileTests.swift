@@ -182,6 +182,16 @@ struct POSIXFileTests {
         let refusal = POSIXFile.libraryLoadRefusal(atPath: library, what: "test plugin")
         #expect(refusal?.hasPrefix("the directory \(directory) of the test plugin \(library) has mode 0777") == true)
         #expect(refusal?.contains("could put other code in the plugin's place; run chmod go-w \(directory)") == true)
+        // A sticky directory is shared on purpose (/tmp): the advice is to move the file.
+        let owner = POSIXFile.effectiveUserID == 0 ? "root" : "root or this process's user"
+        #expect(chmod(directory, 0o1777) == 0)
+        let shared = POSIXFile.libraryLoadRefusal(atPath: library, what: "test plugin")
+        #expect(shared?.hasPrefix("the directory \(directory) of the test plugin \(library) has mode 1777") == true)
+        #expect(
+            shared?.hasSuffix(
+                "could put other code in the plugin's place; it is a shared directory (sticky, as /tmp is), "
+                    + "so leave its mode and move the file to a directory only \(owner) may write") == true, "\(shared ?? "")")
+        #expect(chmod(directory, 0o755) == 0)
         #expect(
             POSIXFile.libraryLoadRefusal(atPath: directory + "/none.so", what: "test plugin")?
                 .hasPrefix("cannot check who may change the test plugin \(directory)/none.so: No such file") == true)

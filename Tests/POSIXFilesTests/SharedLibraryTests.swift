@@ -48,6 +48,20 @@ struct SharedLibraryTests {
         #expect(failure?.message.hasPrefix("\(path): cannot load test plugin: ") == true, "\(failure?.message ?? "")")
     }
 
+    /// `dlopen` of a FIFO waits for a writer for ever: anything but a regular file is refused.
+    @Test func aFIFOIsRefusedNotWaitedOn() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shared-library-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/libfifo.so"
+        #expect(mkfifo(path, 0o644) == 0)
+        let failure = #expect(throws: SharedLibrary.Failure.self) {
+            _ = try SharedLibrary(path: path, kind: "test plugin", entrySymbol: "getpid")
+        }
+        #expect(failure?.reason == .openFailed)
+        #expect(failure?.message == "\(path): cannot load test plugin: it is a FIFO (named pipe), not a regular file")
+    }
+
     @Test func aLibraryInADirectoryOthersMayWriteIsNotOpened() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shared-library-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
