@@ -11,7 +11,7 @@ final class ClientLoop {
     private let logger: Logger
     /// The queries sent and not answered: when the client gives up on each, how long that is
     /// from its send, and who waits.
-    private var pending: [Int64: (deadline: UInt64, waitsFor: Duration, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+    private var pending: [Int64: (deadline: UInt64, waitDescription: String, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
     /// Queries the socket could not take yet (no connection to queue them on), oldest first;
     /// each is also in `pending`, so its deadline still applies.
     private var unsent: [(id: Int64, bytes: [UInt8])] = []
@@ -46,7 +46,6 @@ final class ClientLoop {
         connectTimeoutNanoseconds = configuration.connectTimeout?.nanoseconds
         hostLookup = configuration.connectTimeout == nil ? nil : HostLookup.start(for: endpoint)
         let resources = try ZMQContextScope()
-        let connectTimeoutNanoseconds = connectTimeoutNanoseconds
         let opened = try resources.setUp {
             let socket: ZMQSocket
             do {
@@ -102,11 +101,11 @@ final class ClientLoop {
             }
             for command in commands {
                 switch command {
-                case .send(let id, let bytes, let deadline, let waitsFor, let continuation):
+                case .send(let id, let bytes, let deadline, let waitDescription, let continuation):
                     // Never a blocking send: while the socket has no connection to queue
                     // on (a refused CURVE handshake, say) the loop must go on timing out
                     // deadlines, so such a query waits here and is tried every turn.
-                    pending[id] = (deadline, waitsFor, continuation)
+                    pending[id] = (deadline, waitDescription, continuation)
                     unsent.append((id, bytes))
                 case .cancel(let id):
                     unsent.removeAll { $0.id == id }
@@ -126,7 +125,7 @@ final class ClientLoop {
                 entry.continuation.resume(
                     throwing: ClientError(
                         .deadlineExceeded,
-                        "no reply within the client's deadline (\(entry.waitsFor)); is the broker running, with a servant free?"
+                        "no reply within \(entry.waitDescription); is the broker running, with a servant free?"
                     ))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {

@@ -77,7 +77,11 @@ public final class QueryClient: Sendable {
                     + "it was not sent")
         }
         let wait = deadline.map { $0.nanoseconds &+ Self.deadlineGrace.nanoseconds } ?? deadlineNanoseconds
-        let waitsFor = Duration.nanoseconds(Int64(clamping: wait))
+        // What the error of a query that gets no reply says it waited for: the deadline asked
+        // for and the grace apart, so that the figure the caller gave is the one quoted.
+        let waitDescription =
+            deadline.map { "the client's deadline of \($0) (and \(Self.deadlineGrace) of grace)" }
+            ?? "the client's deadline of \(Duration.nanoseconds(Int64(clamping: deadlineNanoseconds)))"
         let givesUpAt = QueryClock.monotonicNanoseconds() &+ wait
         let ticket = QueryTicket()
         return try await withTaskCancellationHandler {
@@ -85,7 +89,10 @@ public final class QueryClient: Sendable {
                 // The send is posted under the ticket's lock, so a cancellation is posted
                 // only after it (the loop would ignore one that came first).
                 let posted = ticket.post {
-                    mailbox.post(.send(id: id, bytes: bytes, deadline: givesUpAt, waitsFor: waitsFor, continuation: continuation))
+                    mailbox.post(
+                        .send(
+                            id: id, bytes: bytes, deadline: givesUpAt, waitDescription: waitDescription,
+                            continuation: continuation))
                 }
                 switch posted {
                 case .posted: break

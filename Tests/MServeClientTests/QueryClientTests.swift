@@ -139,8 +139,10 @@ final class EchoBroker: @unchecked Sendable {
             Issue.record("a silent broker answered")
         } catch let error as ClientError {
             #expect(error.code == .deadlineExceeded)
-            // The time it waited, the query's deadline and the grace, not the configuration's.
-            #expect(error.message.contains("within the client's deadline (2.1 seconds)"), "\(error.message)")
+            // The query's deadline as asked, and the grace apart; not the configuration's.
+            #expect(
+                error.message.contains("within the client's deadline of 0.1 seconds (and 2.0 seconds of grace);"),
+                "\(error.message)")
         }
         // A deadline that is not positive is refused before it is sent, as the broker would.
         for deadline in [Duration.zero, .seconds(-1)] {
