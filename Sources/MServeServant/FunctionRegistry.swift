@@ -44,6 +44,14 @@ public struct FunctionRegistry: Sendable {
     public init() {}
 
     /// Registers `name`. `arity`, when given, is checked before the call.
+    ///
+    /// A `ServantError` the body throws reaches the client as its text, unchanged; any other
+    /// error as `NAME: DESCRIPTION` (``ServantError/init(function:failure:)``).
+    ///
+    /// A trailing closure whose result type Swift cannot tell from its body (one that only
+    /// throws, say) also fits ``register(_:arity:withInfo:)``; this overload is preferred then,
+    /// so `register("boom") { _ in throw ServantError("boom: never") }` registers a function
+    /// that returns a `QValue`.
     public mutating func register(
         _ name: String, arity: ClosedRange<Int>? = nil,
         _ body: @escaping @Sendable ([QValue]) throws -> QValue
@@ -52,7 +60,12 @@ public struct FunctionRegistry: Sendable {
         entries[name] = Entry(arity: arity) { ServantResult(try body($0)) }
     }
 
-    /// Registers `name` with a body that also returns an info dictionary.
+    /// Registers `name` with a body that also returns an info dictionary. Errors it throws
+    /// reach the client as those of ``register(_:arity:_:)``'s body do.
+    ///
+    /// Disfavoured: a trailing closure that fits both overloads (its body only throws) goes to
+    /// ``register(_:arity:_:)``; one that returns a `ServantResult` comes here.
+    @_disfavoredOverload
     public mutating func register(
         _ name: String, arity: ClosedRange<Int>? = nil, withInfo body: @escaping ServantFunction
     ) {
@@ -108,7 +121,13 @@ public struct FunctionRegistry: Sendable {
             throw ServantError(
                 "\(query.function): rank: expected \(expected) argument(s), got \(query.arguments.count)")
         }
-        return try entry.body(query.arguments)
+        do {
+            return try entry.body(query.arguments)
+        } catch let error as ServantError {
+            throw error
+        } catch {
+            throw ServantError(function: query.function, failure: error)
+        }
     }
 
     /// The error for a function this registry does not hold, naming (the first 20 of) those

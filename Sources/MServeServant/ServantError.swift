@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MServeProtocol
 import MServeQuery
@@ -16,4 +17,30 @@ public struct ServantError: Error, CustomStringConvertible, Sendable {
 
     /// The message.
     public var description: String { message }
+}
+
+extension ServantError {
+    /// The error a client sees when servant function `function` threw `failure`, an error
+    /// other than a `ServantError`: `function: DESCRIPTION`, where the description is an
+    /// `NSError`'s `localizedDescription`, a `LocalizedError`'s `errorDescription`, a
+    /// `CustomStringConvertible`'s `description`, in that order, or else the error's type name
+    /// (a bare `struct Boom: Error` gives `boom: Boom`). Never the debug dump of the value,
+    /// which would show the client the function's internals.
+    public init(function: String, failure: any Error) {
+        self.init("\(function): \(Self.describing(failure))")
+    }
+
+    /// What `failure` says of itself, for a client.
+    static func describing(_ failure: any Error) -> String {
+        if type(of: failure) is NSError.Type {
+            return (failure as! NSError).localizedDescription
+        }
+        if let localized = failure as? any LocalizedError, let text = localized.errorDescription {
+            return text
+        }
+        if let describing = failure as? any CustomStringConvertible {
+            return describing.description
+        }
+        return String(describing: type(of: failure))
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import MServeQuery
 import MServeServant
 import MServeProtocol
@@ -84,6 +85,46 @@ struct FunctionRegistryTests {
         #expect(text.hasPrefix("mserve: malformed"))
     }
 
+    /// A trailing closure that only throws fits both `register` overloads; it registers a
+    /// function returning a `QValue`, and compiles without naming its result type.
+    @Test func aBodyThatOnlyThrowsRegistersWithoutNamingItsResultType() {
+        var functions = FunctionRegistry()
+        functions.register("boom", arity: 0...1) { _ in throw ServantError("boom: never works") }
+        let failure = #expect(throws: ServantError.self) { try functions.call(query: .string("boom[]")) }
+        #expect(failure?.message == "boom: never works")
+    }
+
+    private struct Bare: Error {}
+    private struct Described: Error, CustomStringConvertible {
+        var description: String { "the feed is down" }
+    }
+    private struct Localized: LocalizedError {
+        var errorDescription: String? { "no prices for today" }
+    }
+
+    /// An error other than `ServantError` reaches the client as `NAME: DESCRIPTION`, never as
+    /// the value's debug text; a `ServantError`'s text is unchanged.
+    @Test(arguments: [
+        (Bare() as any Error, "bare: Bare"),
+        (Described(), "bare: the feed is down"),
+        (Localized(), "bare: no prices for today"),
+        (NSError(domain: "x", code: 7, userInfo: [NSLocalizedDescriptionKey: "custom ns error"]), "bare: custom ns error"),
+        (ServantError("as thrown"), "as thrown"),
+    ])
+    func anErrorOtherThanServantErrorNamesTheFunction(thrown: any Error, expected: String) throws {
+        var functions = FunctionRegistry()
+        functions.register("bare", arity: 0...1) { _ -> QValue in throw thrown }
+        let failure = #expect(throws: ServantError.self) { try functions.call(query: .string("bare[]")) }
+        #expect(failure?.message == expected)
+        // The reply a servant sends carries the same text.
+        let reply = try QIPC.decode(functions.reply(to: QIPC.encode(.list([.atom(.long(5)), .string("bare[]")])))).value
+        guard case .list(let items, _) = reply, items.count == 3 else {
+            Issue.record("not (id; error; info): \(reply)")
+            return
+        }
+        #expect(ReplyAssembly.failure(result: items[1], info: items[2]) == expected)
+    }
+
     @Test func aResultLargerThanThePeerTakesIsAnsweredWithAnErrorSayingSo() throws {
         var functions = FunctionRegistry()
         functions.register("big", arity: 0...0) { _ in .vector(.long(Array(repeating: 7, count: 1_000))) }
@@ -102,3 +143,4 @@ struct FunctionRegistryTests {
         #expect(fits == .list([.atom(.long(5)), .vector(.long(Array(repeating: 7, count: 1_000)))]))
     }
 }
+

@@ -18,6 +18,16 @@ struct ServantTesterTests {
         #expect(try tester.call(rawMessage: [1, 2]).errorMessage?.hasPrefix("mserve: malformed") == true)
     }
 
+    private struct Unexplained: Error {}
+
+    /// A function that throws an error other than `ServantError` fails with a text naming the
+    /// function, as behind a servant.
+    @Test func anErrorOtherThanServantErrorNamesTheFunction() throws {
+        var functions = FunctionRegistry()
+        functions.register("boom", arity: 0...1) { _ -> QValue in throw Unexplained() }
+        #expect(try ServantTester(functions: functions).call("boom[]").errorMessage == "boom: Unexplained")
+    }
+
     /// A result over the broker's message limit fails the query here as behind a broker.
     @Test func aResultOverTheBrokersLimitFailsAsBehindABroker() throws {
         var functions = FunctionRegistry()
