@@ -21,9 +21,9 @@ let broker = arguments.dropFirst().first ?? "tcp://127.0.0.1:5570"
 var configuration = ClientConfiguration()
 configuration.deadline = .seconds(10)
 configuration.connectTimeout = .seconds(5)  // fail fast if no broker is there
-let client = try QueryClient(endpoint: broker, configuration: configuration)
-defer { client.close() }
 do {
+    let client = try QueryClient(endpoint: broker, configuration: configuration)
+    defer { client.close() }
     let reply = try await client.send(query)
     print(reply.result)
     for (key, value) in reply.infoEntries { print("\(key): \(value)") }

@@ -30,20 +30,33 @@ functions.register("vwap", arity: 1...1) { arguments in
     return .atom(.float(notional / Double(volume)))
 }
 
-if let first = CommandLine.arguments.dropFirst().first, first == "-h" || first == "--help" {
-    print("usage: mserve-example-servant [BIND-ENDPOINT]   (default tcp://127.0.0.1:0: a port the OS chooses)")
+let arguments = CommandLine.arguments.dropFirst()
+let usage = "usage: mserve-example-servant [BIND-ENDPOINT]   (default tcp://127.0.0.1:0: a port the OS chooses)\n"
+if arguments.first == "-h" || arguments.first == "--help" {
+    print(usage, terminator: "")
     exit(0)
+}
+// One endpoint at most, and no options: `--bogus` is a mistake, not an endpoint to bind.
+if arguments.count > 1 || arguments.first?.hasPrefix("-") == true {
+    let problem = arguments.count > 1 ? "one endpoint at most" : "unknown option \(arguments.first!)"
+    FileHandle.standardError.write(Data("mserve-example-servant: \(problem)\n\(usage)".utf8))
+    exit(64)
 }
 
 let logger = Logger(label: "example.servant")
 var configuration = ServantConfiguration()
-configuration.endpoint = CommandLine.arguments.dropFirst().first ?? "tcp://127.0.0.1:0"
-let servant = try Servant(configuration: configuration, functions: functions, logger: logger)
-let services = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-
-try await withThrowingTaskGroup(of: Void.self) { tasks in
-    tasks.addTask { try await services.run() }
-    // The OS chose the port: say where brokers connect.
-    FileHandle.standardOutput.write(Data("\(try await servant.endpoint)\n".utf8))
-    try await tasks.next()
+configuration.endpoint = arguments.first ?? "tcp://127.0.0.1:0"
+do {
+    let servant = try Servant(configuration: configuration, functions: functions, logger: logger)
+    let services = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await services.run() }
+        // The OS chose the port: say where brokers connect.
+        FileHandle.standardOutput.write(Data("\(try await servant.endpoint)\n".utf8))
+        try await tasks.next()
+    }
+} catch {
+    // A port in use, an endpoint that cannot be bound: say so, rather than crash.
+    FileHandle.standardError.write(Data("mserve-example-servant: \(error)\n".utf8))
+    exit(1)
 }

@@ -54,5 +54,21 @@ extension IntegrationTests {
             #expect(noBroker.status == 1)
             #expect(noBroker.errors.contains("no connection to the broker"), "\(noBroker.errors)")
         }
+    
+        /// A mistaken argument is a usage error, and an endpoint it cannot bind (a port in use)
+        /// an error saying so: never a crash.
+        @Test func theExampleServantExplainsAMistakeInsteadOfCrashing() async throws {
+            let bogus = try await CommandRun.run(Self.exampleServant, ["--bogus"])
+            #expect(bogus.status == 64, "\(bogus.errors)")
+            #expect(bogus.errors.contains("unknown option --bogus"), "\(bogus.errors)")
+            #expect(bogus.errors.contains("usage: mserve-example-servant"), "\(bogus.errors)")
+
+            let first = try await MServeProcess("example servant", [], executable: Self.exampleServant)
+            defer { first.stop() }
+            let inUse = try await CommandRun.run(Self.exampleServant, [first.endpoint])
+            #expect(inUse.status == 1, "\(inUse.errors)")
+            #expect(inUse.errors.contains("mserve-example-servant: cannot bind \(first.endpoint)"), "\(inUse.errors)")
+            #expect(!inUse.errors.contains("Fatal error"), "\(inUse.errors)")
+        }
     }
 }
