@@ -20,6 +20,9 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
     private let table: UnsafePointer<mserve_dispatch_plugin>
     private let state: UnsafeMutableRawPointer
     private let onInvalidChoice: (@Sendable (String) -> Void)?
+    /// What keeps `table` alive when it is not a loaded plugin's (an in-process table); nil for
+    /// a loaded plugin's, which lives as long as the process.
+    private let tableOwner: AnyObject?
     /// The C views of the servants passed last, and their cached strings.
     @exclusivity(unchecked) private var servantViews = CServantViews()
 
@@ -28,8 +31,10 @@ final class CDispatchAlgorithm: DispatchAlgorithm {
         path: String,
         table: UnsafePointer<mserve_dispatch_plugin>,
         state: UnsafeMutableRawPointer,
-        onInvalidChoice: (@Sendable (String) -> Void)?
+        onInvalidChoice: (@Sendable (String) -> Void)?,
+        tableOwner: AnyObject? = nil
     ) {
+        self.tableOwner = tableOwner
         self.name = name
         self.version = table.pointee.abi_version
         self.path = path

@@ -21,6 +21,28 @@ public struct DispatchPluginTable: @unchecked Sendable {
     }
 }
 
+/// A plugin table made for one in-process algorithm (``DispatchPluginExport/inProcess(_:name:)``),
+/// freed with its strings when the algorithm that calls through it goes.
+final class InProcessPluginTable {
+    let pointer: UnsafeMutablePointer<mserve_dispatch_plugin>
+
+    init(_ table: mserve_dispatch_plugin) {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: table)
+    }
+
+    deinit {
+        free(UnsafeMutableRawPointer(mutating: pointer.pointee.name))
+        free(UnsafeMutableRawPointer(mutating: pointer.pointee.description))
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+}
+
+/// The `create` of an in-process table, whose state is made from an algorithm already built:
+/// it refuses every configuration (nothing calls it).
+private let refusingCreate: DispatchPluginCreateFunction = { _ in nil }
+
 /// Exports a `SwiftDispatchAlgorithm` as a C dispatch plugin.
 ///
 /// A Swift plugin file is the algorithm class plus:
@@ -41,20 +63,43 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
         description: String,
         create: DispatchPluginCreateFunction
     ) -> DispatchPluginTable {
-        DispatchPluginTable(
-            staticCopyOf: mserve_dispatch_plugin(
-                abi_version: 2,
-                name: UnsafePointer(strdup(name)),
-                description: UnsafePointer(strdup(description)),
-                create: create,
-                choose: exportedChoose,
-                completed: exportedCompleted,
-                destroy: exportedDestroy,
-                route: Algorithm.self is any SwiftRoutingHook.Type ? exportedRoute : nil,
-                take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil,
-                observe: nil,
-                choose_in: nil
-            ))
+        DispatchPluginTable(staticCopyOf: cTable(name: name, description: description, create: create))
+    }
+
+    /// `algorithm` called through the C table this exporter makes, in this process: the
+    /// broker's side of the ABI converts each call to C views and calls the table's functions,
+    /// which convert them back and call `algorithm`, exactly as for the shared library built
+    /// from `Algorithm`, with no library to build or load. For tests:
+    /// `DispatchSimulator(algorithm:servants:)` takes a `SwiftDispatchAlgorithm` this way.
+    ///
+    /// `algorithm` is the state the table's functions are given (its `create` is not called);
+    /// `name` names it in the result's `name` and in messages (the type's name by default).
+    public static func inProcess(_ algorithm: Algorithm, name: String? = nil) -> any DispatchAlgorithm {
+        let name = name ?? String(describing: Algorithm.self)
+        let table = InProcessPluginTable(cTable(name: name, description: "", create: refusingCreate))
+        return CDispatchAlgorithm(
+            name: name, path: "in-process", table: table.pointer,
+            state: Unmanaged.passRetained(ExportedAlgorithm(algorithm)).toOpaque(), onInvalidChoice: nil,
+            tableOwner: table)
+    }
+
+    /// The plugin table, its strings copied with `strdup`.
+    private static func cTable(name: String, description: String, create: DispatchPluginCreateFunction)
+        -> mserve_dispatch_plugin
+    {
+        mserve_dispatch_plugin(
+            abi_version: 2,
+            name: UnsafePointer(strdup(name)),
+            description: UnsafePointer(strdup(description)),
+            create: create,
+            choose: exportedChoose,
+            completed: exportedCompleted,
+            destroy: exportedDestroy,
+            route: Algorithm.self is any SwiftRoutingHook.Type ? exportedRoute : nil,
+            take: Algorithm.self is any SwiftQueryTaking.Type ? exportedTake : nil,
+            observe: nil,
+            choose_in: nil
+        )
     }
 
     /// The body of the plugin's `create`: makes the algorithm from `config`, or returns NULL when it refuses.
@@ -281,20 +326,39 @@ public enum IndexedDispatchPluginExport<Algorithm: SwiftIndexedDispatchAlgorithm
         description: String,
         create: DispatchPluginCreateFunction
     ) -> DispatchPluginTable {
-        DispatchPluginTable(
-            staticCopyOf: mserve_dispatch_plugin(
-                abi_version: 3,
-                name: UnsafePointer(strdup(name)),
-                description: UnsafePointer(strdup(description)),
-                create: create,
-                choose: nil,
-                completed: nil,
-                destroy: exportedIndexedDestroy,
-                route: Algorithm.self is any SwiftRoutingProvider.Type ? exportedRoute : nil,
-                take: Algorithm.takesQueries ? exportedIndexedTake : nil,
-                observe: exportedObserve,
-                choose_in: exportedChooseIn
-            ))
+        DispatchPluginTable(staticCopyOf: cTable(name: name, description: description, create: create))
+    }
+
+    /// `algorithm` called through the C table this exporter makes, in this process, as
+    /// ``DispatchPluginExport/inProcess(_:name:)`` does for version 2: the broker's side of the
+    /// ABI sends the events and `choose_in` calls through the table's functions to `algorithm`.
+    /// `DispatchSimulator(algorithm:servants:)` takes a `SwiftIndexedDispatchAlgorithm` this way.
+    public static func inProcess(_ algorithm: Algorithm, name: String? = nil) -> any DispatchAlgorithm {
+        let name = name ?? String(describing: Algorithm.self)
+        let table = InProcessPluginTable(cTable(name: name, description: "", create: refusingCreate))
+        return CDispatchAlgorithm(
+            name: name, path: "in-process", table: table.pointer,
+            state: Unmanaged.passRetained(ExportedIndexedAlgorithm(algorithm)).toOpaque(), onInvalidChoice: nil,
+            tableOwner: table)
+    }
+
+    /// The plugin table, its strings copied with `strdup`.
+    private static func cTable(name: String, description: String, create: DispatchPluginCreateFunction)
+        -> mserve_dispatch_plugin
+    {
+        mserve_dispatch_plugin(
+            abi_version: 3,
+            name: UnsafePointer(strdup(name)),
+            description: UnsafePointer(strdup(description)),
+            create: create,
+            choose: nil,
+            completed: nil,
+            destroy: exportedIndexedDestroy,
+            route: Algorithm.self is any SwiftRoutingProvider.Type ? exportedRoute : nil,
+            take: Algorithm.takesQueries ? exportedIndexedTake : nil,
+            observe: exportedObserve,
+            choose_in: exportedChooseIn
+        )
     }
 
     /// The body of the plugin's `create`: makes the algorithm from `config`, or returns NULL when it refuses.

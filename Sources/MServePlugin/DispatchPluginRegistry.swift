@@ -67,16 +67,37 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             let path = POSIXFile.resolvedPath(candidate) ?? candidate
             // One file, by whatever name (a symbolic or hard link): dlopen gives it once too.
             if let identity = POSIXFile.identity(atPath: path), !seenFiles.insert(identity).inserted { continue }
-            let entry = try Self.load(path: path)
-            if let other = loaded.first(where: { $0.plugin.name == entry.plugin.name }) {
-                throw PluginError(
-                    .duplicateName,
-                    "\(path): dispatch algorithm \"\(entry.plugin.name)\" is already provided by \(other.plugin.path)"
-                )
-            }
-            loaded.append(entry)
+            try Self.append(try Self.load(path: path), to: &loaded)
         }
         entries = loaded
+    }
+
+    /// The plugins behind `tables`, exported in this process (`DispatchPluginExport.table`,
+    /// `IndexedDispatchPluginExport.table`, as a plugin's entry symbol returns them) instead of
+    /// loaded from files: each is checked as a loaded file's table is (ABI version, name,
+    /// required functions; errors as those of ``init(directories:extraPaths:)``), and
+    /// ``makeAlgorithm(_:onInvalidChoice:)`` calls its `create`, then the algorithm calls its
+    /// functions through the C ABI. For tests of a Swift plugin without a shared library;
+    /// `origin` stands for the file in ``plugins`` and in messages.
+    public init(tables: [DispatchPluginTable], origin: String = "in-process") throws(PluginError) {
+        var loaded: [Entry] = []
+        for table in tables {
+            let entry = try Self.entry(
+                table: table.pointer.assumingMemoryBound(to: mserve_dispatch_plugin.self), path: origin)
+            try Self.append(entry, to: &loaded)
+        }
+        entries = loaded
+    }
+
+    /// Adds `entry` to `loaded`, refusing a second plugin of the same name.
+    private static func append(_ entry: Entry, to loaded: inout [Entry]) throws(PluginError) {
+        if let other = loaded.first(where: { $0.plugin.name == entry.plugin.name }) {
+            throw PluginError(
+                .duplicateName,
+                "\(entry.plugin.path): dispatch algorithm \"\(entry.plugin.name)\" is already provided by \(other.plugin.path)"
+            )
+        }
+        loaded.append(entry)
     }
 
     /// The directory of the running mserve binary (resolve /proc/self/exe), so plugins built next to it are found without configuration.
@@ -150,6 +171,14 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         guard let table = entryFunction() else {
             throw PluginError(.invalidTable, "\(path): \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) returned NULL")
         }
+        let checked = try entry(table: table, path: path)
+        library.keep()
+        return checked
+    }
+
+    /// The plugin behind `table`, checked: a version this broker speaks, a name, the functions
+    /// its version requires. `path` names it in errors.
+    private static func entry(table: UnsafePointer<mserve_dispatch_plugin>, path: String) throws(PluginError) -> Entry {
         // Only abi_version may be read before the version is known to be one this broker speaks.
         let version = table.pointee.abi_version
         guard (MSERVE_PLUGIN_ABI_MINIMUM...MSERVE_PLUGIN_ABI_VERSION).contains(version) else {
@@ -182,7 +211,6 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
                 "\(path): plugin \"\(name)\" lacks required functions: \(missing.joined(separator: ", "))"
             )
         }
-        library.keep()
         keepTable = true
         return Entry(
             plugin: LoadedDispatchPlugin(

@@ -1,14 +1,17 @@
 public import MServePlugin
 
 /// Drives a dispatch algorithm the way the broker's loop does, without sockets or servants:
-/// for the author of an algorithm (a Swift `DispatchAlgorithm`, or any plugin, C included,
-/// made with `DispatchPluginRegistry.makeAlgorithm`) to check its choices in a unit test.
+/// for the author of an algorithm (a plugin class, `SwiftDispatchAlgorithm` or
+/// `SwiftIndexedDispatchAlgorithm`, called through the C table its plugin would export; a
+/// `DispatchAlgorithm`; or any plugin, C included, made with `DispatchPluginRegistry.makeAlgorithm`)
+/// to check its choices in a unit test.
 ///
 /// ```swift
 /// let simulator = DispatchSimulator(algorithm: try registry.makeAlgorithm("match"), servants: 2)
 /// let first = simulator.dispatch("IBM")          // a free servant, now busy with IBM
 /// simulator.complete(at: first!)                  // free again; its last routing string is IBM
 /// #expect(simulator.dispatch("IBM") == first)     // match keeps IBM where its data is
+/// let mine = DispatchSimulator(algorithm: MyAlgorithm(config: "")!, servants: 2)  // your plugin's class
 /// ```
 ///
 /// As in the broker, a dispatch makes the servant's view busier by one and records the routing
@@ -34,6 +37,25 @@ public final class DispatchSimulator {
         if algorithm.followsEvents {
             for servant in servants { algorithm.observe(.ready(servant)) }
         }
+    }
+
+    /// A simulator of `algorithm`, a Swift plugin class of ABI version 2, called through the C
+    /// table its plugin exports (`DispatchPluginExport.inProcess`): every choice crosses the ABI
+    /// as it does in a broker that loaded the plugin's shared library.
+    public convenience init<Algorithm: SwiftDispatchAlgorithm>(
+        algorithm: Algorithm, servants count: Int, capacity: Int = 1
+    ) {
+        self.init(algorithm: DispatchPluginExport<Algorithm>.inProcess(algorithm), servants: count, capacity: capacity)
+    }
+
+    /// A simulator of `algorithm`, a Swift plugin class of ABI version 3, called through the C
+    /// table its plugin exports (`IndexedDispatchPluginExport.inProcess`): the events and every
+    /// choice cross the ABI as they do in a broker that loaded the plugin's shared library.
+    public convenience init<Algorithm: SwiftIndexedDispatchAlgorithm>(
+        algorithm: Algorithm, servants count: Int, capacity: Int = 1
+    ) {
+        self.init(
+            algorithm: IndexedDispatchPluginExport<Algorithm>.inProcess(algorithm), servants: count, capacity: capacity)
     }
 
     /// Asks the algorithm for a servant for a query routed `routing` and dispatches the query

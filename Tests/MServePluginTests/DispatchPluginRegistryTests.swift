@@ -38,6 +38,31 @@ import Testing
         }
     }
 
+    /// A table exported in this process is loaded as a file's is: checked, listed under its
+    /// origin, its `create` called with the configuration, refused as a duplicate name.
+    @Test func anExportedTableIsLoadedInProcess() throws {
+        let exported = DispatchPluginExport<ConfiguredFirstFree>.table(
+            name: "in-process-first-free", description: "first free, in-process",
+            create: { DispatchPluginExport<ConfiguredFirstFree>.create(config: $0) })
+        let registry = try DispatchPluginRegistry(tables: [exported], origin: "test tables")
+        #expect(
+            registry.plugins == [
+                LoadedDispatchPlugin(
+                    name: "in-process-first-free", description: "first free, in-process", path: "test tables",
+                    hasRoutingHook: false)
+            ])
+        let algorithm = try registry.makeAlgorithm("in-process-first-free")
+        let servants = [
+            ServantView(id: 1, name: "a:1", host: "a", inFlight: 1), ServantView(id: 2, name: "b:2", host: "b"),
+        ]
+        #expect(algorithm.choose(routing: "IBM", servants: servants) == 1)
+        let refused = #expect(throws: PluginError.self) { try registry.makeAlgorithm("in-process-first-free:no") }
+        #expect(refused?.code == .createFailed)
+        #expect(refused?.message.contains("test tables") == true, "\(String(describing: refused))")
+        let twice = #expect(throws: PluginError.self) { try DispatchPluginRegistry(tables: [exported, exported]) }
+        #expect(twice?.code == .duplicateName)
+    }
+
     @Test func defaultDirectoriesIsTheDirectoryOfTheResolvedBinary() throws {
         let directory = try CPluginCompiler.temporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
@@ -437,4 +462,10 @@ import Testing
         #expect(algorithm.choose(routing: "ÎBM ✓", servants: servants) == 1)
         #expect(algorithm.choose(routing: "IBM", servants: servants) == nil)
     }
+}
+
+/// The first free servant; refuses any configuration but "".
+final class ConfiguredFirstFree: SwiftDispatchAlgorithm {
+    init?(config: String) { guard config.isEmpty else { return nil } }
+    func choose(routing: String, servants: [ServantView]) -> Int? { servants.firstIndex(where: \.isFree) }
 }

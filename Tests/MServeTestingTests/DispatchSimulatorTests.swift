@@ -45,4 +45,50 @@ struct DispatchSimulatorTests {
         // Each symbol goes back to the servant that holds its data.
         #expect(match.run(["MSFT", "IBM", "IBM", "MSFT"]) == [msft, ibm, ibm, msft])
     }
+
+    /// A plugin class written as docs/PLUGINS.md shows, without the export lines, is simulated
+    /// through the C table its plugin would export: the simulator's algorithm is the ABI's
+    /// broker side, not the class itself.
+    @Test func aSwiftPluginClassIsDrivenThroughItsExportedTable() {
+        let simulator = DispatchSimulator(algorithm: DocumentedFirstFree(config: "")!, servants: 2)
+        #expect(simulator.algorithm.name == "DocumentedFirstFree")
+        #expect(simulator.dispatch("IBM") == 0)
+        #expect(simulator.dispatch("MSFT") == 1)
+        #expect(simulator.dispatch("AAPL") == nil)
+        simulator.complete(at: 1)
+        #expect(simulator.run(["IBM", "IBM"]) == [1, 1])
+        #expect(simulator.servants[1].lastRouting == "IBM")
+    }
+
+    /// An ABI version 3 plugin class is told of the servants and the dispatches through its
+    /// exported table too.
+    @Test func aSwiftIndexedPluginClassIsDrivenThroughItsExportedTable() {
+        let simulator = DispatchSimulator(algorithm: DocumentedOrig(config: "")!, servants: 2)
+        #expect(simulator.algorithm.name == "DocumentedOrig")
+        #expect(simulator.algorithm.followsEvents)
+        #expect(simulator.dispatch("IBM") == 0)
+        #expect(simulator.dispatch("IBM") == 1)
+        #expect(simulator.dispatch("IBM") == nil)
+        simulator.complete(at: 0)
+        #expect(simulator.dispatch("MSFT") == 0)
+    }
+}
+
+/// docs/PLUGINS.md's version 2 example, "Writing a plugin in Swift", as printed (but internal).
+final class DocumentedFirstFree: SwiftDispatchAlgorithm {
+    init?(config: String) {}            // nil refuses the configuration
+    func choose(routing: String, servants: [ServantView]) -> Int? {
+        servants.firstIndex(where: \.isFree)   // nil: the query waits
+    }
+    // completed(servant:routing:executionNanoseconds:) has a default that does nothing.
+}
+
+/// docs/PLUGINS.md's version 3 example (`orig`), as printed (but internal).
+final class DocumentedOrig: SwiftIndexedDispatchAlgorithm {
+    private var ready = ReadyServants(tracksRoutings: false)
+    init?(config: String) { guard config.isEmpty else { return nil } }
+    func observe(_ event: DispatchEvent) { ready.apply(event) }
+    func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        ready.firstFree(in: group)   // a servant id; nil: the query waits
+    }
 }
