@@ -33,12 +33,13 @@ extension ServantError {
     /// What `failure` says of itself, for a client.
     static func describing(_ failure: any Error) -> String {
         if type(of: failure) is NSError.Type {
-            return (failure as! NSError).localizedDescription
+            return (failure as NSError).localizedDescription
         }
         if let localized = failure as? any LocalizedError, let text = localized.errorDescription {
             return text
         }
-        if let describing = failure as? any CustomStringConvertible {
+        // Through Any: a cast from `any Error` may bridge to NSError, which always describes itself.
+        if let describing = failure as Any as? any CustomStringConvertible {
             return describing.description
         }
         return String(describing: type(of: failure))
