@@ -122,9 +122,13 @@ public struct HubMessage: Sendable {
         } catch {
             throw HubError(.malformed, "the body of \(command.rawValue) is not a q message: \(error)")
         }
-        if case .dictionary(.vector(.symbol([]), _), _, _) = value {
+        // Empty keys: `` (`symbol$())!() ``, as the hub sends it, or q's own `()!()`.
+        switch value {
+        case .dictionary(.vector(.symbol([]), _), _, _), .dictionary(.list([], _), _, _):
             self.init(command, [])
             return
+        default:
+            break
         }
         guard let entries = InfoDictionary.symbolKeyedEntries(value) else {
             throw HubError(.malformed, "the body of \(command.rawValue) is not a symbol-keyed dictionary")

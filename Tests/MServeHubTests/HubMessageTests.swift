@@ -42,6 +42,20 @@ struct HubMessageTests {
         #expect(throws: HubError.self) { try HubMessage(frames: [HubLink.protocolMarker, Array("KEYS".utf8), [1]]) }
     }
 
+    /// q's own empty dictionary, `()!()` (general-list keys), is an empty body as the hub's
+    /// `` (`symbol$())!() `` is: the bytes `-8!()!()` gives in q.
+    @Test func qsEmptyDictionaryIsAnEmptyBody() throws {
+        let qEmpty: [UInt8] = [0x01, 0x00, 0x00, 0x00, 0x15, 0x00, 0x00, 0x00, 0x63, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]
+        #expect(try QIPC.decode(qEmpty).value == .dictionary(keys: .list([]), values: .list([])))
+        for command in ["KEYS", "USERS", "DEREGISTER"] {
+            let message = try HubMessage(frames: [HubLink.protocolMarker, Array(command.utf8), qEmpty])
+            #expect(message.body.isEmpty)
+        }
+        // A dictionary with general-list keys that are not empty is still refused.
+        let listKeyed = QIPC.encode(.dictionary(keys: .list([.atom(.long(1))]), values: .list([.atom(.long(2))])))
+        #expect(throws: HubError.self) { try HubMessage(frames: [HubLink.protocolMarker, Array("KEYS".utf8), listKeyed]) }
+    }
+
     /// Three frames with another protocol name or version are told what protocol the hub
     /// speaks, not that the frame count is wrong; a wrong count still says so.
     @Test(arguments: [
