@@ -297,10 +297,30 @@ public struct SpokeRegistration: Sendable, Hashable {
         ] + (curveKey.map { [("curveKey", .atom(.symbol($0)))] } ?? [])
     }
 
-    /// Reads a REGISTER body; missing entries get neutral values, a missing `session` is an error.
+    /// The REGISTER fields read as integers (any q integer or temporal atom).
+    static let integerFields = ["pid", "port", "threads", "P", "k"]
+    /// The REGISTER fields read as text (a symbol, a string or a char).
+    static let textFields = ["IP", "host", "user", "X", "K", "dir", "service", "role", "endpoint", "advertise", "session", "curveKey"]
+
+    /// Reads a REGISTER body. A missing `session`, `pid` or `role`, or a field of the wrong
+    /// type, is an error naming the field; other missing entries get neutral values.
     public init(message: HubMessage) throws(HubError) {
+        for field in Self.integerFields {
+            if let value = message[field], value.integerValue == nil {
+                throw HubError(.malformed, "REGISTER with a \(field) of q type \(value.type): expected an integer (a long)")
+            }
+        }
+        for field in Self.textFields {
+            if let value = message[field], value.textValue == nil {
+                throw HubError(.malformed, "REGISTER with a \(field) of q type \(value.type): expected a symbol or a string")
+            }
+        }
         guard let session = message.text("session"), !session.isEmpty else {
             throw HubError(.malformed, "REGISTER without a session")
+        }
+        guard message["pid"] != nil else { throw HubError(.malformed, "REGISTER without a pid") }
+        guard message["role"] != nil else {
+            throw HubError(.malformed, "REGISTER without a role (one of \(SpokeRole.all.joined(separator: ", ")))")
         }
         let advertised = message.text("advertise") ?? ""
         self.init(

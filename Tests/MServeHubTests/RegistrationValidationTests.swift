@@ -57,6 +57,43 @@ struct RegistrationValidationTests {
         }
     }
 
+    /// A field of another type than HUB.md gives, or a missing pid or role, is named as such,
+    /// not read as a neutral value and refused for that value (`pid 0`, `role ''`).
+    @Test(arguments: [
+        ("pid", QValue.atom(.symbol("123")), "REGISTER with a pid of q type -11: expected an integer (a long)"),
+        ("pid", .vector(.char(Array("123".utf8))), "REGISTER with a pid of q type 10: expected an integer (a long)"),
+        ("port", .atom(.float(5.0)), "REGISTER with a port of q type -9: expected an integer (a long)"),
+        ("role", .atom(.long(1)), "REGISTER with a role of q type -7: expected a symbol or a string"),
+        ("service", .list([]), "REGISTER with a service of q type 0: expected a symbol or a string"),
+    ] as [(String, QValue, String)])
+    func aFieldOfTheWrongTypeIsNamed(field: String, value: QValue, message: String) throws {
+        let body = Self.registration().entries.map { $0.0 == field ? ($0.0, value) : $0 }
+        let error = #expect(throws: HubError.self) { try SpokeRegistration(message: HubMessage(.register, body)) }
+        #expect(error?.message == message)
+    }
+
+    @Test(arguments: [
+        ("pid", "REGISTER without a pid"),
+        ("role", "REGISTER without a role (one of servant, broker, client, hub)"),
+        ("session", "REGISTER without a session"),
+    ])
+    func aMissingFieldIsNamed(field: String, message: String) throws {
+        let body = Self.registration().entries.filter { $0.0 != field }
+        let error = #expect(throws: HubError.self) { try SpokeRegistration(message: HubMessage(.register, body)) }
+        #expect(error?.message == message)
+        // Any q integer type passes for an integer; a string passes for a symbol.
+        let other = Self.registration().entries.map { entry -> (String, QValue) in
+            switch entry.0 {
+            case "pid": (entry.0, .atom(.int(4242)))
+            case "service": (entry.0, .vector(.char(Array("dev".utf8))))
+            default: entry
+            }
+        }
+        let read = try SpokeRegistration(message: HubMessage(.register, other))
+        #expect(read.pid == 4242)
+        #expect(read.service == "dev")
+    }
+
     @Test func theHubAnswersErrorToEachAndRegistersTheRealOnes() async throws {
         let recorder = LogRecorder()
         let fixture = HubFixture()
