@@ -1,4 +1,5 @@
 import Foundation
+import MServeServantPluginKit
 import Logging
 import MServeProtocol
 import MServeQuery
@@ -30,18 +31,8 @@ extension ServantError {
         self.init("\(function): \(Self.describing(failure))")
     }
 
-    /// What `failure` says of itself, for a client.
+    /// What `failure` says of itself, for a client (as a servant plugin's errors say it).
     static func describing(_ failure: any Error) -> String {
-        if type(of: failure) is NSError.Type {
-            return (failure as NSError).localizedDescription
-        }
-        if let localized = failure as? any LocalizedError, let text = localized.errorDescription {
-            return text
-        }
-        // Through Any: a cast from `any Error` may bridge to NSError, which always describes itself.
-        if let describing = failure as Any as? any CustomStringConvertible {
-            return describing.description
-        }
-        return String(describing: type(of: failure))
+        ServantPluginFunction.clientDescription(of: failure)
     }
 }

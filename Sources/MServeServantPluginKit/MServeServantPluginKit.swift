@@ -3,6 +3,7 @@
 // plugins/include/mserve_servant_plugin.h (`ServantPluginExport`), which converts the kdb+
 // IPC bytes crossing the ABI to and from `QValue`s.
 
+import Foundation
 public import QData
 
 /// What a plugin function returns: a result, and optionally an info dictionary.
@@ -64,10 +65,30 @@ public struct ServantPluginFunction: Sendable {
         self.body = body
     }
 
-    /// The error text a thrown error gives the client.
-    public static func errorText(_ error: any Error) -> String {
+    /// The error text a thrown error gives the client: a ``ServantPluginFailure``'s message as
+    /// it is; any other error as `FUNCTION: DESCRIPTION` (``clientDescription(of:)``), naming
+    /// `function`, the function that threw it.
+    public static func errorText(_ error: any Error, function: String) -> String {
         if let failure = error as? ServantPluginFailure { return failure.message }
-        return "\(error)"
+        return "\(function): \(clientDescription(of: error))"
+    }
+
+    /// What an error says of itself, for a client: an `NSError`'s `localizedDescription`, a
+    /// `LocalizedError`'s `errorDescription`, a `CustomStringConvertible`'s `description`, in
+    /// that order, or else the error's type name (a bare `struct Boom: Error` gives `Boom`).
+    /// Never the debug dump of the value, which would show the client a function's internals.
+    public static func clientDescription(of error: any Error) -> String {
+        if type(of: error) is NSError.Type {
+            return (error as NSError).localizedDescription
+        }
+        if let localized = error as? any LocalizedError, let text = localized.errorDescription {
+            return text
+        }
+        // Through Any: a cast from `any Error` may bridge to NSError, which always describes itself.
+        if let describing = error as Any as? any CustomStringConvertible {
+            return describing.description
+        }
+        return String(describing: type(of: error))
     }
 }
 

@@ -86,7 +86,7 @@ public enum ServantPluginExport<API: ServantPluginAPI> {
             }
             return Int32(MSERVE_SERVANT_CALL_OK)
         } catch {
-            out.pointee.error = strdup(ServantPluginFunction.errorText(error))
+            out.pointee.error = strdup(ServantPluginFunction.errorText(error, function: function.name))
             return Int32(MSERVE_SERVANT_CALL_FAILED)
         }
     }

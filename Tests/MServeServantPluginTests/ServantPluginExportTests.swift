@@ -9,12 +9,14 @@ enum KitTestAPI: ServantPluginAPI {
     struct Unexpected: Error, CustomStringConvertible {
         var description: String { "something unexpected" }
     }
+    struct Bare: Error {}
 
     static let functions: [ServantPluginFunction] = [
         ServantPluginFunction("arguments", arity: 0...3) { .list($0) },
         ServantPluginFunction("anything", arity: 1...Int.max) { .atom(.long(Int64($0.count))) },
         ServantPluginFunction("refuse", arity: 0...1) { _ -> QValue in throw ServantPluginFailure("refuse: not today") },
         ServantPluginFunction("surprise", arity: 0...1) { _ -> QValue in throw Unexpected() },
+        ServantPluginFunction("bare", arity: 0...1) { _ -> QValue in throw Bare() },
         ServantPluginFunction("annotated", arity: 0...1, withInfo: { _ in
             ServantPluginResult(
                 .atom(.symbol("done")),
@@ -39,7 +41,7 @@ struct ServantPluginExportTests {
     @Test func theTableListsTheFunctionsWithTheirArities() {
         #expect(plugin.name == "kit-test")
         #expect(plugin.description == "exercises the Swift kit")
-        #expect(plugin.functions.map(\.name) == ["arguments", "anything", "refuse", "surprise", "annotated"])
+        #expect(plugin.functions.map(\.name) == ["arguments", "anything", "refuse", "surprise", "bare", "annotated"])
         #expect(plugin.functions[0].arity == 0...3)
         #expect(plugin.functions[1].arity == 1...Int.max)
         #expect(plugin.functions[1].arityText == "1+")
@@ -58,7 +60,9 @@ struct ServantPluginExportTests {
 
     @Test func thrownErrorsBecomeTheErrorText() throws {
         #expect(try tester.call("refuse[]").errorMessage == "refuse: not today")
-        #expect(try tester.call("surprise[]").errorMessage == "something unexpected")
+        // Another error names the function, and says what it says of itself.
+        #expect(try tester.call("surprise[]").errorMessage == "surprise: something unexpected")
+        #expect(try tester.call("bare[]").errorMessage == "bare: Bare")
         #expect(try tester.call("arguments[1;2;3;4]").errorMessage?.contains("rank") == true)
     }
 
