@@ -166,6 +166,15 @@ extension BrokerLoop {
         "\(QValue.atom(.timespan(Int64(clamping: nanoseconds))))"
     }
 
+    /// What a query answered from the queue went through before it waited there: nothing, or
+    /// (`; it had been sent to 1 servant(s) that left or were lost before answering`) servants
+    /// that were running it when they went, so that its client is not left to think it never
+    /// ran.
+    static func earlierSendsNote(_ query: borrowing HeldQuery) -> String {
+        guard query.dispatches > 0 else { return "" }
+        return "; it had been sent to \(query.dispatches) servant(s) that left or were lost before answering"
+    }
+
     /// The error of a query calling `function` that waited `servantWait` while other servants
     /// were ready but none serving it.
     func noServantReadyMessage(function: String) -> String {
@@ -214,7 +223,9 @@ extension BrokerLoop {
             return max(query.receivedAt, since) &+ wait <= now
         }
         for query in expired {
-            reply(error: noServantReadyMessage(function: query.function), to: query, stage: .waiting, counting: .noServant)
+            reply(
+                error: noServantReadyMessage(function: query.function) + Self.earlierSendsNote(query), to: query, stage: .waiting,
+                counting: .noServant)
         }
         return true
     }
@@ -231,11 +242,13 @@ extension BrokerLoop {
     func expiry(
         of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?
     ) -> (outcome: BrokerMetrics.Outcome, message: String)? {
-        if query.deadline <= now { return (.deadline, deadlineExceededInQueueMessage(function: query.function)) }
+        if query.deadline <= now {
+            return (.deadline, deadlineExceededInQueueMessage(function: query.function) + Self.earlierSendsNote(query))
+        }
         if let noServantSince,
             max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
         {
-            return (.noServant, noServantReadyMessage())
+            return (.noServant, noServantReadyMessage() + Self.earlierSendsNote(query))
         }
         return nil
     }
@@ -290,7 +303,9 @@ extension BrokerLoop {
             return false
         }
         for query in expired {
-            reply(error: deadlineExceededInQueueMessage(function: query.function), to: query, stage: .waiting, counting: .deadline)
+            reply(
+                error: deadlineExceededInQueueMessage(function: query.function) + Self.earlierSendsNote(query), to: query,
+                stage: .waiting, counting: .deadline)
         }
         earliestOwnDeadlineQueued = nextEarliest
         return !expired.isEmpty

@@ -25,6 +25,31 @@ struct ServantWaitTests {
         }
     }
 
+    /// A query that was running at a servant when the servant was lost, and then waited in
+    /// vain for another, is told both: its client is not left to think it never ran.
+    @Test func aQueryWhoseServantWasLostSaysSoWhenNoneIsReady() async throws {
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.dispatch.servantWait = .milliseconds(300)
+                // The scripted servant answers no heartbeat: it is lost a second after READY.
+                $0.servants.livenessTimeout = .seconds(1)
+            }
+        ) { run in
+            let servant = run.servants[0]
+            _ = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            _ = try await servant.next(.query)
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: answer).1
+                    == .error(
+                        "mserve: no servant was ready within 0.3 seconds (--wait-for-servant); 1 servant(s) known, none ready; "
+                            + "it had been sent to 1 servant(s) that left or were lost before answering"))
+        }
+    }
+
     /// A query whose own deadline, shorter than the servant wait, passes while no servant is
     /// ready is told so: not that no servant was free, which points at busy servants.
     @Test func aDeadlinePassedWithNoServantReadySaysNoneWasReady() async throws {
