@@ -55,7 +55,10 @@ public struct ServantPluginFunction: Sendable {
         self.body = { ServantPluginResult(try body($0)) }
     }
 
-    /// A function returning a result and its own info dictionary.
+    /// A function returning a result and its own info dictionary. Disfavoured: a trailing
+    /// closure that fits both initialisers (its body only throws) goes to
+    /// ``init(_:arity:_:)``; one that returns a `ServantPluginResult` comes here.
+    @_disfavoredOverload
     public init(
         _ name: String, arity: ClosedRange<Int>,
         withInfo body: @escaping @Sendable ([QValue]) throws -> ServantPluginResult

@@ -16,7 +16,8 @@ enum KitTestAPI: ServantPluginAPI {
         ServantPluginFunction("anything", arity: 1...Int.max) { .atom(.long(Int64($0.count))) },
         ServantPluginFunction("refuse", arity: 0...1) { _ -> QValue in throw ServantPluginFailure("refuse: not today") },
         ServantPluginFunction("surprise", arity: 0...1) { _ -> QValue in throw Unexpected() },
-        ServantPluginFunction("bare", arity: 0...1) { _ -> QValue in throw Bare() },
+        // A body that only throws, without naming its result type: the QValue initialiser.
+        ServantPluginFunction("bare", arity: 0...1) { _ in throw Bare() },
         ServantPluginFunction("annotated", arity: 0...1, withInfo: { _ in
             ServantPluginResult(
                 .atom(.symbol("done")),
