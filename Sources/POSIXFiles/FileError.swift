@@ -16,7 +16,8 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
         public static let systemCall = Code("system call")
         /// The file to create exists already; it was left as it was.
         public static let exists = Code("exists")
-        /// The file to read is not a regular file (a FIFO, a device, a directory, a socket).
+        /// The file to read or write is not a regular file (a FIFO, a device, a directory, a
+        /// socket, or a symbolic link where none is followed).
         public static let notRegularFile = Code("not a regular file")
         /// The file to read is larger than the reader's limit.
         public static let tooLarge = Code("too large")
@@ -58,7 +59,12 @@ public struct FileError: Error, CustomStringConvertible, Sendable {
 
     /// An error about the file `path` that no system call reported: `cannot read PATH: REASON`.
     init(_ code: Code, readingPath path: String, reason: String, file: String = #fileID, line: Int = #line) {
-        self.init(code, "cannot read \(path): \(reason)", file: file, line: line)
+        self.init(code, doing: "read", path: path, reason: reason, file: file, line: line)
+    }
+
+    /// An error about the file `path` that no system call reported: `cannot DOING PATH: REASON`.
+    init(_ code: Code, doing: String, path: String, reason: String, file: String = #fileID, line: Int = #line) {
+        self.init(code, "cannot \(doing) \(path): \(reason)", file: file, line: line)
         ownReason = reason
     }
 

@@ -115,12 +115,76 @@ public enum POSIXFile {
         switch type {
         case UInt32(S_IFIFO): "a FIFO (named pipe)"
         case UInt32(S_IFDIR): "a directory"
+        case UInt32(S_IFLNK): "a symbolic link"
         case UInt32(S_IFCHR): "a character device"
         case UInt32(S_IFBLK): "a block device"
         case UInt32(S_IFSOCK): "a socket"
         default: "of file type \(String(type >> 12, radix: 8))"
         }
     }
+
+    /// Opens the regular file `path` to read and write it, never through a symbolic link:
+    /// for a file the caller keeps in a directory of its own (a lock file, a database), which a
+    /// link must not send elsewhere. With `creatingWith`, a missing file is created with those
+    /// permission bits (after the umask); without, a missing file is an error.
+    ///
+    /// A symbolic link at `path`, dangling or not, is refused (`O_NOFOLLOW`), and so is
+    /// anything else that is not a regular file (a FIFO, a device, a directory, a socket:
+    /// ``FileError/Code-swift.struct/notRegularFile``, `cannot write PATH: it is a FIFO (named
+    /// pipe), not a regular file`), before it is opened (`lstat`), so that opening a device
+    /// does nothing, and again from the open descriptor (`fstat`). A file that cannot be
+    /// written (its mode, an immutable flag, a read-only file system) is
+    /// `cannot write PATH: REASON`, with the system's reason. Returns the descriptor, which
+    /// the caller closes.
+    public static func openRegularFileForWriting(
+        atPath path: String, creatingWith permissions: UInt32? = nil
+    ) throws(FileError) -> Int32 {
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+        } else if errno != ENOENT || permissions == nil {
+            throw .lastSystemCall("cannot write \(path)")
+        }
+        let flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (permissions == nil ? 0 : O_CREAT)
+        let descriptor = open(path, flags, mode_t(permissions ?? 0))
+        guard descriptor >= 0 else {
+            // A link or a directory put there since the look above.
+            if errno == ELOOP { throw FileError(.notRegularFile, doing: "write", path: path, reason: notRegular(UInt32(S_IFLNK))) }
+            if errno == EISDIR { throw FileError(.notRegularFile, doing: "write", path: path, reason: notRegular(UInt32(S_IFDIR))) }
+            throw .lastSystemCall("cannot write \(path)")
+        }
+        do throws(FileError) {
+            guard fstat(descriptor, &status) == 0 else { throw .lastSystemCall("cannot write \(path)") }
+            try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+            guard fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK) == 0 else {
+                throw .lastSystemCall("cannot write \(path)")
+            }
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        return descriptor
+    }
+
+    /// Sets the permission bits of the regular file `path` to exactly `permissions`, never
+    /// through a symbolic link (see ``openRegularFileForWriting(atPath:creatingWith:)``, whose
+    /// refusals it shares): `cannot write PATH: REASON` when it cannot.
+    public static func setPermissions(_ permissions: UInt32, ofRegularFileAtPath path: String) throws(FileError) {
+        let descriptor = try openRegularFileForWriting(atPath: path)
+        defer { close(descriptor) }
+        guard fchmod(descriptor, mode_t(permissions)) == 0 else {
+            throw .lastSystemCall("cannot set the mode of \(path) to \(octal(permissions))")
+        }
+    }
+
+    private static func refuseIfNotRegular(_ mode: UInt32, path: String) throws(FileError) {
+        let type = mode & UInt32(S_IFMT)
+        guard type == UInt32(S_IFREG) else {
+            throw FileError(.notRegularFile, doing: "write", path: path, reason: notRegular(type))
+        }
+    }
+
+    private static func notRegular(_ type: UInt32) -> String { "it is \(fileKind(type)), not a regular file" }
 
     /// The permission bits of the file at `path` (`stat`, following symbolic links).
     public static func permissions(atPath path: String) throws(FileError) -> UInt32 {

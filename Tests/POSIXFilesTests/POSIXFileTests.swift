@@ -50,6 +50,47 @@ struct POSIXFileTests {
         #expect(notRead?.systemReason == "No such file or directory")
     }
 
+    /// A file kept in a directory of the caller's own (a lock, a database) is opened only as
+    /// the regular file it must be: never through a symbolic link, which could lead outside
+    /// the directory, and never a FIFO, a directory or a device.
+    @Test func onlyARegularFileIsOpenedForWritingAndNeverThroughALink() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let target = directory + "/target"
+        try POSIXFile.create(atPath: target, contents: Array("keep".utf8), permissions: 0o644)
+        let link = directory + "/link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        let dangling = directory + "/dangling"
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: directory + "/made")
+        let fifo = directory + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let cases = [
+            (link, "it is a symbolic link, not a regular file"), (dangling, "it is a symbolic link, not a regular file"),
+            (fifo, "it is a FIFO (named pipe), not a regular file"), (directory, "it is a directory, not a regular file"),
+            ("/dev/null", "it is a character device, not a regular file"),
+        ]
+        for (path, reason) in cases {
+            let error = #expect(throws: FileError.self) {
+                _ = try POSIXFile.openRegularFileForWriting(atPath: path, creatingWith: 0o600)
+            }
+            #expect(error?.code == .notRegularFile)
+            #expect(error?.message == "cannot write \(path): \(reason)")
+            #expect(error?.reason == reason)
+            #expect(throws: FileError.self) { try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: path) }
+        }
+        #expect(try POSIXFile.read(atPath: target).bytes == Array("keep".utf8))
+        #expect(try POSIXFile.permissions(atPath: target) == 0o644)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/made"))
+
+        // A missing file is made only when asked; a regular one is opened and its mode set.
+        let missing = directory + "/missing"
+        let notMade = #expect(throws: FileError.self) { _ = try POSIXFile.openRegularFileForWriting(atPath: missing) }
+        #expect(notMade?.message == "cannot write \(missing): No such file or directory")
+        close(try POSIXFile.openRegularFileForWriting(atPath: missing, creatingWith: 0o600))
+        try POSIXFile.setPermissions(0o640, ofRegularFileAtPath: missing)
+        #expect(try POSIXFile.permissions(atPath: missing) == 0o640)
+    }
+
     @Test func aFileLargerThanTheLimitIsNotRead() throws {
         let directory = try directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
