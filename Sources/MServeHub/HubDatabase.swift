@@ -108,38 +108,93 @@ public final class HubDatabase: Sendable {
         // made, by one at a time.
         let schemaLock = try Self.lockSchema(in: resolved)
         defer { close(schemaLock) }
+        let path = (resolved as NSString).appendingPathComponent("hub.sqlite")
+        self.path = path
+        let files = [path, path + "-wal", path + "-shm"]
+        // SQLite follows a link, and says only `disk I/O error` of a FIFO: each file that is
+        // there must be a regular file the hub may write, before SQLite opens it.
+        for file in files { try Self.refuseUnwritable(file) }
         do {
-            path = (resolved as NSString).appendingPathComponent("hub.sqlite")
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             queue = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.refuseDamaged(queue, path: path)
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             try Self.migrator.migrate(queue)
-            // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
-            // files take the database file's mode.
-            for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
-                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
-            }
         } catch let error as HubError {
             throw error
+        } catch let error as DatabaseError where Self.isDamage(error) {
+            throw Self.damaged(path, error.message ?? "\(error)")
         } catch {
-            throw HubError(.database, "cannot open the hub database in \(directory): \(error)")
+            throw HubError(.database, "cannot open the hub database \(path): \(error)")
         }
+        // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
+        // files take the database file's mode.
+        for file in files where (try? POSIXFile.permissions(atPath: file)) != nil {
+            try Self.refuseUnwritable(file, settingPermissions: true)
+        }
+    }
+
+    /// Refuses the database file `file` (or its WAL or shared-memory file), when there is
+    /// one, unless it is a regular file the hub may write: not a symbolic link (whose target,
+    /// outside the hub directory, the hub would write), a FIFO or a directory, nor a file its
+    /// mode, an immutable flag or a read-only file system keeps from being written. With
+    /// `settingPermissions`, makes it 0600.
+    private static func refuseUnwritable(_ file: String, settingPermissions: Bool = false) throws(HubError) {
+        do {
+            if settingPermissions {
+                try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: file)
+            } else {
+                close(try POSIXFile.openRegularFileForWriting(atPath: file))
+            }
+        } catch where error.systemErrorNumber == ENOENT {
+            return
+        } catch where error.code == .notRegularFile {
+            throw HubError(
+                .database,
+                "cannot write the hub database \(file): \(error.reason); the hub keeps its database there and "
+                    + "follows no link: move it out of the hub directory, and the hub makes the file")
+        } catch {
+            throw HubError(.database, "cannot write the hub database \(file): \(error.reason)")
+        }
+    }
+
+    /// Refuses a database that fails SQLite's quick integrity check (`PRAGMA quick_check`): a
+    /// damaged page would fail the hub's writes, registrations among them, for as long as it
+    /// runs.
+    private static func refuseDamaged(_ queue: DatabaseQueue, path: String) throws {
+        let problems = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        guard problems == ["ok"] else {
+            throw damaged(path, problems.prefix(3).joined(separator: "; "))
+        }
+    }
+
+    /// Whether `error` says the database file is damaged, or is no database.
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+
+    /// The refusal of the damaged database `path`, with what SQLite found.
+    static func damaged(_ path: String, _ found: String) -> HubError {
+        HubError(
+            .database,
+            "the hub database \(path) is damaged (SQLite's quick_check: \(found)): move it aside "
+                + "(with \(path)-wal and \(path)-shm, if there), e.g. mv \(path) \(path).damaged; the hub then makes "
+                + "new tables, and every live spoke registers again within seconds; the allowed keys and kdb+ users it "
+                + "held must be added again (mserve hub allow, mserve hub user add), or recovered with "
+                + "sqlite3 \(path).damaged .recover")
     }
 
     /// Takes an exclusive `flock` on `hub.schema.lock` in `directory`, waiting for another
     /// process opening the database to finish; returns the descriptor (closing it lets go).
     private static func lockSchema(in directory: String) throws(HubError) -> Int32 {
         let path = (directory as NSString).appendingPathComponent("hub.schema.lock")
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw HubError(.database, "cannot open \(path): \(String(cString: strerror(errno)))")
-        }
+        let descriptor = try HubDirectoryLock.openLockFile(path, permissions: 0o600)
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 let reason = String(cString: strerror(errno))

@@ -2,6 +2,7 @@
 // started on another port over the same tables is refused instead of writing beside it.
 
 import Foundation
+import POSIXFiles
 
 #if canImport(Glibc)
 import Glibc
@@ -17,18 +18,18 @@ final class HubDirectoryLock {
     /// holder.
     init(directory: String, endpoint: String) throws(HubError) {
         let path = (directory as NSString).appendingPathComponent("hub.lock")
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw HubError(.database, "cannot open \(path): \(String(cString: strerror(errno)))")
-        }
+        let descriptor = try Self.openLockFile(path, permissions: 0o644)
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
-            close(descriptor)
+            defer { close(descriptor) }
             guard reason == EWOULDBLOCK else {
                 throw HubError(.database, "cannot lock \(path): \(String(cString: strerror(reason)))")
             }
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+            // Read from the file locked, not from whatever the name leads to now.
+            let holder = String(
+                decoding: FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readDataToEndOfFile(),
+                as: UTF8.self
+            ).trimmingCharacters(in: .whitespacesAndNewlines) as String?
             throw HubError(
                 .directoryInUse,
                 "the hub directory \(directory) is in use by another hub"
@@ -40,6 +41,21 @@ final class HubDirectoryLock {
         _ = ftruncate(descriptor, 0)
         try? holder.seek(toOffset: 0)
         try? holder.write(contentsOf: Data("pid \(getpid()) serving \(endpoint)\n".utf8))
+    }
+
+    /// Opens (creating if needed, with `permissions`) the lock file `path` of the hub
+    /// directory: a regular file, never followed through a symbolic link, which could
+    /// otherwise have the hub overwrite (and empty, at its stop) a file elsewhere.
+    static func openLockFile(_ path: String, permissions: UInt32) throws(HubError) -> Int32 {
+        do {
+            return try POSIXFile.openRegularFileForWriting(atPath: path, creatingWith: permissions)
+        } catch where error.code == .notRegularFile {
+            throw HubError(
+                .database,
+                "cannot use \(path) as a lock file: \(error.reason); remove it, and the hub makes the file itself")
+        } catch {
+            throw HubError(.database, "cannot use \(path) as a lock file: \(error.reason)")
+        }
     }
 
     /// Releases the lock (and leaves the file, which the next hub reuses). Idempotent.

@@ -129,6 +129,74 @@ struct HubDatabaseTests {
         #expect(below?.message == "cannot create the hub directory \(file)/hub: Not a directory")
     }
 
+    /// A database with a damaged page would fail the hub's writes for as long as it runs: it
+    /// is refused at the start, naming the file and what to do.
+    @Test func aDamagedDatabaseIsRefusedSayingWhatToDo() throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-damaged-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let database = try HubDatabase(directory: directory)
+            _ = try database.register(Self.registration(startTime: 0), endpoint: "tcp://127.0.0.1:5001", at: 1)
+        }
+        let path = directory + "/hub.sqlite"
+        let file = try #require(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: 4 * 4096)
+        try file.write(contentsOf: Data(repeating: 0xFF, count: 4096))
+        try file.close()
+        let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: directory) }
+        #expect(error?.code == .database)
+        let message = error?.message ?? ""
+        #expect(message.hasPrefix("the hub database \(path) is damaged (SQLite's quick_check: "), "\(message)")
+        #expect(message.contains("move it aside (with \(path)-wal and \(path)-shm, if there)"), "\(message)")
+        #expect(message.contains("every live spoke registers again"), "\(message)")
+
+        // Garbage where the database should be is the same.
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
+        let notADatabase = #expect(throws: HubError.self) { _ = try HubDatabase(directory: directory) }
+        #expect(notADatabase?.message.hasPrefix("the hub database \(path) is damaged") == true, "\(String(describing: notADatabase))")
+    }
+
+    /// SQLite follows a link and writes where it leads, and names a FIFO or a directory only
+    /// as an I/O error: each database file that is there must be a regular file the hub may
+    /// write, or the hub says what it is.
+    @Test func databaseFilesThatAreNotRegularFilesAreRefusedSayingWhatTheyAre() throws {
+        let parent = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-files-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let elsewhere = parent + "/elsewhere"
+        #expect(FileManager.default.createFile(atPath: elsewhere, contents: Data(), attributes: [.posixPermissions: 0o644]))
+        let advice = "the hub keeps its database there and follows no link: move it out of the hub directory, and the hub makes the file"
+        let cases: [(name: String, make: (String) throws -> Void, says: String)] = [
+            ("hub.sqlite", { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: elsewhere) }, "it is a symbolic link, not a regular file"),
+            ("hub.sqlite", { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: parent + "/missing") }, "it is a symbolic link, not a regular file"),
+            ("hub.sqlite-wal", { try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: elsewhere) }, "it is a symbolic link, not a regular file"),
+            ("hub.sqlite", { #expect(mkfifo($0, 0o600) == 0) }, "it is a FIFO (named pipe), not a regular file"),
+            ("hub.sqlite", { try FileManager.default.createDirectory(atPath: $0, withIntermediateDirectories: false) }, "it is a directory, not a regular file"),
+        ]
+        for (index, (name, make, says)) in cases.enumerated() {
+            let directory = parent + "/hub\(index)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            let file = directory + "/" + name
+            try make(file)
+            let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: directory) }
+            #expect(error?.message == "cannot write the hub database \(file): \(says); \(advice)", "\(String(describing: error))")
+        }
+        // Nothing was written through a link: the file it led to is as it was, and none was made.
+        #expect(try FileManager.default.attributesOfItem(atPath: elsewhere)[.size] as? Int == 0)
+        #expect((try FileManager.default.attributesOfItem(atPath: elsewhere)[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+        #expect(!FileManager.default.fileExists(atPath: parent + "/missing"))
+
+        // A file the hub may not write (an immutable one says "Operation not permitted"): the
+        // system's reason, plainly. Root writes any mode: there, only the link cases apply.
+        if geteuid() != 0 {
+            let directory = parent + "/readonly"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            #expect(FileManager.default.createFile(atPath: directory + "/hub.sqlite", contents: Data(), attributes: [.posixPermissions: 0o400]))
+            let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: directory) }
+            #expect(error?.message == "cannot write the hub database \(directory)/hub.sqlite: Permission denied")
+        }
+    }
+
     /// The database holds the kdb+ users' digests: a hub directory the hub creates is its
     /// user's alone, and the database files are not readable by others even in a directory
     /// that is.
