@@ -81,6 +81,12 @@ final class HubLoop {
     /// What the loop counts (HubMetrics.swift): one call per event, plain adds on this thread;
     /// each snapshot carries a copy.
     private var metrics = HubMetrics()
+    /// Why the hub's last write to its database failed; nil once one succeeds. While set, the
+    /// hub is not ready (its snapshot says the database does not answer).
+    private var databaseWriteFailure: String?
+    /// Writes that keep failing (a full disk, a damaged page, a lock held elsewhere): the first
+    /// failure is logged at once, then a line a minute with the count of the rest.
+    private var databaseWriteFailureLog = LogThrottle(interval: .seconds(60))
 
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
@@ -213,13 +219,50 @@ final class HubLoop {
                 pid: live.record.registration.pid, state: live.confirmed ? "up" : "unconfirmed")
         }
         do {
-            return HubSnapshot(
-                endpoint: endpoint, databaseOpen: true, spokes: views,
+            var snapshot = HubSnapshot(
+                endpoint: endpoint, databaseOpen: databaseWriteFailure == nil, spokes: views,
                 crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
                 crashReportsHeld: try database.count("down"), metrics: metrics)
+            snapshot.databaseProblem = databaseWriteFailure.map { "the hub's database refuses writes (\($0))" }
+            return snapshot
         } catch {
-            return HubSnapshot(
+            var snapshot = HubSnapshot(
                 endpoint: endpoint, databaseOpen: false, spokes: views, crashes: [], crashReportsHeld: 0, metrics: metrics)
+            snapshot.databaseProblem = "the hub's database cannot be read (\(error.message))"
+            return snapshot
+        }
+    }
+
+    /// Runs `write`, a write to the database, and returns its result; nil when it failed. A
+    /// failure makes the hub not ready until a write succeeds again, and is logged: the first
+    /// at once, then at most a line a minute while writes keep failing, and the recovery.
+    private func storing<T>(_ write: () throws(HubError) -> T) -> T? {
+        do {
+            let result = try write()
+            if let failure = databaseWriteFailure {
+                databaseWriteFailure = nil
+                logger.notice(
+                    "the hub's database accepts writes again; the hub is ready",
+                    metadata: ["file": "\(database.path)", "lastError": "\(failure)"])
+            }
+            return result
+        } catch {
+            if databaseWriteFailure == nil {
+                databaseWriteFailureLog = LogThrottle(interval: .seconds(60))
+                _ = databaseWriteFailureLog.admit()
+                logger.error(
+                    """
+                    the hub's database refuses writes: \(error.message); registrations, heartbeats and crash reports \
+                    are not stored, and the hub is not ready (/readyz answers 503), until a write succeeds again
+                    """,
+                    metadata: ["file": "\(database.path)"])
+            } else if let heldBack = databaseWriteFailureLog.admit() {
+                logger.error(
+                    "the hub's database still refuses writes: \(error.message) (\(heldBack + 1) writes failed since the last such line)",
+                    metadata: ["file": "\(database.path)"])
+            }
+            databaseWriteFailure = error.message
+            return nil
         }
     }
 
@@ -433,12 +476,12 @@ final class HubLoop {
             endpoint = "\(scheme)://\(host):\(registration.port)"
         }
         let time = QueryClock.qTimestampNow()
-        let id: Int64
-        do {
-            id = try database.register(registration, endpoint: endpoint, at: time)
-        } catch {
-            logger.error("cannot store a registration", metadata: ["error": "\(error)"])
-            send(routingID, HubMessage(.error, [("message", .string(error.message))]))
+        guard let id = storing({ () throws(HubError) in try database.register(registration, endpoint: endpoint, at: time) })
+        else {
+            send(
+                routingID,
+                HubMessage(
+                    .error, [("message", .string(databaseWriteFailure.map { "the hub cannot store it: \($0)" } ?? ""))]))
             return
         }
         let previous = spokes[id]
@@ -454,7 +497,7 @@ final class HubLoop {
             }
             if let replaced {
                 spokes[replaced.record.id] = nil
-                try? database.remove(spoke: replaced.record.id)
+                _ = storing { () throws(HubError) in try database.remove(spoke: replaced.record.id) }
             }
             spokes[id] = live
             spokeByRoutingID[routingID] = id
@@ -501,10 +544,8 @@ final class HubLoop {
                 used: used, heap: message.integer("heap") ?? 0, peak: message.integer("peak") ?? 0,
                 rss: message.integer("rss") ?? 0)
         }
-        do {
+        _ = storing { () throws(HubError) in
             try database.heard(spoke: id, at: QueryClock.qTimestampNow(), memory: memory, keep: configuration.memoryStatsKept)
-        } catch {
-            logger.error("cannot record a heartbeat", metadata: ["error": "\(error)"])
         }
         send(
             routingID,
@@ -523,16 +564,13 @@ final class HubLoop {
         spokeByRoutingID[routingID] = nil
         if let id, let gone = spokes[id] {
             announcingChanges(to: [gone.announcement]) { spokes[id] = nil }
-            do {
-                if reason.isEmpty {
-                    try database.remove(spoke: id)
-                } else {
-                    try database.markDown(
+            if reason.isEmpty {
+                _ = storing { () throws(HubError) in try database.remove(spoke: id) }
+            } else if storing({ () throws(HubError) in
+                try database.markDown(
                     spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
+            }) != nil {
                 metrics.crashReported()
-                }
-            } catch {
-                logger.error("cannot remove a spoke", metadata: ["error": "\(error)"])
             }
             if reason.isEmpty {
                 logSpokeEvent(
@@ -585,12 +623,11 @@ final class HubLoop {
         let reloadedLiveness = livenessNanoseconds + UInt64(HubPeerSocket.longestReconnectMilliseconds) * 1_000_000
         for (id, live) in spokes where now &- live.lastHeard > (live.confirmed ? livenessNanoseconds : reloadedLiveness) {
             let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
-            do {
+            if storing({ () throws(HubError) in
                 try database.markDown(
                     spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
+            }) != nil {
                 metrics.crashReported()
-            } catch {
-                logger.error("cannot move a spoke to down", metadata: ["error": "\(error)"])
             }
             announcingChanges(to: [live.announcement]) { spokes[id] = nil }
             if let routingID = live.routingID { spokeByRoutingID[routingID] = nil }

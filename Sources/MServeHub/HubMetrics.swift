@@ -81,8 +81,12 @@ public struct HubSnapshot: Sendable {
 
     /// The hub's endpoint.
     public var endpoint: String
-    /// Whether the hub's database answered (false: it could not be read).
+    /// Whether the hub's database answered: it could be read, and the hub's last write to it
+    /// succeeded (false: see ``databaseProblem``).
     public var databaseOpen: Bool
+    /// Why the database does not answer, for people (`the hub's database refuses writes (…)`,
+    /// with SQLite's error); nil while it does, or when nothing says why.
+    public var databaseProblem: String?
     /// The spokes it holds, by id.
     public var spokes: [Spoke]
     /// The newest crash reports, newest first (at most ``HubSnapshot/crashReportsShown``).

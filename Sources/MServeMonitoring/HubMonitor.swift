@@ -57,7 +57,10 @@ public final class HubMonitor: MonitoredProcess {
         let snapshot = taken.snapshot
         let live = !snapshot.endpoint.isEmpty
         let readiness =
-            !live ? "the hub is not running" : snapshot.databaseOpen ? "the hub's database is open" : "the hub's database cannot be read"
+            !live
+            ? "the hub is not running"
+            : snapshot.databaseOpen
+                ? "the hub's database is open" : snapshot.databaseProblem ?? "the hub's database cannot be read"
         let status = Status(
             role: "hub", endpoint: snapshot.endpoint, live: live, ready: live && snapshot.databaseOpen,
             readiness: readiness, databaseOpen: snapshot.databaseOpen,

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MServeHub
 import POSIXSockets
 import QData
@@ -216,6 +217,48 @@ struct HubTests {
         #expect(try await other.client.table("spoke").rowCount == 0)
         third.stop()
         try await thirdTask.value
+    }
+
+    @Test("a hub whose database refuses writes is not ready, saying why, until a write succeeds again")
+    func aDatabaseRefusingWritesMakesTheHubNotReady() async throws {
+        let fixture = HubFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let (hub, hubTask) = try await fixture.startHub()
+        #expect(await hub.snapshot().databaseOpen)
+        // Another process holding the database's write lock (an sqlite3 shell left in a
+        // transaction): each of the hub's writes fails once its busy timeout is over, as
+        // on a full disk.
+        var configuration = Configuration()
+        configuration.busyMode = .immediateError
+        configuration.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
+        try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        // Each write waits out the hub's busy timeout (5 s) before it fails: a spoke that
+        // heartbeats only every 10 s leaves the hub free to answer between its tries.
+        let agent = try SpokeAgent(
+            hub: fixture.endpoint,
+            registration: .current(port: 41_009, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41009"),
+            heartbeatInterval: .seconds(10), livenessTimeout: .seconds(60), logger: quietLogger)
+        let agentTask = Task { try await agent.run() }
+        let refused = await eventually {
+            let snapshot = await hub.snapshot()
+            return !snapshot.databaseOpen
+                && snapshot.databaseProblem?.hasPrefix("the hub's database refuses writes (cannot register a spoke: ") == true
+                && snapshot.databaseProblem?.contains("database is locked") == true
+        }
+        let problem = await hub.snapshot().databaseProblem
+        #expect(refused, "\(String(describing: problem))")
+        #expect(await hub.snapshot().metrics.registrations == 0)
+
+        try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+        _ = try await agent.waitUntilRegistered(timeout: .seconds(60))
+        let ready = await eventually { await hub.snapshot().databaseOpen }
+        #expect(ready)
+        #expect(await hub.snapshot().databaseProblem == nil)
+        agent.stop()
+        try await agentTask.value
+        hub.stop()
+        try await hubTask.value
     }
 
     @Test("an unknown table is refused with an error")

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
 import MServeHub
-import MServeMonitoring
+@testable import MServeMonitoring
 import MServeTestSupport
 import POSIXSockets
+import Prometheus
 import ServiceLifecycle
 import Testing
 
@@ -69,6 +70,20 @@ struct HubMonitorTests {
             try await agentTasks[0].value
             await group.triggerGracefulShutdown()
         }
+    }
+
+    /// A hub whose database refuses writes is live but not ready, and /readyz says why.
+    @Test func aHubWhoseDatabaseRefusesWritesIsNotReadySayingWhy() {
+        var snapshot = HubSnapshot(
+            endpoint: "tcp://127.0.0.1:5560", databaseOpen: false, spokes: [], crashes: [], crashReportsHeld: 0)
+        snapshot.databaseProblem = "the hub's database refuses writes (cannot register a spoke: SQLite error 13: database or disk is full)"
+        let monitor = HubMonitor(registry: .init()) { nil }
+        let state = monitor.state(of: (nil, snapshot))
+        #expect(state.live)
+        #expect(!state.ready)
+        #expect(state.readiness == snapshot.databaseProblem)
+        monitor.publish((nil, snapshot))
+        #expect(sample(String(decoding: monitor.registry.emitToBuffer(), as: UTF8.self), "mserve_hub_database_open") == 0)
     }
 
     @Test func aStoppedHubIsNeitherLiveNorReady() async throws {
