@@ -147,11 +147,10 @@ public final class HubDatabase: Sendable {
     /// `settingPermissions`, makes it 0600.
     private static func refuseUnwritable(_ file: String, settingPermissions: Bool = false) throws(HubError) {
         do {
-            if settingPermissions {
-                try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: file)
-            } else {
-                close(try POSIXFile.openRegularFileForWriting(atPath: file))
-            }
+            // Never opened here: SQLite holds POSIX locks on these files, which closing any
+            // descriptor of them in this process would let go of.
+            guard try POSIXFile.checkWritableRegularFile(atPath: file) else { return }
+            if settingPermissions { try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: file) }
         } catch where error.systemErrorNumber == ENOENT {
             return
         } catch where error.code == .notRegularFile {

@@ -167,14 +167,36 @@ public enum POSIXFile {
     }
 
     /// Sets the permission bits of the regular file `path` to exactly `permissions`, never
-    /// through a symbolic link (see ``openRegularFileForWriting(atPath:creatingWith:)``, whose
-    /// refusals it shares): `cannot write PATH: REASON` when it cannot.
+    /// through a symbolic link, and without opening the file for reading or writing
+    /// (`fchmodat` with `AT_SYMLINK_NOFOLLOW`): closing any descriptor of a file lets go of
+    /// every POSIX lock this process holds on it, a database library's among them. Refuses
+    /// what is not a regular file as ``openRegularFileForWriting(atPath:creatingWith:)`` does;
+    /// `cannot set the mode of PATH to MODE: REASON` when it cannot.
     public static func setPermissions(_ permissions: UInt32, ofRegularFileAtPath path: String) throws(FileError) {
-        let descriptor = try openRegularFileForWriting(atPath: path)
-        defer { close(descriptor) }
-        guard fchmod(descriptor, mode_t(permissions)) == 0 else {
+        try checkWritableRegularFile(atPath: path, orMissing: false)
+        guard fchmodat(AT_FDCWD, path, mode_t(permissions), AT_SYMLINK_NOFOLLOW) == 0 else {
             throw .lastSystemCall("cannot set the mode of \(path) to \(octal(permissions))")
         }
+    }
+
+    /// Checks, without opening it, that `path` is a regular file this process may write: not
+    /// a symbolic link (`lstat`), a FIFO, a directory or a device
+    /// (``FileError/Code-swift.struct/notRegularFile``, `cannot write PATH: it is a symbolic
+    /// link, not a regular file`), and not kept from writing by its mode, an immutable flag or
+    /// a read-only file system (`access`: `cannot write PATH: REASON`). Not opening it matters
+    /// for a file another library in this process may hold open and locked (a database):
+    /// closing a descriptor of it would let go of that library's POSIX locks. Returns false
+    /// when there is no such file and `orMissing` allows it.
+    @discardableResult
+    public static func checkWritableRegularFile(atPath path: String, orMissing: Bool = true) throws(FileError) -> Bool {
+        var status = stat()
+        guard lstat(path, &status) == 0 else {
+            if errno == ENOENT, orMissing { return false }
+            throw .lastSystemCall("cannot write \(path)")
+        }
+        try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+        guard access(path, W_OK) == 0 else { throw .lastSystemCall("cannot write \(path)") }
+        return true
     }
 
     private static func refuseIfNotRegular(_ mode: UInt32, path: String) throws(FileError) {
@@ -291,7 +313,8 @@ extension POSIXFile {
     /// belongs to a user other than root or this process's effective user, or its group or
     /// other users may write it (a sticky directory, such as /tmp, included). Whoever could
     /// change the file, or put another in its place, would run code as this process's user.
-    /// `what` names the file in the message (`dispatch plugin file`); `path` should be the
+    /// The message names the fix: `chmod go-w`, `chown`, or, for a sticky directory shared on
+    /// purpose as /tmp is, moving the file. `what` names the file in the message (`dispatch plugin file`); `path` should be the
     /// resolved path (no symbolic links), the one then given to `dlopen`.
     public static func libraryLoadRefusal(atPath path: String, what: String) -> String? {
         let slash = path.lastIndex(of: "/")
@@ -304,6 +327,14 @@ extension POSIXFile {
                 return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
             }
             let harm = checked == path ? "change the code this process runs" : "put other code in the plugin's place"
+            if case .writableByOthers(let permissions)? = control, checked == directory, permissions & 0o1000 != 0 {
+                // A sticky directory others may write is shared on purpose (/tmp): taking
+                // their write access away would break it for them.
+                let owner = effectiveUserID == 0 ? "root" : "root or this process's user"
+                return "\(name) has mode \(octal(permissions)), so \(exposure(permissions)): whoever may write it "
+                    + "could \(harm); it is a shared directory (sticky, as /tmp is), so leave its mode and move the file to "
+                    + "a directory only \(owner) may write"
+            }
             if let control {
                 return control.refusal(of: name, at: checked, whoCould: harm, otherwise: "load another file")
             }
@@ -316,8 +347,7 @@ extension OutsideControl {
     /// Why `name` (at `path`), which only root and this process's user may control, is
     /// refused: `NAME belongs to uid U, who could HARM: it must belong to …; run chown …, or
     /// OTHERWISE`, or `NAME has mode M, so …: whoever may write it could HARM; run chmod go-w
-    /// PATH`; for a sticky directory (shared on purpose, as /tmp is), to move the file rather
-    /// than change the directory's mode.
+    /// PATH`.
     public func refusal(of name: String, at path: String, whoCould harm: String, otherwise alternative: String) -> String {
         let me = POSIXFile.effectiveUserID
         switch self {
@@ -325,13 +355,6 @@ extension OutsideControl {
             let owner = me == 0 ? "root" : "root or this process's user (uid \(me))"
             return "\(name) belongs to uid \(uid), who could \(harm): it must belong to \(owner); "
                 + "run chown \(me) \(path) (as root), or \(alternative)"
-        case .writableByOthers(let permissions) where permissions & 0o1000 != 0:
-            // A sticky directory others may write is shared on purpose (/tmp): taking their
-            // write access away would break it for them.
-            let owner = me == 0 ? "root" : "root or this process's user"
-            return "\(name) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): whoever may write it "
-                + "could \(harm); it is a shared directory (sticky, as /tmp is), so leave its mode and move the file to a directory "
-                + "only \(owner) may write"
         case .writableByOthers(let permissions):
             return "\(name) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): whoever may write it "
                 + "could \(harm); run chmod go-w \(path)"

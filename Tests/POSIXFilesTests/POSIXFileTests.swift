@@ -91,6 +91,40 @@ struct POSIXFileTests {
         #expect(try POSIXFile.permissions(atPath: missing) == 0o640)
     }
 
+    /// Checking a file and setting its mode open no descriptor of it: closing one would let go
+    /// of every POSIX lock this process holds on the file, as SQLite's on the hub's database.
+    @Test func checkingAFileOrSettingItsModeKeepsThisProcesssLocksOnIt() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/database"
+        try POSIXFile.create(atPath: path, contents: Array("rows".utf8), permissions: 0o644)
+        let holder = open(path, O_RDWR)
+        #expect(holder >= 0)
+        defer { close(holder) }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        #expect(fcntl(holder, F_SETLK, &lock) == 0)
+
+        #expect(try POSIXFile.checkWritableRegularFile(atPath: path))
+        try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: path)
+        #expect(try POSIXFile.permissions(atPath: path) == 0o600)
+
+        // An open file description lock conflicts with this process's own POSIX lock, so
+        // F_OFD_GETLK (36) from another descriptor sees whether it is still held.
+        let looker = open(path, O_RDONLY)
+        #expect(looker >= 0)
+        defer { close(looker) }
+        var probe = flock()
+        probe.l_type = Int16(F_WRLCK)
+        probe.l_whence = Int16(SEEK_SET)
+        #expect(fcntl(looker, 36, &probe) == 0)
+        #expect(probe.l_type == Int16(F_WRLCK), "the write lock was let go")
+
+        #expect(try POSIXFile.checkWritableRegularFile(atPath: directory + "/none") == false)
+        #expect(throws: FileError.self) { try POSIXFile.checkWritableRegularFile(atPath: directory + "/none", orMissing: false) }
+    }
+
     @Test func aFileLargerThanTheLimitIsNotRead() throws {
         let directory = try directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
