@@ -2,6 +2,7 @@ import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -32,15 +33,22 @@ struct ServantWaitTests {
             servants: 1,
             configure: {
                 $0.dispatch.servantWait = .milliseconds(300)
-                // The scripted servant answers no heartbeat: it is lost a second after READY.
-                $0.servants.livenessTimeout = .seconds(1)
+                $0.servants.livenessTimeout = .seconds(3)
             }
         ) { run in
             let servant = run.servants[0]
-            _ = try await servant.becomeReady(capacity: 1)
+            let broker = try await servant.becomeReady(capacity: 1)
+            // Alive (its heartbeats answered on a thread of its own) until the query comes,
+            // which it never answers; then silent, so lost.
+            let queried = Mutex(false)
+            let responder = ServantResponder(servant, broker: broker) { _, _ in
+                queried.withLock { $0 = true }
+                return nil
+            }
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 1, "twice 1")
-            _ = try await servant.next(.query)
+            #expect(await eventually { queried.withLock { $0 } }, "no QUERY came")
+            responder.stop()
             let answer = try #require(try await run.answer(), "the client got no answer")
             #expect(
                 try ScriptedServant.idAndResult(of: answer).1
