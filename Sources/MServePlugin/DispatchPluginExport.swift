@@ -31,6 +31,16 @@ final class InProcessPluginTable {
         pointer.initialize(to: table)
     }
 
+    /// An algorithm named `name` that calls through `table` with `state`, the table freed
+    /// when the algorithm goes.
+    static func algorithm(
+        name: String, calling table: mserve_dispatch_plugin, state: UnsafeMutableRawPointer
+    ) -> any DispatchAlgorithm {
+        let owner = InProcessPluginTable(table)
+        return CDispatchAlgorithm(
+            name: name, path: "in-process", table: owner.pointer, state: state, onInvalidChoice: nil, tableOwner: owner)
+    }
+
     deinit {
         free(UnsafeMutableRawPointer(mutating: pointer.pointee.name))
         free(UnsafeMutableRawPointer(mutating: pointer.pointee.description))
@@ -76,11 +86,9 @@ public enum DispatchPluginExport<Algorithm: SwiftDispatchAlgorithm> {
     /// `name` names it in the result's `name` and in messages (the type's name by default).
     public static func inProcess(_ algorithm: Algorithm, name: String? = nil) -> any DispatchAlgorithm {
         let name = name ?? String(describing: Algorithm.self)
-        let table = InProcessPluginTable(cTable(name: name, description: "", create: refusingCreate))
-        return CDispatchAlgorithm(
-            name: name, path: "in-process", table: table.pointer,
-            state: Unmanaged.passRetained(ExportedAlgorithm(algorithm)).toOpaque(), onInvalidChoice: nil,
-            tableOwner: table)
+        return InProcessPluginTable.algorithm(
+            name: name, calling: cTable(name: name, description: "", create: refusingCreate),
+            state: Unmanaged.passRetained(ExportedAlgorithm(algorithm)).toOpaque())
     }
 
     /// The plugin table, its strings copied with `strdup`.
@@ -335,11 +343,9 @@ public enum IndexedDispatchPluginExport<Algorithm: SwiftIndexedDispatchAlgorithm
     /// `DispatchSimulator(algorithm:servants:)` takes a `SwiftIndexedDispatchAlgorithm` this way.
     public static func inProcess(_ algorithm: Algorithm, name: String? = nil) -> any DispatchAlgorithm {
         let name = name ?? String(describing: Algorithm.self)
-        let table = InProcessPluginTable(cTable(name: name, description: "", create: refusingCreate))
-        return CDispatchAlgorithm(
-            name: name, path: "in-process", table: table.pointer,
-            state: Unmanaged.passRetained(ExportedIndexedAlgorithm(algorithm)).toOpaque(), onInvalidChoice: nil,
-            tableOwner: table)
+        return InProcessPluginTable.algorithm(
+            name: name, calling: cTable(name: name, description: "", create: refusingCreate),
+            state: Unmanaged.passRetained(ExportedIndexedAlgorithm(algorithm)).toOpaque())
     }
 
     /// The plugin table, its strings copied with `strdup`.
