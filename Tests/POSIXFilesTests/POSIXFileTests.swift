@@ -98,12 +98,17 @@ struct POSIXFileTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/database"
         try POSIXFile.create(atPath: path, contents: Array("rows".utf8), permissions: 0o644)
+        // A write lock on the whole file, as `fcntl` takes and reports it.
+        func wholeFileWriteLock() -> flock {
+            var lock = flock()
+            lock.l_type = Int16(F_WRLCK)
+            lock.l_whence = Int16(SEEK_SET)
+            return lock
+        }
         let holder = open(path, O_RDWR)
         #expect(holder >= 0)
         defer { close(holder) }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
+        var lock = wholeFileWriteLock()
         #expect(fcntl(holder, F_SETLK, &lock) == 0)
 
         #expect(try POSIXFile.checkWritableRegularFile(atPath: path))
@@ -115,9 +120,7 @@ struct POSIXFileTests {
         let looker = open(path, O_RDONLY)
         #expect(looker >= 0)
         defer { close(looker) }
-        var probe = flock()
-        probe.l_type = Int16(F_WRLCK)
-        probe.l_whence = Int16(SEEK_SET)
+        var probe = wholeFileWriteLock()
         #expect(fcntl(looker, 36, &probe) == 0)
         #expect(probe.l_type == Int16(F_WRLCK), "the write lock was let go")
 
