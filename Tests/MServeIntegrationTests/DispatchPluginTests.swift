@@ -1,8 +1,10 @@
 import Foundation
 import MServeClient
-import QData
+import MServeProtocol
 import MServeTestSupport
+import QData
 import Testing
+import ZeroMQ
 
 extension IntegrationTests {
     /// Dispatch algorithms loaded by a running broker with dlopen: the shipped ones, one
@@ -172,18 +174,30 @@ extension IntegrationTests {
                 let client = try QueryClient(endpoint: cluster.broker.endpoint)
                 defer { client.close() }
                 _ = try await client.send("proc1 `WARMUP")
-                async let heldAnswered: ContinuousClock.Instant = {
-                    _ = try? await client.send("proc1 `HELD")  // fails at its deadline
-                    return ContinuousClock.now
-                }()
+                // One socket, HELD sent before FREE: the replies come back on it in the order
+                // the broker answered them.
+                let context = try ZMQContext()
+                defer { context.terminate() }
+                let socket = try ZMQSocket(context: context, type: .dealer)
+                defer { socket.close() }
+                try socket.setLinger(milliseconds: 0)
+                try socket.connect(cluster.broker.endpoint)
+                try socket.send(ClientQuery(id: .atom(.long(1)), query: .string("proc1 `HELD")).encoded())  // fails at its deadline
                 try await Task.sleep(for: .milliseconds(100))
-                let free = try await client.send("proc1 `FREE")
-                let freeAnswered = ContinuousClock.now
-                #expect(free.routing == "FREE")
+                try socket.send(ClientQuery(id: .atom(.long(2)), query: .string("proc1 `FREE")).encoded())
+                var order: [QValue] = []
+                for _ in 0..<2 {
+                    let frames = try #require(try await socket.receiveFrames(within: .seconds(30)), "look-ahead \(lookAhead): no reply")
+                    guard case .list(let items, _) = try QIPC.decode(try #require(frames.last)).value, let id = items.first else {
+                        Issue.record("look-ahead \(lookAhead): a reply that is no list")
+                        return
+                    }
+                    order.append(id)
+                }
                 // With look-ahead FREE overtakes the waiting HELD; in strict FIFO it waits
                 // behind it until HELD's deadline.
-                let freeFirst = freeAnswered < (await heldAnswered)
-                #expect(freeFirst == (lookAhead != "1"), "look-ahead \(lookAhead)")
+                let expected: [QValue] = lookAhead == "1" ? [.atom(.long(1)), .atom(.long(2))] : [.atom(.long(2)), .atom(.long(1))]
+                #expect(order == expected, "look-ahead \(lookAhead)")
             }
         }
 
