@@ -298,6 +298,12 @@ extension POSIXFile {
     public static func outsideControl(atPath path: String, trustedOwners: [UInt32]) throws(FileError) -> OutsideControl? {
         var status = stat()
         guard stat(path, &status) == 0 else { throw .lastSystemCall("cannot stat \(path)") }
+        return outsideControl(of: status, trustedOwners: trustedOwners)
+    }
+
+    /// ``outsideControl(atPath:trustedOwners:)`` of the file whose `stat` is `status` (as
+    /// `fstat` gave it for a file already open).
+    static func outsideControl(of status: stat, trustedOwners: [UInt32]) -> OutsideControl? {
         guard trustedOwners.contains(UInt32(status.st_uid)) else { return .ownedBy(uid: UInt32(status.st_uid)) }
         let permissions = UInt32(status.st_mode) & 0o7777
         return permissions & 0o022 == 0 ? nil : .writableByOthers(permissions: permissions)
@@ -317,12 +323,22 @@ extension POSIXFile {
     /// purpose as /tmp is, moving the file. `what` names the file in the message (`dispatch plugin file`); `path` should be the
     /// resolved path (no symbolic links), the one then given to `dlopen`.
     public static func libraryLoadRefusal(atPath path: String, what: String) -> String? {
+        libraryLoadRefusal(atPath: path, what: what, openedAs: nil)
+    }
+
+    /// ``libraryLoadRefusal(atPath:what:)``, the file judged by `opened`, the `fstat` of the
+    /// very file about to be loaded, when given (its directory still by path).
+    static func libraryLoadRefusal(atPath path: String, what: String, openedAs opened: stat?) -> String? {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         for (checked, name) in [(path, "the \(what) \(path)"), (directory, "the directory \(directory) of the \(what) \(path)")] {
             let control: OutsideControl?
             do {
-                control = try outsideControl(atPath: checked, trustedOwners: [0, effectiveUserID])
+                if checked == path, let opened {
+                    control = outsideControl(of: opened, trustedOwners: [0, effectiveUserID])
+                } else {
+                    control = try outsideControl(atPath: checked, trustedOwners: [0, effectiveUserID])
+                }
             } catch {
                 return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
             }

@@ -3,9 +3,10 @@ import Glibc
 #endif
 
 /// A shared library opened for one entry point (a plugin's), the way both plugin loaders open
-/// theirs: refused before `dlopen` when a user other than root or this process's own could
-/// change it or its directory (`dlopen` runs the file's constructors at once), opened with
-/// every symbol bound now, and never unmapped.
+/// theirs: refused before `dlopen` unless it is a regular file, and when a user other than
+/// root or this process's own could change it or its directory (`dlopen` runs the file's
+/// constructors at once); the file judged is the file loaded, opened once; every symbol
+/// bound now, and never unmapped.
 ///
 /// The library is closed when this value ends unless ``keep()`` is called, once the caller has
 /// checked what the entry point returned. Closing leaves the mapping (`RTLD_NODELETE`): a
@@ -40,19 +41,40 @@ public struct SharedLibrary: ~Copyable {
     /// `kind` names it in messages: `dispatch plugin` gives `PATH: cannot load dispatch
     /// plugin: REASON` and `PATH: not a dispatch plugin: symbol NAME not found`.
     public init(path: String, kind: String, entrySymbol: String) throws(Failure) {
-        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "\(kind) file") {
+        // Opened once, and that very file is judged and loaded (dlopen of /proc/self/fd/N): a
+        // file renamed into its place after the checks is never loaded. Non-blocking: opening
+        // a FIFO would wait for a writer. The loader knows a library by the name it was opened
+        // under, so once dlopen has mapped one (even one rejected after, which stays mapped),
+        // its descriptor stays open for the life of the process: its number, and so that name,
+        // is never given to another file.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): \(String(cString: strerror(errno)))")
+        }
+        var mapped = false
+        defer { if !mapped { close(descriptor) } }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): \(String(cString: strerror(errno)))")
+        }
+        // Only a regular file, judged by its type before its mode: a device's mode (0666 for
+        // /dev/null) is no one's to change.
+        let type = UInt32(status.st_mode) & UInt32(S_IFMT)
+        guard type == UInt32(S_IFREG) else {
+            throw Failure(
+                reason: .openFailed,
+                message: "\(path): cannot load \(kind): it is \(POSIXFile.fileKind(type)), not a regular file")
+        }
+        if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "\(kind) file", openedAs: status) {
             throw Failure(reason: .controlledByOthers, message: refusal)
         }
-        // dlopen would wait for ever on a FIFO for a writer: only a regular file is opened.
-        var status = stat()
-        if stat(path, &status) == 0, UInt32(status.st_mode) & UInt32(S_IFMT) != UInt32(S_IFREG) {
-            let fileKind = POSIXFile.fileKind(UInt32(status.st_mode) & UInt32(S_IFMT))
-            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): it is \(fileKind), not a regular file")
-        }
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+        let opened = "/proc/self/fd/\(descriptor)"
+        guard let handle = dlopen(opened, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
-            throw Failure(reason: .openFailed, message: "\(path): cannot load \(kind): \(reason)")
+            throw Failure(
+                reason: .openFailed, message: "\(path): cannot load \(kind): \(reason.replacing(opened, with: path))")
         }
+        mapped = true
         guard let symbol = dlsym(handle, entrySymbol) else {
             dlclose(handle)
             throw Failure(reason: .missingSymbol, message: "\(path): not a \(kind): symbol \(entrySymbol) not found")

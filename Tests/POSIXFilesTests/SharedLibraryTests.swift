@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import POSIXFiles
+import Synchronization
 import Testing
 
 struct SharedLibraryTests {
@@ -60,6 +61,81 @@ struct SharedLibraryTests {
         }
         #expect(failure?.reason == .openFailed)
         #expect(failure?.message == "\(path): cannot load test plugin: it is a FIFO (named pipe), not a regular file")
+    }
+
+    /// A device is judged by its type first: /dev/null's mode 0666 is no one's to change.
+    @Test func aDeviceIsRefusedAsNoRegularFileNotForItsMode() throws {
+        let failure = #expect(throws: SharedLibrary.Failure.self) {
+            _ = try SharedLibrary(path: "/dev/null", kind: "test plugin", entrySymbol: "getpid")
+        }
+        #expect(failure?.reason == .openFailed)
+        #expect(failure?.message == "/dev/null: cannot load test plugin: it is a character device, not a regular file")
+    }
+
+    /// The file judged is the file loaded: while another thread keeps renaming a library others
+    /// may write into the place of a good one, every load gets the good one or a refusal, and
+    /// the other's constructor never runs.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), "no /usr/bin/cc"))
+    func aLibrarySwappedInAfterTheChecksIsNeverLoaded() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shared-library-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let marker = directory + "/constructor-ran"
+        func compile(_ name: String, _ source: String) throws -> String {
+            let sourcePath = directory + "/\(name).c", library = directory + "/\(name).so"
+            try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+            let compiler = Process()
+            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+            compiler.arguments = ["-shared", "-fPIC", "-o", library, sourcePath]
+            try compiler.run()
+            compiler.waitUntilExit()
+            #expect(compiler.terminationStatus == 0)
+            return library
+        }
+        let good = try compile("good", "int test_entry(void) { return 1; }\n")
+        let bad = try compile(
+            "bad",
+            """
+            #include <fcntl.h>
+            #include <unistd.h>
+            int test_entry(void) { return 2; }
+            __attribute__((constructor)) static void mark(void) {
+                int descriptor = open("\(marker)", O_WRONLY | O_CREAT, 0600);
+                if (descriptor >= 0) close(descriptor);
+            }
+            """)
+        #expect(chmod(good, 0o755) == 0)
+        #expect(chmod(bad, 0o666) == 0)
+        let target = directory + "/target.so"
+        #expect(link(good, target) == 0)
+
+        let stop = Atomic(false)
+        let swapper = Thread {
+            var turn = 0
+            while !stop.load(ordering: .relaxed) {
+                let source = turn % 2 == 0 ? bad : good, staged = directory + "/staged-\(turn % 2).so"
+                unlink(staged)
+                if link(source, staged) == 0 { rename(staged, target) }
+                turn += 1
+            }
+        }
+        swapper.start()
+        var loaded = 0, refused = 0, swappedIn = 0
+        for _ in 0..<3_000 {
+            do {
+                let library = try SharedLibrary(path: target, kind: "test plugin", entrySymbol: "test_entry")
+                let entry = unsafeBitCast(library.entryPoint, to: (@convention(c) () -> Int32).self)
+                if entry() != 1 { swappedIn += 1 }
+                loaded += 1
+            } catch {
+                refused += 1
+            }
+        }
+        #expect(swappedIn == 0, "the library others may write was loaded \(swappedIn) times")
+        stop.store(true, ordering: .relaxed)
+        while !swapper.isFinished { usleep(1_000) }
+        #expect(!FileManager.default.fileExists(atPath: marker), "a refused library's constructor ran")
+        #expect(loaded + refused == 3_000)
     }
 
     @Test func aLibraryInADirectoryOthersMayWriteIsNotOpened() throws {
