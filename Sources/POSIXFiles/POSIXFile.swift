@@ -141,7 +141,7 @@ public enum POSIXFile {
     ) throws(FileError) -> Int32 {
         var status = stat()
         if lstat(path, &status) == 0 {
-            try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+            try refuseIfNotRegular(status, path: path)
         } else if errno != ENOENT || permissions == nil {
             throw .lastSystemCall("cannot write \(path)")
         }
@@ -155,7 +155,7 @@ public enum POSIXFile {
         }
         do throws(FileError) {
             guard fstat(descriptor, &status) == 0 else { throw .lastSystemCall("cannot write \(path)") }
-            try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+            try refuseIfNotRegular(status, path: path)
             guard fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK) == 0 else {
                 throw .lastSystemCall("cannot write \(path)")
             }
@@ -194,15 +194,23 @@ public enum POSIXFile {
             if errno == ENOENT, orMissing { return false }
             throw .lastSystemCall("cannot write \(path)")
         }
-        try refuseIfNotRegular(UInt32(status.st_mode), path: path)
+        try refuseIfNotRegular(status, path: path)
         guard access(path, W_OK) == 0 else { throw .lastSystemCall("cannot write \(path)") }
         return true
     }
 
-    private static func refuseIfNotRegular(_ mode: UInt32, path: String) throws(FileError) {
-        let type = mode & UInt32(S_IFMT)
+    /// Refuses what is not a regular file, and a regular file with another name (a hard
+    /// link): what is written to it would change the file under that name too, which may lie
+    /// outside the caller's directory.
+    private static func refuseIfNotRegular(_ status: stat, path: String) throws(FileError) {
+        let type = UInt32(status.st_mode) & UInt32(S_IFMT)
         guard type == UInt32(S_IFREG) else {
             throw FileError(.notRegularFile, doing: "write", path: path, reason: notRegular(type))
+        }
+        guard status.st_nlink <= 1 else {
+            throw FileError(
+                .notRegularFile, doing: "write", path: path,
+                reason: "it has \(status.st_nlink) names (hard links), and a write would change the file under the others too")
         }
     }
 

@@ -45,6 +45,16 @@ struct HubDirectoryLockTests {
         }
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me\n")
 
+        // A hard link is another name of the file elsewhere: written through as well.
+        #expect(link(target, lockPath) == 0)
+        let hardLink = #expect(throws: HubError.self) { _ = try HubDirectoryLock(directory: directory, endpoint: "tcp://127.0.0.1:5560") }
+        #expect(
+            hardLink?.message
+                == "cannot use \(lockPath) as a lock file: it has 2 names (hard links), and a write would change the file under the others too; \(advice)",
+            "\(String(describing: hardLink))")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me\n")
+        try FileManager.default.removeItem(atPath: lockPath)
+
         #expect(mkfifo(lockPath, 0o600) == 0)
         let fifo = #expect(throws: HubError.self) { _ = try HubDirectoryLock(directory: directory, endpoint: "tcp://127.0.0.1:5560") }
         #expect(

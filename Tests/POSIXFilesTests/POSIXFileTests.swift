@@ -64,8 +64,11 @@ struct POSIXFileTests {
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: directory + "/made")
         let fifo = directory + "/fifo"
         #expect(mkfifo(fifo, 0o600) == 0)
+        let hardLink = directory + "/hard-link"
+        #expect(Glibc.link(target, hardLink) == 0)
         let cases = [
             (link, "it is a symbolic link, not a regular file"), (dangling, "it is a symbolic link, not a regular file"),
+            (hardLink, "it has 2 names (hard links), and a write would change the file under the others too"),
             (fifo, "it is a FIFO (named pipe), not a regular file"), (directory, "it is a directory, not a regular file"),
             ("/dev/null", "it is a character device, not a regular file"),
         ]
