@@ -126,6 +126,12 @@ public final class HubDatabase: Sendable {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
             }
             try Self.migrator.migrate(queue)
+            // Opened and its tables made (by one process at a time, above), the hub waits far
+            // less for a lock another process holds: its loop waits with it, answering no spoke
+            // and no HTTP request meanwhile (docs/HUB.md).
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = \(Self.runningBusyTimeoutMilliseconds)")
+            }
         } catch let error as HubError {
             throw error
         } catch let error as DatabaseError where Self.isDamage(error) {
@@ -139,6 +145,10 @@ public final class HubDatabase: Sendable {
             try Self.refuseUnwritable(file, settingPermissions: true)
         }
     }
+
+    /// How long a write waits for a lock another process holds on the database, once it is
+    /// open: at the open, 5 s (hubs starting together take turns making the tables).
+    static let runningBusyTimeoutMilliseconds = 250
 
     /// Refuses the database file `file` (or its WAL or shared-memory file), when there is
     /// one, unless it is a regular file the hub may write: not a symbolic link (whose target,

@@ -87,6 +87,12 @@ final class HubLoop {
     /// Writes that keep failing (a full disk, a damaged page, a lock held elsewhere): the first
     /// failure is logged at once, then a line a minute with the count of the rest.
     private var databaseWriteFailureLog = LogThrottle(interval: .seconds(60))
+    /// After a failed write, none is tried before this time (monotonic nanoseconds): each
+    /// attempt may wait out the busy timeout, and a loop trying one per heartbeat would fall
+    /// behind its spokes and its HTTP side.
+    private var databaseRetryAt: UInt64 = 0
+    /// How long after a failed write the next is tried.
+    static let databaseRetryInterval: UInt64 = 1_000_000_000
 
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
@@ -236,7 +242,10 @@ final class HubLoop {
     /// Runs `write`, a write to the database, and returns its result; nil when it failed. A
     /// failure makes the hub not ready until a write succeeds again, and is logged: the first
     /// at once, then at most a line a minute while writes keep failing, and the recovery.
+    /// While writes fail, at most one a second is tried; the others fail without a try.
     private func storing<T>(_ write: () throws(HubError) -> T) -> T? {
+        // While writes fail, one is tried a second: the others fail at once.
+        if databaseWriteFailure != nil, QueryClock.monotonicNanoseconds() < databaseRetryAt { return nil }
         do {
             let result = try write()
             if let failure = databaseWriteFailure {
@@ -262,6 +271,7 @@ final class HubLoop {
                     metadata: ["file": "\(database.path)"])
             }
             databaseWriteFailure = error.message
+            databaseRetryAt = QueryClock.monotonicNanoseconds() &+ Self.databaseRetryInterval
             return nil
         }
     }

@@ -233,12 +233,11 @@ struct HubTests {
         configuration.allowsUnsafeTransactions = true
         let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
         try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-        // Each write waits out the hub's busy timeout (5 s) before it fails: a spoke that
-        // heartbeats only every 10 s leaves the hub free to answer between its tries.
+        // A spoke trying to register five times a second: the hub must go on answering.
         let agent = try SpokeAgent(
             hub: fixture.endpoint,
             registration: .current(port: 41_009, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41009"),
-            heartbeatInterval: .seconds(10), livenessTimeout: .seconds(60), logger: quietLogger)
+            heartbeatInterval: .milliseconds(200), livenessTimeout: .seconds(60), logger: quietLogger)
         let agentTask = Task { try await agent.run() }
         let refused = await eventually {
             let snapshot = await hub.snapshot()
@@ -249,6 +248,20 @@ struct HubTests {
         let problem = await hub.snapshot().databaseProblem
         #expect(refused, "\(String(describing: problem))")
         #expect(await hub.snapshot().metrics.registrations == 0)
+        // While the lock is held, the hub's loop is not held up by it: each write waits a
+        // quarter of a second at most, one a second, so the snapshot behind /healthz and
+        // /readyz comes at once (with a 5 s wait per write, it came only between writes).
+        for _ in 0..<5 {
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { _ = await hub.snapshot(); return true }
+                group.addTask { try? await Task.sleep(for: .seconds(2)); return false }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(answered, "the hub did not answer within 2 s while another process held its database's lock")
+            try await Task.sleep(for: .milliseconds(300))
+        }
 
         try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
         _ = try await agent.waitUntilRegistered(timeout: .seconds(60))
