@@ -40,6 +40,10 @@ extension IntegrationTests {
         @Test(arguments: [
             ("## Writing a servant", "func priceOf(_ symbol: String) throws -> Double { 0 }\n"),  // the reader's own code
             ("## Writing a client", ""),
+            (
+                "### Registering a servant with the hub",
+                "import Logging\nimport MServeServant\nlet functions = FunctionRegistry()\nlet logger = Logger(label: \"vwap-servant\")\n"
+            ),
         ])
         func theReadmesExamplesTypeCheck(section heading: String, prelude: String) async throws {
             let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
@@ -60,6 +64,8 @@ extension IntegrationTests {
             let arguments =
                 ["swiftc", "-typecheck", "-I", build + "/Modules"]
                 + ["Sources/CZeroMQ", "Sources/CMalloc", "plugins/include"].flatMap { ["-I", packageRoot + "/" + $0] }
+                // The hub's database library's system module (MServeHub imports GRDB).
+                + ["-I", packageRoot + "/.build/checkouts/GRDB.swift/Sources/GRDBSQLite"]
                 + moduleMaps + [directory + "/main.swift"]
             let run = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/env"), arguments, timeout: 120)
             #expect(run.status == 0, "swiftc: \(run.errors)")
