@@ -334,9 +334,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 // hub sees the connection come from may be another of this host's addresses,
                 // one the broker does not listen on (a hub reached at a LAN address, clients
                 // taken on loopback). Bound to every interface, it lets the hub name it.
-                var registration = SpokeRegistration.current(
-                    port: port(of: endpoint), service: service, role: SpokeRole.broker, endpoint: endpoint,
-                    advertisedHost: advertisedHost(ofBound: endpoint))
+                var registration = SpokeRegistration.current(boundAt: endpoint, service: service, role: SpokeRole.broker)
                 registration.curveKey = security?.keyPair.publicKey
                 let member = try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 if let auto = member as? HubAutoMode { onAutoMode(auto) }

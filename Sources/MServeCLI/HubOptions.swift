@@ -181,19 +181,3 @@ func port(of endpoint: String) -> Int32 {
     ZMQEndpoint(endpoint)?.portText.flatMap { Int32($0) } ?? 0
 }
 
-/// The host of a `tcp://HOST:PORT` endpoint, without an IPv6 address's brackets; nil for any
-/// other transport.
-func host(of endpoint: String) -> String? {
-    guard let parsed = ZMQEndpoint(endpoint), parsed.scheme == "tcp", let host = parsed.unbracketedHost, !host.isEmpty
-    else { return nil }
-    return host
-}
-
-/// The host a process bound at `endpoint` (as bound, `tcp://HOST:PORT`) advertises to the hub,
-/// so that it is registered under an address it listens on: the bound host, unless the
-/// endpoint binds every interface (`*`, `0.0.0.0`, `[::]`), when nil lets the hub use the
-/// address the process's connection comes from. Nil for any other transport.
-func advertisedHost(ofBound endpoint: String) -> String? {
-    guard let parsed = ZMQEndpoint(endpoint), parsed.scheme == "tcp", !parsed.bindsEveryInterface else { return nil }
-    return host(of: endpoint)
-}

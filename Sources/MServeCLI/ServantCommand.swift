@@ -239,8 +239,7 @@ struct MServeServantCommand: AsyncParsableCommand {
                     // the servant's connection come from.
                     let endpoint = try await servant.endpoint
                     var registration = SpokeRegistration.current(
-                        port: port(of: endpoint), threads: Int32(threads), service: service, role: SpokeRole.servant,
-                        endpoint: endpoint, advertisedHost: host(of: endpoint))
+                        boundAt: endpoint, threads: Int32(threads), service: service, role: SpokeRole.servant)
                     registration.curveKey = security?.keyPair.publicKey
                     return try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 })

@@ -141,9 +141,7 @@ public final class HubDatabase: Sendable {
         }
         // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
         // files take the database file's mode.
-        for file in files where (try? POSIXFile.permissions(atPath: file)) != nil {
-            try Self.refuseUnwritable(file, settingPermissions: true)
-        }
+        for file in files { try Self.refuseUnwritable(file, settingPermissions: true) }
     }
 
     /// How long a write waits for a lock another process holds on the database, once it is
@@ -158,9 +156,13 @@ public final class HubDatabase: Sendable {
     private static func refuseUnwritable(_ file: String, settingPermissions: Bool = false) throws(HubError) {
         do {
             // Never opened here: SQLite holds POSIX locks on these files, which closing any
-            // descriptor of them in this process would let go of.
-            guard try POSIXFile.checkWritableRegularFile(atPath: file) else { return }
-            if settingPermissions { try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: file) }
+            // descriptor of them in this process would let go of. Setting the mode checks the
+            // file as the check alone does; a missing one is left as it is.
+            if settingPermissions {
+                try POSIXFile.setPermissions(0o600, ofRegularFileAtPath: file)
+            } else {
+                try POSIXFile.checkWritableRegularFile(atPath: file)
+            }
         } catch where error.systemErrorNumber == ENOENT {
             return
         } catch where error.code == .notRegularFile {

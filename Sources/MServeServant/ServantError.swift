@@ -28,11 +28,6 @@ extension ServantError {
     /// (a bare `struct Boom: Error` gives `boom: Boom`). Never the debug dump of the value,
     /// which would show the client the function's internals.
     public init(function: String, failure: any Error) {
-        self.init("\(function): \(Self.describing(failure))")
-    }
-
-    /// What `failure` says of itself, for a client (as a servant plugin's errors say it).
-    static func describing(_ failure: any Error) -> String {
-        ServantPluginFunction.clientDescription(of: failure)
+        self.init("\(function): \(ServantPluginFunction.clientDescription(of: failure))")
     }
 }

@@ -328,8 +328,9 @@ extension POSIXFile {
     /// other users may write it (a sticky directory, such as /tmp, included). Whoever could
     /// change the file, or put another in its place, would run code as this process's user.
     /// The message names the fix: `chmod go-w`, `chown`, or, for a sticky directory shared on
-    /// purpose as /tmp is, moving the file. `what` names the file in the message (`dispatch plugin file`); `path` should be the
-    /// resolved path (no symbolic links), the one then given to `dlopen`.
+    /// purpose as /tmp is, moving the file. `what` names the file in the message (`dispatch
+    /// plugin file`); `path` should be the resolved path (no symbolic links), the file then
+    /// loaded (``SharedLibrary`` judges the very file it opened).
     public static func libraryLoadRefusal(atPath path: String, what: String) -> String? {
         libraryLoadRefusal(atPath: path, what: what, openedAs: nil)
     }
