@@ -53,6 +53,10 @@ extension BrokerLoop {
         if algorithm.followsEvents { algorithm.observe(.removed(servant: id)) }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
+        // The queries waiting for the functions only this servant served (it was lost, and
+        // now it is gone for good: the hub or the operator removed it) wait for nothing: they
+        // get the error a new query calling such a function gets, at once.
+        if record.functions != nil { refuseQueuedQueriesNoServantServes() }
     }
 
     /// Takes servant `id` out of the ready servants, if it is there.
@@ -156,6 +160,8 @@ extension BrokerLoop {
                 case .lost: break
                 case .draining where record.inFlight == 0:
                     logger.info("servant left", metadata: ["servant": "\(record.name)"])
+                    // It said it was going: the tries to reach it again are no news.
+                    record.unreachableLogged = true
                     servantLost(id, reason: "disconnected", quietly: true)
                 case .connecting, .ready, .draining:
                     servantLost(id, reason: "disconnected")
@@ -258,7 +264,7 @@ extension BrokerLoop {
             guard frames.count >= 3, frames[1].elementsEqual(ServantLink.protocolMarker),
                 let command = ServantCommand(frame: frames[2])
             else {
-                logger.warning("dropped a servant message that is not MSV1")
+                logUnreadableServantMessage(frames)
                 continue
             }
             guard let id = Self.servantID(fromRoutingID: frames[0]), let record = servants[id],
@@ -299,6 +305,9 @@ extension BrokerLoop {
                 }
             case .drain: servantDraining(id, handedBack: frames.count > 3 ? (3..<frames.count).compactMap { WireInteger.decode(frames[$0]) } : [])
             case .bye:
+                // It said it was going: the tries to reach it again are no news ("servant left",
+                // or "servant lost" with "said goodbye", says what happened).
+                record.unreachableLogged = true
                 // The queries it names it never started: sent elsewhere, they are not counted
                 // as a dispatch.
                 var neverStarted = 0
@@ -326,6 +335,21 @@ extension BrokerLoop {
                 logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
             }
         }
+    }
+
+    /// Logs a servant message the protocol does not define, saying what is wrong with it and
+    /// which servant sent it; a line a second at most, with a count of the rest.
+    func logUnreadableServantMessage(_ frames: ZMQFrames) {
+        guard let heldBack = unreadableServantMessageLog.admit() else { return }
+        let reason =
+            ServantLink.unreadableReason(
+                marker: frames.count > 1 ? frames[1] : nil, command: frames.count > 2 ? frames[2] : nil)
+            ?? "a message the broker cannot read"
+        let routingID = frames.count > 0 ? frames[0] : []
+        let sender = Self.servantID(fromRoutingID: routingID).flatMap { servants[$0]?.name }
+        logger.warning(
+            "\(LogThrottle.line("dropped a servant message: \(reason)", heldBack: heldBack))",
+            metadata: ["servant": "\(sender ?? LogText.printable(routingID, limit: 64))"])
     }
 
     /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation, name and functions.

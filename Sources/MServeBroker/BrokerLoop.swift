@@ -123,6 +123,9 @@ final class BrokerLoop {
     var refusedQueryLog = LogThrottle()
     var clientGoneLog = LogThrottle()
     var invalidChoiceLog = LogThrottle()
+    /// Servant messages the protocol does not define: a line a second, as a peer may send them
+    /// at any rate.
+    var unreadableServantMessageLog = LogThrottle()
 
     /// When the status line is next due.
     var status: StatusSchedule

@@ -166,7 +166,8 @@ final class ServantRecord {
     /// heard, so a pause of the broker's own loop, which sends no heartbeat, does not count.
     @exclusivity(unchecked) var unansweredPingSince: UInt64?
     @exclusivity(unchecked) var lastHelloSent: UInt64 = 0
-    /// Whether a failed try to connect was logged; once until it connects.
+    /// Whether a failed try to connect was logged, or needs no line (the servant said it was
+    /// leaving); once until it connects.
     @exclusivity(unchecked) var unreachableLogged = false
     /// Disconnected after libzmq ended its connection for good; connected again at the next
     /// heartbeat visit (``BrokerLoop/endConnectionForGood(_:)``).

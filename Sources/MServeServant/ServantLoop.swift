@@ -51,7 +51,7 @@ final class ServantLoop {
     private var refusedDirectQueries: UInt64 = 0
     /// When the next log line about refused direct queries may be written (monotonic ns).
     private var nextDirectRefusalLog: UInt64 = 0
-    /// Lines about messages a peer got wrong (not MSV1, a malformed QUERY, an unexpected
+    /// Lines about messages a peer got wrong (no known command, a malformed QUERY, an unexpected
     /// command, queries without a session), each kind at most once a second: anyone who
     /// reaches the socket can send them at any rate, and must not fill the log.
     private var peerEventLogs: [String: LogThrottle] = [:]
@@ -240,7 +240,7 @@ final class ServantLoop {
             brokers[broker] = nil
             logger.info(
                 "forgot a broker that went silent without a goodbye",
-                metadata: ["broker": "\(Self.printableRoutingID(broker))"])
+                metadata: ["broker": "\(LogText.printable(broker))"])
         }
     }
 
@@ -339,20 +339,6 @@ final class ServantLoop {
         logger.log(level: level, "\(LogThrottle.line(line(), heldBack: heldBack))", metadata: metadata)
     }
 
-    /// A peer's routing id as a log shows it: printable ASCII as it is, any other byte as
-    /// `\xNN`, so that no peer can write a line break, or a line of its own, into the log.
-    static func printableRoutingID(_ id: [UInt8]) -> String {
-        var text = ""
-        for byte in id {
-            if byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") {
-                text.unicodeScalars.append(Unicode.Scalar(byte))
-            } else {
-                text += (byte < 0x10 ? "\\x0" : "\\x") + String(byte, radix: 16)
-            }
-        }
-        return text
-    }
-
     /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
     /// sent DRAIN), heartbeats are still answered, so that no broker takes the queries still
     /// running for lost and runs them again elsewhere, but no new query is started: a
@@ -395,7 +381,12 @@ final class ServantLoop {
                 continue
             }
             guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
-                logPeerEvent("not MSV1", "dropped a message that is not MSV1", now: now)
+                let reason =
+                    ServantLink.unreadableReason(
+                        marker: frames.count > 1 ? frames[1] : nil, command: frames.count > 2 ? frames[2] : nil)
+                    ?? "a message the servant cannot read"
+                // Kinds of their own, not the text: a peer's bytes must not make new kinds.
+                logPeerEvent(frames.count < 3 ? "short" : "unknown command", "dropped \(reason)", now: now)
                 continue
             }
             let broker = frames.copy(of: 0)
@@ -415,7 +406,7 @@ final class ServantLoop {
                     // Anyone who reaches the socket can say HELLO under a new identity at any rate.
                     logPeerEvent(
                         "broker connected", "broker connected", level: .info,
-                        metadata: ["broker": "\(Self.printableRoutingID(broker))", "sessions": "\(brokers.count)"], now: now)
+                        metadata: ["broker": "\(LogText.printable(broker))", "sessions": "\(brokers.count)"], now: now)
                 }
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
             case .ping:
@@ -435,7 +426,7 @@ final class ServantLoop {
                     logPeerEvent(
                         "no session",
                         "did not run \(tags.count) quer\(tags.count == 1 ? "y" : "ies") from a broker with no session; told it goodbye",
-                        level: .notice, metadata: ["broker": "\(Self.printableRoutingID(broker))"], now: now)
+                        level: .notice, metadata: ["broker": "\(LogText.printable(broker))"], now: now)
                     send(broker, [ServantLink.protocolMarker, ServantCommand.bye.frame] + tags)
                     continue
                 }

@@ -128,6 +128,37 @@ struct FunctionAwareDispatchTests {
         }
     }
 
+    /// A query waiting for the only servant serving its function, which was lost, is refused
+    /// at once when that servant is removed (the hub saw it go, or the operator removed it):
+    /// no servant is coming for it, and a new query calling the function is refused so too.
+    @Test func aWaitingQueryIsRefusedWhenTheLastServantServingItsFunctionIsRemoved() async throws {
+        try await ScriptedBroker.run(
+            servants: 2,
+            // Longer than the test waits for an answer: only the refusal can answer in time.
+            configure: {
+                $0.dispatch.queryDeadline = .seconds(300)
+                $0.dispatch.servantWait = .seconds(300)
+            }
+        ) { run in
+            let twice = run.servants[0], thrice = run.servants[1]
+            try await twice.becomeReady(capacity: 1, functions: ["twice"])
+            let thriceBroker = try await thrice.becomeReady(capacity: 1, functions: ["thrice"], incarnation: 10)
+            #expect(await run.servantsBecomeReady(2))
+            // The servant serving `thrice` goes: a `thrice` query waits for it to come back.
+            try thrice.send(to: thriceBroker, .bye, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["ready", "lost"] })
+            try run.send(id: 1, "thrice 1")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+
+            run.broker.removeServant(endpoint: thrice.endpoint)
+            let refused = try #require(try await run.answer(within: .seconds(20)), "the waiting query was not refused")
+            #expect(
+                try ScriptedServant.idAndResult(of: refused)
+                    == (.atom(.long(1)), .error("mserve: no servant of this service serves the function thrice; its functions: twice")))
+            #expect(await run.broker.snapshot().queued == 0)
+        }
+    }
+
     @Test func aServantAnnouncingNoFunctionsServesEveryFunction() async throws {
         try await ScriptedBroker.run(servants: 2) { run in
             let listed = run.servants[0], unlisted = run.servants[1]

@@ -161,6 +161,7 @@ extension IntegrationTests {
             let query = QIPC.encode(.list([.atom(.long(1)), .string("echo 1")]), messageType: .async)
             for _ in 0..<200 {
                 try peer.send(multipart: [marker])
+                try peer.send(multipart: [marker, Array("FOO\n".utf8)])
                 try peer.send(multipart: [marker, Array("DRAIN".utf8)])
                 try peer.send(multipart: [marker, Array("QUERY".utf8), Array("tag".utf8)])
                 try peer.send(multipart: [marker, Array("QUERY".utf8), Array(repeating: 0, count: 8), query])
@@ -185,7 +186,8 @@ extension IntegrationTests {
             #expect(await eventually { servant.logs.contains("broker connected") }, "\(servant.logs)")
             let logs = servant.logs
             for line in [
-                "dropped a message that is not MSV1", "dropped an unexpected DRAIN",
+                "dropped an MSV1 message without a command", "dropped an MSV1 message with an unknown command \"FOO\\x0a\"",
+                "dropped an unexpected DRAIN",
                 "dropped a QUERY whose frames are not tag and message pairs", "from a broker with no session",
                 "refused a malformed query",
             ] {
