@@ -28,7 +28,8 @@ public struct QueryTimings: Sendable, Hashable {
 /// (timestamp), and, only when the query failed, `error` (the error text as a string). When
 /// the servant sent its own symbol-keyed dictionary, all of its entries come first, `routing`
 /// is set, and each broker key the servant already used is added as `broker` + capitalised key
-/// instead (`brokerElapsed`), so nothing the servant said is overwritten; `error` is reserved
+/// instead (`brokerElapsed`), prefixed again while that is taken too (`brokerBrokerElapsed`),
+/// so nothing the servant said is overwritten and no key appears twice; `error` is reserved
 /// and always last. Any other third item from a servant is kept under `servantInfo`.
 public enum InfoDictionary {
     /// The broker's own keys, in the order they appear.
@@ -76,16 +77,25 @@ public enum InfoDictionary {
                 } else {
                     entries.append((key, value))
                 }
-            } else if used.contains(key) {
-                let renamed = "broker" + key.prefix(1).uppercased() + key.dropFirst()
-                entries.append((renamed, value))
-                used.insert(renamed)
             } else {
-                entries.append((key, value))
-                used.insert(key)
+                let free = freeKey(for: key, notIn: used)
+                entries.append((free, value))
+                used.insert(free)
             }
         }
         return dictionary(entries + errorEntries)
+    }
+
+    /// `key` if no key in `used` is it, else `key` prefixed with `broker` (its first letter
+    /// capitalised) as many times as it takes to find one that is not used: `elapsed`,
+    /// `brokerElapsed`, `brokerBrokerElapsed`, … The reply's keys stay unique, and the
+    /// broker's figure is found under the first free one.
+    static func freeKey(for key: String, notIn used: Set<String>) -> String {
+        var candidate = key
+        while used.contains(candidate) {
+            candidate = "broker" + candidate.prefix(1).uppercased() + candidate.dropFirst()
+        }
+        return candidate
     }
 
     /// The info a servant sends with a failed query: only the reserved `error` entry.

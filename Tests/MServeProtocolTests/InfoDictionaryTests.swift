@@ -37,6 +37,30 @@ struct InfoDictionaryTests {
         #expect(entries["execution"] == .atom(.timespan(20)))
     }
 
+    @Test func aBrokerKeyIsPrefixedAgainUntilItIsFree() {
+        let servantInfo = InfoDictionary.dictionary([
+            ("elapsed", .atom(.long(4))), ("brokerElapsed", .atom(.long(3))),
+            ("received", .atom(.long(5))), ("brokerReceived", .atom(.long(6))), ("brokerBrokerReceived", .atom(.long(7))),
+            ("servant", .atom(.symbol("mine"))),
+        ])
+        let info = InfoDictionary.make(
+            routing: "IBM", servant: "h:1", timings: timings, servantInfo: servantInfo, error: "failed")
+        let entries = InfoDictionary.symbolKeyedEntries(info) ?? []
+        #expect(
+            entries.map(\.0) == [
+                "elapsed", "brokerElapsed", "received", "brokerReceived", "brokerBrokerReceived", "servant",
+                "routing", "brokerServant", "brokerBrokerElapsed", "execution", "queued", "brokerBrokerBrokerReceived",
+                "error",
+            ])
+        #expect(Set(entries.map(\.0)).count == entries.count, "a key twice: \(entries.map(\.0))")
+        let byKey = Dictionary(entries) { first, _ in first }
+        #expect(byKey["brokerElapsed"] == .atom(.long(3)))
+        #expect(byKey["brokerBrokerElapsed"] == .atom(.timespan(30)))
+        #expect(byKey["brokerBrokerReceived"] == .atom(.long(7)))
+        #expect(byKey["brokerBrokerBrokerReceived"] == .atom(.timestamp(1_000)))
+        #expect(byKey["brokerServant"] == .atom(.symbol("h:1")))
+    }
+
     @Test func aThirdItemThatIsNotADictionaryIsKeptAside() {
         let info = InfoDictionary.make(
             routing: "IBM", servant: "h:1", timings: timings, servantInfo: .vector(.long([1, 2])))
