@@ -87,6 +87,10 @@ public struct BrokerConfiguration: Sendable {
         /// While no servant is ready, a query waits at most this long (from its arrival, or
         /// from when the last ready servant went) before it gets an error reply saying so.
         public var servantWait: Duration = .seconds(5)
+        /// How often the broker scans for queries past their deadline in the queue and for
+        /// servants that went while queries waited for them. A query at a servant is answered at
+        /// its own deadline, not at the next scan. Not an option: tests lengthen it.
+        var deadlineScanInterval: Duration = .milliseconds(50)
         /// Creates the default dispatch settings.
         public init() {}
     }

@@ -159,6 +159,7 @@ extension BrokerLoop {
         if algorithm.followsEvents {
             algorithm.observe(.dispatched(servant: servantID, routing: query.routing, inFlight: record.inFlight))
         }
+        earliestDeadlineInFlight = min(earliestDeadlineInFlight ?? .max, query.deadline)
         inFlight[query.tag] = InFlightQuery(query: query, servantID: servantID, dispatchedAt: now)
         guard !isQServant else { return true }
         if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }

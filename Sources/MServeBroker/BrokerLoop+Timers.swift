@@ -65,10 +65,14 @@ extension BrokerLoop {
             drainQueue()
         }
         if now >= nextDeadlineScan {
-            nextDeadlineScan = now + 50_000_000
+            nextDeadlineScan = now + deadlineScanNanoseconds
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
             if hasUnloggedReplyDrops { logReplyDrops(now: now) }
+        } else if let earliest = earliestDeadlineInFlight, now >= earliest {
+            // A query at a servant may have reached its deadline between two scans.
+            expireInFlightQueries(now: now)
+            resetKdbServantsPastDeadline()
         }
         if let (answeredNow, perSecond) = status.due(now: now, count: answered) {
             logStatus(answeredNow: answeredNow, perSecond: perSecond)
@@ -100,7 +104,19 @@ extension BrokerLoop {
         // The queries behind one that held the front may go now.
         let expiredWaiting = expireQueuedQueries(now: now)
         if expireQueriesOfFunctionsWithoutAReadyServant(now: now) || expiredWaiting { drainQueue() }
-        for (tag, flight) in inFlight where !flight.abandoned && flight.query.deadline <= now {
+        expireInFlightQueries(now: now)
+    }
+
+    /// Answers the queries at servants whose deadline has passed with a deadline error, and
+    /// sets ``earliestDeadlineInFlight`` to the earliest deadline of those left (in one pass,
+    /// run by the deadline scan and whenever that deadline is due).
+    func expireInFlightQueries(now: UInt64) {
+        var nextEarliest: UInt64?
+        for (tag, flight) in inFlight where !flight.abandoned {
+            guard flight.query.deadline <= now else {
+                nextEarliest = min(nextEarliest ?? .max, flight.query.deadline)
+                continue
+            }
             inFlight[tag]?.abandoned = true
             let name = servants[flight.servantID]?.name ?? ""
             reply(
@@ -117,6 +133,7 @@ extension BrokerLoop {
                     "routing": "\(flight.query.routing)",
                 ])
         }
+        earliestDeadlineInFlight = nextEarliest
     }
 
     /// The error of a query whose deadline passed while it waited for a busy servant: it never

@@ -135,6 +135,8 @@ final class BrokerLoop {
     let heartbeatNanoseconds: UInt64
     let livenessNanoseconds: UInt64
     let deadlineNanoseconds: UInt64
+    /// How often the deadline scan runs (``BrokerConfiguration/Dispatch/deadlineScanInterval``).
+    let deadlineScanNanoseconds: UInt64
     /// The largest message taken from a client or a servant, compressed or once decompressed.
     let maxMessageSize: Int
     /// The most reply bytes libzmq may hold for one ZeroMQ client before replies to it are dropped.
@@ -158,6 +160,11 @@ final class BrokerLoop {
     /// The earliest deadline of the queued queries with a deadline of their own (a client's
     /// option), which may expire before queries ahead of them; nil when none was queued.
     @exclusivity(unchecked) var earliestOwnDeadlineQueued: UInt64?
+    /// The earliest deadline of the queries in flight, or an earlier one (of a query answered
+    /// since); nil when none was in flight. Lowered at each dispatch and recomputed by each pass
+    /// over `inFlight` (``expireInFlightQueries(now:)``): the loop wakes for it, so that a query
+    /// at a servant is answered at its deadline, not at the next deadline scan.
+    @exclusivity(unchecked) var earliestDeadlineInFlight: UInt64?
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0
     /// While the loop is saturated, when it reads the client socket next (see `run`).
@@ -191,6 +198,7 @@ final class BrokerLoop {
         heartbeatNanoseconds = configuration.servants.heartbeatInterval.nanoseconds
         livenessNanoseconds = configuration.servants.livenessTimeout.nanoseconds
         deadlineNanoseconds = configuration.dispatch.queryDeadline.nanoseconds
+        deadlineScanNanoseconds = configuration.dispatch.deadlineScanInterval.nanoseconds
         maxMessageSize = Int(configuration.clients.maxMessageSize)
         maxBufferedReplyBytes = configuration.clients.maxBufferedReplyBytes
         maxBufferedReplyBytesTotal = configuration.clients.maxBufferedReplyBytesTotal
@@ -317,7 +325,7 @@ final class BrokerLoop {
                     now: now,
                     // Two at a time: `min` of more than two builds an array at every turn.
                     wakeAt: min(
-                        min(nextHeartbeat, nextDeadlineScan),
+                        min(nextHeartbeat, min(nextDeadlineScan, earliestDeadlineInFlight ?? .max)),
                         min(
                             min(reofferAt ?? .max, saturated ? nextClientReadWhileSaturated : .max),
                             min(

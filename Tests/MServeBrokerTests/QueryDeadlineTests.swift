@@ -80,6 +80,34 @@ struct QueryDeadlineTests {
         }
     }
 
+    @Test func aQueryAtAServantIsAnsweredAtItsDeadlineNotAtTheNextScan() async throws {
+        // A deadline scan a minute apart: only the loop's wake-up for the deadlines of the
+        // queries in flight can answer them within this test's wait.
+        try await ScriptedBroker.run(servants: 2, configure: {
+            $0.dispatch.deadlineScanInterval = .seconds(60)
+            $0.dispatch.queryDeadline = .seconds(2)
+        }) { run in
+            for servant in run.servants { _ = try await servant.becomeReady(capacity: 1) }
+            #expect(await run.servantsBecomeReady(2))
+            // One query with a deadline of its own, one with the broker's (later): the first
+            // answered must leave the loop waking for the second.
+            let ownDeadline = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([300_000_000])))
+            try run.client.send(ClientQuery(id: .atom(.long(1)), query: .string("twice 1"), options: ownDeadline).encoded())
+            _ = try await run.servants[0].next(.query)  // and never answered
+            try run.send(id: 2, "twice 2")
+            _ = try await run.servants[1].next(.query)  // nor this one
+
+            for (id, deadline, servant) in [(1, 300_000_000, run.servants[0]), (2, 2_000_000_000, run.servants[1])] {
+                let answer = try #require(
+                    try await run.answer(within: .seconds(20)), "query \(id) was not answered: its deadline woke no one")
+                #expect(try ScriptedServant.idAndResult(of: answer) == (.atom(.long(Int64(id))), .error(
+                    "mserve: deadline exceeded: servant \(servant.endpoint.dropFirst("tcp://".count)) did not answer in time")))
+                let (_, _, elapsed) = try ScriptedServant.timings(of: answer)
+                #expect(elapsed >= deadline, "query \(id) was answered before its deadline: \(elapsed) ns")
+            }
+        }
+    }
+
     /// The first free servant; after each completed query, holds the broker's loop until the
     /// test lets it go (``LoopHold``).
     final class HoldingCompletionAlgorithm: DispatchAlgorithm, Sendable {
