@@ -69,8 +69,10 @@ extension BrokerLoop {
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
             if hasUnloggedReplyDrops { logReplyDrops(now: now) }
-        } else if let earliest = earliestDeadlineInFlight, now >= earliest {
-            // A query at a servant may have reached its deadline between two scans.
+        } else if now >= earliestDeadlineInFlight ?? .max || now >= earliestQueuedDeadline {
+            // A query at a servant, or one that came in the queue, reached its deadline between
+            // two scans: it is answered now, not at the next scan.
+            if expireQueuedQueries(now: now) { drainQueue() }
             expireInFlightQueries(now: now)
             resetKdbServantsPastDeadline()
         }

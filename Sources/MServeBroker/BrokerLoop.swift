@@ -165,6 +165,14 @@ final class BrokerLoop {
     /// over `inFlight` (``expireInFlightQueries(now:)``): the loop wakes for it, so that a query
     /// at a servant is answered at its deadline, not at the next deadline scan.
     @exclusivity(unchecked) var earliestDeadlineInFlight: UInt64?
+    /// The earliest deadline among the queued queries that came in (not those put back by a
+    /// lost servant, nor those set aside for a function without a ready servant, which the
+    /// deadline scan looks at): a client's own shorter deadline, or the first one's in arrival
+    /// order. The loop wakes for it (`run`), so that a queued query is answered at its deadline.
+    var earliestQueuedDeadline: UInt64 {
+        let firstArrived = queue.count > queue.prependedCount ? queue[offset: queue.prependedCount].deadline : .max
+        return min(earliestOwnDeadlineQueued ?? .max, firstArrived)
+    }
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0
     /// While the loop is saturated, when it reads the client socket next (see `run`).
@@ -325,7 +333,9 @@ final class BrokerLoop {
                     now: now,
                     // Two at a time: `min` of more than two builds an array at every turn.
                     wakeAt: min(
-                        min(nextHeartbeat, min(nextDeadlineScan, earliestDeadlineInFlight ?? .max)),
+                        min(
+                            min(nextHeartbeat, nextDeadlineScan),
+                            min(earliestDeadlineInFlight ?? .max, earliestQueuedDeadline)),
                         min(
                             min(reofferAt ?? .max, saturated ? nextClientReadWhileSaturated : .max),
                             min(

@@ -108,6 +108,37 @@ struct QueryDeadlineTests {
         }
     }
 
+    @Test func aQueuedQueryIsAnsweredAtItsDeadlineNotAtTheNextScan() async throws {
+        // As above, with the queries waiting behind a busy servant: one with a deadline of its
+        // own, one with the broker's.
+        try await ScriptedBroker.run(servants: 1, configure: {
+            $0.dispatch.deadlineScanInterval = .seconds(60)
+            $0.dispatch.queryDeadline = .seconds(1)
+        }) { run in
+            _ = try await run.servants[0].becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            _ = try await run.servants[0].next(.query)  // and never answered: the servant stays busy
+            let ownDeadline = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([300_000_000])))
+            try run.client.send(ClientQuery(id: .atom(.long(2)), query: .string("twice 2"), options: ownDeadline).encoded())
+            try run.send(id: 3, "twice 3")
+
+            var answers: [Int64: (result: QValue, elapsed: Int64)] = [:]
+            for _ in 0..<3 {
+                let answer = try #require(
+                    try await run.answer(within: .seconds(20)), "answered \(answers.keys.sorted()): a deadline woke no one")
+                let (id, result) = try ScriptedServant.idAndResult(of: answer)
+                guard case .atom(.long(let number)) = id else { throw TestFailure("an id that is not a long: \(id)") }
+                answers[number] = (result, try ScriptedServant.timings(of: answer).elapsed)
+            }
+            let inQueue = QValue.error("mserve: \(BrokerLoop.deadlineExceededInQueue)")
+            #expect(answers[2]?.result == inQueue)
+            #expect(answers[3]?.result == inQueue)
+            #expect((answers[2]?.elapsed ?? 0) >= 300_000_000)
+            #expect((answers[3]?.elapsed ?? 0) >= 1_000_000_000)
+        }
+    }
+
     /// The first free servant; after each completed query, holds the broker's loop until the
     /// test lets it go (``LoopHold``).
     final class HoldingCompletionAlgorithm: DispatchAlgorithm, Sendable {
