@@ -1,7 +1,7 @@
 // Raw kdb+ IPC bytes over a TCP socket, for tests that speak to the broker's kdb+ door as a
 // q session would, byte for byte.
 
-public import POSIXSockets
+import POSIXSockets
 
 /// Reads and writes on a non-blocking TCP socket (``POSIXSockets/TCPSocket``) for tests of the
 /// kdb+ door: a write that waits for room, a read that waits for a count of bytes.
