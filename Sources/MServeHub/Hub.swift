@@ -20,7 +20,8 @@ import ZeroMQ
 public final class Hub: Service, Sendable {
     private let configuration: HubConfiguration
     private let logger: Logger
-    private let mailbox: ZMQMailbox<HubControl>
+    /// Commands to the hub's loop, run on its thread (internal: tests hold the loop with one).
+    let mailbox: ZMQMailbox<HubControl>
     private let startup = ZMQStartup<String>()
 
     /// Creates a hub; nothing is bound until ``run()``. What it counts (``HubMetrics``) comes

@@ -93,6 +93,12 @@ final class HubLoop {
     private var databaseRetryAt: UInt64 = 0
     /// How long after a failed write the next is tried.
     static let databaseRetryInterval: UInt64 = 1_000_000_000
+    /// When the liveness scan last ran (monotonic nanoseconds).
+    private var lastScan: UInt64 = 0
+    /// When the hub's loop last came back from a pause (``noticePause(now:)``); nil before any,
+    /// and once every peer silent since has been judged. Spokes and watchers not heard from
+    /// since are judged from here, not from when they were last heard: the silence was the hub's.
+    private var resumedAt: UInt64?
 
     init(configuration: HubConfiguration, logger: Logger, mailbox: ZMQMailbox<HubControl>) throws {
         self.configuration = configuration
@@ -188,6 +194,8 @@ final class HubLoop {
         ProcessMemory.returnLargeBlocksWhenFreed()
         let socketItem = events.add(socket)
         let scan = events.addTimer(dueAt: started + scanNanoseconds)
+        // Loading the table above is no pause of the loop.
+        lastScan = QueryClock.monotonicNanoseconds()
         while events.state == .running {
             do {
                 for command in try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1) {
@@ -202,9 +210,15 @@ final class HubLoop {
             }
             if events.state == .running && events.isReadable(socketItem) { readSocket() }
             let after = QueryClock.monotonicNanoseconds()
-            if events.fire(scan, now: after, thenEvery: scanNanoseconds) {
-                scanLiveness(now: after)
-                memoryRelease.releaseIfDue(now: after)
+            if events.state == .running && events.fire(scan, now: after, thenEvery: scanNanoseconds) {
+                noticePause(now: after)
+                // Liveness is judged on a fresh read: after a pause of this loop the spokes'
+                // heartbeats wait in the socket, and the poll above may have seen none of them.
+                readSocket()
+                // Taken after the read, so that no peer was heard later than the scan's now.
+                let judged = QueryClock.monotonicNanoseconds()
+                scanLiveness(now: judged)
+                memoryRelease.releaseIfDue(now: judged)
             }
         }
         for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(.stopped) }
@@ -626,12 +640,55 @@ final class HubLoop {
 
     // MARK: liveness and watches
 
+    /// The liveness of a spoke the hub could not hear from lately through no fault of its own
+    /// (reloaded after a hub restart, or silent since the hub's own pause): such a spoke may be
+    /// backing off between tries to reach the hub, and gets the longest such wait on top of
+    /// its liveness to be heard from.
+    private var reloadedLivenessNanoseconds: UInt64 {
+        livenessNanoseconds + UInt64(HubPeerSocket.longestReconnectMilliseconds) * 1_000_000
+    }
+
+    /// Notices that the loop did not run for a while before the scan due at `now`: the process
+    /// was stopped (SIGSTOP, a suspended VM, swapping) or a turn held the loop up. The scan runs
+    /// every `scanNanoseconds` (at most a quarter of the liveness), so a gap since the last scan
+    /// of more than half the liveness is no scheduling jitter: it has used up half of every
+    /// spoke's allowance on the hub's account. Meanwhile the spokes' heartbeats waited unread,
+    /// or, past their connections' ZMTP heartbeat timeout (5 s), those connections were dropped
+    /// and are being made anew. So every spoke and watcher not heard from since `now` gets the
+    /// allowance of a spoke reloaded after a hub restart, counted from `now`.
+    private func noticePause(now: UInt64) {
+        let gap = now &- lastScan
+        lastScan = now
+        guard gap > livenessNanoseconds / 2 else { return }
+        resumedAt = now
+        let seconds = { (nanoseconds: UInt64) in String(format: "%.1f", Double(nanoseconds) / 1e9) }
+        logger.warning(
+            """
+            the hub was not running for \(seconds(gap)) s (the process was stopped, or its loop held up); \
+            spokes and watchers not heard from since get \(seconds(reloadedLivenessNanoseconds)) s to be heard \
+            from again before any is declared down
+            """,
+            metadata: ["spokes": "\(spokes.count)", "watchers": "\(watchers.count)"])
+    }
+
+    /// How long a peer last heard at `lastHeard` has been silent at `now`, and how long it may
+    /// be (`allowed`, unless the hub paused since): a peer not heard from since the hub's last
+    /// pause counts from the end of the pause, with the allowance of a reloaded spoke. Every
+    /// time subtracted is at most `now`, so the differences do not wrap.
+    private func silence(since lastHeard: UInt64, now: UInt64, allowed: UInt64) -> (silent: UInt64, allowed: UInt64) {
+        if let resumedAt, lastHeard < resumedAt {
+            return (now &- resumedAt, max(allowed, reloadedLivenessNanoseconds))
+        }
+        return (now &- lastHeard, allowed)
+    }
+
     private func scanLiveness(now: UInt64) {
         logHeldBackSpokeEvents(now: now)
-        // A spoke reloaded from the directory may be backing off between tries to reach the
-        // hub: it gets the longest such wait on top of its liveness to be heard from.
-        let reloadedLiveness = livenessNanoseconds + UInt64(HubPeerSocket.longestReconnectMilliseconds) * 1_000_000
-        for (id, live) in spokes where now &- live.lastHeard > (live.confirmed ? livenessNanoseconds : reloadedLiveness) {
+        let reloadedLiveness = reloadedLivenessNanoseconds
+        for (id, live) in spokes {
+            let judged = silence(
+                since: live.lastHeard, now: now, allowed: live.confirmed ? livenessNanoseconds : reloadedLiveness)
+            guard judged.silent > judged.allowed else { continue }
             let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
             if storing({ () throws(HubError) in
                 try database.markDown(
@@ -648,9 +705,12 @@ final class HubLoop {
                     "reason": "\(reason)",
                 ])
         }
-        for (routingID, watcher) in watchers where now &- watcher.lastHeard > livenessNanoseconds {
-            watchers[routingID] = nil
+        for (routingID, watcher) in watchers {
+            let judged = silence(since: watcher.lastHeard, now: now, allowed: livenessNanoseconds)
+            if judged.silent > judged.allowed { watchers[routingID] = nil }
         }
+        // Past the allowance, every peer silent since the pause has been judged.
+        if let resumedAt, now &- resumedAt > reloadedLiveness { self.resumedAt = nil }
     }
 
     /// The endpoints of `service`'s spokes in `role`, each once: under the spoke registered

@@ -1,11 +1,13 @@
 import Foundation
 import GRDB
-import MServeHub
 import POSIXSockets
 import QData
 import MServeTestSupport
+import MServeTesting
 import Testing
 import ZeroMQ
+
+@testable import MServeHub
 
 @Suite("Hub", .serialized)
 struct HubTests {
@@ -270,6 +272,58 @@ struct HubTests {
         #expect(await hub.snapshot().databaseProblem == nil)
         agent.stop()
         try await agentTask.value
+        hub.stop()
+        try await hubTask.value
+    }
+
+    /// A hub whose loop did not run for longer than its liveness (the process stopped with
+    /// SIGSTOP, or its loop held up) was the silent one: its spokes' heartbeats waited in its
+    /// socket. It reads them before it judges and declares no live spoke down; a spoke that
+    /// really goes silent is still declared down afterwards.
+    @Test("a pause of the hub itself counts against no spoke")
+    func aPauseOfTheHubCountsAgainstNoSpoke() async throws {
+        var fixture = HubFixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        fixture.configuration.heartbeatInterval = .milliseconds(200)
+        fixture.configuration.livenessTimeout = .seconds(2)
+        let recorder = LogRecorder()
+        let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+        let (live, liveTask) = try await fixture.startSpoke(port: 41_301)
+        let (silent, silentTask) = try await fixture.startSpoke(port: 41_302)
+        let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
+        let silentID = try await silent.waitUntilRegistered(timeout: .seconds(15))
+
+        // The loop runs a snapshot's reply on its own thread: one that sleeps holds the loop, as
+        // SIGSTOP holds the process, for one and a half liveness times while the spokes go on
+        // heartbeating.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let posted = hub.mailbox.post(
+                .snapshot { _ in
+                    Thread.sleep(forTimeInterval: 3)
+                    continuation.resume()
+                })
+            if !posted { continuation.resume() }
+        }
+        let resumed = await hub.snapshot()
+        #expect(resumed.spokes.map(\.id) == [liveID, silentID].sorted(), "the spokes keep their rows and ids")
+        #expect(resumed.spokes.allSatisfy { $0.state == "up" })
+        #expect(resumed.crashReportsHeld == 0)
+        #expect(resumed.metrics.crashReports == 0)
+        let pauseLines = recorder.messages.filter { $0.hasPrefix("the hub was not running for ") }
+        #expect(pauseLines.count == 1, "\(pauseLines)")
+        #expect(pauseLines.first?.contains("get 3.0 s to be heard from again") == true, "\(pauseLines)")
+
+        // A spoke that really stops heartbeating after the pause is still declared down.
+        silent.stop(deregister: false)
+        try await silentTask.value
+        let down = await eventually { await hub.snapshot().spokes.map(\.id) == [liveID] }
+        #expect(down)
+        let crashes = await hub.snapshot().crashes
+        #expect(crashes.map(\.spoke) == [silentID])
+        #expect(crashes.map(\.reason) == ["missed heartbeats"])
+
+        live.stop()
+        try await liveTask.value
         hub.stop()
         try await hubTask.value
     }
