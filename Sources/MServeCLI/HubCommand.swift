@@ -81,8 +81,9 @@ struct HubServeCommand: AsyncParsableCommand {
         abstract: "Serve the hub (the default of `mserve hub`).",
         discussion: """
             Binds the hub endpoint, reloads the spoke table from the hub directory, and moves \
-            every spoke not heard from within the liveness time to down. Prints the bound \
-            endpoint on the first line of standard output. Stops cleanly on SIGTERM or SIGINT.
+            every spoke not heard from within the liveness time to down; a pause of the hub \
+            itself (stopped, swapping) counts against no spoke. Prints the bound endpoint on the \
+            first line of standard output. Stops cleanly on SIGTERM or SIGINT.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
