@@ -2,17 +2,42 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// The child processes a benchmark runs (servants, brokers, peers), so that a benchmark
-/// stopped with SIGINT or SIGTERM (Ctrl-C, `timeout`) stops them too instead of leaving them
-/// running without a parent.
+/// The child processes a benchmark runs (servants, brokers, peers, the majortomo driver), so
+/// that a benchmark that ends, fails, or is stopped with SIGINT or SIGTERM (Ctrl-C, `timeout`)
+/// stops them too instead of leaving them running without a parent.
+///
+/// Every child is started through ``run(_:processGroup:)``, which starts it and records it in
+/// one step: once the benchmark is stopping, no child can start unrecorded, and one that
+/// starts then is refused.
 enum BenchChildren {
-    private static let running = Mutex<Set<Int32>>([])
+    private struct State {
+        /// Running children: process id → whether the child leads a process group of its own
+        /// (its own children are stopped with it).
+        var running: [Int32: Bool] = [:]
+        /// The signal that stops the benchmark (0: stopping because it ended or failed).
+        var stoppingSignal: Int32?
+    }
 
-    /// A child was started.
-    static func started(_ pid: Int32) { _ = running.withLock { $0.insert(pid) } }
+    private static let state = Mutex(State())
+
+    /// Starts `process` and records it. A child that leads a process group (`processGroup`:
+    /// it calls `setpgid(0, 0)` itself, as bench/majortomo_driver.py does) is stopped with
+    /// its whole group. Refused once the benchmark is stopping.
+    static func run(_ process: Process, processGroup: Bool = false) throws {
+        try state.withLock { state in
+            guard state.stoppingSignal == nil else {
+                throw BenchError(.process, "not started: the benchmark is stopping")
+            }
+            try process.run()
+            state.running[process.processIdentifier] = processGroup
+        }
+    }
 
     /// A child was stopped and reaped.
-    static func ended(_ pid: Int32) { _ = running.withLock { $0.remove(pid) } }
+    static func ended(_ pid: Int32) { _ = state.withLock { $0.running.removeValue(forKey: pid) } }
+
+    /// Whether the benchmark was stopped by SIGINT or SIGTERM: its figures are not to be shown.
+    static var isInterrupted: Bool { state.withLock { ($0.stoppingSignal ?? 0) != 0 } }
 
     /// From now on SIGINT and SIGTERM stop every running child (SIGTERM, then SIGKILL after a
     /// second) and then end the benchmark with status 128 + the signal.
@@ -21,7 +46,7 @@ enum BenchChildren {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
-                stopAll()
+                stopAll(signal: signalNumber)
                 exit(128 + signalNumber)
             }
             source.resume()
@@ -31,14 +56,33 @@ enum BenchChildren {
     }
 
     /// Stops every running child: SIGTERM, then SIGKILL to those still there after a second.
-    static func stopAll() {
-        let pids = running.withLock { $0 }
-        for pid in pids { kill(pid, SIGTERM) }
+    /// After this no child starts: call it only when the benchmark ends (`signal` 0), fails,
+    /// or is stopped by `signal`.
+    static func stopAll(signal: Int32 = 0) {
+        let children = state.withLock { state in
+            if state.stoppingSignal == nil || state.stoppingSignal == 0 { state.stoppingSignal = signal }
+            return state.running
+        }
+        guard !children.isEmpty else { return }
+        for (pid, group) in children { send(SIGTERM, to: pid, group: group) }
         let giveUp = Date().addingTimeInterval(1)
-        while Date() < giveUp, pids.contains(where: { kill($0, 0) == 0 && !isZombie($0) }) {
+        while Date() < giveUp, children.contains(where: { isAlive($0.key, group: $0.value) }) {
             Thread.sleep(forTimeInterval: 0.02)
         }
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        for (pid, group) in children where isAlive(pid, group: group) { send(SIGKILL, to: pid, group: group) }
+    }
+
+    /// Sends `signalNumber` to the child, and to its process group when it leads one (or to
+    /// the child alone if it has not made its group yet).
+    private static func send(_ signalNumber: Int32, to pid: Int32, group: Bool) {
+        if group, kill(-pid, signalNumber) == 0 { return }
+        kill(pid, signalNumber)
+    }
+
+    /// Whether the child (or a member of its group) is still running.
+    private static func isAlive(_ pid: Int32, group: Bool) -> Bool {
+        if group, kill(-pid, 0) == 0 { return true }
+        return kill(pid, 0) == 0 && !isZombie(pid)
     }
 
     /// Whether `pid` has exited and waits to be reaped.

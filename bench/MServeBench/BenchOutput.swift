@@ -84,13 +84,14 @@ enum BenchOutput {
             let errors = Pipe()
             process.standardError = errors
             do {
-                try process.run()
+                try BenchChildren.run(process)
             } catch {
                 print("gnuplot is not available (\(error)); install gnuplot-nox to plot")
                 return
             }
             let messages = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
+            BenchChildren.ended(process.processIdentifier)
             if process.terminationStatus == 0, (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0 > 0 {
                 // rename(2) replaces the PNG in one step: it is never missing, whatever happens.
                 if rename(partial, png) == 0 {

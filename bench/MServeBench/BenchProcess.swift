@@ -18,21 +18,15 @@ struct BenchError: Error, CustomStringConvertible {
 
     /// What kind of failure.
     var code: Code
-    /// What happened.
+    /// What happened, for the user: what failed and, where it helps, what to do.
     var message: String
-    /// Where it was raised.
-    var file: String
-    /// Where it was raised.
-    var line: Int
 
-    init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+    init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
-        self.file = file
-        self.line = line
     }
 
-    var description: String { "\(code.name): \(message) (\(file):\(line))" }
+    var description: String { message }
 }
 
 /// A child process (a servant or the broker) whose first line of standard output is its
@@ -83,8 +77,7 @@ final class BenchProcess: Sendable {
         process.standardOutput = output
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
-        BenchChildren.started(process.processIdentifier)
+        try BenchChildren.run(process)
         self.process = process
         switch EndpointLine.readBlocking(from: output.fileHandleForReading, timeout: timeout) {
         case .line(let text):
@@ -106,7 +99,11 @@ final class BenchProcess: Sendable {
     /// `: ` and the last lines a child wrote to standard error, or nothing when it wrote none.
     private static func lastWords(_ errors: FileHandle) -> String {
         let text = String(decoding: (try? errors.readToEnd()) ?? Data(), as: UTF8.self)
-        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // A child's own "Error: " prefix would read as a second error inside this one.
+        let lines = text.split(separator: "\n").map { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasPrefix("Error: ") ? String(trimmed.dropFirst("Error: ".count)) : trimmed
+        }.filter { !$0.isEmpty }
         return lines.isEmpty ? "" : ": " + lines.suffix(2).joined(separator: " / ")
     }
 

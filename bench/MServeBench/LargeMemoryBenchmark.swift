@@ -98,7 +98,12 @@ struct LargeMemoryRun {
                     case .vector = items[1]
                 else { throw BenchError(.output, "round \(round): the kdb+ door's echo did not come back whole") }
             }
+            // A round is shown only when every process was still there to be measured: a
+            // benchmark being stopped has already stopped the broker and the servants.
             let now = Self.rss(broker, servants)
+            guard !BenchChildren.isInterrupted, broker.isRunning, servants.allSatisfy(\.isRunning) else {
+                throw BenchError(.process, "round \(round): the broker or a servant exited before it could be measured")
+            }
             print("round \(round): broker \(now.broker) kB, servants \(now.servants.map { "\($0) kB" }.joined(separator: ", "))")
             fflush(nil)
         }
@@ -142,8 +147,7 @@ struct LargeMemoryRun {
             for sample in collected {
                 text += "\(format(sample.seconds, 2)),\(sample.phase),\(sample.broker)," + sample.servants.map(String.init).joined(separator: ",") + "\n"
             }
-            try FileManager.default.createDirectory(
-                atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try BenchChecks.makeParentDirectory(of: csv)
             try text.write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" img/bench-memory-large.gp)")
         }

@@ -2,6 +2,7 @@
 // figures and the commands that produced them are kept in bench/README.md.
 
 import ArgumentParser
+import Foundation
 
 @main
 struct MServeBench: AsyncParsableCommand {
@@ -15,7 +16,8 @@ struct MServeBench: AsyncParsableCommand {
         ]
     )
 
-    /// Runs the chosen suite; a SIGINT or SIGTERM stops the suite's child processes with it.
+    /// Runs the chosen suite. Whether it ends, fails, or is stopped by SIGINT or SIGTERM,
+    /// every child process it started is stopped with it (``BenchChildren``).
     static func main() async {
         BenchChildren.stopOnSignals()
         do {
@@ -25,7 +27,14 @@ struct MServeBench: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            BenchChildren.stopAll()
         } catch {
+            // A suite stopped by a signal fails as its children go: that is no error of its own.
+            // The signal handler stops the rest and ends the benchmark with 128 + the signal.
+            // (The children may have had the signal first: give the handler a moment.)
+            try? await Task.sleep(for: .milliseconds(200))
+            while BenchChildren.isInterrupted { try? await Task.sleep(for: .seconds(1)) }
+            BenchChildren.stopAll()
             exit(withError: error)
         }
     }
