@@ -2,9 +2,11 @@
 """Echo benchmark of the Majordomo (MDP 0.2) broker of the PyPI package `majortomo`.
 
 Starts `python -m majortomo.broker` on a free loopback port, WORKERS echo workers and
-CLIENTS client loops (each its own process, using majortomo's own Client and Worker
-classes; an MDP client has one request outstanding), measures for DURATION seconds after
-a short warm-up, and prints one JSON object: queries, errors, seconds, throughput and
+CLIENTS client processes, using majortomo's own Client and Worker classes. An MDP client
+has one request outstanding, so each client process keeps IN_FLIGHT requests in flight
+with IN_FLIGHT MDP clients on threads of its own, as the bench's other clients keep
+IN_FLIGHT queries in flight on one connection. Measures for DURATION seconds after a
+short warm-up, and prints one JSON object: queries, errors, seconds, throughput and
 latency percentiles in microseconds. Used by `mserve-bench broker`; needs
 `pip install majortomo six`.
 """
@@ -12,9 +14,12 @@ latency percentiles in microseconds. Used by `mserve-bench broker`; needs
 import argparse
 import json
 import multiprocessing
+import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 SERVICE = b"echo"
@@ -36,7 +41,20 @@ def run_worker(url):
         requests.send_reply_final(request)
 
 
-def run_client(url, start, measure_from, end, results):
+def run_client(url, start, measure_from, end, in_flight, results):
+    """One client process: IN_FLIGHT MDP clients on threads, one request outstanding each."""
+    parts = []
+    threads = [
+        threading.Thread(target=run_client_loop, args=(url, measure_from, end, parts)) for _ in range(in_flight)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(([latency for part, _ in parts for latency in part], sum(errors for _, errors in parts)))
+
+
+def run_client_loop(url, measure_from, end, parts):
     from majortomo import Client
 
     latencies = []
@@ -56,9 +74,7 @@ def run_client(url, start, measure_from, end, results):
                     latencies.append(received - sent)
             except Exception:
                 errors += 1
-                if sent >= measure_from:
-                    pass
-    results.put((latencies, errors))
+    parts.append((latencies, errors))
 
 
 def percentile(ordered, fraction):
@@ -69,9 +85,16 @@ def percentile(ordered, fraction):
 
 
 def main():
+    # mserve-bench stops this driver with its whole process group (broker, workers, clients),
+    # so the driver leads a group of its own. The bench ignores SIGINT and SIGTERM itself, and
+    # an ignored signal stays ignored across exec: restore the defaults so that they stop us.
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--in-flight", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warm-up", type=float, default=0.5)
     arguments = parser.parse_args()
@@ -93,7 +116,7 @@ def main():
         measure_from = start + arguments.warm_up
         end = measure_from + arguments.duration
         clients = [
-            multiprocessing.Process(target=run_client, args=(url, start, measure_from, end, results))
+            multiprocessing.Process(target=run_client, args=(url, start, measure_from, end, arguments.in_flight, results))
             for _ in range(arguments.clients)
         ]
         for client in clients:

@@ -21,7 +21,7 @@ enum CProgram: String, CaseIterable, Sendable {
     /// READY (the IPC dictionary READY, in hex) to every HELLO, PONG to every PING, and each
     /// query of a QUERY back at once as the result of its REPLY (a `(id; query)` list is a
     /// valid `(id; result)` reply), all on one thread. Behind `mserve broker` in place of
-    /// `mserve servant`, it makes the broker's workers as cheap as the lbbroker's.
+    /// `mserve-bench serve`, it makes the broker's workers as cheap as the lbbroker's.
     case msvecho
 
     /// The executable, compiled on first use into a directory keyed by the source's hash.
@@ -42,12 +42,13 @@ enum CProgram: String, CaseIterable, Sendable {
             let errors = Pipe()
             process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
-            do { try process.run() } catch {
+            do { try BenchChildren.run(process) } catch {
                 failures.append("\(compiler): \(error)")
                 continue
             }
             let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
+            BenchChildren.ended(process.processIdentifier)
             if process.terminationStatus == 0 {
                 // Renamed into place: a concurrent run never sees half a binary.
                 if rename(partial.path, binary.path) != 0 { throw BenchError(.setup, "cannot install \(binary.path)") }
@@ -83,6 +84,7 @@ enum CProgram: String, CaseIterable, Sendable {
     private static let common = """
         #include <zmq.h>
         #include <pthread.h>
+        #include <signal.h>
         #include <stdio.h>
         #include <stdlib.h>
         #include <string.h>
@@ -94,6 +96,14 @@ enum CProgram: String, CaseIterable, Sendable {
             zmq_setsockopt(socket, ZMQ_RCVHWM, &zero, sizeof zero);
             zmq_setsockopt(socket, ZMQ_LINGER, &zero, sizeof zero);
             return socket;
+        }
+
+        /* The bench ignores SIGINT and SIGTERM (it handles them itself), and an ignored signal
+           stays ignored across exec: without this, SIGTERM would not stop these programs and
+           every stop would wait for the SIGKILL that follows it. */
+        static void default_signals(void) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
         }
 
         static void announce(void *socket) {
@@ -118,6 +128,7 @@ enum CProgram: String, CaseIterable, Sendable {
 
     private static let proxySource = """
         int main(int argc, char **argv) {
+            default_signals();
             void *context = zmq_ctx_new();
             void *frontend = open_socket(context, ZMQ_ROUTER);
             void *backend = open_socket(context, ZMQ_DEALER);
@@ -143,6 +154,7 @@ enum CProgram: String, CaseIterable, Sendable {
         }
 
         int main(int argc, char **argv) {
+            default_signals();
             if (argc < 2) { fprintf(stderr, "usage: lbbroker BACKEND\\n"); return 2; }
             void *context = zmq_ctx_new();
             void *frontend = open_socket(context, ZMQ_ROUTER);
@@ -211,6 +223,7 @@ enum CProgram: String, CaseIterable, Sendable {
         }
 
         int main(int argc, char **argv) {
+            default_signals();
             if (argc < 3) { fprintf(stderr, "usage: echoworker BACKEND WORKERS\\n"); return 2; }
             context = zmq_ctx_new();
             backend_endpoint = argv[1];
@@ -247,6 +260,7 @@ enum CProgram: String, CaseIterable, Sendable {
         }
 
         int main(int argc, char **argv) {
+            default_signals();
             if (argc < 3) { fprintf(stderr, "usage: msvecho INCARNATION READY_HEX\\n"); return 2; }
             unsigned long long incarnation = strtoull(argv[1], NULL, 10);
             unsigned char incarnation_bytes[8];
