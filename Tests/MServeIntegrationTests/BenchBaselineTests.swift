@@ -51,6 +51,39 @@ extension IntegrationTests {
             #expect(alone.errors.contains("--plot-dir says where --plot writes its PNGs: give --plot with it"), "\(alone.errors)")
         }
 
+        /// An option value that can only be wrong against the machine (an algorithm no plugin
+        /// provides, a CSV path that cannot be written) or that makes no sense is refused
+        /// before anything is measured or started: status 64, one line naming the option, no
+        /// source location, no error inside an error.
+        @Test(arguments: [
+            (["broker", "--workload", "echo", "--algorithms", "orig,bogus", "--no-baselines", "--duration", "0.5"], "--algorithms: unknown dispatch algorithm \"bogus\""),
+            (["dispatch", "--algorithms", "orig,bogus", "--iterations", "1000"], "--algorithms: unknown dispatch algorithm \"bogus\""),
+            (["echo-ratio", "--algorithm", "bogus", "--rounds", "1", "--duration", "0.5"], "--algorithm: unknown dispatch algorithm \"bogus\""),
+            (["chaos", "--algorithm", "bogus", "--queries", "100"], "--algorithm: unknown dispatch algorithm \"bogus\""),
+            (["memory", "--algorithm", "bogus", "--queries", "100"], "--algorithm: unknown dispatch algorithm \"bogus\""),
+            (["echo-ratio", "--csv", "Package.swift/x.csv", "--rounds", "1", "--duration", "0.5"], "--csv 'Package.swift/x.csv': 'Package.swift' is a file, not a directory"),
+            (["memory", "--csv", "/proc/mserve-bench.csv", "--queries", "100"], "--csv '/proc/mserve-bench.csv': cannot write in the directory '/proc'"),
+            (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--csv", "Package.swift"], "--csv 'Package.swift': 'Package.swift' is a file, not a directory"),
+            (["chaos", "--csv", "Sources", "--queries", "100"], "--csv 'Sources' is a directory; give a file name"),
+            (["chaos", "--crash-every", "0"], "--crash-every must be a number of seconds more than 0"),
+            (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--capacity", "0"], "--capacity must be ≥ 1"),
+        ])
+        func wrongOptionValuesAreRefusedFirst(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.run(Self.bench, arguments, timeout: 60)
+            #expect(run.status == 64, "\(run.output)\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing measured: \(run.output)")
+            #expect(!run.errors.contains(".swift:"), "\(run.errors)")
+            #expect(run.errors.components(separatedBy: "Error:").count <= 2, "\(run.errors)")
+        }
+
+        /// The unknown-algorithm message says where the plugins were looked for.
+        @Test func anUnknownAlgorithmNamesThePluginDirectory() async throws {
+            let run = try await CommandRun.run(Self.bench, ["dispatch", "--algorithms", "bogus"], timeout: 60)
+            #expect(run.status == 64)
+            #expect(run.errors.contains("libmserve-algorithm-*.so) in \(MServeProcess.buildDirectory.path)"), "\(run.errors)")
+        }
+
         @Test func cServantsNeedTheLbbrokerPeer() async throws {
             let run = try await CommandRun.run(Self.bench, ["echo-ratio", "--servant-kind", "c"], timeout: 60)
             #expect(run.status != 0)

@@ -121,8 +121,11 @@ struct BrokerSuite: AsyncParsableCommand {
             throw ValidationError(
                 "--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration more than 0, at most 120 s")
         }
+        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
         try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
+        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
+        if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
 
     func run() async throws {
@@ -133,6 +136,7 @@ struct BrokerSuite: AsyncParsableCommand {
         )
         print(BenchRow.tableHeader)
         var rows: [BenchRow] = []
+        var failures: [String] = []
         func report(_ row: BenchRow) {
             rows.append(row)
             print(row.tableLine)
@@ -145,7 +149,7 @@ struct BrokerSuite: AsyncParsableCommand {
                     duration: duration)
                 report(BenchRow(kind: "baseline", workload: "echo", name: path.rawValue, result: result))
             }
-            switch MajortomoBaseline.run(clients: clients, workers: servants, duration: duration) {
+            switch MajortomoBaseline.run(clients: clients, inFlight: inFlight, workers: servants, duration: duration) {
             case .success(let result):
                 report(BenchRow(kind: "other", workload: "echo", name: "majortomo", result: result))
             case .failure(let reason):
@@ -167,6 +171,7 @@ struct BrokerSuite: AsyncParsableCommand {
                                 result: result))
                     } catch {
                         print("\(workload.rawValue) \(door.rowName(algorithm: algorithm)) failed: \(error)")
+                        failures.append("\(workload.rawValue) \(door.rowName(algorithm: algorithm))")
                     }
                 }
             }
@@ -178,6 +183,10 @@ struct BrokerSuite: AsyncParsableCommand {
             try BenchOutput.write(rows: rows, targets: targets, directory: csv)
             print("CSV written to \(csv)/")
             if plot { BenchOutput.plot(directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory) }
+        }
+        // The table and files keep the runs that worked; the status says that some did not.
+        if !failures.isEmpty {
+            throw BenchError(.process, "\(failures.count) run(s) failed: \(failures.joined(separator: ", ")) (see above)")
         }
     }
 }

@@ -41,10 +41,16 @@ struct ChaosSuite: AsyncParsableCommand {
     var csv: String?
 
     func validate() throws {
-        guard (1...10_000_000).contains(queries), clients >= 1, inFlight >= 1, servants >= 2, crashEvery > 0 else {
-            throw ValidationError("--queries from 1 to 10,000,000; --servants ≥ 2; --clients, --in-flight ≥ 1")
+        guard (1...10_000_000).contains(queries) else { throw ValidationError("--queries must be from 1 to 10,000,000") }
+        guard servants >= 2 else { throw ValidationError("--servants must be ≥ 2: one is crashed while the others serve") }
+        guard clients >= 1 else { throw ValidationError("--clients must be ≥ 1") }
+        guard inFlight >= 1 else { throw ValidationError("--in-flight must be ≥ 1") }
+        guard crashEvery > 0, crashEvery.isFinite else {
+            throw ValidationError("--crash-every must be a number of seconds more than 0, e.g. 0.5")
         }
         if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")
+        if let csv { try BenchChecks.checkOutputFile(csv) }
     }
 
     func run() async throws {
@@ -85,6 +91,7 @@ struct ChaosSuite: AsyncParsableCommand {
                         + (capacity.map { ["--capacity", "\($0)"] } ?? []))
                 restarts += 1
             } catch {
+                if BenchChildren.isInterrupted { break }
                 failedRestarts += 1
                 print("could not restart servant \(victim + 1) on \(endpoints[victim]): \(error)")
             }
@@ -109,8 +116,7 @@ struct ChaosSuite: AsyncParsableCommand {
                 \(queries),\(clients),\(inFlight),\(servants),\(crashes),\(restarts),\(outcome.sent),\(outcome.replies),\(outcome.errors),\(outcome.duplicates),\(missing),\(format(outcome.latency.percentileMicroseconds(50), 1)),\(format(outcome.latency.percentileMicroseconds(99), 1))
 
                 """
-            try FileManager.default.createDirectory(
-                atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try BenchChecks.makeParentDirectory(of: csv)
             try text.write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv)")
         }

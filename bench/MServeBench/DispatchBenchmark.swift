@@ -25,6 +25,7 @@ struct DispatchSuite: ParsableCommand {
             throw ValidationError("--servants must list counts from 1 to 10000, e.g. 2,16")
         }
         guard iterations >= 1_000 else { throw ValidationError("--iterations must be ≥ 1000") }
+        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
     }
 
     private var parsedServants: [Int] { servants.split(separator: ",").compactMap { Int($0) } }

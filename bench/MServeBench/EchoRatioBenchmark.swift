@@ -46,7 +46,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
     var peer = "zmq_proxy"
 
-    @Option(help: "The broker's servants: mserve (`mserve servant` processes) or c (with --peer lbbroker: C servants that speak MServe's servant protocol and echo, on one thread each, so that the broker's workers cost what the lbbroker's do).")
+    @Option(help: "The broker's servants: mserve (`mserve-bench serve` processes: MServe's Servant with echo as a Swift function) or c (with --peer lbbroker: C servants that speak MServe's servant protocol and echo, on one thread each, so that the broker's workers cost what the lbbroker's do).")
     var servantKind = "mserve"
 
     @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`): its server, and a snapshot of the loop every 2 s for the status page (the loop counts every query either way).")
@@ -61,6 +61,8 @@ struct EchoRatioSuite: AsyncParsableCommand {
         guard servantKind == "mserve" || (servantKind == "c" && peerPath == .lbbroker) else {
             throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker")
         }
+        try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")
+        if let csv { try BenchChecks.checkOutputFile(csv) }
     }
 
     private var peerPath: Baselines.Path? {
@@ -174,6 +176,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
         let p50Target = path == .forwarder && clients * inFlight == 1 ? "  (target ≤ 1.10)  \(p50Ratio <= 1.1 ? "met" : "NOT met")" : ""
         print("echo p50 / \(peerName)'s: \(format(p50Ratio, 2)) (medians \(format(medians[11], 0)) / \(format(medians[10], 0)) µs)\(p50Target)")
         if let csv {
+            try BenchChecks.makeParentDirectory(of: csv)
             try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv)")
         }

@@ -62,6 +62,8 @@ struct MemorySuite: AsyncParsableCommand {
         guard rounds >= 1, longs >= 1, stringBytes >= 1, idle >= 0 else {
             throw ValidationError("--rounds, --longs, --string-bytes ≥ 1; --idle ≥ 0")
         }
+        if !large { try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm") }
+        if let csv { try BenchChecks.checkOutputFile(csv) }
     }
 
     func run() async throws {
@@ -135,16 +137,20 @@ struct MemorySuite: AsyncParsableCommand {
             ? "after \(collected[1].0) queries" : "at start (fewer than two samples: --queries below 2 × --every)"
         let last = collected.last?.1 ?? initial
         let growth = last - baseline
+        // Growth needs two samples after the first 100k-style warm-up sample: with fewer there
+        // is nothing to compare, and no verdict to give.
+        let verdict =
+            collected.count >= 3
+            ? Measure.verdict(growth * 100 <= baseline) : "not judged (fewer than two samples: give --queries at least 2 × --every)"
         print(
             "\(queries) queries in \(format(seconds, 1)) s (\(format(Double(queries) / seconds, 0)) q/s), \(errors) errors")
         print(
-            "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat (growth ≤ 1 % of that sample): \(Measure.verdict(growth * 100 <= baseline))"
+            "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat (growth ≤ 1 % of that sample): \(verdict)"
         )
         if let csv {
             var text = "queries,rss_kb\n"
             for (done, rss) in collected { text += "\(done),\(rss)\n" }
-            try FileManager.default.createDirectory(
-                atPath: (csv as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try BenchChecks.makeParentDirectory(of: csv)
             try text.write(toFile: csv, atomically: true, encoding: .utf8)
             print("CSV written to \(csv)")
         }

@@ -47,6 +47,8 @@ struct WarmSweepSuite: AsyncParsableCommand {
         }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
         try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
+        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
+        if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
 
     private var parsedSymbols: [Int] { symbols.split(separator: ",").compactMap { Int($0) } }

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import MServePlugin
+
+/// Checks of option values that can only be made against the machine (the plugins built,
+/// the file system), made before any measurement so that a mistake costs no run: each throws
+/// a `ValidationError` (exit 64) naming the option.
+enum BenchChecks {
+    /// Refuses a dispatch algorithm (`name` or `name:config`) that no plugin the broker would
+    /// load provides: those next to the bench (and `mserve`), and those of `MSERVE_PLUGINS`.
+    static func checkAlgorithms(_ specs: [String], option: String) throws {
+        guard !specs.isEmpty, specs.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("\(option) must name at least one dispatch algorithm, e.g. orig,match")
+        }
+        let directory = BenchProcess.buildDirectory.path
+        let extra =
+            ProcessInfo.processInfo.environment["MSERVE_PLUGINS"]?.split(separator: ":").map(String.init) ?? []
+        let names: [String]
+        do {
+            names = try DispatchPluginRegistry(directories: [directory], extraPaths: extra).plugins.map(\.name)
+        } catch {
+            throw ValidationError("\(option): \(error)")
+        }
+        for spec in specs {
+            let name = String(spec.prefix { $0 != ":" })
+            guard names.contains(name) else {
+                let found = names.isEmpty ? "none" : names.sorted().joined(separator: ", ")
+                throw ValidationError(
+                    "\(option): unknown dispatch algorithm \"\(name)\"; the plugins (\(DispatchPluginRegistry.fileNamePrefix)*\(DispatchPluginRegistry.fileNameSuffix)) in \(directory)\(extra.isEmpty ? "" : " and MSERVE_PLUGINS") provide: \(found)"
+                )
+            }
+        }
+    }
+
+    /// Refuses a `--csv` file the run could not write at its end: a directory, or a file in a
+    /// directory that cannot be made or written.
+    static func checkOutputFile(_ path: String, option: String = "--csv") throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { throw ValidationError("\(option) '\(path)' is a directory; give a file name") }
+            guard access(path, W_OK) == 0 else { throw ValidationError("\(option) '\(path)' cannot be written") }
+            return
+        }
+        try checkDirectoryCanBeMade((path as NSString).deletingLastPathComponent, for: path, option: option)
+    }
+
+    /// Refuses a `--csv` directory the run could not write its files in: a file, or a
+    /// directory that cannot be made or written.
+    static func checkOutputDirectory(_ path: String, option: String = "--csv") throws {
+        try checkDirectoryCanBeMade(path, for: path, option: option)
+    }
+
+    /// Makes the directory a `--csv` file is to be written in, if it is missing.
+    static func makeParentDirectory(of path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty else { return }
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    }
+
+    /// Whether `directory` is a writable directory, or could be made in a writable one.
+    private static func checkDirectoryCanBeMade(_ directory: String, for path: String, option: String) throws {
+        var existing = directory.isEmpty ? "." : directory
+        var isDirectory: ObjCBool = false
+        while !FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory) {
+            let parent = (existing as NSString).deletingLastPathComponent
+            existing = parent.isEmpty ? "." : parent
+        }
+        guard isDirectory.boolValue else {
+            throw ValidationError("\(option) '\(path)': '\(existing)' is a file, not a directory")
+        }
+        // Tried rather than asked (access(2) says yes to root, even on /proc).
+        let probe = (existing as NSString).appendingPathComponent(".mserve-bench-\(getpid()).probe")
+        guard FileManager.default.createFile(atPath: probe, contents: nil) else {
+            throw ValidationError("\(option) '\(path)': cannot write in the directory '\(existing)'")
+        }
+        unlink(probe)
+    }
+}
