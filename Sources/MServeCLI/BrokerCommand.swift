@@ -15,8 +15,8 @@ struct BrokerCommand: AsyncParsableCommand {
         commandName: "broker",
         abstract: "Run a broker: clients in, servants out.",
         discussion: """
-            Prints the client endpoint on the first line of standard output once bound, then \
-            logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an \
+            Prints the client endpoint on the first line of standard output once bound (and, \
+            with --http, once the HTTP side listens too), then logs to standard error. Stops cleanly on SIGTERM or SIGINT: queued queries get an \
             error reply, running ones are given two seconds to finish, and the connections stay \
             open a quarter of a second after the last reply, for clients to read it.
 
@@ -139,6 +139,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
+        var http: MonitoringServer?
         // In auto mode this process may serve the hub: its HTTP side then shows the hub too.
         let autoHub = Mutex<HubAutoMode?>(nil)
         // With --http, the HTTP side publishes what the broker's loop counts at each scrape.
@@ -152,7 +153,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 } else {
                     brokerMonitor
                 }
-            services.append(MonitoringServer(address: httpAddress, process: process, logger: logger))
+            http = MonitoringServer(address: httpAddress, process: process, logger: logger)
         }
         if let usersRefresher { services.append(usersRefresher) }
         if case .connect(let hub)? = hubOptions.mode,
@@ -166,7 +167,7 @@ struct BrokerCommand: AsyncParsableCommand {
         services += try hubServices(
             of: broker, configuration: configuration, security: security, logger: logger,
             onAutoMode: { member in autoHub.withLock { $0 = member } })
-        try await runAnnouncingEndpoint(services, logger: logger) { try await broker.clientEndpoint }
+        try await runAnnouncingEndpoint(services, http: http, logger: logger) { try await broker.clientEndpoint }
     }
 
     /// The ZeroMQ message limit from --max-message or MSERVE_MAX_MESSAGE, at least an IPC header

@@ -83,7 +83,7 @@ struct HubServeCommand: AsyncParsableCommand {
             Binds the hub endpoint, reloads the spoke table from the hub directory, and moves \
             every spoke not heard from within the liveness time to down; a pause of the hub \
             itself (stopped, swapping) counts against no spoke. Prints the bound endpoint on the \
-            first line of standard output. Stops cleanly on SIGTERM or SIGINT.
+            first line of standard output (with --http, once the HTTP side listens too). Stops cleanly on SIGTERM or SIGINT.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
@@ -147,10 +147,7 @@ struct HubServeCommand: AsyncParsableCommand {
         }
         let httpAddress = try httpOptions.address(securityOn: configuration.curve != nil)
         let hub = try Hub(configuration: configuration, logger: logger)
-        var services: [any Service] = [hub]
-        if let httpAddress {
-            services.append(MonitoringServer(address: httpAddress, process: HubMonitor(hub: hub), logger: logger))
-        }
+        let http = httpAddress.map { MonitoringServer(address: $0, process: HubMonitor(hub: hub), logger: logger) }
         // The hub lists itself, as the seed's HUB does. Its spoke comes last, so that it stops
         // first (a ServiceGroup stops its services in reverse order): it leaves while the hub
         // still answers, and a clean stop leaves no crash report in `down`.
@@ -163,7 +160,7 @@ struct HubServeCommand: AsyncParsableCommand {
                 curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
                 logger: logger)
         }
-        try await runAnnouncingEndpoint(services + [ownSpoke], logger: logger) { try await hub.endpoint }
+        try await runAnnouncingEndpoint([hub, ownSpoke], http: http, logger: logger) { try await hub.endpoint }
     }
 }
 

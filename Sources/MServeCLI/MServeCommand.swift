@@ -181,15 +181,28 @@ func announce(_ line: String) {
 }
 
 /// Runs `services` until SIGTERM or SIGINT. Prints on standard output the endpoint `endpoint`
-/// returns once the process has bound it; when it throws instead (the endpoint is taken, say),
-/// stops the services and throws its error.
+/// returns once the process has bound it, and once `http` (the `--http` side, when given) is
+/// listening too: the line means that everything asked for is up. `http` starts only after the
+/// endpoint is bound, so a process that cannot bind it never starts its HTTP side. When either
+/// fails (a port taken, say), stops the services and throws the error, with nothing printed.
 func runAnnouncingEndpoint(
-    _ services: [any Service], logger: Logger, endpoint: () async throws -> String
+    _ services: [any Service], http: MonitoringServer? = nil, logger: Logger,
+    endpoint: @escaping @Sendable () async throws -> String
 ) async throws {
+    var services = services
+    if let http {
+        services.append(
+            DeferredService {
+                _ = try await endpoint()
+                return http
+            })
+    }
     let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     async let running: Void = group.run()
     do {
-        announce(try await endpoint())
+        let bound = try await endpoint()
+        if let http { _ = try await http.port }
+        announce(bound)
     } catch {
         await group.triggerGracefulShutdown()
         _ = try? await running

@@ -214,6 +214,41 @@ extension IntegrationTests {
             }
         }
 
+        /// The endpoint line means everything asked for is up: with `--http` on a taken port, a
+        /// broker or hub prints nothing on standard output and fails with the HTTP error.
+        @Test(arguments: ["broker", "hub"])
+        func aTakenHTTPPortFailsBeforeTheEndpointIsPrinted(command: String) async throws {
+            let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(taken.descriptor) }
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+            let arguments =
+                command == "broker"
+                ? ["broker", "--clients", endpoint, "--http", "\(taken.port)"]
+                : ["hub", "--bind", endpoint, "--dir", directory, "--http", "\(taken.port)"]
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 1)
+            #expect(run.output.isEmpty, "\(run.output)")
+            #expect(run.errors.contains("Error: cannot serve HTTP on 127.0.0.1:\(taken.port) (--http)"), "\(run.errors)")
+        }
+
+        /// A hub whose endpoint is taken never starts its HTTP side: the user sees that one
+        /// error, no error lines from the HTTP server's teardown.
+        @Test func aHubWhoseEndpointIsTakenStartsNoHTTP() async throws {
+            let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(taken.descriptor) }
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let run = try await CommandRun.mserve(
+                ["hub", "--bind", "tcp://127.0.0.1:\(taken.port)", "--dir", directory, "--http", "\(LoopbackPort.free())"])
+            #expect(run.status == 1)
+            #expect(run.output.isEmpty, "\(run.output)")
+            #expect(run.errors.hasSuffix("Error: the hub endpoint tcp://127.0.0.1:\(taken.port) is in use\n"), "\(run.errors)")
+            #expect(!run.errors.contains("HTTP monitoring listening"), "\(run.errors)")
+            #expect(!run.errors.contains(" error "), "\(run.errors)")
+        }
+
         @Test func aRemoteBindUnderKeysIsRefusedWithoutTheAllowFlag() async throws {
             let keys = try temporaryDirectory("mserve-keys")
             defer { try? FileManager.default.removeItem(atPath: keys) }
