@@ -46,6 +46,16 @@ extension BrokerConfiguration {
                 throw BrokerError(
                     .configuration, "the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got \(text)")
             }
+            // The door's sockets are IPv4 (POSIXSockets' TCPSocket): an IPv6 host is refused
+            // here, not left to fail as a name that cannot be resolved.
+            guard !host.contains(":"), !host.hasPrefix("[") else {
+                throw BrokerError(
+                    .configuration,
+                    "the kdb+ door listens on IPv4 only: HOST must be an IPv4 address, * or a name, got \(host)")
+            }
+            guard !host.isEmpty, !host.contains(where: \.isWhitespace) else {
+                throw BrokerError(.configuration, "the kdb+ port must be PORT or HOST:PORT, with a HOST before the colon, got '\(text)'")
+            }
             self.init(port: port)
             self.host = host
         }

@@ -1,19 +1,21 @@
 import Foundation
 import ZeroMQ
 
-/// The form of servant endpoints: `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant),
-/// `ipc://PATH` or `inproc://NAME`.
+/// The form of servant endpoints, and of every endpoint a process connects to:
+/// `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant) or `ipc://PATH`.
 package enum ServantEndpoint {
     /// What a servant endpoint looks like, for messages.
-    package static let forms = "tcp://HOST:PORT, kdb://HOST:PORT (a q servant), ipc://PATH or inproc://NAME"
+    package static let forms = "tcp://HOST:PORT (HOST an address or a name, not *), kdb://HOST:PORT (a q servant) or ipc://PATH"
 
-    /// Whether `endpoint` has the form of a servant endpoint: a transport, and for TCP a host
-    /// and a port from 1 to 65535.
+    /// Whether `endpoint` has the form of an endpoint another process can be reached at: a
+    /// transport, and for TCP a host one can connect to and a port from 1 to 65535. Not
+    /// `inproc://` (it lives inside one process, so no other process can reach it) nor the host
+    /// `*` (every interface: something to bind, not to connect to).
     package static func isValid(_ endpoint: String) -> Bool {
         guard let separator = endpoint.range(of: "://") else { return false }
         switch endpoint[..<separator.lowerBound] {
-        case "ipc", "inproc": return separator.upperBound < endpoint.endIndex
-        case "tcp", "kdb": return hostAndPort(of: endpoint) != nil
+        case "ipc": return separator.upperBound < endpoint.endIndex
+        case "tcp", "kdb": return hostAndPort(of: endpoint).map { $0.host != "*" } ?? false
         default: return false
         }
     }

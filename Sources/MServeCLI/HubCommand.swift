@@ -58,7 +58,7 @@ struct HubClientOptions: ParsableArguments {
     /// `--key-name` (else `defaultKeyName`) and pinned to `hub.pub`. Any allowed key may
     /// read; only `hub.key` may edit keys and users.
     func client(defaultKeyName: String = "client") throws -> HubClient {
-        let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint") }
+        let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint", hub: true) }
         if let hub { try checkHub(hub, "--hub") }
         var client = HubClient(
             endpoint: HubAutoMode.connectableEndpoint(try hub ?? HubEnvironment.checkedEndpoint(checkHub)),

@@ -86,19 +86,23 @@ enum HubEnvironment {
     static var directory: String { environment("MSERVE_HUB_DIR") ?? HubConfiguration.directory(home: homeDirectory) }
 }
 
-/// Whether `value` is an endpoint a hub can listen at: tcp://HOST:PORT and the like, not a
-/// q servant's kdb://HOST:PORT.
+/// Whether `value` is an endpoint of a hub to connect to: tcp://HOST:PORT and the like
+/// (``ServantEndpoint/isValid(_:)``), not a q servant's kdb://HOST:PORT. A host `*` is taken as
+/// this host's loopback (``HubAutoMode/connectableEndpoint(_:)``): `MSERVE_HUB` is shared by
+/// the hub, which binds it, and the processes that connect to it.
 func isHubEndpoint(_ value: String) -> Bool {
-    ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
+    ServantEndpoint.isValid(HubAutoMode.connectableEndpoint(value)) && !value.lowercased().hasPrefix("kdb://")
 }
 
 /// Refuses, as a usage error naming `source` (the flag or variable), a `value` that is no
-/// endpoint to connect to (`isHubEndpoint`); `kind` says what it should have been ("a hub
-/// endpoint").
-func checkConnectEndpoint(_ value: String, source: String, kind: String) throws {
-    guard isHubEndpoint(value) else {
+/// endpoint to connect to; `kind` says what it should have been ("a hub endpoint"). A hub
+/// endpoint may name the host `*` (``isHubEndpoint(_:)``); any other must name a host.
+func checkConnectEndpoint(_ value: String, source: String, kind: String, hub: Bool = false) throws {
+    let valid = hub ? isHubEndpoint(value) : ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
+    guard valid else {
         throw ValidationError(
-            "\(source) '\(value)' is not \(kind): tcp://HOST:PORT (a port from 1 to 65535), ipc://PATH or inproc://NAME")
+            "\(source) '\(value)' is not \(kind): tcp://HOST:PORT (HOST an address or a name\(hub ? "" : ", not *"); "
+                + "a port from 1 to 65535) or ipc://PATH")
     }
 }
 
@@ -113,14 +117,15 @@ func checkServiceName(_ name: String) throws {
 
 /// Refuses, as a usage error naming `source` (the flag or variable), a `value` that is no
 /// endpoint to bind: `tcp://HOST:PORT` (PORT from 0 to 65535, or `*`; HOST `*` for every
-/// interface), `ipc://PATH` or `inproc://NAME`.
+/// interface, an IPv6 address in brackets) or `ipc://PATH`. Not `inproc://`: no other process
+/// could reach it.
 func checkBindEndpoint(_ value: String, source: String) throws {
     let valid: Bool
     if let parsed = ZMQEndpoint(value) {
         switch parsed.scheme {
         case "tcp":
             valid = !(parsed.host ?? "").isEmpty && (parsed.portText == "*" || parsed.port(in: 0...65_535) != nil)
-        case "ipc", "inproc":
+        case "ipc":
             valid = !parsed.address.isEmpty
         default:
             valid = false
@@ -130,8 +135,8 @@ func checkBindEndpoint(_ value: String, source: String) throws {
     }
     guard valid else {
         throw ValidationError(
-            "\(source) '\(value)' is not an endpoint to bind: tcp://HOST:PORT (HOST an address, a name or * for every "
-                + "interface; PORT from 0 to 65535, 0 for any free one), ipc://PATH or inproc://NAME")
+            "\(source) '\(value)' is not an endpoint to bind: tcp://HOST:PORT (HOST an address, [::1] for IPv6, a name "
+                + "or * for every interface; PORT from 0 to 65535, 0 for any free one) or ipc://PATH")
     }
 }
 

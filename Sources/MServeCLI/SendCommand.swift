@@ -105,7 +105,7 @@ struct SendCommand: AsyncParsableCommand {
         }
         // The hub --service asks, likewise.
         if service != nil {
-            let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint") }
+            let checkHub = { try checkConnectEndpoint($0, source: $1, kind: "a hub endpoint", hub: true) }
             if let hub { try checkHub(hub, "--hub") } else { _ = try HubEnvironment.checkedEndpoint(checkHub) }
         }
         if service != nil, hub == nil, HubEnvironment.setting == "none" {

@@ -88,7 +88,7 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
     public var reason: String {
         let endpointCall = call.hasPrefix("zmq_bind(") || call.hasPrefix("zmq_connect(")
         guard endpointCall, code == .invalidArgument || code == .protocolNotSupported else { return message }
-        return "\(message) (an endpoint is tcp://HOST:PORT, ipc://PATH or inproc://NAME)"
+        return "\(message) (an endpoint is tcp://HOST:PORT or ipc://PATH)"
     }
 
     /// `call failed: message (errno N) at file:line`.

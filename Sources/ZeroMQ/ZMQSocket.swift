@@ -123,6 +123,13 @@ public final class ZMQSocket {
                 file: file, line: line)
         }
         let handle = try openHandle(call: call, file: file, line: line)
+        // libzmq takes an IPv6 address (`tcp://[::1]:PORT`) only on a socket with ZMQ_IPV6 set,
+        // and fails with "No such device" otherwise. Set for this call alone: libzmq copies the
+        // option when the bind or connect is made, and a socket left with it would resolve names
+        // such as localhost to their IPv6 address first, where a peer may listen on IPv4 only.
+        let ipv6 = ZMQEndpoint(endpoint).map { $0.scheme == "tcp" && ($0.host?.hasPrefix("[") ?? false) } ?? false
+        if ipv6 { try setOption(ZMQ_IPV6, name: "ZMQ_IPV6", value: Int32(1), file: file, line: line) }
+        defer { if ipv6 { try? setOption(ZMQ_IPV6, name: "ZMQ_IPV6", value: Int32(0), file: file, line: line) } }
         guard function(handle, endpoint) == 0 else {
             throw ZMQError.last(call: call, file: file, line: line)
         }

@@ -392,6 +392,17 @@ extension IntegrationTests {
                 "\(run.errors)")
         }
 
+        /// An IPv6 address in brackets is bound (libzmq needs ZMQ_IPV6 for it) and printed.
+        @Test(arguments: [
+            ["broker", "--clients", "tcp://[::1]:0"],
+            ["servant", "--bind", "tcp://[::1]:0"],
+        ])
+        func anIPv6EndpointIsBound(arguments: [String]) async throws {
+            let process = try await MServeProcess(arguments[0], arguments)
+            defer { process.stop() }
+            #expect(process.endpoint.hasPrefix("tcp://[::1]:"), "\(process.endpoint)")
+        }
+
         /// `--status-every` takes any zero as "no status lines", as its help says.
         @Test(arguments: [
             ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0.0"],
@@ -413,6 +424,12 @@ extension IntegrationTests {
             (["broker", "--servant", "bogus"], "--servant 'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
             (["broker", "--servant", "tcp://:5000"], "'tcp://:5000' is not a servant endpoint"),
+            (["broker", "--servant", "tcp://*:5000"], "--servant 'tcp://*:5000' is not a servant endpoint"),
+            (["broker", "--servant", "inproc://servant"], "--servant 'inproc://servant' is not a servant endpoint"),
+            (["broker", "--clients", "inproc://broker"], "--clients 'inproc://broker' is not an endpoint to bind"),
+            (["servant", "--bind", "inproc://servant"], "--bind 'inproc://servant' is not an endpoint to bind"),
+            (["hub", "--bind", "inproc://hub"], "--bind 'inproc://hub' is not an endpoint to bind"),
+            (["broker", "--kdb-port", "[::1]:0"], "--kdb-port: the kdb+ door listens on IPv4 only"),
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
             (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
             (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
@@ -490,6 +507,7 @@ extension IntegrationTests {
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HUB", "kdb://127.0.0.1:5001", "is not a hub"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ALGO", "nope", "MSERVE_ALGO: unknown dispatch algorithm \"nope\""),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_SERVANTS", "foo", "MSERVE_SERVANTS 'foo' is not a servant endpoint"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_SERVANTS", "tcp://*:5000", "MSERVE_SERVANTS 'tcp://*:5000' is not a servant endpoint"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_KDB_PORT", "abc", "MSERVE_KDB_PORT: the kdb+ port must be"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HTTP", "abc", "MSERVE_HTTP: 'abc' is not HOST:PORT or PORT"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "arg:0", "MSERVE_ROUTING: routing spec error at column 1: 'arg:0'"),

@@ -149,6 +149,10 @@ extension IntegrationTests {
             (["--broker", "127.0.0.1:5570"], [:], "--broker '127.0.0.1:5570' is not a broker's client endpoint"),
             (["--broker", "tcp://127.0.0.1:99999"], [:], "--broker 'tcp://127.0.0.1:99999' is not a broker's client endpoint"),
             ([], ["MSERVE_BROKER": "udp://x:1"], "MSERVE_BROKER 'udp://x:1' is not a broker's client endpoint"),
+            // Every interface is something to bind; an inproc endpoint no other process reaches.
+            (["--broker", "tcp://*:5570"], [:], "--broker 'tcp://*:5570' is not a broker's client endpoint"),
+            (["--broker", "inproc://broker"], [:], "--broker 'inproc://broker' is not a broker's client endpoint"),
+            ([], ["MSERVE_BROKER": "tcp://*:5570"], "MSERVE_BROKER 'tcp://*:5570' is not a broker's client endpoint"),
             (["--service", "default"], ["MSERVE_HUB": "none"], "MSERVE_HUB=none says there is none"),
         ] as [([String], [String: String], String)])
         func aBadBrokerEndpointIsAUsageError(arguments: [String], environment: [String: String], message: String) async throws {

@@ -84,6 +84,27 @@ import Glibc
         }
     }
 
+    /// An IPv6 address in brackets binds and connects (libzmq needs ZMQ_IPV6 for it), and
+    /// the sockets still take IPv4 endpoints afterwards.
+    @Test func anIPv6EndpointBindsAndConnects() throws {
+        try withContext { context in
+            let router = try ZMQSocket(context: context, type: .router)
+            defer { router.close() }
+            let dealer = try ZMQSocket(context: context, type: .dealer)
+            defer { dealer.close() }
+            try router.setReceiveTimeout(milliseconds: 10_000)
+            try router.bind("tcp://[::1]:0")
+            let endpoint = try router.lastEndpoint
+            #expect(endpoint.hasPrefix("tcp://[::1]:"), "\(endpoint)")
+            try dealer.connect(endpoint)
+            try dealer.send(Array("over IPv6".utf8))
+            let received = try #require(try router.receiveMultipartBytes())
+            #expect(received.last == Array("over IPv6".utf8))
+            try router.bind("tcp://127.0.0.1:0")
+            #expect(try router.lastEndpoint.hasPrefix("tcp://127.0.0.1:"))
+        }
+    }
+
     @Test func publishSubscribeFiltersByPrefix() throws {
         let prepareSubscriber = { (subscriber: ZMQSocket) throws in
             try subscriber.subscribe(Array("quotes".utf8))
