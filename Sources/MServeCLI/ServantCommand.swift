@@ -109,6 +109,11 @@ struct MServeServantCommand: AsyncParsableCommand {
             throw ValidationError("--capacity must be from 1 to 65536")
         }
         guard (1...65_536).contains(batch) else { throw ValidationError("--batch must be from 1 to 65536") }
+        if let advertise, !Self.isHostName(advertise) {
+            throw ValidationError(
+                "--advertise '\(advertise)' is not a host: a name or an address brokers reach this servant at, "
+                    + "such as 10.1.2.7 or db1.example.com (an IPv6 address in brackets, [fd00::7])")
+        }
         _ = try secondsOrNone(statusEvery, flag: "--status-every")
         _ = try seconds(drain, flag: "--drain")
     }
@@ -126,6 +131,20 @@ struct MServeServantCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--advertise \(advertise): cannot look up its IPv4 address to bind (\(error.message)); name what to bind with --bind")
         }
+    }
+
+    /// Whether `text` can be the host of `tcp://HOST:PORT`, printed and registered as it is: a
+    /// name or IPv4 address (letters, digits, `.`, `-`, `_`), or an IPv6 address in brackets.
+    /// Not empty, blank, nor holding `/`, `:` or spaces, which would make another endpoint
+    /// than the one bound, or none at all.
+    static func isHostName(_ text: String) -> Bool {
+        let isName = { (part: Substring, extra: Set<Character>) in
+            !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || extra.contains($0)) }
+        }
+        if text.hasPrefix("["), text.hasSuffix("]"), text.count > 2 {
+            return isName(text.dropFirst().dropLast(), [":", "."]) && text.contains(":")
+        }
+        return isName(text[...], [".", "-", "_"])
     }
 
     /// Whether `endpoint` binds every interface: `tcp://*:PORT`, `tcp://0.0.0.0:PORT`, `tcp://[::]:PORT`.

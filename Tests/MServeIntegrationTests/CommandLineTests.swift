@@ -430,6 +430,12 @@ extension IntegrationTests {
             (["servant", "--bind", "inproc://servant"], "--bind 'inproc://servant' is not an endpoint to bind"),
             (["hub", "--bind", "inproc://hub"], "--bind 'inproc://hub' is not an endpoint to bind"),
             (["broker", "--kdb-port", "[::1]:0"], "--kdb-port: the kdb+ door listens on IPv4 only"),
+            // What --advertise gives is printed and registered as it is: it must be a host.
+            (["servant", "--advertise", "", "--bind", "tcp://127.0.0.1:0"], "--advertise '' is not a host"),
+            (["servant", "--advertise", " ", "--bind", "tcp://127.0.0.1:0"], "--advertise ' ' is not a host"),
+            (["servant", "--advertise", "a b/x", "--bind", "tcp://127.0.0.1:0"], "--advertise 'a b/x' is not a host"),
+            (["servant", "--advertise", "host:5001"], "--advertise 'host:5001' is not a host"),
+            (["servant", "--advertise", ""], "--advertise '' is not a host"),
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
             (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
             (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
