@@ -3,7 +3,8 @@ import MServeBroker
 
 /// The broker's kdb+ IPC flags: the door for q clients, and logging in to q servants.
 struct KdbDoorOptions: ParsableArguments {
-    @Option(name: .customLong("kdb-port"), help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1; env MSERVE_KDB_PORT).", valueName: "port"))
+    // `parsing: .unconditional`: `--kdb-port -1` meets the port's range check, not "Missing value".
+    @Option(name: .customLong("kdb-port"), parsing: .unconditional, help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1; env MSERVE_KDB_PORT).", valueName: "port"))
     var port: String?
 
     @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password; a password of 40 or 64 hex digits is the SHA-1 or SHA-256 of the password, anything else the password itself), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS). Required with --keys.", valueName: "file|hub"))

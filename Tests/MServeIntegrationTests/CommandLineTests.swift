@@ -486,6 +486,7 @@ extension IntegrationTests {
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-connections", "-1"], "--kdb-max-connections must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-per-address", "-1"], "--kdb-max-per-address must be at least 1, got -1"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-idle-timeout", "-1"], "--kdb-idle-timeout expects 0 (none) or a number of seconds"),
+            (["broker", "--kdb-port", "-1"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got -1"),
             (["servant", "--threads", "-1"], "--threads must be from 1 to 1024"),
             (["servant", "-s", "-2"], "--threads must be from 1 to 1024"),
             (["servant", "--capacity", "-1"], "--capacity must be from 1 to 65536"),
