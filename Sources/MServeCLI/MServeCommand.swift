@@ -41,6 +41,10 @@ struct MServeCommand: AsyncParsableCommand {
             handler.logLevel = LoggingOptions.processLevel.withLock { $0 }
             return handler
         }
+        if let message = unknownHelpTopic(CommandLine.arguments.dropFirst()) {
+            FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()
@@ -76,6 +80,26 @@ struct MServeCommand: AsyncParsableCommand {
     /// The names of the subcommands `arguments` run, e.g. ["hub", "user", "add"]; a command
     /// followed by no subcommand word runs its default one, so `hub --keys DIR` is
     /// ["hub", "serve"].
+    /// For `mserve help WORDS…`, why the words name no command: the first that is no
+    /// subcommand of the one before, with the subcommands it could have been. ArgumentParser
+    /// would print the nearest help it found and exit 0, as if the word had been understood.
+    static func unknownHelpTopic(_ arguments: ArraySlice<String>) -> String? {
+        guard arguments.first == "help" else { return nil }
+        var current: any ParsableCommand.Type = MServeCommand.self
+        var path = ["mserve"]
+        for word in arguments.dropFirst() where !word.hasPrefix("-") {
+            let subcommands = current.configuration.subcommands
+            guard let next = subcommands.first(where: { $0.configuration.commandName == word }) else {
+                let names = subcommands.compactMap { $0.configuration.commandName }
+                let owner = path.count == 1 ? "an mserve subcommand" : "a subcommand of \(path.joined(separator: " "))"
+                return "'\(word)' is not \(owner) (subcommands: \(names.joined(separator: ", ")))"
+            }
+            path.append(word)
+            current = next
+        }
+        return nil
+    }
+
     private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {
         var path: [String] = []
         var current: any ParsableCommand.Type = MServeCommand.self

@@ -126,6 +126,19 @@ extension IntegrationTests {
             #expect(run.errors.contains("mserve servant --help"), "\(run.errors)")
         }
 
+        /// `mserve help WORD` with a word that names no command is a usage error naming the word,
+        /// not the nearest help with status 0.
+        @Test(arguments: [
+            (["help", "bogus"], "Error: 'bogus' is not an mserve subcommand (subcommands: demo, broker,"),
+            (["help", "hub", "bogus"], "Error: 'bogus' is not a subcommand of mserve hub (subcommands: serve,"),
+        ])
+        func helpForAnUnknownSubcommandIsAnError(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 64)
+            #expect(run.output.isEmpty, "\(run.output)")
+            #expect(run.errors.hasPrefix(message), "\(run.errors)")
+        }
+
         @Test func aMistypedHubSubcommandIsNamedWithTheSubcommands() async throws {
             let run = try await CommandRun.mserve(["hub", "spoke"])
             #expect(run.status == 64)
