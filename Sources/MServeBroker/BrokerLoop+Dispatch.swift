@@ -298,7 +298,9 @@ extension BrokerLoop {
             if serviceFunctions.someReadyServantServes(queue[offset: offset].function) {
                 offset += 1
             } else {
-                parked.append(queue.remove(atOffset: offset))
+                let query = queue.remove(atOffset: offset)
+                earliestParkedDeadline = min(earliestParkedDeadline ?? .max, query.deadline)
+                parked.append(query)
             }
         }
     }
@@ -307,6 +309,7 @@ extension BrokerLoop {
     func unparkQueries() {
         guard !parked.isEmpty else { return }
         for query in parked.removeAll().reversed() { queue.prepend(query) }
+        earliestParkedDeadline = nil
     }
 
     /// Queries the algorithm made wait while a servant was free are offered again within

@@ -71,7 +71,9 @@ extension BrokerLoop {
             if hasUnloggedReplyDrops { logReplyDrops(now: now) }
         } else if now >= earliestDeadlineInFlight ?? .max || now >= earliestQueuedDeadline {
             // A query at a servant, or one that came in the queue, reached its deadline between
-            // two scans: it is answered now, not at the next scan.
+            // two scans: it is answered now, not at the next scan. Parked queries are looked at
+            // only when one of them is due (they are parked again by the offer that follows).
+            if now >= earliestParkedDeadline ?? .max { unparkQueries() }
             if expireQueuedQueries(now: now) { drainQueue() }
             expireInFlightQueries(now: now)
             resetKdbServantsPastDeadline()

@@ -107,6 +107,9 @@ final class BrokerLoop {
     /// at every deadline scan, which answers those that waited long enough. They count as
     /// queued everywhere.
     @exclusivity(unchecked) var parked = FIFOQueue<HeldQuery>()
+    /// The earliest deadline of the parked queries; nil while none is parked. The loop wakes
+    /// for it (`run`), so that a parked query is answered at its deadline, not at the next scan.
+    @exclusivity(unchecked) var earliestParkedDeadline: UInt64?
     /// Records of answered queries, reused for new ones.
     @exclusivity(unchecked) var heldQueries = HeldQueryPool()
     /// The queries sent to servants and not answered yet, by tag (InFlightTable.swift).
@@ -165,13 +168,13 @@ final class BrokerLoop {
     /// over `inFlight` (``expireInFlightQueries(now:)``): the loop wakes for it, so that a query
     /// at a servant is answered at its deadline, not at the next deadline scan.
     @exclusivity(unchecked) var earliestDeadlineInFlight: UInt64?
-    /// The earliest deadline among the queued queries that came in (not those put back by a
-    /// lost servant, nor those set aside for a function without a ready servant, which the
-    /// deadline scan looks at): a client's own shorter deadline, or the first one's in arrival
-    /// order. The loop wakes for it (`run`), so that a queued query is answered at its deadline.
+    /// The earliest deadline among the queued queries that came in and the parked ones (not
+    /// those put back by a lost servant, which the deadline scan looks at): a client's own
+    /// shorter deadline, the first arrival's, or a parked query's. The loop wakes for it
+    /// (`run`), so that a queued query is answered at its deadline.
     var earliestQueuedDeadline: UInt64 {
         let firstArrived = queue.count > queue.prependedCount ? queue[offset: queue.prependedCount].deadline : .max
-        return min(earliestOwnDeadlineQueued ?? .max, firstArrived)
+        return min(min(earliestOwnDeadlineQueued ?? .max, earliestParkedDeadline ?? .max), firstArrived)
     }
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0

@@ -139,6 +139,43 @@ struct QueryDeadlineTests {
         }
     }
 
+    @Test func aQuerySetAsideForItsFunctionIsAnsweredAtItsDeadlineNotAtTheNextScan() async throws {
+        // Queries whose function's only servant went wait set aside (parked) while another
+        // servant is ready; their deadlines wake the loop too.
+        try await ScriptedBroker.run(servants: 2, configure: {
+            $0.dispatch.deadlineScanInterval = .seconds(60)
+            $0.dispatch.queryDeadline = .seconds(1)
+            $0.dispatch.servantWait = .seconds(300)
+        }) { run in
+            let twice = run.servants[0], thrice = run.servants[1]
+            _ = try await twice.becomeReady(capacity: 1, functions: ["twice"])
+            let thriceBroker = try await thrice.becomeReady(capacity: 1, functions: ["thrice"], incarnation: 10)
+            #expect(await run.servantsBecomeReady(2))
+            try thrice.send(to: thriceBroker, .bye, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["ready", "lost"] })
+            let ownDeadline = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([300_000_000])))
+            try run.client.send(ClientQuery(id: .atom(.long(1)), query: .string("thrice 1"), options: ownDeadline).encoded())
+            try run.send(id: 2, "thrice 2")
+            try run.send(id: 3, "thrice 3")
+
+            var answered: [Int64: Int64] = [:]
+            for _ in 0..<3 {
+                let answer = try #require(
+                    try await run.answer(within: .seconds(20)), "answered \(answered.keys.sorted()): a deadline woke no one")
+                let (id, result) = try ScriptedServant.idAndResult(of: answer)
+                guard case .atom(.long(let number)) = id else { throw TestFailure("an id that is not a long: \(id)") }
+                #expect(
+                    result == .error(
+                        "mserve: deadline exceeded: the query waited in the queue while no servant serving thrice was ready; "
+                            + "1 servant(s) known serve it, none ready"))
+                answered[number] = try ScriptedServant.timings(of: answer).elapsed
+            }
+            #expect((answered[1] ?? 0) >= 300_000_000)
+            #expect((answered[2] ?? 0) >= 1_000_000_000)
+            #expect((answered[3] ?? 0) >= 1_000_000_000)
+        }
+    }
+
     /// The first free servant; after each completed query, holds the broker's loop until the
     /// test lets it go (``LoopHold``).
     final class HoldingCompletionAlgorithm: DispatchAlgorithm, Sendable {
