@@ -39,10 +39,11 @@ enum BenchChildren {
     /// Whether the benchmark was stopped by SIGINT or SIGTERM: its figures are not to be shown.
     static var isInterrupted: Bool { state.withLock { ($0.stoppingSignal ?? 0) != 0 } }
 
-    /// From now on SIGINT and SIGTERM stop every running child (SIGTERM, then SIGKILL after a
-    /// second) and then end the benchmark with status 128 + the signal.
+    /// From now on SIGINT, SIGTERM and SIGPIPE (the reader of the benchmark's output went, as
+    /// `| head` does) stop every running child (SIGTERM, then SIGKILL after a second) and then
+    /// end the benchmark with status 128 + the signal.
     static func stopOnSignals() {
-        for signalNumber in [SIGINT, SIGTERM] {
+        for signalNumber in [SIGINT, SIGTERM, SIGPIPE] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
