@@ -86,9 +86,11 @@ def percentile(ordered, fraction):
 
 def main():
     # mserve-bench stops this driver with its whole process group (broker, workers, clients),
-    # so the driver leads a group of its own. The bench ignores SIGINT and SIGTERM itself, and
-    # an ignored signal stays ignored across exec: restore the defaults so that they stop us.
+    # so the driver leads a group of its own. The bench ignores SIGINT and SIGTERM itself and
+    # starts it from a thread that blocks every signal; an ignored signal stays ignored, and a
+    # blocked one blocked, across exec: restore the defaults so that they stop us.
     os.setpgid(0, 0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parser = argparse.ArgumentParser(description=__doc__)

@@ -98,12 +98,16 @@ enum CProgram: String, CaseIterable, Sendable {
             return socket;
         }
 
-        /* The bench ignores SIGINT and SIGTERM (it handles them itself), and an ignored signal
-           stays ignored across exec: without this, SIGTERM would not stop these programs and
-           every stop would wait for the SIGKILL that follows it. */
+        /* The bench ignores SIGINT and SIGTERM (it handles them itself), and starts its
+           children from threads that block every signal: an ignored signal stays ignored, and
+           a blocked one blocked, across exec. Without this, SIGTERM would not stop these
+           programs and every stop would wait for the SIGKILL that follows it. */
         static void default_signals(void) {
             signal(SIGINT, SIG_DFL);
             signal(SIGTERM, SIG_DFL);
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
         }
 
         static void announce(void *socket) {
