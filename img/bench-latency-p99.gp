@@ -4,7 +4,9 @@ if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
 if (!exists("plotfile")) plotfile = 'img/bench-latency-p99.png'
 set output plotfile
-set title "MServe broker p99 latency, µs (lower is better)"
+# The run's set-up for the title; mserve-bench --plot passes its own.
+if (!exists("setup")) setup = "2 servants, 4 clients × 16 in flight"
+set title sprintf("MServe broker p99 latency, µs (%s; lower is better)", setup)
 set ylabel "µs"
 # A log axis from 100 µs: the echo bars (a few ms) stand beside the large ones (hundreds of ms).
 set logscale y

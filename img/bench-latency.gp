@@ -4,7 +4,9 @@ if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
 if (!exists("plotfile")) plotfile = 'img/bench-latency.png'
 set output plotfile
-set title "MServe broker mean latency, µs (lower is better)"
+# The run's set-up for the title; mserve-bench --plot passes its own.
+if (!exists("setup")) setup = "2 servants, 4 clients × 16 in flight"
+set title sprintf("MServe broker mean latency, µs (%s; lower is better)", setup)
 set ylabel "µs"
 set logscale y
 set style data histogram

@@ -9,7 +9,9 @@ set terminal pngcairo size 900,450 font ",10" noenhanced
 if (!exists("plotfile")) plotfile = 'img/bench-memory-large.png'
 set output plotfile
 set datafile separator ","
-set title "RSS during rounds of large messages (40 MB + 10 MB at once, ZeroMQ then kdb+ door), then idle"
+# The run's set-up for the title (mserve-bench memory --large prints the command with its own).
+if (!exists("setup")) setup = "40 MB + 10 MB at once"
+set title sprintf("RSS during rounds of large messages (%s, ZeroMQ then kdb+ door), then idle", setup)
 set xlabel "seconds"
 set ylabel "RSS (MB)"
 set grid

@@ -5,7 +5,9 @@ if (!exists("results")) results = 'bench/results'
 set terminal pngcairo size 900,500 font ",10" noenhanced
 if (!exists("plotfile")) plotfile = 'img/bench-warm-sweep.png'
 set output plotfile
-set title "warm workload: mean latency against K symbols (4 servants, light load; lower is better)"
+# The run's set-up for the title; mserve-bench --plot passes its own.
+if (!exists("setup")) setup = "4 servants, 2 clients × 1 in flight"
+set title sprintf("warm workload: mean latency against K symbols (%s; lower is better)", setup)
 set xlabel "K (symbols, Zipf s = 1.1)"
 set ylabel "mean latency, µs"
 set logscale x 2

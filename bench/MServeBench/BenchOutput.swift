@@ -69,8 +69,9 @@ enum BenchOutput {
     /// Runs gnuplot on `scripts` in img/ with `results` set to `directory`, each into a file
     /// beside its PNG in `output` that replaces the PNG only when gnuplot succeeded: a failed
     /// plot (a file it needs is missing, say) leaves the PNG there as it was, never emptied.
-    /// gnuplot's own messages are shown only when it fails.
-    static func plot(directory: String, scripts: [String], into output: String = "img") {
+    /// gnuplot's own messages are shown only when it fails. `setup` (the run's servants and
+    /// load, for the titles) is passed to the scripts that show it.
+    static func plot(directory: String, scripts: [String], into output: String = "img", setup: String? = nil) {
         guard scripts.allSatisfy({ FileManager.default.fileExists(atPath: "img/\($0)") }) else {
             print("no img/\(scripts.first ?? "bench-*.gp") here: run from the package root to plot")
             return
@@ -80,7 +81,9 @@ enum BenchOutput {
             let partial = "\(png).partial"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["gnuplot", "-e", "results='\(directory)'", "-e", "plotfile='\(partial)'", "img/\(source)"]
+            process.arguments =
+                ["gnuplot", "-e", "results='\(directory)'", "-e", "plotfile='\(partial)'"]
+                + (setup.map { ["-e", "setup='\($0.replacingOccurrences(of: "'", with: ""))'"] } ?? []) + ["img/\(source)"]
             let errors = Pipe()
             process.standardError = errors
             do {

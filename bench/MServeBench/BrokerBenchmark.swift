@@ -182,7 +182,11 @@ struct BrokerSuite: AsyncParsableCommand {
         if let csv {
             try BenchOutput.write(rows: rows, targets: targets, directory: csv)
             print("CSV written to \(csv)/")
-            if plot { BenchOutput.plot(directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory) }
+            if plot {
+                BenchOutput.plot(
+                    directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory,
+                    setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
+            }
         }
         // The table and files keep the runs that worked; the status says that some did not.
         if !failures.isEmpty {

@@ -149,7 +149,9 @@ struct LargeMemoryRun {
             }
             try BenchChecks.makeParentDirectory(of: csv)
             try text.write(toFile: csv, atomically: true, encoding: .utf8)
-            print("CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" img/bench-memory-large.gp)")
+            let setup = "\(format(Double(QIPC.encode(longQuery).count) / 1e6, 0)) MB + \(format(Double(QIPC.encode(stringQuery).count) / 1e6, 0)) MB at once"
+            print(
+                "CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" -e \"setup='\(setup)'\" img/bench-memory-large.gp)")
         }
     }
 

@@ -80,7 +80,11 @@ struct WarmSweepSuite: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: csv, withIntermediateDirectories: true)
             try table.write(toFile: "\(csv)/warm-sweep.dat", atomically: true, encoding: .utf8)
             print("written \(csv)/warm-sweep.dat")
-            if plot { BenchOutput.plot(directory: csv, scripts: ["bench-warm-sweep.gp"], into: plotDirectory) }
+            if plot {
+                BenchOutput.plot(
+                    directory: csv, scripts: ["bench-warm-sweep.gp"], into: plotDirectory,
+                    setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
+            }
         }
     }
 }
