@@ -45,6 +45,11 @@ struct MServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
+        if let message = blankValue(CommandLine.arguments.dropFirst()) {
+            let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
+            FileHandle.standardError.write(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()
@@ -98,6 +103,40 @@ struct MServeCommand: AsyncParsableCommand {
             current = next
         }
         return nil
+    }
+
+    /// For a command line with an empty or whitespace-only word: the option it is the value of
+    /// (`--routing ''`, `--http=`) or the argument it is, said as a usage error. Taken as it
+    /// came, such a value meant the option's default for some options and an error for others;
+    /// it is refused for all, so a script's unset shell variable is caught where it is given.
+    /// (A variable set blank is unset instead: see `environment(_:)`.)
+    static func blankValue(_ arguments: ArraySlice<String>) -> String? {
+        var previous: String?
+        var positionalOnly = false
+        for word in arguments {
+            if !positionalOnly, word.hasPrefix("--"), let equals = word.firstIndex(of: "="),
+                word[word.index(after: equals)...].allSatisfy(\.isWhitespace)
+            {
+                let option = String(word[..<equals])
+                return "\(option) was given an empty value; give one, or leave \(option) out for its default"
+            }
+            if word.allSatisfy(\.isWhitespace) {
+                if !positionalOnly, let option = previous, isOptionName(option) {
+                    return "\(option) was given \(word.isEmpty ? "an empty" : "a blank") value '\(word)'; "
+                        + "give one, or leave \(option) out for its default"
+                }
+                return "an argument is \(word.isEmpty ? "empty" : "blank") ('\(word)'); give a value"
+            }
+            if word == "--" { positionalOnly = true }
+            previous = word
+        }
+        return nil
+    }
+
+    /// Whether `word` is an option's name (`--routing`, `-s`), not a value such as `-1`.
+    private static func isOptionName(_ word: String) -> Bool {
+        let name = word.drop { $0 == "-" }
+        return word.hasPrefix("-") && !word.contains("=") && name.first?.isLetter == true
     }
 
     private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {

@@ -444,18 +444,18 @@ extension IntegrationTests {
             (["hub", "--bind", "inproc://hub"], "--bind 'inproc://hub' is not an endpoint to bind"),
             (["broker", "--kdb-port", "[::1]:0"], "--kdb-port: the kdb+ door listens on IPv4 only"),
             // What --advertise gives is printed and registered as it is: it must be a host.
-            (["servant", "--advertise", "", "--bind", "tcp://127.0.0.1:0"], "--advertise '' is not a host"),
-            (["servant", "--advertise", " ", "--bind", "tcp://127.0.0.1:0"], "--advertise ' ' is not a host"),
+            (["servant", "--advertise", "", "--bind", "tcp://127.0.0.1:0"], "--advertise was given an empty value ''"),
+            (["servant", "--advertise", " ", "--bind", "tcp://127.0.0.1:0"], "--advertise was given a blank value ' '"),
             (["servant", "--advertise", "a b/x", "--bind", "tcp://127.0.0.1:0"], "--advertise 'a b/x' is not a host"),
             (["servant", "--advertise", "host:5001"], "--advertise 'host:5001' is not a host"),
-            (["servant", "--advertise", ""], "--advertise '' is not a host"),
+            (["servant", "--advertise", ""], "--advertise was given an empty value ''"),
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
             (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
             (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
             (["broker", "--kdb-port", "abc"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got abc"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--users", "/nonexistent/users"],
              "--users: cannot read the users file /nonexistent/users"),
-            (["broker", "--allow", ""], "--allow '' names no function; leave --allow out to allow any"),
+            (["broker", "--allow", ""], "--allow was given an empty value ''; give one, or leave --allow out"),
             (["broker", "--allow", " , "], "--allow ' , ' names no function"),
             (["broker", "--hub", "garbage"], "--hub 'garbage' is not a hub: an endpoint such as tcp://127.0.0.1:5560"),
             (["servant", "--hub", "tcp://127.0.0.1:99999"], "--hub 'tcp://127.0.0.1:99999' is not a hub"),
@@ -539,6 +539,27 @@ extension IntegrationTests {
             let run = try await CommandRun.mserve(arguments, environment: [variable: value], timeout: 60)
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
+        /// An option or argument given an empty or blank value is a usage error naming it, the
+        /// same for every option: taken as given, some such values meant the option's default
+        /// (`--routing ' '`, `--http ''`), others a name no one has (`hub resolve ''`).
+        @Test(arguments: [
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--routing", ""], "Error: --routing was given an empty value ''"),
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--routing", " "], "Error: --routing was given a blank value ' '"),
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--http", ""], "Error: --http was given an empty value ''"),
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--http="], "Error: --http was given an empty value"),
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--servant-auth", " "], "Error: --servant-auth was given a blank value"),
+            (["servant", "--bind", "tcp://127.0.0.1:0", "--name", ""], "Error: --name was given an empty value"),
+            (["hub", "register", "kdb://127.0.0.1:1", "--hub", "tcp://127.0.0.1:1", "--name", "\t"], "Error: --name was given a blank value"),
+            (["hub", "resolve", "", "--hub", "tcp://127.0.0.1:1", "--timeout", "1"], "Error: an argument is empty ('')"),
+            (["hub", "resolve", "--hub", "tcp://127.0.0.1:1", "--timeout", "1", " "], "Error: an argument is blank (' ')"),
+        ])
+        func anEmptyOrBlankValueIsAUsageErrorNamingTheOption(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 20)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.hasPrefix(message), "\(run.errors)")
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
         }
 
@@ -660,9 +681,9 @@ extension IntegrationTests {
         /// A service name no command line could name plainly, and a --key-name with no key
         /// directory to find it in, are usage errors, not accepted silently.
         @Test(arguments: [
-            (["servant", "--service", ""], "--service '' is not a service name"),
+            (["servant", "--service", ""], "--service was given an empty value ''"),
             (["broker", "--service", "a b"], "--service 'a b' is not a service name"),
-            (["send", "--service", "", "echo 1"], "--service '' is not a service name"),
+            (["send", "--service", "", "echo 1"], "--service was given an empty value ''"),
             (["hub", "register", "kdb://127.0.0.1:5001", "--service", "a b"], "--service 'a b' is not a service name"),
             (["servant", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
             (["broker", "--key-name", "x"], "--key-name names a key in the key directory: give --keys DIR"),
@@ -843,7 +864,7 @@ extension IntegrationTests {
         /// `hub user add` refuses an empty password however it comes, and a user name the hub
         /// would refuse before it reads a password or asks the hub (none answers here).
         @Test(arguments: [
-            (["alice", "--password", ""], nil, "an empty password is refused"),
+            (["alice", "--password", ""], nil, "--password was given an empty value ''"),
             (["alice"], "\n", "an empty password is refused"),
             (["a:b", "--password", "secret"], nil, "'a:b' is not a user name: it needs characters, and no ':' or whitespace"),
             (["a b"], "secret\n", "'a b' is not a user name"),
