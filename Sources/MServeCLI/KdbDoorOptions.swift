@@ -26,7 +26,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-idle-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a logged-in kdb+ client may send nothing (with no reply owed to it) before it is disconnected (default 0: never, as a q process never closes idle handles).", valueName: "seconds"))
     var idleTimeout: String?
 
-    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
+    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to; a user alone has no password, as kdb+ allows (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
     var servantAuth: String?
 
     /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).

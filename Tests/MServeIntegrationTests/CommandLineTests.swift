@@ -47,7 +47,7 @@ extension IntegrationTests {
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
             (["broker", "--help"], "the users of the --hub, refreshed every second (env MSERVE_USERS)."),
-            (["broker", "--help"], "the broker logs in to (env MSERVE_SERVANT_AUTH)."),
+            (["broker", "--help"], "the broker logs in to; a user alone has no password, as kdb+ allows (env MSERVE_SERVANT_AUTH)."),
             (["servant", "--help"],
              "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), handing back "
                 + "the queries it had not started, which the brokers send to other servants at once; gives the queries "
