@@ -129,6 +129,15 @@ struct BrokerCommand: AsyncParsableCommand {
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }
+        // A servant is heard from once a heartbeat at best: silence as long as one is no sign of death.
+        if configuration.servants.livenessTimeout <= configuration.servants.heartbeatInterval {
+            logger.warning(
+                "--liveness is not longer than --heartbeat: a live servant is taken out of dispatch between two heartbeats; make --liveness a few heartbeats long (by default it is four: --heartbeat 0.4, --liveness 1.6)",
+                metadata: [
+                    "heartbeat": "\(configuration.servants.heartbeatInterval)",
+                    "liveness": "\(configuration.servants.livenessTimeout)",
+                ])
+        }
         if configuration.clients.maxBufferedReplyBytesTotal < configuration.clients.maxBufferedReplyBytes {
             logger.warning(
                 "--client-reply-buffer-total is below --client-reply-buffer: the total then bounds each client too",

@@ -563,6 +563,26 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
         }
 
+        /// A liveness no longer than the heartbeat declares a live servant dead between two
+        /// heartbeats: the broker still starts, but says so once, naming both flags.
+        @Test(arguments: [["--heartbeat", "2", "--liveness", "1"], ["--heartbeat", "1", "--liveness", "1"]])
+        func aLivenessNotLongerThanTheHeartbeatIsWarnedOf(timings: [String]) async throws {
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"] + timings)
+            defer { broker.stop() }
+            let warned = await eventually(timeout: .seconds(10)) {
+                broker.logs.contains("warning") && broker.logs.contains("--liveness is not longer than --heartbeat")
+            }
+            #expect(warned, "\(broker.logs)")
+        }
+
+        /// The default timings, a liveness of four heartbeats, give no such warning.
+        @Test func theDefaultLivenessIsNotWarnedOf() async throws {
+            let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"])
+            defer { broker.stop() }
+            #expect(!broker.logs.contains("--liveness"), "\(broker.logs)")
+        }
+
         /// A kdb+ door setting without a door port would do nothing: it is a usage error that
         /// names the setting, from a flag or from the environment.
         @Test(arguments: [
