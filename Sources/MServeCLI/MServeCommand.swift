@@ -229,9 +229,10 @@ func fileErrorReason(_ error: any Error) -> String {
     return error.localizedDescription
 }
 
-/// Reads an environment variable, treating empty as unset.
+/// Reads an environment variable, treating empty or whitespace-only as unset: a script's
+/// `MSERVE_X="$UNSET"` or `MSERVE_X=" "` leaves the default alone, whatever the variable.
 func environment(_ name: String) -> String? {
-    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+    guard let value = ProcessInfo.processInfo.environment[name], !value.allSatisfy(\.isWhitespace) else { return nil }
     return value
 }
 

@@ -583,6 +583,22 @@ extension IntegrationTests {
             #expect(!broker.logs.contains("--liveness"), "\(broker.logs)")
         }
 
+        /// A variable set to spaces or tabs counts as unset, as an empty one does, whichever
+        /// variable it is: the broker starts with its defaults. Taken as given, `MSERVE_ALGO=' '`
+        /// and `MSERVE_HTTP=' '` stopped it while `MSERVE_ROUTING=' '` meant the default.
+        @Test func aBlankVariableCountsAsUnset() async throws {
+            let blank = ["MSERVE_ALGO", "MSERVE_ROUTING", "MSERVE_HTTP", "MSERVE_KDB_PORT", "MSERVE_SERVANTS", "MSERVE_MAX_MESSAGE"]
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"],
+                environment: Dictionary(uniqueKeysWithValues: blank.map { ($0, " \t") }))
+            defer { broker.stop() }
+            #expect(broker.endpoint.hasPrefix("tcp://127.0.0.1:"), "\(broker.endpoint)")
+            let status = try await CommandRun.mserve(["send", "--broker", broker.endpoint, ".mserve.status[]"])
+            #expect(status.status == 0, "\(status.errors)")
+            #expect(status.output.contains("`match"), "\(status.output)")
+            #expect(status.output.contains("`arg:1"), "\(status.output)")
+        }
+
         /// A kdb+ door setting without a door port would do nothing: it is a usage error that
         /// names the setting, from a flag or from the environment.
         @Test(arguments: [
