@@ -40,19 +40,19 @@ struct BrokerCommand: AsyncParsableCommand {
             dropped, without a restart.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Endpoint clients connect to (env MSERVE_BROKER, default \(BrokerConfiguration.Clients().endpoint); port 0: any free port).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Endpoint clients connect to (env MSERVE_BROKER, default \(BrokerConfiguration.Clients().endpoint); port 0: any free port).", valueName: "endpoint"))
     var clients: String?
 
-    @Option(name: .customLong("servant"), help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated).", valueName: "endpoint"))
+    @Option(name: .customLong("servant"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A servant endpoint, tcp://host:port, or kdb://host:port for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated).", valueName: "endpoint"))
     var servants: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match).", valueName: "name"))
     var algorithm: String?
 
-    @Option(name: .long, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS). A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.", valueName: "paths"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS). A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.", valueName: "paths"))
     var plugins: String?
 
-    @Option(name: .long, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
     var routing: String?
 
     @OptionGroup var allowOption: FunctionAllowOption

@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Servant processes to start.")
     var servants: Int = 2
 
-    @Option(name: .long, help: "Dispatch algorithm for the broker.")
+    @Option(name: .long, parsing: .unconditional, help: "Dispatch algorithm for the broker.")
     var algorithm: String = BrokerConfiguration.Dispatch.defaultAlgorithm
 
     @Flag(name: .long, help: "Show the hub's, broker's and servants' logs.")

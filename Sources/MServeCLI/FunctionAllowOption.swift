@@ -6,6 +6,7 @@ import Foundation
 struct FunctionAllowOption: ParsableArguments {
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp("Only these functions may be called (comma-separated; default any).", valueName: "names"))
     var allow: String?
 

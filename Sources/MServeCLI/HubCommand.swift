@@ -37,7 +37,7 @@ struct MServeHubCommand: AsyncParsableCommand {
 
 /// Options naming the hub to ask, and the key to ask a secured hub with.
 struct HubClientOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--timeout -1` is read as a value, and refused by its check.
@@ -46,12 +46,13 @@ struct HubClientOptions: ParsableArguments {
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Key directory, when the hub runs with security: speak CURVE with NAME.key, pinning the hub to hub.pub (env MSERVE_KEYS).",
             valueName: "path"))
     var keys: String?
 
-    @Option(name: .long, help: ArgumentHelp("The key in the key directory to ask with (default: client; for editing keys and users: hub).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The key in the key directory to ask with (default: client; for editing keys and users: hub).", valueName: "name"))
     var keyName: String?
 
     /// A client of the hub; with a key directory, a CURVE client speaking with the key
@@ -86,10 +87,10 @@ struct HubServeCommand: AsyncParsableCommand {
             first line of standard output (with --http, once the HTTP side listens too). Stops cleanly on SIGTERM or SIGINT.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var bind: String?
 
-    @Option(name: .long, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Hub directory (env MSERVE_HUB_DIR, default ~/.mserve/hub).", valueName: "path"))
     var dir: String?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds of silence before a spoke moves to down (at least 2: spokes heartbeat every second).", valueName: "seconds"))
@@ -98,7 +99,7 @@ struct HubServeCommand: AsyncParsableCommand {
     /// The `--liveness` a hub runs with when given none, in seconds.
     static let defaultLiveness = "3"
 
-    @Option(name: .long, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Key directory: serve with CURVE using hub.key, admitting only allowed keys (env MSERVE_KEYS).", valueName: "path"))
     var keys: String?
 
     @OptionGroup var logging: LoggingOptions

@@ -12,6 +12,7 @@ import ZeroMQ
 struct HubOptions: ParsableArguments {
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Hub to register with: an endpoint, 'auto' (serve the hub if its port is free, else join it; served from the hub directory MSERVE_HUB_DIR, default ~/.mserve/hub), or 'none' (env MSERVE_HUB; default none).",
             valueName: "endpoint|auto|none"))
@@ -19,12 +20,13 @@ struct HubOptions: ParsableArguments {
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "With --hub auto: the endpoint the hub is served at, or joined at when another process serves it (default: MSERVE_HUB when it names an endpoint, else \(HubLink.defaultEndpoint)).",
             valueName: "endpoint"))
     var hubEndpoint: String?
 
-    @Option(name: .long, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The service this process belongs to.", valueName: "name"))
     var service: String = "default"
 
     /// Refuses, before anything is bound, a hub that is none of an endpoint, `auto` or `none`,

@@ -24,13 +24,13 @@ struct HubRegisterCommand: AsyncParsableCommand {
 
     @Argument(help: "The q process, kdb://HOST:PORT.") var endpoint: String
 
-    @Option(name: .long, help: ArgumentHelp("The service the q process serves.", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The service the q process serves.", valueName: "name"))
     var service: String = "default"
 
-    @Option(name: .long, help: ArgumentHelp("How the hub's tables show the q process (column X; default this command line).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("How the hub's tables show the q process (column X; default this command line).", valueName: "name"))
     var name: String?
 
-    @Option(name: .long, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Hub endpoint (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--heartbeat -1` is read as a value, and refused by its check.

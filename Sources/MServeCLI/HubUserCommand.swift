@@ -36,13 +36,13 @@ struct HubUserCommand: AsyncParsableCommand {
 
         @Argument(help: "The user name (no ':' or whitespace).") var name: String
 
-        @Option(name: .long, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash.", valueName: "text"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash.", valueName: "text"))
         var password: String?
 
-        @Option(name: .long, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
         var sha256: String?
 
-        @Option(name: .long, help: ArgumentHelp("The SHA-1 digest of the password, 40 hex digits.", valueName: "hex"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-1 digest of the password, 40 hex digits.", valueName: "hex"))
         var sha1: String?
 
         @OptionGroup var options: HubAdminOptions

@@ -7,7 +7,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-port"), parsing: .unconditional, help: ArgumentHelp("Also listen for kdb+ IPC clients on [HOST:]PORT (HOST: an IPv4 address, * for all, or a name; default 127.0.0.1; env MSERVE_KDB_PORT).", valueName: "port"))
     var port: String?
 
-    @Option(name: .long, help: ArgumentHelp("kdb+ -u style users file (user:password; a password of 40 or 64 hex digits is the SHA-1 or SHA-256 of the password, anything else the password itself), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS). Required with --keys.", valueName: "file|hub"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("kdb+ -u style users file (user:password; a password of 40 or 64 hex digits is the SHA-1 or SHA-256 of the password, anything else the password itself), or 'hub': the users of the --hub, refreshed every second (env MSERVE_USERS). Required with --keys.", valueName: "file|hub"))
     var users: String?
 
     // `parsing: .unconditional`: a negative number is read as the value, and refused by its check.
@@ -26,7 +26,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-idle-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a logged-in kdb+ client may send nothing (with no reply owed to it) before it is disconnected (default 0: never, as a q process never closes idle handles).", valueName: "seconds"))
     var idleTimeout: String?
 
-    @Option(name: .customLong("servant-auth"), help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to; a user alone has no password, as kdb+ allows (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
+    @Option(name: .customLong("servant-auth"), parsing: .unconditional, help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to; a user alone has no password, as kdb+ allows (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
     var servantAuth: String?
 
     /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).

@@ -49,6 +49,7 @@ struct KeysNewCommand: AsyncParsableCommand {
     /// `--keys`, as every other command names the key directory; `--dir` is kept as an alias.
     @Option(
         name: [.customLong("keys"), .customLong("dir")],
+        parsing: .unconditional,
         help: ArgumentHelp("Key directory (env MSERVE_KEYS, default ~/.mserve/keys; --dir also works).", valueName: "path"))
     var keys: String?
 
@@ -87,6 +88,7 @@ struct HubAdminOptions: ParsableArguments {
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Hub directory, where the hub writes its admin token: a hub without --keys takes allow, revoke and user add/remove only with it (env MSERVE_HUB_DIR, default ~/.mserve/hub).",
             valueName: "path"))
@@ -148,6 +150,7 @@ struct HubAllowCommand: AsyncParsableCommand {
     @Argument(help: "The public key file (NAME.pub).") var keyFile: String
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "What the key may be used as. The default is client, the least a key can do: a key allowed without thought of its role can send queries, but a servant or broker using it is refused, and the refusal names the role.",
             valueName: "client|servant|broker|any"))

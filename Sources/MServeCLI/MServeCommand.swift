@@ -173,6 +173,7 @@ struct VersionCommand: ParsableCommand {
 struct LoggingOptions: ParsableArguments {
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Log level: trace, debug, info, notice, warning, error, critical (env MSERVE_LOG_LEVEL).",
             valueName: "level"))

@@ -12,12 +12,13 @@ import ZeroMQ
 struct SecurityOptions: ParsableArguments {
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Key directory: speak CURVE with NAME.key, trusting hub.pub and the keys the hub allows in the role each use needs (env MSERVE_KEYS).",
             valueName: "path"))
     var keys: String?
 
-    @Option(name: .long, help: ArgumentHelp("This process's key in the key directory (default: its role).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("This process's key in the key directory (default: its role).", valueName: "name"))
     var keyName: String?
 
     /// Refuses `--key-name` without a key directory: it would do nothing.

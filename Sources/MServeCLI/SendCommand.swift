@@ -27,13 +27,13 @@ struct SendCommand: AsyncParsableCommand {
             deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
             """)
 
-    @Option(name: .long, help: ArgumentHelp("The broker's client endpoint (env MSERVE_BROKER, default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The broker's client endpoint (env MSERVE_BROKER, default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))
     var broker: String?
 
-    @Option(name: .long, help: ArgumentHelp("Find the broker of this service through the hub (see --hub).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Find the broker of this service through the hub (see --hub).", valueName: "name"))
     var service: String?
 
-    @Option(name: .long, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The hub to ask for --service (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))
     var hub: String?
 
     // `parsing: .unconditional`: `--deadline -1` is read as a value, and refused by its check.
@@ -54,16 +54,18 @@ struct SendCommand: AsyncParsableCommand {
     /// the hub for a --service.
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Key directory: speak CURVE with NAME.key and pin the broker to broker.pub (see --broker-key); with --service, pin it to the key it registered, and ask the hub pinned to hub.pub, which only --service needs (env MSERVE_KEYS).",
             valueName: "path"))
     var keys: String?
 
-    @Option(name: .long, help: ArgumentHelp("This client's key in the key directory (default: client).", valueName: "name"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("This client's key in the key directory (default: client).", valueName: "name"))
     var keyName: String?
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp("With --keys: the broker's key name in the key directory (default broker; with --service, the key it registered).", valueName: "name"))
     var brokerKey: String?
 

@@ -41,6 +41,7 @@ struct MServeServantCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Servant plugin files, colon-separated (env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS). A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.",
             valueName: "paths"))
@@ -53,6 +54,7 @@ struct MServeServantCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Endpoint to bind (default \(ServantConfiguration().endpoint), loopback only; with --advertise, that host's address; tcp://*:PORT listens on every interface).",
             valueName: "endpoint"))
@@ -69,11 +71,12 @@ struct MServeServantCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
     var batch: Int = ServantConfiguration().batchLimit
 
-    @Option(name: .long, help: "Name brokers show for this servant (default host:port).")
+    @Option(name: .long, parsing: .unconditional, help: "Name brokers show for this servant (default host:port).")
     var name: String?
 
     @Option(
         name: .long,
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Host name or address brokers reach this servant at: printed and registered with the hub; without --bind, its address is bound.",
             valueName: "host"))
@@ -199,6 +202,12 @@ struct MServeServantCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let bind { try checkBindEndpoint(bind, source: "--bind") }
+        if let bind, hubOptions.mode != nil, ZMQEndpoint(bind)?.scheme != "tcp" {
+            // The hub hands brokers a host and a port; a path is reachable from this host alone.
+            throw ValidationError(
+                "--bind \(bind) cannot be registered with the hub (--hub or MSERVE_HUB): the hub names servants "
+                    + "by host and port; bind tcp://HOST:PORT, or give brokers this endpoint with --servant and leave the hub out")
+        }
         let loaded = try loadPlugins()
         if listFunctions {
             let allowlist = try allowlist(serving: loaded)

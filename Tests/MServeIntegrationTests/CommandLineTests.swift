@@ -459,6 +459,12 @@ extension IntegrationTests {
             (["broker", "--allow", " , "], "--allow ' , ' names no function"),
             (["broker", "--hub", "garbage"], "--hub 'garbage' is not a hub: an endpoint such as tcp://127.0.0.1:5560"),
             (["servant", "--hub", "tcp://127.0.0.1:99999"], "--hub 'tcp://127.0.0.1:99999' is not a hub"),
+            // The hub names servants by host and port: a path cannot be registered.
+            (["servant", "--bind", "ipc:///tmp/mserve-no-such.sock", "--hub", "tcp://127.0.0.1:1"],
+             "--bind ipc:///tmp/mserve-no-such.sock cannot be registered with the hub"),
+            // A value that starts with '-' is the option's value, not a missing one.
+            (["broker", "--servant-auth", "-user:pw", "--http", "-1"], "--http: '-1' is not HOST:PORT or PORT"),
+            (["servant", "--advertise", "-x"], "--advertise -x: cannot look up its IPv4 address"),
         ])
         func numbersOutOfRangeAreRefusedWithTheRange(arguments: [String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments, timeout: 60)
