@@ -100,9 +100,20 @@ public final class Broker: Service, Sendable {
         mailbox.post(.addServant(endpoint: endpoint, serverKey: serverKey))
     }
 
-    /// Stops using the servant at `endpoint`; its in-flight queries are re-dispatched.
+    /// Stops using the servant at `endpoint` at once; its in-flight queries are re-dispatched
+    /// (a servant no longer trusted: its key revoked).
     public func removeServant(endpoint: String) {
         mailbox.post(.removeServant(endpoint: endpoint))
+    }
+
+    /// Stops using the servant at `endpoint`, which left its service (the hub's LEAVE): it gets
+    /// no new query, and the queries it runs may still finish. It is dropped once none of them
+    /// is wanted (answered, or past its deadline), when it says goodbye, when its connection
+    /// ends, or when it misses its heartbeats: the queries it was running then are
+    /// re-dispatched, as with ``removeServant(endpoint:)``. A servant that runs nothing is
+    /// dropped at once. Neither is logged as lost.
+    public func servantLeft(endpoint: String) {
+        mailbox.post(.servantLeft(endpoint: endpoint))
     }
 
     /// The broker's current state (empty once it has stopped, or when it failed to start; a

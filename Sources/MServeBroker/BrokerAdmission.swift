@@ -170,7 +170,7 @@ public final class ServantKeyAdmission: Sendable {
             state.offered[endpoint] = nil
             return state.inUse.remove(endpoint) != nil
         }
-        if wasInUse { broker.removeServant(endpoint: endpoint) }
+        if wasInUse { broker.servantLeft(endpoint: endpoint) }
     }
 
     /// Applies the current allowed list: drops servants whose key was revoked, takes back those

@@ -9,6 +9,11 @@ import ZeroMQ
 
 extension BrokerLoop {
     func addServant(endpoint: String, serverKey: String? = nil) {
+        if let id = servantByEndpoint[endpoint], servants[id]?.leaving == true {
+            // Back at the same endpoint (a servant restarted there) before the one that left
+            // was forgotten: that one is forgotten now, and what it still ran goes elsewhere.
+            removeServant(endpoint: endpoint, reason: "replaced at its endpoint")
+        }
         guard servantByEndpoint[endpoint] == nil else { return }
         // Admission first: a q servant cannot prove a CURVE key, so a broker with keys refuses it.
         if let admission, !admission.admitsServant(endpoint: endpoint, serverKey: serverKey) { return }
@@ -41,8 +46,68 @@ extension BrokerLoop {
             // fq.cpp) when the pipe with the rest of it is gone before it is read.
             readServants()
         }
-        guard let record = servants[id] else { return }
+        guard servants[id] != nil else { return }
         servantLost(id, reason: reason)
+        forgetServant(id)
+    }
+
+    /// The hub says the servant at `endpoint` left (``Broker/servantLeft(endpoint:)``). A
+    /// servant stopping drains, answers, says goodbye and only then leaves the hub, but the
+    /// hub's word may arrive first: it is taken out of dispatch, and forgotten once nothing
+    /// it runs is wanted; never logged as lost for leaving.
+    func servantLeft(endpoint: String) {
+        guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
+        if kdbServants.owns(id) { return removeServant(endpoint: endpoint, reason: "removed") }
+        // Its last answers, its DRAIN and its BYE count first.
+        readServants()
+        guard servants[id] === record, !record.leaving else { return }
+        if record.state == .lost || !runsWantedQueries(id) {
+            logger.info("servant removed: the hub says it left", metadata: ["servant": "\(record.name)"])
+            record.unreachableLogged = true
+            servantLost(id, reason: "left", quietly: true)
+            forgetServant(id)
+            return
+        }
+        record.leaving = true
+        leavingServants.insert(id)
+        takeOutOfDispatch(record)
+        logger.info(
+            "servant leaving: the hub says it left; the queries it runs may finish",
+            metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)"])
+        drainQueue()
+    }
+
+    /// Forgets the servants that left (``servantLeft(endpoint:)``) and run no query still
+    /// wanted; at the deadline scan.
+    func forgetLeftServants() {
+        // Their last answers count first, and no message of theirs is cut (removeServant).
+        readServants()
+        for id in leavingServants {
+            guard let record = servants[id], record.leaving else {
+                leavingServants.remove(id)
+                continue
+            }
+            guard record.state == .lost || !runsWantedQueries(id) else { continue }
+            leavingServants.remove(id)
+            logger.info("servant removed: the hub says it left", metadata: ["servant": "\(record.name)"])
+            record.unreachableLogged = true
+            servantLost(id, reason: "left", quietly: true)
+            forgetServant(id)
+        }
+    }
+
+    /// Whether a query it was sent still waits for its answer (not past its deadline).
+    private func runsWantedQueries(_ id: UInt64) -> Bool {
+        guard let record = servants[id], record.inFlight > 0 || !record.outbox.isEmpty else { return false }
+        return inFlight.values.contains { $0.servantID == id && !$0.abandoned }
+    }
+
+    /// Drops a servant taken out of dispatch (``servantLost(_:reason:quietly:)`` came first):
+    /// it is told goodbye and disconnected, and its endpoint may be added again.
+    private func forgetServant(_ id: UInt64) {
+        guard let record = servants[id] else { return }
+        let endpoint = record.endpoint
+        leavingServants.remove(id)
         if kdbServants.owns(id) {
             kdbServants.remove(servantID: id)
         } else {
@@ -386,6 +451,12 @@ extension BrokerLoop {
             }
             return
         }
+        if record.leaving {
+            // The hub said it left: not taken back. Under another incarnation, it restarted,
+            // and what it ran is lost with the old process.
+            if record.state != .lost, incarnation != record.incarnation { servantLost(id, reason: "restarted") }
+            return
+        }
         if let name { record.name = name }
         becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation, functions: functions)
     }
@@ -610,12 +681,7 @@ extension BrokerLoop {
     /// for its BYE. A servant may send DRAIN again while draining, with more of them.
     func servantDraining(_ id: UInt64, handedBack: [UInt64] = []) {
         guard let record = servants[id], record.state == .ready || record.state == .draining else { return }
-        if record.state == .ready {
-            record.state = .draining
-            leaveReadySet(id)
-            for item in record.outbox.reversed() { requeueUnstarted(item.tag, from: record) }
-            record.outbox.removeAll()
-        }
+        takeOutOfDispatch(record)
         var returned = 0
         for tag in handedBack.sorted(by: >) where inFlight[tag]?.servantID == id {
             requeueUnstarted(tag, from: record)
@@ -625,6 +691,16 @@ extension BrokerLoop {
             "servant draining",
             metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)", "handedBack": "\(returned)"])
         drainQueue()
+    }
+
+    /// Takes a ready servant out of dispatch, its running queries still due: its unsent
+    /// queries go back to the queue.
+    private func takeOutOfDispatch(_ record: ServantRecord) {
+        guard record.state == .ready else { return }
+        record.state = .draining
+        leaveReadySet(record.id)
+        for item in record.outbox.reversed() { requeueUnstarted(item.tag, from: record) }
+        record.outbox.removeAll()
     }
 
     /// Puts the query of `tag`, dispatched to `record` but never started there, back at the

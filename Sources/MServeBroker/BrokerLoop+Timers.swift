@@ -68,6 +68,7 @@ extension BrokerLoop {
             nextDeadlineScan = now + deadlineScanNanoseconds
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
+            if !leavingServants.isEmpty { forgetLeftServants() }
             if hasUnloggedReplyDrops { logReplyDrops(now: now) }
         } else if now >= earliestDeadlineInFlight ?? .max || now >= earliestQueuedDeadline {
             // A query at a servant, or one that came in the queue, reached its deadline between

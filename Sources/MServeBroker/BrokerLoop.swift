@@ -14,6 +14,7 @@ import ZeroMQ
 enum BrokerControl: Sendable {
     case addServant(endpoint: String, serverKey: String?)
     case removeServant(endpoint: String)
+    case servantLeft(endpoint: String)
     case snapshot(@Sendable (BrokerSnapshot) -> Void)
     case stop
 }
@@ -51,6 +52,8 @@ final class BrokerLoop {
 
     @exclusivity(unchecked) var servants: [UInt64: ServantRecord] = [:]
     var servantByEndpoint: [String: UInt64] = [:]
+    /// Servants the hub said left while they still ran queries (``ServantRecord/leaving``).
+    var leavingServants: Set<UInt64> = []
     /// Ready servants in join order, and their views (kept in step).
     @exclusivity(unchecked) var readyIDs: [UInt64] = []
     @exclusivity(unchecked) var views: [ServantView] = []
@@ -358,6 +361,7 @@ final class BrokerLoop {
                 switch command {
                 case .addServant(let endpoint, let serverKey): addServant(endpoint: endpoint, serverKey: serverKey)
                 case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
+                case .servantLeft(let endpoint): servantLeft(endpoint: endpoint)
                 case .snapshot(let reply): reply(snapshot())
                 case .stop:
                     guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }

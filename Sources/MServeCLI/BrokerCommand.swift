@@ -360,7 +360,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 try HubWatcher(
                     service: service, hub: hub.endpoint, logger: logger,
                     onJoin: { broker.addServant(endpoint: $0.endpoint) },
-                    onLeave: { broker.removeServant(endpoint: $0.endpoint) }))
+                    onLeave: { broker.servantLeft(endpoint: $0.endpoint) }))
         }
         return services
     }

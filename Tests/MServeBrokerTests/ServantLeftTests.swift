@@ -1,0 +1,111 @@
+import MServeProtocol
+import MServeTesting
+import MServeTestSupport
+import QData
+import Testing
+import ZeroMQ
+
+import Logging
+@testable import MServeBroker
+
+/// The hub's word that a servant left (`Broker.servantLeft`) may reach the broker before the
+/// servant's own DRAIN, answers and BYE: a stopping servant leaves the hub last. The broker
+/// takes it out of dispatch, lets what it runs finish there, and never calls it lost for it.
+struct ServantLeftTests {
+    @Test func anIdleServantTheHubSaysLeftIsRemovedWithoutAWarning() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (leaving, staying) = (run.servants[0], run.servants[1])
+            let leavingBroker = try await leaving.becomeReady(capacity: 1)
+            let stayingBroker = try await staying.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+
+            // The hub's LEAVE first; the servant's DRAIN and BYE after it.
+            run.broker.servantLeft(endpoint: leaving.endpoint)
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
+            try leaving.send(to: leavingBroker, .drain, [])
+            try leaving.send(to: leavingBroker, .bye, [])
+            leaving.socket.close()
+
+            // A query goes to the servant that stays, and is answered.
+            try run.send(id: 1, "twice 4")
+            let (_, query) = try await staying.next(.query)
+            try staying.send(to: stayingBroker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(8)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(8)))
+
+            #expect(log.messages.contains("servant removed: the hub says it left"), "\(log.messages)")
+            #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
+        }
+    }
+
+    @Test func aServantTheHubSaysLeftFinishesItsRunningQueryAndGetsNoNewOne() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (leaving, staying) = (run.servants[0], run.servants[1])
+            let leavingBroker = try await leaving.becomeReady(capacity: 2)
+            let stayingBroker = try await staying.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+
+            // The first free servant (the leaving one, first in the list) takes the query.
+            try run.send(id: 1, "twice 1")
+            let (_, running) = try await leaving.next(.query)
+            run.broker.servantLeft(endpoint: leaving.endpoint)
+            #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
+
+            // A new query goes to the other servant, though the leaving one has a free slot.
+            try run.send(id: 2, "twice 2")
+            let (_, second) = try await staying.next(.query)
+            #expect(second[1] == ScriptedServant.query(id: 2, "twice 2"))
+            try staying.send(to: stayingBroker, .reply, [second[0], ScriptedServant.answer(id: 2, .atom(.long(4)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(4)))
+
+            // The running query is answered by the servant that ran it, not sent elsewhere.
+            try leaving.send(to: leavingBroker, .reply, [running[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            let answer = try #require(try await run.answer())
+            #expect(try ScriptedServant.idAndResult(of: answer) == (id: .atom(.long(1)), result: .atom(.long(2))))
+            guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+                Issue.record("expected (id; result; info)")
+                return
+            }
+            let info = Dictionary(try #require(InfoDictionary.symbolKeyedEntries(items[2])), uniquingKeysWith: { first, _ in first })
+            #expect(info["servant"] == .atom(.symbol(String(leaving.endpoint.dropFirst("tcp://".count)))))
+
+            // With nothing left to run it is forgotten; its BYE, coming later, changes nothing.
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
+            try leaving.send(to: leavingBroker, .bye, [])
+            leaving.socket.close()
+            try run.send(id: 3, "twice 3")
+            let (_, third) = try await staying.next(.query)
+            try staying.send(to: stayingBroker, .reply, [third[0], ScriptedServant.answer(id: 3, .atom(.long(6)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(6)))
+
+            #expect(log.messages.contains("servant leaving: the hub says it left; the queries it runs may finish"))
+            #expect(log.messages.contains("servant removed: the hub says it left"), "\(log.messages)")
+            #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
+            #expect(await run.broker.snapshot().metrics.redispatched == 0)
+        }
+    }
+
+    @Test func aServantThatLeftAndGoesWithAQueryRunningIsLostAndTheQueryRunsElsewhere() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (leaving, staying) = (run.servants[0], run.servants[1])
+            _ = try await leaving.becomeReady(capacity: 1)
+            let stayingBroker = try await staying.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+
+            try run.send(id: 1, "twice 5")
+            let (_, running) = try await leaving.next(.query)
+            run.broker.servantLeft(endpoint: leaving.endpoint)
+            #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
+            // It goes without answering: the query is not lost with it.
+            leaving.socket.close()
+            let (_, again) = try await staying.next(.query)
+            #expect(again[1] == running[1])
+            try staying.send(to: stayingBroker, .reply, [again[0], ScriptedServant.answer(id: 1, .atom(.long(10)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(10)))
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
+            #expect(log.messages.contains("servant lost"), "\(log.messages)")
+        }
+    }
+}
