@@ -143,7 +143,7 @@ extension BrokerLoop {
             guard kdbServants.send(query: query.message.bytes, tag: query.tag, to: servantID) else {
                 // The servant vanished under us: it is lost; the query goes back to the front.
                 query.dispatches -= 1
-                queue.prepend(query)
+                putBack(query)
                 servantLost(servantID, reason: "unreachable")
                 return false
             }
@@ -305,10 +305,17 @@ extension BrokerLoop {
         }
     }
 
+    /// Puts a query back at the front of the line (it leaves next), its deadline kept for the
+    /// loop's wake-up (``earliestQueuedDeadline``).
+    func putBack(_ query: HeldQuery) {
+        queue.prepend(query)
+        earliestPutBackDeadline = min(earliestPutBackDeadline ?? .max, query.deadline)
+    }
+
     /// Puts the parked queries back at the front of the line, in arrival order.
     func unparkQueries() {
         guard !parked.isEmpty else { return }
-        for query in parked.removeAll().reversed() { queue.prepend(query) }
+        for query in parked.removeAll().reversed() { putBack(query) }
         earliestParkedDeadline = nil
     }
 

@@ -709,7 +709,7 @@ extension BrokerLoop {
         guard let flight = inFlight.removeValue(forKey: tag) else { return }
         flight.query.dispatches -= 1
         record.inFlight = max(0, record.inFlight - 1)
-        if !flight.abandoned { queue.prepend(flight.query) }
+        if !flight.abandoned { putBack(flight.query) }
     }
 
     /// Takes a servant out of dispatch and re-dispatches or fails what it was running;
@@ -739,7 +739,7 @@ extension BrokerLoop {
             if flight.abandoned { continue }
             if flight.query.dispatches <= configuration.servants.redispatchLimit {
                 metrics.redispatchedQuery()
-                queue.prepend(flight.query)
+                putBack(flight.query)
             } else {
                 reply(
                     error:

@@ -289,8 +289,11 @@ extension BrokerLoop {
         // older one may wait behind a younger one there, so each is looked at.
         var requeued = queue.prependedCount
         var offset = 0
+        var earliestKept: UInt64?
+        defer { earliestPutBackDeadline = earliestKept }
         while offset < requeued {
             guard let expiry = expiry(of: queue[offset: offset], now: now, noServantSince: noServantSince) else {
+                earliestKept = min(earliestKept ?? .max, queue[offset: offset].deadline)
                 offset += 1
                 continue
             }

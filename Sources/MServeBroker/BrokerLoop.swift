@@ -171,13 +171,18 @@ final class BrokerLoop {
     /// over `inFlight` (``expireInFlightQueries(now:)``): the loop wakes for it, so that a query
     /// at a servant is answered at its deadline, not at the next deadline scan.
     @exclusivity(unchecked) var earliestDeadlineInFlight: UInt64?
-    /// The earliest deadline among the queued queries that came in and the parked ones (not
-    /// those put back by a lost servant, which the deadline scan looks at): a client's own
-    /// shorter deadline, the first arrival's, or a parked query's. The loop wakes for it
+    /// The earliest deadline of the queries put back at the front of the queue (``putBack(_:)``:
+    /// a lost servant's, the parked ones offered again), or an earlier one (of a query sent
+    /// since); recomputed by each pass over them (``expireQueuedQueries(now:)``).
+    @exclusivity(unchecked) var earliestPutBackDeadline: UInt64?
+    /// The earliest deadline among the queued queries: a client's own shorter deadline, the
+    /// first arrival's, a parked query's, or one put back at the front. The loop wakes for it
     /// (`run`), so that a queued query is answered at its deadline.
     var earliestQueuedDeadline: UInt64 {
-        let firstArrived = queue.count > queue.prependedCount ? queue[offset: queue.prependedCount].deadline : .max
-        return min(min(earliestOwnDeadlineQueued ?? .max, earliestParkedDeadline ?? .max), firstArrived)
+        let prepended = queue.prependedCount
+        let firstArrived = queue.count > prepended ? queue[offset: prepended].deadline : .max
+        let putBack = prepended > 0 ? earliestPutBackDeadline ?? .max : .max
+        return min(min(earliestOwnDeadlineQueued ?? .max, earliestParkedDeadline ?? .max), min(firstArrived, putBack))
     }
     /// When the loop last read a client message (monotonic nanoseconds).
     var lastClientMessageAt: UInt64 = 0

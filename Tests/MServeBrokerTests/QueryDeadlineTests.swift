@@ -139,6 +139,45 @@ struct QueryDeadlineTests {
         }
     }
 
+    @Test func aQueryPutBackByALostServantIsAnsweredAtItsDeadlineNotAtTheNextScan() async throws {
+        // As above, for a query whose servant was lost while the other servant is busy: it
+        // waits at the front of the queue. The busy servant's query has a shorter deadline of
+        // its own, whose expiry makes the loop look again at what it waits for: after that,
+        // only the wake-up for the put-back query's deadline can answer it within this test's
+        // wait.
+        try await ScriptedBroker.run(servants: 2, configure: {
+            $0.dispatch.deadlineScanInterval = .seconds(60)
+            $0.dispatch.queryDeadline = .seconds(3)
+            $0.dispatch.servantWait = .seconds(60)
+        }) { run in
+            let (lost, busy) = (run.servants[0], run.servants[1])
+            let lostBroker = try await lost.becomeReady(capacity: 1)
+            _ = try await busy.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+            try run.send(id: 1, "twice 1")
+            _ = try await lost.next(.query)
+            let ownDeadline = QValue.dictionary(keys: .vector(.symbol(["deadline"])), values: .vector(.timespan([300_000_000])))
+            try run.client.send(ClientQuery(id: .atom(.long(2)), query: .string("twice 2"), options: ownDeadline).encoded())
+            _ = try await busy.next(.query)  // and never answered: the servant stays busy
+            // The first servant goes without answering: its query is put back in the queue.
+            try lost.send(to: lostBroker, .bye, [])
+
+            var answers: [Int64: (result: QValue, elapsed: Int64)] = [:]
+            for _ in 0..<2 {
+                let answer = try #require(
+                    try await run.answer(within: .seconds(20)), "answered \(answers.keys.sorted()): a deadline woke no one")
+                let (id, result) = try ScriptedServant.idAndResult(of: answer)
+                guard case .atom(.long(let number)) = id else { throw TestFailure("an id that is not a long: \(id)") }
+                answers[number] = (result, try ScriptedServant.timings(of: answer).elapsed)
+            }
+            guard case .error(let message) = answers[1]?.result, message.hasPrefix("mserve: \(BrokerLoop.deadlineExceededInQueue)") else {
+                Issue.record("expected a deadline error for the query put back, got \(String(describing: answers[1]))")
+                return
+            }
+            #expect((answers[1]?.elapsed ?? 0) >= 3_000_000_000)
+        }
+    }
+
     @Test func aQuerySetAsideForItsFunctionIsAnsweredAtItsDeadlineNotAtTheNextScan() async throws {
         // Queries whose function's only servant went wait set aside (parked) while another
         // servant is ready; their deadlines wake the loop too.
