@@ -20,10 +20,11 @@ package enum ServantEndpoint {
         }
     }
 
-    /// The host and port of `SCHEME://HOST:PORT`; nil without a host, or without a port from 1
-    /// to 65535.
+    /// The host and port of `SCHEME://HOST:PORT`; nil without a host, with a bracketed host that
+    /// is no IPv6 address (``ZMQEndpoint/isWellFormedHost(_:)``), or without a port from 1 to 65535.
     static func hostAndPort(of endpoint: String) -> (host: String, port: Int)? {
-        guard let parsed = ZMQEndpoint(endpoint), let host = parsed.host, !host.isEmpty, let port = parsed.port()
+        guard let parsed = ZMQEndpoint(endpoint), let host = parsed.host, !host.isEmpty, parsed.hostIsWellFormed,
+            let port = parsed.port()
         else { return nil }
         return (host, port)
     }

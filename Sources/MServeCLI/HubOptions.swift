@@ -126,7 +126,9 @@ func checkBindEndpoint(_ value: String, source: String) throws {
     if let parsed = ZMQEndpoint(value) {
         switch parsed.scheme {
         case "tcp":
-            valid = !(parsed.host ?? "").isEmpty && (parsed.portText == "*" || parsed.port(in: 0...65_535) != nil)
+            valid =
+                !(parsed.host ?? "").isEmpty && parsed.hostIsWellFormed
+                && (parsed.portText == "*" || parsed.port(in: 0...65_535) != nil)
         case "ipc":
             valid = !parsed.address.isEmpty
         default:

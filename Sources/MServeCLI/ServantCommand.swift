@@ -144,9 +144,7 @@ struct MServeServantCommand: AsyncParsableCommand {
         let isName = { (part: Substring, extra: Set<Character>) in
             !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || extra.contains($0)) }
         }
-        if text.hasPrefix("["), text.hasSuffix("]"), text.count > 2 {
-            return isName(text.dropFirst().dropLast(), [":", "."]) && text.contains(":")
-        }
+        if text.hasPrefix("[") || text.hasSuffix("]") { return ZMQEndpoint.isWellFormedHost(text) }
         return isName(text[...], [".", "-", "_"])
     }
 

@@ -55,6 +55,9 @@ public final class QServantRegistrar: Service, Sendable {
             throw HubError(.refused, "a q servant's endpoint is kdb://HOST:PORT with a port from 1 to 65535, not \(endpoint)")
         }
         guard !host.isEmpty else { throw HubError(.refused, "a q servant's endpoint needs a host: \(endpoint)") }
+        guard parsed.hostIsWellFormed else {
+            throw HubError(.refused, "a q servant's endpoint has an IPv6 address in brackets, [::1], or no brackets: not \(endpoint)")
+        }
         return (host, port)
     }
 

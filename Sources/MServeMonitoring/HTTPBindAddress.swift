@@ -26,7 +26,7 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         var portText = trimmed
         if let (written, port) = ZMQEndpoint.split(trimmed) {
             let bracketed = written.hasPrefix("[") || written.hasSuffix("]")
-            guard !bracketed || (written.count > 2 && written.hasPrefix("[") && written.hasSuffix("]")) else { throw refusal }
+            guard !bracketed || ZMQEndpoint.isWellFormedHost(written) else { throw refusal }
             // An IPv6 address needs its brackets, or its last group would be read as the port.
             guard bracketed || !written.contains(":") else { throw refusal }
             if !written.isEmpty { host = ZMQEndpoint.unbracketed(written) }

@@ -47,6 +47,26 @@ public struct ZMQEndpoint: Sendable, Hashable {
         return (String(address[..<colon]), String(address[address.index(after: colon)...]))
     }
 
+    /// Whether the host is written as an endpoint may write it: ``isWellFormedHost(_:)``. An
+    /// endpoint without a host (no colon) has none to refuse.
+    public var hostIsWellFormed: Bool { host.map(Self.isWellFormedHost) ?? true }
+
+    /// Whether `host` is a host as an endpoint writes it: one without brackets (a name, an IPv4
+    /// address, `*`), or an IPv6 address in brackets (`[::1]`, `[::]`, `[fe80::1%eth0]` with a
+    /// zone). Not `[zz]`, `[::1` nor `::1]`: libzmq would take them and fail only when it binds
+    /// or connects, so every endpoint checked up front is checked here.
+    public static func isWellFormedHost(_ host: String) -> Bool {
+        guard host.contains("[") || host.contains("]") else { return true }
+        guard host.count > 2, host.hasPrefix("["), host.hasSuffix("]") else { return false }
+        let inside = host.dropFirst().dropLast()
+        let address = inside.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+        if address.count == 2, address[1].isEmpty || !address[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
+            return false
+        }
+        var bytes = in6_addr()
+        return inet_pton(AF_INET6, String(address[0]), &bytes) == 1
+    }
+
     /// `host` without the brackets of an IPv6 address.
     public static func unbracketed(_ host: String) -> String {
         host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

@@ -416,6 +416,43 @@ extension IntegrationTests {
             #expect(process.endpoint.hasPrefix("tcp://[::1]:"), "\(process.endpoint)")
         }
 
+        /// `[::]`, every IPv6 interface, is bound too.
+        @Test func everyIPv6InterfaceIsBound() async throws {
+            let process = try await MServeProcess("broker", ["broker", "--clients", "tcp://[::]:0", "--status-every", "0"])
+            defer { process.stop() }
+            #expect(process.endpoint.hasPrefix("tcp://"), "\(process.endpoint)")
+        }
+
+        /// A host in brackets must be an IPv6 address, wherever an endpoint or host is given: a
+        /// malformed one is a usage error naming the flag or variable and the value, where libzmq
+        /// took it and the process failed only when it bound or connected.
+        @Test(arguments: [
+            (["broker", "--servant", "tcp://[zz]:5555"], [:], "--servant 'tcp://[zz]:5555' is not a servant endpoint"),
+            (["broker"], ["MSERVE_SERVANTS": "tcp://[::1:5555"], "MSERVE_SERVANTS 'tcp://[::1:5555' is not a servant endpoint"),
+            (["broker", "--servant", "kdb://[1.2.3.4]:5001"], [:], "--servant 'kdb://[1.2.3.4]:5001' is not a servant endpoint"),
+            (["broker", "--clients", "tcp://[zz]:0"], [:], "--clients 'tcp://[zz]:0' is not an endpoint to bind"),
+            (["broker"], ["MSERVE_BROKER": "tcp://[]:0"], "MSERVE_BROKER 'tcp://[]:0' is not an endpoint to bind"),
+            (["servant", "--bind", "tcp://[::g]:0"], [:], "--bind 'tcp://[::g]:0' is not an endpoint to bind"),
+            (["hub", "--bind", "tcp://[zz]:0"], [:], "--bind 'tcp://[zz]:0' is not an endpoint to bind"),
+            (["hub"], ["MSERVE_HUB": "tcp://[zz]:0"], "MSERVE_HUB 'tcp://[zz]:0' is not an endpoint to bind"),
+            (["broker", "--hub", "tcp://[zz]:5560"], [:], "--hub 'tcp://[zz]:5560' is not a hub"),
+            (["servant", "--hub-endpoint", "tcp://[zz]:5560", "--hub", "auto"], [:], "--hub-endpoint 'tcp://[zz]:5560' is not a hub endpoint"),
+            (["hub", "spokes", "--hub", "tcp://[zz]:5560"], [:], "--hub 'tcp://[zz]:5560' is not a hub endpoint"),
+            (["send", "--broker", "tcp://[zz]:5570", "1+1"], [:], "--broker 'tcp://[zz]:5570' is not a broker's client endpoint"),
+            (["send", "1+1"], ["MSERVE_BROKER": "tcp://[zz]:5570"], "MSERVE_BROKER 'tcp://[zz]:5570' is not a broker's client endpoint"),
+            (["servant", "--advertise", "[zz:1]", "--bind", "tcp://127.0.0.1:0"], [:], "--advertise '[zz:1]' is not a host"),
+            (["broker", "--http", "[zz]:0"], [:], "--http: '[zz]:0' is not HOST:PORT or PORT"),
+            (["hub", "register", "kdb://[zz]:5001", "--hub", "tcp://127.0.0.1:1"], [:], "not kdb://[zz]:5001"),
+        ] as [([String], [String: String], String)])
+        func aBracketedHostThatIsNoIPv6AddressIsRefused(
+            arguments: [String], environment: [String: String], message: String
+        ) async throws {
+            let run = try await CommandRun.mserve(arguments, environment: environment, timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+        }
+
         /// `--status-every` takes any zero as "no status lines", as its help says.
         @Test(arguments: [
             ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0.0"],

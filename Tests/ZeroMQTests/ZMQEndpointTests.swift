@@ -28,6 +28,18 @@ import ZeroMQ
         #expect(ZMQEndpoint("tcp://127.0.0.1:1")?.bindsEveryInterface == false)
     }
 
+    @Test func aBracketedHostMustBeAnIPv6Address() {
+        for host in ["[::1]", "[::]", "[fd00::7]", "[::ffff:10.0.0.1]", "[fe80::1%eth0]", "127.0.0.1", "db1", "*"] {
+            #expect(ZMQEndpoint.isWellFormedHost(host), "\(host)")
+        }
+        for host in ["[zz]", "[]", "[::1", "::1]", "[1.2.3.4]", "[::g]", "[fe80::1%]", "[fe80::1%a/b]", "a[b]"] {
+            #expect(!ZMQEndpoint.isWellFormedHost(host), "\(host)")
+        }
+        #expect(ZMQEndpoint("tcp://[::1]:5570")?.hostIsWellFormed == true)
+        #expect(ZMQEndpoint("tcp://[zz]:5570")?.hostIsWellFormed == false)
+        #expect(ZMQEndpoint("ipc:///tmp/x")?.hostIsWellFormed == true, "no host, nothing to refuse")
+    }
+
     @Test func otherTransportsAndTextWithoutASchemeAreTold() {
         #expect(ZMQEndpoint("127.0.0.1:5570") == nil)
         #expect(ZMQEndpoint("ipc:///tmp/servant")?.address == "/tmp/servant")
