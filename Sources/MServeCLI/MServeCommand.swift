@@ -82,9 +82,6 @@ struct MServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// The names of the subcommands `arguments` run, e.g. ["hub", "user", "add"]; a command
-    /// followed by no subcommand word runs its default one, so `hub --keys DIR` is
-    /// ["hub", "serve"].
     /// For `mserve help WORDS…`, why the words name no command: the first that is no
     /// subcommand of the one before, with the subcommands it could have been. ArgumentParser
     /// would print the nearest help it found and exit 0, as if the word had been understood.
@@ -106,29 +103,51 @@ struct MServeCommand: AsyncParsableCommand {
     }
 
     /// For a command line with an empty or whitespace-only word: the option it is the value of
-    /// (`--routing ''`, `--http=`) or the argument it is, said as a usage error. Taken as it
-    /// came, such a value meant the option's default for some options and an error for others;
-    /// it is refused for all, so a script's unset shell variable is caught where it is given.
-    /// (A variable set blank is unset instead: see `environment(_:)`.)
+    /// (`--routing ''`, `--http=`) or the argument it is (`send ''`: the query argument), said as
+    /// a usage error. Taken as it came, such a value meant the option's default for some options
+    /// and an error for others; it is refused for all, so a script's unset shell variable is
+    /// caught where it is given. (A variable set blank is unset instead: see `environment(_:)`.)
+    /// Which word is which comes from the command's own description of its arguments
+    /// (``CommandShape``): an option's value is skipped, a flag takes none, and the other words
+    /// fill the positional arguments in order.
     static func blankValue(_ arguments: ArraySlice<String>) -> String? {
+        let (command, subcommandWords) = invokedCommand(arguments)
+        let shape = CommandShape(command)
         var previous: String?
         var positionalOnly = false
-        for word in arguments {
-            if !positionalOnly, word.hasPrefix("--"), let equals = word.firstIndex(of: "="),
-                word[word.index(after: equals)...].allSatisfy(\.isWhitespace)
-            {
+        var isOptionValue = false
+        var positionalIndex = 0
+        for word in arguments.dropFirst(subcommandWords) {
+            defer { previous = word }
+            if isOptionValue {
+                isOptionValue = false
+                if !word.allSatisfy(\.isWhitespace) { continue }
+            }
+            if !positionalOnly, word.hasPrefix("--"), let equals = word.firstIndex(of: "=") {
                 let option = String(word[..<equals])
-                return "\(option) was given an empty value; give one, or leave \(option) out for its default"
+                if word[word.index(after: equals)...].allSatisfy(\.isWhitespace) {
+                    return "\(option) was given an empty value; give one, or leave \(option) out for its default"
+                }
+                continue
             }
             if word.allSatisfy(\.isWhitespace) {
-                if !positionalOnly, let option = previous, isOptionName(option) {
+                let emptiness = word.isEmpty ? "empty" : "blank"
+                if !positionalOnly, let option = previous, isOptionName(option), !shape.flags.contains(option) {
                     return "\(option) was given \(word.isEmpty ? "an empty" : "a blank") value '\(word)'; "
                         + "give one, or leave \(option) out for its default"
                 }
-                return "an argument is \(word.isEmpty ? "empty" : "blank") ('\(word)'); give a value"
+                guard let name = shape.positionalName(at: positionalIndex) else {
+                    return "an argument is \(emptiness) ('\(word)'); give a value"
+                }
+                return "the \(name) argument is \(emptiness) ('\(word)'); give a value"
             }
-            if word == "--" { positionalOnly = true }
-            previous = word
+            if !positionalOnly, word == "--" {
+                positionalOnly = true
+            } else if !positionalOnly, isOptionName(word) {
+                isOptionValue = !shape.flags.contains(word)
+            } else {
+                positionalIndex += 1
+            }
         }
         return nil
     }
@@ -139,6 +158,23 @@ struct MServeCommand: AsyncParsableCommand {
         return word.hasPrefix("-") && !word.contains("=") && name.first?.isLetter == true
     }
 
+    /// The command `arguments` run (its default subcommand when they name a command that has
+    /// one and no subcommand word), and how many leading words named it.
+    private static func invokedCommand(_ arguments: ArraySlice<String>) -> (any ParsableCommand.Type, words: Int) {
+        var current: any ParsableCommand.Type = MServeCommand.self
+        var words = 0
+        for argument in arguments {
+            guard let next = current.configuration.subcommands.first(where: { $0.configuration.commandName == argument })
+            else { break }
+            words += 1
+            current = next
+        }
+        return (current.configuration.defaultSubcommand ?? current, words)
+    }
+
+    /// The names of the subcommands `arguments` run, e.g. ["hub", "user", "add"]; a command
+    /// followed by no subcommand word runs its default one, so `hub --keys DIR` is
+    /// ["hub", "serve"].
     private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {
         var path: [String] = []
         var current: any ParsableCommand.Type = MServeCommand.self
@@ -155,6 +191,55 @@ struct MServeCommand: AsyncParsableCommand {
             path.append(defaultName)
         }
         return path
+    }
+}
+
+/// What a command takes, as ArgumentParser describes it (`_dumpHelp()`, the JSON of
+/// `--experimental-dump-help`): its flags, which take no value, and its positional arguments in
+/// order. The one description there is, so the pre-parse of ``MServeCommand/blankValue(_:)``
+/// reads a command line as the parser will.
+struct CommandShape {
+    /// The names of the flags (`--verbose`, `-h`): every other option takes a value.
+    var flags: Set<String> = []
+    /// The positional arguments' names (`query`, `key-file`), in order; nil for a hidden one.
+    var positionals: [(name: String?, repeating: Bool)] = []
+
+    init(_ command: any ParsableCommand.Type) {
+        guard let dump = try? JSONDecoder().decode(Dump.self, from: Data(command._dumpHelp().utf8)) else { return }
+        for argument in dump.command.arguments ?? [] {
+            switch argument.kind {
+            case "flag":
+                for name in argument.names ?? [] { flags.insert((name.kind == "long" ? "--" : "-") + name.name) }
+            case "positional":
+                positionals.append((argument.shouldDisplay ? argument.valueName : nil, argument.isRepeating))
+            default:
+                break
+            }
+        }
+    }
+
+    /// The name of the positional argument the `index`th positional word fills (a repeating
+    /// last one takes every word after); nil past the last, or for a hidden one.
+    func positionalName(at index: Int) -> String? {
+        guard let last = positionals.last else { return nil }
+        if index < positionals.count { return positionals[index].name }
+        return last.repeating ? last.name : nil
+    }
+
+    private struct Dump: Decodable {
+        var command: Command
+        struct Command: Decodable { var arguments: [Argument]? }
+        struct Argument: Decodable {
+            var kind: String
+            var shouldDisplay: Bool
+            var isRepeating: Bool
+            var names: [Name]?
+            var valueName: String?
+        }
+        struct Name: Decodable {
+            var kind: String
+            var name: String
+        }
     }
 }
 

@@ -596,8 +596,23 @@ extension IntegrationTests {
             (["broker", "--clients", "tcp://127.0.0.1:0", "--servant-auth", " "], "Error: --servant-auth was given a blank value"),
             (["servant", "--bind", "tcp://127.0.0.1:0", "--name", ""], "Error: --name was given an empty value"),
             (["hub", "register", "kdb://127.0.0.1:1", "--hub", "tcp://127.0.0.1:1", "--name", "\t"], "Error: --name was given a blank value"),
-            (["hub", "resolve", "", "--hub", "tcp://127.0.0.1:1", "--timeout", "1"], "Error: an argument is empty ('')"),
-            (["hub", "resolve", "--hub", "tcp://127.0.0.1:1", "--timeout", "1", " "], "Error: an argument is blank (' ')"),
+            (["hub", "resolve", "", "--hub", "tcp://127.0.0.1:1", "--timeout", "1"], "Error: the service argument is empty ('')"),
+            (["hub", "resolve", "--hub", "tcp://127.0.0.1:1", "--timeout", "1", " "], "Error: the service argument is blank (' ')"),
+            // Every command with positional arguments names the one left empty, counting past
+            // options' values and flags.
+            (["send", ""], "Error: the query argument is empty ('')"),
+            (["send", "--quiet", "--broker", "tcp://127.0.0.1:1", "1+1", ""], "Error: the query argument is empty ('')"),
+            (["send", "--", ""], "Error: the query argument is empty ('')"),
+            (["demo", ""], "Error: the queries argument is empty ('')"),
+            (["keys", "new", ""], "Error: the name argument is empty ('')"),
+            (["hub", "allow", "servant", ""], "Error: the key-file argument is empty ('')"),
+            (["hub", "allow", "--role", "servant", "", "servant.pub"], "Error: the name argument is empty ('')"),
+            (["hub", "revoke", "\t"], "Error: the name argument is blank ('\t')"),
+            (["hub", "user", "add", "", "--password", "x"], "Error: the name argument is empty ('')"),
+            (["hub", "user", "remove", ""], "Error: the name argument is empty ('')"),
+            (["hub", "register", ""], "Error: the endpoint argument is empty ('')"),
+            // A command that takes no argument has none to name.
+            (["broker", ""], "Error: an argument is empty ('')"),
         ])
         func anEmptyOrBlankValueIsAUsageErrorNamingTheOption(arguments: [String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments, timeout: 20)
