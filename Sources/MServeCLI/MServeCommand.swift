@@ -83,7 +83,8 @@ struct MServeCommand: AsyncParsableCommand {
     }
 
     /// For `mserve help WORDS…`, why the words name no command: the first that is no
-    /// subcommand of the one before, with the subcommands it could have been. ArgumentParser
+    /// subcommand of the one before, with the subcommands it could have been (or that it has
+    /// none: `mserve help broker bogus`). ArgumentParser
     /// would print the nearest help it found and exit 0, as if the word had been understood.
     static func unknownHelpTopic(_ arguments: ArraySlice<String>) -> String? {
         guard arguments.first == "help" else { return nil }
@@ -92,6 +93,7 @@ struct MServeCommand: AsyncParsableCommand {
         for word in arguments.dropFirst() where !word.hasPrefix("-") {
             let subcommands = current.configuration.subcommands
             guard let next = subcommands.first(where: { $0.configuration.commandName == word }) else {
+                if subcommands.isEmpty { return "\(path.joined(separator: " ")) has no subcommand '\(word)': it has no subcommands" }
                 let names = subcommands.compactMap { $0.configuration.commandName }
                 let owner = path.count == 1 ? "an mserve subcommand" : "a subcommand of \(path.joined(separator: " "))"
                 return "'\(word)' is not \(owner) (subcommands: \(names.joined(separator: ", ")))"

@@ -131,6 +131,9 @@ extension IntegrationTests {
         @Test(arguments: [
             (["help", "bogus"], "Error: 'bogus' is not an mserve subcommand (subcommands: demo, broker,"),
             (["help", "hub", "bogus"], "Error: 'bogus' is not a subcommand of mserve hub (subcommands: serve,"),
+            // A command without subcommands says so, not an empty list.
+            (["help", "broker", "bogus"], "Error: mserve broker has no subcommand 'bogus': it has no subcommands\n"),
+            (["help", "hub", "serve", "x"], "Error: mserve hub serve has no subcommand 'x': it has no subcommands\n"),
         ])
         func helpForAnUnknownSubcommandIsAnError(arguments: [String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments)
