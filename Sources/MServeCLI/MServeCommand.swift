@@ -335,12 +335,15 @@ func announce(_ line: String) {
 /// Runs `services` until SIGTERM or SIGINT. Prints on standard output the endpoint `endpoint`
 /// returns once the process has bound it, and once `http` (the `--http` side, when given) is
 /// listening too: the line means that everything asked for is up. `http` starts only after the
-/// endpoint is bound, so a process that cannot bind it never starts its HTTP side. When either
-/// fails (a port taken, say), stops the services and throws the error, with nothing printed.
+/// endpoint is bound, so a process that cannot bind it never starts its HTTP side; a taken
+/// `http` port is found before anything starts, so the process fails with that error alone,
+/// without the start and stop lines of a run that never served. When either fails (a port
+/// taken, say), stops the services and throws the error, with nothing printed.
 func runAnnouncingEndpoint(
     _ services: [any Service], http: MonitoringServer? = nil, logger: Logger,
     endpoint: @escaping @Sendable () async throws -> String
 ) async throws {
+    try http?.checkAvailable()
     var services = services
     if let http {
         services.append(

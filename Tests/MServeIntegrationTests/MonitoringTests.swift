@@ -215,7 +215,8 @@ extension IntegrationTests {
         }
 
         /// The endpoint line means everything asked for is up: with `--http` on a taken port, a
-        /// broker or hub prints nothing on standard output and fails with the HTTP error.
+        /// broker or hub prints nothing on standard output and fails with the HTTP error, found
+        /// before it starts, so its log does not read as if it had run.
         @Test(arguments: ["broker", "hub"])
         func aTakenHTTPPortFailsBeforeTheEndpointIsPrinted(command: String) async throws {
             let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
@@ -231,6 +232,10 @@ extension IntegrationTests {
             #expect(run.status == 1)
             #expect(run.output.isEmpty, "\(run.output)")
             #expect(run.errors.contains("Error: cannot serve HTTP on 127.0.0.1:\(taken.port) (--http)"), "\(run.errors)")
+            // It never served: no start line, nor the stop lines of a run.
+            for line in ["broker listening for clients", "hub serving", "stopping", "stopped"] {
+                #expect(!run.errors.contains(line), "\(line): \(run.errors)")
+            }
         }
 
         /// A hub whose endpoint is taken never starts its HTTP side: the user sees that one

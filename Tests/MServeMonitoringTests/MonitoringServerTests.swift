@@ -174,4 +174,21 @@ struct MonitoringServerTests {
         broker.stop()
         try await running.value
     }
+
+    /// `checkAvailable` tells a taken port before the server runs, in the words the server
+    /// would fail with; a free port, or port 0, passes.
+    @Test func aTakenAddressIsFoundBeforeTheServerRuns() async throws {
+        let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        defer { TCPSocket.close(taken.descriptor) }
+        let broker = try Broker(configuration: BrokerConfiguration(), logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let server = { (port: Int) in
+            MonitoringServer(
+                address: HTTPBindAddress(host: "127.0.0.1", port: port),
+                process: BrokerMonitor(broker: broker, service: "web"), logger: Self.quiet)
+        }
+        let error = #expect(throws: MonitoringError.self) { try server(taken.port).checkAvailable() }
+        #expect(error?.message == "cannot serve HTTP on 127.0.0.1:\(taken.port) (--http): Address already in use")
+        #expect(throws: Never.self) { try server(0).checkAvailable() }
+        #expect(throws: Never.self) { try server(LoopbackPort.free()).checkAvailable() }
+    }
 }
