@@ -76,7 +76,7 @@ struct HubClientOptions: ParsableArguments {
     }
 }
 
-struct HubServeCommand: AsyncParsableCommand {
+struct HubServeCommand: AsyncParsableCommand, StopsOnSignals {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the hub (the default of `mserve hub`).",

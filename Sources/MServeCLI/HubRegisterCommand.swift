@@ -2,10 +2,9 @@ import ArgumentParser
 import Foundation
 import MServeHub
 import ServiceLifecycle
-import UnixSignals
 
 /// `mserve hub register kdb://HOST:PORT`: a sidecar that registers a q servant with the hub.
-struct HubRegisterCommand: AsyncParsableCommand {
+struct HubRegisterCommand: AsyncParsableCommand, StopsOnSignals {
     static let configuration = CommandConfiguration(
         commandName: "register",
         abstract: "Register a q servant (kdb://HOST:PORT) with the hub while it accepts connections.",
@@ -75,7 +74,8 @@ struct HubRegisterCommand: AsyncParsableCommand {
             hub: HubAutoMode.connectableEndpoint(hub ?? HubEnvironment.endpoint), probeInterval: probeInterval,
             heartbeatInterval: hubHeartbeat, livenessTimeout: hubHeartbeat * 3, logger: logger)
         announce(endpoint)
-        let group = ServiceGroup(services: [registrar], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let group = ServiceGroup(services: [registrar], logger: logger)
+        StopSignals.onStop { await group.triggerGracefulShutdown() }
         try await group.run()
     }
 }

@@ -8,7 +8,6 @@ import MServeMonitoring
 import MServeProtocol
 import ServiceLifecycle
 import Synchronization
-import UnixSignals
 import ZeroMQ
 
 @main
@@ -32,6 +31,9 @@ struct MServeCommand: AsyncParsableCommand {
     /// value found while building its configuration) points at that subcommand's help, not the
     /// top-level one; any other error is reported alone.
     static func main() async {
+        // First of all, so that a SIGTERM or SIGINT that comes while a long-running command is
+        // still starting stops it cleanly once it runs, as a later one does (`StopSignals`).
+        StopSignals.install()
         // Every subcommand logs through this handler, the libraries' own loggers (a client's,
         // a hub client's) too: log lines quote what peers send, and escaped, none of it can
         // start a line of its own. The level is the one the command set (`LoggingOptions`),
@@ -56,6 +58,7 @@ struct MServeCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+        if !(command is any StopsOnSignals) { StopSignals.restoreDefault() }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -256,6 +259,88 @@ struct VersionCommand: ParsableCommand {
     }
 }
 
+/// A long-running command that stops cleanly on SIGTERM or SIGINT: it runs its services in a
+/// ServiceGroup that ``StopSignals`` shuts down gracefully.
+protocol StopsOnSignals {}
+
+/// SIGTERM and SIGINT, caught from the first line of `main`: each is a graceful shutdown of the
+/// services the command runs (``onStop(_:)``), whenever it comes. A ServiceGroup's own
+/// `gracefulShutdownSignals` watch only from the moment the group runs: a signal that came
+/// earlier, while the command was still starting, met the default action and the process died
+/// by it, with no log line. Blocking the signals until then does not help: the main thread
+/// waits in libdispatch's `sigsuspend` with no signal blocked, and takes a pending one there.
+/// Commands that are not ``StopsOnSignals`` get the default action back once parsed (Ctrl-C
+/// ends `mserve send`). A child process starts with the default action: exec resets caught
+/// signals, and no signal is blocked.
+enum StopSignals {
+    private struct State {
+        var signal: Int32?
+        var handlers: [@Sendable () async -> Void] = []
+    }
+
+    private static let state = Mutex(State())
+
+    /// Catches SIGTERM and SIGINT: the handler writes the signal's number to a pipe that a
+    /// thread reads (a handler may do little else), which runs the ``onStop(_:)`` handlers.
+    static func install() {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return }
+        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        stopSignalPipe = ends[1]
+        let readEnd = ends[0]
+        let reader = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readEnd, &byte, 1)
+                if count < 0, errno == EINTR { continue }
+                guard count == 1 else { return }
+                let signal = Int32(byte)
+                let handlers = state.withLock { state in
+                    if state.signal == nil { state.signal = signal }
+                    return state.handlers
+                }
+                for handler in handlers { Task { await handler() } }
+            }
+        }
+        reader.name = "mserve-signals"
+        reader.start()
+        for signal in [SIGTERM, SIGINT] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = noteStopSignal
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(signal, &action, nil)
+        }
+    }
+
+    /// Runs `stop` when SIGTERM or SIGINT comes, at once if one came already.
+    static func onStop(_ stop: @escaping @Sendable () async -> Void) {
+        let came = state.withLock { state in
+            state.handlers.append(stop)
+            return state.signal != nil
+        }
+        if came { Task { await stop() } }
+    }
+
+    /// Gives SIGTERM and SIGINT their default action back (the process dies by them), and
+    /// raises again one that came while they were caught.
+    static func restoreDefault() {
+        signal(SIGTERM, SIG_DFL)
+        signal(SIGINT, SIG_DFL)
+        if let came = state.withLock({ $0.signal }) { raise(came) }
+    }
+}
+
+/// The pipe end the signal handler writes to; set once, before the handler is installed.
+nonisolated(unsafe) private var stopSignalPipe: Int32 = -1
+
+/// The SIGTERM and SIGINT handler: only async-signal-safe work, one write.
+private func noteStopSignal(_ signal: Int32) {
+    var byte = UInt8(truncatingIfNeeded: signal)
+    _ = write(stopSignalPipe, &byte, 1)
+}
+
 /// Logging options shared by the long-running commands.
 struct LoggingOptions: ParsableArguments {
     @Option(
@@ -352,7 +437,8 @@ func runAnnouncingEndpoint(
                 return http
             })
     }
-    let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    let group = ServiceGroup(services: services, logger: logger)
+    StopSignals.onStop { await group.triggerGracefulShutdown() }
     async let running: Void = group.run()
     do {
         let bound = try await endpoint()

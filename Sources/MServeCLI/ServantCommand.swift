@@ -8,7 +8,7 @@ import POSIXSockets
 import ServiceLifecycle
 import ZeroMQ
 
-struct MServeServantCommand: AsyncParsableCommand {
+struct MServeServantCommand: AsyncParsableCommand, StopsOnSignals {
     static let configuration = CommandConfiguration(
         commandName: "servant",
         abstract: "Run a servant serving the API its plugins list (default: the demo API).",

@@ -9,6 +9,32 @@ extension IntegrationTests {
 /// error, the running one with its result once the servant gives it, and it keeps its
 /// connections open long enough for clients to read those last replies.
 @Suite struct BrokerStopTests {
+    /// A SIGTERM that comes while the broker is still starting, before its services run, stops
+    /// it as a later one does: cleanly, status 0, with its stop line. It met the default action
+    /// before: death by the signal (status 143 in a shell), no log line. The broker is held at
+    /// its first log line (a warning: no servants) by a full standard error pipe, so that the
+    /// signal comes at that point of its start every round.
+    @Test func aSIGTERMWhileStartingStopsTheBrokerCleanly() async throws {
+        for round in 1...3 {
+            let broker = try SpawnedProcess(
+                executable: MServeProcess.executable,
+                arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"],
+                environment: ProcessInfo.processInfo.environment, standardErrorFull: true)
+            let held = await eventually { broker.isWritingToAPipe }
+            #expect(held, "round \(round): the broker never wrote its first log line")
+            kill(broker.pid, SIGTERM)
+            let errors = ByteCollector()
+            errors.collect(from: broker.standardError)
+            let output = ByteCollector()
+            output.collect(from: broker.standardOutput)
+            broker.waitUntilExit()
+            _ = errors.waitForEnd()
+            let logs = String(decoding: errors.bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+            #expect(broker.terminationStatus == 0, "round \(round): \(logs)")
+            #expect(logs.contains("broker stopped"), "round \(round): \(logs)")
+        }
+    }
+
     /// `QueryClient` sets `ZMQ_IMMEDIATE`, with which libzmq drops a message received but not
     /// yet read when its connection ends: a broker closing right after its last reply lost it
     /// now and then (the client then reported no connection to the broker).

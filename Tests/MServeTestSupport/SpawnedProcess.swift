@@ -24,8 +24,13 @@ public final class SpawnedProcess: Sendable {
     private let waitStatus = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments` in `environment`; with `input`, its standard input is
-    /// a pipe (``standardInput``), else `/dev/null`.
-    public init(executable: URL, arguments: [String], environment: [String: String], input: Bool = false) throws {
+    /// a pipe (``standardInput``), else `/dev/null`. With `standardErrorFull`, its standard
+    /// error pipe is filled (with newlines) before it starts: its first write there blocks
+    /// until ``standardError`` is read, holding it at that point (``isWritingToAPipe``).
+    public init(
+        executable: URL, arguments: [String], environment: [String: String], input: Bool = false,
+        standardErrorFull: Bool = false
+    ) throws {
         func pipeEnds() throws -> (read: Int32, write: Int32) {
             var ends: [Int32] = [0, 0]
             guard mserve_pipe_cloexec(&ends) == 0 else { throw TestFailure("pipe: \(String(cString: strerror(errno)))") }
@@ -33,6 +38,13 @@ public final class SpawnedProcess: Sendable {
         }
         let output = try pipeEnds()
         let errors = try pipeEnds()
+        if standardErrorFull {
+            let flags = fcntl(errors.write, F_GETFL)
+            _ = fcntl(errors.write, F_SETFL, flags | O_NONBLOCK)
+            let filler = [UInt8](repeating: UInt8(ascii: "\n"), count: 4096)
+            while write(errors.write, filler, filler.count) > 0 {}
+            _ = fcntl(errors.write, F_SETFL, flags)
+        }
         let inputEnds = input ? try pipeEnds() : nil
         let devNull = input ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer {
@@ -70,6 +82,15 @@ public final class SpawnedProcess: Sendable {
             var raw: Int32 = 0
             if waitpid(pid, &raw, WNOHANG) == pid { status = raw }
             return status == nil
+        }
+    }
+
+    /// Whether one of its threads waits to write to a full pipe (the kernel's `wchan`).
+    public var isWritingToAPipe: Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            // `pipe_write`, or `anon_pipe_write` in newer kernels.
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8))?.hasSuffix("pipe_write") == true
         }
     }
 
