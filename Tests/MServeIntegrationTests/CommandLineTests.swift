@@ -474,6 +474,9 @@ extension IntegrationTests {
             (["broker", "--kdb-port", "5999", "--kdb-max-message", "3"], "--kdb-max-message must be at least 9 bytes"),
             (["broker", "--max-message", "3"], "--max-message must be a number of bytes, at least 9"),
             (["servant", "--threads", "0"], "--threads must be from 1 to 1024"),
+            // An option given twice keeps its last value (docs/OPERATIONS.md).
+            (["servant", "--threads", "2", "--threads", "0"], "--threads must be from 1 to 1024"),
+            (["send", "--broker", "tcp://127.0.0.1:1", "--broker", "tcp://[zz]:1", "1"], "--broker 'tcp://[zz]:1' is not"),
             (["broker", "--servant", "bogus"], "--servant 'bogus' is not a servant endpoint: tcp://HOST:PORT"),
             (["broker", "--servant", "tcp://host:99999"], "'tcp://host:99999' is not a servant endpoint"),
             (["broker", "--servant", "tcp://:5000"], "'tcp://:5000' is not a servant endpoint"),
