@@ -67,6 +67,17 @@ extension IntegrationTests {
             (["chaos", "--csv", "Sources", "--queries", "100"], "--csv 'Sources' is a directory; give a file name"),
             (["chaos", "--crash-every", "0"], "--crash-every must be a number of seconds more than 0"),
             (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--capacity", "0"], "--capacity must be ≥ 1"),
+            // A negative count is the option's value, refused by its range, not a missing value.
+            (["broker", "--workload", "echo", "--servants", "-2"], "--servants must be ≥ 1, got -2"),
+            (["broker", "--workload", "echo", "--threads", "0"], "--threads must be ≥ 1, got 0"),
+            (["broker", "--workload", "echo", "--in-flight", "-1"], "--in-flight must be ≥ 1, got -1"),
+            (["broker", "--workload", "echo", "--duration", "-1"], "--duration must be more than 0 and at most 120 seconds, got -1.0"),
+            (["echo-ratio", "--clients", "-3"], "--clients must be ≥ 1, got -3"),
+            (["warm-sweep", "--cache", "0"], "--cache must be ≥ 1, got 0"),
+            (["chaos", "--servants", "-2"], "--servants must be ≥ 2 (one is crashed while the others serve), got -2"),
+            (["memory", "--queries", "-5"], "--queries must be from 1 to 100000000, got -5"),
+            (["metrics", "--iterations", "-1"], "--iterations must be ≥ 1, got -1"),
+            (["serve", "--threads", "-1"], "--threads must be ≥ 1, got -1"),
         ])
         func wrongOptionValuesAreRefusedFirst(arguments: [String], message: String) async throws {
             let run = try await CommandRun.run(Self.bench, arguments, timeout: 60)

@@ -6,6 +6,28 @@ import MServePlugin
 /// the file system), made before any measurement so that a mistake costs no run: each throws
 /// a `ValidationError` (exit 64) naming the option.
 enum BenchChecks {
+    /// Refuses the first of `options` (name, value) below `minimum`, naming it and its value:
+    /// `--servants must be ≥ 1, got -2`.
+    static func checkAtLeast(_ minimum: Int, _ options: (String, Int)...) throws {
+        for (option, value) in options where value < minimum {
+            throw ValidationError("\(option) must be ≥ \(minimum), got \(value)")
+        }
+    }
+
+    /// Refuses `value` outside `range`, naming the option and the value.
+    static func checkRange(_ value: Int, _ range: ClosedRange<Int>, option: String) throws {
+        guard range.contains(value) else {
+            throw ValidationError("\(option) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
+        }
+    }
+
+    /// Refuses a `--duration` that is not more than 0 and at most 120 seconds.
+    static func checkDuration(_ duration: Double, option: String = "--duration") throws {
+        guard duration > 0, duration <= 120 else {
+            throw ValidationError("\(option) must be more than 0 and at most 120 seconds, got \(duration)")
+        }
+    }
+
     /// Refuses a dispatch algorithm (`name` or `name:config`) that no plugin the broker would
     /// load provides: those next to the bench (and `mserve`), and those of `MSERVE_PLUGINS`.
     static func checkAlgorithms(_ specs: [String], option: String) throws {

@@ -67,46 +67,46 @@ struct BrokerSuite: AsyncParsableCommand {
         commandName: "broker",
         abstract: "Broker throughput and latency per dispatch algorithm and workload, with baselines.")
 
-    @Option(help: "echo, warm, skew, large, or all.")
+    @Option(parsing: .unconditional, help: "echo, warm, skew, large, or all.")
     var workload: String = "all"
 
-    @Option(help: "Dispatch algorithms, comma-separated.")
+    @Option(parsing: .unconditional, help: "Dispatch algorithms, comma-separated.")
     var algorithms: String = "orig,even,match,chbl,least-loaded"
 
-    @Option(help: "Servant processes.")
+    @Option(parsing: .unconditional, help: "Servant processes.")
     var servants: Int = 2
 
-    @Option(help: "Worker threads per servant.")
+    @Option(parsing: .unconditional, help: "Worker threads per servant.")
     var threads: Int = 1
 
-    @Option(help: "Queries the broker may keep at each servant (default: its thread count, mserve's rule).")
+    @Option(parsing: .unconditional, help: "Queries the broker may keep at each servant (default: its thread count, mserve's rule).")
     var capacity: Int?
 
-    @Option(help: "Client connections.")
+    @Option(parsing: .unconditional, help: "Client connections.")
     var clients: Int = 4
 
-    @Option(help: "Queries in flight per client.")
+    @Option(parsing: .unconditional, help: "Queries in flight per client.")
     var inFlight: Int = 16
 
-    @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
+    @Option(parsing: .unconditional, help: "Seconds measured per run (after a 0.5 s warm-up).")
     var duration: Double = 5
 
-    @Option(help: "Symbols each servant's warm cache keeps (1: the data of its last query, mserve's model).")
+    @Option(parsing: .unconditional, help: "Symbols each servant's warm cache keeps (1: the data of its last query, mserve's model).")
     var cache: Int = 1
 
-    @Option(help: "K: distinct symbols the warm and skew workloads draw from (Zipf, s = 1.1).")
+    @Option(parsing: .unconditional, help: "K: distinct symbols the warm and skew workloads draw from (Zipf, s = 1.1).")
     var symbols: Int = Workload.defaultSymbolCount
 
-    @Option(help: "Directory for the CSV files (none: no CSV).")
+    @Option(parsing: .unconditional, help: "Directory for the CSV files (none: no CSV).")
     var csv: String?
 
     @Flag(help: "Render the PNG plots in img/ with gnuplot (needs --csv).")
     var plot = false
 
-    @Option(name: .customLong("plot-dir"), help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
+    @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
     var plotDirectory: String = "img"
 
-    @Option(help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
+    @Option(parsing: .unconditional, help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
     var door: String = "both"
 
     @Flag(help: "Skip the baselines (zmq_proxy, direct, lbbroker, majortomo).")
@@ -117,11 +117,11 @@ struct BrokerSuite: AsyncParsableCommand {
             throw ValidationError("--workload must be echo, warm, skew, large or all")
         }
         guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both") }
-        guard servants >= 1, symbols >= 1, cache >= 1, clients >= 1, inFlight >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError(
-                "--servants, --symbols, --cache, --clients, --in-flight must be ≥ 1; --duration more than 0, at most 120 s")
-        }
-        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        try BenchChecks.checkAtLeast(
+            1, ("--servants", servants), ("--threads", threads), ("--symbols", symbols), ("--cache", cache),
+            ("--clients", clients), ("--in-flight", inFlight))
+        try BenchChecks.checkDuration(duration)
+        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
         try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
         try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")

@@ -13,42 +13,43 @@ struct ChaosSuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chaos", abstract: "Lost or duplicated replies while servants crash and restart.")
 
-    @Option(help: "Queries to send.")
+    @Option(parsing: .unconditional, help: "Queries to send.")
     var queries: Int = 100_000
 
-    @Option(help: "Client connections.")
+    @Option(parsing: .unconditional, help: "Client connections.")
     var clients: Int = 4
 
-    @Option(help: "Queries in flight per client.")
+    @Option(parsing: .unconditional, help: "Queries in flight per client.")
     var inFlight: Int = 16
 
-    @Option(help: "Servant processes.")
+    @Option(parsing: .unconditional, help: "Servant processes.")
     var servants: Int = 3
 
-    @Option(help: "Dispatch algorithm.")
+    @Option(parsing: .unconditional, help: "Dispatch algorithm.")
     var algorithm: String = "match"
 
-    @Option(help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches, and a crash loses a batch in flight.")
+    @Option(parsing: .unconditional, help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches, and a crash loses a batch in flight.")
     var capacity: Int?
 
-    @Option(help: "Seconds between crashes, at most (uniform from a fifth of it).")
+    @Option(parsing: .unconditional, help: "Seconds between crashes, at most (uniform from a fifth of it).")
     var crashEvery: Double = 1.0
 
-    @Option(help: "Seed for the crash schedule.")
+    @Option(parsing: .unconditional, help: "Seed for the crash schedule.")
     var seed: UInt64 = 7
 
-    @Option(help: "File to write the summary to as CSV (none: no file).")
+    @Option(parsing: .unconditional, help: "File to write the summary to as CSV (none: no file).")
     var csv: String?
 
     func validate() throws {
         guard (1...10_000_000).contains(queries) else { throw ValidationError("--queries must be from 1 to 10,000,000") }
-        guard servants >= 2 else { throw ValidationError("--servants must be ≥ 2: one is crashed while the others serve") }
-        guard clients >= 1 else { throw ValidationError("--clients must be ≥ 1") }
-        guard inFlight >= 1 else { throw ValidationError("--in-flight must be ≥ 1") }
+        guard servants >= 2 else {
+            throw ValidationError("--servants must be ≥ 2 (one is crashed while the others serve), got \(servants)")
+        }
+        try BenchChecks.checkAtLeast(1, ("--clients", clients), ("--in-flight", inFlight))
         guard crashEvery > 0, crashEvery.isFinite else {
             throw ValidationError("--crash-every must be a number of seconds more than 0, e.g. 0.5")
         }
-        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
         try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }

@@ -11,13 +11,13 @@ struct DispatchSuite: ParsableCommand {
         commandName: "dispatch",
         abstract: "Dispatch plugin ABI cost: ns per choose + completed, per algorithm and servant count.")
 
-    @Option(help: "Dispatch algorithms, comma-separated (any MSERVE_ALGO value).")
+    @Option(parsing: .unconditional, help: "Dispatch algorithms, comma-separated (any MSERVE_ALGO value).")
     var algorithms: String = "orig,even,match,chbl,least-loaded"
 
-    @Option(help: "Servant counts, comma-separated.")
+    @Option(parsing: .unconditional, help: "Servant counts, comma-separated.")
     var servants: String = "2,16"
 
-    @Option(help: "Iterations per round (5 rounds, best kept, after a warm-up round).")
+    @Option(parsing: .unconditional, help: "Iterations per round (5 rounds, best kept, after a warm-up round).")
     var iterations: Int = 200_000
 
     func validate() throws {

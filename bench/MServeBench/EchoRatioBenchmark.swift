@@ -19,44 +19,44 @@ struct EchoRatioSuite: AsyncParsableCommand {
             medians of the rounds are the figures to trust on a shared machine.
             """)
 
-    @Option(help: "The dispatch algorithm (any MSERVE_ALGO value).")
+    @Option(parsing: .unconditional, help: "The dispatch algorithm (any MSERVE_ALGO value).")
     var algorithm = "orig"
 
-    @Option(help: "Servant processes.")
+    @Option(parsing: .unconditional, help: "Servant processes.")
     var servants = 2
 
-    @Option(help: "Queries the broker may keep at each servant (default: 1, mserve's rule).")
+    @Option(parsing: .unconditional, help: "Queries the broker may keep at each servant (default: 1, mserve's rule).")
     var capacity: Int?
 
-    @Option(help: "Client connections.")
+    @Option(parsing: .unconditional, help: "Client connections.")
     var clients = 4
 
-    @Option(help: "Queries in flight per client.")
+    @Option(parsing: .unconditional, help: "Queries in flight per client.")
     var inFlight = 16
 
-    @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
+    @Option(parsing: .unconditional, help: "Seconds measured per run (after a 0.5 s warm-up).")
     var duration = 4.0
 
-    @Option(help: "Rounds (each: one zmq_proxy run and one broker run); on a shared machine a round can be off by a third, so take several.")
+    @Option(parsing: .unconditional, help: "Rounds (each: one zmq_proxy run and one broker run); on a shared machine a round can be off by a third, so take several.")
     var rounds = 9
 
-    @Option(help: "CSV file for the rounds (none: no CSV).")
+    @Option(parsing: .unconditional, help: "CSV file for the rounds (none: no CSV).")
     var csv: String?
 
-    @Option(help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
+    @Option(parsing: .unconditional, help: "The peer the broker is measured against: zmq_proxy (a byte forwarder) or lbbroker (the ZeroMQ guide's load-balancing broker with C echo workers; use it with --capacity 1).")
     var peer = "zmq_proxy"
 
-    @Option(help: "The broker's servants: mserve (`mserve-bench serve` processes: MServe's Servant with echo as a Swift function) or c (with --peer lbbroker: C servants that speak MServe's servant protocol and echo, on one thread each, so that the broker's workers cost what the lbbroker's do).")
+    @Option(parsing: .unconditional, help: "The broker's servants: mserve (`mserve-bench serve` processes: MServe's Servant with echo as a Swift function) or c (with --peer lbbroker: C servants that speak MServe's servant protocol and echo, on one thread each, so that the broker's workers cost what the lbbroker's do).")
     var servantKind = "mserve"
 
     @Flag(help: "Run the broker with its HTTP side on (`--http 127.0.0.1:0`): its server, and a snapshot of the loop every 2 s for the status page (the loop counts every query either way).")
     var http = false
 
     func validate() throws {
-        guard servants >= 1, clients >= 1, inFlight >= 1, rounds >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --clients, --in-flight, --rounds must be ≥ 1; --duration more than 0, at most 120 s")
-        }
-        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        try BenchChecks.checkAtLeast(
+            1, ("--servants", servants), ("--clients", clients), ("--in-flight", inFlight), ("--rounds", rounds))
+        try BenchChecks.checkDuration(duration)
+        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
         guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }
         guard servantKind == "mserve" || (servantKind == "c" && peerPath == .lbbroker) else {
             throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker")

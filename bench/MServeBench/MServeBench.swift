@@ -49,7 +49,8 @@ struct CodecSuite: ParsableCommand {
 struct MetricsCostSuite: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrics", abstract: "What counting a query's times costs the broker's loop.")
-    @Option(help: "Queries per round.") var iterations = 5_000_000
+    @Option(parsing: .unconditional, help: "Queries per round.") var iterations = 5_000_000
+    func validate() throws { try BenchChecks.checkAtLeast(1, ("--iterations", iterations)) }
     func run() { MetricsCostBenchmark.run(iterations: iterations) }
 }
 

@@ -10,58 +10,57 @@ struct MemorySuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory", abstract: "Broker memory (RSS) over many queries.")
 
-    @Option(help: "Queries to send.")
+    @Option(parsing: .unconditional, help: "Queries to send.")
     var queries: Int = 1_000_000
 
-    @Option(help: "Queries between RSS samples.")
+    @Option(parsing: .unconditional, help: "Queries between RSS samples.")
     var every: Int = 100_000
 
-    @Option(help: "Dispatch algorithm.")
+    @Option(parsing: .unconditional, help: "Dispatch algorithm.")
     var algorithm: String = "match"
 
-    @Option(help: "Client connections.")
+    @Option(parsing: .unconditional, help: "Client connections.")
     var clients: Int = 4
 
-    @Option(help: "Queries in flight per client.")
+    @Option(parsing: .unconditional, help: "Queries in flight per client.")
     var inFlight: Int = 16
 
-    @Option(help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches.")
+    @Option(parsing: .unconditional, help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches.")
     var capacity: Int?
 
-    @Option(help: "File to write the samples to as CSV (none: no file).")
+    @Option(parsing: .unconditional, help: "File to write the samples to as CSV (none: no file).")
     var csv: String?
 
     @Flag(help: "Rounds of large messages through ZeroMQ and the kdb+ door; RSS of the broker and servants over time, peak and after idle.")
     var large = false
 
-    @Option(help: "With --large: rounds, each echoing a long vector and a string at once, through each door.")
+    @Option(parsing: .unconditional, help: "With --large: rounds, each echoing a long vector and a string at once, through each door.")
     var rounds: Int = 12
 
-    @Option(help: "With --large: longs in each round's vector.")
+    @Option(parsing: .unconditional, help: "With --large: longs in each round's vector.")
     var longs: Int = 5_000_000
 
-    @Option(help: "With --large: bytes in each round's string.")
+    @Option(parsing: .unconditional, help: "With --large: bytes in each round's string.")
     var stringBytes: Int = 10_000_000
 
-    @Option(help: "With --large: seconds idle after the rounds before the last sample.")
+    @Option(parsing: .unconditional, help: "With --large: seconds idle after the rounds before the last sample.")
     var idle: Double = 12
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "With --large: the servants, bench (mserve-bench serve: echo as a Swift function) or shipped (mserve servant, the demo API through the servant plugin ABI).",
             valueName: "kind"))
     var servants: String = "bench"
 
     func validate() throws {
-        guard (1...100_000_000).contains(queries), every >= 1, clients >= 1, inFlight >= 1 else {
-            throw ValidationError("--queries from 1 to 100,000,000; --every, --clients, --in-flight ≥ 1")
-        }
-        if let capacity, capacity < 1 { throw ValidationError("--capacity must be ≥ 1") }
+        try BenchChecks.checkRange(queries, 1...100_000_000, option: "--queries")
+        try BenchChecks.checkAtLeast(1, ("--every", every), ("--clients", clients), ("--in-flight", inFlight))
+        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
         guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped") }
         if servants != "bench", !large { throw ValidationError("--servants goes with --large") }
-        guard rounds >= 1, longs >= 1, stringBytes >= 1, idle >= 0 else {
-            throw ValidationError("--rounds, --longs, --string-bytes ≥ 1; --idle ≥ 0")
-        }
+        try BenchChecks.checkAtLeast(1, ("--rounds", rounds), ("--longs", longs), ("--string-bytes", stringBytes))
+        guard idle >= 0, idle.isFinite else { throw ValidationError("--idle must be a number of seconds ≥ 0, got \(idle)") }
         if !large { try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm") }
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }

@@ -14,20 +14,25 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run a servant with the benchmark workloads' functions.",
         shouldDisplay: false)
 
-    @Option(help: "The workload this servant is started for (all functions are served).")
+    @Option(parsing: .unconditional, help: "The workload this servant is started for (all functions are served).")
     var workload: String = "echo"
 
-    @Option(help: "Worker threads: queries run at once.")
+    @Option(parsing: .unconditional, help: "Worker threads: queries run at once.")
     var threads: Int = 1
 
-    @Option(help: "Queries a broker may keep here at once (default: the thread count).")
+    @Option(parsing: .unconditional, help: "Queries a broker may keep here at once (default: the thread count).")
     var capacity: Int?
 
-    @Option(help: "Endpoint to bind (port 0: any free port).")
+    @Option(parsing: .unconditional, help: "Endpoint to bind (port 0: any free port).")
     var bind: String = "tcp://127.0.0.1:0"
 
-    @Option(help: "Symbols the warm cache keeps.")
+    @Option(parsing: .unconditional, help: "Symbols the warm cache keeps.")
     var cache: Int = 10
+
+    func validate() throws {
+        try BenchChecks.checkAtLeast(1, ("--threads", threads), ("--cache", cache))
+        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in

@@ -8,43 +8,43 @@ struct WarmSweepSuite: AsyncParsableCommand {
         commandName: "warm-sweep",
         abstract: "The warm workload for several K (symbols): mean latency per dispatch algorithm, plotted.")
 
-    @Option(help: "Values of K, comma-separated.")
+    @Option(parsing: .unconditional, help: "Values of K, comma-separated.")
     var symbols: String = "2,4,8,16,32"
 
-    @Option(help: "Dispatch algorithms, comma-separated.")
+    @Option(parsing: .unconditional, help: "Dispatch algorithms, comma-separated.")
     var algorithms: String = "orig,even,match,chbl,least-loaded"
 
-    @Option(help: "Servant processes.")
+    @Option(parsing: .unconditional, help: "Servant processes.")
     var servants: Int = 4
 
-    @Option(help: "Client connections.")
+    @Option(parsing: .unconditional, help: "Client connections.")
     var clients: Int = 2
 
-    @Option(help: "Queries in flight per client.")
+    @Option(parsing: .unconditional, help: "Queries in flight per client.")
     var inFlight: Int = 1
 
-    @Option(help: "Symbols each servant's warm cache keeps.")
+    @Option(parsing: .unconditional, help: "Symbols each servant's warm cache keeps.")
     var cache: Int = 1
 
-    @Option(help: "Seconds measured per run (after a 0.5 s warm-up).")
+    @Option(parsing: .unconditional, help: "Seconds measured per run (after a 0.5 s warm-up).")
     var duration: Double = 4
 
-    @Option(help: "Directory for warm-sweep.dat (none: no file).")
+    @Option(parsing: .unconditional, help: "Directory for warm-sweep.dat (none: no file).")
     var csv: String?
 
     @Flag(help: "Render img/bench-warm-sweep.png with gnuplot (needs --csv).")
     var plot = false
 
-    @Option(name: .customLong("plot-dir"), help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
+    @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
     var plotDirectory: String = "img"
 
     func validate() throws {
         guard !parsedSymbols.isEmpty, parsedSymbols.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--symbols must list positive integers, e.g. 2,4,8")
         }
-        guard servants >= 1, clients >= 1, inFlight >= 1, cache >= 1, duration > 0, duration <= 120 else {
-            throw ValidationError("--servants, --clients, --in-flight, --cache must be ≥ 1; --duration more than 0, at most 120 s")
-        }
+        try BenchChecks.checkAtLeast(
+            1, ("--servants", servants), ("--clients", clients), ("--in-flight", inFlight), ("--cache", cache))
+        try BenchChecks.checkDuration(duration)
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
         try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
         try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
