@@ -10,7 +10,7 @@ import ServiceLifecycle
 import Synchronization
 import ZeroMQ
 
-struct BrokerCommand: AsyncParsableCommand, StopsOnSignals {
+struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "Run a broker: clients in, servants out.",

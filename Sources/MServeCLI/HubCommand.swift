@@ -76,7 +76,7 @@ struct HubClientOptions: ParsableArguments {
     }
 }
 
-struct HubServeCommand: AsyncParsableCommand, StopsOnSignals {
+struct HubServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the hub (the default of `mserve hub`).",

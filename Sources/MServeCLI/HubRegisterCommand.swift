@@ -4,7 +4,7 @@ import MServeHub
 import ServiceLifecycle
 
 /// `mserve hub register kdb://HOST:PORT`: a sidecar that registers a q servant with the hub.
-struct HubRegisterCommand: AsyncParsableCommand, StopsOnSignals {
+struct HubRegisterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
         abstract: "Register a q servant (kdb://HOST:PORT) with the hub while it accepts connections.",

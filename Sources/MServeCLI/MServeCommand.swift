@@ -58,7 +58,7 @@ struct MServeCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
-        if !(command is any StopsOnSignals) { StopSignals.restoreDefault() }
+        if !StopSignals.stopsCommand(type(of: command)) { StopSignals.restoreDefault() }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -259,19 +259,15 @@ struct VersionCommand: ParsableCommand {
     }
 }
 
-/// A long-running command that stops cleanly on SIGTERM or SIGINT: it runs its services in a
-/// ServiceGroup that ``StopSignals`` shuts down gracefully.
-protocol StopsOnSignals {}
-
 /// SIGTERM and SIGINT, caught from the first line of `main`: each is a graceful shutdown of the
 /// services the command runs (``onStop(_:)``), whenever it comes. A ServiceGroup's own
 /// `gracefulShutdownSignals` watch only from the moment the group runs: a signal that came
 /// earlier, while the command was still starting, met the default action and the process died
 /// by it, with no log line. Blocking the signals until then does not help: the main thread
 /// waits in libdispatch's `sigsuspend` with no signal blocked, and takes a pending one there.
-/// Commands that are not ``StopsOnSignals`` get the default action back once parsed (Ctrl-C
-/// ends `mserve send`). A child process starts with the default action: exec resets caught
-/// signals, and no signal is blocked.
+/// Commands that are not long-running (``stopsCommand(_:)``) get the default action back once
+/// parsed (Ctrl-C ends `mserve send`). A child process starts with the default action: exec
+/// resets caught signals, and no signal is blocked.
 enum StopSignals {
     private struct State {
         var signal: Int32?
@@ -279,6 +275,18 @@ enum StopSignals {
     }
 
     private static let state = Mutex(State())
+
+    /// The long-running commands: each runs its services in a ServiceGroup that a SIGTERM or
+    /// SIGINT shuts down gracefully (``onStop(_:)``). The others die by them.
+    private static let longRunningCommands: [any ParsableCommand.Type] = [
+        BrokerCommand.self, HubServeCommand.self, HubRegisterCommand.self, MServeServantCommand.self,
+    ]
+
+    /// Whether `command` is one of the long-running commands that SIGTERM and SIGINT stop
+    /// gracefully.
+    static func stopsCommand(_ command: any ParsableCommand.Type) -> Bool {
+        longRunningCommands.contains { ObjectIdentifier($0) == ObjectIdentifier(command) }
+    }
 
     /// Catches SIGTERM and SIGINT: the handler writes the signal's number to a pipe that a
     /// thread reads (a handler may do little else), which runs the ``onStop(_:)`` handlers.

@@ -8,7 +8,7 @@ import POSIXSockets
 import ServiceLifecycle
 import ZeroMQ
 
-struct MServeServantCommand: AsyncParsableCommand, StopsOnSignals {
+struct MServeServantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "servant",
         abstract: "Run a servant serving the API its plugins list (default: the demo API).",
