@@ -239,7 +239,7 @@ let package = Package(
         .target(
             name: "MServeMonitoring",
             dependencies: [
-                "MServeBroker", "MServeHub", "MServeProtocol", "ZeroMQ",
+                "MServeBroker", "MServeHub", "MServeProtocol", "ZeroMQ", "POSIXSockets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

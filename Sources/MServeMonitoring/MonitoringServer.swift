@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 public import Logging
 import NIOCore
+import POSIXSockets
 import Prometheus
 public import ServiceLifecycle
 import Synchronization
@@ -65,25 +66,8 @@ public final class MonitoringServer: Service, Sendable {
     /// Port 0 (any free port) is always available. The server's own bind remains the final
     /// word: the port may be taken between this check and ``run()``.
     public func checkAvailable() throws(MonitoringError) {
-        guard address.port != 0 else { return }
-        var hints = addrinfo()
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var found: UnsafeMutablePointer<addrinfo>?
-        let lookup = getaddrinfo(address.host, String(address.port), &hints, &found)
-        guard lookup == 0, let first = found else {
-            // The server reports a name it cannot resolve itself, in its own words.
-            return
-        }
-        defer { freeaddrinfo(found) }
-        let descriptor = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        var one: Int32 = 1
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            throw MonitoringError(.server, "cannot serve HTTP on \(address) (--http): \(String(cString: strerror(errno)))")
-        }
+        guard address.port != 0, let reason = TCPSocket.bindFailure(host: address.host, port: address.port) else { return }
+        throw MonitoringError(.server, "cannot serve HTTP on \(address) (--http): \(reason)")
     }
 
     /// Runs the server until graceful shutdown or cancellation.

@@ -25,6 +25,30 @@ public enum TCPSocket {
         case closed
     }
 
+    /// Why a server could not bind a listening socket at `host:port` now (a port another
+    /// process listens on, an address this host does not have): the system's reason, or nil
+    /// when it could. Binds one as a server does (`SO_REUSEADDR`, any address family `host`
+    /// resolves to) and closes it. Nil as well for a name that does not resolve, which the
+    /// server reports in its own words. The server's own bind stays the final word: the port
+    /// may be taken in between.
+    public static func bindFailure(host: String, port: Int) -> String? {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else { return nil }
+        defer { freeaddrinfo(found) }
+        let descriptor = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { Glibc.close(descriptor) }
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard Glibc.bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+            return String(cString: strerror(errno))
+        }
+        return nil
+    }
+
     /// Binds and listens on `host:port`, non-blocking. `host` is an IPv4 address, `*` (every
     /// interface), or a name, which is looked up (blocking) and its first IPv4 address taken;
     /// port 0 takes any free port. Returns the descriptor and the port bound.

@@ -15,6 +15,16 @@ struct TCPSocketTests {
         return false
     }
 
+    @Test func aPortSomeoneListensOnCannotBeBoundAndAFreeOneCan() throws {
+        let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        let reason = TCPSocket.bindFailure(host: "127.0.0.1", port: listener.port)
+        #expect(reason?.contains("in use") == true, "\(String(describing: reason))")
+        TCPSocket.close(listener.descriptor)
+        #expect(TCPSocket.bindFailure(host: "127.0.0.1", port: listener.port) == nil)
+        // An address this host does not have.
+        #expect(TCPSocket.bindFailure(host: "192.0.2.1", port: listener.port) != nil)
+    }
+
     @Test func bytesTravelBothWaysOverAConnection() throws {
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { TCPSocket.close(listener.descriptor) }
