@@ -78,6 +78,10 @@ extension IntegrationTests {
             (["memory", "--queries", "-5"], "--queries must be from 1 to 100000000, got -5"),
             (["metrics", "--iterations", "-1"], "--iterations must be ≥ 1, got -1"),
             (["serve", "--threads", "-1"], "--threads must be ≥ 1, got -1"),
+            // --plot's needs are checked before the run, not found at its end.
+            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/proc"], "--plot-dir '/proc': cannot write in the directory"),
+            (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/proc"], "--plot-dir '/proc': cannot write in the directory"),
+            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/nonexistent/plots"], "--plot-dir '/nonexistent/plots' is not a directory"),
         ])
         func wrongOptionValuesAreRefusedFirst(arguments: [String], message: String) async throws {
             let run = try await CommandRun.run(Self.bench, arguments, timeout: 60)
@@ -86,6 +90,24 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "nothing measured: \(run.output)")
             #expect(!run.errors.contains(".swift:"), "\(run.errors)")
             #expect(run.errors.components(separatedBy: "Error:").count <= 2, "\(run.errors)")
+        }
+
+        /// `--plot` without gnuplot on PATH is refused before the run, as a missing tool:
+        /// status 1 and what to install, as for a missing C compiler, and nothing measured.
+        @Test func plotWithoutGnuplotIsRefusedFirst() async throws {
+            let emptyPath = try temporaryDirectory("mserve-bench-path")
+            let directory = try temporaryDirectory("mserve-bench-plot")
+            defer {
+                try? FileManager.default.removeItem(atPath: emptyPath)
+                try? FileManager.default.removeItem(atPath: directory)
+            }
+            let run = try await CommandRun.run(
+                Self.bench,
+                ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
+                environment: ["PATH": emptyPath], timeout: 60)
+            #expect(run.status == 1, "\(run.output)\(run.errors)")
+            #expect(run.errors.contains("Error: --plot needs gnuplot, which is not on PATH (install gnuplot-nox: scripts/setup)"), "\(run.errors)")
+            #expect(run.output.isEmpty, "nothing measured: \(run.output)")
         }
 
         /// The unknown-algorithm message says where the plugins were looked for.

@@ -79,6 +79,29 @@ enum BenchChecks {
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
     }
 
+    /// Refuses a directory that is not there, or that the run could not write its files in
+    /// (`--plot-dir`: the run makes no directory for its plots). `note`, when given, follows
+    /// the reason (what the default is, say).
+    static func checkExistingDirectory(_ path: String, option: String, note: String? = nil) throws {
+        let suffix = note.map { " (\($0))" } ?? ""
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(option) '\(path)' is not a directory\(suffix)")
+        }
+        guard canWrite(inDirectory: path) else {
+            throw ValidationError("\(option) '\(path)': cannot write in the directory\(suffix)")
+        }
+    }
+
+    /// Whether an executable named `name` is in a directory of `PATH`, where `/usr/bin/env`
+    /// (which the bench starts its tools with) looks for it.
+    static func isOnPath(_ name: String) -> Bool {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":", omittingEmptySubsequences: false).contains { directory in
+            FileManager.default.isExecutableFile(atPath: (directory.isEmpty ? "." : String(directory)) + "/" + name)
+        }
+    }
+
     /// Whether `directory` is a writable directory, or could be made in a writable one.
     private static func checkDirectoryCanBeMade(_ directory: String, for path: String, option: String) throws {
         var existing = directory.isEmpty ? "." : directory
@@ -90,11 +113,17 @@ enum BenchChecks {
         guard isDirectory.boolValue else {
             throw ValidationError("\(option) '\(path)': '\(existing)' is a file, not a directory")
         }
-        // Tried rather than asked (access(2) says yes to root, even on /proc).
-        let probe = (existing as NSString).appendingPathComponent(".mserve-bench-\(getpid()).probe")
-        guard FileManager.default.createFile(atPath: probe, contents: nil) else {
+        guard canWrite(inDirectory: existing) else {
             throw ValidationError("\(option) '\(path)': cannot write in the directory '\(existing)'")
         }
+    }
+
+    /// Whether a file can be made in the existing `directory`: tried rather than asked
+    /// (access(2) says yes to root, even on /proc).
+    private static func canWrite(inDirectory directory: String) -> Bool {
+        let probe = (directory as NSString).appendingPathComponent(".mserve-bench-\(getpid()).probe")
+        guard FileManager.default.createFile(atPath: probe, contents: nil) else { return false }
         unlink(probe)
+        return true
     }
 }

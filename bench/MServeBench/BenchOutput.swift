@@ -56,13 +56,36 @@ enum BenchOutput {
     /// The broker run's plots (`broker --plot`): the sources in img/ that read its files.
     static let brokerPlots = ["bench-throughput.gp", "bench-latency.gp", "bench-latency-p99.gp", "bench-echo.gp"]
 
-    /// Refuses a `--plot-dir` given without `--plot`, or that is not a directory.
-    static func checkPlotDirectory(_ directory: String, plot: Bool) throws {
-        guard directory != "img" else { return }
-        guard plot else { throw ValidationError("--plot-dir says where --plot writes its PNGs: give --plot with it") }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("--plot-dir '\(directory)' is not a directory")
+    /// The warm-sweep run's plot (`warm-sweep --plot`).
+    static let warmSweepPlot = "bench-warm-sweep.gp"
+
+    /// Where `--plot` writes its PNGs when given no `--plot-dir`: the plots bench/README.md shows.
+    static let defaultPlotDirectory = "img"
+
+    /// Checks, before anything is measured, what `--plot` needs at the end of the run, so that
+    /// a mistake costs no run: the gnuplot `scripts` in img/ under the working directory, a
+    /// plot directory (`--plot-dir`, else img/) that is there and can be written in, and
+    /// gnuplot on `PATH`. Without `--plot`, refuses a `--plot-dir`, which would do nothing.
+    /// A wrong directory is a usage error (`ValidationError`, exit 64, naming the option and
+    /// the path); a missing gnuplot is a missing tool, reported as the bench reports a missing
+    /// C compiler (`BenchError`, exit 1, with what to install).
+    static func checkPlot(_ plot: Bool, directory: String, scripts: [String]) throws {
+        guard plot else {
+            guard directory == defaultPlotDirectory else {
+                throw ValidationError("--plot-dir says where --plot writes its PNGs: give --plot with it")
+            }
+            return
+        }
+        if let missing = scripts.first(where: { !FileManager.default.fileExists(atPath: "img/\($0)") }) {
+            throw ValidationError(
+                "--plot draws with img/\(missing), which is not under \(FileManager.default.currentDirectoryPath): run from the package root"
+            )
+        }
+        try BenchChecks.checkExistingDirectory(
+            directory, option: "--plot-dir",
+            note: directory == defaultPlotDirectory ? "the default; give --plot-dir DIR to plot elsewhere" : nil)
+        guard BenchChecks.isOnPath("gnuplot") else {
+            throw BenchError(.setup, "--plot needs gnuplot, which is not on PATH (install gnuplot-nox: scripts/setup)")
         }
     }
 

@@ -104,7 +104,7 @@ struct BrokerSuite: AsyncParsableCommand {
     var plot = false
 
     @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
-    var plotDirectory: String = "img"
+    var plotDirectory: String = BenchOutput.defaultPlotDirectory
 
     @Option(parsing: .unconditional, help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
     var door: String = "both"
@@ -123,7 +123,7 @@ struct BrokerSuite: AsyncParsableCommand {
         try BenchChecks.checkDuration(duration)
         if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
-        try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
+        try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: BenchOutput.brokerPlots)
         try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
         if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }

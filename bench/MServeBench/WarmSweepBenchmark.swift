@@ -36,7 +36,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
     var plot = false
 
     @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
-    var plotDirectory: String = "img"
+    var plotDirectory: String = BenchOutput.defaultPlotDirectory
 
     func validate() throws {
         guard !parsedSymbols.isEmpty, parsedSymbols.allSatisfy({ $0 >= 1 }) else {
@@ -46,7 +46,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
             1, ("--servants", servants), ("--clients", clients), ("--in-flight", inFlight), ("--cache", cache))
         try BenchChecks.checkDuration(duration)
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
-        try BenchOutput.checkPlotDirectory(plotDirectory, plot: plot)
+        try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: [BenchOutput.warmSweepPlot])
         try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
         if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
@@ -82,7 +82,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
             print("written \(csv)/warm-sweep.dat")
             if plot {
                 BenchOutput.plot(
-                    directory: csv, scripts: ["bench-warm-sweep.gp"], into: plotDirectory,
+                    directory: csv, scripts: [BenchOutput.warmSweepPlot], into: plotDirectory,
                     setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
             }
         }
