@@ -106,15 +106,22 @@ struct HubServeCommand: AsyncParsableCommand {
 
     @OptionGroup var httpOptions: HTTPOptions
 
-    /// Words after `mserve hub` that name no subcommand, such as a mistyped one: refused in
-    /// `validate` with the subcommands, where the parser would only call them unexpected.
-    @Argument(help: .hidden) var unknownSubcommand: [String] = []
+    /// Words after `mserve hub` that the parser does not know: a mistyped subcommand, or an
+    /// option `serve` does not take (`--endpoint` for `--bind`) with its value. Refused in
+    /// `validate`: an unknown option by its name, else the first word with the subcommands,
+    /// where the parser would only call them unexpected. (Left to the parser, the option's
+    /// value would be taken for the mistyped subcommand and named instead of the option.)
+    @Argument(parsing: .allUnrecognized, help: .hidden) var unknownSubcommand: [String] = []
 
     /// The shortest `--liveness`: spokes heartbeat the hub every second (``SpokeAgent``'s
     /// default), so a shorter one would move a spoke to down for a single late heartbeat.
     static let shortestLiveness: Duration = .seconds(2)
 
     func validate() throws {
+        if let option = unknownSubcommand.first(where: Self.isOptionName) {
+            let name = option.prefix { $0 != "=" }
+            throw ValidationError("Unknown option '\(name)' for mserve hub serve")
+        }
         if let word = unknownSubcommand.first {
             let names = MServeHubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
             var message = "'\(word)' is not a hub subcommand"
@@ -129,6 +136,12 @@ struct HubServeCommand: AsyncParsableCommand {
                 "--liveness must be at least 2 seconds, got '\(liveness)': spokes heartbeat the hub every "
                     + "second, and a shorter liveness moves them to down for one late heartbeat")
         }
+    }
+
+    /// Whether `word` is an option's name (`--endpoint`, `--endpoint=VALUE`, `-e`), not a value
+    /// such as `-1` or a subcommand.
+    private static func isOptionName(_ word: String) -> Bool {
+        word.hasPrefix("-") && word.drop { $0 == "-" }.first?.isLetter == true
     }
 
     func run() async throws {

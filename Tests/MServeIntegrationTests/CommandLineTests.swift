@@ -149,6 +149,24 @@ extension IntegrationTests {
             #expect(run.errors.contains("resolve"), "\(run.errors)")
         }
 
+        /// An option `mserve hub` (its default `serve`) does not take is named as unknown, with
+        /// the usage, as for other commands: not its value taken for a mistyped subcommand.
+        @Test(arguments: [
+            (["hub", "--endpoint", "tcp://127.0.0.1:5000"], "--endpoint"),
+            (["hub", "--endpoint=tcp://127.0.0.1:5000"], "--endpoint"),
+            (["hub", "serve", "--endpoint", "tcp://127.0.0.1:5000"], "--endpoint"),
+            (["hub", "--liveness", "5", "-e", "tcp://127.0.0.1:5000"], "-e"),
+        ])
+        func anUnknownHubOptionIsNamed(arguments: [String], option: String) async throws {
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 64)
+            #expect(run.output.isEmpty, "\(run.output)")
+            #expect(run.errors.hasPrefix("Error: Unknown option '\(option)' for mserve hub serve\n"), "\(run.errors)")
+            #expect(run.errors.contains("Usage: mserve hub serve [--bind <endpoint>]"), "\(run.errors)")
+            #expect(run.errors.contains("mserve hub serve --help"), "\(run.errors)")
+            #expect(!run.errors.contains("is not a hub subcommand"), "\(run.errors)")
+        }
+
         /// A usage error points at the help of the command given; a runtime failure (here a hub
         /// that does not answer) is reported with its reason alone.
         @Test func onlyAUsageErrorPointsAtTheHelp() async throws {
