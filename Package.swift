@@ -384,6 +384,11 @@ let package = Package(
         .target(
             name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
+        // The benchmark harness's own code (its CSV files), without running a benchmark.
+        .testTarget(
+            name: "MServeBenchTests",
+            dependencies: ["MServeBench", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
         .testTarget(
             name: "MServeIntegrationTests",
             dependencies: [

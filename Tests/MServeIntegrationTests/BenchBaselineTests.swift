@@ -10,9 +10,12 @@ extension IntegrationTests {
         static let bench = MServeProcess.buildDirectory.appendingPathComponent("mserve-bench")
 
         @Test func theBrokerAnswersBehindCServants() async throws {
+            let directory = try temporaryDirectory("mserve-bench-csv")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let csv = "\(directory)/echo-ratio.csv"
             let run = try await CommandRun.run(
                 Self.bench,
-                ["echo-ratio", "--peer", "lbbroker", "--servant-kind", "c", "--rounds", "1", "--duration", "0.5"],
+                ["echo-ratio", "--peer", "lbbroker", "--servant-kind", "c", "--rounds", "1", "--duration", "0.5", "--csv", csv],
                 timeout: 120)
             #expect(run.status == 0, "\(run.errors)")
             #expect(run.output.contains("broker with C servants (msvecho)"), "\(run.output)")
@@ -29,6 +32,14 @@ extension IntegrationTests {
             let byThread = try #require(medians.last).split(separator: " ").dropFirst().compactMap { Double($0) }
             #expect(byThread.count == 8, "\(run.output)")
             #expect(byThread.prefix(4).allSatisfy { $0 > 0 }, "CPU of each thread: \(byThread)")
+            // The CSV records the run's settings on its row, after the figures.
+            let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 2, "\(lines)")
+            #expect(
+                lines.first?.hasSuffix(",algorithm,servant_kind,servants,capacity,clients,in_flight,duration_s,rounds,http") == true,
+                "\(lines)")
+            #expect(lines.last?.hasPrefix("1,lbbroker,") == true, "\(lines)")
+            #expect(lines.last?.hasSuffix(",orig,c,2,1,4,16,0.5,1,no") == true, "\(lines)")
         }
 
         /// `--plot-dir` draws the plot there and leaves the committed one in img/ alone;

@@ -7,17 +7,17 @@ import ArgumentParser
 /// - `targets.csv`: the issue's targets and whether this run met them.
 /// - `throughput.dat`, `latency-p50.dat`, `latency-p99.dat`, `latency-mean.dat`: algorithm ×
 ///   workload matrices the gnuplot sources in img/ read.
+///
+/// The two CSV files end every row with the run's settings (``BenchCSV``); the matrices do not.
 enum BenchOutput {
-    static func write(rows: [BenchRow], targets: Targets, directory: String) throws {
+    static func write(rows: [BenchRow], targets: Targets, directory: String, settings: [BenchCSV.Setting]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var csv = BenchRow.csvHeader + "\n"
-        for row in rows { csv += row.csvLine + "\n" }
-        try save(csv, directory, "broker.csv")
-        var targetsCSV = "target,value,goal,met\n"
+        try save(brokerCSV(rows: rows, settings: settings).text, directory, "broker.csv")
+        var targetsCSV = BenchCSV(columns: ["target", "value", "goal", "met"], settings: settings)
         for (name, value, goal, met) in targets.entries {
-            targetsCSV += "\"\(name)\",\(format(value, 3)),\"\(goal)\",\(goal == "report" ? "" : (met ? "yes" : "no"))\n"
+            targetsCSV.append([name, format(value, 3), goal, goal == "report" ? "" : (met ? "yes" : "no")])
         }
-        try save(targetsCSV, directory, "targets.csv")
+        try save(targetsCSV.text, directory, "targets.csv")
         let brokerRows = rows.filter { $0.kind == "broker" }
         let workloads = ordered(brokerRows.map(\.workload))
         let names = ordered(brokerRows.map(\.name))
@@ -51,6 +51,13 @@ enum BenchOutput {
                 "\(label) \(format(row.result.throughput, 0)) \(format(row.result.percentileMicroseconds(50), 1)) \(format(row.result.percentileMicroseconds(99), 1))\n"
         }
         try save(echo, directory, "echo-paths.dat")
+    }
+
+    /// `broker.csv`: a line per row, with the run's settings.
+    static func brokerCSV(rows: [BenchRow], settings: [BenchCSV.Setting]) -> BenchCSV {
+        var csv = BenchCSV(columns: BenchRow.csvColumns, settings: settings)
+        for row in rows { csv.append(row.csvFields) }
+        return csv
     }
 
     /// The broker run's plots (`broker --plot`): the sources in img/ that read its files.

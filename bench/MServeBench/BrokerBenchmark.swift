@@ -16,10 +16,15 @@ struct BenchRow: Sendable {
     /// What was measured.
     var result: LoadResult
 
-    static let csvHeader =
-        "kind,workload,name,queries,errors,seconds,throughput_qps,mean_us,p50_us,p90_us,p99_us,p999_us,queued_mean_us,execution_mean_us,front_cpu_us_per_query,servants_cpu_us_per_query"
+    /// The columns of `broker.csv` (the run's settings follow them: ``BenchCSV``).
+    static let csvColumns = [
+        "kind", "workload", "name", "queries", "errors", "seconds", "throughput_qps", "mean_us", "p50_us", "p90_us",
+        "p99_us", "p999_us", "queued_mean_us", "execution_mean_us", "front_cpu_us_per_query",
+        "servants_cpu_us_per_query",
+    ]
 
-    var csvLine: String {
+    /// The row's fields, one per column of ``csvColumns``.
+    var csvFields: [String] {
         let r = result
         return [
             kind, workload, name, "\(r.completed)", "\(r.errors)", format(r.seconds, 2), format(r.throughput, 0),
@@ -28,7 +33,7 @@ struct BenchRow: Sendable {
             format(r.percentileMicroseconds(99.9), 1), format(r.meanQueuedMicroseconds, 1),
             format(r.meanExecutionMicroseconds, 1),
             r.cpu.front.map { format($0, 1) } ?? "", r.cpu.perQuery("servants").map { format($0, 1) } ?? "",
-        ].joined(separator: ",")
+        ]
     }
 
     var tableLine: String {
@@ -128,6 +133,16 @@ struct BrokerSuite: AsyncParsableCommand {
         if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
 
+    /// The run's settings, on every row of its CSV files. `capacity` is the one the broker
+    /// used: its servants' threads when not given.
+    var csvSettings: [BenchCSV.Setting] {
+        [
+            .init("servants", servants), .init("threads", threads), .init("capacity", capacity ?? threads),
+            .init("clients", clients), .init("in_flight", inFlight), .init("duration_s", duration),
+            .init("cache", cache), .init("symbols", symbols), .init("door", door),
+        ]
+    }
+
     func run() async throws {
         let workloads = workload == "all" ? Workload.allCases : [Workload(rawValue: workload)!]
         let algorithmNames = algorithms.split(separator: ",").map(String.init)
@@ -180,7 +195,7 @@ struct BrokerSuite: AsyncParsableCommand {
         print("")
         for line in targets.lines { print(line) }
         if let csv {
-            try BenchOutput.write(rows: rows, targets: targets, directory: csv)
+            try BenchOutput.write(rows: rows, targets: targets, directory: csv, settings: csvSettings)
             print("CSV written to \(csv)/")
             if plot {
                 BenchOutput.plot(

@@ -54,6 +54,15 @@ struct ChaosSuite: AsyncParsableCommand {
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }
 
+    /// The run's settings, on the row of its CSV. `capacity` is the one the servants used.
+    var csvSettings: [BenchCSV.Setting] {
+        [
+            .init("queries", queries), .init("clients", clients), .init("in_flight", inFlight),
+            .init("servants", servants), .init("capacity", capacity ?? 1), .init("algorithm", algorithm),
+            .init("crash_every_s", crashEvery), .init("seed", seed),
+        ]
+    }
+
     func run() async throws {
         var processes = try BrokerRun.startServants(
             workload: .echo, count: servants, threads: 1, cache: 10, capacity: capacity)
@@ -112,13 +121,18 @@ struct ChaosSuite: AsyncParsableCommand {
             print("error texts: " + outcome.errorSamples.sorted().joined(separator: " | "))
         }
         if let csv {
-            let text = """
-                queries,clients,in_flight,servants,crashes,restarts,sent,replies,errors,duplicates,missing,p50_us,p99_us
-                \(queries),\(clients),\(inFlight),\(servants),\(crashes),\(restarts),\(outcome.sent),\(outcome.replies),\(outcome.errors),\(outcome.duplicates),\(missing),\(format(outcome.latency.percentileMicroseconds(50), 1)),\(format(outcome.latency.percentileMicroseconds(99), 1))
-
-                """
-            try BenchChecks.makeParentDirectory(of: csv)
-            try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            var file = BenchCSV(
+                columns: [
+                    "crashes", "restarts", "sent", "replies", "errors", "duplicates", "missing", "p50_us", "p99_us",
+                ],
+                settings: csvSettings)
+            file.append(
+                [
+                    "\(crashes)", "\(restarts)", "\(outcome.sent)", "\(outcome.replies)", "\(outcome.errors)",
+                    "\(outcome.duplicates)", "\(missing)", format(outcome.latency.percentileMicroseconds(50), 1),
+                    format(outcome.latency.percentileMicroseconds(99), 1),
+                ])
+            try file.write(to: csv)
             print("CSV written to \(csv)")
         }
     }

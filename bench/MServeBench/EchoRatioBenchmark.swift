@@ -92,6 +92,16 @@ struct EchoRatioSuite: AsyncParsableCommand {
     /// forwarder targets assume.
     private var pipelined: Bool { (capacity ?? 1) >= 64 }
 
+    /// The run's settings, on every row of its CSV (the peer has a column of its own).
+    /// `capacity` is the one the servants used.
+    var csvSettings: [BenchCSV.Setting] {
+        [
+            .init("algorithm", algorithm), .init("servant_kind", servantKind), .init("servants", servants),
+            .init("capacity", capacity ?? 1), .init("clients", clients), .init("in_flight", inFlight),
+            .init("duration_s", duration), .init("rounds", rounds), .init("http", http ? "yes" : "no"),
+        ]
+    }
+
     func run() async throws {
         let path = peerPath!
         let peerRole = path == .lbbroker ? "lbbroker" : "proxy"
@@ -106,9 +116,15 @@ struct EchoRatioSuite: AsyncParsableCommand {
             "round  \(rightAligned("\(peerName) q/s", 13))  broker q/s  q/s ratio  \(rightAligned("\(peerName) cpu", 12))  broker cpu   loop     io  cpu ratio  \(rightAligned("\(peerName) srv", 12))  broker srv  \(rightAligned("\(peerName) p50", 12))  broker p50  \(rightAligned("\(peerName) wk/q", 13))  broker wk/q"
         )
         var rows: [[Double]] = []
-        var lines = [
-            "round,peer,peer_qps,broker_qps,throughput_ratio,peer_cpu_us,broker_cpu_us,broker_loop_cpu_us,broker_io_cpu_us,cpu_ratio,peer_servants_cpu_us,broker_servants_cpu_us,peer_p50_us,broker_p50_us,peer_wakeups_per_query,broker_wakeups_per_query,peer_loop_cpu_us,peer_io_cpu_us,peer_loop_wakeups_per_query,peer_io_wakeups_per_query,broker_loop_wakeups_per_query,broker_io_wakeups_per_query"
-        ]
+        var file = BenchCSV(
+            columns: [
+                "round", "peer", "peer_qps", "broker_qps", "throughput_ratio", "peer_cpu_us", "broker_cpu_us",
+                "broker_loop_cpu_us", "broker_io_cpu_us", "cpu_ratio", "peer_servants_cpu_us", "broker_servants_cpu_us",
+                "peer_p50_us", "broker_p50_us", "peer_wakeups_per_query", "broker_wakeups_per_query", "peer_loop_cpu_us",
+                "peer_io_cpu_us", "peer_loop_wakeups_per_query", "peer_io_wakeups_per_query",
+                "broker_loop_wakeups_per_query", "broker_io_wakeups_per_query",
+            ],
+            settings: csvSettings)
         for round in 1...rounds {
             var peerResult = LoadResult()
             var brokerResult = LoadResult()
@@ -143,7 +159,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
                 brokerResult.cpu.wakeUpsPerQuery("broker.io") ?? .nan,
             ]
             rows.append(row)
-            lines.append("\(round),\(peerName)," + row.map { format($0, 2) }.joined(separator: ","))
+            file.append(["\(round)", peerName] + row.map { format($0, 2) })
             print(Self.tableLine(String(round), row))
             fflush(nil)
         }
@@ -176,8 +192,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
         let p50Target = path == .forwarder && clients * inFlight == 1 ? "  (target ≤ 1.10)  \(p50Ratio <= 1.1 ? "met" : "NOT met")" : ""
         print("echo p50 / \(peerName)'s: \(format(p50Ratio, 2)) (medians \(format(medians[11], 0)) / \(format(medians[10], 0)) µs)\(p50Target)")
         if let csv {
-            try BenchChecks.makeParentDirectory(of: csv)
-            try (lines.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+            try file.write(to: csv)
             print("CSV written to \(csv)")
         }
     }

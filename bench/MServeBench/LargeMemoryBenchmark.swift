@@ -21,6 +21,8 @@ struct LargeMemoryRun {
     /// `mserve servant` (the demo API through the servant plugin ABI) instead of the bench's
     /// own echo servants.
     var shippedServants = false
+    /// The run's settings, on every row of the CSV (``BenchCSV``).
+    var csvSettings: [BenchCSV.Setting] = []
 
     /// One sample: seconds since the start, the phase, RSS in kB of the broker and each servant.
     struct Sample {
@@ -143,12 +145,13 @@ struct LargeMemoryRun {
             "targets: peak ≤ baseline + 2 × \(format(Double(inFlightBytes) / 1e6, 1)) MB in flight; after idle ≤ baseline + 64 MB. Broker back within 64 MB of its baseline: \(settled) after the last query"
         )
         if let csv {
-            var text = "seconds,phase,broker_kb," + servants.indices.map { "servant\($0 + 1)_kb" }.joined(separator: ",") + "\n"
+            var file = BenchCSV(
+                columns: ["seconds", "phase", "broker_kb"] + servants.indices.map { "servant\($0 + 1)_kb" },
+                settings: csvSettings)
             for sample in collected {
-                text += "\(format(sample.seconds, 2)),\(sample.phase),\(sample.broker)," + sample.servants.map(String.init).joined(separator: ",") + "\n"
+                file.append([format(sample.seconds, 2), sample.phase, "\(sample.broker)"] + sample.servants.map(String.init))
             }
-            try BenchChecks.makeParentDirectory(of: csv)
-            try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            try file.write(to: csv)
             let setup = "\(format(Double(QIPC.encode(longQuery).count) / 1e6, 0)) MB + \(format(Double(QIPC.encode(stringQuery).count) / 1e6, 0)) MB at once"
             print(
                 "CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" -e \"setup='\(setup)'\" img/bench-memory-large.gp)")

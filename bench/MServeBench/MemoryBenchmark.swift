@@ -65,11 +65,26 @@ struct MemorySuite: AsyncParsableCommand {
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }
 
+    /// The run's settings, on every row of its CSV: with `--large`, those of the large rounds;
+    /// else those of the many small queries (`total_queries`: `queries` is a sample's count).
+    /// `capacity` is the one the servants used.
+    var csvSettings: [BenchCSV.Setting] {
+        large
+            ? [
+                .init("rounds", rounds), .init("longs", longs), .init("string_bytes", stringBytes),
+                .init("idle_s", idle), .init("servants", servants),
+            ]
+            : [
+                .init("total_queries", queries), .init("every", every), .init("algorithm", algorithm),
+                .init("clients", clients), .init("in_flight", inFlight), .init("capacity", capacity ?? 1),
+            ]
+    }
+
     func run() async throws {
         if large {
             try await LargeMemoryRun(
                 rounds: rounds, longs: longs, stringBytes: stringBytes, idleSeconds: idle, csv: csv,
-                shippedServants: servants == "shipped"
+                shippedServants: servants == "shipped", csvSettings: csvSettings
             ).run()
             return
         }
@@ -147,10 +162,9 @@ struct MemorySuite: AsyncParsableCommand {
             "RSS: \(initial) kB at start, \(baseline) kB \(baselineWhen), \(last) kB at the end: growth \(growth) kB (\(format(Double(growth) / Double(max(baseline, 1)) * 100, 1))%) — target flat (growth ≤ 1 % of that sample): \(verdict)"
         )
         if let csv {
-            var text = "queries,rss_kb\n"
-            for (done, rss) in collected { text += "\(done),\(rss)\n" }
-            try BenchChecks.makeParentDirectory(of: csv)
-            try text.write(toFile: csv, atomically: true, encoding: .utf8)
+            var file = BenchCSV(columns: ["queries", "rss_kb"], settings: csvSettings)
+            for (done, rss) in collected { file.append(["\(done)", "\(rss)"]) }
+            try file.write(to: csv)
             print("CSV written to \(csv)")
         }
     }
