@@ -9,9 +9,10 @@ import ZeroMQ
 
 @testable import MServeBroker
 
-/// While queries flow, the broker's loop sleeps on its client and servant sockets alone; its
-/// mailbox (snapshots, servants added or removed by the hub) and its connection monitor
-/// (servants connecting and going) must still be heard, however long the flow lasts.
+/// While queries flow, the broker's loop reads its client and servant sockets for several turns
+/// between polls, and leaves the client socket out of the poll while saturated; its mailbox
+/// (snapshots, servants added or removed by the hub) and its connection monitor (servants
+/// connecting and going) must still be heard, however long the flow lasts.
 struct BusyLoopEventsTests {
     @Test func aBrokerUnderSteadyLoadStillHearsItsMailboxAndItsConnectionMonitor() async throws {
         try await ScriptedBroker.run(servants: 2) { run in
