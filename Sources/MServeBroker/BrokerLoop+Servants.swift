@@ -62,7 +62,7 @@ extension BrokerLoop {
         readServants()
         guard servants[id] === record, !record.leaving else { return }
         if record.state == .lost || !runsWantedQueries(id) {
-            logger.info("servant removed: the hub says it left", metadata: ["servant": "\(record.name)"])
+            logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
             record.unreachableLogged = true
             servantLost(id, reason: "left", quietly: true)
             forgetServant(id)
@@ -72,7 +72,7 @@ extension BrokerLoop {
         leavingServants.insert(id)
         takeOutOfDispatch(record)
         logger.info(
-            "servant leaving: the hub says it left; the queries it runs may finish",
+            "servant leaving: the hub no longer lists it; the queries it runs may finish",
             metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)"])
         drainQueue()
     }
@@ -89,7 +89,7 @@ extension BrokerLoop {
             }
             guard record.state == .lost || !runsWantedQueries(id) else { continue }
             leavingServants.remove(id)
-            logger.info("servant removed: the hub says it left", metadata: ["servant": "\(record.name)"])
+            logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
             record.unreachableLogged = true
             servantLost(id, reason: "left", quietly: true)
             forgetServant(id)

@@ -5,17 +5,20 @@ import ZeroMQ
 /// `tcp://HOST:PORT`, `kdb://HOST:PORT` (a q servant) or `ipc://PATH`.
 package enum ServantEndpoint {
     /// What a servant endpoint looks like, for messages.
-    package static let forms = "tcp://HOST:PORT (HOST an address or a name, not *), kdb://HOST:PORT (a q servant) or ipc://PATH"
+    package static let forms =
+        "tcp://HOST:PORT (HOST an address or a name, not * nor [::]), kdb://HOST:PORT (a q servant: HOST a name or an IPv4 address) or ipc://PATH"
 
     /// Whether `endpoint` has the form of an endpoint another process can be reached at: a
     /// transport, and for TCP a host one can connect to and a port from 1 to 65535. Not
-    /// `inproc://` (it lives inside one process, so no other process can reach it) nor the host
-    /// `*` (every interface: something to bind, not to connect to).
+    /// `inproc://` (it lives inside one process, so no other process can reach it) nor a host
+    /// for every interface (`*`, `0.0.0.0`, `[::]`: something to bind, not to connect to). A q
+    /// servant is reached over IPv4, by a name or an IPv4 address: not an IPv6 host.
     package static func isValid(_ endpoint: String) -> Bool {
-        guard let separator = endpoint.range(of: "://") else { return false }
+        guard let separator = endpoint.range(of: "://"), let parsed = ZMQEndpoint(endpoint) else { return false }
         switch endpoint[..<separator.lowerBound] {
         case "ipc": return separator.upperBound < endpoint.endIndex
-        case "tcp", "kdb": return hostAndPort(of: endpoint).map { $0.host != "*" } ?? false
+        case "tcp": return hostAndPort(of: endpoint) != nil && !parsed.bindsEveryInterface
+        case "kdb": return hostAndPort(of: endpoint) != nil && !parsed.bindsEveryInterface && !(parsed.host ?? "").hasPrefix("[")
         default: return false
         }
     }

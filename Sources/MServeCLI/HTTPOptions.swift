@@ -19,7 +19,8 @@ struct HTTPOptions: ParsableArguments {
         let source = http == nil ? "MSERVE_HTTP" : "--http"
         guard let text = http ?? environment("MSERVE_HTTP"), !text.isEmpty else { return nil }
         do {
-            let address = try HTTPBindAddress(parsing: text)
+            var address = try HTTPBindAddress(parsing: text)
+            address.source = source
             try address.checkSafe(securityOn: securityOn, allowRemote: httpAllowRemote)
             return address
         } catch {

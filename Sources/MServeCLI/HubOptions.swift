@@ -103,7 +103,7 @@ func checkConnectEndpoint(_ value: String, source: String, kind: String, hub: Bo
     let valid = hub ? isHubEndpoint(value) : ServantEndpoint.isValid(value) && !value.lowercased().hasPrefix("kdb://")
     guard valid else {
         throw ValidationError(
-            "\(source) '\(value)' is not \(kind): tcp://HOST:PORT (HOST an address or a name\(hub ? "" : ", not *"); "
+            "\(source) '\(value)' is not \(kind): tcp://HOST:PORT (HOST an address or a name\(hub ? "" : ", not * nor [::]"); "
                 + "a port from 1 to 65535) or ipc://PATH")
     }
 }

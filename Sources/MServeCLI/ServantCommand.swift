@@ -121,12 +121,19 @@ struct MServeServantCommand: AsyncParsableCommand {
         _ = try seconds(drain, flag: "--drain")
     }
 
-    /// What to bind: --bind, else the address of --advertise (an IPv4 address, or a name
-    /// looked up), else loopback only.
+    /// What to bind: --bind, else the address of --advertise (an IPv4 address, an IPv6 address
+    /// in brackets, or a name looked up), else loopback only.
     func bindEndpoint() throws -> String {
         if let bind { return bind }
         guard let advertise else { return ServantConfiguration().endpoint }
         if IPv4Address.literal(advertise) != nil { return "tcp://\(advertise):0" }
+        if advertise.hasPrefix("[") {
+            guard ZMQEndpoint("tcp://\(advertise):0")?.bindsEveryInterface == false else {
+                throw ValidationError(
+                    "--advertise \(advertise) names every interface, not a host brokers can reach: name one of this host's addresses")
+            }
+            return "tcp://\(advertise):0"
+        }
         switch IPv4Address.resolve(advertise) {
         case .success(let address):
             return "tcp://\(IPv4Address.text(address)):0"

@@ -35,6 +35,7 @@ public final class HubAutoMode: Service, Sendable {
     public static func connectableEndpoint(_ endpoint: String) -> String {
         endpoint.replacingOccurrences(of: "://*:", with: "://127.0.0.1:")
             .replacingOccurrences(of: "://0.0.0.0:", with: "://127.0.0.1:")
+            .replacingOccurrences(of: "://[::]:", with: "://[::1]:")
     }
 
     /// True while this process serves the hub: it has bound the hub endpoint (a try that finds

@@ -55,8 +55,8 @@ public final class QServantRegistrar: Service, Sendable {
             throw HubError(.refused, "a q servant's endpoint is kdb://HOST:PORT with a port from 1 to 65535, not \(endpoint)")
         }
         guard !host.isEmpty else { throw HubError(.refused, "a q servant's endpoint needs a host: \(endpoint)") }
-        guard parsed.hostIsWellFormed else {
-            throw HubError(.refused, "a q servant's endpoint has an IPv6 address in brackets, [::1], or no brackets: not \(endpoint)")
+        guard !(parsed.host ?? "").hasPrefix("["), !host.contains(":") else {
+            throw HubError(.refused, "a q servant is reached over IPv4: kdb://HOST:PORT with a host name or an IPv4 address, not \(endpoint)")
         }
         return (host, port)
     }

@@ -28,7 +28,10 @@ public enum SpokeReachability {
     public static func isOnAnotherHost(
         hub: String, lookUp: (String) -> UInt32? = Self.lookUp, isLocal: (UInt32) -> Bool = IPv4Address.isLocal
     ) -> Bool {
-        guard let parsed = ZMQEndpoint(hub), parsed.scheme == "tcp", let host = parsed.unbracketedHost else {
+        guard let parsed = ZMQEndpoint(hub), parsed.scheme == "tcp", let host = parsed.unbracketedHost,
+            // Every interface (`*`, `0.0.0.0`, `[::]`): a spoke reaches such a hub on this host.
+            !parsed.bindsEveryInterface
+        else {
             return false
         }
         // Looked up once: loopback, or one of this host's addresses, is this host.

@@ -7,6 +7,9 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     /// The port; 0 picks a free one.
     public var port: Int
+    /// Where the address was given, for messages: `--http` by default, or the environment
+    /// variable it came from.
+    public var source = "--http"
 
     /// The address `host:port`.
     public init(host: String, port: Int) {

@@ -67,7 +67,7 @@ public final class MonitoringServer: Service, Sendable {
     /// word: the port may be taken between this check and ``run()``.
     public func checkAvailable() throws(MonitoringError) {
         guard address.port != 0, let reason = TCPSocket.bindFailure(host: address.host, port: address.port) else { return }
-        throw MonitoringError(.server, "cannot serve HTTP on \(address) (--http): \(reason)")
+        throw MonitoringError(.server, "cannot serve HTTP on \(address) (\(address.source)): \(reason)")
     }
 
     /// Runs the server until graceful shutdown or cancellation.
@@ -101,7 +101,7 @@ public final class MonitoringServer: Service, Sendable {
         } catch {
             // Failing before it bound (the address taken, say) is a start-up error the user
             // fixes: it names the address and the flag, and the system's reason alone.
-            let unbound = MonitoringError(.server, "cannot serve HTTP on \(address) (--http): \(Self.reason(error))")
+            let unbound = MonitoringError(.server, "cannot serve HTTP on \(address) (\(address.source)): \(Self.reason(error))")
             let failedToBind = bound.result.withLock {
                 guard $0 == nil else { return false }
                 $0 = .failure(unbound)

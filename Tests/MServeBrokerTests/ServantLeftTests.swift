@@ -33,7 +33,7 @@ struct ServantLeftTests {
             try staying.send(to: stayingBroker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(8)))])
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(8)))
 
-            #expect(log.messages.contains("servant removed: the hub says it left"), "\(log.messages)")
+            #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
             #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
         }
     }
@@ -79,8 +79,8 @@ struct ServantLeftTests {
             try staying.send(to: stayingBroker, .reply, [third[0], ScriptedServant.answer(id: 3, .atom(.long(6)))])
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(6)))
 
-            #expect(log.messages.contains("servant leaving: the hub says it left; the queries it runs may finish"))
-            #expect(log.messages.contains("servant removed: the hub says it left"), "\(log.messages)")
+            #expect(log.messages.contains("servant leaving: the hub no longer lists it; the queries it runs may finish"))
+            #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
             #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
             #expect(await run.broker.snapshot().metrics.redispatched == 0)
         }

@@ -8,6 +8,14 @@ import Testing
 
 @Suite("HubAutoMode", .serialized)
 struct HubAutoModeTests {
+    @Test("a hub endpoint for every interface is reached on this host's loopback", arguments: [
+        ("tcp://*:5560", "tcp://127.0.0.1:5560"), ("tcp://0.0.0.0:5560", "tcp://127.0.0.1:5560"),
+        ("tcp://[::]:5560", "tcp://[::1]:5560"), ("tcp://10.1.2.7:5560", "tcp://10.1.2.7:5560"),
+    ])
+    func everyInterfaceIsReachedOnLoopback(bound: String, reached: String) {
+        #expect(HubAutoMode.connectableEndpoint(bound) == reached)
+    }
+
     @Test("the first process serves; when it stops the other takes over and the tables survive")
     func failover() async throws {
         let fixture = HubFixture()

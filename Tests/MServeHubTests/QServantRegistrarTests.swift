@@ -44,8 +44,9 @@ struct QServantRegistrarTests {
     @Test func parsesKdbEndpoints() throws {
         #expect(try QServantRegistrar.parse(endpoint: "kdb://127.0.0.1:5001") == ("127.0.0.1", 5001))
         #expect(try QServantRegistrar.parse(endpoint: "kdb://qhost.example:5001") == ("qhost.example", 5001))
-        #expect(try QServantRegistrar.parse(endpoint: "kdb://[::1]:5001") == ("::1", 5001))
-        for bad in ["tcp://127.0.0.1:5001", "kdb://127.0.0.1", "kdb://:5001", "kdb://host:0", "kdb://host:x"] {
+        // Brokers reach q servants over IPv4: an IPv6 host is refused, not registered for
+        // brokers to retry for ever.
+        for bad in ["tcp://127.0.0.1:5001", "kdb://127.0.0.1", "kdb://:5001", "kdb://host:0", "kdb://host:x", "kdb://[::1]:5001"] {
             #expect(throws: HubError.self, "\(bad)") { try QServantRegistrar.parse(endpoint: bad) }
         }
     }

@@ -46,6 +46,8 @@ struct SpokeReachabilityTests {
         for hub in [
             "tcp://127.0.0.1:5560", "tcp://localhost:5560", "tcp://vm:5560", "tcp://[::1]:5560",
             "tcp://10.0.0.9;127.0.0.1:5560", "ipc:///tmp/hub", "inproc://hub",
+            // Every interface: a hub this host serves, reached on loopback.
+            "tcp://*:5560", "tcp://0.0.0.0:5560", "tcp://[::]:5560",
             // This host's own address, as written or as its name looks up.
             "tcp://10.9.9.9:5560", "tcp://self:5560",
         ] {

@@ -444,6 +444,31 @@ extension IntegrationTests {
             #expect(process.endpoint.hasPrefix("tcp://"), "\(process.endpoint)")
         }
 
+        /// Where a process connects, a host for every interface is refused as `*` is, `[::]`
+        /// and `0.0.0.0` included; and a q servant, reached over IPv4, has no IPv6 host: a
+        /// broker given one started and retried a lookup of `[::1]` every second for ever.
+        @Test(arguments: [
+            (["broker", "--servant", "tcp://[::]:5555"], "--servant 'tcp://[::]:5555' is not a servant endpoint"),
+            (["broker", "--servant", "tcp://0.0.0.0:5555"], "--servant 'tcp://0.0.0.0:5555' is not a servant endpoint"),
+            (["send", "--broker", "tcp://[::]:5570", "1+1"], "--broker 'tcp://[::]:5570' is not a broker's client endpoint"),
+            (["broker", "--servant", "kdb://[::1]:5001"], "--servant 'kdb://[::1]:5001' is not a servant endpoint"),
+            (["hub", "register", "kdb://[::1]:5001", "--hub", "tcp://127.0.0.1:1"], "a q servant is reached over IPv4"),
+            (["servant", "--advertise", "[::]"], "--advertise [::] names every interface"),
+        ] as [([String], String)])
+        func connectEndpointsNameAHostAndQServantsAnIPv4One(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments, timeout: 60)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.errors.contains(message), "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+        }
+
+        /// An IPv6 `--advertise` is bound as it is, as an IPv4 address is.
+        @Test func anIPv6AdvertisedHostIsBound() async throws {
+            let process = try await MServeProcess("servant", ["servant", "--advertise", "[::1]"])
+            defer { process.stop() }
+            #expect(process.endpoint.hasPrefix("tcp://[::1]:"), "\(process.endpoint)")
+        }
+
         /// A host in brackets must be an IPv6 address, wherever an endpoint or host is given: a
         /// malformed one is a usage error naming the flag or variable and the value, where libzmq
         /// took it and the process failed only when it bound or connected.

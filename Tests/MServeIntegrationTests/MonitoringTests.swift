@@ -238,6 +238,16 @@ extension IntegrationTests {
             }
         }
 
+        /// The error names where the taken address came from: `MSERVE_HTTP` here.
+        @Test func aTakenHTTPPortFromTheEnvironmentIsNamedSo() async throws {
+            let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(taken.descriptor) }
+            let run = try await CommandRun.mserve(
+                ["broker", "--clients", "tcp://127.0.0.1:\(LoopbackPort.free())"], environment: ["MSERVE_HTTP": "\(taken.port)"])
+            #expect(run.status == 1)
+            #expect(run.errors.contains("Error: cannot serve HTTP on 127.0.0.1:\(taken.port) (MSERVE_HTTP)"), "\(run.errors)")
+        }
+
         /// A hub whose endpoint is taken never starts its HTTP side: the user sees that one
         /// error, no error lines from the HTTP server's teardown.
         @Test func aHubWhoseEndpointIsTakenStartsNoHTTP() async throws {
