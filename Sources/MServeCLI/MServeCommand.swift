@@ -130,8 +130,10 @@ struct MServeCommand: AsyncParsableCommand {
             }
             if !positionalOnly, word.hasPrefix("--"), let equals = word.firstIndex(of: "=") {
                 let option = String(word[..<equals])
-                if word[word.index(after: equals)...].allSatisfy(\.isWhitespace) {
-                    return "\(option) was given an empty value; give one, or leave \(option) out for its default"
+                let value = word[word.index(after: equals)...]
+                if value.allSatisfy(\.isWhitespace) {
+                    return "\(option) was given \(value.isEmpty ? "an empty" : "a blank") value '\(value)'; "
+                        + "give one, or leave \(option) out for its default"
                 }
                 continue
             }
