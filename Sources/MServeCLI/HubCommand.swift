@@ -124,12 +124,7 @@ struct HubServeCommand: AsyncParsableCommand {
         }
         if let word = unknownSubcommand.first {
             let names = MServeHubCommand.configuration.subcommands.compactMap { $0.configuration.commandName }
-            var message = "'\(word)' is not a hub subcommand"
-            if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) }) {
-                message += "; did you mean '\(close)'?"
-            }
-            message += " (subcommands: \(names.joined(separator: ", ")); `mserve hub` alone serves the hub)"
-            throw ValidationError(message)
+            throw ValidationError(MServeCommand.unknownSubcommandMessage(word, of: ["mserve", "hub"], names: names, hasDefault: true))
         }
         guard try seconds(liveness, flag: "--liveness") >= Self.shortestLiveness else {
             throw ValidationError(

@@ -47,6 +47,10 @@ struct MServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
+        if let (message, path) = unknownSubcommand(CommandLine.arguments.dropFirst()) {
+            FileHandle.standardError.write(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         if let message = blankValue(CommandLine.arguments.dropFirst()) {
             let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
             FileHandle.standardError.write(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
@@ -105,6 +109,61 @@ struct MServeCommand: AsyncParsableCommand {
             current = next
         }
         return nil
+    }
+
+    /// For a command line whose word after a command with subcommands names none of them
+    /// (`mserve brokr`, `mserve keys neww`, `mserve hub spoke --help`): the error, saying which
+    /// subcommands there are and the closest one, and the command whose help to see. Left to
+    /// the parser, such a word was an "unexpected argument", and with `--help` after it the
+    /// parser printed the help of the command before it, with status 0.
+    static func unknownSubcommand(_ arguments: ArraySlice<String>) -> (message: String, path: String)? {
+        guard arguments.first != "help" else { return nil }  // unknownHelpTopic's
+        var current: any ParsableCommand.Type = MServeCommand.self
+        var path = ["mserve"]
+        for word in arguments {
+            let subcommands = current.configuration.subcommands
+            guard !subcommands.isEmpty, !word.hasPrefix("-") else { return nil }
+            if let next = subcommands.first(where: { $0.configuration.commandName == word }) {
+                path.append(word)
+                current = next
+                continue
+            }
+            let names = subcommands.compactMap { $0.configuration.commandName }
+            return (unknownSubcommandMessage(word, of: path, names: names, hasDefault: current.configuration.defaultSubcommand != nil),
+                    path.joined(separator: " "))
+        }
+        return nil
+    }
+
+    /// `'WORD' is not a subcommand of PATH; did you mean 'NAME'? (subcommands: …)`, the closest
+    /// name offered when one is near (a prefix either way, or at most two letters apart).
+    static func unknownSubcommandMessage(_ word: String, of path: [String], names: [String], hasDefault: Bool) -> String {
+        let owner = path.count == 1 ? "an mserve subcommand" : path == ["mserve", "hub"] ? "a hub subcommand" : "a subcommand of \(path.joined(separator: " "))"
+        var message = "'\(word)' is not \(owner)"
+        if let close = names.first(where: { $0.hasPrefix(word) || word.hasPrefix($0) })
+            ?? names.first(where: { editDistance($0, word) <= 2 })
+        {
+            message += "; did you mean '\(close)'?"
+        }
+        message += " (subcommands: \(names.joined(separator: ", "))"
+        if hasDefault {
+            message += path == ["mserve", "hub"] ? "; `mserve hub` alone serves the hub" : "; `\(path.joined(separator: " "))` alone runs its default"
+        }
+        return message + ")"
+    }
+
+    /// The number of single-letter insertions, deletions or substitutions between two words.
+    static func editDistance(_ first: String, _ second: String) -> Int {
+        let a = Array(first), b = Array(second)
+        var previous = Array(0...b.count)
+        for i in a.indices {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for j in b.indices {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (a[i] == b[j] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// For a command line with an empty or whitespace-only word: the option it is the value of

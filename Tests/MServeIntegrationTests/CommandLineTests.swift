@@ -126,6 +126,25 @@ extension IntegrationTests {
             #expect(run.errors.contains("mserve servant --help"), "\(run.errors)")
         }
 
+        /// A word that names no subcommand of a command that has some is a usage error naming
+        /// the word, the subcommands and the closest one, with or without `--help` after it:
+        /// before, `mserve brokr --help` printed the top-level help with status 0, and
+        /// `mserve keys neww x` said only "2 unexpected arguments".
+        @Test(arguments: [
+            (["brokr"], "Error: 'brokr' is not an mserve subcommand; did you mean 'broker'? (subcommands: demo, broker,"),
+            (["brokr", "--help"], "Error: 'brokr' is not an mserve subcommand; did you mean 'broker'?"),
+            (["status", "--help"], "Error: 'status' is not an mserve subcommand (subcommands:"),
+            (["keys", "neww", "x"], "Error: 'neww' is not a subcommand of mserve keys; did you mean 'new'? (subcommands: new)"),
+            (["hub", "nosuch", "--help"], "Error: 'nosuch' is not a hub subcommand (subcommands: serve,"),
+            (["hub", "spoke"], "Error: 'spoke' is not a hub subcommand; did you mean 'spokes'?"),
+        ])
+        func aWordThatNamesNoSubcommandIsAnError(arguments: [String], message: String) async throws {
+            let run = try await CommandRun.mserve(arguments)
+            #expect(run.status == 64, "\(run.errors)")
+            #expect(run.output.isEmpty, "\(run.output)")
+            #expect(run.errors.hasPrefix(message), "\(run.errors)")
+        }
+
         /// `mserve help WORD` with a word that names no command is a usage error naming the word,
         /// not the nearest help with status 0.
         @Test(arguments: [
