@@ -63,7 +63,7 @@ enum BenchChecks {
             guard access(path, W_OK) == 0 else { throw ValidationError("\(option) '\(path)' cannot be written") }
             return
         }
-        try checkDirectoryCanBeMade((path as NSString).deletingLastPathComponent, for: path, option: option)
+        try checkDirectoryCanBeMade(parentDirectory(of: path), for: path, option: option)
     }
 
     /// Refuses a `--csv` directory the run could not write its files in: a file, or a
@@ -74,7 +74,7 @@ enum BenchChecks {
 
     /// Makes the directory a `--csv` file is to be written in, if it is missing.
     static func makeParentDirectory(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = parentDirectory(of: path)
         guard !parent.isEmpty else { return }
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
     }
@@ -107,7 +107,7 @@ enum BenchChecks {
         var existing = directory.isEmpty ? "." : directory
         var isDirectory: ObjCBool = false
         while !FileManager.default.fileExists(atPath: existing, isDirectory: &isDirectory) {
-            let parent = (existing as NSString).deletingLastPathComponent
+            let parent = parentDirectory(of: existing)
             existing = parent.isEmpty ? "." : parent
         }
         guard isDirectory.boolValue else {
@@ -118,10 +118,22 @@ enum BenchChecks {
         }
     }
 
+    /// The directory `path` is in: what comes before its last "/" ("" for a bare name in the
+    /// current directory, "/" for a name at the root), trailing slashes aside. Split by hand:
+    /// Foundation's `deletingLastPathComponent` traps on some one-character names.
+    static func parentDirectory(of path: String) -> String {
+        var name = Substring(path)
+        while name.count > 1, name.hasSuffix("/") { name = name.dropLast() }
+        guard let slash = name.lastIndex(of: "/") else { return "" }
+        var parent = name[..<slash]
+        while parent.count > 1, parent.hasSuffix("/") { parent = parent.dropLast() }
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
     /// Whether a file can be made in the existing `directory`: tried rather than asked
     /// (access(2) says yes to root, even on /proc).
     private static func canWrite(inDirectory directory: String) -> Bool {
-        let probe = (directory as NSString).appendingPathComponent(".mserve-bench-\(getpid()).probe")
+        let probe = (directory.hasSuffix("/") ? directory : directory + "/") + ".mserve-bench-\(getpid()).probe"
         guard FileManager.default.createFile(atPath: probe, contents: nil) else { return false }
         unlink(probe)
         return true
