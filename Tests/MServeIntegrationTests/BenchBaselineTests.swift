@@ -76,6 +76,12 @@ extension IntegrationTests {
             (["memory", "--csv", "/proc/mserve-bench.csv", "--queries", "100"], "--csv '/proc/mserve-bench.csv': cannot write in the directory '/proc'"),
             (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--csv", "Package.swift"], "--csv 'Package.swift': 'Package.swift' is a file, not a directory"),
             (["chaos", "--csv", "Sources", "--queries", "100"], "--csv 'Sources' is a directory; give a file name"),
+            // An empty or blank --csv is refused before the run, not found unwritable at its end.
+            (["chaos", "--csv", "", "--queries", "100"], "--csv must name a file, got ''"),
+            (["memory", "--csv", " ", "--queries", "100"], "--csv must name a file, got ' '"),
+            (["echo-ratio", "--csv", "", "--rounds", "1", "--duration", "0.5"], "--csv must name a file, got ''"),
+            (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--csv", ""], "--csv must name a directory, got ''"),
+            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "  "], "--csv must name a directory, got '  '"),
             (["chaos", "--crash-every", "0"], "--crash-every must be a number of seconds more than 0"),
             (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--capacity", "0"], "--capacity must be ≥ 1"),
             // A negative count is the option's value, refused by its range, not a missing value.

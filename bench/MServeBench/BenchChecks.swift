@@ -57,6 +57,7 @@ enum BenchChecks {
     /// Refuses a `--csv` file the run could not write at its end: a directory, or a file in a
     /// directory that cannot be made or written.
     static func checkOutputFile(_ path: String, option: String = "--csv") throws {
+        try checkNotBlank(path, option: option, what: "a file")
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             if isDirectory.boolValue { throw ValidationError("\(option) '\(path)' is a directory; give a file name") }
@@ -69,7 +70,15 @@ enum BenchChecks {
     /// Refuses a `--csv` directory the run could not write its files in: a file, or a
     /// directory that cannot be made or written.
     static func checkOutputDirectory(_ path: String, option: String = "--csv") throws {
+        try checkNotBlank(path, option: option, what: "a directory")
         try checkDirectoryCanBeMade(path, for: path, option: option)
+    }
+
+    /// Refuses an empty or blank path: there is nothing to write to.
+    private static func checkNotBlank(_ path: String, option: String, what: String) throws {
+        guard path.contains(where: { !$0.isWhitespace }) else {
+            throw ValidationError("\(option) must name \(what), got '\(path)'")
+        }
     }
 
     /// Makes the directory a `--csv` file is to be written in, if it is missing.
