@@ -6,12 +6,67 @@ import MServePlugin
 /// the file system), made before any measurement so that a mistake costs no run: each throws
 /// a `ValidationError` (exit 64) naming the option.
 enum BenchChecks {
-    /// Refuses the first of `options` (name, value) below `minimum`, naming it and its value:
-    /// `--servants must be ≥ 1, got -2`.
-    static func checkAtLeast(_ minimum: Int, _ options: (String, Int)...) throws {
-        for (option, value) in options where value < minimum {
-            throw ValidationError("\(option) must be ≥ \(minimum), got \(value)")
+    /// Upper bounds of counts and durations: a run on a big machine fits, while a value that
+    /// would exhaust memory or overflow a computation is refused before anything starts.
+    enum Limit {
+        /// Client connections.
+        static let clients = 10_000
+        /// Queries in flight per client.
+        static let inFlight = 100_000
+        /// Queries in flight over all clients (each holds its send time and its reply).
+        static let totalInFlight = 1_000_000
+        /// Servant processes started (each is a process of its own).
+        static let servantProcesses = 1_000
+        /// Worker threads per servant.
+        static let threads = 1_024
+        /// Queries the broker may keep at each servant.
+        static let capacity = 1_000_000
+        /// Rounds of a suite.
+        static let rounds = 10_000
+        /// Symbols: a warm cache's size, or the K workloads draw from.
+        static let symbols = 1_000_000
+        /// Seconds of an idle wait or between crashes: a day.
+        static let seconds = 86_400.0
+        /// Iterations of an in-process measurement.
+        static let iterations = 10_000_000_000
+        /// Longs in one `memory --large` vector, and bytes in its string: each echoed as one
+        /// message under the broker's default 64 MiB limit (header included).
+        static let longs = 8_000_000
+        static let stringBytes = 64_000_000
+    }
+
+    /// Refuses the first of `options` (name, value) outside `range`, naming it and its value.
+    static func checkRange(_ range: ClosedRange<Int>, _ options: (String, Int)...) throws {
+        for (option, value) in options { try checkRange(value, range, option: option) }
+    }
+
+    /// Refuses more queries in flight over all clients than ``Limit/totalInFlight``.
+    static func checkTotalInFlight(clients: Int, inFlight: Int) throws {
+        let (total, overflow) = clients.multipliedReportingOverflow(by: inFlight)
+        guard !overflow, total <= Limit.totalInFlight else {
+            throw ValidationError(
+                "--clients × --in-flight must be at most \(Limit.totalInFlight) queries in flight, got \(clients) × \(inFlight)")
         }
+    }
+
+    /// Refuses a number of seconds that is not finite, below 0 (or at 0 unless `zeroAllowed`),
+    /// or above a day, naming the option and the value.
+    static func checkSeconds(_ value: Double, option: String, zeroAllowed: Bool) throws {
+        guard value.isFinite, zeroAllowed ? value >= 0 : value > 0, value <= Limit.seconds else {
+            throw ValidationError(
+                "\(option) must be a number of seconds \(zeroAllowed ? "from 0" : "more than 0") to \(Int(Limit.seconds)) (a day), got \(value)")
+        }
+    }
+
+    /// The counts of a comma-separated list, each in `range`, none missing; else refused
+    /// naming the option and the value (`example`: a good value).
+    static func parseCounts(_ text: String, option: String, range: ClosedRange<Int>, example: String) throws -> [Int] {
+        let counts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0.map(range.contains) ?? false }) else {
+            throw ValidationError(
+                "\(option) must list counts from \(range.lowerBound) to \(range.upperBound), e.g. \(example), got '\(text)'")
+        }
+        return counts.compactMap { $0 }
     }
 
     /// Refuses `value` outside `range`, naming the option and the value.
@@ -31,8 +86,11 @@ enum BenchChecks {
     /// Refuses a dispatch algorithm (`name` or `name:config`) that no plugin the broker would
     /// load provides: those next to the bench (and `mserve`), and those of `MSERVE_PLUGINS`.
     static func checkAlgorithms(_ specs: [String], option: String) throws {
-        guard !specs.isEmpty, specs.allSatisfy({ !$0.isEmpty }) else {
+        guard specs.contains(where: { !$0.isEmpty }) else {
             throw ValidationError("\(option) must name at least one dispatch algorithm, e.g. orig,match")
+        }
+        guard specs.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("\(option) has an empty item, got '\(specs.joined(separator: ","))'")
         }
         let directory = BenchProcess.buildDirectory.path
         let extra =

@@ -122,14 +122,18 @@ struct BrokerSuite: AsyncParsableCommand {
             throw ValidationError("--workload must be echo, warm, skew, large or all")
         }
         guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both") }
-        try BenchChecks.checkAtLeast(
-            1, ("--servants", servants), ("--threads", threads), ("--symbols", symbols), ("--cache", cache),
-            ("--clients", clients), ("--in-flight", inFlight))
+        try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
+        try BenchChecks.checkRange(threads, 1...BenchChecks.Limit.threads, option: "--threads")
+        try BenchChecks.checkRange(1...BenchChecks.Limit.symbols, ("--symbols", symbols), ("--cache", cache))
+        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
+        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
+        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
         try BenchChecks.checkDuration(duration)
-        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+        if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
         try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: BenchOutput.brokerPlots)
-        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
+        try BenchChecks.checkAlgorithms(
+            algorithms.split(separator: ",", omittingEmptySubsequences: false).map(String.init), option: "--algorithms")
         if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
 

@@ -41,15 +41,16 @@ struct ChaosSuite: AsyncParsableCommand {
     var csv: String?
 
     func validate() throws {
-        guard (1...10_000_000).contains(queries) else { throw ValidationError("--queries must be from 1 to 10,000,000") }
+        try BenchChecks.checkRange(queries, 1...10_000_000, option: "--queries")
         guard servants >= 2 else {
             throw ValidationError("--servants must be ≥ 2 (one is crashed while the others serve), got \(servants)")
         }
-        try BenchChecks.checkAtLeast(1, ("--clients", clients), ("--in-flight", inFlight))
-        guard crashEvery > 0, crashEvery.isFinite else {
-            throw ValidationError("--crash-every must be a number of seconds more than 0, e.g. 0.5")
-        }
-        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+        try BenchChecks.checkRange(servants, 2...BenchChecks.Limit.servantProcesses, option: "--servants")
+        try BenchChecks.checkRange(1...BenchChecks.Limit.clients, ("--clients", clients))
+        try BenchChecks.checkRange(1...BenchChecks.Limit.inFlight, ("--in-flight", inFlight))
+        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkSeconds(crashEvery, option: "--crash-every", zeroAllowed: false)
+        if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }

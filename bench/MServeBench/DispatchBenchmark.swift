@@ -21,11 +21,10 @@ struct DispatchSuite: ParsableCommand {
     var iterations: Int = 200_000
 
     func validate() throws {
-        guard !parsedServants.isEmpty, parsedServants.allSatisfy({ (1...10_000).contains($0) }) else {
-            throw ValidationError("--servants must list counts from 1 to 10000, e.g. 2,16")
-        }
-        guard iterations >= 1_000 else { throw ValidationError("--iterations must be ≥ 1000") }
-        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
+        _ = try BenchChecks.parseCounts(servants, option: "--servants", range: 1...10_000, example: "2,16")
+        try BenchChecks.checkRange(iterations, 1_000...BenchChecks.Limit.iterations, option: "--iterations")
+        try BenchChecks.checkAlgorithms(
+            algorithms.split(separator: ",", omittingEmptySubsequences: false).map(String.init), option: "--algorithms")
     }
 
     private var parsedServants: [Int] { servants.split(separator: ",").compactMap { Int($0) } }

@@ -53,10 +53,13 @@ struct EchoRatioSuite: AsyncParsableCommand {
     var http = false
 
     func validate() throws {
-        try BenchChecks.checkAtLeast(
-            1, ("--servants", servants), ("--clients", clients), ("--in-flight", inFlight), ("--rounds", rounds))
+        try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
+        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
+        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
+        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
         try BenchChecks.checkDuration(duration)
-        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+        if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }
         guard servantKind == "mserve" || (servantKind == "c" && peerPath == .lbbroker) else {
             throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker")

@@ -50,7 +50,7 @@ struct MetricsCostSuite: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrics", abstract: "What counting a query's times costs the broker's loop.")
     @Option(parsing: .unconditional, help: "Queries per round.") var iterations = 5_000_000
-    func validate() throws { try BenchChecks.checkAtLeast(1, ("--iterations", iterations)) }
+    func validate() throws { try BenchChecks.checkRange(iterations, 1...BenchChecks.Limit.iterations, option: "--iterations") }
     func run() { MetricsCostBenchmark.run(iterations: iterations) }
 }
 

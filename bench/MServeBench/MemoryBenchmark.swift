@@ -55,12 +55,17 @@ struct MemorySuite: AsyncParsableCommand {
 
     func validate() throws {
         try BenchChecks.checkRange(queries, 1...100_000_000, option: "--queries")
-        try BenchChecks.checkAtLeast(1, ("--every", every), ("--clients", clients), ("--in-flight", inFlight))
-        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+        try BenchChecks.checkRange(every, 1...100_000_000, option: "--every")
+        try BenchChecks.checkRange(1...BenchChecks.Limit.clients, ("--clients", clients))
+        try BenchChecks.checkRange(1...BenchChecks.Limit.inFlight, ("--in-flight", inFlight))
+        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped") }
         if servants != "bench", !large { throw ValidationError("--servants goes with --large") }
-        try BenchChecks.checkAtLeast(1, ("--rounds", rounds), ("--longs", longs), ("--string-bytes", stringBytes))
-        guard idle >= 0, idle.isFinite else { throw ValidationError("--idle must be a number of seconds ≥ 0, got \(idle)") }
+        try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
+        try BenchChecks.checkRange(longs, 1...BenchChecks.Limit.longs, option: "--longs")
+        try BenchChecks.checkRange(stringBytes, 1...BenchChecks.Limit.stringBytes, option: "--string-bytes")
+        try BenchChecks.checkSeconds(idle, option: "--idle", zeroAllowed: true)
         if !large { try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm") }
         if let csv { try BenchChecks.checkOutputFile(csv) }
     }

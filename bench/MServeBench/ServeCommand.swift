@@ -30,8 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
     var cache: Int = 10
 
     func validate() throws {
-        try BenchChecks.checkAtLeast(1, ("--threads", threads), ("--cache", cache))
-        if let capacity { try BenchChecks.checkAtLeast(1, ("--capacity", capacity)) }
+        try BenchChecks.checkRange(threads, 1...BenchChecks.Limit.threads, option: "--threads")
+        try BenchChecks.checkRange(cache, 1...BenchChecks.Limit.symbols, option: "--cache")
+        if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
     }
 
     func run() async throws {

@@ -39,15 +39,17 @@ struct WarmSweepSuite: AsyncParsableCommand {
     var plotDirectory: String = BenchOutput.defaultPlotDirectory
 
     func validate() throws {
-        guard !parsedSymbols.isEmpty, parsedSymbols.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--symbols must list positive integers, e.g. 2,4,8")
-        }
-        try BenchChecks.checkAtLeast(
-            1, ("--servants", servants), ("--clients", clients), ("--in-flight", inFlight), ("--cache", cache))
+        _ = try BenchChecks.parseCounts(symbols, option: "--symbols", range: 1...BenchChecks.Limit.symbols, example: "2,4,8")
+        try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
+        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
+        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
+        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkRange(cache, 1...BenchChecks.Limit.symbols, option: "--cache")
         try BenchChecks.checkDuration(duration)
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
         try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: [BenchOutput.warmSweepPlot])
-        try BenchChecks.checkAlgorithms(algorithms.split(separator: ",").map(String.init), option: "--algorithms")
+        try BenchChecks.checkAlgorithms(
+            algorithms.split(separator: ",", omittingEmptySubsequences: false).map(String.init), option: "--algorithms")
         if let csv { try BenchChecks.checkOutputDirectory(csv) }
     }
 
