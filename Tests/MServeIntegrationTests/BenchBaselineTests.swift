@@ -134,6 +134,34 @@ extension IntegrationTests {
             #expect(run.errors.components(separatedBy: "Error:").count <= 2, "\(run.errors)")
         }
 
+        /// A suite whose output reader goes (`| head -1`) stops as for SIGPIPE: status 141, and
+        /// no CSV for the run, though the run would have gone on for long.
+        @Test func aSuiteStopsWhenItsReaderGoes() async throws {
+            let directory = try temporaryDirectory("mserve-bench-pipe")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let csv = "\(directory)/chaos.csv"
+            let process = Process()
+            process.executableURL = Self.bench
+            process.arguments = ["chaos", "--queries", "100000", "--csv", csv]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Read the first line, then close the reading end as head -1 does.
+            var first = Data()
+            while !first.contains(UInt8(ascii: "\n")), let chunk = try output.fileHandleForReading.read(upToCount: 1) {
+                first.append(chunk)
+            }
+            try output.fileHandleForReading.close()
+            let giveUp = Date().addingTimeInterval(60)
+            while process.isRunning, Date() < giveUp { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            #expect(String(decoding: first, as: UTF8.self).hasPrefix("mserve-bench chaos:"))
+            #expect(process.terminationReason == .exit && process.terminationStatus == 141, "\(process.terminationStatus)")
+            #expect(!FileManager.default.fileExists(atPath: csv))
+        }
+
         /// `--plot` without gnuplot on PATH is refused before the run, as a missing tool:
         /// status 1 and what to install, as for a missing C compiler, and nothing measured.
         @Test func plotWithoutGnuplotIsRefusedFirst() async throws {

@@ -54,6 +54,7 @@ struct BenchCSV: Sendable {
 
     /// Writes the file at `path`, making its directory if it is missing.
     func write(to path: String) throws {
+        BenchChildren.flushOutput()
         try BenchChecks.makeParentDirectory(of: path)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }

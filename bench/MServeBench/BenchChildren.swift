@@ -39,9 +39,25 @@ enum BenchChildren {
     /// Whether the benchmark was stopped by SIGINT or SIGTERM: its figures are not to be shown.
     static var isInterrupted: Bool { state.withLock { ($0.stoppingSignal ?? 0) != 0 } }
 
+    /// Writes out what was printed, and stops the benchmark as SIGPIPE would (every child
+    /// stopped, status 141) when the reader of its output has gone (`| head`). SIGPIPE itself
+    /// never arrives for the bench's own writes: it is ignored so that the signal source can
+    /// watch it, and a write to a closed pipe then fails with EPIPE instead. Called at each
+    /// line a suite prints as it goes (a round's), before any file is written (a suite whose
+    /// reader went writes no CSV for the run), and four times a second (``stopOnSignals()``).
+    static func flushOutput() {
+        fflush(nil)
+        var output = pollfd(fd: STDOUT_FILENO, events: 0, revents: 0)
+        // A pipe whose reader closed polls as an error; a socket as hung up.
+        guard poll(&output, 1, 0) == 1, output.revents & Int16(POLLERR | POLLHUP) != 0 else { return }
+        stopAll(signal: SIGPIPE)
+        exit(128 + SIGPIPE)
+    }
+
     /// From now on SIGINT, SIGTERM and SIGPIPE (the reader of the benchmark's output went, as
-    /// `| head` does) stop every running child (SIGTERM, then SIGKILL after a second) and then
-    /// end the benchmark with status 128 + the signal.
+    /// `| head` does, when a signal is sent: a write to it is caught by ``flushOutput()``)
+    /// stop every running child (SIGTERM, then SIGKILL after a second) and then end the
+    /// benchmark with status 128 + the signal.
     static func stopOnSignals() {
         for signalNumber in [SIGINT, SIGTERM, SIGPIPE] {
             signal(signalNumber, SIG_IGN)
@@ -54,6 +70,13 @@ enum BenchChildren {
             // Kept for the life of the process: a source let go stops watching.
             _ = Unmanaged.passRetained(source as AnyObject)
         }
+        // A suite may print nothing for a while (chaos until its end): its output is written
+        // out and its reader looked at four times a second, so one that goes is noticed.
+        let outputWatch = DispatchSource.makeTimerSource(queue: .global())
+        outputWatch.schedule(deadline: .now() + .milliseconds(250), repeating: .milliseconds(250))
+        outputWatch.setEventHandler { flushOutput() }
+        outputWatch.resume()
+        _ = Unmanaged.passRetained(outputWatch as AnyObject)
     }
 
     /// Stops every running child: SIGTERM, then SIGKILL to those still there after a second.

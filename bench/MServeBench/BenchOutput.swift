@@ -147,6 +147,7 @@ enum BenchOutput {
     }
 
     private static func save(_ text: String, _ directory: String, _ file: String) throws {
+        BenchChildren.flushOutput()
         do {
             try text.write(toFile: "\(directory)/\(file)", atomically: true, encoding: .utf8)
         } catch {

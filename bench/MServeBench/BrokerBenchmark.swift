@@ -159,7 +159,7 @@ struct BrokerSuite: AsyncParsableCommand {
         func report(_ row: BenchRow) {
             rows.append(row)
             print(row.tableLine)
-            fflush(nil)
+            BenchChildren.flushOutput()
         }
         if !noBaselines && workloads.contains(.echo) {
             for path in [Baselines.Path.forwarder, .direct, .lbbroker] {

@@ -164,7 +164,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
             rows.append(row)
             file.append(["\(round)", peerName] + row.map { format($0, 2) })
             print(Self.tableLine(String(round), row))
-            fflush(nil)
+            BenchChildren.flushOutput()
         }
         let medians = (0..<rows[0].count).map { column in Self.median(rows.map { $0[column] }) }
         print(Self.tableLine("median", medians))

@@ -107,7 +107,7 @@ struct LargeMemoryRun {
                 throw BenchError(.process, "round \(round): the broker or a servant exited before it could be measured")
             }
             print("round \(round): broker \(now.broker) kB, servants \(now.servants.map { "\($0) kB" }.joined(separator: ", "))")
-            fflush(nil)
+            BenchChildren.flushOutput()
         }
         phase.withLock { $0 = "small" }
         for _ in 0..<200 { _ = try await client.send("echo 1") }

@@ -27,6 +27,8 @@ struct MServeBench: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // A suite that ends before its output was looked at learns here that its reader went.
+            BenchChildren.flushOutput()
             BenchChildren.stopAll()
         } catch {
             // A suite stopped by a signal fails as its children go: that is no error of its own.

@@ -139,7 +139,7 @@ struct MemorySuite: AsyncParsableCommand {
                                 let rss = broker.residentKilobytes ?? 0
                                 samples.withLock { $0.append((done, rss)) }
                                 print(String(format: "%7d %11d", done, rss))
-                                fflush(nil)
+                                BenchChildren.flushOutput()
                             }
                         }
                     }

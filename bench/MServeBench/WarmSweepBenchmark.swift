@@ -75,11 +75,12 @@ struct WarmSweepSuite: AsyncParsableCommand {
                 "\(symbolCount)".padding(toLength: 7, withPad: " ", startingAt: 0)
                     + names.map { "\(format(means[$0] ?? 0, 0)) µs".padding(toLength: 14, withPad: " ", startingAt: 0) }
                     .joined() + (ratio.map { format($0, 2) } ?? "-"))
-            fflush(nil)
+            BenchChildren.flushOutput()
             table += "\(symbolCount) " + names.map { format(means[$0] ?? 0, 1) }.joined(separator: " ") + "\n"
         }
         if let csv {
             try FileManager.default.createDirectory(atPath: csv, withIntermediateDirectories: true)
+            BenchChildren.flushOutput()
             try table.write(toFile: "\(csv)/warm-sweep.dat", atomically: true, encoding: .utf8)
             print("written \(csv)/warm-sweep.dat")
             if plot {
