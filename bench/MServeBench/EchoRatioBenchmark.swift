@@ -37,7 +37,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds measured per run (after a 0.5 s warm-up).")
     var duration = 4.0
 
-    @Option(parsing: .unconditional, help: "Rounds (each: one zmq_proxy run and one broker run); on a shared machine a round can be off by a third, so take several.")
+    @Option(parsing: .unconditional, help: "Rounds (each: one run of the peer, zmq_proxy or the lbbroker, and one of the broker); on a shared machine a round can be off by a third, so take several.")
     var rounds = 9
 
     @Option(parsing: .unconditional, help: "CSV file for the rounds (none: no CSV).")
