@@ -40,8 +40,11 @@ enum BenchChecks {
         for (option, value) in options { try checkRange(value, range, option: option) }
     }
 
-    /// Refuses more queries in flight over all clients than ``Limit/totalInFlight``.
-    static func checkTotalInFlight(clients: Int, inFlight: Int) throws {
+    /// Refuses a number of clients or of queries in flight per client out of its range, and
+    /// more queries in flight over all clients than ``Limit/totalInFlight``.
+    static func checkClientLoad(clients: Int, inFlight: Int) throws {
+        try checkRange(clients, 1...Limit.clients, option: "--clients")
+        try checkRange(inFlight, 1...Limit.inFlight, option: "--in-flight")
         let (total, overflow) = clients.multipliedReportingOverflow(by: inFlight)
         guard !overflow, total <= Limit.totalInFlight else {
             throw ValidationError(

@@ -125,9 +125,7 @@ struct BrokerSuite: AsyncParsableCommand {
         try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
         try BenchChecks.checkRange(threads, 1...BenchChecks.Limit.threads, option: "--threads")
         try BenchChecks.checkRange(1...BenchChecks.Limit.symbols, ("--symbols", symbols), ("--cache", cache))
-        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
-        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
-        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkDuration(duration)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }

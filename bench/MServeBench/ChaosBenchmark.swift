@@ -46,9 +46,7 @@ struct ChaosSuite: AsyncParsableCommand {
             throw ValidationError("--servants must be ≥ 2 (one is crashed while the others serve), got \(servants)")
         }
         try BenchChecks.checkRange(servants, 2...BenchChecks.Limit.servantProcesses, option: "--servants")
-        try BenchChecks.checkRange(1...BenchChecks.Limit.clients, ("--clients", clients))
-        try BenchChecks.checkRange(1...BenchChecks.Limit.inFlight, ("--in-flight", inFlight))
-        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkSeconds(crashEvery, option: "--crash-every", zeroAllowed: false)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")

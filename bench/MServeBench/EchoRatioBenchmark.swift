@@ -54,9 +54,7 @@ struct EchoRatioSuite: AsyncParsableCommand {
 
     func validate() throws {
         try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
-        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
-        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
-        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
         try BenchChecks.checkDuration(duration)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }

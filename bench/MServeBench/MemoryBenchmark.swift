@@ -56,9 +56,7 @@ struct MemorySuite: AsyncParsableCommand {
     func validate() throws {
         try BenchChecks.checkRange(queries, 1...100_000_000, option: "--queries")
         try BenchChecks.checkRange(every, 1...100_000_000, option: "--every")
-        try BenchChecks.checkRange(1...BenchChecks.Limit.clients, ("--clients", clients))
-        try BenchChecks.checkRange(1...BenchChecks.Limit.inFlight, ("--in-flight", inFlight))
-        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped") }
         if servants != "bench", !large { throw ValidationError("--servants goes with --large") }

@@ -41,9 +41,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
     func validate() throws {
         _ = try BenchChecks.parseCounts(symbols, option: "--symbols", range: 1...BenchChecks.Limit.symbols, example: "2,4,8")
         try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
-        try BenchChecks.checkRange(clients, 1...BenchChecks.Limit.clients, option: "--clients")
-        try BenchChecks.checkRange(inFlight, 1...BenchChecks.Limit.inFlight, option: "--in-flight")
-        try BenchChecks.checkTotalInFlight(clients: clients, inFlight: inFlight)
+        try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkRange(cache, 1...BenchChecks.Limit.symbols, option: "--cache")
         try BenchChecks.checkDuration(duration)
         if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
