@@ -123,7 +123,14 @@ extension IntegrationTests {
             // --plot's needs are checked before the run, not found at its end.
             (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/proc"], "--plot-dir '/proc': cannot write in the directory"),
             (["broker", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/proc"], "--plot-dir '/proc': cannot write in the directory"),
-            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/nonexistent/plots"], "--plot-dir '/nonexistent/plots' is not a directory"),
+            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/nonexistent/plots"], "--plot-dir '/nonexistent/plots' does not exist"),
+            (["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", "/tmp/mserve-bench-unwritten", "--plot", "--plot-dir", "/proc/version"], "--plot-dir '/proc/version' is not a directory"),
+            // A word from a list of choices is named when it is none of them.
+            (["broker", "--workload", "bogus"], "--workload must be echo, warm, skew, large or all, got 'bogus'"),
+            (["broker", "--door", "bogus"], "--door must be zmq, kdb or both, got 'bogus'"),
+            (["echo-ratio", "--peer", "bogus"], "--peer must be zmq_proxy or lbbroker, got 'bogus'"),
+            (["echo-ratio", "--servant-kind", "bogus"], "--servant-kind must be mserve, or c with --peer lbbroker, got 'bogus'"),
+            (["memory", "--servants", "bogus"], "--servants must be bench or shipped, got 'bogus'"),
         ])
         func wrongOptionValuesAreRefusedFirst(arguments: [String], message: String) async throws {
             let run = try await CommandRun.run(Self.bench, arguments, timeout: 60)

@@ -155,7 +155,10 @@ enum BenchChecks {
     static func checkExistingDirectory(_ path: String, option: String, note: String? = nil) throws {
         let suffix = note.map { " (\($0))" } ?? ""
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ValidationError("\(option) '\(path)' does not exist\(suffix)")
+        }
+        guard isDirectory.boolValue else {
             throw ValidationError("\(option) '\(path)' is not a directory\(suffix)")
         }
         guard canWrite(inDirectory: path) else {

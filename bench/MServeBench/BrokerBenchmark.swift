@@ -119,9 +119,9 @@ struct BrokerSuite: AsyncParsableCommand {
 
     func validate() throws {
         guard workload == "all" || Workload(rawValue: workload) != nil else {
-            throw ValidationError("--workload must be echo, warm, skew, large or all")
+            throw ValidationError("--workload must be echo, warm, skew, large or all, got '\(workload)'")
         }
-        guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both") }
+        guard ["zmq", "kdb", "both"].contains(door) else { throw ValidationError("--door must be zmq, kdb or both, got '\(door)'") }
         try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
         try BenchChecks.checkRange(threads, 1...BenchChecks.Limit.threads, option: "--threads")
         try BenchChecks.checkRange(1...BenchChecks.Limit.symbols, ("--symbols", symbols), ("--cache", cache))

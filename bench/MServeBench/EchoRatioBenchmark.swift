@@ -58,9 +58,9 @@ struct EchoRatioSuite: AsyncParsableCommand {
         try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
         try BenchChecks.checkDuration(duration)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
-        guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker") }
+        guard peerPath != nil else { throw ValidationError("--peer must be zmq_proxy or lbbroker, got '\(peer)'") }
         guard servantKind == "mserve" || (servantKind == "c" && peerPath == .lbbroker) else {
-            throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker")
+            throw ValidationError("--servant-kind must be mserve, or c with --peer lbbroker, got '\(servantKind)'")
         }
         try BenchChecks.checkAlgorithms([algorithm], option: "--algorithm")
         if let csv { try BenchChecks.checkOutputFile(csv) }

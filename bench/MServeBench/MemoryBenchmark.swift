@@ -58,7 +58,7 @@ struct MemorySuite: AsyncParsableCommand {
         try BenchChecks.checkRange(every, 1...100_000_000, option: "--every")
         try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
-        guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped") }
+        guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped, got '\(servants)'") }
         if servants != "bench", !large { throw ValidationError("--servants goes with --large") }
         try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
         try BenchChecks.checkRange(longs, 1...BenchChecks.Limit.longs, option: "--longs")
