@@ -118,8 +118,8 @@ struct HubServeCommand: AsyncParsableCommand {
     static let shortestLiveness: Duration = .seconds(2)
 
     func validate() throws {
-        if let option = unknownSubcommand.first(where: Self.isOptionName) {
-            let name = option.prefix { $0 != "=" }
+        // An option's name, alone or before `=VALUE`.
+        if let name = unknownSubcommand.lazy.map({ String($0.prefix { $0 != "=" }) }).first(where: MServeCommand.isOptionName) {
             throw ValidationError("Unknown option '\(name)' for mserve hub serve")
         }
         if let word = unknownSubcommand.first {
@@ -131,12 +131,6 @@ struct HubServeCommand: AsyncParsableCommand {
                 "--liveness must be at least 2 seconds, got '\(liveness)': spokes heartbeat the hub every "
                     + "second, and a shorter liveness moves them to down for one late heartbeat")
         }
-    }
-
-    /// Whether `word` is an option's name (`--endpoint`, `--endpoint=VALUE`, `-e`), not a value
-    /// such as `-1` or a subcommand.
-    private static func isOptionName(_ word: String) -> Bool {
-        word.hasPrefix("-") && word.drop { $0 == "-" }.first?.isLetter == true
     }
 
     func run() async throws {

@@ -95,20 +95,16 @@ struct MServeCommand: AsyncParsableCommand {
     /// would print the nearest help it found and exit 0, as if the word had been understood.
     static func unknownHelpTopic(_ arguments: ArraySlice<String>) -> String? {
         guard arguments.first == "help" else { return nil }
-        var current: any ParsableCommand.Type = MServeCommand.self
-        var path = ["mserve"]
-        for word in arguments.dropFirst() where !word.hasPrefix("-") {
-            let subcommands = current.configuration.subcommands
-            guard let next = subcommands.first(where: { $0.configuration.commandName == word }) else {
-                if subcommands.isEmpty { return "\(path.joined(separator: " ")) has no subcommand '\(word)': it has no subcommands" }
-                let names = subcommands.compactMap { $0.configuration.commandName }
-                let owner = path.count == 1 ? "an mserve subcommand" : "a subcommand of \(path.joined(separator: " "))"
-                return "'\(word)' is not \(owner) (subcommands: \(names.joined(separator: ", ")))"
-            }
-            path.append(word)
-            current = next
-        }
-        return nil
+        let words = arguments.dropFirst().filter { !$0.hasPrefix("-") }
+        let walk = SubcommandWalk(words)
+        guard walk.names.count < words.count else { return nil }
+        let word = words[walk.names.count]
+        let path = walk.path.joined(separator: " ")
+        let subcommands = walk.command.configuration.subcommands
+        if subcommands.isEmpty { return "\(path) has no subcommand '\(word)': it has no subcommands" }
+        let names = subcommands.compactMap { $0.configuration.commandName }
+        let owner = walk.names.isEmpty ? "an mserve subcommand" : "a subcommand of \(path)"
+        return "'\(word)' is not \(owner) (subcommands: \(names.joined(separator: ", ")))"
     }
 
     /// For a command line whose word after a command with subcommands names none of them
@@ -118,21 +114,12 @@ struct MServeCommand: AsyncParsableCommand {
     /// parser printed the help of the command before it, with status 0.
     static func unknownSubcommand(_ arguments: ArraySlice<String>) -> (message: String, path: String)? {
         guard arguments.first != "help" else { return nil }  // unknownHelpTopic's
-        var current: any ParsableCommand.Type = MServeCommand.self
-        var path = ["mserve"]
-        for word in arguments {
-            let subcommands = current.configuration.subcommands
-            guard !subcommands.isEmpty, !word.hasPrefix("-") else { return nil }
-            if let next = subcommands.first(where: { $0.configuration.commandName == word }) {
-                path.append(word)
-                current = next
-                continue
-            }
-            let names = subcommands.compactMap { $0.configuration.commandName }
-            return (unknownSubcommandMessage(word, of: path, names: names, hasDefault: current.configuration.defaultSubcommand != nil),
-                    path.joined(separator: " "))
-        }
-        return nil
+        let walk = SubcommandWalk(arguments)
+        let subcommands = walk.command.configuration.subcommands
+        guard let word = arguments.dropFirst(walk.names.count).first, !word.hasPrefix("-"), !subcommands.isEmpty else { return nil }
+        let names = subcommands.compactMap { $0.configuration.commandName }
+        let hasDefault = walk.command.configuration.defaultSubcommand != nil
+        return (unknownSubcommandMessage(word, of: walk.path, names: names, hasDefault: hasDefault), walk.path.joined(separator: " "))
     }
 
     /// `'WORD' is not a subcommand of PATH; did you mean 'NAME'? (subcommands: …)`, the closest
@@ -175,13 +162,13 @@ struct MServeCommand: AsyncParsableCommand {
     /// (``CommandShape``): an option's value is skipped, a flag takes none, and the other words
     /// fill the positional arguments in order.
     static func blankValue(_ arguments: ArraySlice<String>) -> String? {
-        let (command, subcommandWords) = invokedCommand(arguments)
-        let shape = CommandShape(command)
+        let walk = SubcommandWalk(arguments)
+        let shape = CommandShape(walk.command.configuration.defaultSubcommand ?? walk.command)
         var previous: String?
         var positionalOnly = false
         var isOptionValue = false
         var positionalIndex = 0
-        for word in arguments.dropFirst(subcommandWords) {
+        for word in arguments.dropFirst(walk.names.count) {
             defer { previous = word }
             if isOptionValue {
                 isOptionValue = false
@@ -219,45 +206,41 @@ struct MServeCommand: AsyncParsableCommand {
     }
 
     /// Whether `word` is an option's name (`--routing`, `-s`), not a value such as `-1`.
-    private static func isOptionName(_ word: String) -> Bool {
+    static func isOptionName(_ word: String) -> Bool {
         let name = word.drop { $0 == "-" }
         return word.hasPrefix("-") && !word.contains("=") && name.first?.isLetter == true
-    }
-
-    /// The command `arguments` run (its default subcommand when they name a command that has
-    /// one and no subcommand word), and how many leading words named it.
-    private static func invokedCommand(_ arguments: ArraySlice<String>) -> (any ParsableCommand.Type, words: Int) {
-        var current: any ParsableCommand.Type = MServeCommand.self
-        var words = 0
-        for argument in arguments {
-            guard let next = current.configuration.subcommands.first(where: { $0.configuration.commandName == argument })
-            else { break }
-            words += 1
-            current = next
-        }
-        return (current.configuration.defaultSubcommand ?? current, words)
     }
 
     /// The names of the subcommands `arguments` run, e.g. ["hub", "user", "add"]; a command
     /// followed by no subcommand word runs its default one, so `hub --keys DIR` is
     /// ["hub", "serve"].
     private static func subcommandPath(_ arguments: ArraySlice<String>) -> [String] {
-        var path: [String] = []
-        var current: any ParsableCommand.Type = MServeCommand.self
-        for argument in arguments {
-            guard
-                let next = current.configuration.subcommands.first(where: {
-                    $0.configuration.commandName == argument
-                })
-            else { break }
-            path.append(argument)
-            current = next
-        }
-        if let defaultName = current.configuration.defaultSubcommand?.configuration.commandName {
-            path.append(defaultName)
-        }
-        return path
+        let walk = SubcommandWalk(arguments)
+        guard let defaultName = walk.command.configuration.defaultSubcommand?.configuration.commandName else { return walk.names }
+        return walk.names + [defaultName]
     }
+}
+
+/// The subcommands the first words of a command line name, from `mserve` down: the words
+/// that matched, in order, and the command the last of them names (`mserve` itself when none
+/// did). The one walk the pre-parses of ``MServeCommand`` share.
+struct SubcommandWalk {
+    /// The command the matched words name.
+    private(set) var command: any ParsableCommand.Type = MServeCommand.self
+    /// The matched words, e.g. ["hub", "user", "add"].
+    private(set) var names: [String] = []
+
+    /// Walks `words` from the first until one names no subcommand of the command before it.
+    init(_ words: some Sequence<String>) {
+        for word in words {
+            guard let next = command.configuration.subcommands.first(where: { $0.configuration.commandName == word }) else { break }
+            names.append(word)
+            command = next
+        }
+    }
+
+    /// `mserve` and the matched words.
+    var path: [String] { ["mserve"] + names }
 }
 
 /// What a command takes, as ArgumentParser describes it (`_dumpHelp()`, the JSON of
