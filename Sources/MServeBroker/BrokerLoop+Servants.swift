@@ -9,7 +9,7 @@ import ZeroMQ
 
 extension BrokerLoop {
     func addServant(endpoint: String, serverKey: String? = nil) {
-        if let id = servantByEndpoint[endpoint], servants[id]?.leaving == true {
+        if let id = servantByEndpoint[endpoint], leavingServants.contains(id) {
             // Back at the same endpoint (a servant restarted there) before the one that left
             // was forgotten: that one is forgotten now, and what it still ran goes elsewhere.
             removeServant(endpoint: endpoint, reason: "replaced at its endpoint")
@@ -60,15 +60,8 @@ extension BrokerLoop {
         if kdbServants.owns(id) { return removeServant(endpoint: endpoint, reason: "removed") }
         // Its last answers, its DRAIN and its BYE count first.
         readServants()
-        guard servants[id] === record, !record.leaving else { return }
-        if record.state == .lost || !runsWantedQueries(id) {
-            logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
-            record.unreachableLogged = true
-            servantLost(id, reason: "left", quietly: true)
-            forgetServant(id)
-            return
-        }
-        record.leaving = true
+        guard servants[id] === record, !leavingServants.contains(id) else { return }
+        if record.state == .lost || !runsWantedQueries(id) { return forgetLeftServant(record) }
         leavingServants.insert(id)
         takeOutOfDispatch(record)
         logger.info(
@@ -83,17 +76,20 @@ extension BrokerLoop {
         // Their last answers count first, and no message of theirs is cut (removeServant).
         readServants()
         for id in leavingServants {
-            guard let record = servants[id], record.leaving else {
+            guard let record = servants[id] else {
                 leavingServants.remove(id)
                 continue
             }
-            guard record.state == .lost || !runsWantedQueries(id) else { continue }
-            leavingServants.remove(id)
-            logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
-            record.unreachableLogged = true
-            servantLost(id, reason: "left", quietly: true)
-            forgetServant(id)
+            if record.state == .lost || !runsWantedQueries(id) { forgetLeftServant(record) }
         }
+    }
+
+    /// Drops a servant the hub no longer lists, with nothing of it still wanted: not a loss.
+    private func forgetLeftServant(_ record: ServantRecord) {
+        logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
+        record.unreachableLogged = true
+        servantLost(record.id, reason: "left", quietly: true)
+        forgetServant(record.id)
     }
 
     /// Whether a query it was sent still waits for its answer (not past its deadline).
@@ -451,7 +447,7 @@ extension BrokerLoop {
             }
             return
         }
-        if record.leaving {
+        if leavingServants.contains(id) {
             // The hub said it left: not taken back. Under another incarnation, it restarted,
             // and what it ran is lost with the old process.
             if record.state != .lost, incarnation != record.incarnation { servantLost(id, reason: "restarted") }

@@ -52,7 +52,8 @@ final class BrokerLoop {
 
     @exclusivity(unchecked) var servants: [UInt64: ServantRecord] = [:]
     var servantByEndpoint: [String: UInt64] = [:]
-    /// Servants the hub said left while they still ran queries (``ServantRecord/leaving``).
+    /// Servants the hub said left while they still ran queries: they take no new one, and are
+    /// forgotten once none they run is still wanted (``forgetLeftServants()``).
     var leavingServants: Set<UInt64> = []
     /// Ready servants in join order, and their views (kept in step).
     @exclusivity(unchecked) var readyIDs: [UInt64] = []

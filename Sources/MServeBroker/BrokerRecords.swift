@@ -189,9 +189,6 @@ final class ServantRecord {
     @exclusivity(unchecked) var functions: ServedFunctions?
     /// The candidate groups it is a member of while ready (for an algorithm following events).
     @exclusivity(unchecked) var groups: [UInt32] = []
-    /// The hub said it left while it still ran queries: it takes no new one, and is forgotten
-    /// once none it runs is still wanted (``BrokerLoop/forgetLeftServants()``).
-    @exclusivity(unchecked) var leaving = false
 
     init(id: UInt64, endpoint: String, routingID: [UInt8], name: String, host: String) {
         self.id = id

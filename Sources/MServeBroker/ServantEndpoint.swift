@@ -14,11 +14,12 @@ package enum ServantEndpoint {
     /// for every interface (`*`, `0.0.0.0`, `[::]`: something to bind, not to connect to). A q
     /// servant is reached over IPv4, by a name or an IPv4 address: not an IPv6 host.
     package static func isValid(_ endpoint: String) -> Bool {
-        guard let separator = endpoint.range(of: "://"), let parsed = ZMQEndpoint(endpoint) else { return false }
-        switch endpoint[..<separator.lowerBound] {
-        case "ipc": return separator.upperBound < endpoint.endIndex
-        case "tcp": return hostAndPort(of: endpoint) != nil && !parsed.bindsEveryInterface
-        case "kdb": return hostAndPort(of: endpoint) != nil && !parsed.bindsEveryInterface && !(parsed.host ?? "").hasPrefix("[")
+        guard let parsed = ZMQEndpoint(endpoint) else { return false }
+        switch parsed.scheme {
+        case "ipc": return !parsed.address.isEmpty
+        case "tcp", "kdb":
+            guard hostAndPort(of: endpoint) != nil, !parsed.bindsEveryInterface else { return false }
+            return parsed.scheme == "tcp" || !(parsed.host ?? "").hasPrefix("[")
         default: return false
         }
     }
