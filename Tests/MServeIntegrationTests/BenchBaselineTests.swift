@@ -147,14 +147,33 @@ extension IntegrationTests {
             let directory = try temporaryDirectory("mserve-bench-pipe")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let csv = "\(directory)/chaos.csv"
+            let (first, status) = try await Self.readFirstLineAndGo(["chaos", "--queries", "100000", "--csv", csv])
+            #expect(first.hasPrefix("mserve-bench chaos:"))
+            #expect(status == 141)
+            #expect(!FileManager.default.fileExists(atPath: csv))
+        }
+
+        /// The in-process suites print each figure as it is measured, so `| head -1` has its
+        /// line at once and stops them (status 141) while the rest would still run: before,
+        /// they printed everything at their end and `codec | head -1` exited 0 after it all.
+        @Test(arguments: [(["codec"], "codec: 1M long vector"), (["query"], "query: parse + route")])
+        func anInProcessSuiteStopsWhenItsReaderGoes(arguments: [String], firstLine: String) async throws {
+            let (first, status) = try await Self.readFirstLineAndGo(arguments)
+            #expect(first.hasPrefix(firstLine), "\(first)")
+            #expect(status == 141)
+        }
+
+        /// Runs `mserve-bench ARGUMENTS`, reads the first line of its output, then closes the
+        /// reading end as `head -1` does; returns the line and the bench's exit status (nil
+        /// when it was still running a minute later and had to be stopped, or died by a signal).
+        static func readFirstLineAndGo(_ arguments: [String]) async throws -> (firstLine: String, status: Int32?) {
             let process = Process()
             process.executableURL = Self.bench
-            process.arguments = ["chaos", "--queries", "100000", "--csv", csv]
+            process.arguments = arguments
             let output = Pipe()
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // Read the first line, then close the reading end as head -1 does.
             var first = Data()
             while !first.contains(UInt8(ascii: "\n")), let chunk = try output.fileHandleForReading.read(upToCount: 1) {
                 first.append(chunk)
@@ -162,11 +181,11 @@ extension IntegrationTests {
             try output.fileHandleForReading.close()
             let giveUp = Date().addingTimeInterval(60)
             while process.isRunning, Date() < giveUp { try await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning { process.terminate() }
+            let stillRunning = process.isRunning
+            if stillRunning { process.terminate() }
             process.waitUntilExit()
-            #expect(String(decoding: first, as: UTF8.self).hasPrefix("mserve-bench chaos:"))
-            #expect(process.terminationReason == .exit && process.terminationStatus == 141, "\(process.terminationStatus)")
-            #expect(!FileManager.default.fileExists(atPath: csv))
+            let status = !stillRunning && process.terminationReason == .exit ? process.terminationStatus : nil
+            return (String(decoding: first, as: UTF8.self), status)
         }
 
         /// `--plot` without gnuplot on PATH is refused before the run, as a missing tool:

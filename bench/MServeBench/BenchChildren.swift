@@ -54,6 +54,14 @@ enum BenchChildren {
         exit(128 + SIGPIPE)
     }
 
+    /// Prints `line` and writes it out at once (``flushOutput()``): for a suite that prints
+    /// each figure as it is measured, so that `| head` gets it while the rest runs, and the
+    /// suite stops when its reader goes.
+    static func printNow(_ line: String) {
+        print(line)
+        flushOutput()
+    }
+
     /// From now on SIGINT, SIGTERM and SIGPIPE (the reader of the benchmark's output went, as
     /// `| head` does, when a signal is sent: a write to it is caught by ``flushOutput()``)
     /// stop every running child (SIGTERM, then SIGKILL after a second) and then end the

@@ -32,14 +32,14 @@ struct DispatchSuite: ParsableCommand {
     func run() throws {
         let registry = try DispatchPluginRegistry(
             directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
-        print("dispatch: ns per choose + completed through the plugin C ABI (best of 5 × \(iterations))")
-        print("algorithm       servants   ns/iteration")
+        BenchChildren.printNow("dispatch: ns per choose + completed through the plugin C ABI (best of 5 × \(iterations))")
+        BenchChildren.printNow("algorithm       servants   ns/iteration")
         for spec in ["(no ABI)"] + algorithms.split(separator: ",").map(String.init) {
             for count in parsedServants {
                 let algorithm = spec == "(no ABI)" ? FirstFreeInProcess() : try registry.makeAlgorithm(spec)
                 let driver = DispatchDriver(algorithm: algorithm, servantCount: count)
                 let seconds = driver.measure(iterations: iterations)
-                print(
+                BenchChildren.printNow(
                     spec.padding(toLength: 16, withPad: " ", startingAt: 0)
                         + String(count).padding(toLength: 11, withPad: " ", startingAt: 0)
                         + String(format: "%.0f", seconds * 1e9))

@@ -9,9 +9,10 @@ import Prometheus
 /// execution, elapsed), one core: into ``TimeHistogram`` (what the loop does) and into
 /// swift-prometheus `DurationHistogram`s with the same buckets (a lock and a bucket search each).
 enum MetricsCostBenchmark {
-    /// Runs each way for about a second per round, best of three, and prints ns per query.
+    /// Runs each way for about a second per round, best of three, and prints its ns per query
+    /// as soon as that is measured (``BenchChildren/printNow(_:)``).
     static func run(iterations: Int) {
-        print("metrics: the loop's three time records per answered query, one core, best of 3")
+        BenchChildren.printNow("metrics: the loop's three time records per answered query, one core, best of 3")
         let ours = best(iterations: iterations) { count in
             var queued = TimeHistogram(), execution = TimeHistogram(), elapsed = TimeHistogram()
             for index in 0..<count {
@@ -22,6 +23,7 @@ enum MetricsCostBenchmark {
             }
             return queued.count &+ execution.count &+ elapsed.count
         }
+        BenchChildren.printNow("  TimeHistogram (the loop's)            \(format(ours)) ns/query")
         let registry = PrometheusCollectorRegistry()
         let buckets = TimeHistogram.boundsNanoseconds.map { Duration.nanoseconds(Int64($0)) }
         let histograms = ["queued", "execution", "elapsed"].map {
@@ -39,8 +41,7 @@ enum MetricsCostBenchmark {
             }
             return UInt64(count) * 3
         }
-        print("  TimeHistogram (the loop's)            \(format(ours)) ns/query")
-        print("  swift-prometheus DurationHistogram    \(format(prometheus)) ns/query")
+        BenchChildren.printNow("  swift-prometheus DurationHistogram    \(format(prometheus)) ns/query")
     }
 
     /// The best of three rounds of `body(iterations)`, in ns per iteration.

@@ -14,9 +14,10 @@ enum QueryBenchmark {
         ),
     ]
 
-    /// Runs each query for about a second (after a warm-up) and prints queries per second.
+    /// Runs each query for about a second (after a warm-up) and prints how many a second were
+    /// parsed and routed as soon as that is measured (``BenchChildren/printNow(_:)``).
     static func run() {
-        print("query: parse + route (default spec arg:1), one core")
+        BenchChildren.printNow("query: parse + route (default spec arg:1), one core")
         let spec = RoutingSpec.default
         for (name, text) in queries {
             _ = measure(text, spec: spec, iterations: 100_000)
@@ -29,7 +30,7 @@ enum QueryBenchmark {
                 if seconds < 0.5 { iterations *= 2 }
             }
             let perQuery = 1e9 / best
-            print(
+            BenchChildren.printNow(
                 "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))"
                     + " \(Int(best)) queries/s  (\(Int(perQuery.rounded())) ns/query)  \(text)")
         }
