@@ -22,3 +22,54 @@ import Testing
         try BenchChecks.checkOutputFile(path)
     }
 }
+
+/// An option that has meaning only with another one (or only without it) is refused where it
+/// has none, before anything runs, in one style: `OPTION PURPOSE: give OTHER with it` (or
+/// `give it without OTHER`), status 64. Given with its companion, it is accepted. Before,
+/// `memory --rounds N` without `--large` and `warm-sweep --plot-dir img` without `--plot` were
+/// ignored.
+@Suite struct OptionDependencyTests {
+    @Test(arguments: [
+        (["memory", "--rounds", "3"], "--rounds says how many rounds --large runs: give --large with it"),
+        (["memory", "--longs", "1000"], "--longs says how many longs each --large round echoes: give --large with it"),
+        (["memory", "--string-bytes", "1000"], "--string-bytes says how long a string each --large round echoes: give --large with it"),
+        (["memory", "--idle", "0"], "--idle says how long --large waits after its rounds: give --large with it"),
+        // The default value, given, is refused too: it is the option given that does nothing.
+        (["memory", "--servants", "bench"], "--servants says which servants --large echoes through: give --large with it"),
+        (["memory", "--large", "--queries", "100"], "--queries is for the run of small queries (--large runs its own): give it without --large"),
+        (["memory", "--large", "--every", "10"], "--every is for the run of small queries (--large runs its own): give it without --large"),
+        (["memory", "--large", "--algorithm", "orig"], "--algorithm is for the run of small queries (--large runs its own): give it without --large"),
+        (["memory", "--large", "--clients", "2"], "--clients is for the run of small queries (--large runs its own): give it without --large"),
+        (["memory", "--large", "--in-flight", "2"], "--in-flight is for the run of small queries (--large runs its own): give it without --large"),
+        (["memory", "--large", "--capacity", "2"], "--capacity is for the run of small queries (--large runs its own): give it without --large"),
+        (["warm-sweep", "--plot-dir", "img"], "--plot-dir says where --plot writes its PNGs: give --plot with it"),
+        (["warm-sweep", "--plot-dir", "/tmp", "--csv", "/tmp/x"], "--plot-dir says where --plot writes its PNGs: give --plot with it"),
+        (["warm-sweep", "--plot"], "--plot draws from warm-sweep.dat, which --csv writes: give --csv DIR with it"),
+        (["broker", "--plot-dir", "img"], "--plot-dir says where --plot writes its PNGs: give --plot with it"),
+        (["broker", "--plot"], "--plot draws from the files --csv writes: give --csv DIR with it"),
+    ])
+    func anOptionWhereItHasNoMeaningIsRefused(arguments: [String], message: String) throws {
+        let error = #expect(throws: (any Error).self) { try MServeBench.parseAsRoot(arguments) }
+        let refusal = try #require(error)
+        #expect(MServeBench.message(for: refusal) == message)
+        #expect(MServeBench.exitCode(for: refusal) == .validationFailure)
+    }
+
+    /// With its companion, each of those options is taken.
+    @Test(arguments: [
+        ["memory", "--large", "--rounds", "3", "--longs", "1000", "--string-bytes", "1000", "--idle", "0", "--servants", "shipped"],
+        ["memory", "--queries", "100", "--every", "10", "--algorithm", "orig", "--clients", "2", "--in-flight", "2", "--capacity", "2"],
+    ])
+    func anOptionWithItsCompanionIsTaken(arguments: [String]) throws {
+        _ = try MServeBench.parseAsRoot(arguments)
+    }
+
+    /// Not given, the options stand for their defaults.
+    @Test func theMemorySuiteDefaultsAreKept() throws {
+        let suite = try #require(try MServeBench.parseAsRoot(["memory"]) as? MemorySuite)
+        #expect(suite.queries == 1_000_000 && suite.every == 100_000 && suite.algorithm == "match")
+        #expect(suite.clients == 4 && suite.inFlight == 16 && suite.capacity == nil)
+        #expect(suite.rounds == 12 && suite.longs == 5_000_000 && suite.stringBytes == 10_000_000)
+        #expect(suite.idle == 12 && suite.servants == "bench" && !suite.large)
+    }
+}

@@ -130,7 +130,13 @@ extension IntegrationTests {
             (["broker", "--door", "bogus"], "--door must be zmq, kdb or both, got 'bogus'"),
             (["echo-ratio", "--peer", "bogus"], "--peer must be zmq_proxy or lbbroker, got 'bogus'"),
             (["echo-ratio", "--servant-kind", "bogus"], "--servant-kind must be mserve, or c with --peer lbbroker, got 'bogus'"),
-            (["memory", "--servants", "bogus"], "--servants must be bench or shipped, got 'bogus'"),
+            (["memory", "--large", "--servants", "bogus"], "--servants must be bench or shipped, got 'bogus'"),
+            // An option that has meaning only with another is refused without it, not ignored
+            // (each suite's are listed in BenchChecksTests).
+            (["memory", "--rounds", "1", "--queries", "100"], "--rounds says how many rounds --large runs: give --large with it"),
+            (["memory", "--large", "--queries", "100", "--rounds", "1", "--longs", "10", "--string-bytes", "10", "--idle", "0"], "--queries is for the run of small queries (--large runs its own): give it without --large"),
+            (["warm-sweep", "--plot-dir", "img", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5"], "--plot-dir says where --plot writes its PNGs: give --plot with it"),
+            (["broker", "--plot", "--workload", "echo", "--algorithms", "orig", "--no-baselines", "--duration", "0.5"], "--plot draws from the files --csv writes: give --csv DIR with it"),
         ])
         func wrongOptionValuesAreRefusedFirst(arguments: [String], message: String) async throws {
             let run = try await CommandRun.run(Self.bench, arguments, timeout: 60)

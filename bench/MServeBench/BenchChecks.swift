@@ -35,6 +35,69 @@ enum BenchChecks {
         static let stringBytes = 64_000_000
     }
 
+    /// An option that has meaning only with another one (`--plot-dir` with `--plot`) or only
+    /// without it (`memory --queries`, for the run without `--large`). Given where it has none,
+    /// it would be ignored: ``checkDependencies(_:)`` refuses it instead.
+    struct OptionDependency {
+        /// How the option depends on the other one.
+        enum Kind {
+            case onlyWith, onlyWithout
+        }
+
+        /// The option, as typed: `--plot-dir`.
+        var option: String
+        /// Whether the command line gave it.
+        var isGiven: Bool
+        /// What it does, completing "OPTION …": "says where --plot writes its PNGs".
+        var purpose: String
+        /// Whether the option needs `other`, or has no meaning with it.
+        var kind: Kind
+        /// The other option, as the message names it: `--plot`, `--csv DIR`.
+        var other: String
+        /// Whether the command line gave the other option.
+        var isOtherGiven: Bool
+
+        /// `option` (given or not: `isGiven`) has meaning only with `other`.
+        static func onlyWith(
+            _ option: String, given isGiven: Bool, _ purpose: String, other: String, otherGiven: Bool
+        ) -> Self {
+            Self(option: option, isGiven: isGiven, purpose: purpose, kind: .onlyWith, other: other, isOtherGiven: otherGiven)
+        }
+
+        /// `option` (given or not: `isGiven`) has no meaning with `other`.
+        static func onlyWithout(
+            _ option: String, given isGiven: Bool, _ purpose: String, other: String, otherGiven: Bool
+        ) -> Self {
+            Self(option: option, isGiven: isGiven, purpose: purpose, kind: .onlyWithout, other: other, isOtherGiven: otherGiven)
+        }
+
+        /// The message refusing the option, or nil when it is not given or has its meaning:
+        /// `OPTION PURPOSE: give OTHER with it`, or `…: give it without OTHER`.
+        var refusal: String? {
+            guard isGiven else { return nil }
+            switch kind {
+            case .onlyWith: return isOtherGiven ? nil : "\(option) \(purpose): give \(other) with it"
+            case .onlyWithout: return isOtherGiven ? "\(option) \(purpose): give it without \(other)" : nil
+            }
+        }
+    }
+
+    /// Refuses the first option of `dependencies` given where it has no meaning (without the
+    /// option it needs, or with one it has no meaning with), so that no option given is
+    /// silently ignored. Every suite checks its options' dependencies here, first of all.
+    static func checkDependencies(_ dependencies: [OptionDependency]) throws {
+        if let refusal = dependencies.lazy.compactMap(\.refusal).first { throw ValidationError(refusal) }
+    }
+
+    /// The dependencies of `--plot` and `--plot-dir` (`broker`, `warm-sweep`): `--plot-dir`
+    /// only with `--plot`, and `--plot` only with `--csv`, whose files it draws (`drawsFrom`).
+    static func plotDependencies(plot: Bool, plotDirectory: String?, csv: String?, drawsFrom: String) -> [OptionDependency] {
+        [
+            .onlyWith("--plot-dir", given: plotDirectory != nil, "says where --plot writes its PNGs", other: "--plot", otherGiven: plot),
+            .onlyWith("--plot", given: plot, "draws from \(drawsFrom)", other: "--csv DIR", otherGiven: csv != nil),
+        ]
+    }
+
     /// Refuses the first of `options` (name, value) outside `range`, naming it and its value.
     static func checkRange(_ range: ClosedRange<Int>, _ options: (String, Int)...) throws {
         for (option, value) in options { try checkRange(value, range, option: option) }

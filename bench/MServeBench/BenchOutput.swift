@@ -72,17 +72,14 @@ enum BenchOutput {
     /// Checks, before anything is measured, what `--plot` needs at the end of the run, so that
     /// a mistake costs no run: the gnuplot `scripts` in img/ under the working directory, a
     /// plot directory (`--plot-dir`, else img/) that is there and can be written in, and
-    /// gnuplot on `PATH`. Without `--plot`, refuses a `--plot-dir`, which would do nothing.
+    /// gnuplot on `PATH`. (A `--plot-dir` without `--plot` is refused by
+    /// ``BenchChecks/plotDependencies(plot:plotDirectory:csv:drawsFrom:)``.)
     /// A wrong directory is a usage error (`ValidationError`, exit 64, naming the option and
     /// the path); a missing gnuplot is a missing tool, reported as the bench reports a missing
     /// C compiler (`BenchError`, exit 1, with what to install).
-    static func checkPlot(_ plot: Bool, directory: String, scripts: [String]) throws {
-        guard plot else {
-            guard directory == defaultPlotDirectory else {
-                throw ValidationError("--plot-dir says where --plot writes its PNGs: give --plot with it")
-            }
-            return
-        }
+    static func checkPlot(_ plot: Bool, directory given: String?, scripts: [String]) throws {
+        guard plot else { return }
+        let directory = given ?? defaultPlotDirectory
         if let missing = scripts.first(where: { !FileManager.default.fileExists(atPath: "img/\($0)") }) {
             throw ValidationError(
                 "--plot draws with img/\(missing), which is not under \(FileManager.default.currentDirectoryPath): run from the package root"
@@ -90,7 +87,7 @@ enum BenchOutput {
         }
         try BenchChecks.checkExistingDirectory(
             directory, option: "--plot-dir",
-            note: directory == defaultPlotDirectory ? "the default; give --plot-dir DIR to plot elsewhere" : nil)
+            note: given == nil ? "the default; give --plot-dir DIR to plot elsewhere" : nil)
         guard BenchChecks.isOnPath("gnuplot") else {
             throw BenchError(.setup, "--plot needs gnuplot, which is not on PATH (install gnuplot-nox: scripts/setup)")
         }

@@ -109,7 +109,7 @@ struct BrokerSuite: AsyncParsableCommand {
     var plot = false
 
     @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
-    var plotDirectory: String = BenchOutput.defaultPlotDirectory
+    var plotDirectory: String?
 
     @Option(parsing: .unconditional, help: "The broker's door the clients use: zmq, kdb (kdb+ IPC), or both (with --workload all, kdb on echo only).")
     var door: String = "both"
@@ -118,6 +118,8 @@ struct BrokerSuite: AsyncParsableCommand {
     var noBaselines = false
 
     func validate() throws {
+        try BenchChecks.checkDependencies(
+            BenchChecks.plotDependencies(plot: plot, plotDirectory: plotDirectory, csv: csv, drawsFrom: "the files --csv writes"))
         guard workload == "all" || Workload(rawValue: workload) != nil else {
             throw ValidationError("--workload must be echo, warm, skew, large or all, got '\(workload)'")
         }
@@ -128,7 +130,6 @@ struct BrokerSuite: AsyncParsableCommand {
         try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkDuration(duration)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
-        if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plots are drawn from the files written there") }
         try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: BenchOutput.brokerPlots)
         try BenchChecks.checkAlgorithms(
             algorithms.split(separator: ",", omittingEmptySubsequences: false).map(String.init), option: "--algorithms")
@@ -201,7 +202,7 @@ struct BrokerSuite: AsyncParsableCommand {
             print("CSV written to \(csv)/")
             if plot {
                 BenchOutput.plot(
-                    directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory,
+                    directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory ?? BenchOutput.defaultPlotDirectory,
                     setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
             }
         }

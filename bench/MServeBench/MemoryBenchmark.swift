@@ -10,22 +10,25 @@ struct MemorySuite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory", abstract: "Broker memory (RSS) over many queries.")
 
-    @Option(parsing: .unconditional, help: "Queries to send.")
-    var queries: Int = 1_000_000
+    // The options of each kind of run are optional: one given for the other kind of run is
+    // refused (`dependencies`), not ignored. The values they stand for when not given: `Default`.
 
-    @Option(parsing: .unconditional, help: "Queries between RSS samples.")
-    var every: Int = 100_000
+    @Option(name: .customLong("queries"), parsing: .unconditional, help: ArgumentHelp("Without --large: queries to send (default \(Default.queries)).", valueName: "queries"))
+    var queriesGiven: Int?
 
-    @Option(parsing: .unconditional, help: "Dispatch algorithm.")
-    var algorithm: String = "match"
+    @Option(name: .customLong("every"), parsing: .unconditional, help: ArgumentHelp("Without --large: queries between RSS samples (default \(Default.every)).", valueName: "every"))
+    var everyGiven: Int?
 
-    @Option(parsing: .unconditional, help: "Client connections.")
-    var clients: Int = 4
+    @Option(name: .customLong("algorithm"), parsing: .unconditional, help: ArgumentHelp("Without --large: the dispatch algorithm (default \(Default.algorithm)).", valueName: "algorithm"))
+    var algorithmGiven: String?
 
-    @Option(parsing: .unconditional, help: "Queries in flight per client.")
-    var inFlight: Int = 16
+    @Option(name: .customLong("clients"), parsing: .unconditional, help: ArgumentHelp("Without --large: client connections (default \(Default.clients)).", valueName: "clients"))
+    var clientsGiven: Int?
 
-    @Option(parsing: .unconditional, help: "Queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches.")
+    @Option(name: .customLong("in-flight"), parsing: .unconditional, help: ArgumentHelp("Without --large: queries in flight per client (default \(Default.inFlight)).", valueName: "in-flight"))
+    var inFlightGiven: Int?
+
+    @Option(parsing: .unconditional, help: "Without --large: queries the broker may keep at each servant (default: 1, mserve's rule); above 1 they travel in batches.")
     var capacity: Int?
 
     @Option(parsing: .unconditional, help: "File to write the samples to as CSV (none: no file).")
@@ -34,32 +37,77 @@ struct MemorySuite: AsyncParsableCommand {
     @Flag(help: "Rounds of large messages through ZeroMQ and the kdb+ door; RSS of the broker and servants over time, peak and after idle.")
     var large = false
 
-    @Option(parsing: .unconditional, help: "With --large: rounds, each echoing a long vector and a string at once, through each door.")
-    var rounds: Int = 12
+    @Option(name: .customLong("rounds"), parsing: .unconditional, help: ArgumentHelp("With --large: rounds, each echoing a long vector and a string at once, through each door (default \(Default.rounds)).", valueName: "rounds"))
+    var roundsGiven: Int?
 
-    @Option(parsing: .unconditional, help: "With --large: longs in each round's vector.")
-    var longs: Int = 5_000_000
+    @Option(name: .customLong("longs"), parsing: .unconditional, help: ArgumentHelp("With --large: longs in each round's vector (default \(Default.longs)).", valueName: "longs"))
+    var longsGiven: Int?
 
-    @Option(parsing: .unconditional, help: "With --large: bytes in each round's string.")
-    var stringBytes: Int = 10_000_000
+    @Option(name: .customLong("string-bytes"), parsing: .unconditional, help: ArgumentHelp("With --large: bytes in each round's string (default \(Default.stringBytes)).", valueName: "string-bytes"))
+    var stringBytesGiven: Int?
 
-    @Option(parsing: .unconditional, help: "With --large: seconds idle after the rounds before the last sample.")
-    var idle: Double = 12
+    @Option(name: .customLong("idle"), parsing: .unconditional, help: ArgumentHelp("With --large: seconds idle after the rounds before the last sample (default \(format(Default.idle, 0))).", valueName: "idle"))
+    var idleGiven: Double?
 
     @Option(
+        name: .customLong("servants"),
         parsing: .unconditional,
         help: ArgumentHelp(
-            "With --large: the servants, bench (mserve-bench serve: echo as a Swift function) or shipped (mserve servant, the demo API through the servant plugin ABI).",
+            "With --large: the servants, bench (mserve-bench serve: echo as a Swift function) or shipped (mserve servant, the demo API through the servant plugin ABI); default \(Default.servants).",
             valueName: "kind"))
-    var servants: String = "bench"
+    var servantsGiven: String?
+
+    /// What each option stands for when it is not given.
+    enum Default {
+        static let queries = 1_000_000
+        static let every = 100_000
+        static let algorithm = "match"
+        static let clients = 4
+        static let inFlight = 16
+        static let rounds = 12
+        static let longs = 5_000_000
+        static let stringBytes = 10_000_000
+        static let idle = 12.0
+        static let servants = "bench"
+    }
+
+    var queries: Int { queriesGiven ?? Default.queries }
+    var every: Int { everyGiven ?? Default.every }
+    var algorithm: String { algorithmGiven ?? Default.algorithm }
+    var clients: Int { clientsGiven ?? Default.clients }
+    var inFlight: Int { inFlightGiven ?? Default.inFlight }
+    var rounds: Int { roundsGiven ?? Default.rounds }
+    var longs: Int { longsGiven ?? Default.longs }
+    var stringBytes: Int { stringBytesGiven ?? Default.stringBytes }
+    var idle: Double { idleGiven ?? Default.idle }
+    var servants: String { servantsGiven ?? Default.servants }
+
+    /// The options of the run of many small queries have no meaning with `--large`, and those
+    /// of the large rounds none without it.
+    var dependencies: [BenchChecks.OptionDependency] {
+        let smallRun = "is for the run of small queries (--large runs its own)"
+        return [
+            .onlyWithout("--queries", given: queriesGiven != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWithout("--every", given: everyGiven != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWithout("--algorithm", given: algorithmGiven != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWithout("--clients", given: clientsGiven != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWithout("--in-flight", given: inFlightGiven != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWithout("--capacity", given: capacity != nil, smallRun, other: "--large", otherGiven: large),
+            .onlyWith("--rounds", given: roundsGiven != nil, "says how many rounds --large runs", other: "--large", otherGiven: large),
+            .onlyWith("--longs", given: longsGiven != nil, "says how many longs each --large round echoes", other: "--large", otherGiven: large),
+            .onlyWith("--string-bytes", given: stringBytesGiven != nil, "says how long a string each --large round echoes", other: "--large", otherGiven: large),
+            .onlyWith("--idle", given: idleGiven != nil, "says how long --large waits after its rounds", other: "--large", otherGiven: large),
+            .onlyWith("--servants", given: servantsGiven != nil, "says which servants --large echoes through", other: "--large", otherGiven: large),
+        ]
+    }
 
     func validate() throws {
+        try BenchChecks.checkDependencies(dependencies)
         try BenchChecks.checkRange(queries, 1...100_000_000, option: "--queries")
         try BenchChecks.checkRange(every, 1...100_000_000, option: "--every")
         try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         if let capacity { try BenchChecks.checkRange(capacity, 1...BenchChecks.Limit.capacity, option: "--capacity") }
         guard ["bench", "shipped"].contains(servants) else { throw ValidationError("--servants must be bench or shipped, got '\(servants)'") }
-        if servants != "bench", !large { throw ValidationError("--servants goes with --large") }
         try BenchChecks.checkRange(rounds, 1...BenchChecks.Limit.rounds, option: "--rounds")
         try BenchChecks.checkRange(longs, 1...BenchChecks.Limit.longs, option: "--longs")
         try BenchChecks.checkRange(stringBytes, 1...BenchChecks.Limit.stringBytes, option: "--string-bytes")

@@ -36,15 +36,16 @@ struct WarmSweepSuite: AsyncParsableCommand {
     var plot = false
 
     @Option(name: .customLong("plot-dir"), parsing: .unconditional, help: ArgumentHelp("Where --plot writes its PNGs (default img, the plots bench/README.md shows).", valueName: "dir"))
-    var plotDirectory: String = BenchOutput.defaultPlotDirectory
+    var plotDirectory: String?
 
     func validate() throws {
+        try BenchChecks.checkDependencies(
+            BenchChecks.plotDependencies(plot: plot, plotDirectory: plotDirectory, csv: csv, drawsFrom: "warm-sweep.dat, which --csv writes"))
         _ = try BenchChecks.parseCounts(symbols, option: "--symbols", range: 1...BenchChecks.Limit.symbols, example: "2,4,8")
         try BenchChecks.checkRange(servants, 1...BenchChecks.Limit.servantProcesses, option: "--servants")
         try BenchChecks.checkClientLoad(clients: clients, inFlight: inFlight)
         try BenchChecks.checkRange(cache, 1...BenchChecks.Limit.symbols, option: "--cache")
         try BenchChecks.checkDuration(duration)
-        if plot, csv == nil { throw ValidationError("--plot needs --csv DIR: the plot is drawn from warm-sweep.dat written there") }
         try BenchOutput.checkPlot(plot, directory: plotDirectory, scripts: [BenchOutput.warmSweepPlot])
         try BenchChecks.checkAlgorithms(
             algorithms.split(separator: ",", omittingEmptySubsequences: false).map(String.init), option: "--algorithms")
@@ -83,7 +84,7 @@ struct WarmSweepSuite: AsyncParsableCommand {
             print("written \(csv)/warm-sweep.dat")
             if plot {
                 BenchOutput.plot(
-                    directory: csv, scripts: [BenchOutput.warmSweepPlot], into: plotDirectory,
+                    directory: csv, scripts: [BenchOutput.warmSweepPlot], into: plotDirectory ?? BenchOutput.defaultPlotDirectory,
                     setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
             }
         }
