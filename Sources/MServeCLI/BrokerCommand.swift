@@ -308,11 +308,7 @@ struct BrokerCommand: AsyncParsableCommand {
     /// Refuses an unknown algorithm or routing plugin before anything is bound, naming the
     /// flag or variable that gave it.
     private func refuseUnknownPlugins(_ configuration: BrokerConfiguration, registry: DispatchPluginRegistry) throws {
-        do {
-            _ = try registry.makeAlgorithm(configuration.dispatch.algorithm)
-        } catch {
-            throw ValidationError("\(algorithmSource): \(error)")
-        }
+        try registry.checkAlgorithm(configuration.dispatch.algorithm, source: algorithmSource, takesExtraFiles: true)
         if let name = configuration.dispatch.routing.pluginName {
             let pluginName = String(name.prefix { $0 != ":" })
             guard registry.plugins.contains(where: { $0.name == pluginName && $0.hasRoutingHook }) else {

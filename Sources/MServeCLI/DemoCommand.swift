@@ -39,14 +39,15 @@ struct DemoCommand: AsyncParsableCommand {
     /// refuse the algorithm only once the hub and the servants were up).
     func validate() throws {
         guard (1...16).contains(servants) else { throw ValidationError("--servants must be from 1 to 16") }
+        // The broker child is this binary, started without the caller's MSERVE_PLUGINS: it
+        // finds the plugins found here.
+        let registry: DispatchPluginRegistry
         do {
-            // The broker child is this binary, so it finds the plugins found here.
-            let registry = try DispatchPluginRegistry(
-                directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
-            _ = try registry.makeAlgorithm(algorithm)
+            registry = try DispatchPluginRegistry(directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
         } catch {
             throw ValidationError("--algorithm: \(error)")
         }
+        try registry.checkAlgorithm(algorithm, source: "--algorithm", takesExtraFiles: false)
     }
 
     func run() async throws {

@@ -40,6 +40,10 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
 
     private let entries: [Entry]
 
+    /// The directories scanned for `libmserve-algorithm-*.so` files, as given (empty ones left
+    /// out; none for a registry of in-process tables): where a plugin file is put to be found.
+    public let directories: [String]
+
     /// Scans `directories` for `libmserve-algorithm-*.so` and loads `extraPaths` (MSERVE_PLUGINS); errors name the file.
     ///
     /// A directory that does not exist is skipped; a file in `extraPaths` that does not exist is an
@@ -70,6 +74,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             try Self.append(try Self.load(path: path), to: &loaded)
         }
         entries = loaded
+        self.directories = directories.filter { !$0.isEmpty }
     }
 
     /// The plugins behind `tables`, exported in this process (`DispatchPluginExport.table`,
@@ -87,6 +92,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             try Self.append(entry, to: &loaded)
         }
         entries = loaded
+        directories = []
     }
 
     /// Adds `entry` to `loaded`, refusing a second plugin of the same name.
@@ -118,7 +124,8 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
     /// The loaded plugins, scanned directories first (in name order), then the extra paths.
     public var plugins: [LoadedDispatchPlugin] { entries.map(\.plugin) }
 
-    /// "match", or "chbl:1.25" (name:config). Throws .unknownAlgorithm listing the names found.
+    /// "match", or "chbl:1.25" (name:config). Throws .unknownAlgorithm listing the names
+    /// available (`unknown dispatch algorithm "NAME"; available: A, B`).
     ///
     /// Each call creates a new, independent algorithm state. `onInvalidChoice` receives a message
     /// when the plugin's `choose` returns an index that is out of range or names a busy servant
@@ -139,7 +146,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         }
         guard let entry = entries.first(where: { $0.plugin.name == name }) else {
             let found = entries.isEmpty ? "none" : entries.map(\.plugin.name).joined(separator: ", ")
-            throw PluginError(.unknownAlgorithm, "unknown dispatch algorithm \"\(name)\"; found: \(found)")
+            throw PluginError(.unknownAlgorithm, "unknown dispatch algorithm \"\(name)\"; available: \(found)")
         }
         guard let create = entry.table.pointee.create,
             let state = config.withCString({ create($0) })

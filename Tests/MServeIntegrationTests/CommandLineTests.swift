@@ -555,7 +555,7 @@ extension IntegrationTests {
             (["servant", "--advertise", "host:5001"], "--advertise 'host:5001' is not a host"),
             (["servant", "--advertise", ""], "--advertise was given an empty value ''"),
             (["broker", "--log-level", "loud"], "--log-level 'loud' is not a log level: trace, debug, info"),
-            (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; found: "),
+            (["broker", "--algorithm", "nope"], "--algorithm: unknown dispatch algorithm \"nope\"; available: "),
             (["broker", "--routing", "arg:0"], "--routing: routing spec error at column 1: 'arg:0': the argument position"),
             (["broker", "--kdb-port", "abc"], "--kdb-port: the kdb+ port must be PORT or HOST:PORT, PORT from 0 to 65535, got abc"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--users", "/nonexistent/users"],
@@ -920,7 +920,7 @@ extension IntegrationTests {
         @Test func aDemoRefusesAnUnknownAlgorithmBeforeStarting() async throws {
             let run = try await CommandRun.mserve(["demo", "--algorithm", "nonsense"], timeout: 30)
             #expect(run.status == 64)
-            #expect(run.errors.hasPrefix("Error: --algorithm: unknown dispatch algorithm \"nonsense\"; found: "), "\(run.errors)")
+            #expect(run.errors.hasPrefix("Error: --algorithm: unknown dispatch algorithm \"nonsense\"; available: "), "\(run.errors)")
             #expect(run.output.isEmpty, "no process started: \(run.output)")
         }
 

@@ -50,6 +50,30 @@ extension IntegrationTests {
             #expect(badLookAhead.errors.contains("See 'mserve broker --help'"), "\(badLookAhead.errors)")
         }
 
+        /// An unknown algorithm, from the flag or from MSERVE_ALGO, is refused with the
+        /// algorithms available and how to add one: its file in MSERVE_PLUGINS or --plugins, or
+        /// a `libmserve-algorithm-*.so` beside the binary (where the broker looks). `mserve
+        /// demo`, whose broker takes none of the caller's MSERVE_PLUGINS, names the latter only.
+        @Test func anUnknownAlgorithmListsTheAvailableOnesAndHowToAddOne() async throws {
+            let directory = MServeProcess.buildDirectory.resolvingSymlinksInPath().path
+            let available = "unknown dispatch algorithm \"nosuch\"; available: chbl, even, least-loaded, match, orig, route-by-function."
+            let besideTheBinary = "put its plugin file, named libmserve-algorithm-NAME.so, in \(directory)."
+            let flag = try await CommandRun.mserve(["broker", "--algorithm", "nosuch"])
+            #expect(flag.status == 64)
+            #expect(flag.errors.hasPrefix("Error: --algorithm: \(available)"), "\(flag.errors)")
+            #expect(
+                flag.errors.contains(
+                    "To add one, list its plugin file in MSERVE_PLUGINS or --plugins (colon-separated paths), or \(besideTheBinary)"),
+                "\(flag.errors)")
+            let variable = try await CommandRun.mserve(["broker"], environment: ["MSERVE_ALGO": "nosuch:1"])
+            #expect(variable.status == 64)
+            #expect(variable.errors.hasPrefix("Error: MSERVE_ALGO: \(available)"), "\(variable.errors)")
+            #expect(variable.errors.contains("MSERVE_PLUGINS or --plugins"), "\(variable.errors)")
+            let demo = try await CommandRun.mserve(["demo", "--algorithm", "nosuch"])
+            #expect(demo.status == 64)
+            #expect(demo.errors.hasPrefix("Error: --algorithm: \(available) To add one, \(besideTheBinary)\n"), "\(demo.errors)")
+        }
+
         /// A library built with Swift that is not a plugin of the kind asked for (a dispatch
         /// plugin given to a servant, the demo API given to a broker) stops the launch with
         /// status 64 and the reason, every time: rejected, it stays mapped, so the Swift
