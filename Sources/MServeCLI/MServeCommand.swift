@@ -93,9 +93,15 @@ struct MServeCommand: AsyncParsableCommand {
     /// subcommand of the one before, with the subcommands it could have been (or that it has
     /// none: `mserve help broker bogus`). ArgumentParser
     /// would print the nearest help it found and exit 0, as if the word had been understood.
+    /// `help` first names the help command itself (`mserve help help` prints its help), which
+    /// has no subcommands.
     static func unknownHelpTopic(_ arguments: ArraySlice<String>) -> String? {
         guard arguments.first == "help" else { return nil }
         let words = arguments.dropFirst().filter { !$0.hasPrefix("-") }
+        if words.first == "help" {
+            guard let word = words.dropFirst().first else { return nil }
+            return "mserve help has no subcommand '\(word)': it has no subcommands"
+        }
         let walk = SubcommandWalk(words)
         guard walk.names.count < words.count else { return nil }
         let word = words[walk.names.count]

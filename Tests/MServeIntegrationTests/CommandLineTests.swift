@@ -153,12 +153,27 @@ extension IntegrationTests {
             // A command without subcommands says so, not an empty list.
             (["help", "broker", "bogus"], "Error: mserve broker has no subcommand 'bogus': it has no subcommands\n"),
             (["help", "hub", "serve", "x"], "Error: mserve hub serve has no subcommand 'x': it has no subcommands\n"),
+            // `help` names the help command, which has none either.
+            (["help", "help", "broker"], "Error: mserve help has no subcommand 'broker': it has no subcommands\n"),
+            (["help", "help", "help"], "Error: mserve help has no subcommand 'help': it has no subcommands\n"),
+            // Only mserve itself has a help command.
+            (["help", "hub", "help"], "Error: 'help' is not a subcommand of mserve hub (subcommands: serve,"),
         ])
         func helpForAnUnknownSubcommandIsAnError(arguments: [String], message: String) async throws {
             let run = try await CommandRun.mserve(arguments)
             #expect(run.status == 64)
             #expect(run.output.isEmpty, "\(run.output)")
             #expect(run.errors.hasPrefix(message), "\(run.errors)")
+        }
+
+        /// `mserve help help` prints the help command's own help, as `mserve help broker` prints
+        /// the broker's: before, it was refused as naming no subcommand.
+        @Test func helpHelpPrintsTheHelpOfTheHelpCommand() async throws {
+            let run = try await CommandRun.mserve(["help", "help"])
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.errors.isEmpty, "\(run.errors)")
+            #expect(run.output.hasPrefix("OVERVIEW: Show subcommand help information."), "\(run.output)")
+            #expect(run.output.contains("USAGE: mserve help [<subcommands> ...]"), "\(run.output)")
         }
 
         @Test func aMistypedHubSubcommandIsNamedWithTheSubcommands() async throws {
