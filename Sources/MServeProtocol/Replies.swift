@@ -224,6 +224,24 @@ public enum ReplyAssembly {
         QIPC.encode(.list(info.map { [id, result, $0] } ?? [id, result]), messageType: .async)
     }
 
+    /// The bytes that go around a result already serialized (its payload, without a message
+    /// header) to make a servant's `(id; result)`, or `(id; result; info)` when `info` is
+    /// given: `head` (the message header, the list's head and the id) and `tail` (the info, or
+    /// nothing). The header counts the `resultCount` bytes of the result between them, so
+    /// `head + result + tail` is the message ``servantResult(id:result:info:)`` makes for the
+    /// result those bytes hold. A servant puts a plugin's result into its reply this way,
+    /// without decoding it and writing it again (docs/PLUGINS.md).
+    public static func servantResultParts(
+        id: QValue, resultCount: Int, info: QValue? = nil
+    ) -> (head: [UInt8], tail: [UInt8]) {
+        var head = QIPC.listMessageHead(count: info == nil ? 2 : 3, messageType: .async)
+        QIPC.encodePayload(id, into: &head)
+        var tail: [UInt8] = []
+        if let info { QIPC.encodePayload(info, into: &tail) }
+        QIPC.patchLength(&head, to: head.count + resultCount + tail.count)
+        return (head, tail)
+    }
+
     /// A servant's `(id; "message"; info)` for a query it refused or failed, `info` holding
     /// only the reserved `error` entry with the same text.
     public static func servantFailure(id: QValue, message: String) -> [UInt8] {

@@ -11,7 +11,8 @@ public struct CheckedQuery: Sendable {
     public var parsed: ParsedQuery?
     /// Where each argument's bytes lie in the message (a list query; empty for text).
     public var argumentRanges: [Range<Int>]
-    /// The routing string under the spec given, rendered in place; nil when ``parsed`` is set.
+    /// The routing string under the spec given, rendered in place; nil when ``parsed`` is set,
+    /// or when no spec was given (a servant, which routes nothing).
     public var routing: RoutingString?
     /// The most bytes of the message decoded into one value while checking it (the whole
     /// query when it was small, else the largest small argument or routing chunk): what the
@@ -34,9 +35,9 @@ extension QueryParser {
     /// checks it, and each argument for nested calls (a general list headed by a symbol, at
     /// any depth, as ``SecureInvocation`` refuses them), with the same errors; its routing
     /// string under `spec` is rendered a piece at a time (``RoutingSpec/bounded(_:)`` of the
-    /// same text). Arguments of up to `limit` bytes are still decoded.
+    /// same text), unless `spec` is nil. Arguments of up to `limit` bytes are still decoded.
     public static func check(
-        queryIn bytes: Span<UInt8>, range: Range<Int>, routing spec: RoutingSpec,
+        queryIn bytes: Span<UInt8>, range: Range<Int>, routing spec: RoutingSpec?,
         decodingArgumentsUpTo limit: Int = largestDecodedArgument
     ) throws(QueryError) -> CheckedQuery {
         do {
@@ -61,7 +62,7 @@ extension QueryParser {
     }
 
     private static func checkList(
-        in bytes: Span<UInt8>, range: Range<Int>, routing spec: RoutingSpec, limit: Int
+        in bytes: Span<UInt8>, range: Range<Int>, routing spec: RoutingSpec?, limit: Int
     ) throws -> CheckedQuery {
         let count = try QIPCInPlace.count(in: bytes, at: range.lowerBound + 2, minimumElementSize: 1)
         guard count > 0 else { throw QueryError(.emptyQuery, "the query is an empty list") }
@@ -108,6 +109,10 @@ extension QueryParser {
             let parsed = ParsedQuery(function: function, arguments: arguments, text: nil)
             return CheckedQuery(
                 function: function, parsed: parsed, argumentRanges: ranges, routing: nil, largestDecode: largestDecode)
+        }
+        guard let spec else {
+            return CheckedQuery(
+                function: function, parsed: nil, argumentRanges: ranges, routing: nil, largestDecode: largestDecode)
         }
         var routing = BoundedRoutingText()
         for (index, part) in spec.parts.enumerated() {

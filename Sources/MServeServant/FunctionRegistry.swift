@@ -2,11 +2,8 @@
 // (the only things a client can run: secure invocation), worker threads that run them,
 // and the `Servant` service that binds an OS-chosen port and answers a broker.
 
-public import Logging
-import MServeProtocol
 public import MServeQuery
 public import QData
-import Synchronization
 
 /// What a servant function returns: a result, and optionally its own info dictionary.
 public struct ServantResult: Sendable {
@@ -30,6 +27,15 @@ public struct FunctionRegistry: Sendable {
     struct Entry: Sendable {
         var arity: ClosedRange<Int>?
         var body: ServantFunction
+        /// For a plugin's function: the plugin and the function's index in its table, called
+        /// on IPC bytes by ``reply(to:maximumSize:maximumReplySize:logger:)``.
+        var plugin: PluginFunction? = nil
+    }
+
+    /// A plugin's function, called through the C ABI on IPC bytes.
+    struct PluginFunction: Sendable {
+        var plugin: LoadedServantPlugin
+        var index: Int
     }
 
     private var entries: [String: Entry] = [:]
@@ -110,25 +116,49 @@ public struct FunctionRegistry: Sendable {
     /// Whether `name` is registered.
     public func contains(_ name: String) -> Bool { entries[name] != nil }
 
+    /// Marks `name`, registered already, as the function at `index` of `plugin`, so that
+    /// replies call it on IPC bytes.
+    mutating func servePluginBytes(_ name: String, plugin: LoadedServantPlugin, index: Int) {
+        entries[name]?.plugin = PluginFunction(plugin: plugin, index: index)
+    }
+
     /// Runs a parsed query: only a registered function, only with its literal arguments.
     public func call(_ query: ParsedQuery) throws -> ServantResult {
         guard let entry = entries[query.function] else { throw notServed(query.function) }
-        if let arity = entry.arity, !arity.contains(query.arguments.count) {
-            let expected =
-                arity.upperBound == Int.max
-                ? "at least \(arity.lowerBound)"
-                : arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
-            throw ServantError(
-                "\(query.function): rank: expected \(expected) argument(s), got \(query.arguments.count)")
-        }
+        try checkArity(of: entry, function: query.function, count: query.arguments.count)
+        return try run(entry, function: query.function, arguments: query.arguments)
+    }
+
+    /// The entry registered as `function`, or the error for a function this registry does not hold.
+    func entry(_ function: String) throws(ServantError) -> Entry {
+        guard let entry = entries[function] else { throw notServed(function) }
+        return entry
+    }
+
+    /// Throws the `rank` error when `count` arguments are outside `entry`'s arity.
+    func checkArity(of entry: Entry, function: String, count: Int) throws(ServantError) {
+        guard let arity = entry.arity, !arity.contains(count) else { return }
+        let expected =
+            arity.upperBound == Int.max
+            ? "at least \(arity.lowerBound)"
+            : arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound)-\(arity.upperBound)"
+        throw ServantError("\(function): rank: expected \(expected) argument(s), got \(count)")
+    }
+
+    /// Runs `entry`'s body on q values: a `ServantError` it throws as it is, another error as
+    /// ``ServantError/init(function:failure:)``.
+    func run(_ entry: Entry, function: String, arguments: [QValue]) throws(ServantError) -> ServantResult {
         do {
-            return try entry.body(query.arguments)
+            return try entry.body(arguments)
         } catch let error as ServantError {
             throw error
         } catch {
-            throw ServantError(function: query.function, failure: error)
+            throw ServantError(function: function, failure: error)
         }
     }
+
+    /// The allowlist ``restricted(to:)`` applied (``FunctionAllowlist/any`` when none was).
+    var appliedAllowlist: FunctionAllowlist { allowlist }
 
     /// The error for a function this registry does not hold, naming (the first 20 of) those
     /// it does.
@@ -151,54 +181,4 @@ public struct FunctionRegistry: Sendable {
         guard entries[parsed.function] != nil else { throw notServed(parsed.function) }
         return try call(parsed)
     }
-
-    /// Answers one client message `(id; query)` (IPC bytes) the way a servant does: the
-    /// reply `(id; result)`, `(id; result; info)` or, for a query it refuses or that fails,
-    /// `(id; "error text"; info)` with the text under info's `error` key
-    /// (``ReplyAssembly/servantFailure(id:message:)``), as IPC bytes. Never throws.
-    /// A compressed message that would decompress to more than `maximumSize` bytes is refused;
-    /// so is a result whose reply would exceed `maximumReplySize` bytes (the most the broker
-    /// takes, or what an IPC message can hold), with an error saying so instead of a reply
-    /// the broker would drop with its connection.
-    ///
-    /// The message is taken, not borrowed: once decoded it is let go, so that a large query's
-    /// bytes are freed (when the caller keeps no other reference to them) before its result
-    /// is encoded; a servant then holds the decoded query and the reply, not the message too.
-    public func reply(
-        to message: consuming [UInt8], maximumSize: Int = .max, maximumReplySize: Int = .max, logger: Logger? = nil
-    ) -> [UInt8] {
-        let query: ClientQuery
-        do {
-            query = try ClientQuery(bytes: copy message, maximumSize: maximumSize)
-        } catch {
-            if let logger, let heldBack = malformedQueryLog.withLock({ $0.admit() }) {
-                logger.notice("\(LogThrottle.line("refused a malformed query: \(error.message)", heldBack: heldBack))")
-            }
-            return ReplyAssembly.servantFailure(id: .identity, message: ReplyAssembly.mserveError(error.message))
-        }
-        _ = consume message
-        let reply = unlimitedReply(to: query)
-        let limit = min(maximumReplySize, Self.largestMessage)
-        guard reply.count > limit else { return reply }
-        logger?.warning("refused to send a reply of \(reply.count) bytes, over the \(limit)-byte limit")
-        return ReplyAssembly.resultTooLarge(id: query.id, bytes: reply.count, limit: limit)
-    }
-
-    /// The largest IPC message: its header holds the length in 32 bits.
-    static let largestMessage = Int(UInt32.max)
-
-    private func unlimitedReply(to query: ClientQuery) -> [UInt8] {
-        do {
-            let outcome = try call(query: query.query)
-            return ReplyAssembly.servantResult(id: query.id, result: outcome.result, info: outcome.info)
-        } catch let error as ServantError {
-            return ReplyAssembly.servantFailure(id: query.id, message: error.message)
-        } catch {
-            return ReplyAssembly.servantFailure(id: query.id, message: "\(error)")
-        }
-    }
 }
-
-/// Malformed queries are logged at most once a second, whichever registry or worker thread
-/// meets them: a peer in session can send them at any rate.
-private let malformedQueryLog = Mutex(LogThrottle())

@@ -54,14 +54,47 @@ public final class LoadedServantPlugin: @unchecked Sendable {
     /// Calls the function at `index` with `arguments` through the C ABI. A failure, an error
     /// text, or result bytes that do not decode become a `ServantError` naming the function.
     public func call(functionAt index: Int, arguments: [QValue]) throws(ServantError) -> ServantResult {
-        let functionName = functions[index].name
         let message = QIPC.encode(.list(arguments))
+        let count = message.count
+        return try call(functionAt: index, arguments: message, range: 0..<count) {
+            (result: Span<UInt8>, info: QValue?) throws(ServantError) -> ServantResult in
+            let value: QValue
+            do throws(QIPCError) {
+                value = try QIPCInPlace.decodeValue(in: result, range: 0..<result.count, depth: 0)
+            } catch {
+                throw malformedResult(functionAt: index, error)
+            }
+            return ServantResult(value, info: info)
+        }
+    }
+
+    /// Calls the function at `index` on the arguments message `arguments[range]` (one IPC
+    /// message holding the general list of the arguments, as the ABI passes them), then hands
+    /// `body` what it returned while the plugin still holds it: the result's serialized form
+    /// (its bytes after the message header, checked as decoding checks them; a compressed or
+    /// big-endian result decoded and written again plain and little-endian) and the info
+    /// dictionary, decoded. The plugin's `free_result` runs once `body` returns or throws.
+    ///
+    /// `arguments` is taken, not borrowed: it is let go as soon as the plugin returns, before
+    /// `body` copies the result anywhere, so that a large query's bytes (the arguments are a
+    /// slice of them) and its result are not held at once longer than the call.
+    ///
+    /// A failure, an error text, or result bytes that do not decode become a `ServantError`
+    /// naming the function, as for ``call(functionAt:arguments:)``; errors `body` throws pass
+    /// through as they are.
+    func call<Output>(
+        functionAt index: Int, arguments: consuming [UInt8], range: Range<Int>,
+        _ body: (_ result: Span<UInt8>, _ info: QValue?) throws(ServantError) -> Output
+    ) throws(ServantError) -> Output {
+        let functionName = functions[index].name
+        precondition(range.lowerBound >= 0 && range.upperBound <= arguments.count, "the arguments lie outside their buffer")
         var out = mserve_servant_result()
         let plugin = table.pointee
-        let status = message.withUnsafeBufferPointer { buffer in
-            plugin.call(index, buffer.baseAddress, buffer.count, &out)
+        let status = arguments.withUnsafeBufferPointer { buffer in
+            plugin.call(index, buffer.baseAddress.map { $0 + range.lowerBound }, range.count, &out)
         }
         defer { plugin.free_result(&out) }
+        _ = consume arguments
         guard status == MSERVE_SERVANT_CALL_OK else {
             if let error = out.error, error.pointee != 0 { throw ServantError(String(cString: error)) }
             throw ServantError("\(functionName): failed in plugin \(name)")
@@ -69,17 +102,43 @@ public final class LoadedServantPlugin: @unchecked Sendable {
         guard let resultBytes = out.result_ipc, out.result_len > 0 else {
             throw ServantError("\(functionName): plugin \(name) returned no result")
         }
-        let result: QValue
-        var info: QValue? = nil
-        do {
-            result = try QIPC.decode(Array(UnsafeBufferPointer(start: resultBytes, count: out.result_len))).value
+        let result = UnsafeBufferPointer(start: UnsafePointer(resultBytes), count: out.result_len)
+        let rewritten: [UInt8]?
+        let info: QValue?
+        do throws(QIPCError) {
+            rewritten = try Self.checkResult(result.span)
             if let infoBytes = out.info_ipc, out.info_len > 0 {
                 info = try QIPC.decode(Array(UnsafeBufferPointer(start: infoBytes, count: out.info_len))).value
+            } else {
+                info = nil
             }
         } catch {
-            throw ServantError("\(functionName): plugin \(name) returned malformed IPC bytes: \(error.message)")
+            throw malformedResult(functionAt: index, error)
         }
-        return ServantResult(result, info: info)
+        if let rewritten { return try body(rewritten.span, info) }
+        return try body(result.span.extracting(8..<result.count), info)
+    }
+
+    /// Checks the result message `bytes` as decoding it would (the same errors). Returns nil
+    /// when it is plain and little-endian (its payload can be used as it is), else its value
+    /// decoded and serialized again, plain and little-endian (the payload only).
+    private static func checkResult(_ bytes: Span<UInt8>) throws(QIPCError) -> [UInt8]? {
+        let header = try QIPCInPlace.header(of: bytes)
+        guard !header.compressed, header.littleEndian else {
+            let value = try QIPC.decode(QIPCInPlace.copy(of: bytes, range: 0..<bytes.count)).value
+            var payload: [UInt8] = []
+            QIPC.encodePayload(value, into: &payload)
+            return payload
+        }
+        let end = try QIPCInPlace.checkValue(in: bytes, at: 8, depth: 0)
+        guard end == bytes.count else {
+            throw QIPCError(.trailingBytes, "\(bytes.count - end) bytes after the value at offset \(end)")
+        }
+        return nil
+    }
+
+    private func malformedResult(functionAt index: Int, _ error: QIPCError) -> ServantError {
+        ServantError("\(functions[index].name): plugin \(name) returned malformed IPC bytes: \(error.message)")
     }
 }
 
@@ -234,12 +293,16 @@ extension FunctionRegistry {
         for plugin in plugins { register(plugin) }
     }
 
-    /// Registers every function `plugin` serves, each calling into the plugin.
+    /// Registers every function `plugin` serves, each calling into the plugin. A servant's
+    /// ``reply(to:maximumSize:maximumReplySize:logger:)`` passes a large query's arguments to
+    /// the plugin as the query's own bytes and puts the result's bytes into the reply, decoding
+    /// neither; ``call(query:)`` and ``call(_:)`` go through q values.
     public mutating func register(_ plugin: LoadedServantPlugin) {
         for (index, function) in plugin.functions.enumerated() {
             register(function.name, arity: function.arity, withInfo: { arguments in
                 try plugin.call(functionAt: index, arguments: arguments)
             })
+            servePluginBytes(function.name, plugin: plugin, index: index)
         }
     }
 }

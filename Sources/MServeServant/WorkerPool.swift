@@ -54,11 +54,12 @@ final class WorkerPool: Sendable {
                     }
                     guard var job = next else { return }
                     let start = QueryClock.monotonicNanoseconds()
-                    // Taken out of the job: the registry lets it go once it has decoded it.
+                    // Taken out of the job and handed over: the registry lets it go as soon as
+                    // it no longer needs it, and a plugin's arguments are made in its bytes.
                     let message = job.message
                     job.message = []
                     let reply = functions.reply(
-                        to: message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
+                        to: consume message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
                         logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     // Alone: no other job runs or waits, so no other answer could share its REPLY.

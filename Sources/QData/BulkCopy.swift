@@ -1,6 +1,6 @@
 // The codec's only raw-memory code: bulk copies between byte arrays and arrays of
 // fixed-width numbers. Element-by-element loops cannot reach the codec's throughput
-// target (≥ 1 GB/s for long vectors), and these four functions are all it needs.
+// target (≥ 1 GB/s for long vectors), and these few functions are all it needs.
 // Little-endian hosts only (x86-64, arm64), as kdb+'s own IPC default is.
 
 enum BulkCopy {
@@ -42,6 +42,12 @@ enum BulkCopy {
             }
             initialized = count
         }
+    }
+
+    /// Appends the bytes of a span to `bytes` in one go.
+    @inline(__always)
+    static func append(_ span: Span<UInt8>, to bytes: inout [UInt8]) {
+        span.withUnsafeBufferPointer { bytes.append(contentsOf: $0) }
     }
 
     /// The bytes of a span, copied into an array in one go.

@@ -177,8 +177,31 @@ public enum QIPCInPlace {
         return value
     }
 
+    /// Decodes the value in `range` of the plain little-endian message `bytes` (one value's
+    /// bytes, as ``checkValue(in:at:depth:)`` found them) where it lies, without copying those
+    /// bytes first as ``decodeValue(in:range:depth:)`` does: a 40 MB vector argument is read
+    /// into its decoded form and nothing else. `depth` is its nesting in the message.
+    public static func decodeValue(in bytes: [UInt8], range: Range<Int>, depth: Int = 1) throws(QIPCError) -> QValue {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
+            throw QIPCError(.truncated, "the value at \(range) lies outside the \(bytes.count)-byte message")
+        }
+        var reader = QIPCReader(bytes: bytes, littleEndian: true)
+        reader.position = range.lowerBound
+        let value = try reader.readValue(depth: depth)
+        guard reader.position == range.upperBound else {
+            throw QIPCError(.trailingBytes, "\(range.upperBound - reader.position) bytes after the value at offset \(reader.position)")
+        }
+        return value
+    }
+
     /// The bytes in `range`, copied into an array.
     public static func copy(of bytes: Span<UInt8>, range: Range<Int>) -> [UInt8] {
         BulkCopy.bytes(of: bytes.extracting(range))
+    }
+
+    /// Appends the bytes of `span` to `bytes` in one copy (a serialized value read in place,
+    /// put into a message being assembled).
+    public static func append(_ span: Span<UInt8>, to bytes: inout [UInt8]) {
+        BulkCopy.append(span, to: &bytes)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MServeProtocol
 import MServeServant
 import MServeTesting
 import QData
@@ -73,6 +74,25 @@ struct ServantPluginCallTests {
         #expect(try plugin.call("fail \"boom\"").errorMessage == "boom")
         #expect(try plugin.call("proc1 42").errorMessage?.contains("expected a symbol") == true)
         #expect(try plugin.call("pid[]").result == .atom(.int(getpid())))
+    }
+
+    /// The demo plugin's replies, through the ABI on IPC bytes, are byte for byte those of the
+    /// same functions run in-process on q values (which decode the query and encode the
+    /// result): for every type `echo` returns, small (arguments encoded for the plugin) and
+    /// over 64 KiB (the query's own bytes), and for the other functions' tables, info and errors.
+    @Test func theDemoPluginsRepliesAreByteForByteTheInProcessFunctions() throws {
+        let plugin = try ServantPluginLoader.load(paths: [PluginFiles.demoAPI])
+        let served = FunctionRegistry(plugins: plugin)
+        let inProcess = DemoFunctions.registry()
+        var queries: [QValue] = ServantPluginBytesTests.values.map { .list([.atom(.symbol("echo")), $0]) }
+        queries += ["proc1 `IBM", "proc2 `IBM`MSFT", "proc3 `AAPL", "echo 42", "echo `a`b", "sleep 1", "fail \"boom\"",
+            "fail[]", "proc1 42", "pid[]", "pid `IBM", "echo[1;2]"].map { .string($0) }
+        queries += [.atom(.symbol("pid")), .list([.atom(.symbol("proc2")), .vector(.symbol((0..<10_000).map { "S\($0)" }))])]
+        for (index, query) in queries.enumerated() {
+            let message = ClientQuery(id: .atom(.long(Int64(index))), query: query).encoded()
+            let same = served.reply(to: message) == inProcess.reply(to: message)
+            #expect(same, "\(query.description.prefix(60))")
+        }
     }
 
     @Test func misbehavingPluginsGiveQErrorsNotCrashes() throws {

@@ -13,6 +13,28 @@ struct QIPCInPlaceTests {
         }
     }
 
+    /// A value decoded where it lies in an array, inside a larger message (nothing copied
+    /// first), is the value the decoder gives; a range that is not one value is refused.
+    @Test func aValueIsDecodedWhereItLiesInAnArray() async throws {
+        await propertyCheck(count: 300, input: QValueGenerator.values()) { value in
+            let bytes = QIPC.encode(.list([.atom(.symbol("before")), value, .atom(.long(7))]))
+            let start = 14 + 8  // the header, the list's head, then `before
+            let end = try QIPCInPlace.checkValue(in: bytes.span, at: start, depth: 1)
+            #expect(try QIPCInPlace.decodeValue(in: bytes, range: start..<end) == value)
+        }
+        let bytes = QIPC.encode(.list([.vector(.long([1, 2])), .atom(.long(7))]))
+        #expect(throws: QIPCError.self) { try QIPCInPlace.decodeValue(in: bytes, range: 14..<(bytes.count - 1)) }
+        #expect(throws: QIPCError.self) { try QIPCInPlace.decodeValue(in: bytes, range: 14..<(bytes.count + 1)) }
+        #expect(try QIPCInPlace.decodeValue(in: bytes, range: 14..<(bytes.count - 9)) == .vector(.long([1, 2])))
+    }
+
+    @Test func aSpansBytesAreAppended() {
+        var bytes: [UInt8] = [1, 2]
+        let source: [UInt8] = [3, 4, 5, 6]
+        QIPCInPlace.append(source.span.extracting(1..<3), to: &bytes)
+        #expect(bytes == [1, 2, 4, 5])
+    }
+
     /// A long atom, read in place without the general decoder, decodes as the decoder
     /// decodes it; other 9-byte values still take the general way.
     @Test(arguments: [Int64.min, Int64.min + 1, -1, 0, 1, 1_234, Int64.max])

@@ -45,13 +45,18 @@
  *    plugin and must stay valid and unchanged for the life of the process
  *    (static storage is simplest).
  *  - `args_ipc` is owned by the servant and valid only during the call: copy
- *    what you keep.
+ *    what you keep. It may point into a larger buffer (for a large query the
+ *    servant passes the query's own bytes, the list's head written in front
+ *    of the arguments), so read nothing outside `args_len` bytes, and assume
+ *    no alignment: read multi-byte numbers with memcpy.
  *  - Whatever a call stores in `*out` (result bytes, info bytes, error text,
- *    `plugin_data`) is owned by the plugin. The servant copies what it needs
- *    and then calls `free_result(out)` exactly once for every call, whether
- *    it succeeded or failed, and never frees those pointers itself. A plugin
- *    may therefore allocate with any allocator, or point at static storage
- *    and make `free_result` do nothing for it.
+ *    `plugin_data`) is owned by the plugin. The servant reads the result bytes
+ *    where they are, checking them as a kdb+ IPC reader would, copies them
+ *    into its reply (a compressed or big-endian result is decoded and written
+ *    again) and then calls `free_result(out)` exactly once for every call,
+ *    whether it succeeded or failed, and never frees those pointers itself. A
+ *    plugin may therefore allocate with any allocator, or point at static
+ *    storage and make `free_result` do nothing for it.
  */
 #ifndef MSERVE_SERVANT_PLUGIN_H
 #define MSERVE_SERVANT_PLUGIN_H
@@ -104,7 +109,9 @@ typedef struct mserve_servant_function {
 typedef struct mserve_servant_result {
     /**
      * On success: one complete kdb+ IPC message (header included, either
-     * byte order, optionally compressed) holding the result value.
+     * byte order, optionally compressed) holding the result value. A plain
+     * little-endian one goes into the reply as it is, without being decoded
+     * and encoded again (the others are).
      */
     uint8_t *result_ipc;
     /** Length of result_ipc in bytes. */

@@ -47,12 +47,15 @@ enum PluginFiles {
     }
 
     /// A C plugin serving `functions` (name, min, max), whose calls answer with `callBody`
-    /// (C statements; `index`, `args`, `len` and `out` are in scope). `abiVersion` and
-    /// `entryName` let a test build a broken one.
+    /// (C statements; `index`, `args`, `len` and `out` are in scope) and whose `free_result`
+    /// runs `freeResultBody` (`r` in scope), after the file-scope C of `prelude`. `abiVersion`
+    /// and `entryName` let a test build a broken one.
     static func cPlugin(
         name: String = "test",
         functions: [(String, Int, Int)],
+        prelude: String = "",
         callBody: String = "(void)index; (void)args; (void)len; (void)out; return MSERVE_SERVANT_CALL_FAILED;",
+        freeResultBody: String = "free(r->result_ipc); free(r->error);",
         abiVersion: String = "MSERVE_SERVANT_PLUGIN_ABI_VERSION",
         entryName: String = "mserve_servant_plugin_entry"
     ) -> String {
@@ -61,11 +64,12 @@ enum PluginFiles {
             #include "mserve_servant_plugin.h"
             #include <stdlib.h>
             #include <string.h>
+            \(prelude)
             static const mserve_servant_function functions[] = { \(list) };
             static int32_t call(size_t index, const uint8_t *args, size_t len, mserve_servant_result *out) {
                 \(callBody)
             }
-            static void free_result(mserve_servant_result *r) { free(r->result_ipc); free(r->error); }
+            static void free_result(mserve_servant_result *r) { \(freeResultBody) }
             static const mserve_servant_plugin table = {
                 \(abiVersion), "\(name)", "a test plugin", sizeof functions / sizeof functions[0], functions,
                 call, free_result,
