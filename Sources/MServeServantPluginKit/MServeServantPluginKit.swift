@@ -45,6 +45,10 @@ public struct ServantPluginFunction: Sendable {
     public var arity: ClosedRange<Int>
     /// The body: the literal arguments in, the result (and optional info) out.
     public var body: @Sendable ([QValue]) throws -> ServantPluginResult
+    /// Whether the function returns its one argument unchanged (``identity(_:)``): exported
+    /// through the plugin ABI, it copies the argument's bytes to the result without running
+    /// ``body``.
+    public private(set) var returnsItsArgument = false
 
     /// A function returning a plain result.
     public init(
@@ -66,6 +70,18 @@ public struct ServantPluginFunction: Sendable {
         self.name = name
         self.arity = arity
         self.body = body
+    }
+
+    /// `name x`: returns its one argument unchanged, as an echo does. Exported through the
+    /// plugin ABI (``ServantPluginExport``), the argument's bytes are copied to the result as
+    /// the servant passed them, never decoded into a `QValue` and encoded again: for a 40 MB
+    /// vector the plugin makes one copy, its result, where a function on q values holds the
+    /// decoded vector and its encoding as well. Registered in-process, its body returns
+    /// `arguments[0]`.
+    public static func identity(_ name: String) -> ServantPluginFunction {
+        var function = ServantPluginFunction(name, arity: 1...1) { $0[0] }
+        function.returnsItsArgument = true
+        return function
     }
 
     /// The error text a thrown error gives the client: a ``ServantPluginFailure``'s message as

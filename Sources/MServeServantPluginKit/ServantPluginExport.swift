@@ -61,6 +61,8 @@ public enum ServantPluginExport<API: ServantPluginAPI> {
 
     /// The body of the plugin's `call`: decodes the arguments, runs `API.functions[index]`,
     /// and stores the encoded result or the error text in `result` (malloc'd; see `free_result`).
+    /// A function made with ``ServantPluginFunction/identity(_:)`` has its argument's bytes
+    /// copied to the result instead, undecoded.
     public static func call(
         _ index: Int, _ arguments: UnsafePointer<UInt8>?, _ length: Int, _ result: UnsafeMutableRawPointer?
     ) -> Int32 {
@@ -73,16 +75,18 @@ public enum ServantPluginExport<API: ServantPluginAPI> {
         }
         let function = functions[index]
         do {
-            let bytes = arguments.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
-            let values: [QValue]
-            switch try QIPC.decode(bytes).value {
-            case .list(let items, _): values = items
-            case let other: values = [other]
+            if function.returnsItsArgument, let arguments,
+                let argument = onlyArgument(UnsafeBufferPointer(start: arguments, count: length))
+            {
+                (out.pointee.result_ipc, out.pointee.result_len) = copyToMalloc(message: argument)
+                return Int32(MSERVE_SERVANT_CALL_OK)
             }
-            let outcome = try function.body(values)
-            (out.pointee.result_ipc, out.pointee.result_len) = copyToMalloc(QIPC.encode(outcome.result))
-            if let info = outcome.info {
-                (out.pointee.info_ipc, out.pointee.info_len) = copyToMalloc(QIPC.encode(info))
+            // The decoded arguments and the result's value live only inside `run`: what is
+            // copied to the plugin's memory next is the encoding alone.
+            let encoded = try run(function, arguments: arguments, length: length)
+            (out.pointee.result_ipc, out.pointee.result_len) = copyToMalloc(encoded.result)
+            if let info = encoded.info {
+                (out.pointee.info_ipc, out.pointee.info_len) = copyToMalloc(info)
             }
             return Int32(MSERVE_SERVANT_CALL_OK)
         } catch {
@@ -90,6 +94,51 @@ public enum ServantPluginExport<API: ServantPluginAPI> {
             return Int32(MSERVE_SERVANT_CALL_FAILED)
         }
     }
+
+    /// Runs `function` on the decoded arguments; returns its result and info encoded.
+    private static func run(
+        _ function: ServantPluginFunction, arguments: UnsafePointer<UInt8>?, length: Int
+    ) throws -> (result: [UInt8], info: [UInt8]?) {
+        let outcome = try function.body(decodeArguments(arguments, length: length))
+        return (QIPC.encode(outcome.result), outcome.info.map { QIPC.encode($0) })
+    }
+
+    /// The arguments message decoded: its items (a message that is no general list is one
+    /// argument). The copy it is decoded from goes when this returns.
+    private static func decodeArguments(_ arguments: UnsafePointer<UInt8>?, length: Int) throws -> [QValue] {
+        let bytes = arguments.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
+        switch try QIPC.decode(bytes).value {
+        case .list(let items, _): return items
+        case let other: return [other]
+        }
+    }
+
+    /// The bytes of the one argument in the arguments message `message` (plain,
+    /// little-endian, a general list of exactly one well-formed value), or nil when it is not
+    /// such a message: the function is then run on the decoded arguments, which reports what
+    /// is wrong.
+    private static func onlyArgument(_ message: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let span = message.span
+        guard span.count > 14, span[0] == 1, span[2] == 0, span[8] == 0,
+            (try? QIPCInPlace.count(in: span, at: 10, minimumElementSize: 1)) == 1,
+            (try? QIPCInPlace.header(of: span)) != nil,
+            (try? QIPCInPlace.checkValue(in: span, at: 14, depth: 1)) == span.count
+        else { return nil }
+        return UnsafeBufferPointer(rebasing: message[14...])
+    }
+}
+
+/// A result message in memory of its own: the 8-byte header (little-endian, async,
+/// uncompressed, the length) then the serialized value `payload`.
+private func copyToMalloc(message payload: UnsafeBufferPointer<UInt8>) -> (UnsafeMutablePointer<UInt8>?, Int) {
+    let count = 8 + payload.count
+    guard count <= Int(UInt32.max), let memory = malloc(count) else { return (nil, 0) }
+    let pointer = memory.assumingMemoryBound(to: UInt8.self)
+    let length = UInt32(count)
+    let header: [UInt8] = [1, 0, 0, 0] + (0..<4).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) }
+    pointer.update(from: header, count: 8)
+    if let base = payload.baseAddress { (pointer + 8).update(from: base, count: payload.count) }
+    return (pointer, count)
 }
 
 private func copyToMalloc(_ bytes: [UInt8]) -> (UnsafeMutablePointer<UInt8>?, Int) {

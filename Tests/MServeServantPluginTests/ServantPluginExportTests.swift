@@ -1,3 +1,4 @@
+import MServeProtocol
 import MServeServant
 import MServeServantPluginKit
 import MServeTesting
@@ -18,6 +19,7 @@ enum KitTestAPI: ServantPluginAPI {
         ServantPluginFunction("surprise", arity: 0...1) { _ -> QValue in throw Unexpected() },
         // A body that only throws, without naming its result type: the QValue initialiser.
         ServantPluginFunction("bare", arity: 0...1) { _ in throw Bare() },
+        ServantPluginFunction.identity("same"),
         ServantPluginFunction("annotated", arity: 0...1, withInfo: { _ in
             ServantPluginResult(
                 .atom(.symbol("done")),
@@ -42,7 +44,7 @@ struct ServantPluginExportTests {
     @Test func theTableListsTheFunctionsWithTheirArities() {
         #expect(plugin.name == "kit-test")
         #expect(plugin.description == "exercises the Swift kit")
-        #expect(plugin.functions.map(\.name) == ["arguments", "anything", "refuse", "surprise", "bare", "annotated"])
+        #expect(plugin.functions.map(\.name) == ["arguments", "anything", "refuse", "surprise", "bare", "same", "annotated"])
         #expect(plugin.functions[0].arity == 0...3)
         #expect(plugin.functions[1].arity == 1...Int.max)
         #expect(plugin.functions[1].arityText == "1+")
@@ -71,5 +73,40 @@ struct ServantPluginExportTests {
         let reply = try tester.call("annotated[]")
         #expect(reply.result == .atom(.symbol("done")))
         #expect(reply.info == .dictionary(keys: .vector(.symbol(["cache"])), values: .list([.atom(.symbol("hit"))])))
+    }
+
+    @Test func anIdentityFunctionReturnsItsArgumentsBytesUndecoded() throws {
+        // `(1; (`same; (10000 longs; `café)))` with the é in Latin-1, which a decoded symbol
+        // would hold as U+FFFD: the argument is over 64 KiB, so it reaches the plugin as sent.
+        var argument: [UInt8] = [0, 0]
+        QIPC.appendInt32(2, to: &argument)
+        QIPC.encodePayload(.vector(.long(Array(0..<10_000))), into: &argument)
+        argument += [0xF5, 0x63, 0x61, 0x66, 0xE9, 0]
+        var message = QIPC.listMessageHead(count: 2)
+        QIPC.encodePayload(.atom(.long(1)), into: &message)
+        message += [0, 0]
+        QIPC.appendInt32(2, to: &message)
+        QIPC.appendSymbolAtom("same", to: &message)
+        message += argument
+        QIPC.patchLength(&message)
+        var expected = QIPC.listMessageHead(count: 2)
+        QIPC.encodePayload(.atom(.long(1)), into: &expected)
+        expected += argument
+        QIPC.patchLength(&expected)
+        let reply = tester.functions.reply(to: message)
+        #expect(reply == expected, "the reply ends \(reply.suffix(8)), not \(expected.suffix(8))")
+        // Small arguments, encoded from their values by the servant, come back as well.
+        #expect(try tester.call("same `IBM").result == .atom(.symbol("IBM")))
+        #expect(try tester.call("same[]").errorMessage?.contains("rank") == true)
+    }
+
+    @Test func anIdentityFunctionRegisteredInProcessReturnsItsArgument() throws {
+        let identity = ServantPluginFunction.identity("same")
+        #expect(identity.returnsItsArgument)
+        #expect(identity.arity == 1...1)
+        #expect(!KitTestAPI.functions[0].returnsItsArgument)
+        var functions = FunctionRegistry()
+        functions.register(identity)
+        #expect(try ServantTester(functions: functions).call("same 1 2 3").result == .vector(.long([1, 2, 3])))
     }
 }

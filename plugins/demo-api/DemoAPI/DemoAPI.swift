@@ -33,7 +33,8 @@ public enum DemoAPI: ServantPluginAPI {
                     keys: .vector(.symbol(["rows", "source"])),
                     values: .list([.atom(.long(5)), .atom(.symbol("demo"))])))
         }),
-        ServantPluginFunction("echo", arity: 1...1) { $0[0] },
+        // Through the plugin ABI its argument's bytes become the result undecoded.
+        ServantPluginFunction.identity("echo"),
         ServantPluginFunction("sleep", arity: 1...1) { arguments in
             guard case .atom(let atom) = arguments[0], let milliseconds = integerValue(atom), milliseconds >= 0,
                 milliseconds <= 600_000
