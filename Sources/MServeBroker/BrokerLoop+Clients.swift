@@ -8,6 +8,16 @@ import MServeQuery
 import QData
 import ZeroMQ
 
+/// The kinds of line a client's dropped or refused message gives, each let through once a
+/// second on its own (``BrokerLoop/clientMessageLog``).
+enum ClientMessageLine: Hashable, Sendable {
+    case withoutEnvelope
+    case envelopeFrames
+    case envelopeBytes
+    case malformed
+    case refusedOptions
+}
+
 extension BrokerLoop {
     /// The most client messages one read handles: the loop then turns, reading the servants
     /// and running its timers, so that a burst of clients cannot leave the servants' answers
@@ -29,14 +39,15 @@ extension BrokerLoop {
             handled += 1
             let count = clientFrames.count
             guard count >= 2 else {
-                if let heldBack = malformedMessageLog.admit() {
+                if let heldBack = clientMessageLog.admit(.withoutEnvelope) {
                     logger.warning("\(LogThrottle.line("dropped a client message without an envelope", heldBack: heldBack))")
                 }
                 continue
             }
             let envelope = clientFrames.leadingFrames
             if let refusal = ClientEnvelope.refusal(frames: envelope.count, bytes: envelope.bytes) {
-                if let heldBack = malformedMessageLog.admit() {
+                let kind: ClientMessageLine = envelope.count > ClientEnvelope.maximumFrames ? .envelopeFrames : .envelopeBytes
+                if let heldBack = clientMessageLog.admit(kind) {
                     logger.warning("\(LogThrottle.line(refusal, heldBack: heldBack))")
                 }
                 continue
@@ -118,7 +129,7 @@ extension BrokerLoop {
                 try ClientQueryLayout(reading: bytes, maximumSize: maxMessageSize, acceptingOptions: true)
             }
         } catch {
-            if let heldBack = malformedMessageLog.admit() {
+            if let heldBack = clientMessageLog.admit(.malformed) {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
             reply(error: error.message, to: held, stage: .refused, counting: .refused)
@@ -237,7 +248,7 @@ extension BrokerLoop {
         do {
             decoded = try QueryOptions(decoding: options)
         } catch {
-            if let heldBack = refusedQueryLog.admit() {
+            if let heldBack = clientMessageLog.admit(.refusedOptions) {
                 logger.notice("\(LogThrottle.line("refused a query's options: \(error.message)", heldBack: heldBack))")
             }
             reply(error: error.message, to: held, stage: .refused, counting: .refused)

@@ -126,7 +126,9 @@ final class BrokerLoop {
     /// Whether queries waiting with no servant ready were logged; once until one is ready.
     var loggedWaitingWithoutServants = false
     /// Lines a client can cause at any rate: a line a second each, with a count of the rest.
-    var malformedMessageLog = LogThrottle()
+    /// Lines about client messages dropped or refused before their query is read, one throttle
+    /// for each kind (``ClientMessageLine``).
+    var clientMessageLog = LogThrottles<ClientMessageLine>()
     var refusedQueryLog = LogThrottle()
     var clientGoneLog = LogThrottle()
     var invalidChoiceLog = LogThrottle()

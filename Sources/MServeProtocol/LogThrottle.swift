@@ -31,3 +31,21 @@ public struct LogThrottle: Sendable {
         heldBack == 0 ? message : "\(message) (and \(heldBack) more like it since the last such line, not logged)"
     }
 }
+
+/// One ``LogThrottle`` for each kind of line: a peer's mistakes of one kind never hold back a
+/// line of another kind, nor count in its "more like it".
+public struct LogThrottles<Kind: Hashable & Sendable>: Sendable {
+    private let interval: Duration
+    private var throttles: [Kind: LogThrottle] = [:]
+
+    /// Throttles letting a line of each kind through at most once per `interval`.
+    public init(interval: Duration = .seconds(1)) {
+        self.interval = interval
+    }
+
+    /// Whether a line of `kind` may be logged at `now` (monotonic nanoseconds): nil when it is
+    /// held back, otherwise how many lines of that kind were held back since the last one.
+    public mutating func admit(_ kind: Kind, now: UInt64 = QueryClock.monotonicNanoseconds()) -> Int? {
+        throttles[kind, default: LogThrottle(interval: interval)].admit(now: now)
+    }
+}

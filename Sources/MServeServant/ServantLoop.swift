@@ -54,7 +54,7 @@ final class ServantLoop {
     /// Lines about messages a peer got wrong (no known command, a malformed QUERY, an unexpected
     /// command, queries without a session), each kind at most once a second: anyone who
     /// reaches the socket can send them at any rate, and must not fill the log.
-    private var peerEventLogs: [String: LogThrottle] = [:]
+    private var peerEventLogs = LogThrottles<String>()
     let endpoint: String
 
     init(
@@ -335,7 +335,7 @@ final class ServantLoop {
         _ kind: String, _ line: @autoclosure () -> String, level: Logger.Level = .warning,
         metadata: Logger.Metadata? = nil, now: UInt64
     ) {
-        guard let heldBack = peerEventLogs[kind, default: LogThrottle()].admit(now: now) else { return }
+        guard let heldBack = peerEventLogs.admit(kind, now: now) else { return }
         logger.log(level: level, "\(LogThrottle.line(line(), heldBack: heldBack))", metadata: metadata)
     }
 
@@ -358,7 +358,7 @@ final class ServantLoop {
             if frames.count >= 2, !frames[1].elementsEqual(ServantLink.protocolMarker) {
                 let envelope = frames.leadingFrames
                 if let refusal = ClientEnvelope.refusal(frames: envelope.count, bytes: envelope.bytes) {
-                    logPeerEvent("envelope", refusal, now: now)
+                    logPeerEvent(envelope.count > ClientEnvelope.maximumFrames ? "envelope frames" : "envelope bytes", refusal, now: now)
                     continue
                 }
                 guard configuration.acceptsDirectQueries else {
