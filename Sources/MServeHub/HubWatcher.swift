@@ -145,12 +145,12 @@ public final class HubWatcher: Service, Sendable {
     }
 
     private func join(_ endpoint: ServiceEndpoint) {
-        logger.info("servant joined", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
+        logger.info("the hub lists a servant", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
         onJoin(endpoint)
     }
 
     private func leave(_ endpoint: ServiceEndpoint) {
-        logger.info("servant left", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
+        logger.info("the hub no longer lists a servant", metadata: ["service": "\(service)", "endpoint": "\(endpoint.endpoint)"])
         onLeave(endpoint)
     }
 }

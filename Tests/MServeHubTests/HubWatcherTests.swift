@@ -1,5 +1,6 @@
 import Foundation
 import MServeTestSupport
+import MServeTesting
 import POSIXSockets
 import QData
 import Synchronization
@@ -14,8 +15,9 @@ struct HubWatcherTests {
         let (hub, hubTask) = try await fixture.startHub()
         let joined = Mutex<[String]>([])
         let left = Mutex<[String]>([])
+        let log = LogRecorder()
         let watcher = try HubWatcher(
-            service: "dev", hub: fixture.endpoint, refreshInterval: HubFixture.heartbeat, logger: quietLogger,
+            service: "dev", hub: fixture.endpoint, refreshInterval: HubFixture.heartbeat, logger: log.logger(label: "watcher"),
             onJoin: { endpoint in joined.withLock { $0.append(endpoint.endpoint) } },
             onLeave: { endpoint in left.withLock { $0.append(endpoint.endpoint) } })
         let watcherTask = Task { try await watcher.run() }
@@ -36,6 +38,11 @@ struct HubWatcherTests {
         let sawCrash = await eventually { left.withLock { $0.count } == 2 }
         #expect(sawCrash)
         #expect(watcher.endpoints.isEmpty)
+        // The watcher says what the hub says, not why: "servant left" is the broker's line for a
+        // servant that said goodbye, and the second one crashed.
+        #expect(log.messages.filter { $0 == "the hub lists a servant" }.count == 2, "\(log.messages)")
+        #expect(log.messages.filter { $0 == "the hub no longer lists a servant" }.count == 2, "\(log.messages)")
+        #expect(!log.messages.contains("servant left"))
 
         watcher.stop()
         try await watcherTask.value
