@@ -39,6 +39,7 @@ extension BrokerLoop {
             handled += 1
             let count = clientFrames.count
             guard count >= 2 else {
+                countDroppedOnArrival()
                 if let heldBack = clientMessageLog.admit(.withoutEnvelope) {
                     logger.warning("\(LogThrottle.line("dropped a client message without an envelope", heldBack: heldBack))")
                 }
@@ -46,6 +47,7 @@ extension BrokerLoop {
             }
             let envelope = clientFrames.leadingFrames
             if let refusal = ClientEnvelope.refusal(frames: envelope.count, bytes: envelope.bytes) {
+                countDroppedOnArrival()
                 let kind: ClientMessageLine = envelope.count > ClientEnvelope.maximumFrames ? .envelopeFrames : .envelopeBytes
                 if let heldBack = clientMessageLog.admit(kind) {
                     logger.warning("\(LogThrottle.line(refusal, heldBack: heldBack))")
@@ -94,9 +96,17 @@ extension BrokerLoop {
         return key
     }
 
+    /// Counts the message just received, which goes no further than the read (no envelope,
+    /// too large a one, a revoked key's): every message taken from the client socket is
+    /// `received` in the metrics, whether it is answered or dropped.
+    private func countDroppedOnArrival() {
+        metrics.received(bytes: clientFrames.size(ofFrame: clientFrames.count - 1))
+    }
+
     /// The message just received comes from a client whose key was revoked (BrokerAdmission):
     /// the first one of its connection is answered with an error, the rest are dropped.
     private func refuseRevokedClient(_ admission: BrokerAdmission) {
+        countDroppedOnArrival()
         let answer = admission.refuseRevokedClient(
             routingID: clientFrames.copy(of: 0), userID: clientFrames.metadata("User-Id"),
             address: clientFrames.metadata("Peer-Address"))

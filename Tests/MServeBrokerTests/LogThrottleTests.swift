@@ -49,6 +49,9 @@ struct LogThrottleTests {
             #expect(lines.filter { $0.contains("bytes in front of its query") }.count == 1, "\(lines)")
             #expect(lines.filter { $0.hasPrefix("refused a malformed client message") }.count == 1, "\(lines)")
             #expect(!lines.contains { $0.contains("more like it") }, "\(lines)")
+            // Every message taken from the client socket is received, the dropped ones too.
+            let metrics = await run.broker.snapshot().metrics
+            #expect(metrics.messagesReceived == 8 && metrics.messagesSent == 6, "\(metrics.messagesReceived) received, \(metrics.messagesSent) sent")
         }
     }
 
