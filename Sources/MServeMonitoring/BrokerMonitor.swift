@@ -20,9 +20,10 @@ public final class BrokerMonitor: MonitoredProcess {
         var lastSample: (time: Double, answered: UInt64, counts: [UInt64])?
         /// The loop's counters as last published to the registry.
         var counters = CounterMirror()
-        /// Per servant: what the served and lost counters were last set to.
-        var servantTotals: [String: (served: UInt64, lost: UInt64)] = [:]
-        var servantGauges: [String: [Gauge]] = [:]
+        /// Per servant, by endpoint: its name, and its served and lost counts as last published.
+        var servantTotals: [String: (name: String, served: UInt64, lost: UInt64)] = [:]
+        /// The servant names (the `servant` label) with series in the registry.
+        var servantNames: Set<String> = []
     }
 
     /// One point of the status page's charts.
@@ -142,8 +143,8 @@ public final class BrokerMonitor: MonitoredProcess {
         var history: [HistoryPoint]
     }
 
-    static let servantInFlightHelp = "Queries running on the servant."
-    static let servantStateHelp = "1 for the servant's state, 0 for the others."
+    static let servantInFlightHelp = "Queries running on the servant (on all the servants of this name)."
+    static let servantStateHelp = "Servants of this name in the state: 1 for the servant's state, 0 for the others."
     static let servantServedHelp = "Queries the servant answered."
     static let servantLostHelp = "Times the servant was lost while ready or draining."
 
@@ -194,26 +195,37 @@ public final class BrokerMonitor: MonitoredProcess {
         }
         ProcessMetrics.update(in: registry)
         state.withLock { state in
-            var present: Set<String> = []
-            for servant in snapshot.servants {
-                present.insert(servant.name)
-                let labels = base + [("servant", servant.name)]
-                registry.gauge("mserve_broker_servant_in_flight", labels, Self.servantInFlightHelp).set(Double(servant.inFlight))
+            // Servants that share a name (two `--name db1`) share its series: each gauge adds
+            // them up, and each counter gains what every one of them gained since the last
+            // scrape, each servant known by its endpoint (unique in the broker).
+            var byName: [String: [ServantStatus]] = [:]
+            for servant in snapshot.servants { byName[servant.name, default: []].append(servant) }
+            var published: [String: (name: String, served: UInt64, lost: UInt64)] = [:]
+            for (name, servants) in byName {
+                let labels = base + [("servant", name)]
+                registry.gauge("mserve_broker_servant_in_flight", labels, Self.servantInFlightHelp)
+                    .set(Double(servants.reduce(0) { $0 + $1.inFlight }))
                 for servantState in Self.servantStates {
                     registry.gauge("mserve_broker_servant_state", labels + [("state", servantState)], Self.servantStateHelp)
-                        .set(servant.state == servantState ? 1.0 : 0.0)
+                        .set(Double(servants.filter { $0.state == servantState }.count))
                 }
-                // Counters only go up: they gain what the broker's totals gained since the last
-                // scrape (a servant removed and added again starts from zero).
-                let last = state.servantTotals[servant.name] ?? (0, 0)
+                var gained: (served: UInt64, lost: UInt64) = (0, 0)
+                for servant in servants {
+                    // A servant new under this name, or removed and added again under its
+                    // endpoint since the last scrape (its counts lower), counts from zero.
+                    let last = state.servantTotals[servant.endpoint].flatMap { $0.name == name ? $0 : nil }
+                    gained.served &+= Self.gain(from: last?.served ?? 0, to: servant.served)
+                    gained.lost &+= Self.gain(from: last?.lost ?? 0, to: servant.lost)
+                    published[servant.endpoint] = (name, servant.served, servant.lost)
+                }
                 registry.counter("mserve_broker_servant_served_total", labels, Self.servantServedHelp)
-                    .increment(by: Int64(servant.served >= last.served ? servant.served - last.served : servant.served))
+                    .increment(by: Int64(clamping: gained.served))
                 registry.counter("mserve_broker_servant_lost_total", labels, Self.servantLostHelp)
-                    .increment(by: Int64(servant.lost >= last.lost ? servant.lost - last.lost : servant.lost))
-                state.servantTotals[servant.name] = (servant.served, servant.lost)
+                    .increment(by: Int64(clamping: gained.lost))
             }
-            // A servant removed (`removeServant`, gone from the hub) leaves the metrics.
-            for name in state.servantTotals.keys where !present.contains(name) {
+            // A name no servant has any more (removed by `removeServant`, gone from the hub)
+            // leaves the metrics.
+            for name in state.servantNames where byName[name] == nil {
                 let labels = base + [("servant", name)]
                 registry.unregisterGauge(registry.gauge("mserve_broker_servant_in_flight", labels, Self.servantInFlightHelp))
                 for servantState in Self.servantStates {
@@ -222,8 +234,15 @@ public final class BrokerMonitor: MonitoredProcess {
                 }
                 registry.unregisterCounter(registry.counter("mserve_broker_servant_served_total", labels, Self.servantServedHelp))
                 registry.unregisterCounter(registry.counter("mserve_broker_servant_lost_total", labels, Self.servantLostHelp))
-                state.servantTotals[name] = nil
             }
+            state.servantNames = Set(byName.keys)
+            state.servantTotals = published
         }
+    }
+
+    /// What a servant's count gained from `last` (published) to `now`: all of `now` when it is
+    /// lower (the servant was counted again from zero).
+    static func gain(from last: UInt64, to now: UInt64) -> UInt64 {
+        now >= last ? now - last : now
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import MServeBroker
 import MServeClient
-import MServeMonitoring
+@testable import MServeMonitoring
 import MServeServant
 import MServeTesting
 import MServeTestSupport
@@ -98,5 +98,42 @@ struct BrokerMetricsTests {
         }
         #expect(sample(text, "mserve_broker_queries_redispatched_total", ["service": "test"]) == 1)
         #expect(sample(text, "mserve_broker_queries_total", ["service": "test", "outcome": "answered"]) == 2)
+    }
+
+    /// Servants sharing a name (`--name db1` on two servants) share its series: the gauges add
+    /// them up, and the counters count what each answered, once: scrapes without traffic
+    /// change nothing, and one of them leaving takes nothing back.
+    @Test func servantsSharingANameAreCountedOnceEach() throws {
+        let broker = try Broker(configuration: BrokerConfiguration()) { _ in FirstFreeAlgorithm() }
+        let monitor = BrokerMonitor(broker: broker, service: "test")
+        func servant(_ port: Int, served: UInt64, state: String = "ready", lost: UInt64 = 0) -> ServantStatus {
+            ServantStatus(
+                endpoint: "tcp://127.0.0.1:\(port)", name: "db1", state: state, inFlight: 1, capacity: 1, served: served,
+                lost: lost)
+        }
+        func scrape(_ servants: [ServantStatus]) -> String {
+            monitor.publish(
+                BrokerSnapshot(
+                    servants: servants, queued: 0, inFlight: 0, answered: 0, clientEndpoint: "tcp://127.0.0.1:5570"))
+            return String(decoding: monitor.registry.emitToBuffer(), as: UTF8.self)
+        }
+        let labels = ["service": "test", "servant": "db1"]
+        let both = [servant(1, served: 5), servant(2, served: 0, state: "lost", lost: 1)]
+        for _ in 1...4 {
+            let text = scrape(both)
+            #expect(sample(text, "mserve_broker_servant_served_total", labels) == 5)
+            #expect(sample(text, "mserve_broker_servant_lost_total", labels) == 1)
+            #expect(sample(text, "mserve_broker_servant_in_flight", labels) == 2)
+            #expect(sample(text, "mserve_broker_servant_state", labels.merging(["state": "ready"]) { $1 }) == 1)
+            #expect(sample(text, "mserve_broker_servant_state", labels.merging(["state": "lost"]) { $1 }) == 1)
+            #expect(sample(text, "mserve_broker_servant_state", labels.merging(["state": "draining"]) { $1 }) == 0)
+        }
+        let grown = scrape([servant(1, served: 7), servant(2, served: 3, lost: 1)])
+        #expect(sample(grown, "mserve_broker_servant_served_total", labels) == 10)
+        // The one that served 7 leaves: the other's count goes on from the total.
+        let oneLeft = scrape([servant(2, served: 4, lost: 1)])
+        #expect(sample(oneLeft, "mserve_broker_servant_served_total", labels) == 11)
+        #expect(sample(oneLeft, "mserve_broker_servant_state", labels.merging(["state": "ready"]) { $1 }) == 1)
+        #expect(sample(scrape([servant(2, served: 4, lost: 1)]), "mserve_broker_servant_served_total", labels) == 11)
     }
 }
