@@ -25,6 +25,8 @@ public final class Broker: Service, Sendable {
     private let makeAlgorithm: AlgorithmFactory
     private let mailbox: ZMQMailbox<BrokerControl>
     private let startup = ZMQStartup<String>()
+    /// What the broker held when it stopped (nil while it runs, or when it never started).
+    private let stoppedSnapshot = Mutex<BrokerSnapshot?>(nil)
 
     /// Creates a broker that makes its algorithms with `algorithms`.
     public init(
@@ -78,7 +80,7 @@ public final class Broker: Service, Sendable {
                 for case .snapshot(let reply) in mailbox.closeIntake() { reply(.empty) }
                 throw error
             }
-            loop.run()
+            loop.run { final in self.stoppedSnapshot.withLock { $0 = final } }
         }
     }
 
@@ -116,13 +118,14 @@ public final class Broker: Service, Sendable {
         mailbox.post(.servantLeft(endpoint: endpoint))
     }
 
-    /// The broker's current state (empty once it has stopped, or when it failed to start; a
-    /// broker not yet running answers when it runs).
+    /// The broker's current state (``BrokerSnapshot/stopping`` while it drains). Once it has
+    /// stopped, what it held and counted when it stopped, still ``BrokerSnapshot/stopping``
+    /// (so that a last scrape sees the queries its stop ended); empty when it failed to
+    /// start. A broker not yet running answers when it runs.
     public func snapshot() async -> BrokerSnapshot {
         await withCheckedContinuation { continuation in
             let posted = mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
-            // A stopped broker holds nothing.
-            if !posted { continuation.resume(returning: .empty) }
+            if !posted { continuation.resume(returning: stoppedSnapshot.withLock { $0 } ?? .empty) }
         }
     }
 

@@ -288,8 +288,9 @@ final class BrokerLoop {
 
     // MARK: running
 
-    /// Runs until a stop command, then drains and closes every socket.
-    func run() {
+    /// Runs until a stop command, then drains and closes every socket; gives `onStopped` the
+    /// last snapshot before the mailbox stops taking requests.
+    func run(onStopped: (BrokerSnapshot) -> Void = { _ in }) {
         logger.info(
             "broker listening for clients",
             metadata: ["endpoint": "\(clientEndpoint)", "algorithm": "\(algorithm.name)"])
@@ -400,7 +401,7 @@ final class BrokerLoop {
             flushOutboxes()
         }
         events.stop()
-        shutdown()
+        shutdown(onStopped: onStopped)
     }
 
     /// The queries waiting for a servant: in line and parked.
@@ -492,7 +493,7 @@ final class BrokerLoop {
         }
     }
 
-    func shutdown() {
+    func shutdown(onStopped: (BrokerSnapshot) -> Void) {
         endRunningQueries()
         // Queries of a servant lost during the drain went back to the queue: they end here too.
         failQueued(reason: "the broker is shutting down")
@@ -503,6 +504,7 @@ final class BrokerLoop {
         kdbDoor?.close()
         kdbServants.close()
         let final = snapshot()
+        onStopped(final)
         for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(final) }
         // The replies just sent (the last answers, the shutdown errors) must reach their
         // clients: closed at once, libzmq would drop what it has not written yet.
@@ -528,6 +530,6 @@ final class BrokerLoop {
             clientEndpoint: clientEndpoint, algorithm: configuration.dispatch.algorithm,
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
             settings: BrokerSnapshot.Settings(configuration),
-            residentBytes: memory?.resident, peakResidentBytes: memory?.peak, metrics: metrics)
+            residentBytes: memory?.resident, peakResidentBytes: memory?.peak, metrics: metrics, stopping: stopping)
     }
 }

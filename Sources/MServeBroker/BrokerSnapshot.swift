@@ -19,6 +19,9 @@ public struct BrokerSnapshot: Sendable {
     public var algorithm: String = ""
     /// How long the broker has been running.
     public var uptime: Duration = .zero
+    /// Whether the broker is stopping (draining what it holds, taking no new query) or has
+    /// stopped: a stopped broker's snapshot is what it held when it stopped.
+    public var stopping = false
     /// The limits and settings in force, from the broker's configuration.
     public var settings = Settings()
     /// The broker process's resident memory (`VmRSS`), in bytes; nil when unknown.
@@ -68,9 +71,11 @@ public struct BrokerSnapshot: Sendable {
     public init(
         servants: [ServantStatus], queued: Int, inFlight: Int, answered: UInt64, clientEndpoint: String = "",
         algorithm: String = "", uptime: Duration = .zero, settings: Settings = Settings(),
-        residentBytes: Int? = nil, peakResidentBytes: Int? = nil, metrics: BrokerMetrics = BrokerMetrics()
+        residentBytes: Int? = nil, peakResidentBytes: Int? = nil, metrics: BrokerMetrics = BrokerMetrics(),
+        stopping: Bool = false
     ) {
         self.metrics = metrics
+        self.stopping = stopping
         self.servants = servants
         self.queued = queued
         self.inFlight = inFlight

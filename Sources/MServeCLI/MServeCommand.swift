@@ -480,8 +480,9 @@ func announce(_ line: String) {
 /// listening too: the line means that everything asked for is up. `http` starts only after the
 /// endpoint is bound, so a process that cannot bind it never starts its HTTP side; a taken
 /// `http` port is found before anything starts, so the process fails with that error alone,
-/// without the start and stop lines of a run that never served. When either fails (a port
-/// taken, say), stops the services and throws the error, with nothing printed.
+/// without the start and stop lines of a run that never served. On a stop, `http` stops last,
+/// once the other services have stopped. When either fails (a port taken, say), stops the
+/// services and throws the error, with nothing printed.
 func runAnnouncingEndpoint(
     _ services: [any Service], http: MonitoringServer? = nil, logger: Logger,
     endpoint: @escaping @Sendable () async throws -> String
@@ -489,11 +490,14 @@ func runAnnouncingEndpoint(
     try http?.checkAvailable()
     var services = services
     if let http {
-        services.append(
+        // First, so that it stops last (a ServiceGroup stops its services in reverse order):
+        // while the process drains, `/healthz` and `/readyz` answer 503 and a scrape sees the
+        // queries the stop ended.
+        services.insert(
             DeferredService {
                 _ = try await endpoint()
                 return http
-            })
+            }, at: 0)
     }
     let group = ServiceGroup(services: services, logger: logger)
     StopSignals.onStop { await group.triggerGracefulShutdown() }

@@ -101,11 +101,15 @@ public final class BrokerMonitor: MonitoredProcess {
 
     /// The health checks' and status page's view of `snapshot`.
     func state(of snapshot: BrokerSnapshot) -> MonitoredState {
-        let live = !snapshot.clientEndpoint.isEmpty
-        let readyCount = snapshot.servants.filter { $0.state == "ready" }.count
+        // A stopping broker (draining after SIGTERM) is not live any more: `/healthz` says
+        // `stopped` and `/readyz` not ready, so that load balancers send it nothing new.
+        let live = !snapshot.clientEndpoint.isEmpty && !snapshot.stopping
+        let readyCount = live ? snapshot.servants.filter { $0.state == "ready" }.count : 0
         let readiness =
-            !live
-            ? "the broker is not running" : readyCount > 0 ? "\(readyCount) servant(s) ready" : "no servant is ready"
+            snapshot.stopping
+            ? "the broker is stopping"
+            : !live
+                ? "the broker is not running" : readyCount > 0 ? "\(readyCount) servant(s) ready" : "no servant is ready"
         let status = Status(
             role: "broker", service: service, endpoint: snapshot.clientEndpoint, algorithm: snapshot.algorithm,
             uptimeSeconds: Double(snapshot.uptime.components.seconds)

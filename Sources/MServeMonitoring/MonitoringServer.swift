@@ -20,7 +20,7 @@ import Glibc
 /// let broker = try Broker(configuration: config, plugins: registry)
 /// let http = MonitoringServer(address: try HTTPBindAddress(parsing: "127.0.0.1:9464"),
 ///                             process: BrokerMonitor(broker: broker, service: "default"))
-/// try await ServiceGroup(services: [broker, http], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// try await ServiceGroup(services: [http, broker], gracefulShutdownSignals: [.sigterm], logger: logger).run()
 /// ```
 public final class MonitoringServer: Service, Sendable {
     private let address: HTTPBindAddress

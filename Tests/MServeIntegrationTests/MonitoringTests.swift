@@ -139,6 +139,32 @@ extension IntegrationTests {
             #expect(try await Self.get(port, "/healthz").status == 200)
         }
 
+        /// On SIGTERM the HTTP side stops after the broker: while the broker drains a running
+        /// query, `/healthz` answers `503 stopped` and `/readyz` 503, where the listener used to
+        /// close at once.
+        @Test func theHTTPSideAnswersWhileTheBrokerDrains() async throws {
+            let port = LoopbackPort.free()
+            let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--http", "127.0.0.1:\(port)"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            // Longer than the broker's drain (2 s): the broker drains for all of it.
+            let running = Task { try? await client.send("sleep 5000") }
+            let started = await eventually {
+                let metrics = (try? await Self.get(port, "/metrics").body) ?? ""
+                return metrics.contains(#"mserve_broker_queries_in_flight{service="default"} 1"#)
+            }
+            #expect(started)
+            kill(cluster.broker.pid, SIGTERM)
+            let stopped = await eventually(timeout: .seconds(10)) { (try? await Self.get(port, "/healthz"))?.status == 503 }
+            #expect(stopped, "\(cluster.broker.logs)")
+            #expect((try? await Self.get(port, "/healthz").body) == "stopped\n")
+            #expect((try? await Self.get(port, "/readyz").status) == 503)
+            _ = await running.value
+            #expect(await eventually { !cluster.broker.isRunning })
+        }
+
         /// Connections that send half a request and wait cannot take the broker's descriptors:
         /// beyond the HTTP side's cap (64 by default) they are closed at once, the others when
         /// they have sent no whole request for 10 seconds, and the broker answers its ZeroMQ

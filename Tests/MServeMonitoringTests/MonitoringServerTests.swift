@@ -151,6 +151,58 @@ struct MonitoringServerTests {
         #expect(!state.ready)
     }
 
+    /// A stopping broker (draining what it holds after SIGTERM) says so: `/healthz` answers
+    /// `503 stopped` and `/readyz` 503, and the queries its stop ended are counted in what the
+    /// HTTP side, which stops after it, shows; once the broker has stopped they stay.
+    @Test func aStoppingBrokerSaysSoAndItsLastCountsAreShown() async throws {
+        let hold = HeldFunction()
+        defer { hold.release(1) }  // a failing test leaves no worker held
+        var servantConfiguration = ServantConfiguration()
+        servantConfiguration.endpoint = "tcp://127.0.0.1:0"
+        let servant = try Servant(configuration: servantConfiguration, functions: hold.registry, logger: Self.quiet)
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let monitor = BrokerMonitor(broker: broker, service: "web")
+        let server = MonitoringServer(
+            address: HTTPBindAddress(host: "127.0.0.1", port: 0), process: monitor, sampleInterval: .milliseconds(100),
+            logger: Self.quiet)
+        // The HTTP side first, so that it stops last, as `mserve broker --http` runs it.
+        let group = ServiceGroup(services: [server, servant, broker], logger: Self.quiet)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { tasks.cancelAll() }
+            broker.addServant(endpoint: try await servant.endpoint)
+            let port = try await server.port
+            let client = try QueryClient(endpoint: try await broker.clientEndpoint)
+            defer { client.close() }
+            _ = await eventually { await broker.snapshot().servants.first?.state == "ready" }
+            async let held = try? client.send("hold 1")
+            #expect(await eventually { hold.started }, "the query never started")
+            // As SIGTERM does: the broker drains the held query (2 s), then the servant stops.
+            await group.triggerGracefulShutdown()
+            let stopped = await eventually { (try? await http(port: port, "/healthz"))?.status == 503 }
+            #expect(stopped)
+            #expect(try await http(port: port, "/healthz").body == "stopped\n")
+            let ready = try await http(port: port, "/readyz")
+            #expect(ready.status == 503)
+            #expect(ready.body == "not ready: the broker is stopping\n")
+            // The running query, ended when the drain time is up, is counted and shown.
+            let counted = try await eventually {
+                let metrics = try await http(port: port, "/metrics").body
+                return sample(metrics, "mserve_broker_queries_total", ["service": "web", "outcome": "failed"]) == 1
+            }
+            #expect(counted)
+            hold.release(1)
+            _ = await held
+            try await tasks.next()
+            // Once the broker has stopped, its last counts stay.
+            let metrics = String(decoding: await monitor.metrics(), as: UTF8.self)
+            #expect(sample(metrics, "mserve_broker_queries_total", ["service": "web", "outcome": "failed"]) == 1)
+            #expect(!(await monitor.refresh().live))
+        }
+    }
+
     /// An address already taken fails the start with a message naming the address, the flag
     /// and the system's reason, as a taken client endpoint does: not the event loop's own
     /// description of its `bind` call.
