@@ -12,13 +12,21 @@ public final class HubMonitor: MonitoredProcess {
     private let state = Mutex(State())
 
     private struct State {
-        /// The (role, state) series set so far: one that empties is set to zero, not left stale.
-        var series: Set<[String]> = []
+        /// The (role, state) series set so far: every documented pair from the start, at zero
+        /// until a spoke is in it, and any other seen since; one that empties is set to zero,
+        /// not left stale.
+        var series: Set<[String]> = HubMonitor.documentedSpokeSeries
         /// The hub whose counters were last published (held, so that a new one is never taken
         /// for it), and what they were.
         var hub: Hub?
         var counters = CounterMirror()
     }
+
+    /// The states a spoke may be in, each a `state` of `mserve_hub_spokes`.
+    static let spokeStates = ["up", "unconfirmed"]
+    /// Every (role, state) pair of `mserve_hub_spokes` that is exported from the start: an alert
+    /// on a pair at zero (no servant up) then fires on a hub that has never seen such a spoke.
+    static let documentedSpokeSeries = Set(SpokeRole.all.flatMap { role in spokeStates.map { [role, $0] } })
 
     /// Shows `hub`, publishing into `registry`.
     public convenience init(hub: Hub, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

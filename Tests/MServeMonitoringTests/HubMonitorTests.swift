@@ -86,6 +86,21 @@ struct HubMonitorTests {
         #expect(sample(String(decoding: monitor.registry.emitToBuffer(), as: UTF8.self), "mserve_hub_database_open") == 0)
     }
 
+    /// Every documented role and state of `mserve_hub_spokes` is there from the start, at zero
+    /// until a spoke is in it: an alert on "no servant up" fires on a hub that never saw one.
+    @Test func everySpokeRoleAndStateIsExportedFromTheStart() {
+        let monitor = HubMonitor(registry: .init()) { nil }
+        let snapshot = HubSnapshot(
+            endpoint: "tcp://127.0.0.1:5560", databaseOpen: true, spokes: [], crashes: [], crashReportsHeld: 0)
+        monitor.publish((nil, snapshot))
+        let text = String(decoding: monitor.registry.emitToBuffer(), as: UTF8.self)
+        for role in ["servant", "broker", "client", "hub"] {
+            for state in ["up", "unconfirmed"] {
+                #expect(sample(text, "mserve_hub_spokes", ["role": role, "state": state]) == 0, "\(role) \(state)")
+            }
+        }
+    }
+
     @Test func aStoppedHubIsNeitherLiveNorReady() async throws {
         let configuration = HubConfiguration(
             endpoint: "tcp://127.0.0.1:\(LoopbackPort.free())",
