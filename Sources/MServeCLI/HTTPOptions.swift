@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// `--http` and `--http-allow-remote`: the HTTP side of a broker or hub (metrics, status page,
 /// health checks; docs/OPERATIONS.md, "Monitoring").
 struct HTTPOptions: ParsableArguments {
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Serve /metrics (Prometheus), the status page at /, /healthz and /readyz over HTTP on HOST:PORT (PORT alone: 127.0.0.1:PORT). GET only, no authentication (env MSERVE_HTTP).", valueName: "address"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Serve /metrics (Prometheus), the status page at /, /healthz and /readyz over HTTP on HOST:PORT (PORT alone: 127.0.0.1:PORT). GET and HEAD only, no authentication; on loopback, a loopback Host only (env MSERVE_HTTP).", valueName: "address"))
     var http: String?
 
     @Flag(name: .long, help: "With --keys, let --http bind an address other machines can reach (its pages have no authentication).")

@@ -12,9 +12,11 @@ import Glibc
 #endif
 
 /// The HTTP side of a broker or hub, a `Service`: `/metrics` (Prometheus text format), the
-/// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET only, to at
-/// most ``ConnectionLimits/maxConnections`` connections at once, each closed when it sends no
-/// request part for ``ConnectionLimits/requestTimeout``.
+/// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET (and HEAD,
+/// as GET without the body) only, to at most ``ConnectionLimits/maxConnections`` connections at
+/// once, each closed when it sends no request part for ``ConnectionLimits/requestTimeout``;
+/// bound to loopback, only to a request whose `Host` is a loopback name or address. Run it
+/// before the process it shows in a `ServiceGroup`, so that it stops after it.
 ///
 /// ```swift
 /// let broker = try Broker(configuration: config, plugins: registry)
@@ -123,7 +125,12 @@ public final class MonitoringServer: Service, Sendable {
     }
 
     private func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+        // HEAD is answered as GET, without the body (RFC 9110): probes that use it see the
+        // status a GET would get.
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        // Bound to loopback, only a loopback name reaches it: a page in a local browser whose
+        // name was rebound to 127.0.0.1 (DNS rebinding) is refused.
+        if address.isLoopback { router.add(middleware: LoopbackHostMiddleware(boundHost: address.host)) }
         router.add(middleware: GetOnlyMiddleware())
         let process = process
         router.get("/") { _, _ in
@@ -163,21 +170,75 @@ public final class MonitoringServer: Service, Sendable {
     }
 }
 
-/// Answers anything but GET with 405 Method Not Allowed: the HTTP side only shows.
+/// Answers anything but GET and HEAD with 405 Method Not Allowed: the HTTP side only shows.
 struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard request.method == .get else {
+        guard request.method == .get || request.method == .head else {
             var headers = HTTPFields()
-            headers[.allow] = "GET"
+            headers[.allow] = "GET, HEAD"
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(
                 status: .methodNotAllowed, headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: "only GET is served\n")))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: "only GET and HEAD are served\n")))
         }
         return try await next(request, context)
     }
+}
+
+/// On a loopback bind, answers a request whose `Host` is not a loopback name or address
+/// (`localhost`, `127.*`, `[::1]`, or the bound host; any port) with 421 Misdirected Request:
+/// a browser sends the name it looked up, so a page whose name was rebound to 127.0.0.1 (DNS
+/// rebinding) cannot read the status page or the metrics. A request without `Host` (HTTP/1.0)
+/// passes: no browser sends one.
+struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The host the HTTP side is bound to (`127.0.0.1`, `::1`, `localhost`).
+    let boundHost: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let authority = request.head.authority, !Self.isLoopback(authority: authority, boundHost: boundHost) else {
+            return try await next(request, context)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(
+            status: .misdirectedRequest, headers: headers,
+            body: ResponseBody(
+                byteBuffer: ByteBuffer(
+                    string: "refused: this HTTP side is bound to loopback and serves only a loopback Host (localhost, 127.0.0.1, [::1])\n")))
+    }
+
+    /// Whether `authority` (a `Host` header: a name or address, then maybe `:PORT`) names
+    /// this machine's loopback: `localhost`, an address in 127.0.0.0/8, `[::1]`, or `boundHost`.
+    static func isLoopback(authority: String, boundHost: String) -> Bool {
+        var host = Substring(authority.lowercased())
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return false }
+            let rest = host[host.index(after: close)...]
+            guard rest.isEmpty || Self.isPort(rest) else { return false }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":") {
+            guard Self.isPort(host[colon...]) else { return false }
+            host = host[..<colon]
+        }
+        if host == "localhost" || host == "::1" || host == Substring(boundHost.lowercased()) { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy { octet in !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCIIDigit) && Int(octet)! <= 255 }
+    }
+
+    /// Whether `text` is `:` and a port number (`:` alone is allowed: an empty port).
+    private static func isPort(_ text: Substring) -> Bool {
+        text.first == ":" && text.dropFirst().count <= 5 && text.dropFirst().allSatisfy(\.isASCIIDigit)
+    }
+}
+
+extension Character {
+    /// Whether this is one of `0`…`9`.
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 /// The port the server bound, or why it could not; set once.

@@ -122,6 +122,51 @@ struct MonitoringServerTests {
         }
     }
 
+    /// HEAD is answered as GET, without the body (RFC 9110): a probe that uses it sees the
+    /// status a GET gets.
+    @Test func headIsAnsweredAsGetWithoutTheBody() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for path in ["/healthz", "/metrics", "/", "/status.json"] {
+                let answer = try await http("HEAD", port: port, path)
+                #expect(answer.status == 200, "\(path)")
+                #expect(answer.body.isEmpty, "\(path)")
+            }
+            // No servant: not ready, as a GET says.
+            #expect(try await http("HEAD", port: port, "/readyz").status == 503)
+            #expect(try await http("HEAD", port: port, "/nothing-here").status == 404)
+        }
+    }
+
+    /// A GET with `Host: host` over a raw connection: the status code and the whole answer.
+    static func get(port: Int, _ path: String, host: String) async throws -> (status: Int, answer: String) {
+        let connection = try RawTCPConnection(port: port)
+        defer { connection.close() }
+        connection.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+        let answer = await connection.readUntilClosed(timeout: .seconds(30)) ?? ""
+        let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? -1
+        return (status, answer)
+    }
+
+    /// Bound to loopback, the HTTP side serves a loopback `Host` alone: a page whose name was
+    /// rebound to 127.0.0.1 (DNS rebinding) cannot read the status or the metrics.
+    @Test func aLoopbackBindRefusesAnotherHost() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for host in ["evil.example", "evil.example:\(port)", "10.0.0.1", "127.0.0.1.evil.example", "[::2]:\(port)"] {
+                for path in ["/status.json", "/metrics", "/"] {
+                    let refused = try await Self.get(port: port, path, host: host)
+                    #expect(refused.status == 421, "\(host) \(path): \(refused.answer)")
+                    #expect(refused.answer.contains("serves only a loopback Host"), "\(host) \(path)")
+                    #expect(!refused.answer.contains("mserve_broker"), "\(host) \(path)")
+                }
+            }
+            for host in ["localhost", "localhost:\(port)", "LOCALHOST", "127.0.0.1", "127.0.0.1:\(port)", "[::1]", "[::1]:\(port)", "127.0.0.2"] {
+                let served = try await Self.get(port: port, "/metrics", host: host)
+                #expect(served.status == 200, "\(host): \(served.answer)")
+                #expect(served.answer.contains("mserve_broker_queue_length"), "\(host)")
+            }
+        }
+    }
+
     @Test func aServantRemovedLeavesTheMetrics() async throws {
         try await Self.withBrokerHTTP(servants: 1) { cluster, port in
             _ = await eventually { await cluster.broker.snapshot().servants.first?.state == "ready" }
