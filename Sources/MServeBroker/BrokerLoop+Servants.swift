@@ -257,9 +257,15 @@ extension BrokerLoop {
         /// path is half-open. libzmq reconnects only after a connection fails, so without a new
         /// one the servant would stay lost for good.
         case silent
+        /// The servant sent a REPLY from which the broker could not read which of its queries
+        /// it answered (``BrokerLoop/readReply(_:from:)``): what it runs is not known, and a
+        /// new connection starts a new session.
+        case malformedReply
 
         var explanation: String {
             switch self {
+            case .malformedReply:
+                "it sent a REPLY naming no query it runs that the broker could read (docs/PROTOCOL.md)"
             case .endedByLibzmq:
                 "libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match)"
             case .silent:
@@ -314,6 +320,7 @@ extension BrokerLoop {
             do {
                 guard try servantSocket.receive(into: &servantFrames, dontWait: true) else {
                     flushOutboxes()
+                    if !untrustedServants.isEmpty { reconnectUntrustedServants() }
                     return handled
                 }
             } catch {
@@ -346,24 +353,7 @@ extension BrokerLoop {
                     servantLost(id, reason: "restarted")
                     sendHello(id)
                 }
-            case .reply:
-                // `tag, reply` alone, or one or more `tag, reply, execution` triples.
-                let bodyFrames = frames.count - 3
-                guard bodyFrames == 2 || (bodyFrames > 0 && bodyFrames % 3 == 0) else {
-                    logger.warning("dropped a malformed REPLY from a servant")
-                    continue
-                }
-                for first in stride(from: 3, to: frames.count, by: 3) {
-                    guard let tag = WireInteger.decode(frames[first]) else {
-                        logger.warning("dropped a REPLY with a malformed tag from a servant")
-                        continue
-                    }
-                    // A small reply is read where it was received; a large one keeps its frame.
-                    completeQuery(
-                        servantID: id, tag: tag,
-                        reply: frames.isLarge(first + 1) ? .frame(frames.message(at: first + 1)) : .received(frames[first + 1]),
-                        reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
-                }
+            case .reply: readReply(frames, from: record)
             case .drain: servantDraining(id, handedBack: frames.count > 3 ? (3..<frames.count).compactMap { WireInteger.decode(frames[$0]) } : [])
             case .bye:
                 // It said it was going: the tries to reach it again are no news ("servant left",
@@ -371,24 +361,37 @@ extension BrokerLoop {
                 record.unreachableLogged = true
                 // The queries it names it never started: sent elsewhere, they are not counted
                 // as a dispatch.
-                var neverStarted = 0
+                var neverStarted: Set<UInt64> = []
                 for index in 3..<frames.count {
-                    if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id {
+                    if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id,
+                        neverStarted.insert(tag).inserted
+                    {
                         inFlight[tag]?.query.dispatches -= 1
-                        neverStarted += 1
                     }
                 }
                 if record.state == .draining {
                     logger.info("servant left", metadata: ["servant": "\(record.name)"])
                     // Its drain time ended with these still running: they go to another
-                    // servant, counted as a dispatch, and may have run in part at this one.
-                    let stillRunning = record.inFlight - neverStarted
-                    if stillRunning > 0 {
+                    // servant, counted as a dispatch, and may have run in part at this one; or,
+                    // sent as often as --redispatch allows, they are answered with an error.
+                    let name = record.name
+                    let orphans = servantLost(id, reason: "said goodbye", quietly: true)
+                    let sentAgain = orphans.sentAgain.subtracting(neverStarted).count
+                    let gaveUp = orphans.gaveUp.subtracting(neverStarted).count
+                    if sentAgain + gaveUp > 0 {
+                        let what =
+                            gaveUp == 0
+                            ? "they are sent again"
+                            : sentAgain == 0
+                                ? "they are answered with an error, sent as often as --redispatch allows"
+                                : "\(sentAgain) sent again, \(gaveUp) answered with an error (sent as often as --redispatch allows)"
                         logger.warning(
-                            "servant left with queries still running: they are sent again",
-                            metadata: ["servant": "\(record.name)", "running": "\(stillRunning)"])
+                            "servant left with queries still running: \(what)",
+                            metadata: [
+                                "servant": "\(name)", "running": "\(sentAgain + gaveUp)",
+                                "sentAgain": "\(sentAgain)", "failed": "\(gaveUp)",
+                            ])
                     }
-                    servantLost(id, reason: "said goodbye", quietly: true)
                 } else {
                     servantLost(id, reason: "said goodbye")
                 }
@@ -413,48 +416,151 @@ extension BrokerLoop {
             metadata: ["servant": "\(sender ?? LogText.printable(routingID, limit: 64))"])
     }
 
-    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation, name and functions.
-    func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
-        guard let record = servants[id] else { return }
-        var capacity = 1
-        var batchLimit = 1
-        var incarnation: UInt64 = 0
-        var name: String? = nil
-        var functions = ServedFunctions.every
-        if let readyInfo, let info = try? QIPC.decode(readyInfo).value,
-            let entries = InfoDictionary.symbolKeyedEntries(info)
-        {
-            for (key, value) in entries {
-                switch (key, value) {
-                case ("capacity", .atom(.long(let n))): capacity = max(1, Int(n))
-                case ("batch", .atom(.long(let n))): batchLimit = max(1, Int(min(n, 1 << 20)))
-                case ("incarnation", .atom(.long(let n))): incarnation = UInt64(bitPattern: n)
-                case ("name", .atom(.symbol(let text))) where !text.isEmpty: name = text
-                case ("functions", .vector(.symbol(let names), _)): functions = ServedFunctions(announced: names)
-                case ("functions", .atom(.symbol(let name))): functions = ServedFunctions(announced: [name])
-                default: break
+    /// A servant's REPLY: one or more triples `tag, message, time`, or exactly one pair `tag,
+    /// message` (docs/PROTOCOL.md); a time frame that is not 8 bytes reads as no time given.
+    ///
+    /// A REPLY framed otherwise is not read, but must not keep the queries it was meant to
+    /// answer: those its 8-byte frames name, of the ones the servant runs, are answered with the
+    /// malformed-reply error at once, and their places at the servant freed. When no such tag can
+    /// be read (or a triple's tag frame is not 8 bytes), the broker cannot tell which of its
+    /// queries the servant answered: the servant is taken as lost, its queries sent again or
+    /// answered with an error as for any lost servant, and its connection made anew.
+    func readReply(_ frames: ZMQFrames, from record: ServantRecord) {
+        let id = record.id
+        let bodyFrames = frames.count - 3
+        if bodyFrames == 2 || (bodyFrames > 0 && bodyFrames % 3 == 0) {
+            var unreadableTags = 0
+            for first in stride(from: 3, to: frames.count, by: 3) {
+                guard let tag = WireInteger.decode(frames[first]) else {
+                    unreadableTags += 1
+                    continue
                 }
+                // A small reply is read where it was received; a large one keeps its frame.
+                completeQuery(
+                    servantID: id, tag: tag,
+                    reply: frames.isLarge(first + 1) ? .frame(frames.message(at: first + 1)) : .received(frames[first + 1]),
+                    reportedExecution: frames.count > first + 2 ? WireInteger.decode(frames[first + 2]) : nil)
+            }
+            if unreadableTags > 0 {
+                let answers = bodyFrames == 2 ? 1 : bodyFrames / 3
+                distrust(record, "a REPLY in which \(unreadableTags) of \(answers) answer(s) have a tag frame that is not 8 bytes")
+            }
+            return
+        }
+        var named: [UInt64] = []
+        var seen: Set<UInt64> = []
+        for index in 3..<frames.count {
+            if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id, seen.insert(tag).inserted {
+                named.append(tag)
             }
         }
-        // Without its incarnation a restart of the servant could not be told from a repeated
-        // READY, and queries lost with the old process would wait for ever: not ready.
-        guard incarnation != 0 else {
+        let framing =
+            bodyFrames == 0
+            ? "a REPLY with no frames after the command"
+            : "a REPLY whose \(bodyFrames) frame(s) after the command are neither a (tag, message) pair nor (tag, message, time) triples"
+        guard !named.isEmpty else { return distrust(record, "\(framing), naming no query the servant runs") }
+        logMalformedReply(
+            servant: record.name,
+            "\(framing); the \(named.count) quer\(named.count == 1 ? "y" : "ies") it names, of those the servant runs, answered with an error")
+        for tag in named { completeQuery(servantID: id, tag: tag, reply: .unreadable, reportedExecution: nil) }
+    }
+
+    /// A ready or draining servant sent a REPLY from which no query it runs can be read
+    /// (``readReply(_:from:)``): lost, and connected again once the servant socket is read to the
+    /// end. From a servant not in session, the REPLY is only dropped.
+    private func distrust(_ record: ServantRecord, _ what: String) {
+        guard record.state == .ready || record.state == .draining else {
+            return logMalformedReply(servant: record.name, "\(what); dropped")
+        }
+        logMalformedReply(
+            servant: record.name,
+            "\(what): which of its queries it answered is not known, so it is taken as lost and connected again")
+        servantLost(record.id, reason: "sent a malformed REPLY")
+        untrustedServants.append(record.id)
+    }
+
+    /// Ends the connections of the servants ``distrust(_:_:)`` took as lost, to be made anew at
+    /// their next heartbeat visit; run once the servant socket has nothing more to read.
+    private func reconnectUntrustedServants() {
+        let ids = untrustedServants
+        untrustedServants.removeAll()
+        for id in ids {
+            // Not one that said READY again meanwhile: it is in session anew.
+            guard let record = servants[id], record.state == .lost, !kdbServants.owns(id) else { continue }
+            endConnectionForGood(record, cause: .malformedReply)
+        }
+    }
+
+    /// Logs a servant reply the broker cannot read, with the servant; a line a second at most,
+    /// with a count of the rest.
+    func logMalformedReply(servant name: String, _ what: String) {
+        guard let heldBack = malformedReplyLog.admit() else { return }
+        logger.warning(
+            "\(LogThrottle.line("malformed reply from a servant: \(what)", heldBack: heldBack))",
+            metadata: ["servant": "\(name)"])
+    }
+
+    /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation, name and functions
+    /// (``ReadyAnnouncement``). Applied whole, once per incarnation: a READY repeating the one
+    /// in force changes nothing, and one announcing something else in the same incarnation (or
+    /// coming while the servant drains) is refused with a warning.
+    func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
+        guard let record = servants[id] else { return }
+        let announcement: ReadyAnnouncement
+        switch ReadyAnnouncement.read(readyInfo) {
+        case .announced(let read): announcement = read
+        case .refused(let reason):
+            // Without its incarnation a restart of the servant could not be told from a repeated
+            // READY, and queries lost with the old process would wait for ever: not ready.
             if !record.badReadyLogged {
                 record.badReadyLogged = true
                 logger.warning(
-                    "ignored a READY without an incarnation (a nonzero long, docs/PROTOCOL.md); the servant stays out of dispatch",
+                    "ignored a READY \(reason); the servant stays out of dispatch",
                     metadata: ["servant": "\(record.name)"])
             }
             return
         }
+        let incarnation = announcement.incarnation
         if leavingServants.contains(id) {
             // The hub said it left: not taken back. Under another incarnation, it restarted,
             // and what it ran is lost with the old process.
             if record.state != .lost, incarnation != record.incarnation { servantLost(id, reason: "restarted") }
             return
         }
-        if let name { record.name = name }
-        becomeReady(id, capacity: capacity, batchLimit: batchLimit, incarnation: incarnation, functions: functions)
+        if record.state == .ready || record.state == .draining, incarnation == record.incarnation {
+            refuseRepeatedReady(announcement, from: record)
+            return
+        }
+        if let name = announcement.name { record.name = name }
+        record.readyAnnouncement = announcement
+        if !announcement.problems.isEmpty {
+            logger.warning(
+                "a READY with fields of the wrong type or out of range (docs/PROTOCOL.md): \(announcement.problems.joined(separator: "; "))",
+                metadata: ["servant": "\(record.name)"])
+        }
+        becomeReady(
+            id, capacity: announcement.capacity, batchLimit: announcement.batchLimit, incarnation: incarnation,
+            functions: announcement.functions)
+    }
+
+    /// A READY in the incarnation a ready or draining servant is in already: nothing of it is
+    /// applied. Changing a servant's capacity, functions or name under the queries it runs would
+    /// need each of them re-weighed; a servant announces new ones by restarting (a new
+    /// incarnation: its queries are lost with the old process and sent again). A READY repeating
+    /// the one in force to a ready servant is no news (a servant answers every HELLO, and a
+    /// HELLO may cross its first READY); any other is logged, a line a second at most.
+    private func refuseRepeatedReady(_ announcement: ReadyAnnouncement, from record: ServantRecord) {
+        if record.state == .ready, announcement == record.readyAnnouncement { return }
+        let differences = record.readyAnnouncement.map { announcement.differences(from: $0) } ?? []
+        guard let heldBack = repeatedReadyLog.admit() else { return }
+        let name = LogText.printable(Array(record.name.utf8), limit: 256)
+        let line =
+            record.state == .draining
+            ? "ignored a READY from servant \(name) while it drains: a draining servant takes no more queries in this incarnation; it is used again once it restarts (a new incarnation)"
+            : "ignored a second READY from servant \(name): in the incarnation it is ready in already it announces "
+                + (differences.isEmpty ? "other fields of the wrong type" : differences.joined(separator: ", "))
+                + "; a READY is applied once per incarnation, and a servant changes its capacity, batch, functions or name by restarting"
+        logger.warning("\(LogThrottle.line(line, heldBack: heldBack))", metadata: ["servant": "\(record.name)"])
     }
 
     /// Puts a servant serving `functions` in dispatch (a ZeroMQ servant's READY, a q servant's
@@ -497,6 +603,13 @@ extension BrokerLoop {
         logger.info(
             "servant ready",
             metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
+        if let namesake = servants.values.first(where: {
+            $0 !== record && ($0.state == .ready || $0.state == .draining) && $0.name == record.name
+        }) {
+            logger.warning(
+                "servant ready under the name of another ready servant: replies, logs and the per-servant metrics cannot tell them apart; give each servant a name of its own",
+                metadata: ["servant": "\(record.name)", "endpoint": "\(record.endpoint)", "other": "\(namesake.endpoint)"])
+        }
         loggedWaitingWithoutServants = false
         drainQueue()
     }
@@ -583,8 +696,23 @@ extension BrokerLoop {
                 drainQueue()
                 return
             }
+            if case .unreadable = servantReply {
+                // Logged by readReply, once for the REPLY.
+                reply(
+                    error: "the servant sent a malformed reply", to: query, servant: servantName,
+                    stage: .running(since: flight.dispatchedAt), counting: .failed)
+                drainQueue()
+                return
+            }
+            var replyBytes = servantReply.bytes
+            if let size = QIPC.decompressedSize(of: replyBytes), size > maxMessageSize {
+                // Over the limit once decompressed: the error a servant gives a result over the
+                // limit (docs/PROTOCOL.md, "Message size limit"), as for a q servant's, rather
+                // than a malformed reply.
+                replyBytes = ReplyAssembly.resultTooLarge(id: query.id, bytes: size, limit: maxMessageSize)
+            }
             do {
-                var sliced = try SlicedReply(bytes: servantReply.bytes, maximumSize: maxMessageSize)
+                var sliced = try SlicedReply(bytes: replyBytes, maximumSize: maxMessageSize)
                 if !sliced.hasID(query.id) {
                     var idPayload: [UInt8] = []
                     QIPC.encodePayload(query.id, into: &idPayload)
@@ -598,7 +726,9 @@ extension BrokerLoop {
                     ReplyAssembly.clientReply(
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
-                logger.warning("servant \(servantName) sent a malformed reply: \(error.message)")
+                logMalformedReply(
+                    servant: servantName,
+                    "its message is not a valid (id; result) or (id; result; info), the query answered with an error: \(error.message)")
                 reply(
                     error: "the servant sent a malformed reply", to: query, servant: servantName,
                     stage: .running(since: flight.dispatchedAt), counting: .failed)
@@ -640,7 +770,7 @@ extension BrokerLoop {
             guard let range = splice(bytes.span) else { return nil }
             let start = bytes.startIndex
             return .bytes(bytes[(start + range.lowerBound)..<(start + range.upperBound)])
-        case .bytes:
+        case .bytes, .unreadable:
             return nil
         }
     }
@@ -654,13 +784,17 @@ extension BrokerLoop {
         case received(ArraySlice<UInt8>)
         /// A q servant's reply.
         case bytes([UInt8])
+        /// A REPLY framed otherwise than the protocol says, naming the query: nothing of it is
+        /// read, and the query fails (``BrokerLoop/readReply(_:from:)``).
+        case unreadable
 
-        /// The message's bytes (copied, but for a q servant's).
+        /// The message's bytes (copied, but for a q servant's); none for an unreadable one.
         var bytes: [UInt8] {
             switch self {
             case .frame(let message): message.bytes
             case .received(let bytes): Array(bytes)
             case .bytes(let bytes): bytes
+            case .unreadable: []
             }
         }
     }
@@ -708,10 +842,22 @@ extension BrokerLoop {
         if !flight.abandoned { putBack(flight.query) }
     }
 
+    /// The queries a servant still ran when it was lost or left (``BrokerLoop/servantLost(_:reason:quietly:)``),
+    /// by tag: those sent again (put back in the queue) and those answered with an error, sent
+    /// as often as `--redispatch` allows. Queries past their deadline, answered already, are in
+    /// neither.
+    struct OrphanedQueries {
+        var sentAgain: Set<UInt64> = []
+        var gaveUp: Set<UInt64> = []
+    }
+
     /// Takes a servant out of dispatch and re-dispatches or fails what it was running;
-    /// `quietly` for a servant that left as it should (no warning).
-    func servantLost(_ id: UInt64, reason: String, quietly: Bool = false) {
-        guard let record = servants[id] else { return }
+    /// `quietly` for a servant that left as it should (no warning, and an error text that says
+    /// it left).
+    @discardableResult
+    func servantLost(_ id: UInt64, reason: String, quietly: Bool = false) -> OrphanedQueries {
+        var orphaned = OrphanedQueries()
+        guard let record = servants[id] else { return orphaned }
         let wasReady = (record.state == .ready || record.state == .draining) && !quietly
         record.state = .lost
         record.inFlight = 0
@@ -734,12 +880,16 @@ extension BrokerLoop {
             inFlight[flight.query.tag] = nil
             if flight.abandoned { continue }
             if flight.query.dispatches <= configuration.servants.redispatchLimit {
+                orphaned.sentAgain.insert(flight.query.tag)
                 metrics.redispatchedQuery()
                 putBack(flight.query)
             } else {
+                orphaned.gaveUp.insert(flight.query.tag)
+                // "left" for a servant that left as it should, as the log says ("servant left").
+                let what = quietly ? "left (\(reason))" : "was lost (\(reason))"
                 reply(
                     error:
-                        "servant \(record.name) was lost (\(reason)) while running the query; "
+                        "servant \(record.name) \(what) while running the query; "
                         + "sent \(flight.query.dispatches) time(s), giving up",
                     to: flight.query, servant: record.name, stage: .running(since: flight.dispatchedAt),
                     counting: .servantLost)
@@ -747,5 +897,6 @@ extension BrokerLoop {
         }
         drainQueue()
         warnIfQueriesWaitWithoutServants()
+        return orphaned
     }
 }

@@ -135,6 +135,14 @@ final class BrokerLoop {
     /// Servant messages the protocol does not define: a line a second, as a peer may send them
     /// at any rate.
     var unreadableServantMessageLog = LogThrottle()
+    /// REPLYs the broker cannot read, and READYs it refuses in a servant's session: a line a
+    /// second each, as a servant may send them at any rate.
+    var malformedReplyLog = LogThrottle()
+    var repeatedReadyLog = LogThrottle()
+    /// Servants that sent a REPLY naming no query they run that the broker could read: lost,
+    /// and their connection ended once the servant socket is read to the end (ending it while
+    /// a message may be half taken from it would abort libzmq; ``BrokerLoop/readServants()``).
+    var untrustedServants: [UInt64] = []
 
     /// When the status line is next due.
     var status: StatusSchedule

@@ -180,6 +180,10 @@ final class ServantRecord {
     @exclusivity(unchecked) var helloUnansweredSince: UInt64?
     /// Whether a READY without a valid incarnation was logged; once per servant.
     @exclusivity(unchecked) var badReadyLogged = false
+    /// The READY that put it in dispatch last (a ZeroMQ servant's): a READY repeating it in the
+    /// same incarnation changes nothing; one announcing something else is refused with a
+    /// warning.
+    @exclusivity(unchecked) var readyAnnouncement: ReadyAnnouncement?
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
     @exclusivity(unchecked) var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the

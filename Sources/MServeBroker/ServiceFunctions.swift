@@ -1,6 +1,8 @@
 // Which functions the servants of the service serve: what lets the broker send a query only to
 // a servant that serves its function, and refuse at once a query whose function none serves.
 
+import MServeQuery
+
 /// The functions a servant serves, as its READY announced them.
 enum ServedFunctions: Equatable {
     /// Every function: a servant that announced no list (a q servant, an empty `functions`).
@@ -166,13 +168,26 @@ final class ServiceFunctions {
         for group in groups { freeMembers[Int(group)] += delta }
     }
 
-    /// The functions the known servants announce, sorted (for an error message).
-    var knownFunctionNames: [String] { knownServing.keys.sorted() }
+    /// The functions the known servants announce, sorted (for an error message), without the
+    /// names no query reaches a servant with (``mayReachAServant(_:)``).
+    var knownFunctionNames: [String] { knownServing.keys.filter(Self.mayReachAServant).sorted() }
+
+    /// Whether a query calling `function` may be sent to a servant: not one of the broker's own
+    /// (`.mserve.status`, any `.mserve.` name), nor one secure invocation refuses (a q built-in
+    /// such as `sum`, a name in a reserved namespace such as `.z.ts`, a name that is not a q
+    /// identifier). A servant may announce such names; the broker answers or refuses those
+    /// queries itself, so they are not the service's functions.
+    static func mayReachAServant(_ function: String) -> Bool {
+        !BrokerFunctions.isBrokerFunction(function) && SecureInvocation.refusalReason(forFunction: function) == nil
+    }
 
     /// The error text for a query calling `function`, which no known servant serves: it names
     /// the function and the functions the service has (the first `limit` of them).
     func unservedMessage(_ function: String, limit: Int = 64) -> String {
         let names = knownFunctionNames
+        guard !names.isEmpty else {
+            return "no servant of this service serves the function \(function); its servants announce none a query may call"
+        }
         var listed = names.prefix(limit).joined(separator: " ")
         if names.count > limit { listed += " … (\(names.count - limit) more)" }
         return "no servant of this service serves the function \(function); its functions: \(listed)"

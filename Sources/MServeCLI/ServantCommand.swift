@@ -71,7 +71,7 @@ struct MServeServantCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
     var batch: Int = ServantConfiguration().batchLimit
 
-    @Option(name: .long, parsing: .unconditional, help: "Name brokers show for this servant (default host:port).")
+    @Option(name: .long, parsing: .unconditional, help: "Name brokers show for this servant in replies, logs and metrics (default host:port); give each servant of a broker its own.")
     var name: String?
 
     @Option(

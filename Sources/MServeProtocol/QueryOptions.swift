@@ -81,7 +81,7 @@ public struct QueryOptions: Sendable, Equatable {
 
 extension QValue {
     /// q's name for the value's type, for error messages ("a long atom", "a char vector").
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .atom(let atom): "\(Self.name(of: atom.typeCode)) atom"
         case .vector(let vector, _): "\(Self.name(of: vector.typeCode)) vector"

@@ -45,6 +45,13 @@ public struct FunctionAllowlist: Sendable {
 
 /// The last check before a query is run: function application with literal arguments only.
 public enum SecureInvocation {
+    /// Why a query calling `function` is refused whatever its arguments — the name is not a
+    /// plain (dotted) q identifier, is a q built-in (`value`, `sum`, …) or lies in one of q's
+    /// reserved namespaces (`.z`, `.Q`, …) — or nil when such a query may be run.
+    public static func refusalReason(forFunction function: String) -> String? {
+        QueryNames.refusalReason(forFunction: function)
+    }
+
     /// Validates a parsed query, whatever built it:
     /// - the function name is a plain (dotted) q identifier, neither a q built-in (`value`,
     ///   `system`, `exit`, …) nor in a reserved namespace (`.z`, `.Q`, …): otherwise

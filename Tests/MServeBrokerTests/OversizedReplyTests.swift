@@ -40,4 +40,26 @@ struct OversizedReplyTests {
             #expect(items[1] == .atom(.long(2)))
         }
     }
+
+    /// A compressed REPLY within the limit whose result is over it once decompressed gets the
+    /// size error a servant gives such a result (docs/PROTOCOL.md, "Message size limit"), not a
+    /// malformed-reply error; the servant stays in dispatch.
+    @Test func aCompressedReplyOverTheLimitOnceDecompressedGetsTheSizeError() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.clients.maxMessageSize = 4_096 }) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            let (_, query) = try await servant.next(.query)
+            let plain = ScriptedServant.answer(id: 1, .string(String(repeating: "x", count: 20_000)))
+            let compressed = try #require(QIPC.compress(plain))
+            try #require(compressed.count < 4_096, "the compressed REPLY itself is within the limit")
+            try servant.send(to: broker, .reply, [query[0], compressed, WireInteger.encode(1_000)])
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(
+                try ScriptedServant.idAndResult(of: answer)
+                    == (.atom(.long(1)), .error("mserve: the result is \(plain.count) bytes as IPC, over the 4096-byte message limit")))
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["ready"])
+        }
+    }
 }

@@ -75,6 +75,40 @@ struct ServantDrainTests {
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())) == (.atom(.long(1)), .atom(.long(2))))
             let entry = try #require(log.entries.first { $0.message == "servant left with queries still running: they are sent again" })
             #expect(entry.metadata["running"] == "1")
+            #expect(entry.metadata["sentAgain"] == "1")
+            #expect(entry.metadata["failed"] == "0")
+        }
+    }
+
+    /// With no re-dispatch left (`--redispatch 0`), a query still running when its servant
+    /// leaves is answered with an error at once; the log says so, and the error and the log
+    /// agree that the servant left (it said goodbye), not that it was lost.
+    @Test func aQueryStillRunningWhenTheServantLeavesWithNoRedispatchLeftFailsAndIsLoggedSo() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 2, configure: { $0.servants.redispatchLimit = 0 }, logger: log.logger(label: "mserve.broker")
+        ) { run in
+            let (first, second) = (run.servants[0], run.servants[1])
+            let firstBroker = try await first.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            _ = try await first.next(.query)
+            try await second.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+            try first.send(to: firstBroker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["draining", "ready"] })
+            try first.send(to: firstBroker, .bye, [])
+
+            let answer = try #require(try await run.answer(), "the query got no answer")
+            let name = try #require(await run.broker.snapshot().servants.first?.name)
+            #expect(
+                try ScriptedServant.idAndResult(of: answer)
+                    == (.atom(.long(1)), .error("mserve: servant \(name) left (said goodbye) while running the query; sent 1 time(s), giving up")))
+            let entry = try #require(log.entries.first { $0.message.hasPrefix("servant left with queries still running") })
+            #expect(entry.message == "servant left with queries still running: they are answered with an error, sent as often as --redispatch allows")
+            #expect(entry.metadata["running"] == "1")
+            #expect(entry.metadata["sentAgain"] == "0")
+            #expect(entry.metadata["failed"] == "1")
         }
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import MServeProtocol
 import MServeTestSupport
 import MServeTesting
@@ -32,5 +33,126 @@ struct ServantReadyTests {
             #expect(query.count == 2)
             #expect(await run.broker.snapshot().servants.map(\.state) == ["ready"])
         }
+    }
+
+    /// A READY in the incarnation the servant is ready in already is applied not at all: its
+    /// capacity, functions and name stay as the first READY gave them, and the broker says so
+    /// once; a READY repeating the first (a HELLO crossed it) is no news.
+    @Test func aSecondReadyInTheSameIncarnationIsRefusedWholeWithAWarning() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker")) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            let name = try #require(await run.broker.snapshot().servants.first?.name)
+            try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
+            try servant.send(
+                to: broker, .ready,
+                [Self.readyInfo([
+                    ("incarnation", .atom(.long(9))), ("capacity", .atom(.long(3))), ("name", .atom(.symbol("second"))),
+                    ("functions", .vector(.symbol(["echo"]))),
+                ])])
+            let warning = "ignored a second READY from servant \(name): "
+            #expect(await eventually { log.messages.contains { $0.hasPrefix(warning) } }, "\(log.messages)")
+            #expect(log.entries.filter { $0.message.hasPrefix("ignored a") }.count == 1, "\(log.messages)")
+            let line = try #require(log.messages.first { $0.hasPrefix(warning) })
+            #expect(line.contains("capacity 3 (was 1), other functions, name second (was none)"), "\(line)")
+            let servants = await run.broker.snapshot().servants
+            #expect(servants.map(\.name) == [name])
+            #expect(servants.map(\.capacity) == [1])
+            // Its functions are still the first READY's: `twice` is sent to it.
+            try run.send(id: 1, "twice 1")
+            let (_, query) = try await servant.next(.query)
+            #expect(query.count == 2)
+        }
+    }
+
+    /// A draining servant does not come back in the same incarnation: its READY is ignored,
+    /// with a warning saying why.
+    @Test func aReadyFromADrainingServantIsRefusedWithAWarning() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker")) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            try servant.send(to: broker, .drain, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["draining"] })
+            try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
+            #expect(await eventually { log.messages.contains { $0.hasPrefix("ignored a READY from servant") && $0.contains("while it drains") } }, "\(log.messages)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["draining"])
+        }
+    }
+
+    /// A READY field of the wrong type, or out of range, is replaced by what its absence gives,
+    /// and one warning names each such field and what was used.
+    @Test func readyFieldsOfTheWrongTypeAreNamedInOneWarning() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker")) { run in
+            let servant = run.servants[0]
+            let (broker, _) = try await servant.next(.hello)
+            try servant.send(
+                to: broker, .ready,
+                [Self.readyInfo([
+                    ("incarnation", .atom(.long(9))), ("capacity", .atom(.int(3))), ("batch", .atom(.long(0))),
+                    ("name", .string("named")), ("functions", .string("twice")),
+                ])])
+            #expect(await run.servantsBecomeReady(1))
+            let servants = await run.broker.snapshot().servants
+            #expect(servants.map(\.capacity) == [1])
+            let warnings = log.entries.filter { $0.level == .warning }
+            #expect(warnings.count == 1, "\(log.messages)")
+            let warning = try #require(warnings.first)
+            #expect(
+                warning.message
+                    == "a READY with fields of the wrong type or out of range (docs/PROTOCOL.md): "
+                    + "capacity is an int atom, not a long (using 1); batch is 0, below 1 (using 1); "
+                    + "name is a char vector, not a symbol (ignored); "
+                    + "functions is a char vector, not a symbol vector (taken as every function)")
+            #expect(warning.metadata["servant"] == servants.first?.name)
+        }
+    }
+
+    /// The keys of a READY's dictionary must be a symbol vector: one with other keys is refused,
+    /// and the warning says that, not that the incarnation is missing.
+    @Test func aReadyWhoseKeysAreNotSymbolsIsRefusedSayingSo() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker")) { run in
+            let servant = run.servants[0]
+            let (broker, _) = try await servant.next(.hello)
+            let generalKeys = QValue.dictionary(
+                keys: .list([.atom(.symbol("incarnation")), .atom(.symbol("name"))]),
+                values: .list([.atom(.long(9)), .atom(.symbol("x"))]))
+            try servant.send(to: broker, .ready, [QIPC.encode(generalKeys)])
+            let warning = "ignored a READY whose dictionary's keys are a general list, not a symbol vector"
+            #expect(await eventually { log.messages.contains { $0.hasPrefix(warning) } }, "\(log.messages)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["connecting"])
+        }
+    }
+
+    /// Two servants ready under one name cannot be told apart in replies, logs and metrics: the
+    /// broker warns, naming both endpoints.
+    @Test func aServantReadyUnderTheNameOfAnotherIsWarnedAbout() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker")) { run in
+            let info = Self.readyInfo([("incarnation", .atom(.long(9))), ("name", .atom(.symbol("dup")))])
+            let (firstBroker, _) = try await run.servants[0].next(.hello)
+            try run.servants[0].send(to: firstBroker, .ready, [info])
+            #expect(await run.servantsBecomeReady(1))
+            let (secondBroker, _) = try await run.servants[1].next(.hello)
+            try run.servants[1].send(to: secondBroker, .ready, [info])
+            #expect(await run.servantsBecomeReady(2))
+            let warnings = log.entries.filter { $0.message.hasPrefix("servant ready under the name of another ready servant") }
+            #expect(warnings.count == 1, "\(log.messages)")
+            let warning = try #require(warnings.first)
+            #expect(warning.level == .warning)
+            #expect(warning.metadata["servant"] == "dup")
+            #expect(warning.metadata["endpoint"] == run.servants[1].endpoint)
+            #expect(warning.metadata["other"] == run.servants[0].endpoint)
+        }
+    }
+
+    /// A READY's dictionary with these entries.
+    static func readyInfo(_ entries: [(String, QValue)]) -> [UInt8] {
+        QIPC.encode(InfoDictionary.dictionary(entries))
     }
 }

@@ -42,4 +42,20 @@ struct ServiceFunctionsTests {
         #expect(!functions.mayServe("h"))
         #expect(functions.mayServe("f"))
     }
+
+    /// The refusal of a function no servant serves lists the service's functions, but not the
+    /// names a servant announced that no query ever reaches it with: the broker's own, q
+    /// built-ins, names in q's reserved namespaces, names that are not q identifiers.
+    @Test func theFunctionsListedInARefusalAreOnlyOnesAQueryMayCall() {
+        let functions = ServiceFunctions()
+        functions.announce(.only(["twice", ".api.trades", ".mserve.status", ".mserve.x", "sum", ".z.ts", ".Q.en", "a b"]), replacing: nil)
+        #expect(
+            functions.unservedMessage("nosuch")
+                == "no servant of this service serves the function nosuch; its functions: .api.trades twice")
+        let none = ServiceFunctions()
+        none.announce(.only(["sum", ".mserve.status"]), replacing: nil)
+        #expect(
+            none.unservedMessage("nosuch")
+                == "no servant of this service serves the function nosuch; its servants announce none a query may call")
+    }
 }
