@@ -97,7 +97,7 @@ extension QueryParser {
                 if let reason = try ParseFormInPlace.nestedCall(in: bytes, at: position, depth: 0) {
                     throw QueryError(.refused, "item \(index): \(reason)")
                 }
-                if try ParseFormInPlace.holdsError(in: bytes, at: position, depth: 0) {
+                if try ParseFormInPlace.holdsError(in: bytes, at: position) {
                     throw errorArgumentRefusal(item: index)
                 }
                 decoded.append(nil)
@@ -139,9 +139,11 @@ extension QueryParser {
 /// ``ParseForm``'s check for nested calls, on an argument's bytes.
 enum ParseFormInPlace {
     /// ``QData/QValue/holdsError`` of the value at `position`, read in place: a q error, or one
-    /// inside a general list, a dictionary or a table. Vectors are passed over by their length.
-    static func holdsError(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> Bool {
-        guard depth < ParseForm.maximumDepth else { return false }  // refused as too deep already
+    /// inside a general list, a dictionary or a table, at any depth. Vectors are passed over by
+    /// their length. The value was checked already (``QData/QIPCInPlace/checkValue(in:at:depth:)``),
+    /// so its nesting, which only general lists have a lower limit for in a parse form
+    /// (``ParseForm/maximumDepth``), is within ``QData/QIPC/maximumDepth``.
+    static func holdsError(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Bool {
         switch try QIPCInPlace.type(in: bytes, at: position) {
         case -128:
             return true
@@ -149,16 +151,16 @@ enum ParseFormInPlace {
             let count = try QIPCInPlace.count(in: bytes, at: position + 2, minimumElementSize: 1)
             var item = position + 6
             for _ in 0..<count {
-                if try holdsError(in: bytes, at: item, depth: depth + 1) { return true }
+                if try holdsError(in: bytes, at: item) { return true }
                 item = try QIPCInPlace.checkValue(in: bytes, at: item, depth: 2)
             }
             return false
         case 99, 127:
             let keys = position + 1
-            if try holdsError(in: bytes, at: keys, depth: depth + 1) { return true }
-            return try holdsError(in: bytes, at: try QIPCInPlace.checkValue(in: bytes, at: keys, depth: 2), depth: depth + 1)
+            if try holdsError(in: bytes, at: keys) { return true }
+            return try holdsError(in: bytes, at: try QIPCInPlace.checkValue(in: bytes, at: keys, depth: 2))
         case 98:
-            return try holdsError(in: bytes, at: position + 2, depth: depth + 1)
+            return try holdsError(in: bytes, at: position + 2)
         default:
             return false
         }

@@ -80,7 +80,17 @@ struct QueryInPlaceTests {
     /// place: a function that echoes it would put it inside the reply list.
     @Test func anArgumentHoldingAQErrorIsRefused() throws {
         let large = QValue.vector(.long(Array(repeating: 1, count: 20_000)))
+        // Deeper than the 64 levels of general lists a parse form may hold: dictionaries and
+        // tables have no such limit, but the message's own (128; this error is 80 deep).
+        var deep = QValue.error("boom")
+        for level in 0..<60 {
+            deep =
+                level % 10 == 9
+                ? .table(QTable(columns: ["c"], values: [.list([deep])]))
+                : .dictionary(keys: .vector(.symbol(["a"])), values: deep, sorted: false)
+        }
         let queries: [QValue] = [
+            .list([.atom(.symbol("echo")), deep]),
             .list([.atom(.symbol("echo")), .error("boom")]),
             .list([.atom(.symbol("echo")), .list([.atom(.long(1)), .error("boom")])]),
             .list([.atom(.symbol("echo")), .list([large, .error("boom")])]),
