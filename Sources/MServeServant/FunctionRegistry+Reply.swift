@@ -10,9 +10,10 @@ extension FunctionRegistry {
     /// `(id; "error text"; info)` with the text under info's `error` key
     /// (``ReplyAssembly/servantFailure(id:message:)``), as IPC bytes. Never throws.
     /// A compressed message that would decompress to more than `maximumSize` bytes is refused;
-    /// so is a result whose reply would exceed `maximumReplySize` bytes (the most the broker
-    /// takes, or what an IPC message can hold), with an error saying so instead of a reply
-    /// the broker would drop with its connection.
+    /// so is a query whose reply (its result, or the text of its refusal or failure) would
+    /// exceed `maximumReplySize` bytes (the most the broker takes, or what an IPC message can
+    /// hold), with an error saying so instead of a reply the broker would drop with its
+    /// connection.
     ///
     /// The message is read where it lies and checked as decoding checks it (the same errors),
     /// and so is the query (``MServeQuery/QueryParser/check(queryIn:range:routing:decodingArgumentsUpTo:)``):
@@ -55,7 +56,13 @@ extension FunctionRegistry {
         do {
             answer = try self.answer(id: layout.id, plain: consume plain, query: layout.query, limit: limit)
         } catch {
-            return ReplyAssembly.servantFailure(id: layout.id, message: error.message)
+            // A refusal or a failure is held to the limit too: its text may name a function
+            // as long as the query.
+            let failure = ReplyAssembly.servantFailure(id: layout.id, message: error.message)
+            guard failure.count <= limit else {
+                return tooLarge(id: layout.id, bytes: failure.count, limit: limit, logger: logger)
+            }
+            return failure
         }
         switch answer {
         case .reply(let reply) where reply.count <= limit:

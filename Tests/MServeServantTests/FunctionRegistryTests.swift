@@ -142,5 +142,17 @@ struct FunctionRegistryTests {
         let fits = try QIPC.decode(functions.reply(to: message, maximumReplySize: 100_000)).value
         #expect(fits == .list([.atom(.long(5)), .vector(.long(Array(repeating: 7, count: 1_000)))]))
     }
+
+    /// A refusal is held to the limit as a result is: its text names the function, which may
+    /// be as long as the query, and appears twice in the reply (the result and info's `error`).
+    @Test func aRefusalLargerThanThePeerTakesIsAnsweredWithAnErrorSayingSo() throws {
+        let name = "f" + String(repeating: "x", count: 1_000)
+        let message = QIPC.encode(.list([.atom(.long(5)), .atom(.symbol(name))]), messageType: .async)
+        let refusal = FunctionRegistry().reply(to: message)
+        #expect(refusal.count > 2_000)
+        let limited = FunctionRegistry().reply(to: message, maximumReplySize: 2_000)
+        #expect(limited == ReplyAssembly.resultTooLarge(id: .atom(.long(5)), bytes: refusal.count, limit: 2_000))
+        #expect(FunctionRegistry().reply(to: message, maximumReplySize: refusal.count) == refusal)
+    }
 }
 
