@@ -85,12 +85,18 @@ public enum QIPCInPlace {
         case -128, -11:
             return try symbolEnd(in: bytes, at: next) + 1
         case -19 ... -1:
-            guard let size = QIPCReader.elementSize(-type), type != -11 else {
-                throw QIPCError(.unsupportedType, "atom type \(-type) at offset \(position) does not exist")
+            guard let size = QIPCReader.elementSize(-type) else {
+                throw QIPCError(.unsupportedType, "atom type \(type) at offset \(position) does not exist")
             }
             let remaining = bytes.count - next
             guard size <= remaining else {
-                throw QIPCError(.truncated, "a \(size)-byte number needs \(size) bytes at offset \(next); \(remaining) left")
+                // In decoding's words: a boolean, a byte and a char are read as a byte.
+                let what = switch type {
+                case -1, -4, -10: "a byte"
+                case -2: "a guid"
+                default: "a \(size)-byte number"
+                }
+                throw QIPCError(.truncated, "\(what) needs \(size) bytes at offset \(next); \(remaining) left")
             }
             return next + size
         case 0:

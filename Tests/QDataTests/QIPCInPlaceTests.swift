@@ -47,7 +47,7 @@ struct QIPCInPlaceTests {
     }
 
     /// Damaged messages: checked in place, a value is refused exactly when decoding refuses
-    /// it, with the same error code.
+    /// it, with the same error (code and words).
     @Test func damagedValuesAreRefusedAsDecodingRefusesThem() async {
         var state: UInt64 = 0xDA7A
         func next() -> UInt64 {
@@ -77,14 +77,16 @@ struct QIPCInPlaceTests {
                     _ = try QIPC.decode(bytes)
                     decoded = "ok"
                 } catch let error as QIPCError {
-                    decoded = "\(error.code)"
+                    decoded = "\(error.code): \(error.message)"
                 }
                 let inPlace: String
                 do {
                     let end = try QIPCInPlace.checkValue(in: bytes.span, at: 8, depth: 0)
-                    inPlace = end == bytes.count ? "ok" : "\(QIPCError.Code.trailingBytes)"
+                    inPlace =
+                        end == bytes.count
+                        ? "ok" : "\(QIPCError.Code.trailingBytes): \(bytes.count - end) bytes after the value at offset \(end)"
                 } catch let error as QIPCError {
-                    inPlace = "\(error.code)"
+                    inPlace = "\(error.code): \(error.message)"
                 }
                 #expect(inPlace == decoded, "\(bytes)")
                 checked += 1
