@@ -24,7 +24,10 @@ public struct ClientQueryLayout: Sendable {
 
     /// Reads `(id; query)`, and with `acceptingOptions` also `(id; query; options)`, from the
     /// message `bytes`. A compressed message that would decompress to more than `maximumSize`
-    /// bytes is refused.
+    /// bytes is refused. A compressed message is decompressed, then read in place; a big-endian
+    /// one (rare: no little-endian host writes one) is decoded whole and written again
+    /// little-endian (``rewritten``). Whatever the message, it is refused exactly when
+    /// ``ClientQuery/init(bytes:maximumSize:acceptingOptions:)`` refuses it, with its error.
     public init(reading bytes: Span<UInt8>, maximumSize: Int = .max, acceptingOptions: Bool = false) throws(ProtocolError) {
         let header: QMessageHeader
         do {
@@ -32,12 +35,20 @@ public struct ClientQueryLayout: Sendable {
         } catch {
             throw ProtocolError(.malformed, "malformed message: \(error)")
         }
-        if header.compressed || !header.littleEndian {
+        if !header.littleEndian {
+            // Decoded item by item, as ClientQuery decodes it (the same checks, in the same
+            // order, with the same errors), then written again little-endian.
+            let query = try ClientQuery(
+                bytes: QIPCInPlace.copy(of: bytes, range: 0..<bytes.count), maximumSize: maximumSize,
+                acceptingOptions: acceptingOptions)
+            let plain = QIPC.encode(
+                .list([query.id, query.query] + (query.options.map { [$0] } ?? [])), messageType: header.messageType)
+            self = try Self(plain: plain.span, acceptingOptions: acceptingOptions)
+            rewritten = plain
+        } else if header.compressed {
             let plain: [UInt8]
             do {
-                let copy = QIPCInPlace.copy(of: bytes, range: 0..<bytes.count)
-                let decompressed = header.compressed ? try QIPC.decompress(copy, maximumSize: maximumSize) : copy
-                plain = try QIPC.littleEndian(decompressed, maximumSize: maximumSize)
+                plain = try QIPC.decompress(QIPCInPlace.copy(of: bytes, range: 0..<bytes.count), maximumSize: maximumSize)
             } catch {
                 throw ProtocolError(.malformed, "malformed message: \(error)")
             }
@@ -57,12 +68,11 @@ public struct ClientQueryLayout: Sendable {
         do {
             guard bytes.count > 8 else { throw QIPCError(.truncated, "the message ends after its 8-byte header") }
             guard bytes[8] == 0 else {
-                // Bytes that are no q value at all are malformed, whatever their first type byte
-                // says: that is the news, not that they are no list.
-                let end = try QIPCInPlace.checkValue(in: bytes, at: 8, depth: 0)
-                guard end == bytes.count else {
-                    throw QIPCError(.trailingBytes, "\(bytes.count - end) bytes after the value at offset \(end)")
-                }
+                // No list: refused as ClientQuery refuses it, in its words (bytes that are no q
+                // value at all are malformed, whatever their first type byte says; a value of
+                // another type is of the wrong shape). It reads a copy: this is the rare case.
+                _ = try ClientQuery(
+                    bytes: QIPCInPlace.copy(of: bytes, range: 0..<bytes.count), acceptingOptions: acceptingOptions)
                 throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(Int8(bitPattern: bytes[8]))")
             }
             guard bytes.count > 9 else { throw QIPCError(.truncated, "a byte needs 1 bytes at offset 9; 0 left") }
