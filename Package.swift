@@ -337,6 +337,7 @@ let package = Package(
             dependencies: [
                 "MServeServant", "MServeServantPluginKit", "MServeTesting", "MServeClient",
                 "MServeProtocol", "QData", "MServeTestSupport", "MServeTestScheduling",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),
