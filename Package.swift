@@ -298,7 +298,7 @@ let package = Package(
         .testTarget(name: "ProcessMemoryTests", dependencies: ["ProcessMemory"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",
-            dependencies: ["QData", "MServeTestScheduling", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["QData", "MServeTestScheduling", "MServeTestRandom", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Vectors")],
             swiftSettings: strict
         ),
@@ -336,7 +336,7 @@ let package = Package(
             name: "MServeServantPluginTests",
             dependencies: [
                 "MServeServant", "MServeServantPluginKit", "MServeTesting", "MServeClient",
-                "MServeProtocol", "QData", "MServeTestSupport", "MServeTestScheduling",
+                "MServeProtocol", "QData", "MServeTestSupport", "MServeTestScheduling", "MServeTestRandom",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
@@ -380,6 +380,8 @@ let package = Package(
         // Traits that bound how many tests of a kind run at once (CPU-bound ones, clusters of
         // processes), so that the suite shares a two-core machine without starving its timed tests.
         .target(name: "MServeTestScheduling", path: "Tests/MServeTestScheduling", swiftSettings: strict),
+        // The seeded random source the property tests share.
+        .target(name: "MServeTestRandom", dependencies: ["QData"], path: "Tests/MServeTestRandom", swiftSettings: strict),
         .testTarget(name: "MServeTestSchedulingTests", dependencies: ["MServeTestScheduling"], swiftSettings: strict),
         // What the integration tests share to run real mserve processes.
         .target(

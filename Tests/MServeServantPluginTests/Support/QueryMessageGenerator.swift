@@ -1,4 +1,5 @@
 import Foundation
+import MServeTestRandom
 import PropertyBased
 import QData
 
@@ -161,29 +162,10 @@ enum QueryPiece {
     }
 }
 
-/// A deterministic source of random choices (SplitMix64), seeded from the property checker's
-/// generator so that its seed alone reproduces a message.
-struct MessageSource {
-    var state: UInt64
+/// The seeded source the generated messages come from (shared with the codec tests).
+typealias MessageSource = SplitMix
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number from 0 to `bound` - 1.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    /// True `percent` times in a hundred.
-    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-
+extension SplitMix {
     // MARK: names and atoms
 
     /// A plain q name, sometimes dotted.
@@ -206,30 +188,6 @@ struct MessageSource {
             ])
         default: return name()
         }
-    }
-
-    /// Usually small numbers, sometimes the extremes of the type (q's nulls and infinities).
-    mutating func integer<T: FixedWidthInteger>(_: T.Type) -> T {
-        switch below(6) {
-        case 0: return [T.min, T.max, T.min + 1, 0][below(4)]
-        case 1: return T(truncatingIfNeeded: next())
-        default: return T(truncatingIfNeeded: Int64(below(2_001)) - 1_000)
-        }
-    }
-
-    mutating func double() -> Double {
-        switch below(6) {
-        case 0: return [Double.nan, .infinity, -.infinity, -0.0, .greatestFiniteMagnitude][below(5)]
-        case 1: return Double(bitPattern: next())  // any bit pattern, NaN payloads included
-        default: return Double(Int64(below(200_001)) - 100_000) / 64
-        }
-    }
-
-    mutating func guid() -> UUID {
-        let bytes: [UInt8] = chance(12) ? Array(repeating: 0, count: 16) : (0..<16).map { _ in UInt8(truncatingIfNeeded: next()) }
-        return UUID(uuid: (
-            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
-            bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 
     mutating func atom() -> QAtom {
@@ -255,32 +213,7 @@ struct MessageSource {
     }
 
     mutating func vector(count: Int) -> QVector {
-        func items<T>(_ make: (inout MessageSource) -> T) -> [T] {
-            var result: [T] = []
-            result.reserveCapacity(count)
-            for _ in 0..<count { result.append(make(&self)) }
-            return result
-        }
-        switch below(19) {
-        case 0: return .boolean(items { $0.chance(50) })
-        case 1: return .guid(items { $0.guid() })
-        case 2: return .byte(items { $0.integer(UInt8.self) })
-        case 3: return .short(items { $0.integer(Int16.self) })
-        case 4: return .int(items { $0.integer(Int32.self) })
-        case 5: return .long(items { $0.integer(Int64.self) })
-        case 6: return .real(items { Float($0.double()) })
-        case 7: return .float(items { $0.double() })
-        case 8: return .char(items { $0.integer(UInt8.self) })
-        case 9, 10: return .symbol(items { $0.symbolText() })
-        case 11: return .timestamp(items { $0.integer(Int64.self) })
-        case 12: return .month(items { $0.integer(Int32.self) })
-        case 13: return .date(items { $0.integer(Int32.self) })
-        case 14: return .datetime(items { $0.double() })
-        case 15: return .timespan(items { $0.integer(Int64.self) })
-        case 16: return .minute(items { $0.integer(Int32.self) })
-        case 17: return .second(items { $0.integer(Int32.self) })
-        default: return .time(items { $0.integer(Int32.self) })
-        }
+        vector(count: count) { $0.symbolText() }
     }
 
     mutating func attribute() -> QAttribute {
