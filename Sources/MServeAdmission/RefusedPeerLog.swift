@@ -9,12 +9,20 @@ package import ZeroMQ
 
 /// The warnings about peers a secured ROUTER refuses at one door (`clients`, `servant`, `hub`):
 /// each with the peer's key, its address and the door, at most once a second per kind, with a
-/// count of those held back (a refused peer may retry thousands of times a second).
+/// count of those held back (a refused peer may retry thousands of times a second). Every
+/// refusal is counted, logged or not, for the metrics.
 package final class RefusedPeerLog: Sendable {
     private let door: String
     private let logger: Logger
     private let refusedKeys = Mutex(LogThrottle())
     private let failedHandshakes = Mutex(LogThrottle())
+    private let keyRefusals = Atomic<UInt64>(0)
+    private let handshakeFailures = Atomic<UInt64>(0)
+
+    /// Peers whose key the ZAP handler refused, since the door opened.
+    package var refusedKeyCount: UInt64 { keyRefusals.load(ordering: .relaxed) }
+    /// Connections whose security handshake failed, since the door opened.
+    package var failedHandshakeCount: UInt64 { handshakeFailures.load(ordering: .relaxed) }
 
     /// A log of the refusals at `door`, written to `logger`.
     package init(door: String, logger: Logger) {
@@ -25,6 +33,7 @@ package final class RefusedPeerLog: Sendable {
     /// Logs that the ZAP handler refused `request`'s key, with `message` (the mechanism too
     /// with `namingMechanism`).
     package func keyRefused(_ request: ZAPRequest, _ message: String, namingMechanism: Bool = false) {
+        keyRefusals.add(1, ordering: .relaxed)
         guard let heldBack = refusedKeys.withLock({ $0.admit() }) else { return }
         var metadata: Logger.Metadata = [
             "key": "\(request.publicKey)", "address": "\(request.address)", "door": "\(door)",
@@ -35,6 +44,7 @@ package final class RefusedPeerLog: Sendable {
 
     /// Logs a connection whose security handshake failed.
     package func handshakeFailed(_ failure: ZMQHandshakeFailure) {
+        handshakeFailures.add(1, ordering: .relaxed)
         guard let heldBack = failedHandshakes.withLock({ $0.admit() }) else { return }
         logger.warning(
             "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",

@@ -22,6 +22,10 @@ final class BrokerAdmission {
     private let handler: ZAPHandler
     private let handshakeWatch: ZMQHandshakeWatch
     private let logger: Logger
+    /// The refusals at the client door, logged and counted.
+    private let refusals: RefusedPeerLog
+    /// Clients whose key the client door refused, and handshakes that failed there.
+    var refusedPeers: (keys: UInt64, handshakes: UInt64) { (refusals.refusedKeyCount, refusals.failedHandshakeCount) }
     /// Connections (routing ids) already told their key was revoked: their messages are dropped.
     private var toldRevoked: Set<[UInt8]> = []
     private var revokedClientLog = LogThrottle()
@@ -44,6 +48,7 @@ final class BrokerAdmission {
         self.servantKeys = servantKeys
         self.logger = logger
         let refusals = RefusedPeerLog(door: "clients", logger: logger)
+        self.refusals = refusals
         handler = try ZAPHandler.securing(clientSocket, with: keys, context: context) { request in
             refusals.keyRefused(request, "refused a client: its key is not allowed as a client", namingMechanism: true)
         }

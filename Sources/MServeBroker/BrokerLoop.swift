@@ -526,6 +526,10 @@ final class BrokerLoop {
         let memory = ProcessMemory.usage()
         var metrics = metrics
         metrics.door = kdbDoor?.metrics ?? KdbDoorMetrics()
+        if let refused = admission?.refusedPeers {
+            metrics.refusedPeerKeys = refused.keys
+            metrics.refusedPeerHandshakes = refused.handshakes
+        }
         return BrokerSnapshot(
             servants: ordered.map {
                 ServantStatus(

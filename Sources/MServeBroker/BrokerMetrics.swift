@@ -47,6 +47,9 @@ public struct BrokerMetrics: Sendable, Hashable {
     public private(set) var messagesDropped: UInt64 = 0, bytesDropped: UInt64 = 0
     /// What the kdb+ door counted (zero without a door).
     public internal(set) var door = KdbDoorMetrics()
+    /// Peers the client door refused with `--keys`: their key not allowed as a client, or a
+    /// security handshake that failed (plaintext, say).
+    public internal(set) var refusedPeerKeys: UInt64 = 0, refusedPeerHandshakes: UInt64 = 0
 
     /// Nothing counted yet.
     public init() {}

@@ -23,6 +23,12 @@ final class HubAdmission {
     private let handler: ZAPHandler?
     private let handshakeWatch: ZMQHandshakeWatch?
     private let logger: Logger
+    /// The refusals at the hub's door, logged and counted; nil when it is not secured.
+    private let refusals: RefusedPeerLog?
+    /// Connections whose key the hub refused, and handshakes that failed there.
+    var refusedConnections: (keys: UInt64, handshakes: UInt64) {
+        (refusals?.refusedKeyCount ?? 0, refusals?.failedHandshakeCount ?? 0)
+    }
     private var revokedPeerLog = LogThrottle()
 
     init(
@@ -34,11 +40,13 @@ final class HubAdmission {
         guard let curve = configuration.curve else {
             handler = nil
             handshakeWatch = nil
+            refusals = nil
             return
         }
         let keyList = self.keyList
         let ownKey = curve.publicKey
         let refusals = RefusedPeerLog(door: "hub", logger: logger)
+        self.refusals = refusals
         // Every admitted connection's messages carry its public key as User-Id, so that a key
         // revoked later is told apart on the connection it already has.
         handler = try ZAPHandler(context: context) { request in

@@ -232,6 +232,9 @@ final class HubLoop {
 
     /// The hub's spokes and newest crash reports, for its status page.
     private func snapshot() -> HubSnapshot {
+        var metrics = metrics
+        let refused = admission.refusedConnections
+        metrics.refusedConnections(keys: refused.keys, handshakes: refused.handshakes)
         let views = spokes.values.sorted { $0.record.id < $1.record.id }.map { live in
             HubSnapshot.Spoke(
                 id: live.record.id, service: live.record.registration.service, role: live.record.registration.role,

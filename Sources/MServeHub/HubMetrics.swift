@@ -15,9 +15,14 @@ public struct HubMetrics: Sendable, Hashable {
         case admin
         /// A registration that was invalid, or named a key other than its own.
         case registration
+        /// A connection whose key is not allowed (refused at its handshake, with `--keys`).
+        case key
+        /// A connection whose security handshake failed (plaintext at a secured hub, say).
+        case handshake
     }
 
     private var malformed: UInt64 = 0, revokedKey: UInt64 = 0, admin: UInt64 = 0, registration: UInt64 = 0
+    private var key: UInt64 = 0, handshake: UInt64 = 0
     /// Spokes moved to `down` (crash reports) since the hub started.
     public private(set) var crashReports: UInt64 = 0
     /// Registrations accepted since the hub started.
@@ -33,6 +38,8 @@ public struct HubMetrics: Sendable, Hashable {
         case .revokedKey: revokedKey
         case .admin: admin
         case .registration: registration
+        case .key: key
+        case .handshake: handshake
         }
     }
 
@@ -43,7 +50,16 @@ public struct HubMetrics: Sendable, Hashable {
         case .revokedKey: revokedKey &+= 1
         case .admin: admin &+= 1
         case .registration: registration &+= 1
+        case .key: key &+= 1
+        case .handshake: handshake &+= 1
         }
+    }
+
+    /// Sets the connections refused before any message (counted where the hub's admission
+    /// refuses them, off its loop).
+    mutating func refusedConnections(keys: UInt64, handshakes: UInt64) {
+        key = keys
+        handshake = handshakes
     }
 
     /// Counts a spoke moved to `down` (a crash report).

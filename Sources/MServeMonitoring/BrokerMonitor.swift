@@ -184,6 +184,10 @@ public final class BrokerMonitor: MonitoredProcess {
             ("mserve_broker_kdb_connections_total", base + [("result", "refused")],
              "kdb+ door connections, accepted or refused.", counted.door.connectionsRefused),
             ("mserve_broker_kdb_logins_refused_total", base, "kdb+ door logins refused.", counted.door.loginsRefused),
+            ("mserve_broker_refused_peers_total", base + [("reason", "key")],
+             "Peers the client door refused (--keys), by reason.", counted.refusedPeerKeys),
+            ("mserve_broker_refused_peers_total", base + [("reason", "handshake")],
+             "Peers the client door refused (--keys), by reason.", counted.refusedPeerHandshakes),
         ]
         state.withLock { state in
             for total in totals {

@@ -26,6 +26,7 @@ struct RefusedPeerLogTests {
             }
         }
         #expect(logged, "\(recorder.messages)")
+        #expect(await hub.snapshot().metrics.refusals(.handshake) >= 1)
         hub.stop()
         try await task.value
     }
@@ -48,6 +49,7 @@ struct RefusedPeerLogTests {
                         && $0.metadata["door"] == "hub" && $0.metadata["address"] == "127.0.0.1"
                 }
             }, "\(recorder.messages)")
+        #expect(await hub.snapshot().metrics.refusals(.key) >= 1, "a refused key is counted")
 
         // A listed key connects; once revoked, the connection it has is refused too.
         let insider = try ZMQCurveKeyPair.generate()

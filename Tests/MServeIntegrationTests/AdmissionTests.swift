@@ -1,6 +1,7 @@
 import Foundation
 import MServeClient
 import MServeTestSupport
+import POSIXSockets
 import Testing
 import ZeroMQ
 
@@ -168,8 +169,9 @@ extension IntegrationTests {
         }
     }
 
-    @Test func plaintextPeersAtTheSecuredBrokerAndHubAreLogged() async throws {
-        let cluster = try await SecuredCluster.start(servantKeys: [])
+    @Test func plaintextPeersAtTheSecuredBrokerAndHubAreLoggedAndCounted() async throws {
+        let http = (hub: LoopbackPort.free(), broker: LoopbackPort.free())
+        let cluster = try await SecuredCluster.start(servantKeys: [], http: http)
         defer { cluster.stop() }
         let sent = try await CommandRun.mserve(
             ["send", "--broker", cluster.broker.endpoint, "--deadline", "2", "--connect-timeout", "1", "echo 1"])
@@ -183,6 +185,22 @@ extension IntegrationTests {
                 && cluster.hub.logs.contains(refusal) && cluster.hub.logs.contains("door=hub")
         }
         #expect(logged, "broker log: \(cluster.broker.logs)\nhub log: \(cluster.hub.logs)")
+        // And counted, for alerts: the failed handshakes, then a key the broker does not allow.
+        try await Self.expectRefusedAsAClient(keyName: "stranger", by: cluster)
+        let counted = try await eventually(timeout: .seconds(30)) {
+            let broker = try await MonitoringTests.get(http.broker, "/metrics").body
+            let hub = try await MonitoringTests.get(http.hub, "/metrics").body
+            return Self.count(in: broker, #"mserve_broker_refused_peers_total{service="default",reason="handshake"}"#) >= 1
+                && Self.count(in: broker, #"mserve_broker_refused_peers_total{service="default",reason="key"}"#) >= 1
+                && Self.count(in: hub, #"mserve_hub_refused_total{reason="handshake"}"#) >= 1
+        }
+        let page = (try? await MonitoringTests.get(http.broker, "/metrics").body) ?? ""
+        #expect(counted, "broker: \(page)")
+    }
+
+    /// The value of the sample `series` (name and labels as printed) in a `/metrics` page; 0 when absent.
+    private static func count(in page: String, _ series: String) -> Double {
+        page.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 
     @Test func roleSeparatedKeysAnswerQueries() async throws {
@@ -278,14 +296,19 @@ struct SecuredCluster {
     let servants: [MServeProcess]
     let broker: MServeProcess
 
-    /// `extraAllowed` are more keys to allow, each with its role.
-    static func start(servantKeys: [String], extraAllowed: [(name: String, role: String)] = []) async throws -> SecuredCluster {
+    /// `extraAllowed` are more keys to allow, each with its role; `http`, the loopback ports of
+    /// the hub's and the broker's HTTP sides (none: no HTTP side).
+    static func start(
+        servantKeys: [String], extraAllowed: [(name: String, role: String)] = [], http: (hub: Int, broker: Int)? = nil
+    ) async throws -> SecuredCluster {
         let directory = try temporaryDirectory("mserve-admission")
         let keys = ZMQKeyDirectory(path: directory + "/keys")
         let allowed = [("broker", "broker"), ("client", "client")] + servantKeys.map { ($0, "servant") } + extraAllowed
         for name in ["hub", "stranger"] + allowed.map(\.0) { try keys.create(name) }
         let hub = try await MServeProcess(
-            "hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub", "--keys", keys.path])
+            "hub",
+            ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub", "--keys", keys.path]
+                + (http.map { ["--http", "127.0.0.1:\($0.hub)"] } ?? []))
         for (name, role) in allowed {
             let run = try await CommandRun.mserve(
                 [
@@ -302,7 +325,8 @@ struct SecuredCluster {
         }
         let broker = try await MServeProcess(
             "broker",
-            ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--keys", keys.path, "--algorithm", "even"])
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--keys", keys.path, "--algorithm", "even"]
+                + (http.map { ["--http", "127.0.0.1:\($0.broker)"] } ?? []))
         let cluster = SecuredCluster(directory: directory, keys: keys, hub: hub, servants: servants, broker: broker)
         let ready = await eventually { broker.logs.occurrences(of: "servant ready") >= servants.count }
         guard ready else {
