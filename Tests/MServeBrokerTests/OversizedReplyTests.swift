@@ -16,6 +16,10 @@ struct OversizedReplyTests {
             configure: {
                 $0.clients.maxMessageSize = 2_000
                 $0.servants.heartbeatInterval = .milliseconds(100)
+                // When libzmq's end of the connection is not reported at once (a loaded
+                // machine), the broker finds it at its next HELLO to the servant, 5 s on: the
+                // query waits for it rather than for --wait-for-servant's default 5 s.
+                $0.dispatch.servantWait = .seconds(60)
             }
         ) { run in
             let servant = run.servants[0]
