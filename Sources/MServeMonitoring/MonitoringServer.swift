@@ -225,9 +225,7 @@ struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
             host = host[..<colon]
         }
         if host == "localhost" || host == "::1" || host == Substring(boundHost.lowercased()) { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127"
-            && octets.allSatisfy { octet in !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCIIDigit) && Int(octet)! <= 255 }
+        return IPv4Address.literal(String(host)).map(IPv4Address.isLoopback) ?? false
     }
 
     /// Whether `text` is `:` and a port number (`:` alone is allowed: an empty port).
