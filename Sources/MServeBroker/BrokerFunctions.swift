@@ -14,7 +14,7 @@ public import QData
 ///   `servantsReady`, `servantsKnown`, `rss` and `rssPeak` (the broker process's resident memory
 ///   now and at its peak, in bytes; null when unknown).
 /// - `.mserve.servants[]`: a table, a row per servant in join order: `name`, `endpoint`,
-///   `state` (`` `connecting``, `` `ready``, `` `draining`` or `` `lost``), `inFlight`, `capacity`, `served`,
+///   `state` (`` `connecting``, `` `ready``, `` `draining``, `` `left`` or `` `lost``), `inFlight`, `capacity`, `served`,
 ///   `meanExecution`, `lastRouting`.
 public enum BrokerFunctions {
     /// The broker's functions.

@@ -61,7 +61,7 @@ extension BrokerLoop {
         // Its last answers, its DRAIN and its BYE count first.
         readServants()
         guard servants[id] === record, !leavingServants.contains(id) else { return }
-        if record.state == .lost || !runsWantedQueries(id) { return forgetLeftServant(record) }
+        if record.state.isGone || !runsWantedQueries(id) { return forgetLeftServant(record) }
         leavingServants.insert(id)
         takeOutOfDispatch(record)
         logger.info(
@@ -80,7 +80,7 @@ extension BrokerLoop {
                 leavingServants.remove(id)
                 continue
             }
-            if record.state == .lost || !runsWantedQueries(id) { forgetLeftServant(record) }
+            if record.state.isGone || !runsWantedQueries(id) { forgetLeftServant(record) }
         }
     }
 
@@ -218,7 +218,7 @@ extension BrokerLoop {
                 readServants()
                 record.connected = false  // whatever those messages said
                 switch record.state {
-                case .lost: break
+                case .left, .lost: break
                 case .draining where record.inFlight == 0:
                     logger.info("servant left", metadata: ["servant": "\(record.name)"])
                     // It said it was going: the tries to reach it again are no news.
@@ -486,7 +486,7 @@ extension BrokerLoop {
         untrustedServants.removeAll()
         for id in ids {
             // Not one that said READY again meanwhile: it is in session anew.
-            guard let record = servants[id], record.state == .lost, !kdbServants.owns(id) else { continue }
+            guard let record = servants[id], record.state.isGone, !kdbServants.owns(id) else { continue }
             endConnectionForGood(record, cause: .malformedReply)
         }
     }
@@ -524,7 +524,7 @@ extension BrokerLoop {
         if leavingServants.contains(id) {
             // The hub said it left: not taken back. Under another incarnation, it restarted,
             // and what it ran is lost with the old process.
-            if record.state != .lost, incarnation != record.incarnation { servantLost(id, reason: "restarted") }
+            if !record.state.isGone, incarnation != record.incarnation { servantLost(id, reason: "restarted") }
             return
         }
         if record.state == .ready || record.state == .draining, incarnation == record.incarnation {
@@ -859,7 +859,9 @@ extension BrokerLoop {
         var orphaned = OrphanedQueries()
         guard let record = servants[id] else { return orphaned }
         let wasReady = (record.state == .ready || record.state == .draining) && !quietly
-        record.state = .lost
+        // A servant that left as it should is not shown as lost (an alert on lost servants
+        // would fire at every clean restart); one already lost stays lost.
+        record.state = quietly && record.state != .lost ? .left : .lost
         record.inFlight = 0
         // Greeted again at the next heartbeat, not after the pause between HELLOs to a servant
         // not known to be connected: that HELLO waits in the socket and reaches the servant as

@@ -33,7 +33,7 @@ extension BrokerLoop {
                         record.unansweredPingSince = silentSince
                         if record.connected { sendToServant(record.routingID, .ping) }
                     }
-                case .connecting, .lost:
+                case .connecting, .left, .lost:
                     // Whether or not a connection event said so: libzmq names a reconnection to
                     // a host name by its address, which matches no configured endpoint. But a
                     // HELLO to a servant that is not connected is queued for it (the pipe lives

@@ -143,8 +143,15 @@ final class ServantRecord {
     /// none.
     var serverKey: String?
     /// `draining`: the servant is stopping (its DRAIN); out of dispatch, its running queries
-    /// still due, its heartbeats still watched.
-    enum State: String { case connecting, ready, draining, lost }
+    /// still due, its heartbeats still watched. `left`: it stopped as a servant should (it
+    /// drained, then said goodbye or went); `lost`: it went any other way. Both are out of
+    /// session, and the broker greets either again at its endpoint.
+    enum State: String {
+        case connecting, ready, draining, left, lost
+
+        /// Whether the servant is out of session: left or lost.
+        var isGone: Bool { self == .left || self == .lost }
+    }
 
     let id: UInt64
     let endpoint: String

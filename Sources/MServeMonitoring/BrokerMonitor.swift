@@ -153,7 +153,7 @@ public final class BrokerMonitor: MonitoredProcess {
     static let servantLostHelp = "Times the servant was lost while ready or draining."
 
     /// The states a servant may be in, each a series of `mserve_broker_servant_state`.
-    static let servantStates = ["connecting", "ready", "draining", "lost"]
+    static let servantStates = ["connecting", "ready", "draining", "left", "lost"]
 
     /// Publishes `snapshot` to the registry: the loop's counters, the gauges, the servants.
     func publish(_ snapshot: BrokerSnapshot) {

@@ -32,6 +32,7 @@ enum StatusPage {
   td.mono { font-family:ui-monospace, monospace; font-size:12px; max-width:320px; overflow:hidden; text-overflow:ellipsis; }
   .state-ready, .state-up { color:var(--ok); font-weight:600; }
   .state-connecting, .state-draining, .state-unconfirmed { color:var(--warn); font-weight:600; }
+  .state-left { color:var(--muted); font-weight:600; }
   .state-lost { color:var(--bad); font-weight:600; }
   .charts { display:grid; grid-template-columns:repeat(auto-fit, minmax(360px, 1fr)); gap:16px; }
   svg { width:100%; height:170px; display:block; }

@@ -48,7 +48,7 @@ struct ServantDrainTests {
             let (id, result) = try ScriptedServant.idAndResult(of: answer)
             #expect(id == .atom(.long(2)))
             #expect(result == .atom(.long(4)))
-            #expect(await run.broker.snapshot().servants.map(\.state) == ["lost", "ready"])
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["left", "ready"])
         }
     }
 
@@ -141,7 +141,7 @@ struct ServantDrainTests {
             try first.send(to: firstBroker, .reply, [atFirst[0].tag, ScriptedServant.answer(id: 1, .atom(.long(2)))])
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).id == .atom(.long(1)))
             try first.send(to: firstBroker, .bye, [atFirst[1].tag])
-            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["lost", "ready"] })
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.state) == ["left", "ready"] })
             #expect(await run.broker.snapshot().metrics.redispatched == 0)
         }
     }
