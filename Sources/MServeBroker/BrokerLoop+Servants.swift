@@ -207,31 +207,40 @@ extension BrokerLoop {
             guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
             if event.event.contains(.connected) {
                 record.connected = true
+                record.unconnectedHellos = 0
                 record.unreachableLogged = false
                 record.helloUnansweredSince = nil
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
-                record.connected = false
-                // What it sent before it went (its last answers, its BYE) counts first: judged
-                // on the event alone, a servant that answered and left at once would have its
-                // answered queries run again elsewhere.
-                readServants()
-                record.connected = false  // whatever those messages said
-                switch record.state {
-                case .left, .lost: break
-                case .draining where record.inFlight == 0:
-                    logger.info("servant left", metadata: ["servant": "\(record.name)"])
-                    // It said it was going: the tries to reach it again are no news.
-                    record.unreachableLogged = true
-                    servantLost(id, reason: "disconnected", quietly: true)
-                case .connecting, .ready, .draining:
-                    servantLost(id, reason: "disconnected")
-                }
+                servantDisconnected(id)
             } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
                 record.unreachableLogged = true
                 logger.notice(
                     "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
             }
+        }
+    }
+
+    /// A servant's connection ended (a connection event, or a heartbeat that found no pipe to
+    /// route to): a servant in session is lost, or has left when it was draining with nothing
+    /// left to run.
+    func servantDisconnected(_ id: UInt64) {
+        guard let record = servants[id] else { return }
+        record.connected = false
+        // What it sent before it went (its last answers, its BYE) counts first: judged on the
+        // event alone, a servant that answered and left at once would have its answered
+        // queries run again elsewhere.
+        readServants()
+        record.connected = false  // whatever those messages said
+        switch record.state {
+        case .left, .lost: break
+        case .draining where record.inFlight == 0:
+            logger.info("servant left", metadata: ["servant": "\(record.name)"])
+            // It said it was going: the tries to reach it again are no news.
+            record.unreachableLogged = true
+            servantLost(id, reason: "disconnected", quietly: true)
+        case .connecting, .ready, .draining:
+            servantLost(id, reason: "disconnected")
         }
     }
 
@@ -306,6 +315,7 @@ extension BrokerLoop {
         guard let record = servants[id] else { return false }
         record.lastHelloSent = QueryClock.monotonicNanoseconds()
         if record.connected, record.helloUnansweredSince == nil { record.helloUnansweredSince = record.lastHelloSent }
+        if !record.connected { record.unconnectedHellos += 1 }
         return sendToServant(
             record.routingID, .hello, WireInteger.encode(incarnation),
             WireInteger.encode(UInt64(max(1, configuration.servants.batchLimit))),
@@ -342,6 +352,7 @@ extension BrokerLoop {
             }
             record.unansweredPingSince = nil
             record.helloUnansweredSince = nil
+            record.unconnectedHellos = 0
             record.reconnectLogged = false
             record.connected = true  // it is heard from, whatever the connection events said
             switch command {
@@ -868,6 +879,7 @@ extension BrokerLoop {
         // soon as it is back, a restart of one known by host name (whose reconnection no
         // connection event reports) included. One per loss: no pile.
         record.lastHelloSent = 0
+        record.unconnectedHellos = 0
         // Its unsent queries are in flight too: they go back to the queue below, not counted
         // as sent (they never left), so the redispatch limit counts only real sends.
         for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }

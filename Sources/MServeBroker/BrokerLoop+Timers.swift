@@ -6,8 +6,21 @@ import ProcessMemory
 import QData
 
 extension BrokerLoop {
-    /// How often a HELLO goes to a servant not known to be connected.
+    /// The longest pause between HELLOs to a servant not known to be connected.
     static let unconnectedHelloInterval: UInt64 = 5_000_000_000
+
+    /// The pause before the next HELLO to a servant not known to be connected, after
+    /// `unanswered` HELLOs sent it since it was last connected or lost: the heartbeat interval,
+    /// doubled at each, up to ``unconnectedHelloInterval``. A HELLO sent while libzmq still
+    /// ended the old connection went into a pipe about to go: the next one, soon after, finds
+    /// no pipe, and the broker connects anew; a servant down for a day still gets a HELLO only
+    /// every few seconds.
+    static func unconnectedHelloPause(heartbeat: UInt64, unanswered: Int) -> UInt64 {
+        let limit = max(heartbeat, unconnectedHelloInterval)
+        let shift = UInt64(min(max(unanswered, 0), 16))
+        guard heartbeat <= limit >> shift else { return limit }
+        return heartbeat << shift
+    }
 
     func timers(now: UInt64) {
         if now >= nextHeartbeat {
@@ -31,7 +44,13 @@ extension BrokerLoop {
                         endConnectionForGood(record, cause: .silent)
                     } else {
                         record.unansweredPingSince = silentSince
-                        if record.connected { sendToServant(record.routingID, .ping) }
+                        if record.connected, !sendToServant(record.routingID, .ping) {
+                            // No pipe to route it to: libzmq ended the connection for good (a
+                            // message over --max-message, a failed handshake), and its event
+                            // has not come yet. No need to wait out the liveness time.
+                            servantDisconnected(record.id)
+                            endConnectionForGood(record)
+                        }
                     }
                 case .connecting, .left, .lost:
                     // Whether or not a connection event said so: libzmq names a reconnection to
@@ -40,7 +59,10 @@ extension BrokerLoop {
                     // on while libzmq reconnects) and delivered when it comes up, so while none
                     // is known to be connected a HELLO goes only every few seconds: a servant
                     // down for a day costs a few thousand queued HELLOs, not hundreds of thousands.
-                    let interval = record.connected ? heartbeatNanoseconds : max(heartbeatNanoseconds, Self.unconnectedHelloInterval)
+                    let interval =
+                        record.connected
+                        ? heartbeatNanoseconds
+                        : Self.unconnectedHelloPause(heartbeat: heartbeatNanoseconds, unanswered: record.unconnectedHellos)
                     if record.reconnectDue {
                         // Disconnected at its last visit, a heartbeat ago: libzmq has let go of
                         // the old pipe by now, and a connection under the same routing id may

@@ -173,6 +173,9 @@ final class ServantRecord {
     /// heard, so a pause of the broker's own loop, which sends no heartbeat, does not count.
     @exclusivity(unchecked) var unansweredPingSince: UInt64?
     @exclusivity(unchecked) var lastHelloSent: UInt64 = 0
+    /// HELLOs sent while it was not known to be connected, since it was last connected, heard
+    /// from or lost: they space out the next (``BrokerLoop/unconnectedHelloPause(heartbeat:unanswered:)``).
+    @exclusivity(unchecked) var unconnectedHellos = 0
     /// Whether a failed try to connect was logged, or needs no line (the servant said it was
     /// leaving); once until it connects.
     @exclusivity(unchecked) var unreachableLogged = false

@@ -11,6 +11,19 @@ import ZeroMQ
 /// so such a servant gets one every few seconds, not one every heartbeat: a servant down for
 /// long does not come back to a pile of HELLOs (and the broker's memory does not grow).
 struct HelloPacingTests {
+    /// After a loss, HELLOs to a servant that is not connected come soon at first (one that went
+    /// into a connection libzmq was still ending is followed by another that finds none), then
+    /// further apart, up to five seconds.
+    @Test func theHelloPauseDoublesFromTheHeartbeatUpToFiveSeconds() {
+        let millisecond: UInt64 = 1_000_000
+        let pauses = (0...8).map { BrokerLoop.unconnectedHelloPause(heartbeat: 400 * millisecond, unanswered: $0) / millisecond }
+        #expect(pauses == [400, 800, 1_600, 3_200, 5_000, 5_000, 5_000, 5_000, 5_000])
+        #expect(BrokerLoop.unconnectedHelloPause(heartbeat: 400 * millisecond, unanswered: 1_000) == 5_000 * millisecond)
+        // A heartbeat longer than five seconds is the pause from the start.
+        #expect(BrokerLoop.unconnectedHelloPause(heartbeat: 8_000 * millisecond, unanswered: 0) == 8_000 * millisecond)
+        #expect(BrokerLoop.unconnectedHelloPause(heartbeat: 8_000 * millisecond, unanswered: 3) == 8_000 * millisecond)
+    }
+
     @Test func aServantBackAfterAnOutageFindsAFewHellosNotOnePerHeartbeat() async throws {
         let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         var configuration = BrokerConfiguration()
