@@ -172,6 +172,55 @@ extension IntegrationTests {
         /// Runs `mserve-bench ARGUMENTS`, reads the first line of its output, then closes the
         /// reading end as `head -1` does; returns the line and the bench's exit status (nil
         /// when it was still running a minute later and had to be stopped, or died by a signal).
+        /// A benchmark killed with SIGKILL runs none of its own cleanup: its children (broker,
+        /// servants) die with it all the same (their parent-death signal), instead of running
+        /// on without a parent.
+        @Test func theChildrenOfAKilledBenchmarkDieWithIt() async throws {
+            let process = Process()
+            process.executableURL = Self.bench
+            // No crash for an hour: the children the test sees are the run's.
+            process.arguments = ["chaos", "--queries", "10000000", "--crash-every", "3600"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            func children() -> [Int32] {
+                let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task")) ?? []
+                return tasks.flatMap { task in
+                    ((try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? "")
+                        .split(separator: " ").compactMap { Int32($0) }
+                }
+            }
+            /// CPU seconds `pid` has used.
+            func cpuSeconds(_ pid: Int32) -> Double {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return 0 }
+                let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+                guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+                return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+            // The broker and its three servants, every one past its start (a child still
+            // writing its endpoint line would die of the closed pipe whatever else happens):
+            // the broker is answering queries.
+            var started: [Int32] = []
+            let allStarted = await eventually(timeout: .seconds(120)) {
+                started = children()
+                return started.count >= 4 && cpuSeconds(started.min() ?? 0) > 0.5
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(allStarted, "children: \(started)")
+            func running(_ pid: Int32) -> Bool {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return false }
+                return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+            }
+            let gone = await eventually(timeout: .seconds(20)) { !started.contains(where: running) }
+            for pid in started where running(pid) { kill(pid, SIGKILL) }
+            #expect(gone, "still running: \(started.filter(running))")
+        }
+
         static func readFirstLineAndGo(_ arguments: [String]) async throws -> (firstLine: String, status: Int32?) {
             let process = Process()
             process.executableURL = Self.bench

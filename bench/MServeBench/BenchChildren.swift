@@ -23,13 +23,69 @@ enum BenchChildren {
     /// Starts `process` and records it. A child that leads a process group (`processGroup`:
     /// it calls `setpgid(0, 0)` itself, as bench/majortomo_driver.py does) is stopped with
     /// its whole group. Refused once the benchmark is stopping.
+    ///
+    /// The child also dies with the benchmark when nothing of the benchmark's runs to stop it
+    /// (SIGKILL, a crash): it is started through `setpriv --pdeathsig KILL` where there is one.
+    /// The kernel sends that signal when the *thread* that started the child ends, so every
+    /// child is started from one thread that lasts as long as the benchmark (``spawner``).
+    /// The child keeps its process id through `setpriv`'s exec, so what is measured of it by
+    /// its id is the program's own.
     static func run(_ process: Process, processGroup: Bool = false) throws {
-        try state.withLock { state in
-            guard state.stoppingSignal == nil else {
-                throw BenchError(.process, "not started: the benchmark is stopping")
+        diesWithTheBenchmark(process)
+        try spawner.perform {
+            try state.withLock { state in
+                guard state.stoppingSignal == nil else {
+                    throw BenchError(.process, "not started: the benchmark is stopping")
+                }
+                try process.run()
+                state.running[process.processIdentifier] = processGroup
             }
-            try process.run()
-            state.running[process.processIdentifier] = processGroup
+        }
+    }
+
+    /// `setpriv` (util-linux), which sets the parent-death signal and runs the program.
+    static let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Makes `process` run its program through `setpriv --pdeathsig KILL`, when there is one.
+    private static func diesWithTheBenchmark(_ process: Process) {
+        guard let setpriv, let program = process.executableURL else { return }
+        process.arguments = ["--pdeathsig", "KILL", "--", program.path] + (process.arguments ?? [])
+        process.executableURL = URL(fileURLWithPath: setpriv)
+    }
+
+    /// The thread every child is started from.
+    private static let spawner = Spawner()
+
+    /// One thread that runs what it is given, one at a time, for the life of the process.
+    private final class Spawner: Sendable {
+        private let jobs = Mutex<[@Sendable () -> Void]>([])
+        private let waiting = DispatchSemaphore(value: 0)
+
+        init() {
+            let thread = Thread { [self] in
+                while true {
+                    waiting.wait()
+                    let job = jobs.withLock { $0.removeFirst() }
+                    job()
+                }
+            }
+            thread.name = "mserve-bench spawner"
+            thread.start()
+        }
+
+        /// Runs `body` on the thread, waits for it, and throws what it threw.
+        func perform(_ body: @escaping @Sendable () throws -> Void) throws {
+            let done = DispatchSemaphore(value: 0)
+            let failure = Mutex<(any Error)?>(nil)
+            jobs.withLock {
+                $0.append {
+                    do { try body() } catch { failure.withLock { $0 = error } }
+                    done.signal()
+                }
+            }
+            waiting.signal()
+            done.wait()
+            if let error = failure.withLock({ $0 }) { throw error }
         }
     }
 
