@@ -60,8 +60,13 @@ public struct BrokerConfiguration: Sendable {
         /// fill; 1 sends every query on its own.
         public var batchLimit: Int = 32
         /// `user:password` sent in the kdb+ handshake to q servants (`kdb://host:port`
-        /// endpoints); empty logs in with no credentials.
+        /// endpoints) in ``endpoints``; empty logs in with no credentials.
         public var kdbCredentials: String = ""
+        /// Whether q servants added while the broker runs (``Broker/addServant(endpoint:)``:
+        /// those a hub lists) get ``kdbCredentials`` too; by default they log in with none.
+        /// Anyone who can register with a hub without keys can list a q servant of their own
+        /// there, and would receive the password.
+        public var kdbCredentialsForAddedServants: Bool = false
         /// Creates the default servant settings.
         public init() {}
     }

@@ -5,11 +5,15 @@ import Logging
 
 extension BrokerLoop {
     /// Starts using the q servant at `kdb://host:port`: a servant of capacity 1, ready while
-    /// its kdb+ IPC connection is logged in (KdbServantLinks.swift).
-    func addKdbServant(endpoint: String) {
+    /// its kdb+ IPC connection is logged in (KdbServantLinks.swift). It gets the broker's
+    /// credentials when the broker was given it (`configured`), or when
+    /// ``BrokerConfiguration/Servants/kdbCredentialsForAddedServants`` says servants added
+    /// while it runs (the hub's) get them too.
+    func addKdbServant(endpoint: String, configured: Bool) {
         let id = nextServantID
+        let sendsCredentials = configured || configuration.servants.kdbCredentialsForAddedServants
         do {
-            try kdbServants.add(servantID: id, endpoint: endpoint)
+            try kdbServants.add(servantID: id, endpoint: endpoint, sendsCredentials: sendsCredentials)
         } catch {
             logger.error("cannot use q servant \(endpoint): \(error)")
             return
@@ -20,6 +24,11 @@ extension BrokerLoop {
             id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
         servantByEndpoint[endpoint] = id
         logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+        if !sendsCredentials, !configuration.servants.kdbCredentials.isEmpty {
+            logger.notice(
+                "logging in to a q servant the broker was not given without --servant-auth's credentials (--servant-auth-hub sends them to the servants the hub lists)",
+                metadata: ["servant": "\(endpoint)"])
+        }
     }
 
     /// A q servant holding a query past its deadline is reconnected, which frees it: q sends

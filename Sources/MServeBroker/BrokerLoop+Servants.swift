@@ -8,7 +8,9 @@ import QData
 import ZeroMQ
 
 extension BrokerLoop {
-    func addServant(endpoint: String, serverKey: String? = nil) {
+    /// Starts using the servant at `endpoint`; `configured`: one the broker was given
+    /// (``BrokerConfiguration/Servants/endpoints``), not one added while it runs.
+    func addServant(endpoint: String, serverKey: String? = nil, configured: Bool = false) {
         if let id = servantByEndpoint[endpoint], leavingServants.contains(id) {
             // Back at the same endpoint (a servant restarted there) before the one that left
             // was forgotten: that one is forgotten now, and what it still ran goes elsewhere.
@@ -17,7 +19,7 @@ extension BrokerLoop {
         guard servantByEndpoint[endpoint] == nil else { return }
         // Admission first: a q servant cannot prove a CURVE key, so a broker with keys refuses it.
         if let admission, !admission.admitsServant(endpoint: endpoint, serverKey: serverKey) { return }
-        if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint) }
+        if KdbServantLinks.isKdbEndpoint(endpoint) { return addKdbServant(endpoint: endpoint, configured: configured) }
         let id = nextServantID
         nextServantID += 1
         let routingID = Self.routingID(ofServant: id)

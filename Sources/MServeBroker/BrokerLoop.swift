@@ -302,7 +302,7 @@ final class BrokerLoop {
         logger.info(
             "broker listening for clients",
             metadata: ["endpoint": "\(clientEndpoint)", "algorithm": "\(algorithm.name)"])
-        for endpoint in configuration.servants.endpoints { addServant(endpoint: endpoint) }
+        for endpoint in configuration.servants.endpoints { addServant(endpoint: endpoint, configured: true) }
 
         let clientItem = events.add(clientSocket)
         let servantItem = events.add(servantSocket)

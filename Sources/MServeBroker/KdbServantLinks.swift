@@ -47,6 +47,9 @@ final class KdbServantLinks {
         var failures = 0
         /// Tags sent and not yet answered on this connection.
         var pendingTags: Set<UInt64> = []
+        /// Whether the handshake carries the broker's credentials (``init(credentials:maxMessageSize:logger:resolver:)``):
+        /// a servant the broker was given, or one listed by a hub it trusts with them.
+        var sendsCredentials: Bool
     }
 
     private let credentials: String
@@ -92,10 +95,11 @@ final class KdbServantLinks {
     /// Whether the servant `servantID` is a q servant.
     func owns(_ servantID: UInt64) -> Bool { links[servantID] != nil }
 
-    /// Starts connecting to the q servant at `endpoint` under `servantID`.
-    func add(servantID: UInt64, endpoint: String) throws(BrokerError) {
+    /// Starts connecting to the q servant at `endpoint` under `servantID`, logging in with the
+    /// broker's credentials when `sendsCredentials`, else with none (an empty user).
+    func add(servantID: UInt64, endpoint: String, sendsCredentials: Bool = true) throws(BrokerError) {
         let (host, port) = try Self.hostAndPort(of: endpoint)
-        links[servantID] = Link(endpoint: endpoint, host: host, port: port)
+        links[servantID] = Link(endpoint: endpoint, host: host, port: port, sendsCredentials: sendsCredentials)
     }
 
     /// Closes and forgets the servant's connection.
@@ -222,7 +226,7 @@ final class KdbServantLinks {
                 fail(id, now: now, reason: "connection refused")
                 return
             }
-            guard stream.enqueue(Array(credentials.utf8) + [3, 0]) else {
+            guard stream.enqueue(Array((link.sendsCredentials ? credentials : "").utf8) + [3, 0]) else {
                 link.stream = stream
                 links[id] = link
                 fail(id, now: now, reason: "the connection failed during the handshake")
@@ -243,7 +247,11 @@ final class KdbServantLinks {
                 link.stream = stream
                 links[id] = link
                 if !open {
-                    fail(id, now: now, reason: "the servant refused the login (wrong --servant-auth?)")
+                    let reason =
+                        link.sendsCredentials || credentials.isEmpty
+                        ? "the servant refused the login (wrong --servant-auth?)"
+                        : "the servant refused a login without credentials: --servant-auth goes only to the q servants given with --servant, unless --servant-auth-hub is given"
+                    fail(id, now: now, reason: reason)
                 }
                 return
             }

@@ -302,6 +302,7 @@ struct BrokerCommand: AsyncParsableCommand {
                     + "so that kdb+ clients log in, or leave out --kdb-port")
         }
         configuration.servants.kdbCredentials = kdbOptions.servantCredentials
+        configuration.servants.kdbCredentialsForAddedServants = kdbOptions.servantAuthToHubServants
         return configuration
     }
 

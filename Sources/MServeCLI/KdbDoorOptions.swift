@@ -29,6 +29,9 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("servant-auth"), parsing: .unconditional, help: ArgumentHelp("user:password for the q servants (kdb://host:port) the broker logs in to; a user alone has no password, as kdb+ allows (env MSERVE_SERVANT_AUTH).", valueName: "user:password"))
     var servantAuth: String?
 
+    @Flag(name: .customLong("servant-auth-hub"), help: ArgumentHelp("Send --servant-auth to the q servants the hub lists too, not only to those given with --servant. Without keys anyone who can register with the hub can list a q servant of their own there and receive the password: give it only for a hub no one else can reach."))
+    var servantAuthToHubServants = false
+
     /// The credentials for q servants (flag or MSERVE_SERVANT_AUTH; empty: none).
     var servantCredentials: String { servantAuth ?? environment("MSERVE_SERVANT_AUTH") ?? "" }
 

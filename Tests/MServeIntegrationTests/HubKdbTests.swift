@@ -1,6 +1,7 @@
 import Foundation
 import MServeClient
 import MServeTestSupport
+import POSIXSockets
 import Testing
 
 extension IntegrationTests {
@@ -97,6 +98,49 @@ extension IntegrationTests {
             let (bobStatus, bobText) = try await bob.value
             #expect(bobStatus == 1, "\(bobText)")
             #expect(bobText.contains("still served"), "\(bobText)")
+        }
+
+        /// The kdb+ handshakes a listener at a port registered with the hub as a q servant
+        /// receives from a broker following the hub, started with `brokerArguments`: the bytes
+        /// each connection sent up to its NUL (the sidecar's probes send none).
+        static func handshakesAtAHubListedQServant(_ brokerArguments: [String]) async throws -> (handshakes: [String], brokerLogs: String) {
+            let hub = try await Self.startHub()
+            defer { hub.stop() }
+            let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+            defer { TCPSocket.close(listener.descriptor) }
+            let sidecar = try await MServeProcess(
+                "sidecar", ["hub", "register", "kdb://127.0.0.1:\(listener.port)", "--hub", hub.endpoint])
+            defer { sidecar.stop() }
+            let broker = try await MServeProcess(
+                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint] + brokerArguments)
+            defer { broker.stop() }
+            var connections: [(descriptor: Int32, bytes: [UInt8])] = []
+            defer { for connection in connections { TCPSocket.close(connection.descriptor) } }
+            var handshakes: [String] = []
+            _ = await eventually(timeout: .seconds(60)) {
+                while let accepted = TCPSocket.accept(listener.descriptor) { connections.append((accepted.descriptor, [])) }
+                for index in connections.indices {
+                    _ = TCPSocket.read(connections[index].descriptor, into: &connections[index].bytes, limit: 4_096)
+                }
+                handshakes = connections.compactMap { connection in
+                    connection.bytes.firstIndex(of: 0).map { String(decoding: connection.bytes[..<$0], as: UTF8.self) }
+                }
+                return !handshakes.isEmpty
+            }
+            return (handshakes, broker.logs)
+        }
+
+        /// Anyone who can register with a hub without keys can list a q servant of their own:
+        /// the broker sends `--servant-auth` only to the q servants it was given, unless
+        /// `--servant-auth-hub` says the hub's get it too.
+        @Test func theServantPasswordGoesToHubListedQServantsOnlyWhenAsked() async throws {
+            let withheld = try await Self.handshakesAtAHubListedQServant(["--servant-auth", "alice:secret"])
+            #expect(withheld.handshakes == ["\u{3}"], "\(withheld.handshakes)")
+            #expect(
+                withheld.brokerLogs.contains("logging in to a q servant the broker was not given without --servant-auth's credentials"),
+                "\(withheld.brokerLogs)")
+            let sent = try await Self.handshakesAtAHubListedQServant(["--servant-auth", "alice:secret", "--servant-auth-hub"])
+            #expect(sent.handshakes == ["alice:secret\u{3}"], "\(sent.handshakes)")
         }
 
         @Test func aQServantRegisteredWithTheHubServesTheBrokerFollowingItsService() async throws {
