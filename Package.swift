@@ -357,7 +357,7 @@ let package = Package(
         .testTarget(
             name: "MServeHubTests",
             dependencies: [
-                "MServeHub", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
+                "MServeHub", "MServeAdmission", "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeTestSupport", "MServeTesting",
                 "MServePasswords",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

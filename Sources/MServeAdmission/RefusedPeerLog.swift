@@ -8,14 +8,16 @@ import Synchronization
 package import ZeroMQ
 
 /// The warnings about peers a secured ROUTER refuses at one door (`clients`, `servant`, `hub`):
-/// each with the peer's key, its address and the door, at most once a second per kind, with a
-/// count of those held back (a refused peer may retry thousands of times a second). Every
-/// refusal is counted, logged or not, for the metrics.
+/// each with the peer's key, its address and the door, at most once a second per kind (each
+/// refusal message, each reason a handshake failed), with a count of those of its kind held
+/// back, given with the next line of that kind (a refused peer may retry thousands of times a
+/// second). A burst of one kind (a misconfigured host retrying) hides no line of another (a
+/// plaintext peer elsewhere). Every refusal is counted, logged or not, for the metrics.
 package final class RefusedPeerLog: Sendable {
     private let door: String
     private let logger: Logger
-    private let refusedKeys = Mutex(LogThrottle())
-    private let failedHandshakes = Mutex(LogThrottle())
+    private let refusedKeys = Mutex(LogThrottles<String>())
+    private let failedHandshakes = Mutex(LogThrottles<String>())
     private let keyRefusals = Atomic<UInt64>(0)
     private let handshakeFailures = Atomic<UInt64>(0)
 
@@ -34,7 +36,7 @@ package final class RefusedPeerLog: Sendable {
     /// with `namingMechanism`).
     package func keyRefused(_ request: ZAPRequest, _ message: String, namingMechanism: Bool = false) {
         keyRefusals.add(1, ordering: .relaxed)
-        guard let heldBack = refusedKeys.withLock({ $0.admit() }) else { return }
+        guard let heldBack = refusedKeys.withLock({ $0.admit(message) }) else { return }
         var metadata: Logger.Metadata = [
             "key": "\(request.publicKey)", "address": "\(request.address)", "door": "\(door)",
         ]
@@ -45,9 +47,10 @@ package final class RefusedPeerLog: Sendable {
     /// Logs a connection whose security handshake failed.
     package func handshakeFailed(_ failure: ZMQHandshakeFailure) {
         handshakeFailures.add(1, ordering: .relaxed)
-        guard let heldBack = failedHandshakes.withLock({ $0.admit() }) else { return }
+        let reason = failure.reason
+        guard let heldBack = failedHandshakes.withLock({ $0.admit(reason) }) else { return }
         logger.warning(
-            "\(LogThrottle.line("refused a peer: its handshake failed: \(failure.reason)", heldBack: heldBack))",
+            "\(LogThrottle.line("refused a peer: its handshake failed: \(reason)", heldBack: heldBack))",
             metadata: ["key": "", "address": "\(failure.peerAddress ?? "unknown")", "door": "\(door)"])
     }
 
