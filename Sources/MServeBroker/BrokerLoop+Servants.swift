@@ -272,15 +272,23 @@ extension BrokerLoop {
         /// it answered (``BrokerLoop/readReply(_:from:)``): what it runs is not known, and a
         /// new connection starts a new session.
         case malformedReply
+        /// A servant in session missed its heartbeats: its host may be unreachable, the process
+        /// stopped, or the connection deaf. The connection is made anew in case it is deaf; the
+        /// `servant lost` line said what happened, and a new connection that comes up and
+        /// carries nothing back is ``silent``, logged then.
+        case missedHeartbeats
 
-        var explanation: String {
+        /// What the log says, once until the servant is heard from again; nil: nothing.
+        var explanation: String? {
             switch self {
+            case .missedHeartbeats:
+                nil
             case .malformedReply:
                 "it sent a REPLY naming no query it runs that the broker could read (docs/PROTOCOL.md)"
             case .endedByLibzmq:
                 "libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match)"
             case .silent:
-                "nothing came back on its connection for the liveness time (a half-open connection, or another peer holding this broker's routing id there)"
+                "nothing came back on its connection for the liveness time (the servant process paused, a half-open connection, or another peer holding this broker's routing id there)"
             }
         }
     }
@@ -294,10 +302,10 @@ extension BrokerLoop {
         record.reconnectDue = true
         record.connected = false
         record.helloUnansweredSince = nil
-        if !record.reconnectLogged {
+        if !record.reconnectLogged, let explanation = cause.explanation {
             record.reconnectLogged = true
             logger.notice(
-                "connecting to servant again: \(cause.explanation); trying every few seconds",
+                "connecting to servant again: \(explanation); trying every few seconds",
                 metadata: ["servant": "\(record.endpoint)"])
         }
     }

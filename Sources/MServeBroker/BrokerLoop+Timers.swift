@@ -41,7 +41,7 @@ extension BrokerLoop {
                         servantLost(record.id, reason: "missed heartbeats")
                         // Re-greeted over the same connection, a servant that stopped reading
                         // it would never hear: the connection is made anew.
-                        endConnectionForGood(record, cause: .silent)
+                        endConnectionForGood(record, cause: .missedHeartbeats)
                     } else {
                         record.unansweredPingSince = silentSince
                         if record.connected, !sendToServant(record.routingID, .ping) {

@@ -1,8 +1,10 @@
 import MServeProtocol
 import MServeTestSupport
+import MServeTesting
 import QData
 import Testing
 import ZeroMQ
+import Logging
 
 @testable import MServeBroker
 
@@ -11,6 +13,35 @@ import ZeroMQ
 /// lost for missed heartbeats; libzmq never reconnects a connection that did not fail, so the
 /// broker makes a new one itself and the servant is used again.
 struct SilentConnectionTests {
+    /// A servant that misses its heartbeats (its host unreachable, the process paused, or the
+    /// connection deaf) is logged as lost for that reason alone: the broker's new connection
+    /// is a precaution, and it is said to carry nothing back only once a new connection came
+    /// up and stayed silent for the liveness time.
+    @Test func aServantLostForMissedHeartbeatsIsNotSaidToBeDeafUntilANewConnectionIsSilent() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.servants.heartbeatInterval = .milliseconds(100)
+                $0.servants.livenessTimeout = .seconds(1)
+            },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in
+            // Ready, then silent: it never reads its socket again.
+            _ = try await run.servants[0].becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            let lost = await eventually(timeout: .seconds(60)) {
+                log.entries.contains { $0.message == "servant lost" && $0.metadata["reason"] == "missed heartbeats" }
+            }
+            #expect(lost, "\(log.messages)")
+            let reconnecting = "connecting to servant again: "
+            #expect(!log.messages.contains { $0.hasPrefix(reconnecting) }, "\(log.messages)")
+            // The new connection comes up (the servant's libzmq accepts it) and carries nothing
+            // back: now the line comes, once.
+            #expect(await eventually(timeout: .seconds(60)) { log.messages.contains { $0.hasPrefix(reconnecting + "nothing came back") } })
+        }
+    }
+
     @Test func aServantThatStoppedReadingTheConnectionIsConnectedAgain() async throws {
         try await ScriptedBroker.run(
             servants: 1,
