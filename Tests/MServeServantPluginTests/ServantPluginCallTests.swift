@@ -72,6 +72,9 @@ struct ServantPluginCallTests {
         #expect(proc3.info == (try inProcess.call("proc3 `AAPL").info))
         #expect(proc3.info?.description.contains("rows") == true)
         #expect(try plugin.call("fail \"boom\"").errorMessage == "boom")
+        #expect(try plugin.call("fail[]").errorMessage == "fail")
+        #expect(try plugin.call("fail `").errorMessage == "fail")
+        #expect(try plugin.call("fail \"\"").errorMessage == "fail")
         #expect(try plugin.call("proc1 42").errorMessage?.contains("expected a symbol") == true)
         #expect(try plugin.call("pid[]").result == .atom(.int(getpid())))
     }

@@ -45,7 +45,8 @@ public enum DemoAPI: ServantPluginAPI {
             return .atom(.long(milliseconds))
         },
         ServantPluginFunction("fail", arity: 0...1) { arguments -> QValue in
-            throw ServantPluginFailure(arguments.first.flatMap(text) ?? "fail")
+            // An empty text (fail `, fail "") fails as fail without one does.
+            throw ServantPluginFailure(arguments.first.flatMap(text).flatMap { $0.isEmpty ? nil : $0 } ?? "fail")
         },
         ServantPluginFunction("pid", arity: 0...1) { _ in .atom(.int(getpid())) },
     ]
