@@ -142,6 +142,9 @@ extension BrokerLoop {
             if let heldBack = clientMessageLog.admit(.malformed) {
                 logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
             }
+            // The id, when it reads as one, so that a client with many queries in flight knows
+            // which one was refused.
+            if let id = queryMessage.withSpan({ ClientQueryLayout.readableID(in: $0) }) { held.id = id }
             reply(error: error.message, to: held, stage: .refused, counting: .refused)
             return
         }

@@ -563,10 +563,11 @@ final class KdbDoor {
                 receivedBytes: message.count)
         }
         guard let decoded = try? QIPC.decode(message, maximumSize: maximumSize) else {
-            // Malformed: the dispatch path answers with its error.
+            // Malformed: the dispatch path answers with its error, as `(id; "error text"; info)`
+            // when the message has the shape of `(id; query)` up to its malformed part.
+            let form: KdbReplyForm = sync && !hasIDAndQueryShape(message, sync: sync) ? .syncBare : (sync ? .syncList : .async)
             return KdbDoorQuery(
-                route: .kdb(connection: connection, form: sync ? .syncBare : .async), message: message,
-                receivedBytes: message.count)
+                route: .kdb(connection: connection, form: form), message: message, receivedBytes: message.count)
         }
         if isIDAndQuery(decoded.value, sync: sync) {
             return KdbDoorQuery(
@@ -597,6 +598,22 @@ final class KdbDoor {
         else { return false }
         if count == 3, message[third] != 99, message[third] != 127 { return false }
         guard message[second] == 10 || message[second] == 0 else { return false }
+        guard sync else { return true }
+        let first = Int8(bitPattern: message[14])
+        return first != -11 && first != 10
+    }
+
+    /// Whether a malformed plain little-endian message still has the shape of `(id; query)`
+    /// (``isIDAndQueryInPlace(_:sync:)``) as far as it can be read: a general list of two or
+    /// three items whose first reads as an id (``ClientQueryLayout/readableID(in:)``), for a
+    /// sync message neither a symbol nor a string, and whose second starts as a string or a
+    /// general list.
+    static func hasIDAndQueryShape(_ message: [UInt8], sync: Bool) -> Bool {
+        let bytes = message.span
+        guard ClientQueryLayout.readableID(in: bytes) != nil,
+            let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1), second < message.count,
+            message[second] == 10 || message[second] == 0
+        else { return false }
         guard sync else { return true }
         let first = Int8(bitPattern: message[14])
         return first != -11 && first != 10

@@ -32,6 +32,32 @@ struct KdbDoorTests {
         }
     }
 
+    /// `(id; (`echo; x))` with `x` an enumeration, which makes the message malformed, as a
+    /// `messageType` message; `id` is the id item's bytes (a long 7 by default).
+    static func idAndMalformedQuery(id: [UInt8] = [0xF9, 7, 0, 0, 0, 0, 0, 0, 0], messageType: QMessageType) -> [UInt8] {
+        var bytes: [UInt8] = [1, messageType.rawValue, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0] + id
+        bytes += [0, 0, 2, 0, 0, 0, 0xF5] + Array("echo".utf8) + [0, 0xEC, 1, 0, 0, 0]
+        QIPC.patchLength(&bytes)
+        return bytes
+    }
+
+    /// A sync `(id; query)` whose query is malformed still has the shape of one: its failure
+    /// is answered as `(id; "error text"; info)`, as docs/KDB.md says of every sync `(id;
+    /// query)`, not as a bare q error; a malformed sync message of no such shape stays bare.
+    @Test func aSyncIdAndQueryWithAMalformedQueryIsAnsweredWithTheWholeReply() throws {
+        let message = Self.idAndMalformedQuery(messageType: .sync)
+        #expect(throws: (any Error).self) { try QIPC.decode(message) }
+        let query = KdbDoor.query(from: message, connection: 1, maximumSize: .max)
+        #expect(form(query) == .syncList)
+        #expect(query?.message == message)
+        // A symbol first makes a call in a sync message: bare, as before.
+        let call = Self.idAndMalformedQuery(id: [0xF5] + Array("f".utf8) + [0], messageType: .sync)
+        #expect(form(KdbDoor.query(from: call, connection: 1, maximumSize: .max)) == .syncBare)
+        // So is a message whose first item is no id (an enumeration).
+        let noID = Self.idAndMalformedQuery(id: [0xEC, 1, 0, 0, 0], messageType: .sync)
+        #expect(form(KdbDoor.query(from: noID, connection: 1, maximumSize: .max)) == .syncBare)
+    }
+
     @Test func syncIdAndQueryIsAnsweredWithTheWholeReply() throws {
         let value = QValue.list([.atom(.long(7)), .vector(.char(Array("proc1 `IBM".utf8)))])
         let query = KdbDoor.query(from: QIPC.encode(value, messageType: .sync), connection: 1, maximumSize: .max)

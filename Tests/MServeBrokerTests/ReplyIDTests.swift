@@ -11,6 +11,28 @@ import ZeroMQ
 /// and answers the client with the id the client sent: a servant that garbles the id in its
 /// `(id; result)` must not leave the client waiting for an answer it cannot recognise.
 struct ReplyIDTests {
+    /// A message that is no valid `(id; query)` is refused with the client's id when its first
+    /// item reads as one, so that a client with many queries in flight knows which one failed;
+    /// with the generic null when it does not.
+    @Test func aMalformedMessageIsRefusedWithItsIDWhenItReadsAsOne() async throws {
+        try await ScriptedBroker.run(servants: 1) { run in
+            for (id, expected) in [([UInt8]([0xF9, 7, 0, 0, 0, 0, 0, 0, 0]), QValue.atom(.long(7))), ([0xEC, 1, 0, 0, 0], .identity)] {
+                try run.client.send(KdbDoorTests.idAndMalformedQuery(id: id, messageType: .async))
+                let answer = try #require(try await run.answer(), "the client got no answer")
+                guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3 else {
+                    Issue.record("not (id; text; info): \(answer)")
+                    continue
+                }
+                #expect(items[0] == expected)
+                guard case .vector(.char(let text), _) = items[1] else {
+                    Issue.record("no error text: \(items[1])")
+                    continue
+                }
+                #expect(String(decoding: text, as: UTF8.self).hasPrefix("mserve: malformed message: "))
+            }
+        }
+    }
+
     @Test func theClientGetsItsOwnIDWhateverIDTheServantAnswersWith() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             let servant = run.servants[0]

@@ -68,6 +68,26 @@ struct ClientQueryLayoutTests {
         #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
     }
 
+    /// The id of a message that is not a valid `(id; query)` is read when its first item is
+    /// one, and only then.
+    @Test func theIDOfAMalformedMessageIsReadWhenItIsOne() throws {
+        let valid = QIPC.encode(.list([.atom(.long(7)), .string("echo 1")]), messageType: .async)
+        var truncated = Array(valid.dropLast(2))
+        QIPC.patchLength(&truncated)
+        #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: truncated.span) }
+        #expect(ClientQueryLayout.readableID(in: truncated.span) == .atom(.long(7)))
+        let textID = QIPC.encode(.list([.string("q1"), .atom(.long(1)), .atom(.long(2)), .atom(.long(3))]), messageType: .async)
+        #expect(ClientQueryLayout.readableID(in: textID.span) == nil, "four items: no (id; query)")
+        let errorID = QIPC.encode(.list([.error("x"), .string("echo 1")]), messageType: .async)
+        #expect(ClientQueryLayout.readableID(in: errorID.span) == nil)
+        let atom = QIPC.encode(.atom(.long(7)), messageType: .async)
+        #expect(ClientQueryLayout.readableID(in: atom.span) == nil)
+        let compressed = try #require(
+            QIPC.compress(QIPC.encode(.list([.atom(.long(7)), .vector(.long(Array(repeating: 0, count: 10_000)))]), messageType: .async)))
+        #expect(compressed[2] == 1)
+        #expect(ClientQueryLayout.readableID(in: compressed.span) == nil)
+    }
+
     /// A sync message of `body` after its header, as a kdb+ client sends it.
     private static func message(_ body: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = [1, 1, 0, 0, 0, 0, 0, 0] + body
