@@ -84,6 +84,13 @@ final class BrokerAdmission {
     /// Whether the servant at `endpoint` may be used: it must have a key, and the key must be
     /// allowed as a servant. Logs the refusal otherwise.
     func admitsServant(endpoint: String, serverKey: String?) -> Bool {
+        // However it was offered: the connection to a q servant cannot be secured.
+        if KdbServantLinks.isKdbEndpoint(endpoint) {
+            logger.warning(
+                Logger.Message(stringLiteral: ServantKeyAdmission.qServantRefusal),
+                metadata: ["key": "\(serverKey ?? "")", "address": "\(endpoint)"])
+            return false
+        }
         guard let serverKey, !serverKey.isEmpty else {
             logger.warning(
                 "refused a servant: it has no CURVE key", metadata: ["key": "", "address": "\(endpoint)"])
@@ -144,8 +151,19 @@ public final class ServantKeyAdmission: Sendable {
         self.logger = logger
     }
 
+    /// Why a secured broker refuses a q servant (`kdb://`) the hub lists, whatever key its
+    /// registration carries.
+    static let qServantRefusal =
+        "refused a q servant: a broker with keys takes no q servants (a kdb+ IPC connection cannot prove a CURVE key)"
+
     /// A servant joined (or was configured): use it when its key is allowed, or log the refusal.
+    /// A q servant (`kdb://`) is refused whatever its key: the key its registration carries is
+    /// the registrant's, and nothing on a kdb+ IPC connection proves it.
     public func offer(endpoint: String, key: String?) {
+        if KdbServantLinks.isKdbEndpoint(endpoint) {
+            logger.warning(Logger.Message(stringLiteral: Self.qServantRefusal), metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
+            return
+        }
         let decision = state.withLock { state -> Bool? in
             state.offered[endpoint] = .some(key)
             guard state.listLoaded else { return nil }

@@ -37,6 +37,20 @@ struct ServantKeyAdmissionTests {
         #expect(log.entries.count == 2, "\(log.messages)")
     }
 
+    /// A q servant the hub lists is refused whatever key its registration carries: nothing on
+    /// a kdb+ IPC connection proves a key, and its queries would cross in clear.
+    @Test func aQServantIsRefusedWhateverItsKey() throws {
+        let keys = ZAPKeyList([Self.servantKey: "servant"])
+        let log = LogRecorder()
+        let admission = try admission(keys, log)
+        admission.reconcile()
+        admission.offer(endpoint: "kdb://10.1.2.7:5001", key: Self.servantKey)
+        admission.offer(endpoint: "KDB://10.1.2.8:5001", key: nil)
+        admission.reconcile()
+        #expect(admission.servantsInUse.isEmpty)
+        #expect(log.messages == Array(repeating: ServantKeyAdmission.qServantRefusal, count: 2), "\(log.messages)")
+    }
+
     @Test func onceTheListIsReadOffersAreJudgedAtOnceAndRefreshesDropAndTakeBack() throws {
         let keys = ZAPKeyList([Self.servantKey: "servant"])
         let log = LogRecorder()
