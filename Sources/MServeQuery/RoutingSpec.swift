@@ -232,6 +232,13 @@ struct BoundedRoutingText {
         if prefix.utf8.count < 2 * RoutingSpec.longestRoutingString { prefix += piece }
     }
 
+    /// Appends the next piece of the text as its UTF-8 bytes (whole characters).
+    mutating func append(utf8 piece: [UInt8]) {
+        for byte in piece { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        byteCount += piece.count
+        if prefix.utf8.count < 2 * RoutingSpec.longestRoutingString { prefix += String(decoding: piece, as: UTF8.self) }
+    }
+
     /// The text, bounded as ``RoutingSpec/bounded(_:)`` bounds it.
     var text: String {
         byteCount <= RoutingSpec.longestRoutingString ? prefix : RoutingSpec.shortened(prefix, hash: hash)

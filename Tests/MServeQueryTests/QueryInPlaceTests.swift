@@ -60,6 +60,42 @@ struct QueryInPlaceTests {
         #expect(refused > 100 && refused < 2_900, "\(refused) refused")
     }
 
+    /// Boolean, byte and integer vectors over the size read in chunks are written straight
+    /// from their bytes: their routing strings (shortened, hashed over the whole text) are
+    /// those of decoding, nulls, infinities, extremes and a boolean byte of 2 included.
+    @Test func largeIntegerVectorsRouteAsDecodingRoutesThem() {
+        let count = 70_000
+        func pick<T>(_ index: Int, _ specials: [T], _ other: (Int) -> T) -> T {
+            index % 97 < specials.count ? specials[index % 97] : other(index)
+        }
+        let vectors: [QValue] = [
+            .vector(.boolean((0..<count).map { $0 % 3 == 0 })),
+            .vector(.byte((0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) })),
+            .vector(.short((0..<count).map { pick($0, [.min, .max, -.max, 0, -1], { Int16(truncatingIfNeeded: $0 &* 7919) }) })),
+            .vector(.int((0..<count).map { pick($0, [.min, .max, -.max, 0, -1], { Int32(truncatingIfNeeded: $0 &* 104_729) }) })),
+            .vector(.long((0..<count).map { pick($0, [.min, .max, -.max, 0, -1], { Int64($0) &* 1_000_003 &- 35_000_000_000 }) })),
+        ]
+        for vector in vectors {
+            for query in [QValue.list([.atom(.symbol("echo")), vector]), .list([.atom(.symbol("echo")), .list([.atom(.long(1)), vector])])] {
+                let expected = decodedOutcome(query, spec: .default)
+                #expect(!expected.hasPrefix("error"), "\(expected.prefix(100))")
+                #expect(inPlaceOutcome(query, spec: .default, limit: 0).outcome == expected, "\(vector.description.prefix(40))")
+            }
+        }
+        // A boolean byte other than 0 or 1 reads as true, as decoding reads it.
+        var message = QIPC.encode(.list([.atom(.long(0)), .list([.atom(.symbol("echo")), vectors[0]])]))
+        let first = 14 + 9 + 6 + 6 + 6  // header and list, the id, the query list, `echo, the vector head
+        #expect(message[first] == 1)
+        message[first] = 2
+        guard case .list(let items, _)? = try? QIPC.decode(message).value, items.count == 2 else {
+            Issue.record("not (id; query)")
+            return
+        }
+        let expected = decodedOutcome(items[1], spec: .default)
+        let checked = try? QueryParser.check(queryIn: message.span, range: 23..<message.count, routing: .default, decodingArgumentsUpTo: 0)
+        #expect("\(checked?.function ?? "") -> \(checked?.routing?.value ?? "nil")" == expected)
+    }
+
     /// The texts, symbols and odd shapes a client may send: the same outcome as decoding.
     @Test func otherQueryShapesGiveWhatDecodingGave() {
         let queries: [QValue] = [

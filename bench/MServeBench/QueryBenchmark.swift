@@ -1,6 +1,8 @@
 import Foundation
-// The query benchmark: parse + routing of a short and a 10-argument query (issue 3).
+// The query benchmark: parse + routing of a short and a 10-argument query (issue 3), and the
+// broker's in-place check of queries with a large vector argument.
 import MServeQuery
+import QData
 
 /// Measures `QueryParser.parse` followed by `RoutingSpec.routingString(for:)` on one core.
 enum QueryBenchmark {
@@ -34,7 +36,30 @@ enum QueryBenchmark {
                 "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))"
                     + " \(Int(best)) queries/s  (\(Int(perQuery.rounded())) ns/query)  \(text)")
         }
+        BenchChildren.printNow("query: checked in place, as the broker checks it, with a 1 MB vector argument")
+        for (name, vector) in largeArguments {
+            let message = QIPC.encode(.list([.atom(.long(0)), .list([.atom(.symbol("echo")), vector])]))
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let start = ContinuousClock.now
+                let checked = try? QueryParser.check(queryIn: message.span, range: 23..<message.count, routing: spec)
+                precondition(checked?.routing != nil)
+                let elapsed = ContinuousClock.now - start
+                best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            }
+            BenchChildren.printNow(
+                "  \(name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(format(best * 1e3, 2)) ms a query"
+                    + "  (\(format(Double(message.count) / best / 1e6, 0)) MB/s)")
+        }
     }
+
+    /// Large arguments whose routing string is rendered in full (and hashed) by the broker.
+    static let largeArguments: [(name: String, vector: QValue)] = [
+        ("bytes", .vector(.byte((0..<1_000_000).map { UInt8(truncatingIfNeeded: $0) }))),
+        ("chars", .vector(.char((0..<1_000_000).map { UInt8(97 + $0 % 26) }))),
+        ("longs", .vector(.long((0..<125_000).map { Int64($0) * 1_000_003 }))),
+        ("floats", .vector(.float((0..<125_000).map { Double($0) / 7 }))),
+    ]
 
     /// Parses and routes `text` `iterations` times; returns the elapsed seconds and a checksum.
     private static func measure(_ text: String, spec: RoutingSpec, iterations: Int) -> (
