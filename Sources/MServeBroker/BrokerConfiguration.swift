@@ -83,6 +83,10 @@ public struct BrokerConfiguration: Sendable {
         public var allowedFunctions: [String] = []
         /// Queries that may wait for a free servant; beyond this the client gets an error at once.
         public var queueCapacity: Int = 100_000
+        /// The most bytes of query messages that may wait for a free servant together; a query
+        /// that would take them past it gets the queue-full error at once, unless none waits.
+        /// Queries sent again after their servant was lost are queued whatever their size.
+        public var queueBytes: Int = 1 << 30
         /// How many queued queries, from the front, are offered to the dispatch algorithm when a
         /// servant is free. A query the algorithm makes wait (it prefers a busy servant) then
         /// does not hold up the ones behind it. 1 means strict first-in first-out.

@@ -226,6 +226,12 @@ extension BrokerLoop {
             reply(
                 error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
                 to: held, stage: .refused, counting: .queueFull)
+        } else if queuedCount > 0, queuedBytes + held.message.count > configuration.dispatch.queueBytes {
+            // By bytes too: a query alone is always taken (it is within --max-message).
+            reply(
+                error:
+                    "queue full (\(queuedBytes) bytes of queries waiting; this one would take them past the \(configuration.dispatch.queueBytes) of --queue-bytes); try again later",
+                to: held, stage: .refused, counting: .queueFull)
         } else {
             queue.append(held)
             if held.hasOwnDeadline { earliestOwnDeadlineQueued = min(earliestOwnDeadlineQueued ?? .max, held.deadline) }

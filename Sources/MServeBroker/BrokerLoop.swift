@@ -104,13 +104,13 @@ final class BrokerLoop {
     /// The queries that passed the checks, by their bytes: one sent again is not parsed again.
     @exclusivity(unchecked) var checkedQueries = CheckedQueryCache()
 
-    @exclusivity(unchecked) var queue = FIFOQueue<HeldQuery>()
+    @exclusivity(unchecked) var queue = QueryQueue()
     /// Queued queries whose function no ready servant serves (its servants lost), taken out of
     /// the line by an offer so that they hold no place in the look-ahead, in arrival order. They
     /// go back to the front of the line (``unparkQueries()``) when a servant becomes ready and
     /// at every deadline scan, which answers those that waited long enough. They count as
     /// queued everywhere.
-    @exclusivity(unchecked) var parked = FIFOQueue<HeldQuery>()
+    @exclusivity(unchecked) var parked = QueryQueue()
     /// The earliest deadline of the parked queries; nil while none is parked. The loop wakes
     /// for it (`run`), so that a parked query is answered at its deadline, not at the next scan.
     @exclusivity(unchecked) var earliestParkedDeadline: UInt64?
@@ -414,6 +414,8 @@ final class BrokerLoop {
 
     /// The queries waiting for a servant: in line and parked.
     var queuedCount: Int { queue.count + parked.count }
+    /// The bytes of the queued queries' messages (``BrokerConfiguration/Dispatch-swift.struct/queueBytes``).
+    var queuedBytes: Int { queue.bytes + parked.bytes }
 
     /// Whether every servant is busy and queries wait, in a loop that is not stopping.
     var queriesWaitForAServant: Bool { freeReadyServants == 0 && !queue.isEmpty && !stopping }

@@ -62,6 +62,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Queries that may wait for a free servant before new ones are refused (0: a query no servant can take at once is refused).")
     var queueCapacity: Int = BrokerConfiguration.Dispatch().queueCapacity
 
+    @Option(name: .customLong("queue-bytes"), parsing: .unconditional, help: ArgumentHelp("Bytes of queries that may wait for a free servant together (env MSERVE_QUEUE_BYTES, default \(BrokerConfiguration.Dispatch().queueBytes)): a query that would take them past it is refused as queue full, unless none waits.", valueName: "bytes"))
+    var queueBytes: Int?
+
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Queued queries, from the front, offered to the algorithm when a servant is free, so one the algorithm makes wait does not hold up the rest (1: strict FIFO). A query whose function no ready servant serves takes no place.", valueName: "n"))
     var lookAhead: Int = BrokerConfiguration.Dispatch().lookAhead
 
@@ -193,7 +196,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// A number of reply bytes kept for ZeroMQ clients, from `option` (the value of `flag`) or
     /// the variable `variable`, else `fallback`: positive.
-    private func replyBufferBytes(_ option: Int?, flag: String, variable: String, fallback: Int) throws -> Int {
+    private func positiveByteCount(_ option: Int?, flag: String, variable: String, fallback: Int) throws -> Int {
         let source = option == nil && environment(variable) != nil ? variable : flag
         let text = option.map(String.init) ?? environment(variable)
         guard let text else { return fallback }
@@ -264,10 +267,10 @@ struct BrokerCommand: AsyncParsableCommand {
                     + (qServants ? "; and it takes no q servants (kdb://) at all: a kdb+ connection cannot prove a CURVE key" : ""))
         }
         configuration.clients.maxMessageSize = try maxMessageSize()
-        configuration.clients.maxBufferedReplyBytes = try replyBufferBytes(
+        configuration.clients.maxBufferedReplyBytes = try positiveByteCount(
             clientReplyBuffer, flag: "--client-reply-buffer", variable: "MSERVE_CLIENT_REPLY_BUFFER",
             fallback: BrokerConfiguration.Clients().maxBufferedReplyBytes)
-        configuration.clients.maxBufferedReplyBytesTotal = try replyBufferBytes(
+        configuration.clients.maxBufferedReplyBytesTotal = try positiveByteCount(
             clientReplyBufferTotal, flag: "--client-reply-buffer-total", variable: "MSERVE_CLIENT_REPLY_BUFFER_TOTAL",
             fallback: BrokerConfiguration.Clients().maxBufferedReplyBytesTotal)
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
@@ -288,6 +291,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let names = try allowOption.names() { configuration.dispatch.allowedFunctions = names }
         guard queueCapacity >= 0 else { throw ValidationError("--queue-capacity must not be negative") }
         configuration.dispatch.queueCapacity = queueCapacity
+        configuration.dispatch.queueBytes = try positiveByteCount(
+            queueBytes, flag: "--queue-bytes", variable: "MSERVE_QUEUE_BYTES", fallback: BrokerConfiguration.Dispatch().queueBytes)
         guard lookAhead >= 1 else { throw ValidationError("--look-ahead must be at least 1") }
         configuration.dispatch.lookAhead = lookAhead
         configuration.dispatch.queryDeadline = try seconds(deadline, flag: "--deadline")

@@ -10,6 +10,46 @@ import ZeroMQ
 /// The queue holds `queueCapacity` queries, not one more and not one fewer: the next gets a
 /// "queue full" error at once, and the ones that waited are all run when a servant comes.
 struct QueueBoundTests {
+    /// The queue holds at most `queueBytes` of query messages: a large query that would take it
+    /// past that is refused at once, while a small one is still taken; a query alone is always
+    /// taken, whatever its size; the queued ones all run when a servant comes.
+    @Test func aQueryPastTheQueuedBytesIsRefusedAndTheOthersRunLater() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: {
+            $0.dispatch.queueBytes = 150_000
+            $0.dispatch.servantWait = .seconds(60)
+        }) { run in
+            let servant = run.servants[0]
+            func large(_ id: Int64) -> [UInt8] {
+                ClientQuery(id: .atom(.long(id)), query: .list([.atom(.symbol("twice")), .vector(.byte([UInt8](repeating: 1, count: 100_000)))])).encoded()
+            }
+            // No servant is ready: the first large query waits (alone, whatever its size); the
+            // second would take the queue past 150,000 bytes; a small one still fits.
+            try run.client.send(large(1))
+            try run.client.send(large(2))
+            try run.send(id: 3, "twice 3")
+            let answer = try #require(try await run.answer(), "no answer to query 2")
+            let (id, result) = try ScriptedServant.idAndResult(of: answer)
+            #expect(id == .atom(.long(2)))
+            guard case .error(let text) = result else {
+                Issue.record("not an error: \(result)")
+                return
+            }
+            #expect(text.hasPrefix("mserve: queue full ("), "\(text)")
+            #expect(text.contains("past the 150000 of --queue-bytes"), "\(text)")
+            #expect(await run.broker.snapshot().queued == 2)
+            #expect(await run.broker.snapshot().metrics.queries(.queueFull) == 1)
+
+            let broker = try await servant.becomeReady(capacity: 1)
+            for waited in [Int64(1), 3] {
+                let (_, query) = try await servant.next(.query)
+                try #require(query.count == 2)
+                try servant.send(to: broker, .reply, [query[0], ScriptedServant.answer(id: waited, .atom(.long(2 * waited)))])
+                let answer = try #require(try await run.answer(), "no answer to query \(waited)")
+                #expect(try ScriptedServant.idAndResult(of: answer).id == .atom(.long(waited)))
+            }
+        }
+    }
+
     @Test func theQueryPastTheCapacityIsRefusedAndTheOthersRunLater() async throws {
         try await ScriptedBroker.run(
             servants: 1,
