@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 public import Logging
 import NIOCore
+import NIOHTTP1
 import POSIXSockets
 import Prometheus
 public import ServiceLifecycle
@@ -15,7 +16,8 @@ import Glibc
 /// status page at `/` and its `/status.json`, `/healthz` and `/readyz`. Serves GET (and HEAD,
 /// as GET without the body) only, to at most ``ConnectionLimits/maxConnections`` connections at
 /// once, each closed when it sends no request part for ``ConnectionLimits/requestTimeout``;
-/// bound to loopback, only to a request whose `Host` is a loopback name or address. Run it
+/// bound to loopback, only to a request with one `Host`, a loopback name or address (the
+/// authority of an absolute-form target, `GET http://HOST/path`, counting as its `Host`). Run it
 /// before the process it shows in a `ServiceGroup`, so that it stops after it.
 ///
 /// ```swift
@@ -77,10 +79,14 @@ public final class MonitoringServer: Service, Sendable {
         let connections = connections
         let application = Application(
             router: makeRouter(),
-            server: .http1(
-                configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [HTTPConnectionCapHandler(count: connections)],
-                    idleTimeout: TimeAmount(limits.requestTimeout))),
+            server: HTTPServerBuilder { [limits] responder in
+                AbsoluteFormHTTP1Channel(
+                    HTTP1Channel(
+                        responder: responder,
+                        configuration: HTTP1Channel.Configuration(
+                            additionalChannelHandlers: [HTTPConnectionCapHandler(count: connections)],
+                            idleTimeout: TimeAmount(limits.requestTimeout))))
+            },
             configuration: ApplicationConfiguration(
                 address: .hostname(address.host, port: address.port), serverName: "mserve"),
             onServerRunning: { [bound, logger, address] channel in
@@ -187,28 +193,77 @@ struct GetOnlyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// On a loopback bind, answers a request whose `Host` is not a loopback name or address
-/// (`localhost`, `127.*`, `[::1]`, or the bound host; any port) with 421 Misdirected Request:
-/// a browser sends the name it looked up, so a page whose name was rebound to 127.0.0.1 (DNS
-/// rebinding) cannot read the status page or the metrics. A request without `Host` (HTTP/1.0)
-/// passes: no browser sends one.
+/// On a loopback bind, serves only a request with one `Host` that is a loopback name or
+/// address (`localhost`, `127.*`, `[::1]`, or the bound host; any port): a browser sends the
+/// name it looked up, so a page whose name was rebound to 127.0.0.1 (DNS rebinding) cannot read
+/// the status page or the metrics. Another `Host` gets 421 Misdirected Request; a request with
+/// no `Host` (HTTP/1.0 too: it names no host to check), more than one, or one that is not
+/// `host[:port]`, gets 400 Bad Request (RFC 9110 §7.2). An absolute-form target's authority
+/// is the `Host` here (``AbsoluteFormHostHandler``).
 struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The host the HTTP side is bound to (`127.0.0.1`, `::1`, `localhost`).
     let boundHost: String
 
+    /// What every refusal ends with: what this HTTP side serves.
+    private static var served: String {
+        "this HTTP side is bound to loopback and serves only a loopback Host (localhost, 127.0.0.1, [::1])"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let authority = request.head.authority, !Self.isLoopback(authority: authority, boundHost: boundHost) else {
-            return try await next(request, context)
+        guard let authority = request.head.authority else {
+            return Self.refusal(.badRequest, "refused: the request has no Host header; \(Self.served)\n")
         }
+        // Hummingbird takes the first `Host` as the authority and leaves any further one among
+        // the header fields.
+        guard !request.headers.contains(where: { $0.name.canonicalName == "host" }) else {
+            return Self.refusal(.badRequest, "refused: the request has more than one Host header; \(Self.served)\n")
+        }
+        guard Self.isWellFormed(authority: authority) else {
+            return Self.refusal(
+                .badRequest, "refused: the request's Host is not a host name or address with an optional port; \(Self.served)\n")
+        }
+        guard Self.isLoopback(authority: authority, boundHost: boundHost) else {
+            return Self.refusal(.misdirectedRequest, "refused: \(Self.served)\n")
+        }
+        return try await next(request, context)
+    }
+
+    private static func refusal(_ status: HTTPResponse.Status, _ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
-        return Response(
-            status: .misdirectedRequest, headers: headers,
-            body: ResponseBody(
-                byteBuffer: ByteBuffer(
-                    string: "refused: this HTTP side is bound to loopback and serves only a loopback Host (localhost, 127.0.0.1, [::1])\n")))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Whether `authority` is `host[:port]` as RFC 3986 writes it, without a user part: a name
+    /// or IPv4 address (letters, digits, `-._~`, `%XX`, `!$&'()*+,;=`) or an IPv6 address in
+    /// brackets, then maybe `:` and digits. Empty is well formed (a target without a host).
+    static func isWellFormed(authority: String) -> Bool {
+        var host = Substring(authority)
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return false }
+            let rest = host[host.index(after: close)...]
+            guard rest.isEmpty || (rest.first == ":" && rest.dropFirst().allSatisfy(\.isASCIIDigit)) else { return false }
+            return host[host.index(after: host.startIndex)..<close].allSatisfy { $0.isASCIIHexDigit || $0 == ":" || $0 == "." }
+        }
+        if let colon = host.firstIndex(of: ":") {
+            guard host[host.index(after: colon)...].allSatisfy(\.isASCIIDigit) else { return false }
+            host = host[..<colon]
+        }
+        var rest = host[...]
+        while let character = rest.first {
+            if character == "%" {
+                let escape = rest.dropFirst().prefix(2)
+                guard escape.count == 2, escape.allSatisfy(\.isASCIIHexDigit) else { return false }
+                rest = rest.dropFirst(3)
+            } else {
+                guard character.isASCII, character.isLetter || character.isNumber || "-._~!$&'()*+,;=".contains(character)
+                else { return false }
+                rest = rest.dropFirst()
+            }
+        }
+        return true
     }
 
     /// Whether `authority` (a `Host` header: a name or address, then maybe `:PORT`) names
@@ -237,6 +292,66 @@ struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
 extension Character {
     /// Whether this is one of `0`…`9`.
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+
+    /// Whether this is one of `0`…`9`, `a`…`f`, `A`…`F`.
+    fileprivate var isASCIIHexDigit: Bool { isASCII && isHexDigit }
+}
+
+/// Hummingbird's HTTP/1 channel with an ``AbsoluteFormHostHandler`` right after the HTTP/1
+/// decoder, where the request line's target is still whole: what Hummingbird then hands on
+/// keeps only the target's path.
+struct AbsoluteFormHTTP1Channel: ServerChildChannel {
+    private let channel: HTTP1Channel
+
+    init(_ channel: HTTP1Channel) {
+        self.channel = channel
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        self.channel.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(AbsoluteFormHostHandler(), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await channel.handle(value: value, logger: logger)
+    }
+}
+
+/// Gives a request with an absolute-form target (`GET http://HOST/path HTTP/1.1`, as sent to
+/// a proxy) that target's authority as its one `Host`: RFC 9112 §3.2.2 has a server ignore the
+/// `Host` fields of such a request and use the target's host instead. Without it the request
+/// would be checked by a `Host` while it named another host.
+final class AbsoluteFormHostHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), let authority = Self.authority(ofAbsoluteForm: head.uri)
+        else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headers.replaceOrAdd(name: "Host", value: authority)
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    /// The authority of `target` when it is absolute-form, `scheme://authority[/path][?query]`
+    /// (maybe empty, or holding a user part, which the `Host` check then refuses); nil for any
+    /// other form (`/path`, `*`).
+    static func authority(ofAbsoluteForm target: String) -> String? {
+        guard let colon = target.firstIndex(of: ":") else { return nil }
+        let scheme = target[..<colon]
+        guard let first = scheme.first, first.isASCII, first.isLetter,
+            scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) })
+        else { return nil }
+        let rest = target[target.index(after: colon)...]
+        guard rest.hasPrefix("//") else { return nil }
+        return String(rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" })
+    }
 }
 
 /// The port the server bound, or why it could not; set once.

@@ -139,9 +139,15 @@ struct MonitoringServerTests {
 
     /// A GET with `Host: host` over a raw connection: the status code and the whole answer.
     static func get(port: Int, _ path: String, host: String) async throws -> (status: Int, answer: String) {
+        try await send(port: port, "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+    }
+
+    /// `request` (a whole request head) over a raw connection: the status code and the whole
+    /// answer.
+    static func send(port: Int, _ request: String) async throws -> (status: Int, answer: String) {
         let connection = try RawTCPConnection(port: port)
         defer { connection.close() }
-        connection.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+        connection.send(request)
         let answer = await connection.readUntilClosed(timeout: .seconds(30)) ?? ""
         let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? -1
         return (status, answer)
@@ -163,6 +169,81 @@ struct MonitoringServerTests {
                 let served = try await Self.get(port: port, "/metrics", host: host)
                 #expect(served.status == 200, "\(host): \(served.answer)")
                 #expect(served.answer.contains("mserve_broker_queue_length"), "\(host)")
+            }
+        }
+    }
+
+    /// Bound to loopback, a request with more than one `Host` is refused with 400 (RFC 9110
+    /// §7.2), whichever comes first: the one checked must be the one a client meant.
+    @Test func aLoopbackBindRefusesMoreThanOneHost() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for hosts in [["127.0.0.1", "evil.example"], ["evil.example", "127.0.0.1"], ["localhost", "localhost"]] {
+                let head = hosts.map { "Host: \($0)\r\n" }.joined()
+                let refused = try await Self.send(port: port, "GET /metrics HTTP/1.1\r\n\(head)Connection: close\r\n\r\n")
+                #expect(refused.status == 400, "\(hosts): \(refused.answer)")
+                #expect(refused.answer.contains("refused: the request has more than one Host"), "\(hosts)")
+                #expect(!refused.answer.contains("mserve_broker"), "\(hosts)")
+            }
+        }
+    }
+
+    /// Bound to loopback, an absolute-form request target (`GET http://HOST/path`) is taken at
+    /// its authority, not at its `Host` (RFC 9112 §3.2.2): a loopback one is served, another
+    /// refused with 421 as another `Host` is, and one holding a user (`127.0.0.1@evil`) with 400.
+    @Test func aLoopbackBindTakesTheAuthorityOfAnAbsoluteFormTarget() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for (target, host) in [
+                ("http://evil.example/metrics", "127.0.0.1"), ("http://evil.example/metrics", nil),
+                ("HTTP://evil.example:\(port)/metrics", "localhost"), ("https://10.0.0.1/metrics", "127.0.0.1"),
+                ("ftp://evil.example/metrics", "127.0.0.1"), ("http:///metrics", "127.0.0.1"),
+            ] as [(String, String?)] {
+                let head = host.map { "Host: \($0)\r\n" } ?? ""
+                let refused = try await Self.send(port: port, "GET \(target) HTTP/1.1\r\n\(head)Connection: close\r\n\r\n")
+                #expect(refused.status == 421, "\(target) \(host ?? "no Host"): \(refused.answer)")
+                #expect(refused.answer.contains("serves only a loopback Host"), "\(target)")
+                #expect(!refused.answer.contains("mserve_broker"), "\(target)")
+            }
+            let invalid = try await Self.send(
+                port: port, "GET http://127.0.0.1@evil.example/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            #expect(invalid.status == 400, "\(invalid.answer)")
+            #expect(invalid.answer.contains("refused: the request's Host is not a host name or address"))
+            for (target, host) in [
+                ("http://127.0.0.1:\(port)/metrics", "evil.example"), ("http://localhost/metrics", nil),
+                ("http://[::1]:\(port)/metrics?x=1", "127.0.0.1"),
+            ] as [(String, String?)] {
+                let head = host.map { "Host: \($0)\r\n" } ?? ""
+                let served = try await Self.send(port: port, "GET \(target) HTTP/1.1\r\n\(head)Connection: close\r\n\r\n")
+                #expect(served.status == 200, "\(target) \(host ?? "no Host"): \(served.answer)")
+                #expect(served.answer.contains("mserve_broker_queue_length"), "\(target)")
+            }
+        }
+    }
+
+    /// Bound to loopback, a request without `Host` is refused with 400, in HTTP/1.1 (RFC 9110
+    /// §7.2) and HTTP/1.0 alike: it names no host to check. HTTP/1.0 with a `Host` is served.
+    @Test func aLoopbackBindRefusesARequestWithoutHost() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for version in ["HTTP/1.1", "HTTP/1.0"] {
+                let refused = try await Self.send(port: port, "GET /metrics \(version)\r\nConnection: close\r\n\r\n")
+                #expect(refused.status == 400, "\(version): \(refused.answer)")
+                #expect(refused.answer.contains("refused: the request has no Host"), "\(version)")
+                #expect(!refused.answer.contains("mserve_broker"), "\(version)")
+            }
+            let served = try await Self.send(port: port, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
+            #expect(served.status == 200, "\(served.answer)")
+            #expect(served.answer.contains("mserve_broker_queue_length"))
+        }
+    }
+
+    /// Bound to loopback, a `Host` that is not `host[:port]` is refused with 400 (RFC 9110
+    /// §7.2): a user part, a path, a port that is not a number.
+    @Test func aLoopbackBindRefusesAnInvalidHost() async throws {
+        try await Self.withBrokerHTTP(servants: 0) { _, port in
+            for host in ["127.0.0.1@evil.example", "evil.example@127.0.0.1", "127.0.0.1/x", "localhost:http", "[::1", "127.0.0.1:\(port):1"] {
+                let refused = try await Self.get(port: port, "/metrics", host: host)
+                #expect(refused.status == 400, "\(host): \(refused.answer)")
+                #expect(refused.answer.contains("refused: the request's Host is not a host name or address"), "\(host)")
+                #expect(!refused.answer.contains("mserve_broker"), "\(host)")
             }
         }
     }
