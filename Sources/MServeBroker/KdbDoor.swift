@@ -143,6 +143,12 @@ final class KdbDoor {
         }
         self.logger[metadataKey: "kdbPort"] = "\(port)"
         self.logger.info("kdb+ IPC door listening", metadata: ["host": "\(configuration.host)"])
+        // Open to other machines with no password, it takes anyone's queries: said once, at start.
+        let onLoopback = TCPSocket.boundAddress(listener).map(IPv4Address.isLoopback) ?? false
+        if !onLoopback, users == nil, configuration.userList == nil {
+            self.logger.warning(
+                "the kdb+ door listens on \(configuration.host):\(port) without --users: anyone who reaches it can send queries; give --users FILE or --users hub, or bind it to loopback")
+        }
         if let users, users.passwords.isEmpty {
             self.logger.warning(
                 "the users file lists no users: every kdb+ login is refused",

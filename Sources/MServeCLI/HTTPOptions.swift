@@ -11,7 +11,7 @@ struct HTTPOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Serve /metrics (Prometheus), the status page at /, /healthz and /readyz over HTTP on HOST:PORT (PORT alone: 127.0.0.1:PORT). GET and HEAD only, no authentication; on loopback, a loopback Host only (env MSERVE_HTTP).", valueName: "address"))
     var http: String?
 
-    @Flag(name: .long, help: "With --keys, let --http bind an address other machines can reach (its pages have no authentication).")
+    @Flag(name: .long, help: "Let --http bind an address other machines can reach (its pages have no authentication): needed with --keys; without, it silences the warning such a bind logs at start.")
     var httpAllowRemote = false
 
     /// The address to serve on, checked against the safety rules; nil without --http.
@@ -21,6 +21,7 @@ struct HTTPOptions: ParsableArguments {
         do {
             var address = try HTTPBindAddress(parsing: text)
             address.source = source
+            address.remoteAccepted = httpAllowRemote
             try address.checkSafe(securityOn: securityOn, allowRemote: httpAllowRemote)
             return address
         } catch {

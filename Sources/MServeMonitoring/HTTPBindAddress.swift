@@ -10,6 +10,9 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
     /// Where the address was given, for messages: `--http` by default, or the environment
     /// variable it came from.
     public var source = "--http"
+    /// Whether a bind other machines can reach was accepted (`--http-allow-remote`): the server
+    /// then starts on it without the warning it logs otherwise.
+    public var remoteAccepted = false
 
     /// The address `host:port`.
     public init(host: String, port: Int) {

@@ -17,8 +17,10 @@ import Glibc
 /// as GET without the body) only, to at most ``ConnectionLimits/maxConnections`` connections at
 /// once, each closed when it sends no request part for ``ConnectionLimits/requestTimeout``;
 /// bound to loopback, only to a request with one `Host`, a loopback name or address (the
-/// authority of an absolute-form target, `GET http://HOST/path`, counting as its `Host`). Run it
-/// before the process it shows in a `ServiceGroup`, so that it stops after it.
+/// authority of an absolute-form target, `GET http://HOST/path`, counting as its `Host`); bound
+/// where other machines reach it, with a warning at start unless the address was accepted so
+/// (``HTTPBindAddress/remoteAccepted``). Run it before the process it shows in a
+/// `ServiceGroup`, so that it stops after it.
 ///
 /// ```swift
 /// let broker = try Broker(configuration: config, plugins: registry)
@@ -93,6 +95,12 @@ public final class MonitoringServer: Service, Sendable {
                 let port = channel.localAddress?.port ?? address.port
                 bound.result.withLock { $0 = .success(port) }
                 logger.info("HTTP monitoring listening", metadata: ["address": "\(address.host):\(port)"])
+                // Reachable from other machines, it shows the deployment to anyone there: said
+                // once, at start, unless the bind was accepted as meant.
+                if !address.isLoopback && !address.remoteAccepted {
+                    logger.warning(
+                        "the HTTP side listens on \(HTTPBindAddress(host: address.host, port: port)) without authentication: anyone who reaches it can read the metrics and the status page (servant and spoke endpoints, hosts, pids, crash reasons); bind it to loopback (--http PORT) and let a local scraper or an authenticating proxy reach it, or firewall the port to the scrapers (--http-allow-remote accepts the bind without this warning)")
+                }
             },
             logger: logger)
         do {

@@ -205,6 +205,17 @@ public enum TCPSocket {
         Glibc.close(descriptor)
     }
 
+    /// The local IPv4 address a socket is bound to (network byte order; `INADDR_ANY`, 0, for
+    /// every interface); nil when it cannot be read.
+    public static func boundAddress(_ descriptor: Int32) -> UInt32? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return status == 0 ? address.sin_addr.s_addr : nil
+    }
+
     /// The local port a socket is bound to; 0 when it cannot be read.
     static func boundPort(_ descriptor: Int32) -> Int {
         var address = sockaddr_in()

@@ -176,6 +176,41 @@ extension IntegrationTests {
                 "\(cluster.broker.logs)")
         }
 
+        /// A door other machines can reach (`*`, `0.0.0.0`) without `--users` says so once at
+        /// start, at warning level: anyone who reaches it can send queries. On loopback, or with
+        /// users, it says nothing.
+        @Test func aDoorOthersCanReachWithoutUsersIsWarnedOf() async throws {
+            let users = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)")
+            try "alice:wonderland\n".write(to: users, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: users) }
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: users.path)
+            // The broker's logs, from start to stop.
+            func logs(_ door: [String]) async throws -> String {
+                let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"] + door)
+                broker.stop()
+                return broker.logs
+            }
+            for host in ["*", "0.0.0.0"] {
+                let open = try await logs(["--kdb-port", "\(host):0"])
+                let listening = try #require(open.range(of: "kdbPort="), "\(open)")
+                let port = try #require(Int(open[listening.upperBound...].prefix { $0.isNumber }), "\(open)")
+                let warning =
+                    "the kdb+ door listens on \(host):\(port) without --users: anyone who reaches it can send queries; "
+                    + "give --users FILE or --users hub, or bind it to loopback"
+                let lines = open.split(separator: "\n").filter { $0.contains(warning) }
+                #expect(lines.count == 1, "\(open)")
+                #expect(lines.allSatisfy { $0.contains(" warning ") }, "\(lines)")
+            }
+            for door in [
+                ["--kdb-port", "127.0.0.1:0"], ["--kdb-port", "0"], ["--kdb-port", "localhost:0"],
+                ["--kdb-port", "*:0", "--users", users.path],
+            ] {
+                let quiet = try await logs(door)
+                #expect(quiet.contains("kdb+ IPC door listening"), "\(door): \(quiet)")
+                #expect(!quiet.contains("the kdb+ door listens on"), "\(door): \(quiet)")
+            }
+        }
+
         /// Sync messages sent one after another without waiting, as a client may pipeline them,
         /// are answered in the order they came, as q answers them: a kdb+ response carries no
         /// id, so that order is all a client matches responses by. With two servants the

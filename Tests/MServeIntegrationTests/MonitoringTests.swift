@@ -264,6 +264,41 @@ extension IntegrationTests {
             }
         }
 
+        /// An HTTP side other machines can reach (bound to anything but loopback) says so once
+        /// at start, at warning level: what anyone who reaches it can read, and how to protect
+        /// it. A loopback bind, or a remote one accepted with `--http-allow-remote`, says nothing.
+        @Test(arguments: ["broker", "hub"])
+        func aBindOthersCanReachIsWarnedOf(command: String) async throws {
+            let directory = try temporaryDirectory("mserve-hub")
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // The process's logs, from start to stop.
+            func logs(_ http: [String]) async throws -> String {
+                let arguments =
+                    command == "broker"
+                    ? ["broker", "--clients", "tcp://127.0.0.1:0"] + http
+                    : ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory] + http
+                let process = try await MServeProcess(command, arguments)
+                process.stop()
+                return process.logs
+            }
+            let open = try await logs(["--http", "0.0.0.0:0"])
+            let listening = try #require(open.range(of: "address=0.0.0.0:"), "\(open)")
+            let port = try #require(Int(open[listening.upperBound...].prefix { $0.isNumber }), "\(open)")
+            let warning =
+                "the HTTP side listens on 0.0.0.0:\(port) without authentication: anyone who reaches it can read "
+                + "the metrics and the status page (servant and spoke endpoints, hosts, pids, crash reasons); bind it "
+                + "to loopback (--http PORT) and let a local scraper or an authenticating proxy reach it, or firewall "
+                + "the port to the scrapers (--http-allow-remote accepts the bind without this warning)"
+            let lines = open.split(separator: "\n").filter { $0.contains(warning) }
+            #expect(lines.count == 1, "\(open)")
+            #expect(lines.allSatisfy { $0.contains(" warning ") }, "\(lines)")
+            for http in [["--http", "127.0.0.1:0"], ["--http", "0"], ["--http", "0.0.0.0:0", "--http-allow-remote"]] {
+                let quiet = try await logs(http)
+                #expect(quiet.contains("HTTP monitoring listening"), "\(http): \(quiet)")
+                #expect(!quiet.contains("the HTTP side listens on"), "\(http): \(quiet)")
+            }
+        }
+
         /// The error names where the taken address came from: `MSERVE_HTTP` here.
         @Test func aTakenHTTPPortFromTheEnvironmentIsNamedSo() async throws {
             let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)

@@ -115,4 +115,18 @@ struct TCPSocketTests {
         defer { TCPSocket.close(listener.descriptor) }
         #expect(TCPProbe.canConnect(host: "127.0.0.1", port: listener.port, timeoutMilliseconds: 2_000))
     }
+
+    /// The address a listener is bound to: every interface (0) for `*`, a loopback one for a
+    /// loopback address or name.
+    @Test func theBoundAddressIsRead() throws {
+        for (host, address) in [("*", UInt32(0)), ("0.0.0.0", 0), ("127.0.0.1", IPv4Address.literal("127.0.0.1")), ("127.0.0.2", IPv4Address.literal("127.0.0.2"))] {
+            let listener = try TCPSocket.listen(host: host, port: 0)
+            defer { TCPSocket.close(listener.descriptor) }
+            #expect(TCPSocket.boundAddress(listener.descriptor) == address, "\(host)")
+        }
+        let named = try TCPSocket.listen(host: "localhost", port: 0)
+        defer { TCPSocket.close(named.descriptor) }
+        #expect(TCPSocket.boundAddress(named.descriptor).map(IPv4Address.isLoopback) == true)
+        #expect(TCPSocket.boundAddress(-1) == nil)
+    }
 }
