@@ -65,10 +65,10 @@ struct MServeServantCommand: AsyncParsableCommand {
     @Option(name: [.customShort("s"), .long], parsing: .unconditional, help: "Worker threads: queries run at once (like q's -s).")
     var threads: Int = 1
 
-    @Option(name: .long, parsing: .unconditional, help: "Queries a broker may send before earlier ones are answered (default: the thread count).")
+    @Option(name: .long, parsing: .unconditional, help: "Queries a broker may send before earlier ones are answered (default: the thread count); more are answered at once with an error. Direct queries (--direct) are held to it too, all clients together.")
     var capacity: Int?
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries a broker may send in one message, and answers sent back in one (1: one per message).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The most queries a broker may send in one message (more are answered with an error), and answers sent back in one (1: one per message).", valueName: "n"))
     var batch: Int = ServantConfiguration().batchLimit
 
     @Option(name: .long, parsing: .unconditional, help: "Name brokers show for this servant in replies, logs and metrics (default host:port); give each servant of a broker its own.")

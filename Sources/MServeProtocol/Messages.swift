@@ -52,6 +52,19 @@ public struct ClientQuery: Sendable {
         self.options = items.options
     }
 
+    /// The most bytes of a message's plain form ``leadingID(of:)`` reads: 64 KiB.
+    public static let leadingIDBytes = 64 << 10
+
+    /// The id of the client message `bytes` (its first item), for the error reply to a query
+    /// that is not run: read from the first ``leadingIDBytes`` of the plain message, a
+    /// compressed message decompressed only that far, the rest not read at all. Nil when the
+    /// message is no general list, its id does not lie whole within those bytes, or holds a q
+    /// error; the reply then carries the generic null.
+    public static func leadingID(of bytes: [UInt8]) -> QValue? {
+        guard let id = try? QIPC.firstListItem(of: bytes, readingAtMost: leadingIDBytes), !id.holdsError else { return nil }
+        return id
+    }
+
     /// The IPC bytes of `(id; query)`, or `(id; query; options)` when options are set, an
     /// async message.
     public func encoded() -> [UInt8] {

@@ -12,14 +12,20 @@ import ZeroMQ
 /// command that announced a new message, so a waiting message wakes the loop
 /// (``ServantControl/socketReadable``). A worker that finds the loop at work posts its answer
 /// to the mailbox as before, where answers finished together leave in one `REPLY`.
+///
+/// The place each answer sent here frees at the servant (its broker session's, or the direct
+/// queries') is noted under the lock, before the lock is let go: the loop, which takes the
+/// lock as it wakes, frees them (``takeFreedPlaces(_:)``) before it reads what the broker sent
+/// after that answer.
 final class DirectAnswers: ZMQSleepGate, @unchecked Sendable {
-    // Unchecked: `socket` and `closed` are used only with `lock` held, by the loop's thread
-    // or by one worker at a time.
+    // Unchecked: `socket`, `closed` and `freedPlaces` are used only with `lock` held, by the
+    // loop's thread or by one worker at a time.
     private let lock = NSLock()
     private let socket: ZMQSocket
     private let mailbox: ZMQMailbox<ServantControl>
     private let logger: Logger
     private var closed = false
+    private var freedPlaces: [(broker: [UInt8], session: UInt64)] = []
     private let sent = Atomic<UInt64>(0)
 
     init(socket: ZMQSocket, mailbox: ZMQMailbox<ServantControl>, logger: Logger) {
@@ -44,6 +50,15 @@ final class DirectAnswers: ZMQSleepGate, @unchecked Sendable {
     /// Answers sent by workers since start.
     var count: UInt64 { sent.load(ordering: .relaxed) }
 
+    /// Hands `free` the place each answer sent here since the last call freed, as the broker
+    /// and session of its query, and forgets them. Called by the loop's thread while it holds
+    /// the lock (awake, outside `poll`).
+    func takeFreedPlaces(_ free: (_ broker: [UInt8], _ session: UInt64) -> Void) {
+        guard !freedPlaces.isEmpty else { return }
+        for place in freedPlaces { free(place.broker, place.session) }
+        freedPlaces.removeAll(keepingCapacity: true)
+    }
+
     /// Sends `done` as the loop would, a broker's answer as a `REPLY` of its own, if the loop
     /// sleeps; false, sending nothing, when the loop is at work (or has ended): the answer
     /// then goes through the mailbox.
@@ -61,6 +76,7 @@ final class DirectAnswers: ZMQSleepGate, @unchecked Sendable {
         } catch {
             logger.warning("could not send to a broker: \(error)")
         }
+        freedPlaces.append((done.broker, done.session))
         sent.add(1, ordering: .relaxed)
         return true
     }

@@ -12,8 +12,14 @@ public struct ServantConfiguration: Sendable {
     /// How many queries a broker may send before earlier ones are answered; nil means
     /// `threads`, mserve's rule (a servant is busy while it runs a query). A larger value
     /// lets a broker pipeline queries into the servant's own queue, for throughput over
-    /// latency: the extra ones wait here instead of in the broker's queue.
+    /// latency: the extra ones wait here instead of in the broker's queue. Announced in
+    /// READY and held to: a query that would take one broker session's queries here (running
+    /// or waiting for a thread) past it is answered at once with an error, never run.
     public var capacity: Int? = nil
+    /// How many direct queries (``acceptsDirectQueries``) may be here at once, running or
+    /// waiting for a thread, from all direct clients together; nil means ``capacity`` (or
+    /// `threads`). One more is answered at once with an error, never run.
+    public var directCapacity: Int? = nil
     /// The name brokers show for this servant; nil means `host:port` as the broker sees it.
     public var name: String? = nil
     /// The host others should use to reach this servant; nil means this machine's loopback
@@ -31,12 +37,17 @@ public struct ServantConfiguration: Sendable {
     public var acceptsDirectQueries: Bool = false
     /// The service this servant belongs to (the hub resolves services by name).
     public var service: String = "default"
-    /// The most queries a broker may send in one `QUERY` message, announced in READY; the
+    /// The most queries a broker may send in one `QUERY` message, announced in READY; each
+    /// query past it in one `QUERY` is answered at once with an error, never run. The
     /// servant also sends a broker up to this many answers in one `REPLY` when the broker's
     /// HELLO says it takes that many. Answers that are ready together travel together;
     /// nothing waits for a batch to fill. 1 turns batching off.
     public var batchLimit: Int = 64
-    /// Largest message accepted from a broker.
+    /// Largest message accepted from a broker or a direct client, on the wire and, for a
+    /// compressed one, once decompressed: a larger frame ends the peer's connection (libzmq's
+    /// `ZMQ_MAXMSGSIZE`), and a compressed query announcing more is answered with an error
+    /// without being decompressed. A broker's compressed query is held to the lower limit its
+    /// HELLO announces (the broker's `--max-message`), if any.
     public var maxMessageSize: Int64 = 256 << 20
     /// How often the servant logs a status line (queries answered and their rate, running or
     /// waiting here) while it has work; an idle servant stays quiet. Nil: never.

@@ -25,15 +25,38 @@ final class ServantLoop {
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
     private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
+    /// The queries a broker session may hold here at once, running or waiting for a thread,
+    /// as READY announces; and the direct queries all direct clients together may.
+    private let capacity: Int
+    private let directCapacity: Int
+    /// The most queries one QUERY may carry, as READY announces.
+    private let batchLimit: Int
     /// The brokers in session: the most answers each takes in one REPLY, and the largest
     /// REPLY it accepts (its HELLO's).
     private var brokers: [[UInt8]: BrokerSession] = [:]
     private struct BrokerSession {
+        /// This session's number, unique for the servant's life: a query holds its place in
+        /// the session it came in, and one of an earlier session frees none in a later one.
+        var number: UInt64
         var replyLimit: Int
         var maximumReplySize: Int
+        /// The largest a compressed query may be once decompressed: the limit the HELLO
+        /// announced (the broker's --max-message, which it holds its clients' queries to),
+        /// within the servant's own.
+        var maximumQuerySize: Int
         /// When the broker was last heard from (monotonic nanoseconds).
         var lastHeard: UInt64
+        /// The queries of this session held here: running, or waiting for a thread. A place is
+        /// freed when its answer is sent (or, at a stop, when the query is handed back).
+        var held = 0
     }
+    /// Sessions started since start: the last one's number.
+    private var sessionsStarted: UInt64 = 0
+    /// Direct queries held here, running or waiting for a thread.
+    private var directHeld = 0
+    /// Queries refused since start because their session (or the direct queries) held the
+    /// capacity already, or because their QUERY carried more than the batch READY announces.
+    private var refusedOverCapacity: UInt64 = 0
     /// While stopping: the tags of queries each broker sent that were not started, named in
     /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
     private var unstarted: [[UInt8]: [[UInt8]]] = [:]
@@ -103,20 +126,21 @@ final class ServantLoop {
         logger[metadataKey: "servant"] = "\(endpoint)"
         self.logger = logger
         let threads = max(1, configuration.threads)
+        capacity = max(1, configuration.capacity ?? threads)
+        directCapacity = max(1, configuration.directCapacity ?? capacity)
+        batchLimit = max(1, configuration.batchLimit)
         let functions = functions.restricted(to: configuration.allowlist)
         let directAnswers = DirectAnswers(socket: socket, mailbox: mailbox, logger: logger)
         self.directAnswers = directAnswers
-        workers = WorkerPool(
-            threads: threads, functions: functions, maxMessageSize: Int(configuration.maxMessageSize), logger: logger
-        ) { completion, alone in
+        workers = WorkerPool(threads: threads, functions: functions, logger: logger) { completion, alone in
             // Alone, an answer leaves at once if the loop sleeps; others are batched.
             if alone, directAnswers.send(completion) { return }
             mailbox.post(.finished(completion))
         }
         var entries: [(String, QValue)] = [
             ("incarnation", .atom(.long(Int64(bitPattern: incarnation)))),
-            ("capacity", .atom(.long(Int64(max(1, configuration.capacity ?? threads))))),
-            ("batch", .atom(.long(Int64(max(1, configuration.batchLimit))))),
+            ("capacity", .atom(.long(Int64(capacity)))),
+            ("batch", .atom(.long(Int64(batchLimit)))),
             ("pid", .atom(.long(Int64(getpid())))),
             ("service", .atom(.symbol(configuration.service))),
             ("functions", .vector(.symbol(functions.names))),
@@ -220,6 +244,7 @@ final class ServantLoop {
     private func handBack(_ jobs: [ServantJob]) -> [[UInt8]: [[UInt8]]] {
         var tags: [[UInt8]: [[UInt8]]] = [:]
         for job in jobs {
+            freePlace(of: job.broker, session: job.session)
             if let envelope = job.directEnvelope {
                 send(job.broker, envelope + [Self.stoppingReply(to: job.message)])
             } else {
@@ -233,7 +258,8 @@ final class ServantLoop {
     /// How often sessions of silent brokers are looked for.
     static let sessionScanInterval: UInt64 = 1_000_000_000
 
-    /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`.
+    /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`,
+    /// and the queries of theirs still waiting for a thread.
     private func forgetSilentBrokers(now: UInt64) {
         let timeout = configuration.brokerSessionTimeout.nanoseconds
         for (broker, session) in brokers where now > session.lastHeard && now - session.lastHeard > timeout {
@@ -241,6 +267,32 @@ final class ServantLoop {
             logger.info(
                 "forgot a broker that went silent without a goodbye",
                 metadata: ["broker": "\(LogText.printable(broker))"])
+            dropQueuedQueries(of: broker, because: "it went silent", now: now)
+        }
+    }
+
+    /// Takes the queries of `broker`'s sessions still waiting for a thread out of the queue,
+    /// unstarted and unanswered: its session is over (it said BYE, or HELLO again, or went
+    /// silent), and a broker waits for no answer from a session it ended (docs/PROTOCOL.md).
+    /// What runs finishes, and its answer is sent.
+    private func dropQueuedQueries(of broker: [UInt8], because why: String, now: UInt64) {
+        let dropped = workers.takeQueued(ofBroker: broker)
+        guard !dropped.isEmpty else { return }
+        for job in dropped { freePlace(of: job.broker, session: job.session) }
+        logPeerEvent(
+            "session ended",
+            "did not run \(dropped.count) quer\(dropped.count == 1 ? "y" : "ies") still waiting from a broker whose session ended: \(why)",
+            level: .notice, metadata: ["broker": "\(LogText.printable(broker))"], now: now)
+    }
+
+    /// Frees the place a query of `broker`'s session numbered `session` (or a direct query)
+    /// held: its answer is sent, or it will not run. A query of a session since ended frees
+    /// nothing: that session's count is gone.
+    private func freePlace(of broker: [UInt8], session: UInt64) {
+        if session == ServantJob.directSession {
+            directHeld = max(0, directHeld - 1)
+        } else if let current = brokers[broker], current.number == session {
+            brokers[broker]?.held = max(0, current.held - 1)
         }
     }
 
@@ -260,6 +312,9 @@ final class ServantLoop {
     /// `sendAnswers`, to go in a batch.
     private func take(_ done: ServantJob.Completion) {
         answered += 1
+        // Freed before its answer leaves: a broker that sends its next query on reading the
+        // answer finds the place free.
+        freePlace(of: done.broker, session: done.session)
         if let envelope = done.directEnvelope {
             send(done.broker, envelope + [done.reply])
         } else {
@@ -271,17 +326,20 @@ final class ServantLoop {
     /// REPLY as each broker takes.
     private func sendAnswers() {
         guard !answers.isEmpty else { return }
-        for (broker, completions) in answers {
-            let limit = max(1, min(brokers[broker]?.replyLimit ?? 1, configuration.batchLimit))
-            for start in stride(from: 0, to: completions.count, by: limit) {
-                do {
-                    try socket.sendReply(completions[start..<min(start + limit, completions.count)], to: broker)
-                } catch {
-                    logger.warning("could not send to a broker: \(error)")
-                }
+        for (broker, completions) in answers { sendReplies(completions, to: broker) }
+        answers.removeAll(keepingCapacity: true)
+    }
+
+    /// Sends `completions` to `broker` in REPLY messages of as many answers as it takes.
+    private func sendReplies(_ completions: [ServantJob.Completion], to broker: [UInt8]) {
+        let limit = max(1, min(brokers[broker]?.replyLimit ?? 1, batchLimit))
+        for start in stride(from: 0, to: completions.count, by: limit) {
+            do {
+                try socket.sendReply(completions[start..<min(start + limit, completions.count)], to: broker)
+            } catch {
+                logger.warning("could not send to a broker: \(error)")
             }
         }
-        answers.removeAll(keepingCapacity: true)
     }
 
     private func send(_ broker: [UInt8], _ frames: [[UInt8]]) {
@@ -297,27 +355,57 @@ final class ServantLoop {
         errorReply(to: message, ReplyAssembly.mserveError("the servant is stopping; send the query again elsewhere"))
     }
 
-    /// `(id; "mserve: …"; info)` for a direct query when direct queries are off; a compressed
-    /// message is not decompressed past `maximumSize` bytes to find its id.
-    static func directRefusal(to message: [UInt8], maximumSize: Int) -> [UInt8] {
-        errorReply(to: message, directQueriesOffMessage, maximumSize: maximumSize)
+    /// `(id; "mserve: …"; info)` for a direct query when direct queries are off.
+    static func directRefusal(to message: [UInt8]) -> [UInt8] {
+        errorReply(to: message, directQueriesOffMessage)
     }
 
     /// The error a direct query gets when direct queries are off.
     static let directQueriesOffMessage = ReplyAssembly.mserveError(
         "this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)")
 
-    /// The failure reply (``ReplyAssembly/servantFailure(id:message:)``) answering the client
-    /// message `message`; the generic null stands for an id that cannot be read.
-    private static func errorReply(to message: [UInt8], _ text: String, maximumSize: Int = .max) -> [UInt8] {
-        let id = (try? ClientQuery(bytes: message, maximumSize: maximumSize).id) ?? .identity
-        return ReplyAssembly.servantFailure(id: id, message: text)
+    /// The error a broker's query gets when its session holds `capacity` queries here already.
+    static func overCapacityMessage(_ capacity: Int) -> String {
+        ReplyAssembly.mserveError(
+            "the servant is at its capacity of \(capacity) quer\(capacity == 1 ? "y" : "ies") for this broker")
     }
+
+    /// The error a direct query gets when `capacity` direct queries are held here already.
+    static func directOverCapacityMessage(_ capacity: Int) -> String {
+        ReplyAssembly.mserveError(
+            "the servant is at its capacity of \(capacity) direct quer\(capacity == 1 ? "y" : "ies")")
+    }
+
+    /// The error each query past the `batch`-th of one QUERY gets.
+    static func overBatchMessage(_ batch: Int) -> String {
+        ReplyAssembly.mserveError(
+            "a QUERY to this servant carries at most \(batch) quer\(batch == 1 ? "y" : "ies") (its READY's batch)")
+    }
+
+    /// The failure reply (``ReplyAssembly/servantFailure(id:message:)``) answering the client
+    /// message `message`, which is not run. Its id is read from the message's first bytes
+    /// (``MServeProtocol/ClientQuery/leadingID(of:)``: a compressed message is decompressed only
+    /// that far, on this thread); the generic null stands for an id that cannot be read there.
+    private static func errorReply(to message: [UInt8], _ text: String) -> [UInt8] {
+        ReplyAssembly.servantFailure(id: ClientQuery.leadingID(of: message) ?? .identity, message: text)
+    }
+
+    /// The answer to the broker's query `message` (tagged `tag`), which is not run: the
+    /// failure `text` (``errorReply(to:_:)``), its id left out should the reply exceed the
+    /// largest the broker takes.
+    private func refusal(
+        tag: [UInt8], message: [UInt8], _ text: String, to broker: [UInt8], session: BrokerSession
+    ) -> ServantJob.Completion {
+        var reply = Self.errorReply(to: message, text)
+        if reply.count > session.maximumReplySize { reply = ReplyAssembly.servantFailure(id: .identity, message: text) }
+        return .init(broker: broker, session: session.number, tag: tag, reply: reply, executionNanoseconds: 0)
+    }
+
     /// Answers a direct query with ``directRefusal(to:)`` and logs it, at most once every 10
     /// seconds with the number refused since the last line, so a flood cannot fill the log.
     private func refuseDirectQuery(_ frames: ZMQFrames, now: UInt64) {
         send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
-            Self.directRefusal(to: frames.copy(of: frames.count - 1), maximumSize: Int(configuration.maxMessageSize))
+            Self.directRefusal(to: frames.copy(of: frames.count - 1))
         ])
         refusedDirectQueries += 1
         guard now >= nextDirectRefusalLog else { return }
@@ -346,6 +434,9 @@ final class ServantLoop {
     /// answered with an error.
     /// `now` is when the read began: when the brokers it reads from were last heard.
     private func readBrokers(stopping: Bool, now: UInt64) {
+        // Answers workers sent while the loop slept free their places before anything the
+        // brokers sent after reading them is read.
+        directAnswers.takeFreedPlaces { broker, session in freePlace(of: broker, session: session) }
         while true {
             do {
                 guard try socket.receive(into: &received, dontWait: true) else { return }
@@ -374,10 +465,24 @@ final class ServantLoop {
                 }
                 // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
                 // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
+                guard directHeld < directCapacity else {
+                    refusedOverCapacity += 1
+                    logPeerEvent(
+                        "direct over capacity",
+                        "refused a direct query: the servant holds its capacity of \(directCapacity) direct queries",
+                        metadata: ["refusedInAll": "\(refusedOverCapacity)"], now: now)
+                    send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
+                        Self.errorReply(to: frames.copy(of: frames.count - 1), Self.directOverCapacityMessage(directCapacity))
+                    ])
+                    continue
+                }
+                directHeld += 1
                 workers.submit(
                     ServantJob(
-                        broker: frames.copy(of: 0), tag: [], message: frames.copy(of: frames.count - 1),
-                        directEnvelope: (1..<(frames.count - 1)).map { frames.copy(of: $0) }))
+                        broker: frames.copy(of: 0), session: ServantJob.directSession, tag: [],
+                        message: frames.copy(of: frames.count - 1),
+                        directEnvelope: (1..<(frames.count - 1)).map { frames.copy(of: $0) },
+                        maximumQuerySize: Int(configuration.maxMessageSize)))
                 continue
             }
             guard frames.count >= 3, let command = ServantCommand(frame: frames[2]) else {
@@ -399,9 +504,16 @@ final class ServantLoop {
                 // the largest REPLY it accepts.
                 let replyLimit = frames.count > 4 ? WireInteger.decode(frames[4]).map { Int(min($0, 1 << 20)) } : nil
                 let largestReply = frames.count > 5 ? WireInteger.decode(frames[5]).map { Int(min($0, UInt64(Int.max))) } : nil
+                let largestMessage = largestReply.map { $0 > 0 ? $0 : .max } ?? .max
+                // A new session, whether or not the broker had one: a broker says HELLO when
+                // its connection comes up, having taken anything it had here as lost, and
+                // the count of what it holds here starts again. Its old queries that wait
+                // for a thread are not run.
+                dropQueuedQueries(of: broker, because: "it said HELLO again", now: now)
+                sessionsStarted += 1
                 let session = BrokerSession(
-                    replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestReply.map { $0 > 0 ? $0 : .max } ?? .max,
-                    lastHeard: now)
+                    number: sessionsStarted, replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestMessage,
+                    maximumQuerySize: min(largestMessage, Int(configuration.maxMessageSize)), lastHeard: now)
                 if brokers.updateValue(session, forKey: broker) == nil {
                     // Anyone who reaches the socket can say HELLO under a new identity at any rate.
                     logPeerEvent(
@@ -438,14 +550,40 @@ final class ServantLoop {
                     send(broker, [ServantLink.protocolMarker, ServantCommand.drain.frame] + tags)
                     continue
                 }
-                for first in pairs {
-                    workers.submit(
-                        ServantJob(
-                            broker: broker, tag: frames.copy(of: first), message: frames.copy(of: first + 1),
-                            maximumReplySize: session.maximumReplySize))
+                // The session holds at most the capacity and takes at most the batch READY
+                // announced; a query past either is answered at once with an error, not run.
+                var held = session.held
+                var refused: [ServantJob.Completion] = []
+                for (index, first) in pairs.enumerated() {
+                    let text: String
+                    if index >= batchLimit {
+                        text = Self.overBatchMessage(batchLimit)
+                    } else if held >= capacity {
+                        text = Self.overCapacityMessage(capacity)
+                    } else {
+                        held += 1
+                        workers.submit(
+                            ServantJob(
+                                broker: broker, session: session.number, tag: frames.copy(of: first),
+                                message: frames.copy(of: first + 1), maximumQuerySize: session.maximumQuerySize,
+                                maximumReplySize: session.maximumReplySize))
+                        continue
+                    }
+                    refused.append(
+                        refusal(tag: frames.copy(of: first), message: frames.copy(of: first + 1), text, to: broker, session: session))
+                }
+                brokers[broker]?.held = held
+                if !refused.isEmpty {
+                    refusedOverCapacity += UInt64(refused.count)
+                    sendReplies(refused, to: broker)
+                    logPeerEvent(
+                        "over capacity",
+                        "refused \(refused.count) quer\(refused.count == 1 ? "y" : "ies") from a broker past the capacity of \(capacity) or the batch of \(batchLimit) the servant announced",
+                        metadata: ["broker": "\(LogText.printable(broker))", "refusedInAll": "\(refusedOverCapacity)"], now: now)
                 }
             case .bye:
                 brokers[broker] = nil
+                dropQueuedQueries(of: broker, because: "it said BYE", now: now)
             case .ready, .reply, .pong, .drain:
                 logPeerEvent(command.rawValue, "dropped an unexpected \(command.rawValue)", now: now)
             }

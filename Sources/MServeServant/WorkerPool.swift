@@ -7,17 +7,27 @@ import Synchronization
 /// One query handed to a worker.
 struct ServantJob: Sendable {
     var broker: [UInt8]
+    /// The number of the broker session the query came in (``directSession`` for a direct
+    /// query): the place it holds at the servant is that session's.
+    var session: UInt64
     var tag: [UInt8]
     var message: [UInt8]
     /// For a direct query (no MSV1 framing), the frames between the peer's routing id and the
     /// message, echoed in front of the reply; nil for a broker's QUERY.
     var directEnvelope: [[UInt8]]? = nil
+    /// The largest the message may be once decompressed: a compressed one announcing more is
+    /// refused before it is decompressed.
+    var maximumQuerySize: Int = .max
     /// The largest reply the peer takes (a broker's HELLO says it); a larger result is
     /// answered with an error.
     var maximumReplySize: Int = .max
 
+    /// The session number of direct queries, which have no broker session.
+    static let directSession: UInt64 = 0
+
     struct Completion: Sendable {
         var broker: [UInt8]
+        var session: UInt64
         var tag: [UInt8]
         var reply: [UInt8]
         var executionNanoseconds: UInt64
@@ -37,9 +47,10 @@ final class WorkerPool: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let threads: Int
 
-    /// `maxMessageSize` bounds a compressed query once decompressed, as the socket bounds it on the wire.
+    /// A job's `maximumQuerySize` bounds its compressed query once decompressed, as the socket
+    /// bounds it on the wire.
     init(
-        threads: Int, functions: FunctionRegistry, maxMessageSize: Int, logger: Logger,
+        threads: Int, functions: FunctionRegistry, logger: Logger,
         done: @escaping @Sendable (_ completion: ServantJob.Completion, _ alone: Bool) -> Void
     ) {
         self.threads = threads
@@ -47,11 +58,14 @@ final class WorkerPool: Sendable {
             let thread = Thread { [self] in
                 while true {
                     available.wait()
-                    let next = state.withLock { state -> ServantJob? in
-                        guard let job = state.jobs.removeFirst() ?? nil else { return nil }
-                        state.running += 1
-                        return job
+                    let next = state.withLock { state -> ServantJob?? in
+                        // Nil: the queue is empty, its job taken back (takeQueued); a nil
+                        // job: the stop marker.
+                        guard let next = state.jobs.removeFirst() else { return nil }
+                        if next != nil { state.running += 1 }
+                        return .some(next)
                     }
+                    guard let next else { continue }
                     guard var job = next else { return }
                     let start = QueryClock.monotonicNanoseconds()
                     // Taken out of the job and handed over: the registry lets it go as soon as
@@ -59,15 +73,15 @@ final class WorkerPool: Sendable {
                     let message = job.message
                     job.message = []
                     let reply = functions.reply(
-                        to: consume message, maximumSize: maxMessageSize, maximumReplySize: job.maximumReplySize,
+                        to: consume message, maximumSize: job.maximumQuerySize, maximumReplySize: job.maximumReplySize,
                         logger: logger)
                     let elapsed = QueryClock.monotonicNanoseconds() &- start
                     // Alone: no other job runs or waits, so no other answer could share its REPLY.
                     let alone = state.withLock { $0.jobs.count == 0 && $0.running == 1 }
                     done(
                         .init(
-                            broker: job.broker, tag: job.tag, reply: reply, executionNanoseconds: elapsed,
-                            directEnvelope: job.directEnvelope),
+                            broker: job.broker, session: job.session, tag: job.tag, reply: reply,
+                            executionNanoseconds: elapsed, directEnvelope: job.directEnvelope),
                         alone)
                     // Only once its answer is posted: a loop that sees `busy == 0` finds every
                     // answer in its mailbox.
@@ -91,6 +105,17 @@ final class WorkerPool: Sendable {
     /// ones and go on waiting.
     func takeQueued() -> [ServantJob] {
         state.withLock { Self.takeJobs(from: &$0) }
+    }
+
+    /// Takes the queued jobs of `broker`'s sessions (not its direct queries), which will not
+    /// run; the others keep their order.
+    func takeQueued(ofBroker broker: [UInt8]) -> [ServantJob] {
+        state.withLock { state in
+            state.jobs.remove { job in
+                guard let job else { return false }
+                return job.session != ServantJob.directSession && job.broker == broker
+            }.compactMap { $0 }
+        }
     }
 
     /// Lets every worker finish its current job and exit; returns the jobs still queued,

@@ -251,6 +251,25 @@ public enum QIPC {
         return header
     }
 
+    /// The first item of the general-list message `bytes`, read from the first `limit` bytes of
+    /// its plain form: a compressed message is decompressed only that far
+    /// (``decompressedPrefix(_:count:)``), and nothing after the item is looked at, so the
+    /// rest of the message may be anything. Throws when the message is no general list, or
+    /// when its first item does not lie whole within those bytes (as for a message cut there:
+    /// `truncated`, or `badLength` for a vector longer than the bytes left).
+    public static func firstListItem(of bytes: [UInt8], readingAtMost limit: Int) throws(QIPCError) -> QValue {
+        let header = try decodeHeader(bytes)
+        let plain = header.compressed ? try decompressedPrefix(bytes, count: limit) : Array(bytes.prefix(max(8, limit)))
+        var reader = QIPCReader(bytes: plain, littleEndian: header.littleEndian)
+        let type = Int8(bitPattern: try reader.readByte())
+        guard type == 0 else { throw QIPCError(.unexpectedShape, "expected a general list (type 0), got type \(type)") }
+        _ = try reader.readByte()
+        guard try reader.readCount(minimumElementSize: 1) > 0 else {
+            throw QIPCError(.unexpectedShape, "expected a general list of one item or more, got an empty list")
+        }
+        return try reader.readValue(depth: 1)
+    }
+
     /// A reader at the first item of the general-list message `bytes` (decompressed if it came
     /// compressed), the header, and the number of items. A message that is no general list is
     /// refused as `unexpectedShape` only if it is a well-formed value; bytes that are no value
@@ -311,7 +330,6 @@ public enum QIPC {
     /// decompressed size over `maximumSize` is refused before the output is allocated.
     public static func decompress(_ message: [UInt8], maximumSize: Int = .max) throws(QIPCError) -> [UInt8] {
         guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
-        let littleEndian = message[0] == 1
         let size = announcedSize(message)
         // kdb+'s scheme expands at most ~128× (a 2-byte token yields up to 257 bytes).
         guard size >= 8, size <= max(message.count, 1) * 130 else {
@@ -321,7 +339,33 @@ public enum QIPC {
             throw QIPCError(
                 .tooLarge, "the message decompresses to \(size) bytes, over the limit of \(maximumSize)")
         }
-        var output = [UInt8](repeating: 0, count: size)
+        return try expand(message, size: size, stoppingAfter: size)
+    }
+
+    /// The first `count` bytes (at least the 8-byte header; the whole message when it is
+    /// shorter) of the plain message the compressed message `message` stands for, its header's
+    /// length the whole plain message's. Decompression stops there: at most `count` bytes and
+    /// one token more are ever made, whatever size the message announces, and nothing after
+    /// them is read, so a message whose compressed data goes wrong further on still gives them.
+    public static func decompressedPrefix(_ message: [UInt8], count: Int) throws(QIPCError) -> [UInt8] {
+        guard message.count >= 12 else { throw QIPCError(.truncated, "a compressed message needs at least 12 bytes") }
+        let size = announcedSize(message)
+        guard size >= 8 else {
+            throw QIPCError(.badCompression, "implausible decompressed size \(size) for \(message.count) compressed bytes")
+        }
+        let wanted = min(size, max(8, count))
+        var prefix = try expand(message, size: size, stoppingAfter: wanted)
+        prefix.removeLast(prefix.count - wanted)
+        return prefix
+    }
+
+    /// Decompresses `message`, announcing `size` plain bytes, until at least `stop` of them are
+    /// made (`stop` of 8 or more, at most `size`). The output holds them, and up to a token's
+    /// bytes more when `stop` is short of `size`; its header is the plain message's.
+    private static func expand(_ message: [UInt8], size: Int, stoppingAfter stop: Int) throws(QIPCError) -> [UInt8] {
+        let littleEndian = message[0] == 1
+        // A back-reference makes at most 257 bytes: room for the last one that starts before `stop`.
+        var output = [UInt8](repeating: 0, count: min(size, stop + 257))
         for index in 0..<8 { output[index] = message[index] }
         output[2] = 0
         var table = [Int](repeating: 0, count: 256)
@@ -330,7 +374,7 @@ public enum QIPC {
         var hashed = 8
         var flags = 0
         var bit = 0
-        while target < size {
+        while target < stop {
             if bit == 0 {
                 guard source < message.count else { throw QIPCError(.badCompression, "compressed data ends early") }
                 flags = Int(message[source])

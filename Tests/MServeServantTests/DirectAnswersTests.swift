@@ -32,8 +32,8 @@ struct DirectAnswersTests {
 
     func completion(tag: UInt64, envelope: [[UInt8]]? = nil) -> ServantJob.Completion {
         .init(
-            broker: Array("peer".utf8), tag: WireInteger.encode(tag), reply: [1, 2, 3], executionNanoseconds: 42,
-            directEnvelope: envelope)
+            broker: Array("peer".utf8), session: envelope == nil ? 7 : ServantJob.directSession, tag: WireInteger.encode(tag),
+            reply: [1, 2, 3], executionNanoseconds: 42, directEnvelope: envelope)
     }
 
     @Test func anAnswerLeavesOnlyWhileTheLoopSleeps() async throws {
@@ -51,6 +51,12 @@ struct DirectAnswersTests {
             #expect(direct.count == 2)
             #expect(mailbox.takeAll().isEmpty, "nothing waited: the loop is not woken")
             direct.didWake()
+            // The loop, awake, learns which places the answers sent while it slept freed.
+            var freed: [(broker: [UInt8], session: UInt64)] = []
+            direct.takeFreedPlaces { freed.append(($0, $1)) }
+            #expect(freed.map(\.session) == [7, ServantJob.directSession])
+            #expect(freed.allSatisfy { $0.broker == Array("peer".utf8) })
+            direct.takeFreedPlaces { _, _ in Issue.record("a place freed twice") }
             direct.loopEnded()
             #expect(!direct.send(completion(tag: 4)), "the loop has ended: no worker uses the socket")
         }

@@ -65,7 +65,9 @@ struct ServantBatchTests {
     }
 
     @Test func everyQueryOfABatchIsAnswered() async throws {
-        try await Self.withBroker(replyLimit: 16) { broker, ready in
+        var configuration = ServantConfiguration()
+        configuration.capacity = 6
+        try await Self.withBroker(configuration, replyLimit: 16) { broker, ready in
             #expect(ready["batch"] == .atom(.long(Int64(ServantConfiguration().batchLimit))))
             let batch = (1...6).flatMap { Self.query(tag: UInt64(100 + $0), Int64($0)) }
             try broker.send(.query, batch)
@@ -79,6 +81,7 @@ struct ServantBatchTests {
     @Test func answersReadyTogetherShareAReplyUpToTheBrokersLimit() async throws {
         var configuration = ServantConfiguration()
         configuration.threads = 4
+        configuration.capacity = 8
         // Several batches of 8, so that answers finish together at least once.
         try await Self.withBroker(configuration, replyLimit: 3) { broker, _ in
             var perMessage: [Int] = []
@@ -95,12 +98,30 @@ struct ServantBatchTests {
     @Test func aBrokerWithoutALimitGetsOneAnswerPerReply() async throws {
         var configuration = ServantConfiguration()
         configuration.threads = 4
+        configuration.capacity = 8
         try await Self.withBroker(configuration, replyLimit: nil) { broker, _ in
             for round in 0..<5 {
                 let batch = (0..<8).flatMap { Self.query(tag: UInt64(round * 8 + $0), Int64($0)) }
                 try broker.send(.query, batch)
                 #expect(try await Self.answers(8, from: broker).perMessage == Array(repeating: 1, count: 8))
             }
+        }
+    }
+
+    /// A QUERY carrying more queries than the batch READY announced has each query past it
+    /// answered at once with an error, not run; those within it run.
+    @Test func queriesPastTheAnnouncedBatchAreRefused() async throws {
+        var configuration = ServantConfiguration()
+        configuration.batchLimit = 2
+        configuration.capacity = 8
+        try await Self.withBroker(configuration, replyLimit: 16) { broker, ready in
+            #expect(ready["batch"] == .atom(.long(2)))
+            try broker.send(.query, (1...3).flatMap { Self.query(tag: UInt64($0), Int64($0)) })
+            let (_, byTag) = try await Self.answers(3, from: broker)
+            #expect(byTag[1] == .list([.atom(.long(1)), .atom(.long(2))]))
+            #expect(byTag[2] == .list([.atom(.long(2)), .atom(.long(4))]))
+            let text = "mserve: a QUERY to this servant carries at most 2 queries (its READY's batch)"
+            #expect(byTag[3] == (try QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(3)), message: text)).value))
         }
     }
 

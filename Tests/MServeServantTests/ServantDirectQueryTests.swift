@@ -16,11 +16,12 @@ struct ServantDirectQueryTests {
     /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
     private static func withServant(
         _ configure: (inout ServantConfiguration) -> Void = { $0.acceptsDirectQueries = true },
+        functions: FunctionRegistry = .twice(),
         _ body: (String, ZMQContext) async throws -> Void
     ) async throws {
         var configuration = ServantConfiguration()
         configure(&configuration)
-        let servant = try Servant(configuration: configuration, functions: .twice())
+        let servant = try Servant(configuration: configuration, functions: functions)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         do {
@@ -114,6 +115,59 @@ struct ServantDirectQueryTests {
             let reply = try #require(try await broker.next(), "the broker's query got no answer")
             #expect(reply.count == 5 && reply[1] == ServantCommand.reply.frame)
             #expect(try QIPC.decode(reply[3]).value == .list([.atom(.long(3)), .atom(.long(8))]))
+        }
+    }
+
+    /// Direct queries from all direct clients together are held to the capacity: one more is
+    /// answered at once with an error, never run.
+    @Test func directQueriesPastTheCapacityAreRefusedAtOnce() async throws {
+        let hold = HeldFunction()
+        defer { hold.release(16) }
+        try await Self.withServant({ $0.acceptsDirectQueries = true }, functions: hold.registry) { endpoint, context in
+            let first = try Self.socket(.dealer, context, endpoint)
+            let second = try Self.socket(.dealer, context, endpoint)
+            defer {
+                first.close()
+                second.close()
+            }
+            try first.send(QIPC.encode(.list([.atom(.long(1)), .string("hold 1")])))
+            #expect(await eventually { hold.startedCount == 1 })
+            try second.send(QIPC.encode(.list([.atom(.long(2)), .string("hold 2")])))
+            let refused = try #require(try await second.receiveFrames(within: .seconds(10)), "the query past the capacity got no answer")
+            let text = "mserve: the servant is at its capacity of 1 direct query"
+            #expect(try QIPC.decode(refused[0]).value == QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(2)), message: text)).value)
+            hold.release(1)
+            let answered = try #require(try await first.receiveFrames(within: .seconds(10)))
+            #expect(try QIPC.decode(answered[0]).value == .list([.atom(.long(1)), .atom(.long(1))]))
+            // Its answer sent, the place is free again.
+            try second.send(QIPC.encode(.list([.atom(.long(3)), .string("hold 3")])))
+            hold.release(1)
+            let later = try #require(try await second.receiveFrames(within: .seconds(10)))
+            #expect(try QIPC.decode(later[0]).value == .list([.atom(.long(3)), .atom(.long(3))]))
+            #expect(hold.startedCount == 2)
+        }
+    }
+
+    /// A compressed direct query refused because direct queries are off is not decompressed
+    /// whole to find its id: the id is read from the first bytes, so a message whose data goes
+    /// bad further on, or that announces more than the servant takes, is answered with it.
+    @Test func aRefusedDirectQueryIsDecompressedOnlyAsFarAsItsId() async throws {
+        let plain = QIPC.encode(.list([.atom(.long(9)), .vector(.byte([UInt8](repeating: 0, count: 4 << 20)))]))
+        let compressed = try #require(QIPC.compress(plain))
+        var goingBad = compressed
+        goingBad.removeLast(64)
+        QIPC.patchLength(&goingBad)
+        #expect(throws: QIPCError.self, "whole, it does not decompress") { try QIPC.decompress(goingBad) }
+        try await Self.withServant({ $0.maxMessageSize = 1 << 20 }) { endpoint, context in
+            let dealer = try Self.socket(.dealer, context, endpoint)
+            defer { dealer.close() }
+            let expected = try QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(9)), message: Self.directQueriesOff)).value
+            for message in [goingBad, compressed] {
+                #expect(message.count < 1 << 20 && plain.count > 1 << 20)
+                try dealer.send(message)
+                let frames = try #require(try await dealer.receiveFrames(within: .seconds(10)), "no answer")
+                #expect(try QIPC.decode(frames[frames.count - 1]).value == expected)
+            }
         }
     }
 }

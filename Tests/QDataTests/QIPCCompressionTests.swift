@@ -97,4 +97,60 @@ struct QIPCCompressionTests {
         let error = try #require(throws: QIPCError.self) { try QIPC.decode(junk, maximumSize: 256 << 20) }
         #expect(error.code == .tooLarge)
     }
+
+    /// `(id; 4 MB of zero bytes)`, compressed, its compressed data cut short of its end (the
+    /// header's length patched to match): whole, it does not decompress.
+    static func messageGoingBadAtTheEnd(id: QValue) throws -> (plain: [UInt8], damaged: [UInt8]) {
+        let plain = QIPC.encode(.list([id, .vector(.byte([UInt8](repeating: 0, count: 4 << 20)))]))
+        var damaged = try #require(QIPC.compress(plain))
+        damaged.removeLast(64)
+        QIPC.patchLength(&damaged)
+        return (plain, damaged)
+    }
+
+    /// The prefix of a compressed message is the start of the plain message, made without
+    /// decompressing further: a message whose data goes bad past it still gives it.
+    @Test func aPrefixIsTheStartOfThePlainMessageAndStopsThere() throws {
+        let values: [QValue] = [
+            .list([.atom(.long(1)), .string(String(repeating: "proc1 `IBM;", count: 400))]),
+            .vector(.long((0..<5_000).map { Int64($0 % 7) })),
+        ]
+        for value in values {
+            let plain = QIPC.encode(value)
+            let compressed = try #require(QIPC.compress(plain))
+            for count in [0, 8, 9, 100, 4_096, plain.count - 1, plain.count, plain.count + 10] {
+                #expect(
+                    try QIPC.decompressedPrefix(compressed, count: count) == Array(plain.prefix(max(8, count))),
+                    "\(count) bytes of \(plain.count)")
+            }
+        }
+        let (plain, damaged) = try Self.messageGoingBadAtTheEnd(id: .atom(.long(9)))
+        #expect(throws: QIPCError.self) { try QIPC.decompress(damaged) }
+        #expect(try QIPC.decompressedPrefix(damaged, count: 65_536) == Array(plain.prefix(65_536)))
+    }
+
+    /// A message's first item is read from its first bytes only, whatever follows them; one
+    /// that does not lie whole within them is not read.
+    @Test func theFirstListItemIsReadFromTheFirstBytesOnly() throws {
+        let (plain, damaged) = try Self.messageGoingBadAtTheEnd(id: .atom(.long(9)))
+        #expect(try QIPC.firstListItem(of: damaged, readingAtMost: 65_536) == .atom(.long(9)))
+        #expect(try QIPC.firstListItem(of: plain, readingAtMost: 65_536) == .atom(.long(9)))
+        // Big-endian: (1i; `ab).
+        let payload: [UInt8] = [0, 0, 0, 0, 0, 2, 0xfa, 0, 0, 0, 1, 0xf5, 0x61, 0x62, 0]
+        let bigEndian: [UInt8] = [0, 0, 0, 0, 0, 0, 0, UInt8(8 + payload.count)] + payload
+        #expect(try QIPC.firstListItem(of: bigEndian, readingAtMost: 65_536) == .atom(.int(1)))
+        // An id longer than the bytes read, compressed or not.
+        let longID = QValue.string(String(repeating: "x", count: 70_000))
+        let (plainLong, damagedLong) = try Self.messageGoingBadAtTheEnd(id: longID)
+        #expect(try QIPC.firstListItem(of: plainLong, readingAtMost: 80_000) == longID)
+        for message in [plainLong, damagedLong] {
+            let error = #expect(throws: QIPCError.self) { try QIPC.firstListItem(of: message, readingAtMost: 65_536) }
+            #expect(error?.code == .badLength, "a vector longer than the bytes read")
+        }
+        // No list.
+        let error = #expect(throws: QIPCError.self) {
+            try QIPC.firstListItem(of: QIPC.encode(.atom(.long(9))), readingAtMost: 65_536)
+        }
+        #expect(error?.code == .unexpectedShape)
+    }
 }

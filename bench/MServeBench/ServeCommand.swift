@@ -47,8 +47,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.threads = max(1, threads)
         configuration.capacity = capacity
         configuration.maxMessageSize = 1 << 30
-        // The baselines (zmq_proxy, direct) send their queries straight to the servant.
+        // The baselines (zmq_proxy, direct) send their queries straight to the servant, as
+        // many at once as their clients keep in flight, which the servant's capacity (the
+        // broker's, announced in READY) would refuse.
         configuration.acceptsDirectQueries = true
+        configuration.directCapacity = BenchChecks.Limit.totalInFlight
         let servant = try Servant(
             configuration: configuration, functions: Workload.registry(cacheCapacity: cache), logger: logger)
         let group = ServiceGroup(services: [servant], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
