@@ -616,7 +616,7 @@ final class KdbDoor {
     /// general list.
     static func hasIDAndQueryShape(_ message: [UInt8], sync: Bool) -> Bool {
         let bytes = message.span
-        guard ClientQueryLayout.readableID(in: bytes) != nil,
+        guard message.count > 14, message[2] == 0, ClientQueryLayout.readableID(in: bytes) != nil,
             let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1), second < message.count,
             message[second] == 10 || message[second] == 0
         else { return false }

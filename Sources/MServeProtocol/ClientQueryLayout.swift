@@ -115,11 +115,14 @@ public struct ClientQueryLayout: Sendable {
     /// The id of a message that is not a valid `(id; query)`, so that its refusal can carry
     /// it: the first item of its general list of two or three items, when that item reads as
     /// an id (no function, enumeration or mapped type, holding no q error), whatever follows
-    /// it; nil for anything else, and for a compressed or big-endian message (the refusal then
-    /// carries the generic null). Only the id is decoded.
+    /// it; nil for anything else (the refusal then carries the generic null). Only the id is
+    /// decoded; a compressed message (one too large once decompressed, say) is decompressed
+    /// only as far as its first ``ClientQuery/leadingIDBytes`` (``ClientQuery/leadingID(of:)``),
+    /// its id read there whatever its item count. A big-endian message gives nil.
     public static func readableID(in bytes: Span<UInt8>) -> QValue? {
-        guard let header = try? QIPCInPlace.header(of: bytes), header.littleEndian, !header.compressed,
-            bytes.count > 14, bytes[8] == 0,
+        guard let header = try? QIPCInPlace.header(of: bytes), header.littleEndian else { return nil }
+        if header.compressed { return ClientQuery.leadingID(of: QIPCInPlace.copy(of: bytes, range: 0..<bytes.count)) }
+        guard bytes.count > 14, bytes[8] == 0,
             let count = try? QIPCInPlace.count(in: bytes, at: 10, minimumElementSize: 1), count == 2 || count == 3,
             let end = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1),
             let id = try? QIPCInPlace.decodeValue(in: bytes, range: 14..<end), !id.holdsError

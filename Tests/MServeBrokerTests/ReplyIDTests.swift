@@ -14,6 +14,27 @@ struct ReplyIDTests {
     /// A message that is no valid `(id; query)` is refused with the client's id when its first
     /// item reads as one, so that a client with many queries in flight knows which one failed;
     /// with the generic null when it does not.
+    /// A compressed query over `--max-message` once decompressed is refused without being
+    /// decompressed whole, with the client's id, read from its first bytes.
+    @Test func aCompressedQueryOverTheLimitIsRefusedWithItsID() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.clients.maxMessageSize = 200_000 }) { run in
+            let query = ClientQuery(
+                id: .atom(.long(42)), query: .list([.atom(.symbol("echo")), .vector(.long(Array(repeating: 5, count: 50_000)))]))
+            let compressed = try #require(QIPC.compress(query.encoded()))
+            try #require(compressed.count < 200_000 && compressed[2] == 1)
+            try run.client.send(compressed)
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            guard case .list(let items, _) = try QIPC.decode(answer).value, items.count == 3,
+                case .vector(.char(let text), _) = items[1]
+            else {
+                Issue.record("not (id; text; info): \(answer)")
+                return
+            }
+            #expect(items[0] == .atom(.long(42)))
+            #expect(String(decoding: text, as: UTF8.self).contains("decompresses to 400"), "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
+
     @Test func aMalformedMessageIsRefusedWithItsIDWhenItReadsAsOne() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
             for (id, expected) in [([UInt8]([0xF9, 7, 0, 0, 0, 0, 0, 0, 0]), QValue.atom(.long(7))), ([0xEC, 1, 0, 0, 0], .identity)] {

@@ -85,7 +85,9 @@ struct ClientQueryLayoutTests {
         let compressed = try #require(
             QIPC.compress(QIPC.encode(.list([.atom(.long(7)), .vector(.long(Array(repeating: 0, count: 10_000)))]), messageType: .async)))
         #expect(compressed[2] == 1)
-        #expect(ClientQueryLayout.readableID(in: compressed.span) == nil)
+        // Compressed, and over the limit once decompressed: refused unread, its id read still.
+        #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: compressed.span, maximumSize: 50_000) }
+        #expect(ClientQueryLayout.readableID(in: compressed.span) == .atom(.long(7)))
     }
 
     /// A sync message of `body` after its header, as a kdb+ client sends it.
