@@ -229,6 +229,8 @@ extension BrokerLoop {
     func servantDisconnected(_ id: UInt64) {
         guard let record = servants[id] else { return }
         record.connected = false
+        // A HELLO unanswered on the connection that ended says nothing of the next one.
+        record.helloUnansweredSince = nil
         // What it sent before it went (its last answers, its BYE) counts first: judged on the
         // event alone, a servant that answered and left at once would have its answered
         // queries run again elsewhere.
