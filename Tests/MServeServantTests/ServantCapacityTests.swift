@@ -11,28 +11,6 @@ import ZeroMQ
 /// is answered at once with an error and never run, and a place is free again once its
 /// answer is sent, so a broker that sends a query only for an answer it read is never refused.
 struct ServantCapacityTests {
-    /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
-    private static func withServant(
-        _ configuration: ServantConfiguration, functions: FunctionRegistry,
-        logger: Logger = Logger(label: "mserve.servant"),
-        _ body: (String, ZMQContext) async throws -> Void
-    ) async throws {
-        let servant = try Servant(configuration: configuration, functions: functions, logger: logger)
-        let running = Task { try await servant.run() }
-        let context = try ZMQContext()
-        do {
-            try await body(try await servant.endpoint, context)
-        } catch {
-            servant.stop()
-            _ = await running.result
-            context.terminate()
-            throw error
-        }
-        servant.stop()
-        try await running.value
-        context.terminate()
-    }
-
     /// A broker stand-in that takes up to 16 answers in one REPLY.
     private static func broker(_ context: ZMQContext, _ endpoint: String, incarnation: UInt64 = 7) async throws -> BrokerPeer {
         try await BrokerPeer(
@@ -77,7 +55,7 @@ struct ServantCapacityTests {
         // More threads than the capacity: only the capacity keeps the extra queries out.
         configuration.threads = 4
         configuration.capacity = 2
-        try await Self.withServant(configuration, functions: hold.registry, logger: recorder.logger(label: "servant")) {
+        try await RunningServant.with(configuration, functions: hold.registry, logger: recorder.logger(label: "servant")) {
             endpoint, context in
             let broker = try await Self.broker(context, endpoint)
             defer { broker.socket.close() }
@@ -109,7 +87,7 @@ struct ServantCapacityTests {
         var configuration = ServantConfiguration()
         configuration.threads = 2
         configuration.capacity = 1
-        try await Self.withServant(configuration, functions: hold.registry) { endpoint, context in
+        try await RunningServant.with(configuration, functions: hold.registry) { endpoint, context in
             let first = try await Self.broker(context, endpoint)
             let second = try await Self.broker(context, endpoint)
             defer {
@@ -135,7 +113,7 @@ struct ServantCapacityTests {
         var configuration = ServantConfiguration()
         configuration.threads = threads
         configuration.capacity = capacity
-        try await Self.withServant(configuration, functions: .twice()) { endpoint, context in
+        try await RunningServant.with(configuration, functions: .twice()) { endpoint, context in
             let broker = try await Self.broker(context, endpoint)
             defer { broker.socket.close() }
             let total: UInt64 = 400
@@ -172,7 +150,7 @@ struct ServantCapacityTests {
         var configuration = ServantConfiguration()
         configuration.threads = 1
         configuration.capacity = 2
-        try await Self.withServant(configuration, functions: hold.registry) { endpoint, context in
+        try await RunningServant.with(configuration, functions: hold.registry) { endpoint, context in
             let broker = try await Self.broker(context, endpoint)
             defer { broker.socket.close() }
             try broker.send(.query, Self.query(tag: 1) + Self.query(tag: 2))
@@ -199,7 +177,7 @@ struct ServantCapacityTests {
         var configuration = ServantConfiguration()
         configuration.threads = 1
         configuration.capacity = 2
-        try await Self.withServant(configuration, functions: hold.registry) { endpoint, context in
+        try await RunningServant.with(configuration, functions: hold.registry) { endpoint, context in
             let leaving = try await Self.broker(context, endpoint)
             let staying = try await Self.broker(context, endpoint)
             defer {

@@ -13,7 +13,8 @@ struct ServantDirectQueryTests {
     static let directQueriesOff =
         "mserve: this servant takes queries from brokers only; direct queries are off (mserve servant --direct turns them on)"
 
-    /// Runs `body` with a running servant's endpoint and a context, then stops the servant.
+    /// Runs `body` with a running servant configured by `configure` (direct queries on by
+    /// default) and a context, then stops the servant.
     private static func withServant(
         _ configure: (inout ServantConfiguration) -> Void = { $0.acceptsDirectQueries = true },
         functions: FunctionRegistry = .twice(),
@@ -21,20 +22,7 @@ struct ServantDirectQueryTests {
     ) async throws {
         var configuration = ServantConfiguration()
         configure(&configuration)
-        let servant = try Servant(configuration: configuration, functions: functions)
-        let running = Task { try await servant.run() }
-        let context = try ZMQContext()
-        do {
-            try await body(try await servant.endpoint, context)
-        } catch {
-            servant.stop()
-            _ = await running.result
-            context.terminate()
-            throw error
-        }
-        servant.stop()
-        try await running.value
-        context.terminate()
+        try await RunningServant.with(configuration, functions: functions, body)
     }
 
     private static func socket(_ type: ZMQSocketType, _ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
