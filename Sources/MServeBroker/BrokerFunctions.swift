@@ -9,7 +9,7 @@ public import QData
 /// answered by the broker and never reaches a servant; `--allow` lists do not apply to them.
 ///
 /// - `.mserve.status[]`: a dictionary: `broker` (the client endpoint), `algorithm` (with its
-///   configuration, `match:nowait`), `routing` (the spec), `lookAhead`, `queueCapacity`,
+///   configuration, `match:nowait`), `routing` (the spec), `lookAhead`, `queueCapacity`, `queueBytes`,
 ///   `deadline`, `redispatch`, `maxMessage`, `waitForServant`, `uptime`, `answered`, `queued`, `inFlight`,
 ///   `servantsReady`, `servantsKnown`, `rss` and `rssPeak` (the broker process's resident memory
 ///   now and at its peak, in bytes; null when unknown).
@@ -56,6 +56,7 @@ public enum BrokerFunctions {
             ("routing", .atom(.symbol(snapshot.settings.routing))),
             ("lookAhead", .atom(.long(Int64(snapshot.settings.lookAhead)))),
             ("queueCapacity", .atom(.long(Int64(snapshot.settings.queueCapacity)))),
+            ("queueBytes", .atom(.long(Int64(snapshot.settings.queueBytes)))),
             ("deadline", .atom(.timespan(Int64(clamping: snapshot.settings.deadline.nanoseconds)))),
             ("redispatch", .atom(.long(Int64(snapshot.settings.redispatchLimit)))),
             ("maxMessage", .atom(.long(snapshot.settings.maxMessageSize))),
@@ -63,6 +64,7 @@ public enum BrokerFunctions {
             ("uptime", .atom(.timespan(Int64(clamping: snapshot.uptime.nanoseconds)))),
             ("answered", .atom(.long(Int64(clamping: snapshot.answered)))),
             ("queued", .atom(.long(Int64(snapshot.queued)))),
+            ("queuedBytes", .atom(.long(Int64(snapshot.queuedBytes)))),
             ("inFlight", .atom(.long(Int64(snapshot.inFlight)))),
             ("servantsReady", .atom(.long(Int64(ready)))),
             ("servantsKnown", .atom(.long(Int64(snapshot.servants.count)))),

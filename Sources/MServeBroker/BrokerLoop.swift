@@ -532,7 +532,7 @@ final class BrokerLoop {
             metrics.refusedPeerKeys = refused.keys
             metrics.refusedPeerHandshakes = refused.handshakes
         }
-        return BrokerSnapshot(
+        var snapshot = BrokerSnapshot(
             servants: ordered.map {
                 ServantStatus(
                     endpoint: $0.endpoint, name: $0.name, state: $0.state.rawValue,
@@ -545,5 +545,7 @@ final class BrokerLoop {
             uptime: .nanoseconds(Int64(clamping: QueryClock.monotonicNanoseconds() &- startedAt)),
             settings: BrokerSnapshot.Settings(configuration),
             residentBytes: memory?.resident, peakResidentBytes: memory?.peak, metrics: metrics, stopping: stopping)
+        snapshot.queuedBytes = queuedBytes
+        return snapshot
     }
 }

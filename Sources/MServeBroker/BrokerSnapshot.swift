@@ -9,6 +9,8 @@ public struct BrokerSnapshot: Sendable {
     public var servants: [ServantStatus]
     /// Queries waiting for a free servant.
     public var queued: Int
+    /// The bytes of the messages of the queries waiting for a free servant.
+    public var queuedBytes: Int = 0
     /// Queries dispatched and not yet answered.
     public var inFlight: Int
     /// Queries answered since start (results and errors).
@@ -40,6 +42,8 @@ public struct BrokerSnapshot: Sendable {
         public var lookAhead: Int = 16
         /// The most queries that may wait for a servant.
         public var queueCapacity: Int = 100_000
+        /// The most bytes of queries that may wait for a servant together.
+        public var queueBytes: Int = 1 << 30
         /// The time a query has to be answered.
         public var deadline: Duration = .seconds(60)
         /// How many times a query whose servant died is sent to another servant.
@@ -57,6 +61,7 @@ public struct BrokerSnapshot: Sendable {
             routing = configuration.dispatch.routing.description
             lookAhead = configuration.dispatch.lookAhead
             queueCapacity = configuration.dispatch.queueCapacity
+            queueBytes = configuration.dispatch.queueBytes
             deadline = configuration.dispatch.queryDeadline
             redispatchLimit = configuration.servants.redispatchLimit
             maxMessageSize = configuration.clients.maxMessageSize
@@ -96,7 +101,7 @@ public struct ServantStatus: Sendable, Hashable {
     /// Its display name, `host:port`.
     public var name: String
     /// `connecting`, `ready`, `draining` (stopping: sent no more queries, its running ones
-    /// awaited) or `lost`.
+    /// awaited), `left` (stopped as a servant should) or `lost`.
     public var state: String
     /// Queries running on it now.
     public var inFlight: Int

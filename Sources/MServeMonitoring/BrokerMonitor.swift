@@ -196,6 +196,8 @@ public final class BrokerMonitor: MonitoredProcess {
             }
         }
         registry.gauge("mserve_broker_queue_length", base, "Queries waiting for a free servant.").set(Double(snapshot.queued))
+        registry.gauge("mserve_broker_queue_bytes", base, "Bytes of the queries waiting for a free servant.")
+            .set(Double(snapshot.queuedBytes))
         registry.gauge("mserve_broker_queries_in_flight", base, "Queries dispatched and not yet answered.").set(Double(snapshot.inFlight))
         for servantState in Self.servantStates {
             registry.gauge("mserve_broker_servants", base + [("state", servantState)], "Servants by state.")

@@ -30,8 +30,8 @@ import Testing
         let value = try BrokerFunctions.call(".mserve.status", arguments: [], snapshot: snapshot)
         let entries = try #require(value.symbolKeyedPairs)
         #expect(entries.map(\.0) == [
-            "broker", "algorithm", "routing", "lookAhead", "queueCapacity", "deadline", "redispatch",
-            "maxMessage", "waitForServant", "uptime", "answered", "queued", "inFlight", "servantsReady", "servantsKnown",
+            "broker", "algorithm", "routing", "lookAhead", "queueCapacity", "queueBytes", "deadline", "redispatch",
+            "maxMessage", "waitForServant", "uptime", "answered", "queued", "queuedBytes", "inFlight", "servantsReady", "servantsKnown",
             "rss", "rssPeak",
         ])
         let byKey = Dictionary(uniqueKeysWithValues: entries)
@@ -68,6 +68,7 @@ import Testing
             $0.dispatch.routing = try! RoutingSpec(parsing: "function,arg:2")
             $0.dispatch.lookAhead = 4
             $0.dispatch.queueCapacity = 10
+            $0.dispatch.queueBytes = 5_000
             $0.dispatch.queryDeadline = .seconds(2)
             $0.servants.redispatchLimit = 3
             $0.clients.maxMessageSize = 1 << 20
@@ -79,6 +80,7 @@ import Testing
             #expect(byKey["routing"] == .atom(.symbol("function,arg:2")))
             #expect(byKey["lookAhead"] == .atom(.long(4)))
             #expect(byKey["queueCapacity"] == .atom(.long(10)))
+            #expect(byKey["queueBytes"] == .atom(.long(5_000)))
             #expect(byKey["deadline"] == .atom(.timespan(2_000_000_000)))
             #expect(byKey["redispatch"] == .atom(.long(3)))
             #expect(byKey["maxMessage"] == .atom(.long(1 << 20)))

@@ -37,6 +37,9 @@ struct QueueBoundTests {
             #expect(text.hasPrefix("mserve: queue full ("), "\(text)")
             #expect(text.contains("past the 150000 of --queue-bytes"), "\(text)")
             #expect(await run.broker.snapshot().queued == 2)
+            // What waits: the large query and the small one, by their messages' bytes.
+            let small = ScriptedServant.query(id: 3, "twice 3").count
+            #expect(await run.broker.snapshot().queuedBytes == large(1).count + small)
             #expect(await run.broker.snapshot().metrics.queries(.queueFull) == 1)
 
             let broker = try await servant.becomeReady(capacity: 1)
