@@ -214,8 +214,6 @@ extension BrokerLoop {
     /// Sends a checked query to the servant the algorithm chooses, or queues it (or refuses it
     /// when the queue is full).
     private func dispatchOrQueue(_ held: HeldQuery) {
-        held.tag = nextTag
-        nextTag &+= 1
         // Within the look-ahead the queued queries were already offered and made to wait.
         let choice: DispatchChoice = queue.count < configuration.dispatch.lookAhead ? choose(routing: held.routing, function: held.function) : .wait
         if case .servant(let index) = choice {

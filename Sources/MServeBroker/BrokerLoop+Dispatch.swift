@@ -137,6 +137,12 @@ extension BrokerLoop {
         }
         // Never to a servant that does not serve the function (the algorithm chose among those that do).
         assert(record.functions?.contains(query.function) ?? true, "dispatch of \(query.function) to \(record.name)")
+        // A tag of its own for each sending: a query sent again after its servant was lost may
+        // go back to that servant once it is in session again, and the answer its earlier
+        // sending still owes must not be taken for this one's (it would free a place the
+        // servant still holds).
+        query.tag = nextTag
+        nextTag &+= 1
         query.dispatches += 1
         let isQServant = kdbServants.owns(servantID)
         if isQServant {

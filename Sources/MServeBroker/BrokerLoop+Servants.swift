@@ -901,7 +901,10 @@ extension BrokerLoop {
             record.lost += 1
             logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
         }
-        let orphans = inFlight.values.filter { $0.servantID == id }.sorted { $0.query.tag > $1.query.tag }
+        // Put back in front newest first, so that they go out again in the order they came.
+        let orphans = inFlight.values.filter { $0.servantID == id }.sorted {
+            ($0.query.receivedAt, $0.query.tag) > ($1.query.receivedAt, $1.query.tag)
+        }
         for flight in orphans {
             inFlight[flight.query.tag] = nil
             if flight.abandoned { continue }

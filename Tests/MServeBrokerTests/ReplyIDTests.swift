@@ -14,6 +14,31 @@ struct ReplyIDTests {
     /// A message that is no valid `(id; query)` is refused with the client's id when its first
     /// item reads as one, so that a client with many queries in flight knows which one failed;
     /// with the generic null when it does not.
+    /// A query sent again after its servant was lost may go back to that servant once it is in
+    /// session again: the answer the first sending still owes (the servant kept running it)
+    /// is not taken for the new one's, which would free a place the servant still holds.
+    @Test func anAnswerOwedFromBeforeALossIsNotTakenForTheQuerySentAgain() async throws {
+        try await ScriptedBroker.run(servants: 1, configure: { $0.servants.redispatchLimit = 3 }) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            try run.send(id: 1, "twice 1")
+            let (_, first) = try await servant.next(.query)
+            // Lost (it said goodbye without draining): the query goes back to the queue, and
+            // the broker greets the servant again.
+            try servant.send(to: broker, .bye, [])
+            _ = try await servant.becomeReady(capacity: 1, incarnation: 10)
+            let (_, again) = try await servant.next(.query)
+            #expect(again[0] != first[0], "the query sent again has a tag of its own")
+            #expect(again[1] == first[1])
+            // The first sending's late answer is dropped; the new sending's is the client's.
+            try servant.send(to: broker, .reply, [first[0], ScriptedServant.answer(id: 1, .atom(.long(111)))])
+            try servant.send(to: broker, .reply, [again[0], ScriptedServant.answer(id: 1, .atom(.long(222)))])
+            let answer = try #require(try await run.answer(), "the client got no answer")
+            #expect(try ScriptedServant.idAndResult(of: answer).result == .atom(.long(222)))
+            #expect(try await run.answer(within: .milliseconds(300)) == nil, "one answer only")
+        }
+    }
+
     /// A compressed query over `--max-message` once decompressed is refused without being
     /// decompressed whole, with the client's id, read from its first bytes.
     @Test func aCompressedQueryOverTheLimitIsRefusedWithItsID() async throws {
