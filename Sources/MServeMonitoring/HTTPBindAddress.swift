@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSockets
 import ZeroMQ
 
 /// Where the HTTP side listens: `--http HOST:PORT` (or `PORT`, on loopback).
@@ -43,10 +44,21 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Whether the host is a loopback address or `localhost`: only this machine can connect.
+    /// Whether the host is a loopback address or `localhost`, or a name that resolves to a
+    /// loopback address (a host name on 127.0.1.1, as Debian writes /etc/hosts): only this
+    /// machine can connect, and the `Host` check against DNS rebinding is wanted.
     public var isLoopback: Bool {
+        isLoopback(resolving: { host in try? IPv4Address.resolve(host).get() })
+    }
+
+    /// ``isLoopback``, a name other than `localhost` looked up with `resolve` (its IPv4
+    /// address; nil when it has none).
+    func isLoopback(resolving resolve: (String) -> UInt32?) -> Bool {
         let lowered = host.lowercased()
-        return lowered == "localhost" || lowered == "::1" || lowered.hasPrefix("127.")
+        if lowered == "localhost" || lowered == "::1" || lowered.hasPrefix("127.") { return true }
+        // Addresses are judged as written; a name by what it resolves to.
+        guard IPv4Address.literal(host) == nil, !host.contains(":"), lowered != "*" else { return false }
+        return resolve(host).map(IPv4Address.isLoopback) ?? false
     }
 
     /// Refuses a bind reachable from other machines when the process runs with CURVE security

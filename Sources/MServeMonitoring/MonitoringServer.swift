@@ -338,7 +338,10 @@ final class AbsoluteFormHostHandler: ChannelInboundHandler, RemovableChannelHand
     typealias InboundOut = HTTPServerRequestPart
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(var head) = unwrapInboundIn(data), let authority = Self.authority(ofAbsoluteForm: head.uri)
+        // A request without `Host` keeps none: it is refused as such (RFC 9112 §3.2: an
+        // HTTP/1.1 request must have one, absolute-form or not).
+        guard case .head(var head) = unwrapInboundIn(data), let authority = Self.authority(ofAbsoluteForm: head.uri),
+            head.headers.contains(name: "Host")
         else {
             context.fireChannelRead(data)
             return

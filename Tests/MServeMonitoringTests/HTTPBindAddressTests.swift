@@ -1,5 +1,6 @@
-import MServeMonitoring
 import Testing
+
+@testable import MServeMonitoring
 
 struct HTTPBindAddressTests {
     @Test func aPortAloneBindsLoopback() throws {
@@ -15,6 +16,19 @@ struct HTTPBindAddressTests {
         #expect(try HTTPBindAddress(parsing: "[::1]:9464").isLoopback)
         #expect(try HTTPBindAddress(parsing: "localhost:1").isLoopback)
         #expect(try !HTTPBindAddress(parsing: "10.0.0.1:1").isLoopback)
+    }
+
+    /// A name is judged by the address it resolves to: a host name on 127.0.1.1 (Debian's
+    /// /etc/hosts) is loopback, and gets the `Host` check; one on another address is not.
+    @Test func aNameIsJudgedByWhatItResolvesTo() {
+        let onLoopback: UInt32 = (127 << 24 | 1 << 8 | 1).bigEndian  // 127.0.1.1
+        let elsewhere: UInt32 = (192 << 24 | 2 << 8 | 2).bigEndian  // 192.0.2.2
+        #expect(HTTPBindAddress(host: "vm", port: 1).isLoopback(resolving: { _ in onLoopback }))
+        #expect(!HTTPBindAddress(host: "vm", port: 1).isLoopback(resolving: { _ in elsewhere }))
+        #expect(!HTTPBindAddress(host: "vm", port: 1).isLoopback(resolving: { _ in nil }))
+        // Addresses are not looked up.
+        #expect(!HTTPBindAddress(host: "0.0.0.0", port: 1).isLoopback(resolving: { _ in onLoopback }))
+        #expect(!HTTPBindAddress(host: "::", port: 1).isLoopback(resolving: { _ in onLoopback }))
     }
 
     @Test(arguments: ["", "host", "host:", "host:70000", "host:-1", "::1:80", "[::1]80", "a:b", "[::1:80", "::1]:80", "[]:80", "a;b:80"])

@@ -193,7 +193,7 @@ struct MonitoringServerTests {
     @Test func aLoopbackBindTakesTheAuthorityOfAnAbsoluteFormTarget() async throws {
         try await Self.withBrokerHTTP(servants: 0) { _, port in
             for (target, host) in [
-                ("http://evil.example/metrics", "127.0.0.1"), ("http://evil.example/metrics", nil),
+                ("http://evil.example/metrics", "127.0.0.1"),
                 ("HTTP://evil.example:\(port)/metrics", "localhost"), ("https://10.0.0.1/metrics", "127.0.0.1"),
                 ("ftp://evil.example/metrics", "127.0.0.1"), ("http:///metrics", "127.0.0.1"),
             ] as [(String, String?)] {
@@ -203,12 +203,18 @@ struct MonitoringServerTests {
                 #expect(refused.answer.contains("serves only a loopback Host"), "\(target)")
                 #expect(!refused.answer.contains("mserve_broker"), "\(target)")
             }
+            // Without a Host, absolute-form or not, an HTTP/1.1 request is refused (RFC 9112 §3.2).
+            for target in ["http://evil.example/metrics", "http://localhost/metrics"] {
+                let noHost = try await Self.send(port: port, "GET \(target) HTTP/1.1\r\nConnection: close\r\n\r\n")
+                #expect(noHost.status == 400, "\(target): \(noHost.answer)")
+                #expect(noHost.answer.contains("refused: the request has no Host header"), "\(target)")
+            }
             let invalid = try await Self.send(
                 port: port, "GET http://127.0.0.1@evil.example/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             #expect(invalid.status == 400, "\(invalid.answer)")
             #expect(invalid.answer.contains("refused: the request's Host is not a host name or address"))
             for (target, host) in [
-                ("http://127.0.0.1:\(port)/metrics", "evil.example"), ("http://localhost/metrics", nil),
+                ("http://127.0.0.1:\(port)/metrics", "evil.example"), ("http://localhost/metrics", "localhost"),
                 ("http://[::1]:\(port)/metrics?x=1", "127.0.0.1"),
             ] as [(String, String?)] {
                 let head = host.map { "Host: \($0)\r\n" } ?? ""
