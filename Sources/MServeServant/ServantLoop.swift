@@ -57,6 +57,10 @@ final class ServantLoop {
     /// Queries refused since start because their session (or the direct queries) held the
     /// capacity already, or because their QUERY carried more than the batch READY announces.
     private var refusedOverCapacity: UInt64 = 0
+    /// ``refusedOverCapacity`` as the log last said it: refusals since then are summed up in
+    /// one line at the next session scan (``reportRefusals(now:)``), not left to the next
+    /// refusal's line, which may never come.
+    private var refusedOverCapacityLogged: UInt64 = 0
     /// While stopping: the tags of queries each broker sent that were not started, named in
     /// the BYE so that the broker sends them elsewhere without counting them as a dispatch.
     private var unstarted: [[UInt8]: [[UInt8]]] = [:]
@@ -184,6 +188,7 @@ final class ServantLoop {
             }
             if events.fire(sessionScan, now: now, thenEvery: Self.sessionScanInterval) {
                 forgetSilentBrokers(now: now)
+                reportRefusals(now: now)
                 memoryRelease.releaseIfDue(now: now)
             }
             let commands: [ServantControl]
@@ -235,6 +240,7 @@ final class ServantLoop {
         // Answers of queries still running past the deadline have nowhere to go.
         _ = events.mailbox.closeIntake()
         events.mailbox.close()
+        reportRefusals(now: QueryClock.monotonicNanoseconds(), stopping: true)
         logger.info("servant stopped", metadata: ["answered": "\(answeredInAll)"])
     }
 
@@ -419,12 +425,26 @@ final class ServantLoop {
     /// Logs `line` (at `level`, with `metadata`) unless a line of the same kind went out
     /// less than a second ago; the next one let through counts those held back. For what a
     /// peer can cause at any rate: its mistakes, and new sessions.
+    @discardableResult
     private func logPeerEvent(
         _ kind: String, _ line: @autoclosure () -> String, level: Logger.Level = .warning,
         metadata: Logger.Metadata? = nil, now: UInt64
-    ) {
-        guard let heldBack = peerEventLogs.admit(kind, now: now) else { return }
+    ) -> Bool {
+        guard let heldBack = peerEventLogs.admit(kind, now: now) else { return false }
         logger.log(level: level, "\(LogThrottle.line(line(), heldBack: heldBack))", metadata: metadata)
+        return true
+    }
+
+    /// Sums up in one line the queries refused past a capacity or a batch since the log last
+    /// said how many there were in all: at each session scan, and when the servant stops.
+    private func reportRefusals(now: UInt64, stopping: Bool = false) {
+        let unlogged = refusedOverCapacity - refusedOverCapacityLogged
+        guard unlogged > 0 else { return }
+        guard stopping || peerEventLogs.admit("refusals summed up", now: now) != nil else { return }
+        refusedOverCapacityLogged = refusedOverCapacity
+        logger.warning(
+            "refused \(unlogged) more quer\(unlogged == 1 ? "y" : "ies") past a broker session's capacity or batch, or the direct queries' capacity, since the last such line",
+            metadata: ["refusedInAll": "\(refusedOverCapacity)"])
     }
 
     /// Reads what brokers and direct clients sent. While `stopping` (the brokers have been
@@ -467,10 +487,13 @@ final class ServantLoop {
                 // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
                 guard directHeld < directCapacity else {
                     refusedOverCapacity += 1
-                    logPeerEvent(
+                    if logPeerEvent(
                         "direct over capacity",
                         "refused a direct query: the servant holds its capacity of \(directCapacity) direct queries",
                         metadata: ["refusedInAll": "\(refusedOverCapacity)"], now: now)
+                    {
+                        refusedOverCapacityLogged = refusedOverCapacity
+                    }
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
                         Self.errorReply(to: frames.copy(of: frames.count - 1), Self.directOverCapacityMessage(directCapacity))
                     ])
@@ -576,10 +599,11 @@ final class ServantLoop {
                 if !refused.isEmpty {
                     refusedOverCapacity += UInt64(refused.count)
                     sendReplies(refused, to: broker)
-                    logPeerEvent(
+                    let logged = logPeerEvent(
                         "over capacity",
                         "refused \(refused.count) quer\(refused.count == 1 ? "y" : "ies") from a broker past the capacity of \(capacity) or the batch of \(batchLimit) the servant announced",
                         metadata: ["broker": "\(LogText.printable(broker))", "refusedInAll": "\(refusedOverCapacity)"], now: now)
+                    if logged { refusedOverCapacityLogged = refusedOverCapacity }
                 }
             case .bye:
                 brokers[broker] = nil
