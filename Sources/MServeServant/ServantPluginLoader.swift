@@ -90,11 +90,26 @@ public final class LoadedServantPlugin: @unchecked Sendable {
         precondition(range.lowerBound >= 0 && range.upperBound <= arguments.count, "the arguments lie outside their buffer")
         var out = mserve_servant_result()
         let plugin = table.pointee
+        // The arguments' addresses, to tell a result that points into them (freed below).
+        var argumentAddresses: Range<UInt> = 0..<0
         let status = arguments.withUnsafeBufferPointer { buffer in
-            plugin.call(index, buffer.baseAddress.map { $0 + range.lowerBound }, range.count, &out)
+            if let base = buffer.baseAddress {
+                argumentAddresses = UInt(bitPattern: base)..<UInt(bitPattern: base + buffer.count)
+            }
+            return plugin.call(index, buffer.baseAddress.map { $0 + range.lowerBound }, range.count, &out)
         }
         defer { plugin.free_result(&out) }
         _ = consume arguments
+        // `args_ipc` is the servant's, valid only during the call: a result, info or error
+        // text pointing into it (returning the arguments as they came is the obvious echo in
+        // C) would be read after they are freed.
+        func pointsIntoArguments(_ pointer: UnsafeRawPointer?) -> Bool {
+            pointer.map { argumentAddresses.contains(UInt(bitPattern: $0)) } ?? false
+        }
+        guard !pointsIntoArguments(out.result_ipc), !pointsIntoArguments(out.info_ipc), !pointsIntoArguments(out.error) else {
+            throw ServantError(
+                "\(functionName): plugin \(name) returned memory of its arguments (args_ipc is the servant's, valid only during the call); return a copy")
+        }
         guard status == MSERVE_SERVANT_CALL_OK else {
             if let error = out.error, error.pointee != 0 { throw ServantError(String(cString: error)) }
             throw ServantError("\(functionName): failed in plugin \(name)")

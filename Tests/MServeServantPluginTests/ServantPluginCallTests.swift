@@ -124,6 +124,27 @@ struct ServantPluginCallTests {
         #expect(try tester.call("refuse[]").errorMessage == "nope!")
     }
 
+    /// A plugin that returns its arguments' own memory as its result (the obvious echo in C)
+    /// gets a clear error, never a reply read from arguments already freed, whether the query
+    /// came as text (arguments encoded for it) or as a large parse form (the query's bytes).
+    @Test func aResultPointingIntoTheArgumentsIsRefused() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let callBody = """
+            (void)index;
+            out->result_ipc = (uint8_t *)args; out->result_len = len;
+            return MSERVE_SERVANT_CALL_OK;
+            """
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(name: "careless", functions: [("argsptr", 1, 3)], callBody: callBody, freeResultBody: "(void)r;"),
+            named: "libcareless.so", in: directory)
+        let tester = try Self.tester([path])
+        let expected = "argsptr: plugin careless returned memory of its arguments (args_ipc is the servant's, valid only during the call); return a copy"
+        #expect(try tester.call("argsptr 1 2 3").errorMessage == expected)
+        let large = QValue.list([.atom(.symbol("argsptr")), .vector(.long(Array(repeating: 7, count: 20_000)))])
+        #expect(try tester.call(query: large).errorMessage == expected)
+    }
+
     @Test func variadicFunctionsReceiveEveryArgument() throws {
         let directory = try PluginFiles.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -45,7 +45,8 @@
  *    plugin and must stay valid and unchanged for the life of the process
  *    (static storage is simplest).
  *  - `args_ipc` is owned by the servant and valid only during the call: copy
- *    what you keep. It may point into a larger buffer (for a large query the
+ *    what you keep, and never point `result_ipc`, `info_ipc` or `error` into it
+ *    (a call that does fails with an error saying so). It may point into a larger buffer (for a large query the
  *    servant passes the query's own bytes, the list's head written in front
  *    of the arguments), so read nothing outside `args_len` bytes, and assume
  *    no alignment: read multi-byte numbers with memcpy.
