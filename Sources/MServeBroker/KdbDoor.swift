@@ -603,7 +603,14 @@ final class KdbDoor {
             let third = try? QIPCInPlace.checkValue(in: bytes, at: second, depth: 1)
         else { return false }
         if count == 3, message[third] != 99, message[third] != 127 { return false }
-        guard message[second] == 10 || message[second] == 0 else { return false }
+        return hasIDAndQueryItems(message, queryAt: second, sync: sync)
+    }
+
+    /// Whether the query item of a plain list message, at offset `query` (the id at 14), is
+    /// a string or a general list, and, for a sync message, the id is neither a symbol nor a
+    /// string (which make the list a call).
+    private static func hasIDAndQueryItems(_ message: [UInt8], queryAt query: Int, sync: Bool) -> Bool {
+        guard message[query] == 10 || message[query] == 0 else { return false }
         guard sync else { return true }
         let first = Int8(bitPattern: message[14])
         return first != -11 && first != 10
@@ -617,12 +624,9 @@ final class KdbDoor {
     static func hasIDAndQueryShape(_ message: [UInt8], sync: Bool) -> Bool {
         let bytes = message.span
         guard message.count > 14, message[2] == 0, ClientQueryLayout.readableID(in: bytes) != nil,
-            let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1), second < message.count,
-            message[second] == 10 || message[second] == 0
+            let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1), second < message.count
         else { return false }
-        guard sync else { return true }
-        let first = Int8(bitPattern: message[14])
-        return first != -11 && first != 10
+        return hasIDAndQueryItems(message, queryAt: second, sync: sync)
     }
 
     /// Whether `value` is `(id; query)` or `(id; query; options)`: two items, or three with a

@@ -435,6 +435,18 @@ final class ServantLoop {
         return true
     }
 
+    /// Counts `count` queries refused past a capacity or a batch and logs `line` (a line a
+    /// second at most for its `kind`, with `refusedInAll`); those held back are summed up by
+    /// ``reportRefusals(now:stopping:)``.
+    private func countRefusals(
+        _ count: Int, _ kind: String, _ line: @autoclosure () -> String, metadata: Logger.Metadata = [:], now: UInt64
+    ) {
+        refusedOverCapacity += UInt64(count)
+        let logged = logPeerEvent(
+            kind, line(), metadata: metadata.merging(["refusedInAll": "\(refusedOverCapacity)"]) { $1 }, now: now)
+        if logged { refusedOverCapacityLogged = refusedOverCapacity }
+    }
+
     /// Sums up in one line the queries refused past a capacity or a batch since the log last
     /// said how many there were in all: at each session scan, and when the servant stops.
     private func reportRefusals(now: UInt64, stopping: Bool = false) {
@@ -486,14 +498,9 @@ final class ServantLoop {
                 // A direct query: a DEALER or REQ client, or a device such as zmq_proxy, sent
                 // `[envelope…, (id; query)]` without a broker. Answered `[envelope…, (id; result)]`.
                 guard directHeld < directCapacity else {
-                    refusedOverCapacity += 1
-                    if logPeerEvent(
-                        "direct over capacity",
-                        "refused a direct query: the servant holds its capacity of \(directCapacity) direct queries",
-                        metadata: ["refusedInAll": "\(refusedOverCapacity)"], now: now)
-                    {
-                        refusedOverCapacityLogged = refusedOverCapacity
-                    }
+                    countRefusals(
+                        1, "direct over capacity",
+                        "refused a direct query: the servant holds its capacity of \(directCapacity) direct queries", now: now)
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
                         Self.errorReply(to: frames.copy(of: frames.count - 1), Self.directOverCapacityMessage(directCapacity))
                     ])
@@ -597,13 +604,11 @@ final class ServantLoop {
                 }
                 brokers[broker]?.held = held
                 if !refused.isEmpty {
-                    refusedOverCapacity += UInt64(refused.count)
                     sendReplies(refused, to: broker)
-                    let logged = logPeerEvent(
-                        "over capacity",
+                    countRefusals(
+                        refused.count, "over capacity",
                         "refused \(refused.count) quer\(refused.count == 1 ? "y" : "ies") from a broker past the capacity of \(capacity) or the batch of \(batchLimit) the servant announced",
-                        metadata: ["broker": "\(LogText.printable(broker))", "refusedInAll": "\(refusedOverCapacity)"], now: now)
-                    if logged { refusedOverCapacityLogged = refusedOverCapacity }
+                        metadata: ["broker": "\(LogText.printable(broker))"], now: now)
                 }
             case .bye:
                 brokers[broker] = nil
