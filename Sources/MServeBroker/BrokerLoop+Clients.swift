@@ -215,9 +215,13 @@ extension BrokerLoop {
     /// when the queue is full).
     private func dispatchOrQueue(_ held: HeldQuery) {
         // Within the look-ahead the queued queries were already offered and made to wait.
-        let choice: DispatchChoice = queue.count < configuration.dispatch.lookAhead ? choose(routing: held.routing, function: held.function) : .wait
+        var clock: UInt64?
+        let asked = queue.count < configuration.dispatch.lookAhead
+        let choice: DispatchChoice = asked ? choose(routing: held.routing, function: held.function, clock: &clock) : .wait
+        // The algorithm made it wait while a servant serving it was free.
+        held.keptWaitingWhileFree = asked && freeReadyServants > 0 && choice.isWait
         if case .servant(let index) = choice {
-            dispatch(held, toReadyIndex: index)
+            dispatch(held, toReadyIndex: index, now: clock)
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
         } else if queuedCount >= configuration.dispatch.queueCapacity {
@@ -313,7 +317,10 @@ extension BrokerLoop {
                 return argument
             }
         }
-        switch routingHook.route(function: checked.function, argumentMessages: argumentMessages, defaultRouting: defaultRouting) {
+        let routed = timedPluginCall(.route, ofRoutingHook: true) {
+            routingHook.route(function: checked.function, argumentMessages: argumentMessages, defaultRouting: defaultRouting)
+        }
+        switch routed {
         case .routing(let text): return RoutingSpec.bounded(text)
         case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
         case nil: return defaultRouting
@@ -325,10 +332,10 @@ extension BrokerLoop {
         if spec.pluginName != nil, let routingHook {
             let defaultRouting = RoutingSpec.default.routingString(for: query).value
             let argumentMessages = query.arguments.map { QIPC.encode($0) }
-            switch routingHook.route(
-                function: query.function, argumentMessages: argumentMessages,
-                defaultRouting: defaultRouting)
-            {
+            let routed = timedPluginCall(.route, ofRoutingHook: true) {
+                routingHook.route(function: query.function, argumentMessages: argumentMessages, defaultRouting: defaultRouting)
+            }
+            switch routed {
             case .routing(let text): return RoutingSpec.bounded(text)
             case .refused: throw BrokerError(.plugin, "the routing plugin refused the query")
             case nil: return defaultRouting

@@ -11,22 +11,36 @@ extension BrokerLoop {
     enum DispatchChoice {
         /// Dispatch it to the ready servant at this index (a free one).
         case servant(Int)
-        /// Leave it waiting.
+        /// Leave it waiting: the algorithm said so (`MSERVE_DISPATCH_WAIT`) — while a servant
+        /// serving the query was free, if any was — or no servant is ready.
         case wait
         /// Leave it waiting: no servant serving its function is free (the algorithm was not asked).
         case noneFree
         /// The algorithm named no servant or a busy one: the query fails (`failInvalidChoice`).
         case invalid
+
+        /// Whether it is ``wait``.
+        var isWait: Bool {
+            if case .wait = self { return true }
+            return false
+        }
     }
 
     /// Asks the algorithm for a servant for a query of `routing` calling `function`, among the
     /// ready servants serving that function (all of them, in the common case that every one
     /// does: the views are then passed as they are, without a copy).
-    func choose(routing: String, function: String) -> DispatchChoice {
+    ///
+    /// `clock` is a clock reading taken just before (nil: none at hand, one is taken), the
+    /// start of the plugin's call (``pluginCallEnded(_:startedAt:ofRoutingHook:)``); it is
+    /// left holding the reading taken when the plugin returned, for what follows.
+    func choose(routing: String, function: String, clock: inout UInt64?) -> DispatchChoice {
         guard !views.isEmpty else { return .wait }
-        if algorithm.followsEvents { return chooseByEvents(routing: routing, function: function) }
+        if algorithm.followsEvents { return chooseByEvents(routing: routing, function: function, clock: &clock) }
         if serviceFunctions.everyReadyServantServes(function) {
-            guard let choice = algorithm.choose(routing: routing, servants: views) else { return .wait }
+            let start = clock ?? QueryClock.monotonicNanoseconds()
+            let choice = algorithm.choose(routing: routing, servants: views)
+            clock = pluginCallEnded(.choose, startedAt: start)
+            guard let choice else { return .wait }
             return checked(choice, returned: "index \(choice) of \(views.count) servants")
         }
         // Narrowed to the servants serving the function, in the same order.
@@ -40,7 +54,10 @@ extension BrokerLoop {
         }
         // None free: the query waits for one of them, whatever the algorithm would say.
         guard anyFree else { return .noneFree }
-        guard let choice = algorithm.choose(routing: routing, servants: candidateViews) else { return .wait }
+        let start = clock ?? QueryClock.monotonicNanoseconds()
+        let choice = algorithm.choose(routing: routing, servants: candidateViews)
+        clock = pluginCallEnded(.choose, startedAt: start)
+        guard let choice else { return .wait }
         // What the log of an invalid choice shows; made only then.
         func returned() -> String { "index \(choice) of the \(candidateIndices.count) servants serving \(function)" }
         guard candidateIndices.indices.contains(choice) else { return checked(nil, returned: returned()) }
@@ -49,14 +66,18 @@ extension BrokerLoop {
 
     /// Asks an algorithm that follows events (ABI version 3) for a servant id among the function's
     /// candidate group (0 when every ready servant serves it): no view is built or passed.
-    private func chooseByEvents(routing: String, function: String) -> DispatchChoice {
+    private func chooseByEvents(routing: String, function: String, clock: inout UInt64?) -> DispatchChoice {
         var group: UInt32 = 0
         if !serviceFunctions.everyReadyServantServes(function) {
+            if serviceFunctions.group(of: function) == nil { clock = nil }  // the group's members are told first
             group = candidateGroup(of: function)
             // None free: the query waits for one of them, whatever the algorithm would say.
             guard serviceFunctions.freeMemberCount(of: group) > 0 else { return .noneFree }
         }
-        guard let id = algorithm.choose(routing: routing, function: function, group: group) else { return .wait }
+        let start = clock ?? QueryClock.monotonicNanoseconds()
+        let chosen = algorithm.choose(routing: routing, function: function, group: group)
+        clock = pluginCallEnded(.chooseIn, startedAt: start)
+        guard let id = chosen else { return .wait }
         // What the log of an invalid choice shows; made only then. A C plugin's negative value
         // shows as it returned it (-5, not 18446744073709551611).
         func returned() -> String {
@@ -85,16 +106,25 @@ extension BrokerLoop {
         guard !groups.isEmpty, let record = servants[id], let index = readyPosition[id] else { return }
         record.groups.append(contentsOf: groups)
         if views[index].isFree { serviceFunctions.countFree(in: groups, by: 1) }
-        for group in groups { algorithm.observe(.joined(servant: id, group: group)) }
+        var clock = QueryClock.monotonicNanoseconds()
+        for group in groups {
+            algorithm.observe(.joined(servant: id, group: group))
+            clock = pluginCallEnded(.observe, startedAt: clock)
+        }
     }
 
     /// Ready servant `id` leaves its candidate groups, then dispatch; the algorithm hears of each.
     func leaveGroupsAndDispatch(_ id: UInt64, at index: Int) {
         guard let record = servants[id] else { return }
         if views[index].isFree { serviceFunctions.countFree(in: record.groups, by: -1) }
-        for group in record.groups { algorithm.observe(.left(servant: id, group: group)) }
+        var clock = QueryClock.monotonicNanoseconds()
+        for group in record.groups {
+            algorithm.observe(.left(servant: id, group: group))
+            clock = pluginCallEnded(.observe, startedAt: clock)
+        }
         record.groups.removeAll()
         algorithm.observe(.unready(servant: id))
+        _ = pluginCallEnded(.observe, startedAt: clock)
     }
 
     /// The algorithm's choice, checked: `index` of a free ready servant, or `.invalid` (nil: the
@@ -125,11 +155,12 @@ extension BrokerLoop {
     /// false when that servant turned out to be gone (it is then lost, and its queries are back
     /// at the front of the queue). A query with too little time left for the servant to answer
     /// (`tooLittleTimeLeft`) is answered with a deadline error instead, and true returned.
+    /// `now` is a clock reading just taken (the end of the algorithm's choice), nil for none.
     @discardableResult
-    func dispatch(_ query: HeldQuery, toReadyIndex index: Int) -> Bool {
+    func dispatch(_ query: HeldQuery, toReadyIndex index: Int, now: UInt64? = nil) -> Bool {
         let servantID = readyIDs[index]
         guard let record = servants[servantID] else { return false }
-        let now = QueryClock.monotonicNanoseconds()
+        let now = now ?? QueryClock.monotonicNanoseconds()
         if let tooLate = tooLittleTimeLeft(query, meanExecution: record.meanExecutionNanoseconds, now: now) {
             // Answered here, never sent: the servant stays free for the next one.
             reply(error: tooLate, to: query, stage: .waiting, counting: .deadline)
@@ -163,7 +194,10 @@ extension BrokerLoop {
         }
         views[index].lastRouting = query.routing
         if algorithm.followsEvents {
+            // From `now`, unless a q servant's query was written since.
+            let start = isQServant ? QueryClock.monotonicNanoseconds() : now
             algorithm.observe(.dispatched(servant: servantID, routing: query.routing, inFlight: record.inFlight))
+            _ = pluginCallEnded(.observe, startedAt: start)
         }
         earliestDeadlineInFlight = min(earliestDeadlineInFlight ?? .max, query.deadline)
         inFlight[query.tag] = InFlightQuery(query: query, servantID: servantID, dispatchedAt: now)
@@ -219,29 +253,40 @@ extension BrokerLoop {
     /// (`take`) is asked first, for each free servant in the order of the list.
     func drainQueue() {
         assert(freeReadyServants == views.count(where: \.isFree), "the free servants counted are not the free views")
-        // A query whose deadline passed since the last deadline scan is answered, not sent.
-        if !queue.isEmpty { expireQueuedQueries(now: QueryClock.monotonicNanoseconds()) }
+        // The latest clock reading, while only bookkeeping has been done since: where the
+        // algorithm's next call starts (``pluginCallEnded(_:startedAt:ofRoutingHook:)``).
+        var clock: UInt64?
+        if !queue.isEmpty {
+            // A query whose deadline passed since the last deadline scan is answered, not sent.
+            let now = QueryClock.monotonicNanoseconds()
+            if !expireQueuedQueries(now: now) { clock = now }
+        }
         // A query no ready servant serves takes no place in the look-ahead.
         parkQueriesNoReadyServantServes()
         if algorithm.takesQueries, !queue.isEmpty {
-            guard letFreeServantsTakeQueries() else { return }
+            guard letFreeServantsTakeQueries(clock: &clock) else { return }
         }
         var offset = 0
         var madeToWait = false
         while offset < queue.count, offset < configuration.dispatch.lookAhead, freeReadyServants > 0 {
             let query = queue[offset: offset]
-            switch choose(routing: query.routing, function: query.function) {
+            switch choose(routing: query.routing, function: query.function, clock: &clock) {
             case .wait:
+                // Asked while a servant serving it was free (`choose` is `.noneFree` otherwise).
+                query.keptWaitingWhileFree = true
                 offset += 1
                 madeToWait = true
             case .noneFree:
+                query.keptWaitingWhileFree = false
                 offset += 1
             case .invalid:
                 failInvalidChoice(of: queue.remove(atOffset: offset))
+                clock = nil
             case .servant(let index):
                 queue.remove(atOffset: offset)
                 // A servant found gone was lost, which drained the queue again: stop here.
-                guard dispatch(query, toReadyIndex: index) else { return }
+                guard dispatch(query, toReadyIndex: index, now: clock) else { return }
+                clock = nil
             }
         }
         // Offered again soon only if the algorithm made a query wait while a servant was free.
@@ -252,7 +297,8 @@ extension BrokerLoop {
     /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
     /// a servant turned out to be gone (it was lost, which drained the queue again). The free
     /// servants are walked in `freeReadyIDs`, so the busy ones cost nothing: O(free servants).
-    func letFreeServantsTakeQueries() -> Bool {
+    /// `clock` is as for ``choose(routing:function:clock:)``.
+    func letFreeServantsTakeQueries(clock: inout UInt64?) -> Bool {
         // The routing strings in the look-ahead, gathered again only once a query was taken or
         // for a servant serving only some functions, and their offsets in the queue.
         var routings: [String] = []
@@ -276,16 +322,21 @@ extension BrokerLoop {
                 }
                 gatheredFor = functions
             }
-            guard !routings.isEmpty, let taken = algorithm.take(servant: views[index], routings: routings),
-                taken >= 0, taken < routings.count
-            else {
+            var taken: Int?
+            if !routings.isEmpty {
+                let start = clock ?? QueryClock.monotonicNanoseconds()
+                taken = algorithm.take(servant: views[index], routings: routings)
+                clock = pluginCallEnded(.take, startedAt: start)
+            }
+            guard let taken, taken >= 0, taken < routings.count else {
                 next = freeReadyIDs.first(atOrAfter: id + 1)
                 continue
             }
             let offset = offsets[taken]
             routings.removeAll(keepingCapacity: true)
             // The same servant is asked again while it is still free (a capacity above one).
-            guard dispatch(queue.remove(atOffset: offset), toReadyIndex: index) else { return false }
+            guard dispatch(queue.remove(atOffset: offset), toReadyIndex: index, now: clock) else { return false }
+            clock = nil
             next = freeReadyIDs.first(atOrAfter: id)
         }
         return true

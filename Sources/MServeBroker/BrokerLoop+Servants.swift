@@ -113,7 +113,7 @@ extension BrokerLoop {
             try? servantSocket.disconnect(endpoint)
         }
         if let functions = record.functions { serviceFunctions.forget(functions) }
-        if algorithm.followsEvents { algorithm.observe(.removed(servant: id)) }
+        if algorithm.followsEvents { timedPluginCall(.observe) { algorithm.observe(.removed(servant: id)) } }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
         // The queries waiting for the functions only this servant served (it was lost, and
@@ -620,7 +620,7 @@ extension BrokerLoop {
         if views[position].isFree { freeReadyIDs.insert(id) }
         renumberReadyServants(from: position)
         if algorithm.followsEvents {
-            algorithm.observe(.ready(views[position]))
+            timedPluginCall(.observe) { algorithm.observe(.ready(views[position])) }
             join(id, groups: serviceFunctions.groups(servedBy: functions))
         }
         logger.info(
@@ -693,14 +693,17 @@ extension BrokerLoop {
                 views[index].inFlight = record.inFlight
                 views[index].queriesServed = record.served
                 views[index].meanExecutionNanoseconds = record.totalExecution / record.served
+                // Timed from `now`: only bookkeeping since.
                 if algorithm.followsEvents {
                     algorithm.observe(
                         .completed(
                             servant: id, routing: flight.query.routing, executionNanoseconds: execution,
                             inFlight: record.inFlight))
+                    _ = pluginCallEnded(.observe, startedAt: now)
                 } else {
                     algorithm.completed(
                         servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
+                    _ = pluginCallEnded(.completed, startedAt: now)
                 }
             }
         }

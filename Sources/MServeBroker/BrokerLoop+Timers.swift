@@ -1,6 +1,7 @@
 // The broker loop's timers: heartbeats and liveness, query deadlines, and the status line.
 
 import Logging
+import MServePlugin
 import MServeProtocol
 import ProcessMemory
 import QData
@@ -167,10 +168,30 @@ extension BrokerLoop {
     /// reached one.
     static let deadlineExceededInQueue = "deadline exceeded: the query waited in the queue and no servant was free in time"
 
-    /// The error of a query calling `function` whose deadline passed in the queue, now: while
-    /// servants serving it were ready but busy, ``deadlineExceededInQueue``; while none was
-    /// ready (a client's deadline shorter than `--wait-for-servant`), a text that says so.
-    func deadlineExceededInQueueMessage(function: String) -> String {
+    /// The error of `query`, whose deadline passed in the queue, now: while servants serving it
+    /// were ready but busy, ``deadlineExceededInQueue``; while none was ready (a client's
+    /// deadline shorter than `--wait-for-servant`), a text that says so; while servants serving
+    /// it are free and the algorithm made it wait the last time it was offered it
+    /// (`MSERVE_DISPATCH_WAIT`), a text that names the algorithm, not the servants, and a line
+    /// in the log (at most one a second).
+    func deadlineExceededInQueueMessage(for query: borrowing HeldQuery) -> String {
+        let function = query.function
+        if query.keptWaitingWhileFree, !readyIDs.isEmpty {
+            let everyServantServes = serviceFunctions.everyReadyServantServes(function)
+            let free =
+                everyServantServes
+                ? freeReadyServants
+                : views.indices.count { views[$0].isFree && servants[readyIDs[$0]]?.functions?.contains(function) ?? true }
+            if free > 0 {
+                let servantsFree = everyServantServes ? "\(free) servant(s) were free" : "\(free) servant(s) serving \(function) were free"
+                if let heldBack = keptWaitingLog.admit() {
+                    logger.warning(
+                        "\(LogThrottle.line("a query passed its deadline in the queue while \(servantsFree): the dispatch algorithm \(algorithm.name) kept it waiting", heldBack: heldBack))",
+                        metadata: ["algorithm": "\(algorithm.name)", "routing": "\(query.routing)", "free": "\(free)"])
+                }
+                return "deadline exceeded: the dispatch algorithm \(algorithm.name) kept the query waiting in the queue while \(servantsFree)"
+            }
+        }
         if readyIDs.isEmpty {
             return "deadline exceeded: the query waited in the queue while no servant was ready; "
                 + "\(servants.count) servant(s) known, none ready"
@@ -287,7 +308,7 @@ extension BrokerLoop {
         of query: borrowing HeldQuery, now: UInt64, noServantSince: UInt64?
     ) -> (outcome: BrokerMetrics.Outcome, message: String)? {
         if query.deadline <= now {
-            return (.deadline, deadlineExceededInQueueMessage(function: query.function) + Self.earlierSendsNote(query))
+            return (.deadline, deadlineExceededInQueueMessage(for: query) + Self.earlierSendsNote(query))
         }
         if let noServantSince,
             max(query.receivedAt, noServantSince) &+ configuration.dispatch.servantWait.nanoseconds <= now
@@ -351,7 +372,7 @@ extension BrokerLoop {
         }
         for query in expired {
             reply(
-                error: deadlineExceededInQueueMessage(function: query.function) + Self.earlierSendsNote(query), to: query,
+                error: deadlineExceededInQueueMessage(for: query) + Self.earlierSendsNote(query), to: query,
                 stage: .waiting, counting: .deadline)
         }
         earliestOwnDeadlineQueued = nextEarliest

@@ -132,6 +132,11 @@ final class BrokerLoop {
     var refusedQueryLog = LogThrottle()
     var clientGoneLog = LogThrottle()
     var invalidChoiceLog = LogThrottle()
+    /// Calls into the dispatch plugin that held up the loop (BrokerLoop+PluginCalls.swift).
+    var slowPluginCallLog = LogThrottle()
+    /// Queries whose deadline passed in the queue while the algorithm kept them waiting with a
+    /// servant free.
+    var keptWaitingLog = LogThrottle()
     /// Servant messages the protocol does not define: a line a second, as a peer may send them
     /// at any rate.
     var unreadableServantMessageLog = LogThrottle()

@@ -32,6 +32,9 @@ public struct BrokerMetrics: Sendable, Hashable {
     private var outcomes = OutcomeCounts()
     /// Queries sent again because their servant was lost.
     public private(set) var redispatched: UInt64 = 0
+    /// Calls into the dispatch plugin that took 100 ms or more (`BrokerLoop.slowPluginCall`),
+    /// holding up the broker's loop.
+    public private(set) var slowPluginCalls: UInt64 = 0
     /// Arrival to answer, of the queries a servant answered.
     public private(set) var elapsed = TimeHistogram()
     /// Arrival to dispatch, of the same queries.
@@ -74,6 +77,9 @@ public struct BrokerMetrics: Sendable, Hashable {
 
     /// Counts a query sent again because its servant was lost.
     mutating func redispatchedQuery() { redispatched &+= 1 }
+
+    /// Counts a call into the dispatch plugin that held up the loop.
+    mutating func slowPluginCall() { slowPluginCalls &+= 1 }
 
     /// Counts a message of `bytes` from a client.
     @inline(__always)

@@ -57,6 +57,10 @@ final class HeldQuery {
     /// Whether `deadline` is the client's own (its `deadline` option, shorter than the
     /// broker's): such a query may expire before queries that came before it.
     @exclusivity(unchecked) var hasOwnDeadline = false
+    /// Whether the algorithm, the last time it was offered the query, made it wait while a
+    /// servant serving it was free (`MSERVE_DISPATCH_WAIT`): if its deadline passes in the
+    /// queue, its error says the algorithm kept it, not that no servant was free.
+    @exclusivity(unchecked) var keptWaitingWhileFree = false
 
     /// A record of no query yet, for ``reset(tag:route:message:id:routing:receivedTimestamp:receivedAt:deadline:)``.
     init() {}
@@ -88,6 +92,7 @@ final class HeldQuery {
         self.deadline = deadline
         self.dispatches = 0
         self.hasOwnDeadline = false
+        self.keptWaitingWhileFree = false
     }
 }
 

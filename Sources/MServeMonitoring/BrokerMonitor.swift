@@ -167,6 +167,8 @@ public final class BrokerMonitor: MonitoredProcess {
         totals += [
             ("mserve_broker_queries_redispatched_total", base, "Queries sent again because their servant was lost.",
              counted.redispatched),
+            ("mserve_broker_dispatch_plugin_slow_calls_total", base,
+             "Calls into the dispatch plugin that took 100 ms or more, holding up the broker.", counted.slowPluginCalls),
             ("mserve_broker_client_messages_total", base + [("direction", "received")],
              "Messages from and to clients.", counted.messagesReceived),
             ("mserve_broker_client_messages_total", base + [("direction", "sent")],

@@ -7,7 +7,9 @@
  * then on calls the functions in the returned table from ONE thread (the
  * broker's event loop), never concurrently. A plugin therefore needs no locks,
  * must not block, and must not keep pointers it is given beyond the call that
- * gave them (copy what it needs).
+ * gave them (copy what it needs). While a call runs the broker does nothing
+ * else; a call taking 100 ms or more is logged ("the dispatch plugin NAME took
+ * ...") and counted (mserve_broker_dispatch_plugin_slow_calls_total).
  *
  * Versioning: fields are only ever appended, and a new field bumps the
  * version. The broker accepts every version from MSERVE_PLUGIN_ABI_MINIMUM to
