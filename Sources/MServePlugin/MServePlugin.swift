@@ -9,11 +9,15 @@
 
 /// A read-only snapshot of one servant for a dispatch decision (Swift mirror of `mserve_servant_view`).
 public struct ServantView: Sendable, Hashable {
-    /// Stable id for this servant incarnation; never reused while the broker runs.
+    /// The servant's id, given when the broker adds its endpoint: a new process at the same
+    /// endpoint (a restart) keeps it, as does a servant lost and back, while the broker keeps the
+    /// endpoint. Never given to another servant while the broker runs (an endpoint removed and
+    /// added again gets a new one).
     public var id: UInt64
-    /// Unique display name, "host:port".
+    /// Display name: the name the servant's READY gave (`mserve servant --name`), else
+    /// "host:port" of its endpoint. Not necessarily unique: tell servants apart by `id`.
     public var name: String
-    /// The host part of the name.
+    /// The host of the servant's endpoint, whatever its name.
     public var host: String
     /// Queries dispatched to the servant and not answered yet.
     public var inFlight: Int
@@ -68,7 +72,7 @@ public enum DispatchEvent: Sendable, Hashable {
     case ready(ServantView)
     /// The servant left dispatch (lost, draining, restarted); it may become ready again.
     case unready(servant: UInt64)
-    /// The servant was removed from the broker; its id is never reused.
+    /// The servant was removed from the broker; its id is never given to another servant.
     case removed(servant: UInt64)
     /// A query of `routing` was sent to the servant; `inFlight` counts it.
     case dispatched(servant: UInt64, routing: String, inFlight: Int)

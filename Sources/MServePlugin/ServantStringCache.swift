@@ -66,9 +66,9 @@ struct ServantStringCache: ~Copyable {
 struct ServantStrings {
     /// The servant these strings belong to.
     var id: UInt64
-    /// The servant's name, "host:port".
+    /// The servant's name (``ServantView/name``).
     private(set) var name = BridgedString()
-    /// The host part of the name.
+    /// The host of its endpoint.
     private(set) var host = BridgedString()
     /// The routing string of the last query dispatched to the servant.
     private(set) var lastRouting = BridgedString()

@@ -65,11 +65,22 @@ extern "C" {
  * in_flight < capacity.
  */
 typedef struct mserve_servant_view {
-    /** Stable id for this servant incarnation; never reused while the broker runs. */
+    /**
+     * The servant's id, given when the broker adds its endpoint: a new process
+     * at the same endpoint (a restart: UNREADY, then READY again) keeps it, as
+     * does a servant lost and back, while the broker keeps the endpoint. Never
+     * given to another servant while the broker runs: an endpoint removed (the
+     * hub dropped it) and added again gets a new one.
+     */
     uint64_t id;
-    /** Unique display name, "host:port". NUL-terminated UTF-8. */
+    /**
+     * Display name: the name the servant's READY gave (`mserve servant
+     * --name`), else "host:port" of its endpoint. Not necessarily unique (two
+     * servants may be given one --name): tell servants apart by `id`.
+     * NUL-terminated UTF-8.
+     */
     const char *name;
-    /** The host part of the name. NUL-terminated UTF-8. */
+    /** The host of the servant's endpoint, whatever its name. NUL-terminated UTF-8. */
     const char *host;
     /** Queries dispatched to it and not answered yet. */
     uint32_t in_flight;
@@ -117,7 +128,7 @@ enum mserve_dispatch_event_kind {
      * Its GROUP_LEFT events come first.
      */
     MSERVE_EVENT_UNREADY = 2,
-    /** The servant was removed from the broker: forget it (its id is never reused). */
+    /** The servant was removed from the broker: forget it (its id is never given to another servant). */
     MSERVE_EVENT_REMOVED = 3,
     /**
      * A query of `routing` was sent to the servant (chosen by `choose_in` or
