@@ -151,7 +151,9 @@ extension FunctionRegistry {
             arguments = QIPC.encode(.list(checked.parsed?.arguments ?? []))
             range = 0..<arguments.count
         }
-        return try function.plugin.call(functionAt: function.index, arguments: consume arguments, range: range) {
+        return try function.plugin.call(
+            functionAt: function.index, arguments: consume arguments, range: range, errorTextLimit: limit
+        ) {
             (result: Span<UInt8>, info: QValue?) throws(ServantError) -> Answer in
             let (head, tail) = ReplyAssembly.servantResultParts(id: id, resultCount: result.count, info: info)
             let total = head.count + result.count + tail.count

@@ -53,20 +53,28 @@ public final class LoadedServantPlugin: @unchecked Sendable {
 
     /// Calls the function at `index` with `arguments` through the C ABI. A failure, an error
     /// text, or result bytes that do not decode become a `ServantError` naming the function.
-    public func call(functionAt index: Int, arguments: [QValue]) throws(ServantError) -> ServantResult {
+    /// An error text is read up to its NUL, at most `errorTextLimit` bytes (the largest IPC
+    /// message by default).
+    public func call(
+        functionAt index: Int, arguments: [QValue], errorTextLimit: Int = LoadedServantPlugin.largestErrorText
+    ) throws(ServantError) -> ServantResult {
         let message = QIPC.encode(.list(arguments))
         let count = message.count
-        return try call(functionAt: index, arguments: message, range: 0..<count) {
+        return try call(functionAt: index, arguments: message, range: 0..<count, errorTextLimit: errorTextLimit) {
             (result: Span<UInt8>, info: QValue?) throws(ServantError) -> ServantResult in
             let value: QValue
             do throws(QIPCError) {
                 value = try QIPCInPlace.decodeValue(in: result, range: 0..<result.count, depth: 0)
             } catch {
-                throw malformedResult(functionAt: index, error)
+                throw malformedBytes(functionAt: index, "result (result_ipc)", error)
             }
             return ServantResult(value, info: info)
         }
     }
+
+    /// The most bytes of a plugin's error text read when no limit is given: the largest IPC
+    /// message (its header holds the length in 32 bits).
+    public static let largestErrorText = Int(UInt32.max)
 
     /// Calls the function at `index` on the arguments message `arguments[range]` (one IPC
     /// message holding the general list of the arguments, as the ABI passes them), then hands
@@ -80,10 +88,12 @@ public final class LoadedServantPlugin: @unchecked Sendable {
     /// slice of them) and its result are not held at once longer than the call.
     ///
     /// A failure, an error text, or result bytes that do not decode become a `ServantError`
-    /// naming the function, as for ``call(functionAt:arguments:)``; errors `body` throws pass
-    /// through as they are.
+    /// naming the function, as for ``call(functionAt:arguments:errorTextLimit:)``; errors `body`
+    /// throws pass through as they are. The ABI gives the error text no length: it is read up
+    /// to its NUL, at most `errorTextLimit` bytes (the reply size limit: a longer text could not
+    /// be sent), and one with no NUL within them fails the call with an error saying so.
     func call<Output>(
-        functionAt index: Int, arguments: consuming [UInt8], range: Range<Int>,
+        functionAt index: Int, arguments: consuming [UInt8], range: Range<Int>, errorTextLimit: Int,
         _ body: (_ result: Span<UInt8>, _ info: QValue?) throws(ServantError) -> Output
     ) throws(ServantError) -> Output {
         let functionName = functions[index].name
@@ -111,24 +121,36 @@ public final class LoadedServantPlugin: @unchecked Sendable {
                 "\(functionName): plugin \(name) returned memory of its arguments (args_ipc is the servant's, valid only during the call); return a copy")
         }
         guard status == MSERVE_SERVANT_CALL_OK else {
-            if let error = out.error, error.pointee != 0 { throw ServantError(String(cString: error)) }
-            throw ServantError("\(functionName): failed in plugin \(name)")
+            guard let error = out.error else { throw ServantError("\(functionName): failed in plugin \(name)") }
+            // Never past the limit, looking for a NUL the plugin may have left out.
+            let length = strnlen(error, max(0, errorTextLimit))
+            guard length < errorTextLimit else {
+                throw ServantError(
+                    "\(functionName): plugin \(name) returned an error text with no NUL in its first \(errorTextLimit) bytes (the reply size limit); error must be a NUL-terminated string")
+            }
+            guard length > 0 else { throw ServantError("\(functionName): failed in plugin \(name)") }
+            let text = UnsafeRawBufferPointer(start: error, count: length)
+            throw ServantError(String(decoding: text, as: UTF8.self))
         }
         guard let resultBytes = out.result_ipc, out.result_len > 0 else {
             throw ServantError("\(functionName): plugin \(name) returned no result")
         }
         let result = UnsafeBufferPointer(start: UnsafePointer(resultBytes), count: out.result_len)
         let rewritten: [UInt8]?
-        let info: QValue?
         do throws(QIPCError) {
             rewritten = try Self.checkResult(result.span)
+        } catch {
+            throw malformedBytes(functionAt: index, "result (result_ipc)", error)
+        }
+        let info: QValue?
+        do throws(QIPCError) {
             if let infoBytes = out.info_ipc, out.info_len > 0 {
                 info = try QIPC.decode(Array(UnsafeBufferPointer(start: infoBytes, count: out.info_len))).value
             } else {
                 info = nil
             }
         } catch {
-            throw malformedResult(functionAt: index, error)
+            throw malformedBytes(functionAt: index, "info dictionary (info_ipc)", error)
         }
         if let rewritten { return try body(rewritten.span, info) }
         return try body(result.span.extracting(8..<result.count), info)
@@ -152,8 +174,10 @@ public final class LoadedServantPlugin: @unchecked Sendable {
         return nil
     }
 
-    private func malformedResult(functionAt index: Int, _ error: QIPCError) -> ServantError {
-        ServantError("\(functions[index].name): plugin \(name) returned malformed IPC bytes: \(error.message)")
+    /// The error of a call whose `what` (its result, its info dictionary) is not a valid kdb+
+    /// IPC message.
+    private func malformedBytes(functionAt index: Int, _ what: String, _ error: QIPCError) -> ServantError {
+        ServantError("\(functions[index].name): plugin \(name) returned a malformed \(what): \(error.message)")
     }
 }
 

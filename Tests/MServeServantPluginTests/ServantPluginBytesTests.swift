@@ -175,7 +175,7 @@ struct ServantPluginBytesTests {
         ]
         for bytes in malformed {
             let decodeError = #expect(throws: QIPCError.self) { try QIPC.decode(bytes) }
-            let text = "raw: plugin bytes returned malformed IPC bytes: \(decodeError?.message ?? "?")"
+            let text = "raw: plugin bytes returned a malformed result (result_ipc): \(decodeError?.message ?? "?")"
             let reply = functions.reply(to: Self.message(Self.raw(bytes)))
             #expect(reply == ReplyAssembly.servantFailure(id: .atom(.long(1)), message: text), "\(bytes.prefix(16))")
         }

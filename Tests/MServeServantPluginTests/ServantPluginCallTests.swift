@@ -119,9 +119,59 @@ struct ServantPluginCallTests {
         let tester = try Self.tester([path])
         #expect(try tester.call("silent[]").errorMessage == "silent: failed in plugin misbehaving")
         let garbage = try tester.call("garbage[]").errorMessage ?? ""
-        #expect(garbage.hasPrefix("garbage: plugin misbehaving returned malformed IPC bytes"))
+        #expect(garbage.hasPrefix("garbage: plugin misbehaving returned a malformed result (result_ipc): "), "\(garbage)")
         #expect(try tester.call("empty[]").errorMessage == "empty: plugin misbehaving returned no result")
         #expect(try tester.call("refuse[]").errorMessage == "nope!")
+    }
+
+    /// Info bytes that do not decode give an error that says it was the info dictionary, not
+    /// the result, that was malformed.
+    @Test func aMalformedInfoIsNamedInTheError() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The long atom 42 as the result, and three bytes that are no IPC message as the info.
+        let callBody = """
+            (void)index; (void)args; (void)len;
+            static const uint8_t result[] = {1, 0, 0, 0, 17, 0, 0, 0, 0xF9, 42, 0, 0, 0, 0, 0, 0, 0};
+            out->result_ipc = malloc(sizeof result); memcpy(out->result_ipc, result, sizeof result);
+            out->result_len = sizeof result;
+            out->info_ipc = malloc(3); memcpy(out->info_ipc, "bad", 3); out->info_len = 3;
+            return MSERVE_SERVANT_CALL_OK;
+            """
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(
+                name: "badinfo", functions: [("withinfo", 0, 1)], callBody: callBody,
+                freeResultBody: "free(r->result_ipc); free(r->info_ipc);"),
+            named: "libbadinfo.so", in: directory)
+        let message = try Self.tester([path]).call("withinfo[]").errorMessage ?? ""
+        #expect(message.hasPrefix("withinfo: plugin badinfo returned a malformed info dictionary (info_ipc): "), "\(message)")
+    }
+
+    /// The ABI gives the error text no length: one without a NUL is read no further than the
+    /// reply size limit, and the call fails with an error saying so, not with whatever
+    /// memory follows the text.
+    @Test func anErrorTextWithoutItsNulIsReadNoFurtherThanTheReplyLimit() throws {
+        let directory = try PluginFiles.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A text with no NUL in its first 8,191 bytes, all readable (a NUL only after them).
+        let prelude = "static char texts[8192];"
+        let callBody = """
+            (void)index; (void)args; (void)len;
+            memset(texts, 'x', sizeof texts - 1);
+            out->error = texts;
+            return MSERVE_SERVANT_CALL_FAILED;
+            """
+        let path = try PluginFiles.compile(
+            PluginFiles.cPlugin(
+                name: "unterminated", functions: [("shout", 0, 1)], prelude: prelude, callBody: callBody,
+                freeResultBody: "(void)r;"),
+            named: "libunterminated.so", in: directory)
+        var tester = try Self.tester([path])
+        tester.maximumReplySize = 4_096
+        #expect(
+            try tester.call("shout[]").errorMessage
+                == "shout: plugin unterminated returned an error text with no NUL in its first 4096 bytes (the reply size limit); error must be a NUL-terminated string"
+        )
     }
 
     /// A plugin that returns its arguments' own memory as its result (the obvious echo in C)

@@ -120,7 +120,13 @@ typedef struct mserve_servant_result {
     /**
      * On success, optional (NULL when none): one complete kdb+ IPC message
      * holding a symbol-keyed dictionary that the broker merges into the
-     * reply's info dictionary.
+     * reply's info dictionary. Its entries come first, but: an `error` key
+     * makes the reply a failure (its value the error text, the result passed
+     * on as it is); `routing` is replaced by the broker's routing string; and
+     * where it has `servant`, `elapsed`, `execution`, `queued` or `received`,
+     * the broker's value goes under `brokerServant`, `brokerElapsed`, ...
+     * (docs/PLUGINS.md, "Info keys"). Anything but a symbol-keyed dictionary
+     * reaches the client under `servantInfo`.
      */
     uint8_t *info_ipc;
     /** Length of info_ipc in bytes. */
@@ -128,7 +134,14 @@ typedef struct mserve_servant_result {
     /**
      * On failure: the q error text the client sees after the "'"
      * (NUL-terminated UTF-8), e.g. "stats: type: expected a float vector".
-     * NULL gives a generic error naming the function.
+     * NULL (or "") gives a generic error naming the function. It MUST be
+     * NUL-terminated: the ABI gives it no length, so the servant reads it up
+     * to its NUL, and at most the reply size limit (the largest reply the
+     * broker takes, its --max-message, 64 MiB by default): a text with no NUL
+     * within that many bytes fails the call with "NAME: plugin PLUGIN returned
+     * an error text with no NUL in its first N bytes (the reply size limit);
+     * error must be a NUL-terminated string", after the servant read those N
+     * bytes (past the text's end, if it had no NUL).
      */
     char *error;
     /** Free for the plugin's own bookkeeping (e.g. an arena); the servant never reads it. */
