@@ -388,6 +388,7 @@ let package = Package(
         .target(
             name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
+        .testTarget(name: "MServeTestSupportTests", dependencies: ["MServeTestSupport"], swiftSettings: strict),
         // The benchmark harness's own code (its CSV files), without running a benchmark.
         .testTarget(
             name: "MServeBenchTests",
