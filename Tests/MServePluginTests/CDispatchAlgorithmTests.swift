@@ -3,6 +3,7 @@
 // although the C views and strings are cached between calls.
 import Foundation
 import MServePlugin
+import MServeTestSupport
 import Testing
 
 @Suite(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
@@ -80,9 +81,10 @@ struct CDispatchAlgorithmTests {
 
     /// A fresh recorder algorithm, from a library compiled for this test alone.
     static func recorder() throws -> any DispatchAlgorithm {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(source: recorderSource, into: directory, fileName: "recorder.so")
-        return try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("recorder")
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(source: recorderSource, into: directory, fileName: "recorder.so")
+            return try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("recorder")
+        }
     }
 
     /// What the recorder saw last.

@@ -1,5 +1,6 @@
 import Foundation
 import MServePlugin
+import MServeTestSupport
 import Testing
 
 @Suite struct DispatchPluginRegistryTests {
@@ -64,23 +65,25 @@ import Testing
     }
 
     @Test func defaultDirectoriesIsTheDirectoryOfTheResolvedBinary() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: directory + "/bin/mserve", contents: Data())
-        try FileManager.default.createSymbolicLink(atPath: directory + "/mserve-link", withDestinationPath: directory + "/bin/mserve")
-        let found = DispatchPluginRegistry.defaultDirectories(executablePath: directory + "/mserve-link")
-        #expect(found.count == 1)
-        #expect(found.first?.hasSuffix("/bin") == true)
-        let running = DispatchPluginRegistry.defaultDirectories(executablePath: "mserve")
-        let selfDirectory = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        #expect(running == [(selfDirectory as NSString).deletingLastPathComponent])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: directory + "/bin/mserve", contents: Data())
+            try FileManager.default.createSymbolicLink(atPath: directory + "/mserve-link", withDestinationPath: directory + "/bin/mserve")
+            let found = DispatchPluginRegistry.defaultDirectories(executablePath: directory + "/mserve-link")
+            #expect(found.count == 1)
+            #expect(found.first?.hasSuffix("/bin") == true)
+            let running = DispatchPluginRegistry.defaultDirectories(executablePath: "mserve")
+            let selfDirectory = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            #expect(running == [(selfDirectory as NSString).deletingLastPathComponent])
+        }
     }
 
     @Test func skipsMissingDirectoriesAndOtherFiles() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        _ = FileManager.default.createFile(atPath: directory + "/libsomething-else.so", contents: Data("x".utf8))
-        let registry = try DispatchPluginRegistry(directories: [directory, directory + "/absent"], extraPaths: [""])
-        #expect(registry.plugins.isEmpty)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            _ = FileManager.default.createFile(atPath: directory + "/libsomething-else.so", contents: Data("x".utf8))
+            let registry = try DispatchPluginRegistry(directories: [directory, directory + "/absent"], extraPaths: [""])
+            #expect(registry.plugins.isEmpty)
+        }
     }
 
     // MARK: Loading errors
@@ -94,106 +97,110 @@ import Testing
     }
 
     @Test func aFileThatIsNotASharedLibraryIsAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = directory + "/libmserve-algorithm-text.so"
-        try "not a library".write(toFile: path, atomically: true, encoding: .utf8)
-        let error = #expect(throws: PluginError.self) {
-            try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = directory + "/libmserve-algorithm-text.so"
+            try "not a library".write(toFile: path, atomically: true, encoding: .utf8)
+            let error = #expect(throws: PluginError.self) {
+                try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+            }
+            #expect(error?.code == .openFailed)
+            #expect(error?.message.contains(path) == true)
         }
-        #expect(error?.code == .openFailed)
-        #expect(error?.message.contains(path) == true)
     }
 
     /// dlopen runs a library's constructors at once: a plugin file, or a directory holding one,
     /// that another user could change is refused before the file is opened.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let marker = directory + "/constructor-ran"
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "watched") + CPluginCompiler.constructor(creating: marker),
-            into: directory, fileName: "libmserve-algorithm-watched.so")
-        func refusal() -> PluginError? {
-            #expect(throws: PluginError.self) { try DispatchPluginRegistry(directories: [directory], extraPaths: []) }
-        }
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let marker = directory + "/constructor-ran"
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "watched") + CPluginCompiler.constructor(creating: marker),
+                into: directory, fileName: "libmserve-algorithm-watched.so")
+            func refusal() -> PluginError? {
+                #expect(throws: PluginError.self) { try DispatchPluginRegistry(directories: [directory], extraPaths: []) }
+            }
 
-        #expect(chmod(path, 0o666) == 0)
-        let writableFile = refusal()
-        #expect(writableFile?.code == .controlledByOthers)
-        #expect(writableFile?.message.contains("the dispatch plugin file \(path) has mode 0666") == true, "\(String(describing: writableFile))")
-        #expect(writableFile?.message.contains("run chmod go-w \(path)") == true)
-        #expect(!FileManager.default.fileExists(atPath: marker))
-
-        // A sticky directory, as /tmp is, is refused too: others may still add files to it.
-        #expect(chmod(path, 0o755) == 0)
-        #expect(chmod(directory, 0o1777) == 0)
-        let writableDirectory = refusal()
-        #expect(writableDirectory?.code == .controlledByOthers)
-        #expect(writableDirectory?.message.contains("the directory \(directory) of the dispatch plugin file \(path) has mode 1777") == true, "\(String(describing: writableDirectory))")
-        // It is shared on purpose: the advice is to move the file, not to change its mode.
-        #expect(writableDirectory?.message.contains("it is a shared directory (sticky, as /tmp is), so leave its mode") == true)
-        #expect(writableDirectory?.message.contains("chmod") == false)
-        #expect(!FileManager.default.fileExists(atPath: marker))
-        #expect(chmod(directory, 0o700) == 0)
-
-        if geteuid() == 0 {
-            #expect(chown(path, 65_534, 65_534) == 0)
-            let theirs = refusal()
-            #expect(theirs?.code == .controlledByOthers)
-            #expect(theirs?.message.contains("\(path) belongs to uid 65534") == true, "\(String(describing: theirs))")
+            #expect(chmod(path, 0o666) == 0)
+            let writableFile = refusal()
+            #expect(writableFile?.code == .controlledByOthers)
+            #expect(writableFile?.message.contains("the dispatch plugin file \(path) has mode 0666") == true, "\(String(describing: writableFile))")
+            #expect(writableFile?.message.contains("run chmod go-w \(path)") == true)
             #expect(!FileManager.default.fileExists(atPath: marker))
-            #expect(chown(path, 0, 0) == 0)
-        }
 
-        // This user's file in this user's directory loads.
-        let registry = try DispatchPluginRegistry(directories: [directory], extraPaths: [])
-        #expect(registry.plugins.map(\.name) == ["watched"])
-        #expect(FileManager.default.fileExists(atPath: marker))
+            // A sticky directory, as /tmp is, is refused too: others may still add files to it.
+            #expect(chmod(path, 0o755) == 0)
+            #expect(chmod(directory, 0o1777) == 0)
+            let writableDirectory = refusal()
+            #expect(writableDirectory?.code == .controlledByOthers)
+            #expect(writableDirectory?.message.contains("the directory \(directory) of the dispatch plugin file \(path) has mode 1777") == true, "\(String(describing: writableDirectory))")
+            // It is shared on purpose: the advice is to move the file, not to change its mode.
+            #expect(writableDirectory?.message.contains("it is a shared directory (sticky, as /tmp is), so leave its mode") == true)
+            #expect(writableDirectory?.message.contains("chmod") == false)
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(chmod(directory, 0o700) == 0)
+
+            if geteuid() == 0 {
+                #expect(chown(path, 65_534, 65_534) == 0)
+                let theirs = refusal()
+                #expect(theirs?.code == .controlledByOthers)
+                #expect(theirs?.message.contains("\(path) belongs to uid 65534") == true, "\(String(describing: theirs))")
+                #expect(!FileManager.default.fileExists(atPath: marker))
+                #expect(chown(path, 0, 0) == 0)
+            }
+
+            // This user's file in this user's directory loads.
+            let registry = try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+            #expect(registry.plugins.map(\.name) == ["watched"])
+            #expect(FileManager.default.fileExists(atPath: marker))
+        }
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aLibraryWithoutTheEntrySymbolIsAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: "int not_a_plugin(void) { return 1; }\n", into: directory, fileName: "libplain.so")
-        let error = #expect(throws: PluginError.self) {
-            try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: "int not_a_plugin(void) { return 1; }\n", into: directory, fileName: "libplain.so")
+            let error = #expect(throws: PluginError.self) {
+                try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            }
+            #expect(error?.code == .missingSymbol)
+            #expect(error?.message.contains(path) == true)
+            #expect(error?.message.contains("mserve_dispatch_plugin_entry") == true)
         }
-        #expect(error?.code == .missingSymbol)
-        #expect(error?.message.contains(path) == true)
-        #expect(error?.message.contains("mserve_dispatch_plugin_entry") == true)
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func anotherABIVersionIsAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "future", abiVersion: "99"),
-            into: directory,
-            fileName: "libmserve-algorithm-future.so"
-        )
-        let error = #expect(throws: PluginError.self) {
-            try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "future", abiVersion: "99"),
+                into: directory,
+                fileName: "libmserve-algorithm-future.so"
+            )
+            let error = #expect(throws: PluginError.self) {
+                try DispatchPluginRegistry(directories: [directory], extraPaths: [])
+            }
+            #expect(error?.code == .abiVersionMismatch)
+            #expect(error?.message.contains(path) == true)
+            #expect(error?.message.contains("99") == true)
         }
-        #expect(error?.code == .abiVersionMismatch)
-        #expect(error?.message.contains(path) == true)
-        #expect(error?.message.contains("99") == true)
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aVersionOneTableIsReadWithoutTheFieldsItLacks() throws {
         // Built with this header, the table has a `take`; version 1 says it does not, so the
         // broker must not read it (a real version 1 table ends before it).
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "old", abiVersion: "1", takeBody: "return 0;"),
-            into: directory, fileName: "old.so")
-        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("old")
-        #expect(!algorithm.takesQueries)
-        let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
-        #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
-        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "old", abiVersion: "1", takeBody: "return 0;"),
+                into: directory, fileName: "old.so")
+            let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("old")
+            #expect(!algorithm.takesQueries)
+            let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+            #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
+            #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+        }
     }
 
     /// A C plugin that names a busy servant, or one past the list, is reported, and its choice
@@ -201,24 +208,25 @@ import Testing
     /// into a wait that could last until the query's deadline.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aChoiceOfABusyOrMissingServantIsPassedOnAndReported() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "first", chooseBody: "return count > 1 ? 5 : 0;"),
-            into: directory, fileName: "first.so")
-        let invalid = MessageLog()
-        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
-            .makeAlgorithm("first", onInvalidChoice: { invalid.append($0) })
-        var servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
-        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
-        #expect(invalid.all.isEmpty)
-        servant.inFlight = 1
-        #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
-        #expect(invalid.all.count == 1)
-        #expect(invalid.all.last?.contains("chose busy servant s1") == true, "\(invalid.all)")
-        let free = ServantView(id: 2, name: "s2", host: "h", capacity: 1)
-        #expect(algorithm.choose(routing: "IBM", servants: [free, free]) == 5)
-        #expect(invalid.all.count == 2)
-        #expect(invalid.all.last?.contains("chose index 5 of 2 servants") == true, "\(invalid.all)")
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "first", chooseBody: "return count > 1 ? 5 : 0;"),
+                into: directory, fileName: "first.so")
+            let invalid = MessageLog()
+            let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+                .makeAlgorithm("first", onInvalidChoice: { invalid.append($0) })
+            var servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+            #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+            #expect(invalid.all.isEmpty)
+            servant.inFlight = 1
+            #expect(algorithm.choose(routing: "IBM", servants: [servant]) == 0)
+            #expect(invalid.all.count == 1)
+            #expect(invalid.all.last?.contains("chose busy servant s1") == true, "\(invalid.all)")
+            let free = ServantView(id: 2, name: "s2", host: "h", capacity: 1)
+            #expect(algorithm.choose(routing: "IBM", servants: [free, free]) == 5)
+            #expect(invalid.all.count == 2)
+            #expect(invalid.all.last?.contains("chose index 5 of 2 servants") == true, "\(invalid.all)")
+        }
     }
 
     /// Only MSERVE_DISPATCH_WAIT (-1) means wait: any other negative index, or a negative id
@@ -226,43 +234,44 @@ import Testing
     /// at once (it waited out its deadline before).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aNegativeChoiceOtherThanWaitIsPassedOnAndReported() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let version2 = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(
-                name: "negative", chooseBody: "return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;"),
-            into: directory, fileName: "negative.so")
-        let version3 = try CPluginCompiler.compile(
-            source: """
-                #include "mserve_plugin.h"
-                static char state;
-                static void *create(const char *config) { (void)config; return &state; }
-                static void destroy(void *s) { (void)s; }
-                static void observe(void *s, const mserve_dispatch_event *e) { (void)s; (void)e; }
-                static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
-                    (void)s; (void)function; (void)group;
-                    return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;
-                }
-                static const mserve_dispatch_plugin table = {
-                    3, "negative3", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
-                };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """,
-            into: directory, fileName: "negative3.so")
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [version2, version3])
-        let invalid = MessageLog()
-        let chooser = try registry.makeAlgorithm("negative", onInvalidChoice: { invalid.append($0) })
-        let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
-        #expect(chooser.choose(routing: "wait", servants: [free]) == nil)
-        #expect(invalid.all.isEmpty)
-        #expect(chooser.choose(routing: "IBM", servants: [free]) == -5)
-        #expect(invalid.all.last?.contains("chose index -5 of 1 servants") == true, "\(invalid.all)")
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let version2 = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(
+                    name: "negative", chooseBody: "return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;"),
+                into: directory, fileName: "negative.so")
+            let version3 = try CPluginCompiler.compile(
+                source: """
+                    #include "mserve_plugin.h"
+                    static char state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static void destroy(void *s) { (void)s; }
+                    static void observe(void *s, const mserve_dispatch_event *e) { (void)s; (void)e; }
+                    static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
+                        (void)s; (void)function; (void)group;
+                        return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;
+                    }
+                    static const mserve_dispatch_plugin table = {
+                        3, "negative3", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
+                    };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """,
+                into: directory, fileName: "negative3.so")
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [version2, version3])
+            let invalid = MessageLog()
+            let chooser = try registry.makeAlgorithm("negative", onInvalidChoice: { invalid.append($0) })
+            let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+            #expect(chooser.choose(routing: "wait", servants: [free]) == nil)
+            #expect(invalid.all.isEmpty)
+            #expect(chooser.choose(routing: "IBM", servants: [free]) == -5)
+            #expect(invalid.all.last?.contains("chose index -5 of 1 servants") == true, "\(invalid.all)")
 
-        let byEvents = try registry.makeAlgorithm("negative3", onInvalidChoice: { invalid.append($0) })
-        #expect(byEvents.choose(routing: "wait", function: "proc1", group: 0) == nil)
-        #expect(invalid.all.count == 1)
-        let id = byEvents.choose(routing: "IBM", function: "proc1", group: 0)
-        #expect(id != nil && id == UInt64(bitPattern: -5))
-        #expect(invalid.all.last?.contains("chose servant id -5") == true, "\(invalid.all)")
+            let byEvents = try registry.makeAlgorithm("negative3", onInvalidChoice: { invalid.append($0) })
+            #expect(byEvents.choose(routing: "wait", function: "proc1", group: 0) == nil)
+            #expect(invalid.all.count == 1)
+            let id = byEvents.choose(routing: "IBM", function: "proc1", group: 0)
+            #expect(id != nil && id == UInt64(bitPattern: -5))
+            #expect(invalid.all.last?.contains("chose servant id -5") == true, "\(invalid.all)")
+        }
     }
 
     /// Every event but REMOVED carries the servant's capacity, as mserve_plugin.h says: a C
@@ -270,197 +279,206 @@ import Testing
     /// saw (and -2 if it saw REMOVED carry anything but 0).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func everyEventButRemovedCarriesTheCapacity() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: """
-                #include "mserve_plugin.h"
-                static int64_t smallest = 1000;
-                static int removed_wrong = 0;
-                static void *create(const char *config) { (void)config; return &smallest; }
-                static void destroy(void *s) { (void)s; }
-                static void observe(void *s, const mserve_dispatch_event *e) {
-                    (void)s;
-                    if (e->kind == MSERVE_EVENT_REMOVED) { removed_wrong |= e->capacity != 0; return; }
-                    if ((int64_t)e->capacity < smallest) smallest = e->capacity;
-                }
-                static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
-                    (void)s; (void)routing; (void)function; (void)group;
-                    return removed_wrong ? -2 : smallest;
-                }
-                static const mserve_dispatch_plugin table = {
-                    3, "capacities", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
-                };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """,
-            into: directory, fileName: "capacities.so")
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
-        let algorithm = try registry.makeAlgorithm("capacities", onInvalidChoice: { _ in })
-        for event: DispatchEvent in [
-            .ready(ServantView(id: 4, name: "s4", host: "h", capacity: 3)),
-            .joined(servant: 4, group: 1),
-            .dispatched(servant: 4, routing: "IBM", inFlight: 1),
-            .completed(servant: 4, routing: "IBM", executionNanoseconds: 10, inFlight: 0),
-            .left(servant: 4, group: 1),
-            .unready(servant: 4),
-        ] {
-            algorithm.observe(event)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: """
+                    #include "mserve_plugin.h"
+                    static int64_t smallest = 1000;
+                    static int removed_wrong = 0;
+                    static void *create(const char *config) { (void)config; return &smallest; }
+                    static void destroy(void *s) { (void)s; }
+                    static void observe(void *s, const mserve_dispatch_event *e) {
+                        (void)s;
+                        if (e->kind == MSERVE_EVENT_REMOVED) { removed_wrong |= e->capacity != 0; return; }
+                        if ((int64_t)e->capacity < smallest) smallest = e->capacity;
+                    }
+                    static int64_t choose_in(void *s, const char *routing, const char *function, uint32_t group) {
+                        (void)s; (void)routing; (void)function; (void)group;
+                        return removed_wrong ? -2 : smallest;
+                    }
+                    static const mserve_dispatch_plugin table = {
+                        3, "capacities", "test plugin", create, NULL, NULL, destroy, NULL, NULL, observe, choose_in
+                    };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """,
+                into: directory, fileName: "capacities.so")
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            let algorithm = try registry.makeAlgorithm("capacities", onInvalidChoice: { _ in })
+            for event: DispatchEvent in [
+                .ready(ServantView(id: 4, name: "s4", host: "h", capacity: 3)),
+                .joined(servant: 4, group: 1),
+                .dispatched(servant: 4, routing: "IBM", inFlight: 1),
+                .completed(servant: 4, routing: "IBM", executionNanoseconds: 10, inFlight: 0),
+                .left(servant: 4, group: 1),
+                .unready(servant: 4),
+            ] {
+                algorithm.observe(event)
+            }
+            #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3)
+            algorithm.observe(.removed(servant: 4))
+            #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3, "REMOVED carries 0")
+            // A servant this table never saw READY: still at least 1.
+            algorithm.observe(.unready(servant: 9))
+            #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 1)
         }
-        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3)
-        algorithm.observe(.removed(servant: 4))
-        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 3, "REMOVED carries 0")
-        // A servant this table never saw READY: still at least 1.
-        algorithm.observe(.unready(servant: 9))
-        #expect(algorithm.choose(routing: "IBM", function: "proc1", group: 0) == 1)
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
         // Takes the query whose routing string is the servant's name; -1 (wait) when none is.
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(
-                name: "taker",
-                takeBody: """
-                    for (size_t i = 0; i < count; i++) if (strcmp(routings[i], servant->name) == 0) return (int64_t)i;
-                    return count == 1 ? 5 : MSERVE_DISPATCH_WAIT;
-                    """),
-            into: directory, fileName: "taker.so")
-        let invalid = MessageLog()
-        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
-            .makeAlgorithm("taker", onInvalidChoice: { invalid.append($0) })
-        #expect(algorithm.takesQueries)
-        let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
-        #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT", "s1", "s1"]) == 2)
-        #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT"]) == nil)
-        #expect(invalid.all.isEmpty)
-        // An index past the routing strings is a wait, and logged.
-        #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
-        #expect(invalid.all.count == 1)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(
+                    name: "taker",
+                    takeBody: """
+                        for (size_t i = 0; i < count; i++) if (strcmp(routings[i], servant->name) == 0) return (int64_t)i;
+                        return count == 1 ? 5 : MSERVE_DISPATCH_WAIT;
+                        """),
+                into: directory, fileName: "taker.so")
+            let invalid = MessageLog()
+            let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+                .makeAlgorithm("taker", onInvalidChoice: { invalid.append($0) })
+            #expect(algorithm.takesQueries)
+            let servant = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+            #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT", "s1", "s1"]) == 2)
+            #expect(algorithm.take(servant: servant, routings: ["IBM", "MSFT"]) == nil)
+            #expect(invalid.all.isEmpty)
+            // An index past the routing strings is a wait, and logged.
+            #expect(algorithm.take(servant: servant, routings: ["IBM"]) == nil)
+            #expect(invalid.all.count == 1)
+        }
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aTableWithoutARequiredFunctionIsAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "partial", chooseFunction: "NULL"),
-            into: directory,
-            fileName: "partial.so"
-        )
-        let error = #expect(throws: PluginError.self) {
-            try DispatchPluginRegistry(directories: [], extraPaths: [path])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "partial", chooseFunction: "NULL"),
+                into: directory,
+                fileName: "partial.so"
+            )
+            let error = #expect(throws: PluginError.self) {
+                try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            }
+            #expect(error?.code == .invalidTable)
+            #expect(error?.message.contains("choose") == true)
         }
-        #expect(error?.code == .invalidTable)
-        #expect(error?.message.contains("choose") == true)
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func anUnknownAlgorithmNameListsTheNamesFound() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let first = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "alpha"), into: directory, fileName: "alpha.so")
-        let second = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "beta"), into: directory, fileName: "beta.so")
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [first, second])
-        let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("gamma:1") }
-        #expect(error?.code == .unknownAlgorithm)
-        #expect(error?.message.contains("\"gamma\"") == true)
-        #expect(error?.message.contains("alpha, beta") == true)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let first = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "alpha"), into: directory, fileName: "alpha.so")
+            let second = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "beta"), into: directory, fileName: "beta.so")
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [first, second])
+            let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("gamma:1") }
+            #expect(error?.code == .unknownAlgorithm)
+            #expect(error?.message.contains("\"gamma\"") == true)
+            #expect(error?.message.contains("alpha, beta") == true)
+        }
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func twoFilesWithOneNameAreAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let source = CPluginCompiler.pluginSource(name: "twin")
-        let first = try CPluginCompiler.compile(source: source, into: directory, fileName: "libmserve-algorithm-twin.so")
-        let second = try CPluginCompiler.compile(source: source, into: directory, fileName: "twin-copy.so")
-        let error = #expect(throws: PluginError.self) {
-            try DispatchPluginRegistry(directories: [directory], extraPaths: [second])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let source = CPluginCompiler.pluginSource(name: "twin")
+            let first = try CPluginCompiler.compile(source: source, into: directory, fileName: "libmserve-algorithm-twin.so")
+            let second = try CPluginCompiler.compile(source: source, into: directory, fileName: "twin-copy.so")
+            let error = #expect(throws: PluginError.self) {
+                try DispatchPluginRegistry(directories: [directory], extraPaths: [second])
+            }
+            #expect(error?.code == .duplicateName)
+            #expect(error?.message.contains(first) == true)
+            #expect(error?.message.contains(second) == true)
         }
-        #expect(error?.code == .duplicateName)
-        #expect(error?.message.contains(first) == true)
-        #expect(error?.message.contains(second) == true)
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func theSameFileReachedTwiceLoadsOnce() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "once"), into: directory, fileName: "libmserve-algorithm-once.so")
-        try FileManager.default.createSymbolicLink(atPath: directory + "/link.so", withDestinationPath: path)
-        try FileManager.default.linkItem(atPath: path, toPath: directory + "/hard-link.so")
-        let registry = try DispatchPluginRegistry(
-            directories: [directory], extraPaths: [path, directory + "/link.so", directory + "/hard-link.so"])
-        #expect(registry.plugins.map(\.name) == ["once"])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "once"), into: directory, fileName: "libmserve-algorithm-once.so")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/link.so", withDestinationPath: path)
+            try FileManager.default.linkItem(atPath: path, toPath: directory + "/hard-link.so")
+            let registry = try DispatchPluginRegistry(
+                directories: [directory], extraPaths: [path, directory + "/link.so", directory + "/hard-link.so"])
+            #expect(registry.plugins.map(\.name) == ["once"])
+        }
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aRefusedConfigurationIsAnError() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(
-                name: "picky", createBody: "return strcmp(config, \"ok\") == 0 ? &state : NULL;"),
-            into: directory,
-            fileName: "picky.so"
-        )
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
-        _ = try registry.makeAlgorithm("picky:ok")
-        let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky:bad") }
-        #expect(error?.code == .createFailed)
-        #expect(error?.message.contains(path) == true)
-        #expect(error?.message.contains("\"bad\"") == true)
-        #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky") }
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(
+                    name: "picky", createBody: "return strcmp(config, \"ok\") == 0 ? &state : NULL;"),
+                into: directory,
+                fileName: "picky.so"
+            )
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+            _ = try registry.makeAlgorithm("picky:ok")
+            let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky:bad") }
+            #expect(error?.code == .createFailed)
+            #expect(error?.message.contains(path) == true)
+            #expect(error?.message.contains("\"bad\"") == true)
+            #expect(throws: PluginError.self) { try registry.makeAlgorithm("picky") }
+        }
     }
 
     // MARK: Checking what a plugin returns
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func anOutOfRangeOrBusyChoiceIsPassedOnForTheBrokerToRefuseAndIsReported() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(
-                name: "wild", chooseBody: "return routing[0] == 'o' ? (int64_t)count : 0;"),
-            into: directory,
-            fileName: "wild.so"
-        )
-        let log = MessageLog()
-        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
-            .makeAlgorithm("wild", onInvalidChoice: { log.append($0) })
-        let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
-        let busy = ServantView(id: 2, name: "s2", host: "h", inFlight: 1, capacity: 1)
-        #expect(algorithm.choose(routing: "in", servants: [free, busy]) == 0)
-        #expect(algorithm.choose(routing: "out", servants: [free, busy]) == 2)
-        #expect(algorithm.choose(routing: "in", servants: [busy, free]) == 0)
-        #expect(log.all.count == 2)
-        #expect(log.all.allSatisfy { $0.contains("wild") })
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(
+                    name: "wild", chooseBody: "return routing[0] == 'o' ? (int64_t)count : 0;"),
+                into: directory,
+                fileName: "wild.so"
+            )
+            let log = MessageLog()
+            let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path])
+                .makeAlgorithm("wild", onInvalidChoice: { log.append($0) })
+            let free = ServantView(id: 1, name: "s1", host: "h", capacity: 1)
+            let busy = ServantView(id: 2, name: "s2", host: "h", inFlight: 1, capacity: 1)
+            #expect(algorithm.choose(routing: "in", servants: [free, busy]) == 0)
+            #expect(algorithm.choose(routing: "out", servants: [free, busy]) == 2)
+            #expect(algorithm.choose(routing: "in", servants: [busy, free]) == 0)
+            #expect(log.all.count == 2)
+            #expect(log.all.allSatisfy { $0.contains("wild") })
+        }
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func servantViewsReachThePluginIntact() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        // Chooses the servant whose fields all match what the test sets for index 1.
-        let chooseBody = """
-            for (size_t i = 0; i < count; i++) {
-                const mserve_servant_view *v = &servants[i];
-                if (v->id == 42 && strcmp(v->name, "db2:5001") == 0 && strcmp(v->host, "db2") == 0
-                    && v->in_flight == 3 && v->capacity == 4 && strcmp(v->last_routing, routing) == 0
-                    && v->queries_served == 7 && v->mean_execution_ns == 1500) return (int64_t)i;
-            }
-            return MSERVE_DISPATCH_WAIT;
-            """
-        let path = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "fields", chooseBody: chooseBody),
-            into: directory,
-            fileName: "fields.so"
-        )
-        let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("fields")
-        let servants = [
-            ServantView(id: 41, name: "db1:5001", host: "db1", capacity: 4, lastRouting: "IBM"),
-            ServantView(
-                id: 42, name: "db2:5001", host: "db2", inFlight: 3, capacity: 4, lastRouting: "ÎBM ✓",
-                queriesServed: 7, meanExecutionNanoseconds: 1500),
-        ]
-        #expect(algorithm.choose(routing: "ÎBM ✓", servants: servants) == 1)
-        #expect(algorithm.choose(routing: "IBM", servants: servants) == nil)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            // Chooses the servant whose fields all match what the test sets for index 1.
+            let chooseBody = """
+                for (size_t i = 0; i < count; i++) {
+                    const mserve_servant_view *v = &servants[i];
+                    if (v->id == 42 && strcmp(v->name, "db2:5001") == 0 && strcmp(v->host, "db2") == 0
+                        && v->in_flight == 3 && v->capacity == 4 && strcmp(v->last_routing, routing) == 0
+                        && v->queries_served == 7 && v->mean_execution_ns == 1500) return (int64_t)i;
+                }
+                return MSERVE_DISPATCH_WAIT;
+                """
+            let path = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "fields", chooseBody: chooseBody),
+                into: directory,
+                fileName: "fields.so"
+            )
+            let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("fields")
+            let servants = [
+                ServantView(id: 41, name: "db1:5001", host: "db1", capacity: 4, lastRouting: "IBM"),
+                ServantView(
+                    id: 42, name: "db2:5001", host: "db2", inFlight: 3, capacity: 4, lastRouting: "ÎBM ✓",
+                    queriesServed: 7, meanExecutionNanoseconds: 1500),
+            ]
+            #expect(algorithm.choose(routing: "ÎBM ✓", servants: servants) == 1)
+            #expect(algorithm.choose(routing: "IBM", servants: servants) == nil)
+        }
     }
 }
 

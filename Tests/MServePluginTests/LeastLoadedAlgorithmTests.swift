@@ -1,4 +1,5 @@
 import MServePlugin
+import MServeTestSupport
 import Testing
 import MServeTestScheduling
 
@@ -7,13 +8,14 @@ import MServeTestScheduling
 @Suite(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
 struct LeastLoadedAlgorithmTests {
     static func compiledRegistry() throws -> DispatchPluginRegistry {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let library = try CPluginCompiler.compile(
-            sourcePath: BuiltPlugins.packageRoot + "/plugins/least-loaded/least_loaded.c",
-            into: directory,
-            fileName: "least-loaded-by-cc.so"
-        )
-        return try DispatchPluginRegistry(directories: [], extraPaths: [library])
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let library = try CPluginCompiler.compile(
+                sourcePath: BuiltPlugins.packageRoot + "/plugins/least-loaded/least_loaded.c",
+                into: directory,
+                fileName: "least-loaded-by-cc.so"
+            )
+            return try DispatchPluginRegistry(directories: [], extraPaths: [library])
+        }
     }
 
     static func servant(_ id: UInt64, inFlight: Int, capacity: Int, meanNanoseconds: UInt64 = 0) -> ServantView {

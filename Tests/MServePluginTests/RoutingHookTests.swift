@@ -1,3 +1,4 @@
+import MServeTestSupport
 import Synchronization
 import MServePlugin
 import Testing
@@ -46,56 +47,58 @@ import Testing
     /// the first buffer, so the broker's second call with the size it asked for is exercised.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aCHookSeesTheArgumentsAndMayNeedABiggerBuffer() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let routeBody = """
-            if (strcmp(query->function, "refuse") == 0) return -1;
-            char text[1024];
-            int n = snprintf(text, sizeof text, "%s|%zu|%zu|%u|%s|", query->function, query->argument_count,
-                             query->argument_count ? query->argument_lengths[0] : 0,
-                             query->argument_count ? (unsigned)query->arguments[0][8] : 0u, query->default_routing);
-            for (int i = 0; i < 300; i++) text[n++] = 'x';
-            text[n] = 0;
-            if ((size_t)n < capacity) memcpy(out, text, (size_t)n + 1);
-            return n;
-            """
-        let library = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "long-route", routeBody: routeBody),
-            into: directory,
-            fileName: "long-route.so"
-        )
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
-        #expect(registry.plugins.first?.hasRoutingHook == true)
-        let algorithm = try registry.makeAlgorithm("long-route")
-        let argument: [UInt8] = [1, 0, 0, 0, 13, 0, 0, 0, 245, 73, 66, 77, 0]
-        let expected = "proc1|1|13|245|IBM|" + String(repeating: "x", count: 300)
-        #expect(
-            algorithm.route(function: "proc1", argumentMessages: [argument], defaultRouting: "IBM")
-                == .routing(expected)
-        )
-        #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let routeBody = """
+                if (strcmp(query->function, "refuse") == 0) return -1;
+                char text[1024];
+                int n = snprintf(text, sizeof text, "%s|%zu|%zu|%u|%s|", query->function, query->argument_count,
+                                 query->argument_count ? query->argument_lengths[0] : 0,
+                                 query->argument_count ? (unsigned)query->arguments[0][8] : 0u, query->default_routing);
+                for (int i = 0; i < 300; i++) text[n++] = 'x';
+                text[n] = 0;
+                if ((size_t)n < capacity) memcpy(out, text, (size_t)n + 1);
+                return n;
+                """
+            let library = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "long-route", routeBody: routeBody),
+                into: directory,
+                fileName: "long-route.so"
+            )
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+            #expect(registry.plugins.first?.hasRoutingHook == true)
+            let algorithm = try registry.makeAlgorithm("long-route")
+            let argument: [UInt8] = [1, 0, 0, 0, 13, 0, 0, 0, 245, 73, 66, 77, 0]
+            let expected = "proc1|1|13|245|IBM|" + String(repeating: "x", count: 300)
+            #expect(
+                algorithm.route(function: "proc1", argumentMessages: [argument], defaultRouting: "IBM")
+                    == .routing(expected)
+            )
+            #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
+        }
     }
 
     /// A broken hook that claims an absurd length has its query refused (and is reported);
     /// the broker makes no buffer of that size and does not trap on the length.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aCHookClaimingAnAbsurdLengthIsRefused() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let routeBody = """
-            if (strcmp(query->function, "huge") == 0) return INT64_MAX;
-            return (int64_t)1 << 40;
-            """
-        let library = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "absurd-route", routeBody: routeBody),
-            into: directory,
-            fileName: "absurd-route.so"
-        )
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
-        let reports = ReportLog()
-        let algorithm = try registry.makeAlgorithm("absurd-route") { reports.append($0) }
-        #expect(algorithm.route(function: "huge", argumentMessages: [], defaultRouting: "") == .refused)
-        #expect(algorithm.route(function: "big", argumentMessages: [], defaultRouting: "") == .refused)
-        #expect(reports.messages.count == 2)
-        #expect(reports.messages.first?.contains("over the 65536-byte limit") == true, "\(reports.messages)")
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let routeBody = """
+                if (strcmp(query->function, "huge") == 0) return INT64_MAX;
+                return (int64_t)1 << 40;
+                """
+            let library = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "absurd-route", routeBody: routeBody),
+                into: directory,
+                fileName: "absurd-route.so"
+            )
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+            let reports = ReportLog()
+            let algorithm = try registry.makeAlgorithm("absurd-route") { reports.append($0) }
+            #expect(algorithm.route(function: "huge", argumentMessages: [], defaultRouting: "") == .refused)
+            #expect(algorithm.route(function: "big", argumentMessages: [], defaultRouting: "") == .refused)
+            #expect(reports.messages.count == 2)
+            #expect(reports.messages.first?.contains("over the 65536-byte limit") == true, "\(reports.messages)")
+        }
     }
 
     /// A hook that returns a negative other than -1, or a length that still does not fit after
@@ -103,27 +106,28 @@ import Testing
     /// -1 is not).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
     func aCHookThatMisbehavesIsReportedNotTakenForARefusal() throws {
-        let directory = try CPluginCompiler.temporaryDirectory()
-        let routeBody = """
-            if (strcmp(query->function, "negative") == 0) return -7;
-            if (strcmp(query->function, "refuse") == 0) return -1;
-            return (int64_t)capacity + 1;
-            """
-        let library = try CPluginCompiler.compile(
-            source: CPluginCompiler.pluginSource(name: "liar-route", routeBody: routeBody),
-            into: directory,
-            fileName: "liar-route.so"
-        )
-        let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
-        let reports = ReportLog()
-        let algorithm = try registry.makeAlgorithm("liar-route") { reports.append($0) }
-        #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
-        #expect(reports.messages.isEmpty, "\(reports.messages)")
-        #expect(algorithm.route(function: "negative", argumentMessages: [], defaultRouting: "") == .refused)
-        #expect(reports.messages.last?.contains("returned -7; only -1 refuses a query") == true, "\(reports.messages)")
-        #expect(algorithm.route(function: "grows", argumentMessages: [], defaultRouting: "") == .refused)
-        #expect(reports.messages.last?.contains("returned length 259 with 258 bytes of room, after asking for 257") == true, "\(reports.messages)")
-        #expect(reports.messages.count == 2)
+        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let routeBody = """
+                if (strcmp(query->function, "negative") == 0) return -7;
+                if (strcmp(query->function, "refuse") == 0) return -1;
+                return (int64_t)capacity + 1;
+                """
+            let library = try CPluginCompiler.compile(
+                source: CPluginCompiler.pluginSource(name: "liar-route", routeBody: routeBody),
+                into: directory,
+                fileName: "liar-route.so"
+            )
+            let registry = try DispatchPluginRegistry(directories: [], extraPaths: [library])
+            let reports = ReportLog()
+            let algorithm = try registry.makeAlgorithm("liar-route") { reports.append($0) }
+            #expect(algorithm.route(function: "refuse", argumentMessages: [], defaultRouting: "") == .refused)
+            #expect(reports.messages.isEmpty, "\(reports.messages)")
+            #expect(algorithm.route(function: "negative", argumentMessages: [], defaultRouting: "") == .refused)
+            #expect(reports.messages.last?.contains("returned -7; only -1 refuses a query") == true, "\(reports.messages)")
+            #expect(algorithm.route(function: "grows", argumentMessages: [], defaultRouting: "") == .refused)
+            #expect(reports.messages.last?.contains("returned length 259 with 258 bytes of room, after asking for 257") == true, "\(reports.messages)")
+            #expect(reports.messages.count == 2)
+        }
     }
 }
 

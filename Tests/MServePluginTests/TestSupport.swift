@@ -40,22 +40,15 @@ enum BuiltPlugins {
     }
 }
 
-/// Builds throwaway C plugins with the system C compiler.
+/// Builds throwaway C plugins with the system C compiler, into a test's temporary directory
+/// (`withTemporaryDirectory("mserve-plugin-tests")`: 0700, as the loader refuses a plugin in a
+/// directory others may write).
 enum CPluginCompiler {
     /// The header directory, `plugins/include`.
     static let includeDirectory = BuiltPlugins.packageRoot + "/plugins/include"
 
     /// Whether `cc` is there.
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") }
-
-    /// A new empty directory under the temporary directory, this user's alone (0700, whatever
-    /// the umask: the loader refuses a plugin in a directory others may write).
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "mserve-plugin-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(
-            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        return path
-    }
 
     /// Compiles the C file `sourcePath` into `directory/fileName` as a shared library; returns its path.
     static func compile(sourcePath: String, into directory: String, fileName: String) throws -> String {

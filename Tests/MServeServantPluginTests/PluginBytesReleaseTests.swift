@@ -1,6 +1,7 @@
 import Foundation
 import MServeProtocol
 import MServeServant
+import MServeTestSupport
 import MServeTesting
 import MServeTestScheduling
 import QData
@@ -60,18 +61,19 @@ struct PluginBytesReleaseTests {
             """)
 
     @Test func theQueryBytesAreFreedBeforeThePluginsResultIsCopied() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try PluginFiles.compile(Self.source, named: "librelease.so", in: directory)
-        let tester = ServantTester(functions: FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [path])))
-        let message = ClientQuery(
-            id: .atom(.long(1)),
-            query: .list([.atom(.symbol("keep")), .vector(.long(Array(repeating: 7, count: Self.longs)))])
-        ).encoded()
-        let reply = tester.functions.reply(to: consume message)
-        #expect(try QIPC.decode(reply).value == .list([.atom(.long(1)), .atom(.long(0))]))
-        let mapped = try tester.call("mapped[]").result
-        // Mapped while the plugin ran (the check sees a held block), unmapped once it returned.
-        #expect(mapped == .vector(.boolean([true, false])))
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let path = try PluginFiles.compile(Self.source, named: "librelease.so", in: directory)
+            let tester = ServantTester(functions: FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [path])))
+            let message = ClientQuery(
+                id: .atom(.long(1)),
+                query: .list([.atom(.symbol("keep")), .vector(.long(Array(repeating: 7, count: Self.longs)))])
+            ).encoded()
+            let reply = tester.functions.reply(to: consume message)
+            #expect(try QIPC.decode(reply).value == .list([.atom(.long(1)), .atom(.long(0))]))
+            let mapped = try tester.call("mapped[]").result
+            // Mapped while the plugin ran (the check sees a held block), unmapped once it returned.
+            #expect(mapped == .vector(.boolean([true, false])))
+        }
     }
 }

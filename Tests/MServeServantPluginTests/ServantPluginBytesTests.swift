@@ -41,13 +41,14 @@ struct ServantPluginBytesTests {
             return result(out, args + 20, (size_t)count);
             """)
 
-    let directory: URL
     let functions: FunctionRegistry
 
+    /// Loads the plugin, then removes its file: the loaded library stays mapped.
     init() throws {
-        directory = try PluginFiles.temporaryDirectory()
-        let path = try PluginFiles.compile(Self.source, named: "libbytes.so", in: directory)
-        functions = FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [path]))
+        functions = try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let library = try PluginFiles.compile(Self.source, named: "libbytes.so", in: URL(fileURLWithPath: path))
+            return FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [library]))
+        }
     }
 
     /// `(id; query)` as a client sends it.
@@ -72,7 +73,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func aLargeParseFormsArgumentsReachThePluginInTheQuerysOwnBytes() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let function = QValue.atom(.symbol("address"))
         let vector = QValue.vector(.long(Array(0..<100_000)))  // 800 KB: checked in place
         let message = Self.message(.list([function, vector, .atom(.symbol("x"))]))
@@ -87,7 +87,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func theArgumentsMadeInTheQuerysBytesAreTheArgumentsList() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let large: [QValue] = [
             .vector(.long(Array(0..<100_000))), .atom(.symbol("x")), .string("text"),
             .list([.vector(.float([1.5])), .atom(.int(3))]),
@@ -121,7 +120,6 @@ struct ServantPluginBytesTests {
     ]
 
     @Test func resultsOfEveryTypeComeBackAsWhenTheyWereDecodedAndEncodedAgain() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         for value in Self.values {
             let resultBytes = QIPC.encode(value, messageType: .response)
             let expected = ReplyAssembly.servantResult(id: .atom(.long(9)), result: try QIPC.decode(resultBytes).value)
@@ -131,7 +129,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func compressedAndBigEndianResultsAreDecodedAndWrittenLittleEndian() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let value = QValue.vector(.long(Array(repeating: 5, count: 100_000)))
         let compressed = try #require(QIPC.compress(QIPC.encode(value)))
         // The long atom 7 as a big-endian message.
@@ -143,7 +140,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func thePluginsResultBytesReachTheReplyAsTheyAre() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         // The symbol `café` in Latin-1: decoding it as UTF-8 and encoding it again, as the
         // servant did, sent U+FFFD (EF BF BD) in place of the é.
         let symbol: [UInt8] = [0xF5, 0x63, 0x61, 0x66, 0xE9, 0]
@@ -156,7 +152,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func malformedResultsGiveTheErrorsTheyGave() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let long = QIPC.encode(.vector(.long([1, 2, 3])))
         let malformed: [[UInt8]] = [
             [1, 2, 3],  // shorter than a header
@@ -182,7 +177,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func aResultOverTheReplyLimitIsRefusedAsBefore() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let result = QIPC.encode(.vector(.long(Array(0..<100_000))))
         let message = Self.message(Self.raw(result))
         let whole = ReplyAssembly.servantResult(id: .atom(.long(1)), result: try QIPC.decode(result).value)
@@ -215,7 +209,6 @@ struct ServantPluginBytesTests {
     }()
 
     @Test func refusedQueriesGetTheRepliesTheyGotWhenTheQueryWasDecodedWhole() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let restricted = functions.restricted(to: FunctionAllowlist(["raw"]))
         // Allowed only by the first registry: refused by the second's allowlist.
         let args = QValue.list([.atom(.symbol("args")), .vector(.long(Array(0..<20_000)))])
@@ -232,7 +225,6 @@ struct ServantPluginBytesTests {
     }
 
     @Test func malformedMessagesGetTheRepliesTheyGot() throws {
-        defer { try? FileManager.default.removeItem(at: directory) }
         let good = Self.message(.list([.atom(.symbol("args")), .vector(.long(Array(0..<20_000)))]))
         let malformed: [[UInt8]] = [
             [9, 9, 9], Array(good.dropLast(3)),

@@ -99,119 +99,124 @@ struct ServantPluginCallTests {
     }
 
     @Test func misbehavingPluginsGiveQErrorsNotCrashes() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let callBody = """
-            (void)args; (void)len;
-            switch (index) {
-            case 0: return MSERVE_SERVANT_CALL_FAILED;              /* no error text */
-            case 1: out->result_ipc = malloc(3); memcpy(out->result_ipc, "bad", 3); out->result_len = 3;
-                    return MSERVE_SERVANT_CALL_OK;                  /* bytes that do not decode */
-            case 2: return MSERVE_SERVANT_CALL_OK;                  /* success without a result */
-            default: out->error = malloc(6); memcpy(out->error, "nope!", 6); return 7;
-            }
-            """
-        let path = try PluginFiles.compile(
-            PluginFiles.cPlugin(
-                name: "misbehaving", functions: [("silent", 0, 1), ("garbage", 0, 1), ("empty", 0, 1), ("refuse", 0, 1)],
-                callBody: callBody),
-            named: "libmisbehaving.so", in: directory)
-        let tester = try Self.tester([path])
-        #expect(try tester.call("silent[]").errorMessage == "silent: failed in plugin misbehaving")
-        let garbage = try tester.call("garbage[]").errorMessage ?? ""
-        #expect(garbage.hasPrefix("garbage: plugin misbehaving returned a malformed result (result_ipc): "), "\(garbage)")
-        #expect(try tester.call("empty[]").errorMessage == "empty: plugin misbehaving returned no result")
-        #expect(try tester.call("refuse[]").errorMessage == "nope!")
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let callBody = """
+                (void)args; (void)len;
+                switch (index) {
+                case 0: return MSERVE_SERVANT_CALL_FAILED;              /* no error text */
+                case 1: out->result_ipc = malloc(3); memcpy(out->result_ipc, "bad", 3); out->result_len = 3;
+                        return MSERVE_SERVANT_CALL_OK;                  /* bytes that do not decode */
+                case 2: return MSERVE_SERVANT_CALL_OK;                  /* success without a result */
+                default: out->error = malloc(6); memcpy(out->error, "nope!", 6); return 7;
+                }
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(
+                    name: "misbehaving", functions: [("silent", 0, 1), ("garbage", 0, 1), ("empty", 0, 1), ("refuse", 0, 1)],
+                    callBody: callBody),
+                named: "libmisbehaving.so", in: directory)
+            let tester = try Self.tester([path])
+            #expect(try tester.call("silent[]").errorMessage == "silent: failed in plugin misbehaving")
+            let garbage = try tester.call("garbage[]").errorMessage ?? ""
+            #expect(garbage.hasPrefix("garbage: plugin misbehaving returned a malformed result (result_ipc): "), "\(garbage)")
+            #expect(try tester.call("empty[]").errorMessage == "empty: plugin misbehaving returned no result")
+            #expect(try tester.call("refuse[]").errorMessage == "nope!")
+        }
     }
 
     /// Info bytes that do not decode give an error that says it was the info dictionary, not
     /// the result, that was malformed.
     @Test func aMalformedInfoIsNamedInTheError() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // The long atom 42 as the result, and three bytes that are no IPC message as the info.
-        let callBody = """
-            (void)index; (void)args; (void)len;
-            static const uint8_t result[] = {1, 0, 0, 0, 17, 0, 0, 0, 0xF9, 42, 0, 0, 0, 0, 0, 0, 0};
-            out->result_ipc = malloc(sizeof result); memcpy(out->result_ipc, result, sizeof result);
-            out->result_len = sizeof result;
-            out->info_ipc = malloc(3); memcpy(out->info_ipc, "bad", 3); out->info_len = 3;
-            return MSERVE_SERVANT_CALL_OK;
-            """
-        let path = try PluginFiles.compile(
-            PluginFiles.cPlugin(
-                name: "badinfo", functions: [("withinfo", 0, 1)], callBody: callBody,
-                freeResultBody: "free(r->result_ipc); free(r->info_ipc);"),
-            named: "libbadinfo.so", in: directory)
-        let message = try Self.tester([path]).call("withinfo[]").errorMessage ?? ""
-        #expect(message.hasPrefix("withinfo: plugin badinfo returned a malformed info dictionary (info_ipc): "), "\(message)")
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            // The long atom 42 as the result, and three bytes that are no IPC message as the info.
+            let callBody = """
+                (void)index; (void)args; (void)len;
+                static const uint8_t result[] = {1, 0, 0, 0, 17, 0, 0, 0, 0xF9, 42, 0, 0, 0, 0, 0, 0, 0};
+                out->result_ipc = malloc(sizeof result); memcpy(out->result_ipc, result, sizeof result);
+                out->result_len = sizeof result;
+                out->info_ipc = malloc(3); memcpy(out->info_ipc, "bad", 3); out->info_len = 3;
+                return MSERVE_SERVANT_CALL_OK;
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(
+                    name: "badinfo", functions: [("withinfo", 0, 1)], callBody: callBody,
+                    freeResultBody: "free(r->result_ipc); free(r->info_ipc);"),
+                named: "libbadinfo.so", in: directory)
+            let message = try Self.tester([path]).call("withinfo[]").errorMessage ?? ""
+            #expect(message.hasPrefix("withinfo: plugin badinfo returned a malformed info dictionary (info_ipc): "), "\(message)")
+        }
     }
 
     /// The ABI gives the error text no length: one without a NUL is read no further than the
     /// reply size limit, and the call fails with an error saying so, not with whatever
     /// memory follows the text.
     @Test func anErrorTextWithoutItsNulIsReadNoFurtherThanTheReplyLimit() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // A text with no NUL in its first 8,191 bytes, all readable (a NUL only after them).
-        let prelude = "static char texts[8192];"
-        let callBody = """
-            (void)index; (void)args; (void)len;
-            memset(texts, 'x', sizeof texts - 1);
-            out->error = texts;
-            return MSERVE_SERVANT_CALL_FAILED;
-            """
-        let path = try PluginFiles.compile(
-            PluginFiles.cPlugin(
-                name: "unterminated", functions: [("shout", 0, 1)], prelude: prelude, callBody: callBody,
-                freeResultBody: "(void)r;"),
-            named: "libunterminated.so", in: directory)
-        var tester = try Self.tester([path])
-        tester.maximumReplySize = 4_096
-        #expect(
-            try tester.call("shout[]").errorMessage
-                == "shout: plugin unterminated returned an error text with no NUL in its first 4096 bytes (the reply size limit); error must be a NUL-terminated string"
-        )
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            // A text with no NUL in its first 8,191 bytes, all readable (a NUL only after them).
+            let prelude = "static char texts[8192];"
+            let callBody = """
+                (void)index; (void)args; (void)len;
+                memset(texts, 'x', sizeof texts - 1);
+                out->error = texts;
+                return MSERVE_SERVANT_CALL_FAILED;
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(
+                    name: "unterminated", functions: [("shout", 0, 1)], prelude: prelude, callBody: callBody,
+                    freeResultBody: "(void)r;"),
+                named: "libunterminated.so", in: directory)
+            var tester = try Self.tester([path])
+            tester.maximumReplySize = 4_096
+            #expect(
+                try tester.call("shout[]").errorMessage
+                    == "shout: plugin unterminated returned an error text with no NUL in its first 4096 bytes (the reply size limit); error must be a NUL-terminated string"
+            )
+        }
     }
 
     /// A plugin that returns its arguments' own memory as its result (the obvious echo in C)
     /// gets a clear error, never a reply read from arguments already freed, whether the query
     /// came as text (arguments encoded for it) or as a large parse form (the query's bytes).
     @Test func aResultPointingIntoTheArgumentsIsRefused() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let callBody = """
-            (void)index;
-            out->result_ipc = (uint8_t *)args; out->result_len = len;
-            return MSERVE_SERVANT_CALL_OK;
-            """
-        let path = try PluginFiles.compile(
-            PluginFiles.cPlugin(name: "careless", functions: [("argsptr", 1, 3)], callBody: callBody, freeResultBody: "(void)r;"),
-            named: "libcareless.so", in: directory)
-        let tester = try Self.tester([path])
-        let expected = "argsptr: plugin careless returned memory of its arguments (args_ipc is the servant's, valid only during the call); return a copy"
-        #expect(try tester.call("argsptr 1 2 3").errorMessage == expected)
-        let large = QValue.list([.atom(.symbol("argsptr")), .vector(.long(Array(repeating: 7, count: 20_000)))])
-        #expect(try tester.call(query: large).errorMessage == expected)
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let callBody = """
+                (void)index;
+                out->result_ipc = (uint8_t *)args; out->result_len = len;
+                return MSERVE_SERVANT_CALL_OK;
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(name: "careless", functions: [("argsptr", 1, 3)], callBody: callBody, freeResultBody: "(void)r;"),
+                named: "libcareless.so", in: directory)
+            let tester = try Self.tester([path])
+            let expected = "argsptr: plugin careless returned memory of its arguments (args_ipc is the servant's, valid only during the call); return a copy"
+            #expect(try tester.call("argsptr 1 2 3").errorMessage == expected)
+            let large = QValue.list([.atom(.symbol("argsptr")), .vector(.long(Array(repeating: 7, count: 20_000)))])
+            #expect(try tester.call(query: large).errorMessage == expected)
+        }
     }
 
     @Test func variadicFunctionsReceiveEveryArgument() throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // Echoes the arguments message back: the result is the general list of the arguments.
-        let callBody = """
-            (void)index;
-            out->result_ipc = malloc(len); memcpy(out->result_ipc, args, len); out->result_len = len;
-            return MSERVE_SERVANT_CALL_OK;
-            """
-        let path = try PluginFiles.compile(
-            PluginFiles.cPlugin(name: "arguments", functions: [("args", 1, Int(UInt32.max))], callBody: callBody),
-            named: "libarguments.so", in: directory)
-        let plugins = try ServantPluginLoader.load(paths: [path])
-        #expect(plugins[0].functions[0].arity == 1...Int.max)
-        let tester = ServantTester(functions: FunctionRegistry(plugins: plugins))
-        let reply = try tester.call("args[`a;2;\"cd\"]")
-        #expect(reply.result == .list([.atom(.symbol("a")), .atom(.long(2)), .string("cd")]))
-        #expect(try tester.call("args[]").errorMessage?.contains("at least 1") == true)
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            // Echoes the arguments message back: the result is the general list of the arguments.
+            let callBody = """
+                (void)index;
+                out->result_ipc = malloc(len); memcpy(out->result_ipc, args, len); out->result_len = len;
+                return MSERVE_SERVANT_CALL_OK;
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(name: "arguments", functions: [("args", 1, Int(UInt32.max))], callBody: callBody),
+                named: "libarguments.so", in: directory)
+            let plugins = try ServantPluginLoader.load(paths: [path])
+            #expect(plugins[0].functions[0].arity == 1...Int.max)
+            let tester = ServantTester(functions: FunctionRegistry(plugins: plugins))
+            let reply = try tester.call("args[`a;2;\"cd\"]")
+            #expect(reply.result == .list([.atom(.symbol("a")), .atom(.long(2)), .string("cd")]))
+            #expect(try tester.call("args[]").errorMessage?.contains("at least 1") == true)
+        }
     }
 }

@@ -89,15 +89,16 @@ struct ServantPluginProcessTests {
     }
 
     @Test func aPluginOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
-        let directory = try PluginFiles.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("libmserve-servant-stats.so").path
-        try FileManager.default.copyItem(atPath: PluginFiles.stats, toPath: path)
-        #expect(chmod(path, 0o666) == 0)
-        let run = try await CommandRun.mserve(["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": path])
-        #expect(run.status == 64)
-        #expect(run.errors.contains("MSERVE_SERVANT_PLUGINS: the servant plugin file \(path) has mode 0666"), "\(run.errors)")
-        #expect(run.errors.contains("run chmod go-w \(path)"))
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let path = directory.appendingPathComponent("libmserve-servant-stats.so").path
+            try FileManager.default.copyItem(atPath: PluginFiles.stats, toPath: path)
+            #expect(chmod(path, 0o666) == 0)
+            let run = try await CommandRun.mserve(["servant", "--list-functions"], environment: ["MSERVE_SERVANT_PLUGINS": path])
+            #expect(run.status == 64)
+            #expect(run.errors.contains("MSERVE_SERVANT_PLUGINS: the servant plugin file \(path) has mode 0666"), "\(run.errors)")
+            #expect(run.errors.contains("run chmod go-w \(path)"))
+        }
     }
 
     @Test func aBadPluginStopsTheLaunchNamingTheFile() async throws {

@@ -3,7 +3,9 @@ import MServeTestSupport
 import Testing
 
 /// Where the servant plugins are: the built ones next to the test binary, and C sources
-/// compiled on the spot with the system `cc` into a temporary directory.
+/// compiled on the spot with the system `cc` into a test's temporary directory
+/// (`withTemporaryDirectory("mserve-servant-plugin-tests")`: 0700, as the loader refuses a
+/// plugin in a directory others may write).
 enum PluginFiles {
     /// The package's root directory (this file is Tests/MServeServantPluginTests/Support/…).
     static var packageRoot: URL {
@@ -17,16 +19,6 @@ enum PluginFiles {
     /// The built demo API plugin.
     static var demoAPI: String {
         MServeProcess.buildDirectory.appendingPathComponent("libmserve-servant-demo-api.so").path
-    }
-
-    /// A fresh temporary directory, this user's alone (0700, whatever the umask: the loader
-    /// refuses a plugin in a directory others may write).
-    static func temporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "mserve-servant-plugin-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        return directory
     }
 
     /// Compiles C `source` into `directory/name` as a shared library against plugins/include.
