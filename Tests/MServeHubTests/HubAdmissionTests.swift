@@ -1,5 +1,6 @@
 import Foundation
 @testable import MServeHub
+import MServeTestSupport
 import Testing
 import ZeroMQ
 
@@ -8,28 +9,29 @@ import ZeroMQ
 @Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
 struct HubAdmissionTests {
     @Test func allowRevokeAndKeysEditTheTable() async throws {
-        let fixture = HubFixture()
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let servant = try ZMQCurveKeyPair.generate()
+        try await HubFixture.with { fixture in
+            let (hub, task) = try await fixture.startHub()
+            defer { hub.stop() }
+            let servant = try ZMQCurveKeyPair.generate()
 
-        #expect(try await fixture.client.allow(name: "servant", key: servant.publicKey, role: .servant) == [
-            AllowedKey(name: "servant", key: servant.publicKey, role: .servant)
-        ])
-        #expect(try await fixture.client.allowedKeys().map(\.name) == ["servant"])
-        #expect(try await fixture.client.revoke(name: "servant").isEmpty)
-        await #expect(throws: HubError.self) { try await fixture.client.revoke(name: "servant") }
-        await #expect(throws: HubError.self) { try await fixture.client.allow(name: "bad", key: "short") }
-        // 40 characters, but not of Z85's alphabet; a name with a control character.
-        await #expect(throws: HubError.self) {
-            try await fixture.client.allow(name: "bad", key: String(repeating: "\"", count: 40))
+            #expect(try await fixture.client.allow(name: "servant", key: servant.publicKey, role: .servant) == [
+                AllowedKey(name: "servant", key: servant.publicKey, role: .servant)
+            ])
+            #expect(try await fixture.client.allowedKeys().map(\.name) == ["servant"])
+            #expect(try await fixture.client.revoke(name: "servant").isEmpty)
+            await #expect(throws: HubError.self) { try await fixture.client.revoke(name: "servant") }
+            await #expect(throws: HubError.self) { try await fixture.client.allow(name: "bad", key: "short") }
+            // 40 characters, but not of Z85's alphabet; a name with a control character.
+            await #expect(throws: HubError.self) {
+                try await fixture.client.allow(name: "bad", key: String(repeating: "\"", count: 40))
+            }
+            await #expect(throws: HubError.self) {
+                try await fixture.client.allow(name: "bad\nname", key: servant.publicKey)
+            }
+            #expect(try await fixture.client.allowedKeys().isEmpty)
+            hub.stop()
+            try await task.value
         }
-        await #expect(throws: HubError.self) {
-            try await fixture.client.allow(name: "bad\nname", key: servant.publicKey)
-        }
-        #expect(try await fixture.client.allowedKeys().isEmpty)
-        hub.stop()
-        try await task.value
     }
 
     @Test func withSecurityOnlyAllowedKeysAreAdmittedAndOnlyTheHubKeyEdits() async throws {
@@ -70,11 +72,12 @@ struct HubAdmissionTests {
             }
         }
         // Written straight into the tables, the name is refused too.
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try HubDatabase(directory: directory)
-        #expect(throws: HubError.self) {
-            try database.allow(name: "hub-admin", key: String(repeating: "a", count: 40), at: 0)
+        try await withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            let database = try HubDatabase(directory: directory)
+            #expect(throws: HubError.self) {
+                try database.allow(name: "hub-admin", key: String(repeating: "a", count: 40), at: 0)
+            }
         }
     }
 

@@ -5,14 +5,18 @@ import Logging
 import MServeHub
 import POSIXSockets
 import QData
+import Synchronization
 import Testing
 import ZeroMQ
 
 /// A hub on a free loopback port with a temporary directory, fast heartbeats and liveness.
+/// Made by ``with(curve:port:_:)``, which removes the directory when the test ends.
 struct HubFixture {
     let directory: String
     let endpoint: String
     var configuration: HubConfiguration
+    /// What stops the hubs started from this fixture and those sharing its directory.
+    private let hubs: HubStoppers
 
     static let heartbeat = Duration.milliseconds(300)
     /// Ten heartbeats: hub and spoke loops run on threads of their own, but a loaded machine
@@ -25,18 +29,52 @@ struct HubFixture {
     /// the peer): ample for a loopback round trip, short enough to keep such tests quick.
     static let noAnswerTimeout = Duration.milliseconds(700)
 
-    init(directory: String? = nil, port: Int? = nil) {
-        self.directory = directory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
+    private init(directory: String, port: Int?, hubs: HubStoppers) {
+        self.directory = directory
         self.endpoint = "tcp://127.0.0.1:\(port ?? LoopbackPort.free())"
+        self.hubs = hubs
         configuration = HubConfiguration(
-            endpoint: endpoint, directory: self.directory, heartbeatInterval: Self.heartbeat,
+            endpoint: endpoint, directory: directory, heartbeatInterval: Self.heartbeat,
             livenessTimeout: Self.liveness, memoryStatsKept: 5)
     }
+
+    /// Runs `body` with a fixture whose hub directory (not yet created) is in a new temporary
+    /// directory, its hub a CURVE server with `curve` when given; then stops every hub started
+    /// from it, waits for each to end, and removes the directory, whether `body` returns or throws.
+    static func with(
+        curve: ZMQCurveKeyPair? = nil, port: Int? = nil, _ body: (HubFixture) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory("mserve-hub") { parent in
+            var fixture = HubFixture(directory: parent + "/hub", port: port, hubs: HubStoppers())
+            fixture.configuration.curve = curve
+            do {
+                try await body(fixture)
+            } catch {
+                await fixture.hubs.stopAll()
+                throw error
+            }
+            await fixture.hubs.stopAll()
+        }
+    }
+
+    /// Another fixture, on a port of its own (`port`, else a free one), for a hub in this
+    /// fixture's directory; its hubs too are stopped before the directory is removed.
+    func sharingDirectory(port: Int? = nil) -> HubFixture {
+        HubFixture(directory: directory, port: port, hubs: hubs)
+    }
+
+    /// Has ``with(curve:port:_:)`` run `stop` (which must return once what it stops has ended)
+    /// before it removes the directory: for a hub the test started otherwise (auto mode).
+    func stopBeforeRemoving(_ stop: @escaping @Sendable () async -> Void) { hubs.add(stop) }
 
     /// Starts a hub; returns it and the task running it.
     func startHub(logger: Logger = quietLogger) async throws -> (Hub, Task<Void, any Error>) {
         let hub = try Hub(configuration: configuration, logger: logger)
         let task = Task { try await hub.run() }
+        stopBeforeRemoving {
+            hub.stop()
+            _ = await task.result
+        }
         _ = try await hub.endpoint
         return (hub, task)
     }
@@ -72,13 +110,6 @@ struct HubFixture {
         return impatient
     }
 
-    /// A fixture whose hub is a CURVE server with `hubKeys`.
-    static func secured(by hubKeys: ZMQCurveKeyPair) -> HubFixture {
-        var fixture = HubFixture()
-        fixture.configuration.curve = hubKeys
-        return fixture
-    }
-
     /// Runs `body` with a started hub secured by a new key pair (given to `body`; the hub's own
     /// key, the one that may allow and revoke), then stops the hub and waits for it to end.
     /// `liveness`, when given, replaces the fixture's short one.
@@ -86,18 +117,14 @@ struct HubFixture {
         liveness: Duration? = nil, _ body: (HubFixture, ZMQCurveKeyPair) async throws -> Void
     ) async throws {
         let hubKeys = try ZMQCurveKeyPair.generate()
-        var fixture = HubFixture.secured(by: hubKeys)
-        if let liveness { fixture.configuration.livenessTimeout = liveness }
-        let (hub, task) = try await fixture.startHub()
-        do {
+        try await with(curve: hubKeys) { fixture in
+            var fixture = fixture
+            if let liveness { fixture.configuration.livenessTimeout = liveness }
+            let (hub, task) = try await fixture.startHub()
             try await body(fixture, hubKeys)
-        } catch {
             hub.stop()
-            _ = await task.result
-            throw error
+            try await task.value
         }
-        hub.stop()
-        try await task.value
     }
 
     /// A new key pair, allowed under `name` in `role` by the hub's own key (`hubKeys`).
@@ -112,6 +139,18 @@ struct HubFixture {
         var client = HubClient(endpoint: endpoint, timeout: timeout)
         client.curve = ZMQCurveClientKeys(serverPublicKey: configuration.curve!.publicKey, keyPair: keys)
         return client
+    }
+}
+
+/// What stops the hubs a fixture started, each run before its directory is removed.
+final class HubStoppers: Sendable {
+    private let stoppers = Mutex<[@Sendable () async -> Void]>([])
+
+    func add(_ stop: @escaping @Sendable () async -> Void) { stoppers.withLock { $0.append(stop) } }
+
+    /// Stops every hub and returns once each has ended.
+    func stopAll() async {
+        for stop in stoppers.withLock({ $0 }) { await stop() }
     }
 }
 

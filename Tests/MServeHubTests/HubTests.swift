@@ -13,21 +13,22 @@ import ZeroMQ
 struct HubTests {
     @Test("a spoke registers and is listed with the address the hub saw")
     func registerAndList() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let (agent, agentTask) = try await fixture.startSpoke(port: 41_001)
-        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
-        let spokes = try await fixture.client.table("spoke")
-        #expect(spokes.longs("id") == [id])
-        #expect(spokes.longs("pid") == [Int64(getpid())])
-        #expect(spokes.symbols("IP") == ["127.0.0.1"])
-        #expect(spokes.symbols("endpoint") == ["tcp://127.0.0.1:41001"])
-        #expect(spokes.symbols("service") == ["dev"])
-        #expect(agent.status.endpoint == "tcp://127.0.0.1:41001")
-        agent.stop()
-        try await agentTask.value
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (agent, agentTask) = try await fixture.startSpoke(port: 41_001)
+            let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            let spokes = try await fixture.client.table("spoke")
+            #expect(spokes.longs("id") == [id])
+            #expect(spokes.longs("pid") == [Int64(getpid())])
+            #expect(spokes.symbols("IP") == ["127.0.0.1"])
+            #expect(spokes.symbols("endpoint") == ["tcp://127.0.0.1:41001"])
+            #expect(spokes.symbols("service") == ["dev"])
+            #expect(agent.status.endpoint == "tcp://127.0.0.1:41001")
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("asking a hub that is not there fails at the timeout, saying so")
@@ -47,233 +48,243 @@ struct HubTests {
 
     @Test("heartbeats put memory stats in memst")
     func heartbeatsFillMemst() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let (agent, agentTask) = try await fixture.startSpoke()
-        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
-        let filled = try await eventually {
-            let memst = try await fixture.client.table("memst")
-            return memst.rowCount >= 2 && memst.longs("spoke").allSatisfy { $0 == id }
-                && memst.longs("rss").allSatisfy { $0 > 0 }
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (agent, agentTask) = try await fixture.startSpoke()
+            let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            let filled = try await eventually {
+                let memst = try await fixture.client.table("memst")
+                return memst.rowCount >= 2 && memst.longs("spoke").allSatisfy { $0 == id }
+                    && memst.longs("rss").allSatisfy { $0 > 0 }
+            }
+            #expect(filled)
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
         }
-        #expect(filled)
-        agent.stop()
-        try await agentTask.value
-        hub.stop()
-        try await hubTask.value
     }
 
     @Test("a silent spoke moves to down with its crash time and last memory stats")
     func silentSpokeGoesDown() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let (agent, agentTask) = try await fixture.startSpoke()
-        let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
-        _ = try await eventually { try await fixture.client.table("memst").rowCount >= 1 }
-        let before = Int64(Date().timeIntervalSince1970 * 1e9) - 946_684_800_000_000_000
-        agent.stop(deregister: false)
-        try await agentTask.value
-        let moved = try await eventually { try await fixture.client.table("down").rowCount == 1 }
-        #expect(moved)
-        let down = try await fixture.client.table("down")
-        #expect(down.longs("spoke") == [id])
-        #expect(down.timestamps("crash").first.map { $0 > before } == true)
-        #expect(down.longs("rss").first.map { $0 > 0 } == true)
-        #expect(try await fixture.client.table("spoke").rowCount == 0)
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (agent, agentTask) = try await fixture.startSpoke()
+            let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            _ = try await eventually { try await fixture.client.table("memst").rowCount >= 1 }
+            let before = Int64(Date().timeIntervalSince1970 * 1e9) - 946_684_800_000_000_000
+            agent.stop(deregister: false)
+            try await agentTask.value
+            let moved = try await eventually { try await fixture.client.table("down").rowCount == 1 }
+            #expect(moved)
+            let down = try await fixture.client.table("down")
+            #expect(down.longs("spoke") == [id])
+            #expect(down.timestamps("crash").first.map { $0 > before } == true)
+            #expect(down.longs("rss").first.map { $0 > 0 } == true)
+            #expect(try await fixture.client.table("spoke").rowCount == 0)
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("a clean exit deregisters without a crash report")
     func cleanExitLeavesNoDownEntry() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let (agent, agentTask) = try await fixture.startSpoke()
-        _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
-        agent.stop()
-        try await agentTask.value
-        #expect(try await fixture.client.table("spoke").rowCount == 0)
-        // Past the liveness, when a silent spoke would have gone down.
-        try await Task.sleep(for: HubFixture.liveness + .milliseconds(500))
-        #expect(try await fixture.client.table("down").rowCount == 0)
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (agent, agentTask) = try await fixture.startSpoke()
+            _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            agent.stop()
+            try await agentTask.value
+            #expect(try await fixture.client.table("spoke").rowCount == 0)
+            // Past the liveness, when a silent spoke would have gone down.
+            try await Task.sleep(for: HubFixture.liveness + .milliseconds(500))
+            #expect(try await fixture.client.table("down").rowCount == 0)
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("a restarted hub keeps live spokes and moves dead ones to down")
     func restartKeepsLiveAndMovesDead() async throws {
-        let fixture = HubFixture()
-        var (hub, hubTask) = try await fixture.startHub()
-        let (live, liveTask) = try await fixture.startSpoke(port: 41_101)
-        let (dead, deadTask) = try await fixture.startSpoke(port: 41_102)
-        let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
-        let deadID = try await dead.waitUntilRegistered(timeout: .seconds(15))
-        hub.stop()
-        try await hubTask.value
-        dead.stop(deregister: false)
-        try await deadTask.value
+        try await HubFixture.with { fixture in
+            var (hub, hubTask) = try await fixture.startHub()
+            let (live, liveTask) = try await fixture.startSpoke(port: 41_101)
+            let (dead, deadTask) = try await fixture.startSpoke(port: 41_102)
+            let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
+            let deadID = try await dead.waitUntilRegistered(timeout: .seconds(15))
+            hub.stop()
+            try await hubTask.value
+            dead.stop(deregister: false)
+            try await deadTask.value
 
-        (hub, hubTask) = try await fixture.startHub()
-        _ = try await live.waitUntilRegistered(count: 2, timeout: .seconds(15))
-        let settled = try await eventually { try await fixture.client.table("down").rowCount == 1 }
-        #expect(settled)
-        #expect(try await fixture.client.table("down").longs("spoke") == [deadID])
-        #expect(try await fixture.client.table("spoke").longs("id") == [liveID])
-        live.stop()
-        try await liveTask.value
-        hub.stop()
-        try await hubTask.value
+            (hub, hubTask) = try await fixture.startHub()
+            _ = try await live.waitUntilRegistered(count: 2, timeout: .seconds(15))
+            let settled = try await eventually { try await fixture.client.table("down").rowCount == 1 }
+            #expect(settled)
+            #expect(try await fixture.client.table("down").longs("spoke") == [deadID])
+            #expect(try await fixture.client.table("spoke").longs("id") == [liveID])
+            live.stop()
+            try await liveTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("a spoke that leaves before its first heartbeat reaches a restarted hub is taken at its word")
     func deregisterAfterAHubRestart() async throws {
-        var fixture = HubFixture()
-        // The spoke played by hand sends no heartbeat: a busy machine must not see it go down
-        // before it leaves.
-        fixture.configuration.livenessTimeout = .seconds(60)
-        var (hub, hubTask) = try await fixture.startHub()
-        // A spoke agent's socket, played by hand so that it sends no heartbeat in between.
-        let registration = SpokeRegistration.current(
-            port: 41_105, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41105")
-        let context = try ZMQContext()
-        let socket = try ZMQSocket(context: context, type: .dealer)
-        try socket.setLinger(milliseconds: 0)
-        try socket.setRoutingId(Array("spoke-\(registration.session)".utf8))
-        try socket.connect(fixture.endpoint)
-        func ask(_ message: HubMessage) async throws -> HubMessage {
-            try socket.send(multipart: message.frames)
-            let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
-            return try HubMessage(frames: frames)
-        }
-        #expect(try await ask(HubMessage(.register, registration.entries)).command == .registered)
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            var fixture = fixture
+            // The spoke played by hand sends no heartbeat: a busy machine must not see it go down
+            // before it leaves.
+            fixture.configuration.livenessTimeout = .seconds(60)
+            var (hub, hubTask) = try await fixture.startHub()
+            // A spoke agent's socket, played by hand so that it sends no heartbeat in between.
+            let registration = SpokeRegistration.current(
+                port: 41_105, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41105")
+            let context = try ZMQContext()
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setRoutingId(Array("spoke-\(registration.session)".utf8))
+            try socket.connect(fixture.endpoint)
+            func ask(_ message: HubMessage) async throws -> HubMessage {
+                try socket.send(multipart: message.frames)
+                let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                return try HubMessage(frames: frames)
+            }
+            #expect(try await ask(HubMessage(.register, registration.entries)).command == .registered)
+            hub.stop()
+            try await hubTask.value
 
-        (hub, hubTask) = try await fixture.startHub()
-        #expect(try await fixture.client.table("spoke").rowCount == 1, "reloaded")
-        #expect(try await ask(HubMessage(.deregister, [])).command == .deregistered)
-        #expect(try await fixture.client.table("spoke").rowCount == 0)
-        #expect(try await fixture.client.table("down").rowCount == 0, "a clean exit is no crash")
-        socket.close()
-        context.terminate()
-        hub.stop()
-        try await hubTask.value
+            (hub, hubTask) = try await fixture.startHub()
+            #expect(try await fixture.client.table("spoke").rowCount == 1, "reloaded")
+            #expect(try await ask(HubMessage(.deregister, [])).command == .deregistered)
+            #expect(try await fixture.client.table("spoke").rowCount == 0)
+            #expect(try await fixture.client.table("down").rowCount == 0, "a clean exit is no crash")
+            socket.close()
+            context.terminate()
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("resolve lists the live servants of a service only")
     func resolveByService() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let (dev, devTask) = try await fixture.startSpoke(service: "dev", port: 41_201)
-        let (prod, prodTask) = try await fixture.startSpoke(service: "prod", port: 41_202)
-        let (broker, brokerTask) = try await fixture.startSpoke(service: "dev", role: SpokeRole.broker, port: 41_203)
-        for agent in [dev, prod, broker] { _ = try await agent.waitUntilRegistered(timeout: .seconds(15)) }
-        let resolved = try await Hub.resolve("dev", hub: fixture.endpoint)
-        #expect(resolved.map(\.endpoint) == ["tcp://127.0.0.1:41201"])
-        #expect(resolved.first?.threads == 2)
-        #expect(try await Hub.resolve("nothing", hub: fixture.endpoint).isEmpty)
-        for agent in [dev, prod, broker] { agent.stop() }
-        for task in [devTask, prodTask, brokerTask] { try await task.value }
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (dev, devTask) = try await fixture.startSpoke(service: "dev", port: 41_201)
+            let (prod, prodTask) = try await fixture.startSpoke(service: "prod", port: 41_202)
+            let (broker, brokerTask) = try await fixture.startSpoke(service: "dev", role: SpokeRole.broker, port: 41_203)
+            for agent in [dev, prod, broker] { _ = try await agent.waitUntilRegistered(timeout: .seconds(15)) }
+            let resolved = try await Hub.resolve("dev", hub: fixture.endpoint)
+            #expect(resolved.map(\.endpoint) == ["tcp://127.0.0.1:41201"])
+            #expect(resolved.first?.threads == 2)
+            #expect(try await Hub.resolve("nothing", hub: fixture.endpoint).isEmpty)
+            for agent in [dev, prod, broker] { agent.stop() }
+            for task in [devTask, prodTask, brokerTask] { try await task.value }
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     @Test("a second hub on the same endpoint fails with addressInUse")
     func secondHubIsRefused() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let second = try Hub(configuration: fixture.configuration, logger: quietLogger)
-        await #expect(throws: HubError.self) { try await second.run() }
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let second = try Hub(configuration: fixture.configuration, logger: quietLogger)
+            await #expect(throws: HubError.self) { try await second.run() }
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     /// What auto mode tells apart from a hub already serving: this host can never bind it.
     @Test("a hub endpoint whose address is not this host's fails with addressNotOnThisHost")
     func anEndpointOnAnotherHostIsNotInUse() async throws {
-        var fixture = HubFixture()
-        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        // TEST-NET-1 (RFC 5737): documentation only, no host's address; a bind sends nothing.
-        fixture.configuration.endpoint = "tcp://192.0.2.1:5560"
-        let hub = try Hub(configuration: fixture.configuration, logger: quietLogger)
-        let error = await #expect(throws: HubError.self) { try await hub.run() }
-        #expect(error?.code == .addressNotOnThisHost, "\(String(describing: error))")
-        #expect(error?.message.contains("not one of this host's") == true, "\(String(describing: error))")
+        try await HubFixture.with { fixture in
+            var fixture = fixture
+            // TEST-NET-1 (RFC 5737): documentation only, no host's address; a bind sends nothing.
+            fixture.configuration.endpoint = "tcp://192.0.2.1:5560"
+            let hub = try Hub(configuration: fixture.configuration, logger: quietLogger)
+            let error = await #expect(throws: HubError.self) { try await hub.run() }
+            #expect(error?.code == .addressNotOnThisHost, "\(String(describing: error))")
+            #expect(error?.message.contains("not one of this host's") == true, "\(String(describing: error))")
+        }
     }
 
     @Test("a second hub over the same directory is refused, and serves once the first has stopped")
     func secondHubOnTheSameDirectoryIsRefused() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let other = HubFixture(directory: fixture.directory)
-        let second = try Hub(configuration: other.configuration, logger: quietLogger)
-        let error = await #expect(throws: HubError.self) { try await second.run() }
-        #expect(error?.code == .directoryInUse)
-        #expect(error?.message.contains("pid \(getpid()) serving \(fixture.endpoint)") == true, "\(String(describing: error))")
-        // Its port was bound and is released: nothing listens there.
-        await #expect(throws: HubError.self) { _ = try await other.impatientClient.table("spoke") }
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let other = fixture.sharingDirectory()
+            let second = try Hub(configuration: other.configuration, logger: quietLogger)
+            let error = await #expect(throws: HubError.self) { try await second.run() }
+            #expect(error?.code == .directoryInUse)
+            #expect(error?.message.contains("pid \(getpid()) serving \(fixture.endpoint)") == true, "\(String(describing: error))")
+            // Its port was bound and is released: nothing listens there.
+            await #expect(throws: HubError.self) { _ = try await other.impatientClient.table("spoke") }
 
-        hub.stop()
-        try await hubTask.value
-        let (third, thirdTask) = try await other.startHub()
-        #expect(try await other.client.table("spoke").rowCount == 0)
-        third.stop()
-        try await thirdTask.value
+            hub.stop()
+            try await hubTask.value
+            let (third, thirdTask) = try await other.startHub()
+            #expect(try await other.client.table("spoke").rowCount == 0)
+            third.stop()
+            try await thirdTask.value
+        }
     }
 
     @Test("a hub whose database refuses writes is not ready, saying why, until a write succeeds again")
     func aDatabaseRefusingWritesMakesTheHubNotReady() async throws {
-        let fixture = HubFixture()
-        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        let (hub, hubTask) = try await fixture.startHub()
-        #expect(await hub.snapshot().databaseOpen)
-        // Another process holding the database's write lock (an sqlite3 shell left in a
-        // transaction): each of the hub's writes fails once its busy timeout is over, as
-        // on a full disk.
-        var configuration = Configuration()
-        configuration.busyMode = .immediateError
-        configuration.allowsUnsafeTransactions = true
-        let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
-        try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-        // A spoke trying to register five times a second: the hub must go on answering.
-        let agent = try SpokeAgent(
-            hub: fixture.endpoint,
-            registration: .current(port: 41_009, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41009"),
-            heartbeatInterval: .milliseconds(200), livenessTimeout: .seconds(60), logger: quietLogger)
-        let agentTask = Task { try await agent.run() }
-        let refused = await eventually {
-            let snapshot = await hub.snapshot()
-            return !snapshot.databaseOpen
-                && snapshot.databaseProblem?.hasPrefix("the hub's database refuses writes (cannot register a spoke: ") == true
-                && snapshot.databaseProblem?.contains("database is locked") == true
-        }
-        let problem = await hub.snapshot().databaseProblem
-        #expect(refused, "\(String(describing: problem))")
-        #expect(await hub.snapshot().metrics.registrations == 0)
-        // While the lock is held, the hub's loop is not held up by it: each write waits a
-        // quarter of a second at most, one a second, so the snapshot behind /healthz and
-        // /readyz comes at once (with a 5 s wait per write, it came only between writes).
-        for _ in 0..<5 {
-            let answered = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { _ = await hub.snapshot(); return true }
-                group.addTask { try? await Task.sleep(for: .seconds(2)); return false }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            #expect(await hub.snapshot().databaseOpen)
+            // Another process holding the database's write lock (an sqlite3 shell left in a
+            // transaction): each of the hub's writes fails once its busy timeout is over, as
+            // on a full disk.
+            var configuration = Configuration()
+            configuration.busyMode = .immediateError
+            configuration.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            // A spoke trying to register five times a second: the hub must go on answering.
+            let agent = try SpokeAgent(
+                hub: fixture.endpoint,
+                registration: .current(port: 41_009, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41009"),
+                heartbeatInterval: .milliseconds(200), livenessTimeout: .seconds(60), logger: quietLogger)
+            let agentTask = Task { try await agent.run() }
+            let refused = await eventually {
+                let snapshot = await hub.snapshot()
+                return !snapshot.databaseOpen
+                    && snapshot.databaseProblem?.hasPrefix("the hub's database refuses writes (cannot register a spoke: ") == true
+                    && snapshot.databaseProblem?.contains("database is locked") == true
             }
-            #expect(answered, "the hub did not answer within 2 s while another process held its database's lock")
-            try await Task.sleep(for: .milliseconds(300))
-        }
+            let problem = await hub.snapshot().databaseProblem
+            #expect(refused, "\(String(describing: problem))")
+            #expect(await hub.snapshot().metrics.registrations == 0)
+            // While the lock is held, the hub's loop is not held up by it: each write waits a
+            // quarter of a second at most, one a second, so the snapshot behind /healthz and
+            // /readyz comes at once (with a 5 s wait per write, it came only between writes).
+            for _ in 0..<5 {
+                let answered = await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { _ = await hub.snapshot(); return true }
+                    group.addTask { try? await Task.sleep(for: .seconds(2)); return false }
+                    let first = await group.next() ?? false
+                    group.cancelAll()
+                    return first
+                }
+                #expect(answered, "the hub did not answer within 2 s while another process held its database's lock")
+                try await Task.sleep(for: .milliseconds(300))
+            }
 
-        try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
-        _ = try await agent.waitUntilRegistered(timeout: .seconds(60))
-        let ready = await eventually { await hub.snapshot().databaseOpen }
-        #expect(ready)
-        #expect(await hub.snapshot().databaseProblem == nil)
-        agent.stop()
-        try await agentTask.value
-        hub.stop()
-        try await hubTask.value
+            try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            _ = try await agent.waitUntilRegistered(timeout: .seconds(60))
+            let ready = await eventually { await hub.snapshot().databaseOpen }
+            #expect(ready)
+            #expect(await hub.snapshot().databaseProblem == nil)
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     /// A hub whose loop did not run for longer than its liveness (the process stopped with
@@ -282,58 +293,60 @@ struct HubTests {
     /// really goes silent is still declared down afterwards.
     @Test("a pause of the hub itself counts against no spoke")
     func aPauseOfTheHubCountsAgainstNoSpoke() async throws {
-        var fixture = HubFixture()
-        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        fixture.configuration.heartbeatInterval = .milliseconds(200)
-        fixture.configuration.livenessTimeout = .seconds(2)
-        let recorder = LogRecorder()
-        let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
-        let (live, liveTask) = try await fixture.startSpoke(port: 41_301)
-        let (silent, silentTask) = try await fixture.startSpoke(port: 41_302)
-        let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
-        let silentID = try await silent.waitUntilRegistered(timeout: .seconds(15))
+        try await HubFixture.with { fixture in
+            var fixture = fixture
+            fixture.configuration.heartbeatInterval = .milliseconds(200)
+            fixture.configuration.livenessTimeout = .seconds(2)
+            let recorder = LogRecorder()
+            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+            let (live, liveTask) = try await fixture.startSpoke(port: 41_301)
+            let (silent, silentTask) = try await fixture.startSpoke(port: 41_302)
+            let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
+            let silentID = try await silent.waitUntilRegistered(timeout: .seconds(15))
 
-        // The loop runs a snapshot's reply on its own thread: one that sleeps holds the loop, as
-        // SIGSTOP holds the process, for one and a half liveness times while the spokes go on
-        // heartbeating.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let posted = hub.mailbox.post(
-                .snapshot { _ in
-                    Thread.sleep(forTimeInterval: 3)
-                    continuation.resume()
-                })
-            if !posted { continuation.resume() }
+            // The loop runs a snapshot's reply on its own thread: one that sleeps holds the loop, as
+            // SIGSTOP holds the process, for one and a half liveness times while the spokes go on
+            // heartbeating.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let posted = hub.mailbox.post(
+                    .snapshot { _ in
+                        Thread.sleep(forTimeInterval: 3)
+                        continuation.resume()
+                    })
+                if !posted { continuation.resume() }
+            }
+            let resumed = await hub.snapshot()
+            #expect(resumed.spokes.map(\.id) == [liveID, silentID].sorted(), "the spokes keep their rows and ids")
+            #expect(resumed.spokes.allSatisfy { $0.state == "up" })
+            #expect(resumed.crashReportsHeld == 0)
+            #expect(resumed.metrics.crashReports == 0)
+            let pauseLines = recorder.messages.filter { $0.hasPrefix("the hub was not running for ") }
+            #expect(pauseLines.count == 1, "\(pauseLines)")
+            #expect(pauseLines.first?.contains("get 3.0 s to be heard from again") == true, "\(pauseLines)")
+
+            // A spoke that really stops heartbeating after the pause is still declared down.
+            silent.stop(deregister: false)
+            try await silentTask.value
+            let down = await eventually { await hub.snapshot().spokes.map(\.id) == [liveID] }
+            #expect(down)
+            let crashes = await hub.snapshot().crashes
+            #expect(crashes.map(\.spoke) == [silentID])
+            #expect(crashes.map(\.reason) == ["missed heartbeats"])
+
+            live.stop()
+            try await liveTask.value
+            hub.stop()
+            try await hubTask.value
         }
-        let resumed = await hub.snapshot()
-        #expect(resumed.spokes.map(\.id) == [liveID, silentID].sorted(), "the spokes keep their rows and ids")
-        #expect(resumed.spokes.allSatisfy { $0.state == "up" })
-        #expect(resumed.crashReportsHeld == 0)
-        #expect(resumed.metrics.crashReports == 0)
-        let pauseLines = recorder.messages.filter { $0.hasPrefix("the hub was not running for ") }
-        #expect(pauseLines.count == 1, "\(pauseLines)")
-        #expect(pauseLines.first?.contains("get 3.0 s to be heard from again") == true, "\(pauseLines)")
-
-        // A spoke that really stops heartbeating after the pause is still declared down.
-        silent.stop(deregister: false)
-        try await silentTask.value
-        let down = await eventually { await hub.snapshot().spokes.map(\.id) == [liveID] }
-        #expect(down)
-        let crashes = await hub.snapshot().crashes
-        #expect(crashes.map(\.spoke) == [silentID])
-        #expect(crashes.map(\.reason) == ["missed heartbeats"])
-
-        live.stop()
-        try await liveTask.value
-        hub.stop()
-        try await hubTask.value
     }
 
     @Test("an unknown table is refused with an error")
     func unknownTable() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        await #expect(throws: HubError.self) { try await fixture.client.table("nope") }
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            await #expect(throws: HubError.self) { try await fixture.client.table("nope") }
+            hub.stop()
+            try await hubTask.value
+        }
     }
 }

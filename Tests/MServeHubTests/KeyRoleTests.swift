@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 @testable import MServeHub
+import MServeTestSupport
 import QData
 import Testing
 import ZeroMQ
@@ -11,72 +12,72 @@ import ZeroMQ
     static let servantKey = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
     static let clientKey = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
 
-    func temporaryDirectory() -> String {
-        (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
-    }
-
     @Test func theRoleIsStoredAndListed() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try HubDatabase(directory: directory)
-        try database.allow(name: "servant", key: Self.servantKey, role: .servant, at: 1)
-        try database.allow(name: "client", key: Self.clientKey, role: .client, at: 1)
-        #expect(try HubDatabase(directory: directory).allowedKeys() == [
-            AllowedKey(name: "client", key: Self.clientKey, role: .client),
-            AllowedKey(name: "servant", key: Self.servantKey, role: .servant),
-        ])
-        // Allowing a name again replaces its role too.
-        try database.allow(name: "servant", key: Self.servantKey, role: .any, at: 2)
-        #expect(try database.allowedKeys().map(\.role) == [.client, .any])
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            let database = try HubDatabase(directory: directory)
+            try database.allow(name: "servant", key: Self.servantKey, role: .servant, at: 1)
+            try database.allow(name: "client", key: Self.clientKey, role: .client, at: 1)
+            #expect(try HubDatabase(directory: directory).allowedKeys() == [
+                AllowedKey(name: "client", key: Self.clientKey, role: .client),
+                AllowedKey(name: "servant", key: Self.servantKey, role: .servant),
+            ])
+            // Allowing a name again replaces its role too.
+            try database.allow(name: "servant", key: Self.servantKey, role: .any, at: 2)
+            #expect(try database.allowedKeys().map(\.role) == [.client, .any])
+        }
     }
 
     @Test func aKeyAllowedWithoutARoleIsAClient() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try HubDatabase(directory: directory)
-        try database.allow(name: "plain", key: Self.clientKey, at: 1)
-        #expect(try database.allowedKeys().map(\.role) == [.client])
-        #expect(KeyRole.default == .client)
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            let database = try HubDatabase(directory: directory)
+            try database.allow(name: "plain", key: Self.clientKey, at: 1)
+            #expect(try database.allowedKeys().map(\.role) == [.client])
+            #expect(KeyRole.default == .client)
+        }
     }
 
     @Test func anUnknownRoleIsRefused() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let database = try HubDatabase(directory: directory)
-        #expect {
-            try database.allow(name: "odd", key: Self.clientKey, role: KeyRole(rawValue: "admin"), at: 1)
-        } throws: { error in
-            (error as? HubError)?.message.contains("unknown key role 'admin'") == true
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            let database = try HubDatabase(directory: directory)
+            #expect {
+                try database.allow(name: "odd", key: Self.clientKey, role: KeyRole(rawValue: "admin"), at: 1)
+            } throws: { error in
+                (error as? HubError)?.message.contains("unknown key role 'admin'") == true
+            }
+            #expect(try database.allowedKeys().isEmpty)
+            #expect(throws: HubError.self) { try KeyRole(validating: "hub") }
+            #expect(try KeyRole(validating: "broker") == .broker)
         }
-        #expect(try database.allowedKeys().isEmpty)
-        #expect(throws: HubError.self) { try KeyRole(validating: "hub") }
-        #expect(try KeyRole(validating: "broker") == .broker)
     }
 
     /// A hub directory made before keys had roles: its keys open as `any` and new ones get roles.
     @Test func anOldSchemaDatabaseMigratesItsKeysToAny() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try HubDatabase(directory: directory)
-        // Take the database back to the schema before roles, then list a key the old way.
-        let path = (directory as NSString).appendingPathComponent("hub.sqlite")
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: "ALTER TABLE allowed_keys DROP COLUMN role")
-                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5 key roles'")
-                try db.execute(
-                    sql: "INSERT INTO allowed_keys (name, key, added) VALUES (?, ?, ?)",
-                    arguments: ["servant", Self.servantKey, 1])
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            _ = try HubDatabase(directory: directory)
+            // Take the database back to the schema before roles, then list a key the old way.
+            let path = (directory as NSString).appendingPathComponent("hub.sqlite")
+            do {
+                let queue = try DatabaseQueue(path: path)
+                try queue.write { db in
+                    try db.execute(sql: "ALTER TABLE allowed_keys DROP COLUMN role")
+                    try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5 key roles'")
+                    try db.execute(
+                        sql: "INSERT INTO allowed_keys (name, key, added) VALUES (?, ?, ?)",
+                        arguments: ["servant", Self.servantKey, 1])
+                }
+                #expect(try queue.read { db in try db.columns(in: "allowed_keys").map(\.name) } == ["name", "key", "added"])
+                try queue.close()
             }
-            #expect(try queue.read { db in try db.columns(in: "allowed_keys").map(\.name) } == ["name", "key", "added"])
-            try queue.close()
-        }
 
-        let database = try HubDatabase(directory: directory)
-        #expect(try database.allowedKeys() == [AllowedKey(name: "servant", key: Self.servantKey, role: .any)])
-        try database.allow(name: "client", key: Self.clientKey, role: .client, at: 2)
-        #expect(try database.allowedKeys().map(\.role) == [.client, .any])
+            let database = try HubDatabase(directory: directory)
+            #expect(try database.allowedKeys() == [AllowedKey(name: "servant", key: Self.servantKey, role: .any)])
+            try database.allow(name: "client", key: Self.clientKey, role: .client, at: 2)
+            #expect(try database.allowedKeys().map(\.role) == [.client, .any])
+        }
     }
 
     @Test func aKeysAnswerWithoutRolesIsReadAsAny() throws {
@@ -117,31 +118,32 @@ struct KeyRoleHubTests {
     }
 
     @Test func allowCarriesTheRoleAndKeysListsIt() async throws {
-        let fixture = HubFixture()
-        let (hub, task) = try await fixture.startHub()
-        defer { hub.stop() }
-        let broker = try ZMQCurveKeyPair.generate()
-        let plain = try ZMQCurveKeyPair.generate()
+        try await HubFixture.with { fixture in
+            let (hub, task) = try await fixture.startHub()
+            defer { hub.stop() }
+            let broker = try ZMQCurveKeyPair.generate()
+            let plain = try ZMQCurveKeyPair.generate()
 
-        #expect(try await fixture.client.allow(name: "broker", key: broker.publicKey, role: .broker).map(\.role) == [.broker])
-        // An ALLOW from an older mserve, with no role: a client key.
-        _ = try await fixture.client.request(
-            HubMessage(.allow, [("name", .atom(.symbol("plain"))), ("key", .atom(.symbol(plain.publicKey)))]))
-        #expect(try await fixture.client.allowedKeys().map(\.role) == [.broker, .client])
-        do {
+            #expect(try await fixture.client.allow(name: "broker", key: broker.publicKey, role: .broker).map(\.role) == [.broker])
+            // An ALLOW from an older mserve, with no role: a client key.
             _ = try await fixture.client.request(
-                HubMessage(
-                    .allow,
-                    [
-                        ("name", .atom(.symbol("odd"))), ("key", .atom(.symbol(plain.publicKey))),
-                        ("role", .atom(.symbol("admin"))),
-                    ]))
-            Issue.record("the hub allowed a key in an unknown role")
-        } catch let error as HubError {
-            #expect(error.message.contains("unknown key role 'admin'"), "\(error.message)")
+                HubMessage(.allow, [("name", .atom(.symbol("plain"))), ("key", .atom(.symbol(plain.publicKey)))]))
+            #expect(try await fixture.client.allowedKeys().map(\.role) == [.broker, .client])
+            do {
+                _ = try await fixture.client.request(
+                    HubMessage(
+                        .allow,
+                        [
+                            ("name", .atom(.symbol("odd"))), ("key", .atom(.symbol(plain.publicKey))),
+                            ("role", .atom(.symbol("admin"))),
+                        ]))
+                Issue.record("the hub allowed a key in an unknown role")
+            } catch let error as HubError {
+                #expect(error.message.contains("unknown key role 'admin'"), "\(error.message)")
+            }
+            hub.stop()
+            try await task.value
         }
-        hub.stop()
-        try await task.value
     }
 
     @Test func onlyServantAndBrokerKeysRegisterAsSuch() async throws {

@@ -62,41 +62,42 @@ struct QServantRegistrarTests {
     }
 
     @Test func registersWhileTheProcessAcceptsConnectionsAndReportsItDown() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        defer { hub.stop() }
-        let port = LoopbackPort.free()
-        var listener: Listener? = try Listener(port: port)
-        let registrar = QServantRegistrar(
-            host: "127.0.0.1", port: port, service: "q", name: "rdb1", hub: fixture.endpoint,
-            heartbeatInterval: HubFixture.heartbeat, livenessTimeout: HubFixture.liveness, logger: quietLogger)
-        let task = Task { try await registrar.run() }
-        defer { task.cancel() }
-        let endpoint = "kdb://127.0.0.1:\(port)"
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            defer { hub.stop() }
+            let port = LoopbackPort.free()
+            var listener: Listener? = try Listener(port: port)
+            let registrar = QServantRegistrar(
+                host: "127.0.0.1", port: port, service: "q", name: "rdb1", hub: fixture.endpoint,
+                heartbeatInterval: HubFixture.heartbeat, livenessTimeout: HubFixture.liveness, logger: quietLogger)
+            let task = Task { try await registrar.run() }
+            defer { task.cancel() }
+            let endpoint = "kdb://127.0.0.1:\(port)"
 
-        #expect(await eventually { (try? await fixture.client.resolve("q"))?.map(\.endpoint) == [endpoint] })
-        #expect(try await fixture.client.resolve("q").first?.name == "127.0.0.1:\(port)")
+            #expect(await eventually { (try? await fixture.client.resolve("q"))?.map(\.endpoint) == [endpoint] })
+            #expect(try await fixture.client.resolve("q").first?.name == "127.0.0.1:\(port)")
 
-        // The q process goes: down at once with the reason, not after missed heartbeats.
-        listener = nil
-        #expect(await eventually { (try? await fixture.client.resolve("q"))?.isEmpty == true })
-        let down = try await fixture.client.table("down")
-        guard case .list(let reasons, _)? = down.column("reason") else {
-            Issue.record("no reason column in down")
-            return
+            // The q process goes: down at once with the reason, not after missed heartbeats.
+            listener = nil
+            #expect(await eventually { (try? await fixture.client.resolve("q"))?.isEmpty == true })
+            let down = try await fixture.client.table("down")
+            guard case .list(let reasons, _)? = down.column("reason") else {
+                Issue.record("no reason column in down")
+                return
+            }
+            #expect(reasons.compactMap(\.textValue).contains { $0.contains("does not accept connections") })
+
+            // It comes back: registered again.
+            listener = try Listener(port: port)
+            #expect(await eventually { (try? await fixture.client.resolve("q"))?.map(\.endpoint) == [endpoint] })
+            _ = listener
+
+            // A clean stop deregisters.
+            task.cancel()
+            try await task.value
+            #expect(try await fixture.client.resolve("q").isEmpty)
+            hub.stop()
+            try await hubTask.value
         }
-        #expect(reasons.compactMap(\.textValue).contains { $0.contains("does not accept connections") })
-
-        // It comes back: registered again.
-        listener = try Listener(port: port)
-        #expect(await eventually { (try? await fixture.client.resolve("q"))?.map(\.endpoint) == [endpoint] })
-        _ = listener
-
-        // A clean stop deregisters.
-        task.cancel()
-        try await task.value
-        #expect(try await fixture.client.resolve("q").isEmpty)
-        hub.stop()
-        try await hubTask.value
     }
 }

@@ -96,39 +96,40 @@ struct RegistrationValidationTests {
 
     @Test func theHubAnswersErrorToEachAndRegistersTheRealOnes() async throws {
         let recorder = LogRecorder()
-        let fixture = HubFixture()
-        let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
-        defer { hub.stop() }
-        let context = try ZMQContext()
-        let socket = try ZMQSocket(context: context, type: .dealer)
-        defer {
-            socket.close()
-            context.terminate()
-        }
-        try socket.setLinger(milliseconds: 0)
-        try socket.connect(fixture.endpoint)
-        func ask(_ message: HubMessage) async throws -> HubMessage {
-            try socket.send(multipart: message.frames)
-            let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
-            return try HubMessage(frames: frames)
-        }
-        for (what, change) in Self.refused {
-            let answer = try await ask(HubMessage(.register, Self.registration(change).entries))
-            #expect(answer.command == .error, "\(what)")
-            #expect(answer.text("message")?.hasPrefix("REGISTER with") == true, "\(what): \(answer.text("message") ?? "")")
-        }
-        // A forged reason for a crash report is refused the same way.
-        let reason = try await ask(HubMessage(.deregister, [("reason", .vector(.char(Array("gone\n\u{1B}[31mforged".utf8))))]))
-        #expect(reason.command == .error)
-        #expect(try await fixture.client.table("spoke").rowCount == 0)
-        #expect(try await fixture.client.table("down").rowCount == 0)
-        #expect(recorder.messages.contains { $0.hasPrefix("refused a registration: REGISTER with") })
+        try await HubFixture.with { fixture in
+            let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+            defer { hub.stop() }
+            let context = try ZMQContext()
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            defer {
+                socket.close()
+                context.terminate()
+            }
+            try socket.setLinger(milliseconds: 0)
+            try socket.connect(fixture.endpoint)
+            func ask(_ message: HubMessage) async throws -> HubMessage {
+                try socket.send(multipart: message.frames)
+                let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                return try HubMessage(frames: frames)
+            }
+            for (what, change) in Self.refused {
+                let answer = try await ask(HubMessage(.register, Self.registration(change).entries))
+                #expect(answer.command == .error, "\(what)")
+                #expect(answer.text("message")?.hasPrefix("REGISTER with") == true, "\(what): \(answer.text("message") ?? "")")
+            }
+            // A forged reason for a crash report is refused the same way.
+            let reason = try await ask(HubMessage(.deregister, [("reason", .vector(.char(Array("gone\n\u{1B}[31mforged".utf8))))]))
+            #expect(reason.command == .error)
+            #expect(try await fixture.client.table("spoke").rowCount == 0)
+            #expect(try await fixture.client.table("down").rowCount == 0)
+            #expect(recorder.messages.contains { $0.hasPrefix("refused a registration: REGISTER with") })
 
-        for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
-            let answer = try await ask(HubMessage(.register, Self.registration { $0.role = role }.entries))
-            #expect(answer.command == .registered, "\(role): \(answer.text("message") ?? "")")
+            for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
+                let answer = try await ask(HubMessage(.register, Self.registration { $0.role = role }.entries))
+                #expect(answer.command == .registered, "\(role): \(answer.text("message") ?? "")")
+            }
+            hub.stop()
+            try await task.value
         }
-        hub.stop()
-        try await task.value
     }
 }

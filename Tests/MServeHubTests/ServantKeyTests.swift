@@ -1,5 +1,6 @@
 import Foundation
 import MServeHub
+import MServeTestSupport
 import QData
 import Testing
 
@@ -23,27 +24,29 @@ import Testing
     }
 
     @Test func theSpokeTableKeepsTheKeyAcrossReopening() throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("mserve-hub-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try HubDatabase(directory: directory).register(registration(key: Self.key), endpoint: "tcp://10.0.0.1:41500", at: 1)
-        let spokes = try HubDatabase(directory: directory).spokes()
-        #expect(spokes.map(\.registration.curveKey) == [Self.key])
-        #expect(spokes.map(\.serviceEndpoint.curveKey) == [Self.key])
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let directory = temporary + "/hub"
+            try HubDatabase(directory: directory).register(registration(key: Self.key), endpoint: "tcp://10.0.0.1:41500", at: 1)
+            let spokes = try HubDatabase(directory: directory).spokes()
+            #expect(spokes.map(\.registration.curveKey) == [Self.key])
+            #expect(spokes.map(\.serviceEndpoint.curveKey) == [Self.key])
+        }
     }
 
     @Test func resolveAnswersWithTheKey() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let keyed = try SpokeAgent(
-            hub: fixture.endpoint, registration: registration(key: Self.key), heartbeatInterval: HubFixture.heartbeat,
-            livenessTimeout: HubFixture.liveness, logger: quietLogger)
-        let keyedTask = Task { try await keyed.run() }
-        _ = try await keyed.waitUntilRegistered(timeout: .seconds(15))
-        let resolved = try await fixture.client.resolve("keyed")
-        #expect(resolved.map(\.curveKey) == [Self.key])
-        keyed.stop()
-        try await keyedTask.value
-        hub.stop()
-        try await hubTask.value
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let keyed = try SpokeAgent(
+                hub: fixture.endpoint, registration: registration(key: Self.key), heartbeatInterval: HubFixture.heartbeat,
+                livenessTimeout: HubFixture.liveness, logger: quietLogger)
+            let keyedTask = Task { try await keyed.run() }
+            _ = try await keyed.waitUntilRegistered(timeout: .seconds(15))
+            let resolved = try await fixture.client.resolve("keyed")
+            #expect(resolved.map(\.curveKey) == [Self.key])
+            keyed.stop()
+            try await keyedTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 }

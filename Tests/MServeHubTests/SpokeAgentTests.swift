@@ -13,35 +13,36 @@ struct SpokeAgentTests {
 
     @Test("a spoke logs the hub's silence once, its registration, the hub's loss and its return")
     func logsTheHubComingAndGoing() async throws {
-        let fixture = HubFixture()
-        let recorder = LogRecorder()
-        let (agent, agentTask) = try await fixture.startSpoke(port: 41_301, logger: recorder.logger(label: "spoke"))
+        try await HubFixture.with { fixture in
+            let recorder = LogRecorder()
+            let (agent, agentTask) = try await fixture.startSpoke(port: 41_301, logger: recorder.logger(label: "spoke"))
 
-        // No hub yet: one warning, however many registrations go unanswered.
-        #expect(await eventually { recorder.messages.contains(Self.silence) })
-        // A liveness more: ten more registrations unanswered.
-        try await Task.sleep(for: HubFixture.liveness)
-        #expect(recorder.messages.filter { $0 == Self.silence }.count == 1)
+            // No hub yet: one warning, however many registrations go unanswered.
+            #expect(await eventually { recorder.messages.contains(Self.silence) })
+            // A liveness more: ten more registrations unanswered.
+            try await Task.sleep(for: HubFixture.liveness)
+            #expect(recorder.messages.filter { $0 == Self.silence }.count == 1)
 
-        var (hub, hubTask) = try await fixture.startHub()
-        _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
-        #expect(await eventually { recorder.messages.contains("registered with the hub") })
-        let registered = recorder.entries.first { $0.message == "registered with the hub" }
-        #expect(registered?.level == .info)
-        #expect(registered?.metadata["hub"] == fixture.endpoint)
+            var (hub, hubTask) = try await fixture.startHub()
+            _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            #expect(await eventually { recorder.messages.contains("registered with the hub") })
+            let registered = recorder.entries.first { $0.message == "registered with the hub" }
+            #expect(registered?.level == .info)
+            #expect(registered?.metadata["hub"] == fixture.endpoint)
 
-        hub.stop()
-        try await hubTask.value
-        #expect(await eventually { recorder.messages.contains(Self.stopped) })
+            hub.stop()
+            try await hubTask.value
+            #expect(await eventually { recorder.messages.contains(Self.stopped) })
 
-        (hub, hubTask) = try await fixture.startHub()
-        #expect(await eventually(timeout: .seconds(60)) { recorder.messages.contains("registered with the hub again") })
-        #expect(recorder.entries.filter { $0.level >= .warning }.map(\.message) == [Self.silence, Self.stopped])
+            (hub, hubTask) = try await fixture.startHub()
+            #expect(await eventually(timeout: .seconds(60)) { recorder.messages.contains("registered with the hub again") })
+            #expect(recorder.entries.filter { $0.level >= .warning }.map(\.message) == [Self.silence, Self.stopped])
 
-        agent.stop()
-        try await agentTask.value
-        hub.stop()
-        try await hubTask.value
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     /// A spoke's first REGISTER goes out before its connection to the hub is up, and is
@@ -49,20 +50,21 @@ struct SpokeAgentTests {
     /// within moments, not a heartbeat later: with a 30 s heartbeat, it is registered in 10 s.
     @Test("a spoke is registered moments after it starts, not a heartbeat later")
     func registersWithoutWaitingForAHeartbeat() async throws {
-        let fixture = HubFixture()
-        let (hub, hubTask) = try await fixture.startHub()
-        let agent = try SpokeAgent(
-            hub: fixture.endpoint,
-            registration: .current(port: 41_302, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41302"),
-            heartbeatInterval: .seconds(30), livenessTimeout: .seconds(90), logger: quietLogger)
-        let agentTask = Task { try await agent.run() }
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let agent = try SpokeAgent(
+                hub: fixture.endpoint,
+                registration: .current(port: 41_302, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41302"),
+                heartbeatInterval: .seconds(30), livenessTimeout: .seconds(90), logger: quietLogger)
+            let agentTask = Task { try await agent.run() }
 
-        let id = try? await agent.waitUntilRegistered(timeout: .seconds(10))
-        #expect(id != nil)
+            let id = try? await agent.waitUntilRegistered(timeout: .seconds(10))
+            #expect(id != nil)
 
-        agent.stop()
-        try await agentTask.value
-        hub.stop()
-        try await hubTask.value
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
     }
 }

@@ -26,30 +26,30 @@ struct SpokeRegistrarTests {
     }
 
     @Test func aProcessIsRegisteredOnceBoundAndLeavesTheHubWhenItStops() async throws {
-        let fixture = HubFixture()
-        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
-        let (hub, hubTask) = try await fixture.startHub()
-        // The endpoint is known only after a while, as a servant's is once it has bound.
-        let bound = Mutex<String?>(nil)
-        let registrar = SpokeRegistrar(hub: fixture.endpoint, service: "lib", role: SpokeRole.servant, logger: quietLogger) {
-            while true {
-                if let endpoint = bound.withLock({ $0 }) { return endpoint }
-                try await Task.sleep(for: .milliseconds(20))
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            // The endpoint is known only after a while, as a servant's is once it has bound.
+            let bound = Mutex<String?>(nil)
+            let registrar = SpokeRegistrar(hub: fixture.endpoint, service: "lib", role: SpokeRole.servant, logger: quietLogger) {
+                while true {
+                    if let endpoint = bound.withLock({ $0 }) { return endpoint }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
             }
-        }
-        let group = ServiceGroup(services: [registrar], logger: quietLogger)
-        let running = Task { try await group.run() }
-        #expect(try await Hub.resolve("lib", hub: fixture.endpoint).isEmpty)
-        bound.withLock { $0 = "tcp://127.0.0.1:41777" }
-        let registered = await eventually { (try? await Hub.resolve("lib", hub: fixture.endpoint))?.map(\.endpoint) == ["tcp://127.0.0.1:41777"] }
-        #expect(registered)
+            let group = ServiceGroup(services: [registrar], logger: quietLogger)
+            let running = Task { try await group.run() }
+            #expect(try await Hub.resolve("lib", hub: fixture.endpoint).isEmpty)
+            bound.withLock { $0 = "tcp://127.0.0.1:41777" }
+            let registered = await eventually { (try? await Hub.resolve("lib", hub: fixture.endpoint))?.map(\.endpoint) == ["tcp://127.0.0.1:41777"] }
+            #expect(registered)
 
-        await group.triggerGracefulShutdown()
-        try await running.value
-        let left = await eventually { (try? await Hub.resolve("lib", hub: fixture.endpoint))?.isEmpty == true }
-        #expect(left)
-        hub.stop()
-        try await hubTask.value
+            await group.triggerGracefulShutdown()
+            try await running.value
+            let left = await eventually { (try? await Hub.resolve("lib", hub: fixture.endpoint))?.isEmpty == true }
+            #expect(left)
+            hub.stop()
+            try await hubTask.value
+        }
     }
 
     /// Cancelled before its process has bound, it ends without registering anything.
