@@ -10,56 +10,57 @@ extension IntegrationTests {
         static let bench = MServeProcess.buildDirectory.appendingPathComponent("mserve-bench")
 
         @Test func theBrokerAnswersBehindCServants() async throws {
-            let directory = try temporaryDirectory("mserve-bench-csv")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let csv = "\(directory)/echo-ratio.csv"
-            let run = try await CommandRun.run(
-                Self.bench,
-                ["echo-ratio", "--peer", "lbbroker", "--servant-kind", "c", "--rounds", "1", "--duration", "0.5", "--csv", csv],
-                timeout: 120)
-            #expect(run.status == 0, "\(run.errors)")
-            #expect(run.output.contains("broker with C servants (msvecho)"), "\(run.output)")
-            let median = try #require(
-                run.output.split(separator: "\n").first { $0.hasPrefix("median") }, "\(run.output)")
-            let columns = median.split(separator: " ")
-            // median, lbbroker q/s, broker q/s, …
-            let brokerRate = try #require(columns.count > 2 ? Double(columns[2]) : nil, "\(median)")
-            #expect(brokerRate > 0, "\(median)")
-            // The by-thread table: the lbbroker's main and I/O threads are measured apart, as
-            // the broker's loop and I/O thread are.
-            let medians = run.output.split(separator: "\n").filter { $0.hasPrefix("median") }
-            #expect(medians.count == 2, "\(run.output)")
-            let byThread = try #require(medians.last).split(separator: " ").dropFirst().compactMap { Double($0) }
-            #expect(byThread.count == 8, "\(run.output)")
-            #expect(byThread.prefix(4).allSatisfy { $0 > 0 }, "CPU of each thread: \(byThread)")
-            // The CSV records the run's settings on its row, after the figures.
-            let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-            #expect(lines.count == 2, "\(lines)")
-            #expect(
-                lines.first?.hasSuffix(",algorithm,servant_kind,servants,capacity,clients,in_flight,duration_s,rounds,http") == true,
-                "\(lines)")
-            #expect(lines.last?.hasPrefix("1,lbbroker,") == true, "\(lines)")
-            #expect(lines.last?.hasSuffix(",orig,c,2,1,4,16,0.5,1,no") == true, "\(lines)")
+            try await withTemporaryDirectory("mserve-bench-csv") { directory in
+                let csv = "\(directory)/echo-ratio.csv"
+                let run = try await CommandRun.run(
+                    Self.bench,
+                    ["echo-ratio", "--peer", "lbbroker", "--servant-kind", "c", "--rounds", "1", "--duration", "0.5", "--csv", csv],
+                    // The C programs it compiles go to $TMPDIR/mserve-bench-c-HASH: this test's directory.
+                    environment: ["TMPDIR": directory], timeout: 120)
+                #expect(run.status == 0, "\(run.errors)")
+                #expect(run.output.contains("broker with C servants (msvecho)"), "\(run.output)")
+                let median = try #require(
+                    run.output.split(separator: "\n").first { $0.hasPrefix("median") }, "\(run.output)")
+                let columns = median.split(separator: " ")
+                // median, lbbroker q/s, broker q/s, …
+                let brokerRate = try #require(columns.count > 2 ? Double(columns[2]) : nil, "\(median)")
+                #expect(brokerRate > 0, "\(median)")
+                // The by-thread table: the lbbroker's main and I/O threads are measured apart, as
+                // the broker's loop and I/O thread are.
+                let medians = run.output.split(separator: "\n").filter { $0.hasPrefix("median") }
+                #expect(medians.count == 2, "\(run.output)")
+                let byThread = try #require(medians.last).split(separator: " ").dropFirst().compactMap { Double($0) }
+                #expect(byThread.count == 8, "\(run.output)")
+                #expect(byThread.prefix(4).allSatisfy { $0 > 0 }, "CPU of each thread: \(byThread)")
+                // The CSV records the run's settings on its row, after the figures.
+                let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+                #expect(lines.count == 2, "\(lines)")
+                #expect(
+                    lines.first?.hasSuffix(",algorithm,servant_kind,servants,capacity,clients,in_flight,duration_s,rounds,http") == true,
+                    "\(lines)")
+                #expect(lines.last?.hasPrefix("1,lbbroker,") == true, "\(lines)")
+                #expect(lines.last?.hasSuffix(",orig,c,2,1,4,16,0.5,1,no") == true, "\(lines)")
+            }
         }
 
         /// `--plot-dir` draws the plot there and leaves the committed one in img/ alone;
         /// without `--plot` it is refused.
         @Test func plotDirWritesThePlotThere() async throws {
-            let directory = try temporaryDirectory("mserve-bench-plot")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let committed = try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date
-            let run = try await CommandRun.run(
-                Self.bench,
-                ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
-                timeout: 120)
-            #expect(run.status == 0, "\(run.errors)")
-            #expect(run.output.contains("plotted \(directory)/bench-warm-sweep.png"), "\(run.output)")
-            let size = try FileManager.default.attributesOfItem(atPath: "\(directory)/bench-warm-sweep.png")[.size] as? Int
-            #expect((size ?? 0) > 0)
-            #expect(try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date == committed)
-            let alone = try await CommandRun.run(Self.bench, ["warm-sweep", "--plot-dir", directory], timeout: 60)
-            #expect(alone.status == 64)
-            #expect(alone.errors.contains("--plot-dir says where --plot writes its PNGs: give --plot with it"), "\(alone.errors)")
+            try await withTemporaryDirectory("mserve-bench-plot") { directory in
+                let committed = try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date
+                let run = try await CommandRun.run(
+                    Self.bench,
+                    ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
+                    timeout: 120)
+                #expect(run.status == 0, "\(run.errors)")
+                #expect(run.output.contains("plotted \(directory)/bench-warm-sweep.png"), "\(run.output)")
+                let size = try FileManager.default.attributesOfItem(atPath: "\(directory)/bench-warm-sweep.png")[.size] as? Int
+                #expect((size ?? 0) > 0)
+                #expect(try FileManager.default.attributesOfItem(atPath: "img/bench-warm-sweep.png")[.modificationDate] as? Date == committed)
+                let alone = try await CommandRun.run(Self.bench, ["warm-sweep", "--plot-dir", directory], timeout: 60)
+                #expect(alone.status == 64)
+                #expect(alone.errors.contains("--plot-dir says where --plot writes its PNGs: give --plot with it"), "\(alone.errors)")
+            }
         }
 
         /// An option value that can only be wrong against the machine (an algorithm no plugin
@@ -150,13 +151,13 @@ extension IntegrationTests {
         /// A suite whose output reader goes (`| head -1`) stops as for SIGPIPE: status 141, and
         /// no CSV for the run, though the run would have gone on for long.
         @Test func aSuiteStopsWhenItsReaderGoes() async throws {
-            let directory = try temporaryDirectory("mserve-bench-pipe")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let csv = "\(directory)/chaos.csv"
-            let (first, status) = try await Self.readFirstLineAndGo(["chaos", "--queries", "100000", "--csv", csv])
-            #expect(first.hasPrefix("mserve-bench chaos:"))
-            #expect(status == 141)
-            #expect(!FileManager.default.fileExists(atPath: csv))
+            try await withTemporaryDirectory("mserve-bench-pipe") { directory in
+                let csv = "\(directory)/chaos.csv"
+                let (first, status) = try await Self.readFirstLineAndGo(["chaos", "--queries", "100000", "--csv", csv])
+                #expect(first.hasPrefix("mserve-bench chaos:"))
+                #expect(status == 141)
+                #expect(!FileManager.default.fileExists(atPath: csv))
+            }
         }
 
         /// The in-process suites print each figure as it is measured, so `| head -1` has its
@@ -246,19 +247,17 @@ extension IntegrationTests {
         /// `--plot` without gnuplot on PATH is refused before the run, as a missing tool:
         /// status 1 and what to install, as for a missing C compiler, and nothing measured.
         @Test func plotWithoutGnuplotIsRefusedFirst() async throws {
-            let emptyPath = try temporaryDirectory("mserve-bench-path")
-            let directory = try temporaryDirectory("mserve-bench-plot")
-            defer {
-                try? FileManager.default.removeItem(atPath: emptyPath)
-                try? FileManager.default.removeItem(atPath: directory)
+            try await withTemporaryDirectory("mserve-bench-path") { emptyPath in
+                try await withTemporaryDirectory("mserve-bench-plot") { directory in
+                    let run = try await CommandRun.run(
+                        Self.bench,
+                        ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
+                        environment: ["PATH": emptyPath], timeout: 60)
+                    #expect(run.status == 1, "\(run.output)\(run.errors)")
+                    #expect(run.errors.contains("Error: --plot needs gnuplot, which is not on PATH (install gnuplot-nox: scripts/setup)"), "\(run.errors)")
+                    #expect(run.output.isEmpty, "nothing measured: \(run.output)")
+                }
             }
-            let run = try await CommandRun.run(
-                Self.bench,
-                ["warm-sweep", "--symbols", "2", "--algorithms", "orig", "--duration", "0.5", "--csv", directory, "--plot", "--plot-dir", directory],
-                environment: ["PATH": emptyPath], timeout: 60)
-            #expect(run.status == 1, "\(run.output)\(run.errors)")
-            #expect(run.errors.contains("Error: --plot needs gnuplot, which is not on PATH (install gnuplot-nox: scripts/setup)"), "\(run.errors)")
-            #expect(run.output.isEmpty, "nothing measured: \(run.output)")
         }
 
         /// The unknown-algorithm message says where the plugins were looked for.

@@ -223,14 +223,14 @@ extension IntegrationTests {
             #expect(help.status == 0)
             #expect(help.output.contains("see `mserve hub serve --help`"), "\(help.output)")
 
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let noKeys = try await CommandRun.mserve(
-                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--keys", directory + "/no-such-keys"],
-                timeout: 60)
-            #expect(noKeys.status == 64)
-            #expect(noKeys.errors.hasPrefix("Error: --keys: "), "\(noKeys.errors)")
-            #expect(noKeys.errors.hasSuffix("See 'mserve hub serve --help' for more information.\n"), "\(noKeys.errors)")
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let noKeys = try await CommandRun.mserve(
+                    ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--keys", directory + "/no-such-keys"],
+                    timeout: 60)
+                #expect(noKeys.status == 64)
+                #expect(noKeys.errors.hasPrefix("Error: --keys: "), "\(noKeys.errors)")
+                #expect(noKeys.errors.hasSuffix("See 'mserve hub serve --help' for more information.\n"), "\(noKeys.errors)")
+            }
         }
 
         /// A secured broker does not open a kdb+ door that anyone may use: `--keys` (or
@@ -241,139 +241,139 @@ extension IntegrationTests {
         func aSecuredBrokerRefusesAKdbDoorWithoutUsers(
             keys: [String], environment: [String: String], source: String
         ) async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let run = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0"]
-                    + keys.map { $0 == "KEYS" ? directory : $0 },
-                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
-            #expect(run.status == 64, "\(run.errors)")
-            #expect(
-                run.errors.contains("would let any kdb+ client in without a password, while \(source) admits only listed keys"),
-                "\(run.errors)")
-            #expect(run.errors.contains("give --users FILE"), "\(run.errors)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                let run = try await CommandRun.mserve(
+                    ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0"]
+                        + keys.map { $0 == "KEYS" ? directory : $0 },
+                    environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
+                #expect(run.status == 64, "\(run.errors)")
+                #expect(
+                    run.errors.contains("would let any kdb+ client in without a password, while \(source) admits only listed keys"),
+                    "\(run.errors)")
+                #expect(run.errors.contains("give --users FILE"), "\(run.errors)")
 
-            // With users, the door is not what stops it.
-            let users = directory + "/users"
-            #expect(
-                FileManager.default.createFile(
-                    atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o600]))
-            let withUsers = try await CommandRun.mserve(
-                ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
-                    + keys.map { $0 == "KEYS" ? directory : $0 },
-                environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
-            #expect(!withUsers.errors.contains("without a password"), "\(withUsers.errors)")
+                // With users, the door is not what stops it.
+                let users = directory + "/users"
+                #expect(
+                    FileManager.default.createFile(
+                        atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o600]))
+                let withUsers = try await CommandRun.mserve(
+                    ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
+                        + keys.map { $0 == "KEYS" ? directory : $0 },
+                    environment: environment.mapValues { $0 == "KEYS" ? directory : $0 }, timeout: 60)
+                #expect(!withUsers.errors.contains("without a password"), "\(withUsers.errors)")
+            }
         }
 
         /// `--keys` needs a hub endpoint: the error says so, and speaks of auto mode only when it
         /// was asked for.
         @Test func keysWithoutAHubEndpointSayWhatIsMissing() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            for name in ["broker", "hub"] {
-                #expect(try await CommandRun.mserve(["keys", "new", name, "--keys", directory]).status == 0)
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                for name in ["broker", "hub"] {
+                    #expect(try await CommandRun.mserve(["keys", "new", name, "--keys", directory]).status == 0)
+                }
+                let none = try await CommandRun.mserve(["broker", "--keys", directory], environment: ["MSERVE_HUB": ""])
+                #expect(none.status == 64)
+                #expect(none.errors.hasPrefix("Error: --keys needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys\n"), "\(none.errors)")
+                let auto = try await CommandRun.mserve(["broker", "--keys", directory, "--hub", "auto"])
+                #expect(auto.status == 64)
+                #expect(auto.errors.contains("not auto: the hub lists the allowed keys, and auto mode is not secured"), "\(auto.errors)")
+                // Given by the variable, the key directory is named by it.
+                let fromVariable = try await CommandRun.mserve(["broker"], environment: ["MSERVE_HUB": "", "MSERVE_KEYS": directory])
+                #expect(fromVariable.status == 64)
+                #expect(fromVariable.errors.hasPrefix("Error: MSERVE_KEYS needs --hub ENDPOINT (or MSERVE_HUB)"), "\(fromVariable.errors)")
             }
-            let none = try await CommandRun.mserve(["broker", "--keys", directory], environment: ["MSERVE_HUB": ""])
-            #expect(none.status == 64)
-            #expect(none.errors.hasPrefix("Error: --keys needs --hub ENDPOINT (or MSERVE_HUB): the hub lists the allowed keys\n"), "\(none.errors)")
-            let auto = try await CommandRun.mserve(["broker", "--keys", directory, "--hub", "auto"])
-            #expect(auto.status == 64)
-            #expect(auto.errors.contains("not auto: the hub lists the allowed keys, and auto mode is not secured"), "\(auto.errors)")
-            // Given by the variable, the key directory is named by it.
-            let fromVariable = try await CommandRun.mserve(["broker"], environment: ["MSERVE_HUB": "", "MSERVE_KEYS": directory])
-            #expect(fromVariable.status == 64)
-            #expect(fromVariable.errors.hasPrefix("Error: MSERVE_KEYS needs --hub ENDPOINT (or MSERVE_HUB)"), "\(fromVariable.errors)")
         }
 
         @Test func keysNewTakesTheKeyDirectoryAsEveryCommandDoes() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let made = try await CommandRun.mserve(["keys", "new", "broker", "--keys", directory])
-            #expect(made.status == 0, "\(made.errors)")
-            #expect(made.output.trimmingCharacters(in: .newlines).utf8.count == 40)
-            let alias = try await CommandRun.mserve(["keys", "new", "client", "--dir", directory])
-            #expect(alias.status == 0, "\(alias.errors)")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
-                "broker.key", "broker.pub", "client.key", "client.pub",
-            ])
-            let escape = try await CommandRun.mserve(["keys", "new", "../escape", "--keys", directory])
-            #expect(escape.status == 64)
-            #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                let made = try await CommandRun.mserve(["keys", "new", "broker", "--keys", directory])
+                #expect(made.status == 0, "\(made.errors)")
+                #expect(made.output.trimmingCharacters(in: .newlines).utf8.count == 40)
+                let alias = try await CommandRun.mserve(["keys", "new", "client", "--dir", directory])
+                #expect(alias.status == 0, "\(alias.errors)")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [
+                    "broker.key", "broker.pub", "client.key", "client.pub",
+                ])
+                let escape = try await CommandRun.mserve(["keys", "new", "../escape", "--keys", directory])
+                #expect(escape.status == 64)
+                #expect(escape.errors.contains("'../escape' cannot name a key"), "\(escape.errors)")
+            }
         }
 
         /// `keys new` gives the secret key mode 0600 and the public one 0644 whatever the umask,
         /// even 000.
         @Test func keysNewWritesTheSecretKeyOwnerOnlyEvenWithUmask000() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let made = try await CommandRun.run(
-                URL(fileURLWithPath: "/bin/sh"),
-                ["-c", "umask 000 && exec \"$0\" keys new servant --keys \"$1\"", MServeProcess.executable.path, directory])
-            #expect(made.status == 0, "\(made.errors)")
-            let secret = try FileManager.default.attributesOfItem(atPath: directory + "/servant.key")
-            let `public` = try FileManager.default.attributesOfItem(atPath: directory + "/servant.pub")
-            #expect((secret[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            #expect((`public`[.posixPermissions] as? NSNumber)?.intValue == 0o644)
-            // A key directory it makes is its user's alone.
-            let made2 = try await CommandRun.mserve(["keys", "new", "hub", "--keys", directory + "/new"])
-            #expect(made2.status == 0, "\(made2.errors)")
-            let created = try FileManager.default.attributesOfItem(atPath: directory + "/new")
-            #expect((created[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                let made = try await CommandRun.run(
+                    URL(fileURLWithPath: "/bin/sh"),
+                    ["-c", "umask 000 && exec \"$0\" keys new servant --keys \"$1\"", MServeProcess.executable.path, directory])
+                #expect(made.status == 0, "\(made.errors)")
+                let secret = try FileManager.default.attributesOfItem(atPath: directory + "/servant.key")
+                let `public` = try FileManager.default.attributesOfItem(atPath: directory + "/servant.pub")
+                #expect((secret[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+                #expect((`public`[.posixPermissions] as? NSNumber)?.intValue == 0o644)
+                // A key directory it makes is its user's alone.
+                let made2 = try await CommandRun.mserve(["keys", "new", "hub", "--keys", directory + "/new"])
+                #expect(made2.status == 0, "\(made2.errors)")
+                let created = try FileManager.default.attributesOfItem(atPath: directory + "/new")
+                #expect((created[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+            }
         }
 
         /// A process given a secret key that others may read refuses to start (status 64),
         /// naming the file, its mode and the fix, as ssh does.
         @Test func aSecretKeyOthersMayReadIsRefused() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
-            let file = directory + "/servant.key"
-            try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: file)
-            let refused = try await CommandRun.mserve(
-                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
-            #expect(refused.status == 64)
-            #expect(
-                refused.errors.contains(
-                    "Error: --keys: the secret key file \(file) has mode 0644, so its group may read it and other users may read it: "
-                        + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
-                "\(refused.errors)")
-            #expect(refused.output.isEmpty, "\(refused.output)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+                let file = directory + "/servant.key"
+                try FileManager.default.setAttributes([.posixPermissions: NSNumber(value: 0o644)], ofItemAtPath: file)
+                let refused = try await CommandRun.mserve(
+                    ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
+                #expect(refused.status == 64)
+                #expect(
+                    refused.errors.contains(
+                        "Error: --keys: the secret key file \(file) has mode 0644, so its group may read it and other users may read it: "
+                            + "a secret key must be readable by its owner only; run chmod 600 \(file)\n"),
+                    "\(refused.errors)")
+                #expect(refused.output.isEmpty, "\(refused.output)")
+            }
         }
 
         @Test func aKeyDirectoryOthersMayWriteIsRefused() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
-            #expect(chmod(directory, 0o777) == 0)
-            let refused = try await CommandRun.mserve(
-                ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
-            #expect(refused.status == 64)
-            #expect(
-                refused.errors.contains(
-                    "Error: --keys: the key directory \(directory) has mode 0777, so its group may read, write and execute it "
-                        + "and other users may read, write and execute it: whoever may write it could replace its keys and "
-                        + "hub.pub (the hub this process trusts); run chmod go-w \(directory)\n"),
-                "\(refused.errors)")
-            #expect(refused.output.isEmpty, "\(refused.output)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+                #expect(chmod(directory, 0o777) == 0)
+                let refused = try await CommandRun.mserve(
+                    ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
+                #expect(refused.status == 64)
+                #expect(
+                    refused.errors.contains(
+                        "Error: --keys: the key directory \(directory) has mode 0777, so its group may read, write and execute it "
+                            + "and other users may read, write and execute it: whoever may write it could replace its keys and "
+                            + "hub.pub (the hub this process trusts); run chmod go-w \(directory)\n"),
+                    "\(refused.errors)")
+                #expect(refused.output.isEmpty, "\(refused.output)")
+            }
         }
 
         /// A key file or directory that cannot be made is a failure with the path and its
         /// POSIX reason, in one line and without the help; only a bad name is a usage error.
         @Test func keysNewReportsAFileItCannotMakeWithThePathAndTheReason() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let file = directory + "/a-file"
-            #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
-            let notADirectory = try await CommandRun.mserve(["keys", "new", "x", "--keys", file])
-            #expect(notADirectory.status == 1)
-            #expect(notADirectory.errors == "Error: cannot create the key directory \(file): File exists\n", "\(notADirectory.errors)")
-            #expect(notADirectory.output.isEmpty, "\(notADirectory.output)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                let file = directory + "/a-file"
+                #expect(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+                let notADirectory = try await CommandRun.mserve(["keys", "new", "x", "--keys", file])
+                #expect(notADirectory.status == 1)
+                #expect(notADirectory.errors == "Error: cannot create the key directory \(file): File exists\n", "\(notADirectory.errors)")
+                #expect(notADirectory.output.isEmpty, "\(notADirectory.output)")
 
-            let made = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
-            #expect(made.status == 0, "\(made.errors)")
-            let again = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
-            #expect(again.status == 1)
-            #expect(again.errors == "Error: \(directory)/x.key exists; remove it first to make a new key\n", "\(again.errors)")
+                let made = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
+                #expect(made.status == 0, "\(made.errors)")
+                let again = try await CommandRun.mserve(["keys", "new", "x", "--keys", directory])
+                #expect(again.status == 1)
+                #expect(again.errors == "Error: \(directory)/x.key exists; remove it first to make a new key\n", "\(again.errors)")
+            }
         }
 
         /// A plugin file that does not exist is a usage error naming where it was given, for
@@ -810,37 +810,37 @@ extension IntegrationTests {
         func hubTimingsThatWouldFlapAndBadHubsAreRefused(
             arguments: [String], environment: [String: String], message: String
         ) async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let run = try await CommandRun.mserve(
-                arguments, environment: ["MSERVE_HUB_DIR": directory].merging(environment) { $1 }, timeout: 60)
-            #expect(run.status == 64, "\(run.errors)")
-            #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
-            #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let run = try await CommandRun.mserve(
+                    arguments, environment: ["MSERVE_HUB_DIR": directory].merging(environment) { $1 }, timeout: 60)
+                #expect(run.status == 64, "\(run.errors)")
+                #expect(run.errors.hasPrefix("Error: \(message)"), "\(run.errors)")
+                #expect(run.output.isEmpty, "nothing bound, nothing announced: \(run.output)")
+            }
         }
 
         /// A sidecar that checks its q process less often than the hub's liveness still
         /// heartbeats the hub every second: the q process stays a live servant.
         @Test func aSlowSidecarProbeDoesNotMakeTheHubDropItsServant() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
-            defer { hub.stop() }
-            let q = try TCPSocket.listen(host: "127.0.0.1", port: 0)
-            defer { TCPSocket.close(q.descriptor) }
-            let sidecar = try await MServeProcess(
-                "sidecar", ["hub", "register", "kdb://127.0.0.1:\(q.port)", "--hub", hub.endpoint, "--heartbeat", "10"])
-            defer { sidecar.stop() }
-            let endpoint = "kdb://127.0.0.1:\(q.port)"
-            #expect(try await eventually {
-                try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint]).output.hasPrefix(endpoint)
-            })
-            // Past the hub's 3 s liveness, well before the next probe.
-            try await Task.sleep(for: .seconds(5))
-            let resolved = try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint])
-            #expect(resolved.output.hasPrefix(endpoint + "\t"), "\(resolved.output)\(resolved.errors)")
-            let down = try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint])
-            #expect(!down.output.contains("\(q.port)"), "\(down.output)")
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
+                defer { hub.stop() }
+                let q = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+                defer { TCPSocket.close(q.descriptor) }
+                let sidecar = try await MServeProcess(
+                    "sidecar", ["hub", "register", "kdb://127.0.0.1:\(q.port)", "--hub", hub.endpoint, "--heartbeat", "10"])
+                defer { sidecar.stop() }
+                let endpoint = "kdb://127.0.0.1:\(q.port)"
+                #expect(try await eventually {
+                    try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint]).output.hasPrefix(endpoint)
+                })
+                // Past the hub's 3 s liveness, well before the next probe.
+                try await Task.sleep(for: .seconds(5))
+                let resolved = try await CommandRun.mserve(["hub", "resolve", "default", "--hub", hub.endpoint])
+                #expect(resolved.output.hasPrefix(endpoint + "\t"), "\(resolved.output)\(resolved.errors)")
+                let down = try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint])
+                #expect(!down.output.contains("\(q.port)"), "\(down.output)")
+            }
         }
 
         /// A TCP port past 65535 is refused, where libzmq would take it modulo 65536.
@@ -849,11 +849,11 @@ extension IntegrationTests {
             #expect(broker.status == 64)
             #expect(broker.errors.contains("--clients 'tcp://127.0.0.1:70000' is not an endpoint to bind"), "\(broker.errors)")
             #expect(broker.output.isEmpty, "\(broker.output)")
-            let directory = try temporaryDirectory("mserve-hub-port")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 60)
-            #expect(hub.status == 64)
-            #expect(hub.errors.contains("--bind 'tcp://127.0.0.1:-1' is not an endpoint to bind"), "\(hub.errors)")
+            try await withTemporaryDirectory("mserve-hub-port") { directory in
+                let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:-1", "--dir", directory], timeout: 60)
+                #expect(hub.status == 64)
+                #expect(hub.errors.contains("--bind 'tcp://127.0.0.1:-1' is not an endpoint to bind"), "\(hub.errors)")
+            }
         }
 
         /// A service name no command line could name plainly, and a --key-name with no key
@@ -1017,26 +1017,26 @@ extension IntegrationTests {
         /// `send --keys` pins the broker to broker.pub and needs no hub.pub without --service;
         /// with --service, the hub is asked with hub.pub pinned, so it is needed then.
         @Test func sendNeedsHubPubOnlyWithAService() async throws {
-            let directory = try temporaryDirectory("mserve-keys")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            for name in ["client", "broker"] {
-                let made = try await CommandRun.mserve(["keys", "new", name, "--keys", directory])
-                #expect(made.status == 0, "\(made.errors)")
-            }
-            let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
-            let direct = try await CommandRun.mserve(
-                ["send", "--broker", endpoint, "--keys", directory, "--connect-timeout", "0.3", "echo 1"], timeout: 60)
-            #expect(direct.status == 1)
-            #expect(direct.errors.contains("no connection to the broker at \(endpoint)"), "\(direct.errors)")
-            #expect(!direct.errors.contains("hub.pub"), "\(direct.errors)")
+            try await withTemporaryDirectory("mserve-keys") { directory in
+                for name in ["client", "broker"] {
+                    let made = try await CommandRun.mserve(["keys", "new", name, "--keys", directory])
+                    #expect(made.status == 0, "\(made.errors)")
+                }
+                let endpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+                let direct = try await CommandRun.mserve(
+                    ["send", "--broker", endpoint, "--keys", directory, "--connect-timeout", "0.3", "echo 1"], timeout: 60)
+                #expect(direct.status == 1)
+                #expect(direct.errors.contains("no connection to the broker at \(endpoint)"), "\(direct.errors)")
+                #expect(!direct.errors.contains("hub.pub"), "\(direct.errors)")
 
-            let viaHub = try await CommandRun.mserve(
-                ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 60)
-            #expect(viaHub.status == 64)
-            #expect(
-                viaHub.errors.hasPrefix(
-                    "Error: --keys: cannot read the key file \(directory)/hub.pub: No such file or directory (--service asks the hub"),
-                "\(viaHub.errors)")
+                let viaHub = try await CommandRun.mserve(
+                    ["send", "--service", "dev", "--hub", endpoint, "--keys", directory, "echo 1"], timeout: 60)
+                #expect(viaHub.status == 64)
+                #expect(
+                    viaHub.errors.hasPrefix(
+                        "Error: --keys: cannot read the key file \(directory)/hub.pub: No such file or directory (--service asks the hub"),
+                    "\(viaHub.errors)")
+            }
         }
 
         /// `hub user add` refuses an empty password however it comes, and a user name the hub

@@ -113,45 +113,45 @@ extension IntegrationTests {
         }
 
         @Test func aPluginWrittenInCAndCompiledHereDispatchesQueries() async throws {
-            let directory = try temporaryDirectory("mserve-c-plugin")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let source = """
-                #include <stdlib.h>
-                #include "mserve_plugin.h"
-                /* Picks the free servant with the fewest queries served: a tiny algorithm in C. */
-                static int state;
-                static void *create(const char *config) { (void)config; return &state; }
-                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                    (void)s; (void)routing;
-                    int64_t best = MSERVE_DISPATCH_WAIT;
-                    for (size_t i = 0; i < count; i++) {
-                        if (servants[i].in_flight >= servants[i].capacity) continue;
-                        if (best < 0 || servants[i].queries_served < servants[best].queries_served) best = (int64_t)i;
+            try await withTemporaryDirectory("mserve-c-plugin") { directory in
+                let source = """
+                    #include <stdlib.h>
+                    #include "mserve_plugin.h"
+                    /* Picks the free servant with the fewest queries served: a tiny algorithm in C. */
+                    static int state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                        (void)s; (void)routing;
+                        int64_t best = MSERVE_DISPATCH_WAIT;
+                        for (size_t i = 0; i < count; i++) {
+                            if (servants[i].in_flight >= servants[i].capacity) continue;
+                            if (best < 0 || servants[i].queries_served < servants[best].queries_served) best = (int64_t)i;
+                        }
+                        return best;
                     }
-                    return best;
-                }
-                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                static void destroy(void *s) { (void)s; }
-                static const mserve_dispatch_plugin table = {
-                    2, "fewest-served", "the free servant that has served the fewest queries",
-                    create, choose, completed, destroy, NULL };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """
-            let library = try Self.compilePlugin(source, named: "fewest", in: directory)
+                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                    static void destroy(void *s) { (void)s; }
+                    static const mserve_dispatch_plugin table = {
+                        2, "fewest-served", "the free servant that has served the fewest queries",
+                        create, choose, completed, destroy, NULL };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """
+                let library = try Self.compilePlugin(source, named: "fewest", in: directory)
 
-            let listed = try await CommandRun.mserve(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
-            #expect(listed.output.contains("fewest-served"))
+                let listed = try await CommandRun.mserve(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
+                #expect(listed.output.contains("fewest-served"))
 
-            let cluster = try await ProcessCluster.start(
-                servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "fewest-served"])
-            defer { cluster.stop() }
-            let client = try QueryClient(endpoint: cluster.broker.endpoint)
-            defer { client.close() }
-            #expect(await cluster.allServantsReady())
-            var used: [String] = []
-            for index in 1...6 { used.append(try await client.send("proc1 `S\(index)").servant ?? "") }
-            #expect(Set(used) == cluster.servantNames, "\(used)")
-            #expect(cluster.broker.logs.contains("fewest-served"))
+                let cluster = try await ProcessCluster.start(
+                    servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "fewest-served"])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                #expect(await cluster.allServantsReady())
+                var used: [String] = []
+                for index in 1...6 { used.append(try await client.send("proc1 `S\(index)").servant ?? "") }
+                #expect(Set(used) == cluster.servantNames, "\(used)")
+                #expect(cluster.broker.logs.contains("fewest-served"))
+            }
         }
 
         /// Compiles the C plugin `source` with the system C compiler into `directory`; returns
@@ -169,59 +169,59 @@ extension IntegrationTests {
         }
 
         @Test func aQueryTheAlgorithmMakesWaitDoesNotHoldUpTheOnesBehindIt() async throws {
-            let directory = try temporaryDirectory("mserve-look-ahead")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let library = try Self.compilePlugin(
-                """
-                #include <string.h>
-                #include "mserve_plugin.h"
-                /* Keeps queries routed HELD waiting for ever; others take the first free servant. */
-                static int state;
-                static void *create(const char *config) { (void)config; return &state; }
-                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                    (void)s;
-                    if (strcmp(routing, "HELD") == 0) return MSERVE_DISPATCH_WAIT;
-                    for (size_t i = 0; i < count; i++) if (servants[i].in_flight < servants[i].capacity) return (int64_t)i;
-                    return MSERVE_DISPATCH_WAIT;
-                }
-                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                static void destroy(void *s) { (void)s; }
-                static const mserve_dispatch_plugin table = {
-                    2, "hold-back", "keeps HELD waiting", create, choose, completed, destroy, NULL };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """, named: "holdback", in: directory)
-            for lookAhead in ["16", "1"] {
-                let cluster = try await ProcessCluster.start(
-                    servants: 1, brokerArguments: ["--deadline", "1.5", "--look-ahead", lookAhead],
-                    environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "hold-back"])
-                defer { cluster.stop() }
-                let client = try QueryClient(endpoint: cluster.broker.endpoint)
-                defer { client.close() }
-                _ = try await client.send("proc1 `WARMUP")
-                // One socket, HELD sent before FREE: the replies come back on it in the order
-                // the broker answered them.
-                let context = try ZMQContext()
-                defer { context.terminate() }
-                let socket = try ZMQSocket(context: context, type: .dealer)
-                defer { socket.close() }
-                try socket.setLinger(milliseconds: 0)
-                try socket.connect(cluster.broker.endpoint)
-                try socket.send(ClientQuery(id: .atom(.long(1)), query: .string("proc1 `HELD")).encoded())  // fails at its deadline
-                try await Task.sleep(for: .milliseconds(100))
-                try socket.send(ClientQuery(id: .atom(.long(2)), query: .string("proc1 `FREE")).encoded())
-                var order: [QValue] = []
-                for _ in 0..<2 {
-                    let frames = try #require(try await socket.receiveFrames(within: .seconds(30)), "look-ahead \(lookAhead): no reply")
-                    guard case .list(let items, _) = try QIPC.decode(try #require(frames.last)).value, let id = items.first else {
-                        Issue.record("look-ahead \(lookAhead): a reply that is no list")
-                        return
+            try await withTemporaryDirectory("mserve-look-ahead") { directory in
+                let library = try Self.compilePlugin(
+                    """
+                    #include <string.h>
+                    #include "mserve_plugin.h"
+                    /* Keeps queries routed HELD waiting for ever; others take the first free servant. */
+                    static int state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                        (void)s;
+                        if (strcmp(routing, "HELD") == 0) return MSERVE_DISPATCH_WAIT;
+                        for (size_t i = 0; i < count; i++) if (servants[i].in_flight < servants[i].capacity) return (int64_t)i;
+                        return MSERVE_DISPATCH_WAIT;
                     }
-                    order.append(id)
+                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                    static void destroy(void *s) { (void)s; }
+                    static const mserve_dispatch_plugin table = {
+                        2, "hold-back", "keeps HELD waiting", create, choose, completed, destroy, NULL };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """, named: "holdback", in: directory)
+                for lookAhead in ["16", "1"] {
+                    let cluster = try await ProcessCluster.start(
+                        servants: 1, brokerArguments: ["--deadline", "1.5", "--look-ahead", lookAhead],
+                        environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "hold-back"])
+                    defer { cluster.stop() }
+                    let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                    defer { client.close() }
+                    _ = try await client.send("proc1 `WARMUP")
+                    // One socket, HELD sent before FREE: the replies come back on it in the order
+                    // the broker answered them.
+                    let context = try ZMQContext()
+                    defer { context.terminate() }
+                    let socket = try ZMQSocket(context: context, type: .dealer)
+                    defer { socket.close() }
+                    try socket.setLinger(milliseconds: 0)
+                    try socket.connect(cluster.broker.endpoint)
+                    try socket.send(ClientQuery(id: .atom(.long(1)), query: .string("proc1 `HELD")).encoded())  // fails at its deadline
+                    try await Task.sleep(for: .milliseconds(100))
+                    try socket.send(ClientQuery(id: .atom(.long(2)), query: .string("proc1 `FREE")).encoded())
+                    var order: [QValue] = []
+                    for _ in 0..<2 {
+                        let frames = try #require(try await socket.receiveFrames(within: .seconds(30)), "look-ahead \(lookAhead): no reply")
+                        guard case .list(let items, _) = try QIPC.decode(try #require(frames.last)).value, let id = items.first else {
+                            Issue.record("look-ahead \(lookAhead): a reply that is no list")
+                            return
+                        }
+                        order.append(id)
+                    }
+                    // With look-ahead FREE overtakes the waiting HELD; in strict FIFO it waits
+                    // behind it until HELD's deadline.
+                    let expected: [QValue] = lookAhead == "1" ? [.atom(.long(1)), .atom(.long(2))] : [.atom(.long(2)), .atom(.long(1))]
+                    #expect(order == expected, "look-ahead \(lookAhead)")
                 }
-                // With look-ahead FREE overtakes the waiting HELD; in strict FIFO it waits
-                // behind it until HELD's deadline.
-                let expected: [QValue] = lookAhead == "1" ? [.atom(.long(1)), .atom(.long(2))] : [.atom(.long(2)), .atom(.long(1))]
-                #expect(order == expected, "look-ahead \(lookAhead)")
             }
         }
 
@@ -252,74 +252,74 @@ extension IntegrationTests {
         }
 
         @Test func aPluginInADirectoryOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
-            let directory = try temporaryDirectory("mserve-shared-plugin")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let library = try Self.compilePlugin(
-                """
-                #include "mserve_plugin.h"
-                static int state;
-                static void *create(const char *config) { (void)config; return &state; }
-                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                    (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
-                }
-                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                static void destroy(void *s) { (void)s; }
-                static const mserve_dispatch_plugin table = {
-                    2, "shared", "in a shared directory", create, choose, completed, destroy, NULL };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """, named: "shared", in: directory)
-            #expect(chmod(directory, 0o777) == 0)
-            let run = try await CommandRun.mserve(["broker", "--plugins", library, "--list-algorithms"])
-            #expect(run.status == 64)
-            #expect(
-                run.errors.contains("--plugins: the directory \(directory) of the dispatch plugin file \(library) has mode 0777"),
-                "\(run.errors)")
-            #expect(run.errors.contains("run chmod go-w \(directory)"))
-            #expect(run.output.isEmpty)
+            try await withTemporaryDirectory("mserve-shared-plugin") { directory in
+                let library = try Self.compilePlugin(
+                    """
+                    #include "mserve_plugin.h"
+                    static int state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                        (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
+                    }
+                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                    static void destroy(void *s) { (void)s; }
+                    static const mserve_dispatch_plugin table = {
+                        2, "shared", "in a shared directory", create, choose, completed, destroy, NULL };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """, named: "shared", in: directory)
+                #expect(chmod(directory, 0o777) == 0)
+                let run = try await CommandRun.mserve(["broker", "--plugins", library, "--list-algorithms"])
+                #expect(run.status == 64)
+                #expect(
+                    run.errors.contains("--plugins: the directory \(directory) of the dispatch plugin file \(library) has mode 0777"),
+                    "\(run.errors)")
+                #expect(run.errors.contains("run chmod go-w \(directory)"))
+                #expect(run.output.isEmpty)
+            }
         }
 
         @Test func aCPluginsWrongChoicesFailTheirQueriesAtOnceAndAreLoggedOnceASecond() async throws {
-            let directory = try temporaryDirectory("mserve-wrong-plugin")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let library = try Self.compilePlugin(
-                """
-                #include "mserve_plugin.h"
-                /* Always names a servant that is not there. */
-                static int state;
-                static void *create(const char *config) { (void)config; return &state; }
-                static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                    (void)s; (void)routing; (void)servants; return (int64_t)count + 7;
+            try await withTemporaryDirectory("mserve-wrong-plugin") { directory in
+                let library = try Self.compilePlugin(
+                    """
+                    #include "mserve_plugin.h"
+                    /* Always names a servant that is not there. */
+                    static int state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                        (void)s; (void)routing; (void)servants; return (int64_t)count + 7;
+                    }
+                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                    static void destroy(void *s) { (void)s; }
+                    static const mserve_dispatch_plugin table = {
+                        2, "wrong", "names no servant", create, choose, completed, destroy, NULL };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """, named: "wrong", in: directory)
+                let cluster = try await ProcessCluster.start(
+                    servants: 1, brokerArguments: ["--deadline", "5"],
+                    environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "wrong"])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                #expect(await cluster.allServantsReady())
+                // Each query fails at once, naming the algorithm, not at the broker's deadline.
+                for _ in 1...3 {
+                    await #expect {
+                        _ = try await client.send("proc1 `IBM")
+                    } throws: { error in
+                        (error as? ClientError)?.message.contains("the dispatch algorithm wrong returned an invalid servant") == true
+                    }
                 }
-                static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                static void destroy(void *s) { (void)s; }
-                static const mserve_dispatch_plugin table = {
-                    2, "wrong", "names no servant", create, choose, completed, destroy, NULL };
-                const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                """, named: "wrong", in: directory)
-            let cluster = try await ProcessCluster.start(
-                servants: 1, brokerArguments: ["--deadline", "5"],
-                environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "wrong"])
-            defer { cluster.stop() }
-            let client = try QueryClient(endpoint: cluster.broker.endpoint)
-            defer { client.close() }
-            #expect(await cluster.allServantsReady())
-            // Each query fails at once, naming the algorithm, not at the broker's deadline.
-            for _ in 1...3 {
-                await #expect {
-                    _ = try await client.send("proc1 `IBM")
-                } throws: { error in
-                    (error as? ClientError)?.message.contains("the dispatch algorithm wrong returned an invalid servant") == true
+                func lines() -> [String] {
+                    cluster.broker.logs.components(separatedBy: "\n").filter {
+                        $0.contains("dispatch plugin misbehaved") && $0.contains("algorithm \"wrong\" chose index 8 of 1 servants")
+                    }
                 }
+                // The broker's log is read from its standard error as it comes: on a loaded machine
+                // the line may be read after the client has its answer.
+                #expect(await eventually { !lines().isEmpty }, "\(cluster.broker.logs)")
+                #expect(lines().count <= 3, "\(cluster.broker.logs)")
             }
-            func lines() -> [String] {
-                cluster.broker.logs.components(separatedBy: "\n").filter {
-                    $0.contains("dispatch plugin misbehaved") && $0.contains("algorithm \"wrong\" chose index 8 of 1 servants")
-                }
-            }
-            // The broker's log is read from its standard error as it comes: on a loaded machine
-            // the line may be read after the client has its answer.
-            #expect(await eventually { !lines().isEmpty }, "\(cluster.broker.logs)")
-            #expect(lines().count <= 3, "\(cluster.broker.logs)")
         }
     }
 }

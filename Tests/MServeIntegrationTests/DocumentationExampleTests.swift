@@ -52,63 +52,65 @@ extension IntegrationTests {
             let start = try #require(rest.range(of: "```swift\n"))
             let end = try #require(rest[start.upperBound...].range(of: "```"))
             let example = String(rest[start.upperBound..<end.lowerBound])
-            let directory = try temporaryDirectory("mserve-doc-readme")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            try (prelude + example).write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
-            let build = MServeProcess.buildDirectory.path
-            let moduleMaps = try FileManager.default.contentsOfDirectory(atPath: build)
-                .filter { $0.hasSuffix(".build") }
-                .map { build + "/" + $0 + "/module.modulemap" }
-                .filter { FileManager.default.fileExists(atPath: $0) }
-                .flatMap { ["-Xcc", "-fmodule-map-file=" + $0] }
-            let arguments =
-                ["swiftc", "-typecheck", "-I", build + "/Modules"]
-                + ["Sources/CZeroMQ", "Sources/CMalloc", "plugins/include"].flatMap { ["-I", packageRoot + "/" + $0] }
-                // The hub's database library's system module (MServeHub imports GRDB).
-                + ["-I", packageRoot + "/.build/checkouts/GRDB.swift/Sources/GRDBSQLite"]
-                + moduleMaps + [directory + "/main.swift"]
-            let run = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/env"), arguments, timeout: 120)
-            #expect(run.status == 0, "swiftc: \(run.errors)")
+            try await withTemporaryDirectory("mserve-doc-readme") { directory in
+                try (prelude + example).write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
+                let build = MServeProcess.buildDirectory.path
+                let moduleMaps = try FileManager.default.contentsOfDirectory(atPath: build)
+                    .filter { $0.hasSuffix(".build") }
+                    .map { build + "/" + $0 + "/module.modulemap" }
+                    .filter { FileManager.default.fileExists(atPath: $0) }
+                    .flatMap { ["-Xcc", "-fmodule-map-file=" + $0] }
+                let arguments =
+                    ["swiftc", "-typecheck", "-I", build + "/Modules"]
+                    + ["Sources/CZeroMQ", "Sources/CMalloc", "plugins/include"].flatMap { ["-I", packageRoot + "/" + $0] }
+                    // The hub's database library's system module (MServeHub imports GRDB).
+                    + ["-I", packageRoot + "/.build/checkouts/GRDB.swift/Sources/GRDBSQLite"]
+                    + moduleMaps + [directory + "/main.swift"]
+                // The driver leaves a TemporaryDirectory.* of its own in TMPDIR: this test's directory.
+                let run = try await CommandRun.run(
+                    URL(fileURLWithPath: "/usr/bin/env"), arguments, environment: ["TMPDIR": directory], timeout: 120)
+                #expect(run.status == 0, "swiftc: \(run.errors)")
+            }
         }
 
         @Test func theCDispatchPluginExampleDispatchesQueries() async throws {
-            let directory = try temporaryDirectory("mserve-doc-dispatch")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let library = try Self.compileExample(
-                defining: "mserve_dispatch_plugin_entry", named: "mserve-algorithm-first-free", in: directory)
+            try await withTemporaryDirectory("mserve-doc-dispatch") { directory in
+                let library = try Self.compileExample(
+                    defining: "mserve_dispatch_plugin_entry", named: "mserve-algorithm-first-free", in: directory)
 
-            let cluster = try await ProcessCluster.start(
-                servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "first-free"])
-            defer { cluster.stop() }
-            let client = try QueryClient(endpoint: cluster.broker.endpoint)
-            defer { client.close() }
-            let reply = try await client.send("proc1 `IBM")
-            #expect(reply.routing == "IBM")
-            #expect(cluster.servantNames.contains(reply.servant ?? ""), "\(reply.info)")
-            #expect(cluster.broker.logs.contains("first-free"))
+                let cluster = try await ProcessCluster.start(
+                    servants: 2, environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "first-free"])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                let reply = try await client.send("proc1 `IBM")
+                #expect(reply.routing == "IBM")
+                #expect(cluster.servantNames.contains(reply.servant ?? ""), "\(reply.info)")
+                #expect(cluster.broker.logs.contains("first-free"))
+            }
         }
 
         @Test func theCServantPluginExampleServesItsFunctions() async throws {
-            let directory = try temporaryDirectory("mserve-doc-servant")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let library = try Self.compileExample(defining: "mserve_servant_plugin_entry", named: "example", in: directory)
+            try await withTemporaryDirectory("mserve-doc-servant") { directory in
+                let library = try Self.compileExample(defining: "mserve_servant_plugin_entry", named: "example", in: directory)
 
-            let listed = try await CommandRun.mserve(["servant", "--plugins", library, "--list-functions"])
-            #expect(listed.status == 0)
-            #expect(listed.output.contains("total"), "\(listed.output)")
-            #expect(listed.output.contains("hello"), "\(listed.output)")
+                let listed = try await CommandRun.mserve(["servant", "--plugins", library, "--list-functions"])
+                #expect(listed.status == 0)
+                #expect(listed.output.contains("total"), "\(listed.output)")
+                #expect(listed.output.contains("hello"), "\(listed.output)")
 
-            let cluster = try await ProcessCluster.start(
-                servants: 1, servantEnvironment: ["MSERVE_SERVANT_PLUGINS": library])
-            defer { cluster.stop() }
-            let client = try QueryClient(endpoint: cluster.broker.endpoint)
-            defer { client.close() }
-            #expect(try await client.send("total 1 2 3").result == .atom(.long(6)))
-            #expect(try await client.send("hello[]").result == .string("hello from C"))
-            await #expect {
-                try await client.send("total `a`b")
-            } throws: { error in
-                (error as? ClientError)?.message == "total: type: expected longs"
+                let cluster = try await ProcessCluster.start(
+                    servants: 1, servantEnvironment: ["MSERVE_SERVANT_PLUGINS": library])
+                defer { cluster.stop() }
+                let client = try QueryClient(endpoint: cluster.broker.endpoint)
+                defer { client.close() }
+                #expect(try await client.send("total 1 2 3").result == .atom(.long(6)))
+                #expect(try await client.send("hello[]").result == .string("hello from C"))
+                await #expect {
+                    try await client.send("total `a`b")
+                } throws: { error in
+                    (error as? ClientError)?.message == "total: type: expected longs"
+                }
             }
         }
     }

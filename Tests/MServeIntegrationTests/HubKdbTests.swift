@@ -8,11 +8,10 @@ extension IntegrationTests {
     /// The hub and kdb+: the door's users kept in the hub (`--users hub`), and q servants
     /// registered with the hub by the `mserve hub register` sidecar.
     @Suite struct HubKdbTests {
-        /// A hub without keys in `directory` (a new temporary one by default).
-        static func startHub(directory: String? = nil) async throws -> MServeProcess {
+        /// A hub without keys in `directory`.
+        static func startHub(directory: String) async throws -> MServeProcess {
             try await MServeProcess(
-                "hub",
-                ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", try directory ?? temporaryDirectory("mserve-hub"), "--liveness", "2"])
+                "hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory, "--liveness", "2"])
         }
 
         /// Whether pykx logs in as `user` with `password` and gets its queries answered.
@@ -24,27 +23,28 @@ extension IntegrationTests {
 
         @Test func aBrokerTakesItsKdbUsersFromTheHub() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
-            let hubDirectory = try temporaryDirectory("mserve-hub")
-            let hub = try await Self.startHub(directory: hubDirectory)
-            defer { hub.stop() }
-            let (cluster, port) = try await KdbDoorTests.startCluster(
-                doorArguments: ["--users", "hub", "--hub", hub.endpoint])
-            defer { cluster.stop() }
-            #expect(await eventually { cluster.broker.logs.contains("kdb+ users updated from the hub") })
-            #expect(try await !Self.logsIn(python, port: port, "alice", "wonderland"))
+            try await withTemporaryDirectory("mserve-hub") { hubDirectory in
+                let hub = try await Self.startHub(directory: hubDirectory)
+                defer { hub.stop() }
+                let (cluster, port) = try await KdbDoorTests.startCluster(
+                    doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+                defer { cluster.stop() }
+                #expect(await eventually { cluster.broker.logs.contains("kdb+ users updated from the hub") })
+                #expect(try await !Self.logsIn(python, port: port, "alice", "wonderland"))
 
-            let added = try await CommandRun.mserve(
-                ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", hubDirectory])
-            #expect(added.status == 0, "\(added.errors)")
-            let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
-            #expect(listed.output == "alice\tpbkdf2-sha256\n")
+                let added = try await CommandRun.mserve(
+                    ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", hubDirectory])
+                #expect(added.status == 0, "\(added.errors)")
+                let listed = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
+                #expect(listed.output == "alice\tpbkdf2-sha256\n")
 
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
-            #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+                #expect(try await !Self.logsIn(python, port: port, "alice", "guess"))
 
-            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
-            #expect(removed.status == 0, "\(removed.errors)")
-            #expect(try await eventually(timeout: .seconds(60)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
+                let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
+                #expect(removed.status == 0, "\(removed.errors)")
+                #expect(try await eventually(timeout: .seconds(60)) { try await !Self.logsIn(python, port: port, "alice", "wonderland") })
+            }
         }
 
         /// A user removed from the hub loses the connections it already has, not only new
@@ -52,82 +52,84 @@ extension IntegrationTests {
         /// user whose password changed; a user left alone is served on.
         @Test func aUserRemovedFromTheHubLosesItsOpenConnections() async throws {
             guard let python = KdbDoorTests.requirePython() else { return }
-            let hubDirectory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
-            let hub = try await Self.startHub(directory: hubDirectory)
-            defer { hub.stop() }
-            let (cluster, port) = try await KdbDoorTests.startCluster(
-                doorArguments: ["--users", "hub", "--hub", hub.endpoint])
-            defer { cluster.stop() }
-            for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "hopper")] {
-                let added = try await CommandRun.mserve(
-                    ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint, "--dir", hubDirectory])
-                #expect(added.status == 0, "\(added.errors)")
-            }
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
+            try await withTemporaryDirectory("mserve-hub") { hubDirectory in
+                let hub = try await Self.startHub(directory: hubDirectory)
+                defer { hub.stop() }
+                let (cluster, port) = try await KdbDoorTests.startCluster(
+                    doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+                defer { cluster.stop() }
+                for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "hopper")] {
+                    let added = try await CommandRun.mserve(
+                        ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint, "--dir", hubDirectory])
+                    #expect(added.status == 0, "\(added.errors)")
+                }
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.logsIn(python, port: port, "alice", "wonderland") })
 
-            let directory = try temporaryDirectory("mserve-held")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            func hold(_ user: String, _ password: String) -> Task<(Int32, String), any Error> {
-                Task {
-                    try await KdbDoorTests.run(
-                        python, "kdb_held_connection.py",
-                        ["127.0.0.1", "\(port)", user, password, "\(directory)/\(user).ready", "15"])
+                try await withTemporaryDirectory("mserve-held") { directory in
+                    func hold(_ user: String, _ password: String) -> Task<(Int32, String), any Error> {
+                        Task {
+                            try await KdbDoorTests.run(
+                                python, "kdb_held_connection.py",
+                                ["127.0.0.1", "\(port)", user, password, "\(directory)/\(user).ready", "15"])
+                        }
+                    }
+                    let alice = hold("alice", "wonderland")
+                    let bob = hold("bob", "builder")
+                    let carol = hold("carol", "hopper")
+                    #expect(await eventually(timeout: .seconds(60)) {
+                        ["alice", "bob", "carol"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).ready") }
+                    })
+                    let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
+                    #expect(removed.status == 0, "\(removed.errors)")
+                    let changed = try await CommandRun.mserve(
+                        ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint, "--dir", hubDirectory])
+                    #expect(changed.status == 0, "\(changed.errors)")
+
+                    let (aliceStatus, aliceText) = try await alice.value
+                    #expect(aliceStatus == 0, "\(aliceText)")
+                    #expect(aliceText.contains("then cut"), "\(aliceText)")
+                    let (carolStatus, carolText) = try await carol.value
+                    #expect(carolStatus == 0, "\(carolText)")
+                    #expect(carolText.contains("then cut"), "\(carolText)")
+                    #expect(cluster.broker.logs.contains("was removed from the hub"), "\(cluster.broker.logs)")
+                    // Bob, still a user, is served to the end.
+                    let (bobStatus, bobText) = try await bob.value
+                    #expect(bobStatus == 1, "\(bobText)")
+                    #expect(bobText.contains("still served"), "\(bobText)")
                 }
             }
-            let alice = hold("alice", "wonderland")
-            let bob = hold("bob", "builder")
-            let carol = hold("carol", "hopper")
-            #expect(await eventually(timeout: .seconds(60)) {
-                ["alice", "bob", "carol"].allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).ready") }
-            })
-            let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", hubDirectory])
-            #expect(removed.status == 0, "\(removed.errors)")
-            let changed = try await CommandRun.mserve(
-                ["hub", "user", "add", "carol", "--password", "grace", "--hub", hub.endpoint, "--dir", hubDirectory])
-            #expect(changed.status == 0, "\(changed.errors)")
-
-            let (aliceStatus, aliceText) = try await alice.value
-            #expect(aliceStatus == 0, "\(aliceText)")
-            #expect(aliceText.contains("then cut"), "\(aliceText)")
-            let (carolStatus, carolText) = try await carol.value
-            #expect(carolStatus == 0, "\(carolText)")
-            #expect(carolText.contains("then cut"), "\(carolText)")
-            #expect(cluster.broker.logs.contains("was removed from the hub"), "\(cluster.broker.logs)")
-            // Bob, still a user, is served to the end.
-            let (bobStatus, bobText) = try await bob.value
-            #expect(bobStatus == 1, "\(bobText)")
-            #expect(bobText.contains("still served"), "\(bobText)")
         }
 
         /// The kdb+ handshakes a listener at a port registered with the hub as a q servant
         /// receives from a broker following the hub, started with `brokerArguments`: the bytes
         /// each connection sent up to its NUL (the sidecar's probes send none).
         static func handshakesAtAHubListedQServant(_ brokerArguments: [String]) async throws -> (handshakes: [String], brokerLogs: String) {
-            let hub = try await Self.startHub()
-            defer { hub.stop() }
-            let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
-            defer { TCPSocket.close(listener.descriptor) }
-            let sidecar = try await MServeProcess(
-                "sidecar", ["hub", "register", "kdb://127.0.0.1:\(listener.port)", "--hub", hub.endpoint])
-            defer { sidecar.stop() }
-            let broker = try await MServeProcess(
-                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint] + brokerArguments)
-            defer { broker.stop() }
-            var connections: [(descriptor: Int32, bytes: [UInt8])] = []
-            defer { for connection in connections { TCPSocket.close(connection.descriptor) } }
-            var handshakes: [String] = []
-            _ = await eventually(timeout: .seconds(60)) {
-                while let accepted = TCPSocket.accept(listener.descriptor) { connections.append((accepted.descriptor, [])) }
-                for index in connections.indices {
-                    _ = TCPSocket.read(connections[index].descriptor, into: &connections[index].bytes, limit: 4_096)
+            return try await withTemporaryDirectory("mserve-hub") { hubDirectory in
+                let hub = try await Self.startHub(directory: hubDirectory)
+                defer { hub.stop() }
+                let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+                defer { TCPSocket.close(listener.descriptor) }
+                let sidecar = try await MServeProcess(
+                    "sidecar", ["hub", "register", "kdb://127.0.0.1:\(listener.port)", "--hub", hub.endpoint])
+                defer { sidecar.stop() }
+                let broker = try await MServeProcess(
+                    "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint] + brokerArguments)
+                defer { broker.stop() }
+                var connections: [(descriptor: Int32, bytes: [UInt8])] = []
+                defer { for connection in connections { TCPSocket.close(connection.descriptor) } }
+                var handshakes: [String] = []
+                _ = await eventually(timeout: .seconds(60)) {
+                    while let accepted = TCPSocket.accept(listener.descriptor) { connections.append((accepted.descriptor, [])) }
+                    for index in connections.indices {
+                        _ = TCPSocket.read(connections[index].descriptor, into: &connections[index].bytes, limit: 4_096)
+                    }
+                    handshakes = connections.compactMap { connection in
+                        connection.bytes.firstIndex(of: 0).map { String(decoding: connection.bytes[..<$0], as: UTF8.self) }
+                    }
+                    return !handshakes.isEmpty
                 }
-                handshakes = connections.compactMap { connection in
-                    connection.bytes.firstIndex(of: 0).map { String(decoding: connection.bytes[..<$0], as: UTF8.self) }
-                }
-                return !handshakes.isEmpty
+                return (handshakes, broker.logs)
             }
-            return (handshakes, broker.logs)
         }
 
         /// Anyone who can register with a hub without keys can list a q servant of their own:
@@ -147,41 +149,43 @@ extension IntegrationTests {
             guard let python = KdbDoorTests.requirePython() else { return }
             // Killed below; its deinit kills it when the test ends early.
             let standIn = try await QServantTests.StandIn(python: python)
-            let hub = try await Self.startHub()
-            defer { hub.stop() }
-            let sidecar = try await MServeProcess(
-                "sidecar",
-                [
-                    "hub", "register", "kdb://127.0.0.1:\(standIn.port)", "--service", "qdev", "--name", "rdb1",
-                    "--hub", hub.endpoint,
-                ])
-            defer { sidecar.stop() }
-            let broker = try await MServeProcess(
-                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "qdev"])
-            defer { broker.stop() }
-            let client = try QueryClient(endpoint: broker.endpoint)
-            defer { client.close() }
-            let name = "127.0.0.1:\(standIn.port)"
+            try await withTemporaryDirectory("mserve-hub") { hubDirectory in
+                let hub = try await Self.startHub(directory: hubDirectory)
+                defer { hub.stop() }
+                let sidecar = try await MServeProcess(
+                    "sidecar",
+                    [
+                        "hub", "register", "kdb://127.0.0.1:\(standIn.port)", "--service", "qdev", "--name", "rdb1",
+                        "--hub", hub.endpoint,
+                    ])
+                defer { sidecar.stop() }
+                let broker = try await MServeProcess(
+                    "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "qdev"])
+                defer { broker.stop() }
+                let client = try QueryClient(endpoint: broker.endpoint)
+                defer { client.close() }
+                let name = "127.0.0.1:\(standIn.port)"
 
-            var reply: QueryReply?
-            #expect(await eventually(timeout: .seconds(60)) {
-                reply = try? await client.send("proc1 `IBM")
-                return reply != nil
-            })
-            if let reply {
-                QServantTests.checkTrades(reply.result, sym: "IBM")
-                QServantTests.checkInfo(reply, routing: "IBM", servant: name)
+                var reply: QueryReply?
+                #expect(await eventually(timeout: .seconds(60)) {
+                    reply = try? await client.send("proc1 `IBM")
+                    return reply != nil
+                })
+                if let reply {
+                    QServantTests.checkTrades(reply.result, sym: "IBM")
+                    QServantTests.checkInfo(reply, routing: "IBM", servant: name)
+                }
+                let spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint])
+                #expect(spokes.output.contains("kdb://\(name)"))
+                #expect(spokes.output.contains("rdb1"))
+
+                // The q process goes: the hub has it down with the reason; SIGTERM deregisters cleanly.
+                standIn.crash()
+                #expect(try await eventually {
+                    try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint]).output.contains("does not accept connections")
+                })
+                #expect(sidecar.stop() == 0)
             }
-            let spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint])
-            #expect(spokes.output.contains("kdb://\(name)"))
-            #expect(spokes.output.contains("rdb1"))
-
-            // The q process goes: the hub has it down with the reason; SIGTERM deregisters cleanly.
-            standIn.crash()
-            #expect(try await eventually {
-                try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint]).output.contains("does not accept connections")
-            })
-            #expect(sidecar.stop() == 0)
         }
     }
 }

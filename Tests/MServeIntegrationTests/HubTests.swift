@@ -20,30 +20,28 @@ extension IntegrationTests {
         /// An edit refused for want of the admin token says which file it read and how to name
         /// the hub's directory; with `--dir` naming it, the same edit is taken.
         @Test func anEditWithoutTheTokenNamesTheFileItReadAndTheWayToAnother() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            let elsewhere = try temporaryDirectory("mserve-hub-elsewhere")
-            defer {
-                try? FileManager.default.removeItem(atPath: directory)
-                try? FileManager.default.removeItem(atPath: elsewhere)
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                try await withTemporaryDirectory("mserve-hub-elsewhere") { elsewhere in
+                    let hub = try await Self.startHub(directory: directory)
+                    defer { hub.stop() }
+                    let keys = try await CommandRun.mserve(["keys", "new", "client", "--keys", elsewhere])
+                    try #require(keys.status == 0, "\(keys.errors)")
+                    let publicKey = elsewhere + "/client.pub"
+
+                    let refused = try await CommandRun.mserve(
+                        ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", elsewhere])
+                    #expect(refused.status == 1)
+                    #expect(
+                        refused.errors.contains(
+                            "no token was read from \(elsewhere)/admin.token: give the hub's directory with --dir or MSERVE_HUB_DIR"),
+                        "\(refused.errors)")
+
+                    let taken = try await CommandRun.mserve(
+                        ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", directory])
+                    #expect(taken.status == 0, "\(taken.errors)")
+                    #expect(taken.output.contains("client\t"), "\(taken.output)")
+                }
             }
-            let hub = try await Self.startHub(directory: directory)
-            defer { hub.stop() }
-            let keys = try await CommandRun.mserve(["keys", "new", "client", "--keys", elsewhere])
-            try #require(keys.status == 0, "\(keys.errors)")
-            let publicKey = elsewhere + "/client.pub"
-
-            let refused = try await CommandRun.mserve(
-                ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", elsewhere])
-            #expect(refused.status == 1)
-            #expect(
-                refused.errors.contains(
-                    "no token was read from \(elsewhere)/admin.token: give the hub's directory with --dir or MSERVE_HUB_DIR"),
-                "\(refused.errors)")
-
-            let taken = try await CommandRun.mserve(
-                ["hub", "allow", "client", publicKey, "--hub", hub.endpoint, "--dir", directory])
-            #expect(taken.status == 0, "\(taken.errors)")
-            #expect(taken.output.contains("client\t"), "\(taken.output)")
         }
 
         static func table(_ name: String, hub: String) async throws -> String {
@@ -58,205 +56,205 @@ extension IntegrationTests {
         }
 
         @Test func resolveListsAServicesServantsAndSaysWhenThereAreNone() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await Self.startHub(directory: directory)
-            defer { hub.stop() }
-            let servant = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
-            defer { servant.stop() }
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let servant = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
+                defer { servant.stop() }
 
-            let listed = await eventually {
-                let run = try? await CommandRun.mserve(["hub", "resolve", "dev", "--hub", hub.endpoint])
-                return run?.output.hasPrefix(servant.endpoint + "\t") == true
+                let listed = await eventually {
+                    let run = try? await CommandRun.mserve(["hub", "resolve", "dev", "--hub", hub.endpoint])
+                    return run?.output.hasPrefix(servant.endpoint + "\t") == true
+                }
+                #expect(listed)
+                let none = try await CommandRun.mserve(["hub", "resolve", "nosuch", "--hub", hub.endpoint])
+                #expect(none.status == 0)
+                #expect(none.output.isEmpty)
+                #expect(none.errors.contains("no live servant in service nosuch"), "\(none.errors)")
             }
-            #expect(listed)
-            let none = try await CommandRun.mserve(["hub", "resolve", "nosuch", "--hub", hub.endpoint])
-            #expect(none.status == 0)
-            #expect(none.output.isEmpty)
-            #expect(none.errors.contains("no live servant in service nosuch"), "\(none.errors)")
         }
 
         @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await Self.startHub(directory: directory)
-            defer { hub.stop() }
-            let first = try await Self.servant(hub: hub.endpoint)
-            defer { first.stop() }
-            let second = try await Self.servant(hub: hub.endpoint)
-            defer { second.stop() }
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let first = try await Self.servant(hub: hub.endpoint)
+                defer { first.stop() }
+                let second = try await Self.servant(hub: hub.endpoint)
+                defer { second.stop() }
 
-            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    let spokes = try await Self.table("spokes", hub: hub.endpoint)
-                    return spokes.contains(port(first)) && spokes.contains(port(second))
-                })
-            // Memory stats arrive with the heartbeats.
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    // Header, rule, and rows from the hub and both servants.
-                    try await Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
-                })
+                let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        let spokes = try await Self.table("spokes", hub: hub.endpoint)
+                        return spokes.contains(port(first)) && spokes.contains(port(second))
+                    })
+                // Memory stats arrive with the heartbeats.
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        // Header, rule, and rows from the hub and both servants.
+                        try await Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
+                    })
 
-            second.crash()
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
-            let down = try await Self.table("down", hub: hub.endpoint)
-            #expect(down.contains("crash"))
-            #expect(down.contains("rss"))
-            #expect(down.contains("\(second.pid)"))
-            #expect(!(try await Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
+                second.crash()
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
+                let down = try await Self.table("down", hub: hub.endpoint)
+                #expect(down.contains("crash"))
+                #expect(down.contains("rss"))
+                #expect(down.contains("\(second.pid)"))
+                #expect(!(try await Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
 
-            // A clean exit deregisters without a crash report.
-            first.stop()
-            #expect(try await eventually(timeout: .seconds(60)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
-            let downAfterStop = try await Self.table("down", hub: hub.endpoint)
-            #expect(!downAfterStop.contains("\(first.pid)"), "\(downAfterStop)\nfirst's log:\n\(first.logs)")
+                // A clean exit deregisters without a crash report.
+                first.stop()
+                #expect(try await eventually(timeout: .seconds(60)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
+                let downAfterStop = try await Self.table("down", hub: hub.endpoint)
+                #expect(!downAfterStop.contains("\(first.pid)"), "\(downAfterStop)\nfirst's log:\n\(first.logs)")
+            }
         }
 
         @Test func aRestartedHubKeepsLiveSpokesAndMovesDeadOnesToDown() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            var hub = try await Self.startHub(directory: directory)
-            let endpoint = hub.endpoint
-            let hubPort = Int(endpoint.split(separator: ":").last ?? "") ?? 0
-            let survivor = try await Self.servant(hub: endpoint)
-            defer { survivor.stop() }
-            let victim = try await Self.servant(hub: endpoint)
-            defer { victim.stop() }
-            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    let spokes = try await Self.table("spokes", hub: endpoint)
-                    return spokes.contains(port(survivor)) && spokes.contains(port(victim))
-                })
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                var hub = try await Self.startHub(directory: directory)
+                let endpoint = hub.endpoint
+                let hubPort = Int(endpoint.split(separator: ":").last ?? "") ?? 0
+                let survivor = try await Self.servant(hub: endpoint)
+                defer { survivor.stop() }
+                let victim = try await Self.servant(hub: endpoint)
+                defer { victim.stop() }
+                let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        let spokes = try await Self.table("spokes", hub: endpoint)
+                        return spokes.contains(port(survivor)) && spokes.contains(port(victim))
+                    })
 
-            hub.stop()
-            victim.crash()
-            hub = try await Self.startHub(directory: directory, port: hubPort)
-            defer { hub.stop() }
+                hub.stop()
+                victim.crash()
+                hub = try await Self.startHub(directory: directory, port: hubPort)
+                defer { hub.stop() }
 
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: endpoint).contains(port(victim)) })
-            // The hub stopped cleanly: its own spoke left, so its one crash report is the victim's.
-            let down = try await Self.table("down", hub: endpoint)
-            #expect(down.occurrences(of: "not heard from after a hub restart") == 1, "\(down)")
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: endpoint).contains(port(survivor)) })
-            #expect(!(try await Self.table("spokes", hub: endpoint)).contains(port(victim)))
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: endpoint).contains(port(victim)) })
+                // The hub stopped cleanly: its own spoke left, so its one crash report is the victim's.
+                let down = try await Self.table("down", hub: endpoint)
+                #expect(down.occurrences(of: "not heard from after a hub restart") == 1, "\(down)")
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: endpoint).contains(port(survivor)) })
+                #expect(!(try await Self.table("spokes", hub: endpoint)).contains(port(victim)))
+            }
         }
 
         @Test func aBrokerUsesServantsThatJoinAfterItAndDropsThoseThatLeave() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await Self.startHub(directory: directory)
-            defer { hub.stop() }
-            let broker = try await MServeProcess(
-                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "prod"])
-            defer { broker.stop() }
-            let servant = try await Self.servant(hub: hub.endpoint, ["--service", "prod"])
-            defer { servant.stop() }
-            let other = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
-            defer { other.stop() }
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let broker = try await MServeProcess(
+                    "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--service", "prod"])
+                defer { broker.stop() }
+                let servant = try await Self.servant(hub: hub.endpoint, ["--service", "prod"])
+                defer { servant.stop() }
+                let other = try await Self.servant(hub: hub.endpoint, ["--service", "dev"])
+                defer { other.stop() }
 
-            var configuration = ClientConfiguration()
-            configuration.deadline = .seconds(10)
-            let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
-            defer { client.close() }
-            let reply = try await client.send("proc1 `IBM")
-            #expect(reply.servant == servant.endpoint.replacingOccurrences(of: "tcp://", with: ""))
+                var configuration = ClientConfiguration()
+                configuration.deadline = .seconds(10)
+                let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+                defer { client.close() }
+                let reply = try await client.send("proc1 `IBM")
+                #expect(reply.servant == servant.endpoint.replacingOccurrences(of: "tcp://", with: ""))
 
-            // `mserve send --service` finds the broker through the hub, once the hub lists it: its
-            // registration runs beside the watcher that found the servant, and on a loaded
-            // machine a heartbeat missed under the test hub's 2 s liveness drops it for a while.
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    try await Self.table("spokes", hub: hub.endpoint).contains(broker.endpoint)
-                }, "\(hub.logs)")
-            let sent = try await CommandRun.mserve(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
-            #expect(sent.status == 0, "\(sent.errors)\nhub:\n\(hub.logs)\nbroker:\n\(broker.logs)")
-            #expect(sent.output.hasPrefix("42"))
+                // `mserve send --service` finds the broker through the hub, once the hub lists it: its
+                // registration runs beside the watcher that found the servant, and on a loaded
+                // machine a heartbeat missed under the test hub's 2 s liveness drops it for a while.
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        try await Self.table("spokes", hub: hub.endpoint).contains(broker.endpoint)
+                    }, "\(hub.logs)")
+                let sent = try await CommandRun.mserve(["send", "--service", "prod", "--hub", hub.endpoint, "echo 42"])
+                #expect(sent.status == 0, "\(sent.errors)\nhub:\n\(hub.logs)\nbroker:\n\(broker.logs)")
+                #expect(sent.output.hasPrefix("42"))
 
-            servant.stop()
-            // It drains and leaves (or the hub's LEAVE removes it first), with no warning.
-            #expect(await eventually(timeout: .seconds(60)) { broker.logs.contains("servant left") || broker.logs.contains("removed") })
-            #expect(!broker.logs.contains("servant lost"), "\(broker.logs)")
+                servant.stop()
+                // It drains and leaves (or the hub's LEAVE removes it first), with no warning.
+                #expect(await eventually(timeout: .seconds(60)) { broker.logs.contains("servant left") || broker.logs.contains("removed") })
+                #expect(!broker.logs.contains("servant lost"), "\(broker.logs)")
+            }
         }
 
         @Test func aServantStoppedWithSIGTERMAnswersItsRunningQueriesBeforeItLeaves() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await Self.startHub(directory: directory)
-            defer { hub.stop() }
-            let servant = try await Self.servant(hub: hub.endpoint, ["--threads", "2"])
-            defer { servant.stop() }
-            let broker = try await MServeProcess(
-                "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--deadline", "20"])
-            defer { broker.stop() }
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let servant = try await Self.servant(hub: hub.endpoint, ["--threads", "2"])
+                defer { servant.stop() }
+                let broker = try await MServeProcess(
+                    "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", hub.endpoint, "--deadline", "20"])
+                defer { broker.stop() }
 
-            var configuration = ClientConfiguration()
-            configuration.deadline = .seconds(20)
-            let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
-            defer { client.close() }
-            _ = try await client.send("echo 1")  // the servant is ready at the broker
+                var configuration = ClientConfiguration()
+                configuration.deadline = .seconds(20)
+                let client = try QueryClient(endpoint: broker.endpoint, configuration: configuration)
+                defer { client.close() }
+                _ = try await client.send("echo 1")  // the servant is ready at the broker
 
-            // A second for both to reach the servant, however loaded the machine (400 ms was
-            // little), and two more for them to run on.
-            async let first = client.send("sleep 3000")
-            async let second = client.send("sleep 3000")
-            try await Task.sleep(for: .seconds(1))
-            let stopped = Task.detached { servant.stop() }
-            // Both were running when the servant was told to stop: their results, not errors.
-            #expect(try await first.result == .atom(.long(3000)))
-            #expect(try await second.result == .atom(.long(3000)))
-            #expect(await stopped.value == 0)
-            #expect(servant.logs.contains("answered=3"), "\(servant.logs)")
+                // A second for both to reach the servant, however loaded the machine (400 ms was
+                // little), and two more for them to run on.
+                async let first = client.send("sleep 3000")
+                async let second = client.send("sleep 3000")
+                try await Task.sleep(for: .seconds(1))
+                let stopped = Task.detached { servant.stop() }
+                // Both were running when the servant was told to stop: their results, not errors.
+                #expect(try await first.result == .atom(.long(3000)))
+                #expect(try await second.result == .atom(.long(3000)))
+                #expect(await stopped.value == 0)
+                #expect(servant.logs.contains("answered=3"), "\(servant.logs)")
+            }
         }
 
         @Test func inAutoModeTheHubIsServedAtTheHubEndpointGiven() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
-            // The flag wins over MSERVE_HUB (which keeps the test off the default port).
-            let environment = ["MSERVE_HUB": "tcp://127.0.0.1:\(LoopbackPort.free())", "MSERVE_HUB_DIR": directory]
-            let servant = try await MServeProcess(
-                "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", hubEndpoint],
-                environment: environment)
-            defer { servant.stop() }
-            let port = servant.endpoint.split(separator: ":").last.map(String.init) ?? ""
-            #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: hubEndpoint).contains(port) })
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+                // The flag wins over MSERVE_HUB (which keeps the test off the default port).
+                let environment = ["MSERVE_HUB": "tcp://127.0.0.1:\(LoopbackPort.free())", "MSERVE_HUB_DIR": directory]
+                let servant = try await MServeProcess(
+                    "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", hubEndpoint],
+                    environment: environment)
+                defer { servant.stop() }
+                let port = servant.endpoint.split(separator: ":").last.map(String.init) ?? ""
+                #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("spokes", hub: hubEndpoint).contains(port) })
 
-            let alone = try await CommandRun.mserve(["servant", "--hub-endpoint", hubEndpoint])
-            #expect(alone.status == 64)
-            #expect(alone.errors.contains("--hub-endpoint goes with --hub auto"), "\(alone.errors)")
+                let alone = try await CommandRun.mserve(["servant", "--hub-endpoint", hubEndpoint])
+                #expect(alone.status == 64)
+                #expect(alone.errors.contains("--hub-endpoint goes with --hub auto"), "\(alone.errors)")
+            }
         }
 
         @Test func inAutoModeAnotherProcessTakesOverTheHub() async throws {
-            let directory = try temporaryDirectory("mserve-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
-            let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": directory]
-            let first = try await MServeProcess(
-                "servant 1", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
-            defer { first.stop() }
-            let second = try await MServeProcess(
-                "servant 2", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
-            defer { second.stop() }
-            let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
-            // Both registered before the first goes: its crash report is what the test waits for.
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    let spokes = try await Self.table("spokes", hub: hubEndpoint)
-                    return spokes.contains(port(first)) && spokes.contains(port(second))
-                })
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
+                let environment = ["MSERVE_HUB": hubEndpoint, "MSERVE_HUB_DIR": directory]
+                let first = try await MServeProcess(
+                    "servant 1", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
+                defer { first.stop() }
+                let second = try await MServeProcess(
+                    "servant 2", ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto"], environment: environment)
+                defer { second.stop() }
+                let port = { (process: MServeProcess) in process.endpoint.split(separator: ":").last.map(String.init) ?? "" }
+                // Both registered before the first goes: its crash report is what the test waits for.
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        let spokes = try await Self.table("spokes", hub: hubEndpoint)
+                        return spokes.contains(port(first)) && spokes.contains(port(second))
+                    })
 
-            first.crash()
-            // The second notices the hub is gone (a 3 s liveness), races for the port, serves
-            // the hub, reloads the tables, and records the crash once the first's spoke misses
-            // its heartbeats: about 8 s here, more on a loaded machine (a full suite on 2 cores
-            // took over 30 s once).
-            #expect(
-                try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hubEndpoint).contains(port(first)) },
-                "the second servant's log:\n\(second.logs)")
-            #expect(try await Self.table("spokes", hub: hubEndpoint).contains(port(second)))
+                first.crash()
+                // The second notices the hub is gone (a 3 s liveness), races for the port, serves
+                // the hub, reloads the tables, and records the crash once the first's spoke misses
+                // its heartbeats: about 8 s here, more on a loaded machine (a full suite on 2 cores
+                // took over 30 s once).
+                #expect(
+                    try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hubEndpoint).contains(port(first)) },
+                    "the second servant's log:\n\(second.logs)")
+                #expect(try await Self.table("spokes", hub: hubEndpoint).contains(port(second)))
+            }
         }
     }
 }

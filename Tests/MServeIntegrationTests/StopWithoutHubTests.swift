@@ -29,35 +29,35 @@ extension IntegrationTests {
         }
 
         @Test func aServantWhoseHubWasKilledStopsPromptly() async throws {
-            let directory = try temporaryDirectory("mserve-stop-no-hub")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub"])
-            defer { hub.stop() }
-            let servant = try await MServeProcess("servant", ["servant", "--hub", hub.endpoint])
-            defer { servant.stop() }
-            #expect(await eventually { servant.logs.contains("registered with the hub") }, "\(servant.logs)")
+            try await withTemporaryDirectory("mserve-stop-no-hub") { directory in
+                let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory + "/hub"])
+                defer { hub.stop() }
+                let servant = try await MServeProcess("servant", ["servant", "--hub", hub.endpoint])
+                defer { servant.stop() }
+                #expect(await eventually { servant.logs.contains("registered with the hub") }, "\(servant.logs)")
 
-            hub.crash()
-            let seconds = Self.secondsToStop(servant)
-            let teardown = try await Self.teardownSeconds()
-            #expect(seconds < teardown + Self.boundOverTeardown, "stopped after \(seconds) s (\(teardown) s without a hub): \(servant.logs)")
+                hub.crash()
+                let seconds = Self.secondsToStop(servant)
+                let teardown = try await Self.teardownSeconds()
+                #expect(seconds < teardown + Self.boundOverTeardown, "stopped after \(seconds) s (\(teardown) s without a hub): \(servant.logs)")
+            }
         }
 
         /// With `--keys` the servant asks the hub for the allowed keys every second; a request in
         /// flight when SIGTERM comes is abandoned, not waited out (its timeout is 2 s).
         @Test func aSecuredServantStopsPromptlyWhileAskingADeadHub() async throws {
-            let cluster = try await SecuredCluster.start(servantKeys: ["servant"])
-            defer { cluster.stop() }
-            let servant = try #require(cluster.servants.first)
-            cluster.hub.crash()
-            // A request fails after 2 s, the next starts 1 s later: 1.2 s after a failure one
-            // has been waiting for the dead hub for 0.2 s.
-            let warning = "cannot refresh the allowed keys"
-            #expect(await eventually(timeout: .seconds(60)) { servant.logs.contains(warning) }, "\(servant.logs)")
-            try await Task.sleep(for: .milliseconds(1_200))
-            let seconds = Self.secondsToStop(servant)
-            let teardown = try await Self.teardownSeconds()
-            #expect(seconds < teardown + Self.boundOverTeardown, "stopped after \(seconds) s (\(teardown) s without a hub): \(servant.logs)")
+            try await SecuredCluster.with(servantKeys: ["servant"]) { cluster in
+                let servant = try #require(cluster.servants.first)
+                cluster.hub.crash()
+                // A request fails after 2 s, the next starts 1 s later: 1.2 s after a failure one
+                // has been waiting for the dead hub for 0.2 s.
+                let warning = "cannot refresh the allowed keys"
+                #expect(await eventually(timeout: .seconds(60)) { servant.logs.contains(warning) }, "\(servant.logs)")
+                try await Task.sleep(for: .milliseconds(1_200))
+                let seconds = Self.secondsToStop(servant)
+                let teardown = try await Self.teardownSeconds()
+                #expect(seconds < teardown + Self.boundOverTeardown, "stopped after \(seconds) s (\(teardown) s without a hub): \(servant.logs)")
+            }
         }
     }
 }

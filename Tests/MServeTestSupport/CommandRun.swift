@@ -69,15 +69,6 @@ extension String {
     public func occurrences(of text: String) -> Int { components(separatedBy: text).count - 1 }
 }
 
-/// A new empty directory under the temporary directory.
-public func temporaryDirectory(_ prefix: String) throws -> String {
-    let path = NSTemporaryDirectory() + prefix + "-" + UUID().uuidString
-    // The owner's alone, whatever the umask: a hub refuses a directory others may write.
-    try FileManager.default.createDirectory(
-        atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    return path
-}
-
 /// The package root, from this file's path.
 public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
