@@ -7,6 +7,7 @@ import MServePlugin
 import MServeProtocol
 import POSIXSockets
 import QData
+import Synchronization
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,8 @@ struct DemoCommand: AsyncParsableCommand {
             register with it, and the broker finds the servants through it. \
             Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client), \
             prints the result table and the info dictionary, a few more queries and the hub's \
-            spoke table, and stops everything.
+            spoke table, and stops everything. Ctrl-C or SIGTERM stops everything too (and \
+            removes the hub's directory) before the demo ends.
             """)
 
     // `parsing: .unconditional`: `--servants -1` is read as a value, and refused by validate.
@@ -54,18 +56,24 @@ struct DemoCommand: AsyncParsableCommand {
         let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         let hubDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("mserve-demo-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: hubDirectory) }
+        let children = DemoChildren(hubDirectory: hubDirectory)
+        defer { children.stopAll() }
+        // Ctrl-C or SIGTERM: the children (in process groups of their own, which a terminal's
+        // Ctrl-C does not reach) are stopped and the hub's directory removed, then the demo
+        // ends by the signal.
+        StopSignals.onStop {
+            FileHandle.standardError.write(Data("mserve demo: stopping its servants and broker\n".utf8))
+            children.stopAll(then: StopSignals.restoreDefault)
+        }
         let environment = ["MSERVE_HUB_DIR": hubDirectory]
 
-        var children: [ChildProcess] = []
-        defer { for child in children.reversed() { child.stop() } }
         for index in 1...servants {
             let child = try ChildProcess(
                 role: "servant \(index)", arguments: ["servant", "--hub", "auto", "--hub-endpoint", hubEndpoint],
                 environment: environment, quietLogs: !verbose)
-            children.append(child)
+            try children.append(child)
             let endpoint = try await child.endpoint()
-            print("servant \(index) up at \(endpoint)" + (index == 1 ? " (serving the hub at \(hubEndpoint))" : ""))
+            say("servant \(index) up at \(endpoint)" + (index == 1 ? " (serving the hub at \(hubEndpoint))" : ""))
         }
         // Wait until the hub lists every servant, so the broker finds them all at once.
         let hub = HubClient(endpoint: hubEndpoint, timeout: .seconds(1))
@@ -83,9 +91,9 @@ struct DemoCommand: AsyncParsableCommand {
             role: "broker",
             arguments: ["broker", "--clients", "tcp://127.0.0.1:0", "--algorithm", algorithm, "--hub", "auto", "--hub-endpoint", hubEndpoint],
             environment: environment, quietLogs: !verbose)
-        children.append(broker)
+        try children.append(broker)
         let endpoint = try await broker.endpoint()
-        print("broker up at \(endpoint) (algorithm \(algorithm)), finding servants through the hub\n")
+        say("broker up at \(endpoint) (algorithm \(algorithm)), finding servants through the hub\n")
 
         var configuration = ClientConfiguration()
         configuration.deadline = .seconds(20)
@@ -94,35 +102,90 @@ struct DemoCommand: AsyncParsableCommand {
         let list = queries.isEmpty ? ["proc1 `IBM", "proc1 `MSFT", "proc1 `IBM", "proc3 `AAPL"] : queries
         var failures = 0
         for (index, query) in list.enumerated() {
-            print("q)send \(query)")
+            say("q)send \(query)")
             do {
                 let reply = try await client.send(query)
                 if index == 0 || !queries.isEmpty {
-                    print(reply.result)
-                    print("")
-                    print(reply.info)
+                    say(reply.result)
+                    say("")
+                    say(reply.info)
                 } else {
-                    print("routing `\(reply.routing ?? "?") ran on \(reply.servant ?? "?")")
-                    if query.hasPrefix("proc3") { print(reply.info) }
+                    say("routing `\(reply.routing ?? "?") ran on \(reply.servant ?? "?")")
+                    if query.hasPrefix("proc3") { say(reply.info) }
                 }
             } catch {
                 failures += 1
-                print("error: \(error)")
+                say("error: \(error)")
             }
-            print("")
+            say("")
         }
         if queries.isEmpty, let view = try? await client.send(".mserve.servants[]") {
-            print("q)send .mserve.servants[]   / the broker's own view of its servants")
-            print(view.result)
-            print("")
+            say("q)send .mserve.servants[]   / the broker's own view of its servants")
+            say(view.result)
+            say("")
         }
         // The broker registers with the hub beside its first queries: the table shows it
         // once it has (a few seconds at most).
         try await waitForHub(atMost: .seconds(5)) { try await !$0.resolve("default", role: SpokeRole.broker).isEmpty }
         if let spokes = try? await hub.table("spoke") {
-            print("q)select pid,port,role,service,up from spoke   / in the hub")
-            print(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))
+            say("q)select pid,port,role,service,up from spoke   / in the hub")
+            say(spokes.rendered(columns: ["pid", "port", "role", "service", "up"]))
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Prints `item` and flushes it: into a pipe too (`mserve demo | tee demo.txt`), each line
+/// arrives as it is printed, not when the demo ends.
+private func say(_ item: Any) {
+    print(item)
+    fflush(nil)
+}
+
+/// The processes `mserve demo` started and the hub directory they share: stopped and removed
+/// once, when the demo ends or a signal stops it, whichever comes first.
+final class DemoChildren: Sendable {
+    private struct State {
+        var children: [ChildProcess] = []
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    /// Held while the children are stopped.
+    private let stopping = Mutex(())
+    private let hubDirectory: String
+
+    init(hubDirectory: String) {
+        self.hubDirectory = hubDirectory
+    }
+
+    /// Keeps `child` to stop later; one started after ``stopAll()`` is stopped at once, and
+    /// the demo ends.
+    func append(_ child: ChildProcess) throws {
+        let stopped = state.withLock { state in
+            if !state.stopped { state.children.append(child) }
+            return state.stopped
+        }
+        if stopped {
+            child.stop()
+            throw DemoError("the demo was stopped")
+        }
+    }
+
+    /// Stops every child, the last started first, removes the hub's directory, then runs
+    /// `finish`. A call while another stops them returns once that one's `finish` has run (a
+    /// signal's handler ends the process there: the demo's own end waits for it); later calls
+    /// do nothing but `finish`.
+    func stopAll(then finish: () -> Void = {}) {
+        stopping.withLock { _ in
+            let children = state.withLock { state in
+                defer { state.children.removeAll() }
+                state.stopped = true
+                return state.children
+            }
+            for child in children.reversed() { child.stop() }
+            try? FileManager.default.removeItem(atPath: hubDirectory)
+            finish()
+        }
     }
 }

@@ -332,10 +332,16 @@ enum StopSignals {
         BrokerCommand.self, HubServeCommand.self, HubRegisterCommand.self, MServeServantCommand.self,
     ]
 
+    /// The commands that start processes of their own (`mserve demo`): a SIGTERM or SIGINT
+    /// stops what they started (their ``onStop(_:)`` handler), then ends them by the signal's
+    /// default action (``restoreDefault()``). Their children are in process groups of their
+    /// own, which a terminal's Ctrl-C does not reach.
+    private static let parentCommands: [any ParsableCommand.Type] = [DemoCommand.self]
+
     /// Whether `command` is one of the long-running commands that SIGTERM and SIGINT stop
-    /// gracefully.
+    /// gracefully, or one that stops the processes it started first.
     static func stopsCommand(_ command: any ParsableCommand.Type) -> Bool {
-        longRunningCommands.contains { ObjectIdentifier($0) == ObjectIdentifier(command) }
+        (longRunningCommands + parentCommands).contains { ObjectIdentifier($0) == ObjectIdentifier(command) }
     }
 
     /// Catches SIGTERM and SIGINT: the handler writes the signal's number to a pipe that a
@@ -382,11 +388,12 @@ enum StopSignals {
     }
 
     /// Gives SIGTERM and SIGINT their default action back (the process dies by them), and
-    /// raises again one that came while they were caught.
+    /// sends the process again one that came while they were caught: to the process, not the
+    /// calling thread (`raise`), which may be one of libdispatch's, where signals are blocked.
     static func restoreDefault() {
         signal(SIGTERM, SIG_DFL)
         signal(SIGINT, SIG_DFL)
-        if let came = state.withLock({ $0.signal }) { raise(came) }
+        if let came = state.withLock({ $0.signal }) { kill(getpid(), came) }
     }
 }
 

@@ -3,6 +3,7 @@ import MServeProtocol
 import MServeClient
 import QData
 import MServeTestSupport
+import POSIXSockets
 import Testing
 
 extension IntegrationTests {
@@ -96,6 +97,45 @@ extension IntegrationTests {
         let table = text.components(separatedBy: "q)select pid,port,role,service,up from spoke").last ?? ""
         #expect(table.components(separatedBy: " servant ").count - 1 == 2, "\(table)")
         #expect(table.components(separatedBy: " broker ").count - 1 == 1, "\(table)")
+    }
+
+    /// Ctrl-C (SIGINT) or SIGTERM while the demo waits for a query stops its servants and
+    /// broker, which are in process groups of their own, and removes the hub's directory;
+    /// the demo then ends by the signal. What it printed reaches a pipe line by line.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aStoppedDemoStopsWhatItStartedAndRemovesItsHubDirectory(signal: Int32) async throws {
+        try await withTemporaryDirectory("mserve-demo-stop") { temporary in
+            var environment = ProcessInfo.processInfo.environment
+            environment["TMPDIR"] = temporary
+            let demo = try SpawnedProcess(
+                executable: MServeProcess.executable, arguments: ["demo", "sleep 15000"], environment: environment)
+            defer { demo.kill() }
+            let output = ByteCollector()
+            output.collect(from: demo.standardOutput)
+            ByteCollector().collect(from: demo.standardError)
+            let waiting = await eventually(timeout: .seconds(60)) {
+                String(decoding: output.bytes, as: UTF8.self).contains("q)send sleep 15000")
+            }
+            let text = String(decoding: output.bytes, as: UTF8.self)
+            #expect(waiting, "\(text)")
+            // "servant 1 up at tcp://127.0.0.1:PORT …", "broker up at tcp://127.0.0.1:PORT …"
+            let ports = text.split(separator: "\n").compactMap { line -> Int? in
+                guard line.contains(" up at tcp://127.0.0.1:") else { return nil }
+                return line.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) }
+            }
+            #expect(ports.count == 3, "\(text)")
+            let hubDirectory = temporary + "/mserve-demo-\(demo.pid)"
+            #expect(FileManager.default.fileExists(atPath: hubDirectory))
+
+            kill(demo.pid, signal)
+            let ended = await eventually(timeout: .seconds(30)) { !demo.isRunning }
+            #expect(ended)
+            #expect(demo.terminationStatus == signal, "ends by the signal")
+            for port in ports {
+                #expect(!TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 1_000), "port \(port)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: hubDirectory))
+        }
     }
 }
 }
