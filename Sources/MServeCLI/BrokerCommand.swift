@@ -49,8 +49,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match).", valueName: "name"))
     var algorithm: String?
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Extra plugin files, colon-separated (env MSERVE_PLUGINS). A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.", valueName: "paths"))
-    var plugins: String?
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: ArgumentHelp("Extra plugin files, colon-separated (repeatable; env MSERVE_PLUGINS). A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.", valueName: "paths"))
+    var plugins: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Routing spec: arg:N, function, joins such as function,arg:1, or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1).", valueName: "spec"))
     var routing: String?
@@ -208,13 +208,14 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The dispatch plugins: the shipped ones and those of --plugins (or MSERVE_PLUGINS).
     private func pluginRegistry() throws -> DispatchPluginRegistry {
-        let extra = (plugins ?? environment("MSERVE_PLUGINS"))?.split(separator: ":").map(String.init) ?? []
+        let list = plugins.isEmpty ? environment("MSERVE_PLUGINS") : plugins.joined(separator: ":")
+        let extra = list?.split(separator: ":").map(String.init) ?? []
         do {
             return try DispatchPluginRegistry(
                 directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: extra)
         } catch {
             // A broken plugin next to the binary is no fault of --plugins.
-            throw ValidationError(extra.isEmpty ? "\(error)" : "\(plugins == nil ? "MSERVE_PLUGINS" : "--plugins"): \(error)")
+            throw ValidationError(extra.isEmpty ? "\(error)" : "\(plugins.isEmpty ? "MSERVE_PLUGINS" : "--plugins"): \(error)")
         }
     }
 

@@ -41,11 +41,11 @@ struct MServeServantCommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        parsing: .unconditional,
+        parsing: .unconditionalSingleValue,
         help: ArgumentHelp(
-            "Servant plugin files, colon-separated (env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS). A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.",
+            "Servant plugin files, colon-separated (repeatable; env MSERVE_SERVANT_PLUGINS, else Q_PLUGINS). A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it.",
             valueName: "paths"))
-    var plugins: String?
+    var plugins: [String] = []
 
     @Flag(
         name: .long,
@@ -105,7 +105,7 @@ struct MServeServantCommand: AsyncParsableCommand {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024") }
         // Given on the command line, an empty list is a mistake, not a wish for the demo API
         // (which serves sleep and pid): an empty variable counts as unset, an empty flag does not.
-        if let plugins, ServantPluginLoader.paths(fromList: plugins).isEmpty {
+        if let plugins = pluginsGiven, ServantPluginLoader.paths(fromList: plugins).isEmpty {
             throw ValidationError("--plugins '\(plugins)' names no plugin file; leave --plugins out to serve the demo API")
         }
         if let capacity, !(1...65_536).contains(capacity) {
@@ -161,13 +161,16 @@ struct MServeServantCommand: AsyncParsableCommand {
         return parsed.bindsEveryInterface
     }
 
+    /// Every `--plugins` list as one colon-separated list, nil when none is given.
+    private var pluginsGiven: String? { plugins.isEmpty ? nil : plugins.joined(separator: ":") }
+
     /// The plugin files and the flag or variable that gave them: --plugins, else
     /// MSERVE_SERVANT_PLUGINS, else Q_PLUGINS, else the demo API (source nil). A variable
     /// that names no file (empty, or only colons) counts as unset; an empty --plugins is
     /// refused by `validate()`.
     func pluginPaths() -> (paths: [String], source: String?) {
         let given: [(source: String, list: String?)] = [
-            ("--plugins", plugins), ("MSERVE_SERVANT_PLUGINS", environment("MSERVE_SERVANT_PLUGINS")),
+            ("--plugins", pluginsGiven), ("MSERVE_SERVANT_PLUGINS", environment("MSERVE_SERVANT_PLUGINS")),
             ("Q_PLUGINS", environment("Q_PLUGINS")),
         ]
         for (source, list) in given {

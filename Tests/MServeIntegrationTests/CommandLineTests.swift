@@ -1,6 +1,8 @@
 import Foundation
+import MServeClient
 import MServeTestSupport
 import POSIXSockets
+import QData
 import Testing
 
 extension IntegrationTests {
@@ -39,7 +41,7 @@ extension IntegrationTests {
         /// `send --keys` really do.
         @Test(arguments: [
             (["broker", "--help"], "--algorithm <name> Dispatch algorithm, NAME or NAME:CONFIG (env MSERVE_ALGO, default match)."),
-            (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (env MSERVE_PLUGINS)."),
+            (["broker", "--help"], "--plugins <paths> Extra plugin files, colon-separated (repeatable; env MSERVE_PLUGINS)."),
             (["broker", "--help"], "A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["keys", "new", "--help"], "It refuses as well a key directory its group or others may write, or that belongs to another user than root or its own: run chmod go-w on it."),
@@ -53,7 +55,7 @@ extension IntegrationTests {
                 + "the queries it had not started, which the brokers send to other servants at once; gives the queries "
                 + "it is running up to 5 seconds (--drain) to finish and be answered, then says goodbye (BYE)"),
             (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
-            (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated; default any)."),
+            (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated, repeatable; default any)."),
             (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
             (["send", "--help"], "--broker <endpoint> The broker's client endpoint (env MSERVE_BROKER, default tcp://127.0.0.1:5570)."),
             (["broker", "--help"], "MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL"),
@@ -116,6 +118,29 @@ extension IntegrationTests {
             #expect(allowed.status == 0, "\(allowed.errors)")
             let names = allowed.output.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) }
             #expect(names.sorted() == ["echo", "pid"], "\(allowed.output)")
+        }
+
+        /// `--allow` given twice allows the functions of both, as one comma-separated list
+        /// would, at a servant and at a broker: the first is not dropped for the last.
+        @Test func allowGivenTwiceAllowsEveryFunctionNamed() async throws {
+            let listed = try await CommandRun.mserve(["servant", "--list-functions", "--allow", "echo", "--allow", "pid,proc1"])
+            #expect(listed.status == 0, "\(listed.errors)")
+            let names = listed.output.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) }
+            #expect(names.sorted() == ["echo", "pid", "proc1"], "\(listed.output)")
+
+            let cluster = try await ProcessCluster.start(servants: 1, brokerArguments: ["--allow", "echo", "--allow", "pid"])
+            defer { cluster.stop() }
+            #expect(await cluster.allServantsReady())
+            let client = try QueryClient(endpoint: cluster.broker.endpoint)
+            defer { client.close() }
+            #expect(try await client.send("echo 42").result == .atom(.long(42)))
+            _ = try await client.send("pid[]")
+            await #expect {
+                try await client.send("proc1 `IBM")
+            } throws: { error in
+                guard let error = error as? ClientError else { return false }
+                return error.code == .queryFailed && error.message.contains("`proc1` is not in the list of allowed functions")
+            }
         }
 
         @Test func anUnknownOptionIsAnErrorWithTheSubcommandsUsage() async throws {

@@ -154,6 +154,34 @@ extension IntegrationTests {
             }
         }
 
+        /// `--plugins` given twice loads the files of both, as one colon-separated list would:
+        /// the first is not dropped for the last.
+        @Test func pluginsGivenTwiceAreAllLoaded() async throws {
+            try await withTemporaryDirectory("mserve-two-plugins") { directory in
+                let libraries = try ["first-one", "second-one"].map { name in
+                    try Self.compilePlugin(
+                        """
+                        #include "mserve_plugin.h"
+                        static int state;
+                        static void *create(const char *config) { (void)config; return &state; }
+                        static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                            (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
+                        }
+                        static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                        static void destroy(void *s) { (void)s; }
+                        static const mserve_dispatch_plugin table = {
+                            2, "\(name)", "test plugin \(name)", create, choose, completed, destroy, NULL };
+                        const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                        """, named: name, in: directory)
+                }
+                let run = try await CommandRun.mserve(
+                    ["broker", "--plugins", libraries[0], "--plugins", libraries[1], "--list-algorithms"])
+                #expect(run.status == 0, "\(run.errors)")
+                #expect(run.output.contains("test plugin first-one"), "\(run.output)")
+                #expect(run.output.contains("test plugin second-one"), "\(run.output)")
+            }
+        }
+
         /// Compiles the C plugin `source` with the system C compiler into `directory`; returns
         /// the library's path.
         static func compilePlugin(_ source: String, named name: String, in directory: String) throws -> String {

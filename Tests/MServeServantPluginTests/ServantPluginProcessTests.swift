@@ -88,6 +88,15 @@ struct ServantPluginProcessTests {
         #expect(names == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid", "stats"])
     }
 
+    /// `--plugins` given twice serves the plugins of both, as one colon-separated list would.
+    @Test func pluginsGivenTwiceAreAllServed() async throws {
+        let run = try await CommandRun.mserve(
+            ["servant", "--plugins", PluginFiles.demoAPI, "--plugins", PluginFiles.stats, "--list-functions"])
+        #expect(run.status == 0, "\(run.errors)")
+        let names = run.output.split(separator: "\n").map { $0.split(separator: "\t")[0] }
+        #expect(names == ["proc1", "proc2", "proc3", "echo", "sleep", "fail", "pid", "stats"])
+    }
+
     @Test func aPluginOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
         try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
