@@ -151,10 +151,7 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         guard let create = entry.table.pointee.create,
             let state = config.withCString({ create($0) })
         else {
-            throw PluginError(
-                .createFailed,
-                "\(entry.plugin.path): dispatch algorithm \"\(name)\" refused the configuration \"\(config)\""
-            )
+            throw PluginError(.createFailed, Self.refusedConfigurationMessage(entry.plugin, config: config))
         }
         return CDispatchAlgorithm(
             name: name,
@@ -163,6 +160,17 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             state: state,
             onInvalidChoice: onInvalidChoice
         )
+    }
+
+    /// Why `create` returned NULL is the plugin's own; what it takes is in its description
+    /// (the shipped plugins state their configuration there), so the refusal quotes it.
+    static func refusedConfigurationMessage(_ plugin: LoadedDispatchPlugin, config: String) -> String {
+        let refusal = "\(plugin.path): dispatch algorithm \"\(plugin.name)\" refused the configuration \"\(config)\""
+        guard !plugin.description.isEmpty else {
+            return refusal + "; mserve broker --list-algorithms lists what each algorithm takes"
+        }
+        return refusal + "; its description: \(plugin.description). mserve broker --list-algorithms lists every "
+            + "algorithm's, docs/PLUGINS.md \"Shipped plugins\" explains those shipped with mserve"
     }
 
     // MARK: Loading

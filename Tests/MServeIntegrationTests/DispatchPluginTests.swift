@@ -42,6 +42,16 @@ extension IntegrationTests {
                 configured.errors.contains("dispatch algorithm \"route-by-function\" refused the configuration \"x\""),
                 "\(configured.errors)")
 
+            // A configuration the algorithm refuses is told what it takes, from its description.
+            let badConfiguration = try await CommandRun.mserve(["broker", "--algorithm", "chbl:abc"])
+            #expect(badConfiguration.status == 64)
+            #expect(
+                badConfiguration.errors.contains(
+                    "refused the configuration \"abc\"; its description: consistent hashing with bounded loads: "),
+                "\(badConfiguration.errors)")
+            #expect(badConfiguration.errors.contains("configuration c, a number ≥ 1 (chbl:1.5; default 1.25)."))
+            #expect(badConfiguration.errors.contains("mserve broker --list-algorithms lists every algorithm's"))
+
             // A bad value found while the broker builds its configuration names the option and
             // points at the broker's own help.
             let badLookAhead = try await CommandRun.mserve(["broker", "--look-ahead", "0"])

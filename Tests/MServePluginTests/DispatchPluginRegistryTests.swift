@@ -39,6 +39,35 @@ import Testing
         }
     }
 
+    /// Each shipped plugin's description, which `--list-algorithms` prints, states the
+    /// configuration its `create` takes.
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
+    func theShippedDescriptionsStateTheConfiguration() throws {
+        let registry = try BuiltPlugins.registry()
+        let descriptions = Dictionary(uniqueKeysWithValues: registry.plugins.map { ($0.name, $0.description) })
+        for name in ["orig", "even", "least-loaded", "route-by-function"] {
+            #expect(descriptions[name]?.hasSuffix("; takes no configuration") == true, "\(name): \(descriptions[name] ?? "")")
+        }
+        #expect(descriptions["match"]?.contains("configuration N[:nowait] or nowait (match:512:nowait): N ≥ 1") == true)
+        #expect(descriptions["chbl"]?.contains("configuration c, a number ≥ 1 (chbl:1.5; default 1.25)") == true)
+    }
+
+    /// A configuration the plugin refuses is refused with its description, which says what it
+    /// takes, and where the algorithms are listed.
+    @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason), arguments: ["chbl:abc", "even:x", "match:abc", "chbl:0.5"])
+    func aRefusedConfigurationIsToldWhatTheAlgorithmTakes(spec: String) throws {
+        let registry = try BuiltPlugins.registry()
+        let name = String(spec.prefix { $0 != ":" })
+        let plugin = try #require(registry.plugins.first { $0.name == name })
+        let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm(spec) }
+        #expect(error?.code == .createFailed)
+        #expect(
+            error?.message == "\(plugin.path): dispatch algorithm \"\(name)\" refused the configuration \"\(spec.dropFirst(name.count + 1))\"; "
+                + "its description: \(plugin.description). mserve broker --list-algorithms lists every algorithm's, "
+                + "docs/PLUGINS.md \"Shipped plugins\" explains those shipped with mserve",
+            "\(String(describing: error))")
+    }
+
     /// A table exported in this process is loaded as a file's is: checked, listed under its
     /// origin, its `create` called with the configuration, refused as a duplicate name.
     @Test func anExportedTableIsLoadedInProcess() throws {

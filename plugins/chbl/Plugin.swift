@@ -146,7 +146,7 @@ public final class ConsistentHashingBoundedLoadsAlgorithm: SwiftIndexedDispatchA
 
 private let exported = IndexedDispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.table(
     name: "chbl",
-    description: "consistent hashing with bounded loads: a routing string keeps its servant while its load stays within c × average (chbl:C, default 1.25)",
+    description: "consistent hashing with bounded loads: a routing string keeps its servant while its load stays within c × average; configuration c, a number ≥ 1 (chbl:1.5; default 1.25)",
     create: { IndexedDispatchPluginExport<ConsistentHashingBoundedLoadsAlgorithm>.create(config: $0) }
 )
 

@@ -41,7 +41,7 @@ public final class EvenAlgorithm: SwiftIndexedDispatchAlgorithm {
 
 private let exported = IndexedDispatchPluginExport<EvenAlgorithm>.table(
     name: "even",
-    description: "the next free servant after the one used last, wrapping around",
+    description: "the next free servant after the one used last, wrapping around; takes no configuration",
     create: { IndexedDispatchPluginExport<EvenAlgorithm>.create(config: $0) }
 )
 

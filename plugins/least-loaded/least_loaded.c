@@ -439,7 +439,7 @@ static int64_t least_loaded_choose_in(void *state, const char *routing, const ch
 static const mserve_dispatch_plugin least_loaded_plugin = {
     .abi_version = MSERVE_PLUGIN_ABI_VERSION,
     .name = "least-loaded",
-    .description = "the free servant with the lowest in-flight/capacity ratio, ties to the faster one",
+    .description = "the free servant with the lowest in-flight/capacity ratio, ties to the faster one; takes no configuration",
     .create = least_loaded_create,
     .choose = NULL,
     .completed = NULL,

@@ -325,7 +325,7 @@ struct RecentRoutingCounts {
 
 private let exported = IndexedDispatchPluginExport<MatchAlgorithm>.table(
     name: "match",
-    description: "the free servant whose previous query had the same routing string, else the free one holding the least wanted data",
+    description: "the free servant whose previous query had the same routing string, else the free one holding the least wanted data; configuration N[:nowait] or nowait (match:512:nowait): N ≥ 1 recent queries counted for demand (default 256), nowait never waits for a busy servant",
     create: { IndexedDispatchPluginExport<MatchAlgorithm>.create(config: $0) }
 )
 

@@ -32,7 +32,7 @@ public final class OrigAlgorithm: SwiftIndexedDispatchAlgorithm {
 
 private let exported = IndexedDispatchPluginExport<OrigAlgorithm>.table(
     name: "orig",
-    description: "the first free servant from the top of the list",
+    description: "the first free servant from the top of the list; takes no configuration",
     create: { IndexedDispatchPluginExport<OrigAlgorithm>.create(config: $0) }
 )
 

@@ -30,7 +30,7 @@ public final class RouteByFunctionAlgorithm: SwiftIndexedDispatchAlgorithm, Swif
 
 private let exported = IndexedDispatchPluginExport<RouteByFunctionAlgorithm>.table(
     name: "route-by-function",
-    description: "routing hook example: routes by function name, refuses dot-namespace functions; dispatches like match",
+    description: "routing hook example: routes by function name, refuses dot-namespace functions; dispatches like match; takes no configuration",
     create: { IndexedDispatchPluginExport<RouteByFunctionAlgorithm>.create(config: $0) }
 )
 
