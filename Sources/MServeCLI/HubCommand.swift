@@ -20,7 +20,7 @@ struct MServeHubCommand: AsyncParsableCommand {
             without --keys takes those edits only with the admin token it writes to its directory \
             (read from --dir, MSERVE_HUB_DIR), a hub with keys only from hub.key. \
             `mserve hub register kdb://HOST:PORT` registers a q servant. MSERVE_HUB names the \
-            hub endpoint, MSERVE_HUB_DIR its directory.
+            hub endpoint, MSERVE_HUB_DIR its directory, MSERVE_KEYS the key directory (flags win).
 
             Options of `mserve hub` (serving: --bind, --dir, --liveness, --keys, --http, --http-allow-remote, --log-level): \
             see `mserve hub serve --help`. By default it binds \(HubLink.defaultEndpoint) (--bind, env \
@@ -85,6 +85,9 @@ struct HubServeCommand: AsyncParsableCommand {
             every spoke not heard from within the liveness time to down; a pause of the hub \
             itself (stopped, swapping) counts against no spoke. Prints the bound endpoint on the \
             first line of standard output (with --http, once the HTTP side listens too). Stops cleanly on SIGTERM or SIGINT.
+
+            Environment (flags win): MSERVE_HUB (the endpoint to bind), MSERVE_HUB_DIR, \
+            MSERVE_KEYS, MSERVE_HTTP, MSERVE_LOG_LEVEL.
             """)
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))

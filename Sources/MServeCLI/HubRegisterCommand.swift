@@ -19,6 +19,8 @@ struct HubRegisterCommand: AsyncParsableCommand {
             servant goes to the hub's down table at once, with the reason, and brokers drop \
             it; it is registered again when the q process is back. Prints the endpoint on the \
             first line of standard output. SIGTERM or SIGINT deregisters it and exits.
+
+            Environment (flags win): MSERVE_HUB, MSERVE_LOG_LEVEL.
             """)
 
     @Argument(help: "The q process, kdb://HOST:PORT.") var endpoint: String

@@ -24,7 +24,10 @@ struct SendCommand: AsyncParsableCommand {
 
             Exits 1 with the error on standard error when the query fails, when no broker \
             accepts the connection within --connect-timeout, or when no reply comes within the \
-            deadline. Environment: MSERVE_BROKER (the broker's client endpoint).
+            deadline.
+
+            Environment (flags win): MSERVE_BROKER (the broker's client endpoint), MSERVE_HUB \
+            (the hub asked for --service), MSERVE_KEYS.
             """)
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The broker's client endpoint (env MSERVE_BROKER, default \(BrokerConfiguration.Clients.defaultEndpoint)).", valueName: "endpoint"))

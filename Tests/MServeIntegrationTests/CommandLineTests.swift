@@ -76,6 +76,30 @@ extension IntegrationTests {
             #expect(text.contains(line), "\(run.output)")
         }
 
+        /// Each command's "Environment (flags win):" paragraph names every variable the command
+        /// reads (docs/OPERATIONS.md, "Environment variables") and no other.
+        @Test(arguments: [
+            (["broker"], [
+                "MSERVE_BROKER", "MSERVE_SERVANTS", "MSERVE_ALGO", "MSERVE_PLUGINS", "MSERVE_ROUTING", "MSERVE_HUB",
+                "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_LOG_LEVEL", "MSERVE_KDB_PORT", "MSERVE_HTTP", "MSERVE_MAX_MESSAGE",
+                "MSERVE_QUEUE_BYTES", "MSERVE_CLIENT_REPLY_BUFFER", "MSERVE_CLIENT_REPLY_BUFFER_TOTAL", "MSERVE_USERS",
+                "MSERVE_SERVANT_AUTH",
+            ]),
+            (["servant"], ["MSERVE_SERVANT_PLUGINS", "Q_PLUGINS", "MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_LOG_LEVEL"]),
+            (["send"], ["MSERVE_BROKER", "MSERVE_HUB", "MSERVE_KEYS"]),
+            (["hub", "serve"], ["MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_HTTP", "MSERVE_LOG_LEVEL"]),
+            (["hub", "register"], ["MSERVE_HUB", "MSERVE_LOG_LEVEL"]),
+        ])
+        func theEnvironmentParagraphNamesEveryVariableRead(command: [String], variables: [String]) async throws {
+            let run = try await CommandRun.mserve(command + ["--help"])
+            #expect(run.status == 0)
+            let text = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            let paragraph = try #require(text.range(of: "Environment (flags win): ").map { text[$0.upperBound...] }, "\(run.output)")
+            let listed = try #require(paragraph.split(separator: ".").first)
+            let named = listed.split(whereSeparator: { !($0.isUppercase || $0 == "_") }).filter { $0.contains("_") }.map(String.init)
+            #expect(Set(named) == Set(variables), "\(listed)")
+        }
+
         /// `hub keys` and `hub users` only read, and no admin token goes with a read: they
         /// have no --dir (the hub directory the token is read from) that would do nothing.
         @Test(arguments: ["keys", "users"])
