@@ -25,8 +25,11 @@ struct DemoCommand: AsyncParsableCommand {
             """)
 
     // `parsing: .unconditional`: `--servants -1` is read as a value, and refused by validate.
-    @Option(name: .long, parsing: .unconditional, help: "Servant processes to start.")
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Servant processes to start, from 1 to \(Self.mostServants).", valueName: "n"))
     var servants: Int = 2
+
+    /// The most servants `--servants` may start: the demo runs on one machine.
+    static let mostServants = 16
 
     @Option(name: .long, parsing: .unconditional, help: "Dispatch algorithm for the broker.")
     var algorithm: String = BrokerConfiguration.Dispatch.defaultAlgorithm
@@ -40,7 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
     /// Refuses a bad --servants or --algorithm before any process starts (the broker would
     /// refuse the algorithm only once the hub and the servants were up).
     func validate() throws {
-        guard (1...16).contains(servants) else { throw ValidationError("--servants must be from 1 to 16") }
+        guard (1...Self.mostServants).contains(servants) else {
+            throw ValidationError("--servants must be from 1 to \(Self.mostServants)")
+        }
         // The broker child is this binary, started without the caller's MSERVE_PLUGINS: it
         // finds the plugins found here.
         let registry: DispatchPluginRegistry

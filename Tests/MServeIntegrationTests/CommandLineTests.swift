@@ -58,6 +58,7 @@ extension IntegrationTests {
             (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated, repeatable; default any)."),
             (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),
             (["send", "--help"], "--broker <endpoint> The broker's client endpoint (env MSERVE_BROKER, default tcp://127.0.0.1:5570)."),
+            (["demo", "--help"], "--servants <n> Servant processes to start, from 1 to 16. (default: 2)"),
             (["broker", "--help"], "MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL"),
             (["servant", "--help"], "Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL."),
             (["servant", "--help"], "'auto' (serve the hub if its port is free, else join it; served from the hub directory MSERVE_HUB_DIR, default ~/.mserve/hub)"),
