@@ -8,8 +8,10 @@ import MServePasswords
 import Glibc
 #endif
 
-/// Prints the kdb+ users, one `name kind` line each (never the hash).
-func printUsers(_ users: [HubUser]) {
+/// Prints the kdb+ users, one `name kind` line each (never the hash); none is said on
+/// standard error, as ``printKeys(_:command:)`` says it.
+func printUsers(_ users: [HubUser], command: String) {
+    if users.isEmpty { sayEmpty("mserve hub \(command): no kdb+ user (mserve hub user add NAME adds one)") }
     for user in users { announce("\(user.name)\t\(user.kind)") }
 }
 
@@ -79,7 +81,7 @@ struct HubUserCommand: AsyncParsableCommand {
             } else {
                 hash = PasswordHash(password: try password ?? Self.readPassword(for: name))
             }
-            printUsers(try await options.edit { try await $0.addUser(name: name, hash: hash.description) })
+            printUsers(try await options.edit { try await $0.addUser(name: name, hash: hash.description) }, command: "user add")
         }
 
         /// One line of standard input, or a prompt without echo on a terminal; never empty.
@@ -106,7 +108,7 @@ struct HubUserCommand: AsyncParsableCommand {
         @OptionGroup var options: HubAdminOptions
 
         func run() async throws {
-            printUsers(try await options.edit { try await $0.removeUser(name: name) })
+            printUsers(try await options.edit { try await $0.removeUser(name: name) }, command: "user remove")
         }
     }
 }
@@ -120,6 +122,6 @@ struct HubUsersCommand: AsyncParsableCommand {
     @OptionGroup var options: HubClientOptions
 
     func run() async throws {
-        printUsers(try await options.client(defaultKeyName: "hub").users())
+        printUsers(try await options.client(defaultKeyName: "hub").users(), command: "users")
     }
 }

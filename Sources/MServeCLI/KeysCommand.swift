@@ -121,9 +121,17 @@ struct HubAdminOptions: ParsableArguments {
     }
 }
 
-/// Prints the admitted keys, one `name key role` line each.
-func printKeys(_ keys: [AllowedKey]) {
+/// Prints the admitted keys, one `name key role` line each. An empty list is said on standard
+/// error (as `hub resolve` says a service has no servant), so that it is not taken for a
+/// command that did nothing; standard output stays the list alone.
+func printKeys(_ keys: [AllowedKey], command: String) {
+    if keys.isEmpty { sayEmpty("mserve hub \(command): no key is admitted (mserve hub allow NAME FILE.pub admits one)") }
     for key in keys { announce("\(key.name)\t\(key.key)\t\(key.role)") }
+}
+
+/// Says on standard error that a hub listing is empty.
+func sayEmpty(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
 extension KeyRole: ExpressibleByArgument {
@@ -164,7 +172,7 @@ struct HubAllowCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        printKeys(try await options.edit { try await $0.allow(name: name, key: key, role: role) })
+        printKeys(try await options.edit { try await $0.allow(name: name, key: key, role: role) }, command: "allow")
     }
 }
 
@@ -175,7 +183,7 @@ struct HubRevokeCommand: AsyncParsableCommand {
     @OptionGroup var options: HubAdminOptions
 
     func run() async throws {
-        printKeys(try await options.edit { try await $0.revoke(name: name) })
+        printKeys(try await options.edit { try await $0.revoke(name: name) }, command: "revoke")
     }
 }
 
@@ -186,6 +194,6 @@ struct HubKeysCommand: AsyncParsableCommand {
     @OptionGroup var options: HubClientOptions
 
     func run() async throws {
-        printKeys(try await options.client(defaultKeyName: "hub").allowedKeys())
+        printKeys(try await options.client(defaultKeyName: "hub").allowedKeys(), command: "keys")
     }
 }

@@ -74,6 +74,40 @@ extension IntegrationTests {
             }
         }
 
+        /// Every hub listing says when it is empty: the q tables by their header, `keys` and
+        /// `users` (and the edits that print them) by a line on standard error, as `resolve`
+        /// does, standard output staying the list alone.
+        @Test func anEmptyListingSaysItIsEmpty() async throws {
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                for (command, line) in [
+                    ("keys", "mserve hub keys: no key is admitted (mserve hub allow NAME FILE.pub admits one)"),
+                    ("users", "mserve hub users: no kdb+ user (mserve hub user add NAME adds one)"),
+                ] {
+                    let run = try await CommandRun.mserve(["hub", command, "--hub", hub.endpoint])
+                    #expect(run.status == 0, "\(run.errors)")
+                    #expect(run.output.isEmpty, "\(run.output)")
+                    #expect(run.errors == line + "\n", "\(run.errors)")
+                }
+                for table in ["memst", "down"] {
+                    let run = try await CommandRun.mserve(["hub", table, "--hub", hub.endpoint])
+                    #expect(run.status == 0, "\(run.errors)")
+                    #expect(run.output.hasPrefix("spoke"), "\(run.output)")
+                }
+
+                let added = try await CommandRun.mserve(
+                    ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", directory])
+                #expect(added.status == 0, "\(added.errors)")
+                #expect(added.output == "alice\tpbkdf2-sha256\n")
+                #expect(added.errors.isEmpty, "\(added.errors)")
+                let removed = try await CommandRun.mserve(["hub", "user", "remove", "alice", "--hub", hub.endpoint, "--dir", directory])
+                #expect(removed.status == 0, "\(removed.errors)")
+                #expect(removed.output.isEmpty)
+                #expect(removed.errors == "mserve hub user remove: no kdb+ user (mserve hub user add NAME adds one)\n")
+            }
+        }
+
         @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
             try await withTemporaryDirectory("mserve-hub") { directory in
                 let hub = try await Self.startHub(directory: directory)
