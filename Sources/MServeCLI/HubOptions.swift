@@ -58,7 +58,9 @@ struct HubOptions: ParsableArguments {
         switch value {
         case "none", "": return nil
         case "auto":
-            return .auto(HubConfiguration(endpoint: hubEndpoint ?? HubEnvironment.endpoint, directory: HubEnvironment.directory))
+            var configuration = HubConfiguration(endpoint: hubEndpoint ?? HubEnvironment.endpoint, directory: HubEnvironment.directory)
+            configuration.directorySettings = "MSERVE_HUB_DIR"
+            return .auto(configuration)
         default: return .connect(HubAutoMode.connectableEndpoint(value))
         }
     }

@@ -11,6 +11,12 @@ public struct HubConfiguration: Sendable {
     /// The directory holding `hub.sqlite` (`mserve hub` takes it from `--dir` or
     /// `MSERVE_HUB_DIR`, else `~/.mserve/hub`).
     public var directory: String
+    /// The settings that give the directory, named where one is refused or cannot be made, as
+    /// the way to give another: ``serveDirectorySettings`` for `mserve hub`, `MSERVE_HUB_DIR`
+    /// alone for a broker or servant serving the hub in auto mode, which has no `--dir`.
+    public var directorySettings: String = Self.serveDirectorySettings
+    /// The settings that give `mserve hub` its directory.
+    public static let serveDirectorySettings = "--dir or MSERVE_HUB_DIR"
     /// How often spokes heartbeat; the hub scans for silent spokes at this pace too.
     public var heartbeatInterval: Duration
     /// A spoke silent this long moves to `down`.

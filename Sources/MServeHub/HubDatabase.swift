@@ -46,7 +46,7 @@ public final class HubDatabase: Sendable {
     /// the directory it leads to; that directory, resolved once here, is returned, and every
     /// file of the hub is opened in it, so that a link changed after the check leads nowhere
     /// new.
-    static func refuseDirectoryOthersControl(_ given: String) throws(HubError) -> String {
+    static func refuseDirectoryOthersControl(_ given: String, settings: String) throws(HubError) -> String {
         let resolved = URL(fileURLWithPath: given).resolvingSymlinksInPath().path
         // A relative path, or one with `.` or `..`, is no link: compared made absolute.
         let absolute = URL(fileURLWithPath: given).standardizedFileURL.path
@@ -66,13 +66,13 @@ public final class HubDatabase: Sendable {
                 .database,
                 "the hub directory \(directory) belongs to uid \(owner), not to this hub's user (uid \(geteuid())), "
                     + "who could change its files and mode: the hub keeps its database and admin token there; "
-                    + "give a --dir of this user's own")
+                    + "give one of this user's own with \(settings)")
         case .writableByOthers(let permissions):
             // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
             throw HubError(
                 .database,
                 "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
-                    + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another --dir")
+                    + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another with \(settings)")
         }
     }
 
@@ -80,13 +80,15 @@ public final class HubDatabase: Sendable {
     /// the hub's user's alone (mode 0700); an existing one its group or others may write, or
     /// another user owns, is refused, as is an existing file that is not a directory; and the database files (`hub.sqlite` and its WAL
     /// and shared-memory files) are made 0600 at each open: they hold the kdb+ users' digests.
-    public init(directory: String) throws(HubError) {
+    /// A directory refused, or that cannot be made, is named with `settings`, the settings
+    /// that give another (``HubConfiguration/directorySettings``).
+    public init(directory: String, settings: String = HubConfiguration.serveDirectorySettings) throws(HubError) {
         // A file of that name would only make the creation below fail with "File exists".
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw HubError(
                 .database,
-                "the hub directory \(directory) is not a directory: give --dir (or MSERVE_HUB_DIR) a directory, "
+                "the hub directory \(directory) is not a directory: give \(settings) a directory, "
                     + "or a path where the hub may create one")
         }
         do {
@@ -98,9 +100,9 @@ public final class HubDatabase: Sendable {
             let cause =
                 underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
                 ?? error.localizedDescription
-            throw HubError(.database, "cannot create the hub directory \(directory): \(cause)")
+            throw HubError(.database, "cannot create the hub directory \(directory): \(cause); give another with \(settings)")
         }
-        let resolved = try Self.refuseDirectoryOthersControl(directory)
+        let resolved = try Self.refuseDirectoryOthersControl(directory, settings: settings)
         self.directory = resolved
         // Processes racing for the hub (auto mode) open the database at once: on a fresh
         // directory each would make the tables, and all but one fail (`table spoke already

@@ -116,7 +116,7 @@ final class HubLoop {
             } catch {
                 throw HubError(.socket, "cannot create the hub socket: \(error)")
             }
-            let database = try HubDatabase(directory: configuration.directory)
+            let database = try HubDatabase(directory: configuration.directory, settings: configuration.directorySettings)
             let admission = try HubAdmission(
                 context: resources.context, socket: socket, configuration: configuration, database: database,
                 logger: logger)

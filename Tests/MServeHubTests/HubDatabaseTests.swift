@@ -127,11 +127,16 @@ struct HubDatabaseTests {
             let error = #expect(throws: HubError.self) { try HubDatabase(directory: file) }
             #expect(
                 error?.message
-                    == "the hub directory \(file) is not a directory: give --dir (or MSERVE_HUB_DIR) a directory, or a path "
+                    == "the hub directory \(file) is not a directory: give --dir or MSERVE_HUB_DIR a directory, or a path "
                     + "where the hub may create one")
             #expect(error?.code == .database)
             let below = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub") }
-            #expect(below?.message == "cannot create the hub directory \(file)/hub: Not a directory")
+            #expect(
+                below?.message
+                    == "cannot create the hub directory \(file)/hub: Not a directory; give another with --dir or MSERVE_HUB_DIR")
+            // A broker or servant serving the hub in auto mode has no --dir.
+            let auto = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub", settings: "MSERVE_HUB_DIR") }
+            #expect(auto?.message == "cannot create the hub directory \(file)/hub: Not a directory; give another with MSERVE_HUB_DIR")
         }
     }
 

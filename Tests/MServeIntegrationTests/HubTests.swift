@@ -108,6 +108,31 @@ extension IntegrationTests {
             }
         }
 
+        /// A hub directory that cannot be made is named with the way to give another: `--dir`
+        /// or MSERVE_HUB_DIR for `mserve hub`, MSERVE_HUB_DIR alone for a servant serving the
+        /// hub in auto mode, which has no --dir.
+        @Test func aHubDirectoryThatCannotBeMadeSaysHowToGiveAnother() async throws {
+            try await withTemporaryDirectory("mserve-hub-file") { temporary in
+                let file = temporary + "/file"
+                #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+                let hub = try await CommandRun.mserve(["hub", "--bind", "tcp://127.0.0.1:0", "--dir", file + "/hub"])
+                #expect(hub.status == 1)
+                #expect(
+                    hub.errors.contains("cannot create the hub directory \(file)/hub: Not a directory; give another with --dir or MSERVE_HUB_DIR"),
+                    "\(hub.errors)")
+
+                let servant = try await MServeProcess(
+                    "servant",
+                    ["servant", "--bind", "tcp://127.0.0.1:0", "--hub", "auto", "--hub-endpoint", "tcp://127.0.0.1:\(LoopbackPort.free())"],
+                    environment: ["MSERVE_HUB_DIR": file + "/hub"])
+                defer { servant.stop() }
+                #expect(
+                    await eventually {
+                        servant.logs.contains("cannot create the hub directory \(file)/hub: Not a directory; give another with MSERVE_HUB_DIR")
+                    }, "\(servant.logs)")
+            }
+        }
+
         @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
             try await withTemporaryDirectory("mserve-hub") { directory in
                 let hub = try await Self.startHub(directory: directory)
