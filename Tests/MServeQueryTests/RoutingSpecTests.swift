@@ -46,6 +46,11 @@ struct RoutingSpecTests {
         let spec = try RoutingSpec(parsing: "arg:3")
         #expect(try route(spec, "proc1[`IBM;1;`x]") == "x")
         #expect(try route(spec, "proc1[`IBM;1]") == "proc1")
+        // docs/PROTOCOL.md: arg:2 of a one-argument query is the function's name, in a join too.
+        let second = try RoutingSpec(parsing: "arg:2")
+        #expect(try route(second, "proc1 `IBM") == "proc1")
+        #expect(try route(second, "proc1[]") == "proc1")
+        #expect(try route(RoutingSpec(parsing: "function,arg:2"), "proc1 `IBM") == "proc1|proc1")
     }
 
     @Test func functionPart() throws {
