@@ -138,32 +138,10 @@ extension QueryParser {
 
 /// ``ParseForm``'s check for nested calls, on an argument's bytes.
 enum ParseFormInPlace {
-    /// ``QData/QValue/holdsError`` of the value at `position`, read in place: a q error, or one
-    /// inside a general list, a dictionary or a table, at any depth. Vectors are passed over by
-    /// their length. The value was checked already (``QData/QIPCInPlace/checkValue(in:at:depth:)``),
-    /// so its nesting, which only general lists have a lower limit for in a parse form
-    /// (``ParseForm/maximumDepth``), is within ``QData/QIPC/maximumDepth``.
+    /// ``QData/QValue/holdsError`` of the value at `position`, read in place
+    /// (``QData/QIPCInPlace/holdsError(in:at:)``).
     static func holdsError(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Bool {
-        switch try QIPCInPlace.type(in: bytes, at: position) {
-        case -128:
-            return true
-        case 0:
-            let count = try QIPCInPlace.count(in: bytes, at: position + 2, minimumElementSize: 1)
-            var item = position + 6
-            for _ in 0..<count {
-                if try holdsError(in: bytes, at: item) { return true }
-                item = try QIPCInPlace.checkValue(in: bytes, at: item, depth: 2)
-            }
-            return false
-        case 99, 127:
-            let keys = position + 1
-            if try holdsError(in: bytes, at: keys) { return true }
-            return try holdsError(in: bytes, at: try QIPCInPlace.checkValue(in: bytes, at: keys, depth: 2))
-        case 98:
-            return try holdsError(in: bytes, at: position + 2)
-        default:
-            return false
-        }
+        try QIPCInPlace.holdsError(in: bytes, at: position)
     }
 
     /// Why the value at `position` is not a plain literal (the reason ``ParseForm/nestedCall(in:depth:)``

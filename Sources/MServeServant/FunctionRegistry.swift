@@ -3,6 +3,7 @@
 // and the `Servant` service that binds an OS-chosen port and answers a broker.
 
 public import MServeQuery
+import MServeServantPluginKit
 public import QData
 
 /// What a servant function returns: a result, and optionally its own info dictionary.
@@ -146,15 +147,23 @@ public struct FunctionRegistry: Sendable {
     }
 
     /// Runs `entry`'s body on q values: a `ServantError` it throws as it is, another error as
-    /// ``ServantError/init(function:failure:)``.
+    /// ``ServantError/init(function:failure:)``. A result no client could read (a q error
+    /// inside it, a value no q process can hold:
+    /// ``MServeServantPluginKit/ServantPluginResult/unsendableReason(result:info:)``) fails the
+    /// query with `NAME: ` and the reason.
     func run(_ entry: Entry, function: String, arguments: [QValue]) throws(ServantError) -> ServantResult {
+        let outcome: ServantResult
         do {
-            return try entry.body(arguments)
+            outcome = try entry.body(arguments)
         } catch let error as ServantError {
             throw error
         } catch {
             throw ServantError(function: function, failure: error)
         }
+        if let reason = ServantPluginResult.unsendableReason(result: outcome.result, info: outcome.info) {
+            throw ServantError("\(function): \(reason)")
+        }
+        return outcome
     }
 
     /// The allowlist ``restricted(to:)`` applied (``FunctionAllowlist/any`` when none was).

@@ -152,8 +152,39 @@ public final class LoadedServantPlugin: @unchecked Sendable {
         } catch {
             throw malformedBytes(functionAt: index, "info dictionary (info_ipc)", error)
         }
-        if let rewritten { return try body(rewritten.span, info) }
-        return try body(result.span.extracting(8..<result.count), info)
+        if let rewritten {
+            try checkSendable(result: rewritten.span, info: info, functionAt: index)
+            return try body(rewritten.span, info)
+        }
+        let payload = result.span.extracting(8..<result.count)
+        try checkSendable(result: payload, info: info, functionAt: index)
+        return try body(payload, info)
+    }
+
+    /// Throws when a client could not read a reply carrying the result whose serialized form
+    /// (checked already) is `result`, and `info`: a q error inside the result (a top-level one
+    /// is a failure, and fine) or in the info would travel inside the reply list, where no
+    /// kdb+ client reads one (docs/PROTOCOL.md).
+    private func checkSendable(result: Span<UInt8>, info: QValue?, functionAt index: Int) throws(ServantError) {
+        let functionName = functions[index].name
+        let holdsErrorInside: Bool
+        do throws(QIPCError) {
+            if try QIPCInPlace.type(in: result, at: 0) == -128 {
+                holdsErrorInside = false
+            } else {
+                holdsErrorInside = try QIPCInPlace.holdsError(in: result, at: 0)
+            }
+        } catch {
+            throw malformedBytes(functionAt: index, "result (result_ipc)", error)
+        }
+        if holdsErrorInside {
+            throw ServantError(
+                "\(functionName): plugin \(name) returned a result holding a q error inside a list; return the error itself (or fail the call) to fail the query")
+        }
+        if info?.holdsError == true {
+            throw ServantError(
+                "\(functionName): plugin \(name) returned an info dictionary holding a q error; no client reads one inside the reply")
+        }
     }
 
     /// Checks the result message `bytes` as decoding it would (the same errors). Returns nil

@@ -20,6 +20,29 @@ public struct ServantPluginResult: Sendable {
     }
 }
 
+extension ServantPluginResult {
+    /// Why no client could read a reply carrying `result` and `info`, or nil when one could:
+    /// a q error inside the result (a top-level one is a failure, and fine) or anywhere in the
+    /// info, which would travel inside the reply list where no kdb+ client reads one
+    /// (docs/PROTOCOL.md); or a value no q process can hold (``QData/QValue/shapeProblem``).
+    /// A servant refuses such a result, failing the query with `NAME: ` and this text.
+    public static func unsendableReason(result: QValue, info: QValue?) -> String? {
+        if case .error = result {
+        } else if result.holdsError {
+            return "the result holds a q error inside a list; return the error itself (or throw) to fail the query"
+        }
+        if let problem = result.shapeProblem {
+            return "the result is a value no q process can hold: \(problem)"
+        }
+        guard let info else { return nil }
+        if info.holdsError { return "the info dictionary holds a q error; no client reads one inside the reply" }
+        if let problem = info.shapeProblem {
+            return "the info dictionary is a value no q process can hold: \(problem)"
+        }
+        return nil
+    }
+}
+
 /// An error a plugin function throws to give the client the q error `'message`.
 ///
 /// Any other error thrown by a function reaches the client as its `description`.

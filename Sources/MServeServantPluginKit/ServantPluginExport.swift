@@ -100,6 +100,9 @@ public enum ServantPluginExport<API: ServantPluginAPI> {
         _ function: ServantPluginFunction, arguments: UnsafePointer<UInt8>?, length: Int
     ) throws -> (result: [UInt8], info: [UInt8]?) {
         let outcome = try function.body(decodeArguments(arguments, length: length))
+        if let reason = ServantPluginResult.unsendableReason(result: outcome.result, info: outcome.info) {
+            throw ServantPluginFailure("\(function.name): \(reason)")
+        }
         return (QIPC.encode(outcome.result), outcome.info.map { QIPC.encode($0) })
     }
 

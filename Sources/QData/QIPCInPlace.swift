@@ -126,10 +126,19 @@ public enum QIPCInPlace {
             guard try isColumnDictionary(in: bytes, at: inner) else {
                 throw QIPCError(.unexpectedShape, "the table at offset \(position) is not a column dictionary")
             }
+            if let problem = try tableProblem(in: bytes, columnDictionaryAt: inner) {
+                throw QIPCError(.invalidValue, "the table at offset \(position): \(problem)")
+            }
             return end
         case 99, 127:
-            next = try checkValue(in: bytes, at: next, depth: depth + 1)
-            return try checkValue(in: bytes, at: next, depth: depth + 1)
+            let values = try checkValue(in: bytes, at: next, depth: depth + 1)
+            let end = try checkValue(in: bytes, at: values, depth: depth + 1)
+            if let problem = QShape.dictionaryProblem(
+                keys: try shapeCount(in: bytes, at: next), values: try shapeCount(in: bytes, at: values))
+            {
+                throw QIPCError(.invalidValue, "the dictionary at offset \(position): \(problem)")
+            }
+            return end
         case 101:
             let primitive = try byte(in: bytes, at: next)
             guard primitive == 0 else {
@@ -143,6 +152,33 @@ public enum QIPCInPlace {
         }
     }
 
+    /// ``QValue/holdsError`` of the value at `position`, read in place: a q error, or one
+    /// inside a general list, a dictionary or a table, at any depth. Vectors are passed over by
+    /// their length. The value was checked already (``checkValue(in:at:depth:)``),
+    /// so its nesting is within ``QIPC/maximumDepth``.
+    public static func holdsError(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Bool {
+        switch try self.type(in: bytes, at: position) {
+        case -128:
+            return true
+        case 0:
+            let count = try self.count(in: bytes, at: position + 2, minimumElementSize: 1)
+            var item = position + 6
+            for _ in 0..<count {
+                if try holdsError(in: bytes, at: item) { return true }
+                item = try checkValue(in: bytes, at: item, depth: 2)
+            }
+            return false
+        case 99, 127:
+            let keys = position + 1
+            if try holdsError(in: bytes, at: keys) { return true }
+            return try holdsError(in: bytes, at: try checkValue(in: bytes, at: keys, depth: 2))
+        case 98:
+            return try holdsError(in: bytes, at: position + 2)
+        default:
+            return false
+        }
+    }
+
     /// Whether the value at `position` (checked already) is a dictionary whose keys are a
     /// symbol vector and whose values have as many items: what a table holds.
     private static func isColumnDictionary(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Bool {
@@ -153,6 +189,47 @@ public enum QIPCInPlace {
         let valuesType = try self.type(in: bytes, at: values)
         guard (0...19).contains(valuesType) else { return false }
         return try count(in: bytes, at: values + 2, minimumElementSize: 0) == columns
+    }
+
+    /// Why the table whose column dictionary (checked already, and a column dictionary) is at
+    /// `position` is one q cannot hold, in decoding's words, or nil.
+    private static func tableProblem(in bytes: Span<UInt8>, columnDictionaryAt position: Int) throws(QIPCError) -> String? {
+        let names = try count(in: bytes, at: position + 3, minimumElementSize: 1)
+        var name = position + 7
+        var columns: [(name: String, type: Int, count: Int?)] = []
+        columns.reserveCapacity(min(names, QIPCReader.reservedItemsAtMost))
+        var column = try checkValue(in: bytes, at: position + 1, depth: 0) + 6
+        let listed = try type(in: bytes, at: column - 6) == 0
+        for _ in 0..<names {
+            let (text, end) = try symbol(in: bytes, at: name)
+            name = end
+            guard listed else {
+                // The values are a vector: every column is one of its atoms.
+                columns.append((text, -Int(try type(in: bytes, at: column - 6)), nil))
+                break
+            }
+            columns.append((text, Int(try type(in: bytes, at: column)), try shapeCount(in: bytes, at: column)))
+            column = try checkValue(in: bytes, at: column, depth: 0)
+        }
+        return QShape.tableProblem(columns: columns)
+    }
+
+    /// The items the value at `position` (checked already) counts for the shape checks, as
+    /// ``QData/QValue/shapeCount`` counts them: a vector's or a general list's count, a table's
+    /// rows; nil for any other value.
+    private static func shapeCount(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Int? {
+        let type = try self.type(in: bytes, at: position)
+        switch type {
+        case 0...19:
+            return try count(in: bytes, at: position + 2, minimumElementSize: 0)
+        case 98:
+            // Type, attribute, the dictionary's type, then the names and the general list of columns.
+            let values = try checkValue(in: bytes, at: position + 3, depth: 0)
+            guard try count(in: bytes, at: values + 2, minimumElementSize: 0) > 0 else { return 0 }
+            return try shapeCount(in: bytes, at: values + 6) ?? 0
+        default:
+            return nil
+        }
     }
 
     private static func checkAttribute(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Int {

@@ -113,10 +113,17 @@ struct QIPCReader {
             else {
                 throw QIPCError(.unexpectedShape, "the table at offset \(offset) is not a column dictionary")
             }
+            let shapes = zip(columns, columnValues).lazy.map { (name: $0, type: $1.wireType, count: $1.shapeCount) }
+            if let problem = QShape.tableProblem(columns: shapes) {
+                throw QIPCError(.invalidValue, "the table at offset \(offset): \(problem)")
+            }
             return .table(QTable(columns: columns, values: columnValues), attribute: attribute)
         case 99, 127:
             let keys = try readValue(depth: depth + 1)
             let values = try readValue(depth: depth + 1)
+            if let problem = QShape.dictionaryProblem(keys: keys.shapeCount, values: values.shapeCount) {
+                throw QIPCError(.invalidValue, "the dictionary at offset \(offset): \(problem)")
+            }
             return .dictionary(keys: keys, values: values, sorted: type == 127)
         case 101:
             let primitive = try readByte()

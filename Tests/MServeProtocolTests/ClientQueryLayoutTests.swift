@@ -68,6 +68,27 @@ struct ClientQueryLayoutTests {
         #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
     }
 
+    /// A parse form carrying a value no q process can hold — a table whose columns differ in
+    /// length, a dictionary of three keys and one value — is malformed, read in place (as the
+    /// broker and a servant read every query) or decoded: no function is handed it.
+    @Test(arguments: [
+        (
+            QValue.table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2, 3])), .vector(.float([1.5, 2.5]))])),
+            "the table at offset 32: its columns differ in length (`a` has 3 items, `b` 2)"
+        ),
+        (
+            .dictionary(keys: .vector(.symbol(["a", "b", "c"])), values: .list([.atom(.long(1))])),
+            "the dictionary at offset 32: its keys and values differ in count (3 and 1)"
+        ),
+    ] as [(QValue, String)])
+    func anArgumentNoQProcessCanHoldIsMalformed(argument: QValue, reason: String) {
+        let bytes = QIPC.encode(.list([.atom(.long(1)), .list([.atom(.symbol("f")), argument])]))
+        let inPlace = #expect(throws: ProtocolError.self) { try ClientQueryLayout(reading: bytes.span, acceptingOptions: true) }
+        #expect(inPlace?.code == .malformed)
+        #expect(inPlace?.message == "malformed message: \(reason)")
+        #expect(layoutOutcome(bytes) == outcome(bytes))
+    }
+
     /// The id of a message that is not a valid `(id; query)` is read when its first item is
     /// one, and only then.
     @Test func theIDOfAMalformedMessageIsReadWhenItIsOne() throws {

@@ -125,6 +125,34 @@ struct ServantPluginCallTests {
         }
     }
 
+    /// A C plugin's result holding a q error inside a list, `(1;'inner)`, would reach clients
+    /// inside the reply list, where no kdb+ client reads one: the call fails, naming the
+    /// function. A q error as the whole result is the query's failure.
+    @Test func aCResultHoldingAQErrorInsideAListFailsTheQuery() throws {
+        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let callBody = """
+                (void)args; (void)len;
+                static const uint8_t nested[] = {1, 0, 0, 0, 30, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+                    0xF9, 1, 0, 0, 0, 0, 0, 0, 0, 0x80, 'i', 'n', 'n', 'e', 'r', 0};
+                static const uint8_t whole[] = {1, 0, 0, 0, 14, 0, 0, 0, 0x80, 'o', 'o', 'p', 's', 0};
+                const uint8_t *bytes = index == 0 ? nested : whole;
+                size_t count = index == 0 ? sizeof nested : sizeof whole;
+                out->result_ipc = malloc(count); memcpy(out->result_ipc, bytes, count);
+                out->result_len = count;
+                return MSERVE_SERVANT_CALL_OK;
+                """
+            let path = try PluginFiles.compile(
+                PluginFiles.cPlugin(name: "nestederror", functions: [("nested", 0, 1), ("whole", 0, 1)], callBody: callBody),
+                named: "libnestederror.so", in: directory)
+            let tester = try Self.tester([path])
+            #expect(
+                try tester.call("nested[]").errorMessage
+                    == "nested: plugin nestederror returned a result holding a q error inside a list; return the error itself (or fail the call) to fail the query")
+            #expect(try tester.call("whole[]").errorMessage == "oops")
+        }
+    }
+
     /// Info bytes that do not decode give an error that says it was the info dictionary, not
     /// the result, that was malformed.
     @Test func aMalformedInfoIsNamedInTheError() throws {

@@ -28,6 +28,22 @@ enum KitTestAPI: ServantPluginAPI {
     ]
 }
 
+/// Functions whose results no client could read: a q error inside a list, a table whose
+/// columns differ in length.
+enum UnsendableTestAPI: ServantPluginAPI {
+    static let functions: [ServantPluginFunction] = [
+        ServantPluginFunction("nested", arity: 0...1) { _ in .list([.atom(.long(1)), .error("inner")]) },
+        ServantPluginFunction("ragged", arity: 0...1) { _ in
+            .table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2, 3])), .vector(.long([4, 5]))]))
+        },
+        ServantPluginFunction("whole", arity: 0...1) { _ in .error("oops") },
+    ]
+}
+
+private let exportedUnsendable = ServantPluginExport<UnsendableTestAPI>.table(
+    name: "unsendable-test", description: "returns what no client reads",
+    call: { ServantPluginExport<UnsendableTestAPI>.call($0, $1, $2, $3) })
+
 private let exported = ServantPluginExport<KitTestAPI>.table(
     name: "kit-test", description: "exercises the Swift kit",
     call: { ServantPluginExport<KitTestAPI>.call($0, $1, $2, $3) })
@@ -67,6 +83,27 @@ struct ServantPluginExportTests {
         #expect(try tester.call("surprise[]").errorMessage == "surprise: something unexpected")
         #expect(try tester.call("bare[]").errorMessage == "bare: Bare")
         #expect(try tester.call("arguments[1;2;3;4]").errorMessage?.contains("rank") == true)
+    }
+
+    /// A result no client could read fails the query with an error naming the function, the
+    /// same through the plugin ABI and registered in-process; a q error as the whole result is
+    /// a failure with its text.
+    @Test func aResultNoClientCouldReadFailsTheQuery() throws {
+        let plugin = try ServantPluginLoader.plugin(table: exportedUnsendable.pointer, origin: "unsendable-test")
+        var inProcess = FunctionRegistry()
+        for function in UnsendableTestAPI.functions { inProcess.register(function) }
+        for functions in [FunctionRegistry(plugins: [plugin]), inProcess] {
+            let tester = ServantTester(functions: functions)
+            #expect(
+                try tester.call("nested[]").errorMessage
+                    == "nested: the result holds a q error inside a list; return the error itself (or throw) to fail the query")
+            #expect(
+                try tester.call("ragged[]").errorMessage
+                    == "ragged: the result is a value no q process can hold: a table: its columns differ in length (`a` has 3 items, `b` 2)")
+            #expect(try tester.call("whole[]").errorMessage == "oops")
+        }
+        let direct = #expect(throws: ServantError.self) { try plugin.call(functionAt: 0, arguments: []) }
+        #expect(direct?.message.hasPrefix("nested: the result holds a q error inside a list") == true)
     }
 
     @Test func infoDictionariesComeBackWithTheResult() throws {

@@ -40,6 +40,45 @@ struct ServantTesterTests {
         #expect(ServantTester(functions: functions).maximumReplySize == 64 << 20)
     }
 
+    /// A result holding a q error inside it would reach clients inside the reply list, where
+    /// no kdb+ client reads one: it fails the query, naming the function, here as behind a
+    /// servant. A q error as the whole result is a failure with its text.
+    @Test func aResultHoldingAQErrorInsideAListFailsTheQuery() throws {
+        var functions = FunctionRegistry()
+        functions.register("nested", arity: 0...1) { _ in .list([.atom(.long(1)), .error("inner")]) }
+        functions.register("inInfo", arity: 0...1, withInfo: { _ in
+            ServantResult(.atom(.long(1)), info: .dictionary(["note": .error("inner")]))
+        })
+        functions.register("whole", arity: 0...1) { _ in .error("oops") }
+        let tester = ServantTester(functions: functions)
+        let nested = try tester.call("nested[]")
+        #expect(nested.errorMessage == "nested: the result holds a q error inside a list; return the error itself (or throw) to fail the query")
+        #expect(nested.result == .string(nested.errorMessage ?? ""))
+        #expect(try tester.call("inInfo[]").errorMessage == "inInfo: the info dictionary holds a q error; no client reads one inside the reply")
+        #expect(try tester.call("whole[]").errorMessage == "oops")
+    }
+
+    /// A result no q process could hold (a table whose columns differ in length, a dictionary
+    /// whose keys and values differ in count) fails the query, naming the function; so does
+    /// a query carrying one as an argument, before the function runs.
+    @Test func aValueNoQProcessCanHoldFailsTheQueryEitherWay() throws {
+        let ragged = QValue.table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2, 3])), .vector(.long([4, 5]))]))
+        let keys = QValue.dictionary(keys: .vector(.symbol(["a", "b", "c"])), values: .list([.atom(.long(1))]))
+        var functions = FunctionRegistry()
+        functions.register("ragged", arity: 0...1) { _ in ragged }
+        functions.register("lopsided", arity: 0...1) { _ in .list([keys]) }
+        functions.register("echo", arity: 1...1) { $0[0] }
+        let tester = ServantTester(functions: functions)
+        #expect(
+            try tester.call("ragged[]").errorMessage
+                == "ragged: the result is a value no q process can hold: a table: its columns differ in length (`a` has 3 items, `b` 2)")
+        #expect(
+            try tester.call("lopsided[]").errorMessage
+                == "lopsided: the result is a value no q process can hold: a dictionary: its keys and values differ in count (3 and 1)")
+        let refused = try tester.call(query: .list([.atom(.symbol("echo")), ragged]))
+        #expect(refused.errorMessage == "mserve: malformed message: the table at offset 35: its columns differ in length (`a` has 3 items, `b` 2)")
+    }
+
     /// A function no client could call (the broker's namespace, a q built-in, not a q name)
     /// or a name registered twice is refused by the tester, as by a servant.
     @Test(arguments: [".mserve.foo", "sum", ".z.ts", "bad name", "twice"])

@@ -123,7 +123,16 @@ extension SplitMix {
         case 4: return below(2) == 0 ? .identity : .atom(.symbol(symbol()))
         case 5, 6: return .list((0..<below(6)).map { _ in value(depth: depth - 1) }, attribute: attribute())
         case 7:
-            return .dictionary(keys: value(depth: depth - 1), values: value(depth: depth - 1), sorted: below(4) == 0)
+            // Keys and values of one count, as q makes them (or two values that count nothing).
+            if below(4) == 0 {
+                return .dictionary(keys: .atom(atom()), values: value(depth: 0), sorted: below(4) == 0)
+            }
+            let count = [0, 1, 2, 5][below(4)]
+            let keys: QValue =
+                below(2) == 0
+                ? .vector(vector(count: count)) : .list((0..<count).map { _ in value(depth: depth - 1) })
+            return .dictionary(
+                keys: keys, values: .list((0..<count).map { _ in value(depth: depth - 1) }), sorted: below(4) == 0)
         default:
             let columns = (0..<(1 + below(3))).map { "c\($0)" + symbol() }
             let rows = below(4)
