@@ -1,4 +1,5 @@
 public import MServePlugin
+import Testing
 
 /// Drives a dispatch algorithm the way the broker's loop does, without sockets or servants:
 /// for the author of an algorithm (a plugin class, `SwiftDispatchAlgorithm` or
@@ -19,13 +20,23 @@ public import MServePlugin
 /// execution time and calls the algorithm's `completed`. An algorithm of ABI version 3
 /// (`followsEvents`) is driven as the broker drives it: told of each servant (READY) once, asked
 /// for a servant id among every servant (`choose(routing:function:group:)`, group 0), and told
-/// of each dispatch and completion (DISPATCHED, COMPLETED). A choice of a servant that does not
-/// exist or is not free is a programming error of the algorithm: the simulator stops the test.
+/// of each dispatch and completion (DISPATCHED, COMPLETED).
+///
+/// A choice of a servant that does not exist or is not free is a programming error of the
+/// algorithm: the simulator records it as an issue of the running Swift Testing test
+/// (`Issue.record`, which fails that test and no other), adds it to ``invalidChoices`` (for
+/// XCTest, or to check), and dispatches nothing: ``dispatch(_:)`` returns nil, as for a query
+/// that waits. A completion at a servant running no query is recorded the same way and ignored.
+/// The test process goes on.
 public final class DispatchSimulator {
     /// The algorithm under test.
     public let algorithm: any DispatchAlgorithm
     /// The servants as the algorithm sees them, in the broker's order.
     public private(set) var servants: [ServantView]
+    /// What the algorithm (or the test) did wrong, in order, each as recorded as a test issue:
+    /// `NAME chose servant2, which is not free`, `NAME chose servant 5 of 2`, … Empty while all
+    /// is well.
+    public private(set) var invalidChoices: [String] = []
 
     /// A simulator of `count` servants named `servant1`, `servant2`, …, each taking `capacity`
     /// queries at once.
@@ -59,11 +70,16 @@ public final class DispatchSimulator {
     }
 
     /// Asks the algorithm for a servant for a query routed `routing` and dispatches the query
-    /// there; returns the servant's index, or nil when the algorithm makes the query wait.
+    /// there; returns the servant's index, or nil when the algorithm makes the query wait or
+    /// chose a servant that does not exist or is not free (recorded: ``invalidChoices``).
     public func dispatch(_ routing: String) -> Int? {
         guard let index = choose(routing) else { return nil }
-        precondition(servants.indices.contains(index), "\(algorithm.name) chose servant \(index) of \(servants.count)")
-        precondition(servants[index].isFree, "\(algorithm.name) chose \(servants[index].name), which is not free")
+        guard servants.indices.contains(index) else {
+            return invalid("\(algorithm.name) chose servant \(index) of \(servants.count)")
+        }
+        guard servants[index].isFree else {
+            return invalid("\(algorithm.name) chose \(servants[index].name), which is not free")
+        }
         servants[index].inFlight += 1
         servants[index].lastRouting = routing
         if algorithm.followsEvents {
@@ -78,16 +94,32 @@ public final class DispatchSimulator {
         guard let id = algorithm.choose(routing: routing, function: "", group: 0) else { return nil }
         // Ids are 1…count; a C plugin's negative choice arrives as a huge id.
         guard let index = Int(exactly: id).map({ $0 - 1 }), servants.indices.contains(index) else {
-            preconditionFailure(
+            return invalid(
                 "\(algorithm.name) chose servant id \(Int64(bitPattern: id)) of \(servants.count) (ids are 1…\(servants.count))")
         }
         return index
     }
 
+    /// Records `problem` as a test issue and in ``invalidChoices``; nil, for the caller to return.
+    private func invalid(_ problem: String) -> Int? {
+        invalidChoices.append(problem)
+        Issue.record(Comment(rawValue: problem))
+        return nil
+    }
+
     /// Completes a query routed `routing` (by default the servant's last) running at servant
     /// `index`: it is answered after `executionNanoseconds`, and the algorithm hears of it.
+    /// A servant that does not exist or runs no query is recorded (``invalidChoices``) and the
+    /// completion ignored.
     public func complete(at index: Int, routing: String? = nil, executionNanoseconds: UInt64 = 1_000_000) {
-        precondition(servants[index].inFlight > 0, "no query is running at \(servants[index].name)")
+        guard servants.indices.contains(index) else {
+            _ = invalid("a completion at servant \(index) of \(servants.count)")
+            return
+        }
+        guard servants[index].inFlight > 0 else {
+            _ = invalid("a completion at \(servants[index].name), where no query is running")
+            return
+        }
         servants[index].inFlight -= 1
         let served = servants[index].queriesServed
         servants[index].meanExecutionNanoseconds =

@@ -24,6 +24,39 @@ struct DispatchSimulatorTests {
         #expect(simulator.dispatch("C") == 1)
     }
 
+    /// Always the servant at index `choice`, free or not, existing or not.
+    final class AlwaysChoosing: DispatchAlgorithm {
+        let choice: Int
+        init(_ choice: Int) { self.choice = choice }
+        var name: String { "always\(choice)" }
+        func choose(routing: String, servants: [ServantView]) -> Int? { choice }
+        func completed(servant: ServantView, routing: String, executionNanoseconds: UInt64) {}
+        func route(function: String, argumentMessages: [[UInt8]], defaultRouting: String) -> RoutingHookResult? { nil }
+    }
+
+    /// An invalid choice fails the running test as a recorded issue and dispatches nothing;
+    /// the test (and the process) goes on.
+    @Test func anInvalidChoiceIsRecordedAsAnIssueAndNothingIsDispatched() {
+        let busy = DispatchSimulator(algorithm: AlwaysChoosing(0), servants: 2)
+        #expect(busy.dispatch("A") == 0)
+        withKnownIssue {
+            #expect(busy.dispatch("B") == nil)
+        }
+        #expect(busy.invalidChoices == ["always0 chose servant1, which is not free"])
+        #expect(busy.servants.map(\.inFlight) == [1, 0])
+
+        let absent = DispatchSimulator(algorithm: AlwaysChoosing(5), servants: 2)
+        withKnownIssue {
+            #expect(absent.run(["A"]) == [nil])
+        }
+        #expect(absent.invalidChoices == ["always5 chose servant 5 of 2"])
+        withKnownIssue {
+            absent.complete(at: 1)
+        }
+        #expect(absent.invalidChoices.last == "a completion at servant2, where no query is running")
+        #expect(absent.servants.map(\.queriesServed) == [0, 0])
+    }
+
     @Test func aSequenceRunsOneQueryAtATime() {
         let simulator = DispatchSimulator(algorithm: FirstFreeAlgorithm(), servants: 3)
         #expect(simulator.run(["A", "B", "C"]) == [0, 0, 0], "first free from the top, freed each time")
