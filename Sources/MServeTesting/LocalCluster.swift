@@ -37,7 +37,7 @@ public struct LocalCluster: Sendable {
         threads: Int = 1,
         configuration: BrokerConfiguration = BrokerConfiguration(),
         logger: Logger = Logger(label: "mserve.test", factory: { _ in SwiftLogNoOpLogHandler() }),
-        algorithm: @escaping Broker.AlgorithmFactory = { _ in FirstFreeAlgorithm() },
+        algorithm: @escaping Broker.AlgorithmFactory = { _ in InProcessFirstFreeAlgorithm() },
         _ body: @Sendable (LocalCluster) async throws -> Result
     ) async throws -> Result {
         var servantServices: [Servant] = []
@@ -81,9 +81,11 @@ public struct LocalCluster: Sendable {
     }
 }
 
-/// The simplest dispatch algorithm: the first free servant from the top (like `orig`).
-/// Used by ``LocalCluster`` so tests need no plugin files.
-public final class FirstFreeAlgorithm: DispatchAlgorithm {
+/// The simplest dispatch algorithm: the first free servant from the top (like `orig`), a
+/// `DispatchAlgorithm` in the test process rather than a plugin. Used by ``LocalCluster`` so
+/// tests need no plugin files; named apart from a plugin class a reader writes (PLUGINS.md's
+/// `FirstFreeAlgorithm`), which a test imports beside this module.
+public final class InProcessFirstFreeAlgorithm: DispatchAlgorithm {
     /// Creates the algorithm.
     public init() {}
     /// `first-free`.

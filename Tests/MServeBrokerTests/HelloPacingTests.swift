@@ -30,7 +30,7 @@ struct HelloPacingTests {
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         configuration.servants.endpoints = [endpoint]
         configuration.servants.heartbeatInterval = .milliseconds(100)
-        let broker = try Broker(configuration: configuration) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration) { _ in InProcessFirstFreeAlgorithm() }
         let running = Task { try await broker.run() }
         _ = try await broker.clientEndpoint
         let context = try ZMQContext()

@@ -16,7 +16,7 @@ struct KdbDoorByteCountTests {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         configuration.kdb = BrokerConfiguration.Kdb(port: port)
-        let broker = try Broker(configuration: configuration) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration) { _ in InProcessFirstFreeAlgorithm() }
         let running = Task { try await broker.run() }
         defer { broker.stop() }
         _ = try await broker.clientEndpoint

@@ -24,7 +24,7 @@ struct ScriptedBroker {
     static func run(
         servants count: Int,
         configure: (inout BrokerConfiguration) -> Void = { _ in },
-        algorithm: @escaping @Sendable () -> any DispatchAlgorithm = { FirstFreeAlgorithm() },
+        algorithm: @escaping @Sendable () -> any DispatchAlgorithm = { InProcessFirstFreeAlgorithm() },
         logger: Logger = Logger(label: "mserve.broker"),
         _ body: (ScriptedBroker) async throws -> Void
     ) async throws {

@@ -14,7 +14,7 @@ struct ServantKeyAdmissionTests {
     func admission(_ keys: ZAPKeyList, _ log: LogRecorder) throws -> ServantKeyAdmission {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        let broker = try Broker(configuration: configuration) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration) { _ in InProcessFirstFreeAlgorithm() }
         return ServantKeyAdmission(broker: broker, allowedKeys: keys, logger: log.logger(label: "test"))
     }
 

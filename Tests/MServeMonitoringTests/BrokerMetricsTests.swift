@@ -104,7 +104,7 @@ struct BrokerMetricsTests {
     /// them up, and the counters count what each answered, once: scrapes without traffic
     /// change nothing, and one of them leaving takes nothing back.
     @Test func servantsSharingANameAreCountedOnceEach() throws {
-        let broker = try Broker(configuration: BrokerConfiguration()) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: BrokerConfiguration()) { _ in InProcessFirstFreeAlgorithm() }
         let monitor = BrokerMonitor(broker: broker, service: "test")
         func servant(_ port: Int, served: UInt64, state: String = "ready", lost: UInt64 = 0) -> ServantStatus {
             ServantStatus(

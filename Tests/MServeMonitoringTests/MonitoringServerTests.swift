@@ -271,7 +271,7 @@ struct MonitoringServerTests {
     @Test func aStoppedBrokerIsNotHealthy() async throws {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in InProcessFirstFreeAlgorithm() }
         let running = Task { try await broker.run() }
         _ = try await broker.clientEndpoint
         #expect(await BrokerMonitor(broker: broker, service: "web").refresh().live)
@@ -294,7 +294,7 @@ struct MonitoringServerTests {
         let servant = try Servant(configuration: servantConfiguration, functions: hold.registry, logger: Self.quiet)
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in InProcessFirstFreeAlgorithm() }
         let monitor = BrokerMonitor(broker: broker, service: "web")
         let server = MonitoringServer(
             address: HTTPBindAddress(host: "127.0.0.1", port: 0), process: monitor, sampleInterval: .milliseconds(100),
@@ -343,7 +343,7 @@ struct MonitoringServerTests {
         defer { TCPSocket.close(taken.descriptor) }
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: configuration, logger: Self.quiet) { _ in InProcessFirstFreeAlgorithm() }
         let running = Task { try await broker.run() }
         defer { broker.stop() }
         _ = try await broker.clientEndpoint
@@ -364,7 +364,7 @@ struct MonitoringServerTests {
     @Test func aTakenAddressIsFoundBeforeTheServerRuns() async throws {
         let taken = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { TCPSocket.close(taken.descriptor) }
-        let broker = try Broker(configuration: BrokerConfiguration(), logger: Self.quiet) { _ in FirstFreeAlgorithm() }
+        let broker = try Broker(configuration: BrokerConfiguration(), logger: Self.quiet) { _ in InProcessFirstFreeAlgorithm() }
         let server = { (port: Int) in
             MonitoringServer(
                 address: HTTPBindAddress(host: "127.0.0.1", port: port),

@@ -11,7 +11,7 @@ struct DispatchSimulatorTests {
     }
 
     @Test func dispatchesMakeServantsBusyAndCompletionsFreeThem() {
-        let simulator = DispatchSimulator(algorithm: FirstFreeAlgorithm(), servants: 2)
+        let simulator = DispatchSimulator(algorithm: InProcessFirstFreeAlgorithm(), servants: 2)
         #expect(simulator.dispatch("A") == 0)
         #expect(simulator.dispatch("B") == 1)
         #expect(simulator.dispatch("C") == nil, "both busy: the query waits")
@@ -58,7 +58,7 @@ struct DispatchSimulatorTests {
     }
 
     @Test func aSequenceRunsOneQueryAtATime() {
-        let simulator = DispatchSimulator(algorithm: FirstFreeAlgorithm(), servants: 3)
+        let simulator = DispatchSimulator(algorithm: InProcessFirstFreeAlgorithm(), servants: 3)
         #expect(simulator.run(["A", "B", "C"]) == [0, 0, 0], "first free from the top, freed each time")
         #expect(simulator.servants.map(\.queriesServed) == [3, 0, 0])
     }
