@@ -31,10 +31,12 @@ public struct ServantTester: Sendable {
     public struct Reply: Sendable {
         /// The id, as echoed.
         public var id: QValue
-        /// The result, or for a failed query the error text as a string.
+        /// The result, or for a failed query the error text as a string, as a client gets it
+        /// from the broker (a function that returns a q error, `'oops`, fails with the string
+        /// `"oops"`).
         public var result: QValue
         /// The servant's own info dictionary, if it sent one; for a failed query it holds the
-        /// error text under `error`.
+        /// error text under `error` (after the servant's own entries, as the broker puts it).
         public var info: QValue?
 
         /// The error text, when the query failed (docs/PROTOCOL.md: `error` in the info).
@@ -66,6 +68,14 @@ public struct ServantTester: Sendable {
         guard case .list(let items, _) = value, items.count == 2 || items.count == 3 else {
             throw ServantError("the servant's reply is not (id; result) or (id; result; info)")
         }
-        return Reply(id: items[0], result: items[1], info: items.count == 3 ? items[2] : nil)
+        let info = items.count == 3 ? items[2] : nil
+        guard case .error(let text) = items[1] else { return Reply(id: items[0], result: items[1], info: info) }
+        // A q error as the whole result is the query's failure: the broker sends clients its
+        // text as a string, with the same text under the info's `error` key.
+        var entries = info.map { InfoDictionary.symbolKeyedEntries($0) ?? [("servantInfo", $0)] } ?? []
+        entries.removeAll { $0.0 == InfoDictionary.errorKey }
+        return Reply(
+            id: items[0], result: .string(text),
+            info: InfoDictionary.dictionary(entries + [(InfoDictionary.errorKey, .string(text))]))
     }
 }

@@ -79,6 +79,24 @@ struct ServantTesterTests {
         #expect(refused.errorMessage == "mserve: malformed message: the table at offset 35: its columns differ in length (`a` has 3 items, `b` 2)")
     }
 
+    /// A function returning a q error fails: the reply holds the error text as a string, and
+    /// the same text under the info's `error` key, as a client gets it from the broker.
+    @Test func aQErrorResultComesBackAsTheBrokerSendsIt() throws {
+        var functions = FunctionRegistry()
+        functions.register("qerr", arity: 0...1) { _ in .error("oops") }
+        functions.register("noted", arity: 0...1, withInfo: { _ in
+            ServantResult(.error("late"), info: .dictionary(["rows": .atom(.long(3))]))
+        })
+        let tester = ServantTester(functions: functions)
+        let reply = try tester.call("qerr[]")
+        #expect(reply.result == .string("oops"))
+        #expect(reply.info == .dictionary(["error": .string("oops")]))
+        #expect(reply.errorMessage == "oops")
+        let noted = try tester.call("noted[]")
+        #expect(noted.result == .string("late"))
+        #expect(noted.info == .dictionary(["rows": .atom(.long(3)), "error": .string("late")]))
+    }
+
     /// A function no client could call (the broker's namespace, a q built-in, not a q name)
     /// or a name registered twice is refused by the tester, as by a servant.
     @Test(arguments: [".mserve.foo", "sum", ".z.ts", "bad name", "twice"])
