@@ -45,7 +45,8 @@ extension ServantPluginResult {
 
 /// An error a plugin function throws to give the client the q error `'message`.
 ///
-/// Any other error thrown by a function reaches the client as its `description`.
+/// Any other error thrown by a function reaches the client as `NAME: DESCRIPTION`, naming the
+/// function (``ServantPluginFunction/errorText(_:function:)``).
 public struct ServantPluginFailure: Error, CustomStringConvertible, Sendable {
     /// The text the client sees after the `'`.
     public var message: String
