@@ -46,14 +46,33 @@ extension IntegrationTests {
             ),
         ])
         func theReadmesExamplesTypeCheck(section heading: String, prelude: String) async throws {
-            let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8)
-            let section = try #require(readme.range(of: heading), "README.md has no section \(heading)")
-            let rest = readme[section.upperBound...]
+            try await Self.typeCheck(prelude + Self.firstSwiftExample(in: "README.md", after: heading))
+        }
+
+        /// docs/PLUGINS.md's servant side of servant plugins, as printed, type-checks with the
+        /// reader's own plugin API (the section before it) and a plugin list: it uses only what
+        /// the products export.
+        @Test func theServantPluginsServantSideExampleTypeChecks() async throws {
+            let api = try Self.firstSwiftExample(in: "docs/PLUGINS.md", after: "### Writing a servant plugin in Swift")
+            let servantSide = try Self.firstSwiftExample(
+                in: "docs/PLUGINS.md", after: "### Using servant plugins from Swift (the servant's side)")
+            try await Self.typeCheck(api + "let list = \"\"\n" + servantSide)
+        }
+
+        /// The first ```swift block after `heading` in the package's file `path`.
+        static func firstSwiftExample(in path: String, after heading: String) throws -> String {
+            let text = try String(contentsOfFile: packageRoot + "/" + path, encoding: .utf8)
+            let section = try #require(text.range(of: heading), "\(path) has no section \(heading)")
+            let rest = text[section.upperBound...]
             let start = try #require(rest.range(of: "```swift\n"))
             let end = try #require(rest[start.upperBound...].range(of: "```"))
-            let example = String(rest[start.upperBound..<end.lowerBound])
+            return String(rest[start.upperBound..<end.lowerBound])
+        }
+
+        /// Type-checks `source` as a program's main.swift against the modules this build made.
+        static func typeCheck(_ source: String) async throws {
             try await withTemporaryDirectory("mserve-doc-readme") { directory in
-                try (prelude + example).write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
+                try source.write(toFile: directory + "/main.swift", atomically: true, encoding: .utf8)
                 let build = MServeProcess.buildDirectory.path
                 let moduleMaps = try FileManager.default.contentsOfDirectory(atPath: build)
                     .filter { $0.hasSuffix(".build") }
