@@ -72,7 +72,7 @@ struct HubAdmissionTests {
             }
         }
         // Written straight into the tables, the name is refused too.
-        try await withTemporaryDirectory("mserve-hub") { temporary in
+        try withTemporaryDirectory("mserve-hub") { temporary in
             let directory = temporary + "/hub"
             let database = try HubDatabase(directory: directory)
             #expect(throws: HubError.self) {
