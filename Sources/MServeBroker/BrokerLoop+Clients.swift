@@ -225,21 +225,27 @@ extension BrokerLoop {
         } else if case .invalid = choice {
             failInvalidChoice(of: held)
         } else if queuedCount >= configuration.dispatch.queueCapacity {
-            reply(
-                error: "queue full (\(configuration.dispatch.queueCapacity) queries waiting); try again later",
-                to: held, stage: .refused, counting: .queueFull)
+            refuseAsQueueFull(held, "\(configuration.dispatch.queueCapacity) queries waiting")
         } else if queuedCount > 0, queuedBytes + held.message.count > configuration.dispatch.queueBytes {
             // By bytes too: a query alone is always taken (it is within --max-message).
-            reply(
-                error:
-                    "queue full (\(queuedBytes) bytes of queries waiting; this one would take them past the \(configuration.dispatch.queueBytes) of --queue-bytes); try again later",
-                to: held, stage: .refused, counting: .queueFull)
+            refuseAsQueueFull(
+                held,
+                "\(queuedBytes) bytes of queries waiting; this one would take them past the \(configuration.dispatch.queueBytes) of --queue-bytes")
         } else {
             queue.append(held)
             if held.hasOwnDeadline { earliestOwnDeadlineQueued = min(earliestOwnDeadlineQueued ?? .max, held.deadline) }
             offerAgainSoonWhileAServantIsFree()
             warnIfQueriesWaitWithoutServants()
         }
+    }
+
+    /// Refuses a query the queue has no room for, saying `why`; logged like the other
+    /// refusals, a line a second at most with a count of the rest.
+    private func refuseAsQueueFull(_ held: HeldQuery, _ why: String) {
+        if let heldBack = queueFullLog.admit() {
+            logger.notice("\(LogThrottle.line("refused a query: queue full (\(why))", heldBack: heldBack))")
+        }
+        reply(error: "queue full (\(why)); try again later", to: held, stage: .refused, counting: .queueFull)
     }
 
     /// Says once, until a servant is ready again, that queries wait with no servant ready: a

@@ -130,6 +130,9 @@ final class BrokerLoop {
     /// for each kind (``ClientMessageLine``).
     var clientMessageLog = LogThrottles<ClientMessageLine>()
     var refusedQueryLog = LogThrottle()
+    /// Queries refused as queue full (`--queue-capacity`, `--queue-bytes`): a burst of them
+    /// hides no other refusal.
+    var queueFullLog = LogThrottle()
     var clientGoneLog = LogThrottle()
     var invalidChoiceLog = LogThrottle()
     /// Calls into the dispatch plugin that held up the loop (BrokerLoop+PluginCalls.swift).

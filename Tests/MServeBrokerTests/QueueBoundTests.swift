@@ -85,4 +85,25 @@ struct QueueBoundTests {
             }
         }
     }
+
+    /// A query refused as queue full is logged as the other refusals are: a line, and a burst
+    /// of them a line a second with a count of the rest.
+    @Test func queueFullRefusalsAreLoggedInBrief() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.dispatch.queueCapacity = 1
+                $0.dispatch.lookAhead = 1
+            },
+            logger: log.logger(label: "broker")
+        ) { run in
+            // No servant is ready: the first waits, the next twenty are refused.
+            for id in Int64(1)...21 { try run.send(id: id, "twice \(id)") }
+            for _ in 2...21 { _ = try #require(try await run.answer(), "a refused query got no reply") }
+            let lines = log.messages.filter { $0.hasPrefix("refused a query: queue full") }
+            #expect(lines.first == "refused a query: queue full (1 queries waiting)", "\(log.messages)")
+            #expect(lines.count < 20, "\(lines.count) lines for 20 refusals")
+        }
+    }
 }
