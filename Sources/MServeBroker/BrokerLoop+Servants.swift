@@ -219,8 +219,36 @@ extension BrokerLoop {
                 record.unreachableLogged = true
                 logger.notice(
                     "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
+            } else if event.event.contains(.handshakeFailedNoDetail) || event.event.contains(.handshakeFailedProtocol) {
+                handshakeFailed(record)
             }
         }
+    }
+
+    /// The servant's endpoint took the connection but its ZeroMQ handshake failed: without
+    /// keys no MServe servant fails it, so the port is some other TCP service (a kdb+ door, a
+    /// q process given without `kdb://`), which libzmq connects to again and again; with keys,
+    /// the servant's key may also not be the one pinned for it. Said once, then once a minute,
+    /// in place of "cannot reach servant" (the port is reachable).
+    private func handshakeFailed(_ record: ServantRecord) {
+        record.unreachableLogged = true
+        guard let heldBack = record.notAServantLog.admit() else { return }
+        let (host, port) = Self.hostAndPort(record.endpoint)
+        let what =
+            admission == nil
+            ? "servant endpoint answered, but not as an MServe servant: the ZeroMQ handshake failed, so it is some other TCP service (a kdb+ door or q process? a q servant is given as kdb://\(host):\(port)); retrying until a servant answers there"
+            : "servant endpoint answered, but the ZeroMQ handshake failed: its key is not the one pinned for it, or it is not an MServe servant (a kdb+ door or q process?); retrying until a servant answers there"
+        logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: ["servant": "\(record.endpoint)"])
+    }
+
+    /// A servant's endpoint answered a HELLO with a HELLO: a broker's client socket echoes the
+    /// frames in front of a message it cannot read, so the endpoint is most likely a broker's
+    /// `--clients`, not a servant. Said once, then once a minute.
+    private func helloAnsweredWithHello(_ record: ServantRecord) {
+        guard let heldBack = record.notAServantLog.admit() else { return }
+        logger.warning(
+            "\(LogThrottle.line("dropped a HELLO from a servant endpoint: the peer answered a HELLO with a HELLO, so it is likely a broker's client port (--clients), not a servant; give brokers a servant's endpoint", heldBack: heldBack))",
+            metadata: ["servant": "\(record.endpoint)"])
     }
 
     /// A servant's connection ended (a connection event, or a heartbeat that found no pipe to
@@ -368,7 +396,9 @@ extension BrokerLoop {
             record.reconnectLogged = false
             record.connected = true  // it is heard from, whatever the connection events said
             switch command {
-            case .ready: servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
+            case .ready:
+                record.notAServantLog = LogThrottle(interval: .seconds(60))  // a servant after all
+                servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
                     record.state == .ready || record.state == .draining, reported != record.incarnation
@@ -418,8 +448,12 @@ extension BrokerLoop {
                 } else {
                     servantLost(id, reason: "said goodbye")
                 }
-            case .hello, .query, .ping:
-                logger.warning("dropped an unexpected \(command.rawValue) from servant \(record.name)")
+            case .hello: helloAnsweredWithHello(record)
+            case .query, .ping:
+                if let heldBack = unexpectedServantCommandLog.admit() {
+                    logger.warning(
+                        "\(LogThrottle.line("dropped an unexpected \(command.rawValue) from servant \(record.name): only a broker sends it", heldBack: heldBack))")
+                }
             }
         }
     }

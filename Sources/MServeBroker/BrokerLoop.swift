@@ -143,6 +143,8 @@ final class BrokerLoop {
     /// Servant messages the protocol does not define: a line a second, as a peer may send them
     /// at any rate.
     var unreadableServantMessageLog = LogThrottle()
+    /// QUERYs and PINGs from servants, which only a broker sends.
+    var unexpectedServantCommandLog = LogThrottle()
     /// REPLYs the broker cannot read, and READYs it refuses in a servant's session: a line a
     /// second each, as a servant may send them at any rate.
     var malformedReplyLog = LogThrottle()
@@ -282,7 +284,8 @@ final class BrokerLoop {
             try servantSocket.setConnectTimeout(milliseconds: 2_000)
             let monitorEndpoint = "inproc://mserve-broker-monitor-\(incarnation)"
             try servantSocket.startMonitor(
-                endpoint: monitorEndpoint, events: [.connected, .disconnected, .connectRetried])
+                endpoint: monitorEndpoint,
+                events: [.connected, .disconnected, .connectRetried, .handshakeFailedNoDetail, .handshakeFailedProtocol])
             let monitor = try resources.monitor(endpoint: monitorEndpoint)
             var doorLogger = logger
             doorLogger[metadataKey: "broker"] = "\(clientEndpoint)"

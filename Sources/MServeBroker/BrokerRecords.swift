@@ -1,6 +1,7 @@
 // What the broker's loop keeps per query and per servant.
 
 import MServePlugin
+import MServeProtocol
 import QData
 import ZeroMQ
 
@@ -184,6 +185,10 @@ final class ServantRecord {
     /// Whether a failed try to connect was logged, or needs no line (the servant said it was
     /// leaving); once until it connects.
     @exclusivity(unchecked) var unreachableLogged = false
+    /// Lines saying the endpoint answered, but not as a servant does (its ZeroMQ handshake
+    /// failed, or it answered a HELLO with a HELLO): the first at once, then at most one a
+    /// minute with a count of the rest, until it is heard from as a servant.
+    @exclusivity(unchecked) var notAServantLog = LogThrottle(interval: .seconds(60))
     /// Disconnected after libzmq ended its connection for good; connected again at the next
     /// heartbeat visit (``BrokerLoop/endConnectionForGood(_:)``).
     @exclusivity(unchecked) var reconnectDue = false

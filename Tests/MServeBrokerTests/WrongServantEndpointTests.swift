@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import MServeTestSupport
+import MServeTesting
+import POSIXSockets
+import Synchronization
+import Testing
+
+@testable import MServeBroker
+
+/// A servant endpoint that is the wrong kind of port (an easy mix-up: a kdb+ door, another
+/// broker's client endpoint) is said to be so once, with what to give instead, however often
+/// the broker connects to it and greets it again; never as a servant it cannot reach.
+struct WrongServantEndpointTests {
+    /// A port that takes TCP connections and closes them, as a service of another protocol
+    /// does: each ZeroMQ handshake fails, and libzmq connects again and again.
+    @Test func aPortThatIsNotAZeroMQServantIsSaidToBeSoOnce() async throws {
+        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        let accepted = Atomic<Int>(0)
+        let acceptor = RepeatingThread {
+            guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
+            TCPSocket.close(connection.descriptor)
+            accepted.add(1, ordering: .relaxed)
+        }
+        defer {
+            acceptor.stop()
+            TCPSocket.close(listener)
+        }
+        let log = LogRecorder()
+        try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log) { _ in
+            // Connected, refused and connected again several times over.
+            #expect(await eventually { accepted.load(ordering: .relaxed) >= 5 }, "the broker connected \(accepted.load(ordering: .relaxed)) times")
+        }
+        let said = log.entries.filter { $0.message.hasPrefix("servant endpoint answered, but not as an MServe servant") }
+        #expect(said.count == 1, "\(log.messages)")
+        #expect(said.first?.message.contains("a q servant is given as kdb://127.0.0.1:\(port)") == true, "\(log.messages)")
+        #expect(said.first?.metadata["servant"] == "tcp://127.0.0.1:\(port)")
+        #expect(!log.messages.contains { $0.hasPrefix("cannot reach servant") }, "\(log.messages)")
+    }
+
+    /// Another broker's client endpoint answers each HELLO with a HELLO (it echoes the frames
+    /// in front of a message it cannot read, with its error): said once, naming the mix-up.
+    @Test func anotherBrokersClientEndpointIsSaidToBeOneOnce() async throws {
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        let other = try Broker(configuration: configuration, logger: Logger(label: "mserve.other-broker")) { _ in FirstFreeAlgorithm() }
+        let otherRunning = Task { try await other.run() }
+        let endpoint = try await other.clientEndpoint
+        let log = LogRecorder()
+        try await Self.withBroker(servants: [endpoint], log: log) { _ in
+            // Greeted, and answered, several times over.
+            #expect(await eventually { await other.snapshot().metrics.messagesReceived >= 4 })
+            #expect(await eventually { log.messages.contains { $0.contains("answered a HELLO with a HELLO") } })
+        }
+        other.stop()
+        try await otherRunning.value
+        let said = log.entries.filter { $0.message.contains("answered a HELLO with a HELLO") }
+        #expect(said.count == 1, "\(log.messages)")
+        #expect(said.first?.message.contains("likely a broker's client port") == true)
+        #expect(said.first?.metadata["servant"] == endpoint)
+        #expect(!log.messages.contains { $0.hasPrefix("dropped an unexpected HELLO") }, "\(log.messages)")
+    }
+
+    /// Runs a broker given `servants`, logging to `log`, around `body`.
+    static func withBroker(servants: [String], log: LogRecorder, _ body: (Broker) async throws -> Void) async throws {
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        configuration.servants.endpoints = servants
+        let broker = try Broker(configuration: configuration, logger: log.logger(label: "mserve.broker", level: .info)) { _ in
+            FirstFreeAlgorithm()
+        }
+        let running = Task { try await broker.run() }
+        _ = try await broker.clientEndpoint
+        do {
+            try await body(broker)
+        } catch {
+            broker.stop()
+            throw error
+        }
+        broker.stop()
+        try await running.value
+    }
+}
