@@ -11,11 +11,24 @@ final class ClientLoop {
     private let logger: Logger
     /// The queries sent and not answered: when the client gives up on each, how long that is
     /// from its send, and who waits.
-    private var pending: [Int64: (deadline: UInt64, waitDescription: String, continuation: CheckedContinuation<QueryReply, any Error>)] = [:]
+    private var pending: [Int64: PendingQuery] = [:]
     /// Queries the socket could not take yet (no connection to queue them on), oldest first;
     /// each is also in `pending`, so its deadline still applies.
     private var unsent: [(id: Int64, bytes: [UInt8])] = []
 
+    /// A query sent and not answered: when the client gives up on it, how long that is from
+    /// its send, who waits, and the connection the socket took it on (nil while it waits in
+    /// `unsent`).
+    private struct PendingQuery {
+        var deadline: UInt64
+        var waitDescription: String
+        var continuation: CheckedContinuation<QueryReply, any Error>
+        var sentOnConnection: UInt64? = nil
+    }
+
+    /// Connections to the broker that came up (a completed handshake) so far: the one a query
+    /// went out on tells, at its deadline, whether that connection ended since.
+    private var connectionsUp: UInt64 = 0
     /// With a `connectTimeout`: the broker's endpoint (for the error), the timeout, and the
     /// monitor that tells when the connection comes up (a completed handshake) and goes down.
     private let endpoint: String
@@ -105,7 +118,7 @@ final class ClientLoop {
                     // Never a blocking send: while the socket has no connection to queue
                     // on (a refused CURVE handshake, say) the loop must go on timing out
                     // deadlines, so such a query waits here and is tried every turn.
-                    pending[id] = (deadline, waitDescription, continuation)
+                    pending[id] = PendingQuery(deadline: deadline, waitDescription: waitDescription, continuation: continuation)
                     unsent.append((id, bytes))
                 case .cancel(let id):
                     unsent.removeAll { $0.id == id }
@@ -123,10 +136,7 @@ final class ClientLoop {
                 pending[id] = nil
                 unsent.removeAll { $0.id == id }
                 entry.continuation.resume(
-                    throwing: ClientError(
-                        .deadlineExceeded,
-                        "no reply within \(entry.waitDescription); is the broker running, with a servant free?"
-                    ))
+                    throwing: ClientError(.deadlineExceeded, "no reply within \(entry.waitDescription); \(noReplyReason(entry))"))
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
                 let reason = handshakeFailure ?? hostLookup?.failure ?? "is it running?"
@@ -152,6 +162,21 @@ final class ClientLoop {
         resources.close()
     }
 
+    /// What the client knows of why no reply came to a query in time: the connection it went
+    /// out on is still up (the broker took it, and it may still be running), or it ended after
+    /// the query went (libzmq ends a connection over a message past the broker's
+    /// `--max-message`, without a reply), or the query never went out.
+    private func noReplyReason(_ entry: PendingQuery) -> String {
+        guard let connection = entry.sentOnConnection else { return "is the broker running, with a servant free?" }
+        if connected && connection == connectionsUp {
+            return "the connection to the broker stayed up, so the broker took the query, but no reply came in time: "
+                + "the query may still be running (the broker's own --deadline is 60 s unless set otherwise); "
+                + "give a longer deadline (mserve send --deadline SECONDS, a deadline to send) to wait for it"
+        }
+        return "the connection to the broker ended after the query was sent, and no reply came: a query over the "
+            + "broker's --max-message ends the connection unanswered (or the broker stopped; the query may have run)"
+    }
+
     /// Fails every query waiting for an answer with `error`, but those in `kept`.
     private func failPending(_ error: ClientError, except kept: Set<Int64> = []) {
         for (id, entry) in pending where !kept.contains(id) {
@@ -166,6 +191,7 @@ final class ClientLoop {
         while let monitor, let event = try? monitor.next(dontWait: true) {
             if event.event.contains(.handshakeSucceeded) {
                 connected = true
+                connectionsUp += 1
                 sentWhileUnconnected.removeAll()
                 handshakeFailure = nil
             } else if event.event.contains(.disconnected), connected {
@@ -230,6 +256,9 @@ final class ClientLoop {
                     throwing: ClientError(.socket, "send failed: \(error)"))
             }
             if !connected && connectTimeoutNanoseconds != nil { sentWhileUnconnected.insert(id) }
+            // On the connection up now; one whose handshake this loop has not read yet counts
+            // as the next.
+            pending[id]?.sentOnConnection = connected ? connectionsUp : connectionsUp + 1
             sent += 1
         }
     }

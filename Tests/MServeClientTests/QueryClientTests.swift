@@ -143,6 +143,11 @@ final class EchoBroker: @unchecked Sendable {
             #expect(
                 error.message.contains("within the client's deadline of 0.1 seconds (and 2.0 seconds of grace);"),
                 "\(error.message)")
+            // The broker took it over a connection still up: it may be running yet.
+            #expect(
+                error.message.contains("the connection to the broker stayed up, so the broker took the query")
+                    && error.message.contains("the query may still be running"),
+                "\(error.message)")
         }
         // A deadline that is not positive is refused before it is sent, as the broker would.
         for deadline in [Duration.zero, .seconds(-1)] {
@@ -150,6 +155,30 @@ final class EchoBroker: @unchecked Sendable {
             #expect(refused?.code == .invalidOption, "\(String(describing: refused))")
             #expect(refused?.message.contains("the deadline must be positive") == true)
         }
+    }
+
+    /// A query over the broker's message limit: libzmq at the broker ends the connection and
+    /// no reply comes. At its deadline the client says that the connection ended after the
+    /// query was sent, and what ends one so.
+    @Test func aQueryWhoseConnectionEndedIsSaidToHaveEndedItAtItsDeadline() async throws {
+        let context = try ZMQContext()
+        let broker = try ZMQSocket(context: context, type: .router)
+        try broker.setLinger(milliseconds: 0)
+        try broker.setMaxMessageSize(100)
+        try broker.bind("tcp://127.0.0.1:0")
+        defer {
+            broker.close()
+            context.terminate()
+        }
+        let client = try QueryClient(endpoint: try broker.lastEndpoint)
+        defer { client.close() }
+        let text = "echo \"" + String(repeating: "a", count: 1_000) + "\""
+        let error = await #expect(throws: ClientError.self) { _ = try await client.send(text, deadline: .milliseconds(100)) }
+        #expect(error?.code == .deadlineExceeded)
+        #expect(
+            error?.message.contains("the connection to the broker ended after the query was sent") == true
+                && error?.message.contains("a query over the broker's --max-message ends the connection unanswered") == true,
+            "\(String(describing: error))")
     }
 
     /// A failure is told by the info's `error` entry, never by the result's type: a string
