@@ -29,7 +29,9 @@ final class HubAdmission {
     var refusedConnections: (keys: UInt64, handshakes: UInt64) {
         (refusals?.refusedKeyCount ?? 0, refusals?.failedHandshakeCount ?? 0)
     }
-    private var revokedPeerLog = LogThrottle()
+    /// Messages from peers whose key is no longer allowed, by key: a revoked spoke keeps
+    /// heartbeating, so each key is logged once, then once a minute with a count of the rest.
+    private var revokedPeerLog = LogThrottles<String>(interval: .seconds(60))
 
     init(
         context: ZMQContext, socket: ZMQSocket, configuration: HubConfiguration, database: HubDatabase,
@@ -88,7 +90,7 @@ final class HubAdmission {
     /// allowed; logs the refusal (throttled) when not. Always true on a hub without security.
     func admitsMessage(userID: String, address: String?) -> Bool {
         guard isSecured, key(ofPeer: userID) == nil else { return true }
-        if let heldBack = revokedPeerLog.admit() {
+        if let heldBack = revokedPeerLog.admit(userID) {
             logger.warning(
                 "\(LogThrottle.line("refused a message from a peer whose key is no longer allowed", heldBack: heldBack))",
                 metadata: ["key": "\(userID)", "address": "\(address ?? "")", "door": "hub"])

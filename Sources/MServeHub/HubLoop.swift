@@ -324,7 +324,7 @@ final class HubLoop {
             }
             guard admission.admitsMessage(userID: userID, address: peerAddress) else {
                 metrics.refused(.revokedKey)
-                send(routingID, HubMessage(.error, [("message", .string("this connection's key is no longer allowed"))]))
+                send(routingID, HubMessage(.error, [("message", .string(HubMessage.keyNoLongerAllowed))]))
                 continue
             }
             if message.command.isAdministrative, let refusal = adminRefusal(message, userID: userID) {

@@ -72,6 +72,10 @@ public enum HubCommand: String, Sendable, CaseIterable {
 
 /// One hub message: a command and its symbol-keyed body.
 public struct HubMessage: Sendable {
+    /// The text of the ERROR the hub answers a message with when the connection's key is no
+    /// longer allowed (revoked): the spoke that sent it says what that means for it.
+    public static let keyNoLongerAllowed = "this connection's key is no longer allowed"
+
     /// The command.
     public var command: HubCommand
     /// The body's entries, in order.

@@ -32,6 +32,8 @@ public final class SpokeAgent: Service, Sendable {
     private let mailbox: ZMQMailbox<SpokeControl>
     private let state: Mutex<SpokeAgentStatus>
     private let curve: ZMQCurveClientKeys?
+    /// The hub's refusals, by their text: each logged once a minute at most.
+    private let refusalLog = Mutex(LogThrottles<String>(interval: .seconds(60)))
 
     /// Creates an agent that registers `registration` with the hub at `hub` (as a CURVE client
     /// with `curve` when the hub runs with security on).
@@ -198,10 +200,36 @@ public final class SpokeAgent: Service, Sendable {
             peer.send(HubMessage(.register, registration.entries))
         case .error:
             state.withLock { $0.lastHeardFromHub = now }
-            logger.warning("the hub refused a message", metadata: ["message": "\(message.text("message") ?? "")"])
+            logRefusal(message.text("message") ?? "")
         default:
             state.withLock { $0.lastHeardFromHub = now }
         }
+    }
+
+    /// Logs the hub's ERROR answer to one of this agent's messages. The hub answers every
+    /// heartbeat so while the refusal lasts (a revoked key: for ever), so each text is logged
+    /// once, then once a minute with a count of the rest. A revoked key is said in full: what
+    /// it means for this process, and what to do.
+    private func logRefusal(_ text: String) {
+        guard let heldBack = refusalLog.withLock({ $0.admit(text) }) else { return }
+        guard text == HubMessage.keyNoLongerAllowed else {
+            return logger.warning(
+                "\(LogThrottle.line("the hub refused a message", heldBack: heldBack))", metadata: ["message": "\(text)"])
+        }
+        let role = registration.role
+        let effect =
+            switch role {
+            case SpokeRole.servant: "brokers no longer use this servant"
+            case SpokeRole.broker: "servants no longer take this broker's queries"
+            default: "the other processes no longer take its messages"
+            }
+        let who = role == SpokeRole.servant || role == SpokeRole.broker ? role : "process"
+        let line =
+            "the hub no longer allows this \(who)'s key (revoked with mserve hub revoke, or no longer allowed in its role): "
+            + "\(effect); allow its key again (mserve hub allow NAME FILE.pub --role \(role)), or stop this \(who)"
+        logger.warning(
+            "\(LogThrottle.line(line, heldBack: heldBack))",
+            metadata: ["hub": "\(hubEndpoint)", "key": "\(registration.curveKey ?? "")"])
     }
 
     /// Sends DEREGISTER and waits briefly for the hub's answer so it is not lost on close.

@@ -1,6 +1,7 @@
 import Foundation
 @testable import MServeHub
 import MServeTestSupport
+import MServeTesting
 import Testing
 import ZeroMQ
 
@@ -56,6 +57,38 @@ struct HubAdmissionTests {
 
             _ = try await client(hubKeys).revoke(name: "servant")
             await #expect(throws: HubError.self) { try await unanswered(servant).allowedKeys() }
+        }
+    }
+
+    /// A spoke whose key is revoked while it runs has each heartbeat refused, for ever: it
+    /// says once what that means for it and what to do, then once a minute, not once a beat.
+    @Test func aRevokedSpokeSaysOnceWhatItMeansAndWhatToDo() async throws {
+        try await HubFixture.withSecuredHub { fixture, hubKeys in
+            let keys = try await fixture.allowedKey("servant", role: .servant, by: hubKeys)
+            let recorder = LogRecorder()
+            var registration = SpokeRegistration.current(
+                port: 40_000, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:40000")
+            registration.curveKey = keys.publicKey
+            let agent = try SpokeAgent(
+                hub: fixture.endpoint, registration: registration, heartbeatInterval: .milliseconds(100),
+                livenessTimeout: .seconds(3),
+                curve: ZMQCurveClientKeys(serverPublicKey: fixture.configuration.curve!.publicKey, keyPair: keys),
+                logger: recorder.logger(label: "servant"))
+            let task = Task { try await agent.run() }
+            defer { agent.stop(deregister: false) }
+            _ = try await agent.waitUntilRegistered(timeout: .seconds(30))
+            _ = try await fixture.curveClient(hubKeys).revoke(name: "servant")
+            let said = { recorder.messages.filter { $0.hasPrefix("the hub no longer allows this servant's key") } }
+            #expect(await eventually { !said().isEmpty }, "\(recorder.messages)")
+            // A dozen heartbeats more, each refused.
+            try await Task.sleep(for: .milliseconds(1_200))
+            agent.stop(deregister: false)
+            try await task.value
+            #expect(said().count == 1, "\(recorder.messages)")
+            #expect(
+                said().first?.contains("brokers no longer use this servant; allow its key again (mserve hub allow NAME FILE.pub --role servant), or stop this servant") == true,
+                "\(recorder.messages)")
+            #expect(!recorder.messages.contains { $0.hasPrefix("the hub refused a message") }, "\(recorder.messages)")
         }
     }
 

@@ -82,6 +82,15 @@ struct RefusedPeerLogTests {
                     $0.message == "refused a message from a peer whose key is no longer allowed"
                         && $0.metadata["key"] == insider.publicKey && $0.metadata["door"] == "hub"
                 }, "\(recorder.messages)")
+            // A revoked spoke goes on heartbeating: its messages, a second apart and more, are
+            // refused each, and logged once (then once a minute), not once a second.
+            for _ in 1...2 {
+                try await Task.sleep(for: .milliseconds(1_100))
+                #expect(try await ask(HubMessage(.keys)).command == .error)
+            }
+            #expect(
+                recorder.messages.filter { $0.hasPrefix("refused a message from a peer whose key is no longer allowed") }.count == 1,
+                "\(recorder.messages)")
             hub.stop()
             try await task.value
         }
