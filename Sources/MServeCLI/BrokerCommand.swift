@@ -179,7 +179,9 @@ struct BrokerCommand: AsyncParsableCommand {
         services += try hubServices(
             of: broker, configuration: configuration, security: security, logger: logger,
             onAutoMode: { member in autoHub.withLock { $0 = member } })
-        try await runAnnouncingEndpoint(services, http: http, logger: logger) { try await broker.clientEndpoint }
+        try await runAnnouncingEndpoint(
+            services, http: http, unsecured: security == nil ? .clients(configuration.clients.endpoint) : nil, logger: logger
+        ) { try await broker.clientEndpoint }
     }
 
     /// The ZeroMQ message limit from --max-message or MSERVE_MAX_MESSAGE, at least an IPC header

@@ -166,7 +166,9 @@ struct HubServeCommand: AsyncParsableCommand {
                 curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
                 logger: logger)
         }
-        try await runAnnouncingEndpoint([hub, ownSpoke], http: http, logger: logger) { try await hub.endpoint }
+        try await runAnnouncingEndpoint(
+            [hub, ownSpoke], http: http, unsecured: configuration.curve == nil ? .hub(endpoint) : nil, logger: logger
+        ) { try await hub.endpoint }
     }
 }
 

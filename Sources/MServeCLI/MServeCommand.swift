@@ -491,7 +491,7 @@ func announce(_ line: String) {
 /// once the other services have stopped. When either fails (a port taken, say), stops the
 /// services and throws the error, with nothing printed.
 func runAnnouncingEndpoint(
-    _ services: [any Service], http: MonitoringServer? = nil, logger: Logger,
+    _ services: [any Service], http: MonitoringServer? = nil, unsecured door: UnsecuredDoor? = nil, logger: Logger,
     endpoint: @escaping @Sendable () async throws -> String
 ) async throws {
     try http?.checkAvailable()
@@ -512,6 +512,7 @@ func runAnnouncingEndpoint(
     do {
         let bound = try await endpoint()
         if let http { _ = try await http.port }
+        if let warning = door?.warning(bound: bound) { logger.warning("\(warning)") }
         announce(bound)
     } catch {
         await group.triggerGracefulShutdown()

@@ -284,6 +284,8 @@ struct MServeServantCommand: AsyncParsableCommand {
         // each after the one before has ended): the servant finishes the queries it is running
         // while it is still registered, and leaves the hub only then.
         services.append(servant)
-        try await runAnnouncingEndpoint(services, logger: logger) { try await servant.endpoint }
+        try await runAnnouncingEndpoint(
+            services, unsecured: security == nil ? .servant(configuration.endpoint) : nil, logger: logger
+        ) { try await servant.endpoint }
     }
 }

@@ -1114,5 +1114,32 @@ extension IntegrationTests {
             defer { broker.stop() }
             #expect(TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 5_000))
         }
+
+        /// A ZeroMQ socket bound where other hosts reach it, without keys, lets anyone there take
+        /// part: the broker's client endpoint, the hub and a servant say so once at start, as
+        /// the kdb+ door and the HTTP side do; bound to loopback, they say nothing.
+        @Test(arguments: [
+            (["broker", "--clients", "tcp://*:0", "--status-every", "0"], "the client endpoint", "anyone who reaches it can send queries"),
+            (["hub", "--bind", "tcp://*:0"], "the hub", "anyone who reaches it can register servants"),
+            (["servant", "--bind", "tcp://*:0"], "this servant", "anyone who reaches it can run the functions it serves"),
+        ])
+        func aZeroMQSocketOthersCanReachWithoutKeysIsWarnedOf(arguments: [String], name: String, what: String) async throws {
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let directoryArguments = arguments[0] == "hub" ? ["--dir", directory] : []
+                let open = try await MServeProcess(arguments[0], arguments + directoryArguments)
+                let warning = "\(name) listens on \(open.endpoint) without --keys: \(what)"
+                let warned = await eventually(timeout: .seconds(10)) { open.logs.contains(warning) }
+                open.stop()
+                #expect(warned, "\(open.logs)")
+                let lines = open.logs.split(separator: "\n").filter { $0.contains(warning) }
+                #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(open.logs)")
+                #expect(lines.first?.contains("give --keys DIR (or MSERVE_KEYS) to admit only allowed keys, or bind it to loopback") == true)
+
+                let loopback = arguments.map { $0 == "tcp://*:0" ? "tcp://127.0.0.1:0" : $0 }
+                let quiet = try await MServeProcess(arguments[0], loopback + directoryArguments)
+                quiet.stop()
+                #expect(!quiet.logs.contains("without --keys"), "\(quiet.logs)")
+            }
+        }
     }
 }
