@@ -130,6 +130,64 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("AAPL") == "s3")
     }
 
+    @Test func aRareQueryRunsAtOnceWhenNoOtherServantCouldTakeIt() throws {
+        var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 1)
+        // Warm runs take 50 µs, cold ones 2 ms; s1 ends on IBM, asked for most.
+        #expect(script.dispatch("IBM") == "s1")
+        script.complete("s1", routing: "IBM", nanoseconds: 2_000_000)
+        for _ in 0..<19 {
+            #expect(script.dispatch("IBM") == "s1")
+            script.complete("s1", routing: "IBM", nanoseconds: 50_000)
+        }
+        for round in 0..<8 {
+            #expect(script.dispatch("COLD\(round)") == "s1")
+            script.complete("s1", routing: "COLD\(round)", nanoseconds: 2_000_000)
+            #expect(script.dispatch("IBM") == "s1")
+            script.complete("s1", routing: "IBM", nanoseconds: 2_000_000)
+        }
+        // s1 is free and no servant is busy: no other servant can free up for ORCL, and the
+        // queries of IBM waiting were offered to s1 first (`take`). Waiting gains nothing.
+        #expect(script.dispatch("ORCL") == "s1")
+    }
+
+    /// A day's mixed work behind one servant of two threads, every function routed by its first
+    /// argument: `sleep 30` over and over, `echo` of new strings, one `sleep 40000` run cold.
+    @Test func aNewRoutingStringRunsAtOnceOnTheOnlyServantWhileItIsIdle() throws {
+        var servants = ServantsByEvents(try BuiltPlugins.algorithm("match"), count: 1, capacity: 2)
+        for _ in 0..<40 {
+            #expect(servants.run("sleep", "30", warm: 30_000_000, cold: 30_000_000) == "s1")
+        }
+        for n in 0..<20 {
+            #expect(servants.run("echo", "\(n)", warm: 35_000, cold: 35_000) == "s1")
+            #expect(servants.run("sleep", "30", warm: 30_000_000, cold: 30_000_000) == "s1")
+        }
+        #expect(servants.run("sleep", "40000", warm: 40_000_000_000, cold: 40_000_000_000) == "s1")
+        // The servant is idle and nothing else waits: each new echo is dispatched when first
+        // offered, it waits for nothing.
+        for n in 201...205 {
+            #expect(servants.dispatch("echo", "\(n)") == "s1")
+            servants.complete("s1", routing: "\(n)", nanoseconds: 35_000)
+        }
+    }
+
+    @Test func aFunctionWaitsOnlyAsItsOwnColdRunsCostMoreThanItsWarmOnes() throws {
+        var servants = ServantsByEvents(try BuiltPlugins.algorithm("match"), count: 3)
+        // An echo costs 35 µs warm or cold; a sleep 30 ms warm, 40 s cold.
+        for n in 0..<20 {
+            #expect(servants.run("echo", "E", warm: 35_000, cold: 35_000) != nil)
+            #expect(servants.run("echo", "E\(n)", warm: 35_000, cold: 35_000) != nil)
+            #expect(servants.run("sleep", "30", warm: 30_000_000, cold: 40_000_000_000) != nil)
+            #expect(servants.run("sleep", "S\(n)", warm: 30_000_000, cold: 40_000_000_000) != nil)
+        }
+        #expect(servants.dispatch("echo", "E") != nil)
+        #expect(servants.dispatch("sleep", "30") != nil)
+        // Both warm servants are busy, one servant is free. A sleep of 30 waits for its own…
+        #expect(servants.dispatch("sleep", "30") == nil)
+        // …but an echo, which gains nothing from a warm servant, runs on the free one at once:
+        // the cold sleeps teach echo no patience.
+        #expect(servants.dispatch("echo", "E") != nil)
+    }
+
     @Test func aFreeServantTakesTheFirstWaitingQueryOfItsData() throws {
         var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 2)
         // A servant that holds nothing leaves the choice to choose.

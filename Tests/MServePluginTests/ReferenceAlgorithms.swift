@@ -217,9 +217,10 @@ final class ReferenceV2MatchAlgorithm: SwiftQueryTaking {
     /// routing string is likely among those waiting in the broker (which offers them next,
     /// its look-ahead) or about to come, and a cold run for a less wanted routing string would
     /// cost that one a cold run too. As for a busy servant, the wait lasts at most what a cold
-    /// run costs over a warm one; with a second servant free there is no line, and it runs.
+    /// run costs over a warm one; with a second servant free there is no line, and it runs; with
+    /// no other servant (none busy) it runs too. (Version 3 learns the costs per function.)
     private func evictionWaits(_ routing: String, for servant: Int, among servants: [ServantView]) -> Bool {
-        guard servants.count(where: \.isFree) == 1, waitingPays,
+        guard servants.count(where: \.isFree) == 1, servants.count > 1, waitingPays,
             demand(servants[servant], among: servants) > Double(recent.count(of: routing))
         else { return false }
         return keepsWaiting(routing, servants: servants.count, countingAsks: false)

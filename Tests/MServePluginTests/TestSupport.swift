@@ -171,6 +171,57 @@ struct ScriptedServants {
     }
 }
 
+/// Servants driven as the broker drives a plugin of ABI version 3: READY once, then for each
+/// query `choose(routing:function:group:)` (group 0) and DISPATCHED, and COMPLETED when it is
+/// answered; unlike ``ScriptedServants``, each query names its function.
+struct ServantsByEvents {
+    var servants: [ServantView]
+    let algorithm: any DispatchAlgorithm
+
+    /// `count` servants named s1, s2, … with `capacity` each, each told to `algorithm` as READY.
+    init(_ algorithm: any DispatchAlgorithm, count: Int, capacity: Int = 1) {
+        precondition(algorithm.followsEvents, "\(algorithm.name) does not follow events")
+        self.algorithm = algorithm
+        servants = (1...count).map {
+            ServantView(id: UInt64($0), name: "s\($0)", host: "localhost", capacity: capacity)
+        }
+        for servant in servants { algorithm.observe(.ready(servant)) }
+    }
+
+    /// Asks the algorithm for a servant for a query of `function` routed `routing`; on a
+    /// choice, marks it in flight there (DISPATCHED) and returns the servant's name.
+    mutating func dispatch(_ function: String, _ routing: String) -> String? {
+        guard let id = algorithm.choose(routing: routing, function: function, group: 0) else { return nil }
+        let index = servants.firstIndex { $0.id == id }!
+        precondition(servants[index].isFree, "\(algorithm.name) chose \(servants[index].name), which is not free")
+        servants[index].inFlight += 1
+        servants[index].lastRouting = routing
+        algorithm.observe(.dispatched(servant: id, routing: routing, inFlight: servants[index].inFlight))
+        return servants[index].name
+    }
+
+    /// Marks the query of `routing` at servant `name` answered after `nanoseconds` (COMPLETED).
+    mutating func complete(_ name: String, routing: String, nanoseconds: UInt64) {
+        let index = servants.firstIndex { $0.name == name }!
+        servants[index].inFlight -= 1
+        algorithm.observe(
+            .completed(
+                servant: servants[index].id, routing: routing, executionNanoseconds: nanoseconds,
+                inFlight: servants[index].inFlight))
+    }
+
+    /// Dispatches a query and completes it at once, after `warm` nanoseconds when its servant
+    /// held `routing` (a warm run), else after `cold`; returns the servant's name, nil when the
+    /// query was made to wait.
+    @discardableResult
+    mutating func run(_ function: String, _ routing: String, warm: UInt64, cold: UInt64) -> String? {
+        let holders = Set(servants.filter { $0.lastRouting == routing }.map(\.name))
+        guard let name = dispatch(function, routing) else { return nil }
+        complete(name, routing: routing, nanoseconds: holders.contains(name) ? warm : cold)
+        return name
+    }
+}
+
 /// Messages gathered from a `@Sendable` callback.
 final class MessageLog: Sendable {
     private let messages = Mutex<[String]>([])

@@ -3,16 +3,18 @@
 public import MServePlugin
 
 /// The free servant whose previous query had the same routing string. When that servant is
-/// busy, the query waits for it — at most as long as a cold run costs more than a warm one,
-/// as learnt from the execution times reported so far — and then runs elsewhere. (The broker
-/// offers the queries behind a waiting one meanwhile: its look-ahead.)
+/// busy, the query waits for it — at most as long as a cold run of its function costs more
+/// than a warm one, as learnt from the execution times of that function reported so far — and
+/// then runs elsewhere. (The broker offers the queries behind a waiting one meanwhile: its
+/// look-ahead.)
 /// Else the free servant whose data is least wanted: a servant never used, else the one whose
 /// routing string was asked for least often among the last `window` queries, per servant
-/// holding it; ties go to the servant chosen least recently. When that is the only free servant
-/// and its data is wanted more than the query's routing string, the query waits (as long as
-/// for a busy servant): a query wanting that data is likely waiting behind it. And a servant
-/// that frees up first takes a waiting query of its own data, if the look-ahead holds one
-/// (`take`), so that under load each servant works through the queries of its data.
+/// holding it; ties go to the servant chosen least recently. When that is the only free servant,
+/// another one that could run the query is busy, and the free one's data is wanted more than
+/// the query's routing string, the query waits (as long as for a busy servant): a query wanting
+/// that data is likely waiting behind it. And a servant that frees up first takes a waiting
+/// query of its own data, if the look-ahead holds one (`take`), so that under load each servant
+/// works through the queries of its data.
 ///
 /// The fallback matters as much as the match: taking the first free servant from the top (as
 /// `orig` does) keeps overwriting the data the top servant holds while the others keep stale
@@ -38,8 +40,8 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// indexed by id (the broker's ids count from 1: an array, not a hash, per query).
     @exclusivity(unchecked) private var lastChosen: [UInt64] = []
     @exclusivity(unchecked) private var dispatches: UInt64 = 0
-    /// Queries dispatched and not completed, per servant: routing string, and whether the
-    /// servant ran that routing string last (a warm run). Each servant's list is an object,
+    /// Queries dispatched and not completed, per servant: routing string, function (its place in
+    /// `costs`), and whether the servant ran that routing string last (a warm run). Each servant's list is an object,
     /// changed in place after one lookup: changing a dictionary's value through its subscript
     /// costs allocations on every query. Indexed by id, as `lastChosen`.
     @exclusivity(unchecked) private var running: [RunningQueries?] = []
@@ -51,15 +53,28 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     /// times in a row it was passed over (see `take`).
     @exclusivity(unchecked) private var passedOverFront = ""
     @exclusivity(unchecked) private var frontPassedOver = 0
-    /// Execution times of warm and cold runs.
-    @exclusivity(unchecked) private var warmRuns = RunningMean()
-    @exclusivity(unchecked) private var coldRuns = RunningMean()
+    /// The function of the query each servant was last chosen for (its place in `costs`, -1:
+    /// none), indexed by id as `lastChosen`: a query a free servant takes (`take` sees routing
+    /// strings only) wants the data that query left, and counts as a run of its function.
+    @exclusivity(unchecked) private var lastFunction: [Int] = []
+    /// Execution times of warm and cold runs per function, in the order the functions were
+    /// first named: what one function's cold run costs over its warm one says nothing of
+    /// another's (a cold `sleep` of seconds and an `echo` routed alike).
+    @exclusivity(unchecked) private var costs: [ExecutionCosts] = []
+    /// Each function's place in `costs`, and the function named last with its place: while the
+    /// queries call one function, finding it is a comparison, not a hash.
+    @exclusivity(unchecked) private var costSlots: [String: Int] = [:]
+    @exclusivity(unchecked) private var lastNamedFunction: String?
+    @exclusivity(unchecked) private var lastNamedSlot = -1
+    /// The most functions whose costs are learnt; the queries of others never wait.
+    private static let learntFunctionsLimit = 1_024
 
     /// The plugin exports `take`.
     public static var takesQueries: Bool { true }
 
-    /// It reads no function names (its candidate group says who can run the query).
-    public static var readsFunctions: Bool { false }
+    /// It reads function names: the costs of warm and cold runs are learnt per function (its
+    /// candidate group says who can run the query).
+    public static var readsFunctions: Bool { true }
 
     /// `config` is empty, or `N`, `nowait` or `N:nowait` (N a positive integer: the window).
     public init?(config: String) {
@@ -74,25 +89,25 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         }
     }
 
-    /// Keeps the index up to date, learns warm and cold execution times from completions, and
-    /// forgets servants that left.
+    /// Keeps the index up to date, learns each function's warm and cold execution times from
+    /// completions, and forgets servants that left.
     public func observe(_ event: DispatchEvent) {
         ready.apply(event)
         switch event {
         case .completed(let id, let routing, let executionNanoseconds, _):
-            guard id < UInt64(running.count), let warm = running[Int(id)]?.remove(routing: routing) else { return }
-            if warm {
-                warmRuns.add(executionNanoseconds)
-            } else {
-                coldRuns.add(executionNanoseconds)
-            }
+            guard id < UInt64(running.count), let run = running[Int(id)]?.remove(routing: routing) else { return }
+            if run.costSlot >= 0 { costs[run.costSlot].add(executionNanoseconds, warm: run.warm) }
         case .ready(let view):
-            // Ready again (a restart): nothing runs there.
-            if view.id < UInt64(running.count) { running[Int(view.id)] = nil }
+            // Ready again (a restart): nothing runs there, and it holds no data of ours.
+            if view.id < UInt64(running.count) {
+                running[Int(view.id)] = nil
+                lastFunction[Int(view.id)] = -1
+            }
         case .removed(let id):
             if id < UInt64(running.count) {
                 lastChosen[Int(id)] = 0
                 running[Int(id)] = nil
+                lastFunction[Int(id)] = -1
             }
         default:
             break
@@ -100,10 +115,11 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
     }
 
     /// A free member of `group` whose last routing string is `routing`; nil (wait) while such a
-    /// member is busy and waiting still pays; else the free member holding the least wanted
-    /// routing string; nil when all are busy. Only the members of `group` (the servants that
-    /// can run the query) count, holders of `routing` included.
+    /// member is busy and waiting still pays for `function`; else the free member holding the
+    /// least wanted routing string; nil when all are busy. Only the members of `group` (the
+    /// servants that can run the query) count, holders of `routing` included.
     public func choose(routing: String, function: String, group: UInt32) -> UInt64? {
+        let slot = costSlot(of: function)
         let chosen: UInt64
         // Loops, not closures: a closure capturing `self` copied the whole index out to read it.
         var match: UInt64?
@@ -117,15 +133,15 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         }
         if let match {
             chosen = match
-        } else if mayWait, heldInGroup, keepsWaiting(routing, servants: ready.memberCount(of: group)) {
+        } else if mayWait, heldInGroup, keepsWaiting(routing, costSlot: slot, servants: ready.memberCount(of: group)) {
             return nil
         } else if let fallback = leastWanted(in: group) {
-            if mayWait, evictionWaits(routing, for: fallback, in: group) { return nil }
+            if mayWait, evictionWaits(routing, costSlot: slot, for: fallback, in: group) { return nil }
             chosen = fallback
         } else {
             return nil
         }
-        noteDispatch(of: routing, to: chosen, holding: ready.lastRouting(of: chosen))
+        noteDispatch(of: routing, costSlot: slot, to: chosen, holding: ready.lastRouting(of: chosen))
         return chosen
     }
 
@@ -147,12 +163,13 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         } else {
             frontPassedOver = 0
         }
-        noteDispatch(of: routings[index], to: servant.id, holding: servant.lastRouting)
+        noteDispatch(of: routings[index], costSlot: lastFunction(servant.id), to: servant.id, holding: servant.lastRouting)
         return index
     }
 
-    /// Records that a query of `routing` goes to servant `id`, whose last routing string is `held`.
-    private func noteDispatch(of routing: String, to id: UInt64, holding held: String) {
+    /// Records that a query of `routing` calling the function at `costSlot` goes to servant
+    /// `id`, whose last routing string is `held`.
+    private func noteDispatch(of routing: String, costSlot: Int, to id: UInt64, holding held: String) {
         recent.record(routing)
         // Both are empty unless queries waited: then no routing string needs hashing.
         if !waitingSince.isEmpty { waitingSince[routing] = nil }
@@ -162,19 +179,44 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
             let added = Int(id) + 1 - running.count
             lastChosen += repeatElement(0, count: added)
             running += repeatElement(nil, count: added)
+            lastFunction += repeatElement(-1, count: added)
         }
         lastChosen[Int(id)] = dispatches
+        lastFunction[Int(id)] = costSlot
         if let queries = running[Int(id)] {
-            queries.append(routing: routing, warm: held == routing)
+            queries.append(routing: routing, costSlot: costSlot, warm: held == routing)
         } else {
             let queries = RunningQueries()
-            queries.append(routing: routing, warm: held == routing)
+            queries.append(routing: routing, costSlot: costSlot, warm: held == routing)
             running[Int(id)] = queries
         }
     }
 
     /// When servant `id` was chosen last (0: never).
     private func lastChosen(_ id: UInt64) -> UInt64 { id < UInt64(lastChosen.count) ? lastChosen[Int(id)] : 0 }
+
+    /// The function of the query servant `id` was last chosen for: its place in `costs`, -1
+    /// before the first.
+    private func lastFunction(_ id: UInt64) -> Int { id < UInt64(lastFunction.count) ? lastFunction[Int(id)] : -1 }
+
+    /// The place of `function` in `costs`, made when it is named first; -1 for a function past
+    /// ``learntFunctionsLimit`` (not learnt: its queries never wait).
+    private func costSlot(of function: String) -> Int {
+        if function == lastNamedFunction { return lastNamedSlot }
+        let slot: Int
+        if let known = costSlots[function] {
+            slot = known
+        } else if costs.count < Self.learntFunctionsLimit {
+            slot = costs.count
+            costs.append(ExecutionCosts())
+            costSlots[function] = slot
+        } else {
+            slot = -1
+        }
+        lastNamedFunction = function
+        lastNamedSlot = slot
+        return slot
+    }
 
     /// The free member of `group` holding the least wanted data (the least in demand, then the
     /// one chosen longest ago, then the first in the list), or nil when all are busy.
@@ -208,36 +250,41 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         return best?.id
     }
 
-    /// Whether a query of `routing` should wait rather than evict the data of servant `id`, the
-    /// only free member of `group`: while that data is wanted more than `routing` is, a query of
-    /// its own routing string is likely among those waiting in the broker (which offers them
-    /// next, its look-ahead) or about to come, and a cold run for a less wanted routing string
-    /// would cost that one a cold run too. As for a busy servant, the wait lasts at most what a
-    /// cold run costs over a warm one; with a second servant free there is no line, and it runs.
-    private func evictionWaits(_ routing: String, for id: UInt64, in group: UInt32) -> Bool {
-        guard ready.freeCount(of: group) == 1, waitingPays else { return false }
+    /// Whether a query of `routing` calling the function at `costSlot` should wait rather than
+    /// evict the data of servant `id`, the only free member of `group`, while another member is busy: while that
+    /// data is wanted more than `routing` is, a query of its own routing string is likely among
+    /// those waiting in the broker (which offers them next, its look-ahead) or about to come,
+    /// and a cold run for a less wanted routing string would cost that one a cold run too, when
+    /// the busy servant may free up and take this query instead. As for a busy servant, the wait
+    /// lasts at most what a cold run of that function costs over a warm one. With a second servant
+    /// free there is no line, and it runs; with no member busy it runs too: no servant can free
+    /// up for it, and the free one was offered the waiting queries of its data first (`take`).
+    private func evictionWaits(_ routing: String, costSlot: Int, for id: UInt64, in group: UInt32) -> Bool {
+        guard ready.freeCount(of: group) == 1, ready.memberCount(of: group) > 1, waitingPays(costSlot: costSlot) else {
+            return false
+        }
         let held = ready.lastRouting(of: id)
         let heldDemand = held.isEmpty ? -1 : demand(of: held, in: group)
         guard heldDemand > Double(recent.count(of: routing)) else { return false }
-        return keepsWaiting(routing, servants: ready.memberCount(of: group), countingAsks: false)
+        return keepsWaiting(routing, costSlot: costSlot, servants: ready.memberCount(of: group), countingAsks: false)
     }
 
-    /// Whether warm and cold runs have been measured and a cold run costs more than two warm ones.
-    private var waitingPays: Bool {
-        warmRuns.count >= 16 && coldRuns.count >= 16 && coldRuns.mean > 2 * warmRuns.mean
-    }
+    /// Whether warm and cold runs of the function at `costSlot` have been measured and its cold
+    /// run costs more than two warm ones.
+    private func waitingPays(costSlot: Int) -> Bool { costSlot >= 0 && costs[costSlot].waitingPays }
 
-    /// Whether a query of `routing`, whose servant is busy, should wait for it: once warm and
-    /// cold runs have been measured and a cold run costs more than two warm ones, queries of a
-    /// routing string wait for its servant for at most what a cold run costs over a warm one,
-    /// counted from when the first of them started waiting; then they run elsewhere (which
-    /// spreads a routing string in high demand over more servants). Waiting that long at most
-    /// costs no more than twice the best choice made knowing the future.
-    /// `countingAsks: false` leaves out the count of asks (a query waiting for a servant to
-    /// free up is asked again whenever any servant does).
-    private func keepsWaiting(_ routing: String, servants: Int, countingAsks: Bool = true) -> Bool {
-        guard waitingPays else { return false }
-        let patience = Duration.nanoseconds(Int64(coldRuns.mean - warmRuns.mean))
+    /// Whether a query of `routing` calling the function at `costSlot`, whose servant is busy,
+    /// should wait for it: once warm and cold runs of that function have been measured and its
+    /// cold run costs more than two warm ones, queries of a routing string wait for its servant
+    /// for at most what a cold run of that function costs over a warm one, counted from when the first of them started
+    /// waiting; then they run elsewhere (which spreads a routing string in high demand over more
+    /// servants). Waiting that long at most costs no more than twice the best choice made
+    /// knowing the future. `countingAsks: false` leaves out the count of asks (a query waiting
+    /// for a servant to free up is asked again whenever any servant does).
+    private func keepsWaiting(_ routing: String, costSlot: Int, servants: Int, countingAsks: Bool = true) -> Bool {
+        guard waitingPays(costSlot: costSlot) else { return false }
+        let learnt = costs[costSlot]
+        let patience = Duration.nanoseconds(Int64(learnt.cold.mean - learnt.warm.mean))
         let now = ContinuousClock.now
         guard let since = waitingSince[routing] else {
             if waitingSince.count > 4_096 {
@@ -267,6 +314,23 @@ public final class MatchAlgorithm: SwiftIndexedDispatchAlgorithm {
         for id in ready.holders(of: routing) where ready.isMember(id, of: group) { holders += 1 }
         return Double(recent.count(of: routing)) / Double(max(1, holders))
     }
+}
+
+/// What warm and cold runs of one function take.
+struct ExecutionCosts {
+    private(set) var warm = RunningMean()
+    private(set) var cold = RunningMean()
+
+    mutating func add(_ nanoseconds: UInt64, warm isWarm: Bool) {
+        if isWarm {
+            warm.add(nanoseconds)
+        } else {
+            cold.add(nanoseconds)
+        }
+    }
+
+    /// Whether 16 warm and 16 cold runs were measured and a cold run costs more than two warm ones.
+    var waitingPays: Bool { warm.count >= 16 && cold.count >= 16 && cold.mean > 2 * warm.mean }
 }
 
 /// A mean that follows recent values: cumulative for the first 64, then exponentially weighted.
@@ -334,19 +398,21 @@ private let exported = IndexedDispatchPluginExport<MatchAlgorithm>.table(
 public func mserveDispatchPluginEntry() -> UnsafeRawPointer { exported.pointer }
 
 /// The queries dispatched to one servant and not completed yet, oldest first: each one's
-/// routing string, and whether the servant ran that routing string last (a warm run).
+/// routing string, function (its place in the plugin's costs, -1: not learnt), and whether the
+/// servant ran that routing string last (a warm run).
 final class RunningQueries {
-    private var queries: [(routing: String, warm: Bool)] = []
+    private var queries: [(routing: String, costSlot: Int, warm: Bool)] = []
 
     /// Notes a query dispatched to the servant.
-    func append(routing: String, warm: Bool) { queries.append((routing, warm)) }
+    func append(routing: String, costSlot: Int, warm: Bool) { queries.append((routing, costSlot, warm)) }
 
     /// Removes the query of `routing` that completed (the oldest of that routing string, else
-    /// the oldest of all) and says whether it was a warm run; nil when none runs. The storage
-    /// is kept for the servant's next query.
-    func remove(routing: String) -> Bool? {
+    /// the oldest of all) and gives its function's place and whether it was a warm run; nil
+    /// when none runs. The storage is kept for the servant's next query.
+    func remove(routing: String) -> (costSlot: Int, warm: Bool)? {
         guard !queries.isEmpty else { return nil }
         let index = queries.firstIndex { $0.routing == routing } ?? 0
-        return queries.remove(at: index).warm
+        let query = queries.remove(at: index)
+        return (query.costSlot, query.warm)
     }
 }
