@@ -43,7 +43,7 @@ struct WrongServantEndpointTests {
     @Test func anotherBrokersClientEndpointIsSaidToBeOneOnce() async throws {
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
-        let other = try Broker(configuration: configuration, logger: Logger(label: "mserve.other-broker")) { _ in FirstFreeAlgorithm() }
+        let other = try Broker(configuration: configuration, logger: Logger(label: "mserve.other-broker")) { _ in InProcessFirstFreeAlgorithm() }
         let otherRunning = Task { try await other.run() }
         let endpoint = try await other.clientEndpoint
         let log = LogRecorder()
@@ -67,7 +67,7 @@ struct WrongServantEndpointTests {
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
         configuration.servants.endpoints = servants
         let broker = try Broker(configuration: configuration, logger: log.logger(label: "mserve.broker", level: .info)) { _ in
-            FirstFreeAlgorithm()
+            InProcessFirstFreeAlgorithm()
         }
         let running = Task { try await broker.run() }
         _ = try await broker.clientEndpoint
