@@ -78,7 +78,7 @@ private final class SteadyLoad: Sendable {
                     count += 1
                     return count
                 }
-                try? client.send(ScriptedServant.query(id: Int64(sent), "twice 1"))
+                _ = try? client.send(ScriptedServant.query(id: Int64(sent), "twice 1"))
             }
         }
         closeSocket = { client.close() }
