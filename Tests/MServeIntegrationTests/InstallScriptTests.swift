@@ -48,7 +48,8 @@ extension IntegrationTests {
         }
 
         /// The toolchain's runtime directory hidden (a mount namespace with an empty directory
-        /// over it), the installed programs load the runtime copied beside them.
+        /// over it), or holding another library under the runtime's name (another toolchain
+        /// there), the installed programs load the runtime copied beside them.
         @Test(.enabled(if: getuid() == 0, "needs root for a mount namespace"))
         func anInstallationRunsWhereNoToolchainIs() async throws {
             let linked = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/ldd"), [MServeProcess.executable.path])
@@ -64,6 +65,12 @@ extension IntegrationTests {
                 let ran = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/unshare"), ["-m", "sh", "-c", hidden])
                 #expect(ran.status == 0, "\(ran.errors)")
                 #expect(ran.output.hasPrefix("0\nmserve "), "\(ran.output)")
+                let foreign =
+                    "mount -t tmpfs tmpfs '\(runtime)' && cp /lib/x86_64-linux-gnu/libm.so.6 '\(runtime)/libswiftCore.so'"
+                    + " && exec '\(prefix)/bin/mserve' broker --list-algorithms"
+                let beside = try await CommandRun.run(URL(fileURLWithPath: "/usr/bin/unshare"), ["-m", "sh", "-c", foreign])
+                #expect(beside.status == 0, "\(beside.errors)")
+                #expect(beside.output.contains(prefix + "/lib/mserve/libmserve-algorithm-match.so"), "\(beside.output)")
 
                 let bare = try await install(["--prefix", prefix, "--from", MServeProcess.buildDirectory.path, "--no-runtime"])
                 #expect(bare.status == 0, "\(bare.errors)")
@@ -84,6 +91,22 @@ extension IntegrationTests {
                 #expect(!FileManager.default.fileExists(atPath: prefix + "/lib/mserve/libswiftCore.so"))
                 let entries = try FileManager.default.contentsOfDirectory(atPath: prefix + "/lib")
                 #expect(entries == ["mserve"], "no staging directory is left: \(entries)")
+            }
+        }
+
+        @Test func aPrefixOthersMayWriteIsWarnedOfAndNothingToRemoveIsSaid() async throws {
+            try await withTemporaryDirectory("mserve-install") { prefix in
+                let empty = try await install(["--uninstall", "--prefix", prefix])
+                #expect(empty.status == 0)
+                #expect(empty.output == "scripts/install: nothing of MServe was installed in \(prefix)\n", "\(empty.output)")
+                #expect(chmod(prefix, 0o777) == 0)
+                let installed = try await install(["--prefix", prefix, "--from", MServeProcess.buildDirectory.path, "--no-runtime"])
+                #expect(installed.status == 0, "\(installed.errors)")
+                #expect(
+                    installed.errors.contains(
+                        "scripts/install: warning: \(prefix) has mode 777, so others may write it: they could replace what is installed there, which mserve then runs; run chmod go-w \(prefix)"),
+                    "\(installed.errors)")
+                #expect(!installed.errors.contains("\(prefix)/lib has mode"), "\(installed.errors)")
             }
         }
 
