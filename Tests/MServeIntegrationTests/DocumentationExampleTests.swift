@@ -35,8 +35,8 @@ extension IntegrationTests {
         }
 
         /// README.md's servant and client, as printed, type-check against the modules this
-        /// build made: a reader who copies them (with the dependencies the README names) gets a
-        /// program.
+        /// build made, with `MemberImportVisibility` on: a reader who copies them (with the
+        /// dependencies the README names) gets a program.
         @Test(arguments: [
             ("## Writing a servant", "func priceOf(_ symbol: String) throws -> Double { 0 }\n"),  // the reader's own code
             ("## Writing a client", ""),
@@ -79,8 +79,10 @@ extension IntegrationTests {
                     .map { build + "/" + $0 + "/module.modulemap" }
                     .filter { FileManager.default.fileExists(atPath: $0) }
                     .flatMap { ["-Xcc", "-fmodule-map-file=" + $0] }
+                // With the upcoming feature the package's own targets build with: an example
+                // must import every module whose members it uses (`.sigterm`: UnixSignals).
                 let arguments =
-                    ["swiftc", "-typecheck", "-I", build + "/Modules"]
+                    ["swiftc", "-typecheck", "-enable-upcoming-feature", "MemberImportVisibility", "-I", build + "/Modules"]
                     + ["Sources/CZeroMQ", "Sources/CMalloc", "plugins/include"].flatMap { ["-I", packageRoot + "/" + $0] }
                     // The hub's database library's system module (MServeHub imports GRDB).
                     + ["-I", packageRoot + "/.build/checkouts/GRDB.swift/Sources/GRDBSQLite"]
