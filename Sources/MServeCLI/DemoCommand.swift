@@ -20,8 +20,9 @@ struct DemoCommand: AsyncParsableCommand {
             register with it, and the broker finds the servants through it. \
             Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client), \
             prints the result table and the info dictionary, a few more queries and the hub's \
-            spoke table, and stops everything. Ctrl-C or SIGTERM stops everything too (and \
-            removes the hub's directory) before the demo ends.
+            spoke table, and stops everything. Ctrl-C, SIGTERM or a hang-up stops everything \
+            too (and removes the hub's directory) before the demo ends; killed outright, its \
+            processes stop by themselves within a second (its hub directory under TMPDIR stays).
             """)
 
     // `parsing: .unconditional`: `--servants -1` is read as a value, and refused by validate.
@@ -63,14 +64,16 @@ struct DemoCommand: AsyncParsableCommand {
             .appendingPathComponent("mserve-demo-\(getpid())").path
         let children = DemoChildren(hubDirectory: hubDirectory)
         defer { children.stopAll() }
-        // Ctrl-C or SIGTERM: the children (in process groups of their own, which a terminal's
-        // Ctrl-C does not reach) are stopped and the hub's directory removed, then the demo
-        // ends by the signal.
+        // Ctrl-C, SIGTERM or a hang-up: the children (in process groups of their own, which a
+        // terminal's Ctrl-C or hang-up does not reach) are stopped and the hub's directory
+        // removed, then the demo ends by the signal. A demo killed outright: its children stop
+        // by themselves once it is gone (MSERVE_STOP_WITH_PARENT).
+        StopSignals.catchHangUp()
         StopSignals.onStop {
             FileHandle.standardError.write(Data("mserve demo: stopping its servants and broker\n".utf8))
             children.stopAll(then: StopSignals.restoreDefault)
         }
-        let environment = ["MSERVE_HUB_DIR": hubDirectory]
+        let environment = ["MSERVE_HUB_DIR": hubDirectory, "MSERVE_STOP_WITH_PARENT": String(getpid())]
 
         for index in 1...servants {
             let child = try ChildProcess(

@@ -62,7 +62,11 @@ struct MServeCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
-        if !StopSignals.stopsCommand(type(of: command)) { StopSignals.restoreDefault() }
+        if StopSignals.stopsCommand(type(of: command)) {
+            StopSignals.stopWithParent()
+        } else {
+            StopSignals.restoreDefault()
+        }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -369,13 +373,39 @@ enum StopSignals {
         }
         reader.name = "mserve-signals"
         reader.start()
-        for signal in [SIGTERM, SIGINT] {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = noteStopSignal
-            action.sa_flags = SA_RESTART
-            sigemptyset(&action.sa_mask)
-            sigaction(signal, &action, nil)
+        for signal in [SIGTERM, SIGINT] { catchSignal(signal) }
+    }
+
+    /// Catches `signal` as SIGTERM and SIGINT are (``install()`` first): it runs the
+    /// ``onStop(_:)`` handlers.
+    private static func catchSignal(_ signal: Int32) {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = noteStopSignal
+        action.sa_flags = SA_RESTART
+        sigemptyset(&action.sa_mask)
+        sigaction(signal, &action, nil)
+    }
+
+    /// Catches SIGHUP too (the terminal closing), for a command that must stop what it started
+    /// however its terminal goes (`mserve demo`).
+    static func catchHangUp() {
+        catchSignal(SIGHUP)
+    }
+
+    /// For a long-running command started with `MSERVE_STOP_WITH_PARENT=PID` (as `mserve demo`
+    /// starts its servants and broker): stops it as a SIGTERM does once the process `PID` is no
+    /// longer its parent (it ended, even by `kill -9`), checked every half second. Nothing
+    /// without the variable, or with one that is not a process id.
+    static func stopWithParent(_ environment: [String: String] = ProcessInfo.processInfo.environment) {
+        guard let text = environment["MSERVE_STOP_WITH_PARENT"], let parent = Int32(text.trimmingCharacters(in: .whitespaces)),
+            parent > 1
+        else { return }
+        let watcher = Thread {
+            while getppid() == parent { usleep(500_000) }
+            kill(getpid(), SIGTERM)
         }
+        watcher.name = "mserve-parent-watch"
+        watcher.start()
     }
 
     /// Runs `stop` when SIGTERM or SIGINT comes, at once if one came already.
@@ -393,6 +423,7 @@ enum StopSignals {
     static func restoreDefault() {
         signal(SIGTERM, SIG_DFL)
         signal(SIGINT, SIG_DFL)
+        signal(SIGHUP, SIG_DFL)
         if let came = state.withLock({ $0.signal }) { kill(getpid(), came) }
     }
 }

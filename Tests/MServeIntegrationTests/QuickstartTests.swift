@@ -102,7 +102,7 @@ extension IntegrationTests {
     /// Ctrl-C (SIGINT) or SIGTERM while the demo waits for a query stops its servants and
     /// broker, which are in process groups of their own, and removes the hub's directory;
     /// the demo then ends by the signal. What it printed reaches a pipe line by line.
-    @Test(arguments: [SIGINT, SIGTERM])
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
     func aStoppedDemoStopsWhatItStartedAndRemovesItsHubDirectory(signal: Int32) async throws {
         try await withTemporaryDirectory("mserve-demo-stop") { temporary in
             var environment = ProcessInfo.processInfo.environment
@@ -135,6 +135,41 @@ extension IntegrationTests {
                 #expect(!TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 1_000), "port \(port)")
             }
             #expect(!FileManager.default.fileExists(atPath: hubDirectory))
+            #expect(Self.processesStarted(by: demo.pid).isEmpty)
+        }
+    }
+
+    /// A demo killed outright (`kill -9`) cannot stop its processes: they stop by themselves
+    /// once it is gone (`MSERVE_STOP_WITH_PARENT`).
+    @Test func aKilledDemosProcessesStopByThemselves() async throws {
+        try await withTemporaryDirectory("mserve-demo-kill") { temporary in
+            var environment = ProcessInfo.processInfo.environment
+            environment["TMPDIR"] = temporary
+            let demo = try SpawnedProcess(
+                executable: MServeProcess.executable, arguments: ["demo", "sleep 15000"], environment: environment)
+            defer { demo.kill() }
+            let output = ByteCollector()
+            output.collect(from: demo.standardOutput)
+            ByteCollector().collect(from: demo.standardError)
+            let waiting = await eventually(timeout: .seconds(60)) {
+                String(decoding: output.bytes, as: UTF8.self).contains("q)send sleep 15000")
+            }
+            #expect(waiting, "\(String(decoding: output.bytes, as: UTF8.self))")
+            #expect(Self.processesStarted(by: demo.pid).count == 3)
+
+            demo.kill()
+            demo.waitUntilExit()
+            let stopped = await eventually(timeout: .seconds(30)) { Self.processesStarted(by: demo.pid).isEmpty }
+            #expect(stopped, "still running: \(Self.processesStarted(by: demo.pid))")
+        }
+    }
+
+    /// The processes whose environment says they stop with the process `parent`.
+    static func processesStarted(by parent: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environment.split(separator: 0).contains { Array($0) == Array("MSERVE_STOP_WITH_PARENT=\(parent)".utf8) }
         }
     }
 }
