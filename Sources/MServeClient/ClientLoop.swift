@@ -140,14 +140,19 @@ final class ClientLoop {
             }
             if let limit = connectTimeoutNanoseconds, !connected, !pending.isEmpty, now >= unconnectedSince + limit {
                 let reason = handshakeFailure ?? hostLookup?.failure ?? "is it running?"
+                let unconnected = "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit)))"
                 // Not the queries the socket took meanwhile: it takes one only over a completed
                 // connection (ZMQ_IMMEDIATE) whose event this loop has not read yet, so they
                 // are on their way to the broker and will be answered.
-                failPending(
+                failPending(except: sentWhileUnconnected) { entry in
+                    // A query that went out before the connection ended may have run: the
+                    // caller must know before sending it again.
                     ClientError(
                         .notConnected,
-                        "no connection to the broker at \(endpoint) for \(Duration.nanoseconds(Int64(limit))); \(reason)"),
-                    except: sentWhileUnconnected)
+                        entry.sentOnConnection == nil
+                            ? "\(unconnected); \(reason)"
+                            : "\(unconnected) since the connection the query went out on ended; the query may have run (the broker stopped or was killed before it answered)")
+                }
             }
         }
         events.stop()
@@ -179,9 +184,15 @@ final class ClientLoop {
 
     /// Fails every query waiting for an answer with `error`, but those in `kept`.
     private func failPending(_ error: ClientError, except kept: Set<Int64> = []) {
+        failPending(except: kept) { _ in error }
+    }
+
+    /// Fails every query waiting for an answer with the error `error` makes for it, but those
+    /// in `kept`; none of the failed ones is sent later.
+    private func failPending(except kept: Set<Int64>, _ error: (PendingQuery) -> ClientError) {
         for (id, entry) in pending where !kept.contains(id) {
             pending[id] = nil
-            entry.continuation.resume(throwing: error)
+            entry.continuation.resume(throwing: error(entry))
         }
         unsent.removeAll { !kept.contains($0.id) }
     }

@@ -181,6 +181,34 @@ final class EchoBroker: @unchecked Sendable {
             "\(String(describing: error))")
     }
 
+    /// A query that went out before the broker went (killed mid-query) fails at the connect
+    /// timeout saying it may have run, not as a query that never left.
+    @Test func aQuerySentBeforeTheBrokerWentIsSaidToHaveMaybeRun() async throws {
+        let context = try ZMQContext()
+        let broker = try ZMQSocket(context: context, type: .router)
+        try broker.setLinger(milliseconds: 0)
+        try broker.setReceiveTimeout(milliseconds: 30_000)
+        try broker.bind("tcp://127.0.0.1:0")
+        defer { context.terminate() }
+        var configuration = ClientConfiguration()
+        // Long enough for the first connection to come up on a loaded machine: a query that
+        // failed before it would never have gone out.
+        configuration.connectTimeout = .seconds(5)
+        let client = try QueryClient(endpoint: try broker.lastEndpoint, configuration: configuration)
+        defer { client.close() }
+        let waiting = Task { try await client.send("sleep 3000", deadline: .seconds(60)) }
+        // The broker takes the query, then goes without answering.
+        #expect(try broker.receiveMultipartBytes() != nil)
+        broker.close()
+        let error = await #expect(throws: ClientError.self) { _ = try await waiting.value }
+        #expect(error?.code == .notConnected)
+        #expect(
+            error?.message.hasSuffix(
+                "since the connection the query went out on ended; the query may have run (the broker stopped or was killed before it answered)")
+                == true,
+            "\(String(describing: error))")
+    }
+
     /// A failure is told by the info's `error` entry, never by the result's type: a string
     /// result is a result; `(id; "text"; info)` with `error` throws with the text and the info.
     @Test func aFailureIsToldByTheInfosErrorEntry() async throws {
