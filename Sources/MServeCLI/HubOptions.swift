@@ -167,7 +167,13 @@ enum HubMode: Sendable {
         switch self {
         case .connect(let endpoint): try SpokeAgent(hub: endpoint, registration: registration, curve: curve, logger: logger)
         case .auto(let configuration):
-            try HubAutoMode(configuration: configuration, registration: registration, logger: logger)
+            // The hub this process serves has no keys: bound where other hosts reach it, said
+            // as `mserve hub --bind` says it.
+            try HubAutoMode(configuration: configuration, registration: registration, logger: logger) { bound in
+                if let warning = UnsecuredDoor.autoModeHub(configuration.endpoint).warning(bound: bound) {
+                    logger.warning("\(warning)")
+                }
+            }
         }
     }
 }

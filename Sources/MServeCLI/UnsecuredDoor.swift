@@ -14,13 +14,15 @@ struct UnsecuredDoor: Sendable {
     /// What anyone who reaches it can do (docs/SECURITY.md's table).
     let anyoneCan: String
     /// How to bind it to loopback instead.
-    let loopback: String
+    var loopback: String
+    /// How to admit only allowed keys.
+    var keys = "give --keys DIR (or MSERVE_KEYS) to admit only allowed keys"
 
     /// The warning for the socket bound at `bound`; nil when only this host reaches it.
     func warning(bound: String) -> String? {
         guard !SpokeReachability.listensOnLoopbackOnly(bind) else { return nil }
         return "\(name) listens on \(bound) without --keys: anyone who reaches it can \(anyoneCan); "
-            + "give --keys DIR (or MSERVE_KEYS) to admit only allowed keys, or bind it to loopback (\(loopback))"
+            + "\(keys), or bind it to loopback (\(loopback))"
     }
 
     /// A broker's client socket.
@@ -36,6 +38,14 @@ struct UnsecuredDoor: Sendable {
             bind: bind, name: "the hub",
             anyoneCan: "register servants (which brokers then send clients' queries to), read its tables and the kdb+ users' password hashes",
             loopback: "--bind tcp://127.0.0.1:PORT")
+    }
+
+    /// The hub a broker or servant serves in-process in `--hub auto` mode, which has no keys.
+    static func autoModeHub(_ bind: String) -> Self {
+        var door = hub(bind)
+        door.loopback = "--hub-endpoint tcp://127.0.0.1:PORT"
+        door.keys = "auto mode has no keys: serve the hub with mserve hub --keys DIR and give every process --hub ENDPOINT and --keys DIR"
+        return door
     }
 
     /// A servant's socket.

@@ -16,15 +16,20 @@ public final class HubAutoMode: Service, Sendable {
     private let stopped = Atomic<Bool>(false)
     private let currentHub = Mutex<Hub?>(nil)
     private let servedHubs = Atomic<Int>(0)
+    private let onServing: @Sendable (String) -> Void
 
     /// Creates an auto-mode member that registers `registration` with whichever process serves.
+    /// `onServing` is given the endpoint the hub bound (with the real port) each time this
+    /// process wins the hub port and starts serving.
     public init(
         configuration: HubConfiguration,
         registration: SpokeRegistration,
-        logger: Logger = Logger(label: "mserve.hub-auto")
+        logger: Logger = Logger(label: "mserve.hub-auto"),
+        onServing: @escaping @Sendable (_ endpoint: String) -> Void = { _ in }
     ) throws {
         self.configuration = configuration
         self.logger = logger
+        self.onServing = onServing
         self.agent = try SpokeAgent(
             hub: Self.connectableEndpoint(configuration.endpoint), registration: registration,
             heartbeatInterval: configuration.heartbeatInterval, livenessTimeout: configuration.livenessTimeout,
@@ -91,6 +96,11 @@ public final class HubAutoMode: Service, Sendable {
             let hub = try Hub(configuration: configuration, logger: logger)
             currentHub.withLock { $0 = hub }
             if isStopped { hub.stop() }
+            // Told once the port is won; a try that finds it taken never reports a bound hub.
+            let serving = Task { [onServing] in
+                if let bound = try? await hub.endpoint { onServing(bound) }
+            }
+            defer { serving.cancel() }
             do {
                 servedHubs.add(1, ordering: .relaxed)
                 // Not stopped by the graceful shutdown itself: this process's own DEREGISTER

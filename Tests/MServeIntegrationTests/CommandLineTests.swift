@@ -1141,5 +1141,40 @@ extension IntegrationTests {
                 #expect(!quiet.logs.contains("without --keys"), "\(quiet.logs)")
             }
         }
+
+        /// A broker or servant that serves the hub in `--hub auto` mode at an endpoint other
+        /// hosts reach says so as `mserve hub --bind` does (auto mode has no keys); at a
+        /// loopback hub endpoint it says nothing.
+        @Test(arguments: [
+            ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"],
+            ["servant", "--bind", "tcp://127.0.0.1:0"],
+        ])
+        func aHubServedInAutoModeThatOthersCanReachIsWarnedOf(arguments: [String]) async throws {
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let port = LoopbackPort.free()
+                let open = try await MServeProcess(
+                    arguments[0], arguments + ["--hub", "auto", "--hub-endpoint", "tcp://*:\(port)"],
+                    environment: ["MSERVE_HUB_DIR": directory])
+                let warning =
+                    "the hub listens on tcp://0.0.0.0:\(port) without --keys: anyone who reaches it can register servants "
+                    + "(which brokers then send clients' queries to), read its tables and the kdb+ users' password hashes; "
+                    + "auto mode has no keys: serve the hub with mserve hub --keys DIR and give every process --hub ENDPOINT "
+                    + "and --keys DIR, or bind it to loopback (--hub-endpoint tcp://127.0.0.1:PORT)"
+                let warned = await eventually(timeout: .seconds(10)) { open.logs.contains(warning) }
+                open.stop()
+                #expect(warned, "\(open.logs)")
+                let lines = open.logs.split(separator: "\n").filter { $0.contains(warning) }
+                #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(open.logs)")
+
+                let loopbackPort = LoopbackPort.free()
+                let quiet = try await MServeProcess(
+                    arguments[0], arguments + ["--hub", "auto", "--hub-endpoint", "tcp://127.0.0.1:\(loopbackPort)"],
+                    environment: ["MSERVE_HUB_DIR": directory])
+                let served = await eventually(timeout: .seconds(10)) { quiet.logs.contains("hub serving") }
+                quiet.stop()
+                #expect(served, "\(quiet.logs)")
+                #expect(!quiet.logs.contains("without --keys"), "\(quiet.logs)")
+            }
+        }
     }
 }
