@@ -24,8 +24,9 @@ public struct QIPCError: Error, CustomStringConvertible, Sendable {
         public static let tooLarge = Code(name: "tooLarge")
         /// The value has the wrong shape for the operation (e.g. slicing a non-list).
         public static let unexpectedShape = Code(name: "unexpectedShape")
-        /// A value no q process can hold: a table whose columns differ in length, name a
-        /// column twice or are not lists, a dictionary whose keys and values differ in count.
+        /// A value no q process can hold: a table with no columns, or whose columns differ in
+        /// length, name a column twice or are not lists, a dictionary whose keys and values
+        /// differ in count.
         public static let invalidValue = Code(name: "invalidValue")
         /// The code's name.
         public var description: String { name }

@@ -1,7 +1,7 @@
-// The shapes no q process can hold — a table whose columns differ in length, name a column
-// twice or are not lists, a dictionary whose keys and values differ in count — refused by the
-// decoder (QIPCReader, QIPCInPlace) and found in values built in Swift (`shapeProblem`), in
-// the same words.
+// The shapes no q process can hold — a table with no columns, or whose columns differ in
+// length, name a column twice or are not lists, a dictionary whose keys and values differ in
+// count — refused by the decoder (QIPCReader, QIPCInPlace) and found in values built in Swift
+// (`shapeProblem`), in the same words.
 
 /// The words of a shape refusal, shared by the decoder, the in-place check and
 /// ``QValue/shapeProblem``.
@@ -21,6 +21,10 @@ enum QShape {
         "its columns differ in length (`\(first)` has \(firstCount) items, `\(other)` \(otherCount))"
     }
 
+    /// A table whose column dictionary is empty (`flip (0#`)!()`): q makes none, and pykx
+    /// reads one as a `rank` error.
+    static let noColumns = "it has no columns"
+
     /// A table of `names` column names and `columns` columns.
     static func columnCount(names: Int, columns: Int) -> String {
         "it has \(names) column names and \(columns) columns"
@@ -36,7 +40,9 @@ enum QShape {
     static func tableProblem(columns: some Sequence<(name: String, type: Int, count: Int?)>) -> String? {
         var seen: Set<String> = []
         var first: (name: String, count: Int)?
+        var any = false
         for column in columns {
+            any = true
             guard seen.insert(column.name).inserted else { return repeatedColumn(column.name) }
             guard (0...19).contains(column.type), let count = column.count else {
                 return columnNotAList(column.name, type: column.type)
@@ -46,7 +52,7 @@ enum QShape {
             }
             if first == nil { first = (column.name, count) }
         }
-        return nil
+        return any ? nil : noColumns
     }
 
     /// Why a dictionary whose keys and values count `keys` and `values` items (nil for a value
@@ -85,7 +91,7 @@ extension QValue {
     }
 
     /// Why no q process could hold this value, or nil when one could: a table (here or
-    /// anywhere inside) whose columns differ in length, that names a column twice, whose
+    /// anywhere inside) with no columns, whose columns differ in length, that names a column twice, whose
     /// column is not a list (an atom, say), or whose names and columns differ in number; a
     /// dictionary whose keys and values differ in count. The kdb+ IPC decoder refuses such
     /// values as malformed, in the same words; `QValue` and `QTable` let them be built.

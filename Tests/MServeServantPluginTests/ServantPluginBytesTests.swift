@@ -161,6 +161,7 @@ struct ServantPluginBytesTests {
             [1, 0, 0, 0, 10, 0, 0, 0, 100, 0],  // a function
             [1, 0, 0, 0, 9, 0, 0, 0, 0xF5],  // a symbol without its NUL
             [1, 0, 0, 0, 8, 0, 0, 0],  // no value
+            [1, 0, 0, 0, 23, 0, 0, 0, 98, 0, 99, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  // a table with no columns
             {  // a table of a dictionary whose keys are no symbols
                 var bytes: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 98, 0]
                 QIPC.encodePayload(.dictionary(keys: .vector(.long([1])), values: .list([.vector(.long([2]))])), into: &bytes)

@@ -58,9 +58,9 @@ struct ServantTesterTests {
         #expect(try tester.call("whole[]").errorMessage == "oops")
     }
 
-    /// A result no q process could hold (a table whose columns differ in length, a dictionary
-    /// whose keys and values differ in count) fails the query, naming the function; so does
-    /// a query carrying one as an argument, before the function runs.
+    /// A result no q process could hold (a table whose columns differ in length or that has
+    /// none, a dictionary whose keys and values differ in count) fails the query, naming the
+    /// function; so does a query carrying one as an argument, before the function runs.
     @Test func aValueNoQProcessCanHoldFailsTheQueryEitherWay() throws {
         let ragged = QValue.table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2, 3])), .vector(.long([4, 5]))]))
         let keys = QValue.dictionary(keys: .vector(.symbol(["a", "b", "c"])), values: .list([.atom(.long(1))]))
@@ -77,6 +77,15 @@ struct ServantTesterTests {
                 == "lopsided: the result is a value no q process can hold: a dictionary: its keys and values differ in count (3 and 1)")
         let refused = try tester.call(query: .list([.atom(.symbol("echo")), ragged]))
         #expect(refused.errorMessage == "mserve: malformed message: the table at offset 35: its columns differ in length (`a` has 3 items, `b` 2)")
+        // A table with no columns, `flip (0#`)!()`, which pykx reads as a `rank` error.
+        let empty = QValue.table(QTable(columns: [], values: []))
+        functions.register("empty", arity: 0...1) { _ in empty }
+        let withEmpty = ServantTester(functions: functions)
+        #expect(
+            try withEmpty.call("empty[]").errorMessage == "empty: the result is a value no q process can hold: a table: it has no columns")
+        #expect(
+            try withEmpty.call(query: .list([.atom(.symbol("echo")), empty])).errorMessage
+                == "mserve: malformed message: the table at offset 35: it has no columns")
     }
 
     /// A function returning a q error fails: the reply holds the error text as a string, and

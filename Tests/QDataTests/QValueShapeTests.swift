@@ -2,8 +2,8 @@ import PropertyBased
 import QData
 import Testing
 
-/// Values no q process can hold — a table whose columns differ in length, name a column twice
-/// or are atoms, a dictionary whose keys and values differ in count — are refused by the
+/// Values no q process can hold — a table with no columns, or whose columns differ in length,
+/// name a column twice or are atoms, a dictionary whose keys and values differ in count — are refused by the
 /// decoder and by the in-place check, in the same words, and found by `shapeProblem`.
 struct QValueShapeTests {
     static let bad: [(value: QValue, problem: String)] = [
@@ -19,6 +19,8 @@ struct QValueShapeTests {
             .table(QTable(columns: ["a", "b"], values: [.vector(.long([1, 2])), .atom(.long(3))])),
             "column `b` is not a list (type -7)"
         ),
+        // `flip (0#`)!()`: q makes no table without columns, and pykx reads one as `rank`.
+        (.table(QTable(columns: [], values: [])), "it has no columns"),
         (
             .dictionary(keys: .vector(.symbol(["a", "b", "c"])), values: .list([.atom(.long(1))])),
             "its keys and values differ in count (3 and 1)"
