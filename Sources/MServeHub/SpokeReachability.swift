@@ -8,16 +8,21 @@ import ZeroMQ
 /// warn about it at start (``listensOnLoopbackOnly(_:)`` and ``isOnAnotherHost(hub:)``).
 public enum SpokeReachability {
     /// Whether `endpoint` (`tcp://HOST:PORT`, as bound) takes connections on loopback only:
-    /// a `127.0.0.0/8` address, `::1`, or a host name that looks up to loopback
-    /// (`localhost`, or a host's own name on a system whose hosts file maps it to
-    /// `127.0.1.1`). Every interface (`*`) is not loopback only; an endpoint of another
-    /// scheme (`ipc`, `inproc`) is local whatever its text.
+    /// a `127.0.0.0/8` address, `::1`, an interface name whose address libzmq binds is one of
+    /// those (`lo`), or a host name that looks up to loopback (`localhost`, or a host's own
+    /// name on a system whose hosts file maps it to `127.0.1.1`). Every interface (`*`) is not
+    /// loopback only; an endpoint of another scheme (`ipc`, `inproc`) is local whatever its text.
     public static func listensOnLoopbackOnly(
-        _ endpoint: String, lookUp: (String) -> UInt32? = Self.lookUp
+        _ endpoint: String, lookUp: (String) -> UInt32? = Self.lookUp,
+        interfaceAddress: (String) -> UInt32? = IPv4Address.interfaceAddress(named:)
     ) -> Bool {
         guard let parsed = ZMQEndpoint(endpoint) else { return false }
         guard parsed.scheme == "tcp" || parsed.scheme == "kdb" else { return true }
         guard let host = parsed.unbracketedHost, !parsed.bindsEveryInterface else { return false }
+        // libzmq binds an address as written, else an interface's first IPv4 address.
+        if IPv4Address.literal(host) == nil, let address = interfaceAddress(host) {
+            return IPv4Address.isLoopback(address)
+        }
         return isLoopback(host: host, lookUp: lookUp) == true
     }
 

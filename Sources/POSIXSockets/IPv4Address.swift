@@ -53,8 +53,16 @@ public enum IPv4Address {
         interfaceAddresses().first { !isLoopback($0) }.map(text)
     }
 
-    /// This host's IPv4 interface addresses (network byte order), in the system's order.
-    private static func interfaceAddresses() -> [UInt32] {
+    /// The first IPv4 address (network byte order) of this host's interface `name` (`lo`,
+    /// `eth0`), the one libzmq binds for a `tcp://NAME:PORT` endpoint; nil when no interface
+    /// has that name or it has no IPv4 address.
+    public static func interfaceAddress(named name: String) -> UInt32? {
+        interfaceAddresses(named: name).first
+    }
+
+    /// This host's IPv4 interface addresses (network byte order), in the system's order; only
+    /// those of the interface `named`, when given.
+    private static func interfaceAddresses(named name: String? = nil) -> [UInt32] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else { return [] }
         defer { freeifaddrs(list) }
@@ -65,6 +73,7 @@ public enum IPv4Address {
             guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else {
                 continue
             }
+            if let name, String(cString: entry.pointee.ifa_name) != name { continue }
             addresses.append(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr })
         }
         return addresses

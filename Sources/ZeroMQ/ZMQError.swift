@@ -83,9 +83,15 @@ public struct ZMQError: Error, CustomStringConvertible, Sendable {
         self.init(code: code, call: call, message: code.description, file: file, line: line)
     }
 
-    /// The failure for people, without the call and the source location: the message, and for
-    /// an endpoint libzmq refuses as invalid, what an endpoint looks like.
+    /// The failure for people, without the call and the source location: the message, for an
+    /// endpoint libzmq refuses as invalid, what an endpoint looks like, and for a bind to a
+    /// host name (`tcp://localhost:PORT`, which libzmq takes for an interface it does not
+    /// find), what to give instead.
     public var reason: String {
+        if call.hasPrefix("zmq_bind("), code == .noDevice {
+            return "\(message) (libzmq binds an address or an interface name, not a host name: give 127.0.0.1, "
+                + "or another of this host's addresses)"
+        }
         let endpointCall = call.hasPrefix("zmq_bind(") || call.hasPrefix("zmq_connect(")
         guard endpointCall, code == .invalidArgument || code == .protocolNotSupported else { return message }
         return "\(message) (an endpoint is tcp://HOST:PORT or ipc://PATH)"

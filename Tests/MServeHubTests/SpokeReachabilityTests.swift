@@ -39,6 +39,24 @@ struct SpokeReachabilityTests {
         }
     }
 
+    /// libzmq binds an interface name (`tcp://lo:PORT`) at that interface's first IPv4
+    /// address: `lo` listens on loopback only, `eth0` where other hosts reach it.
+    @Test func anInterfaceNameIsJudgedByTheAddressLibzmqBindsForIt() {
+        let interfaces = { (name: String) -> UInt32? in
+            switch name {
+            case "lo": IPv4Address.literal("127.0.0.1")
+            case "eth0": IPv4Address.literal("192.0.2.2")
+            default: nil
+            }
+        }
+        #expect(SpokeReachability.listensOnLoopbackOnly("tcp://lo:5001", lookUp: Self.lookUp, interfaceAddress: interfaces))
+        #expect(!SpokeReachability.listensOnLoopbackOnly("tcp://eth0:5001", lookUp: Self.lookUp, interfaceAddress: interfaces))
+        // This host's own loopback interface, found as the commands find it.
+        #expect(IPv4Address.interfaceAddress(named: "lo").map(IPv4Address.isLoopback) == true)
+        #expect(SpokeReachability.listensOnLoopbackOnly("tcp://lo:5001"))
+        #expect(IPv4Address.interfaceAddress(named: "no-such-interface") == nil)
+    }
+
     @Test func aHubIsOnAnotherHostUnlessItsHostIsLoopback() {
         for hub in ["tcp://10.77.0.1:5560", "tcp://db1:5560", "tcp://hub.example.net:5560", "tcp://[fe80::1]:5560"] {
             #expect(SpokeReachability.isOnAnotherHost(hub: hub, lookUp: Self.lookUp, isLocal: Self.isLocal), "\(hub)")

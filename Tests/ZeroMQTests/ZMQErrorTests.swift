@@ -32,6 +32,21 @@ import ZeroMQ
         }
     }
 
+    /// libzmq binds addresses and interface names, never host names: `localhost` is looked for
+    /// as an interface, and the bare "No such device" gains what to give instead.
+    @Test func bindingAHostNameSaysToGiveAnAddress() throws {
+        try withContext { context in
+            let socket = try ZMQSocket(context: context, type: .pull)
+            defer { socket.close() }
+            let error = #expect(throws: ZMQError.self) { try socket.bind("tcp://localhost:0") }
+            #expect(error?.code == .noDevice)
+            #expect(
+                error?.reason
+                    == "No such device (libzmq binds an address or an interface name, not a host name: give 127.0.0.1, "
+                    + "or another of this host's addresses)")
+        }
+    }
+
     @Test func malformedEndpointIsInvalidArgument() throws {
         try withContext { context in
             let socket = try ZMQSocket(context: context, type: .pull)
