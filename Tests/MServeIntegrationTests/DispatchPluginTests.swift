@@ -170,19 +170,9 @@ extension IntegrationTests {
             try await withTemporaryDirectory("mserve-two-plugins") { directory in
                 let libraries = try ["first-one", "second-one"].map { name in
                     try Self.compilePlugin(
-                        """
-                        #include "mserve_plugin.h"
-                        static int state;
-                        static void *create(const char *config) { (void)config; return &state; }
-                        static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                            (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
-                        }
-                        static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                        static void destroy(void *s) { (void)s; }
-                        static const mserve_dispatch_plugin table = {
-                            2, "\(name)", "test plugin \(name)", create, choose, completed, destroy, NULL };
-                        const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                        """, named: name, in: directory)
+                        Self.cPluginSource(
+                            name: name, description: "test plugin \(name)", choose: "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;"),
+                        named: name, in: directory)
                 }
                 let run = try await CommandRun.mserve(
                     ["broker", "--plugins", libraries[0], "--plugins", libraries[1], "--list-algorithms"])
@@ -194,6 +184,26 @@ extension IntegrationTests {
 
         /// Compiles the C plugin `source` with the system C compiler into `directory`; returns
         /// the library's path.
+        /// The C source of an ABI version 2 dispatch plugin `name` whose `choose` runs the C
+        /// statements `choose` (its parameters: `s`, `routing`, `servants`, `count`); its other
+        /// functions do nothing.
+        static func cPluginSource(name: String, description: String, choose: String) -> String {
+            """
+            #include "mserve_plugin.h"
+            static int state;
+            static void *create(const char *config) { (void)config; return &state; }
+            static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                (void)s; (void)routing; (void)servants; (void)count;
+                \(choose)
+            }
+            static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+            static void destroy(void *s) { (void)s; }
+            static const mserve_dispatch_plugin table = {
+                2, "\(name)", "\(description)", create, choose, completed, destroy, NULL };
+            const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+            """
+        }
+
         static func compilePlugin(_ source: String, named name: String, in directory: String) throws -> String {
             let sourcePath = directory + "/\(name).c"
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
@@ -292,19 +302,9 @@ extension IntegrationTests {
         @Test func aPluginInADirectoryOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
             try await withTemporaryDirectory("mserve-shared-plugin") { directory in
                 let library = try Self.compilePlugin(
-                    """
-                    #include "mserve_plugin.h"
-                    static int state;
-                    static void *create(const char *config) { (void)config; return &state; }
-                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                        (void)s; (void)routing; (void)servants; return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;
-                    }
-                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                    static void destroy(void *s) { (void)s; }
-                    static const mserve_dispatch_plugin table = {
-                        2, "shared", "in a shared directory", create, choose, completed, destroy, NULL };
-                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                    """, named: "shared", in: directory)
+                    Self.cPluginSource(
+                        name: "shared", description: "in a shared directory", choose: "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;"),
+                    named: "shared", in: directory)
                 #expect(chmod(directory, 0o777) == 0)
                 let run = try await CommandRun.mserve(["broker", "--plugins", library, "--list-algorithms"])
                 #expect(run.status == 64)
@@ -318,21 +318,10 @@ extension IntegrationTests {
 
         @Test func aCPluginsWrongChoicesFailTheirQueriesAtOnceAndAreLoggedOnceASecond() async throws {
             try await withTemporaryDirectory("mserve-wrong-plugin") { directory in
+                // Always names a servant that is not there.
                 let library = try Self.compilePlugin(
-                    """
-                    #include "mserve_plugin.h"
-                    /* Always names a servant that is not there. */
-                    static int state;
-                    static void *create(const char *config) { (void)config; return &state; }
-                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
-                        (void)s; (void)routing; (void)servants; return (int64_t)count + 7;
-                    }
-                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
-                    static void destroy(void *s) { (void)s; }
-                    static const mserve_dispatch_plugin table = {
-                        2, "wrong", "names no servant", create, choose, completed, destroy, NULL };
-                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
-                    """, named: "wrong", in: directory)
+                    Self.cPluginSource(name: "wrong", description: "names no servant", choose: "return (int64_t)count + 7;"),
+                    named: "wrong", in: directory)
                 let cluster = try await ProcessCluster.start(
                     servants: 1, brokerArguments: ["--deadline", "5"],
                     environment: ["MSERVE_PLUGINS": library, "MSERVE_ALGO": "wrong"])

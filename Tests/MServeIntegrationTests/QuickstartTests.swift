@@ -105,19 +105,8 @@ extension IntegrationTests {
     @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
     func aStoppedDemoStopsWhatItStartedAndRemovesItsHubDirectory(signal: Int32) async throws {
         try await withTemporaryDirectory("mserve-demo-stop") { temporary in
-            var environment = ProcessInfo.processInfo.environment
-            environment["TMPDIR"] = temporary
-            let demo = try SpawnedProcess(
-                executable: MServeProcess.executable, arguments: ["demo", "sleep 15000"], environment: environment)
+            let (demo, text) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { demo.kill() }
-            let output = ByteCollector()
-            output.collect(from: demo.standardOutput)
-            ByteCollector().collect(from: demo.standardError)
-            let waiting = await eventually(timeout: .seconds(60)) {
-                String(decoding: output.bytes, as: UTF8.self).contains("q)send sleep 15000")
-            }
-            let text = String(decoding: output.bytes, as: UTF8.self)
-            #expect(waiting, "\(text)")
             // "servant 1 up at tcp://127.0.0.1:PORT …", "broker up at tcp://127.0.0.1:PORT …"
             let ports = text.split(separator: "\n").compactMap { line -> Int? in
                 guard line.contains(" up at tcp://127.0.0.1:") else { return nil }
@@ -143,18 +132,8 @@ extension IntegrationTests {
     /// once it is gone (`MSERVE_STOP_WITH_PARENT`).
     @Test func aKilledDemosProcessesStopByThemselves() async throws {
         try await withTemporaryDirectory("mserve-demo-kill") { temporary in
-            var environment = ProcessInfo.processInfo.environment
-            environment["TMPDIR"] = temporary
-            let demo = try SpawnedProcess(
-                executable: MServeProcess.executable, arguments: ["demo", "sleep 15000"], environment: environment)
+            let (demo, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { demo.kill() }
-            let output = ByteCollector()
-            output.collect(from: demo.standardOutput)
-            ByteCollector().collect(from: demo.standardError)
-            let waiting = await eventually(timeout: .seconds(60)) {
-                String(decoding: output.bytes, as: UTF8.self).contains("q)send sleep 15000")
-            }
-            #expect(waiting, "\(String(decoding: output.bytes, as: UTF8.self))")
             #expect(Self.processesStarted(by: demo.pid).count == 3)
 
             demo.kill()
@@ -162,6 +141,24 @@ extension IntegrationTests {
             let stopped = await eventually(timeout: .seconds(30)) { Self.processesStarted(by: demo.pid).isEmpty }
             #expect(stopped, "still running: \(Self.processesStarted(by: demo.pid))")
         }
+    }
+
+    /// Starts `mserve demo 'sleep 15000'` with `temporary` as its TMPDIR and returns it once it
+    /// has sent its query, with what it printed by then.
+    static func demoWaitingForItsQuery(temporary: String) async throws -> (SpawnedProcess, String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = temporary
+        let demo = try SpawnedProcess(
+            executable: MServeProcess.executable, arguments: ["demo", "sleep 15000"], environment: environment)
+        let output = ByteCollector()
+        output.collect(from: demo.standardOutput)
+        ByteCollector().collect(from: demo.standardError)
+        let waiting = await eventually(timeout: .seconds(60)) {
+            String(decoding: output.bytes, as: UTF8.self).contains("q)send sleep 15000")
+        }
+        let text = String(decoding: output.bytes, as: UTF8.self)
+        #expect(waiting, "\(text)")
+        return (demo, text)
     }
 
     /// The processes whose environment says they stop with the process `parent`.
