@@ -35,6 +35,11 @@ extension ServantLink {
     public static func unreadableReason(marker: ArraySlice<UInt8>?, command: ArraySlice<UInt8>?) -> String? {
         guard let marker else { return "an empty message (no frame after the routing id)" }
         guard marker.elementsEqual(protocolMarker) else {
+            // The hub's protocol marker (MServeHub's `HubProtocol.protocolMarker`): a hub's
+            // endpoint given where a servant's (or a broker's) was meant.
+            if marker.elementsEqual("MSH1".utf8) {
+                return "a hub's message (its first frame is \"MSH1\"): this endpoint is a hub's; give it with --hub"
+            }
             return "a message that is not MSV1 (its first frame is \"\(LogText.printable(marker, limit: framePrefixShown))\")"
         }
         guard let command else { return "an MSV1 message without a command" }

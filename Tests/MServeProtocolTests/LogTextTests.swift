@@ -17,6 +17,9 @@ struct LogTextTests {
         #expect(
             ServantLink.unreadableReason(marker: Array("MSV2".utf8)[...], command: Array("READY".utf8)[...])
                 == "a message that is not MSV1 (its first frame is \"MSV2\")")
+        #expect(
+            ServantLink.unreadableReason(marker: Array("MSH1".utf8)[...], command: Array("ERROR".utf8)[...])
+                == "a hub's message (its first frame is \"MSH1\"): this endpoint is a hub's; give it with --hub")
         #expect(ServantLink.unreadableReason(marker: marker, command: nil) == "an MSV1 message without a command")
         #expect(
             ServantLink.unreadableReason(marker: marker, command: Array("FOO\n".utf8)[...])
