@@ -15,8 +15,8 @@ final class HostLookup: Sendable {
         guard let host = hostName(of: endpoint) else { return nil }
         let lookup = HostLookup()
         let thread = Thread {
-            if case .failure(let error) = IPv4Address.resolve(host) {
-                lookup.outcome.withLock { $0 = "the host name \(host) does not resolve (\(error.message))" }
+            if let failure = IPv4Address.lookupFailure(ofHost: host) {
+                lookup.outcome.withLock { $0 = failure }
             }
         }
         thread.name = "mserve-client-lookup"
@@ -33,9 +33,6 @@ final class HostLookup: Sendable {
         guard let parsed = ZMQEndpoint(endpoint), parsed.scheme.lowercased() == "tcp", let host = parsed.host else {
             return nil
         }
-        guard !host.isEmpty, host != "*", !host.contains(":"), !host.hasPrefix("["),
-            IPv4Address.literal(host) == nil
-        else { return nil }
-        return host
+        return IPv4Address.nameToLookUp(host)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSockets
 public import QData
 import Synchronization
 public import ZeroMQ
@@ -53,6 +54,9 @@ public struct HubClient: Sendable {
                                 curve == nil
                                 ? "a hub run with --keys does not answer a peer without keys"
                                 : "a hub answers only the keys it allows"
+                            if let lookup = ZMQEndpoint(endpoint)?.host.flatMap(IPv4Address.lookupFailure(ofHost:)) {
+                                throw HubError(.timeout, "the hub at \(endpoint) did not answer within \(timeout): \(lookup)")
+                            }
                             throw HubError(
                                 .timeout,
                                 "the hub at \(endpoint) did not answer within \(timeout); is it running (mserve hub)? "

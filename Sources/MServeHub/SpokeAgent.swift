@@ -1,4 +1,5 @@
 import Foundation
+import POSIXSockets
 public import Logging
 import MServeProtocol
 import QData
@@ -103,6 +104,22 @@ public final class SpokeAgent: Service, Sendable {
     /// tries wait twice as long each, up to the heartbeat interval.
     static let firstRegisterRetryNanoseconds: UInt64 = 10_000_000
 
+    /// Looks the hub endpoint's host name up on a thread of its own (a lookup may block for
+    /// seconds) and logs a warning when it does not resolve: libzmq retries such a name as
+    /// quietly as a hub that is down.
+    private func logIfTheHubsNameDoesNotResolve() {
+        guard let host = ZMQEndpoint(hubEndpoint)?.host, IPv4Address.nameToLookUp(host) != nil else { return }
+        let endpoint = hubEndpoint
+        let logger = logger
+        let lookup = Thread {
+            guard let failure = IPv4Address.lookupFailure(ofHost: host) else { return }
+            logger.warning(
+                "the hub cannot be reached: \(failure); check --hub or MSERVE_HUB", metadata: ["hub": "\(endpoint)"])
+        }
+        lookup.name = "mserve-hub-lookup"
+        lookup.start()
+    }
+
     private func runLoop(_ peer: HubPeerSocket) {
         var registered = false
         // Whether the hub's silence has been logged since it last answered: once per silence.
@@ -124,6 +141,7 @@ public final class SpokeAgent: Service, Sendable {
                                 ? "the hub stopped answering; registering again as soon as it answers"
                                 : "no answer from the hub yet; registering as soon as it answers",
                             metadata: ["hub": "\(hubEndpoint)", "silentFor": "\(livenessTimeout)"])
+                        logIfTheHubsNameDoesNotResolve()
                     }
                     registered = false
                 }

@@ -11,6 +11,23 @@ public enum IPv4Address {
         return inet_pton(AF_INET, text, &address) == 1 ? address.s_addr : nil
     }
 
+    /// `host` when it is a name to look up; nil for an IPv4 address, an IPv6 one (a colon or
+    /// brackets), `*` or nothing.
+    public static func nameToLookUp(_ host: String) -> String? {
+        guard !host.isEmpty, host != "*", !host.contains(":"), !host.hasPrefix("["), literal(host) == nil else {
+            return nil
+        }
+        return host
+    }
+
+    /// Why the host name of a `tcp://HOST:PORT` endpoint's `host` cannot be looked up, for a
+    /// message (`the host name NAME does not resolve (REASON)`); nil when it resolves or is no
+    /// name. Blocks as ``resolve(_:)`` does.
+    public static func lookupFailure(ofHost host: String) -> String? {
+        guard let name = nameToLookUp(host), case .failure(let error) = resolve(name) else { return nil }
+        return "the host name \(name) does not resolve (\(error.message))"
+    }
+
     /// The dotted text of an address, e.g. `10.0.0.7`.
     public static func text(_ address: UInt32) -> String {
         let host = UInt32(bigEndian: address)

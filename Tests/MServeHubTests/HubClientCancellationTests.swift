@@ -15,6 +15,18 @@ struct HubClientCancellationTests {
         await #expect(throws: CancellationError.self) { try await request.value }
     }
 
+    /// A hub endpoint whose host name does not resolve is said to be so at the timeout, not
+    /// asked whether the hub is running.
+    @Test func aHubWhoseNameDoesNotResolveIsSaidToBeSoAtTheTimeout() async throws {
+        let client = HubClient(endpoint: "tcp://no-such-hub.invalid:5560", timeout: .milliseconds(300))
+        let error = await #expect(throws: HubError.self) { try await client.request(HubMessage(.resolve, [])) }
+        #expect(
+            error?.message.hasPrefix(
+                "the hub at tcp://no-such-hub.invalid:5560 did not answer within 0.3 seconds: the host name no-such-hub.invalid does not resolve (")
+                == true,
+            "\(String(describing: error))")
+    }
+
     @Test func aRequestCancelledBeforeItStartsIsNotSent() async throws {
         let client = HubClient(endpoint: "tcp://127.0.0.1:9", timeout: .seconds(30))
         let request = Task {

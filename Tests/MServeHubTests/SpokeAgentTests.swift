@@ -48,6 +48,24 @@ struct SpokeAgentTests {
     /// A spoke's first REGISTER goes out before its connection to the hub is up, and is
     /// dropped (a hub's DEALER never queues for a hub that is not there). It is tried again
     /// within moments, not a heartbeat later: with a 30 s heartbeat, it is registered in 10 s.
+    /// A hub endpoint whose host name does not resolve (a typo in MSERVE_HUB) is said to be
+    /// so, not only silent as a hub that is down.
+    @Test func aHubWhoseNameDoesNotResolveIsSaidToBeSo() async throws {
+        let recorder = LogRecorder()
+        let agent = try SpokeAgent(
+            hub: "tcp://no-such-hub.invalid:5560",
+            registration: .current(port: 41_303, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41303"),
+            heartbeatInterval: HubFixture.heartbeat, livenessTimeout: HubFixture.liveness, logger: recorder.logger(label: "spoke"))
+        let agentTask = Task { try await agent.run() }
+        let said = await eventually(timeout: .seconds(60)) {
+            recorder.messages.contains { $0.hasPrefix("the hub cannot be reached: the host name no-such-hub.invalid does not resolve (") }
+        }
+        #expect(said, "\(recorder.messages)")
+        #expect(recorder.messages.last?.hasSuffix("; check --hub or MSERVE_HUB") == true, "\(recorder.messages)")
+        agent.stop()
+        try await agentTask.value
+    }
+
     @Test("a spoke is registered moments after it starts, not a heartbeat later")
     func registersWithoutWaitingForAHeartbeat() async throws {
         try await HubFixture.with { fixture in
