@@ -57,8 +57,8 @@ public struct HTTPBindAddress: Sendable, Hashable, CustomStringConvertible {
         let lowered = host.lowercased()
         if lowered == "localhost" || lowered == "::1" || lowered.hasPrefix("127.") { return true }
         // Addresses are judged as written; a name by what it resolves to.
-        guard IPv4Address.literal(host) == nil, !host.contains(":"), lowered != "*" else { return false }
-        return resolve(host).map(IPv4Address.isLoopback) ?? false
+        guard let name = IPv4Address.nameToLookUp(host) else { return false }
+        return resolve(name).map(IPv4Address.isLoopback) ?? false
     }
 
     /// Refuses a bind reachable from other machines when the process runs with CURVE security

@@ -97,7 +97,7 @@ extension QueryParser {
                 if let reason = try ParseFormInPlace.nestedCall(in: bytes, at: position, depth: 0) {
                     throw QueryError(.refused, "item \(index): \(reason)")
                 }
-                if try ParseFormInPlace.holdsError(in: bytes, at: position) {
+                if try QIPCInPlace.holdsError(in: bytes, at: position) {
                     throw errorArgumentRefusal(item: index)
                 }
                 decoded.append(nil)
@@ -138,12 +138,6 @@ extension QueryParser {
 
 /// ``ParseForm``'s check for nested calls, on an argument's bytes.
 enum ParseFormInPlace {
-    /// ``QData/QValue/holdsError`` of the value at `position`, read in place
-    /// (``QData/QIPCInPlace/holdsError(in:at:)``).
-    static func holdsError(in bytes: Span<UInt8>, at position: Int) throws(QIPCError) -> Bool {
-        try QIPCInPlace.holdsError(in: bytes, at: position)
-    }
-
     /// Why the value at `position` is not a plain literal (the reason ``ParseForm/nestedCall(in:depth:)``
     /// gives for it decoded), or nil when it is one.
     static func nestedCall(in bytes: Span<UInt8>, at position: Int, depth: Int) throws(QIPCError) -> String? {

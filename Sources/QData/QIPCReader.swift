@@ -113,7 +113,7 @@ struct QIPCReader {
             else {
                 throw QIPCError(.unexpectedShape, "the table at offset \(offset) is not a column dictionary")
             }
-            let shapes = zip(columns, columnValues).lazy.map { (name: $0, type: $1.wireType, count: $1.shapeCount) }
+            let shapes = zip(columns, columnValues).lazy.map { (name: $0, type: $1.type, count: $1.shapeCount) }
             if let problem = QShape.tableProblem(columns: shapes) {
                 throw QIPCError(.invalidValue, "the table at offset \(offset): \(problem)")
             }

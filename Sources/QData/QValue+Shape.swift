@@ -64,21 +64,6 @@ enum QShape {
 }
 
 extension QValue {
-    /// The type number this value has on the wire (`type x` in q): an atom's is negative,
-    /// a general list's 0, a table's 98, a dictionary's 99 (127 sorted), a q error's −128, the
-    /// generic null's 101.
-    public var wireType: Int {
-        switch self {
-        case .atom(let atom): -Int(atom.typeCode.rawValue)
-        case .vector(let vector, _): Int(vector.typeCode.rawValue)
-        case .list: 0
-        case .dictionary(_, _, let sorted): sorted ? 127 : 99
-        case .table: 98
-        case .error: -128
-        case .identity: 101
-        }
-    }
-
     /// The items a list, a vector or a table (its rows) counts, for the shape checks; nil for
     /// any other value.
     var shapeCount: Int? {
@@ -109,7 +94,7 @@ extension QValue {
             guard table.columns.count == table.values.count else {
                 return "a table: " + QShape.columnCount(names: table.columns.count, columns: table.values.count)
             }
-            let columns = zip(table.columns, table.values).lazy.map { (name: $0, type: $1.wireType, count: $1.shapeCount) }
+            let columns = zip(table.columns, table.values).lazy.map { (name: $0, type: $1.type, count: $1.shapeCount) }
             if let problem = QShape.tableProblem(columns: columns) { return "a table: \(problem)" }
             for column in table.values { if let problem = column.shapeProblem { return problem } }
             return nil
