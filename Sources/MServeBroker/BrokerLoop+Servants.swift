@@ -232,22 +232,44 @@ extension BrokerLoop {
     /// in place of "cannot reach servant" (the port is reachable).
     private func handshakeFailed(_ record: ServantRecord) {
         record.unreachableLogged = true
+        backOffFromWrongEndpoint(record)
         guard let heldBack = record.notAServantLog.admit() else { return }
         let (host, port) = Self.hostAndPort(record.endpoint)
         let what =
             admission == nil
-            ? "servant endpoint answered, but not as an MServe servant: the ZeroMQ handshake failed, so it is some other TCP service (a kdb+ door or q process? a q servant is given as kdb://\(host):\(port)); retrying until a servant answers there"
-            : "servant endpoint answered, but the ZeroMQ handshake failed: its key is not the one pinned for it, or it is not an MServe servant (a kdb+ door or q process?); retrying until a servant answers there"
+            ? "servant endpoint answered, but not as an MServe servant: the ZeroMQ handshake failed, so it is some other TCP service (a kdb+ door or q process? a q servant is given as kdb://\(host):\(port)); \(Self.wrongEndpointRetries)"
+            : "servant endpoint answered, but the ZeroMQ handshake failed: its key is not the one pinned for it, or it is not an MServe servant (a kdb+ door or q process?); \(Self.wrongEndpointRetries)"
         logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: ["servant": "\(record.endpoint)"])
+    }
+
+    /// How the broker tries an endpoint again after it answered as no servant does.
+    static let wrongEndpointRetries = "connecting again at growing intervals, up to one a minute, until a servant answers there"
+
+    /// The longest wait between connections to an endpoint that answers, but not as a servant.
+    static let longestWrongEndpointWait: UInt64 = 60_000_000_000
+
+    /// The endpoint answered, but not as a servant does: its connection is ended, and the next
+    /// is made after a wait that doubles with each such answer (1 s, 2 s, … a minute at most)
+    /// until a servant answers there. Left to libzmq, which starts its back-off afresh at each
+    /// TCP connection, the endpoint would be connected to several times a second for ever:
+    /// load on another service, and a log line a second at a broker whose client port it is.
+    func backOffFromWrongEndpoint(_ record: ServantRecord) {
+        // A late event of a connection already ended counts once.
+        guard !record.reconnectDue else { return }
+        let shift = UInt64(min(record.notAServantAnswers, 6))
+        record.notAServantAnswers += 1
+        endConnectionForGood(record, cause: .answeredAsNoServant)
+        record.reconnectAt = QueryClock.monotonicNanoseconds() + min(Self.longestWrongEndpointWait, 1_000_000_000 << shift)
     }
 
     /// A servant's endpoint answered a HELLO with a HELLO: a broker's client socket echoes the
     /// frames in front of a message it cannot read, so the endpoint is most likely a broker's
     /// `--clients`, not a servant. Said once, then once a minute.
     private func helloAnsweredWithHello(_ record: ServantRecord) {
+        backOffFromWrongEndpoint(record)
         guard let heldBack = record.notAServantLog.admit() else { return }
         logger.warning(
-            "\(LogThrottle.line("dropped a HELLO from a servant endpoint: the peer answered a HELLO with a HELLO, so it is likely a broker's client port (--clients), not a servant; give brokers a servant's endpoint", heldBack: heldBack))",
+            "\(LogThrottle.line("dropped a HELLO from a servant endpoint: the peer answered a HELLO with a HELLO, so it is likely a broker's client port (--clients), not a servant; give brokers a servant's endpoint; \(Self.wrongEndpointRetries)", heldBack: heldBack))",
             metadata: ["servant": "\(record.endpoint)"])
     }
 
@@ -307,11 +329,14 @@ extension BrokerLoop {
         /// `servant lost` line said what happened, and a new connection that comes up and
         /// carries nothing back is ``silent``, logged then.
         case missedHeartbeats
+        /// The endpoint answered, but not as a servant does (``BrokerLoop/backOffFromWrongEndpoint(_:)``,
+        /// which says so itself).
+        case answeredAsNoServant
 
         /// What the log says, once until the servant is heard from again; nil: nothing.
         var explanation: String? {
             switch self {
-            case .missedHeartbeats:
+            case .missedHeartbeats, .answeredAsNoServant:
                 nil
             case .malformedReply:
                 "it sent a REPLY naming no query it runs that the broker could read (docs/PROTOCOL.md)"
@@ -330,6 +355,7 @@ extension BrokerLoop {
     func endConnectionForGood(_ record: ServantRecord, cause: ReconnectCause = .endedByLibzmq) {
         try? servantSocket.disconnect(record.endpoint)
         record.reconnectDue = true
+        record.reconnectAt = 0
         record.connected = false
         record.helloUnansweredSince = nil
         if !record.reconnectLogged, let explanation = cause.explanation {
@@ -398,6 +424,7 @@ extension BrokerLoop {
             switch command {
             case .ready:
                 record.notAServantLog = LogThrottle(interval: .seconds(60))  // a servant after all
+                record.notAServantAnswers = 0
                 servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,

@@ -65,11 +65,15 @@ extension BrokerLoop {
                         ? heartbeatNanoseconds
                         : Self.unconnectedHelloPause(heartbeat: heartbeatNanoseconds, unanswered: record.unconnectedHellos)
                     if record.reconnectDue {
-                        // Disconnected at its last visit, a heartbeat ago: libzmq has let go of
-                        // the old pipe by now, and a connection under the same routing id may
-                        // be made (made while the old pipe lingered, libzmq would abort).
-                        record.reconnectDue = false
-                        reconnect(record)
+                        // Disconnected at its last visit, a heartbeat ago or more: libzmq has
+                        // let go of the old pipe by now, and a connection under the same
+                        // routing id may be made (made while the old pipe lingered, libzmq
+                        // would abort). An endpoint that answered as no servant does waits
+                        // longer (``backOffFromWrongEndpoint(_:)``).
+                        if now >= record.reconnectAt {
+                            record.reconnectDue = false
+                            reconnect(record)
+                        }
                     } else if let since = record.helloUnansweredSince, now &- since > livenessNanoseconds {
                         // Greeted over a connection that came up, and silent for the liveness
                         // time: the servant does not read this connection (another peer took

@@ -190,8 +190,14 @@ final class ServantRecord {
     /// minute with a count of the rest, until it is heard from as a servant.
     @exclusivity(unchecked) var notAServantLog = LogThrottle(interval: .seconds(60))
     /// Disconnected after libzmq ended its connection for good; connected again at the next
-    /// heartbeat visit (``BrokerLoop/endConnectionForGood(_:)``).
+    /// heartbeat visit at or after ``reconnectAt`` (``BrokerLoop/endConnectionForGood(_:cause:)``).
     @exclusivity(unchecked) var reconnectDue = false
+    /// The monotonic time before which a due reconnection waits: 0, the next visit, but for an
+    /// endpoint that answered as no servant does (``BrokerLoop/backOffFromWrongEndpoint(_:)``).
+    @exclusivity(unchecked) var reconnectAt: UInt64 = 0
+    /// How many connections in a row the endpoint answered, but not as a servant does, since
+    /// it was last heard from as one: each doubles the wait before the next connection.
+    @exclusivity(unchecked) var notAServantAnswers = 0
     /// Whether that was logged since it was last heard from.
     @exclusivity(unchecked) var reconnectLogged = false
     /// When the first HELLO sent over a connection that came up went unanswered (nil once
