@@ -12,11 +12,13 @@ package import ZeroMQ
 /// refusal message, each reason a handshake failed), with a count of those of its kind held
 /// back, given with the next line of that kind (a refused peer may retry thousands of times a
 /// second). A burst of one kind (a misconfigured host retrying) hides no line of another (a
-/// plaintext peer elsewhere). Every refusal is counted, logged or not, for the metrics.
+/// plaintext peer elsewhere). A refused key is logged at most once a minute: a host whose key
+/// was revoked, still running, reconnects every few seconds for ever. Every refusal is
+/// counted, logged or not, for the metrics.
 package final class RefusedPeerLog: Sendable {
     private let door: String
     private let logger: Logger
-    private let refusedKeys = Mutex(LogThrottles<String>())
+    private let refusedKeys = Mutex(KeyRefusalThrottle())
     private let failedHandshakes = Mutex(LogThrottles<String>())
     private let keyRefusals = Atomic<UInt64>(0)
     private let handshakeFailures = Atomic<UInt64>(0)
@@ -34,9 +36,12 @@ package final class RefusedPeerLog: Sendable {
 
     /// Logs that the ZAP handler refused `request`'s key, with `message` (the mechanism too
     /// with `namingMechanism`).
-    package func keyRefused(_ request: ZAPRequest, _ message: String, namingMechanism: Bool = false) {
+    package func keyRefused(
+        _ request: ZAPRequest, _ message: String, namingMechanism: Bool = false,
+        now: UInt64 = QueryClock.monotonicNanoseconds()
+    ) {
         keyRefusals.add(1, ordering: .relaxed)
-        guard let heldBack = refusedKeys.withLock({ $0.admit(message) }) else { return }
+        guard let heldBack = refusedKeys.withLock({ $0.admit(message, key: request.publicKey, now: now) }) else { return }
         var metadata: Logger.Metadata = [
             "key": "\(request.publicKey)", "address": "\(request.address)", "door": "\(door)",
         ]
@@ -59,5 +64,38 @@ package final class RefusedPeerLog: Sendable {
         try ZMQHandshakeWatch(socket: socket, context: context, name: door) { [self] failure in
             handshakeFailed(failure)
         }
+    }
+}
+
+/// The throttle of refused-key lines: a line of each kind (refusal message) at most once a
+/// second, and a line naming one key at most once a minute; the count given with a line is of
+/// every refusal of its kind not logged since the last line of that kind.
+struct KeyRefusalThrottle {
+    /// How often one key's refusal is logged at most.
+    static let keyInterval: UInt64 = 60_000_000_000
+    /// The most keys remembered at once; past it, all are forgotten (and may be logged again):
+    /// a peer making up a key for each try costs no memory.
+    static let keysRemembered = 1_024
+
+    private var byKind = LogThrottles<String>()
+    private var keyAllowedAgain: [String: UInt64] = [:]
+    private var notLogged: [String: Int] = [:]
+
+    /// Whether a refusal of kind `kind` for `key` may be logged at `now`: nil when it is held
+    /// back, otherwise how many of its kind were held back since the last one logged.
+    mutating func admit(_ kind: String, key: String, now: UInt64) -> Int? {
+        let kindAndKey = kind + "\u{0}" + key
+        if let allowedAgain = keyAllowedAgain[kindAndKey], now < allowedAgain {
+            notLogged[kind, default: 0] += 1
+            return nil
+        }
+        guard byKind.admit(kind, now: now) != nil else {
+            notLogged[kind, default: 0] += 1
+            return nil
+        }
+        if keyAllowedAgain.count >= Self.keysRemembered { keyAllowedAgain.removeAll(keepingCapacity: true) }
+        keyAllowedAgain[kindAndKey] = now &+ Self.keyInterval
+        defer { notLogged[kind] = 0 }
+        return notLogged[kind] ?? 0
     }
 }
