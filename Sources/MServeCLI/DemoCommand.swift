@@ -22,7 +22,8 @@ struct DemoCommand: AsyncParsableCommand {
             prints the result table and the info dictionary, a few more queries and the hub's \
             spoke table, and stops everything. Ctrl-C, SIGTERM or a hang-up stops everything \
             too (and removes the hub's directory) before the demo ends; killed outright, its \
-            processes stop by themselves within a second (its hub directory under TMPDIR stays).
+            processes stop by themselves within a second, and the next demo removes the hub \
+            directory it left under TMPDIR.
             """)
 
     // `parsing: .unconditional`: `--servants -1` is read as a value, and refused by validate.
@@ -60,8 +61,9 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
-        let hubDirectory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("mserve-demo-\(getpid())").path
+        let temporary = FileManager.default.temporaryDirectory.path
+        DemoChildren.removeDirectoriesOfEndedDemos(in: temporary)
+        let hubDirectory = temporary + "/" + DemoChildren.directoryPrefix + "\(getpid())"
         let children = DemoChildren(hubDirectory: hubDirectory)
         defer { children.stopAll() }
         // Ctrl-C, SIGTERM or a hang-up: the children (in process groups of their own, which a
@@ -165,6 +167,29 @@ final class DemoChildren: Sendable {
 
     init(hubDirectory: String) {
         self.hubDirectory = hubDirectory
+    }
+
+    /// A demo's hub directory is this followed by the demo's process id, under TMPDIR.
+    static let directoryPrefix = "mserve-demo-"
+
+    /// Removes the hub directories under `temporary` that demos killed outright left (a demo
+    /// stopped by a signal or ending removes its own): this user's directories named for a
+    /// process that no longer runs. A symbolic link, another user's directory, or one whose
+    /// process runs is left alone.
+    static func removeDirectoriesOfEndedDemos(in temporary: String) {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(directoryPrefix) {
+            guard let pid = Int32(name.dropFirst(directoryPrefix.count)), pid > 0, pid != getpid(),
+                kill(pid, 0) == -1, errno == ESRCH
+            else { continue }
+            let path = temporary + "/" + name
+            // Not followed: the attributes of a link are the link's.
+            guard let attributes = try? manager.attributesOfItem(atPath: path),
+                attributes[.type] as? FileAttributeType == .typeDirectory,
+                (attributes[.ownerAccountID] as? NSNumber)?.uint32Value == getuid()
+            else { continue }
+            try? manager.removeItem(atPath: path)
+        }
     }
 
     /// Keeps `child` to stop later; one started after ``stopAll()`` is stopped at once, and

@@ -129,7 +129,8 @@ extension IntegrationTests {
     }
 
     /// A demo killed outright (`kill -9`) cannot stop its processes: they stop by themselves
-    /// once it is gone (`MSERVE_STOP_WITH_PARENT`).
+    /// once it is gone (`MSERVE_STOP_WITH_PARENT`). The hub directory it left is removed by the
+    /// next demo, which leaves alone a directory whose process runs, and a link.
     @Test func aKilledDemosProcessesStopByThemselves() async throws {
         try await withTemporaryDirectory("mserve-demo-kill") { temporary in
             let (demo, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
@@ -140,6 +141,24 @@ extension IntegrationTests {
             demo.waitUntilExit()
             let stopped = await eventually(timeout: .seconds(30)) { Self.processesStarted(by: demo.pid).isEmpty }
             #expect(stopped, "still running: \(Self.processesStarted(by: demo.pid))")
+            let leftBehind = temporary + "/mserve-demo-\(demo.pid)"
+            #expect(FileManager.default.fileExists(atPath: leftBehind))
+
+            let running = temporary + "/mserve-demo-\(getpid())"
+            try FileManager.default.createDirectory(atPath: running, withIntermediateDirectories: false)
+            let target = temporary + "/kept"
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
+            let link = temporary + "/mserve-demo-\(demo.pid + 100_000)"
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+
+            let (next, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
+            defer { next.kill() }
+            #expect(!FileManager.default.fileExists(atPath: leftBehind))
+            #expect(FileManager.default.fileExists(atPath: running))
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+            #expect(FileManager.default.fileExists(atPath: target))
+            kill(next.pid, SIGTERM)
+            #expect(await eventually(timeout: .seconds(30)) { !next.isRunning })
         }
     }
 
