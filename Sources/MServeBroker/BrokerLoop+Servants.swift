@@ -4,6 +4,7 @@
 import Logging
 import MServePlugin
 import MServeProtocol
+import POSIXSockets
 import QData
 import ZeroMQ
 
@@ -219,9 +220,24 @@ extension BrokerLoop {
                 record.unreachableLogged = true
                 logger.notice(
                     "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
+                warnIfTheServantsNameDoesNotResolve(record)
             } else if event.event.contains(.handshakeFailedNoDetail) || event.event.contains(.handshakeFailedProtocol) {
                 handshakeFailed(record)
             }
+        }
+    }
+
+    /// Looks the servant endpoint's host name up on a thread of its own (a lookup may block
+    /// for seconds) and logs a warning when it does not resolve: libzmq retries such a name as
+    /// quietly as a servant that is down. A servant found through the hub is registered under
+    /// its `--advertise` name, or its host's name, which this host may not resolve.
+    private func warnIfTheServantsNameDoesNotResolve(_ record: ServantRecord) {
+        let endpoint = record.endpoint
+        let logger = logger
+        _ = HostLookup.start(host: Self.hostAndPort(endpoint).0, threadName: "mserve-servant-lookup") { failure in
+            logger.warning(
+                "cannot reach servant: \(failure) on this host; check the servant's --advertise (or this broker's --servant), or this host's resolver",
+                metadata: ["servant": "\(endpoint)"])
         }
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import MServeProtocol
+import POSIXSockets
 import QData
 import ZeroMQ
 

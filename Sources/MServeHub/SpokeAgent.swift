@@ -108,16 +108,13 @@ public final class SpokeAgent: Service, Sendable {
     /// seconds) and logs a warning when it does not resolve: libzmq retries such a name as
     /// quietly as a hub that is down.
     private func logIfTheHubsNameDoesNotResolve() {
-        guard let host = ZMQEndpoint(hubEndpoint)?.host, IPv4Address.nameToLookUp(host) != nil else { return }
+        guard let host = ZMQEndpoint(hubEndpoint)?.host else { return }
         let endpoint = hubEndpoint
         let logger = logger
-        let lookup = Thread {
-            guard let failure = IPv4Address.lookupFailure(ofHost: host) else { return }
+        _ = HostLookup.start(host: host, threadName: "mserve-hub-lookup") { failure in
             logger.warning(
                 "the hub cannot be reached: \(failure); check --hub or MSERVE_HUB", metadata: ["hub": "\(endpoint)"])
         }
-        lookup.name = "mserve-hub-lookup"
-        lookup.start()
     }
 
     private func runLoop(_ peer: HubPeerSocket) {

@@ -69,6 +69,22 @@ struct WrongServantEndpointTests {
         }
     }
 
+    /// A servant endpoint whose host name this host cannot resolve (a servant registered under
+    /// an `--advertise` name only its own network knows, a typo): said, with what to check,
+    /// beside the `cannot reach servant` that a servant that is down gives too.
+    @Test func aServantHostNameThatDoesNotResolveIsSaidToBeOne() async throws {
+        let endpoint = "tcp://no-such-servant-host.invalid:5570"
+        let log = LogRecorder()
+        try await Self.withBroker(servants: [endpoint], log: log) { _ in
+            #expect(await eventually { log.messages.contains { $0.hasPrefix("cannot reach servant: the host name") } }, "\(log.messages)")
+        }
+        let said = log.entries.filter { $0.message.hasPrefix("cannot reach servant: the host name") }
+        #expect(said.count == 1, "\(log.messages)")
+        #expect(said.first?.message.hasPrefix("cannot reach servant: the host name no-such-servant-host.invalid does not resolve (") == true)
+        #expect(said.first?.message.hasSuffix("on this host; check the servant's --advertise (or this broker's --servant), or this host's resolver") == true)
+        #expect(said.first?.metadata["servant"] == endpoint)
+    }
+
     /// Another broker's client endpoint answers each HELLO with a HELLO (it echoes the frames
     /// in front of a message it cannot read, with its error): said once, naming the mix-up,
     /// and greeted again at growing intervals, not each heartbeat.

@@ -1,3 +1,4 @@
+import POSIXSockets
 import Testing
 
 @testable import MServeClient
