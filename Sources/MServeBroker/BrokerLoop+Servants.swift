@@ -258,6 +258,19 @@ extension BrokerLoop {
         logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: ["servant": "\(record.endpoint)"])
     }
 
+    /// A connection to a servant never in session (it has not answered a HELLO since the broker
+    /// started) carried nothing back for the liveness time: the port takes connections but
+    /// does not speak (another TCP service that waits for its client to speak first, an SSH
+    /// server), or the servant process was paused before it answered. Connected to again at
+    /// growing intervals, as an endpoint that answered wrongly is; said once, then once a minute.
+    func silentBeforeItsFirstAnswer(_ record: ServantRecord) {
+        backOffFromWrongEndpoint(record)
+        guard let heldBack = record.notAServantLog.admit() else { return }
+        logger.warning(
+            "\(LogThrottle.line("servant endpoint took the connection but answered nothing for the liveness time: it is not an MServe servant (another TCP service?), a servant process paused before it answered, or one still holding an earlier connection of this broker's; \(Self.wrongEndpointRetries)", heldBack: heldBack))",
+            metadata: ["servant": "\(record.endpoint)"])
+    }
+
     /// How the broker tries an endpoint again after it answered as no servant does.
     static let wrongEndpointRetries = "connecting again at growing intervals, up to one a minute, until a servant answers there"
 
@@ -586,7 +599,8 @@ extension BrokerLoop {
         untrustedServants.removeAll()
         for id in ids {
             // Not one that said READY again meanwhile: it is in session anew.
-            guard let record = servants[id], record.state.isGone, !kdbServants.owns(id) else { continue }
+            guard let record = servants[id], record.state != .ready, record.state != .draining, !kdbServants.owns(id)
+            else { continue }
             endConnectionForGood(record, cause: .malformedReply)
         }
     }
@@ -963,8 +977,14 @@ extension BrokerLoop {
         guard let record = servants[id] else { return orphaned }
         let wasReady = (record.state == .ready || record.state == .draining) && !quietly
         // A servant that left as it should is not shown as lost (an alert on lost servants
-        // would fire at every clean restart); one already lost stays lost.
-        record.state = quietly && record.state != .lost ? .left : .lost
+        // would fire at every clean restart); one already lost stays lost; one never in session
+        // (its endpoint has not answered a HELLO: another TCP service, one that hung up) is
+        // still connecting.
+        if quietly {
+            if record.state != .lost { record.state = .left }
+        } else if record.state != .connecting {
+            record.state = .lost
+        }
         record.inFlight = 0
         // Greeted again at the next heartbeat, not after the pause between HELLOs to a servant
         // not known to be connected: that HELLO waits in the socket and reaches the servant as

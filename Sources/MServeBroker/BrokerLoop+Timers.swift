@@ -80,7 +80,11 @@ extension BrokerLoop {
                         // this broker's routing id there first, or it is half-open). Whatever
                         // `connected` says now: the old connection's end, reported late, may
                         // have cleared it.
-                        endConnectionForGood(record, cause: .silent)
+                        if record.state == .connecting {
+                            silentBeforeItsFirstAnswer(record)
+                        } else {
+                            endConnectionForGood(record, cause: .silent)
+                        }
                     } else if now &- record.lastHelloSent >= interval, !sendHello(record.id) {
                         endConnectionForGood(record)
                     }

@@ -28,9 +28,11 @@ struct WrongServantEndpointTests {
             TCPSocket.close(listener)
         }
         let log = LogRecorder()
-        try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log) { _ in
+        try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log) { broker in
             // Connected, refused and connected again.
             #expect(await eventually { accepted.load(ordering: .relaxed) >= 3 }, "the broker connected \(accepted.load(ordering: .relaxed)) times")
+            // Never in session, it is not lost: still connecting.
+            #expect(await broker.snapshot().servants.map(\.state) == ["connecting"])
             // The waits between connections have grown (1, 2, 4 s…): a few connections in the
             // next four seconds, not the several a second libzmq makes left to itself.
             let before = accepted.load(ordering: .relaxed)
@@ -43,6 +45,34 @@ struct WrongServantEndpointTests {
         #expect(said.first?.message.contains("a q servant is given as kdb://127.0.0.1:\(port)") == true, "\(log.messages)")
         #expect(said.first?.metadata["servant"] == "tcp://127.0.0.1:\(port)")
         #expect(!log.messages.contains { $0.hasPrefix("cannot reach servant") }, "\(log.messages)")
+    }
+
+    /// A port that takes connections and says nothing (a service that waits for its client to
+    /// speak first): said once to be no servant, or a paused one, and still connecting; the
+    /// waits between connections grow as for a service that answers wrongly.
+    @Test func aPortThatTakesConnectionsAndSaysNothingIsSaidToBeNoServant() async throws {
+        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        let held = Mutex<[Int32]>([])
+        let acceptor = RepeatingThread {
+            guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
+            held.withLock { $0.append(connection.descriptor) }
+        }
+        defer {
+            acceptor.stop()
+            for descriptor in held.withLock({ $0 }) { TCPSocket.close(descriptor) }
+            TCPSocket.close(listener)
+        }
+        let log = LogRecorder()
+        let prefix = "servant endpoint took the connection but answered nothing for the liveness time"
+        try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log, heartbeat: .milliseconds(100)) { broker in
+            #expect(await eventually { held.withLock { $0.count } >= 3 }, "\(log.messages)")
+            #expect(await broker.snapshot().servants.map(\.state) == ["connecting"])
+        }
+        let said = log.entries.filter { $0.message.hasPrefix(prefix) }
+        #expect(said.count == 1, "\(log.messages)")
+        #expect(said.first?.message.contains("it is not an MServe servant (another TCP service?)") == true)
+        #expect(said.first?.metadata["servant"] == "tcp://127.0.0.1:\(port)")
+        #expect(!log.messages.contains { $0.hasPrefix("connecting to servant again") }, "\(log.messages)")
     }
 
     /// A servant that comes up where another service answered is used: the waits between
