@@ -294,10 +294,11 @@ final class HubPeerSocket {
                 if queueUntilConnected { try socket.setSendHighWaterMark(Self.queuedMessagesAtMost) }
                 try socket.setReconnectInterval(milliseconds: 100, max: Self.longestReconnectMilliseconds)
                 // After a cut link, a connection in TCP's retransmit back-off (or a connect in
-                // its SYN retries) would wait minutes to notice the link is back: ZMTP
-                // heartbeats drop a connection the hub stopped answering, and a connect attempt
-                // is given up after two seconds, so a new one follows within about a second.
-                try socket.setHeartbeat(interval: 1_000, timeout: 5_000, ttl: 10_000)
+                // its SYN retries) would wait minutes to notice the link is back: data the hub
+                // leaves unacknowledged for 5 s (or, idle, keep-alives unanswered) end the
+                // connection, and a connect attempt is given up after two seconds, so a new one
+                // follows within about a second.
+                try socket.setDeadPeerTimeout(probeMilliseconds: 1_000, silenceMilliseconds: 5_000)
                 try socket.setConnectTimeout(milliseconds: 2_000)
                 if let routingID { try socket.setRoutingId(routingID) }
                 if let curve { try socket.setCurveClient(curve) }

@@ -101,10 +101,10 @@ final class ServantLoop {
             // restarted broker has a new id; a broker whose connection died unseen here is let
             // in once the heartbeats below close the dead one.
             try socket.setRouterHandover(false)
-            // ZMTP heartbeats: a connection whose peer is gone (a half-open one) is closed
-            // within seconds, freeing its routing id for the broker's new connection.
+            // A connection whose peer is gone (a half-open one) is closed within seconds,
+            // freeing its routing id for the broker's new connection.
             try socket.setPeerTimeouts(
-                heartbeatMilliseconds: Self.connectionHeartbeatMilliseconds, silenceMilliseconds: Self.connectionTimeoutMilliseconds)
+                probeMilliseconds: Self.connectionProbeMilliseconds, silenceMilliseconds: Self.connectionTimeoutMilliseconds)
             try socket.setMaxMessageSize(configuration.maxMessageSize)
             try socket.setSendHighWaterMark(0)
             try socket.setReceiveHighWaterMark(0)
@@ -153,9 +153,9 @@ final class ServantLoop {
         readyInfo = QIPC.encode(InfoDictionary.dictionary(entries))
     }
 
-    /// How often the servant's socket sends a ZMTP PING on each connection (libzmq answers them).
-    static let connectionHeartbeatMilliseconds: Int32 = 2_000
-    /// How long a connection may carry nothing back after a ZMTP PING before libzmq closes it.
+    /// How often the kernel probes an idle connection of the servant's socket (TCP keep-alives).
+    static let connectionProbeMilliseconds: Int32 = 2_000
+    /// How long a connection whose peer is gone (probes or data unanswered) lasts at most.
     static let connectionTimeoutMilliseconds: Int32 = 10_000
 
     /// `tcp://0.0.0.0:PORT` → `tcp://HOST:PORT` with the advertised host (or 127.0.0.1).

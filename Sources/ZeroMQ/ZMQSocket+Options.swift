@@ -56,6 +56,11 @@ extension ZMQSocket {
 
     /// ZMTP heartbeats: ping every `interval` ms, drop the connection when no traffic arrives
     /// within `timeout` ms, and ask the peer to wait `ttl` ms (ZMQ_HEARTBEAT_IVL/TIMEOUT/TTL).
+    ///
+    /// - Warning: with libzmq 4.3.4 a heartbeat that falls due on a connection its peer reset
+    ///   while the receive high-water mark held its input back aborts the process; a socket
+    ///   that others may flood closes dead connections with
+    ///   ``setDeadPeerTimeout(probeMilliseconds:silenceMilliseconds:file:line:)`` instead.
     public func setHeartbeat(interval: Int32, timeout: Int32, ttl: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
         try setOption(ZMQ_HEARTBEAT_IVL, name: "ZMQ_HEARTBEAT_IVL", value: interval, file: file, line: line)
         try setOption(ZMQ_HEARTBEAT_TIMEOUT, name: "ZMQ_HEARTBEAT_TIMEOUT", value: timeout, file: file, line: line)
@@ -75,15 +80,61 @@ extension ZMQSocket {
 
     /// What a socket that accepts connections from the network sets so that a peer cannot
     /// hold a connection (a file descriptor) for nothing: a new connection must complete its
-    /// handshake within `handshakeMilliseconds`, and a connection is pinged every
-    /// `heartbeatMilliseconds` and closed after `silenceMilliseconds` without traffic (its
-    /// peer gone, or the connection half-open). A live peer answers the pings by itself.
+    /// handshake within `handshakeMilliseconds`, and one whose peer is gone (a half-open
+    /// connection) is closed after about `silenceMilliseconds` (``setDeadPeerTimeout(probeMilliseconds:silenceMilliseconds:file:line:)``).
     public func setPeerTimeouts(
-        handshakeMilliseconds: Int32 = 10_000, heartbeatMilliseconds: Int32 = 2_000, silenceMilliseconds: Int32 = 10_000,
+        handshakeMilliseconds: Int32 = 10_000, probeMilliseconds: Int32 = 2_000, silenceMilliseconds: Int32 = 10_000,
         file: String = #fileID, line: Int = #line
     ) throws(ZMQError) {
         try setHandshakeInterval(milliseconds: handshakeMilliseconds, file: file, line: line)
-        try setHeartbeat(interval: heartbeatMilliseconds, timeout: silenceMilliseconds, ttl: 0, file: file, line: line)
+        try setDeadPeerTimeout(probeMilliseconds: probeMilliseconds, silenceMilliseconds: silenceMilliseconds, file: file, line: line)
+    }
+
+    /// Closes a TCP connection whose peer is gone within about `silenceMilliseconds`: the
+    /// kernel probes an idle connection every `probeMilliseconds` (TCP keep-alives,
+    /// ZMQ_TCP_KEEPALIVE_IDLE/INTVL/CNT; a live peer's kernel answers them), and gives up on
+    /// data left unacknowledged for `silenceMilliseconds` (ZMQ_TCP_MAXRT: TCP_USER_TIMEOUT).
+    ///
+    /// Not ZMTP heartbeats (``setHeartbeat(interval:timeout:ttl:file:line:)``): libzmq 4.3.4
+    /// writes a heartbeat without checking that the connection failed, and aborts the whole
+    /// process (`Assertion failed: !_io_error (src/stream_engine_base.cpp)`) when one falls due
+    /// on a connection its peer reset while the socket's receive high-water mark held its input
+    /// back: any peer that floods a socket and then resets its connection could stop the
+    /// process.
+    public func setDeadPeerTimeout(
+        probeMilliseconds: Int32 = 2_000, silenceMilliseconds: Int32 = 10_000, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
+        let probeSeconds = max(1, probeMilliseconds / 1_000)
+        let probes = max(1, (silenceMilliseconds / 1_000 - probeSeconds) / probeSeconds)
+        try setTCPKeepalive(true, file: file, line: line)
+        try setOption(ZMQ_TCP_KEEPALIVE_IDLE, name: "ZMQ_TCP_KEEPALIVE_IDLE", value: probeSeconds, file: file, line: line)
+        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, name: "ZMQ_TCP_KEEPALIVE_INTVL", value: probeSeconds, file: file, line: line)
+        try setOption(ZMQ_TCP_KEEPALIVE_CNT, name: "ZMQ_TCP_KEEPALIVE_CNT", value: probes, file: file, line: line)
+        try setOption(ZMQ_TCP_MAXRT, name: "ZMQ_TCP_MAXRT", value: silenceMilliseconds, file: file, line: line)
+    }
+
+    /// The ZMTP heartbeat interval set (ZMQ_HEARTBEAT_IVL), in milliseconds; 0: none.
+    public var heartbeatIntervalMilliseconds: Int32 {
+        get throws(ZMQError) { try int32Option(ZMQ_HEARTBEAT_IVL, name: "ZMQ_HEARTBEAT_IVL") }
+    }
+
+    /// The TCP keep-alive settings (ZMQ_TCP_KEEPALIVE, _IDLE, _INTVL, _CNT) and the TCP
+    /// retransmission limit (ZMQ_TCP_MAXRT, milliseconds).
+    public var deadPeerSettings: (keepalive: Int32, idle: Int32, interval: Int32, probes: Int32, maximumRetransmit: Int32) {
+        get throws(ZMQError) {
+            (
+                try int32Option(ZMQ_TCP_KEEPALIVE, name: "ZMQ_TCP_KEEPALIVE"),
+                try int32Option(ZMQ_TCP_KEEPALIVE_IDLE, name: "ZMQ_TCP_KEEPALIVE_IDLE"),
+                try int32Option(ZMQ_TCP_KEEPALIVE_INTVL, name: "ZMQ_TCP_KEEPALIVE_INTVL"),
+                try int32Option(ZMQ_TCP_KEEPALIVE_CNT, name: "ZMQ_TCP_KEEPALIVE_CNT"),
+                try int32Option(ZMQ_TCP_MAXRT, name: "ZMQ_TCP_MAXRT")
+            )
+        }
+    }
+
+    /// The receive buffer of each TCP connection (ZMQ_RCVBUF, bytes; -1: the system's).
+    public func setReceiveBuffer(bytes: Int32, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+        try setOption(ZMQ_RCVBUF, name: "ZMQ_RCVBUF", value: bytes, file: file, line: line)
     }
 
     /// How long one attempt to connect may take before libzmq gives it up and tries again

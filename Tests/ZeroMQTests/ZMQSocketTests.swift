@@ -322,6 +322,25 @@ import Glibc
         #expect(await client.waitForClose(timeout: .seconds(5)), "the connection was still open after 5 s")
     }
 
+    /// A socket that accepts connections from others closes dead ones with TCP keep-alives and
+    /// a retransmission limit, not ZMTP heartbeats (with which libzmq 4.3.4 aborts the process
+    /// when one falls due on a connection reset while its input was held back).
+    @Test func peerTimeoutsCloseDeadConnectionsWithoutZMTPHeartbeats() throws {
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let router = try ZMQSocket(context: context, type: .router)
+        defer { router.close() }
+        try router.setPeerTimeouts()
+        #expect(try router.heartbeatIntervalMilliseconds == 0)
+        let settings = try router.deadPeerSettings
+        #expect(settings.keepalive == 1)
+        #expect(settings.idle == 2 && settings.interval == 2 && settings.probes == 4)
+        #expect(settings.maximumRetransmit == 10_000)
+        try router.setDeadPeerTimeout(probeMilliseconds: 1_000, silenceMilliseconds: 5_000)
+        let shorter = try router.deadPeerSettings
+        #expect(shorter.idle == 1 && shorter.interval == 1 && shorter.probes == 4 && shorter.maximumRetransmit == 5_000)
+    }
+
     /// A connect attempt's timeout is set as given (it bounds TCP's SYN retries to an
     /// unreachable host).
     @Test func theConnectTimeoutIsSet() throws {
