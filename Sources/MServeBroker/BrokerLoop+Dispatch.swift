@@ -184,6 +184,7 @@ extension BrokerLoop {
                 servantLost(servantID, reason: "unreachable")
                 return false
             }
+            if query.dispatches > 1 { metrics.sentAgain() }
         }
         record.inFlight += 1
         record.lastRouting = query.routing
@@ -203,7 +204,7 @@ extension BrokerLoop {
         inFlight[query.tag] = InFlightQuery(query: query, servantID: servantID, dispatchedAt: now)
         guard !isQServant else { return true }
         if record.outbox.isEmpty { servantsWithOutbox.append(servantID) }
-        record.outbox.append((query.tag, query.message))
+        record.outbox.append((query.tag, query.message, query.dispatches > 1))
         return record.outbox.count < min(record.batchLimit, configuration.servants.batchLimit)
             || flushOutbox(of: servantID)
     }
@@ -222,7 +223,8 @@ extension BrokerLoop {
 
     /// Sends the servant's outbox as one QUERY message, `[tag, (id; query)]` per query; false
     /// when the servant cannot be reached: it is then lost, and the queries that were to go
-    /// are back in the queue without counting as sent.
+    /// are back in the queue without counting as sent. The queries sent before, to a servant
+    /// lost or gone while running them, count as sent again once they are sent here.
     @discardableResult
     func flushOutbox(of id: UInt64) -> Bool {
         guard let record = servants[id], !record.outbox.isEmpty else { return true }
@@ -231,11 +233,15 @@ extension BrokerLoop {
         let routingID = record.routingID
         do {
             if try beginServantMessage(routingID, .query, hasBody: true) {
+                var sentAgain = 0
                 for index in batch.indices {
                     WireInteger.encode(batch[index].tag, into: &tagFrame)
                     try servantSocket.send(tagFrame, more: true)
                     try sendToServant(batch[index].message, more: index != batch.count - 1)
+                    if batch[index].sentBefore { sentAgain += 1 }
                 }
+                // Counted once the whole message went: libzmq sends all of its frames or none.
+                if sentAgain > 0 { metrics.sentAgain(sentAgain) }
                 // The emptied storage goes back to the outbox: the next batch grows no array.
                 batch.removeAll(keepingCapacity: true)
                 if record.outbox.isEmpty { record.outbox = batch }

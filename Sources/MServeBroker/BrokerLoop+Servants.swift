@@ -1009,8 +1009,9 @@ extension BrokerLoop {
             inFlight[flight.query.tag] = nil
             if flight.abandoned { continue }
             if flight.query.dispatches <= configuration.servants.redispatchLimit {
+                // Counted as sent again when it is (``dispatch(_:toReadyIndex:now:)``): it may
+                // find no servant before its deadline or the servant wait.
                 orphaned.sentAgain.insert(flight.query.tag)
-                metrics.redispatchedQuery()
                 putBack(flight.query)
             } else {
                 orphaned.gaveUp.insert(flight.query.tag)

@@ -30,7 +30,8 @@ public struct BrokerMetrics: Sendable, Hashable {
 
     /// Queries ended, by outcome (``Outcome``'s order).
     private var outcomes = OutcomeCounts()
-    /// Queries sent again because their servant was lost.
+    /// Queries sent again to a servant because the one running them was lost or left before
+    /// answering: counted each time one goes out again, not when it is put back in the queue.
     public private(set) var redispatched: UInt64 = 0
     /// Calls into the dispatch plugin that took 100 ms or more (`BrokerLoop.slowPluginCall`),
     /// holding up the broker's loop.
@@ -75,8 +76,8 @@ public struct BrokerMetrics: Sendable, Hashable {
         elapsed.record(nanoseconds: elapsedNanoseconds)
     }
 
-    /// Counts a query sent again because its servant was lost.
-    mutating func redispatchedQuery() { redispatched &+= 1 }
+    /// Counts `count` queries sent again because the servant running them was lost or left.
+    mutating func sentAgain(_ count: Int = 1) { redispatched &+= UInt64(count) }
 
     /// Counts a call into the dispatch plugin that held up the loop.
     mutating func slowPluginCall() { slowPluginCalls &+= 1 }

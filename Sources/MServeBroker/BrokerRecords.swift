@@ -213,8 +213,10 @@ final class ServantRecord {
     /// The most queries it takes in one QUERY message (its READY's `batch`; 1 when it names none).
     @exclusivity(unchecked) var batchLimit = 1
     /// Queries dispatched to it and not sent yet: they leave together at the end of the
-    /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`).
-    @exclusivity(unchecked) var outbox: [(tag: UInt64, message: QueryMessage)] = []
+    /// loop's turn, or as soon as `batchLimit` of them wait (`flushOutboxes`). `sentBefore`:
+    /// the query went to a servant before, which was lost or left while running it (counted
+    /// as sent again once it leaves).
+    @exclusivity(unchecked) var outbox: [(tag: UInt64, message: QueryMessage, sentBefore: Bool)] = []
     /// The functions it serves, as its last READY announced them; nil until its first READY.
     @exclusivity(unchecked) var functions: ServedFunctions?
     /// The candidate groups it is a member of while ready (for an algorithm following events).

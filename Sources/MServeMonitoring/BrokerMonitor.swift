@@ -165,7 +165,8 @@ public final class BrokerMonitor: MonitoredProcess {
                  counted.queries($0))
             }
         totals += [
-            ("mserve_broker_queries_redispatched_total", base, "Queries sent again because their servant was lost.",
+            ("mserve_broker_queries_redispatched_total", base,
+             "Queries sent again because the servant running them was lost or left, counted as each is sent.",
              counted.redispatched),
             ("mserve_broker_dispatch_plugin_slow_calls_total", base,
              "Calls into the dispatch plugin that took 100 ms or more, holding up the broker.", counted.slowPluginCalls),
