@@ -76,6 +76,7 @@ final class HubLoop {
     /// Refusals a peer can cause at any rate: a line a second each, with a count of the rest.
     private var refusedAdminLog = LogThrottle()
     private var refusedRegistrationLog = LogThrottle()
+    private var malformedMessageLog = LogThrottle()
     /// Spokes registered, deregistered and down: a few lines a second, then a summary.
     private var spokeEventLog = SpokeEventLog()
     /// What the loop counts (HubMetrics.swift): one call per event, plain adds on this thread;
@@ -317,8 +318,12 @@ final class HubLoop {
             do {
                 message = try HubMessage(frames: parts.dropFirst().map(\.bytes))
             } catch {
-                logger.debug("malformed hub message", metadata: ["error": "\(error)"])
                 metrics.refused(.malformed)
+                if let heldBack = malformedMessageLog.admit() {
+                    logger.warning(
+                        "\(LogThrottle.line("refused a malformed message: \(error.message)", heldBack: heldBack))",
+                        metadata: ["key": "\(userID)", "address": "\(peerAddress ?? "")", "door": "hub"])
+                }
                 send(routingID, HubMessage(.error, [("message", .string(error.message))]))
                 continue
             }

@@ -104,16 +104,15 @@ public struct HubMessage: Sendable {
             throw HubError(.malformed, "expected the frames [MSH1, COMMAND, body], got \(frames.count) frames")
         }
         // A peer of another protocol, or of another version of this one, is told so: its
-        // frame count may well be right.
+        // frame count may well be right. The peer's bytes are shown printable: the hub logs
+        // the message too.
         guard frames[0] == HubLink.protocolMarker else {
-            let given = String(decoding: frames[0].prefix(16), as: UTF8.self)
             throw HubError(
                 .malformed,
-                "expected protocol \(String(decoding: HubLink.protocolMarker, as: UTF8.self)), got '\(given)'"
-                    + (frames[0].count > 16 ? "…" : ""))
+                "expected protocol \(String(decoding: HubLink.protocolMarker, as: UTF8.self)), got '\(LogText.printable(frames[0], limit: 16))'")
         }
         guard let command = HubCommand(frame: frames[1]) else {
-            throw HubError(.malformed, "unknown hub command '\(String(decoding: frames[1].prefix(16), as: UTF8.self))'")
+            throw HubError(.malformed, "unknown hub command '\(LogText.printable(frames[1], limit: 16))'")
         }
         // An empty body: an empty frame, or an empty dictionary.
         if frames[2].isEmpty {
