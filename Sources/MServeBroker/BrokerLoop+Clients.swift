@@ -122,7 +122,8 @@ extension BrokerLoop {
         reply(error: BrokerAdmission.revokedClientMessage, to: held, stage: .refused, counting: .refused)
     }
 
-    /// Takes a client's query, of `receivedBytes` on the wire (nil: the message's own size).
+    /// Takes a client's query, of `receivedBytes` on the wire (nil: the message's own size): a
+    /// ZeroMQ client's is the message in `clientFrames`.
     func handleClient(route: ReplyRoute, message queryMessage: QueryMessage, receivedBytes: Int? = nil) {
         metrics.received(bytes: receivedBytes ?? queryMessage.count)
         let receivedAt = QueryClock.monotonicNanoseconds()
@@ -140,7 +141,9 @@ extension BrokerLoop {
             }
         } catch {
             if let heldBack = clientMessageLog.admit(.malformed) {
-                logger.notice("\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))")
+                logger.notice(
+                    "\(LogThrottle.line("refused a malformed client message: \(error.message)", heldBack: heldBack))",
+                    metadata: clientIdentity(route, justReceived: true))
             }
             // The id, when it reads as one, so that a client with many queries in flight knows
             // which one was refused.
@@ -200,7 +203,9 @@ extension BrokerLoop {
             }
         } catch {
             if let heldBack = refusedQueryLog.admit() {
-                logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
+                logger.notice(
+                    "\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))",
+                    metadata: clientIdentity(route, justReceived: true))
             }
             reply(error: "\(error)", to: held, stage: .refused, counting: .refused)
             return
@@ -211,8 +216,8 @@ extension BrokerLoop {
     /// Whether a plugin's routing hook gives routing strings (`--routing plugin:NAME`).
     var routesByHook: Bool { configuration.dispatch.routing.pluginName != nil && routingHook != nil }
 
-    /// Sends a checked query to the servant the algorithm chooses, or queues it (or refuses it
-    /// when the queue is full).
+    /// Sends a checked query, just received, to the servant the algorithm chooses, or queues it
+    /// (or refuses it when the queue is full).
     private func dispatchOrQueue(_ held: HeldQuery) {
         // Within the look-ahead the queued queries were already offered and made to wait.
         var clock: UInt64?
@@ -239,11 +244,13 @@ extension BrokerLoop {
         }
     }
 
-    /// Refuses a query the queue has no room for, saying `why`; logged like the other
-    /// refusals, a line a second at most with a count of the rest.
+    /// Refuses a query, just received, that the queue has no room for, saying `why`; logged
+    /// like the other refusals, a line a second at most with a count of the rest.
     private func refuseAsQueueFull(_ held: HeldQuery, _ why: String) {
         if let heldBack = queueFullLog.admit() {
-            logger.notice("\(LogThrottle.line("refused a query: queue full (\(why))", heldBack: heldBack))")
+            logger.notice(
+                "\(LogThrottle.line("refused a query: queue full (\(why))", heldBack: heldBack))",
+                metadata: clientIdentity(held.route, justReceived: true))
         }
         reply(error: "queue full (\(why)); try again later", to: held, stage: .refused, counting: .queueFull)
     }
@@ -267,7 +274,8 @@ extension BrokerLoop {
         return try message.withSpan(body)
     }
 
-    /// Applies a client's per-query options (docs/PROTOCOL.md, "Per-query options") to `held`:
+    /// Applies the per-query options (docs/PROTOCOL.md, "Per-query options") of a query just
+    /// received to `held`:
     /// its `deadline`, capped by the broker's own, and the message servants get, `(id; query)`
     /// without the options. False when the options are refused: the client got an error reply.
     func apply(_ options: QValue, layout: ClientQueryLayout, to held: HeldQuery) -> Bool {
@@ -276,7 +284,9 @@ extension BrokerLoop {
             decoded = try QueryOptions(decoding: options)
         } catch {
             if let heldBack = clientMessageLog.admit(.refusedOptions) {
-                logger.notice("\(LogThrottle.line("refused a query's options: \(error.message)", heldBack: heldBack))")
+                logger.notice(
+                    "\(LogThrottle.line("refused a query's options: \(error.message)", heldBack: heldBack))",
+                    metadata: clientIdentity(held.route, justReceived: true))
             }
             reply(error: error.message, to: held, stage: .refused, counting: .refused)
             return false
@@ -522,7 +532,7 @@ extension BrokerLoop {
         logger.warning(
             "replies dropped for a client that is not reading",
             metadata: [
-                "client": "\(envelope.map { $0.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }.joined(separator: "/"))",
+                "client": "\(Self.clientText(envelope))",
                 "dropped": "\(backlog.droppedSinceLine)", "droppedBytes": "\(backlog.droppedBytesSinceLine)",
                 "heldBytes": "\(backlog.held.count)", "limitBytes": "\(maxBufferedReplyBytes)",
                 "allClientsHeldBytes": "\(replyBacklogs.total.count)", "allClientsLimitBytes": "\(maxBufferedReplyBytesTotal)",
@@ -530,6 +540,33 @@ extension BrokerLoop {
         backlog.droppedSinceLine = 0
         backlog.droppedBytesSinceLine = 0
         backlog.nextLineAt = now &+ Self.replyDropLineInterval
+    }
+}
+
+extension BrokerLoop {
+    /// A ZeroMQ client's envelope as log lines show it (`client`): each frame in hex, the
+    /// routing id first, `/` between frames.
+    static func clientText(_ envelope: [[UInt8]]) -> String {
+        envelope.map { $0.map { String($0, radix: 16).leftPadded(to: 2) }.joined() }.joined(separator: "/")
+    }
+
+    /// Who sent a client message the broker refused, for the line that logs it (looked up only
+    /// for a line that is logged, never for a query the broker takes): for a ZeroMQ client
+    /// its envelope (`client`, ``clientText(_:)``) and, when `justReceived` (the message is
+    /// the one in `clientFrames`), the IP address its connection came from (`address`) and,
+    /// with `--keys`, the key it authenticated with (`key`); for a kdb+ client the door's
+    /// `peer` (`host:port`) and, once logged in against the door's users, its `user`.
+    func clientIdentity(_ route: ReplyRoute, justReceived: Bool) -> Logger.Metadata {
+        switch route {
+        case .zmq(let envelope):
+            var identity: Logger.Metadata = ["client": "\(Self.clientText(envelope))"]
+            guard justReceived else { return identity }
+            if let address = clientFrames.metadata("Peer-Address") { identity["address"] = "\(address)" }
+            if admission != nil, let key = clientFrames.metadata("User-Id") { identity["key"] = "\(key)" }
+            return identity
+        case .kdb(let connection, _):
+            return kdbDoor?.identity(of: connection) ?? [:]
+        }
     }
 }
 

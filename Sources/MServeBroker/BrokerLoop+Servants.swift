@@ -745,7 +745,9 @@ extension BrokerLoop {
         for held in queue.remove(where: { !serviceFunctions.mayServe($0.function) }) {
             let error = BrokerError(.unservedFunction, serviceFunctions.unservedMessage(held.function))
             if let heldBack = refusedQueryLog.admit() {
-                logger.notice("\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))")
+                logger.notice(
+                    "\(LogThrottle.line("refused a query: \(error)", heldBack: heldBack))",
+                    metadata: clientIdentity(held.route, justReceived: false))
             }
             reply(error: "\(error)", to: held, stage: .waiting, counting: .refused)
         }

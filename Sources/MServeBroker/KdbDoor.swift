@@ -293,6 +293,16 @@ final class KdbDoor {
         return 0
     }
 
+    /// Who is on connection `connectionID`, for a log line about a message of its: the peer's
+    /// `host:port` (`peer`, as the door's own lines show it) and, once logged in against the
+    /// door's users, its `user`; nothing for a connection closed since.
+    func identity(of connectionID: UInt64) -> Logger.Metadata {
+        guard let connection = connections[connectionID] else { return [:] }
+        var identity: Logger.Metadata = ["peer": "\(connection.peer)"]
+        if let user = connection.login?.user { identity["user"] = "\(user)" }
+        return identity
+    }
+
     /// After a response to a sync message: the connection reads on, first what already waits
     /// in its stream.
     private func answered(form: KdbReplyForm, on connection: inout Connection, id: UInt64) {
