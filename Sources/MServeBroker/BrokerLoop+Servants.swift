@@ -773,9 +773,12 @@ extension BrokerLoop {
         let sinceDispatch = now &- flight.dispatchedAt
         let execution = min(reportedExecution ?? sinceDispatch, sinceDispatch)
         var servantName = ""
-        if let record = servants[id] {
+        // Finished, whether or not its client still waits; served once its answer goes to the
+        // client (as the elapsed histogram counts it).
+        let record = servants[id]
+        if let record {
             record.inFlight = max(0, record.inFlight - 1)
-            record.served += 1
+            record.finished += 1
             record.totalExecution &+= execution
             servantName = record.name
             if let index = readyPosition[id] {
@@ -784,8 +787,8 @@ extension BrokerLoop {
                     if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
                 }
                 views[index].inFlight = record.inFlight
-                views[index].queriesServed = record.served
-                views[index].meanExecutionNanoseconds = record.totalExecution / record.served
+                views[index].queriesServed = record.finished
+                views[index].meanExecutionNanoseconds = record.totalExecution / record.finished
                 // Timed from `now`: only bookkeeping since.
                 if algorithm.followsEvents {
                     algorithm.observe(
@@ -811,6 +814,7 @@ extension BrokerLoop {
                 metrics.answered(
                     isError: false, queued: flight.dispatchedAt &- query.receivedAt,
                     execution: execution, elapsed: now &- query.receivedAt)
+                record?.served += 1
                 sendToClient(query.route, ClientReplyFrame(head: replyHead, result: result, tail: replyTail))
                 drainQueue()
                 return
@@ -840,6 +844,7 @@ extension BrokerLoop {
                 metrics.answered(
                     isError: sliced.reportsFailure, queued: flight.dispatchedAt &- query.receivedAt,
                     execution: execution, elapsed: now &- query.receivedAt)
+                record?.served += 1
                 sendToClient(
                     query.route,
                     ReplyAssembly.clientReply(

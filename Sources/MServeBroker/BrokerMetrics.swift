@@ -36,7 +36,8 @@ public struct BrokerMetrics: Sendable, Hashable {
     /// Calls into the dispatch plugin that took 100 ms or more (`BrokerLoop.slowPluginCall`),
     /// holding up the broker's loop.
     public private(set) var slowPluginCalls: UInt64 = 0
-    /// Arrival to answer, of the queries a servant answered.
+    /// Arrival to answer, of the queries whose answer from a servant the broker passed on to
+    /// their client (what each servant's `served` counts).
     public private(set) var elapsed = TimeHistogram()
     /// Arrival to dispatch, of the same queries.
     public private(set) var queued = TimeHistogram()

@@ -170,9 +170,17 @@ final class ServantRecord {
     @exclusivity(unchecked) var capacity = 1
     @exclusivity(unchecked) var inFlight = 0
     @exclusivity(unchecked) var lastRouting = ""
+    /// The queries whose answer from it (its result or its error) the broker passed on to
+    /// their client: the `served` of the status and the metrics, the queries of the elapsed
+    /// histogram.
     @exclusivity(unchecked) var served: UInt64 = 0
+    /// The queries it finished: every reply it sent for a query it held, those after the
+    /// query's deadline (the client was answered already) and unreadable ones included. What
+    /// the dispatch algorithms see as `queriesServed`, and the mean execution's count.
+    @exclusivity(unchecked) var finished: UInt64 = 0
     /// How many times it was lost while ready or draining.
     @exclusivity(unchecked) var lost: UInt64 = 0
+    /// The execution time of the queries it finished.
     @exclusivity(unchecked) var totalExecution: UInt64 = 0
     /// When the broker sent the first heartbeat this servant has not answered (nothing heard
     /// since); nil once it is heard from. Silence counts from here, not from the last message
@@ -233,10 +241,11 @@ final class ServantRecord {
     var view: ServantView {
         ServantView(
             id: id, name: name, host: host, inFlight: inFlight, capacity: capacity,
-            lastRouting: lastRouting, queriesServed: served,
+            lastRouting: lastRouting, queriesServed: finished,
             meanExecutionNanoseconds: meanExecutionNanoseconds)
     }
 
-    /// The mean execution time of the queries it answered; 0 before the first.
-    var meanExecutionNanoseconds: UInt64 { served == 0 ? 0 : totalExecution / served }
+    /// The mean execution time of the queries it finished (``finished``): how long it takes,
+    /// whether or not the client still waited; 0 before the first.
+    var meanExecutionNanoseconds: UInt64 { finished == 0 ? 0 : totalExecution / finished }
 }

@@ -107,9 +107,11 @@ public struct ServantStatus: Sendable, Hashable {
     public var inFlight: Int
     /// Queries it may run at once.
     public var capacity: Int
-    /// Queries it has answered.
+    /// Queries whose answer from it (its result or its error) the broker passed on to their
+    /// client: not a reply after the query's deadline, nor an unreadable one.
     public var served: UInt64
-    /// The mean execution time of the queries it answered (zero before the first).
+    /// The mean execution time of every query it finished, replies after their deadline
+    /// included (zero before the first).
     public var meanExecution: Duration = .zero
     /// The routing string of the last query sent to it; empty before the first.
     public var lastRouting: String = ""

@@ -149,7 +149,7 @@ public final class BrokerMonitor: MonitoredProcess {
 
     static let servantInFlightHelp = "Queries running on the servant (on all the servants of this name)."
     static let servantStateHelp = "Servants of this name in the state: 1 for the servant's state, 0 for the others."
-    static let servantServedHelp = "Queries the servant answered."
+    static let servantServedHelp = "Queries whose answer from the servant the broker passed on to their client."
     static let servantLostHelp = "Times the servant was lost while ready or draining."
 
     /// The states a servant may be in, each a series of `mserve_broker_servant_state`.

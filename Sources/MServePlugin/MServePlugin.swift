@@ -25,9 +25,10 @@ public struct ServantView: Sendable, Hashable {
     public var capacity: Int
     /// Routing string of the last query dispatched to the servant; "" if none yet.
     public var lastRouting: String
-    /// Queries the servant has answered.
+    /// Queries the servant has finished (one per `completed`), replies after their deadline
+    /// included.
     public var queriesServed: UInt64
-    /// Mean execution time of the queries the servant answered, in nanoseconds; 0 if none.
+    /// Mean execution time of the queries the servant finished, in nanoseconds; 0 if none.
     public var meanExecutionNanoseconds: UInt64
 
     /// Whether the servant can take one more query now (`inFlight < capacity`).

@@ -88,9 +88,9 @@ typedef struct mserve_servant_view {
     uint32_t capacity;
     /** Routing string of the last query dispatched to it; "" if none yet. */
     const char *last_routing;
-    /** Queries it has answered. */
+    /** Queries it has finished (one per completed call), replies after their deadline included. */
     uint64_t queries_served;
-    /** Mean execution time of the queries it answered, in nanoseconds; 0 if none. */
+    /** Mean execution time of the queries it finished, in nanoseconds; 0 if none. */
     uint64_t mean_execution_ns;
 } mserve_servant_view;
 
