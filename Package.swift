@@ -389,7 +389,7 @@ let package = Package(
             name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(name: "MServeTestSupportTests", dependencies: ["MServeTestSupport"], swiftSettings: strict),
-        // The benchmark harness's own code (its CSV files), without running a benchmark.
+        // The benchmark harness's own code (its CSV files and printed lines), without running a benchmark.
         .testTarget(
             name: "MServeBenchTests",
             dependencies: ["MServeBench", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -5,8 +5,9 @@ import POSIXSockets
 /// The baselines a broker is compared with on the echo workload. Two use the same servant
 /// processes the broker runs use (`mserve-bench serve`, which answers `(id; query)` sent to
 /// it directly), reached either through libzmq's `zmq_proxy` in a C process of its own (a
-/// ROUTER in front, a DEALER behind, connected to every servant: the ceiling for any broker
-/// here) or straight from the clients (no broker at all). The third is the peer under
+/// ROUTER in front, a DEALER behind, connected to every servant: a byte forwarder, the floor
+/// for a front process's CPU per query, which keeps any number of queries at a servant and
+/// sends each as a message of its own) or straight from the clients (no broker at all). The third is the peer under
 /// mserve's rule (one query per servant thread at a time): the ZeroMQ guide's load-balancing
 /// broker in C with C echo workers (``CProgram``).
 enum Baselines {

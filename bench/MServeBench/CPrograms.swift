@@ -6,7 +6,7 @@ import Foundation
 /// line of standard output, as the servants and the broker do (``BenchProcess``).
 enum CProgram: String, CaseIterable, Sendable {
     /// `proxy SERVANT…`: `zmq_proxy` between a ROUTER for the clients and a DEALER connected
-    /// to every servant: a byte forwarder, the ceiling for any broker.
+    /// to every servant: a byte forwarder (the floor for a front process's CPU per query).
     case proxy
     /// `lbbroker BACKEND`: the ZeroMQ guide's load-balancing broker (lbbroker): a ROUTER for
     /// the clients, a ROUTER bound at BACKEND for the workers, an LRU queue of ready workers,
