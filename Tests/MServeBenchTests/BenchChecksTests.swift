@@ -1,6 +1,7 @@
 // BenchChecksTests: the checks mserve-bench makes of option values before a run.
 
 import ArgumentParser
+import Foundation
 import Testing
 
 @testable import MServeBench
@@ -20,6 +21,23 @@ import Testing
     @Test(arguments: ["q", "0", "q/x.csv", "q/r/x.csv"])
     func aShortCSVPathIsAccepted(path: String) throws {
         try BenchChecks.checkOutputFile(path)
+    }
+
+    /// An algorithm no plugin provides is refused with the plugins found and how to add one:
+    /// its file in MSERVE_PLUGINS, or in the bench's directory. Before, the message named the
+    /// directory alone (MSERVE_PLUGINS only when it was set).
+    @Test func anUnknownAlgorithmSaysHowToAddOne() throws {
+        let error = #expect(throws: ValidationError.self) {
+            try BenchChecks.checkAlgorithms(["orig", "nosuch:1"], option: "--algorithms")
+        }
+        let message = try #require(error).message
+        let directory = BenchProcess.buildDirectory.path
+        #expect(message.hasPrefix("--algorithms: unknown dispatch algorithm \"nosuch\"; the plugins (libmserve-algorithm-*.so) in \(directory)"), "\(message)")
+        #expect(message.contains(" provide: chbl, even, least-loaded, match, orig, route-by-function"), "\(message)")
+        #expect(
+            message.hasSuffix(
+                "To add one, list its plugin file in MSERVE_PLUGINS (colon-separated paths), or put its plugin file, named libmserve-algorithm-NAME.so, in \(directory)."),
+            "\(message)")
     }
 }
 

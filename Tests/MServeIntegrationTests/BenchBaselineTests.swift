@@ -260,11 +260,43 @@ extension IntegrationTests {
             }
         }
 
-        /// The unknown-algorithm message says where the plugins were looked for.
+        /// The unknown-algorithm message says where the plugins were looked for, and how to
+        /// add one.
         @Test func anUnknownAlgorithmNamesThePluginDirectory() async throws {
             let run = try await CommandRun.run(Self.bench, ["dispatch", "--algorithms", "bogus"], timeout: 60)
             #expect(run.status == 64)
             #expect(run.errors.contains("libmserve-algorithm-*.so) in \(MServeProcess.buildDirectory.path)"), "\(run.errors)")
+            #expect(run.errors.contains("To add one, list its plugin file in MSERVE_PLUGINS"), "\(run.errors)")
+        }
+
+        /// An algorithm of a plugin file MSERVE_PLUGINS lists is measured by `dispatch`, as the
+        /// unknown-algorithm message says. Before, the check took it and the run then refused
+        /// it as unknown (it loaded the bench's directory alone).
+        @Test func dispatchMeasuresAnAlgorithmOfMservePlugins() async throws {
+            try await withTemporaryDirectory("mserve-bench-plugin") { directory in
+                let library = try DispatchPluginTests.compilePlugin(
+                    """
+                    #include "mserve_plugin.h"
+                    /* The first free servant: a tiny algorithm in C. */
+                    static int state;
+                    static void *create(const char *config) { (void)config; return &state; }
+                    static int64_t choose(void *s, const char *routing, const mserve_servant_view *servants, size_t count) {
+                        (void)s; (void)routing;
+                        for (size_t i = 0; i < count; i++) if (servants[i].in_flight < servants[i].capacity) return (int64_t)i;
+                        return MSERVE_DISPATCH_WAIT;
+                    }
+                    static void completed(void *s, const mserve_servant_view *v, const char *r, uint64_t ns) { (void)s; (void)v; (void)r; (void)ns; }
+                    static void destroy(void *s) { (void)s; }
+                    static const mserve_dispatch_plugin table = {
+                        2, "first-free-c", "the first free servant", create, choose, completed, destroy, NULL };
+                    const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
+                    """, named: "firstfree", in: directory)
+                let run = try await CommandRun.run(
+                    Self.bench, ["dispatch", "--algorithms", "first-free-c", "--servants", "2", "--iterations", "1000"],
+                    environment: ["MSERVE_PLUGINS": library], timeout: 60)
+                #expect(run.status == 0, "\(run.output)\(run.errors)")
+                #expect(run.output.contains("\nfirst-free-c"), "\(run.output)")
+            }
         }
 
         @Test func cServantsNeedTheLbbrokerPeer() async throws {

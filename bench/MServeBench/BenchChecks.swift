@@ -149,8 +149,20 @@ enum BenchChecks {
         }
     }
 
+    /// The plugin files `MSERVE_PLUGINS` lists (colon-separated paths), which the brokers the
+    /// bench starts load too (they inherit its environment).
+    static var extraPluginPaths: [String] {
+        ProcessInfo.processInfo.environment["MSERVE_PLUGINS"]?.split(separator: ":").map(String.init) ?? []
+    }
+
+    /// The dispatch plugins a suite may use, as the broker loads them: those next to the bench
+    /// (and `mserve`), then those of `MSERVE_PLUGINS`.
+    static func pluginRegistry() throws(PluginError) -> DispatchPluginRegistry {
+        try DispatchPluginRegistry(directories: [BenchProcess.buildDirectory.path], extraPaths: extraPluginPaths)
+    }
+
     /// Refuses a dispatch algorithm (`name` or `name:config`) that no plugin the broker would
-    /// load provides: those next to the bench (and `mserve`), and those of `MSERVE_PLUGINS`.
+    /// load provides (``pluginRegistry()``), naming the plugins found and how to add one.
     static func checkAlgorithms(_ specs: [String], option: String) throws {
         guard specs.contains(where: { !$0.isEmpty }) else {
             throw ValidationError("\(option) must name at least one dispatch algorithm, e.g. orig,match")
@@ -159,11 +171,10 @@ enum BenchChecks {
             throw ValidationError("\(option) has an empty item, got '\(specs.joined(separator: ","))'")
         }
         let directory = BenchProcess.buildDirectory.path
-        let extra =
-            ProcessInfo.processInfo.environment["MSERVE_PLUGINS"]?.split(separator: ":").map(String.init) ?? []
+        let extra = extraPluginPaths
         let names: [String]
         do {
-            names = try DispatchPluginRegistry(directories: [directory], extraPaths: extra).plugins.map(\.name)
+            names = try pluginRegistry().plugins.map(\.name)
         } catch {
             throw ValidationError("\(option): \(error)")
         }
@@ -171,8 +182,10 @@ enum BenchChecks {
             let name = String(spec.prefix { $0 != ":" })
             guard names.contains(name) else {
                 let found = names.isEmpty ? "none" : names.sorted().joined(separator: ", ")
+                let prefix = DispatchPluginRegistry.fileNamePrefix
+                let suffix = DispatchPluginRegistry.fileNameSuffix
                 throw ValidationError(
-                    "\(option): unknown dispatch algorithm \"\(name)\"; the plugins (\(DispatchPluginRegistry.fileNamePrefix)*\(DispatchPluginRegistry.fileNameSuffix)) in \(directory)\(extra.isEmpty ? "" : " and MSERVE_PLUGINS") provide: \(found)"
+                    "\(option): unknown dispatch algorithm \"\(name)\"; the plugins (\(prefix)*\(suffix)) in \(directory)\(extra.isEmpty ? "" : " and MSERVE_PLUGINS") provide: \(found). To add one, list its plugin file in MSERVE_PLUGINS (colon-separated paths), or put its plugin file, named \(prefix)NAME\(suffix), in \(directory)."
                 )
             }
         }

@@ -30,8 +30,8 @@ struct DispatchSuite: ParsableCommand {
     private var parsedServants: [Int] { servants.split(separator: ",").compactMap { Int($0) } }
 
     func run() throws {
-        let registry = try DispatchPluginRegistry(
-            directories: DispatchPluginRegistry.defaultDirectories(), extraPaths: [])
+        // The plugins the check of --algorithms found: those next to the bench and MSERVE_PLUGINS's.
+        let registry = try BenchChecks.pluginRegistry()
         BenchChildren.printNow("dispatch: ns per choose + completed through the plugin C ABI (best of 5 × \(iterations))")
         BenchChildren.printNow("algorithm       servants   ns/iteration")
         for spec in ["(no ABI)"] + algorithms.split(separator: ",").map(String.init) {
