@@ -1,5 +1,6 @@
 // BenchOutputTests: the lines mserve-bench prints say what they compare.
 
+import Foundation
 import Testing
 
 @testable import MServeBench
@@ -41,5 +42,29 @@ import Testing
             ])
         // targets.csv names each target as the line does.
         #expect(targets.entries.map(\.0) == targets.lines.map { String($0.prefix { $0 != ":" }) })
+    }
+}
+
+/// `mserve-bench dispatch`'s table keeps every algorithm's name whole, apart from the servant
+/// count. Before, the first column was 16 characters whatever the names, so
+/// `route-by-function` (a shipped plugin) was cut and ran into the count: `route-by-functio2`.
+@Suite struct DispatchTableTests {
+    @Test func aLongNameIsKeptWholeAndApart() throws {
+        let width = DispatchSuite.nameColumnWidth(["(no ABI)", "orig", "route-by-function"])
+        let header = DispatchSuite.tableHeader(nameWidth: width)
+        let line = DispatchSuite.tableLine(algorithm: "route-by-function", servants: 2, nanoseconds: 461.2, nameWidth: width)
+        #expect(line == "route-by-function  2          461")
+        // The count stands under "servants".
+        let servantsColumn = try #require(header.range(of: "servants")).lowerBound.utf16Offset(in: header)
+        #expect(line.index(line.startIndex, offsetBy: servantsColumn) == line.firstIndex(of: "2"))
+        let short = DispatchSuite.tableLine(algorithm: "orig", servants: 10000, nanoseconds: 118, nameWidth: width)
+        #expect(short == "orig               10000      118")
+    }
+
+    /// The shipped names alone keep the table as it was: a first column of 16.
+    @Test func theShippedShortNamesKeepTheColumnOf16() {
+        let width = DispatchSuite.nameColumnWidth(["(no ABI)", "orig", "even", "match", "chbl", "least-loaded"])
+        #expect(width == 16)
+        #expect(DispatchSuite.tableHeader(nameWidth: width) == "algorithm       servants   ns/iteration")
     }
 }

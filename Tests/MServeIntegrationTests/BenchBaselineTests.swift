@@ -269,6 +269,18 @@ extension IntegrationTests {
             #expect(run.errors.contains("To add one, list its plugin file in MSERVE_PLUGINS"), "\(run.errors)")
         }
 
+        /// `dispatch` prints a shipped plugin's long name whole, apart from the servant count
+        /// (before: `route-by-functio2`).
+        @Test func dispatchKeepsALongAlgorithmNameWhole() async throws {
+            let run = try await CommandRun.run(
+                Self.bench, ["dispatch", "--algorithms", "orig,route-by-function", "--servants", "2", "--iterations", "1000"],
+                timeout: 60)
+            #expect(run.status == 0, "\(run.errors)")
+            let lines = run.output.split(separator: "\n")
+            #expect(lines.contains { $0.hasPrefix("algorithm          servants   ns/iteration") }, "\(run.output)")
+            #expect(lines.contains { $0.hasPrefix("route-by-function  2          ") }, "\(run.output)")
+        }
+
         /// An algorithm of a plugin file MSERVE_PLUGINS lists is measured by `dispatch`, as the
         /// unknown-algorithm message says. Before, the check took it and the run then refused
         /// it as unknown (it loaded the bench's directory alone).

@@ -32,19 +32,37 @@ struct DispatchSuite: ParsableCommand {
     func run() throws {
         // The plugins the check of --algorithms found: those next to the bench and MSERVE_PLUGINS's.
         let registry = try BenchChecks.pluginRegistry()
+        let specs = ["(no ABI)"] + algorithms.split(separator: ",").map(String.init)
+        let nameWidth = Self.nameColumnWidth(specs)
         BenchChildren.printNow("dispatch: ns per choose + completed through the plugin C ABI (best of 5 × \(iterations))")
-        BenchChildren.printNow("algorithm       servants   ns/iteration")
-        for spec in ["(no ABI)"] + algorithms.split(separator: ",").map(String.init) {
+        BenchChildren.printNow(Self.tableHeader(nameWidth: nameWidth))
+        for spec in specs {
             for count in parsedServants {
                 let algorithm = spec == "(no ABI)" ? FirstFreeInProcess() : try registry.makeAlgorithm(spec)
                 let driver = DispatchDriver(algorithm: algorithm, servantCount: count)
                 let seconds = driver.measure(iterations: iterations)
                 BenchChildren.printNow(
-                    spec.padding(toLength: 16, withPad: " ", startingAt: 0)
-                        + String(count).padding(toLength: 11, withPad: " ", startingAt: 0)
-                        + String(format: "%.0f", seconds * 1e9))
+                    Self.tableLine(algorithm: spec, servants: count, nanoseconds: seconds * 1e9, nameWidth: nameWidth))
             }
         }
+    }
+
+    /// The width of the table's first column: its longest name and two spaces, at least 16
+    /// (the shipped algorithms' names fit in it), so that no name is cut or runs into the
+    /// servant count.
+    static func nameColumnWidth(_ names: [String]) -> Int {
+        max(16, (names.map(\.count).max() ?? 0) + 2)
+    }
+
+    /// The table's header, its first column `nameWidth` wide.
+    static func tableHeader(nameWidth: Int) -> String {
+        "algorithm".padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "servants   ns/iteration"
+    }
+
+    /// One line of the table: the algorithm in a column `nameWidth` wide, the servant count, the cost.
+    static func tableLine(algorithm: String, servants: Int, nanoseconds: Double, nameWidth: Int) -> String {
+        algorithm.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            + String(servants).padding(toLength: 11, withPad: " ", startingAt: 0) + String(format: "%.0f", nanoseconds)
     }
 }
 
