@@ -1,5 +1,6 @@
 // BenchOutputTests: the lines mserve-bench prints say what they compare.
 
+import ArgumentParser
 import Foundation
 import Testing
 
@@ -42,6 +43,19 @@ import Testing
             ])
         // targets.csv names each target as the line does.
         #expect(targets.entries.map(\.0) == targets.lines.map { String($0.prefix { $0 != ":" }) })
+    }
+
+    /// The plots' titles show the broker's capacity with the servants and the load: the one
+    /// given, else the servants' threads (mserve's rule). Before, they showed the servants and
+    /// the load alone, and the echo plot's title nothing of the run.
+    @Test(arguments: [
+        (["broker"], "2 servants, capacity 1, 4 clients × 16 in flight"),
+        (["broker", "--servants", "3", "--threads", "2", "--clients", "5", "--in-flight", "7"], "3 servants, capacity 2, 5 clients × 7 in flight"),
+        (["broker", "--capacity", "64"], "2 servants, capacity 64, 4 clients × 16 in flight"),
+    ])
+    func theBrokerPlotsShowTheCapacity(arguments: [String], setup: String) throws {
+        let suite = try #require(try MServeBench.parseAsRoot(arguments) as? BrokerSuite)
+        #expect(suite.plotSetup == setup)
     }
 }
 

@@ -147,6 +147,13 @@ struct BrokerSuite: AsyncParsableCommand {
         ]
     }
 
+    /// The run's set-up as the plots' titles show it: servants, the broker's capacity (queries
+    /// it keeps at each servant: at 1, mserve's rule, the echo rows stand far below zmq_proxy,
+    /// which keeps any number), and the load.
+    var plotSetup: String {
+        "\(servants) servants, capacity \(capacity ?? threads), \(clients) clients × \(inFlight) in flight"
+    }
+
     func run() async throws {
         let workloads = workload == "all" ? Workload.allCases : [Workload(rawValue: workload)!]
         let algorithmNames = algorithms.split(separator: ",").map(String.init)
@@ -204,7 +211,7 @@ struct BrokerSuite: AsyncParsableCommand {
             if plot {
                 BenchOutput.plot(
                     directory: csv, scripts: BenchOutput.brokerPlots, into: plotDirectory ?? BenchOutput.defaultPlotDirectory,
-                    setup: "\(servants) servants, \(clients) clients × \(inFlight) in flight")
+                    setup: plotSetup)
             }
         }
         // The table and files keep the runs that worked; the status says that some did not.
