@@ -82,3 +82,29 @@ import Testing
         #expect(DispatchSuite.tableHeader(nameWidth: width) == "algorithm       servants   ns/iteration")
     }
 }
+
+/// `mserve-bench broker`'s table keeps every row's name whole: the name column is as wide as
+/// the longest. Before, it was 24 characters, and `route-by-function (kdb door)` printed as
+/// `route-by-function (kdb d`.
+@Suite struct BrokerTableTests {
+    @Test func aLongRowNameIsKeptWhole() {
+        let name = "route-by-function (kdb door)"
+        let width = BenchRow.nameColumnWidth(["zmq_proxy", "orig", name])
+        let row = BenchRow(kind: "kdb", workload: "echo", name: name, result: LoadResult())
+        #expect(row.tableLine(nameWidth: width).hasPrefix("echo   route-by-function (kdb door)         0"))
+        // q/s ends where the header's "q/s" ends.
+        let header = BenchRow.tableHeader(nameWidth: width)
+        let headerEnd = header.distance(from: header.startIndex, to: header.firstRange(of: "q/s")!.upperBound)
+        let line = row.tableLine(nameWidth: width)
+        #expect(line[line.index(line.startIndex, offsetBy: headerEnd - 1)] == "0", "\(header)\n\(line)")
+    }
+
+    /// With the shipped algorithms the name column is 24 wide, as it was.
+    @Test func theShippedNamesKeepTheColumnOf24() {
+        let names = ["zmq_proxy", "majortomo"] + ["orig", "even", "match", "chbl", "least-loaded"].flatMap { [$0, "\($0) (kdb door)"] }
+        #expect(BenchRow.nameColumnWidth(names) == 24)
+        #expect(
+            BenchRow.tableHeader(nameWidth: 24)
+                == "workload name                        q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors  cpu µs  srv µs")
+    }
+}

@@ -281,6 +281,17 @@ extension IntegrationTests {
             #expect(lines.contains { $0.hasPrefix("route-by-function  2          ") }, "\(run.output)")
         }
 
+        /// `broker` prints a long row name whole (before: `route-by-function (kdb d`).
+        @Test func brokerKeepsALongRowNameWhole() async throws {
+            let run = try await CommandRun.run(
+                Self.bench,
+                ["broker", "--workload", "echo", "--algorithms", "route-by-function", "--door", "kdb", "--no-baselines", "--duration", "0.5"],
+                timeout: 120)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(
+                run.output.split(separator: "\n").contains { $0.hasPrefix("echo   route-by-function (kdb door) ") }, "\(run.output)")
+        }
+
         /// An algorithm of a plugin file MSERVE_PLUGINS lists is measured by `dispatch`, as the
         /// unknown-algorithm message says. Before, the check took it and the run then refused
         /// it as unknown (it loaded the bench's directory alone).

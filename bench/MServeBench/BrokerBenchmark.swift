@@ -36,11 +36,12 @@ struct BenchRow: Sendable {
         ]
     }
 
-    var tableLine: String {
+    /// The row in the table, its name in a column `nameWidth` wide (``nameColumnWidth(_:)``).
+    func tableLine(nameWidth: Int = BenchRow.minimumNameWidth) -> String {
         let r = result
         let cell = rightAligned
         return workload.padding(toLength: 7, withPad: " ", startingAt: 0)
-            + name.padding(toLength: 24, withPad: " ", startingAt: 0)
+            + name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             + cell(format(r.throughput, 0), 9) + cell(format(r.meanMicroseconds, 0), 9)
             + cell(format(r.percentileMicroseconds(50), 0), 8) + cell(format(r.percentileMicroseconds(90), 0), 8)
             + cell(format(r.percentileMicroseconds(99), 0), 8) + cell(format(r.percentileMicroseconds(99.9), 0), 9)
@@ -51,8 +52,21 @@ struct BenchRow: Sendable {
             + cell(r.cpu.perQuery("servants").map { format($0, 1) } ?? "-", 8)
     }
 
-    static let tableHeader =
-        "workload name                       q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors  cpu µs  srv µs"
+    /// The narrowest name column: the shipped algorithms' rows fit in it.
+    static let minimumNameWidth = 24
+
+    /// The width of the name column for rows named `names`: the longest and a space, at least
+    /// ``minimumNameWidth``, so that no name is cut (`route-by-function (kdb door)` is 28).
+    static func nameColumnWidth(_ names: [String]) -> Int {
+        max(minimumNameWidth, (names.map(\.count).max() ?? 0) + 1)
+    }
+
+    /// The table's header for a name column `nameWidth` wide, each column's title ending
+    /// where its figures end.
+    static func tableHeader(nameWidth: Int = minimumNameWidth) -> String {
+        "workload name" + String(repeating: " ", count: nameWidth)
+            + "q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors  cpu µs  srv µs"
+    }
 }
 
 /// Formats a number with a fixed count of decimals.
@@ -160,12 +174,15 @@ struct BrokerSuite: AsyncParsableCommand {
         print(
             "mserve-bench broker: \(servants) servant(s) × \(threads) thread(s), \(clients) client(s) × \(inFlight) in flight, \(format(duration, 1)) s per run"
         )
-        print(BenchRow.tableHeader)
+        let nameWidth = BenchRow.nameColumnWidth(
+            [Baselines.Path.forwarder.rawValue, "majortomo"]
+                + algorithmNames.flatMap { algorithm in [BrokerDoor.zmq, .kdb].map { $0.rowName(algorithm: algorithm) } })
+        print(BenchRow.tableHeader(nameWidth: nameWidth))
         var rows: [BenchRow] = []
         var failures: [String] = []
         func report(_ row: BenchRow) {
             rows.append(row)
-            print(row.tableLine)
+            print(row.tableLine(nameWidth: nameWidth))
             BenchChildren.flushOutput()
         }
         if !noBaselines && workloads.contains(.echo) {
