@@ -2,7 +2,10 @@
 # of large messages through ZeroMQ and the kdb+ door, 200 small queries, then idle
 # (bench/results/memory-large.csv).
 # Run from the package root: gnuplot -e "results='bench/results'" img/bench-memory-large.gp
-# (or -e "csv='FILE'" for another run's CSV; -e "plotfile='FILE.png'" to write elsewhere)
+# draws the committed run into img/bench-memory-large.png; -e "csv='FILE.csv'" draws another
+# run's CSV into FILE.png beside it (-e "plotfile='OTHER.png'" to write elsewhere).
+if (!exists("plotfile") && exists("csv")) \
+    plotfile = (strlen(csv) > 4 && csv[strlen(csv) - 3:] eq '.csv' ? csv[1:strlen(csv) - 4] : csv).'.png'
 if (!exists("results")) results = 'bench/results'
 if (!exists("csv")) csv = results.'/memory-large.csv'
 set terminal pngcairo size 900,450 font ",10" noenhanced

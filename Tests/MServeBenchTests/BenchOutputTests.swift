@@ -108,3 +108,18 @@ import Testing
                 == "workload name                        q/s  mean µs  p50 µs  p90 µs  p99 µs p99.9 µs queue µs  exec µs errors  cpu µs  srv µs")
     }
 }
+
+/// `memory --large --csv FILE` prints a gnuplot command that draws the run beside its CSV.
+/// Before, the command had no `plotfile`, and run as printed it replaced the committed
+/// img/bench-memory-large.png.
+@Suite struct LargeMemoryPlotCommandTests {
+    @Test(arguments: [
+        ("ml.csv", "ml.png"), ("out/run 2.csv", "out/run 2.png"), ("/tmp/x", "/tmp/x.png"), (".csv", ".csv.png"),
+        ("bench/results/memory-large.csv", "bench/results/memory-large.png"),
+    ])
+    func theCommandWritesBesideTheCSV(csv: String, png: String) {
+        #expect(
+            LargeMemoryRun.plotCommand(csv: csv, setup: "40 MB + 10 MB at once")
+                == "gnuplot -e \"csv='\(csv)'\" -e \"setup='40 MB + 10 MB at once'\" -e \"plotfile='\(png)'\" img/bench-memory-large.gp")
+    }
+}

@@ -292,6 +292,19 @@ extension IntegrationTests {
                 run.output.split(separator: "\n").contains { $0.hasPrefix("echo   route-by-function (kdb door) ") }, "\(run.output)")
         }
 
+        /// `memory --large --csv FILE` prints a plot command that writes beside the CSV, not
+        /// over the committed img/bench-memory-large.png (before, it gave no `plotfile`).
+        @Test func theLargeMemoryPlotCommandWritesBesideTheCSV() async throws {
+            try await withTemporaryDirectory("mserve-bench-memory") { directory in
+                let run = try await CommandRun.run(
+                    Self.bench,
+                    ["memory", "--large", "--rounds", "1", "--longs", "1000", "--string-bytes", "1000", "--idle", "0", "--csv", "\(directory)/run.csv"],
+                    timeout: 120)
+                #expect(run.status == 0, "\(run.errors)")
+                #expect(run.output.contains("-e \"plotfile='\(directory)/run.png'\" img/bench-memory-large.gp)"), "\(run.output)")
+            }
+        }
+
         /// An algorithm of a plugin file MSERVE_PLUGINS lists is measured by `dispatch`, as the
         /// unknown-algorithm message says. Before, the check took it and the run then refused
         /// it as unknown (it loaded the bench's directory alone).

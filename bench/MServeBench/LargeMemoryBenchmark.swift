@@ -153,9 +153,20 @@ struct LargeMemoryRun {
             }
             try file.write(to: csv)
             let setup = "\(format(Double(QIPC.encode(longQuery).count) / 1e6, 0)) MB + \(format(Double(QIPC.encode(stringQuery).count) / 1e6, 0)) MB at once"
-            print(
-                "CSV written to \(csv) (plot, from the package root: gnuplot -e \"csv='\(csv)'\" -e \"setup='\(setup)'\" img/bench-memory-large.gp)")
+            print("CSV written to \(csv) (plot, from the package root: \(Self.plotCommand(csv: csv, setup: setup)))")
         }
+    }
+
+    /// The PNG the printed plot command writes: beside the CSV, its name with `.png` for `.csv`.
+    static func plotFile(forCSV csv: String) -> String {
+        (csv.hasSuffix(".csv") && csv.count > 4 ? String(csv.dropLast(4)) : csv) + ".png"
+    }
+
+    /// The gnuplot command, run from the package root, that plots `csv` into
+    /// ``plotFile(forCSV:)``: never into img/, whose PNG is the committed run's (given no
+    /// `plotfile`, img/bench-memory-large.gp draws a `csv` beside it too).
+    static func plotCommand(csv: String, setup: String) -> String {
+        "gnuplot -e \"csv='\(csv)'\" -e \"setup='\(setup)'\" -e \"plotfile='\(plotFile(forCSV: csv))'\" img/bench-memory-large.gp"
     }
 
     /// The resident kilobytes of the broker and each servant now.
