@@ -10,9 +10,14 @@ CPU is user + system time of the broker process from /proc/PID/stat (clock ticks
 A bench helper, not a product feature. Needs pyzmq (the virtualenv scripts/setup makes).
 
     ~/.cache/mserve/venv/bin/python bench/fleet_bench.py --servants 2,100,1000
+
+The broker is `--mserve PATH`; by default the package's release build
+(.build/release/mserve beside bench/), else bin/mserve beside bench/ (release binaries
+unpacked with it), else `mserve` on PATH.
 """
 import argparse
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -125,11 +130,22 @@ def drive(endpoint, clients, in_flight, seconds):
     return answered
 
 
+def default_mserve():
+    """The `mserve` to start when --mserve is not given: the package's release build, else
+    bin/mserve beside bench/, else the one on PATH (None when there is none)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(root, ".build", "release", "mserve"), os.path.join(root, "bin", "mserve")):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("mserve")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--serve", nargs=3, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY"), help=argparse.SUPPRESS)
     parser.add_argument("--servants", default="2,100,1000")
-    parser.add_argument("--mserve", default=".build/release/mserve")
+    parser.add_argument("--mserve", help="the mserve binary (default: .build/release/mserve, else bin/mserve, "
+                        "beside bench/; else mserve on PATH)")
     parser.add_argument("--algorithm", default="orig")
     parser.add_argument("--base-port", type=int, default=61500, help="first servant port; keep the range out of the ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range), which the broker's own connections use")
     parser.add_argument("--clients", type=int, default=2)
@@ -141,6 +157,13 @@ def main():
     if arguments.serve:
         serve(*arguments.serve)
         return
+    if arguments.mserve is None:
+        arguments.mserve = default_mserve()
+        if arguments.mserve is None:
+            parser.error("no mserve found (.build/release/mserve or bin/mserve beside bench/, or on PATH): "
+                         "build it with `swift build -c release`, or give --mserve PATH")
+    elif not (os.path.isfile(arguments.mserve) and os.access(arguments.mserve, os.X_OK)):
+        parser.error("--mserve %s: no such executable file" % arguments.mserve)
 
     print("| servants | idle broker CPU (heartbeats only) | per heartbeat (PING + PONG) | queries/s "
           "| broker CPU µs per query | less the heartbeats' share |")
