@@ -454,7 +454,7 @@ extension BrokerLoop {
             case .ready:
                 record.notAServantLog = LogThrottle(interval: .seconds(60))  // a servant after all
                 record.notAServantAnswers = 0
-                servantReady(id, readyInfo: frames.count > 3 ? frames.copy(of: 3) : nil)
+                servantReady(id, ReadyAnnouncement.read(frame: 3, of: frames))
             case .pong:
                 if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
                     record.state == .ready || record.state == .draining, reported != record.incarnation
@@ -618,14 +618,15 @@ extension BrokerLoop {
     /// (``ReadyAnnouncement``). Applied whole, once per incarnation: a READY repeating the one
     /// in force changes nothing, and one announcing something else in the same incarnation (or
     /// coming while the servant drains) is refused with a warning.
-    func servantReady(_ id: UInt64, readyInfo: [UInt8]?) {
+    func servantReady(_ id: UInt64, _ reading: ReadyAnnouncement.Reading) {
         guard let record = servants[id] else { return }
         let announcement: ReadyAnnouncement
-        switch ReadyAnnouncement.read(readyInfo) {
+        switch reading {
         case .announced(let read): announcement = read
         case .refused(let reason):
             // Without its incarnation a restart of the servant could not be told from a repeated
-            // READY, and queries lost with the old process would wait for ever: not ready.
+            // READY, and queries lost with the old process would wait for ever: not ready. Past
+            // the limits, what it serves is not known: not ready either.
             if !record.badReadyLogged {
                 record.badReadyLogged = true
                 logger.warning(

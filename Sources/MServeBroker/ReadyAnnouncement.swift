@@ -3,11 +3,16 @@
 
 import MServeProtocol
 import QData
+import ZeroMQ
 
 /// A servant's READY, read: its incarnation, capacity, batch limit, name and functions.
 ///
 /// The dictionary's keys must be a symbol vector. A READY whose incarnation cannot be read is
 /// refused whole (``Reading/refused(_:)``): a restart could not be told from a repeated READY.
+/// So is one past ``ReadyLimits``: more bytes than ``ReadyLimits/largestBody`` (not even
+/// copied out of its frame, nor decompressed), more functions than
+/// ``ReadyLimits/mostFunctions``, or a function name longer than ``ReadyLimits/longestName``;
+/// what is read of one within them is a few milliseconds of the loop's time at most.
 /// An optional field of the wrong type, or a value out of range, is replaced by what the
 /// field's absence gives, and named in ``problems`` for the broker's warning; keys the broker
 /// does not know (`pid`, `service`, a newer servant's) are not read.
@@ -37,12 +42,25 @@ struct ReadyAnnouncement: Equatable {
         case refused(String)
     }
 
+    /// Reads the READY whose dictionary is frame `index` of `frames` (none there: without
+    /// one). A frame past ``ReadyLimits/largestBody`` is refused as it lies, without a copy.
+    static func read(frame index: Int, of frames: ZMQFrames) -> Reading {
+        guard index < frames.count else { return read(nil) }
+        if let refusal = sizeRefusal(frames.size(ofFrame: index)) { return .refused(refusal) }
+        return read(frames.copy(of: index))
+    }
+
     /// Reads a READY's body, the IPC dictionary in the frame after the command (nil: none).
     static func read(_ body: [UInt8]?) -> Reading {
         guard let body else { return .refused("without a dictionary (its frame is missing)") }
+        if let refusal = sizeRefusal(body.count) { return .refused(refusal) }
+        if let size = QIPC.decompressedSize(of: body), size > ReadyLimits.largestBody {
+            return .refused(
+                "that decompresses to \(size) bytes: a READY may have at most \(ReadyLimits.largestBody) (docs/PROTOCOL.md)")
+        }
         let value: QValue
         do {
-            value = try QIPC.decode(body).value
+            value = try QIPC.decode(body, maximumSize: ReadyLimits.largestBody).value
         } catch {
             return .refused("whose dictionary cannot be read: \(error.message)")
         }
@@ -72,14 +90,21 @@ struct ReadyAnnouncement: Equatable {
             case "batch": announcement.batchLimit = announcement.readCount(key, value, atMost: Self.largestBatch)
             case "name":
                 switch value {
+                case .atom(.symbol(let text)) where text.utf8.count > ReadyLimits.longestName:
+                    announcement.problems.append(
+                        "name is \(text.utf8.count) bytes long, over \(ReadyLimits.longestName) (ignored)")
                 case .atom(.symbol(let text)) where !text.isEmpty: announcement.name = text
                 case .atom(.symbol): announcement.problems.append("name is the empty symbol (ignored)")
                 default: announcement.problems.append("name is \(Self.kind(of: value)), not a symbol (ignored)")
                 }
             case "functions":
                 switch value {
-                case .vector(.symbol(let names), _): announcement.functions = ServedFunctions(announced: names)
-                case .atom(.symbol(let name)): announcement.functions = ServedFunctions(announced: [name])
+                case .vector(.symbol(let names), _):
+                    if let refusal = Self.functionsRefusal(names) { return .refused(refusal) }
+                    announcement.functions = ServedFunctions(announced: names)
+                case .atom(.symbol(let name)):
+                    if let refusal = Self.functionsRefusal([name]) { return .refused(refusal) }
+                    announcement.functions = ServedFunctions(announced: [name])
                 default:
                     announcement.functions = .every
                     announcement.problems.append(
@@ -89,6 +114,22 @@ struct ReadyAnnouncement: Equatable {
             }
         }
         return .announced(announcement)
+    }
+
+    /// Why a READY of `size` bytes is not read (a phrase after "ignored a READY"); nil when it may be.
+    static func sizeRefusal(_ size: Int) -> String? {
+        guard size > ReadyLimits.largestBody else { return nil }
+        return "of \(size) bytes: a READY may have at most \(ReadyLimits.largestBody) (docs/PROTOCOL.md)"
+    }
+
+    /// Why a READY listing `names` as its functions is refused (a phrase after "ignored a
+    /// READY"); nil when they are within ``ReadyLimits``.
+    static func functionsRefusal(_ names: [String]) -> String? {
+        if names.count > ReadyLimits.mostFunctions {
+            return "listing \(names.count) functions: a READY may list at most \(ReadyLimits.mostFunctions) (docs/PROTOCOL.md)"
+        }
+        guard let long = names.first(where: { $0.utf8.count > ReadyLimits.longestName }) else { return nil }
+        return "listing a function name of \(long.utf8.count) bytes: a function name may have at most \(ReadyLimits.longestName) (docs/PROTOCOL.md)"
     }
 
     /// q's name for `value`'s type with its article: "a long atom", "an int atom".

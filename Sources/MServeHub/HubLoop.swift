@@ -316,7 +316,11 @@ final class HubLoop {
             let userID = parts[1].metadata("User-Id") ?? ""
             let message: HubMessage
             do {
-                message = try HubMessage(frames: parts.dropFirst().map(\.bytes))
+                // A request past HubMessage.largestRequest is refused as it lies, not copied.
+                if parts.count == 4, parts[1].bytes == HubLink.protocolMarker, let command = HubCommand(frame: parts[2].bytes) {
+                    try HubMessage.checkBodySize(parts[3].count, of: command, largestBody: HubMessage.largestRequest)
+                }
+                message = try HubMessage(frames: parts.dropFirst().map(\.bytes), largestBody: HubMessage.largestRequest)
             } catch {
                 metrics.refused(.malformed)
                 if let heldBack = malformedMessageLog.admit() {

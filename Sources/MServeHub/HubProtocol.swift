@@ -93,13 +93,19 @@ public struct HubMessage: Sendable {
     }
 
     /// The largest body a hub message may have, compressed on the wire or once decompressed
-    /// (hub requests are small; the hub's socket refuses larger frames).
+    /// (the hub's socket refuses larger frames; its answers, tables among them, may be large).
     public static let largestBody = 16 << 20
 
+    /// The largest body the hub reads in a request, compressed on the wire or once
+    /// decompressed: the longest REGISTER, of every text field at its longest, is under
+    /// 16 KiB. A larger one is answered with ERROR before it is copied or decoded, so that no
+    /// peer holds the hub's loop up with a body of millions of entries.
+    public static let largestRequest = 64 << 10
+
     /// Reads `[MSH1, COMMAND, body]`; an empty body frame is an empty body, as an empty
-    /// dictionary is. A compressed body that would decompress past
-    /// ``largestBody`` is refused before anything is allocated for it.
-    public init(frames: [[UInt8]]) throws(HubError) {
+    /// dictionary is. A body of more than `largestBody` bytes, or a compressed one that would
+    /// decompress past it, is refused before anything is allocated for it.
+    public init(frames: [[UInt8]], largestBody: Int = Self.largestBody) throws(HubError) {
         guard frames.count == 3 else {
             throw HubError(.malformed, "expected the frames [MSH1, COMMAND, body], got \(frames.count) frames")
         }
@@ -114,6 +120,7 @@ public struct HubMessage: Sendable {
         guard let command = HubCommand(frame: frames[1]) else {
             throw HubError(.malformed, "unknown hub command '\(LogText.printable(frames[1], limit: 16))'")
         }
+        try Self.checkBodySize(frames[2].count, of: command, largestBody: largestBody)
         // An empty body: an empty frame, or an empty dictionary.
         if frames[2].isEmpty {
             self.init(command, [])
@@ -121,7 +128,7 @@ public struct HubMessage: Sendable {
         }
         let value: QValue
         do {
-            value = try QIPC.decode(frames[2], maximumSize: Self.largestBody).value
+            value = try QIPC.decode(frames[2], maximumSize: largestBody).value
         } catch {
             throw HubError(.malformed, "the body of \(command.rawValue) is not a q message: \(error)")
         }
@@ -137,6 +144,14 @@ public struct HubMessage: Sendable {
             throw HubError(.malformed, "the body of \(command.rawValue) is not a symbol-keyed dictionary")
         }
         self.init(command, entries)
+    }
+
+    /// Throws when a body of `size` bytes is past `largestBody`: the hub's loop checks a
+    /// request's frame with it before copying the frame.
+    static func checkBodySize(_ size: Int, of command: HubCommand, largestBody: Int) throws(HubError) {
+        guard size > largestBody else { return }
+        throw HubError(
+            .malformed, "the body of \(command.rawValue) has \(size) bytes, over the limit of \(largestBody)")
     }
 
     /// The body's value for `key`.

@@ -82,6 +82,21 @@ public enum ServantCommand: String, Sendable, CaseIterable {
     }
 }
 
+/// What one READY may announce (docs/PROTOCOL.md, section 2). A broker refuses a READY past
+/// these limits, with a warning naming the servant and the limit, and keeps the servant out of
+/// dispatch; one within them costs its loop a few milliseconds at most to read (one listing
+/// millions of functions held it for seconds). A servant whose functions are past them refuses
+/// to start.
+public enum ReadyLimits {
+    /// The most bytes a READY's dictionary may have: its IPC message, and a compressed one's
+    /// plain message too (256 KiB).
+    public static let largestBody = 256 << 10
+    /// The most function names its `functions` may list.
+    public static let mostFunctions = 4_096
+    /// The longest function name, and the longest `name`, in UTF-8 bytes.
+    public static let longestName = 255
+}
+
 /// Little-endian 8-byte integers, as used for tags, incarnations and durations on the wire.
 public enum WireInteger {
     /// Encodes `value` as 8 little-endian bytes.

@@ -20,13 +20,25 @@ public final class Servant: Service, Sendable {
     /// This run's unique id, sent in READY and PONG so brokers notice a restart.
     public let incarnation: UInt64
 
-    /// Creates a servant that serves `functions`.
+    /// Creates a servant that serves `functions`. Throws when a function could never be called
+    /// (``FunctionRegistry/checkCallable()``), or when its READY would be past
+    /// ``ReadyLimits``, which brokers refuse: more functions (of those its allowlist lets
+    /// through) than a READY may list, or a name longer than a READY's may be.
     public init(
         configuration: ServantConfiguration = ServantConfiguration(),
         functions: FunctionRegistry,
         logger: Logger = Logger(label: "mserve.servant")
     ) throws {
         try functions.checkCallable()
+        let announced = functions.restricted(to: configuration.allowlist).names.count
+        guard announced <= ReadyLimits.mostFunctions else {
+            throw ServantError(
+                "this servant serves \(announced) functions, and a READY may list at most \(ReadyLimits.mostFunctions) (docs/PROTOCOL.md): brokers would refuse it; serve fewer, or narrow them with --allow")
+        }
+        if let name = configuration.name, name.utf8.count > ReadyLimits.longestName {
+            throw ServantError(
+                "the servant's name is \(name.utf8.count) bytes long, and a READY's name may have at most \(ReadyLimits.longestName) (docs/PROTOCOL.md)")
+        }
         self.configuration = configuration
         self.functions = functions
         self.logger = logger

@@ -1,6 +1,7 @@
 import CMServeServantPlugin
 import Foundation
 import Glibc
+import MServeProtocol
 import MServeQuery
 import POSIXFiles
 public import QData
@@ -339,9 +340,13 @@ public enum ServantPluginLoader {
     }
 
     /// Why clients could never call `name` (not a q identifier, a q built-in, a reserved
-    /// namespace: what secure invocation refuses; the broker's `.mserve` namespace), or nil
-    /// when they can.
+    /// namespace: what secure invocation refuses; the broker's `.mserve` namespace; longer than
+    /// ``ReadyLimits/longestName`` bytes, which no broker takes), or nil when they can.
     static func callableNameRefusal(_ name: String) -> String? {
+        // A broker refuses a READY listing a longer one (docs/PROTOCOL.md).
+        if name.utf8.count > ReadyLimits.longestName {
+            return "its name is \(name.utf8.count) bytes long, and brokers take function names of at most \(ReadyLimits.longestName)"
+        }
         // The broker answers its own namespace and never sends a query there to a servant.
         if name == ".mserve" || name.hasPrefix(".mserve.") {
             return "`\(name)` is in the broker's namespace `.mserve`, which brokers answer themselves"

@@ -129,6 +129,79 @@ struct ServantReadyTests {
         }
     }
 
+    /// A READY past ReadyLimits (more functions than a READY may list, a function name too
+    /// long, more bytes than a READY may have) is refused whole, with a warning naming the
+    /// servant and the limit: the servant stays out of dispatch, and the broker has not taken
+    /// in its millions of names. A READY within the limits, the most functions it may list
+    /// among them, puts it in dispatch.
+    @Test func aReadyPastTheLimitsIsRefusedWithAWarningNamingTheServantAndTheLimit() async throws {
+        let log = LogRecorder()
+        let tooMany = ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: (0...ReadyLimits.mostFunctions).map { "f\($0)" })
+        let tooLong = ScriptedServant.readyInfo(
+            capacity: 1, batch: nil, functions: ["twice", String(repeating: "f", count: ReadyLimits.longestName + 1)])
+        let tooLarge = Self.readyInfo([
+            ("incarnation", .atom(.long(9))), ("functions", .vector(.symbol(["twice"]))),
+            ("note", .vector(.char([UInt8](repeating: 0x61, count: ReadyLimits.largestBody)))),
+        ])
+        let expected = [
+            "ignored a READY listing 4097 functions: a READY may list at most 4096 (docs/PROTOCOL.md); the servant stays out of dispatch",
+            "ignored a READY listing a function name of 256 bytes: a function name may have at most 255 (docs/PROTOCOL.md); the servant stays out of dispatch",
+            "ignored a READY of \(tooLarge.count) bytes: a READY may have at most 262144 (docs/PROTOCOL.md); the servant stays out of dispatch",
+        ]
+        try await ScriptedBroker.run(servants: 3, logger: log.logger(label: "mserve.broker")) { run in
+            let names = await run.broker.snapshot().servants.map(\.name)
+            for (servant, ready) in zip(run.servants, [tooMany, tooLong, tooLarge]) {
+                let (broker, _) = try await servant.next(.hello)
+                try servant.send(to: broker, .ready, [ready])
+            }
+            try run.send(id: 1, "twice 1")
+            #expect(await eventually { log.messages.filter { $0.hasPrefix("ignored a READY") }.count == 3 }, "\(log.messages)")
+            for (name, message) in zip(names, expected) {
+                let warning = log.entries.first { $0.message == message }
+                #expect(warning?.level == .warning, "\(log.messages)")
+                #expect(warning?.metadata["servant"] == name)
+            }
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["connecting", "connecting", "connecting"])
+            #expect(await run.broker.snapshot().queued == 1)
+
+            let (broker, _) = try await run.servants[0].next(.hello)
+            try run.servants[0].send(
+                to: broker, .ready,
+                [ScriptedServant.readyInfo(capacity: 1, batch: nil, functions: ["twice"] + (1..<ReadyLimits.mostFunctions).map { "f\($0)" })])
+            let (_, query) = try await run.servants[0].next(.query)
+            #expect(query.count == 2)
+        }
+    }
+
+    /// What is read of a READY holds to ReadyLimits: a compressed READY is judged by its plain
+    /// size, a single function name by its length; a `name` too long is left out as one of the
+    /// wrong type is.
+    @Test func readingAReadyHoldsToTheLimits() throws {
+        let incarnation: (String, QValue) = ("incarnation", .atom(.long(9)))
+        func read(_ entries: [(String, QValue)]) -> ReadyAnnouncement.Reading {
+            ReadyAnnouncement.read(Self.readyInfo([incarnation] + entries))
+        }
+        let most = (0..<ReadyLimits.mostFunctions).map { "f\($0)" }
+        #expect(read([("functions", .vector(.symbol(most)))]).announced?.functions == ServedFunctions(announced: most))
+        let longest = String(repeating: "f", count: ReadyLimits.longestName)
+        #expect(read([("functions", .atom(.symbol(longest)))]).announced?.functions == ServedFunctions(announced: [longest]))
+        #expect(
+            read([("functions", .atom(.symbol(longest + "f")))])
+                == .refused("listing a function name of 256 bytes: a function name may have at most 255 (docs/PROTOCOL.md)"))
+
+        let plain = Self.readyInfo([incarnation, ("note", .vector(.char([UInt8](repeating: 0x61, count: ReadyLimits.largestBody))))])
+        let compressed = try #require(QIPC.compress(plain))
+        #expect(compressed.count < ReadyLimits.largestBody)
+        #expect(
+            ReadyAnnouncement.read(compressed)
+                == .refused("that decompresses to \(plain.count) bytes: a READY may have at most 262144 (docs/PROTOCOL.md)"))
+
+        let named = read([("name", .atom(.symbol(longest + "n")))]).announced
+        #expect(named?.name == nil)
+        #expect(named?.problems == ["name is 256 bytes long, over 255 (ignored)"])
+        #expect(read([("name", .atom(.symbol(longest)))]).announced?.name == longest)
+    }
+
     /// Two servants ready under one name cannot be told apart in replies, logs and metrics: the
     /// broker warns, naming both endpoints.
     @Test func aServantReadyUnderTheNameOfAnotherIsWarnedAbout() async throws {
@@ -154,5 +227,13 @@ struct ServantReadyTests {
     /// A READY's dictionary with these entries.
     static func readyInfo(_ entries: [(String, QValue)]) -> [UInt8] {
         QIPC.encode(InfoDictionary.dictionary(entries))
+    }
+}
+
+extension ReadyAnnouncement.Reading {
+    /// The announcement read; nil for a refusal.
+    var announced: ReadyAnnouncement? {
+        if case .announced(let announcement) = self { return announcement }
+        return nil
     }
 }

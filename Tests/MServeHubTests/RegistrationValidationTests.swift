@@ -94,6 +94,63 @@ struct RegistrationValidationTests {
         #expect(read.service == "dev")
     }
 
+    /// A request whose body is past HubMessage.largestRequest (a REGISTER carrying a list of
+    /// 100,000 extra names, say) is answered with ERROR and not read; a compressed one is judged
+    /// by its plain size. A REGISTER of every text field at its longest is well within it.
+    @Test func aRequestPastTheLimitIsRefusedUnread() async throws {
+        try await HubFixture.with { fixture in
+            let (hub, task) = try await fixture.startHub()
+            defer { hub.stop() }
+            let context = try ZMQContext()
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            defer {
+                socket.close()
+                context.terminate()
+            }
+            try socket.setLinger(milliseconds: 0)
+            try socket.connect(fixture.endpoint)
+            func ask(_ frames: [[UInt8]]) async throws -> HubMessage {
+                try socket.send(multipart: frames)
+                let answer = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                return try HubMessage(frames: answer)
+            }
+            let padded = HubMessage(
+                .register,
+                Self.registration { $0.session = "padded" }.entries + [("extra", .vector(.symbol((0..<100_000).map { "n\($0)" })))])
+            let body = padded.frames[2]
+            let refused = try await ask(padded.frames)
+            #expect(refused.command == .error)
+            #expect(refused.text("message") == "the body of REGISTER has \(body.count) bytes, over the limit of 65536")
+
+            let repetitive = HubMessage(
+                .register,
+                Self.registration { $0.session = "repetitive" }.entries + [("extra", .vector(.char([UInt8](repeating: 0x61, count: 100_000))))]
+            ).frames[2]
+            let compressed = try #require(QIPC.compress(repetitive))
+            #expect(compressed.count < HubMessage.largestRequest)
+            let unpacked = try await ask([HubLink.protocolMarker, HubCommand.register.frame, compressed])
+            #expect(unpacked.command == .error)
+            #expect(
+                unpacked.text("message")?.contains("decompresses to \(repetitive.count) bytes, over the limit of 65536") == true,
+                "\(unpacked.text("message") ?? "")")
+            #expect(try await fixture.client.table("spoke").rowCount == 0)
+
+            let longest = Self.registration {
+                $0.commandLine = String(repeating: "x", count: SpokeRegistration.longestText)
+                $0.directory = String(repeating: "d", count: SpokeRegistration.longestText)
+                $0.host = String(repeating: "h", count: SpokeRegistration.longestName)
+                $0.user = String(repeating: "u", count: SpokeRegistration.longestName)
+                $0.service = String(repeating: "s", count: SpokeRegistration.longestName)
+                $0.endpoint = "tcp://" + String(repeating: "e", count: SpokeRegistration.longestName - 6)
+                $0.session = String(repeating: "i", count: SpokeRegistration.longestName)
+            }
+            let registered = try await ask(HubMessage(.register, longest.entries).frames)
+            #expect(registered.command == .registered, "\(registered.text("message") ?? "")")
+            hub.stop()
+            try await task.value
+        }
+    }
+
     @Test func theHubAnswersErrorToEachAndRegistersTheRealOnes() async throws {
         let recorder = LogRecorder()
         try await HubFixture.with { fixture in

@@ -71,6 +71,28 @@ struct ServantRunTests {
         try await running.value
     }
 
+    /// A READY past ReadyLimits is refused by brokers: a servant that would announce one does
+    /// not start, saying why; one whose --allow narrows its functions under the limit does.
+    @Test func aServantWhoseReadyBrokersWouldRefuseDoesNotStart() throws {
+        var functions = FunctionRegistry()
+        for index in 0...ReadyLimits.mostFunctions { functions.register("f\(index)", arity: 0...1) { _ in .atom(.long(1)) } }
+        let tooMany = #expect(throws: ServantError.self) { try Servant(functions: functions) }
+        #expect(
+            tooMany?.message
+                == "this servant serves \(ReadyLimits.mostFunctions + 1) functions, and a READY may list at most \(ReadyLimits.mostFunctions) (docs/PROTOCOL.md): brokers would refuse it; serve fewer, or narrow them with --allow",
+            "\(String(describing: tooMany))")
+        var narrowed = ServantConfiguration()
+        narrowed.allowlist = FunctionAllowlist(["f1", "f2"])
+        _ = try Servant(configuration: narrowed, functions: functions)
+
+        var named = ServantConfiguration()
+        named.name = String(repeating: "n", count: ReadyLimits.longestName + 1)
+        let longName = #expect(throws: ServantError.self) { try Servant(configuration: named, functions: DemoFunctions.registry()) }
+        #expect(longName?.message.hasPrefix("the servant's name is 256 bytes long") == true, "\(String(describing: longName))")
+        named.name = String(repeating: "n", count: ReadyLimits.longestName)
+        _ = try Servant(configuration: named, functions: DemoFunctions.registry())
+    }
+
     @Test func aServantOnAnIPCEndpointServesAndRunsOnlyOnce() async throws {
         let path = NSTemporaryDirectory() + "mserve-servant-\(UUID().uuidString).sock"
         defer { try? FileManager.default.removeItem(atPath: path) }

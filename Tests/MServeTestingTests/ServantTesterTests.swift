@@ -106,9 +106,10 @@ struct ServantTesterTests {
         #expect(noted.info == .dictionary(["rows": .atom(.long(3)), "error": .string("late")]))
     }
 
-    /// A function no client could call (the broker's namespace, a q built-in, not a q name)
-    /// or a name registered twice is refused by the tester, as by a servant.
-    @Test(arguments: [".mserve.foo", "sum", ".z.ts", "bad name", "twice"])
+    /// A function no client could call (the broker's namespace, a q built-in, not a q name, a
+    /// name longer than brokers take in a READY) or a name registered twice is refused by the
+    /// tester, as by a servant.
+    @Test(arguments: [".mserve.foo", "sum", ".z.ts", "bad name", "twice", String(repeating: "f", count: 256)])
     func aFunctionNoClientCouldCallIsRefused(name: String) throws {
         var functions = FunctionRegistry()
         functions.register("twice", arity: 1...1) { $0[0] }
