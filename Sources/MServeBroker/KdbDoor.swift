@@ -498,11 +498,14 @@ final class KdbDoor {
             guard stored.verifies(password: password) else { return .refused(wrongCredentials) }
             return finishHandshake(&connection, user: user, stored: stored, capability: capability, length: length)
         }
-        switch loginChecker.check(connection: id, user: user, password: password, hash: hash) {
+        switch loginChecker.check(connection: id, address: connection.address, user: user, password: password, hash: hash) {
         case .accepted:
             return finishHandshake(&connection, user: user, stored: stored, capability: capability, length: length)
         case .busy:
             return .refused("too many logins being checked at once")
+        case .addressBusy:
+            return .refused(
+                "too many logins from its address being checked at once (at most \(KdbLoginChecker.maxPendingPerAddress))")
         case .pending:
             connection.checking = PendingLogin(user: user, stored: stored, capability: capability, length: length)
             return .waiting

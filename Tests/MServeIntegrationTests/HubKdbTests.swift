@@ -47,6 +47,31 @@ extension IntegrationTests {
             }
         }
 
+        /// With `--users hub`, wrong passwords sent in a loop from one address take at most
+        /// their address's share of the password checks: users logging in from another
+        /// address, none of them logged in before, still get in (Tests/Interop/kdb_login_flood.py).
+        @Test func aFloodOfWrongPasswordsFromOneAddressLocksNoOtherAddressOut() async throws {
+            guard let python = KdbDoorTests.requirePython() else { return }
+            try await withTemporaryDirectory("mserve-hub") { hubDirectory in
+                let hub = try await Self.startHub(directory: hubDirectory)
+                defer { hub.stop() }
+                for (user, password) in [("alice", "wonderland"), ("bob", "builder"), ("carol", "singer"), ("dave", "digger")] {
+                    let added = try await CommandRun.mserve(
+                        ["hub", "user", "add", user, "--password", password, "--hub", hub.endpoint, "--dir", hubDirectory])
+                    #expect(added.status == 0, "\(added.errors)")
+                }
+                let (cluster, port) = try await KdbDoorTests.startCluster(
+                    doorArguments: ["--users", "hub", "--hub", hub.endpoint])
+                defer { cluster.stop() }
+                #expect(await eventually { cluster.broker.logs.contains("kdb+ users updated from the hub") })
+                let (status, text) = try await KdbDoorTests.run(
+                    python, "kdb_login_flood.py", ["127.0.0.1", "\(port)", "alice", "bob:builder", "carol:singer", "dave:digger"])
+                #expect(status == 0, "\(text)")
+                #expect(text.contains("all checks passed"), "\(text)")
+                #expect(cluster.broker.isRunning, "the broker died")
+            }
+        }
+
         /// A user removed from the hub loses the connections it already has, not only new
         /// logins: a pykx client served on its open handle is cut within the refresh. So is a
         /// user whose password changed; a user left alone is served on.
