@@ -149,6 +149,13 @@ struct BrokerCommand: AsyncParsableCommand {
                     "client-reply-buffer-total": "\(configuration.clients.maxBufferedReplyBytesTotal)",
                 ])
         }
+        warnOfEphemeralPorts(
+            [
+                .bound(configuration.clients.endpoint, "the client endpoint", source: clients == nil ? "MSERVE_BROKER" : "--clients"),
+                configuration.kdb.flatMap { .bound(host: $0.host, port: $0.port, "the kdb+ door", source: kdbOptions.port == nil ? "MSERVE_KDB_PORT" : "--kdb-port") },
+                httpAddress.flatMap { .bound(host: $0.host, port: $0.port, "the HTTP side", source: $0.source) },
+                hubOptions.fixedPort,
+            ], logger: logger)
         let broker = try Broker(configuration: configuration, logger: logger, plugins: registry)
         var services: [any Service] = [broker]
         var http: MonitoringServer?

@@ -152,6 +152,11 @@ struct HubServeCommand: AsyncParsableCommand {
             }
         }
         let httpAddress = try httpOptions.address(securityOn: configuration.curve != nil)
+        warnOfEphemeralPorts(
+            [
+                .bound(endpoint, "the hub endpoint", source: bind == nil ? "MSERVE_HUB" : "--bind"),
+                httpAddress.flatMap { .bound(host: $0.host, port: $0.port, "the HTTP side", source: $0.source) },
+            ], logger: logger)
         let hub = try Hub(configuration: configuration, logger: logger)
         let http = httpAddress.map { MonitoringServer(address: $0, process: HubMonitor(hub: hub), logger: logger) }
         // The hub lists itself, as the seed's HUB does. Its spoke comes last, so that it stops

@@ -66,6 +66,23 @@ struct HubOptions: ParsableArguments {
     }
 }
 
+extension HubOptions {
+    /// The port of the hub endpoint, for ``warnOfEphemeralPorts(_:logger:ephemeral:)``: the
+    /// hub this process joins, when it is on this host, or the one it serves in auto mode.
+    var fixedPort: FixedPort? {
+        guard let mode else { return nil }
+        let source: String
+        switch mode {
+        case .connect: source = hub == nil ? "MSERVE_HUB" : "--hub"
+        case .auto:
+            source =
+                hubEndpoint != nil ? "--hub-endpoint"
+                : HubEnvironment.endpoint == HubEnvironment.setting ? "MSERVE_HUB" : "the default hub endpoint"
+        }
+        return mode.fixedPort(source: source)
+    }
+}
+
 /// The hub settings of the environment, read here and only here: the libraries take values.
 enum HubEnvironment {
     /// `MSERVE_HUB` as set: an endpoint, `auto` or `none`; nil when unset or empty.

@@ -251,6 +251,8 @@ struct MServeServantCommand: AsyncParsableCommand {
                 "this servant listens on loopback only, but registers with a hub on another host: brokers on other hosts cannot reach it and list it as connecting (\(why)); name an address other hosts reach with --advertise, e.g. --advertise 10.1.2.7",
                 metadata: ["endpoint": "\(configuration.endpoint)", "hub": "\(hub)"])
         }
+        warnOfEphemeralPorts(
+            [.bound(configuration.endpoint, "this servant's endpoint", source: "--bind"), hubOptions.fixedPort], logger: logger)
         configuration.allowlist = try allowlist(serving: loaded)
         configuration.acceptsDirectQueries = direct
         configuration.threads = threads

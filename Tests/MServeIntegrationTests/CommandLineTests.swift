@@ -1115,6 +1115,49 @@ extension IntegrationTests {
             #expect(TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 5_000))
         }
 
+        /// A fixed port in the kernel's ephemeral port range can be taken, while nothing listens
+        /// on it, as the local port of an outgoing connection (on this host even by a client
+        /// reconnecting to it, which connects to itself): a hub bound there, and a broker
+        /// joining a hub there on this host, say so once at start; a port below the range is
+        /// not warned of.
+        @Test func aFixedPortInTheEphemeralRangeIsWarnedOf() async throws {
+            let ephemeral = try #require(EphemeralPorts.current())
+            func freePortInTheRange() throws -> Int {
+                let port = (0..<1_000).lazy.map { _ in Int.random(in: ephemeral.range) }
+                    .first { ephemeral.contains($0) && LoopbackPort.canBind($0) }
+                return try #require(port, "no free port in the ephemeral range \(ephemeral.rangeText)")
+            }
+            let inRange = "in the kernel's ephemeral port range \(ephemeral.rangeText) (net.ipv4.ip_local_port_range)"
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let port = try freePortInTheRange()
+                let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory])
+                hub.stop()
+                let warning = "the hub endpoint tcp://127.0.0.1:\(port) (--bind) has port \(port), \(inRange)"
+                let lines = hub.logs.split(separator: "\n").filter { $0.contains(warning) }
+                #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(hub.logs)")
+                #expect(
+                    lines.first?.contains(
+                        "this process cannot listen there again until that connection ends; give a port outside the range, or add \(port) to net.ipv4.ip_local_reserved_ports")
+                        == true)
+
+                let below = LoopbackPort.free()
+                if !ephemeral.contains(below) {
+                    let quiet = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:\(below)", "--dir", directory])
+                    quiet.stop()
+                    #expect(!quiet.logs.contains("ephemeral port range"), "\(quiet.logs)")
+                }
+            }
+            let hubPort = try freePortInTheRange()
+            let broker = try await MServeProcess(
+                "broker",
+                ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:\(hubPort)", "--status-every", "0"])
+            broker.stop()
+            let warning =
+                "the hub endpoint tcp://127.0.0.1:\(hubPort) (--hub) has port \(hubPort), \(inRange), which outgoing connections "
+                + "take their local ports from: while the hub is down, this process's reconnects to it may be given that very port"
+            #expect(broker.logs.split(separator: "\n").filter { $0.contains(warning) }.count == 1, "\(broker.logs)")
+        }
+
         /// A ZeroMQ socket bound where other hosts reach it, without keys, lets anyone there take
         /// part: the broker's client endpoint, the hub and a servant say so once at start, as
         /// the kdb+ door and the HTTP side do; bound to loopback, they say nothing.
