@@ -16,28 +16,20 @@ struct WrongServantEndpointTests {
     /// A port that takes TCP connections and closes them, as a service of another protocol
     /// does: each ZeroMQ handshake fails, and libzmq connects again and again.
     @Test func aPortThatIsNotAZeroMQServantIsSaidToBeSoOnce() async throws {
-        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
-        let accepted = Atomic<Int>(0)
-        let acceptor = RepeatingThread {
-            guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
-            TCPSocket.close(connection.descriptor)
-            accepted.add(1, ordering: .relaxed)
-        }
-        defer {
-            acceptor.stop()
-            TCPSocket.close(listener)
-        }
+        let service = try PortThatClosesWhatItAccepts()
+        defer { service.stop() }
+        let port = service.port
         let log = LogRecorder()
         try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log) { broker in
             // Connected, refused and connected again.
-            #expect(await eventually { accepted.load(ordering: .relaxed) >= 3 }, "the broker connected \(accepted.load(ordering: .relaxed)) times")
+            #expect(await eventually { service.accepted >= 3 }, "the broker connected \(service.accepted) times")
             // Never in session, it is not lost: still connecting.
             #expect(await broker.snapshot().servants.map(\.state) == ["connecting"])
             // The waits between connections have grown (1, 2, 4 s…): a few connections in the
             // next four seconds, not the several a second libzmq makes left to itself.
-            let before = accepted.load(ordering: .relaxed)
+            let before = service.accepted
             try await Task.sleep(for: .seconds(4))
-            let made = accepted.load(ordering: .relaxed) - before
+            let made = service.accepted - before
             #expect(made <= 3, "the broker connected \(made) times in four seconds")
         }
         let said = log.entries.filter { $0.message.hasPrefix("servant endpoint answered, but not as an MServe servant") }
@@ -78,18 +70,12 @@ struct WrongServantEndpointTests {
     /// A servant that comes up where another service answered is used: the waits between
     /// connections grow, but the broker goes on connecting.
     @Test func aServantStartedWhereAnotherServiceAnsweredIsUsed() async throws {
-        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
-        let accepted = Atomic<Int>(0)
-        let acceptor = RepeatingThread {
-            guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
-            TCPSocket.close(connection.descriptor)
-            accepted.add(1, ordering: .relaxed)
-        }
+        let service = try PortThatClosesWhatItAccepts()
+        let port = service.port
         let log = LogRecorder()
         try await Self.withBroker(servants: ["tcp://127.0.0.1:\(port)"], log: log) { _ in
-            #expect(await eventually { accepted.load(ordering: .relaxed) >= 2 })
-            acceptor.stop()
-            TCPSocket.close(listener)
+            #expect(await eventually { service.accepted >= 2 })
+            service.stop()
             let context = try ZMQContext()
             let servant = try ScriptedServant(context: context, endpoint: "tcp://127.0.0.1:\(port)")
             _ = try await servant.becomeReady(capacity: 1)
@@ -165,5 +151,39 @@ struct WrongServantEndpointTests {
         }
         broker.stop()
         try await running.value
+    }
+}
+
+/// A loopback port that takes TCP connections and closes them, as a service of another
+/// protocol does, counting them.
+final class PortThatClosesWhatItAccepts: Sendable {
+    private final class Count: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    let port: Int
+    private let listener: Int32
+    private let count: Count
+    private let acceptor: RepeatingThread
+
+    init() throws {
+        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        let count = Count()
+        self.listener = listener
+        self.port = port
+        self.count = count
+        acceptor = RepeatingThread {
+            guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
+            TCPSocket.close(connection.descriptor)
+            count.value.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// The connections taken so far.
+    var accepted: Int { count.value.load(ordering: .relaxed) }
+
+    func stop() {
+        acceptor.stop()
+        TCPSocket.close(listener)
     }
 }
