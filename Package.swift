@@ -125,9 +125,14 @@ let package = Package(
         // directory (the hub directory, plugins).
         .target(name: "POSIXFiles", swiftSettings: strict),
 
-        // The operating system's socket API, for plain TCP (the kdb+ door, q servants), name
-        // lookup, port probes and free ports.
-        .target(name: "POSIXSockets", swiftSettings: strict),
+        // The calls that make a descriptor close-on-exec as it is made (accept4, pipe2), which
+        // Swift's Glibc module does not import: no process MServe starts, nor the Swift
+        // runtime's crash reporter, inherits a socket, a pipe or a file of its own.
+        .target(name: "CCloseOnExec"),
+
+        // The operating system's socket API, for plain TCP (the kdb+ door, the HTTP side, q
+        // servants), name lookup, port probes and free ports.
+        .target(name: "POSIXSockets", dependencies: ["CCloseOnExec"], swiftSettings: strict),
 
         // This process's resident memory, and giving freed memory back to the system (glibc's
         // allocator controls through CMalloc).
@@ -244,6 +249,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -255,7 +261,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ", "POSIXSockets", "QData", "MServeQuery", "MServeProtocol", "MServePlugin",
                 "MServeBroker", "MServeServant", "MServeClient", "MServeHub", "MServePasswords", "MServeMonitoring",
-                "POSIXFiles",
+                "POSIXFiles", "CCloseOnExec",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -386,7 +392,8 @@ let package = Package(
         .testTarget(name: "MServeTestSchedulingTests", dependencies: ["MServeTestScheduling"], swiftSettings: strict),
         // What the integration tests share to run real mserve processes.
         .target(
-            name: "MServeTestSupport", dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn"],
+            name: "MServeTestSupport",
+            dependencies: ["MServeProtocol", "MServeServant", "ZeroMQ", "POSIXSockets", "CProcessSpawn", "CCloseOnExec"],
             path: "Tests/MServeTestSupport", swiftSettings: strict),
         .testTarget(name: "MServeTestSupportTests", dependencies: ["MServeTestSupport"], swiftSettings: strict),
         // The benchmark harness's own code (its CSV files and printed lines), without running a benchmark.

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "CProcessSpawn.h"
 #include <signal.h>
-#include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
 
@@ -32,5 +31,3 @@ int mserve_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
     posix_spawn_file_actions_destroy(&actions);
     return result;
 }
-
-int mserve_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }

@@ -1,3 +1,4 @@
+import CCloseOnExec
 import Foundation
 import MServeProtocol
 import Synchronization
@@ -5,6 +6,11 @@ import Synchronization
 /// A child `mserve` process whose first line of standard output is its endpoint.
 final class ChildProcess: Sendable {
     private let process: Process
+    /// The read end of the child's standard output.
+    private let output: FileHandle
+    /// The read end of the child's standard error, when quiet logs are kept: held here, so
+    /// that it stays open for its reader as long as the child runs.
+    private let errorOutput: FileHandle?
     /// What the child is, for messages ("servant 1").
     let role: String
     /// The end of what a quiet child wrote to standard error, to say why it stopped.
@@ -23,14 +29,17 @@ final class ChildProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: ChildProcess.executablePath)
         process.arguments = arguments
         process.environment = Self.inheritedEnvironment.merging(environment) { $1 }
-        process.standardOutput = Pipe()
+        let output = try Self.pipe()
+        process.standardOutput = output.write
+        // Not shown, but kept (its end only): a child that stops at start says why in it.
+        let errors = quietLogs ? try Self.pipe() : nil
+        if let errors { process.standardError = errors.write }
+        self.output = output.read
+        self.errorOutput = errors?.read
         self.process = process
         self.keepsErrors = quietLogs
-        if quietLogs {
-            // Not shown, but kept (its end only): a child that stops at start says why in it.
-            let errors = Pipe()
-            process.standardError = errors
-            errors.fileHandleForReading.readabilityHandler = { [self] handle in
+        if let errors {
+            errors.read.readabilityHandler = { [self] handle in
                 let data = handle.availableData
                 if data.isEmpty {
                     handle.readabilityHandler = nil
@@ -44,6 +53,21 @@ final class ChildProcess: Sendable {
             }
         }
         try process.run()
+        // This process's write ends: the child has its own copies.
+        try? output.write.close()
+        try? errors?.write.close()
+    }
+
+    /// A pipe whose ends are both closed on exec, as every descriptor of MServe's is: the child
+    /// gets the write end as its standard output or error (a copy, which exec keeps), and no
+    /// other process this one starts (the next child, the Swift runtime's crash reporter)
+    /// inherits either end.
+    private static func pipe() throws -> (read: FileHandle, write: FileHandle) {
+        var ends: [Int32] = [-1, -1]
+        guard mserve_pipe_cloexec(&ends) == 0 else {
+            throw DemoError("cannot make a pipe for a child process: \(String(cString: strerror(errno)))")
+        }
+        return (FileHandle(fileDescriptor: ends[0], closeOnDealloc: true), FileHandle(fileDescriptor: ends[1], closeOnDealloc: true))
     }
 
     /// The child's `Error:` lines, or else its last line of standard error; "" when quiet logs
@@ -71,8 +95,7 @@ final class ChildProcess: Sendable {
 
     /// Reads the endpoint line the child prints once it is up; throws if it exits or takes too long.
     func endpoint(timeout: Duration = .seconds(15)) async throws -> String {
-        guard let pipe = process.standardOutput as? Pipe else { throw DemoError("\(role): no output pipe") }
-        switch await EndpointLine.read(from: pipe.fileHandleForReading, timeout: timeout) {
+        switch await EndpointLine.read(from: output, timeout: timeout) {
         case .line(let text): return text
         case .ended:
             process.waitUntilExit()

@@ -2,6 +2,7 @@
 // with environment variables (MSERVE_*) as defaults that command-line flags override.
 
 import ArgumentParser
+import CCloseOnExec
 import Foundation
 import Logging
 import MServeMonitoring
@@ -351,10 +352,9 @@ enum StopSignals {
     /// Catches SIGTERM and SIGINT: the handler writes the signal's number to a pipe that a
     /// thread reads (a handler may do little else), which runs the ``onStop(_:)`` handlers.
     static func install() {
+        // Closed on exec from the start: no process started later inherits it.
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { return }
-        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        guard mserve_pipe_cloexec(&ends) == 0 else { return }
         stopSignalPipe = ends[1]
         let readEnd = ends[0]
         let reader = Thread {

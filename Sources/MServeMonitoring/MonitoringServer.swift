@@ -76,65 +76,85 @@ public final class MonitoringServer: Service, Sendable {
         throw MonitoringError(.server, "cannot serve HTTP on \(address) (\(address.source)): \(reason)")
     }
 
-    /// Runs the server until graceful shutdown or cancellation.
+    /// Runs the server until graceful shutdown or cancellation. Its listening socket and its
+    /// connections are closed on exec (``HTTPListener``): no process started by this one
+    /// inherits the port.
     public func run() async throws {
-        let connections = connections
-        let application = Application(
-            router: makeRouter(),
-            server: HTTPServerBuilder { [limits] responder in
-                AbsoluteFormHTTP1Channel(
-                    HTTP1Channel(
-                        responder: responder,
-                        configuration: HTTP1Channel.Configuration(
-                            additionalChannelHandlers: [HTTPConnectionCapHandler(count: connections)],
-                            idleTimeout: TimeAmount(limits.requestTimeout))))
-            },
-            configuration: ApplicationConfiguration(
-                address: .hostname(address.host, port: address.port), serverName: "mserve"),
-            onServerRunning: { [bound, logger, address] channel in
-                let port = channel.localAddress?.port ?? address.port
-                bound.result.withLock { $0 = .success(port) }
-                logger.info("HTTP monitoring listening", metadata: ["address": "\(address.host):\(port)"])
-                // Reachable from other machines, it shows the deployment to anyone there: said
-                // once, at start, unless the bind was accepted as meant.
-                if !address.isLoopback && !address.remoteAccepted {
-                    logger.warning(
-                        "the HTTP side listens on \(HTTPBindAddress(host: address.host, port: port)) without authentication: anyone who reaches it can read the metrics and the status page (servant and spoke endpoints, hosts, pids, crash reasons); bind it to loopback (--http PORT) and let a local scraper or an authenticating proxy reach it, or firewall the port to the scrapers (--http-allow-remote accepts the bind without this warning)")
-                }
-            },
-            logger: logger)
+        let listener: HTTPListener
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [process, sampleInterval] in
-                    while !Task.isCancelled {
-                        await process.sample()
-                        try? await Task.sleep(for: sampleInterval)
-                    }
-                }
-                defer { group.cancelAll() }
-                try await application.run()
-            }
+            listener = try HTTPListener(host: address.host, port: address.port)
         } catch {
-            // Failing before it bound (the address taken, say) is a start-up error the user
-            // fixes: it names the address and the flag, and the system's reason alone.
+            // Failing to bind (the address taken, say) is a start-up error the user fixes: it
+            // names the address and the flag, and the system's reason alone.
             let unbound = MonitoringError(.server, "cannot serve HTTP on \(address) (\(address.source)): \(Self.reason(error))")
-            let failedToBind = bound.result.withLock {
-                guard $0 == nil else { return false }
-                $0 = .failure(unbound)
-                return true
-            }
-            if failedToBind { throw unbound }
-            throw error
+            bound.result.withLock { if $0 == nil { $0 = .failure(unbound) } }
+            throw unbound
         }
-        bound.result.withLock {
-            if $0 == nil { $0 = .failure(MonitoringError(.server, "the HTTP server stopped before it bound \(address)")) }
+        let port = listener.port
+        bound.result.withLock { $0 = .success(port) }
+        logger.info("HTTP monitoring listening", metadata: ["address": "\(address.host):\(port)"])
+        // Reachable from other machines, it shows the deployment to anyone there: said once, at
+        // start, unless the bind was accepted as meant.
+        if !address.isLoopback && !address.remoteAccepted {
+            logger.warning(
+                "the HTTP side listens on \(HTTPBindAddress(host: address.host, port: port)) without authentication: anyone who reaches it can read the metrics and the status page (servant and spoke endpoints, hosts, pids, crash reasons); bind it to loopback (--http PORT) and let a local scraper or an authenticating proxy reach it, or firewall the port to the scrapers (--http-allow-remote accepts the bind without this warning)")
+        }
+        let connections = connections
+        let connection = AbsoluteFormHTTP1Channel(
+            HTTP1Channel(
+                responder: Self.responder(makeRouter().buildResponder(), logger: logger),
+                configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [HTTPConnectionCapHandler(count: connections)],
+                    idleTimeout: TimeAmount(limits.requestTimeout))))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [process, sampleInterval] in
+                while !Task.isCancelled {
+                    await process.sample()
+                    try? await Task.sleep(for: sampleInterval)
+                }
+            }
+            defer { group.cancelAll() }
+            await listener.serve(connection, logger: logger)
         }
     }
 
-    /// The system's reason for an I/O error (`Address already in use`), else the error as it
-    /// describes itself.
+    /// What answers each request, as Hummingbird's `Application` answers one: `router`'s
+    /// response, a request context made for it; a failure the router did not turn into a
+    /// response is a 500 (a request the parser refused is left to the connection, which
+    /// answers 400); every response says its `Date` and `Server: mserve`.
+    static func responder(
+        _ router: RouterResponder<BasicRequestContext>, logger: Logger
+    ) -> HTTPChannelHandler.Responder {
+        { request, writer, channel in
+            var response: Response
+            do {
+                response = try await router.respond(
+                    to: request, context: BasicRequestContext(source: .init(channel: channel, logger: logger)))
+            } catch let error as HTTPParserError {
+                throw error
+            } catch {
+                logger.debug("an HTTP route failed", metadata: ["error": "\(error)"])
+                response = Response(status: .internalServerError)
+            }
+            response.headers[.date] = HTTPDate.now
+            response.headers[.server] = "mserve"
+            do {
+                try await writer.write(response: response.head, body: response.body)
+            } catch is HTTPParserError {
+                // Thrown on, it would have the connection write a second response; any other
+                // error closes it.
+                throw ResponseInterrupted()
+            }
+        }
+    }
+
+    /// A response cut short by a request the parser refused: the connection closes.
+    private struct ResponseInterrupted: Error {}
+
+    /// The system's reason for a socket call that failed (`Address already in use`), else the
+    /// error as it describes itself.
     static func reason(_ error: any Error) -> String {
-        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? SocketError, let number = error.systemErrorNumber { return String(cString: strerror(number)) }
         return "\(error)"
     }
 
@@ -362,6 +382,24 @@ final class AbsoluteFormHostHandler: ChannelInboundHandler, RemovableChannelHand
         let rest = target[target.index(after: colon)...]
         guard rest.hasPrefix("//") else { return nil }
         return String(rest.dropFirst(2).prefix { $0 != "/" && $0 != "?" && $0 != "#" })
+    }
+}
+
+/// The `Date` of a response, as RFC 9110 §5.6.7 writes it: `Sun, 06 Nov 1994 08:49:37 GMT`.
+enum HTTPDate {
+    /// Now.
+    static var now: String { text(time(nil)) }
+
+    /// The time `seconds` after the epoch.
+    static func text(_ seconds: time_t) -> String {
+        var seconds = seconds
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }
 

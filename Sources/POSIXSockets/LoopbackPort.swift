@@ -36,7 +36,7 @@ public enum LoopbackPort {
     /// Binds a TCP socket to `port` on loopback (0: any), closes it, and returns the port it got
     /// (0 when binding failed).
     private static func boundPort(_ port: Int) -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, TCPSocket.streamType, 0)
         guard descriptor >= 0 else { return 0 }
         defer { close(descriptor) }
         var address = sockaddr_in()

@@ -24,7 +24,7 @@ public enum TCPProbe {
     }
 
     private static func connects(_ address: addrinfo, timeoutMilliseconds: Int) -> Bool {
-        let descriptor = socket(address.ai_family, address.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), address.ai_protocol)
+        let descriptor = socket(address.ai_family, address.ai_socktype | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), address.ai_protocol)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         if connect(descriptor, address.ai_addr, address.ai_addrlen) == 0 { return true }

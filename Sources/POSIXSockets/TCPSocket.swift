@@ -1,9 +1,14 @@
+import CCloseOnExec
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Non-blocking IPv4 TCP sockets as plain descriptors, for a caller that polls them in its own
-/// poll set (the broker polls them beside its ZeroMQ sockets, so no thread of their own).
+/// Non-blocking TCP sockets as plain descriptors, for a caller that polls them in its own poll
+/// set (the broker polls them beside its ZeroMQ sockets, so no thread of their own). Every
+/// descriptor made here is closed on exec from its first instant (`SOCK_CLOEXEC`): a process
+/// started by this one (the Swift runtime's crash reporter, say) inherits no listening socket,
+/// which would hold its port for as long as that process lives, and no connection.
 public enum TCPSocket {
     /// A connection taken from a listening socket.
     public struct Accepted: Sendable {
@@ -70,7 +75,7 @@ public enum TCPSocket {
                 throw SocketError(.nameLookup, "cannot resolve \(host): \(error.message)")
             }
         }
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, streamType, 0)
         guard descriptor >= 0 else { throw .lastSystemCall("cannot open a socket") }
         setOption(descriptor, SOL_SOCKET, SO_REUSEADDR, 1)
         guard bind(descriptor, to: &address) == 0, Glibc.listen(descriptor, 128) == 0 else {
@@ -78,8 +83,65 @@ public enum TCPSocket {
             Glibc.close(descriptor)
             throw error
         }
-        setNonBlocking(descriptor)
         return (descriptor, boundPort(descriptor))
+    }
+
+    /// Binds and listens on `host:port` for a server of any address family (the HTTP side):
+    /// `host` an IPv4 or IPv6 address or a name, looked up (blocking) as
+    /// ``bindFailure(host:port:)`` looks it up, its first address taken; an IPv6 socket takes
+    /// IPv4 connections too (`IPV6_V6ONLY` off, so `::` is every address). `SO_REUSEADDR`,
+    /// non-blocking; port 0 takes any free port. Returns the descriptor and the port bound.
+    public static func listen(
+        anyFamilyHost host: String, port: Int, backlog: Int32 = 256
+    ) throws(SocketError) -> (descriptor: Int32, port: Int) {
+        guard (0...65_535).contains(port) else {
+            throw SocketError(.invalidAddress, "\(port) is not a TCP port (0 to 65535)")
+        }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &found)
+        guard status == 0, let first = found else {
+            throw SocketError(.nameLookup, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(found) }
+        let descriptor = socket(first.pointee.ai_family, streamType, 0)
+        guard descriptor >= 0 else { throw .lastSystemCall("cannot open a socket") }
+        setOption(descriptor, SOL_SOCKET, SO_REUSEADDR, 1)
+        if first.pointee.ai_family == AF_INET6 { setOption(descriptor, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0) }
+        guard Glibc.bind(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0,
+            Glibc.listen(descriptor, backlog) == 0
+        else {
+            let error = SocketError.lastSystemCall("cannot listen on \(host):\(port)")
+            Glibc.close(descriptor)
+            throw error
+        }
+        return (descriptor, boundPort(descriptor))
+    }
+
+    /// Accepts one pending connection on a listening socket of any address family, as a
+    /// descriptor non-blocking and closed on exec from the start, with no option set (for a
+    /// library that sets its own); nil when none is waiting (or the one waiting was aborted).
+    /// Throws as ``acceptNext(_:)`` does.
+    public static func acceptDescriptor(_ listener: Int32) throws(SocketError) -> Int32? {
+        let descriptor = mserve_accept_cloexec(listener, nil, nil)
+        guard descriptor >= 0 else {
+            switch errno {
+            case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: return nil
+            default: throw .lastSystemCall("cannot accept a connection")
+            }
+        }
+        return descriptor
+    }
+
+    /// Waits up to `milliseconds` (-1: without end) for any of `descriptors` to be readable
+    /// (or closed, or failed); returns those that are, none when the time ran out or a signal
+    /// came.
+    public static func waitReadable(_ descriptors: [Int32], milliseconds: Int) -> [Int32] {
+        var items = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard poll(&items, nfds_t(items.count), Int32(clamping: milliseconds)) > 0 else { return [] }
+        return items.filter { $0.revents != 0 }.map(\.fd)
     }
 
     /// Accepts one pending connection on a listening descriptor; nil when none is waiting, or
@@ -88,15 +150,15 @@ public enum TCPSocket {
         (try? acceptNext(listener)) ?? nil
     }
 
-    /// Accepts one pending connection on a listening descriptor; nil when none is waiting (or
-    /// the one waiting was aborted). Throws when accepting fails, as when the process is out
+    /// Accepts one pending connection on a listening descriptor, non-blocking and closed on
+    /// exec from the start (`accept4`); nil when none is waiting (or the one waiting was aborted). Throws when accepting fails, as when the process is out
     /// of file descriptors: the connection then stays pending and the listener readable, so
     /// a caller polling it must pause rather than spin.
     public static func acceptNext(_ listener: Int32) throws(SocketError) -> Accepted? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let descriptor = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(listener, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { mserve_accept_cloexec(listener, $0, &length) }
         }
         guard descriptor >= 0 else {
             switch errno {
@@ -104,7 +166,6 @@ public enum TCPSocket {
             default: throw .lastSystemCall("cannot accept a connection")
             }
         }
-        setNonBlocking(descriptor)
         setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         // A fixed kernel send buffer, so that what a peer leaves unread is bounded by the
         // caller's own buffer rather than by TCP autotuning (up to megabytes).
@@ -118,9 +179,8 @@ public enum TCPSocket {
     /// Starts a non-blocking connect to `address` (IPv4, network byte order) and `port`; the
     /// descriptor turns writable when it is done (see ``connectSucceeded(_:)``).
     public static func connect(address: UInt32, port: Int) throws(SocketError) -> Int32 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, streamType, 0)
         guard descriptor >= 0 else { throw .lastSystemCall("cannot open a socket") }
-        setNonBlocking(descriptor)
         setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         var peer = sockaddr_in()
         peer.sin_family = sa_family_t(AF_INET)
@@ -186,13 +246,13 @@ public enum TCPSocket {
         return nil
     }
 
-    /// Closes a descriptor.
     /// Waits up to `milliseconds` for `descriptor` to take more bytes.
     public static func waitWritable(_ descriptor: Int32, milliseconds: Int) {
         var item = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
         _ = poll(&item, 1, Int32(clamping: milliseconds))
     }
 
+    /// Closes a descriptor.
     public static func close(_ descriptor: Int32) {
         Glibc.close(descriptor)
     }
@@ -218,12 +278,16 @@ public enum TCPSocket {
 
     /// The local port a socket is bound to; 0 when it cannot be read.
     static func boundPort(_ descriptor: Int32) -> Int {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let status = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        return status == 0 ? Int(UInt16(bigEndian: address.sin_port)) : 0
+        guard status == 0 else { return 0 }
+        // The port lies at the same place in an IPv4 and an IPv6 address.
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
     }
 
     /// Binds `descriptor` to an IPv4 address; the system call's status.
@@ -240,8 +304,6 @@ public enum TCPSocket {
         setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    private static func setNonBlocking(_ descriptor: Int32) {
-        let flags = fcntl(descriptor, F_GETFL, 0)
-        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
-    }
+    /// A TCP socket's type: a stream, non-blocking and closed on exec from its creation.
+    static let streamType = Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import CCloseOnExec
 import CProcessSpawn
 import Synchronization
 

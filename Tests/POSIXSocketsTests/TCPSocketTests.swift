@@ -129,4 +129,24 @@ struct TCPSocketTests {
         #expect(TCPSocket.boundAddress(named.descriptor).map(IPv4Address.isLoopback) == true)
         #expect(TCPSocket.boundAddress(-1) == nil)
     }
+
+    /// Every descriptor these calls make is closed on exec, and non-blocking, from its first
+    /// instant: a child process (the Swift runtime's crash reporter, say) inherits no listening
+    /// socket, which would keep the port from the process restarted on it, nor a connection.
+    @Test func everySocketIsClosedOnExecAndNonBlocking() throws {
+        func flags(_ descriptor: Int32) -> (closeOnExec: Bool, nonBlocking: Bool) {
+            (fcntl(descriptor, F_GETFD) & FD_CLOEXEC != 0, fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0)
+        }
+        let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        defer { TCPSocket.close(listener.descriptor) }
+        #expect(flags(listener.descriptor) == (true, true))
+        let client = try TCPSocket.connect(address: try #require(IPv4Address.literal("127.0.0.1")), port: listener.port)
+        defer { TCPSocket.close(client) }
+        #expect(flags(client) == (true, true))
+        var accepted: TCPSocket.Accepted?
+        #expect(eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
+        let server = try #require(accepted)
+        defer { TCPSocket.close(server.descriptor) }
+        #expect(flags(server.descriptor) == (true, true))
+    }
 }

@@ -10,8 +10,4 @@
 /// its own, with no signal blocked. Returns 0 and sets `*pid`, or an errno value.
 int mserve_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[], int input, int output, int error);
 
-/// Makes a pipe whose two ends are closed on exec (`pipe2` with `O_CLOEXEC`). Returns 0, or -1
-/// with errno set.
-int mserve_pipe_cloexec(int ends[2]);
-
 #endif
