@@ -63,12 +63,12 @@ struct MServeCommand: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
-        if StopSignals.stopsCommand(type(of: command)) {
-            StopSignals.stopWithParent()
-        } else {
-            StopSignals.restoreDefault()
-        }
         do {
+            if StopSignals.stopsCommand(type(of: command)) {
+                try StopSignals.stopWithParent()
+            } else {
+                StopSignals.restoreDefault()
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -394,12 +394,20 @@ enum StopSignals {
 
     /// For a long-running command started with `MSERVE_STOP_WITH_PARENT=PID` (as `mserve demo`
     /// starts its servants and broker): stops it as a SIGTERM does once the process `PID` is no
-    /// longer its parent (it ended, even by `kill -9`), checked every half second. Nothing
-    /// without the variable, or with one that is not a process id.
-    static func stopWithParent(_ environment: [String: String] = ProcessInfo.processInfo.environment) {
-        guard let text = environment["MSERVE_STOP_WITH_PARENT"], let parent = Int32(text.trimmingCharacters(in: .whitespaces)),
-            parent > 1
-        else { return }
+    /// longer its parent (it ended, even by `kill -9`, and the process was given to another),
+    /// checked every half second; at once when `PID` is not its parent to begin with. Nothing
+    /// without the variable (or with one empty or blank). A value that is not a process id
+    /// from 2 up is a usage error naming the variable: ignored, it would leave the process
+    /// running once its parent is gone. 1 is refused too: pid 1, init, is the process an
+    /// orphan is given to, and no process outlives it (its end ends the system, or the
+    /// container), so no process would ever stop with it.
+    static func stopWithParent(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let text = environment[stopWithParentVariable], !text.allSatisfy(\.isWhitespace) else { return }
+        guard let parent = pid_t(text.trimmingCharacters(in: .whitespaces)), parent > 1 else {
+            throw ValidationError(
+                "\(stopWithParentVariable) must be the process id of this process's parent, from 2 to \(pid_t.max) (1 is "
+                    + "init, which no process outlives), got '\(text)'")
+        }
         let watcher = Thread {
             while getppid() == parent { usleep(500_000) }
             kill(getpid(), SIGTERM)
@@ -407,6 +415,9 @@ enum StopSignals {
         watcher.name = "mserve-parent-watch"
         watcher.start()
     }
+
+    /// The variable naming the process a long-running command stops with.
+    static let stopWithParentVariable = "MSERVE_STOP_WITH_PARENT"
 
     /// Runs `stop` when SIGTERM or SIGINT comes, at once if one came already.
     static func onStop(_ stop: @escaping @Sendable () async -> Void) {

@@ -708,6 +708,17 @@ extension IntegrationTests {
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_HTTP", "abc", "MSERVE_HTTP: 'abc' is not HOST:PORT or PORT"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "arg:0", "MSERVE_ROUTING: routing spec error at column 1: 'arg:0'"),
             (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_ROUTING", "plugin:nope", "MSERVE_ROUTING plugin:nope: no loaded plugin"),
+            // Not a process id, or 1 (init, which no process outlives): ignored, the process
+            // would run on once its parent is gone.
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "abc",
+             "MSERVE_STOP_WITH_PARENT must be the process id of this process's parent, from 2 to 2147483647 "
+                + "(1 is init, which no process outlives), got 'abc'"),
+            (["servant", "--bind", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "-1", "got '-1'"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "0", "got '0'"),
+            (["servant", "--bind", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "1", "got '1'"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "99999999999999999999",
+             "got '99999999999999999999'"),
+            (["broker", "--clients", "tcp://127.0.0.1:0"], "MSERVE_STOP_WITH_PARENT", "12 34", "got '12 34'"),
         ])
         func aBadEnvironmentValueIsRefusedBeforeAnythingIsBound(
             arguments: [String], variable: String, value: String, message: String
@@ -779,7 +790,10 @@ extension IntegrationTests {
         /// variable it is: the broker starts with its defaults. Taken as given, `MSERVE_ALGO=' '`
         /// and `MSERVE_HTTP=' '` stopped it while `MSERVE_ROUTING=' '` meant the default.
         @Test func aBlankVariableCountsAsUnset() async throws {
-            let blank = ["MSERVE_ALGO", "MSERVE_ROUTING", "MSERVE_HTTP", "MSERVE_KDB_PORT", "MSERVE_SERVANTS", "MSERVE_MAX_MESSAGE"]
+            let blank = [
+                "MSERVE_ALGO", "MSERVE_ROUTING", "MSERVE_HTTP", "MSERVE_KDB_PORT", "MSERVE_SERVANTS", "MSERVE_MAX_MESSAGE",
+                "MSERVE_STOP_WITH_PARENT",
+            ]
             let broker = try await MServeProcess(
                 "broker", ["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"],
                 environment: Dictionary(uniqueKeysWithValues: blank.map { ($0, " \t") }))
@@ -789,6 +803,17 @@ extension IntegrationTests {
             #expect(status.status == 0, "\(status.errors)")
             #expect(status.output.contains("`match"), "\(status.output)")
             #expect(status.output.contains("`arg:1"), "\(status.output)")
+        }
+
+        /// `MSERVE_STOP_WITH_PARENT` naming a process that is not the process's parent (here the
+        /// test's own parent, not the servant's) stops it at once, as SIGTERM stops it: the
+        /// parent it was to stop with is gone already.
+        @Test func aProcessWhoseParentIsNotTheOneNamedStopsAtOnce() async throws {
+            let run = try await CommandRun.mserve(
+                ["servant", "--bind", "tcp://127.0.0.1:0"], environment: ["MSERVE_STOP_WITH_PARENT": "\(getppid())"],
+                timeout: 60)
+            #expect(run.status == 0, "\(run.errors)")
+            #expect(run.errors.contains("servant stopped"), "\(run.errors)")
         }
 
         /// A kdb+ door setting without a door port would do nothing: it is a usage error that
