@@ -99,11 +99,17 @@ public struct KdbUsers: Sendable, Hashable {
         self.passwords = passwords
     }
 
-    /// Reads a users file, refusing one its group or other users have any permission on.
+    /// Reads a users file, refusing one its group or other users have any permission on, and
+    /// one that a user other than root or the broker's own could change or replace: the file,
+    /// or the directory holding it, belongs to another user, or the directory's group or
+    /// other users may write it (a sticky one such as /tmp included), as plugin files are
+    /// judged. A symbolic link is judged by the file it leads to.
     public init(contentsOf path: String) throws(BrokerError) {
+        // The file read, and so the directory judged, is the one the path leads to.
+        let resolved = POSIXFile.resolvedPath(path) ?? path
         let contents: FileContents
         do {
-            contents = try POSIXFile.read(atPath: path, limit: 16 << 20)
+            contents = try POSIXFile.read(atPath: resolved, limit: 16 << 20)
         } catch {
             throw BrokerError(.configuration, "cannot read the users file \(path): \(error.reason)")
         }
@@ -115,6 +121,16 @@ public struct KdbUsers: Sendable, Hashable {
                 "the users file \(path) has mode \(POSIXFile.octal(contents.permissions)), so "
                     + "\(POSIXFile.exposure(contents.permissions)) (its passwords are secrets, and whoever may write it may "
                     + "add a user): it must be readable by the broker's user only; run chmod 600 \(path)")
+        }
+        // Its owner may rewrite it and change its mode; whoever may write its directory may put
+        // a file of their own in its place.
+        if let refusal = POSIXFile.controlRefusal(
+            atPath: resolved, what: "users file", shownAs: resolved == path ? path : "\(path) (a link to \(resolved))",
+            read: contents, fileHarm: "add a kdb+ user (and read the passwords)",
+            directoryHarm: "put a users file of their own in its place (and add a kdb+ user)",
+            otherwise: "give a users file of this user's own")
+        {
+            throw BrokerError(.configuration, refusal)
         }
         guard let text = String(validating: contents.bytes, as: UTF8.self) else {
             throw BrokerError(.configuration, "cannot read the users file \(path): it is not UTF-8 text")

@@ -9,12 +9,14 @@
 import Glibc
 #endif
 
-/// A file's contents and the permission bits it had when it was opened for reading.
+/// A file's contents and the permission bits and owner it had when it was opened for reading.
 public struct FileContents: Sendable {
     /// The bytes read.
     public var bytes: [UInt8]
     /// The permission bits (`st_mode & 0o7777`), of the very file the bytes came from.
     public var permissions: UInt32
+    /// The user id that owns the very file the bytes came from (`st_uid`).
+    public var owner: UInt32
     /// Whether it was a regular file rather than a pipe (read with `acceptingPipes`), whose
     /// permission bits say who may read it.
     public var isRegularFile: Bool = true
@@ -107,7 +109,8 @@ public enum POSIXFile {
             }
         }
         return FileContents(
-            bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777, isRegularFile: type == UInt32(S_IFREG))
+            bytes: bytes, permissions: UInt32(status.st_mode) & 0o7777, owner: UInt32(status.st_uid),
+            isRegularFile: type == UInt32(S_IFREG))
     }
 
     /// What a file of type `type` (`st_mode & S_IFMT`) is, for people: `a FIFO (named pipe)`.
@@ -312,8 +315,13 @@ extension POSIXFile {
     /// ``outsideControl(atPath:trustedOwners:)`` of the file whose `stat` is `status` (as
     /// `fstat` gave it for a file already open).
     static func outsideControl(of status: stat, trustedOwners: [UInt32]) -> OutsideControl? {
-        guard trustedOwners.contains(UInt32(status.st_uid)) else { return .ownedBy(uid: UInt32(status.st_uid)) }
-        let permissions = UInt32(status.st_mode) & 0o7777
+        outsideControl(owner: UInt32(status.st_uid), permissions: UInt32(status.st_mode) & 0o7777, trustedOwners: trustedOwners)
+    }
+
+    /// ``outsideControl(atPath:trustedOwners:)`` of a file owned by `owner` with the permission
+    /// bits `permissions`.
+    static func outsideControl(owner: UInt32, permissions: UInt32, trustedOwners: [UInt32]) -> OutsideControl? {
+        guard trustedOwners.contains(owner) else { return .ownedBy(uid: owner) }
         return permissions & 0o022 == 0 ? nil : .writableByOthers(permissions: permissions)
     }
 
@@ -338,20 +346,56 @@ extension POSIXFile {
     /// ``libraryLoadRefusal(atPath:what:)``, the file judged by `opened`, the `fstat` of the
     /// very file about to be loaded, when given (its directory still by path).
     static func libraryLoadRefusal(atPath path: String, what: String, openedAs opened: stat?) -> String? {
+        controlRefusal(
+            atPath: path, what: what, shownAs: path,
+            opened: opened.map { (UInt32($0.st_uid), UInt32($0.st_mode) & 0o7777) },
+            fileHarm: "change the code this process runs", directoryHarm: "put other code in the plugin's place",
+            otherwise: "load another file")
+    }
+
+    /// Why the file at `path` must not be used by this process, or nil when it may: the file,
+    /// or the directory holding it, belongs to a user other than root or this process's
+    /// effective user, or its group or other users may write it (a sticky directory, such as
+    /// /tmp, included). Plugin files and a `--users` file are judged so: whoever could change
+    /// the file, or put another in its place, would choose what this process trusts.
+    ///
+    /// `path` should be the resolved path (no symbolic links), so that the directory judged is
+    /// the one really holding the file. `read`, when given, is the file as this process read
+    /// it: its owner and mode are judged, those of the very file read. The message names the
+    /// file as `the WHAT SHOWN` (`shown`: how the caller was given it, `path` by default), says
+    /// what whoever could change the file (`fileHarm`) or write its directory
+    /// (`directoryHarm`) could do, and the fix: `chmod go-w`, `chown` (or `otherwise`), or,
+    /// for a sticky directory shared on purpose as /tmp is, moving the file.
+    public static func controlRefusal(
+        atPath path: String, what: String, shownAs shown: String? = nil, read contents: FileContents? = nil,
+        fileHarm: String, directoryHarm: String, otherwise alternative: String
+    ) -> String? {
+        controlRefusal(
+            atPath: path, what: what, shownAs: shown ?? path, opened: contents.map { ($0.owner, $0.permissions) },
+            fileHarm: fileHarm, directoryHarm: directoryHarm, otherwise: alternative)
+    }
+
+    /// ``controlRefusal(atPath:what:shownAs:read:fileHarm:directoryHarm:otherwise:)``, the
+    /// file judged by `opened` (its owner and permission bits), when given.
+    static func controlRefusal(
+        atPath path: String, what: String, shownAs shown: String, opened: (owner: UInt32, permissions: UInt32)?,
+        fileHarm: String, directoryHarm: String, otherwise alternative: String
+    ) -> String? {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        for (checked, name) in [(path, "the \(what) \(path)"), (directory, "the directory \(directory) of the \(what) \(path)")] {
+        let trusted = [0, effectiveUserID]
+        for (checked, name) in [(path, "the \(what) \(shown)"), (directory, "the directory \(directory) of the \(what) \(shown)")] {
             let control: OutsideControl?
             do {
                 if checked == path, let opened {
-                    control = outsideControl(of: opened, trustedOwners: [0, effectiveUserID])
+                    control = outsideControl(owner: opened.owner, permissions: opened.permissions, trustedOwners: trusted)
                 } else {
-                    control = try outsideControl(atPath: checked, trustedOwners: [0, effectiveUserID])
+                    control = try outsideControl(atPath: checked, trustedOwners: trusted)
                 }
             } catch {
                 return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
             }
-            let harm = checked == path ? "change the code this process runs" : "put other code in the plugin's place"
+            let harm = checked == path ? fileHarm : directoryHarm
             if case .writableByOthers(let permissions)? = control, checked == directory, permissions & 0o1000 != 0 {
                 // A sticky directory others may write is shared on purpose (/tmp): taking
                 // their write access away would break it for them.
@@ -361,7 +405,7 @@ extension POSIXFile {
                     + "a directory only \(owner) may write"
             }
             if let control {
-                return control.refusal(of: name, at: checked, whoCould: harm, otherwise: "load another file")
+                return control.refusal(of: name, at: checked, whoCould: harm, otherwise: alternative)
             }
         }
         return nil

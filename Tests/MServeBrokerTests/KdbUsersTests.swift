@@ -1,5 +1,6 @@
 import Foundation
 import MServePasswords
+import MServeTestSupport
 import POSIXFiles
 import Testing
 
@@ -70,14 +71,17 @@ struct KdbUsersTests {
     }
 }
 
-/// The users file on disk: read only when no other user may read or change it.
+/// The users file on disk: read only when no other user may read or change it, nor put another
+/// file in its place.
 struct KdbUsersFileTests {
+    /// Runs `body` with a users file of mode `mode` in a new directory of this user's alone.
     private func withUsersFile(mode: UInt32, _ body: (String) throws -> Void) throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)").path
-        #expect(FileManager.default.createFile(atPath: path, contents: Data("alice:wonderland\n".utf8)))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.setAttributes([.posixPermissions: Int(mode)], ofItemAtPath: path)
-        try body(path)
+        try withTemporaryDirectory("mserve-users") { directory in
+            let path = directory + "/users"
+            #expect(FileManager.default.createFile(atPath: path, contents: Data("alice:wonderland\n".utf8)))
+            try FileManager.default.setAttributes([.posixPermissions: Int(mode)], ofItemAtPath: path)
+            try body(path)
+        }
     }
 
     @Test func aFileOnlyItsOwnerMayUseIsRead() throws {
@@ -97,6 +101,73 @@ struct KdbUsersFileTests {
             #expect(
                 error?.message.contains("has mode \(POSIXFile.octal(mode)), so \(POSIXFile.exposure(mode)) (") == true,
                 "\(String(describing: error))")
+        }
+    }
+
+    /// The file's owner may rewrite it (and change its mode), and whoever may write its
+    /// directory may put a file of their own in its place: either could add a kdb+ user. As
+    /// for plugin files and the key directory, the file and its directory must belong to root
+    /// or the broker's user, and the directory must not be writable by its group or others,
+    /// a sticky one such as /tmp included.
+    @Test func aFileOrDirectoryOthersControlIsRefused() throws {
+        try withUsersFile(mode: 0o600) { (path: String) throws in
+            let directory = (path as NSString).deletingLastPathComponent
+            func refusal() -> String? {
+                (#expect(throws: BrokerError.self) { try KdbUsers(contentsOf: path) })?.message
+            }
+            #expect(chmod(directory, 0o777) == 0)
+            let writable = refusal()
+            #expect(
+                writable == "the directory \(directory) of the users file \(path) has mode 0777, so its group may read, "
+                    + "write and execute it and other users may read, write and execute it: whoever may write it could put "
+                    + "a users file of their own in its place (and add a kdb+ user); run chmod go-w \(directory)",
+                "\(String(describing: writable))")
+            // A sticky directory, as /tmp is, is refused too: others may still add a file to it.
+            #expect(chmod(directory, 0o1777) == 0)
+            let sticky = refusal()
+            #expect(sticky?.contains("the directory \(directory) of the users file \(path) has mode 1777") == true)
+            #expect(
+                sticky?.contains("it is a shared directory (sticky, as /tmp is), so leave its mode and move the file") == true,
+                "\(String(describing: sticky))")
+            #expect(chmod(directory, 0o700) == 0)
+
+            if geteuid() == 0 {
+                #expect(chown(path, 65_534, 65_534) == 0)
+                let theirs = refusal()
+                #expect(
+                    theirs == "the users file \(path) belongs to uid 65534, who could add a kdb+ user (and read the "
+                        + "passwords): it must belong to root; run chown 0 \(path) (as root), or give a users file of "
+                        + "this user's own",
+                    "\(String(describing: theirs))")
+                #expect(chown(path, 0, 0) == 0)
+                #expect(chown(directory, 65_534, 65_534) == 0)
+                let theirDirectory = refusal()
+                #expect(
+                    theirDirectory?.hasPrefix("the directory \(directory) of the users file \(path) belongs to uid 65534") == true,
+                    "\(String(describing: theirDirectory))")
+                #expect(chown(directory, 0, 0) == 0)
+            }
+            #expect(try KdbUsers(contentsOf: path).accepts(user: "alice", password: "wonderland"))
+        }
+    }
+
+    /// A users file given as a symbolic link is judged by the file it leads to and that file's
+    /// directory, and named in messages as given, with the file it leads to.
+    @Test func aLinkIsJudgedByTheFileItLeadsTo() throws {
+        try withUsersFile(mode: 0o600) { (path: String) throws in
+            let directory = (path as NSString).deletingLastPathComponent
+            try withTemporaryDirectory("mserve-users-link") { (linkDirectory: String) throws in
+                let link = linkDirectory + "/users"
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
+                #expect(try KdbUsers(contentsOf: link).accepts(user: "alice", password: "wonderland"))
+                #expect(chmod(directory, 0o777) == 0)
+                defer { chmod(directory, 0o700) }
+                let error = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: link) }
+                #expect(
+                    error?.message.hasPrefix(
+                        "the directory \(directory) of the users file \(link) (a link to \(path)) has mode 0777") == true,
+                    "\(String(describing: error))")
+            }
         }
     }
 

@@ -657,6 +657,38 @@ extension IntegrationTests {
             #expect(run.errors.contains("run chmod 600 \(users)"), "\(run.errors)")
         }
 
+        /// A users file another user owns, or in a directory others may write, is refused at start
+        /// as a plugin file is: its owner, or whoever may put a file in its place, could add a
+        /// kdb+ user. Nothing is bound or announced.
+        @Test func aUsersFileOthersCouldChangeOrReplaceIsRefused() async throws {
+            try await withTemporaryDirectory("mserve-users") { directory in
+                let users = directory + "/users"
+                #expect(
+                    FileManager.default.createFile(
+                        atPath: users, contents: Data("alice:wonderland\n".utf8), attributes: [.posixPermissions: 0o600]))
+                let arguments = ["broker", "--clients", "tcp://127.0.0.1:0", "--kdb-port", "127.0.0.1:0", "--users", users]
+                #expect(chmod(directory, 0o777) == 0)
+                let writable = try await CommandRun.mserve(arguments, timeout: 60)
+                #expect(writable.status == 64, "\(writable.errors)")
+                #expect(
+                    writable.errors.contains(
+                        "Error: --users: the directory \(directory) of the users file \(users) has mode 0777"),
+                    "\(writable.errors)")
+                #expect(writable.errors.contains("run chmod go-w \(directory)"), "\(writable.errors)")
+                #expect(writable.output.isEmpty, "nothing bound, nothing announced: \(writable.output)")
+                #expect(chmod(directory, 0o700) == 0)
+                if geteuid() == 0 {
+                    #expect(chown(users, 65_534, 65_534) == 0)
+                    let theirs = try await CommandRun.mserve(arguments, timeout: 60)
+                    #expect(theirs.status == 64, "\(theirs.errors)")
+                    #expect(
+                        theirs.errors.contains("Error: --users: the users file \(users) belongs to uid 65534"),
+                        "\(theirs.errors)")
+                    #expect(chown(users, 0, 0) == 0)
+                }
+            }
+        }
+
         /// A negative number after a numeric option is its value, refused with the option's
         /// range, not taken for an option (which left the option "missing a value").
         @Test(arguments: [

@@ -54,6 +54,19 @@ extension IntegrationTests {
             throw TestFailure("the broker logged no kdb+ door port")
         }
 
+        /// A users file holding `text`, mode 0600, in a new directory of this user's alone under
+        /// the temporary directory (a broker refuses a users file in a directory others may
+        /// write, a sticky one such as /tmp included); `remove` removes the directory.
+        static func usersFile(_ text: String) throws -> (url: URL, remove: @Sendable () -> Void) {
+            let directory = NSTemporaryDirectory() + "mserve-users-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let file = URL(fileURLWithPath: directory + "/users")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            return (file, { try? FileManager.default.removeItem(atPath: directory) })
+        }
+
         static func requirePython() -> String? {
             guard let python else {
                 #expect(ProcessInfo.processInfo.environment["CI"] != "true", "run scripts/setup: no Python peers")
@@ -138,16 +151,14 @@ extension IntegrationTests {
 
         @Test func usersFileAdmitsTheRightPasswordsOnly() async throws {
             guard let python = Self.requirePython() else { return }
-            let file = FileManager.default.temporaryDirectory
-                .appendingPathComponent("mserve-users-\(UUID().uuidString)")
             // alice in plain text, bob as the SHA-1 of "secret", carol as the SHA-256 of "secret".
-            try """
-            alice:wonderland
-            bob:e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4
-            carol:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
-            """.write(to: file, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(at: file) }
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            let (file, removeFile) = try Self.usersFile(
+                """
+                alice:wonderland
+                bob:e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4
+                carol:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
+                """)
+            defer { removeFile() }
             let (cluster, port) = try await Self.startCluster(doorArguments: ["--users", file.path])
             defer { cluster.stop() }
             for (user, password) in [("alice", "wonderland"), ("bob", "secret"), ("carol", "secret")] {
@@ -165,10 +176,8 @@ extension IntegrationTests {
         /// A users file with no users starts the door, which refuses every login: the broker
         /// says so at start.
         @Test func anEmptyUsersFileIsWarnedOf() async throws {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)")
-            try "".write(to: file, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(at: file) }
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            let (file, removeFile) = try Self.usersFile("")
+            defer { removeFile() }
             let (cluster, _) = try await Self.startCluster(servants: 1, doorArguments: ["--users", file.path])
             defer { cluster.stop() }
             #expect(
@@ -180,10 +189,8 @@ extension IntegrationTests {
         /// start, at warning level: anyone who reaches it can send queries. On loopback, or with
         /// users, it says nothing.
         @Test func aDoorOthersCanReachWithoutUsersIsWarnedOf() async throws {
-            let users = FileManager.default.temporaryDirectory.appendingPathComponent("mserve-users-\(UUID().uuidString)")
-            try "alice:wonderland\n".write(to: users, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(at: users) }
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: users.path)
+            let (users, removeUsers) = try Self.usersFile("alice:wonderland\n")
+            defer { removeUsers() }
             // The broker's logs, from start to stop.
             func logs(_ door: [String]) async throws -> String {
                 let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"] + door)
