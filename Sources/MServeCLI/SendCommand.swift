@@ -144,7 +144,8 @@ struct SendCommand: AsyncParsableCommand {
             do {
                 brokers = try await hubClient.resolve(service, role: SpokeRole.broker)
             } catch {
-                FileHandle.standardError.write(Data("mserve send: cannot ask the hub at \(hubEndpoint): \(error)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("mserve send: cannot ask the hub at \(hubEndpoint): \(QValue.consoleText("\(error)"))\n".utf8))
                 throw ExitCode(1)
             }
             guard let first = brokers.first else {
@@ -184,7 +185,8 @@ struct SendCommand: AsyncParsableCommand {
                 print(reply.info)
             }
         } catch let error as ClientError {
-            var text = "mserve send: \(error)"
+            // The error's text may be a servant's or the broker's: escaped, as the values are.
+            var text = "mserve send: \(QValue.consoleText("\(error)"))"
             if !quiet, let info = error.info, case .dictionary = info { text += "\n\(info)" }
             FileHandle.standardError.write(Data((text + "\n").utf8))
             throw ExitCode(1)
@@ -296,9 +298,10 @@ struct LineAnswers {
     }
 
     /// A failed query's error as q shows a signal, `'text`: a broker's or servant's error is
-    /// already in that form (``ClientError``'s description), the client's own is given it.
+    /// already in that form (``ClientError``'s description), the client's own is given it. Its
+    /// control characters are escaped (``QValue/consoleText(_:)``), as a reply's values are.
     static func errorLine(_ error: any Error) -> String {
-        let text = "\(error)"
+        let text = QValue.consoleText("\(error)")
         return text.hasPrefix("'") ? text : "'\(text)"
     }
 

@@ -1,7 +1,9 @@
 import Foundation
 
 // Renders values the way a q console shows them: `IBM, 42i, 2024.01.02, "abc", tables with
-// a header and dashes, dictionaries as `key| value` lines.
+// a header and dashes, dictionaries as `key| value` lines. Unlike q, a control or format
+// character in a string, a symbol or an error's text is shown escaped (`\n`, `\033`): what a
+// peer sent cannot start a line of its own nor send escape sequences to a terminal.
 
 extension QValue: CustomStringConvertible {
     /// The value as a q console shows it.
@@ -33,6 +35,15 @@ extension QVector: CustomStringConvertible {
     public var description: String { QConsole.vector(self) }
 }
 
+extension QValue {
+    /// `text` as the console shows a symbol or an error's text: each control or format
+    /// character (a newline, an escape, a bidirectional override, a line separator) written
+    /// as it is written in a string, `\n`, `\t`, `\r`, else the octal of its UTF-8 bytes
+    /// (`\033`); everything else as it is. For a text that came from a peer and is printed
+    /// where the console's own lines are.
+    public static func consoleText(_ text: String) -> String { QConsole.symbol(text) }
+}
+
 /// The q console renderer.
 enum QConsole {
     static func render(_ value: QValue) -> String {
@@ -48,7 +59,7 @@ enum QConsole {
                 dictionary(keys, values)
             }
         case .table(let table, _): self.table(table)
-        case .error(let text): "'" + text
+        case .error(let text): "'" + symbol(text)
         case .identity: "::"
         }
     }
@@ -119,7 +130,7 @@ enum QConsole {
             let text = number(v, precision: 7)
             return text + (suffix && !text.contains(".") && !text.contains("e") ? "f" : "")
         case .char(let v): return suffix ? "\"" + escape([v]) + "\"" : escape([v])
-        case .symbol(let v): return (suffix ? "`" : "") + v
+        case .symbol(let v): return (suffix ? "`" : "") + symbol(v)
         case .timestamp(let v): return timestamp(v)
         case .month(let v): return month(v) + (suffix ? "m" : "")
         case .date(let v): return date(v)
@@ -162,7 +173,24 @@ enum QConsole {
         String(format: "%.\(precision)g", value)
     }
 
+    /// A string's bytes as the console shows them between quotes: `"` and `\` escaped, a
+    /// newline, tab and carriage return as `\n`, `\t`, `\r`, any other control byte and any
+    /// byte that is not UTF-8 text in octal (`\033`); valid multi-byte UTF-8 text whole, but
+    /// its control and format characters (`U+009B`, a bidirectional override) in the octal of
+    /// their bytes too.
     static func escape(_ bytes: [UInt8]) -> String {
+        // Multi-byte UTF-8 text reads better whole.
+        if bytes.contains(where: { $0 >= 0x80 }), let whole = String(validating: bytes, as: UTF8.self) {
+            var text = ""
+            for scalar in whole.unicodeScalars {
+                switch scalar {
+                case "\"": text += "\\\""
+                case "\\": text += "\\\\"
+                default: text += shown(scalar)
+                }
+            }
+            return text
+        }
         var text = ""
         for byte in bytes {
             switch byte {
@@ -180,11 +208,38 @@ enum QConsole {
                 }
             }
         }
-        // Multi-byte UTF-8 text reads better whole.
-        if bytes.contains(where: { $0 >= 0x80 }), let whole = String(validating: bytes, as: UTF8.self) {
-            return whole.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        }
         return text
+    }
+
+    /// A symbol's text (or an error's) as the console shows it: its control and format
+    /// characters escaped as in a string (``shown(_:)``), the rest as it is.
+    static func symbol(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControlOrFormat) else { return text }
+        var shownText = ""
+        for scalar in text.unicodeScalars { shownText += shown(scalar) }
+        return shownText
+    }
+
+    /// One character of a text: a newline, tab or carriage return as `\n`, `\t`, `\r`, any
+    /// other control or format character as the octal of its UTF-8 bytes; the rest as it is.
+    static func shown(_ scalar: Unicode.Scalar) -> String {
+        guard isControlOrFormat(scalar) else { return String(scalar) }
+        switch scalar {
+        case "\n": return "\\n"
+        case "\t": return "\\t"
+        case "\r": return "\\r"
+        default: return String(scalar).utf8.map(octal).joined()
+        }
+    }
+
+    /// Whether `scalar` is a control character (C0, DEL, C1), a format character (a
+    /// bidirectional override, a zero-width joiner) or a line or paragraph separator: what a
+    /// terminal may act on rather than show.
+    static func isControlOrFormat(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
+        }
     }
 
     static func octal(_ byte: UInt8) -> String {
@@ -277,7 +332,7 @@ enum QConsole {
         let enlist = count == 1 ? "," : ""
         switch vector {
         case .char(let bytes): return enlist + "\"" + escape(bytes) + "\""
-        case .symbol(let symbols): return enlist + symbols.map { "`" + $0 }.joined()
+        case .symbol(let symbols): return enlist + symbols.map { "`" + symbol($0) }.joined()
         case .boolean(let values): return enlist + values.map { $0 ? "1" : "0" }.joined() + "b"
         case .byte(let values): return enlist + "0x" + values.map(hex).joined()
         default:
@@ -346,7 +401,7 @@ enum QConsole {
         case .vector(let vector, _):
             switch vector {
             case .char(let bytes): return bytes.map { escape([$0]) }
-            case .symbol(let symbols): return symbols
+            case .symbol(let symbols): return symbols.map(symbol)
             case .boolean(let values): return values.map { $0 ? "1" : "0" }
             case .byte(let values): return values.map(hex)
             default: return vector.atoms.map(\.cellText)
@@ -358,7 +413,7 @@ enum QConsole {
 
     static func cell(_ value: QValue) -> String {
         switch value {
-        case .atom(.symbol(let text)): text
+        case .atom(.symbol(let text)): symbol(text)
         case .atom(let atom): atom.cellText
         case .vector(.char(let bytes), _): escape(bytes)
         default: inline(value)
@@ -366,14 +421,15 @@ enum QConsole {
     }
 
     static func table(_ table: QTable) -> String {
+        let names = table.columns.map(symbol)
         let columns = table.values.map(cells)
         let rows = columns.map(\.count).max() ?? 0
-        var widths = table.columns.map(\.count)
+        var widths = names.map(\.count)
         for (index, column) in columns.enumerated() {
             widths[index] = max(widths[index], column.map(\.count).max() ?? 0)
         }
         var lines: [String] = []
-        lines.append(zip(table.columns, widths).map { $0.rightPad($1) }.joined(separator: " "))
+        lines.append(zip(names, widths).map { $0.rightPad($1) }.joined(separator: " "))
         lines.append(String(repeating: "-", count: widths.reduce(0, +) + max(0, widths.count - 1)))
         for row in 0..<rows {
             lines.append(

@@ -25,6 +25,54 @@ extension IntegrationTests {
             #expect(!run.errors.split(separator: "\n").contains { $0.hasPrefix(forged) }, "\(run.errors)")
         }
 
+        /// What a reply carries reaches the terminal escaped, whoever chose it (a servant, whose
+        /// info entries the broker passes on, or a broker): the symbols of the result and the
+        /// info dictionary's keys and values, as its strings already were, a string of
+        /// multi-byte text too, and a failure's text. None can clear the screen, colour it, set
+        /// the terminal's title, or start a line that reads as one of send's own.
+        @Test func aRepliesTextCannotDriveTheTerminalOrForgeALine() async throws {
+            let forged = "forged: line"
+            let text = "\u{1b}[2J\u{1b}]0;TITLE\u{07}\r\n" + forged + "\u{9b}31m\u{202e}"
+            let shown = "\\033[2J\\033]0;TITLE\\007\\r\\n" + forged + "\\302\\233" + "31m\\342\\200\\256"
+            // A broker answering the query with `reply(id)`.
+            func answering(_ reply: @escaping @Sendable (QValue) -> QValue) -> String {
+                Self.peerAnsweringOnce { query in
+                    guard case .list(let items, _)? = try? QIPC.decode(query).value, let id = items.first else { return [] }
+                    return [QIPC.encode(reply(id), messageType: .async)]
+                }
+            }
+            func expectNothingRaw(_ output: String) {
+                #expect(!output.unicodeScalars.contains { [0x1b, 0x07, 0x0d, 0x9b, 0x202e].contains($0.value) }, "\(output)")
+                #expect(!output.split(whereSeparator: \.isNewline).contains { $0.hasPrefix(forged) }, "\(output)")
+            }
+
+            let info = QValue.dictionary(
+                keys: .vector(.symbol(["routing", "note" + text, "text"])),
+                values: .list([.atom(.symbol("IBM")), .atom(.symbol("ok" + text)), .string("été" + text)]))
+            let answered = answering { id in .list([id, .atom(.symbol("IBM" + text)), info]) }
+            let run = try await CommandRun.mserve(["send", "--broker", answered, "--deadline", "5", "echo 1"], timeout: 60)
+            #expect(run.status == 0, "\(run.errors)")
+            expectNothingRaw(run.output)
+            #expect(run.output.contains("`IBM" + shown + "\n"), "\(run.output)")
+            #expect(run.output.contains("note" + shown + "| `ok" + shown), "\(run.output)")
+            #expect(run.output.contains("\"été" + shown + "\""), "\(run.output)")
+
+            // A failure's text, on standard error, and with `send -` in the query's place.
+            let failedReply: @Sendable (QValue) -> QValue = { id in
+                .list([id, .string("oops" + text), .dictionary(keys: .vector(.symbol(["error"])), values: .list([.string("oops" + text)]))])
+            }
+            let failure = try await CommandRun.mserve(
+                ["send", "--broker", answering(failedReply), "--deadline", "5", "echo 1"], timeout: 60)
+            #expect(failure.status == 1, "\(failure.errors)")
+            expectNothingRaw(failure.errors)
+            #expect(failure.errors.contains("mserve send: 'oops" + shown + "\n"), "\(failure.errors)")
+            let lines = try await CommandRun.mserve(
+                ["send", "--broker", answering(failedReply), "--deadline", "5", "-"], input: "echo 1\n", timeout: 60)
+            #expect(lines.status == 1, "\(lines.errors)")
+            expectNothingRaw(lines.output)
+            #expect(lines.output.contains("\n'oops" + shown + "\n"), "\(lines.output)")
+        }
+
         /// `mserve send` pointed at something other than a broker's client endpoint says so:
         /// at once for a ZeroMQ peer that answers in another protocol (a hub's port), within
         /// the connect timeout for the kdb+ door's port, which the broker's log names.

@@ -88,4 +88,28 @@ struct QValueDescriptionTests {
                 elapsed| 0D00:00:00.000000005
                 """)
     }
+
+    /// What a peer sent cannot drive a terminal: a control or format character in a symbol, a
+    /// string (multi-byte text too) or an error's text is shown escaped, as q writes it in a
+    /// string (`\n`, `\r`, `\t`, else octal bytes), wherever it stands: an atom, a vector, a
+    /// dictionary's keys and values, a table's column names and cells. A symbol without one
+    /// prints as q prints it, a backslash and all.
+    @Test func controlAndFormatCharactersAreShownEscaped() {
+        let text = "a\u{1b}[2J\u{7}\r\n\t\u{7f}\u{9b}\u{202e}\u{2028}é"
+        let shown = #"a\033[2J\007\r\n\t\177\302\233\342\200\256\342\200\250é"#
+        #expect(QValue.atom(.symbol(text)).description == "`" + shown)
+        #expect(QValue.vector(.symbol(["x", text])).description == "`x`" + shown)
+        #expect(QValue.string(text).description == "\"" + shown + "\"")
+        #expect(QValue.string("\u{1b}[31m\"q\"\\").description == #""\033[31m\"q\"\\""#)
+        #expect(QValue.error(text).description == "'" + shown)
+        #expect(QValue.consoleText(text) == shown)
+        #expect(QValue.consoleText("`C:\\dir é") == "`C:\\dir é")
+        let dictionary = QValue.dictionary(
+            keys: .vector(.symbol(["k" + text])), values: .list([.atom(.symbol(text))]))
+        #expect(dictionary.description == "k" + shown + "| `" + shown)
+        let table = QValue.table(QTable(columns: ["c" + text], values: [.vector(.symbol([text]))]))
+        #expect(table.description.split(separator: "\n").count == 3, "\(table.description)")
+        #expect(table.description.hasPrefix("c" + shown + "\n"), "\(table.description)")
+        #expect(!table.description.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" })
+    }
 }
