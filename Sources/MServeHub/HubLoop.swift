@@ -664,9 +664,9 @@ final class HubLoop {
     /// was stopped (SIGSTOP, a suspended VM, swapping) or a turn held the loop up. The scan runs
     /// every `scanNanoseconds` (at most a quarter of the liveness), so a gap since the last scan
     /// of more than half the liveness is no scheduling jitter: it has used up half of every
-    /// spoke's allowance on the hub's account. Meanwhile the spokes' heartbeats waited unread,
-    /// or, past their connections' ZMTP heartbeat timeout (5 s), those connections were dropped
-    /// and are being made anew. So every spoke and watcher not heard from since `now` gets the
+    /// spoke's allowance on the hub's account. Meanwhile the spokes' heartbeats waited unread
+    /// (or, once the hub's receive buffers were full, went unacknowledged past a spoke's 5 s
+    /// and its connection is being made anew). So every spoke and watcher not heard from since `now` gets the
     /// allowance of a spoke reloaded after a hub restart, counted from `now`.
     private func noticePause(now: UInt64) {
         let gap = now &- lastScan

@@ -99,7 +99,7 @@ final class ServantLoop {
             // (no ZMQ_ROUTER_HANDOVER): without keys anyone who reaches the socket could
             // otherwise take a live broker's session by presenting its `broker-<hex>` id. A
             // restarted broker has a new id; a broker whose connection died unseen here is let
-            // in once the heartbeats below close the dead one.
+            // in once the timeouts below close the dead one.
             try socket.setRouterHandover(false)
             // A connection whose peer is gone (a half-open one) is closed within seconds,
             // freeing its routing id for the broker's new connection.
