@@ -125,14 +125,19 @@ public enum TCPSocket {
     /// library that sets its own); nil when none is waiting (or the one waiting was aborted).
     /// Throws as ``acceptNext(_:)`` does.
     public static func acceptDescriptor(_ listener: Int32) throws(SocketError) -> Int32? {
-        let descriptor = mserve_accept_cloexec(listener, nil, nil)
-        guard descriptor >= 0 else {
+        try acceptedDescriptor(mserve_accept_cloexec(listener, nil, nil))
+    }
+
+    /// What `accept4` returned, read: the descriptor; nil when no connection was waiting (or
+    /// the one waiting was aborted, or a signal came); thrown, any other failure.
+    private static func acceptedDescriptor(_ result: Int32) throws(SocketError) -> Int32? {
+        guard result >= 0 else {
             switch errno {
             case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: return nil
             default: throw .lastSystemCall("cannot accept a connection")
             }
         }
-        return descriptor
+        return result
     }
 
     /// Waits up to `milliseconds` (-1: without end) for any of `descriptors` to be readable
@@ -151,21 +156,17 @@ public enum TCPSocket {
     }
 
     /// Accepts one pending connection on a listening descriptor, non-blocking and closed on
-    /// exec from the start (`accept4`); nil when none is waiting (or the one waiting was aborted). Throws when accepting fails, as when the process is out
-    /// of file descriptors: the connection then stays pending and the listener readable, so
-    /// a caller polling it must pause rather than spin.
+    /// exec from the start (`accept4`); nil when none is waiting (or the one waiting was
+    /// aborted). Throws when accepting fails, as when the process is out of file descriptors:
+    /// the connection then stays pending and the listener readable, so a caller polling it
+    /// must pause rather than spin.
     public static func acceptNext(_ listener: Int32) throws(SocketError) -> Accepted? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let descriptor = withUnsafeMutablePointer(to: &address) {
+        let result = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { mserve_accept_cloexec(listener, $0, &length) }
         }
-        guard descriptor >= 0 else {
-            switch errno {
-            case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: return nil
-            default: throw .lastSystemCall("cannot accept a connection")
-            }
-        }
+        guard let descriptor = try acceptedDescriptor(result) else { return nil }
         setOption(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         // A fixed kernel send buffer, so that what a peer leaves unread is bounded by the
         // caller's own buffer rather than by TCP autotuning (up to megabytes).
