@@ -67,6 +67,24 @@ struct HubFixture {
     /// before it removes the directory: for a hub the test started otherwise (auto mode).
     func stopBeforeRemoving(_ stop: @escaping @Sendable () async -> Void) { hubs.add(stop) }
 
+    /// Runs `body` with a DEALER socket connected to the fixture's hub, for a test that plays
+    /// the hub's protocol by hand (`configure` sets options before it connects: keys); closes it
+    /// after, whether `body` returns or throws.
+    func withPeerSocket(
+        configure: (ZMQSocket) throws -> Void = { _ in }, _ body: (ZMQSocket) async throws -> Void
+    ) async throws {
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        defer {
+            socket.close()
+            context.terminate()
+        }
+        try socket.setLinger(milliseconds: 0)
+        try configure(socket)
+        try socket.connect(endpoint)
+        try await body(socket)
+    }
+
     /// Starts a hub; returns it and the task running it.
     func startHub(logger: Logger = quietLogger) async throws -> (Hub, Task<Void, any Error>) {
         let hub = try Hub(configuration: configuration, logger: logger)

@@ -58,41 +58,35 @@ struct RefusedPeerLogTests {
             // A listed key connects; once revoked, the connection it has is refused too.
             let insider = try ZMQCurveKeyPair.generate()
             _ = try await fixture.curveClient(hubKeys).allow(name: "insider", key: insider.publicKey, role: .client)
-            let context = try ZMQContext()
-            let socket = try ZMQSocket(context: context, type: .dealer)
-            defer {
-                socket.close()
-                context.terminate()
+            let keys = ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: insider)
+            try await fixture.withPeerSocket(configure: { try $0.setCurveClient(keys) }) { socket in
+                func ask(_ message: HubMessage) async throws -> HubMessage {
+                    try socket.send(multipart: message.frames)
+                    let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                    return try HubMessage(frames: frames)
+                }
+                #expect(try await ask(HubMessage(.keys)).command == .keys)
+                _ = try await fixture.curveClient(hubKeys).revoke(name: "insider")
+                let refused = try await ask(HubMessage(.keys))
+                #expect(refused.command == .error)
+                #expect(refused.text("message") == "this connection's key is no longer allowed")
+                #expect(
+                    recorder.entries.contains {
+                        $0.message == "refused a message from a peer whose key is no longer allowed"
+                            && $0.metadata["key"] == insider.publicKey && $0.metadata["door"] == "hub"
+                    }, "\(recorder.messages)")
+                // A revoked spoke goes on heartbeating: its messages, a second apart and more, are
+                // refused each, and logged once (then once a minute), not once a second.
+                for _ in 1...2 {
+                    try await Task.sleep(for: .milliseconds(1_100))
+                    #expect(try await ask(HubMessage(.keys)).command == .error)
+                }
+                #expect(
+                    recorder.messages.filter { $0.hasPrefix("refused a message from a peer whose key is no longer allowed") }.count == 1,
+                    "\(recorder.messages)")
+                hub.stop()
+                try await task.value
             }
-            try socket.setLinger(milliseconds: 0)
-            try socket.setCurveClient(ZMQCurveClientKeys(serverPublicKey: hubKeys.publicKey, keyPair: insider))
-            try socket.connect(fixture.endpoint)
-            func ask(_ message: HubMessage) async throws -> HubMessage {
-                try socket.send(multipart: message.frames)
-                let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
-                return try HubMessage(frames: frames)
-            }
-            #expect(try await ask(HubMessage(.keys)).command == .keys)
-            _ = try await fixture.curveClient(hubKeys).revoke(name: "insider")
-            let refused = try await ask(HubMessage(.keys))
-            #expect(refused.command == .error)
-            #expect(refused.text("message") == "this connection's key is no longer allowed")
-            #expect(
-                recorder.entries.contains {
-                    $0.message == "refused a message from a peer whose key is no longer allowed"
-                        && $0.metadata["key"] == insider.publicKey && $0.metadata["door"] == "hub"
-                }, "\(recorder.messages)")
-            // A revoked spoke goes on heartbeating: its messages, a second apart and more, are
-            // refused each, and logged once (then once a minute), not once a second.
-            for _ in 1...2 {
-                try await Task.sleep(for: .milliseconds(1_100))
-                #expect(try await ask(HubMessage(.keys)).command == .error)
-            }
-            #expect(
-                recorder.messages.filter { $0.hasPrefix("refused a message from a peer whose key is no longer allowed") }.count == 1,
-                "\(recorder.messages)")
-            hub.stop()
-            try await task.value
         }
     }
 }

@@ -101,53 +101,47 @@ struct RegistrationValidationTests {
         try await HubFixture.with { fixture in
             let (hub, task) = try await fixture.startHub()
             defer { hub.stop() }
-            let context = try ZMQContext()
-            let socket = try ZMQSocket(context: context, type: .dealer)
-            defer {
-                socket.close()
-                context.terminate()
-            }
-            try socket.setLinger(milliseconds: 0)
-            try socket.connect(fixture.endpoint)
-            func ask(_ frames: [[UInt8]]) async throws -> HubMessage {
-                try socket.send(multipart: frames)
-                let answer = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
-                return try HubMessage(frames: answer)
-            }
-            let padded = HubMessage(
-                .register,
-                Self.registration { $0.session = "padded" }.entries + [("extra", .vector(.symbol((0..<100_000).map { "n\($0)" })))])
-            let body = padded.frames[2]
-            let refused = try await ask(padded.frames)
-            #expect(refused.command == .error)
-            #expect(refused.text("message") == "the body of REGISTER has \(body.count) bytes, over the limit of 65536")
+            try await fixture.withPeerSocket { socket in
+                func ask(_ frames: [[UInt8]]) async throws -> HubMessage {
+                    try socket.send(multipart: frames)
+                    let answer = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                    return try HubMessage(frames: answer)
+                }
+                let padded = HubMessage(
+                    .register,
+                    Self.registration { $0.session = "padded" }.entries + [("extra", .vector(.symbol((0..<100_000).map { "n\($0)" })))])
+                let body = padded.frames[2]
+                let refused = try await ask(padded.frames)
+                #expect(refused.command == .error)
+                #expect(refused.text("message") == "the body of REGISTER has \(body.count) bytes, over the limit of 65536")
 
-            let repetitive = HubMessage(
-                .register,
-                Self.registration { $0.session = "repetitive" }.entries + [("extra", .vector(.char([UInt8](repeating: 0x61, count: 100_000))))]
-            ).frames[2]
-            let compressed = try #require(QIPC.compress(repetitive))
-            #expect(compressed.count < HubMessage.largestRequest)
-            let unpacked = try await ask([HubLink.protocolMarker, HubCommand.register.frame, compressed])
-            #expect(unpacked.command == .error)
-            #expect(
-                unpacked.text("message")?.contains("decompresses to \(repetitive.count) bytes, over the limit of 65536") == true,
-                "\(unpacked.text("message") ?? "")")
-            #expect(try await fixture.client.table("spoke").rowCount == 0)
+                let repetitive = HubMessage(
+                    .register,
+                    Self.registration { $0.session = "repetitive" }.entries + [("extra", .vector(.char([UInt8](repeating: 0x61, count: 100_000))))]
+                ).frames[2]
+                let compressed = try #require(QIPC.compress(repetitive))
+                #expect(compressed.count < HubMessage.largestRequest)
+                let unpacked = try await ask([HubLink.protocolMarker, HubCommand.register.frame, compressed])
+                #expect(unpacked.command == .error)
+                #expect(
+                    unpacked.text("message")?.contains("decompresses to \(repetitive.count) bytes, over the limit of 65536") == true,
+                    "\(unpacked.text("message") ?? "")")
+                #expect(try await fixture.client.table("spoke").rowCount == 0)
 
-            let longest = Self.registration {
-                $0.commandLine = String(repeating: "x", count: SpokeRegistration.longestText)
-                $0.directory = String(repeating: "d", count: SpokeRegistration.longestText)
-                $0.host = String(repeating: "h", count: SpokeRegistration.longestName)
-                $0.user = String(repeating: "u", count: SpokeRegistration.longestName)
-                $0.service = String(repeating: "s", count: SpokeRegistration.longestName)
-                $0.endpoint = "tcp://" + String(repeating: "e", count: SpokeRegistration.longestName - 6)
-                $0.session = String(repeating: "i", count: SpokeRegistration.longestName)
+                let longest = Self.registration {
+                    $0.commandLine = String(repeating: "x", count: SpokeRegistration.longestText)
+                    $0.directory = String(repeating: "d", count: SpokeRegistration.longestText)
+                    $0.host = String(repeating: "h", count: SpokeRegistration.longestName)
+                    $0.user = String(repeating: "u", count: SpokeRegistration.longestName)
+                    $0.service = String(repeating: "s", count: SpokeRegistration.longestName)
+                    $0.endpoint = "tcp://" + String(repeating: "e", count: SpokeRegistration.longestName - 6)
+                    $0.session = String(repeating: "i", count: SpokeRegistration.longestName)
+                }
+                let registered = try await ask(HubMessage(.register, longest.entries).frames)
+                #expect(registered.command == .registered, "\(registered.text("message") ?? "")")
+                hub.stop()
+                try await task.value
             }
-            let registered = try await ask(HubMessage(.register, longest.entries).frames)
-            #expect(registered.command == .registered, "\(registered.text("message") ?? "")")
-            hub.stop()
-            try await task.value
         }
     }
 
@@ -156,37 +150,31 @@ struct RegistrationValidationTests {
         try await HubFixture.with { fixture in
             let (hub, task) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
             defer { hub.stop() }
-            let context = try ZMQContext()
-            let socket = try ZMQSocket(context: context, type: .dealer)
-            defer {
-                socket.close()
-                context.terminate()
-            }
-            try socket.setLinger(milliseconds: 0)
-            try socket.connect(fixture.endpoint)
-            func ask(_ message: HubMessage) async throws -> HubMessage {
-                try socket.send(multipart: message.frames)
-                let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
-                return try HubMessage(frames: frames)
-            }
-            for (what, change) in Self.refused {
-                let answer = try await ask(HubMessage(.register, Self.registration(change).entries))
-                #expect(answer.command == .error, "\(what)")
-                #expect(answer.text("message")?.hasPrefix("REGISTER with") == true, "\(what): \(answer.text("message") ?? "")")
-            }
-            // A forged reason for a crash report is refused the same way.
-            let reason = try await ask(HubMessage(.deregister, [("reason", .vector(.char(Array("gone\n\u{1B}[31mforged".utf8))))]))
-            #expect(reason.command == .error)
-            #expect(try await fixture.client.table("spoke").rowCount == 0)
-            #expect(try await fixture.client.table("down").rowCount == 0)
-            #expect(recorder.messages.contains { $0.hasPrefix("refused a registration: REGISTER with") })
+            try await fixture.withPeerSocket { socket in
+                func ask(_ message: HubMessage) async throws -> HubMessage {
+                    try socket.send(multipart: message.frames)
+                    let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                    return try HubMessage(frames: frames)
+                }
+                for (what, change) in Self.refused {
+                    let answer = try await ask(HubMessage(.register, Self.registration(change).entries))
+                    #expect(answer.command == .error, "\(what)")
+                    #expect(answer.text("message")?.hasPrefix("REGISTER with") == true, "\(what): \(answer.text("message") ?? "")")
+                }
+                // A forged reason for a crash report is refused the same way.
+                let reason = try await ask(HubMessage(.deregister, [("reason", .vector(.char(Array("gone\n\u{1B}[31mforged".utf8))))]))
+                #expect(reason.command == .error)
+                #expect(try await fixture.client.table("spoke").rowCount == 0)
+                #expect(try await fixture.client.table("down").rowCount == 0)
+                #expect(recorder.messages.contains { $0.hasPrefix("refused a registration: REGISTER with") })
 
-            for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
-                let answer = try await ask(HubMessage(.register, Self.registration { $0.role = role }.entries))
-                #expect(answer.command == .registered, "\(role): \(answer.text("message") ?? "")")
+                for role in [SpokeRole.servant, SpokeRole.broker, SpokeRole.client, SpokeRole.hub] {
+                    let answer = try await ask(HubMessage(.register, Self.registration { $0.role = role }.entries))
+                    #expect(answer.command == .registered, "\(role): \(answer.text("message") ?? "")")
+                }
+                hub.stop()
+                try await task.value
             }
-            hub.stop()
-            try await task.value
         }
     }
 }
