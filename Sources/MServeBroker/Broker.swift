@@ -23,7 +23,8 @@ public final class Broker: Service, Sendable {
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let makeAlgorithm: AlgorithmFactory
-    private let mailbox: ZMQMailbox<BrokerControl>
+    /// Commands for the loop (internal, so that tests can run a step on the loop's thread).
+    let mailbox: ZMQMailbox<BrokerControl>
     private let startup = ZMQStartup<String>()
     /// What the broker held when it stopped (nil while it runs, or when it never started).
     private let stoppedSnapshot = Mutex<BrokerSnapshot?>(nil)

@@ -205,16 +205,45 @@ extension BrokerLoop {
         }
     }
 
+    /// Handles the servant socket's connection events waiting in its monitor.
+    ///
+    /// Read late (a busy loop, a loaded host), an event may be of a connection that is gone:
+    /// libzmq connects again by itself 100 ms after a connection ends, so the end of one
+    /// connection may be followed, in the same read, by the next one, to a servant started
+    /// meanwhile, which may have been greeted already (a HELLO waits in the socket until a
+    /// connection takes it) and answered. So, for an endpoint whose next connection came up
+    /// in what was read, a failed handshake does not end that connection (the servant's READY
+    /// would be lost with it), and the end of a connection of a servant not in session says
+    /// nothing (it would count the new connection's READY as said before the end, then end
+    /// the session it began). And a connection that came up after the broker ended the
+    /// endpoint's connections itself (``endConnectionForGood(_:cause:)``), reported late, is
+    /// ended already, and not greeted.
     func readMonitor() {
-        while let event = try? monitor.next(dontWait: true) {
-            guard let id = servantByEndpoint[event.endpoint], let record = servants[id] else { continue }
+        var events: [ZMQMonitorEvent] = []
+        while let event = try? monitor.next(dontWait: true) { events.append(event) }
+        guard !events.isEmpty else { return }
+        // Where each servant's last reported connection came up.
+        var lastConnected: [UInt64: Int] = [:]
+        var ids: [UInt64?] = []
+        ids.reserveCapacity(events.count)
+        for (index, event) in events.enumerated() {
+            let id = servantByEndpoint[event.endpoint]
+            ids.append(id)
+            if let id, event.event.contains(.connected) { lastConnected[id] = index }
+        }
+        for (index, event) in events.enumerated() {
+            guard let id = ids[index], let record = servants[id] else { continue }
+            let replaced = index < lastConnected[id] ?? -1
             if event.event.contains(.connected) {
+                guard !replaced, !record.reconnectDue else { continue }
                 record.connected = true
                 record.unconnectedHellos = 0
                 record.unreachableLogged = false
                 record.helloUnansweredSince = nil
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
+                // The end of a connection the broker ended itself counts for nothing more.
+                guard record.state.isInSession || !(replaced || record.reconnectDue) else { continue }
                 servantDisconnected(id)
             } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
                 record.unreachableLogged = true
@@ -222,7 +251,9 @@ extension BrokerLoop {
                     "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
                 warnIfTheServantsNameDoesNotResolve(record)
             } else if event.event.contains(.handshakeFailedNoDetail) || event.event.contains(.handshakeFailedProtocol) {
-                handshakeFailed(record)
+                // The port is reachable: libzmq's next try is no news.
+                record.unreachableLogged = true
+                if !replaced { handshakeFailed(record) }
             }
         }
     }
@@ -247,7 +278,6 @@ extension BrokerLoop {
     /// the servant's key may also not be the one pinned for it. Said once, then once a minute,
     /// in place of "cannot reach servant" (the port is reachable).
     private func handshakeFailed(_ record: ServantRecord) {
-        record.unreachableLogged = true
         backOffFromWrongEndpoint(record)
         guard let heldBack = record.notAServantLog.admit() else { return }
         let (host, port) = Self.hostAndPort(record.endpoint)
@@ -395,8 +425,11 @@ extension BrokerLoop {
         }
     }
 
-    /// Connects again to a servant disconnected by ``endConnectionForGood(_:)``.
+    /// Connects again to a servant disconnected by ``endConnectionForGood(_:)``. The connection
+    /// event of the first connection names the endpoint as given (libzmq names those it makes
+    /// after a failure by address): HELLOs wait for it, or the liveness time.
     func reconnect(_ record: ServantRecord) {
+        record.unconnectedHelloNotBefore = QueryClock.monotonicNanoseconds() &+ livenessNanoseconds
         do {
             try connect(record)
         } catch {

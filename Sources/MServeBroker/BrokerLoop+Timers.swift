@@ -32,6 +32,9 @@ extension BrokerLoop {
             heartbeatSlot = (slot + 1) % HeartbeatSlots.count
             // Liveness is judged on a fresh read: after a pause of this loop (a huge query to
             // parse, a slow plugin) the servants' answers to its heartbeats wait in the socket.
+            // The connection events first: a READY read before the event of the connection it
+            // came on would be taken for one said on the connection before (``readMonitor()``).
+            readMonitor()
             readServants()
             // q servants' liveness is their TCP connection (KdbServantLinks).
             for record in servants.values where HeartbeatSlots.slot(of: record.id) == slot && !kdbServants.owns(record.id) {
@@ -85,6 +88,13 @@ extension BrokerLoop {
                         } else {
                             endConnectionForGood(record, cause: .silent)
                         }
+                    } else if record.connected, record.helloUnansweredSince != nil {
+                        // Greeted over a connection that came up: its answer, or the liveness
+                        // time, is awaited. Greeted again each heartbeat, a port of another
+                        // service that answers slowly (on a loaded host) would get several
+                        // HELLOs a connection.
+                    } else if !record.connected, now < record.unconnectedHelloNotBefore {
+                        // Connected to again by the broker: its connection event greets it.
                     } else if now &- record.lastHelloSent >= interval, !sendHello(record.id) {
                         endConnectionForGood(record)
                     }

@@ -157,6 +157,9 @@ final class ServantRecord {
 
         /// Whether the servant is out of session: left or lost.
         var isGone: Bool { self == .left || self == .lost }
+
+        /// Whether the servant is in session: ready or draining.
+        var isInSession: Bool { self == .ready || self == .draining }
     }
 
     let id: UInt64
@@ -203,6 +206,11 @@ final class ServantRecord {
     /// The monotonic time before which a due reconnection waits: 0, the next visit, but for an
     /// endpoint that answered as no servant does (``BrokerLoop/backOffFromWrongEndpoint(_:)``).
     @exclusivity(unchecked) var reconnectAt: UInt64 = 0
+    /// Before this monotonic time no HELLO goes while it is not known to be connected: set when
+    /// the broker connects to it again itself, whose first connection the connection event
+    /// reports (and ``BrokerLoop/readMonitor()`` greets). Queued meanwhile, HELLOs would all
+    /// reach a peer that is slow to connect, several a connection.
+    @exclusivity(unchecked) var unconnectedHelloNotBefore: UInt64 = 0
     /// How many connections in a row the endpoint answered, but not as a servant does, since
     /// it was last heard from as one: each doubles the wait before the next connection.
     @exclusivity(unchecked) var notAServantAnswers = 0

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MServeProtocol
 import MServeTestSupport
 import MServeTesting
 import POSIXSockets
@@ -83,6 +84,91 @@ struct WrongServantEndpointTests {
             servant.socket.close()
             context.terminate()
         }
+    }
+
+    /// A ZeroMQ peer that takes the broker's HELLO and does not answer (a servant slow to
+    /// start, some other ZeroMQ service) is greeted once a connection: the broker waits the
+    /// liveness time for the answer, then connects anew, rather than greeting it each
+    /// heartbeat, which gave a slow peer of another service several HELLOs a connection.
+    @Test func aPeerThatDoesNotAnswerItsHelloIsNotGreetedAgainOnTheSameConnection() async throws {
+        let context = try ZMQContext()
+        defer { context.terminate() }
+        let peer = try ScriptedServant(context: context)
+        defer { peer.socket.close() }
+        let log = LogRecorder()
+        var configuration = BrokerConfiguration()
+        configuration.clients.endpoint = "tcp://127.0.0.1:0"
+        configuration.servants.endpoints = [peer.endpoint]
+        configuration.servants.heartbeatInterval = .milliseconds(100)
+        configuration.servants.livenessTimeout = .seconds(30)
+        let broker = try Broker(configuration: configuration, logger: log.logger(label: "mserve.broker", level: .info)) { _ in
+            InProcessFirstFreeAlgorithm()
+        }
+        let running = Task { try await broker.run() }
+        defer { broker.stop() }
+        _ = try await peer.next(.hello)
+        // What was greeted before the connection came up arrives with it.
+        try await Task.sleep(for: .seconds(1))
+        while try peer.socket.receiveMultipartBytes(dontWait: true) != nil {}
+        // Twenty heartbeats, well inside the liveness time.
+        try await Task.sleep(for: .seconds(2))
+        var greeted = 0
+        while let frames = try peer.socket.receiveMultipartBytes(dontWait: true) {
+            if frames.count >= 3, frames[2] == ServantCommand.hello.frame { greeted += 1 }
+        }
+        #expect(greeted == 0, "greeted \(greeted) times more on the same connection")
+        broker.stop()
+        try await running.value
+    }
+
+    /// A failed handshake read late (the loop busy, the host loaded) is of a connection that
+    /// is gone: libzmq connected again by itself 100 ms later, here to a servant started where
+    /// another service had answered, and the HELLO waiting in the socket reached it. That
+    /// connection is kept, and the servant used on its first READY; ended for the old failure,
+    /// it lost the READY and the servant, which answers a HELLO once, was never used.
+    @Test func aFailedHandshakeReadLateDoesNotEndTheConnectionThatCameUpAfterIt() async throws {
+        let (listener, port) = try TCPSocket.listen(host: "127.0.0.1", port: 0)
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let log = LogRecorder()
+        try await Self.withBroker(servants: [endpoint], log: log) { broker in
+            let portFreed = Atomic<Bool>(false)
+            let loopPaused = Atomic<Bool>(false)
+            // The first connection is taken; once the broker has had time to greet it (the
+            // HELLO waits for the ZeroMQ handshake), its loop is paused for three seconds, the
+            // connection closed and the port freed for the servant.
+            let acceptor = RepeatingThread {
+                guard !portFreed.load(ordering: .acquiring) else { return Thread.sleep(forTimeInterval: 0.01) }
+                guard let connection = TCPSocket.accept(listener) else { return Thread.sleep(forTimeInterval: 0.001) }
+                Thread.sleep(forTimeInterval: 0.3)
+                broker.mailbox.post(
+                    .snapshot({ _ in
+                        loopPaused.store(true, ordering: .releasing)
+                        Thread.sleep(forTimeInterval: 3)
+                    }))
+                while !loopPaused.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.001) }
+                TCPSocket.close(connection.descriptor)
+                TCPSocket.close(listener)
+                portFreed.store(true, ordering: .releasing)
+            }
+            defer { acceptor.stop() }
+            #expect(await eventually { portFreed.load(ordering: .acquiring) })
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let servant = try ScriptedServant(context: context, endpoint: endpoint)
+            defer { servant.socket.close() }
+            try servant.socket.startMonitor(endpoint: "inproc://late-handshake-servant", events: [.disconnected])
+            let monitor = try ZMQMonitor(context: context, endpoint: "inproc://late-handshake-servant")
+            defer { monitor.socket.close() }
+            let brokerID = try await servant.becomeReady(capacity: 1)
+            let responder = ServantResponder(servant, broker: brokerID) { _, _ in nil }
+            defer { responder.stop() }
+            #expect(await eventually { log.messages.contains("servant ready") }, "\(log.messages)")
+            // Ended by the broker, the connection's end would reach the servant at once.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try monitor.next(dontWait: true) == nil, "the broker ended the servant's connection")
+            #expect(await broker.snapshot().servants.map(\.state) == ["ready"], "\(log.messages)")
+        }
+        #expect(!log.messages.contains { $0.hasPrefix("servant endpoint answered, but not as an MServe servant") }, "\(log.messages)")
     }
 
     /// A servant endpoint whose host name this host cannot resolve (a servant registered under
