@@ -23,6 +23,18 @@ import Testing
         try BenchChecks.checkOutputFile(path)
     }
 
+    /// `mserve-bench help WORD` for a word that names no suite is refused, naming the suites;
+    /// a suite's name, `help` itself and no word at all are left to the parser.
+    @Test func helpForAnUnknownSuiteIsRefused() {
+        #expect(
+            MServeBench.unknownHelpTopic(["help", "nosuch"])
+                == "'nosuch' is not an mserve-bench suite (suites: codec, query, dispatch, broker, echo-ratio, warm-sweep, memory, chaos, metrics, serve)")
+        #expect(MServeBench.unknownHelpTopic(["help", "--verbose", "brokr"])?.hasPrefix("'brokr' is not") == true)
+        for fine: [String] in [["help"], ["help", "broker"], ["help", "help"], ["broker", "nosuch"], []] {
+            #expect(MServeBench.unknownHelpTopic(fine[...]) == nil, "\(fine)")
+        }
+    }
+
     /// An algorithm no plugin provides is refused with the plugins found and how to add one:
     /// its file in MSERVE_PLUGINS, or in the bench's directory. Before, the message named the
     /// directory alone (MSERVE_PLUGINS only when it was set).

@@ -20,6 +20,10 @@ struct MServeBench: AsyncParsableCommand {
     /// every child process it started is stopped with it (``BenchChildren``).
     static func main() async {
         BenchChildren.stopOnSignals()
+        if let message = unknownHelpTopic(CommandLine.arguments.dropFirst()) {
+            FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+            exit(withError: ExitCode.validationFailure)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -39,6 +43,17 @@ struct MServeBench: AsyncParsableCommand {
             BenchChildren.stopAll()
             exit(withError: error)
         }
+    }
+}
+
+extension MServeBench {
+    /// For `mserve-bench help WORD` where WORD names no suite: the error, with the suites.
+    /// ArgumentParser would print the overview and exit 0, as if the word had been understood.
+    static func unknownHelpTopic(_ arguments: ArraySlice<String>) -> String? {
+        guard arguments.first == "help", let word = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return nil }
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName }
+        guard !names.contains(word), word != "help" else { return nil }
+        return "'\(word)' is not an mserve-bench suite (suites: \(names.joined(separator: ", ")))"
     }
 }
 
