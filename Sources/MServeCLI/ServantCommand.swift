@@ -185,12 +185,22 @@ struct MServeServantCommand: AsyncParsableCommand {
     /// are, naming the flag or variable that gave it.
     private func loadPlugins() throws -> [LoadedServantPlugin] {
         let (paths, source) = pluginPaths()
+        if source == "Q_PLUGINS", let script = paths.first(where: { $0.hasSuffix(".q") || $0.hasSuffix(".k") }) {
+            throw ValidationError(Self.qScriptInQPlugins(script))
+        }
         do {
             return try ServantPluginLoader.load(paths: paths)
         } catch {
             // A broken demo plugin next to the binary is no fault of --plugins.
             throw ValidationError(source.map { "\($0): \(error)" } ?? "\(error)")
         }
+    }
+
+    /// Why a q script in Q_PLUGINS is refused: the original q mserve's servants load q scripts
+    /// from it, a host may still set it for them, and an MServe servant would try to load the
+    /// script as a shared library.
+    static func qScriptInQPlugins(_ script: String) -> String {
+        "Q_PLUGINS: \(script) is a q script (Q_PLUGINS lists q scripts for the original q mserve); an MServe servant loads shared libraries (docs/PLUGINS.md), and q code runs in a q servant given to the broker as kdb://HOST:PORT (docs/KDB.md); set MSERVE_SERVANT_PLUGINS (or --plugins) for this servant, or unset Q_PLUGINS"
     }
 
     /// `--allow` as a list of functions the plugins serve: a name none serves is a usage error

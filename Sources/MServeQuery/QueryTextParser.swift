@@ -82,9 +82,7 @@ struct QueryTextParser {
                 column: nameStart + 1)
         }
         let next = bytes[position]
-        let delimitsItself =
-            next == ASCII.backtick || next == ASCII.quote || next == ASCII.openParenthesis
-        if (position > afterName || delimitsItself) && next != ASCII.colon
+        if (position > afterName || delimitsItself(position)) && next != ASCII.colon
             && (isLiteralStart(position) || isNameStart(position))
         {
             let argument = try parseLiteral()
@@ -168,7 +166,9 @@ struct QueryTextParser {
         }
     }
 
-    /// `enlist x` (a one-item list) or `enlist[a;b;…]`.
+    /// `enlist x` (a one-item list) or `enlist[a;b;…]`. As in q, a symbol, string or
+    /// parenthesized argument may follow the name without a space (`` enlist`a ``,
+    /// `enlist"ab"`, `enlist(1;2)`), as it may follow a function's name.
     private mutating func parseEnlist(at start: Int) throws(QueryError) -> QValue {
         try enter(at: start)
         defer { depth -= 1 }
@@ -178,7 +178,7 @@ struct QueryTextParser {
         }
         let afterName = position
         skipWhitespace()
-        guard position > afterName, position < bytes.count,
+        guard position < bytes.count, position > afterName || delimitsItself(position),
             isLiteralStart(position) || isNameStart(position)
         else {
             throw QueryError(
@@ -475,6 +475,13 @@ struct QueryTextParser {
             return next == ASCII.dot && byteAt(index + 2).map(ASCII.isDigit) == true
         }
         return false
+    }
+
+    /// Whether the literal at `index` can follow a name with no space between (a symbol, a
+    /// string, a parenthesized list): a number or a name there would be read with the name.
+    private func delimitsItself(_ index: Int) -> Bool {
+        guard let byte = byteAt(index) else { return false }
+        return byte == ASCII.backtick || byte == ASCII.quote || byte == ASCII.openParenthesis
     }
 
     private func isLiteralStart(_ index: Int) -> Bool {

@@ -68,6 +68,14 @@ public struct SharedLibrary: ~Copyable {
         if let refusal = POSIXFile.libraryLoadRefusal(atPath: path, what: "\(kind) file", openedAs: status) {
             throw Failure(reason: .controlledByOthers, message: refusal)
         }
+        // dlopen would say "file too short" or "invalid ELF header" of a script or a text file.
+        var magic: [UInt8] = [0, 0, 0, 0]
+        let read = magic.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 4, 0) }
+        if read != 4 || magic != [0x7F, 0x45, 0x4C, 0x46] {
+            throw Failure(
+                reason: .openFailed,
+                message: "\(path): cannot load \(kind): it is not a shared library (no ELF header)")
+        }
         let opened = "/proc/self/fd/\(descriptor)"
         guard let handle = dlopen(opened, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"

@@ -110,6 +110,12 @@ struct QueryParserTests {
         #expect(same(literal("enlist[1;2]")!, .vector(.long([1, 2]))))
         #expect(same(literal("enlist 1 2")!, .list([.vector(.long([1, 2]))])))
         #expect(same(literal("enlist enlist `a")!, .list([.vector(.symbol(["a"]))])))
+        // As in q, a symbol, string or list may follow `enlist` without a space.
+        #expect(literal("enlist`a").map { same($0, .vector(.symbol(["a"]))) } == true)
+        #expect(literal("enlist`a`b").map { same($0, .list([.vector(.symbol(["a", "b"]))])) } == true)
+        #expect(literal("enlist\"ab\"").map { same($0, .list([.vector(.char(Array("ab".utf8)))])) } == true)
+        #expect(literal("enlist(1;2)").map { same($0, .list([.vector(.long([1, 2]))])) } == true)
+        #expect(literal("enlist enlist`a").map { same($0, .list([.vector(.symbol(["a"]))])) } == true)
     }
 
     @Test func identityArgument() throws {

@@ -79,6 +79,17 @@ struct ServantPluginProcessTests {
         #expect(!run.output.contains("proc1"))
     }
 
+    /// Q_PLUGINS set for the original q mserve's servants names q scripts: refused at start
+    /// as such, saying where q code runs and how to give this servant its plugins.
+    @Test func aQScriptInQPluginsIsSaidToBeOne() async throws {
+        let run = try await CommandRun.mserve(["servant", "--list-functions"], environment: ["Q_PLUGINS": "/opt/mserve/api.q"])
+        #expect(run.status == 64)
+        #expect(
+            run.errors.contains(
+                "Error: Q_PLUGINS: /opt/mserve/api.q is a q script (Q_PLUGINS lists q scripts for the original q mserve); an MServe servant loads shared libraries (docs/PLUGINS.md), and q code runs in a q servant given to the broker as kdb://HOST:PORT (docs/KDB.md); set MSERVE_SERVANT_PLUGINS (or --plugins) for this servant, or unset Q_PLUGINS"),
+            "\(run.errors)")
+    }
+
     @Test func listFunctionsPrintsWhatWouldBeServed() async throws {
         let run = try await CommandRun.mserve(
             ["servant", "--plugins", "\(PluginFiles.demoAPI):\(PluginFiles.stats)", "--list-functions"],

@@ -39,6 +39,10 @@ struct DemoFunctionsTests {
         #expect(try tester.call("proc1 42").errorMessage?.contains("expected a symbol") == true)
         #expect(try tester.call("proc1[]").errorMessage?.contains("rank") == true)
         #expect(try tester.call("sleep -1").errorMessage?.contains("sleep") == true)
+        // A float is a number of milliseconds too, but not a whole one: the message says so.
+        #expect(
+            try tester.call("sleep 1.5").errorMessage
+                == "sleep: type: expected a whole number of milliseconds (a short, int or long) from 0 to 600000")
         #expect(try tester.call("fail \"boom\"").errorMessage == "boom")
         // A one-character text is a char atom in q.
         #expect(try tester.call("fail \"x\"").errorMessage == "x")

@@ -39,7 +39,7 @@ public enum DemoAPI: ServantPluginAPI {
             guard case .atom(let atom) = arguments[0], let milliseconds = integerValue(atom), milliseconds >= 0,
                 milliseconds <= 600_000
             else {
-                throw ServantPluginFailure("sleep: type: expected milliseconds as a number from 0 to 600000")
+                throw ServantPluginFailure("sleep: type: expected a whole number of milliseconds (a short, int or long) from 0 to 600000")
             }
             Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
             return .atom(.long(milliseconds))
