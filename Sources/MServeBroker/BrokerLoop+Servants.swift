@@ -489,9 +489,21 @@ extension BrokerLoop {
                 record.notAServantAnswers = 0
                 servantReady(id, ReadyAnnouncement.read(frame: 3, of: frames))
             case .pong:
-                if let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil,
-                    record.state == .ready || record.state == .draining, reported != record.incarnation
-                {
+                guard let reported = frames.count > 3 ? WireInteger.decode(frames[3]) : nil else {
+                    // Without it, a restart of the servant cannot be seen.
+                    if let heldBack = pongLog.admit(.noIncarnation) {
+                        logger.warning(
+                            "\(LogThrottle.line("malformed PONG from a servant: it carries no 8-byte incarnation (docs/PROTOCOL.md), so a restart of the servant cannot be seen", heldBack: heldBack))",
+                            metadata: ["servant": "\(record.name)"])
+                    }
+                    break
+                }
+                if record.state == .ready || record.state == .draining, reported != record.incarnation {
+                    if let heldBack = pongLog.admit(.otherIncarnation) {
+                        logger.notice(
+                            "\(LogThrottle.line("servant answered a PING in incarnation \(reported), not the \(record.incarnation) of its READY: taken as a restart", heldBack: heldBack))",
+                            metadata: ["servant": "\(record.name)"])
+                    }
                     servantLost(id, reason: "restarted")
                     sendHello(id)
                 }
@@ -501,6 +513,12 @@ extension BrokerLoop {
                 // It said it was going: the tries to reach it again are no news ("servant left",
                 // or "servant lost" with "said goodbye", says what happened).
                 record.unreachableLogged = true
+                // Greeted again to find it once it restarts, this incarnation is not taken back:
+                // it may answer while it shuts down, and the queries sent to it would be lost.
+                if record.state.isInSession {
+                    record.saidGoodbyeIn = record.incarnation
+                    record.readyAfterGoodbyeLogged = false
+                }
                 // The queries it names it never started: sent elsewhere, they are not counted
                 // as a dispatch.
                 var neverStarted: Set<UInt64> = []
@@ -660,15 +678,27 @@ extension BrokerLoop {
             // Without its incarnation a restart of the servant could not be told from a repeated
             // READY, and queries lost with the old process would wait for ever: not ready. Past
             // the limits, what it serves is not known: not ready either.
-            if !record.badReadyLogged {
-                record.badReadyLogged = true
+            if reason != record.lastBadReadyReason {
+                record.lastBadReadyReason = reason
+                record.badReadyLog = LogThrottle(interval: .seconds(60))
+            }
+            if let heldBack = record.badReadyLog.admit() {
                 logger.warning(
-                    "ignored a READY \(reason); the servant stays out of dispatch",
+                    "\(LogThrottle.line("ignored a READY \(reason); the servant stays out of dispatch", heldBack: heldBack))",
                     metadata: ["servant": "\(record.name)"])
             }
             return
         }
         let incarnation = announcement.incarnation
+        if incarnation == record.saidGoodbyeIn, !record.state.isInSession {
+            if !record.readyAfterGoodbyeLogged {
+                record.readyAfterGoodbyeLogged = true
+                logger.notice(
+                    "ignored a READY from servant \(LogText.printable(Array(record.name.utf8), limit: 256)) in the incarnation in which it said goodbye: it is used again once it restarts (a new incarnation)",
+                    metadata: ["servant": "\(record.name)", "incarnation": "\(incarnation)"])
+            }
+            return
+        }
         if leavingServants.contains(id) {
             // The hub said it left: not taken back. Under another incarnation, it restarted,
             // and what it ran is lost with the old process.
@@ -1070,4 +1100,12 @@ extension BrokerLoop {
         warnIfQueriesWaitWithoutServants()
         return orphaned
     }
+}
+
+/// What was wrong with a servant's PONG.
+enum PongProblem: Hashable, Sendable {
+    /// No incarnation frame, or one that is not 8 bytes.
+    case noIncarnation
+    /// An incarnation other than the one its READY gave.
+    case otherIncarnation
 }

@@ -145,6 +145,9 @@ final class BrokerLoop {
     var unreadableServantMessageLog = LogThrottle()
     /// QUERYs and PINGs from servants, which only a broker sends.
     var unexpectedServantCommandLog = LogThrottle()
+    /// PONGs without an 8-byte incarnation, and PONGs whose incarnation is not the READY's: a
+    /// line a second at most of each.
+    var pongLog = LogThrottles<PongProblem>()
     /// REPLYs the broker cannot read, and READYs it refuses in a servant's session: a line a
     /// second each, as a servant may send them at any rate.
     var malformedReplyLog = LogThrottle()

@@ -220,8 +220,16 @@ final class ServantRecord {
     /// heard from, and when the connection is ended): a connection that carries nothing back
     /// for the liveness time is ended and made anew (``BrokerLoop/ReconnectCause/silent``).
     @exclusivity(unchecked) var helloUnansweredSince: UInt64?
-    /// Whether a READY without a valid incarnation was logged; once per servant.
-    @exclusivity(unchecked) var badReadyLogged = false
+    /// Refused READYs: each logged when its reason is not the last one logged, a repeated one
+    /// once a minute at most, so a servant author fixing a READY sees each mistake in turn.
+    @exclusivity(unchecked) var badReadyLog = LogThrottle(interval: .seconds(60))
+    /// The reason of the last refused READY logged.
+    @exclusivity(unchecked) var lastBadReadyReason: String?
+    /// The incarnation in which it said goodbye (BYE) in session; 0: none. A READY in it is
+    /// ignored: a servant that said it is going comes back by restarting, under a new one.
+    @exclusivity(unchecked) var saidGoodbyeIn: UInt64 = 0
+    /// Whether a READY in ``saidGoodbyeIn`` was logged; once per such incarnation.
+    @exclusivity(unchecked) var readyAfterGoodbyeLogged = false
     /// The READY that put it in dispatch last (a ZeroMQ servant's): a READY repeating it in the
     /// same incarnation changes nothing; one announcing something else is refused with a
     /// warning.

@@ -1,3 +1,4 @@
+import Logging
 import MServeProtocol
 import MServeTestSupport
 import MServeTesting
@@ -49,6 +50,35 @@ struct ServantDrainTests {
             #expect(id == .atom(.long(2)))
             #expect(result == .atom(.long(4)))
             #expect(await run.broker.snapshot().servants.map(\.state) == ["left", "ready"])
+        }
+    }
+
+    /// A servant that said goodbye is greeted again (to find it once it restarts), and may
+    /// answer while it shuts down: a READY in the incarnation that said goodbye is not taken
+    /// back into dispatch, where a query sent to it would be lost with the process. Its next
+    /// incarnation is.
+    @Test func aServantIsNotTakenBackInTheIncarnationInWhichItSaidGoodbye() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1, incarnation: 9)
+            #expect(await run.servantsBecomeReady(1))
+            try servant.send(to: broker, .drain, [])
+            try servant.send(to: broker, .bye, [])
+            #expect(await eventually { log.messages.contains("servant left") }, "\(log.messages)")
+            // Greeted again, it answers in the same incarnation.
+            _ = try await servant.becomeReady(capacity: 1, incarnation: 9)
+            #expect(
+                await eventually {
+                    log.messages.contains("ignored a READY from servant \(servant.endpoint.dropFirst(6)) in the incarnation in which it said goodbye: it is used again once it restarts (a new incarnation)")
+                }, "\(log.messages)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["left"])
+            // Restarted, it is used again.
+            _ = try await servant.becomeReady(capacity: 1, incarnation: 10)
+            #expect(await run.servantsBecomeReady(1), "\(log.messages)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import MServeProtocol
 import MServeTestSupport
 import MServeTesting
@@ -11,8 +12,10 @@ import ZeroMQ
 /// means it restarted, and the broker greets it again before it sends it anything more.
 struct ServantIncarnationTests {
     @Test func aPongWithTheSameIncarnationKeepsTheServantAndAnotherRestartsIt() async throws {
+        let log = LogRecorder()
         try await ScriptedBroker.run(
             servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) }
+            , logger: log.logger(label: "mserve.broker", level: .info)
         ) { run in
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)  // incarnation 9
@@ -33,6 +36,34 @@ struct ServantIncarnationTests {
             try servant.send(to: broker, .pong, [WireInteger.encode(10)])
             _ = try await servant.next(.hello)
             #expect(await run.servantsBecomeReady(0))
+            // The log says why: a servant whose PONG and READY disagree by mistake would
+            // otherwise be lost at each PING with no hint.
+            #expect(
+                log.entries.contains {
+                    $0.message == "servant answered a PING in incarnation 10, not the 9 of its READY: taken as a restart" && $0.level == .notice
+                }, "\(log.messages)")
+        }
+    }
+
+    /// A PONG without its 8-byte incarnation (none, or 4 bytes) leaves the servant in dispatch
+    /// but blind to its restarts: the broker says so, a line a second at most.
+    @Test func aPongWithoutAnIncarnationIsWarnedOf() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            _ = try await servant.next(.ping)
+            try servant.send(to: broker, .pong, [])
+            _ = try await servant.next(.ping)
+            try servant.send(to: broker, .pong, [[0, 0, 0, 9]])
+            let warning = "malformed PONG from a servant: it carries no 8-byte incarnation (docs/PROTOCOL.md), so a restart of the servant cannot be seen"
+            #expect(await eventually { log.messages.contains { $0.hasPrefix(warning) } }, "\(log.messages)")
+            #expect(log.entries.first { $0.message.hasPrefix(warning) }?.metadata["servant"] == String(servant.endpoint.dropFirst("tcp://".count)))
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["ready"])
         }
     }
 }

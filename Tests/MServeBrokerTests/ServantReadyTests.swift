@@ -35,6 +35,29 @@ struct ServantReadyTests {
         }
     }
 
+    /// A servant author fixing a READY step by step sees each mistake in turn: a refused READY
+    /// is logged whenever its reason is not the last one logged, the same one again once a
+    /// minute at most. Before, only a servant's first refused READY was ever logged.
+    @Test func eachRefusedReadyIsLoggedWhenItsReasonChanges() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker")) { run in
+            let servant = run.servants[0]
+            let (broker, _) = try await servant.next(.hello)
+            let notADictionary = QIPC.encode(.list([.atom(.long(1)), .atom(.symbol("a"))]))
+            let anAtom = QIPC.encode(.atom(.long(7)))
+            for body in [[notADictionary], [notADictionary], [anAtom], [], [notADictionary]] {
+                try servant.send(to: broker, .ready, body)
+            }
+            #expect(await eventually { log.messages.filter { $0.hasPrefix("ignored a READY") }.count == 4 }, "\(log.messages)")
+            try await Task.sleep(for: .milliseconds(300))
+            let refused = log.messages.filter { $0.hasPrefix("ignored a READY") }
+            #expect(refused.count == 4, "\(refused)")
+            #expect(refused.first == refused.last, "\(refused)")
+            #expect(Set(refused).count == 3, "\(refused)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["connecting"])
+        }
+    }
+
     /// A READY in the incarnation the servant is ready in already is applied not at all: its
     /// capacity, functions and name stay as the first READY gave them, and the broker says so
     /// once; a READY repeating the first (a HELLO crossed it) is no news.
