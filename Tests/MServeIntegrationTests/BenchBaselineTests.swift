@@ -310,7 +310,7 @@ extension IntegrationTests {
         /// it as unknown (it loaded the bench's directory alone).
         @Test func dispatchMeasuresAnAlgorithmOfMservePlugins() async throws {
             try await withTemporaryDirectory("mserve-bench-plugin") { directory in
-                let library = try DispatchPluginTests.compilePlugin(
+                let library = try await DispatchPluginTests.compilePlugin(
                     """
                     #include "mserve_plugin.h"
                     /* The first free servant: a tiny algorithm in C. */

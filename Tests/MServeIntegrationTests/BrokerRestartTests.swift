@@ -25,7 +25,7 @@ extension IntegrationTests {
         // The query in flight has a deadline of its own, and runs longer than it at the servant.
         let inFlight = Task { try await client.send("sleep 3000", deadline: .seconds(2)) }
         try await Task.sleep(for: .milliseconds(200))
-        broker.crash()
+        await broker.crash()
         await #expect {
             try await inFlight.value
         } throws: { error in
@@ -43,7 +43,7 @@ extension IntegrationTests {
     @Test func sendExitsNonZeroWhenNoBrokerAnswers() async throws {
         let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
         let endpoint = broker.endpoint
-        broker.crash()
+        await broker.crash()
 
         let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--deadline", "1", "echo 1"])
         #expect(run.status == 1)
@@ -55,7 +55,7 @@ extension IntegrationTests {
     @Test func sendGivesUpOnABrokerThatIsNotThereWithinItsConnectTimeout() async throws {
         let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
         let endpoint = broker.endpoint
-        broker.crash()
+        await broker.crash()
 
         let started = ContinuousClock.now
         let run = try await CommandRun.mserve(["send", "--broker", endpoint, "--connect-timeout", "0.5", "echo 1"])
@@ -116,7 +116,7 @@ extension IntegrationTests {
         defer { client.close() }
         #expect(try await client.send("echo 1").result == .atom(.long(1)))
 
-        broker.crash()
+        await broker.crash()
         try await whileDown(client)
 
         let restarted = try await MServeProcess(

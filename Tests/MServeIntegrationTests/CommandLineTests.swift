@@ -1188,7 +1188,7 @@ extension IntegrationTests {
             try await withTemporaryDirectory("mserve-hub") { directory in
                 let port = try freePortInTheRange()
                 let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:\(port)", "--dir", directory])
-                hub.stop()
+                await hub.stop()
                 let warning = "the hub endpoint tcp://127.0.0.1:\(port) (--bind) has port \(port), \(inRange)"
                 let lines = hub.logs.split(separator: "\n").filter { $0.contains(warning) }
                 #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(hub.logs)")
@@ -1200,7 +1200,7 @@ extension IntegrationTests {
                 let below = LoopbackPort.free()
                 if !ephemeral.contains(below) {
                     let quiet = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:\(below)", "--dir", directory])
-                    quiet.stop()
+                    await quiet.stop()
                     #expect(!quiet.logs.contains("ephemeral port range"), "\(quiet.logs)")
                 }
             }
@@ -1208,7 +1208,7 @@ extension IntegrationTests {
             let broker = try await MServeProcess(
                 "broker",
                 ["broker", "--clients", "tcp://127.0.0.1:0", "--hub", "tcp://127.0.0.1:\(hubPort)", "--status-every", "0"])
-            broker.stop()
+            await broker.stop()
             let warning =
                 "the hub endpoint tcp://127.0.0.1:\(hubPort) (--hub) has port \(hubPort), \(inRange), which outgoing connections "
                 + "take their local ports from: while the hub is down, this process's reconnects to it may be given that very port"
@@ -1229,7 +1229,7 @@ extension IntegrationTests {
                 let open = try await MServeProcess(arguments[0], arguments + directoryArguments)
                 let warning = "\(name) listens on \(open.endpoint) without --keys: \(what)"
                 let warned = await eventually(timeout: .seconds(10)) { open.logs.contains(warning) }
-                open.stop()
+                await open.stop()
                 #expect(warned, "\(open.logs)")
                 let lines = open.logs.split(separator: "\n").filter { $0.contains(warning) }
                 #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(open.logs)")
@@ -1237,7 +1237,7 @@ extension IntegrationTests {
 
                 let loopback = arguments.map { $0 == "tcp://*:0" ? "tcp://127.0.0.1:0" : $0 }
                 let quiet = try await MServeProcess(arguments[0], loopback + directoryArguments)
-                quiet.stop()
+                await quiet.stop()
                 #expect(!quiet.logs.contains("without --keys"), "\(quiet.logs)")
             }
         }
@@ -1261,7 +1261,7 @@ extension IntegrationTests {
                     + "auto mode has no keys: serve the hub with mserve hub --keys DIR and give every process --hub ENDPOINT "
                     + "and --keys DIR, or bind it to loopback (--hub-endpoint tcp://127.0.0.1:PORT)"
                 let warned = await eventually(timeout: .seconds(10)) { open.logs.contains(warning) }
-                open.stop()
+                await open.stop()
                 #expect(warned, "\(open.logs)")
                 let lines = open.logs.split(separator: "\n").filter { $0.contains(warning) }
                 #expect(lines.count == 1 && lines.allSatisfy { $0.contains(" warning ") }, "\(open.logs)")
@@ -1271,7 +1271,7 @@ extension IntegrationTests {
                     arguments[0], arguments + ["--hub", "auto", "--hub-endpoint", "tcp://127.0.0.1:\(loopbackPort)"],
                     environment: ["MSERVE_HUB_DIR": directory])
                 let served = await eventually(timeout: .seconds(10)) { quiet.logs.contains("hub serving") }
-                quiet.stop()
+                await quiet.stop()
                 #expect(served, "\(quiet.logs)")
                 #expect(!quiet.logs.contains("without --keys"), "\(quiet.logs)")
             }

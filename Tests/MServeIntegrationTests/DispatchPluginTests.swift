@@ -146,7 +146,7 @@ extension IntegrationTests {
                         create, choose, completed, destroy, NULL };
                     const mserve_dispatch_plugin *mserve_dispatch_plugin_entry(void) { return &table; }
                     """
-                let library = try Self.compilePlugin(source, named: "fewest", in: directory)
+                let library = try await Self.compilePlugin(source, named: "fewest", in: directory)
 
                 let listed = try await CommandRun.mserve(["broker", "--list-algorithms"], environment: ["MSERVE_PLUGINS": library])
                 #expect(listed.output.contains("fewest-served"))
@@ -168,11 +168,13 @@ extension IntegrationTests {
         /// the first is not dropped for the last.
         @Test func pluginsGivenTwiceAreAllLoaded() async throws {
             try await withTemporaryDirectory("mserve-two-plugins") { directory in
-                let libraries = try ["first-one", "second-one"].map { name in
-                    try Self.compilePlugin(
-                        Self.cPluginSource(
-                            name: name, description: "test plugin \(name)", choose: "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;"),
-                        named: name, in: directory)
+                var libraries: [String] = []
+                for name in ["first-one", "second-one"] {
+                    libraries.append(
+                        try await Self.compilePlugin(
+                            Self.cPluginSource(
+                                name: name, description: "test plugin \(name)", choose: "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;"),
+                            named: name, in: directory))
                 }
                 let run = try await CommandRun.mserve(
                     ["broker", "--plugins", libraries[0], "--plugins", libraries[1], "--list-algorithms"])
@@ -204,11 +206,11 @@ extension IntegrationTests {
             """
         }
 
-        static func compilePlugin(_ source: String, named name: String, in directory: String) throws -> String {
+        static func compilePlugin(_ source: String, named name: String, in directory: String) async throws -> String {
             let sourcePath = directory + "/\(name).c"
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
             let library = directory + "/lib\(name).so"
-            let compiler = try SpawnedProcess.run(
+            let compiler = try await SpawnedProcess.run(
                 URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", packageRoot + "/plugins/include", "-o", library, sourcePath])
             try #require(compiler.status == 0, "\(compiler.errors)")
             // Whatever the umask: the broker refuses a plugin its group or others may write.
@@ -218,7 +220,7 @@ extension IntegrationTests {
 
         @Test func aQueryTheAlgorithmMakesWaitDoesNotHoldUpTheOnesBehindIt() async throws {
             try await withTemporaryDirectory("mserve-look-ahead") { directory in
-                let library = try Self.compilePlugin(
+                let library = try await Self.compilePlugin(
                     """
                     #include <string.h>
                     #include "mserve_plugin.h"
@@ -301,7 +303,7 @@ extension IntegrationTests {
 
         @Test func aPluginInADirectoryOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
             try await withTemporaryDirectory("mserve-shared-plugin") { directory in
-                let library = try Self.compilePlugin(
+                let library = try await Self.compilePlugin(
                     Self.cPluginSource(
                         name: "shared", description: "in a shared directory", choose: "return count > 0 ? 0 : MSERVE_DISPATCH_WAIT;"),
                     named: "shared", in: directory)
@@ -319,7 +321,7 @@ extension IntegrationTests {
         @Test func aCPluginsWrongChoicesFailTheirQueriesAtOnceAndAreLoggedOnceASecond() async throws {
             try await withTemporaryDirectory("mserve-wrong-plugin") { directory in
                 // Always names a servant that is not there.
-                let library = try Self.compilePlugin(
+                let library = try await Self.compilePlugin(
                     Self.cPluginSource(name: "wrong", description: "names no servant", choose: "return (int64_t)count + 7;"),
                     named: "wrong", in: directory)
                 let cluster = try await ProcessCluster.start(

@@ -28,10 +28,10 @@ extension IntegrationTests {
         }
 
         /// The one example that defines `entrySymbol`, compiled into `directory`.
-        static func compileExample(defining entrySymbol: String, named name: String, in directory: String) throws -> String {
+        static func compileExample(defining entrySymbol: String, named name: String, in directory: String) async throws -> String {
             let matching = try cExamples().filter { $0.contains("*\(entrySymbol)(void)") }
             try #require(matching.count == 1, "docs/PLUGINS.md should have one C example defining \(entrySymbol)")
-            return try DispatchPluginTests.compilePlugin(matching[0], named: name, in: directory)
+            return try await DispatchPluginTests.compilePlugin(matching[0], named: name, in: directory)
         }
 
         /// README.md's servant and client, as printed, type-check against the modules this
@@ -96,7 +96,7 @@ extension IntegrationTests {
 
         @Test func theCDispatchPluginExampleDispatchesQueries() async throws {
             try await withTemporaryDirectory("mserve-doc-dispatch") { directory in
-                let library = try Self.compileExample(
+                let library = try await Self.compileExample(
                     defining: "mserve_dispatch_plugin_entry", named: "mserve-algorithm-first-free", in: directory)
 
                 let cluster = try await ProcessCluster.start(
@@ -113,7 +113,7 @@ extension IntegrationTests {
 
         @Test func theCServantPluginExampleServesItsFunctions() async throws {
             try await withTemporaryDirectory("mserve-doc-servant") { directory in
-                let library = try Self.compileExample(defining: "mserve_servant_plugin_entry", named: "example", in: directory)
+                let library = try await Self.compileExample(defining: "mserve_servant_plugin_entry", named: "example", in: directory)
 
                 let listed = try await CommandRun.mserve(["servant", "--plugins", library, "--list-functions"])
                 #expect(listed.status == 0)

@@ -209,7 +209,7 @@ extension IntegrationTests {
                 #expect(try await eventually {
                     try await CommandRun.mserve(["hub", "down", "--hub", hub.endpoint]).output.contains("does not accept connections")
                 })
-                #expect(sidecar.stop() == 0)
+                #expect(await sidecar.stop() == 0)
             }
         }
     }

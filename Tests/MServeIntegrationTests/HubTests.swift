@@ -155,7 +155,7 @@ extension IntegrationTests {
                         try await Self.table("memst", hub: hub.endpoint).split(separator: "\n").count >= 5
                     })
 
-                second.crash()
+                await second.crash()
                 #expect(try await eventually(timeout: .seconds(60)) { try await Self.table("down", hub: hub.endpoint).contains(port(second)) })
                 let down = try await Self.table("down", hub: hub.endpoint)
                 #expect(down.contains("crash"))
@@ -164,7 +164,7 @@ extension IntegrationTests {
                 #expect(!(try await Self.table("spokes", hub: hub.endpoint)).contains(port(second)))
 
                 // A clean exit deregisters without a crash report.
-                first.stop()
+                await first.stop()
                 #expect(try await eventually(timeout: .seconds(60)) { !(try await Self.table("spokes", hub: hub.endpoint)).contains(port(first)) })
                 let downAfterStop = try await Self.table("down", hub: hub.endpoint)
                 #expect(!downAfterStop.contains("\(first.pid)"), "\(downAfterStop)\nfirst's log:\n\(first.logs)")
@@ -187,8 +187,8 @@ extension IntegrationTests {
                         return spokes.contains(port(survivor)) && spokes.contains(port(victim))
                     })
 
-                hub.stop()
-                victim.crash()
+                await hub.stop()
+                await victim.crash()
                 hub = try await Self.startHub(directory: directory, port: hubPort)
                 defer { hub.stop() }
 
@@ -231,7 +231,7 @@ extension IntegrationTests {
                 #expect(sent.status == 0, "\(sent.errors)\nhub:\n\(hub.logs)\nbroker:\n\(broker.logs)")
                 #expect(sent.output.hasPrefix("42"))
 
-                servant.stop()
+                await servant.stop()
                 // It drains and leaves (or the hub's LEAVE removes it first), with no warning.
                 #expect(await eventually(timeout: .seconds(60)) { broker.logs.contains("servant left") || broker.logs.contains("removed") })
                 #expect(!broker.logs.contains("servant lost"), "\(broker.logs)")
@@ -304,7 +304,7 @@ extension IntegrationTests {
                         return spokes.contains(port(first)) && spokes.contains(port(second))
                     })
 
-                first.crash()
+                await first.crash()
                 // The second notices the hub is gone (a 3 s liveness), races for the port, serves
                 // the hub, reloads the tables, and records the crash once the first's spoke misses
                 // its heartbeats: about 8 s here, more on a loaded machine (a full suite on 2 cores

@@ -50,7 +50,7 @@ extension IntegrationTests {
                 }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            cluster.stop()
+            await cluster.stop()
             throw TestFailure("the broker logged no kdb+ door port")
         }
 
@@ -194,7 +194,7 @@ extension IntegrationTests {
             // The broker's logs, from start to stop.
             func logs(_ door: [String]) async throws -> String {
                 let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"] + door)
-                broker.stop()
+                await broker.stop()
                 return broker.logs
             }
             for host in ["*", "0.0.0.0"] {

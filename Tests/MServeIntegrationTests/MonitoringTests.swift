@@ -101,7 +101,7 @@ extension IntegrationTests {
                     // A servant killed: the hub drops it from the service, the broker lets it go, and
                     // the page no longer shows it.
                     let killed = servants[0].endpoint.replacingOccurrences(of: "tcp://", with: "")
-                    servants[0].crash()
+                    await servants[0].crash()
                     var rows: [String: String] = [:]
                     let dropped = try await eventually(timeout: .seconds(60)) {
                         rows = Self.servantRows(try await Self.browse(page, ["--dump-dom"], budget: 1_000))
@@ -277,7 +277,7 @@ extension IntegrationTests {
                         ? ["broker", "--clients", "tcp://127.0.0.1:0"] + http
                         : ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory] + http
                     let process = try await MServeProcess(command, arguments)
-                    process.stop()
+                    await process.stop()
                     return process.logs
                 }
                 let open = try await logs(["--http", "0.0.0.0:0"])

@@ -98,7 +98,7 @@ extension IntegrationTests {
             do {
                 return (broker, try QueryClient(endpoint: broker.endpoint))
             } catch {
-                broker.stop()
+                await broker.stop()
                 throw error
             }
         }

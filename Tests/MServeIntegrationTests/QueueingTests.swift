@@ -91,7 +91,7 @@ extension IntegrationTests {
         #expect(broker.logs.occurrences(of: unreachable) == 1)
 
         // Gone again: the next wait is logged anew, and ends when it is back.
-        servant.crash()
+        await servant.crash()
         #expect(await eventually { broker.logs.contains("servant lost") })
         async let third = client.send("echo 3")
         #expect(await eventually { broker.logs.occurrences(of: waiting) == 2 })
@@ -121,7 +121,7 @@ extension IntegrationTests {
                 else { return false }
                 return items[index] == .atom(.long(1))
             })
-        servant.crash()
+        await servant.crash()
         #expect(await eventually { broker.logs.contains("servant lost") })
         #expect(
             await eventually { broker.logs.contains("queries wait: no servant is ready") },

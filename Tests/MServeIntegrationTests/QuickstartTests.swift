@@ -138,7 +138,7 @@ extension IntegrationTests {
             #expect(Self.processesStarted(by: demo.pid).count == 3)
 
             demo.kill()
-            demo.waitUntilExit()
+            await demo.waitUntilExit()
             let stopped = await eventually(timeout: .seconds(30)) { Self.processesStarted(by: demo.pid).isEmpty }
             #expect(stopped, "still running: \(Self.processesStarted(by: demo.pid))")
             let leftBehind = temporary + "/mserve-demo-\(demo.pid)"

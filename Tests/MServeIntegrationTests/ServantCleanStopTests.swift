@@ -39,7 +39,7 @@ extension IntegrationTests {
             defer { client.close() }
             #expect(try await client.send("echo 1").result == .atom(.long(1)))
 
-            #expect(servant.stop() == 0, "\(servant.logs)")
+            #expect(await servant.stop() == 0, "\(servant.logs)")
             #expect(await eventually { broker.logs.contains("servant left") }, "\(broker.logs)")
             #expect(try await Self.states(client) == ["left"])
             var metrics = await ClientReplyBoundTests.metrics(http)

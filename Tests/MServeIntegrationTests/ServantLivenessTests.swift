@@ -56,7 +56,7 @@ extension IntegrationTests {
         #expect(before.result == .atom(.int(cluster.servants[0].pid)))
 
         let endpoint = cluster.servants[0].endpoint
-        cluster.servants[0].crash()
+        await cluster.servants[0].crash()
         let restarted = try await MServeProcess("restarted servant", ["servant", "--bind", endpoint])
         defer { restarted.stop() }
 

@@ -18,7 +18,7 @@ extension IntegrationTests {
         async let slow = client.send("sleep 1500")
         try await Task.sleep(for: .milliseconds(300))
         // orig sends the first query to the top servant.
-        cluster.servants[0].crash()
+        await cluster.servants[0].crash()
 
         let reply = try await slow
         #expect(reply.result == .atom(.long(1500)))
@@ -33,7 +33,7 @@ extension IntegrationTests {
         defer { client.close() }
         _ = try await client.send("echo 1")
 
-        cluster.servants[0].crash()
+        await cluster.servants[0].crash()
         try await Task.sleep(for: .milliseconds(200))
 
         await #expect {

@@ -8,12 +8,12 @@ extension IntegrationTests {
     @Suite struct SpawnedProcessTests {
         static let shell = URL(fileURLWithPath: "/bin/sh")
 
-        @Test func aChildGetsOnlyItsThreeStandardDescriptors() throws {
+        @Test func aChildGetsOnlyItsThreeStandardDescriptors() async throws {
             // A descriptor this process leaves open across exec.
             let inherited = dup(STDERR_FILENO)
             defer { close(inherited) }
             try #require(inherited > 2)
-            let run = try SpawnedProcess.run(URL(fileURLWithPath: "/bin/ls"), ["/proc/self/fd"])
+            let run = try await SpawnedProcess.run(URL(fileURLWithPath: "/bin/ls"), ["/proc/self/fd"])
             #expect(run.status == 0)
             // 3 is the one `ls` opens to read the directory.
             let descriptors = Set(run.output.split(separator: "\n").compactMap { Int32($0) })
@@ -21,11 +21,11 @@ extension IntegrationTests {
         }
 
         @Test func theExitCodeOrTheSignalIsTheStatus() async throws {
-            #expect(try SpawnedProcess.run(Self.shell, ["-c", "exit 3"]).status == 3)
+            #expect(try await SpawnedProcess.run(Self.shell, ["-c", "exit 3"]).status == 3)
             let sleeper = try SpawnedProcess(executable: Self.shell, arguments: ["-c", "exec sleep 30"], environment: [:])
             #expect(sleeper.isRunning)
             sleeper.terminate()
-            sleeper.waitUntilExit()
+            await sleeper.waitUntilExit()
             #expect(!sleeper.isRunning)
             #expect(sleeper.terminationStatus == SIGTERM)
         }

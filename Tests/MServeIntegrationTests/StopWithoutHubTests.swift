@@ -36,7 +36,7 @@ extension IntegrationTests {
                 defer { servant.stop() }
                 #expect(await eventually { servant.logs.contains("registered with the hub") }, "\(servant.logs)")
 
-                hub.crash()
+                await hub.crash()
                 let seconds = Self.secondsToStop(servant)
                 let teardown = try await Self.teardownSeconds()
                 #expect(seconds < teardown + Self.boundOverTeardown, "stopped after \(seconds) s (\(teardown) s without a hub): \(servant.logs)")
@@ -48,7 +48,7 @@ extension IntegrationTests {
         @Test func aSecuredServantStopsPromptlyWhileAskingADeadHub() async throws {
             try await SecuredCluster.with(servantKeys: ["servant"]) { cluster in
                 let servant = try #require(cluster.servants.first)
-                cluster.hub.crash()
+                await cluster.hub.crash()
                 // A request fails after 2 s, the next starts 1 s later: 1.2 s after a failure one
                 // has been waiting for the dead hub for 0.2 s.
                 let warning = "cannot refresh the allowed keys"

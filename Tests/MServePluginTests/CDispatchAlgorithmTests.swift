@@ -80,9 +80,9 @@ struct CDispatchAlgorithmTests {
         """
 
     /// A fresh recorder algorithm, from a library compiled for this test alone.
-    static func recorder() throws -> any DispatchAlgorithm {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(source: recorderSource, into: directory, fileName: "recorder.so")
+    static func recorder() async throws -> any DispatchAlgorithm {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(source: recorderSource, into: directory, fileName: "recorder.so")
             return try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("recorder")
         }
     }
@@ -132,8 +132,8 @@ struct CDispatchAlgorithmTests {
         ServantView(id: id, name: name, host: name.split(separator: ":").first.map(String.init) ?? "", lastRouting: lastRouting)
     }
 
-    @Test func stringsChangedBetweenCallsAreSeen() throws {
-        let recorder = try Self.recorder()
+    @Test func stringsChangedBetweenCallsAreSeen() async throws {
+        let recorder = try await Self.recorder()
         var servants = [Self.servant(1, "db1:5001", lastRouting: "IBM"), Self.servant(2, "db2:5001")]
         Self.expectChooseSees(servants, routing: "IBM", on: recorder)
         // Same length, one byte different; then longer, then empty.
@@ -152,8 +152,8 @@ struct CDispatchAlgorithmTests {
         Self.expectChooseSees(servants, routing: "MSFT", on: recorder)
     }
 
-    @Test func aStringMutatedInPlaceIsSeen() throws {
-        let recorder = try Self.recorder()
+    @Test func aStringMutatedInPlaceIsSeen() async throws {
+        let recorder = try await Self.recorder()
         var servants = [Self.servant(1, "db1:5001", lastRouting: String(repeating: "x", count: 30))]
         Self.expectChooseSees(servants, routing: "r", on: recorder)
         servants[0].lastRouting.removeLast()
@@ -163,16 +163,16 @@ struct CDispatchAlgorithmTests {
         Self.expectChooseSees(servants, routing: "r", on: recorder)
     }
 
-    @Test func canonicallyEquivalentStringsReachThePluginAsTheirOwnBytes() throws {
-        let recorder = try Self.recorder()
+    @Test func canonicallyEquivalentStringsReachThePluginAsTheirOwnBytes() async throws {
+        let recorder = try await Self.recorder()
         var servants = [Self.servant(1, "db1:5001", lastRouting: "caf\u{E9}")]
         Self.expectChooseSees(servants, routing: "r", on: recorder)
         servants[0].lastRouting = "cafe\u{301}"
         Self.expectChooseSees(servants, routing: "r", on: recorder)
     }
 
-    @Test func servantsAddedRemovedAndReorderedAreSeen() throws {
-        let recorder = try Self.recorder()
+    @Test func servantsAddedRemovedAndReorderedAreSeen() async throws {
+        let recorder = try await Self.recorder()
         let one = Self.servant(1, "db1:5001", lastRouting: "IBM")
         let two = Self.servant(2, "db2:5001", lastRouting: "MSFT")
         let three = Self.servant(3, "db3.example.net:5001", lastRouting: String(repeating: "z", count: 80))
@@ -181,8 +181,8 @@ struct CDispatchAlgorithmTests {
         }
     }
 
-    @Test func anIDReusedAtAnotherIndexWithOtherStringsIsSeen() throws {
-        let recorder = try Self.recorder()
+    @Test func anIDReusedAtAnotherIndexWithOtherStringsIsSeen() async throws {
+        let recorder = try await Self.recorder()
         Self.expectChooseSees(
             [Self.servant(1, "db1:5001", lastRouting: "IBM"), Self.servant(2, "db2:5001", lastRouting: "MSFT")],
             routing: "IBM", on: recorder)
@@ -191,8 +191,8 @@ struct CDispatchAlgorithmTests {
             routing: "IBM", on: recorder)
     }
 
-    @Test func longAndEmptyStringsAreSeen() throws {
-        let recorder = try Self.recorder()
+    @Test func longAndEmptyStringsAreSeen() async throws {
+        let recorder = try await Self.recorder()
         for string in TrickyStrings.all + TrickyStrings.all.reversed() {
             let servants = [
                 Self.servant(1, "db1:5001", lastRouting: string),
@@ -202,8 +202,8 @@ struct CDispatchAlgorithmTests {
         }
     }
 
-    @Test func completedSeesItsServantWhateverTheLastChooseWasGiven() throws {
-        let recorder = try Self.recorder()
+    @Test func completedSeesItsServantWhateverTheLastChooseWasGiven() async throws {
+        let recorder = try await Self.recorder()
         var one = Self.servant(1, "db1:5001", lastRouting: "IBM")
         let two = Self.servant(2, "db2:5001", lastRouting: "MSFT")
         Self.expectChooseSees([one, two], routing: "IBM", on: recorder)
@@ -217,8 +217,8 @@ struct CDispatchAlgorithmTests {
         Self.expectCompletedSees(two, routing: "MSFT", on: recorder)
     }
 
-    @Test func aRandomSequenceOfChangesIsSeenExactly() throws {
-        let recorder = try Self.recorder()
+    @Test func aRandomSequenceOfChangesIsSeenExactly() async throws {
+        let recorder = try await Self.recorder()
         var changes = ServantListChanges(seed: 42)
         for step in 0..<600 {
             changes.change()

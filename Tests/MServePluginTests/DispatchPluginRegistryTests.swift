@@ -140,10 +140,10 @@ import Testing
     /// dlopen runs a library's constructors at once: a plugin file, or a directory holding one,
     /// that another user could change is refused before the file is opened.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             let marker = directory + "/constructor-ran"
-            let path = try CPluginCompiler.compile(
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "watched") + CPluginCompiler.constructor(creating: marker),
                 into: directory, fileName: "libmserve-algorithm-watched.so")
             func refusal() -> PluginError? {
@@ -186,9 +186,9 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aLibraryWithoutTheEntrySymbolIsAnError() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func aLibraryWithoutTheEntrySymbolIsAnError() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: "int not_a_plugin(void) { return 1; }\n", into: directory, fileName: "libplain.so")
             let error = #expect(throws: PluginError.self) {
                 try DispatchPluginRegistry(directories: [], extraPaths: [path])
@@ -200,9 +200,9 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func anotherABIVersionIsAnError() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func anotherABIVersionIsAnError() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "future", abiVersion: "99"),
                 into: directory,
                 fileName: "libmserve-algorithm-future.so"
@@ -217,11 +217,11 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aVersionOneTableIsReadWithoutTheFieldsItLacks() throws {
+    func aVersionOneTableIsReadWithoutTheFieldsItLacks() async throws {
         // Built with this header, the table has a `take`; version 1 says it does not, so the
         // broker must not read it (a real version 1 table ends before it).
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "old", abiVersion: "1", takeBody: "return 0;"),
                 into: directory, fileName: "old.so")
             let algorithm = try DispatchPluginRegistry(directories: [], extraPaths: [path]).makeAlgorithm("old")
@@ -236,9 +236,9 @@ import Testing
     /// is passed on as it is, for the broker to fail the query (docs/PLUGINS.md), never turned
     /// into a wait that could last until the query's deadline.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aChoiceOfABusyOrMissingServantIsPassedOnAndReported() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func aChoiceOfABusyOrMissingServantIsPassedOnAndReported() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "first", chooseBody: "return count > 1 ? 5 : 0;"),
                 into: directory, fileName: "first.so")
             let invalid = MessageLog()
@@ -262,13 +262,13 @@ import Testing
     /// from a version 3 `choose_in`, is reported and passed on for the broker to fail the query
     /// at once (it waited out its deadline before).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aNegativeChoiceOtherThanWaitIsPassedOnAndReported() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let version2 = try CPluginCompiler.compile(
+    func aNegativeChoiceOtherThanWaitIsPassedOnAndReported() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let version2 = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(
                     name: "negative", chooseBody: "return routing[0] == 'w' ? MSERVE_DISPATCH_WAIT : -5;"),
                 into: directory, fileName: "negative.so")
-            let version3 = try CPluginCompiler.compile(
+            let version3 = try await CPluginCompiler.compile(
                 source: """
                     #include "mserve_plugin.h"
                     static char state;
@@ -307,9 +307,9 @@ import Testing
     /// plugin may divide by it. The plugin answers `choose_in` with the smallest capacity it
     /// saw (and -2 if it saw REMOVED carry anything but 0).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func everyEventButRemovedCarriesTheCapacity() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func everyEventButRemovedCarriesTheCapacity() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: """
                     #include "mserve_plugin.h"
                     static int64_t smallest = 1000;
@@ -353,10 +353,10 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() throws {
+    func aVersionTwoTakeGetsTheServantAndTheWaitingRoutingStrings() async throws {
         // Takes the query whose routing string is the servant's name; -1 (wait) when none is.
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(
                     name: "taker",
                     takeBody: """
@@ -379,9 +379,9 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aTableWithoutARequiredFunctionIsAnError() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func aTableWithoutARequiredFunctionIsAnError() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "partial", chooseFunction: "NULL"),
                 into: directory,
                 fileName: "partial.so"
@@ -395,11 +395,11 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func anUnknownAlgorithmNameListsTheNamesFound() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let first = try CPluginCompiler.compile(
+    func anUnknownAlgorithmNameListsTheNamesFound() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let first = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "alpha"), into: directory, fileName: "alpha.so")
-            let second = try CPluginCompiler.compile(
+            let second = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "beta"), into: directory, fileName: "beta.so")
             let registry = try DispatchPluginRegistry(directories: [], extraPaths: [first, second])
             let error = #expect(throws: PluginError.self) { try registry.makeAlgorithm("gamma:1") }
@@ -410,11 +410,11 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func twoFilesWithOneNameAreAnError() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func twoFilesWithOneNameAreAnError() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             let source = CPluginCompiler.pluginSource(name: "twin")
-            let first = try CPluginCompiler.compile(source: source, into: directory, fileName: "libmserve-algorithm-twin.so")
-            let second = try CPluginCompiler.compile(source: source, into: directory, fileName: "twin-copy.so")
+            let first = try await CPluginCompiler.compile(source: source, into: directory, fileName: "libmserve-algorithm-twin.so")
+            let second = try await CPluginCompiler.compile(source: source, into: directory, fileName: "twin-copy.so")
             let error = #expect(throws: PluginError.self) {
                 try DispatchPluginRegistry(directories: [directory], extraPaths: [second])
             }
@@ -425,9 +425,9 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func theSameFileReachedTwiceLoadsOnce() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func theSameFileReachedTwiceLoadsOnce() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "once"), into: directory, fileName: "libmserve-algorithm-once.so")
             try FileManager.default.createSymbolicLink(atPath: directory + "/link.so", withDestinationPath: path)
             try FileManager.default.linkItem(atPath: path, toPath: directory + "/hard-link.so")
@@ -438,9 +438,9 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aRefusedConfigurationIsAnError() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func aRefusedConfigurationIsAnError() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(
                     name: "picky", createBody: "return strcmp(config, \"ok\") == 0 ? &state : NULL;"),
                 into: directory,
@@ -459,9 +459,9 @@ import Testing
     // MARK: Checking what a plugin returns
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func anOutOfRangeOrBusyChoiceIsPassedOnForTheBrokerToRefuseAndIsReported() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let path = try CPluginCompiler.compile(
+    func anOutOfRangeOrBusyChoiceIsPassedOnForTheBrokerToRefuseAndIsReported() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(
                     name: "wild", chooseBody: "return routing[0] == 'o' ? (int64_t)count : 0;"),
                 into: directory,
@@ -481,8 +481,8 @@ import Testing
     }
 
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func servantViewsReachThePluginIntact() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func servantViewsReachThePluginIntact() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             // Chooses the servant whose fields all match what the test sets for index 1.
             let chooseBody = """
                 for (size_t i = 0; i < count; i++) {
@@ -493,7 +493,7 @@ import Testing
                 }
                 return MSERVE_DISPATCH_WAIT;
                 """
-            let path = try CPluginCompiler.compile(
+            let path = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "fields", chooseBody: chooseBody),
                 into: directory,
                 fileName: "fields.so"

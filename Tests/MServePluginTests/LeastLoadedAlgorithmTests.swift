@@ -7,9 +7,9 @@ import MServeTestScheduling
 /// and loaded as an `MSERVE_PLUGINS` path: the ABI needs nothing from Swift.
 @Suite(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
 struct LeastLoadedAlgorithmTests {
-    static func compiledRegistry() throws -> DispatchPluginRegistry {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
-            let library = try CPluginCompiler.compile(
+    static func compiledRegistry() async throws -> DispatchPluginRegistry {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
+            let library = try await CPluginCompiler.compile(
                 sourcePath: BuiltPlugins.packageRoot + "/plugins/least-loaded/least_loaded.c",
                 into: directory,
                 fileName: "least-loaded-by-cc.so"
@@ -25,15 +25,15 @@ struct LeastLoadedAlgorithmTests {
         )
     }
 
-    @Test func loadsTheCPluginCompiledByTheSystemCompiler() throws {
-        let registry = try Self.compiledRegistry()
+    @Test func loadsTheCPluginCompiledByTheSystemCompiler() async throws {
+        let registry = try await Self.compiledRegistry()
         #expect(registry.plugins.map(\.name) == ["least-loaded"])
         #expect(registry.plugins.first?.hasRoutingHook == false)
         #expect(registry.plugins.first?.path.hasSuffix("/least-loaded-by-cc.so") == true)
     }
 
-    @Test func picksTheLowestInFlightToCapacityRatio() throws {
-        let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
+    @Test func picksTheLowestInFlightToCapacityRatio() async throws {
+        let algorithm = try await Self.compiledRegistry().makeAlgorithm("least-loaded")
         let servants = [
             Self.servant(1, inFlight: 2, capacity: 4),  // 0.5
             Self.servant(2, inFlight: 1, capacity: 4),  // 0.25
@@ -42,8 +42,8 @@ struct LeastLoadedAlgorithmTests {
         #expect(algorithm.choose(routing: "IBM", servants: servants) == 1)
     }
 
-    @Test func breaksTiesByMeanExecutionThenByOrder() throws {
-        let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
+    @Test func breaksTiesByMeanExecutionThenByOrder() async throws {
+        let algorithm = try await Self.compiledRegistry().makeAlgorithm("least-loaded")
         let servants = [
             Self.servant(1, inFlight: 1, capacity: 2, meanNanoseconds: 900),
             Self.servant(2, inFlight: 2, capacity: 4, meanNanoseconds: 300),
@@ -54,17 +54,17 @@ struct LeastLoadedAlgorithmTests {
         #expect(algorithm.choose(routing: "IBM", servants: Array(servants[0...1])) == 1)
     }
 
-    @Test func waitsWhenEveryServantIsBusy() throws {
-        let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
+    @Test func waitsWhenEveryServantIsBusy() async throws {
+        let algorithm = try await Self.compiledRegistry().makeAlgorithm("least-loaded")
         let servants = [Self.servant(1, inFlight: 1, capacity: 1), Self.servant(2, inFlight: 4, capacity: 4)]
         #expect(algorithm.choose(routing: "IBM", servants: servants) == nil)
         #expect(algorithm.choose(routing: "IBM", servants: []) == nil)
     }
 
     @Test(.enabled(if: BuiltPlugins.available, BuiltPlugins.skipReason))
-    func theSwiftPMBuildAndTheCompilerBuildAgree() throws {
+    func theSwiftPMBuildAndTheCompilerBuildAgree() async throws {
         var built = ScriptedServants(try BuiltPlugins.algorithm("least-loaded"), count: 3, capacity: 2)
-        var compiled = ScriptedServants(try Self.compiledRegistry().makeAlgorithm("least-loaded"), count: 3, capacity: 2)
+        var compiled = ScriptedServants(try await Self.compiledRegistry().makeAlgorithm("least-loaded"), count: 3, capacity: 2)
         for step in 0..<6 {
             #expect(built.dispatch("r\(step)") == compiled.dispatch("r\(step)"))
         }
@@ -77,8 +77,8 @@ struct LeastLoadedAlgorithmTests {
     /// the free member a pass over all of them would: the lowest in-flight/capacity ratio, then
     /// the lowest mean execution time, then the smallest id.
     @Test(.heavyComputation, arguments: [1, 2, 3, 4])
-    func choosesAsAScanOverTheFreeMembersWould(seed: UInt64) throws {
-        let algorithm = try Self.compiledRegistry().makeAlgorithm("least-loaded")
+    func choosesAsAScanOverTheFreeMembersWould(seed: UInt64) async throws {
+        let algorithm = try await Self.compiledRegistry().makeAlgorithm("least-loaded")
         var random = SeededGenerator(seed: seed)
         struct Known {
             var inFlight: Int

@@ -46,8 +46,8 @@ import Testing
     /// A C hook that sees the arguments' IPC bytes and answers with a routing string longer than
     /// the first buffer, so the broker's second call with the size it asked for is exercised.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aCHookSeesTheArgumentsAndMayNeedABiggerBuffer() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func aCHookSeesTheArgumentsAndMayNeedABiggerBuffer() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             let routeBody = """
                 if (strcmp(query->function, "refuse") == 0) return -1;
                 char text[1024];
@@ -59,7 +59,7 @@ import Testing
                 if ((size_t)n < capacity) memcpy(out, text, (size_t)n + 1);
                 return n;
                 """
-            let library = try CPluginCompiler.compile(
+            let library = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "long-route", routeBody: routeBody),
                 into: directory,
                 fileName: "long-route.so"
@@ -80,13 +80,13 @@ import Testing
     /// A broken hook that claims an absurd length has its query refused (and is reported);
     /// the broker makes no buffer of that size and does not trap on the length.
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aCHookClaimingAnAbsurdLengthIsRefused() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func aCHookClaimingAnAbsurdLengthIsRefused() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             let routeBody = """
                 if (strcmp(query->function, "huge") == 0) return INT64_MAX;
                 return (int64_t)1 << 40;
                 """
-            let library = try CPluginCompiler.compile(
+            let library = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "absurd-route", routeBody: routeBody),
                 into: directory,
                 fileName: "absurd-route.so"
@@ -105,14 +105,14 @@ import Testing
     /// the retry, is broken: its query is refused, and the misbehaviour reported (a deliberate
     /// -1 is not).
     @Test(.enabled(if: CPluginCompiler.available, "no /usr/bin/cc"))
-    func aCHookThatMisbehavesIsReportedNotTakenForARefusal() throws {
-        try withTemporaryDirectory("mserve-plugin-tests") { directory in
+    func aCHookThatMisbehavesIsReportedNotTakenForARefusal() async throws {
+        try await withTemporaryDirectory("mserve-plugin-tests") { directory in
             let routeBody = """
                 if (strcmp(query->function, "negative") == 0) return -7;
                 if (strcmp(query->function, "refuse") == 0) return -1;
                 return (int64_t)capacity + 1;
                 """
-            let library = try CPluginCompiler.compile(
+            let library = try await CPluginCompiler.compile(
                 source: CPluginCompiler.pluginSource(name: "liar-route", routeBody: routeBody),
                 into: directory,
                 fileName: "liar-route.so"

@@ -51,9 +51,9 @@ enum CPluginCompiler {
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") }
 
     /// Compiles the C file `sourcePath` into `directory/fileName` as a shared library; returns its path.
-    static func compile(sourcePath: String, into directory: String, fileName: String) throws -> String {
+    static func compile(sourcePath: String, into directory: String, fileName: String) async throws -> String {
         let output = directory + "/" + fileName
-        let compiler = try SpawnedProcess.run(
+        let compiler = try await SpawnedProcess.run(
             URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-I", includeDirectory, "-o", output, sourcePath])
         try #require(compiler.status == 0, "cc failed on \(sourcePath): \(compiler.errors)")
         // Whatever the umask: the loader refuses a plugin its group or others may write.
@@ -62,10 +62,10 @@ enum CPluginCompiler {
     }
 
     /// Compiles C `source` text into `directory/fileName`; returns the library's path.
-    static func compile(source: String, into directory: String, fileName: String) throws -> String {
+    static func compile(source: String, into directory: String, fileName: String) async throws -> String {
         let sourcePath = directory + "/" + fileName + ".c"
         try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-        return try compile(sourcePath: sourcePath, into: directory, fileName: fileName)
+        return try await compile(sourcePath: sourcePath, into: directory, fileName: fileName)
     }
 
     /// C text for a constructor that creates the file `marker` when the library is loaded: how a

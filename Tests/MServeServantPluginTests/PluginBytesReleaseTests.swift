@@ -60,10 +60,10 @@ struct PluginBytesReleaseTests {
             free(r->result_ipc); free(r->error);
             """)
 
-    @Test func theQueryBytesAreFreedBeforeThePluginsResultIsCopied() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func theQueryBytesAreFreedBeforeThePluginsResultIsCopied() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
-            let path = try PluginFiles.compile(Self.source, named: "librelease.so", in: directory)
+            let path = try await PluginFiles.compile(Self.source, named: "librelease.so", in: directory)
             let tester = ServantTester(functions: FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [path])))
             let message = ClientQuery(
                 id: .atom(.long(1)),

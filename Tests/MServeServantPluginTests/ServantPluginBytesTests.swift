@@ -44,9 +44,9 @@ struct ServantPluginBytesTests {
     let functions: FunctionRegistry
 
     /// Loads the plugin, then removes its file: the loaded library stays mapped.
-    init() throws {
-        functions = try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
-            let library = try PluginFiles.compile(Self.source, named: "libbytes.so", in: URL(fileURLWithPath: path))
+    init() async throws {
+        functions = try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+            let library = try await PluginFiles.compile(Self.source, named: "libbytes.so", in: URL(fileURLWithPath: path))
             return FunctionRegistry(plugins: try ServantPluginLoader.load(paths: [library]))
         }
     }

@@ -98,8 +98,8 @@ struct ServantPluginCallTests {
         }
     }
 
-    @Test func misbehavingPluginsGiveQErrorsNotCrashes() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func misbehavingPluginsGiveQErrorsNotCrashes() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let callBody = """
                 (void)args; (void)len;
@@ -111,7 +111,7 @@ struct ServantPluginCallTests {
                 default: out->error = malloc(6); memcpy(out->error, "nope!", 6); return 7;
                 }
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(
                     name: "misbehaving", functions: [("silent", 0, 1), ("garbage", 0, 1), ("empty", 0, 1), ("refuse", 0, 1)],
                     callBody: callBody),
@@ -128,8 +128,8 @@ struct ServantPluginCallTests {
     /// A C plugin's result holding a q error inside a list, `(1;'inner)`, would reach clients
     /// inside the reply list, where no kdb+ client reads one: the call fails, naming the
     /// function. A q error as the whole result is the query's failure.
-    @Test func aCResultHoldingAQErrorInsideAListFailsTheQuery() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func aCResultHoldingAQErrorInsideAListFailsTheQuery() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let callBody = """
                 (void)args; (void)len;
@@ -142,7 +142,7 @@ struct ServantPluginCallTests {
                 out->result_len = count;
                 return MSERVE_SERVANT_CALL_OK;
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(name: "nestederror", functions: [("nested", 0, 1), ("whole", 0, 1)], callBody: callBody),
                 named: "libnestederror.so", in: directory)
             let tester = try Self.tester([path])
@@ -155,8 +155,8 @@ struct ServantPluginCallTests {
 
     /// Info bytes that do not decode give an error that says it was the info dictionary, not
     /// the result, that was malformed.
-    @Test func aMalformedInfoIsNamedInTheError() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func aMalformedInfoIsNamedInTheError() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             // The long atom 42 as the result, and three bytes that are no IPC message as the info.
             let callBody = """
@@ -167,7 +167,7 @@ struct ServantPluginCallTests {
                 out->info_ipc = malloc(3); memcpy(out->info_ipc, "bad", 3); out->info_len = 3;
                 return MSERVE_SERVANT_CALL_OK;
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(
                     name: "badinfo", functions: [("withinfo", 0, 1)], callBody: callBody,
                     freeResultBody: "free(r->result_ipc); free(r->info_ipc);"),
@@ -180,8 +180,8 @@ struct ServantPluginCallTests {
     /// The ABI gives the error text no length: one without a NUL is read no further than the
     /// reply size limit, and the call fails with an error saying so, not with whatever
     /// memory follows the text.
-    @Test func anErrorTextWithoutItsNulIsReadNoFurtherThanTheReplyLimit() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func anErrorTextWithoutItsNulIsReadNoFurtherThanTheReplyLimit() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             // A text with no NUL in its first 8,191 bytes, all readable (a NUL only after them).
             let prelude = "static char texts[8192];"
@@ -191,7 +191,7 @@ struct ServantPluginCallTests {
                 out->error = texts;
                 return MSERVE_SERVANT_CALL_FAILED;
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(
                     name: "unterminated", functions: [("shout", 0, 1)], prelude: prelude, callBody: callBody,
                     freeResultBody: "(void)r;"),
@@ -208,15 +208,15 @@ struct ServantPluginCallTests {
     /// A plugin that returns its arguments' own memory as its result (the obvious echo in C)
     /// gets a clear error, never a reply read from arguments already freed, whether the query
     /// came as text (arguments encoded for it) or as a large parse form (the query's bytes).
-    @Test func aResultPointingIntoTheArgumentsIsRefused() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func aResultPointingIntoTheArgumentsIsRefused() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let callBody = """
                 (void)index;
                 out->result_ipc = (uint8_t *)args; out->result_len = len;
                 return MSERVE_SERVANT_CALL_OK;
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(name: "careless", functions: [("argsptr", 1, 3)], callBody: callBody, freeResultBody: "(void)r;"),
                 named: "libcareless.so", in: directory)
             let tester = try Self.tester([path])
@@ -227,8 +227,8 @@ struct ServantPluginCallTests {
         }
     }
 
-    @Test func variadicFunctionsReceiveEveryArgument() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func variadicFunctionsReceiveEveryArgument() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             // Echoes the arguments message back: the result is the general list of the arguments.
             let callBody = """
@@ -236,7 +236,7 @@ struct ServantPluginCallTests {
                 out->result_ipc = malloc(len); memcpy(out->result_ipc, args, len); out->result_len = len;
                 return MSERVE_SERVANT_CALL_OK;
                 """
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(name: "arguments", functions: [("args", 1, Int(UInt32.max))], callBody: callBody),
                 named: "libarguments.so", in: directory)
             let plugins = try ServantPluginLoader.load(paths: [path])

@@ -22,10 +22,10 @@ struct ServantPluginLoaderTests {
 
     /// One file by two names, a hard link's included, is one plugin (dlopen, too, gives the
     /// same library for both): its functions are not served twice.
-    @Test func theSameFileByAnotherNameIsLoadedOnce() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func theSameFileByAnotherNameIsLoadedOnce() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(name: "linked", functions: [("linked", 0, 1)]), named: "liblinked.so", in: directory)
             let symbolic = directory.appendingPathComponent("libsymbolic.so").path
             let hard = directory.appendingPathComponent("libhard.so").path
@@ -57,8 +57,8 @@ struct ServantPluginLoaderTests {
 
     /// dlopen runs a library's constructors at once: a plugin file, or a directory holding one,
     /// that another user could change is refused before the file is opened.
-    @Test func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func aPluginOthersCouldChangeIsRefusedBeforeItsCodeRuns() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let marker = directory.appendingPathComponent("constructor-ran").path
             let source = PluginFiles.cPlugin(name: "watched", functions: [("watched", 0, 1)]) + """
@@ -70,7 +70,7 @@ struct ServantPluginLoaderTests {
                     if (descriptor >= 0) close(descriptor);
                 }
                 """
-            let path = try PluginFiles.compile(source, named: "libwatched.so", in: directory)
+            let path = try await PluginFiles.compile(source, named: "libwatched.so", in: directory)
             func refusal() -> ServantPluginError? {
                 #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
             }
@@ -103,11 +103,11 @@ struct ServantPluginLoaderTests {
         }
     }
 
-    @Test func aLibraryWithoutTheEntrySymbolIsRefused() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func aLibraryWithoutTheEntrySymbolIsRefused() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let source = PluginFiles.cPlugin(functions: [("f", 0, 1)], entryName: "some_other_entry")
-            let path = try PluginFiles.compile(source, named: "libnoentry.so", in: directory)
+            let path = try await PluginFiles.compile(source, named: "libnoentry.so", in: directory)
             let error = #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
             #expect(error?.code == .missingSymbol)
             #expect(error?.message.contains("libnoentry.so") == true)
@@ -115,11 +115,11 @@ struct ServantPluginLoaderTests {
         }
     }
 
-    @Test func anotherABIVersionIsRefused() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func anotherABIVersionIsRefused() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let source = PluginFiles.cPlugin(functions: [("f", 0, 1)], abiVersion: "99")
-            let path = try PluginFiles.compile(source, named: "libversion99.so", in: directory)
+            let path = try await PluginFiles.compile(source, named: "libversion99.so", in: directory)
             let error = #expect(throws: ServantPluginError.self) { try ServantPluginLoader.load(paths: [path]) }
             #expect(error?.code == .abiVersionMismatch)
             #expect(error?.message.contains("libversion99.so") == true)
@@ -127,10 +127,10 @@ struct ServantPluginLoaderTests {
         }
     }
 
-    @Test func twoPluginsServingOneNameAreRefused() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func twoPluginsServingOneNameAreRefused() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
-            let path = try PluginFiles.compile(
+            let path = try await PluginFiles.compile(
                 PluginFiles.cPlugin(name: "rival", functions: [("proc1", 1, 1)]), named: "librival.so", in: directory)
             let error = #expect(throws: ServantPluginError.self) {
                 try ServantPluginLoader.load(paths: [PluginFiles.demoAPI, path])
@@ -141,8 +141,8 @@ struct ServantPluginLoaderTests {
         }
     }
 
-    @Test func malformedTablesAreRefused() throws {
-        try withTemporaryDirectory("mserve-servant-plugin-tests") { path in
+    @Test func malformedTablesAreRefused() async throws {
+        try await withTemporaryDirectory("mserve-servant-plugin-tests") { path in
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let cases: [(String, [(String, Int, Int)])] = [
                 ("libbadname.so", [("1st", 0, 1)]),
@@ -155,7 +155,7 @@ struct ServantPluginLoaderTests {
                 ("libtwice.so", [("f", 0, 1), ("f", 1, 1)]),
             ]
             for (file, functions) in cases {
-                let path = try PluginFiles.compile(PluginFiles.cPlugin(functions: functions), named: file, in: directory)
+                let path = try await PluginFiles.compile(PluginFiles.cPlugin(functions: functions), named: file, in: directory)
                 let error = #expect(throws: ServantPluginError.self, "\(file)") {
                     try ServantPluginLoader.load(paths: [path])
                 }

@@ -35,11 +35,22 @@ public final class ByteCollector: Sendable {
         thread.start()
     }
 
-    /// Waits up to `timeout` for the pipe being read to end; returns whether it did.
+    /// Waits up to `timeout` seconds for the pipe being read to end; returns whether it did.
+    /// Blocks the calling thread: for synchronous code (a `defer`). In async code the overload
+    /// that waits without a thread is chosen.
     @discardableResult
     public func waitForEnd(timeout: TimeInterval = 5) -> Bool {
         let giveUp = Date().addingTimeInterval(timeout)
         while !reachedEnd && Date() < giveUp { Thread.sleep(forTimeInterval: 0.005) }
+        return reachedEnd
+    }
+
+    /// Waits up to `timeout` seconds for the pipe being read to end, looking every 5 ms without
+    /// holding a thread of the concurrency pool; returns whether it ended.
+    @discardableResult
+    public func waitForEnd(timeout: TimeInterval = 5) async -> Bool {
+        let giveUp = ContinuousClock.now + .milliseconds(Int(timeout * 1_000))
+        while !reachedEnd && ContinuousClock.now < giveUp { await idle(for: .milliseconds(5)) }
         return reachedEnd
     }
 }

@@ -42,9 +42,9 @@ public struct CommandRun: Sendable {
         let giveUp = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < giveUp { try await Task.sleep(for: .milliseconds(10)) }
         process.kill()
-        process.waitUntilExit()
-        outputBytes.waitForEnd()
-        errorBytes.waitForEnd()
+        await process.waitUntilExit()
+        await outputBytes.waitForEnd()
+        await errorBytes.waitForEnd()
         return CommandRun(
             status: process.terminationStatus,
             output: String(decoding: outputBytes.bytes, as: UTF8.self),

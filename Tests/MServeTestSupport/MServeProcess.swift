@@ -71,7 +71,8 @@ public final class MServeProcess: Sendable {
     public var isRunning: Bool { process.isRunning }
 
     /// SIGTERM, then waits up to `timeout` for it to exit; returns its exit status once
-    /// ``logs`` holds all it wrote.
+    /// ``logs`` holds all it wrote. Blocks the calling thread: in a `defer`, where nothing can
+    /// be awaited. Elsewhere in async code the overload that waits without a thread is chosen.
     @discardableResult
     public func stop(timeout: TimeInterval = 10) -> Int32 {
         if process.isRunning { process.terminate() }
@@ -79,24 +80,47 @@ public final class MServeProcess: Sendable {
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.01) }
         process.kill()
         process.waitUntilExit()
-        readAllLogs()
+        errorText.waitForEnd(timeout: Self.logsTimeout)
         return process.terminationStatus
     }
 
-    /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote.
+    /// SIGTERM, then waits up to `timeout` seconds for it to exit; returns its exit status once
+    /// ``logs`` holds all it wrote. Waits without holding a thread of the concurrency pool (two
+    /// threads on two cores, shared by every test running at once): a process stopping on a
+    /// loaded machine takes seconds.
+    @discardableResult
+    public func stop(timeout: TimeInterval = 10) async -> Int32 {
+        if process.isRunning { process.terminate() }
+        let giveUp = ContinuousClock.now + .milliseconds(Int(timeout * 1_000))
+        while process.isRunning && ContinuousClock.now < giveUp { await idle(for: .milliseconds(10)) }
+        process.kill()
+        await process.waitUntilExit()
+        await errorText.waitForEnd(timeout: Self.logsTimeout)
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote. Blocks the calling thread: in
+    /// a `defer`; elsewhere in async code the overload that waits without a thread is chosen.
     public func crash() {
         process.kill()
         process.waitUntilExit()
-        readAllLogs()
+        errorText.waitForEnd(timeout: Self.logsTimeout)
     }
 
-    /// Waits for the reader of its standard error to reach the end: a process that has exited
-    /// may have written lines that a loaded machine has not read yet (a servant's last
-    /// "servant stopped answered=3" was missing from its logs once). Ends at once when they
-    /// are read; the bound only guards against a pipe some other process holds open.
-    private func readAllLogs() {
-        errorText.waitForEnd(timeout: 30)
+    /// SIGKILL: a crash. Returns once ``logs`` holds all it wrote, waiting without holding a
+    /// thread of the concurrency pool.
+    public func crash() async {
+        process.kill()
+        await process.waitUntilExit()
+        await errorText.waitForEnd(timeout: Self.logsTimeout)
     }
+
+    /// How long a stop waits, once the process has exited, for the reader of its standard error
+    /// to reach the end: a process that has exited may have written lines that a loaded machine
+    /// has not read yet (a servant's last "servant stopped answered=3" was missing from its logs
+    /// once). The wait ends at once when they are read; the bound only guards against a pipe
+    /// some other process holds open.
+    private static let logsTimeout: TimeInterval = 30
 
     deinit {
         process.kill()
@@ -145,10 +169,17 @@ public struct ProcessCluster: Sendable {
         await eventually(timeout: timeout) { broker.logs.occurrences(of: "servant ready") >= servants.count }
     }
 
-    /// Stops everything, broker first.
+    /// Stops everything, broker first. Blocks the calling thread: in a `defer`; elsewhere in
+    /// async code the overload that waits without a thread is chosen.
     public func stop() {
         broker.stop()
         for servant in servants { servant.stop() }
+    }
+
+    /// Stops everything, broker first, waiting without holding a thread of the concurrency pool.
+    public func stop() async {
+        await broker.stop()
+        for servant in servants { await servant.stop() }
     }
 
     /// The servants' names as the info dictionary shows them (`host:port`).

@@ -101,9 +101,16 @@ public final class SpawnedProcess: Sendable {
     /// Sends SIGKILL.
     public func kill() { if isRunning { Glibc.kill(pid, SIGKILL) } }
 
-    /// Blocks until it has exited.
+    /// Blocks until it has exited: for synchronous code (a `defer`). In async code the overload
+    /// that waits without a thread is chosen.
     public func waitUntilExit() {
         while isRunning { usleep(5_000) }
+    }
+
+    /// Returns once it has exited, looking every 5 ms without holding a thread of the
+    /// concurrency pool (two threads on two cores, shared by every test running at once).
+    public func waitUntilExit() async {
+        while isRunning { await idle(for: .milliseconds(5)) }
     }
 
     /// Its exit code, or the number of the signal that ended it (as Foundation's `Process`
@@ -117,17 +124,18 @@ public final class SpawnedProcess: Sendable {
         if isRunning { Glibc.kill(pid, SIGKILL) }
     }
 
-    /// Runs `executable ARGUMENTS` to its end (a compiler, say), blocking; returns its exit
-    /// status and what it wrote to standard output and error.
-    public static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    /// Runs `executable ARGUMENTS` to its end (a compiler, say); returns its exit status and
+    /// what it wrote to standard output and error. Waits without holding a thread of the
+    /// concurrency pool: a compiler on a loaded machine takes seconds.
+    public static func run(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
         let process = try SpawnedProcess(executable: executable, arguments: arguments, environment: ProcessInfo.processInfo.environment)
         let output = ByteCollector()
         let errors = ByteCollector()
         output.collect(from: process.standardOutput)
         errors.collect(from: process.standardError)
-        process.waitUntilExit()
-        output.waitForEnd()
-        errors.waitForEnd()
+        await process.waitUntilExit()
+        await output.waitForEnd()
+        await errors.waitForEnd()
         return (
             process.terminationStatus, String(decoding: output.bytes, as: UTF8.self), String(decoding: errors.bytes, as: UTF8.self)
         )

@@ -22,11 +22,11 @@ enum PluginFiles {
     }
 
     /// Compiles C `source` into `directory/name` as a shared library against plugins/include.
-    static func compile(_ source: String, named name: String, in directory: URL) throws -> String {
+    static func compile(_ source: String, named name: String, in directory: URL) async throws -> String {
         let sourceFile = directory.appendingPathComponent(name + ".c")
         try source.write(to: sourceFile, atomically: true, encoding: .utf8)
         let library = directory.appendingPathComponent(name).path
-        let compiler = try SpawnedProcess.run(
+        let compiler = try await SpawnedProcess.run(
             URL(fileURLWithPath: "/usr/bin/env"),
             [
                 "cc", "-shared", "-fPIC", "-Wall", "-I", packageRoot.appendingPathComponent("plugins/include").path,
