@@ -3,6 +3,7 @@ import MServeProtocol
 import POSIXSockets
 import QData
 import Synchronization
+import MServeTestSupport
 import Testing
 import ZeroMQ
 
@@ -11,13 +12,13 @@ import ZeroMQ
 /// A broker played by a ROUTER socket: it answers each `(id; query)` with `(id; `ok)` (or what
 /// `answer` makes of the id and query) on its own thread, and reports its connections' events.
 final class EchoBroker: @unchecked Sendable {
-    // @unchecked: the socket is used only by the echo thread after init; the monitor only by the test.
+    // @unchecked: the socket is used only by the echo thread after init; the monitor only by the
+    // test until `stop()`, then by the echo thread, which closes everything as it ends.
     let context: ZMQContext
     let endpoint: String
     private let socket: ZMQSocket
     private let monitor: ZMQMonitor
     private let stopped = Mutex(false)
-    private let finished = DispatchSemaphore(value: 0)
     private let answer: @Sendable (QValue, QValue) -> QValue
     /// The options of each query received, in order: nil for `(id; query)`.
     let receivedOptions = Mutex<[QValue?]>([])
@@ -37,7 +38,11 @@ final class EchoBroker: @unchecked Sendable {
     }
 
     private func echo() {
-        defer { finished.signal() }
+        defer {
+            monitor.close()
+            socket.close()
+            context.terminate()
+        }
         while !stopped.withLock({ $0 }) {
             guard let frames = try? socket.receiveMultipartBytes(), frames.count == 2,
                 let message = try? QIPC.decode(frames[1]).value, case .list(let items, _) = message
@@ -61,12 +66,10 @@ final class EchoBroker: @unchecked Sendable {
         return nil
     }
 
+    /// Ends the echo thread, which closes the sockets and the context as it ends; returns at
+    /// once rather than wait up to a receive timeout for it on a thread of the concurrency pool.
     func stop() {
         stopped.withLock { $0 = true }
-        finished.wait()
-        monitor.close()
-        socket.close()
-        context.terminate()
     }
 }
 
@@ -187,7 +190,6 @@ final class EchoBroker: @unchecked Sendable {
         let context = try ZMQContext()
         let broker = try ZMQSocket(context: context, type: .router)
         try broker.setLinger(milliseconds: 0)
-        try broker.setReceiveTimeout(milliseconds: 30_000)
         try broker.bind("tcp://127.0.0.1:0")
         defer { context.terminate() }
         var configuration = ClientConfiguration()
@@ -197,8 +199,9 @@ final class EchoBroker: @unchecked Sendable {
         let client = try QueryClient(endpoint: try broker.lastEndpoint, configuration: configuration)
         defer { client.close() }
         let waiting = Task { try await client.send("sleep 3000", deadline: .seconds(60)) }
-        // The broker takes the query, then goes without answering.
-        #expect(try broker.receiveMultipartBytes() != nil)
+        // The broker takes the query, then goes without answering. Waited for without holding a
+        // thread of the concurrency pool: the task that sends the query needs one.
+        #expect(try await broker.receiveFrames(within: .seconds(30)) != nil)
         broker.close()
         let error = await #expect(throws: ClientError.self) { _ = try await waiting.value }
         #expect(error?.code == .notConnected)
