@@ -1,6 +1,7 @@
 @testable import MServeBroker
 import MServeProtocol
 import MServeServant
+import MServeTestSupport
 import MServeTesting
 import QData
 import Testing
@@ -28,7 +29,6 @@ struct ClientEnvelopeTests {
             for index in 0..<4 {
                 let socket = try ZMQSocket(context: context, type: .dealer)
                 try socket.setLinger(milliseconds: 0)
-                try socket.setReceiveTimeout(milliseconds: 10_000)
                 switch index {
                 case 1: try socket.setRoutingId(Array("a-client-with-a-long-routing-id".utf8))
                 case 2: try socket.setRoutingId([9, 9])
@@ -49,7 +49,7 @@ struct ClientEnvelopeTests {
             for (index, client) in clients.enumerated() {
                 var ids: Set<Int64> = []
                 for _ in 1...25 {
-                    let frames = try #require(try client.socket.receiveMultipartBytes())
+                    let frames = try #require(try await client.socket.receiveFrames(within: .seconds(10)))
                     #expect(Array(frames.dropLast()) == client.prefix)
                     guard case .list(let items, _) = try QIPC.decode(frames[frames.count - 1]).value,
                         case .atom(.long(let id)) = items.first
@@ -75,7 +75,6 @@ struct ClientEnvelopeTests {
             let socket = try ZMQSocket(context: context, type: .dealer)
             defer { socket.close() }
             try socket.setLinger(milliseconds: 0)
-            try socket.setReceiveTimeout(milliseconds: 10_000)
             try socket.connect(cluster.brokerEndpoint)
             func query(_ id: Int64) -> [UInt8] {
                 QIPC.encode(.list([.atom(.long(id)), .string("echo 1")]), messageType: .async)
@@ -87,7 +86,7 @@ struct ClientEnvelopeTests {
             try socket.send(multipart: tooLarge + [query(2)])
             let most = [[UInt8]](repeating: [7], count: ClientEnvelope.maximumFrames - 1)
             try socket.send(multipart: most + [query(3)])
-            let frames = try #require(try socket.receiveMultipartBytes())
+            let frames = try #require(try await socket.receiveFrames(within: .seconds(10)))
             #expect(Array(frames.dropLast()) == most)
             guard case .list(let items, _) = try QIPC.decode(frames[frames.count - 1]).value else {
                 Issue.record("expected (id; result; info)")

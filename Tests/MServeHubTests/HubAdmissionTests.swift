@@ -135,13 +135,13 @@ struct HubAdmissionTests {
                 return try HubPeerSocket(
                     endpoint: fixture.endpoint, routingID: Array("spoke-s9".utf8), queueUntilConnected: true, curve: curve)
             }
-            func exchange(_ socket: HubPeerSocket, _ message: HubMessage) -> HubMessage? {
+            func exchange(_ socket: HubPeerSocket, _ message: HubMessage) async -> HubMessage? {
                 guard socket.send(message) else { return nil }
-                return socket.receive(waitingMilliseconds: 30_000)
+                return await socket.receive(within: .seconds(30))
             }
 
             let owner = try spokeSocket(servant)
-            let registered = exchange(owner, registration(role: SpokeRole.servant))
+            let registered = await exchange(owner, registration(role: SpokeRole.servant))
             #expect(registered?.command == .registered)
             owner.close()
 
@@ -153,17 +153,17 @@ struct HubAdmissionTests {
             }
 
             let impostor = try spokeSocket(client)
-            let refused = exchange(impostor, HubMessage(.deregister, [("reason", .string("evil"))]))
+            let refused = await exchange(impostor, HubMessage(.deregister, [("reason", .string("evil"))]))
             #expect(refused?.command == .error, "\(String(describing: refused?.command))")
             #expect(refused?.text("message") == "this spoke was registered with another key")
-            #expect(exchange(impostor, HubMessage(.heartbeat, []))?.command == .unknown)
+            #expect(await exchange(impostor, HubMessage(.heartbeat, []))?.command == .unknown)
             impostor.close()
             #expect(try await fixture.curveClient(servant).table("down").rowCount == 0)
             #expect(try await fixture.curveClient(servant).resolve("owned").count == 1)
 
             let returning = try spokeSocket(servant)
             defer { returning.close() }
-            let again = exchange(returning, registration(role: SpokeRole.servant))
+            let again = await exchange(returning, registration(role: SpokeRole.servant))
             #expect(again?.command == .registered && again?.integer("id") == registered?.integer("id"))
         }
     }

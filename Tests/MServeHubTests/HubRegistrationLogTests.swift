@@ -25,7 +25,7 @@ struct HubRegistrationLogTests {
             defer { spoke.close() }
             for port: Int32 in [41_801, 41_801, 41_801, 41_802] {
                 #expect(spoke.send(registration(port: port)))
-                #expect(spoke.receive(waitingMilliseconds: 30_000)?.command == .registered)
+                #expect(await spoke.receive(within: .seconds(30))?.command == .registered)
             }
             let lines = recorder.entries.filter { $0.message.hasPrefix("spoke ") }.map { "\($0.level) \($0.message)" }
             #expect(
@@ -55,7 +55,7 @@ struct HubRegistrationLogTests {
                 registration.session = "flood\(index)"
                 // One at a time: the socket holds only a few messages while it connects.
                 try #require(spoke.send(HubMessage(.register, registration.entries)))
-                try #require(spoke.receive(waitingMilliseconds: 30_000)?.command == .registered)
+                try #require(await spoke.receive(within: .seconds(30))?.command == .registered)
             }
             // The summary comes at the hub's next scan after the second the lines were held back in.
             func heldBack() -> Int {

@@ -2,7 +2,7 @@ import Foundation
 import MServeProtocol
 import MServeTestSupport
 import Logging
-import MServeHub
+@testable import MServeHub
 import POSIXSockets
 import QData
 import Synchronization
@@ -209,5 +209,19 @@ extension QTable {
     func symbols(_ name: String) -> [String] {
         if case .vector(.symbol(let values), _)? = column(name) { return values }
         return []
+    }
+}
+
+extension HubPeerSocket {
+    /// The next well-formed message within `timeout`, or nil; waited for without holding a
+    /// thread of the concurrency pool (two threads on two cores, shared by every test running
+    /// at once): looks without waiting, with short sleeps between.
+    func receive(within timeout: Duration) async -> HubMessage? {
+        let giveUp = ContinuousClock.now + timeout
+        while true {
+            if let message = receive() { return message }
+            if ContinuousClock.now >= giveUp { return nil }
+            await idle(for: .milliseconds(2))
+        }
     }
 }

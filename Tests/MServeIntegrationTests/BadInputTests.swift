@@ -9,23 +9,24 @@ extension IntegrationTests {
 /// Bad input gets a clear error reply, never a crash, a hang or a lost query.
 @Suite struct BadInputTests {
     /// Sends raw frames from a DEALER and returns the decoded reply.
-    private func rawExchange(_ endpoint: String, _ message: [UInt8]) throws -> QValue {
+    private func rawExchange(_ endpoint: String, _ message: [UInt8]) async throws -> QValue {
         let context = try ZMQContext()
         defer { context.terminate() }
         let socket = try ZMQSocket(context: context, type: .dealer)
         defer { socket.close() }
-        try socket.setReceiveTimeout(milliseconds: 5_000)
         try socket.connect(endpoint)
         try socket.send(message)
-        guard let reply = try socket.receive() else { throw TestFailure("no reply within 5 s") }
-        return try QIPC.decode(reply.bytes).value
+        guard let reply = try await socket.receiveFrames(within: .seconds(5))?.first else {
+            throw TestFailure("no reply within 5 s")
+        }
+        return try QIPC.decode(reply).value
     }
 
     @Test func garbageBytesGetAMalformedErrorReply() async throws {
         let cluster = try await ProcessCluster.start(servants: 1)
         defer { cluster.stop() }
 
-        let reply = try rawExchange(cluster.broker.endpoint, Array("hello, broker".utf8))
+        let reply = try await rawExchange(cluster.broker.endpoint, Array("hello, broker".utf8))
 
         guard case .list(let items, _) = reply, items.count == 3,
             let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
@@ -41,7 +42,7 @@ extension IntegrationTests {
         let cluster = try await ProcessCluster.start(servants: 1)
         defer { cluster.stop() }
 
-        let reply = try rawExchange(cluster.broker.endpoint, QIPC.encode(.atom(.long(42))))
+        let reply = try await rawExchange(cluster.broker.endpoint, QIPC.encode(.atom(.long(42))))
 
         guard case .list(let items, _) = reply, items.count == 3,
             let text = ReplyAssembly.failure(result: items[1], info: items[2]), items[1] == .string(text)
@@ -90,7 +91,7 @@ extension IntegrationTests {
         // (1; (`$"x\n…"; 1)): a parse-form query whose function is that symbol.
         let query = QValue.list([.atom(.long(1)), .list([.atom(.symbol("x\n" + forged)), .atom(.long(1))])])
 
-        let reply = try rawExchange(cluster.broker.endpoint, QIPC.encode(query))
+        let reply = try await rawExchange(cluster.broker.endpoint, QIPC.encode(query))
 
         guard case .list(let items, _) = reply, items.count == 3,
             let text = ReplyAssembly.failure(result: items[1], info: items[2])

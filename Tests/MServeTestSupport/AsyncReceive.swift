@@ -13,4 +13,15 @@ extension ZMQSocket {
             try await Task.sleep(for: .milliseconds(2))
         }
     }
+
+    /// The next message's parts within `timeout`, or nil, as ``receiveFrames(within:)`` waits
+    /// for them; each part keeps its metadata (`User-Id`, `Peer-Address`).
+    public func receiveMessages(within timeout: Duration) async throws -> [ZMQMessage]? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let messages = try receiveMultipart(dontWait: true) { return messages }
+            if ContinuousClock.now >= deadline { return nil }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
 }

@@ -20,6 +20,16 @@ func withContext<Result>(_ body: (ZMQContext) throws -> Result) throws -> Result
     return try body(context)
 }
 
+/// Runs an async body with a fresh context, terminating it afterwards; sockets made in the body
+/// must be closed (or released) by then.
+func withContext<Result>(
+    isolation: isolated (any Actor)? = #isolation, _ body: (ZMQContext) async throws -> Result
+) async throws -> Result {
+    let context = try ZMQContext()
+    defer { context.terminate() }
+    return try await body(context)
+}
+
 /// Runs `body` with two sockets of a fresh context on a unique inproc endpoint: one of type
 /// `bound`, bound to it, and one of type `connecting`, connected to it once `prepare` has set
 /// its options. Both are closed, and the context terminated, afterwards.

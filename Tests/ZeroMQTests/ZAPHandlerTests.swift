@@ -1,11 +1,12 @@
+import MServeTestSupport
 import Synchronization
 import Testing
 import ZeroMQ
 
 @Suite(.enabled(if: ZMQ.has("curve"), "libzmq built without CURVE"))
 struct ZAPHandlerTests {
-    @Test func admitsListedKeysAndRefusesOthers() throws {
-        try withContext { context in
+    @Test func admitsListedKeysAndRefusesOthers() async throws {
+        try await withContext { context in
             let serverKeys = try ZMQ.curveKeyPair()
             let known = try ZMQ.curveKeyPair()
             let stranger = try ZMQ.curveKeyPair()
@@ -21,7 +22,6 @@ struct ZAPHandlerTests {
             let refused = try ZMQSocket(context: context, type: .dealer)
             defer { server.close(); admitted.close(); refused.close() }
             try server.setCurveServer(secretKey: serverKeys.secretKey)
-            try server.setReceiveTimeout(milliseconds: 2_000)
             try server.bind("tcp://127.0.0.1:0")
             let endpoint = try server.lastEndpoint
             for (socket, keys) in [(refused, stranger), (admitted, known)] {
@@ -32,12 +32,11 @@ struct ZAPHandlerTests {
             _ = try refused.send(Array("from the stranger".utf8), dontWait: true)
             _ = try admitted.send(Array("from a friend".utf8))
 
-            let frames = try #require(try server.receiveMultipart())
+            let frames = try #require(try await server.receiveMessages(within: .seconds(2)))
             #expect(frames.last?.string == "from a friend")
             #expect(frames.last?.metadata("User-Id") == "known")
             // Nothing else arrives: the stranger never got through the handshake.
-            try server.setReceiveTimeout(milliseconds: 300)
-            #expect(try server.receiveMultipart() == nil)
+            #expect(try await server.receiveMessages(within: .milliseconds(300)) == nil)
 
             let requests = seen.withLock { $0 }
             #expect(requests.contains { $0.publicKey == stranger.publicKey && $0.address == "127.0.0.1" })

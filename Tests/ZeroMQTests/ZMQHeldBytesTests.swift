@@ -1,21 +1,12 @@
 import Foundation
+import MServeTestSupport
 import Testing
 import ZeroMQ
 
 /// A countable message's bytes count while libzmq holds it, and no longer.
 @Suite struct ZMQHeldBytesTests {
-    /// Waits up to a minute for `condition`, checking every few milliseconds.
-    static func eventually(_ condition: () -> Bool) -> Bool {
-        let giveUp = Date().addingTimeInterval(60)
-        while Date() < giveUp {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        return condition()
-    }
-
-    @Test func aMessageQueuedForAPeerCountsUntilThePeerTakesIt() throws {
-        try withContext { context in
+    @Test func aMessageQueuedForAPeerCountsUntilThePeerTakesIt() async throws {
+        try await withContext { context in
             let port = 46_000 + Int.random(in: 500..<999)
             let push = try ZMQSocket(context: context, type: .push)
             let pull = try ZMQSocket(context: context, type: .pull)
@@ -30,11 +21,10 @@ import ZeroMQ
             #expect(message.count == 0)
             #expect(held.count == 1_000)
 
-            try pull.setReceiveTimeout(milliseconds: 60_000)
             try pull.bind("tcp://127.0.0.1:\(port)")
-            let received = try pull.receive()
-            #expect(received?.bytes == [UInt8](repeating: 7, count: 1_000))
-            #expect(Self.eventually { held.count == 0 })
+            let received = try await pull.receiveFrames(within: .seconds(60))?.first
+            #expect(received == [UInt8](repeating: 7, count: 1_000))
+            #expect(await eventually(timeout: .seconds(60)) { held.count == 0 })
         }
     }
 
