@@ -1,5 +1,6 @@
 import Foundation
 import MServeTestSupport
+import Synchronization
 import Testing
 
 extension IntegrationTests {
@@ -209,7 +210,7 @@ extension IntegrationTests {
                 return started.count >= 4 && cpuSeconds(started.min() ?? 0) > 0.5
             }
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
             #expect(allStarted, "children: \(started)")
             func running(_ pid: Int32) -> Bool {
                 guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -230,16 +231,28 @@ extension IntegrationTests {
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            var first = Data()
-            while !first.contains(UInt8(ascii: "\n")), let chunk = try output.fileHandleForReading.read(upToCount: 1) {
-                first.append(chunk)
+            // Read on a thread of its own, as blocking reads: the first line may take seconds on
+            // a loaded machine, and a blocked thread of the concurrency pool stalls every test.
+            let reader = output.fileHandleForReading
+            let read = Mutex<Result<Data, any Error>?>(nil)
+            Thread.detachNewThread {
+                let outcome = Result { () throws -> Data in
+                    var first = Data()
+                    while !first.contains(UInt8(ascii: "\n")), let chunk = try reader.read(upToCount: 1) {
+                        first.append(chunk)
+                    }
+                    try reader.close()
+                    return first
+                }
+                read.withLock { $0 = outcome }
             }
-            try output.fileHandleForReading.close()
+            while read.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+            let first = try read.withLock { $0 }!.get()
             let giveUp = Date().addingTimeInterval(60)
             while process.isRunning, Date() < giveUp { try await Task.sleep(for: .milliseconds(50)) }
             let stillRunning = process.isRunning
             if stillRunning { process.terminate() }
-            process.waitUntilExit()
+            while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
             let status = !stillRunning && process.terminationReason == .exit ? process.terminationStatus : nil
             return (String(decoding: first, as: UTF8.self), status)
         }

@@ -42,14 +42,14 @@ extension IntegrationTests {
 
         /// Opens a connection to `port` on loopback, sends `request` and waits for the first
         /// bytes of the answer: the peer has accepted it. Returns the descriptor, left open.
-        static func connection(to port: Int, sending request: [UInt8]) throws -> Int32 {
+        static func connection(to port: Int, sending request: [UInt8]) async throws -> Int32 {
             let descriptor = try TCPSocket.connect(address: try #require(IPv4Address.literal("127.0.0.1")), port: port)
             TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
             #expect(TCPSocket.write(descriptor, request, from: 0) == request.count)
             var answer: [UInt8] = []
             for _ in 0..<500 where answer.isEmpty {
                 if TCPSocket.read(descriptor, into: &answer, limit: 4_096) == .closed { break }
-                usleep(10_000)
+                if answer.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
             }
             #expect(!answer.isEmpty, "port \(port) answered nothing")
             return descriptor
@@ -70,9 +70,9 @@ extension IntegrationTests {
                     ],
                     environment: ["MSERVE_HUB_DIR": directory + "/hub"])
                 defer { broker.stop() }
-                let kdbClient = try Self.connection(to: kdb, sending: Array("alice:\u{3}\u{0}".utf8))
+                let kdbClient = try await Self.connection(to: kdb, sending: Array("alice:\u{3}\u{0}".utf8))
                 defer { TCPSocket.close(kdbClient) }
-                let httpClient = try Self.connection(
+                let httpClient = try await Self.connection(
                     to: http, sending: Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
                 defer { TCPSocket.close(httpClient) }
 

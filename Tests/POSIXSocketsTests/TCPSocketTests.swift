@@ -6,11 +6,12 @@ import Glibc
 #endif
 
 struct TCPSocketTests {
-    /// Polls until `condition` holds (each try waits up to 10 ms for nothing in particular).
-    private func eventually(_ condition: () -> Bool) -> Bool {
+    /// Polls until `condition` holds, 10 ms apart, at most 500 times; sleeps without holding a
+    /// thread of the concurrency pool, which every test running at once shares.
+    private func eventually(_ condition: () -> Bool) async -> Bool {
         for _ in 0..<500 {
             if condition() { return true }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return false
     }
@@ -25,7 +26,7 @@ struct TCPSocketTests {
         #expect(TCPSocket.bindFailure(host: "192.0.2.1", port: listener.port) != nil)
     }
 
-    @Test func bytesTravelBothWaysOverAConnection() throws {
+    @Test func bytesTravelBothWaysOverAConnection() async throws {
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { TCPSocket.close(listener.descriptor) }
         #expect(listener.port > 0)
@@ -34,7 +35,7 @@ struct TCPSocketTests {
         let client = try TCPSocket.connect(address: try #require(IPv4Address.literal("127.0.0.1")), port: listener.port)
         defer { TCPSocket.close(client) }
         var accepted: TCPSocket.Accepted?
-        #expect(eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
+        #expect(await eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
         let server = try #require(accepted)
         defer { TCPSocket.close(server.descriptor) }
         #expect(server.isLoopback)
@@ -43,30 +44,30 @@ struct TCPSocketTests {
 
         #expect(TCPSocket.write(client, [1, 2, 3, 4, 5], from: 2) == 3)
         var received: [UInt8] = [9]
-        #expect(eventually { TCPSocket.read(server.descriptor, into: &received, limit: 64) != .wouldBlock })
+        #expect(await eventually { TCPSocket.read(server.descriptor, into: &received, limit: 64) != .wouldBlock })
         #expect(received == [9, 3, 4, 5], "read appends what came, and only that")
         #expect(TCPSocket.read(server.descriptor, into: &received, limit: 64) == .wouldBlock)
         #expect(received == [9, 3, 4, 5])
 
         #expect(TCPSocket.write(server.descriptor, [7], from: 0) == 1)
         var reply: [UInt8] = []
-        #expect(eventually { TCPSocket.read(client, into: &reply, limit: 1) == .bytes(1) })
+        #expect(await eventually { TCPSocket.read(client, into: &reply, limit: 1) == .bytes(1) })
         #expect(reply == [7])
     }
 
-    @Test func aClosedPeerReadsAsClosedAndCannotBeWritten() throws {
+    @Test func aClosedPeerReadsAsClosedAndCannotBeWritten() async throws {
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { TCPSocket.close(listener.descriptor) }
         let client = try TCPSocket.connect(address: try #require(IPv4Address.literal("127.0.0.1")), port: listener.port)
         defer { TCPSocket.close(client) }
         var accepted: TCPSocket.Accepted?
-        #expect(eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
+        #expect(await eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
         TCPSocket.abort(try #require(accepted).descriptor)
 
         var bytes: [UInt8] = []
-        #expect(eventually { TCPSocket.read(client, into: &bytes, limit: 16) == .closed })
+        #expect(await eventually { TCPSocket.read(client, into: &bytes, limit: 16) == .closed })
         #expect(bytes.isEmpty)
-        #expect(eventually { TCPSocket.write(client, [1], from: 0) == nil })
+        #expect(await eventually { TCPSocket.write(client, [1], from: 0) == nil })
     }
 
     @Test func aConnectionToAClosedPortFails() throws {
@@ -133,7 +134,7 @@ struct TCPSocketTests {
     /// Every descriptor these calls make is closed on exec, and non-blocking, from its first
     /// instant: a child process (the Swift runtime's crash reporter, say) inherits no listening
     /// socket, which would keep the port from the process restarted on it, nor a connection.
-    @Test func everySocketIsClosedOnExecAndNonBlocking() throws {
+    @Test func everySocketIsClosedOnExecAndNonBlocking() async throws {
         func flags(_ descriptor: Int32) -> (closeOnExec: Bool, nonBlocking: Bool) {
             (fcntl(descriptor, F_GETFD) & FD_CLOEXEC != 0, fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0)
         }
@@ -144,7 +145,7 @@ struct TCPSocketTests {
         defer { TCPSocket.close(client) }
         #expect(flags(client) == (true, true))
         var accepted: TCPSocket.Accepted?
-        #expect(eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
+        #expect(await eventually { accepted = TCPSocket.accept(listener.descriptor); return accepted != nil })
         let server = try #require(accepted)
         defer { TCPSocket.close(server.descriptor) }
         #expect(flags(server.descriptor) == (true, true))
