@@ -71,7 +71,7 @@ struct MatchAlgorithmTests {
         }
     }
 
-    @Test func aQueryWaitsForItsBusyServantThenRunsElsewhereAfterAColdRunsWorth() throws {
+    @Test func aQueryWaitsForItsBusyServantThenRunsElsewhereAfterAColdRunsWorth() async throws {
         var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
         learnWarmAndColdCosts(&script)
         #expect(script.dispatch("IBM") == "s1")
@@ -84,11 +84,11 @@ struct MatchAlgorithmTests {
         // Waiting longer than a cold run costs over a warm one (about 1.95 ms here) is not worth
         // it: the query goes to the servant holding the least wanted data.
         #expect(script.dispatch("IBM") == nil)
-        Thread.sleep(forTimeInterval: 0.005)
+        try await Task.sleep(for: .milliseconds(5))
         #expect(script.dispatch("IBM") != nil)
     }
 
-    @Test func aRareQueryWaitsRatherThanEvictWantedDataFromTheOnlyFreeServant() throws {
+    @Test func aRareQueryWaitsRatherThanEvictWantedDataFromTheOnlyFreeServant() async throws {
         var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
         learnWarmAndColdCosts(&script)
         #expect(script.dispatch("IBM") == "s1")
@@ -99,7 +99,7 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("AAPL") == "s3")
         script.complete("s3", routing: "AAPL", nanoseconds: 50_000)
         // …and runs once it has waited what a cold run costs over a warm one (~1.95 ms).
-        Thread.sleep(forTimeInterval: 0.005)
+        try await Task.sleep(for: .milliseconds(5))
         #expect(script.dispatch("ORCL") == "s3")
     }
 
@@ -111,7 +111,7 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("ORCL") != nil)
     }
 
-    @Test func aQueryWantedMoreThanTheFreeServantsDataRunsAtOnce() throws {
+    @Test func aQueryWantedMoreThanTheFreeServantsDataRunsAtOnce() async throws {
         var script = ScriptedServants(try BuiltPlugins.algorithm("match"), count: 3)
         learnWarmAndColdCosts(&script)
         // AAPL becomes the routing string asked for most, on s3.
@@ -123,7 +123,7 @@ struct MatchAlgorithmTests {
         #expect(script.dispatch("MSFT") == "s2")
         // TSLA waits a cold run's worth before it evicts AAPL from s3, the only free servant…
         #expect(script.dispatch("TSLA") == nil)
-        Thread.sleep(forTimeInterval: 0.005)
+        try await Task.sleep(for: .milliseconds(5))
         #expect(script.dispatch("TSLA") == "s3")
         script.complete("s3", routing: "TSLA", nanoseconds: 2_000_000)
         // …but AAPL, held by no one now and wanted far more than TSLA, takes s3 at once.

@@ -142,21 +142,26 @@ struct POSIXFileTests {
 
     /// Runs `body` on a thread of its own and waits for it at most `seconds`: nil when it did
     /// not finish (the thread is left blocked), so a read that hangs fails the test instead of
-    /// hanging it.
-    private func finishing<T: Sendable>(within seconds: Int = 30, _ body: @escaping @Sendable () -> T) -> T? {
+    /// hanging it. Waits without holding a thread of the concurrency pool, which every test
+    /// running at once shares.
+    private func finishing<T: Sendable>(within seconds: Int = 30, _ body: @escaping @Sendable () -> T) async -> T? {
         let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
+        let done = Atomic(false)
         Thread {
             result.withLock { $0 = body() }
-            done.signal()
+            done.store(true, ordering: .releasing)
         }.start()
-        guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        let giveUp = ContinuousClock.now + .seconds(seconds)
+        while !done.load(ordering: .acquiring) {
+            guard ContinuousClock.now < giveUp else { return nil }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
         return result.withLock { $0 }
     }
 
     /// A FIFO, a device or a directory is refused at once, whatever its mode, never read nor
     /// waited on: a FIFO without a writer would block the open, and then the read, for ever.
-    @Test func onlyARegularFileIsReadAndNothingElseIsWaitedOn() throws {
+    @Test func onlyARegularFileIsReadAndNothingElseIsWaitedOn() async throws {
         let directory = try directory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fifo = directory + "/secret.key"
@@ -164,7 +169,7 @@ struct POSIXFileTests {
         let device = directory + "/zero"
         try FileManager.default.createSymbolicLink(atPath: device, withDestinationPath: "/dev/zero")
         for (path, kind) in [(fifo, "a FIFO (named pipe)"), (device, "a character device"), (directory, "a directory")] {
-            let outcome = finishing { () -> FileError? in
+            let outcome = await finishing { () -> FileError? in
                 do throws(FileError) {
                     _ = try POSIXFile.read(atPath: path, limit: 4096)
                     return nil
@@ -181,7 +186,7 @@ struct POSIXFileTests {
 
     /// With `acceptingPipes`, a pipe is read as `<(cat key.pub)` gives it: the bytes its
     /// writer wrote; and a FIFO nobody writes to reads as empty, without waiting for a writer.
-    @Test func aPipeIsReadWhenAcceptedAndAFIFOWithoutAWriterIsNotWaitedOn() throws {
+    @Test func aPipeIsReadWhenAcceptedAndAFIFOWithoutAWriterIsNotWaitedOn() async throws {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
         defer { close(ends[0]) }
@@ -195,7 +200,7 @@ struct POSIXFileTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fifo = directory + "/unwritten"
         #expect(mkfifo(fifo, 0o600) == 0)
-        let unwritten = finishing { try? POSIXFile.read(atPath: fifo, acceptingPipes: true).bytes }
+        let unwritten = await finishing { try? POSIXFile.read(atPath: fifo, acceptingPipes: true).bytes }
         #expect(unwritten == .some([]))
     }
 

@@ -47,7 +47,7 @@ struct ZMQCurveKeysTests {
     /// Another local user watching the key directory never finds a secret key, under any name
     /// (the final one or a temporary one), that the group or others may read: the file is
     /// created 0600, not made 0600 after it was written.
-    @Test func noSecretKeyIsEverReadableByOthersWhileKeysAreMade() throws {
+    @Test func noSecretKeyIsEverReadableByOthersWhileKeysAreMade() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -79,7 +79,7 @@ struct ZMQCurveKeysTests {
             try directory.create("key\(index)")
         }
         done.store(true, ordering: .relaxed)
-        while !watcher.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        while !watcher.isFinished { try await Task.sleep(for: .milliseconds(10)) }
         #expect(exposed.withLock { $0 }.isEmpty, "readable by others while written: \(exposed.withLock { $0 })")
         for index in 0..<60 {
             #expect(try POSIXFile.permissions(atPath: directory.secretKeyPath("key\(index)")) == 0o600)
