@@ -100,15 +100,16 @@ public final class RawTCPConnection {
     }
 
     /// At least `count` bytes the peer sends, or fewer when it closes or `timeout` passes first.
-    /// Blocks the calling thread: for synchronous tests.
-    public func receive(count: Int, timeout: Duration) -> [UInt8] {
+    /// Waits without holding a thread of the concurrency pool (on which Swift Testing runs
+    /// synchronous tests too).
+    public func receive(count: Int, timeout: Duration) async -> [UInt8] {
         let giveUp = ContinuousClock.now + timeout
         var received: [UInt8] = []
         while received.count < count, ContinuousClock.now < giveUp {
             switch look() {
             case .bytes(let bytes): received += bytes
             case .closed: return received
-            case .nothingYet: usleep(1_000)
+            case .nothingYet: await idle(for: .milliseconds(1))
             }
         }
         return received

@@ -134,8 +134,8 @@ import Glibc
         }
     }
 
-    @Test func streamSocketExchangesRawTCPBytes() throws {
-        try withContext { context in
+    @Test func streamSocketExchangesRawTCPBytes() async throws {
+        try await withContext { context in
             let stream = try ZMQSocket(context: context, type: .stream)
             defer { stream.close() }
             try stream.bind("tcp://127.0.0.1:0")
@@ -144,7 +144,7 @@ import Glibc
             let client = try RawTCPConnection(port: serverPort)
 
             // A STREAM socket announces a new connection with an empty frame.
-            let hello = try #require(try stream.receiveMultipartBytes())
+            let hello = try #require(try await stream.receiveFrames(within: .seconds(30)))
             #expect(hello.count == 2 && hello[1].isEmpty)
             let peer = hello[0]
 
@@ -152,14 +152,14 @@ import Glibc
             #expect(client.send("raw bytes"))
             var received: [UInt8] = []
             while received.count < request.count {
-                let frames = try #require(try stream.receiveMultipartBytes())
+                let frames = try #require(try await stream.receiveFrames(within: .seconds(30)))
                 #expect(frames[0] == peer)
                 received += frames[1]
             }
             #expect(received == request)
 
             try stream.send(multipart: [peer, Array("answer".utf8)])
-            #expect(client.receive(count: 6, timeout: .seconds(10)) == Array("answer".utf8))
+            #expect(await client.receive(count: 6, timeout: .seconds(10)) == Array("answer".utf8))
         }
     }
 
