@@ -385,6 +385,20 @@ extension SpokeRegistration {
         guard threads >= 0 else {
             throw HubError(.malformed, "REGISTER with \(threads) threads")
         }
+        if role == SpokeRole.servant {
+            // Brokers are given tcp://IP:port (kdb://IP:port): without its port a servant could
+            // be registered, and never used.
+            guard port > 0 else {
+                throw HubError(
+                    .malformed,
+                    "REGISTER with no port for a servant: a servant registers the port it bound (1…65535), which brokers are given as tcp://IP:port")
+            }
+            if let named = Self.port(of: endpoint), named != port {
+                throw HubError(
+                    .malformed,
+                    "REGISTER with a servant endpoint \(String(endpoint.prefix(64))) naming another port than its port \(port): brokers are given the port")
+            }
+        }
         guard startTime <= nowTimestamp &+ Int64(Self.startTimeSkew.nanoseconds) else {
             throw HubError(.malformed, "REGISTER with a start time (P) in the future")
         }
@@ -407,6 +421,15 @@ extension SpokeRegistration {
                 throw HubError(.malformed, "REGISTER with \(problem)")
             }
         }
+    }
+
+    /// The port an endpoint names after its last `:` (`tcp://*:5570`, `kdb://[::1]:5001`); nil
+    /// when it names none (empty, `ipc://…`).
+    static func port(of endpoint: String) -> Int32? {
+        guard let colon = endpoint.lastIndex(of: ":") else { return nil }
+        let digits = endpoint[endpoint.index(after: colon)...]
+        guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int32(digits)
     }
 
     /// What is wrong with the text of `field`: longer than `longest` UTF-8 bytes, or holding a

@@ -37,6 +37,10 @@ struct RegistrationValidationTests {
         ("a right-to-left override in the host", { $0.host = "db1\u{202E}lam" }),
         ("a right-to-left isolate in the service", { $0.service = "dev\u{2067}" }),
         ("an advertise that is no host", { $0.advertisedHost = "evil.example:1234/x" }),
+        // Registered, such a servant could never be resolved, or would be resolved at a port
+        // other than the one it names.
+        ("a servant without its port", { $0.port = 0 }),
+        ("a servant whose endpoint names another port", { $0.endpoint = "tcp://127.0.0.1:41302" }),
     ]
 
     @Test func eachRefusalIsAnErrorAndNothingIsStored() throws {
@@ -52,6 +56,10 @@ struct RegistrationValidationTests {
         try Self.registration { $0.directory = "/home/u/پروژه\u{200C}ها" }.validate(nowTimestamp: now)
         try Self.registration { $0.service = "lab \u{1F469}\u{200D}\u{1F52C}" }.validate(nowTimestamp: now)
         try Self.registration { $0.advertisedHost = "fe80::1%eth0" }.validate(nowTimestamp: now)
+        // A client has no port; a servant's endpoint may name none, or the same port.
+        try Self.registration { $0.role = SpokeRole.client; $0.port = 0; $0.endpoint = "" }.validate(nowTimestamp: now)
+        try Self.registration { $0.endpoint = "" }.validate(nowTimestamp: now)
+        try Self.registration { $0.endpoint = "kdb://[::1]:41301" }.validate(nowTimestamp: now)
         for (what, change) in Self.refused {
             #expect(throws: HubError.self, "\(what)") { try Self.registration(change).validate(nowTimestamp: now) }
         }

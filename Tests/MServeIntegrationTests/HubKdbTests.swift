@@ -127,8 +127,11 @@ extension IntegrationTests {
 
         /// The kdb+ handshakes a listener at a port registered with the hub as a q servant
         /// receives from a broker following the hub, started with `brokerArguments`: the bytes
-        /// each connection sent up to its NUL (the sidecar's probes send none).
-        static func handshakesAtAHubListedQServant(_ brokerArguments: [String]) async throws -> (handshakes: [String], brokerLogs: String) {
+        /// each connection sent up to its NUL (the sidecar's probes send none), and the broker's
+        /// log once it holds `logLine` (the broker may write its line after the handshake).
+        static func handshakesAtAHubListedQServant(
+            _ brokerArguments: [String], logLine: String? = nil
+        ) async throws -> (handshakes: [String], brokerLogs: String) {
             return try await withTemporaryDirectory("mserve-hub") { hubDirectory in
                 let hub = try await Self.startHub(directory: hubDirectory)
                 defer { hub.stop() }
@@ -153,6 +156,7 @@ extension IntegrationTests {
                     }
                     return !handshakes.isEmpty
                 }
+                if let logLine { _ = await eventually { broker.logs.contains(logLine) } }
                 return (handshakes, broker.logs)
             }
         }
@@ -161,11 +165,10 @@ extension IntegrationTests {
         /// the broker sends `--servant-auth` only to the q servants it was given, unless
         /// `--servant-auth-hub` says the hub's get it too.
         @Test func theServantPasswordGoesToHubListedQServantsOnlyWhenAsked() async throws {
-            let withheld = try await Self.handshakesAtAHubListedQServant(["--servant-auth", "alice:secret"])
+            let notice = "logging in to a q servant the broker was not given without --servant-auth's credentials"
+            let withheld = try await Self.handshakesAtAHubListedQServant(["--servant-auth", "alice:secret"], logLine: notice)
             #expect(withheld.handshakes == ["\u{3}"], "\(withheld.handshakes)")
-            #expect(
-                withheld.brokerLogs.contains("logging in to a q servant the broker was not given without --servant-auth's credentials"),
-                "\(withheld.brokerLogs)")
+            #expect(withheld.brokerLogs.contains(notice), "\(withheld.brokerLogs)")
             let sent = try await Self.handshakesAtAHubListedQServant(["--servant-auth", "alice:secret", "--servant-auth-hub"])
             #expect(sent.handshakes == ["alice:secret\u{3}"], "\(sent.handshakes)")
         }
