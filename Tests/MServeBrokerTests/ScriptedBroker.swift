@@ -2,6 +2,7 @@ import Logging
 import MServePlugin
 import MServeTestSupport
 import MServeTesting
+import Testing
 import ZeroMQ
 
 @testable import MServeBroker
@@ -59,6 +60,24 @@ struct ScriptedBroker {
         close()
         try await running.value
         context.terminate()
+    }
+
+    /// Runs a broker heartbeating every 100 ms, logging at info to `log`, with one scripted
+    /// servant that has become ready in `incarnation`; `body` gets the run, the servant and the
+    /// broker's routing id at the servant.
+    static func withOneReadyServant(
+        log: LogRecorder, incarnation: Int64 = 9,
+        _ body: (ScriptedBroker, ScriptedServant, [UInt8]) async throws -> Void
+    ) async throws {
+        try await run(
+            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1, incarnation: incarnation)
+            try #require(await run.servantsBecomeReady(1))
+            try await body(run, servant, broker)
+        }
     }
 
     /// Sends the client's query `(id; text)`.

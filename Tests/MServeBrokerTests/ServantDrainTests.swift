@@ -59,13 +59,7 @@ struct ServantDrainTests {
     /// incarnation is.
     @Test func aServantIsNotTakenBackInTheIncarnationInWhichItSaidGoodbye() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
-            let broker = try await servant.becomeReady(capacity: 1, incarnation: 9)
-            #expect(await run.servantsBecomeReady(1))
+        try await ScriptedBroker.withOneReadyServant(log: log, incarnation: 9) { run, servant, broker in
             try servant.send(to: broker, .drain, [])
             try servant.send(to: broker, .bye, [])
             #expect(await eventually { log.messages.contains("servant left") }, "\(log.messages)")

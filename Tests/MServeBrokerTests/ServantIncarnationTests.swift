@@ -13,13 +13,7 @@ import ZeroMQ
 struct ServantIncarnationTests {
     @Test func aPongWithTheSameIncarnationKeepsTheServantAndAnotherRestartsIt() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) }
-            , logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
-            let broker = try await servant.becomeReady(capacity: 1)  // incarnation 9
-            #expect(await run.servantsBecomeReady(1))
+        try await ScriptedBroker.withOneReadyServant(log: log, incarnation: 9) { run, servant, broker in
 
             // Its own incarnation: still ready, and a query comes to it.
             _ = try await servant.next(.ping)
@@ -49,13 +43,7 @@ struct ServantIncarnationTests {
     /// but blind to its restarts: the broker says so, a line a second at most.
     @Test func aPongWithoutAnIncarnationIsWarnedOf() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
-            let broker = try await servant.becomeReady(capacity: 1)
-            #expect(await run.servantsBecomeReady(1))
+        try await ScriptedBroker.withOneReadyServant(log: log) { run, servant, broker in
             _ = try await servant.next(.ping)
             try servant.send(to: broker, .pong, [])
             _ = try await servant.next(.ping)
