@@ -124,20 +124,30 @@ public final class SpokeAgent: Service, Sendable {
         let liveness = livenessTimeout.nanoseconds
         let events = ZMQEventLoop(mailbox: mailbox)
         let socketItem = events.add(peer.socket)
-        let tick = events.addTimer(dueAt: 0)
+        var lastTurn = QueryClock.monotonicNanoseconds()
+        let tick = events.addTimer(dueAt: lastTurn)
+        // When this process last ran again after a pause of its own: the hub's silence counts
+        // from then, not from its last answer.
+        var resumedAt: UInt64 = 0
         let heartbeat = heartbeatInterval.nanoseconds
         var registerRetry = Self.firstRegisterRetryNanoseconds
         while events.state == .running {
             let now = QueryClock.monotonicNanoseconds()
+            let tickDue = events.due(tick)
             if events.fire(tick, now: now, thenEvery: heartbeat) {
-                if now &- state.withLock({ $0.lastHeardFromHub }) > liveness {
+                if let tickDue, now &- tickDue > liveness / 2 {
+                    resumedAt = now
+                    logPause(now &- lastTurn, registered: registered)
+                }
+                let lastHeard = state.withLock { $0.lastHeardFromHub }
+                if now &- max(lastHeard, resumedAt) > liveness {
                     if !silenceLogged {
                         silenceLogged = true
                         logger.warning(
                             registered
                                 ? "the hub stopped answering; registering again as soon as it answers"
                                 : "no answer from the hub yet; registering as soon as it answers",
-                            metadata: ["hub": "\(hubEndpoint)", "silentFor": "\(livenessTimeout)"])
+                            metadata: ["hub": "\(hubEndpoint)", "silentFor": "\(Self.silence(now &- lastHeard))"])
                         logIfTheHubsNameDoesNotResolve()
                     }
                     registered = false
@@ -155,6 +165,7 @@ public final class SpokeAgent: Service, Sendable {
                 }
             }
             let commands: [SpokeControl]
+            lastTurn = QueryClock.monotonicNanoseconds()
             do {
                 commands = try events.poll(now: QueryClock.monotonicNanoseconds(), atMostMilliseconds: -1)
             } catch {
@@ -185,6 +196,32 @@ public final class SpokeAgent: Service, Sendable {
                 }
             }
         }
+    }
+
+    /// How long the hub has been silent, for the log: rounded up to the millisecond, so a
+    /// silence past the liveness never reads as the liveness itself.
+    static func silence(_ nanoseconds: UInt64) -> Duration {
+        .milliseconds(Int64(clamping: nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1)))
+    }
+
+    /// Logs that the loop did not run for `gap` nanoseconds, its heartbeat coming more than half
+    /// the liveness late: this process was stopped (SIGSTOP, a suspended machine, swapping) or
+    /// its loop held up. The hub heard nothing from it meanwhile and may have moved it to `down`;
+    /// a heartbeat it no longer knows is answered UNKNOWN, and the agent registers again. The
+    /// silence was this process's, not the hub's, so it is not taken for the hub's.
+    private func logPause(_ gap: UInt64, registered: Bool) {
+        let seconds = String(format: "%.1f", Double(gap) / 1e9)
+        var metadata: Logger.Metadata = ["hub": "\(hubEndpoint)"]
+        if registered, let id = status.spokeID { metadata["id"] = "\(id)" }
+        logger.warning(
+            registered
+                ? """
+                this process was not running for \(seconds) s: it was stopped, or its loop held up, and sent the \
+                hub no heartbeat meanwhile; the hub may have moved it to down, and if so it registers again, as a \
+                new spoke
+                """
+                : "this process was not running for \(seconds) s: it was stopped, or its loop held up",
+            metadata: metadata)
     }
 
     private func handle(_ message: HubMessage, registered: inout Bool, peer: HubPeerSocket) {

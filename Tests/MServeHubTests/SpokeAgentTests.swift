@@ -1,7 +1,10 @@
+import Dispatch
+import Foundation
 import Logging
 import MServeHub
 import MServeTesting
 import MServeTestSupport
+import Synchronization
 import Testing
 
 /// What a spoke agent tells its process's log about the hub: a silence once, and each
@@ -33,10 +36,57 @@ struct SpokeAgentTests {
             hub.stop()
             try await hubTask.value
             #expect(await eventually { recorder.messages.contains(Self.stopped) })
+            // Each silence is the one measured, past the liveness: not the liveness itself.
+            for line in recorder.entries where line.level >= .warning {
+                let silentFor = line.metadata["silentFor"] ?? "none"
+                let seconds = Double(silentFor.replacingOccurrences(of: " seconds", with: ""))
+                #expect(
+                    seconds.map { $0 > Double(HubFixture.liveness.components.seconds) } == true,
+                    "\(line.message): silentFor=\(silentFor)")
+            }
 
             (hub, hubTask) = try await fixture.startHub()
             #expect(await eventually(timeout: .seconds(60)) { recorder.messages.contains("registered with the hub again") })
             #expect(recorder.entries.filter { $0.level >= .warning }.map(\.message) == [Self.silence, Self.stopped])
+
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
+    }
+
+    /// A spoke whose own loop did not run (its process stopped with SIGSTOP, swapping) sent no
+    /// heartbeat meanwhile: the hub moved it to `down`, rightly. Once it runs again it says that
+    /// this process was not running, not that the hub stopped answering, and registers again
+    /// as a new spoke.
+    @Test("a pause of the spoke itself is said to be its own, not the hub's silence")
+    func aPauseOfTheSpokeItselfIsNotBlamedOnTheHub() async throws {
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let recorder = LogRecorder()
+            // The agent's loop logs its registration on its own thread: held there, it runs no
+            // more, as SIGSTOP holds the process, until the hub has moved the spoke to down.
+            let release = DispatchSemaphore(value: 0)
+            defer { release.signal() }  // a failing test leaves no loop held
+            let recorded = recorder.logger(label: "spoke").handler
+            let holding = Logger(label: "spoke") { _ in
+                LoopHoldingLogHandler(wrapped: recorded, holdOn: "registered with the hub", until: release)
+            }
+            let (agent, agentTask) = try await fixture.startSpoke(port: 41_304, logger: holding)
+            let firstID = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            let movedDown = await eventually(timeout: .seconds(60)) { await hub.snapshot().spokes.isEmpty }
+            release.signal()
+            #expect(movedDown)
+
+            let again = await eventually(timeout: .seconds(60)) { recorder.messages.contains("registered with the hub again") }
+            #expect(again, "\(recorder.messages)")
+            #expect(agent.status.spokeID != firstID)
+            let warnings = recorder.entries.filter { $0.level >= .warning }.map(\.message)
+            #expect(warnings.count == 1, "\(warnings)")
+            #expect(warnings.first?.hasPrefix("this process was not running for ") == true, "\(warnings)")
+            #expect(warnings.first?.contains("the hub may have moved it to down") == true, "\(warnings)")
+            #expect(!recorder.messages.contains(Self.stopped))
 
             agent.stop()
             try await agentTask.value
@@ -83,6 +133,53 @@ struct SpokeAgentTests {
             try await agentTask.value
             hub.stop()
             try await hubTask.value
+        }
+    }
+}
+
+/// Logs into `wrapped` and, the first time `holdOn` is logged, holds the thread logging it until
+/// `release` is signalled.
+private struct LoopHoldingLogHandler: LogHandler {
+    var wrapped: any LogHandler
+    let holdOn: String
+    let release: DispatchSemaphore
+    private let held = HeldOnce()
+
+    init(wrapped: any LogHandler, holdOn: String, until release: DispatchSemaphore) {
+        self.wrapped = wrapped
+        self.holdOn = holdOn
+        self.release = release
+    }
+
+    var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { wrapped[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        wrapped.log(event: event)
+        if event.message.description == holdOn && held.first() { release.wait() }
+    }
+}
+
+/// True the first time it is asked, then false.
+private final class HeldOnce: Sendable {
+    private let done = Mutex(false)
+
+    func first() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
         }
     }
 }
