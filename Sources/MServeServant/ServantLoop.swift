@@ -225,10 +225,24 @@ final class ServantLoop {
             }
         }
         events.sleepGate = nil
+        let drained = events.state == .draining
         events.stop()
         // Answers posted after the last turn took the mailbox (the turn that saw no worker busy).
         for case .finished(let done) in events.mailbox.takeAll() { take(done) }
         sendAnswers()
+        // A drain ends with workers busy only when its time ran out (nothing new starts while
+        // the servant stops, and what waited was handed back): those queries are left running,
+        // so the servant's own log says what the brokers' say, that they may run twice.
+        if drained, case let running = workers.busy, running > 0 {
+            let queries = running == 1 ? "1 query" : "\(running) queries"
+            let direct = configuration.acceptsDirectQueries ? "; a direct client's gets no answer" : ""
+            logger.warning(
+                """
+                the drain time ran out with \(queries) still running, left unanswered: a broker sends such a \
+                query again elsewhere (as its --redispatch allows), so it may run twice\(direct)
+                """,
+                metadata: ["running": "\(running)", "drain": "\(configuration.drainTimeout)"])
+        }
         // Queries still queued (past the drain deadline) never run: a broker's go back to it
         // in the BYE, a direct client's get an error.
         _ = handBack(workers.stop())

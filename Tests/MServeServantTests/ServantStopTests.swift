@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import MServeProtocol
 import MServeServant
 import MServeTestSupport
+import MServeTesting
 import QData
 import Synchronization
 import Testing
@@ -122,14 +124,16 @@ struct ServantStopTests {
     }
 
     /// A query still running at the end of the drain (`drainTimeout`) is left: the servant says
-    /// goodbye without its answer, and its broker runs it elsewhere.
+    /// goodbye without its answer, and its broker runs it elsewhere. The servant's log says so,
+    /// with the count and the drain time: on its host, the only log there is.
     @Test func aQueryRunningPastTheDrainIsLeftBehind() async throws {
         let hold = HeldFunction()
         defer { hold.release(1) }
         let functions = hold.registry
         var configuration = ServantConfiguration()
         configuration.drainTimeout = .milliseconds(100)
-        let servant = try Servant(configuration: configuration, functions: functions)
+        let recorder = LogRecorder()
+        let servant = try Servant(configuration: configuration, functions: functions, logger: recorder.logger(label: "servant"))
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
@@ -145,6 +149,15 @@ struct ServantStopTests {
         }
         #expect(commands == [ServantCommand.drain.frame, ServantCommand.bye.frame], "no answer: the query was still running")
         try await running.value
+        let left = recorder.entries.filter { $0.message.hasPrefix("the drain time ran out with ") }
+        #expect(left.map(\.level) == [.warning], "\(recorder.messages)")
+        #expect(
+            left.first?.message
+                == "the drain time ran out with 1 query still running, left unanswered: a broker sends such a query again elsewhere (as its --redispatch allows), so it may run twice")
+        #expect(left.first?.metadata["running"] == "1")
+        #expect(left.first?.metadata["drain"] == "\(Duration.milliseconds(100))")
+        // Before the servant's last line.
+        #expect(recorder.messages.last == "servant stopped", "\(recorder.messages)")
         broker.socket.close()
         context.terminate()
     }
