@@ -116,6 +116,7 @@ public final class HubDatabase: Sendable {
         // SQLite follows a link, and says only `disk I/O error` of a FIFO: each file that is
         // there must be a regular file the hub may write, before SQLite opens it.
         for file in files { try Self.refuseUnwritable(file) }
+        try Self.refuseEmpty(path)
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
@@ -187,20 +188,39 @@ public final class HubDatabase: Sendable {
         }
     }
 
+    /// Refuses an existing database file of 0 bytes. SQLite takes one for a new, empty
+    /// database, and the hub would make new tables in it without a word, its allowed keys,
+    /// kdb+ users and crash reports gone; but the hub writes its tables as it makes the file,
+    /// so an empty one is what an interrupted copy, restore or truncation left where the
+    /// database was. A missing file is a new database.
+    private static func refuseEmpty(_ path: String) throws(HubError) {
+        guard let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
+            size.int64Value == 0
+        else { return }
+        throw damaged(
+            path, "the file is empty, 0 bytes, as an interrupted copy or restore leaves it",
+            recovery: "restored from a backup of \(path)")
+    }
+
     /// Whether `error` says the database file is damaged, or is no database.
     static func isDamage(_ error: DatabaseError) -> Bool {
         error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
     }
 
-    /// The refusal of the damaged database `path`, with what SQLite found.
+    /// The refusal of the damaged database `path`, with what SQLite's quick check found.
     static func damaged(_ path: String, _ found: String) -> HubError {
+        damaged(path, "SQLite's quick_check: \(found)", recovery: "recovered with sqlite3 \(path).damaged .recover")
+    }
+
+    /// The refusal of the damaged database `path`: `why` it is refused, and how else than by
+    /// adding them again its allowed keys and users may come back (`recovery`).
+    static func damaged(_ path: String, _ why: String, recovery: String) -> HubError {
         HubError(
             .database,
-            "the hub database \(path) is damaged (SQLite's quick_check: \(found)): move it aside "
+            "the hub database \(path) is damaged (\(why)): move it aside "
                 + "(with \(path)-wal and \(path)-shm, if there), e.g. mv \(path) \(path).damaged; the hub then makes "
                 + "new tables, and every live spoke registers again within seconds; the allowed keys and kdb+ users it "
-                + "held must be added again (mserve hub allow, mserve hub user add), or recovered with "
-                + "sqlite3 \(path).damaged .recover")
+                + "held must be added again (mserve hub allow, mserve hub user add), or \(recovery)")
     }
 
     /// Takes an exclusive `flock` on `hub.schema.lock` in `directory`, waiting for another

@@ -168,6 +168,35 @@ struct HubDatabaseTests {
         }
     }
 
+    /// SQLite takes a file of 0 bytes for a new database: the hub would make new tables there,
+    /// its allowed keys and kdb+ users gone without a word. The hub writes its tables as it
+    /// makes the file, so an empty one is refused as damaged, and left as it is.
+    @Test func anEmptyDatabaseFileIsRefusedAsDamagedNotTakenForANewOne() throws {
+        try withTemporaryDirectory("mserve-hub-empty") { temporary in
+            let directory = temporary + "/hub"
+            do {
+                let database = try HubDatabase(directory: directory)
+                try database.addUser(name: "alice", hash: String(repeating: "ab", count: 32), at: 1)
+            }
+            let path = directory + "/hub.sqlite"
+            try Data().write(to: URL(fileURLWithPath: path))
+            let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: directory) }
+            #expect(error?.code == .database)
+            let message = error?.message ?? ""
+            #expect(
+                message.hasPrefix(
+                    "the hub database \(path) is damaged (the file is empty, 0 bytes, as an interrupted copy or restore leaves it): "
+                        + "move it aside (with \(path)-wal and \(path)-shm, if there), e.g. mv \(path) \(path).damaged;"),
+                "\(message)")
+            #expect(message.hasSuffix("must be added again (mserve hub allow, mserve hub user add), or restored from a backup of \(path)"), "\(message)")
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0, "the refused file is left as it was")
+
+            // Moved aside, the hub makes new tables.
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".damaged")
+            #expect(try HubDatabase(directory: directory).users().isEmpty)
+        }
+    }
+
     /// SQLite follows a link and writes where it leads, and names a FIFO or a directory only
     /// as an I/O error: each database file that is there must be a regular file the hub may
     /// write, or the hub says what it is.
