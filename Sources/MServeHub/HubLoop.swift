@@ -40,6 +40,15 @@ struct LiveSpoke {
     }
 }
 
+/// How a spoke the hub has let go of leaves its tables.
+enum SpokeRemoval {
+    /// A clean exit (or a spoke replaced by another session on its connection): its rows go,
+    /// with no crash report.
+    case removed
+    /// Down: it moves to `down`, with its crash time and reason.
+    case down(crash: Int64, reason: String)
+}
+
 /// A peer following a service.
 struct Watcher {
     var service: String
@@ -94,6 +103,11 @@ final class HubLoop {
     private var databaseRetryAt: UInt64 = 0
     /// How long after a failed write the next is tried.
     static let databaseRetryInterval: UInt64 = 1_000_000_000
+    /// Spokes the hub has let go of (down, deregistered, replaced) whose rows a failed write
+    /// left in `spoke`, oldest first. Every write tried later stores them first, and the
+    /// liveness scan tries them when no other write comes, so that once the database accepts
+    /// writes again its tables hold no spoke the hub has let go of.
+    private var unstoredRemovals: [(id: Int64, removal: SpokeRemoval)] = []
     /// When the liveness scan last ran (monotonic nanoseconds).
     private var lastScan: UInt64 = 0
     /// When the hub's loop last came back from a pause (``noticePause(now:)``); nil before any,
@@ -260,17 +274,20 @@ final class HubLoop {
     /// Runs `write`, a write to the database, and returns its result; nil when it failed. A
     /// failure makes the hub not ready until a write succeeds again, and is logged: the first
     /// at once, then at most a line a minute while writes keep failing, and the recovery.
-    /// While writes fail, at most one a second is tried; the others fail without a try.
+    /// While writes fail, at most one a second is tried; the others fail without a try. The
+    /// removals earlier writes failed to store (``unstoredRemovals``) are stored first: while
+    /// one of them fails, `write` is not tried.
     private func storing<T>(_ write: () throws(HubError) -> T) -> T? {
         // While writes fail, one is tried a second: the others fail at once.
         if databaseWriteFailure != nil, QueryClock.monotonicNanoseconds() < databaseRetryAt { return nil }
         do {
+            let caughtUp = try storeUnstoredRemovals()
             let result = try write()
             if let failure = databaseWriteFailure {
                 databaseWriteFailure = nil
-                logger.notice(
-                    "the hub's database accepts writes again; the hub is ready",
-                    metadata: ["file": "\(database.path)", "lastError": "\(failure)"])
+                var metadata: Logger.Metadata = ["file": "\(database.path)", "lastError": "\(failure)"]
+                if caughtUp > 0 { metadata["spokesRemovedLate"] = "\(caughtUp)" }
+                logger.notice("the hub's database accepts writes again; the hub is ready", metadata: metadata)
             }
             return result
         } catch {
@@ -279,8 +296,9 @@ final class HubLoop {
                 _ = databaseWriteFailureLog.admit()
                 logger.error(
                     """
-                    the hub's database refuses writes: \(error.message); registrations, heartbeats and crash reports \
-                    are not stored, and the hub is not ready (/readyz answers 503), until a write succeeds again
+                    the hub's database refuses writes: \(error.message); registrations and heartbeats are not stored, \
+                    spokes that go down or leave are taken out of its tables (crash reports written) only once a write \
+                    succeeds again, and the hub is not ready (/readyz answers 503) until then
                     """,
                     metadata: ["file": "\(database.path)"])
             } else if let heldBack = databaseWriteFailureLog.admit() {
@@ -291,6 +309,37 @@ final class HubLoop {
             databaseWriteFailure = error.message
             databaseRetryAt = QueryClock.monotonicNanoseconds() &+ Self.databaseRetryInterval
             return nil
+        }
+    }
+
+    /// Takes spoke `id`, which the hub has let go of, out of `spoke` as `removal` says; when
+    /// the database refuses, the removal waits in ``unstoredRemovals`` for the next write.
+    private func storeRemoval(of id: Int64, _ removal: SpokeRemoval) {
+        if storing({ () throws(HubError) in try store(removal, of: id) }) == nil {
+            unstoredRemovals.append((id, removal))
+        }
+    }
+
+    /// Stores the removals earlier writes failed to store, oldest first; returns how many.
+    private func storeUnstoredRemovals() throws(HubError) -> Int {
+        var stored = 0
+        while let next = unstoredRemovals.first {
+            try store(next.removal, of: next.id)
+            unstoredRemovals.removeFirst()
+            stored += 1
+        }
+        return stored
+    }
+
+    /// One removal: each is a transaction, and one stored again changes nothing more (the
+    /// spoke's row is gone).
+    private func store(_ removal: SpokeRemoval, of id: Int64) throws(HubError) {
+        switch removal {
+        case .removed:
+            try database.remove(spoke: id)
+        case .down(let crash, let reason):
+            try database.markDown(spoke: id, crash: crash, reason: reason, keep: configuration.crashReportsKept)
+            metrics.crashReported()
         }
     }
 
@@ -533,7 +582,7 @@ final class HubLoop {
             }
             if let replaced {
                 spokes[replaced.record.id] = nil
-                _ = storing { () throws(HubError) in try database.remove(spoke: replaced.record.id) }
+                storeRemoval(of: replaced.record.id, .removed)
             }
             spokes[id] = live
             spokeByRoutingID[routingID] = id
@@ -600,14 +649,7 @@ final class HubLoop {
         spokeByRoutingID[routingID] = nil
         if let id, let gone = spokes[id] {
             announcingChanges(to: [gone.announcement]) { spokes[id] = nil }
-            if reason.isEmpty {
-                _ = storing { () throws(HubError) in try database.remove(spoke: id) }
-            } else if storing({ () throws(HubError) in
-                try database.markDown(
-                    spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
-            }) != nil {
-                metrics.crashReported()
-            }
+            storeRemoval(of: id, reason.isEmpty ? .removed : .down(crash: QueryClock.qTimestampNow(), reason: reason))
             if reason.isEmpty {
                 logSpokeEvent(
                     .deregistered, level: .info, "spoke deregistered",
@@ -702,12 +744,7 @@ final class HubLoop {
                 since: live.lastHeard, now: now, allowed: live.confirmed ? livenessNanoseconds : reloadedLiveness)
             guard judged.silent > judged.allowed else { continue }
             let reason = live.confirmed ? "missed heartbeats" : "not heard from after a hub restart"
-            if storing({ () throws(HubError) in
-                try database.markDown(
-                    spoke: id, crash: QueryClock.qTimestampNow(), reason: reason, keep: configuration.crashReportsKept)
-            }) != nil {
-                metrics.crashReported()
-            }
+            storeRemoval(of: id, .down(crash: QueryClock.qTimestampNow(), reason: reason))
             announcingChanges(to: [live.announcement]) { spokes[id] = nil }
             if let routingID = live.routingID { spokeByRoutingID[routingID] = nil }
             logSpokeEvent(
@@ -723,6 +760,9 @@ final class HubLoop {
         }
         // Past the allowance, every peer silent since the pause has been judged.
         if let resumedAt, now &- resumedAt > reloadedLiveness { self.resumedAt = nil }
+        // With no spoke left to write at its heartbeat, the removals a refused write left
+        // are tried here (one try a second while the database refuses).
+        if !unstoredRemovals.isEmpty { _ = storing { () throws(HubError) in } }
     }
 
     /// The endpoints of `service`'s spokes in `role`, each once: under the spoke registered

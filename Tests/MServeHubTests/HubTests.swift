@@ -287,6 +287,66 @@ struct HubTests {
         }
     }
 
+    /// The hub lets go of a spoke that goes down or leaves at once (watchers are told, resolve
+    /// drops it), whether or not the database takes the change: one it refused is stored once
+    /// writes succeed again, with no live spoke left to write a heartbeat, so that `spoke`
+    /// lists no process the hub has let go of and the crash report is in `down`.
+    @Test("spokes let go of while the database refuses writes leave its tables once it accepts them again")
+    func removalsRefusedByTheDatabaseAreStoredOnceItAcceptsWrites() async throws {
+        try await HubFixture.with { fixture in
+            var fixture = fixture
+            fixture.configuration.heartbeatInterval = .milliseconds(200)
+            fixture.configuration.livenessTimeout = .seconds(2)
+            let recorder = LogRecorder()
+            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+            let (killed, killedTask) = try await fixture.startSpoke(port: 41_311)
+            let (leaving, leavingTask) = try await fixture.startSpoke(port: 41_312)
+            let killedID = try await killed.waitUntilRegistered(timeout: .seconds(15))
+            let leavingID = try await leaving.waitUntilRegistered(timeout: .seconds(15))
+
+            // Another process holds the database's write lock: the hub's writes fail, as on a
+            // full disk.
+            var configuration = Configuration()
+            configuration.busyMode = .immediateError
+            configuration.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            // One stops heartbeating, as a process killed with SIGKILL does; the other leaves.
+            killed.stop(deregister: false)
+            try await killedTask.value
+            leaving.stop()
+            try await leavingTask.value
+            let letGo = await eventually {
+                let snapshot = await hub.snapshot()
+                return snapshot.spokes.isEmpty && !snapshot.databaseOpen
+            }
+            let held = await hub.snapshot()
+            #expect(letGo, "\(held.spokes) databaseOpen: \(held.databaseOpen)")
+            let refused = try await fixture.client.table("spoke").longs("id")
+            #expect(refused == [killedID, leavingID].sorted(), "the removals were refused")
+            let noCrashReport = try await fixture.client.table("down").rowCount
+            #expect(noCrashReport == 0)
+
+            try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            let stored = try await eventually { try await fixture.client.table("spoke").rowCount == 0 }
+            let left = try await fixture.client.table("spoke").longs("id")
+            #expect(stored, "\(left)")
+            let down = try await fixture.client.table("down")
+            #expect(down.longs("spoke") == [killedID])
+            let memoryStats = try await fixture.client.table("memst").rowCount
+            #expect(memoryStats == 0)
+            let snapshot = await hub.snapshot()
+            #expect(snapshot.databaseOpen)
+            #expect(snapshot.crashes.map(\.reason) == ["missed heartbeats"])
+            #expect(snapshot.metrics.crashReports == 1)
+            let recovery = recorder.entries.filter { $0.message == "the hub's database accepts writes again; the hub is ready" }
+            #expect(recovery.map { $0.metadata["spokesRemovedLate"] } == ["2"], "\(recovery)")
+
+            hub.stop()
+            try await hubTask.value
+        }
+    }
+
     /// A hub whose loop did not run for longer than its liveness (the process stopped with
     /// SIGSTOP, or its loop held up) was the silent one: its spokes' heartbeats waited in its
     /// socket. It reads them before it judges and declares no live spoke down; a spoke that
