@@ -24,7 +24,8 @@ struct BrokerCommand: AsyncParsableCommand {
             (comma-separated servant endpoints), MSERVE_ALGO, MSERVE_PLUGINS (colon-separated \
             plugin files), MSERVE_ROUTING, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with \
             --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL, MSERVE_KDB_PORT, MSERVE_HTTP, \
-            MSERVE_MAX_MESSAGE, MSERVE_QUEUE_BYTES, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_CLIENT_REPLY_BUFFER_TOTAL, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH.
+            MSERVE_MAX_MESSAGE, MSERVE_QUEUE_BYTES, MSERVE_CLIENT_REPLY_BUFFER, MSERVE_CLIENT_REPLY_BUFFER_TOTAL, MSERVE_USERS (a users file, or hub), MSERVE_SERVANT_AUTH, \
+            MSERVE_STOP_WITH_PARENT (its parent's process id: stop once that process is gone).
 
             With --kdb-port, q sessions and kdb+ client libraries (pykx, qpython, kola) connect \
             over kdb+ IPC too; with --users hub, their users and passwords are those of the hub \

@@ -87,7 +87,8 @@ struct HubServeCommand: AsyncParsableCommand {
             first line of standard output (with --http, once the HTTP side listens too). Stops cleanly on SIGTERM or SIGINT.
 
             Environment (flags win): MSERVE_HUB (the endpoint to bind), MSERVE_HUB_DIR, \
-            MSERVE_KEYS, MSERVE_HTTP, MSERVE_LOG_LEVEL.
+            MSERVE_KEYS, MSERVE_HTTP, MSERVE_LOG_LEVEL, \
+            MSERVE_STOP_WITH_PARENT (its parent's process id: stop once that process is gone).
             """)
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Endpoint to bind (env MSERVE_HUB, default \(HubLink.defaultEndpoint)).", valueName: "endpoint"))

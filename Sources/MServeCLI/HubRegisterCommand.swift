@@ -20,7 +20,8 @@ struct HubRegisterCommand: AsyncParsableCommand {
             it; it is registered again when the q process is back. Prints the endpoint on the \
             first line of standard output. SIGTERM or SIGINT deregisters it and exits.
 
-            Environment (flags win): MSERVE_HUB, MSERVE_LOG_LEVEL.
+            Environment (flags win): MSERVE_HUB, MSERVE_LOG_LEVEL, \
+            MSERVE_STOP_WITH_PARENT (its parent's process id: stop once that process is gone).
             """)
 
     @Argument(help: "The q process, kdb://HOST:PORT.") var endpoint: String

@@ -36,7 +36,8 @@ struct MServeServantCommand: AsyncParsableCommand {
             and be answered, then says goodbye (BYE). With --hub, it leaves the hub only then.
 
             Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR \
-            (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL.
+            (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL, \
+            MSERVE_STOP_WITH_PARENT (its parent's process id: stop once that process is gone).
             """)
 
     @Option(

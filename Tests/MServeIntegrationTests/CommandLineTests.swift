@@ -60,7 +60,10 @@ extension IntegrationTests {
             (["send", "--help"], "--broker <endpoint> The broker's client endpoint (env MSERVE_BROKER, default tcp://127.0.0.1:5570)."),
             (["demo", "--help"], "--servants <n> Servant processes to start, from 1 to 16. (default: 2)"),
             (["broker", "--help"], "MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL"),
-            (["servant", "--help"], "Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL."),
+            (["servant", "--help"],
+             "Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR (the hub directory with "
+                + "--hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL, MSERVE_STOP_WITH_PARENT (its parent's process id: stop once "
+                + "that process is gone)."),
             (["servant", "--help"], "'auto' (serve the hub if its port is free, else join it; served from the hub directory MSERVE_HUB_DIR, default ~/.mserve/hub)"),
             (["hub", "--help"],
              "By default it binds tcp://127.0.0.1:5560 (--bind, env MSERVE_HUB), keeps its tables in ~/.mserve/hub "
@@ -84,12 +87,15 @@ extension IntegrationTests {
                 "MSERVE_BROKER", "MSERVE_SERVANTS", "MSERVE_ALGO", "MSERVE_PLUGINS", "MSERVE_ROUTING", "MSERVE_HUB",
                 "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_LOG_LEVEL", "MSERVE_KDB_PORT", "MSERVE_HTTP", "MSERVE_MAX_MESSAGE",
                 "MSERVE_QUEUE_BYTES", "MSERVE_CLIENT_REPLY_BUFFER", "MSERVE_CLIENT_REPLY_BUFFER_TOTAL", "MSERVE_USERS",
-                "MSERVE_SERVANT_AUTH",
+                "MSERVE_SERVANT_AUTH", "MSERVE_STOP_WITH_PARENT",
             ]),
-            (["servant"], ["MSERVE_SERVANT_PLUGINS", "Q_PLUGINS", "MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_LOG_LEVEL"]),
+            (["servant"], [
+                "MSERVE_SERVANT_PLUGINS", "Q_PLUGINS", "MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_LOG_LEVEL",
+                "MSERVE_STOP_WITH_PARENT",
+            ]),
             (["send"], ["MSERVE_BROKER", "MSERVE_HUB", "MSERVE_KEYS"]),
-            (["hub", "serve"], ["MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_HTTP", "MSERVE_LOG_LEVEL"]),
-            (["hub", "register"], ["MSERVE_HUB", "MSERVE_LOG_LEVEL"]),
+            (["hub", "serve"], ["MSERVE_HUB", "MSERVE_HUB_DIR", "MSERVE_KEYS", "MSERVE_HTTP", "MSERVE_LOG_LEVEL", "MSERVE_STOP_WITH_PARENT"]),
+            (["hub", "register"], ["MSERVE_HUB", "MSERVE_LOG_LEVEL", "MSERVE_STOP_WITH_PARENT"]),
         ])
         func theEnvironmentParagraphNamesEveryVariableRead(command: [String], variables: [String]) async throws {
             let run = try await CommandRun.mserve(command + ["--help"])
