@@ -204,6 +204,16 @@ struct MServeServantCommand: AsyncParsableCommand {
         "Q_PLUGINS: \(script) is a q script (Q_PLUGINS lists q scripts for the original q mserve); an MServe servant loads shared libraries (docs/PLUGINS.md), and q code runs in a q servant given to the broker as kdb://HOST:PORT (docs/KDB.md); set MSERVE_SERVANT_PLUGINS (or --plugins) for this servant, or unset Q_PLUGINS"
     }
 
+    /// Why a `--capacity` below `--threads` is warned of: a broker sends no more than the
+    /// capacity at once (direct queries, all clients together, are held to it too), so only
+    /// several brokers sharing the servant ever keep more threads busy.
+    static func capacityBelowThreads(capacity: Int, threads: Int) -> String {
+        "--capacity \(capacity) is below --threads \(threads): a broker sends this servant at most \(capacity) "
+            + "quer\(capacity == 1 ? "y" : "ies") at a time, so unless several brokers (or, with --direct, direct clients) "
+            + "share it, \(threads - capacity) of its threads never run one; give --threads \(capacity), or leave "
+            + "--capacity out (it is the thread count by default)"
+    }
+
     /// `--allow` as a list of functions the plugins serve: a name none serves is a usage error
     /// (`--allow prco1` would leave the servant serving nothing, and it would announce no
     /// functions, which brokers read as every function).
@@ -264,6 +274,9 @@ struct MServeServantCommand: AsyncParsableCommand {
         }
         warnOfEphemeralPorts(
             [.bound(configuration.endpoint, "this servant's endpoint", source: "--bind"), hubOptions.fixedPort], logger: logger)
+        if let capacity, capacity < threads {
+            logger.warning("\(Self.capacityBelowThreads(capacity: capacity, threads: threads))")
+        }
         configuration.allowlist = try allowlist(serving: loaded)
         configuration.acceptsDirectQueries = direct
         configuration.threads = threads

@@ -824,6 +824,33 @@ extension IntegrationTests {
             #expect(!broker.logs.contains("--liveness"), "\(broker.logs)")
         }
 
+        /// A servant given a `--capacity` below its `--threads` starts, but says at once that
+        /// a broker never keeps the extra threads busy, and what to change.
+        @Test func aCapacityBelowTheThreadCountIsWarnedOf() async throws {
+            let servant = try await MServeProcess(
+                "servant", ["servant", "--bind", "tcp://127.0.0.1:0", "--threads", "4", "--capacity", "2"])
+            defer { servant.stop() }
+            let warned = await eventually(timeout: .seconds(10)) {
+                servant.logs.contains("warning")
+                    && servant.logs.contains(
+                        "--capacity 2 is below --threads 4: a broker sends this servant at most 2 queries at a time, so "
+                            + "unless several brokers (or, with --direct, direct clients) share it, 2 of its threads never run one; "
+                            + "give --threads 2, or leave "
+                            + "--capacity out (it is the thread count by default)")
+            }
+            #expect(warned, "\(servant.logs)")
+        }
+
+        /// A capacity at or above the thread count, the usual way to keep queries queued at the
+        /// servant, gives no such warning.
+        @Test(arguments: [["--threads", "2", "--capacity", "2"], ["--threads", "2", "--capacity", "8"], ["--threads", "4"]])
+        func aCapacityNotBelowTheThreadCountIsNotWarnedOf(options: [String]) async throws {
+            let servant = try await MServeProcess("servant", ["servant", "--bind", "tcp://127.0.0.1:0"] + options)
+            #expect(await servant.stop() == 0)
+            #expect(await eventually(timeout: .seconds(10)) { servant.logs.contains("servant stopped") }, "\(servant.logs)")
+            #expect(!servant.logs.contains("--capacity"), "\(servant.logs)")
+        }
+
         /// A variable set to spaces or tabs counts as unset, as an empty one does, whichever
         /// variable it is: the broker starts with its defaults. Taken as given, `MSERVE_ALGO=' '`
         /// and `MSERVE_HTTP=' '` stopped it while `MSERVE_ROUTING=' '` meant the default.
