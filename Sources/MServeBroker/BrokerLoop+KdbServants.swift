@@ -20,14 +20,14 @@ extension BrokerLoop {
         }
         nextServantID += 1
         let (host, port) = Self.hostAndPort(endpoint)
-        servants[id] = ServantRecord(
-            id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
+        let record = ServantRecord(id: id, endpoint: endpoint, routingID: [], name: "\(host):\(port)", host: host)
+        servants[id] = record
         servantByEndpoint[endpoint] = id
-        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+        logger.info("servant added", metadata: record.logMetadata())
         if !sendsCredentials, !configuration.servants.kdbCredentials.isEmpty {
             logger.notice(
                 "logging in to a q servant the broker was not given without --servant-auth's credentials (--servant-auth-hub sends them to the servants the hub lists)",
-                metadata: ["servant": "\(endpoint)"])
+                metadata: record.logMetadata())
         }
     }
 

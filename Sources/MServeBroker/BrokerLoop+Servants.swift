@@ -31,12 +31,14 @@ extension BrokerLoop {
         do {
             try connect(record)
         } catch {
-            logger.error("cannot connect to servant \(endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
+            logger.error(
+                "cannot connect to servant \(endpoint): \((error as? ZMQError)?.reason ?? "\(error)")",
+                metadata: record.logMetadata())
             return
         }
         servants[id] = record
         servantByEndpoint[endpoint] = id
-        logger.info("servant added", metadata: ["endpoint": "\(endpoint)"])
+        logger.info("servant added", metadata: record.logMetadata())
     }
 
     func removeServant(endpoint: String, reason: String) {
@@ -69,7 +71,7 @@ extension BrokerLoop {
         takeOutOfDispatch(record)
         logger.info(
             "servant leaving: the hub no longer lists it; the queries it runs may finish",
-            metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)"])
+            metadata: record.logMetadata(["running": "\(record.inFlight)"]))
         drainQueue()
     }
 
@@ -89,7 +91,7 @@ extension BrokerLoop {
 
     /// Drops a servant the hub no longer lists, with nothing of it still wanted: not a loss.
     private func forgetLeftServant(_ record: ServantRecord) {
-        logger.info("servant removed: the hub no longer lists it", metadata: ["servant": "\(record.name)"])
+        logger.info("servant removed: the hub no longer lists it", metadata: record.logMetadata())
         record.unreachableLogged = true
         servantLost(record.id, reason: "left", quietly: true)
         forgetServant(record.id)
@@ -248,7 +250,7 @@ extension BrokerLoop {
             } else if event.event.contains(.connectRetried), !record.connected, !record.unreachableLogged {
                 record.unreachableLogged = true
                 logger.notice(
-                    "cannot reach servant; retrying until it is up", metadata: ["servant": "\(record.endpoint)"])
+                    "cannot reach servant; retrying until it is up", metadata: record.logMetadata())
                 warnIfTheServantsNameDoesNotResolve(record)
             } else if event.event.contains(.handshakeFailedNoDetail) || event.event.contains(.handshakeFailedProtocol) {
                 // The port is reachable: libzmq's next try is no news.
@@ -263,12 +265,12 @@ extension BrokerLoop {
     /// quietly as a servant that is down. A servant found through the hub is registered under
     /// its `--advertise` name, or its host's name, which this host may not resolve.
     private func warnIfTheServantsNameDoesNotResolve(_ record: ServantRecord) {
-        let endpoint = record.endpoint
+        let identity = record.logMetadata()
         let logger = logger
-        _ = HostLookup.start(host: Self.hostAndPort(endpoint).0, threadName: "mserve-servant-lookup") { failure in
+        _ = HostLookup.start(host: Self.hostAndPort(record.endpoint).0, threadName: "mserve-servant-lookup") { failure in
             logger.warning(
                 "cannot reach servant: \(failure) on this host; check the servant's --advertise (or this broker's --servant), or this host's resolver",
-                metadata: ["servant": "\(endpoint)"])
+                metadata: identity)
         }
     }
 
@@ -285,7 +287,7 @@ extension BrokerLoop {
             admission == nil
             ? "servant endpoint answered, but not as an MServe servant: the ZeroMQ handshake failed, so it is some other TCP service (a kdb+ door or q process? a q servant is given as kdb://\(host):\(port)); \(Self.wrongEndpointRetries)"
             : "servant endpoint answered, but the ZeroMQ handshake failed: its key is not the one pinned for it, or it is not an MServe servant (a kdb+ door or q process?); \(Self.wrongEndpointRetries)"
-        logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: ["servant": "\(record.endpoint)"])
+        logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: record.logMetadata())
     }
 
     /// A connection to a servant never in session (it has not answered a HELLO since the broker
@@ -298,7 +300,7 @@ extension BrokerLoop {
         guard let heldBack = record.notAServantLog.admit() else { return }
         logger.warning(
             "\(LogThrottle.line("servant endpoint took the connection but answered nothing for the liveness time: it is not an MServe servant (another TCP service?), a servant process paused before it answered, or one still holding an earlier connection of this broker's; \(Self.wrongEndpointRetries)", heldBack: heldBack))",
-            metadata: ["servant": "\(record.endpoint)"])
+            metadata: record.logMetadata())
     }
 
     /// How the broker tries an endpoint again after it answered as no servant does.
@@ -329,7 +331,7 @@ extension BrokerLoop {
         guard let heldBack = record.notAServantLog.admit() else { return }
         logger.warning(
             "\(LogThrottle.line("dropped a HELLO from a servant endpoint: the peer answered a HELLO with a HELLO, so it is likely a broker's client port (--clients), not a servant; give brokers a servant's endpoint; \(Self.wrongEndpointRetries)", heldBack: heldBack))",
-            metadata: ["servant": "\(record.endpoint)"])
+            metadata: record.logMetadata())
     }
 
     /// A servant's connection ended (a connection event, or a heartbeat that found no pipe to
@@ -348,7 +350,7 @@ extension BrokerLoop {
         switch record.state {
         case .left, .lost: break
         case .draining where record.inFlight == 0:
-            logger.info("servant left", metadata: ["servant": "\(record.name)"])
+            logger.info("servant left", metadata: record.logMetadata())
             // It said it was going: the tries to reach it again are no news.
             record.unreachableLogged = true
             servantLost(id, reason: "disconnected", quietly: true)
@@ -421,7 +423,7 @@ extension BrokerLoop {
             record.reconnectLogged = true
             logger.notice(
                 "connecting to servant again: \(explanation); trying every few seconds",
-                metadata: ["servant": "\(record.endpoint)"])
+                metadata: record.logMetadata())
         }
     }
 
@@ -433,7 +435,9 @@ extension BrokerLoop {
         do {
             try connect(record)
         } catch {
-            logger.error("cannot connect to servant \(record.endpoint): \((error as? ZMQError)?.reason ?? "\(error)")")
+            logger.error(
+                "cannot connect to servant \(record.endpoint): \((error as? ZMQError)?.reason ?? "\(error)")",
+                metadata: record.logMetadata())
         }
     }
 
@@ -494,7 +498,7 @@ extension BrokerLoop {
                     if let heldBack = pongLog.admit(.noIncarnation) {
                         logger.warning(
                             "\(LogThrottle.line("malformed PONG from a servant: it carries no 8-byte incarnation (docs/PROTOCOL.md), so a restart of the servant cannot be seen", heldBack: heldBack))",
-                            metadata: ["servant": "\(record.name)"])
+                            metadata: record.logMetadata())
                     }
                     break
                 }
@@ -502,7 +506,7 @@ extension BrokerLoop {
                     if let heldBack = pongLog.admit(.otherIncarnation) {
                         logger.notice(
                             "\(LogThrottle.line("servant answered a PING in incarnation \(reported), not the \(record.incarnation) of its READY: taken as a restart", heldBack: heldBack))",
-                            metadata: ["servant": "\(record.name)"])
+                            metadata: record.logMetadata())
                     }
                     servantLost(id, reason: "restarted")
                     sendHello(id)
@@ -530,11 +534,11 @@ extension BrokerLoop {
                     }
                 }
                 if record.state == .draining {
-                    logger.info("servant left", metadata: ["servant": "\(record.name)"])
+                    logger.info("servant left", metadata: record.logMetadata())
                     // Its drain time ended with these still running: they go to another
                     // servant, counted as a dispatch, and may have run in part at this one; or,
                     // sent as often as --redispatch allows, they are answered with an error.
-                    let name = record.name
+                    let identity = record.logMetadata()
                     let orphans = servantLost(id, reason: "said goodbye", quietly: true)
                     let sentAgain = orphans.sentAgain.subtracting(neverStarted).count
                     let gaveUp = orphans.gaveUp.subtracting(neverStarted).count
@@ -547,10 +551,9 @@ extension BrokerLoop {
                                 : "\(sentAgain) sent again, \(gaveUp) answered with an error (sent as often as --redispatch allows)"
                         logger.warning(
                             "servant left with queries still running: \(what)",
-                            metadata: [
-                                "servant": "\(name)", "running": "\(sentAgain + gaveUp)",
-                                "sentAgain": "\(sentAgain)", "failed": "\(gaveUp)",
-                            ])
+                            metadata: identity.merging(
+                                ["running": "\(sentAgain + gaveUp)", "sentAgain": "\(sentAgain)", "failed": "\(gaveUp)"]
+                            ) { identity, _ in identity })
                     }
                 } else {
                     servantLost(id, reason: "said goodbye")
@@ -559,7 +562,8 @@ extension BrokerLoop {
             case .query, .ping:
                 if let heldBack = unexpectedServantCommandLog.admit() {
                     logger.warning(
-                        "\(LogThrottle.line("dropped an unexpected \(command.rawValue) from servant \(record.name): only a broker sends it", heldBack: heldBack))")
+                        "\(LogThrottle.line("dropped an unexpected \(command.rawValue) from servant \(record.name): only a broker sends it", heldBack: heldBack))",
+                        metadata: record.logMetadata())
                 }
             }
         }
@@ -574,10 +578,10 @@ extension BrokerLoop {
                 marker: frames.count > 1 ? frames[1] : nil, command: frames.count > 2 ? frames[2] : nil)
             ?? "a message the broker cannot read"
         let routingID = frames.count > 0 ? frames[0] : []
-        let sender = Self.servantID(fromRoutingID: routingID).flatMap { servants[$0]?.name }
+        let sender = Self.servantID(fromRoutingID: routingID).flatMap { servants[$0] }
         logger.warning(
             "\(LogThrottle.line("dropped a servant message: \(reason)", heldBack: heldBack))",
-            metadata: ["servant": "\(sender ?? LogText.printable(routingID, limit: 64))"])
+            metadata: sender?.logMetadata() ?? ["servant": "\(LogText.printable(routingID, limit: 64))"])
     }
 
     /// A servant's REPLY: one or more triples `tag, message, time`, or exactly one pair `tag,
@@ -624,7 +628,7 @@ extension BrokerLoop {
             : "a REPLY whose \(bodyFrames) frame(s) after the command are neither a (tag, message) pair nor (tag, message, time) triples"
         guard !named.isEmpty else { return distrust(record, "\(framing), naming no query the servant runs") }
         logMalformedReply(
-            servant: record.name,
+            servant: record.logMetadata(),
             "\(framing); the \(named.count) quer\(named.count == 1 ? "y" : "ies") it names, of those the servant runs, answered with an error")
         for tag in named { completeQuery(servantID: id, tag: tag, reply: .unreadable, reportedExecution: nil) }
     }
@@ -634,10 +638,10 @@ extension BrokerLoop {
     /// end. From a servant not in session, the REPLY is only dropped.
     private func distrust(_ record: ServantRecord, _ what: String) {
         guard record.state == .ready || record.state == .draining else {
-            return logMalformedReply(servant: record.name, "\(what); dropped")
+            return logMalformedReply(servant: record.logMetadata(), "\(what); dropped")
         }
         logMalformedReply(
-            servant: record.name,
+            servant: record.logMetadata(),
             "\(what): which of its queries it answered is not known, so it is taken as lost and connected again")
         servantLost(record.id, reason: "sent a malformed REPLY")
         untrustedServants.append(record.id)
@@ -658,11 +662,10 @@ extension BrokerLoop {
 
     /// Logs a servant reply the broker cannot read, with the servant; a line a second at most,
     /// with a count of the rest.
-    func logMalformedReply(servant name: String, _ what: String) {
+    func logMalformedReply(servant identity: Logger.Metadata, _ what: String) {
         guard let heldBack = malformedReplyLog.admit() else { return }
         logger.warning(
-            "\(LogThrottle.line("malformed reply from a servant: \(what)", heldBack: heldBack))",
-            metadata: ["servant": "\(name)"])
+            "\(LogThrottle.line("malformed reply from a servant: \(what)", heldBack: heldBack))", metadata: identity)
     }
 
     /// A ZeroMQ servant's READY: its capacity, batch limit, incarnation, name and functions
@@ -685,7 +688,7 @@ extension BrokerLoop {
             if let heldBack = record.badReadyLog.admit() {
                 logger.warning(
                     "\(LogThrottle.line("ignored a READY \(reason); the servant stays out of dispatch", heldBack: heldBack))",
-                    metadata: ["servant": "\(record.name)"])
+                    metadata: record.logMetadata())
             }
             return
         }
@@ -695,7 +698,7 @@ extension BrokerLoop {
                 record.readyAfterGoodbyeLogged = true
                 logger.notice(
                     "ignored a READY from servant \(LogText.printable(Array(record.name.utf8), limit: 256)) in the incarnation in which it said goodbye: it is used again once it restarts (a new incarnation)",
-                    metadata: ["servant": "\(record.name)", "incarnation": "\(incarnation)"])
+                    metadata: record.logMetadata(["incarnation": "\(incarnation)"]))
             }
             return
         }
@@ -714,7 +717,7 @@ extension BrokerLoop {
         if !announcement.problems.isEmpty {
             logger.warning(
                 "a READY with fields of the wrong type or out of range (docs/PROTOCOL.md): \(announcement.problems.joined(separator: "; "))",
-                metadata: ["servant": "\(record.name)"])
+                metadata: record.logMetadata())
         }
         becomeReady(
             id, capacity: announcement.capacity, batchLimit: announcement.batchLimit, incarnation: incarnation,
@@ -738,7 +741,7 @@ extension BrokerLoop {
             : "ignored a second READY from servant \(name): in the incarnation it is ready in already it announces "
                 + (differences.isEmpty ? "other fields of the wrong type" : differences.joined(separator: ", "))
                 + "; a READY is applied once per incarnation, and a servant changes its capacity, batch, functions or name by restarting"
-        logger.warning("\(LogThrottle.line(line, heldBack: heldBack))", metadata: ["servant": "\(record.name)"])
+        logger.warning("\(LogThrottle.line(line, heldBack: heldBack))", metadata: record.logMetadata())
     }
 
     /// Puts a servant serving `functions` in dispatch (a ZeroMQ servant's READY, a q servant's
@@ -780,13 +783,13 @@ extension BrokerLoop {
         }
         logger.info(
             "servant ready",
-            metadata: ["servant": "\(record.name)", "capacity": "\(capacity)"])
+            metadata: record.logMetadata(["capacity": "\(capacity)"]))
         if let namesake = servants.values.first(where: {
             $0 !== record && ($0.state == .ready || $0.state == .draining) && $0.name == record.name
         }) {
             logger.warning(
                 "servant ready under the name of another ready servant: replies, logs and the per-servant metrics cannot tell them apart; give each servant a name of its own",
-                metadata: ["servant": "\(record.name)", "endpoint": "\(record.endpoint)", "other": "\(namesake.endpoint)"])
+                metadata: record.logMetadata(["other": "\(namesake.endpoint)"]))
         }
         loggedWaitingWithoutServants = false
         drainQueue()
@@ -915,7 +918,7 @@ extension BrokerLoop {
                         sliced, routing: query.routing, servant: servantName, timings: timings))
             } catch {
                 logMalformedReply(
-                    servant: servantName,
+                    servant: record?.logMetadata() ?? ["servant": "\(servantName)"],
                     "its message is not a valid (id; result) or (id; result; info), the query answered with an error: \(error.message)")
                 reply(
                     error: "the servant sent a malformed reply", to: query, servant: servantName,
@@ -1007,7 +1010,7 @@ extension BrokerLoop {
         }
         logger.info(
             "servant draining",
-            metadata: ["servant": "\(record.name)", "running": "\(record.inFlight)", "handedBack": "\(returned)"])
+            metadata: record.logMetadata(["running": "\(record.inFlight)", "handedBack": "\(returned)"]))
         drainQueue()
     }
 
@@ -1066,12 +1069,9 @@ extension BrokerLoop {
         // Its unsent queries are in flight too: they go back to the queue below, not counted
         // as sent (they never left), so the redispatch limit counts only real sends.
         for item in record.outbox { inFlight[item.tag]?.query.dispatches -= 1 }
+        let unsent = Set(record.outbox.map(\.tag))
         record.outbox.removeAll()
         leaveReadySet(id)
-        if wasReady {
-            record.lost += 1
-            logger.warning("servant lost", metadata: ["servant": "\(record.name)", "reason": "\(reason)"])
-        }
         // Put back in front newest first, so that they go out again in the order they came.
         let orphans = inFlight.values.filter { $0.servantID == id }.sorted {
             ($0.query.receivedAt, $0.query.tag) > ($1.query.receivedAt, $1.query.tag)
@@ -1095,6 +1095,19 @@ extension BrokerLoop {
                     to: flight.query, servant: record.name, stage: .running(since: flight.dispatchedAt),
                     counting: .servantLost)
             }
+        }
+        if wasReady {
+            record.lost += 1
+            // What the loss cost, as "servant left with queries still running" counts it: the
+            // queries it ran that a client still waits for (not those never sent to it).
+            let sentAgain = orphaned.sentAgain.subtracting(unsent).count
+            let failed = orphaned.gaveUp.subtracting(unsent).count
+            logger.warning(
+                "servant lost",
+                metadata: record.logMetadata([
+                    "reason": "\(reason)", "running": "\(sentAgain + failed)", "sentAgain": "\(sentAgain)",
+                    "failed": "\(failed)",
+                ]))
         }
         drainQueue()
         warnIfQueriesWaitWithoutServants()

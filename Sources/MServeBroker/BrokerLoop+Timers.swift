@@ -164,7 +164,8 @@ extension BrokerLoop {
                 continue
             }
             inFlight[tag]?.abandoned = true
-            let name = servants[flight.servantID]?.name ?? ""
+            let record = servants[flight.servantID]
+            let name = record?.name ?? ""
             reply(
                 error: "deadline exceeded: servant \(name) did not answer in time",
                 to: flight.query, servant: name, stage: .running(since: flight.dispatchedAt), counting: .deadline)
@@ -172,12 +173,13 @@ extension BrokerLoop {
             // still be running it, and counts as busy with it until it answers.
             logger.warning(
                 "a query passed its deadline at its servant; the client got an error",
-                metadata: [
-                    // The query's own: the broker's --deadline, or the client's shorter option.
-                    "servant": "\(name)",
-                    "deadline": "\(Duration.nanoseconds(Int64(clamping: flight.query.deadline &- flight.query.receivedAt)))",
-                    "routing": "\(flight.query.routing)",
-                ])
+                metadata: ServantRecord.logMetadata(
+                    name: name, endpoint: record?.endpoint ?? "",
+                    [
+                        // The query's own: the broker's --deadline, or the client's shorter option.
+                        "deadline": "\(Duration.nanoseconds(Int64(clamping: flight.query.deadline &- flight.query.receivedAt)))",
+                        "routing": "\(flight.query.routing)",
+                    ]))
         }
         earliestDeadlineInFlight = nextEarliest
     }

@@ -1,5 +1,6 @@
 // What the broker's loop keeps per query and per servant.
 
+import Logging
 import MServePlugin
 import MServeProtocol
 import QData
@@ -259,6 +260,21 @@ final class ServantRecord {
             id: id, name: name, host: host, inFlight: inFlight, capacity: capacity,
             lastRouting: lastRouting, queriesServed: finished,
             meanExecutionNanoseconds: meanExecutionNanoseconds)
+    }
+
+    /// What a broker line about this servant says of it (``logMetadata(name:endpoint:_:)``),
+    /// with `more` beside it.
+    func logMetadata(_ more: Logger.Metadata = [:]) -> Logger.Metadata {
+        Self.logMetadata(name: name, endpoint: endpoint, more)
+    }
+
+    /// What a broker line about a servant says of it: its name (`servant`, its READY's, else
+    /// its `HOST:PORT`) and its endpoint (`endpoint`), with `more` beside them. The name alone
+    /// cannot tell a servant restarted under the same name (a new endpoint) from the one lost
+    /// before it, nor two servants given one name; the endpoint alone is not the name that
+    /// replies, metrics and the status page show.
+    static func logMetadata(name: String, endpoint: String, _ more: Logger.Metadata = [:]) -> Logger.Metadata {
+        more.merging(["servant": "\(name)", "endpoint": "\(endpoint)"]) { _, identity in identity }
     }
 
     /// The mean execution time of the queries it finished (``finished``): how long it takes,

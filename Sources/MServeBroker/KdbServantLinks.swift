@@ -50,6 +50,13 @@ final class KdbServantLinks {
         /// Whether the handshake carries the broker's credentials (``init(credentials:maxMessageSize:logger:resolver:)``):
         /// a servant the broker was given, or one listed by a hub it trusts with them.
         var sendsCredentials: Bool
+
+        /// What a broker line about this servant says of it: the name and endpoint its
+        /// ``ServantRecord`` has (``ServantRecord/logMetadata(name:endpoint:_:)``).
+        func logMetadata(_ more: Logger.Metadata) -> Logger.Metadata {
+            let (host, port) = BrokerLoop.hostAndPort(endpoint)
+            return ServantRecord.logMetadata(name: "\(host):\(port)", endpoint: endpoint, more)
+        }
     }
 
     private let credentials: String
@@ -259,7 +266,7 @@ final class KdbServantLinks {
             link.stream = stream
             link.phase = .ready
             logger.info(
-                "q servant connected", metadata: ["servant": "\(link.endpoint)", "capability": "\(capability)"])
+                "q servant connected", metadata: link.logMetadata(["capability": "\(capability)"]))
             link.failures = 0
             links[id] = link
             events.append(.ready(servantID: id))
@@ -331,7 +338,7 @@ final class KdbServantLinks {
             } catch {
                 logger.warning(
                     "dropped a message from a q servant that is not (tag; result)",
-                    metadata: ["servant": "\(link.endpoint)", "error": "\(error.message)"])
+                    metadata: link.logMetadata(["error": "\(error.message)"]))
             }
         }
         link.stream = stream
@@ -365,7 +372,7 @@ final class KdbServantLinks {
         if link.failures == 0 && !wasReady {
             logger.notice(
                 "cannot reach q servant; retrying every second",
-                metadata: ["servant": "\(link.endpoint)", "reason": "\(reason)"])
+                metadata: link.logMetadata(["reason": "\(reason)"]))
         }
         link.failures += wasReady ? 0 : 1
         links[id] = link

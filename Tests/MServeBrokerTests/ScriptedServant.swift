@@ -44,29 +44,32 @@ struct ScriptedServant {
         try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
     }
 
-    /// Waits for the broker's HELLO and answers READY (``readyInfo(capacity:batch:functions:incarnation:)``);
+    /// Waits for the broker's HELLO and answers READY (``readyInfo(capacity:batch:functions:incarnation:name:)``);
     /// returns the broker's routing id.
     @discardableResult
     func becomeReady(
-        capacity: Int64, batch: Int64? = nil, functions: [String] = ["twice"], incarnation: Int64 = 9
+        capacity: Int64, batch: Int64? = nil, functions: [String] = ["twice"], incarnation: Int64 = 9,
+        name: String? = nil
     ) async throws -> [UInt8] {
         let (broker, _) = try await next(.hello)
         try send(
             to: broker, .ready,
-            [Self.readyInfo(capacity: capacity, batch: batch, functions: functions, incarnation: incarnation)])
+            [Self.readyInfo(capacity: capacity, batch: batch, functions: functions, incarnation: incarnation, name: name)])
         return broker
     }
 
     /// The info dictionary of a READY: a servant of `functions` (by default `twice`) in its
-    /// `incarnation`, running `capacity` queries at once, taking up to `batch` per QUERY message (none: one).
+    /// `incarnation`, running `capacity` queries at once, taking up to `batch` per QUERY message (none: one),
+    /// named `name` (none: the broker names it by its host and port).
     static func readyInfo(
-        capacity: Int64, batch: Int64?, functions: [String] = ["twice"], incarnation: Int64 = 9
+        capacity: Int64, batch: Int64?, functions: [String] = ["twice"], incarnation: Int64 = 9, name: String? = nil
     ) -> [UInt8] {
         var entries: [(String, QValue)] = [
             ("incarnation", .atom(.long(incarnation))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
             ("service", .atom(.symbol("default"))), ("functions", .vector(.symbol(functions))),
         ]
         if let batch { entries.append(("batch", .atom(.long(batch)))) }
+        if let name { entries.append(("name", .atom(.symbol(name)))) }
         return QIPC.encode(InfoDictionary.dictionary(entries))
     }
 }

@@ -44,7 +44,7 @@ struct ServantDepartureTests {
             // one cannot be reached is news; the one that said it was going gets no such line.
             let unreachable = "cannot reach servant; retrying until it is up"
             func unreachableLines(_ servant: ScriptedServant) -> Int {
-                log.entries.count { $0.message == unreachable && $0.metadata["servant"] == servant.endpoint }
+                log.entries.count { $0.message == unreachable && $0.metadata["endpoint"] == servant.endpoint }
             }
             #expect(await eventually { unreachableLines(busy) == 1 }, "\(log.messages)")
             #expect(unreachableLines(idle) == 0, "\(log.entries)")
@@ -67,7 +67,7 @@ struct ServantDepartureTests {
 
             let unreachable = "cannot reach servant; retrying until it is up"
             func unreachableLines(_ servant: ScriptedServant) -> Int {
-                log.entries.count { $0.message == unreachable && $0.metadata["servant"] == servant.endpoint }
+                log.entries.count { $0.message == unreachable && $0.metadata["endpoint"] == servant.endpoint }
             }
             // Both sockets closed together: by the time the lost one's line is written, the
             // other's tries have failed as often.

@@ -108,4 +108,48 @@ struct ServantLeftTests {
             #expect(log.messages.contains("servant lost"), "\(log.messages)")
         }
     }
+
+    /// A servant killed with queries running, then restarted under the same name at another
+    /// endpoint (a systemd template's `mserve-servant@1`): the lines about the one lost carry
+    /// its endpoint beside its name, so the hub's later word that it is gone cannot be read as
+    /// being about the new one, and `servant lost` counts the queries the loss took down.
+    @Test func linesAboutALostServantNameItsEndpointAndCountItsQueries() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (killed, restarted) = (run.servants[0], run.servants[1])
+            _ = try await killed.becomeReady(capacity: 2, name: "db1")
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            try run.send(id: 2, "twice 2")
+            var running = 0
+            while running < 2 { running += try await killed.next(.query).1.count / 2 }
+
+            killed.socket.close()
+            #expect(await eventually { log.messages.contains("servant lost") }, "\(log.messages)")
+            _ = try await restarted.becomeReady(capacity: 2, incarnation: 10, name: "db1")
+            #expect(await run.servantsBecomeReady(1))
+            var sentAgain = 0
+            while sentAgain < 2 { sentAgain += try await restarted.next(.query).1.count / 2 }
+            run.broker.servantLeft(endpoint: killed.endpoint)
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [restarted.endpoint] })
+
+            let lost = try #require(log.entries.first { $0.message == "servant lost" })
+            #expect(lost.metadata["servant"] == "db1")
+            #expect(lost.metadata["endpoint"] == killed.endpoint)
+            #expect(lost.metadata["reason"] == "disconnected")
+            #expect(lost.metadata["running"] == "2")
+            #expect(lost.metadata["sentAgain"] == "2")
+            #expect(lost.metadata["failed"] == "0")
+            let removed = try #require(log.entries.first { $0.message == "servant removed: the hub no longer lists it" })
+            #expect(removed.metadata["servant"] == "db1")
+            #expect(removed.metadata["endpoint"] == killed.endpoint)
+            let ready = log.entries.filter { $0.message == "servant ready" }
+            #expect(ready.map { $0.metadata["endpoint"] } == [killed.endpoint, restarted.endpoint])
+            let aboutAServant = log.entries.filter { $0.metadata["servant"] != nil }
+            #expect(!aboutAServant.isEmpty)
+            for entry in aboutAServant {
+                #expect(entry.metadata["endpoint"]?.hasPrefix("tcp://") == true, "\(entry)")
+            }
+        }
+    }
 }

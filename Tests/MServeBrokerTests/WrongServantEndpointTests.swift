@@ -36,7 +36,7 @@ struct WrongServantEndpointTests {
         let said = log.entries.filter { $0.message.hasPrefix("servant endpoint answered, but not as an MServe servant") }
         #expect(said.count == 1, "\(log.messages)")
         #expect(said.first?.message.contains("a q servant is given as kdb://127.0.0.1:\(port)") == true, "\(log.messages)")
-        #expect(said.first?.metadata["servant"] == "tcp://127.0.0.1:\(port)")
+        #expect(said.first?.metadata["endpoint"] == "tcp://127.0.0.1:\(port)")
         #expect(!log.messages.contains { $0.hasPrefix("cannot reach servant") }, "\(log.messages)")
     }
 
@@ -64,7 +64,7 @@ struct WrongServantEndpointTests {
         let said = log.entries.filter { $0.message.hasPrefix(prefix) }
         #expect(said.count == 1, "\(log.messages)")
         #expect(said.first?.message.contains("it is not an MServe servant (another TCP service?)") == true)
-        #expect(said.first?.metadata["servant"] == "tcp://127.0.0.1:\(port)")
+        #expect(said.first?.metadata["endpoint"] == "tcp://127.0.0.1:\(port)")
         #expect(!log.messages.contains { $0.hasPrefix("connecting to servant again") }, "\(log.messages)")
     }
 
@@ -184,7 +184,7 @@ struct WrongServantEndpointTests {
         #expect(said.count == 1, "\(log.messages)")
         #expect(said.first?.message.hasPrefix("cannot reach servant: the host name no-such-servant-host.invalid does not resolve (") == true)
         #expect(said.first?.message.hasSuffix("on this host; check the servant's --advertise (or this broker's --servant), or this host's resolver") == true)
-        #expect(said.first?.metadata["servant"] == endpoint)
+        #expect(said.first?.metadata["endpoint"] == endpoint)
     }
 
     /// Another broker's client endpoint answers each HELLO with a HELLO (it echoes the frames
@@ -212,7 +212,7 @@ struct WrongServantEndpointTests {
         let said = log.entries.filter { $0.message.contains("answered a HELLO with a HELLO") }
         #expect(said.count == 1, "\(log.messages)")
         #expect(said.first?.message.contains("likely a broker's client port") == true)
-        #expect(said.first?.metadata["servant"] == endpoint)
+        #expect(said.first?.metadata["endpoint"] == endpoint)
         #expect(!log.messages.contains { $0.hasPrefix("dropped an unexpected HELLO") }, "\(log.messages)")
     }
 
