@@ -881,6 +881,60 @@ extension IntegrationTests {
             #expect(run.errors.contains("servant stopped"), "\(run.errors)")
         }
 
+        /// `MSERVE_STOP_WITH_PARENT` naming the process's real parent, killed with `kill -9`
+        /// (nothing it could do first): the broker, the hub and the servant each stop by
+        /// themselves, as SIGTERM stops them (their last line says they stopped), and end.
+        @Test(arguments: [
+            (["broker", "--clients", "tcp://127.0.0.1:0", "--status-every", "0"], "broker stopped"),
+            (["hub", "serve", "--bind", "tcp://127.0.0.1:0", "--dir", "DIR/hub"], "hub stopped"),
+            (["servant", "--bind", "tcp://127.0.0.1:0"], "servant stopped"),
+        ])
+        func aProcessStopsOnceItsParentIsKilled(arguments: [String], stopped: String) async throws {
+            try await withTemporaryDirectory("mserve-stop-with-parent") { directory in
+                let log = directory + "/stderr"
+                // The shell starts mserve naming itself, reports its pid, and waits as `sleep`.
+                let script = "MSERVE_STOP_WITH_PARENT=$$ \"$0\" \"$@\" >\"$DIR/stdout\" 2>\"$DIR/stderr\" & echo $!; exec sleep 600"
+                let parent = try SpawnedProcess(
+                    executable: URL(fileURLWithPath: "/bin/sh"),
+                    arguments: ["-c", script, MServeProcess.executable.path]
+                        + arguments.map { $0.replacingOccurrences(of: "DIR", with: directory) },
+                    environment: ProcessInfo.processInfo.environment.merging(["DIR": directory]) { $1 })
+                defer { parent.kill() }
+                let output = ByteCollector()
+                output.collect(from: parent.standardOutput)
+                ByteCollector().collect(from: parent.standardError)
+                let reported = await eventually(timeout: .seconds(30)) {
+                    String(decoding: output.bytes, as: UTF8.self).hasSuffix("\n")
+                }
+                let pid = try #require(
+                    reported ? pid_t(String(decoding: output.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) : nil,
+                    "\(String(decoding: output.bytes, as: UTF8.self))")
+                defer { if Self.hasNotEnded(pid) { kill(pid, SIGKILL) } }
+                // Started in full: it announced its endpoint.
+                let started = await eventually(timeout: .seconds(60)) {
+                    (try? String(contentsOfFile: directory + "/stdout", encoding: .utf8))?.contains("tcp://") == true
+                }
+                #expect(started, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+
+                parent.kill()
+                await parent.waitUntilExit()
+                let ended = await eventually(timeout: .seconds(30)) { !Self.hasNotEnded(pid) }
+                let errors = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                #expect(ended, "\(errors)")
+                #expect(errors.contains(stopped), "\(errors)")
+            }
+        }
+
+        /// Whether process `pid` still runs: it exists and is no zombie. A process whose parent
+        /// ended is reaped by init (or a subreaper) when that gets to it, which may be a second
+        /// or more later: until then `kill -0` still finds it, though it has ended.
+        static func hasNotEnded(_ pid: pid_t) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let afterName = stat.range(of: ") ", options: .backwards)
+            else { return false }
+            return stat[afterName.upperBound...].first != "Z"
+        }
+
         /// A kdb+ door setting without a door port would do nothing: it is a usage error that
         /// names the setting, from a flag or from the environment.
         @Test(arguments: [
