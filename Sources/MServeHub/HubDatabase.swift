@@ -37,6 +37,8 @@ public final class HubDatabase: Sendable {
     public let path: String
     /// The hub directory as checked: a symbolic link given for it resolved, once.
     public let directory: String
+    /// The file ``path`` led to once the database was open: ``displacement()`` compares.
+    private let openedFile: FileIdentity?
 
     /// Refuses a hub directory its group or other users may write, or that another user owns
     /// (as ssh refuses such a home directory): whoever may write it, or change its mode, could
@@ -103,6 +105,7 @@ public final class HubDatabase: Sendable {
             throw HubError(.database, "cannot create the hub directory \(directory): \(cause); give another with \(settings)")
         }
         let resolved = try Self.refuseDirectoryOthersControl(directory, settings: settings)
+        try Self.refuseUnwritableDirectory(resolved, settings: settings)
         self.directory = resolved
         // Processes racing for the hub (auto mode) open the database at once: on a fresh
         // directory each would make the tables, and all but one fail (`table spoke already
@@ -139,17 +142,91 @@ public final class HubDatabase: Sendable {
             throw error
         } catch let error as DatabaseError where Self.isDamage(error) {
             throw Self.damaged(path, error.message ?? "\(error)")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
+            throw Self.readOnlyDatabase(path, in: resolved, "\(error)", settings: settings)
         } catch {
             throw HubError(.database, "cannot open the hub database \(path): \(error)")
         }
         // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
         // files take the database file's mode.
         for file in files { try Self.refuseUnwritable(file, settingPermissions: true) }
+        openedFile = POSIXFile.identity(atPath: path)
+    }
+
+    /// How the database file the hub opened left its place, when it did.
+    public enum Displacement: Sendable, Hashable {
+        /// The hub directory is gone (`rm -rf`, or moved away), and the database with it.
+        case directoryRemoved
+        /// The directory is there, `hub.sqlite` in it is not.
+        case fileRemoved
+        /// Another file is at ``path`` (a restored copy), or the directory is another.
+        case fileReplaced
+    }
+
+    /// Whether the database file this hub opened is still the one at ``path``; nil when it is.
+    /// A removed or replaced file takes none of the hub's writes from then on: they go to the
+    /// file it opened, which the system keeps, nameless, only until the hub stops.
+    /// One `stat` of the path (and of the directory, when the path is gone).
+    public func displacement() -> Displacement? {
+        guard let openedFile else { return nil }
+        if let current = POSIXFile.identity(atPath: path) { return current == openedFile ? nil : .fileReplaced }
+        return POSIXFile.identity(atPath: directory) == nil ? .directoryRemoved : .fileRemoved
     }
 
     /// How long a write waits for a lock another process holds on the database, once it is
     /// open: at the open, 5 s (hubs starting together take turns making the tables).
     static let runningBusyTimeoutMilliseconds = 250
+
+    /// Refuses a hub directory this hub's user may not create files in (`access`): its mode
+    /// (the directory is this user's own, checked before), an immutable flag or a read-only
+    /// file system. The hub makes its lock files, database and admin token there; without
+    /// this, the first of them to fail would say only `Permission denied` of a file.
+    private static func refuseUnwritableDirectory(_ directory: String, settings: String) throws(HubError) {
+        guard access(directory, W_OK | X_OK) != 0 else { return }
+        let reason = errno
+        throw unwritableDirectory(
+            directory, errorNumber: reason, permissions: try? POSIXFile.permissions(atPath: directory), settings: settings)
+    }
+
+    /// The refusal of the hub directory `directory`, which this hub's user may not write:
+    /// `errorNumber` says why (`EACCES`: its mode, `permissions`; `EPERM`: an immutable flag;
+    /// `EROFS`: a read-only file system), and the message what to change.
+    static func unwritableDirectory(
+        _ directory: String, errorNumber: Int32, permissions: UInt32?, settings: String
+    ) -> HubError {
+        let why: String
+        let fix: String
+        switch errorNumber {
+        case EACCES:
+            why = permissions.map { "its mode is \(POSIXFile.octal($0))" } ?? String(cString: strerror(errorNumber))
+            fix = "run chmod 700 \(directory), or give another with \(settings)"
+        case EPERM:
+            why = "\(String(cString: strerror(errorNumber))), as for an immutable directory (lsattr -d \(directory) shows an i)"
+            fix = "run chattr -i \(directory), or give another with \(settings)"
+        case EROFS:
+            why = "it is on a read-only file system"
+            fix = "give one on a writable file system with \(settings)"
+        default:
+            why = String(cString: strerror(errorNumber))
+            fix = "give another with \(settings)"
+        }
+        return HubError(
+            .database,
+            "the hub directory \(directory) is not writable by this hub's user (uid \(geteuid())): \(why); "
+                + "the hub makes its database, lock files and admin token there: \(fix)")
+    }
+
+    /// The refusal of the database `path` in the hub directory `directory`, which SQLite
+    /// found read-only as it opened it (`SQLite error 8`, said in `sqliteError`): this
+    /// hub's user may not write the directory (to make the WAL and shared-memory files) or a
+    /// file of the database.
+    static func readOnlyDatabase(_ path: String, in directory: String, _ sqliteError: String, settings: String) -> HubError {
+        HubError(
+            .database,
+            "cannot open the hub database \(path): \(sqliteError): this hub's user (uid \(geteuid())) may not write "
+                + "the hub directory \(directory), or \(path), \(path)-wal or \(path)-shm in it: make them this user's "
+                + "own and writable (chmod 700 \(directory); chmod 600 \(path)*), or give another directory with \(settings)")
+    }
 
     /// Refuses the database file `file` (or its WAL or shared-memory file), when there is
     /// one, unless it is a regular file the hub may write: not a symbolic link (whose target,

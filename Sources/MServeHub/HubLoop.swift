@@ -108,6 +108,12 @@ final class HubLoop {
     /// liveness scan tries them when no other write comes, so that once the database accepts
     /// writes again its tables hold no spoke the hub has let go of.
     private var unstoredRemovals: [(id: Int64, removal: SpokeRemoval)] = []
+    /// How the database file the hub opened left its place (its directory removed, say): the
+    /// hub writes on to a file no one else will see, and is not ready while it lasts.
+    private var databaseDisplacement: HubDatabase.Displacement?
+    /// When the scan last looked whether the database file is in its place (monotonic
+    /// nanoseconds): once a second at most.
+    private var lastDisplacementCheck: UInt64 = 0
     /// When the liveness scan last ran (monotonic nanoseconds).
     private var lastScan: UInt64 = 0
     /// When the hub's loop last came back from a pause (``noticePause(now:)``); nil before any,
@@ -233,6 +239,7 @@ final class HubLoop {
                 // Taken after the read, so that no peer was heard later than the scan's now.
                 let judged = QueryClock.monotonicNanoseconds()
                 scanLiveness(now: judged)
+                checkDatabaseInPlace(now: judged)
                 memoryRelease.releaseIfDue(now: judged)
             }
         }
@@ -258,10 +265,12 @@ final class HubLoop {
         }
         do {
             var snapshot = HubSnapshot(
-                endpoint: endpoint, databaseOpen: databaseWriteFailure == nil, spokes: views,
-                crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
+                endpoint: endpoint, databaseOpen: databaseWriteFailure == nil && databaseDisplacement == nil,
+                spokes: views, crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
                 crashReportsHeld: try database.count("down"), metrics: metrics)
-            snapshot.databaseProblem = databaseWriteFailure.map { "the hub's database refuses writes (\($0))" }
+            snapshot.databaseProblem =
+                databaseDisplacement.map { "\(describe($0)), so what the hub writes is lost when it stops; restart it (its log says how)" }
+                ?? databaseWriteFailure.map { "the hub's database refuses writes (\($0))" }
             return snapshot
         } catch {
             var snapshot = HubSnapshot(
@@ -278,10 +287,44 @@ final class HubLoop {
     /// removals earlier writes failed to store (``unstoredRemovals``) are stored first: while
     /// one of them fails, `write` is not tried.
     private func storing<T>(_ write: () throws(HubError) -> T) -> T? {
+        try? storingOrRefusal(write).get()
+    }
+
+    /// Why a write to the database stored nothing: the database refused it, or it was not
+    /// tried, the database refusing writes (``HubLoop/storing(_:)``), with the last failure.
+    private enum WriteRefusal: Error {
+        case failed(HubError)
+        case notTried(lastFailure: String)
+
+        /// What a peer whose request `what` (`register a spoke`) stored nothing is told:
+        /// its own write's failure, never another's as if it were its own.
+        func message(what: String) -> String {
+            switch self {
+            case .failed(let error):
+                error.message
+            case .notTried(let lastFailure):
+                """
+                cannot \(what): not tried, as the hub's database refuses writes (the last failed: \(lastFailure)); \
+                while they fail, the hub tries one write a second
+                """
+            }
+        }
+    }
+
+    /// ``storing(_:)``, saying why nothing was stored.
+    private func storingOrRefusal<T>(_ write: () throws(HubError) -> T) -> Result<T, WriteRefusal> {
         // While writes fail, one is tried a second: the others fail at once.
-        if databaseWriteFailure != nil, QueryClock.monotonicNanoseconds() < databaseRetryAt { return nil }
+        if let failure = databaseWriteFailure, QueryClock.monotonicNanoseconds() < databaseRetryAt {
+            return .failure(.notTried(lastFailure: failure))
+        }
+        let caughtUp: Int
         do {
-            let caughtUp = try storeUnstoredRemovals()
+            caughtUp = try storeUnstoredRemovals()
+        } catch {
+            noteWriteFailure(error)
+            return .failure(.notTried(lastFailure: error.message))
+        }
+        do {
             let result = try write()
             if let failure = databaseWriteFailure {
                 databaseWriteFailure = nil
@@ -289,26 +332,79 @@ final class HubLoop {
                 if caughtUp > 0 { metadata["spokesRemovedLate"] = "\(caughtUp)" }
                 logger.notice("the hub's database accepts writes again; the hub is ready", metadata: metadata)
             }
-            return result
+            return .success(result)
         } catch {
-            if databaseWriteFailure == nil {
-                databaseWriteFailureLog = LogThrottle(interval: .seconds(60))
-                _ = databaseWriteFailureLog.admit()
-                logger.error(
-                    """
-                    the hub's database refuses writes: \(error.message); registrations and heartbeats are not stored, \
-                    spokes that go down or leave are taken out of its tables (crash reports written) only once a write \
-                    succeeds again, and the hub is not ready (/readyz answers 503) until then
-                    """,
-                    metadata: ["file": "\(database.path)"])
-            } else if let heldBack = databaseWriteFailureLog.admit() {
-                logger.error(
-                    "the hub's database still refuses writes: \(error.message) (\(heldBack + 1) writes failed since the last such line)",
-                    metadata: ["file": "\(database.path)"])
+            noteWriteFailure(error)
+            return .failure(.failed(error))
+        }
+    }
+
+    /// Logs a failed write (the first at once, then a line a minute) and makes the hub not
+    /// ready until one succeeds; no write is tried for the next second.
+    private func noteWriteFailure(_ error: HubError) {
+        if databaseWriteFailure == nil {
+            databaseWriteFailureLog = LogThrottle(interval: .seconds(60))
+            _ = databaseWriteFailureLog.admit()
+            logger.error(
+                """
+                the hub's database refuses writes: \(error.message); registrations and heartbeats are not stored, \
+                spokes that go down or leave are taken out of its tables (crash reports written) only once a write \
+                succeeds again, and the hub is not ready (/readyz answers 503) until then
+                """,
+                metadata: ["file": "\(database.path)"])
+        } else if let heldBack = databaseWriteFailureLog.admit() {
+            logger.error(
+                "the hub's database still refuses writes: \(error.message) (\(heldBack + 1) writes failed since the last such line)",
+                metadata: ["file": "\(database.path)"])
+        }
+        databaseWriteFailure = error.message
+        databaseRetryAt = QueryClock.monotonicNanoseconds() &+ Self.databaseRetryInterval
+    }
+
+    /// Looks, once a second at most, whether the database file the hub opened is still the
+    /// one at its path. One removed (its directory with it) or replaced takes the hub's writes
+    /// no longer: they go to the file the hub holds open, which goes when it stops, and the
+    /// admin token, lost with the directory, fails the admin commands. The hub logs it, with
+    /// what to do, and is not ready until the file is back in its place.
+    private func checkDatabaseInPlace(now: UInt64) {
+        guard now &- lastDisplacementCheck >= Self.databaseRetryInterval else { return }
+        lastDisplacementCheck = now
+        let displacement = database.displacement()
+        guard displacement != databaseDisplacement else { return }
+        let metadata: Logger.Metadata = ["file": "\(database.path)", "directory": "\(database.directory)"]
+        defer { databaseDisplacement = displacement }
+        guard let displacement else {
+            logger.notice("the hub's database is in its place again", metadata: metadata)
+            return
+        }
+        let fresh = "an empty database: spokes register again within seconds; allowed keys and kdb+ users must be added again"
+        let remedy =
+            switch displacement {
+            case .directoryRemoved:
+                "put the directory back from a backup and restart the hub, or restart it to start anew (\(fresh))"
+            case .fileRemoved:
+                "put the file back from a backup and restart the hub, or restart it to start anew (\(fresh))"
+            case .fileReplaced:
+                "restart the hub to use the file now there"
             }
-            databaseWriteFailure = error.message
-            databaseRetryAt = QueryClock.monotonicNanoseconds() &+ Self.databaseRetryInterval
-            return nil
+        let adminToken = displacement == .directoryRemoved ? ", and the admin commands fail: its admin token went too" : ""
+        logger.error(
+            """
+            \(describe(displacement)): the hub writes on to the file it opened, which no one else sees and which is \
+            lost when the hub stops\(adminToken); the hub is not ready (/readyz answers 503); \(remedy)
+            """,
+            metadata: metadata)
+    }
+
+    /// What happened to the database file, named by its path.
+    private func describe(_ displacement: HubDatabase.Displacement) -> String {
+        switch displacement {
+        case .directoryRemoved:
+            "the hub directory \(database.directory) was removed while the hub runs, its database with it"
+        case .fileRemoved:
+            "the hub database \(database.path) was removed while the hub runs"
+        case .fileReplaced:
+            "the hub database \(database.path) was replaced while the hub runs (the file there is not the one it opened)"
         }
     }
 
@@ -561,12 +657,15 @@ final class HubLoop {
             endpoint = "\(scheme)://\(host):\(registration.port)"
         }
         let time = QueryClock.qTimestampNow()
-        guard let id = storing({ () throws(HubError) in try database.register(registration, endpoint: endpoint, at: time) })
-        else {
+        let id: Int64
+        switch storingOrRefusal({ () throws(HubError) in try database.register(registration, endpoint: endpoint, at: time) }) {
+        case .success(let stored):
+            id = stored
+        case .failure(let refusal):
             send(
                 routingID,
                 HubMessage(
-                    .error, [("message", .string(databaseWriteFailure.map { "the hub cannot store it: \($0)" } ?? ""))]))
+                    .error, [("message", .string("the hub cannot store it: \(refusal.message(what: "register a spoke"))"))]))
             return
         }
         let previous = spokes[id]

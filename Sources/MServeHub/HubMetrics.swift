@@ -97,11 +97,13 @@ public struct HubSnapshot: Sendable {
 
     /// The hub's endpoint.
     public var endpoint: String
-    /// Whether the hub's database answered: it could be read, and the hub's last write to it
-    /// succeeded (false: see ``databaseProblem``).
+    /// Whether the hub's database answered: it could be read, the hub's last write to it
+    /// succeeded, and the file it writes is still the one at its path (false: see
+    /// ``databaseProblem``).
     public var databaseOpen: Bool
     /// Why the database does not answer, for people (`the hub's database refuses writes (…)`,
-    /// with SQLite's error); nil while it does, or when nothing says why.
+    /// with SQLite's error; `the hub directory D was removed while the hub runs, …`); nil
+    /// while it does, or when nothing says why.
     public var databaseProblem: String?
     /// The spokes it holds, by id.
     public var spokes: [Spoke]

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import POSIXSockets
 import QData
 import MServeTestSupport
@@ -280,6 +281,123 @@ struct HubTests {
             let ready = await eventually { await hub.snapshot().databaseOpen }
             #expect(ready)
             #expect(await hub.snapshot().databaseProblem == nil)
+            agent.stop()
+            try await agentTask.value
+            hub.stop()
+            try await hubTask.value
+        }
+    }
+
+    /// While the database refuses writes, the hub tries one a second: a registration is
+    /// answered with its own failure, or told it was not tried, never with another write's
+    /// failure (a heartbeat's) as if it were its own.
+    @Test("a registration the database refuses is answered with its own failure")
+    func aRefusedRegistrationIsAnsweredWithItsOwnFailure() async throws {
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (heartbeating, heartbeatingTask) = try await fixture.startSpoke(port: 41_013)
+            _ = try await heartbeating.waitUntilRegistered(timeout: .seconds(15))
+            // Another process holds the database's write lock: the hub's writes fail, as on a
+            // full disk, the first of them a heartbeat.
+            var configuration = Configuration()
+            configuration.busyMode = .immediateError
+            configuration.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let heartbeatRefused = await eventually {
+                await hub.snapshot().databaseProblem?.contains("cannot record a heartbeat: ") == true
+            }
+            let problem = await hub.snapshot().databaseProblem
+            #expect(heartbeatRefused, "\(String(describing: problem))")
+
+            try await fixture.withPeerSocket { socket in
+                let registration = SpokeRegistration.current(
+                    port: 41_014, threads: 1, service: "dev", role: SpokeRole.servant, endpoint: "tcp://*:41014")
+                var answers: [String] = []
+                // Within the second after the heartbeat's failure, and past it: the hub's
+                // next try may be this registration.
+                for _ in 0..<6 {
+                    try socket.send(multipart: HubMessage(.register, registration.entries).frames)
+                    let frames = try #require(try await socket.receiveFrames(within: .seconds(10)), "the hub did not answer")
+                    let answer = try HubMessage(frames: frames)
+                    #expect(answer.command == .error)
+                    answers.append(answer.text("message") ?? "")
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                for answer in answers {
+                    #expect(answer.hasPrefix("the hub cannot store it: cannot register a spoke: "), "\(answer)")
+                    #expect(answer.contains("database is locked"), "\(answer)")
+                }
+                let notTried = answers.filter { $0.contains("cannot register a spoke: not tried, ") }
+                #expect(
+                    notTried.allSatisfy {
+                        $0.contains("as the hub's database refuses writes (the last failed: cannot ")
+                            && $0.hasSuffix("); while they fail, the hub tries one write a second")
+                    }, "\(notTried)")
+            }
+
+            try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            heartbeating.stop()
+            try await heartbeatingTask.value
+            hub.stop()
+            try await hubTask.value
+        }
+    }
+
+    /// A database file removed or replaced under a running hub takes none of its writes: the
+    /// hub writes on to the file it holds open, lost when it stops. It notices within a
+    /// second or so, says so once with what to do, and is not ready until the file is back.
+    @Test("a hub whose database or directory is removed says so and is not ready")
+    func aRemovedDatabaseOrDirectoryMakesTheHubNotReady() async throws {
+        try await HubFixture.with { fixture in
+            let recorder = LogRecorder()
+            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+            let (agent, agentTask) = try await fixture.startSpoke(port: 41_015)
+            _ = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            #expect(await hub.snapshot().databaseOpen)
+            let directory = URL(fileURLWithPath: fixture.directory).resolvingSymlinksInPath().path
+            let path = directory + "/hub.sqlite"
+            let lost = "so what the hub writes is lost when it stops; restart it (its log says how)"
+
+            // Moved aside, and back: not ready meanwhile.
+            try FileManager.default.moveItem(atPath: path, toPath: path + ".aside")
+            let removed = await eventually { await hub.snapshot().databaseProblem != nil }
+            let problem = await hub.snapshot().databaseProblem
+            #expect(removed)
+            #expect(problem == "the hub database \(path) was removed while the hub runs, \(lost)", "\(String(describing: problem))")
+            #expect(await !hub.snapshot().databaseOpen)
+            try FileManager.default.moveItem(atPath: path + ".aside", toPath: path)
+            let back = await eventually { await hub.snapshot().databaseOpen }
+            #expect(back)
+            #expect(recorder.messages.contains("the hub's database is in its place again"))
+
+            // The whole directory, as rm -rf removes it.
+            try FileManager.default.removeItem(atPath: directory)
+            let gone = await eventually { await hub.snapshot().databaseProblem != nil }
+            let reason = await hub.snapshot().databaseProblem
+            #expect(gone)
+            #expect(
+                reason == "the hub directory \(directory) was removed while the hub runs, its database with it, \(lost)",
+                "\(String(describing: reason))")
+            #expect(await !hub.snapshot().databaseOpen)
+            let lines = recorder.entries.filter { $0.level == .error }.map(\.message)
+            #expect(
+                lines == [
+                    """
+                    the hub database \(path) was removed while the hub runs: the hub writes on to the file it opened, which \
+                    no one else sees and which is lost when the hub stops; the hub is not ready (/readyz answers 503); put the \
+                    file back from a backup and restart the hub, or restart it to start anew (an empty database: spokes \
+                    register again within seconds; allowed keys and kdb+ users must be added again)
+                    """,
+                    """
+                    the hub directory \(directory) was removed while the hub runs, its database with it: the hub writes on to \
+                    the file it opened, which no one else sees and which is lost when the hub stops, and the admin commands \
+                    fail: its admin token went too; the hub is not ready (/readyz answers 503); put the directory back from a \
+                    backup and restart the hub, or restart it to start anew (an empty database: spokes register again within \
+                    seconds; allowed keys and kdb+ users must be added again)
+                    """,
+                ], "\(lines)")
+
             agent.stop()
             try await agentTask.value
             hub.stop()
