@@ -144,27 +144,43 @@ extension BrokerLoop {
         assert(readyPosition.count == readyIDs.count && freeReadyServants == views.count(where: \.isFree))
     }
 
-    /// The routing id the broker gives servant `id` on its servant socket: `servant-ID`.
-    static func routingID(ofServant id: UInt64) -> [UInt8] {
-        Array("servant-\(id)".utf8)
+    /// The routing id the broker gives servant `id` on its servant socket for its `connection`-th
+    /// connection the broker made anew itself: `servant-ID`, then `servant-ID.N`. Each such
+    /// connection has its own: libzmq aborts the process (`!has_out_pipe`, router.cpp) when a
+    /// connection is made under a routing id whose old pipe it has not let go of yet, which a
+    /// loaded host can delay past the heartbeat the broker waits; and what the old connection
+    /// still delivers is told from the new one's (``readServants()`` drops it).
+    static func routingID(ofServant id: UInt64, connection: UInt64 = 0) -> [UInt8] {
+        Array((connection == 0 ? "servant-\(id)" : "servant-\(id).\(connection)").utf8)
     }
 
-    /// The servant id in a routing id made by ``routingID(ofServant:)``; nil for anything else.
-    /// Read in place: this runs for every message from a servant.
+    /// The servant id in a routing id made by ``routingID(ofServant:connection:)``; nil for
+    /// anything else. Read in place: this runs for every message from a servant.
     static func servantID(fromRoutingID bytes: ArraySlice<UInt8>) -> UInt64? {
         let prefix = "servant-".utf8
-        guard bytes.count > prefix.count, bytes.count <= prefix.count + 20,
+        guard bytes.count > prefix.count, bytes.count <= prefix.count + 41,
             bytes.prefix(prefix.count).elementsEqual(prefix)
         else { return nil }
-        var id: UInt64 = 0
-        for byte in bytes.dropFirst(prefix.count) {
+        let digits = bytes.dropFirst(prefix.count)
+        let dot = digits.firstIndex(of: UInt8(ascii: "."))
+        guard let id = Self.decimal(dot.map { digits[..<$0] } ?? digits) else { return nil }
+        if let dot, Self.decimal(digits[(dot + 1)...]) == nil { return nil }
+        return id
+    }
+
+    /// The number `bytes` write in decimal, at most 20 digits and no leading zero but for 0
+    /// itself; nil for anything else.
+    private static func decimal(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+        guard !bytes.isEmpty, bytes.count <= 20, bytes.count == 1 || bytes.first != UInt8(ascii: "0") else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (times10, overflow1) = id.multipliedReportingOverflow(by: 10)
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
             if overflow1 || overflow2 { return nil }
-            id = sum
+            value = sum
         }
-        return id
+        return value
     }
 
     static func hostAndPort(_ endpoint: String) -> (String, String) {
@@ -432,6 +448,8 @@ extension BrokerLoop {
     /// after a failure by address): HELLOs wait for it, or the liveness time.
     func reconnect(_ record: ServantRecord) {
         record.unconnectedHelloNotBefore = QueryClock.monotonicNanoseconds() &+ livenessNanoseconds
+        record.connectionsMadeAgain &+= 1
+        record.routingID = Self.routingID(ofServant: record.id, connection: record.connectionsMadeAgain)
         do {
             try connect(record)
         } catch {

@@ -165,7 +165,11 @@ final class ServantRecord {
 
     let id: UInt64
     let endpoint: String
-    let routingID: [UInt8]
+    /// Its routing id on the broker's servant socket, new for each connection the broker
+    /// makes anew itself (``BrokerLoop/routingID(ofServant:connection:)``).
+    @exclusivity(unchecked) var routingID: [UInt8]
+    /// How many times the broker made its connection anew itself.
+    @exclusivity(unchecked) var connectionsMadeAgain: UInt64 = 0
     @exclusivity(unchecked) var name: String
     let host: String
     @exclusivity(unchecked) var state: State = .connecting
