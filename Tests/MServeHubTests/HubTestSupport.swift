@@ -109,6 +109,27 @@ struct HubFixture {
         return (agent, task)
     }
 
+    /// A spoke started by ``startSpoke(service:role:port:logger:)`` and registered: its agent,
+    /// the task running it and its spoke id.
+    typealias RegisteredSpoke = (agent: SpokeAgent, task: Task<Void, any Error>, id: Int64)
+
+    /// Starts a hub heartbeating every 200 ms with a 2 s liveness, logging to `logger`, and a
+    /// registered spoke serving each of `ports`: for tests of what the hub does as spokes go
+    /// silent or leave.
+    mutating func startFastHub(
+        logger: Logger, spokesServing ports: [Int32]
+    ) async throws -> (hub: Hub, task: Task<Void, any Error>, spokes: [RegisteredSpoke]) {
+        configuration.heartbeatInterval = .milliseconds(200)
+        configuration.livenessTimeout = .seconds(2)
+        let (hub, hubTask) = try await startHub(logger: logger)
+        var spokes: [RegisteredSpoke] = []
+        for port in ports {
+            let (agent, task) = try await startSpoke(port: port)
+            spokes.append((agent, task, try await agent.waitUntilRegistered(timeout: .seconds(15))))
+        }
+        return (hub, hubTask, spokes)
+    }
+
     /// A client of the hub that sends the admin token of its directory (read once the hub
     /// started) with the commands that edit, as the operator's commands do.
     var client: HubClient {

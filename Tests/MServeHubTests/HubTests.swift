@@ -413,14 +413,11 @@ struct HubTests {
     func removalsRefusedByTheDatabaseAreStoredOnceItAcceptsWrites() async throws {
         try await HubFixture.with { fixture in
             var fixture = fixture
-            fixture.configuration.heartbeatInterval = .milliseconds(200)
-            fixture.configuration.livenessTimeout = .seconds(2)
             let recorder = LogRecorder()
-            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
-            let (killed, killedTask) = try await fixture.startSpoke(port: 41_311)
-            let (leaving, leavingTask) = try await fixture.startSpoke(port: 41_312)
-            let killedID = try await killed.waitUntilRegistered(timeout: .seconds(15))
-            let leavingID = try await leaving.waitUntilRegistered(timeout: .seconds(15))
+            let (hub, hubTask, spokes) = try await fixture.startFastHub(
+                logger: recorder.logger(label: "hub"), spokesServing: [41_311, 41_312])
+            let (killed, killedTask, killedID) = spokes[0]
+            let (leaving, leavingTask, leavingID) = spokes[1]
 
             // Another process holds the database's write lock: the hub's writes fail, as on a
             // full disk.
@@ -473,14 +470,11 @@ struct HubTests {
     func aPauseOfTheHubCountsAgainstNoSpoke() async throws {
         try await HubFixture.with { fixture in
             var fixture = fixture
-            fixture.configuration.heartbeatInterval = .milliseconds(200)
-            fixture.configuration.livenessTimeout = .seconds(2)
             let recorder = LogRecorder()
-            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
-            let (live, liveTask) = try await fixture.startSpoke(port: 41_301)
-            let (silent, silentTask) = try await fixture.startSpoke(port: 41_302)
-            let liveID = try await live.waitUntilRegistered(timeout: .seconds(15))
-            let silentID = try await silent.waitUntilRegistered(timeout: .seconds(15))
+            let (hub, hubTask, spokes) = try await fixture.startFastHub(
+                logger: recorder.logger(label: "hub"), spokesServing: [41_301, 41_302])
+            let (live, liveTask, liveID) = spokes[0]
+            let (silent, silentTask, silentID) = spokes[1]
 
             // The loop runs a snapshot's reply on its own thread: one that sleeps holds the loop, as
             // SIGSTOP holds the process, for one and a half liveness times while the spokes go on
