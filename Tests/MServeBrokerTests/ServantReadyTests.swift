@@ -12,7 +12,11 @@ import ZeroMQ
 struct ServantReadyTests {
     @Test func aReadyWithoutAnIncarnationIsIgnoredWithOneWarningUntilAProperOneComes() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "broker")) { run in
+        // The query waits for the proper READY for as long as a loaded machine takes the test
+        // to send it, not the default 5 s a query may wait for a ready servant.
+        try await ScriptedBroker.run(
+            servants: 1, configure: { $0.dispatch.servantWait = .seconds(120) }, logger: log.logger(label: "broker")
+        ) { run in
             let servant = run.servants[0]
             let (broker, _) = try await servant.next(.hello)
             let warning = "ignored a READY without an incarnation"
@@ -171,7 +175,9 @@ struct ServantReadyTests {
             "ignored a READY listing a function name of 256 bytes: a function name may have at most 255 (docs/PROTOCOL.md); the servant stays out of dispatch",
             "ignored a READY of \(tooLarge.count) bytes: a READY may have at most 262144 (docs/PROTOCOL.md); the servant stays out of dispatch",
         ]
-        try await ScriptedBroker.run(servants: 3, logger: log.logger(label: "mserve.broker")) { run in
+        try await ScriptedBroker.run(
+            servants: 3, configure: { $0.dispatch.servantWait = .seconds(120) }, logger: log.logger(label: "mserve.broker")
+        ) { run in
             let names = await run.broker.snapshot().servants.map(\.name)
             for (servant, ready) in zip(run.servants, [tooMany, tooLong, tooLarge]) {
                 let (broker, _) = try await servant.next(.hello)
