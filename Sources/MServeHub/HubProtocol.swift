@@ -1,6 +1,7 @@
 public import Foundation
 import MServeProtocol
 import POSIXSockets
+import ZeroMQ
 public import QData
 
 /// The hub protocol: every message is three frames, `[MSH1, COMMAND, body]`, where the body is
@@ -393,7 +394,7 @@ extension SpokeRegistration {
                     .malformed,
                     "REGISTER with no port for a servant: a servant registers the port it bound (1…65535), which brokers are given as tcp://IP:port")
             }
-            if let named = Self.port(of: endpoint), named != port {
+            if let named = ZMQEndpoint(endpoint)?.port(in: 0...65_535), named != Int(port) {
                 throw HubError(
                     .malformed,
                     "REGISTER with a servant endpoint \(String(endpoint.prefix(64))) naming another port than its port \(port): brokers are given the port")
@@ -421,15 +422,6 @@ extension SpokeRegistration {
                 throw HubError(.malformed, "REGISTER with \(problem)")
             }
         }
-    }
-
-    /// The port an endpoint names after its last `:` (`tcp://*:5570`, `kdb://[::1]:5001`); nil
-    /// when it names none (empty, `ipc://…`).
-    static func port(of endpoint: String) -> Int32? {
-        guard let colon = endpoint.lastIndex(of: ":") else { return nil }
-        let digits = endpoint[endpoint.index(after: colon)...]
-        guard !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return Int32(digits)
     }
 
     /// What is wrong with the text of `field`: longer than `longest` UTF-8 bytes, or holding a
