@@ -311,12 +311,18 @@ extension BrokerLoop {
     /// does not speak (another TCP service that waits for its client to speak first, an SSH
     /// server), or the servant process was paused before it answered. Connected to again at
     /// growing intervals, as an endpoint that answered wrongly is; said once, then once a minute.
+    /// One whose only answers were READYs the broker refused is said to be that (it did
+    /// answer, and the refused READY's warning says what to fix), not to have answered nothing.
     func silentBeforeItsFirstAnswer(_ record: ServantRecord) {
         backOffFromWrongEndpoint(record)
         guard let heldBack = record.notAServantLog.admit() else { return }
-        logger.warning(
-            "\(LogThrottle.line("servant endpoint took the connection but answered nothing for the liveness time: it is not an MServe servant (another TCP service?), a servant process paused before it answered, or one still holding an earlier connection of this broker's; \(Self.wrongEndpointRetries)", heldBack: heldBack))",
-            metadata: record.logMetadata())
+        let what =
+            if let refused = record.lastBadReadyReason {
+                "servant endpoint answered only with a READY this broker ignored (\(refused)), then nothing for the liveness time: fix its READY (docs/PROTOCOL.md); \(Self.wrongEndpointRetries)"
+            } else {
+                "servant endpoint took the connection but answered nothing for the liveness time: it is not an MServe servant (another TCP service?), a servant process paused before it answered, or one still holding an earlier connection of this broker's; \(Self.wrongEndpointRetries)"
+            }
+        logger.warning("\(LogThrottle.line(what, heldBack: heldBack))", metadata: record.logMetadata())
     }
 
     /// How the broker tries an endpoint again after it answered as no servant does.
@@ -732,6 +738,8 @@ extension BrokerLoop {
         }
         if let name = announcement.name { record.name = name }
         record.readyAnnouncement = announcement
+        // A READY taken: a refused one coming later is news again, whatever its reason.
+        record.lastBadReadyReason = nil
         if !announcement.problems.isEmpty {
             logger.warning(
                 "a READY with fields of the wrong type or out of range (docs/PROTOCOL.md): \(announcement.problems.joined(separator: "; "))",

@@ -62,6 +62,36 @@ struct ServantReadyTests {
         }
     }
 
+    /// A servant whose only answer was a READY the broker refused, silent after it, is said to
+    /// have answered with a READY the broker ignored, not to have answered nothing (which sent
+    /// its author looking for another TCP service on the port, after the refused READY's warning).
+    @Test func aServantSilentAfterARefusedReadyIsNotSaidToHaveAnsweredNothing() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1,
+            configure: {
+                $0.servants.heartbeatInterval = .milliseconds(100)
+                // Long enough for this test to answer its HELLO on a loaded machine: a READY
+                // coming after the liveness time finds the connection ended, and the line
+                // about it is the one for a port that answered nothing.
+                $0.servants.livenessTimeout = .seconds(10)
+            },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in
+            let servant = run.servants[0]
+            let (broker, _) = try await servant.next(.hello)
+            try servant.send(to: broker, .ready, [QIPC.encode(InfoDictionary.dictionary([("capacity", .atom(.long(4)))]))])
+            let said = await eventually(timeout: .seconds(60)) {
+                log.messages.contains { $0.hasPrefix("servant endpoint answered only with a READY this broker ignored") }
+            }
+            #expect(said, "\(log.messages)")
+            let line = log.messages.first { $0.hasPrefix("servant endpoint answered only with a READY this broker ignored") }
+            #expect(line?.contains("(without an incarnation") == true, "\(line ?? "")")
+            #expect(line?.contains("fix its READY (docs/PROTOCOL.md)") == true, "\(line ?? "")")
+            #expect(!log.messages.contains { $0.contains("answered nothing for the liveness time") }, "\(log.messages)")
+        }
+    }
+
     /// A READY in the incarnation the servant is ready in already is applied not at all: its
     /// capacity, functions and name stay as the first READY gave them, and the broker says so
     /// once; a READY repeating the first (a HELLO crossed it) is no news.
