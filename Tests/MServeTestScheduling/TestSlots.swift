@@ -2,8 +2,10 @@
 // once. Swift Testing starts every test together on a pool of one thread per core; a few
 // CPU-bound tests can then hold every thread for seconds, and a test that waits on a clock
 // (a deadline, a liveness window) sees its peer or its own task held back past it. A test that
-// waits for a slot here waits asynchronously: it holds no thread while it waits.
+// waits for a slot here waits asynchronously: it holds no thread while it waits, and a
+// CPU-bound test runs on a thread of its own, not on the pool.
 
+import Foundation
 public import Testing
 
 /// A count of slots taken and given back by async tasks, waiters served in arrival order.
@@ -54,14 +56,19 @@ public actor AsyncSlots {
     }
 }
 
-/// A trait that runs each test case it covers holding one of a shared set of slots. On a suite
-/// it covers every test inside, each case apart.
+/// A trait that runs each test case it covers holding one of a shared set of slots, on
+/// `executor` when one is given. On a suite it covers every test inside, each case apart.
 public struct SlotTrait: TestTrait, SuiteTrait, TestScoping {
     /// The slots the covered tests share.
     public let slots: AsyncSlots
+    /// Where the covered tests run: nil, the concurrency pool.
+    public let executor: (any TaskExecutor)?
 
-    /// A trait whose tests share `slots`.
-    public init(slots: AsyncSlots) { self.slots = slots }
+    /// A trait whose tests share `slots` and run on `executor` (nil: the pool).
+    public init(slots: AsyncSlots, executor: (any TaskExecutor)? = nil) {
+        self.slots = slots
+        self.executor = executor
+    }
 
     public var isRecursive: Bool { true }
 
@@ -72,13 +79,21 @@ public struct SlotTrait: TestTrait, SuiteTrait, TestScoping {
     public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
-        try await slots.holding(function)
+        guard let executor else { return try await slots.holding(function) }
+        try await slots.holding {
+            try await withTaskExecutorPreference(executor) { try await function() }
+        }
     }
 }
 
 /// The slots of the CPU-bound tests (fuzzing, large values decoded in a debug build): one at a
-/// time, so that one thread of a two-core machine stays free for the tests that wait on clocks.
+/// time, on a thread of their own (``heavyComputationExecutor``), so that the pool's threads
+/// stay free for the tests that wait on clocks. On the pool, one such test held one of a
+/// two-core machine's two threads for seconds, and two tests at once both.
 let heavyComputationSlots = AsyncSlots(1)
+
+/// The thread the CPU-bound tests run on.
+let heavyComputationExecutor = DedicatedThreadExecutor(name: "heavy-tests")
 
 /// The slots of the tests that start clusters of real processes: two at a time. Most of their
 /// time is waiting (for heartbeats, deadlines, processes starting and stopping), not computing.
@@ -86,8 +101,48 @@ let processClusterSlots = AsyncSlots(2)
 
 extension Trait where Self == SlotTrait {
     /// A CPU-bound test: it runs while no other such test does.
-    public static var heavyComputation: SlotTrait { SlotTrait(slots: heavyComputationSlots) }
+    public static var heavyComputation: SlotTrait {
+        SlotTrait(slots: heavyComputationSlots, executor: heavyComputationExecutor)
+    }
 
     /// A test that runs a cluster of real processes: at most two such tests run at once.
     public static var processCluster: SlotTrait { SlotTrait(slots: processClusterSlots) }
+}
+
+/// A task executor of one thread of its own, outside the concurrency pool: a CPU-bound test run
+/// on it (``SlotTrait/heavyComputation``) computes for seconds without holding one of the
+/// pool's threads (one per core), which every other test running meanwhile needs to go on.
+public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    // `jobs` is read and written only with `condition` locked.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    /// Starts the executor's thread, named `name` (at most 15 bytes, as Linux keeps them); it
+    /// lives as long as the process.
+    public init(name: String) {
+        Thread { [unowned self] in
+            // Named from the thread itself: a thread named before it starts keeps, on Linux,
+            // the name of the thread that started it.
+            Thread.current.name = name
+            self.runJobs()
+        }.start()
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func runJobs() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import MServeTestScheduling
 import Synchronization
 import Testing
@@ -27,6 +28,17 @@ struct TestSlotsTests {
         await second.value
         #expect(order.values == [1, 2])
     }
+
+    /// A CPU-bound test runs on the thread kept for such tests, not on the concurrency pool,
+    /// and stays there across its suspensions: the pool's threads stay free for the rest.
+    @Test(.heavyComputation) func aCPUBoundTestRunsOnAThreadOfItsOwn() async throws {
+        #expect(Self.threadName() == "heavy-tests")
+        try await Task.sleep(for: .milliseconds(1))
+        #expect(Self.threadName() == "heavy-tests")
+    }
+
+    /// The name of the thread this runs on.
+    private static func threadName() -> String? { Thread.current.name }
 
     static let counted = CountedSlots()
 
