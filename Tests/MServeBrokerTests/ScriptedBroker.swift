@@ -19,7 +19,7 @@ struct ScriptedBroker {
     let client: ZMQSocket
     private let running: Task<Void, any Error>
 
-    /// Starts a broker over `count` scripted servants (liveness 60 s), its configuration changed by `configure`,
+    /// Starts a broker over `count` scripted servants (liveness 60 s, servant wait 120 s), its configuration changed by `configure`,
     /// dispatching with `algorithm` (the first free servant by default) and logging to `logger`, connects the
     /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
     static func run(
@@ -39,6 +39,10 @@ struct ScriptedBroker {
         // and a servant declared dead midway would fail it for the wrong reason. A test of
         // liveness sets its own.
         configuration.servants.livenessTimeout = .seconds(60)
+        // Likewise a query sent before its scripted servant became ready waits for it longer
+        // than the default 5 s: many tests run at once, and a script's READY may come late.
+        // A test of the wait sets its own.
+        configuration.dispatch.servantWait = .seconds(120)
         configure(&configuration)
         let broker = try Broker(configuration: configuration, logger: logger, algorithms: { _ in algorithm() })
         let running = Task { try await broker.run() }

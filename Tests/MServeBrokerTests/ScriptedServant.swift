@@ -24,12 +24,15 @@ struct ScriptedServant {
     }
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
-    /// without the broker's routing id and the MSV1 marker. Gives up after 30 seconds (a message
-    /// that must come may be slow on a loaded machine), however many other messages come meanwhile. Waits without holding a thread of the concurrency
-    /// pool (two threads on two cores, shared by every test running at once): a test that
-    /// blocked one while its own task waited for the pool would stall every other test.
-    func next(_ command: ServantCommand) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
-        let deadline = ContinuousClock.now + .seconds(30)
+    /// without the broker's routing id and the MSV1 marker. Gives up after `timeout` (30 seconds
+    /// by default: a message that must come may be slow on a loaded machine), however many other
+    /// messages come meanwhile. Waits without holding a thread of the concurrency pool (two
+    /// threads on two cores, shared by every test running at once): a test that blocked one
+    /// while its own task waited for the pool would stall every other test.
+    func next(
+        _ command: ServantCommand, within timeout: Duration = .seconds(30)
+    ) async throws -> (broker: [UInt8], frames: [[UInt8]]) {
+        let deadline = ContinuousClock.now + timeout
         while true {
             let left = deadline - ContinuousClock.now
             let frames = try #require(
@@ -44,14 +47,14 @@ struct ScriptedServant {
         try socket.send(multipart: [broker, ServantLink.protocolMarker, command.frame] + body)
     }
 
-    /// Waits for the broker's HELLO and answers READY (``readyInfo(capacity:batch:functions:incarnation:name:)``);
-    /// returns the broker's routing id.
+    /// Waits for the broker's HELLO (at most `timeout`) and answers READY
+    /// (``readyInfo(capacity:batch:functions:incarnation:name:)``); returns the broker's routing id.
     @discardableResult
     func becomeReady(
         capacity: Int64, batch: Int64? = nil, functions: [String] = ["twice"], incarnation: Int64 = 9,
-        name: String? = nil
+        name: String? = nil, within timeout: Duration = .seconds(30)
     ) async throws -> [UInt8] {
-        let (broker, _) = try await next(.hello)
+        let (broker, _) = try await next(.hello, within: timeout)
         try send(
             to: broker, .ready,
             [Self.readyInfo(capacity: capacity, batch: batch, functions: functions, incarnation: incarnation, name: name)])

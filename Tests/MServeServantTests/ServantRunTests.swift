@@ -146,10 +146,10 @@ struct ServantRunTests {
 
     @Test func aBrokerThatWentSilentIsForgottenAndOneThatHeartbeatsIsNot() async throws {
         var configuration = ServantConfiguration()
-        // Twenty of the live broker's heartbeats: a loaded machine that holds this test's task
-        // back for a while must not make the live broker look silent (600 ms did not allow
+        // Fifty of the live broker's heartbeats: a loaded machine that holds this test's task
+        // back for a while must not make the live broker look silent (600 ms and 2 s did not allow
         // for that).
-        configuration.brokerSessionTimeout = .seconds(2)
+        configuration.brokerSessionTimeout = .seconds(5)
         let recorder = LogRecorder()
         let servant = try Servant(
             configuration: configuration, functions: DemoFunctions.registry(), logger: recorder.logger(label: "servant"))
