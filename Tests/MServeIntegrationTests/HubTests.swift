@@ -133,6 +133,46 @@ extension IntegrationTests {
             }
         }
 
+        /// A lock file another user left in the hub directory (root's, from a hub once run as
+        /// root) stops a hub run as the directory's owner, naming the file's owner and mode, this
+        /// hub's user and the fix, not with a bare "Permission denied". Only root can make the
+        /// case: it runs the hub as uid 65534 (nobody) over a directory of that user's.
+        @Test(
+            .enabled(
+                if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                "needs root, to give files to two users, and setpriv, to run the hub as another"))
+        func aLockFileAnotherUserOwnsIsRefusedSayingWhoseItIsAndWhatToChange() async throws {
+            try await withTemporaryDirectory("mserve-hub-lock-owner") { temporary in
+                // The hub's user must reach its directory through the temporary one, root's.
+                #expect(chmod(temporary, 0o711) == 0)
+                let directory = URL(fileURLWithPath: temporary).resolvingSymlinksInPath().path + "/hub"
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                #expect(chown(directory, 65_534, 65_534) == 0)
+                let user = try FileManager.default.attributesOfItem(atPath: directory)[.ownerAccountName] as? String ?? "uid 65534"
+                let shownUser = user == "uid 65534" ? user : "user \(user)"
+                let chownUser = user == "uid 65534" ? "65534" : user
+                let root = try FileManager.default.attributesOfItem(atPath: temporary)[.ownerAccountName] as? String ?? "uid 0"
+                for name in ["hub.schema.lock", "hub.lock"] {
+                    let path = directory + "/" + name
+                    #expect(FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o644]))
+                    let hub = try await CommandRun.run(
+                        URL(fileURLWithPath: "/usr/bin/setpriv"),
+                        ["--reuid=65534", "--regid=65534", "--clear-groups", MServeProcess.executable.path]
+                            + ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
+                    #expect(hub.status == 1, "\(hub.errors)")
+                    #expect(
+                        hub.errors.contains(
+                            "cannot use \(path) as a lock file: Permission denied (owned by \(root), mode 0644; this hub runs as "
+                                + "\(shownUser)): give the file to the hub's user (chown \(chownUser) \(path), as root), or remove it, "
+                                + "and the hub makes the file itself"),
+                        "\(hub.errors)")
+                    // Removed, the hub makes the file itself (the next one in turn refuses the next file).
+                    try FileManager.default.removeItem(atPath: path)
+                }
+            }
+        }
+
         @Test func aKilledServantMovesToDownWithItsLastMemoryStats() async throws {
             try await withTemporaryDirectory("mserve-hub") { directory in
                 let hub = try await Self.startHub(directory: directory)
