@@ -37,8 +37,14 @@ public final class HubDatabase: Sendable {
     public let path: String
     /// The hub directory as checked: a symbolic link given for it resolved, once.
     public let directory: String
+    /// The hub directory as given (`--dir`), when a symbolic link in it leads to
+    /// ``directory``; nil when it names ``directory`` itself.
+    public let linkedDirectory: String?
     /// The file ``path`` led to once the database was open: ``displacement()`` compares.
     private let openedFile: FileIdentity?
+    /// The directory ``directory`` was once the database was open: ``displacement()``
+    /// compares what ``linkedDirectory`` leads to.
+    private let openedDirectory: FileIdentity?
 
     /// Refuses a hub directory its group or other users may write, or that another user owns
     /// (as ssh refuses such a home directory): whoever may write it, or change its mode, could
@@ -107,6 +113,8 @@ public final class HubDatabase: Sendable {
         let resolved = try Self.refuseDirectoryOthersControl(directory, settings: settings)
         try Self.refuseUnwritableDirectory(resolved, settings: settings)
         self.directory = resolved
+        // A relative path, or one with `.` or `..`, is no link: compared made absolute.
+        linkedDirectory = resolved == URL(fileURLWithPath: directory).standardizedFileURL.path ? nil : directory
         // Processes racing for the hub (auto mode) open the database at once: on a fresh
         // directory each would make the tables, and all but one fail (`table spoke already
         // exists`, or `database is locked` switching to WAL). The schema is made, or found
@@ -151,6 +159,7 @@ public final class HubDatabase: Sendable {
         // files take the database file's mode.
         for file in files { try Self.refuseUnwritable(file, settingPermissions: true) }
         openedFile = POSIXFile.identity(atPath: path)
+        openedDirectory = POSIXFile.identity(atPath: resolved)
     }
 
     /// How the database file the hub opened left its place, when it did.
@@ -161,16 +170,35 @@ public final class HubDatabase: Sendable {
         case fileRemoved
         /// Another file is at ``path`` (a restored copy), or the directory is another.
         case fileReplaced
+        /// The database is in its place, but the hub directory as given
+        /// (``linkedDirectory``), through a symbolic link, leads nowhere now: the link was
+        /// removed.
+        case directoryLinkRemoved
+        /// The database is in its place, but the hub directory as given
+        /// (``linkedDirectory``), through a symbolic link, leads to another directory now.
+        case directoryLinkChanged
     }
 
-    /// Whether the database file this hub opened is still the one at ``path``; nil when it is.
-    /// A removed or replaced file takes none of the hub's writes from then on: they go to the
-    /// file it opened, which the system keeps, nameless, only until the hub stops.
-    /// One `stat` of the path (and of the directory, when the path is gone).
+    /// Whether the database file this hub opened is still the one at ``path``, and the
+    /// directory given for it (``linkedDirectory``, when a link) still leads there; nil when
+    /// so. A removed or replaced file takes none of the hub's writes from then on: they go to
+    /// the file it opened, which the system keeps, nameless, only until the hub stops. A link
+    /// removed or changed leaves the hub's writes where they were, but a hub started again
+    /// with the same directory would not find them, nor would an admin command its token.
+    /// One `stat` of the path (and of the directory, when the path is gone, or of the
+    /// directory as given, when a link).
     public func displacement() -> Displacement? {
         guard let openedFile else { return nil }
-        if let current = POSIXFile.identity(atPath: path) { return current == openedFile ? nil : .fileReplaced }
-        return POSIXFile.identity(atPath: directory) == nil ? .directoryRemoved : .fileRemoved
+        guard let current = POSIXFile.identity(atPath: path) else {
+            return POSIXFile.identity(atPath: directory) == nil ? .directoryRemoved : .fileRemoved
+        }
+        guard current == openedFile else { return .fileReplaced }
+        guard let linkedDirectory, let openedDirectory else { return nil }
+        switch POSIXFile.identity(atPath: linkedDirectory) {
+        case nil: return .directoryLinkRemoved
+        case openedDirectory: return nil
+        default: return .directoryLinkChanged
+        }
     }
 
     /// How long a write waits for a lock another process holds on the database, once it is

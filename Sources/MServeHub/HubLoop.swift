@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MServeProtocol
+import POSIXFiles
 import ProcessMemory
 import QData
 import ZeroMQ
@@ -269,7 +270,7 @@ final class HubLoop {
                 spokes: views, crashes: try database.recentCrashes(limit: HubSnapshot.crashReportsShown),
                 crashReportsHeld: try database.count("down"), metrics: metrics)
             snapshot.databaseProblem =
-                databaseDisplacement.map { "\(describe($0)), so what the hub writes is lost when it stops; restart it (its log says how)" }
+                databaseDisplacement.map { "\(describe($0)), so \(consequence($0))" }
                 ?? databaseWriteFailure.map { "the hub's database refuses writes (\($0))" }
             return snapshot
         } catch {
@@ -362,49 +363,81 @@ final class HubLoop {
     }
 
     /// Looks, once a second at most, whether the database file the hub opened is still the
-    /// one at its path. One removed (its directory with it) or replaced takes the hub's writes
-    /// no longer: they go to the file the hub holds open, which goes when it stops, and the
-    /// admin token, lost with the directory, fails the admin commands. The hub logs it, with
-    /// what to do, and is not ready until the file is back in its place.
+    /// one at its path, and the directory given for it, when a symbolic link, still leads
+    /// there. One removed (its directory with it) or replaced takes the hub's writes no
+    /// longer: they go to the file the hub holds open, which goes when it stops, and the admin
+    /// token, lost with the directory, fails the admin commands. A link removed or changed
+    /// leaves them where they were, but a hub started again with the directory as given would
+    /// not find them. The hub logs it, with what to do, and is not ready until all is back in
+    /// its place.
     private func checkDatabaseInPlace(now: UInt64) {
         guard now &- lastDisplacementCheck >= Self.databaseRetryInterval else { return }
         lastDisplacementCheck = now
         let displacement = database.displacement()
         guard displacement != databaseDisplacement else { return }
-        let metadata: Logger.Metadata = ["file": "\(database.path)", "directory": "\(database.directory)"]
+        var metadata: Logger.Metadata = ["file": "\(database.path)", "directory": "\(database.directory)"]
+        if let link = database.linkedDirectory { metadata["given"] = "\(link)" }
         defer { databaseDisplacement = displacement }
         guard let displacement else {
             logger.notice("the hub's database is in its place again", metadata: metadata)
             return
         }
-        let fresh = "an empty database: spokes register again within seconds; allowed keys and kdb+ users must be added again"
-        let remedy =
-            switch displacement {
-            case .directoryRemoved:
-                "put the directory back from a backup and restart the hub, or restart it to start anew (\(fresh))"
-            case .fileRemoved:
-                "put the file back from a backup and restart the hub, or restart it to start anew (\(fresh))"
-            case .fileReplaced:
-                "restart the hub to use the file now there"
-            }
-        let adminToken = displacement == .directoryRemoved ? ", and the admin commands fail: its admin token went too" : ""
-        logger.error(
-            """
-            \(describe(displacement)): the hub writes on to the file it opened, which no one else sees and which is \
-            lost when the hub stops\(adminToken); the hub is not ready (/readyz answers 503); \(remedy)
-            """,
-            metadata: metadata)
+        logger.error("\(describe(displacement)): \(whatFollows(displacement))", metadata: metadata)
     }
 
-    /// What happened to the database file, named by its path.
-    private func describe(_ displacement: HubDatabase.Displacement) -> String {
+    /// What `displacement` does to the hub's writes, and what to do, for its log.
+    private func whatFollows(_ displacement: HubDatabase.Displacement) -> String {
+        let fresh = "an empty database: spokes register again within seconds; allowed keys and kdb+ users must be added again"
+        let lost = "the hub writes on to the file it opened, which no one else sees and which is lost when the hub stops"
+        let notReady = "the hub is not ready (/readyz answers 503)"
+        let link = database.linkedDirectory ?? database.directory
+        let relink =
+            "make \(link) lead to \(database.directory) again (ln -sfn \(database.directory) \(link)), or, when the hub "
+            + "is restarted, give it \(database.directory) itself with \(configuration.directorySettings)"
         switch displacement {
         case .directoryRemoved:
-            "the hub directory \(database.directory) was removed while the hub runs, its database with it"
+            return "\(lost), and the admin commands fail: its admin token went too; \(notReady); put the directory back "
+                + "from a backup and restart the hub, or restart it to start anew (\(fresh))"
         case .fileRemoved:
-            "the hub database \(database.path) was removed while the hub runs"
+            return "\(lost); \(notReady); put the file back from a backup and restart the hub, or restart it to start "
+                + "anew (\(fresh))"
         case .fileReplaced:
-            "the hub database \(database.path) was replaced while the hub runs (the file there is not the one it opened)"
+            return "\(lost); \(notReady); restart the hub to use the file now there"
+        case .directoryLinkRemoved:
+            return "the hub writes on to \(database.path), but a hub started again with \(link) would start anew there "
+                + "(\(fresh)), and the admin commands given \(link) fail: they find no admin token there; \(notReady); \(relink)"
+        case .directoryLinkChanged:
+            return "the hub writes on to \(database.path), but a hub started again with \(link) would use the database in "
+                + "the directory it leads to now, and the admin commands given \(link) fail: the admin token there is not "
+                + "this hub's; \(notReady); \(relink)"
+        }
+    }
+
+    /// What happened to the database file, or to the link to its directory, named by its path.
+    private func describe(_ displacement: HubDatabase.Displacement) -> String {
+        let link = "the hub directory \(database.linkedDirectory ?? database.directory) (a link to \(database.directory))"
+        switch displacement {
+        case .directoryRemoved:
+            return "the hub directory \(database.directory) was removed while the hub runs, its database with it"
+        case .fileRemoved:
+            return "the hub database \(database.path) was removed while the hub runs"
+        case .fileReplaced:
+            return "the hub database \(database.path) was replaced while the hub runs (the file there is not the one it opened)"
+        case .directoryLinkRemoved:
+            return "\(link) was removed while the hub runs, the directory it led to left in place"
+        case .directoryLinkChanged:
+            let now = database.linkedDirectory.flatMap(POSIXFile.resolvedPath).map { " (\($0))" } ?? ""
+            return "\(link) was changed while the hub runs: it leads to another directory now\(now)"
+        }
+    }
+
+    /// What `displacement` means for the hub's writes, for `/readyz`.
+    private func consequence(_ displacement: HubDatabase.Displacement) -> String {
+        switch displacement {
+        case .directoryRemoved, .fileRemoved, .fileReplaced:
+            "what the hub writes is lost when it stops; restart it (its log says how)"
+        case .directoryLinkRemoved, .directoryLinkChanged:
+            "a hub started again with it would not find the database this one writes; its log says what to do"
         }
     }
 

@@ -314,6 +314,39 @@ struct HubDatabaseTests {
         }
     }
 
+    /// The hub directory given as a link is watched as the database is: its link removed, or
+    /// made to lead elsewhere, displaces the database, which a hub started again with the same
+    /// directory would not find, though the file is in its place. A plain directory named with
+    /// dots is no link.
+    @Test func aDirectoryLinkRemovedOrChangedDisplacesTheDatabase() throws {
+        try withTemporaryDirectory("mserve-hub-link") { temporary in
+            let parent = URL(fileURLWithPath: temporary).resolvingSymlinksInPath().path
+            let target = parent + "/data"
+            let other = parent + "/other"
+            for directory in [target, other] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            }
+            let link = parent + "/hub"
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let database = try HubDatabase(directory: link)
+            #expect(database.linkedDirectory == link)
+            #expect(database.displacement() == nil)
+
+            try FileManager.default.removeItem(atPath: link)
+            #expect(database.displacement() == .directoryLinkRemoved)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: other)
+            #expect(database.displacement() == .directoryLinkChanged)
+            try FileManager.default.removeItem(atPath: link)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            #expect(database.displacement() == nil)
+            // The directory gone, the link dangling: the database went with it.
+            try FileManager.default.removeItem(atPath: target)
+            #expect(database.displacement() == .directoryRemoved)
+
+            #expect(try HubDatabase(directory: other + "/../other").linkedDirectory == nil)
+        }
+    }
+
     /// A plain directory named with `..` (or relatively) is not called a link in a refusal.
     @Test func aPlainDirectoryNamedWithDotsIsNotCalledALink() throws {
         try withTemporaryDirectory("mserve-hub-dots") { temporary in

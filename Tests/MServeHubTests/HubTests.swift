@@ -405,6 +405,79 @@ struct HubTests {
         }
     }
 
+    /// A hub directory given as a symbolic link, whose link alone is removed, or made to lead
+    /// to another directory: the hub writes on to its database, which stays where it was, but
+    /// a hub started again with the same directory would not find it. It says so, naming the
+    /// link, and is not ready until the link leads there again.
+    @Test("a hub whose directory was given as a link says so when the link is removed or changed")
+    func aRemovedOrChangedDirectoryLinkMakesTheHubNotReady() async throws {
+        try await HubFixture.with { fixture in
+            var fixture = fixture
+            let parent = URL(fileURLWithPath: fixture.directory).deletingLastPathComponent().resolvingSymlinksInPath().path
+            let real = parent + "/real"
+            let other = parent + "/other"
+            let link = parent + "/linked"
+            for directory in [real, other] {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            }
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+            fixture.configuration.directory = link
+            let recorder = LogRecorder()
+            let (hub, hubTask) = try await fixture.startHub(logger: recorder.logger(label: "hub"))
+            #expect(await hub.snapshot().databaseOpen)
+            let named = "the hub directory \(link) (a link to \(real))"
+            let consequence = "so a hub started again with it would not find the database this one writes; its log says what to do"
+
+            // The link removed, the directory it led to left: not ready until it is back.
+            try FileManager.default.removeItem(atPath: link)
+            let removed = await eventually { await hub.snapshot().databaseProblem != nil }
+            let problem = await hub.snapshot().databaseProblem
+            #expect(removed)
+            #expect(
+                problem == "\(named) was removed while the hub runs, the directory it led to left in place, \(consequence)",
+                "\(String(describing: problem))")
+            #expect(await !hub.snapshot().databaseOpen)
+            #expect(FileManager.default.fileExists(atPath: real + "/hub.sqlite"))
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+            let back = await eventually { await hub.snapshot().databaseOpen }
+            #expect(back)
+            #expect(recorder.messages.contains("the hub's database is in its place again"))
+
+            // The link made to lead elsewhere, in one step (rename replaces it).
+            try FileManager.default.createSymbolicLink(atPath: link + ".new", withDestinationPath: other)
+            #expect(rename(link + ".new", link) == 0)
+            let changed = await eventually { await hub.snapshot().databaseProblem != nil }
+            let reason = await hub.snapshot().databaseProblem
+            #expect(changed)
+            #expect(
+                reason == "\(named) was changed while the hub runs: it leads to another directory now (\(other)), \(consequence)",
+                "\(String(describing: reason))")
+            let lines = recorder.entries.filter { $0.level == .error }.map(\.message)
+            let remedy = """
+                the hub is not ready (/readyz answers 503); make \(link) lead to \(real) again (ln -sfn \(real) \(link)), \
+                or, when the hub is restarted, give it \(real) itself with --dir or MSERVE_HUB_DIR
+                """
+            #expect(
+                lines == [
+                    """
+                    \(named) was removed while the hub runs, the directory it led to left in place: the hub writes on to \
+                    \(real)/hub.sqlite, but a hub started again with \(link) would start anew there (an empty database: \
+                    spokes register again within seconds; allowed keys and kdb+ users must be added again), and the \
+                    admin commands given \(link) fail: they find no admin token there; \(remedy)
+                    """,
+                    """
+                    \(named) was changed while the hub runs: it leads to another directory now (\(other)): the hub writes on \
+                    to \(real)/hub.sqlite, but a hub started again with \(link) would use the database in the directory it \
+                    leads to now, and the admin commands given \(link) fail: the admin token there is not this hub's; \(remedy)
+                    """,
+                ], "\(lines)")
+
+            hub.stop()
+            try await hubTask.value
+        }
+    }
+
     /// The hub lets go of a spoke that goes down or leaves at once (watchers are told, resolve
     /// drops it), whether or not the database takes the change: one it refused is stored once
     /// writes succeed again, with no live spoke left to write a heartbeat, so that `spoke`
