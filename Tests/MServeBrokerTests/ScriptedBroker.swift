@@ -66,6 +66,21 @@ struct ScriptedBroker {
         context.terminate()
     }
 
+    /// Runs a broker heartbeating every 100 ms with `liveness`, logging at info to `log`, over
+    /// one scripted servant that has not answered yet; `body` gets the run and the servant.
+    static func withOneServant(
+        liveness: Duration, log: LogRecorder, _ body: (ScriptedBroker, ScriptedServant) async throws -> Void
+    ) async throws {
+        try await run(
+            servants: 1,
+            configure: {
+                $0.servants.heartbeatInterval = .milliseconds(100)
+                $0.servants.livenessTimeout = liveness
+            },
+            logger: log.logger(label: "mserve.broker", level: .info)
+        ) { run in try await body(run, run.servants[0]) }
+    }
+
     /// Runs a broker heartbeating every 100 ms, logging at info to `log`, with one scripted
     /// servant that has become ready in `incarnation`; `body` gets the run, the servant and the
     /// broker's routing id at the servant.

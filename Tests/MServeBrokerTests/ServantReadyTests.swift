@@ -67,18 +67,10 @@ struct ServantReadyTests {
     /// its author looking for another TCP service on the port, after the refused READY's warning).
     @Test func aServantSilentAfterARefusedReadyIsNotSaidToHaveAnsweredNothing() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1,
-            configure: {
-                $0.servants.heartbeatInterval = .milliseconds(100)
-                // Long enough for this test to answer its HELLO on a loaded machine: a READY
-                // coming after the liveness time finds the connection ended, and the line
-                // about it is the one for a port that answered nothing.
-                $0.servants.livenessTimeout = .seconds(10)
-            },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
+        // A liveness long enough for this test to answer its HELLO on a loaded machine: a READY
+        // coming after it finds the connection ended, and the line about it is the one for a
+        // port that answered nothing.
+        try await ScriptedBroker.withOneServant(liveness: .seconds(10), log: log) { _, servant in
             let (broker, _) = try await servant.next(.hello)
             try servant.send(to: broker, .ready, [QIPC.encode(InfoDictionary.dictionary([("capacity", .atom(.long(4)))]))])
             let said = await eventually(timeout: .seconds(60)) {

@@ -20,19 +20,11 @@ struct SilentConnectionTests {
     /// good after its loss (as a host whose link was cut): no such line ever comes.
     @Test func aServantLostForMissedHeartbeatsIsNotSaidToBeDeaf() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1,
-            configure: {
-                $0.servants.heartbeatInterval = .milliseconds(100)
-                // Long enough for the script to answer its HELLO on a loaded machine: a READY
-                // later than that finds the connection ended, and the servant is never in session.
-                $0.servants.livenessTimeout = .seconds(5)
-            },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
+        // A liveness long enough for the script to answer its HELLO on a loaded machine: a READY
+        // later than that finds the connection ended, and the servant is never in session.
+        try await ScriptedBroker.withOneServant(liveness: .seconds(5), log: log) { _, servant in
             // Ready, then silent: it never reads its socket again, and takes no new connection
             // (its port is closed; the connection it has stays up), as a host whose link was cut.
-            let servant = run.servants[0]
             _ = try await servant.becomeReady(capacity: 1)
             try servant.socket.unbind(servant.endpoint)
             let lost = await eventually(timeout: .seconds(60)) {
