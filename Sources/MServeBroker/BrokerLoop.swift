@@ -255,6 +255,11 @@ final class BrokerLoop {
         let opened = try resources.setUp {
             let clientSocket = try resources.socket(.router)
             try clientSocket.setRouterMandatory(true)
+            // A client that chose its own routing id and connects again under it takes its
+            // connection over, with the replies still due to it. Without this, libzmq ignores a
+            // connection under a routing id another one still holds, and goes on ignoring it
+            // once the old one is gone: the client's queries were never read, never answered.
+            try clientSocket.setRouterHandover(true)
             try clientSocket.setMaxMessageSize(configuration.clients.maxMessageSize)
             try clientSocket.setSendHighWaterMark(configuration.clients.sendHighWaterMark)
             try clientSocket.setReceiveHighWaterMark(0)

@@ -99,3 +99,42 @@ struct ClientEnvelopeTests {
         }
     }
 }
+
+/// A client that chose its own routing id and connects again under it takes its connection
+/// over at once, with the replies still due to it: before, a connection made while the broker
+/// still held the old one was ignored by libzmq's ROUTER for good (its queries never read,
+/// never answered), which happened whenever queries of the old connection were still queued.
+struct ClientReconnectionTests {
+    @Test func aClientConnectingAgainUnderItsOwnRoutingIDIsAnsweredOnTheNewConnection() async throws {
+        try await LocalCluster.run(functions: DemoFunctions.registry(), servants: 2) { cluster in
+            let context = try ZMQContext()
+            defer { context.terminate() }
+            let id = Array("a-client-that-comes-back".utf8)
+            func connect() throws -> ZMQSocket {
+                let socket = try ZMQSocket(context: context, type: .dealer)
+                try socket.setLinger(milliseconds: 0)
+                try socket.setRoutingId(id)
+                try socket.connect(cluster.brokerEndpoint)
+                return socket
+            }
+            // More queries than the servants run at once: some wait in the broker's queue.
+            let first = try connect()
+            for n in 0..<8 {
+                try first.send(QIPC.encode(.list([.atom(.long(Int64(100 + n))), .string("sleep 300")]), messageType: .async))
+            }
+            await idle(for: .milliseconds(50))
+            first.close()
+            let again = try connect()
+            defer { again.close() }
+            try again.send(QIPC.encode(.list([.atom(.long(2000)), .string("echo 7")]), messageType: .async))
+            var answered: [Int64] = []
+            while !answered.contains(2000), let frames = try await again.receiveFrames(within: .seconds(30)) {
+                guard let message = frames.last, case .list(let items, _) = try QIPC.decode(message).value,
+                    case .atom(.long(let answer)) = items.first
+                else { continue }
+                answered.append(answer)
+            }
+            #expect(answered.contains(2000), "answers on the new connection: \(answered)")
+        }
+    }
+}
