@@ -84,6 +84,7 @@ struct QueryTextParser {
         let next = bytes[position]
         if (position > afterName || delimitsItself(position)) && next != ASCII.colon
             && (isLiteralStart(position) || isNameStart(position))
+            || position > afterName && isGenericNullAlone(at: position)
         {
             let argument = try parseLiteral()
             try expectEnd()
@@ -482,6 +483,14 @@ struct QueryTextParser {
     private func delimitsItself(_ index: Int) -> Bool {
         guard let byte = byteAt(index) else { return false }
         return byte == ASCII.backtick || byte == ASCII.quote || byte == ASCII.openParenthesis
+    }
+
+    /// Whether `::` stands at `index` with nothing but blanks after it: `f ::` applies `f` to
+    /// the generic null, as `f[::]` does. Anything after it (`f :: 3`) makes it an assignment,
+    /// and `f::` without a space one too.
+    private func isGenericNullAlone(at index: Int) -> Bool {
+        guard byteAt(index) == ASCII.colon, byteAt(index + 1) == ASCII.colon else { return false }
+        return bytes[(index + 2)...].allSatisfy(ASCII.isWhitespace)
     }
 
     private func isLiteralStart(_ index: Int) -> Bool {

@@ -120,6 +120,13 @@ struct QueryParserTests {
 
     @Test func identityArgument() throws {
         #expect(same(try QueryParser.parse("proc1[::]").arguments, [.identity]))
+        // `::` after a space, with nothing after it, is the generic null as an argument.
+        #expect(same(try QueryParser.parse("proc1 ::").arguments, [.identity]))
+        #expect(same(try QueryParser.parse("proc1 ::  ").arguments, [.identity]))
+        // Anything after it, or no space before it, keeps it an assignment.
+        for assignment in ["proc1 :: 3", "proc1::", "proc1:: 3", "proc1 ::`a"] {
+            #expect(throws: QueryError.self, "\(assignment)") { try QueryParser.parse(assignment) }
+        }
     }
 
     @Test func parsesFromUTF8Bytes() throws {
