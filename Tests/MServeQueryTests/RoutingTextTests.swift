@@ -30,6 +30,19 @@ struct RoutingTextTests {
         #expect(text("0101b") == "0,1,0,1")
     }
 
+    /// As docs/PROTOCOL.md writes them: the shortest form that reads back as the same number, a
+    /// whole number under 1e15 without a decimal point, an exponent from 1e16 up and below 0.0001.
+    @Test func floatsInTheirShortestFormWithAnExponentAtTheEnds() {
+        #expect(text("1e10") == "10000000000")
+        #expect(text("-1e10") == "-10000000000")
+        #expect(text("123456789.123") == "123456789.123")
+        #expect(text("1e15") == "1000000000000000.0")
+        #expect(text("1e16") == "1e+16")
+        #expect(text("0.0001") == "0.0001")
+        #expect(text("1e-5") == "1e-05")
+        #expect(text("1.0000000000000002e20") != text("1e20"))
+    }
+
     @Test func temporalValuesInQSyntax() {
         for form in [
             "2024.01.02", "2024.01m", "12:30", "12:30:05", "12:30:00.123",
