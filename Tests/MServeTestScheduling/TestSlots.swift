@@ -99,6 +99,11 @@ let heavyComputationExecutor = DedicatedThreadExecutor(name: "heavy-tests")
 /// time is waiting (for heartbeats, deadlines, processes starting and stopping), not computing.
 let processClusterSlots = AsyncSlots(2)
 
+/// The threads the process-cluster tests run on, one per slot: such a test stopping its
+/// processes in a `defer`, where nothing can be awaited, blocks its thread until they exit
+/// (seconds, on a loaded machine), which on the pool held back every other test.
+let processClusterExecutor = DedicatedThreadExecutor(name: "process-tests", threads: 2)
+
 extension Trait where Self == SlotTrait {
     /// A CPU-bound test: it runs while no other such test does.
     public static var heavyComputation: SlotTrait {
@@ -106,26 +111,32 @@ extension Trait where Self == SlotTrait {
     }
 
     /// A test that runs a cluster of real processes: at most two such tests run at once.
-    public static var processCluster: SlotTrait { SlotTrait(slots: processClusterSlots) }
+    public static var processCluster: SlotTrait {
+        SlotTrait(slots: processClusterSlots, executor: processClusterExecutor)
+    }
 }
 
-/// A task executor of one thread of its own, outside the concurrency pool: a CPU-bound test run
-/// on it (``SlotTrait/heavyComputation``) computes for seconds without holding one of the
+/// A task executor of threads of its own, outside the concurrency pool: a CPU-bound test run on
+/// it (``SlotTrait/heavyComputation``) computes for seconds, and a process-cluster test
+/// (``SlotTrait/processCluster``) blocks while its processes stop, without holding one of the
 /// pool's threads (one per core), which every other test running meanwhile needs to go on.
 public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
     // `jobs` is read and written only with `condition` locked.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
 
-    /// Starts the executor's thread, named `name` (at most 15 bytes, as Linux keeps them); it
-    /// lives as long as the process.
-    public init(name: String) {
-        Thread { [unowned self] in
-            // Named from the thread itself: a thread named before it starts keeps, on Linux,
-            // the name of the thread that started it.
-            Thread.current.name = name
-            self.runJobs()
-        }.start()
+    /// Starts the executor's `threads` threads, named `name` (at most 15 bytes, as Linux keeps
+    /// them); they live as long as the process.
+    public init(name: String, threads: Int = 1) {
+        precondition(threads > 0, "an executor needs a thread")
+        for _ in 0..<threads {
+            Thread { [unowned self] in
+                // Named from the thread itself: a thread named before it starts keeps, on
+                // Linux, the name of the thread that started it.
+                Thread.current.name = name
+                self.runJobs()
+            }.start()
+        }
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {

@@ -37,6 +37,14 @@ struct TestSlotsTests {
         #expect(Self.threadName() == "heavy-tests")
     }
 
+    /// A process-cluster test runs on the threads kept for such tests, not on the pool: a stop
+    /// it waits for in a `defer` blocks none of the pool's threads.
+    @Test(.processCluster) func aProcessClusterTestRunsOnThreadsOfItsOwn() async throws {
+        #expect(Self.threadName() == "process-tests")
+        try await Task.sleep(for: .milliseconds(1))
+        #expect(Self.threadName() == "process-tests")
+    }
+
     /// The name of the thread this runs on.
     private static func threadName() -> String? { Thread.current.name }
 
