@@ -81,7 +81,18 @@ public struct SlotTrait: TestTrait, SuiteTrait, TestScoping {
     ) async throws {
         guard let executor else { return try await slots.holding(function) }
         try await slots.holding {
-            try await withTaskExecutorPreference(executor) { try await function() }
+            // A task made to prefer the executor starts on it. Preferring it from here, the
+            // test would go on running where it is (a pool thread) until it next hopped.
+            // The task is awaited before this returns, and carries the test's task-local
+            // values (which attribute its issues to it) as any child of it does.
+            try await withoutActuallyEscaping(function) { function in
+                let test = Task(executorPreference: executor) { try await function() }
+                try await withTaskCancellationHandler {
+                    try await test.value
+                } onCancel: {
+                    test.cancel()
+                }
+            }
         }
     }
 }
