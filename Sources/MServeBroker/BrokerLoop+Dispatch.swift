@@ -393,6 +393,31 @@ extension BrokerLoop {
     /// How soon queries made to wait while a servant is free are offered again.
     static let reofferInterval: UInt64 = 1_000_000
 
+    /// Queries still waiting for a servant from kdb+ door connections that have closed are not
+    /// run: nobody can read their answers (a ZeroMQ client may come back under its routing id,
+    /// a door connection never does). Each ends as a failure its client never sees, and a line
+    /// a second at most says how many went.
+    func dropQueuedQueries(ofClosedKdbConnections closed: [UInt64]) {
+        unparkQueries()
+        guard !queue.isEmpty else { return }
+        let connections = Set(closed)
+        let dropped = queue.remove { query in
+            if case .kdb(let connection, _) = query.route { return connections.contains(connection) }
+            return false
+        }
+        guard !dropped.isEmpty else { return }
+        for query in dropped {
+            reply(error: Self.kdbConnectionClosedInQueue, to: query, stage: .waiting, counting: .failed)
+        }
+        if let heldBack = closedClientQueriesLog.admit() {
+            logger.notice(
+                "\(LogThrottle.line("dropped \(dropped.count) queued queries of a kdb+ connection that closed: they were not run", heldBack: heldBack))")
+        }
+    }
+
+    /// What a query dropped from the queue with its kdb+ connection ends with (nobody reads it).
+    static let kdbConnectionClosedInQueue = "mserve: the client's kdb+ connection closed while the query waited for a servant; it was not run"
+
     func failQueued(reason: String) {
         unparkQueries()
         for query in queue.removeAll() {

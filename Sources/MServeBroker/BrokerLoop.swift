@@ -130,6 +130,8 @@ final class BrokerLoop {
     /// for each kind (``ClientMessageLine``).
     var clientMessageLog = LogThrottles<ClientMessageLine>()
     var refusedQueryLog = LogThrottle()
+    /// Queued queries dropped with their closed kdb+ connection: a line a second at most.
+    var closedClientQueriesLog = LogThrottle()
     /// Queries refused as queue full (`--queue-capacity`, `--queue-bytes`): a burst of them
     /// hides no other refusal.
     var queueFullLog = LogThrottle()
@@ -417,8 +419,12 @@ final class BrokerLoop {
             }
             // A turn without ZeroMQ messages polls again at once, sleeping until the next event.
             if handled == 0 { turnsSincePoll = Self.turnsBetweenPollsUnderLoad }
-            kdbDoor?.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
-                handleClient(route: $0.route, message: .bytes($0.message), receivedBytes: $0.receivedBytes)
+            if let kdbDoor {
+                kdbDoor.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
+                    handleClient(route: $0.route, message: .bytes($0.message), receivedBytes: $0.receivedBytes)
+                }
+                let closed = kdbDoor.takeClosedWithRepliesDue()
+                if !closed.isEmpty { dropQueuedQueries(ofClosedKdbConnections: closed) }
             }
             for event in kdbServants.service(events.pollSet, now: QueryClock.monotonicNanoseconds()) {
                 handleKdbServant(event)

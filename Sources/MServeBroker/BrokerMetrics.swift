@@ -24,7 +24,8 @@ public struct BrokerMetrics: Sendable, Hashable {
         /// No servant was ready within the servant wait.
         case noServant = "no_servant"
         /// Anything else the broker answered with an error (an invalid dispatch choice, a
-        /// malformed servant reply, the broker shutting down with the query queued).
+        /// malformed servant reply, the broker shutting down with the query queued, a query
+        /// queued from a kdb+ connection that closed).
         case failed
     }
 

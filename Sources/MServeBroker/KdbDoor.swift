@@ -110,6 +110,8 @@ final class KdbDoor {
     private(set) var metrics = KdbDoorMetrics()
     private var acceptFailureLog = LogThrottle()
     private var closedConnectionLog = LogThrottle()
+    /// Connections closed with replies still due to them, since ``takeClosedWithRepliesDue()``.
+    private var closedWithRepliesDue: [UInt64] = []
     /// How long the listener rests after accepting failed.
     static let acceptPause: UInt64 = 100_000_000
 
@@ -296,6 +298,14 @@ final class KdbDoor {
     /// Who is on connection `connectionID`, for a log line about a message of its: the peer's
     /// `host:port` (`peer`, as the door's own lines show it) and, once logged in against the
     /// door's users, its `user`; nothing for a connection closed since.
+    /// The connections closed with replies still due to them since the last call: the broker
+    /// runs none of their queries that still wait for a servant.
+    func takeClosedWithRepliesDue() -> [UInt64] {
+        guard !closedWithRepliesDue.isEmpty else { return [] }
+        defer { closedWithRepliesDue.removeAll(keepingCapacity: true) }
+        return closedWithRepliesDue
+    }
+
     func identity(of connectionID: UInt64) -> Logger.Metadata {
         guard let connection = connections[connectionID] else { return [:] }
         var identity: Logger.Metadata = ["peer": "\(connection.peer)"]
@@ -666,6 +676,7 @@ final class KdbDoor {
 
     private func drop(_ id: UInt64, reason: String, quietly: Bool = false) {
         guard var connection = connections.removeValue(forKey: id) else { return }
+        if connection.awaitingReplies > 0 { closedWithRepliesDue.append(id) }
         forgetAddress(of: connection)
         connection.stream.close()
         if quietly {
