@@ -14,7 +14,8 @@ struct HTTPAnswer {
 func http(_ method: String = "GET", port: Int, _ path: String) async throws -> HTTPAnswer {
     var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
     request.httpMethod = method
-    request.timeoutInterval = 10
+    // Long enough for a machine that holds the server back for a while.
+    request.timeoutInterval = 60
     let (data, response) = try await URLSession.shared.data(for: request)
     let http = response as! HTTPURLResponse
     return HTTPAnswer(
