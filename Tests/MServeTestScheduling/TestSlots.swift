@@ -132,9 +132,10 @@ extension Trait where Self == SlotTrait {
 /// (``SlotTrait/processCluster``) blocks while its processes stop, without holding one of the
 /// pool's threads (one per core), which every other test running meanwhile needs to go on.
 public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
-    // `jobs` is read and written only with `condition` locked.
+    // `jobs` and `threadIDs` are read and written only with `condition` locked.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
+    private var threadIDs: [pthread_t] = []
 
     /// Starts the executor's `threads` threads, named `name` (at most 15 bytes, as Linux keeps
     /// them); they live as long as the process.
@@ -145,9 +146,19 @@ public final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
                 // Named from the thread itself: a thread named before it starts keeps, on
                 // Linux, the name of the thread that started it.
                 Thread.current.name = name
+                self.condition.lock()
+                self.threadIDs.append(pthread_self())
+                self.condition.unlock()
                 self.runJobs()
             }.start()
         }
+    }
+
+    /// Whether the calling code runs on one of the executor's threads.
+    public var runsTheCurrentThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return threadIDs.contains { pthread_equal($0, pthread_self()) != 0 }
     }
 
     public func enqueue(_ job: consuming ExecutorJob) {

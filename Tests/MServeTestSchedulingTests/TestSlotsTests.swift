@@ -32,17 +32,19 @@ struct TestSlotsTests {
     /// A CPU-bound test runs on the thread kept for such tests, not on the concurrency pool,
     /// and stays there across its suspensions: the pool's threads stay free for the rest.
     @Test(.heavyComputation) func aCPUBoundTestRunsOnAThreadOfItsOwn() async throws {
-        #expect(Self.threadName() == "heavy-tests")
+        let executor = try #require(SlotTrait.heavyComputation.executor as? DedicatedThreadExecutor)
+        #expect(executor.runsTheCurrentThread, "on \(Self.threadName() ?? "a thread without a name")")
         try await Task.sleep(for: .milliseconds(1))
-        #expect(Self.threadName() == "heavy-tests")
+        #expect(executor.runsTheCurrentThread, "on \(Self.threadName() ?? "a thread without a name")")
     }
 
     /// A process-cluster test runs on the threads kept for such tests, not on the pool: a stop
     /// it waits for in a `defer` blocks none of the pool's threads.
     @Test(.processCluster) func aProcessClusterTestRunsOnThreadsOfItsOwn() async throws {
-        #expect(Self.threadName() == "process-tests")
+        let executor = try #require(SlotTrait.processCluster.executor as? DedicatedThreadExecutor)
+        #expect(executor.runsTheCurrentThread, "on \(Self.threadName() ?? "a thread without a name")")
         try await Task.sleep(for: .milliseconds(1))
-        #expect(Self.threadName() == "process-tests")
+        #expect(executor.runsTheCurrentThread, "on \(Self.threadName() ?? "a thread without a name")")
     }
 
     /// The name of the thread this runs on.
