@@ -295,9 +295,6 @@ final class KdbDoor {
         return 0
     }
 
-    /// Who is on connection `connectionID`, for a log line about a message of its: the peer's
-    /// `host:port` (`peer`, as the door's own lines show it) and, once logged in against the
-    /// door's users, its `user`; nothing for a connection closed since.
     /// The connections closed with replies still due to them since the last call: the broker
     /// runs none of their queries that still wait for a servant.
     func takeClosedWithRepliesDue() -> [UInt64] {
@@ -306,6 +303,9 @@ final class KdbDoor {
         return closedWithRepliesDue
     }
 
+    /// Who is on connection `connectionID`, for a log line about a message of its: the peer's
+    /// `host:port` (`peer`, as the door's own lines show it) and, once logged in against the
+    /// door's users, its `user`; nothing for a connection closed since.
     func identity(of connectionID: UInt64) -> Logger.Metadata {
         guard let connection = connections[connectionID] else { return [:] }
         var identity: Logger.Metadata = ["peer": "\(connection.peer)"]

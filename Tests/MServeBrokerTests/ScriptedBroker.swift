@@ -81,18 +81,14 @@ struct ScriptedBroker {
         ) { run in try await body(run, run.servants[0]) }
     }
 
-    /// Runs a broker heartbeating every 100 ms, logging at info to `log`, with one scripted
-    /// servant that has become ready in `incarnation`; `body` gets the run, the servant and the
-    /// broker's routing id at the servant.
+    /// Runs a broker heartbeating every 100 ms (liveness 60 s), logging at info to `log`, with
+    /// one scripted servant that has become ready in `incarnation`; `body` gets the run, the
+    /// servant and the broker's routing id at the servant.
     static func withOneReadyServant(
         log: LogRecorder, incarnation: Int64 = 9,
         _ body: (ScriptedBroker, ScriptedServant, [UInt8]) async throws -> Void
     ) async throws {
-        try await run(
-            servants: 1, configure: { $0.servants.heartbeatInterval = .milliseconds(100) },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
+        try await withOneServant(liveness: .seconds(60), log: log) { run, servant in
             let broker = try await servant.becomeReady(capacity: 1, incarnation: incarnation)
             try #require(await run.servantsBecomeReady(1))
             try await body(run, servant, broker)

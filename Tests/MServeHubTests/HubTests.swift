@@ -361,9 +361,8 @@ struct HubTests {
 
             // Moved aside, and back: not ready meanwhile.
             try FileManager.default.moveItem(atPath: path, toPath: path + ".aside")
-            let removed = await eventually { await hub.snapshot().databaseProblem != nil }
-            let problem = await hub.snapshot().databaseProblem
-            #expect(removed)
+            let problem = await Self.databaseProblemComes(at: hub)
+            #expect(problem != nil)
             #expect(problem == "the hub database \(path) was removed while the hub runs, \(lost)", "\(String(describing: problem))")
             #expect(await !hub.snapshot().databaseOpen)
             try FileManager.default.moveItem(atPath: path + ".aside", toPath: path)
@@ -373,9 +372,8 @@ struct HubTests {
 
             // The whole directory, as rm -rf removes it.
             try FileManager.default.removeItem(atPath: directory)
-            let gone = await eventually { await hub.snapshot().databaseProblem != nil }
-            let reason = await hub.snapshot().databaseProblem
-            #expect(gone)
+            let reason = await Self.databaseProblemComes(at: hub)
+            #expect(reason != nil)
             #expect(
                 reason == "the hub directory \(directory) was removed while the hub runs, its database with it, \(lost)",
                 "\(String(describing: reason))")
@@ -431,9 +429,8 @@ struct HubTests {
 
             // The link removed, the directory it led to left: not ready until it is back.
             try FileManager.default.removeItem(atPath: link)
-            let removed = await eventually { await hub.snapshot().databaseProblem != nil }
-            let problem = await hub.snapshot().databaseProblem
-            #expect(removed)
+            let problem = await Self.databaseProblemComes(at: hub)
+            #expect(problem != nil)
             #expect(
                 problem == "\(named) was removed while the hub runs, the directory it led to left in place, \(consequence)",
                 "\(String(describing: problem))")
@@ -447,9 +444,8 @@ struct HubTests {
             // The link made to lead elsewhere, in one step (rename replaces it).
             try FileManager.default.createSymbolicLink(atPath: link + ".new", withDestinationPath: other)
             #expect(rename(link + ".new", link) == 0)
-            let changed = await eventually { await hub.snapshot().databaseProblem != nil }
-            let reason = await hub.snapshot().databaseProblem
-            #expect(changed)
+            let reason = await Self.databaseProblemComes(at: hub)
+            #expect(reason != nil)
             #expect(
                 reason == "\(named) was changed while the hub runs: it leads to another directory now (\(other)), \(consequence)",
                 "\(String(describing: reason))")
@@ -593,5 +589,12 @@ struct HubTests {
             hub.stop()
             try await hubTask.value
         }
+    }
+
+    /// The problem with its database `hub` reports, once it reports one (waited for up to
+    /// 30 s); nil if none came.
+    static func databaseProblemComes(at hub: Hub) async -> String? {
+        _ = await eventually { await hub.snapshot().databaseProblem != nil }
+        return await hub.snapshot().databaseProblem
     }
 }
