@@ -5,17 +5,19 @@
 /// - One address holds at most `maxPerAddress` of them (`--kdb-max-per-address`; by default a
 ///   quarter of the cap, but at least ``fewConnections`` when the cap allows).
 /// - The last `reserved` connections (a quarter of the cap, rounded down) are kept for
-///   addresses that hold fewer than `fewConnections`: addresses holding many connections
-///   together cannot fill the door either.
+///   addresses that hold fewer than `fewConnections` with the new one: addresses holding many
+///   connections together cannot fill the door either. (Counted with the new one: an address
+///   holding 3 that took a reserved connection as its 4th would hold 4 in the reserve, and
+///   two such addresses filled a door of 8.)
 public struct KdbConnectionLimits: Sendable, Hashable {
     /// Connections open at once, from all addresses.
     public var maxConnections: Int
     /// Connections open at once from one address.
     public var maxPerAddress: Int
     /// Connections at the top of the cap that only addresses holding fewer than
-    /// ``fewConnections`` may open.
+    /// ``fewConnections``, the new one counted, may open.
     public var reserved: Int
-    /// Below this many connections, an address may take a reserved connection.
+    /// An address may take a reserved connection if it then holds fewer than this many.
     public static let fewConnections = 4
 
     /// The limits for a cap of `maxConnections`, with `maxPerAddress` (nil: a quarter of the
@@ -36,9 +38,9 @@ public struct KdbConnectionLimits: Sendable, Hashable {
         if fromAddress >= maxPerAddress {
             return "its address holds \(fromAddress), the most one address may (--kdb-max-per-address)"
         }
-        if open >= maxConnections - reserved && fromAddress >= Self.fewConnections {
+        if open >= maxConnections - reserved && fromAddress + 1 >= Self.fewConnections {
             return
-                "its address holds \(fromAddress) and the last \(reserved) of \(maxConnections) are kept for addresses holding fewer than \(Self.fewConnections)"
+                "its address holds \(fromAddress) and the last \(reserved) of \(maxConnections) are kept for addresses holding fewer than \(Self.fewConnections) with them"
         }
         return nil
     }

@@ -17,7 +17,7 @@ struct KdbDoorOptions: ParsableArguments {
     @Option(name: .customLong("kdb-reply-buffer"), parsing: .unconditional, help: ArgumentHelp("Reply bytes buffered for a kdb+ client that does not read before it is disconnected (default \(Self.defaults.maxBufferedReplyBytes)).", valueName: "bytes"))
     var replyBuffer: Int?
 
-    @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)). The last quarter is kept for addresses holding fewer than \(KdbConnectionLimits.fewConnections).", valueName: "count"))
+    @Option(name: .customLong("kdb-max-connections"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections open at once; one more is closed when it comes (default \(Self.defaults.maxConnections)). The last quarter is kept for addresses holding fewer than \(KdbConnectionLimits.fewConnections), the new one counted.", valueName: "count"))
     var maxConnections: Int?
 
     @Option(name: .customLong("kdb-max-per-address"), parsing: .unconditional, help: ArgumentHelp("kdb+ client connections one peer address may hold at once (default a quarter of --kdb-max-connections, at least 4; clients on the broker's host all come from 127.0.0.1).", valueName: "count"))

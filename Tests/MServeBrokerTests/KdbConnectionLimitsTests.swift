@@ -31,7 +31,27 @@ struct KdbConnectionLimitsTests {
         let limits = KdbConnectionLimits(maxConnections: 8, maxPerAddress: 8)
         #expect(limits.refusal(open: 5, fromAddress: 5) == nil)
         #expect(limits.refusal(open: 6, fromAddress: 4) != nil)
-        #expect(limits.refusal(open: 6, fromAddress: KdbConnectionLimits.fewConnections - 1) == nil)
+        #expect(limits.refusal(open: 6, fromAddress: KdbConnectionLimits.fewConnections - 2) == nil)
+        // Its 4th connection would make an address one holding 4.
+        #expect(limits.refusal(open: 6, fromAddress: KdbConnectionLimits.fewConnections - 1) != nil)
         #expect(limits.refusal(open: 7, fromAddress: 0) == nil)
+    }
+
+    /// Addresses that each open 4 connections, one address after the other, as many as reach
+    /// into the reserve, leave room for a client holding none: an address's 4th connection is
+    /// never a reserved one.
+    @Test(arguments: [8, 16, 512])
+    func addressesOpeningFourEachLeaveRoomForAnother(cap: Int) {
+        let limits = KdbConnectionLimits(maxConnections: cap, maxPerAddress: KdbConnectionLimits.fewConnections)
+        let addresses = (cap - limits.reserved) / KdbConnectionLimits.fewConnections + 1
+        var open = 0
+        for _ in 0..<addresses {
+            var held = 0
+            for _ in 0..<KdbConnectionLimits.fewConnections where limits.refusal(open: open, fromAddress: held) == nil {
+                held += 1
+                open += 1
+            }
+        }
+        #expect(limits.refusal(open: open, fromAddress: 0) == nil, "open \(open) of \(cap)")
     }
 }
