@@ -107,6 +107,7 @@ public struct KdbUsers: Sendable, Hashable {
     public init(contentsOf path: String) throws(BrokerError) {
         // The file read, and so the directory judged, is the one the path leads to.
         let resolved = POSIXFile.resolvedPath(path) ?? path
+        let shownAs = resolved == path ? path : "\(path) (a link to \(resolved))"
         let contents: FileContents
         do {
             contents = try POSIXFile.read(atPath: resolved, limit: 16 << 20)
@@ -118,14 +119,18 @@ public struct KdbUsers: Sendable, Hashable {
         guard contents.permissions & 0o077 == 0 else {
             throw BrokerError(
                 .configuration,
-                "the users file \(path) has mode \(POSIXFile.octal(contents.permissions)), so "
+                "the users file \(shownAs) has mode \(POSIXFile.octal(contents.permissions)), so "
                     + "\(POSIXFile.exposure(contents.permissions)) (its passwords are secrets, and whoever may write it may "
                     + "add a user): it must be readable by the broker's user only; run chmod 600 \(path)")
+        }
+        // Whoever may write the directory of a link given for it may point the link elsewhere.
+        if let refusal = POSIXFile.linkRefusal(given: path, resolved: resolved, what: "users file") {
+            throw BrokerError(.configuration, refusal)
         }
         // Its owner may rewrite it and change its mode; whoever may write its directory may put
         // a file of their own in its place.
         if let refusal = POSIXFile.controlRefusal(
-            atPath: resolved, what: "users file", shownAs: resolved == path ? path : "\(path) (a link to \(resolved))",
+            atPath: resolved, what: "users file", shownAs: shownAs,
             read: contents, fileHarm: "add a kdb+ user (and read the passwords)",
             directoryHarm: "put a users file of their own in its place (and add a kdb+ user)",
             otherwise: "give a users file of this user's own")

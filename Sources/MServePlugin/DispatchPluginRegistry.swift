@@ -69,6 +69,9 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
         var seenFiles: Set<FileIdentity> = []
         for candidate in candidates {
             let path = POSIXFile.resolvedPath(candidate) ?? candidate
+            if let refusal = POSIXFile.linkRefusal(given: candidate, resolved: path, what: "dispatch plugin file") {
+                throw PluginError(.controlledByOthers, refusal)
+            }
             // One file, by whatever name (a symbolic or hard link): dlopen gives it once too.
             if let identity = POSIXFile.identity(atPath: path), !seenFiles.insert(identity).inserted { continue }
             try Self.append(try Self.load(path: path), to: &loaded)

@@ -247,6 +247,9 @@ public enum ServantPluginLoader {
                 throw ServantPluginError(.fileNotFound, "\(candidate): no such servant plugin file")
             }
             let path = POSIXFile.resolvedPath(candidate) ?? candidate
+            if let refusal = POSIXFile.linkRefusal(given: candidate, resolved: path, what: "servant plugin file") {
+                throw ServantPluginError(.controlledByOthers, refusal)
+            }
             // One file, by whatever name (a symbolic or hard link): dlopen gives it once too.
             if let identity = POSIXFile.identity(atPath: path), !seenFiles.insert(identity).inserted { continue }
             let plugin = try load(path: path)

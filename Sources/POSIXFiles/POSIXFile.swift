@@ -396,19 +396,53 @@ extension POSIXFile {
                 return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
             }
             let harm = checked == path ? fileHarm : directoryHarm
-            if case .writableByOthers(let permissions)? = control, checked == directory, permissions & 0o1000 != 0 {
-                // A sticky directory others may write is shared on purpose (/tmp): taking
-                // their write access away would break it for them.
-                let owner = effectiveUserID == 0 ? "root" : "root or this process's user"
-                return "\(name) has mode \(octal(permissions)), so \(exposure(permissions)): whoever may write it "
-                    + "could \(harm); it is a shared directory (sticky, as /tmp is), so leave its mode and move the file to "
-                    + "a directory only \(owner) may write"
-            }
-            if let control {
-                return control.refusal(of: name, at: checked, whoCould: harm, otherwise: alternative)
+            if let refusal = refusal(of: control, name: name, at: checked, isDirectory: checked == directory, harm: harm, otherwise: alternative) {
+                return refusal
             }
         }
         return nil
+    }
+
+    /// The refusal for `control` of `name` at `checked`, or nil when there is none. A sticky
+    /// directory others may write is shared on purpose (/tmp): taking their write access away
+    /// would break it for them, so the fix named is to move the file.
+    private static func refusal(
+        of control: OutsideControl?, name: String, at checked: String, isDirectory: Bool, harm: String,
+        otherwise alternative: String, moving moved: String = "the file"
+    ) -> String? {
+        if case .writableByOthers(let permissions)? = control, isDirectory, permissions & 0o1000 != 0 {
+            let owner = effectiveUserID == 0 ? "root" : "root or this process's user"
+            return "\(name) has mode \(octal(permissions)), so \(exposure(permissions)): whoever may write it "
+                + "could \(harm); it is a shared directory (sticky, as /tmp is), so leave its mode and move \(moved) to "
+                + "a directory only \(owner) may write"
+        }
+        return control.map { $0.refusal(of: name, at: checked, whoCould: harm, otherwise: alternative) }
+    }
+
+    /// Why the symbolic link `given`, which leads to `resolved`, must not be followed, or nil
+    /// when it may (or `given` is no link): the directory holding the link belongs to a user
+    /// other than root or this process's effective user, or its group or other users may
+    /// write it (a sticky directory, such as /tmp, included). Whoever may write that
+    /// directory may point the link at another file (another plugin, an older users file)
+    /// before the next start. The file the link leads to and its directory are judged by
+    /// ``controlRefusal(atPath:what:shownAs:read:fileHarm:directoryHarm:otherwise:)``; this
+    /// judges the link's own place, as the message names it: `the directory DIR of the link
+    /// GIVEN to the WHAT RESOLVED`.
+    public static func linkRefusal(given: String, resolved: String, what: String) -> String? {
+        var status = stat()
+        guard given != resolved, lstat(given, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return nil }
+        let slash = given.lastIndex(of: "/")
+        let directory = slash.map { $0 == given.startIndex ? "/" : String(given[..<$0]) } ?? "."
+        let name = "the directory \(directory) of the link \(given) to the \(what) \(resolved)"
+        let control: OutsideControl?
+        do {
+            control = try outsideControl(atPath: directory, trustedOwners: [0, effectiveUserID])
+        } catch {
+            return "cannot check who may change \(name): \(error.systemReason ?? error.message)"
+        }
+        return refusal(
+            of: control, name: name, at: directory, isDirectory: true,
+            harm: "point the link at another file", otherwise: "give the file's own path", moving: "the link")
     }
 }
 

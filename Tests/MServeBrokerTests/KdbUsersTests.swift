@@ -160,6 +160,13 @@ struct KdbUsersFileTests {
                 let link = linkDirectory + "/users"
                 try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: path)
                 #expect(try KdbUsers(contentsOf: link).accepts(user: "alice", password: "wonderland"))
+                // A mode others may read, judged on the file the link leads to.
+                #expect(chmod(path, 0o644) == 0)
+                let modeError = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: link) }
+                #expect(
+                    modeError?.message.hasPrefix("the users file \(link) (a link to \(path)) has mode 0644") == true,
+                    "\(String(describing: modeError))")
+                #expect(chmod(path, 0o600) == 0)
                 #expect(chmod(directory, 0o777) == 0)
                 defer { chmod(directory, 0o700) }
                 let error = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: link) }
@@ -167,6 +174,15 @@ struct KdbUsersFileTests {
                     error?.message.hasPrefix(
                         "the directory \(directory) of the users file \(link) (a link to \(path)) has mode 0777") == true,
                     "\(String(describing: error))")
+                // Whoever may write the link's own directory could point it at another file.
+                #expect(chmod(directory, 0o700) == 0)
+                #expect(chmod(linkDirectory, 0o777) == 0)
+                defer { chmod(linkDirectory, 0o700) }
+                let linkError = #expect(throws: BrokerError.self) { try KdbUsers(contentsOf: link) }
+                #expect(
+                    linkError?.message.hasPrefix(
+                        "the directory \(linkDirectory) of the link \(link) to the users file \(path) has mode 0777") == true,
+                    "\(String(describing: linkError))")
             }
         }
     }

@@ -178,6 +178,21 @@ import Testing
                 #expect(chown(path, 0, 0) == 0)
             }
 
+            // A link to it lying in a directory others may write: they could point the link at
+            // another file before the next start.
+            try withTemporaryDirectory("mserve-plugin-links") { (links: String) throws in
+                let link = links + "/watched.so"
+                #expect(symlink(path, link) == 0)
+                #expect(chmod(links, 0o777) == 0)
+                let linked = #expect(throws: PluginError.self) { try DispatchPluginRegistry(directories: [], extraPaths: [link]) }
+                #expect(linked?.code == .controlledByOthers)
+                #expect(
+                    linked?.message.hasPrefix("the directory \(links) of the link \(link) to the dispatch plugin file \(path) has mode 0777") == true,
+                    "\(String(describing: linked))")
+                #expect(!FileManager.default.fileExists(atPath: marker))
+                #expect(chmod(links, 0o700) == 0)
+            }
+
             // This user's file in this user's directory loads.
             let registry = try DispatchPluginRegistry(directories: [directory], extraPaths: [])
             #expect(registry.plugins.map(\.name) == ["watched"])

@@ -282,4 +282,34 @@ struct POSIXFileTests {
             POSIXFile.libraryLoadRefusal(atPath: directory + "/none.so", what: "test plugin")?
                 .hasPrefix("cannot check who may change the test plugin \(directory)/none.so: No such file") == true)
     }
+
+    /// A symbolic link is judged by where it lies too: whoever may write the directory holding
+    /// it could point it at another file. A path that is no link, or one whose link lies in a
+    /// directory only its owner writes, is let through.
+    @Test func aLinkInADirectoryOthersMayWriteIsRefused() throws {
+        let directory = try directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(chmod(directory, 0o755) == 0)
+        let file = directory + "/file"
+        try POSIXFile.create(atPath: file, contents: [], permissions: 0o644)
+        let links = directory + "/links"
+        #expect(mkdir(links, 0o755) == 0)
+        let link = links + "/link"
+        #expect(symlink(file, link) == 0)
+        #expect(POSIXFile.linkRefusal(given: link, resolved: file, what: "test file") == nil)
+        #expect(POSIXFile.linkRefusal(given: file, resolved: file, what: "test file") == nil)
+        #expect(chmod(links, 0o777) == 0)
+        #expect(POSIXFile.linkRefusal(given: file, resolved: file, what: "test file") == nil, "no link")
+        #expect(
+            POSIXFile.linkRefusal(given: link, resolved: file, what: "test file")
+                == "the directory \(links) of the link \(link) to the test file \(file) has mode 0777, so its group may read, "
+                + "write and execute it and other users may read, write and execute it: whoever may write it could point "
+                + "the link at another file; run chmod go-w \(links)")
+        #expect(chmod(links, 0o1777) == 0)
+        #expect(
+            POSIXFile.linkRefusal(given: link, resolved: file, what: "test file")?
+                .hasSuffix("it is a shared directory (sticky, as /tmp is), so leave its mode and move the link to a directory only "
+                    + "\(POSIXFile.effectiveUserID == 0 ? "root" : "root or this process's user") may write") == true)
+        #expect(chmod(links, 0o755) == 0)
+    }
 }
