@@ -514,7 +514,7 @@ final class ServantLoop {
                 guard directHeld < directCapacity else {
                     countRefusals(
                         1, "direct over capacity",
-                        "refused a direct query: the servant holds its capacity of \(directCapacity) direct queries", now: now)
+                        "refused a direct query: the servant holds its capacity of \(directCapacity) direct quer\(directCapacity == 1 ? "y" : "ies")", now: now)
                     send(frames.copy(of: 0), (1..<frames.count - 1).map { frames.copy(of: $0) } + [
                         Self.errorReply(to: frames.copy(of: frames.count - 1), Self.directOverCapacityMessage(directCapacity))
                     ])

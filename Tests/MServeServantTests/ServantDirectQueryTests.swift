@@ -1,7 +1,8 @@
+import Logging
 import MServeProtocol
 import MServeServant
 import MServeTestSupport
-import MServeProtocol
+import MServeTesting
 import QData
 import Testing
 import ZeroMQ
@@ -18,11 +19,12 @@ struct ServantDirectQueryTests {
     private static func withServant(
         _ configure: (inout ServantConfiguration) -> Void = { $0.acceptsDirectQueries = true },
         functions: FunctionRegistry = .twice(),
+        logger: Logger = Logger(label: "mserve.servant"),
         _ body: (String, ZMQContext) async throws -> Void
     ) async throws {
         var configuration = ServantConfiguration()
         configure(&configuration)
-        try await RunningServant.with(configuration, functions: functions, body)
+        try await RunningServant.with(configuration, functions: functions, logger: logger, body)
     }
 
     private static func socket(_ type: ZMQSocketType, _ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
@@ -111,7 +113,10 @@ struct ServantDirectQueryTests {
     @Test func directQueriesPastTheCapacityAreRefusedAtOnce() async throws {
         let hold = HeldFunction()
         defer { hold.release(16) }
-        try await Self.withServant({ $0.acceptsDirectQueries = true }, functions: hold.registry) { endpoint, context in
+        let recorder = LogRecorder()
+        try await Self.withServant(
+            { $0.acceptsDirectQueries = true }, functions: hold.registry, logger: recorder.logger(label: "mserve.servant")
+        ) { endpoint, context in
             let first = try Self.socket(.dealer, context, endpoint)
             let second = try Self.socket(.dealer, context, endpoint)
             defer {
@@ -124,6 +129,10 @@ struct ServantDirectQueryTests {
             let refused = try #require(try await second.receiveFrames(within: .seconds(10)), "the query past the capacity got no answer")
             let text = "mserve: the servant is at its capacity of 1 direct query"
             #expect(try QIPC.decode(refused[0]).value == QIPC.decode(ReplyAssembly.servantFailure(id: .atom(.long(2)), message: text)).value)
+            // The log says it as the reply does.
+            #expect(
+                recorder.messages.contains("refused a direct query: the servant holds its capacity of 1 direct query"),
+                "\(recorder.messages)")
             hold.release(1)
             let answered = try #require(try await first.receiveFrames(within: .seconds(10)))
             #expect(try QIPC.decode(answered[0]).value == .list([.atom(.long(1)), .atom(.long(1))]))
