@@ -172,9 +172,14 @@ struct HubServeCommand: AsyncParsableCommand {
                 curve: configuration.curve.map { ZMQCurveClientKeys(serverPublicKey: $0.publicKey, keyPair: $0) },
                 logger: logger)
         }
-        try await runAnnouncingEndpoint(
-            [hub, ownSpoke], http: http, unsecured: configuration.curve == nil ? .hub(endpoint) : nil, logger: logger
-        ) { try await hub.endpoint }
+        do {
+            try await runAnnouncingEndpoint(
+                [hub, ownSpoke], http: http, unsecured: configuration.curve == nil ? .hub(endpoint) : nil, logger: logger
+            ) { try await hub.endpoint }
+        } catch let error as HubError where error.code == .directoryRefused {
+            // A setting to change, as a refused key directory is: status 64.
+            throw ValidationError(error.message)
+        }
     }
 }
 

@@ -71,14 +71,14 @@ public final class HubDatabase: Sendable {
             return resolved
         case .ownedBy(let owner):
             throw HubError(
-                .database,
+                .directoryRefused,
                 "the hub directory \(directory) belongs to uid \(owner), not to this hub's user (uid \(geteuid())), "
                     + "who could change its files and mode: the hub keeps its database and admin token there; "
                     + "give one of this user's own with \(settings)")
         case .writableByOthers(let permissions):
             // Who may do what, as the key files' checks say it: "its group may read, write and execute it".
             throw HubError(
-                .database,
+                .directoryRefused,
                 "the hub directory \(directory) has mode \(POSIXFile.octal(permissions)), so \(POSIXFile.exposure(permissions)): "
                     + "the hub keeps its database and admin token there; run chmod 700 \(resolved), or give another with \(settings)")
         }
@@ -95,7 +95,7 @@ public final class HubDatabase: Sendable {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
             throw HubError(
-                .database,
+                .directoryRefused,
                 "the hub directory \(directory) is not a directory: give \(settings) a directory, "
                     + "or a path where the hub may create one")
         }

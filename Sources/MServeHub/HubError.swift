@@ -35,6 +35,10 @@ public struct HubError: Error, CustomStringConvertible, Sendable {
         public static let socket = Code("socket")
         /// The hub database could not be opened, read or written.
         public static let database = Code("database")
+        /// The hub directory given may not be used as it is: it is not a directory, another
+        /// user owns it, or its group or others may write it. A setting to change, not a
+        /// failure of the hub (`mserve hub` exits 64 for it, as for other refused settings).
+        public static let directoryRefused = Code("directoryRefused")
         /// The hub did not answer in time.
         public static let timeout = Code("timeout")
         /// A message that the hub protocol does not define.

@@ -129,7 +129,7 @@ struct HubDatabaseTests {
                 error?.message
                     == "the hub directory \(file) is not a directory: give --dir or MSERVE_HUB_DIR a directory, or a path "
                     + "where the hub may create one")
-            #expect(error?.code == .database)
+            #expect(error?.code == .directoryRefused)
             let below = #expect(throws: HubError.self) { try HubDatabase(directory: file + "/hub") }
             #expect(
                 below?.message
@@ -282,6 +282,7 @@ struct HubDatabaseTests {
                 try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
                 try FileManager.default.setAttributes([.posixPermissions: permissions], ofItemAtPath: shared)
                 let error = #expect(throws: HubError.self) { _ = try HubDatabase(directory: shared) }
+                #expect(error?.code == .directoryRefused)
                 #expect(
                     error?.message.contains(says) == true
                         && error?.message.contains("run chmod 700 \(shared)") == true,

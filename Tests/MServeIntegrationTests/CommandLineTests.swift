@@ -413,6 +413,24 @@ extension IntegrationTests {
             }
         }
 
+        /// A hub directory others may write is a setting to change, as a key directory is:
+        /// status 64, the directory, its mode and the fix, and nothing served.
+        @Test func aHubDirectoryOthersMayWriteIsRefusedAsAUsageError() async throws {
+            try await withTemporaryDirectory("mserve-hub-directory") { directory in
+                #expect(chmod(directory, 0o777) == 0)
+                let refused = try await CommandRun.mserve(
+                    ["hub", "--dir", directory, "--bind", "tcp://127.0.0.1:\(LoopbackPort.free())"], timeout: 60)
+                #expect(refused.status == 64, "\(refused.errors)")
+                #expect(
+                    refused.errors.contains(
+                        "Error: the hub directory \(directory) has mode 0777, so its group may read, write and execute it "
+                            + "and other users may read, write and execute it: the hub keeps its database and admin token there; "
+                            + "run chmod 700 \(directory)"),
+                    "\(refused.errors)")
+                #expect(refused.output.isEmpty, "\(refused.output)")
+            }
+        }
+
         /// A key file or directory that cannot be made is a failure with the path and its
         /// POSIX reason, in one line and without the help; only a bad name is a usage error.
         @Test func keysNewReportsAFileItCannotMakeWithThePathAndTheReason() async throws {
