@@ -40,7 +40,7 @@ struct MServeCommand: AsyncParsableCommand {
         // start a line of its own. The level is the one the command set (`LoggingOptions`),
         // else MSERVE_LOG_LEVEL, else info.
         LoggingSystem.bootstrap { label in
-            var handler = OneLineLogHandler(wrapping: StreamLogHandler.standardError(label: label))
+            var handler = OneLineLogHandler(wrapping: StandardErrorLogHandler(label: label))
             handler.logLevel = LoggingOptions.processLevel.withLock { $0 }
             return handler
         }

@@ -13,7 +13,7 @@ public import Logging
 ///
 /// ```swift
 /// LoggingSystem.bootstrap { label in
-///     OneLineLogHandler(wrapping: StreamLogHandler.standardError(label: label))
+///     OneLineLogHandler(wrapping: StandardErrorLogHandler(label: label))
 /// }
 /// ```
 public struct OneLineLogHandler: LogHandler {
