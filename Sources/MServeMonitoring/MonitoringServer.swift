@@ -325,9 +325,10 @@ extension Character {
     fileprivate var isASCIIHexDigit: Bool { isASCII && isHexDigit }
 }
 
-/// Hummingbird's HTTP/1 channel with an ``AbsoluteFormHostHandler`` right after the HTTP/1
-/// decoder, where the request line's target is still whole: what Hummingbird then hands on
-/// keeps only the target's path.
+/// Hummingbird's HTTP/1 channel with an ``AbsoluteFormHostHandler`` and a
+/// ``CloseAfterResponseHandler`` right after the HTTP/1 decoder, where the request line's
+/// target and version are still whole: what Hummingbird then hands on keeps only the target's
+/// path, and no version.
 struct AbsoluteFormHTTP1Channel: ServerChildChannel {
     private let channel: HTTP1Channel
 
@@ -340,12 +341,32 @@ struct AbsoluteFormHTTP1Channel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(AbsoluteFormHostHandler(), position: .after(decoder))
+            try pipeline.addHandler(CloseAfterResponseHandler(), position: .after(decoder))
             return value
         }
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
         await channel.handle(value: value, logger: logger)
+    }
+}
+
+/// Marks a request after which the connection is to be closed, as NIO reads it (HTTP/1.0
+/// without `Connection: keep-alive`, or any `close` token), with exactly `Connection: close`,
+/// the one form Hummingbird closes the connection after: an HTTP/1.0 probe that reads until
+/// the server closes would otherwise wait for the idle timeout, holding one of the connections
+/// the side allows meanwhile (RFC 9112 §9.3).
+final class CloseAfterResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive, head.headers["connection"] != ["close"] else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headers.replaceOrAdd(name: "Connection", value: "close")
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
 

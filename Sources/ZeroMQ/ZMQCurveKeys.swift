@@ -187,8 +187,23 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
         do {
             return try POSIXFile.read(atPath: file, limit: 4096, acceptingPipes: acceptingPipes)
         } catch {
-            throw ZMQKeyFileError("cannot read the key file \(file): \(error.reason)")
+            throw ZMQKeyFileError("cannot read the key file \(file): \(error.reason)\(unenterableDirectory(of: file, error))")
         }
+    }
+
+    /// For a key file this user may not open because it may not enter the directory holding
+    /// it (a key directory root made, 0700, shared with a service's own user), what to change;
+    /// empty otherwise.
+    private static func unenterableDirectory(of file: String, _ error: FileError) -> String {
+        guard error.systemErrorNumber == EACCES else { return "" }
+        let slash = file.lastIndex(of: "/")
+        let directory = slash.map { $0 == file.startIndex ? "/" : String(file[..<$0]) } ?? "."
+        var status = stat()
+        guard access(directory, X_OK) != 0, stat(directory, &status) == 0 else { return "" }
+        return "; this user (uid \(geteuid())) may not enter the directory \(directory) (mode "
+            + "\(POSIXFile.octal(UInt32(status.st_mode) & 0o7777)), owned by uid \(status.st_uid)): let it in "
+            + "(chmod 755 \(directory): the secret keys in it stay readable by their owners alone), "
+            + "or give this user a key directory of its own"
     }
 
     /// Reads a secret key file, refusing one whose group or other users have any permission on

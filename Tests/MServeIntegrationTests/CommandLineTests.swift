@@ -413,6 +413,41 @@ extension IntegrationTests {
             }
         }
 
+        /// A key directory root made (0700) that a service's own user may not enter: the refusal
+        /// says so and what to change, not a bare "Permission denied" on the key file.
+        @Test(
+            .enabled(
+                if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                "needs root, to give a key to another user, and setpriv, to run as that user"))
+        func aKeyDirectoryTheUserMayNotEnterIsNamedWithTheFix() async throws {
+            try await withTemporaryDirectory("mserve-keys-shared") { temporary in
+                #expect(chmod(temporary, 0o711) == 0)
+                let directory = URL(fileURLWithPath: temporary).resolvingSymlinksInPath().path + "/keys"
+                #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", directory]).status == 0)
+                #expect(chown(directory + "/servant.key", 65_534, 65_534) == 0)
+                func runAsNobody() async throws -> CommandRun {
+                    try await CommandRun.run(
+                        URL(fileURLWithPath: "/usr/bin/setpriv"),
+                        ["--reuid=65534", "--regid=65534", "--clear-groups", MServeProcess.executable.path]
+                            + ["servant", "--keys", directory, "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())"],
+                        timeout: 60)
+                }
+                let refused = try await runAsNobody()
+                #expect(refused.status == 64, "\(refused.errors)")
+                #expect(
+                    refused.errors.contains(
+                        "Permission denied; this user (uid 65534) may not enter the directory \(directory) (mode 0700, owned by uid 0): "
+                            + "let it in (chmod 755 \(directory): the secret keys in it stay readable by their owners alone), "
+                            + "or give this user a key directory of its own"),
+                    "\(refused.errors)")
+                // Let in, it reads its key (and goes on to what else it lacks, the hub's key).
+                #expect(chmod(directory, 0o755) == 0)
+                let entered = try await runAsNobody()
+                #expect(!entered.errors.contains("may not enter"), "\(entered.errors)")
+                #expect(!entered.errors.contains("servant.key"), "\(entered.errors)")
+            }
+        }
+
         /// A hub directory others may write is a setting to change, as a key directory is:
         /// status 64, the directory, its mode and the fix, and nothing served.
         @Test func aHubDirectoryOthersMayWriteIsRefusedAsAUsageError() async throws {

@@ -16,13 +16,15 @@ struct MonitoringServerTests {
 
     /// Runs a broker with `servants` servants and its HTTP side on a free loopback port.
     static func withBrokerHTTP(
-        servants: Int, _ body: @Sendable (LocalCluster, Int) async throws -> Void
+        servants: Int, limits: MonitoringServer.ConnectionLimits = MonitoringServer.ConnectionLimits(),
+        _ body: @Sendable (LocalCluster, Int) async throws -> Void
     ) async throws {
         try await LocalCluster.run(functions: BrokerMetricsTests.functions(), servants: servants) {
             cluster in
             let server = MonitoringServer(
                 address: HTTPBindAddress(host: "127.0.0.1", port: 0),
-                process: BrokerMonitor(broker: cluster.broker, service: "web"), sampleInterval: .milliseconds(100), logger: quiet)
+                process: BrokerMonitor(broker: cluster.broker, service: "web"), sampleInterval: .milliseconds(100),
+                limits: limits, logger: quiet)
             let group = ServiceGroup(services: [server], logger: quiet)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -238,6 +240,43 @@ struct MonitoringServerTests {
             let served = try await Self.send(port: port, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
             #expect(served.status == 200, "\(served.answer)")
             #expect(served.answer.contains("mserve_broker_queue_length"))
+        }
+    }
+
+    /// A request after which the connection is to close (HTTP/1.0 without keep-alive, or
+    /// `Connection: close` among other tokens) gets its answer and the connection closed at
+    /// once. The server's idle timeout is 10 minutes here, so a connection closed within the
+    /// reads' minute was closed for the request. HTTP/1.0 asking to be kept alive, and HTTP/1.1,
+    /// are kept open, each request answered.
+    @Test func aConnectionIsClosedAfterTheAnswerWhenTheRequestSaysSo() async throws {
+        var limits = MonitoringServer.ConnectionLimits()
+        limits.requestTimeout = .seconds(600)
+        try await Self.withBrokerHTTP(servants: 0, limits: limits) { _, port in
+            for request in [
+                "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close, te\r\nTE: trailers\r\n\r\n",
+            ] {
+                let connection = try RawTCPConnection(port: port)
+                defer { connection.close() }
+                connection.send(request)
+                let answer = await connection.readUntilClosed(timeout: .seconds(60))
+                #expect(answer?.contains("200 OK") == true, "\(request): \(answer ?? "still open after a minute")")
+            }
+            for request in [
+                "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            ] {
+                let connection = try RawTCPConnection(port: port)
+                defer { connection.close() }
+                connection.send(request + request)
+                var answers = ""
+                let giveUp = ContinuousClock.now + .seconds(60)
+                while answers.components(separatedBy: "200 OK").count < 3, ContinuousClock.now < giveUp {
+                    answers += String(decoding: await connection.receive(count: 1, timeout: .seconds(1)), as: UTF8.self)
+                }
+                #expect(answers.components(separatedBy: "200 OK").count == 3, "\(request): \(answers)")
+                #expect(await connection.readUntilClosed(timeout: .milliseconds(200)) == nil, "\(request): closed")
+            }
         }
     }
 
