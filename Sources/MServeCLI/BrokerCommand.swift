@@ -6,6 +6,7 @@ import MServeHub
 import MServeMonitoring
 import MServePlugin
 import MServeQuery
+import POSIXSockets
 import ServiceLifecycle
 import Synchronization
 import ZeroMQ
@@ -356,8 +357,14 @@ struct BrokerCommand: AsyncParsableCommand {
                 // Registered under the address it listens on, as a servant is: the address the
                 // hub sees the connection come from may be another of this host's addresses,
                 // one the broker does not listen on (a hub reached at a LAN address, clients
-                // taken on loopback). Bound to every interface, it lets the hub name it.
+                // taken on loopback). Bound to every interface, it lets the hub name it, by the
+                // address on the hub's route to it; but a hub on this host would see loopback,
+                // which clients on other hosts cannot reach: then it is registered under this
+                // host's first address that is not loopback, as a servant bound so is.
                 var registration = SpokeRegistration.current(boundAt: endpoint, service: service, role: SpokeRole.broker)
+                if MServeServantCommand.bindsEveryInterface(endpoint), !SpokeReachability.isOnAnotherHost(hub: hub.endpoint) {
+                    registration.advertisedHost = IPv4Address.firstNonLoopback()
+                }
                 registration.curveKey = security?.keyPair.publicKey
                 let member = try hub.membership(registration, logger: logger, curve: security?.hubKeys)
                 if let auto = member as? HubAutoMode { onAutoMode(auto) }

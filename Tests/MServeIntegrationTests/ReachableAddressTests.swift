@@ -62,7 +62,9 @@ extension IntegrationTests {
     /// A broker is registered under the address its --clients binds, not the address the hub
     /// sees its connection come from: here it takes clients on 127.0.0.2 and reaches the hub on
     /// 127.0.0.1, and `send --service` reaches it at the endpoint the hub gives. Bound to every
-    /// interface, it is registered under the address the hub sees.
+    /// interface, it is registered under the address the hub sees, or, when that is loopback
+    /// (the hub on its host), its host's first address that is not loopback, which clients on
+    /// other hosts can reach.
     @Test func brokersAreRegisteredAtTheAddressTheyBind() async throws {
         try await withTemporaryDirectory("mserve-address") { directory in
             let hub = try await MServeProcess("hub", ["hub", "--bind", "tcp://127.0.0.1:0", "--dir", directory])
@@ -79,7 +81,8 @@ extension IntegrationTests {
                 ["broker", "--clients", "tcp://*:0", "--hub", hub.endpoint, "--service", "everywhere"])
             defer { everywhere.stop() }
 
-            let expected = ["bound broker \(bound.endpoint)", "everywhere broker tcp://127.0.0.1:\(port(of: everywhere.endpoint))"]
+            let hostAddress = IPv4Address.firstNonLoopback() ?? "127.0.0.1"
+            let expected = ["bound broker \(bound.endpoint)", "everywhere broker tcp://\(hostAddress):\(port(of: everywhere.endpoint))"]
             var spokes = ""
             let registered = try await eventually {
                 spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint]).output
