@@ -88,18 +88,18 @@ final class BrokerAdmission {
         if KdbServantLinks.isKdbEndpoint(endpoint) {
             logger.warning(
                 Logger.Message(stringLiteral: ServantKeyAdmission.qServantRefusal),
-                metadata: ["key": "\(serverKey ?? "")", "address": "\(endpoint)"])
+                metadata: ServantKeyAdmission.servantMetadata(endpoint: endpoint, key: serverKey))
             return false
         }
         guard let serverKey, !serverKey.isEmpty else {
             logger.warning(
-                "refused a servant: it has no CURVE key", metadata: ["key": "", "address": "\(endpoint)"])
+                "refused a servant: it has no CURVE key", metadata: ServantKeyAdmission.servantMetadata(endpoint: endpoint, key: nil))
             return false
         }
         guard servantKeys.name(of: serverKey) != nil else {
             logger.warning(
                 ServantKeyAdmission.notAllowedMessage,
-                metadata: ["key": "\(serverKey)", "address": "\(endpoint)"])
+                metadata: ServantKeyAdmission.servantMetadata(endpoint: endpoint, key: serverKey))
             return false
         }
         return true
@@ -161,7 +161,7 @@ public final class ServantKeyAdmission: Sendable {
     /// the registrant's, and nothing on a kdb+ IPC connection proves it.
     public func offer(endpoint: String, key: String?) {
         if KdbServantLinks.isKdbEndpoint(endpoint) {
-            logger.warning(Logger.Message(stringLiteral: Self.qServantRefusal), metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
+            logger.warning(Logger.Message(stringLiteral: Self.qServantRefusal), metadata: Self.servantMetadata(endpoint: endpoint, key: key))
             return
         }
         let decision = state.withLock { state -> Bool? in
@@ -184,7 +184,15 @@ public final class ServantKeyAdmission: Sendable {
     private func logRefusal(endpoint: String, key: String?) {
         logger.warning(
             key == nil ? "refused a servant: it has no CURVE key" : Self.notAllowedMessage,
-            metadata: ["key": "\(key ?? "")", "address": "\(endpoint)"])
+            metadata: Self.servantMetadata(endpoint: endpoint, key: key))
+    }
+
+    /// What a line about a servant the keys judge says of it, as the broker's other servant
+    /// lines do: `servant` (its `HOST:PORT`: the name it announces comes with its READY, after
+    /// this judgement) and `endpoint`, with its `key`.
+    static func servantMetadata(endpoint: String, key: String?) -> Logger.Metadata {
+        let (host, port) = BrokerLoop.hostAndPort(endpoint)
+        return ServantRecord.logMetadata(name: port.isEmpty ? host : "\(host):\(port)", endpoint: endpoint, ["key": "\(key ?? "")"])
     }
 
     /// A servant left: stop using it.
@@ -224,12 +232,13 @@ public final class ServantKeyAdmission: Sendable {
         for (endpoint, key) in refused { logRefusal(endpoint: endpoint, key: key) }
         for (endpoint, key) in dropped {
             logger.warning(
-                "dropped a servant: its key was revoked or is no longer allowed as a servant", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+                "dropped a servant: its key was revoked or is no longer allowed as a servant",
+                metadata: Self.servantMetadata(endpoint: endpoint, key: key))
             broker.removeServant(endpoint: endpoint)
         }
         for (endpoint, key) in taken {
             if !firstLoad {
-                logger.notice("servant key allowed again", metadata: ["key": "\(key)", "address": "\(endpoint)"])
+                logger.notice("servant key allowed again", metadata: Self.servantMetadata(endpoint: endpoint, key: key))
             }
             broker.addServant(endpoint: endpoint, serverKey: key)
         }

@@ -65,6 +65,10 @@ struct ServantKeyAdmissionTests {
         admission.reconcile()
         #expect(admission.servantsInUse == ["tcp://10.1.2.8:5001"])
         #expect(log.messages.contains("dropped a servant: its key was revoked or is no longer allowed as a servant"))
+        // Named as every servant line names one: servant and endpoint.
+        let dropped = log.entries.first { $0.message.hasPrefix("dropped a servant") }
+        #expect(dropped?.metadata["servant"] == "10.1.2.7:5001")
+        #expect(dropped?.metadata["endpoint"] == "tcp://10.1.2.7:5001")
         #expect(log.messages.contains("servant key allowed again"))
         admission.withdraw(endpoint: "tcp://10.1.2.8:5001")
         #expect(admission.servantsInUse.isEmpty)
