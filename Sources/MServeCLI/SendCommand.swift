@@ -43,7 +43,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(
         name: .long, parsing: .unconditional,
         help: ArgumentHelp(
-            "The query's deadline in seconds, sent to the broker as its deadline option (capped by the broker's --deadline); without it, the broker's deadline applies and the reply is waited for 30 s.",
+            "The query's deadline in seconds, 0.001 to 31536000 (a year), sent to the broker as its deadline option (capped by the broker's --deadline); without it, the broker's deadline applies and the reply is waited for 30 s.",
             valueName: "seconds"))
     var deadline: String?
 

@@ -118,6 +118,11 @@ struct MServeServantCommand: AsyncParsableCommand {
                 "--advertise '\(advertise)' is not a host: a name or an address brokers reach this servant at, "
                     + "such as 10.1.2.7 or db1.example.com (an IPv6 address in brackets, [fd00::7])")
         }
+        // Before anything loads: `[::]` names every interface, which no broker can reach.
+        if let advertise, advertise.hasPrefix("["), ZMQEndpoint("tcp://\(advertise):0")?.bindsEveryInterface != false {
+            throw ValidationError(
+                "--advertise \(advertise) names every interface, not a host brokers can reach: name one of this host's addresses")
+        }
         _ = try secondsOrNone(statusEvery, flag: "--status-every")
         _ = try seconds(drain, flag: "--drain")
     }

@@ -603,6 +603,8 @@ extension IntegrationTests {
             #expect(run.status == 64, "\(run.errors)")
             #expect(run.errors.contains(message), "\(run.errors)")
             #expect(run.output.isEmpty, "\(run.output)")
+            // Refused before anything is loaded or started, as every usage error is.
+            #expect(!run.errors.contains("loaded servant plugin"), "\(run.errors)")
         }
 
         /// An IPv6 `--advertise` is bound as it is, as an IPv4 address is.
