@@ -536,7 +536,15 @@ extension BrokerLoop {
                     sendHello(id)
                 }
             case .reply: readReply(frames, from: record)
-            case .drain: servantDraining(id, handedBack: frames.count > 3 ? (3..<frames.count).compactMap { WireInteger.decode(frames[$0]) } : [])
+            case .drain:
+                servantDraining(id, handedBack: frames.count > 3 ? (3..<frames.count).compactMap { WireInteger.decode(frames[$0]) } : [])
+                // Acknowledged at once, with a PING carrying `DRAIN` (which any servant answers
+                // as a PING): the servant sends no BYE before it reads this, and ZeroMQ keeps
+                // order on a connection, so every QUERY sent it before has arrived there by
+                // then, to be named in a further DRAIN rather than be lost with the servant.
+                // Nothing is sent it after: it is out of dispatch, its unsent queries back in
+                // the queue.
+                _ = sendToServant(record.routingID, .ping, ServantCommand.drain.frame)
             case .bye:
                 // It said it was going: the tries to reach it again are no news ("servant left",
                 // or "servant lost" with "said goodbye", says what happened).

@@ -53,6 +53,39 @@ struct ServantDrainTests {
         }
     }
 
+    /// The broker answers each DRAIN at once with a PING carrying `DRAIN`: on one connection
+    /// ZeroMQ keeps order, so every QUERY it sent the servant before is there first, and none
+    /// follows; the servant says goodbye only after reading it (docs/PROTOCOL.md, "Stopping").
+    /// The queries it runs stay its own until answered.
+    @Test func eachDrainIsAcknowledgedWithAPingCarryingDrain() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.withOneReadyServant(log: log) { run, servant, broker in
+            try run.send(id: 1, "twice 1")
+            let (_, sent) = try await servant.next(.query)
+            try #require(sent.count == 2)
+            // The next PING carrying `DRAIN` (plain heartbeats, every 100 ms here, skipped),
+            // within 30 s.
+            func acknowledgement() async throws -> [[UInt8]] {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while true {
+                    let (_, body) = try await servant.next(.ping, within: max(deadline - ContinuousClock.now, .milliseconds(1)))
+                    if !body.isEmpty { return body }
+                }
+            }
+            try servant.send(to: broker, .drain, [])
+            #expect(try await acknowledgement() == [ServantCommand.drain.frame])
+            // A DRAIN again (a query crossed the first): acknowledged again.
+            try servant.send(to: broker, .drain, [WireInteger.encode(999)])
+            #expect(try await acknowledgement() == [ServantCommand.drain.frame])
+            // The running query is still answered, and the servant leaves cleanly.
+            try servant.send(to: broker, .reply, [sent[0], ScriptedServant.answer(id: 1, .atom(.long(2)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(2)))
+            try servant.send(to: broker, .bye, [])
+            #expect(await eventually { log.messages.contains("servant left") }, "\(log.messages)")
+            #expect(!log.messages.contains { $0.hasPrefix("servant left with queries still running") }, "\(log.messages)")
+        }
+    }
+
     /// A servant that said goodbye is greeted again (to find it once it restarts), and may
     /// answer while it shuts down: a READY in the incarnation that said goodbye is not taken
     /// back into dispatch, where a query sent to it would be lost with the process. Its next
