@@ -33,7 +33,8 @@ struct MServeServantCommand: AsyncParsableCommand {
             Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries \
             (DRAIN), handing back the queries it had not started, which the brokers send to other \
             servants at once; gives the queries it is running up to 5 seconds (--drain) to finish \
-            and be answered, then says goodbye (BYE). With --hub, it leaves the hub only then.
+            and be answered, then, once each broker has acknowledged the DRAIN (no query of its is \
+            still on its way), says goodbye (BYE). With --hub, it leaves the hub only then.
 
             Environment (flags win): MSERVE_SERVANT_PLUGINS, Q_PLUGINS, MSERVE_HUB, MSERVE_HUB_DIR \
             (the hub directory with --hub auto), MSERVE_KEYS, MSERVE_LOG_LEVEL, \

@@ -60,6 +60,12 @@ public struct ServantConfiguration: Sendable {
     /// anyway; their brokers then run them elsewhere. A servant whose queries run longer
     /// gives them longer.
     public var drainTimeout: Duration = .seconds(5)
+    /// How long a stopping servant goes on waiting for a broker to acknowledge its DRAIN (a
+    /// PING carrying the frame `DRAIN`, after which no QUERY of that broker can reach it)
+    /// once nothing has been heard from that broker: a broker silent this long is taken as
+    /// gone, not waited for until the end of `drainTimeout`. The broker's default liveness
+    /// time (`mserve broker --liveness 1.6`); a live broker heartbeats every 400 ms by default.
+    public var drainAcknowledgementSilence: Duration = .milliseconds(1_600)
     /// With security on: the servant's CURVE key pair and the broker keys it admits; nil
     /// (the default) serves without security.
     public var curve: ZMQCurveServerKeys? = nil

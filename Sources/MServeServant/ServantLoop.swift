@@ -49,6 +49,15 @@ final class ServantLoop {
         /// The queries of this session held here: running, or waiting for a thread. A place is
         /// freed when its answer is sent (or, at a stop, when the query is handed back).
         var held = 0
+        /// While the servant stops: whether it knows that no QUERY of this broker can reach it
+        /// any more, sent before the broker read its DRAIN (``ServantLoop/everyBrokerSawTheDrain(now:)``):
+        /// until then it does not say goodbye, and names in a further DRAIN what still comes.
+        var drainSeen = false
+        /// While the servant stops: the plain PINGs (no acknowledgement) read from this broker
+        /// since the DRAIN was sent. The second was sent a heartbeat after the first, after the
+        /// broker read the DRAIN: what a broker that does not acknowledge one (an older broker)
+        /// sent before it has arrived.
+        var pingsSinceDrain = 0
     }
     /// Sessions started since start: the last one's number.
     private var sessionsStarted: UInt64 = 0
@@ -182,7 +191,11 @@ final class ServantLoop {
         var status = StatusSchedule(every: configuration.statusInterval, now: QueryClock.monotonicNanoseconds())
         while events.state != .stopped {
             let now = QueryClock.monotonicNanoseconds()
-            if events.state == .draining && (workers.busy == 0 || events.drainTimedOut(now: now)) { break }
+            // A drain ends once nothing runs and every broker has shown that none of its
+            // queries can still cross the DRAIN (or when the drain time is up).
+            if events.state == .draining && ((workers.busy == 0 && everyBrokerSawTheDrain(now: now)) || events.drainTimedOut(now: now)) {
+                break
+            }
             if let (answeredNow, perSecond) = status.due(now: now, count: answeredInAll) {
                 logStatus(answeredNow: answeredNow, perSecond: perSecond)
             }
@@ -243,6 +256,7 @@ final class ServantLoop {
                 """,
                 metadata: ["running": "\(running)", "drain": "\(configuration.drainTimeout)"])
         }
+        if drained { reportBrokersUnseenAtTheEnd() }
         // Queries still queued (past the drain deadline) never run: a broker's go back to it
         // in the BYE, a direct client's get an error.
         _ = handBack(workers.stop())
@@ -277,6 +291,61 @@ final class ServantLoop {
 
     /// How often sessions of silent brokers are looked for.
     static let sessionScanInterval: UInt64 = 1_000_000_000
+
+    /// Whether every broker in session has shown, since the servant sent it DRAIN, that no
+    /// QUERY of its can reach the servant any more: a QUERY sent before the broker read the
+    /// DRAIN, read after the BYE, would be charged as a dispatch of a servant that left
+    /// (docs/PROTOCOL.md, "Stopping"). A broker shows it by acknowledging the DRAIN (a PING
+    /// carrying `DRAIN`, sent when it read it: on one connection ZeroMQ keeps order, so every
+    /// QUERY sent before has arrived) or, one that does not (an older broker), by two plain
+    /// PINGs since (``BrokerSession/pingsSinceDrain``). A broker heard from by neither for
+    /// ``ServantConfiguration/drainAcknowledgementSilence`` is taken as gone, and waited for
+    /// no longer; this is where that is found, and logged.
+    private func everyBrokerSawTheDrain(now: UInt64) -> Bool {
+        let silence = configuration.drainAcknowledgementSilence.nanoseconds
+        var all = true
+        for (broker, session) in brokers where !session.drainSeen {
+            guard now > session.lastHeard, now - session.lastHeard >= silence else {
+                all = false
+                continue
+            }
+            brokers[broker]?.drainSeen = true
+            logger.notice(
+                "stopped waiting for a broker to acknowledge the DRAIN: nothing heard from it for \(Double(silence) / 1e9) s, taken as gone",
+                metadata: ["broker": "\(LogText.printable(broker))"])
+        }
+        return all
+    }
+
+    /// A PING read from `broker` while the servant stops: its acknowledgement of the DRAIN
+    /// when it carries the frame `DRAIN` (`frames` are the message's, the routing id first),
+    /// or a plain heartbeat, the second of which since the DRAIN stands for it (an older
+    /// broker, which acknowledges none; logged).
+    private func drainSeen(by broker: [UInt8], frames: ZMQFrames) {
+        guard let session = brokers[broker], !session.drainSeen else { return }
+        if frames.count > 3, frames[3].elementsEqual(ServantCommand.drain.frame) {
+            brokers[broker]?.drainSeen = true
+            return
+        }
+        let pings = session.pingsSinceDrain + 1
+        brokers[broker]?.pingsSinceDrain = pings
+        guard pings >= 2 else { return }
+        brokers[broker]?.drainSeen = true
+        logger.info(
+            "a broker did not acknowledge the DRAIN (an older broker): its second heartbeat since is taken as its word that no more queries are on their way",
+            metadata: ["broker": "\(LogText.printable(broker))"])
+    }
+
+    /// At the end of a drain, says so when its time ran out before some broker showed that it
+    /// read the DRAIN (one silent long enough is logged as gone instead): a query such a
+    /// broker sent across it, not yet arrived, is charged as a dispatch of a servant that left.
+    private func reportBrokersUnseenAtTheEnd() {
+        guard !everyBrokerSawTheDrain(now: QueryClock.monotonicNanoseconds()) else { return }
+        let unseen = brokers.values.filter { !$0.drainSeen }.count
+        logger.notice(
+            "said goodbye to \(unseen == 1 ? "a broker" : "\(unseen) brokers") before \(unseen == 1 ? "it" : "they") acknowledged the DRAIN: the drain time ran out; a query sent across the DRAIN and not yet arrived counts there as a dispatch to a servant that left (--redispatch)",
+            metadata: ["brokers": "\(unseen)", "drain": "\(configuration.drainTimeout)"])
+    }
 
     /// Forgets the sessions of brokers silent for the configuration's `brokerSessionTimeout`,
     /// and the queries of theirs still waiting for a thread.
@@ -567,6 +636,7 @@ final class ServantLoop {
                 send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
             case .ping:
                 send(broker, [ServantLink.protocolMarker, ServantCommand.pong.frame, WireInteger.encode(incarnation)])
+                if stopping { drainSeen(by: broker, frames: frames) }
             case .query:
                 // One or more `tag, (id; query)` pairs.
                 guard frames.count >= 5, (frames.count - 3) % 2 == 0 else {

@@ -53,7 +53,8 @@ extension IntegrationTests {
             (["servant", "--help"],
              "Stops cleanly on SIGTERM or SIGINT: it tells its brokers to send no more queries (DRAIN), handing back "
                 + "the queries it had not started, which the brokers send to other servants at once; gives the queries "
-                + "it is running up to 5 seconds (--drain) to finish and be answered, then says goodbye (BYE)"),
+                + "it is running up to 5 seconds (--drain) to finish and be answered, then, once each broker has "
+                + "acknowledged the DRAIN (no query of its is still on its way), says goodbye (BYE)"),
             (["servant", "--help"], "Listens on loopback only (tcp://127.0.0.1:0, an OS-chosen free port) unless told otherwise"),
             (["servant", "--help"], "--allow <names> Only these functions may be called (comma-separated, repeatable; default any)."),
             (["servant", "--help"], "--direct Also run queries sent straight to this servant without a broker"),

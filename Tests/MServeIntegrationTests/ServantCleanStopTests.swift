@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import MServeClient
 import MServeTestSupport
 import MServeTesting
@@ -58,6 +59,47 @@ extension IntegrationTests {
             defer { restarted.stop() }
             #expect(try await client.send("echo 2").result == .atom(.long(2)))
             #expect(try await Self.states(client) == ["ready"])
+        }
+
+        /// A rolling restart's step as it happens under load: SIGTERM reaches an idle servant
+        /// just as queries stream in, one perhaps on its way to it as it sends its DRAIN. The
+        /// broker acknowledges the DRAIN and the servant says goodbye only after reading that,
+        /// so such a query is handed back, not charged as a dispatch: with `--redispatch 0`,
+        /// where a charged one fails (`servant … left (said goodbye) while running the query`),
+        /// every query still gets its answer. A few rounds: the crossing is a matter of timing.
+        @Test func anIdleServantStoppedAsQueriesStreamInCostsNoQuery() async throws {
+            for _ in 0..<3 {
+                let cluster = try await ProcessCluster.start(servants: 2, threads: 2, brokerArguments: ["--redispatch", "0"])
+                defer { cluster.stop() }
+                try #require(await cluster.allServantsReady(), "\(cluster.broker.logs)")
+                var configuration = ClientConfiguration()
+                configuration.deadline = .seconds(120)
+                let client = try QueryClient(endpoint: cluster.broker.endpoint, configuration: configuration)
+                defer { client.close() }
+                let stopping = cluster.servants[0]
+                let failures = await withTaskGroup(of: String?.self) { group in
+                    for index in 0..<40 {
+                        group.addTask {
+                            do {
+                                let reply = try await client.send("echo \(index)")
+                                return reply.result == .atom(.long(Int64(index))) ? nil : "\(index): \(reply.result)"
+                            } catch {
+                                return "\(index): \(error)"
+                            }
+                        }
+                        // Right after the first query: the servant is idle, and the next ones
+                        // are on their way.
+                        if index == 0 { kill(stopping.pid, SIGTERM) }
+                        await idle(for: .milliseconds(5))
+                    }
+                    var failures: [String] = []
+                    for await failure in group { if let failure { failures.append(failure) } }
+                    return failures
+                }
+                #expect(failures.isEmpty, "\(failures)\n\(cluster.broker.logs)")
+                #expect(await stopping.stop(timeout: 60) == 0, "\(stopping.logs)")
+                #expect(!cluster.broker.logs.contains("servant left with queries still running"), "\(cluster.broker.logs)")
+            }
         }
     }
 }
