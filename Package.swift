@@ -405,7 +405,7 @@ let package = Package(
             name: "MServeIntegrationTests",
             dependencies: [
                 "MServeTestSupport", "MServeTestScheduling",
-                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeClient", "MServeTesting",
+                "ZeroMQ", "POSIXSockets", "QData", "MServeProtocol", "MServeClient", "MServeTesting", "MServeHub",
             ],
             swiftSettings: strict
         ),

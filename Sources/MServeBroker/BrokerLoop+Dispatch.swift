@@ -181,7 +181,7 @@ extension BrokerLoop {
                 // The servant vanished under us: it is lost; the query goes back to the front.
                 query.dispatches -= 1
                 putBack(query)
-                servantLost(servantID, reason: "unreachable")
+                servantLost(servantID, reason: .unreachable)
                 return false
             }
             if query.dispatches > 1 { metrics.sentAgain() }
@@ -249,7 +249,7 @@ extension BrokerLoop {
             }
         } catch {}
         for item in batch { inFlight[item.tag]?.query.dispatches -= 1 }
-        servantLost(id, reason: "unreachable")
+        servantLost(id, reason: .unreachable)
         return false
     }
 

@@ -35,8 +35,8 @@ extension BrokerLoop {
     /// nothing back when an async handler fails, so such a servant would stay busy for ever.
     func resetKdbServantsPastDeadline() {
         for (id, tags) in kdbServants.pendingTags where tags.allSatisfy({ inFlight[$0]?.abandoned ?? true }) {
-            kdbServants.reset(servantID: id, reason: "no answer before the query's deadline")
-            servantLost(id, reason: "no answer before the query's deadline")
+            kdbServants.reset(servantID: id, reason: ServantLoss.qNoAnswer.text)
+            servantLost(id, reason: .qNoAnswer)
         }
     }
 
@@ -48,7 +48,7 @@ extension BrokerLoop {
             becomeReady(id, capacity: 1, batchLimit: 1, incarnation: 0)
         case .lost(let id, let reason):
             servants[id]?.connected = false
-            servantLost(id, reason: reason)
+            servantLost(id, reason: .qConnectionFailed(reason))
         case .reply(let id, let tag, let message):
             // The servant saw the broker's tag in the id's place; completeQuery gives the client
             // its own id back, as for every servant (ReplyAssembly builds the reply).

@@ -15,7 +15,7 @@ extension BrokerLoop {
         if let id = servantByEndpoint[endpoint], leavingServants.contains(id) {
             // Back at the same endpoint (a servant restarted there) before the one that left
             // was forgotten: that one is forgotten now, and what it still ran goes elsewhere.
-            removeServant(endpoint: endpoint, reason: "replaced at its endpoint")
+            removeServant(endpoint: endpoint, reason: .replaced)
         }
         guard servantByEndpoint[endpoint] == nil else { return }
         // Admission first: a q servant cannot prove a CURVE key, so a broker with keys refuses it.
@@ -41,7 +41,7 @@ extension BrokerLoop {
         logger.info("servant added", metadata: record.logMetadata())
     }
 
-    func removeServant(endpoint: String, reason: String) {
+    func removeServant(endpoint: String, reason: ServantLoss) {
         guard let id = servantByEndpoint[endpoint], servants[id] != nil else { return }
         if !kdbServants.owns(id) {
             // What it sent before it went (its last answers, its BYE) counts first, as when its
@@ -62,7 +62,7 @@ extension BrokerLoop {
     /// it runs is wanted; never logged as lost for leaving.
     func servantLeft(endpoint: String) {
         guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
-        if kdbServants.owns(id) { return removeServant(endpoint: endpoint, reason: "removed") }
+        if kdbServants.owns(id) { return removeServant(endpoint: endpoint, reason: .removed) }
         // Its last answers, its DRAIN and its BYE count first.
         readServants()
         guard servants[id] === record, !leavingServants.contains(id) else { return }
@@ -93,7 +93,7 @@ extension BrokerLoop {
     private func forgetLeftServant(_ record: ServantRecord) {
         logger.info("servant removed: the hub no longer lists it", metadata: record.logMetadata())
         record.unreachableLogged = true
-        servantLost(record.id, reason: "left", quietly: true)
+        servantLost(record.id, reason: .left, quietly: true)
         forgetServant(record.id)
     }
 
@@ -375,9 +375,9 @@ extension BrokerLoop {
             logger.info("servant left", metadata: record.logMetadata())
             // It said it was going: the tries to reach it again are no news.
             record.unreachableLogged = true
-            servantLost(id, reason: "disconnected", quietly: true)
+            servantLost(id, reason: .disconnected, quietly: true)
         case .connecting, .ready, .draining:
-            servantLost(id, reason: "disconnected")
+            servantLost(id, reason: .disconnected)
         }
     }
 
@@ -532,7 +532,7 @@ extension BrokerLoop {
                             "\(LogThrottle.line("servant answered a PING in incarnation \(reported), not the \(record.incarnation) of its READY: taken as a restart", heldBack: heldBack))",
                             metadata: record.logMetadata())
                     }
-                    servantLost(id, reason: "restarted")
+                    servantLost(id, reason: .restarted)
                     sendHello(id)
                 }
             case .reply: readReply(frames, from: record)
@@ -571,7 +571,7 @@ extension BrokerLoop {
                     // servant, counted as a dispatch, and may have run in part at this one; or,
                     // sent as often as --redispatch allows, they are answered with an error.
                     let identity = record.logMetadata()
-                    let orphans = servantLost(id, reason: "said goodbye", quietly: true)
+                    let orphans = servantLost(id, reason: .saidGoodbye, quietly: true)
                     let sentAgain = orphans.sentAgain.subtracting(neverStarted).count
                     let gaveUp = orphans.gaveUp.subtracting(neverStarted).count
                     if sentAgain + gaveUp > 0 {
@@ -588,7 +588,7 @@ extension BrokerLoop {
                             ) { identity, _ in identity })
                     }
                 } else {
-                    servantLost(id, reason: "said goodbye")
+                    servantLost(id, reason: .saidGoodbye)
                 }
             case .hello: helloAnsweredWithHello(record)
             case .query, .ping:
@@ -675,7 +675,7 @@ extension BrokerLoop {
         logMalformedReply(
             servant: record.logMetadata(),
             "\(what): which of its queries it answered is not known, so it is taken as lost and connected again")
-        servantLost(record.id, reason: "sent a malformed REPLY")
+        servantLost(record.id, reason: .malformedReply)
         untrustedServants.append(record.id)
     }
 
@@ -737,7 +737,7 @@ extension BrokerLoop {
         if leavingServants.contains(id) {
             // The hub said it left: not taken back. Under another incarnation, it restarted,
             // and what it ran is lost with the old process.
-            if !record.state.isGone, incarnation != record.incarnation { servantLost(id, reason: "restarted") }
+            if !record.state.isGone, incarnation != record.incarnation { servantLost(id, reason: .restarted) }
             return
         }
         if record.state == .ready || record.state == .draining, incarnation == record.incarnation {
@@ -788,7 +788,7 @@ extension BrokerLoop {
         if record.state == .draining && record.incarnation == incarnation { return }
         if record.state == .ready || record.state == .draining {
             if record.incarnation == incarnation { return }
-            servantLost(id, reason: "restarted")
+            servantLost(id, reason: .restarted)
         }
         record.capacity = capacity
         record.batchLimit = batchLimit
@@ -1080,7 +1080,7 @@ extension BrokerLoop {
     /// `quietly` for a servant that left as it should (no warning, and an error text that says
     /// it left).
     @discardableResult
-    func servantLost(_ id: UInt64, reason: String, quietly: Bool = false) -> OrphanedQueries {
+    func servantLost(_ id: UInt64, reason: ServantLoss, quietly: Bool = false) -> OrphanedQueries {
         var orphaned = OrphanedQueries()
         guard let record = servants[id] else { return orphaned }
         let wasReady = (record.state == .ready || record.state == .draining) && !quietly
@@ -1121,7 +1121,7 @@ extension BrokerLoop {
             } else {
                 orphaned.gaveUp.insert(flight.query.tag)
                 // "left" for a servant that left as it should, as the log says ("servant left").
-                let what = quietly ? "left (\(reason))" : "was lost (\(reason))"
+                let what = quietly ? "left (\(reason.text))" : "was lost (\(reason.text))"
                 reply(
                     error:
                         "servant \(record.name) \(what) while running the query; "
@@ -1132,6 +1132,7 @@ extension BrokerLoop {
         }
         if wasReady {
             record.lost += 1
+            metrics.servantLost(reason.reason)
             // What the loss cost, as "servant left with queries still running" counts it: the
             // queries it ran that a client still waits for (not those never sent to it).
             let sentAgain = orphaned.sentAgain.subtracting(unsent).count
@@ -1139,7 +1140,7 @@ extension BrokerLoop {
             logger.warning(
                 "servant lost",
                 metadata: record.logMetadata([
-                    "reason": "\(reason)", "running": "\(sentAgain + failed)", "sentAgain": "\(sentAgain)",
+                    "reason": "\(reason.text)", "running": "\(sentAgain + failed)", "sentAgain": "\(sentAgain)",
                     "failed": "\(failed)",
                 ]))
         }
@@ -1155,4 +1156,28 @@ enum PongProblem: Hashable, Sendable {
     case noIncarnation
     /// An incarnation other than the one its READY gave.
     case otherIncarnation
+}
+
+/// Why a servant's session ended: the words of the `servant lost` line and of the error of a
+/// query given up on, and the `reason` of `mserve_broker_servants_lost_total`.
+struct ServantLoss: Sendable {
+    /// What the log and the errors say.
+    var text: String
+    /// The metric's reason.
+    var reason: BrokerMetrics.ServantLossReason
+
+    static let missedHeartbeats = ServantLoss(text: "missed heartbeats", reason: .missedHeartbeats)
+    static let disconnected = ServantLoss(text: "disconnected", reason: .disconnected)
+    static let restarted = ServantLoss(text: "restarted", reason: .restarted)
+    static let saidGoodbye = ServantLoss(text: "said goodbye", reason: .saidGoodbye)
+    static let malformedReply = ServantLoss(text: "sent a malformed REPLY", reason: .malformedReply)
+    static let unreachable = ServantLoss(text: "unreachable", reason: .unreachable)
+    static let removed = ServantLoss(text: "removed", reason: .removed)
+    static let replaced = ServantLoss(text: "replaced at its endpoint", reason: .removed)
+    /// A servant the hub no longer lists, dropped with nothing of it still wanted: it left,
+    /// never counted as lost.
+    static let left = ServantLoss(text: "left", reason: .removed)
+    /// A q servant's connection failed, for `why`.
+    static func qConnectionFailed(_ why: String) -> ServantLoss { ServantLoss(text: why, reason: .disconnected) }
+    static let qNoAnswer = ServantLoss(text: "no answer before the query's deadline", reason: .noAnswer)
 }

@@ -42,7 +42,7 @@ extension BrokerLoop {
                 case .ready, .draining:
                     let silentSince = record.unansweredPingSince ?? now
                     if now &- silentSince > livenessNanoseconds {
-                        servantLost(record.id, reason: "missed heartbeats")
+                        servantLost(record.id, reason: .missedHeartbeats)
                         // Re-greeted over the same connection, a servant that stopped reading
                         // it would never hear: the connection is made anew.
                         endConnectionForGood(record, cause: .missedHeartbeats)

@@ -398,7 +398,7 @@ final class BrokerLoop {
             for command in commands {
                 switch command {
                 case .addServant(let endpoint, let serverKey): addServant(endpoint: endpoint, serverKey: serverKey)
-                case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: "removed")
+                case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: .removed)
                 case .servantLeft(let endpoint): servantLeft(endpoint: endpoint)
                 case .snapshot(let reply): reply(snapshot())
                 case .stop:

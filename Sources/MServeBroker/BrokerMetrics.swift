@@ -29,8 +29,36 @@ public struct BrokerMetrics: Sendable, Hashable {
         case failed
     }
 
+    /// Why a servant in session (ready or draining) was lost, the `reason` label of
+    /// `mserve_broker_servants_lost_total`. A servant that left as it should (it drained, then
+    /// said goodbye or went) is not lost.
+    public enum ServantLossReason: String, Sendable, CaseIterable {
+        /// It missed its heartbeats for the liveness time (its host unreachable, the process
+        /// stopped or wedged, a connection that carries nothing back).
+        case missedHeartbeats = "missed_heartbeats"
+        /// Its connection ended (the process killed or crashed); for a q servant, any failure
+        /// of its kdb+ IPC connection.
+        case disconnected
+        /// It answered in another incarnation than its READY's: a new process at its endpoint.
+        case restarted
+        /// It said goodbye (BYE) without draining first.
+        case saidGoodbye = "said_goodbye"
+        /// It sent a REPLY naming no query the broker could read.
+        case malformedReply = "malformed_reply"
+        /// A message to it found no connection to go on.
+        case unreachable
+        /// A q servant held a query past its deadline, and its connection was made anew.
+        case noAnswer = "no_answer"
+        /// The broker stopped using it while it was in session: its key revoked or no longer
+        /// allowed, another key registered at its endpoint, `removeServant`.
+        case removed
+    }
+
     /// Queries ended, by outcome (``Outcome``'s order).
     private var outcomes = OutcomeCounts()
+    /// Servants lost while in session, by reason (``ServantLossReason``'s order): unlike each
+    /// servant's own count, kept when the servant is removed.
+    private var servantLosses = [UInt64](repeating: 0, count: ServantLossReason.allCases.count)
     /// Queries sent again to a servant because the one running them was lost or left before
     /// answering: counted each time one goes out again, not when it is put back in the queue.
     public private(set) var redispatched: UInt64 = 0
@@ -76,6 +104,16 @@ public struct BrokerMetrics: Sendable, Hashable {
         queued.record(nanoseconds: queuedNanoseconds)
         execution.record(nanoseconds: executionNanoseconds)
         elapsed.record(nanoseconds: elapsedNanoseconds)
+    }
+
+    /// How many servants were lost while in session for `reason`.
+    public func servantsLost(_ reason: ServantLossReason) -> UInt64 {
+        servantLosses[ServantLossReason.allCases.firstIndex(of: reason) ?? 0]
+    }
+
+    /// Counts a servant lost while in session.
+    mutating func servantLost(_ reason: ServantLossReason) {
+        servantLosses[ServantLossReason.allCases.firstIndex(of: reason) ?? 0] &+= 1
     }
 
     /// Counts `count` queries sent again because the servant running them was lost or left.

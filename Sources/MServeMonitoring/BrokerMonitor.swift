@@ -164,6 +164,13 @@ public final class BrokerMonitor: MonitoredProcess {
                 ("mserve_broker_queries_total", base + [("outcome", $0.rawValue)], "Queries ended, by outcome.",
                  counted.queries($0))
             }
+        // Every reason from the start, 0 until a loss: an alert or a rate needs no series to
+        // appear first. Not the per-servant series: kept when the servant is removed.
+        totals += BrokerMetrics.ServantLossReason.allCases.map {
+            ("mserve_broker_servants_lost_total", base + [("reason", $0.rawValue)],
+             "Servants lost while ready or draining, by reason; kept when the servant is removed.",
+             counted.servantsLost($0))
+        }
         totals += [
             ("mserve_broker_queries_redispatched_total", base,
              "Queries sent again because the servant running them was lost or left, counted as each is sent.",
