@@ -109,12 +109,14 @@ public final class Broker: Service, Sendable {
         mailbox.post(.removeServant(endpoint: endpoint))
     }
 
-    /// Stops using the servant at `endpoint`, which left its service (the hub's LEAVE): it gets
-    /// no new query, and the queries it runs may still finish. It is dropped once none of them
-    /// is wanted (answered, or past its deadline), when it says goodbye, when its connection
-    /// ends, or when it misses its heartbeats: the queries it was running then are
-    /// re-dispatched, as with ``removeServant(endpoint:)``. A servant that runs nothing is
-    /// dropped at once. Neither is logged as lost.
+    /// The hub no longer lists the servant at `endpoint` (its LEAVE, or a listing without it).
+    /// The hub judges by heartbeats to itself, which a cut between it and the servant stops
+    /// while the servant still answers this broker: a servant in session with the broker (its
+    /// READY taken, and not lost since) is kept, in dispatch, until its own link to the broker
+    /// ends it (it misses its heartbeats, its connection ends, it restarts, or it drains and
+    /// says goodbye), and then removed, not connected to again; listed again meanwhile
+    /// (``addServant(endpoint:serverKey:)`` with the same key), it is kept as it is. A servant
+    /// not in session, or a q servant, is dropped at once. None is logged as lost for it.
     public func servantLeft(endpoint: String) {
         mailbox.post(.servantLeft(endpoint: endpoint))
     }

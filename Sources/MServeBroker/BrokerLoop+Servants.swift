@@ -12,9 +12,17 @@ extension BrokerLoop {
     /// Starts using the servant at `endpoint`; `configured`: one the broker was given
     /// (``BrokerConfiguration/Servants/endpoints``), not one added while it runs.
     func addServant(endpoint: String, serverKey: String? = nil, configured: Bool = false) {
-        if let id = servantByEndpoint[endpoint], leavingServants.contains(id) {
-            // Back at the same endpoint (a servant restarted there) before the one that left
-            // was forgotten: that one is forgotten now, and what it still ran goes elsewhere.
+        if let id = servantByEndpoint[endpoint], unlistedServants.contains(id), let record = servants[id] {
+            if record.serverKey == serverKey {
+                // The hub lists it again (a servant that registered again once the hub heard
+                // from it, or a hub back from a cut): the same servant, its record and its
+                // series kept.
+                unlistedServants.remove(id)
+                logger.info("the hub lists the servant again", metadata: record.logMetadata())
+                return
+            }
+            // Listed under another key: a new servant at that endpoint, which its users must
+            // pin; the one kept is forgotten, and what it still ran goes elsewhere.
             removeServant(endpoint: endpoint, reason: .replaced)
         }
         guard servantByEndpoint[endpoint] == nil else { return }
@@ -56,40 +64,54 @@ extension BrokerLoop {
         forgetServant(id)
     }
 
-    /// The hub says the servant at `endpoint` left (``Broker/servantLeft(endpoint:)``). A
-    /// servant stopping drains, answers, says goodbye and only then leaves the hub, but the
-    /// hub's word may arrive first: it is taken out of dispatch, and forgotten once nothing
-    /// it runs is wanted; never logged as lost for leaving.
+    /// The hub no longer lists the servant at `endpoint` (``Broker/servantLeft(endpoint:)``:
+    /// its `LEAVE`, or a listing without it). The hub judges its spokes by their heartbeats to
+    /// it, which a cut between the hub and the servant, or a hub cut from everyone, stops while
+    /// the servant still answers this broker; so for a servant in session here, this broker's
+    /// own link is the authority: it is kept, in dispatch (or draining) as it was, and removed
+    /// when its session ends (it misses its heartbeats, its connection ends, it restarts or
+    /// says goodbye), never connected to again for itself
+    /// (``forgetUnlistedServantsOutOfSession()``). Listed again meanwhile, it is kept as it is
+    /// (``addServant(endpoint:serverKey:configured:)``). A servant not in session (connecting,
+    /// lost) is removed at once; so is a q servant, whose only liveness here is its TCP
+    /// connection. Never logged as lost for the hub's word.
     func servantLeft(endpoint: String) {
         guard let id = servantByEndpoint[endpoint], let record = servants[id] else { return }
         if kdbServants.owns(id) { return removeServant(endpoint: endpoint, reason: .removed) }
         // Its last answers, its DRAIN and its BYE count first.
         readServants()
-        guard servants[id] === record, !leavingServants.contains(id) else { return }
-        if record.state.isGone || !runsWantedQueries(id) { return forgetLeftServant(record) }
-        leavingServants.insert(id)
-        takeOutOfDispatch(record)
-        logger.info(
-            "servant leaving: the hub no longer lists it; the queries it runs may finish",
-            metadata: record.logMetadata(["running": "\(record.inFlight)"]))
-        drainQueue()
-    }
-
-    /// Forgets the servants that left (``servantLeft(endpoint:)``) and run no query still
-    /// wanted; at the deadline scan.
-    func forgetLeftServants() {
-        // Their last answers count first, and no message of theirs is cut (removeServant).
-        readServants()
-        for id in leavingServants {
-            guard let record = servants[id] else {
-                leavingServants.remove(id)
-                continue
-            }
-            if record.state.isGone || !runsWantedQueries(id) { forgetLeftServant(record) }
+        guard servants[id] === record, !unlistedServants.contains(id) else { return }
+        guard record.state.isInSession else { return forgetLeftServant(record) }
+        unlistedServants.insert(id)
+        // A draining servant is going anyway (a servant leaves the hub after its drain): no news.
+        if record.state == .ready {
+            logger.notice(
+                "the hub no longer lists servant \(LogText.printable(Array(record.name.utf8), limit: 256)), which still answers this broker: kept until it stops answering or says goodbye",
+                metadata: record.logMetadata())
         }
     }
 
-    /// Drops a servant the hub no longer lists, with nothing of it still wanted: not a loss.
+    /// Removes the servants the hub no longer lists whose session with this broker ended since
+    /// it said so (``servantLeft(endpoint:)``): what they ran was sent elsewhere or answered
+    /// when they were lost or left. Run at the end of each turn's timers, once the code that
+    /// ended their session is done with their records.
+    func forgetUnlistedServantsOutOfSession() {
+        // Their last messages count first, and no message of theirs is cut (removeServant).
+        readServants()
+        while !unlistedOutOfSession.isEmpty {
+            let ids = unlistedOutOfSession
+            unlistedOutOfSession.removeAll()
+            for id in ids {
+                // Not one listed again meanwhile, nor one in session anew.
+                guard let record = servants[id], unlistedServants.contains(id), !record.state.isInSession else { continue }
+                logger.info("servant removed: the hub no longer lists it", metadata: record.logMetadata())
+                record.unreachableLogged = true
+                forgetServant(id)
+            }
+        }
+    }
+
+    /// Drops a servant the hub no longer lists, not in session: not a loss.
     private func forgetLeftServant(_ record: ServantRecord) {
         logger.info("servant removed: the hub no longer lists it", metadata: record.logMetadata())
         record.unreachableLogged = true
@@ -97,18 +119,12 @@ extension BrokerLoop {
         forgetServant(record.id)
     }
 
-    /// Whether a query it was sent still waits for its answer (not past its deadline).
-    private func runsWantedQueries(_ id: UInt64) -> Bool {
-        guard let record = servants[id], record.inFlight > 0 || !record.outbox.isEmpty else { return false }
-        return inFlight.values.contains { $0.servantID == id && !$0.abandoned }
-    }
-
     /// Drops a servant taken out of dispatch (``servantLost(_:reason:quietly:)`` came first):
     /// it is told goodbye and disconnected, and its endpoint may be added again.
     private func forgetServant(_ id: UInt64) {
         guard let record = servants[id] else { return }
         let endpoint = record.endpoint
-        leavingServants.remove(id)
+        unlistedServants.remove(id)
         if kdbServants.owns(id) {
             kdbServants.remove(servantID: id)
         } else {
@@ -533,7 +549,9 @@ extension BrokerLoop {
                             metadata: record.logMetadata())
                     }
                     servantLost(id, reason: .restarted)
-                    sendHello(id)
+                    // The one the hub no longer lists is gone; the new process is used once
+                    // the hub lists it.
+                    if !unlistedServants.contains(id) { sendHello(id) }
                 }
             case .reply: readReply(frames, from: record)
             case .drain:
@@ -734,11 +752,12 @@ extension BrokerLoop {
             }
             return
         }
-        if leavingServants.contains(id) {
-            // The hub said it left: not taken back. Under another incarnation, it restarted,
-            // and what it ran is lost with the old process.
-            if !record.state.isGone, incarnation != record.incarnation { servantLost(id, reason: .restarted) }
-            return
+        if unlistedServants.contains(id) {
+            // Kept only while the session the hub no longer vouches for lasts: under another
+            // incarnation it restarted, the servant kept is gone (what it ran is lost with the
+            // old process), and the new process is used once the hub lists it.
+            if record.state.isInSession, incarnation != record.incarnation { servantLost(id, reason: .restarted) }
+            if !record.state.isInSession { return }
         }
         if record.state == .ready || record.state == .draining, incarnation == record.incarnation {
             refuseRepeatedReady(announcement, from: record)
@@ -1093,6 +1112,9 @@ extension BrokerLoop {
         } else if record.state != .connecting {
             record.state = .lost
         }
+        // Kept while in session though the hub no longer lists it: its session is over, and it
+        // goes once the caller is done with it (``forgetUnlistedServantsOutOfSession()``).
+        if unlistedServants.contains(id) { unlistedOutOfSession.append(id) }
         record.inFlight = 0
         // Greeted again at the next heartbeat, not after the pause between HELLOs to a servant
         // not known to be connected: that HELLO waits in the socket and reaches the servant as

@@ -109,7 +109,6 @@ extension BrokerLoop {
             nextDeadlineScan = now + deadlineScanNanoseconds
             expireDeadlines(now: now)
             resetKdbServantsPastDeadline()
-            if !leavingServants.isEmpty { forgetLeftServants() }
             if hasUnloggedReplyDrops { logReplyDrops(now: now) }
         } else if now >= earliestDeadlineInFlight ?? .max || now >= earliestQueuedDeadline {
             // A query at a servant, or one that came in the queue, reached its deadline between
@@ -125,6 +124,7 @@ extension BrokerLoop {
         }
         // Large messages freed into the allocator's arenas go back to the system.
         memoryRelease.releaseIfDue(now: now)
+        if !unlistedOutOfSession.isEmpty { forgetUnlistedServantsOutOfSession() }
     }
 
     /// Logs what the broker did in the last period and holds now, unless it was idle.

@@ -52,9 +52,12 @@ final class BrokerLoop {
 
     @exclusivity(unchecked) var servants: [UInt64: ServantRecord] = [:]
     var servantByEndpoint: [String: UInt64] = [:]
-    /// Servants the hub said left while they still ran queries: they take no new one, and are
-    /// forgotten once none they run is still wanted (``forgetLeftServants()``).
-    var leavingServants: Set<UInt64> = []
+    /// Servants in session with this broker that the hub no longer lists: kept while their
+    /// session lasts (``servantLeft(endpoint:)``).
+    var unlistedServants: Set<UInt64> = []
+    /// Those of them whose session ended, to be removed at the end of the turn's timers
+    /// (``forgetUnlistedServantsOutOfSession()``).
+    var unlistedOutOfSession: [UInt64] = []
     /// Ready servants in join order, and their views (kept in step).
     @exclusivity(unchecked) var readyIDs: [UInt64] = []
     @exclusivity(unchecked) var views: [ServantView] = []

@@ -8,37 +8,49 @@ import ZeroMQ
 import Logging
 @testable import MServeBroker
 
-/// The hub's word that a servant left (`Broker.servantLeft`) may reach the broker before the
-/// servant's own DRAIN, answers and BYE: a stopping servant leaves the hub last. The broker
-/// takes it out of dispatch, lets what it runs finish there, and never calls it lost for it.
+/// The hub's word that it no longer lists a servant (`Broker.servantLeft`: its LEAVE, or a
+/// listing without it). The hub judges by heartbeats to itself, which a cut between it and the
+/// servant stops while the servant still answers the broker: a servant in session is kept, in
+/// dispatch, until its own link to the broker ends its session (it drains and says goodbye,
+/// its connection ends, it restarts), then removed; never called lost for the hub's word.
 struct ServantLeftTests {
-    @Test func anIdleServantTheHubSaysLeftIsRemovedWithoutAWarning() async throws {
+    static let keptNotice = "which still answers this broker: kept until it stops answering or says goodbye"
+
+    @Test func aReadyServantTheHubNoLongerListsStaysInDispatchUntilItSaysGoodbye() async throws {
         let log = LogRecorder()
         try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
-            let (leaving, staying) = (run.servants[0], run.servants[1])
-            let leavingBroker = try await leaving.becomeReady(capacity: 1)
-            let stayingBroker = try await staying.becomeReady(capacity: 1)
+            let (unlisted, other) = (run.servants[0], run.servants[1])
+            let unlistedBroker = try await unlisted.becomeReady(capacity: 1)
+            _ = try await other.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(2))
 
-            // The hub's LEAVE first; the servant's DRAIN and BYE after it.
-            run.broker.servantLeft(endpoint: leaving.endpoint)
-            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
-            try leaving.send(to: leavingBroker, .drain, [])
-            try leaving.send(to: leavingBroker, .bye, [])
-            leaving.socket.close()
+            run.broker.servantLeft(endpoint: unlisted.endpoint)
+            #expect(await eventually { log.messages.contains { $0.hasSuffix(Self.keptNotice) } }, "\(log.messages)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["ready", "ready"])
 
-            // A query goes to the servant that stays, and is answered.
+            // Still in dispatch: the first free servant, it takes the next query.
             try run.send(id: 1, "twice 4")
-            let (_, query) = try await staying.next(.query)
-            try staying.send(to: stayingBroker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(8)))])
+            let (_, query) = try await unlisted.next(.query)
+            try unlisted.send(to: unlistedBroker, .reply, [query[0], ScriptedServant.answer(id: 1, .atom(.long(8)))])
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(8)))
 
+            // Said again, the hub's word changes nothing more.
+            run.broker.servantLeft(endpoint: unlisted.endpoint)
+            try unlisted.send(to: unlistedBroker, .drain, [])
+            try unlisted.send(to: unlistedBroker, .bye, [])
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [other.endpoint] })
+
+            #expect(log.messages.filter { $0.hasSuffix(Self.keptNotice) }.count == 1, "\(log.messages)")
             #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
             #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
+            #expect(await run.broker.snapshot().metrics.servantsLost(.saidGoodbye) == 0)
         }
     }
 
-    @Test func aServantTheHubSaysLeftFinishesItsRunningQueryAndGetsNoNewOne() async throws {
+    /// A stopping servant leaves the hub after its drain, but the hub's word may arrive first:
+    /// the servant drains as it would (no new query, its running query answered by it), and is
+    /// removed at its goodbye.
+    @Test func aDrainingServantTheHubNoLongerListsFinishesItsRunningQueryAndGetsNoNewOne() async throws {
         let log = LogRecorder()
         try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
             let (leaving, staying) = (run.servants[0], run.servants[1])
@@ -49,8 +61,9 @@ struct ServantLeftTests {
             // The first free servant (the leaving one, first in the list) takes the query.
             try run.send(id: 1, "twice 1")
             let (_, running) = try await leaving.next(.query)
-            run.broker.servantLeft(endpoint: leaving.endpoint)
+            try leaving.send(to: leavingBroker, .drain, [])
             #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
+            run.broker.servantLeft(endpoint: leaving.endpoint)
 
             // A new query goes to the other servant, though the leaving one has a free slot.
             try run.send(id: 2, "twice 2")
@@ -70,23 +83,24 @@ struct ServantLeftTests {
             let info = Dictionary(try #require(InfoDictionary.symbolKeyedEntries(items[2])), uniquingKeysWith: { first, _ in first })
             #expect(info["servant"] == .atom(.symbol(String(leaving.endpoint.dropFirst("tcp://".count)))))
 
-            // With nothing left to run it is forgotten; its BYE, coming later, changes nothing.
-            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
+            // Its goodbye ends its session: it is removed.
             try leaving.send(to: leavingBroker, .bye, [])
             leaving.socket.close()
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
             try run.send(id: 3, "twice 3")
             let (_, third) = try await staying.next(.query)
             try staying.send(to: stayingBroker, .reply, [third[0], ScriptedServant.answer(id: 3, .atom(.long(6)))])
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(6)))
 
-            #expect(log.messages.contains("servant leaving: the hub no longer lists it; the queries it runs may finish"))
+            #expect(!log.messages.contains { $0.hasSuffix(Self.keptNotice) }, "\(log.messages)")
+            #expect(log.messages.contains("servant left"), "\(log.messages)")
             #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
             #expect(!log.entries.contains { $0.level >= .warning }, "\(log.entries)")
             #expect(await run.broker.snapshot().metrics.redispatched == 0)
         }
     }
 
-    @Test func aServantThatLeftAndGoesWithAQueryRunningIsLostAndTheQueryRunsElsewhere() async throws {
+    @Test func aKeptServantThatGoesWithAQueryRunningIsLostAndTheQueryRunsElsewhere() async throws {
         let log = LogRecorder()
         try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
             let (leaving, staying) = (run.servants[0], run.servants[1])
@@ -97,7 +111,7 @@ struct ServantLeftTests {
             try run.send(id: 1, "twice 5")
             let (_, running) = try await leaving.next(.query)
             run.broker.servantLeft(endpoint: leaving.endpoint)
-            #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
+            #expect(await eventually { log.messages.contains { $0.hasSuffix(Self.keptNotice) } }, "\(log.messages)")
             // It goes without answering: the query is not lost with it.
             leaving.socket.close()
             let (_, again) = try await staying.next(.query)
@@ -106,6 +120,63 @@ struct ServantLeftTests {
             #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(10)))
             #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
             #expect(log.messages.contains("servant lost"), "\(log.messages)")
+            #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
+            #expect(await run.broker.snapshot().metrics.servantsLost(.disconnected) == 1)
+        }
+    }
+
+    /// A kept servant that answers in another incarnation restarted: the servant kept is gone
+    /// (its query is sent elsewhere) and removed, and the new process at its endpoint is not
+    /// taken until the hub lists it.
+    @Test func aKeptServantThatRestartsIsRemoved() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 2, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let (restarting, staying) = (run.servants[0], run.servants[1])
+            let restartingBroker = try await restarting.becomeReady(capacity: 1, incarnation: 9)
+            let stayingBroker = try await staying.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(2))
+            try run.send(id: 1, "twice 6")
+            let (_, running) = try await restarting.next(.query)
+            run.broker.servantLeft(endpoint: restarting.endpoint)
+            #expect(await eventually { log.messages.contains { $0.hasSuffix(Self.keptNotice) } }, "\(log.messages)")
+
+            try restarting.send(
+                to: restartingBroker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil, incarnation: 10)])
+            let (_, again) = try await staying.next(.query)
+            #expect(again[1] == running[1])
+            try staying.send(to: stayingBroker, .reply, [again[0], ScriptedServant.answer(id: 1, .atom(.long(12)))])
+            #expect(try ScriptedServant.idAndResult(of: try #require(try await run.answer())).result == .atom(.long(12)))
+            #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
+            let lost = try #require(log.entries.first { $0.message == "servant lost" })
+            #expect(lost.metadata["reason"] == "restarted")
+            #expect(log.messages.contains("servant removed: the hub no longer lists it"), "\(log.messages)")
+            #expect(log.messages.filter { $0 == "servant ready" }.count == 2, "\(log.messages)")
+            #expect(await run.broker.snapshot().metrics.servantsLost(.restarted) == 1)
+        }
+    }
+
+    /// Listed again with the same key, a kept servant stays as it is (no new record); listed
+    /// under another key, it is another servant at that endpoint, which its users must pin: the
+    /// one kept is replaced.
+    @Test func aKeptServantListedAgainIsKeptUnlessUnderAnotherKey() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let servant = run.servants[0]
+            _ = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+
+            run.broker.servantLeft(endpoint: servant.endpoint)
+            run.broker.addServant(endpoint: servant.endpoint)
+            #expect(await eventually { log.messages.contains("the hub lists the servant again") }, "\(log.messages)")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["ready"])
+            #expect(log.messages.filter { $0 == "servant added" }.count == 1, "\(log.messages)")
+
+            run.broker.servantLeft(endpoint: servant.endpoint)
+            run.broker.addServant(endpoint: servant.endpoint, serverKey: String(repeating: "k", count: 40))
+            #expect(await eventually { log.messages.filter { $0 == "servant added" }.count == 2 }, "\(log.messages)")
+            let lost = try #require(log.entries.first { $0.message == "servant lost" })
+            #expect(lost.metadata["reason"] == "replaced at its endpoint")
+            #expect(log.messages.filter { $0.hasSuffix(Self.keptNotice) }.count == 2, "\(log.messages)")
         }
     }
 

@@ -7,11 +7,13 @@ import QData
 import Testing
 
 extension IntegrationTests {
-    /// A broker following its service through the hub, with real processes on loopback: a hub
-    /// with a short liveness, a servant started without `--hub` (it never registers itself),
-    /// and its registration made here, by a spoke agent that then goes silent as a cut link
-    /// would make it, so that the hub drops the servant after its liveness and tells the
-    /// broker.
+    /// A broker following its service through the hub, when the hub stops listing a servant
+    /// that still answers the broker: a cut between the hub and the servants, or a hub cut
+    /// from everyone that answers the broker's WATCH before the servants registered again.
+    /// Real processes on loopback: a hub with a short liveness, a servant started without
+    /// `--hub` (it never registers itself), and its registration made here, by a spoke agent
+    /// that then goes silent as a cut link would make it, so that the hub drops the servant
+    /// after its liveness and tells the broker.
     @Suite struct HubUnlistedServantTests {
         /// A hub, a broker following the default service through it (with `--http`), and the
         /// servants, each registered with the hub by an agent of the test's.
@@ -82,6 +84,15 @@ extension IntegrationTests {
                 await eventually(timeout: .seconds(60)) { broker.logs.occurrences(of: line) >= count }
             }
 
+            /// Waits until the hub's word that it no longer lists a servant has reached the
+            /// broker: kept (the notice) or removed.
+            func hubDropReached(times count: Int = 1) async -> Bool {
+                await eventually(timeout: .seconds(60)) {
+                    broker.logs.occurrences(of: Self.keptNotice) + broker.logs.occurrences(of: Self.removedLine) >= count
+                }
+            }
+
+            static let keptNotice = "which still answers this broker: kept until it stops answering or says goodbye"
             static let removedLine = "servant removed: the hub no longer lists it"
         }
 
@@ -95,6 +106,112 @@ extension IntegrationTests {
                     throw error
                 }
                 await cluster.stop()
+            }
+        }
+
+        /// The hub stops listing a ready servant that still answers the broker: the broker
+        /// keeps it in dispatch, says so once, stays ready, and its queries are answered.
+        @Test func aServantTheHubNoLongerListsButThatAnswersStaysInDispatch() async throws {
+            try await Self.withCluster { cluster in
+                let servant = try await Cluster.servant("kept")
+                defer { servant.stop() }
+                let agent = try await cluster.register(servant.endpoint)
+                #expect(try await cluster.client.send("echo 1").servant == "kept")
+
+                await Cluster.silence(agent)
+                #expect(await cluster.hubDropReached(), "\(cluster.broker.logs)")
+                #expect(
+                    cluster.broker.logs.contains("the hub no longer lists servant kept, \(Cluster.keptNotice)"),
+                    "\(cluster.broker.logs)")
+                #expect(!cluster.broker.logs.contains(Cluster.removedLine), "\(cluster.broker.logs)")
+
+                for index in 2...6 {
+                    let reply = try await cluster.client.send("echo \(index)")
+                    #expect(reply.result == .atom(.long(Int64(index))))
+                    #expect(reply.servant == "kept")
+                }
+                let servants = await cluster.servants()
+                #expect(servants.map { $0["state"] as? String } == ["ready"], "\(servants)")
+                #expect((try? await MonitoringTests.get(cluster.http, "/readyz").status) == 200)
+                #expect(cluster.broker.logs.occurrences(of: Cluster.keptNotice) == 1, "\(cluster.broker.logs)")
+                #expect(!cluster.broker.logs.contains("servant lost"), "\(cluster.broker.logs)")
+            }
+        }
+
+        /// Kept though the hub no longer lists them, a servant stopped with SIGTERM and one
+        /// killed are removed once their own link to the broker ends, and not connected to
+        /// again: a servant started on the killed one's port later is not used.
+        @Test func aKeptServantIsRemovedWhenItStopsOrIsKilledAndNotConnectedToAgain() async throws {
+            try await Self.withCluster { cluster in
+                let stopped = try await Cluster.servant("stopped")
+                defer { stopped.stop() }
+                let killed = try await Cluster.servant("killed")
+                defer { killed.stop() }
+                let agents = [try await cluster.register(stopped.endpoint), try await cluster.register(killed.endpoint)]
+                #expect(await cluster.brokerLogs("servant ready", times: 2), "\(cluster.broker.logs)")
+
+                for agent in agents { await Cluster.silence(agent) }
+                #expect(await cluster.hubDropReached(times: 2), "\(cluster.broker.logs)")
+                #expect(cluster.broker.logs.occurrences(of: Cluster.keptNotice) == 2, "\(cluster.broker.logs)")
+                #expect(await cluster.servants().map { $0["state"] as? String } == ["ready", "ready"])
+
+                // SIGTERM: it drains and says goodbye, then goes.
+                #expect(await stopped.stop() == 0, "\(stopped.logs)")
+                #expect(await cluster.brokerLogs("servant left"), "\(cluster.broker.logs)")
+                #expect(await cluster.brokerLogs(Cluster.removedLine), "\(cluster.broker.logs)")
+                #expect(await eventually { await cluster.servants().map { $0["name"] as? String } == ["killed"] })
+                #expect(try await cluster.client.send("echo 7").servant == "killed")
+
+                // Killed: its connection ends, it is lost, then removed.
+                let endpoint = killed.endpoint
+                await killed.crash()
+                #expect(await cluster.brokerLogs("servant lost"), "\(cluster.broker.logs)")
+                #expect(await cluster.brokerLogs(Cluster.removedLine, times: 2), "\(cluster.broker.logs)")
+                #expect(await eventually { await cluster.servants().isEmpty }, "\(cluster.broker.logs)")
+                let lost = cluster.broker.logs.split(separator: "\n").filter { $0.contains("servant lost") }
+                #expect(lost.count == 1 && lost[0].contains("reason=disconnected"), "\(lost)")
+
+                // Not connected to again: a servant on its port, for longer than the broker
+                // takes to greet a servant it knows, is not taken.
+                let successor = try await Cluster.servant("successor", at: endpoint)
+                defer { successor.stop() }
+                try await Task.sleep(for: .seconds(4))
+                #expect(await cluster.servants().isEmpty, "\(cluster.broker.logs)")
+                #expect(cluster.broker.logs.occurrences(of: "servant ready") == 2, "\(cluster.broker.logs)")
+                #expect(cluster.broker.logs.occurrences(of: "servant added") == 2, "\(cluster.broker.logs)")
+            }
+        }
+
+        /// Listed again (its registration back once the hub hears from it), a kept servant
+        /// stays the same servant: no second record, and its per-servant series go on.
+        @Test func aKeptServantListedAgainKeepsItsRecordAndItsSeries() async throws {
+            try await Self.withCluster { cluster in
+                let servant = try await Cluster.servant("relisted")
+                defer { servant.stop() }
+                let agent = try await cluster.register(servant.endpoint)
+                for index in 1...3 { #expect(try await cluster.client.send("echo \(index)").servant == "relisted") }
+                let series = #"mserve_broker_servant_served_total{service="default",servant="relisted"}"#
+                #expect(ClientReplyBoundTests.sample(await cluster.metrics(), series) == 3)
+
+                await Cluster.silence(agent)
+                #expect(await cluster.hubDropReached(), "\(cluster.broker.logs)")
+                let again = try await cluster.register(servant.endpoint)
+                defer { again.0.stop() }
+                #expect(await cluster.brokerLogs("the hub lists the servant again"), "\(cluster.broker.logs)")
+
+                #expect(try await cluster.client.send("echo 4").servant == "relisted")
+                #expect(cluster.broker.logs.occurrences(of: "servant added") == 1, "\(cluster.broker.logs)")
+                #expect(cluster.broker.logs.occurrences(of: "servant ready") == 1, "\(cluster.broker.logs)")
+                #expect(!cluster.broker.logs.contains(Cluster.removedLine), "\(cluster.broker.logs)")
+                let servants = await cluster.servants()
+                #expect(servants.count == 1 && servants.first?["served"] as? Int == 4, "\(servants)")
+                #expect(ClientReplyBoundTests.sample(await cluster.metrics(), series) == 4)
+
+                // The mark is gone: dropped again, it is kept again, and said so again.
+                await Cluster.silence(again)
+                #expect(
+                    await cluster.brokerLogs(Cluster.keptNotice, times: 2), "\(cluster.broker.logs)")
+                #expect(try await cluster.client.send("echo 5").servant == "relisted")
             }
         }
 
