@@ -44,6 +44,9 @@ extension BrokerLoop {
                 metadata: record.logMetadata())
             return
         }
+        // A servant was in session with this broker at this endpoint before (removed since):
+        // a connection that stays silent is most likely its old one, still held there.
+        record.wasInSession = formerServantEndpoints.take(endpoint)
         servants[id] = record
         servantByEndpoint[endpoint] = id
         logger.info("servant added", metadata: record.logMetadata())
@@ -130,6 +133,7 @@ extension BrokerLoop {
         } else {
             sendToServant(record.routingID, .bye)
             try? servantSocket.disconnect(endpoint)
+            if record.wasInSession { formerServantEndpoints.insert(endpoint) }
         }
         if let functions = record.functions { serviceFunctions.forget(functions) }
         if algorithm.followsEvents { timedPluginCall(.observe) { algorithm.observe(.removed(servant: id)) } }
@@ -329,7 +333,23 @@ extension BrokerLoop {
     /// growing intervals, as an endpoint that answered wrongly is; said once, then once a minute.
     /// One whose only answers were READYs the broker refused is said to be that (it did
     /// answer, and the refused READY's warning says what to fix), not to have answered nothing.
+    ///
+    /// At an endpoint where a servant was in session with this broker before
+    /// (``ServantRecord/wasInSession``: the hub dropped it while it was lost, and lists it
+    /// again), the likely cause is that servant still holding this broker's earlier connection
+    /// (a cut link healed; a servant takes one connection from a broker at a time, and closes
+    /// one whose peer is gone within seconds): said first, and the endpoint is connected to
+    /// again at the next heartbeat visit, as a servant in session that went silent is, not
+    /// backed off from as a wrong endpoint.
     func silentBeforeItsFirstAnswer(_ record: ServantRecord) {
+        if record.wasInSession, record.lastBadReadyReason == nil {
+            endConnectionForGood(record, cause: .silentAfterASession)
+            guard let heldBack = record.notAServantLog.admit() else { return }
+            logger.warning(
+                "\(LogThrottle.line("servant endpoint took the connection but answered nothing for the liveness time: it answered as a servant of this broker before, so it likely still holds this broker's earlier connection (a cut link healed, and the servant's side of the old connection is not closed yet); else a servant process paused, or another TCP service now on its port; connecting again every few seconds until a servant answers there", heldBack: heldBack))",
+                metadata: record.logMetadata())
+            return
+        }
         backOffFromWrongEndpoint(record)
         guard let heldBack = record.notAServantLog.admit() else { return }
         let what =
@@ -431,11 +451,15 @@ extension BrokerLoop {
         /// The endpoint answered, but not as a servant does (``BrokerLoop/backOffFromWrongEndpoint(_:)``,
         /// which says so itself).
         case answeredAsNoServant
+        /// A new connection to an endpoint where a servant was in session with this broker
+        /// before carried nothing back for the liveness time (``BrokerLoop/silentBeforeItsFirstAnswer(_:)``,
+        /// which says so itself).
+        case silentAfterASession
 
         /// What the log says, once until the servant is heard from again; nil: nothing.
         var explanation: String? {
             switch self {
-            case .missedHeartbeats, .answeredAsNoServant:
+            case .missedHeartbeats, .answeredAsNoServant, .silentAfterASession:
                 nil
             case .malformedReply:
                 "it sent a REPLY naming no query it runs that the broker could read (docs/PROTOCOL.md)"
@@ -813,6 +837,7 @@ extension BrokerLoop {
         record.batchLimit = batchLimit
         record.incarnation = incarnation
         record.state = .ready
+        record.wasInSession = true
         record.inFlight = 0
         // A restart may bring another version of the servant's API (a rolling upgrade).
         if record.functions != functions {

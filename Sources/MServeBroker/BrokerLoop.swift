@@ -58,6 +58,8 @@ final class BrokerLoop {
     /// Those of them whose session ended, to be removed at the end of the turn's timers
     /// (``forgetUnlistedServantsOutOfSession()``).
     var unlistedOutOfSession: [UInt64] = []
+    /// Endpoints of servants that were in session with this broker and were removed since.
+    var formerServantEndpoints = FormerServantEndpoints()
     /// Ready servants in join order, and their views (kept in step).
     @exclusivity(unchecked) var readyIDs: [UInt64] = []
     @exclusivity(unchecked) var views: [ServantView] = []

@@ -230,6 +230,11 @@ final class ServantRecord {
     @exclusivity(unchecked) var badReadyLog = LogThrottle(interval: .seconds(60))
     /// The reason of the last refused READY logged.
     @exclusivity(unchecked) var lastBadReadyReason: String?
+    /// Whether a servant was in session with this broker at its endpoint: this record's READY,
+    /// or one of a record of the same endpoint removed before it was added
+    /// (``FormerServantEndpoints``). A connection there that stays silent is then most likely
+    /// that servant still holding this broker's earlier connection, not another service.
+    @exclusivity(unchecked) var wasInSession = false
     /// The incarnation in which it said goodbye (BYE) in session; 0: none. A READY in it is
     /// ignored: a servant that said it is going comes back by restarting, under a new one.
     @exclusivity(unchecked) var saidGoodbyeIn: UInt64 = 0
@@ -284,4 +289,31 @@ final class ServantRecord {
     /// The mean execution time of the queries it finished (``finished``): how long it takes,
     /// whether or not the client still waited; 0 before the first.
     var meanExecutionNanoseconds: UInt64 { finished == 0 ? 0 : totalExecution / finished }
+}
+
+/// Endpoints of servants that were in session with this broker and were removed since (the
+/// hub dropped them, their key was revoked), the newest ``capacity`` of them: a servant added
+/// again at one of them is known to have answered there (``ServantRecord/wasInSession``).
+struct FormerServantEndpoints {
+    /// The most endpoints kept: servants restarting on new ports leave one each.
+    static let capacity = 1_024
+    /// Each endpoint, with when it was added (a count).
+    private var endpoints: [String: UInt64] = [:]
+    private var added: UInt64 = 0
+
+    var count: Int { endpoints.count }
+
+    /// Remembers `endpoint`; the oldest is forgotten past ``capacity``.
+    mutating func insert(_ endpoint: String) {
+        endpoints[endpoint] = added
+        added &+= 1
+        if endpoints.count > Self.capacity, let oldest = endpoints.min(by: { $0.value < $1.value }) {
+            endpoints[oldest.key] = nil
+        }
+    }
+
+    /// Whether `endpoint` is remembered; it is forgotten (its new record carries it).
+    mutating func take(_ endpoint: String) -> Bool {
+        endpoints.removeValue(forKey: endpoint) != nil
+    }
 }

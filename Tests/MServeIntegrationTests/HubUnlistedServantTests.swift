@@ -247,5 +247,44 @@ extension IntegrationTests {
                 #expect(ClientReplyBoundTests.sample(metrics, lostSeries) == 1, "\(metrics)")
             }
         }
+
+        /// A servant that was in session with the broker, lost and dropped by the hub, then
+        /// listed again while its new connection carries nothing back (here stopped with
+        /// SIGSTOP; after a cut link heals, it still holds the broker's earlier connection):
+        /// the broker says it answered as a servant before, and connects to it again without
+        /// the wrong endpoint's back-off; it is used again once it answers.
+        @Test func aFormerServantSilentOnItsNewConnectionIsSaidToHaveAnsweredBefore() async throws {
+            try await Self.withCluster { cluster in
+                let servant = try await Cluster.servant("paused")
+                defer {
+                    kill(servant.pid, SIGCONT)
+                    servant.stop()
+                }
+                let agent = try await cluster.register(servant.endpoint)
+                #expect(try await cluster.client.send("echo 1").servant == "paused")
+
+                kill(servant.pid, SIGSTOP)
+                #expect(await cluster.brokerLogs("servant lost"), "\(cluster.broker.logs)")
+                await Cluster.silence(agent)
+                #expect(await cluster.brokerLogs(Cluster.removedLine), "\(cluster.broker.logs)")
+                let again = try await cluster.register(servant.endpoint)
+                defer { again.0.stop() }
+                #expect(await cluster.brokerLogs("servant added", times: 2), "\(cluster.broker.logs)")
+
+                let silent = "servant endpoint took the connection but answered nothing for the liveness time"
+                #expect(await cluster.brokerLogs(silent), "\(cluster.broker.logs)")
+                let line = cluster.broker.logs.split(separator: "\n").first { $0.contains(silent) } ?? ""
+                #expect(
+                    line.contains(
+                        "\(silent): it answered as a servant of this broker before, so it likely still holds this broker's earlier connection (a cut link healed, and the servant's side of the old connection is not closed yet)"),
+                    "\(line)")
+                #expect(line.contains("connecting again every few seconds until a servant answers there"), "\(line)")
+                #expect(!line.contains("growing intervals"), "\(line)")
+
+                kill(servant.pid, SIGCONT)
+                #expect(await cluster.brokerLogs("servant ready", times: 2), "\(cluster.broker.logs)")
+                #expect(try await cluster.client.send("echo 2").servant == "paused")
+            }
+        }
     }
 }
