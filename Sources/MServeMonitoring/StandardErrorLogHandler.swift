@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -96,9 +97,9 @@ public struct StandardErrorLogHandler: LogHandler {
     /// The local time now, `2026-12-06T22:03:16.123+0000`: ISO 8601 to the millisecond, with
     /// the offset from UTC.
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return timestamp(seconds: now.tv_sec, milliseconds: Int(now.tv_nsec / 1_000_000))
+        let now = Date().timeIntervalSince1970
+        let seconds = now.rounded(.down)
+        return timestamp(seconds: time_t(seconds), milliseconds: min(999, Int((now - seconds) * 1000)))
     }
 
     /// ``timestamp()`` of the time `seconds` since the epoch plus `milliseconds`, in local time.
