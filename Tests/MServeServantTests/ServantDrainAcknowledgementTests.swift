@@ -50,18 +50,28 @@ struct ServantDrainAcknowledgementTests {
         return configuration
     }
 
-    /// An idle servant told to stop while a broker's QUERY is on its way (sent after the DRAIN
-    /// left, before the broker read it) waits for the broker's acknowledgement: the QUERY comes
-    /// first, and is handed back in a DRAIN and named in the BYE, never run nor lost with the
-    /// servant. (It used to say goodbye at once: the QUERY arrived after the BYE, unnamed.)
-    @Test func aQueryCrossingAnIdleServantsDrainIsHandedBack() async throws {
-        let servant = try Servant(configuration: Self.patientConfiguration(), functions: .twice())
+    /// A servant with the patient configuration, greeted by a scripted broker, then told to
+    /// stop while idle: its task, the broker's context and peer, once the broker has read the
+    /// servant's first DRAIN, which names nothing.
+    static func idleServantStopping(
+        logger: Logger
+    ) async throws -> (running: Task<Void, any Error>, context: ZMQContext, broker: BrokerPeer) {
+        let servant = try Servant(configuration: Self.patientConfiguration(), functions: .twice(), logger: logger)
         let running = Task { try await servant.run() }
         let context = try ZMQContext()
         let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
         servant.stop()
         let drain = try #require(try await broker.next(within: .seconds(30)), "no DRAIN came")
         #expect(drain == [ServantLink.protocolMarker, ServantCommand.drain.frame])
+        return (running, context, broker)
+    }
+
+    /// An idle servant told to stop while a broker's QUERY is on its way (sent after the DRAIN
+    /// left, before the broker read it) waits for the broker's acknowledgement: the QUERY comes
+    /// first, and is handed back in a DRAIN and named in the BYE, never run nor lost with the
+    /// servant. (It used to say goodbye at once: the QUERY arrived after the BYE, unnamed.)
+    @Test func aQueryCrossingAnIdleServantsDrainIsHandedBack() async throws {
+        let (running, context, broker) = try await Self.idleServantStopping(logger: Logger(label: "servant"))
         // The broker has not read the DRAIN yet: a query goes out, then the acknowledgement.
         try broker.send(.query, [WireInteger.encode(5), QIPC.encode(.list([.atom(.long(5)), .string("twice 5")]), messageType: .async)])
         try broker.send(.ping, [ServantCommand.drain.frame])
@@ -80,14 +90,7 @@ struct ServantDrainAcknowledgementTests {
     /// not after one, naming what crossed the DRAIN meanwhile; and logs why.
     @Test func anOlderBrokersSecondHeartbeatStandsForTheAcknowledgement() async throws {
         let log = LogRecorder()
-        let servant = try Servant(
-            configuration: Self.patientConfiguration(), functions: .twice(), logger: log.logger(label: "servant"))
-        let running = Task { try await servant.run() }
-        let context = try ZMQContext()
-        let broker = try await BrokerPeer(context: context, endpoint: try await servant.endpoint)
-        servant.stop()
-        let drain = try #require(try await broker.next(within: .seconds(30)), "no DRAIN came")
-        #expect(drain == [ServantLink.protocolMarker, ServantCommand.drain.frame])
+        let (running, context, broker) = try await Self.idleServantStopping(logger: log.logger(label: "servant"))
         try broker.send(.ping)
         let pong = try #require(try await broker.next(within: .seconds(30)), "the first PING was not answered")
         #expect(pong.count >= 2 && pong[1] == ServantCommand.pong.frame, "\(pong)")
