@@ -301,7 +301,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "POSIXFiles", "MServeTestSupport"], swiftSettings: strict),
         .testTarget(name: "POSIXSocketsTests", dependencies: ["POSIXSockets"], swiftSettings: strict),
         .testTarget(name: "MServePasswordsTests", dependencies: ["MServePasswords"], swiftSettings: strict),
-        .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles"], swiftSettings: strict),
+        .testTarget(name: "POSIXFilesTests", dependencies: ["POSIXFiles", "MServeTestSupport"], swiftSettings: strict),
         .testTarget(name: "ProcessMemoryTests", dependencies: ["ProcessMemory"], swiftSettings: strict),
         .testTarget(
             name: "QDataTests",

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import MServeTestSupport
 import POSIXFiles
 import Synchronization
 import Testing
@@ -86,14 +87,12 @@ struct SharedLibraryTests {
         func compile(_ name: String, _ source: String) async throws -> String {
             let sourcePath = directory + "/\(name).c", library = directory + "/\(name).so"
             try source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
-            let compiler = Process()
-            compiler.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-            compiler.arguments = ["-shared", "-fPIC", "-o", library, sourcePath]
-            try compiler.run()
-            // Without holding a thread of the concurrency pool: a compiler on a loaded machine
-            // takes seconds, and every test running at once shares the pool's two threads.
-            while compiler.isRunning { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(compiler.terminationStatus == 0)
+            // Spawned as the suite's processes are (posix_spawn, waited for off the concurrency
+            // pool), not with Foundation's Process, whose run() crashed reading this process's
+            // descriptors while other tests opened and closed hundreds of sockets.
+            let compiler = try await SpawnedProcess.run(
+                URL(fileURLWithPath: "/usr/bin/cc"), ["-shared", "-fPIC", "-o", library, sourcePath])
+            #expect(compiler.status == 0, "\(compiler.errors)")
             return library
         }
         let good = try await compile("good", "int test_entry(void) { return 1; }\n")
