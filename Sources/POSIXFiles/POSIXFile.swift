@@ -34,7 +34,7 @@ public enum POSIXFile {
     /// for an instant, with wider permissions than asked.
     public static func create(atPath path: String, contents: [UInt8], permissions: UInt32) throws(FileError) {
         let slash = path.lastIndex(of: "/")
-        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let directory = directory(holding: path)
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let temporary =
             (directory == "/" ? "" : directory) + "/.\(name).\(String(UInt64.random(in: 0...UInt64.max), radix: 36)).tmp"
@@ -292,6 +292,13 @@ extension POSIXFile {
         return FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
     }
 
+    /// The directory holding `path` as written: what comes before its last `/` (`/` for a
+    /// file at the root, `.` for a bare name).
+    public static func directory(holding path: String) -> String {
+        let slash = path.lastIndex(of: "/")
+        return slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    }
+
     /// `path` with every symbolic link, `.` and `..` resolved (`realpath`); nil when it cannot
     /// be resolved (a missing file, say).
     public static func resolvedPath(_ path: String) -> String? {
@@ -381,8 +388,7 @@ extension POSIXFile {
         atPath path: String, what: String, shownAs shown: String, opened: (owner: UInt32, permissions: UInt32)?,
         fileHarm: String, directoryHarm: String, otherwise alternative: String
     ) -> String? {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let directory = directory(holding: path)
         let trusted = [0, effectiveUserID]
         for (checked, name) in [(path, "the \(what) \(shown)"), (directory, "the directory \(directory) of the \(what) \(shown)")] {
             let control: OutsideControl?
@@ -431,8 +437,7 @@ extension POSIXFile {
     public static func linkRefusal(given: String, resolved: String, what: String) -> String? {
         var status = stat()
         guard given != resolved, lstat(given, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return nil }
-        let slash = given.lastIndex(of: "/")
-        let directory = slash.map { $0 == given.startIndex ? "/" : String(given[..<$0]) } ?? "."
+        let directory = directory(holding: given)
         let name = "the directory \(directory) of the link \(given) to the \(what) \(resolved)"
         let control: OutsideControl?
         do {

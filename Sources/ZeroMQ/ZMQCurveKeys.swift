@@ -196,8 +196,7 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// empty otherwise.
     private static func unenterableDirectory(of file: String, _ error: FileError) -> String {
         guard error.systemErrorNumber == EACCES else { return "" }
-        let slash = file.lastIndex(of: "/")
-        let directory = slash.map { $0 == file.startIndex ? "/" : String(file[..<$0]) } ?? "."
+        let directory = POSIXFile.directory(holding: file)
         var status = stat()
         guard access(directory, X_OK) != 0, stat(directory, &status) == 0 else { return "" }
         return "; this user (uid \(geteuid())) may not enter the directory \(directory) (mode "
