@@ -386,7 +386,11 @@ let package = Package(
         ),
         // Traits that bound how many tests of a kind run at once (CPU-bound ones, clusters of
         // processes), so that the suite shares a two-core machine without starving its timed tests.
-        .target(name: "MServeTestScheduling", path: "Tests/MServeTestScheduling", swiftSettings: strict),
+        .target(
+            name: "MServeTestScheduling", dependencies: ["CTestParallelism"], path: "Tests/MServeTestScheduling",
+            swiftSettings: strict),
+        // How many tests run at once: a cap set as the test bundle loads, before Swift Testing reads it.
+        .target(name: "CTestParallelism", path: "Tests/CTestParallelism"),
         // The seeded random source the property tests share.
         .target(name: "MServeTestRandom", dependencies: ["QData"], path: "Tests/MServeTestRandom", swiftSettings: strict),
         .testTarget(name: "MServeTestSchedulingTests", dependencies: ["MServeTestScheduling"], swiftSettings: strict),

@@ -1,7 +1,8 @@
 // How the test suite shares a small machine: traits that bound how many tests of a kind run at
-// once. Swift Testing starts every test together on a pool of one thread per core; a few
-// CPU-bound tests can then hold every thread for seconds, and a test that waits on a clock
-// (a deadline, a liveness window) sees its peer or its own task held back past it. A test that
+// once, within the suite's cap on tests at once (``TestParallelism``). Swift Testing runs its
+// tests on a pool of one thread per core; a few CPU-bound tests can then hold every thread for
+// seconds, and a test that waits on a clock (a deadline, a liveness window) sees its peer or
+// its own task held back past it. A test that
 // waits for a slot here waits asynchronously: it holds no thread while it waits, and a
 // CPU-bound test runs on a thread of its own, not on the pool.
 
