@@ -45,13 +45,13 @@ struct UnwritableHubDirectoryTests {
 
     @discardableResult
     static func chattr(_ flag: String, _ path: String) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
-        process.arguments = [flag, path]
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
+        guard
+            let process = try? SpawnedProcess(
+                executable: URL(fileURLWithPath: "/usr/bin/chattr"), arguments: [flag, path],
+                environment: ProcessInfo.processInfo.environment)
+        else { return false }
         process.waitUntilExit()
-        return process.terminationStatus == 0
+        return process.exitCode == 0
     }
 
     /// A fresh directory, and one holding a database, that this user (root too) may not write:

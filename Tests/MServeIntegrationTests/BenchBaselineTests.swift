@@ -178,17 +178,17 @@ extension IntegrationTests {
         /// servants) die with it all the same (their parent-death signal), instead of running
         /// on without a parent.
         @Test func theChildrenOfAKilledBenchmarkDieWithIt() async throws {
-            let process = Process()
-            process.executableURL = Self.bench
             // No crash for an hour: the children the test sees are the run's.
-            process.arguments = ["chaos", "--queries", "10000000", "--crash-every", "3600"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try SpawnedProcess(
+                executable: Self.bench, arguments: ["chaos", "--queries", "10000000", "--crash-every", "3600"],
+                environment: ProcessInfo.processInfo.environment)
+            // Read to their end, so that a full pipe never holds the run.
+            ByteCollector().collect(from: process.standardOutput)
+            ByteCollector().collect(from: process.standardError)
             func children() -> [Int32] {
-                let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task")) ?? []
+                let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/task")) ?? []
                 return tasks.flatMap { task in
-                    ((try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? "")
+                    ((try? String(contentsOfFile: "/proc/\(process.pid)/task/\(task)/children", encoding: .utf8)) ?? "")
                         .split(separator: " ").compactMap { Int32($0) }
                 }
             }
@@ -209,8 +209,8 @@ extension IntegrationTests {
                 started = children()
                 return started.count >= 4 && cpuSeconds(started.min() ?? 0) > 0.5
             }
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+            process.kill()
+            await process.waitUntilExit()
             #expect(allStarted, "children: \(started)")
             func running(_ pid: Int32) -> Bool {
                 guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -224,16 +224,12 @@ extension IntegrationTests {
         }
 
         static func readFirstLineAndGo(_ arguments: [String]) async throws -> (firstLine: String, status: Int32?) {
-            let process = Process()
-            process.executableURL = Self.bench
-            process.arguments = arguments
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try SpawnedProcess(
+                executable: Self.bench, arguments: arguments, environment: ProcessInfo.processInfo.environment)
+            ByteCollector().collect(from: process.standardError)
             // Read on a thread of its own, as blocking reads: the first line may take seconds on
             // a loaded machine, and a blocked thread of the concurrency pool stalls every test.
-            let reader = output.fileHandleForReading
+            let reader = process.standardOutput
             let read = Mutex<Result<Data, any Error>?>(nil)
             Thread.detachNewThread {
                 let outcome = Result { () throws -> Data in
@@ -252,8 +248,8 @@ extension IntegrationTests {
             while process.isRunning, Date() < giveUp { try await Task.sleep(for: .milliseconds(50)) }
             let stillRunning = process.isRunning
             if stillRunning { process.terminate() }
-            while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
-            let status = !stillRunning && process.terminationReason == .exit ? process.terminationStatus : nil
+            await process.waitUntilExit()
+            let status = stillRunning ? nil : process.exitCode
             return (String(decoding: first, as: UTF8.self), status)
         }
 

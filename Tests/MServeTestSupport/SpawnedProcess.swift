@@ -120,6 +120,12 @@ public final class SpawnedProcess: Sendable {
         return raw & 0x7f == 0 ? (raw >> 8) & 0xff : raw & 0x7f
     }
 
+    /// Its exit code when it exited by itself; nil while it runs or when a signal ended it.
+    public var exitCode: Int32? {
+        guard let raw = waitStatus.withLock({ $0 }), raw & 0x7f == 0 else { return nil }
+        return (raw >> 8) & 0xff
+    }
+
     deinit {
         if isRunning { Glibc.kill(pid, SIGKILL) }
     }
