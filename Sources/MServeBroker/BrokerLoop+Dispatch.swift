@@ -161,7 +161,9 @@ extension BrokerLoop {
         let servantID = readyIDs[index]
         guard let record = servants[servantID] else { return false }
         let now = now ?? QueryClock.monotonicNanoseconds()
-        if let tooLate = tooLittleTimeLeft(query, meanExecution: record.meanExecutionNanoseconds, now: now) {
+        if let tooLate = tooLittleTimeLeft(
+            query, meanExecution: record.meanExecutionNanoseconds(of: query.function), now: now)
+        {
             // Answered here, never sent: the servant stays free for the next one.
             reply(error: tooLate, to: query, stage: .waiting, counting: .deadline)
             return true

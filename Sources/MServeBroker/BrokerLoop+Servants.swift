@@ -925,6 +925,7 @@ extension BrokerLoop {
             record.inFlight = max(0, record.inFlight - 1)
             record.finished += 1
             record.totalExecution &+= execution
+            record.executionByFunction.add(execution, function: flight.query.function)
             servantName = record.name
             if let index = readyPosition[id] {
                 if !views[index].isFree && record.inFlight < views[index].capacity {

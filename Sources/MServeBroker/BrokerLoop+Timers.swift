@@ -225,12 +225,16 @@ extension BrokerLoop {
     /// could answer before the deadline (docs/OPERATIONS.md, "Deadlines").
     static let minimumTimeToAnswer: UInt64 = 10_000_000
 
-    /// Why `query` is not to be sent to a servant whose mean execution time is
-    /// `meanExecution`, at `now`: it has less than ``minimumTimeToAnswer`` left, or, once it
-    /// has used half of its deadline waiting, less than that mean. Nil: it has time. A query
-    /// sent at once on arrival is never held to the mean (its whole deadline is left), so a
-    /// servant's slow history cannot refuse every query. The error blames no servant.
-    func tooLittleTimeLeft(_ query: borrowing HeldQuery, meanExecution: UInt64, now: UInt64) -> String? {
+    /// Why `query` is not to be sent to a servant whose mean execution time for the query's
+    /// function is `meanExecution` (read only when needed), at `now`: it has less than
+    /// ``minimumTimeToAnswer`` left, or, once it has used half of its deadline waiting, less
+    /// than that mean. Nil: it has time. A query sent at once on arrival is never held to the
+    /// mean (its whole deadline is left), so a servant's slow history cannot refuse every
+    /// query; nor are a function's queries held to the mean of other, slower functions. The
+    /// error blames no servant.
+    func tooLittleTimeLeft(
+        _ query: borrowing HeldQuery, meanExecution: @autoclosure () -> UInt64, now: UInt64
+    ) -> String? {
         guard query.deadline > now else { return Self.deadlineExceededInQueue }
         let left = query.deadline - now
         if left < Self.minimumTimeToAnswer {
@@ -239,9 +243,9 @@ extension BrokerLoop {
                 + "the query was not sent"
         }
         let span = query.deadline &- query.receivedAt
-        if left <= span / 2, left < meanExecution {
+        if left <= span / 2, case let mean = meanExecution(), left < mean {
             return "deadline exceeded: \(Self.text(nanoseconds: left)) left when a servant was free, "
-                + "under its mean execution time of \(Self.text(nanoseconds: meanExecution)); the query was not sent"
+                + "under its mean execution time of \(Self.text(nanoseconds: mean)) for \(query.function); the query was not sent"
         }
         return nil
     }

@@ -190,6 +190,9 @@ final class ServantRecord {
     @exclusivity(unchecked) var lost: UInt64 = 0
     /// The execution time of the queries it finished.
     @exclusivity(unchecked) var totalExecution: UInt64 = 0
+    /// The execution time of the queries it finished, by function: the deadline rule's mean
+    /// (``meanExecutionNanoseconds(of:)``).
+    @exclusivity(unchecked) var executionByFunction = FunctionExecutionTimes()
     /// When the broker sent the first heartbeat this servant has not answered (nothing heard
     /// since); nil once it is heard from. Silence counts from here, not from the last message
     /// heard, so a pause of the broker's own loop, which sends no heartbeat, does not count.
@@ -289,6 +292,39 @@ final class ServantRecord {
     /// The mean execution time of the queries it finished (``finished``): how long it takes,
     /// whether or not the client still waited; 0 before the first.
     var meanExecutionNanoseconds: UInt64 { finished == 0 ? 0 : totalExecution / finished }
+
+    /// The mean execution time of the queries of `function` it finished; its mean over every
+    /// function (``meanExecutionNanoseconds``) until it has finished one (or when it has
+    /// finished queries of more functions than are kept apart).
+    func meanExecutionNanoseconds(of function: String) -> UInt64 {
+        executionByFunction.mean(of: function) ?? meanExecutionNanoseconds
+    }
+}
+
+/// The execution time of the queries one servant finished, by function, for at most
+/// ``mostFunctions`` functions (the first it finished queries of): the function names come
+/// from clients' queries, so what is kept is bounded.
+struct FunctionExecutionTimes {
+    /// The most functions kept apart per servant.
+    static let mostFunctions = 256
+    private var times: [String: (total: UInt64, count: UInt64)] = [:]
+
+    /// Counts a query of `function` that took `execution` nanoseconds.
+    mutating func add(_ execution: UInt64, function: String) {
+        if let known = times[function] {
+            times[function] = (known.total &+ execution, known.count + 1)
+        } else if times.count < Self.mostFunctions {
+            times[function] = (execution, 1)
+        }
+    }
+
+    /// The mean of `function`'s queries; nil before the first (or when it is not kept).
+    func mean(of function: String) -> UInt64? {
+        times[function].map { $0.total / $0.count }
+    }
+
+    /// How many functions are kept.
+    var count: Int { times.count }
 }
 
 /// Endpoints of servants that were in session with this broker and were removed since (the

@@ -61,6 +61,57 @@ struct DispatchTimeLeftTests {
         }
     }
 
+    /// The mean a waiting query is held to is its function's at that servant: a servant whose
+    /// slow function pulls its overall mean over what a fast function's query has left still
+    /// gets that query (an outside run's report: a few long queries made short ones with tight
+    /// deadlines refused).
+    @Test func aQueryIsHeldToItsFunctionsMeanNotToTheServantsOverall() async throws {
+        let deadline = 6.0
+        try await ScriptedBroker.run(servants: 1, configure: {
+            $0.dispatch.queryDeadline = .seconds(deadline)
+            $0.servants.livenessTimeout = .seconds(120)
+        }) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1, functions: ["twice", "slow"])
+            #expect(await run.servantsBecomeReady(1))
+            /// Sends `query` as `id`, holds it at the servant for `seconds`, then answers it.
+            func answer(_ id: Int64, _ query: String, heldFor seconds: Double) async throws {
+                try run.send(id: id, query)
+                let frames = try await servant.next(.query).frames
+                try await Task.sleep(for: .seconds(seconds))
+                try servant.send(to: broker, .reply, [frames[0], ScriptedServant.answer(id: id, .atom(.long(id)))])
+                _ = try #require(try await run.answer(), "query \(id) got no answer")
+            }
+            // slow: 0.9 of the deadline; twice: at once. The servant's mean is then 0.45 of it.
+            try await answer(1, "slow 1", heldFor: 0.9 * deadline)
+            try await answer(2, "twice 2", heldFor: 0)
+
+            // A twice query waits behind a slow one held for 0.75 of the deadline: it is then
+            // sent with a quarter of its deadline left, under the servant's mean (0.55 of the
+            // deadline by then) but over twice's.
+            try run.send(id: 3, "slow 3")
+            let slow = try await servant.next(.query).frames
+            try run.send(id: 4, "twice 4")
+            #expect(await eventually { await run.broker.snapshot().queued == 1 })
+            try await Task.sleep(for: .seconds(0.75 * deadline))
+            try servant.send(to: broker, .reply, [slow[0], ScriptedServant.answer(id: 3, .atom(.long(3)))])
+            _ = try #require(try await run.answer(), "query 3 got no answer")
+            let mean = try #require(await run.broker.snapshot().servants.first?.meanExecution)
+            #expect(mean > .seconds(0.5 * deadline), "the servant's mean: \(mean)")
+
+            // Sent as soon as the servant is free (before, answered `deadline exceeded` instead).
+            let (_, twice) = try await servant.next(.query, within: .seconds(30))
+            guard case .list(let items, _) = try QIPC.decode(twice[1]).value else {
+                Issue.record("the servant got no query list")
+                return
+            }
+            #expect(items.first == .atom(.long(4)))
+            try servant.send(to: broker, .reply, [twice[0], ScriptedServant.answer(id: 4, .atom(.long(8)))])
+            let answer = try #require(try await run.answer(), "query 4 got no answer")
+            #expect(try ScriptedServant.idAndResult(of: answer) == (.atom(.long(4)), .atom(.long(8))))
+        }
+    }
+
     @Test func aQuerySentOnArrivalIsNotHeldToTheServantsMean() async throws {
         try await ScriptedBroker.run(servants: 1, configure: {
             $0.dispatch.queryDeadline = .milliseconds(1_000)
