@@ -20,6 +20,8 @@ final class ChildProcess: Sendable {
     /// are read by a handler that may run after the exit is seen.
     private let errorEnded = DispatchSemaphore(value: 0)
     private let keepsErrors: Bool
+    /// Whether SIGTERM was sent (``terminate()``).
+    private let terminated = Mutex(false)
 
     /// Starts `mserve ARGUMENTS` from the running binary, in this process's environment
     /// without its MServe settings (see ``inheritedEnvironment``), plus `environment`.
@@ -110,10 +112,20 @@ final class ChildProcess: Sendable {
         throw DemoError("\(role) was not ready within \(timeout)")
     }
 
-    /// Sends SIGTERM and waits for the child to exit (SIGKILL after five seconds).
+    /// Sends SIGTERM (a graceful stop), once; ``stop()`` waits for the exit.
+    func terminate() {
+        let first = terminated.withLock { sent in
+            defer { sent = true }
+            return !sent
+        }
+        if first, process.isRunning { process.terminate() }
+    }
+
+    /// Sends SIGTERM (unless ``terminate()`` did) and waits for the child to exit (SIGKILL
+    /// five seconds after this call).
     func stop() {
         guard process.isRunning else { return }
-        process.terminate()
+        terminate()
         let giveUp = Date().addingTimeInterval(5)
         while process.isRunning && Date() < giveUp { Thread.sleep(forTimeInterval: 0.02) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }

@@ -21,7 +21,8 @@ struct DemoCommand: AsyncParsableCommand {
             Then sends `proc1 `IBM` (client → broker → dispatcher → servant → broker → client), \
             prints the result table and the info dictionary, a few more queries and the hub's \
             spoke table, and stops everything. Ctrl-C, SIGTERM or a hang-up stops everything \
-            too (and removes the hub's directory) before the demo ends; killed outright, its \
+            too (its servants give a running query 1 s, --drain 1) and removes the hub's \
+            directory before the demo ends, printing nothing more; killed outright, its \
             processes stop by themselves within a second, and the next demo removes the hub \
             directory it left under TMPDIR.
             """)
@@ -72,6 +73,9 @@ struct DemoCommand: AsyncParsableCommand {
         // by themselves once it is gone (MSERVE_STOP_WITH_PARENT).
         StopSignals.catchHangUp()
         StopSignals.onStop {
+            // What the demo was doing goes on until the signal ends it: it prints nothing more
+            // (a failed query, the spoke table of a hub being stopped).
+            demoOutputEnded.store(true, ordering: .sequentiallyConsistent)
             FileHandle.standardError.write(Data("mserve demo: stopping its servants and broker\n".utf8))
             children.stopAll(then: StopSignals.restoreDefault)
         }
@@ -79,7 +83,10 @@ struct DemoCommand: AsyncParsableCommand {
 
         for index in 1...servants {
             let child = try ChildProcess(
-                role: "servant \(index)", arguments: ["servant", "--hub", "auto", "--hub-endpoint", hubEndpoint],
+                role: "servant \(index)",
+                // A demo stopped with a query running ends within about a second and a half
+                // (a drain of 1 s, not 5), as one expects of Ctrl-C.
+                arguments: ["servant", "--hub", "auto", "--hub-endpoint", hubEndpoint, "--drain", "1"],
                 environment: environment, quietLogs: !verbose)
             try children.append(child)
             let endpoint = try await child.endpoint()
@@ -145,9 +152,13 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
+/// Whether a stop signal came: the demo then prints nothing more (``say(_:)``).
+private let demoOutputEnded = Atomic(false)
+
 /// Prints `item` and flushes it: into a pipe too (`mserve demo | tee demo.txt`), each line
-/// arrives as it is printed, not when the demo ends.
+/// arrives as it is printed, not when the demo ends. Nothing once a stop signal came.
 private func say(_ item: Any) {
+    guard !demoOutputEnded.load(ordering: .sequentiallyConsistent) else { return }
     print(item)
     fflush(nil)
 }
@@ -205,8 +216,9 @@ final class DemoChildren: Sendable {
         }
     }
 
-    /// Stops every child, the last started first, removes the hub's directory, then runs
-    /// `finish`. A call while another stops them returns once that one's `finish` has run (a
+    /// Stops every child, removes the hub's directory, then runs `finish`. All are told to stop
+    /// at once and drain together (their drains, not one after the other, are what the stop
+    /// takes). A call while another stops them returns once that one's `finish` has run (a
     /// signal's handler ends the process there: the demo's own end waits for it); later calls
     /// do nothing but `finish`.
     func stopAll(then finish: () -> Void = {}) {
@@ -216,6 +228,7 @@ final class DemoChildren: Sendable {
                 state.stopped = true
                 return state.children
             }
+            for child in children.reversed() { child.terminate() }
             for child in children.reversed() { child.stop() }
             try? FileManager.default.removeItem(atPath: hubDirectory)
             finish()

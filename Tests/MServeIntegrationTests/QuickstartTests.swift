@@ -101,11 +101,12 @@ extension IntegrationTests {
 
     /// Ctrl-C (SIGINT) or SIGTERM while the demo waits for a query stops its servants and
     /// broker, which are in process groups of their own, and removes the hub's directory;
-    /// the demo then ends by the signal. What it printed reaches a pipe line by line.
+    /// the demo then ends by the signal, printing nothing more (not the query's failure as
+    /// its broker stops, nor the spoke table). What it printed reaches a pipe line by line.
     @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
     func aStoppedDemoStopsWhatItStartedAndRemovesItsHubDirectory(signal: Int32) async throws {
         try await withTemporaryDirectory("mserve-demo-stop") { temporary in
-            let (demo, text) = try await Self.demoWaitingForItsQuery(temporary: temporary)
+            let (demo, text, output) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { demo.kill() }
             // "servant 1 up at tcp://127.0.0.1:PORT …", "broker up at tcp://127.0.0.1:PORT …"
             let ports = text.split(separator: "\n").compactMap { line -> Int? in
@@ -120,6 +121,10 @@ extension IntegrationTests {
             let ended = await eventually(timeout: .seconds(30)) { !demo.isRunning }
             #expect(ended)
             #expect(demo.terminationStatus == signal, "ends by the signal")
+            _ = await output.waitForEnd()
+            let after = String(String(decoding: output.bytes, as: UTF8.self).dropFirst(text.count))
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(after.isEmpty, "printed after the signal: \(after)")
             for port in ports {
                 #expect(!TCPProbe.canConnect(host: "127.0.0.1", port: port, timeoutMilliseconds: 1_000), "port \(port)")
             }
@@ -133,7 +138,7 @@ extension IntegrationTests {
     /// next demo, which leaves alone a directory whose process runs, and a link.
     @Test func aKilledDemosProcessesStopByThemselves() async throws {
         try await withTemporaryDirectory("mserve-demo-kill") { temporary in
-            let (demo, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
+            let (demo, _, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { demo.kill() }
             #expect(Self.processesStarted(by: demo.pid).count == 3)
 
@@ -151,7 +156,7 @@ extension IntegrationTests {
             let link = temporary + "/mserve-demo-\(demo.pid + 100_000)"
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
 
-            let (next, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
+            let (next, _, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { next.kill() }
             #expect(!FileManager.default.fileExists(atPath: leftBehind))
             #expect(FileManager.default.fileExists(atPath: running))
@@ -163,8 +168,8 @@ extension IntegrationTests {
     }
 
     /// Starts `mserve demo 'sleep 15000'` with `temporary` as its TMPDIR and returns it once it
-    /// has sent its query, with what it printed by then.
-    static func demoWaitingForItsQuery(temporary: String) async throws -> (SpawnedProcess, String) {
+    /// has sent its query, with what it printed by then and the collector of its output.
+    static func demoWaitingForItsQuery(temporary: String) async throws -> (SpawnedProcess, String, ByteCollector) {
         var environment = ProcessInfo.processInfo.environment
         environment["TMPDIR"] = temporary
         let demo = try SpawnedProcess(
@@ -177,7 +182,7 @@ extension IntegrationTests {
         }
         let text = String(decoding: output.bytes, as: UTF8.self)
         #expect(waiting, "\(text)")
-        return (demo, text)
+        return (demo, text, output)
     }
 
     /// The processes whose environment says they stop with the process `parent`.
