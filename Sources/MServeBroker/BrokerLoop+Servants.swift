@@ -45,8 +45,12 @@ extension BrokerLoop {
             return
         }
         // A servant was in session with this broker at this endpoint before (removed since):
-        // a connection that stays silent is most likely its old one, still held there.
-        record.wasInSession = formerServantEndpoints.take(endpoint)
+        // a connection that stays silent is most likely its old one, still held there. Until
+        // a READY names it, it goes by its name then, not by `HOST:PORT`.
+        if let formerName = formerServantEndpoints.take(endpoint) {
+            record.wasInSession = true
+            record.name = formerName
+        }
         servants[id] = record
         servantByEndpoint[endpoint] = id
         logger.info("servant added", metadata: record.logMetadata())
@@ -133,7 +137,7 @@ extension BrokerLoop {
         } else {
             sendToServant(record.routingID, .bye)
             try? servantSocket.disconnect(endpoint)
-            if record.wasInSession { formerServantEndpoints.insert(endpoint) }
+            if record.wasInSession { formerServantEndpoints.insert(endpoint, name: record.name) }
         }
         if let functions = record.functions { serviceFunctions.forget(functions) }
         if algorithm.followsEvents { timedPluginCall(.observe) { algorithm.observe(.removed(servant: id)) } }

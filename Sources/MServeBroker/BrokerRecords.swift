@@ -328,28 +328,31 @@ struct FunctionExecutionTimes {
 }
 
 /// Endpoints of servants that were in session with this broker and were removed since (the
-/// hub dropped them, their key was revoked), the newest ``capacity`` of them: a servant added
-/// again at one of them is known to have answered there (``ServantRecord/wasInSession``).
+/// hub dropped them, their key was revoked), the newest ``capacity`` of them, each with the
+/// name the servant had: a servant added again at one of them is known to have answered there
+/// (``ServantRecord/wasInSession``), and goes by that name until its READY says otherwise.
 struct FormerServantEndpoints {
     /// The most endpoints kept: servants restarting on new ports leave one each.
     static let capacity = 1_024
-    /// Each endpoint, with when it was added (a count).
-    private var endpoints: [String: UInt64] = [:]
+    /// Each endpoint, with when it was added (a count) and the servant's name.
+    private var endpoints: [String: (added: UInt64, name: String)] = [:]
     private var added: UInt64 = 0
 
     var count: Int { endpoints.count }
 
-    /// Remembers `endpoint`; the oldest is forgotten past ``capacity``.
-    mutating func insert(_ endpoint: String) {
-        endpoints[endpoint] = added
+    /// Remembers `endpoint`, where the servant `name` was; the oldest is forgotten past
+    /// ``capacity``.
+    mutating func insert(_ endpoint: String, name: String) {
+        endpoints[endpoint] = (added, name)
         added &+= 1
-        if endpoints.count > Self.capacity, let oldest = endpoints.min(by: { $0.value < $1.value }) {
+        if endpoints.count > Self.capacity, let oldest = endpoints.min(by: { $0.value.added < $1.value.added }) {
             endpoints[oldest.key] = nil
         }
     }
 
-    /// Whether `endpoint` is remembered; it is forgotten (its new record carries it).
-    mutating func take(_ endpoint: String) -> Bool {
-        endpoints.removeValue(forKey: endpoint) != nil
+    /// The name of the servant that was at `endpoint`, when it is remembered; it is then
+    /// forgotten (its new record carries it).
+    mutating func take(_ endpoint: String) -> String? {
+        endpoints.removeValue(forKey: endpoint)?.name
     }
 }

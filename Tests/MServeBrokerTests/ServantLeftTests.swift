@@ -180,6 +180,29 @@ struct ServantLeftTests {
         }
     }
 
+    /// A servant removed once its session ended while the hub did not list it, then listed
+    /// again: until a READY names it, it goes by the name it had, not by `HOST:PORT` (a cut
+    /// that healed may leave its new connection silent for seconds).
+    @Test func aFormerServantListedAgainGoesByItsNameBeforeItsReady() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker", level: .info)) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1, name: "db1")
+            #expect(await run.servantsBecomeReady(1))
+            run.broker.servantLeft(endpoint: servant.endpoint)
+            #expect(await eventually { log.messages.contains { $0.hasSuffix(Self.keptNotice) } }, "\(log.messages)")
+            try servant.send(to: broker, .drain, [])
+            try servant.send(to: broker, .bye, [])
+            #expect(await eventually { await run.broker.snapshot().servants.isEmpty })
+
+            run.broker.addServant(endpoint: servant.endpoint)
+            #expect(await eventually { log.messages.filter { $0 == "servant added" }.count == 2 }, "\(log.messages)")
+            let added = try #require(await run.broker.snapshot().servants.first)
+            #expect(added.name == "db1")
+            #expect(added.state != "ready")
+        }
+    }
+
     /// A servant killed with queries running, then restarted under the same name at another
     /// endpoint (a systemd template's `mserve-servant@1`): the lines about the one lost carry
     /// its endpoint beside its name, so the hub's later word that it is gone cannot be read as
