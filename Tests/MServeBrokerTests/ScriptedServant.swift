@@ -25,10 +25,8 @@ struct ScriptedServant {
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),
     /// without the broker's routing id and the MSV1 marker. Gives up after `timeout` (120 seconds
-    /// by default: a message that must come may be slow on a loaded machine, and the first
-    /// minutes of a whole-suite run, when every suite starts at once, stalled brokers' loops for
-    /// over 30 s on two cores), however many other
-    /// messages come meanwhile. Waits without holding a thread of the concurrency pool (two
+    /// by default: a message that must come may be slow on a loaded machine), however many
+    /// other messages come meanwhile. Waits without holding a thread of the concurrency pool (two
     /// threads on two cores, shared by every test running at once): a test that blocked one
     /// while its own task waited for the pool would stall every other test.
     func next(
