@@ -84,8 +84,8 @@ struct DemoCommand: AsyncParsableCommand {
         for index in 1...servants {
             let child = try ChildProcess(
                 role: "servant \(index)",
-                // A demo stopped with a query running ends within about a second and a half
-                // (a drain of 1 s, not 5), as one expects of Ctrl-C.
+                // A demo stopped with a query running ends soon, as one expects of Ctrl-C: a
+                // drain of 1 s, not 5.
                 arguments: ["servant", "--hub", "auto", "--hub-endpoint", hubEndpoint, "--drain", "1"],
                 environment: environment, quietLogs: !verbose)
             try children.append(child)
