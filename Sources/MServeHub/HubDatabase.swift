@@ -483,6 +483,40 @@ public final class HubDatabase: Sendable {
         }
     }
 
+    /// The reasons for which the hub itself moves a spoke to `down`: it heard nothing from it.
+    /// The process may still run (cut from the hub, or paused); a spoke that registers again
+    /// as the same process says it did.
+    public static let livenessReasons = ["missed heartbeats", "not heard from after a hub restart"]
+
+    /// Amends the newest crash report of the process whose `session` (and `curveKey`, the key
+    /// it registered with) registered again as spoke `newID`, when the hub wrote that report
+    /// for its silence alone (``livenessReasons``): the process had not stopped. Its reason
+    /// gains `; the same process registered again as spoke N: not a crash (cut from the hub,
+    /// or paused)`. Returns the spoke id of the report amended, nil when there was none.
+    public func amendCrashReport(ofSession session: String, curveKey: String?, registeredAgainAs newID: Int64) throws(HubError) -> Int64? {
+        try write("amend a crash report") { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT rowid, spoke, reason FROM down WHERE rowid =
+                        (SELECT MAX(rowid) FROM down WHERE session = ? AND curveKey IS ?)
+                        """,
+                    arguments: [session, curveKey]),
+                let reason = row["reason"] as String?, Self.livenessReasons.contains(reason)
+            else { return nil }
+            try db.execute(
+                sql: "UPDATE down SET reason = ? WHERE rowid = ?",
+                arguments: [Self.registeredAgain(reason, as: newID), row["rowid"] as Int64])
+            return row["spoke"] as Int64?
+        }
+    }
+
+    /// The reason of a crash report amended once its process registered again as spoke `newID`.
+    static func registeredAgain(_ reason: String, as newID: Int64) -> String {
+        "\(reason); the same process registered again as spoke \(newID): not a crash (cut from the hub, or paused)"
+    }
+
     /// Removes spoke `id` and its memory stats without a crash report (a clean exit).
     public func remove(spoke id: Int64) throws(HubError) {
         try write("remove a spoke") { db in

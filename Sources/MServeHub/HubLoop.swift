@@ -720,6 +720,15 @@ final class HubLoop {
             spokeByRoutingID[routingID] = id
         }
         metrics.registered()
+        // A process the hub moved to `down` for its silence, registering again, had not stopped:
+        // its crash report says so (a cut between it and the hub, or a pause, is no crash).
+        let formerID =
+            previous != nil
+            ? nil
+            : storing({ () throws(HubError) in
+                try database.amendCrashReport(
+                    ofSession: registration.session, curveKey: registration.curveKey, registeredAgainAs: id)
+            }) ?? nil
         // A spoke that stopped hearing the hub sends REGISTER again every second; through a
         // link that was cut and came back, the hub gets them all at once. Those that change
         // nothing are no news.
@@ -729,13 +738,17 @@ final class HubLoop {
                     && $0.record.registration.service == registration.service
                     && $0.record.registration.role == registration.role && $0.record.registration.pid == registration.pid
             } ?? false
+        var metadata: Logger.Metadata = [
+            "id": "\(id)", "pid": "\(registration.pid)", "role": "\(registration.role)",
+            "service": "\(registration.service)", "endpoint": "\(endpoint)",
+        ]
+        if let formerID { metadata["formerID"] = "\(formerID)" }
         logSpokeEvent(
-            .registered, level: unchanged ? .debug : .info,
-            previous == nil ? "spoke registered" : unchanged ? "spoke registered again, unchanged" : "spoke re-registered",
-            metadata: [
-                "id": "\(id)", "pid": "\(registration.pid)", "role": "\(registration.role)",
-                "service": "\(registration.service)", "endpoint": "\(endpoint)",
-            ])
+            .registered, level: formerID != nil ? .notice : unchanged ? .debug : .info,
+            formerID != nil
+                ? "spoke registered again, the same process the hub moved to down: it had not stopped (cut from the hub, or paused); its crash report says so"
+                : previous == nil ? "spoke registered" : unchanged ? "spoke registered again, unchanged" : "spoke re-registered",
+            metadata: metadata)
         send(
             routingID,
             HubMessage(

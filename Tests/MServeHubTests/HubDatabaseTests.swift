@@ -99,6 +99,46 @@ struct HubDatabaseTests {
         }
     }
 
+    /// A crash report the hub wrote for a spoke's silence alone is amended when the same
+    /// process (its session, with the same key) registers again: it had not stopped. A report
+    /// a spoke's own sidecar gave, another process's, or one amended already, is left alone.
+    @Test func aCrashReportForSilenceIsAmendedWhenTheSameProcessRegistersAgain() throws {
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let database = try HubDatabase(directory: temporary + "/hub")
+            let now: Int64 = 1_000_000_000_000
+            func registered(_ session: String, key: String? = nil) throws -> Int64 {
+                var registration = Self.registration(startTime: now)
+                registration.session = session
+                registration.curveKey = key
+                return try database.register(registration, endpoint: "tcp://127.0.0.1:5001", at: now)
+            }
+            func reason(of spoke: Int64) throws -> String? {
+                try database.recentCrashes(limit: 100).first { $0.spoke == spoke }?.reason
+            }
+            let cut = try registered("cut")
+            try database.markDown(spoke: cut, crash: now, reason: "missed heartbeats")
+            let sidecar = try registered("sidecar")
+            try database.markDown(spoke: sidecar, crash: now, reason: "the q process stopped accepting connections")
+            let keyed = try registered("keyed", key: "key-a")
+            try database.markDown(spoke: keyed, crash: now, reason: "not heard from after a hub restart")
+
+            let back = try registered("cut")
+            #expect(try database.amendCrashReport(ofSession: "cut", curveKey: nil, registeredAgainAs: back) == cut)
+            #expect(
+                try reason(of: cut)
+                    == "missed heartbeats; the same process registered again as spoke \(back): not a crash (cut from the hub, or paused)")
+            // Once only: the report says so already.
+            #expect(try database.amendCrashReport(ofSession: "cut", curveKey: nil, registeredAgainAs: back) == nil)
+            #expect(try database.amendCrashReport(ofSession: "sidecar", curveKey: nil, registeredAgainAs: back) == nil)
+            #expect(try reason(of: sidecar) == "the q process stopped accepting connections")
+            // Another key naming the session is not that process.
+            #expect(try database.amendCrashReport(ofSession: "keyed", curveKey: "key-b", registeredAgainAs: back) == nil)
+            #expect(try reason(of: keyed) == "not heard from after a hub restart")
+            #expect(try database.amendCrashReport(ofSession: "keyed", curveKey: "key-a", registeredAgainAs: back) == keyed)
+            #expect(try database.amendCrashReport(ofSession: "never", curveKey: nil, registeredAgainAs: back) == nil)
+        }
+    }
+
     /// Processes racing for the hub in auto mode open its database at once: on a fresh directory
     /// each must find the tables made, none fail on `table spoke already exists`.
     @Test func hubsOpeningAFreshDirectoryAtOnceAllOpenIt() throws {

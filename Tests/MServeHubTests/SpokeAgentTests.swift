@@ -82,6 +82,12 @@ struct SpokeAgentTests {
             let again = await eventually(timeout: .seconds(60)) { recorder.messages.contains("registered with the hub again") }
             #expect(again, "\(recorder.messages)")
             #expect(agent.status.spokeID != firstID)
+            // The hub's crash report says the process had not stopped.
+            let newID = try #require(agent.status.spokeID)
+            let report = await hub.snapshot().crashes.first { $0.spoke == firstID }
+            #expect(
+                report?.reason
+                    == "missed heartbeats; the same process registered again as spoke \(newID): not a crash (cut from the hub, or paused)")
             let warnings = recorder.entries.filter { $0.level >= .warning }.map(\.message)
             #expect(warnings.count == 1, "\(warnings)")
             #expect(warnings.first?.hasPrefix("this process was not running for ") == true, "\(warnings)")
