@@ -22,13 +22,18 @@ struct ScriptedBroker {
     /// Starts a broker over `count` scripted servants (liveness 60 s, servant wait 120 s), its configuration changed by `configure`,
     /// dispatching with `algorithm` (the first free servant by default) and logging to `logger`, connects the
     /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
+    /// Without a `logger`, the broker's log (info and above) is kept, and shown with the error
+    /// when `body` throws (a `#require` that failed, a wait that ran out): what the broker saw
+    /// of the servants and the queries is what tells such a failure's cause.
     static func run(
         servants count: Int,
         configure: (inout BrokerConfiguration) -> Void = { _ in },
         algorithm: @escaping @Sendable () -> any DispatchAlgorithm = { InProcessFirstFreeAlgorithm() },
-        logger: Logger = Logger(label: "mserve.broker"),
+        logger: Logger? = nil,
         _ body: (ScriptedBroker) async throws -> Void
     ) async throws {
+        let kept = logger == nil ? LogRecorder() : nil
+        let logger = logger ?? kept!.logger(label: "mserve.broker", level: .info)
         let context = try ZMQContext()
         let servants = try (0..<count).map { _ in try ScriptedServant(context: context) }
         var configuration = BrokerConfiguration()
@@ -59,11 +64,20 @@ struct ScriptedBroker {
             try await body(ScriptedBroker(broker: broker, context: context, servants: servants, client: client, running: running))
         } catch {
             close()
+            if let kept { Issue.record("the broker's log:\n\(Self.lines(of: kept))") }
             throw error
         }
         close()
         try await running.value
         context.terminate()
+    }
+
+    /// The entries `recorder` kept, a line each: level, message, metadata.
+    static func lines(of recorder: LogRecorder) -> String {
+        recorder.entries.map { entry in
+            let metadata = entry.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            return ([entry.level.rawValue, entry.message] + metadata).joined(separator: " ")
+        }.joined(separator: "\n")
     }
 
     /// Runs a broker heartbeating every 100 ms with `liveness`, logging at info to `log`, over
