@@ -802,7 +802,7 @@ extension BrokerLoop {
         }
         becomeReady(
             id, capacity: announcement.capacity, batchLimit: announcement.batchLimit, incarnation: incarnation,
-            functions: announcement.functions)
+            functions: announcement.functions, running: announcement.running)
     }
 
     /// A READY in the incarnation a ready or draining servant is in already: nothing of it is
@@ -827,9 +827,11 @@ extension BrokerLoop {
 
     /// Puts a servant serving `functions` in dispatch (a ZeroMQ servant's READY, a q servant's
     /// connection). A servant already ready under another incarnation restarted: its queries
-    /// are lost first.
+    /// are lost first. `running`: the queries of its earlier sessions the servant says it still
+    /// runs (its READY's), which hold places of its capacity when it is the process it was.
     func becomeReady(
-        _ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64, functions: ServedFunctions = .every
+        _ id: UInt64, capacity: Int, batchLimit: Int, incarnation: UInt64, functions: ServedFunctions = .every,
+        running: Int = 0
     ) {
         guard let record = servants[id] else { return }
         if record.state == .draining && record.incarnation == incarnation { return }
@@ -837,12 +839,22 @@ extension BrokerLoop {
             if record.incarnation == incarnation { return }
             servantLost(id, reason: .restarted)
         }
+        // The process it was, back from a cut or a pause, may still run queries sent before
+        // it was lost (sent again since): as many as it says hold places until they are
+        // answered, so it is not sent more than it can run, nor a query sent again queued
+        // there behind itself.
+        if record.incarnation == incarnation, running > 0, !record.lostInFlight.isEmpty {
+            record.stillRunning = min(running, record.lostInFlight.count, capacity)
+        } else {
+            record.stillRunning = 0
+            record.lostInFlight.removeAll()
+        }
         record.capacity = capacity
         record.batchLimit = batchLimit
         record.incarnation = incarnation
         record.state = .ready
         record.wasInSession = true
-        record.inFlight = 0
+        record.inFlight = record.stillRunning
         // A restart may bring another version of the servant's API (a rolling upgrade).
         if record.functions != functions {
             serviceFunctions.announce(functions, replacing: record.functions)
@@ -863,9 +875,9 @@ extension BrokerLoop {
             timedPluginCall(.observe) { algorithm.observe(.ready(views[position])) }
             join(id, groups: serviceFunctions.groups(servedBy: functions))
         }
-        logger.info(
-            "servant ready",
-            metadata: record.logMetadata(["capacity": "\(capacity)"]))
+        var readyMetadata: Logger.Metadata = ["capacity": "\(capacity)"]
+        if record.stillRunning > 0 { readyMetadata["stillRunning"] = "\(record.stillRunning)" }
+        logger.info("servant ready", metadata: record.logMetadata(readyMetadata))
         if let namesake = servants.values.first(where: {
             $0 !== record && ($0.state == .ready || $0.state == .draining) && $0.name == record.name
         }) {
@@ -902,6 +914,46 @@ extension BrokerLoop {
         }
     }
 
+    /// One of ready servant `record`'s places is free again (its `inFlight` one less already):
+    /// the free sets and its view follow, and the algorithm hears that a query of `routing`
+    /// finished after `execution`, timed from `now` (only bookkeeping since).
+    @inline(__always)
+    private func placeFreed(_ record: ServantRecord, at index: Int, routing: String, execution: UInt64, now: UInt64) {
+        if !views[index].isFree && record.inFlight < views[index].capacity {
+            freeReadyIDs.insert(record.id)
+            if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
+        }
+        views[index].inFlight = record.inFlight
+        if algorithm.followsEvents {
+            algorithm.observe(
+                .completed(servant: record.id, routing: routing, executionNanoseconds: execution, inFlight: record.inFlight))
+            _ = pluginCallEnded(.observe, startedAt: now)
+        } else {
+            algorithm.completed(servant: views[index], routing: routing, executionNanoseconds: execution)
+            _ = pluginCallEnded(.completed, startedAt: now)
+        }
+    }
+
+    /// The answer to a query `record` was sent before it was lost, which it ran on
+    /// (``ServantRecord/lostInFlight``): not passed on (the query was sent again, or answered
+    /// with an error), and the place it held, once the servant was back in session, is free.
+    private func lostQueryAnswered(_ lost: LostQuery, by record: ServantRecord, now: UInt64) {
+        // Out of session the servant holds no place of this broker's: the answer only says the
+        // query no longer runs there.
+        guard record.stillRunning > 0, record.state == .ready || record.state == .draining else { return }
+        record.stillRunning -= 1
+        // The rest, past what it said it still runs, finished while it was cut off: their
+        // answers went with the connection.
+        if record.stillRunning == 0 { record.lostInFlight.removeAll() }
+        record.inFlight = max(0, record.inFlight - 1)
+        logger.debug(
+            "a query sent before the servant was lost, which it ran on, is answered: its place is free",
+            metadata: record.logMetadata(["stillRunning": "\(record.stillRunning)"]))
+        guard let index = readyPosition[record.id] else { return }
+        placeFreed(record, at: index, routing: lost.routing, execution: now &- lost.dispatchedAt, now: now)
+        drainQueue()
+    }
+
     /// Answers the client of query `tag` with the servant's `(id; result[; info])`. A plain `(id; result)` (``ReplyPairLayout``) has its result passed on from
     /// that frame without being read or copied into an array (``ClientReplyFrame``); any
     /// other reply is sliced and re-framed (``SlicedReply``).
@@ -910,7 +962,11 @@ extension BrokerLoop {
         // A reply from a servant the query is no longer at (one lost, whose query went to
         // another) must leave the query in flight there: that servant's answer is the one due.
         guard var flight = inFlight.removeValue(forKey: tag, ifAt: id) else {
-            logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
+            if let record = servants[id], let lost = record.lostInFlight.removeValue(forKey: tag) {
+                lostQueryAnswered(lost, by: record, now: now)
+            } else {
+                logger.debug("dropped a late reply", metadata: ["tag": "\(tag)"])
+            }
             return
         }
         defer { heldQueries.recycle(&flight.query) }
@@ -932,25 +988,9 @@ extension BrokerLoop {
             record.executionByFunction.add(execution, function: flight.query.function)
             servantName = record.name
             if let index = readyPosition[id] {
-                if !views[index].isFree && record.inFlight < views[index].capacity {
-                    freeReadyIDs.insert(id)
-                    if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
-                }
-                views[index].inFlight = record.inFlight
                 views[index].queriesServed = record.finished
                 views[index].meanExecutionNanoseconds = record.totalExecution / record.finished
-                // Timed from `now`: only bookkeeping since.
-                if algorithm.followsEvents {
-                    algorithm.observe(
-                        .completed(
-                            servant: id, routing: flight.query.routing, executionNanoseconds: execution,
-                            inFlight: record.inFlight))
-                    _ = pluginCallEnded(.observe, startedAt: now)
-                } else {
-                    algorithm.completed(
-                        servant: views[index], routing: flight.query.routing, executionNanoseconds: execution)
-                    _ = pluginCallEnded(.completed, startedAt: now)
-                }
+                placeFreed(record, at: index, routing: flight.query.routing, execution: execution, now: now)
             }
         }
         if !flight.abandoned {
@@ -1146,6 +1186,11 @@ extension BrokerLoop {
         // goes once the caller is done with it (``forgetUnlistedServantsOutOfSession()``).
         if unlistedServants.contains(id) { unlistedOutOfSession.append(id) }
         record.inFlight = 0
+        record.stillRunning = 0
+        // A process that restarted or said goodbye runs none of its queries on; one lost
+        // otherwise (its heartbeats, its connection) may, and may come back in session.
+        let mayRunOn = !quietly && reason.reason != .restarted && reason.reason != .saidGoodbye
+        if !mayRunOn { record.lostInFlight.removeAll() }
         // Greeted again at the next heartbeat, not after the pause between HELLOs to a servant
         // not known to be connected: that HELLO waits in the socket and reaches the servant as
         // soon as it is back, a restart of one known by host name (whose reconnection no
@@ -1164,6 +1209,10 @@ extension BrokerLoop {
         }
         for flight in orphans {
             inFlight[flight.query.tag] = nil
+            if mayRunOn, !unsent.contains(flight.query.tag), record.lostInFlight.count < Self.lostInFlightKept {
+                record.lostInFlight[flight.query.tag] = LostQuery(
+                    routing: flight.query.routing, dispatchedAt: flight.dispatchedAt)
+            }
             if flight.abandoned { continue }
             if flight.query.dispatches <= configuration.servants.redispatchLimit {
                 // Counted as sent again when it is (``dispatch(_:toReadyIndex:now:)``): it may
@@ -1200,6 +1249,12 @@ extension BrokerLoop {
         warnIfQueriesWaitWithoutServants()
         return orphaned
     }
+}
+
+extension BrokerLoop {
+    /// The most queries a servant lost while running them is remembered to run on
+    /// (``ServantRecord/lostInFlight``).
+    static let lostInFlightKept = 4_096
 }
 
 /// What was wrong with a servant's PONG.

@@ -145,6 +145,15 @@ struct InFlightQuery {
 /// A servant's record in the broker. A class: the loop reads and updates it on every query,
 /// and a value this size would be copied (a retain and a release per field) at each read.
 /// Only the loop's thread touches it: its state skips the run-time exclusivity check.
+/// A query a servant was sent and had not answered when it was lost: what its late answer
+/// tells the dispatch algorithm (``ServantRecord/lostInFlight``).
+struct LostQuery {
+    /// Its routing string.
+    var routing: String
+    /// When it was sent to the servant (monotonic nanoseconds).
+    var dispatchedAt: UInt64
+}
+
 final class ServantRecord {
     /// The CURVE public key the connection is pinned to (a secured broker's servants); nil:
     /// none.
@@ -177,6 +186,15 @@ final class ServantRecord {
     @exclusivity(unchecked) var incarnation: UInt64 = 0
     @exclusivity(unchecked) var capacity = 1
     @exclusivity(unchecked) var inFlight = 0
+    /// The queries sent it that were still unanswered when it was lost, by tag (sent again
+    /// since, or answered with an error). Lost for missed heartbeats or a dropped connection,
+    /// the process may run on: back in session in the same incarnation, it runs those of them
+    /// its READY counts (`running`) still, each holding a place (``stillRunning``) until its
+    /// answer comes; its answer itself is not passed on.
+    @exclusivity(unchecked) var lostInFlight: [UInt64: LostQuery] = [:]
+    /// How many places of ``inFlight`` the queries of ``lostInFlight`` hold: the servant said it
+    /// still runs them.
+    @exclusivity(unchecked) var stillRunning = 0
     @exclusivity(unchecked) var lastRouting = ""
     /// The queries whose answer from it (its result or its error) the broker passed on to
     /// their client: the `served` of the status and the metrics, the queries of the elapsed

@@ -27,6 +27,10 @@ struct ReadyAnnouncement: Equatable {
     var name: String?
     /// The functions it serves.
     var functions = ServedFunctions.every
+    /// Queries of this broker's earlier sessions it still runs (`running`): sent before the
+    /// broker lost it (a cut link, a pause), they hold places of its capacity until their
+    /// answers come.
+    var running = 0
     /// What was wrong with fields that were not used as sent, one phrase each
     /// (`capacity is an int atom, not a long (using 1)`).
     var problems: [String] = []
@@ -88,6 +92,12 @@ struct ReadyAnnouncement: Equatable {
             switch key {
             case "capacity": announcement.capacity = announcement.readCount(key, value, atMost: Int.max)
             case "batch": announcement.batchLimit = announcement.readCount(key, value, atMost: Self.largestBatch)
+            case "running":
+                switch value {
+                case .atom(.long(let number)) where number >= 0: announcement.running = Int(number)
+                case .atom(.long(let number)): announcement.problems.append("running is \(number), below 0 (using 0)")
+                default: announcement.problems.append("running is \(Self.kind(of: value)), not a long (using 0)")
+                }
             case "name":
                 switch value {
                 case .atom(.symbol(let text)) where text.utf8.count > ReadyLimits.longestName:

@@ -69,7 +69,9 @@ public enum RoutingHookResult: Sendable, Hashable {
 /// `ready`, its `joined` groups, `dispatched`/`completed` while ready, its `left` groups, `unready`,
 /// and `removed` last.
 public enum DispatchEvent: Sendable, Hashable {
-    /// The servant entered dispatch, with no query in flight; it is a member of group 0.
+    /// The servant entered dispatch; it is a member of group 0. Its view's `inFlight` is 0, or
+    /// the queries a servant back from a cut still runs from before it was lost (each is
+    /// `completed` when it ends).
     case ready(ServantView)
     /// The servant left dispatch (lost, draining, restarted); it may become ready again.
     case unready(servant: UInt64)

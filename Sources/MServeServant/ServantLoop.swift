@@ -25,6 +25,9 @@ final class ServantLoop {
     /// Admits only allowed broker keys when security is on (ServantAdmission.swift).
     private let admission: ServantAdmission?
     private let readyInfo: [UInt8]
+    /// The READY's entries, for one that also says how many queries of a broker's earlier
+    /// sessions still run (`running`): rare, made when needed.
+    private let readyEntries: [(String, QValue)]
     /// The queries a broker session may hold here at once, running or waiting for a thread,
     /// as READY announces; and the direct queries all direct clients together may.
     private let capacity: Int
@@ -49,6 +52,10 @@ final class ServantLoop {
         /// The queries of this session held here: running, or waiting for a thread. A place is
         /// freed when its answer is sent (or, at a stop, when the query is handed back).
         var held = 0
+        /// The queries of this broker's earlier sessions still running here: a broker that
+        /// lost the servant (a cut link, a pause) and says HELLO again finds it busy with them,
+        /// and its READY says so (`running`), until their answers go.
+        var earlier = 0
         /// While the servant stops: whether it knows that no QUERY of this broker can reach it
         /// any more, sent before the broker read its DRAIN (``ServantLoop/everyBrokerSawTheDrain(now:)``):
         /// until then it does not say goodbye, and names in a further DRAIN what still comes.
@@ -159,6 +166,7 @@ final class ServantLoop {
             ("functions", .vector(.symbol(functions.names))),
         ]
         if let name = configuration.name { entries.append(("name", .atom(.symbol(name)))) }
+        readyEntries = entries
         readyInfo = QIPC.encode(InfoDictionary.dictionary(entries))
     }
 
@@ -374,14 +382,25 @@ final class ServantLoop {
             level: .notice, metadata: ["broker": "\(LogText.printable(broker))"], now: now)
     }
 
+    /// The READY's dictionary; with `running` when queries of the broker's earlier sessions
+    /// still run here (docs/PROTOCOL.md, the READY row).
+    private func ready(running: Int) -> [UInt8] {
+        guard running > 0 else { return readyInfo }
+        return QIPC.encode(InfoDictionary.dictionary(readyEntries + [("running", .atom(.long(Int64(running))))]))
+    }
+
     /// Frees the place a query of `broker`'s session numbered `session` (or a direct query)
     /// held: its answer is sent, or it will not run. A query of a session since ended frees
     /// nothing: that session's count is gone.
     private func freePlace(of broker: [UInt8], session: UInt64) {
         if session == ServantJob.directSession {
             directHeld = max(0, directHeld - 1)
-        } else if let current = brokers[broker], current.number == session {
-            brokers[broker]?.held = max(0, current.held - 1)
+        } else if let current = brokers[broker] {
+            if current.number == session {
+                brokers[broker]?.held = max(0, current.held - 1)
+            } else {
+                brokers[broker]?.earlier = max(0, current.earlier - 1)
+            }
         }
     }
 
@@ -624,16 +643,19 @@ final class ServantLoop {
                 // for a thread are not run.
                 dropQueuedQueries(of: broker, because: "it said HELLO again", now: now)
                 sessionsStarted += 1
-                let session = BrokerSession(
+                var session = BrokerSession(
                     number: sessionsStarted, replyLimit: max(1, replyLimit ?? 1), maximumReplySize: largestMessage,
                     maximumQuerySize: min(largestMessage, Int(configuration.maxMessageSize)), lastHeard: now)
+                // What the earlier sessions still run (their waiting queries were just dropped)
+                // holds threads the new session cannot have: the READY says how many.
+                session.earlier = brokers[broker].map { $0.earlier + $0.held } ?? 0
                 if brokers.updateValue(session, forKey: broker) == nil {
                     // Anyone who reaches the socket can say HELLO under a new identity at any rate.
                     logPeerEvent(
                         "broker connected", "broker connected", level: .info,
                         metadata: ["broker": "\(LogText.printable(broker))", "sessions": "\(brokers.count)"], now: now)
                 }
-                send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, readyInfo])
+                send(broker, [ServantLink.protocolMarker, ServantCommand.ready.frame, ready(running: session.earlier)])
             case .ping:
                 send(broker, [ServantLink.protocolMarker, ServantCommand.pong.frame, WireInteger.encode(incarnation)])
                 if stopping { drainSeen(by: broker, frames: frames) }

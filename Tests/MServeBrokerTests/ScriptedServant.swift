@@ -63,9 +63,11 @@ struct ScriptedServant {
 
     /// The info dictionary of a READY: a servant of `functions` (by default `twice`) in its
     /// `incarnation`, running `capacity` queries at once, taking up to `batch` per QUERY message (none: one),
-    /// named `name` (none: the broker names it by its host and port).
+    /// named `name` (none: the broker names it by its host and port), still running `running`
+    /// queries of the broker's earlier sessions (none: the key is left out).
     static func readyInfo(
-        capacity: Int64, batch: Int64?, functions: [String] = ["twice"], incarnation: Int64 = 9, name: String? = nil
+        capacity: Int64, batch: Int64?, functions: [String] = ["twice"], incarnation: Int64 = 9, name: String? = nil,
+        running: Int64? = nil
     ) -> [UInt8] {
         var entries: [(String, QValue)] = [
             ("incarnation", .atom(.long(incarnation))), ("capacity", .atom(.long(capacity))), ("pid", .atom(.long(1))),
@@ -73,6 +75,7 @@ struct ScriptedServant {
         ]
         if let batch { entries.append(("batch", .atom(.long(batch)))) }
         if let name { entries.append(("name", .atom(.symbol(name)))) }
+        if let running { entries.append(("running", .atom(.long(running)))) }
         return QIPC.encode(InfoDictionary.dictionary(entries))
     }
 }

@@ -143,7 +143,7 @@ struct ServantReadyTests {
                 to: broker, .ready,
                 [Self.readyInfo([
                     ("incarnation", .atom(.long(9))), ("capacity", .atom(.int(3))), ("batch", .atom(.long(0))),
-                    ("name", .string("named")), ("functions", .string("twice")),
+                    ("name", .string("named")), ("functions", .string("twice")), ("running", .atom(.int(1))),
                 ])])
             #expect(await run.servantsBecomeReady(1))
             let servants = await run.broker.snapshot().servants
@@ -156,7 +156,8 @@ struct ServantReadyTests {
                     == "a READY with fields of the wrong type or out of range (docs/PROTOCOL.md): "
                     + "capacity is an int atom, not a long (using 1); batch is 0, below 1 (using 1); "
                     + "name is a char vector, not a symbol (ignored); "
-                    + "functions is a char vector, not a symbol vector (taken as every function)")
+                    + "functions is a char vector, not a symbol vector (taken as every function); "
+                    + "running is an int atom, not a long (using 0)")
             #expect(warning.metadata["servant"] == servants.first?.name)
         }
     }

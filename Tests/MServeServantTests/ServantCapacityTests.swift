@@ -110,6 +110,47 @@ struct ServantCapacityTests {
         }
     }
 
+    /// A broker that lost the servant (a cut link, a pause) and greets it again starts a new
+    /// session; the queries of the old one still running hold threads the new one cannot have,
+    /// and its READY says how many (`running`): not those that only waited for a thread, which
+    /// are dropped, and none once their answers went.
+    @Test func aNewSessionsReadyCountsTheQueriesTheEarlierOnesStillRun() async throws {
+        let hold = HeldFunction()
+        defer { hold.release(16) }
+        var configuration = ServantConfiguration()
+        configuration.threads = 1
+        configuration.capacity = 2
+        try await RunningServant.with(configuration, functions: hold.registry) { endpoint, context in
+            let broker = try await Self.broker(context, endpoint)
+            defer { broker.socket.close() }
+            #expect(broker.ready["running"] == nil)
+            // One runs, one waits for the thread.
+            try broker.send(.query, Self.query(tag: 1) + Self.query(tag: 2))
+            #expect(await eventually { hold.startedCount == 1 })
+
+            func readyAfterHello() async throws -> [String: QValue] {
+                try broker.send(.hello, [WireInteger.encode(7), WireInteger.encode(16)])
+                while true {
+                    let frames = try #require(try await broker.next(), "no READY came")
+                    guard frames.count == 3, frames[1] == ServantCommand.ready.frame else { continue }
+                    let entries = InfoDictionary.symbolKeyedEntries(try QIPC.decode(frames[2]).value) ?? []
+                    return Dictionary(entries, uniquingKeysWith: { first, _ in first })
+                }
+            }
+            var ready = try await readyAfterHello()
+            #expect(ready["running"] == .atom(.long(1)), "\(ready)")
+            #expect(ready["capacity"] == .atom(.long(2)))
+            // A second greeting still finds it running.
+            ready = try await readyAfterHello()
+            #expect(ready["running"] == .atom(.long(1)), "\(ready)")
+
+            hold.release(1)
+            #expect(try await Self.answers(1, from: broker) == [1: Self.held(1)], "the query waiting was dropped")
+            ready = try await readyAfterHello()
+            #expect(ready["running"] == nil, "\(ready)")
+        }
+    }
+
     /// A broker sends a query as soon as an answer frees a place, as the real one does:
     /// whether the answer left through the loop or from the worker that made it
     /// (``DirectAnswers``), and in batches or one at a time, no query is ever refused.

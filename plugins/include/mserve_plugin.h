@@ -116,15 +116,16 @@ typedef struct mserve_query_view {
 enum mserve_dispatch_event_kind {
     /**
      * The servant entered dispatch (its READY, a restart, a q servant's
-     * connection): `view` is its full view, in_flight 0 from the broker (read
-     * the field: a test harness may pass another). It is a member of
+     * connection): `view` is its full view, in_flight 0 from the broker, or
+     * the queries a servant back from a cut still runs from before (read the
+     * field: a test harness may pass another too). It is a member of
      * group 0 from now on. Servants keep the order of their ids: a servant
      * with a smaller id is higher in the list ("the top of the list").
      */
     MSERVE_EVENT_READY = 1,
     /**
      * The servant left dispatch (lost, draining, restarted): the broker will
-     * not accept it from `choose_in` until it is READY again, with in_flight 0.
+     * not accept it from `choose_in` until it is READY again.
      * Its GROUP_LEFT events come first.
      */
     MSERVE_EVENT_UNREADY = 2,
