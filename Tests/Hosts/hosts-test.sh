@@ -8,7 +8,9 @@
 # answered by servants on both other hosts (the info dictionary's `servant` names host:port).
 # Then b's servants are killed -9 and c's link is cut: the broker must stop using them within
 # its liveness time, the hub's `down` table must list them, queries sent meanwhile must keep
-# being answered, and every query must get exactly one reply.
+# being answered, and every query must get exactly one reply. Then c's link comes back: its
+# servants, which never stopped, register again, the hub's crash reports say they were no
+# crash, and the broker uses them again.
 #
 # Needs root and iproute2 (`ip`). Without them it prints SKIP and exits 0, or exits 1 when
 # CI=true. Uses only 10.77.0.0/24 inside the namespaces it creates, and removes them on exit.
@@ -236,6 +238,34 @@ grep -q "10\.77\.0\.2" "$work/down.txt" || fail "the hub's down table lacks host
 grep -q "10\.77\.0\.3" "$work/down.txt" || fail "the hub's down table lacks host c"
 step "the hub's down table lists the four servants"
 
+# --- c's link heals: its servants, still running, come back -------------------------------------
+step "host c's link comes back"
+ip -n "$ns_c" link set eth0 up
+# Each registers with the hub again as the same process: its crash report is amended; b's,
+# whose processes were killed, are not.
+for _ in $(seq 1 150); do
+    ip netns exec "$ns_a" "$mserve" hub down --all --hub "$hub" >"$work/down-healed.txt" 2>&1 || true
+    [ "$(grep -c "the same process registered again" "$work/down-healed.txt" || true)" -ge 2 ] && break
+    sleep 0.1
+done
+[ "$(grep "10\.77\.0\.3" "$work/down-healed.txt" | grep -c "the same process registered again" || true)" -ge 2 ] \
+    || fail "the hub's crash reports of host c's servants do not say they registered again: $(cat "$work/down-healed.txt")"
+grep "10\.77\.0\.2" "$work/down-healed.txt" | grep -q "registered again" \
+    && fail "a crash report of host b's killed servants says it registered again: $(cat "$work/down-healed.txt")"
+step "the hub's crash reports say host c's servants did not crash"
+# The hub lists them again, and the broker sends them queries once more.
+healed=0
+for id in $(seq 1 100); do
+    query "healed-$id" "echo $id"
+    grep -q "10\.77\.0\.3:" "$work/queries/healed-$id.out" && { healed=$id; break; }
+    sleep 0.1
+done
+[ "$healed" -gt 0 ] || fail "the broker did not use host c's servants again after the link came back"
+step "host c answered again (query $healed after the link came back)"
+
 total=$(ls "$work/queries"/*.status | wc -l)
-[ "$total" -eq 40 ] || fail "$total replies for 40 queries"
-step "PASS: 40 queries, 40 replies, $((SECONDS - started))s"
+[ "$total" -eq $((40 + healed)) ] || fail "$total replies for $((40 + healed)) queries"
+for id in $(seq 1 "$healed"); do
+    grep -q ok "$work/queries/healed-$id.status" || fail "query healed-$id failed: $(cat "$work/queries/healed-$id.err")"
+done
+step "PASS: $((40 + healed)) queries, $total replies, $((SECONDS - started))s"
