@@ -47,6 +47,39 @@ extension IntegrationTests {
         #expect(used == Set(names))
     }
 
+    /// A wedged servant lost while it ran a query runs it on once it runs again: back in
+    /// session, its READY says so, and the broker counts the query as holding its one place.
+    /// The query, sent again when the servant was lost, then waits for the other servant
+    /// rather than be queued at the wedged one behind its own first sending.
+    @Test func aServantBackFromAPauseIsNotSentTheQueryItStillRuns() async throws {
+        let cluster = try await ProcessCluster.start(
+            servants: 2, threads: 1, brokerArguments: ["--algorithm", "orig", "--heartbeat", "0.2", "--liveness", "2"])
+        defer {
+            kill(cluster.servants[0].pid, SIGCONT)
+            cluster.stop()
+        }
+        let client = try QueryClient(endpoint: cluster.broker.endpoint)
+        defer { client.close() }
+        let names = cluster.servants.map { $0.endpoint.replacingOccurrences(of: "tcp://", with: "") }
+        #expect(await eventually { cluster.broker.logs.occurrences(of: "servant ready") >= 2 })
+
+        // orig sends the long one to the first servant, the other to the second.
+        async let long = client.send("sleep 8000")
+        try await Task.sleep(for: .milliseconds(100))
+        async let short = client.send("sleep 3000")
+        try await Task.sleep(for: .milliseconds(100))
+        kill(cluster.servants[0].pid, SIGSTOP)
+        #expect(await eventually(timeout: .seconds(30)) { cluster.broker.logs.contains("missed heartbeats") })
+        // Running again, it is greeted on a new connection, and says it still runs the long one.
+        kill(cluster.servants[0].pid, SIGCONT)
+
+        #expect(try await short.servant == names[1])
+        // Sent again, the long query went to the second servant once it was free, not back to
+        // the first behind itself.
+        let reply = try await long
+        #expect(reply.servant == names[1], "\(cluster.broker.logs)")
+    }
+
     @Test func aServantRestartedOnTheSamePortIsUsedAgain() async throws {
         let cluster = try await ProcessCluster.start(servants: 1, threads: 1)
         defer { cluster.stop() }
