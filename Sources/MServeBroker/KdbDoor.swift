@@ -195,7 +195,7 @@ final class KdbDoor {
             if events.contains(.writable) || events.contains(.error) {
                 guard var connection = connections[id] else { continue }
                 if !connection.stream.flush() {
-                    drop(id, reason: "the peer has gone")
+                    drop(id, reason: "closed before its replies were sent", quietly: true)
                     continue
                 }
                 connections[id] = connection
@@ -268,7 +268,7 @@ final class KdbDoor {
             connections[connectionID] = connection
             return bytes.count
         }
-        drop(connectionID, reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        unsent(connectionID, connection.stream)
         return 0
     }
 
@@ -291,8 +291,18 @@ final class KdbDoor {
             connections[connectionID] = connection
             return pieces.reduce(0) { $0 + $1.count }
         }
-        drop(connectionID, reason: "it does not read its replies (\(connection.stream.bufferedOutput) bytes buffered)")
+        unsent(connectionID, connection.stream)
         return 0
+    }
+
+    /// Closes connection `connectionID`, whose `stream` took no more of a reply: its peer closed
+    /// the connection (a client that sent its queries and went, no news) or reads too slowly.
+    private func unsent(_ connectionID: UInt64, _ stream: KdbStream) {
+        if stream.peerGone {
+            drop(connectionID, reason: "closed before its replies were sent", quietly: true)
+        } else {
+            drop(connectionID, reason: "it does not read its replies (\(stream.bufferedOutput) bytes buffered)")
+        }
     }
 
     /// The connections closed with replies still due to them since the last call: the broker

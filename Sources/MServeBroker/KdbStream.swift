@@ -36,6 +36,9 @@ struct KdbStream {
     /// The bytes in `pieces`, written or not.
     private var piecesCount = 0
     private(set) var closed = false
+    /// Whether a write failed: the peer closed or reset the connection (not a peer too slow to
+    /// read, whose bytes wait within the bound).
+    private(set) var peerGone = false
 
     init(descriptor: Int32, maxMessageSize: Int, maxBufferedOutput: Int) {
         self.descriptor = descriptor
@@ -153,10 +156,13 @@ struct KdbStream {
         return flush()
     }
 
-    /// Writes what the socket takes; false when the peer has gone.
+    /// Writes what the socket takes; false when the peer has gone (``peerGone``).
     mutating func flush() -> Bool {
         while outputOffset < output.count {
-            guard let written = TCPSocket.write(descriptor, output, from: outputOffset) else { return false }
+            guard let written = TCPSocket.write(descriptor, output, from: outputOffset) else {
+                peerGone = true
+                return false
+            }
             if written == 0 { return true }
             outputOffset += written
         }
@@ -172,7 +178,10 @@ struct KdbStream {
                     TCPSocket.write(descriptor, $0)
                 }
             }
-            guard let written else { return false }
+            guard let written else {
+                peerGone = true
+                return false
+            }
             if written == 0 { return true }
             pieceOffset += written
             if pieceOffset == piece.count {

@@ -44,4 +44,45 @@ struct KdbClosedConnectionTests {
             #expect(items.first == .atom(.long(9)), "a query of the closed connection ran: \(items)")
         }
     }
+
+    /// A client that sends its sync queries and closes its connection before the replies come
+    /// is no news: the replies that find it gone close it quietly, not as a client that "does
+    /// not read its replies" (a warning sign of a stuck client, which an alert may watch).
+    @Test func aClientGoneBeforeItsRepliesIsNotSaidToNotReadThem() async throws {
+        let port = LoopbackPort.free()
+        let log = LogRecorder()
+        try await ScriptedBroker.run(
+            servants: 1, configure: { $0.kdb = BrokerConfiguration.Kdb(port: port) },
+            logger: log.logger(label: "mserve.broker")
+        ) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 1)
+            #expect(await run.servantsBecomeReady(1))
+            let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
+            TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
+            KdbWire.write(descriptor, Array("user\u{3}\u{0}".utf8))
+            #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
+            for n: Int64 in 1...5 {
+                KdbWire.write(descriptor, QIPC.encode(.string("twice \(n)"), messageType: .sync))
+            }
+            // The first sync query reaches the servant; the client goes before its answer.
+            let (_, first) = try await servant.next(.query)
+            try #require(first.count == 2)
+            TCPSocket.close(descriptor)
+            try await Task.sleep(for: .milliseconds(100))
+            try servant.send(to: broker, .reply, [first[0], ScriptedServant.answer(id: 0, .atom(.long(2)))])
+            // Each query the door reads after it is answered in turn, until a reply finds the
+            // connection gone.
+            let until = ContinuousClock.now + .seconds(3)
+            while ContinuousClock.now < until, let frames = try await servant.socket.receiveFrames(within: .seconds(1)) {
+                guard frames.count == 5, frames[2] == ServantCommand.query.frame else { continue }
+                try servant.send(to: broker, .reply, [frames[3], ScriptedServant.answer(id: 0, .atom(.long(2)))])
+            }
+            #expect(await eventually { log.messages.contains("kdb+ client disconnected") }, "\(log.messages)")
+            #expect(
+                log.entries.first { $0.message == "kdb+ client disconnected" }?.metadata["reason"]
+                    == "closed before its replies were sent")
+            #expect(!log.messages.contains("closed a kdb+ connection"), "\(log.entries.map { "\($0.message) \($0.metadata)" })")
+        }
+    }
 }
