@@ -486,7 +486,7 @@ public final class HubDatabase: Sendable {
     /// The reasons for which the hub itself moves a spoke to `down`: it heard nothing from it.
     /// The process may still run (cut from the hub, or paused); a spoke that registers again
     /// as the same process says it did.
-    public static let livenessReasons = ["missed heartbeats", "not heard from after a hub restart"]
+    static let livenessReasons = ["missed heartbeats", "not heard from after a hub restart"]
 
     /// Amends the newest crash report of the process whose `session` (and `curveKey`, the key
     /// it registered with) registered again as spoke `newID`, when the hub wrote that report

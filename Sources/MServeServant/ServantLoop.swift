@@ -390,8 +390,8 @@ final class ServantLoop {
     }
 
     /// Frees the place a query of `broker`'s session numbered `session` (or a direct query)
-    /// held: its answer is sent, or it will not run. A query of a session since ended frees
-    /// nothing: that session's count is gone.
+    /// held: its answer is sent, or it will not run. A query of the broker's earlier sessions
+    /// frees no place in the session now: it is one less of those still running (`earlier`).
     private func freePlace(of broker: [UInt8], session: UInt64) {
         if session == ServantJob.directSession {
             directHeld = max(0, directHeld - 1)
