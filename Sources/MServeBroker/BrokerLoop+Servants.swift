@@ -402,6 +402,8 @@ extension BrokerLoop {
     func servantDisconnected(_ id: UInt64) {
         guard let record = servants[id] else { return }
         record.connected = false
+        // A new connection may be a new process: greeted as it comes up, and at each heartbeat.
+        record.ignoredReadies = 0
         // A HELLO unanswered on the connection that ended says nothing of the next one.
         record.helloUnansweredSince = nil
         // What it sent before it went (its last answers, its BYE) counts first: judged on the
@@ -444,9 +446,9 @@ extension BrokerLoop {
         /// one the servant would stay lost for good.
         case silent
         /// The servant sent a REPLY from which the broker could not read which of its queries
-        /// it answered (``BrokerLoop/readReply(_:from:)``): what it runs is not known, and a
-        /// new connection starts a new session.
-        case malformedReply
+        /// it answered (``BrokerLoop/readReply(_:from:)``), as `what` says: what it runs is not
+        /// known, and a new connection starts a new session.
+        case malformedReply(_ what: String)
         /// A servant in session missed its heartbeats: its host may be unreachable, the process
         /// stopped, or the connection deaf. The connection is made anew in case it is deaf; the
         /// `servant lost` line said what happened, and a new connection that comes up and
@@ -465,8 +467,8 @@ extension BrokerLoop {
             switch self {
             case .missedHeartbeats, .answeredAsNoServant, .silentAfterASession:
                 nil
-            case .malformedReply:
-                "it sent a REPLY naming no query it runs that the broker could read (docs/PROTOCOL.md)"
+            case .malformedReply(let what):
+                "it sent \(what), so which of its queries it answered is not known (docs/PROTOCOL.md)"
             case .endedByLibzmq:
                 "libzmq ended its connection for good (a message over --max-message, or a failed handshake: a key that does not match)"
             case .silent:
@@ -481,6 +483,7 @@ extension BrokerLoop {
     /// once until the servant is heard from again.
     func endConnectionForGood(_ record: ServantRecord, cause: ReconnectCause = .endedByLibzmq) {
         try? servantSocket.disconnect(record.endpoint)
+        record.ignoredReadies = 0
         record.reconnectDue = true
         record.reconnectAt = 0
         record.connected = false
@@ -638,7 +641,7 @@ extension BrokerLoop {
                 }
             case .hello: helloAnsweredWithHello(record)
             case .query, .ping:
-                if let heldBack = unexpectedServantCommandLog.admit() {
+                if let heldBack = unexpectedServantCommandLog.admit(command) {
                     logger.warning(
                         "\(LogThrottle.line("dropped an unexpected \(command.rawValue) from servant \(record.name): only a broker sends it", heldBack: heldBack))",
                         metadata: record.logMetadata())
@@ -650,7 +653,11 @@ extension BrokerLoop {
     /// Logs a servant message the protocol does not define, saying what is wrong with it and
     /// which servant sent it; a line a second at most, with a count of the rest.
     func logUnreadableServantMessage(_ frames: ZMQFrames) {
-        guard let heldBack = unreadableServantMessageLog.admit() else { return }
+        let kind: UnreadableServantMessage =
+            frames.count < 2
+            ? .empty
+            : !frames[1].elementsEqual(ServantLink.protocolMarker) ? .notMSV1 : frames.count < 3 ? .noCommand : .unknownCommand
+        guard let heldBack = unreadableServantMessageLog.admit(kind) else { return }
         let reason =
             ServantLink.unreadableReason(
                 marker: frames.count > 1 ? frames[1] : nil, command: frames.count > 2 ? frames[2] : nil)
@@ -695,7 +702,7 @@ extension BrokerLoop {
         }
         var named: [UInt64] = []
         var seen: Set<UInt64> = []
-        for index in 3..<frames.count {
+        for index in 3..<frames.count where Self.mayBeTag(at: index, of: frames) {
             if let tag = WireInteger.decode(frames[index]), inFlight[tag]?.servantID == id, seen.insert(tag).inserted {
                 named.append(tag)
             }
@@ -711,6 +718,14 @@ extension BrokerLoop {
         for tag in named { completeQuery(servantID: id, tag: tag, reply: .unreadable, reportedExecution: nil) }
     }
 
+    /// Whether frame `index` of a malformed REPLY may be a tag: 8 bytes, and the last frame or
+    /// followed by one that may be an IPC message (9 bytes at least). An execution time is 8
+    /// bytes too, but followed by a tag or nothing: read as a tag, a time of a few milliseconds
+    /// would name a query of a long-running broker, which is not the one answered.
+    static func mayBeTag(at index: Int, of frames: ZMQFrames) -> Bool {
+        frames.size(ofFrame: index) == 8 && (index + 1 == frames.count || frames.size(ofFrame: index + 1) >= 9)
+    }
+
     /// A ready or draining servant sent a REPLY from which no query it runs can be read
     /// (``readReply(_:from:)``): lost, and connected again once the servant socket is read to the
     /// end. From a servant not in session, the REPLY is only dropped.
@@ -721,6 +736,8 @@ extension BrokerLoop {
         logMalformedReply(
             servant: record.logMetadata(),
             "\(what): which of its queries it answered is not known, so it is taken as lost and connected again")
+        // Said again when its connection is made anew: this line may be held back.
+        record.distrustedFor = what
         servantLost(record.id, reason: .malformedReply)
         untrustedServants.append(record.id)
     }
@@ -734,7 +751,7 @@ extension BrokerLoop {
             // Not one that said READY again meanwhile: it is in session anew.
             guard let record = servants[id], record.state != .ready, record.state != .draining, !kdbServants.owns(id)
             else { continue }
-            endConnectionForGood(record, cause: .malformedReply)
+            endConnectionForGood(record, cause: .malformedReply(record.distrustedFor ?? "a REPLY the broker could not read"))
         }
     }
 
@@ -759,6 +776,7 @@ extension BrokerLoop {
             // Without its incarnation a restart of the servant could not be told from a repeated
             // READY, and queries lost with the old process would wait for ever: not ready. Past
             // the limits, what it serves is not known: not ready either.
+            if !record.state.isInSession { record.ignoredReadies += 1 }
             if reason != record.lastBadReadyReason {
                 record.lastBadReadyReason = reason
                 record.badReadyLog = LogThrottle(interval: .seconds(60))
@@ -772,6 +790,7 @@ extension BrokerLoop {
         }
         let incarnation = announcement.incarnation
         if incarnation == record.saidGoodbyeIn, !record.state.isInSession {
+            record.ignoredReadies += 1
             if !record.readyAfterGoodbyeLogged {
                 record.readyAfterGoodbyeLogged = true
                 logger.notice(
@@ -854,6 +873,7 @@ extension BrokerLoop {
         record.incarnation = incarnation
         record.state = .ready
         record.wasInSession = true
+        record.ignoredReadies = 0
         record.inFlight = record.stillRunning
         // A restart may bring another version of the servant's API (a rolling upgrade).
         if record.functions != functions {
@@ -1255,6 +1275,19 @@ extension BrokerLoop {
     /// The most queries a servant lost while running them is remembered to run on
     /// (``ServantRecord/lostInFlight``).
     static let lostInFlightKept = 4_096
+}
+
+/// What is wrong with a servant message the protocol does not define: its lines are held back
+/// and counted by kind (the text names the peer's bytes, which must not make kinds).
+enum UnreadableServantMessage: Hashable, Sendable {
+    /// No frame after the routing id.
+    case empty
+    /// A first frame other than MSV1.
+    case notMSV1
+    /// MSV1 and no command.
+    case noCommand
+    /// A command the protocol does not have.
+    case unknownCommand
 }
 
 /// What was wrong with a servant's PONG.

@@ -23,6 +23,21 @@ extension BrokerLoop {
         return heartbeat << shift
     }
 
+    /// The longest pause between HELLOs to a connected servant whose READYs are ignored.
+    static let ignoredReadyHelloInterval: UInt64 = 60_000_000_000
+
+    /// The pause before the next HELLO to a connected servant not in session whose last
+    /// `ignored` READYs in a row the broker ignored (refused, or in the incarnation it said
+    /// goodbye in): the heartbeat interval, doubled at each, up to
+    /// ``ignoredReadyHelloInterval``; none ignored, the heartbeat interval. A new connection
+    /// (a restart) is greeted as it comes up, whatever the pause.
+    static func ignoredReadyHelloPause(heartbeat: UInt64, ignored: Int) -> UInt64 {
+        let limit = max(heartbeat, ignoredReadyHelloInterval)
+        let shift = UInt64(min(max(ignored, 0), 16))
+        guard heartbeat <= limit >> shift else { return limit }
+        return heartbeat << shift
+    }
+
     func timers(now: UInt64) {
         if now >= nextHeartbeat {
             // One slot's servants a turn, a turn every interval / slots: each servant is
@@ -65,7 +80,7 @@ extension BrokerLoop {
                     // down for a day costs a few thousand queued HELLOs, not hundreds of thousands.
                     let interval =
                         record.connected
-                        ? heartbeatNanoseconds
+                        ? Self.ignoredReadyHelloPause(heartbeat: heartbeatNanoseconds, ignored: record.ignoredReadies)
                         : Self.unconnectedHelloPause(heartbeat: heartbeatNanoseconds, unanswered: record.unconnectedHellos)
                     if record.reconnectDue {
                         // Disconnected at its last visit, a heartbeat ago or more: libzmq has

@@ -147,11 +147,11 @@ final class BrokerLoop {
     /// Queries whose deadline passed in the queue while the algorithm kept them waiting with a
     /// servant free.
     var keptWaitingLog = LogThrottle()
-    /// Servant messages the protocol does not define: a line a second, as a peer may send them
-    /// at any rate.
-    var unreadableServantMessageLog = LogThrottle()
-    /// QUERYs and PINGs from servants, which only a broker sends.
-    var unexpectedServantCommandLog = LogThrottle()
+    /// Servant messages the protocol does not define: a line a second of each kind, as a peer
+    /// may send them at any rate.
+    var unreadableServantMessageLog = LogThrottles<UnreadableServantMessage>()
+    /// QUERYs and PINGs from servants, which only a broker sends: a line a second of each.
+    var unexpectedServantCommandLog = LogThrottles<ServantCommand>()
     /// PONGs without an 8-byte incarnation, and PONGs whose incarnation is not the READY's: a
     /// line a second at most of each.
     var pongLog = LogThrottles<PongProblem>()

@@ -242,6 +242,9 @@ final class ServantRecord {
     @exclusivity(unchecked) var notAServantAnswers = 0
     /// Whether that was logged since it was last heard from.
     @exclusivity(unchecked) var reconnectLogged = false
+    /// What was wrong with the REPLY for which it was last taken as lost (a malformed one
+    /// naming no query it runs): the line saying its connection is made anew says it.
+    @exclusivity(unchecked) var distrustedFor: String?
     /// When the first HELLO sent over a connection that came up went unanswered (nil once
     /// heard from, and when the connection is ended): a connection that carries nothing back
     /// for the liveness time is ended and made anew (``BrokerLoop/ReconnectCause/silent``).
@@ -251,6 +254,11 @@ final class ServantRecord {
     @exclusivity(unchecked) var badReadyLog = LogThrottle(interval: .seconds(60))
     /// The reason of the last refused READY logged.
     @exclusivity(unchecked) var lastBadReadyReason: String?
+    /// READYs ignored in a row on this connection (refused, or in the incarnation it said
+    /// goodbye in): each doubles the pause before the next HELLO, up to a minute
+    /// (``BrokerLoop/ignoredReadyHelloPause(heartbeat:ignored:)``), so a servant whose every
+    /// READY is ignored is not greeted, nor its READY read, at every heartbeat.
+    @exclusivity(unchecked) var ignoredReadies = 0
     /// Whether a servant was in session with this broker at its endpoint: this record's READY,
     /// or one of a record of the same endpoint removed before it was added
     /// (``FormerServantEndpoints``). A connection there that stays silent is then most likely

@@ -86,6 +86,15 @@ struct MalformedReplyTests {
         /// The queries the servant runs when it sends the REPLY.
         var queries: Int { self == .badTagInBatch ? 2 : 1 }
 
+        /// What the broker says of the REPLY.
+        var what: String {
+            switch self {
+            case .noFrames: "a REPLY with no frames after the command, naming no query the servant runs"
+            case .fourByteTag, .emptyTag: "a REPLY in which 1 of 1 answer(s) have a tag frame that is not 8 bytes"
+            case .badTagInBatch: "a REPLY in which 1 of 2 answer(s) have a tag frame that is not 8 bytes"
+            }
+        }
+
         /// The REPLY's frames after the command, for `answers`.
         func frames(_ answers: [(tag: [UInt8], message: [UInt8])]) -> [[UInt8]] {
             let time = WireInteger.encode(1_000)
@@ -140,11 +149,42 @@ struct MalformedReplyTests {
             let line = try #require(log.entries.first { $0.message.hasPrefix("malformed reply from a servant") })
             #expect(line.level == .warning)
             #expect(line.metadata["servant"] == lost.metadata["servant"])
-            #expect(log.messages.contains { $0.hasPrefix("connecting to servant again: it sent a REPLY naming no query") })
+            // The line saying its connection is made anew says what was wrong: the warning may
+            // have been held back by its once-a-second limit. Before, it said the REPLY named no
+            // query, though one of a batch was read.
+            #expect(
+                log.messages.contains {
+                    $0.hasPrefix("connecting to servant again: it sent \(layout.what), so which of its queries it answered is not known")
+                }, "\(log.messages)")
         }
     }
 
     /// The first `count` queries that reach `servant`, in one QUERY or several.
+    /// An execution time in a malformed REPLY is not taken for a tag: a time of a few
+    /// milliseconds is a tag of a long-running broker, and the query it would name is not the
+    /// one answered. Before, both queries below were failed, and the second's own answer,
+    /// coming after, was dropped.
+    @Test func aTimeFrameOfAMalformedReplyNamesNoQuery() async throws {
+        try await ScriptedBroker.run(servants: 1) { run in
+            let servant = run.servants[0]
+            let broker = try await servant.becomeReady(capacity: 2)
+            #expect(await run.servantsBecomeReady(1))
+            try run.send(id: 1, "twice 1")
+            try run.send(id: 2, "twice 2")
+            let atServant = try await Self.queries(2, at: servant)
+            // The first's triple, its time frame holding the second's tag, and one frame more.
+            try servant.send(
+                to: broker, .reply,
+                [atServant[0].tag, ScriptedServant.answer(id: 1, .atom(.long(2))), atServant[1].tag, Array("extra".utf8)])
+            let first = try #require(try await run.answer(), "the query the malformed REPLY named got no answer")
+            #expect(try ScriptedServant.idAndResult(of: first) == (.atom(.long(1)), .error("mserve: the servant sent a malformed reply")))
+            // The second still runs there: its own answer is passed on.
+            try servant.send(to: broker, .reply, [atServant[1].tag, ScriptedServant.answer(id: 2, .atom(.long(4)))])
+            let second = try #require(try await run.answer(), "the second query got no answer")
+            #expect(try ScriptedServant.idAndResult(of: second) == (.atom(.long(2)), .atom(.long(4))))
+        }
+    }
+
     static func queries(_ count: Int, at servant: ScriptedServant) async throws -> [(tag: [UInt8], message: [UInt8])] {
         var queries: [(tag: [UInt8], message: [UInt8])] = []
         while queries.count < count {

@@ -39,6 +39,28 @@ struct ServantReadyTests {
         }
     }
 
+    /// A connected servant whose every READY is refused is greeted at growing intervals, not at
+    /// every heartbeat: each HELLO it answers costs the broker's loop the reading of a READY,
+    /// up to 256 KiB, and each HELLO starts a new session at the servant.
+    @Test func aServantWhoseReadiesAreRefusedIsGreetedLessAndLessOften() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.withOneServant(liveness: .seconds(60), log: log) { run, servant in
+            var hellos = 0
+            let until = ContinuousClock.now + .seconds(3)
+            while ContinuousClock.now < until {
+                guard let frames = try await servant.socket.receiveFrames(within: .milliseconds(200)),
+                    frames.count >= 3, frames[2] == ServantCommand.hello.frame
+                else { continue }
+                hellos += 1
+                try servant.send(to: frames[0], .ready, [Self.readyInfo([("capacity", .atom(.long(1)))])])
+            }
+            // Greeted at every heartbeat (100 ms), it would have had about 30.
+            #expect((1...8).contains(hellos), "\(hellos) HELLOs in 3 s")
+            #expect(await run.broker.snapshot().servants.map(\.state) == ["connecting"])
+            #expect(log.messages.filter { $0.hasPrefix("ignored a READY without an incarnation") }.count == 1)
+        }
+    }
+
     /// A servant author fixing a READY step by step sees each mistake in turn: a refused READY
     /// is logged whenever its reason is not the last one logged, the same one again once a
     /// minute at most. Before, only a servant's first refused READY was ever logged.
