@@ -17,8 +17,14 @@ extension BrokerLoop {
     /// no pipe, and the broker connects anew; a servant down for a day still gets a HELLO only
     /// every few seconds.
     static func unconnectedHelloPause(heartbeat: UInt64, unanswered: Int) -> UInt64 {
-        let limit = max(heartbeat, unconnectedHelloInterval)
-        let shift = UInt64(min(max(unanswered, 0), 16))
+        doubledPause(heartbeat: heartbeat, times: unanswered, limit: unconnectedHelloInterval)
+    }
+
+    /// The heartbeat interval doubled `times` times, up to `limit` (or the heartbeat interval,
+    /// if longer).
+    static func doubledPause(heartbeat: UInt64, times: Int, limit: UInt64) -> UInt64 {
+        let limit = max(heartbeat, limit)
+        let shift = UInt64(min(max(times, 0), 16))
         guard heartbeat <= limit >> shift else { return limit }
         return heartbeat << shift
     }
@@ -32,10 +38,7 @@ extension BrokerLoop {
     /// ``ignoredReadyHelloInterval``; none ignored, the heartbeat interval. A new connection
     /// (a restart) is greeted as it comes up, whatever the pause.
     static func ignoredReadyHelloPause(heartbeat: UInt64, ignored: Int) -> UInt64 {
-        let limit = max(heartbeat, ignoredReadyHelloInterval)
-        let shift = UInt64(min(max(ignored, 0), 16))
-        guard heartbeat <= limit >> shift else { return limit }
-        return heartbeat << shift
+        doubledPause(heartbeat: heartbeat, times: ignored, limit: ignoredReadyHelloInterval)
     }
 
     func timers(now: UInt64) {

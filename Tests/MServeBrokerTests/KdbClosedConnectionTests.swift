@@ -11,6 +11,15 @@ import Testing
 /// nobody can read their answers, and running them held up every other client (ninety
 /// `sleep 100` from closed connections delayed a new client's query by seconds).
 struct KdbClosedConnectionTests {
+    /// A kdb+ IPC connection to the door on `port`, its handshake answered.
+    private static func loggedIn(port: Int) async throws -> Int32 {
+        let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
+        TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
+        KdbWire.write(descriptor, Array("user\u{3}\u{0}".utf8))
+        #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
+        return descriptor
+    }
+
     @Test func queriesQueuedFromAClosedKdbConnectionAreNotRun() async throws {
         let port = LoopbackPort.free()
         try await ScriptedBroker.run(servants: 1, configure: { $0.kdb = BrokerConfiguration.Kdb(port: port) }) { run in
@@ -18,10 +27,7 @@ struct KdbClosedConnectionTests {
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
 
-            let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
-            TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
-            KdbWire.write(descriptor, Array("user\u{3}\u{0}".utf8))
-            #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
+            let descriptor = try await Self.loggedIn(port: port)
             for n: Int64 in 1...5 {
                 KdbWire.write(descriptor, QIPC.encode(.list([.atom(.long(n)), .string("twice \(n)")]), messageType: .async))
             }
@@ -58,10 +64,7 @@ struct KdbClosedConnectionTests {
             let servant = run.servants[0]
             let broker = try await servant.becomeReady(capacity: 1)
             #expect(await run.servantsBecomeReady(1))
-            let descriptor = try TCPSocket.connect(address: IPv4Address.literal("127.0.0.1")!, port: port)
-            TCPSocket.waitWritable(descriptor, milliseconds: 5_000)
-            KdbWire.write(descriptor, Array("user\u{3}\u{0}".utf8))
-            #expect(try await KdbWire.read(descriptor, count: 1).count == 1, "no capability byte")
+            let descriptor = try await Self.loggedIn(port: port)
             for n: Int64 in 1...5 {
                 KdbWire.write(descriptor, QIPC.encode(.string("twice \(n)"), messageType: .sync))
             }
