@@ -736,22 +736,21 @@ extension BrokerLoop {
         logMalformedReply(
             servant: record.logMetadata(),
             "\(what): which of its queries it answered is not known, so it is taken as lost and connected again")
-        // Said again when its connection is made anew: this line may be held back.
-        record.distrustedFor = what
         servantLost(record.id, reason: .malformedReply)
-        untrustedServants.append(record.id)
+        // Said again when its connection is made anew: this line may be held back.
+        untrustedServants.append((record.id, what))
     }
 
     /// Ends the connections of the servants ``distrust(_:_:)`` took as lost, to be made anew at
     /// their next heartbeat visit; run once the servant socket has nothing more to read.
     private func reconnectUntrustedServants() {
-        let ids = untrustedServants
+        let untrusted = untrustedServants
         untrustedServants.removeAll()
-        for id in ids {
+        for (id, what) in untrusted {
             // Not one that said READY again meanwhile: it is in session anew.
             guard let record = servants[id], record.state != .ready, record.state != .draining, !kdbServants.owns(id)
             else { continue }
-            endConnectionForGood(record, cause: .malformedReply(record.distrustedFor ?? "a REPLY the broker could not read"))
+            endConnectionForGood(record, cause: .malformedReply(what))
         }
     }
 

@@ -159,10 +159,11 @@ final class BrokerLoop {
     /// second each, as a servant may send them at any rate.
     var malformedReplyLog = LogThrottle()
     var repeatedReadyLog = LogThrottle()
-    /// Servants that sent a REPLY naming no query they run that the broker could read: lost,
-    /// and their connection ended once the servant socket is read to the end (ending it while
-    /// a message may be half taken from it would abort libzmq; ``BrokerLoop/readServants()``).
-    var untrustedServants: [UInt64] = []
+    /// Servants that sent a REPLY naming no query they run that the broker could read, with
+    /// what was wrong with it: lost, and their connection ended once the servant socket is read
+    /// to the end (ending it while a message may be half taken from it would abort libzmq;
+    /// ``BrokerLoop/readServants()``).
+    var untrustedServants: [(id: UInt64, what: String)] = []
 
     /// When the status line is next due.
     var status: StatusSchedule

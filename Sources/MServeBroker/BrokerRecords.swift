@@ -242,9 +242,6 @@ final class ServantRecord {
     @exclusivity(unchecked) var notAServantAnswers = 0
     /// Whether that was logged since it was last heard from.
     @exclusivity(unchecked) var reconnectLogged = false
-    /// What was wrong with the REPLY for which it was last taken as lost (a malformed one
-    /// naming no query it runs): the line saying its connection is made anew says it.
-    @exclusivity(unchecked) var distrustedFor: String?
     /// When the first HELLO sent over a connection that came up went unanswered (nil once
     /// heard from, and when the connection is ended): a connection that carries nothing back
     /// for the liveness time is ended and made anew (``BrokerLoop/ReconnectCause/silent``).

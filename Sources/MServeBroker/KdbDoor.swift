@@ -195,7 +195,7 @@ final class KdbDoor {
             if events.contains(.writable) || events.contains(.error) {
                 guard var connection = connections[id] else { continue }
                 if !connection.stream.flush() {
-                    drop(id, reason: "closed before its replies were sent", quietly: true)
+                    unsent(id, connection.stream)
                     continue
                 }
                 connections[id] = connection
