@@ -276,6 +276,15 @@ extension BrokerLoop {
         for (index, event) in events.enumerated() {
             guard let id = ids[index], let record = servants[id] else { continue }
             let replaced = index < lastConnected[id] ?? -1
+            // What became of a servant's connections, for whoever must tell why it was lost:
+            // the value is the connection's file descriptor (connected, disconnected) or the
+            // wait before the next try (connect retried).
+            logger.debug(
+                "servant connection event",
+                metadata: record.logMetadata([
+                    "event": "\(event.event)", "value": "\(event.value)", "state": "\(record.state)",
+                    "replaced": "\(replaced)",
+                ]))
             if event.event.contains(.connected) {
                 guard !replaced, !record.reconnectDue else { continue }
                 record.connected = true

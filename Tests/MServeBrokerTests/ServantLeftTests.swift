@@ -85,7 +85,7 @@ struct ServantLeftTests {
 
             // Its goodbye ends its session: it is removed.
             try leaving.send(to: leavingBroker, .bye, [])
-            leaving.socket.close()
+            leaving.close()
             #expect(await eventually { await run.broker.snapshot().servants.map(\.endpoint) == [staying.endpoint] })
             try run.send(id: 3, "twice 3")
             let (_, third) = try await staying.next(.query)
@@ -113,7 +113,7 @@ struct ServantLeftTests {
             run.broker.servantLeft(endpoint: leaving.endpoint)
             #expect(await eventually { log.messages.contains { $0.hasSuffix(Self.keptNotice) } }, "\(log.messages)")
             // It goes without answering: the query is not lost with it.
-            leaving.socket.close()
+            leaving.close()
             let (_, again) = try await staying.next(.query)
             #expect(again[1] == running[1])
             try staying.send(to: stayingBroker, .reply, [again[0], ScriptedServant.answer(id: 1, .atom(.long(10)))])
@@ -218,7 +218,7 @@ struct ServantLeftTests {
             var running = 0
             while running < 2 { running += try await killed.next(.query).1.count / 2 }
 
-            killed.socket.close()
+            killed.close()
             #expect(await eventually { log.messages.contains("servant lost") }, "\(log.messages)")
             _ = try await restarted.becomeReady(capacity: 2, incarnation: 10, name: "db1")
             #expect(await run.servantsBecomeReady(1))
@@ -245,5 +245,28 @@ struct ServantLeftTests {
                 #expect(entry.metadata["endpoint"]?.hasPrefix("tcp://") == true, "\(entry)")
             }
         }
+    }
+
+    /// At debug level the broker logs each event of a servant's connections, with the
+    /// connection's file descriptor: what tells an operator why a servant was lost
+    /// `reason=disconnected`.
+    @Test func eachConnectionEventOfAServantIsLoggedAtDebug() async throws {
+        let log = LogRecorder()
+        try await ScriptedBroker.run(servants: 1, logger: log.logger(label: "mserve.broker", level: .debug)) { run in
+            let servant = run.servants[0]
+            _ = try await servant.becomeReady(capacity: 1, name: "db1")
+            #expect(await run.servantsBecomeReady(1))
+            servant.close()
+            #expect(await eventually { log.messages.contains("servant lost") })
+            let events = log.entries.filter { $0.message == "servant connection event" }
+            let connected = try #require(events.first { $0.metadata["event"] == "[connected]" }, "\(events)")
+            let disconnected = try #require(events.first { $0.metadata["event"] == "[disconnected]" }, "\(events)")
+            #expect(connected.metadata["value"] == disconnected.metadata["value"], "one connection's descriptor")
+            #expect((Int(disconnected.metadata["value"] ?? "") ?? -1) >= 0)
+            #expect(disconnected.metadata["state"] == "ready")
+            #expect(disconnected.metadata["servant"] == "db1")
+            #expect(disconnected.metadata["endpoint"] == servant.endpoint)
+        }
+        #expect(log.entries.filter { $0.message == "servant connection event" }.allSatisfy { $0.level == .debug })
     }
 }
