@@ -36,7 +36,7 @@ struct BusyLoopEventsTests {
             let before = await run.broker.snapshot().answered
             #expect(await eventually { await run.broker.snapshot().answered > before + 100 })
             // The monitor: a servant whose connection ends under load is lost.
-            other.socket.close()
+            other.close()
             #expect(await eventually { await run.broker.snapshot().servants.last?.state == "lost" })
             // The mailbox again: a servant the hub removes goes.
             run.broker.removeServant(endpoint: other.endpoint)

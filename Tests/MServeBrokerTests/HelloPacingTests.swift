@@ -37,7 +37,7 @@ struct HelloPacingTests {
         // Up once, then gone for forty heartbeats.
         let first = try ScriptedServant(context: context, endpoint: endpoint)
         _ = try await first.becomeReady(capacity: 1)
-        first.socket.close()
+        first.close()
         try await Task.sleep(for: .seconds(4))
 
         let back = ContinuousClock.now
@@ -58,7 +58,7 @@ struct HelloPacingTests {
         // outage adds forty.
         let heartbeats = Int((ContinuousClock.now - back) / .milliseconds(100))
         #expect(hellos <= heartbeats + 5, "\(hellos) HELLOs came in \(heartbeats) heartbeats since the servant came back")
-        servant.socket.close()
+        servant.close()
         broker.stop()
         try await running.value
         context.terminate()

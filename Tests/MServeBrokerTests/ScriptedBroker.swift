@@ -22,9 +22,10 @@ struct ScriptedBroker {
     /// Starts a broker over `count` scripted servants (liveness 60 s, servant wait 120 s), its configuration changed by `configure`,
     /// dispatching with `algorithm` (the first free servant by default) and logging to `logger`, connects the
     /// client, and runs `body`; then closes the sockets, stops the broker and waits for its end.
-    /// Without a `logger`, the broker's log (info and above) is kept, and shown with the error
-    /// when `body` throws (a `#require` that failed, a wait that ran out): what the broker saw
-    /// of the servants and the queries is what tells such a failure's cause.
+    /// Without a `logger`, the broker's log (debug and above, its last 400 entries) is kept, and
+    /// shown with the error when `body` throws (a `#require` that failed, a wait that ran out),
+    /// with each scripted servant's connection events: what the broker saw of the servants and
+    /// the queries, and what became of its connections, is what tells such a failure's cause.
     static func run(
         servants count: Int,
         configure: (inout BrokerConfiguration) -> Void = { _ in },
@@ -33,7 +34,7 @@ struct ScriptedBroker {
         _ body: (ScriptedBroker) async throws -> Void
     ) async throws {
         let kept = logger == nil ? LogRecorder() : nil
-        let logger = logger ?? kept!.logger(label: "mserve.broker", level: .info)
+        let logger = logger ?? kept!.logger(label: "mserve.broker", level: .debug)
         let context = try ZMQContext()
         let servants = try (0..<count).map { _ in try ScriptedServant(context: context) }
         var configuration = BrokerConfiguration()
@@ -54,7 +55,7 @@ struct ScriptedBroker {
         let client = try ZMQSocket(context: context, type: .dealer)
         func close() {
             client.close()
-            for servant in servants { servant.socket.close() }
+            for servant in servants { servant.close() }
             broker.stop()
         }
         do {
@@ -63,8 +64,14 @@ struct ScriptedBroker {
             try client.connect(try await broker.clientEndpoint)
             try await body(ScriptedBroker(broker: broker, context: context, servants: servants, client: client, running: running))
         } catch {
+            let servantEvents = servants.enumerated().map { index, servant in
+                "servant \(index) (\(servant.endpoint)):\n" + servant.connectionEvents().joined(separator: "\n")
+            }
             close()
-            if let kept { Issue.record("the broker's log:\n\(Self.lines(of: kept))") }
+            if let kept {
+                Issue.record(
+                    "the broker's log:\n\(Self.lines(of: kept))\nthe scripted servants' connection events:\n\(servantEvents.joined(separator: "\n"))")
+            }
             throw error
         }
         close()
@@ -72,9 +79,9 @@ struct ScriptedBroker {
         context.terminate()
     }
 
-    /// The entries `recorder` kept, a line each: level, message, metadata.
-    static func lines(of recorder: LogRecorder) -> String {
-        recorder.entries.map { entry in
+    /// The last `limit` entries `recorder` kept, a line each: level, message, metadata.
+    static func lines(of recorder: LogRecorder, limit: Int = 400) -> String {
+        recorder.entries.suffix(limit).map { entry in
             let metadata = entry.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             return ([entry.level.rawValue, entry.message] + metadata).joined(separator: " ")
         }.joined(separator: "\n")

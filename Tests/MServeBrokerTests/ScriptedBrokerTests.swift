@@ -26,6 +26,12 @@ struct ScriptedBrokerTests {
         let log = seen.comments.withLock { $0 }.first { $0.hasPrefix("the broker's log:") }
         #expect(log?.contains("servant ready") == true, "\(seen.comments.withLock { $0 })")
         #expect(log?.contains("servant=scripted") == true)
+        // The broker's view of its connection, at debug, and the servant's.
+        #expect(log?.contains("debug servant connection event broker=tcp://127.0.0.1:") == true)
+        #expect(log?.contains(" event=[connected] ") == true)
+        #expect(log?.contains("the scripted servants' connection events:\nservant 0 (tcp://127.0.0.1:") == true)
+        #expect(log?.contains("[accepted] value=") == true)
+        #expect(log?.contains("[handshakeSucceeded] value=") == true)
     }
 
     @Test func aRunThatEndsWellShowsNothing() async throws {

@@ -10,6 +10,9 @@ import ZeroMQ
 struct ScriptedServant {
     let socket: ZMQSocket
     let endpoint: String
+    /// The servant socket's connection events (accepted, handshake, disconnected, closed),
+    /// read when a test fails: what happened to the broker's connection at this end.
+    private let monitor: ZMQMonitor
 
     /// A servant bound to `bindTo` (by default a free port).
     init(context: ZMQContext, endpoint bindTo: String = "tcp://127.0.0.1:0") throws {
@@ -19,8 +22,30 @@ struct ScriptedServant {
         // still hold it (a real servant ignores the new one until the old one closes).
         try socket.setRouterHandover(true)
         try socket.setReceiveTimeout(milliseconds: 5_000)
+        let monitorEndpoint = "inproc://scripted-servant-\(UInt64.random(in: 1...UInt64.max))"
+        try socket.startMonitor(
+            endpoint: monitorEndpoint,
+            events: [.accepted, .handshakeSucceeded, .handshakeFailedNoDetail, .handshakeFailedProtocol, .disconnected, .closed])
+        monitor = try ZMQMonitor(context: context, endpoint: monitorEndpoint)
         try socket.bind(bindTo)
         endpoint = try socket.lastEndpoint
+    }
+
+    /// The connection events of the servant socket since the last call, a line each
+    /// (`accepted fd=…`, `disconnected fd=…`): for a failed test's report. Call before
+    /// ``close()``.
+    func connectionEvents() -> [String] {
+        var lines: [String] = []
+        while let event = try? monitor.next(dontWait: true) {
+            lines.append("\(event.event) value=\(event.value) \(event.endpoint)")
+        }
+        return lines
+    }
+
+    /// Closes the servant's socket and its monitor.
+    func close() {
+        socket.close()
+        monitor.close()
     }
 
     /// The next message with command `command` (heartbeats and repeated HELLOs skipped),

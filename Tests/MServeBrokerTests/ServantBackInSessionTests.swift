@@ -45,7 +45,7 @@ struct ServantBackInSessionTests {
         let (_, sent) = try await first.next(.query)
         try #require(sent.count == 2)
         // The connection drops (a cut that ends it, a proxy's restart); the process runs on.
-        first.socket.close()
+        first.close()
         #expect(await run.servantsBecomeReady(0))
         let back = try ScriptedServant(context: run.context, endpoint: endpoint)
         let (broker, _) = try await back.next(.hello)
@@ -60,7 +60,7 @@ struct ServantBackInSessionTests {
         try await Self.withServantOnAPort(log: log) { run, endpoint in
             let (servant, broker, tag, message) = try await Self.servantCutWhileRunning(
                 run, at: endpoint, back: 9, running: 1)
-            defer { servant.socket.close() }
+            defer { servant.close() }
             // Its one place is held by the query it still runs: the query, sent again, waits.
             var snapshot = await run.broker.snapshot()
             #expect(snapshot.servants.map(\.inFlight) == [1])
@@ -89,7 +89,7 @@ struct ServantBackInSessionTests {
         try await Self.withServantOnAPort(log: log) { run, endpoint in
             let (servant, broker, tag, message) = try await Self.servantCutWhileRunning(
                 run, at: endpoint, back: 9, running: nil)
-            defer { servant.socket.close() }
+            defer { servant.close() }
             let (_, again) = try await servant.next(.query)
             try #require(again.count == 2)
             #expect(again[0] != tag)
@@ -109,7 +109,7 @@ struct ServantBackInSessionTests {
             // Another incarnation saying it runs a query of an earlier session: none of this broker's.
             let (servant, broker, _, message) = try await Self.servantCutWhileRunning(
                 run, at: endpoint, back: 10, running: 1)
-            defer { servant.socket.close() }
+            defer { servant.close() }
             let (_, again) = try await servant.next(.query)
             try #require(again.count == 2)
             #expect(again[1] == message)

@@ -24,7 +24,7 @@ struct ServantDepartureTests {
             // The idle servant drains with nothing running and goes without a BYE.
             try idle.send(to: idleBroker, .drain, [])
             #expect(await eventually { await run.broker.snapshot().servants.first?.state == "draining" })
-            idle.socket.close()
+            idle.close()
             #expect(await eventually { log.messages.contains("servant left") })
             #expect(!log.messages.contains("servant lost"), "\(log.messages)")
 
@@ -33,7 +33,7 @@ struct ServantDepartureTests {
             let (_, query) = try await busy.next(.query)
             try busy.send(to: busyBroker, .drain, [])
             #expect(await eventually { await run.broker.snapshot().servants.map(\.state).dropFirst().first == "draining" })
-            busy.socket.close()
+            busy.close()
             let (_, again) = try await spare.next(.query)
             #expect(again[1] == query[1], "the running query goes to the spare servant")
             #expect(log.messages.contains("servant lost"))
@@ -62,8 +62,8 @@ struct ServantDepartureTests {
             #expect(await run.servantsBecomeReady(2))
             try leaving.send(to: leavingBroker, .bye, [])
             #expect(await eventually { await run.broker.snapshot().servants.first?.state == "lost" })
-            leaving.socket.close()
-            lost.socket.close()
+            leaving.close()
+            lost.close()
 
             let unreachable = "cannot reach servant; retrying until it is up"
             func unreachableLines(_ servant: ScriptedServant) -> Int {

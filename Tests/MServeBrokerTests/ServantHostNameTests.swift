@@ -30,10 +30,10 @@ struct ServantHostNameTests {
             #expect(await run.servantsBecomeReady(1))
 
             // The servant stops; another takes its port, as a restarted one does.
-            first.socket.close()
+            first.close()
             #expect(await run.servantsBecomeReady(0))
             let restarted = try ScriptedServant(context: run.context, endpoint: "tcp://127.0.0.1:\(port)")
-            defer { restarted.socket.close() }
+            defer { restarted.close() }
             // Reconnecting takes the broker up to a second; the HELLO it queued when it lost the
             // servant comes with the connection (not after the seconds between HELLOs to a
             // servant not known to be connected). Waited for without blocking.

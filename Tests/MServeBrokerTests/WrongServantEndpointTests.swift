@@ -95,7 +95,7 @@ struct WrongServantEndpointTests {
                 ready = log.messages.contains { $0 == "servant ready" }
             }
             #expect(ready, "\(log.messages)")
-            servant.socket.close()
+            servant.close()
             context.terminate()
         }
     }
@@ -108,7 +108,7 @@ struct WrongServantEndpointTests {
         let context = try ZMQContext()
         defer { context.terminate() }
         let peer = try ScriptedServant(context: context)
-        defer { peer.socket.close() }
+        defer { peer.close() }
         let log = LogRecorder()
         var configuration = BrokerConfiguration()
         configuration.clients.endpoint = "tcp://127.0.0.1:0"
@@ -169,7 +169,7 @@ struct WrongServantEndpointTests {
             let context = try ZMQContext()
             defer { context.terminate() }
             let servant = try ScriptedServant(context: context, endpoint: endpoint)
-            defer { servant.socket.close() }
+            defer { servant.close() }
             try servant.socket.startMonitor(endpoint: "inproc://late-handshake-servant", events: [.disconnected])
             let monitor = try ZMQMonitor(context: context, endpoint: "inproc://late-handshake-servant")
             defer { monitor.socket.close() }

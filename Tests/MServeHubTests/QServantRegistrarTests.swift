@@ -20,22 +20,26 @@ struct QServantRegistrarTests {
         let descriptor: Int32
 
         init(port: Int) throws {
-            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            // The descriptor is stored only once it listens: a class whose initializer throws
+            // after its stored properties are set is deinitialized, and would close it twice
+            // (the second time, perhaps, a descriptor another test has opened since).
+            let candidate = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var yes: Int32 = 1
-            setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(candidate, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
             address.sin_port = UInt16(port).bigEndian
             let bound = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    bind(candidate, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
-            guard bound == 0, listen(descriptor, 16) == 0 else {
-                close(descriptor)
+            guard bound == 0, listen(candidate, 16) == 0 else {
+                close(candidate)
                 throw HubError(.socket, "cannot listen on port \(port)")
             }
+            descriptor = candidate
         }
 
         deinit { close(descriptor) }
