@@ -1,12 +1,15 @@
 /// A loop's context and what it opened in it, closed together: sockets, and whatever must stop
 /// before the context terminates (a ZAP handler, a monitor). ``setUp(_:)`` closes everything
 /// again when a step of the setup fails, and ``close()`` does at the end; either way the last
-/// opened is the first closed, and the context is terminated last (terminating it waits for its
-/// sockets to close). Owned by one thread.
+/// opened is the first closed, except monitors, closed after everything else (a monitored
+/// socket's last events must find its monitor open: see
+/// ``ZMQSocket/startMonitor(endpoint:events:file:line:)``), and the context is terminated last
+/// (terminating it waits for its sockets to close). Owned by one thread.
 public final class ZMQContextScope {
     /// The context.
     public let context: ZMQContext
     private var closers: [() -> Void] = []
+    private var monitors: [ZMQMonitor] = []
     private var closed = false
 
     /// Creates a context with `ioThreads` I/O threads.
@@ -21,10 +24,11 @@ public final class ZMQContextScope {
         return socket
     }
 
-    /// Opens a monitor of a socket's events on `endpoint`; it is closed with the scope.
+    /// Opens a monitor of a socket's events on `endpoint`; it is closed with the scope, after
+    /// every socket.
     public func monitor(endpoint: String) throws(ZMQError) -> ZMQMonitor {
         let monitor = try ZMQMonitor(context: context, endpoint: endpoint)
-        closers.append { monitor.close() }
+        monitors.append(monitor)
         return monitor
     }
 
@@ -49,6 +53,8 @@ public final class ZMQContextScope {
         closed = true
         for closer in closers.reversed() { closer() }
         closers.removeAll()
+        for monitor in monitors.reversed() { monitor.close() }
+        monitors.removeAll()
         context.terminate()
     }
 }

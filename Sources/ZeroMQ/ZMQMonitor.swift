@@ -80,8 +80,16 @@ public final class ZMQMonitor {
     public let socket: ZMQSocket
 
     /// Connects to a monitor endpoint (an inproc endpoint in the same context).
-    public init(context: ZMQContext, endpoint: String, file: String = #fileID, line: Int = #line) throws(ZMQError) {
+    ///
+    /// Once this end holds `unreadLimit` unread events (0: no limit) and the monitored
+    /// socket's end its own 1,000, the next event blocks the libzmq I/O thread that sends it
+    /// (see ``ZMQSocket/startMonitor(endpoint:events:file:line:)``): a monitor read only now
+    /// and then, or only when something went wrong, sets none.
+    public init(
+        context: ZMQContext, endpoint: String, unreadLimit: Int32 = 1_000, file: String = #fileID, line: Int = #line
+    ) throws(ZMQError) {
         socket = try ZMQSocket(context: context, type: .pair, file: file, line: line)
+        if unreadLimit != 1_000 { try socket.setReceiveHighWaterMark(unreadLimit, file: file, line: line) }
         try socket.connect(endpoint, file: file, line: line)
     }
 

@@ -49,9 +49,6 @@ public final class ZMQSocket {
     private(set) var isSettled = false
     /// ``fileDescriptor``, read once: it is the socket's for its whole life.
     private var cachedFileDescriptor: Int32?
-    /// Whether ``startMonitor(endpoint:events:file:line:)`` publishes this socket's events, so
-    /// that ``close()`` stops it first.
-    private var isMonitored = false
 
     /// Creates a socket of a type in a context.
     public init(
@@ -68,18 +65,9 @@ public final class ZMQSocket {
     public var isClosed: Bool { handle == nil }
 
     /// Closes the socket; unsent messages are dropped unless a linger period was set explicitly.
-    /// A monitor started on it is stopped first. Idempotent.
-    ///
-    /// Stopping the monitor is not a nicety: with libzmq 4.3.4, a socket closed while its monitor
-    /// publishes events, once the monitor's PAIR is closed too (in either order), keeps its TCP
-    /// connections open, and so does every socket of the context closed after it, until the
-    /// context terminates: its peers never learn that it went.
+    /// Idempotent.
     public func close() {
         guard let handle else { return }
-        if isMonitored {
-            zmq_socket_monitor(handle, nil, 0)
-            isMonitored = false
-        }
         if !lingerWasSet {
             var zero: Int32 = 0
             zmq_setsockopt(handle, ZMQ_LINGER, &zero, MemoryLayout<Int32>.size)
@@ -335,6 +323,14 @@ public final class ZMQSocket {
 
     /// Publishes this socket's connection events on an inproc PAIR endpoint; read them with a
     /// ``ZMQMonitor`` on the same context.
+    ///
+    /// - Important: keep the monitor's PAIR open, and reading, until the monitor is stopped
+    ///   (``stopMonitor(file:line:)``) or this socket is closed and its context terminated.
+    ///   libzmq 4.3.4 sends each event with a blocking send: an event with no PAIR left to take
+    ///   it (or too many unread: ``ZMQMonitor/init(context:endpoint:unreadLimit:file:line:)``)
+    ///   blocks the I/O thread that sends it, and with it the context's other connections,
+    ///   until the context terminates. A socket closed just before its
+    ///   PAIR keeps its connections open so; ``ZMQContextScope`` closes its monitors last.
     public func startMonitor(
         endpoint: String, events: ZMQMonitorEvents = .all, file: String = #fileID, line: Int = #line
     ) throws(ZMQError) {
@@ -343,7 +339,6 @@ public final class ZMQSocket {
         guard zmq_socket_monitor(handle, endpoint, Int32(events.rawValue)) == 0 else {
             throw ZMQError.last(call: call, file: file, line: line)
         }
-        isMonitored = true
     }
 
     /// Stops publishing connection events (the monitor receives `.monitorStopped`).
@@ -352,7 +347,6 @@ public final class ZMQSocket {
         guard zmq_socket_monitor(handle, nil, 0) == 0 else {
             throw ZMQError.last(call: "zmq_socket_monitor", file: file, line: line)
         }
-        isMonitored = false
     }
 
     // MARK: Raw options (internal)
