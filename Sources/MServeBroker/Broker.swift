@@ -78,7 +78,10 @@ public final class Broker: Service, Sendable {
                 }
             } catch {
                 // A broker that never started holds nothing, and must not leave askers waiting.
-                for case .snapshot(let reply) in mailbox.closeIntake() { reply(.empty) }
+                for command in mailbox.closeIntake() {
+                    if case .snapshot(let reply) = command { reply(.empty) }
+                    if case .onLoop(_, let dropped) = command { dropped() }
+                }
                 throw error
             }
             loop.run { final in self.stoppedSnapshot.withLock { $0 = final } }
@@ -129,6 +132,23 @@ public final class Broker: Service, Sendable {
         await withCheckedContinuation { continuation in
             let posted = mailbox.post(.snapshot({ continuation.resume(returning: $0) }))
             if !posted { continuation.resume(returning: stoppedSnapshot.withLock { $0 } ?? .empty) }
+        }
+    }
+
+    /// Runs `body` on the loop's thread between two of its turns and returns once it has run:
+    /// true, or false when the loop stopped first. For tests that must put the loop in a state
+    /// no timing can be relied on to reach.
+    @discardableResult
+    func onLoop(_ body: @escaping @Sendable (BrokerLoop) -> Void) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let posted = mailbox.post(
+                .onLoop(
+                    body: { loop in
+                        body(loop)
+                        continuation.resume(returning: true)
+                    },
+                    dropped: { continuation.resume(returning: false) }))
+            if !posted { continuation.resume(returning: false) }
         }
     }
 

@@ -264,6 +264,11 @@ extension BrokerLoop {
         var events: [ZMQMonitorEvent] = []
         while let event = try? monitor.next(dontWait: true) { events.append(event) }
         guard !events.isEmpty else { return }
+        handleConnectionEvents(events)
+    }
+
+    /// Handles connection events read in one go, in their order (``readMonitor()``).
+    func handleConnectionEvents(_ events: [ZMQMonitorEvent]) {
         // Where each servant's last reported connection came up.
         var lastConnected: [UInt64: Int] = [:]
         var ids: [UInt64?] = []
@@ -286,13 +291,21 @@ extension BrokerLoop {
                     "replaced": "\(replaced)",
                 ]))
             if event.event.contains(.connected) {
+                let heardOnIt = record.heardBeforeItsConnectionEvent
+                record.heardBeforeItsConnectionEvent = false
                 guard !replaced, !record.reconnectDue else { continue }
                 record.connected = true
                 record.unconnectedHellos = 0
                 record.unreachableLogged = false
+                // The servant answered on this connection before its event was read (a HELLO
+                // queued while it was not connected went out as it came up): a servant in
+                // session is not greeted again. A new HELLO is a new session at the servant,
+                // which would drop the queries sent it since its READY, unrun.
+                if heardOnIt, record.state.isInSession { continue }
                 record.helloUnansweredSince = nil
                 sendHello(id)
             } else if event.event.contains(.disconnected) {
+                record.heardBeforeItsConnectionEvent = false
                 // The end of a connection the broker ended itself counts for nothing more.
                 guard record.state.isInSession || !(replaced || record.reconnectDue) else { continue }
                 servantDisconnected(id)
@@ -566,6 +579,7 @@ extension BrokerLoop {
             record.helloUnansweredSince = nil
             record.unconnectedHellos = 0
             record.reconnectLogged = false
+            if !record.connected { record.heardBeforeItsConnectionEvent = true }
             record.connected = true  // it is heard from, whatever the connection events said
             switch command {
             case .ready:

@@ -54,6 +54,11 @@ extension BrokerLoop {
             // came on would be taken for one said on the connection before (``readMonitor()``).
             readMonitor()
             readServants()
+            // Judged from here on against a clock read after those reads: a HELLO they sent (to
+            // a connection that came up) is stamped later than the `now` this call was given,
+            // and measured from it, unsigned, would look older than the liveness time (the
+            // servant reported silent, and greeted again, at once).
+            let now = QueryClock.monotonicNanoseconds()
             // q servants' liveness is their TCP connection (KdbServantLinks).
             for record in servants.values where HeartbeatSlots.slot(of: record.id) == slot && !kdbServants.owns(record.id) {
                 switch record.state {

@@ -17,6 +17,10 @@ enum BrokerControl: Sendable {
     case servantLeft(endpoint: String)
     case snapshot(@Sendable (BrokerSnapshot) -> Void)
     case stop
+    /// Runs `body` on the loop's thread between two turns, or `dropped` if the loop stops
+    /// first: for tests that must put the loop in a state no timing can be relied on to
+    /// reach (``Broker/onLoop(_:)``).
+    case onLoop(body: @Sendable (BrokerLoop) -> Void, dropped: @Sendable () -> Void)
 }
 
 /// The broker's event loop. Lives on one thread and owns every piece of broker state.
@@ -407,6 +411,7 @@ final class BrokerLoop {
                 case .removeServant(let endpoint): removeServant(endpoint: endpoint, reason: .removed)
                 case .servantLeft(let endpoint): servantLeft(endpoint: endpoint)
                 case .snapshot(let reply): reply(snapshot())
+                case .onLoop(let body, _): body(self)
                 case .stop:
                     guard events.beginDraining(within: Self.drainTime, now: QueryClock.monotonicNanoseconds()) else { continue }
                     logger.info(
@@ -546,7 +551,10 @@ final class BrokerLoop {
         kdbServants.close()
         let final = snapshot()
         onStopped(final)
-        for case .snapshot(let reply) in events.mailbox.closeIntake() { reply(final) }
+        for command in events.mailbox.closeIntake() {
+            if case .snapshot(let reply) = command { reply(final) }
+            if case .onLoop(_, let dropped) = command { dropped() }
+        }
         // The replies just sent (the last answers, the shutdown errors) must reach their
         // clients: closed at once, libzmq would drop what it has not written yet.
         try? clientSocket.setLinger(milliseconds: Self.finalRepliesLingerMilliseconds)

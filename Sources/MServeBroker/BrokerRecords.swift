@@ -183,6 +183,11 @@ final class ServantRecord {
     let host: String
     @exclusivity(unchecked) var state: State = .connecting
     @exclusivity(unchecked) var connected = false
+    /// Heard from before the event of the connection it spoke on was read: the loop reads its
+    /// servant socket between polls without its connection monitor, so the answer to a HELLO
+    /// queued while it was not connected (a READY) can come first. That connection's event,
+    /// when it comes, is not a new connection to greet.
+    @exclusivity(unchecked) var heardBeforeItsConnectionEvent = false
     @exclusivity(unchecked) var incarnation: UInt64 = 0
     @exclusivity(unchecked) var capacity = 1
     @exclusivity(unchecked) var inFlight = 0
