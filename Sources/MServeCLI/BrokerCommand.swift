@@ -131,6 +131,16 @@ struct BrokerCommand: AsyncParsableCommand {
         let usersRefresher = try configuration.kdb?.userList.map {
             try HubUsersRefresher.make(list: $0, hub: hubOptions.mode, security: security, logger: logger)
         }
+        // An algorithm whose plugin also makes routing strings: its hook is called only when
+        // --routing names it, which the plugin's name alone may lead a user to expect.
+        let algorithmName = String(configuration.dispatch.algorithm.prefix { $0 != ":" })
+        if configuration.dispatch.routing.pluginName == nil,
+            registry.plugins.contains(where: { $0.name == algorithmName && $0.hasRoutingHook })
+        {
+            logger.notice(
+                "dispatch algorithm \(algorithmName) has a routing hook, which the broker calls only when --routing plugin:\(algorithmName) (or MSERVE_ROUTING) names it; routing strings are \(configuration.dispatch.routing) meanwhile",
+                metadata: ["algorithm": "\(algorithmName)", "routing": "\(configuration.dispatch.routing)"])
+        }
         if configuration.servants.endpoints.isEmpty && hubOptions.mode == nil {
             logger.warning("no servants: queries wait until some are given (--servant, MSERVE_SERVANTS, or --hub to follow a service)")
         }

@@ -299,6 +299,19 @@ extension IntegrationTests {
             let hookClient = try QueryClient(endpoint: hook.broker.endpoint)
             defer { hookClient.close() }
             #expect(try await hookClient.send("proc2 `IBM`MSFT").routing == "proc2")
+
+            // Chosen as the algorithm alone, its hook is not called, and the broker says so.
+            let algorithmOnly = try await ProcessCluster.start(
+                servants: 1, brokerArguments: ["--algorithm", "route-by-function"])
+            defer { algorithmOnly.stop() }
+            let algorithmClient = try QueryClient(endpoint: algorithmOnly.broker.endpoint)
+            defer { algorithmClient.close() }
+            #expect(try await algorithmClient.send("proc1 `IBM").routing == "IBM")
+            #expect(
+                algorithmOnly.broker.logs.contains(
+                    "dispatch algorithm route-by-function has a routing hook, which the broker calls only when --routing plugin:route-by-function (or MSERVE_ROUTING) names it; routing strings are arg:1 meanwhile"),
+                "\(algorithmOnly.broker.logs)")
+            #expect(!hook.broker.logs.contains("has a routing hook, which the broker calls only"))
         }
 
         @Test func aPluginInADirectoryOthersMayWriteStopsTheLaunchAsAUsageError() async throws {
