@@ -411,8 +411,8 @@ extension POSIXFile {
 
     /// The refusal for `control` of `name` at `checked`, or nil when there is none. A sticky
     /// directory others may write is shared on purpose (/tmp): taking their write access away
-    /// would break it for them, so the fix named is to move the file.
-    private static func refusal(
+    /// would break it for them, so the fix named is to move `moved` (`the file`) elsewhere.
+    public static func refusal(
         of control: OutsideControl?, name: String, at checked: String, isDirectory: Bool, harm: String,
         otherwise alternative: String, moving moved: String = "the file"
     ) -> String? {
