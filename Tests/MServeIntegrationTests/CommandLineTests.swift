@@ -46,6 +46,12 @@ extension IntegrationTests {
             (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["keys", "new", "--help"], "It refuses as well a key directory its group or others may write, or that belongs to another user than root or its own: run chmod go-w on it."),
             (["keys", "new", "--help"], "So does `keys new`, before it writes a key there (a shared directory such as /tmp included: give a directory of your own)."),
+            (["hub", "user", "add", "--help"],
+             "--password <text> The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead)."),
+            (["hub", "user", "add", "--help"],
+             "give it so, as in `mserve hub user add NAME < password.txt`. A password given with --password is in the process "
+                + "list while the command runs, where every local user may read it (ps): the command warns of it on standard "
+                + "error, and goes on."),
             (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
