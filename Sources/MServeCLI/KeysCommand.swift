@@ -166,6 +166,10 @@ struct HubAllowCommand: AsyncParsableCommand {
             may): client sends queries to brokers; servant registers as a servant and is used \
             by brokers; broker registers as a broker and reaches servants; any does all of it. \
             Allowing a name again replaces its key and role. Prints the admitted keys.
+
+            The file is refused if it, or the directory holding it, belongs to a user other \
+            than root or yours, or its group or others may write it (a shared directory such \
+            as /tmp included): whoever could change it would have their own key admitted.
             """)
     @Argument(help: "The name to admit it under.") var name: String
     @Argument(help: "The public key file (NAME.pub).") var keyFile: String

@@ -137,7 +137,9 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// to one; a file only its owner may read (`mserve keys new` writes `NAME.pub` readable by
     /// all, 0644, and `NAME.key` by its owner only, 0600, and `cp` keeps the mode of what it
     /// copies; a pipe's mode says nothing and is not asked); a file holding the same key as a
-    /// `.key` file of this user's beside it or beside the file it links to.
+    /// `.key` file of this user's beside it or beside the file it links to. Refused as well: a
+    /// file another user could have changed or replaced (``refuseKeyFileOthersControl(_:read:)``),
+    /// whose key would be admitted in the name and role given.
     public static func readPublicKey(at file: String) throws -> String {
         let resolved = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
         if file.hasSuffix(".key") || resolved.hasSuffix(".key") {

@@ -46,6 +46,9 @@ extension IntegrationTests {
             (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["keys", "new", "--help"], "It refuses as well a key directory its group or others may write, or that belongs to another user than root or its own: run chmod go-w on it."),
             (["keys", "new", "--help"], "So does `keys new`, before it writes a key there (a shared directory such as /tmp included: give a directory of your own)."),
+            (["hub", "allow", "--help"],
+             "The file is refused if it, or the directory holding it, belongs to a user other than root or yours, or its group "
+                + "or others may write it (a shared directory such as /tmp included): whoever could change it would have their own key admitted."),
             (["hub", "user", "add", "--help"],
              "--password <text> The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead)."),
             (["hub", "user", "add", "--help"],
