@@ -5,6 +5,7 @@ import MServeClient
 import MServeHub
 import MServePlugin
 import MServeProtocol
+import POSIXFiles
 import POSIXSockets
 import QData
 import Synchronization
@@ -64,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
         let hubEndpoint = "tcp://127.0.0.1:\(LoopbackPort.free())"
         let temporary = FileManager.default.temporaryDirectory.path
         DemoChildren.removeDirectoriesOfEndedDemos(in: temporary)
-        let hubDirectory = temporary + "/" + DemoChildren.directoryPrefix + "\(getpid())"
+        let hubDirectory = try DemoChildren.makeHubDirectory(in: temporary)
         let children = DemoChildren(hubDirectory: hubDirectory)
         defer { children.stopAll() }
         // Ctrl-C, SIGTERM or a hang-up: the children (in process groups of their own, which a
@@ -180,17 +181,33 @@ final class DemoChildren: Sendable {
         self.hubDirectory = hubDirectory
     }
 
-    /// A demo's hub directory is this followed by the demo's process id, under TMPDIR.
+    /// A demo's hub directory is this followed by the demo's process id, `-` and six random
+    /// characters, under TMPDIR (a demo of an older version left it without the last two).
     static let directoryPrefix = "mserve-demo-"
+
+    /// Creates this demo's hub directory under `temporary`: `mserve-demo-PID-XXXXXX`, new and
+    /// this user's alone (0700). Its name cannot be guessed, and it is created in one step that
+    /// uses nothing already there (``POSIXFile/makeUniqueDirectory(in:prefix:)``): a symbolic
+    /// link another user planted at a name of a demo's cannot send its hub to a directory of
+    /// theirs. The process id in the name lets the next demo remove it once this one is gone.
+    static func makeHubDirectory(in temporary: String) throws -> String {
+        do {
+            return try POSIXFile.makeUniqueDirectory(in: temporary, prefix: directoryPrefix + "\(getpid())-")
+        } catch {
+            throw CommandFailure("cannot create the demo's hub directory: \(error.message); give another TMPDIR")
+        }
+    }
 
     /// Removes the hub directories under `temporary` that demos killed outright left (a demo
     /// stopped by a signal or ending removes its own): this user's directories named for a
-    /// process that no longer runs. A symbolic link, another user's directory, or one whose
-    /// process runs is left alone.
+    /// process that no longer runs (`mserve-demo-PID-XXXXXX`, or an older demo's
+    /// `mserve-demo-PID`). A symbolic link, another user's directory, or one whose process runs
+    /// is left alone.
     static func removeDirectoriesOfEndedDemos(in temporary: String) {
         let manager = FileManager.default
         for name in (try? manager.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(directoryPrefix) {
-            guard let pid = Int32(name.dropFirst(directoryPrefix.count)), pid > 0, pid != getpid(),
+            let process = name.dropFirst(directoryPrefix.count).prefix { $0 != "-" }
+            guard let pid = Int32(process), pid > 0, pid != getpid(),
                 kill(pid, 0) == -1, errno == ESRCH
             else { continue }
             let path = temporary + "/" + name

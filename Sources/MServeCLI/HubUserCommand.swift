@@ -32,13 +32,16 @@ struct HubUserCommand: AsyncParsableCommand {
                 neither the password nor a fast digest of it is sent. --sha256 HEX and --sha1 HEX \
                 (a digest as in a kdb+ -u file) are kept inside such a hash too. With none of \
                 --password, --sha256, --sha1 the password is read from standard input (one line; \
-                prompted for, without echo, on a terminal). Brokers started with --users hub \
+                prompted for, without echo, on a terminal): give it so, as in `mserve hub user add \
+                NAME < password.txt`. A password given with --password is in the process list \
+                while the command runs, where every local user may read it (ps): the command \
+                warns of it on standard error, and goes on. Brokers started with --users hub \
                 admit the user within a second. Prints the users (name and hash kind).
                 """)
 
         @Argument(help: "The user name (no ':' or whitespace).") var name: String
 
-        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash.", valueName: "text"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead).", valueName: "text"))
         var password: String?
 
         @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
@@ -71,7 +74,20 @@ struct HubUserCommand: AsyncParsableCommand {
         static let emptyPassword = ValidationError(
             "an empty password is refused: give a password, or its digest with --sha256 or --sha1")
 
+        /// The warning `--password` prints on standard error: the password is in the process
+        /// list (`ps`, `/proc/PID/cmdline`), which every local user may read, while the
+        /// command runs; and the way to give it unseen.
+        static func passwordOnTheCommandLineWarning(for name: String) -> String {
+            "mserve hub user add: warning: --password puts the password in the process list, where every local user "
+                + "may read it (ps) while this command runs; give it on standard input instead: mserve hub user add "
+                + "\(name) < FILE (one line), or mserve hub user add \(name) alone on a terminal, which prompts for it "
+                + "without echo"
+        }
+
         func run() async throws {
+            if password != nil {
+                FileHandle.standardError.write(Data((Self.passwordOnTheCommandLineWarning(for: name) + "\n").utf8))
+            }
             let hash: PasswordHash
             if let digest = sha256 ?? sha1 {
                 guard let wrapped = PasswordHash(wrappingDigest: digest) else {

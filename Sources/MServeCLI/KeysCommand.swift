@@ -41,7 +41,9 @@ struct KeysNewCommand: AsyncParsableCommand {
             no other user can read it even while it is written. Every command that loads a \
             secret key refuses one its group or others may read or write (as ssh does): run \
             chmod 600 on it. It refuses as well a key directory its group or others may write, \
-            or that belongs to another user than root or its own: run chmod go-w on it.
+            or that belongs to another user than root or its own: run chmod go-w on it. So \
+            does `keys new`, before it writes a key there (a shared directory such as /tmp \
+            included: give a directory of your own).
             """)
 
     @Argument(help: "The key's name, e.g. servant.") var name: String
@@ -61,7 +63,10 @@ struct KeysNewCommand: AsyncParsableCommand {
     }
 
     /// A directory or file that cannot be made is a failure (status 1) naming the path, not a
-    /// usage error. A key directory it creates is its user's alone (mode 0700).
+    /// usage error. A key directory it creates is its user's alone (mode 0700). A key
+    /// directory another user controls is refused as every command loading keys refuses it
+    /// (``ZMQKeyDirectory/refuseDirectoryOthersControl()``), a usage error (status 64), before
+    /// any key is written: whoever may write it could replace the new keys with their own.
     func run() async throws {
         let path = keys ?? defaultKeyDirectory
         do {
@@ -70,9 +75,17 @@ struct KeysNewCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("cannot create the key directory \(path): \(fileErrorReason(error))")
         }
+        let directory = ZMQKeyDirectory(path: path)
+        do {
+            try directory.refuseDirectoryOthersControl()
+        } catch {
+            // The default directory has no option or variable to name.
+            let source = keys == nil && environment("MSERVE_KEYS") == nil ? "" : "\(keyDirectorySource(keys)): "
+            throw ValidationError(source + error.message)
+        }
         let pair: ZMQCurveKeyPair
         do {
-            pair = try ZMQKeyDirectory(path: path).create(name)
+            pair = try directory.create(name)
         } catch let error as ZMQKeyFileError {
             throw CommandFailure(error.message)
         } catch {
@@ -153,6 +166,10 @@ struct HubAllowCommand: AsyncParsableCommand {
             may): client sends queries to brokers; servant registers as a servant and is used \
             by brokers; broker registers as a broker and reaches servants; any does all of it. \
             Allowing a name again replaces its key and role. Prints the admitted keys.
+
+            The file is refused if it, or the directory holding it, belongs to a user other \
+            than root or yours, or its group or others may write it (a shared directory such \
+            as /tmp included): whoever could change it would have their own key admitted.
             """)
     @Argument(help: "The name to admit it under.") var name: String
     @Argument(help: "The public key file (NAME.pub).") var keyFile: String

@@ -309,6 +309,20 @@ extension POSIXFile {
 }
 
 extension POSIXFile {
+    /// Creates a new directory in `parent`, named `prefix` and six random characters, mode
+    /// 0700 (`mkdtemp`), and returns its path. The name is chosen and the directory created in
+    /// one step that fails on any existing path and tries another name, so nothing already
+    /// there is ever used: not a symbolic link, nor a directory, that another user planted at
+    /// a name they could guess (in /tmp, say).
+    public static func makeUniqueDirectory(in parent: String, prefix: String) throws(FileError) -> String {
+        var template = ((parent.hasSuffix("/") ? parent : parent + "/") + prefix + "XXXXXX").utf8CString
+        let made = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkdtemp($0) != nil } ?? false }
+        guard made else { throw .lastSystemCall("cannot create a directory \(prefix)… in \(parent)") }
+        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension POSIXFile {
     /// Whether users other than `trustedOwners` (uids) could change the file or directory
     /// at `path` (`stat`, following symbolic links): it belongs to another user, or its group
     /// or other users may write it. Nil when only a trusted owner can. The one check behind
@@ -411,8 +425,8 @@ extension POSIXFile {
 
     /// The refusal for `control` of `name` at `checked`, or nil when there is none. A sticky
     /// directory others may write is shared on purpose (/tmp): taking their write access away
-    /// would break it for them, so the fix named is to move the file.
-    private static func refusal(
+    /// would break it for them, so the fix named is to move `moved` (`the file`) elsewhere.
+    public static func refusal(
         of control: OutsideControl?, name: String, at checked: String, isDirectory: Bool, harm: String,
         otherwise alternative: String, moving moved: String = "the file"
     ) -> String? {

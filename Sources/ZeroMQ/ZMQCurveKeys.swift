@@ -82,15 +82,18 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// directory is refused: whoever may write it could put their own `hub.pub` there (and so
     /// the hub this process trusts) or their own key pairs. A directory given as a symbolic
     /// link is judged by the directory it leads to. A directory that cannot be examined (it
-    /// does not exist, say) is left to the key file's read, whose error says why.
+    /// does not exist, say) is left to the key file's read, whose error says why. A sticky
+    /// directory shared on purpose (/tmp) is named with the fix of moving the keys, not of
+    /// changing its mode. `mserve keys new` refuses to write keys into such a directory too.
     public func refuseDirectoryOthersControl() throws(ZMQKeyFileError) {
         let trusted = [0, POSIXFile.effectiveUserID]
-        guard let control = try? POSIXFile.outsideControl(atPath: path, trustedOwners: trusted) else { return }
-        throw ZMQKeyFileError(
-            control.refusal(
-                of: "the key directory \(path)", at: path,
-                whoCould: "replace its keys and hub.pub (the hub this process trusts)",
-                otherwise: "give a key directory of this user's own"))
+        guard let control = try? POSIXFile.outsideControl(atPath: path, trustedOwners: trusted),
+            let refusal = POSIXFile.refusal(
+                of: control, name: "the key directory \(path)", at: path, isDirectory: true,
+                harm: "replace its keys and hub.pub (the hub this process trusts)",
+                otherwise: "give a key directory of this user's own", moving: "the keys")
+        else { return }
+        throw ZMQKeyFileError(refusal)
     }
 
     /// The permission bits `NAME.key` is written with: read and write for its owner only.
@@ -134,7 +137,9 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
     /// to one; a file only its owner may read (`mserve keys new` writes `NAME.pub` readable by
     /// all, 0644, and `NAME.key` by its owner only, 0600, and `cp` keeps the mode of what it
     /// copies; a pipe's mode says nothing and is not asked); a file holding the same key as a
-    /// `.key` file of this user's beside it or beside the file it links to.
+    /// `.key` file of this user's beside it or beside the file it links to. Refused as well: a
+    /// file another user could have changed or replaced (``refuseKeyFileOthersControl(_:read:)``),
+    /// whose key would be admitted in the name and role given.
     public static func readPublicKey(at file: String) throws -> String {
         let resolved = URL(fileURLWithPath: file).resolvingSymlinksInPath().path
         if file.hasSuffix(".key") || resolved.hasSuffix(".key") {
@@ -150,6 +155,7 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
                     + "file is (mserve keys new writes NAME.pub readable by all): give the public key file (NAME.pub); "
                     + "if this is one, run chmod 644 \(file)")
         }
+        try refuseKeyFileOthersControl(file, read: contents)
         let key = try key(in: contents.bytes, of: file)
         let directories = Set([file, resolved].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path })
         if let secretFile = secretKeyFile(holding: key, in: directories) {
@@ -158,6 +164,27 @@ public struct ZMQKeyDirectory: Sendable, Hashable {
                     + "must never leave its host")
         }
         return key
+    }
+
+    /// Refuses a public key file, as read (`contents`), that a user other than root or this
+    /// process's could have changed or replaced, as a users file or a plugin is judged: the
+    /// file (a named pipe too) or the directory holding it belongs to another user, or its
+    /// group or other users may write it (a sticky directory such as /tmp included), or it is
+    /// reached through a link in such a directory. Whoever could would have their own key
+    /// admitted under the name and role given (a servant key getting the queries, say).
+    private static func refuseKeyFileOthersControl(_ file: String, read contents: FileContents) throws(ZMQKeyFileError) {
+        let resolved = POSIXFile.resolvedPath(file) ?? file
+        if let refusal = POSIXFile.linkRefusal(given: file, resolved: resolved, what: "public key file") {
+            throw ZMQKeyFileError(refusal)
+        }
+        if let refusal = POSIXFile.controlRefusal(
+            atPath: resolved, what: "public key file", shownAs: resolved == file ? file : "\(file) (a link to \(resolved))",
+            read: contents, fileHarm: "put their own key in it (and have it admitted in this name and role)",
+            directoryHarm: "put a key file of their own in its place (and have their key admitted)",
+            otherwise: "give a public key file of this user's own")
+        {
+            throw ZMQKeyFileError(refusal)
+        }
     }
 
     /// The first `.key` file in `directories` (this user's regular files only, never followed:

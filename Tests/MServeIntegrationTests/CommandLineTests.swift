@@ -45,6 +45,16 @@ extension IntegrationTests {
             (["broker", "--help"], "A plugin, here or next to mserve, is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["servant", "--help"], "A plugin is refused if it or its directory belongs to another user than root or this one, or its group or others may write it."),
             (["keys", "new", "--help"], "It refuses as well a key directory its group or others may write, or that belongs to another user than root or its own: run chmod go-w on it."),
+            (["keys", "new", "--help"], "So does `keys new`, before it writes a key there (a shared directory such as /tmp included: give a directory of your own)."),
+            (["hub", "allow", "--help"],
+             "The file is refused if it, or the directory holding it, belongs to a user other than root or yours, or its group "
+                + "or others may write it (a shared directory such as /tmp included): whoever could change it would have their own key admitted."),
+            (["hub", "user", "add", "--help"],
+             "--password <text> The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead)."),
+            (["hub", "user", "add", "--help"],
+             "give it so, as in `mserve hub user add NAME < password.txt`. A password given with --password is in the process "
+                + "list while the command runs, where every local user may read it (ps): the command warns of it on standard "
+                + "error, and goes on."),
             (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),
@@ -411,6 +421,99 @@ extension IntegrationTests {
                             + "hub.pub (the hub this process trusts); run chmod go-w \(directory)\n"),
                     "\(refused.errors)")
                 #expect(refused.output.isEmpty, "\(refused.output)")
+            }
+        }
+
+        /// `keys new` refuses a key directory another user could write, as the commands loading
+        /// keys do (status 64, the same words), before it writes a key there: one others may
+        /// write, a shared sticky one such as /tmp (whose fix is to move, not chmod), and, as
+        /// root, a link to a directory of another user's, planted where the keys were to go.
+        @Test func keysNewRefusesAKeyDirectoryOthersMayWrite() async throws {
+            try await withTemporaryDirectory("mserve-keys") { temporary in
+                let open = temporary + "/open"
+                let shared = temporary + "/shared"
+                for (directory, mode) in [(open, 0o777), (shared, 0o1777)] {
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+                    #expect(chmod(directory, mode_t(mode)) == 0)
+                }
+                let refused = try await CommandRun.mserve(["keys", "new", "servant", "--keys", open])
+                #expect(refused.status == 64, "\(refused.errors)")
+                #expect(
+                    refused.errors.contains(
+                        "Error: --keys: the key directory \(open) has mode 0777, so its group may read, write and execute it "
+                            + "and other users may read, write and execute it: whoever may write it could replace its keys and "
+                            + "hub.pub (the hub this process trusts); run chmod go-w \(open)\n"),
+                    "\(refused.errors)")
+                #expect(refused.output.isEmpty, "\(refused.output)")
+
+                let sticky = try await CommandRun.mserve(["keys", "new", "servant"], environment: ["MSERVE_KEYS": shared])
+                #expect(sticky.status == 64, "\(sticky.errors)")
+                #expect(sticky.errors.hasPrefix("Error: MSERVE_KEYS: the key directory \(shared) has mode 1777"), "\(sticky.errors)")
+                #expect(
+                    sticky.errors.contains("it is a shared directory (sticky, as /tmp is), so leave its mode and move the keys to a directory only"),
+                    "\(sticky.errors)")
+                for directory in [open, shared] {
+                    #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == [], "nothing written in \(directory)")
+                }
+
+                guard geteuid() == 0 else { return }
+                let others = temporary + "/others"
+                try FileManager.default.createDirectory(atPath: others, withIntermediateDirectories: false)
+                #expect(chown(others, 65_534, 65_534) == 0)
+                let link = temporary + "/keys"
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: others)
+                let linked = try await CommandRun.mserve(["keys", "new", "servant", "--keys", link])
+                #expect(linked.status == 64, "\(linked.errors)")
+                #expect(linked.errors.hasPrefix("Error: --keys: the key directory \(link) belongs to uid 65534"), "\(linked.errors)")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: others) == [])
+            }
+        }
+
+        /// `hub allow` refuses a public key file another user could have changed or replaced,
+        /// before it asks the hub (none answers here): one in a directory others may write,
+        /// one that is writable by others, and, as root, one that belongs to another user
+        /// (whose key would be admitted in the name and role given), naming its owner.
+        @Test func hubAllowRefusesAPublicKeyFileOthersControl() async throws {
+            try await withTemporaryDirectory("mserve-keys") { temporary in
+                let keys = temporary + "/keys"
+                #expect(try await CommandRun.mserve(["keys", "new", "servant", "--keys", keys]).status == 0)
+                let publicKey = keys + "/servant.pub"
+                func allow(_ file: String) async throws -> CommandRun {
+                    try await CommandRun.mserve(
+                        ["hub", "allow", "servant", file, "--role", "servant", "--hub", "tcp://127.0.0.1:\(LoopbackPort.free())", "--timeout", "0.2"],
+                        timeout: 60)
+                }
+                let open = temporary + "/open"
+                try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false)
+                #expect(chmod(open, 0o777) == 0)
+                try FileManager.default.copyItem(atPath: publicKey, toPath: open + "/servant.pub")
+                let inOpen = try await allow(open + "/servant.pub")
+                #expect(inOpen.status == 64, "\(inOpen.errors)")
+                #expect(
+                    inOpen.errors.contains(
+                        "Error: the directory \(open) of the public key file \(open)/servant.pub has mode 0777"),
+                    "\(inOpen.errors)")
+                #expect(inOpen.errors.contains("run chmod go-w \(open)"), "\(inOpen.errors)")
+
+                #expect(chmod(publicKey, 0o666) == 0)
+                let writable = try await allow(publicKey)
+                #expect(writable.status == 64, "\(writable.errors)")
+                #expect(writable.errors.contains("Error: the public key file \(publicKey) has mode 0666"), "\(writable.errors)")
+                #expect(chmod(publicKey, 0o644) == 0)
+
+                guard geteuid() == 0 else { return }
+                #expect(chown(publicKey, 65_534, 65_534) == 0)
+                let owned = try await allow(publicKey)
+                #expect(owned.status == 64, "\(owned.errors)")
+                #expect(
+                    owned.errors.contains(
+                        "Error: the public key file \(publicKey) belongs to uid 65534, who could put their own key in it"),
+                    "\(owned.errors)")
+                // Given back to this user, it passes the check and goes on to ask the hub.
+                #expect(chown(publicKey, 0, 0) == 0)
+                let mine = try await allow(publicKey)
+                #expect(mine.status != 64, "\(mine.errors)")
+                #expect(!mine.errors.contains("public key file"), "\(mine.errors)")
             }
         }
 

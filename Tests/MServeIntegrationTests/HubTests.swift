@@ -97,7 +97,7 @@ extension IntegrationTests {
                 }
 
                 let added = try await CommandRun.mserve(
-                    ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", directory])
+                    ["hub", "user", "add", "alice", "--hub", hub.endpoint, "--dir", directory], input: "wonderland\n")
                 #expect(added.status == 0, "\(added.errors)")
                 #expect(added.output == "alice\tpbkdf2-sha256\n")
                 #expect(added.errors.isEmpty, "\(added.errors)")
@@ -105,6 +105,33 @@ extension IntegrationTests {
                 #expect(removed.status == 0, "\(removed.errors)")
                 #expect(removed.output.isEmpty)
                 #expect(removed.errors == "mserve hub user remove: no kdb+ user (mserve hub user add NAME adds one)\n")
+            }
+        }
+
+        /// A password given with `--password` is in the process list, which every local user
+        /// may read, while the command runs: the command says so on standard error, with the
+        /// way to give it on standard input, and still adds the user.
+        @Test func aPasswordOnTheCommandLineIsWarnedOfAndTaken() async throws {
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let added = try await CommandRun.mserve(
+                    ["hub", "user", "add", "alice", "--password", "wonderland", "--hub", hub.endpoint, "--dir", directory])
+                #expect(added.status == 0, "\(added.errors)")
+                #expect(added.output == "alice\tpbkdf2-sha256\n")
+                #expect(
+                    added.errors == "mserve hub user add: warning: --password puts the password in the process list, where "
+                        + "every local user may read it (ps) while this command runs; give it on standard input instead: "
+                        + "mserve hub user add alice < FILE (one line), or mserve hub user add alice alone on a terminal, "
+                        + "which prompts for it without echo\n",
+                    "\(added.errors)")
+                // Given on standard input, or as a digest, nothing is said.
+                for (arguments, input) in [([], "wonderland\n"), (["--sha1", String(repeating: "a", count: 40)], nil)] as [([String], String?)] {
+                    let quiet = try await CommandRun.mserve(
+                        ["hub", "user", "add", "alice"] + arguments + ["--hub", hub.endpoint, "--dir", directory], input: input)
+                    #expect(quiet.status == 0, "\(quiet.errors)")
+                    #expect(quiet.errors.isEmpty, "\(quiet.errors)")
+                }
             }
         }
 

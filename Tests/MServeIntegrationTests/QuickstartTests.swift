@@ -114,7 +114,7 @@ extension IntegrationTests {
                 return line.split(separator: ":").dropFirst(2).first.flatMap { Int($0.prefix { $0.isNumber }) }
             }
             #expect(ports.count == 3, "\(text)")
-            let hubDirectory = temporary + "/mserve-demo-\(demo.pid)"
+            let hubDirectory = try #require(Self.hubDirectory(of: demo.pid, in: temporary))
             #expect(FileManager.default.fileExists(atPath: hubDirectory))
 
             kill(demo.pid, signal)
@@ -146,25 +146,54 @@ extension IntegrationTests {
             await demo.waitUntilExit()
             let stopped = await eventually(timeout: .seconds(30)) { Self.processesStarted(by: demo.pid).isEmpty }
             #expect(stopped, "still running: \(Self.processesStarted(by: demo.pid))")
-            let leftBehind = temporary + "/mserve-demo-\(demo.pid)"
+            let leftBehind = try #require(Self.hubDirectory(of: demo.pid, in: temporary))
             #expect(FileManager.default.fileExists(atPath: leftBehind))
+            // One an older demo left, named for its process alone, is removed too.
+            let olderLeftBehind = temporary + "/mserve-demo-\(demo.pid)"
+            try FileManager.default.createDirectory(atPath: olderLeftBehind, withIntermediateDirectories: false)
 
             let running = temporary + "/mserve-demo-\(getpid())"
-            try FileManager.default.createDirectory(atPath: running, withIntermediateDirectories: false)
+            let runningNamedSo = temporary + "/mserve-demo-\(getpid())-AbCdEf"
+            for directory in [running, runningNamedSo] {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            }
             let target = temporary + "/kept"
             try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
-            let link = temporary + "/mserve-demo-\(demo.pid + 100_000)"
-            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let links = [temporary + "/mserve-demo-\(demo.pid + 100_000)", temporary + "/mserve-demo-\(demo.pid + 100_000)-AbCdEf"]
+            for link in links {
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            }
 
             let (next, _, _) = try await Self.demoWaitingForItsQuery(temporary: temporary)
             defer { next.kill() }
             #expect(!FileManager.default.fileExists(atPath: leftBehind))
+            #expect(!FileManager.default.fileExists(atPath: olderLeftBehind))
             #expect(FileManager.default.fileExists(atPath: running))
-            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+            #expect(FileManager.default.fileExists(atPath: runningNamedSo))
+            for link in links {
+                #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+            }
             #expect(FileManager.default.fileExists(atPath: target))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "the hub ran in the link's target")
             kill(next.pid, SIGTERM)
             #expect(await eventually(timeout: .seconds(30)) { !next.isRunning })
         }
+    }
+
+    /// The hub directory of the demo `pid` under `temporary`: `mserve-demo-PID-XXXXXX`, six
+    /// random characters making its name one no other user could plant a link at beforehand.
+    /// It must be a directory (not a link) of this user's alone (0700); nil when there is
+    /// none, or more than one.
+    static func hubDirectory(of pid: Int32, in temporary: String) -> String? {
+        let prefix = "mserve-demo-\(pid)-"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []).filter { $0.hasPrefix(prefix) }
+        guard names.count == 1, let name = names.first, name.utf8.count == prefix.utf8.count + 6 else { return nil }
+        let path = temporary + "/" + name
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_mode & 0o7777 == 0o700,
+            status.st_uid == geteuid()
+        else { return nil }
+        return path
     }
 
     /// Starts `mserve demo 'sleep 15000'` with `temporary` as its TMPDIR and returns it once it

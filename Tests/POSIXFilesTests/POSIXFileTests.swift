@@ -312,4 +312,27 @@ struct POSIXFileTests {
                     + "\(POSIXFile.effectiveUserID == 0 ? "root" : "root or this process's user") may write") == true)
         #expect(chmod(links, 0o755) == 0)
     }
+
+    /// The directory `makeUniqueDirectory` makes is new, a real directory (no link) of this
+    /// user's alone (0700, whatever the umask), named by the prefix and random characters; a
+    /// second call makes another, and a parent that is missing is an error naming it.
+    @Test func aUniqueDirectoryIsNewAndItsOwnersAlone() throws {
+        let parent = try directory()
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let old = umask(0)
+        defer { umask(old) }
+        let first = try POSIXFile.makeUniqueDirectory(in: parent, prefix: "demo-1-")
+        let second = try POSIXFile.makeUniqueDirectory(in: parent + "/", prefix: "demo-1-")
+        #expect(first != second)
+        for path in [first, second] {
+            #expect(path.hasPrefix(parent + "/demo-1-") && path.utf8.count == (parent + "/demo-1-").utf8.count + 6, "\(path)")
+            var status = stat()
+            #expect(lstat(path, &status) == 0)
+            #expect(status.st_mode & S_IFMT == S_IFDIR)
+            #expect(status.st_mode & 0o7777 == 0o700)
+            #expect(status.st_uid == geteuid())
+        }
+        let missing = #expect(throws: FileError.self) { try POSIXFile.makeUniqueDirectory(in: parent + "/missing", prefix: "x-") }
+        #expect(missing?.message == "cannot create a directory x-… in \(parent)/missing: No such file or directory")
+    }
 }
