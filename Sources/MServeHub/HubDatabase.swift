@@ -442,18 +442,36 @@ public final class HubDatabase: Sendable {
     /// keeping the last `keep` memory-stat rows recorded for the spoke (in the order the hub
     /// heard them, whatever a wall clock stepped back says).
     public func heard(spoke id: Int64, at time: Int64, memory: MemoryStats?, keep: Int) throws(HubError) {
-        try write("record a heartbeat") { db in
-            try db.execute(sql: "UPDATE spoke SET heard = ? WHERE id = ?", arguments: [time, id])
-            guard let memory else { return }
-            try db.execute(
-                sql: "INSERT INTO memst (spoke, time, used, heap, peak, rss) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [id, time, memory.used, memory.heap, memory.peak, memory.rss])
-            try db.execute(
+        try heard([HeardSpoke(id: id, time: time, memory: memory)], keep: keep)
+    }
+
+    /// Records heartbeats, oldest first, in one transaction: each spoke's `heard` time, and
+    /// its memory stats, of which the newest `keep` rows per spoke are kept. A spoke no longer
+    /// in `spoke` gets no row.
+    public func heard(_ heartbeats: [HeardSpoke], keep: Int) throws(HubError) {
+        guard !heartbeats.isEmpty else { return }
+        try write(heartbeats.count == 1 ? "record a heartbeat" : "record \(heartbeats.count) heartbeats") { db in
+            // Compiled once per connection: a hub of hundreds of spokes runs these hundreds of
+            // times a second.
+            let heard = try db.cachedStatement(sql: "UPDATE spoke SET heard = ? WHERE id = ?")
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO memst (spoke, time, used, heap, peak, rss) VALUES (?, ?, ?, ?, ?, ?)")
+            // Rows up to the newest one past the `keep` newest go: with no such row the
+            // subquery is NULL and nothing is deleted, found through the (spoke, time) index.
+            let trim = try db.cachedStatement(
                 sql: """
-                    DELETE FROM memst WHERE spoke = ? AND rowid NOT IN
-                    (SELECT rowid FROM memst WHERE spoke = ? ORDER BY rowid DESC LIMIT ?)
-                    """,
-                arguments: [id, id, keep])
+                    DELETE FROM memst WHERE spoke = ? AND rowid <=
+                    (SELECT rowid FROM memst WHERE spoke = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)
+                    """)
+            var trimmed: Set<Int64> = []
+            for heartbeat in heartbeats {
+                try heard.execute(arguments: [heartbeat.time, heartbeat.id])
+                guard let memory = heartbeat.memory, db.changesCount > 0 else { continue }
+                try insert.execute(
+                    arguments: [heartbeat.id, heartbeat.time, memory.used, memory.heap, memory.peak, memory.rss])
+                trimmed.insert(heartbeat.id)
+            }
+            for id in trimmed { try trim.execute(arguments: [id, id, keep]) }
         }
     }
 

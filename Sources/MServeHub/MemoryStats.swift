@@ -48,3 +48,21 @@ public struct MemoryStats: Sendable, Hashable {
         [("used", .atom(.long(used))), ("heap", .atom(.long(heap))), ("peak", .atom(.long(peak))), ("rss", .atom(.long(rss)))]
     }
 }
+
+/// One heartbeat of a spoke, as the hub stores it: when it was heard (a q timestamp) and the
+/// memory stats it carried, if any.
+public struct HeardSpoke: Sendable, Hashable {
+    /// The spoke's id.
+    public var id: Int64
+    /// When the heartbeat was heard, in q timestamp nanoseconds.
+    public var time: Int64
+    /// The memory stats it carried; nil when it carried none.
+    public var memory: MemoryStats?
+
+    /// A heartbeat of spoke `id` heard at `time`, carrying `memory`.
+    public init(id: Int64, time: Int64, memory: MemoryStats?) {
+        self.id = id
+        self.time = time
+        self.memory = memory
+    }
+}

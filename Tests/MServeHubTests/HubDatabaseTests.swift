@@ -77,6 +77,46 @@ struct HubDatabaseTests {
         }
     }
 
+    /// Heartbeats stored together, as the hub stores those heard between two scans: each
+    /// spoke's last `heard` time, its newest stats kept up to the limit, and nothing for a
+    /// spoke no longer in the table.
+    @Test func heartbeatsStoredTogetherKeepEachSpokesNewestStats() throws {
+        try withTemporaryDirectory("mserve-hub") { temporary in
+            let database = try HubDatabase(directory: temporary + "/hub")
+            let now: Int64 = 1_000_000_000_000
+            let first = try database.register(Self.registration(startTime: now), endpoint: "tcp://127.0.0.1:5001", at: now)
+            let second = try database.register(Self.registration(startTime: now), endpoint: "tcp://127.0.0.1:5002", at: now)
+            let gone = try database.register(Self.registration(startTime: now), endpoint: "tcp://127.0.0.1:5003", at: now)
+            try database.remove(spoke: gone)
+            func stats(_ used: Int64) -> MemoryStats { MemoryStats(used: used, heap: 0, peak: 0, rss: 0) }
+            try database.heard(
+                [
+                    HeardSpoke(id: first, time: now + 1, memory: stats(11)),
+                    HeardSpoke(id: second, time: now + 2, memory: stats(21)),
+                    HeardSpoke(id: first, time: now + 3, memory: stats(12)),
+                    HeardSpoke(id: gone, time: now + 4, memory: stats(99)),
+                    HeardSpoke(id: first, time: now + 5, memory: stats(13)),
+                    HeardSpoke(id: second, time: now + 6, memory: nil),
+                ], keep: 2)
+            let memst = try database.table("memst", now: now)
+            guard case .vector(.long(let spokes), _)? = Self.column(memst, "spoke"),
+                case .vector(.long(let used), _)? = Self.column(memst, "used")
+            else {
+                Issue.record("no spoke and used columns in \(memst)")
+                return
+            }
+            #expect(Array(zip(spokes, used)).map { "\($0.0):\($0.1)" } == ["\(second):21", "\(first):12", "\(first):13"])
+            let spoke = try database.table("spoke", now: now)
+            guard case .vector(.long(let ids), _)? = Self.column(spoke, "id"),
+                case .vector(.timestamp(let heard), _)? = Self.column(spoke, "heard")
+            else {
+                Issue.record("no id and heard columns in \(spoke)")
+                return
+            }
+            #expect(Dictionary(uniqueKeysWithValues: zip(ids, heard)) == [first: now + 5, second: now + 6])
+        }
+    }
+
     @Test func onlyTheNewestCrashReportsAreKept() throws {
         try withTemporaryDirectory("mserve-hub") { temporary in
             let directory = temporary + "/hub"
