@@ -15,18 +15,27 @@ import ZeroMQ
 /// connection: greeted again, the servant would start a new session and drop, unrun, the
 /// queries sent it since its READY, which would then wait out their deadline.
 struct LateConnectionEventTests {
+    /// The run's servant, greeted, and the broker's routing id there, with the loop put back
+    /// to not having seen the servant connected: as when what the servant sends next is read
+    /// before its connection's event.
+    private static func greetedWithItsConnectionEventUnread(
+        _ run: ScriptedBroker
+    ) async throws -> (servant: ScriptedServant, broker: [UInt8]) {
+        let servant = run.servants[0]
+        let endpoint = servant.endpoint
+        let (broker, _) = try await servant.next(.hello)
+        #expect(
+            await run.broker.onLoop { loop in
+                guard let id = loop.servantByEndpoint[endpoint] else { return }
+                loop.servants[id]?.connected = false
+            })
+        return (servant, broker)
+    }
+
     @Test func aServantInSessionIsNotGreetedAgainForTheConnectionItAnsweredOn() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
-            let servant = run.servants[0]
+            let (servant, broker) = try await Self.greetedWithItsConnectionEventUnread(run)
             let endpoint = servant.endpoint
-            let (broker, _) = try await servant.next(.hello)
-            // As when the READY is read before its connection's event: the loop has not seen
-            // the servant connected.
-            #expect(
-                await run.broker.onLoop { loop in
-                    guard let id = loop.servantByEndpoint[endpoint] else { return }
-                    loop.servants[id]?.connected = false
-                })
             try servant.send(to: broker, .ready, [ScriptedServant.readyInfo(capacity: 1, batch: nil)])
             #expect(await run.servantsBecomeReady(1))
             try run.send(id: 1, "twice 1")
@@ -55,14 +64,8 @@ struct LateConnectionEventTests {
     /// connection that comes up is: its READY may have been refused, or said nothing yet.
     @Test func aServantNotInSessionIsGreetedWhenItsConnectionEventComes() async throws {
         try await ScriptedBroker.run(servants: 1) { run in
-            let servant = run.servants[0]
+            let (servant, broker) = try await Self.greetedWithItsConnectionEventUnread(run)
             let endpoint = servant.endpoint
-            let (broker, _) = try await servant.next(.hello)
-            #expect(
-                await run.broker.onLoop { loop in
-                    guard let id = loop.servantByEndpoint[endpoint] else { return }
-                    loop.servants[id]?.connected = false
-                })
             // Heard from (a PONG), but not in session.
             try servant.send(to: broker, .pong, [WireInteger.encode(UInt64(9))])
             let heard = Mutex(false)
