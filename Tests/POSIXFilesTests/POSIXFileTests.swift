@@ -314,13 +314,11 @@ struct POSIXFileTests {
     }
 
     /// The directory `makeUniqueDirectory` makes is new, a real directory (no link) of this
-    /// user's alone (0700, whatever the umask), named by the prefix and random characters; a
+    /// user's alone (0700), named by the prefix and random characters; a
     /// second call makes another, and a parent that is missing is an error naming it.
     @Test func aUniqueDirectoryIsNewAndItsOwnersAlone() throws {
         let parent = try directory()
         defer { try? FileManager.default.removeItem(atPath: parent) }
-        let old = umask(0)
-        defer { umask(old) }
         let first = try POSIXFile.makeUniqueDirectory(in: parent, prefix: "demo-1-")
         let second = try POSIXFile.makeUniqueDirectory(in: parent + "/", prefix: "demo-1-")
         #expect(first != second)
