@@ -78,10 +78,7 @@ public final class Broker: Service, Sendable {
                 }
             } catch {
                 // A broker that never started holds nothing, and must not leave askers waiting.
-                for command in mailbox.closeIntake() {
-                    if case .snapshot(let reply) = command { reply(.empty) }
-                    if case .onLoop(_, let dropped) = command { dropped() }
-                }
+                for command in mailbox.closeIntake() { command.answerUnrun(with: .empty) }
                 throw error
             }
             loop.run { final in self.stoppedSnapshot.withLock { $0 = final } }

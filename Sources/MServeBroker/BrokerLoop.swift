@@ -21,6 +21,16 @@ enum BrokerControl: Sendable {
     /// first: for tests that must put the loop in a state no timing can be relied on to
     /// reach (``Broker/onLoop(_:)``).
     case onLoop(body: @Sendable (BrokerLoop) -> Void, dropped: @Sendable () -> Void)
+
+    /// A command the loop will not run (it stopped, or never started): whoever waits on it is
+    /// answered (a snapshot with `final`, a closure with `dropped`), so no asker waits for ever.
+    func answerUnrun(with final: BrokerSnapshot) {
+        switch self {
+        case .snapshot(let reply): reply(final)
+        case .onLoop(_, let dropped): dropped()
+        case .addServant, .removeServant, .servantLeft, .stop: break
+        }
+    }
 }
 
 /// The broker's event loop. Lives on one thread and owns every piece of broker state.
@@ -551,10 +561,7 @@ final class BrokerLoop {
         kdbServants.close()
         let final = snapshot()
         onStopped(final)
-        for command in events.mailbox.closeIntake() {
-            if case .snapshot(let reply) = command { reply(final) }
-            if case .onLoop(_, let dropped) = command { dropped() }
-        }
+        for command in events.mailbox.closeIntake() { command.answerUnrun(with: final) }
         // The replies just sent (the last answers, the shutdown errors) must reach their
         // clients: closed at once, libzmq would drop what it has not written yet.
         try? clientSocket.setLinger(milliseconds: Self.finalRepliesLingerMilliseconds)

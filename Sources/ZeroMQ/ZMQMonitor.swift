@@ -89,7 +89,7 @@ public final class ZMQMonitor {
         context: ZMQContext, endpoint: String, unreadLimit: Int32 = 1_000, file: String = #fileID, line: Int = #line
     ) throws(ZMQError) {
         socket = try ZMQSocket(context: context, type: .pair, file: file, line: line)
-        if unreadLimit != 1_000 { try socket.setReceiveHighWaterMark(unreadLimit, file: file, line: line) }
+        try socket.setReceiveHighWaterMark(unreadLimit, file: file, line: line)
         try socket.connect(endpoint, file: file, line: line)
     }
 
