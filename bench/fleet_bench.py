@@ -16,6 +16,7 @@ The broker is `--mserve PATH`; by default the package's release build
 unpacked with it), else `mserve` on PATH.
 """
 import argparse
+import heapq
 import os
 import shutil
 import struct
@@ -56,8 +57,10 @@ def query_message(query_id, text):
     return q_message(b"\x00\x00" + struct.pack("<i", 2) + q_long(query_id) + item)
 
 
-def serve(base_port, count, capacity):
-    """Plays `count` servants on ports base_port ... base_port + count - 1 until killed."""
+def serve(base_port, count, capacity, cold_us=0):
+    """Plays `count` servants on ports base_port ... base_port + count - 1 until killed. With
+    `cold_us` > 0 a servant answers a query whose text differs from the one it ran last (a cold
+    run: its data is not loaded) `cold_us` microseconds later, and the others (warm) at once."""
     context = zmq.Context()
     poller = zmq.Poller()
     sockets = []
@@ -69,10 +72,17 @@ def serve(base_port, count, capacity):
         sockets.append(socket)
     incarnation = struct.pack("<q", 7_000_000 + os.getpid())
     ready = ready_info(7_000_000 + os.getpid(), capacity)
-    execution = struct.pack("<Q", 1000)
+    warm = struct.pack("<Q", 1000)
+    cold = struct.pack("<Q", max(1000, cold_us * 1000))
+    last_query = {}
+    delayed = []  # (due, sequence, socket, frames): cold answers, earliest first
+    sequence = 0
     print("ready", flush=True)
     while True:
-        for socket, _ in poller.poll():
+        timeout = None
+        if delayed:
+            timeout = max(0, int((delayed[0][0] - time.monotonic()) * 1000) + 1)
+        for socket, _ in poller.poll(timeout):
             while True:
                 try:
                     frames = socket.recv_multipart(zmq.NOBLOCK)
@@ -87,9 +97,24 @@ def serve(base_port, count, capacity):
                     socket.send_multipart([identity, MARKER, b"PONG", incarnation])
                 elif command == b"QUERY":
                     reply = [identity, MARKER, b"REPLY"]
+                    is_cold = False
                     for first in range(3, len(frames) - 1, 2):
-                        reply += [frames[first], frames[first + 1], execution]
-                    socket.send_multipart(reply)
+                        # The query's text: past the message header, the list's and the id's bytes.
+                        text = frames[first + 1][8 + 6 + 9:]
+                        is_cold = is_cold or (cold_us > 0 and last_query.get(socket) != text)
+                        last_query[socket] = text
+                        reply += [frames[first], frames[first + 1], None]
+                    for slot in range(5, len(reply), 3):
+                        reply[slot] = cold if is_cold else warm
+                    if is_cold:
+                        sequence += 1
+                        heapq.heappush(delayed, (time.monotonic() + cold_us / 1e6, sequence, socket, reply))
+                    else:
+                        socket.send_multipart(reply)
+        now = time.monotonic()
+        while delayed and delayed[0][0] <= now:
+            _, _, socket, reply = heapq.heappop(delayed)
+            socket.send_multipart(reply)
 
 
 def broker_cpu_ticks(pid):
@@ -98,7 +123,13 @@ def broker_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def drive(endpoint, clients, in_flight, seconds):
+def query_text(query_id, symbols):
+    """`echo 1`, or with `symbols` > 0 `echo `sN` over that many routing strings in turn (with
+    `match` a servant then holds one of many routing strings, as in a real fleet)."""
+    return "echo 1" if symbols <= 0 else "echo `s%d" % (query_id % symbols)
+
+
+def drive(endpoint, clients, in_flight, seconds, symbols=0):
     """Keeps `in_flight` queries outstanding per client for `seconds`; returns replies received."""
     context = zmq.Context()
     poller = zmq.Poller()
@@ -112,7 +143,7 @@ def drive(endpoint, clients, in_flight, seconds):
     next_id = 1
     for socket in sockets:
         for _ in range(in_flight):
-            socket.send(query_message(next_id, "echo 1"))
+            socket.send(query_message(next_id, query_text(next_id, symbols)))
             next_id += 1
     answered = 0
     deadline = time.monotonic() + seconds
@@ -124,7 +155,7 @@ def drive(endpoint, clients, in_flight, seconds):
                 except zmq.Again:
                     break
                 answered += 1
-                socket.send(query_message(next_id, "echo 1"))
+                socket.send(query_message(next_id, query_text(next_id, symbols)))
                 next_id += 1
     context.destroy(0)
     return answered
@@ -142,7 +173,7 @@ def default_mserve():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serve", nargs=3, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=4, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY", "COLD_US"), help=argparse.SUPPRESS)
     parser.add_argument("--servants", default="2,100,1000")
     parser.add_argument("--mserve", help="the mserve binary (default: .build/release/mserve, else bin/mserve, "
                         "beside bench/; else mserve on PATH)")
@@ -153,6 +184,10 @@ def main():
     parser.add_argument("--heartbeat", type=float, default=0.4, help="the broker's --heartbeat, seconds")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of heartbeats only")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load")
+    parser.add_argument("--cold-us", type=int, default=0, help="a servant answers a query unlike the one it ran "
+                        "last this many microseconds late (a cold run), the others at once; 0 (default): all at once")
+    parser.add_argument("--symbols", type=int, default=0, help="routing strings the queries cycle through "
+                        "(`echo `s0`, `echo `s1`, ...); 0 (default): every query is `echo 1`")
     arguments = parser.parse_args()
     if arguments.serve:
         serve(*arguments.serve)
@@ -170,7 +205,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for count in [int(n) for n in arguments.servants.split(",")]:
         helper = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(arguments.base_port), str(count), "1"],
+            [sys.executable, __file__, "--serve", str(arguments.base_port), str(count), "1", str(arguments.cold_us)],
             stdout=subprocess.PIPE, text=True)
         broker = None
         try:
@@ -187,9 +222,9 @@ def main():
             before = broker_cpu_ticks(broker.pid)
             time.sleep(arguments.idle)
             idle = (broker_cpu_ticks(broker.pid) - before) / TICKS / arguments.idle
-            drive(endpoint, arguments.clients, arguments.in_flight, 0.5)  # warm-up
+            drive(endpoint, arguments.clients, arguments.in_flight, 0.5, arguments.symbols)  # warm-up
             before = broker_cpu_ticks(broker.pid)
-            answered = drive(endpoint, arguments.clients, arguments.in_flight, arguments.duration)
+            answered = drive(endpoint, arguments.clients, arguments.in_flight, arguments.duration, arguments.symbols)
             busy = (broker_cpu_ticks(broker.pid) - before) / TICKS
             heartbeats_per_second = count / arguments.heartbeat
             per_query = 1e6 * busy / max(1, answered)

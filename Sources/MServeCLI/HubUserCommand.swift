@@ -30,13 +30,15 @@ struct HubUserCommand: AsyncParsableCommand {
                 The hub stores only a salted slow hash of the password (PBKDF2-HMAC-SHA256, \
                 \(PasswordHash.defaultRounds) rounds, a random salt per user), computed here: \
                 neither the password nor a fast digest of it is sent. --sha256 HEX and --sha1 HEX \
-                (a digest as in a kdb+ -u file) are kept inside such a hash too. With none of \
+                (a digest as in a kdb+ -u file) are kept inside such a hash too; --sha256 - and \
+                --sha1 - read the digest from standard input (one line). With none of \
                 --password, --sha256, --sha1 the password is read from standard input (one line; \
                 prompted for, without echo, on a terminal): give it so, as in `mserve hub user add \
-                NAME < password.txt`. A password given with --password is in the process list \
-                while the command runs, where every local user may read it (ps): the command \
-                warns of it on standard error, and goes on. Brokers started with --users hub \
-                admit the user within a second. Prints the users (name and hash kind).
+                NAME < password.txt`. A password or digest given on the command line is in the \
+                process list while the command runs, where every local user may read it (ps; an \
+                unsalted digest can be guessed against offline): the command warns of it on \
+                standard error, and goes on. Brokers started with --users hub admit the user \
+                within a second. Prints the users (name and hash kind).
                 """)
 
         @Argument(help: "The user name (no ':' or whitespace).") var name: String
@@ -44,10 +46,10 @@ struct HubUserCommand: AsyncParsableCommand {
         @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead).", valueName: "text"))
         var password: String?
 
-        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits.", valueName: "hex"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-256 digest of the password, 64 hex digits; - reads it from standard input (on the command line it is visible to other local users in the process list).", valueName: "hex"))
         var sha256: String?
 
-        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-1 digest of the password, 40 hex digits.", valueName: "hex"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The SHA-1 digest of the password, 40 hex digits; - reads it from standard input (on the command line it is visible to other local users in the process list).", valueName: "hex"))
         var sha1: String?
 
         @OptionGroup var options: HubAdminOptions
@@ -61,11 +63,11 @@ struct HubUserCommand: AsyncParsableCommand {
             guard [password, sha256, sha1].compactMap({ $0 }).count <= 1 else {
                 throw ValidationError("give at most one of --password, --sha256 and --sha1")
             }
-            if let sha256, PasswordDigestKind(digest: sha256) != .sha256 {
-                throw ValidationError("--sha256 expects 64 hex digits")
+            if let sha256, sha256 != Self.standardInput, PasswordDigestKind(digest: sha256) != .sha256 {
+                throw ValidationError("--sha256 expects 64 hex digits, or - to read them from standard input")
             }
-            if let sha1, PasswordDigestKind(digest: sha1) != .sha1 {
-                throw ValidationError("--sha1 expects 40 hex digits")
+            if let sha1, sha1 != Self.standardInput, PasswordDigestKind(digest: sha1) != .sha1 {
+                throw ValidationError("--sha1 expects 40 hex digits, or - to read them from standard input")
             }
             if password?.isEmpty == true { throw Self.emptyPassword }
         }
@@ -84,14 +86,40 @@ struct HubUserCommand: AsyncParsableCommand {
                 + "without echo"
         }
 
+        /// The value of `--sha256` and `--sha1` that reads the digest from standard input.
+        static let standardInput = "-"
+
+        /// The warning a digest given on the command line prints on standard error: like a
+        /// password, it is in the process list while the command runs, and an unsalted digest
+        /// can be guessed against offline; and the way to give it unseen.
+        static func digestOnTheCommandLineWarning(option: String, for name: String) -> String {
+            "mserve hub user add: warning: \(option) puts the password's digest in the process list, where every local "
+                + "user may read it (ps) while this command runs, and an unsalted digest can be guessed against offline; "
+                + "give it on standard input instead: mserve hub user add \(name) \(option) - < FILE (one line)"
+        }
+
         func run() async throws {
             if password != nil {
                 FileHandle.standardError.write(Data((Self.passwordOnTheCommandLineWarning(for: name) + "\n").utf8))
             }
             let hash: PasswordHash
-            if let digest = sha256 ?? sha1 {
-                guard let wrapped = PasswordHash(wrappingDigest: digest) else {
-                    throw ValidationError("--sha256 expects 64 hex digits, --sha1 40")
+            if let given = sha256 ?? sha1 {
+                let option = sha256 != nil ? "--sha256" : "--sha1"
+                let digest: String
+                if given == Self.standardInput {
+                    guard let line = readLine(strippingNewline: true) else {
+                        throw ValidationError("no digest: \(option) - reads one line of standard input, and there was none")
+                    }
+                    digest = line.trimmingCharacters(in: .whitespaces)
+                } else {
+                    FileHandle.standardError.write(
+                        Data((Self.digestOnTheCommandLineWarning(option: option, for: name) + "\n").utf8))
+                    digest = given
+                }
+                let expected: PasswordDigestKind = sha256 != nil ? .sha256 : .sha1
+                guard PasswordDigestKind(digest: digest) == expected, let wrapped = PasswordHash(wrappingDigest: digest) else {
+                    throw ValidationError(
+                        "\(option) -: the line on standard input is not \(expected.hexDigits) hex digits (it has \(digest.count) characters)")
                 }
                 hash = wrapped
             } else {

@@ -52,9 +52,12 @@ extension IntegrationTests {
             (["hub", "user", "add", "--help"],
              "--password <text> The password, stored as a salted PBKDF2 hash; visible to other local users in the process list (give it on standard input instead)."),
             (["hub", "user", "add", "--help"],
-             "give it so, as in `mserve hub user add NAME < password.txt`. A password given with --password is in the process "
-                + "list while the command runs, where every local user may read it (ps): the command warns of it on standard "
-                + "error, and goes on."),
+             "give it so, as in `mserve hub user add NAME < password.txt`. A password or digest given on the command line is "
+                + "in the process list while the command runs, where every local user may read it (ps; an unsalted digest can be "
+                + "guessed against offline): the command warns of it on standard error, and goes on."),
+            (["hub", "user", "add", "--help"],
+             "--sha1 <hex> The SHA-1 digest of the password, 40 hex digits; - reads it from standard input (on the command "
+                + "line it is visible to other local users in the process list)."),
             (["broker", "--help"], "or plugin:NAME[:config], the text after the name going to the plugin (env MSERVE_ROUTING, default arg:1)."),
             (["broker", "--help"], "for a q servant (repeatable; env MSERVE_SERVANTS, comma-separated)."),
             (["broker", "--help"], "or a name; default 127.0.0.1; env MSERVE_KDB_PORT)."),

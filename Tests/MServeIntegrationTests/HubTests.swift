@@ -125,13 +125,48 @@ extension IntegrationTests {
                         + "mserve hub user add alice < FILE (one line), or mserve hub user add alice alone on a terminal, "
                         + "which prompts for it without echo\n",
                     "\(added.errors)")
-                // Given on standard input, or as a digest, nothing is said.
-                for (arguments, input) in [([], "wonderland\n"), (["--sha1", String(repeating: "a", count: 40)], nil)] as [([String], String?)] {
+                // Given on standard input, the password or its digest (`-`), nothing is said.
+                let sha1 = String(repeating: "a", count: 40)
+                let sha256 = String(repeating: "b", count: 64)
+                for (arguments, input, kind) in [
+                    ([], "wonderland\n", "pbkdf2-sha256"), (["--sha1", "-"], sha1 + "\n", "pbkdf2-sha256/sha1"),
+                    (["--sha256", "-"], sha256 + "\n", "pbkdf2-sha256/sha256"),
+                ] as [([String], String, String)] {
                     let quiet = try await CommandRun.mserve(
                         ["hub", "user", "add", "alice"] + arguments + ["--hub", hub.endpoint, "--dir", directory], input: input)
                     #expect(quiet.status == 0, "\(quiet.errors)")
+                    #expect(quiet.output == "alice\t\(kind)\n", "\(arguments)")
                     #expect(quiet.errors.isEmpty, "\(quiet.errors)")
                 }
+            }
+        }
+
+        /// A digest given on the command line is in the process list too, and an unsalted digest
+        /// can be guessed against offline: the command warns of it, with the way to give it on
+        /// standard input (`--sha1 -`), and still adds the user. A line on standard input that
+        /// is not such a digest is refused, saying what was expected, and nothing is added.
+        @Test func aDigestOnTheCommandLineIsWarnedOfAndTaken() async throws {
+            try await withTemporaryDirectory("mserve-hub") { directory in
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                for (option, digest) in [("--sha1", String(repeating: "a", count: 40)), ("--sha256", String(repeating: "b", count: 64))] {
+                    let added = try await CommandRun.mserve(
+                        ["hub", "user", "add", "bob", option, digest, "--hub", hub.endpoint, "--dir", directory])
+                    #expect(added.status == 0, "\(added.errors)")
+                    #expect(added.output == "bob\tpbkdf2-sha256/\(option.dropFirst(2))\n")
+                    #expect(
+                        added.errors == "mserve hub user add: warning: \(option) puts the password's digest in the process list, "
+                            + "where every local user may read it (ps) while this command runs, and an unsalted digest can be "
+                            + "guessed against offline; give it on standard input instead: mserve hub user add bob \(option) - "
+                            + "< FILE (one line)\n",
+                        "\(added.errors)")
+                }
+                let refused = try await CommandRun.mserve(
+                    ["hub", "user", "add", "carol", "--sha1", "-", "--hub", hub.endpoint, "--dir", directory], input: "not a digest\n")
+                #expect(refused.status != 0)
+                #expect(refused.errors.contains("--sha1 -: the line on standard input is not 40 hex digits (it has 12 characters)"), "\(refused.errors)")
+                let users = try await CommandRun.mserve(["hub", "users", "--hub", hub.endpoint])
+                #expect(users.output == "bob\tpbkdf2-sha256/sha256\n", "\(users.output)")
             }
         }
 
