@@ -42,11 +42,14 @@ def q_message(payload):
     return struct.pack("<BBBBi", 1, 0, 0, 0, 8 + len(payload)) + payload
 
 
-def ready_info(incarnation, capacity):
-    """The READY dictionary: incarnation, capacity, pid, service (no functions: every one)."""
-    keys = ["incarnation", "capacity", "pid", "service"]
+def ready_info(incarnation, capacity, functions=()):
+    """The READY dictionary: incarnation, capacity, pid, service, and `functions` when some are
+    given (none: every function)."""
+    keys = ["incarnation", "capacity", "pid", "service"] + (["functions"] if functions else [])
     key_vector = b"\x0b\x00" + struct.pack("<i", len(keys)) + b"".join(k.encode() + b"\x00" for k in keys)
     values = [q_long(incarnation), q_long(capacity), q_long(os.getpid()), q_symbol_atom("fleet")]
+    if functions:
+        values.append(b"\x0b\x00" + struct.pack("<i", len(functions)) + b"".join(f.encode() + b"\x00" for f in functions))
     value_list = b"\x00\x00" + struct.pack("<i", len(values)) + b"".join(values)
     return q_message(b"\x63" + key_vector + value_list)
 
@@ -57,10 +60,11 @@ def query_message(query_id, text):
     return q_message(b"\x00\x00" + struct.pack("<i", 2) + q_long(query_id) + item)
 
 
-def serve(base_port, count, capacity, cold_us=0):
+def serve(base_port, count, capacity, cold_us=0, groups=0):
     """Plays `count` servants on ports base_port ... base_port + count - 1 until killed. With
     `cold_us` > 0 a servant answers a query whose text differs from the one it ran last (a cold
-    run: its data is not loaded) `cold_us` microseconds later, and the others (warm) at once."""
+    run: its data is not loaded) `cold_us` microseconds later, and the others (warm) at once.
+    With `groups` > 0 servant i announces the one function `f(i mod groups)` (else every one)."""
     context = zmq.Context()
     poller = zmq.Poller()
     sockets = []
@@ -71,7 +75,9 @@ def serve(base_port, count, capacity, cold_us=0):
         poller.register(socket, zmq.POLLIN)
         sockets.append(socket)
     incarnation = struct.pack("<q", 7_000_000 + os.getpid())
-    ready = ready_info(7_000_000 + os.getpid(), capacity)
+    readies = [ready_info(7_000_000 + os.getpid(), capacity, ["f%d" % (index % groups)] if groups > 0 else ())
+               for index in range(count)]
+    ready_of = {socket: readies[index] for index, socket in enumerate(sockets)}
     warm = struct.pack("<Q", 1000)
     cold = struct.pack("<Q", max(1000, cold_us * 1000))
     last_query = {}
@@ -92,7 +98,7 @@ def serve(base_port, count, capacity, cold_us=0):
                     continue
                 identity, command = frames[0], frames[2]
                 if command == b"HELLO":
-                    socket.send_multipart([identity, MARKER, b"READY", ready])
+                    socket.send_multipart([identity, MARKER, b"READY", ready_of[socket]])
                 elif command == b"PING":
                     socket.send_multipart([identity, MARKER, b"PONG", incarnation])
                 elif command == b"QUERY":
@@ -123,13 +129,13 @@ def broker_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def query_text(query_id, symbols):
+def query_text(query_id, symbols, function="echo"):
     """`echo 1`, or with `symbols` > 0 `echo `sN` over that many routing strings in turn (with
     `match` a servant then holds one of many routing strings, as in a real fleet)."""
-    return "echo 1" if symbols <= 0 else "echo `s%d" % (query_id % symbols)
+    return function + " 1" if symbols <= 0 else "%s `s%d" % (function, query_id % symbols)
 
 
-def drive(endpoint, clients, in_flight, seconds, symbols=0):
+def drive(endpoint, clients, in_flight, seconds, symbols=0, function="echo"):
     """Keeps `in_flight` queries outstanding per client for `seconds`; returns replies received."""
     context = zmq.Context()
     poller = zmq.Poller()
@@ -143,7 +149,7 @@ def drive(endpoint, clients, in_flight, seconds, symbols=0):
     next_id = 1
     for socket in sockets:
         for _ in range(in_flight):
-            socket.send(query_message(next_id, query_text(next_id, symbols)))
+            socket.send(query_message(next_id, query_text(next_id, symbols, function)))
             next_id += 1
     answered = 0
     deadline = time.monotonic() + seconds
@@ -155,7 +161,7 @@ def drive(endpoint, clients, in_flight, seconds, symbols=0):
                 except zmq.Again:
                     break
                 answered += 1
-                socket.send(query_message(next_id, query_text(next_id, symbols)))
+                socket.send(query_message(next_id, query_text(next_id, symbols, function)))
                 next_id += 1
     context.destroy(0)
     return answered
@@ -173,7 +179,7 @@ def default_mserve():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serve", nargs=4, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY", "COLD_US"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=5, type=int, metavar=("BASE_PORT", "COUNT", "CAPACITY", "COLD_US", "GROUPS"), help=argparse.SUPPRESS)
     parser.add_argument("--servants", default="2,100,1000")
     parser.add_argument("--mserve", help="the mserve binary (default: .build/release/mserve, else bin/mserve, "
                         "beside bench/; else mserve on PATH)")
@@ -186,6 +192,9 @@ def main():
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of load")
     parser.add_argument("--cold-us", type=int, default=0, help="a servant answers a query unlike the one it ran "
                         "last this many microseconds late (a cold run), the others at once; 0 (default): all at once")
+    parser.add_argument("--groups", type=int, default=0, help="servant i serves only the function f(i mod GROUPS) "
+                        "and every query calls f0: the other groups' servants stay free while f0's queries wait "
+                        "(dispatch by function with one busy function); 0 (default): every servant serves every function")
     parser.add_argument("--symbols", type=int, default=0, help="routing strings the queries cycle through "
                         "(`echo `s0`, `echo `s1`, ...); 0 (default): every query is `echo 1`")
     arguments = parser.parse_args()
@@ -200,12 +209,13 @@ def main():
     elif not (os.path.isfile(arguments.mserve) and os.access(arguments.mserve, os.X_OK)):
         parser.error("--mserve %s: no such executable file" % arguments.mserve)
 
+    function = "f0" if arguments.groups > 0 else "echo"
     print("| servants | idle broker CPU (heartbeats only) | per heartbeat (PING + PONG) | queries/s "
           "| broker CPU µs per query | less the heartbeats' share |")
     print("|---|---|---|---|---|---|")
     for count in [int(n) for n in arguments.servants.split(",")]:
         helper = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(arguments.base_port), str(count), "1", str(arguments.cold_us)],
+            [sys.executable, __file__, "--serve", str(arguments.base_port), str(count), "1", str(arguments.cold_us), str(arguments.groups)],
             stdout=subprocess.PIPE, text=True)
         broker = None
         try:
@@ -222,9 +232,9 @@ def main():
             before = broker_cpu_ticks(broker.pid)
             time.sleep(arguments.idle)
             idle = (broker_cpu_ticks(broker.pid) - before) / TICKS / arguments.idle
-            drive(endpoint, arguments.clients, arguments.in_flight, 0.5, arguments.symbols)  # warm-up
+            drive(endpoint, arguments.clients, arguments.in_flight, 0.5, arguments.symbols, function)  # warm-up
             before = broker_cpu_ticks(broker.pid)
-            answered = drive(endpoint, arguments.clients, arguments.in_flight, arguments.duration, arguments.symbols)
+            answered = drive(endpoint, arguments.clients, arguments.in_flight, arguments.duration, arguments.symbols, function)
             busy = (broker_cpu_ticks(broker.pid) - before) / TICKS
             heartbeats_per_second = count / arguments.heartbeat
             per_query = 1e6 * busy / max(1, answered)

@@ -578,13 +578,16 @@ final class KdbDoor {
     /// Turns a client message into a query for the dispatch path (docs/KDB.md, "How the door
     /// reads a message"). A sync message means what it means to a q process: a string is an
     /// expression, and a list whose first item is a symbol or a string (the function's name,
-    /// as pykx's `conn('f', x)` and kola's `sync('f', x)` send it) is a call; only a two-item
-    /// list that q could read no other way — its first item neither a symbol nor a string,
-    /// its second a string or a general list, `h(7; "proc1 `IBM")` — is `(id; query)`. An
-    /// async message of that shape, whatever its first item, is `(id; query)`: the mserve
-    /// protocol. The same goes for three items whose last is a dictionary: `(id; query;
-    /// options)`, the options checked by the broker. Anything else is a bare query with the generic null as its id, its function
-    /// name turned into a symbol when it came as a string.
+    /// as pykx's `conn('f', x)` and kola's `sync('f', x)` send it) is a call, as is a symbol
+    /// vector (what q sends for ``h(`proc1;`IBM)``). A list of two or three items whose first
+    /// item cannot name a function (neither a symbol, a string nor a function) is `(id;
+    /// query)` or `(id; query; options)`, sync or async, whatever its other items: the broker
+    /// checks them, and refuses what is wrong with the client's id (`h(7; "proc1 `IBM")`). An
+    /// async two-item list whose second item is a string or a general list, whatever its
+    /// first, is `(id; query)`: the mserve protocol; the same with a dictionary third is `(id;
+    /// query; options)`. Anything else is a bare query with the generic null as its id, its
+    /// function name turned into a symbol when it came as a string. A query that came as a
+    /// symbol vector goes on as the general list q means by it (`` (`proc1;`IBM) ``).
     ///
     /// Async messages are answered with an async `(id; result; info)`; sync `(id; query)` with
     /// the response `(id; result; info)`; a sync bare query with the result alone. Nil for
@@ -609,11 +612,16 @@ final class KdbDoor {
                 route: .kdb(connection: connection, form: form), message: message, receivedBytes: message.count)
         }
         if isIDAndQuery(decoded.value, sync: sync) {
+            var value = decoded.value
+            if case .list(var items, let attribute) = value, let call = Self.call(fromSymbols: items[1]) {
+                items[1] = call
+                value = .list(items, attribute: attribute)
+            }
             return KdbDoorQuery(
                 route: .kdb(connection: connection, form: sync ? .syncList : .async),
-                message: QIPC.encode(decoded.value, messageType: .async), receivedBytes: message.count)
+                message: QIPC.encode(value, messageType: .async), receivedBytes: message.count)
         }
-        var query = decoded.value
+        var query = Self.call(fromSymbols: decoded.value) ?? decoded.value
         if case .list(var items, let attribute) = query, case .vector(.char(let name), _)? = items.first {
             items[0] = .atom(.symbol(String(decoding: name, as: UTF8.self)))
             query = .list(items, attribute: attribute)
@@ -623,9 +631,9 @@ final class KdbDoor {
             message: ClientQuery(id: .identity, query: query).encoded(), receivedBytes: message.count)
     }
 
-    /// ``isIDAndQuery(_:sync:)`` of a plain little-endian message, read in place without
-    /// decoding it; false for a message of another kind (compressed, big-endian, malformed),
-    /// which is then decoded.
+    /// ``isIDAndQuery(_:sync:)`` of a plain little-endian message whose query item is a string
+    /// or a general list, read in place without decoding it; false for any other (compressed,
+    /// big-endian, malformed, a symbol vector to rewrite), which is then decoded.
     static func isIDAndQueryInPlace(_ message: [UInt8], sync: Bool) -> Bool {
         let bytes = message.span
         guard let header = try? QIPCInPlace.header(of: bytes), header.littleEndian, !header.compressed,
@@ -633,55 +641,69 @@ final class KdbDoor {
             message[8] == 0, let count = try? QIPCInPlace.count(in: bytes, at: 10, minimumElementSize: 1),
             count == 2 || count == 3,
             let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1),
-            let third = try? QIPCInPlace.checkValue(in: bytes, at: second, depth: 1)
+            let third = try? QIPCInPlace.checkValue(in: bytes, at: second, depth: 1),
+            message[second] == 10 || message[second] == 0
         else { return false }
+        if !canNameAFunction(itemAt: 14, in: message) { return true }
         if count == 3, message[third] != 99, message[third] != 127 { return false }
-        return hasIDAndQueryItems(message, queryAt: second, sync: sync)
-    }
-
-    /// Whether the query item of a plain list message, at offset `query` (the id at 14), is
-    /// a string or a general list, and, for a sync message, the id is neither a symbol nor a
-    /// string (which make the list a call).
-    private static func hasIDAndQueryItems(_ message: [UInt8], queryAt query: Int, sync: Bool) -> Bool {
-        guard message[query] == 10 || message[query] == 0 else { return false }
-        guard sync else { return true }
-        let first = Int8(bitPattern: message[14])
-        return first != -11 && first != 10
+        return !sync
     }
 
     /// Whether a malformed plain little-endian message still has the shape of `(id; query)`
-    /// (``isIDAndQueryInPlace(_:sync:)``) as far as it can be read: a general list of two or
-    /// three items whose first reads as an id (``ClientQueryLayout/readableID(in:)``), for a
-    /// sync message neither a symbol nor a string, and whose second starts as a string or a
-    /// general list.
+    /// (``isIDAndQuery(_:sync:)``) as far as it can be read: a general list whose first item
+    /// reads as an id (``ClientQueryLayout/readableID(in:)``) and either cannot name a function
+    /// or, for an async message, is followed by an item that starts as a string or a general
+    /// list.
     static func hasIDAndQueryShape(_ message: [UInt8], sync: Bool) -> Bool {
         let bytes = message.span
         guard message.count > 14, message[2] == 0, ClientQueryLayout.readableID(in: bytes) != nil,
             let second = try? QIPCInPlace.checkValue(in: bytes, at: 14, depth: 1), second < message.count
         else { return false }
-        return hasIDAndQueryItems(message, queryAt: second, sync: sync)
+        if !canNameAFunction(itemAt: 14, in: message) { return true }
+        return !sync && (message[second] == 10 || message[second] == 0)
     }
 
-    /// Whether `value` is `(id; query)` or `(id; query; options)`: two items, or three with a
-    /// dictionary last, the second a string or a general list; and for a sync message, the
-    /// first neither a symbol nor a string, which make it a call.
+    /// Whether `value` is `(id; query)` or `(id; query; options)`: a list of two or three
+    /// items whose first cannot name a function (``canNameAFunction(_:)``), whatever the
+    /// others; or, for an async message, two items, or three with a dictionary last, the
+    /// second a string or a general list (the mserve protocol, whatever the id).
     private static func isIDAndQuery(_ value: QValue, sync: Bool) -> Bool {
-        guard case .list(let items, _) = value else { return false }
-        switch items.count {
-        case 2: break
-        case 3:
+        guard case .list(let items, _) = value, items.count == 2 || items.count == 3 else { return false }
+        if !canNameAFunction(items[0]) { return true }
+        guard !sync else { return false }
+        if items.count == 3 {
             guard case .dictionary = items[2] else { return false }
-        default: return false
         }
         switch items[1] {
-        case .vector(.char, _), .list: break
+        case .vector(.char, _), .list: return true
         default: return false
         }
-        guard sync else { return true }
-        switch items[0] {
-        case .atom(.symbol), .vector(.char, _): return false
-        default: return true
+    }
+
+    /// Whether the item at `offset` of a plain message may name the function a list calls: a
+    /// symbol, a string (pykx's and kola's way to name it), or a function (type 100 and up, but
+    /// the generic null `::`), which q would apply. A list headed by anything else cannot be a
+    /// call. The item's type byte is there (the caller checked the item).
+    static func canNameAFunction(itemAt offset: Int, in message: [UInt8]) -> Bool {
+        let type = Int8(bitPattern: message[offset])
+        if type == 101, message[offset + 1] == 0 { return false }
+        return type == -11 || type == 10 || type >= 100
+    }
+
+    /// ``canNameAFunction(itemAt:in:)`` of a decoded item (a function never decodes).
+    static func canNameAFunction(_ item: QValue) -> Bool {
+        switch item {
+        case .atom(.symbol), .vector(.char, _): true
+        default: false
         }
+    }
+
+    /// The general list q means by a symbol vector sent as a query: `` `proc1`IBM `` is what q
+    /// sends for ``h(`proc1;`IBM)``, a call of `proc1` with the symbol `` `IBM ``; nil for
+    /// anything else (an empty symbol vector too: it names no function).
+    static func call(fromSymbols value: QValue) -> QValue? {
+        guard case .vector(.symbol(let names), _) = value, !names.isEmpty else { return nil }
+        return .list(names.map { .atom(.symbol($0)) }, attribute: .none)
     }
 
     private func drop(_ id: UInt64, reason: String, quietly: Bool = false) {

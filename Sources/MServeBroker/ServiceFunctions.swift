@@ -189,7 +189,7 @@ final class ServiceFunctions {
             return "no servant of this service serves the function \(function); its servants announce none a query may call"
         }
         var listed = names.prefix(limit).joined(separator: " ")
-        if names.count > limit { listed += " … (\(names.count - limit) more)" }
+        if names.count > limit { listed += " ... (\(names.count - limit) more)" }
         return "no servant of this service serves the function \(function); its functions: \(listed)"
     }
 

@@ -15,7 +15,7 @@ enum ParseForm {
             return "general lists nested deeper than \(maximumDepth) levels"
         }
         if case .atom(.symbol(let name))? = items.first {
-            return "the list (`\(name);…) would be evaluated as a call to `\(name)`;"
+            return "the list (`\(name);...) would be evaluated as a call to `\(name)`;"
                 + " nested function calls are refused"
         }
         for item in items {

@@ -149,7 +149,7 @@ enum ParseFormInPlace {
         var item = position + 6
         if count > 0, try QIPCInPlace.type(in: bytes, at: item) == -11 {
             let (name, _) = try QIPCInPlace.symbol(in: bytes, at: item + 1)
-            return "the list (`\(name);…) would be evaluated as a call to `\(name)`;"
+            return "the list (`\(name);...) would be evaluated as a call to `\(name)`;"
                 + " nested function calls are refused"
         }
         for _ in 0..<count {

@@ -93,6 +93,14 @@ public enum QueryParser {
                 if argument.holdsError { throw errorArgumentRefusal(item: index + 1) }
             }
             return ParsedQuery(function: name, arguments: arguments, text: nil)
+        case .vector(.symbol(let names), _) where !names.isEmpty:
+            // What q makes of (`proc1;`IBM). The kdb+ door reads it as that call; here the
+            // message goes to the servant as it came, and servants read the forms above.
+            throw QueryError(
+                .unsupportedForm,
+                "a query must be a string, a symbol or a general list; got a symbol vector, which is what q makes of "
+                    + "(`\(names[0]);`...): send the query as text (\"\(names[0]) `...\") or as a general list"
+            )
         default:
             throw QueryError(
                 .unsupportedForm,

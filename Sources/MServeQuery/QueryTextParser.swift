@@ -550,7 +550,7 @@ struct QueryTextParser {
             return QueryError(.refused, "assignment (':') is not a function application",
                 column: column)
         case ASCII.openBrace:
-            return QueryError(.refused, "lambdas ('{…}') are refused", column: column)
+            return QueryError(.refused, "lambdas ('{...}') are refused", column: column)
         case ASCII.closeBrace, ASCII.closeParenthesis, ASCII.closeBracket:
             return QueryError(.syntax, "unbalanced '\(describe(byte))'", column: column)
         case ASCII.openBracket:

@@ -173,7 +173,7 @@ public struct FunctionRegistry: Sendable {
     /// it does.
     private func notServed(_ function: String) -> ServantError {
         let served = names
-        let list = served.prefix(20).joined(separator: " ") + (served.count > 20 ? " … (\(served.count) in all)" : "")
+        let list = served.prefix(20).joined(separator: " ") + (served.count > 20 ? " ... (\(served.count) in all)" : "")
         return ServantError("`\(function)` is not a function this servant serves; it serves: \(served.isEmpty ? "none" : list)")
     }
 

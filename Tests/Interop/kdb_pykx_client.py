@@ -110,6 +110,17 @@ check_reply(asyncio.run(async_connection_reply()), 77)
 # A call in parse form whose one argument is a string: ("echo"; "proc1 `IBM") calls echo.
 assert connection("echo", kx.CharVector("proc1 `IBM")).py() == b"proc1 `IBM"
 
+# q's own call idiom: q sends h(`proc1;`IBM) as the symbol vector `proc1`IBM, which the door
+# reads as that call, bare and as the query of (id; query).
+check_table(connection(kx.SymbolVector(["proc1", "IBM"])))
+check_reply(connection(kx.LongAtom(8), kx.SymbolVector(["proc1", "IBM"])), 8)
+
+# A list whose first item cannot name a function is (id; query; options) whatever its other
+# items: options that are no dictionary are refused with the client's id, as over ZeroMQ.
+refused = connection(kx.LongAtom(42), b"proc1 `IBM", None).py()
+assert refused[0] == 42, refused
+assert b"must be a dictionary" in refused[2]["error"], refused[2]
+
 # A refused query is a q error.
 try:
     connection(b"system \"ls\"")

@@ -130,18 +130,79 @@ struct KdbDoorTests {
             #expect(parsed.query == .string("proc1 `IBM"))
             #expect(parsed.options == options)
         }
-        // A symbol first is still a call in a sync message, and a third item that is not a
-        // dictionary still an argument.
+        // A symbol first is still a call in a sync message, and with a third item that is
+        // not a dictionary, in an async one too.
         let call = QValue.list([.atom(.symbol("f")), .string("x"), options])
         #expect(form(KdbDoor.query(from: QIPC.encode(call, messageType: .sync), connection: 1, maximumSize: .max)) == .syncBare)
-        let threeArguments = QValue.list([.atom(.long(7)), .string("x"), .atom(.long(1))])
-        #expect(
-            form(KdbDoor.query(from: QIPC.encode(threeArguments, messageType: .async), connection: 1, maximumSize: .max))
-                == .async)
-        let bare = try ClientQuery(
-            bytes: KdbDoor.query(from: QIPC.encode(threeArguments, messageType: .async), connection: 1, maximumSize: .max)?
-                .message ?? [])
-        #expect(bare.id == .identity)
+        let callOfThree = QValue.list([.atom(.symbol("f")), .string("x"), .atom(.long(1))])
+        let bare = KdbDoor.query(from: QIPC.encode(callOfThree, messageType: .async), connection: 1, maximumSize: .max)
+        #expect(form(bare) == .async)
+        #expect(try ClientQuery(bytes: bare?.message ?? []).id == .identity)
+    }
+
+    /// A list of two or three items whose first cannot name a function (neither a symbol, a
+    /// string nor a function) has no reading as a call, in q or here: it is `(id; query)` or
+    /// `(id; query; options)` whatever its other items, sync or async, so that what is wrong
+    /// with it (options that are no dictionary, a query that is a long) is refused with the
+    /// client's id, as over ZeroMQ, rather than as a call of "item 0 is a long atom" with
+    /// the id lost.
+    @Test func aListThatCannotBeACallKeepsItsID() throws {
+        let messages: [QValue] = [
+            .list([.atom(.long(42)), .string("proc1 `IBM"), .identity]),
+            .list([.atom(.long(42)), .string("proc1 `IBM"), .atom(.long(1))]),
+            .list([.atom(.long(42)), .atom(.symbol("pid"))]),
+            .list([.atom(.long(42)), .atom(.long(5))]),
+            .list([.identity, .atom(.symbol("pid"))]),
+        ]
+        for value in messages {
+            for (messageType, expected) in [(QMessageType.sync, KdbReplyForm.syncList), (.async, .async)] {
+                let query = KdbDoor.query(from: QIPC.encode(value, messageType: messageType), connection: 1, maximumSize: .max)
+                #expect(form(query) == expected, "\(value)")
+                guard case .list(let items, _) = try QIPC.decode(query?.message ?? []).value else {
+                    Issue.record("not a list: \(value)")
+                    continue
+                }
+                guard case .list(let sent, _) = value else { continue }
+                #expect(items == sent, "the message goes on as it came: \(value)")
+            }
+        }
+        // The same read from a malformed message's shape: a long first, then anything.
+        let malformed = Self.idAndMalformedQuery(messageType: .sync)
+        #expect(form(KdbDoor.query(from: malformed, connection: 1, maximumSize: .max)) == .syncList)
+    }
+
+    /// q sends ``h(`proc1;`IBM)`` as the symbol vector `` `proc1`IBM ``, and a q process reads
+    /// it as the call `proc1[`IBM]`: so does the door, bare or as the query of `(id; query)`,
+    /// and it goes on as the general list `` (`proc1;`IBM) ``, which every servant reads.
+    @Test func aSymbolVectorIsTheCallQMeansByIt() throws {
+        let symbols = QValue.vector(.symbol(["proc1", "IBM"]))
+        let call = QValue.list([.atom(.symbol("proc1")), .atom(.symbol("IBM"))])
+        for (messageType, expected) in [(QMessageType.sync, KdbReplyForm.syncBare), (.async, .async)] {
+            let query = KdbDoor.query(from: QIPC.encode(symbols, messageType: messageType), connection: 1, maximumSize: .max)
+            #expect(form(query) == expected)
+            let parsed = try ClientQuery(bytes: query?.message ?? [])
+            #expect(parsed.id == .identity)
+            #expect(parsed.query == call)
+        }
+        for (messageType, expected) in [(QMessageType.sync, KdbReplyForm.syncList), (.async, .async)] {
+            let value = QValue.list([.atom(.long(7)), symbols])
+            let query = KdbDoor.query(from: QIPC.encode(value, messageType: messageType), connection: 1, maximumSize: .max)
+            #expect(form(query) == expected)
+            let parsed = try ClientQuery(bytes: query?.message ?? [])
+            #expect(parsed.id == .atom(.long(7)))
+            #expect(parsed.query == call)
+        }
+        // One symbol: a call without arguments. A symbol first item keeps its reading as a
+        // call with a symbol vector argument, `f[`a`b]`.
+        let one = KdbDoor.query(from: QIPC.encode(.vector(.symbol(["pid"])), messageType: .sync), connection: 1, maximumSize: .max)
+        #expect(try ClientQuery(bytes: one?.message ?? []).query == .list([.atom(.symbol("pid"))]))
+        let withVector = QValue.list([.atom(.symbol("f")), .vector(.symbol(["a", "b"]))])
+        for messageType in [QMessageType.sync, .async] {
+            let query = KdbDoor.query(from: QIPC.encode(withVector, messageType: messageType), connection: 1, maximumSize: .max)
+            let parsed = try ClientQuery(bytes: query?.message ?? [])
+            #expect(parsed.id == .identity)
+            #expect(parsed.query == withVector)
+        }
     }
 
     @Test func responseMessagesAreIgnored() {

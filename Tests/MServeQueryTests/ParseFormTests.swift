@@ -36,6 +36,22 @@ struct ParseFormTests {
         #expect(same(fromText.arguments, fromValue.arguments))
     }
 
+    /// A symbol vector is what q makes of (`proc1;`IBM): a servant is not sent one (the kdb+
+    /// door turns it into that general list first), and a ZeroMQ client that sends one is told
+    /// what it is and what to send instead.
+    @Test func aSymbolVectorQueryIsRefusedSayingWhatToSend() {
+        do {
+            _ = try QueryParser.parse(.vector(.symbol(["proc1", "IBM"])))
+            Issue.record("a symbol vector query was accepted")
+        } catch {
+            #expect(error.code == .unsupportedForm)
+            #expect(
+                error.message == "a query must be a string, a symbol or a general list; got a symbol vector, which is "
+                    + "what q makes of (`proc1;`...): send the query as text (\"proc1 `...\") or as a general list",
+                "\(error.message)")
+        }
+    }
+
     @Test func nestedCallsInArgumentsAreRefused() {
         let nested: [QValue] = [
             .list([.atom(.symbol("proc1")), .list([.atom(.symbol("value")), .vector(.char(Array("exit 0".utf8)))])]),

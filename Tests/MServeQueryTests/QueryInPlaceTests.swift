@@ -212,7 +212,7 @@ struct QueryInPlaceTests {
         let query = QValue.list([.atom(.symbol("f")), .atom(.long(1)), large])
         let (outcome, checked) = inPlaceOutcome(query, spec: .default)
         #expect(checked == nil)
-        #expect(outcome.hasPrefix("error refused: item 2: the list (`system;…)"), "\(outcome)")
+        #expect(outcome.hasPrefix("error refused: item 2: the list (`system;...)"), "\(outcome)")
         #expect(outcome == decodedOutcome(query, spec: .default))
     }
 
