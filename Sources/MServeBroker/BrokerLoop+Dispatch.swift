@@ -192,7 +192,7 @@ extension BrokerLoop {
         record.lastRouting = query.routing
         views[index].inFlight += 1
         if !views[index].isFree {
-            freeReadyIDs.remove(servantID)
+            freeServants.remove(servantID, list: record.functionList)
             if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: -1) }
         }
         views[index].lastRouting = query.routing
@@ -302,52 +302,88 @@ extension BrokerLoop {
     }
 
     /// Asks the algorithm, for each free servant in the order of the list, which of the queries
-    /// at the front of the line (up to the look-ahead) it takes, and dispatches them; false when
-    /// a servant turned out to be gone (it was lost, which drained the queue again). The free
-    /// servants are walked in `freeReadyIDs`, so the busy ones cost nothing: O(free servants).
+    /// at the front of the line (up to the look-ahead) calling a function it serves it takes,
+    /// and dispatches them; false when a servant turned out to be gone (it was lost, which
+    /// drained the queue again). Only the free servants that serve a function one of those
+    /// queries calls are visited, found through the lists of functions they announced
+    /// (``FreeServants``): O(lists + such servants), not O(free servants).
     /// `clock` is as for ``choose(routing:function:clock:)``.
     func letFreeServantsTakeQueries(clock: inout UInt64?) -> Bool {
-        // The routing strings in the look-ahead, gathered again only once a query was taken or
-        // for a servant serving only some functions, and their offsets in the queue.
-        var routings: [String] = []
-        var offsets: [Int] = []
-        var gatheredFor: ServedFunctions?
-        var next = freeReadyIDs.first
-        while let id = next, !queue.isEmpty {
+        var offers = TakeOffers()
+        var gathered = false
+        var from: UInt64 = 0
+        while !queue.isEmpty {
+            if !gathered {
+                gatherTakeOffers(into: &offers)
+                gathered = true
+            }
+            // The next free servant, from `from` on, of a list that serves a query offered.
+            var next: (id: UInt64, offer: Int)?
+            for offer in offers.lists.indices {
+                guard let id = freeServants.lists[offers.lists[offer].number]?.free.first(atOrAfter: from) else { continue }
+                if next == nil || id < next!.id { next = (id, offer) }
+            }
+            guard let (id, offer) = next else { break }
             guard let index = readyPosition[id] else {
-                next = freeReadyIDs.first(atOrAfter: id + 1)
+                from = id + 1
                 continue
             }
-            // A servant is offered only the queries calling a function it serves.
-            let functions = servants[id]?.functions ?? .every
-            if routings.isEmpty || gatheredFor != functions {
-                routings.removeAll(keepingCapacity: true)
-                offsets.removeAll(keepingCapacity: true)
-                let window = min(queue.count, configuration.dispatch.lookAhead)
-                for offset in 0..<window where functions.contains(queue[offset: offset].function) {
-                    routings.append(queue[offset: offset].routing)
-                    offsets.append(offset)
-                }
-                gatheredFor = functions
-            }
-            var taken: Int?
-            if !routings.isEmpty {
-                let start = clock ?? QueryClock.monotonicNanoseconds()
-                taken = algorithm.take(servant: views[index], routings: routings)
-                clock = pluginCallEnded(.take, startedAt: start)
-            }
+            let routings = offers.lists[offer].routings
+            let start = clock ?? QueryClock.monotonicNanoseconds()
+            let taken = algorithm.take(servant: views[index], routings: routings)
+            clock = pluginCallEnded(.take, startedAt: start)
             guard let taken, taken >= 0, taken < routings.count else {
-                next = freeReadyIDs.first(atOrAfter: id + 1)
+                from = id + 1
                 continue
             }
-            let offset = offsets[taken]
-            routings.removeAll(keepingCapacity: true)
+            let offset = offers.lists[offer].offsets[taken]
+            gathered = false
             // The same servant is asked again while it is still free (a capacity above one).
             guard dispatch(queue.remove(atOffset: offset), toReadyIndex: index, now: clock) else { return false }
             clock = nil
-            next = freeReadyIDs.first(atOrAfter: id)
+            from = id
         }
         return true
+    }
+
+    /// The queries at the front of the line (up to the look-ahead) offered to the free servants
+    /// of each list of functions that serves one of them: its number, and the routing strings of
+    /// those queries and their offsets in the queue, in arrival order.
+    struct TakeOffers {
+        var lists: [(number: Int, routings: [String], offsets: [Int])] = []
+        /// The functions of the queries offered, each once, in order of first appearance.
+        var functions: [String] = []
+    }
+
+    /// Fills `offers` from the queue's look-ahead: each list with free servants that serves a
+    /// function of the queries there, with the queries it may take. A list is tested once per
+    /// function, not once per servant.
+    func gatherTakeOffers(into offers: inout TakeOffers) {
+        offers.lists.removeAll(keepingCapacity: true)
+        offers.functions.removeAll(keepingCapacity: true)
+        let window = min(queue.count, configuration.dispatch.lookAhead)
+        for offset in 0..<window where !offers.functions.contains(queue[offset: offset].function) {
+            offers.functions.append(queue[offset: offset].function)
+        }
+        for (number, list) in freeServants.lists.enumerated() {
+            guard let list, !list.free.isEmpty else { continue }
+            let served: [Bool]
+            switch list.functions {
+            case .every: served = Array(repeating: true, count: offers.functions.count)
+            case .only(let names): served = offers.functions.map { names.contains($0) }
+            }
+            guard served.contains(true) else { continue }
+            var routings: [String] = []
+            var offsets: [Int] = []
+            for offset in 0..<window {
+                let query = queue[offset: offset]
+                if let slot = offers.functions.firstIndex(of: query.function), served[slot] {
+                    routings.append(query.routing)
+                    offsets.append(offset)
+                }
+            }
+            offers.lists.append((number, routings, offsets))
+        }
     }
 
     /// Takes the queries no ready servant serves out of the look-ahead, into ``parked``, until

@@ -139,7 +139,10 @@ extension BrokerLoop {
             try? servantSocket.disconnect(endpoint)
             if record.wasInSession { formerServantEndpoints.insert(endpoint, name: record.name) }
         }
-        if let functions = record.functions { serviceFunctions.forget(functions) }
+        if let functions = record.functions {
+            serviceFunctions.forget(functions)
+            freeServants.withdraw(record.functionList)
+        }
         if algorithm.followsEvents { timedPluginCall(.observe) { algorithm.observe(.removed(servant: id)) } }
         servants[id] = nil
         servantByEndpoint[endpoint] = nil
@@ -154,7 +157,7 @@ extension BrokerLoop {
         guard let index = readyPosition[id] else { return }
         if algorithm.followsEvents { leaveGroupsAndDispatch(id, at: index) }
         readyPosition[id] = nil
-        freeReadyIDs.remove(id)
+        freeServants.remove(id, list: servants[id]?.functionList ?? 0)
         readyIDs.remove(at: index)
         views.remove(at: index)
         renumberReadyServants(from: index)
@@ -900,6 +903,8 @@ extension BrokerLoop {
         // A restart may bring another version of the servant's API (a rolling upgrade).
         if record.functions != functions {
             serviceFunctions.announce(functions, replacing: record.functions)
+            if record.functions != nil { freeServants.withdraw(record.functionList) }
+            record.functionList = freeServants.announce(functions)
             record.functions = functions
             refuseQueuedQueriesNoServantServes()
         }
@@ -911,7 +916,7 @@ extension BrokerLoop {
         let position = readyIDs.firstIndex { $0 > id } ?? readyIDs.count
         readyIDs.insert(id, at: position)
         views.insert(record.view, at: position)
-        if views[position].isFree { freeReadyIDs.insert(id) }
+        if views[position].isFree { freeServants.insert(id, list: record.functionList) }
         renumberReadyServants(from: position)
         if algorithm.followsEvents {
             timedPluginCall(.observe) { algorithm.observe(.ready(views[position])) }
@@ -962,7 +967,7 @@ extension BrokerLoop {
     @inline(__always)
     private func placeFreed(_ record: ServantRecord, at index: Int, routing: String, execution: UInt64, now: UInt64) {
         if !views[index].isFree && record.inFlight < views[index].capacity {
-            freeReadyIDs.insert(record.id)
+            freeServants.insert(record.id, list: record.functionList)
             if !record.groups.isEmpty { serviceFunctions.countFree(in: record.groups, by: 1) }
         }
         views[index].inFlight = record.inFlight

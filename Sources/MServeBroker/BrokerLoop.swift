@@ -80,10 +80,11 @@ final class BrokerLoop {
     /// The index in `readyIDs` and `views` of each ready servant, and how many of them are free
     /// (kept in step with `views`): a query's bookkeeping looks no servant up by scanning.
     @exclusivity(unchecked) var readyPosition: [UInt64: Int] = [:]
-    /// The free ready servants, in list order (ids ascend down the list): a free servant is
-    /// found without a pass over the busy ones.
-    @exclusivity(unchecked) var freeReadyIDs = ServantIDSet()
-    var freeReadyServants: Int { freeReadyIDs.count }
+    /// The free ready servants, in list order (ids ascend down the list), and apart by the
+    /// functions they announced: a free servant is found without a pass over the busy ones,
+    /// and one that may take a waiting query without a pass over those serving none of them.
+    @exclusivity(unchecked) var freeServants = FreeServants()
+    var freeReadyServants: Int { freeServants.count }
     /// Which functions the servants serve (what narrows dispatch and refuses unserved functions).
     let serviceFunctions = ServiceFunctions()
     /// The views of the ready servants serving one function, and their indices in `views`:

@@ -284,6 +284,9 @@ final class ServantRecord {
     @exclusivity(unchecked) var outbox: [(tag: UInt64, message: QueryMessage, sentBefore: Bool)] = []
     /// The functions it serves, as its last READY announced them; nil until its first READY.
     @exclusivity(unchecked) var functions: ServedFunctions?
+    /// The number of `functions` among the lists servants announce (``FreeServants``); 0 until
+    /// its first READY.
+    @exclusivity(unchecked) var functionList = 0
     /// The candidate groups it is a member of while ready (for an algorithm following events).
     @exclusivity(unchecked) var groups: [UInt32] = []
 

@@ -57,6 +57,8 @@ struct QueryTakingTests {
     /// `choose` gives the first free servant while choosing, and makes queries wait after.
     private final class RecordingTaker: DispatchAlgorithm, @unchecked Sendable {
         let asked = Mutex<[UInt64]>([])
+        /// The names of the servants asked, accepting or not.
+        let everAsked = Mutex<Set<String>>([])
         let choosing = Mutex(true)
         /// Whether the test asked for taking to start, whether it has, and the servant asked last.
         private let taking = Mutex((armed: false, accepting: false, lastAsked: UInt64?.none))
@@ -68,6 +70,7 @@ struct QueryTakingTests {
         func acceptFromTheNextPass() { taking.withLock { $0.armed = true } }
 
         func take(servant: ServantView, routings: [String]) -> Int? {
+            everAsked.withLock { $0.insert(servant.name) }
             let accepting = taking.withLock { state in
                 // Servants are asked in list order (ascending ids): an id below the last one
                 // asked begins a pass.
@@ -134,6 +137,30 @@ struct QueryTakingTests {
             let asked = algorithm.asked.withLock { $0 }
             try #require(asked.count == 3)
             #expect(asked[0] == asked[1] && asked[1] < asked[2], "the first servant twice, then the third: \(asked)")
+        }
+    }
+
+    /// Only the free servants that serve the function a waiting query calls are asked: with
+    /// servants announcing `other`, `twice` and `other`, `twice`, and `other` alone, queries of
+    /// `twice` are offered to the second and third (in list order), never to the first and
+    /// fourth, which stay free and get nothing.
+    @Test func onlyServantsServingAWaitingQuerysFunctionAreAsked() async throws {
+        let algorithm = RecordingTaker()
+        algorithm.choosing.withLock { $0 = false }
+        try await ScriptedBroker.run(servants: 4, algorithm: { algorithm }) { run in
+            let functions = [["other"], ["twice", "other"], ["twice"], ["other"]]
+            for (index, (servant, served)) in zip(run.servants, functions).enumerated() {
+                _ = try await servant.becomeReady(capacity: 1, functions: served, name: "s\(index)")
+            }
+            #expect(await run.servantsBecomeReady(4))
+            for n in 1...2 { try run.send(id: Int64(n), "twice \(n)") }
+            #expect(await eventually { await run.broker.snapshot().queued == 2 })
+
+            algorithm.acceptFromTheNextPass()
+            #expect(try Self.queryID(try await run.servants[1].next(.query).frames) == .atom(.long(2)))
+            #expect(try Self.queryID(try await run.servants[2].next(.query).frames) == .atom(.long(1)))
+            #expect(await eventually { await run.broker.snapshot().queued == 0 })
+            #expect(algorithm.everAsked.withLock { $0 } == ["s1", "s2"])
         }
     }
 }

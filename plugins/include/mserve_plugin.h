@@ -230,13 +230,15 @@ typedef struct mserve_dispatch_plugin {
      * Version 2, optional (NULL when absent): `servant` is free and queries
      * wait in the broker; which of them should it take? `routings` holds the
      * routing strings (UTF-8, NUL terminated) of the `count` queries at the
-     * front of the line, up to the broker's look-ahead, in arrival order.
+     * front of the line, up to the broker's look-ahead, that call a function
+     * the servant serves, in arrival order.
      * Returns an index into `routings`, or MSERVE_DISPATCH_WAIT to leave the
      * choice to `choose`, which is then offered the queries in arrival order
      * as without `take`. A query taken this way is dispatched to `servant`
      * as if `choose` had chosen it (`completed` follows as usual). Any other
-     * value is treated as WAIT and logged. The broker asks each free servant,
-     * in the order of the list, before offering the queries to `choose`.
+     * value is treated as WAIT and logged. The broker asks each free servant
+     * that serves the function of one of those queries (no other), in the
+     * order of the list, before offering the queries to `choose`.
      */
     int64_t (*take)(void *state, const mserve_servant_view *servant,
                     const char *const *routings, size_t count);
