@@ -4,6 +4,7 @@
 // dispatch algorithm. `Broker` runs it as a swift-service-lifecycle `Service`.
 
 import MServePlugin
+import MServeProtocol
 public import MServeQuery
 public import ZeroMQ
 
@@ -51,6 +52,12 @@ public struct BrokerConfiguration: Sendable {
         public var heartbeatInterval: Duration = .milliseconds(400)
         /// A servant silent for this long is taken out of dispatch.
         public var livenessTimeout: Duration = .milliseconds(1_600)
+        /// How long the servants keep the session of a broker they hear nothing from
+        /// (``ServantLink/brokerSessionTimeout``, a minute). When the broker's own process did
+        /// not run for nearly this long (stopped, its host suspended), it takes every servant
+        /// out of dispatch and greets it again, before it sends one a query of a session the
+        /// servant may have forgotten. Set it as the servants' own (a test's shorter one).
+        public var servantSessionTimeout: Duration = ServantLink.brokerSessionTimeout
         /// How many times a query whose servant died is sent to another servant.
         public var redispatchLimit: Int = 1
         /// The most queries sent to a servant in one `QUERY` message (and taken back in one

@@ -186,6 +186,8 @@ final class BrokerLoop {
     var memoryRelease = MemoryReleaseSchedule()
 
     let heartbeatNanoseconds: UInt64
+    /// When the loop last looked for a pause of its own (``noticeAPause()``).
+    @exclusivity(unchecked) var lastAwake: UInt64 = 0
     let livenessNanoseconds: UInt64
     let deadlineNanoseconds: UInt64
     /// How often the deadline scan runs (``BrokerConfiguration/Dispatch/deadlineScanInterval``).
@@ -355,7 +357,9 @@ final class BrokerLoop {
         // Whether the client socket is out of the poll (every servant busy, queries waiting).
         var clientPollPaused = false
 
+        lastAwake = QueryClock.monotonicNanoseconds()
         while true {
+            noticeAPause()
             if turnsSincePoll < Self.turnsBetweenPollsUnderLoad, !stopping {
                 turnsSincePoll += 1
                 let handled = readServants() + readClientsWhenDue()
@@ -431,6 +435,8 @@ final class BrokerLoop {
                     failQueued(reason: "the broker is shutting down")
                 }
             }
+            // Before anything is read or sent: a poll the process was stopped in ends here.
+            noticeAPause()
             if events.isReadable(monitorItem) { readMonitor() }
             var handled = 0
             if events.isReadable(servantItem) { handled += readServants() }
@@ -457,6 +463,39 @@ final class BrokerLoop {
         }
         events.stop()
         shutdown(onStopped: onStopped)
+    }
+
+    /// Notices that the loop did not run since it last looked (``lastAwake``) for nearly as
+    /// long as a servant keeps the session of a broker it hears nothing from: the process was
+    /// stopped (SIGSTOP, a debugger) or its host suspended. Its servants may have forgotten
+    /// their sessions with it and would answer its next `QUERY` with `BYE`, after which the
+    /// same process is never used again; so each ready servant is taken out of dispatch now,
+    /// before anything is read or sent, its queries sent again or answered (most have passed
+    /// their deadline by then), and greeted again at the next heartbeat, as a new session.
+    func noticeAPause() {
+        let now = QueryClock.monotonicNanoseconds()
+        let gap = now &- lastAwake
+        lastAwake = now
+        guard gap >= pauseThatMayEndSessions else { return }
+        let inSession = servants.values.filter { $0.state == .ready && !kdbServants.owns($0.id) }.map(\.id).sorted()
+        logger.warning(
+            "this broker was not running for \(Duration.nanoseconds(Int64(clamping: gap))) (its process stopped, or its host suspended): its servants forget a broker they do not hear from for \(configuration.servants.servantSessionTimeout), so each is taken out of dispatch and greeted again as a new session; the queries it held are sent again or answered",
+            metadata: ["servants": "\(inSession.count)", "paused": "\(Double(gap) / 1e9)"])
+        let loss = ServantLoss(
+            text: "this broker was not running for \(Duration.nanoseconds(Int64(clamping: gap)))", reason: .missedHeartbeats)
+        // All out of dispatch first: the queries the first one held must not go to the next.
+        for id in inSession { leaveReadySet(id) }
+        for id in inSession { servantLost(id, reason: loss) }
+    }
+
+    /// How long a pause of the loop may end the servants' sessions (``noticeAPause()``): the
+    /// servants' session time, less a heartbeat (the last `PING` may have gone that long
+    /// before the pause) and a margin of a twelfth of it (5 s of a minute); half the session
+    /// time for a heartbeat nearly as long as it (which `mserve broker` refuses).
+    var pauseThatMayEndSessions: UInt64 {
+        let session = configuration.servants.servantSessionTimeout.nanoseconds
+        let margin = heartbeatNanoseconds &+ session / 12
+        return margin < session / 2 ? session - margin : session / 2
     }
 
     /// The queries waiting for a servant: in line and parked.

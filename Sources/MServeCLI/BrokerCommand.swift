@@ -76,8 +76,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds a query waits while no servant is ready, or none serving its function, before it is answered with an error saying so.", valueName: "seconds"))
     var waitForServant: String = "5"
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats to each servant.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between heartbeats to each servant, at most 20 (a servant forgets a broker it hears nothing from for a minute).", valueName: "seconds"))
     var heartbeat: String = "0.4"
+
+    /// The longest `--heartbeat`: a third of the minute a servant keeps a silent broker's
+    /// session (``ServantLink/brokerSessionTimeout``).
+    static let longestHeartbeat: Duration = .seconds(20)
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds of silence after which a servant is taken out of dispatch.", valueName: "seconds"))
     var liveness: String = "1.6"
@@ -296,6 +300,11 @@ struct BrokerCommand: AsyncParsableCommand {
             clientReplyBufferTotal, flag: "--client-reply-buffer-total", variable: "MSERVE_CLIENT_REPLY_BUFFER_TOTAL",
             fallback: BrokerConfiguration.Clients().maxBufferedReplyBytesTotal)
         configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
+        // A servant forgets a broker it hears nothing from for a minute, and refuses its queries.
+        guard configuration.servants.heartbeatInterval <= Self.longestHeartbeat else {
+            throw ValidationError(
+                "--heartbeat must be at most \(Self.longestHeartbeat.components.seconds) seconds, got '\(heartbeat)': a servant forgets the session of a broker it hears nothing from for a minute (docs/PROTOCOL.md)")
+        }
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }
         configuration.servants.redispatchLimit = redispatch

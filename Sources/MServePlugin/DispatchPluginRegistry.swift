@@ -59,8 +59,15 @@ public final class DispatchPluginRegistry: @unchecked Sendable {
             }
         }
         for path in extraPaths where !path.isEmpty {
+            if path.hasSuffix(".q") {
+                // The original q mserve's plugins are q scripts; these are shared libraries.
+                throw PluginError(
+                    .fileNotFound,
+                    "\(path): a q script; a dispatch plugin is a shared library exporting \(MSERVE_DISPATCH_PLUGIN_ENTRY_SYMBOL) (docs/PLUGINS.md)")
+            }
             guard FileManager.default.fileExists(atPath: path) else {
-                throw PluginError(.fileNotFound, "\(path): no such dispatch plugin file")
+                let hint = path.contains(",") ? " (several plugin files are separated by ':', not ',')" : ""
+                throw PluginError(.fileNotFound, "\(path): no such dispatch plugin file\(hint)")
             }
             candidates.append(path)
         }

@@ -10,6 +10,13 @@ import QData
 public enum ServantLink {
     /// Frame 1 of every broker↔servant message.
     public static let protocolMarker: [UInt8] = Array("MSV1".utf8)
+
+    /// How long a servant keeps the session of a broker it hears nothing from (no `PING`, no
+    /// `QUERY`): a minute, after which the broker's queries waiting there are dropped and a
+    /// `QUERY` of that session is answered `BYE` (docs/PROTOCOL.md). A broker heartbeats far
+    /// more often; one whose own process did not run for nearly this long greets its servants
+    /// again before it sends them anything.
+    public static let brokerSessionTimeout: Duration = .seconds(60)
 }
 
 /// The commands of the broker↔servant link (frame 2, ASCII).

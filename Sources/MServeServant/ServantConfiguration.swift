@@ -1,5 +1,6 @@
 public import MServeQuery
 public import ZeroMQ
+import MServeProtocol
 
 /// Everything a servant is configured with.
 public struct ServantConfiguration: Sendable {
@@ -55,7 +56,7 @@ public struct ServantConfiguration: Sendable {
     /// How long a broker may go unheard before its session is forgotten (it went without its
     /// BYE: killed, or its host lost). Brokers heartbeat far more often (every 400 ms by
     /// default); a forgotten broker that comes back is served as before.
-    public var brokerSessionTimeout: Duration = .seconds(60)
+    public var brokerSessionTimeout: Duration = ServantLink.brokerSessionTimeout
     /// How long a stopping servant waits for the queries it is running before it leaves
     /// anyway; their brokers then run them elsewhere. A servant whose queries run longer
     /// gives them longer.

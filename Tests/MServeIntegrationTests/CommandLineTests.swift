@@ -596,6 +596,15 @@ extension IntegrationTests {
         /// the servant as for the broker.
         @Test(arguments: [
             (["broker", "--plugins", "/nonexistent.so"], [:], "--plugins: /nonexistent.so: no such dispatch plugin file", "broker"),
+            (
+                ["broker", "--plugins", "/a.so,/b.so"], [:],
+                "--plugins: /a.so,/b.so: no such dispatch plugin file (several plugin files are separated by ':', not ',')", "broker"
+            ),
+            (
+                ["broker"], ["MSERVE_PLUGINS": "match.q"],
+                "MSERVE_PLUGINS: match.q: a q script; a dispatch plugin is a shared library exporting mserve_dispatch_plugin_entry (docs/PLUGINS.md)",
+                "broker"
+            ),
             (["servant", "--plugins", "/nonexistent.so"], [:], "--plugins: /nonexistent.so: no such servant plugin file", "servant"),
             (["servant"], ["MSERVE_SERVANT_PLUGINS": "/nonexistent.so"],
              "MSERVE_SERVANT_PLUGINS: /nonexistent.so: no such servant plugin file", "servant"),
@@ -866,6 +875,10 @@ extension IntegrationTests {
             (["broker", "--servant-batch", "-1"], "--servant-batch must be from 1 to 65536"),
             (["broker", "--deadline", "-1"], "--deadline expects a number of seconds"),
             (["broker", "--heartbeat", "-1"], "--heartbeat expects a number of seconds"),
+            (
+                ["broker", "--heartbeat", "30"],
+                "--heartbeat must be at most 20 seconds, got '30': a servant forgets the session of a broker it hears nothing from for a minute"
+            ),
             (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
             (["broker", "--status-every", "-1"], "--status-every expects 0 (none) or a number of seconds"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
