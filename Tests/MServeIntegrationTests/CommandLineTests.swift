@@ -621,6 +621,25 @@ extension IntegrationTests {
             #expect(run.output.isEmpty, "\(run.output)")
         }
 
+        /// A process at its open-files limit gets an error from ZeroMQ, never an abort: libzmq
+        /// aborts the process when a new context's threads cannot open their descriptors
+        /// (`epoll.cpp`), which the wrapper checks for before it makes one. Each limit leaves a
+        /// different number of descriptors to the command's hub request.
+        @Test func aCommandAtItsOpenFilesLimitFailsWithAnErrorNotAnAbort() async throws {
+            for limit in 8...14 {
+                let run = try await CommandRun.run(
+                    URL(fileURLWithPath: "/bin/bash"),
+                    [
+                        "-c", "ulimit -n \(limit) && exec \"$0\" hub resolve default --hub tcp://127.0.0.1:1 --timeout 0.5",
+                        MServeProcess.executable.path,
+                    ])
+                #expect(run.status == 1, "ulimit -n \(limit): status \(run.status): \(run.errors)")
+                #expect(
+                    run.errors.contains("open-files limit") || run.errors.contains("Too many open files"),
+                    "ulimit -n \(limit): \(run.errors)")
+            }
+        }
+
         /// A port already taken, or an endpoint that is not one, stops the command at once with
         /// the reason, instead of leaving it waiting for sockets that were never closed.
         @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {
