@@ -77,7 +77,7 @@ struct DemoCommand: AsyncParsableCommand {
             // What the demo was doing goes on until the signal ends it: it prints nothing more
             // (a failed query, the spoke table of a hub being stopped).
             demoOutputEnded.store(true, ordering: .sequentiallyConsistent)
-            FileHandle.standardError.write(Data("mserve demo: stopping its servants and broker\n".utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data("mserve demo: stopping its servants and broker\n".utf8))
             children.stopAll(then: StopSignals.restoreDefault)
         }
         let environment = ["MSERVE_HUB_DIR": hubDirectory, "MSERVE_STOP_WITH_PARENT": String(getpid())]

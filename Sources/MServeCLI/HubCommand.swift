@@ -240,7 +240,7 @@ struct HubResolveCommand: AsyncParsableCommand {
     func run() async throws {
         let endpoints = try await options.client().resolve(service)
         if endpoints.isEmpty {
-            FileHandle.standardError.write(Data("mserve hub resolve: no live servant in service \(service)\n".utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data("mserve hub resolve: no live servant in service \(service)\n".utf8))
         }
         for endpoint in endpoints {
             announce("\(endpoint.endpoint)\t\(endpoint.name)\t\(endpoint.threads)")

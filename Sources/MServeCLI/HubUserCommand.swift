@@ -100,7 +100,7 @@ struct HubUserCommand: AsyncParsableCommand {
 
         func run() async throws {
             if password != nil {
-                FileHandle.standardError.write(Data((Self.passwordOnTheCommandLineWarning(for: name) + "\n").utf8))
+                FileHandle.standardError.writeIgnoringFailure(Data((Self.passwordOnTheCommandLineWarning(for: name) + "\n").utf8))
             }
             let hash: PasswordHash
             if let given = sha256 ?? sha1 {
@@ -112,7 +112,7 @@ struct HubUserCommand: AsyncParsableCommand {
                     }
                     digest = line.trimmingCharacters(in: .whitespaces)
                 } else {
-                    FileHandle.standardError.write(
+                    FileHandle.standardError.writeIgnoringFailure(
                         Data((Self.digestOnTheCommandLineWarning(option: option, for: name) + "\n").utf8))
                     digest = given
                 }

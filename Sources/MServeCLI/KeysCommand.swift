@@ -144,7 +144,7 @@ func printKeys(_ keys: [AllowedKey], command: String) {
 
 /// Says on standard error that a hub listing is empty.
 func sayEmpty(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.writeIgnoringFailure(Data((line + "\n").utf8))
 }
 
 extension KeyRole: ExpressibleByArgument {

@@ -35,6 +35,9 @@ struct MServeCommand: AsyncParsableCommand {
         // First of all, so that a SIGTERM or SIGINT that comes while a long-running command is
         // still starting stops it cleanly once it runs, as a later one does (`StopSignals`).
         StopSignals.install()
+        // A log line or an endpoint line written to a pipe whose reader is gone fails with
+        // EPIPE, not a signal that kills the process without a word (libzmq never raises it).
+        signal(SIGPIPE, SIG_IGN)
         // Every subcommand logs through this handler, the libraries' own loggers (a client's,
         // a hub client's) too: log lines quote what peers send, and escaped, none of it can
         // start a line of its own. The level is the one the command set (`LoggingOptions`),
@@ -45,16 +48,16 @@ struct MServeCommand: AsyncParsableCommand {
             return handler
         }
         if let message = unknownHelpTopic(CommandLine.arguments.dropFirst()) {
-            FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data("Error: \(message)\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         if let (message, path) = unknownSubcommand(CommandLine.arguments.dropFirst()) {
-            FileHandle.standardError.write(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         if let message = blankValue(CommandLine.arguments.dropFirst()) {
             let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
-            FileHandle.standardError.write(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data("Error: \(message)\nSee '\(path) --help' for more information.\n".utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         var command: any ParsableCommand
@@ -88,7 +91,7 @@ struct MServeCommand: AsyncParsableCommand {
                     let path = (["mserve"] + subcommandPath(CommandLine.arguments.dropFirst())).joined(separator: " ")
                     text += "See '\(path) --help' for more information.\n"
                 }
-                FileHandle.standardError.write(Data(text.utf8))
+                FileHandle.standardError.writeIgnoringFailure(Data(text.utf8))
             }
             Foundation.exit(exitCode.rawValue)
         }
@@ -519,9 +522,16 @@ func environment(_ name: String) -> String? {
 /// The user's home directory: `HOME`, else the system's record of it.
 var homeDirectory: String { environment("HOME") ?? NSHomeDirectory() }
 
+extension FileHandle {
+    /// Writes `data`, a failure ignored (a full disk, a pipe whose reader is gone): Foundation's
+    /// `write(_:)` stops the process on one, which a broker printing its endpoint line to a
+    /// full disk did.
+    func writeIgnoringFailure(_ data: Data) { try? write(contentsOf: data) }
+}
+
 /// Writes a line to standard output and flushes it, so a parent process sees it at once.
 func announce(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    FileHandle.standardOutput.writeIgnoringFailure(Data((line + "\n").utf8))
 }
 
 /// Runs `services` until SIGTERM or SIGINT. Prints on standard output the endpoint `endpoint`

@@ -144,12 +144,12 @@ struct SendCommand: AsyncParsableCommand {
             do {
                 brokers = try await hubClient.resolve(service, role: SpokeRole.broker)
             } catch {
-                FileHandle.standardError.write(
+                FileHandle.standardError.writeIgnoringFailure(
                     Data("mserve send: cannot ask the hub at \(hubEndpoint): \(QValue.consoleText("\(error)"))\n".utf8))
                 throw ExitCode(1)
             }
             guard let first = brokers.first else {
-                FileHandle.standardError.write(Data("mserve send: the hub knows no broker for service \(service)\n".utf8))
+                FileHandle.standardError.writeIgnoringFailure(Data("mserve send: the hub knows no broker for service \(service)\n".utf8))
                 throw ExitCode(1)
             }
             endpoint = first.endpoint
@@ -188,7 +188,7 @@ struct SendCommand: AsyncParsableCommand {
             // The error's text may be a servant's or the broker's: escaped, as the values are.
             var text = "mserve send: \(QValue.consoleText("\(error)"))"
             if !quiet, let info = error.info, case .dictionary = info { text += "\n\(info)" }
-            FileHandle.standardError.write(Data((text + "\n").utf8))
+            FileHandle.standardError.writeIgnoringFailure(Data((text + "\n").utf8))
             throw ExitCode(1)
         }
     }
@@ -238,7 +238,7 @@ struct SendCommand: AsyncParsableCommand {
         guard failures.isEmpty else {
             fflush(nil)  // the results first, when both streams go to one file
             let lines = failures.prefix(20).map(String.init).joined(separator: ", ") + (failures.count > 20 ? ", …" : "")
-            FileHandle.standardError.write(
+            FileHandle.standardError.writeIgnoringFailure(
                 Data("mserve send: \(failures.count) \(failures.count == 1 ? "query" : "queries") failed, on input line\(failures.count == 1 ? "" : "s") \(lines)\n".utf8))
             throw ExitCode(1)
         }

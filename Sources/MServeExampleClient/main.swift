@@ -13,7 +13,7 @@ if arguments.first == "-h" || arguments.first == "--help" {
     exit(0)
 }
 guard let query = arguments.first, arguments.count <= 2 else {
-    FileHandle.standardError.write(Data(usage.utf8))
+    try? FileHandle.standardError.write(contentsOf: Data(usage.utf8))
     exit(64)
 }
 let broker = arguments.dropFirst().first ?? "tcp://127.0.0.1:5570"
@@ -28,6 +28,6 @@ do {
     print(reply.result)
     for (key, value) in reply.infoEntries { print("\(key): \(value)") }
 } catch {
-    FileHandle.standardError.write(Data("\(query): \(error)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\(query): \(error)\n".utf8))
     exit(1)
 }

@@ -39,7 +39,7 @@ if arguments.first == "-h" || arguments.first == "--help" {
 // One endpoint at most, and no options: `--bogus` is a mistake, not an endpoint to bind.
 if arguments.count > 1 || arguments.first?.hasPrefix("-") == true {
     let problem = arguments.count > 1 ? "one endpoint at most" : "unknown option \(arguments.first!)"
-    FileHandle.standardError.write(Data("mserve-example-servant: \(problem)\n\(usage)".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("mserve-example-servant: \(problem)\n\(usage)".utf8))
     exit(64)
 }
 
@@ -52,11 +52,11 @@ do {
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await services.run() }
         // The OS chose the port: say where brokers connect.
-        FileHandle.standardOutput.write(Data("\(try await servant.endpoint)\n".utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data("\(try await servant.endpoint)\n".utf8))
         try await tasks.next()
     }
 } catch {
     // A port in use, an endpoint that cannot be bound: say so, rather than crash.
-    FileHandle.standardError.write(Data("mserve-example-servant: \(error)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("mserve-example-servant: \(error)\n".utf8))
     exit(1)
 }

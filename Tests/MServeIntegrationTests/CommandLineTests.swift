@@ -640,6 +640,59 @@ extension IntegrationTests {
             }
         }
 
+        /// Standard error on a pipe whose reader is gone fails each write with EPIPE: the command
+        /// goes on and ends as it would (here, a broker that does not answer: status 1), rather
+        /// than being killed by SIGPIPE without a word at its first line.
+        @Test func aCommandWhoseStandardErrorReaderIsGoneEndsAsItWould() async throws {
+            var ends: [Int32] = [0, 0]
+            try #require(pipe(&ends) == 0)
+            close(ends[0])
+            defer { close(ends[1]) }
+            let process = Process()
+            process.executableURL = MServeProcess.executable
+            process.arguments = ["send", "--broker", "tcp://127.0.0.1:1", "--connect-timeout", "0.5", "echo 1"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(fileDescriptor: ends[1], closeOnDealloc: false)
+            try process.run()
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    process.waitUntilExit()
+                    continuation.resume()
+                }
+            }
+            #expect(process.terminationReason == .exit, "killed by signal \(process.terminationStatus)")
+            #expect(process.terminationStatus == 1)
+        }
+
+        /// Standard output on a full disk: the endpoint line cannot be written, and the broker
+        /// runs on (its clients find it by the endpoint they gave it) and stops cleanly on
+        /// SIGTERM, instead of stopping at the line (Foundation's `write` traps on the error).
+        @Test func aBrokerWhoseStandardOutputIsFullRunsOn() async throws {
+            let process = Process()
+            process.executableURL = MServeProcess.executable
+            process.arguments = ["broker", "--clients", "tcp://127.0.0.1:0"]
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
+            let errors = Pipe()
+            process.standardError = errors
+            let collected = ByteCollector()
+            collected.collect(from: errors.fileHandleForReading)
+            var logged: String { String(decoding: collected.bytes, as: UTF8.self) }
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            #expect(await eventually { logged.contains("broker listening for clients") })
+            // The endpoint line follows the bind; the broker is still there to be stopped.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(process.isRunning, "\(logged)")
+            process.terminate()
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    process.waitUntilExit()
+                    continuation.resume()
+                }
+            }
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(logged)")
+        }
+
         /// A port already taken, or an endpoint that is not one, stops the command at once with
         /// the reason, instead of leaving it waiting for sockets that were never closed.
         @Test func aPortInUseOrABadEndpointStopsTheCommandWithTheReason() async throws {
