@@ -128,38 +128,66 @@ public final class HubDatabase: Sendable {
         // there must be a regular file the hub may write, before SQLite opens it.
         for file in files { try Self.refuseUnwritable(file) }
         try Self.refuseEmpty(path)
+        // A database this open makes, and fails to make (a full disk), must not be left as an
+        // empty file, which every later start would refuse as damaged (``refuseEmpty(_:)``).
+        let isNew = !FileManager.default.fileExists(atPath: path)
         do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(5)
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            }
-            queue = try DatabaseQueue(path: path, configuration: configuration)
-            try Self.refuseDamaged(queue, path: path)
-            try queue.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-            }
-            try Self.migrator.migrate(queue)
-            // Opened and its tables made (by one process at a time, above), the hub waits far
-            // less for a lock another process holds: its loop waits with it, answering no spoke
-            // and no HTTP request meanwhile (docs/HUB.md).
-            try queue.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA busy_timeout = \(Self.runningBusyTimeoutMilliseconds)")
-            }
-        } catch let error as HubError {
-            throw error
-        } catch let error as DatabaseError where Self.isDamage(error) {
-            throw Self.damaged(path, error.message ?? "\(error)")
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_READONLY {
-            throw Self.readOnlyDatabase(path, in: resolved, "\(error)", settings: settings)
+            queue = try Self.openAndMigrate(path: path)
         } catch {
-            throw HubError(.database, "cannot open the hub database \(path): \(error)")
+            if isNew { Self.removeUnmade(files) }
+            throw Self.openingFailure(error, path: path, directory: resolved, settings: settings)
         }
         // SQLite creates the files 0644 (after the umask), and its WAL and shared-memory
         // files take the database file's mode.
         for file in files { try Self.refuseUnwritable(file, settingPermissions: true) }
         openedFile = POSIXFile.identity(atPath: path)
         openedDirectory = POSIXFile.identity(atPath: resolved)
+    }
+
+    /// Opens the database at `path`, checks it, switches it to WAL and makes or brings up to
+    /// date its tables.
+    private static func openAndMigrate(path: String) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        try Self.refuseDamaged(queue, path: path)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+        }
+        try Self.migrator.migrate(queue)
+        // Opened and its tables made (by one process at a time, above), the hub waits far
+        // less for a lock another process holds: its loop waits with it, answering no spoke
+        // and no HTTP request meanwhile (docs/HUB.md).
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA busy_timeout = \(Self.runningBusyTimeoutMilliseconds)")
+        }
+        return queue
+    }
+
+    /// What a failure to open the database at `path` says.
+    private static func openingFailure(_ error: any Error, path: String, directory: String, settings: String) -> HubError {
+        switch error {
+        case let error as HubError: error
+        case let error as DatabaseError where isDamage(error): damaged(path, error.message ?? "\(error)")
+        case let error as DatabaseError where error.resultCode == .SQLITE_READONLY:
+            readOnlyDatabase(path, in: directory, "\(error)", settings: settings)
+        default: HubError(.database, "cannot open the hub database \(path): \(error)")
+        }
+    }
+
+    /// Removes the files of a database this process began to make and could not (its first
+    /// write failed: a full disk, a file-size limit), while it holds the schema lock: a main
+    /// file still empty, and its WAL and shared-memory files. A main file with something in it
+    /// is kept (its tables are brought up to date at the next start).
+    private static func removeUnmade(_ files: [String]) {
+        guard let main = files.first,
+            let size = try? FileManager.default.attributesOfItem(atPath: main)[.size] as? NSNumber,
+            size.int64Value == 0
+        else { return }
+        for file in files { unlink(file) }
     }
 
     /// How the database file the hub opened left its place, when it did.

@@ -170,6 +170,29 @@ extension IntegrationTests {
             }
         }
 
+        /// A hub that cannot write its new database (a full disk; here a file-size limit of 0,
+        /// its signal ignored, so every write fails) exits with the reason and leaves no empty
+        /// `hub.sqlite` behind, which every later start would refuse as damaged: once it can
+        /// write, the next start makes the database.
+        @Test func aDatabaseThatCouldNotBeMadeLeavesNoEmptyFile() async throws {
+            try await withTemporaryDirectory("mserve-hub-unmade") { temporary in
+                let directory = temporary + "/hub"
+                let failed = try await CommandRun.run(
+                    URL(fileURLWithPath: "/bin/bash"),
+                    [
+                        "-c", "trap '' XFSZ && ulimit -f 0 && exec \"$0\" hub --bind tcp://127.0.0.1:0 --dir \"$1\"",
+                        MServeProcess.executable.path, directory,
+                    ])
+                #expect(failed.status == 1, "\(failed.errors)")
+                #expect(failed.errors.contains("cannot open the hub database \(directory)/hub.sqlite"), "\(failed.errors)")
+                #expect(!FileManager.default.fileExists(atPath: directory + "/hub.sqlite"))
+                let hub = try await Self.startHub(directory: directory)
+                defer { hub.stop() }
+                let spokes = try await CommandRun.mserve(["hub", "spokes", "--hub", hub.endpoint])
+                #expect(spokes.status == 0, "\(spokes.errors)")
+            }
+        }
+
         /// A hub directory that cannot be made is named with the way to give another: `--dir`
         /// or MSERVE_HUB_DIR for `mserve hub`, MSERVE_HUB_DIR alone for a servant serving the
         /// hub in auto mode, which has no --dir.
