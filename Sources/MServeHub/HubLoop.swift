@@ -343,6 +343,9 @@ final class HubLoop {
             let result = try write()
             if let failure = databaseWriteFailure {
                 databaseWriteFailure = nil
+                // Spokes that could not register meanwhile get a reloaded spoke's allowance,
+                // from now, to do so (``silence(since:now:allowed:)``).
+                resumedAt = QueryClock.monotonicNanoseconds()
                 var metadata: Logger.Metadata = ["file": "\(database.path)", "lastError": "\(failure)"]
                 if caughtUp > 0 { metadata["spokesRemovedLate"] = "\(caughtUp)" }
                 logger.notice("the hub's database accepts writes again; the hub is ready", metadata: metadata)
@@ -901,6 +904,11 @@ final class HubLoop {
         logHeldBackSpokeEvents(now: now)
         let reloadedLiveness = reloadedLivenessNanoseconds
         for (id, live) in spokes {
+            // A spoke reloaded after a restart is confirmed by its registration, which a
+            // database refusing writes refuses: while it does, silence says nothing of such a
+            // spoke, which keeps its place (brokers go on resolving it) until the database
+            // takes writes again and the spoke its allowance from then.
+            if !live.confirmed, databaseWriteFailure != nil { continue }
             let judged = silence(
                 since: live.lastHeard, now: now, allowed: live.confirmed ? livenessNanoseconds : reloadedLiveness)
             guard judged.silent > judged.allowed else { continue }

@@ -288,6 +288,44 @@ struct HubTests {
         }
     }
 
+    /// A hub restarted while its database refuses writes (a full disk; here another process
+    /// holding its write lock) cannot take the registrations that would confirm the spokes it
+    /// reloaded: it keeps them, as it found them, past their allowance, rather than declare
+    /// every one down and leave brokers with no servant to resolve; once the database takes
+    /// writes again, they register.
+    @Test("spokes reloaded while the database refuses writes keep their place until they can register")
+    func reloadedSpokesStayWhileTheDatabaseRefusesWrites() async throws {
+        try await HubFixture.with { fixture in
+            let (hub, hubTask) = try await fixture.startHub()
+            let (agent, agentTask) = try await fixture.startSpoke(port: 41_021)
+            let id = try await agent.waitUntilRegistered(timeout: .seconds(15))
+            hub.stop()
+            try await hubTask.value
+
+            var configuration = Configuration()
+            configuration.busyMode = .immediateError
+            configuration.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: fixture.directory + "/hub.sqlite", configuration: configuration)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let (restarted, restartedTask) = try await fixture.startHub()
+            #expect(await restarted.snapshot().spokes.contains { $0.id == id })
+            #expect(await eventually { await !restarted.snapshot().databaseOpen })
+            // Twice the allowance of a reloaded spoke (the liveness and a second).
+            try await Task.sleep(for: (HubFixture.liveness + .seconds(1)) * 2)
+            let kept = await restarted.snapshot().spokes.first { $0.id == id }
+            #expect(kept?.state == "unconfirmed", "\(String(describing: kept))")
+
+            try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            #expect(await eventually { await restarted.snapshot().databaseOpen })
+            #expect(
+                await eventually { await restarted.snapshot().spokes.contains { $0.pid == Int64(getpid()) && $0.state == "up" && $0.endpoint.hasSuffix(":41021") } })
+            agent.stop()
+            try await agentTask.value
+            restarted.stop()
+            try await restartedTask.value
+        }
+    }
+
     /// While the database refuses writes, the hub tries one a second: a registration is
     /// answered with its own failure, or told it was not tried, never with another write's
     /// failure (a heartbeat's) as if it were its own.
