@@ -54,8 +54,10 @@ final class WorkerPool: Sendable {
         done: @escaping @Sendable (_ completion: ServantJob.Completion, _ alone: Bool) -> Void
     ) {
         self.threads = threads
+        let started = DispatchSemaphore(value: 0)
         for index in 0..<threads {
             let thread = Thread { [self] in
+                started.signal()
                 while true {
                     available.wait()
                     let next = state.withLock { state -> ServantJob?? in
@@ -91,7 +93,20 @@ final class WorkerPool: Sendable {
             thread.name = "mserve-worker-\(index)"
             thread.start()
         }
+        // A thread the system refuses (the user's process limit, ulimit -u, or a cgroup's
+        // pids.max) never starts, and Foundation says nothing of it: the servant would take
+        // `threads` queries at once and run fewer. Each worker checks in as it starts.
+        var running = 0
+        while running < threads, started.wait(timeout: .now() + Self.startWait) == .success { running += 1 }
+        if running < threads {
+            logger.warning(
+                "started \(running) of \(threads) worker threads within 2 s each: the process may be at its thread limit (ulimit -u, or a cgroup's pids.max); the servant takes \(threads) queries at once but runs \(running) at a time",
+                metadata: ["threads": "\(threads)", "started": "\(running)"])
+        }
     }
+
+    /// How long the pool waits for each of its workers to start before it says some did not.
+    static let startWait = DispatchTimeInterval.seconds(2)
 
     func submit(_ job: ServantJob) {
         state.withLock { $0.jobs.append(job) }

@@ -640,6 +640,27 @@ extension IntegrationTests {
             }
         }
 
+        /// A servant whose worker threads the system refuses (the user's process limit) says so,
+        /// with how many run, rather than take `--threads` queries at once and run fewer without
+        /// a word. Only root can set the case up: it runs the servant as uid 65534 (nobody),
+        /// whose limit counts the threads of every process of that user (none else here).
+        @Test(
+            .enabled(
+                if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                "needs root, to run the servant as another user under a process limit, and setpriv"))
+        func aServantWhoseWorkerThreadsAreRefusedSaysHowManyRun() async throws {
+            let run = try await CommandRun.run(
+                URL(fileURLWithPath: "/bin/bash"),
+                [
+                    "-c",
+                    "ulimit -u 12 && exec timeout 8 setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" servant --bind tcp://127.0.0.1:0 --threads 8",
+                    MServeProcess.executable.path,
+                ])
+            let warning = run.errors.split(separator: "\n").first { $0.contains("worker threads within 2 s each") }
+            #expect(warning?.contains("of 8 worker threads within 2 s each: the process may be at its thread limit") == true, "\(run.errors)")
+            #expect(warning?.contains("started 8 of 8") == false)
+        }
+
         /// Standard error on a pipe whose reader is gone fails each write with EPIPE: the command
         /// goes on and ends as it would (here, a broker that does not answer: status 1), rather
         /// than being killed by SIGPIPE without a word at its first line.
