@@ -33,7 +33,10 @@ final class HubDirectoryLock {
             throw HubError(
                 .directoryInUse,
                 "the hub directory \(directory) is in use by another hub"
-                    + (holder.map { $0.isEmpty ? "" : " (\($0))" } ?? "")
+                    + (holder.map {
+                        // Empty: the holder could not write its line (a full disk), or is writing it.
+                        $0.isEmpty ? " (its lock file names no process: a full disk keeps a hub from writing it; fuser or lsof on the file finds the holder)" : " (\($0))"
+                    } ?? "")
                     + "; give each hub its own --dir")
         }
         self.descriptor = descriptor

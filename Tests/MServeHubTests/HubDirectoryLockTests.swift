@@ -19,6 +19,24 @@ struct HubDirectoryLockTests {
         }
     }
 
+    /// A lock held on an empty file (its holder could not write its line: a full disk) is
+    /// refused saying so and how to find the holder, not with an empty pair of parentheses.
+    @Test func aLockHeldOnAnEmptyFileSaysHowToFindItsHolder() throws {
+        try withTemporaryDirectory("mserve-hub-lock") { directory in
+            let path = directory + "/hub.lock"
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(), attributes: [.posixPermissions: 0o644]))
+            let held = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            try #require(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+            defer { close(held) }
+            let error = #expect(throws: HubError.self) { _ = try HubDirectoryLock(directory: directory, endpoint: "tcp://127.0.0.1:5560") }
+            #expect(error?.code == .directoryInUse)
+            #expect(
+                error?.message == "the hub directory \(directory) is in use by another hub (its lock file names no process: "
+                    + "a full disk keeps a hub from writing it; fuser or lsof on the file finds the holder); give each hub its own --dir",
+                "\(String(describing: error))")
+        }
+    }
+
     /// A link in place of `hub.lock` (to a file of the hub's user elsewhere, or to nowhere) is
     /// refused: the hub neither writes the file it leads to nor creates one there. So is
     /// anything else that is not a regular file.
