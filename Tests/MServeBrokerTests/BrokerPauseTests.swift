@@ -19,8 +19,12 @@ struct BrokerPauseTests {
     /// heartbeat (100 ms) and a twelfth, about 1.7 s.
     static let sessionTime = Duration.seconds(2)
 
-    @Test func aPauseAsLongAsTheServantsSessionGreetsThemAgainBeforeAnyQuery() async throws {
-        let log = LogRecorder()
+    /// Runs a broker with that session time, heartbeating every 100 ms (liveness 60 s), logging
+    /// at info to `log`, over one scripted servant that has become ready; `body` gets the run,
+    /// the servant and the broker's routing id at the servant.
+    static func withReadyServant(
+        log: LogRecorder, _ body: (ScriptedBroker, ScriptedServant, [UInt8]) async throws -> Void
+    ) async throws {
         try await ScriptedBroker.run(
             servants: 1,
             configure: {
@@ -31,8 +35,15 @@ struct BrokerPauseTests {
             logger: log.logger(label: "mserve.broker", level: .info)
         ) { run in
             let servant = run.servants[0]
-            try await servant.becomeReady(capacity: 1)
+            let broker = try await servant.becomeReady(capacity: 1)
             try #require(await run.servantsBecomeReady(1))
+            try await body(run, servant, broker)
+        }
+    }
+
+    @Test func aPauseAsLongAsTheServantsSessionGreetsThemAgainBeforeAnyQuery() async throws {
+        let log = LogRecorder()
+        try await Self.withReadyServant(log: log) { run, servant, _ in
 
             // The loop is held past that (as a stopped process is, in its poll), and a query
             // comes meanwhile (sent from the held loop's thread while this one waits: the
@@ -71,18 +82,7 @@ struct BrokerPauseTests {
     /// A loop that turns as usual, its servants heard from, takes none of them out of dispatch.
     @Test func noPauseNoGreeting() async throws {
         let log = LogRecorder()
-        try await ScriptedBroker.run(
-            servants: 1,
-            configure: {
-                $0.servants.heartbeatInterval = .milliseconds(100)
-                $0.servants.livenessTimeout = .seconds(60)
-                $0.servants.servantSessionTimeout = Self.sessionTime
-            },
-            logger: log.logger(label: "mserve.broker", level: .info)
-        ) { run in
-            let servant = run.servants[0]
-            let broker = try await servant.becomeReady(capacity: 1)
-            try #require(await run.servantsBecomeReady(1))
+        try await Self.withReadyServant(log: log) { run, servant, broker in
             try await Task.sleep(for: .seconds(2.5))
             try run.send(id: 1, "twice 1")
             let (_, query) = try await servant.next(.query)
