@@ -299,12 +299,13 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.clients.maxBufferedReplyBytesTotal = try positiveByteCount(
             clientReplyBufferTotal, flag: "--client-reply-buffer-total", variable: "MSERVE_CLIENT_REPLY_BUFFER_TOTAL",
             fallback: BrokerConfiguration.Clients().maxBufferedReplyBytesTotal)
-        configuration.servants.heartbeatInterval = try seconds(heartbeat, flag: "--heartbeat")
         // A servant forgets a broker it hears nothing from for a minute, and refuses its queries.
-        guard configuration.servants.heartbeatInterval <= Self.longestHeartbeat else {
+        guard let heartbeatInterval = try? seconds(heartbeat, flag: "--heartbeat"), heartbeatInterval <= Self.longestHeartbeat
+        else {
             throw ValidationError(
-                "--heartbeat must be at most \(Self.longestHeartbeat.components.seconds) seconds, got '\(heartbeat)': a servant forgets the session of a broker it hears nothing from for a minute (docs/PROTOCOL.md)")
+                "--heartbeat expects a number of seconds from 0.001 to \(Self.longestHeartbeat.components.seconds), got '\(heartbeat)': a servant forgets the session of a broker it hears nothing from for a minute (docs/PROTOCOL.md)")
         }
+        configuration.servants.heartbeatInterval = heartbeatInterval
         configuration.servants.livenessTimeout = try seconds(liveness, flag: "--liveness")
         guard redispatch >= 0 else { throw ValidationError("--redispatch must not be negative") }
         configuration.servants.redispatchLimit = redispatch

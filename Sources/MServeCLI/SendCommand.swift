@@ -23,8 +23,9 @@ struct SendCommand: AsyncParsableCommand {
             status is then 1, and standard error names the input lines that failed.
 
             Exits 1 with the error on standard error when the query fails, when no broker \
-            accepts the connection within --connect-timeout, or when no reply comes within the \
-            deadline.
+            accepts the connection within --connect-timeout, when no reply comes within the \
+            deadline, or when the answers cannot be written to standard output (a full disk, a \
+            closed pipe).
 
             Environment (flags win): MSERVE_BROKER (the broker's client endpoint), MSERVE_HUB \
             (the hub asked for --service), MSERVE_KEYS.
@@ -184,6 +185,7 @@ struct SendCommand: AsyncParsableCommand {
                 print("")
                 print(reply.info)
             }
+            try Self.checkAnswersWritten()
         } catch let error as ClientError {
             // The error's text may be a servant's or the broker's: escaped, as the values are.
             var text = "mserve send: \(QValue.consoleText("\(error)"))"
@@ -195,6 +197,19 @@ struct SendCommand: AsyncParsableCommand {
 
     /// Queries in flight at once when they come from standard input.
     static let linesInFlight = 64
+
+    /// Throws exit status 1, saying why on standard error, when the answers printed did not
+    /// all reach standard output (a full disk, a pipe whose reader is gone): they would be
+    /// lost without a sign, the command exiting 0.
+    static func checkAnswersWritten() throws {
+        errno = 0
+        // Every stream (Swift 6 does not let `stdout` be named): standard error is unbuffered.
+        guard fflush(nil) != 0 else { return }
+        let reason = errno == 0 ? "a write failed" : String(cString: strerror(errno))
+        FileHandle.standardError.writeIgnoringFailure(
+            Data("mserve send: cannot write the answers to standard output: \(reason)\n".utf8))
+        throw ExitCode(1)
+    }
 
     /// Sends every non-empty line of standard input, up to ``linesInFlight`` at once, and
     /// prints the answers in input order; throws exit status 1 when any failed.
@@ -235,6 +250,7 @@ struct SendCommand: AsyncParsableCommand {
             }
             return answers.failedLines
         }
+        try Self.checkAnswersWritten()
         guard failures.isEmpty else {
             fflush(nil)  // the results first, when both streams go to one file
             let lines = failures.prefix(20).map(String.init).joined(separator: ", ") + (failures.count > 20 ? ", …" : "")

@@ -642,8 +642,10 @@ extension IntegrationTests {
 
         /// A servant whose worker threads the system refuses (the user's process limit) says so,
         /// with how many run, rather than take `--threads` queries at once and run fewer without
-        /// a word. Only root can set the case up: it runs the servant as uid 65534 (nobody),
-        /// whose limit counts the threads of every process of that user (none else here).
+        /// a word. Only root can set the case up: it runs the servant as a user id of its own
+        /// (the limit counts the threads of every process of that user: a shared one, nobody,
+        /// would count other processes' too), killed after 8 s (a servant at its thread limit
+        /// may not get to its SIGTERM handler).
         @Test(
             .enabled(
                 if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
@@ -653,8 +655,8 @@ extension IntegrationTests {
                 URL(fileURLWithPath: "/bin/bash"),
                 [
                     "-c",
-                    "ulimit -u 12 && exec timeout 8 setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" servant --bind tcp://127.0.0.1:0 --threads 8",
-                    MServeProcess.executable.path,
+                    "ulimit -u 12 && exec timeout -s KILL 8 setpriv --reuid=$1 --regid=$1 --clear-groups \"$0\" servant --bind tcp://127.0.0.1:0 --threads 8",
+                    MServeProcess.executable.path, "\(40_000 + getpid() % 20_000)",
                 ])
             let warning = run.errors.split(separator: "\n").first { $0.contains("worker threads within 2 s each") }
             #expect(warning?.contains("of 8 worker threads within 2 s each: the process may be at its thread limit") == true, "\(run.errors)")
@@ -683,6 +685,18 @@ extension IntegrationTests {
             }
             #expect(process.terminationReason == .exit, "killed by signal \(process.terminationStatus)")
             #expect(process.terminationStatus == 1)
+        }
+
+        /// `mserve send` whose answers cannot reach standard output (a full disk) exits 1 and says
+        /// so on standard error, rather than exit 0 with the answer lost.
+        @Test func aSendWhoseAnswerCannotBeWrittenExitsOne() async throws {
+            let broker = try await MServeProcess("broker", ["broker", "--clients", "tcp://127.0.0.1:0"])
+            defer { broker.stop() }
+            let run = try await CommandRun.run(
+                URL(fileURLWithPath: "/bin/bash"),
+                ["-c", "exec \"$0\" send --broker \"$1\" '.mserve.status[]' > /dev/full", MServeProcess.executable.path, broker.endpoint])
+            #expect(run.status == 1, "\(run.errors)")
+            #expect(run.errors.contains("mserve send: cannot write the answers to standard output: No space left on device"), "\(run.errors)")
         }
 
         /// Standard output on a full disk: the endpoint line cannot be written, and the broker
@@ -753,7 +767,7 @@ extension IntegrationTests {
 
         /// A number of seconds out of range is a usage error naming the flag, never a crash.
         @Test(arguments: [
-            (["broker", "--deadline", "1e30"], "--deadline"), (["broker", "--heartbeat", "inf"], "--heartbeat"),
+            (["broker", "--deadline", "1e30"], "--deadline"),
             (["send", "--deadline=-1", "echo 1"], "--deadline"), (["servant", "--drain", "0"], "--drain"),
             (["send", "--service", "dev", "--hub", "tcp://127.0.0.1:9", "--connect-timeout", "0", "echo 1"], "--connect-timeout"),
         ])
@@ -970,8 +984,10 @@ extension IntegrationTests {
             (["broker", "--heartbeat", "-1"], "--heartbeat expects a number of seconds"),
             (
                 ["broker", "--heartbeat", "30"],
-                "--heartbeat must be at most 20 seconds, got '30': a servant forgets the session of a broker it hears nothing from for a minute"
+                "--heartbeat expects a number of seconds from 0.001 to 20, got '30': a servant forgets the session of a broker it hears nothing from for a minute"
             ),
+            (["broker", "--heartbeat", "inf"], "--heartbeat expects a number of seconds from 0.001 to 20, got 'inf'"),
+            (["broker", "--heartbeat", "0"], "--heartbeat expects a number of seconds from 0.001 to 20, got '0'"),
             (["broker", "--liveness", "-1"], "--liveness expects a number of seconds"),
             (["broker", "--status-every", "-1"], "--status-every expects 0 (none) or a number of seconds"),
             (["broker", "--kdb-port", "127.0.0.1:0", "--kdb-max-message", "-1"], "--kdb-max-message must be at least 9 bytes"),
