@@ -478,11 +478,11 @@ final class BrokerLoop {
         lastAwake = now
         guard gap >= pauseThatMayEndSessions else { return }
         let inSession = servants.values.filter { $0.state == .ready && !kdbServants.owns($0.id) }.map(\.id).sorted()
-        logger.warning(
-            "this broker was not running for \(Duration.nanoseconds(Int64(clamping: gap))) (its process stopped, or its host suspended): its servants forget a broker they do not hear from for \(configuration.servants.servantSessionTimeout), so each is taken out of dispatch and greeted again as a new session; the queries it held are sent again or answered",
-            metadata: ["servants": "\(inSession.count)", "paused": "\(Double(gap) / 1e9)"])
         let loss = ServantLoss(
             text: "this broker was not running for \(Duration.nanoseconds(Int64(clamping: gap)))", reason: .missedHeartbeats)
+        logger.warning(
+            "\(loss.text) (its process stopped, or its host suspended): its servants forget a broker they do not hear from for \(configuration.servants.servantSessionTimeout), so each is taken out of dispatch and greeted again as a new session; the queries it held are sent again or answered",
+            metadata: ["servants": "\(inSession.count)", "paused": "\(Double(gap) / 1e9)"])
         // All out of dispatch first: the queries the first one held must not go to the next.
         for id in inSession { leaveReadySet(id) }
         for id in inSession { servantLost(id, reason: loss) }

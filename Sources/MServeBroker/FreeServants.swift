@@ -3,8 +3,8 @@
 
 import MServePlugin
 
-/// The free ready servants, in list order (ids ascend down the list), with those announcing
-/// each distinct list of functions apart.
+/// The free ready servants, in list order (ids ascend down the list), apart by the distinct
+/// list of functions they announced, and how many they are.
 ///
 /// While queries wait, an algorithm that takes queries (`take`, `match`) is asked for each free
 /// servant whether it takes one of those it may run (``BrokerLoop/letFreeServantsTakeQueries(clock:)``).
@@ -33,11 +33,8 @@ struct FreeServants {
     private var numbers: [Set<String>: Int] = [:]
     /// Numbers no list holds, to be used again.
     private var unused: [Int] = []
-    /// Every free ready servant.
-    private(set) var all = ServantIDSet()
-
-    /// How many servants are free.
-    var count: Int { all.count }
+    /// How many servants are free: the members of every list's set (each servant is in one).
+    private(set) var count = 0
 
     /// The number of `functions`, now announced by one more known servant.
     mutating func announce(_ functions: ServedFunctions) -> Int {
@@ -78,15 +75,13 @@ struct FreeServants {
     /// Servant `id`, announcing list `number`, is free.
     @inline(__always)
     mutating func insert(_ id: UInt64, list number: Int) {
-        all.insert(id)
-        lists[number]?.free.insert(id)
+        if lists[number]?.free.insert(id) == true { count += 1 }
     }
 
     /// Servant `id`, announcing list `number`, is busy or left dispatch.
     @inline(__always)
     mutating func remove(_ id: UInt64, list number: Int) {
-        all.remove(id)
-        lists[number]?.free.remove(id)
+        if lists[number]?.free.remove(id) == true { count -= 1 }
     }
 
     /// How many lists are numbered now.

@@ -250,9 +250,9 @@ struct SendCommand: AsyncParsableCommand {
             }
             return answers.failedLines
         }
+        // Flushed first: the results come before the failures when both streams go to one file.
         try Self.checkAnswersWritten()
         guard failures.isEmpty else {
-            fflush(nil)  // the results first, when both streams go to one file
             let lines = failures.prefix(20).map(String.init).joined(separator: ", ") + (failures.count > 20 ? ", …" : "")
             FileHandle.standardError.writeIgnoringFailure(
                 Data("mserve send: \(failures.count) \(failures.count == 1 ? "query" : "queries") failed, on input line\(failures.count == 1 ? "" : "s") \(lines)\n".utf8))

@@ -183,11 +183,13 @@ public final class HubDatabase: Sendable {
     /// file still empty, and its WAL and shared-memory files. A main file with something in it
     /// is kept (its tables are brought up to date at the next start).
     private static func removeUnmade(_ files: [String]) {
-        guard let main = files.first,
-            let size = try? FileManager.default.attributesOfItem(atPath: main)[.size] as? NSNumber,
-            size.int64Value == 0
-        else { return }
+        guard let main = files.first, isEmptyFile(main) else { return }
         for file in files { unlink(file) }
+    }
+
+    /// Whether a file is at `path` and holds 0 bytes.
+    private static func isEmptyFile(_ path: String) -> Bool {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value == 0
     }
 
     /// How the database file the hub opened left its place, when it did.
@@ -327,9 +329,7 @@ public final class HubDatabase: Sendable {
     /// so an empty one is what an interrupted copy, restore or truncation left where the
     /// database was. A missing file is a new database.
     private static func refuseEmpty(_ path: String) throws(HubError) {
-        guard let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber,
-            size.int64Value == 0
-        else { return }
+        guard isEmptyFile(path) else { return }
         throw damaged(
             path, "the file is empty, 0 bytes, as an interrupted copy or restore leaves it",
             recovery: "restored from a backup of \(path)")

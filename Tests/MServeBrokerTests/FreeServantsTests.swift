@@ -39,10 +39,14 @@ struct FreeServantsTests {
         free.insert(1, list: trades)
         free.insert(7, list: trades)
         #expect(free.count == 3)
-        #expect(free.all.members == [1, 3, 7])
+        #expect(free.lists.compactMap { $0?.free.members }.joined().sorted() == [1, 3, 7])
         #expect(free.lists[trades]?.free.members == [1, 7])
         #expect(free.lists[every]?.free.members == [3])
 
+        free.remove(1, list: trades)
+        #expect(free.count == 2)
+        // Counted once: a servant free already, or busy already, changes nothing.
+        free.insert(7, list: trades)
         free.remove(1, list: trades)
         #expect(free.count == 2)
         #expect(free.lists[trades]?.free.members == [7])
